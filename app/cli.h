@@ -1,0 +1,66 @@
+/*
+ * Helpers shared by the `halo` subcommands: strict number parsing, default file locations,
+ * error printing, clocks and loading of the model + tokenizer pair. Only the app layer
+ * prints and exits; these helpers return statuses.
+ */
+#ifndef HALO_APP_CLI_H
+#define HALO_APP_CLI_H
+
+#include "core/forward.h"
+#include "core/model.h"
+#include "core/pool.h"
+#include "core/status.h"
+#include "core/tokenizer.h"
+
+#include <stdint.h>
+
+/* Exit statuses of the halo command. */
+enum { HALO_EXIT_OK = 0, HALO_EXIT_FAIL = 1, HALO_EXIT_USAGE = 2 };
+
+/* Parses a whole decimal integer in [min, max]; `opt` names the option in the message. */
+int halo_cli_parse_long(const char *opt, const char *s, long min, long max, long *out,
+                        halo_err *err);
+
+/* Parses a whole unsigned 64-bit decimal integer. */
+int halo_cli_parse_u64(const char *opt, const char *s, uint64_t *out, halo_err *err);
+
+/* Parses a finite float in [min, max]. */
+int halo_cli_parse_float(const char *opt, const char *s, float min, float max, float *out,
+                         halo_err *err);
+
+/*
+ * Path of a bundled file (e.g. "stories260K.bin"): $HALO_MODEL_DIR/name when set, else the
+ * source tree's models/name. Returns a pointer into `buf` (of `size` bytes).
+ */
+const char *halo_cli_bundled_path(const char *name, char *buf, size_t size);
+
+/* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
+void halo_cli_print_err(const halo_err *err);
+
+/* Monotonic wall-clock time in nanoseconds. */
+uint64_t halo_cli_now_ns(void);
+
+/* A model, its tokenizer, a pool and a run state, loaded together. */
+typedef struct halo_cli_session {
+    halo_model *model;
+    halo_tokenizer *tok;
+    halo_pool *pool;
+    halo_state *state;
+} halo_cli_session;
+
+/*
+ * Loads model and tokenizer (NULL paths mean the bundled ones), starts `threads` threads
+ * (0 = one per core) and creates a run state. On failure everything is freed.
+ */
+int halo_cli_session_open(halo_cli_session *s, const char *model_path,
+                          const char *tokenizer_path, int threads, halo_err *err);
+
+/* Frees what halo_cli_session_open made; safe on a zeroed session. */
+void halo_cli_session_close(halo_cli_session *s);
+
+/* The subcommands: each takes argc/argv starting at its own name and returns an exit code. */
+int halo_cmd_generate(int argc, char **argv);
+int halo_cmd_eval(int argc, char **argv);
+int halo_cmd_bench(int argc, char **argv);
+
+#endif /* HALO_APP_CLI_H */

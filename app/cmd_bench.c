@@ -1,0 +1,270 @@
+/*
+ * `halo bench`: single-device decode speed of the bundled model and of a synthetic model of
+ * a larger shape, next to this machine's measured memory read bandwidth. The figures are
+ * measured side by side in one run; nothing here is asserted, because the machines are
+ * shared and noisy.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "app/cli.h"
+#include "core/ops.h"
+#include "core/sampler.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    (void)fprintf(
+        f,
+        "usage: halo bench [options]\n\n"
+        "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
+        "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden 2048,\n"
+        "vocab 32000, seq 256: ~110M parameters, written to a temporary file and removed).\n\n"
+        "options:\n"
+        "      --threads T        compute threads, 0 = one per core (default 0)\n"
+        "      --tokens N         tokens decoded on the bundled model (default 256)\n"
+        "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
+        "      --no-big           skip the synthetic model\n"
+        "      --json             print one JSON object instead of a table\n"
+        "  -h, --help             this help\n\n"
+        "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n");
+}
+
+typedef struct bench_opts {
+    long threads, tokens, big_tokens;
+    int no_big, json;
+} bench_opts;
+
+static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
+    static const struct option longopts[] = {
+        {"threads", required_argument, NULL, 'T'},  {"tokens", required_argument, NULL, 'n'},
+        {"big-tokens", required_argument, NULL, 'b'}, {"no-big", no_argument, NULL, 'B'},
+        {"json", no_argument, NULL, 'J'},            {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (bench_opts){.tokens = 256, .big_tokens = 64};
+    optind = 1;
+    opterr = 0;
+    int c, rc = HALO_OK;
+    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'T':
+            rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &o->threads, err);
+            break;
+        case 'n':
+            rc = halo_cli_parse_long("--tokens", optarg, 1, 512, &o->tokens, err);
+            break;
+        case 'b':
+            rc = halo_cli_parse_long("--big-tokens", optarg, 1, 256, &o->big_tokens, err);
+            break;
+        case 'B':
+            o->no_big = 1;
+            break;
+        case 'J':
+            o->json = 1;
+            break;
+        case 'h':
+            return 1;
+        case ':':
+            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
+        default:
+            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc == HALO_OK && optind < argc)
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
+    return rc;
+}
+
+/* ==== Memory bandwidth ==== */
+
+typedef struct read_job {
+    const float *buf;
+    size_t n_per_task;
+    float *sums; /* one per task, so the reads cannot be optimised away */
+} read_job;
+
+static void read_task(void *arg, int i) {
+    const read_job *j = arg;
+    const float *p = j->buf + (size_t)i * j->n_per_task;
+    /* halo_dot against itself would halve the traffic; read once, add four lanes. */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    float acc[8] = {0};
+    size_t n = j->n_per_task;
+    for (size_t k = 0; k + 32 <= n; k += 32) {
+        for (int l = 0; l < 8; l++)
+            acc[l] += p[k + (size_t)l] + p[k + 8 + (size_t)l] + p[k + 16 + (size_t)l] +
+                      p[k + 24 + (size_t)l];
+    }
+    for (int l = 0; l < 8; l += 4) {
+        s0 += acc[l];
+        s1 += acc[l + 1];
+        s2 += acc[l + 2];
+        s3 += acc[l + 3];
+    }
+    j->sums[i] = s0 + s1 + s2 + s3;
+}
+
+/* Best-of-5 read bandwidth over a 512 MiB buffer, in bytes per second. */
+static int measure_bandwidth(halo_pool *pool, double *bps, halo_err *err) {
+    const size_t bytes = (size_t)512 << 20;
+    const int n_tasks = 64;
+    float *buf = malloc(bytes);
+    float *sums = calloc((size_t)n_tasks, sizeof *sums);
+    if (!buf || !sums) {
+        free(buf);
+        free(sums);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "bandwidth test: cannot allocate %zu bytes", bytes);
+    }
+    size_t n = bytes / sizeof(float);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (float)(i & 1023);
+    read_job j = {buf, n / (size_t)n_tasks, sums};
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t t0 = halo_cli_now_ns();
+        halo_pool_run(pool, read_task, &j, n_tasks);
+        uint64_t t1 = halo_cli_now_ns();
+        double r = (double)bytes / ((double)(t1 - t0) / 1e9);
+        if (r > best)
+            best = r;
+    }
+    volatile float sink = sums[0];
+    (void)sink;
+    free(buf);
+    free(sums);
+    *bps = best;
+    return HALO_OK;
+}
+
+/* ==== Decode ==== */
+
+typedef struct decode_result {
+    const char *name;
+    uint64_t params, bytes_per_token;
+    long tokens;
+    double ms_per_token;
+} decode_result;
+
+/* Greedy-decodes `tokens` tokens from BOS (stopping at seq_len) and times them. */
+static int time_decode(const char *path, halo_pool *pool, long tokens, decode_result *r,
+                       halo_err *err) {
+    halo_model *m = NULL;
+    halo_state *st = NULL;
+    int rc = halo_model_load(&m, path, err);
+    if (rc == HALO_OK)
+        rc = halo_state_new(&st, m, pool, err);
+    if (rc != HALO_OK) {
+        halo_model_free(m);
+        return rc;
+    }
+    const halo_model_config *c = halo_model_get_config(m);
+    if (tokens > c->seq_len)
+        tokens = c->seq_len;
+    int token = HALO_TOKEN_BOS;
+    /* One untimed token warms the page cache and the pool. */
+    (void)halo_forward(st, token, 0);
+    uint64_t t0 = halo_cli_now_ns();
+    for (long pos = 0; pos < tokens; pos++) {
+        float *logits = halo_forward(st, token, (int)pos);
+        token = halo_argmax(logits, c->vocab_size);
+    }
+    uint64_t t1 = halo_cli_now_ns();
+    r->params = halo_model_n_params(m);
+    r->bytes_per_token = halo_model_bytes_per_token(m);
+    r->tokens = tokens;
+    r->ms_per_token = (double)(t1 - t0) / 1e6 / (double)tokens;
+    halo_state_free(st);
+    halo_model_free(m);
+    return HALO_OK;
+}
+
+static int bench_synthetic(halo_pool *pool, long tokens, decode_result *r, halo_err *err) {
+    const char *tmpdir = getenv("TMPDIR");
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/halo-bench-XXXXXX",
+                     tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof path)
+        return HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create temporary file: %s", path,
+                         strerror(errno));
+    (void)close(fd);
+    halo_model_config cfg = {.dim = 768, .hidden_dim = 2048, .n_layers = 12, .n_heads = 12,
+                             .n_kv_heads = 12, .vocab_size = 32000, .seq_len = 256,
+                             .shared_classifier = 1};
+    if (isatty(STDERR_FILENO))
+        (void)fprintf(stderr, "halo bench: writing the synthetic model to %s\n", path);
+    int rc = halo_model_write_random(path, &cfg, 1234, err);
+    if (rc == HALO_OK)
+        rc = time_decode(path, pool, tokens, r, err);
+    (void)remove(path);
+    return rc;
+}
+
+int halo_cmd_bench(int argc, char **argv) {
+    halo_err err = {0};
+    bench_opts o;
+    int rc = parse(argc, argv, &o, &err);
+    if (rc == 1) {
+        usage(stdout);
+        return HALO_EXIT_OK;
+    }
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        (void)fprintf(stderr, "Try 'halo bench --help'.\n");
+        return HALO_EXIT_USAGE;
+    }
+    halo_pool *pool = NULL;
+    double bps = 0;
+    decode_result res[2] = {{.name = "stories260K"}, {.name = "synthetic-110M"}};
+    int n_res = o.no_big ? 1 : 2;
+    char mbuf[4096];
+    rc = halo_pool_new(&pool, (int)o.threads, &err);
+    if (rc == HALO_OK)
+        rc = measure_bandwidth(pool, &bps, &err);
+    if (rc == HALO_OK)
+        rc = time_decode(halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf), pool,
+                         o.tokens, &res[0], &err);
+    if (rc == HALO_OK && !o.no_big)
+        rc = bench_synthetic(pool, o.big_tokens, &res[1], &err);
+    int threads = halo_pool_n_threads(pool);
+    halo_pool_free(pool);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return HALO_EXIT_FAIL;
+    }
+    if (o.json) {
+        (void)printf("{\"threads\": %d, \"bandwidth_gbps\": %.3f, \"models\": [", threads,
+                     bps / 1e9);
+        for (int i = 0; i < n_res; i++) {
+            const decode_result *r = &res[i];
+            double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
+            (void)printf("%s{\"name\": \"%s\", \"params\": %llu, \"bytes_per_token\": %llu, "
+                         "\"tokens\": %ld, \"ms_per_token\": %.4f, \"tokens_per_s\": %.2f, "
+                         "\"gbps\": %.3f, \"bandwidth_fraction\": %.4f}",
+                         i ? ", " : "", r->name, (unsigned long long)r->params,
+                         (unsigned long long)r->bytes_per_token, r->tokens, r->ms_per_token,
+                         1e3 / r->ms_per_token, gbps, gbps * 1e9 / bps);
+        }
+        (void)printf("]}\n");
+        return HALO_EXIT_OK;
+    }
+    (void)printf("threads: %d   memory read bandwidth: %.2f GB/s (best of 5, 512 MiB)\n\n",
+                 threads, bps / 1e9);
+    (void)printf("%-16s %12s %10s %8s %12s %10s %10s\n", "model", "params", "MB/token", "tokens",
+                 "ms/token", "tokens/s", "of bw");
+    for (int i = 0; i < n_res; i++) {
+        const decode_result *r = &res[i];
+        double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
+        (void)printf("%-16s %12llu %10.2f %8ld %12.4f %10.1f %9.1f%%\n", r->name,
+                     (unsigned long long)r->params, (double)r->bytes_per_token / 1e6, r->tokens,
+                     r->ms_per_token, 1e3 / r->ms_per_token, 100.0 * gbps * 1e9 / bps);
+    }
+    return HALO_EXIT_OK;
+}

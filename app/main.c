@@ -1,0 +1,51 @@
+/*
+ * The `halo` command: dispatches to subcommands.
+ */
+#include "app/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"generate", halo_cmd_generate, "generate text with a model on this machine"},
+    {"eval", halo_cmd_eval, "teacher-forced perplexity over a file of stories"},
+    {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
+};
+
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *f) {
+    (void)fprintf(f, "usage: halo <command> [options]\n\n"
+                     "Distributed LLaMA inference over lossy edge networks (the HALO system).\n\n"
+                     "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        (void)fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    (void)fprintf(f, "\nRun 'halo <command> --help' for a command's options.\n"
+                     "Environment: HALO_MODEL_DIR overrides where the bundled model is found.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return HALO_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return HALO_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        (void)printf("halo %s\n", HALO_VERSION);
+        return HALO_EXIT_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    (void)fprintf(stderr, "halo: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return HALO_EXIT_USAGE;
+}

@@ -1,0 +1,184 @@
+/*
+ * Forward pass. Matrix-vector products are split by rows over the pool; attention is split
+ * by head. Both splits leave each output element's arithmetic unchanged, so the logits do
+ * not depend on the number of threads.
+ */
+#include "core/forward.h"
+
+#include "core/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct halo_state {
+    const halo_model *model;
+    halo_pool *pool;
+    float *x;           /* (dim) residual stream */
+    float *xb;          /* (dim) normalised input / attention output */
+    float *xb2;         /* (dim) projection output */
+    float *hb;          /* (hidden_dim) gate */
+    float *hb2;         /* (hidden_dim) up */
+    float *q;           /* (dim) queries */
+    float *att;         /* (n_heads, seq_len) attention scores */
+    float *logits;      /* (vocab_size) */
+    float *key_cache;   /* (n_layers, seq_len, kv_dim) */
+    float *value_cache; /* (n_layers, seq_len, kv_dim) */
+    float *freq;        /* (head_size / 2) RoPE frequencies */
+    size_t bytes;
+};
+
+static float *alloc_floats(halo_state *s, size_t n, int *failed) {
+    float *p = calloc(n, sizeof(float));
+    if (!p)
+        *failed = 1;
+    s->bytes += n * sizeof(float);
+    return p;
+}
+
+int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, halo_err *err) {
+    *out = NULL;
+    const halo_model_config *c = halo_model_get_config(model);
+    halo_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory");
+    s->model = model;
+    s->pool = pool;
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
+    int failed = 0;
+    s->x = alloc_floats(s, dim, &failed);
+    s->xb = alloc_floats(s, dim, &failed);
+    s->xb2 = alloc_floats(s, dim, &failed);
+    s->hb = alloc_floats(s, hidden, &failed);
+    s->hb2 = alloc_floats(s, hidden, &failed);
+    s->q = alloc_floats(s, dim, &failed);
+    s->att = alloc_floats(s, (size_t)c->n_heads * (size_t)c->seq_len, &failed);
+    s->logits = alloc_floats(s, (size_t)c->vocab_size, &failed);
+    s->key_cache = alloc_floats(s, kv, &failed);
+    s->value_cache = alloc_floats(s, kv, &failed);
+    int head_size = halo_model_head_size(c);
+    s->freq = alloc_floats(s, (size_t)head_size / 2, &failed);
+    if (failed) {
+        size_t bytes = s->bytes;
+        halo_state_free(s);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory (%zu bytes)", bytes);
+    }
+    for (int i = 0; i < head_size / 2; i++)
+        s->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
+    *out = s;
+    return HALO_OK;
+}
+
+void halo_state_free(halo_state *s) {
+    if (!s)
+        return;
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->hb);
+    free(s->hb2);
+    free(s->q);
+    free(s->att);
+    free(s->logits);
+    free(s->key_cache);
+    free(s->value_cache);
+    free(s->freq);
+    free(s);
+}
+
+size_t halo_state_bytes(const halo_state *s) {
+    return s->bytes;
+}
+
+/* Rotates consecutive pairs of vec[0..n) by position-dependent angles (RoPE). */
+static void rope(float *vec, int n, int head_size, const float *freq, int pos) {
+    for (int i = 0; i < n; i += 2) {
+        float val = (float)pos * freq[(i % head_size) / 2];
+        float fcr = cosf(val), fci = sinf(val);
+        float v0 = vec[i], v1 = vec[i + 1];
+        vec[i] = v0 * fcr - v1 * fci;
+        vec[i + 1] = v0 * fci + v1 * fcr;
+    }
+}
+
+typedef struct attn_job {
+    halo_state *s;
+    size_t layer_off; /* offset of this layer in the caches */
+    int pos;
+} attn_job;
+
+static void attn_head(void *arg, int h) {
+    const attn_job *j = arg;
+    halo_state *s = j->s;
+    const halo_model_config *c = halo_model_get_config(s->model);
+    int head_size = halo_model_head_size(c), kv_dim = halo_model_kv_dim(c);
+    int kv_h = h / (c->n_heads / c->n_kv_heads);
+    const float *q = s->q + (size_t)h * (size_t)head_size;
+    float *att = s->att + (size_t)h * (size_t)c->seq_len;
+    const float *kc = s->key_cache + j->layer_off + (size_t)kv_h * (size_t)head_size;
+    const float *vc = s->value_cache + j->layer_off + (size_t)kv_h * (size_t)head_size;
+    float scale = 1.0f / sqrtf((float)head_size);
+    for (int t = 0; t <= j->pos; t++)
+        att[t] = halo_dot(q, kc + (size_t)t * (size_t)kv_dim, head_size) * scale;
+    halo_softmax(att, j->pos + 1);
+    float *xb = s->xb + (size_t)h * (size_t)head_size;
+    for (int i = 0; i < head_size; i++)
+        xb[i] = 0.0f;
+    for (int t = 0; t <= j->pos; t++) {
+        const float *v = vc + (size_t)t * (size_t)kv_dim;
+        float a = att[t];
+        for (int i = 0; i < head_size; i++)
+            xb[i] += a * v[i];
+    }
+}
+
+enum { ATTN_MIN_PARALLEL = 1 << 14 };
+
+float *halo_forward(halo_state *s, int token, int pos) {
+    const halo_model_config *c = halo_model_get_config(s->model);
+    const halo_weights *w = halo_model_get_weights(s->model);
+    HALO_ASSERT(token >= 0 && token < c->vocab_size);
+    HALO_ASSERT(pos >= 0 && pos < c->seq_len);
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t kv_dim = (size_t)halo_model_kv_dim(c);
+    int head_size = halo_model_head_size(c);
+    float *x = s->x;
+    const float *emb = w->token_embedding + (size_t)token * dim;
+    for (size_t i = 0; i < dim; i++)
+        x[i] = emb[i];
+
+    for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        size_t layer_off = l * (size_t)c->seq_len * kv_dim;
+        float *k = s->key_cache + layer_off + (size_t)pos * kv_dim;
+        float *v = s->value_cache + layer_off + (size_t)pos * kv_dim;
+
+        halo_rmsnorm(s->xb, x, w->rms_att + l * dim, c->dim);
+        halo_matvec_pool(s->pool, s->q, w->wq + l * dim * dim, s->xb, c->dim, c->dim);
+        halo_matvec_pool(s->pool, k, w->wk + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
+        halo_matvec_pool(s->pool, v, w->wv + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
+        rope(s->q, c->dim, head_size, s->freq, pos);
+        rope(k, (int)kv_dim, head_size, s->freq, pos);
+
+        attn_job job = {s, layer_off, pos};
+        /* Short contexts are cheaper to run inline than to hand out. */
+        int big = (long)(pos + 1) * c->dim >= ATTN_MIN_PARALLEL;
+        halo_pool_run(big ? s->pool : NULL, attn_head, &job, c->n_heads);
+        halo_matvec_pool(s->pool, s->xb2, w->wo + l * dim * dim, s->xb, c->dim, c->dim);
+        for (size_t i = 0; i < dim; i++)
+            x[i] += s->xb2[i];
+
+        halo_rmsnorm(s->xb, x, w->rms_ffn + l * dim, c->dim);
+        halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim,
+                         c->dim);
+        halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim,
+                         c->dim);
+        halo_swiglu(s->hb, s->hb2, c->hidden_dim);
+        halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim,
+                         c->hidden_dim);
+        for (size_t i = 0; i < dim; i++)
+            x[i] += s->xb[i];
+    }
+    halo_rmsnorm(x, x, w->rms_final, c->dim);
+    halo_matvec_pool(s->pool, s->logits, w->wcls, x, c->vocab_size, c->dim);
+    return s->logits;
+}

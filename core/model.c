@@ -1,0 +1,292 @@
+/*
+ * Checkpoint loading and validation. The file is mapped read-only and every tensor is a view
+ * into the mapping; nothing is copied. Sizes are computed in 64-bit arithmetic after the
+ * header's fields are bounded, so no header can make the arithmetic overflow.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/model.h"
+
+#include "core/rng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct halo_model {
+    halo_model_config cfg;
+    halo_weights w;
+    void *map;         /* the whole file */
+    size_t map_bytes;  /* its length */
+};
+
+/* Bounds that keep every size computation far from overflow and reject absurd headers. */
+enum {
+    MAX_DIM = 1 << 16,
+    MAX_HIDDEN = 1 << 18,
+    MAX_LAYERS = 1024,
+    MAX_VOCAB = 1 << 22,
+    MAX_SEQ_LEN = 1 << 20,
+};
+
+int halo_model_config_check(const halo_model_config *c, const char *what, halo_err *err) {
+    struct {
+        const char *name;
+        int value;
+        int max;
+    } fields[] = {
+        {"dim", c->dim, MAX_DIM},           {"hidden_dim", c->hidden_dim, MAX_HIDDEN},
+        {"n_layers", c->n_layers, MAX_LAYERS}, {"n_heads", c->n_heads, MAX_DIM},
+        {"n_kv_heads", c->n_kv_heads, MAX_DIM}, {"vocab_size", c->vocab_size, MAX_VOCAB},
+        {"seq_len", c->seq_len, MAX_SEQ_LEN},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (fields[i].value <= 0 || fields[i].value > fields[i].max)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: header field %s is %d, expected 1..%d",
+                             what, fields[i].name, fields[i].value, fields[i].max);
+    }
+    if (c->dim % c->n_heads != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d",
+                         what, c->dim, c->n_heads);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: n_heads %d is not a multiple of n_kv_heads %d", what, c->n_heads,
+                         c->n_kv_heads);
+    if ((c->dim / c->n_heads) % 2 != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: head size %d is odd (RoPE needs pairs)",
+                         what, c->dim / c->n_heads);
+    return HALO_OK;
+}
+
+uint64_t halo_model_payload_bytes(const halo_model_config *c, int with_rope_tables) {
+    uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+    uint64_t layers = (uint64_t)c->n_layers, vocab = (uint64_t)c->vocab_size;
+    uint64_t kv_dim = (uint64_t)halo_model_kv_dim(c);
+    uint64_t n = vocab * dim;                                   /* token embedding */
+    n += layers * (2 * dim + 2 * dim * dim + 2 * dim * kv_dim); /* norms, wq, wo, wk, wv */
+    n += layers * 3 * dim * hidden;                             /* w1, w2, w3 */
+    n += dim;                                                   /* final norm */
+    if (with_rope_tables)
+        n += (uint64_t)c->seq_len * (uint64_t)halo_model_head_size(c);
+    if (!c->shared_classifier)
+        n += vocab * dim;
+    return n * sizeof(float);
+}
+
+static int32_t read_i32_le(const unsigned char *p) {
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    int32_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static void bind_weights(halo_model *m, int with_rope_tables) {
+    const halo_model_config *c = &m->cfg;
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, layers = (size_t)c->n_layers;
+    size_t kv_dim = (size_t)halo_model_kv_dim(c);
+    const float *p = (const float *)((const char *)m->map + HALO_MODEL_HEADER_BYTES);
+    halo_weights *w = &m->w;
+    w->token_embedding = p, p += (size_t)c->vocab_size * dim;
+    w->rms_att = p, p += layers * dim;
+    w->wq = p, p += layers * dim * dim;
+    w->wk = p, p += layers * kv_dim * dim;
+    w->wv = p, p += layers * kv_dim * dim;
+    w->wo = p, p += layers * dim * dim;
+    w->rms_ffn = p, p += layers * dim;
+    w->w1 = p, p += layers * hidden * dim;
+    w->w2 = p, p += layers * dim * hidden;
+    w->w3 = p, p += layers * hidden * dim;
+    w->rms_final = p, p += dim;
+    if (with_rope_tables)
+        p += (size_t)c->seq_len * (size_t)halo_model_head_size(c);
+    w->wcls = c->shared_classifier ? w->token_embedding : p;
+}
+
+int halo_model_load(halo_model **out, const char *path, halo_err *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open model: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat model: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file", path);
+    }
+    uint64_t file_bytes = (uint64_t)st.st_size;
+    if (file_bytes < HALO_MODEL_HEADER_BYTES) {
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: file is %llu bytes, shorter than the %d-byte header", path,
+                         (unsigned long long)file_bytes, HALO_MODEL_HEADER_BYTES);
+    }
+    void *map = mmap(NULL, (size_t)file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
+    (void)close(fd); /* the mapping keeps the file alive */
+    if (map == MAP_FAILED)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot map model: %s", path,
+                         strerror(map_errno));
+
+    int rc;
+    const unsigned char *h = map;
+    halo_model_config cfg = {
+        .dim = read_i32_le(h + 0),
+        .hidden_dim = read_i32_le(h + 4),
+        .n_layers = read_i32_le(h + 8),
+        .n_heads = read_i32_le(h + 12),
+        .n_kv_heads = read_i32_le(h + 16),
+        .vocab_size = read_i32_le(h + 20),
+        .seq_len = read_i32_le(h + 24),
+        .shared_classifier = 1,
+    };
+    if (cfg.vocab_size < 0 && cfg.vocab_size != INT32_MIN) {
+        cfg.vocab_size = -cfg.vocab_size; /* llama2.c's in-band flag: separate classifier */
+        cfg.shared_classifier = 0;
+    }
+    rc = halo_model_config_check(&cfg, path, err);
+    if (rc != HALO_OK)
+        goto fail;
+    uint64_t plain = HALO_MODEL_HEADER_BYTES + halo_model_payload_bytes(&cfg, 0);
+    uint64_t legacy = HALO_MODEL_HEADER_BYTES + halo_model_payload_bytes(&cfg, 1);
+    if (file_bytes != plain && file_bytes != legacy) {
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT,
+                       "%s: file is %llu bytes but its header describes %llu (or %llu with "
+                       "legacy rope tables): %s",
+                       path, (unsigned long long)file_bytes, (unsigned long long)plain,
+                       (unsigned long long)legacy,
+                       file_bytes < plain ? "truncated" : "oversized or header wrong");
+        goto fail;
+    }
+    halo_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    m->cfg = cfg;
+    m->map = map;
+    m->map_bytes = (size_t)file_bytes;
+    bind_weights(m, file_bytes == legacy && legacy != plain);
+    *out = m;
+    return HALO_OK;
+fail:
+    (void)munmap(map, (size_t)file_bytes);
+    return rc;
+}
+
+void halo_model_free(halo_model *model) {
+    if (!model)
+        return;
+    (void)munmap(model->map, model->map_bytes);
+    free(model);
+}
+
+const halo_model_config *halo_model_get_config(const halo_model *model) {
+    return &model->cfg;
+}
+
+const halo_weights *halo_model_get_weights(const halo_model *model) {
+    return &model->w;
+}
+
+uint64_t halo_model_n_params(const halo_model *model) {
+    return halo_model_payload_bytes(&model->cfg, 0) / sizeof(float);
+}
+
+uint64_t halo_model_bytes_per_token(const halo_model *model) {
+    const halo_model_config *c = &model->cfg;
+    uint64_t n = halo_model_n_params(model);
+    uint64_t emb = (uint64_t)c->vocab_size * (uint64_t)c->dim;
+    /* One embedding row is read; a shared table is read whole again as the classifier. */
+    n -= emb;
+    n += (uint64_t)c->dim;
+    if (c->shared_classifier)
+        n += emb;
+    return n * sizeof(float);
+}
+
+/* ==== Writing random checkpoints ==== */
+
+static int write_all(FILE *f, const void *buf, size_t n) {
+    return fwrite(buf, 1, n, f) == n ? 0 : -1;
+}
+
+static int write_i32_le(FILE *f, int32_t v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                          (unsigned char)(u >> 24)};
+    return write_all(f, b, 4);
+}
+
+/* Writes n floats, uniform in [-scale, scale] (or all `scale` when constant). */
+static int write_tensor(FILE *f, halo_rng *rng, uint64_t n, float scale, int constant) {
+    float buf[4096];
+    while (n > 0) {
+        size_t k = n < 4096 ? (size_t)n : 4096;
+        for (size_t i = 0; i < k; i++)
+            buf[i] = constant ? scale : (2.0f * halo_rng_f32(rng) - 1.0f) * scale;
+        if (write_all(f, buf, k * sizeof(float)) != 0)
+            return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+int halo_model_write_random(const char *path, const halo_model_config *cfg, uint64_t seed,
+                            halo_err *err) {
+    int rc = halo_model_config_check(cfg, path, err);
+    if (rc != HALO_OK)
+        return rc;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    halo_rng rng;
+    halo_rng_init(&rng, seed);
+    uint64_t dim = (uint64_t)cfg->dim, hidden = (uint64_t)cfg->hidden_dim;
+    uint64_t layers = (uint64_t)cfg->n_layers, vocab = (uint64_t)cfg->vocab_size;
+    uint64_t kv_dim = (uint64_t)halo_model_kv_dim(cfg);
+    /* Uniform in [-a, a] has variance a^2/3; a = sqrt(3/n) gives rows of unit norm. */
+    float s_dim = sqrtf(3.0f / (float)cfg->dim), s_hidden = sqrtf(3.0f / (float)cfg->hidden_dim);
+    int32_t header[7] = {cfg->dim,        cfg->hidden_dim,
+                         cfg->n_layers,   cfg->n_heads,
+                         cfg->n_kv_heads, cfg->shared_classifier ? cfg->vocab_size
+                                                                 : -cfg->vocab_size,
+                         cfg->seq_len};
+    int bad = 0;
+    for (int i = 0; i < 7; i++)
+        bad |= write_i32_le(f, header[i]);
+    bad |= write_tensor(f, &rng, vocab * dim, 1.0f, 0);
+    bad |= write_tensor(f, &rng, layers * dim, 1.0f, 1);
+    bad |= write_tensor(f, &rng, layers * dim * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, layers * kv_dim * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, layers * kv_dim * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, layers * dim * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, layers * dim, 1.0f, 1);
+    bad |= write_tensor(f, &rng, layers * hidden * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, layers * dim * hidden, s_hidden, 0);
+    bad |= write_tensor(f, &rng, layers * hidden * dim, s_dim, 0);
+    bad |= write_tensor(f, &rng, dim, 1.0f, 1);
+    if (!cfg->shared_classifier)
+        bad |= write_tensor(f, &rng, vocab * dim, s_dim, 0);
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        (void)remove(path);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    return HALO_OK;
+}

@@ -1,0 +1,121 @@
+/*
+ * Kernels. The dot product uses GCC/Clang vector extensions, which compile to SSE/AVX on
+ * x86-64 and NEON on aarch64 without intrinsics and without -ffast-math: the blocked order
+ * is written out, so the compiler has nothing to reassociate.
+ */
+#include "core/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* 16-byte vectors: native on SSE2 (every x86-64) and NEON (every aarch64). */
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+float halo_dot(const float *a, const float *b, int n) {
+    v4f acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 += load4(a + i) * load4(b + i);
+        acc1 += load4(a + i + 4) * load4(b + i + 4);
+        acc2 += load4(a + i + 8) * load4(b + i + 8);
+        acc3 += load4(a + i + 12) * load4(b + i + 12);
+    }
+    for (; i + 4 <= n; i += 4)
+        acc0 += load4(a + i) * load4(b + i);
+    v4f acc = (acc0 + acc1) + (acc2 + acc3);
+    float f[4];
+    memcpy(f, &acc, sizeof f);
+    float s = (f[0] + f[2]) + (f[1] + f[3]);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+void halo_rmsnorm(float *out, const float *x, const float *w, int n) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    ss /= (float)n;
+    ss += 1e-5f;
+    ss = 1.0f / sqrtf(ss);
+    for (int i = 0; i < n; i++)
+        out[i] = w[i] * (ss * x[i]);
+}
+
+void halo_softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
+}
+
+void halo_matvec(float *out, const float *w, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        out[r] = halo_dot(w + (size_t)r * (size_t)cols, x, cols);
+}
+
+typedef struct matvec_job {
+    float *out;
+    const float *w;
+    const float *x;
+    int rows, cols, rows_per_task;
+} matvec_job;
+
+static void matvec_task(void *arg, int task_idx) {
+    const matvec_job *j = arg;
+    int r0 = task_idx * j->rows_per_task;
+    int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+    halo_matvec(j->out + r0, j->w + (size_t)r0 * (size_t)j->cols, j->x, r1 - r0, j->cols);
+}
+
+/* Below this many multiply-adds a job costs more to hand out than to do. */
+enum { MATVEC_MIN_PARALLEL = 1 << 15 };
+
+void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,
+                      int cols) {
+    int n_threads = halo_pool_n_threads(pool);
+    if (n_threads == 1 || (long)rows * cols < MATVEC_MIN_PARALLEL) {
+        halo_matvec(out, w, x, rows, cols);
+        return;
+    }
+    /* A few tasks per thread balance uneven progress; keep 4+ rows per task. */
+    int n_tasks = n_threads * 4;
+    int rows_per_task = (rows + n_tasks - 1) / n_tasks;
+    if (rows_per_task < 4)
+        rows_per_task = 4;
+    n_tasks = (rows + rows_per_task - 1) / rows_per_task;
+    matvec_job j = {out, w, x, rows, cols, rows_per_task};
+    halo_pool_run(pool, matvec_task, &j, n_tasks);
+}
+
+void halo_swiglu(float *hb, const float *hb2, int n) {
+    for (int i = 0; i < n; i++) {
+        float v = hb[i];
+        v *= 1.0f / (1.0f + expf(-v));
+        hb[i] = v * hb2[i];
+    }
+}
+
+double halo_nll(const float *logits, int n, int target) {
+    double max = (double)logits[0];
+    for (int i = 1; i < n; i++)
+        if ((double)logits[i] > max)
+            max = (double)logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)logits[i] - max);
+    return log(sum) + max - (double)logits[target];
+}

@@ -1,0 +1,309 @@
+/*
+ * Tokenizer: parsing of the llama2.c format, a sorted index for piece lookup, and the
+ * score-ordered BPE merge. Pieces are byte strings with explicit lengths; a piece may hold
+ * any byte, NUL included.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/tokenizer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct piece {
+    const char *bytes; /* points into tok->blob */
+    int len;
+    int id;
+} piece;
+
+struct halo_tokenizer {
+    int vocab_size;
+    int max_token_length;
+    float *scores;     /* (vocab_size) */
+    piece *pieces;     /* (vocab_size), by id */
+    piece *sorted;     /* (vocab_size), by bytes, for lookup */
+    char *blob;        /* all piece bytes, each NUL-terminated */
+    char byte_pieces[256][2];
+};
+
+enum { MAX_TOKEN_LENGTH = 1 << 16 };
+
+static int read_exact(FILE *f, void *buf, size_t n) {
+    return fread(buf, 1, n, f) == n ? 0 : -1;
+}
+
+static int32_t le_i32(const unsigned char b[4]) {
+    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    int32_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static float le_f32(const unsigned char b[4]) {
+    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static int piece_cmp_bytes(const char *a, int alen, const char *b, int blen) {
+    int n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, (size_t)n);
+    if (c != 0)
+        return c;
+    return (alen > blen) - (alen < blen);
+}
+
+static int piece_cmp(const void *pa, const void *pb) {
+    const piece *a = pa, *b = pb;
+    int c = piece_cmp_bytes(a->bytes, a->len, b->bytes, b->len);
+    return c != 0 ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+/* Returns the id of the piece equal to bytes[0..len), or -1. Duplicates: the lowest id. */
+static int lookup(const halo_tokenizer *t, const char *bytes, int len) {
+    int lo = 0, hi = t->vocab_size;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        const piece *p = &t->sorted[mid];
+        if (piece_cmp_bytes(p->bytes, p->len, bytes, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->vocab_size &&
+        piece_cmp_bytes(t->sorted[lo].bytes, t->sorted[lo].len, bytes, len) == 0)
+        return t->sorted[lo].id;
+    return -1;
+}
+
+/* Reads every entry; fails on anything but exactly vocab_size well-formed entries. */
+static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, halo_err *err) {
+    unsigned char b[4];
+    if (read_exact(f, b, 4) != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: truncated tokenizer header", path);
+    t->max_token_length = le_i32(b);
+    if (t->max_token_length <= 0 || t->max_token_length > MAX_TOKEN_LENGTH)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: max_token_length %d, expected 1..%d", path,
+                         t->max_token_length, MAX_TOKEN_LENGTH);
+    /* Every entry takes at least 8 bytes; this bounds the blob by the file size. */
+    size_t blob_bytes = (size_t)file_bytes + (size_t)t->vocab_size;
+    t->blob = malloc(blob_bytes);
+    if (!t->blob)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    size_t used = 0;
+    for (int i = 0; i < t->vocab_size; i++) {
+        unsigned char hdr[8];
+        if (read_exact(f, hdr, 8) != 0)
+            return HALO_FAIL(err, HALO_ERR_FORMAT,
+                             "%s: holds %d tokens, the model has %d (vocabulary mismatch or "
+                             "truncated file)",
+                             path, i, t->vocab_size);
+        float score = le_f32(hdr);
+        int32_t len = le_i32(hdr + 4);
+        if (!isfinite(score))
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has a non-finite score", path,
+                             i);
+        if (len < 0 || len > t->max_token_length)
+            return HALO_FAIL(err, HALO_ERR_FORMAT,
+                             "%s: token %d has length %d, expected 0..%d", path, i, (int)len,
+                             t->max_token_length);
+        if (used + (size_t)len + 1 > blob_bytes)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d runs past the end of the file",
+                             path, i);
+        if (len > 0 && read_exact(f, t->blob + used, (size_t)len) != 0)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d is truncated", path, i);
+        t->blob[used + (size_t)len] = '\0';
+        t->scores[i] = score;
+        t->pieces[i] = (piece){.bytes = t->blob + used, .len = len, .id = i};
+        used += (size_t)len + 1;
+    }
+    if (fgetc(f) != EOF) {
+        /* Count what is left to make the mismatch message useful. */
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: has data after %d tokens: vocabulary larger than the model's, "
+                         "or not a tokenizer file",
+                         path, t->vocab_size);
+    }
+    return HALO_OK;
+}
+
+int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, halo_err *err) {
+    *out = NULL;
+    if (vocab_size < 3)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: vocabulary size %d too small", path,
+                         vocab_size);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path,
+                         strerror(errno));
+    int rc;
+    halo_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    t->vocab_size = vocab_size;
+    long file_bytes = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        file_bytes = ftell(f);
+    if (file_bytes < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((unsigned long)file_bytes < 4 + 8ul * (unsigned long)vocab_size) {
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT,
+                       "%s: %ld bytes cannot hold %d tokens (vocabulary mismatch or "
+                       "truncated file)",
+                       path, file_bytes, vocab_size);
+        goto fail;
+    }
+    t->scores = malloc((size_t)vocab_size * sizeof *t->scores);
+    t->pieces = malloc((size_t)vocab_size * sizeof *t->pieces);
+    t->sorted = malloc((size_t)vocab_size * sizeof *t->sorted);
+    if (!t->scores || !t->pieces || !t->sorted) {
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    rc = parse(t, f, path, file_bytes, err);
+    if (rc != HALO_OK)
+        goto fail;
+    memcpy(t->sorted, t->pieces, (size_t)vocab_size * sizeof *t->sorted);
+    qsort(t->sorted, (size_t)vocab_size, sizeof *t->sorted, piece_cmp);
+    for (int i = 0; i < 256; i++) {
+        t->byte_pieces[i][0] = (char)i;
+        t->byte_pieces[i][1] = '\0';
+    }
+    (void)fclose(f);
+    *out = t;
+    return HALO_OK;
+fail:
+    (void)fclose(f);
+    halo_tokenizer_free(t);
+    return rc;
+}
+
+void halo_tokenizer_free(halo_tokenizer *tok) {
+    if (!tok)
+        return;
+    free(tok->scores);
+    free(tok->pieces);
+    free(tok->sorted);
+    free(tok->blob);
+    free(tok);
+}
+
+int halo_tokenizer_vocab_size(const halo_tokenizer *tok) {
+    return tok->vocab_size;
+}
+
+size_t halo_tokenizer_max_tokens(const char *text) {
+    return strlen(text) + 3; /* BOS, dummy prefix, EOS, one token per byte at most */
+}
+
+/* Pushes a token or fails when the caller's array is full. */
+#define PUSH(tok_id)                                                                               \
+    do {                                                                                           \
+        if (n >= max_tokens)                                                                       \
+            goto too_small;                                                                        \
+        tokens[n++] = (tok_id);                                                                    \
+    } while (0)
+
+int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, int eos,
+                          int *tokens, int max_tokens, int *n_tokens, halo_err *err) {
+    int n = 0;
+    *n_tokens = 0;
+    if (bos)
+        PUSH(HALO_TOKEN_BOS);
+    if (text[0] != '\0') {
+        int space = lookup(t, " ", 1);
+        PUSH(space >= 0 ? space : ' ' + 3);
+    }
+    /* One token per UTF-8 code point, or byte tokens for code points not in the vocabulary. */
+    for (const char *c = text; *c != '\0';) {
+        int len = 1;
+        while (len < 4 && (((unsigned char)c[len]) & 0xC0) == 0x80)
+            len++;
+        int id = lookup(t, c, len);
+        if (id >= 0) {
+            PUSH(id);
+        } else {
+            for (int i = 0; i < len; i++)
+                PUSH((unsigned char)c[i] + 3);
+        }
+        c += len;
+    }
+    /* Merge the best-scoring adjacent pair until no pair is in the vocabulary. */
+    int first = bos ? 1 : 0;
+    char *buf = malloc((size_t)t->max_token_length * 2 + 1);
+    if (!buf)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory while encoding");
+    for (;;) {
+        float best_score = -INFINITY;
+        int best_id = -1, best_idx = -1;
+        for (int i = first; i + 1 < n; i++) {
+            const piece *a = &t->pieces[tokens[i]], *b = &t->pieces[tokens[i + 1]];
+            memcpy(buf, a->bytes, (size_t)a->len);
+            memcpy(buf + a->len, b->bytes, (size_t)b->len);
+            int id = lookup(t, buf, a->len + b->len);
+            if (id >= 0 && t->scores[id] > best_score) {
+                best_score = t->scores[id];
+                best_id = id;
+                best_idx = i;
+            }
+        }
+        if (best_idx < 0)
+            break;
+        tokens[best_idx] = best_id;
+        memmove(&tokens[best_idx + 1], &tokens[best_idx + 2],
+                (size_t)(n - best_idx - 2) * sizeof *tokens);
+        n--;
+    }
+    free(buf);
+    if (eos)
+        PUSH(HALO_TOKEN_EOS);
+    *n_tokens = n;
+    return HALO_OK;
+too_small:
+    return HALO_FAIL(err, HALO_ERR_ARG, "token buffer of %d is too small for the text",
+                     max_tokens);
+}
+
+const char *halo_tokenizer_decode(const halo_tokenizer *t, int prev_token, int token,
+                                  size_t *n_bytes) {
+    HALO_ASSERT(token >= 0 && token < t->vocab_size);
+    const piece *p = &t->pieces[token];
+    const char *s = p->bytes;
+    size_t len = (size_t)p->len;
+    if (prev_token == HALO_TOKEN_BOS && len > 0 && s[0] == ' ') {
+        s++;
+        len--;
+    }
+    /* A byte-fallback piece is exactly "<0xHH>" with two hex digits. */
+    if (len == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
+        unsigned v = 0;
+        int ok = 1;
+        for (int i = 3; i < 5; i++) {
+            char ch = s[i];
+            v <<= 4;
+            if (ch >= '0' && ch <= '9')
+                v |= (unsigned)(ch - '0');
+            else if (ch >= 'A' && ch <= 'F')
+                v |= (unsigned)(ch - 'A' + 10);
+            else if (ch >= 'a' && ch <= 'f')
+                v |= (unsigned)(ch - 'a' + 10);
+            else
+                ok = 0;
+        }
+        if (ok) {
+            *n_bytes = 1;
+            return t->byte_pieces[v];
+        }
+    }
+    *n_bytes = len;
+    return s;
+}
