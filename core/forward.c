@@ -132,7 +132,7 @@ static void attn_head(void *arg, int h) {
     }
 }
 
-enum { ATTN_MIN_PARALLEL = 1 << 14 };
+enum { ATTN_MIN_PARALLEL = 1 << 16 };
 
 float *halo_forward(halo_state *s, int token, int pos) {
     const halo_model_config *c = halo_model_get_config(s->model);

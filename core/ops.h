@@ -9,8 +9,17 @@
 
 #include "core/pool.h"
 
-/* Dot product of a[0..n) and b[0..n) in a fixed blocked order (4 lanes x 4 accumulators). */
+#include <stddef.h>
+
+/*
+ * Dot product of a[0..n) and b[0..n) in a fixed blocked order (4 lanes x 2 accumulators).
+ * halo_matvec computes every row with exactly this function, so a row's value does not
+ * depend on which rows are computed with it.
+ */
 float halo_dot(const float *a, const float *b, int n);
+
+/* Sum of a[0..n) in the same blocked order; a pure streaming read (bandwidth probes). */
+float halo_sum(const float *a, size_t n);
 
 /* out = w * (x / rms(x)) elementwise; n > 0; out may alias x. eps = 1e-5 as in LLaMA. */
 void halo_rmsnorm(float *out, const float *x, const float *w, int n);
