@@ -1,14 +1,11 @@
 /*
- * `halo eval`: teacher-forced quality over a file of stories separated by lines holding
- * only "<|endoftext|>". Each story is trimmed of surrounding whitespace, encoded as BOS plus
- * its tokens (with llama2.c's dummy-prefix space), and every token after BOS is scored by
- * the negative log-likelihood the model assigned to it. A story longer than the context is
- * scored on its first seq_len positions and counted as truncated.
+ * `halo eval`: teacher-forced quality over a file of stories (see core/eval.h for the
+ * exact metric): stories, tokens, mean negative log-likelihood per token, perplexity.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "core/ops.h"
+#include "core/eval.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char SEPARATOR[] = "<|endoftext|>";
 
 static void usage(FILE *f) {
     (void)fprintf(f,
@@ -127,77 +122,13 @@ static int read_text(const char *path, char **out, halo_err *err) {
     return HALO_OK;
 }
 
-typedef struct eval_totals {
-    long stories, tokens, truncated;
-    double nll_sum;
-} eval_totals;
-
-/* Scores one story (NUL-terminated, trimmed) and adds it to the totals. */
-static int score_story(halo_cli_session *s, const char *text, int *tokens, int cap,
-                       eval_totals *tot, halo_err *err) {
-    int n = 0;
-    int rc = halo_tokenizer_encode(s->tok, text, 1, 0, tokens, cap, &n, err);
-    if (rc != HALO_OK)
-        return rc;
-    int seq_len = halo_model_get_config(s->model)->seq_len;
-    int vocab = halo_model_get_config(s->model)->vocab_size;
-    if (n > seq_len) {
-        tot->truncated++;
-        n = seq_len;
-    }
-    for (int pos = 0; pos + 1 < n; pos++) {
-        const float *logits = halo_forward(s->state, tokens[pos], pos);
-        tot->nll_sum += halo_nll(logits, vocab, tokens[pos + 1]);
-        tot->tokens++;
-    }
-    tot->stories++;
-    return HALO_OK;
+static float *forward_cb(void *ctx, int token, int pos) {
+    return halo_forward(ctx, token, pos);
 }
 
-/* Splits `text` in place at separator lines and scores each non-empty story. */
-static int score_file(halo_cli_session *s, char *text, long max_stories, eval_totals *tot,
-                      halo_err *err) {
-    size_t cap = halo_tokenizer_max_tokens(text);
-    if (cap > (size_t)1 << 28)
-        return HALO_FAIL(err, HALO_ERR_ARG, "input too large");
-    int *tokens = malloc(cap * sizeof *tokens);
-    if (!tokens)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
-    int show = isatty(STDERR_FILENO);
-    int rc = HALO_OK;
-    char *story = text;
-    for (char *line = text; rc == HALO_OK && line && *line != '\0';) {
-        char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        char *next = nl ? nl + 1 : NULL;
-        int is_sep = len >= sizeof SEPARATOR - 1 &&
-                     strncmp(line, SEPARATOR, sizeof SEPARATOR - 1) == 0 &&
-                     (len == sizeof SEPARATOR - 1 ||
-                      (len == sizeof SEPARATOR && line[len - 1] == '\r'));
-        if (is_sep || !next) {
-            char *end = is_sep ? line : line + len;
-            *end = '\0';
-            while (*story == ' ' || *story == '\n' || *story == '\r' || *story == '\t')
-                story++;
-            while (end > story && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' ||
-                                   end[-1] == '\t'))
-                *--end = '\0';
-            if (*story != '\0') {
-                if (max_stories >= 0 && tot->stories >= max_stories)
-                    break;
-                rc = score_story(s, story, tokens, (int)cap, tot, err);
-                if (show)
-                    (void)fprintf(stderr, "\rhalo eval: %ld stories, %ld tokens", tot->stories,
-                                  tot->tokens);
-            }
-            story = next;
-        }
-        line = next;
-    }
-    if (show)
-        (void)fprintf(stderr, "\n");
-    free(tokens);
-    return rc;
+static void progress_cb(void *ctx, long stories, long tokens) {
+    (void)ctx;
+    (void)fprintf(stderr, "\rhalo eval: %ld stories, %ld tokens", stories, tokens);
 }
 
 int halo_cmd_eval(int argc, char **argv) {
@@ -216,13 +147,21 @@ int halo_cmd_eval(int argc, char **argv) {
     char *text = NULL;
     halo_cli_session s;
     memset(&s, 0, sizeof s);
-    eval_totals tot = {0};
+    halo_eval_result tot = {0};
     rc = read_text(o.file, &text, &err);
     if (rc == HALO_OK)
         rc = halo_cli_session_open(&s, o.model, o.tokenizer, (int)o.threads, &err);
     uint64_t t0 = halo_cli_now_ns();
-    if (rc == HALO_OK)
-        rc = score_file(&s, text, o.max_stories, &tot, &err);
+    int show = isatty(STDERR_FILENO);
+    if (rc == HALO_OK) {
+        const halo_model_config *c = halo_model_get_config(s.model);
+        halo_eval_config ec = {.tok = s.tok, .seq_len = c->seq_len, .vocab_size = c->vocab_size,
+                               .max_stories = o.max_stories, .forward = forward_cb,
+                               .forward_ctx = s.state, .progress = show ? progress_cb : NULL};
+        rc = halo_eval_text(&ec, text, &tot, &err);
+        if (show)
+            (void)fprintf(stderr, "\n");
+    }
     if (rc == HALO_OK && tot.tokens == 0)
         rc = HALO_FAIL(&err, HALO_ERR_FORMAT, "%s: no story with at least one token", o.file);
     double secs = (double)(halo_cli_now_ns() - t0) / 1e9;
@@ -232,14 +171,17 @@ int halo_cmd_eval(int argc, char **argv) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
-    double nll = tot.nll_sum / (double)tot.tokens;
-    if (o.json)
-        (void)printf("{\"file\": \"%s\", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
+    double nll = halo_eval_mean_nll(&tot);
+    if (o.json) {
+        (void)printf("{\"file\": ");
+        halo_cli_print_json_string(stdout, o.file);
+        (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f}\n",
-                     o.file, tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
-    else
+                     tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
+    } else {
         (void)printf("file        %s\nstories     %ld\ntokens      %ld\ntruncated   %ld\n"
                      "nll/token   %.6f\nperplexity  %.6f\nseconds     %.3f\n",
                      o.file, tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
+    }
     return HALO_EXIT_OK;
 }

@@ -165,7 +165,7 @@ int halo_model_load(halo_model **out, const char *path, halo_err *err) {
                        "legacy rope tables): %s",
                        path, (unsigned long long)file_bytes, (unsigned long long)plain,
                        (unsigned long long)legacy,
-                       file_bytes < plain ? "truncated" : "oversized or header wrong");
+                       file_bytes < legacy ? "truncated" : "oversized or header wrong");
         goto fail;
     }
     halo_model *m = calloc(1, sizeof *m);

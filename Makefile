@@ -1,0 +1,111 @@
+# Developer entry points. CMake does the building (see CMakePresets.json); this file only
+# names the usual sequences. Every recipe runs under bash -euo pipefail, so any failing
+# command fails the target.
+#
+#   make run           deps + dev build + $(MAIN_JOB)
+#   make test          deps + dev build + ctest on $(TEST_LABELS); ctest's summary is last
+#   make asan          ASan + UBSan build and the same tests
+#   make cross         aarch64 cross build, golden|unit tests under qemu-user
+#   make format        clang-format -i on every *.c/*.h (tracked, or new and not ignored)
+#   make format-check  the same files, --dry-run --Werror
+#   make lint          cppcheck on build/dev/compile_commands.json
+#   make tidy          clang-tidy on the same (optional; slower)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+NPROC       := $(shell nproc 2>/dev/null || echo 2)
+JOBS        ?= $(NPROC)
+CMAKE       ?= cmake
+CTEST       ?= ctest
+CLANG_FORMAT ?= clang-format
+CLANG_TIDY  ?= clang-tidy
+CPPCHECK    ?= cppcheck
+
+TEST_LABELS  ?= unit|system|golden|net
+CROSS_LABELS ?= golden|unit
+
+# The main job: what `make run` does after building. Override on the command line,
+# e.g. make run MAIN_JOB='build/dev/app/halo generate -t 0 -n 64'.
+MAIN_JOB ?= build/dev/app/halo generate
+
+# Sources to format and check: tracked, or new and not ignored; never the build trees.
+SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.c' '*.h' \
+            ':!:build/**' ':!:build-*/**' | sort -u)
+
+.PHONY: all deps build run test asan tsan release bench cross format format-check lint tidy clean help
+
+all: build
+
+help:
+	@sed -n '1,/^$$/p' $(firstword $(MAKEFILE_LIST))
+
+deps:
+	scripts/deps.sh
+
+# ---- dev ----
+build:
+	$(CMAKE) --preset dev >/dev/null
+	$(CMAKE) --build --preset dev -j $(JOBS)
+
+run: deps build
+	$(MAIN_JOB)
+
+test: deps build
+	$(CTEST) --preset dev -L '$(TEST_LABELS)' -j $(JOBS) --no-label-summary
+
+# ---- sanitizers ----
+asan: deps
+	$(CMAKE) --preset asan >/dev/null
+	$(CMAKE) --build --preset asan -j $(JOBS)
+	$(CTEST) --preset asan -L '$(TEST_LABELS)' -j $(JOBS) --no-label-summary
+
+tsan: deps
+	$(CMAKE) --preset tsan >/dev/null
+	$(CMAKE) --build --preset tsan -j $(JOBS)
+	$(CTEST) --preset tsan -L '$(TEST_LABELS)' -j $(JOBS) --no-label-summary
+
+# ---- optimised builds (no tests by default) ----
+release: deps
+	$(CMAKE) --preset release >/dev/null
+	$(CMAKE) --build --preset release -j $(JOBS)
+
+bench: deps
+	$(CMAKE) --preset bench >/dev/null
+	$(CMAKE) --build --preset bench -j $(JOBS)
+
+# ---- aarch64 under qemu-user ----
+cross:
+	scripts/deps.sh --ci
+	$(CMAKE) --preset aarch64 >/dev/null
+	$(CMAKE) --build --preset aarch64 -j $(JOBS)
+	$(CTEST) --preset aarch64 -L '$(CROSS_LABELS)' -j $(JOBS) --no-label-summary
+
+# ---- style and static analysis ----
+format:
+	@files=($(SOURCES)); [ $${#files[@]} -gt 0 ] || { echo "format: no sources" >&2; exit 1; }; \
+	echo "$(CLANG_FORMAT) -i ($${#files[@]} files)"; \
+	$(CLANG_FORMAT) -i "$${files[@]}"
+
+format-check:
+	@files=($(SOURCES)); [ $${#files[@]} -gt 0 ] || { echo "format-check: no sources" >&2; exit 1; }; \
+	echo "$(CLANG_FORMAT) --dry-run --Werror ($${#files[@]} files)"; \
+	$(CLANG_FORMAT) --dry-run --Werror "$${files[@]}"
+
+lint:
+	$(CMAKE) --preset dev >/dev/null
+	mkdir -p build/dev/cppcheck
+	$(CPPCHECK) --project=build/dev/compile_commands.json \
+	    --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+	    --suppress=missingIncludeSystem --cppcheck-build-dir=build/dev/cppcheck \
+	    -j $(JOBS) --quiet
+
+tidy:
+	$(CMAKE) --preset dev >/dev/null
+	printf '%s\n' $(filter %.c,$(SOURCES)) | \
+	    xargs -r -P $(JOBS) -n 1 $(CLANG_TIDY) -p build/dev --quiet
+
+clean:
+	rm -rf build/dev build/asan build/tsan build/release build/bench build/aarch64

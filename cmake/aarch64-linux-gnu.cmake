@@ -1,0 +1,23 @@
+# Cross toolchain for 64-bit Arm Linux with Debian's gcc-aarch64-linux-gnu and
+# libc6-dev-arm64-cross (scripts/deps.sh --ci installs both, plus qemu-user).
+# ctest runs every test binary through qemu-user, so `ctest --preset aarch64` works on an
+# x86-64 host; -L points qemu at the cross sysroot's dynamic loader and libc.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+
+set(HALO_CROSS_TRIPLE aarch64-linux-gnu)
+set(CMAKE_C_COMPILER ${HALO_CROSS_TRIPLE}-gcc)
+set(CMAKE_AR ${HALO_CROSS_TRIPLE}-ar CACHE FILEPATH "Archiver")
+set(CMAKE_RANLIB ${HALO_CROSS_TRIPLE}-ranlib CACHE FILEPATH "Ranlib")
+set(CMAKE_STRIP ${HALO_CROSS_TRIPLE}-strip CACHE FILEPATH "Strip")
+
+# Debian's multiarch-less cross sysroot.
+set(HALO_CROSS_SYSROOT /usr/${HALO_CROSS_TRIPLE})
+set(CMAKE_FIND_ROOT_PATH ${HALO_CROSS_SYSROOT})
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+# Run target binaries (tests, try_run) under qemu-user.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;${HALO_CROSS_SYSROOT})

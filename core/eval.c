@@ -1,0 +1,95 @@
+/*
+ * Story splitting and teacher-forced scoring.
+ */
+#include "core/eval.h"
+
+#include "core/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SEPARATOR[] = "<|endoftext|>";
+enum { SEP_LEN = sizeof SEPARATOR - 1 };
+
+static int is_blank(char c) {
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Is [line, line+len) a separator line? */
+static int is_separator(const char *line, size_t len) {
+    if (len == SEP_LEN + 1 && line[SEP_LEN] == '\r')
+        len = SEP_LEN;
+    return len == SEP_LEN && memcmp(line, SEPARATOR, SEP_LEN) == 0;
+}
+
+static int score_story(const halo_eval_config *cfg, const char *story, int *tokens, int cap,
+                       halo_eval_result *r, halo_err *err) {
+    int n = 0;
+    int rc = halo_tokenizer_encode(cfg->tok, story, 1, 0, tokens, cap, &n, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (n > cfg->seq_len) {
+        r->truncated++;
+        n = cfg->seq_len;
+    }
+    for (int pos = 0; pos + 1 < n; pos++) {
+        const float *logits = cfg->forward(cfg->forward_ctx, tokens[pos], pos);
+        r->nll_sum += halo_nll(logits, cfg->vocab_size, tokens[pos + 1]);
+        r->tokens++;
+    }
+    r->stories++;
+    return HALO_OK;
+}
+
+int halo_eval_text(const halo_eval_config *cfg, const char *text, halo_eval_result *out,
+                   halo_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!cfg->tok || !cfg->forward || cfg->seq_len < 1 || cfg->vocab_size < 1)
+        return HALO_FAIL(err, HALO_ERR_ARG, "eval: incomplete configuration");
+    size_t text_len = strlen(text);
+    if (text_len > (size_t)1 << 28)
+        return HALO_FAIL(err, HALO_ERR_ARG, "eval: text of %zu bytes is too large", text_len);
+    char *story = malloc(text_len + 1);
+    size_t cap = halo_tokenizer_max_tokens(text);
+    int *tokens = malloc(cap * sizeof *tokens);
+    if (!story || !tokens) {
+        free(story);
+        free(tokens);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "eval: out of memory");
+    }
+    int rc = HALO_OK;
+    const char *start = text; /* first byte of the current story */
+    for (const char *line = text; rc == HALO_OK;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        int sep = is_separator(line, len);
+        if (sep || !nl) {
+            const char *end = sep ? line : line + len;
+            while (start < end && is_blank(*start))
+                start++;
+            while (end > start && is_blank(end[-1]))
+                end--;
+            if (end > start) {
+                if (cfg->max_stories >= 0 && out->stories >= cfg->max_stories)
+                    break;
+                memcpy(story, start, (size_t)(end - start));
+                story[end - start] = '\0';
+                rc = score_story(cfg, story, tokens, (int)cap, out, err);
+                if (rc == HALO_OK && cfg->progress)
+                    cfg->progress(cfg->progress_ctx, out->stories, out->tokens);
+            }
+            start = nl ? nl + 1 : line + len;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    free(story);
+    free(tokens);
+    return rc;
+}
+
+double halo_eval_mean_nll(const halo_eval_result *r) {
+    return r->tokens > 0 ? r->nll_sum / (double)r->tokens : (double)NAN;
+}

@@ -1,0 +1,55 @@
+/*
+ * Teacher-forced evaluation: the quality metric of every experiment.
+ *
+ * Input is text holding stories separated by lines that hold only "<|endoftext|>" (a
+ * trailing '\r' is tolerated). Each story is trimmed of surrounding whitespace, encoded as
+ * BOS plus its tokens (llama2.c's encoder, dummy-prefix space included), and every token
+ * after BOS is scored by its negative log-likelihood under the logits the forward function
+ * returns for the preceding position. A story longer than the context is scored on its first
+ * seq_len positions and counted as truncated. Empty stories are skipped.
+ *
+ * The forward pass is a callback, so the same metric runs on one device, on an in-process
+ * cluster or inside a simulation. This module reads no files and prints nothing.
+ */
+#ifndef HALO_EVAL_H
+#define HALO_EVAL_H
+
+#include "core/status.h"
+#include "core/tokenizer.h"
+
+/* Runs `token` at `pos` on a fresh-per-story sequence and returns vocab_size logits. */
+typedef float *(*halo_eval_forward_fn)(void *ctx, int token, int pos);
+
+/* Called after each story with the running totals; may be NULL. */
+typedef void (*halo_eval_progress_fn)(void *ctx, long stories, long tokens);
+
+typedef struct halo_eval_result {
+    long stories;   /* stories scored */
+    long tokens;    /* tokens scored (BOS excluded) */
+    long truncated; /* stories cut at the context length */
+    double nll_sum; /* sum of negative log-likelihoods, nats */
+} halo_eval_result;
+
+typedef struct halo_eval_config {
+    const halo_tokenizer *tok;
+    int seq_len;                  /* positions per story at most */
+    int vocab_size;               /* logits per position */
+    long max_stories;             /* < 0: all */
+    halo_eval_forward_fn forward; /* required */
+    void *forward_ctx;
+    halo_eval_progress_fn progress; /* optional */
+    void *progress_ctx;
+} halo_eval_config;
+
+/*
+ * Scores every story of `text` (NUL-terminated; not modified). *out is overwritten.
+ * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config). A text with no story is not an error:
+ * the result then holds zero tokens.
+ */
+int halo_eval_text(const halo_eval_config *cfg, const char *text, halo_eval_result *out,
+                   halo_err *err);
+
+/* Mean NLL per token (nats) of a result; NAN when no token was scored. */
+double halo_eval_mean_nll(const halo_eval_result *r);
+
+#endif /* HALO_EVAL_H */

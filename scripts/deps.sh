@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Install the Debian packages halo needs, only when some are missing.
+#
+#   scripts/deps.sh        packages to build, test and run halo
+#   scripts/deps.sh --ci   the above plus CI's tools (formatter, linters, aarch64 cross + qemu)
+#
+# Quiet when everything is already there. Runs apt-get update only when it has to install.
+# Needs root, or sudo; without either it names the missing packages and exits 1.
+set -euo pipefail
+
+BASE_PKGS=(
+    build-essential cmake pkg-config
+    libsqlite3-dev sqlite3
+    libyaml-dev libgsl-dev libglpk-dev
+    gnuplot-nox libsodium-dev
+)
+CI_PKGS=(
+    clang-format clang-tidy cppcheck
+    qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+)
+
+usage() {
+    echo "usage: $0 [--ci]" >&2
+    exit "${1:-2}"
+}
+
+pkgs=("${BASE_PKGS[@]}")
+case "${1-}" in
+"") ;;
+--ci) pkgs+=("${CI_PKGS[@]}") ;;
+-h | --help) usage 0 ;;
+*) usage ;;
+esac
+[ $# -le 1 ] || usage
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps.sh: dpkg-query not found; this script supports Debian-based systems only" >&2
+    exit 1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    echo "deps.sh: missing packages: ${missing[*]}" >&2
+    echo "deps.sh: not root and no sudo; install them with:" >&2
+    echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 ||
+    ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+    cat "$log" >&2
+    echo "deps.sh: apt-get failed" >&2
+    exit 1
+fi
