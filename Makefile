@@ -35,6 +35,20 @@ MAIN_JOB ?= build/dev/app/halo generate
 SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.c' '*.h' \
             ':!:build/**' ':!:build-*/**' | sort -u)
 
+# $(call configure,PRESET): configure build/PRESET. A tree configured from another checkout
+# (a moved clone, or a build tree that was committed by mistake) makes CMake refuse to
+# run, so it is removed first.
+define configure
+	@cache=build/$(1)/CMakeCache.txt; \
+	if [ -f "$$cache" ]; then \
+	    home=$$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$$cache"); \
+	    if [ -z "$$home" ] || [ "$$(cd "$$home" 2>/dev/null && pwd -P)" != "$$(pwd -P)" ]; then \
+	        echo "build/$(1) was configured for '$$home'; removing it"; rm -rf build/$(1); \
+	    fi; \
+	fi
+	$(CMAKE) --preset $(1) >/dev/null
+endef
+
 .PHONY: all deps build run test asan tsan release bench cross format format-check lint tidy clean help
 
 all: build
@@ -47,7 +61,7 @@ deps:
 
 # ---- dev ----
 build:
-	$(CMAKE) --preset dev >/dev/null
+	$(call configure,dev)
 	$(CMAKE) --build --preset dev -j $(JOBS)
 
 run: deps build
@@ -58,28 +72,28 @@ test: deps build
 
 # ---- sanitizers ----
 asan: deps
-	$(CMAKE) --preset asan >/dev/null
+	$(call configure,asan)
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(CTEST) --preset asan -L '$(TEST_LABELS)' -j $(JOBS) --no-label-summary
 
 tsan: deps
-	$(CMAKE) --preset tsan >/dev/null
+	$(call configure,tsan)
 	$(CMAKE) --build --preset tsan -j $(JOBS)
 	$(CTEST) --preset tsan -L '$(TEST_LABELS)' -j $(JOBS) --no-label-summary
 
 # ---- optimised builds (no tests by default) ----
 release: deps
-	$(CMAKE) --preset release >/dev/null
+	$(call configure,release)
 	$(CMAKE) --build --preset release -j $(JOBS)
 
 bench: deps
-	$(CMAKE) --preset bench >/dev/null
+	$(call configure,bench)
 	$(CMAKE) --build --preset bench -j $(JOBS)
 
 # ---- aarch64 under qemu-user ----
 cross:
 	scripts/deps.sh --ci
-	$(CMAKE) --preset aarch64 >/dev/null
+	$(call configure,aarch64)
 	$(CMAKE) --build --preset aarch64 -j $(JOBS)
 	$(CTEST) --preset aarch64 -L '$(CROSS_LABELS)' -j $(JOBS) --no-label-summary
 
@@ -95,7 +109,7 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror "$${files[@]}"
 
 lint:
-	$(CMAKE) --preset dev >/dev/null
+	$(call configure,dev)
 	mkdir -p build/dev/cppcheck
 	$(CPPCHECK) --project=build/dev/compile_commands.json \
 	    --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
@@ -103,7 +117,7 @@ lint:
 	    -j $(JOBS) --quiet
 
 tidy:
-	$(CMAKE) --preset dev >/dev/null
+	$(call configure,dev)
 	printf '%s\n' $(filter %.c,$(SOURCES)) | \
 	    xargs -r -P $(JOBS) -n 1 $(CLANG_TIDY) -p build/dev --quiet
 

@@ -30,12 +30,15 @@ static void usage(FILE *f) {
         "      --tokens N         tokens decoded on the bundled model (default 256)\n"
         "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
         "      --no-big           skip the synthetic model\n"
+        "      --save-big FILE    write the synthetic model to FILE and keep it (to run other\n"
+        "                         programs on the same weights)\n"
         "      --json             print one JSON object instead of a table\n"
         "  -h, --help             this help\n\n"
         "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n");
 }
 
 typedef struct bench_opts {
+    const char *save_big;
     long threads, tokens, big_tokens;
     int no_big, json;
 } bench_opts;
@@ -45,6 +48,7 @@ static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
         {"threads", required_argument, NULL, 'T'},  {"tokens", required_argument, NULL, 'n'},
         {"big-tokens", required_argument, NULL, 'b'}, {"no-big", no_argument, NULL, 'B'},
         {"json", no_argument, NULL, 'J'},            {"help", no_argument, NULL, 'h'},
+        {"save-big", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     *o = (bench_opts){.tokens = 256, .big_tokens = 64};
@@ -67,6 +71,9 @@ static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
             break;
         case 'J':
             o->json = 1;
+            break;
+        case 'S':
+            o->save_big = optarg;
             break;
         case 'h':
             return 1;
@@ -174,18 +181,26 @@ static int time_decode(const char *path, halo_pool *pool, long tokens, decode_re
     return HALO_OK;
 }
 
-static int bench_synthetic(halo_pool *pool, long tokens, decode_result *r, halo_err *err) {
-    const char *tmpdir = getenv("TMPDIR");
+/* Writes the synthetic model to `save` (kept) or to a temporary file (removed) and times it. */
+static int bench_synthetic(halo_pool *pool, long tokens, const char *save, decode_result *r,
+                           halo_err *err) {
     char path[4096];
-    int n = snprintf(path, sizeof path, "%s/halo-bench-XXXXXX",
-                     tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-    if (n < 0 || (size_t)n >= sizeof path)
-        return HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create temporary file: %s", path,
-                         strerror(errno));
-    (void)close(fd);
+    if (save) {
+        int n = snprintf(path, sizeof path, "%s", save);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return HALO_FAIL(err, HALO_ERR_ARG, "--save-big: path is too long");
+    } else {
+        const char *tmpdir = getenv("TMPDIR");
+        int n = snprintf(path, sizeof path, "%s/halo-bench-XXXXXX",
+                         tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+        if (n < 0 || (size_t)n >= sizeof path)
+            return HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create temporary file: %s", path,
+                             strerror(errno));
+        (void)close(fd);
+    }
     halo_model_config cfg = {.dim = 768, .hidden_dim = 2048, .n_layers = 12, .n_heads = 12,
                              .n_kv_heads = 12, .vocab_size = 32000, .seq_len = 256,
                              .shared_classifier = 1};
@@ -194,7 +209,8 @@ static int bench_synthetic(halo_pool *pool, long tokens, decode_result *r, halo_
     int rc = halo_model_write_random(path, &cfg, 1234, err);
     if (rc == HALO_OK)
         rc = time_decode(path, pool, tokens, r, err);
-    (void)remove(path);
+    if (!save)
+        (void)remove(path);
     return rc;
 }
 
@@ -223,7 +239,7 @@ int halo_cmd_bench(int argc, char **argv) {
         rc = time_decode(halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf), pool,
                          o.tokens, &res[0], &err);
     if (rc == HALO_OK && !o.no_big)
-        rc = bench_synthetic(pool, o.big_tokens, &res[1], &err);
+        rc = bench_synthetic(pool, o.big_tokens, o.save_big, &res[1], &err);
     int threads = halo_pool_n_threads(pool);
     halo_pool_free(pool);
     if (rc != HALO_OK) {

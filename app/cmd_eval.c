@@ -107,11 +107,11 @@ static int read_text(const char *path, char **out, halo_err *err) {
             free(buf);
         buf = nb;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     (void)fclose(f);
     if (bad) {
         free(buf);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: read error", path);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: read error: %s", path, strerror(e));
     }
     buf[len] = '\0';
     if (strlen(buf) != len) {

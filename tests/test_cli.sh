@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Command-line behaviour of `halo`: the golden text, help, and one clear error line with a
+# non-zero exit status (never a crash or a sanitizer report) for every kind of bad input.
+# usage: test_cli.sh HALO_BINARY SOURCE_DIR [case]   (HALO_RUN_PREFIX may hold an emulator)
+set -u
+halo_bin=$1
+src=$2
+only=${3:-}
+run_prefix=${HALO_RUN_PREFIX:-}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export HALO_MODEL_DIR=$src/models
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-cli-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+failures=0 count=0
+
+halo() { $run_prefix "$halo_bin" "$@"; }
+
+# expect_fail STATUS NEEDLE -- ARGS...: exit status STATUS, stderr naming NEEDLE, no crash.
+expect_fail() {
+    local want=$1 needle=$2
+    shift 3
+    count=$((count + 1))
+    halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local got=$?
+    local first
+    first=$(head -n 1 "$tmp/err")
+    if [ "$got" -ne "$want" ] || ! grep -qF -- "$needle" "$tmp/err" ||
+        grep -qE 'Sanitizer|runtime error|Segmentation|Aborted' "$tmp/err" ||
+        [ "${first#halo: }" = "$first" ]; then
+        echo "not ok $count - halo $* (exit $got, want $want, needle '$needle')"
+        sed 's/^/    /' "$tmp/err" | head -n 20
+        failures=$((failures + 1))
+    else
+        echo "ok $count - halo $* -> $first"
+    fi
+}
+
+expect_ok() {
+    count=$((count + 1))
+    if halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then
+        echo "ok $count - halo $*"
+    else
+        echo "not ok $count - halo $* (exit $?)"
+        sed 's/^/    /' "$tmp/err" | head -n 20
+        failures=$((failures + 1))
+    fi
+}
+
+case_golden() {
+    expect_ok generate -t 0 -n 200
+    count=$((count + 1))
+    if cmp -s "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt"; then
+        echo "ok $count - greedy text equals llama2.c's"
+    else
+        echo "not ok $count - greedy text differs from llama2.c's"
+        diff "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt" | head
+        failures=$((failures + 1))
+    fi
+}
+
+case_help() {
+    expect_ok --help
+    expect_ok --version
+    for c in generate eval bench; do
+        expect_ok "$c" --help
+        count=$((count + 1))
+        if grep -q "usage: halo $c" "$tmp/out"; then echo "ok $count - $c help"; else
+            echo "not ok $count - $c help"; failures=$((failures + 1)); fi
+    done
+}
+
+case_bad_models() {
+    local m=$src/models/stories260K.bin size
+    size=$(stat -c %s "$m")
+    expect_fail 1 "/nonexistent/m.bin" -- generate -m /nonexistent/m.bin
+    expect_fail 1 "not a regular file" -- generate -m "$src/models"
+    head -c 1000 "$m" >"$tmp/trunc.bin"
+    expect_fail 1 "truncated" -- generate -m "$tmp/trunc.bin"
+    head -c 10 "$m" >"$tmp/short.bin"
+    expect_fail 1 "header" -- generate -m "$tmp/short.bin"
+    : >"$tmp/empty.bin"
+    expect_fail 1 "header" -- generate -m "$tmp/empty.bin"
+    { cat "$m"; printf 'xxxx'; } >"$tmp/big.bin"
+    expect_fail 1 "oversized" -- generate -m "$tmp/big.bin"
+    # header fields: zero dim, negative n_layers, n_kv_heads not dividing n_heads
+    { printf '\0\0\0\0'; tail -c +5 "$m"; } >"$tmp/zero.bin"
+    expect_fail 1 "dim is 0" -- generate -m "$tmp/zero.bin"
+    { head -c 8 "$m"; printf '\377\377\377\377'; tail -c +13 "$m"; } >"$tmp/neg.bin"
+    expect_fail 1 "n_layers is -1" -- generate -m "$tmp/neg.bin"
+    { head -c 16 "$m"; printf '\003\0\0\0'; tail -c +21 "$m"; } >"$tmp/kv.bin"
+    expect_fail 1 "n_kv_heads" -- eval -m "$tmp/kv.bin" "$src/data/tinystories-valid-dev.txt"
+    [ "$size" -gt 0 ]
+}
+
+case_bad_tokenizers() {
+    local t=$src/models/tok512.bin
+    expect_fail 1 "/nonexistent/t.bin" -- generate -z /nonexistent/t.bin
+    head -c 3000 "$t" >"$tmp/tt.bin"
+    expect_fail 1 "cannot hold 512 tokens" -- generate -z "$tmp/tt.bin"
+    head -c 6000 "$t" >"$tmp/tt.bin"
+    expect_fail 1 "the model has 512" -- generate -z "$tmp/tt.bin"
+    { cat "$t"; printf 'extra'; } >"$tmp/tb.bin"
+    expect_fail 1 "vocabulary larger" -- generate -z "$tmp/tb.bin"
+    expect_fail 1 "has length" -- generate -z "$src/models/stories260K.bin"
+}
+
+case_bad_options() {
+    local long
+    long=$(printf 'word %.0s' $(seq 1 600))
+    expect_fail 2 "longer than the context" -- generate -p "$long"
+    expect_fail 2 "the context is 512" -- generate -n 600
+    expect_fail 2 "the context is 512" -- generate -p "Once upon a time" -n 510
+    expect_fail 2 "--steps" -- generate -n abc
+    expect_fail 2 "--steps" -- generate -n 0
+    expect_fail 2 "--steps" -- generate -n 99999999999999999999
+    expect_fail 2 "--temp" -- generate -t -1
+    expect_fail 2 "--temp" -- generate -t nan
+    expect_fail 2 "--top-p" -- generate --top-p 1.5
+    expect_fail 2 "--top-p" -- generate --top-p 0
+    expect_fail 2 "--seed" -- generate --seed -5
+    expect_fail 2 "--threads" -- generate --threads -1
+    expect_fail 2 "--threads" -- generate --threads 5000
+    expect_fail 2 "unknown option" -- generate --frobnicate
+    expect_fail 2 "needs a value" -- generate -m
+    expect_fail 2 "unexpected argument" -- generate extra
+    expect_fail 2 "unknown command" -- frobnicate
+    expect_fail 2 "missing FILE" -- eval
+    expect_fail 2 "unexpected argument" -- eval a b
+    expect_fail 2 "--max-stories" -- eval --max-stories 0 x
+    expect_fail 2 "--tokens" -- bench --tokens 0
+    count=$((count + 1))
+    if halo >/dev/null 2>&1; then echo "not ok $count - bare halo succeeds"; failures=$((failures + 1)); else echo "ok $count - bare halo fails with usage"; fi
+}
+
+case_bad_eval_inputs() {
+    expect_fail 1 "/nonexistent/stories.txt" -- eval /nonexistent/stories.txt
+    : >"$tmp/empty.txt"
+    expect_fail 1 "no story" -- eval "$tmp/empty.txt"
+    printf 'a\0b\n' >"$tmp/nul.txt"
+    expect_fail 1 "NUL" -- eval "$tmp/nul.txt"
+    expect_fail 1 "Is a directory" -- eval "$src/models"
+}
+
+case_eval_json() {
+    printf 'Once upon a time\n<|endoftext|>\nThe end\n' >"$tmp/two.txt"
+    expect_ok eval --json "$tmp/two.txt"
+    count=$((count + 1))
+    if grep -q '"stories": 2' "$tmp/out" && grep -q '"perplexity"' "$tmp/out"; then
+        echo "ok $count - eval --json fields"
+    else
+        echo "not ok $count - eval --json: $(cat "$tmp/out")"; failures=$((failures + 1))
+    fi
+}
+
+for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json; do
+    if [ -z "$only" ] || [ "$only" = "$c" ]; then
+        "case_$c"
+    fi
+done
+echo "$((count - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
