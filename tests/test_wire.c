@@ -1,0 +1,206 @@
+/* The wire format: round trips, the 8-bit encoding's error bound, and fuzzed decoding. */
+#include "core/rng.h"
+#include "core/wire.h"
+#include "tests/test.h"
+
+#include <stdint.h>
+
+static halo_msg sample_header(int encoding, uint16_t n_groups, uint32_t n_values) {
+    return (halo_msg){.kind = HALO_MSG_PARTIAL, .phase = HALO_PHASE_FFN, .encoding = encoding,
+                      .src = 3, .dst = 0, .step = 70000, .layer = 12, .n_groups = n_groups,
+                      .n_values = n_values};
+}
+
+static void f32_messages_round_trip_exactly(void) {
+    uint16_t groups[3] = {0, 7, 65535};
+    float values[100];
+    halo_rng rng;
+    halo_rng_init(&rng, 1);
+    for (int i = 0; i < 100; i++)
+        values[i] = (halo_rng_f32(&rng) - 0.5f) * 1e3f;
+    values[5] = -0.0f;
+    values[6] = INFINITY;
+    halo_msg m = sample_header(HALO_ENCODING_F32, 3, 100);
+    unsigned char buf[1024];
+    size_t len;
+    ASSERT_OK(halo_wire_encode(&m, groups, values, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, halo_wire_size(HALO_ENCODING_F32, 3, 100));
+    ASSERT_EQ(len, 32 + 6 + 400);
+    ASSERT(memcmp(buf, "HALO", 4) == 0);
+    ASSERT_EQ(buf[12] | buf[13] << 8 | buf[14] << 16, 70000); /* little-endian step */
+    halo_msg d;
+    uint16_t g[8];
+    float v[128];
+    ASSERT_OK(halo_wire_decode(buf, len, &d, g, 8, v, 128, NULL));
+    ASSERT_EQ(d.kind, HALO_MSG_PARTIAL);
+    ASSERT_EQ(d.phase, HALO_PHASE_FFN);
+    ASSERT_EQ(d.src, 3);
+    ASSERT_EQ(d.step, 70000);
+    ASSERT_EQ(d.layer, 12);
+    ASSERT_EQ(d.n_groups, 3);
+    ASSERT_EQ(g[2], 65535);
+    ASSERT(memcmp(v, values, sizeof values) == 0);
+}
+
+static void q8_messages_are_within_half_a_step(void) {
+    enum { N = 77 }; /* two full blocks and a partial one */
+    float values[N], v[N];
+    halo_rng rng;
+    halo_rng_init(&rng, 2);
+    for (int i = 0; i < N; i++)
+        values[i] = (halo_rng_f32(&rng) - 0.5f) * (i < 32 ? 1e-3f : 10.0f);
+    values[40] = 0.0f;
+    halo_msg m = sample_header(HALO_ENCODING_Q8, 0, N);
+    unsigned char buf[512];
+    size_t len;
+    ASSERT_OK(halo_wire_encode(&m, NULL, values, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, 32 + 3 * 34);
+    halo_msg d;
+    ASSERT_OK(halo_wire_decode(buf, len, &d, NULL, 0, v, N, NULL));
+    for (int b = 0; b < N; b += 32) {
+        float amax = 0;
+        for (int i = b; i < N && i < b + 32; i++)
+            amax = fmaxf(amax, fabsf(values[i]));
+        float step = amax / 127.0f;
+        for (int i = b; i < N && i < b + 32; i++)
+            ASSERT_NEAR(v[i], values[i], step * 0.5f * 1.01f + 1e-12f);
+    }
+    ASSERT_EQ(v[40], 0);
+    float bad[1] = {NAN};
+    m.n_values = 1;
+    ASSERT_EQ(halo_wire_encode(&m, NULL, bad, buf, sizeof buf, &len, NULL), HALO_ERR_ARG);
+}
+
+static void f16_conversion_round_trips_every_half(void) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = halo_f16_to_f32((uint16_t)h);
+        if (isnan(f))
+            continue;
+        ASSERT_EQ(halo_f32_to_f16(f), h);
+    }
+    ASSERT_EQ(halo_f32_to_f16(1.0f), 0x3c00);
+    ASSERT_EQ(halo_f32_to_f16(65504.0f), 0x7bff);
+    ASSERT_EQ(halo_f32_to_f16(65520.0f), 0x7c00); /* rounds up to infinity */
+    ASSERT_EQ(halo_f32_to_f16(-2.0f), 0xc000);
+    ASSERT_EQ(halo_f32_to_f16(5.9604645e-8f), 0x0001);
+    ASSERT_EQ(halo_f32_to_f16(1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
+    ASSERT_EQ(halo_f32_to_f16(1.0f + 3.0f / 2048), 0x3c02);
+    ASSERT(isnan(halo_f16_to_f32(halo_f32_to_f16(NAN))));
+}
+
+static void crc32_matches_the_standard_check_value(void) {
+    ASSERT_EQ(halo_crc32(0, "123456789", 9), 0xcbf43926u);
+    ASSERT_EQ(halo_crc32(halo_crc32(0, "1234", 4), "56789", 5), 0xcbf43926u);
+}
+
+static size_t valid_message(unsigned char *buf, size_t cap, int encoding) {
+    uint16_t groups[2] = {1, 2};
+    float values[40];
+    for (int i = 0; i < 40; i++)
+        values[i] = (float)i * 0.25f;
+    halo_msg m = sample_header(encoding, 2, 40);
+    size_t len;
+    ASSERT_OK(halo_wire_encode(&m, groups, values, buf, cap, &len, NULL));
+    return len;
+}
+
+static void expect_format(const unsigned char *buf, size_t len, const char *needle) {
+    halo_msg d;
+    uint16_t g[4];
+    float v[64];
+    halo_err err = {0};
+    ASSERT_EQ(halo_wire_decode(buf, len, &d, g, 4, v, 64, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, needle);
+}
+
+static void malformed_messages_are_rejected_with_a_reason(void) {
+    unsigned char buf[512], bad[512];
+    size_t len = valid_message(buf, sizeof buf, HALO_ENCODING_F32);
+    expect_format(buf, 0, "shorter");
+    expect_format(buf, 31, "shorter");
+    expect_format(buf, len - 1, "length");
+    memcpy(bad, buf, len);
+    bad[0] = 'X';
+    expect_format(bad, len, "magic");
+    memcpy(bad, buf, len);
+    bad[4] = 2;
+    expect_format(bad, len, "version");
+    memcpy(bad, buf, len);
+    bad[5] = 9;
+    expect_format(bad, len, "kind");
+    memcpy(bad, buf, len);
+    bad[7] = 7;
+    expect_format(bad, len, "encoding");
+    memcpy(bad, buf, len);
+    bad[20] = 0xff, bad[21] = 0xff, bad[22] = 0xff, bad[23] = 0xff; /* absurd n_values */
+    expect_format(bad, len, "values exceed");
+    memcpy(bad, buf, len);
+    bad[24] ^= 1; /* body length disagrees */
+    expect_format(bad, len, "length");
+    memcpy(bad, buf, len);
+    bad[len - 1] ^= 0x10; /* payload bit flip */
+    expect_format(bad, len, "checksum");
+    /* Well-formed but larger than the receiver's buffers: an argument error, not a crash. */
+    halo_msg d;
+    float v[8];
+    uint16_t g[4];
+    ASSERT_EQ(halo_wire_decode(buf, len, &d, g, 4, v, 8, NULL), HALO_ERR_ARG);
+    ASSERT_EQ(halo_wire_decode(buf, len, &d, g, 1, v, 64, NULL), HALO_ERR_ARG);
+}
+
+static void fuzzed_messages_never_crash(void) {
+    unsigned char orig[512], buf[600];
+    halo_rng rng;
+    halo_rng_init(&rng, 99);
+    long ok = 0, rejected = 0;
+    for (int round = 0; round < 200000; round++) {
+        int enc = round & 1;
+        size_t len = valid_message(orig, sizeof orig, enc);
+        memcpy(buf, orig, len);
+        switch (halo_rng_u64(&rng) % 4) {
+        case 0: /* flip bits */
+            for (int k = 0; k < 1 + (int)(halo_rng_u64(&rng) % 4); k++)
+                buf[halo_rng_u64(&rng) % len] ^= (unsigned char)(1u << (halo_rng_u64(&rng) % 8));
+            break;
+        case 1: /* truncate or extend with garbage */
+            len = (size_t)(halo_rng_u64(&rng) % sizeof buf);
+            for (size_t i = 32; i < len; i++)
+                if (halo_rng_u64(&rng) % 8 == 0)
+                    buf[i] = (unsigned char)halo_rng_u64(&rng);
+            break;
+        case 2: /* random header fields, checksum fixed up so decoding goes deeper */
+            for (int k = 5; k < 28; k++)
+                if (halo_rng_u64(&rng) % 3 == 0)
+                    buf[k] = (unsigned char)halo_rng_u64(&rng);
+            {
+                uint32_t crc = halo_crc32(0, buf, 28);
+                crc = halo_crc32(crc, buf + 32, len - 32);
+                for (int i = 0; i < 4; i++)
+                    buf[28 + i] = (unsigned char)(crc >> (8 * i));
+            }
+            break;
+        default: /* pure noise */
+            len = (size_t)(halo_rng_u64(&rng) % sizeof buf);
+            for (size_t i = 0; i < len; i++)
+                buf[i] = (unsigned char)halo_rng_u64(&rng);
+            if (len >= 4)
+                memcpy(buf, "HALO", 4);
+        }
+        halo_msg d;
+        uint16_t g[70000 / 1000];
+        float v[64];
+        int rc = halo_wire_decode(buf, len, &d, g, 70, v, 64, NULL);
+        ASSERT(rc == HALO_OK || rc == HALO_ERR_FORMAT || rc == HALO_ERR_ARG);
+        if (rc == HALO_OK) {
+            ASSERT(d.n_values <= 64 && d.n_groups <= 70);
+            ok++;
+        } else {
+            rejected++;
+        }
+    }
+    ASSERT(ok > 0 && rejected > 0);
+}
+
+TEST_MAIN(TEST(f32_messages_round_trip_exactly), TEST(q8_messages_are_within_half_a_step),
+          TEST(f16_conversion_round_trips_every_half), TEST(crc32_matches_the_standard_check_value),
+          TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash))
