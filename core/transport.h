@@ -1,0 +1,99 @@
+/*
+ * The one interface between the inference core and a world: send a message, receive by
+ * callback, schedule and cancel timers, read the time, charge compute time, and run the
+ * world until a condition holds. Implementations: the in-process loop transport
+ * (transport_loop.h), the discrete-event simulator (sim/), real sockets (net/). All pass
+ * tests/test_transport_contract.c.
+ *
+ * Contract, for every implementation:
+ *  - send copies the message before returning; the receiver's buffer is borrowed only until
+ *    its callback returns;
+ *  - nothing is delivered and no timer fires inside send, schedule or cancel: callbacks run
+ *    only from run (so a zero-delay timer is never re-entrant);
+ *  - messages from one node to another are delivered in the order sent, or not at all;
+ *  - now_ns never decreases;
+ *  - if send or schedule returns an error, no callback will happen for it (libuv's rule);
+ *  - destroy frees everything, pending messages and timers included, without calling back.
+ */
+#ifndef HALO_TRANSPORT_H
+#define HALO_TRANSPORT_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct halo_transport halo_transport;
+
+/* A message for node `dst` arrived from `src`; `msg` is valid until the callback returns. */
+typedef void (*halo_recv_fn)(void *ctx, int src, const void *msg, size_t len);
+
+/* A timer fired. */
+typedef void (*halo_timer_fn)(void *arg);
+
+/* What a segment of computation cost; the simulator turns it into time. */
+typedef struct halo_cost {
+    double flops; /* floating-point operations (a multiply-add is 2) */
+    double bytes; /* bytes of weights and activations touched */
+} halo_cost;
+
+/* Returns nonzero when run() should stop. */
+typedef int (*halo_done_fn)(void *arg);
+
+typedef struct halo_transport_ops {
+    /* Sets the receive callback of `node` (replacing any earlier one). Errors: HALO_ERR_ARG. */
+    int (*attach)(halo_transport *t, int node, halo_recv_fn fn, void *ctx, halo_err *err);
+    /*
+     * Sends msg[0..len) from `src` to `dst` (src != dst). Delivery may be delayed or, on a
+     * lossy world, never happen; that is not an error. Errors: HALO_ERR_ARG (bad node,
+     * oversized), HALO_ERR_NOMEM, HALO_ERR_CLOSED.
+     */
+    int (*send)(halo_transport *t, int src, int dst, const void *msg, size_t len,
+                halo_err *err);
+    /*
+     * Calls fn(arg) once, delay_ns after node's current time; *timer_id (may be NULL)
+     * receives a handle for cancel. Errors: HALO_ERR_ARG, HALO_ERR_NOMEM.
+     */
+    int (*schedule)(halo_transport *t, int node, uint64_t delay_ns, halo_timer_fn fn, void *arg,
+                    uint64_t *timer_id, halo_err *err);
+    /* Cancels a pending timer: 1 if it was pending, 0 if it already fired or is unknown. */
+    int (*cancel)(halo_transport *t, uint64_t timer_id);
+    /* The current time at `node`, in nanoseconds since the world started. */
+    uint64_t (*now_ns)(halo_transport *t, int node);
+    /*
+     * Records that `node` just computed something costing *cost. A simulated world advances
+     * the node's clock (its later sends leave later); a real world does nothing, because the
+     * time really passed.
+     */
+    void (*charge)(halo_transport *t, int node, const halo_cost *cost);
+    /*
+     * Delivers messages and fires timers until done(arg) is nonzero (HALO_OK), or until
+     * nothing more can happen (HALO_ERR_AGAIN: a stall), or a real world's deadline passes
+     * (HALO_ERR_TIMEOUT). done is checked before each event.
+     */
+    int (*run)(halo_transport *t, halo_done_fn done, void *arg, halo_err *err);
+    /* Frees the transport and everything pending. */
+    void (*destroy)(halo_transport *t);
+} halo_transport_ops;
+
+struct halo_transport {
+    const halo_transport_ops *ops; /* first field, so implementations embed the struct */
+};
+
+/* Convenience wrappers. */
+static inline int halo_transport_send(halo_transport *t, int src, int dst, const void *msg,
+                                      size_t len, halo_err *err) {
+    return t->ops->send(t, src, dst, msg, len, err);
+}
+
+static inline uint64_t halo_transport_now_ns(halo_transport *t, int node) {
+    return t->ops->now_ns(t, node);
+}
+
+/* Destroys `t`; NULL is a no-op. */
+static inline void halo_transport_free(halo_transport *t) {
+    if (t)
+        t->ops->destroy(t);
+}
+
+#endif /* HALO_TRANSPORT_H */

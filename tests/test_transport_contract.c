@@ -1,0 +1,216 @@
+/*
+ * The transport contract (core/transport.h), run against every implementation listed in
+ * `worlds`. A new transport adds one line there and must pass every case.
+ */
+#include "core/transport.h"
+#include "core/transport_loop.h"
+#include "tests/test.h"
+
+typedef struct world {
+    const char *name;
+    int (*make)(halo_transport **t, int n_nodes, halo_err *err);
+    int can_stall; /* run() reports HALO_ERR_AGAIN when nothing is pending */
+} world;
+
+static int make_loop(halo_transport **t, int n_nodes, halo_err *err) {
+    halo_loop_config cfg = {.n_nodes = n_nodes};
+    return halo_loop_new(t, &cfg, err);
+}
+
+static const world worlds[] = {
+    {"loop", make_loop, 1},
+};
+
+enum { N_WORLDS = sizeof worlds / sizeof worlds[0] };
+
+/* ==== Receivers and timers used by the cases ==== */
+
+typedef struct inbox {
+    int count;
+    int src[256];
+    unsigned char first[256]; /* first byte of each message */
+    size_t len[256];
+    uint64_t at_ns[256];
+    halo_transport *t;
+    int node;
+} inbox;
+
+static void on_recv(void *ctx, int src, const void *msg, size_t len) {
+    inbox *b = ctx;
+    if (b->count < 256) {
+        b->src[b->count] = src;
+        b->first[b->count] = len ? ((const unsigned char *)msg)[0] : 0;
+        b->len[b->count] = len;
+        b->at_ns[b->count] = b->t->ops->now_ns(b->t, b->node);
+    }
+    b->count++;
+}
+
+typedef struct want {
+    inbox *box;
+    int n;
+} want;
+
+static int got_n(void *arg) {
+    want *w = arg;
+    return w->box->count >= w->n;
+}
+
+typedef struct flag {
+    int fired;
+    uint64_t at_ns;
+    halo_transport *t;
+} flag;
+
+static void on_timer(void *arg) {
+    flag *f = arg;
+    f->fired++;
+    f->at_ns = f->t->ops->now_ns(f->t, 0);
+}
+
+static int flag_set(void *arg) {
+    return ((flag *)arg)->fired > 0;
+}
+
+static halo_transport *make(const world *w, int n) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    if (w->make(&t, n, &err) != HALO_OK)
+        TEST_FAIL_AT("%s: %s", w->name, err.msg);
+    return t;
+}
+
+/* ==== Cases ==== */
+
+static void messages_between_a_pair_arrive_in_order(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 3);
+        inbox box = {.t = t, .node = 0};
+        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        for (int i = 0; i < 100; i++) {
+            unsigned char m[64] = {(unsigned char)i};
+            ASSERT_OK(t->ops->send(t, 1 + (i % 2), 0, m, 1 + (size_t)i % 64, NULL));
+        }
+        want w = {&box, 100};
+        ASSERT_OK(t->ops->run(t, got_n, &w, NULL));
+        int last[3] = {-1, -1, -1};
+        for (int i = 0; i < 100; i++) {
+            ASSERT(box.first[i] > last[box.src[i]] || last[box.src[i]] < 0);
+            last[box.src[i]] = box.first[i];
+            ASSERT_EQ(box.len[i], 1 + (size_t)box.first[i] % 64);
+        }
+        halo_transport_free(t);
+    }
+}
+
+static void send_copies_the_message(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 2);
+        inbox box = {.t = t, .node = 1};
+        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        unsigned char m[8] = {42};
+        ASSERT_OK(t->ops->send(t, 0, 1, m, sizeof m, NULL));
+        m[0] = 7;
+        want w = {&box, 1};
+        ASSERT_OK(t->ops->run(t, got_n, &w, NULL));
+        ASSERT_EQ(box.first[0], 42);
+        ASSERT_EQ(box.src[0], 0);
+        halo_transport_free(t);
+    }
+}
+
+static void nothing_is_delivered_inside_send_or_schedule(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 2);
+        inbox box = {.t = t, .node = 1};
+        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        flag f = {.t = t};
+        ASSERT_OK(t->ops->schedule(t, 0, 0, on_timer, &f, NULL, NULL));
+        unsigned char m[1] = {1};
+        ASSERT_OK(t->ops->send(t, 0, 1, m, 1, NULL));
+        ASSERT_EQ(f.fired, 0);
+        ASSERT_EQ(box.count, 0);
+        ASSERT_OK(t->ops->run(t, flag_set, &f, NULL));
+        ASSERT_EQ(f.fired, 1);
+        halo_transport_free(t);
+    }
+}
+
+static void cancelled_timer_never_fires(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 1);
+        flag a = {.t = t}, b = {.t = t};
+        uint64_t id_a, id_b;
+        ASSERT_OK(t->ops->schedule(t, 0, 5000000, on_timer, &a, &id_a, NULL));
+        ASSERT_OK(t->ops->schedule(t, 0, 10000000, on_timer, &b, &id_b, NULL));
+        ASSERT_EQ(t->ops->cancel(t, id_a), 1);
+        ASSERT_EQ(t->ops->cancel(t, id_a), 0);
+        ASSERT_OK(t->ops->run(t, flag_set, &b, NULL));
+        ASSERT_EQ(a.fired, 0);
+        ASSERT_EQ(b.fired, 1);
+        ASSERT_EQ(t->ops->cancel(t, id_b), 0); /* already fired */
+        halo_transport_free(t);
+    }
+}
+
+static void time_is_monotonic_and_timers_are_not_early(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 1);
+        uint64_t start = t->ops->now_ns(t, 0);
+        flag f[5];
+        uint64_t delays[5] = {3000000, 1000000, 0, 2000000, 1000000};
+        for (int i = 0; i < 5; i++) {
+            f[i] = (flag){.t = t};
+            ASSERT_OK(t->ops->schedule(t, 0, delays[i], on_timer, &f[i], NULL, NULL));
+        }
+        ASSERT_OK(t->ops->run(t, flag_set, &f[0], NULL)); /* the latest one */
+        for (int i = 0; i < 5; i++) {
+            ASSERT_EQ(f[i].fired, 1);
+            ASSERT(f[i].at_ns >= start + delays[i]);
+        }
+        /* equal due times fire in scheduling order; all fire in due order */
+        ASSERT(f[1].at_ns <= f[4].at_ns);
+        ASSERT(f[2].at_ns <= f[1].at_ns && f[4].at_ns <= f[3].at_ns && f[3].at_ns <= f[0].at_ns);
+        ASSERT(t->ops->now_ns(t, 0) >= f[0].at_ns);
+        halo_transport_free(t);
+    }
+}
+
+static void bad_arguments_fail_without_callbacks(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 2);
+        halo_err err = {0};
+        unsigned char m[1] = {0};
+        ASSERT_EQ(t->ops->send(t, 0, 2, m, 1, &err), HALO_ERR_ARG);
+        ASSERT_EQ(t->ops->send(t, -1, 0, m, 1, &err), HALO_ERR_ARG);
+        ASSERT_EQ(t->ops->send(t, 1, 1, m, 1, &err), HALO_ERR_ARG);
+        ASSERT_EQ(t->ops->schedule(t, 5, 0, on_timer, NULL, NULL, &err), HALO_ERR_ARG);
+        ASSERT_EQ(t->ops->schedule(t, 0, 0, NULL, NULL, NULL, &err), HALO_ERR_ARG);
+        ASSERT_EQ(t->ops->attach(t, 9, on_recv, NULL, &err), HALO_ERR_ARG);
+        if (worlds[k].can_stall)
+            ASSERT_EQ(t->ops->run(t, NULL, NULL, &err), HALO_ERR_AGAIN);
+        halo_transport_free(t);
+    }
+}
+
+static void destroy_frees_pending_messages_and_timers(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        halo_transport *t = make(&worlds[k], 4);
+        inbox box = {.t = t};
+        flag f = {.t = t};
+        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        unsigned char m[300] = {0};
+        for (int i = 0; i < 50; i++)
+            ASSERT_OK(t->ops->send(t, 1 + i % 3, 0, m, sizeof m, NULL));
+        ASSERT_OK(t->ops->schedule(t, 0, 1000, on_timer, &f, NULL, NULL));
+        halo_transport_free(t); /* LeakSanitizer checks that nothing is left */
+        ASSERT_EQ(box.count, 0);
+        ASSERT_EQ(f.fired, 0);
+    }
+}
+
+TEST_MAIN(TEST(messages_between_a_pair_arrive_in_order), TEST(send_copies_the_message),
+          TEST(nothing_is_delivered_inside_send_or_schedule), TEST(cancelled_timer_never_fires),
+          TEST(time_is_monotonic_and_timers_are_not_early),
+          TEST(bad_arguments_fail_without_callbacks),
+          TEST(destroy_frees_pending_messages_and_timers))
