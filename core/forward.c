@@ -90,17 +90,6 @@ size_t halo_state_bytes(const halo_state *s) {
     return s->bytes;
 }
 
-/* Rotates consecutive pairs of vec[0..n) by position-dependent angles (RoPE). */
-static void rope(float *vec, int n, int head_size, const float *freq, int pos) {
-    for (int i = 0; i < n; i += 2) {
-        float val = (float)pos * freq[(i % head_size) / 2];
-        float fcr = cosf(val), fci = sinf(val);
-        float v0 = vec[i], v1 = vec[i + 1];
-        vec[i] = v0 * fcr - v1 * fci;
-        vec[i + 1] = v0 * fci + v1 * fcr;
-    }
-}
-
 typedef struct attn_job {
     halo_state *s;
     size_t layer_off; /* offset of this layer in the caches */
@@ -111,25 +100,12 @@ static void attn_head(void *arg, int h) {
     const attn_job *j = arg;
     halo_state *s = j->s;
     const halo_model_config *c = halo_model_get_config(s->model);
-    int head_size = halo_model_head_size(c), kv_dim = halo_model_kv_dim(c);
-    int kv_h = h / (c->n_heads / c->n_kv_heads);
-    const float *q = s->q + (size_t)h * (size_t)head_size;
-    float *att = s->att + (size_t)h * (size_t)c->seq_len;
-    const float *kc = s->key_cache + j->layer_off + (size_t)kv_h * (size_t)head_size;
-    const float *vc = s->value_cache + j->layer_off + (size_t)kv_h * (size_t)head_size;
-    float scale = 1.0f / sqrtf((float)head_size);
-    for (int t = 0; t <= j->pos; t++)
-        att[t] = halo_dot(q, kc + (size_t)t * (size_t)kv_dim, head_size) * scale;
-    halo_softmax(att, j->pos + 1);
-    float *xb = s->xb + (size_t)h * (size_t)head_size;
-    for (int i = 0; i < head_size; i++)
-        xb[i] = 0.0f;
-    for (int t = 0; t <= j->pos; t++) {
-        const float *v = vc + (size_t)t * (size_t)kv_dim;
-        float a = att[t];
-        for (int i = 0; i < head_size; i++)
-            xb[i] += a * v[i];
-    }
+    int head_size = halo_model_head_size(c);
+    size_t kv_dim = (size_t)halo_model_kv_dim(c);
+    size_t kv_off = j->layer_off + (size_t)(h / (c->n_heads / c->n_kv_heads)) * (size_t)head_size;
+    size_t h_off = (size_t)h * (size_t)head_size;
+    halo_attend(s->xb + h_off, s->att + (size_t)h * (size_t)c->seq_len, s->q + h_off,
+                s->key_cache + kv_off, s->value_cache + kv_off, kv_dim, NULL, j->pos, head_size);
 }
 
 enum { ATTN_MIN_PARALLEL = 1 << 16 };
@@ -156,8 +132,8 @@ float *halo_forward(halo_state *s, int token, int pos) {
         halo_matvec_pool(s->pool, s->q, w->wq + l * dim * dim, s->xb, c->dim, c->dim);
         halo_matvec_pool(s->pool, k, w->wk + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
         halo_matvec_pool(s->pool, v, w->wv + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
-        rope(s->q, c->dim, head_size, s->freq, pos);
-        rope(k, (int)kv_dim, head_size, s->freq, pos);
+        halo_rope(s->q, c->dim, head_size, s->freq, pos);
+        halo_rope(k, (int)kv_dim, head_size, s->freq, pos);
 
         attn_job job = {s, layer_off, pos};
         /* Short contexts are cheaper to run inline than to hand out. */

@@ -132,6 +132,39 @@ void halo_swiglu(float *hb, const float *hb2, int n) {
     }
 }
 
+void halo_rope(float *vec, int n, int head_size, const float *freq, int pos) {
+    for (int i = 0; i < n; i += 2) {
+        float val = (float)pos * freq[(i % head_size) / 2];
+        float fcr = cosf(val), fci = sinf(val);
+        float v0 = vec[i], v1 = vec[i + 1];
+        vec[i] = v0 * fcr - v1 * fci;
+        vec[i + 1] = v0 * fci + v1 * fcr;
+    }
+}
+
+void halo_attend(float *out, float *att, const float *q, const float *k_cache,
+                 const float *v_cache, size_t kv_stride, const unsigned char *valid, int pos,
+                 int head_size) {
+    float scale = 1.0f / sqrtf((float)head_size);
+    /* Scores of valid positions are packed to the front so the softmax sees only them. */
+    int n = 0;
+    for (int t = 0; t <= pos; t++)
+        if (!valid || valid[t])
+            att[n++] = halo_dot(q, k_cache + (size_t)t * kv_stride, head_size) * scale;
+    halo_softmax(att, n);
+    for (int i = 0; i < head_size; i++)
+        out[i] = 0.0f;
+    n = 0;
+    for (int t = 0; t <= pos; t++) {
+        if (valid && !valid[t])
+            continue;
+        const float *v = v_cache + (size_t)t * kv_stride;
+        float a = att[n++];
+        for (int i = 0; i < head_size; i++)
+            out[i] += a * v[i];
+    }
+}
+
 double halo_nll(const float *logits, int n, int target) {
     double max = (double)logits[0];
     for (int i = 1; i < n; i++)

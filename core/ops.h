@@ -37,6 +37,23 @@ void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *
 /* hb[i] = silu(hb[i]) * hb2[i] (SwiGLU). */
 void halo_swiglu(float *hb, const float *hb2, int n);
 
+/*
+ * Rotary position embedding of vec[0..n) in place: pair (2i, 2i+1) of each head of
+ * `head_size` is rotated by pos * freq[(i mod head_size) / 2] (llama2.c's convention).
+ */
+void halo_rope(float *vec, int n, int head_size, const float *freq, int pos);
+
+/*
+ * One query head's attention over cached positions 0..pos: scores q . k_t / sqrt(head_size),
+ * softmax, weighted sum of v_t into out[0..head_size). k_cache and v_cache point at position
+ * 0 of this KV head; consecutive positions are `kv_stride` floats apart. Positions whose
+ * `valid` entry is 0 are left out (valid may be NULL: all valid); position pos must be valid.
+ * att is scratch of pos + 1 floats.
+ */
+void halo_attend(float *out, float *att, const float *q, const float *k_cache,
+                 const float *v_cache, size_t kv_stride, const unsigned char *valid, int pos,
+                 int head_size);
+
 /* Negative log-likelihood of `target` under softmax(logits[0..n)), in double precision. */
 double halo_nll(const float *logits, int n, int target);
 
