@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-_Static_assert(HALO_WIRE_HEADER_BYTES == 32, "the header layout is fixed");
+_Static_assert(HALO_WIRE_HEADER_BYTES == 36, "the header layout is fixed");
 _Static_assert(sizeof(float) == 4, "binary32 floats");
 
 static const uint32_t crc_table[256] = {
@@ -206,10 +206,11 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     put16(p + 8, m->src);
     put16(p + 10, m->dst);
     put32(p + 12, m->step);
-    put16(p + 16, m->layer);
-    put16(p + 18, m->n_groups);
-    put32(p + 20, m->n_values);
-    put32(p + 24, (uint32_t)(total - HALO_WIRE_HEADER_BYTES));
+    put32(p + 16, m->pos);
+    put16(p + 20, m->layer);
+    put16(p + 22, m->n_groups);
+    put32(p + 24, m->n_values);
+    put32(p + 28, (uint32_t)(total - HALO_WIRE_HEADER_BYTES));
     unsigned char *body = p + HALO_WIRE_HEADER_BYTES;
     for (unsigned i = 0; i < m->n_groups; i++)
         put16(body + 2 * i, groups[i]);
@@ -219,9 +220,9 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
             put32(payload + 4 * (size_t)i, f32_bits(values[i]));
     else
         encode_q8(payload, values, m->n_values);
-    uint32_t crc = halo_crc32(0, p, 28);
+    uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, body, total - HALO_WIRE_HEADER_BYTES);
-    put32(p + 28, crc);
+    put32(p + 32, crc);
     *len = total;
     return HALO_OK;
 }
@@ -243,9 +244,10 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
         .src = get16(p + 8),
         .dst = get16(p + 10),
         .step = get32(p + 12),
-        .layer = get16(p + 16),
-        .n_groups = get16(p + 18),
-        .n_values = get32(p + 20),
+        .pos = get32(p + 16),
+        .layer = get16(p + 20),
+        .n_groups = get16(p + 22),
+        .n_values = get32(p + 24),
     };
     if (h.kind == 0 || h.kind >= HALO_MSG_KIND_COUNT_ || h.phase >= HALO_PHASE_COUNT_ ||
         h.encoding >= HALO_ENCODING_COUNT_)
@@ -253,15 +255,15 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
                          h.kind, h.phase, h.encoding);
     if (h.n_values > HALO_WIRE_MAX_VALUES)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: %u values exceed the limit", h.n_values);
-    uint32_t body = get32(p + 24);
+    uint32_t body = get32(p + 28);
     size_t total = halo_wire_size(h.encoding, h.n_groups, h.n_values);
     if ((size_t)body + HALO_WIRE_HEADER_BYTES != total || total != len)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "wire: length %zu, body field %u, expected %zu bytes in all", len, body,
                          total);
-    uint32_t crc = halo_crc32(0, p, 28);
+    uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, p + HALO_WIRE_HEADER_BYTES, body);
-    if (crc != get32(p + 28))
+    if (crc != get32(p + 32))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: checksum mismatch");
     if (h.n_groups > max_groups || h.n_values > max_values)
         return HALO_FAIL(err, HALO_ERR_ARG,

@@ -1,7 +1,7 @@
 /*
  * The versioned wire format of every message between nodes.
  *
- * A message is a fixed 32-byte header, then `n_groups` little-endian uint16 group ids, then
+ * A message is a fixed 36-byte header, then `n_groups` little-endian uint16 group ids, then
  * the payload of `n_values` floats in one of two encodings:
  *   F32: 4 bytes per value, IEEE-754 binary32, little-endian;
  *   Q8:  blocks of 32 values, each a binary16 scale d followed by 32 int8 q (value = d * q):
@@ -16,12 +16,13 @@
  *     7    1 encoding (enum halo_encoding)
  *     8    2 src node
  *    10    2 dst node
- *    12    4 step (token position)
- *    16    2 layer
- *    18    2 n_groups
- *    20    4 n_values
- *    24    4 body bytes (group ids + payload)
- *    28    4 CRC-32 (IEEE) of bytes 0..27 and the body
+ *    12    4 step (the root's token counter: grows by one per token, across sequences)
+ *    16    4 pos (position of the token in its sequence; step - pos identifies the sequence)
+ *    20    2 layer
+ *    22    2 n_groups
+ *    24    4 n_values
+ *    28    4 body bytes (group ids + payload)
+ *    32    4 CRC-32 (IEEE) of bytes 0..31 and the body
  *
  * Decoding checks everything (magic, version, enums, sizes, checksum) before reading the
  * body, so no input can make it read or write out of bounds. Pure functions; no state.
@@ -35,7 +36,7 @@
 #include <stdint.h>
 
 #define HALO_WIRE_VERSION 1
-#define HALO_WIRE_HEADER_BYTES 32
+#define HALO_WIRE_HEADER_BYTES 36
 #define HALO_WIRE_MAX_VALUES (1u << 24)
 #define HALO_WIRE_Q8_BLOCK 32
 #define HALO_WIRE_Q8_BLOCK_BYTES 34
@@ -64,7 +65,8 @@ typedef struct halo_msg {
     uint8_t encoding; /* enum halo_encoding */
     uint16_t src;     /* sending node */
     uint16_t dst;     /* receiving node */
-    uint32_t step;    /* token position */
+    uint32_t step;    /* token counter of the root, across sequences */
+    uint32_t pos;     /* position in the sequence */
     uint16_t layer;
     uint16_t n_groups; /* group ids in the message */
     uint32_t n_values; /* floats in the payload */

@@ -7,7 +7,7 @@
 
 static halo_msg sample_header(int encoding, uint16_t n_groups, uint32_t n_values) {
     return (halo_msg){.kind = HALO_MSG_PARTIAL, .phase = HALO_PHASE_FFN, .encoding = encoding,
-                      .src = 3, .dst = 0, .step = 70000, .layer = 12, .n_groups = n_groups,
+                      .src = 3, .dst = 0, .step = 70000, .pos = 9, .layer = 12, .n_groups = n_groups,
                       .n_values = n_values};
 }
 
@@ -25,7 +25,7 @@ static void f32_messages_round_trip_exactly(void) {
     size_t len;
     ASSERT_OK(halo_wire_encode(&m, groups, values, buf, sizeof buf, &len, NULL));
     ASSERT_EQ(len, halo_wire_size(HALO_ENCODING_F32, 3, 100));
-    ASSERT_EQ(len, 32 + 6 + 400);
+    ASSERT_EQ(len, 36 + 6 + 400);
     ASSERT(memcmp(buf, "HALO", 4) == 0);
     ASSERT_EQ(buf[12] | buf[13] << 8 | buf[14] << 16, 70000); /* little-endian step */
     halo_msg d;
@@ -36,6 +36,7 @@ static void f32_messages_round_trip_exactly(void) {
     ASSERT_EQ(d.phase, HALO_PHASE_FFN);
     ASSERT_EQ(d.src, 3);
     ASSERT_EQ(d.step, 70000);
+    ASSERT_EQ(d.pos, 9);
     ASSERT_EQ(d.layer, 12);
     ASSERT_EQ(d.n_groups, 3);
     ASSERT_EQ(g[2], 65535);
@@ -54,7 +55,7 @@ static void q8_messages_are_within_half_a_step(void) {
     unsigned char buf[512];
     size_t len;
     ASSERT_OK(halo_wire_encode(&m, NULL, values, buf, sizeof buf, &len, NULL));
-    ASSERT_EQ(len, 32 + 3 * 34);
+    ASSERT_EQ(len, 36 + 3 * 34);
     halo_msg d;
     ASSERT_OK(halo_wire_decode(buf, len, &d, NULL, 0, v, N, NULL));
     for (int b = 0; b < N; b += 32) {
@@ -117,7 +118,7 @@ static void malformed_messages_are_rejected_with_a_reason(void) {
     unsigned char buf[512], bad[512];
     size_t len = valid_message(buf, sizeof buf, HALO_ENCODING_F32);
     expect_format(buf, 0, "shorter");
-    expect_format(buf, 31, "shorter");
+    expect_format(buf, 35, "shorter");
     expect_format(buf, len - 1, "length");
     memcpy(bad, buf, len);
     bad[0] = 'X';
@@ -132,10 +133,10 @@ static void malformed_messages_are_rejected_with_a_reason(void) {
     bad[7] = 7;
     expect_format(bad, len, "encoding");
     memcpy(bad, buf, len);
-    bad[20] = 0xff, bad[21] = 0xff, bad[22] = 0xff, bad[23] = 0xff; /* absurd n_values */
+    bad[24] = 0xff, bad[25] = 0xff, bad[26] = 0xff, bad[27] = 0xff; /* absurd n_values */
     expect_format(bad, len, "values exceed");
     memcpy(bad, buf, len);
-    bad[24] ^= 1; /* body length disagrees */
+    bad[28] ^= 1; /* body length disagrees */
     expect_format(bad, len, "length");
     memcpy(bad, buf, len);
     bad[len - 1] ^= 0x10; /* payload bit flip */
@@ -164,19 +165,19 @@ static void fuzzed_messages_never_crash(void) {
             break;
         case 1: /* truncate or extend with garbage */
             len = (size_t)(halo_rng_u64(&rng) % sizeof buf);
-            for (size_t i = 32; i < len; i++)
+            for (size_t i = 36; i < len; i++)
                 if (halo_rng_u64(&rng) % 8 == 0)
                     buf[i] = (unsigned char)halo_rng_u64(&rng);
             break;
         case 2: /* random header fields, checksum fixed up so decoding goes deeper */
-            for (int k = 5; k < 28; k++)
+            for (int k = 5; k < 32; k++)
                 if (halo_rng_u64(&rng) % 3 == 0)
                     buf[k] = (unsigned char)halo_rng_u64(&rng);
             {
-                uint32_t crc = halo_crc32(0, buf, 28);
-                crc = halo_crc32(crc, buf + 32, len - 32);
+                uint32_t crc = halo_crc32(0, buf, 32);
+                crc = halo_crc32(crc, buf + 36, len - 36);
                 for (int i = 0; i < 4; i++)
-                    buf[28 + i] = (unsigned char)(crc >> (8 * i));
+                    buf[32 + i] = (unsigned char)(crc >> (8 * i));
             }
             break;
         default: /* pure noise */
