@@ -93,35 +93,48 @@ void halo_matvec(float *out, const float *w, const float *x, int rows, int cols)
 typedef struct matvec_job {
     float *out;
     const float *w;
+    size_t row_stride;
     const float *x;
-    int rows, cols, rows_per_task;
+    int rows, cols, rows_per_task, accumulate;
 } matvec_job;
+
+static void matvec_rows(const matvec_job *j, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        float v = halo_dot(j->w + (size_t)r * j->row_stride, j->x, j->cols);
+        j->out[r] = j->accumulate ? j->out[r] + v : v;
+    }
+}
 
 static void matvec_task(void *arg, int task_idx) {
     const matvec_job *j = arg;
     int r0 = task_idx * j->rows_per_task;
     int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
-    halo_matvec(j->out + r0, j->w + (size_t)r0 * (size_t)j->cols, j->x, r1 - r0, j->cols);
+    matvec_rows(j, r0, r1);
 }
 
 /* Below this many multiply-adds a job costs more to hand out than to do. */
 enum { MATVEC_MIN_PARALLEL = 1 << 17 };
 
-void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,
-                      int cols) {
+void halo_matvec_window(halo_pool *pool, float *out, const float *w, size_t row_stride,
+                        const float *x, int rows, int cols, int accumulate) {
+    matvec_job j = {out, w, row_stride, x, rows, cols, rows, accumulate};
     int n_threads = halo_pool_n_threads(pool);
     if (n_threads == 1 || (long)rows * cols < MATVEC_MIN_PARALLEL) {
-        halo_matvec(out, w, x, rows, cols);
+        matvec_rows(&j, 0, rows);
         return;
     }
     /* A few tasks per thread balance uneven progress; keep 4+ rows per task. */
     int n_tasks = n_threads * 4;
-    int rows_per_task = (rows + n_tasks - 1) / n_tasks;
-    if (rows_per_task < 4)
-        rows_per_task = 4;
-    n_tasks = (rows + rows_per_task - 1) / rows_per_task;
-    matvec_job j = {out, w, x, rows, cols, rows_per_task};
+    j.rows_per_task = (rows + n_tasks - 1) / n_tasks;
+    if (j.rows_per_task < 4)
+        j.rows_per_task = 4;
+    n_tasks = (rows + j.rows_per_task - 1) / j.rows_per_task;
     halo_pool_run(pool, matvec_task, &j, n_tasks);
+}
+
+void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,
+                      int cols) {
+    halo_matvec_window(pool, out, w, (size_t)cols, x, rows, cols, 0);
 }
 
 void halo_swiglu(float *hb, const float *hb2, int n) {

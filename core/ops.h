@@ -34,6 +34,15 @@ void halo_matvec(float *out, const float *w, const float *x, int rows, int cols)
 void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,
                       int cols);
 
+/*
+ * out[r] (+)= dot(w[r * row_stride .. + cols), x) for r in [0, rows): a matrix-vector
+ * product over a column window of a wider matrix (row_stride >= cols). With `accumulate`
+ * the products are added to out, otherwise stored. Rows are split over the pool when large.
+ * Each row is computed with halo_dot, so results match halo_matvec bit for bit.
+ */
+void halo_matvec_window(halo_pool *pool, float *out, const float *w, size_t row_stride,
+                        const float *x, int rows, int cols, int accumulate);
+
 /* hb[i] = silu(hb[i]) * hb2[i] (SwiGLU). */
 void halo_swiglu(float *hb, const float *hb2, int n);
 

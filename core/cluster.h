@@ -1,0 +1,50 @@
+/*
+ * An in-process cluster: every node of a distributed forward pass in one process, over one
+ * transport (the loop transport, or the simulator's). It builds the nodes, holds the
+ * placement, and runs the transport until each token's logits are ready.
+ */
+#ifndef HALO_CLUSTER_H
+#define HALO_CLUSTER_H
+
+#include "core/node.h"
+
+typedef struct halo_cluster_config {
+    const halo_model *model;   /* borrowed */
+    int n_devices;             /* >= 1; device 0 is the root */
+    int ffn_group_size;        /* neurons per FFN group; 0 = default (32, or hidden_dim) */
+    const char *placement;     /* spec for halo_placement_parse; NULL = "equal" */
+    halo_sync_config sync;     /* policy for the root */
+    int encoding;              /* enum halo_encoding of every message */
+    halo_transport *transport; /* borrowed; must span n_devices nodes */
+    halo_pool *pool;           /* borrowed, may be NULL; nodes run one at a time */
+} halo_cluster_config;
+
+typedef struct halo_cluster halo_cluster;
+
+/* Errors: HALO_ERR_ARG (bad counts, placement spec), HALO_ERR_NOMEM. */
+int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_err *err);
+
+/* Frees the nodes (not the transport); NULL is a no-op. */
+void halo_cluster_free(halo_cluster *c);
+
+/*
+ * Runs `token` at `pos` through the cluster and returns the root's logits (valid until the
+ * next call) in *logits. Errors: HALO_ERR_ARG, HALO_ERR_AGAIN (the world stalled: e.g. a
+ * strict sync whose contribution was lost), or the transport's errors.
+ */
+int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits,
+                         halo_err *err);
+
+/* Node i (0 = root); owned by the cluster. */
+halo_node *halo_cluster_node(halo_cluster *c, int i);
+
+/* The current placement; owned by the cluster. */
+const halo_placement *halo_cluster_placement(const halo_cluster *c);
+
+/* Replaces the placement from the next token on. Errors: HALO_ERR_ARG. */
+int halo_cluster_set_placement(halo_cluster *c, const halo_placement *p, halo_err *err);
+
+/* Default FFN group size for a model: 32 neurons, or the whole FFN when smaller. */
+int halo_cluster_default_group_size(const halo_model_config *cfg);
+
+#endif /* HALO_CLUSTER_H */

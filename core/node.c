@@ -1,0 +1,651 @@
+/*
+ * The node state machine. Sections: group compute (shared by root and workers), the
+ * worker's handling of activations, the root's syncs, and setup.
+ *
+ * Output projections (Wo, W2) are computed per maximal run of consecutive groups as one
+ * windowed matrix-vector product, so a device holding every group computes exactly the
+ * single-device products: a 1-device cluster equals halo_forward bit for bit.
+ */
+#include "core/node.h"
+
+#include "core/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct halo_node {
+    int idx, n_devices, encoding;
+    const halo_model *model;
+    const halo_model_config *mc;
+    const halo_weights *w;
+    halo_groups g;
+    halo_transport *t;
+    halo_pool *pool;
+    size_t bytes;
+
+    /* compute buffers */
+    float *x, *xb, *own, *q, *att, *head_out, *hb, *hb2, *freq, *logits;
+    float *key_cache, *value_cache; /* (n_layers, seq_len, kv_dim) */
+    unsigned char *valid;           /* (n_layers, n_attn, seq_len): position computed? */
+    uint32_t seq_base;              /* step - pos of the sequence in the caches */
+    int have_seq;
+
+    /* messages */
+    unsigned char *tx;     /* encode buffer */
+    size_t tx_cap;
+    uint16_t *rx_groups;   /* decode buffers */
+    float *rx_values;
+    int max_groups;        /* max(n_attn, n_ffn) */
+
+    /* worker: the last block computed, as a key (step, layer, phase) */
+    uint64_t last_key;
+    int have_last;
+
+    /* root */
+    halo_sync_config sync;
+    uint8_t *critical_cfg; /* (n_devices) static critical devices */
+    uint8_t *critical;     /* (n_devices) for the current sync */
+    halo_placement placement;
+    int *dev_start;        /* (n_devices + 1) offsets into dev_groups for the current sync */
+    uint16_t *dev_groups;  /* groups of the current sync ordered by device */
+    uint8_t *received;     /* (n_devices) */
+    float *partials;       /* (n_devices, dim) */
+    int in_flight, done, status;
+    halo_err err;
+    int token, pos, layer, phase;
+    uint32_t step, next_step;
+    uint64_t deadline_id;
+    int deadline_armed, deadline_passed;
+    uint64_t ready_ns;
+    halo_token_metrics metrics;
+    uint64_t *missing_at; /* (n_layers, 2) */
+
+    halo_node_stats stats;
+};
+
+static uint64_t block_key(uint32_t step, int layer, int phase) {
+    return (uint64_t)step << 17 | (uint64_t)layer << 1 | (uint64_t)phase;
+}
+
+/* ==== Group compute ==== */
+
+static void charge(halo_node *n, double flops, double bytes) {
+    halo_cost c = {flops, bytes};
+    n->t->ops->charge(n->t, n->idx, &c);
+}
+
+/* Starts a new sequence in the caches when (step - pos) changes. */
+static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
+    uint32_t base = step - pos;
+    if (!n->have_seq || base != n->seq_base) {
+        memset(n->valid, 0,
+               (size_t)n->g.n_layers * (size_t)n->g.n_attn * (size_t)n->mc->seq_len);
+        n->seq_base = base;
+        n->have_seq = 1;
+    }
+}
+
+/* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
+static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int count,
+                         const float *xb, int pos, float *out) {
+    const halo_model_config *c = n->mc;
+    size_t dim = (size_t)c->dim, kv_dim = (size_t)halo_model_kv_dim(c), l = (size_t)layer;
+    int hs = n->g.head_size, kv_mul = n->g.kv_mul;
+    size_t seq = (size_t)c->seq_len, cache_off = l * seq * kv_dim;
+    size_t grp_cols = (size_t)kv_mul * (size_t)hs; /* query dims of one group */
+    double flops = 0, bytes = 0;
+    for (int i = 0; i < count; i++) {
+        size_t g = gids[i];
+        float *q = n->q + g * grp_cols;
+        float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
+        float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
+        halo_matvec_window(n->pool, q, n->w->wq + l * dim * dim + g * grp_cols * dim, dim, xb,
+                           (int)grp_cols, c->dim, 0);
+        halo_matvec_window(n->pool, k, n->w->wk + l * kv_dim * dim + g * (size_t)hs * dim, dim,
+                           xb, hs, c->dim, 0);
+        halo_matvec_window(n->pool, v, n->w->wv + l * kv_dim * dim + g * (size_t)hs * dim, dim,
+                           xb, hs, c->dim, 0);
+        halo_rope(q, (int)grp_cols, hs, n->freq, pos);
+        halo_rope(k, hs, hs, n->freq, pos);
+        unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
+        valid[pos] = 1;
+        int n_valid = 0;
+        for (int t = 0; t <= pos; t++)
+            n_valid += valid[t];
+        const float *kc = n->key_cache + cache_off + g * (size_t)hs;
+        const float *vc = n->value_cache + cache_off + g * (size_t)hs;
+        for (int h = 0; h < kv_mul; h++)
+            halo_attend(n->head_out + g * grp_cols + (size_t)h * (size_t)hs, n->att,
+                        q + (size_t)h * (size_t)hs, kc, vc, kv_dim, valid, pos, hs);
+        flops += 2.0 * (double)(grp_cols + 2 * (size_t)hs) * (double)dim +
+                 4.0 * (double)kv_mul * (double)hs * n_valid;
+        bytes += 4.0 * ((double)(grp_cols + 2 * (size_t)hs) * (double)dim +
+                        2.0 * (double)hs * n_valid);
+    }
+    /* Output projection: one windowed product per run of consecutive groups. */
+    memset(out, 0, dim * sizeof *out);
+    for (int i = 0; i < count;) {
+        int j = i + 1;
+        while (j < count && gids[j] == gids[j - 1] + 1)
+            j++;
+        size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
+        halo_matvec_window(n->pool, out, n->w->wo + l * dim * dim + c0, dim, n->head_out + c0,
+                           c->dim, (int)cols, 1);
+        flops += 2.0 * (double)dim * (double)cols;
+        bytes += 4.0 * (double)dim * (double)cols;
+        i = j;
+    }
+    charge(n, flops, bytes);
+}
+
+/* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. */
+static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
+                        const float *xb, float *out) {
+    size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
+    double flops = 0, bytes = 0;
+    for (int i = 0; i < count; i++) {
+        size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
+        int len = halo_groups_ffn_len(&n->g, gids[i]);
+        halo_matvec_window(n->pool, n->hb + s, n->w->w1 + l * hidden * dim + s * dim, dim, xb,
+                           len, (int)dim, 0);
+        halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb,
+                           len, (int)dim, 0);
+        halo_swiglu(n->hb + s, n->hb2 + s, len);
+        flops += 4.0 * (double)len * (double)dim;
+        bytes += 8.0 * (double)len * (double)dim;
+    }
+    memset(out, 0, dim * sizeof *out);
+    for (int i = 0; i < count;) {
+        int j = i + 1;
+        while (j < count && gids[j] == gids[j - 1] + 1)
+            j++;
+        size_t c0 = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
+        size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
+                    (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
+        halo_matvec_window(n->pool, out, n->w->w2 + l * dim * hidden + c0, hidden, n->hb + c0,
+                           (int)dim, (int)(c1 - c0), 1);
+        flops += 2.0 * (double)dim * (double)(c1 - c0);
+        bytes += 4.0 * (double)dim * (double)(c1 - c0);
+        i = j;
+    }
+    charge(n, flops, bytes);
+}
+
+static void compute_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
+                          const float *xb, int pos, float *out) {
+    if (phase == HALO_PHASE_ATTN)
+        compute_attn(n, layer, gids, count, xb, pos, out);
+    else
+        compute_ffn(n, layer, gids, count, xb, out);
+}
+
+static int send_msg(halo_node *n, const halo_msg *m, const uint16_t *gids, const float *values,
+                    halo_err *err) {
+    size_t len;
+    int rc = halo_wire_encode(m, gids, values, n->tx, n->tx_cap, &len, err);
+    if (rc == HALO_OK)
+        rc = n->t->ops->send(n->t, n->idx, m->dst, n->tx, len, err);
+    if (rc == HALO_OK) {
+        n->stats.msgs_sent++;
+        n->stats.bytes_sent += len;
+    }
+    return rc;
+}
+
+/* ==== Worker ==== */
+
+/* Groups must be strictly ascending and in range for the block's kind. */
+static int groups_ok(const halo_node *n, int phase, const uint16_t *gids, int count) {
+    int limit = phase == HALO_PHASE_ATTN ? n->g.n_attn : n->g.n_ffn;
+    for (int i = 0; i < count; i++)
+        if (gids[i] >= limit || (i > 0 && gids[i] <= gids[i - 1]))
+            return 0;
+    return count > 0;
+}
+
+static void worker_on_activation(halo_node *n, const halo_msg *m) {
+    uint64_t key = block_key(m->step, m->layer, m->phase);
+    if (n->have_last && key <= n->last_key) {
+        if (key == n->last_key)
+            n->stats.duplicate++;
+        else
+            n->stats.stale++;
+        return;
+    }
+    n->have_last = 1;
+    n->last_key = key;
+    enter_sequence(n, m->step, m->pos);
+    compute_block(n, m->layer, m->phase, n->rx_groups, m->n_groups, n->rx_values, (int)m->pos,
+                  n->own);
+    n->stats.computed++;
+    halo_msg reply = *m;
+    reply.kind = HALO_MSG_PARTIAL;
+    reply.encoding = (uint8_t)n->encoding;
+    reply.src = (uint16_t)n->idx;
+    reply.dst = 0;
+    /* A failed send is a lost contribution: the root's policy deals with it. */
+    if (send_msg(n, &reply, n->rx_groups, n->own, NULL) != HALO_OK)
+        n->stats.malformed++;
+}
+
+/* ==== Root ==== */
+
+static void root_fail(halo_node *n, int rc, const halo_err *err) {
+    if (n->status == HALO_OK) {
+        n->status = rc;
+        if (err)
+            n->err = *err;
+        else
+            HALO_FAIL(&n->err, rc, "node 0: %s", halo_strerror(rc));
+    }
+    n->in_flight = 0;
+    n->done = 1;
+}
+
+static int sync_complete(const halo_node *n) {
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->dev_start[d + 1] == n->dev_start[d] || n->received[d])
+            continue;
+        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || n->critical[d] || !n->deadline_passed)
+            return 0;
+    }
+    return 1;
+}
+
+static int begin_sync(halo_node *n, halo_err *err);
+
+static void finish_token(halo_node *n) {
+    const halo_model_config *c = n->mc;
+    halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
+    halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
+                       c->dim, 0);
+    charge(n, 2.0 * c->vocab_size * c->dim, 4.0 * c->vocab_size * c->dim);
+    n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
+    n->in_flight = 0;
+    n->done = 1;
+}
+
+/* All awaited contributions are in (or given up): add them up and step to the next block. */
+static void finish_sync(halo_node *n) {
+    if (n->deadline_armed) {
+        (void)n->t->ops->cancel(n->t, n->deadline_id);
+        n->deadline_armed = 0;
+    }
+    uint64_t now = n->t->ops->now_ns(n->t, 0);
+    uint64_t wait = now > n->ready_ns ? now - n->ready_ns : 0;
+    n->metrics.wait_ns += wait;
+    n->stats.wait_ns += wait;
+    size_t dim = (size_t)n->mc->dim;
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->dev_start[d + 1] == n->dev_start[d])
+            continue;
+        n->metrics.expected++;
+        n->stats.expected++;
+        if (!n->received[d]) {
+            n->metrics.missing++;
+            n->stats.missing++;
+            n->missing_at[n->layer * 2 + n->phase]++;
+        }
+    }
+    /* Sum in device order, so the result does not depend on arrival order. */
+    for (size_t i = 0; i < dim; i++) {
+        float s = n->own[i];
+        for (int d = 1; d < n->n_devices; d++)
+            if (n->received[d])
+                s += n->partials[(size_t)d * dim + i];
+        n->x[i] += s;
+    }
+    charge(n, (double)n->n_devices * (double)dim, 4.0 * (double)n->n_devices * (double)dim);
+    if (n->phase == HALO_PHASE_ATTN) {
+        n->phase = HALO_PHASE_FFN;
+    } else {
+        n->phase = HALO_PHASE_ATTN;
+        n->layer++;
+    }
+    if (n->layer == n->mc->n_layers)
+        finish_token(n);
+}
+
+/*
+ * Starts syncs until one has to wait for the network or the token is finished. A loop, not
+ * recursion: blocks that need no remote contribution complete at once.
+ */
+static int advance(halo_node *n, halo_err *err) {
+    while (n->in_flight) {
+        int rc = begin_sync(n, err);
+        if (rc != HALO_OK)
+            return rc;
+        if (!sync_complete(n))
+            return HALO_OK;
+        finish_sync(n);
+    }
+    return HALO_OK;
+}
+
+/* A contribution or a deadline completed the current sync: finish it and go on. */
+static void complete_and_advance(halo_node *n) {
+    finish_sync(n);
+    halo_err err = {0};
+    int rc = advance(n, &err);
+    if (rc != HALO_OK)
+        root_fail(n, rc, &err);
+}
+
+static void on_deadline(void *arg) {
+    halo_node *n = arg;
+    n->deadline_armed = 0;
+    n->deadline_passed = 1;
+    if (n->in_flight && sync_complete(n))
+        complete_and_advance(n);
+}
+
+/* Orders the current block's groups by device (counting sort). */
+static void collect_groups(halo_node *n) {
+    const halo_groups *g = &n->g;
+    int count = n->phase == HALO_PHASE_ATTN ? g->n_attn : g->n_ffn;
+    const uint16_t *dev = n->phase == HALO_PHASE_ATTN
+                              ? n->placement.attn + (size_t)n->layer * (size_t)g->n_attn
+                              : n->placement.ffn + (size_t)n->layer * (size_t)g->n_ffn;
+    for (int d = 0; d <= n->n_devices; d++)
+        n->dev_start[d] = 0;
+    for (int i = 0; i < count; i++)
+        n->dev_start[dev[i] + 1]++;
+    for (int d = 0; d < n->n_devices; d++)
+        n->dev_start[d + 1] += n->dev_start[d];
+    /* dev_start[d] is now where device d's run begins; fill using a moving cursor. */
+    for (int i = 0; i < count; i++)
+        n->dev_groups[n->dev_start[dev[i]]++] = (uint16_t)i;
+    for (int d = n->n_devices; d > 0; d--)
+        n->dev_start[d] = n->dev_start[d - 1];
+    n->dev_start[0] = 0;
+}
+
+static int begin_sync(halo_node *n, halo_err *err) {
+    const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
+    halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
+    collect_groups(n);
+    memset(n->received, 0, (size_t)n->n_devices);
+    memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
+    if (n->sync.critical_fn)
+        n->sync.critical_fn(n->sync.critical_ctx, n->step, n->layer, n->phase, n->xb,
+                            n->critical);
+    n->deadline_passed = 0;
+    halo_msg m = {.kind = HALO_MSG_ACTIVATION, .phase = (uint8_t)n->phase,
+                  .encoding = (uint8_t)n->encoding, .src = 0, .step = n->step,
+                  .pos = (uint32_t)n->pos, .layer = (uint16_t)n->layer,
+                  .n_values = (uint32_t)n->mc->dim};
+    int waiting = 0;
+    for (int d = 1; d < n->n_devices; d++) {
+        int cnt = n->dev_start[d + 1] - n->dev_start[d];
+        if (cnt == 0)
+            continue;
+        m.dst = (uint16_t)d;
+        m.n_groups = (uint16_t)cnt;
+        int rc = send_msg(n, &m, n->dev_groups + n->dev_start[d], n->xb, err);
+        if (rc != HALO_OK)
+            return rc;
+        waiting = 1;
+    }
+    if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
+        int rc = n->t->ops->schedule(n->t, 0, n->sync.deadline_ns, on_deadline, n,
+                                     &n->deadline_id, err);
+        if (rc != HALO_OK)
+            return rc;
+        n->deadline_armed = 1;
+    }
+    charge(n, 3.0 * n->mc->dim, 8.0 * n->mc->dim);
+    compute_block(n, n->layer, n->phase, n->dev_groups, n->dev_start[1], n->xb, n->pos, n->own);
+    n->ready_ns = n->t->ops->now_ns(n->t, 0);
+    return HALO_OK;
+}
+
+static void root_on_partial(halo_node *n, const halo_msg *m) {
+    uint64_t key = block_key(m->step, m->layer, m->phase);
+    uint64_t cur = block_key(n->step, n->layer, n->phase);
+    if (!n->in_flight || key != cur) {
+        n->stats.stale++;
+        return;
+    }
+    int d = m->src;
+    int start = n->dev_start[d], cnt = n->dev_start[d + 1] - start;
+    if (cnt == 0 || m->n_groups != cnt ||
+        memcmp(n->rx_groups, n->dev_groups + start, (size_t)cnt * sizeof *n->rx_groups) != 0) {
+        n->stats.malformed++;
+        return;
+    }
+    if (n->received[d]) {
+        n->stats.duplicate++;
+        return;
+    }
+    n->received[d] = 1;
+    memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
+           (size_t)n->mc->dim * sizeof(float));
+    if (sync_complete(n))
+        complete_and_advance(n);
+}
+
+/* ==== Receiving ==== */
+
+static void on_message(void *ctx, int src, const void *msg, size_t len) {
+    halo_node *n = ctx;
+    n->stats.msgs_recv++;
+    n->stats.bytes_recv += len;
+    halo_msg m;
+    if (halo_wire_decode(msg, len, &m, n->rx_groups, (size_t)n->max_groups, n->rx_values,
+                         (size_t)n->mc->dim, NULL) != HALO_OK ||
+        m.src != src || m.dst != n->idx || m.n_values != (uint32_t)n->mc->dim ||
+        m.layer >= n->mc->n_layers || m.pos >= (uint32_t)n->mc->seq_len ||
+        m.src >= n->n_devices || !groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
+        n->stats.malformed++;
+        return;
+    }
+    if (n->idx != 0 && m.kind == HALO_MSG_ACTIVATION && m.src == 0)
+        worker_on_activation(n, &m);
+    else if (n->idx == 0 && m.kind == HALO_MSG_PARTIAL && m.src != 0)
+        root_on_partial(n, &m);
+    else
+        n->stats.malformed++;
+}
+
+/* ==== Setup and root API ==== */
+
+static void *alloc_bytes(halo_node *n, size_t size, int *failed) {
+    void *p = calloc(1, size ? size : 1);
+    if (!p)
+        *failed = 1;
+    n->bytes += size;
+    return p;
+}
+
+int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
+    *out = NULL;
+    const halo_model_config *c = halo_model_get_config(cfg->model);
+    if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES || cfg->node_idx < 0 ||
+        cfg->node_idx >= cfg->n_devices)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d of %d devices: out of range",
+                         cfg->node_idx, cfg->n_devices);
+    if (cfg->encoding < 0 || cfg->encoding >= HALO_ENCODING_COUNT_)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown payload encoding %d",
+                         cfg->node_idx, cfg->encoding);
+    if (cfg->sync.policy != HALO_SYNC_POLICY_STRICT &&
+        cfg->sync.policy != HALO_SYNC_POLICY_RELAXED)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown sync policy %d", cfg->node_idx,
+                         cfg->sync.policy);
+    if (cfg->groups->n_layers != c->n_layers || cfg->groups->n_attn != c->n_kv_heads ||
+        cfg->groups->hidden_dim != c->hidden_dim || c->n_layers > 32767)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: group geometry does not fit the model",
+                         cfg->node_idx);
+    halo_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory", cfg->node_idx);
+    n->idx = cfg->node_idx;
+    n->n_devices = cfg->n_devices;
+    n->encoding = cfg->encoding;
+    n->model = cfg->model;
+    n->mc = c;
+    n->w = halo_model_get_weights(cfg->model);
+    n->g = *cfg->groups;
+    n->t = cfg->transport;
+    n->pool = cfg->pool;
+    n->sync = cfg->sync;
+    n->sync.critical = NULL;
+    n->status = HALO_OK;
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, f = sizeof(float);
+    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
+    size_t nd = (size_t)cfg->n_devices;
+    n->max_groups = n->g.n_attn > n->g.n_ffn ? n->g.n_attn : n->g.n_ffn;
+    int failed = 0;
+    n->x = alloc_bytes(n, dim * f, &failed);
+    n->xb = alloc_bytes(n, dim * f, &failed);
+    n->own = alloc_bytes(n, dim * f, &failed);
+    n->q = alloc_bytes(n, dim * f, &failed);
+    n->head_out = alloc_bytes(n, dim * f, &failed);
+    n->att = alloc_bytes(n, (size_t)c->seq_len * f, &failed);
+    n->hb = alloc_bytes(n, hidden * f, &failed);
+    n->hb2 = alloc_bytes(n, hidden * f, &failed);
+    n->freq = alloc_bytes(n, (size_t)n->g.head_size / 2 * f, &failed);
+    n->key_cache = alloc_bytes(n, kv * f, &failed);
+    n->value_cache = alloc_bytes(n, kv * f, &failed);
+    n->valid = alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len,
+                           &failed);
+    n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)dim);
+    n->tx = alloc_bytes(n, n->tx_cap, &failed);
+    n->rx_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
+    n->rx_values = alloc_bytes(n, dim * f, &failed);
+    if (n->idx == 0) {
+        n->logits = alloc_bytes(n, (size_t)c->vocab_size * f, &failed);
+        n->critical_cfg = alloc_bytes(n, nd, &failed);
+        n->critical = alloc_bytes(n, nd, &failed);
+        n->received = alloc_bytes(n, nd, &failed);
+        n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
+        n->dev_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
+        n->partials = alloc_bytes(n, nd * dim * f, &failed);
+        n->missing_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
+        if (!failed && cfg->sync.critical)
+            memcpy(n->critical_cfg, cfg->sync.critical, nd);
+    }
+    int rc = failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory (%zu bytes)",
+                                n->idx, n->bytes)
+                    : HALO_OK;
+    if (rc == HALO_OK && n->idx == 0)
+        rc = halo_placement_init(&n->placement, &n->g, n->n_devices, NULL, err);
+    if (rc == HALO_OK)
+        rc = n->t->ops->attach(n->t, n->idx, on_message, n, err);
+    if (rc != HALO_OK) {
+        halo_node_free(n);
+        return rc;
+    }
+    for (int i = 0; i < n->g.head_size / 2; i++)
+        n->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)n->g.head_size);
+    *out = n;
+    return HALO_OK;
+}
+
+void halo_node_free(halo_node *n) {
+    if (!n)
+        return;
+    void *bufs[] = {n->x,        n->xb,        n->own,          n->q,          n->head_out,
+                    n->att,      n->hb,        n->hb2,          n->freq,       n->key_cache,
+                    n->value_cache, n->valid,  n->tx,           n->rx_groups,  n->rx_values,
+                    n->logits,   n->critical_cfg, n->critical,  n->received,   n->dev_start,
+                    n->dev_groups, n->partials, n->missing_at};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    halo_placement_free(&n->placement);
+    free(n);
+}
+
+int halo_node_set_placement(halo_node *n, const halo_placement *p, halo_err *err) {
+    if (n->idx != 0)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: only the root holds a placement", n->idx);
+    if (p->n_devices != n->n_devices || p->groups.n_layers != n->g.n_layers ||
+        p->groups.n_attn != n->g.n_attn || p->groups.n_ffn != n->g.n_ffn)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "placement for %d devices and %d/%d groups, the cluster has %d devices "
+                         "and %d/%d groups",
+                         p->n_devices, p->groups.n_attn, p->groups.n_ffn, n->n_devices,
+                         n->g.n_attn, n->g.n_ffn);
+    int rc = halo_placement_check(p, err);
+    if (rc == HALO_OK)
+        halo_placement_copy(&n->placement, p);
+    return rc;
+}
+
+int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
+    const halo_model_config *c = n->mc;
+    if (n->idx != 0)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d is not the root", n->idx);
+    if (n->in_flight)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node 0: a token is still in flight");
+    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= c->seq_len)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node 0: token %d at position %d out of range",
+                         token, pos);
+    n->token = token;
+    n->pos = pos;
+    n->step = n->next_step++;
+    n->layer = 0;
+    n->phase = HALO_PHASE_ATTN;
+    n->in_flight = 1;
+    n->done = 0;
+    n->status = HALO_OK;
+    n->metrics = (halo_token_metrics){.step = n->step, .pos = (uint32_t)pos,
+                                      .start_ns = n->t->ops->now_ns(n->t, 0)};
+    enter_sequence(n, n->step, (uint32_t)pos);
+    memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
+           (size_t)c->dim * sizeof(float));
+    int rc = advance(n, err);
+    if (rc != HALO_OK) {
+        n->in_flight = 0;
+        n->done = 1;
+        n->status = rc;
+        if (err)
+            n->err = *err;
+    }
+    return rc;
+}
+
+void halo_node_abort_token(halo_node *n, int code) {
+    if (!n->in_flight)
+        return;
+    if (n->deadline_armed) {
+        (void)n->t->ops->cancel(n->t, n->deadline_id);
+        n->deadline_armed = 0;
+    }
+    HALO_FAIL(&n->err, code, "node 0: token at position %d abandoned", n->pos);
+    n->status = code;
+    n->in_flight = 0;
+    n->done = 1;
+}
+
+int halo_node_token_done(const halo_node *n) {
+    return n->done;
+}
+
+int halo_node_token_status(const halo_node *n, halo_err *err) {
+    if (n->status != HALO_OK && err)
+        *err = n->err;
+    return n->status;
+}
+
+const float *halo_node_logits(const halo_node *n) {
+    return n->logits;
+}
+
+const halo_token_metrics *halo_node_last_metrics(const halo_node *n) {
+    return &n->metrics;
+}
+
+const halo_node_stats *halo_node_get_stats(const halo_node *n) {
+    return &n->stats;
+}
+
+uint64_t halo_node_missing_at(const halo_node *n, int layer, int phase) {
+    HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 &&
+                phase < 2);
+    return n->missing_at[layer * 2 + phase];
+}
+
+size_t halo_node_bytes(const halo_node *n) {
+    return n->bytes;
+}

@@ -1,0 +1,140 @@
+/*
+ * A node of a distributed forward pass: a non-blocking state machine driven by the
+ * transport's callbacks. Node 0 is the root: it embeds the token, and at every sync point
+ * (the attention block and the FFN block of each layer) it broadcasts the normalised
+ * activations to the devices that hold groups of that block, computes its own groups,
+ * collects the devices' partial sums under the sync policy, adds them to the residual
+ * stream, and at the end applies the final norm and the classifier. Every other node is a
+ * worker: it computes the groups the root lists in each activation message and returns
+ * their summed partial.
+ *
+ * Sync policies:
+ *  - strict: every expected contribution is awaited, however long (distributed-llama);
+ *  - relaxed: contributions of critical devices are always awaited; the others until
+ *    `deadline_ns` after the broadcast. A missing contribution is a zero term, counted.
+ * Which devices are critical may be decided per sync by a callback (the predictor's slot).
+ *
+ * Robustness: messages that are malformed, stale (for an earlier sync), duplicated or
+ * listing other groups than assigned are dropped and counted. A worker that missed an
+ * activation simply does not contribute to that block; the KV-cache positions it never
+ * computed are masked out of its attention, never read as garbage. A new sequence is
+ * recognised by its base step (step - pos), so the caches reset even if pos 0 was lost.
+ *
+ * Every buffer is allocated in halo_node_new: a token allocates nothing (beyond what the
+ * transport does).
+ */
+#ifndef HALO_NODE_H
+#define HALO_NODE_H
+
+#include "core/model.h"
+#include "core/plan.h"
+#include "core/pool.h"
+#include "core/transport.h"
+#include "core/wire.h"
+
+#include <stdint.h>
+
+enum halo_sync_policy {
+    HALO_SYNC_POLICY_STRICT = 0,
+    HALO_SYNC_POLICY_RELAXED = 1,
+};
+
+/*
+ * Per-sync critical-device hook (root): called at the start of each sync with the block's
+ * normalised input; sets critical[d] = 1 for devices whose contribution must be awaited.
+ * On entry critical[] holds the static configuration.
+ */
+typedef void (*halo_critical_fn)(void *ctx, uint32_t step, int layer, int phase,
+                                 const float *xb, uint8_t *critical);
+
+typedef struct halo_sync_config {
+    int policy;               /* enum halo_sync_policy */
+    uint64_t deadline_ns;     /* relaxed: wait for non-critical devices this long */
+    const uint8_t *critical;  /* (n_devices) or NULL: devices always awaited (relaxed) */
+    halo_critical_fn critical_fn; /* optional per-sync override */
+    void *critical_ctx;
+} halo_sync_config;
+
+typedef struct halo_node_config {
+    int node_idx;               /* 0 = root */
+    int n_devices;              /* nodes in the cluster, root included */
+    const halo_model *model;    /* borrowed; outlives the node */
+    const halo_groups *groups;  /* group geometry (copied) */
+    halo_transport *transport;  /* borrowed; the node attaches its receiver */
+    halo_pool *pool;            /* borrowed, may be NULL: threads for this node's compute */
+    int encoding;               /* enum halo_encoding of the messages this node sends */
+    halo_sync_config sync;      /* root only (critical[] is copied) */
+} halo_node_config;
+
+typedef struct halo_node halo_node;
+
+/* Errors: HALO_ERR_ARG (bad index, counts, encoding, policy), HALO_ERR_NOMEM. */
+int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err);
+
+/* Frees; NULL is a no-op. The transport must not deliver to the node afterwards. */
+void halo_node_free(halo_node *node);
+
+/*
+ * Root: sets the placement used from the next token on (copied; it must match the node's
+ * group geometry and device count). Errors: HALO_ERR_ARG.
+ */
+int halo_node_set_placement(halo_node *root, const halo_placement *p, halo_err *err);
+
+/*
+ * Root: starts the forward pass of `token` at sequence position `pos` (0 starts a new
+ * sequence). Returns after sending the first broadcast; the token completes as the
+ * transport runs. Errors: HALO_ERR_ARG (not the root, a token in flight, bad token/pos),
+ * or the transport's send errors.
+ */
+int halo_node_start_token(halo_node *root, int token, int pos, halo_err *err);
+
+/*
+ * Root: abandons the token in flight (e.g. after its world stalled); its status becomes
+ * `code`. The next halo_node_start_token may follow. No-op when nothing is in flight.
+ */
+void halo_node_abort_token(halo_node *root, int code);
+
+/* Root: 1 once the token started last has finished (or failed), 0 while in flight. */
+int halo_node_token_done(const halo_node *root);
+
+/*
+ * Root: HALO_OK if the last token finished, else the error that stopped it (details in
+ * *err when not NULL).
+ */
+int halo_node_token_status(const halo_node *root, halo_err *err);
+
+/* Root: logits of the last finished token (vocab_size floats), valid until the next start. */
+const float *halo_node_logits(const halo_node *root);
+
+typedef struct halo_token_metrics {
+    uint32_t step, pos;
+    uint64_t start_ns, end_ns; /* root clock */
+    uint64_t wait_ns;          /* sum over syncs of the time the root idled after its work */
+    uint32_t expected;         /* remote contributions expected */
+    uint32_t missing;          /* of those, counted as zero */
+} halo_token_metrics;
+
+/* Root: metrics of the last finished token. */
+const halo_token_metrics *halo_node_last_metrics(const halo_node *root);
+
+typedef struct halo_node_stats {
+    uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+    uint64_t stale;      /* dropped: for a sync already finished */
+    uint64_t duplicate;  /* dropped: a second copy */
+    uint64_t malformed;  /* dropped: failed decoding or validation */
+    uint64_t computed;   /* blocks computed for the root (workers) */
+    uint64_t expected;   /* root: remote contributions expected, all tokens */
+    uint64_t missing;    /* root: of those, counted as zero */
+    uint64_t wait_ns;    /* root: total idle time at syncs */
+} halo_node_stats;
+
+/* Cumulative statistics. */
+const halo_node_stats *halo_node_get_stats(const halo_node *node);
+
+/* Root: missing contributions so far in (layer, phase), phase an enum halo_phase. */
+uint64_t halo_node_missing_at(const halo_node *root, int layer, int phase);
+
+/* Bytes this node allocated. */
+size_t halo_node_bytes(const halo_node *node);
+
+#endif /* HALO_NODE_H */
