@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "app/engine.h"
 #include "core/eval.h"
 
 #include <errno.h>
@@ -27,13 +28,15 @@ static void usage(FILE *f) {
                   "      --threads T        compute threads, 0 = one per core (default 0)\n"
                   "      --max-stories N    score only the first N stories\n"
                   "      --json             print one JSON object instead of text\n"
-                  "  -h, --help             this help\n");
+                  "  -h, --help             this help\n\n%s",
+                  halo_engine_help);
 }
 
 typedef struct eval_opts {
     const char *model, *tokenizer, *file;
     long threads, max_stories;
     int json;
+    halo_engine_opts engine;
 } eval_opts;
 
 static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
@@ -44,9 +47,11 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
         {"max-stories", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
+        HALO_ENGINE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     *o = (eval_opts){.max_stories = -1};
+    halo_engine_opts_init(&o->engine);
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
@@ -72,7 +77,9 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
         case ':':
             return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
         default:
-            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+            rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
+            if (rc == 1)
+                return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (rc != HALO_OK)
@@ -122,8 +129,8 @@ static int read_text(const char *path, char **out, halo_err *err) {
     return HALO_OK;
 }
 
-static float *forward_cb(void *ctx, int token, int pos) {
-    return halo_forward(ctx, token, pos);
+static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_err *err) {
+    return halo_engine_forward(ctx, token, pos, logits, err);
 }
 
 static void progress_cb(void *ctx, long stories, long tokens) {
@@ -145,19 +152,19 @@ int halo_cmd_eval(int argc, char **argv) {
         return HALO_EXIT_USAGE;
     }
     char *text = NULL;
-    halo_cli_session s;
-    memset(&s, 0, sizeof s);
+    halo_engine e;
+    memset(&e, 0, sizeof e);
     halo_eval_result tot = {0};
     rc = read_text(o.file, &text, &err);
     if (rc == HALO_OK)
-        rc = halo_cli_session_open(&s, o.model, o.tokenizer, (int)o.threads, &err);
+        rc = halo_engine_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
     uint64_t t0 = halo_cli_now_ns();
     int show = isatty(STDERR_FILENO);
     if (rc == HALO_OK) {
-        const halo_model_config *c = halo_model_get_config(s.model);
-        halo_eval_config ec = {.tok = s.tok, .seq_len = c->seq_len, .vocab_size = c->vocab_size,
+        const halo_model_config *c = halo_model_get_config(e.s.model);
+        halo_eval_config ec = {.tok = e.s.tok, .seq_len = c->seq_len, .vocab_size = c->vocab_size,
                                .max_stories = o.max_stories, .forward = forward_cb,
-                               .forward_ctx = s.state, .progress = show ? progress_cb : NULL};
+                               .forward_ctx = &e, .progress = show ? progress_cb : NULL};
         rc = halo_eval_text(&ec, text, &tot, &err);
         if (show)
             (void)fprintf(stderr, "\n");
@@ -166,7 +173,9 @@ int halo_cmd_eval(int argc, char **argv) {
         rc = HALO_FAIL(&err, HALO_ERR_FORMAT, "%s: no story with at least one token", o.file);
     double secs = (double)(halo_cli_now_ns() - t0) / 1e9;
     free(text);
-    halo_cli_session_close(&s);
+    if (rc == HALO_OK && !o.json)
+        halo_engine_report(&e, stderr);
+    halo_engine_close(&e);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "app/engine.h"
 #include "core/sampler.h"
 
 #include <ctype.h>
@@ -31,7 +32,10 @@ static void usage(FILE *f) {
         "      --threads T        compute threads, 0 = one per core (default 0)\n"
         "      --ids              print token ids, one per line, instead of text\n"
         "  -h, --help             this help\n\n"
-        "Generation stops early at a BOS or EOS token. The decode speed goes to stderr.\n");
+        "\n%s\n"
+        "Generation stops early at a BOS or EOS token. The decode speed (and a cluster's\n"
+        "metrics) go to stderr.\n",
+        halo_engine_help);
 }
 
 typedef struct gen_opts {
@@ -40,6 +44,7 @@ typedef struct gen_opts {
     float temp, top_p;
     uint64_t seed;
     int ids;
+    halo_engine_opts engine;
 } gen_opts;
 
 static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
@@ -49,9 +54,11 @@ static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
         {"temp", required_argument, NULL, 't'},   {"top-p", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 'T'},
         {"ids", no_argument, NULL, 'I'},          {"help", no_argument, NULL, 'h'},
+        HALO_ENGINE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     *o = (gen_opts){.prompt = "", .steps = 256, .temp = 1.0f, .top_p = 0.9f, .seed = 42};
+    halo_engine_opts_init(&o->engine);
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
@@ -89,7 +96,9 @@ static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
         case ':':
             return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
         default:
-            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+            rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
+            if (rc == 1)
+                return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (rc == HALO_OK && optind < argc)
@@ -117,13 +126,16 @@ int halo_cmd_generate(int argc, char **argv) {
         (void)fprintf(stderr, "Try 'halo generate --help'.\n");
         return HALO_EXIT_USAGE;
     }
-    halo_cli_session s;
+    halo_engine e;
     halo_sampler *sampler = NULL;
     int *prompt = NULL;
-    rc = halo_cli_session_open(&s, o.model, o.tokenizer, (int)o.threads, &err);
-    const halo_model_config *cfg = rc == HALO_OK ? halo_model_get_config(s.model) : NULL;
+    float *logits = NULL;
+    rc = halo_engine_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
+    const halo_model_config *cfg = rc == HALO_OK ? halo_model_get_config(e.s.model) : NULL;
     if (rc == HALO_OK)
         rc = halo_sampler_new(&sampler, cfg->vocab_size, o.temp, o.top_p, o.seed, &err);
+    if (rc == HALO_OK && !(logits = malloc((size_t)cfg->vocab_size * sizeof *logits)))
+        rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory");
     int n_prompt = 0;
     if (rc == HALO_OK) {
         size_t cap = halo_tokenizer_max_tokens(o.prompt);
@@ -131,7 +143,7 @@ int halo_cmd_generate(int argc, char **argv) {
         if (!prompt)
             rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "prompt of %zu bytes: out of memory", cap);
         else
-            rc = halo_tokenizer_encode(s.tok, o.prompt, 1, 0, prompt, (int)cap, &n_prompt, &err);
+            rc = halo_tokenizer_encode(e.s.tok, o.prompt, 1, 0, prompt, (int)cap, &n_prompt, &err);
     }
     if (rc == HALO_OK && n_prompt > cfg->seq_len)
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "prompt is %d tokens, longer than the context of %d",
@@ -144,21 +156,27 @@ int halo_cmd_generate(int argc, char **argv) {
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         free(prompt);
+        free(logits);
         halo_sampler_free(sampler);
-        halo_cli_session_close(&s);
+        halo_engine_close(&e);
         return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
     }
 
     /* Echo the prompt as llama2.c does, then decode. */
     for (int i = 1; i < n_prompt && !o.ids; i++) {
         size_t n;
-        const char *p = halo_tokenizer_decode(s.tok, prompt[i - 1], prompt[i], &n);
+        const char *p = halo_tokenizer_decode(e.s.tok, prompt[i - 1], prompt[i], &n);
         print_piece(p, n);
     }
     int token = prompt[0], generated = 0;
     uint64_t t0 = halo_cli_now_ns();
     for (int pos = 0; generated < o.steps; pos++) {
-        float *logits = halo_forward(s.state, token, pos);
+        const float *out;
+        rc = halo_engine_forward(&e, token, pos, &out, &err);
+        if (rc != HALO_OK)
+            break;
+        /* The sampler scales logits in place, and the engine's are read-only: copy. */
+        memcpy(logits, out, (size_t)cfg->vocab_size * sizeof *logits);
         int next;
         if (pos + 1 < n_prompt) {
             next = prompt[pos + 1];
@@ -171,7 +189,7 @@ int halo_cmd_generate(int argc, char **argv) {
                 (void)printf("%d\n", next);
             } else {
                 size_t n;
-                const char *p = halo_tokenizer_decode(s.tok, token, next, &n);
+                const char *p = halo_tokenizer_decode(e.s.tok, token, next, &n);
                 print_piece(p, n);
             }
             (void)fflush(stdout);
@@ -181,12 +199,22 @@ int halo_cmd_generate(int argc, char **argv) {
     uint64_t t1 = halo_cli_now_ns();
     if (!o.ids)
         (void)printf("\n");
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        free(prompt);
+        free(logits);
+        halo_sampler_free(sampler);
+        halo_engine_close(&e);
+        return HALO_EXIT_FAIL;
+    }
     double secs = (double)(t1 - t0) / 1e9;
     (void)fprintf(stderr, "halo: %d tokens in %.3f s: %.1f tokens/s (%.3f ms/token), %d threads\n",
                   generated, secs, secs > 0 ? generated / secs : 0.0,
-                  generated > 0 ? secs * 1e3 / generated : 0.0, halo_pool_n_threads(s.pool));
+                  generated > 0 ? secs * 1e3 / generated : 0.0, halo_pool_n_threads(e.s.pool));
+    halo_engine_report(&e, stderr);
     free(prompt);
+    free(logits);
     halo_sampler_free(sampler);
-    halo_cli_session_close(&s);
+    halo_engine_close(&e);
     return HALO_EXIT_OK;
 }

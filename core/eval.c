@@ -34,7 +34,10 @@ static int score_story(const halo_eval_config *cfg, const char *story, int *toke
         n = cfg->seq_len;
     }
     for (int pos = 0; pos + 1 < n; pos++) {
-        const float *logits = cfg->forward(cfg->forward_ctx, tokens[pos], pos);
+        const float *logits;
+        rc = cfg->forward(cfg->forward_ctx, tokens[pos], pos, &logits, err);
+        if (rc != HALO_OK)
+            return rc;
         r->nll_sum += halo_nll(logits, cfg->vocab_size, tokens[pos + 1]);
         r->tokens++;
     }

@@ -17,8 +17,12 @@
 #include "core/status.h"
 #include "core/tokenizer.h"
 
-/* Runs `token` at `pos` on a fresh-per-story sequence and returns vocab_size logits. */
-typedef float *(*halo_eval_forward_fn)(void *ctx, int token, int pos);
+/*
+ * Runs `token` at `pos` (pos 0 starts each story's sequence) and points *logits at
+ * vocab_size logits. Returns HALO_OK or an error that stops the evaluation.
+ */
+typedef int (*halo_eval_forward_fn)(void *ctx, int token, int pos, const float **logits,
+                                    halo_err *err);
 
 /* Called after each story with the running totals; may be NULL. */
 typedef void (*halo_eval_progress_fn)(void *ctx, long stories, long tokens);
@@ -43,8 +47,8 @@ typedef struct halo_eval_config {
 
 /*
  * Scores every story of `text` (NUL-terminated; not modified). *out is overwritten.
- * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config). A text with no story is not an error:
- * the result then holds zero tokens.
+ * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config), or the forward function's error. A
+ * text with no story is not an error: the result then holds zero tokens.
  */
 int halo_eval_text(const halo_eval_config *cfg, const char *text, halo_eval_result *out,
                    halo_err *err);

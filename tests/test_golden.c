@@ -57,8 +57,10 @@ static void greedy_200_matches_llama2c(void) {
     }
 }
 
-static float *forward_cb(void *ctx, int token, int pos) {
-    return halo_forward(ctx, token, pos);
+static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_err *err) {
+    (void)err;
+    *logits = halo_forward(ctx, token, pos);
+    return HALO_OK;
 }
 
 static void eval_nll_on_dev_excerpt_is_pinned(void) {
