@@ -173,8 +173,11 @@ int halo_cmd_eval(int argc, char **argv) {
         rc = HALO_FAIL(&err, HALO_ERR_FORMAT, "%s: no story with at least one token", o.file);
     double secs = (double)(halo_cli_now_ns() - t0) / 1e9;
     free(text);
-    if (rc == HALO_OK && !o.json)
+    uint64_t expected = 0, missing = 0;
+    if (rc == HALO_OK) {
         halo_engine_report(&e, stderr);
+        halo_engine_contributions(&e, &expected, &missing);
+    }
     halo_engine_close(&e);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
@@ -185,8 +188,10 @@ int halo_cmd_eval(int argc, char **argv) {
         (void)printf("{\"file\": ");
         halo_cli_print_json_string(stdout, o.file);
         (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
-                     "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f}\n",
-                     tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
+                     "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f, "
+                     "\"contributions\": %llu, \"missing\": %llu}\n",
+                     tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs,
+                     (unsigned long long)expected, (unsigned long long)missing);
     } else {
         (void)printf("file        %s\nstories     %ld\ntokens      %ld\ntruncated   %ld\n"
                      "nll/token   %.6f\nperplexity  %.6f\nseconds     %.3f\n",

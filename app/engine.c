@@ -198,6 +198,15 @@ int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits
     return halo_cluster_forward(e->c, token, pos, logits, err);
 }
 
+void halo_engine_contributions(const halo_engine *e, uint64_t *expected, uint64_t *missing) {
+    *expected = *missing = 0;
+    if (e->c) {
+        const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(e->c, 0));
+        *expected = rs->expected;
+        *missing = rs->missing;
+    }
+}
+
 void halo_engine_report(const halo_engine *e, FILE *f) {
     if (!e->c)
         return;

@@ -77,6 +77,9 @@ int halo_engine_open(halo_engine *e, const char *model_path, const char *tokeniz
 int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits,
                         halo_err *err);
 
+/* Remote contributions expected and missing so far (0 and 0 for a single device). */
+void halo_engine_contributions(const halo_engine *e, uint64_t *expected, uint64_t *missing);
+
 /* Prints the cluster's metrics (nothing for a single device) to f. */
 void halo_engine_report(const halo_engine *e, FILE *f);
 

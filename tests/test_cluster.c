@@ -10,7 +10,33 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <stdatomic.h>
+
 enum { STEPS = 200, VOCAB = 512 };
+
+/* Allocation counter: linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+static atomic_long n_allocs;
+
+void *__wrap_malloc(size_t n) {
+    atomic_fetch_add(&n_allocs, 1);
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t m) {
+    atomic_fetch_add(&n_allocs, 1);
+    return __real_calloc(n, m);
+}
+
+void *__wrap_realloc(void *p, size_t n) {
+    atomic_fetch_add(&n_allocs, 1);
+    return __real_realloc(p, n);
+}
 
 static halo_model *load_bundled(void) {
     halo_model *m = NULL;
@@ -224,7 +250,37 @@ static void device_that_missed_a_broadcast_rejoins_with_masked_history(void) {
     halo_model_free(m);
 }
 
-TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+static void cluster_tokens_do_not_allocate(void) {
+    halo_model *m = load_bundled();
+    double rates[5] = {0, 0.1, 0.1, 0, 0};
+    halo_transport *t = NULL;
+    halo_loop_config lc = {.n_nodes = 5, .drop_rate = rates, .seed = 3};
+    ASSERT_OK(halo_loop_new(&t, &lc, NULL));
+    halo_cluster *c = NULL;
+    halo_cluster_config cc = {.model = m, .n_devices = 5, .transport = t,
+                              .encoding = HALO_ENCODING_Q8,
+                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 5000}};
+    ASSERT_OK(halo_cluster_new(&c, &cc, NULL));
+    const float *l;
+    int token = 1;
+    for (int pos = 0; pos < 8; pos++) { /* warm-up: the transport's pools reach their peak */
+        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
+        token = halo_argmax(l, VOCAB);
+    }
+    long before = atomic_load(&n_allocs);
+    for (int pos = 8; pos < 300; pos++) {
+        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
+        token = halo_argmax(l, VOCAB);
+    }
+    ASSERT_EQ(atomic_load(&n_allocs), before);
+    ASSERT(halo_node_get_stats(halo_cluster_node(c, 0))->missing > 0); /* drops happened */
+    halo_cluster_free(c);
+    halo_transport_free(t);
+    ASSERT(atomic_load(&n_allocs) == before); /* frees do not count; nothing allocated */
+    halo_model_free(m);
+}
+
+TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device), TEST(cluster_tokens_do_not_allocate),
           TEST(q8_payloads_keep_greedy_tokens_close), TEST(relaxed_sync_counts_every_injected_drop),
           TEST(strict_sync_stalls_on_a_lost_contribution),
           TEST(device_that_missed_a_broadcast_rejoins_with_masked_history))
