@@ -87,8 +87,8 @@ uint64_t halo_cli_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int halo_cli_session_open(halo_cli_session *s, const char *model_path,
-                          const char *tokenizer_path, int threads, halo_err *err) {
+int halo_cli_session_open(halo_cli_session *s, const char *model_path, const char *tokenizer_path,
+                          int threads, halo_err *err) {
     char mbuf[4096], tbuf[4096];
     memset(s, 0, sizeof *s);
     if (!model_path)

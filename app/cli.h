@@ -16,7 +16,11 @@
 #include <stdio.h>
 
 /* Exit statuses of the halo command. */
-enum { HALO_EXIT_OK = 0, HALO_EXIT_FAIL = 1, HALO_EXIT_USAGE = 2 };
+enum {
+    HALO_EXIT_OK = 0,
+    HALO_EXIT_FAIL = 1,
+    HALO_EXIT_USAGE = 2
+};
 
 /* Parses a whole decimal integer in [min, max]; `opt` names the option in the message. */
 int halo_cli_parse_long(const char *opt, const char *s, long min, long max, long *out,
@@ -56,8 +60,8 @@ typedef struct halo_cli_session {
  * Loads model and tokenizer (NULL paths mean the bundled ones), starts `threads` threads
  * (0 = one per core) and creates a run state. On failure everything is freed.
  */
-int halo_cli_session_open(halo_cli_session *s, const char *model_path,
-                          const char *tokenizer_path, int threads, halo_err *err);
+int halo_cli_session_open(halo_cli_session *s, const char *model_path, const char *tokenizer_path,
+                          int threads, halo_err *err);
 
 /* Frees what halo_cli_session_open made; safe on a zeroed session. */
 void halo_cli_session_close(halo_cli_session *s);

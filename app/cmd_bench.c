@@ -11,8 +11,8 @@
 #include "core/sampler.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +20,20 @@
 
 static void usage(FILE *f) {
     (void)fprintf(
-        f,
-        "usage: halo bench [options]\n\n"
-        "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
-        "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden 2048,\n"
-        "vocab 32000, seq 256: ~110M parameters, written to a temporary file and removed).\n\n"
-        "options:\n"
-        "      --threads T        compute threads, 0 = one per core (default 0)\n"
-        "      --tokens N         tokens decoded on the bundled model (default 256)\n"
-        "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
-        "      --no-big           skip the synthetic model\n"
-        "      --save-big FILE    write the synthetic model to FILE and keep it (to run other\n"
-        "                         programs on the same weights)\n"
-        "      --json             print one JSON object instead of a table\n"
-        "  -h, --help             this help\n\n"
-        "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n");
+        f, "usage: halo bench [options]\n\n"
+           "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
+           "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden 2048,\n"
+           "vocab 32000, seq 256: ~110M parameters, written to a temporary file and removed).\n\n"
+           "options:\n"
+           "      --threads T        compute threads, 0 = one per core (default 0)\n"
+           "      --tokens N         tokens decoded on the bundled model (default 256)\n"
+           "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
+           "      --no-big           skip the synthetic model\n"
+           "      --save-big FILE    write the synthetic model to FILE and keep it (to run other\n"
+           "                         programs on the same weights)\n"
+           "      --json             print one JSON object instead of a table\n"
+           "  -h, --help             this help\n\n"
+           "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n");
 }
 
 typedef struct bench_opts {
@@ -45,9 +44,12 @@ typedef struct bench_opts {
 
 static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
     static const struct option longopts[] = {
-        {"threads", required_argument, NULL, 'T'},  {"tokens", required_argument, NULL, 'n'},
-        {"big-tokens", required_argument, NULL, 'b'}, {"no-big", no_argument, NULL, 'B'},
-        {"json", no_argument, NULL, 'J'},            {"help", no_argument, NULL, 'h'},
+        {"threads", required_argument, NULL, 'T'},
+        {"tokens", required_argument, NULL, 'n'},
+        {"big-tokens", required_argument, NULL, 'b'},
+        {"no-big", no_argument, NULL, 'B'},
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
         {"save-big", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
@@ -110,8 +112,7 @@ static int measure_bandwidth(halo_pool *pool, double *bps, halo_err *err) {
     if (!buf || !sums) {
         free(buf);
         free(sums);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "bandwidth test: cannot allocate %zu bytes",
-                         bytes);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "bandwidth test: cannot allocate %zu bytes", bytes);
     }
     size_t n = bytes / sizeof(float);
     for (size_t i = 0; i < n; i++)
@@ -201,8 +202,13 @@ static int bench_synthetic(halo_pool *pool, long tokens, const char *save, decod
                              strerror(errno));
         (void)close(fd);
     }
-    halo_model_config cfg = {.dim = 768, .hidden_dim = 2048, .n_layers = 12, .n_heads = 12,
-                             .n_kv_heads = 12, .vocab_size = 32000, .seq_len = 256,
+    halo_model_config cfg = {.dim = 768,
+                             .hidden_dim = 2048,
+                             .n_layers = 12,
+                             .n_heads = 12,
+                             .n_kv_heads = 12,
+                             .vocab_size = 32000,
+                             .seq_len = 256,
                              .shared_classifier = 1};
     if (isatty(STDERR_FILENO))
         (void)fprintf(stderr, "halo bench: writing the synthetic model to %s\n", path);
@@ -262,8 +268,8 @@ int halo_cmd_bench(int argc, char **argv) {
         (void)printf("]}\n");
         return HALO_EXIT_OK;
     }
-    (void)printf("threads: %d   memory read bandwidth: %.2f GB/s (best of 5, 512 MiB)\n\n",
-                 threads, bps / 1e9);
+    (void)printf("threads: %d   memory read bandwidth: %.2f GB/s (best of 5, 512 MiB)\n\n", threads,
+                 bps / 1e9);
     (void)printf("%-16s %12s %10s %8s %12s %10s %10s\n", "model", "params", "MB/token", "tokens",
                  "ms/token", "tokens/s", "of bw");
     for (int i = 0; i < n_res; i++) {

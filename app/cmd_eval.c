@@ -162,9 +162,13 @@ int halo_cmd_eval(int argc, char **argv) {
     int show = isatty(STDERR_FILENO);
     if (rc == HALO_OK) {
         const halo_model_config *c = halo_model_get_config(e.s.model);
-        halo_eval_config ec = {.tok = e.s.tok, .seq_len = c->seq_len, .vocab_size = c->vocab_size,
-                               .max_stories = o.max_stories, .forward = forward_cb,
-                               .forward_ctx = &e, .progress = show ? progress_cb : NULL};
+        halo_eval_config ec = {.tok = e.s.tok,
+                               .seq_len = c->seq_len,
+                               .vocab_size = c->vocab_size,
+                               .max_stories = o.max_stories,
+                               .forward = forward_cb,
+                               .forward_ctx = &e,
+                               .progress = show ? progress_cb : NULL};
         rc = halo_eval_text(&ec, text, &tot, &err);
         if (show)
             (void)fprintf(stderr, "\n");

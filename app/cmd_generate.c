@@ -49,11 +49,16 @@ typedef struct gen_opts {
 
 static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'}, {"tokenizer", required_argument, NULL, 'z'},
-        {"prompt", required_argument, NULL, 'p'}, {"steps", required_argument, NULL, 'n'},
-        {"temp", required_argument, NULL, 't'},   {"top-p", required_argument, NULL, 'P'},
-        {"seed", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 'T'},
-        {"ids", no_argument, NULL, 'I'},          {"help", no_argument, NULL, 'h'},
+        {"model", required_argument, NULL, 'm'},
+        {"tokenizer", required_argument, NULL, 'z'},
+        {"prompt", required_argument, NULL, 'p'},
+        {"steps", required_argument, NULL, 'n'},
+        {"temp", required_argument, NULL, 't'},
+        {"top-p", required_argument, NULL, 'P'},
+        {"seed", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 'T'},
+        {"ids", no_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
         HALO_ENGINE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };

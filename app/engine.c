@@ -28,8 +28,10 @@ const char halo_engine_help[] =
     "      --drop-seed S      seed of the injected drops (default 1)\n";
 
 void halo_engine_opts_init(halo_engine_opts *o) {
-    *o = (halo_engine_opts){.policy = HALO_SYNC_POLICY_STRICT, .deadline_ms = 10.0,
-                            .encoding = HALO_ENCODING_F32, .drop_seed = 1};
+    *o = (halo_engine_opts){.policy = HALO_SYNC_POLICY_STRICT,
+                            .deadline_ms = 10.0,
+                            .encoding = HALO_ENCODING_F32,
+                            .drop_seed = 1};
 }
 
 int halo_engine_parse_opt(halo_engine_opts *o, int code, const char *arg, halo_err *err) {
@@ -141,7 +143,7 @@ static int open_cluster(halo_engine *e, const halo_engine_opts *o, halo_err *err
     double *rates = calloc((size_t)n, sizeof *rates);
     uint8_t *drop_set = calloc((size_t)n, 1), *critical = calloc((size_t)n, 1);
     char placement[4096];
-    int policy, rc = HALO_OK;
+    int policy = HALO_SYNC_POLICY_STRICT, rc = HALO_OK;
     if (!rates || !drop_set || !critical)
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     if (rc == HALO_OK)
@@ -159,12 +161,16 @@ static int open_cluster(halo_engine *e, const halo_engine_opts *o, halo_err *err
         rc = halo_loop_new(&e->t, &lc, err);
     }
     if (rc == HALO_OK) {
-        halo_cluster_config cc = {
-            .model = e->s.model, .n_devices = n, .ffn_group_size = (int)o->group_size,
-            .placement = placement, .encoding = o->encoding, .transport = e->t,
-            .pool = e->s.pool,
-            .sync = {.policy = policy, .deadline_ns = (uint64_t)(o->deadline_ms * 1e6),
-                     .critical = critical}};
+        halo_cluster_config cc = {.model = e->s.model,
+                                  .n_devices = n,
+                                  .ffn_group_size = (int)o->group_size,
+                                  .placement = placement,
+                                  .encoding = o->encoding,
+                                  .transport = e->t,
+                                  .pool = e->s.pool,
+                                  .sync = {.policy = policy,
+                                           .deadline_ns = (uint64_t)(o->deadline_ms * 1e6),
+                                           .critical = critical}};
         rc = halo_cluster_new(&e->c, &cc, err);
     }
     free(rates);
@@ -176,9 +182,9 @@ static int open_cluster(halo_engine *e, const halo_engine_opts *o, halo_err *err
 int halo_engine_open(halo_engine *e, const char *model_path, const char *tokenizer_path,
                      int threads, const halo_engine_opts *o, halo_err *err) {
     memset(e, 0, sizeof *e);
-    if (!o->nodes && (o->placement || o->baseline || o->set_policy || o->critical ||
-                      o->drop_rate > 0 || o->drop_devices || o->speeds || o->group_size ||
-                      o->encoding != HALO_ENCODING_F32))
+    if (!o->nodes &&
+        (o->placement || o->baseline || o->set_policy || o->critical || o->drop_rate > 0 ||
+         o->drop_devices || o->speeds || o->group_size || o->encoding != HALO_ENCODING_F32))
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster options need --nodes N");
     int rc = halo_cli_session_open(&e->s, model_path, tokenizer_path, threads, err);
     if (rc == HALO_OK && o->nodes)
@@ -188,8 +194,7 @@ int halo_engine_open(halo_engine *e, const char *model_path, const char *tokeniz
     return rc;
 }
 
-int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits,
-                        halo_err *err) {
+int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits, halo_err *err) {
     e->tokens++;
     if (!e->c) {
         *logits = halo_forward(e->s.state, token, pos);
@@ -213,8 +218,9 @@ void halo_engine_report(const halo_engine *e, FILE *f) {
     halo_node *root = halo_cluster_node(e->c, 0);
     const halo_node_stats *rs = halo_node_get_stats(root);
     int n_layers = halo_model_get_config(e->s.model)->n_layers;
-    (void)fprintf(f, "cluster: %d devices, %llu tokens, %llu of %llu remote contributions "
-                     "missing (%.2f%%), root waited %.3f ms per token\n",
+    (void)fprintf(f,
+                  "cluster: %d devices, %llu tokens, %llu of %llu remote contributions "
+                  "missing (%.2f%%), root waited %.3f ms per token\n",
                   e->n_devices, (unsigned long long)e->tokens, (unsigned long long)rs->missing,
                   (unsigned long long)rs->expected,
                   rs->expected ? 100.0 * (double)rs->missing / (double)rs->expected : 0.0,

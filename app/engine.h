@@ -13,37 +13,40 @@
 #include <stdio.h>
 
 typedef struct halo_engine_opts {
-    long nodes;             /* 0: single device; >= 1: in-process cluster of that many */
-    const char *placement;  /* placement spec (default from the baseline) */
-    const char *baseline;   /* dllama | balanced | relaxed, or NULL */
-    const char *speeds;     /* relative device speeds for "balanced" */
-    int policy;             /* enum halo_sync_policy */
-    double deadline_ms;     /* relaxed deadline after a broadcast */
-    const char *critical;   /* devices always awaited under relaxed, "1,3" */
-    int encoding;           /* enum halo_encoding */
-    long group_size;        /* FFN group size, 0 = default */
-    double drop_rate;       /* injected loss on messages to/from the drop devices */
+    long nodes;               /* 0: single device; >= 1: in-process cluster of that many */
+    const char *placement;    /* placement spec (default from the baseline) */
+    const char *baseline;     /* dllama | balanced | relaxed, or NULL */
+    const char *speeds;       /* relative device speeds for "balanced" */
+    int policy;               /* enum halo_sync_policy */
+    double deadline_ms;       /* relaxed deadline after a broadcast */
+    const char *critical;     /* devices always awaited under relaxed, "1,3" */
+    int encoding;             /* enum halo_encoding */
+    long group_size;          /* FFN group size, 0 = default */
+    double drop_rate;         /* injected loss on messages to/from the drop devices */
     const char *drop_devices; /* "1,2" or NULL: every worker */
     uint64_t drop_seed;
     int set_policy, set_placement; /* given explicitly (override the baseline) */
 } halo_engine_opts;
 
 /* getopt_long codes of the engine options start here. */
-enum { HALO_ENGINE_OPT_FIRST = 1000 };
+enum {
+    HALO_ENGINE_OPT_FIRST = 1000
+};
 
-#define HALO_ENGINE_LONGOPTS                                                                       \
-    {"nodes", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 0},                                 \
-        {"placement", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 1},                         \
-        {"sync", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 2},                              \
-        {"deadline-ms", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 3},                       \
-        {"critical", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 4},                          \
-        {"encoding", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 5},                          \
-        {"group-size", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 6},                        \
-        {"drop", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 7},                              \
-        {"drop-devices", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 8},                      \
-        {"drop-seed", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 9},                         \
-        {"baseline", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 10},                         \
-        {"speeds", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 11}
+#define HALO_ENGINE_LONGOPTS                                                  \
+    {"nodes", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 0},            \
+        {"placement", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 1},    \
+        {"sync", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 2},         \
+        {"deadline-ms", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 3},  \
+        {"critical", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 4},     \
+        {"encoding", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 5},     \
+        {"group-size", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 6},   \
+        {"drop", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 7},         \
+        {"drop-devices", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 8}, \
+        {"drop-seed", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 9},    \
+        {"baseline", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 10}, {  \
+        "speeds", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 11         \
+    }
 
 /* Help text of the engine options. */
 extern const char halo_engine_help[];
@@ -74,8 +77,7 @@ int halo_engine_open(halo_engine *e, const char *model_path, const char *tokeniz
                      int threads, const halo_engine_opts *o, halo_err *err);
 
 /* Runs one token; *logits is valid until the next call. */
-int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits,
-                        halo_err *err);
+int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits, halo_err *err);
 
 /* Remote contributions expected and missing so far (0 and 0 for a single device). */
 void halo_engine_contributions(const halo_engine *e, uint64_t *expected, uint64_t *missing);

@@ -16,7 +16,9 @@ static const struct {
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
 };
 
-enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+enum {
+    N_COMMANDS = sizeof commands / sizeof commands[0]
+};
 
 static void usage(FILE *f) {
     (void)fprintf(f, "usage: halo <command> [options]\n\n"

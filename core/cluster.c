@@ -23,10 +23,9 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                          HALO_MAX_DEVICES);
     const halo_model_config *mc = halo_model_get_config(cfg->model);
     halo_groups groups;
-    int rc = halo_groups_init(&groups, mc,
-                              cfg->ffn_group_size > 0 ? cfg->ffn_group_size
-                                                      : halo_cluster_default_group_size(mc),
-                              err);
+    int rc = halo_groups_init(
+        &groups, mc,
+        cfg->ffn_group_size > 0 ? cfg->ffn_group_size : halo_cluster_default_group_size(mc), err);
     if (rc != HALO_OK)
         return rc;
     halo_cluster *c = calloc(1, sizeof *c);
@@ -42,9 +41,14 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
     rc = halo_placement_parse(&c->placement, &groups, c->n,
                               cfg->placement ? cfg->placement : "equal", err);
     for (int i = 0; rc == HALO_OK && i < c->n; i++) {
-        halo_node_config nc = {.node_idx = i, .n_devices = c->n, .model = cfg->model,
-                               .groups = &groups, .transport = cfg->transport,
-                               .pool = cfg->pool, .encoding = cfg->encoding, .sync = cfg->sync};
+        halo_node_config nc = {.node_idx = i,
+                               .n_devices = c->n,
+                               .model = cfg->model,
+                               .groups = &groups,
+                               .transport = cfg->transport,
+                               .pool = cfg->pool,
+                               .encoding = cfg->encoding,
+                               .sync = cfg->sync};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)
@@ -71,8 +75,7 @@ static int token_done(void *arg) {
     return halo_node_token_done(arg);
 }
 
-int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits,
-                         halo_err *err) {
+int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits, halo_err *err) {
     *logits = NULL;
     halo_node *root = c->nodes[0];
     int rc = halo_node_start_token(root, token, pos, err);
@@ -81,8 +84,9 @@ int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logi
     if (rc != HALO_OK && halo_node_token_done(root) == 0)
         halo_node_abort_token(root, rc);
     if (rc == HALO_ERR_AGAIN)
-        HALO_FAIL(err, rc, "cluster stalled at token %d (position %d): a contribution the "
-                           "policy waits for will never arrive",
+        HALO_FAIL(err, rc,
+                  "cluster stalled at token %d (position %d): a contribution the "
+                  "policy waits for will never arrive",
                   token, pos);
     if (rc == HALO_OK)
         rc = halo_node_token_status(root, err);

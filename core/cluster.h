@@ -32,8 +32,7 @@ void halo_cluster_free(halo_cluster *c);
  * next call) in *logits. Errors: HALO_ERR_ARG, HALO_ERR_AGAIN (the world stalled: e.g. a
  * strict sync whose contribution was lost), or the transport's errors.
  */
-int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits,
-                         halo_err *err);
+int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits, halo_err *err);
 
 /* Node i (0 = root); owned by the cluster. */
 halo_node *halo_cluster_node(halo_cluster *c, int i);

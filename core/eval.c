@@ -10,7 +10,10 @@
 #include <string.h>
 
 static const char SEPARATOR[] = "<|endoftext|>";
-enum { SEP_LEN = sizeof SEPARATOR - 1 };
+
+enum {
+    SEP_LEN = sizeof SEPARATOR - 1
+};
 
 static int is_blank(char c) {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';

@@ -9,15 +9,15 @@
 
 typedef struct slot {
     halo_event ev;
-    uint32_t gen;  /* bumped every time the slot is freed */
-    int32_t pos;   /* index in heap[], or -1 when free */
+    uint32_t gen; /* bumped every time the slot is freed */
+    int32_t pos;  /* index in heap[], or -1 when free */
     uint32_t next_free;
 } slot;
 
 struct halo_evq {
     slot *slots;
-    uint32_t *heap; /* slot indices */
-    size_t n, cap;  /* heap size and slot capacity */
+    uint32_t *heap;     /* slot indices */
+    size_t n, cap;      /* heap size and slot capacity */
     uint32_t free_head; /* UINT32_MAX when empty */
     uint64_t next_seq;
 };

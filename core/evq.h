@@ -20,13 +20,13 @@ typedef struct halo_evq halo_evq;
 /* What an event carries; the queue does not interpret it. */
 typedef struct halo_event {
     uint64_t time_ns;
-    uint64_t seq;  /* insertion order, assigned by the queue */
-    int kind;      /* caller-defined */
-    int node;      /* caller-defined (e.g. the node the event belongs to) */
+    uint64_t seq;          /* insertion order, assigned by the queue */
+    int kind;              /* caller-defined */
+    int node;              /* caller-defined (e.g. the node the event belongs to) */
     void (*fn)(void *arg); /* caller-defined (e.g. a timer callback) */
-    void *ptr;     /* caller-defined */
-    void *ptr2;    /* caller-defined */
-    uint64_t u64;  /* caller-defined */
+    void *ptr;             /* caller-defined */
+    void *ptr2;            /* caller-defined */
+    uint64_t u64;          /* caller-defined */
 } halo_event;
 
 /* Errors: HALO_ERR_NOMEM. */

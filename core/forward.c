@@ -108,7 +108,9 @@ static void attn_head(void *arg, int h) {
                 s->key_cache + kv_off, s->value_cache + kv_off, kv_dim, NULL, j->pos, head_size);
 }
 
-enum { ATTN_MIN_PARALLEL = 1 << 16 };
+enum {
+    ATTN_MIN_PARALLEL = 1 << 16
+};
 
 float *halo_forward(halo_state *s, int token, int pos) {
     const halo_model_config *c = halo_model_get_config(s->model);
@@ -144,13 +146,10 @@ float *halo_forward(halo_state *s, int token, int pos) {
             x[i] += s->xb2[i];
 
         halo_rmsnorm(s->xb, x, w->rms_ffn + l * dim, c->dim);
-        halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim,
-                         c->dim);
-        halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim,
-                         c->dim);
+        halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
+        halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
         halo_swiglu(s->hb, s->hb2, c->hidden_dim);
-        halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim,
-                         c->hidden_dim);
+        halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim, c->hidden_dim);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb[i];
     }

@@ -22,8 +22,8 @@
 struct halo_model {
     halo_model_config cfg;
     halo_weights w;
-    void *map;         /* the whole file */
-    size_t map_bytes;  /* its length */
+    void *map;        /* the whole file */
+    size_t map_bytes; /* its length */
 };
 
 /* Bounds that keep every size computation far from overflow and reject absurd headers. */
@@ -41,26 +41,29 @@ int halo_model_config_check(const halo_model_config *c, const char *what, halo_e
         int value;
         int max;
     } fields[] = {
-        {"dim", c->dim, MAX_DIM},           {"hidden_dim", c->hidden_dim, MAX_HIDDEN},
-        {"n_layers", c->n_layers, MAX_LAYERS}, {"n_heads", c->n_heads, MAX_DIM},
-        {"n_kv_heads", c->n_kv_heads, MAX_DIM}, {"vocab_size", c->vocab_size, MAX_VOCAB},
+        {"dim", c->dim, MAX_DIM},
+        {"hidden_dim", c->hidden_dim, MAX_HIDDEN},
+        {"n_layers", c->n_layers, MAX_LAYERS},
+        {"n_heads", c->n_heads, MAX_DIM},
+        {"n_kv_heads", c->n_kv_heads, MAX_DIM},
+        {"vocab_size", c->vocab_size, MAX_VOCAB},
         {"seq_len", c->seq_len, MAX_SEQ_LEN},
     };
+
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (fields[i].value <= 0 || fields[i].value > fields[i].max)
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: header field %s is %d, expected 1..%d",
                              what, fields[i].name, fields[i].value, fields[i].max);
     }
     if (c->dim % c->n_heads != 0)
-        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d",
-                         what, c->dim, c->n_heads);
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", what,
+                         c->dim, c->n_heads);
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
-        return HALO_FAIL(err, HALO_ERR_FORMAT,
-                         "%s: n_heads %d is not a multiple of n_kv_heads %d", what, c->n_heads,
-                         c->n_kv_heads);
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: n_heads %d is not a multiple of n_kv_heads %d",
+                         what, c->n_heads, c->n_kv_heads);
     if ((c->dim / c->n_heads) % 2 != 0)
-        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: head size %d is odd (RoPE needs pairs)",
-                         what, c->dim / c->n_heads);
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: head size %d is odd (RoPE needs pairs)", what,
+                         c->dim / c->n_heads);
     return HALO_OK;
 }
 
@@ -80,8 +83,7 @@ uint64_t halo_model_payload_bytes(const halo_model_config *c, int with_rope_tabl
 }
 
 static int32_t read_i32_le(const unsigned char *p) {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     int32_t v;
     memcpy(&v, &u, sizeof v);
     return v;
@@ -91,7 +93,7 @@ static void bind_weights(halo_model *m, int with_rope_tables) {
     const halo_model_config *c = &m->cfg;
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, layers = (size_t)c->n_layers;
     size_t kv_dim = (size_t)halo_model_kv_dim(c);
-    const float *p = (const float *)((const char *)m->map + HALO_MODEL_HEADER_BYTES);
+    const float *p = (const float *)(const void *)((const char *)m->map + HALO_MODEL_HEADER_BYTES);
     halo_weights *w = &m->w;
     w->token_embedding = p, p += (size_t)c->vocab_size * dim;
     w->rms_att = p, p += layers * dim;
@@ -135,8 +137,7 @@ int halo_model_load(halo_model **out, const char *path, halo_err *err) {
     int map_errno = errno;
     (void)close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot map model: %s", path,
-                         strerror(map_errno));
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot map model: %s", path, strerror(map_errno));
 
     int rc;
     const unsigned char *h = map;
@@ -231,7 +232,7 @@ static int write_i32_le(FILE *f, int32_t v) {
 
 /* Writes n floats, uniform in [-scale, scale] (or all `scale` when constant). */
 static int write_tensor(FILE *f, halo_rng *rng, uint64_t n, float scale, int constant) {
-    float buf[4096];
+    float buf[4096] = {0};
     while (n > 0) {
         size_t k = n < 4096 ? (size_t)n : 4096;
         for (size_t i = 0; i < k; i++)
@@ -258,11 +259,10 @@ int halo_model_write_random(const char *path, const halo_model_config *cfg, uint
     uint64_t kv_dim = (uint64_t)halo_model_kv_dim(cfg);
     /* Uniform in [-a, a] has variance a^2/3; a = sqrt(3/n) gives rows of unit norm. */
     float s_dim = sqrtf(3.0f / (float)cfg->dim), s_hidden = sqrtf(3.0f / (float)cfg->hidden_dim);
-    int32_t header[7] = {cfg->dim,        cfg->hidden_dim,
-                         cfg->n_layers,   cfg->n_heads,
-                         cfg->n_kv_heads, cfg->shared_classifier ? cfg->vocab_size
-                                                                 : -cfg->vocab_size,
-                         cfg->seq_len};
+    int32_t header[7] = {
+        cfg->dim,     cfg->hidden_dim, cfg->n_layers,
+        cfg->n_heads, cfg->n_kv_heads, cfg->shared_classifier ? cfg->vocab_size : -cfg->vocab_size,
+        cfg->seq_len};
     int bad = 0;
     for (int i = 0; i < 7; i++)
         bad |= write_i32_le(f, header[i]);

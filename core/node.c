@@ -32,11 +32,11 @@ struct halo_node {
     int have_seq;
 
     /* messages */
-    unsigned char *tx;     /* encode buffer */
+    unsigned char *tx; /* encode buffer */
     size_t tx_cap;
-    uint16_t *rx_groups;   /* decode buffers */
+    uint16_t *rx_groups; /* decode buffers */
     float *rx_values;
-    int max_groups;        /* max(n_attn, n_ffn) */
+    int max_groups; /* max(n_attn, n_ffn) */
 
     /* worker: the last block computed, as a key (step, layer, phase) */
     uint64_t last_key;
@@ -47,10 +47,10 @@ struct halo_node {
     uint8_t *critical_cfg; /* (n_devices) static critical devices */
     uint8_t *critical;     /* (n_devices) for the current sync */
     halo_placement placement;
-    int *dev_start;        /* (n_devices + 1) offsets into dev_groups for the current sync */
-    uint16_t *dev_groups;  /* groups of the current sync ordered by device */
-    uint8_t *received;     /* (n_devices) */
-    float *partials;       /* (n_devices, dim) */
+    int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
+    uint16_t *dev_groups; /* groups of the current sync ordered by device */
+    uint8_t *received;    /* (n_devices) */
+    float *partials;      /* (n_devices, dim) */
     int in_flight, done, status;
     halo_err err;
     int token, pos, layer, phase;
@@ -79,16 +79,15 @@ static void charge(halo_node *n, double flops, double bytes) {
 static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
     uint32_t base = step - pos;
     if (!n->have_seq || base != n->seq_base) {
-        memset(n->valid, 0,
-               (size_t)n->g.n_layers * (size_t)n->g.n_attn * (size_t)n->mc->seq_len);
+        memset(n->valid, 0, (size_t)n->g.n_layers * (size_t)n->g.n_attn * (size_t)n->mc->seq_len);
         n->seq_base = base;
         n->have_seq = 1;
     }
 }
 
 /* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
-static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int count,
-                         const float *xb, int pos, float *out) {
+static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
+                         int pos, float *out) {
     const halo_model_config *c = n->mc;
     size_t dim = (size_t)c->dim, kv_dim = (size_t)halo_model_kv_dim(c), l = (size_t)layer;
     int hs = n->g.head_size, kv_mul = n->g.kv_mul;
@@ -102,10 +101,10 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         halo_matvec_window(n->pool, q, n->w->wq + l * dim * dim + g * grp_cols * dim, dim, xb,
                            (int)grp_cols, c->dim, 0);
-        halo_matvec_window(n->pool, k, n->w->wk + l * kv_dim * dim + g * (size_t)hs * dim, dim,
-                           xb, hs, c->dim, 0);
-        halo_matvec_window(n->pool, v, n->w->wv + l * kv_dim * dim + g * (size_t)hs * dim, dim,
-                           xb, hs, c->dim, 0);
+        halo_matvec_window(n->pool, k, n->w->wk + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
+                           hs, c->dim, 0);
+        halo_matvec_window(n->pool, v, n->w->wv + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
+                           hs, c->dim, 0);
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
@@ -120,8 +119,8 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
                         q + (size_t)h * (size_t)hs, kc, vc, kv_dim, valid, pos, hs);
         flops += 2.0 * (double)(grp_cols + 2 * (size_t)hs) * (double)dim +
                  4.0 * (double)kv_mul * (double)hs * n_valid;
-        bytes += 4.0 * ((double)(grp_cols + 2 * (size_t)hs) * (double)dim +
-                        2.0 * (double)hs * n_valid);
+        bytes +=
+            4.0 * ((double)(grp_cols + 2 * (size_t)hs) * (double)dim + 2.0 * (double)hs * n_valid);
     }
     /* Output projection: one windowed product per run of consecutive groups. */
     memset(out, 0, dim * sizeof *out);
@@ -140,17 +139,17 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
 }
 
 /* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. */
-static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
-                        const float *xb, float *out) {
+static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
+                        float *out) {
     size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
     double flops = 0, bytes = 0;
     for (int i = 0; i < count; i++) {
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         int len = halo_groups_ffn_len(&n->g, gids[i]);
-        halo_matvec_window(n->pool, n->hb + s, n->w->w1 + l * hidden * dim + s * dim, dim, xb,
-                           len, (int)dim, 0);
-        halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb,
-                           len, (int)dim, 0);
+        halo_matvec_window(n->pool, n->hb + s, n->w->w1 + l * hidden * dim + s * dim, dim, xb, len,
+                           (int)dim, 0);
+        halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb, len,
+                           (int)dim, 0);
         halo_swiglu(n->hb + s, n->hb2 + s, len);
         flops += 4.0 * (double)len * (double)dim;
         bytes += 8.0 * (double)len * (double)dim;
@@ -258,8 +257,8 @@ static int begin_sync(halo_node *n, halo_err *err);
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
     halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
-    halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
-                       c->dim, 0);
+    halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size, c->dim,
+                       0);
     charge(n, 2.0 * c->vocab_size * c->dim, 4.0 * c->vocab_size * c->dim);
     n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
     n->in_flight = 0;
@@ -368,12 +367,15 @@ static int begin_sync(halo_node *n, halo_err *err) {
     memset(n->received, 0, (size_t)n->n_devices);
     memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
     if (n->sync.critical_fn)
-        n->sync.critical_fn(n->sync.critical_ctx, n->step, n->layer, n->phase, n->xb,
-                            n->critical);
+        n->sync.critical_fn(n->sync.critical_ctx, n->step, n->layer, n->phase, n->xb, n->critical);
     n->deadline_passed = 0;
-    halo_msg m = {.kind = HALO_MSG_ACTIVATION, .phase = (uint8_t)n->phase,
-                  .encoding = (uint8_t)n->encoding, .src = 0, .step = n->step,
-                  .pos = (uint32_t)n->pos, .layer = (uint16_t)n->layer,
+    halo_msg m = {.kind = HALO_MSG_ACTIVATION,
+                  .phase = (uint8_t)n->phase,
+                  .encoding = (uint8_t)n->encoding,
+                  .src = 0,
+                  .step = n->step,
+                  .pos = (uint32_t)n->pos,
+                  .layer = (uint16_t)n->layer,
                   .n_values = (uint32_t)n->mc->dim};
     int waiting = 0;
     for (int d = 1; d < n->n_devices; d++) {
@@ -388,8 +390,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
         waiting = 1;
     }
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
-        int rc = n->t->ops->schedule(n->t, 0, n->sync.deadline_ns, on_deadline, n,
-                                     &n->deadline_id, err);
+        int rc =
+            n->t->ops->schedule(n->t, 0, n->sync.deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
         n->deadline_armed = 1;
@@ -435,8 +437,8 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
     if (halo_wire_decode(msg, len, &m, n->rx_groups, (size_t)n->max_groups, n->rx_values,
                          (size_t)n->mc->dim, NULL) != HALO_OK ||
         m.src != src || m.dst != n->idx || m.n_values != (uint32_t)n->mc->dim ||
-        m.layer >= n->mc->n_layers || m.pos >= (uint32_t)n->mc->seq_len ||
-        m.src >= n->n_devices || !groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
+        m.layer >= n->mc->n_layers || m.pos >= (uint32_t)n->mc->seq_len || m.src >= n->n_devices ||
+        !groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
         n->stats.malformed++;
         return;
     }
@@ -463,13 +465,12 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     const halo_model_config *c = halo_model_get_config(cfg->model);
     if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES || cfg->node_idx < 0 ||
         cfg->node_idx >= cfg->n_devices)
-        return HALO_FAIL(err, HALO_ERR_ARG, "node %d of %d devices: out of range",
-                         cfg->node_idx, cfg->n_devices);
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d of %d devices: out of range", cfg->node_idx,
+                         cfg->n_devices);
     if (cfg->encoding < 0 || cfg->encoding >= HALO_ENCODING_COUNT_)
-        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown payload encoding %d",
-                         cfg->node_idx, cfg->encoding);
-    if (cfg->sync.policy != HALO_SYNC_POLICY_STRICT &&
-        cfg->sync.policy != HALO_SYNC_POLICY_RELAXED)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown payload encoding %d", cfg->node_idx,
+                         cfg->encoding);
+    if (cfg->sync.policy != HALO_SYNC_POLICY_STRICT && cfg->sync.policy != HALO_SYNC_POLICY_RELAXED)
         return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown sync policy %d", cfg->node_idx,
                          cfg->sync.policy);
     if (cfg->groups->n_layers != c->n_layers || cfg->groups->n_attn != c->n_kv_heads ||
@@ -507,8 +508,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->freq = alloc_bytes(n, (size_t)n->g.head_size / 2 * f, &failed);
     n->key_cache = alloc_bytes(n, kv * f, &failed);
     n->value_cache = alloc_bytes(n, kv * f, &failed);
-    n->valid = alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len,
-                           &failed);
+    n->valid =
+        alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len, &failed);
     n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)dim);
     n->tx = alloc_bytes(n, n->tx_cap, &failed);
     n->rx_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
@@ -525,8 +526,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         if (!failed && cfg->sync.critical)
             memcpy(n->critical_cfg, cfg->sync.critical, nd);
     }
-    int rc = failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory (%zu bytes)",
-                                n->idx, n->bytes)
+    int rc = failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory (%zu bytes)", n->idx,
+                                n->bytes)
                     : HALO_OK;
     if (rc == HALO_OK && n->idx == 0)
         rc = halo_placement_init(&n->placement, &n->g, n->n_devices, NULL, err);
@@ -545,11 +546,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,        n->xb,        n->own,          n->q,          n->head_out,
-                    n->att,      n->hb,        n->hb2,          n->freq,       n->key_cache,
-                    n->value_cache, n->valid,  n->tx,           n->rx_groups,  n->rx_values,
-                    n->logits,   n->critical_cfg, n->critical,  n->received,   n->dev_start,
-                    n->dev_groups, n->partials, n->missing_at};
+    void *bufs[] = {n->x,           n->xb,           n->own,       n->q,         n->head_out,
+                    n->att,         n->hb,           n->hb2,       n->freq,      n->key_cache,
+                    n->value_cache, n->valid,        n->tx,        n->rx_groups, n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,  n->received,  n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
@@ -564,8 +565,8 @@ int halo_node_set_placement(halo_node *n, const halo_placement *p, halo_err *err
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "placement for %d devices and %d/%d groups, the cluster has %d devices "
                          "and %d/%d groups",
-                         p->n_devices, p->groups.n_attn, p->groups.n_ffn, n->n_devices,
-                         n->g.n_attn, n->g.n_ffn);
+                         p->n_devices, p->groups.n_attn, p->groups.n_ffn, n->n_devices, n->g.n_attn,
+                         n->g.n_ffn);
     int rc = halo_placement_check(p, err);
     if (rc == HALO_OK)
         halo_placement_copy(&n->placement, p);
@@ -579,8 +580,8 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     if (n->in_flight)
         return HALO_FAIL(err, HALO_ERR_ARG, "node 0: a token is still in flight");
     if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= c->seq_len)
-        return HALO_FAIL(err, HALO_ERR_ARG, "node 0: token %d at position %d out of range",
-                         token, pos);
+        return HALO_FAIL(err, HALO_ERR_ARG, "node 0: token %d at position %d out of range", token,
+                         pos);
     n->token = token;
     n->pos = pos;
     n->step = n->next_step++;
@@ -589,8 +590,8 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     n->in_flight = 1;
     n->done = 0;
     n->status = HALO_OK;
-    n->metrics = (halo_token_metrics){.step = n->step, .pos = (uint32_t)pos,
-                                      .start_ns = n->t->ops->now_ns(n->t, 0)};
+    n->metrics = (halo_token_metrics){
+        .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
     enter_sequence(n, n->step, (uint32_t)pos);
     memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
            (size_t)c->dim * sizeof(float));
@@ -641,8 +642,7 @@ const halo_node_stats *halo_node_get_stats(const halo_node *n) {
 }
 
 uint64_t halo_node_missing_at(const halo_node *n, int layer, int phase) {
-    HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 &&
-                phase < 2);
+    HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 && phase < 2);
     return n->missing_at[layer * 2 + phase];
 }
 

@@ -44,26 +44,26 @@ enum halo_sync_policy {
  * normalised input; sets critical[d] = 1 for devices whose contribution must be awaited.
  * On entry critical[] holds the static configuration.
  */
-typedef void (*halo_critical_fn)(void *ctx, uint32_t step, int layer, int phase,
-                                 const float *xb, uint8_t *critical);
+typedef void (*halo_critical_fn)(void *ctx, uint32_t step, int layer, int phase, const float *xb,
+                                 uint8_t *critical);
 
 typedef struct halo_sync_config {
-    int policy;               /* enum halo_sync_policy */
-    uint64_t deadline_ns;     /* relaxed: wait for non-critical devices this long */
-    const uint8_t *critical;  /* (n_devices) or NULL: devices always awaited (relaxed) */
+    int policy;                   /* enum halo_sync_policy */
+    uint64_t deadline_ns;         /* relaxed: wait for non-critical devices this long */
+    const uint8_t *critical;      /* (n_devices) or NULL: devices always awaited (relaxed) */
     halo_critical_fn critical_fn; /* optional per-sync override */
     void *critical_ctx;
 } halo_sync_config;
 
 typedef struct halo_node_config {
-    int node_idx;               /* 0 = root */
-    int n_devices;              /* nodes in the cluster, root included */
-    const halo_model *model;    /* borrowed; outlives the node */
-    const halo_groups *groups;  /* group geometry (copied) */
-    halo_transport *transport;  /* borrowed; the node attaches its receiver */
-    halo_pool *pool;            /* borrowed, may be NULL: threads for this node's compute */
-    int encoding;               /* enum halo_encoding of the messages this node sends */
-    halo_sync_config sync;      /* root only (critical[] is copied) */
+    int node_idx;              /* 0 = root */
+    int n_devices;             /* nodes in the cluster, root included */
+    const halo_model *model;   /* borrowed; outlives the node */
+    const halo_groups *groups; /* group geometry (copied) */
+    halo_transport *transport; /* borrowed; the node attaches its receiver */
+    halo_pool *pool;           /* borrowed, may be NULL: threads for this node's compute */
+    int encoding;              /* enum halo_encoding of the messages this node sends */
+    halo_sync_config sync;     /* root only (critical[] is copied) */
 } halo_node_config;
 
 typedef struct halo_node halo_node;
@@ -119,13 +119,13 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *root);
 
 typedef struct halo_node_stats {
     uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
-    uint64_t stale;      /* dropped: for a sync already finished */
-    uint64_t duplicate;  /* dropped: a second copy */
-    uint64_t malformed;  /* dropped: failed decoding or validation */
-    uint64_t computed;   /* blocks computed for the root (workers) */
-    uint64_t expected;   /* root: remote contributions expected, all tokens */
-    uint64_t missing;    /* root: of those, counted as zero */
-    uint64_t wait_ns;    /* root: total idle time at syncs */
+    uint64_t stale;     /* dropped: for a sync already finished */
+    uint64_t duplicate; /* dropped: a second copy */
+    uint64_t malformed; /* dropped: failed decoding or validation */
+    uint64_t computed;  /* blocks computed for the root (workers) */
+    uint64_t expected;  /* root: remote contributions expected, all tokens */
+    uint64_t missing;   /* root: of those, counted as zero */
+    uint64_t wait_ns;   /* root: total idle time at syncs */
 } halo_node_stats;
 
 /* Cumulative statistics. */

@@ -59,9 +59,8 @@ void halo_rope(float *vec, int n, int head_size, const float *freq, int pos);
  * `valid` entry is 0 are left out (valid may be NULL: all valid); position pos must be valid.
  * att is scratch of pos + 1 floats.
  */
-void halo_attend(float *out, float *att, const float *q, const float *k_cache,
-                 const float *v_cache, size_t kv_stride, const unsigned char *valid, int pos,
-                 int head_size);
+void halo_attend(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
+                 size_t kv_stride, const unsigned char *valid, int pos, int head_size);
 
 /* Negative log-likelihood of `target` under softmax(logits[0..n)), in double precision. */
 double halo_nll(const float *logits, int n, int target);

@@ -86,8 +86,8 @@ int halo_placement_init(halo_placement *p, const halo_groups *groups, int n_devi
     double w_sum = 0;
     for (int d = 0; weights && d < n_devices; d++) {
         if (!(weights[d] > 0.0) || !isfinite(weights[d]))
-            return HALO_FAIL(err, HALO_ERR_ARG, "weight %g of device %d: expected > 0",
-                             weights[d], d);
+            return HALO_FAIL(err, HALO_ERR_ARG, "weight %g of device %d: expected > 0", weights[d],
+                             d);
         w_sum += weights[d];
     }
     if (!weights)
@@ -103,8 +103,8 @@ int halo_placement_init(halo_placement *p, const halo_groups *groups, int n_devi
     for (int l = 0; l < groups->n_layers; l++) {
         split(p->attn + (size_t)l * (size_t)groups->n_attn, groups->n_attn, n_devices, weights,
               w_sum, counts);
-        split(p->ffn + (size_t)l * (size_t)groups->n_ffn, groups->n_ffn, n_devices, weights,
-              w_sum, counts);
+        split(p->ffn + (size_t)l * (size_t)groups->n_ffn, groups->n_ffn, n_devices, weights, w_sum,
+              counts);
     }
     free(counts);
     return HALO_OK;
@@ -168,8 +168,8 @@ int halo_placement_parse(halo_placement *p, const halo_groups *groups, int n_dev
         int rc = k == n_devices
                      ? halo_placement_init(p, groups, n_devices, w, err)
                      : HALO_FAIL(err, HALO_ERR_ARG,
-                                 "placement '%s': needs %d weights (one per device), got %s",
-                                 spec, n_devices, k < 0 ? "a bad number" : "another count");
+                                 "placement '%s': needs %d weights (one per device), got %s", spec,
+                                 n_devices, k < 0 ? "a bad number" : "another count");
         free(w);
         return rc;
     }
@@ -180,8 +180,8 @@ int halo_placement_parse(halo_placement *p, const halo_groups *groups, int n_dev
                              "placement '%s': expected explicit:ATTN_DEVICES/FFN_DEVICES", spec);
         int rc = alloc_placement(p, groups, n_devices, err);
         if (rc == HALO_OK)
-            rc = parse_devices(spec, s, slash, p->attn, groups->n_attn, n_devices, "attention",
-                               err);
+            rc =
+                parse_devices(spec, s, slash, p->attn, groups->n_attn, n_devices, "attention", err);
         if (rc == HALO_OK)
             rc = parse_devices(spec, slash + 1, slash + 1 + strlen(slash + 1), p->ffn,
                                groups->n_ffn, n_devices, "ffn", err);
@@ -207,9 +207,8 @@ int halo_placement_check(const halo_placement *p, halo_err *err) {
         for (int i = 0; i < g->n_attn; i++)
             if (p->attn[(size_t)l * (size_t)g->n_attn + (size_t)i] >= p->n_devices)
                 return HALO_FAIL(err, HALO_ERR_ARG,
-                                 "placement: layer %d attention group %d on device %d of %d", l,
-                                 i, p->attn[(size_t)l * (size_t)g->n_attn + (size_t)i],
-                                 p->n_devices);
+                                 "placement: layer %d attention group %d on device %d of %d", l, i,
+                                 p->attn[(size_t)l * (size_t)g->n_attn + (size_t)i], p->n_devices);
         for (int i = 0; i < g->n_ffn; i++)
             if (p->ffn[(size_t)l * (size_t)g->n_ffn + (size_t)i] >= p->n_devices)
                 return HALO_FAIL(err, HALO_ERR_ARG,
@@ -221,8 +220,7 @@ int halo_placement_check(const halo_placement *p, halo_err *err) {
 
 void halo_placement_copy(halo_placement *dst, const halo_placement *src) {
     HALO_ASSERT(dst->groups.n_layers == src->groups.n_layers &&
-                dst->groups.n_attn == src->groups.n_attn &&
-                dst->groups.n_ffn == src->groups.n_ffn);
+                dst->groups.n_attn == src->groups.n_attn && dst->groups.n_ffn == src->groups.n_ffn);
     dst->n_devices = src->n_devices;
     memcpy(dst->attn, src->attn,
            (size_t)src->groups.n_layers * (size_t)src->groups.n_attn * sizeof *dst->attn);
@@ -230,8 +228,7 @@ void halo_placement_copy(halo_placement *dst, const halo_placement *src) {
            (size_t)src->groups.n_layers * (size_t)src->groups.n_ffn * sizeof *dst->ffn);
 }
 
-int halo_placement_count(const halo_placement *p, int layer, int device, int *n_attn,
-                         int *n_ffn) {
+int halo_placement_count(const halo_placement *p, int layer, int device, int *n_attn, int *n_ffn) {
     const halo_groups *g = &p->groups;
     int a = 0, f = 0;
     for (int i = 0; i < g->n_attn; i++)

@@ -23,14 +23,16 @@
 
 #include <stdint.h>
 
-enum { HALO_MAX_DEVICES = 1024 };
+enum {
+    HALO_MAX_DEVICES = 1024
+};
 
 typedef struct halo_groups {
     int n_layers;
-    int n_attn;     /* attention groups per layer (= n_kv_heads) */
-    int n_ffn;      /* FFN groups per layer */
-    int ffn_size;   /* G: hidden neurons per FFN group (the last may have fewer) */
-    int kv_mul;     /* query heads per attention group */
+    int n_attn;   /* attention groups per layer (= n_kv_heads) */
+    int n_ffn;    /* FFN groups per layer */
+    int ffn_size; /* G: hidden neurons per FFN group (the last may have fewer) */
+    int kv_mul;   /* query heads per attention group */
     int head_size;
     int hidden_dim;
 } halo_groups;
@@ -87,7 +89,6 @@ void halo_placement_copy(halo_placement *dst, const halo_placement *src);
 void halo_placement_free(halo_placement *p);
 
 /* Number of groups of each kind device d holds in layer l. */
-int halo_placement_count(const halo_placement *p, int layer, int device, int *n_attn,
-                         int *n_ffn);
+int halo_placement_count(const halo_placement *p, int layer, int device, int *n_attn, int *n_ffn);
 
 #endif /* HALO_PLAN_H */

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-enum { SPIN_ITERS = 20000 };
+enum {
+    SPIN_ITERS = 20000
+};
 
 struct halo_pool {
     int n_threads; /* including the caller */
@@ -98,8 +100,7 @@ int halo_pool_new(halo_pool **out, int n_threads, halo_err *err) {
             if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
                 p->n_threads = i + 1; /* join only those that started */
                 halo_pool_free(p);
-                return HALO_FAIL(err, HALO_ERR_NOMEM, "thread pool: cannot start thread %d",
-                                 i + 1);
+                return HALO_FAIL(err, HALO_ERR_NOMEM, "thread pool: cannot start thread %d", i + 1);
             }
         }
     }

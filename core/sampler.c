@@ -32,8 +32,7 @@ int halo_sampler_new(halo_sampler **out, int vocab_size, float temperature, floa
         return HALO_FAIL(err, HALO_ERR_ARG, "temperature %g: expected a finite value >= 0",
                          (double)temperature);
     if (!(top_p > 0.0f && top_p <= 1.0f))
-        return HALO_FAIL(err, HALO_ERR_ARG, "top-p %g: expected a value in (0, 1]",
-                         (double)top_p);
+        return HALO_FAIL(err, HALO_ERR_ARG, "top-p %g: expected a value in (0, 1]", (double)top_p);
     halo_sampler *s = calloc(1, sizeof *s);
     if (!s)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "sampler: out of memory");

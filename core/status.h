@@ -44,10 +44,10 @@ int halo_err_set(halo_err *err, int code, const char *file, int line, const char
 void halo_assert_fail(const char *file, int line, const char *cond) __attribute__((noreturn));
 
 /* Always-on invariant check (ggml's GGML_ASSERT). */
-#define HALO_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            halo_assert_fail(__FILE__, __LINE__, #cond);                                           \
+#define HALO_ASSERT(cond)                                \
+    do {                                                 \
+        if (!(cond))                                     \
+            halo_assert_fail(__FILE__, __LINE__, #cond); \
     } while (0)
 
 #ifndef NDEBUG

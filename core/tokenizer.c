@@ -23,14 +23,16 @@ typedef struct piece {
 struct halo_tokenizer {
     int vocab_size;
     int max_token_length;
-    float *scores;     /* (vocab_size) */
-    piece *pieces;     /* (vocab_size), by id */
-    piece *sorted;     /* (vocab_size), by bytes, for lookup */
-    char *blob;        /* all piece bytes, each NUL-terminated */
+    float *scores; /* (vocab_size) */
+    piece *pieces; /* (vocab_size), by id */
+    piece *sorted; /* (vocab_size), by bytes, for lookup */
+    char *blob;    /* all piece bytes, each NUL-terminated */
     char byte_pieces[256][2];
 };
 
-enum { MAX_TOKEN_LENGTH = 1 << 16 };
+enum {
+    MAX_TOKEN_LENGTH = 1 << 16
+};
 
 static int read_exact(FILE *f, void *buf, size_t n) {
     return fread(buf, 1, n, f) == n ? 0 : -1;
@@ -106,12 +108,10 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, 
         float score = le_f32(hdr);
         int32_t len = le_i32(hdr + 4);
         if (!isfinite(score))
-            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has a non-finite score", path,
-                             i);
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has a non-finite score", path, i);
         if (len < 0 || len > t->max_token_length)
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: token %d has length %d, expected 0..%d", path, i, (int)len,
-                             t->max_token_length);
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has length %d, expected 0..%d",
+                             path, i, (int)len, t->max_token_length);
         if (used + (size_t)len + 1 > blob_bytes)
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d runs past the end of the file",
                              path, i);
@@ -135,12 +135,10 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, 
 int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, halo_err *err) {
     *out = NULL;
     if (vocab_size < 3)
-        return HALO_FAIL(err, HALO_ERR_ARG, "%s: vocabulary size %d too small", path,
-                         vocab_size);
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: vocabulary size %d too small", path, vocab_size);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path,
-                         strerror(errno));
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path, strerror(errno));
     int rc;
     halo_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -206,15 +204,15 @@ size_t halo_tokenizer_max_tokens(const char *text) {
 }
 
 /* Pushes a token or fails when the caller's array is full. */
-#define PUSH(tok_id)                                                                               \
-    do {                                                                                           \
-        if (n >= max_tokens)                                                                       \
-            goto too_small;                                                                        \
-        tokens[n++] = (tok_id);                                                                    \
+#define PUSH(tok_id)            \
+    do {                        \
+        if (n >= max_tokens)    \
+            goto too_small;     \
+        tokens[n++] = (tok_id); \
     } while (0)
 
-int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, int eos,
-                          int *tokens, int max_tokens, int *n_tokens, halo_err *err) {
+int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, int eos, int *tokens,
+                          int max_tokens, int *n_tokens, halo_err *err) {
     int n = 0;
     *n_tokens = 0;
     if (bos)
@@ -269,8 +267,7 @@ int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, in
     *n_tokens = n;
     return HALO_OK;
 too_small:
-    return HALO_FAIL(err, HALO_ERR_ARG, "token buffer of %d is too small for the text",
-                     max_tokens);
+    return HALO_FAIL(err, HALO_ERR_ARG, "token buffer of %d is too small for the text", max_tokens);
 }
 
 const char *halo_tokenizer_decode(const halo_tokenizer *t, int prev_token, int token,

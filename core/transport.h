@@ -48,8 +48,7 @@ typedef struct halo_transport_ops {
      * lossy world, never happen; that is not an error. Errors: HALO_ERR_ARG (bad node,
      * oversized), HALO_ERR_NOMEM, HALO_ERR_CLOSED.
      */
-    int (*send)(halo_transport *t, int src, int dst, const void *msg, size_t len,
-                halo_err *err);
+    int (*send)(halo_transport *t, int src, int dst, const void *msg, size_t len, halo_err *err);
     /*
      * Calls fn(arg) once, delay_ns after node's current time; *timer_id (may be NULL)
      * receives a handle for cancel. Errors: HALO_ERR_ARG, HALO_ERR_NOMEM.

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EV_DELIVER = 1, EV_TIMER = 2 };
+enum {
+    EV_DELIVER = 1,
+    EV_TIMER = 2
+};
 
 typedef struct msgbuf {
     struct msgbuf *next_free;
@@ -80,7 +83,7 @@ static int should_drop(loop *l, int src, int dst, const void *msg, size_t len) {
     /* Draw from the worker's stream so each node's drops are independent of the others. */
     loop_node *n = &l->nodes[src != 0 ? src : dst];
     double rate = l->nodes[src].drop_rate > l->nodes[dst].drop_rate ? l->nodes[src].drop_rate
-                                                                     : l->nodes[dst].drop_rate;
+                                                                    : l->nodes[dst].drop_rate;
     return rate > 0.0 && halo_rng_f64(&n->rng) < rate;
 }
 
@@ -88,8 +91,7 @@ static int loop_send(halo_transport *t, int src, int dst, const void *msg, size_
                      halo_err *err) {
     loop *l = as_loop(t);
     if (bad_node(l, src) || bad_node(l, dst) || src == dst)
-        return HALO_FAIL(err, HALO_ERR_ARG, "loop: cannot send from node %d to node %d", src,
-                         dst);
+        return HALO_FAIL(err, HALO_ERR_ARG, "loop: cannot send from node %d to node %d", src, dst);
     l->nodes[src].stats.msgs_sent++;
     l->nodes[src].stats.bytes_sent += len;
     if (should_drop(l, src, dst, msg, len)) {
@@ -101,8 +103,8 @@ static int loop_send(halo_transport *t, int src, int dst, const void *msg, size_
         return HALO_FAIL(err, HALO_ERR_NOMEM, "loop: out of memory for a %zu-byte message", len);
     memcpy(b->data, msg, len);
     b->len = len;
-    halo_event ev = {.time_ns = l->now_ns, .kind = EV_DELIVER, .node = dst, .ptr = b,
-                     .u64 = (uint64_t)src};
+    halo_event ev = {
+        .time_ns = l->now_ns, .kind = EV_DELIVER, .node = dst, .ptr = b, .u64 = (uint64_t)src};
     int rc = halo_evq_push(l->q, &ev, NULL, err);
     if (rc != HALO_OK)
         put_buf(l, b);
@@ -117,8 +119,8 @@ static int loop_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_ti
     if (delay_ns > UINT64_MAX - l->now_ns)
         return HALO_FAIL(err, HALO_ERR_ARG, "loop: timer delay %llu ns overflows",
                          (unsigned long long)delay_ns);
-    halo_event ev = {.time_ns = l->now_ns + delay_ns, .kind = EV_TIMER, .node = node,
-                     .fn = fn, .ptr2 = arg};
+    halo_event ev = {
+        .time_ns = l->now_ns + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
     return halo_evq_push(l->q, &ev, timer_id, err);
 }
 
@@ -205,8 +207,8 @@ int halo_loop_new(halo_transport **out, const halo_loop_config *cfg, halo_err *e
     l->drop_fn = cfg->drop_fn;
     l->drop_ctx = cfg->drop_ctx;
     l->nodes = calloc((size_t)cfg->n_nodes, sizeof *l->nodes);
-    int rc = l->nodes ? halo_evq_new(&l->q, err)
-                      : HALO_FAIL(err, HALO_ERR_NOMEM, "loop: out of memory");
+    int rc =
+        l->nodes ? halo_evq_new(&l->q, err) : HALO_FAIL(err, HALO_ERR_NOMEM, "loop: out of memory");
     if (rc != HALO_OK) {
         free(l->nodes);
         free(l);

@@ -17,9 +17,9 @@
 typedef int (*halo_loop_drop_fn)(void *ctx, int src, int dst, const void *msg, size_t len);
 
 typedef struct halo_loop_config {
-    int n_nodes;              /* >= 1 */
-    const double *drop_rate;  /* (n_nodes) or NULL; rate in [0, 1) for messages to/from node */
-    uint64_t seed;            /* seeds the drop streams */
+    int n_nodes;               /* >= 1 */
+    const double *drop_rate;   /* (n_nodes) or NULL; rate in [0, 1) for messages to/from node */
+    uint64_t seed;             /* seeds the drop streams */
     halo_loop_drop_fn drop_fn; /* optional; consulted before the rates */
     void *drop_ctx;
 } halo_loop_config;
@@ -29,10 +29,10 @@ int halo_loop_new(halo_transport **out, const halo_loop_config *cfg, halo_err *e
 
 /* Statistics of one node. */
 typedef struct halo_loop_stats {
-    uint64_t msgs_sent, bytes_sent;   /* offered by the node, dropped ones included */
-    uint64_t msgs_recv, bytes_recv;   /* delivered to the node */
-    uint64_t msgs_dropped;            /* dropped on their way from this node */
-    halo_cost charged;                /* total compute charged */
+    uint64_t msgs_sent, bytes_sent; /* offered by the node, dropped ones included */
+    uint64_t msgs_recv, bytes_recv; /* delivered to the node */
+    uint64_t msgs_dropped;          /* dropped on their way from this node */
+    halo_cost charged;              /* total compute charged */
 } halo_loop_stats;
 
 /* Copies node's statistics into *out. `t` must be a loop transport. */

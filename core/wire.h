@@ -35,10 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_WIRE_VERSION 1
-#define HALO_WIRE_HEADER_BYTES 36
-#define HALO_WIRE_MAX_VALUES (1u << 24)
-#define HALO_WIRE_Q8_BLOCK 32
+#define HALO_WIRE_VERSION        1
+#define HALO_WIRE_HEADER_BYTES   36
+#define HALO_WIRE_MAX_VALUES     (1u << 24)
+#define HALO_WIRE_Q8_BLOCK       32
 #define HALO_WIRE_Q8_BLOCK_BYTES 34
 
 enum halo_msg_kind {
@@ -89,8 +89,8 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
  * Errors: HALO_ERR_FORMAT for anything malformed (the message names what), HALO_ERR_ARG
  * when the message is well-formed but larger than the caller's buffers.
  */
-int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
-                     size_t max_groups, float *values, size_t max_values, halo_err *err);
+int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups, size_t max_groups,
+                     float *values, size_t max_values, halo_err *err);
 
 /* CRC-32 (IEEE 802.3) of data[0..n), continuing from `crc` (start with 0). */
 uint32_t halo_crc32(uint32_t crc, const void *data, size_t n);

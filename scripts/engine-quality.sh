@@ -18,7 +18,7 @@ nll() { # prints "nll perplexity missing%" for one configuration
     local contrib miss
     contrib=$(field contributions <<<"$out")
     miss=$(field missing <<<"$out")
-    echo "$(field nll <<<"$out") $(field perplexity <<<"$out") $(awk -v m="$miss" -v c="$contrib" 'BEGIN{printf "%.2f", c > 0 ? 100*m/c : 0}')"
+    echo "$(field nll <<<"$out") $(field perplexity <<<"$out") $(awk -v m="$miss" -v c="$contrib" 'BEGIN{printf "%.2f", (c > 0 ? 100*m/c : 0)}')"
 }
 
 base=$(nll)

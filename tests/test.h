@@ -16,52 +16,52 @@ typedef struct test_case {
     void (*fn)(void);
 } test_case;
 
-#define TEST_FAIL_AT(...)                                                                          \
-    do {                                                                                           \
-        (void)fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                    \
-        (void)fprintf(stderr, __VA_ARGS__);                                                        \
-        (void)fprintf(stderr, "\n");                                                               \
-        abort();                                                                                   \
+#define TEST_FAIL_AT(...)                                     \
+    do {                                                      \
+        (void)fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+        (void)fprintf(stderr, __VA_ARGS__);                   \
+        (void)fprintf(stderr, "\n");                          \
+        abort();                                              \
     } while (0)
 
-#define ASSERT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            TEST_FAIL_AT("assertion failed: %s", #cond);                                           \
+#define ASSERT(cond)                                     \
+    do {                                                 \
+        if (!(cond))                                     \
+            TEST_FAIL_AT("assertion failed: %s", #cond); \
     } while (0)
 
-#define ASSERT_EQ(a, b)                                                                            \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ != b_)                                                                              \
-            TEST_FAIL_AT("%s == %s failed: %lld != %lld", #a, #b, a_, b_);                         \
+#define ASSERT_EQ(a, b)                                                    \
+    do {                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                \
+        if (a_ != b_)                                                      \
+            TEST_FAIL_AT("%s == %s failed: %lld != %lld", #a, #b, a_, b_); \
     } while (0)
 
-#define ASSERT_NE(a, b)                                                                            \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ == b_)                                                                              \
-            TEST_FAIL_AT("%s != %s failed: both %lld", #a, #b, a_);                                \
+#define ASSERT_NE(a, b)                                             \
+    do {                                                            \
+        long long a_ = (long long)(a), b_ = (long long)(b);         \
+        if (a_ == b_)                                               \
+            TEST_FAIL_AT("%s != %s failed: both %lld", #a, #b, a_); \
     } while (0)
 
-#define ASSERT_OK(expr)                                                                            \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        if (rc_ != 0)                                                                              \
-            TEST_FAIL_AT("%s returned %d", #expr, rc_);                                            \
+#define ASSERT_OK(expr)                                 \
+    do {                                                \
+        int rc_ = (expr);                               \
+        if (rc_ != 0)                                   \
+            TEST_FAIL_AT("%s returned %d", #expr, rc_); \
     } while (0)
 
-#define ASSERT_NEAR(a, b, tol)                                                                     \
-    do {                                                                                           \
-        double a_ = (double)(a), b_ = (double)(b);                                                 \
-        if (!(fabs(a_ - b_) <= (double)(tol)))                                                     \
-            TEST_FAIL_AT("|%s - %s| <= %g failed: %.9g vs %.9g", #a, #b, (double)(tol), a_, b_);  \
+#define ASSERT_NEAR(a, b, tol)                                                                   \
+    do {                                                                                         \
+        double a_ = (double)(a), b_ = (double)(b);                                               \
+        if (!(fabs(a_ - b_) <= (double)(tol)))                                                   \
+            TEST_FAIL_AT("|%s - %s| <= %g failed: %.9g vs %.9g", #a, #b, (double)(tol), a_, b_); \
     } while (0)
 
-#define ASSERT_STR_CONTAINS(hay, needle)                                                           \
-    do {                                                                                           \
-        if (!strstr((hay), (needle)))                                                              \
-            TEST_FAIL_AT("'%s' does not contain '%s'", (hay), (needle));                          \
+#define ASSERT_STR_CONTAINS(hay, needle)                                 \
+    do {                                                                 \
+        if (!strstr((hay), (needle)))                                    \
+            TEST_FAIL_AT("'%s' does not contain '%s'", (hay), (needle)); \
     } while (0)
 
 static inline int test_main(int argc, char **argv, const test_case *cases, int n) {
@@ -81,13 +81,13 @@ static inline int test_main(int argc, char **argv, const test_case *cases, int n
     return 0;
 }
 
-#define TEST_MAIN(...)                                                                             \
-    int main(int argc, char **argv) {                                                              \
-        static const test_case cases_[] = {__VA_ARGS__};                                           \
-        return test_main(argc, argv, cases_, (int)(sizeof cases_ / sizeof cases_[0]));            \
+#define TEST_MAIN(...)                                                                 \
+    int main(int argc, char **argv) {                                                  \
+        static const test_case cases_[] = {__VA_ARGS__};                               \
+        return test_main(argc, argv, cases_, (int)(sizeof cases_ / sizeof cases_[0])); \
     }
 
-#define TEST(name)                                                                                 \
+#define TEST(name) \
     { #name, name }
 
 #endif /* HALO_TEST_H */

@@ -12,7 +12,10 @@
 
 #include <stdatomic.h>
 
-enum { STEPS = 200, VOCAB = 512 };
+enum {
+    STEPS = 200,
+    VOCAB = 512
+};
 
 /* Allocation counter: linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
 void *__real_malloc(size_t n);
@@ -82,12 +85,18 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                         run_result *r) {
     memset(r, 0, sizeof *r);
     halo_transport *t = NULL;
-    halo_loop_config lc = {.n_nodes = o->n_devices, .drop_rate = o->drop_rate, .seed = 42,
-                           .drop_fn = o->drop_fn, .drop_ctx = o->drop_ctx};
+    halo_loop_config lc = {.n_nodes = o->n_devices,
+                           .drop_rate = o->drop_rate,
+                           .seed = 42,
+                           .drop_fn = o->drop_fn,
+                           .drop_ctx = o->drop_ctx};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
     halo_cluster *c = NULL;
-    halo_cluster_config cc = {.model = m, .n_devices = o->n_devices, .placement = o->placement,
-                              .encoding = o->encoding, .transport = t,
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = o->n_devices,
+                              .placement = o->placement,
+                              .encoding = o->encoding,
+                              .transport = t,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -135,6 +144,7 @@ static void clusters_of_any_size_match_the_single_device(void) {
     static int ref_ids[STEPS];
     static float ref_logits[STEPS * VOCAB];
     reference(m, ref_ids, ref_logits);
+
     struct {
         int n;
         const char *placement;
@@ -143,14 +153,16 @@ static void clusters_of_any_size_match_the_single_device(void) {
         {2, "equal"},
         {3, "equal"},
         {4, "equal"},
-        {5, "equal"},                     /* more devices than the 4 KV heads */
+        {5, "equal"}, /* more devices than the 4 KV heads */
         {8, "equal"},
-        {3, "weights:1,2,5"},             /* uneven */
+        {3, "weights:1,2,5"}, /* uneven */
         {5, "weights:3,1,1,1,2"},
         {4, "explicit:3,3,1,0/2,0,2,1,3,3"}, /* scattered; root with few groups */
     };
+
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        run_opts o = {.n_devices = cases[k].n, .placement = cases[k].placement,
+        run_opts o = {.n_devices = cases[k].n,
+                      .placement = cases[k].placement,
                       .policy = HALO_SYNC_POLICY_STRICT};
         static run_result r;
         run_cluster(m, &o, ref_logits, &r);
@@ -160,8 +172,8 @@ static void clusters_of_any_size_match_the_single_device(void) {
             if (r.ids[i] != ref_ids[i])
                 TEST_FAIL_AT("n=%d %s: token %d differs", cases[k].n, cases[k].placement, i);
         if (r.max_rel_err > 1e-5)
-            TEST_FAIL_AT("n=%d %s: logits differ by %g relative", cases[k].n,
-                         cases[k].placement, r.max_rel_err);
+            TEST_FAIL_AT("n=%d %s: logits differ by %g relative", cases[k].n, cases[k].placement,
+                         r.max_rel_err);
         if (cases[k].n == 1)
             ASSERT(r.max_rel_err == 0.0); /* one device computes exactly halo_forward */
         ASSERT_EQ(r.missing, 0);
@@ -194,7 +206,9 @@ static void q8_payloads_keep_greedy_tokens_close(void) {
 static void relaxed_sync_counts_every_injected_drop(void) {
     halo_model *m = load_bundled();
     double rates[4] = {0, 0.1, 0, 0.05};
-    run_opts o = {.n_devices = 4, .policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 1000000,
+    run_opts o = {.n_devices = 4,
+                  .policy = HALO_SYNC_POLICY_RELAXED,
+                  .deadline_ns = 1000000,
                   .drop_rate = rates};
     static run_result a, b;
     run_cluster(m, &o, NULL, &a);
@@ -235,7 +249,9 @@ static int drop_some_activations(void *ctx, int src, int dst, const void *msg, s
 
 static void device_that_missed_a_broadcast_rejoins_with_masked_history(void) {
     halo_model *m = load_bundled();
-    run_opts o = {.n_devices = 2, .policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 1000,
+    run_opts o = {.n_devices = 2,
+                  .policy = HALO_SYNC_POLICY_RELAXED,
+                  .deadline_ns = 1000,
                   .drop_fn = drop_some_activations};
     static run_result r;
     run_cluster(m, &o, NULL, &r);
@@ -257,7 +273,9 @@ static void cluster_tokens_do_not_allocate(void) {
     halo_loop_config lc = {.n_nodes = 5, .drop_rate = rates, .seed = 3};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
     halo_cluster *c = NULL;
-    halo_cluster_config cc = {.model = m, .n_devices = 5, .transport = t,
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = 5,
+                              .transport = t,
                               .encoding = HALO_ENCODING_Q8,
                               .sync = {.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 5000}};
     ASSERT_OK(halo_cluster_new(&c, &cc, NULL));

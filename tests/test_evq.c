@@ -3,7 +3,9 @@
 #include "core/rng.h"
 #include "tests/test.h"
 
-enum { MAXE = 4096 };
+enum {
+    MAXE = 4096
+};
 
 typedef struct ref_ev {
     uint64_t time, seq, id;

@@ -79,8 +79,13 @@ static void logits_do_not_depend_on_thread_count(void) {
 
 static void wide_gqa_model_with_separate_classifier_is_thread_invariant(void) {
     /* Large enough for every matrix-vector product to be split across threads. */
-    halo_model_config cfg = {.dim = 256, .hidden_dim = 640, .n_layers = 2, .n_heads = 8,
-                             .n_kv_heads = 2, .vocab_size = 1000, .seq_len = 32,
+    halo_model_config cfg = {.dim = 256,
+                             .hidden_dim = 640,
+                             .n_layers = 2,
+                             .n_heads = 8,
+                             .n_kv_heads = 2,
+                             .vocab_size = 1000,
+                             .seq_len = 32,
                              .shared_classifier = 0};
     const char *p = tu_tmp_path("wide.bin");
     ASSERT_OK(halo_model_write_random(p, &cfg, 5, NULL));

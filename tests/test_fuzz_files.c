@@ -11,7 +11,9 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
-enum { ROUNDS = 300 };
+enum {
+    ROUNDS = 300
+};
 
 /* Flips 1-4 bits, biased towards the first `hot` bytes, or truncates. Returns new length. */
 static size_t mutate(unsigned char *buf, size_t n, size_t hot, halo_rng *rng) {

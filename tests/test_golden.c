@@ -50,8 +50,8 @@ static void greedy_200_matches_llama2c(void) {
         for (int pos = 0; pos < 200; pos++) {
             token = halo_argmax(halo_forward(x.s, token, pos), 512);
             if (token != expected[pos])
-                TEST_FAIL_AT("threads %d, step %d: token %d, llama2.c gave %d", threads, pos,
-                             token, expected[pos]);
+                TEST_FAIL_AT("threads %d, step %d: token %d, llama2.c gave %d", threads, pos, token,
+                             expected[pos]);
         }
         close_session(&x);
     }
@@ -68,8 +68,12 @@ static void eval_nll_on_dev_excerpt_is_pinned(void) {
     open_session(&x, 0);
     size_t n;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &n);
-    halo_eval_config cfg = {.tok = x.t, .seq_len = 512, .vocab_size = 512, .max_stories = -1,
-                            .forward = forward_cb, .forward_ctx = x.s};
+    halo_eval_config cfg = {.tok = x.t,
+                            .seq_len = 512,
+                            .vocab_size = 512,
+                            .max_stories = -1,
+                            .forward = forward_cb,
+                            .forward_ctx = x.s};
     halo_eval_result r;
     ASSERT_OK(halo_eval_text(&cfg, text, &r, NULL));
     ASSERT_EQ(r.stories, 177);
@@ -86,8 +90,12 @@ static void eval_splits_stories_and_skips_blank_ones(void) {
     open_session(&x, 1);
     const char *text = "\n  \n<|endoftext|>\nOnce upon a time\n<|endoftext|>\r\n"
                        "a b\n\n<|endoftext|>\n  \n<|endoftext|>\nlast story without end";
-    halo_eval_config cfg = {.tok = x.t, .seq_len = 512, .vocab_size = 512, .max_stories = -1,
-                            .forward = forward_cb, .forward_ctx = x.s};
+    halo_eval_config cfg = {.tok = x.t,
+                            .seq_len = 512,
+                            .vocab_size = 512,
+                            .max_stories = -1,
+                            .forward = forward_cb,
+                            .forward_ctx = x.s};
     halo_eval_result r;
     ASSERT_OK(halo_eval_text(&cfg, text, &r, NULL));
     ASSERT_EQ(r.stories, 3);

@@ -50,7 +50,7 @@ static void expect_format_error(const char *path, const char *needle) {
 }
 
 static void zero_negative_and_inconsistent_fields_are_rejected(void) {
-    static const char *names[] = {"dim", "hidden_dim", "n_layers", "n_heads",
+    static const char *names[] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                   "n_kv_heads", "vocab_size", "seq_len"};
     for (int f = 0; f < 7; f++) {
         expect_format_error(with_header_field(f, 0), names[f]);
@@ -58,10 +58,10 @@ static void zero_negative_and_inconsistent_fields_are_rejected(void) {
             expect_format_error(with_header_field(f, -3), names[f]);
         expect_format_error(with_header_field(f, INT32_MAX), names[f]);
     }
-    expect_format_error(with_header_field(3, 7), "multiple of n_heads");   /* 64 % 7 */
+    expect_format_error(with_header_field(3, 7), "multiple of n_heads");    /* 64 % 7 */
     expect_format_error(with_header_field(4, 3), "multiple of n_kv_heads"); /* 8 % 3 */
     expect_format_error(with_header_field(4, 16), "multiple of n_kv_heads");
-    expect_format_error(with_header_field(3, 64), "odd");                  /* head size 1 */
+    expect_format_error(with_header_field(3, 64), "odd"); /* head size 1 */
     expect_format_error(with_header_field(5, INT32_MIN), "vocab_size");
     /* Consistent but describing another size: caught by the size check. */
     expect_format_error(with_header_field(2, 6), "truncated");
@@ -105,8 +105,13 @@ static void missing_file_and_directory_are_io_errors(void) {
 }
 
 static void random_checkpoints_round_trip_with_separate_classifier(void) {
-    halo_model_config cfg = {.dim = 32, .hidden_dim = 48, .n_layers = 2, .n_heads = 4,
-                             .n_kv_heads = 2, .vocab_size = 40, .seq_len = 16,
+    halo_model_config cfg = {.dim = 32,
+                             .hidden_dim = 48,
+                             .n_layers = 2,
+                             .n_heads = 4,
+                             .n_kv_heads = 2,
+                             .vocab_size = 40,
+                             .seq_len = 16,
                              .shared_classifier = 0};
     const char *p = tu_tmp_path("rand.bin");
     halo_err err = {0};
@@ -124,8 +129,13 @@ static void random_checkpoints_round_trip_with_separate_classifier(void) {
 }
 
 static void writer_rejects_bad_config_and_leaves_nothing(void) {
-    halo_model_config cfg = {.dim = 30, .hidden_dim = 8, .n_layers = 1, .n_heads = 4,
-                             .n_kv_heads = 2, .vocab_size = 8, .seq_len = 4};
+    halo_model_config cfg = {.dim = 30,
+                             .hidden_dim = 8,
+                             .n_layers = 1,
+                             .n_heads = 4,
+                             .n_kv_heads = 2,
+                             .vocab_size = 8,
+                             .seq_len = 4};
     const char *p = tu_tmp_path("never.bin");
     halo_err err = {0};
     ASSERT_EQ(halo_model_write_random(p, &cfg, 1, &err), HALO_ERR_FORMAT);

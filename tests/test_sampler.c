@@ -15,7 +15,7 @@ static void greedy_takes_first_maximum(void) {
 }
 
 static void same_seed_same_tokens_other_seed_differs(void) {
-    int a[200], b[200], c[200];
+    int a[200] = {0}, b[200] = {0}, c[200] = {0};
     int *outs[3] = {a, b, c};
     uint64_t seeds[3] = {7, 7, 8};
     for (int k = 0; k < 3; k++) {

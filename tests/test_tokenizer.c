@@ -31,8 +31,7 @@ static const struct {
     {"\n", {1, 410, 13}, 3},
     {"a", {1, 261}, 2},
     {"Lily's mom said, \"Lily, let's go.\"",
-     {1, 317, 439, 419, 357, 336, 432, 313, 438, 310, 432, 278, 316, 439, 419, 298, 414, 426,
-      436},
+     {1, 317, 439, 419, 357, 336, 432, 313, 438, 310, 432, 278, 316, 439, 419, 298, 414, 426, 436},
      19},
 };
 
@@ -46,8 +45,7 @@ static void encode_matches_llama2c(void) {
             TEST_FAIL_AT("case %zu: %d tokens, expected %d", c, n, cases[c].n);
         for (int i = 0; i < n; i++)
             if (ids[i] != cases[c].ids[i])
-                TEST_FAIL_AT("case %zu token %d: %d, expected %d", c, i, ids[i],
-                             cases[c].ids[i]);
+                TEST_FAIL_AT("case %zu token %d: %d, expected %d", c, i, ids[i], cases[c].ids[i]);
     }
     halo_tokenizer_free(t);
 }
@@ -66,8 +64,7 @@ static void small_buffer_is_an_error(void) {
     halo_tokenizer *t = load_bundled();
     int ids[3], n;
     halo_err err = {0};
-    ASSERT_EQ(halo_tokenizer_encode(t, "Once upon a time", 1, 0, ids, 3, &n, &err),
-              HALO_ERR_ARG);
+    ASSERT_EQ(halo_tokenizer_encode(t, "Once upon a time", 1, 0, ids, 3, &n, &err), HALO_ERR_ARG);
     ASSERT_STR_CONTAINS(err.msg, "too small");
     ASSERT(halo_tokenizer_max_tokens("Once upon a time") >= 5);
     halo_tokenizer_free(t);

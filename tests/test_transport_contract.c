@@ -21,7 +21,9 @@ static const world worlds[] = {
     {"loop", make_loop, 1},
 };
 
-enum { N_WORLDS = sizeof worlds / sizeof worlds[0] };
+enum {
+    N_WORLDS = sizeof worlds / sizeof worlds[0]
+};
 
 /* ==== Receivers and timers used by the cases ==== */
 

@@ -6,8 +6,15 @@
 #include <stdint.h>
 
 static halo_msg sample_header(int encoding, uint16_t n_groups, uint32_t n_values) {
-    return (halo_msg){.kind = HALO_MSG_PARTIAL, .phase = HALO_PHASE_FFN, .encoding = encoding,
-                      .src = 3, .dst = 0, .step = 70000, .pos = 9, .layer = 12, .n_groups = n_groups,
+    return (halo_msg){.kind = HALO_MSG_PARTIAL,
+                      .phase = HALO_PHASE_FFN,
+                      .encoding = encoding,
+                      .src = 3,
+                      .dst = 0,
+                      .step = 70000,
+                      .pos = 9,
+                      .layer = 12,
+                      .n_groups = n_groups,
                       .n_values = n_values};
 }
 
@@ -44,7 +51,10 @@ static void f32_messages_round_trip_exactly(void) {
 }
 
 static void q8_messages_are_within_half_a_step(void) {
-    enum { N = 77 }; /* two full blocks and a partial one */
+    enum {
+        N = 77
+    }; /* two full blocks and a partial one */
+
     float values[N], v[N];
     halo_rng rng;
     halo_rng_init(&rng, 2);
