@@ -22,9 +22,46 @@
 struct halo_model {
     halo_model_config cfg;
     halo_weights w;
-    void *map;        /* the whole file */
+    void *map;        /* the whole file; NULL for a shape-only model */
     size_t map_bytes; /* its length */
+    int weight_type;  /* enum halo_weight_type */
 };
+
+double halo_weight_bytes(int weight_type) {
+    switch (weight_type) {
+    case HALO_WEIGHT_Q80:
+        return 34.0 / 32.0;
+    case HALO_WEIGHT_Q40:
+        return 18.0 / 32.0;
+    default:
+        return 4.0;
+    }
+}
+
+int halo_model_new_shape(halo_model **out, const halo_model_config *cfg, int weight_type,
+                         halo_err *err) {
+    *out = NULL;
+    if (weight_type < 0 || weight_type >= HALO_WEIGHT_TYPE_COUNT_)
+        return HALO_FAIL(err, HALO_ERR_ARG, "weight type %d unknown", weight_type);
+    int rc = halo_model_config_check(cfg, "shape", err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "shape model: out of memory");
+    m->cfg = *cfg;
+    m->weight_type = weight_type;
+    *out = m;
+    return HALO_OK;
+}
+
+int halo_model_has_weights(const halo_model *model) {
+    return model->map != NULL;
+}
+
+int halo_model_weight_type(const halo_model *model) {
+    return model->weight_type;
+}
 
 /* Bounds that keep every size computation far from overflow and reject absurd headers. */
 enum {
@@ -188,7 +225,8 @@ fail:
 void halo_model_free(halo_model *model) {
     if (!model)
         return;
-    (void)munmap(model->map, model->map_bytes);
+    if (model->map)
+        (void)munmap(model->map, model->map_bytes);
     free(model);
 }
 
@@ -213,7 +251,7 @@ uint64_t halo_model_bytes_per_token(const halo_model *model) {
     n += (uint64_t)c->dim;
     if (c->shared_classifier)
         n += emb;
-    return n * sizeof(float);
+    return (uint64_t)((double)n * halo_weight_bytes(model->weight_type));
 }
 
 /* ==== Writing random checkpoints ==== */

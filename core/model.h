@@ -49,6 +49,17 @@ typedef struct halo_weights {
 
 typedef struct halo_model halo_model;
 
+/* Storage type of the weights, for byte counts (numerics always run in float32). */
+enum halo_weight_type {
+    HALO_WEIGHT_F32 = 0, /* 4 bytes per weight */
+    HALO_WEIGHT_Q80 = 1, /* 8-bit blocks of 32 + fp16 scale: 34 bytes per 32 weights */
+    HALO_WEIGHT_Q40 = 2, /* 4-bit blocks of 32 + fp16 scale: 18 bytes per 32 weights */
+    HALO_WEIGHT_TYPE_COUNT_ = 3
+};
+
+/* Bytes per weight of a type. */
+double halo_weight_bytes(int weight_type);
+
 /* Size of the fixed header in bytes. */
 #define HALO_MODEL_HEADER_BYTES 28
 
@@ -81,16 +92,31 @@ uint64_t halo_model_payload_bytes(const halo_model_config *cfg, int with_rope_ta
  */
 int halo_model_load(halo_model **out, const char *path, halo_err *err);
 
+/*
+ * Creates a shape-only model: a configuration without weights, for simulations whose
+ * numerics are skipped (costs come from the shapes and `weight_type`). Errors:
+ * HALO_ERR_FORMAT (inconsistent shape), HALO_ERR_ARG (weight type), HALO_ERR_NOMEM.
+ */
+int halo_model_new_shape(halo_model **out, const halo_model_config *cfg, int weight_type,
+                         halo_err *err);
+
+/* 1 when the model has real weights (loaded from a file), 0 for a shape-only model. */
+int halo_model_has_weights(const halo_model *model);
+
+/* Weight storage type (HALO_WEIGHT_F32 for checkpoints). */
+int halo_model_weight_type(const halo_model *model);
+
 /* Unmaps and frees; NULL is a no-op. */
 void halo_model_free(halo_model *model);
 
 /* The model's configuration; valid as long as the model. */
 const halo_model_config *halo_model_get_config(const halo_model *model);
 
-/* The model's tensors; valid as long as the model. */
+/* The model's tensors (all NULL for a shape-only model); valid as long as the model. */
 const halo_weights *halo_model_get_weights(const halo_model *model);
 
-/* Bytes of float32 weights read once per decoded token (everything but unused embeddings). */
+/* Bytes of weights read once per decoded token (everything but unused embedding rows), in
+ * the model's weight type. */
 uint64_t halo_model_bytes_per_token(const halo_model *model);
 
 /* Number of parameters (floats) in the checkpoint, legacy tables excluded. */

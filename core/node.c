@@ -16,6 +16,8 @@
 
 struct halo_node {
     int idx, n_devices, encoding;
+    int numerics;  /* 0 for a shape-only model: costs are charged, nothing is computed */
+    double wbytes; /* bytes per weight (the model's weight type) */
     const halo_model *model;
     const halo_model_config *mc;
     const halo_weights *w;
@@ -78,11 +80,22 @@ static void charge(halo_node *n, double flops, double bytes) {
 /* Starts a new sequence in the caches when (step - pos) changes. */
 static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
     uint32_t base = step - pos;
-    if (!n->have_seq || base != n->seq_base) {
+    if ((!n->have_seq || base != n->seq_base) && n->valid) {
         memset(n->valid, 0, (size_t)n->g.n_layers * (size_t)n->g.n_attn * (size_t)n->mc->seq_len);
         n->seq_base = base;
         n->have_seq = 1;
     }
+}
+
+/* Cost of attention groups gids[0..count) at `pos` (n_valid positions attended). */
+static void charge_attn(halo_node *n, int count, int n_valid_total, size_t proj_cols) {
+    double dim = n->mc->dim, hs = n->g.head_size, kv_mul = n->g.kv_mul;
+    double rows = (kv_mul + 2.0) * hs * count; /* q, k, v rows */
+    double flops =
+        2.0 * rows * dim + 4.0 * kv_mul * hs * n_valid_total + 2.0 * dim * (double)proj_cols;
+    double bytes =
+        n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
+    charge(n, flops, bytes);
 }
 
 /* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
@@ -93,7 +106,11 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
     int hs = n->g.head_size, kv_mul = n->g.kv_mul;
     size_t seq = (size_t)c->seq_len, cache_off = l * seq * kv_dim;
     size_t grp_cols = (size_t)kv_mul * (size_t)hs; /* query dims of one group */
-    double flops = 0, bytes = 0;
+    if (!n->numerics) {
+        charge_attn(n, count, count * (pos + 1), (size_t)count * grp_cols);
+        return;
+    }
+    int n_valid_total = 0;
     for (int i = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
@@ -109,18 +126,13 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
         valid[pos] = 1;
-        int n_valid = 0;
         for (int t = 0; t <= pos; t++)
-            n_valid += valid[t];
+            n_valid_total += valid[t];
         const float *kc = n->key_cache + cache_off + g * (size_t)hs;
         const float *vc = n->value_cache + cache_off + g * (size_t)hs;
         for (int h = 0; h < kv_mul; h++)
             halo_attend(n->head_out + g * grp_cols + (size_t)h * (size_t)hs, n->att,
                         q + (size_t)h * (size_t)hs, kc, vc, kv_dim, valid, pos, hs);
-        flops += 2.0 * (double)(grp_cols + 2 * (size_t)hs) * (double)dim +
-                 4.0 * (double)kv_mul * (double)hs * n_valid;
-        bytes +=
-            4.0 * ((double)(grp_cols + 2 * (size_t)hs) * (double)dim + 2.0 * (double)hs * n_valid);
     }
     /* Output projection: one windowed product per run of consecutive groups. */
     memset(out, 0, dim * sizeof *out);
@@ -131,18 +143,22 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
         halo_matvec_window(n->pool, out, n->w->wo + l * dim * dim + c0, dim, n->head_out + c0,
                            c->dim, (int)cols, 1);
-        flops += 2.0 * (double)dim * (double)cols;
-        bytes += 4.0 * (double)dim * (double)cols;
         i = j;
     }
-    charge(n, flops, bytes);
+    charge_attn(n, count, n_valid_total, (size_t)count * grp_cols);
 }
 
 /* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. */
 static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
                         float *out) {
     size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
-    double flops = 0, bytes = 0;
+    double neurons = 0;
+    for (int i = 0; i < count; i++)
+        neurons += halo_groups_ffn_len(&n->g, gids[i]);
+    /* Three matrices of `neurons` rows (or columns) by dim. */
+    charge(n, 6.0 * neurons * (double)dim, n->wbytes * 3.0 * neurons * (double)dim);
+    if (!n->numerics)
+        return;
     for (int i = 0; i < count; i++) {
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         int len = halo_groups_ffn_len(&n->g, gids[i]);
@@ -151,8 +167,6 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
         halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb, len,
                            (int)dim, 0);
         halo_swiglu(n->hb + s, n->hb2 + s, len);
-        flops += 4.0 * (double)len * (double)dim;
-        bytes += 8.0 * (double)len * (double)dim;
     }
     memset(out, 0, dim * sizeof *out);
     for (int i = 0; i < count;) {
@@ -164,11 +178,8 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
         halo_matvec_window(n->pool, out, n->w->w2 + l * dim * hidden + c0, hidden, n->hb + c0,
                            (int)dim, (int)(c1 - c0), 1);
-        flops += 2.0 * (double)dim * (double)(c1 - c0);
-        bytes += 4.0 * (double)dim * (double)(c1 - c0);
         i = j;
     }
-    charge(n, flops, bytes);
 }
 
 static void compute_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
@@ -220,7 +231,7 @@ static void worker_on_activation(halo_node *n, const halo_msg *m) {
     n->stats.computed++;
     halo_msg reply = *m;
     reply.kind = HALO_MSG_PARTIAL;
-    reply.encoding = (uint8_t)n->encoding;
+    reply.encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED));
     reply.src = (uint16_t)n->idx;
     reply.dst = 0;
     /* A failed send is a lost contribution: the root's policy deals with it. */
@@ -256,10 +267,12 @@ static int begin_sync(halo_node *n, halo_err *err);
 
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
-    halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
-    halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size, c->dim,
-                       0);
-    charge(n, 2.0 * c->vocab_size * c->dim, 4.0 * c->vocab_size * c->dim);
+    if (n->numerics) {
+        halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
+        halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
+                           c->dim, 0);
+    }
+    charge(n, 2.0 * c->vocab_size * c->dim, n->wbytes * c->vocab_size * c->dim);
     n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
     n->in_flight = 0;
     n->done = 1;
@@ -288,7 +301,7 @@ static void finish_sync(halo_node *n) {
         }
     }
     /* Sum in device order, so the result does not depend on arrival order. */
-    for (size_t i = 0; i < dim; i++) {
+    for (size_t i = 0; n->numerics && i < dim; i++) {
         float s = n->own[i];
         for (int d = 1; d < n->n_devices; d++)
             if (n->received[d])
@@ -361,8 +374,10 @@ static void collect_groups(halo_node *n) {
 }
 
 static int begin_sync(halo_node *n, halo_err *err) {
-    const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
-    halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
+    if (n->numerics) {
+        const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
+        halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
+    }
     collect_groups(n);
     memset(n->received, 0, (size_t)n->n_devices);
     memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
@@ -371,7 +386,7 @@ static int begin_sync(halo_node *n, halo_err *err) {
     n->deadline_passed = 0;
     halo_msg m = {.kind = HALO_MSG_ACTIVATION,
                   .phase = (uint8_t)n->phase,
-                  .encoding = (uint8_t)n->encoding,
+                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
                   .src = 0,
                   .step = n->step,
                   .pos = (uint32_t)n->pos,
@@ -421,8 +436,9 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         return;
     }
     n->received[d] = 1;
-    memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
-           (size_t)n->mc->dim * sizeof(float));
+    if (n->numerics)
+        memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
+               (size_t)n->mc->dim * sizeof(float));
     if (sync_complete(n))
         complete_and_advance(n);
 }
@@ -438,7 +454,8 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
                          (size_t)n->mc->dim, NULL) != HALO_OK ||
         m.src != src || m.dst != n->idx || m.n_values != (uint32_t)n->mc->dim ||
         m.layer >= n->mc->n_layers || m.pos >= (uint32_t)n->mc->seq_len || m.src >= n->n_devices ||
-        !groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
+        !groups_ok(n, m.phase, n->rx_groups, m.n_groups) ||
+        (n->numerics && (m.encoding & HALO_WIRE_ELIDED))) {
         n->stats.malformed++;
         return;
     }
@@ -484,6 +501,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->n_devices = cfg->n_devices;
     n->encoding = cfg->encoding;
     n->model = cfg->model;
+    n->numerics = halo_model_has_weights(cfg->model);
+    n->wbytes = halo_weight_bytes(halo_model_weight_type(cfg->model));
     n->mc = c;
     n->w = halo_model_get_weights(cfg->model);
     n->g = *cfg->groups;
@@ -506,10 +525,12 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->hb = alloc_bytes(n, hidden * f, &failed);
     n->hb2 = alloc_bytes(n, hidden * f, &failed);
     n->freq = alloc_bytes(n, (size_t)n->g.head_size / 2 * f, &failed);
-    n->key_cache = alloc_bytes(n, kv * f, &failed);
-    n->value_cache = alloc_bytes(n, kv * f, &failed);
-    n->valid =
-        alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len, &failed);
+    if (n->numerics) { /* a shape-only node keeps no cache: nothing would read it */
+        n->key_cache = alloc_bytes(n, kv * f, &failed);
+        n->value_cache = alloc_bytes(n, kv * f, &failed);
+        n->valid =
+            alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len, &failed);
+    }
     n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)dim);
     n->tx = alloc_bytes(n, n->tx_cap, &failed);
     n->rx_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
@@ -593,8 +614,9 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     n->metrics = (halo_token_metrics){
         .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
     enter_sequence(n, n->step, (uint32_t)pos);
-    memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
-           (size_t)c->dim * sizeof(float));
+    if (n->numerics)
+        memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
+               (size_t)c->dim * sizeof(float));
     int rc = advance(n, err);
     if (rc != HALO_OK) {
         n->in_flight = 0;

@@ -133,6 +133,8 @@ float halo_f16_to_f32(uint16_t h) {
 /* ==== Messages ==== */
 
 static size_t payload_bytes(int encoding, uint32_t n_values) {
+    if (encoding & HALO_WIRE_ELIDED)
+        return 0;
     if (encoding == HALO_ENCODING_F32)
         return (size_t)n_values * 4;
     return ((size_t)n_values + HALO_WIRE_Q8_BLOCK - 1) / HALO_WIRE_Q8_BLOCK *
@@ -141,6 +143,21 @@ static size_t payload_bytes(int encoding, uint32_t n_values) {
 
 size_t halo_wire_size(int encoding, unsigned n_groups, uint32_t n_values) {
     return HALO_WIRE_HEADER_BYTES + 2 * (size_t)n_groups + payload_bytes(encoding, n_values);
+}
+
+size_t halo_wire_charged_size(const void *buf, size_t len) {
+    const unsigned char *p = buf;
+    if (len < HALO_WIRE_HEADER_BYTES || memcmp(p, "HALO", 4) != 0 || !(p[7] & HALO_WIRE_ELIDED) ||
+        (p[7] & ~HALO_WIRE_ELIDED) >= HALO_ENCODING_COUNT_)
+        return len;
+    uint32_t n_values = get32(p + 24);
+    if (n_values > HALO_WIRE_MAX_VALUES)
+        return len;
+    return halo_wire_size(p[7] & ~HALO_WIRE_ELIDED, get16(p + 22), n_values);
+}
+
+static int encoding_ok(unsigned encoding) {
+    return (encoding & ~(unsigned)HALO_WIRE_ELIDED) < HALO_ENCODING_COUNT_;
 }
 
 static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
@@ -177,7 +194,7 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
                      size_t cap, size_t *len, halo_err *err) {
     *len = 0;
     if (m->kind == 0 || m->kind >= HALO_MSG_KIND_COUNT_ || m->phase >= HALO_PHASE_COUNT_ ||
-        m->encoding >= HALO_ENCODING_COUNT_)
+        !encoding_ok(m->encoding))
         return HALO_FAIL(err, HALO_ERR_ARG, "wire: kind %u, phase %u or encoding %u invalid",
                          m->kind, m->phase, m->encoding);
     if (m->n_values > HALO_WIRE_MAX_VALUES)
@@ -212,7 +229,7 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     if (m->encoding == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < m->n_values; i++)
             put32(payload + 4 * (size_t)i, f32_bits(values[i]));
-    else
+    else if (m->encoding == HALO_ENCODING_Q8)
         encode_q8(payload, values, m->n_values);
     uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, body, total - HALO_WIRE_HEADER_BYTES);
@@ -244,7 +261,7 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
         .n_values = get32(p + 24),
     };
     if (h.kind == 0 || h.kind >= HALO_MSG_KIND_COUNT_ || h.phase >= HALO_PHASE_COUNT_ ||
-        h.encoding >= HALO_ENCODING_COUNT_)
+        !encoding_ok(h.encoding))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: kind %u, phase %u or encoding %u invalid",
                          h.kind, h.phase, h.encoding);
     if (h.n_values > HALO_WIRE_MAX_VALUES)
@@ -270,7 +287,7 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
     if (h.encoding == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < h.n_values; i++)
             values[i] = bits_f32(get32(q + 4 * (size_t)i));
-    else
+    else if (h.encoding == HALO_ENCODING_Q8)
         decode_q8(values, q, h.n_values);
     *m = h;
     return HALO_OK;

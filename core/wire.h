@@ -41,6 +41,14 @@
 #define HALO_WIRE_Q8_BLOCK       32
 #define HALO_WIRE_Q8_BLOCK_BYTES 34
 
+/*
+ * Flag in the encoding byte: the payload is elided (shape-only simulation, where no
+ * numerics run). Such a message carries the header and group ids only; a simulator charges
+ * it the size it would have with the payload (halo_wire_charged_size). Decoding leaves the
+ * values untouched.
+ */
+#define HALO_WIRE_ELIDED 0x80
+
 enum halo_msg_kind {
     HALO_MSG_ACTIVATION = 1, /* root -> device: normalised layer input, groups to compute */
     HALO_MSG_PARTIAL = 2,    /* device -> root: sum of the partial sums of the listed groups */
@@ -72,8 +80,14 @@ typedef struct halo_msg {
     uint32_t n_values; /* floats in the payload */
 } halo_msg;
 
-/* Bytes of a message with these sizes, header included. */
+/* Bytes of a message with these sizes, header included (an elided payload counts 0). */
 size_t halo_wire_size(int encoding, unsigned n_groups, uint32_t n_values);
+
+/*
+ * Size a network charges for the message in buf[0..len): `len`, or for an elided message
+ * the size it would have with its payload. Never fails (garbage is charged its length).
+ */
+size_t halo_wire_charged_size(const void *buf, size_t len);
 
 /*
  * Encodes header `m`, `m->n_groups` ids from `groups` and `m->n_values` floats from

@@ -212,6 +212,28 @@ static void fuzzed_messages_never_crash(void) {
     ASSERT(ok > 0 && rejected > 0);
 }
 
-TEST_MAIN(TEST(f32_messages_round_trip_exactly), TEST(q8_messages_are_within_half_a_step),
-          TEST(f16_conversion_round_trips_every_half), TEST(crc32_matches_the_standard_check_value),
+static void elided_payloads_are_charged_their_full_size(void) {
+    uint16_t groups[3] = {1, 2, 3};
+    halo_msg m = sample_header(HALO_ENCODING_Q8 | HALO_WIRE_ELIDED, 3, 4096);
+    unsigned char buf[64];
+    size_t len;
+    ASSERT_OK(halo_wire_encode(&m, groups, NULL, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, 36 + 6);
+    ASSERT_EQ(halo_wire_charged_size(buf, len), halo_wire_size(HALO_ENCODING_Q8, 3, 4096));
+    ASSERT_EQ(halo_wire_charged_size(buf, len), 36 + 6 + 128 * 34);
+    halo_msg d;
+    uint16_t g[4];
+    float v[1];
+    ASSERT_OK(halo_wire_decode(buf, len, &d, g, 4, v, 4096, NULL));
+    ASSERT_EQ(d.n_values, 4096);
+    ASSERT_EQ(d.encoding, HALO_ENCODING_Q8 | HALO_WIRE_ELIDED);
+    unsigned char plain[512];
+    size_t plain_len = valid_message(plain, sizeof plain, HALO_ENCODING_F32);
+    ASSERT_EQ(halo_wire_charged_size(plain, plain_len), plain_len);
+    ASSERT_EQ(halo_wire_charged_size("junk", 4), 4);
+}
+
+TEST_MAIN(TEST(elided_payloads_are_charged_their_full_size), TEST(f32_messages_round_trip_exactly),
+          TEST(q8_messages_are_within_half_a_step), TEST(f16_conversion_round_trips_every_half),
+          TEST(crc32_matches_the_standard_check_value),
           TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash))

@@ -1,0 +1,128 @@
+/*
+ * The discrete-event simulator: a world of simulated devices and links behind the core's
+ * transport interface. Time is virtual (integer nanoseconds); events are ordered by
+ * (time, insertion sequence); every random draw comes from a stream derived from
+ * (seed, run, link or node, purpose). A simulation is therefore a pure function of its
+ * configuration, seed and run: the same inputs give byte-identical results in any process.
+ *
+ * Topology: a star through one switch. Node i has an uplink (node -> switch) and a downlink
+ * (switch -> node); a packet from a to b is serialised onto uplink[a], crosses it, is
+ * stored and forwarded onto downlink[b] (sharing that port's queue with everything else
+ * headed to b: incast), and crosses it. Each directed link has bandwidth, propagation
+ * latency, jitter, MTU, per-packet header overhead, an optional queue limit and a loss
+ * model (Bernoulli or Gilbert-Elliott), drawn independently per link and packet.
+ *
+ * Delivery semantics:
+ *  - datagram: a message is cut into ceil(bytes / (mtu - 28)) fragments; it is delivered
+ *    when the last fragment arrives, and lost if any fragment is lost;
+ *  - stream: one ordered, reliable byte stream per ordered node pair (a TCP model with
+ *    Linux-like timing: RTO = srtt + max(4 rttvar, 200 ms) with exponential backoff, tail
+ *    loss probes, fast retransmit on three duplicate ACKs, delayed ACKs of 40 ms, slow
+ *    start and congestion avoidance); loss becomes delay, and a message waits for every
+ *    earlier byte of its stream (head-of-line blocking).
+ *
+ * Devices: each node has a profile; a charged cost takes
+ *     overhead + max(flops / flops_per_s, bytes / mem_bw)
+ * (a roofline), during which the node is busy: its later sends leave later and
+ * now_ns(node) reads its own clock, never behind the world's.
+ */
+#ifndef HALO_SIM_H
+#define HALO_SIM_H
+
+#include "core/transport.h"
+
+#include <stdint.h>
+
+enum halo_loss_model {
+    HALO_LOSS_NONE = 0,
+    HALO_LOSS_BERNOULLI = 1, /* each packet lost with probability p */
+    HALO_LOSS_GILBERT = 2,   /* two-state Markov chain per packet (Gilbert-Elliott) */
+};
+
+typedef struct halo_loss_spec {
+    int model;         /* enum halo_loss_model */
+    double p;          /* Bernoulli loss probability, [0, 1) */
+    double p_good_bad; /* Gilbert-Elliott: P(good -> bad) per packet */
+    double p_bad_good; /* Gilbert-Elliott: P(bad -> good) per packet */
+    double loss_good;  /* Gilbert-Elliott: loss probability in the good state */
+    double loss_bad;   /* Gilbert-Elliott: loss probability in the bad state */
+} halo_loss_spec;
+
+/* Mean loss rate of a loss spec (stationary rate for Gilbert-Elliott). */
+double halo_loss_mean(const halo_loss_spec *l);
+
+typedef struct halo_link_spec {
+    double bandwidth_bps; /* bits per second, > 0 */
+    uint64_t latency_ns;  /* one-way propagation delay */
+    uint64_t jitter_ns;   /* extra delay per packet, uniform in [0, jitter_ns]; FIFO kept */
+    int mtu_bytes;        /* largest IP packet, 576..65535 */
+    int header_bytes;     /* per-packet bytes on the wire beyond the IP payload's data:
+                             IP + UDP/TCP headers + link framing */
+    uint64_t queue_bytes; /* drop-tail queue limit, 0 = unbounded */
+    halo_loss_spec loss;
+} halo_link_spec;
+
+typedef struct halo_device_profile {
+    double flops_per_s;     /* sustained floating-point rate, > 0 */
+    double mem_bw_bps;      /* sustained memory bandwidth in bytes per second, > 0 */
+    uint64_t mem_bytes;     /* memory available for weights and caches */
+    double storage_bw_bps;  /* sequential read bandwidth of storage, bytes per second */
+    uint64_t op_overhead_ns; /* fixed cost of each charged segment */
+} halo_device_profile;
+
+/* Time a device with profile `p` takes for `cost`. */
+uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);
+
+enum halo_delivery {
+    HALO_DELIVERY_DATAGRAM = 0,
+    HALO_DELIVERY_STREAM = 1,
+};
+
+typedef struct halo_tcp_config {
+    int init_cwnd;         /* segments (Linux: 10) */
+    uint64_t rto_min_ns;   /* Linux: 200 ms */
+    uint64_t rto_max_ns;   /* Linux: 120 s */
+    uint64_t rto_init_ns;  /* before any RTT sample (RFC 6298: 1 s) */
+    uint64_t delack_ns;    /* delayed-ACK timeout (Linux: 40 ms) */
+    int tlp;               /* tail loss probes on (Linux default) */
+    int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
+    int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
+} halo_tcp_config;
+
+/* Linux-like defaults. */
+void halo_tcp_config_linux(halo_tcp_config *c);
+
+typedef struct halo_sim_config {
+    int n_nodes;                         /* >= 1 */
+    const halo_device_profile *devices;  /* (n_nodes) */
+    const halo_link_spec *uplink;        /* (n_nodes): node -> switch */
+    const halo_link_spec *downlink;      /* (n_nodes): switch -> node */
+    int delivery;                        /* enum halo_delivery */
+    halo_tcp_config tcp;                 /* stream delivery settings */
+    uint64_t seed, run;                  /* random streams */
+} halo_sim_config;
+
+/*
+ * Creates a simulated world (a transport). Errors: HALO_ERR_ARG with a message naming the
+ * node or link and the field (bandwidth <= 0, loss >= 1, MTU out of range, ...),
+ * HALO_ERR_NOMEM.
+ */
+int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err);
+
+typedef struct halo_sim_node_stats {
+    uint64_t compute_ns;  /* time busy computing */
+    uint64_t msgs_sent, msgs_delivered, msgs_lost; /* messages from this node */
+    uint64_t packets_sent, packets_lost;            /* on this node's uplink */
+    uint64_t bytes_on_wire;                         /* uplink bytes, headers included */
+    uint64_t retransmits;  /* stream: segments sent again from this node */
+    uint64_t timeouts;     /* stream: RTO expiries */
+    uint64_t probes;       /* stream: tail loss probes */
+} halo_sim_node_stats;
+
+/* Copies node's statistics. `t` must be a simulator. */
+void halo_sim_get_stats(halo_transport *t, int node, halo_sim_node_stats *out);
+
+/* Events processed so far (for the simulator's own speed measurements). */
+uint64_t halo_sim_events(halo_transport *t);
+
+#endif /* HALO_SIM_H */
