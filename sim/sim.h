@@ -56,17 +56,19 @@ typedef struct halo_link_spec {
     uint64_t latency_ns;  /* one-way propagation delay */
     uint64_t jitter_ns;   /* extra delay per packet, uniform in [0, jitter_ns]; FIFO kept */
     int mtu_bytes;        /* largest IP packet, 576..65535 */
-    int header_bytes;     /* per-packet bytes on the wire beyond the IP payload's data:
-                             IP + UDP/TCP headers + link framing */
+    int header_bytes;     /* per-packet bytes on the wire beyond a UDP datagram's data: link
+                             framing + IPv4 + UDP (66 on Ethernet: 38 + 20 + 8). A TCP
+                             segment carries 24 more (TCP header with timestamps, 32 bytes,
+                             instead of UDP's 8), so its MSS is mtu - 52. */
     uint64_t queue_bytes; /* drop-tail queue limit, 0 = unbounded */
     halo_loss_spec loss;
 } halo_link_spec;
 
 typedef struct halo_device_profile {
-    double flops_per_s;     /* sustained floating-point rate, > 0 */
-    double mem_bw_bps;      /* sustained memory bandwidth in bytes per second, > 0 */
-    uint64_t mem_bytes;     /* memory available for weights and caches */
-    double storage_bw_bps;  /* sequential read bandwidth of storage, bytes per second */
+    double flops_per_s;      /* sustained floating-point rate, > 0 */
+    double mem_bw_bps;       /* sustained memory bandwidth in bytes per second, > 0 */
+    uint64_t mem_bytes;      /* memory available for weights and caches */
+    double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second */
     uint64_t op_overhead_ns; /* fixed cost of each charged segment */
 } halo_device_profile;
 
@@ -93,13 +95,13 @@ typedef struct halo_tcp_config {
 void halo_tcp_config_linux(halo_tcp_config *c);
 
 typedef struct halo_sim_config {
-    int n_nodes;                         /* >= 1 */
-    const halo_device_profile *devices;  /* (n_nodes) */
-    const halo_link_spec *uplink;        /* (n_nodes): node -> switch */
-    const halo_link_spec *downlink;      /* (n_nodes): switch -> node */
-    int delivery;                        /* enum halo_delivery */
-    halo_tcp_config tcp;                 /* stream delivery settings */
-    uint64_t seed, run;                  /* random streams */
+    int n_nodes;                        /* >= 1 */
+    const halo_device_profile *devices; /* (n_nodes) */
+    const halo_link_spec *uplink;       /* (n_nodes): node -> switch */
+    const halo_link_spec *downlink;     /* (n_nodes): switch -> node */
+    int delivery;                       /* enum halo_delivery */
+    halo_tcp_config tcp;                /* stream delivery settings */
+    uint64_t seed, run;                 /* random streams */
 } halo_sim_config;
 
 /*
@@ -110,13 +112,13 @@ typedef struct halo_sim_config {
 int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err);
 
 typedef struct halo_sim_node_stats {
-    uint64_t compute_ns;  /* time busy computing */
+    uint64_t compute_ns;                           /* time busy computing */
     uint64_t msgs_sent, msgs_delivered, msgs_lost; /* messages from this node */
-    uint64_t packets_sent, packets_lost;            /* on this node's uplink */
-    uint64_t bytes_on_wire;                         /* uplink bytes, headers included */
-    uint64_t retransmits;  /* stream: segments sent again from this node */
-    uint64_t timeouts;     /* stream: RTO expiries */
-    uint64_t probes;       /* stream: tail loss probes */
+    uint64_t packets_sent, packets_lost;           /* on this node's uplink */
+    uint64_t bytes_on_wire;                        /* uplink bytes, headers included */
+    uint64_t retransmits;                          /* stream: segments sent again from this node */
+    uint64_t timeouts;                             /* stream: RTO expiries */
+    uint64_t probes;                               /* stream: tail loss probes */
 } halo_sim_node_stats;
 
 /* Copies node's statistics. `t` must be a simulator. */

@@ -4,7 +4,10 @@
  */
 #include "core/transport.h"
 #include "core/transport_loop.h"
+#include "sim/sim.h"
 #include "tests/test.h"
+
+#include <stdlib.h>
 
 typedef struct world {
     const char *name;
@@ -17,8 +20,42 @@ static int make_loop(halo_transport **t, int n_nodes, halo_err *err) {
     return halo_loop_new(t, &cfg, err);
 }
 
+/* A simulated gigabit star: the same contract must hold with real delays and queues. */
+static int make_sim(halo_transport **t, int n_nodes, int delivery, halo_err *err) {
+    halo_device_profile dev = {.flops_per_s = 1e10, .mem_bw_bps = 4e9};
+    halo_link_spec link = {.bandwidth_bps = 1e9,
+                           .latency_ns = 100000,
+                           .jitter_ns = 20000,
+                           .mtu_bytes = 1500,
+                           .header_bytes = 66};
+    halo_device_profile devs[8];
+    halo_link_spec links[8];
+    for (int i = 0; i < 8; i++) {
+        devs[i] = dev;
+        links[i] = link;
+    }
+    halo_sim_config cfg = {.n_nodes = n_nodes,
+                           .devices = devs,
+                           .uplink = links,
+                           .downlink = links,
+                           .delivery = delivery,
+                           .seed = 1};
+    halo_tcp_config_linux(&cfg.tcp);
+    return halo_sim_new(t, &cfg, err);
+}
+
+static int make_sim_datagram(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_sim(t, n_nodes, HALO_DELIVERY_DATAGRAM, err);
+}
+
+static int make_sim_stream(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_sim(t, n_nodes, HALO_DELIVERY_STREAM, err);
+}
+
 static const world worlds[] = {
     {"loop", make_loop, 1},
+    {"sim-datagram", make_sim_datagram, 1},
+    {"sim-stream", make_sim_stream, 1},
 };
 
 enum {

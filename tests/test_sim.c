@@ -1,0 +1,333 @@
+/*
+ * The simulator's link, loss, device and TCP models: exact timings where they are
+ * analytic, statistics where they are random, determinism everywhere.
+ */
+#include "core/wire.h"
+#include "sim/sim.h"
+#include "tests/test.h"
+
+#include <stdlib.h>
+
+enum {
+    MAXN = 8
+};
+
+typedef struct world {
+    halo_device_profile dev[MAXN];
+    halo_link_spec up[MAXN], down[MAXN];
+    halo_sim_config cfg;
+} world;
+
+static void world_init(world *w, int n, int delivery) {
+    for (int i = 0; i < MAXN; i++) {
+        w->dev[i] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 1e9};
+        w->up[i] = w->down[i] = (halo_link_spec){
+            .bandwidth_bps = 1e9, .latency_ns = 100000, .mtu_bytes = 1500, .header_bytes = 66};
+    }
+    w->cfg = (halo_sim_config){.n_nodes = n,
+                               .devices = w->dev,
+                               .uplink = w->up,
+                               .downlink = w->down,
+                               .delivery = delivery,
+                               .seed = 7};
+    halo_tcp_config_linux(&w->cfg.tcp);
+}
+
+static halo_transport *make(world *w) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    return t;
+}
+
+typedef struct rx {
+    int count;
+    uint64_t at_ns[4096];
+    int first[4096];
+    halo_transport *t;
+    int node;
+} rx;
+
+static void on_recv(void *ctx, int src, const void *msg, size_t len) {
+    (void)src;
+    (void)len;
+    rx *r = ctx;
+    if (r->count < 4096) {
+        r->at_ns[r->count] = r->t->ops->now_ns(r->t, r->node);
+        r->first[r->count] = ((const unsigned char *)msg)[0];
+    }
+    r->count++;
+}
+
+static int idle(void *arg) {
+    (void)arg;
+    return 0;
+}
+
+/* Runs until nothing is pending (the run ends with HALO_ERR_AGAIN by design). */
+static void drain(halo_transport *t) {
+    ASSERT_EQ(t->ops->run(t, idle, NULL, NULL), HALO_ERR_AGAIN);
+}
+
+static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    unsigned char msg[4000] = {1};
+    ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    uint64_t ser = (1000 + 66) * 8; /* ns at 1 Gb/s */
+    ASSERT_EQ(r.at_ns[0], 2 * (ser + 100000));
+    /* 4000 bytes: fragments of 1472, 1472, 1056; pipelined through the switch. */
+    uint64_t t0 = t->ops->now_ns(t, 1);
+    ASSERT_OK(t->ops->send(t, 1, 0, msg, 4000, NULL));
+    drain(t);
+    ASSERT_EQ(r.count, 2);
+    uint64_t s_full = (1472 + 66) * 8, s_last = (1056 + 66) * 8;
+    /* Store and forward: the first fragment reaches the switch after one serialisation,
+     * then the downlink serialises all three back to back. */
+    ASSERT_EQ(r.at_ns[1] - t0, s_full + 100000 + (2 * s_full + s_last) + 100000);
+    halo_transport_free(t);
+}
+
+static void incast_queues_at_the_receivers_port(void) {
+    world w;
+    world_init(&w, 5, HALO_DELIVERY_DATAGRAM);
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    unsigned char msg[1400] = {0};
+    for (int i = 1; i < 5; i++)
+        ASSERT_OK(t->ops->send(t, i, 0, msg, sizeof msg, NULL));
+    drain(t);
+    ASSERT_EQ(r.count, 4);
+    uint64_t ser = (1400 + 66) * 8;
+    for (int i = 0; i < 4; i++) /* the downlink serialises them one after another */
+        ASSERT_EQ(r.at_ns[i], ser + 100000 + (uint64_t)(i + 1) * ser + 100000);
+    halo_transport_free(t);
+}
+
+/* Sends `n` messages of `len` bytes from node 1 to 0 and returns how many arrived. */
+static int delivered(world *w, int n, size_t len) {
+    halo_transport *t = make(w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    static unsigned char msg[8192];
+    for (int i = 0; i < n; i++) {
+        ASSERT_OK(t->ops->send(t, 1, 0, msg, len, NULL));
+        if (i % 64 == 63)
+            drain(t);
+    }
+    drain(t);
+    halo_transport_free(t);
+    return r.count;
+}
+
+static void bernoulli_loss_loses_messages_with_any_lost_fragment(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    int n = 20000;
+    int one = delivered(&w, n, 1000), three = delivered(&w, n, 4000);
+    /* expected 0.95 and 0.95^3 = 0.857; 5 standard deviations of a binomial */
+    ASSERT_NEAR(one / (double)n, 0.95, 5 * sqrt(0.95 * 0.05 / n));
+    ASSERT_NEAR(three / (double)n, 0.857375, 5 * sqrt(0.857 * 0.143 / n));
+}
+
+static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[1].loss = (halo_loss_spec){.model = HALO_LOSS_GILBERT,
+                                    .p_good_bad = 0.01,
+                                    .p_bad_good = 0.2,
+                                    .loss_good = 0.0,
+                                    .loss_bad = 0.5};
+    double mean = halo_loss_mean(&w.up[1].loss); /* (0.01 / 0.21) * 0.5 = 0.0238 */
+    ASSERT_NEAR(mean, 0.01 / 0.21 * 0.5, 1e-12);
+    int n = 50000;
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    /* Message i carries i in its first byte (mod 256); find runs of losses. */
+    static unsigned char got[50000];
+    unsigned char msg[100];
+    for (int i = 0; i < n; i++) {
+        msg[0] = (unsigned char)i;
+        int before = r.count;
+        ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+        drain(t);
+        got[i] = (unsigned char)(r.count > before);
+    }
+    int lost = 0, bursts = 0;
+    for (int i = 0; i < n; i++) {
+        lost += !got[i];
+        bursts += !got[i] && (i == 0 || got[i - 1]);
+    }
+    ASSERT_NEAR(lost / (double)n, mean, 0.006);
+    /* Bernoulli losses at this rate would give bursts of ~1.02; these are longer. */
+    ASSERT(lost / (double)bursts > 1.3);
+    halo_transport_free(t);
+}
+
+static void runs_are_deterministic_and_runs_differ(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.1};
+    w.up[1].jitter_ns = 50000;
+    uint64_t at[3][200];
+    int counts[3];
+    for (int k = 0; k < 3; k++) {
+        w.cfg.run = k == 2 ? 1 : 0;
+        halo_transport *t = make(&w);
+        rx r = {.t = t, .node = 0};
+        ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+        unsigned char msg[3000] = {0};
+        for (int i = 0; i < 200; i++)
+            ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+        drain(t);
+        counts[k] = r.count;
+        memcpy(at[k], r.at_ns, sizeof at[k]);
+        halo_transport_free(t);
+    }
+    ASSERT_EQ(counts[0], counts[1]);
+    ASSERT(memcmp(at[0], at[1], (size_t)counts[0] * sizeof(uint64_t)) == 0);
+    ASSERT(counts[0] != counts[2] || memcmp(at[0], at[2], sizeof at[0]) != 0);
+}
+
+static void compute_delays_the_nodes_sends(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.dev[1] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 2e9, .op_overhead_ns = 1000};
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    /* 2e6 flops at 1 GFLOP/s = 2 ms; 1e6 bytes at 2 GB/s = 0.5 ms: compute-bound. */
+    halo_cost cost = {.flops = 2e6, .bytes = 1e6};
+    ASSERT_EQ(halo_device_time_ns(&w.dev[1], &cost), 2001000);
+    t->ops->charge(t, 1, &cost);
+    ASSERT_EQ(t->ops->now_ns(t, 1), 2001000);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 0);
+    unsigned char msg[100] = {0};
+    ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+    drain(t);
+    ASSERT_EQ(r.at_ns[0], 2001000 + 2 * ((100 + 66) * 8 + 100000));
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 1, &st);
+    ASSERT_EQ(st.compute_ns, 2001000);
+    halo_transport_free(t);
+}
+
+static void stream_delivers_everything_in_order_despite_loss(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.up[1].loss = w.down[0].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    w.up[0].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    unsigned char msg[5000];
+    for (int i = 0; i < 300; i++) {
+        msg[0] = (unsigned char)i;
+        ASSERT_OK(t->ops->send(t, 1, 0, msg, (size_t)(500 + (i * 97) % 4500), NULL));
+    }
+    drain(t);
+    ASSERT_EQ(r.count, 300);
+    for (int i = 0; i < 300; i++)
+        ASSERT_EQ(r.first[i], i & 0xff);
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 1, &st);
+    ASSERT(st.retransmits > 0);
+    ASSERT_EQ(st.msgs_lost, 0);
+    halo_transport_free(t);
+}
+
+typedef struct pingpong {
+    halo_transport *t;
+    size_t size;
+    int left;
+    uint64_t sent_at;
+    uint64_t rtt[2000];
+    int n;
+} pingpong;
+
+static void pp_server(void *ctx, int src, const void *msg, size_t len) {
+    pingpong *p = ctx;
+    (void)src;
+    ASSERT_OK(p->t->ops->send(p->t, 1, 0, msg, len, NULL));
+}
+
+static void pp_client(void *ctx, int src, const void *msg, size_t len) {
+    pingpong *p = ctx;
+    (void)src;
+    (void)msg;
+    (void)len;
+    p->rtt[p->n++] = p->t->ops->now_ns(p->t, 0) - p->sent_at;
+    if (--p->left > 0) {
+        static unsigned char buf[16384];
+        p->sent_at = p->t->ops->now_ns(p->t, 0);
+        ASSERT_OK(p->t->ops->send(p->t, 0, 1, buf, p->size, NULL));
+    }
+}
+
+static void stream_turns_a_lost_lone_segment_into_a_200ms_wait(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    for (int i = 0; i < 2; i++)
+        w.up[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    halo_transport *t = make(&w);
+    pingpong p = {.t = t, .size = 1000, .left = 2000};
+    ASSERT_OK(t->ops->attach(t, 1, pp_server, &p, NULL));
+    ASSERT_OK(t->ops->attach(t, 0, pp_client, &p, NULL));
+    static unsigned char buf[16384];
+    ASSERT_OK(t->ops->send(t, 0, 1, buf, p.size, NULL));
+    drain(t);
+    ASSERT_EQ(p.n, 2000);
+    int fast = 0, slow = 0;
+    for (int i = 0; i < p.n; i++) {
+        fast += p.rtt[i] < 2000000;
+        slow += p.rtt[i] >= 200000000;
+    }
+    /* Most exchanges take one RTT (~0.4 ms); a lost single segment costs a tail-loss probe
+     * or an RTO, both at least 200 ms. About 1 - 0.95^2 of exchanges lose a packet. */
+    ASSERT(fast > 1700);
+    ASSERT(slow > 100 && slow < 300);
+    halo_transport_free(t);
+}
+
+static void bad_configurations_are_rejected_with_the_field(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    w.up[1].bandwidth_bps = -1;
+    ASSERT_EQ(halo_sim_new(&t, &w.cfg, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "bandwidth");
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.down[0].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 1.0};
+    ASSERT_EQ(halo_sim_new(&t, &w.cfg, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "loss");
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[0].mtu_bytes = 100;
+    ASSERT_EQ(halo_sim_new(&t, &w.cfg, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "mtu");
+    world_init(&w, 0, HALO_DELIVERY_DATAGRAM);
+    ASSERT_EQ(halo_sim_new(&t, &w.cfg, &err), HALO_ERR_ARG);
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.dev[1].flops_per_s = 0;
+    ASSERT_EQ(halo_sim_new(&t, &w.cfg, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "device 1");
+    ASSERT(t == NULL);
+}
+
+TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
+          TEST(incast_queues_at_the_receivers_port),
+          TEST(bernoulli_loss_loses_messages_with_any_lost_fragment),
+          TEST(gilbert_elliott_has_its_stationary_rate_and_bursts),
+          TEST(runs_are_deterministic_and_runs_differ), TEST(compute_delays_the_nodes_sends),
+          TEST(stream_delivers_everything_in_order_despite_loss),
+          TEST(stream_turns_a_lost_lone_segment_into_a_200ms_wait),
+          TEST(bad_configurations_are_rejected_with_the_field))
