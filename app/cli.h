@@ -70,5 +70,6 @@ void halo_cli_session_close(halo_cli_session *s);
 int halo_cmd_generate(int argc, char **argv);
 int halo_cmd_eval(int argc, char **argv);
 int halo_cmd_bench(int argc, char **argv);
+int halo_cmd_sim(int argc, char **argv);
 
 #endif /* HALO_APP_CLI_H */

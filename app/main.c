@@ -14,6 +14,7 @@ static const struct {
     {"generate", halo_cmd_generate, "generate text with a model on this machine"},
     {"eval", halo_cmd_eval, "teacher-forced perplexity over a file of stories"},
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
+    {"sim", halo_cmd_sim, "run a scenario in the discrete-event simulator"},
 };
 
 enum {

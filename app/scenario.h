@@ -32,44 +32,44 @@ typedef struct halo_scenario_device {
 } halo_scenario_device;
 
 typedef struct halo_scenario {
-    char *path;       /* as given */
-    char *text;       /* the file's full text (provenance) */
-    char *name;       /* `name:` or the file's base name */
+    char *path; /* as given */
+    char *text; /* the file's full text (provenance) */
+    char *name; /* `name:` or the file's base name */
     /* point of the sweep */
-    long n_points;    /* product of the axes' lengths (1 without axes) */
-    long point;       /* which point this is */
+    long n_points;     /* product of the axes' lengths (1 without axes) */
+    long point;        /* which point this is */
     char *point_label; /* "devices[0].count=8 links.gige.loss=0.05" ("" without axes) */
 
     /* model: exactly one of model_file / shape_name */
-    char *model_file;      /* resolved path of a checkpoint, or NULL */
-    char *tokenizer_file;  /* resolved path, or NULL for a shape */
-    char *shape_name;      /* "llama2-7b", ... or NULL */
+    char *model_file;        /* resolved path of a checkpoint, or NULL */
+    char *tokenizer_file;    /* resolved path, or NULL for a shape */
+    char *shape_name;        /* "llama2-7b", ... or NULL */
     halo_model_config shape; /* the shape's configuration (valid when shape_name) */
-    int weight_type;       /* enum halo_weight_type */
+    int weight_type;         /* enum halo_weight_type */
 
     /* devices: device 0 is the root */
     int n_devices;
     halo_scenario_device *devices;
 
     /* engine */
-    char *baseline;      /* "dllama" | "balanced" | "relaxed" | NULL */
-    char *placement;     /* placement spec for halo_placement_parse, or "balanced" */
-    int policy;          /* enum halo_sync_policy */
+    char *baseline;  /* "dllama" | "balanced" | "relaxed" | NULL */
+    char *placement; /* placement spec for halo_placement_parse, or "balanced" */
+    int policy;      /* enum halo_sync_policy */
     uint64_t deadline_ns;
-    char *critical;      /* "1,3" or NULL */
-    int encoding;        /* enum halo_encoding */
-    int group_size;      /* 0 = default */
-    int delivery;        /* enum halo_delivery */
+    char *critical; /* "1,3" or NULL */
+    int encoding;   /* enum halo_encoding */
+    int group_size; /* 0 = default */
+    int delivery;   /* enum halo_delivery */
     halo_tcp_config tcp;
 
     /* workload */
-    char *prompt;        /* "" allowed */
-    int tokens;          /* tokens to generate, >= 1 */
-    float temperature;   /* 0 = greedy */
-    char *eval_file;     /* optional: text for quality measurement (resolved path) */
+    char *prompt;      /* "" allowed */
+    int tokens;        /* tokens to generate, >= 1 */
+    float temperature; /* 0 = greedy */
+    char *eval_file;   /* optional: text for quality measurement (resolved path) */
 
     uint64_t seed;
-    int runs;            /* replications, run numbers 0..runs-1 */
+    int runs; /* replications, run numbers 0..runs-1 */
 } halo_scenario;
 
 /*

@@ -11,9 +11,14 @@ set(CMAKE_AR ${HALO_CROSS_TRIPLE}-ar CACHE FILEPATH "Archiver")
 set(CMAKE_RANLIB ${HALO_CROSS_TRIPLE}-ranlib CACHE FILEPATH "Ranlib")
 set(CMAKE_STRIP ${HALO_CROSS_TRIPLE}-strip CACHE FILEPATH "Strip")
 
-# Debian's multiarch-less cross sysroot.
+# Debian's cross sysroot for libc, plus the arm64 multiarch libraries (libyaml-dev:arm64,
+# libsqlite3-dev:arm64, ...) that scripts/deps.sh --ci installs under /usr/lib/aarch64-linux-gnu
+# with their architecture-independent headers in /usr/include.
 set(HALO_CROSS_SYSROOT /usr/${HALO_CROSS_TRIPLE})
-set(CMAKE_FIND_ROOT_PATH ${HALO_CROSS_SYSROOT})
+set(CMAKE_FIND_ROOT_PATH ${HALO_CROSS_SYSROOT} /)
+set(CMAKE_LIBRARY_ARCHITECTURE ${HALO_CROSS_TRIPLE})
+set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${HALO_CROSS_TRIPLE}/pkgconfig:/usr/share/pkgconfig)
+set(ENV{PKG_CONFIG_PATH} "")
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

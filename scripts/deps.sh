@@ -17,6 +17,7 @@ BASE_PKGS=(
 CI_PKGS=(
     clang-format clang-tidy cppcheck
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    libyaml-dev:arm64 libsqlite3-dev:arm64
 )
 
 usage() {
@@ -56,6 +57,15 @@ else
     echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
     exit 1
 fi
+
+# The aarch64 cross build links arm64 libraries from Debian's multiarch archive.
+case " ${missing[*]} " in
+*:arm64*)
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        "${SUDO[@]}" dpkg --add-architecture arm64
+    fi
+    ;;
+esac
 
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive

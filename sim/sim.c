@@ -550,8 +550,10 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
                 c->rcv_nxt = c->ooo[k].end;
             k++;
         }
-        memmove(c->ooo, c->ooo + k, (size_t)(c->n_ooo - k) * sizeof *c->ooo);
-        c->n_ooo -= k;
+        if (k > 0) {
+            memmove(c->ooo, c->ooo + k, (size_t)(c->n_ooo - k) * sizeof *c->ooo);
+            c->n_ooo -= k;
+        }
     } else {
         if (grow((void **)&c->ooo, &c->cap_ooo, sizeof *c->ooo, c->n_ooo + 1, 0, c->n_ooo) < 0) {
             s->failed = 1;

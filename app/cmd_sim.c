@@ -1,0 +1,226 @@
+/*
+ * `halo sim SCENARIO`: runs one point of a scenario in the discrete-event simulator and
+ * prints per-token times, their split into compute / stragglers / network, missing
+ * contributions, and a summary (or JSON).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "app/cli.h"
+#include "app/scenario.h"
+#include "app/simrun.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    (void)fprintf(f, "usage: halo sim [options] SCENARIO\n\n"
+                     "Runs one point of a scenario file in the discrete-event simulator (virtual\n"
+                     "time, simulated devices and links; a model file's numerics really run).\n\n"
+                     "options:\n"
+                     "      --point I          which point of the scenario's sweep (default 0)\n"
+                     "      --run R            run only replication R (default: all `runs`)\n"
+                     "      --per-token        print every token (default: up to 32 tokens)\n"
+                     "      --json             print one JSON object instead of text\n"
+                     "      --points           print the number of sweep points and exit\n"
+                     "  -h, --help             this help\n\n"
+                     "Time split per token, from the root: compute (root busy), stragglers (how\n"
+                     "much longer the busiest worker computed), network (the rest: transfers,\n"
+                     "queues, retransmissions, deadlines). Keys: scenarios/README.md.\n");
+}
+
+typedef struct sim_opts {
+    const char *path;
+    long point, run;
+    int per_token, json, points;
+} sim_opts;
+
+static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
+    static const struct option longopts[] = {
+        {"point", required_argument, NULL, 'p'},
+        {"run", required_argument, NULL, 'r'},
+        {"per-token", no_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'J'},
+        {"points", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (sim_opts){.run = -1};
+    optind = 1;
+    opterr = 0;
+    int c, rc = HALO_OK;
+    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            rc = halo_cli_parse_long("--point", optarg, 0, 1L << 40, &o->point, err);
+            break;
+        case 'r':
+            rc = halo_cli_parse_long("--run", optarg, 0, 1000000, &o->run, err);
+            break;
+        case 'T':
+            o->per_token = 1;
+            break;
+        case 'J':
+            o->json = 1;
+            break;
+        case 'P':
+            o->points = 1;
+            break;
+        case 'h':
+            return 1;
+        case ':':
+            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
+        default:
+            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc != HALO_OK)
+        return rc;
+    if (optind >= argc)
+        return HALO_FAIL(err, HALO_ERR_ARG, "missing SCENARIO file");
+    if (optind + 1 < argc)
+        return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind + 1]);
+    o->path = argv[optind];
+    return HALO_OK;
+}
+
+static const char *policy_name(int p) {
+    return p == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict";
+}
+
+static void print_text(const halo_scenario *sc, int run, const halo_sim_result *r, int per_token) {
+    if (per_token || r->n_tokens <= 32) {
+        (void)printf("%6s %10s %10s %10s %10s %8s\n", "pos", "ms", "compute", "stragglers",
+                     "network", "missing");
+        for (int i = 0; i < r->n_tokens; i++) {
+            const halo_sim_token *t = &r->tokens[i];
+            uint64_t busy =
+                t->compute_ns > t->worker_compute_ns ? t->compute_ns : t->worker_compute_ns;
+            (void)printf("%6u %10.3f %10.3f %10.3f %10.3f %4u/%-3u\n", t->pos,
+                         (double)t->time_ns / 1e6, (double)t->compute_ns / 1e6,
+                         (double)(busy - t->compute_ns) / 1e6,
+                         t->time_ns > busy ? (double)(t->time_ns - busy) / 1e6 : 0.0, t->missing,
+                         t->expected);
+        }
+    }
+    (void)printf("run %d: %d tokens, %.3f ms/token (p50 %.3f, p90 %.3f, p99 %.3f, max %.3f), "
+                 "%.2f tokens/s\n",
+                 run, r->n_tokens, r->mean_ms, r->p50_ms, r->p90_ms, r->p99_ms, r->max_ms,
+                 r->mean_ms > 0 ? 1e3 / r->mean_ms : 0.0);
+    (void)printf("  split per token: compute %.3f ms, stragglers %.3f ms, network %.3f ms\n",
+                 r->compute_ms, r->stragglers_ms, r->network_ms);
+    (void)printf("  contributions missing %llu of %llu (%.2f%%); stream retransmits %llu, "
+                 "timeouts %llu, probes %llu; datagrams lost %llu; %.2f MB on the wire\n",
+                 (unsigned long long)r->missing, (unsigned long long)r->expected,
+                 r->expected ? 100.0 * (double)r->missing / (double)r->expected : 0.0,
+                 (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
+                 (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
+                 (double)r->bytes_on_wire / 1e6);
+    (void)printf("  simulator: %llu events in %.3f s of wall time (%.1f simulated tokens/s)\n",
+                 (unsigned long long)r->events, (double)r->wall_ns / 1e9,
+                 r->wall_ns ? r->n_tokens / ((double)r->wall_ns / 1e9) : 0.0);
+    if (r->text)
+        (void)printf("  text: %s\n", r->text);
+    (void)sc;
+}
+
+static void print_json_run(int run, const halo_sim_result *r, int first) {
+    (void)printf("%s{\"run\": %d, \"tokens\": %d, \"mean_ms\": %.6f, \"p50_ms\": %.6f, "
+                 "\"p90_ms\": %.6f, \"p99_ms\": %.6f, \"max_ms\": %.6f, \"compute_ms\": %.6f, "
+                 "\"stragglers_ms\": %.6f, \"network_ms\": %.6f, \"expected\": %llu, "
+                 "\"missing\": %llu, \"retransmits\": %llu, \"timeouts\": %llu, "
+                 "\"probes\": %llu, \"datagrams_lost\": %llu, \"bytes_on_wire\": %llu, "
+                 "\"events\": %llu, \"wall_s\": %.6f, \"token_ms\": [",
+                 first ? "" : ", ", run, r->n_tokens, r->mean_ms, r->p50_ms, r->p90_ms, r->p99_ms,
+                 r->max_ms, r->compute_ms, r->stragglers_ms, r->network_ms,
+                 (unsigned long long)r->expected, (unsigned long long)r->missing,
+                 (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
+                 (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
+                 (unsigned long long)r->bytes_on_wire, (unsigned long long)r->events,
+                 (double)r->wall_ns / 1e9);
+    for (int i = 0; i < r->n_tokens; i++)
+        (void)printf("%s%.6f", i ? ", " : "", (double)r->tokens[i].time_ns / 1e6);
+    (void)printf("]");
+    if (r->text) {
+        (void)printf(", \"text\": ");
+        halo_cli_print_json_string(stdout, r->text);
+    }
+    (void)printf("}");
+}
+
+int halo_cmd_sim(int argc, char **argv) {
+    halo_err err = {0};
+    sim_opts o;
+    int rc = parse(argc, argv, &o, &err);
+    if (rc == 1) {
+        usage(stdout);
+        return HALO_EXIT_OK;
+    }
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        (void)fprintf(stderr, "Try 'halo sim --help'.\n");
+        return HALO_EXIT_USAGE;
+    }
+    halo_scenario *sc = NULL;
+    rc = halo_scenario_load(&sc, o.path, o.point, &err);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+    }
+    if (o.points) {
+        (void)printf("%ld\n", sc->n_points);
+        halo_scenario_free(sc);
+        return HALO_EXIT_OK;
+    }
+    if (o.run >= sc->runs) {
+        (void)fprintf(stderr, "halo: --run %ld: the scenario has runs 0..%d\n", o.run,
+                      sc->runs - 1);
+        halo_scenario_free(sc);
+        return HALO_EXIT_USAGE;
+    }
+    int first_run = o.run >= 0 ? (int)o.run : 0;
+    int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;
+    if (o.json) {
+        (void)printf("{\"scenario\": ");
+        halo_cli_print_json_string(stdout, sc->path);
+        (void)printf(", \"name\": ");
+        halo_cli_print_json_string(stdout, sc->name);
+        (void)printf(", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point, sc->n_points);
+        halo_cli_print_json_string(stdout, sc->point_label);
+        (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
+                     sc->n_devices, policy_name(sc->policy),
+                     sc->model_file ? "numerics" : "shape-only");
+    } else {
+        (void)printf("scenario %s (%s), point %ld of %ld%s%s\n", sc->name, sc->path, sc->point,
+                     sc->n_points, sc->point_label[0] ? ": " : "", sc->point_label);
+        (void)printf("model %s (%s), %d devices, seed %llu\n",
+                     sc->model_file ? sc->model_file : sc->shape_name,
+                     sc->model_file ? "numerics" : "shape-only", sc->n_devices,
+                     (unsigned long long)sc->seed);
+    }
+    int show = !o.json && isatty(STDERR_FILENO);
+    for (int run = first_run; rc == HALO_OK && run <= last_run; run++) {
+        if (show)
+            (void)fprintf(stderr, "halo sim: run %d of %d...\r", run + 1, last_run + 1);
+        halo_sim_result r;
+        rc = halo_simrun(sc, run, &r, &err);
+        if (rc != HALO_OK)
+            break;
+        if (o.json)
+            print_json_run(run, &r, run == first_run);
+        else
+            print_text(sc, run, &r, o.per_token);
+        halo_sim_result_free(&r);
+    }
+    if (o.json && rc == HALO_OK)
+        (void)printf("]}\n");
+    halo_scenario_free(sc);
+    if (rc != HALO_OK) {
+        (void)fflush(stdout);
+        halo_cli_print_err(&err);
+        return HALO_EXIT_FAIL;
+    }
+    return HALO_EXIT_OK;
+}

@@ -1,0 +1,328 @@
+/*
+ * One simulated run of a scenario point.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "app/simrun.h"
+
+#include "app/cli.h"
+#include "core/cluster.h"
+#include "core/sampler.h"
+#include "core/tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Relative speed of a device for the balanced split: weights it can process per second. */
+static double device_speed(const halo_device_profile *p, double wbytes) {
+    double t = 2.0 / p->flops_per_s;
+    double m = wbytes / p->mem_bw_bps;
+    return 1.0 / (t > m ? t : m);
+}
+
+/* Placement spec and policy after applying the baseline. `buf` receives a weights spec. */
+static int resolve_engine(const halo_scenario *sc, double wbytes, char *buf, size_t cap,
+                          const char **placement, int *policy, halo_err *err) {
+    *placement = sc->placement ? sc->placement : "equal";
+    *policy = sc->policy;
+    if (sc->baseline) {
+        if (strcmp(sc->baseline, "dllama") == 0) {
+            *placement = "equal";
+            *policy = HALO_SYNC_POLICY_STRICT;
+        } else if (strcmp(sc->baseline, "balanced") == 0) {
+            *placement = "balanced";
+            *policy = HALO_SYNC_POLICY_STRICT;
+        } else if (strcmp(sc->baseline, "relaxed") == 0) {
+            *placement = "equal";
+            *policy = HALO_SYNC_POLICY_RELAXED;
+        } else {
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: unknown baseline '%s'", sc->path,
+                             sc->baseline);
+        }
+    }
+    if (strcmp(*placement, "balanced") == 0) {
+        size_t used = (size_t)snprintf(buf, cap, "weights:");
+        for (int d = 0; d < sc->n_devices && used < cap; d++)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%.6g", d ? "," : "",
+                                     device_speed(&sc->devices[d].profile, wbytes));
+        if (used >= cap)
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: too many devices for a balanced spec",
+                             sc->path);
+        *placement = buf;
+    }
+    return HALO_OK;
+}
+
+static int load_model(const halo_scenario *sc, halo_model **m, halo_tokenizer **tok,
+                      halo_err *err) {
+    if (sc->model_file) {
+        int rc = halo_model_load(m, sc->model_file, err);
+        if (rc == HALO_OK)
+            rc = halo_tokenizer_load(tok, sc->tokenizer_file, halo_model_get_config(*m)->vocab_size,
+                                     err);
+        return rc;
+    }
+    return halo_model_new_shape(m, &sc->shape, sc->weight_type, err);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double quantile_ms(const uint64_t *sorted, int n, double q) {
+    int i = (int)(q * (n - 1) + 0.5);
+    return (double)sorted[i] / 1e6;
+}
+
+/* Appends the text of `token` (after `prev`) to r->text. */
+static int append_text(halo_sim_result *r, size_t *len, size_t *cap, const halo_tokenizer *tok,
+                       int prev, int token) {
+    size_t n;
+    const char *piece = halo_tokenizer_decode(tok, prev, token, &n);
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*cap ? *cap * 2 : 256) + n;
+        char *t = realloc(r->text, nc);
+        if (!t)
+            return -1;
+        r->text = t;
+        *cap = nc;
+    }
+    memcpy(r->text + *len, piece, n);
+    *len += n;
+    r->text[*len] = '\0';
+    return 0;
+}
+
+typedef struct run_ctx {
+    const halo_scenario *sc;
+    halo_model *model;
+    halo_tokenizer *tok;
+    halo_sampler *sampler;
+    halo_transport *world;
+    halo_cluster *cluster;
+    halo_device_profile *dev;
+    halo_link_spec *up, *down;
+    uint64_t *compute_before;
+    int *prompt;
+} run_ctx;
+
+static void ctx_free(run_ctx *x) {
+    halo_cluster_free(x->cluster);
+    halo_transport_free(x->world);
+    halo_sampler_free(x->sampler);
+    halo_tokenizer_free(x->tok);
+    halo_model_free(x->model);
+    free(x->dev);
+    free(x->up);
+    free(x->down);
+    free(x->compute_before);
+    free(x->prompt);
+}
+
+static int build(run_ctx *x, int run, halo_err *err) {
+    const halo_scenario *sc = x->sc;
+    int n = sc->n_devices, rc = load_model(sc, &x->model, &x->tok, err);
+    if (rc != HALO_OK)
+        return rc;
+    x->dev = calloc((size_t)n, sizeof *x->dev);
+    x->up = calloc((size_t)n, sizeof *x->up);
+    x->down = calloc((size_t)n, sizeof *x->down);
+    x->compute_before = calloc((size_t)n, sizeof *x->compute_before);
+    if (!x->dev || !x->up || !x->down || !x->compute_before)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (int d = 0; d < n; d++) {
+        x->dev[d] = sc->devices[d].profile;
+        x->up[d] = sc->devices[d].uplink;
+        x->down[d] = sc->devices[d].downlink;
+    }
+    halo_sim_config wc = {.n_nodes = n,
+                          .devices = x->dev,
+                          .uplink = x->up,
+                          .downlink = x->down,
+                          .delivery = sc->delivery,
+                          .tcp = sc->tcp,
+                          .seed = sc->seed,
+                          .run = (uint64_t)run};
+    rc = halo_sim_new(&x->world, &wc, err);
+    if (rc != HALO_OK)
+        return rc;
+    char spec[8192];
+    const char *placement;
+    int policy;
+    rc = resolve_engine(sc, halo_weight_bytes(halo_model_weight_type(x->model)), spec, sizeof spec,
+                        &placement, &policy, err);
+    if (rc != HALO_OK)
+        return rc;
+    uint8_t *critical = calloc((size_t)n, 1);
+    if (!critical)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (const char *s = sc->critical; s && *s;) {
+        char *end;
+        long d = strtol(s, &end, 10);
+        if (end == s || d < 0 || d >= n) {
+            free(critical);
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: engine.critical '%s': devices are 0..%d",
+                             sc->path, sc->critical, n - 1);
+        }
+        critical[d] = 1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    halo_cluster_config cc = {
+        .model = x->model,
+        .n_devices = n,
+        .ffn_group_size = sc->group_size,
+        .placement = placement,
+        .encoding = sc->encoding,
+        .transport = x->world,
+        .sync = {.policy = policy, .deadline_ns = sc->deadline_ns, .critical = critical}};
+    rc = halo_cluster_new(&x->cluster, &cc, err);
+    free(critical);
+    if (rc != HALO_OK)
+        return rc;
+    const halo_model_config *mc = halo_model_get_config(x->model);
+    return halo_sampler_new(&x->sampler, mc->vocab_size, sc->temperature, 1.0f,
+                            sc->seed * 1000003u + (uint64_t)run, err);
+}
+
+/* Feeds the prompt (positions not measured); returns the count via *n_prompt. */
+static int prefill(run_ctx *x, int *n_prompt, int *last, halo_err *err) {
+    const halo_scenario *sc = x->sc;
+    const halo_model_config *mc = halo_model_get_config(x->model);
+    *n_prompt = 1;
+    if (x->tok) {
+        size_t cap = halo_tokenizer_max_tokens(sc->prompt);
+        x->prompt = malloc(cap * sizeof *x->prompt);
+        if (!x->prompt)
+            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+        int rc =
+            halo_tokenizer_encode(x->tok, sc->prompt, 1, 0, x->prompt, (int)cap, n_prompt, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (*n_prompt + sc->tokens - 1 > mc->seq_len)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: prompt (%d tokens) and %d tokens exceed the context of %d", sc->path,
+                         *n_prompt, sc->tokens, mc->seq_len);
+    *last = x->prompt ? x->prompt[0] : HALO_TOKEN_BOS;
+    for (int pos = 0; pos + 1 < *n_prompt; pos++) {
+        const float *l;
+        int rc = halo_cluster_forward(x->cluster, x->prompt[pos], pos, &l, err);
+        if (rc != HALO_OK)
+            return rc;
+        *last = x->prompt[pos + 1];
+    }
+    return HALO_OK;
+}
+
+static void summarise(halo_sim_result *r, halo_transport *world, int n) {
+    uint64_t *sorted = malloc((size_t)r->n_tokens * sizeof *sorted);
+    double compute = 0, stragglers = 0, network = 0;
+    for (int i = 0; i < r->n_tokens; i++) {
+        const halo_sim_token *t = &r->tokens[i];
+        r->total_ns += t->time_ns;
+        r->expected += t->expected;
+        r->missing += t->missing;
+        uint64_t busy = t->compute_ns > t->worker_compute_ns ? t->compute_ns : t->worker_compute_ns;
+        compute += (double)t->compute_ns;
+        stragglers += (double)(busy - t->compute_ns);
+        network += t->time_ns > busy ? (double)(t->time_ns - busy) : 0.0;
+        if (sorted)
+            sorted[i] = t->time_ns;
+    }
+    double k = r->n_tokens ? (double)r->n_tokens * 1e6 : 1.0;
+    r->mean_ms = (double)r->total_ns / k;
+    r->compute_ms = compute / k;
+    r->stragglers_ms = stragglers / k;
+    r->network_ms = network / k;
+    if (sorted && r->n_tokens) {
+        qsort(sorted, (size_t)r->n_tokens, sizeof *sorted, cmp_u64);
+        r->p50_ms = quantile_ms(sorted, r->n_tokens, 0.50);
+        r->p90_ms = quantile_ms(sorted, r->n_tokens, 0.90);
+        r->p99_ms = quantile_ms(sorted, r->n_tokens, 0.99);
+        r->max_ms = (double)sorted[r->n_tokens - 1] / 1e6;
+    }
+    free(sorted);
+    for (int d = 0; d < n; d++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(world, d, &st);
+        r->retransmits += st.retransmits;
+        r->timeouts += st.timeouts;
+        r->probes += st.probes;
+        r->msgs_lost += st.msgs_lost;
+        r->bytes_on_wire += st.bytes_on_wire;
+    }
+    r->events = halo_sim_events(world);
+}
+
+int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err) {
+    memset(out, 0, sizeof *out);
+    uint64_t wall0 = halo_cli_now_ns();
+    run_ctx x = {.sc = sc};
+    int n_prompt = 0, token = HALO_TOKEN_BOS;
+    int rc = build(&x, run, err);
+    if (rc == HALO_OK)
+        rc = prefill(&x, &n_prompt, &token, err);
+    if (rc == HALO_OK) {
+        out->numerics = halo_model_has_weights(x.model);
+        out->tokens = calloc((size_t)sc->tokens, sizeof *out->tokens);
+        if (!out->tokens)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    const halo_model_config *mc = rc == HALO_OK ? halo_model_get_config(x.model) : NULL;
+    float *logits = mc ? malloc((size_t)mc->vocab_size * sizeof *logits) : NULL;
+    if (rc == HALO_OK && !logits)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    size_t text_len = 0, text_cap = 0;
+    halo_node *root = rc == HALO_OK ? halo_cluster_node(x.cluster, 0) : NULL;
+    for (int i = 0; rc == HALO_OK && i < sc->tokens; i++) {
+        int pos = n_prompt - 1 + i;
+        for (int d = 0; d < sc->n_devices; d++) {
+            halo_sim_node_stats st;
+            halo_sim_get_stats(x.world, d, &st);
+            x.compute_before[d] = st.compute_ns;
+        }
+        const float *l;
+        rc = halo_cluster_forward(x.cluster, token, pos, &l, err);
+        if (rc != HALO_OK)
+            break;
+        const halo_token_metrics *tm = halo_node_last_metrics(root);
+        halo_sim_token *t = &out->tokens[out->n_tokens++];
+        *t = (halo_sim_token){.pos = (uint32_t)pos,
+                              .token = token,
+                              .time_ns = tm->end_ns - tm->start_ns,
+                              .wait_ns = tm->wait_ns,
+                              .expected = tm->expected,
+                              .missing = tm->missing};
+        for (int d = 0; d < sc->n_devices; d++) {
+            halo_sim_node_stats st;
+            halo_sim_get_stats(x.world, d, &st);
+            uint64_t used = st.compute_ns - x.compute_before[d];
+            if (d == 0)
+                t->compute_ns = used;
+            else if (used > t->worker_compute_ns)
+                t->worker_compute_ns = used;
+        }
+        if (out->numerics) {
+            memcpy(logits, l, (size_t)mc->vocab_size * sizeof *logits);
+            int next = halo_sampler_sample(x.sampler, logits);
+            if (append_text(out, &text_len, &text_cap, x.tok, token, next) != 0)
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+            token = next;
+        }
+    }
+    free(logits);
+    if (rc == HALO_OK)
+        summarise(out, x.world, sc->n_devices);
+    ctx_free(&x);
+    out->wall_ns = halo_cli_now_ns() - wall0;
+    if (rc != HALO_OK)
+        halo_sim_result_free(out);
+    return rc;
+}
+
+void halo_sim_result_free(halo_sim_result *r) {
+    free(r->tokens);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}

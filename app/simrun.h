@@ -1,0 +1,54 @@
+/*
+ * Runs one point of a scenario in the discrete-event simulator: builds the model (a
+ * checkpoint whose numerics really run, or a shape-only model), the simulated world and the
+ * in-process cluster, decodes the workload's tokens, and reports per-token times and their
+ * split. Used by `halo sim` and, per point and run, by sweeps.
+ *
+ * The time split of a token, seen from the root:
+ *   compute      time the root spent computing;
+ *   stragglers   how much longer the busiest worker computed than the root (0 if none);
+ *   network      the rest of the token: messages on the wire, queues, retransmissions,
+ *                deadlines.
+ */
+#ifndef HALO_APP_SIMRUN_H
+#define HALO_APP_SIMRUN_H
+
+#include "app/scenario.h"
+
+#include <stdint.h>
+
+typedef struct halo_sim_token {
+    uint32_t pos;
+    int token;                  /* id fed at this position (numerics runs) */
+    uint64_t time_ns;           /* the root's time for the token */
+    uint64_t compute_ns;        /* root busy */
+    uint64_t worker_compute_ns; /* the busiest worker */
+    uint64_t wait_ns;           /* root idle at syncs */
+    uint32_t expected, missing; /* remote contributions */
+} halo_sim_token;
+
+typedef struct halo_sim_result {
+    int numerics; /* 1: real weights ran; 0: shape-only */
+    int n_tokens;
+    halo_sim_token *tokens; /* (n_tokens) */
+    uint64_t total_ns;      /* simulated time of all tokens */
+    double mean_ms, p50_ms, p90_ms, p99_ms, max_ms;
+    double compute_ms, stragglers_ms, network_ms; /* means per token */
+    uint64_t expected, missing;
+    uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
+    uint64_t events;  /* simulator events processed */
+    uint64_t wall_ns; /* real time the simulation took */
+    char *text;       /* generated text (numerics runs), or NULL */
+} halo_sim_result;
+
+/*
+ * Runs replication `run` of scenario `sc`. *out is overwritten; free it with
+ * halo_sim_result_free. Errors: those of loading the model, building the world or the
+ * cluster (HALO_ERR_ARG naming the device or option), HALO_ERR_AGAIN if the world stalled.
+ */
+int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err);
+
+/* Frees what a result holds; safe on a zeroed result. */
+void halo_sim_result_free(halo_sim_result *r);
+
+#endif /* HALO_APP_SIMRUN_H */
