@@ -72,8 +72,8 @@ static uint64_t block_key(uint32_t step, int layer, int phase) {
 
 /* ==== Group compute ==== */
 
-static void charge(halo_node *n, double flops, double bytes) {
-    halo_cost c = {flops, bytes};
+static void charge(halo_node *n, double flops, double bytes, double ops) {
+    halo_cost c = {flops, bytes, ops};
     n->t->ops->charge(n->t, n->idx, &c);
 }
 
@@ -95,7 +95,7 @@ static void charge_attn(halo_node *n, int count, int n_valid_total, size_t proj_
         2.0 * rows * dim + 4.0 * kv_mul * hs * n_valid_total + 2.0 * dim * (double)proj_cols;
     double bytes =
         n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
-    charge(n, flops, bytes);
+    charge(n, flops, bytes, count > 0 ? 4 : 0); /* wq, wk, wv, wo */
 }
 
 /* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
@@ -156,7 +156,8 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
     /* Three matrices of `neurons` rows (or columns) by dim. */
-    charge(n, 6.0 * neurons * (double)dim, n->wbytes * 3.0 * neurons * (double)dim);
+    charge(n, 6.0 * neurons * (double)dim, n->wbytes * 3.0 * neurons * (double)dim,
+           count > 0 ? 3 : 0); /* w1, w3, w2 */
     if (!n->numerics)
         return;
     for (int i = 0; i < count; i++) {
@@ -272,7 +273,7 @@ static void finish_token(halo_node *n) {
         halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
                            c->dim, 0);
     }
-    charge(n, 2.0 * c->vocab_size * c->dim, n->wbytes * c->vocab_size * c->dim);
+    charge(n, 2.0 * c->vocab_size * c->dim, n->wbytes * c->vocab_size * c->dim, 1);
     n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
     n->in_flight = 0;
     n->done = 1;
@@ -308,7 +309,7 @@ static void finish_sync(halo_node *n) {
                 s += n->partials[(size_t)d * dim + i];
         n->x[i] += s;
     }
-    charge(n, (double)n->n_devices * (double)dim, 4.0 * (double)n->n_devices * (double)dim);
+    charge(n, (double)n->n_devices * (double)dim, 4.0 * (double)n->n_devices * (double)dim, 0);
     if (n->phase == HALO_PHASE_ATTN) {
         n->phase = HALO_PHASE_FFN;
     } else {
@@ -411,7 +412,7 @@ static int begin_sync(halo_node *n, halo_err *err) {
             return rc;
         n->deadline_armed = 1;
     }
-    charge(n, 3.0 * n->mc->dim, 8.0 * n->mc->dim);
+    charge(n, 3.0 * n->mc->dim, 8.0 * n->mc->dim, 0);
     compute_block(n, n->layer, n->phase, n->dev_groups, n->dev_start[1], n->xb, n->pos, n->own);
     n->ready_ns = n->t->ops->now_ns(n->t, 0);
     return HALO_OK;

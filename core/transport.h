@@ -35,6 +35,8 @@ typedef void (*halo_timer_fn)(void *arg);
 typedef struct halo_cost {
     double flops; /* floating-point operations (a multiply-add is 2) */
     double bytes; /* bytes of weights and activations touched */
+    double ops;   /* kernel invocations (one per weight matrix touched): each costs a
+                     device's fixed per-operation overhead */
 } halo_cost;
 
 /* Returns nonzero when run() should stop. */

@@ -764,7 +764,7 @@ uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost
     double t_compute = cost->flops / p->flops_per_s;
     double t_memory = cost->bytes / p->mem_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;
-    return p->op_overhead_ns + (uint64_t)llround(t * 1e9);
+    return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
 }
 
 void halo_tcp_config_linux(halo_tcp_config *c) {

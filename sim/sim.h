@@ -22,7 +22,7 @@
  *    earlier byte of its stream (head-of-line blocking).
  *
  * Devices: each node has a profile; a charged cost takes
- *     overhead + max(flops / flops_per_s, bytes / mem_bw)
+ *     ops * op_overhead + max(flops / flops_per_s, bytes / mem_bw)
  * (a roofline), during which the node is busy: its later sends leave later and
  * now_ns(node) reads its own clock, never behind the world's.
  */
@@ -69,7 +69,7 @@ typedef struct halo_device_profile {
     double mem_bw_bps;       /* sustained memory bandwidth in bytes per second, > 0 */
     uint64_t mem_bytes;      /* memory available for weights and caches */
     double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second */
-    uint64_t op_overhead_ns; /* fixed cost of each charged segment */
+    uint64_t op_overhead_ns; /* fixed cost of each kernel invocation (halo_cost.ops) */
 } halo_device_profile;
 
 /* Time a device with profile `p` takes for `cost`. */

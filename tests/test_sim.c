@@ -206,7 +206,7 @@ static void compute_delays_the_nodes_sends(void) {
     rx r = {.t = t, .node = 0};
     ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
     /* 2e6 flops at 1 GFLOP/s = 2 ms; 1e6 bytes at 2 GB/s = 0.5 ms: compute-bound. */
-    halo_cost cost = {.flops = 2e6, .bytes = 1e6};
+    halo_cost cost = {.flops = 2e6, .bytes = 1e6, .ops = 1};
     ASSERT_EQ(halo_device_time_ns(&w.dev[1], &cost), 2001000);
     t->ops->charge(t, 1, &cost);
     ASSERT_EQ(t->ops->now_ns(t, 1), 2001000);
