@@ -104,7 +104,7 @@ static void tiny_loss_sweeps_loss_over_three_points(void) {
             const halo_scenario_device *dev = &s->devices[d];
             ASSERT(strcmp(dev->profile_name, "rpi4b") == 0);
             ASSERT_NEAR(dev->profile.flops_per_s, 12e9, 1);
-            ASSERT_NEAR(dev->profile.mem_bw_bps, 4.5e9, 1);
+            ASSERT_NEAR(dev->profile.mem_bw_bps, 2.8517e9, 1); /* calibrated value */
             ASSERT_EQ(dev->profile.mem_bytes, 3584ull << 20);
             const halo_link_spec *l[2] = {&dev->uplink, &dev->downlink};
             for (int k = 0; k < 2; k++) {
