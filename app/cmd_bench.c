@@ -7,6 +7,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "app/scenario.h"
+#include "app/simrun.h"
 #include "core/ops.h"
 #include "core/sampler.h"
 
@@ -29,6 +31,7 @@ static void usage(FILE *f) {
            "      --tokens N         tokens decoded on the bundled model (default 256)\n"
            "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
            "      --no-big           skip the synthetic model\n"
+           "      --no-sim           skip the simulator's own speed (scenarios/bench/*.yaml)\n"
            "      --save-big FILE    write the synthetic model to FILE and keep it (to run other\n"
            "                         programs on the same weights)\n"
            "      --json             print one JSON object instead of a table\n"
@@ -39,7 +42,7 @@ static void usage(FILE *f) {
 typedef struct bench_opts {
     const char *save_big;
     long threads, tokens, big_tokens;
-    int no_big, json;
+    int no_big, no_sim, json;
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
@@ -51,6 +54,7 @@ static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"save-big", required_argument, NULL, 'S'},
+        {"no-sim", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     *o = (bench_opts){.tokens = 256, .big_tokens = 64};
@@ -76,6 +80,9 @@ static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
             break;
         case 'S':
             o->save_big = optarg;
+            break;
+        case 'M':
+            o->no_sim = 1;
             break;
         case 'h':
             return 1;
@@ -220,6 +227,44 @@ static int bench_synthetic(halo_pool *pool, long tokens, const char *save, decod
     return rc;
 }
 
+/* ==== The simulator's own speed ==== */
+
+typedef struct sim_bench {
+    const char *file; /* under the scenario directory */
+    const char *what;
+    int tokens;
+    double wall_s; /* best of three */
+    double sim_ms; /* simulated ms per token */
+    uint64_t events;
+} sim_bench;
+
+static int bench_sim(sim_bench *b, halo_err *err) {
+    char path[4096];
+    const char *dir = getenv("HALO_SCENARIO_DIR");
+    int n = snprintf(path, sizeof path, "%s/%s", dir && dir[0] ? dir : HALO_SOURCE_SCENARIO_DIR,
+                     b->file);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return HALO_FAIL(err, HALO_ERR_ARG, "scenario path too long");
+    halo_scenario *sc = NULL;
+    int rc = halo_scenario_load(&sc, path, 0, err);
+    b->wall_s = 1e30;
+    for (int rep = 0; rc == HALO_OK && rep < 3; rep++) {
+        halo_sim_result r;
+        rc = halo_simrun(sc, 0, &r, err);
+        if (rc != HALO_OK)
+            break;
+        double wall = (double)r.wall_ns / 1e9;
+        if (wall < b->wall_s)
+            b->wall_s = wall;
+        b->tokens = r.n_tokens;
+        b->sim_ms = r.mean_ms;
+        b->events = r.events;
+        halo_sim_result_free(&r);
+    }
+    halo_scenario_free(sc);
+    return rc;
+}
+
 int halo_cmd_bench(int argc, char **argv) {
     halo_err err = {0};
     bench_opts o;
@@ -246,6 +291,12 @@ int halo_cmd_bench(int argc, char **argv) {
                          o.tokens, &res[0], &err);
     if (rc == HALO_OK && !o.no_big)
         rc = bench_synthetic(pool, o.big_tokens, o.save_big, &res[1], &err);
+    sim_bench sims[2] = {
+        {.file = "bench/sim-7b.yaml", .what = "llama2-7b shape-only, 8 devices, tcp 1% loss"},
+        {.file = "bench/sim-stories.yaml", .what = "stories260K numerics, 4 devices, udp 1% loss"}};
+    int n_sims = o.no_sim ? 0 : 2;
+    for (int i = 0; rc == HALO_OK && i < n_sims; i++)
+        rc = bench_sim(&sims[i], &err);
     int threads = halo_pool_n_threads(pool);
     halo_pool_free(pool);
     if (rc != HALO_OK) {
@@ -265,6 +316,14 @@ int halo_cmd_bench(int argc, char **argv) {
                          (unsigned long long)r->bytes_per_token, r->tokens, r->ms_per_token,
                          1e3 / r->ms_per_token, gbps, gbps * 1e9 / bps);
         }
+        (void)printf("], \"simulator\": [");
+        for (int i = 0; i < n_sims; i++)
+            (void)printf("%s{\"scenario\": \"%s\", \"tokens\": %d, \"wall_s\": %.4f, "
+                         "\"simulated_tokens_per_s\": %.1f, \"events\": %llu, "
+                         "\"simulated_ms_per_token\": %.3f}",
+                         i ? ", " : "", sims[i].file, sims[i].tokens, sims[i].wall_s,
+                         sims[i].tokens / sims[i].wall_s, (unsigned long long)sims[i].events,
+                         sims[i].sim_ms);
         (void)printf("]}\n");
         return HALO_EXIT_OK;
     }
@@ -279,5 +338,12 @@ int halo_cmd_bench(int argc, char **argv) {
                      (unsigned long long)r->params, (double)r->bytes_per_token / 1e6, r->tokens,
                      r->ms_per_token, 1e3 / r->ms_per_token, 100.0 * gbps * 1e9 / bps);
     }
+    if (n_sims)
+        (void)printf("\nsimulator (best of 3)%27s %8s %10s %12s %12s\n", "", "tokens", "wall s",
+                     "tokens/s", "events/s");
+    for (int i = 0; i < n_sims; i++)
+        (void)printf("%-48s %8d %10.4f %12.1f %12.0f\n", sims[i].what, sims[i].tokens,
+                     sims[i].wall_s, sims[i].tokens / sims[i].wall_s,
+                     (double)sims[i].events / sims[i].wall_s);
     return HALO_EXIT_OK;
 }

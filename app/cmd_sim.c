@@ -21,7 +21,8 @@ static void usage(FILE *f) {
                      "time, simulated devices and links; a model file's numerics really run).\n\n"
                      "options:\n"
                      "      --point I          which point of the scenario's sweep (default 0)\n"
-                     "      --run R            run only replication R (default: all `runs`)\n"
+                     "      --run R            run only replication R, any number (default: the\n"
+                     "                         scenario's runs 0..runs-1)\n"
                      "      --per-token        print every token (default: up to 32 tokens)\n"
                      "      --json             print one JSON object instead of text\n"
                      "      --points           print the number of sweep points and exit\n"
@@ -173,12 +174,6 @@ int halo_cmd_sim(int argc, char **argv) {
         (void)printf("%ld\n", sc->n_points);
         halo_scenario_free(sc);
         return HALO_EXIT_OK;
-    }
-    if (o.run >= sc->runs) {
-        (void)fprintf(stderr, "halo: --run %ld: the scenario has runs 0..%d\n", o.run,
-                      sc->runs - 1);
-        halo_scenario_free(sc);
-        return HALO_EXIT_USAGE;
     }
     int first_run = o.run >= 0 ? (int)o.run : 0;
     int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;

@@ -62,7 +62,7 @@ case_golden() {
 case_help() {
     expect_ok --help
     expect_ok --version
-    for c in generate eval bench; do
+    for c in generate eval bench sim; do
         expect_ok "$c" --help
         count=$((count + 1))
         if grep -q "usage: halo $c" "$tmp/out"; then echo "ok $count - $c help"; else
@@ -153,7 +153,40 @@ case_eval_json() {
     fi
 }
 
-for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json; do
+case_sim() {
+    local sc=$src/scenarios/tiny-loss.yaml
+    # The same scenario, point and run twice: byte-identical apart from the wall time.
+    expect_ok sim --json --point 2 "$sc"
+    sed 's/"wall_s": [0-9.]*//g' "$tmp/out" >"$tmp/a.json"
+    expect_ok sim --json --point 2 "$sc"
+    sed 's/"wall_s": [0-9.]*//g' "$tmp/out" >"$tmp/b.json"
+    count=$((count + 1))
+    if cmp -s "$tmp/a.json" "$tmp/b.json" && grep -q '"missing"' "$tmp/a.json"; then
+        echo "ok $count - sim is deterministic"
+    else
+        echo "not ok $count - two sim runs differ"; failures=$((failures + 1))
+    fi
+    # Another run number draws other losses.
+    expect_ok sim --json --point 2 --run 1 "$sc"
+    sed 's/"wall_s": [0-9.]*//g; s/"run": 1/"run": 0/' "$tmp/out" >"$tmp/c.json"
+    count=$((count + 1))
+    if ! cmp -s "$tmp/a.json" "$tmp/c.json"; then echo "ok $count - another run differs"; else
+        echo "not ok $count - run 1 equals run 0"; failures=$((failures + 1)); fi
+    expect_ok sim --points "$sc"
+    count=$((count + 1))
+    if [ "$(cat "$tmp/out")" = 3 ]; then echo "ok $count - 3 points"; else
+        echo "not ok $count - points: $(cat "$tmp/out")"; failures=$((failures + 1)); fi
+    expect_fail 1 "/nonexistent.yaml" -- sim /nonexistent.yaml
+    printf 'model: {shape: llama2-7b}\ndevices: []\nworkload: {tokens: 2}\n' >"$tmp/bad.yaml"
+    expect_fail 1 "bad.yaml:2" -- sim "$tmp/bad.yaml"
+    printf 'model: {shape: llama2-7b}\nbogus: 1\n' >"$tmp/bad2.yaml"
+    expect_fail 1 "bogus" -- sim "$tmp/bad2.yaml"
+    expect_fail 2 "point" -- sim --point 9 "$sc"
+    expect_fail 2 "--run" -- sim --run -1 "$sc"
+    expect_fail 2 "missing SCENARIO" -- sim
+}
+
+for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim; do
     if [ -z "$only" ] || [ "$only" = "$c" ]; then
         "case_$c"
     fi
