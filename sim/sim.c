@@ -174,14 +174,15 @@ struct conn {
     uint64_t recovery_end; /* fast recovery until snd_una passes this */
     int in_recovery;
     uint64_t rack_xmit_ns; /* send time of the most recently sent delivered segment */
+    uint64_t rack_end;     /* its end sequence (orders segments sent at the same instant) */
     uint64_t timer_id[TCP_N_TIMERS];
     int timer_on[TCP_N_TIMERS];
     /* receiver (state for the data arriving from src) */
     uint64_t rcv_nxt;
     range *ooo; /* out-of-order ranges, sorted, disjoint */
     int n_ooo, cap_ooo;
-    int unacked_segs; /* received and not yet acknowledged */
-    int quickack;     /* segments still to ACK at once */
+    uint64_t unacked_bytes; /* received and not yet acknowledged */
+    int quickack;           /* segments still to ACK at once */
     int ack_pending;
 };
 
@@ -389,7 +390,7 @@ static void fill_ack(packet *p, conn *rc) {
     p->n_sack = rc->n_ooo < 4 ? rc->n_ooo : 4;
     for (int i = 0; i < p->n_sack; i++)
         p->sack[i] = rc->ooo[i];
-    rc->unacked_segs = 0;
+    rc->unacked_bytes = 0;
     rc->ack_pending = 0;
 }
 
@@ -541,6 +542,7 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
         send_pure_ack(s, c);
         return;
     }
+    int filled_hole = !out_of_order && c->n_ooo > 0;
     if (!out_of_order) {
         c->rcv_nxt = end;
         /* absorb out-of-order ranges now contiguous */
@@ -580,11 +582,12 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
             c->n_ooo++;
         }
     }
-    deliver_in_order(s, c);
-    c->unacked_segs++;
-    /* Linux: ACK at once when out of order, a hole was just filled, two full segments are
-     * unacknowledged, or in quickack mode; otherwise delay (and piggyback if we can). */
-    if (out_of_order || c->n_ooo > 0 || c->unacked_segs >= 2 || c->quickack > 0) {
+    c->unacked_bytes += end - seq;
+    /* Linux (__tcp_ack_snd_check): ACK at once when out of order, when a hole was just
+     * filled, when more than one full segment is unacknowledged, or in quickack mode;
+     * otherwise delay. The kernel decides before the application reads the data, so an
+     * answer the application sends right away can only carry a delayed ACK. */
+    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0) {
         if (c->quickack > 0)
             c->quickack--;
         send_pure_ack(s, c);
@@ -592,6 +595,7 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
         c->ack_pending = 1;
         timer_start(s, c, TCP_TIMER_DELACK, s->now_ns + s->tcp.delack_ns);
     }
+    deliver_in_order(s, c);
 }
 
 static void update_rtt(conn *c, uint64_t sample) {
@@ -609,6 +613,19 @@ static void update_rtt(conn *c, uint64_t sample) {
         c->min_rtt_ns = sample;
 }
 
+/* Records that segment g was delivered (ACKed or SACKed), for RACK. */
+static void rack_update(conn *c, const segment *g) {
+    if (g->sent_ns > c->rack_xmit_ns || (g->sent_ns == c->rack_xmit_ns && g->end > c->rack_end)) {
+        c->rack_xmit_ns = g->sent_ns;
+        c->rack_end = g->end;
+    }
+}
+
+/* Was g sent before the most recently sent delivered segment? (time, then sequence) */
+static int rack_sent_before(const conn *c, const segment *g) {
+    return g->sent_ns < c->rack_xmit_ns || (g->sent_ns == c->rack_xmit_ns && g->end < c->rack_end);
+}
+
 /* RACK: a segment sent before a delivered one, and older than srtt + reo_wnd, is lost. */
 static void rack_detect(sim *s, conn *c) {
     uint64_t reo = c->min_rtt_ns / 4;
@@ -616,7 +633,7 @@ static void rack_detect(sim *s, conn *c) {
     int marked = 0;
     for (int i = 0; i < c->n_segs; i++) {
         segment *g = seg_at(c, i);
-        if (g->sacked || g->lost || g->sent_ns >= c->rack_xmit_ns)
+        if (g->sacked || g->lost || !rack_sent_before(c, g))
             continue;
         uint64_t deadline = g->sent_ns + c->srtt_ns + reo;
         if (s->now_ns >= deadline) {
@@ -657,8 +674,7 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
         segment *g = seg_at(c, 0);
         if (!g->retransmitted)
             update_rtt(c, s->now_ns - g->sent_ns);
-        if (g->sent_ns > c->rack_xmit_ns)
-            c->rack_xmit_ns = g->sent_ns;
+        rack_update(c, g);
         c->head_seg = (c->head_seg + 1) % c->cap_segs;
         c->n_segs--;
         progressed = 1;
@@ -671,8 +687,7 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
             if (!g->sacked && g->seq >= p->sack[k].start && g->end <= p->sack[k].end) {
                 g->sacked = 1;
                 g->lost = 0;
-                if (g->sent_ns > c->rack_xmit_ns)
-                    c->rack_xmit_ns = g->sent_ns;
+                rack_update(c, g);
             }
         }
     if (progressed) {

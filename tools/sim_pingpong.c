@@ -1,0 +1,162 @@
+/*
+ * halo_sim_pingpong: the request/response exchange of tools/tcp_pingpong.c, run over the
+ * simulator's stream (TCP) model instead of kernel TCP, with the same output format
+ * (`size,loss,seq,rtt_ns`), so scripts/compare-tcp-model.sh can set the model beside the
+ * kernel measured in network namespaces.
+ *
+ * World: two nodes joined by a veth-like path (10 Gb/s, 7 us per hop), loss drawn
+ * independently on each node's incoming link (the kernel measurement drops on INPUT in
+ * both namespaces), Linux TCP defaults. The client sends SIZE bytes, the server answers
+ * with SIZE bytes once it holds the whole request, the client records the round trip and
+ * waits the interval before the next exchange.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "sim/sim.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pp {
+    halo_transport *t;
+    size_t size;
+    long warmup, count, done;
+    uint64_t interval_ns, sent_at;
+    uint64_t *rtt;
+    unsigned char *buf;
+    int failed;
+} pp;
+
+static void send_request(void *arg) {
+    pp *p = arg;
+    p->sent_at = p->t->ops->now_ns(p->t, 0);
+    if (p->t->ops->send(p->t, 0, 1, p->buf, p->size, NULL) != HALO_OK)
+        p->failed = 1;
+}
+
+static void on_server(void *ctx, int src, const void *msg, size_t len) {
+    pp *p = ctx;
+    (void)src;
+    if (p->t->ops->send(p->t, 1, 0, msg, len, NULL) != HALO_OK)
+        p->failed = 1;
+}
+
+static void on_client(void *ctx, int src, const void *msg, size_t len) {
+    pp *p = ctx;
+    (void)src;
+    (void)msg;
+    (void)len;
+    uint64_t rtt = p->t->ops->now_ns(p->t, 0) - p->sent_at;
+    if (p->done >= p->warmup)
+        p->rtt[p->done - p->warmup] = rtt;
+    p->done++;
+    if (p->done < p->warmup + p->count &&
+        p->t->ops->schedule(p->t, 0, p->interval_ns, send_request, p, NULL, NULL) != HALO_OK)
+        p->failed = 1;
+}
+
+static int finished(void *arg) {
+    const pp *p = arg;
+    return p->failed || p->done >= p->warmup + p->count;
+}
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (s[0] == '\0' || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
+        (void)fprintf(stderr, "halo_sim_pingpong: %s: '%s' is not a number in %g..%g\n", opt, s, lo,
+                      hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void usage(void) {
+    (void)fprintf(stderr, "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
+                          "[--warmup K] [--interval-us U] [--seed S] [--header]\n");
+}
+
+int main(int argc, char **argv) {
+    double size = 0, loss = -1, count = 2000, warmup = 20, interval_us = 1000, seed = 1;
+    int header = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        double *dst = NULL, lo = 0, hi = 0;
+        if (strcmp(a, "--header") == 0) {
+            header = 1;
+            continue;
+        } else if (strcmp(a, "--size") == 0) {
+            dst = &size, lo = 1, hi = 1 << 24;
+        } else if (strcmp(a, "--loss") == 0) {
+            dst = &loss, lo = 0, hi = 0.99;
+        } else if (strcmp(a, "--count") == 0) {
+            dst = &count, lo = 1, hi = 1e7;
+        } else if (strcmp(a, "--warmup") == 0) {
+            dst = &warmup, lo = 0, hi = 1e6;
+        } else if (strcmp(a, "--interval-us") == 0) {
+            dst = &interval_us, lo = 0, hi = 1e9;
+        } else if (strcmp(a, "--seed") == 0) {
+            dst = &seed, lo = 0, hi = 1e15;
+        } else {
+            usage();
+            return 2;
+        }
+        if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0) {
+            usage();
+            return 2;
+        }
+    }
+    if (size < 1 || loss < 0) {
+        usage();
+        return 2;
+    }
+    halo_device_profile dev[2] = {{.flops_per_s = 1e12, .mem_bw_bps = 1e12},
+                                  {.flops_per_s = 1e12, .mem_bw_bps = 1e12}};
+    halo_link_spec veth = {
+        .bandwidth_bps = 10e9, .latency_ns = 7000, .mtu_bytes = 1500, .header_bytes = 66};
+    halo_link_spec up[2] = {veth, veth}, down[2] = {veth, veth};
+    for (int i = 0; i < 2; i++)
+        down[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
+    halo_sim_config cfg = {.n_nodes = 2,
+                           .devices = dev,
+                           .uplink = up,
+                           .downlink = down,
+                           .delivery = HALO_DELIVERY_STREAM,
+                           .seed = (uint64_t)seed};
+    halo_tcp_config_linux(&cfg.tcp);
+    halo_err err = {0};
+    pp p = {.size = (size_t)size,
+            .warmup = (long)warmup,
+            .count = (long)count,
+            .interval_ns = (uint64_t)(interval_us * 1e3)};
+    p.rtt = calloc((size_t)p.count, sizeof *p.rtt);
+    p.buf = calloc(1, p.size);
+    int rc = p.rtt && p.buf ? halo_sim_new(&p.t, &cfg, &err)
+                            : HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = p.t->ops->attach(p.t, 1, on_server, &p, &err);
+    if (rc == HALO_OK)
+        rc = p.t->ops->attach(p.t, 0, on_client, &p, &err);
+    if (rc == HALO_OK) {
+        send_request(&p);
+        rc = p.t->ops->run(p.t, finished, &p, &err);
+    }
+    if (rc == HALO_OK && p.failed)
+        rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "a send failed");
+    if (rc == HALO_OK) {
+        if (header)
+            (void)printf("size,loss,seq,rtt_ns\n");
+        for (long i = 0; i < p.count; i++)
+            (void)printf("%zu,%g,%ld,%llu\n", p.size, loss, i, (unsigned long long)p.rtt[i]);
+    } else {
+        (void)fprintf(stderr, "halo_sim_pingpong: %s\n", err.msg);
+    }
+    halo_transport_free(p.t);
+    free(p.rtt);
+    free(p.buf);
+    return rc == HALO_OK ? 0 : 1;
+}
