@@ -322,9 +322,9 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
 /* ==== TCP model ==== */
 
 static conn *get_conn(sim *s, int src, int dst) {
-    conn **slot = &s->conns[(size_t)src * (size_t)s->n + (size_t)dst];
-    if (*slot)
-        return *slot;
+    size_t idx = (size_t)src * (size_t)s->n + (size_t)dst;
+    if (s->conns[idx])
+        return s->conns[idx];
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         s->failed = 1;
@@ -335,7 +335,7 @@ static conn *get_conn(sim *s, int src, int dst) {
     c->cwnd = s->tcp.init_cwnd;
     c->ssthresh = 1e9;
     c->quickack = s->tcp.quickack_segments;
-    *slot = c;
+    s->conns[idx] = c;
     return c;
 }
 
