@@ -25,6 +25,7 @@ struct halo_model {
     void *map;        /* the whole file; NULL for a shape-only model */
     size_t map_bytes; /* its length */
     int weight_type;  /* enum halo_weight_type */
+    uint64_t hash;    /* halo_model_hash, 0 until computed */
 };
 
 double halo_weight_bytes(int weight_type) {
@@ -53,6 +54,34 @@ int halo_model_new_shape(halo_model **out, const halo_model_config *cfg, int wei
     m->weight_type = weight_type;
     *out = m;
     return HALO_OK;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t halo_model_hash(const halo_model *model) {
+    /* The model is otherwise immutable; caching the hash is invisible to callers. Two
+     * threads computing it at once store the same value. */
+    halo_model *m = (halo_model *)(uintptr_t)model;
+    if (m->hash)
+        return m->hash;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (m->map) {
+        h = fnv1a(h, m->map, m->map_bytes);
+    } else {
+        int32_t f[9] = {m->cfg.dim,        m->cfg.hidden_dim, m->cfg.n_layers,
+                        m->cfg.n_heads,    m->cfg.n_kv_heads, m->cfg.vocab_size,
+                        m->cfg.seq_len,    m->cfg.shared_classifier, m->weight_type};
+        h = fnv1a(h, f, sizeof f);
+    }
+    m->hash = h ? h : 1;
+    return m->hash;
 }
 
 int halo_model_has_weights(const halo_model *model) {

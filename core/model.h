@@ -119,6 +119,13 @@ const halo_weights *halo_model_get_weights(const halo_model *model);
  * the model's weight type. */
 uint64_t halo_model_bytes_per_token(const halo_model *model);
 
+/*
+ * A 64-bit fingerprint of the model: FNV-1a over the whole checkpoint file (computed on
+ * first use, then cached), or over the configuration and weight type of a shape-only
+ * model. Files derived from a model (predictors) record it and are refused for another.
+ */
+uint64_t halo_model_hash(const halo_model *model);
+
 /* Number of parameters (floats) in the checkpoint, legacy tables excluded. */
 uint64_t halo_model_n_params(const halo_model *model);
 
