@@ -34,8 +34,9 @@ struct halo_node {
     int have_seq;
 
     /* messages */
-    unsigned char *tx; /* encode buffer */
-    size_t tx_cap;
+    unsigned char *tx; /* encode buffer; a worker's last partial stays here */
+    size_t tx_cap, tx_len;
+    uint64_t tx_key;     /* block key of the message in tx */
     uint16_t *rx_groups; /* decode buffers */
     float *rx_values;
     int max_groups; /* max(n_attn, n_ffn) */
@@ -49,6 +50,11 @@ struct halo_node {
     uint8_t *critical_cfg; /* (n_devices) static critical devices */
     uint8_t *critical;     /* (n_devices) for the current sync */
     halo_placement placement;
+    uint16_t *row;                 /* (max_groups) device of each group of the current block */
+    uint16_t *scratch_row;         /* (max_groups) for attention blocks, whose rows cannot change */
+    uint64_t *srtt_ns, *rttvar_ns; /* (n_devices) smoothed contribution delays */
+    uint8_t *retried;              /* (n_devices) activation re-sent in this sync */
+    uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -195,6 +201,8 @@ static int send_msg(halo_node *n, const halo_msg *m, const uint16_t *gids, const
                     halo_err *err) {
     size_t len;
     int rc = halo_wire_encode(m, gids, values, n->tx, n->tx_cap, &len, err);
+    n->tx_len = rc == HALO_OK ? len : 0;
+    n->tx_key = block_key(m->step, m->layer, m->phase);
     if (rc == HALO_OK)
         rc = n->t->ops->send(n->t, n->idx, m->dst, n->tx, len, err);
     if (rc == HALO_OK) {
@@ -218,10 +226,18 @@ static int groups_ok(const halo_node *n, int phase, const uint16_t *gids, int co
 static void worker_on_activation(halo_node *n, const halo_msg *m) {
     uint64_t key = block_key(m->step, m->layer, m->phase);
     if (n->have_last && key <= n->last_key) {
-        if (key == n->last_key)
-            n->stats.duplicate++;
-        else
+        if (key != n->last_key) {
             n->stats.stale++;
+            return;
+        }
+        /* The root asks again: our answer was lost. Send the cached partial. */
+        n->stats.duplicate++;
+        if (n->tx_len && n->tx_key == key &&
+            n->t->ops->send(n->t, n->idx, 0, n->tx, n->tx_len, NULL) == HALO_OK) {
+            n->stats.resent++;
+            n->stats.msgs_sent++;
+            n->stats.bytes_sent += n->tx_len;
+        }
         return;
     }
     n->have_last = 1;
@@ -345,21 +361,89 @@ static void complete_and_advance(halo_node *n) {
         root_fail(n, rc, &err);
 }
 
+static int send_activation(halo_node *n, int d, halo_err *err) {
+    halo_msg m = {.kind = HALO_MSG_ACTIVATION,
+                  .phase = (uint8_t)n->phase,
+                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = 0,
+                  .dst = (uint16_t)d,
+                  .step = n->step,
+                  .pos = (uint32_t)n->pos,
+                  .layer = (uint16_t)n->layer,
+                  .n_groups = (uint16_t)(n->dev_start[d + 1] - n->dev_start[d]),
+                  .n_values = (uint32_t)n->mc->dim};
+    return send_msg(n, &m, n->dev_groups + n->dev_start[d], n->xb, err);
+}
+
 static void on_deadline(void *arg) {
     halo_node *n = arg;
     n->deadline_armed = 0;
     n->deadline_passed = 1;
-    if (n->in_flight && sync_complete(n))
+    if (!n->in_flight)
+        return;
+    if (sync_complete(n)) {
         complete_and_advance(n);
+        return;
+    }
+    /* Critical contributions are still missing: ask those devices again. */
+    halo_err err = {0};
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->received[d] || !n->critical[d] || n->dev_start[d + 1] == n->dev_start[d])
+            continue;
+        int rc = send_activation(n, d, &err);
+        if (rc != HALO_OK) {
+            root_fail(n, rc, &err);
+            return;
+        }
+        n->retried[d] = 1;
+        n->stats.retries++;
+    }
+    int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
+    if (rc != HALO_OK) {
+        root_fail(n, rc, &err);
+        return;
+    }
+    n->deadline_armed = 1;
+}
+
+/* The deadline of the sync about to start (see node.h). */
+static uint64_t sync_deadline(const halo_node *n) {
+    const halo_sync_config *c = &n->sync;
+    if (!c->adaptive)
+        return c->deadline_ns;
+    uint64_t dl = 0;
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->dev_start[d + 1] == n->dev_start[d])
+            continue;
+        uint64_t est = n->srtt_ns[d] ? n->srtt_ns[d] + 4 * n->rttvar_ns[d] : c->deadline_ns;
+        if (est > dl)
+            dl = est;
+    }
+    if (dl < c->deadline_min_ns)
+        dl = c->deadline_min_ns;
+    if (c->deadline_max_ns && dl > c->deadline_max_ns)
+        dl = c->deadline_max_ns;
+    return dl;
+}
+
+/* A first-transmission contribution of device d arrived after `delay` ns. */
+static void observe_delay(halo_node *n, int d, uint64_t delay) {
+    if (!n->srtt_ns[d]) {
+        n->srtt_ns[d] = delay ? delay : 1;
+        n->rttvar_ns[d] = delay / 2;
+        return;
+    }
+    uint64_t s = n->srtt_ns[d];
+    uint64_t diff = delay > s ? delay - s : s - delay;
+    n->rttvar_ns[d] = (3 * n->rttvar_ns[d] + diff) / 4;
+    n->srtt_ns[d] = (7 * s + delay) / 8;
 }
 
 /* Orders the current block's groups by device (counting sort). */
 static void collect_groups(halo_node *n) {
     const halo_groups *g = &n->g;
     int count = n->phase == HALO_PHASE_ATTN ? g->n_attn : g->n_ffn;
-    const uint16_t *dev = n->phase == HALO_PHASE_ATTN
-                              ? n->placement.attn + (size_t)n->layer * (size_t)g->n_attn
-                              : n->placement.ffn + (size_t)n->layer * (size_t)g->n_ffn;
+    const uint16_t *dev = n->row;
     for (int d = 0; d <= n->n_devices; d++)
         n->dev_start[d] = 0;
     for (int i = 0; i < count; i++)
@@ -379,35 +463,42 @@ static int begin_sync(halo_node *n, halo_err *err) {
         const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
         halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
     }
+    /* This block's row of the placement, possibly re-planned for this sync. */
+    const halo_groups *g = &n->g;
+    int count = n->phase == HALO_PHASE_ATTN ? g->n_attn : g->n_ffn;
+    const uint16_t *base = n->phase == HALO_PHASE_ATTN
+                               ? n->placement.attn + (size_t)n->layer * (size_t)g->n_attn
+                               : n->placement.ffn + (size_t)n->layer * (size_t)g->n_ffn;
+    memcpy(n->row, base, (size_t)count * sizeof *n->row);
+    memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
+    if (n->sync.plan_fn) {
+        uint16_t *devices = n->row;
+        if (n->phase == HALO_PHASE_ATTN) { /* attention groups stay where their caches are */
+            memcpy(n->scratch_row, n->row, (size_t)count * sizeof *n->row);
+            devices = n->scratch_row;
+        }
+        n->sync.plan_fn(n->sync.plan_ctx, n->step, n->layer, n->phase, n->xb, devices, count,
+                        n->critical);
+        for (int i = 0; i < count; i++)
+            HALO_ASSERT(n->row[i] < n->n_devices);
+    }
     collect_groups(n);
     memset(n->received, 0, (size_t)n->n_devices);
-    memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
-    if (n->sync.critical_fn)
-        n->sync.critical_fn(n->sync.critical_ctx, n->step, n->layer, n->phase, n->xb, n->critical);
+    memset(n->retried, 0, (size_t)n->n_devices);
     n->deadline_passed = 0;
-    halo_msg m = {.kind = HALO_MSG_ACTIVATION,
-                  .phase = (uint8_t)n->phase,
-                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
-                  .src = 0,
-                  .step = n->step,
-                  .pos = (uint32_t)n->pos,
-                  .layer = (uint16_t)n->layer,
-                  .n_values = (uint32_t)n->mc->dim};
     int waiting = 0;
     for (int d = 1; d < n->n_devices; d++) {
-        int cnt = n->dev_start[d + 1] - n->dev_start[d];
-        if (cnt == 0)
+        if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        m.dst = (uint16_t)d;
-        m.n_groups = (uint16_t)cnt;
-        int rc = send_msg(n, &m, n->dev_groups + n->dev_start[d], n->xb, err);
+        int rc = send_activation(n, d, err);
         if (rc != HALO_OK)
             return rc;
         waiting = 1;
     }
+    n->sync_start_ns = n->t->ops->now_ns(n->t, 0);
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
-        int rc =
-            n->t->ops->schedule(n->t, 0, n->sync.deadline_ns, on_deadline, n, &n->deadline_id, err);
+        n->deadline_ns = sync_deadline(n);
+        int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
         n->deadline_armed = 1;
@@ -437,6 +528,10 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         return;
     }
     n->received[d] = 1;
+    if (!n->retried[d]) {
+        uint64_t now = n->t->ops->now_ns(n->t, 0);
+        observe_delay(n, d, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+    }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
                (size_t)n->mc->dim * sizeof(float));
@@ -539,6 +634,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     if (n->idx == 0) {
         n->logits = alloc_bytes(n, (size_t)c->vocab_size * f, &failed);
         n->critical_cfg = alloc_bytes(n, nd, &failed);
+        n->row = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
+        n->scratch_row = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
+        n->srtt_ns = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+        n->rttvar_ns = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+        n->retried = alloc_bytes(n, nd, &failed);
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -568,11 +668,12 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,       n->q,         n->head_out,
-                    n->att,         n->hb,           n->hb2,       n->freq,      n->key_cache,
-                    n->value_cache, n->valid,        n->tx,        n->rx_groups, n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,  n->received,  n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at};
+    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,         n->head_out,
+                    n->att,         n->hb,           n->hb2,        n->freq,      n->key_cache,
+                    n->value_cache, n->valid,        n->tx,         n->rx_groups, n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,   n->received,  n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at, n->row,       n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

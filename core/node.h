@@ -10,9 +10,17 @@
  *
  * Sync policies:
  *  - strict: every expected contribution is awaited, however long (distributed-llama);
- *  - relaxed: contributions of critical devices are always awaited; the others until
- *    `deadline_ns` after the broadcast. A missing contribution is a zero term, counted.
- * Which devices are critical may be decided per sync by a callback (the predictor's slot).
+ *  - relaxed: contributions of critical devices are always awaited; the others until a
+ *    deadline after the broadcast. A missing contribution is a zero term, counted. A
+ *    critical contribution still missing at the deadline is requested again (datagrams may
+ *    be lost), every deadline, until it arrives.
+ * The deadline is fixed, or adaptive: per device the root keeps a smoothed arrival delay
+ * (broadcast to contribution, first transmissions only) and its mean deviation, as TCP does
+ * for RTTs (RFC 6298 gains 1/8 and 1/4); a sync's deadline is the largest srtt + 4 rttvar
+ * over the devices it waits for, clamped to [deadline_min, deadline_max], and the fixed
+ * deadline until a device has a sample.
+ * A per-sync hook may re-place FFN groups and choose the critical devices (the predictor's
+ * slot).
  *
  * Robustness: messages that are malformed, stale (for an earlier sync), duplicated or
  * listing other groups than assigned are dropped and counted. A worker that missed an
@@ -40,19 +48,30 @@ enum halo_sync_policy {
 };
 
 /*
- * Per-sync critical-device hook (root): called at the start of each sync with the block's
- * normalised input; sets critical[d] = 1 for devices whose contribution must be awaited.
- * On entry critical[] holds the static configuration.
+ * Per-sync planning hook (root): called at the start of each sync with the block's
+ * normalised input xb (dim floats). `devices[i]` is the device of group i of this block
+ * (n_groups entries, from the placement); for an FFN block the hook may move groups to other
+ * devices for this sync (attention groups keep their devices: changes are ignored, their KV
+ * caches live there). `critical[d]` = 1 marks devices whose contribution is awaited under
+ * the relaxed policy; on entry it holds the static configuration. The importance predictor
+ * plugs in here (core/importance.h).
  */
-typedef void (*halo_critical_fn)(void *ctx, uint32_t step, int layer, int phase, const float *xb,
-                                 uint8_t *critical);
+typedef void (*halo_plan_fn)(void *ctx, uint32_t step, int layer, int phase, const float *xb,
+                             uint16_t *devices, int n_groups, uint8_t *critical);
 
 typedef struct halo_sync_config {
-    int policy;                   /* enum halo_sync_policy */
-    uint64_t deadline_ns;         /* relaxed: wait for non-critical devices this long */
-    const uint8_t *critical;      /* (n_devices) or NULL: devices always awaited (relaxed) */
-    halo_critical_fn critical_fn; /* optional per-sync override */
-    void *critical_ctx;
+    int policy; /* enum halo_sync_policy */
+    /*
+     * relaxed: how long after a broadcast the root waits for non-critical contributions.
+     * A critical contribution still missing then is asked for again (the activation is
+     * re-sent; the device answers from its cache) every deadline until it arrives.
+     */
+    uint64_t deadline_ns;
+    int adaptive; /* relaxed: derive the deadline from measured arrival delays (below) */
+    uint64_t deadline_min_ns, deadline_max_ns; /* clamp of the adaptive deadline */
+    const uint8_t *critical; /* (n_devices) or NULL: devices always awaited (relaxed) */
+    halo_plan_fn plan_fn;    /* optional per-sync planning */
+    void *plan_ctx;
 } halo_sync_config;
 
 typedef struct halo_node_config {
@@ -126,6 +145,8 @@ typedef struct halo_node_stats {
     uint64_t expected;  /* root: remote contributions expected, all tokens */
     uint64_t missing;   /* root: of those, counted as zero */
     uint64_t wait_ns;   /* root: total idle time at syncs */
+    uint64_t retries;   /* root: activations re-sent to missing critical devices */
+    uint64_t resent;    /* worker: cached partials sent again on a repeated activation */
 } halo_node_stats;
 
 /* Cumulative statistics. */
