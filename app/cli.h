@@ -71,5 +71,6 @@ int halo_cmd_generate(int argc, char **argv);
 int halo_cmd_eval(int argc, char **argv);
 int halo_cmd_bench(int argc, char **argv);
 int halo_cmd_sim(int argc, char **argv);
+int halo_cmd_calibrate(int argc, char **argv);
 
 #endif /* HALO_APP_CLI_H */

@@ -15,6 +15,7 @@ static const struct {
     {"eval", halo_cmd_eval, "teacher-forced perplexity over a file of stories"},
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
     {"sim", halo_cmd_sim, "run a scenario in the discrete-event simulator"},
+    {"calibrate", halo_cmd_calibrate, "fit the importance predictor of a model on a text"},
 };
 
 enum {

@@ -62,7 +62,7 @@ case_golden() {
 case_help() {
     expect_ok --help
     expect_ok --version
-    for c in generate eval bench sim; do
+    for c in generate eval bench sim calibrate; do
         expect_ok "$c" --help
         count=$((count + 1))
         if grep -q "usage: halo $c" "$tmp/out"; then echo "ok $count - $c help"; else
@@ -186,7 +186,43 @@ case_sim() {
     expect_fail 2 "missing SCENARIO" -- sim
 }
 
-for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim; do
+case_calibrate() {
+    local data=$src/data/tinystories-valid-dev.txt out=$tmp/p.pred
+    expect_fail 2 "--rank" -- calibrate --rank 0 "$data"
+    expect_fail 2 "--rank" -- calibrate --rank x "$data"
+    expect_fail 2 "--rank: 65 is out of range 1..64" -- calibrate --rank 65 "$data"
+    expect_fail 2 "--method" -- calibrate --method best "$data"
+    expect_fail 2 "--attn" -- calibrate --attn all "$data"
+    expect_fail 2 "--fit-from" -- calibrate --fit-from 1 "$data"
+    expect_fail 2 "--fit-from: 9 leaves no story" -- calibrate --max-stories 3 --fit-from 9 \
+        --out "$out" "$data"
+    expect_fail 2 "--max-stories" -- calibrate --max-stories 1 "$data"
+    expect_fail 2 "--out" -- calibrate --out "" "$data"
+    expect_fail 2 "unknown option" -- calibrate --frobnicate "$data"
+    expect_fail 2 "needs a value" -- calibrate "$data" --rank
+    expect_fail 2 "missing TEXTFILE" -- calibrate
+    expect_fail 2 "unexpected argument" -- calibrate a b
+    expect_fail 1 "/nonexistent.txt" -- calibrate --out "$out" /nonexistent.txt
+    expect_fail 1 "/nonexistent/m.bin" -- calibrate -m /nonexistent/m.bin "$data"
+    expect_fail 1 "/nonexistent/dir/p.pred" -- calibrate --out /nonexistent/dir/p.pred "$data"
+    expect_fail 1 "is a directory" -- calibrate --out "$tmp" "$data"
+    # A small fit: 2 stories measured, 1 fitted on; the file is written and reported.
+    expect_ok calibrate --max-stories 3 --rank 4 --json --out "$out" "$data"
+    count=$((count + 1))
+    if [ -s "$out" ] && grep -q '"rank": 4' "$tmp/out" && grep -q '"heldout_stories": \[1, 2\]' "$tmp/out" &&
+        [ "$(head -c 8 "$out")" = HALOPRED ]; then echo "ok $count - calibrate wrote $out"; else
+        echo "not ok $count - calibrate output"; failures=$((failures + 1)); fi
+    # A failing run leaves the earlier file as it was, and no temporary file beside it.
+    cp "$out" "$tmp/before.pred"
+    printf 'One story only.\n<|endoftext|>\n' >"$tmp/one.txt"
+    expect_fail 1 "at least 2" -- calibrate --out "$out" "$tmp/one.txt"
+    count=$((count + 1))
+    if cmp -s "$out" "$tmp/before.pred" && [ -z "$(ls "$tmp" | grep 'p.pred.tmp')" ]; then
+        echo "ok $count - failed calibrate left the file alone"; else
+        echo "not ok $count - failed calibrate touched $out"; failures=$((failures + 1)); fi
+}
+
+for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate; do
     if [ -z "$only" ] || [ "$only" = "$c" ]; then
         "case_$c"
     fi
