@@ -6,6 +6,8 @@
 
 #include "app/cli.h"
 #include "app/engine.h"
+#include "app/scenario.h"
+#include "app/simrun.h"
 #include "core/eval.h"
 
 #include <errno.h>
@@ -27,14 +29,18 @@ static void usage(FILE *f) {
                   "  -z, --tokenizer FILE   llama2.c tokenizer (default: bundled)\n"
                   "      --threads T        compute threads, 0 = one per core (default 0)\n"
                   "      --max-stories N    score only the first N stories\n"
+                  "      --scenario FILE    evaluate through a simulated cluster (losses and\n"
+                  "                         all), reporting quality and simulated time together\n"
+                  "      --point I          the scenario's sweep point (default 0)\n"
+                  "      --run R            the replication (default 0)\n"
                   "      --json             print one JSON object instead of text\n"
                   "  -h, --help             this help\n\n%s",
                   halo_engine_help);
 }
 
 typedef struct eval_opts {
-    const char *model, *tokenizer, *file;
-    long threads, max_stories;
+    const char *model, *tokenizer, *file, *scenario;
+    long threads, max_stories, point, run;
     int json;
     halo_engine_opts engine;
 } eval_opts;
@@ -46,6 +52,9 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
         {"threads", required_argument, NULL, 'T'},
         {"max-stories", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'J'},
+        {"scenario", required_argument, NULL, 'C'},
+        {"point", required_argument, NULL, 'O'},
+        {"run", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         HALO_ENGINE_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -68,6 +77,15 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
             break;
         case 'S':
             rc = halo_cli_parse_long("--max-stories", optarg, 1, 1L << 30, &o->max_stories, err);
+            break;
+        case 'C':
+            o->scenario = optarg;
+            break;
+        case 'O':
+            rc = halo_cli_parse_long("--point", optarg, 0, 1L << 40, &o->point, err);
+            break;
+        case 'R':
+            rc = halo_cli_parse_long("--run", optarg, 0, 1000000, &o->run, err);
             break;
         case 'J':
             o->json = 1;
@@ -138,6 +156,60 @@ static void progress_cb(void *ctx, long stories, long tokens) {
     (void)fprintf(stderr, "\rhalo eval: %ld stories, %ld tokens", stories, tokens);
 }
 
+/* `halo eval --scenario`: quality and time from the same simulated runs. */
+static int eval_scenario(const eval_opts *o) {
+    halo_err err = {0};
+    if (o->model || o->tokenizer || o->engine.nodes)
+        return HALO_FAIL(&err, HALO_ERR_ARG,
+                         "--scenario takes the model and the cluster from "
+                         "the scenario: drop -m, -z and --nodes"),
+               halo_cli_print_err(&err), HALO_EXIT_USAGE;
+    halo_scenario *sc = NULL;
+    char *text = NULL;
+    int rc = halo_scenario_load(&sc, o->scenario, o->point, &err);
+    if (rc == HALO_OK)
+        rc = read_text(o->file, &text, &err);
+    halo_eval_result q = {0};
+    halo_sim_result r = {0};
+    if (rc == HALO_OK)
+        rc = halo_simrun_eval(sc, (int)o->run, text, o->max_stories, &q, &r, &err);
+    if (rc == HALO_OK && q.tokens == 0)
+        rc = HALO_FAIL(&err, HALO_ERR_FORMAT, "%s: no story with at least one token", o->file);
+    free(text);
+    if (rc != HALO_OK) {
+        halo_scenario_free(sc);
+        halo_cli_print_err(&err);
+        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+    }
+    double nll = halo_eval_mean_nll(&q);
+    if (o->json) {
+        (void)printf("{\"file\": ");
+        halo_cli_print_json_string(stdout, o->file);
+        (void)printf(", \"scenario\": ");
+        halo_cli_print_json_string(stdout, sc->path);
+        (void)printf(", \"point\": %ld, \"label\": ", sc->point);
+        halo_cli_print_json_string(stdout, sc->point_label);
+        (void)printf(", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
+                     "\"nll\": %.6f, \"perplexity\": %.6f, \"mean_ms\": %.6f, "
+                     "\"p99_ms\": %.6f, \"contributions\": %llu, \"missing\": %llu, "
+                     "\"wall_s\": %.3f}\n",
+                     o->run, q.stories, q.tokens, q.truncated, nll, exp(nll), r.mean_ms, r.p99_ms,
+                     (unsigned long long)r.expected, (unsigned long long)r.missing,
+                     (double)r.wall_ns / 1e9);
+    } else {
+        (void)printf("file        %s\nscenario    %s (point %ld%s%s, run %ld)\nstories     %ld\n"
+                     "tokens      %ld\ntruncated   %ld\nnll/token   %.6f\nperplexity  %.6f\n"
+                     "ms/token    %.3f (simulated; p99 %.3f)\nmissing     %llu of %llu "
+                     "contributions\n",
+                     o->file, sc->path, sc->point, sc->point_label[0] ? ": " : "", sc->point_label,
+                     o->run, q.stories, q.tokens, q.truncated, nll, exp(nll), r.mean_ms, r.p99_ms,
+                     (unsigned long long)r.missing, (unsigned long long)r.expected);
+    }
+    halo_sim_result_free(&r);
+    halo_scenario_free(sc);
+    return HALO_EXIT_OK;
+}
+
 int halo_cmd_eval(int argc, char **argv) {
     halo_err err = {0};
     eval_opts o;
@@ -151,6 +223,8 @@ int halo_cmd_eval(int argc, char **argv) {
         (void)fprintf(stderr, "Try 'halo eval --help'.\n");
         return HALO_EXIT_USAGE;
     }
+    if (o.scenario)
+        return eval_scenario(&o);
     char *text = NULL;
     halo_engine e;
     memset(&e, 0, sizeof e);

@@ -19,6 +19,7 @@
 
 #include "app/scenario.h"
 
+#include "core/importance.h"
 #include "core/plan.h"
 #include "core/wire.h"
 
@@ -1376,10 +1377,31 @@ static int load_model(ctx *c, const ynode *m, halo_scenario *s) {
 
 /* ==== Engine ==== */
 
-static const char *const engine_keys[] = {"baseline", "placement", "sync",       "deadline_ms",
-                                          "critical", "encoding",  "group_size", "delivery",
-                                          "tcp",      NULL};
-static const char *const baseline_names[] = {"dllama", "balanced", "relaxed", NULL};
+static const char *const engine_keys[] = {"baseline",
+                                          "placement",
+                                          "sync",
+                                          "deadline_ms",
+                                          "critical",
+                                          "encoding",
+                                          "group_size",
+                                          "delivery",
+                                          "tcp",
+                                          "importance",
+                                          "tau",
+                                          "predictor",
+                                          "place_critical",
+                                          "attention_critical",
+                                          "reliable",
+                                          "synthetic_sigma",
+                                          "adaptive_deadline",
+                                          "deadline_min_ms",
+                                          "deadline_max_ms",
+                                          "redundancy",
+                                          NULL};
+static const char *const baseline_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
+/* in the order of enum halo_scoring */
+static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
+                                               "uniform",   "none",   NULL};
 static const char *const sync_names[] = {"strict", "relaxed", NULL};
 static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
@@ -1503,6 +1525,68 @@ static int engine_simple(ctx *c, const ynode *m, halo_scenario *s) {
     return rc;
 }
 
+/* The HALO mechanisms: importance scoring, threshold, placement, deadlines. */
+static int engine_halo(ctx *c, const ynode *m, halo_scenario *s, int halo_baseline) {
+    const char *kp = "engine";
+    char sub[KP_MAX];
+    const ynode *v;
+    int rc = HALO_OK, imp = 4;
+    /* baseline halo: predictor scoring (synthetic scores for a shape), adaptive deadline */
+    if (halo_baseline)
+        imp = s->shape_name ? HALO_SCORING_SYNTHETIC : HALO_SCORING_PREDICTOR;
+    if ((v = mget(m, "importance")))
+        rc = get_enum(c, v, kp_key(sub, kp, "importance"), importance_names, &imp);
+    s->importance = imp == 4 ? -1 : imp;
+    if (rc == HALO_OK && s->importance >= 0 && s->policy != HALO_SYNC_POLICY_RELAXED)
+        rc = BAD(c, v ? pick(c, v) : m, kp_key(sub, kp, "importance"),
+                 "needs sync: relaxed (strict sync waits for every group anyway)");
+    if (rc == HALO_OK && s->shape_name &&
+        (s->importance == HALO_SCORING_PREDICTOR || s->importance == HALO_SCORING_ORACLE))
+        rc = BAD(c, v ? pick(c, v) : m, kp_key(sub, kp, "importance"),
+                 "a shape has no activations to score: use synthetic (or a model file)");
+    double d;
+    s->tau = 0.9;
+    if (rc == HALO_OK && (v = mget(m, "tau")) &&
+        (rc = get_num(c, v, kp_key(sub, kp, "tau"), 0, 1, 1, 0, &d)) == HALO_OK)
+        s->tau = d;
+    s->synthetic_sigma = 1.0;
+    if (rc == HALO_OK && (v = mget(m, "synthetic_sigma")) &&
+        (rc = get_num(c, v, kp_key(sub, kp, "synthetic_sigma"), 0, 0, 10, 0, &d)) == HALO_OK)
+        s->synthetic_sigma = d;
+    s->place_critical = 1;
+    if (rc == HALO_OK && (v = mget(m, "place_critical")))
+        rc = get_bool(c, v, kp_key(sub, kp, "place_critical"), &s->place_critical);
+    if (rc == HALO_OK && (v = mget(m, "attention_critical")))
+        rc = get_bool(c, v, kp_key(sub, kp, "attention_critical"), &s->attention_critical);
+    s->adaptive_deadline = halo_baseline;
+    long long copies = halo_baseline ? 2 : 1;
+    if (rc == HALO_OK && (v = mget(m, "redundancy")))
+        rc = get_int(c, v, kp_key(sub, kp, "redundancy"), 1, 8, &copies);
+    s->redundancy = (int)copies;
+    if (rc == HALO_OK && (v = mget(m, "adaptive_deadline")))
+        rc = get_bool(c, v, kp_key(sub, kp, "adaptive_deadline"), &s->adaptive_deadline);
+    s->deadline_min_ns = 500000;     /* 0.5 ms */
+    s->deadline_max_ns = 1000000000; /* 1 s */
+    if (rc == HALO_OK && (v = mget(m, "deadline_min_ms")) &&
+        (rc = get_num(c, v, kp_key(sub, kp, "deadline_min_ms"), 0, 0, 1e6, 0, &d)) == HALO_OK)
+        s->deadline_min_ns = (uint64_t)llround(d * 1e6);
+    if (rc == HALO_OK && (v = mget(m, "deadline_max_ms")) &&
+        (rc = get_num(c, v, kp_key(sub, kp, "deadline_max_ms"), 0, 1, 1e6, 0, &d)) == HALO_OK)
+        s->deadline_max_ns = (uint64_t)llround(d * 1e6);
+    if (rc == HALO_OK && s->deadline_min_ns > s->deadline_max_ns)
+        rc = BAD(c, m, kp, "expected deadline_min_ms <= deadline_max_ms");
+    if (rc == HALO_OK && (v = mget(m, "reliable"))) {
+        rc = get_strdup(c, v, kp_key(sub, kp, "reliable"), &s->reliable);
+        if (rc == HALO_OK &&
+            count_list(s->reliable, s->reliable + strlen(s->reliable), 0, s->n_devices - 1, 1) < 0)
+            rc = BAD(c, pick(c, v), sub, "'%s' is not a list of device numbers in 0..%d",
+                     s->reliable, s->n_devices - 1);
+    }
+    if (rc == HALO_OK && (v = mget(m, "predictor")))
+        rc = scen_file(c, v, kp_key(sub, kp, "predictor"), &s->predictor_file);
+    return rc;
+}
+
 /* `m` may be NULL (no engine section: every default). */
 static int load_engine(ctx *c, const ynode *m, halo_scenario *s) {
     static const ynode empty = {.kind = Y_MAP, .line = 1, .axis = -1};
@@ -1524,7 +1608,7 @@ static int load_engine(ctx *c, const ynode *m, halo_scenario *s) {
     }
     /* Baselines: dllama = equal + strict, balanced = by flops + strict, relaxed = equal +
      * relaxed; explicit keys override. */
-    s->policy = baseline == 2 ? HALO_SYNC_POLICY_RELAXED : HALO_SYNC_POLICY_STRICT;
+    s->policy = baseline >= 2 ? HALO_SYNC_POLICY_RELAXED : HALO_SYNC_POLICY_STRICT;
     if (rc == HALO_OK && (v = mget(m, "sync")))
         rc = get_enum(c, v, kp_key(sub, kp, "sync"), sync_names, &s->policy);
     if (rc == HALO_OK) {
@@ -1532,7 +1616,8 @@ static int load_engine(ctx *c, const ynode *m, halo_scenario *s) {
             rc = get_strdup(c, v, kp_key(sub, kp, "placement"), &s->placement);
             if (rc == HALO_OK)
                 rc = check_placement(c, pick(c, v), sub, s->placement, s->n_devices);
-        } else if (!(s->placement = dupstr(baseline == 1 ? "balanced" : "equal"))) {
+        } else if (!(s->placement =
+                         dupstr(baseline == 1 || baseline == 3 ? "balanced" : "equal"))) {
             rc = nomem(c);
         }
     }
@@ -1542,6 +1627,8 @@ static int load_engine(ctx *c, const ynode *m, halo_scenario *s) {
         rc = get_enum(c, v, kp_key(sub, kp, "delivery"), delivery_names, &s->delivery);
     if (rc == HALO_OK)
         rc = engine_simple(c, m, s);
+    if (rc == HALO_OK)
+        rc = engine_halo(c, m, s, baseline == 3);
     return rc;
 }
 
@@ -1764,6 +1851,8 @@ void halo_scenario_free(halo_scenario *s) {
     free(s->baseline);
     free(s->placement);
     free(s->critical);
+    free(s->reliable);
+    free(s->predictor_file);
     free(s->prompt);
     free(s->eval_file);
     free(s);

@@ -52,7 +52,7 @@ typedef struct halo_scenario {
     halo_scenario_device *devices;
 
     /* engine */
-    char *baseline;  /* "dllama" | "balanced" | "relaxed" | NULL */
+    char *baseline;  /* "dllama" | "balanced" | "relaxed" | "halo" | NULL */
     char *placement; /* placement spec for halo_placement_parse, or "balanced" */
     int policy;      /* enum halo_sync_policy */
     uint64_t deadline_ns;
@@ -61,6 +61,17 @@ typedef struct halo_scenario {
     int group_size; /* 0 = default */
     int delivery;   /* enum halo_delivery */
     halo_tcp_config tcp;
+    /* HALO mechanisms (relaxed sync); `importance` < 0 means off */
+    int importance;         /* enum halo_scoring, or -1 */
+    double tau;             /* fraction of the importance mass that is critical */
+    char *predictor_file;   /* resolved path, or NULL (default: the model's .pred file) */
+    int place_critical;     /* move critical FFN groups onto reliable devices */
+    int attention_critical; /* always await devices with attention groups */
+    char *reliable;         /* "0,2" or NULL: devices whose links lose nothing */
+    double synthetic_sigma; /* log-normal sigma of synthetic scores (shape-only) */
+    int adaptive_deadline;  /* deadline from measured arrival delays */
+    int redundancy;         /* copies of each activation to a critical device */
+    uint64_t deadline_min_ns, deadline_max_ns;
 
     /* workload */
     char *prompt;      /* "" allowed */

@@ -7,6 +7,7 @@
 
 #include "app/cli.h"
 #include "core/cluster.h"
+#include "core/importance.h"
 #include "core/sampler.h"
 #include "core/tokenizer.h"
 
@@ -20,26 +21,11 @@ static double device_speed(const halo_device_profile *p, double wbytes) {
     return 1.0 / (t > m ? t : m);
 }
 
-/* Placement spec and policy after applying the baseline. `buf` receives a weights spec. */
-static int resolve_engine(const halo_scenario *sc, double wbytes, char *buf, size_t cap,
-                          const char **placement, int *policy, halo_err *err) {
+/* The placement spec ("balanced" becomes weights by device speed; the loader has applied
+ * the baseline already). `buf` receives a weights spec. */
+static int resolve_placement(const halo_scenario *sc, double wbytes, char *buf, size_t cap,
+                             const char **placement, halo_err *err) {
     *placement = sc->placement ? sc->placement : "equal";
-    *policy = sc->policy;
-    if (sc->baseline) {
-        if (strcmp(sc->baseline, "dllama") == 0) {
-            *placement = "equal";
-            *policy = HALO_SYNC_POLICY_STRICT;
-        } else if (strcmp(sc->baseline, "balanced") == 0) {
-            *placement = "balanced";
-            *policy = HALO_SYNC_POLICY_STRICT;
-        } else if (strcmp(sc->baseline, "relaxed") == 0) {
-            *placement = "equal";
-            *policy = HALO_SYNC_POLICY_RELAXED;
-        } else {
-            return HALO_FAIL(err, HALO_ERR_ARG, "%s: unknown baseline '%s'", sc->path,
-                             sc->baseline);
-        }
-    }
     if (strcmp(*placement, "balanced") == 0) {
         size_t used = (size_t)snprintf(buf, cap, "weights:");
         for (int d = 0; d < sc->n_devices && used < cap; d++)
@@ -101,6 +87,8 @@ typedef struct run_ctx {
     halo_sampler *sampler;
     halo_transport *world;
     halo_cluster *cluster;
+    halo_predictor *predictor;
+    halo_importance *importance;
     halo_device_profile *dev;
     halo_link_spec *up, *down;
     uint64_t *compute_before;
@@ -109,6 +97,8 @@ typedef struct run_ctx {
 
 static void ctx_free(run_ctx *x) {
     halo_cluster_free(x->cluster);
+    halo_importance_free(x->importance);
+    halo_predictor_free(x->predictor);
     halo_transport_free(x->world);
     halo_sampler_free(x->sampler);
     halo_tokenizer_free(x->tok);
@@ -118,6 +108,63 @@ static void ctx_free(run_ctx *x) {
     free(x->down);
     free(x->compute_before);
     free(x->prompt);
+}
+
+/* Parses a list of device numbers ("1,3") into flags. */
+static int device_set(const halo_scenario *sc, const char *key, const char *list, uint8_t *flags,
+                      halo_err *err) {
+    for (const char *s = list; s && *s;) {
+        char *end;
+        long d = strtol(s, &end, 10);
+        if (end == s || d < 0 || d >= sc->n_devices)
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: %s '%s': devices are 0..%d", sc->path, key,
+                             list, sc->n_devices - 1);
+        flags[d] = 1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return HALO_OK;
+}
+
+/* The importance hook of the HALO policy, when the scenario asks for one. */
+static int build_importance(run_ctx *x, int run, const uint8_t *reliable, halo_err *err) {
+    const halo_scenario *sc = x->sc;
+    if (sc->importance < 0)
+        return HALO_OK;
+    if (sc->importance == HALO_SCORING_PREDICTOR) {
+        char path[4096];
+        const char *p = sc->predictor_file;
+        if (!p) { /* default: the model file with .pred instead of .bin */
+            int len = snprintf(path, sizeof path, "%s", sc->model_file);
+            char *dot = len > 0 && (size_t)len < sizeof path ? strrchr(path, '.') : NULL;
+            if (!dot || (size_t)(dot - path) + 6 > sizeof path)
+                return HALO_FAIL(err, HALO_ERR_ARG, "%s: cannot derive a predictor file name",
+                                 sc->path);
+            strcpy(dot, ".pred");
+            p = path;
+        }
+        int rc = halo_predictor_load(&x->predictor, p, x->model, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    const halo_model_config *mc = halo_model_get_config(x->model);
+    halo_groups g;
+    int rc = halo_groups_init(
+        &g, mc, sc->group_size > 0 ? sc->group_size : halo_cluster_default_group_size(mc), err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_importance_config ic = {.model = x->model,
+                                 .groups = &g,
+                                 .n_devices = sc->n_devices,
+                                 .scoring = sc->importance,
+                                 .predictor = x->predictor,
+                                 .tau = sc->tau,
+                                 .reliable = reliable,
+                                 .place = sc->place_critical,
+                                 .attention_critical = sc->attention_critical,
+                                 .synthetic_sigma = sc->synthetic_sigma,
+                                 .seed = sc->seed,
+                                 .run = (uint64_t)run};
+    return halo_importance_new(&x->importance, &ic, err);
 }
 
 static int build(run_ctx *x, int run, halo_err *err) {
@@ -149,35 +196,42 @@ static int build(run_ctx *x, int run, halo_err *err) {
         return rc;
     char spec[8192];
     const char *placement;
-    int policy;
-    rc = resolve_engine(sc, halo_weight_bytes(halo_model_weight_type(x->model)), spec, sizeof spec,
-                        &placement, &policy, err);
-    if (rc != HALO_OK)
-        return rc;
-    uint8_t *critical = calloc((size_t)n, 1);
-    if (!critical)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
-    for (const char *s = sc->critical; s && *s;) {
-        char *end;
-        long d = strtol(s, &end, 10);
-        if (end == s || d < 0 || d >= n) {
-            free(critical);
-            return HALO_FAIL(err, HALO_ERR_ARG, "%s: engine.critical '%s': devices are 0..%d",
-                             sc->path, sc->critical, n - 1);
-        }
-        critical[d] = 1;
-        s = *end == ',' ? end + 1 : end;
+    rc = resolve_placement(sc, halo_weight_bytes(halo_model_weight_type(x->model)), spec,
+                           sizeof spec, &placement, err);
+    uint8_t *critical = calloc((size_t)n, 1), *reliable = calloc((size_t)n, 1);
+    if (rc == HALO_OK && (!critical || !reliable))
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = device_set(sc, "engine.critical", sc->critical, critical, err);
+    if (rc == HALO_OK && sc->reliable) {
+        rc = device_set(sc, "engine.reliable", sc->reliable, reliable, err);
+    } else {
+        /* by default, devices whose links lose nothing are reliable */
+        for (int d = 0; rc == HALO_OK && d < n; d++)
+            reliable[d] =
+                halo_loss_mean(&x->up[d].loss) == 0.0 && halo_loss_mean(&x->down[d].loss) == 0.0;
     }
-    halo_cluster_config cc = {
-        .model = x->model,
-        .n_devices = n,
-        .ffn_group_size = sc->group_size,
-        .placement = placement,
-        .encoding = sc->encoding,
-        .transport = x->world,
-        .sync = {.policy = policy, .deadline_ns = sc->deadline_ns, .critical = critical}};
-    rc = halo_cluster_new(&x->cluster, &cc, err);
+    if (rc == HALO_OK)
+        rc = build_importance(x, run, reliable, err);
+    halo_cluster_config cc = {.model = x->model,
+                              .n_devices = n,
+                              .ffn_group_size = sc->group_size,
+                              .placement = placement,
+                              .encoding = sc->encoding,
+                              .transport = x->world,
+                              .sync = {.policy = sc->policy,
+                                       .deadline_ns = sc->deadline_ns,
+                                       .critical = critical,
+                                       .adaptive = sc->adaptive_deadline,
+                                       .deadline_min_ns = sc->deadline_min_ns,
+                                       .redundancy = sc->redundancy,
+                                       .deadline_max_ns = sc->deadline_max_ns,
+                                       .plan_fn = x->importance ? halo_importance_plan : NULL,
+                                       .plan_ctx = x->importance}};
+    if (rc == HALO_OK)
+        rc = halo_cluster_new(&x->cluster, &cc, err);
     free(critical);
+    free(reliable);
     if (rc != HALO_OK)
         return rc;
     const halo_model_config *mc = halo_model_get_config(x->model);
@@ -325,4 +379,84 @@ void halo_sim_result_free(halo_sim_result *r) {
     free(r->tokens);
     free(r->text);
     memset(r, 0, sizeof *r);
+}
+
+/* ==== Quality through the simulated cluster ==== */
+
+typedef struct eval_ctx {
+    run_ctx *x;
+    halo_sim_result *out;
+    int cap;
+    int failed;
+} eval_ctx;
+
+static int eval_forward(void *arg, int token, int pos, const float **logits, halo_err *err) {
+    eval_ctx *e = arg;
+    run_ctx *x = e->x;
+    for (int d = 0; d < x->sc->n_devices; d++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(x->world, d, &st);
+        x->compute_before[d] = st.compute_ns;
+    }
+    int rc = halo_cluster_forward(x->cluster, token, pos, logits, err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_sim_result *r = e->out;
+    if (r->n_tokens == e->cap) {
+        int cap = e->cap ? e->cap * 2 : 1024;
+        halo_sim_token *t = realloc(r->tokens, (size_t)cap * sizeof *t);
+        if (!t)
+            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+        r->tokens = t;
+        e->cap = cap;
+    }
+    const halo_token_metrics *tm = halo_node_last_metrics(halo_cluster_node(x->cluster, 0));
+    halo_sim_token *t = &r->tokens[r->n_tokens++];
+    *t = (halo_sim_token){.pos = (uint32_t)pos,
+                          .token = token,
+                          .time_ns = tm->end_ns - tm->start_ns,
+                          .wait_ns = tm->wait_ns,
+                          .expected = tm->expected,
+                          .missing = tm->missing};
+    for (int d = 0; d < x->sc->n_devices; d++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(x->world, d, &st);
+        uint64_t used = st.compute_ns - x->compute_before[d];
+        if (d == 0)
+            t->compute_ns = used;
+        else if (used > t->worker_compute_ns)
+            t->worker_compute_ns = used;
+    }
+    return HALO_OK;
+}
+
+int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long max_stories,
+                     halo_eval_result *quality, halo_sim_result *out, halo_err *err) {
+    memset(out, 0, sizeof *out);
+    memset(quality, 0, sizeof *quality);
+    if (!sc->model_file)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: quality needs a model file (a shape has no numerics)", sc->path);
+    uint64_t wall0 = halo_cli_now_ns();
+    run_ctx x = {.sc = sc};
+    int rc = build(&x, run, err);
+    if (rc == HALO_OK) {
+        out->numerics = 1;
+        const halo_model_config *mc = halo_model_get_config(x.model);
+        eval_ctx e = {.x = &x, .out = out};
+        halo_eval_config ec = {.tok = x.tok,
+                               .seq_len = mc->seq_len,
+                               .vocab_size = mc->vocab_size,
+                               .max_stories = max_stories,
+                               .forward = eval_forward,
+                               .forward_ctx = &e};
+        rc = halo_eval_text(&ec, text, quality, err);
+    }
+    if (rc == HALO_OK)
+        summarise(out, x.world, sc->n_devices);
+    ctx_free(&x);
+    out->wall_ns = halo_cli_now_ns() - wall0;
+    if (rc != HALO_OK)
+        halo_sim_result_free(out);
+    return rc;
 }

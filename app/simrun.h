@@ -14,6 +14,7 @@
 #define HALO_APP_SIMRUN_H
 
 #include "app/scenario.h"
+#include "core/eval.h"
 
 #include <stdint.h>
 
@@ -47,6 +48,15 @@ typedef struct halo_sim_result {
  * cluster (HALO_ERR_ARG naming the device or option), HALO_ERR_AGAIN if the world stalled.
  */
 int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err);
+
+/*
+ * Quality through the simulated cluster: teacher-forced evaluation (core/eval.h) of `text`
+ * (at most max_stories stories, < 0: all) with replication `run` of scenario `sc`, losses
+ * and all; *quality receives the NLL totals and *out the per-token times of the same run.
+ * Errors: HALO_ERR_ARG for a shape-only scenario, else as halo_simrun.
+ */
+int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long max_stories,
+                     halo_eval_result *quality, halo_sim_result *out, halo_err *err);
 
 /* Frees what a result holds; safe on a zeroed result. */
 void halo_sim_result_free(halo_sim_result *r);

@@ -490,9 +490,15 @@ static int begin_sync(halo_node *n, halo_err *err) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        int rc = send_activation(n, d, err);
-        if (rc != HALO_OK)
-            return rc;
+        int copies =
+            n->sync.policy == HALO_SYNC_POLICY_RELAXED && n->critical[d] && n->sync.redundancy > 1
+                ? n->sync.redundancy
+                : 1;
+        for (int k = 0; k < copies; k++) {
+            int rc = send_activation(n, d, err);
+            if (rc != HALO_OK)
+                return rc;
+        }
         waiting = 1;
     }
     n->sync_start_ns = n->t->ops->now_ns(n->t, 0);

@@ -70,6 +70,10 @@ typedef struct halo_sync_config {
     int adaptive; /* relaxed: derive the deadline from measured arrival delays (below) */
     uint64_t deadline_min_ns, deadline_max_ns; /* clamp of the adaptive deadline */
     const uint8_t *critical; /* (n_devices) or NULL: devices always awaited (relaxed) */
+    int redundancy;          /* relaxed: copies of each activation sent to a critical device (>= 1;
+                                0 means 1). Each copy that arrives is answered (the second from the
+                                worker's cache), so a critical exchange fails only when every copy of
+                                one direction is lost. */
     halo_plan_fn plan_fn;    /* optional per-sync planning */
     void *plan_ctx;
 } halo_sync_config;

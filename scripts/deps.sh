@@ -17,7 +17,7 @@ BASE_PKGS=(
 CI_PKGS=(
     clang-format clang-tidy cppcheck
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-    libyaml-dev:arm64 libsqlite3-dev:arm64
+    libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64
     # GSL for `halo calibrate`: the arm64 runtime libraries only. libgsl-dev is not
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the
     # host's libgsl-dev; the cross build uses the host's headers (app/CMakeLists.txt).
@@ -44,9 +44,22 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 missing=()
+# A bare name matches every installed architecture (libyaml-dev and libyaml-dev:arm64 both
+# answer), so a bare name counts as installed only for the native architecture or "all".
+native=$(dpkg --print-architecture)
 for p in "${pkgs[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$status" = installed ] || missing+=("$p")
+    if [[ $p == *:* ]]; then
+        want=("${p#*:}")
+    else
+        want=("$native" all)
+    fi
+    found=0
+    while read -r arch status; do
+        for a in "${want[@]}"; do
+            [ "$arch" = "$a" ] && [ "$status" = installed ] && found=1
+        done
+    done < <(dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$p" 2>/dev/null || true)
+    [ $found -eq 1 ] || missing+=("$p")
 done
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/scenario.h"
+#include "core/importance.h"
 #include "core/rng.h"
 #include "core/wire.h"
 #include "tests/test.h"
@@ -136,8 +137,8 @@ static void tiny_loss_sweeps_loss_over_three_points(void) {
 
 static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
     halo_scenario *s = load_ok(tu_src_path(examples[1]), 0);
-    ASSERT_EQ(s->n_points, 1);
-    ASSERT(strcmp(s->point_label, "") == 0);
+    ASSERT_EQ(s->n_points, 2); /* engine.baseline: [dllama, halo] */
+    ASSERT(strcmp(s->point_label, "engine.baseline=dllama") == 0);
     ASSERT(strcmp(s->shape_name, "llama2-7b") == 0);
     ASSERT(s->model_file == NULL && s->tokenizer_file == NULL);
     ASSERT_EQ(s->shape.dim, 4096);
@@ -160,6 +161,19 @@ static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
     ASSERT(tcp_equal(&s->tcp, &linux_tcp));
     ASSERT_EQ(s->tokens, 32);
     ASSERT_EQ(s->runs, 3);
+    ASSERT_EQ(s->importance, -1);
+    halo_scenario_free(s);
+    /* point 1: the HALO baseline = relaxed, balanced, synthetic importance (a shape),
+     * adaptive deadlines, two copies of critical activations, datagrams */
+    s = load_ok(tu_src_path(examples[1]), 1);
+    ASSERT(strcmp(s->baseline, "halo") == 0);
+    ASSERT(strcmp(s->placement, "balanced") == 0);
+    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_RELAXED);
+    ASSERT_EQ(s->delivery, HALO_DELIVERY_DATAGRAM);
+    ASSERT_EQ(s->importance, HALO_SCORING_SYNTHETIC);
+    ASSERT_EQ(s->adaptive_deadline, 1);
+    ASSERT_EQ(s->redundancy, 2);
+    ASSERT_NEAR(s->tau, 0.9, 1e-12);
     halo_scenario_free(s);
 }
 
@@ -241,7 +255,7 @@ static void point_out_of_range_is_an_argument_error(void) {
     }
     halo_scenario *s = (halo_scenario *)1;
     halo_err err = {0};
-    ASSERT_EQ(halo_scenario_load(&s, tu_src_path(examples[1]), 1, &err), HALO_ERR_ARG);
+    ASSERT_EQ(halo_scenario_load(&s, tu_src_path(examples[1]), 2, &err), HALO_ERR_ARG);
     ASSERT(s == NULL);
 }
 

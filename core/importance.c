@@ -1,0 +1,161 @@
+/*
+ * The HALO policy hook.
+ */
+#include "core/importance.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct halo_importance {
+    halo_importance_config cfg;
+    halo_groups g;
+    uint8_t *reliable;   /* (n_devices) */
+    float *scores;       /* (max groups) */
+    unsigned char *crit; /* (max groups) */
+    int *order;          /* (max groups) group indices by descending score */
+    int *slots;          /* (n_devices) groups each device holds in this block */
+    float *scratch;      /* oracle scratch: hidden_dim + dim */
+    halo_rng rng;
+    halo_importance_stats stats;
+};
+
+int halo_importance_new(halo_importance **out, const halo_importance_config *cfg, halo_err *err) {
+    *out = NULL;
+    if (!(cfg->tau > 0.0 && cfg->tau <= 1.0))
+        return HALO_FAIL(err, HALO_ERR_ARG, "importance: tau %g not in (0, 1]", cfg->tau);
+    if (cfg->scoring == HALO_SCORING_PREDICTOR && !cfg->predictor)
+        return HALO_FAIL(err, HALO_ERR_ARG, "importance: the predictor scoring needs a predictor");
+    if ((cfg->scoring == HALO_SCORING_PREDICTOR || cfg->scoring == HALO_SCORING_ORACLE) &&
+        !halo_model_has_weights(cfg->model))
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "importance: a shape-only model has no activations to score; use "
+                         "synthetic scores");
+    if (cfg->scoring < HALO_SCORING_PREDICTOR || cfg->scoring > HALO_SCORING_UNIFORM)
+        return HALO_FAIL(err, HALO_ERR_ARG, "importance: unknown scoring %d", cfg->scoring);
+    if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES)
+        return HALO_FAIL(err, HALO_ERR_ARG, "importance: %d devices", cfg->n_devices);
+    halo_importance *m = calloc(1, sizeof *m);
+    if (!m)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
+    m->cfg = *cfg;
+    m->g = *cfg->groups;
+    m->cfg.groups = &m->g;
+    int maxg = m->g.n_attn > m->g.n_ffn ? m->g.n_attn : m->g.n_ffn;
+    size_t nd = (size_t)cfg->n_devices;
+    const halo_model_config *mc = halo_model_get_config(cfg->model);
+    m->reliable = calloc(nd, 1);
+    m->scores = calloc((size_t)maxg, sizeof *m->scores);
+    m->crit = calloc((size_t)maxg, 1);
+    m->order = calloc((size_t)maxg, sizeof *m->order);
+    m->slots = calloc(nd, sizeof *m->slots);
+    m->scratch = cfg->scoring == HALO_SCORING_ORACLE
+                     ? calloc((size_t)mc->hidden_dim + (size_t)mc->dim, sizeof *m->scratch)
+                     : NULL;
+    if (!m->reliable || !m->scores || !m->crit || !m->order || !m->slots ||
+        (cfg->scoring == HALO_SCORING_ORACLE && !m->scratch)) {
+        halo_importance_free(m);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
+    }
+    if (cfg->reliable)
+        memcpy(m->reliable, cfg->reliable, nd);
+    m->reliable[0] = 1;
+    m->cfg.reliable = NULL;
+    halo_rng_init_stream(&m->rng, cfg->seed, cfg->run, 0, 0x696d70 /* imp */);
+    *out = m;
+    return HALO_OK;
+}
+
+void halo_importance_free(halo_importance *m) {
+    if (!m)
+        return;
+    free(m->reliable);
+    free(m->scores);
+    free(m->crit);
+    free(m->order);
+    free(m->slots);
+    free(m->scratch);
+    free(m);
+}
+
+const halo_importance_stats *halo_importance_get_stats(const halo_importance *m) {
+    return &m->stats;
+}
+
+static void score(halo_importance *m, int layer, int phase, const float *xb, int n) {
+    switch (m->cfg.scoring) {
+    case HALO_SCORING_PREDICTOR:
+        if (phase == 0)
+            halo_predictor_score_attn(m->cfg.predictor, &m->g, layer, xb, m->scores);
+        else
+            halo_predictor_score_ffn(m->cfg.predictor, &m->g, layer, xb, m->scores);
+        /* the predictor's per-layer cost, split evenly over the two blocks */
+        m->stats.predictor_flops += halo_predictor_flops(m->cfg.predictor) / 2;
+        break;
+    case HALO_SCORING_ORACLE:
+        if (phase == 0) /* no cheap exact attention oracle: treat heads alike */
+            for (int i = 0; i < n; i++)
+                m->scores[i] = 1.0f;
+        else
+            halo_oracle_score_ffn(m->cfg.model, &m->g, layer, xb, m->scratch, m->scores);
+        break;
+    case HALO_SCORING_SYNTHETIC:
+        for (int i = 0; i < n; i++) {
+            /* Box-Muller from two uniform draws */
+            double u1 = halo_rng_f64(&m->rng), u2 = halo_rng_f64(&m->rng);
+            double z = sqrt(-2.0 * log(u1 > 0 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
+            m->scores[i] = (float)exp(m->cfg.synthetic_sigma * z);
+        }
+        break;
+    default:
+        for (int i = 0; i < n; i++)
+            m->scores[i] = 1.0f;
+    }
+}
+
+/* Sorts order[0..n) by descending score, stable (insertion sort: n is a few hundred). */
+static void order_by_score(halo_importance *m, int n) {
+    for (int i = 0; i < n; i++) {
+        int k = i;
+        while (k > 0 && m->scores[m->order[k - 1]] < m->scores[i]) {
+            m->order[k] = m->order[k - 1];
+            k--;
+        }
+        m->order[k] = i;
+    }
+}
+
+void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const float *xb,
+                          uint16_t *devices, int n, uint8_t *critical) {
+    halo_importance *m = ctx;
+    (void)step;
+    score(m, layer, phase, xb, n);
+    int n_crit = halo_select_critical(m->scores, n, m->cfg.tau, m->crit);
+    m->stats.syncs++;
+    m->stats.groups += (uint64_t)n;
+    m->stats.critical += (uint64_t)n_crit;
+    if (phase == 1 && m->cfg.place) {
+        /* Same number of groups per device; the best groups go to reliable devices. */
+        int nd = m->cfg.n_devices;
+        memset(m->slots, 0, (size_t)nd * sizeof *m->slots);
+        for (int i = 0; i < n; i++)
+            m->slots[devices[i]]++;
+        order_by_score(m, n);
+        int k = 0;
+        for (int pass = 0; pass < 2; pass++) /* reliable devices first, then the others */
+            for (int d = 0; d < nd; d++) {
+                if ((pass == 0) != (m->reliable[d] != 0))
+                    continue;
+                for (int s = 0; s < m->slots[d]; s++)
+                    devices[m->order[k++]] = (uint16_t)d;
+            }
+    }
+    for (int i = 0; i < n; i++) {
+        int d = devices[i];
+        int must_wait = m->crit[i] || (phase == 0 && m->cfg.attention_critical);
+        if (must_wait)
+            critical[d] = 1; /* a slow reliable device is waited for too */
+        if (m->crit[i] && !m->reliable[d])
+            m->stats.critical_exposed++;
+    }
+}
