@@ -588,7 +588,7 @@ static int check_header(halo_loader *l, halo_err *err) {
     static const char *const names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                          "n_kv_heads", "vocab_size", "seq_len"};
     for (int i = 0; i < 7; i++) {
-        int32_t got = le_i32(h + 4 * i);
+        int32_t got = le_i32(h + (size_t)4 * (size_t)i);
         if (got != want[i])
             return HALO_FAIL(err, HALO_ERR_FORMAT,
                              "%s: header field %s is %d but the model has %d (another checkpoint?)",
@@ -696,7 +696,7 @@ int halo_loader_new_opts(halo_loader **out, const char *path, const halo_model *
     l->n_keys = g->n_layers * per_layer;
     int served = g->n_layers * ((o.kinds & HALO_LOADER_KINDS_ATTN ? g->n_attn : 0) +
                                 (o.kinds & HALO_LOADER_KINDS_FFN ? g->n_ffn : 0));
-    size_t fit = capacity_bytes / l->slot_bytes;
+    size_t fit = l->slot_bytes > 0 ? capacity_bytes / l->slot_bytes : 0;
     l->q_cap = o.queue_capacity > 0 ? o.queue_capacity
                                     : (2 * per_layer > MIN_QUEUE ? 2 * per_layer : MIN_QUEUE);
     l->max_batch = o.max_batch > 0 ? o.max_batch : DEFAULT_BATCH;
@@ -901,7 +901,8 @@ static int load_sync(halo_loader *l, int k, int v, halo_err *err) {
     halo_err e = {0};
     int rc = read_groups(l, keys, slots, n, iov, &calls, &e);
     int rcs[MAX_BATCH];
-    for (int j = 0; j < n; j++)
+    rcs[0] = rc;
+    for (int j = 1; j < n; j++)
         rcs[j] = rc;
     if (rc == HALO_ERR_IO && n > 1) {
         /* As in run_batch: read again group by group so only the affected groups fail.

@@ -26,9 +26,11 @@
  *      wv (hs, dim)  rows a*hs..a*hs+hs-1 of Wv          one file range
  *      wo (dim, q)   wo[r * q + j] = Wo[r][a*q + j]      dim file ranges (a column window)
  * The column windows are strided in the file; they are read range by range (never the
- * covering span), so bytes read equal bytes needed. Consecutive groups of one layer and
- * kind queued together are read with one preadv per range for the whole run (by the loader
- * thread, or by an acquire that finds the run still queued).
+ * covering span), so bytes read equal bytes needed (storage still delivers whole pages: a
+ * window shares its page with its neighbours'; docs/loader.md measures it). Consecutive
+ * groups of one layer and kind queued together are read with one preadv per range for the
+ * whole run (by the loader thread, or by an acquire that finds the run still queued): one
+ * call per matrix row for the run instead of one per row per group.
  *
  * Threads: one loader thread per loader. Every function may be called from any thread
  * except halo_loader_free, which no other call may overlap. Waits are on condition

@@ -167,7 +167,7 @@ static void check_every_group(const fixture *f) {
 
     int per_layer = f->g.n_attn + f->g.n_ffn;
     l = new_loader(f, f->path, per_layer, 0, NULL);
-    halo_group_key keys[256];
+    halo_group_key keys[256] = {{0}};
     ASSERT(per_layer <= 256);
     for (int layer = 0; layer < f->g.n_layers; layer++) {
         int n = 0;
@@ -230,7 +230,7 @@ static void ranges_are_the_tensor_offsets_in_packed_order(void) {
     int n = halo_loader_group_ranges(f.cfg, &f.g, k, r, 256);
     ASSERT_EQ(n, 2 + f.cfg->dim);
     ASSERT_EQ(halo_loader_group_ranges(f.cfg, &f.g, k, NULL, 0), n);
-    size_t s = 5 * 32;
+    size_t s = (size_t)5 * 32;
     ASSERT_EQ(r[0].offset_bytes,
               (const char *)(const void *)(W->w1 + (3 * hidden + s) * dim) - base);
     ASSERT_EQ(r[1].offset_bytes,
@@ -241,7 +241,7 @@ static void ranges_are_the_tensor_offsets_in_packed_order(void) {
     for (int i = 0; i < n; i++)
         sum += r[i].n_bytes;
     ASSERT_EQ(sum, halo_loader_group_bytes(f.cfg, &f.g, k));
-    ASSERT_EQ(sum, 3 * 12 * dim * sizeof(float));
+    ASSERT_EQ(sum, (size_t)3 * 12 * dim * sizeof(float));
 
     k = attn_key(4, 3);
     n = halo_loader_group_ranges(f.cfg, &f.g, k, r, 256);
@@ -417,7 +417,7 @@ static void prefetch_makes_later_acquires_hits(void) {
     fixture_open(&f, stories(), 32);
     int per_layer = f.g.n_attn + f.g.n_ffn;
     halo_loader *l = new_loader(&f, f.path, per_layer, 0, NULL);
-    halo_group_key keys[16];
+    halo_group_key keys[16] = {{0}};
     int n = 0;
     uint64_t bytes = 0;
     for (int a = 0; a < f.g.n_attn; a++)
@@ -469,7 +469,7 @@ static void full_queue_drops_oldest_request(void) {
     halo_loader *l = new_loader(&f, f.path, 8, HALO_LOADER_KINDS_FFN, &o);
     ASSERT_EQ(halo_loader_queue_capacity(l), 4);
     halo_loader_pause(l, 1);
-    halo_group_key keys[6];
+    halo_group_key keys[6] = {{0}};
     for (int i = 0; i < 6; i++)
         keys[i] = ffn_key(1, i);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
@@ -498,7 +498,7 @@ static void miss_on_a_queued_run_reads_the_run(void) {
     fixture_open(&f, stories(), 32);
     halo_loader *l = new_loader(&f, f.path, 12, HALO_LOADER_KINDS_FFN, NULL);
     halo_loader_pause(l, 1); /* the loader thread is "behind" */
-    halo_group_key keys[6];
+    halo_group_key keys[6] = {{0}};
     for (int i = 0; i < 6; i++)
         keys[i] = ffn_key(3, i);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
@@ -566,7 +566,7 @@ static void truncated_file_gives_io_error(void) {
     ASSERT_STR_CONTAINS(err.msg, "end of file");
     /* Through the loader thread: a batch of the layer's FFN groups that fails is read again
      * group by group, so the whole groups still load. */
-    halo_group_key keys[6];
+    halo_group_key keys[6] = {{0}};
     for (int i = 0; i < 6; i++)
         keys[i] = ffn_key(4, i);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
@@ -667,7 +667,7 @@ static void wait_idle_times_out(void) {
     fixture_open(&f, path, 32);
     halo_loader_opts o = {.timeout_ns = 1, .max_batch = 1};
     halo_loader *l = new_loader(&f, path, 64, HALO_LOADER_KINDS_FFN, &o);
-    halo_group_key keys[64];
+    halo_group_key keys[64] = {{0}};
     for (int i = 0; i < 32; i++) {
         keys[i] = ffn_key(0, i);
         keys[32 + i] = ffn_key(1, i);
@@ -697,7 +697,7 @@ static void stress_run(const fixture *f, uint64_t seed, const struct timespec *t
     halo_loader *l = new_loader(f, f->path, 4, 0, &o);
     halo_rng rng;
     halo_rng_init(&rng, seed);
-    halo_group_key held[5], recent[64];
+    halo_group_key held[5] = {{0}}, recent[64] = {{0}};
     int n_held = 0, n_recent = 0;
     for (int step = 0; step < 4000; step++) {
         int op = (int)(halo_rng_u64(&rng) % 8);
@@ -713,7 +713,7 @@ static void stress_run(const fixture *f, uint64_t seed, const struct timespec *t
             n_recent = n;
             ASSERT_OK(halo_loader_prefetch(l, recent, n, NULL));
         } else if (op < 6 && n_held < 5) {
-            halo_group_key k;
+            halo_group_key k = {0};
             if (n_recent > 0 && (halo_rng_u64(&rng) & 1)) {
                 k = recent[halo_rng_u64(&rng) % (uint64_t)n_recent];
                 /* Sometimes give the loader thread time to start on it (one draw, so the
@@ -787,7 +787,7 @@ static void stress_random_sequences_against_loader_thread(void) {
 static void free_with_requests_in_flight(void) {
     fixture f;
     fixture_open(&f, stories(), 32);
-    halo_group_key keys[50];
+    halo_group_key keys[50] = {{0}};
     int n = 0;
     for (int layer = 0; layer < 5; layer++) {
         for (int a = 0; a < 4; a++)
@@ -817,7 +817,7 @@ static void no_allocation_after_new(void) {
     halo_loader *l = new_loader(&f, f.path, 3, 0, NULL);
     long before = atomic_load(&n_allocs);
     ASSERT(before > before_new); /* the wrapper counts, so the check below can fail */
-    halo_group_key keys[10];
+    halo_group_key keys[10] = {{0}};
     for (int layer = 0; layer < 5; layer++) {
         for (int i = 0; i < 6; i++)
             keys[i] = ffn_key(layer, i);

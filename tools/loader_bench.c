@@ -88,6 +88,13 @@ static void usage(void) {
                   "                         [--vectors B] [--pin 1] [--verbose 1]\n");
 }
 
+/* A whole decimal number in [0, 1e6], or -1. */
+static int to_int(const char *v) {
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    return (end == v || *end != '\0' || x < 0 || x > 1000000) ? -1 : (int)x;
+}
+
 static int parse(int argc, char **argv, opts *o) {
     *o = (opts){.tokens = 8, .repeats = 3, .share = 4, .ffn_size = 32, .ahead = 1, .vectors = 1};
     for (int i = 1; i < argc; i++) {
@@ -98,28 +105,28 @@ static int parse(int argc, char **argv, opts *o) {
         if (strcmp(a, "--model") == 0)
             o->model = v;
         else if (strcmp(a, "--tokens") == 0)
-            o->tokens = atoi(v);
+            o->tokens = to_int(v);
         else if (strcmp(a, "--repeats") == 0)
-            o->repeats = atoi(v);
+            o->repeats = to_int(v);
         else if (strcmp(a, "--share") == 0)
-            o->share = atoi(v);
+            o->share = to_int(v);
         else if (strcmp(a, "--ffn-size") == 0)
-            o->ffn_size = atoi(v);
+            o->ffn_size = to_int(v);
         else if (strcmp(a, "--pin") == 0)
-            o->pin = atoi(v);
+            o->pin = to_int(v);
         else if (strcmp(a, "--vectors") == 0)
-            o->vectors = atoi(v);
+            o->vectors = to_int(v);
         else if (strcmp(a, "--verbose") == 0)
-            o->verbose = atoi(v);
+            o->verbose = to_int(v);
         else if (strcmp(a, "--ahead") == 0)
-            o->ahead = atoi(v);
+            o->ahead = to_int(v);
         else if (strcmp(a, "--cold") == 0)
             o->cold = strcmp(v, "layer") == 0 ? COLD_LAYER : COLD_NONE;
         else
             return -1;
     }
     if (!o->model || o->tokens < 2 || o->repeats < 1 || o->share < 1 || o->ffn_size < 1 ||
-        o->ahead < 1 || o->vectors < 1 || o->vectors > 64)
+        o->ahead < 1 || o->vectors < 1 || o->vectors > 64 || o->pin < 0 || o->verbose < 0)
         return -1;
     return 0;
 }
@@ -149,8 +156,10 @@ static uint64_t storage_read_bytes(void) {
     char line[128];
     unsigned long long v = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "read_bytes: %llu", &v) == 1)
+        if (strncmp(line, "read_bytes: ", 12) == 0) {
+            v = strtoull(line + 12, NULL, 10);
             break;
+        }
     (void)fclose(f);
     return v;
 }
@@ -400,7 +409,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* The run whose tokens/s is the median of the repeats. */
 static result median(const result *rs, int n) {
-    double v[64];
+    double v[64] = {0};
     for (int i = 0; i < n; i++)
         v[i] = rs[i].tok_s;
     qsort(v, (size_t)n, sizeof v[0], cmp_double);
@@ -445,6 +454,13 @@ int main(int argc, char **argv) {
     if (b.fd < 0 || !b.x || !b.out || !b.hb || !b.hb2 || b.cfg->n_layers > 64 || b.count > 64 ||
         o.repeats > 64) {
         (void)fprintf(stderr, "halo_loader_bench: setup failed\n");
+        free(b.x);
+        free(b.out);
+        free(b.hb);
+        free(b.hb2);
+        if (b.fd >= 0)
+            (void)close(b.fd);
+        halo_model_free(b.model);
         return 1;
     }
     layer_spans(&b);
