@@ -1437,7 +1437,8 @@ static int count_list(const char *s, const char *end, double lo, double hi, int 
 }
 
 static int check_placement(ctx *c, const ynode *at, const char *kp, const char *spec, int n_dev) {
-    if (strcmp(spec, "equal") == 0 || strcmp(spec, "balanced") == 0)
+    if (strcmp(spec, "equal") == 0 || strcmp(spec, "balanced") == 0 ||
+        strcmp(spec, "scheduled") == 0)
         return HALO_OK;
     if (strncmp(spec, "weights:", 8) == 0) {
         const char *s = spec + 8;
@@ -1455,7 +1456,8 @@ static int check_placement(ctx *c, const ynode *at, const char *kp, const char *
         return BAD(c, at, kp, "'%s' is not explicit:A0,A1,../F0,F1,.. with device numbers in 0..%d",
                    spec, n_dev - 1);
     }
-    return BAD(c, at, kp, "'%s' is not one of equal, balanced, weights:W0,W1,.. or explicit:A/F",
+    return BAD(c, at, kp,
+               "'%s' is not one of equal, balanced, scheduled, weights:W0,W1,.. or explicit:A/F",
                spec);
 }
 

@@ -88,17 +88,84 @@ typedef struct model {
     double mem_scale;
 } model;
 
-/*
- * Builds the MILP; `cut` is an upper bound on the objective in ns (HUGE_VAL for none). Times
- * enter in units of `time_scale` ns so that the time rows have coefficients near 1: with
- * raw nanoseconds (up to 1e9) GLPK's simplex loses feasibility on instances that have
- * solutions.
- */
-static int build(model *m, const halo_sched_problem *p, double cut, halo_err *err) {
+/* Columns, time rows, linking rows and the memory row of device d (memory in units of g). */
+static void device_rows(model *m, const halo_sched_problem *p, row *r, int d, uint64_t g) {
     int nd = p->n_devices;
     int N[HALO_SCHED_N_BLOCKS] = {p->groups.n_attn, p->groups.n_ffn};
     uint64_t size[HALO_SCHED_N_BLOCKS] = {halo_sched_group_bytes(p, HALO_SCHED_ATTN),
                                           halo_sched_group_bytes(p, HALO_SCHED_FFN)};
+    uint64_t mem = p->devices[d].mem_bytes;
+    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
+        uint64_t fit = mem / size[k];
+        int u = fit < (uint64_t)N[k] ? (int)fit : N[k];
+        int cn = col_n(d, k), cy = col_y(d, k);
+        glp_set_col_kind(m->lp, cn, GLP_IV);
+        glp_set_col_kind(m->lp, cy, GLP_BV);
+        if (u == 0) {
+            glp_set_col_bnds(m->lp, cn, GLP_FX, 0.0, 0.0);
+            glp_set_col_bnds(m->lp, cy, GLP_FX, 0.0, 0.0);
+            continue;
+        }
+        glp_set_col_bnds(m->lp, cn, GLP_DB, 0.0, (double)u);
+        double fixed, per;
+        halo_sched_coeffs(p, d, k, &fixed, &per);
+        row_add(r, col_t(nd, k), 1.0); /* T_k - fixed y - per n >= 0 */
+        row_add(r, cy, -fixed / m->time_scale);
+        row_add(r, cn, -per / m->time_scale);
+        add_row(m->lp, r, GLP_LO, 0.0, 0.0);
+        row_add(r, cn, 1.0); /* n - U y <= 0 */
+        row_add(r, cy, -(double)u);
+        add_row(m->lp, r, GLP_UP, 0.0, 0.0);
+        row_add(r, cn, 1.0); /* n - y >= 0 */
+        row_add(r, cy, -1.0);
+        add_row(m->lp, r, GLP_LO, 0.0, 0.0);
+    }
+    uint64_t units[3] = {size[0] / g, size[1] / g, mem / g}; /* exact: g divides the sizes */
+    row_add(r, col_n(d, HALO_SCHED_ATTN), (double)units[0]);
+    row_add(r, col_n(d, HALO_SCHED_FFN), (double)units[1]);
+    m->mem_row[d] = add_row(m->lp, r, GLP_UP, 0.0, (double)units[2]);
+}
+
+/* The rows that tie devices together: every group placed, identical devices in
+ * non-increasing (attention, ffn) order, and the objective cut (HUGE_VAL: none). */
+static void coupling_rows(model *m, const halo_sched_problem *p, row *r, double cut) {
+    int nd = p->n_devices;
+    int N[HALO_SCHED_N_BLOCKS] = {p->groups.n_attn, p->groups.n_ffn};
+    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
+        for (int d = 0; d < nd; d++)
+            row_add(r, col_n(d, k), 1.0);
+        add_row(m->lp, r, GLP_FX, (double)N[k], (double)N[k]);
+    }
+    double w = (double)N[HALO_SCHED_FFN] + 1.0;
+    for (int d = 1; d < nd; d++) {
+        for (int e = d - 1; e >= 0; e--) {
+            if (!same_device(&p->devices[e], &p->devices[d]))
+                continue;
+            row_add(r, col_n(e, HALO_SCHED_ATTN), w);
+            row_add(r, col_n(e, HALO_SCHED_FFN), 1.0);
+            row_add(r, col_n(d, HALO_SCHED_ATTN), -w);
+            row_add(r, col_n(d, HALO_SCHED_FFN), -1.0);
+            add_row(m->lp, r, GLP_LO, 0.0, 0.0);
+            break;
+        }
+    }
+    if (cut < HUGE_VAL) {
+        row_add(r, col_t(nd, HALO_SCHED_ATTN), 1.0);
+        row_add(r, col_t(nd, HALO_SCHED_FFN), 1.0);
+        add_row(m->lp, r, GLP_UP, 0.0, cut / m->time_scale);
+    }
+}
+
+/*
+ * Builds the MILP; `cut` is an upper bound on the objective in ns (HUGE_VAL for none). Times
+ * enter in units of `time_scale` ns so that the time rows have coefficients near 1: with
+ * raw nanoseconds (up to 1e9) GLPK's simplex declared feasible instances infeasible.
+ * Memory rows are in units of g = gcd(group sizes): integer coefficients, so that GLPK's
+ * relative feasibility tolerance cannot admit a point over the budget when the budget in
+ * units is small (it is for every LLaMA-like shape); halo_sched_check verifies anyway.
+ */
+static int build(model *m, const halo_sched_problem *p, double cut, halo_err *err) {
+    int nd = p->n_devices;
     row r = {0, malloc(((size_t)2 * (size_t)nd + 3) * sizeof(int)),
              malloc(((size_t)2 * (size_t)nd + 3) * sizeof(double))};
     m->mem_row = calloc((size_t)nd, sizeof *m->mem_row);
@@ -123,66 +190,12 @@ static int build(model *m, const halo_sched_problem *p, double cut, halo_err *er
         glp_set_col_bnds(m->lp, col_t(nd, k), GLP_LO, 0.0, 0.0);
         glp_set_obj_coef(m->lp, col_t(nd, k), 1.0);
     }
-    /* Memory rows in units of g = gcd(sizes): integer coefficients, so that GLPK's relative
-     * feasibility tolerance cannot admit a point over the budget when the budget in units
-     * is small (it is for every LLaMA-like shape); halo_sched_check verifies anyway. */
-    uint64_t g = gcd_u64(size[0], size[1]);
+    uint64_t g = gcd_u64(halo_sched_group_bytes(p, HALO_SCHED_ATTN),
+                         halo_sched_group_bytes(p, HALO_SCHED_FFN));
     m->mem_scale = (double)g;
-    for (int d = 0; d < nd; d++) {
-        uint64_t mem = p->devices[d].mem_bytes;
-        for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
-            uint64_t fit = mem / size[k];
-            int u = fit < (uint64_t)N[k] ? (int)fit : N[k];
-            int cn = col_n(d, k), cy = col_y(d, k);
-            glp_set_col_kind(m->lp, cn, GLP_IV);
-            glp_set_col_kind(m->lp, cy, GLP_BV);
-            if (u == 0) {
-                glp_set_col_bnds(m->lp, cn, GLP_FX, 0.0, 0.0);
-                glp_set_col_bnds(m->lp, cy, GLP_FX, 0.0, 0.0);
-                continue;
-            }
-            glp_set_col_bnds(m->lp, cn, GLP_DB, 0.0, (double)u);
-            double fixed, per;
-            halo_sched_coeffs(p, d, k, &fixed, &per);
-            row_add(&r, col_t(nd, k), 1.0); /* T_k - fixed y - per n >= 0 */
-            row_add(&r, cy, -fixed / m->time_scale);
-            row_add(&r, cn, -per / m->time_scale);
-            add_row(m->lp, &r, GLP_LO, 0.0, 0.0);
-            row_add(&r, cn, 1.0); /* n - U y <= 0 */
-            row_add(&r, cy, -(double)u);
-            add_row(m->lp, &r, GLP_UP, 0.0, 0.0);
-            row_add(&r, cn, 1.0); /* n - y >= 0 */
-            row_add(&r, cy, -1.0);
-            add_row(m->lp, &r, GLP_LO, 0.0, 0.0);
-        }
-        row_add(&r, col_n(d, HALO_SCHED_ATTN), (double)(size[0] / g));
-        row_add(&r, col_n(d, HALO_SCHED_FFN), (double)(size[1] / g));
-        m->mem_row[d] = add_row(m->lp, &r, GLP_UP, 0.0, (double)(mem / g));
-    }
-    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
-        for (int d = 0; d < nd; d++)
-            row_add(&r, col_n(d, k), 1.0);
-        add_row(m->lp, &r, GLP_FX, (double)N[k], (double)N[k]);
-    }
-    /* Identical devices in non-increasing (attention, ffn) order. */
-    double w = (double)N[HALO_SCHED_FFN] + 1.0;
-    for (int d = 1; d < nd; d++) {
-        for (int e = d - 1; e >= 0; e--) {
-            if (!same_device(&p->devices[e], &p->devices[d]))
-                continue;
-            row_add(&r, col_n(e, HALO_SCHED_ATTN), w);
-            row_add(&r, col_n(e, HALO_SCHED_FFN), 1.0);
-            row_add(&r, col_n(d, HALO_SCHED_ATTN), -w);
-            row_add(&r, col_n(d, HALO_SCHED_FFN), -1.0);
-            add_row(m->lp, &r, GLP_LO, 0.0, 0.0);
-            break;
-        }
-    }
-    if (cut < HUGE_VAL) {
-        row_add(&r, col_t(nd, HALO_SCHED_ATTN), 1.0);
-        row_add(&r, col_t(nd, HALO_SCHED_FFN), 1.0);
-        add_row(m->lp, &r, GLP_UP, 0.0, cut / m->time_scale);
-    }
+    for (int d = 0; d < nd; d++)
+        device_rows(m, p, &r, d, g);
+    coupling_rows(m, p, &r, cut);
     free(r.ind);
     free(r.val);
     return HALO_OK;

@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "core/cluster.h"
 #include "core/importance.h"
+#include "core/sched.h"
 #include "core/sampler.h"
 #include "core/tokenizer.h"
 
@@ -23,8 +24,53 @@ static double device_speed(const halo_device_profile *p, double wbytes) {
 
 /* The placement spec ("balanced" becomes weights by device speed; the loader has applied
  * the baseline already). `buf` receives a weights spec. */
-static int resolve_placement(const halo_scenario *sc, double wbytes, char *buf, size_t cap,
-                             const char **placement, halo_err *err) {
+/*
+ * "scheduled": the load-balancing scheduler's heuristic (core/sched.h) over the scenario's
+ * devices and links: group counts per device minimising the modelled time of a layer under
+ * memory budgets, with the policy's loss penalty (an RTO under strict sync, the deadline
+ * under relaxed sync).
+ */
+static int schedule_placement(const halo_scenario *sc, const halo_model *model, char *buf,
+                              size_t cap, const char **placement, halo_err *err) {
+    int n = sc->n_devices;
+    halo_sched_device *sd = calloc((size_t)n, sizeof *sd);
+    if (!sd)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (int d = 0; d < n; d++) {
+        const halo_scenario_device *v = &sc->devices[d];
+        double up = halo_loss_mean(&v->uplink.loss), down = halo_loss_mean(&v->downlink.loss);
+        sd[d] = (halo_sched_device){
+            .flops_per_s = v->profile.flops_per_s, .mem_bw_bps = v->profile.mem_bw_bps,
+            .mem_bytes = v->profile.mem_bytes, .op_overhead_ns = v->profile.op_overhead_ns,
+            .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
+                            ? v->uplink.bandwidth_bps
+                            : v->downlink.bandwidth_bps,
+            .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
+            .loss = up > down ? up : down, .is_root = d == 0};
+    }
+    const halo_model_config *mc = halo_model_get_config(model);
+    halo_sched_problem p;
+    halo_sched_solution s = {0};
+    int g = sc->group_size > 0 ? sc->group_size : halo_cluster_default_group_size(mc);
+    int rc = halo_sched_problem_init(&p, mc, halo_model_weight_type(model), g, sd, n, err);
+    if (rc == HALO_OK) {
+        p.loss_penalty_ns = sc->policy == HALO_SYNC_POLICY_STRICT ? sc->tcp.rto_min_ns
+                                                                  : sc->deadline_ns;
+        rc = halo_sched_solution_init(&s, n, err);
+    }
+    if (rc == HALO_OK)
+        rc = halo_sched_solve_heuristic(&p, &s, err);
+    if (rc == HALO_OK)
+        rc = halo_sched_spec(&s, &p.groups, buf, cap, NULL, err);
+    if (rc == HALO_OK)
+        *placement = buf;
+    halo_sched_solution_free(&s);
+    free(sd);
+    return rc;
+}
+
+static int resolve_placement(const halo_scenario *sc, const halo_model *model, double wbytes,
+                             char *buf, size_t cap, const char **placement, halo_err *err) {
     *placement = sc->placement ? sc->placement : "equal";
     if (strcmp(*placement, "balanced") == 0) {
         size_t used = (size_t)snprintf(buf, cap, "weights:");
@@ -35,6 +81,8 @@ static int resolve_placement(const halo_scenario *sc, double wbytes, char *buf, 
             return HALO_FAIL(err, HALO_ERR_ARG, "%s: too many devices for a balanced spec",
                              sc->path);
         *placement = buf;
+    } else if (strcmp(*placement, "scheduled") == 0) {
+        return schedule_placement(sc, model, buf, cap, placement, err);
     }
     return HALO_OK;
 }
@@ -196,8 +244,8 @@ static int build(run_ctx *x, int run, halo_err *err) {
         return rc;
     char spec[8192];
     const char *placement;
-    rc = resolve_placement(sc, halo_weight_bytes(halo_model_weight_type(x->model)), spec,
-                           sizeof spec, &placement, err);
+    rc = resolve_placement(sc, x->model, halo_weight_bytes(halo_model_weight_type(x->model)),
+                           spec, sizeof spec, &placement, err);
     uint8_t *critical = calloc((size_t)n, 1), *reliable = calloc((size_t)n, 1);
     if (rc == HALO_OK && (!critical || !reliable))
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");

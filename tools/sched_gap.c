@@ -24,6 +24,8 @@
 #include "core/rng.h"
 #include "core/sched.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +69,7 @@ typedef struct instance {
 } instance;
 
 static int pick(halo_rng *r, int n) {
-    return (int)(halo_rng_u64(r) % (uint64_t)n);
+    return n > 0 ? (int)(halo_rng_u64(r) % (uint64_t)n) : 0;
 }
 
 static double uniform(halo_rng *r, double lo, double hi) {
@@ -77,7 +79,7 @@ static double uniform(halo_rng *r, double lo, double hi) {
 static void random_shape(halo_rng *r, instance *in) {
     static const int dims[] = {2048, 2560, 3072, 4096, 5120};
     int dim = dims[pick(r, 5)], n_heads = dim / 128;
-    int kv_opts[8], n_kv_opts = 0;
+    int kv_opts[40] = {0}, n_kv_opts = 0; /* divisors of n_heads in 4..40; never empty */
     for (int kv = 4; kv <= 40 && kv <= n_heads; kv++)
         if (n_heads % kv == 0)
             kv_opts[n_kv_opts++] = kv;
@@ -230,6 +232,16 @@ static void usage(void) {
     exit(2);
 }
 
+/* A whole decimal number in [lo, hi], else usage(). */
+static long number(const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        usage();
+    return v;
+}
+
 int main(int argc, char **argv) {
     int n_inst = 200, time_limit_ms = 10000, show_idx = -1, lo = 2, hi = 16, exact = 1;
     uint64_t seed = 1;
@@ -242,16 +254,21 @@ int main(int argc, char **argv) {
         if (i + 1 >= argc)
             usage();
         if (strcmp(argv[i], "--instances") == 0)
-            n_inst = atoi(argv[++i]);
+            n_inst = (int)number(argv[++i], 1, 10000000);
         else if (strcmp(argv[i], "--seed") == 0)
-            seed = strtoull(argv[++i], NULL, 10);
+            seed = (uint64_t)number(argv[++i], 0, LONG_MAX);
         else if (strcmp(argv[i], "--time-limit-ms") == 0)
-            time_limit_ms = atoi(argv[++i]);
+            time_limit_ms = (int)number(argv[++i], 1, INT_MAX);
         else if (strcmp(argv[i], "--devices") == 0) {
-            if (sscanf(argv[++i], "%d-%d", &lo, &hi) != 2)
+            char range[32], *dash;
+            (void)snprintf(range, sizeof range, "%s", argv[++i]);
+            if (!(dash = strchr(range, '-')))
                 usage();
+            *dash = '\0';
+            lo = (int)number(range, 2, 64);
+            hi = (int)number(dash + 1, 2, 64);
         } else if (strcmp(argv[i], "--show") == 0)
-            show_idx = atoi(argv[++i]);
+            show_idx = (int)number(argv[++i], 0, INT_MAX);
         else if (strcmp(argv[i], "--csv") == 0)
             csv_path = argv[++i];
         else
