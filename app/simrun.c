@@ -8,8 +8,8 @@
 #include "app/cli.h"
 #include "core/cluster.h"
 #include "core/importance.h"
-#include "core/sched.h"
 #include "core/sampler.h"
+#include "core/sched.h"
 #include "core/tokenizer.h"
 
 #include <stdlib.h>
@@ -39,14 +39,17 @@ static int schedule_placement(const halo_scenario *sc, const halo_model *model, 
     for (int d = 0; d < n; d++) {
         const halo_scenario_device *v = &sc->devices[d];
         double up = halo_loss_mean(&v->uplink.loss), down = halo_loss_mean(&v->downlink.loss);
-        sd[d] = (halo_sched_device){
-            .flops_per_s = v->profile.flops_per_s, .mem_bw_bps = v->profile.mem_bw_bps,
-            .mem_bytes = v->profile.mem_bytes, .op_overhead_ns = v->profile.op_overhead_ns,
-            .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
-                            ? v->uplink.bandwidth_bps
-                            : v->downlink.bandwidth_bps,
-            .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
-            .loss = up > down ? up : down, .is_root = d == 0};
+        sd[d] =
+            (halo_sched_device){.flops_per_s = v->profile.flops_per_s,
+                                .mem_bw_bps = v->profile.mem_bw_bps,
+                                .mem_bytes = v->profile.mem_bytes,
+                                .op_overhead_ns = v->profile.op_overhead_ns,
+                                .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
+                                                ? v->uplink.bandwidth_bps
+                                                : v->downlink.bandwidth_bps,
+                                .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
+                                .loss = up > down ? up : down,
+                                .is_root = d == 0};
     }
     const halo_model_config *mc = halo_model_get_config(model);
     halo_sched_problem p;
@@ -54,8 +57,8 @@ static int schedule_placement(const halo_scenario *sc, const halo_model *model, 
     int g = sc->group_size > 0 ? sc->group_size : halo_cluster_default_group_size(mc);
     int rc = halo_sched_problem_init(&p, mc, halo_model_weight_type(model), g, sd, n, err);
     if (rc == HALO_OK) {
-        p.loss_penalty_ns = sc->policy == HALO_SYNC_POLICY_STRICT ? sc->tcp.rto_min_ns
-                                                                  : sc->deadline_ns;
+        p.loss_penalty_ns =
+            sc->policy == HALO_SYNC_POLICY_STRICT ? sc->tcp.rto_min_ns : sc->deadline_ns;
         rc = halo_sched_solution_init(&s, n, err);
     }
     if (rc == HALO_OK)
@@ -244,8 +247,8 @@ static int build(run_ctx *x, int run, halo_err *err) {
         return rc;
     char spec[8192];
     const char *placement;
-    rc = resolve_placement(sc, x->model, halo_weight_bytes(halo_model_weight_type(x->model)),
-                           spec, sizeof spec, &placement, err);
+    rc = resolve_placement(sc, x->model, halo_weight_bytes(halo_model_weight_type(x->model)), spec,
+                           sizeof spec, &placement, err);
     uint8_t *critical = calloc((size_t)n, 1), *reliable = calloc((size_t)n, 1);
     if (rc == HALO_OK && (!critical || !reliable))
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");

@@ -75,9 +75,9 @@ uint64_t halo_model_hash(const halo_model *model) {
     if (m->map) {
         h = fnv1a(h, m->map, m->map_bytes);
     } else {
-        int32_t f[9] = {m->cfg.dim,        m->cfg.hidden_dim, m->cfg.n_layers,
-                        m->cfg.n_heads,    m->cfg.n_kv_heads, m->cfg.vocab_size,
-                        m->cfg.seq_len,    m->cfg.shared_classifier, m->weight_type};
+        int32_t f[9] = {m->cfg.dim,     m->cfg.hidden_dim,        m->cfg.n_layers,
+                        m->cfg.n_heads, m->cfg.n_kv_heads,        m->cfg.vocab_size,
+                        m->cfg.seq_len, m->cfg.shared_classifier, m->weight_type};
         h = fnv1a(h, f, sizeof f);
     }
     m->hash = h ? h : 1;

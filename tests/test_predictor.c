@@ -227,7 +227,7 @@ static void written_predictor_loads_and_scores_like_a_reference(void) {
         const float *vv = x.attn + (size_t)l * (size_t)(rank * dim + kv_dim * rank);
         const float *uv = vv + rank * dim;
         const float *wo = w->wo + (size_t)l * (size_t)dim * (size_t)dim;
-        double av[64], vt[64];
+        double av[64] = {0}, vt[64] = {0};
         for (int k = 0; k < rank; k++) {
             av[k] = 0;
             for (int i = 0; i < dim; i++)
@@ -812,6 +812,8 @@ static void recall_hook(void *arg, int layer, int phase, const float *xb) {
         for (int i = 0; i < r->g.n_ffn; i++)
             if (r->pred[i] >= 0 && (best < 0 || r->pred[i] > r->pred[best]))
                 best = i;
+        if (best < 0)
+            break;
         hit += r->crit[best];
         r->pred[best] = -1;
     }
@@ -833,7 +835,9 @@ static long run_stories(const halo_model *m, int n, const halo_trace_hooks *hook
     ASSERT_OK(halo_trace_new(&t, m, &err));
     size_t len;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &len);
-    text = realloc(text, len + 1);
+    char *grown = realloc(text, len + 1);
+    ASSERT(grown != NULL);
+    text = grown;
     text[len] = '\0';
     int *tokens = malloc(halo_tokenizer_max_tokens(text) * sizeof(int));
     long positions = 0;
