@@ -579,7 +579,9 @@ enum {
 
 /* Does group a come before group b (higher score; on ties the lower index)? */
 static int before(const float *s, int a, int b) {
-    return s[a] > s[b] || (s[a] == s[b] && a < b);
+    if (s[a] != s[b])
+        return s[a] > s[b];
+    return a < b;
 }
 
 /* Heap sort of idx[0..n) by `before` (a total order, so the result is unique). */
