@@ -28,7 +28,7 @@ TEST_LABELS  ?= unit|system|golden|net
 CROSS_LABELS ?= golden|unit
 # Tests that hand work between threads thousands of times crawl under qemu-user (a pool
 # round trip takes milliseconds there); they run natively and under TSan instead.
-CROSS_EXCLUDE ?= threads
+CROSS_EXCLUDE ?= threads|cli
 
 # The main job: what `make run` does after building. Override on the command line,
 # e.g. make run MAIN_JOB='build/dev/app/halo generate -t 0 -n 64'.

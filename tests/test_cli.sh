@@ -48,7 +48,9 @@ expect_ok() {
 }
 
 case_golden() {
-    expect_ok generate -t 0 -n 200
+    local threads=()
+    [ -n "${HALO_TEST_MAX_THREADS:-}" ] && threads=(--threads "$HALO_TEST_MAX_THREADS")
+    expect_ok generate -t 0 -n 200 "${threads[@]}"
     count=$((count + 1))
     if cmp -s "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt"; then
         echo "ok $count - greedy text equals llama2.c's"

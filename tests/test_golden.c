@@ -43,7 +43,7 @@ static void greedy_200_matches_llama2c(void) {
         expected[n_expected++] = atoi(p);
     free(text);
     ASSERT_EQ(n_expected, 200);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= tu_max_threads(2); threads++) {
         session x;
         open_session(&x, threads);
         int token = HALO_TOKEN_BOS;
@@ -65,7 +65,7 @@ static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_
 
 static void eval_nll_on_dev_excerpt_is_pinned(void) {
     session x;
-    open_session(&x, 0);
+    open_session(&x, tu_max_threads(0));
     size_t n;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &n);
     halo_eval_config cfg = {.tok = x.t,

@@ -51,6 +51,14 @@ const char *tu_tmp_path(const char *name) {
     return b;
 }
 
+int tu_max_threads(int wanted) {
+    const char *s = getenv("HALO_TEST_MAX_THREADS");
+    int cap = s ? atoi(s) : 0;
+    if (cap < 1)
+        return wanted;
+    return wanted == 0 || wanted > cap ? cap : wanted;
+}
+
 void tu_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {

@@ -13,6 +13,13 @@ const char *tu_src_path(const char *rel);
 /* A fresh path inside this process's scratch directory (created on first use). */
 const char *tu_tmp_path(const char *name);
 
+/*
+ * `wanted` threads, or fewer when HALO_TEST_MAX_THREADS is set (cross builds set it to 1:
+ * under qemu-user, idle pool threads slow the emulated process down by orders of
+ * magnitude). 0 means "one per core", as for halo_pool_new.
+ */
+int tu_max_threads(int wanted);
+
 /* Writes `n` bytes to `path`; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
 
