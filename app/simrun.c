@@ -290,6 +290,39 @@ static int build(run_ctx *x, int run, halo_err *err) {
                             sc->seed * 1000003u + (uint64_t)run, err);
 }
 
+/*
+ * Runs `token` at `pos` through the cluster and fills *t with the token's metrics: the
+ * root's timing and each node's compute during it (the root's, and the busiest worker's).
+ */
+static int forward_measured(run_ctx *x, int token, int pos, const float **logits, halo_sim_token *t,
+                            halo_err *err) {
+    for (int d = 0; d < x->sc->n_devices; d++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(x->world, d, &st);
+        x->compute_before[d] = st.compute_ns;
+    }
+    int rc = halo_cluster_forward(x->cluster, token, pos, logits, err);
+    if (rc != HALO_OK)
+        return rc;
+    const halo_token_metrics *tm = halo_node_last_metrics(halo_cluster_node(x->cluster, 0));
+    *t = (halo_sim_token){.pos = (uint32_t)pos,
+                          .token = token,
+                          .time_ns = tm->end_ns - tm->start_ns,
+                          .wait_ns = tm->wait_ns,
+                          .expected = tm->expected,
+                          .missing = tm->missing};
+    for (int d = 0; d < x->sc->n_devices; d++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(x->world, d, &st);
+        uint64_t used = st.compute_ns - x->compute_before[d];
+        if (d == 0)
+            t->compute_ns = used;
+        else if (used > t->worker_compute_ns)
+            t->worker_compute_ns = used;
+    }
+    return HALO_OK;
+}
+
 /* Feeds the prompt (positions not measured); returns the count via *n_prompt. */
 static int prefill(run_ctx *x, int *n_prompt, int *last, halo_err *err) {
     const halo_scenario *sc = x->sc;
@@ -379,35 +412,13 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     if (rc == HALO_OK && !logits)
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     size_t text_len = 0, text_cap = 0;
-    halo_node *root = rc == HALO_OK ? halo_cluster_node(x.cluster, 0) : NULL;
     for (int i = 0; rc == HALO_OK && i < sc->tokens; i++) {
         int pos = n_prompt - 1 + i;
-        for (int d = 0; d < sc->n_devices; d++) {
-            halo_sim_node_stats st;
-            halo_sim_get_stats(x.world, d, &st);
-            x.compute_before[d] = st.compute_ns;
-        }
         const float *l;
-        rc = halo_cluster_forward(x.cluster, token, pos, &l, err);
+        rc = forward_measured(&x, token, pos, &l, &out->tokens[out->n_tokens], err);
         if (rc != HALO_OK)
             break;
-        const halo_token_metrics *tm = halo_node_last_metrics(root);
-        halo_sim_token *t = &out->tokens[out->n_tokens++];
-        *t = (halo_sim_token){.pos = (uint32_t)pos,
-                              .token = token,
-                              .time_ns = tm->end_ns - tm->start_ns,
-                              .wait_ns = tm->wait_ns,
-                              .expected = tm->expected,
-                              .missing = tm->missing};
-        for (int d = 0; d < sc->n_devices; d++) {
-            halo_sim_node_stats st;
-            halo_sim_get_stats(x.world, d, &st);
-            uint64_t used = st.compute_ns - x.compute_before[d];
-            if (d == 0)
-                t->compute_ns = used;
-            else if (used > t->worker_compute_ns)
-                t->worker_compute_ns = used;
-        }
+        out->n_tokens++;
         if (out->numerics) {
             memcpy(logits, l, (size_t)mc->vocab_size * sizeof *logits);
             int next = halo_sampler_sample(x.sampler, logits);
@@ -443,15 +454,6 @@ typedef struct eval_ctx {
 
 static int eval_forward(void *arg, int token, int pos, const float **logits, halo_err *err) {
     eval_ctx *e = arg;
-    run_ctx *x = e->x;
-    for (int d = 0; d < x->sc->n_devices; d++) {
-        halo_sim_node_stats st;
-        halo_sim_get_stats(x->world, d, &st);
-        x->compute_before[d] = st.compute_ns;
-    }
-    int rc = halo_cluster_forward(x->cluster, token, pos, logits, err);
-    if (rc != HALO_OK)
-        return rc;
     halo_sim_result *r = e->out;
     if (r->n_tokens == e->cap) {
         int cap = e->cap ? e->cap * 2 : 1024;
@@ -461,24 +463,10 @@ static int eval_forward(void *arg, int token, int pos, const float **logits, hal
         r->tokens = t;
         e->cap = cap;
     }
-    const halo_token_metrics *tm = halo_node_last_metrics(halo_cluster_node(x->cluster, 0));
-    halo_sim_token *t = &r->tokens[r->n_tokens++];
-    *t = (halo_sim_token){.pos = (uint32_t)pos,
-                          .token = token,
-                          .time_ns = tm->end_ns - tm->start_ns,
-                          .wait_ns = tm->wait_ns,
-                          .expected = tm->expected,
-                          .missing = tm->missing};
-    for (int d = 0; d < x->sc->n_devices; d++) {
-        halo_sim_node_stats st;
-        halo_sim_get_stats(x->world, d, &st);
-        uint64_t used = st.compute_ns - x->compute_before[d];
-        if (d == 0)
-            t->compute_ns = used;
-        else if (used > t->worker_compute_ns)
-            t->worker_compute_ns = used;
-    }
-    return HALO_OK;
+    int rc = forward_measured(e->x, token, pos, logits, &r->tokens[r->n_tokens], err);
+    if (rc == HALO_OK)
+        r->n_tokens++;
+    return rc;
 }
 
 int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long max_stories,
