@@ -1232,9 +1232,10 @@ static int device_entry(ctx *c, const ynode *e, const char *kp, halo_scenario_de
     if (rc == HALO_OK)
         rc = (v = mget(e, "profile")) ? device_profile(c, v, kp_key(sub, kp, "profile"), dev)
                                       : missing(c, e, kp, "profile");
+    double mib;
     if (rc == HALO_OK && (v = mget(e, "memory_mb")) &&
-        (rc = get_int(c, v, kp_key(sub, kp, "memory_mb"), 1, 1LL << 30, &i)) == HALO_OK)
-        dev->profile.mem_bytes = (uint64_t)i << 20;
+        (rc = get_num(c, v, kp_key(sub, kp, "memory_mb"), 0, 1, 1 << 30, 0, &mib)) == HALO_OK)
+        dev->profile.mem_bytes = (uint64_t)llround(mib * 1048576.0);
     const ynode *lk = mget(e, "link"), *up = mget(e, "uplink"), *dn = mget(e, "downlink");
     if (rc == HALO_OK && !lk && !(up && dn))
         rc = missing(c, e, kp, "link");
@@ -1397,6 +1398,8 @@ static const char *const engine_keys[] = {"baseline",
                                           "deadline_min_ms",
                                           "deadline_max_ms",
                                           "redundancy",
+                                          "memory_budget",
+                                          "prefetch",
                                           NULL};
 static const char *const baseline_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
 /* in the order of enum halo_scoring */
@@ -1567,6 +1570,11 @@ static int engine_halo(ctx *c, const ynode *m, halo_scenario *s, int halo_baseli
     s->redundancy = (int)copies;
     if (rc == HALO_OK && (v = mget(m, "adaptive_deadline")))
         rc = get_bool(c, v, kp_key(sub, kp, "adaptive_deadline"), &s->adaptive_deadline);
+    if (rc == HALO_OK && (v = mget(m, "memory_budget")))
+        rc = get_bool(c, v, kp_key(sub, kp, "memory_budget"), &s->memory_budget);
+    s->prefetch = 1;
+    if (rc == HALO_OK && (v = mget(m, "prefetch")))
+        rc = get_bool(c, v, kp_key(sub, kp, "prefetch"), &s->prefetch);
     s->deadline_min_ns = 500000;     /* 0.5 ms */
     s->deadline_max_ns = 1000000000; /* 1 s */
     if (rc == HALO_OK && (v = mget(m, "deadline_min_ms")) &&

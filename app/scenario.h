@@ -70,6 +70,9 @@ typedef struct halo_scenario {
     char *reliable;         /* "0,2" or NULL: devices whose links lose nothing */
     double synthetic_sigma; /* log-normal sigma of synthetic scores (shape-only) */
     int adaptive_deadline;  /* deadline from measured arrival delays */
+    int memory_budget;      /* devices hold at most their memory of group weights and read the
+                               rest from storage at every token (core/memplan.h) */
+    int prefetch;           /* memory_budget: read the next streamed block ahead */
     int redundancy;         /* copies of each activation to a critical device */
     uint64_t deadline_min_ns, deadline_max_ns;
 

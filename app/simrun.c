@@ -142,7 +142,8 @@ typedef struct run_ctx {
     halo_importance *importance;
     halo_device_profile *dev;
     halo_link_spec *up, *down;
-    uint64_t *compute_before;
+    uint64_t *compute_before, *read_before, *stall_before;
+    uint64_t *budget; /* (n) memory budgets of group weights, or NULL */
     int *prompt;
 } run_ctx;
 
@@ -158,6 +159,9 @@ static void ctx_free(run_ctx *x) {
     free(x->up);
     free(x->down);
     free(x->compute_before);
+    free(x->read_before);
+    free(x->stall_before);
+    free(x->budget);
     free(x->prompt);
 }
 
@@ -218,6 +222,45 @@ static int build_importance(run_ctx *x, int run, const uint8_t *reliable, halo_e
     return halo_importance_new(&x->importance, &ic, err);
 }
 
+/*
+ * engine.memory_budget: what each device may keep of its group weights: its memory, less
+ * the KV cache of its attention groups at the full context (f32, allocated up front), and
+ * on the root less the embedding table, the classifier and the norms.
+ */
+static int memory_budgets(run_ctx *x, const halo_placement *p, halo_err *err) {
+    const halo_scenario *sc = x->sc;
+    const halo_model_config *mc = halo_model_get_config(x->model);
+    double wbytes = halo_weight_bytes(halo_model_weight_type(x->model));
+    int n = sc->n_devices;
+    x->budget = calloc((size_t)n, sizeof *x->budget);
+    if (!x->budget)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    double root_fixed =
+        wbytes * ((double)mc->vocab_size * mc->dim * (mc->shared_classifier ? 1 : 2) +
+                  (2.0 * mc->n_layers + 1.0) * mc->dim);
+    double kv_per_group = 2.0 * 4.0 * (double)mc->seq_len * p->groups.head_size;
+    for (int d = 0; d < n; d++) {
+        const halo_scenario_device *v = &sc->devices[d];
+        if (!(v->profile.storage_bw_bps > 0))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: device %d: engine.memory_budget needs a storage bandwidth "
+                             "(storage_mbps > 0)",
+                             sc->path, d);
+        double kv = 0;
+        for (size_t i = 0; i < (size_t)p->groups.n_layers * (size_t)p->groups.n_attn; i++)
+            kv += p->attn[i] == d ? kv_per_group : 0.0;
+        double fixed = kv + (d == 0 ? root_fixed : 0.0);
+        if ((double)v->profile.mem_bytes <= fixed)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: device %d: memory (%.1f MiB) does not hold its KV cache%s "
+                             "(%.1f MiB)",
+                             sc->path, d, (double)v->profile.mem_bytes / 1048576.0,
+                             d == 0 ? ", embeddings and classifier" : "", fixed / 1048576.0);
+        x->budget[d] = v->profile.mem_bytes - (uint64_t)fixed;
+    }
+    return HALO_OK;
+}
+
 static int build(run_ctx *x, int run, halo_err *err) {
     const halo_scenario *sc = x->sc;
     int n = sc->n_devices, rc = load_model(sc, &x->model, &x->tok, err);
@@ -227,7 +270,9 @@ static int build(run_ctx *x, int run, halo_err *err) {
     x->up = calloc((size_t)n, sizeof *x->up);
     x->down = calloc((size_t)n, sizeof *x->down);
     x->compute_before = calloc((size_t)n, sizeof *x->compute_before);
-    if (!x->dev || !x->up || !x->down || !x->compute_before)
+    x->read_before = calloc((size_t)n, sizeof *x->read_before);
+    x->stall_before = calloc((size_t)n, sizeof *x->stall_before);
+    if (!x->dev || !x->up || !x->down || !x->compute_before || !x->read_before || !x->stall_before)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     for (int d = 0; d < n; d++) {
         x->dev[d] = sc->devices[d].profile;
@@ -264,12 +309,27 @@ static int build(run_ctx *x, int run, halo_err *err) {
     }
     if (rc == HALO_OK)
         rc = build_importance(x, run, reliable, err);
+    if (rc == HALO_OK && sc->memory_budget) {
+        /* the budgets depend on where the attention groups (and their KV caches) go */
+        const halo_model_config *mc = halo_model_get_config(x->model);
+        halo_groups g;
+        halo_placement p = {0};
+        rc = halo_groups_init(
+            &g, mc, sc->group_size > 0 ? sc->group_size : halo_cluster_default_group_size(mc), err);
+        if (rc == HALO_OK)
+            rc = halo_placement_parse(&p, &g, n, placement, err);
+        if (rc == HALO_OK)
+            rc = memory_budgets(x, &p, err);
+        halo_placement_free(&p);
+    }
     halo_cluster_config cc = {.model = x->model,
                               .n_devices = n,
                               .ffn_group_size = sc->group_size,
                               .placement = placement,
                               .encoding = sc->encoding,
                               .transport = x->world,
+                              .budget_bytes = x->budget,
+                              .prefetch = sc->prefetch,
                               .sync = {.policy = sc->policy,
                                        .deadline_ns = sc->deadline_ns,
                                        .critical = critical,
@@ -300,6 +360,8 @@ static int forward_measured(run_ctx *x, int token, int pos, const float **logits
         halo_sim_node_stats st;
         halo_sim_get_stats(x->world, d, &st);
         x->compute_before[d] = st.compute_ns;
+        x->read_before[d] = st.storage_read_ns;
+        x->stall_before[d] = st.storage_stall_ns;
     }
     int rc = halo_cluster_forward(x->cluster, token, pos, logits, err);
     if (rc != HALO_OK)
@@ -315,6 +377,8 @@ static int forward_measured(run_ctx *x, int token, int pos, const float **logits
         halo_sim_node_stats st;
         halo_sim_get_stats(x->world, d, &st);
         uint64_t used = st.compute_ns - x->compute_before[d];
+        t->storage_read_ns += st.storage_read_ns - x->read_before[d];
+        t->storage_stall_ns += st.storage_stall_ns - x->stall_before[d];
         if (d == 0)
             t->compute_ns = used;
         else if (used > t->worker_compute_ns)
@@ -355,7 +419,7 @@ static int prefill(run_ctx *x, int *n_prompt, int *last, halo_err *err) {
 
 static void summarise(halo_sim_result *r, halo_transport *world, int n) {
     uint64_t *sorted = malloc((size_t)r->n_tokens * sizeof *sorted);
-    double compute = 0, stragglers = 0, network = 0;
+    double compute = 0, stragglers = 0, network = 0, read = 0, stall = 0;
     for (int i = 0; i < r->n_tokens; i++) {
         const halo_sim_token *t = &r->tokens[i];
         r->total_ns += t->time_ns;
@@ -365,6 +429,8 @@ static void summarise(halo_sim_result *r, halo_transport *world, int n) {
         compute += (double)t->compute_ns;
         stragglers += (double)(busy - t->compute_ns);
         network += t->time_ns > busy ? (double)(t->time_ns - busy) : 0.0;
+        read += (double)t->storage_read_ns;
+        stall += (double)t->storage_stall_ns;
         if (sorted)
             sorted[i] = t->time_ns;
     }
@@ -373,6 +439,8 @@ static void summarise(halo_sim_result *r, halo_transport *world, int n) {
     r->compute_ms = compute / k;
     r->stragglers_ms = stragglers / k;
     r->network_ms = network / k;
+    r->storage_read_ms = read / k;
+    r->storage_stall_ms = stall / k;
     if (sorted && r->n_tokens) {
         qsort(sorted, (size_t)r->n_tokens, sizeof *sorted, cmp_u64);
         r->p50_ms = quantile_ms(sorted, r->n_tokens, 0.50);
@@ -389,6 +457,7 @@ static void summarise(halo_sim_result *r, halo_transport *world, int n) {
         r->probes += st.probes;
         r->msgs_lost += st.msgs_lost;
         r->bytes_on_wire += st.bytes_on_wire;
+        r->storage_bytes += st.storage_bytes;
     }
     r->events = halo_sim_events(world);
 }

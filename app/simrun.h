@@ -26,6 +26,8 @@ typedef struct halo_sim_token {
     uint64_t worker_compute_ns; /* the busiest worker */
     uint64_t wait_ns;           /* root idle at syncs */
     uint32_t expected, missing; /* remote contributions */
+    uint64_t storage_read_ns;   /* all devices: storage reading during the token */
+    uint64_t storage_stall_ns;  /* all devices: compute waiting for storage */
 } halo_sim_token;
 
 typedef struct halo_sim_result {
@@ -35,6 +37,11 @@ typedef struct halo_sim_result {
     uint64_t total_ns;      /* simulated time of all tokens */
     double mean_ms, p50_ms, p90_ms, p99_ms, max_ms;
     double compute_ms, stragglers_ms, network_ms; /* means per token */
+    /* engine.memory_budget: storage reading and the part of it compute waited for, summed
+       over devices, means per token (the rest was hidden); bytes read in the whole run
+       (prompt included) */
+    double storage_read_ms, storage_stall_ms;
+    uint64_t storage_bytes;
     uint64_t expected, missing;
     uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
     uint64_t events;  /* simulator events processed */

@@ -4,13 +4,40 @@
 #include "core/cluster.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct halo_cluster {
     int n;
     halo_node **nodes;
     halo_transport *t;
     halo_placement placement;
+    halo_memplan **plans; /* (n) or NULL without budgets */
+    uint64_t *budget_bytes;
+    int prefetch, dim;
+    double wbytes;
 };
+
+/* Builds one memory plan per device for placement p into plans[0..n). */
+static int build_plans(const halo_cluster *c, const halo_placement *p, halo_memplan **plans,
+                       halo_err *err) {
+    for (int i = 0; i < c->n; i++) {
+        halo_memplan_config mc = {.placement = p,
+                                  .device = i,
+                                  .dim = c->dim,
+                                  .weight_bytes = c->wbytes,
+                                  .budget_bytes = c->budget_bytes[i],
+                                  .prefetch = c->prefetch};
+        int rc = halo_memplan_new(&plans[i], &mc, err);
+        if (rc != HALO_OK) {
+            for (int j = 0; j < i; j++) {
+                halo_memplan_free(plans[j]);
+                plans[j] = NULL;
+            }
+            return rc;
+        }
+    }
+    return HALO_OK;
+}
 
 int halo_cluster_default_group_size(const halo_model_config *cfg) {
     return cfg->hidden_dim < 32 ? cfg->hidden_dim : 32;
@@ -40,6 +67,19 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
     }
     rc = halo_placement_parse(&c->placement, &groups, c->n,
                               cfg->placement ? cfg->placement : "equal", err);
+    if (rc == HALO_OK && cfg->budget_bytes) {
+        c->dim = mc->dim;
+        c->wbytes = halo_weight_bytes(halo_model_weight_type(cfg->model));
+        c->prefetch = cfg->prefetch;
+        c->plans = calloc((size_t)c->n, sizeof *c->plans);
+        c->budget_bytes = malloc((size_t)c->n * sizeof *c->budget_bytes);
+        if (!c->plans || !c->budget_bytes)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+        else
+            memcpy(c->budget_bytes, cfg->budget_bytes, (size_t)c->n * sizeof *c->budget_bytes);
+        if (rc == HALO_OK)
+            rc = build_plans(c, &c->placement, c->plans, err);
+    }
     for (int i = 0; rc == HALO_OK && i < c->n; i++) {
         halo_node_config nc = {.node_idx = i,
                                .n_devices = c->n,
@@ -48,7 +88,8 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                                .transport = cfg->transport,
                                .pool = cfg->pool,
                                .encoding = cfg->encoding,
-                               .sync = cfg->sync};
+                               .sync = cfg->sync,
+                               .memplan = c->plans ? c->plans[i] : NULL};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)
@@ -67,6 +108,10 @@ void halo_cluster_free(halo_cluster *c) {
     for (int i = 0; c->nodes && i < c->n; i++)
         halo_node_free(c->nodes[i]);
     free(c->nodes);
+    for (int i = 0; c->plans && i < c->n; i++)
+        halo_memplan_free(c->plans[i]);
+    free(c->plans);
+    free(c->budget_bytes);
     halo_placement_free(&c->placement);
     free(c);
 }
@@ -104,9 +149,39 @@ const halo_placement *halo_cluster_placement(const halo_cluster *c) {
     return &c->placement;
 }
 
+const halo_memplan *halo_cluster_memplan(const halo_cluster *c, int i) {
+    HALO_ASSERT(i >= 0 && i < c->n);
+    return c->plans ? c->plans[i] : NULL;
+}
+
 int halo_cluster_set_placement(halo_cluster *c, const halo_placement *p, halo_err *err) {
+    halo_memplan **plans = NULL;
+    if (c->plans) {
+        if (p->n_devices != c->n)
+            return HALO_FAIL(err, HALO_ERR_ARG, "placement for %d devices, cluster has %d",
+                             p->n_devices, c->n);
+        plans = calloc((size_t)c->n, sizeof *plans);
+        if (!plans)
+            return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+        int rc = build_plans(c, p, plans, err);
+        if (rc != HALO_OK) {
+            free(plans);
+            return rc;
+        }
+    }
     int rc = halo_node_set_placement(c->nodes[0], p, err);
     if (rc == HALO_OK)
         halo_placement_copy(&c->placement, p);
+    if (rc == HALO_OK && plans) {
+        for (int i = 0; i < c->n; i++) {
+            halo_memplan_free(c->plans[i]);
+            c->plans[i] = plans[i];
+            plans[i] = NULL;
+            halo_node_set_memplan(c->nodes[i], c->plans[i]);
+        }
+    }
+    for (int i = 0; plans && i < c->n; i++)
+        halo_memplan_free(plans[i]);
+    free(plans);
     return rc;
 }

@@ -17,6 +17,14 @@ typedef struct halo_cluster_config {
     int encoding;              /* enum halo_encoding of every message */
     halo_transport *transport; /* borrowed; must span n_devices nodes */
     halo_pool *pool;           /* borrowed, may be NULL; nodes run one at a time */
+    /*
+     * Memory budgets (core/memplan.h): NULL = every device holds its share; else
+     * (n_devices) bytes of group weights each device can keep in memory, the rest being
+     * read from storage at every token (the simulator charges the reads; the numerics are
+     * unchanged). `prefetch`: read the next streamed block ahead.
+     */
+    const uint64_t *budget_bytes;
+    int prefetch;
 } halo_cluster_config;
 
 typedef struct halo_cluster halo_cluster;
@@ -34,13 +42,17 @@ void halo_cluster_free(halo_cluster *c);
  */
 int halo_cluster_forward(halo_cluster *c, int token, int pos, const float **logits, halo_err *err);
 
+/* Device i's memory plan, or NULL without budgets; owned by the cluster. */
+const halo_memplan *halo_cluster_memplan(const halo_cluster *c, int i);
+
 /* Node i (0 = root); owned by the cluster. */
 halo_node *halo_cluster_node(halo_cluster *c, int i);
 
 /* The current placement; owned by the cluster. */
 const halo_placement *halo_cluster_placement(const halo_cluster *c);
 
-/* Replaces the placement from the next token on. Errors: HALO_ERR_ARG. */
+/* Replaces the placement from the next token on (memory plans are rebuilt for it).
+   Errors: HALO_ERR_ARG (bad placement, a budget that cannot hold a group), HALO_ERR_NOMEM. */
 int halo_cluster_set_placement(halo_cluster *c, const halo_placement *p, halo_err *err);
 
 /* Default FFN group size for a model: 32 neurons, or the whole FFN when smaller. */

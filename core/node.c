@@ -8,6 +8,7 @@
  */
 #include "core/node.h"
 
+#include "core/memplan.h"
 #include "core/ops.h"
 
 #include <math.h>
@@ -24,6 +25,7 @@ struct halo_node {
     halo_groups g;
     halo_transport *t;
     halo_pool *pool;
+    halo_memplan *memplan; /* borrowed, may be NULL: storage of a memory-limited device */
     size_t bytes;
 
     /* compute buffers */
@@ -79,7 +81,17 @@ static uint64_t block_key(uint32_t step, int layer, int phase) {
 /* ==== Group compute ==== */
 
 static void charge(halo_node *n, double flops, double bytes, double ops) {
-    halo_cost c = {flops, bytes, ops};
+    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops};
+    n->t->ops->charge(n->t, n->idx, &c);
+}
+
+/* Charges the compute of groups gids[0..count) of block (layer, phase), with what the
+   memory plan says they need from storage. */
+static void charge_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
+                         double flops, double bytes, double ops) {
+    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops};
+    if (n->memplan)
+        halo_memplan_block(n->memplan, layer, phase, gids, count, &c);
     n->t->ops->charge(n->t, n->idx, &c);
 }
 
@@ -94,14 +106,16 @@ static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
 }
 
 /* Cost of attention groups gids[0..count) at `pos` (n_valid positions attended). */
-static void charge_attn(halo_node *n, int count, int n_valid_total, size_t proj_cols) {
+static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count, int n_valid_total,
+                        size_t proj_cols) {
     double dim = n->mc->dim, hs = n->g.head_size, kv_mul = n->g.kv_mul;
     double rows = (kv_mul + 2.0) * hs * count; /* q, k, v rows */
     double flops =
         2.0 * rows * dim + 4.0 * kv_mul * hs * n_valid_total + 2.0 * dim * (double)proj_cols;
     double bytes =
         n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
-    charge(n, flops, bytes, count > 0 ? 4 : 0); /* wq, wk, wv, wo */
+    charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes,
+                 count > 0 ? 4 : 0); /* wq, wk, wv, wo */
 }
 
 /* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
@@ -113,7 +127,7 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
     size_t seq = (size_t)c->seq_len, cache_off = l * seq * kv_dim;
     size_t grp_cols = (size_t)kv_mul * (size_t)hs; /* query dims of one group */
     if (!n->numerics) {
-        charge_attn(n, count, count * (pos + 1), (size_t)count * grp_cols);
+        charge_attn(n, layer, gids, count, count * (pos + 1), (size_t)count * grp_cols);
         return;
     }
     int n_valid_total = 0;
@@ -151,7 +165,7 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
                            c->dim, (int)cols, 1);
         i = j;
     }
-    charge_attn(n, count, n_valid_total, (size_t)count * grp_cols);
+    charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
 }
 
 /* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. */
@@ -162,8 +176,8 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
     /* Three matrices of `neurons` rows (or columns) by dim. */
-    charge(n, 6.0 * neurons * (double)dim, n->wbytes * 3.0 * neurons * (double)dim,
-           count > 0 ? 3 : 0); /* w1, w3, w2 */
+    charge_block(n, layer, HALO_PHASE_FFN, gids, count, 6.0 * neurons * (double)dim,
+                 n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0); /* w1, w3, w2 */
     if (!n->numerics)
         return;
     for (int i = 0; i < count; i++) {
@@ -579,6 +593,10 @@ static void *alloc_bytes(halo_node *n, size_t size, int *failed) {
     return p;
 }
 
+void halo_node_set_memplan(halo_node *node, halo_memplan *memplan) {
+    node->memplan = memplan;
+}
+
 int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     *out = NULL;
     const halo_model_config *c = halo_model_get_config(cfg->model);
@@ -610,6 +628,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->g = *cfg->groups;
     n->t = cfg->transport;
     n->pool = cfg->pool;
+    n->memplan = cfg->memplan;
     n->sync = cfg->sync;
     n->sync.critical = NULL;
     n->status = HALO_OK;

@@ -34,6 +34,7 @@
 #ifndef HALO_NODE_H
 #define HALO_NODE_H
 
+#include "core/memplan.h"
 #include "core/model.h"
 #include "core/plan.h"
 #include "core/pool.h"
@@ -87,6 +88,9 @@ typedef struct halo_node_config {
     halo_pool *pool;           /* borrowed, may be NULL: threads for this node's compute */
     int encoding;              /* enum halo_encoding of the messages this node sends */
     halo_sync_config sync;     /* root only (critical[] is copied) */
+    /* Borrowed, may be NULL: the node's memory plan (core/memplan.h). Its blocks' storage
+       reads are added to the costs the node charges; the numerics are unchanged. */
+    halo_memplan *memplan;
 } halo_node_config;
 
 typedef struct halo_node halo_node;
@@ -102,6 +106,9 @@ void halo_node_free(halo_node *node);
  * group geometry and device count). Errors: HALO_ERR_ARG.
  */
 int halo_node_set_placement(halo_node *root, const halo_placement *p, halo_err *err);
+
+/* Replaces the node's memory plan (borrowed, may be NULL) from its next block on. */
+void halo_node_set_memplan(halo_node *node, halo_memplan *memplan);
 
 /*
  * Root: starts the forward pass of `token` at sequence position `pos` (0 starts a new

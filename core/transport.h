@@ -37,6 +37,13 @@ typedef struct halo_cost {
     double bytes; /* bytes of weights and activations touched */
     double ops;   /* kernel invocations (one per weight matrix touched): each costs a
                      device's fixed per-operation overhead */
+    /* Storage (a device whose memory cannot hold its share; core/memplan.h). A simulated
+       world reads load_bytes before the compute starts, waits first for the last read-ahead
+       when uses_prefetch is set, and starts reading prefetch_bytes in the background as the
+       compute starts; a real world ignores these (its loader really reads). */
+    double load_bytes;     /* bytes read from storage on demand, before computing */
+    double prefetch_bytes; /* bytes to read ahead for a later segment */
+    int uses_prefetch;     /* this segment needs the data of the last read-ahead */
 } halo_cost;
 
 /* Returns nonzero when run() should stop. */

@@ -189,6 +189,8 @@ struct conn {
 typedef struct node {
     halo_device_profile dev;
     uint64_t busy_until_ns;
+    uint64_t storage_free_ns;   /* the storage channel is reading until then */
+    uint64_t prefetch_ready_ns; /* the last read-ahead completes then */
     halo_recv_fn recv;
     void *recv_ctx;
     halo_sim_node_stats stats;
@@ -793,6 +795,11 @@ void halo_tcp_config_linux(halo_tcp_config *c) {
                            .quickack_segments = 16};
 }
 
+/* Time to read `bytes` from a device's storage (0 when it has no storage model). */
+static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
+    return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;
+}
+
 /* ==== Transport operations ==== */
 
 static int bad_node(const sim *s, int i) {
@@ -877,8 +884,29 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     if (bad_node(s, i))
         return;
     node *n = &s->nodes[i];
+    uint64_t start = node_now(s, i), t0 = start;
+    /* Storage: one channel per device, reading in the order asked. */
+    if (cost->uses_prefetch && n->prefetch_ready_ns > start)
+        start = n->prefetch_ready_ns;
+    if (cost->load_bytes > 0) {
+        uint64_t begin = n->storage_free_ns > start ? n->storage_free_ns : start;
+        uint64_t end = begin + storage_time_ns(&n->dev, cost->load_bytes);
+        n->stats.storage_read_ns += end - begin;
+        n->stats.storage_bytes += (uint64_t)cost->load_bytes;
+        n->storage_free_ns = end;
+        start = end;
+    }
+    n->stats.storage_stall_ns += start - t0;
+    if (cost->prefetch_bytes > 0) {
+        uint64_t begin = n->storage_free_ns > start ? n->storage_free_ns : start;
+        uint64_t end = begin + storage_time_ns(&n->dev, cost->prefetch_bytes);
+        n->stats.storage_read_ns += end - begin;
+        n->stats.storage_bytes += (uint64_t)cost->prefetch_bytes;
+        n->storage_free_ns = end;
+        n->prefetch_ready_ns = end;
+    }
     uint64_t dt = halo_device_time_ns(&n->dev, cost);
-    n->busy_until_ns = node_now(s, i) + dt;
+    n->busy_until_ns = start + dt;
     n->stats.compute_ns += dt;
 }
 

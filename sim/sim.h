@@ -68,7 +68,8 @@ typedef struct halo_device_profile {
     double flops_per_s;      /* sustained floating-point rate, > 0 */
     double mem_bw_bps;       /* sustained memory bandwidth in bytes per second, > 0 */
     uint64_t mem_bytes;      /* memory available for weights and caches */
-    double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second */
+    double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second (0: reads
+                                cost no time; halo_cost.load_bytes and prefetch_bytes) */
     uint64_t op_overhead_ns; /* fixed cost of each kernel invocation (halo_cost.ops) */
 } halo_device_profile;
 
@@ -119,6 +120,11 @@ typedef struct halo_sim_node_stats {
     uint64_t retransmits;                          /* stream: segments sent again from this node */
     uint64_t timeouts;                             /* stream: RTO expiries */
     uint64_t probes;                               /* stream: tail loss probes */
+    /* storage (halo_cost.load_bytes / prefetch_bytes; core/memplan.h) */
+    uint64_t storage_bytes;    /* bytes read */
+    uint64_t storage_read_ns;  /* time the storage channel spent reading */
+    uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
+                                  was hidden behind compute, communication and waiting */
 } halo_sim_node_stats;
 
 /* Copies node's statistics. `t` must be a simulator. */

@@ -70,6 +70,54 @@ static void drain(halo_transport *t) {
     ASSERT_EQ(t->ops->run(t, idle, NULL, NULL), HALO_ERR_AGAIN);
 }
 
+/*
+ * Storage (halo_cost.load_bytes / prefetch_bytes / uses_prefetch): one channel per device,
+ * 1 MB/s here, so a byte is a microsecond. Compute of 1e6 flops at 1 GFLOP/s is 1 ms.
+ */
+static void storage_reads_delay_compute_and_read_ahead_overlaps_it(void) {
+    world w;
+    world_init(&w, 1, HALO_DELIVERY_DATAGRAM);
+    w.dev[0].storage_bw_bps = 1e6;
+    halo_transport *t = make(&w);
+    halo_sim_node_stats st;
+    /* a demand read of 2000 bytes (2 ms), then 1 ms of compute; read 3000 bytes ahead */
+    halo_cost c = {.flops = 1e6, .load_bytes = 2000, .prefetch_bytes = 3000};
+    t->ops->charge(t, 0, &c);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 3000000);
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.storage_stall_ns, 2000000);
+    ASSERT_EQ(st.compute_ns, 1000000);
+    /* the read-ahead started at 2 ms and ends at 5 ms: a segment using it waits 2 ms */
+    halo_cost use = {.flops = 1e6, .uses_prefetch = 1};
+    t->ops->charge(t, 0, &use);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 6000000);
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.storage_stall_ns, 4000000);
+    ASSERT_EQ(st.storage_read_ns, 5000000);
+    ASSERT_EQ(st.storage_bytes, 5000);
+    /* a read-ahead of 1000 bytes (6..7 ms) hidden behind 2 ms of compute: no wait */
+    halo_cost ahead = {.flops = 2e6, .prefetch_bytes = 1000};
+    t->ops->charge(t, 0, &ahead);
+    t->ops->charge(t, 0, &use);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 9000000);
+    /* a demand read queues behind a read-ahead still in flight on the one channel */
+    halo_cost ahead2 = {.prefetch_bytes = 4000};
+    t->ops->charge(t, 0, &ahead2); /* 9..13 ms */
+    halo_cost demand = {.load_bytes = 1000};
+    t->ops->charge(t, 0, &demand); /* 13..14 ms */
+    ASSERT_EQ(t->ops->now_ns(t, 0), 14000000);
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.storage_stall_ns, 4000000 + 5000000);
+    ASSERT_EQ(st.storage_read_ns, 11000000);
+    halo_transport_free(t);
+    /* without a storage bandwidth, reads cost nothing */
+    w.dev[0].storage_bw_bps = 0;
+    t = make(&w);
+    t->ops->charge(t, 0, &c);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 1000000);
+    halo_transport_free(t);
+}
+
 static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
@@ -330,4 +378,5 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(runs_are_deterministic_and_runs_differ), TEST(compute_delays_the_nodes_sends),
           TEST(stream_delivers_everything_in_order_despite_loss),
           TEST(stream_turns_a_lost_lone_segment_into_a_200ms_wait),
-          TEST(bad_configurations_are_rejected_with_the_field))
+          TEST(bad_configurations_are_rejected_with_the_field),
+          TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it))
