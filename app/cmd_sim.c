@@ -122,10 +122,13 @@ static void print_text(const halo_scenario *sc, int run, const halo_sim_result *
     if (sc->memory_budget)
         (void)printf(
             "  storage per token (all devices): read %.3f ms, compute waited %.3f ms, "
-            "hidden %.1f%%; %.2f MB read in the run\n",
+            "hidden %.1f%%; %.2f MB read in the run; %.1f%% of %.1f MB of group weights kept "
+            "in memory\n",
             r->storage_read_ms, r->storage_stall_ms,
             r->storage_read_ms > 0 ? 100.0 * (1.0 - r->storage_stall_ms / r->storage_read_ms) : 0.0,
-            (double)r->storage_bytes / 1e6);
+            (double)r->storage_bytes / 1e6,
+            r->share_bytes ? 100.0 * (double)r->pinned_bytes / (double)r->share_bytes : 0.0,
+            (double)r->share_bytes / 1e6);
     (void)printf("  simulator: %llu events in %.3f s of wall time (%.1f simulated tokens/s)\n",
                  (unsigned long long)r->events, (double)r->wall_ns / 1e9,
                  r->wall_ns ? r->n_tokens / ((double)r->wall_ns / 1e9) : 0.0);
@@ -140,14 +143,16 @@ static void print_json_run(int run, const halo_sim_result *r, int first) {
                  "\"missing\": %llu, \"retransmits\": %llu, \"timeouts\": %llu, "
                  "\"probes\": %llu, \"datagrams_lost\": %llu, \"bytes_on_wire\": %llu, "
                  "\"storage_read_ms\": %.6f, \"storage_stall_ms\": %.6f, "
-                 "\"storage_bytes\": %llu, \"events\": %llu, \"wall_s\": %.6f, \"token_ms\": [",
+                 "\"storage_bytes\": %llu, \"share_bytes\": %llu, \"pinned_bytes\": %llu, "
+                 "\"events\": %llu, \"wall_s\": %.6f, \"token_ms\": [",
                  first ? "" : ", ", run, r->n_tokens, r->mean_ms, r->p50_ms, r->p90_ms, r->p99_ms,
                  r->max_ms, r->compute_ms, r->stragglers_ms, r->network_ms,
                  (unsigned long long)r->expected, (unsigned long long)r->missing,
                  (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
                  (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
                  (unsigned long long)r->bytes_on_wire, r->storage_read_ms, r->storage_stall_ms,
-                 (unsigned long long)r->storage_bytes, (unsigned long long)r->events,
+                 (unsigned long long)r->storage_bytes, (unsigned long long)r->share_bytes,
+                 (unsigned long long)r->pinned_bytes, (unsigned long long)r->events,
                  (double)r->wall_ns / 1e9);
     for (int i = 0; i < r->n_tokens; i++)
         (void)printf("%s%.6f", i ? ", " : "", (double)r->tokens[i].time_ns / 1e6);

@@ -417,7 +417,9 @@ static int prefill(run_ctx *x, int *n_prompt, int *last, halo_err *err) {
     return HALO_OK;
 }
 
-static void summarise(halo_sim_result *r, halo_transport *world, int n) {
+static void summarise(halo_sim_result *r, const run_ctx *x) {
+    halo_transport *world = x->world;
+    int n = x->sc->n_devices;
     uint64_t *sorted = malloc((size_t)r->n_tokens * sizeof *sorted);
     double compute = 0, stragglers = 0, network = 0, read = 0, stall = 0;
     for (int i = 0; i < r->n_tokens; i++) {
@@ -458,6 +460,13 @@ static void summarise(halo_sim_result *r, halo_transport *world, int n) {
         r->msgs_lost += st.msgs_lost;
         r->bytes_on_wire += st.bytes_on_wire;
         r->storage_bytes += st.storage_bytes;
+        const halo_memplan *mp = halo_cluster_memplan(x->cluster, d);
+        if (mp) {
+            halo_memplan_info in;
+            halo_memplan_get_info(mp, &in);
+            r->share_bytes += in.share_bytes;
+            r->pinned_bytes += in.pinned_bytes;
+        }
     }
     r->events = halo_sim_events(world);
 }
@@ -498,7 +507,7 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     }
     free(logits);
     if (rc == HALO_OK)
-        summarise(out, x.world, sc->n_devices);
+        summarise(out, &x);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)
@@ -561,7 +570,7 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
         rc = halo_eval_text(&ec, text, quality, err);
     }
     if (rc == HALO_OK)
-        summarise(out, x.world, sc->n_devices);
+        summarise(out, &x);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)

@@ -42,6 +42,8 @@ typedef struct halo_sim_result {
        (prompt included) */
     double storage_read_ms, storage_stall_ms;
     uint64_t storage_bytes;
+    uint64_t share_bytes, pinned_bytes; /* memory plans, all devices: group weights held,
+                                           and of those kept in memory (core/memplan.h) */
     uint64_t expected, missing;
     uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
     uint64_t events;  /* simulator events processed */

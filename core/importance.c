@@ -14,6 +14,7 @@ struct halo_importance {
     float *scores;       /* (max groups) */
     unsigned char *crit; /* (max groups) */
     int *order;          /* (max groups) group indices by descending score */
+    int *slots;          /* (n_devices) groups each device holds in this block */
     float *scratch;      /* oracle scratch: hidden_dim + dim */
     halo_rng rng;
     halo_importance_stats stats;
@@ -47,10 +48,11 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
     m->scores = calloc((size_t)maxg, sizeof *m->scores);
     m->crit = calloc((size_t)maxg, 1);
     m->order = calloc((size_t)maxg, sizeof *m->order);
+    m->slots = calloc(nd, sizeof *m->slots);
     m->scratch = cfg->scoring == HALO_SCORING_ORACLE
                      ? calloc((size_t)mc->hidden_dim + (size_t)mc->dim, sizeof *m->scratch)
                      : NULL;
-    if (!m->reliable || !m->scores || !m->crit || !m->order ||
+    if (!m->reliable || !m->scores || !m->crit || !m->order || !m->slots ||
         (cfg->scoring == HALO_SCORING_ORACLE && !m->scratch)) {
         halo_importance_free(m);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
@@ -71,6 +73,7 @@ void halo_importance_free(halo_importance *m) {
     free(m->scores);
     free(m->crit);
     free(m->order);
+    free(m->slots);
     free(m->scratch);
     free(m);
 }
@@ -132,29 +135,20 @@ void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const 
     m->stats.groups += (uint64_t)n;
     m->stats.critical += (uint64_t)n_crit;
     if (phase == 1 && m->cfg.place) {
-        /* Reliable devices hold K groups: they get the K best, by as few moves as possible.
-           The best group on an unreliable device swaps with the worst group on a reliable
-           device that is not among the K best, and so on; every device keeps its number of
-           groups (the scheduler's balance), and every other group stays where it is (a moved
-           group must be read from storage by a memory-limited device: core/memplan.h). */
-        int k_rel = 0;
+        /* Same number of groups per device; the best groups go to reliable devices. */
+        int nd = m->cfg.n_devices;
+        memset(m->slots, 0, (size_t)nd * sizeof *m->slots);
         for (int i = 0; i < n; i++)
-            k_rel += m->reliable[devices[i]] != 0;
-        order_by_score(m, n); /* the K best are order[0..K) */
-        int a = 0, b = n - 1;
-        for (;;) {
-            while (a < k_rel && m->reliable[devices[m->order[a]]])
-                a++;
-            while (b >= k_rel && !m->reliable[devices[m->order[b]]])
-                b--;
-            if (a >= k_rel || b < k_rel)
-                break; /* the two lists have the same length: both end together */
-            uint16_t d = devices[m->order[a]];
-            devices[m->order[a]] = devices[m->order[b]];
-            devices[m->order[b]] = d;
-            a++;
-            b--;
-        }
+            m->slots[devices[i]]++;
+        order_by_score(m, n);
+        int k = 0;
+        for (int pass = 0; pass < 2; pass++) /* reliable devices first, then the others */
+            for (int d = 0; d < nd; d++) {
+                if ((pass == 0) != (m->reliable[d] != 0))
+                    continue;
+                for (int s = 0; s < m->slots[d]; s++)
+                    devices[m->order[k++]] = (uint16_t)d;
+            }
     }
     for (int i = 0; i < n; i++) {
         int d = devices[i];

@@ -10,7 +10,13 @@
  *  - FFN blocks, when `place` is set: keeps every device's number of groups (the
  *    scheduler's balance) but hands the reliable devices (the root and devices whose links
  *    do not lose) the highest-scoring groups, so that as many critical groups as possible
- *    run where their result is sure to arrive;
+ *    run where their result is sure to arrive. The groups are dealt in descending score
+ *    order: first to the reliable devices, then to the others in device order, so the
+ *    critical groups left over concentrate on the first unreliable devices and the last
+ *    ones hold only non-critical groups (they are not awaited). Nearly every group changes
+ *    device at every sync, so a memory-limited device would read most of what it computes
+ *    from storage (core/memplan.h): docs/loader.md measures it, and runs HALO without
+ *    placement there;
  *  - marks as critical (always awaited; re-requested at each deadline if its links lose)
  *    every device that holds a critical group. Everything else is awaited only until the
  *    deadline.
