@@ -54,7 +54,8 @@ struct halo_node {
     halo_placement placement;
     uint16_t *row;                 /* (max_groups) device of each group of the current block */
     uint16_t *scratch_row;         /* (max_groups) for attention blocks, whose rows cannot change */
-    uint64_t *srtt_ns, *rttvar_ns; /* (n_devices) smoothed contribution delays */
+    uint64_t *srtt_ns, *rttvar_ns; /* (n_devices, 2) smoothed contribution delays per device
+                                      and block kind (attention and FFN blocks differ) */
     uint8_t *retried;              /* (n_devices) activation re-sent in this sync */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
@@ -420,6 +421,13 @@ static void on_deadline(void *arg) {
     n->deadline_armed = 1;
 }
 
+/* Device d's expected contribution delay for the current block kind: srtt + 4 rttvar, or the
+   fixed deadline before any sample. */
+static uint64_t expected_delay(const halo_node *n, int d) {
+    int i = 2 * d + n->phase;
+    return n->srtt_ns[i] ? n->srtt_ns[i] + 4 * n->rttvar_ns[i] : n->sync.deadline_ns;
+}
+
 /* The deadline of the sync about to start (see node.h). */
 static uint64_t sync_deadline(const halo_node *n) {
     const halo_sync_config *c = &n->sync;
@@ -429,7 +437,7 @@ static uint64_t sync_deadline(const halo_node *n) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        uint64_t est = n->srtt_ns[d] ? n->srtt_ns[d] + 4 * n->rttvar_ns[d] : c->deadline_ns;
+        uint64_t est = expected_delay(n, d);
         if (est > dl)
             dl = est;
     }
@@ -442,15 +450,16 @@ static uint64_t sync_deadline(const halo_node *n) {
 
 /* A first-transmission contribution of device d arrived after `delay` ns. */
 static void observe_delay(halo_node *n, int d, uint64_t delay) {
-    if (!n->srtt_ns[d]) {
-        n->srtt_ns[d] = delay ? delay : 1;
-        n->rttvar_ns[d] = delay / 2;
+    int i = 2 * d + n->phase;
+    if (!n->srtt_ns[i]) {
+        n->srtt_ns[i] = delay ? delay : 1;
+        n->rttvar_ns[i] = delay / 2;
         return;
     }
-    uint64_t s = n->srtt_ns[d];
+    uint64_t s = n->srtt_ns[i];
     uint64_t diff = delay > s ? delay - s : s - delay;
-    n->rttvar_ns[d] = (3 * n->rttvar_ns[d] + diff) / 4;
-    n->srtt_ns[d] = (7 * s + delay) / 8;
+    n->rttvar_ns[i] = (3 * n->rttvar_ns[i] + diff) / 4;
+    n->srtt_ns[i] = (7 * s + delay) / 8;
 }
 
 /* Orders the current block's groups by device (counting sort). */
@@ -661,8 +670,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->critical_cfg = alloc_bytes(n, nd, &failed);
         n->row = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
         n->scratch_row = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
-        n->srtt_ns = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
-        n->rttvar_ns = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+        n->srtt_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
+        n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);

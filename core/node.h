@@ -14,11 +14,15 @@
  *    deadline after the broadcast. A missing contribution is a zero term, counted. A
  *    critical contribution still missing at the deadline is requested again (datagrams may
  *    be lost), every deadline, until it arrives.
- * The deadline is fixed, or adaptive: per device the root keeps a smoothed arrival delay
- * (broadcast to contribution, first transmissions only) and its mean deviation, as TCP does
- * for RTTs (RFC 6298 gains 1/8 and 1/4); a sync's deadline is the largest srtt + 4 rttvar
- * over the devices it waits for, clamped to [deadline_min, deadline_max], and the fixed
- * deadline until a device has a sample.
+ * The deadline is fixed, or adaptive: per device and block kind (attention, FFN) the root
+ * keeps a smoothed arrival delay (broadcast to contribution, first transmissions only) and
+ * its mean deviation, as TCP does for RTTs (RFC 6298 gains 1/8 and 1/4); a sync's deadline
+ * is the largest srtt + 4 rttvar over the devices it waits for, clamped to [deadline_min,
+ * deadline_max], and the fixed deadline until a device has a sample. The two block kinds
+ * are kept apart because their delays differ systematically (an FFN block is about twice
+ * the work of an attention block): one estimate over both would count that alternation as
+ * variance, and a deadline four deviations wide would wait far longer than either needs
+ * (docs/halo.md measures the difference).
  * A per-sync hook may re-place FFN groups and choose the critical devices (the predictor's
  * slot).
  *
