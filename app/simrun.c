@@ -339,8 +339,17 @@ static int build(run_ctx *x, int run, halo_err *err) {
                                        .deadline_max_ns = sc->deadline_max_ns,
                                        .plan_fn = x->importance ? halo_importance_plan : NULL,
                                        .plan_ctx = x->importance}};
-    if (rc == HALO_OK)
+    if (rc == HALO_OK) {
         rc = halo_cluster_new(&x->cluster, &cc, err);
+        if (rc != HALO_OK && err) { /* name the scenario (a budget, a placement spec) */
+            char msg[2 * sizeof err->msg];
+            int len = snprintf(msg, sizeof msg, "%s: %s", sc->path, err->msg);
+            size_t used = len < 0 ? 0 : (size_t)len;
+            used = used < sizeof err->msg ? used : sizeof err->msg - 1;
+            memcpy(err->msg, msg, used);
+            err->msg[used] = 0;
+        }
+    }
     free(critical);
     free(reliable);
     if (rc != HALO_OK)

@@ -4,7 +4,7 @@
 # usage: test_cli.sh HALO_BINARY SOURCE_DIR [case]   (HALO_RUN_PREFIX may hold an emulator)
 set -u
 halo_bin=$1
-src=$2
+src=$(cd "$2" && pwd)
 only=${3:-}
 run_prefix=${HALO_RUN_PREFIX:-}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
@@ -188,6 +188,94 @@ case_sim() {
     expect_fail 2 "missing SCENARIO" -- sim
 }
 
+# engine.memory_budget: the numerics do not change (the same text), storage is read and
+# reported, read-ahead hides some of it; budgets too small are refused naming the device.
+case_memory() {
+    local base=$tmp/mem.yaml
+    cat >"$base" <<YAML
+model: {file: $src/models/stories260K.bin}
+devices:
+  - {profile: rpi4b, link: gige}
+  - {profile: rpi4b, count: 3, link: {base: gige, loss: 0.01}, memory_mb: MEM}
+engine: {sync: relaxed, deadline_ms: 20, memory_budget: BUDGET, prefetch: PREFETCH}
+workload: {prompt: "Once upon a time", tokens: 24, temperature: 0}
+seed: 3
+YAML
+    local v
+    for v in "0.3 false true off" "0.3 true false on-demand" "0.3 true true ahead" \
+        "0.01 true true tiny" "0.17 true true nogroup"; do
+        set -- $v
+        sed "s/MEM/$1/; s/BUDGET/$2/; s/PREFETCH/$3/" "$base" >"$tmp/mem-$4.yaml"
+    done
+    expect_ok sim --json "$tmp/mem-off.yaml"
+    cp "$tmp/out" "$tmp/off.json"
+    expect_ok sim --json "$tmp/mem-on-demand.yaml"
+    cp "$tmp/out" "$tmp/demand.json"
+    expect_ok sim --json "$tmp/mem-ahead.yaml"
+    cp "$tmp/out" "$tmp/ahead.json"
+    text() { sed -n 's/.*"text": \("[^"]*"\).*/\1/p' "$1"; }
+    num() { sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | head -n 1; }
+    count=$((count + 1))
+    if [ -n "$(text "$tmp/off.json")" ] && [ "$(text "$tmp/off.json")" = "$(text "$tmp/demand.json")" ] &&
+        [ "$(text "$tmp/off.json")" = "$(text "$tmp/ahead.json")" ]; then
+        echo "ok $count - memory budgets leave the generated text unchanged"
+    else
+        echo "not ok $count - text changed under memory budgets"; failures=$((failures + 1))
+    fi
+    count=$((count + 1))
+    if awk -v off="$(num "$tmp/off.json" storage_bytes)" -v d="$(num "$tmp/demand.json" storage_bytes)" \
+        -v dr="$(num "$tmp/demand.json" storage_read_ms)" -v ds="$(num "$tmp/demand.json" storage_stall_ms)" \
+        -v ar="$(num "$tmp/ahead.json" storage_read_ms)" -v as="$(num "$tmp/ahead.json" storage_stall_ms)" \
+        -v t0="$(num "$tmp/off.json" mean_ms)" -v t1="$(num "$tmp/demand.json" mean_ms)" \
+        -v pin="$(num "$tmp/demand.json" pinned_bytes)" -v share="$(num "$tmp/demand.json" share_bytes)" \
+        'BEGIN { exit !(off == 0 && d > 0 && dr > 0 && ds == dr && ar > 0 && as < ar && t1 > t0 &&
+                        pin < share) }'; then
+        echo "ok $count - storage read on demand is waited for whole; read-ahead hides some"
+    else
+        echo "not ok $count - storage figures: $(grep -o '"storage_read_ms[^t]*' "$tmp/demand.json" "$tmp/ahead.json")"
+        failures=$((failures + 1))
+    fi
+    expect_ok sim "$tmp/mem-ahead.yaml"
+    count=$((count + 1))
+    if grep -q "storage per token (all devices): read" "$tmp/out"; then echo "ok $count - storage line"; else
+        echo "not ok $count - no storage line"; failures=$((failures + 1)); fi
+    expect_fail 1 "device 1: memory (0.0 MiB) does not hold its KV cache" -- sim "$tmp/mem-tiny.yaml"
+    expect_fail 1 "device 1: a memory budget of" -- sim "$tmp/mem-nogroup.yaml"
+    sed 's/memory_budget: true/memory_budget: maybe/' "$tmp/mem-ahead.yaml" >"$tmp/mem-bad.yaml"
+    expect_fail 1 "engine.memory_budget" -- sim "$tmp/mem-bad.yaml"
+    sed 's/memory_mb: 0.3/memory_mb: -1/' "$tmp/mem-ahead.yaml" >"$tmp/mem-neg.yaml"
+    expect_fail 1 "memory_mb" -- sim "$tmp/mem-neg.yaml"
+}
+
+# halo eval --scenario: a loss-free scenario with f32 messages gives the single device's
+# NLL (to rounding: the cluster sums partials in another order).
+case_eval_scenario() {
+    printf 'Once upon a time\n<|endoftext|>\nThe end of the day came\n' >"$tmp/two.txt"
+    cat >"$tmp/clean.yaml" <<YAML
+model: {file: $src/models/stories260K.bin}
+devices:
+  - {profile: rpi4b, count: 4, link: gige}
+engine: {sync: strict, encoding: f32}
+workload: {tokens: 1}
+YAML
+    expect_ok eval --json "$tmp/two.txt"
+    local single
+    single=$(sed -n 's/.*"nll": \([0-9.e+-]*\).*/\1/p' "$tmp/out")
+    expect_ok eval --json --scenario "$tmp/clean.yaml" "$tmp/two.txt"
+    local cluster
+    cluster=$(sed -n 's/.*"nll": \([0-9.e+-]*\).*/\1/p' "$tmp/out")
+    count=$((count + 1))
+    if [ -n "$single" ] && [ -n "$cluster" ] &&
+        awk -v a="$single" -v b="$cluster" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }'; then
+        echo "ok $count - eval --scenario (loss-free) NLL $cluster = single device $single"
+    else
+        echo "not ok $count - eval --scenario NLL '$cluster' vs single device '$single'"
+        failures=$((failures + 1))
+    fi
+    printf 'model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\nworkload: {tokens: 1}\n' >"$tmp/shape.yaml"
+    expect_fail 2 "a shape has no numerics" -- eval --scenario "$tmp/shape.yaml" "$tmp/two.txt"
+}
+
 case_calibrate() {
     local data=$src/data/tinystories-valid-dev.txt out=$tmp/p.pred
     expect_fail 2 "--rank" -- calibrate --rank 0 "$data"
@@ -224,7 +312,8 @@ case_calibrate() {
         echo "not ok $count - failed calibrate touched $out"; failures=$((failures + 1)); fi
 }
 
-for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate; do
+for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate \
+    memory eval_scenario; do
     if [ -z "$only" ] || [ "$only" = "$c" ]; then
         "case_$c"
     fi
