@@ -15,6 +15,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -767,7 +768,37 @@ static void mutated_examples_load_or_fail_cleanly(void) {
     }
 }
 
+/* Every point of every scenario the project ships loads (profiles and links are checked
+   elsewhere, by the scenarios that name them). */
+static void every_bundled_scenario_loads_at_every_point(void) {
+    static const char *const dirs[] = {"scenarios", "scenarios/bench", "scenarios/calibration"};
+    int files = 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char dir[4096];
+        (void)snprintf(dir, sizeof dir, "%s", tu_src_path(dirs[i]));
+        DIR *d = opendir(dir);
+        ASSERT(d != NULL);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            size_t n = strlen(e->d_name);
+            if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0)
+                continue;
+            char path[8192];
+            (void)snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            halo_scenario *s = load_ok(path, 0);
+            long points = s->n_points;
+            halo_scenario_free(s);
+            for (long p = 1; p < points; p++)
+                halo_scenario_free(load_ok(path, p));
+            files++;
+        }
+        closedir(d);
+    }
+    ASSERT(files >= 10);
+}
+
 TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points),
+          TEST(every_bundled_scenario_loads_at_every_point),
           TEST(headline_is_7b_q40_on_eight_pis_with_lossy_workers),
           TEST(hetero_mixes_profiles_and_sweeps_placement_and_sync),
           TEST(shapes_are_consistent_and_unknown_shape_is_arg),
