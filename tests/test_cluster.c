@@ -8,38 +8,13 @@
 #include "core/sampler.h"
 #include "core/transport_loop.h"
 #include "tests/test.h"
+#include "tests/testalloc.h"
 #include "tests/testutil.h"
-
-#include <stdatomic.h>
 
 enum {
     STEPS = 200,
     VOCAB = 512
 };
-
-/* Allocation counter: linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static atomic_long n_allocs;
-
-void *__wrap_malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_realloc(p, n);
-}
 
 static halo_model *load_bundled(void) {
     halo_model *m = NULL;
@@ -285,16 +260,16 @@ static void cluster_tokens_do_not_allocate(void) {
         ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
         token = halo_argmax(l, VOCAB);
     }
-    long before = atomic_load(&n_allocs);
+    long before = ta_allocs();
     for (int pos = 8; pos < 300; pos++) {
         ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
         token = halo_argmax(l, VOCAB);
     }
-    ASSERT_EQ(atomic_load(&n_allocs), before);
+    ASSERT_EQ(ta_allocs(), before);
     ASSERT(halo_node_get_stats(halo_cluster_node(c, 0))->missing > 0); /* drops happened */
     halo_cluster_free(c);
     halo_transport_free(t);
-    ASSERT(atomic_load(&n_allocs) == before); /* frees do not count; nothing allocated */
+    ASSERT(ta_allocs() == before); /* frees do not count; nothing allocated */
     halo_model_free(m);
 }
 

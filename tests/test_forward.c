@@ -5,33 +5,8 @@
 #include "core/forward.h"
 #include "core/sampler.h"
 #include "tests/test.h"
+#include "tests/testalloc.h"
 #include "tests/testutil.h"
-
-#include <stdatomic.h>
-
-/* Allocation counter: the test links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static atomic_long n_allocs;
-
-void *__wrap_malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_realloc(p, n);
-}
 
 static halo_model *load(const char *path) {
     halo_model *m = NULL;
@@ -105,22 +80,22 @@ static void decoding_does_not_allocate(void) {
     ASSERT_OK(halo_pool_new(&pool, 2, NULL));
     ASSERT_OK(halo_state_new(&s, m, pool, NULL));
     ASSERT(halo_state_bytes(s) > 0);
-    long before = atomic_load(&n_allocs);
+    long before = ta_allocs();
     int token = 1;
     for (int pos = 0; pos < 512; pos++)
         token = halo_argmax(halo_forward(s, token, pos), 512);
-    ASSERT_EQ(atomic_load(&n_allocs), before);
+    ASSERT_EQ(ta_allocs(), before);
     halo_state_free(s);
     halo_pool_free(pool);
     halo_model_free(m);
 }
 
 static void allocation_counter_sees_allocations(void) {
-    long before = atomic_load(&n_allocs);
+    long before = ta_allocs();
     halo_state *s = NULL;
     halo_model *m = load(tu_src_path("models/stories260K.bin"));
     ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
-    ASSERT(atomic_load(&n_allocs) > before); /* the wrapper works, so the test above can fail */
+    ASSERT(ta_allocs() > before); /* the wrapper works, so the test above can fail */
     halo_state_free(s);
     halo_model_free(m);
 }

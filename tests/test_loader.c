@@ -9,36 +9,12 @@
 #include "core/loader.h"
 #include "core/rng.h"
 #include "tests/test.h"
+#include "tests/testalloc.h"
 #include "tests/testutil.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
-
-/* Allocation counter: the test links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static atomic_long n_allocs;
-
-void *__wrap_malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_realloc(p, n);
-}
 
 /* ==== Helpers ==== */
 
@@ -813,9 +789,9 @@ static void free_with_requests_in_flight(void) {
 static void no_allocation_after_new(void) {
     fixture f;
     fixture_open(&f, stories(), 32);
-    long before_new = atomic_load(&n_allocs);
+    long before_new = ta_allocs();
     halo_loader *l = new_loader(&f, f.path, 3, 0, NULL);
-    long before = atomic_load(&n_allocs);
+    long before = ta_allocs();
     ASSERT(before > before_new); /* the wrapper counts, so the check below can fail */
     halo_group_key keys[10] = {{0}};
     for (int layer = 0; layer < 5; layer++) {
@@ -832,7 +808,7 @@ static void no_allocation_after_new(void) {
         halo_loader_stats st;
         halo_loader_get_stats(l, &st);
     }
-    ASSERT_EQ(atomic_load(&n_allocs), before);
+    ASSERT_EQ(ta_allocs(), before);
     halo_loader_free(l);
     fixture_close(&f);
 }

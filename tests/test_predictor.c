@@ -12,9 +12,9 @@
 #include "core/trace.h"
 #include "core/wire.h"
 #include "tests/test.h"
+#include "tests/testalloc.h"
 #include "tests/testutil.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 /*
@@ -23,30 +23,6 @@
  * for a fixed ranking and 0.717 for chance (docs/predictor.md).
  */
 #define RECALL_BOUND 0.775
-
-/* Allocation counter: the test links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc. */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static atomic_long n_allocs;
-
-void *__wrap_malloc(size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    atomic_fetch_add(&n_allocs, 1);
-    return __real_realloc(p, n);
-}
 
 /* ==== Helpers ==== */
 
@@ -801,11 +777,11 @@ static void recall_hook(void *arg, int layer, int phase, const float *xb) {
     recall_ctx *r = arg;
     if (phase != HALO_PHASE_FFN)
         return;
-    long before = atomic_load(&n_allocs);
+    long before = ta_allocs();
     halo_oracle_score_ffn(r->m, &r->g, layer, xb, r->scratch, r->oracle);
     halo_predictor_score_ffn(r->p, &r->g, layer, xb, r->pred);
     int k = halo_select_critical(r->oracle, r->g.n_ffn, 0.8, r->crit);
-    r->allocs += atomic_load(&n_allocs) - before;
+    r->allocs += ta_allocs() - before;
     int hit = 0;
     for (int taken = 0; taken < k; taken++) {
         int best = -1;
