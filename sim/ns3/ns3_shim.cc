@@ -947,6 +947,10 @@ void halo_ns3_get_stats(halo_transport *t, int node, halo_sim_node_stats *out) {
     *out = w->nodes[(size_t)node].stats;
 }
 
+int halo_ns3_owns(const halo_transport *t) {
+    return t && t->ops == &ns3_ops;
+}
+
 uint64_t halo_ns3_events(halo_transport *t) {
     if (!t || t->ops != &ns3_ops)
         return 0;

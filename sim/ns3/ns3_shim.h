@@ -89,6 +89,9 @@ int halo_ns3_new(halo_transport **out, const halo_sim_config *cfg, const halo_ns
  * from halo_ns3_new and `node` be in range (else *out is zeroed). */
 void halo_ns3_get_stats(halo_transport *t, int node, halo_sim_node_stats *out);
 
+/* 1 if `t` was made by halo_ns3_new (and is alive), else 0; NULL gives 0. */
+int halo_ns3_owns(const halo_transport *t);
+
 /* ns-3 events processed so far in this world. */
 uint64_t halo_ns3_events(halo_transport *t);
 

@@ -30,6 +30,11 @@ void halo_ns3_get_stats(halo_transport *t, int node, halo_sim_node_stats *out) {
     memset(out, 0, sizeof *out);
 }
 
+int halo_ns3_owns(const halo_transport *t) {
+    (void)t;
+    return 0;
+}
+
 uint64_t halo_ns3_events(halo_transport *t) {
     (void)t;
     return 0;
