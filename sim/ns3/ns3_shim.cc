@@ -89,10 +89,15 @@ class PadDevice : public PointToPointNetDevice {
     }
 
     uint32_t pad_bytes = 0;
+    uint32_t tcp_extra_bytes = 0; /* TCP without the timestamp option: its 12 bytes */
 
     bool Send(Ptr<Packet> packet, const Address &dest, uint16_t protocol) override {
-        if (pad_bytes)
-            packet->AddPaddingAtEnd(pad_bytes);
+        uint32_t pad = pad_bytes;
+        Ipv4Header ip;
+        if (tcp_extra_bytes && packet->PeekHeader(ip) && ip.GetProtocol() == 6)
+            pad += tcp_extra_bytes;
+        if (pad)
+            packet->AddPaddingAtEnd(pad);
         return PointToPointNetDevice::Send(packet, dest, protocol);
     }
 };
@@ -477,6 +482,8 @@ class World {
 };
 
 bool LossModel::DoCorrupt(Ptr<Packet> p) {
+    if (!IsEnabled()) /* ErrorModel::IsCorrupt does not check it in ns-3 3.37 */
+        return false;
     const halo_loss_spec &s = spec;
     bool lost = false;
     if (s.model == HALO_LOSS_BERNOULLI) {
@@ -566,6 +573,7 @@ void World::Build(const halo_sim_config *cfg) {
                             up.queue_bytes, settings.queue_packets);
         ns.sw_dev = MakeDevice(sw, down.bandwidth_bps, down.mtu_bytes, down.header_bytes,
                                down.queue_bytes, settings.queue_packets);
+        ns.dev->tcp_extra_bytes = ns.sw_dev->tcp_extra_bytes = settings.timestamps ? 0 : 12;
         Ptr<DirChannel> ch = CreateObject<DirChannel>();
         ns.dev->Attach(ch); /* device 0 of the channel: direction 0 is the uplink */
         ns.sw_dev->Attach(ch);

@@ -56,13 +56,14 @@ typedef struct halo_ns3_settings {
     uint64_t rcvbuf_bytes;         /* per socket (1 MiB) */
     int delack_count;              /* segments per delayed ACK (2) */
     int sack;                      /* SACK option on (1) */
-    int timestamps;                /* timestamp option on (1) */
+    int timestamps;                /* timestamp option (0: see ns3_common.c and docs/ns3.md) */
     uint64_t clock_granularity_ns; /* RTO clock granularity (1 ms) */
     uint64_t queue_packets;        /* device DropTail limit when the link sets no
                                       queue_bytes (100000: unbounded in practice) */
 } halo_ns3_settings;
 
-/* Linux-like settings (cubic, PRR, 1 MiB buffers, SACK, timestamps, ...). */
+/* Linux-like settings (cubic, PRR, 1 MiB buffers, SACK, MinRto and delayed ACKs from
+ * halo_tcp_config; timestamps off, see docs/ns3.md). */
 void halo_ns3_settings_linux(halo_ns3_settings *s);
 
 /* 1 if this build has the ns-3 backend, 0 if halo_ns3_new can only fail. */
