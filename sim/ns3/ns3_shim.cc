@@ -470,6 +470,8 @@ class World {
         s->SetAttribute("SndBufSize", UintegerValue((uint32_t)settings.sndbuf_bytes));
         s->SetAttribute("RcvBufSize", UintegerValue((uint32_t)settings.rcvbuf_bytes));
         s->SetAttribute("TcpNoDelay", BooleanValue(true));
+        /* Linux's tcp_retries2 (ns-3's default of 6 closes a connection under heavy loss) */
+        s->SetAttribute("DataRetries", UintegerValue(15));
         s->SetAttribute("MinRto", TimeValue(NanoSeconds((int64_t)tcp.rto_min_ns)));
         s->SetAttribute("ClockGranularity",
                         TimeValue(NanoSeconds((int64_t)settings.clock_granularity_ns)));
