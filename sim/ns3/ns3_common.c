@@ -16,8 +16,8 @@ void halo_ns3_settings_linux(halo_ns3_settings *s) {
     s->rcvbuf_bytes = 1u << 20;
     s->delack_count = 2;
     s->sack = 1;
-    /* Off: in ns-3 3.37's request/response exchanges the echoed timestamp goes stale after a
-     * loss, RTT samples include the recovery, and the RTO grows without bound (1 KB at 5%
+    /* Off: in ns-3 3.37's request/response exchanges the echoed timestamp stops advancing, so
+     * every RTT sample is the connection's age and the RTO grows without bound (1 KB at 5%
      * loss: a mean of 141 s per exchange). Without it, Karn's rule gives clean samples; the
      * shim pads TCP segments by the option's 12 bytes so the wire size is unchanged. */
     s->timestamps = 0;

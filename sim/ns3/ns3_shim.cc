@@ -8,10 +8,19 @@
  * ns-3's simulator and node list are process-global, so one world exists at a time.
  */
 extern "C" {
-#include "core/wire.h"
 #include "sim/ns3/ns3_shim.h"
+
+#include "core/wire.h"
 }
 
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <new>
+#include <ns3/boolean.h>
 #include <ns3/data-rate.h>
 #include <ns3/drop-tail-queue.h>
 #include <ns3/error-model.h>
@@ -24,9 +33,11 @@ extern "C" {
 #include <ns3/ipv4.h>
 #include <ns3/mac48-address.h>
 #include <ns3/node.h>
+#include <ns3/nstime.h>
 #include <ns3/packet.h>
 #include <ns3/point-to-point-channel.h>
 #include <ns3/point-to-point-net-device.h>
+#include <ns3/pointer.h>
 #include <ns3/ppp-header.h>
 #include <ns3/queue-size.h>
 #include <ns3/random-variable-stream.h>
@@ -44,17 +55,6 @@ extern "C" {
 #include <ns3/tcp-socket-state.h>
 #include <ns3/udp-socket-factory.h>
 #include <ns3/uinteger.h>
-#include <ns3/boolean.h>
-#include <ns3/nstime.h>
-#include <ns3/pointer.h>
-
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <deque>
-#include <map>
-#include <memory>
-#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -119,8 +119,7 @@ class DirChannel : public PointToPointChannel {
     Ptr<UniformRandomVariable> rng[2];
     Time last_arrival[2];
 
-    bool TransmitStart(Ptr<const Packet> p, Ptr<PointToPointNetDevice> src,
-                       Time tx_time) override {
+    bool TransmitStart(Ptr<const Packet> p, Ptr<PointToPointNetDevice> src, Time tx_time) override {
         int dir = src == GetPointToPointDevice(0) ? 0 : 1;
         Ptr<PointToPointNetDevice> dst = GetPointToPointDevice(1 - dir);
         uint64_t jitter = 0;
@@ -189,8 +188,8 @@ struct Direction {
 
 struct SockInfo {
     class World *world;
-    int node, peer;             /* the socket lives on `node`, connected to `peer` */
-    uint64_t max_end = 0;       /* highest sequence end sent (retransmission detection) */
+    int node, peer;       /* the socket lives on `node`, connected to `peer` */
+    uint64_t max_end = 0; /* highest sequence end sent (retransmission detection) */
     bool have_seq = false;
     uint32_t first_seq = 0;
 };
@@ -227,10 +226,10 @@ class World {
     std::map<Socket *, std::unique_ptr<SockInfo>> socks;
     std::unordered_map<uint64_t, EventId> timers;
     uint64_t next_timer_id = 1;
-    int64_t t0_ns = 0;        /* simulator time of the world's time 0 (after the handshakes) */
-    uint64_t events0 = 0;     /* simulator events before time 0 */
-    int connected = 0;        /* TCP setup: connections completed (both ends counted) */
-    bool failed = false;      /* an allocation failed inside an event */
+    int64_t t0_ns = 0;    /* simulator time of the world's time 0 (after the handshakes) */
+    uint64_t events0 = 0; /* simulator events before time 0 */
+    int connected = 0;    /* TCP setup: connections completed (both ends counted) */
+    bool failed = false;  /* an allocation failed inside an event */
     halo_done_fn done = nullptr;
     void *done_arg = nullptr;
     bool stopping = false;
@@ -562,9 +561,9 @@ void World::Build(const halo_sim_config *cfg) {
                                               : TcpNewReno::GetTypeId();
             l4->SetAttribute("SocketType", TypeIdValue(tid));
             std::string rec = settings.recovery;
-            l4->SetAttribute("RecoveryType", TypeIdValue(rec == "prr"
-                                                             ? TcpPrrRecovery::GetTypeId()
-                                                             : TcpClassicRecovery::GetTypeId()));
+            l4->SetAttribute("RecoveryType",
+                             TypeIdValue(rec == "prr" ? TcpPrrRecovery::GetTypeId()
+                                                      : TcpClassicRecovery::GetTypeId()));
         }
     }
     Ptr<Ipv4> sw_ip = sw->GetObject<Ipv4>();
@@ -606,15 +605,14 @@ void World::Build(const halo_sim_config *cfg) {
         uint32_t net = (10u << 24) | ((uint32_t)i << 2);
         Ptr<Ipv4> ip = ns.node->GetObject<Ipv4>();
         int32_t ifn = ip->AddInterface(ns.dev);
-        ip->AddAddress((uint32_t)ifn, Ipv4InterfaceAddress(Ipv4Address(net + 2),
-                                                           Ipv4Mask("255.255.255.252")));
+        ip->AddAddress((uint32_t)ifn,
+                       Ipv4InterfaceAddress(Ipv4Address(net + 2), Ipv4Mask("255.255.255.252")));
         ip->SetUp((uint32_t)ifn);
         int32_t ifs = sw_ip->AddInterface(ns.sw_dev);
-        sw_ip->AddAddress((uint32_t)ifs, Ipv4InterfaceAddress(Ipv4Address(net + 1),
-                                                              Ipv4Mask("255.255.255.252")));
+        sw_ip->AddAddress((uint32_t)ifs,
+                          Ipv4InterfaceAddress(Ipv4Address(net + 1), Ipv4Mask("255.255.255.252")));
         sw_ip->SetUp((uint32_t)ifs);
-        static_routing.GetStaticRouting(ip)->SetDefaultRoute(Ipv4Address(net + 1),
-                                                             (uint32_t)ifn);
+        static_routing.GetStaticRouting(ip)->SetDefaultRoute(Ipv4Address(net + 1), (uint32_t)ifn);
         ns.addr = net + 2;
         addr_node[ns.addr] = i;
         /* sockets */
@@ -640,8 +638,8 @@ void World::ConnectMesh() {
     }
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {
-            Ptr<Socket> s = Socket::CreateSocket(nodes[(size_t)i].node,
-                                                 TcpSocketFactory::GetTypeId());
+            Ptr<Socket> s =
+                Socket::CreateSocket(nodes[(size_t)i].node, TcpSocketFactory::GetTypeId());
             ConfigureTcp(s, mtus[(size_t)i]);
             s->Bind();
             Register(s, i, j);
@@ -680,16 +678,14 @@ int w_send(halo_transport *t, int src, int dst, const void *msg, size_t len, hal
     if (src < 0 || src >= w->n || dst < 0 || dst >= w->n || src == dst)
         return HALO_FAIL(err, HALO_ERR_ARG, "ns3: cannot send from node %d to node %d", src, dst);
     if (len > ((size_t)1 << 30) || (len > 0 && !msg))
-        return HALO_FAIL(err, HALO_ERR_ARG, "ns3: message of %zu bytes is too large or NULL",
-                         len);
+        return HALO_FAIL(err, HALO_ERR_ARG, "ns3: message of %zu bytes is too large or NULL", len);
     try {
         auto data = std::make_shared<std::vector<unsigned char>>(
             static_cast<const unsigned char *>(msg), static_cast<const unsigned char *>(msg) + len);
         uint64_t depart = w->NodeNow(src);
         /* always through an event: nothing happens inside send (the transport contract) */
-        Simulator::Schedule(NanoSeconds((int64_t)(depart - w->Now())), [w, src, dst, data]() {
-            NetworkSend(w, src, dst, std::move(*data));
-        });
+        Simulator::Schedule(NanoSeconds((int64_t)(depart - w->Now())),
+                            [w, src, dst, data]() { NetworkSend(w, src, dst, std::move(*data)); });
     } catch (const std::bad_alloc &) {
         return HALO_FAIL(err, HALO_ERR_NOMEM, "ns3: out of memory for a %zu-byte message", len);
     } catch (...) {
@@ -820,19 +816,19 @@ int check_cfg(const halo_sim_config *cfg, const halo_ns3_settings *s, halo_err *
             const halo_link_spec *l = ls[k];
             if (l->bandwidth_bps < 1000.0 || l->bandwidth_bps > 1e15)
                 return HALO_FAIL(err, HALO_ERR_ARG,
-                                 "ns3: %s of node %d: bandwidth %g not in [1e3, 1e15] bit/s",
-                                 what, i, l->bandwidth_bps);
+                                 "ns3: %s of node %d: bandwidth %g not in [1e3, 1e15] bit/s", what,
+                                 i, l->bandwidth_bps);
             if (l->mtu_bytes > 65535 - 64)
-                return HALO_FAIL(err, HALO_ERR_ARG, "ns3: %s of node %d: mtu %d above %d", what,
-                                 i, l->mtu_bytes, 65535 - 64);
+                return HALO_FAIL(err, HALO_ERR_ARG, "ns3: %s of node %d: mtu %d above %d", what, i,
+                                 l->mtu_bytes, 65535 - 64);
             if (l->header_bytes < kNs3UdpWire)
                 return HALO_FAIL(err, HALO_ERR_ARG,
                                  "ns3: %s of node %d: header bytes %d below %d (IPv4 + UDP + "
                                  "PPP, what ns-3 puts on the wire itself)",
                                  what, i, l->header_bytes, kNs3UdpWire);
             if (l->queue_bytes > 0xffffffffull)
-                return HALO_FAIL(err, HALO_ERR_ARG, "ns3: %s of node %d: queue above 4 GiB",
-                                 what, i);
+                return HALO_FAIL(err, HALO_ERR_ARG, "ns3: %s of node %d: queue above 4 GiB", what,
+                                 i);
         }
         if (cfg->uplink[i].mtu_bytes != cfg->downlink[i].mtu_bytes)
             return HALO_FAIL(err, HALO_ERR_ARG,
@@ -858,10 +854,9 @@ int check_cfg(const halo_sim_config *cfg, const halo_ns3_settings *s, halo_err *
                 return HALO_FAIL(err, HALO_ERR_ARG, "ns3: segment of %d bytes not in 64..%d",
                                  s->segment_bytes, mss);
         }
-        if (s->sndbuf_bytes < 65536 || s->sndbuf_bytes > (1u << 30) ||
-            s->rcvbuf_bytes < 65536 || s->rcvbuf_bytes > (1u << 30) || s->delack_count < 1 ||
-            s->delack_count > 1000 || s->clock_granularity_ns == 0 ||
-            s->clock_granularity_ns > 1000000000ull)
+        if (s->sndbuf_bytes < 65536 || s->sndbuf_bytes > (1u << 30) || s->rcvbuf_bytes < 65536 ||
+            s->rcvbuf_bytes > (1u << 30) || s->delack_count < 1 || s->delack_count > 1000 ||
+            s->clock_granularity_ns == 0 || s->clock_granularity_ns > 1000000000ull)
             return HALO_FAIL(err, HALO_ERR_ARG, "ns3: socket settings out of range");
     }
     if (s->queue_packets < 1 || s->queue_packets > 0xffffffffull)
@@ -923,8 +918,8 @@ int halo_ns3_new(halo_transport **out, const halo_sim_config *cfg, const halo_ns
             if (w->connected != w->n * (w->n - 1)) {
                 int up = w->connected;
                 w_destroy(&w->base);
-                return HALO_FAIL(err, HALO_ERR_IO, "ns3: only %d of %d TCP connection ends up",
-                                 up, cfg->n_nodes * (cfg->n_nodes - 1));
+                return HALO_FAIL(err, HALO_ERR_IO, "ns3: only %d of %d TCP connection ends up", up,
+                                 cfg->n_nodes * (cfg->n_nodes - 1));
             }
             for (NodeState &ns : w->nodes) {
                 ns.up_loss->Enable();
