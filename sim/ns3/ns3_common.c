@@ -41,7 +41,8 @@ int halo_ns3_settings_json(const halo_sim_config *cfg, const halo_ns3_settings *
         "\"recovery\": \"%s\", \"segment_bytes\": %d, \"init_cwnd\": %d, \"min_rto_ms\": %.3f, "
         "\"delack_ms\": %.3f, \"delack_count\": %d, \"sack\": %s, \"timestamps\": %s, "
         "\"clock_granularity_ms\": %.3f, \"sndbuf_bytes\": %llu, \"rcvbuf_bytes\": %llu, "
-        "\"tail_loss_probes\": false, \"connections\": \"one per node pair, established "
+        "\"data_retries\": 15, \"tail_loss_probes\": false, \"rack\": false, "
+        "\"connections\": \"one per node pair, established "
         "before t=0\"}, \"queue\": {\"kind\": \"device DropTail, no queue disc\", "
         "\"limit\": \"%s\", \"limit_value\": %llu}}",
         halo_ns3_version(), ns3->congestion, ns3->recovery, seg, cfg->tcp.init_cwnd,
