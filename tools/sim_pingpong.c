@@ -116,60 +116,73 @@ static void usage(void) {
                           "[--timeout-us U]\n");
 }
 
-int main(int argc, char **argv) {
-    double size = 0, loss = -1, count = 2000, warmup = 20, interval_us = 1000, seed = 1, run = 0;
-    double timeout_us = 100000;
-    int header = 0, ns3 = 0, delivery = HALO_DELIVERY_STREAM;
+typedef struct opts {
+    double size, loss, count, warmup, interval_us, seed, run, timeout_us;
+    int header, ns3, delivery;
+} opts;
+
+static int bad_usage(void) {
+    usage();
+    return -1;
+}
+
+/* Parses the command line into *o; returns 0, or -1 after printing the usage. */
+static int parse_args(int argc, char **argv, opts *o) {
+    *o = (opts){.loss = -1,
+                .count = 2000,
+                .warmup = 20,
+                .interval_us = 1000,
+                .seed = 1,
+                .timeout_us = 100000,
+                .delivery = HALO_DELIVERY_STREAM};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         double *dst = NULL, lo = 0, hi = 0;
         if (strcmp(a, "--header") == 0) {
-            header = 1;
+            o->header = 1;
             continue;
         } else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
-            ns3 = strcmp(argv[++i], "ns3") == 0;
-            if (!ns3 && strcmp(argv[i], "sim") != 0) {
-                usage();
-                return 2;
-            }
+            o->ns3 = strcmp(argv[++i], "ns3") == 0;
+            if (!o->ns3 && strcmp(argv[i], "sim") != 0)
+                return bad_usage();
             continue;
         } else if (strcmp(a, "--delivery") == 0 && i + 1 < argc) {
-            delivery =
+            o->delivery =
                 strcmp(argv[++i], "datagram") == 0 ? HALO_DELIVERY_DATAGRAM : HALO_DELIVERY_STREAM;
-            if (delivery == HALO_DELIVERY_STREAM && strcmp(argv[i], "stream") != 0) {
-                usage();
-                return 2;
-            }
+            if (o->delivery == HALO_DELIVERY_STREAM && strcmp(argv[i], "stream") != 0)
+                return bad_usage();
             continue;
         } else if (strcmp(a, "--run") == 0) {
-            dst = &run, lo = 0, hi = 1e9;
+            dst = &o->run, lo = 0, hi = 1e9;
         } else if (strcmp(a, "--timeout-us") == 0) {
-            dst = &timeout_us, lo = 1, hi = 1e9;
+            dst = &o->timeout_us, lo = 1, hi = 1e9;
         } else if (strcmp(a, "--size") == 0) {
-            dst = &size, lo = 1, hi = 1 << 24;
+            dst = &o->size, lo = 1, hi = 1 << 24;
         } else if (strcmp(a, "--loss") == 0) {
-            dst = &loss, lo = 0, hi = 0.99;
+            dst = &o->loss, lo = 0, hi = 0.99;
         } else if (strcmp(a, "--count") == 0) {
-            dst = &count, lo = 1, hi = 1e7;
+            dst = &o->count, lo = 1, hi = 1e7;
         } else if (strcmp(a, "--warmup") == 0) {
-            dst = &warmup, lo = 0, hi = 1e6;
+            dst = &o->warmup, lo = 0, hi = 1e6;
         } else if (strcmp(a, "--interval-us") == 0) {
-            dst = &interval_us, lo = 0, hi = 1e9;
+            dst = &o->interval_us, lo = 0, hi = 1e9;
         } else if (strcmp(a, "--seed") == 0) {
-            dst = &seed, lo = 0, hi = 1e15;
+            dst = &o->seed, lo = 0, hi = 1e15;
         } else {
-            usage();
-            return 2;
+            return bad_usage();
         }
-        if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0) {
-            usage();
-            return 2;
-        }
+        if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0)
+            return bad_usage();
     }
-    if (size < 1 || loss < 0) {
-        usage();
+    return o->size >= 1 && o->loss >= 0 ? 0 : bad_usage();
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse_args(argc, argv, &o) != 0)
         return 2;
-    }
+    double size = o.size, loss = o.loss;
+    int header = o.header, ns3 = o.ns3, delivery = o.delivery;
     halo_device_profile dev[2] = {{.flops_per_s = 1e12, .mem_bw_bps = 1e12},
                                   {.flops_per_s = 1e12, .mem_bw_bps = 1e12}};
     halo_link_spec veth = {
@@ -182,20 +195,22 @@ int main(int argc, char **argv) {
                            .uplink = up,
                            .downlink = down,
                            .delivery = delivery,
-                           .seed = (uint64_t)seed,
-                           .run = (uint64_t)run};
+                           .seed = (uint64_t)o.seed,
+                           .run = (uint64_t)o.run};
     halo_tcp_config_linux(&cfg.tcp);
     halo_err err = {0};
     pp p = {.size = (size_t)size,
-            .warmup = (long)warmup,
-            .count = (long)count,
-            .interval_ns = (uint64_t)(interval_us * 1e3),
-            .timeout_ns = delivery == HALO_DELIVERY_DATAGRAM ? (uint64_t)(timeout_us * 1e3) : 0};
+            .warmup = (long)o.warmup,
+            .count = (long)o.count,
+            .interval_ns = (uint64_t)(o.interval_us * 1e3),
+            .timeout_ns = delivery == HALO_DELIVERY_DATAGRAM ? (uint64_t)(o.timeout_us * 1e3) : 0};
     p.rtt = calloc((size_t)p.count, sizeof *p.rtt);
     p.buf = calloc(1, p.size);
     int rc = !p.rtt || !p.buf ? HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory")
              : ns3            ? halo_ns3_new(&p.t, &cfg, NULL, &err)
                               : halo_sim_new(&p.t, &cfg, &err);
+    if (rc == HALO_OK && !p.t)
+        rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "no world");
     if (rc == HALO_OK)
         rc = p.t->ops->attach(p.t, 1, on_server, &p, &err);
     if (rc == HALO_OK)

@@ -9,8 +9,8 @@
 
 void halo_ns3_settings_linux(halo_ns3_settings *s) {
     memset(s, 0, sizeof *s);
-    snprintf(s->congestion, sizeof s->congestion, "%s", "cubic");
-    snprintf(s->recovery, sizeof s->recovery, "%s", "prr");
+    (void)snprintf(s->congestion, sizeof s->congestion, "%s", "cubic");
+    (void)snprintf(s->recovery, sizeof s->recovery, "%s", "prr");
     s->segment_bytes = 0;
     s->sndbuf_bytes = 1u << 20;
     s->rcvbuf_bytes = 1u << 20;
