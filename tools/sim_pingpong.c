@@ -13,7 +13,8 @@
  * --engine ns3 runs the same world on ns-3 (sim/ns3/, Linux-like TCP settings) instead of the
  * in-tree engine; --delivery datagram sends the request and the response as datagrams, and
  * an exchange whose request or response is lost is given up after --timeout-us and printed
- * with rtt_ns -1 (the delivery-ratio comparison of scripts/compare-ns3.sh).
+ * with rtt_ns -1 (the delivery-ratio comparison of scripts/compare-ns3.sh); --gilbert draws
+ * Gilbert-Elliott bursts instead of Bernoulli loss.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -113,11 +114,16 @@ static void usage(void) {
     (void)fprintf(stderr, "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
                           "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
                           "       [--engine sim|ns3] [--delivery stream|datagram] "
-                          "[--timeout-us U]\n");
+                          "[--timeout-us U]\n"
+                          "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
+                          "bursts instead of\n        Bernoulli --loss; --loss then only labels "
+                          "the output)\n");
 }
 
 typedef struct opts {
     double size, loss, count, warmup, interval_us, seed, run, timeout_us;
+    double gilbert[4]; /* p_good_bad, p_bad_good, loss_good, loss_bad */
+    int use_gilbert;
     int header, ns3, delivery;
 } opts;
 
@@ -151,6 +157,18 @@ static int parse_args(int argc, char **argv, opts *o) {
                 strcmp(argv[++i], "datagram") == 0 ? HALO_DELIVERY_DATAGRAM : HALO_DELIVERY_STREAM;
             if (o->delivery == HALO_DELIVERY_STREAM && strcmp(argv[i], "stream") != 0)
                 return bad_usage();
+            continue;
+        } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
+            char *end = argv[++i];
+            for (int k = 0; k < 4; k++) {
+                const char *start = end;
+                o->gilbert[k] = strtod(start, &end);
+                if (end == start || !(o->gilbert[k] >= 0 && o->gilbert[k] <= 1) ||
+                    *end != (k < 3 ? ',' : '\0'))
+                    return bad_usage();
+                end += k < 3;
+            }
+            o->use_gilbert = 1;
             continue;
         } else if (strcmp(a, "--run") == 0) {
             dst = &o->run, lo = 0, hi = 1e9;
@@ -189,7 +207,12 @@ int main(int argc, char **argv) {
         .bandwidth_bps = 10e9, .latency_ns = 7000, .mtu_bytes = 1500, .header_bytes = 66};
     halo_link_spec up[2] = {veth, veth}, down[2] = {veth, veth};
     for (int i = 0; i < 2; i++)
-        down[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
+        down[i].loss = o.use_gilbert ? (halo_loss_spec){.model = HALO_LOSS_GILBERT,
+                                                        .p_good_bad = o.gilbert[0],
+                                                        .p_bad_good = o.gilbert[1],
+                                                        .loss_good = o.gilbert[2],
+                                                        .loss_bad = o.gilbert[3]}
+                                     : (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
     halo_sim_config cfg = {.n_nodes = 2,
                            .devices = dev,
                            .uplink = up,
