@@ -24,7 +24,8 @@ CLANG_FORMAT ?= clang-format
 CLANG_TIDY  ?= clang-tidy
 CPPCHECK    ?= cppcheck
 
-TEST_LABELS  ?= unit|system|golden|net
+# ns3: the ns-3 backend's tests, present only when it was built (HALO_NS3, libns3-dev).
+TEST_LABELS  ?= unit|system|golden|net|ns3
 CROSS_LABELS ?= golden|unit
 # Tests that hand work between threads thousands of times crawl under qemu-user (a pool
 # round trip takes milliseconds there); they run natively and under TSan instead.

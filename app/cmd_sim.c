@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "app/scenario.h"
 #include "app/simrun.h"
+#include "sim/ns3/ns3_shim.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@ static void usage(FILE *f) {
                      "      --point I          which point of the scenario's sweep (default 0)\n"
                      "      --run R            run only replication R, any number (default: the\n"
                      "                         scenario's runs 0..runs-1)\n"
+                     "      --engine E         network engine: sim (in-tree, default) or ns3\n"
+                     "                         (overrides the scenario's engine.simulator)\n"
                      "      --per-token        print every token (default: up to 32 tokens)\n"
                      "      --json             print one JSON object instead of text\n"
                      "      --points           print the number of sweep points and exit\n"
@@ -36,19 +39,17 @@ typedef struct sim_opts {
     const char *path;
     long point, run;
     int per_token, json, points;
+    int engine; /* enum halo_simulator, or -1: the scenario's */
 } sim_opts;
 
 static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
     static const struct option longopts[] = {
-        {"point", required_argument, NULL, 'p'},
-        {"run", required_argument, NULL, 'r'},
-        {"per-token", no_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'J'},
-        {"points", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"point", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
+        {"per-token", no_argument, NULL, 'T'},   {"json", no_argument, NULL, 'J'},
+        {"points", no_argument, NULL, 'P'},      {"engine", required_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
-    *o = (sim_opts){.run = -1};
+    *o = (sim_opts){.run = -1, .engine = -1};
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
@@ -68,6 +69,14 @@ static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
             break;
         case 'P':
             o->points = 1;
+            break;
+        case 'E':
+            if (strcmp(optarg, "sim") == 0)
+                o->engine = HALO_SIMULATOR_SIM;
+            else if (strcmp(optarg, "ns3") == 0)
+                o->engine = HALO_SIMULATOR_NS3;
+            else
+                rc = HALO_FAIL(err, HALO_ERR_ARG, "--engine: '%s' is not one of sim, ns3", optarg);
             break;
         case 'h':
             return 1;
@@ -164,6 +173,30 @@ static void print_json_run(int run, const halo_sim_result *r, int first) {
     (void)printf("}");
 }
 
+/* The engine and, for ns-3, the settings it runs with (TCP parameters, queue), as JSON. */
+static void print_json_engine(const halo_scenario *sc) {
+    if (sc->simulator != HALO_SIMULATOR_NS3) {
+        const halo_tcp_config *t = &sc->tcp;
+        (void)printf(", \"engine\": \"sim\", \"engine_settings\": {\"engine\": \"sim\", "
+                     "\"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, \"min_rto_ms\": %.3f, "
+                     "\"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, \"delack_ms\": %.3f, "
+                     "\"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
+                     "\"quickack_segments\": %d}, \"queue\": {\"kind\": \"drop-tail per link\", "
+                     "\"limit_bytes\": %llu}}",
+                     t->init_cwnd, (double)t->rto_min_ns / 1e6, (double)t->rto_max_ns / 1e6,
+                     (double)t->rto_init_ns / 1e6, (double)t->delack_ns / 1e6,
+                     t->tlp ? "true" : "false", t->dupack_threshold, t->quickack_segments,
+                     (unsigned long long)sc->devices[0].uplink.queue_bytes);
+        return;
+    }
+    halo_link_spec up = sc->devices[0].uplink;
+    halo_sim_config cfg = {.n_nodes = 1, .uplink = &up, .downlink = &up, .tcp = sc->tcp};
+    char buf[1024];
+    if (halo_ns3_settings_json(&cfg, NULL, buf, sizeof buf) < 0)
+        (void)snprintf(buf, sizeof buf, "{}");
+    (void)printf(", \"engine\": \"ns3\", \"engine_settings\": %s", buf);
+}
+
 int halo_cmd_sim(int argc, char **argv) {
     halo_err err = {0};
     sim_opts o;
@@ -183,6 +216,16 @@ int halo_cmd_sim(int argc, char **argv) {
         halo_cli_print_err(&err);
         return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
     }
+    if (o.engine >= 0)
+        sc->simulator = o.engine;
+    if (sc->simulator == HALO_SIMULATOR_NS3 && !halo_ns3_available()) {
+        (void)HALO_FAIL(&err, HALO_ERR_ARG,
+                        "engine ns3: halo was built without ns-3 (install libns3-dev and "
+                        "configure with -DHALO_NS3=ON)");
+        halo_cli_print_err(&err);
+        halo_scenario_free(sc);
+        return HALO_EXIT_USAGE;
+    }
     if (o.points) {
         (void)printf("%ld\n", sc->n_points);
         halo_scenario_free(sc);
@@ -197,16 +240,18 @@ int halo_cmd_sim(int argc, char **argv) {
         halo_cli_print_json_string(stdout, sc->name);
         (void)printf(", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point, sc->n_points);
         halo_cli_print_json_string(stdout, sc->point_label);
+        print_json_engine(sc);
         (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
                      sc->n_devices, policy_name(sc->policy),
                      sc->model_file ? "numerics" : "shape-only");
     } else {
         (void)printf("scenario %s (%s), point %ld of %ld%s%s\n", sc->name, sc->path, sc->point,
                      sc->n_points, sc->point_label[0] ? ": " : "", sc->point_label);
-        (void)printf("model %s (%s), %d devices, seed %llu\n",
+        (void)printf("model %s (%s), %d devices, seed %llu, engine %s\n",
                      sc->model_file ? sc->model_file : sc->shape_name,
                      sc->model_file ? "numerics" : "shape-only", sc->n_devices,
-                     (unsigned long long)sc->seed);
+                     (unsigned long long)sc->seed,
+                     sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim (in-tree)");
     }
     int show = !o.json && isatty(STDERR_FILENO);
     for (int run = first_run; rc == HALO_OK && run <= last_run; run++) {

@@ -1400,6 +1400,7 @@ static const char *const engine_keys[] = {"baseline",
                                           "redundancy",
                                           "memory_budget",
                                           "prefetch",
+                                          "simulator",
                                           NULL};
 static const char *const baseline_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
 /* in the order of enum halo_scoring */
@@ -1408,6 +1409,7 @@ static const char *const importance_names[] = {"predictor", "oracle", "synthetic
 static const char *const sync_names[] = {"strict", "relaxed", NULL};
 static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
+static const char *const simulator_names[] = {"sim", "ns3", NULL}; /* enum halo_simulator */
 static const char *const tcp_keys[] = {"init_cwnd",        "rto_min_ms",        "rto_max_ms",
                                        "rto_init_ms",      "delack_ms",         "tlp",
                                        "dupack_threshold", "quickack_segments", NULL};
@@ -1635,6 +1637,8 @@ static int load_engine(ctx *c, const ynode *m, halo_scenario *s) {
         s->policy == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM : HALO_DELIVERY_DATAGRAM;
     if (rc == HALO_OK && (v = mget(m, "delivery")))
         rc = get_enum(c, v, kp_key(sub, kp, "delivery"), delivery_names, &s->delivery);
+    if (rc == HALO_OK && (v = mget(m, "simulator")))
+        rc = get_enum(c, v, kp_key(sub, kp, "simulator"), simulator_names, &s->simulator);
     if (rc == HALO_OK)
         rc = engine_simple(c, m, s);
     if (rc == HALO_OK)

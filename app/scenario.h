@@ -24,6 +24,12 @@
 
 #include <stdint.h>
 
+/* The engine that simulates the network: the in-tree one (sim/sim.h) or ns-3 (sim/ns3/). */
+enum halo_simulator {
+    HALO_SIMULATOR_SIM = 0, /* "sim" */
+    HALO_SIMULATOR_NS3 = 1, /* "ns3" */
+};
+
 typedef struct halo_scenario_device {
     char profile_name[64];       /* the profile's name ("rpi4b", or "inline") */
     halo_device_profile profile; /* after overrides (memory_mb) */
@@ -61,6 +67,7 @@ typedef struct halo_scenario {
     int group_size; /* 0 = default */
     int delivery;   /* enum halo_delivery */
     halo_tcp_config tcp;
+    int simulator; /* enum halo_simulator: which engine runs the world (engine.simulator) */
     /* HALO mechanisms (relaxed sync); `importance` < 0 means off */
     int importance;         /* enum halo_scoring, or -1 */
     double tau;             /* fraction of the importance mass that is critical */

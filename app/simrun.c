@@ -11,6 +11,7 @@
 #include "core/sampler.h"
 #include "core/sched.h"
 #include "core/tokenizer.h"
+#include "sim/ns3/ns3_shim.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,14 @@ static int memory_budgets(run_ctx *x, const halo_placement *p, halo_err *err) {
     return HALO_OK;
 }
 
+/* Statistics of the world, whichever engine runs it (engine.simulator). */
+static void world_stats(halo_transport *w, int d, halo_sim_node_stats *st) {
+    if (halo_ns3_owns(w))
+        halo_ns3_get_stats(w, d, st);
+    else
+        halo_sim_get_stats(w, d, st);
+}
+
 static int build(run_ctx *x, int run, halo_err *err) {
     const halo_scenario *sc = x->sc;
     int n = sc->n_devices, rc = load_model(sc, &x->model, &x->tok, err);
@@ -287,7 +296,8 @@ static int build(run_ctx *x, int run, halo_err *err) {
                           .tcp = sc->tcp,
                           .seed = sc->seed,
                           .run = (uint64_t)run};
-    rc = halo_sim_new(&x->world, &wc, err);
+    rc = sc->simulator == HALO_SIMULATOR_NS3 ? halo_ns3_new(&x->world, &wc, NULL, err)
+                                             : halo_sim_new(&x->world, &wc, err);
     if (rc != HALO_OK)
         return rc;
     char spec[8192];
@@ -367,7 +377,7 @@ static int forward_measured(run_ctx *x, int token, int pos, const float **logits
                             halo_err *err) {
     for (int d = 0; d < x->sc->n_devices; d++) {
         halo_sim_node_stats st;
-        halo_sim_get_stats(x->world, d, &st);
+        world_stats(x->world, d, &st);
         x->compute_before[d] = st.compute_ns;
         x->read_before[d] = st.storage_read_ns;
         x->stall_before[d] = st.storage_stall_ns;
@@ -384,7 +394,7 @@ static int forward_measured(run_ctx *x, int token, int pos, const float **logits
                           .missing = tm->missing};
     for (int d = 0; d < x->sc->n_devices; d++) {
         halo_sim_node_stats st;
-        halo_sim_get_stats(x->world, d, &st);
+        world_stats(x->world, d, &st);
         uint64_t used = st.compute_ns - x->compute_before[d];
         t->storage_read_ns += st.storage_read_ns - x->read_before[d];
         t->storage_stall_ns += st.storage_stall_ns - x->stall_before[d];
@@ -462,7 +472,7 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
     free(sorted);
     for (int d = 0; d < n; d++) {
         halo_sim_node_stats st;
-        halo_sim_get_stats(world, d, &st);
+        world_stats(world, d, &st);
         r->retransmits += st.retransmits;
         r->timeouts += st.timeouts;
         r->probes += st.probes;
@@ -477,7 +487,7 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
             r->pinned_bytes += in.pinned_bytes;
         }
     }
-    r->events = halo_sim_events(world);
+    r->events = halo_ns3_owns(world) ? halo_ns3_events(world) : halo_sim_events(world);
 }
 
 int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err) {

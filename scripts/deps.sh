@@ -13,6 +13,8 @@ BASE_PKGS=(
     libsqlite3-dev sqlite3
     libyaml-dev libgsl-dev libglpk-dev
     gnuplot-nox libsodium-dev
+    # the optional ns-3 backend (sim/ns3/, docs/ns3.md); halo builds without it
+    libns3-dev
 )
 CI_PKGS=(
     clang-format clang-tidy cppcheck

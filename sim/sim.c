@@ -188,9 +188,7 @@ struct conn {
 
 typedef struct node {
     halo_device_profile dev;
-    uint64_t busy_until_ns;
-    uint64_t storage_free_ns;   /* the storage channel is reading until then */
-    uint64_t prefetch_ready_ns; /* the last read-ahead completes then */
+    halo_device_clock clock;
     halo_recv_fn recv;
     void *recv_ctx;
     halo_sim_node_stats stats;
@@ -800,6 +798,33 @@ static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
     return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;
 }
 
+void halo_device_charge(halo_device_clock *c, const halo_device_profile *p, uint64_t now_ns,
+                        const halo_cost *cost, halo_sim_node_stats *st) {
+    uint64_t start = now_ns;
+    if (cost->uses_prefetch && c->prefetch_ready_ns > start)
+        start = c->prefetch_ready_ns;
+    if (cost->load_bytes > 0) {
+        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
+        uint64_t end = begin + storage_time_ns(p, cost->load_bytes);
+        st->storage_read_ns += end - begin;
+        st->storage_bytes += (uint64_t)cost->load_bytes;
+        c->storage_free_ns = end;
+        start = end;
+    }
+    st->storage_stall_ns += start - now_ns;
+    if (cost->prefetch_bytes > 0) {
+        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
+        uint64_t end = begin + storage_time_ns(p, cost->prefetch_bytes);
+        st->storage_read_ns += end - begin;
+        st->storage_bytes += (uint64_t)cost->prefetch_bytes;
+        c->storage_free_ns = end;
+        c->prefetch_ready_ns = end;
+    }
+    uint64_t dt = halo_device_time_ns(p, cost);
+    c->busy_until_ns = start + dt;
+    st->compute_ns += dt;
+}
+
 /* ==== Transport operations ==== */
 
 static int bad_node(const sim *s, int i) {
@@ -807,7 +832,7 @@ static int bad_node(const sim *s, int i) {
 }
 
 static uint64_t node_now(const sim *s, int i) {
-    uint64_t b = s->nodes[i].busy_until_ns;
+    uint64_t b = s->nodes[i].clock.busy_until_ns;
     return b > s->now_ns ? b : s->now_ns;
 }
 
@@ -884,30 +909,7 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     if (bad_node(s, i))
         return;
     node *n = &s->nodes[i];
-    uint64_t start = node_now(s, i), t0 = start;
-    /* Storage: one channel per device, reading in the order asked. */
-    if (cost->uses_prefetch && n->prefetch_ready_ns > start)
-        start = n->prefetch_ready_ns;
-    if (cost->load_bytes > 0) {
-        uint64_t begin = n->storage_free_ns > start ? n->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(&n->dev, cost->load_bytes);
-        n->stats.storage_read_ns += end - begin;
-        n->stats.storage_bytes += (uint64_t)cost->load_bytes;
-        n->storage_free_ns = end;
-        start = end;
-    }
-    n->stats.storage_stall_ns += start - t0;
-    if (cost->prefetch_bytes > 0) {
-        uint64_t begin = n->storage_free_ns > start ? n->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(&n->dev, cost->prefetch_bytes);
-        n->stats.storage_read_ns += end - begin;
-        n->stats.storage_bytes += (uint64_t)cost->prefetch_bytes;
-        n->storage_free_ns = end;
-        n->prefetch_ready_ns = end;
-    }
-    uint64_t dt = halo_device_time_ns(&n->dev, cost);
-    n->busy_until_ns = start + dt;
-    n->stats.compute_ns += dt;
+    halo_device_charge(&n->clock, &n->dev, node_now(s, i), cost, &n->stats);
 }
 
 static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {

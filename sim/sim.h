@@ -76,6 +76,26 @@ typedef struct halo_device_profile {
 /* Time a device with profile `p` takes for `cost`. */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);
 
+/* A simulated device's clocks: busy computing until, and its storage channel (one, reading
+   in the order asked). Zero-initialised at the start. */
+typedef struct halo_device_clock {
+    uint64_t busy_until_ns;
+    uint64_t storage_free_ns;   /* the channel is reading until then */
+    uint64_t prefetch_ready_ns; /* the last read-ahead completes then */
+} halo_device_clock;
+
+struct halo_sim_node_stats;
+
+/*
+ * Charges `cost` to a device whose clock reads now_ns (>= its busy_until_ns): waits for the
+ * last read-ahead if cost->uses_prefetch, reads cost->load_bytes, then computes, and starts
+ * reading cost->prefetch_bytes in the background as the compute starts (storage at
+ * p->storage_bw_bps; 0 = reads cost no time). Updates the clock and st's compute and
+ * storage fields. Both network engines (sim/sim.c, sim/ns3/) charge through it.
+ */
+void halo_device_charge(halo_device_clock *c, const halo_device_profile *p, uint64_t now_ns,
+                        const halo_cost *cost, struct halo_sim_node_stats *st);
+
 enum halo_delivery {
     HALO_DELIVERY_DATAGRAM = 0,
     HALO_DELIVERY_STREAM = 1,
@@ -112,7 +132,9 @@ typedef struct halo_sim_config {
  */
 int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err);
 
-typedef struct halo_sim_node_stats {
+typedef struct halo_sim_node_stats halo_sim_node_stats;
+
+struct halo_sim_node_stats {
     uint64_t compute_ns;                           /* time busy computing */
     uint64_t msgs_sent, msgs_delivered, msgs_lost; /* messages from this node */
     uint64_t packets_sent, packets_lost;           /* on this node's uplink */
@@ -125,7 +147,7 @@ typedef struct halo_sim_node_stats {
     uint64_t storage_read_ns;  /* time the storage channel spent reading */
     uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
                                   was hidden behind compute, communication and waiting */
-} halo_sim_node_stats;
+};
 
 /* Copies node's statistics. `t` must be a simulator. */
 void halo_sim_get_stats(halo_transport *t, int node, halo_sim_node_stats *out);

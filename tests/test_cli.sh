@@ -186,6 +186,17 @@ case_sim() {
     expect_fail 2 "point" -- sim --point 9 "$sc"
     expect_fail 2 "--run" -- sim --run -1 "$sc"
     expect_fail 2 "missing SCENARIO" -- sim
+    expect_fail 2 "--engine: 'ns4' is not one of sim, ns3" -- sim --engine ns4 "$sc"
+    printf 'model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\nengine: {simulator: omnet}\nworkload: {tokens: 2}\n' >"$tmp/bad3.yaml"
+    expect_fail 1 "engine.simulator" -- sim "$tmp/bad3.yaml"
+    # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
+    if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
+        count=$((count + 1))
+        if grep -q "engine ns3" "$tmp/out"; then echo "ok $count - sim --engine ns3 runs"; else
+            echo "not ok $count - sim --engine ns3 output"; failures=$((failures + 1)); fi
+    else
+        expect_fail 2 "built without ns-3" -- sim --engine ns3 --point 0 "$sc"
+    fi
 }
 
 # engine.memory_budget: the numerics do not change (the same text), storage is read and

@@ -160,6 +160,7 @@ static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
     halo_tcp_config linux_tcp;
     halo_tcp_config_linux(&linux_tcp);
     ASSERT(tcp_equal(&s->tcp, &linux_tcp));
+    ASSERT_EQ(s->simulator, HALO_SIMULATOR_SIM); /* engine.simulator's default */
     ASSERT_EQ(s->tokens, 32);
     ASSERT_EQ(s->runs, 3);
     ASSERT_EQ(s->importance, -1);
@@ -797,8 +798,26 @@ static void every_bundled_scenario_loads_at_every_point(void) {
     ASSERT(files >= 10);
 }
 
+/* engine.simulator picks the network engine; a list sweeps it like any scalar. */
+static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
+    const char *p = write_tmp("sim.yaml", "model: {shape: llama2-7b}\n"
+                                          "devices: [{profile: rpi4b, link: gige}]\n"
+                                          "engine: {simulator: [sim, ns3]}\n"
+                                          "workload: {tokens: 2}\n");
+    for (long pt = 0; pt < 2; pt++) {
+        halo_scenario *s = load_ok(p, pt);
+        ASSERT_EQ(s->n_points, 2);
+        ASSERT_EQ(s->simulator, pt == 0 ? HALO_SIMULATOR_SIM : HALO_SIMULATOR_NS3);
+        halo_scenario_free(s);
+    }
+    expect_fail("model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\n"
+                "engine: {simulator: omnet}\nworkload: {tokens: 2}\n",
+                HALO_ERR_FORMAT, "engine.simulator", "omnet");
+}
+
 TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points),
           TEST(every_bundled_scenario_loads_at_every_point),
+          TEST(engine_simulator_selects_and_sweeps_the_network_engine),
           TEST(headline_is_7b_q40_on_eight_pis_with_lossy_workers),
           TEST(hetero_mixes_profiles_and_sweeps_placement_and_sync),
           TEST(shapes_are_consistent_and_unknown_shape_is_arg),

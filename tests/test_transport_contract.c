@@ -6,6 +6,9 @@
 #include "core/transport_loop.h"
 #include "sim/sim.h"
 #include "tests/test.h"
+#ifdef HALO_CONTRACT_NS3
+#include "sim/ns3/ns3_shim.h"
+#endif
 
 #include <stdlib.h>
 
@@ -15,10 +18,12 @@ typedef struct world {
     int can_stall; /* run() reports HALO_ERR_AGAIN when nothing is pending */
 } world;
 
+#ifndef HALO_CONTRACT_NS3
 static int make_loop(halo_transport **t, int n_nodes, halo_err *err) {
     halo_loop_config cfg = {.n_nodes = n_nodes};
     return halo_loop_new(t, &cfg, err);
 }
+#endif
 
 /* A simulated gigabit star: the same contract must hold with real delays and queues. */
 static int make_sim(halo_transport **t, int n_nodes, int delivery, halo_err *err) {
@@ -41,7 +46,11 @@ static int make_sim(halo_transport **t, int n_nodes, int delivery, halo_err *err
                            .delivery = delivery,
                            .seed = 1};
     halo_tcp_config_linux(&cfg.tcp);
+#ifdef HALO_CONTRACT_NS3
+    return halo_ns3_new(t, &cfg, NULL, err);
+#else
     return halo_sim_new(t, &cfg, err);
+#endif
 }
 
 static int make_sim_datagram(halo_transport **t, int n_nodes, halo_err *err) {
@@ -52,10 +61,16 @@ static int make_sim_stream(halo_transport **t, int n_nodes, halo_err *err) {
     return make_sim(t, n_nodes, HALO_DELIVERY_STREAM, err);
 }
 
+/* Built a second time as test_ns3_contract (HALO_CONTRACT_NS3): the same star on ns-3. */
 static const world worlds[] = {
+#ifdef HALO_CONTRACT_NS3
+    {"ns3-datagram", make_sim_datagram, 1},
+    {"ns3-stream", make_sim_stream, 1},
+#else
     {"loop", make_loop, 1},
     {"sim-datagram", make_sim_datagram, 1},
     {"sim-stream", make_sim_stream, 1},
+#endif
 };
 
 enum {

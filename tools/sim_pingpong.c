@@ -9,9 +9,16 @@
  * both namespaces), Linux TCP defaults. The client sends SIZE bytes, the server answers
  * with SIZE bytes once it holds the whole request, the client records the round trip and
  * waits the interval before the next exchange.
+ *
+ * --engine ns3 runs the same world on ns-3 (sim/ns3/, Linux-like TCP settings) instead of the
+ * in-tree engine; --delivery datagram sends the request and the response as datagrams, and
+ * an exchange whose request or response is lost is given up after --timeout-us and printed
+ * with rtt_ns -1 (the delivery-ratio comparison of scripts/compare-ns3.sh); --gilbert draws
+ * Gilbert-Elliott bursts instead of Bernoulli loss.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "sim/ns3/ns3_shim.h"
 #include "sim/sim.h"
 
 #include <errno.h>
@@ -24,16 +31,44 @@ typedef struct pp {
     size_t size;
     long warmup, count, done;
     uint64_t interval_ns, sent_at;
-    uint64_t *rtt;
+    uint64_t timeout_ns; /* datagram: give up an exchange after this (0: never) */
+    uint64_t timer;      /* its timer */
+    int timer_on;
+    int64_t *rtt; /* -1: lost */
     unsigned char *buf;
     int failed;
 } pp;
 
+static void on_timeout(void *arg);
+
 static void send_request(void *arg) {
     pp *p = arg;
     p->sent_at = p->t->ops->now_ns(p->t, 0);
+    p->buf[0] = (unsigned char)p->done; /* a late response to an earlier exchange is ignored */
     if (p->t->ops->send(p->t, 0, 1, p->buf, p->size, NULL) != HALO_OK)
         p->failed = 1;
+    p->timer_on = 0;
+    if (p->timeout_ns) {
+        if (p->t->ops->schedule(p->t, 0, p->timeout_ns, on_timeout, p, &p->timer, NULL) != HALO_OK)
+            p->failed = 1;
+        p->timer_on = 1;
+    }
+}
+
+/* Records exchange p->done (rtt, or -1 when lost) and starts the next one. */
+static void complete(pp *p, int64_t rtt) {
+    if (p->done >= p->warmup)
+        p->rtt[p->done - p->warmup] = rtt;
+    p->done++;
+    if (p->done < p->warmup + p->count &&
+        p->t->ops->schedule(p->t, 0, p->interval_ns, send_request, p, NULL, NULL) != HALO_OK)
+        p->failed = 1;
+}
+
+static void on_timeout(void *arg) {
+    pp *p = arg;
+    p->timer_on = 0;
+    complete(p, -1);
 }
 
 static void on_server(void *ctx, int src, const void *msg, size_t len) {
@@ -46,15 +81,15 @@ static void on_server(void *ctx, int src, const void *msg, size_t len) {
 static void on_client(void *ctx, int src, const void *msg, size_t len) {
     pp *p = ctx;
     (void)src;
-    (void)msg;
-    (void)len;
-    uint64_t rtt = p->t->ops->now_ns(p->t, 0) - p->sent_at;
-    if (p->done >= p->warmup)
-        p->rtt[p->done - p->warmup] = rtt;
-    p->done++;
-    if (p->done < p->warmup + p->count &&
-        p->t->ops->schedule(p->t, 0, p->interval_ns, send_request, p, NULL, NULL) != HALO_OK)
-        p->failed = 1;
+    if (len < 1 || ((const unsigned char *)msg)[0] != (unsigned char)p->done)
+        return; /* the response to an exchange already given up */
+    if (p->timeout_ns && !p->timer_on)
+        return;
+    if (p->timer_on) {
+        (void)p->t->ops->cancel(p->t, p->timer);
+        p->timer_on = 0;
+    }
+    complete(p, (int64_t)(p->t->ops->now_ns(p->t, 0) - p->sent_at));
 }
 
 static int finished(void *arg) {
@@ -77,66 +112,128 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 
 static void usage(void) {
     (void)fprintf(stderr, "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
-                          "[--warmup K] [--interval-us U] [--seed S] [--header]\n");
+                          "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
+                          "       [--engine sim|ns3] [--delivery stream|datagram] "
+                          "[--timeout-us U]\n"
+                          "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
+                          "bursts instead of\n        Bernoulli --loss; --loss then only labels "
+                          "the output)\n");
 }
 
-int main(int argc, char **argv) {
-    double size = 0, loss = -1, count = 2000, warmup = 20, interval_us = 1000, seed = 1;
-    int header = 0;
+typedef struct opts {
+    double size, loss, count, warmup, interval_us, seed, run, timeout_us;
+    double gilbert[4]; /* p_good_bad, p_bad_good, loss_good, loss_bad */
+    int use_gilbert;
+    int header, ns3, delivery;
+} opts;
+
+static int bad_usage(void) {
+    usage();
+    return -1;
+}
+
+/* Parses the command line into *o; returns 0, or -1 after printing the usage. */
+static int parse_args(int argc, char **argv, opts *o) {
+    *o = (opts){.loss = -1,
+                .count = 2000,
+                .warmup = 20,
+                .interval_us = 1000,
+                .seed = 1,
+                .timeout_us = 100000,
+                .delivery = HALO_DELIVERY_STREAM};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         double *dst = NULL, lo = 0, hi = 0;
         if (strcmp(a, "--header") == 0) {
-            header = 1;
+            o->header = 1;
             continue;
+        } else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
+            o->ns3 = strcmp(argv[++i], "ns3") == 0;
+            if (!o->ns3 && strcmp(argv[i], "sim") != 0)
+                return bad_usage();
+            continue;
+        } else if (strcmp(a, "--delivery") == 0 && i + 1 < argc) {
+            o->delivery =
+                strcmp(argv[++i], "datagram") == 0 ? HALO_DELIVERY_DATAGRAM : HALO_DELIVERY_STREAM;
+            if (o->delivery == HALO_DELIVERY_STREAM && strcmp(argv[i], "stream") != 0)
+                return bad_usage();
+            continue;
+        } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
+            char *end = argv[++i];
+            for (int k = 0; k < 4; k++) {
+                const char *start = end;
+                o->gilbert[k] = strtod(start, &end);
+                if (end == start || !(o->gilbert[k] >= 0 && o->gilbert[k] <= 1) ||
+                    *end != (k < 3 ? ',' : '\0'))
+                    return bad_usage();
+                end += k < 3;
+            }
+            o->use_gilbert = 1;
+            continue;
+        } else if (strcmp(a, "--run") == 0) {
+            dst = &o->run, lo = 0, hi = 1e9;
+        } else if (strcmp(a, "--timeout-us") == 0) {
+            dst = &o->timeout_us, lo = 1, hi = 1e9;
         } else if (strcmp(a, "--size") == 0) {
-            dst = &size, lo = 1, hi = 1 << 24;
+            dst = &o->size, lo = 1, hi = 1 << 24;
         } else if (strcmp(a, "--loss") == 0) {
-            dst = &loss, lo = 0, hi = 0.99;
+            dst = &o->loss, lo = 0, hi = 0.99;
         } else if (strcmp(a, "--count") == 0) {
-            dst = &count, lo = 1, hi = 1e7;
+            dst = &o->count, lo = 1, hi = 1e7;
         } else if (strcmp(a, "--warmup") == 0) {
-            dst = &warmup, lo = 0, hi = 1e6;
+            dst = &o->warmup, lo = 0, hi = 1e6;
         } else if (strcmp(a, "--interval-us") == 0) {
-            dst = &interval_us, lo = 0, hi = 1e9;
+            dst = &o->interval_us, lo = 0, hi = 1e9;
         } else if (strcmp(a, "--seed") == 0) {
-            dst = &seed, lo = 0, hi = 1e15;
+            dst = &o->seed, lo = 0, hi = 1e15;
         } else {
-            usage();
-            return 2;
+            return bad_usage();
         }
-        if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0) {
-            usage();
-            return 2;
-        }
+        if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0)
+            return bad_usage();
     }
-    if (size < 1 || loss < 0) {
-        usage();
+    return o->size >= 1 && o->loss >= 0 ? 0 : bad_usage();
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse_args(argc, argv, &o) != 0)
         return 2;
-    }
+    double size = o.size, loss = o.loss;
+    int header = o.header, ns3 = o.ns3, delivery = o.delivery;
     halo_device_profile dev[2] = {{.flops_per_s = 1e12, .mem_bw_bps = 1e12},
                                   {.flops_per_s = 1e12, .mem_bw_bps = 1e12}};
     halo_link_spec veth = {
         .bandwidth_bps = 10e9, .latency_ns = 7000, .mtu_bytes = 1500, .header_bytes = 66};
     halo_link_spec up[2] = {veth, veth}, down[2] = {veth, veth};
     for (int i = 0; i < 2; i++)
-        down[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
+        down[i].loss = o.use_gilbert ? (halo_loss_spec){.model = HALO_LOSS_GILBERT,
+                                                        .p_good_bad = o.gilbert[0],
+                                                        .p_bad_good = o.gilbert[1],
+                                                        .loss_good = o.gilbert[2],
+                                                        .loss_bad = o.gilbert[3]}
+                                     : (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
     halo_sim_config cfg = {.n_nodes = 2,
                            .devices = dev,
                            .uplink = up,
                            .downlink = down,
-                           .delivery = HALO_DELIVERY_STREAM,
-                           .seed = (uint64_t)seed};
+                           .delivery = delivery,
+                           .seed = (uint64_t)o.seed,
+                           .run = (uint64_t)o.run};
     halo_tcp_config_linux(&cfg.tcp);
     halo_err err = {0};
     pp p = {.size = (size_t)size,
-            .warmup = (long)warmup,
-            .count = (long)count,
-            .interval_ns = (uint64_t)(interval_us * 1e3)};
+            .warmup = (long)o.warmup,
+            .count = (long)o.count,
+            .interval_ns = (uint64_t)(o.interval_us * 1e3),
+            .timeout_ns = delivery == HALO_DELIVERY_DATAGRAM ? (uint64_t)(o.timeout_us * 1e3) : 0};
     p.rtt = calloc((size_t)p.count, sizeof *p.rtt);
     p.buf = calloc(1, p.size);
-    int rc = p.rtt && p.buf ? halo_sim_new(&p.t, &cfg, &err)
-                            : HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory");
+    int rc = !p.rtt || !p.buf ? HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory")
+             : ns3            ? halo_ns3_new(&p.t, &cfg, NULL, &err)
+                              : halo_sim_new(&p.t, &cfg, &err);
+    if (rc == HALO_OK && !p.t)
+        rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "no world");
     if (rc == HALO_OK)
         rc = p.t->ops->attach(p.t, 1, on_server, &p, &err);
     if (rc == HALO_OK)
@@ -151,7 +248,7 @@ int main(int argc, char **argv) {
         if (header)
             (void)printf("size,loss,seq,rtt_ns\n");
         for (long i = 0; i < p.count; i++)
-            (void)printf("%zu,%g,%ld,%llu\n", p.size, loss, i, (unsigned long long)p.rtt[i]);
+            (void)printf("%zu,%g,%ld,%lld\n", p.size, loss, i, (long long)p.rtt[i]);
     } else {
         (void)fprintf(stderr, "halo_sim_pingpong: %s\n", err.msg);
     }

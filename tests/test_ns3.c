@@ -1,0 +1,352 @@
+/*
+ * The ns-3 backend (sim/ns3/ns3_shim.h): its header compiles as C (this file is C11), bad
+ * input is an error and never an abort, and it agrees with the in-tree engine: delay-only
+ * message times within 1%, datagram delivery ratios statistically indistinguishable
+ * (two-proportion z-test), reliable streams deliver everything in order under loss, and a
+ * (seed, run) pair gives the same result twice. Label ns3.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "sim/ns3/ns3_shim.h"
+#include "sim/sim.h"
+#include "tests/test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* ==== A two- or three-node star, built on either engine ==== */
+
+typedef struct net {
+    int n_nodes;
+    int delivery;
+    double bandwidth_bps;
+    uint64_t latency_ns, jitter_ns;
+    halo_loss_spec loss; /* on every link, both directions */
+    uint64_t seed, run;
+} net;
+
+static int make_world(halo_transport **t, const net *nt, int ns3, halo_err *err) {
+    halo_device_profile devs[8];
+    halo_link_spec links[8];
+    for (int i = 0; i < 8; i++) {
+        devs[i] = (halo_device_profile){.flops_per_s = 1e10, .mem_bw_bps = 4e9};
+        links[i] = (halo_link_spec){.bandwidth_bps = nt->bandwidth_bps,
+                                    .latency_ns = nt->latency_ns,
+                                    .jitter_ns = nt->jitter_ns,
+                                    .mtu_bytes = 1500,
+                                    .header_bytes = 66,
+                                    .loss = nt->loss};
+    }
+    halo_sim_config cfg = {.n_nodes = nt->n_nodes,
+                           .devices = devs,
+                           .uplink = links,
+                           .downlink = links,
+                           .delivery = nt->delivery,
+                           .seed = nt->seed,
+                           .run = nt->run};
+    halo_tcp_config_linux(&cfg.tcp);
+    return ns3 ? halo_ns3_new(t, &cfg, NULL, err) : halo_sim_new(t, &cfg, err);
+}
+
+static halo_transport *world(const net *nt, int ns3) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    if (make_world(&t, nt, ns3, &err) != HALO_OK)
+        TEST_FAIL_AT("%s: %s", ns3 ? "ns3" : "sim", err.msg);
+    return t;
+}
+
+typedef struct box {
+    int count;
+    int in_order;
+    int next; /* expected first byte */
+    uint64_t at_ns;
+    halo_transport *t;
+} box;
+
+static void on_recv(void *ctx, int src, const void *msg, size_t len) {
+    box *b = ctx;
+    (void)src;
+    if (len >= 1 && ((const unsigned char *)msg)[0] != (unsigned char)b->next)
+        b->in_order = 0;
+    b->next++;
+    b->count++;
+    b->at_ns = b->t->ops->now_ns(b->t, 1);
+}
+
+typedef struct until {
+    box *b;
+    int n;
+    int fired;
+} until;
+
+static int reached(void *arg) {
+    until *u = arg;
+    return u->b->count >= u->n || u->fired;
+}
+
+static void on_deadline(void *arg) {
+    ((until *)arg)->fired = 1;
+}
+
+/* One-way time of a `bytes` message from node 0 to node 1, sent when the world is idle. */
+static double one_way_ns(halo_transport *t, box *b, size_t bytes) {
+    unsigned char *m = calloc(bytes ? bytes : 1, 1);
+    ASSERT(m != NULL);
+    m[0] = (unsigned char)b->next;
+    uint64_t start = t->ops->now_ns(t, 0);
+    until u = {b, b->count + 1, 0};
+    ASSERT_OK(t->ops->send(t, 0, 1, m, bytes, NULL));
+    free(m);
+    ASSERT_OK(t->ops->run(t, reached, &u, NULL));
+    return (double)(b->at_ns - start);
+}
+
+/* Lets the world go idle (delayed ACKs and the like) before the next measurement. */
+static void idle(halo_transport *t, uint64_t ns) {
+    until u = {NULL, 0, 0};
+    box dummy = {0};
+    u.b = &dummy;
+    u.n = 1 << 30;
+    ASSERT_OK(t->ops->schedule(t, 0, ns, on_deadline, &u, NULL, NULL));
+    ASSERT_OK(t->ops->run(t, reached, &u, NULL));
+}
+
+/* ==== Cases ==== */
+
+static void header_compiles_as_c_and_backend_is_built(void) {
+    ASSERT_EQ(halo_ns3_available(), 1);
+    ASSERT_STR_CONTAINS(halo_ns3_version(), "3.");
+    halo_ns3_settings s;
+    halo_ns3_settings_linux(&s);
+    ASSERT_STR_CONTAINS(s.congestion, "cubic");
+    char buf[1024];
+    halo_link_spec l = {.mtu_bytes = 1500};
+    halo_sim_config cfg = {.n_nodes = 1, .uplink = &l, .downlink = &l};
+    halo_tcp_config_linux(&cfg.tcp);
+    ASSERT(halo_ns3_settings_json(&cfg, &s, buf, sizeof buf) > 0);
+    ASSERT_STR_CONTAINS(buf, "\"min_rto_ms\": 200.000");
+    ASSERT_STR_CONTAINS(buf, "\"segment_bytes\": 1448");
+    ASSERT_EQ(halo_ns3_settings_json(&cfg, &s, buf, 16), HALO_ERR_ARG);
+}
+
+static void bad_configuration_is_an_error_not_an_abort(void) {
+    net nt = {.n_nodes = 2, .bandwidth_bps = 1e8, .latency_ns = 1000000};
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    /* a "negative" latency (a negative number converted to nanoseconds) */
+    nt.latency_ns = (uint64_t)-5;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    ASSERT(t == NULL);
+    nt.latency_ns = 1000000;
+    /* loss >= 1, NaN loss, NaN and tiny bandwidth, no nodes, too many nodes */
+    nt.loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 1.0};
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "loss");
+    nt.loss.p = NAN;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    nt.loss = (halo_loss_spec){.model = HALO_LOSS_GILBERT, .p_good_bad = 0.1, .loss_bad = 1.5};
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    nt.loss = (halo_loss_spec){0};
+    nt.bandwidth_bps = NAN;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    nt.bandwidth_bps = 10;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    nt.bandwidth_bps = 1e8;
+    nt.n_nodes = 0;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    nt.n_nodes = 100000;
+    ASSERT_EQ(make_world(&t, &nt, 1, &err), HALO_ERR_ARG);
+    ASSERT_EQ(halo_ns3_new(&t, NULL, NULL, &err), HALO_ERR_ARG);
+}
+
+static void bad_settings_and_calls_are_errors_not_aborts(void) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    halo_ns3_settings s;
+    halo_ns3_settings_linux(&s);
+    (void)snprintf(s.congestion, sizeof s.congestion, "%s", "bbr9");
+    halo_device_profile dev = {.flops_per_s = 1e10, .mem_bw_bps = 4e9};
+    halo_device_profile devs[2] = {dev, dev};
+    halo_link_spec l = {.bandwidth_bps = 1e8, .mtu_bytes = 1500, .header_bytes = 66};
+    halo_link_spec ls[2] = {l, l};
+    halo_sim_config cfg = {.n_nodes = 2,
+                           .devices = devs,
+                           .uplink = ls,
+                           .downlink = ls,
+                           .delivery = HALO_DELIVERY_STREAM,
+                           .seed = 1};
+    halo_tcp_config_linux(&cfg.tcp);
+    ASSERT_EQ(halo_ns3_new(&t, &cfg, &s, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "bbr9");
+    halo_ns3_settings_linux(&s);
+    s.segment_bytes = 9000;
+    ASSERT_EQ(halo_ns3_new(&t, &cfg, &s, &err), HALO_ERR_ARG);
+    /* NS_LOG in the environment would make ns-3 abort on an unknown component */
+    ASSERT_OK(setenv("NS_LOG", "NoSuchComponent=level_all", 1));
+    ASSERT_EQ(halo_ns3_new(&t, &cfg, NULL, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "NS_LOG");
+    ASSERT_OK(unsetenv("NS_LOG"));
+    /* a good world refuses bad calls, and a second world in the process */
+    ASSERT_OK(halo_ns3_new(&t, &cfg, NULL, &err));
+    halo_transport *t2 = NULL;
+    ASSERT_EQ(halo_ns3_new(&t2, &cfg, NULL, &err), HALO_ERR_AGAIN);
+    ASSERT(t2 == NULL);
+    unsigned char m[4] = {0};
+    ASSERT_EQ(t->ops->send(t, 0, 7, m, 4, &err), HALO_ERR_ARG);
+    ASSERT_EQ(t->ops->send(t, -3, 1, m, 4, &err), HALO_ERR_ARG);
+    ASSERT_EQ(t->ops->send(t, 0, 1, NULL, 4, &err), HALO_ERR_ARG);
+    ASSERT_EQ(t->ops->schedule(t, 0, (uint64_t)-1000, on_deadline, m, NULL, &err),
+              HALO_ERR_ARG); /* a negative delay, as unsigned */
+    ASSERT_EQ(t->ops->schedule(t, 2, 10, on_deadline, m, NULL, &err), HALO_ERR_ARG);
+    ASSERT_EQ(t->ops->attach(t, -1, on_recv, NULL, &err), HALO_ERR_ARG);
+    halo_sim_node_stats st;
+    halo_ns3_get_stats(t, 99, &st); /* out of range: zeroed, no abort */
+    ASSERT_EQ(st.msgs_sent, 0);
+    halo_transport_free(t);
+    /* after it is freed, a new world may be built */
+    ASSERT_OK(halo_ns3_new(&t, &cfg, NULL, &err));
+    halo_transport_free(t);
+}
+
+/* Delay-only: every message size, both deliveries, the two engines within 1%. */
+static void delay_only_times_agree_within_one_percent(void) {
+    static const size_t sizes[] = {1, 100, 1400, 1500, 4352, 16384, 65536, 262144};
+    for (int delivery = 0; delivery < 2; delivery++) {
+        net nt = {.n_nodes = 3,
+                  .delivery = delivery,
+                  .bandwidth_bps = 1e8,
+                  .latency_ns = 500000,
+                  .seed = 1};
+        double ns[2][8];
+        for (int e = 0; e < 2; e++) {
+            halo_transport *t = world(&nt, e);
+            box b = {.in_order = 1, .t = t};
+            ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
+            for (int k = 0; k < 8; k++) {
+                ns[e][k] = one_way_ns(t, &b, sizes[k]);
+                idle(t, 300000000); /* 300 ms: delayed ACKs and timers settle */
+            }
+            ASSERT_EQ(b.in_order, 1);
+            halo_transport_free(t);
+        }
+        for (int k = 0; k < 8; k++) {
+            double rel = fabs(ns[1][k] - ns[0][k]) / ns[0][k];
+            (void)printf("# %s %6zu B: sim %.1f us, ns3 %.1f us, diff %+.3f%%\n",
+                         delivery ? "stream  " : "datagram", sizes[k], ns[0][k] / 1e3,
+                         ns[1][k] / 1e3, 100.0 * (ns[1][k] - ns[0][k]) / ns[0][k]);
+            ASSERT(rel <= 0.01);
+        }
+    }
+}
+
+/* Datagram delivery under Bernoulli loss, and Gilbert-Elliott bursts: the delivery ratios of
+ * the two engines pass a two-proportion z-test (|z| < 3.29, p > 0.001). */
+static void datagram_delivery_ratios_are_indistinguishable(void) {
+    static const halo_loss_spec losses[] = {
+        {.model = HALO_LOSS_BERNOULLI, .p = 0.05},
+        {.model = HALO_LOSS_GILBERT,
+         .p_good_bad = 0.01,
+         .p_bad_good = 0.3,
+         .loss_good = 0.001,
+         .loss_bad = 0.5},
+    };
+    for (int li = 0; li < 2; li++) {
+        net nt = {.n_nodes = 2,
+                  .delivery = HALO_DELIVERY_DATAGRAM,
+                  .bandwidth_bps = 1e9,
+                  .latency_ns = 100000,
+                  .loss = losses[li],
+                  .seed = 7};
+        const int n_msgs = 4000;
+        double ratio[2];
+        for (int e = 0; e < 2; e++) {
+            halo_transport *t = world(&nt, e);
+            box b = {.in_order = 1, .t = t};
+            ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
+            unsigned char m[4000] = {0}; /* 3 fragments */
+            for (int i = 0; i < n_msgs; i++)
+                ASSERT_OK(t->ops->send(t, 0, 1, m, sizeof m, NULL));
+            ASSERT_EQ(t->ops->run(t, NULL, NULL, NULL), HALO_ERR_AGAIN); /* all settled */
+            halo_sim_node_stats st;
+            if (e)
+                halo_ns3_get_stats(t, 0, &st);
+            else
+                halo_sim_get_stats(t, 0, &st);
+            ASSERT_EQ(st.msgs_delivered + st.msgs_lost, (uint64_t)n_msgs);
+            ASSERT_EQ(st.msgs_delivered, (uint64_t)b.count);
+            ratio[e] = (double)b.count / n_msgs;
+            halo_transport_free(t);
+        }
+        double pool = (ratio[0] + ratio[1]) / 2;
+        double z = (ratio[1] - ratio[0]) / sqrt(pool * (1 - pool) * 2.0 / n_msgs);
+        double p = erfc(fabs(z) / sqrt(2.0));
+        (void)printf("# %s: delivered sim %.4f ns3 %.4f (n=%d each), z=%.2f, p=%.3f\n",
+                     li ? "gilbert" : "bernoulli 5%", ratio[0], ratio[1], n_msgs, z, p);
+        ASSERT(fabs(z) < 3.29);
+    }
+}
+
+/* A reliable stream under 5% loss each way delivers every message, in order. */
+static void stream_delivers_everything_in_order_under_loss(void) {
+    net nt = {.n_nodes = 2,
+              .delivery = HALO_DELIVERY_STREAM,
+              .bandwidth_bps = 1e9,
+              .latency_ns = 100000,
+              .loss = {.model = HALO_LOSS_BERNOULLI, .p = 0.05},
+              .seed = 3};
+    halo_transport *t = world(&nt, 1);
+    box b = {.in_order = 1, .t = t};
+    ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
+    for (int i = 0; i < 300; i++) {
+        unsigned char m[3000] = {(unsigned char)i};
+        ASSERT_OK(t->ops->send(t, 0, 1, m, 1 + (size_t)(i * 37) % sizeof m, NULL));
+    }
+    until u = {&b, 300, 0};
+    ASSERT_OK(t->ops->run(t, reached, &u, NULL));
+    ASSERT_EQ(b.count, 300);
+    ASSERT_EQ(b.in_order, 1);
+    halo_sim_node_stats st;
+    halo_ns3_get_stats(t, 0, &st);
+    ASSERT(st.retransmits > 0);
+    ASSERT(st.packets_lost > 0);
+    halo_transport_free(t);
+}
+
+/* The same (seed, run) gives the same times twice in one process; another run differs. */
+static void same_seed_and_run_give_the_same_result(void) {
+    uint64_t at[3];
+    for (int k = 0; k < 3; k++) {
+        net nt = {.n_nodes = 2,
+                  .delivery = HALO_DELIVERY_STREAM,
+                  .bandwidth_bps = 1e8,
+                  .latency_ns = 200000,
+                  .jitter_ns = 50000,
+                  .loss = {.model = HALO_LOSS_BERNOULLI, .p = 0.05},
+                  .seed = 11,
+                  .run = k == 2 ? 1 : 0};
+        halo_transport *t = world(&nt, 1);
+        box b = {.in_order = 1, .t = t};
+        ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
+        unsigned char m[2000] = {0};
+        for (int i = 0; i < 200; i++) {
+            m[0] = (unsigned char)i;
+            ASSERT_OK(t->ops->send(t, 0, 1, m, sizeof m, NULL));
+        }
+        until u = {&b, 200, 0};
+        ASSERT_OK(t->ops->run(t, reached, &u, NULL));
+        at[k] = b.at_ns;
+        halo_transport_free(t);
+    }
+    ASSERT_EQ(at[0], at[1]);
+    ASSERT_NE(at[0], at[2]);
+}
+
+TEST_MAIN(TEST(header_compiles_as_c_and_backend_is_built),
+          TEST(bad_configuration_is_an_error_not_an_abort),
+          TEST(bad_settings_and_calls_are_errors_not_aborts),
+          TEST(delay_only_times_agree_within_one_percent),
+          TEST(datagram_delivery_ratios_are_indistinguishable),
+          TEST(stream_delivers_everything_in_order_under_loss),
+          TEST(same_seed_and_run_give_the_same_result))
