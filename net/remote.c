@@ -112,7 +112,7 @@ static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...) {
 /* ==== Root ==== */
 
 typedef struct worker_state {
-    const char *addr;
+    char addr[128]; /* copied from the config */
     int joined;          /* accepted the current session */
     int in_placement;    /* holds groups in the current placement */
     int refused;         /* JACK status other than OK */
@@ -139,6 +139,7 @@ struct halo_remote {
     int lost_in_flight;     /* a worker of the current placement was lost */
     int *history;           /* (seq_len) tokens of the current sequence */
     int seq_len;
+    int cur_pos; /* position of the token being run (for event logs) */
     uint64_t token_start_ns;
     int stalled;
     halo_remote_stats stats;
@@ -191,8 +192,9 @@ static void root_control(void *ctx, int dst, int src, const void *msg, size_t le
         r->stats.rejoined++;
         r->membership_changed = 1;
         logf_(r->cfg.log_fn, r->cfg.log_ctx,
-              "worker %d (%s) rejoined; it is back in the placement from the next token", src,
-              w->addr);
+              "worker %d (%s) rejoined at position %d; it is back in the placement from the "
+              "next token",
+              src, w->addr, r->cur_pos);
     }
 }
 
@@ -206,8 +208,9 @@ static void declare_lost(halo_remote *r, int d, uint64_t silent_ns) {
     if (w->in_placement)
         r->lost_in_flight = 1;
     logf_(r->cfg.log_fn, r->cfg.log_ctx,
-          "worker %d (%s) lost: no answer for %.0f ms; its groups go to the remaining devices", d,
-          w->addr, (double)silent_ns / 1e6);
+          "worker %d (%s) lost at position %d: no answer for %.0f ms; its groups go to the "
+          "remaining devices",
+          d, w->addr, r->cur_pos, (double)silent_ns / 1e6);
 }
 
 /* Checks heartbeats; called from the heartbeat timer and before every event of a token. */
@@ -286,7 +289,8 @@ static int rebuild_placement(halo_remote *r, halo_err *err) {
             r->w[d].in_placement = a + f > 0;
         }
         if (r->stats.lost || r->stats.rejoined)
-            logf_(r->cfg.log_fn, r->cfg.log_ctx, "placement rebuilt over devices %s", list);
+            logf_(r->cfg.log_fn, r->cfg.log_ctx,
+                  "placement rebuilt over devices %s; recomputing the sequence so far", list);
         r->stats.alive = k - 1;
         r->membership_changed = 0;
     }
@@ -405,8 +409,10 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                  : HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
     for (int d = 0; rc == HALO_OK && d < r->n_devices; d++) {
         r->weights[d] = cfg->weights ? cfg->weights[d] : 1.0;
-        if (d > 0)
-            r->w[d].addr = addrs[d] = cfg->workers[d - 1];
+        if (d > 0) {
+            addrs[d] = cfg->workers[d - 1];
+            (void)snprintf(r->w[d].addr, sizeof r->w[d].addr, "%s", addrs[d]);
+        }
     }
     if (rc == HALO_OK) {
         addrs[0] = cfg->bind ? cfg->bind : "0.0.0.0:0";
@@ -492,6 +498,7 @@ enum {
 static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
     r->lost_in_flight = 0;
     r->stalled = 0;
+    r->cur_pos = pos;
     r->token_start_ns = r->t->ops->now_ns(r->t, 0);
     int rc = halo_node_start_token(r->root, token, pos, err);
     if (rc == HALO_OK)
@@ -642,7 +649,9 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     if (rc != HALO_OK)
         return rc;
     halo_net_set_control(w.t, worker_control, &w);
-    logf_(cfg->log_fn, cfg->log_ctx, "listening on %s (%s), model hash %016llx", cfg->listen,
+    const char *colon = strrchr(cfg->listen, ':');
+    logf_(cfg->log_fn, cfg->log_ctx, "listening on %.*s:%d (%s), model hash %016llx",
+          (int)(colon ? colon - cfg->listen : 0), cfg->listen, halo_net_port(w.t, -1),
           cfg->kind == HALO_NET_KIND_UDP ? "udp" : "tcp", (unsigned long long)w.hash);
     rc = w.t->ops->run(w.t, worker_stop, &w, err);
     halo_net_stats s;
