@@ -5,6 +5,7 @@
 
 #include "app/clusterfile.h"
 
+#include "core/importance.h"
 #include "core/node.h"
 #include "net/net.h"
 
@@ -113,11 +114,25 @@ static int parse_pair(const ctx *c, const char *ks, const yaml_node_t *k, const 
         cf->has_deadline = 1;
         return get_double(c, v, ks, 0.0, 3.6e6, &cf->deadline_ms);
     }
-    if (strcmp(ks, "key") == 0 || strcmp(ks, "bind") == 0) {
+    if (strcmp(ks, "importance") == 0) {
+        if (s && strcmp(s, "none") == 0)
+            cf->importance = -1;
+        else if (s && strcmp(s, "predictor") == 0)
+            cf->importance = HALO_SCORING_PREDICTOR;
+        else if (s && strcmp(s, "oracle") == 0)
+            cf->importance = HALO_SCORING_ORACLE;
+        else
+            return fail_at(c, v, ks, "expected none, predictor or oracle");
+        return HALO_OK;
+    }
+    if (strcmp(ks, "tau") == 0)
+        return get_double(c, v, ks, 1e-6, 1.0, &cf->tau);
+    if (strcmp(ks, "key") == 0 || strcmp(ks, "bind") == 0 || strcmp(ks, "predictor") == 0) {
         if (!s || !*s)
             return fail_at(c, v, ks, "expected a string");
         char *d;
-        if (strcmp(ks, "key") == 0 && s[0] != '/' && dir) {
+        int is_path = strcmp(ks, "bind") != 0;
+        if (is_path && s[0] != '/' && dir) {
             size_t n = strlen(dir) + strlen(s) + 2;
             d = malloc(n);
             if (d)
@@ -127,11 +142,11 @@ static int parse_pair(const ctx *c, const char *ks, const yaml_node_t *k, const 
         }
         if (!d)
             return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
-        free(strcmp(ks, "key") == 0 ? cf->key_path : cf->bind);
-        if (strcmp(ks, "key") == 0)
-            cf->key_path = d;
-        else
-            cf->bind = d;
+        char **slot = strcmp(ks, "key") == 0   ? &cf->key_path
+                      : strcmp(ks, "bind") == 0 ? &cf->bind
+                                                : &cf->predictor;
+        free(*slot);
+        *slot = d;
         return HALO_OK;
     }
     if (strcmp(ks, "workers") == 0) {
@@ -180,12 +195,15 @@ static int parse_pair(const ctx *c, const char *ks, const yaml_node_t *k, const 
             return get_double(c, v, ks, 1.0, 3.6e6, ms_vals[i]);
     return fail_at(c, k, ks,
                    "unknown key (transport, sync, deadline_ms, key, bind, workers, weights, "
-                   "heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms, inject)");
+                   "heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms, inject, "
+                   "importance, tau, predictor)");
 }
 
 int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err) {
     memset(cf, 0, sizeof *cf);
     cf->seed = 1;
+    cf->importance = -1;
+    cf->tau = 0.9;
     FILE *f = fopen(path, "rb");
     if (!f)
         return HALO_FAIL(err, HALO_ERR_IO, "cluster file %s: %s", path, strerror(errno));
@@ -257,6 +275,7 @@ void halo_clusterfile_free(halo_clusterfile *cf) {
     free(cf->workers);
     free(cf->key_path);
     free(cf->bind);
+    free(cf->predictor);
     free(cf->weights);
     memset(cf, 0, sizeof *cf);
 }

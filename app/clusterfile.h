@@ -15,6 +15,10 @@
  *   stall_ms: 5000
  *   join_timeout_ms: 3000
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
+ *   importance: predictor     # HALO's importance-aware relaxed sync: none (default),
+ *                             # predictor or oracle
+ *   tau: 0.9                  # fraction of the importance mass that is critical
+ *   predictor: FILE           # default: the model file with .pred for .bin
  */
 #ifndef HALO_APP_CLUSTERFILE_H
 #define HALO_APP_CLUSTERFILE_H
@@ -36,6 +40,9 @@ typedef struct halo_clusterfile {
     double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
     double loss, delay_ms;
     uint64_t seed;
+    int importance;  /* enum halo_scoring, or -1 (none) */
+    double tau;      /* default 0.9 */
+    char *predictor; /* resolved against the file's directory, or NULL */
 } halo_clusterfile;
 
 /* Errors: HALO_ERR_IO (cannot read), HALO_ERR_FORMAT (names the file, key and line). */

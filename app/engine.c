@@ -8,6 +8,7 @@
 #include "app/clusterfile.h"
 
 #include "core/forward.h"
+#include "core/importance.h"
 #include "core/transport_loop.h"
 
 #include <stdlib.h>
@@ -194,8 +195,52 @@ static void log_line(void *ctx, const char *line) {
     (void)fprintf(stderr, "halo: %s\n", line);
 }
 
+/* The HALO planning hook for a socket cluster: every worker link may lose, the root not. */
+static int open_importance(halo_engine *e, const halo_clusterfile *cf, const char *model_path,
+                           int group_size, uint8_t *reliable, halo_err *err) {
+    int rc = HALO_OK;
+    if (cf->importance == HALO_SCORING_PREDICTOR) {
+        char path[4096];
+        const char *p = cf->predictor;
+        if (!p && !model_path) {
+            p = halo_cli_bundled_path("stories260K.pred", path, sizeof path);
+        } else if (!p) {
+            int len = snprintf(path, sizeof path, "%s", model_path);
+            char *dot = len > 0 && (size_t)len + 6 < sizeof path ? strrchr(path, '.') : NULL;
+            if (!dot)
+                return HALO_FAIL(err, HALO_ERR_ARG,
+                                 "%s: cannot derive a predictor file name; give predictor:",
+                                 model_path);
+            memcpy(dot, ".pred", 6);
+            p = path;
+        }
+        rc = halo_predictor_load(&e->pred, p, e->s.model, err);
+    }
+    const halo_model_config *mc = halo_model_get_config(e->s.model);
+    halo_groups g;
+    if (rc == HALO_OK)
+        rc = halo_groups_init(&g, mc,
+                              group_size > 0 ? group_size : halo_cluster_default_group_size(mc),
+                              err);
+    reliable[0] = 1;
+    if (rc == HALO_OK) {
+        halo_importance_config ic = {.model = e->s.model,
+                                     .groups = &g,
+                                     .n_devices = cf->n_workers + 1,
+                                     .scoring = cf->importance,
+                                     .predictor = e->pred,
+                                     .tau = cf->tau,
+                                     .reliable = reliable,
+                                     .place = 1,
+                                     .seed = cf->seed};
+        rc = halo_importance_new(&e->imp, &ic, err);
+    }
+    return rc;
+}
+
 /* --cluster FILE: the root of a socket cluster. */
-static int open_remote(halo_engine *e, const halo_engine_opts *o, halo_err *err) {
+static int open_remote(halo_engine *e, const halo_engine_opts *o, const char *model_path,
+                       halo_err *err) {
     halo_clusterfile cf;
     int rc = halo_clusterfile_load(&cf, o->cluster, err);
     if (rc != HALO_OK)
@@ -203,8 +248,8 @@ static int open_remote(halo_engine *e, const halo_engine_opts *o, halo_err *err)
     int n = cf.n_workers + 1;
     e->n_devices = n;
     uint8_t key[HALO_NET_KEY_BYTES];
-    uint8_t *critical = calloc((size_t)n, 1);
-    if (!critical)
+    uint8_t *critical = calloc((size_t)n, 1), *reliable = calloc((size_t)n, 1);
+    if (!critical || !reliable)
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     if (rc == HALO_OK)
         rc = halo_net_key_load(cf.key_path, key, err);
@@ -220,6 +265,11 @@ static int open_remote(halo_engine *e, const halo_engine_opts *o, halo_err *err)
         rc = parse_device_set("--critical", o->critical, n, critical, err);
     if (rc == HALO_OK && o->critical && policy != HALO_SYNC_POLICY_RELAXED)
         rc = HALO_FAIL(err, HALO_ERR_ARG, "--critical applies to --sync relaxed only");
+    if (rc == HALO_OK && cf.importance >= 0 && policy != HALO_SYNC_POLICY_RELAXED)
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: importance applies to sync: relaxed only",
+                       o->cluster);
+    if (rc == HALO_OK && cf.importance >= 0)
+        rc = open_importance(e, &cf, model_path, (int)o->group_size, reliable, err);
     if (rc == HALO_OK) {
         double deadline_ms = o->set_deadline || !cf.has_deadline ? o->deadline_ms : cf.deadline_ms;
         halo_remote_config rc_cfg = {
@@ -234,7 +284,9 @@ static int open_remote(halo_engine *e, const halo_engine_opts *o, halo_err *err)
             .encoding = o->encoding,
             .sync = {.policy = policy,
                      .deadline_ns = (uint64_t)(deadline_ms * 1e6),
-                     .critical = critical},
+                     .critical = critical,
+                     .plan_fn = e->imp ? halo_importance_plan : NULL,
+                     .plan_ctx = e->imp},
             .weights = cf.weights,
             .loss_rate = o->drop_rate > 0 ? o->drop_rate : cf.loss,
             .delay_ns = (uint64_t)(cf.delay_ms * 1e6),
@@ -249,6 +301,7 @@ static int open_remote(halo_engine *e, const halo_engine_opts *o, halo_err *err)
     }
     memset(key, 0, sizeof key);
     free(critical);
+    free(reliable);
     halo_clusterfile_free(&cf);
     return rc;
 }
@@ -266,7 +319,7 @@ int halo_engine_open(halo_engine *e, const char *model_path, const char *tokeniz
     if (rc == HALO_OK && o->nodes)
         rc = open_cluster(e, o, err);
     if (rc == HALO_OK && o->cluster)
-        rc = open_remote(e, o, err);
+        rc = open_remote(e, o, model_path, err);
     if (rc != HALO_OK)
         halo_engine_close(e);
     return rc;
@@ -364,6 +417,8 @@ void halo_engine_report(const halo_engine *e, FILE *f) {
 
 void halo_engine_close(halo_engine *e) {
     halo_remote_free(e->r);
+    halo_importance_free(e->imp);
+    halo_predictor_free(e->pred);
     halo_cluster_free(e->c);
     halo_transport_free(e->t);
     halo_cli_session_close(&e->s);

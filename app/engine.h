@@ -69,6 +69,8 @@ typedef struct halo_engine {
     halo_transport *t;
     halo_cluster *c;
     halo_remote *r; /* --cluster: the root of a socket cluster */
+    struct halo_importance *imp; /* --cluster with importance: the HALO planning hook */
+    struct halo_predictor *pred;
     int n_devices;
     uint64_t tokens;
     uint64_t wall_ns_sum;
