@@ -82,6 +82,7 @@ cleanup() {
     for f in "$tmp"/*.pid; do
         [ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
     done
+    wait 2>/dev/null || true
     if [ $made_ns = 1 ]; then
         for ns in "$NS_R" "$NS_W"; do
             for p in $(ip netns pids "$ns" 2>/dev/null); do
@@ -116,12 +117,16 @@ start_workers() {
     [ "$mode" = netns ] && host=$IP_W
     for i in 1 2 3; do
         local name=$mode-$transport-$i
-        in_mode "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
+        # Started directly (ip netns exec execs), so $! is the worker itself.
+        local pre=()
+        [ "$mode" = netns ] && pre=(ip netns exec "$NS_W")
+        "${pre[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
             --transport "$transport" >"$tmp/$name.log" 2>&1 &
         echo $! >"$tmp/$name.pid"
         local a=""
         for _ in $(seq 100); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log")
+            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null ||
+                true)
             [ -n "$a" ] && break
             sleep 0.1
         done
