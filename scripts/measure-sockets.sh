@@ -310,21 +310,29 @@ echo
 echo "scenarios/sockets-loopback.yaml, per-link latency calibrated to $lo us so that strict at"
 echo "0% matches the $first_mode measurement ($target ms/token); every other cell is predicted."
 echo
-echo "| loss | strict measured inproc / netns | strict simulated | HALO measured inproc / netns | HALO simulated |"
-echo "|---:|---:|---:|---:|---:|"
+echo "Error = (simulated - measured) / measured."
+echo
+echo "| loss | strict measured inproc / netns | strict simulated | error inproc / netns | HALO measured inproc / netns | HALO simulated | error inproc / netns |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 for loss in $losses; do
     i=$(idx_of "$loss")
     [ "$i" -ge 0 ] || continue
     s_strict=$(sim_ms "$i")
     s_halo=$(sim_ms $((12 + i)))
-    row_t=""
-    row_u=""
+    row_t="" row_u="" err_t="" err_u=""
     for mode in inproc netns; do
         t=$(echo "${M[$mode,$loss,tcp]:--}" | awk '{ print $1 }')
         u=$(echo "${M[$mode,$loss,udp]:--}" | awk '{ print $1 }')
+        et=$(awk -v m="$t" -v s="$s_strict" 'BEGIN { if (m == "-") print "-";
+                                                     else printf "%+.0f%%", 100 * (s - m) / m }')
+        eu=$(awk -v m="$u" -v s="$s_halo" 'BEGIN { if (m == "-") print "-";
+                                                   else printf "%+.0f%%", 100 * (s - m) / m }')
         row_t="$row_t${row_t:+ / }$t"
         row_u="$row_u${row_u:+ / }$u"
+        err_t="$err_t${err_t:+ / }$et"
+        err_u="$err_u${err_u:+ / }$eu"
     done
-    awk -v l="$loss" -v rt="$row_t" -v st="$s_strict" -v ru="$row_u" -v su="$s_halo" \
-        'BEGIN { printf "| %g%% | %s | %.3f | %s | %.3f |\n", 100 * l, rt, st, ru, su }'
+    awk -v l="$loss" -v rt="$row_t" -v st="$s_strict" -v et="$err_t" -v ru="$row_u" \
+        -v su="$s_halo" -v eu="$err_u" \
+        'BEGIN { printf "| %g%% | %s | %.3f | %s | %s | %.3f | %s |\n", 100 * l, rt, st, et, ru, su, eu }'
 done
