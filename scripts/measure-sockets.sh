@@ -26,7 +26,8 @@
 # TCP, equal split; HALO = `sync: relaxed` over UDP with the importance predictor (tau 0.9,
 # critical FFN groups placed on the root, every device holding a critical group awaited),
 # fixed 2 ms deadline. f32 payloads.
-# Perplexity: `halo eval --cluster` over the first K stories; strict is scored at 0% only
+# Perplexity: `halo eval --cluster` over the first K stories, for HALO and for relaxed sync
+# without the predictor (the same deadline, nothing critical); strict is scored at 0% only
 # (strict waits for every contribution, so its numerics do not depend on loss: the loopback
 # identity test checks it token for token).
 # Simulator: scenarios/sockets-loopback.yaml with its per-link latency calibrated so that
@@ -143,9 +144,9 @@ stop_workers() {
     done
 }
 
-# cluster MODE TRANSPORT LOSS: writes the cluster file, prints its path
+# cluster MODE TRANSPORT LOSS [IMPORTANCE]: writes the cluster file, prints its path
 cluster() {
-    local mode=$1 transport=$2 loss=$3 f=$tmp/$1-$2-$3.yaml
+    local mode=$1 transport=$2 loss=$3 imp=${4:-predictor} f=$tmp/$1-$2-$3-${4:-p}.yaml
     {
         echo "transport: $transport"
         echo "key: k.key"
@@ -153,7 +154,7 @@ cluster() {
         if [ "$transport" = udp ]; then
             echo "sync: relaxed"
             echo "deadline_ms: 2"
-            echo "importance: predictor"
+            echo "importance: $imp"
             echo "tau: 0.9"
         else
             echo "sync: strict"
@@ -208,10 +209,10 @@ gen() {
     echo "$ms $miss"
 }
 
-# ppl MODE TRANSPORT LOSS: prints "perplexity missing_percent"
+# ppl MODE TRANSPORT LOSS [IMPORTANCE]: prints "perplexity missing_percent"
 ppl() {
     local f
-    f=$(cluster "$1" "$2" "$3")
+    f=$(cluster "$1" "$2" "$3" "${4:-predictor}")
     in_mode "$1" root "$halo" eval --cluster "$f" --max-stories "$stories" --json "$data" \
         >"$tmp/eval.out" 2>"$tmp/eval.err" || { cat "$tmp/eval.err" >&2; exit 1; }
     awk -F'[:,]' '{ for (i = 1; i < NF; i++) {
@@ -244,6 +245,8 @@ for mode in $modes; do
         M[$mode,$loss,udp]=$(gen "$mode" udp "$loss")
         log "$mode loss $loss: perplexity"
         M[$mode,$loss,udp_ppl]=$(ppl "$mode" udp "$loss")
+        log "$mode loss $loss: perplexity, relaxed without the predictor"
+        M[$mode,$loss,rel_ppl]=$(ppl "$mode" udp "$loss" none)
         if awk -v p="$loss" 'BEGIN { exit !(p == 0) }'; then
             M[$mode,tcp_ppl]=$(ppl "$mode" tcp "$loss")
         fi
@@ -258,19 +261,20 @@ echo "$(nproc) cores, $(uname -r); prompt \"$prompt\", $tokens tokens greedy; pe
 echo "the first $stories stories of data/tinystories-valid-dev.txt."
 echo "Single device: $single ms/token, perplexity $single_ppl."
 echo
-echo "| mode | loss | strict TCP ms/token | HALO UDP ms/token | speedup | strict ppl | HALO ppl | HALO missing (gen / eval) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| mode | loss | strict TCP ms/token | HALO UDP ms/token | speedup | strict ppl | HALO ppl | HALO missing (gen / eval) | relaxed, no predictor: ppl (missing) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for mode in $ran_modes; do
     for loss in $losses; do
         read -r t_ms _ <<<"${M[$mode,$loss,tcp]}"
         read -r u_ms u_miss <<<"${M[$mode,$loss,udp]}"
         read -r u_ppl u_emiss <<<"${M[$mode,$loss,udp_ppl]}"
         read -r t_ppl _ <<<"${M[$mode,tcp_ppl]}"
+        read -r r_ppl r_miss <<<"${M[$mode,$loss,rel_ppl]}"
         awk -v m="$mode" -v l="$loss" -v t="$t_ms" -v u="$u_ms" -v tp="$t_ppl" -v up="$u_ppl" \
-            -v um="$u_miss" -v em="$u_emiss" 'BEGIN {
-            printf "| %s | %g%% | %.3f | %.3f | %.2fx | %s | %.4f | %s%% / %s%% |\n",
+            -v um="$u_miss" -v em="$u_emiss" -v rp="$r_ppl" -v rm="$r_miss" 'BEGIN {
+            printf "| %s | %g%% | %.3f | %.3f | %.2fx | %s | %.4f | %s%% / %s%% | %.4f (%s%%) |\n",
                 m, 100 * l, t, u, (u > 0 ? t / u : 0), (l == 0 ? sprintf("%.4f", tp) : "as 0%"),
-                up, um, em }'
+                up, um, em, rp, rm }'
     done
 done
 

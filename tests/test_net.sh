@@ -174,6 +174,27 @@ case_refusals() {
         -- --cluster "$tmp/bad.yaml"
     printf 'transport: udp\nkey: k.key\n' >"$tmp/nowk.yaml"
     expect_refusal "no workers" "workers: missing" -- --cluster "$tmp/nowk.yaml"
+    # the worker's and keygen's own errors
+    local cmd
+    for cmd in "worker --listen 127.0.0.1:0|--listen and --key are required|2" \
+        "worker --listen 127.0.0.1:0 --key $tmp/nokey|$tmp/nokey|1" \
+        "worker --listen nowhere --key $tmp/k.key|address 'nowhere': expected host:port|1" \
+        "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|expected udp or tcp|2" \
+        "keygen $tmp/k.key|File exists|1"; do
+        IFS='|' read -r args needle want <<<"$cmd"
+        timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
+        local rc=$?
+        if [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"; then
+            ok "halo $args -> $(head -n 1 "$tmp/err.txt")"
+        else
+            not_ok "halo $args (exit $rc, want $want and '$needle')"
+            sed 's/^/    /' "$tmp/err.txt" | head
+        fi
+    done
+    printf 'zz%.0s' $(seq 32) >"$tmp/badkey"
+    cluster_file "$tmp/bk.yaml" udp strict "$good"
+    sed -i 's/^key: k.key/key: badkey/' "$tmp/bk.yaml"
+    expect_refusal "bad key file" "not hexadecimal" -- --cluster "$tmp/bk.yaml"
     cluster_file "$tmp/x.yaml" udp strict "$good"
     WANT=2 expect_refusal "--nodes with --cluster" "--nodes and --cluster exclude each other" \
         -- --cluster "$tmp/x.yaml" --nodes 2
