@@ -632,7 +632,10 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *fro
         p->have_addr = 1;
     }
     if (type == HALO_NET_FRAME_PING) {
-        (void)tx_message(n, HALO_NET_FRAME_PONG, dst, src, NULL, 0, NULL);
+        /* A daemon answers only for a node it really hosts: a worker restarted since its
+           join (no node yet) stays silent, so the root sees it lost and joins it again. */
+        if (!n->wildcard || n->peers[dst].recv)
+            (void)tx_message(n, HALO_NET_FRAME_PONG, dst, src, NULL, 0, NULL);
         return 0;
     }
     if (type == HALO_NET_FRAME_PONG)

@@ -200,10 +200,10 @@ case_refusals() {
         -- --cluster "$tmp/x.yaml" --nodes 2
 }
 
-# kill9 TRANSPORT SYNC: 200 tokens slowed by 2 ms injected delay per frame; worker 2 is
-# killed after 1.5 s and restarted 1.5 s later on the same address.
+# kill9 TRANSPORT SYNC [GAP]: 200 tokens slowed by 2 ms injected delay per frame; worker 2
+# is killed after 1.5 s and restarted GAP s later (default 1.5) on the same address.
 kill9() {
-    local transport=$1 sync=$2 addrs=()
+    local transport=$1 sync=$2 gap=${3:-1.5} addrs=()
     for i in 1 2 3; do
         addrs+=("$(start_worker "k-$transport-$i" "$transport" 127.0.0.1:0)") || return
     done
@@ -215,11 +215,11 @@ kill9() {
     pids+=("$gen")
     sleep 1.5
     kill -9 "$(cat "$tmp/k-$transport-2.pid")"
-    sleep 1.5
+    sleep "$gap"
     start_worker "k-$transport-2b" "$transport" "${addrs[1]}" >/dev/null
     wait "$gen"
     local rc=$?
-    local what="kill -9 of worker 2 mid-generation ($transport, $sync)"
+    local what="kill -9 of worker 2 mid-generation, restart after $gap s ($transport, $sync)"
     if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 200 ] &&
         grep -q "worker 2 (${addrs[1]}) lost at position" "$tmp/err.txt" &&
         grep -q "cluster events: 1 workers lost, 1 rejoined" "$tmp/err.txt" &&
@@ -245,6 +245,8 @@ kill9() {
 case_kill9() {
     kill9 tcp strict
     kill9 udp relaxed
+    # back before it is declared lost: it has no node, answers no ping, is joined again
+    kill9 tcp strict 0.1
 }
 
 case_netns() {
