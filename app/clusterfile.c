@@ -10,10 +10,10 @@
 #include "net/net.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <yaml.h>
 
 typedef struct ctx {
@@ -142,7 +142,7 @@ static int parse_pair(const ctx *c, const char *ks, const yaml_node_t *k, const 
         }
         if (!d)
             return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
-        char **slot = strcmp(ks, "key") == 0   ? &cf->key_path
+        char **slot = strcmp(ks, "key") == 0    ? &cf->key_path
                       : strcmp(ks, "bind") == 0 ? &cf->bind
                                                 : &cf->predictor;
         free(*slot);

@@ -29,18 +29,17 @@ static void log_line(void *ctx, const char *line) {
 }
 
 static void usage(FILE *f) {
-    (void)fprintf(f,
-                  "usage: halo worker --listen ADDR:PORT --key FILE [options]\n\n"
-                  "Serves a socket cluster: loads its own copy of the model, waits for a root\n"
-                  "(halo generate --cluster FILE) to join it, computes the groups it is asked\n"
-                  "for. Runs until SIGINT or SIGTERM; nothing a peer sends stops it.\n\n"
-                  "options:\n"
-                  "  -l, --listen ADDR:PORT  where to listen (e.g. 127.0.0.1:7001)\n"
-                  "  -k, --key FILE          cluster key file (64 hex digits; halo keygen)\n"
-                  "  -m, --model FILE        llama2.c checkpoint (default: bundled)\n"
-                  "      --transport T       udp (default) or tcp, as in the cluster file\n"
-                  "      --threads T         compute threads, 0 = one per core (default 1)\n"
-                  "  -h, --help              this help\n");
+    (void)fprintf(f, "usage: halo worker --listen ADDR:PORT --key FILE [options]\n\n"
+                     "Serves a socket cluster: loads its own copy of the model, waits for a root\n"
+                     "(halo generate --cluster FILE) to join it, computes the groups it is asked\n"
+                     "for. Runs until SIGINT or SIGTERM; nothing a peer sends stops it.\n\n"
+                     "options:\n"
+                     "  -l, --listen ADDR:PORT  where to listen (e.g. 127.0.0.1:7001)\n"
+                     "  -k, --key FILE          cluster key file (64 hex digits; halo keygen)\n"
+                     "  -m, --model FILE        llama2.c checkpoint (default: bundled)\n"
+                     "      --transport T       udp (default) or tcp, as in the cluster file\n"
+                     "      --threads T         compute threads, 0 = one per core (default 1)\n"
+                     "  -h, --help              this help\n");
 }
 
 int halo_cmd_worker(int argc, char **argv) {
@@ -77,8 +76,8 @@ int halo_cmd_worker(int argc, char **argv) {
             else if (strcmp(optarg, "tcp") == 0)
                 kind = HALO_NET_KIND_TCP;
             else
-                rc = HALO_FAIL(&err, HALO_ERR_ARG, "--transport: '%s', expected udp or tcp",
-                               optarg);
+                rc =
+                    HALO_FAIL(&err, HALO_ERR_ARG, "--transport: '%s', expected udp or tcp", optarg);
             break;
         case 'T':
             rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &threads, &err);

@@ -6,7 +6,6 @@
 #include "app/engine.h"
 
 #include "app/clusterfile.h"
-
 #include "core/forward.h"
 #include "core/importance.h"
 #include "core/transport_loop.h"
@@ -208,9 +207,9 @@ static int open_importance(halo_engine *e, const halo_clusterfile *cf, const cha
             int len = snprintf(path, sizeof path, "%s", model_path);
             char *dot = len > 0 && (size_t)len + 6 < sizeof path ? strrchr(path, '.') : NULL;
             if (!dot)
-                return HALO_FAIL(err, HALO_ERR_ARG,
-                                 "%s: cannot derive a predictor file name; give predictor:",
-                                 model_path);
+                return HALO_FAIL(
+                    err, HALO_ERR_ARG,
+                    "%s: cannot derive a predictor file name; give predictor:", model_path);
             memcpy(dot, ".pred", 6);
             p = path;
         }
@@ -219,9 +218,8 @@ static int open_importance(halo_engine *e, const halo_clusterfile *cf, const cha
     const halo_model_config *mc = halo_model_get_config(e->s.model);
     halo_groups g;
     if (rc == HALO_OK)
-        rc = halo_groups_init(&g, mc,
-                              group_size > 0 ? group_size : halo_cluster_default_group_size(mc),
-                              err);
+        rc = halo_groups_init(
+            &g, mc, group_size > 0 ? group_size : halo_cluster_default_group_size(mc), err);
     reliable[0] = 1;
     if (rc == HALO_OK) {
         halo_importance_config ic = {.model = e->s.model,
@@ -272,31 +270,30 @@ static int open_remote(halo_engine *e, const halo_engine_opts *o, const char *mo
         rc = open_importance(e, &cf, model_path, (int)o->group_size, reliable, err);
     if (rc == HALO_OK) {
         double deadline_ms = o->set_deadline || !cf.has_deadline ? o->deadline_ms : cf.deadline_ms;
-        halo_remote_config rc_cfg = {
-            .model = e->s.model,
-            .pool = e->s.pool,
-            .kind = cf.kind,
-            .n_workers = cf.n_workers,
-            .workers = (const char *const *)cf.workers,
-            .bind = cf.bind,
-            .key = key,
-            .ffn_group_size = (int)o->group_size,
-            .encoding = o->encoding,
-            .sync = {.policy = policy,
-                     .deadline_ns = (uint64_t)(deadline_ms * 1e6),
-                     .critical = critical,
-                     .plan_fn = e->imp ? halo_importance_plan : NULL,
-                     .plan_ctx = e->imp},
-            .weights = cf.weights,
-            .loss_rate = o->drop_rate > 0 ? o->drop_rate : cf.loss,
-            .delay_ns = (uint64_t)(cf.delay_ms * 1e6),
-            .loss_seed = o->set_drop_seed ? o->drop_seed : cf.seed,
-            .join_timeout_ns = (uint64_t)(cf.join_timeout_ms * 1e6),
-            .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
-            .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
-            .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
-            .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
-            .log_fn = log_line};
+        halo_remote_config rc_cfg = {.model = e->s.model,
+                                     .pool = e->s.pool,
+                                     .kind = cf.kind,
+                                     .n_workers = cf.n_workers,
+                                     .workers = (const char *const *)cf.workers,
+                                     .bind = cf.bind,
+                                     .key = key,
+                                     .ffn_group_size = (int)o->group_size,
+                                     .encoding = o->encoding,
+                                     .sync = {.policy = policy,
+                                              .deadline_ns = (uint64_t)(deadline_ms * 1e6),
+                                              .critical = critical,
+                                              .plan_fn = e->imp ? halo_importance_plan : NULL,
+                                              .plan_ctx = e->imp},
+                                     .weights = cf.weights,
+                                     .loss_rate = o->drop_rate > 0 ? o->drop_rate : cf.loss,
+                                     .delay_ns = (uint64_t)(cf.delay_ms * 1e6),
+                                     .loss_seed = o->set_drop_seed ? o->drop_seed : cf.seed,
+                                     .join_timeout_ns = (uint64_t)(cf.join_timeout_ms * 1e6),
+                                     .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
+                                     .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
+                                     .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
+                                     .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+                                     .log_fn = log_line};
         rc = halo_remote_new(&e->r, &rc_cfg, err);
     }
     memset(key, 0, sizeof key);

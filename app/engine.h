@@ -68,7 +68,7 @@ typedef struct halo_engine {
     halo_cli_session s;
     halo_transport *t;
     halo_cluster *c;
-    halo_remote *r; /* --cluster: the root of a socket cluster */
+    halo_remote *r;              /* --cluster: the root of a socket cluster */
     struct halo_importance *imp; /* --cluster with importance: the HALO planning hook */
     struct halo_predictor *pred;
     int n_devices;

@@ -33,14 +33,14 @@ enum {
     EV_RELEASE = 3, /* a frame held by the loss layer goes out */
 };
 
-#define FRAME_OVERHEAD     (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
-#define TCP_FRAG_BYTES     60000u
-#define MAX_FRAME_BYTES    (FRAME_OVERHEAD + 65535u)
-#define TCP_OUT_LIMIT      (64u << 20) /* a peer that stops reading is cut off */
-#define REFUSAL            "HNETNAK1"
-#define REFUSAL_BYTES      8
-#define REFUSAL_GAP_NS     100000000ull
-#define RX_BURST           64
+#define FRAME_OVERHEAD  (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
+#define TCP_FRAG_BYTES  60000u
+#define MAX_FRAME_BYTES (FRAME_OVERHEAD + 65535u)
+#define TCP_OUT_LIMIT   (64u << 20) /* a peer that stops reading is cut off */
+#define REFUSAL         "HNETNAK1"
+#define REFUSAL_BYTES   8
+#define REFUSAL_GAP_NS  100000000ull
+#define RX_BURST        64
 
 /* ==== State ==== */
 
@@ -211,8 +211,8 @@ int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_er
     size_t a = 0, b = n;
     while (a < b && (buf[a] == ' ' || buf[a] == '\n' || buf[a] == '\r' || buf[a] == '\t'))
         a++;
-    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' ||
-                     buf[b - 1] == '\t'))
+    while (b > a &&
+           (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' || buf[b - 1] == '\t'))
         b--;
     if (b - a != 2 * HALO_NET_KEY_BYTES)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
@@ -221,8 +221,8 @@ int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_er
     for (int i = 0; i < HALO_NET_KEY_BYTES; i++) {
         int hi = hexval(buf[a + 2 * (size_t)i]), lo = hexval(buf[a + 2 * (size_t)i + 1]);
         if (hi < 0 || lo < 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: not hexadecimal at digit %d",
-                             path, 2 * i + (hi < 0 ? 1 : 2));
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: not hexadecimal at digit %d", path,
+                             2 * i + (hi < 0 ? 1 : 2));
         key[i] = (uint8_t)(hi << 4 | lo);
     }
     return HALO_OK;
@@ -286,8 +286,8 @@ static int set_nonblock(int fd) {
 }
 
 static int open_endpoint(net *n, endpoint *ep, const struct sockaddr_in *addr, halo_err *err) {
-    int fd = socket(AF_INET, (n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC,
-                    0);
+    int fd = socket(AF_INET,
+                    (n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
     int one = 1, big = 4 << 20;
@@ -488,8 +488,8 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     int ep_idx = (int)(ep - n->eps);
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
-        size_t flen = seal(n->key, n->frame, type, src, dst, i, count, s->next_seq++,
-                           (uint32_t)len, (uint32_t)off, (const unsigned char *)msg + off, part);
+        size_t flen = seal(n->key, n->frame, type, src, dst, i, count, s->next_seq++, (uint32_t)len,
+                           (uint32_t)off, (const unsigned char *)msg + off, part);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
             return rc;
@@ -559,8 +559,7 @@ static void note_refusal(net *n, conn *c, const struct sockaddr_in *from) {
 }
 
 static int is_local(const net *n, int node) {
-    return n->wildcard ? n->peers[node].recv != NULL || n->control != NULL
-                       : n->peers[node].ep >= 0;
+    return n->wildcard ? n->peers[node].recv != NULL || n->control != NULL : n->peers[node].ep >= 0;
 }
 
 /*
@@ -765,8 +764,8 @@ static void accept_all(net *n, int ep_idx) {
 
 void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len) {
     net *n = as_net(t);
-    endpoint *ep = node < 0 ? (n->wildcard ? &n->eps[0] : NULL)
-                            : (node < n->n_nodes ? ep_of(n, node) : NULL);
+    endpoint *ep =
+        node < 0 ? (n->wildcard ? &n->eps[0] : NULL) : (node < n->n_nodes ? ep_of(n, node) : NULL);
     if (!ep)
         return;
     if (n->kind == HALO_NET_KIND_UDP) {
@@ -817,8 +816,8 @@ static int net_send(halo_transport *t, int src, int dst, const void *msg, size_t
     return tx_message(as_net(t), HALO_NET_FRAME_DATA, src, dst, msg, len, err);
 }
 
-static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_timer_fn fn,
-                        void *arg, uint64_t *timer_id, halo_err *err) {
+static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_timer_fn fn, void *arg,
+                        uint64_t *timer_id, halo_err *err) {
     net *n = as_net(t);
     if (node < 0 || node >= n->n_nodes || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: bad timer for node %d", node);
@@ -826,8 +825,8 @@ static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_tim
     if (delay_ns > UINT64_MAX - now)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: timer delay %llu ns overflows",
                          (unsigned long long)delay_ns);
-    halo_event ev = {.time_ns = now + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn,
-                     .ptr2 = arg};
+    halo_event ev = {
+        .time_ns = now + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
     return halo_evq_push(n->q, &ev, timer_id, err);
 }
 

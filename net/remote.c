@@ -112,7 +112,7 @@ static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...) {
 /* ==== Root ==== */
 
 typedef struct worker_state {
-    char addr[128]; /* copied from the config */
+    char addr[128];      /* copied from the config */
     int joined;          /* accepted the current session */
     int in_placement;    /* holds groups in the current placement */
     int refused;         /* JACK status other than OK */
@@ -166,16 +166,15 @@ static void root_control(void *ctx, int dst, int src, const void *msg, size_t le
     halo_remote *r = ctx;
     const unsigned char *p = msg;
     if (dst != 0 || src <= 0 || src >= r->n_devices || len != JACK_BYTES ||
-        memcmp(p, "JACK", 4) != 0 || get_u(p + 16, 8) != r->session ||
-        (int)get_u(p + 6, 2) != src)
+        memcmp(p, "JACK", 4) != 0 || get_u(p + 16, 8) != r->session || (int)get_u(p + 6, 2) != src)
         return;
     worker_state *w = &r->w[src];
     int status = (int)get_u(p + 4, 2);
     if (status != JACK_OK) {
         if (!w->refused)
             logf_(r->cfg.log_fn, r->cfg.log_ctx,
-                  "worker %d (%s) refused to join: %s (its model hash %016llx, ours %016llx)",
-                  src, w->addr,
+                  "worker %d (%s) refused to join: %s (its model hash %016llx, ours %016llx)", src,
+                  w->addr,
                   status == JACK_MODEL ? "it holds a different model"
                                        : "the request does not fit its model",
                   (unsigned long long)get_u(p + 8, 8), (unsigned long long)r->model_hash);
@@ -244,8 +243,7 @@ static void heartbeat(void *arg) {
             send_join(r, d);
         }
     }
-    if (r->t->ops->schedule(r->t, 0, r->cfg.heartbeat_ns, heartbeat, r, &r->hb_id, NULL) ==
-        HALO_OK)
+    if (r->t->ops->schedule(r->t, 0, r->cfg.heartbeat_ns, heartbeat, r, &r->hb_id, NULL) == HALO_OK)
         r->hb_armed = 1;
 }
 
@@ -628,7 +626,7 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     if (status != JACK_OK) {
         w->refusals++;
         logf_(w->cfg->log_fn, w->cfg->log_ctx, "refused a join as node %d: %s", j.node_idx,
-              status == JACK_MODEL  ? "the root holds a different model"
+              status == JACK_MODEL   ? "the root holds a different model"
               : status == JACK_STALE ? "its clock is more than 120 s away from ours"
                                      : "its settings do not fit our model");
     }

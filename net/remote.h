@@ -33,24 +33,24 @@
 typedef void (*halo_net_log_fn)(void *ctx, const char *line);
 
 typedef struct halo_remote_config {
-    const halo_model *model;     /* borrowed */
-    halo_pool *pool;             /* borrowed, may be NULL */
-    int kind;                    /* enum halo_net_kind */
-    int n_workers;               /* >= 1; worker i is node i + 1 */
-    const char *const *workers;  /* (n_workers) "host:port" */
-    const char *bind;            /* the root's address; NULL = "0.0.0.0:0" */
-    const uint8_t *key;          /* HALO_NET_KEY_BYTES */
-    int ffn_group_size;          /* 0 = the cluster default */
-    int encoding;                /* enum halo_encoding */
-    halo_sync_config sync;       /* critical[] has n_workers + 1 entries (copied) */
-    const double *weights;       /* (n_workers + 1) shares, or NULL for equal */
-    double loss_rate;            /* injected on every link to and from workers */
+    const halo_model *model;    /* borrowed */
+    halo_pool *pool;            /* borrowed, may be NULL */
+    int kind;                   /* enum halo_net_kind */
+    int n_workers;              /* >= 1; worker i is node i + 1 */
+    const char *const *workers; /* (n_workers) "host:port" */
+    const char *bind;           /* the root's address; NULL = "0.0.0.0:0" */
+    const uint8_t *key;         /* HALO_NET_KEY_BYTES */
+    int ffn_group_size;         /* 0 = the cluster default */
+    int encoding;               /* enum halo_encoding */
+    halo_sync_config sync;      /* critical[] has n_workers + 1 entries (copied) */
+    const double *weights;      /* (n_workers + 1) shares, or NULL for equal */
+    double loss_rate;           /* injected on every link to and from workers */
     uint64_t delay_ns, loss_seed;
-    uint64_t join_timeout_ns;    /* 0 = 3 s */
-    uint64_t heartbeat_ns;       /* 0 = 100 ms */
-    uint64_t dead_after_ns;      /* 0 = 1 s */
-    uint64_t rejoin_ns;          /* 0 = 500 ms */
-    uint64_t stall_ns;           /* 0 = 5 s */
+    uint64_t join_timeout_ns; /* 0 = 3 s */
+    uint64_t heartbeat_ns;    /* 0 = 100 ms */
+    uint64_t dead_after_ns;   /* 0 = 1 s */
+    uint64_t rejoin_ns;       /* 0 = 500 ms */
+    uint64_t stall_ns;        /* 0 = 5 s */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;
@@ -91,11 +91,11 @@ typedef struct halo_remote_stats {
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out);
 
 typedef struct halo_worker_config {
-    const halo_model *model; /* borrowed */
-    halo_pool *pool;         /* borrowed, may be NULL */
-    int kind;                /* enum halo_net_kind */
-    const char *listen;      /* "host:port" */
-    const uint8_t *key;      /* HALO_NET_KEY_BYTES */
+    const halo_model *model;           /* borrowed */
+    halo_pool *pool;                   /* borrowed, may be NULL */
+    int kind;                          /* enum halo_net_kind */
+    const char *listen;                /* "host:port" */
+    const uint8_t *key;                /* HALO_NET_KEY_BYTES */
     const volatile sig_atomic_t *stop; /* run until *stop is nonzero (e.g. set by SIGTERM) */
     halo_net_log_fn log_fn;
     void *log_ctx;

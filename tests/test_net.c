@@ -81,8 +81,8 @@ static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
         ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
         unsigned char f[256];
         int v = 5;
-        size_t n = halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 1000, &v, sizeof v, f,
-                                       sizeof f);
+        size_t n =
+            halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 1000, &v, sizeof v, f, sizeof f);
         ASSERT(n > 0);
         halo_net_inject_rx(t, 0, f, n);
         halo_net_inject_rx(t, 0, f, n); /* replay */
@@ -102,8 +102,8 @@ static void unauthenticated_frames_are_dropped_and_counted(void) {
         ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
         unsigned char f[256];
         int v = 1;
-        size_t n = halo_net_seal_frame(other_key, HALO_NET_FRAME_DATA, 1, 0, 1, &v, sizeof v, f,
-                                       sizeof f);
+        size_t n =
+            halo_net_seal_frame(other_key, HALO_NET_FRAME_DATA, 1, 0, 1, &v, sizeof v, f, sizeof f);
         halo_net_inject_rx(t, 0, f, n);
         /* right key, one payload bit flipped after sealing */
         n = halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 2, &v, sizeof v, f, sizeof f);
@@ -126,8 +126,8 @@ static void replay_window_accepts_reordering_and_refuses_old(void) {
     uint64_t seqs[] = {1000, 1002, 1001, 1002, 900, 1100, 1037, 1036, 1037};
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
         int v = (int)seqs[i];
-        size_t n = halo_net_seal_frame(key, HALO_NET_FRAME_CONTROL, 1, 0, seqs[i], &v, sizeof v,
-                                       f, sizeof f);
+        size_t n = halo_net_seal_frame(key, HALO_NET_FRAME_CONTROL, 1, 0, seqs[i], &v, sizeof v, f,
+                                       sizeof f);
         halo_net_inject_rx(t, 0, f, n);
     }
     halo_net_stats s;
