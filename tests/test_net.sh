@@ -8,6 +8,8 @@
 #   refusals   wrong key, different model, nobody listening, bad cluster files: clear errors
 #   kill9      kill -9 of a worker mid-generation, then a restart: generation completes,
 #              both events are logged and counted; over TCP (strict) and UDP (relaxed)
+#   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
+#              token recomputed until the worker runs again; the text is the single device's
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -242,6 +244,40 @@ kill9() {
     done
 }
 
+# A worker frozen (SIGSTOP) for 1.5 s under strict sync: not dead long enough to be lost
+# (dead_after 5 s), so the token stalls; the root reports the stall after 0.7 s, recomputes,
+# and completes once the worker runs again (SIGCONT), with the single device's text.
+case_stall() {
+    local addrs=()
+    for i in 1 2 3; do
+        addrs+=("$(start_worker "st-$i" tcp 127.0.0.1:0)") || return
+    done
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 700\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/st.yaml" tcp strict "${addrs[@]}"
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/st.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    local gen=$!
+    pids+=("$gen")
+    sleep 1
+    kill -STOP "$(cat "$tmp/st-2.pid")"
+    sleep 1.5
+    kill -CONT "$(cat "$tmp/st-2.pid")"
+    wait "$gen"
+    local rc=$?
+    if [ $rc -eq 0 ] && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
+        grep -q "stalled for 0.7 s (a contribution the strict policy waits for never came)" \
+            "$tmp/err.txt" && grep -q "cluster events: 0 workers lost, 0 rejoined, [1-9]" \
+        "$tmp/err.txt"; then
+        ok "frozen worker under strict: stall reported and recovered, single-device text"
+    else
+        not_ok "frozen worker under strict (exit $rc)"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    for i in 1 2 3; do
+        kill "$(cat "$tmp/st-$i.pid")" 2>/dev/null
+    done
+}
+
 case_kill9() {
     kill9 tcp strict
     kill9 udp relaxed
@@ -297,7 +333,7 @@ case_netns() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | netns) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2
