@@ -74,7 +74,7 @@ static int parse_inject(const ctx *c, const yaml_node_t *n, halo_clusterfile *cf
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
         const char *ks = scalar(k);
-        double d;
+        double d = 0.0;
         if (ks && strcmp(ks, "loss") == 0)
             rc = get_double(c, v, "inject.loss", 0.0, 0.999, &cf->loss);
         else if (ks && strcmp(ks, "delay_ms") == 0)
@@ -85,6 +85,47 @@ static int parse_inject(const ctx *c, const yaml_node_t *n, halo_clusterfile *cf
         } else
             rc = fail_at(c, k, ks ? ks : "?", "unknown key in inject (loss, delay_ms, seed)");
     }
+    return rc;
+}
+
+static int parse_workers(const ctx *c, const yaml_node_t *v, halo_clusterfile *cf) {
+    int n = 0, rc = seq_items(c, v, "workers", &n);
+    if (rc == HALO_OK && (n < 1 || n >= HALO_MAX_DEVICES))
+        rc = fail_at(c, v, "workers", "expected 1 or more worker addresses");
+    if (rc != HALO_OK)
+        return rc;
+    for (int i = 0; cf->workers && i < cf->n_workers; i++) /* a repeated key: the last wins */
+        free(cf->workers[i]);
+    free(cf->workers);
+    cf->n_workers = 0;
+    cf->workers = calloc((size_t)n, sizeof *cf->workers);
+    if (!cf->workers)
+        return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
+    cf->n_workers = n;
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *it = item(c, v, i);
+        const char *a = scalar(it);
+        struct sockaddr_in sa;
+        halo_err e = {0};
+        if (!a || halo_net_parse_addr(a, &sa, &e) != HALO_OK)
+            return fail_at(c, it, "workers", a ? e.msg : "expected host:port");
+        if (!(cf->workers[i] = dup_str(a)))
+            return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
+    }
+    return HALO_OK;
+}
+
+static int parse_weights(const ctx *c, const yaml_node_t *v, halo_clusterfile *cf) {
+    int n = 0, rc = seq_items(c, v, "weights", &n);
+    if (rc != HALO_OK)
+        return rc;
+    free(cf->weights);
+    cf->weights = calloc((size_t)n + 1, sizeof *cf->weights);
+    if (!cf->weights)
+        return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == HALO_OK && i < n; i++)
+        rc = get_double(c, item(c, v, i), "weights", 1e-9, 1e9, &cf->weights[i]);
+    cf->weights[n] = -1.0; /* count check after all keys are read */
     return rc;
 }
 
@@ -149,41 +190,10 @@ static int parse_pair(const ctx *c, const char *ks, const yaml_node_t *k, const 
         *slot = d;
         return HALO_OK;
     }
-    if (strcmp(ks, "workers") == 0) {
-        int n = 0, rc = seq_items(c, v, ks, &n);
-        if (rc == HALO_OK && (n < 1 || n >= HALO_MAX_DEVICES))
-            rc = fail_at(c, v, ks, "expected 1 or more worker addresses");
-        if (rc != HALO_OK)
-            return rc;
-        cf->workers = calloc((size_t)n, sizeof *cf->workers);
-        if (!cf->workers)
-            return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
-        cf->n_workers = n;
-        for (int i = 0; i < n; i++) {
-            const yaml_node_t *it = item(c, v, i);
-            const char *a = scalar(it);
-            struct sockaddr_in sa;
-            halo_err e = {0};
-            if (!a || halo_net_parse_addr(a, &sa, &e) != HALO_OK)
-                return fail_at(c, it, ks, a ? e.msg : "expected host:port");
-            if (!(cf->workers[i] = dup_str(a)))
-                return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
-        }
-        return HALO_OK;
-    }
-    if (strcmp(ks, "weights") == 0) {
-        int n = 0, rc = seq_items(c, v, ks, &n);
-        if (rc != HALO_OK)
-            return rc;
-        free(cf->weights);
-        cf->weights = calloc((size_t)n + 1, sizeof *cf->weights);
-        if (!cf->weights)
-            return HALO_FAIL(c->err, HALO_ERR_NOMEM, "out of memory");
-        for (int i = 0; rc == HALO_OK && i < n; i++)
-            rc = get_double(c, item(c, v, i), ks, 1e-9, 1e9, &cf->weights[i]);
-        cf->weights[n] = -1.0; /* count check after all keys are read */
-        return rc;
-    }
+    if (strcmp(ks, "workers") == 0)
+        return parse_workers(c, v, cf);
+    if (strcmp(ks, "weights") == 0)
+        return parse_weights(c, v, cf);
     if (strcmp(ks, "inject") == 0)
         return parse_inject(c, v, cf);
     static const char *const ms_keys[] = {"heartbeat_ms", "dead_after_ms", "rejoin_ms", "stall_ms",

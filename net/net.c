@@ -214,7 +214,7 @@ int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_er
     while (b > a &&
            (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' || buf[b - 1] == '\t'))
         b--;
-    if (b - a != 2 * HALO_NET_KEY_BYTES)
+    if (b - a != (size_t)2 * HALO_NET_KEY_BYTES)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "key file %s: expected %d hexadecimal digits (halo keygen makes one)",
                          path, 2 * HALO_NET_KEY_BYTES);
@@ -238,7 +238,7 @@ int halo_net_key_generate(const char *path, halo_err *err) {
         return HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
     char hex[2 * HALO_NET_KEY_BYTES + 2];
     (void)sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-    hex[2 * HALO_NET_KEY_BYTES] = '\n';
+    hex[(size_t)2 * HALO_NET_KEY_BYTES] = '\n';
     sodium_memzero(key, sizeof key);
     ssize_t w = write(fd, hex, 2 * HALO_NET_KEY_BYTES + 1);
     int rc = close(fd);
@@ -558,6 +558,53 @@ static void note_refusal(net *n, conn *c, const struct sockaddr_in *from) {
     }
 }
 
+/* One fragment's header fields. */
+typedef struct frag {
+    int type, dst;
+    unsigned idx, count;
+    uint32_t msg_bytes, off;
+    size_t len;
+    uint64_t first; /* sequence number of the message's first fragment */
+} frag;
+
+/*
+ * Adds a fragment to the sender's reassembly buffer. Returns the whole message when this
+ * fragment completes it, else NULL (more to come, or dropped and counted).
+ */
+static const unsigned char *reassemble(net *n, peer *p, const frag *fr,
+                                       const unsigned char *payload) {
+    if (p->rcount && p->rfirst != fr->first) {
+        n->stats.incomplete++;
+        p->rcount = 0;
+    }
+    if (!p->rcount) {
+        if (fr->msg_bytes > p->rcap) {
+            unsigned char *b = realloc(p->rbuf, fr->msg_bytes);
+            if (!b)
+                return NULL;
+            p->rbuf = b;
+            p->rcap = fr->msg_bytes;
+        }
+        p->rfirst = fr->first;
+        p->rcount = fr->count;
+        p->rgot = 0;
+        p->rlen = fr->msg_bytes;
+        p->rtype = fr->type;
+        p->rdst = fr->dst;
+    }
+    if (p->rcount != fr->count || p->rlen != fr->msg_bytes || p->rtype != fr->type ||
+        p->rdst != fr->dst) {
+        n->stats.malformed++;
+        p->rcount = 0;
+        return NULL;
+    }
+    memcpy(p->rbuf + fr->off, payload, fr->len);
+    if (++p->rgot < fr->count)
+        return NULL;
+    p->rcount = 0;
+    return p->rbuf;
+}
+
 static int is_local(const net *n, int node) {
     return n->wildcard ? n->peers[node].recv != NULL || n->control != NULL : n->peers[node].ep >= 0;
 }
@@ -641,41 +688,15 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *fro
         return 0;
     const unsigned char *payload = f + HALO_NET_HEADER_BYTES;
     uint64_t first = seq - idx;
-    if (count == 1) {
-        if (flen != msg_bytes) {
-            n->stats.malformed++;
+    if (count == 1 && flen != msg_bytes) {
+        n->stats.malformed++;
+        return 0;
+    }
+    if (count > 1) {
+        frag fr = {type, dst, idx, count, msg_bytes, off, flen, first};
+        payload = reassemble(n, p, &fr, payload);
+        if (!payload)
             return 0;
-        }
-    } else {
-        if (p->rcount && p->rfirst != first) {
-            n->stats.incomplete++;
-            p->rcount = 0;
-        }
-        if (!p->rcount) {
-            if (msg_bytes > p->rcap) {
-                unsigned char *b = realloc(p->rbuf, msg_bytes);
-                if (!b)
-                    return 0;
-                p->rbuf = b;
-                p->rcap = msg_bytes;
-            }
-            p->rfirst = first;
-            p->rcount = count;
-            p->rgot = 0;
-            p->rlen = msg_bytes;
-            p->rtype = type;
-            p->rdst = dst;
-        }
-        if (p->rcount != count || p->rlen != msg_bytes || p->rtype != type || p->rdst != dst) {
-            n->stats.malformed++;
-            p->rcount = 0;
-            return 0;
-        }
-        memcpy(p->rbuf + off, payload, flen);
-        if (++p->rgot < count)
-            return 0;
-        p->rcount = 0;
-        payload = p->rbuf;
     }
     if (p->delivered_seq && first <= p->delivered_seq) {
         n->stats.stale++;
@@ -688,7 +709,7 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *fro
 
 static void rx_udp(net *n, endpoint *ep) {
     for (int i = 0; i < RX_BURST; i++) {
-        struct sockaddr_in from;
+        struct sockaddr_in from = {0};
         socklen_t fl = sizeof from;
         ssize_t r = recvfrom(ep->fd, n->rx, sizeof n->rx, MSG_TRUNC, (struct sockaddr *)&from, &fl);
         if (r < 0)
@@ -731,7 +752,7 @@ static int tcp_parse(net *n, conn *c) {
 static int rx_tcp(net *n, conn *c) {
     for (int i = 0; i < RX_BURST; i++) {
         if (c->in_cap - c->in_len < 65536) {
-            size_t cap = c->in_len + 2 * MAX_FRAME_BYTES;
+            size_t cap = c->in_len + (size_t)2 * MAX_FRAME_BYTES;
             unsigned char *p = realloc(c->in, cap);
             if (!p)
                 return -1;
@@ -1029,6 +1050,41 @@ void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, u
         halo_rng_init_stream(&n->peers[i].rng, seed, 0, (uint64_t)i, 0x6e6574 /* net */);
 }
 
+/* Parses the configured addresses and binds the local sockets. */
+static int bind_endpoints(net *n, const halo_net_config *cfg, halo_err *err) {
+    int rc = HALO_OK;
+    for (int i = 0; rc == HALO_OK && cfg->addrs && i < n->n_nodes; i++)
+        if (cfg->addrs[i]) {
+            rc = halo_net_parse_addr(cfg->addrs[i], &n->peers[i].addr, err);
+            n->peers[i].have_addr = rc == HALO_OK;
+        }
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (rc == HALO_OK && n->wildcard) {
+        rc = halo_net_parse_addr(cfg->listen, &any, err);
+        n->eps[0].node = -1;
+        if (rc == HALO_OK)
+            rc = open_endpoint(n, &n->eps[0], &any, err);
+    }
+    for (int i = 0, e = 0; rc == HALO_OK && !n->wildcard && i < n->n_nodes; i++) {
+        if (!cfg->local[i])
+            continue;
+        peer *p = &n->peers[i];
+        if (!p->have_addr) {
+            p->addr = any;
+            p->have_addr = 1;
+        }
+        n->eps[e].node = i;
+        p->ep = e;
+        rc = open_endpoint(n, &n->eps[e], &p->addr, err);
+        socklen_t sl = sizeof p->addr;
+        if (rc == HALO_OK)
+            (void)getsockname(n->eps[e].fd, (struct sockaddr *)&p->addr, &sl);
+        e++;
+    }
+    return rc;
+}
+
 int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err) {
     *out = NULL;
     if (cfg->kind != HALO_NET_KIND_UDP && cfg->kind != HALO_NET_KIND_TCP)
@@ -1082,35 +1138,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
         n->peers[i].next_seq = seq0;
     }
     halo_net_set_loss(&n->base, cfg->loss_rate, cfg->delay_ns, cfg->seed);
-    for (int i = 0; rc == HALO_OK && cfg->addrs && i < n->n_nodes; i++)
-        if (cfg->addrs[i]) {
-            rc = halo_net_parse_addr(cfg->addrs[i], &n->peers[i].addr, err);
-            n->peers[i].have_addr = rc == HALO_OK;
-        }
-    struct sockaddr_in any = {.sin_family = AF_INET};
-    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (rc == HALO_OK && n->wildcard) {
-        rc = halo_net_parse_addr(cfg->listen, &any, err);
-        n->eps[0].node = -1;
-        if (rc == HALO_OK)
-            rc = open_endpoint(n, &n->eps[0], &any, err);
-    }
-    for (int i = 0, e = 0; rc == HALO_OK && !n->wildcard && i < n->n_nodes; i++) {
-        if (!cfg->local[i])
-            continue;
-        peer *p = &n->peers[i];
-        if (!p->have_addr) {
-            p->addr = any;
-            p->have_addr = 1;
-        }
-        n->eps[e].node = i;
-        p->ep = e;
-        rc = open_endpoint(n, &n->eps[e], &p->addr, err);
-        socklen_t sl = sizeof p->addr;
-        if (rc == HALO_OK)
-            (void)getsockname(n->eps[e].fd, (struct sockaddr *)&p->addr, &sl);
-        e++;
-    }
+    rc = bind_endpoints(n, cfg, err);
     if (rc != HALO_OK) {
         net_destroy(&n->base);
         return rc;
@@ -1123,7 +1151,7 @@ int halo_net_port(halo_transport *t, int node) {
     net *n = as_net(t);
     endpoint *ep = node < 0 ? (n->wildcard ? &n->eps[0] : NULL)
                             : (node < n->n_nodes && !n->wildcard ? ep_of(n, node) : NULL);
-    struct sockaddr_in a;
+    struct sockaddr_in a = {0};
     socklen_t sl = sizeof a;
     if (!ep || getsockname(ep->fd, (struct sockaddr *)&a, &sl) != 0)
         return -1;

@@ -252,9 +252,13 @@ static int rebuild_placement(halo_remote *r, halo_err *err) {
     int *dev = malloc((size_t)r->n_devices * sizeof *dev);
     double *w = malloc((size_t)r->n_devices * sizeof *w);
     halo_placement small = {0};
-    int rc = dev && w ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
-    int k = 0;
-    for (int d = 0; rc == HALO_OK && d < r->n_devices; d++)
+    if (!dev || !w) {
+        free(dev);
+        free(w);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    int rc = HALO_OK, k = 0;
+    for (int d = 0; d < r->n_devices; d++)
         if (d == 0 || r->w[d].joined) {
             dev[k] = d;
             w[k++] = r->weights[d];
@@ -402,10 +406,14 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
     r->history = calloc((size_t)r->seq_len, sizeof *r->history);
     const char **addrs = calloc((size_t)r->n_devices, sizeof *addrs);
     uint8_t *local = calloc((size_t)r->n_devices, 1);
-    int rc = r->w && r->weights && r->history && addrs && local
-                 ? HALO_OK
-                 : HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
-    for (int d = 0; rc == HALO_OK && d < r->n_devices; d++) {
+    if (!r->w || !r->weights || !r->history || !addrs || !local) {
+        free(addrs);
+        free(local);
+        halo_remote_free(r);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+    }
+    int rc = HALO_OK;
+    for (int d = 0; d < r->n_devices; d++) {
         r->weights[d] = cfg->weights ? cfg->weights[d] : 1.0;
         if (d > 0) {
             addrs[d] = cfg->workers[d - 1];
