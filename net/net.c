@@ -278,6 +278,15 @@ size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint6
     return seal(key, out, type, src, dst, 0, 1, seq, (uint32_t)len, 0, payload, len);
 }
 
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap) {
+    if (len > 65535 || idx > 65535 || count > 65535 || cap < FRAME_OVERHEAD + len ||
+        sodium_init() < 0)
+        return 0;
+    return seal(key, out, type, src, dst, idx, count, seq, msg_bytes, offset, payload, len);
+}
+
 /* ==== Sockets ==== */
 
 static int set_nonblock(int fd) {

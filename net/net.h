@@ -149,6 +149,15 @@ size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint6
                            const void *payload, size_t len, void *out, size_t cap);
 
 /*
+ * Test helper: seals one fragment with arbitrary fragment fields (index `idx` of `count`,
+ * `offset` into a message of `msg_bytes`), as a peer holding the key could; returns its
+ * length, 0 if it does not fit. The receive path must reject inconsistent fields.
+ */
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap);
+
+/*
  * Reads a key file: 64 hexadecimal digits (32 bytes), surrounding whitespace allowed.
  * Errors: HALO_ERR_IO (cannot read; names the path), HALO_ERR_FORMAT (not 64 hex digits).
  */
