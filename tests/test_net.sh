@@ -24,8 +24,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-net-XXXXXX")
 pids=()
 cleanup() {
-    # Workers started inside $(...) are known by their pid files only.
-    for p in "${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null); do
+    # Workers started inside $(...) are known by their pid files only. TERM first, so that
+    # `timeout` passes it on to the root it runs; then KILL whatever is left.
+    local all=("${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null))
+    for p in "${all[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    sleep 0.2
+    for p in "${all[@]}"; do
         kill -9 "$p" 2>/dev/null
     done
     wait 2>/dev/null
