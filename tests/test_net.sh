@@ -4,7 +4,8 @@
 # is bounded) and kills what it started, whatever happens (trap).
 # usage: test_net.sh HALO_BINARY SOURCE_DIR CASE
 #   identity   root + 3 workers, nothing dropped: greedy ids equal single-device generate,
-#              over UDP (relaxed, generous deadline), UDP (strict) and TCP (strict)
+#              over UDP (relaxed, generous deadline), UDP (strict) and TCP (strict); eval
+#              --cluster's mean NLL equals the single device's (TCP strict)
 #   refusals   wrong key, different model, nobody listening, bad cluster files: clear errors
 #   kill9      kill -9 of a worker mid-generation, then a restart: generation completes,
 #              both events are logged and counted; over TCP (strict) and UDP (relaxed)
@@ -111,6 +112,21 @@ case_identity() {
             addrs+=("$(start_worker "id-$transport-$sync-$i" "$transport" 127.0.0.1:0)") || return
         done
         EXTRA="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
+        if [ "$transport" = tcp ]; then
+            # teacher-forced quality through the cluster equals the single device's
+            local nll1 nll2
+            nll1=$("$halo_bin" eval --max-stories 2 --json "$src/data/tinystories-valid-dev.txt" |
+                sed -n 's/.*"nll": \([0-9.]*\).*/\1/p')
+            nll2=$(timeout 120 "$halo_bin" eval --max-stories 2 --json --cluster "$tmp/c.yaml" \
+                "$src/data/tinystories-valid-dev.txt" 2>/dev/null |
+                sed -n 's/.*"nll": \([0-9.]*\).*/\1/p')
+            if [ -n "$nll1" ] && [ -n "$nll2" ] &&
+                awk -v a="$nll1" -v b="$nll2" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }'; then
+                ok "eval --cluster ($transport $sync): mean NLL $nll2, single device $nll1"
+            else
+                not_ok "eval --cluster ($transport $sync): mean NLL '$nll2', single device '$nll1'"
+            fi
+        fi
         if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/c.yaml" \
             >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
             grep -q "0 of .* remote contributions missing" "$tmp/err.txt"; then
