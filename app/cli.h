@@ -72,5 +72,7 @@ int halo_cmd_eval(int argc, char **argv);
 int halo_cmd_bench(int argc, char **argv);
 int halo_cmd_sim(int argc, char **argv);
 int halo_cmd_calibrate(int argc, char **argv);
+int halo_cmd_worker(int argc, char **argv);
+int halo_cmd_keygen(int argc, char **argv);
 
 #endif /* HALO_APP_CLI_H */

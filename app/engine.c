@@ -5,7 +5,9 @@
 
 #include "app/engine.h"
 
+#include "app/clusterfile.h"
 #include "core/forward.h"
+#include "core/importance.h"
 #include "core/transport_loop.h"
 
 #include <stdlib.h>
@@ -25,7 +27,10 @@ const char halo_engine_help[] =
     "      --group-size G     hidden neurons per FFN group (default 32)\n"
     "      --drop RATE        drop messages to/from the drop devices with this probability\n"
     "      --drop-devices D,..  devices whose links drop (default: every worker)\n"
-    "      --drop-seed S      seed of the injected drops (default 1)\n";
+    "      --drop-seed S      seed of the injected drops (default 1)\n"
+    "      --cluster FILE     run on workers over real sockets instead (docs/net.md): the\n"
+    "                         file lists them; --sync, --deadline-ms, --critical, --encoding,\n"
+    "                         --group-size, --drop and --drop-seed apply as above\n";
 
 void halo_engine_opts_init(halo_engine_opts *o) {
     *o = (halo_engine_opts){.policy = HALO_SYNC_POLICY_STRICT,
@@ -56,6 +61,7 @@ int halo_engine_parse_opt(halo_engine_opts *o, int code, const char *arg, halo_e
     case 3:
         rc = halo_cli_parse_float("--deadline-ms", arg, 0.0f, 3.6e6f, &f, err);
         o->deadline_ms = f;
+        o->set_deadline = 1;
         return rc;
     case 4:
         o->critical = arg;
@@ -78,6 +84,7 @@ int halo_engine_parse_opt(halo_engine_opts *o, int code, const char *arg, halo_e
         o->drop_devices = arg;
         return HALO_OK;
     case 9:
+        o->set_drop_seed = 1;
         return halo_cli_parse_u64("--drop-seed", arg, &o->drop_seed, err);
     case 10:
         if (strcmp(arg, "dllama") != 0 && strcmp(arg, "balanced") != 0 &&
@@ -88,6 +95,9 @@ int halo_engine_parse_opt(halo_engine_opts *o, int code, const char *arg, halo_e
         return HALO_OK;
     case 11:
         o->speeds = arg;
+        return HALO_OK;
+    case 12:
+        o->cluster = arg;
         return HALO_OK;
     default:
         return 1;
@@ -179,16 +189,134 @@ static int open_cluster(halo_engine *e, const halo_engine_opts *o, halo_err *err
     return rc;
 }
 
+static void log_line(void *ctx, const char *line) {
+    (void)ctx;
+    (void)fprintf(stderr, "halo: %s\n", line);
+}
+
+/* The HALO planning hook for a socket cluster: every worker link may lose, the root not. */
+static int open_importance(halo_engine *e, const halo_clusterfile *cf, const char *model_path,
+                           int group_size, uint8_t *reliable, halo_err *err) {
+    int rc = HALO_OK;
+    if (cf->importance == HALO_SCORING_PREDICTOR) {
+        char path[4096];
+        const char *p = cf->predictor;
+        if (!p && !model_path) {
+            p = halo_cli_bundled_path("stories260K.pred", path, sizeof path);
+        } else if (!p) {
+            int len = snprintf(path, sizeof path, "%s", model_path);
+            char *dot = len > 0 && (size_t)len + 6 < sizeof path ? strrchr(path, '.') : NULL;
+            if (!dot)
+                return HALO_FAIL(
+                    err, HALO_ERR_ARG,
+                    "%s: cannot derive a predictor file name; give predictor:", model_path);
+            memcpy(dot, ".pred", 6);
+            p = path;
+        }
+        rc = halo_predictor_load(&e->pred, p, e->s.model, err);
+    }
+    const halo_model_config *mc = halo_model_get_config(e->s.model);
+    halo_groups g;
+    if (rc == HALO_OK)
+        rc = halo_groups_init(
+            &g, mc, group_size > 0 ? group_size : halo_cluster_default_group_size(mc), err);
+    reliable[0] = 1;
+    if (rc == HALO_OK) {
+        halo_importance_config ic = {.model = e->s.model,
+                                     .groups = &g,
+                                     .n_devices = cf->n_workers + 1,
+                                     .scoring = cf->importance,
+                                     .predictor = e->pred,
+                                     .tau = cf->tau,
+                                     .reliable = reliable,
+                                     .place = 1,
+                                     .seed = cf->seed};
+        rc = halo_importance_new(&e->imp, &ic, err);
+    }
+    return rc;
+}
+
+/* --cluster FILE: the root of a socket cluster. */
+static int open_remote(halo_engine *e, const halo_engine_opts *o, const char *model_path,
+                       halo_err *err) {
+    halo_clusterfile cf;
+    int rc = halo_clusterfile_load(&cf, o->cluster, err);
+    if (rc != HALO_OK)
+        return rc;
+    int n = cf.n_workers + 1;
+    e->n_devices = n;
+    uint8_t key[HALO_NET_KEY_BYTES];
+    uint8_t *critical = calloc((size_t)n, 1), *reliable = calloc((size_t)n, 1);
+    if (!critical || !reliable)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = halo_net_key_load(cf.key_path, key, err);
+    int policy = o->set_policy ? o->policy : cf.policy;
+    if (rc == HALO_OK && o->baseline && !o->set_policy)
+        policy = strcmp(o->baseline, "relaxed") == 0 ? HALO_SYNC_POLICY_RELAXED
+                                                     : HALO_SYNC_POLICY_STRICT;
+    if (rc == HALO_OK && (o->placement || o->speeds || o->drop_devices))
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "--placement, --speeds and --drop-devices do not apply to --cluster (the "
+                       "cluster file's weights set the split)");
+    if (rc == HALO_OK && o->critical)
+        rc = parse_device_set("--critical", o->critical, n, critical, err);
+    if (rc == HALO_OK && o->critical && policy != HALO_SYNC_POLICY_RELAXED)
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "--critical applies to --sync relaxed only");
+    if (rc == HALO_OK && cf.importance >= 0 && policy != HALO_SYNC_POLICY_RELAXED)
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: importance applies to sync: relaxed only",
+                       o->cluster);
+    if (rc == HALO_OK && cf.importance >= 0)
+        rc = open_importance(e, &cf, model_path, (int)o->group_size, reliable, err);
+    if (rc == HALO_OK) {
+        double deadline_ms = o->set_deadline || !cf.has_deadline ? o->deadline_ms : cf.deadline_ms;
+        halo_remote_config rc_cfg = {.model = e->s.model,
+                                     .pool = e->s.pool,
+                                     .kind = cf.kind,
+                                     .n_workers = cf.n_workers,
+                                     .workers = (const char *const *)cf.workers,
+                                     .bind = cf.bind,
+                                     .key = key,
+                                     .ffn_group_size = (int)o->group_size,
+                                     .encoding = o->encoding,
+                                     .sync = {.policy = policy,
+                                              .deadline_ns = (uint64_t)(deadline_ms * 1e6),
+                                              .critical = critical,
+                                              .plan_fn = e->imp ? halo_importance_plan : NULL,
+                                              .plan_ctx = e->imp},
+                                     .weights = cf.weights,
+                                     .loss_rate = o->drop_rate > 0 ? o->drop_rate : cf.loss,
+                                     .delay_ns = (uint64_t)(cf.delay_ms * 1e6),
+                                     .loss_seed = o->set_drop_seed ? o->drop_seed : cf.seed,
+                                     .join_timeout_ns = (uint64_t)(cf.join_timeout_ms * 1e6),
+                                     .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
+                                     .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
+                                     .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
+                                     .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+                                     .log_fn = log_line};
+        rc = halo_remote_new(&e->r, &rc_cfg, err);
+    }
+    memset(key, 0, sizeof key);
+    free(critical);
+    free(reliable);
+    halo_clusterfile_free(&cf);
+    return rc;
+}
+
 int halo_engine_open(halo_engine *e, const char *model_path, const char *tokenizer_path,
                      int threads, const halo_engine_opts *o, halo_err *err) {
     memset(e, 0, sizeof *e);
-    if (!o->nodes &&
+    if (o->nodes && o->cluster)
+        return HALO_FAIL(err, HALO_ERR_ARG, "--nodes and --cluster exclude each other");
+    if (!o->nodes && !o->cluster &&
         (o->placement || o->baseline || o->set_policy || o->critical || o->drop_rate > 0 ||
          o->drop_devices || o->speeds || o->group_size || o->encoding != HALO_ENCODING_F32))
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster options need --nodes N");
     int rc = halo_cli_session_open(&e->s, model_path, tokenizer_path, threads, err);
     if (rc == HALO_OK && o->nodes)
         rc = open_cluster(e, o, err);
+    if (rc == HALO_OK && o->cluster)
+        rc = open_remote(e, o, model_path, err);
     if (rc != HALO_OK)
         halo_engine_close(e);
     return rc;
@@ -196,6 +324,8 @@ int halo_engine_open(halo_engine *e, const char *model_path, const char *tokeniz
 
 int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits, halo_err *err) {
     e->tokens++;
+    if (e->r)
+        return halo_remote_forward(e->r, token, pos, logits, err);
     if (!e->c) {
         *logits = halo_forward(e->s.state, token, pos);
         return HALO_OK;
@@ -205,14 +335,49 @@ int halo_engine_forward(halo_engine *e, int token, int pos, const float **logits
 
 void halo_engine_contributions(const halo_engine *e, uint64_t *expected, uint64_t *missing) {
     *expected = *missing = 0;
-    if (e->c) {
-        const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(e->c, 0));
+    if (e->c || e->r) {
+        const halo_node_stats *rs =
+            halo_node_get_stats(e->r ? halo_remote_root(e->r) : halo_cluster_node(e->c, 0));
         *expected = rs->expected;
         *missing = rs->missing;
     }
 }
 
+static void report_remote(const halo_engine *e, FILE *f) {
+    const halo_node_stats *rs = halo_node_get_stats(halo_remote_root(e->r));
+    halo_net_stats ns;
+    halo_remote_stats st;
+    halo_net_get_stats(halo_remote_transport(e->r), &ns);
+    halo_remote_get_stats(e->r, &st);
+    (void)fprintf(f,
+                  "cluster: %d devices over sockets, %llu tokens, %llu of %llu remote "
+                  "contributions missing (%.2f%%), root waited %.3f ms per token\n",
+                  e->n_devices, (unsigned long long)e->tokens, (unsigned long long)rs->missing,
+                  (unsigned long long)rs->expected,
+                  rs->expected ? 100.0 * (double)rs->missing / (double)rs->expected : 0.0,
+                  e->tokens ? (double)rs->wait_ns / 1e6 / (double)e->tokens : 0.0);
+    (void)fprintf(f,
+                  "cluster events: %llu workers lost, %llu rejoined, %llu stalls, %llu "
+                  "recomputations (%llu tokens replayed), %d workers in the placement\n",
+                  (unsigned long long)st.lost, (unsigned long long)st.rejoined,
+                  (unsigned long long)st.stalls, (unsigned long long)st.recomputations,
+                  (unsigned long long)st.replayed_tokens, st.alive);
+    (void)fprintf(f,
+                  "root transport: %llu frames sent, %llu received; dropped %llu injected, "
+                  "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
+                  "stale; %llu TCP frames held back\n",
+                  (unsigned long long)ns.frames_sent, (unsigned long long)ns.frames_recv,
+                  (unsigned long long)ns.injected_drops, (unsigned long long)ns.bad_auth,
+                  (unsigned long long)ns.replayed, (unsigned long long)ns.malformed,
+                  (unsigned long long)ns.incomplete, (unsigned long long)ns.stale,
+                  (unsigned long long)ns.injected_holds);
+}
+
 void halo_engine_report(const halo_engine *e, FILE *f) {
+    if (e->r) {
+        report_remote(e, f);
+        return;
+    }
     if (!e->c)
         return;
     halo_node *root = halo_cluster_node(e->c, 0);
@@ -248,6 +413,9 @@ void halo_engine_report(const halo_engine *e, FILE *f) {
 }
 
 void halo_engine_close(halo_engine *e) {
+    halo_remote_free(e->r);
+    halo_importance_free(e->imp);
+    halo_predictor_free(e->pred);
     halo_cluster_free(e->c);
     halo_transport_free(e->t);
     halo_cli_session_close(&e->s);

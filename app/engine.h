@@ -8,6 +8,7 @@
 
 #include "app/cli.h"
 #include "core/cluster.h"
+#include "net/remote.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@ typedef struct halo_engine_opts {
     const char *drop_devices; /* "1,2" or NULL: every worker */
     uint64_t drop_seed;
     int set_policy, set_placement; /* given explicitly (override the baseline) */
+    const char *cluster;           /* cluster file: real sockets (net/remote.h), or NULL */
+    int set_drop_seed, set_deadline;
 } halo_engine_opts;
 
 /* getopt_long codes of the engine options start here. */
@@ -44,8 +47,9 @@ enum {
         {"drop", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 7},         \
         {"drop-devices", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 8}, \
         {"drop-seed", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 9},    \
-        {"baseline", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 10}, {  \
-        "speeds", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 11         \
+        {"baseline", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 10},    \
+        {"speeds", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 11}, {    \
+        "cluster", required_argument, NULL, HALO_ENGINE_OPT_FIRST + 12        \
     }
 
 /* Help text of the engine options. */
@@ -64,6 +68,9 @@ typedef struct halo_engine {
     halo_cli_session s;
     halo_transport *t;
     halo_cluster *c;
+    halo_remote *r;              /* --cluster: the root of a socket cluster */
+    struct halo_importance *imp; /* --cluster with importance: the HALO planning hook */
+    struct halo_predictor *pred;
     int n_devices;
     uint64_t tokens;
     uint64_t wall_ns_sum;

@@ -16,6 +16,8 @@ static const struct {
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
     {"sim", halo_cmd_sim, "run a scenario in the discrete-event simulator"},
     {"calibrate", halo_cmd_calibrate, "fit the importance predictor of a model on a text"},
+    {"worker", halo_cmd_worker, "serve a socket cluster: compute the groups a root asks for"},
+    {"keygen", halo_cmd_keygen, "write a fresh cluster key file"},
 };
 
 enum {

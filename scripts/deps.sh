@@ -19,7 +19,7 @@ BASE_PKGS=(
 CI_PKGS=(
     clang-format clang-tidy cppcheck
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-    libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64
+    libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64 libsodium-dev:arm64
     # GSL for `halo calibrate`: the arm64 runtime libraries only. libgsl-dev is not
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the
     # host's libgsl-dev; the cross build uses the host's headers (app/CMakeLists.txt).

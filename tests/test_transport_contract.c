@@ -4,6 +4,7 @@
  */
 #include "core/transport.h"
 #include "core/transport_loop.h"
+#include "net/net.h"
 #include "sim/sim.h"
 #include "tests/test.h"
 #ifdef HALO_CONTRACT_NS3
@@ -61,6 +62,28 @@ static int make_sim_stream(halo_transport **t, int n_nodes, halo_err *err) {
     return make_sim(t, n_nodes, HALO_DELIVERY_STREAM, err);
 }
 
+#ifndef HALO_CONTRACT_NS3
+/* Real sockets on loopback: every node in this process, each on its own ephemeral port. */
+static int make_net(halo_transport **t, int n_nodes, int kind, halo_err *err) {
+    static const uint8_t key[HALO_NET_KEY_BYTES] = {1, 2, 3};
+    uint8_t local[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    halo_net_config cfg = {.kind = kind,
+                           .n_nodes = n_nodes,
+                           .local = local,
+                           .key = key,
+                           .idle_timeout_ns = 10000000000ull};
+    return halo_net_new(t, &cfg, err);
+}
+
+static int make_udp(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_net(t, n_nodes, HALO_NET_KIND_UDP, err);
+}
+
+static int make_tcp(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_net(t, n_nodes, HALO_NET_KIND_TCP, err);
+}
+#endif
+
 /* Built a second time as test_ns3_contract (HALO_CONTRACT_NS3): the same star on ns-3. */
 static const world worlds[] = {
 #ifdef HALO_CONTRACT_NS3
@@ -70,6 +93,8 @@ static const world worlds[] = {
     {"loop", make_loop, 1},
     {"sim-datagram", make_sim_datagram, 1},
     {"sim-stream", make_sim_stream, 1},
+    {"net-udp", make_udp, 0},
+    {"net-tcp", make_tcp, 0},
 #endif
 };
 

@@ -1,0 +1,1206 @@
+/*
+ * Socket transports (UDP and TCP) with authenticated framing, a replay window, UDP
+ * fragmentation, and a seeded loss/delay layer. See net/net.h for the contract and
+ * docs/net.md for the frame layout.
+ */
+#define _GNU_SOURCE /* ppoll */
+
+#include "net/net.h"
+
+#include "core/evq.h"
+#include "core/plan.h"
+#include "core/rng.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    EV_DELIVER = 1,
+    EV_TIMER = 2,
+    EV_RELEASE = 3, /* a frame held by the loss layer goes out */
+};
+
+#define FRAME_OVERHEAD  (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
+#define TCP_FRAG_BYTES  60000u
+#define MAX_FRAME_BYTES (FRAME_OVERHEAD + 65535u)
+#define TCP_OUT_LIMIT   (64u << 20) /* a peer that stops reading is cut off */
+#define REFUSAL         "HNETNAK1"
+#define REFUSAL_BYTES   8
+#define REFUSAL_GAP_NS  100000000ull
+#define RX_BURST        64
+
+/* ==== State ==== */
+
+typedef struct msgbuf {
+    size_t len;
+    int type, src, dst;
+    unsigned char data[];
+} msgbuf;
+
+typedef struct conn {
+    int fd;
+    int ep;         /* endpoint that owns it */
+    int peer;       /* node at the other end, -1 until its first authenticated frame */
+    int outgoing;   /* we connected (1) or accepted (0) */
+    int connecting; /* non-blocking connect in progress */
+    int broken;     /* to be closed by the poll loop (never freed under a caller) */
+    unsigned char *in;
+    size_t in_len, in_cap;
+    unsigned char *out;
+    size_t out_len, out_off, out_cap;
+    struct conn *next;
+} conn;
+
+typedef struct endpoint {
+    int fd; /* UDP socket, or TCP listening socket */
+    int node;
+    conn *conns;
+    uint64_t last_refusal_ns;
+} endpoint;
+
+typedef struct peer {
+    struct sockaddr_in addr;
+    int have_addr;
+    /* receive side, per sender */
+    uint64_t top_seq, window; /* highest accepted sequence number; bit i = top - i seen */
+    int have_seq;
+    uint64_t delivered_seq; /* first sequence number of the last delivered message */
+    uint64_t last_heard_ns;
+    uint64_t refusals;
+    unsigned char *rbuf; /* reassembly */
+    size_t rcap, rlen;
+    uint64_t rfirst;
+    unsigned rcount, rgot;
+    int rtype, rdst;
+    /* send side, per local sender */
+    uint64_t next_seq;
+    halo_rng rng;
+    uint64_t release_ns; /* loss layer: frames to this peer leave in order, not before */
+    /* local */
+    halo_recv_fn recv;
+    void *recv_ctx;
+    int ep; /* endpoint index of a local node, -1 otherwise */
+} peer;
+
+typedef struct net {
+    halo_transport base;
+    int kind, n_nodes, wildcard;
+    uint8_t key[HALO_NET_KEY_BYTES];
+    size_t mtu;
+    double loss_rate;
+    uint64_t delay_ns, rto_ns, seed, idle_timeout_ns;
+    peer *peers;
+    endpoint *eps;
+    int n_eps;
+    halo_evq *q;
+    uint64_t t0_ns;
+    halo_net_control_fn control;
+    void *control_ctx;
+    halo_net_stats stats;
+    unsigned char frame[MAX_FRAME_BYTES]; /* scratch for sealing */
+    unsigned char rx[MAX_FRAME_BYTES];    /* scratch for UDP receive */
+    struct pollfd *pfds;
+    conn **pconns;
+    size_t pcap;
+} net;
+
+static net *as_net(halo_transport *t) {
+    return (net *)t;
+}
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ns(void) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_of(const net *n) {
+    return mono_ns() - n->t0_ns;
+}
+
+static void put16(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get16(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p) {
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ==== Addresses and keys ==== */
+
+int halo_net_parse_addr(const char *s, struct sockaddr_in *out, halo_err *err) {
+    char host[256];
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': expected host:port", s ? s : "(null)");
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': port not in 0..65535", s);
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &out->sin_addr) == 1)
+        return HALO_OK;
+    struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': cannot resolve '%s' to IPv4", s, host);
+    out->sin_addr = ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    return HALO_OK;
+}
+
+static int hexval(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    (void)fclose(f);
+    buf[n] = '\0';
+    size_t a = 0, b = n;
+    while (a < b && (buf[a] == ' ' || buf[a] == '\n' || buf[a] == '\r' || buf[a] == '\t'))
+        a++;
+    while (b > a &&
+           (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' || buf[b - 1] == '\t'))
+        b--;
+    if (b - a != (size_t)2 * HALO_NET_KEY_BYTES)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "key file %s: expected %d hexadecimal digits (halo keygen makes one)",
+                         path, 2 * HALO_NET_KEY_BYTES);
+    for (int i = 0; i < HALO_NET_KEY_BYTES; i++) {
+        int hi = hexval(buf[a + 2 * (size_t)i]), lo = hexval(buf[a + 2 * (size_t)i + 1]);
+        if (hi < 0 || lo < 0)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: not hexadecimal at digit %d", path,
+                             2 * i + (hi < 0 ? 1 : 2));
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return HALO_OK;
+}
+
+int halo_net_key_generate(const char *path, halo_err *err) {
+    if (sodium_init() < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "libsodium failed to initialise");
+    uint8_t key[HALO_NET_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
+    char hex[2 * HALO_NET_KEY_BYTES + 2];
+    (void)sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    hex[(size_t)2 * HALO_NET_KEY_BYTES] = '\n';
+    sodium_memzero(key, sizeof key);
+    ssize_t w = write(fd, hex, 2 * HALO_NET_KEY_BYTES + 1);
+    int rc = close(fd);
+    if (w != 2 * HALO_NET_KEY_BYTES + 1 || rc != 0) {
+        (void)unlink(path);
+        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: write failed", path);
+    }
+    return HALO_OK;
+}
+
+/* ==== Framing ==== */
+
+static size_t seal(const uint8_t *key, unsigned char *f, int type, int src, int dst,
+                   unsigned frag_idx, unsigned frag_count, uint64_t seq, uint32_t msg_bytes,
+                   uint32_t offset, const void *payload, size_t len) {
+    memcpy(f, "HNET", 4);
+    f[4] = 1;
+    f[5] = (unsigned char)type;
+    put16(f + 6, (uint32_t)src);
+    put16(f + 8, (uint32_t)dst);
+    put16(f + 10, frag_idx);
+    put16(f + 12, frag_count);
+    put16(f + 14, (uint32_t)len);
+    put64(f + 16, seq);
+    put32(f + 24, msg_bytes);
+    put32(f + 28, offset);
+    if (len)
+        memcpy(f + HALO_NET_HEADER_BYTES, payload, len);
+    crypto_auth(f + HALO_NET_HEADER_BYTES + len, f, HALO_NET_HEADER_BYTES + len, key);
+    return FRAME_OVERHEAD + len;
+}
+
+size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                           const void *payload, size_t len, void *out, size_t cap) {
+    if (len > 65535 || cap < FRAME_OVERHEAD + len || sodium_init() < 0)
+        return 0;
+    return seal(key, out, type, src, dst, 0, 1, seq, (uint32_t)len, 0, payload, len);
+}
+
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap) {
+    if (len > 65535 || idx > 65535 || count > 65535 || cap < FRAME_OVERHEAD + len ||
+        sodium_init() < 0)
+        return 0;
+    return seal(key, out, type, src, dst, idx, count, seq, msg_bytes, offset, payload, len);
+}
+
+/* ==== Sockets ==== */
+
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int open_endpoint(net *n, endpoint *ep, const struct sockaddr_in *addr, halo_err *err) {
+    int fd = socket(AF_INET,
+                    (n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
+    int one = 1, big = 4 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (n->kind == HALO_NET_KIND_UDP) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    }
+    char a[INET_ADDRSTRLEN] = "?";
+    (void)inet_ntop(AF_INET, &addr->sin_addr, a, sizeof a);
+    if (bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 ||
+        (n->kind == HALO_NET_KIND_TCP && listen(fd, 64) != 0) || set_nonblock(fd) != 0) {
+        int e = errno;
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_IO, "bind %s:%u (%s): %s", a, ntohs(addr->sin_port),
+                         n->kind == HALO_NET_KIND_UDP ? "udp" : "tcp", strerror(e));
+    }
+    ep->fd = fd;
+    return HALO_OK;
+}
+
+static void conn_close(net *n, conn *c) {
+    endpoint *ep = &n->eps[c->ep];
+    for (conn **pp = &ep->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    (void)close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+    n->stats.conns_closed++;
+}
+
+static conn *conn_add(net *n, int ep_idx, int fd, int peer_idx, int outgoing) {
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->ep = ep_idx;
+    c->peer = peer_idx;
+    c->outgoing = outgoing;
+    c->next = n->eps[ep_idx].conns;
+    n->eps[ep_idx].conns = c;
+    return c;
+}
+
+static int conn_append(conn *c, const void *data, size_t len) {
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + len > TCP_OUT_LIMIT)
+        return -1;
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < c->out_len + len)
+            cap *= 2;
+        unsigned char *p = realloc(c->out, cap);
+        if (!p)
+            return -1;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+/* Writes what the kernel takes; -1 when the connection broke. */
+static int conn_flush(conn *c) {
+    while (!c->connecting && c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        c->out_off += (size_t)w;
+    }
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    return 0;
+}
+
+static endpoint *ep_of(net *n, int node) {
+    if (n->wildcard)
+        return &n->eps[0];
+    return n->peers[node].ep >= 0 ? &n->eps[n->peers[node].ep] : NULL;
+}
+
+/* The connection that carries frames from local `ep` to node dst (made if needed). */
+static conn *tcp_route(net *n, int ep_idx, int dst) {
+    conn *in = NULL;
+    for (conn *c = n->eps[ep_idx].conns; c; c = c->next)
+        if (c->peer == dst && !c->broken) {
+            if (c->outgoing)
+                return c;
+            in = in ? in : c;
+        }
+    peer *p = &n->peers[dst];
+    if (!p->have_addr)
+        return in;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return in;
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (set_nonblock(fd) != 0) {
+        (void)close(fd);
+        return in;
+    }
+    int rc = connect(fd, (const struct sockaddr *)&p->addr, sizeof p->addr);
+    if (rc != 0 && errno != EINPROGRESS) {
+        (void)close(fd);
+        return in;
+    }
+    conn *c = conn_add(n, ep_idx, fd, dst, 1);
+    if (!c) {
+        (void)close(fd);
+        return in;
+    }
+    c->connecting = rc != 0;
+    return c;
+}
+
+/* Puts one sealed frame on the wire (no loss layer). */
+static void emit(net *n, int ep_idx, int dst, const unsigned char *f, size_t len) {
+    endpoint *ep = &n->eps[ep_idx];
+    if (n->kind == HALO_NET_KIND_UDP) {
+        const peer *p = &n->peers[dst];
+        if (!p->have_addr ||
+            sendto(ep->fd, f, len, 0, (const struct sockaddr *)&p->addr, sizeof p->addr) < 0) {
+            n->stats.send_failures++;
+            return;
+        }
+    } else {
+        conn *c = tcp_route(n, ep_idx, dst);
+        if (!c || c->broken || conn_append(c, f, len) != 0 || conn_flush(c) != 0) {
+            n->stats.send_failures++;
+            if (c)
+                c->broken = 1;
+            return;
+        }
+    }
+    n->stats.frames_sent++;
+    n->stats.bytes_sent += len;
+}
+
+/* The loss layer between sealing and the wire. */
+static int lossy_emit(net *n, int src, int ep_idx, int dst, const unsigned char *f, size_t len,
+                      halo_err *err) {
+    if (n->loss_rate <= 0.0 && n->delay_ns == 0) {
+        emit(n, ep_idx, dst, f, len);
+        return HALO_OK;
+    }
+    peer *s = &n->peers[src];
+    uint64_t now = now_of(n), release = now + n->delay_ns;
+    if (n->loss_rate > 0.0 && halo_rng_f64(&s->rng) < n->loss_rate) {
+        if (n->kind == HALO_NET_KIND_UDP) {
+            n->stats.injected_drops++;
+            return HALO_OK;
+        }
+        n->stats.injected_holds++;
+        release += n->rto_ns;
+    }
+    /* Frames to one peer leave in order (FIFO), as on a real link. */
+    peer *d = &n->peers[dst];
+    if (release < d->release_ns)
+        release = d->release_ns;
+    d->release_ns = release;
+    msgbuf *b = malloc(sizeof *b + len);
+    if (!b)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory for a %zu-byte frame", len);
+    memcpy(b->data, f, len);
+    b->len = len;
+    b->dst = dst;
+    b->src = ep_idx;
+    halo_event ev = {.time_ns = release, .kind = EV_RELEASE, .ptr = b};
+    int rc = halo_evq_push(n->q, &ev, NULL, err);
+    if (rc != HALO_OK)
+        free(b);
+    return rc;
+}
+
+static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
+                      halo_err *err) {
+    if (src < 0 || src >= n->n_nodes || dst < 0 || dst >= n->n_nodes || src == dst)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: cannot send from node %d to node %d", src, dst);
+    endpoint *ep = ep_of(n, src);
+    if (!ep)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: node %d is not hosted here", src);
+    if (len > HALO_NET_MAX_MESSAGE_BYTES)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: %zu-byte message exceeds the %u-byte limit", len,
+                         HALO_NET_MAX_MESSAGE_BYTES);
+    peer *d = &n->peers[dst];
+    if (n->kind == HALO_NET_KIND_UDP && !d->have_addr)
+        return HALO_FAIL(err, HALO_ERR_CLOSED, "net: no address for node %d yet", dst);
+    size_t frag = n->kind == HALO_NET_KIND_UDP ? n->mtu - FRAME_OVERHEAD : TCP_FRAG_BYTES;
+    unsigned count = len == 0 ? 1 : (unsigned)((len + frag - 1) / frag);
+    peer *s = &n->peers[src];
+    int ep_idx = (int)(ep - n->eps);
+    for (unsigned i = 0; i < count; i++) {
+        size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
+        size_t flen = seal(n->key, n->frame, type, src, dst, i, count, s->next_seq++, (uint32_t)len,
+                           (uint32_t)off, (const unsigned char *)msg + off, part);
+        int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)
+        n->stats.msgs_sent++;
+    return HALO_OK;
+}
+
+/* ==== Receive path ==== */
+
+/* Replay window (RFC 4303 style): 1 if seq is new (and records it), 0 if seen or too old. */
+static int window_accept(peer *p, uint64_t seq) {
+    if (!p->have_seq) {
+        p->have_seq = 1;
+        p->top_seq = seq;
+        p->window = 1;
+        return 1;
+    }
+    if (seq > p->top_seq) {
+        uint64_t shift = seq - p->top_seq;
+        p->window = shift >= HALO_NET_REPLAY_WINDOW ? 1 : (p->window << shift) | 1;
+        p->top_seq = seq;
+        return 1;
+    }
+    uint64_t back = p->top_seq - seq;
+    if (back >= HALO_NET_REPLAY_WINDOW || (p->window >> back) & 1)
+        return 0;
+    p->window |= 1ull << back;
+    return 1;
+}
+
+static void deliver_later(net *n, int type, int src, int dst, const void *data, size_t len) {
+    msgbuf *b = malloc(sizeof *b + (len ? len : 1));
+    if (!b)
+        return; /* lost, as on a full queue */
+    memcpy(b->data, data, len);
+    b->len = len;
+    b->type = type;
+    b->src = src;
+    b->dst = dst;
+    halo_event ev = {.time_ns = now_of(n), .kind = EV_DELIVER, .ptr = b};
+    if (halo_evq_push(n->q, &ev, NULL, NULL) != HALO_OK)
+        free(b);
+}
+
+static void refuse(net *n, endpoint *ep, conn *c, const struct sockaddr_in *from) {
+    uint64_t now = now_of(n);
+    if (ep->last_refusal_ns && now - ep->last_refusal_ns < REFUSAL_GAP_NS)
+        return;
+    ep->last_refusal_ns = now ? now : 1;
+    if (c)
+        (void)send(c->fd, REFUSAL, REFUSAL_BYTES, MSG_NOSIGNAL);
+    else if (from)
+        (void)sendto(ep->fd, REFUSAL, REFUSAL_BYTES, 0, (const struct sockaddr *)from,
+                     sizeof *from);
+}
+
+static void note_refusal(net *n, conn *c, const struct sockaddr_in *from) {
+    for (int i = 0; i < n->n_nodes; i++) {
+        peer *p = &n->peers[i];
+        if (c ? c->peer == i
+              : (p->have_addr && from && p->addr.sin_port == from->sin_port &&
+                 p->addr.sin_addr.s_addr == from->sin_addr.s_addr))
+            p->refusals++;
+    }
+}
+
+/* One fragment's header fields. */
+typedef struct frag {
+    int type, dst;
+    unsigned idx, count;
+    uint32_t msg_bytes, off;
+    size_t len;
+    uint64_t first; /* sequence number of the message's first fragment */
+} frag;
+
+/*
+ * Adds a fragment to the sender's reassembly buffer. Returns the whole message when this
+ * fragment completes it, else NULL (more to come, or dropped and counted).
+ */
+static const unsigned char *reassemble(net *n, peer *p, const frag *fr,
+                                       const unsigned char *payload) {
+    if (p->rcount && p->rfirst != fr->first) {
+        n->stats.incomplete++;
+        p->rcount = 0;
+    }
+    if (!p->rcount) {
+        if (fr->msg_bytes > p->rcap) {
+            unsigned char *b = realloc(p->rbuf, fr->msg_bytes);
+            if (!b)
+                return NULL;
+            p->rbuf = b;
+            p->rcap = fr->msg_bytes;
+        }
+        p->rfirst = fr->first;
+        p->rcount = fr->count;
+        p->rgot = 0;
+        p->rlen = fr->msg_bytes;
+        p->rtype = fr->type;
+        p->rdst = fr->dst;
+    }
+    if (p->rcount != fr->count || p->rlen != fr->msg_bytes || p->rtype != fr->type ||
+        p->rdst != fr->dst) {
+        n->stats.malformed++;
+        p->rcount = 0;
+        return NULL;
+    }
+    memcpy(p->rbuf + fr->off, payload, fr->len);
+    if (++p->rgot < fr->count)
+        return NULL;
+    p->rcount = 0;
+    return p->rbuf;
+}
+
+static int is_local(const net *n, int node) {
+    return n->wildcard ? n->peers[node].recv != NULL || n->control != NULL : n->peers[node].ep >= 0;
+}
+
+/*
+ * One frame f[0..len) arrived at endpoint ep (from `from` over UDP, on `c` over TCP).
+ * Returns 0, or -1 when a TCP connection must be closed (its stream is unusable).
+ */
+static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *from,
+                    const unsigned char *f, size_t len) {
+    if (len == REFUSAL_BYTES && memcmp(f, REFUSAL, REFUSAL_BYTES) == 0) {
+        note_refusal(n, c, from);
+        return -1;
+    }
+    if (len < FRAME_OVERHEAD || memcmp(f, "HNET", 4) != 0 || f[4] != 1) {
+        n->stats.malformed++;
+        return -1;
+    }
+    if (len > MAX_FRAME_BYTES || (n->kind == HALO_NET_KIND_UDP && len > n->mtu)) {
+        n->stats.oversized++;
+        return -1;
+    }
+    size_t flen = get16(f + 14);
+    if (flen + FRAME_OVERHEAD != len) {
+        n->stats.malformed++;
+        return -1;
+    }
+    if (crypto_auth_verify(f + HALO_NET_HEADER_BYTES + flen, f, HALO_NET_HEADER_BYTES + flen,
+                           n->key) != 0) {
+        n->stats.bad_auth++;
+        refuse(n, ep, c, from);
+        return -1;
+    }
+    int type = f[5], src = (int)get16(f + 6), dst = (int)get16(f + 8);
+    unsigned idx = get16(f + 10), count = get16(f + 12);
+    uint64_t seq = get64(f + 16);
+    uint32_t msg_bytes = get32(f + 24), off = get32(f + 28);
+    if (type < HALO_NET_FRAME_DATA || type > HALO_NET_FRAME_PONG || src >= n->n_nodes ||
+        dst >= n->n_nodes || src == dst || count == 0 || idx >= count || off > msg_bytes ||
+        flen > msg_bytes - off || seq < idx) {
+        n->stats.malformed++;
+        return -1;
+    }
+    if (msg_bytes > HALO_NET_MAX_MESSAGE_BYTES) {
+        n->stats.oversized++;
+        return -1;
+    }
+    if ((!n->wildcard && dst != ep->node) || !is_local(n, dst)) {
+        n->stats.misaddressed++;
+        return 0;
+    }
+    if (c && c->peer >= 0 && c->peer != src) {
+        n->stats.malformed++;
+        return -1;
+    }
+    peer *p = &n->peers[src];
+    if (!window_accept(p, seq)) {
+        n->stats.replayed++;
+        return 0;
+    }
+    n->stats.frames_recv++;
+    n->stats.bytes_recv += len;
+    p->last_heard_ns = now_of(n);
+    if (p->last_heard_ns == 0)
+        p->last_heard_ns = 1;
+    if (c)
+        c->peer = src;
+    else if (from && (!p->have_addr || p->addr.sin_port != from->sin_port ||
+                      p->addr.sin_addr.s_addr != from->sin_addr.s_addr)) {
+        p->addr = *from;
+        p->have_addr = 1;
+    }
+    if (type == HALO_NET_FRAME_PING) {
+        /* A daemon answers only for a node it really hosts: a worker restarted since its
+           join (no node yet) stays silent, so the root sees it lost and joins it again. */
+        if (!n->wildcard || n->peers[dst].recv)
+            (void)tx_message(n, HALO_NET_FRAME_PONG, dst, src, NULL, 0, NULL);
+        return 0;
+    }
+    if (type == HALO_NET_FRAME_PONG)
+        return 0;
+    const unsigned char *payload = f + HALO_NET_HEADER_BYTES;
+    uint64_t first = seq - idx;
+    if (count == 1 && flen != msg_bytes) {
+        n->stats.malformed++;
+        return 0;
+    }
+    if (count > 1) {
+        frag fr = {type, dst, idx, count, msg_bytes, off, flen, first};
+        payload = reassemble(n, p, &fr, payload);
+        if (!payload)
+            return 0;
+    }
+    if (p->delivered_seq && first <= p->delivered_seq) {
+        n->stats.stale++;
+        return 0;
+    }
+    p->delivered_seq = first;
+    deliver_later(n, type, src, dst, payload, msg_bytes);
+    return 0;
+}
+
+static void rx_udp(net *n, endpoint *ep) {
+    for (int i = 0; i < RX_BURST; i++) {
+        struct sockaddr_in from = {0};
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(ep->fd, n->rx, sizeof n->rx, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+        if (r < 0)
+            return;
+        if ((size_t)r > sizeof n->rx) {
+            n->stats.oversized++;
+            continue;
+        }
+        (void)rx_frame(n, ep, NULL, &from, n->rx, (size_t)r);
+    }
+}
+
+/* Parses whole frames out of c->in; -1 when the connection must close. */
+static int tcp_parse(net *n, conn *c) {
+    size_t at = 0;
+    int rc = 0;
+    while (rc == 0 && c->in_len - at >= REFUSAL_BYTES) {
+        const unsigned char *f = c->in + at;
+        size_t need;
+        if (memcmp(f, REFUSAL, REFUSAL_BYTES) == 0)
+            need = REFUSAL_BYTES;
+        else if (c->in_len - at < HALO_NET_HEADER_BYTES)
+            break;
+        else if (memcmp(f, "HNET", 4) != 0) {
+            n->stats.malformed++;
+            return -1;
+        } else
+            need = FRAME_OVERHEAD + get16(f + 14);
+        if (c->in_len - at < need)
+            break;
+        rc = rx_frame(n, &n->eps[c->ep], c, NULL, f, need);
+        at += need;
+    }
+    memmove(c->in, c->in + at, c->in_len - at);
+    c->in_len -= at;
+    return rc;
+}
+
+/* Reads what is there; -1 when the connection is finished. */
+static int rx_tcp(net *n, conn *c) {
+    for (int i = 0; i < RX_BURST; i++) {
+        if (c->in_cap - c->in_len < 65536) {
+            size_t cap = c->in_len + (size_t)2 * MAX_FRAME_BYTES;
+            unsigned char *p = realloc(c->in, cap);
+            if (!p)
+                return -1;
+            c->in = p;
+            c->in_cap = cap;
+        }
+        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (r == 0)
+            return -1;
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        c->in_len += (size_t)r;
+        if (tcp_parse(n, c) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void accept_all(net *n, int ep_idx) {
+    for (int i = 0; i < RX_BURST; i++) {
+        int fd = accept(n->eps[ep_idx].fd, NULL, NULL);
+        if (fd < 0)
+            return;
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (set_nonblock(fd) != 0 || !conn_add(n, ep_idx, fd, -1, 0))
+            (void)close(fd);
+    }
+}
+
+void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len) {
+    net *n = as_net(t);
+    endpoint *ep =
+        node < 0 ? (n->wildcard ? &n->eps[0] : NULL) : (node < n->n_nodes ? ep_of(n, node) : NULL);
+    if (!ep)
+        return;
+    if (n->kind == HALO_NET_KIND_UDP) {
+        struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(9)};
+        from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (len <= sizeof n->rx) {
+            memcpy(n->rx, buf, len);
+            (void)rx_frame(n, ep, NULL, &from, n->rx, len);
+        } else {
+            n->stats.oversized++;
+        }
+        return;
+    }
+    /* TCP: a fresh connection whose bytes are `buf`; its fd is a closed-pipe stand-in. */
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+        return;
+    conn *c = conn_add(n, (int)(ep - n->eps), fds[0], -1, 0);
+    if (!c) {
+        (void)close(fds[0]);
+        (void)close(fds[1]);
+        return;
+    }
+    (void)close(fds[1]);
+    c->in = malloc(len ? len : 1);
+    if (c->in) {
+        memcpy(c->in, buf, len);
+        c->in_len = c->in_cap = len;
+    }
+    (void)tcp_parse(n, c);
+    conn_close(n, c);
+}
+
+/* ==== Transport ops ==== */
+
+static int net_attach(halo_transport *t, int node, halo_recv_fn fn, void *ctx, halo_err *err) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes || (!n->wildcard && n->peers[node].ep < 0))
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: node %d is not hosted here (of %d)", node,
+                         n->n_nodes);
+    n->peers[node].recv = fn;
+    n->peers[node].recv_ctx = ctx;
+    return HALO_OK;
+}
+
+static int net_send(halo_transport *t, int src, int dst, const void *msg, size_t len,
+                    halo_err *err) {
+    return tx_message(as_net(t), HALO_NET_FRAME_DATA, src, dst, msg, len, err);
+}
+
+static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_timer_fn fn, void *arg,
+                        uint64_t *timer_id, halo_err *err) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes || !fn)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: bad timer for node %d", node);
+    uint64_t now = now_of(n);
+    if (delay_ns > UINT64_MAX - now)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: timer delay %llu ns overflows",
+                         (unsigned long long)delay_ns);
+    halo_event ev = {
+        .time_ns = now + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
+    return halo_evq_push(n->q, &ev, timer_id, err);
+}
+
+static int net_cancel(halo_transport *t, uint64_t timer_id) {
+    return halo_evq_cancel(as_net(t)->q, timer_id);
+}
+
+static uint64_t net_now(halo_transport *t, int node) {
+    (void)node;
+    return now_of(as_net(t));
+}
+
+static void net_charge(halo_transport *t, int node, const halo_cost *cost) {
+    (void)t;
+    (void)node;
+    (void)cost;
+}
+
+static void handle_event(net *n, halo_event *ev) {
+    if (ev->kind == EV_TIMER) {
+        ev->fn(ev->ptr2);
+        return;
+    }
+    msgbuf *b = ev->ptr;
+    if (ev->kind == EV_RELEASE) {
+        emit(n, b->src, b->dst, b->data, b->len);
+    } else if (b->type == HALO_NET_FRAME_CONTROL) {
+        n->stats.msgs_recv++;
+        if (n->control)
+            n->control(n->control_ctx, b->dst, b->src, b->data, b->len);
+    } else {
+        n->stats.msgs_recv++;
+        peer *d = &n->peers[b->dst];
+        if (d->recv)
+            d->recv(d->recv_ctx, b->src, b->data, b->len);
+    }
+    free(b);
+}
+
+/* Closes the connections marked broken. */
+static void sweep(net *n) {
+    for (int e = 0; e < n->n_eps; e++) {
+        conn *c = n->eps[e].conns;
+        while (c) {
+            conn *next = c->next;
+            if (c->broken)
+                conn_close(n, c);
+            c = next;
+        }
+    }
+}
+
+/* Builds the poll set; returns its size. */
+static size_t poll_set(net *n) {
+    size_t need = (size_t)n->n_eps;
+    for (int e = 0; e < n->n_eps; e++)
+        for (conn *c = n->eps[e].conns; c; c = c->next)
+            need++;
+    if (need > n->pcap) {
+        struct pollfd *p = realloc(n->pfds, need * sizeof *p);
+        if (p)
+            n->pfds = p;
+        conn **q = realloc(n->pconns, need * sizeof *q);
+        if (q)
+            n->pconns = q;
+        if (!p || !q)
+            return 0;
+        n->pcap = need;
+    }
+    size_t k = 0;
+    for (int e = 0; e < n->n_eps; e++) {
+        n->pfds[k] = (struct pollfd){.fd = n->eps[e].fd, .events = POLLIN};
+        n->pconns[k++] = NULL;
+        for (conn *c = n->eps[e].conns; c; c = c->next) {
+            short ev = POLLIN;
+            if (c->connecting || c->out_len > c->out_off)
+                ev |= POLLOUT;
+            n->pfds[k] = (struct pollfd){.fd = c->fd, .events = ev};
+            n->pconns[k++] = c;
+        }
+    }
+    return k;
+}
+
+static void poll_once(net *n, uint64_t timeout_ns) {
+    size_t k = poll_set(n);
+    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+                          .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+    int r = ppoll(n->pfds, (nfds_t)k, &ts, NULL);
+    if (r <= 0)
+        return;
+    for (size_t i = 0; i < k; i++) {
+        short re = n->pfds[i].revents;
+        if (!re)
+            continue;
+        conn *c = n->pconns[i];
+        if (!c) {
+            int e = 0;
+            while (e < n->n_eps && n->eps[e].fd != n->pfds[i].fd)
+                e++;
+            if (e == n->n_eps)
+                continue;
+            if (n->kind == HALO_NET_KIND_UDP)
+                rx_udp(n, &n->eps[e]);
+            else
+                accept_all(n, e);
+            continue;
+        }
+        if (c->broken)
+            continue;
+        int bad = 0;
+        if (c->connecting && (re & (POLLOUT | POLLERR | POLLHUP))) {
+            int so = 0;
+            socklen_t sl = sizeof so;
+            bad = getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &so, &sl) != 0 || so != 0;
+            c->connecting = 0;
+        }
+        if (!bad && (re & POLLOUT))
+            bad = conn_flush(c) != 0;
+        if (!bad && (re & (POLLIN | POLLHUP | POLLERR)))
+            bad = rx_tcp(n, c) != 0;
+        if (bad)
+            c->broken = 1;
+    }
+    sweep(n);
+}
+
+static int net_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {
+    net *n = as_net(t);
+    uint64_t last_event = now_of(n);
+    halo_event ev;
+    while (!(done && done(arg))) {
+        uint64_t now = now_of(n);
+        const halo_event *top = halo_evq_peek(n->q);
+        if (top && top->time_ns <= now) {
+            (void)halo_evq_pop(n->q, &ev);
+            handle_event(n, &ev);
+            last_event = now;
+            continue;
+        }
+        uint64_t wait = top ? top->time_ns - now : 1000000000ull;
+        if (n->idle_timeout_ns) {
+            if (now - last_event >= n->idle_timeout_ns)
+                return HALO_FAIL(err, HALO_ERR_TIMEOUT, "net: nothing happened for %.3f s",
+                                 (double)n->idle_timeout_ns / 1e9);
+            uint64_t left = n->idle_timeout_ns - (now - last_event);
+            if (wait > left)
+                wait = left;
+        }
+        size_t before = halo_evq_size(n->q);
+        poll_once(n, wait);
+        if (halo_evq_size(n->q) > before)
+            last_event = now_of(n);
+    }
+    return HALO_OK;
+}
+
+static void net_destroy(halo_transport *t) {
+    net *n = as_net(t);
+    halo_event ev;
+    while (halo_evq_pop(n->q, &ev))
+        if (ev.kind != EV_TIMER)
+            free(ev.ptr);
+    halo_evq_free(n->q);
+    for (int e = 0; n->eps && e < n->n_eps; e++) {
+        while (n->eps[e].conns)
+            conn_close(n, n->eps[e].conns);
+        if (n->eps[e].fd >= 0)
+            (void)close(n->eps[e].fd);
+    }
+    for (int i = 0; n->peers && i < n->n_nodes; i++)
+        free(n->peers[i].rbuf);
+    sodium_memzero(n->key, sizeof n->key);
+    free(n->pfds);
+    free(n->pconns);
+    free(n->eps);
+    free(n->peers);
+    free(n);
+}
+
+static const halo_transport_ops net_ops = {
+    .attach = net_attach,
+    .send = net_send,
+    .schedule = net_schedule,
+    .cancel = net_cancel,
+    .now_ns = net_now,
+    .charge = net_charge,
+    .run = net_run,
+    .destroy = net_destroy,
+};
+
+/* ==== Construction and extras ==== */
+
+void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, uint64_t seed) {
+    net *n = as_net(t);
+    n->loss_rate = loss_rate > 0.0 && loss_rate < 1.0 ? loss_rate : 0.0;
+    n->delay_ns = delay_ns;
+    n->seed = seed;
+    for (int i = 0; i < n->n_nodes; i++)
+        halo_rng_init_stream(&n->peers[i].rng, seed, 0, (uint64_t)i, 0x6e6574 /* net */);
+}
+
+/* Parses the configured addresses and binds the local sockets. */
+static int bind_endpoints(net *n, const halo_net_config *cfg, halo_err *err) {
+    int rc = HALO_OK;
+    for (int i = 0; rc == HALO_OK && cfg->addrs && i < n->n_nodes; i++)
+        if (cfg->addrs[i]) {
+            rc = halo_net_parse_addr(cfg->addrs[i], &n->peers[i].addr, err);
+            n->peers[i].have_addr = rc == HALO_OK;
+        }
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (rc == HALO_OK && n->wildcard) {
+        rc = halo_net_parse_addr(cfg->listen, &any, err);
+        n->eps[0].node = -1;
+        if (rc == HALO_OK)
+            rc = open_endpoint(n, &n->eps[0], &any, err);
+    }
+    for (int i = 0, e = 0; rc == HALO_OK && !n->wildcard && i < n->n_nodes; i++) {
+        if (!cfg->local[i])
+            continue;
+        peer *p = &n->peers[i];
+        if (!p->have_addr) {
+            p->addr = any;
+            p->have_addr = 1;
+        }
+        n->eps[e].node = i;
+        p->ep = e;
+        rc = open_endpoint(n, &n->eps[e], &p->addr, err);
+        socklen_t sl = sizeof p->addr;
+        if (rc == HALO_OK)
+            (void)getsockname(n->eps[e].fd, (struct sockaddr *)&p->addr, &sl);
+        e++;
+    }
+    return rc;
+}
+
+int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err) {
+    *out = NULL;
+    if (cfg->kind != HALO_NET_KIND_UDP && cfg->kind != HALO_NET_KIND_TCP)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: transport kind %d, expected udp or tcp",
+                         cfg->kind);
+    if (cfg->n_nodes < 1 || cfg->n_nodes > HALO_MAX_DEVICES)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: %d nodes, expected 1..%d", cfg->n_nodes,
+                         HALO_MAX_DEVICES);
+    if (!cfg->key)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: a cluster key is required");
+    if (!(cfg->loss_rate >= 0.0 && cfg->loss_rate < 1.0))
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: loss rate %g not in [0, 1)", cfg->loss_rate);
+    if (cfg->mtu_bytes && (cfg->mtu_bytes < 256 || cfg->mtu_bytes > 65507))
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: MTU %zu bytes, expected 256..65507",
+                         cfg->mtu_bytes);
+    if (!cfg->listen && !cfg->local)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: neither local nodes nor a listen address");
+    if (sodium_init() < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "net: libsodium failed to initialise");
+    net *n = calloc(1, sizeof *n);
+    if (!n)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory");
+    n->base.ops = &net_ops;
+    n->kind = cfg->kind;
+    n->n_nodes = cfg->n_nodes;
+    n->wildcard = cfg->listen != NULL;
+    memcpy(n->key, cfg->key, HALO_NET_KEY_BYTES);
+    n->mtu = cfg->mtu_bytes ? cfg->mtu_bytes : 1400;
+    n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
+    n->idle_timeout_ns = cfg->idle_timeout_ns;
+    n->t0_ns = mono_ns();
+    n->peers = calloc((size_t)n->n_nodes, sizeof *n->peers);
+    int n_eps = 0;
+    for (int i = 0; !n->wildcard && i < n->n_nodes; i++)
+        n_eps += cfg->local[i] != 0;
+    n->n_eps = n->wildcard ? 1 : n_eps;
+    n->eps = calloc((size_t)(n->n_eps ? n->n_eps : 1), sizeof *n->eps);
+    int rc = n->peers && n->eps ? halo_evq_new(&n->q, err)
+                                : HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory");
+    if (rc != HALO_OK) {
+        free(n->peers);
+        free(n->eps);
+        free(n);
+        return rc;
+    }
+    for (int e = 0; e < n->n_eps; e++)
+        n->eps[e].fd = -1;
+    uint64_t seq0 = wall_ns();
+    for (int i = 0; i < n->n_nodes; i++) {
+        n->peers[i].ep = -1;
+        n->peers[i].next_seq = seq0;
+    }
+    halo_net_set_loss(&n->base, cfg->loss_rate, cfg->delay_ns, cfg->seed);
+    rc = bind_endpoints(n, cfg, err);
+    if (rc != HALO_OK) {
+        net_destroy(&n->base);
+        return rc;
+    }
+    *out = &n->base;
+    return HALO_OK;
+}
+
+int halo_net_port(halo_transport *t, int node) {
+    net *n = as_net(t);
+    endpoint *ep = node < 0 ? (n->wildcard ? &n->eps[0] : NULL)
+                            : (node < n->n_nodes && !n->wildcard ? ep_of(n, node) : NULL);
+    struct sockaddr_in a = {0};
+    socklen_t sl = sizeof a;
+    if (!ep || getsockname(ep->fd, (struct sockaddr *)&a, &sl) != 0)
+        return -1;
+    return ntohs(a.sin_port);
+}
+
+int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *err) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes)
+        return HALO_FAIL(err, HALO_ERR_ARG, "net: no node %d", node);
+    int rc = halo_net_parse_addr(addr, &n->peers[node].addr, err);
+    n->peers[node].have_addr = rc == HALO_OK;
+    return rc;
+}
+
+void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx) {
+    net *n = as_net(t);
+    n->control = fn;
+    n->control_ctx = ctx;
+}
+
+int halo_net_send_control(halo_transport *t, int src, int dst, const void *msg, size_t len,
+                          halo_err *err) {
+    return tx_message(as_net(t), HALO_NET_FRAME_CONTROL, src, dst, msg, len, err);
+}
+
+int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err) {
+    return tx_message(as_net(t), HALO_NET_FRAME_PING, src, dst, NULL, 0, err);
+}
+
+uint64_t halo_net_last_heard_ns(halo_transport *t, int node) {
+    net *n = as_net(t);
+    return node >= 0 && node < n->n_nodes ? n->peers[node].last_heard_ns : 0;
+}
+
+uint64_t halo_net_refusals(halo_transport *t, int node) {
+    net *n = as_net(t);
+    return node >= 0 && node < n->n_nodes ? n->peers[node].refusals : 0;
+}
+
+void halo_net_get_stats(halo_transport *t, halo_net_stats *out) {
+    *out = as_net(t)->stats;
+}

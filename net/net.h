@@ -1,0 +1,173 @@
+/*
+ * Socket transports behind core/transport.h: a datagram transport (UDP; relaxed sync) and a
+ * stream transport (TCP; the strict baseline), driven by one poll loop with timers on the
+ * monotonic clock. now_ns is real time since the transport was made; charge does nothing
+ * (the time really passed).
+ *
+ * Every message travels in authenticated frames (docs/net.md has the layout): a 32-byte
+ * header (magic "HNET", version, type, src, dst, fragment index and count, fragment bytes,
+ * 64-bit sequence number, message bytes, offset), the payload, and a 32-byte tag
+ * (crypto_auth, HMAC-SHA512-256 under the shared cluster key) over both. Over UDP a message
+ * larger than the MTU is cut into fragments and reassembled; a message with a lost fragment
+ * is lost (nothing is retransmitted). Over TCP frames follow each other on a connection.
+ *
+ * Receive path: frames that are malformed, oversized, unauthenticated, replayed (a 64-entry
+ * sliding window per sender over its sequence numbers), mis-addressed or stale are dropped
+ * and counted; nothing a peer sends can crash the process or make it allocate more than
+ * HALO_NET_MAX_MESSAGE_BYTES per sender. A sender's sequence numbers start at its wall
+ * clock in nanoseconds, so a restarted sender is accepted and old frames are not.
+ *
+ * Nodes: the transport spans n_nodes indices. Either every node marked `local` gets its own
+ * socket (several nodes in one process: tests), or one socket bound at `listen` hosts
+ * whatever node index attaches (the worker daemon, which learns its index when it joins).
+ * A remote node's address is given, or learned from its authenticated traffic (a worker
+ * answers the root at the address the root's frames came from).
+ *
+ * Loss injection (tests and measurements; deterministic per seed): every frame a node sends
+ * is, with probability loss_rate, lost (UDP) or held back rto_ns together with everything
+ * after it on that link (TCP: what a retransmission timeout does), and every frame may be
+ * delayed by delay_ns.
+ *
+ * Not thread-safe; no global state except libsodium's one-time initialisation.
+ */
+#ifndef HALO_NET_H
+#define HALO_NET_H
+
+#include "core/transport.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HALO_NET_KEY_BYTES         32
+#define HALO_NET_HEADER_BYTES      32
+#define HALO_NET_TAG_BYTES         32
+#define HALO_NET_MAX_MESSAGE_BYTES (1u << 22) /* 4 MiB: larger messages are refused/dropped */
+#define HALO_NET_REPLAY_WINDOW     64
+
+enum halo_net_kind {
+    HALO_NET_KIND_UDP = 0,
+    HALO_NET_KIND_TCP = 1,
+};
+
+enum halo_net_frame_type {
+    HALO_NET_FRAME_DATA = 1,    /* a message for the node's receive callback */
+    HALO_NET_FRAME_CONTROL = 2, /* a message for the control callback (join, ...) */
+    HALO_NET_FRAME_PING = 3,    /* answered with PONG by the transport itself */
+    HALO_NET_FRAME_PONG = 4,
+};
+
+typedef struct halo_net_config {
+    int kind;                 /* enum halo_net_kind */
+    int n_nodes;              /* 1..HALO_MAX_DEVICES */
+    const char *const *addrs; /* (n_nodes) or NULL: "host:port" of each node, NULL entries
+                                 unknown (learned). For a local node: where to bind (port 0:
+                                 any free port, see halo_net_port). */
+    const uint8_t *local;     /* (n_nodes) 1 = hosted here on its own socket; or NULL */
+    const char *listen;       /* instead of `local`: one socket bound here hosts every node
+                                 index that attaches ("host:port") */
+    const uint8_t *key;       /* HALO_NET_KEY_BYTES bytes: the cluster key (required) */
+    size_t mtu_bytes;         /* UDP: largest datagram; 0 = 1400, at least 256 */
+    double loss_rate;         /* injected: [0, 1) */
+    uint64_t delay_ns;        /* injected: added to every frame */
+    uint64_t rto_ns;          /* injected TCP loss: hold time; 0 = 200 ms (Linux's minimum RTO) */
+    uint64_t seed;            /* injected loss: seed of the per-node streams */
+    uint64_t idle_timeout_ns; /* run: HALO_ERR_TIMEOUT after this long without any event;
+                                 0 = never */
+} halo_net_config;
+
+/*
+ * Makes the transport and binds its sockets (listening, for TCP). Errors: HALO_ERR_ARG (bad
+ * counts, addresses, rates, no key), HALO_ERR_IO (socket, bind: the message names the
+ * address and errno text), HALO_ERR_NOMEM. Free with halo_transport_free.
+ */
+int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err);
+
+/* The local port a node (or the listen socket, node -1) is bound to; -1 if not local. */
+int halo_net_port(halo_transport *t, int node);
+
+/* Sets or replaces the address of remote `node` ("host:port"). Errors: HALO_ERR_ARG. */
+int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *err);
+
+/* Changes the injected loss (as in the config) of frames sent from now on. */
+void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, uint64_t seed);
+
+/*
+ * A control message arrived for local node `dst` from `src` (authenticated); `msg` is
+ * borrowed until the callback returns. Control messages are delivered in run() like data.
+ */
+typedef void (*halo_net_control_fn)(void *ctx, int dst, int src, const void *msg, size_t len);
+
+/* Sets the control callback (replacing any earlier one). */
+void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx);
+
+/* Sends a control message; the same contract and errors as send. */
+int halo_net_send_control(halo_transport *t, int src, int dst, const void *msg, size_t len,
+                          halo_err *err);
+
+/* Sends a PING from src to dst; the peer's transport answers with a PONG. */
+int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err);
+
+/* now_ns of the last authenticated frame from `node` (0: never). */
+uint64_t halo_net_last_heard_ns(halo_transport *t, int node);
+
+/* Unauthenticated refusals ("wrong key") received from the address of `node`. */
+uint64_t halo_net_refusals(halo_transport *t, int node);
+
+typedef struct halo_net_stats {
+    uint64_t msgs_sent, msgs_recv;     /* whole messages (data and control) */
+    uint64_t frames_sent, frames_recv; /* frames that passed every check */
+    uint64_t bytes_sent, bytes_recv;   /* on the wire, framing included */
+    uint64_t bad_auth;                 /* dropped: tag did not verify */
+    uint64_t replayed;                 /* dropped: sequence number seen or too old */
+    uint64_t malformed;                /* dropped: bad magic, version, sizes, fields */
+    uint64_t oversized;                /* dropped: larger than the limits */
+    uint64_t misaddressed;             /* dropped: for a node not hosted here */
+    uint64_t stale;                    /* dropped: message older than one delivered */
+    uint64_t incomplete;               /* messages lost to a missing fragment */
+    uint64_t injected_drops;           /* frames the loss layer dropped */
+    uint64_t injected_holds;           /* TCP frames the loss layer held back */
+    uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */
+    uint64_t conns_closed;             /* TCP connections closed on error or EOF */
+} halo_net_stats;
+
+/* Cumulative statistics of the whole transport. */
+void halo_net_get_stats(halo_transport *t, halo_net_stats *out);
+
+/*
+ * Test entry point of the receive path: processes buf[0..len) as a datagram (UDP) or as
+ * bytes of a fresh incoming connection (TCP) arriving at the socket of local node `node`
+ * (-1: the listen socket). Whatever it contains, nothing but counters and deliveries (in a
+ * later run) can follow.
+ */
+void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len);
+
+/*
+ * Test helper: seals one single-fragment frame of `type` from src to dst with sequence
+ * number `seq` under `key` into out (capacity cap); returns its length, 0 if it does not fit.
+ */
+size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                           const void *payload, size_t len, void *out, size_t cap);
+
+/*
+ * Test helper: seals one fragment with arbitrary fragment fields (index `idx` of `count`,
+ * `offset` into a message of `msg_bytes`), as a peer holding the key could; returns its
+ * length, 0 if it does not fit. The receive path must reject inconsistent fields.
+ */
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap);
+
+/*
+ * Reads a key file: 64 hexadecimal digits (32 bytes), surrounding whitespace allowed.
+ * Errors: HALO_ERR_IO (cannot read; names the path), HALO_ERR_FORMAT (not 64 hex digits).
+ */
+int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_err *err);
+
+/* Writes a fresh random key to `path` (mode 0600, must not exist). Errors: HALO_ERR_IO. */
+int halo_net_key_generate(const char *path, halo_err *err);
+
+/* Parses "host:port" (IPv4 dotted or a name resolving to IPv4). Errors: HALO_ERR_ARG. */
+struct sockaddr_in;
+int halo_net_parse_addr(const char *s, struct sockaddr_in *out, halo_err *err);
+
+#endif /* HALO_NET_H */

@@ -1,0 +1,678 @@
+/*
+ * The root's side of a socket cluster and the worker daemon (net/remote.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "net/remote.h"
+
+#include "core/cluster.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ==== Control messages ==== */
+
+enum {
+    JOIN_BYTES = 64,
+    JACK_BYTES = 24,
+    PROTO_VERSION = 1,
+};
+
+enum {
+    JACK_OK = 0,
+    JACK_MODEL = 1, /* the worker holds another model */
+    JACK_BAD = 2,   /* the request does not fit the worker's model */
+    JACK_STALE = 3, /* the JOIN's clock is too far from the worker's */
+};
+
+typedef struct join_msg {
+    int node_idx, n_devices, encoding, ffn_group_size;
+    uint64_t model_hash, wall_ns, session;
+    double loss_rate;
+    uint64_t delay_ns, loss_seed;
+} join_msg;
+
+static void put_u(unsigned char *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void encode_join(const join_msg *j, unsigned char *p) {
+    memset(p, 0, JOIN_BYTES);
+    memcpy(p, "JOIN", 4);
+    put_u(p + 4, PROTO_VERSION, 2);
+    put_u(p + 6, (uint64_t)j->node_idx, 2);
+    put_u(p + 8, (uint64_t)j->n_devices, 2);
+    put_u(p + 10, (uint64_t)j->encoding, 2);
+    put_u(p + 12, (uint64_t)j->ffn_group_size, 4);
+    put_u(p + 16, j->model_hash, 8);
+    put_u(p + 24, j->wall_ns, 8);
+    put_u(p + 32, j->session, 8);
+    put_u(p + 40, (uint64_t)(j->loss_rate * 1e9), 8);
+    put_u(p + 48, j->delay_ns, 8);
+    put_u(p + 56, j->loss_seed, 8);
+}
+
+static int decode_join(const unsigned char *p, size_t len, join_msg *j) {
+    if (len != JOIN_BYTES || memcmp(p, "JOIN", 4) != 0 || get_u(p + 4, 2) != PROTO_VERSION)
+        return 0;
+    j->node_idx = (int)get_u(p + 6, 2);
+    j->n_devices = (int)get_u(p + 8, 2);
+    j->encoding = (int)get_u(p + 10, 2);
+    j->ffn_group_size = (int)get_u(p + 12, 4);
+    j->model_hash = get_u(p + 16, 8);
+    j->wall_ns = get_u(p + 24, 8);
+    j->session = get_u(p + 32, 8);
+    uint64_t loss = get_u(p + 40, 8);
+    j->loss_rate = loss < 1000000000ull ? (double)loss / 1e9 : 0.0;
+    j->delay_ns = get_u(p + 48, 8);
+    j->loss_seed = get_u(p + 56, 8);
+    return 1;
+}
+
+static void encode_jack(unsigned char *p, int status, int node_idx, uint64_t hash,
+                        uint64_t session) {
+    memcpy(p, "JACK", 4);
+    put_u(p + 4, (uint64_t)status, 2);
+    put_u(p + 6, (uint64_t)node_idx, 2);
+    put_u(p + 8, hash, 8);
+    put_u(p + 16, session, 8);
+}
+
+static uint64_t wall_now_ns(void) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...) {
+    if (!fn)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(ctx, line);
+}
+
+/* ==== Root ==== */
+
+typedef struct worker_state {
+    char addr[128];      /* copied from the config */
+    int joined;          /* accepted the current session */
+    int in_placement;    /* holds groups in the current placement */
+    int refused;         /* JACK status other than OK */
+    uint64_t their_hash; /* from a refusal */
+    uint64_t pending_since_ns;
+    uint64_t last_join_ns;
+    int ever_lost;
+} worker_state;
+
+struct halo_remote {
+    halo_remote_config cfg;
+    halo_transport *t;
+    halo_node *root;
+    halo_groups groups;
+    halo_placement placement;
+    int n_devices;
+    worker_state *w; /* (n_devices), entry 0 unused */
+    double *weights; /* (n_devices) */
+    uint8_t *critical;
+    uint64_t session, model_hash;
+    uint64_t hb_id;
+    int hb_armed;
+    int membership_changed; /* placement must be rebuilt */
+    int lost_in_flight;     /* a worker of the current placement was lost */
+    int *history;           /* (seq_len) tokens of the current sequence */
+    int seq_len;
+    int cur_pos; /* position of the token being run (for event logs) */
+    uint64_t token_start_ns;
+    int stalled;
+    halo_remote_stats stats;
+};
+
+static void send_join(halo_remote *r, int d) {
+    join_msg j = {.node_idx = d,
+                  .n_devices = r->n_devices,
+                  .encoding = r->cfg.encoding,
+                  .ffn_group_size = r->groups.ffn_size,
+                  .model_hash = r->model_hash,
+                  .wall_ns = wall_now_ns(),
+                  .session = r->session,
+                  .loss_rate = r->cfg.loss_rate,
+                  .delay_ns = r->cfg.delay_ns,
+                  .loss_seed = r->cfg.loss_seed + (uint64_t)d};
+    unsigned char buf[JOIN_BYTES];
+    encode_join(&j, buf);
+    r->w[d].last_join_ns = r->t->ops->now_ns(r->t, 0);
+    (void)halo_net_send_control(r->t, 0, d, buf, sizeof buf, NULL);
+}
+
+static void root_control(void *ctx, int dst, int src, const void *msg, size_t len) {
+    halo_remote *r = ctx;
+    const unsigned char *p = msg;
+    if (dst != 0 || src <= 0 || src >= r->n_devices || len != JACK_BYTES ||
+        memcmp(p, "JACK", 4) != 0 || get_u(p + 16, 8) != r->session || (int)get_u(p + 6, 2) != src)
+        return;
+    worker_state *w = &r->w[src];
+    int status = (int)get_u(p + 4, 2);
+    if (status != JACK_OK) {
+        if (!w->refused)
+            logf_(r->cfg.log_fn, r->cfg.log_ctx,
+                  "worker %d (%s) refused to join: %s (its model hash %016llx, ours %016llx)", src,
+                  w->addr,
+                  status == JACK_MODEL ? "it holds a different model"
+                                       : "the request does not fit its model",
+                  (unsigned long long)get_u(p + 8, 8), (unsigned long long)r->model_hash);
+        w->refused = status;
+        w->their_hash = get_u(p + 8, 8);
+        return;
+    }
+    if (w->joined)
+        return;
+    w->joined = 1;
+    w->refused = 0;
+    w->pending_since_ns = 0;
+    if (w->ever_lost) {
+        r->stats.rejoined++;
+        r->membership_changed = 1;
+        logf_(r->cfg.log_fn, r->cfg.log_ctx,
+              "worker %d (%s) rejoined at position %d; it is back in the placement from the "
+              "next token",
+              src, w->addr, r->cur_pos);
+    }
+}
+
+static void declare_lost(halo_remote *r, int d, uint64_t silent_ns) {
+    worker_state *w = &r->w[d];
+    w->joined = 0;
+    w->ever_lost = 1;
+    w->pending_since_ns = 0;
+    r->stats.lost++;
+    r->membership_changed = 1;
+    if (w->in_placement)
+        r->lost_in_flight = 1;
+    logf_(r->cfg.log_fn, r->cfg.log_ctx,
+          "worker %d (%s) lost at position %d: no answer for %.0f ms; its groups go to the "
+          "remaining devices",
+          d, w->addr, r->cur_pos, (double)silent_ns / 1e6);
+}
+
+/* Checks heartbeats; called from the heartbeat timer and before every event of a token. */
+static void check_workers(halo_remote *r) {
+    uint64_t now = r->t->ops->now_ns(r->t, 0);
+    for (int d = 1; d < r->n_devices; d++) {
+        worker_state *w = &r->w[d];
+        if (!w->joined || !w->pending_since_ns)
+            continue;
+        uint64_t heard = halo_net_last_heard_ns(r->t, d);
+        if (heard >= w->pending_since_ns)
+            continue;
+        if (now - w->pending_since_ns > r->cfg.dead_after_ns)
+            declare_lost(r, d, now - (heard > 0 ? heard : w->pending_since_ns));
+    }
+}
+
+static void heartbeat(void *arg) {
+    halo_remote *r = arg;
+    r->hb_armed = 0;
+    uint64_t now = r->t->ops->now_ns(r->t, 0);
+    check_workers(r);
+    for (int d = 1; d < r->n_devices; d++) {
+        worker_state *w = &r->w[d];
+        if (w->joined) {
+            uint64_t heard = halo_net_last_heard_ns(r->t, d);
+            if (!w->pending_since_ns || heard >= w->pending_since_ns)
+                w->pending_since_ns = now ? now : 1;
+            (void)halo_net_ping(r->t, 0, d, NULL);
+        } else if (w->ever_lost && now - w->last_join_ns >= r->cfg.rejoin_ns) {
+            send_join(r, d);
+        }
+    }
+    if (r->t->ops->schedule(r->t, 0, r->cfg.heartbeat_ns, heartbeat, r, &r->hb_id, NULL) == HALO_OK)
+        r->hb_armed = 1;
+}
+
+/* Rebuilds the placement over the root and the joined workers. */
+static int rebuild_placement(halo_remote *r, halo_err *err) {
+    int *dev = malloc((size_t)r->n_devices * sizeof *dev);
+    double *w = malloc((size_t)r->n_devices * sizeof *w);
+    halo_placement small = {0};
+    if (!dev || !w) {
+        free(dev);
+        free(w);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    int rc = HALO_OK, k = 0;
+    for (int d = 0; d < r->n_devices; d++)
+        if (d == 0 || r->w[d].joined) {
+            dev[k] = d;
+            w[k++] = r->weights[d];
+        }
+    if (rc == HALO_OK)
+        rc = halo_placement_init(&small, &r->groups, k, w, err);
+    if (rc == HALO_OK) {
+        size_t na = (size_t)r->groups.n_layers * (size_t)r->groups.n_attn;
+        size_t nf = (size_t)r->groups.n_layers * (size_t)r->groups.n_ffn;
+        for (size_t i = 0; i < na; i++)
+            r->placement.attn[i] = (uint16_t)dev[small.attn[i]];
+        for (size_t i = 0; i < nf; i++)
+            r->placement.ffn[i] = (uint16_t)dev[small.ffn[i]];
+        rc = halo_node_set_placement(r->root, &r->placement, err);
+    }
+    if (rc == HALO_OK) {
+        char list[256];
+        size_t at = 0;
+        list[0] = '\0';
+        for (int i = 0; i < k && at < sizeof list - 8; i++)
+            at += (size_t)snprintf(list + at, sizeof list - at, i ? ",%d" : "%d", dev[i]);
+        for (int d = 1; d < r->n_devices; d++) {
+            int a = 0, f = 0;
+            for (int l = 0; l < r->groups.n_layers; l++) {
+                int na = 0, nf = 0;
+                (void)halo_placement_count(&r->placement, l, d, &na, &nf);
+                a += na;
+                f += nf;
+            }
+            r->w[d].in_placement = a + f > 0;
+        }
+        if (r->stats.lost || r->stats.rejoined)
+            logf_(r->cfg.log_fn, r->cfg.log_ctx,
+                  "placement rebuilt over devices %s; recomputing the sequence so far", list);
+        r->stats.alive = k - 1;
+        r->membership_changed = 0;
+    }
+    halo_placement_free(&small);
+    free(dev);
+    free(w);
+    return rc;
+}
+
+typedef struct join_wait {
+    halo_remote *r;
+    int timed_out;
+    uint64_t resend_id; /* the pending resend timer */
+} join_wait;
+
+static int all_answered(void *arg) {
+    join_wait *jw = arg;
+    if (jw->timed_out)
+        return 1;
+    for (int d = 1; d < jw->r->n_devices; d++)
+        if (!jw->r->w[d].joined && !jw->r->w[d].refused)
+            return 0;
+    return 1;
+}
+
+static void join_timeout(void *arg) {
+    ((join_wait *)arg)->timed_out = 1;
+}
+
+static void join_resend(void *arg) {
+    join_wait *jw = arg;
+    halo_remote *r = jw->r;
+    for (int d = 1; d < r->n_devices; d++)
+        if (!r->w[d].joined && !r->w[d].refused)
+            send_join(r, d);
+    if (!jw->timed_out)
+        (void)r->t->ops->schedule(r->t, 0, 200000000ull, join_resend, jw, &jw->resend_id, NULL);
+}
+
+static int join_all(halo_remote *r, halo_err *err) {
+    join_wait jw = {.r = r};
+    uint64_t to_id = 0;
+    for (int d = 1; d < r->n_devices; d++)
+        send_join(r, d);
+    int rc = r->t->ops->schedule(r->t, 0, r->cfg.join_timeout_ns, join_timeout, &jw, &to_id, err);
+    if (rc == HALO_OK)
+        rc = r->t->ops->schedule(r->t, 0, 200000000ull, join_resend, &jw, &jw.resend_id, err);
+    if (rc == HALO_OK)
+        rc = r->t->ops->run(r->t, all_answered, &jw, err);
+    /* Both timers point at jw, which lives on this stack: cancel them. */
+    jw.timed_out = 1;
+    (void)r->t->ops->cancel(r->t, to_id);
+    (void)r->t->ops->cancel(r->t, jw.resend_id);
+    if (rc != HALO_OK)
+        return rc;
+    for (int d = 1; d < r->n_devices; d++) {
+        worker_state *w = &r->w[d];
+        if (w->joined)
+            continue;
+        if (w->refused == JACK_MODEL)
+            return HALO_FAIL(err, HALO_ERR_CLOSED,
+                             "worker %d (%s) refused: it holds a different model (its hash "
+                             "%016llx, the root's %016llx)",
+                             d, w->addr, (unsigned long long)w->their_hash,
+                             (unsigned long long)r->model_hash);
+        if (w->refused)
+            return HALO_FAIL(err, HALO_ERR_CLOSED,
+                             "worker %d (%s) refused the join: the cluster settings do not fit "
+                             "its model",
+                             d, w->addr);
+        if (halo_net_refusals(r->t, d))
+            return HALO_FAIL(err, HALO_ERR_CLOSED,
+                             "worker %d (%s) rejected our messages as unauthenticated: it holds "
+                             "a different cluster key",
+                             d, w->addr);
+        return HALO_FAIL(err, HALO_ERR_CLOSED,
+                         "worker %d (%s) did not answer the join within %.1f s (not running, "
+                         "unreachable, or listening on another transport than %s)",
+                         d, w->addr, (double)r->cfg.join_timeout_ns / 1e9,
+                         r->cfg.kind == HALO_NET_KIND_UDP ? "udp" : "tcp");
+    }
+    return HALO_OK;
+}
+
+int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *err) {
+    *out = NULL;
+    if (cfg->n_workers < 1 || cfg->n_workers + 1 > HALO_MAX_DEVICES)
+        return HALO_FAIL(err, HALO_ERR_ARG, "cluster: %d workers, expected 1..%d", cfg->n_workers,
+                         HALO_MAX_DEVICES - 1);
+    halo_remote *r = calloc(1, sizeof *r);
+    if (!r)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+    r->cfg = *cfg;
+    if (!r->cfg.join_timeout_ns)
+        r->cfg.join_timeout_ns = 3000000000ull;
+    if (!r->cfg.heartbeat_ns)
+        r->cfg.heartbeat_ns = 100000000ull;
+    if (!r->cfg.dead_after_ns)
+        r->cfg.dead_after_ns = 1000000000ull;
+    if (!r->cfg.rejoin_ns)
+        r->cfg.rejoin_ns = 500000000ull;
+    if (!r->cfg.stall_ns)
+        r->cfg.stall_ns = 5000000000ull;
+    r->n_devices = cfg->n_workers + 1;
+    const halo_model_config *mc = halo_model_get_config(cfg->model);
+    r->seq_len = mc->seq_len;
+    r->model_hash = halo_model_hash(cfg->model);
+    r->session = wall_now_ns() ^ ((uint64_t)(uintptr_t)r << 16);
+    r->w = calloc((size_t)r->n_devices, sizeof *r->w);
+    r->weights = calloc((size_t)r->n_devices, sizeof *r->weights);
+    r->history = calloc((size_t)r->seq_len, sizeof *r->history);
+    const char **addrs = calloc((size_t)r->n_devices, sizeof *addrs);
+    uint8_t *local = calloc((size_t)r->n_devices, 1);
+    if (!r->w || !r->weights || !r->history || !addrs || !local) {
+        free(addrs);
+        free(local);
+        halo_remote_free(r);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+    }
+    int rc = HALO_OK;
+    for (int d = 0; d < r->n_devices; d++) {
+        r->weights[d] = cfg->weights ? cfg->weights[d] : 1.0;
+        if (d > 0) {
+            addrs[d] = cfg->workers[d - 1];
+            (void)snprintf(r->w[d].addr, sizeof r->w[d].addr, "%s", addrs[d]);
+        }
+    }
+    if (rc == HALO_OK) {
+        addrs[0] = cfg->bind ? cfg->bind : "0.0.0.0:0";
+        local[0] = 1;
+        halo_net_config nc = {.kind = cfg->kind,
+                              .n_nodes = r->n_devices,
+                              .addrs = addrs,
+                              .local = local,
+                              .key = cfg->key,
+                              .loss_rate = cfg->loss_rate,
+                              .delay_ns = cfg->delay_ns,
+                              .seed = cfg->loss_seed};
+        rc = halo_net_new(&r->t, &nc, err);
+    }
+    free(addrs);
+    free(local);
+    if (rc == HALO_OK)
+        rc = halo_groups_init(&r->groups, mc,
+                              cfg->ffn_group_size > 0 ? cfg->ffn_group_size
+                                                      : halo_cluster_default_group_size(mc),
+                              err);
+    if (rc == HALO_OK)
+        rc = halo_placement_init(&r->placement, &r->groups, r->n_devices, NULL, err);
+    if (rc == HALO_OK) {
+        halo_node_config nc = {.node_idx = 0,
+                               .n_devices = r->n_devices,
+                               .model = cfg->model,
+                               .groups = &r->groups,
+                               .transport = r->t,
+                               .pool = cfg->pool,
+                               .encoding = cfg->encoding,
+                               .sync = cfg->sync};
+        rc = halo_node_new(&r->root, &nc, err);
+    }
+    if (rc == HALO_OK) {
+        halo_net_set_control(r->t, root_control, r);
+        rc = join_all(r, err);
+    }
+    if (rc == HALO_OK)
+        rc = rebuild_placement(r, err);
+    if (rc == HALO_OK)
+        rc = r->t->ops->schedule(r->t, 0, r->cfg.heartbeat_ns, heartbeat, r, &r->hb_id, err);
+    if (rc != HALO_OK) {
+        halo_remote_free(r);
+        return rc;
+    }
+    r->hb_armed = 1;
+    *out = r;
+    return HALO_OK;
+}
+
+void halo_remote_free(halo_remote *r) {
+    if (!r)
+        return;
+    halo_node_free(r->root);
+    halo_transport_free(r->t);
+    halo_placement_free(&r->placement);
+    free(r->w);
+    free(r->weights);
+    free(r->history);
+    free(r);
+}
+
+static int token_over(void *arg) {
+    halo_remote *r = arg;
+    if (halo_node_token_done(r->root))
+        return 1;
+    check_workers(r);
+    if (r->lost_in_flight)
+        return 1;
+    if (r->t->ops->now_ns(r->t, 0) - r->token_start_ns > r->cfg.stall_ns) {
+        r->stalled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+enum {
+    RUN_OK = 0,
+    RUN_AGAIN = 1, /* placement changed or stalled: recompute */
+};
+
+static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
+    r->lost_in_flight = 0;
+    r->stalled = 0;
+    r->cur_pos = pos;
+    r->token_start_ns = r->t->ops->now_ns(r->t, 0);
+    int rc = halo_node_start_token(r->root, token, pos, err);
+    if (rc == HALO_OK)
+        rc = r->t->ops->run(r->t, token_over, r, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (halo_node_token_done(r->root) && !r->lost_in_flight)
+        return halo_node_token_status(r->root, err);
+    halo_node_abort_token(r->root, HALO_ERR_CLOSED);
+    if (r->stalled) {
+        r->stats.stalls++;
+        logf_(r->cfg.log_fn, r->cfg.log_ctx,
+              "token at position %d stalled for %.1f s (a contribution the %s policy waits for "
+              "never came); recomputing",
+              pos, (double)r->cfg.stall_ns / 1e9,
+              r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed");
+    }
+    return RUN_AGAIN;
+}
+
+int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits, halo_err *err) {
+    *logits = NULL;
+    if (pos < 0 || pos >= r->seq_len)
+        return HALO_FAIL(err, HALO_ERR_ARG, "cluster: position %d out of range", pos);
+    r->history[pos] = token;
+    int recompute = 0;
+    for (int attempt = 0; attempt < 4 * r->n_devices + 8; attempt++) {
+        if (r->membership_changed) {
+            int rc = rebuild_placement(r, err);
+            if (rc != HALO_OK)
+                return rc;
+            recompute = pos > 0;
+        }
+        int rc = RUN_OK;
+        if (recompute) {
+            r->stats.recomputations++;
+            for (int p = 0; p < pos && rc == RUN_OK; p++) {
+                rc = run_token(r, r->history[p], p, err);
+                r->stats.replayed_tokens++;
+            }
+        }
+        if (rc == RUN_OK)
+            rc = run_token(r, token, pos, err);
+        if (rc == RUN_OK) {
+            *logits = halo_node_logits(r->root);
+            return HALO_OK;
+        }
+        if (rc != RUN_AGAIN)
+            return rc;
+        recompute = 1;
+    }
+    return HALO_FAIL(err, HALO_ERR_TIMEOUT,
+                     "cluster: the token at position %d failed on every attempt", pos);
+}
+
+halo_node *halo_remote_root(halo_remote *r) {
+    return r->root;
+}
+
+halo_transport *halo_remote_transport(halo_remote *r) {
+    return r->t;
+}
+
+void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out) {
+    *out = r->stats;
+}
+
+/* ==== Worker daemon ==== */
+
+typedef struct worker {
+    const halo_worker_config *cfg;
+    halo_transport *t;
+    halo_node *node;
+    int node_idx;
+    uint64_t session, hash;
+    uint64_t joins, refusals;
+} worker;
+
+static void worker_control(void *ctx, int dst, int src, const void *msg, size_t len) {
+    worker *w = ctx;
+    join_msg j;
+    if (src != 0 || !decode_join(msg, len, &j) || j.node_idx != dst || j.node_idx < 1 ||
+        j.node_idx >= j.n_devices || j.n_devices > HALO_MAX_DEVICES)
+        return;
+    unsigned char ack[JACK_BYTES];
+    uint64_t now = wall_now_ns();
+    uint64_t skew = now > j.wall_ns ? now - j.wall_ns : j.wall_ns - now;
+    int status = JACK_OK;
+    if (skew > 120000000000ull)
+        status = JACK_STALE;
+    else if (j.model_hash != w->hash)
+        status = JACK_MODEL;
+    const halo_model_config *mc = halo_model_get_config(w->cfg->model);
+    halo_groups g;
+    halo_err e = {0};
+    if (status == JACK_OK &&
+        (j.encoding < 0 || j.encoding >= HALO_ENCODING_COUNT_ || j.ffn_group_size < 1 ||
+         halo_groups_init(&g, mc, j.ffn_group_size, &e) != HALO_OK))
+        status = JACK_BAD;
+    if (status == JACK_OK) {
+        halo_node_free(w->node);
+        w->node = NULL;
+        if (w->node_idx > 0 && w->node_idx != j.node_idx)
+            (void)w->t->ops->attach(w->t, w->node_idx, NULL, NULL, NULL);
+        halo_node_config nc = {.node_idx = j.node_idx,
+                               .n_devices = j.n_devices,
+                               .model = w->cfg->model,
+                               .groups = &g,
+                               .transport = w->t,
+                               .pool = w->cfg->pool,
+                               .encoding = j.encoding};
+        if (halo_node_new(&w->node, &nc, &e) != HALO_OK) {
+            status = JACK_BAD;
+            w->node_idx = 0;
+        } else {
+            w->node_idx = j.node_idx;
+            halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
+            if (j.session != w->session)
+                logf_(w->cfg->log_fn, w->cfg->log_ctx,
+                      "joined session %016llx as node %d of %d (%s payloads, injected loss %g)",
+                      (unsigned long long)j.session, j.node_idx, j.n_devices,
+                      j.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", j.loss_rate);
+            w->session = j.session;
+            w->joins++;
+        }
+    }
+    if (status != JACK_OK) {
+        w->refusals++;
+        logf_(w->cfg->log_fn, w->cfg->log_ctx, "refused a join as node %d: %s", j.node_idx,
+              status == JACK_MODEL   ? "the root holds a different model"
+              : status == JACK_STALE ? "its clock is more than 120 s away from ours"
+                                     : "its settings do not fit our model");
+    }
+    encode_jack(ack, status, j.node_idx, w->hash, j.session);
+    (void)halo_net_send_control(w->t, dst, 0, ack, sizeof ack, NULL);
+}
+
+static int worker_stop(void *arg) {
+    const worker *w = arg;
+    return *w->cfg->stop != 0;
+}
+
+int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
+    worker w = {.cfg = cfg, .hash = halo_model_hash(cfg->model)};
+    halo_net_config nc = {
+        .kind = cfg->kind, .n_nodes = HALO_MAX_DEVICES, .listen = cfg->listen, .key = cfg->key};
+    int rc = halo_net_new(&w.t, &nc, err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_net_set_control(w.t, worker_control, &w);
+    const char *colon = strrchr(cfg->listen, ':');
+    logf_(cfg->log_fn, cfg->log_ctx, "listening on %.*s:%d (%s), model hash %016llx",
+          (int)(colon ? colon - cfg->listen : 0), cfg->listen, halo_net_port(w.t, -1),
+          cfg->kind == HALO_NET_KIND_UDP ? "udp" : "tcp", (unsigned long long)w.hash);
+    rc = w.t->ops->run(w.t, worker_stop, &w, err);
+    halo_net_stats s;
+    halo_net_get_stats(w.t, &s);
+    const halo_node_stats *ns = w.node ? halo_node_get_stats(w.node) : NULL;
+    logf_(cfg->log_fn, cfg->log_ctx,
+          "stopping: %llu joins, %llu refused; %llu blocks computed; frames dropped: %llu "
+          "unauthenticated, %llu replayed, %llu malformed, %llu oversized, %llu misaddressed, "
+          "%llu stale",
+          (unsigned long long)w.joins, (unsigned long long)w.refusals,
+          (unsigned long long)(ns ? ns->computed : 0), (unsigned long long)s.bad_auth,
+          (unsigned long long)s.replayed, (unsigned long long)s.malformed,
+          (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
+          (unsigned long long)s.stale);
+    halo_node_free(w.node);
+    halo_transport_free(w.t);
+    return rc;
+}

@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# Socket clusters on loopback: `halo worker` processes and a root (`halo generate --cluster`).
+# Every case starts its own workers on free ports of 127.0.0.1, stops by itself (every wait
+# is bounded) and kills what it started, whatever happens (trap).
+# usage: test_net.sh HALO_BINARY SOURCE_DIR CASE
+#   identity   root + 3 workers, nothing dropped: greedy ids equal single-device generate,
+#              over UDP (relaxed, generous deadline), UDP (strict) and TCP (strict); eval
+#              --cluster's mean NLL equals the single device's (TCP strict)
+#   refusals   wrong key, different model, nobody listening, bad cluster files: clear errors
+#   kill9      kill -9 of a worker mid-generation, then a restart: generation completes,
+#              both events are logged and counted; over TCP (strict) and UDP (relaxed)
+#   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
+#              token recomputed until the worker runs again; the text is the single device's
+#   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
+#              drops (iptables) on both ends: strict over TCP still yields the single-device
+#              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
+#              ...") without root, namespaces or iptables; removes namespaces always.
+set -u
+halo_bin=$1
+src=$2
+case_name=${3:-}
+export HALO_MODEL_DIR=$src/models
+export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-net-XXXXXX")
+pids=()
+cleanup() {
+    # Workers started inside $(...) are known by their pid files only. TERM first, so that
+    # `timeout` passes it on to the root it runs; then KILL whatever is left.
+    local all=("${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null))
+    for p in "${all[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    sleep 0.2
+    for p in "${all[@]}"; do
+        kill -9 "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    for ns in $(cat "$tmp/ns" 2>/dev/null); do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -9 "$p" 2>/dev/null
+        done
+        ip netns del "$ns" 2>/dev/null
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0 count=0
+
+ok() {
+    count=$((count + 1))
+    echo "ok $count - $*"
+}
+
+not_ok() {
+    count=$((count + 1))
+    failures=$((failures + 1))
+    echo "not ok $count - $*"
+}
+
+# start_worker NAME TRANSPORT ADDR [extra args]: starts a worker, waits (at most 10 s) for
+# it to listen; prints its address.
+start_worker() {
+    local name=$1 transport=$2 addr=$3
+    shift 3
+    local pre=()
+    [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
+    "${pre[@]}" "$halo_bin" worker --listen "$addr" --key "$tmp/k.key" --transport "$transport" \
+        "$@" >"$tmp/$name.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    echo "$pid" >"$tmp/$name.pid"
+    for _ in $(seq 100); do
+        local a
+        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
+        if [ -n "$a" ]; then
+            echo "$a"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "worker $name did not start:" >&2
+    cat "$tmp/$name.log" >&2
+    return 1
+}
+
+# cluster_file FILE TRANSPORT SYNC ADDR... (extra YAML lines from $EXTRA)
+cluster_file() {
+    local f=$1 transport=$2 sync=$3
+    shift 3
+    {
+        echo "transport: $transport"
+        echo "sync: $sync"
+        echo "key: k.key"
+        echo "workers: [$(
+            IFS=,
+            echo "$*"
+        )]"
+        [ -n "${EXTRA:-}" ] && echo "$EXTRA"
+    } >"$f"
+}
+
+"$halo_bin" keygen "$tmp/k.key" || exit 1
+"$halo_bin" generate -t 0 -n 200 --ids >"$tmp/single.txt" 2>/dev/null || exit 1
+
+case_identity() {
+    for setting in "udp relaxed" "udp strict" "tcp strict"; do
+        set -- $setting
+        local transport=$1 sync=$2 addrs=()
+        for i in 1 2 3; do
+            addrs+=("$(start_worker "id-$transport-$sync-$i" "$transport" 127.0.0.1:0)") || return
+        done
+        EXTRA="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
+        if [ "$transport" = tcp ]; then
+            # teacher-forced quality through the cluster equals the single device's
+            local nll1 nll2
+            nll1=$("$halo_bin" eval --max-stories 2 --json "$src/data/tinystories-valid-dev.txt" |
+                sed -n 's/.*"nll": \([0-9.]*\).*/\1/p')
+            nll2=$(timeout 120 "$halo_bin" eval --max-stories 2 --json --cluster "$tmp/c.yaml" \
+                "$src/data/tinystories-valid-dev.txt" 2>/dev/null |
+                sed -n 's/.*"nll": \([0-9.]*\).*/\1/p')
+            if [ -n "$nll1" ] && [ -n "$nll2" ] &&
+                awk -v a="$nll1" -v b="$nll2" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }'; then
+                ok "eval --cluster ($transport $sync): mean NLL $nll2, single device $nll1"
+            else
+                not_ok "eval --cluster ($transport $sync): mean NLL '$nll2', single device '$nll1'"
+            fi
+        fi
+        if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/c.yaml" \
+            >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
+            grep -q "0 of .* remote contributions missing" "$tmp/err.txt"; then
+            ok "root + 3 workers, $transport $sync: 200 greedy ids equal single-device generate"
+        else
+            not_ok "root + 3 workers, $transport $sync: output differs or failed"
+            sed 's/^/    /' "$tmp/err.txt" | head -20
+        fi
+        for i in 1 2 3; do
+            kill "$(cat "$tmp/id-$transport-$sync-$i.pid")" 2>/dev/null
+        done
+    done
+    wait 2>/dev/null
+    # The workers log what they dropped when they stop; nothing was dropped here.
+    if grep -q "frames dropped: 0 unauthenticated, 0 replayed, 0 malformed" \
+        "$tmp"/id-udp-relaxed-1.log; then
+        ok "worker stopped cleanly on SIGTERM and reported its drop counters"
+    else
+        not_ok "worker did not report its counters"
+        cat "$tmp"/id-udp-relaxed-1.log
+    fi
+}
+
+# expect_refusal NAME NEEDLE -- generate args: exit $WANT (default 1) with NEEDLE on stderr
+# within 30 s.
+expect_refusal() {
+    local name=$1 needle=$2 want=${WANT:-1}
+    shift 3
+    timeout 30 "$halo_bin" generate -t 0 -n 5 "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
+    local rc=$?
+    if [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"; then
+        ok "$name -> $(head -n 1 "$tmp/err.txt")"
+    else
+        not_ok "$name (exit $rc, want $want and '$needle')"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+}
+
+case_refusals() {
+    local good other
+    good=$(start_worker good udp 127.0.0.1:0) || return
+    # a copy of the model with one weight byte changed: another model hash
+    cp "$src/models/stories260K.bin" "$tmp/other.bin"
+    printf '\x01' | dd of="$tmp/other.bin" bs=1 seek=4000 conv=notrunc status=none
+    other=$(start_worker other udp 127.0.0.1:0 --model "$tmp/other.bin") || return
+    cluster_file "$tmp/model.yaml" udp strict "$good" "$other"
+    expect_refusal "different model" "worker 2 ($other) refused: it holds a different model" \
+        -- --cluster "$tmp/model.yaml"
+    "$halo_bin" keygen "$tmp/k2.key"
+    cluster_file "$tmp/key.yaml" udp strict "$good"
+    sed -i 's/^key: k.key/key: k2.key/' "$tmp/key.yaml"
+    expect_refusal "wrong key" "worker 1 ($good) rejected our messages as unauthenticated" \
+        -- --cluster "$tmp/key.yaml"
+    if grep -q "refused a join as node 2: the root holds a different model" "$tmp/other.log"; then
+        ok "the worker with another model logged the refusal"
+    else
+        not_ok "the worker with another model did not log the refusal"
+    fi
+    # nobody listens on a port we just freed
+    local gone
+    gone=$(start_worker gone udp 127.0.0.1:0) || return
+    kill "$(cat "$tmp/gone.pid")"
+    wait "$(cat "$tmp/gone.pid")" 2>/dev/null
+    EXTRA="join_timeout_ms: 500" cluster_file "$tmp/gone.yaml" udp strict "$gone"
+    expect_refusal "nobody listening" "worker 1 ($gone) did not answer the join within 0.5 s" \
+        -- --cluster "$tmp/gone.yaml"
+    printf 'transport: carrier-pigeon\n' >"$tmp/bad.yaml"
+    expect_refusal "bad transport" "bad.yaml:1: transport: expected udp or tcp" \
+        -- --cluster "$tmp/bad.yaml"
+    printf 'transport: udp\nkey: k.key\n' >"$tmp/nowk.yaml"
+    expect_refusal "no workers" "workers: missing" -- --cluster "$tmp/nowk.yaml"
+    # the worker's and keygen's own errors
+    local cmd
+    for cmd in "worker --listen 127.0.0.1:0|--listen and --key are required|2" \
+        "worker --listen 127.0.0.1:0 --key $tmp/nokey|$tmp/nokey|1" \
+        "worker --listen nowhere --key $tmp/k.key|address 'nowhere': expected host:port|1" \
+        "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|expected udp or tcp|2" \
+        "keygen $tmp/k.key|File exists|1"; do
+        IFS='|' read -r args needle want <<<"$cmd"
+        timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
+        local rc=$?
+        if [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"; then
+            ok "halo $args -> $(head -n 1 "$tmp/err.txt")"
+        else
+            not_ok "halo $args (exit $rc, want $want and '$needle')"
+            sed 's/^/    /' "$tmp/err.txt" | head
+        fi
+    done
+    printf 'zz%.0s' $(seq 32) >"$tmp/badkey"
+    cluster_file "$tmp/bk.yaml" udp strict "$good"
+    sed -i 's/^key: k.key/key: badkey/' "$tmp/bk.yaml"
+    expect_refusal "bad key file" "not hexadecimal" -- --cluster "$tmp/bk.yaml"
+    cluster_file "$tmp/x.yaml" udp strict "$good"
+    WANT=2 expect_refusal "--nodes with --cluster" "--nodes and --cluster exclude each other" \
+        -- --cluster "$tmp/x.yaml" --nodes 2
+}
+
+# kill9 TRANSPORT SYNC [GAP]: 200 tokens slowed by 2 ms injected delay per frame; worker 2
+# is killed after 1.5 s and restarted GAP s later (default 1.5) on the same address.
+kill9() {
+    local transport=$1 sync=$2 gap=${3:-1.5} addrs=()
+    for i in 1 2 3; do
+        addrs+=("$(start_worker "k-$transport-$i" "$transport" 127.0.0.1:0)") || return
+    done
+    EXTRA=$'dead_after_ms: 400\ndeadline_ms: 2000\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/k.yaml" "$transport" "$sync" "${addrs[@]}"
+    timeout 180 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/k.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    local gen=$!
+    pids+=("$gen")
+    sleep 1.5
+    kill -9 "$(cat "$tmp/k-$transport-2.pid")"
+    sleep "$gap"
+    start_worker "k-$transport-2b" "$transport" "${addrs[1]}" >/dev/null
+    wait "$gen"
+    local rc=$?
+    local what="kill -9 of worker 2 mid-generation, restart after $gap s ($transport, $sync)"
+    if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 200 ] &&
+        grep -q "worker 2 (${addrs[1]}) lost at position" "$tmp/err.txt" &&
+        grep -q "cluster events: 1 workers lost, 1 rejoined" "$tmp/err.txt" &&
+        grep -q "worker 2 (${addrs[1]}) rejoined at position" "$tmp/err.txt"; then
+        ok "$what: 200 tokens, loss and rejoin logged and counted"
+    else
+        not_ok "$what (exit $rc, $(wc -l <"$tmp/out.txt") ids)"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    # Strict recomputes the sequence on the new placement: the text is the single device's.
+    if [ "$sync" = strict ]; then
+        if cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+            ok "$what: greedy ids still equal single-device generate"
+        else
+            not_ok "$what: greedy ids differ from single-device generate"
+        fi
+    fi
+    for i in 1 3 2b; do
+        kill "$(cat "$tmp/k-$transport-$i.pid")" 2>/dev/null
+    done
+}
+
+# A worker frozen (SIGSTOP) for 1.5 s under strict sync: not dead long enough to be lost
+# (dead_after 5 s), so the token stalls; the root reports the stall after 0.7 s, recomputes,
+# and completes once the worker runs again (SIGCONT), with the single device's text.
+case_stall() {
+    local addrs=()
+    for i in 1 2 3; do
+        addrs+=("$(start_worker "st-$i" tcp 127.0.0.1:0)") || return
+    done
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 700\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/st.yaml" tcp strict "${addrs[@]}"
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/st.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    local gen=$!
+    pids+=("$gen")
+    sleep 1
+    kill -STOP "$(cat "$tmp/st-2.pid")"
+    sleep 1.5
+    kill -CONT "$(cat "$tmp/st-2.pid")"
+    wait "$gen"
+    local rc=$?
+    if [ $rc -eq 0 ] && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
+        grep -q "stalled for 0.7 s (a contribution the strict policy waits for never came)" \
+            "$tmp/err.txt" && grep -q "cluster events: 0 workers lost, 0 rejoined, [1-9]" \
+        "$tmp/err.txt"; then
+        ok "frozen worker under strict: stall reported and recovered, single-device text"
+    else
+        not_ok "frozen worker under strict (exit $rc)"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    for i in 1 2 3; do
+        kill "$(cat "$tmp/st-$i.pid")" 2>/dev/null
+    done
+}
+
+case_kill9() {
+    kill9 tcp strict
+    kill9 udp relaxed
+    # back before it is declared lost: it has no node, answers no ping, is joined again
+    kill9 tcp strict 0.1
+}
+
+case_netns() {
+    [ "$(id -u)" -eq 0 ] || { echo "skipped: needs root for network namespaces"; exit 77; }
+    command -v ip >/dev/null && command -v iptables >/dev/null ||
+        { echo "skipped: needs ip (iproute2) and iptables"; exit 77; }
+    local r=halo-tn-r-$$ w=halo-tn-w-$$ sub=$(($$ % 250 + 1))
+    ip netns add "$r" 2>/dev/null || { echo "skipped: cannot create a network namespace"; exit 77; }
+    echo "$r" >"$tmp/ns"
+    ip netns add "$w" || { echo "skipped: cannot create a network namespace"; exit 77; }
+    echo "$w" >>"$tmp/ns"
+    ip link add halo-tnr netns "$r" type veth peer name halo-tnw netns "$w" ||
+        { echo "skipped: cannot create a veth pair"; exit 77; }
+    ip -n "$r" addr add "10.215.$sub.1/24" dev halo-tnr
+    ip -n "$w" addr add "10.215.$sub.2/24" dev halo-tnw
+    for nd in "$r:halo-tnr" "$w:halo-tnw"; do
+        ip -n "${nd%%:*}" link set lo up
+        ip -n "${nd%%:*}" link set "${nd#*:}" up
+        ip netns exec "${nd%%:*}" iptables -w -A INPUT -i "${nd#*:}" -m statistic --mode random \
+            --probability 0.03 -j DROP || { echo "skipped: iptables does not work here"; exit 77; }
+    done
+    for setting in "tcp strict" "udp relaxed"; do
+        set -- $setting
+        local transport=$1 sync=$2 addrs=()
+        for i in 1 2 3; do
+            addrs+=("$(NETNS=$w start_worker "ns-$transport-$i" "$transport" "10.215.$sub.2:0")") ||
+                return
+        done
+        EXTRA=$'deadline_ms: 5\nimportance: predictor'
+        [ "$transport" = tcp ] && EXTRA="stall_ms: 60000"
+        EXTRA=$EXTRA cluster_file "$tmp/ns.yaml" "$transport" "$sync" "${addrs[@]}"
+        timeout 250 ip netns exec "$r" "$halo_bin" generate -t 0 -n 24 --ids --cluster \
+            "$tmp/ns.yaml" >"$tmp/out.txt" 2>"$tmp/err.txt"
+        local rc=$?
+        head -n 24 "$tmp/single.txt" >"$tmp/single24.txt"
+        if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 24 ] &&
+            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single24.txt"; }; then
+            ok "netns, 3% kernel drops, $transport $sync: 24 tokens$([ "$transport" = tcp ] &&
+                echo ", equal to single-device generate") ($(grep -o '[0-9.]* ms/token' "$tmp/err.txt"))"
+        else
+            not_ok "netns, 3% kernel drops, $transport $sync (exit $rc)"
+            sed 's/^/    /' "$tmp/err.txt" | head -20
+        fi
+        for i in 1 2 3; do
+            kill "$(cat "$tmp/ns-$transport-$i.pid")" 2>/dev/null
+        done
+    done
+}
+
+case "$case_name" in
+identity | refusals | kill9 | stall | netns) "case_$case_name" ;;
+*)
+    echo "test_net.sh: unknown case '$case_name'" >&2
+    exit 2
+    ;;
+esac
+echo "1..$count"
+[ $failures -eq 0 ]
