@@ -16,6 +16,11 @@ static const struct {
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
     {"sim", halo_cmd_sim, "run a scenario in the discrete-event simulator"},
     {"calibrate", halo_cmd_calibrate, "fit the importance predictor of a model on a text"},
+    {"sweep", halo_cmd_sweep, "run a scenario's sweep into a results database (resumable)"},
+    {"db", halo_cmd_db, "merge, migrate or inspect results databases"},
+    {"plot", halo_cmd_plot, "gnuplot figures (PNG, SVG) from a results database"},
+    {"report", halo_cmd_report, "markdown tables with confidence intervals from a database"},
+    {"regress", halo_cmd_regress, "compare a database's curves with a committed baseline"},
 };
 
 enum {

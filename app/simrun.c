@@ -144,6 +144,8 @@ typedef struct run_ctx {
     halo_link_spec *up, *down;
     uint64_t *compute_before;
     int *prompt;
+    halo_sim_node_stats *dev_before; /* (n_devices) statistics when measuring started */
+    halo_sim_layer *layer_before;    /* (n_layers) per-layer totals when measuring started */
 } run_ctx;
 
 static void ctx_free(run_ctx *x) {
@@ -159,7 +161,76 @@ static void ctx_free(run_ctx *x) {
     free(x->down);
     free(x->compute_before);
     free(x->prompt);
+    free(x->dev_before);
+    free(x->layer_before);
 }
+
+/* Per-device and per-layer totals so far (from the simulator and the root node). */
+static void collect(const run_ctx *x, halo_sim_node_stats *dev, halo_sim_layer *lay) {
+    for (int d = 0; d < x->sc->n_devices; d++)
+        halo_sim_get_stats(x->world, d, &dev[d]);
+    const halo_node *root = halo_cluster_node(x->cluster, 0);
+    int n_layers = halo_model_get_config(x->model)->n_layers;
+    for (int l = 0; l < n_layers; l++)
+        lay[l] = (halo_sim_layer){.attn_ns = halo_node_block_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_ns = halo_node_block_at(root, l, HALO_PHASE_FFN),
+                                  .attn_wait_ns = halo_node_wait_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_wait_ns = halo_node_wait_at(root, l, HALO_PHASE_FFN),
+                                  .attn_missing = halo_node_missing_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_missing = halo_node_missing_at(root, l, HALO_PHASE_FFN)};
+}
+
+/* Remembers the totals at the start of the measured tokens (after the prompt). */
+static int snapshot(run_ctx *x, halo_err *err) {
+    int n_layers = halo_model_get_config(x->model)->n_layers;
+    x->dev_before = calloc((size_t)x->sc->n_devices, sizeof *x->dev_before);
+    x->layer_before = calloc((size_t)n_layers, sizeof *x->layer_before);
+    if (!x->dev_before || !x->layer_before)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    collect(x, x->dev_before, x->layer_before);
+    return HALO_OK;
+}
+
+#define SUB(field) a->field -= b->field
+
+/* Fills r->devices and r->layers with the totals since the snapshot. */
+static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err) {
+    int n = x->sc->n_devices, n_layers = halo_model_get_config(x->model)->n_layers;
+    r->devices = calloc((size_t)n, sizeof *r->devices);
+    r->layers = calloc((size_t)n_layers, sizeof *r->layers);
+    if (!r->devices || !r->layers)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    r->n_devices = n;
+    r->n_layers = n_layers;
+    collect(x, r->devices, r->layers);
+    for (int d = 0; d < n; d++) {
+        halo_sim_node_stats *a = &r->devices[d];
+        const halo_sim_node_stats *b = &x->dev_before[d];
+        SUB(compute_ns);
+        SUB(msgs_sent);
+        SUB(msgs_delivered);
+        SUB(msgs_lost);
+        SUB(packets_sent);
+        SUB(packets_lost);
+        SUB(bytes_on_wire);
+        SUB(retransmits);
+        SUB(timeouts);
+        SUB(probes);
+    }
+    for (int l = 0; l < n_layers; l++) {
+        halo_sim_layer *a = &r->layers[l];
+        const halo_sim_layer *b = &x->layer_before[l];
+        SUB(attn_ns);
+        SUB(ffn_ns);
+        SUB(attn_wait_ns);
+        SUB(ffn_wait_ns);
+        SUB(attn_missing);
+        SUB(ffn_missing);
+    }
+    return HALO_OK;
+}
+
+#undef SUB
 
 /* Parses a list of device numbers ("1,3") into flags. */
 static int device_set(const halo_scenario *sc, const char *key, const char *list, uint8_t *flags,
@@ -401,6 +472,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     int rc = build(&x, run, err);
     if (rc == HALO_OK)
         rc = prefill(&x, &n_prompt, &token, err);
+    if (rc == HALO_OK)
+        rc = snapshot(&x, err);
     if (rc == HALO_OK) {
         out->numerics = halo_model_has_weights(x.model);
         out->tokens = calloc((size_t)sc->tokens, sizeof *out->tokens);
@@ -430,6 +503,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     free(logits);
     if (rc == HALO_OK)
         summarise(out, x.world, sc->n_devices);
+    if (rc == HALO_OK)
+        rc = per_device_layer(out, &x, err);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)
@@ -440,6 +515,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
 void halo_sim_result_free(halo_sim_result *r) {
     free(r->tokens);
     free(r->text);
+    free(r->devices);
+    free(r->layers);
     memset(r, 0, sizeof *r);
 }
 
@@ -479,6 +556,8 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
     uint64_t wall0 = halo_cli_now_ns();
     run_ctx x = {.sc = sc};
     int rc = build(&x, run, err);
+    if (rc == HALO_OK)
+        rc = snapshot(&x, err);
     if (rc == HALO_OK) {
         out->numerics = 1;
         const halo_model_config *mc = halo_model_get_config(x.model);
@@ -493,6 +572,8 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
     }
     if (rc == HALO_OK)
         summarise(out, x.world, sc->n_devices);
+    if (rc == HALO_OK)
+        rc = per_device_layer(out, &x, err);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)

@@ -28,6 +28,13 @@ typedef struct halo_sim_token {
     uint32_t expected, missing; /* remote contributions */
 } halo_sim_token;
 
+/* One block (attention or FFN) of one layer, seen from the root, over the measured tokens. */
+typedef struct halo_sim_layer {
+    uint64_t attn_ns, ffn_ns;           /* time in the block: compute, send and wait */
+    uint64_t attn_wait_ns, ffn_wait_ns; /* of which the root idled at the block's sync */
+    uint64_t attn_missing, ffn_missing; /* contributions counted as zero */
+} halo_sim_layer;
+
 typedef struct halo_sim_result {
     int numerics; /* 1: real weights ran; 0: shape-only */
     int n_tokens;
@@ -40,6 +47,10 @@ typedef struct halo_sim_result {
     uint64_t events;  /* simulator events processed */
     uint64_t wall_ns; /* real time the simulation took */
     char *text;       /* generated text (numerics runs), or NULL */
+    int n_devices;
+    halo_sim_node_stats *devices; /* (n_devices) per device, over the measured tokens */
+    int n_layers;
+    halo_sim_layer *layers; /* (n_layers) per layer, over the measured tokens */
 } halo_sim_result;
 
 /*
