@@ -501,8 +501,15 @@ static const char *plot_dir(const read_opts *o, char *buf, size_t cap) {
 /* Copies s into buf for a gnuplot single-quoted string (no quotes, no newlines). */
 static void gp_quote(const char *s, char *buf, size_t cap) {
     size_t n = 0;
-    for (; *s && n + 1 < cap; s++)
-        buf[n++] = (*s == '\'' || *s == '\n') ? ' ' : *s;
+    for (; *s && n + 4 < cap; s++) {
+        if (*s == '\'') { /* a typographic apostrophe (U+2019) */
+            buf[n++] = (char)0xe2;
+            buf[n++] = (char)0x80;
+            buf[n++] = (char)0x99;
+        } else {
+            buf[n++] = *s == '\n' ? ' ' : *s;
+        }
+    }
     buf[n] = '\0';
 }
 
@@ -562,23 +569,32 @@ static int run_query(sqlite3 *db, const char *sqlpath, const char *dat, char *se
     } else {
         int nc = sqlite3_column_count(st);
         int split = nc > 0 && strcmp(sqlite3_column_name(st, 0), "series") == 0;
-        char last[128] = "";
+        char last[256] = "";
         size_t slen = 0;
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
             if (split) {
-                char name[128];
-                gp_quote((const char *)sqlite3_column_text(st, 0), name, sizeof name);
-                for (char *c = name; *c; c++)
-                    if (*c == ' ')
-                        *c = '_';
+                char raw[128], name[256];
+                gp_quote((const char *)sqlite3_column_text(st, 0), raw, sizeof raw);
+                /* gnuplot's words() splits on spaces: a series name keeps its spaces as
+                 * no-break spaces (U+00A0), which print as spaces */
+                size_t k = 0;
+                for (const char *c = raw; *c && k + 3 < sizeof name; c++) {
+                    if (*c == ' ') {
+                        name[k++] = (char)0xc2;
+                        name[k++] = (char)0xa0;
+                    } else {
+                        name[k++] = *c;
+                    }
+                }
+                name[k] = '\0';
                 if (*rows == 0 || strcmp(name, last) != 0) {
                     if (*rows > 0)
                         (void)fprintf(f, "\n\n");
                     (void)snprintf(last, sizeof last, "%s", name);
-                    int k = snprintf(series + slen, scap - slen, "%s%s", slen ? " " : "", name);
-                    if (k > 0 && (size_t)k < scap - slen)
-                        slen += (size_t)k;
+                    int w = snprintf(series + slen, scap - slen, "%s%s", slen ? " " : "", name);
+                    if (w > 0 && (size_t)w < scap - slen)
+                        slen += (size_t)w;
                 }
             }
             for (int c = split; c < nc; c++) {
@@ -612,13 +628,13 @@ static int run_query(sqlite3 *db, const char *sqlpath, const char *dat, char *se
     return rc;
 }
 
-static int gnuplot(const char *gp, const char *dat, const char *out, const char *term,
-                   const char *series, const char *conditions, halo_err *err) {
+static int gnuplot(const char *dir, const char *gp, const char *dat, const char *out,
+                   const char *term, const char *series, const char *conditions, halo_err *err) {
     char expr[8192];
     (void)snprintf(expr, sizeof expr,
                    "set terminal %s; set output '%s'; datafile = '%s'; series = '%s'; "
-                   "conditions = '%s'",
-                   term, out, dat, series, conditions);
+                   "conditions = '%s'; plotdir = '%s'",
+                   term, out, dat, series, conditions, dir);
     pid_t pid = fork();
     if (pid < 0)
         return HALO_FAIL(err, HALO_ERR_IO, "fork: %s", strerror(errno));
@@ -673,7 +689,7 @@ static int cmd_plot(const read_opts *o, halo_err *err) {
         rc = HALO_FAIL(err, HALO_ERR_IO, "mkdtemp: %s", strerror(errno));
     int made = 0, skipped = 0;
     for (int i = 0; rc == HALO_OK && i < n; i++) {
-        char sqlp[4400], gp[4400], dat[256], out[4400], series[2048], cond[1024];
+        char sqlp[4400], gp[4400], dat[256], out[4400], series[4096], cond[1024];
         (void)snprintf(sqlp, sizeof sqlp, "%s/%s.sql", dir, names[i]);
         (void)snprintf(gp, sizeof gp, "%s/%s.gp", dir, names[i]);
         (void)snprintf(dat, sizeof dat, "%s/%s.dat", tmpdir, names[i]);
@@ -687,10 +703,12 @@ static int cmd_plot(const read_opts *o, halo_err *err) {
             skipped++;
         } else {
             (void)snprintf(out, sizeof out, "%s/%s.png", o->out, names[i]);
-            rc = gnuplot(gp, dat, out, "pngcairo size 960,640 font 'Sans,11'", series, cond, err);
+            rc = gnuplot(dir, gp, dat, out, "pngcairo size 960,640 font 'Sans,11'", series, cond,
+                         err);
             (void)snprintf(out, sizeof out, "%s/%s.svg", o->out, names[i]);
             if (rc == HALO_OK)
-                rc = gnuplot(gp, dat, out, "svg size 960,640 font 'Sans,11'", series, cond, err);
+                rc = gnuplot(dir, gp, dat, out, "svg size 960,640 font 'Sans,11'", series, cond,
+                             err);
             if (rc == HALO_OK) {
                 (void)printf("%s/%s.png %s/%s.svg (%ld rows)\n", o->out, names[i], o->out, names[i],
                              rows);
