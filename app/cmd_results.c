@@ -739,6 +739,8 @@ static int run(int argc, char **argv, const char *name, const char *help,
         (void)fputs(help, stdout);
         return HALO_EXIT_OK;
     }
+    if (rc == HALO_OK && strcmp(name, "regress") == 0 && !o.baseline)
+        rc = HALO_FAIL(&err, HALO_ERR_ARG, "missing --baseline FILE");
     if (rc != HALO_OK)
         return fail_usage(&err, name);
     rc = fn(&o, &err);

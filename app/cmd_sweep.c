@@ -648,14 +648,20 @@ int halo_cmd_db(int argc, char **argv) {
         halo_db_free(db);
     } else if (strcmp(sub, "merge") == 0 && argc >= 4) {
         halo_db *db = NULL;
-        rc = halo_db_open(&db, argv[2], HALO_DB_CREATE, &err);
+        rc = HALO_OK;
+        /* check every source first, so that a bad one leaves no new destination behind */
         for (int i = 3; rc == HALO_OK && i < argc; i++) {
-            long copied = 0, skipped = 0;
-            if (strcmp(argv[i], argv[2]) == 0) {
+            struct stat st;
+            if (strcmp(argv[i], argv[2]) == 0)
                 rc = HALO_FAIL(&err, HALO_ERR_ARG, "%s: cannot merge a database into itself",
                                argv[i]);
-                break;
-            }
+            else if (stat(argv[i], &st) != 0)
+                rc = HALO_FAIL(&err, HALO_ERR_IO, "%s: no such database", argv[i]);
+        }
+        if (rc == HALO_OK)
+            rc = halo_db_open(&db, argv[2], HALO_DB_CREATE, &err);
+        for (int i = 3; rc == HALO_OK && i < argc; i++) {
+            long copied = 0, skipped = 0;
             rc = halo_db_merge(db, argv[i], &copied, &skipped, &err);
             if (rc == HALO_OK)
                 (void)printf("%s: %ld runs copied into %s, %ld already there\n", argv[i], copied,

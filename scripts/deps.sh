@@ -13,6 +13,7 @@ BASE_PKGS=(
     libsqlite3-dev sqlite3
     libyaml-dev libgsl-dev libglpk-dev
     gnuplot-nox libsodium-dev
+    openmpi-bin # mpirun: the multi-machine sweep launch and its two-rank test
 )
 CI_PKGS=(
     clang-format clang-tidy cppcheck
