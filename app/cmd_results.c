@@ -218,16 +218,18 @@ static void report_scenario_header(sqlite3 *db, const char *name) {
     sqlite3_stmt *st = NULL;
     (void)printf("## %s\n\n", name);
     if (sqlite3_prepare_v2(db,
-                           "SELECT model, weights, kind, n_devices, min(seed), count(*), "
+                           "SELECT model, weights, kind, CASE WHEN min(n_devices) = max(n_devices) THEN "
+                           "min(n_devices) ELSE min(n_devices) || '-' || max(n_devices) END, "
+                           "min(seed), count(*), "
                            "max(tokens), substr(scenario_hash, 1, 12), min(git_rev) FROM "
                            "latest_run WHERE scenario_name = ?",
                            -1, &st, NULL) == SQLITE_OK) {
         (void)sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
-            (void)printf("Model %s (%s weights, %s), %d devices, seed %lld, %d runs stored, %d "
+            (void)printf("Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
                          "tokens per run; scenario text %s, halo %s.\n\n",
                          sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-                         sqlite3_column_text(st, 2), sqlite3_column_int(st, 3),
+                         sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
                          (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 5),
                          sqlite3_column_int(st, 6), sqlite3_column_text(st, 7),
                          sqlite3_column_text(st, 8));

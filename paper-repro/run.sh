@@ -26,9 +26,11 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$halo" ] || { echo "paper-repro: no halo binary at $halo (run 'make build')" >&2; exit 2; }
 command -v sqlite3 >/dev/null || { echo "paper-repro: needs the sqlite3 command (scripts/deps.sh)" >&2; exit 2; }
-stories=124 mode=full
-[ $quick = 1 ] && stories=10 mode=quick
-[ -n "$out" ] || out=$here/build/paper-repro$([ $quick = 1 ] && echo -quick)
+stories=124 mode=full suffix=""
+if [ $quick = 1 ]; then
+    stories=10 mode=quick suffix=-quick
+fi
+[ -n "$out" ] || out=$here/build/paper-repro$suffix
 mkdir -p "$out/scenarios"
 db=$out/results.db
 text=$here/data/tinystories-valid-dev.txt
