@@ -263,6 +263,7 @@ static int run_item(const sweep *w, halo_db *db, const item *it, int *inserted, 
             memcpy(ehash, w->eval_hash, sizeof ehash);
     }
     halo_db_now_utc(finished, sizeof finished);
+    r.wall_ns += qr.wall_ns; /* the run's wall time includes its evaluation */
     if (rc == HALO_OK) {
         halo_db_run_info info = {.scenario_hash = w->hash,
                                  .started_at = started,

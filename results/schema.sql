@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS run (
     compiler        TEXT NOT NULL,
     started_at      TEXT NOT NULL,      -- UTC, ISO 8601
     finished_at     TEXT NOT NULL,
-    wall_s          REAL NOT NULL,      -- real time the run took
+    wall_s          REAL NOT NULL,      -- real time the run took (with its evaluation)
     UNIQUE (scenario_hash, point, run)
 );
 
