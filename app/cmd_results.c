@@ -217,13 +217,14 @@ static int open_read(const char *path, halo_db **db, halo_err *err) {
 static void report_scenario_header(sqlite3 *db, const char *name) {
     sqlite3_stmt *st = NULL;
     (void)printf("## %s\n\n", name);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT model, weights, kind, CASE WHEN min(n_devices) = max(n_devices) THEN "
-                           "min(n_devices) ELSE min(n_devices) || '-' || max(n_devices) END, "
-                           "min(seed), count(*), "
-                           "max(tokens), substr(scenario_hash, 1, 12), min(git_rev) FROM "
-                           "latest_run WHERE scenario_name = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT model, weights, kind, CASE WHEN min(n_devices) = max(n_devices) THEN "
+            "min(n_devices) ELSE min(n_devices) || '-' || max(n_devices) END, "
+            "min(seed), count(*), "
+            "max(tokens), substr(scenario_hash, 1, 12), min(git_rev) FROM "
+            "latest_run WHERE scenario_name = ?",
+            -1, &st, NULL) == SQLITE_OK) {
         (void)sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             (void)printf("Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
@@ -674,13 +675,14 @@ static int cmd_plot(const read_opts *o, halo_err *err) {
     if (!d)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: plot scripts not found: %s (set HALO_PLOT_DIR)",
                          dir, strerror(errno));
-    char *names[256];
+    char *names[256] = {NULL};
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < 256) {
         size_t len = strlen(e->d_name);
-        if (len > 3 && strcmp(e->d_name + len - 3, ".gp") == 0 && e->d_name[0] != '_')
-            names[n++] = strndup(e->d_name, len - 3);
+        if (len > 3 && strcmp(e->d_name + len - 3, ".gp") == 0 && e->d_name[0] != '_' &&
+            (names[n] = strndup(e->d_name, len - 3)) != NULL)
+            n++;
     }
     (void)closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
