@@ -119,7 +119,11 @@ case_results_bad_inputs() {
     check "no destination created by a refused merge" test ! -e "$tmp/m.db"
     expect_fail 1 "no such database" -- db merge "$tmp/m2.db" "$tmp/missing.db"
     check "no destination created for a missing source" test ! -e "$tmp/m2.db"
-    expect_ok sweep --help
+    local c
+    for c in sweep plot report regress db; do
+        expect_ok "$c" --help
+        check "$c --help shows its usage" grep -q "usage: halo $c" "$tmp/out"
+    done
     expect_ok db schema
     check "the schema compiled into halo equals results/schema.sql" cmp -s "$tmp/out" "$src/results/schema.sql"
 }
