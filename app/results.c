@@ -83,11 +83,15 @@ static int dir_exists(const char *path) {
 
 static int check_version(halo_db *db, int flags, halo_err *err) {
     long version = 0, tables = 0;
-    int rc = query_int(db, "PRAGMA user_version", &version, err);
-    if (rc == HALO_OK)
-        rc = query_int(db, "SELECT count(*) FROM sqlite_master", &tables, err);
+    /* one statement, so one snapshot: another process may create the schema meanwhile */
+    int rc = query_int(db,
+                       "SELECT (SELECT user_version FROM pragma_user_version) * 1000000000 + "
+                       "(SELECT count(*) FROM sqlite_master)",
+                       &tables, err);
     if (rc != HALO_OK)
         return rc;
+    version = tables / 1000000000;
+    tables %= 1000000000;
     if (version > HALO_DB_VERSION)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "%s: schema version %ld is newer than this halo's %d; use a newer halo",

@@ -217,11 +217,18 @@ case_results_concurrent() {
     local p1=$!
     "$halo_bin" sweep --quiet --jobs 2 --db "$db" "$s" >"$tmp/o2" 2>&1 &
     local p2=$!
+    "$halo_bin" sweep --quiet --db "$db" "$s" >"$tmp/o3" 2>&1 &
+    local p3=$!
     wait $p1
     local r1=$?
     wait $p2
     local r2=$?
-    check "two concurrent sweeps into one database both succeed ($r1, $r2)" test "$r1:$r2" = 0:0
+    wait $p3
+    local r3=$?
+    # (the three also race to create the database and its schema)
+    check "three concurrent sweeps into one new database all succeed ($r1, $r2, $r3)" \
+        test "$r1:$r2:$r3" = 0:0:0
+    cat "$tmp/o1" "$tmp/o2" "$tmp/o3" | grep "^halo:" | sed 's/^/    /'
     check "database consistent" integrity "$db"
     check "every run stored once (60)" test "$(runs "$db")" = 60
     dump "$tmp/ref.db" >"$tmp/ref.txt"
