@@ -32,7 +32,8 @@ typedef struct halo_db halo_db;
 
 /*
  * Opens (or creates, with HALO_DB_CREATE) the database at `path` in WAL mode with a busy
- * timeout of 60 s, so that several processes can write to it. *out is NULL on failure.
+ * timeout of 60 s, so that several processes can write to it. HALO_DB_READ (queries) writes
+ * nothing and only checks the version. *out is NULL on failure.
  * Errors: HALO_ERR_IO (cannot open or create: the message names the path and, for a missing
  * directory, says so), HALO_ERR_FORMAT (not a halo database, or a newer or older schema
  * version: the message names both versions), HALO_ERR_NOMEM.
