@@ -152,8 +152,12 @@ case_results_sweep() {
     check "report: shape-only runs have no perplexity" grep -q "n/a (shape-only)" "$tmp/out"
     check "report: perplexity of numerics runs" grep -qE 'regress-quality' "$tmp/out"
     if command -v gnuplot >/dev/null; then
+        halo sweep --quiet --jobs 2 --db "$db" "$sc/sweep-scale.yaml" >/dev/null
         expect_ok plot --db "$db" --out "$tmp/fig"
         check "figures without data are skipped with a note" grep -q "no data in .*skipped" "$tmp/err"
+        check "time_vs_loss skipped (no sweep-loss runs)" test ! -e "$tmp/fig/time_vs_loss.png"
+        check "speedup_vs_devices drawn as PNG" test "$(od -An -c -N4 "$tmp/fig/speedup_vs_devices.png" 2>/dev/null | tr -d ' ')" = '211PNG'
+        check "and as SVG" grep -q "<svg" "$tmp/fig/speedup_vs_devices.svg"
         sqlite3 "$tmp/empty.db" "" && rm -f "$tmp/empty.db"
         halo sweep --list --db "$tmp/none.db" "$sc/headline.yaml" >/dev/null
         cp "$db" "$tmp/b.db"
@@ -182,6 +186,22 @@ case_results_crash_resume() {
             [ "${n:-0}" -ge 10 ] && break
             sleep 0.02
         done
+        if [ "$jobs" = 1 ]; then
+            # kill it again and again at other moments: after a resume, mid-run
+            local k
+            for k in 18 26; do
+                kill -9 "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+                check "jobs 1: consistent after a SIGKILL (before kill $k)" integrity "$db"
+                "$halo_bin" sweep --quiet --db "$db" "$s" >/dev/null 2>&1 &
+                pid=$!
+                for i in $(seq 1 400); do
+                    n=$(sqlite3 -batch -noheader "$db" "SELECT count(*) FROM run" 2>/dev/null || echo 0)
+                    [ "${n:-0}" -ge "$k" ] && break
+                    sleep 0.02
+                done
+            done
+        fi
         local children
         children=$(pgrep -P "$pid" || true)
         kill -9 "$pid" 2>/dev/null
