@@ -146,6 +146,36 @@ static int create_or_migrate(halo_db *db, int flags, halo_err *err) {
     return rc;
 }
 
+/*
+ * Switches to WAL. Changing the journal mode needs the database to itself, and SQLite
+ * reports "locked" at once instead of calling the busy handler when another process is in
+ * it (several sweeps opening a new database together), so this retries for up to 60 s.
+ */
+static int set_wal(halo_db *db, halo_err *err) {
+    for (int attempt = 0;; attempt++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        int wal = 0;
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            wal = mode && strcmp(mode, "wal") == 0;
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_OK && wal)
+            return HALO_OK;
+        int code = sqlite3_errcode(db->db) & 0xff;
+        if (rc != SQLITE_OK && (code == SQLITE_BUSY || code == SQLITE_LOCKED) && attempt < 6000) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            (void)nanosleep(&ts, NULL);
+            continue;
+        }
+        return rc == SQLITE_OK
+                   ? HALO_FAIL(err, HALO_ERR_IO, "%s: cannot switch to WAL mode", db->path)
+                   : sql_fail(db, err, "setting WAL mode");
+    }
+}
+
 int halo_db_open(halo_db **out, const char *path, int flags, halo_err *err) {
     *out = NULL;
     struct stat st;
@@ -173,12 +203,12 @@ int halo_db_open(halo_db **out, const char *path, int flags, halo_err *err) {
     /* WAL: readers never block the writer, and a process killed mid-transaction leaves
      * the last committed state. synchronous=NORMAL is safe against a killed process (not
      * against power loss, which may lose the last commits but not consistency). */
-    if (rc == HALO_OK)
-        rc = exec(db,
-                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                  "PRAGMA foreign_keys=ON",
-                  "setting WAL mode", err);
-    if (rc == HALO_OK)
+    int writer = (flags & (HALO_DB_CREATE | HALO_DB_MIGRATE)) != 0;
+    if (rc == HALO_OK && writer)
+        rc = set_wal(db, err);
+    if (rc == HALO_OK && writer)
+        rc = exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "pragmas", err);
+    if (rc == HALO_OK && writer)
         rc = create_or_migrate(db, flags, err);
     if (rc == HALO_OK)
         rc = check_version(db, 0, err);
