@@ -131,6 +131,7 @@ case_results_bad_inputs() {
 case_results_sweep() {
     local db=$tmp/a.db
     expect_ok sweep --jobs 2 --db "$db" "$sc/headline.yaml"
+    check "piped: no progress line, one summary line" test "$(grep -c ETA "$tmp/err"):$(wc -l <"$tmp/out")" = 0:1
     check "6 runs stored (2 points x 3 runs)" test "$(runs "$db")" = 6
     check "WAL mode" test "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal
     check "schema version 1" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 1
@@ -143,6 +144,11 @@ case_results_sweep() {
     check "resume skips what is there" grep -q "6 already in" "$tmp/out"
     check "nothing added on resume" test "$(runs "$db")" = 6
     expect_ok sweep --list --db "$db" "$sc/headline.yaml"
+    if command -v script >/dev/null; then
+        script -qc "'$halo_bin' sweep --jobs 2 --db '$tmp/tty.db' '$sc/sweep-scale.yaml'" /dev/null \
+            </dev/null >"$tmp/tty.out" 2>&1
+        check "on a terminal: progress with an ETA" grep -q "halo sweep: 18/18 runs, 0 failed, .* ETA" "$tmp/tty.out"
+    fi
     check "--list prints nothing left to do" test ! -s "$tmp/out"
     # quality rows for a numerics scenario
     expect_ok sweep --max-stories 2 --db "$db" "$sc/regress-quality.yaml"
