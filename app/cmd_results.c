@@ -209,7 +209,7 @@ static double point_mean(const point *p) {
 }
 
 static int open_read(const char *path, halo_db **db, halo_err *err) {
-    return halo_db_open(db, path, HALO_DB_READ, err);
+    return halo_db_new(db, path, HALO_DB_READ, err);
 }
 
 /* ==== halo report ==== */

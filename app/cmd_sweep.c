@@ -347,7 +347,7 @@ static void worker_main(const sweep *w, int idx, int task_fd, int report_fd) {
         _exit(1);
     halo_err err = {0};
     halo_db *db = NULL;
-    int rc = halo_db_open(&db, w->db_path, HALO_DB_CREATE, &err);
+    int rc = halo_db_new(&db, w->db_path, HALO_DB_CREATE, &err);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         _exit(1);
@@ -450,7 +450,7 @@ static int run_parallel(const sweep *w, progress *p, halo_err *err) {
 
 static int run_serial(const sweep *w, progress *p, halo_err *err) {
     halo_db *db = NULL;
-    int rc = halo_db_open(&db, w->db_path, HALO_DB_CREATE, err);
+    int rc = halo_db_new(&db, w->db_path, HALO_DB_CREATE, err);
     for (long k = 0; rc == HALO_OK && k < w->n_items; k++) {
         int inserted = 0;
         halo_err e = {0};
@@ -497,14 +497,14 @@ static int plan(sweep *w, long *total, long *skipped, halo_err *err) {
     halo_db *db = NULL;
     unsigned char *done = NULL;
     if (rc == HALO_OK && !o->list)
-        rc = halo_db_open(&db, w->db_path, HALO_DB_CREATE, err);
+        rc = halo_db_new(&db, w->db_path, HALO_DB_CREATE, err);
     if (rc == HALO_OK && !o->list)
         rc = halo_db_put_scenario(db, sc, w->hash, err);
     if (rc == HALO_OK && o->list) {
         /* --list reads an existing database only; a missing one has nothing done */
         struct stat st;
         if (stat(w->db_path, &st) == 0)
-            rc = halo_db_open(&db, w->db_path, HALO_DB_READ, err);
+            rc = halo_db_new(&db, w->db_path, HALO_DB_READ, err);
     }
     if (rc == HALO_OK) {
         done = calloc((size_t)(n_points * max_runs), 1);
@@ -606,7 +606,7 @@ static void db_usage(FILE *f) {
 
 static int db_info(const char *path, halo_err *err) {
     halo_db *db = NULL;
-    int rc = halo_db_open(&db, path, HALO_DB_READ, err);
+    int rc = halo_db_new(&db, path, HALO_DB_READ, err);
     if (rc != HALO_OK)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -643,7 +643,7 @@ int halo_cmd_db(int argc, char **argv) {
         rc = db_info(argv[2], &err);
     } else if (strcmp(sub, "migrate") == 0 && argc == 3) {
         halo_db *db = NULL;
-        rc = halo_db_open(&db, argv[2], HALO_DB_MIGRATE, &err);
+        rc = halo_db_new(&db, argv[2], HALO_DB_MIGRATE, &err);
         if (rc == HALO_OK)
             (void)printf("%s: schema version %d\n", argv[2], HALO_DB_VERSION);
         halo_db_free(db);
@@ -660,7 +660,7 @@ int halo_cmd_db(int argc, char **argv) {
                 rc = HALO_FAIL(&err, HALO_ERR_IO, "%s: no such database", argv[i]);
         }
         if (rc == HALO_OK)
-            rc = halo_db_open(&db, argv[2], HALO_DB_CREATE, &err);
+            rc = halo_db_new(&db, argv[2], HALO_DB_CREATE, &err);
         for (int i = 3; rc == HALO_OK && i < argc; i++) {
             long copied = 0, skipped = 0;
             rc = halo_db_merge(db, argv[i], &copied, &skipped, &err);

@@ -176,7 +176,7 @@ static int set_wal(halo_db *db, halo_err *err) {
     }
 }
 
-int halo_db_open(halo_db **out, const char *path, int flags, halo_err *err) {
+int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
     *out = NULL;
     struct stat st;
     int exists = stat(path, &st) == 0;
@@ -687,7 +687,7 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
                   halo_err *err) {
     *n_copied = *n_skipped = 0;
     halo_db *src = NULL;
-    int rc = halo_db_open(&src, src_path, HALO_DB_READ, err); /* checks its version */
+    int rc = halo_db_new(&src, src_path, HALO_DB_READ, err); /* checks its version */
     halo_db_free(src);
     if (rc != HALO_OK)
         return rc;

@@ -21,7 +21,7 @@
 /* The schema version this binary writes and reads. */
 #define HALO_DB_VERSION 1
 
-/* Flags of halo_db_open. */
+/* Flags of halo_db_new. */
 enum {
     HALO_DB_READ = 0,    /* the file must exist and be a halo database */
     HALO_DB_CREATE = 1,  /* create the file and the schema when missing */
@@ -38,7 +38,7 @@ typedef struct halo_db halo_db;
  * directory, says so), HALO_ERR_FORMAT (not a halo database, or a newer or older schema
  * version: the message names both versions), HALO_ERR_NOMEM.
  */
-int halo_db_open(halo_db **out, const char *path, int flags, halo_err *err);
+int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err);
 
 /* Closes; NULL is a no-op. */
 void halo_db_free(halo_db *db);
@@ -86,7 +86,7 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
 /*
  * Copies every run of the database at `src_path` that `db` does not have (same scenario
  * hash, point and run) into `db`, with its rows, in one transaction. *n_copied and
- * *n_skipped count runs. Errors: as halo_db_open for the source, HALO_ERR_IO.
+ * *n_skipped count runs. Errors: as halo_db_new for the source, HALO_ERR_IO.
  */
 int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_skipped,
                   halo_err *err);
