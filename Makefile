@@ -31,9 +31,10 @@ CROSS_LABELS ?= golden|unit
 # round trip takes milliseconds there); they run natively and under TSan instead.
 CROSS_EXCLUDE ?= threads|cli
 
-# The main job: what `make run` does after building. Override on the command line,
-# e.g. make run MAIN_JOB='build/dev/app/halo generate -t 0 -n 64'.
-MAIN_JOB ?= build/dev/app/halo generate
+# The main job: what `make run` does after building: the quick paper reproduction (sweeps
+# into a results database, figures, report; build/paper-repro-quick/). Override on the
+# command line, e.g. make run MAIN_JOB='build/dev/app/halo generate -t 0 -n 64'.
+MAIN_JOB ?= bash paper-repro/run.sh --quick
 
 # Sources to format and check: tracked, or new and not ignored; never the build trees.
 SOURCES = $(shell git ls-files --cached --others --exclude-standard -- '*.c' '*.h' \

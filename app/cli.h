@@ -74,5 +74,10 @@ int halo_cmd_sim(int argc, char **argv);
 int halo_cmd_calibrate(int argc, char **argv);
 int halo_cmd_worker(int argc, char **argv);
 int halo_cmd_keygen(int argc, char **argv);
+int halo_cmd_sweep(int argc, char **argv);   /* app/cmd_sweep.c */
+int halo_cmd_db(int argc, char **argv);      /* app/cmd_sweep.c */
+int halo_cmd_plot(int argc, char **argv);    /* app/cmd_results.c */
+int halo_cmd_report(int argc, char **argv);  /* app/cmd_results.c */
+int halo_cmd_regress(int argc, char **argv); /* app/cmd_results.c */
 
 #endif /* HALO_APP_CLI_H */

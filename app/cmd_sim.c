@@ -173,28 +173,12 @@ static void print_json_run(int run, const halo_sim_result *r, int first) {
     (void)printf("}");
 }
 
-/* The engine and, for ns-3, the settings it runs with (TCP parameters, queue), as JSON. */
+/* The engine and the settings it runs with (TCP parameters, queue), as JSON. */
 static void print_json_engine(const halo_scenario *sc) {
-    if (sc->simulator != HALO_SIMULATOR_NS3) {
-        const halo_tcp_config *t = &sc->tcp;
-        (void)printf(", \"engine\": \"sim\", \"engine_settings\": {\"engine\": \"sim\", "
-                     "\"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, \"min_rto_ms\": %.3f, "
-                     "\"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, \"delack_ms\": %.3f, "
-                     "\"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
-                     "\"quickack_segments\": %d}, \"queue\": {\"kind\": \"drop-tail per link\", "
-                     "\"limit_bytes\": %llu}}",
-                     t->init_cwnd, (double)t->rto_min_ns / 1e6, (double)t->rto_max_ns / 1e6,
-                     (double)t->rto_init_ns / 1e6, (double)t->delack_ns / 1e6,
-                     t->tlp ? "true" : "false", t->dupack_threshold, t->quickack_segments,
-                     (unsigned long long)sc->devices[0].uplink.queue_bytes);
-        return;
-    }
-    halo_link_spec up = sc->devices[0].uplink;
-    halo_sim_config cfg = {.n_nodes = 1, .uplink = &up, .downlink = &up, .tcp = sc->tcp};
-    char buf[1024];
-    if (halo_ns3_settings_json(&cfg, NULL, buf, sizeof buf) < 0)
-        (void)snprintf(buf, sizeof buf, "{}");
-    (void)printf(", \"engine\": \"ns3\", \"engine_settings\": %s", buf);
+    char buf[1536];
+    halo_simrun_engine_json(sc, buf, sizeof buf);
+    (void)printf(", \"engine\": \"%s\", \"engine_settings\": %s",
+                 sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", buf);
 }
 
 int halo_cmd_sim(int argc, char **argv) {

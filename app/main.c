@@ -18,6 +18,11 @@ static const struct {
     {"calibrate", halo_cmd_calibrate, "fit the importance predictor of a model on a text"},
     {"worker", halo_cmd_worker, "serve a socket cluster: compute the groups a root asks for"},
     {"keygen", halo_cmd_keygen, "write a fresh cluster key file"},
+    {"sweep", halo_cmd_sweep, "run a scenario's sweep into a results database (resumable)"},
+    {"db", halo_cmd_db, "merge, migrate or inspect results databases"},
+    {"plot", halo_cmd_plot, "gnuplot figures (PNG, SVG) from a results database"},
+    {"report", halo_cmd_report, "markdown tables with confidence intervals from a database"},
+    {"regress", halo_cmd_regress, "compare a database's curves with a committed baseline"},
 };
 
 enum {

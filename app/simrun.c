@@ -146,6 +146,8 @@ typedef struct run_ctx {
     uint64_t *compute_before, *read_before, *stall_before;
     uint64_t *budget; /* (n) memory budgets of group weights, or NULL */
     int *prompt;
+    halo_sim_node_stats *dev_before; /* (n_devices) statistics when measuring started */
+    halo_sim_layer *layer_before;    /* (n_layers) per-layer totals when measuring started */
 } run_ctx;
 
 static void ctx_free(run_ctx *x) {
@@ -164,7 +166,87 @@ static void ctx_free(run_ctx *x) {
     free(x->stall_before);
     free(x->budget);
     free(x->prompt);
+    free(x->dev_before);
+    free(x->layer_before);
 }
+
+/* Statistics of the world, whichever engine runs it (engine.simulator). */
+static void world_stats(halo_transport *w, int d, halo_sim_node_stats *st) {
+    if (halo_ns3_owns(w))
+        halo_ns3_get_stats(w, d, st);
+    else
+        halo_sim_get_stats(w, d, st);
+}
+
+/* Per-device and per-layer totals so far (from the simulator and the root node). */
+static void collect(const run_ctx *x, halo_sim_node_stats *dev, halo_sim_layer *lay) {
+    for (int d = 0; d < x->sc->n_devices; d++)
+        world_stats(x->world, d, &dev[d]);
+    const halo_node *root = halo_cluster_node(x->cluster, 0);
+    int n_layers = halo_model_get_config(x->model)->n_layers;
+    for (int l = 0; l < n_layers; l++)
+        lay[l] = (halo_sim_layer){.attn_ns = halo_node_block_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_ns = halo_node_block_at(root, l, HALO_PHASE_FFN),
+                                  .attn_wait_ns = halo_node_wait_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_wait_ns = halo_node_wait_at(root, l, HALO_PHASE_FFN),
+                                  .attn_missing = halo_node_missing_at(root, l, HALO_PHASE_ATTN),
+                                  .ffn_missing = halo_node_missing_at(root, l, HALO_PHASE_FFN)};
+}
+
+/* Remembers the totals at the start of the measured tokens (after the prompt). */
+static int snapshot(run_ctx *x, halo_err *err) {
+    int n_layers = halo_model_get_config(x->model)->n_layers;
+    x->dev_before = calloc((size_t)x->sc->n_devices, sizeof *x->dev_before);
+    x->layer_before = calloc((size_t)n_layers, sizeof *x->layer_before);
+    if (!x->dev_before || !x->layer_before)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    collect(x, x->dev_before, x->layer_before);
+    return HALO_OK;
+}
+
+#define SUB(field) a->field -= b->field
+
+/* Fills r->devices and r->layers with the totals since the snapshot. */
+static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err) {
+    int n = x->sc->n_devices, n_layers = halo_model_get_config(x->model)->n_layers;
+    r->devices = calloc((size_t)n, sizeof *r->devices);
+    r->layers = calloc((size_t)n_layers, sizeof *r->layers);
+    if (!r->devices || !r->layers)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    r->n_devices = n;
+    r->n_layers = n_layers;
+    collect(x, r->devices, r->layers);
+    for (int d = 0; d < n; d++) {
+        halo_sim_node_stats *a = &r->devices[d];
+        const halo_sim_node_stats *b = &x->dev_before[d];
+        SUB(compute_ns);
+        SUB(msgs_sent);
+        SUB(msgs_delivered);
+        SUB(msgs_lost);
+        SUB(packets_sent);
+        SUB(packets_lost);
+        SUB(bytes_on_wire);
+        SUB(retransmits);
+        SUB(timeouts);
+        SUB(probes);
+        SUB(storage_bytes);
+        SUB(storage_read_ns);
+        SUB(storage_stall_ns);
+    }
+    for (int l = 0; l < n_layers; l++) {
+        halo_sim_layer *a = &r->layers[l];
+        const halo_sim_layer *b = &x->layer_before[l];
+        SUB(attn_ns);
+        SUB(ffn_ns);
+        SUB(attn_wait_ns);
+        SUB(ffn_wait_ns);
+        SUB(attn_missing);
+        SUB(ffn_missing);
+    }
+    return HALO_OK;
+}
+
+#undef SUB
 
 /* Parses a list of device numbers ("1,3") into flags. */
 static int device_set(const halo_scenario *sc, const char *key, const char *list, uint8_t *flags,
@@ -260,14 +342,6 @@ static int memory_budgets(run_ctx *x, const halo_placement *p, halo_err *err) {
         x->budget[d] = v->profile.mem_bytes - (uint64_t)fixed;
     }
     return HALO_OK;
-}
-
-/* Statistics of the world, whichever engine runs it (engine.simulator). */
-static void world_stats(halo_transport *w, int d, halo_sim_node_stats *st) {
-    if (halo_ns3_owns(w))
-        halo_ns3_get_stats(w, d, st);
-    else
-        halo_sim_get_stats(w, d, st);
 }
 
 static int build(run_ctx *x, int run, halo_err *err) {
@@ -498,6 +572,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     int rc = build(&x, run, err);
     if (rc == HALO_OK)
         rc = prefill(&x, &n_prompt, &token, err);
+    if (rc == HALO_OK)
+        rc = snapshot(&x, err);
     if (rc == HALO_OK) {
         out->numerics = halo_model_has_weights(x.model);
         out->tokens = calloc((size_t)sc->tokens, sizeof *out->tokens);
@@ -527,6 +603,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
     free(logits);
     if (rc == HALO_OK)
         summarise(out, &x);
+    if (rc == HALO_OK)
+        rc = per_device_layer(out, &x, err);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)
@@ -537,6 +615,8 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
 void halo_sim_result_free(halo_sim_result *r) {
     free(r->tokens);
     free(r->text);
+    free(r->devices);
+    free(r->layers);
     memset(r, 0, sizeof *r);
 }
 
@@ -576,6 +656,8 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
     uint64_t wall0 = halo_cli_now_ns();
     run_ctx x = {.sc = sc};
     int rc = build(&x, run, err);
+    if (rc == HALO_OK)
+        rc = snapshot(&x, err);
     if (rc == HALO_OK) {
         out->numerics = 1;
         const halo_model_config *mc = halo_model_get_config(x.model);
@@ -590,9 +672,32 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
     }
     if (rc == HALO_OK)
         summarise(out, &x);
+    if (rc == HALO_OK)
+        rc = per_device_layer(out, &x, err);
     ctx_free(&x);
     out->wall_ns = halo_cli_now_ns() - wall0;
     if (rc != HALO_OK)
         halo_sim_result_free(out);
     return rc;
+}
+
+void halo_simrun_engine_json(const halo_scenario *sc, char *buf, size_t cap) {
+    if (sc->simulator != HALO_SIMULATOR_NS3) {
+        const halo_tcp_config *t = &sc->tcp;
+        (void)snprintf(buf, cap,
+                       "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
+                       "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "
+                       "\"delack_ms\": %.3f, \"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
+                       "\"quickack_segments\": %d}, \"queue\": {\"kind\": \"drop-tail per link\", "
+                       "\"limit_bytes\": %llu}}",
+                       t->init_cwnd, (double)t->rto_min_ns / 1e6, (double)t->rto_max_ns / 1e6,
+                       (double)t->rto_init_ns / 1e6, (double)t->delack_ns / 1e6,
+                       t->tlp ? "true" : "false", t->dupack_threshold, t->quickack_segments,
+                       (unsigned long long)sc->devices[0].uplink.queue_bytes);
+        return;
+    }
+    halo_link_spec up = sc->devices[0].uplink;
+    halo_sim_config cfg = {.n_nodes = 1, .uplink = &up, .downlink = &up, .tcp = sc->tcp};
+    if (halo_ns3_settings_json(&cfg, NULL, buf, cap) < 0)
+        (void)snprintf(buf, cap, "{}");
 }

@@ -30,6 +30,13 @@ typedef struct halo_sim_token {
     uint64_t storage_stall_ns;  /* all devices: compute waiting for storage */
 } halo_sim_token;
 
+/* One block (attention or FFN) of one layer, seen from the root, over the measured tokens. */
+typedef struct halo_sim_layer {
+    uint64_t attn_ns, ffn_ns;           /* time in the block: compute, send and wait */
+    uint64_t attn_wait_ns, ffn_wait_ns; /* of which the root idled at the block's sync */
+    uint64_t attn_missing, ffn_missing; /* contributions counted as zero */
+} halo_sim_layer;
+
 typedef struct halo_sim_result {
     int numerics; /* 1: real weights ran; 0: shape-only */
     int n_tokens;
@@ -49,6 +56,10 @@ typedef struct halo_sim_result {
     uint64_t events;  /* simulator events processed */
     uint64_t wall_ns; /* real time the simulation took */
     char *text;       /* generated text (numerics runs), or NULL */
+    int n_devices;
+    halo_sim_node_stats *devices; /* (n_devices) per device, over the measured tokens */
+    int n_layers;
+    halo_sim_layer *layers; /* (n_layers) per layer, over the measured tokens */
 } halo_sim_result;
 
 /*
@@ -66,6 +77,13 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
  */
 int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long max_stories,
                      halo_eval_result *quality, halo_sim_result *out, halo_err *err);
+
+/*
+ * The network engine of `sc` (engine.simulator) and the settings it runs with (TCP
+ * parameters, queue) as a JSON object, into buf (truncated to cap). For `halo sim --json`
+ * and the results database.
+ */
+void halo_simrun_engine_json(const halo_scenario *sc, char *buf, size_t cap);
 
 /* Frees what a result holds; safe on a zeroed result. */
 void halo_sim_result_free(halo_sim_result *r);

@@ -71,6 +71,9 @@ struct halo_node {
     uint64_t ready_ns;
     halo_token_metrics metrics;
     uint64_t *missing_at; /* (n_layers, 2) */
+    uint64_t *wait_at;    /* (n_layers, 2) root idle at each block's sync, ns */
+    uint64_t *block_at;   /* (n_layers, 2) root time from the previous sync to this one, ns */
+    uint64_t block_t0_ns; /* when the current block started (token start or last sync) */
 
     halo_node_stats stats;
 };
@@ -320,6 +323,9 @@ static void finish_sync(halo_node *n) {
     uint64_t wait = now > n->ready_ns ? now - n->ready_ns : 0;
     n->metrics.wait_ns += wait;
     n->stats.wait_ns += wait;
+    n->wait_at[n->layer * 2 + n->phase] += wait;
+    n->block_at[n->layer * 2 + n->phase] += now > n->block_t0_ns ? now - n->block_t0_ns : 0;
+    n->block_t0_ns = now;
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d])
@@ -679,6 +685,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->dev_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
         n->partials = alloc_bytes(n, nd * dim * f, &failed);
         n->missing_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
+        n->wait_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
+        n->block_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
         if (!failed && cfg->sync.critical)
             memcpy(n->critical_cfg, cfg->sync.critical, nd);
     }
@@ -707,7 +715,7 @@ void halo_node_free(halo_node *n) {
                     n->value_cache, n->valid,        n->tx,         n->rx_groups, n->rx_values,
                     n->logits,      n->critical_cfg, n->critical,   n->received,  n->dev_start,
                     n->dev_groups,  n->partials,     n->missing_at, n->row,       n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried};
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,   n->block_at};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
@@ -749,6 +757,7 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     n->status = HALO_OK;
     n->metrics = (halo_token_metrics){
         .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
+    n->block_t0_ns = n->metrics.start_ns;
     enter_sequence(n, n->step, (uint32_t)pos);
     if (n->numerics)
         memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
@@ -802,6 +811,16 @@ const halo_node_stats *halo_node_get_stats(const halo_node *n) {
 uint64_t halo_node_missing_at(const halo_node *n, int layer, int phase) {
     HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 && phase < 2);
     return n->missing_at[layer * 2 + phase];
+}
+
+uint64_t halo_node_wait_at(const halo_node *n, int layer, int phase) {
+    HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 && phase < 2);
+    return n->wait_at[layer * 2 + phase];
+}
+
+uint64_t halo_node_block_at(const halo_node *n, int layer, int phase) {
+    HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 && phase < 2);
+    return n->block_at[layer * 2 + phase];
 }
 
 size_t halo_node_bytes(const halo_node *n) {

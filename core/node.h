@@ -170,6 +170,16 @@ const halo_node_stats *halo_node_get_stats(const halo_node *node);
 /* Root: missing contributions so far in (layer, phase), phase an enum halo_phase. */
 uint64_t halo_node_missing_at(const halo_node *root, int layer, int phase);
 
+/* Root: total idle time (ns) so far at the sync of (layer, phase), all tokens. */
+uint64_t halo_node_wait_at(const halo_node *root, int layer, int phase);
+
+/*
+ * Root: total time (ns) so far spent in block (layer, phase), all tokens: from the end of
+ * the previous sync (or the token's start) to the end of this block's sync, so compute,
+ * sending and waiting. The classifier after the last sync is not in any block.
+ */
+uint64_t halo_node_block_at(const halo_node *root, int layer, int phase);
+
 /* Bytes this node allocated. */
 size_t halo_node_bytes(const halo_node *node);
 

@@ -15,6 +15,7 @@ BASE_PKGS=(
     gnuplot-nox libsodium-dev
     # the optional ns-3 backend (sim/ns3/, docs/ns3.md); halo builds without it
     libns3-dev
+    openmpi-bin # mpirun: the multi-machine sweep launch and its two-rank test
 )
 CI_PKGS=(
     clang-format clang-tidy cppcheck

@@ -1,0 +1,772 @@
+/*
+ * The results database: open with version checks, one transaction per run, merge.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "app/results.h"
+
+#include "app/sha256.h"
+#include "core/importance.h"
+#include "halo_git_rev.h"
+#include "halo_schema_sql.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct halo_db {
+    sqlite3 *db;
+    char *path;
+};
+
+/* Migrations from version i to i + 1, applied in order by HALO_DB_MIGRATE. Version 1 is the
+ * first schema, so there are none yet; a future schema change appends its SQL here. */
+static const char *const migrations[] = {NULL};
+
+const char *halo_db_schema_sql(void) {
+    return (const char *)halo_schema_sql_bytes;
+}
+
+static int sql_fail(halo_db *db, halo_err *err, const char *what) {
+    return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->db));
+}
+
+static int exec(halo_db *db, const char *sql, const char *what, halo_err *err) {
+    char *msg = NULL;
+    if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what,
+                           msg ? msg : sqlite3_errmsg(db->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return HALO_OK;
+}
+
+static int query_int(halo_db *db, const char *sql, long *out, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = (long)sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    int code = sqlite3_extended_errcode(db->db);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        if ((code & 0xff) == SQLITE_NOTADB)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: not a SQLite database", db->path);
+        return sql_fail(db, err, "query");
+    }
+    return HALO_OK;
+}
+
+/* The directory part of `path` exists (or path has none). */
+static int dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return 1;
+    if (slash == path)
+        return 1;
+    char dir[4096];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int check_version(halo_db *db, int flags, halo_err *err) {
+    long version = 0, tables = 0;
+    /* one statement, so one snapshot: another process may create the schema meanwhile */
+    int rc = query_int(db,
+                       "SELECT (SELECT user_version FROM pragma_user_version) * 1000000000 + "
+                       "(SELECT count(*) FROM sqlite_master)",
+                       &tables, err);
+    if (rc != HALO_OK)
+        return rc;
+    version = tables / 1000000000;
+    tables %= 1000000000;
+    if (version > HALO_DB_VERSION)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: schema version %ld is newer than this halo's %d; use a newer halo",
+                         db->path, version, HALO_DB_VERSION);
+    if (version == 0 && tables > 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: not a halo results database (tables but no schema version)",
+                         db->path);
+    if (version == 0) {
+        if (!(flags & HALO_DB_CREATE))
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: empty database (no halo schema)", db->path);
+        return HALO_OK;
+    }
+    if (version < HALO_DB_VERSION && !(flags & HALO_DB_MIGRATE))
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: schema version %ld is older than this halo's %d; run 'halo db "
+                         "migrate %s' first",
+                         db->path, version, HALO_DB_VERSION, db->path);
+    return HALO_OK;
+}
+
+/* Creates the schema or applies migrations, inside one write transaction (so two processes
+ * that create the same database at once do it once). */
+static int create_or_migrate(halo_db *db, int flags, halo_err *err) {
+    int rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc != HALO_OK)
+        return rc;
+    long version = 0;
+    rc = query_int(db, "PRAGMA user_version", &version, err);
+    if (rc == HALO_OK && version == 0 && (flags & HALO_DB_CREATE)) {
+        rc = exec(db, halo_db_schema_sql(), "creating the schema", err);
+        char sql[64];
+        (void)snprintf(sql, sizeof sql, "PRAGMA user_version = %d", HALO_DB_VERSION);
+        if (rc == HALO_OK)
+            rc = exec(db, sql, "setting the schema version", err);
+    } else if (rc == HALO_OK && version > 0 && version < HALO_DB_VERSION) {
+        for (long v = version; rc == HALO_OK && v < HALO_DB_VERSION; v++) {
+            if (!migrations[v - 1])
+                rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: no migration from version %ld", db->path,
+                               v);
+            else
+                rc = exec(db, migrations[v - 1], "migrating", err);
+            char sql[64];
+            (void)snprintf(sql, sizeof sql, "PRAGMA user_version = %ld", v + 1);
+            if (rc == HALO_OK)
+                rc = exec(db, sql, "setting the schema version", err);
+        }
+    }
+    if (rc == HALO_OK)
+        return exec(db, "COMMIT", "commit", err);
+    (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/*
+ * Switches to WAL. Changing the journal mode needs the database to itself, and SQLite
+ * reports "locked" at once instead of calling the busy handler when another process is in
+ * it (several sweeps opening a new database together), so this retries for up to 60 s.
+ */
+static int set_wal(halo_db *db, halo_err *err) {
+    for (int attempt = 0;; attempt++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        int wal = 0;
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            wal = mode && strcmp(mode, "wal") == 0;
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_OK && wal)
+            return HALO_OK;
+        int code = sqlite3_errcode(db->db) & 0xff;
+        if (rc != SQLITE_OK && (code == SQLITE_BUSY || code == SQLITE_LOCKED) && attempt < 6000) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            (void)nanosleep(&ts, NULL);
+            continue;
+        }
+        return rc == SQLITE_OK
+                   ? HALO_FAIL(err, HALO_ERR_IO, "%s: cannot switch to WAL mode", db->path)
+                   : sql_fail(db, err, "setting WAL mode");
+    }
+}
+
+int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
+    *out = NULL;
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (!exists && !(flags & HALO_DB_CREATE))
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: no such database", path);
+    if (!exists && !dir_exists(path))
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: the directory does not exist", path);
+    if (exists && !S_ISREG(st.st_mode))
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file", path);
+    halo_db *db = calloc(1, sizeof *db);
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    int oflags = SQLITE_OPEN_READWRITE | ((flags & HALO_DB_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    int rc = HALO_OK;
+    if (sqlite3_open_v2(path, &db->db, oflags, NULL) != SQLITE_OK)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path,
+                       db->db ? sqlite3_errmsg(db->db) : "out of memory");
+    if (rc == HALO_OK) {
+        (void)sqlite3_busy_timeout(db->db, 60000);
+        rc = check_version(db, flags, err);
+    }
+    /* WAL: readers never block the writer, and a process killed mid-transaction leaves
+     * the last committed state. synchronous=NORMAL is safe against a killed process (not
+     * against power loss, which may lose the last commits but not consistency). */
+    int writer = (flags & (HALO_DB_CREATE | HALO_DB_MIGRATE)) != 0;
+    if (rc == HALO_OK && writer)
+        rc = set_wal(db, err);
+    if (rc == HALO_OK && writer)
+        rc = exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "pragmas", err);
+    if (rc == HALO_OK && writer)
+        rc = create_or_migrate(db, flags, err);
+    if (rc == HALO_OK)
+        rc = check_version(db, 0, err);
+    if (rc != HALO_OK) {
+        halo_db_free(db);
+        return rc;
+    }
+    *out = db;
+    return HALO_OK;
+}
+
+void halo_db_free(halo_db *db) {
+    if (!db)
+        return;
+    (void)sqlite3_close_v2(db->db);
+    free(db->path);
+    free(db);
+}
+
+sqlite3 *halo_db_handle(halo_db *db) {
+    return db->db;
+}
+
+void halo_db_now_utc(char *buf, size_t size) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    (void)gmtime_r(&ts.tv_sec, &tm);
+    char s[32];
+    (void)strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)snprintf(buf, size, "%s.%03ldZ", s, ts.tv_nsec / 1000000);
+}
+
+int halo_db_put_scenario(halo_db *db, const halo_scenario *sc, const char *hash, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    char now[32];
+    halo_db_now_utc(now, sizeof now);
+    int rc = sqlite3_prepare_v2(db->db,
+                                "INSERT OR IGNORE INTO scenario (hash, name, path, text, "
+                                "n_points, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        (void)sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 2, sc->name, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 3, sc->path, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 4, sc->text, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_int64(st, 5, sc->n_points);
+        (void)sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? HALO_OK : sql_fail(db, err, "scenario");
+}
+
+int halo_db_done_runs(halo_db *db, const char *hash, long n_points, int runs, unsigned char *done,
+                      halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->db, "SELECT point, run FROM run WHERE scenario_hash = ?", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        (void)sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            long p = (long)sqlite3_column_int64(st, 0), r = (long)sqlite3_column_int64(st, 1);
+            if (p >= 0 && p < n_points && r >= 0 && r < runs)
+                done[p * runs + r] = 1;
+        }
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? HALO_OK : sql_fail(db, err, "reading finished runs");
+}
+
+int halo_db_count_runs(halo_db *db, long *n, halo_err *err) {
+    return query_int(db, "SELECT count(*) FROM run", n, err);
+}
+
+/* ==== Inserting a run ==== */
+
+static const char *weights_name(int w) {
+    return w == HALO_WEIGHT_Q80 ? "q80" : w == HALO_WEIGHT_Q40 ? "q40" : "f32";
+}
+
+static const char *importance_name(int i) {
+    switch (i) {
+    case HALO_SCORING_PREDICTOR:
+        return "predictor";
+    case HALO_SCORING_ORACLE:
+        return "oracle";
+    case HALO_SCORING_SYNTHETIC:
+        return "synthetic";
+    case HALO_SCORING_UNIFORM:
+        return "uniform";
+    default:
+        return "none";
+    }
+}
+
+/* Roofline speed of a device for weights of `wbytes` bytes each: weights per second. */
+static double device_speed(const halo_device_profile *p, double wbytes) {
+    double t = 2.0 / p->flops_per_s, m = wbytes / p->mem_bw_bps;
+    return 1.0 / (t > m ? t : m);
+}
+
+static double mean_worker_loss(const halo_scenario *sc) {
+    if (sc->n_devices < 2)
+        return 0.0;
+    double s = 0;
+    for (int d = 1; d < sc->n_devices; d++)
+        s += 0.5 * (halo_loss_mean(&sc->devices[d].uplink.loss) +
+                    halo_loss_mean(&sc->devices[d].downlink.loss));
+    return s / (sc->n_devices - 1);
+}
+
+static double speed_ratio(const halo_scenario *sc) {
+    double wb = halo_weight_bytes(sc->weight_type), lo = 0, hi = 0;
+    for (int d = 0; d < sc->n_devices; d++) {
+        double v = device_speed(&sc->devices[d].profile, wb);
+        if (d == 0 || v < lo)
+            lo = v;
+        if (d == 0 || v > hi)
+            hi = v;
+    }
+    return lo > 0 ? hi / lo : 1.0;
+}
+
+/* Model identity: the checkpoint's sha256, or a hash of the shape's configuration. */
+static int model_hash(const halo_scenario *sc, char hex[65], halo_err *err) {
+    if (sc->model_file)
+        return halo_sha256_file(sc->model_file, hex, err);
+    char buf[512];
+    const halo_model_config *c = &sc->shape;
+    (void)snprintf(buf, sizeof buf,
+                   "shape %s dim %d hidden %d layers %d heads %d kv %d vocab %d seq %d "
+                   "weights %s",
+                   sc->shape_name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                   c->vocab_size, c->seq_len, weights_name(sc->weight_type));
+    halo_sha256_str(buf, hex);
+    return HALO_OK;
+}
+
+static void settings_json(const halo_scenario *sc, char *buf, size_t cap) {
+    char engine[1536];
+    halo_simrun_engine_json(sc, engine, sizeof engine);
+    (void)snprintf(
+        buf, cap,
+        "{\"baseline\": \"%s\", \"placement\": \"%s\", \"sync\": \"%s\", \"deadline_ms\": %.6g, "
+        "\"critical\": \"%s\", \"encoding\": \"%s\", \"group_size\": %d, \"delivery\": \"%s\", "
+        "\"importance\": \"%s\", \"tau\": %.6g, \"place_critical\": %d, "
+        "\"attention_critical\": %d, \"reliable\": \"%s\", \"synthetic_sigma\": %.6g, "
+        "\"adaptive_deadline\": %d, \"redundancy\": %d, \"deadline_min_ms\": %.6g, "
+        "\"deadline_max_ms\": %.6g, \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, "
+        "\"rto_max_ms\": %.6g, \"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %d, "
+        "\"dupack_threshold\": %d, \"quickack_segments\": %d}, \"tokens\": %d, "
+        "\"temperature\": %.6g, \"memory_budget\": %d, \"prefetch\": %d, \"simulator\": \"%s\", "
+        "\"engine_settings\": %s}",
+        sc->baseline ? sc->baseline : "", sc->placement ? sc->placement : "equal",
+        sc->policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict",
+        (double)sc->deadline_ns / 1e6, sc->critical ? sc->critical : "",
+        sc->encoding == HALO_ENCODING_Q8 ? "q8" : "f32", sc->group_size,
+        sc->delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram",
+        importance_name(sc->importance), sc->tau, sc->place_critical, sc->attention_critical,
+        sc->reliable ? sc->reliable : "", sc->synthetic_sigma, sc->adaptive_deadline,
+        sc->redundancy, (double)sc->deadline_min_ns / 1e6, (double)sc->deadline_max_ns / 1e6,
+        sc->tcp.init_cwnd, (double)sc->tcp.rto_min_ns / 1e6, (double)sc->tcp.rto_max_ns / 1e6,
+        (double)sc->tcp.rto_init_ns / 1e6, (double)sc->tcp.delack_ns / 1e6, sc->tcp.tlp,
+        sc->tcp.dupack_threshold, sc->tcp.quickack_segments, sc->tokens, (double)sc->temperature,
+        sc->memory_budget, sc->prefetch, sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim",
+        engine);
+}
+
+/* Sequential binding of one statement's parameters. */
+typedef struct binder {
+    sqlite3_stmt *st;
+    int i;
+} binder;
+
+static void bt(binder *b, const char *s) {
+    (void)sqlite3_bind_text(b->st, ++b->i, s, -1, SQLITE_TRANSIENT);
+}
+
+static void bi(binder *b, long long v) {
+    (void)sqlite3_bind_int64(b->st, ++b->i, v);
+}
+
+static void bd(binder *b, double v) {
+    (void)sqlite3_bind_double(b->st, ++b->i, v);
+}
+
+static double ms(uint64_t ns) {
+    return (double)ns / 1e6;
+}
+
+static const char run_sql[] =
+    "INSERT INTO run (scenario_hash, scenario_name, point, point_label, run, seed, kind, model, "
+    "model_hash, weights, n_devices, engine, system, placement, sync, delivery, encoding, "
+    "importance, tau, deadline_ms, adaptive_deadline, redundancy, place_critical, "
+    "memory_budget, prefetch, settings, "
+    "loss, speed_ratio, tokens, mean_ms, p50_ms, p90_ms, p99_ms, max_ms, compute_ms, "
+    "stragglers_ms, network_ms, expected, missing, retransmits, timeouts, probes, msgs_lost, "
+    "bytes_on_wire, events, storage_read_ms, storage_stall_ms, git_rev, host, halo_version, "
+    "sqlite_version, compiler, started_at, "
+    "finished_at, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo_db_run_info *in,
+                       const halo_sim_result *r, int *dup, halo_err *err) {
+    char mhash[65], settings[4096], host[256] = "unknown";
+    int rc = model_hash(sc, mhash, err);
+    if (rc != HALO_OK)
+        return rc;
+    settings_json(sc, settings, sizeof settings);
+    (void)gethostname(host, sizeof host - 1);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, run_sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "run");
+    binder b = {st, 0};
+    bt(&b, in->scenario_hash);
+    bt(&b, sc->name);
+    bi(&b, sc->point);
+    bt(&b, sc->point_label);
+    bi(&b, run);
+    bi(&b, (long long)sc->seed);
+    bt(&b, r->numerics ? "numerics" : "shape-only");
+    bt(&b, sc->model_file ? sc->model_file : sc->shape_name);
+    bt(&b, mhash);
+    bt(&b, weights_name(sc->weight_type));
+    bi(&b, sc->n_devices);
+    bt(&b, sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim");
+    bt(&b, sc->baseline ? sc->baseline : "custom");
+    bt(&b, sc->placement ? sc->placement : "equal");
+    bt(&b, sc->policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict");
+    bt(&b, sc->delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram");
+    bt(&b, sc->encoding == HALO_ENCODING_Q8 ? "q8" : "f32");
+    bt(&b, importance_name(sc->importance));
+    bd(&b, sc->tau);
+    bd(&b, ms(sc->deadline_ns));
+    bi(&b, sc->adaptive_deadline);
+    bi(&b, sc->redundancy);
+    bi(&b, sc->place_critical);
+    bi(&b, sc->memory_budget);
+    bi(&b, sc->prefetch);
+    bt(&b, settings);
+    bd(&b, mean_worker_loss(sc));
+    bd(&b, speed_ratio(sc));
+    bi(&b, r->n_tokens);
+    bd(&b, r->mean_ms);
+    bd(&b, r->p50_ms);
+    bd(&b, r->p90_ms);
+    bd(&b, r->p99_ms);
+    bd(&b, r->max_ms);
+    bd(&b, r->compute_ms);
+    bd(&b, r->stragglers_ms);
+    bd(&b, r->network_ms);
+    bi(&b, (long long)r->expected);
+    bi(&b, (long long)r->missing);
+    bi(&b, (long long)r->retransmits);
+    bi(&b, (long long)r->timeouts);
+    bi(&b, (long long)r->probes);
+    bi(&b, (long long)r->msgs_lost);
+    bi(&b, (long long)r->bytes_on_wire);
+    bi(&b, (long long)r->events);
+    bd(&b, r->storage_read_ms);
+    bd(&b, r->storage_stall_ms);
+    bt(&b, in->git_rev ? in->git_rev : HALO_GIT_REV);
+    bt(&b, host);
+    bt(&b, HALO_VERSION);
+    bt(&b, sqlite3_libversion());
+    bt(&b, __VERSION__);
+    bt(&b, in->started_at);
+    bt(&b, in->finished_at);
+    bd(&b, (double)r->wall_ns / 1e9);
+    int s = sqlite3_step(st);
+    int ext = sqlite3_extended_errcode(db->db);
+    sqlite3_finalize(st);
+    if (s == SQLITE_DONE)
+        return HALO_OK;
+    if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+        *dup = 1;
+        return HALO_OK;
+    }
+    return sql_fail(db, err, "run");
+}
+
+static int insert_axes(halo_db *db, sqlite3_int64 id, const char *label, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO run_axis VALUES (?, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_fail(db, err, "run_axis");
+    int rc = HALO_OK;
+    const char *s = label;
+    while (rc == HALO_OK && *s) {
+        while (*s == ' ')
+            s++;
+        const char *end = strchr(s, ' '), *eq = strchr(s, '=');
+        if (!end)
+            end = s + strlen(s);
+        if (end == s)
+            break;
+        if (!eq || eq > end) {
+            s = end;
+            continue;
+        }
+        (void)sqlite3_bind_int64(st, 1, id);
+        (void)sqlite3_bind_text(st, 2, s, (int)(eq - s), SQLITE_TRANSIENT);
+        (void)sqlite3_bind_text(st, 3, eq + 1, (int)(end - eq - 1), SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_fail(db, err, "run_axis");
+        (void)sqlite3_reset(st);
+        s = end;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_tokens(halo_db *db, sqlite3_int64 id, const halo_sim_result *r, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "INSERT INTO token VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_fail(db, err, "token");
+    int rc = HALO_OK;
+    for (int i = 0; rc == HALO_OK && i < r->n_tokens; i++) {
+        const halo_sim_token *t = &r->tokens[i];
+        binder b = {st, 0};
+        bi(&b, id);
+        bi(&b, i);
+        bi(&b, t->pos);
+        bi(&b, t->token);
+        bd(&b, ms(t->time_ns));
+        bd(&b, ms(t->compute_ns));
+        bd(&b, ms(t->worker_compute_ns));
+        bd(&b, ms(t->wait_ns));
+        bi(&b, t->expected);
+        bi(&b, t->missing);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_fail(db, err, "token");
+        (void)sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_devices(halo_db *db, sqlite3_int64 id, const halo_scenario *sc,
+                          const halo_sim_result *r, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db,
+                           "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "device_stat");
+    int rc = HALO_OK;
+    for (int d = 0; rc == HALO_OK && d < r->n_devices && d < sc->n_devices; d++) {
+        const halo_sim_node_stats *s = &r->devices[d];
+        binder b = {st, 0};
+        bi(&b, id);
+        bi(&b, d);
+        bt(&b, sc->devices[d].profile_name);
+        bd(&b, halo_loss_mean(&sc->devices[d].uplink.loss));
+        bd(&b, halo_loss_mean(&sc->devices[d].downlink.loss));
+        bd(&b, ms(s->compute_ns));
+        bi(&b, (long long)s->msgs_sent);
+        bi(&b, (long long)s->msgs_delivered);
+        bi(&b, (long long)s->msgs_lost);
+        bi(&b, (long long)s->packets_sent);
+        bi(&b, (long long)s->packets_lost);
+        bi(&b, (long long)s->bytes_on_wire);
+        bi(&b, (long long)s->retransmits);
+        bi(&b, (long long)s->timeouts);
+        bi(&b, (long long)s->probes);
+        bi(&b, (long long)s->storage_bytes);
+        bd(&b, ms(s->storage_read_ns));
+        bd(&b, ms(s->storage_stall_ns));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_fail(db, err, "device_stat");
+        (void)sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_layers(halo_db *db, sqlite3_int64 id, const halo_sim_result *r, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "INSERT INTO layer_stat VALUES (?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_fail(db, err, "layer_stat");
+    int rc = HALO_OK;
+    for (int l = 0; rc == HALO_OK && l < r->n_layers; l++) {
+        const halo_sim_layer *y = &r->layers[l];
+        binder b = {st, 0};
+        bi(&b, id);
+        bi(&b, l);
+        bd(&b, ms(y->attn_ns));
+        bd(&b, ms(y->attn_wait_ns));
+        bi(&b, (long long)y->attn_missing);
+        bd(&b, ms(y->ffn_ns));
+        bd(&b, ms(y->ffn_wait_ns));
+        bi(&b, (long long)y->ffn_missing);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_fail(db, err, "layer_stat");
+        (void)sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_quality(halo_db *db, sqlite3_int64 id, const halo_db_run_info *in,
+                          const halo_eval_result *q, const halo_sim_result *qr, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "INSERT INTO quality VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_fail(db, err, "quality");
+    double nll = halo_eval_mean_nll(q);
+    binder b = {st, 0};
+    bi(&b, id);
+    bt(&b, in->eval_file ? in->eval_file : "");
+    bt(&b, in->eval_hash ? in->eval_hash : "");
+    bi(&b, q->stories);
+    bi(&b, q->tokens);
+    bd(&b, nll);
+    bd(&b, exp(nll));
+    bd(&b, qr ? qr->mean_ms : 0.0);
+    bi(&b, qr ? (long long)qr->expected : 0);
+    bi(&b, qr ? (long long)qr->missing : 0);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? HALO_OK : sql_fail(db, err, "quality");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo_db_run_info *info,
+                       const halo_sim_result *r, const halo_eval_result *q,
+                       const halo_sim_result *qr, int *inserted, halo_err *err) {
+    *inserted = 0;
+    if (q && !r->numerics)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: point %ld: quality of a shape-only run (no numerics)", sc->path,
+                         sc->point);
+    int rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc != HALO_OK)
+        return rc;
+    int dup = 0;
+    rc = insert_main(db, sc, run, info, r, &dup, err);
+    if (rc == HALO_OK && !dup) {
+        sqlite3_int64 id = sqlite3_last_insert_rowid(db->db);
+        rc = insert_axes(db, id, sc->point_label, err);
+        if (rc == HALO_OK)
+            rc = insert_tokens(db, id, r, err);
+        if (rc == HALO_OK)
+            rc = insert_devices(db, id, sc, r, err);
+        if (rc == HALO_OK)
+            rc = insert_layers(db, id, r, err);
+        if (rc == HALO_OK && q)
+            rc = insert_quality(db, id, info, q, qr, err);
+    }
+    if (rc == HALO_OK && !dup) {
+        rc = exec(db, "COMMIT", "commit", err);
+        if (rc == HALO_OK)
+            *inserted = 1;
+        else
+            (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ==== Merging ==== */
+
+/* "c1, c2, ..." of `table`'s columns after the first (run_id) or all but `id`. */
+static int columns(halo_db *db, const char *table, int skip_first, char *buf, size_t cap,
+                   halo_err *err) {
+    char sql[128];
+    (void)snprintf(sql, sizeof sql, "PRAGMA main.table_info(%s)", table);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "table_info");
+    size_t used = 0;
+    int i = 0;
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        if (i++ == 0 && skip_first)
+            continue;
+        used += (size_t)snprintf(buf + used, used < cap ? cap - used : 0, "%s%s", used ? ", " : "",
+                                 name ? name : "");
+    }
+    sqlite3_finalize(st);
+    if (used >= cap)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: too many columns", table);
+    return HALO_OK;
+}
+
+int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_skipped,
+                  halo_err *err) {
+    *n_copied = *n_skipped = 0;
+    halo_db *src = NULL;
+    int rc = halo_db_new(&src, src_path, HALO_DB_READ, err); /* checks its version */
+    halo_db_free(src);
+    if (rc != HALO_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db, "ATTACH DATABASE ? AS src", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "attach");
+    (void)sqlite3_bind_text(st, 1, src_path, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? HALO_OK : sql_fail(db, err, "attach");
+    sqlite3_finalize(st);
+    if (rc != HALO_OK)
+        return rc;
+    char cols[4096], sql[16384];
+    long total = 0;
+    rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc == HALO_OK)
+        rc = query_int(db, "SELECT count(*) FROM src.run", &total, err);
+    if (rc == HALO_OK)
+        rc = exec(db,
+                  "INSERT OR IGNORE INTO main.scenario SELECT * FROM src.scenario;"
+                  "CREATE TEMP TABLE merge_new AS SELECT s.id AS old_id FROM src.run s WHERE "
+                  "NOT EXISTS (SELECT 1 FROM main.run m WHERE m.scenario_hash = s.scenario_hash "
+                  "AND m.point = s.point AND m.run = s.run) ORDER BY s.id",
+                  "merge", err);
+    if (rc == HALO_OK)
+        rc = query_int(db, "SELECT count(*) FROM temp.merge_new", n_copied, err);
+    if (rc == HALO_OK)
+        rc = columns(db, "run", 1, cols, sizeof cols, err);
+    if (rc == HALO_OK) {
+        (void)snprintf(sql, sizeof sql,
+                       "INSERT INTO main.run (%s) SELECT %s FROM src.run WHERE id IN (SELECT "
+                       "old_id FROM temp.merge_new) ORDER BY id",
+                       cols, cols);
+        rc = exec(db, sql, "merge runs", err);
+    }
+    static const char *const children[] = {"run_axis", "token", "device_stat", "layer_stat",
+                                           "quality"};
+    for (size_t i = 0; rc == HALO_OK && i < sizeof children / sizeof children[0]; i++) {
+        rc = columns(db, children[i], 1, cols, sizeof cols, err);
+        if (rc != HALO_OK)
+            break;
+        char prefixed[8192];
+        size_t used = 0;
+        prefixed[0] = '\0';
+        for (const char *c = cols; *c && used < sizeof prefixed;) {
+            const char *e = strstr(c, ", ");
+            size_t n = e ? (size_t)(e - c) : strlen(c);
+            used += (size_t)snprintf(prefixed + used, sizeof prefixed - used, "%sc.%.*s",
+                                     used ? ", " : "", (int)n, c);
+            c = e ? e + 2 : c + n;
+        }
+        (void)snprintf(sql, sizeof sql,
+                       "INSERT INTO main.%s SELECT m.id, %s FROM src.%s c JOIN src.run s ON "
+                       "c.run_id = s.id JOIN main.run m ON m.scenario_hash = s.scenario_hash "
+                       "AND m.point = s.point AND m.run = s.run WHERE s.id IN (SELECT old_id "
+                       "FROM temp.merge_new)",
+                       children[i], prefixed, children[i]);
+        rc = exec(db, sql, children[i], err);
+    }
+    if (rc == HALO_OK)
+        rc = exec(db, "DROP TABLE temp.merge_new; COMMIT", "commit", err);
+    else
+        (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)sqlite3_exec(db->db, "DETACH DATABASE src", NULL, NULL, NULL);
+    if (rc == HALO_OK)
+        *n_skipped = total - *n_copied;
+    return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * SHA-256 (FIPS 180-4) for provenance hashes in the results database: scenario texts, model
+ * checkpoints and evaluation texts. Not constant-time; not for secrets.
+ */
+#ifndef HALO_APP_SHA256_H
+#define HALO_APP_SHA256_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct halo_sha256 {
+    uint32_t h[8];
+    uint64_t n_bytes;   /* message length so far */
+    uint8_t block[64];  /* pending input */
+    size_t block_bytes; /* bytes pending in block */
+} halo_sha256;
+
+/* Starts a hash. */
+void halo_sha256_init(halo_sha256 *s);
+
+/* Adds `n` bytes at `p`. */
+void halo_sha256_update(halo_sha256 *s, const void *p, size_t n);
+
+/* Finishes and writes the digest as 64 lowercase hex digits and a NUL into hex[65]. */
+void halo_sha256_hex(halo_sha256 *s, char hex[65]);
+
+/* Hashes a whole string (convenience). */
+void halo_sha256_str(const char *text, char hex[65]);
+
+/* Hashes a file's bytes. Errors: HALO_ERR_IO naming the file. */
+int halo_sha256_file(const char *path, char hex[65], halo_err *err);
+
+#endif /* HALO_APP_SHA256_H */

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# One command for the paper's reproducible claims: sweeps every paper-repro scenario into a
+# results database, draws the figures and writes the report, then prints the paper's numbers
+# beside ours with their conditions (paper-repro/README.md maps every claim).
+#
+# usage: paper-repro/run.sh [--quick] [--out DIR] [--jobs N]
+#   --quick   quality on the first 10 held-out stories instead of all 124 (what the README's
+#             main command and CI run); the speed sweeps are the same in both modes
+#   --out     where the database, figures and report go (default build/paper-repro, or
+#             build/paper-repro-quick); re-running resumes: finished runs are skipped
+#   --jobs    worker processes per sweep (default: the number of cores)
+# Environment: HALO (the halo binary, default build/dev/app/halo).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+halo=${HALO:-$here/build/dev/app/halo}
+quick=0 out="" jobs=$(nproc 2>/dev/null || echo 2)
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --out) out=$2; shift ;;
+    --jobs) jobs=$2; shift ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -x "$halo" ] || { echo "paper-repro: no halo binary at $halo (run 'make build')" >&2; exit 2; }
+command -v sqlite3 >/dev/null || { echo "paper-repro: needs the sqlite3 command (scripts/deps.sh)" >&2; exit 2; }
+stories=124 mode=full suffix=""
+if [ $quick = 1 ]; then
+    stories=10 mode=quick suffix=-quick
+fi
+[ -n "$out" ] || out=$here/build/paper-repro$suffix
+mkdir -p "$out/scenarios"
+db=$out/results.db
+text=$here/data/tinystories-valid-dev.txt
+export HALO_SCENARIO_DIR=$here/scenarios
+t0=$(date +%s.%N)
+
+sweep() { "$halo" sweep --jobs "$jobs" --db "$db" "$@"; }
+
+echo "== paper-repro ($mode): sweeps into $db"
+for s in headline headline-subset sweep-loss sweep-scale sweep-hetero sweep-tau hetero-sched \
+    loss-strict; do
+    sweep "$here/scenarios/$s.yaml"
+done
+# quality: the bundled model's numerics, evaluated on held-out stories
+sweep --max-stories "$stories" "$here/scenarios/sweep-quality.yaml"
+sweep --max-stories "$stories" --eval "$text" "$here/scenarios/quality.yaml"
+sweep --max-stories "$stories" --eval "$text" "$here/scenarios/threshold.yaml"
+
+# Ablation: HALO with one mechanism off, as scenarios of their own (named ablation-*), on
+# the headline's cluster for speed and the quality cluster for perplexity.
+variant() { # SRC NAME KEY-VALUE...: a copy of SRC named NAME with engine overrides
+    local src=$1 name=$2 dst=$out/scenarios/$2.yaml
+    shift 2
+    sed -e "s|^name:.*|name: $name|" -e "s|file: \.\./models/|file: $here/models/|" \
+        -e "s|eval: \.\./data/|eval: $here/data/|" "$src" >"$dst"
+    for kv in "$@"; do
+        if grep -q "^  ${kv%%:*}:" "$dst"; then
+            sed -i "s|^  ${kv%%:*}:.*|  $kv|" "$dst"
+        else
+            sed -i "s|^engine:|engine:\n  $kv|" "$dst"
+        fi
+    done
+    echo "$dst"
+}
+ablations=(
+    "all|"
+    "no-importance|importance: none"
+    "no-placement|place_critical: false"
+    "no-redundancy|redundancy: 1"
+    "fixed-deadline|adaptive_deadline: false"
+    "equal-split|placement: equal"
+)
+for a in "${ablations[@]}"; do
+    name=${a%%|*} kv=${a#*|}
+    args=()
+    [ -n "$kv" ] && args=("$kv")
+    sweep "$(variant "$here/scenarios/headline.yaml" "ablation-$name" "${args[@]}")"
+    sweep --max-stories "$stories" --eval "$text" \
+        "$(variant "$here/scenarios/quality.yaml" "ablation-quality-$name" "importance: predictor" "${args[@]}")"
+done
+
+echo "== figures and report"
+"$halo" plot --db "$db" --out "$out/figures"
+"$halo" report --db "$db" >"$out/report.md"
+echo "$out/report.md"
+
+q() { sqlite3 -batch -noheader "$db" "$1"; }
+# mean ms/token of scenario S at system Y (and an optional extra condition)
+ms() { q "SELECT printf('%.1f', avg(mean_ms)) FROM latest_run WHERE scenario_name = '$1' AND system = '$2' ${3:+AND $3}"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+ppl() { q "SELECT printf('%.4f', avg(q.perplexity)) FROM latest_run r JOIN quality q ON q.run_id = r.id WHERE r.scenario_name = '$1' ${2:+AND $2}"; }
+change() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.2f%%", 100 * (a - b) / b; else print "-" }'; }
+
+echo
+echo "== the paper's numbers beside ours ($mode; all simulated, see paper-repro/README.md)"
+echo
+echo "| claim | paper | ours | conditions |"
+echo "|---|---|---|---|"
+d5=$(ms sweep-loss dllama "abs(loss - 0.05) < 1e-9") h5=$(ms sweep-loss halo "abs(loss - 0.05) < 1e-9")
+echo "| speedup over distributed-llama at 5% loss | 3.41x | $(ratio "$d5" "$h5") ($d5 vs $h5 ms/token) | Llama 2 7B Q4_0 shape, 8 x Pi 4B, gigabit, 5% loss on every worker's links, 32 tokens x 3 runs |"
+ds=$(ms headline-subset dllama) hs=$(ms headline-subset halo)
+echo "| same, loss on 3 of 7 workers | - | $(ratio "$ds" "$hs") ($ds vs $hs ms/token) | as above, 5% loss on 3 workers' links only |"
+d0=$(ms sweep-loss dllama "abs(loss) < 1e-9") h0=$(ms sweep-loss halo "abs(loss) < 1e-9")
+echo "| gain on a clean LAN | about 1.12x | $(ratio "$d0" "$h0") ($d0 vs $h0 ms/token) | as above, no loss |"
+p0=$(ppl sweep-quality "r.system = 'halo' AND abs(r.loss) < 1e-9") p5=$(ppl sweep-quality "r.system = 'halo' AND abs(r.loss - 0.05) < 1e-9")
+r5=$(ppl sweep-quality "r.system = 'relaxed' AND abs(r.loss - 0.05) < 1e-9")
+echo "| accuracy loss at 5% loss | under 1% | perplexity $(change "$p5" "$p0") ($p5 vs $p0 loss-free); relaxed without importance $(change "$r5" "$p0") | stories260K numerics, 8 simulated Pi 4B, first $stories held-out stories |"
+for n in 2 4 8; do
+    dn=$(ms sweep-scale dllama "n_devices = $n") hn=$(ms sweep-scale halo "n_devices = $n")
+    echo "| speedup with $n devices at 5% loss | not known | $(ratio "$dn" "$hn") | Llama 2 7B Q4_0 shape, Pi 4B, gigabit |"
+done
+dh=$(ms sweep-hetero dllama "speed_ratio > 3.9") hh=$(ms sweep-hetero halo "speed_ratio > 3.9")
+echo "| speedup with 4 of 8 devices 4x slower, 2% loss | not known | $(ratio "$dh" "$hh") | Llama 2 7B Q4_0 shape, gigabit |"
+for t in 0.5 0.9 0.99; do
+    pt=$(ppl threshold "r.tau = $t")
+    echo "| perplexity at tau $t | not known | $pt | stories260K numerics, 8 simulated Pi 4B, 5% loss, first $stories held-out stories |"
+done
+da=$(ms ablation-all dllama)
+for a in "${ablations[@]}"; do
+    name=${a%%|*}
+    ha=$(ms "ablation-$name" halo)
+    pa=$(ppl "ablation-quality-$name")
+    echo "| ablation: $name | not known | $(ratio "$da" "$ha") speedup, perplexity $pa | headline cluster for speed, quality cluster for perplexity |"
+done
+t1=$(date +%s.%N)
+echo
+awk -v a="$t0" -v b="$t1" -v m="$mode" -v j="$jobs" 'BEGIN { printf "paper-repro (%s): wall time %.1f s with %d jobs\n", m, b - a, j }'
+echo "database $db, figures $out/figures, report $out/report.md"
