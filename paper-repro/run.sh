@@ -41,7 +41,7 @@ sweep() { "$halo" sweep --jobs "$jobs" --db "$db" "$@"; }
 
 echo "== paper-repro ($mode): sweeps into $db"
 for s in headline headline-subset sweep-loss sweep-scale sweep-hetero sweep-tau hetero-sched \
-    loss-strict; do
+    loss-strict loading loading-place; do
     sweep "$here/scenarios/$s.yaml"
 done
 # quality: the bundled model's numerics, evaluated on held-out stories
@@ -118,6 +118,18 @@ for t in 0.5 0.9 0.99; do
     pt=$(ppl threshold "r.tau = $t")
     echo "| perplexity at tau $t | not known | $pt | stories260K numerics, 8 simulated Pi 4B, 5% loss, first $stories held-out stories |"
 done
+# overlapped loading: 840 MiB workers (27% of the share streamed), USB 3 SSD
+ld() { # system prefetch -> "ms read stall"
+    q "SELECT printf('%.1f %.1f %.1f', avg(r.mean_ms), avg(r.storage_read_ms), avg(r.storage_stall_ms))
+       FROM latest_run r JOIN run_axis m ON m.run_id = r.id AND m.key = 'devices[1].memory_mb'
+       JOIN run_axis s ON s.run_id = r.id AND s.key = 'devices[1].profile.storage_mbps'
+       WHERE r.scenario_name = 'loading' AND r.system = '$1' AND r.prefetch = $2
+       AND CAST(m.value AS REAL) = 840 AND CAST(s.value AS REAL) = 350"
+}
+read -r l0 _ _ <<<"$(ld halo 0)"
+read -r l1 lr ls <<<"$(ld halo 1)"
+read -r ldl _ _ <<<"$(ld dllama 1)"
+echo "| load time hidden by overlapped neuron-group loading | not known | $(awk -v r="$lr" -v s="$ls" 'BEGIN { printf "%.0f%%", 100 * (1 - s / r) }') of the storage reading hidden; read-ahead $(ratio "$l0" "$l1") faster ($l0 vs $l1 ms/token); $(ratio "$ldl" "$l1") over distributed-llama | Llama 2 7B Q4_0 shape, 8 x Pi 4B, 5% loss on workers, workers with 840 MiB (27% of their share streamed) and a 350 MB/s SSD |"
 da=$(ms ablation-all dllama)
 for a in "${ablations[@]}"; do
     name=${a%%|*}
