@@ -1,20 +1,17 @@
 /*
- * SHA-256 (FIPS 180-4) for provenance hashes in the results database: scenario texts, model
- * checkpoints and evaluation texts. Not constant-time; not for secrets.
+ * SHA-256 (FIPS 180-4, computed by libsodium) for provenance hashes in the results
+ * database: scenario texts, model checkpoints and evaluation texts.
  */
 #ifndef HALO_APP_SHA256_H
 #define HALO_APP_SHA256_H
 
 #include "core/status.h"
 
+#include <sodium.h>
 #include <stddef.h>
-#include <stdint.h>
 
 typedef struct halo_sha256 {
-    uint32_t h[8];
-    uint64_t n_bytes;   /* message length so far */
-    uint8_t block[64];  /* pending input */
-    size_t block_bytes; /* bytes pending in block */
+    crypto_hash_sha256_state st;
 } halo_sha256;
 
 /* Starts a hash. */
