@@ -6,11 +6,28 @@
 #include "app/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+int halo_cli_bad_option(int c, char *const *argv, halo_err *err) {
+    if (c == ':')
+        return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
+    return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+}
+
+int halo_cli_one_arg(int argc, char *const *argv, const char *what, const char **out,
+                     halo_err *err) {
+    if (optind >= argc)
+        return HALO_FAIL(err, HALO_ERR_ARG, "missing %s", what);
+    if (optind + 1 < argc)
+        return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind + 1]);
+    *out = argv[optind];
+    return HALO_OK;
+}
 
 int halo_cli_parse_long(const char *opt, const char *s, long min, long max, long *out,
                         halo_err *err) {

@@ -22,6 +22,20 @@ enum {
     HALO_EXIT_USAGE = 2
 };
 
+/*
+ * The error for what getopt_long returned and the caller does not handle (getopt_long with
+ * opterr = 0 and a leading ':' in its option string): ':' is an option without its value,
+ * anything else an unknown option. Always HALO_ERR_ARG, naming the option.
+ */
+int halo_cli_bad_option(int c, char *const *argv, halo_err *err);
+
+/*
+ * After the options (optind): exactly one positional argument, stored in *out; `what` names
+ * it when it is missing ("FILE to evaluate"). Errors: HALO_ERR_ARG.
+ */
+int halo_cli_one_arg(int argc, char *const *argv, const char *what, const char **out,
+                     halo_err *err);
+
 /* Parses a whole decimal integer in [min, max]; `opt` names the option in the message. */
 int halo_cli_parse_long(const char *opt, const char *s, long min, long max, long *out,
                         halo_err *err);

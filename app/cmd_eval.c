@@ -92,22 +92,15 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
             break;
         case 'h':
             return 1;
-        case ':':
-            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
-        default:
+        default: /* ':' too: it is no engine option */
             rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
             if (rc == 1)
-                return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+                return halo_cli_bad_option(c, argv, err);
         }
     }
     if (rc != HALO_OK)
         return rc;
-    if (optind >= argc)
-        return HALO_FAIL(err, HALO_ERR_ARG, "missing FILE to evaluate");
-    if (optind + 1 < argc)
-        return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind + 1]);
-    o->file = argv[optind];
-    return HALO_OK;
+    return halo_cli_one_arg(argc, argv, "FILE to evaluate", &o->file, err);
 }
 
 /* Reads a whole file into a NUL-terminated buffer; rejects embedded NULs. */

@@ -98,12 +98,10 @@ static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
             break;
         case 'h':
             return 1;
-        case ':':
-            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
-        default:
+        default: /* ':' too: it is no engine option */
             rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
             if (rc == 1)
-                return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+                return halo_cli_bad_option(c, argv, err);
         }
     }
     if (rc == HALO_OK && optind < argc)

@@ -67,10 +67,8 @@ static int parse(int argc, char **argv, read_opts *o, halo_err *err) {
         case 'h':
             o->help = 1;
             return HALO_OK;
-        case ':':
-            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
         default:
-            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+            return halo_cli_bad_option(c, argv, err);
         }
     }
     if (rc != HALO_OK)

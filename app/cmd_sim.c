@@ -80,20 +80,13 @@ static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
             break;
         case 'h':
             return 1;
-        case ':':
-            return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
         default:
-            return HALO_FAIL(err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
+            return halo_cli_bad_option(c, argv, err);
         }
     }
     if (rc != HALO_OK)
         return rc;
-    if (optind >= argc)
-        return HALO_FAIL(err, HALO_ERR_ARG, "missing SCENARIO file");
-    if (optind + 1 < argc)
-        return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind + 1]);
-    o->path = argv[optind];
-    return HALO_OK;
+    return halo_cli_one_arg(argc, argv, "SCENARIO file", &o->path, err);
 }
 
 static const char *policy_name(int p) {
