@@ -686,12 +686,19 @@ static int cmd_plot(const read_opts *o, halo_err *err) {
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     halo_db *hdb = NULL;
     int rc = open_read(o->db, &hdb, err);
-    char tmpdir[] = "/tmp/halo-plot-XXXXXX";
+    /* scratch for the queries' data files: $TMPDIR, else /tmp */
+    const char *tmp_root = getenv("TMPDIR");
+    char tmpdir[512];
+    int tl = snprintf(tmpdir, sizeof tmpdir, "%s/halo-plot-XXXXXX",
+                      tmp_root && *tmp_root ? tmp_root : "/tmp");
+    if (rc == HALO_OK && (tl < 0 || (size_t)tl >= sizeof tmpdir))
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
     if (rc == HALO_OK && !mkdtemp(tmpdir))
-        rc = HALO_FAIL(err, HALO_ERR_IO, "mkdtemp: %s", strerror(errno));
+        rc = HALO_FAIL(err, HALO_ERR_IO, "cannot make a scratch directory in %s: %s",
+                       tmp_root && *tmp_root ? tmp_root : "/tmp", strerror(errno));
     int made = 0, skipped = 0;
     for (int i = 0; rc == HALO_OK && i < n; i++) {
-        char sqlp[4400], gp[4400], dat[256], out[4400], series[4096], cond[1024];
+        char sqlp[4400], gp[4400], dat[4400], out[4400], series[4096], cond[1024];
         (void)snprintf(sqlp, sizeof sqlp, "%s/%s.sql", dir, names[i]);
         (void)snprintf(gp, sizeof gp, "%s/%s.gp", dir, names[i]);
         (void)snprintf(dat, sizeof dat, "%s/%s.dat", tmpdir, names[i]);
