@@ -27,9 +27,9 @@ CPPCHECK    ?= cppcheck
 # ns3: the ns-3 backend's tests, present only when it was built (HALO_NS3, libns3-dev).
 TEST_LABELS  ?= unit|system|golden|net|ns3
 CROSS_LABELS ?= golden|unit
-# Tests that hand work between threads thousands of times crawl under qemu-user (a pool
-# round trip takes milliseconds there); they run natively and under TSan instead.
-CROSS_EXCLUDE ?= threads|cli
+# The results tests run `halo sweep`, which re-executes itself for its workers: not under
+# an emulator.
+CROSS_EXCLUDE ?= results
 
 # The main job: what `make run` does after building: the quick paper reproduction (sweeps
 # into a results database, figures, report; build/paper-repro-quick/). Override on the

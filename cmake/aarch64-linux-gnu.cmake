@@ -1,7 +1,7 @@
 # Cross toolchain for 64-bit Arm Linux with Debian's gcc-aarch64-linux-gnu and
 # libc6-dev-arm64-cross (scripts/deps.sh --ci installs both, plus qemu-user).
 # ctest runs every test binary through qemu-user, so `ctest --preset aarch64` works on an
-# x86-64 host; -L points qemu at the cross sysroot's dynamic loader and libc.
+# x86-64 host with the arm64 multiarch C library (libc6:arm64) as the runtime.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
@@ -24,5 +24,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
-# Run target binaries (tests, try_run) under qemu-user.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;${HALO_CROSS_SYSROOT})
+# Run target binaries (tests, try_run) under qemu-user with the multiarch runtime: the
+# binary's interpreter /lib/ld-linux-aarch64.so.1 and libc from libc6:arm64, which the arm64
+# -dev packages pull in. Not `-L ${HALO_CROSS_SYSROOT}`: that loader (libc6-arm64-cross)
+# found libc.so.6 in the multiarch directory first, a different build of glibc, and the
+# mismatched pair spun forever in the first pthread_create (the "slow thread pool under
+# qemu" of earlier notes: a one-line pthread program hung the same way).
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/)

@@ -20,6 +20,7 @@ BASE_PKGS=(
 CI_PKGS=(
     clang-format clang-tidy cppcheck
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    libc6:arm64 # the runtime the emulated tests load (cmake/aarch64-linux-gnu.cmake)
     libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64 libsodium-dev:arm64
     # GSL for `halo calibrate`: the arm64 runtime libraries only. libgsl-dev is not
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the

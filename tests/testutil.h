@@ -14,9 +14,8 @@ const char *tu_src_path(const char *rel);
 const char *tu_tmp_path(const char *name);
 
 /*
- * `wanted` threads, or fewer when HALO_TEST_MAX_THREADS is set (cross builds set it to 1:
- * under qemu-user, idle pool threads slow the emulated process down by orders of
- * magnitude). 0 means "one per core", as for halo_pool_new.
+ * `wanted` threads, or fewer when HALO_TEST_MAX_THREADS is set (to bound a test run on a
+ * small or emulated machine). 0 means "one per core", as for halo_pool_new.
  */
 int tu_max_threads(int wanted);
 
