@@ -27,8 +27,8 @@ CPPCHECK    ?= cppcheck
 # ns3: the ns-3 backend's tests, present only when it was built (HALO_NS3, libns3-dev).
 TEST_LABELS  ?= unit|system|golden|net|ns3
 CROSS_LABELS ?= golden|unit
-# The results tests run `halo sweep`, which re-executes itself for its workers: not under
-# an emulator.
+# The results tests start the halo binary directly (and through mpirun), not through the
+# emulator (tests/CMakeLists.txt).
 CROSS_EXCLUDE ?= results
 
 # The main job: what `make run` does after building: the quick paper reproduction (sweeps
