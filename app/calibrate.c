@@ -1157,15 +1157,9 @@ int halo_cmd_calibrate(int argc, char **argv) {
     halo_err err = {0};
     cal_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo calibrate --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "calibrate", usage, &err);
+    if (status >= 0)
+        return status;
     gsl_set_error_handler_off(); /* GSL reports through return codes, never aborts */
     char mbuf[4096], tbuf[4096], obuf[4096];
     const char *model_path =

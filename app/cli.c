@@ -13,6 +13,20 @@
 #include <string.h>
 #include <time.h>
 
+int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err) {
+    if (rc == 1) {
+        usage(stdout);
+        return HALO_EXIT_OK;
+    }
+    return rc != HALO_OK ? halo_cli_usage_error(err, cmd) : -1;
+}
+
+int halo_cli_usage_error(const halo_err *err, const char *cmd) {
+    halo_cli_print_err(err);
+    (void)fprintf(stderr, "Try 'halo %s --help'.\n", cmd);
+    return HALO_EXIT_USAGE;
+}
+
 int halo_cli_bad_option(int c, char *const *argv, halo_err *err) {
     if (c == ':')
         return HALO_FAIL(err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);

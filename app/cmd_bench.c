@@ -267,15 +267,9 @@ int halo_cmd_bench(int argc, char **argv) {
     halo_err err = {0};
     bench_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo bench --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "bench", usage, &err);
+    if (status >= 0)
+        return status;
     halo_pool *pool = NULL;
     double bps = 0;
     decode_result res[2] = {{.name = "stories260K"}, {.name = "synthetic-110M"}};

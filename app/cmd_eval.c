@@ -207,15 +207,9 @@ int halo_cmd_eval(int argc, char **argv) {
     halo_err err = {0};
     eval_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo eval --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "eval", usage, &err);
+    if (status >= 0)
+        return status;
     if (o.scenario)
         return eval_scenario(&o);
     char *text = NULL;

@@ -120,15 +120,9 @@ int halo_cmd_generate(int argc, char **argv) {
     halo_err err = {0};
     gen_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo generate --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "generate", usage, &err);
+    if (status >= 0)
+        return status;
     halo_engine e;
     halo_sampler *sampler = NULL;
     int *prompt = NULL;

@@ -80,12 +80,6 @@ static int parse(int argc, char **argv, read_opts *o, halo_err *err) {
     return HALO_OK;
 }
 
-static int fail_usage(const halo_err *err, const char *cmd) {
-    halo_cli_print_err(err);
-    (void)fprintf(stderr, "Try 'halo %s --help'.\n", cmd);
-    return HALO_EXIT_USAGE;
-}
-
 static int sql_err(sqlite3 *db, halo_err *err, const char *what) {
     return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", what, sqlite3_errmsg(db));
 }
@@ -751,7 +745,7 @@ static int run(int argc, char **argv, const char *name, const char *help,
     if (rc == HALO_OK && strcmp(name, "regress") == 0 && !o.baseline)
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "missing --baseline FILE");
     if (rc != HALO_OK)
-        return fail_usage(&err, name);
+        return halo_cli_usage_error(&err, name);
     rc = fn(&o, &err);
     if (rc != HALO_OK) {
         (void)fflush(stdout);

@@ -178,15 +178,9 @@ int halo_cmd_sim(int argc, char **argv) {
     halo_err err = {0};
     sim_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo sim --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "sim", usage, &err);
+    if (status >= 0)
+        return status;
     halo_scenario *sc = NULL;
     rc = halo_scenario_load(&sc, o.path, o.point, &err);
     if (rc != HALO_OK) {

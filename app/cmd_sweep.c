@@ -535,18 +535,12 @@ int halo_cmd_sweep(int argc, char **argv) {
     halo_err err = {0};
     sweep_opts o;
     int rc = parse(argc, argv, &o, &err);
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
     sweep w = {.o = &o};
     if (rc == HALO_OK)
         rc = db_path(o.db, o.shard_i, w.db_path, sizeof w.db_path, &err);
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo sweep --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    int status = halo_cli_after_parse(rc, "sweep", usage, &err);
+    if (status >= 0)
+        return status;
     if (o.eval) {
         rc = read_file(o.eval, &w.eval_text, &err);
         if (rc == HALO_OK)

@@ -96,11 +96,8 @@ int halo_cmd_worker(int argc, char **argv) {
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
     if (rc == HALO_OK && (!listen || !key_path))
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "--listen and --key are required");
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        (void)fprintf(stderr, "Try 'halo worker --help'.\n");
-        return HALO_EXIT_USAGE;
-    }
+    if (rc != HALO_OK)
+        return halo_cli_usage_error(&err, "worker");
     uint8_t key[HALO_NET_KEY_BYTES];
     halo_cli_session s = {0};
     rc = halo_net_key_load(key_path, key, &err);
