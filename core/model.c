@@ -7,6 +7,8 @@
 
 #include "core/model.h"
 
+#include "core/bytes.h"
+#include "core/file.h"
 #include "core/rng.h"
 
 #include <errno.h>
@@ -148,13 +150,6 @@ uint64_t halo_model_payload_bytes(const halo_model_config *c, int with_rope_tabl
     return n * sizeof(float);
 }
 
-static int32_t read_i32_le(const unsigned char *p) {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    int32_t v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 static void bind_weights(halo_model *m, int with_rope_tables) {
     const halo_model_config *c = &m->cfg;
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, layers = (size_t)c->n_layers;
@@ -179,20 +174,11 @@ static void bind_weights(halo_model *m, int with_rope_tables) {
 
 int halo_model_load(halo_model **out, const char *path, halo_err *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open model: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        (void)close(fd);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat model: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        (void)close(fd);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t file_bytes = (uint64_t)st.st_size;
+    int fd;
+    uint64_t file_bytes;
+    int rc = halo_file_open_regular(path, &fd, &file_bytes, err);
+    if (rc != HALO_OK)
+        return rc;
     if (file_bytes < HALO_MODEL_HEADER_BYTES) {
         (void)close(fd);
         return HALO_FAIL(err, HALO_ERR_FORMAT,
@@ -205,16 +191,15 @@ int halo_model_load(halo_model **out, const char *path, halo_err *err) {
     if (map == MAP_FAILED)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot map model: %s", path, strerror(map_errno));
 
-    int rc;
     const unsigned char *h = map;
     halo_model_config cfg = {
-        .dim = read_i32_le(h + 0),
-        .hidden_dim = read_i32_le(h + 4),
-        .n_layers = read_i32_le(h + 8),
-        .n_heads = read_i32_le(h + 12),
-        .n_kv_heads = read_i32_le(h + 16),
-        .vocab_size = read_i32_le(h + 20),
-        .seq_len = read_i32_le(h + 24),
+        .dim = halo_get_i32(h + 0),
+        .hidden_dim = halo_get_i32(h + 4),
+        .n_layers = halo_get_i32(h + 8),
+        .n_heads = halo_get_i32(h + 12),
+        .n_kv_heads = halo_get_i32(h + 16),
+        .vocab_size = halo_get_i32(h + 20),
+        .seq_len = halo_get_i32(h + 24),
         .shared_classifier = 1,
     };
     if (cfg.vocab_size < 0 && cfg.vocab_size != INT32_MIN) {
@@ -290,10 +275,8 @@ static int write_all(FILE *f, const void *buf, size_t n) {
 }
 
 static int write_i32_le(FILE *f, int32_t v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
-                          (unsigned char)(u >> 24)};
+    unsigned char b[4];
+    halo_put_i32(b, v);
     return write_all(f, b, 4);
 }
 

@@ -9,6 +9,8 @@
 
 #include "core/predictor.h"
 
+#include "core/bytes.h"
+#include "core/file.h"
 #include "core/ops.h"
 #include "core/wire.h"
 
@@ -59,54 +61,6 @@ struct halo_predictor {
     float *up;      /* (hidden) scratch */
     float *v;       /* (kv_dim) scratch */
 };
-
-/* ==== Little-endian fields ==== */
-
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static int32_t get_i32(const unsigned char *p) {
-    uint32_t u = get_u32(p);
-    int32_t v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-static float get_f32(const unsigned char *p) {
-    uint32_t u = get_u32(p);
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-static void put_u32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-    put_u32(p, (uint32_t)v);
-    put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void put_i32(unsigned char *p, int32_t v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    put_u32(p, u);
-}
-
-static void put_f32(unsigned char *p, float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    put_u32(p, u);
-}
 
 /* ==== Sizes ==== */
 
@@ -161,50 +115,6 @@ void halo_predictor_free(halo_predictor *p) {
     free(p);
 }
 
-/* Reads the whole regular file at `path`; *n receives its size. */
-static int read_file(const char *path, unsigned char **out, size_t *n, uint64_t max_bytes,
-                     halo_err *err) {
-    *out = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        (void)fclose(f);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        (void)fclose(f);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > max_bytes) {
-        (void)fclose(f);
-        return HALO_FAIL(err, HALO_ERR_FORMAT,
-                         "%s: %lld bytes is too large for a predictor of this model (at most "
-                         "%llu)",
-                         path, (long long)st.st_size, (unsigned long long)max_bytes);
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        (void)fclose(f);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, size);
-    }
-    size_t got = fread(buf, 1, size, f);
-    int bad = ferror(f), e = errno;
-    (void)fclose(f);
-    if (bad || got != size) {
-        free(buf);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: read error: %s", path,
-                         bad ? strerror(e) : "file changed while reading");
-    }
-    *out = buf;
-    *n = size;
-    return HALO_OK;
-}
-
 /* Checks the header against the model and the size against the header. */
 static int check_header(const unsigned char *buf, size_t n, const char *path,
                         const halo_model_config *c, uint64_t model_hash, halo_err *err) {
@@ -215,11 +125,11 @@ static int check_header(const unsigned char *buf, size_t n, const char *path,
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "%s: truncated: %zu bytes, shorter than the %d-byte header", path, n,
                          HALO_PREDICTOR_HEADER_BYTES + CRC_BYTES);
-    uint32_t version = get_u32(buf + OFF_VERSION);
+    uint32_t version = halo_get_u32(buf + OFF_VERSION);
     if (version != HALO_PREDICTOR_VERSION)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: version %u is not supported (expected %d)",
                          path, (unsigned)version, HALO_PREDICTOR_VERSION);
-    int32_t flags = get_i32(buf + OFF_FLAGS);
+    int32_t flags = halo_get_i32(buf + OFF_FLAGS);
     if (!flags_valid(flags))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: invalid flags 0x%x", path, (unsigned)flags);
 
@@ -227,16 +137,16 @@ static int check_header(const unsigned char *buf, size_t n, const char *path,
         const char *name;
         int32_t file, model;
     } dims[] = {
-        {"dim", get_i32(buf + OFF_DIM), c->dim},
-        {"hidden_dim", get_i32(buf + OFF_HIDDEN), c->hidden_dim},
-        {"n_layers", get_i32(buf + OFF_LAYERS), c->n_layers},
+        {"dim", halo_get_i32(buf + OFF_DIM), c->dim},
+        {"hidden_dim", halo_get_i32(buf + OFF_HIDDEN), c->hidden_dim},
+        {"n_layers", halo_get_i32(buf + OFF_LAYERS), c->n_layers},
     };
 
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i].file != dims[i].model)
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s is %d but the model's is %d", path,
                              dims[i].name, (int)dims[i].file, (int)dims[i].model);
-    int32_t rank = get_i32(buf + OFF_RANK);
+    int32_t rank = halo_get_i32(buf + OFF_RANK);
     if (rank < 1 || rank > max_rank(c))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: rank %d is out of range 1..%d", path, (int)rank,
                          max_rank(c));
@@ -247,9 +157,9 @@ static int check_header(const unsigned char *buf, size_t n, const char *path,
                          (uint64_t)n < want ? "truncated" : "oversized", n,
                          (unsigned long long)want, (int)rank);
     uint32_t crc = halo_crc32(0, buf, n - CRC_BYTES);
-    if (crc != get_u32(buf + n - CRC_BYTES))
+    if (crc != halo_get_u32(buf + n - CRC_BYTES))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: checksum mismatch (file corrupt)", path);
-    uint64_t hash = get_u64(buf + OFF_HASH);
+    uint64_t hash = halo_get_u64(buf + OFF_HASH);
     if (hash != model_hash)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "%s: made for another model (model hash %016llx, this model's is "
@@ -262,7 +172,7 @@ static int check_header(const unsigned char *buf, size_t n, const char *path,
  * negative one). */
 static int get_factors(float *dst, const unsigned char *src, uint64_t n, int non_negative) {
     for (uint64_t i = 0; i < n; i++) {
-        dst[i] = get_f32(src + 4 * i);
+        dst[i] = halo_get_f32(src + 4 * i);
         if (!isfinite(dst[i]) || (non_negative && dst[i] < 0.0f))
             return -1;
     }
@@ -329,9 +239,11 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
                          4 * (uint64_t)c->n_layers * (uint64_t)c->n_kv_heads;
     unsigned char *buf = NULL;
     size_t n = 0;
-    int rc = read_file(path, &buf, &n, max_bytes, err);
+    char *bytes = NULL;
+    int rc = halo_file_read(path, (size_t)max_bytes, &bytes, &n, err);
     if (rc != HALO_OK)
         return rc;
+    buf = (unsigned char *)bytes;
     rc = check_header(buf, n, path, c, halo_model_hash(model), err);
     if (rc != HALO_OK) {
         free(buf);
@@ -350,8 +262,8 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
     p->head_size = halo_model_head_size(c);
     p->n_kv = c->n_kv_heads;
     p->kv_mul = c->n_heads / c->n_kv_heads;
-    p->rank = get_i32(buf + OFF_RANK);
-    p->flags = get_i32(buf + OFF_FLAGS);
+    p->rank = halo_get_i32(buf + OFF_RANK);
+    p->flags = halo_get_i32(buf + OFF_FLAGS);
     uint64_t layers = (uint64_t)p->n_layers;
     uint64_t nf = ffn_floats((uint64_t)p->dim, (uint64_t)p->hidden, (uint64_t)p->rank);
     uint64_t na = attn_floats((uint64_t)p->dim, (uint64_t)p->kv_dim, (uint64_t)p->rank);
@@ -727,25 +639,25 @@ int halo_predictor_write(const char *path, const halo_model *model, const halo_p
     if (!buf)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n);
     memcpy(buf + OFF_MAGIC, MAGIC, sizeof MAGIC);
-    put_u32(buf + OFF_VERSION, HALO_PREDICTOR_VERSION);
-    put_u64(buf + OFF_HASH, halo_model_hash(model));
-    put_i32(buf + OFF_DIM, c->dim);
-    put_i32(buf + OFF_HIDDEN, c->hidden_dim);
-    put_i32(buf + OFF_LAYERS, c->n_layers);
-    put_i32(buf + OFF_RANK, f->rank);
-    put_i32(buf + OFF_FLAGS, f->flags);
+    halo_put_u32(buf + OFF_VERSION, HALO_PREDICTOR_VERSION);
+    halo_put_u64(buf + OFF_HASH, halo_model_hash(model));
+    halo_put_i32(buf + OFF_DIM, c->dim);
+    halo_put_i32(buf + OFF_HIDDEN, c->hidden_dim);
+    halo_put_i32(buf + OFF_LAYERS, c->n_layers);
+    halo_put_i32(buf + OFF_RANK, f->rank);
+    halo_put_i32(buf + OFF_FLAGS, f->flags);
     unsigned char *dst = buf + HALO_PREDICTOR_HEADER_BYTES;
     for (uint64_t l = 0; l < layers; l++) {
         for (uint64_t i = 0; i < nf; i++, dst += 4)
-            put_f32(dst, f->ffn[l * nf + i]);
+            halo_put_f32(dst, f->ffn[l * nf + i]);
         if (f->attn)
             for (uint64_t i = 0; i < na; i++, dst += 4)
-                put_f32(dst, f->attn[l * na + i]);
+                halo_put_f32(dst, f->attn[l * na + i]);
         if (f->attn_prior)
             for (uint64_t i = 0; i < n_kv; i++, dst += 4)
-                put_f32(dst, f->attn_prior[l * n_kv + i]);
+                halo_put_f32(dst, f->attn_prior[l * n_kv + i]);
     }
-    put_u32(dst, halo_crc32(0, buf, n - CRC_BYTES));
+    halo_put_u32(dst, halo_crc32(0, buf, n - CRC_BYTES));
     int rc = write_atomic(path, buf, n, err);
     free(buf);
     return rc;

@@ -7,12 +7,16 @@
 
 #include "core/tokenizer.h"
 
+#include "core/bytes.h"
+#include "core/file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct piece {
     const char *bytes; /* points into tok->blob */
@@ -36,20 +40,6 @@ enum {
 
 static int read_exact(FILE *f, void *buf, size_t n) {
     return fread(buf, 1, n, f) == n ? 0 : -1;
-}
-
-static int32_t le_i32(const unsigned char b[4]) {
-    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    int32_t v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-static float le_f32(const unsigned char b[4]) {
-    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    float v;
-    memcpy(&v, &u, sizeof v);
-    return v;
 }
 
 static int piece_cmp_bytes(const char *a, int alen, const char *b, int blen) {
@@ -88,7 +78,7 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, 
     unsigned char b[4];
     if (read_exact(f, b, 4) != 0)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: truncated tokenizer header", path);
-    t->max_token_length = le_i32(b);
+    t->max_token_length = halo_get_i32(b);
     if (t->max_token_length <= 0 || t->max_token_length > MAX_TOKEN_LENGTH)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: max_token_length %d, expected 1..%d", path,
                          t->max_token_length, MAX_TOKEN_LENGTH);
@@ -105,8 +95,8 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, 
                              "%s: holds %d tokens, the model has %d (vocabulary mismatch or "
                              "truncated file)",
                              path, i, t->vocab_size);
-        float score = le_f32(hdr);
-        int32_t len = le_i32(hdr + 4);
+        float score = halo_get_f32(hdr);
+        int32_t len = halo_get_i32(hdr + 4);
         if (!isfinite(score))
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has a non-finite score", path, i);
         if (len < 0 || len > t->max_token_length)
@@ -136,10 +126,15 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
     *out = NULL;
     if (vocab_size < 3)
         return HALO_FAIL(err, HALO_ERR_ARG, "%s: vocabulary size %d too small", path, vocab_size);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd;
+    int rc = halo_file_open_regular(path, &fd, NULL, err);
+    if (rc != HALO_OK)
+        return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        (void)close(fd);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path, strerror(errno));
-    int rc;
+    }
     halo_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);

@@ -4,6 +4,8 @@
  */
 #include "core/wire.h"
 
+#include "core/bytes.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -56,26 +58,6 @@ uint32_t halo_crc32(uint32_t crc, const void *data, size_t n) {
     for (size_t i = 0; i < n; i++)
         crc = crc_table[(crc ^ p[i]) & 0xffu] ^ (crc >> 8);
     return ~crc;
-}
-
-/* ==== Little-endian fields ==== */
-
-static void put16(unsigned char *p, uint16_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get16(const unsigned char *p) {
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint32_t f32_bits(float f) {
@@ -150,10 +132,10 @@ size_t halo_wire_charged_size(const void *buf, size_t len) {
     if (len < HALO_WIRE_HEADER_BYTES || memcmp(p, "HALO", 4) != 0 || !(p[7] & HALO_WIRE_ELIDED) ||
         (p[7] & ~HALO_WIRE_ELIDED) >= HALO_ENCODING_COUNT_)
         return len;
-    uint32_t n_values = get32(p + 24);
+    uint32_t n_values = halo_get_u32(p + 24);
     if (n_values > HALO_WIRE_MAX_VALUES)
         return len;
-    return halo_wire_size(p[7] & ~HALO_WIRE_ELIDED, get16(p + 22), n_values);
+    return halo_wire_size(p[7] & ~HALO_WIRE_ELIDED, halo_get_u16(p + 22), n_values);
 }
 
 static int encoding_ok(unsigned encoding) {
@@ -170,7 +152,7 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
         uint16_t d16 = halo_f32_to_f16(amax / 127.0f);
         float d = halo_f16_to_f32(d16);
         float inv = d > 0.0f ? 1.0f / d : 0.0f;
-        put16(p, d16);
+        halo_put_u16(p, d16);
         for (uint32_t i = 0; i < HALO_WIRE_Q8_BLOCK; i++) {
             float q = i < k ? roundf(v[b + i] * inv) : 0.0f;
             q = fminf(127.0f, fmaxf(-127.0f, q));
@@ -182,7 +164,7 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
 
 static void decode_q8(float *v, const unsigned char *p, uint32_t n) {
     for (uint32_t b = 0; b < n; b += HALO_WIRE_Q8_BLOCK) {
-        float d = halo_f16_to_f32(get16(p));
+        float d = halo_f16_to_f32(halo_get_u16(p));
         uint32_t k = n - b < HALO_WIRE_Q8_BLOCK ? n - b : HALO_WIRE_Q8_BLOCK;
         for (uint32_t i = 0; i < k; i++)
             v[b + i] = d * (float)(int8_t)p[2 + i];
@@ -214,26 +196,26 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     p[5] = m->kind;
     p[6] = m->phase;
     p[7] = m->encoding;
-    put16(p + 8, m->src);
-    put16(p + 10, m->dst);
-    put32(p + 12, m->step);
-    put32(p + 16, m->pos);
-    put16(p + 20, m->layer);
-    put16(p + 22, m->n_groups);
-    put32(p + 24, m->n_values);
-    put32(p + 28, (uint32_t)(total - HALO_WIRE_HEADER_BYTES));
+    halo_put_u16(p + 8, m->src);
+    halo_put_u16(p + 10, m->dst);
+    halo_put_u32(p + 12, m->step);
+    halo_put_u32(p + 16, m->pos);
+    halo_put_u16(p + 20, m->layer);
+    halo_put_u16(p + 22, m->n_groups);
+    halo_put_u32(p + 24, m->n_values);
+    halo_put_u32(p + 28, (uint32_t)(total - HALO_WIRE_HEADER_BYTES));
     unsigned char *body = p + HALO_WIRE_HEADER_BYTES;
     for (unsigned i = 0; i < m->n_groups; i++)
-        put16(body + 2 * i, groups[i]);
+        halo_put_u16(body + 2 * i, groups[i]);
     unsigned char *payload = body + 2 * (size_t)m->n_groups;
     if (m->encoding == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < m->n_values; i++)
-            put32(payload + 4 * (size_t)i, f32_bits(values[i]));
+            halo_put_u32(payload + 4 * (size_t)i, f32_bits(values[i]));
     else if (m->encoding == HALO_ENCODING_Q8)
         encode_q8(payload, values, m->n_values);
     uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, body, total - HALO_WIRE_HEADER_BYTES);
-    put32(p + 32, crc);
+    halo_put_u32(p + 32, crc);
     *len = total;
     return HALO_OK;
 }
@@ -252,13 +234,13 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
         .kind = p[5],
         .phase = p[6],
         .encoding = p[7],
-        .src = get16(p + 8),
-        .dst = get16(p + 10),
-        .step = get32(p + 12),
-        .pos = get32(p + 16),
-        .layer = get16(p + 20),
-        .n_groups = get16(p + 22),
-        .n_values = get32(p + 24),
+        .src = halo_get_u16(p + 8),
+        .dst = halo_get_u16(p + 10),
+        .step = halo_get_u32(p + 12),
+        .pos = halo_get_u32(p + 16),
+        .layer = halo_get_u16(p + 20),
+        .n_groups = halo_get_u16(p + 22),
+        .n_values = halo_get_u32(p + 24),
     };
     if (h.kind == 0 || h.kind >= HALO_MSG_KIND_COUNT_ || h.phase >= HALO_PHASE_COUNT_ ||
         !encoding_ok(h.encoding))
@@ -266,7 +248,7 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
                          h.kind, h.phase, h.encoding);
     if (h.n_values > HALO_WIRE_MAX_VALUES)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: %u values exceed the limit", h.n_values);
-    uint32_t body = get32(p + 28);
+    uint32_t body = halo_get_u32(p + 28);
     size_t total = halo_wire_size(h.encoding, h.n_groups, h.n_values);
     if ((size_t)body + HALO_WIRE_HEADER_BYTES != total || total != len)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
@@ -274,7 +256,7 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
                          total);
     uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, p + HALO_WIRE_HEADER_BYTES, body);
-    if (crc != get32(p + 32))
+    if (crc != halo_get_u32(p + 32))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: checksum mismatch");
     if (h.n_groups > max_groups || h.n_values > max_values)
         return HALO_FAIL(err, HALO_ERR_ARG,
@@ -282,11 +264,11 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
                          h.n_groups, h.n_values, max_groups, max_values);
     const unsigned char *q = p + HALO_WIRE_HEADER_BYTES;
     for (unsigned i = 0; i < h.n_groups; i++)
-        groups[i] = get16(q + 2 * i);
+        groups[i] = halo_get_u16(q + 2 * i);
     q += 2 * (size_t)h.n_groups;
     if (h.encoding == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < h.n_values; i++)
-            values[i] = bits_f32(get32(q + 4 * (size_t)i));
+            values[i] = bits_f32(halo_get_u32(q + 4 * (size_t)i));
     else if (h.encoding == HALO_ENCODING_Q8)
         decode_q8(values, q, h.n_values);
     *m = h;

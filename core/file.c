@@ -1,0 +1,116 @@
+/*
+ * Whole-file reads of regular files (core/file.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *kind_of(mode_t m) {
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "a device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "another kind of file";
+}
+
+int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err) {
+    *fd = -1;
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(f, &st) != 0) {
+        int e = errno;
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (%s)", path,
+                         kind_of(st.st_mode));
+    }
+    int flags = fcntl(f, F_GETFL);
+    if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    *fd = f;
+    if (size_bytes)
+        *size_bytes = (uint64_t)st.st_size;
+    return HALO_OK;
+}
+
+int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
+                   halo_err *err) {
+    *out = NULL;
+    *len_bytes = 0;
+    int fd;
+    uint64_t size;
+    int rc = halo_file_open_regular(path, &fd, &size, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (size > max_bytes) {
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %llu bytes, larger than the limit of %zu", path,
+                         (unsigned long long)size, max_bytes);
+    }
+    /* The size may change while reading (a file being written): read until end of file, but
+       never past the limit. */
+    size_t cap = (size_t)size + 1, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        (void)close(fd);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, cap);
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max_bytes) {
+                rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: larger than the limit of %zu bytes", path,
+                               max_bytes);
+                break;
+            }
+            size_t nc = cap * 2 < max_bytes + 1 ? cap * 2 : max_bytes + 1;
+            char *b = realloc(buf, nc + 1);
+            if (!b) {
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = b;
+            cap = nc;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    (void)close(fd);
+    if (rc == HALO_OK && n > max_bytes)
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: larger than the limit of %zu bytes", path,
+                       max_bytes);
+    if (rc != HALO_OK) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len_bytes = n;
+    return HALO_OK;
+}

@@ -1,0 +1,36 @@
+/*
+ * Reading whole input files: the one place that opens a text or small binary input
+ * (scenario, profile, link and cluster files, predictor files, key files, evaluation text,
+ * regression baselines). Only regular files are read, and that is checked before anything
+ * can block: a FIFO or a device named as an input is refused at once instead of hanging
+ * the command. Every read has a size limit, named in the error.
+ *
+ * Large model checkpoints are mapped by core/model.c, which uses halo_file_open_regular.
+ */
+#ifndef HALO_FILE_H
+#define HALO_FILE_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Opens `path` read-only for a regular file, without blocking on a FIFO (O_NONBLOCK is set
+ * for the open and cleared after the check). *fd receives the descriptor (close it) and
+ * *size_bytes, when not NULL, the file's size. Errors: HALO_ERR_IO (cannot open, not a
+ * regular file: the message names the path and what it is).
+ */
+int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err);
+
+/*
+ * Reads the whole regular file at `path` into a new buffer with a NUL byte after the
+ * content (so text can be used as a C string), at most `max_bytes` of content. *out receives
+ * the buffer (the caller frees it) and *len_bytes the content's length. On failure *out is
+ * NULL. Errors: HALO_ERR_IO (cannot open or read, not a regular file), HALO_ERR_FORMAT
+ * (larger than max_bytes: the message names the size and the limit), HALO_ERR_NOMEM.
+ */
+int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
+                   halo_err *err);
+
+#endif /* HALO_FILE_H */
