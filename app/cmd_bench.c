@@ -7,10 +7,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "app/scenario.h"
-#include "app/simrun.h"
 #include "core/ops.h"
 #include "core/sampler.h"
+#include "sim/scenario.h"
+#include "sim/simrun.h"
 
 #include <errno.h>
 #include <getopt.h>

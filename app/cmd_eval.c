@@ -6,9 +6,9 @@
 
 #include "app/cli.h"
 #include "app/engine.h"
-#include "app/scenario.h"
-#include "app/simrun.h"
 #include "core/eval.h"
+#include "sim/scenario.h"
+#include "sim/simrun.h"
 
 #include <errno.h>
 #include <getopt.h>

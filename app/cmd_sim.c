@@ -6,9 +6,9 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "app/scenario.h"
-#include "app/simrun.h"
 #include "sim/ns3/ns3_shim.h"
+#include "sim/scenario.h"
+#include "sim/simrun.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -121,7 +121,7 @@ static void print_text(const halo_scenario *sc, int run, const halo_sim_result *
                  (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
                  (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
                  (double)r->bytes_on_wire / 1e6);
-    if (sc->memory_budget)
+    if (sc->engine.memory_budget)
         (void)printf(
             "  storage per token (all devices): read %.3f ms, compute waited %.3f ms, "
             "hidden %.1f%%; %.2f MB read in the run; %.1f%% of %.1f MB of group weights kept "
@@ -171,7 +171,7 @@ static void print_json_engine(const halo_scenario *sc) {
     char buf[1536];
     halo_simrun_engine_json(sc, buf, sizeof buf);
     (void)printf(", \"engine\": \"%s\", \"engine_settings\": %s",
-                 sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", buf);
+                 sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", buf);
 }
 
 int halo_cmd_sim(int argc, char **argv) {
@@ -188,8 +188,8 @@ int halo_cmd_sim(int argc, char **argv) {
         return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
     }
     if (o.engine >= 0)
-        sc->simulator = o.engine;
-    if (sc->simulator == HALO_SIMULATOR_NS3 && !halo_ns3_available()) {
+        sc->engine.simulator = o.engine;
+    if (sc->engine.simulator == HALO_SIMULATOR_NS3 && !halo_ns3_available()) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,
                         "engine ns3: halo was built without ns-3 (install libns3-dev and "
                         "configure with -DHALO_NS3=ON)");
@@ -213,7 +213,7 @@ int halo_cmd_sim(int argc, char **argv) {
         halo_cli_print_json_string(stdout, sc->point_label);
         print_json_engine(sc);
         (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
-                     sc->n_devices, policy_name(sc->policy),
+                     sc->n_devices, policy_name(sc->engine.policy),
                      sc->model_file ? "numerics" : "shape-only");
     } else {
         (void)printf("scenario %s (%s), point %ld of %ld%s%s\n", sc->name, sc->path, sc->point,
@@ -222,7 +222,7 @@ int halo_cmd_sim(int argc, char **argv) {
                      sc->model_file ? sc->model_file : sc->shape_name,
                      sc->model_file ? "numerics" : "shape-only", sc->n_devices,
                      (unsigned long long)sc->seed,
-                     sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim (in-tree)");
+                     sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim (in-tree)");
     }
     int show = !o.json && isatty(STDERR_FILENO);
     for (int run = first_run; rc == HALO_OK && run <= last_run; run++) {

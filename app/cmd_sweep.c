@@ -12,9 +12,9 @@
 
 #include "app/cli.h"
 #include "app/results.h"
-#include "app/scenario.h"
 #include "app/sha256.h"
-#include "app/simrun.h"
+#include "sim/scenario.h"
+#include "sim/simrun.h"
 
 #include <errno.h>
 #include <getopt.h>

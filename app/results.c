@@ -364,19 +364,21 @@ static void settings_json(const halo_scenario *sc, char *buf, size_t cap) {
         "\"dupack_threshold\": %d, \"quickack_segments\": %d}, \"tokens\": %d, "
         "\"temperature\": %.6g, \"memory_budget\": %d, \"prefetch\": %d, \"simulator\": \"%s\", "
         "\"engine_settings\": %s}",
-        sc->baseline ? sc->baseline : "", sc->placement ? sc->placement : "equal",
-        sc->policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict",
-        (double)sc->deadline_ns / 1e6, sc->critical ? sc->critical : "",
-        sc->encoding == HALO_ENCODING_Q8 ? "q8" : "f32", sc->group_size,
-        sc->delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram",
-        importance_name(sc->importance), sc->tau, sc->place_critical, sc->attention_critical,
-        sc->reliable ? sc->reliable : "", sc->synthetic_sigma, sc->adaptive_deadline,
-        sc->redundancy, (double)sc->deadline_min_ns / 1e6, (double)sc->deadline_max_ns / 1e6,
-        sc->tcp.init_cwnd, (double)sc->tcp.rto_min_ns / 1e6, (double)sc->tcp.rto_max_ns / 1e6,
-        (double)sc->tcp.rto_init_ns / 1e6, (double)sc->tcp.delack_ns / 1e6, sc->tcp.tlp,
-        sc->tcp.dupack_threshold, sc->tcp.quickack_segments, sc->tokens, (double)sc->temperature,
-        sc->memory_budget, sc->prefetch, sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim",
-        engine);
+        sc->engine.baseline, sc->engine.placement ? sc->engine.placement : "equal",
+        sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict",
+        (double)sc->engine.deadline_ns / 1e6, sc->engine.critical ? sc->engine.critical : "",
+        sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", sc->engine.group_size,
+        sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram",
+        importance_name(sc->engine.importance), sc->engine.tau, sc->engine.place_critical,
+        sc->engine.attention_critical, sc->engine.reliable ? sc->engine.reliable : "",
+        sc->engine.synthetic_sigma, sc->engine.adaptive_deadline, sc->engine.redundancy,
+        (double)sc->engine.deadline_min_ns / 1e6, (double)sc->engine.deadline_max_ns / 1e6,
+        sc->engine.tcp.init_cwnd, (double)sc->engine.tcp.rto_min_ns / 1e6,
+        (double)sc->engine.tcp.rto_max_ns / 1e6, (double)sc->engine.tcp.rto_init_ns / 1e6,
+        (double)sc->engine.tcp.delack_ns / 1e6, sc->engine.tcp.tlp, sc->engine.tcp.dupack_threshold,
+        sc->engine.tcp.quickack_segments, sc->tokens, (double)sc->temperature,
+        sc->engine.memory_budget, sc->engine.prefetch,
+        sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", engine);
 }
 
 /* Sequential binding of one statement's parameters. */
@@ -436,20 +438,20 @@ static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo
     bt(&b, mhash);
     bt(&b, weights_name(sc->weight_type));
     bi(&b, sc->n_devices);
-    bt(&b, sc->simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim");
-    bt(&b, sc->baseline ? sc->baseline : "custom");
-    bt(&b, sc->placement ? sc->placement : "equal");
-    bt(&b, sc->policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict");
-    bt(&b, sc->delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram");
-    bt(&b, sc->encoding == HALO_ENCODING_Q8 ? "q8" : "f32");
-    bt(&b, importance_name(sc->importance));
-    bd(&b, sc->tau);
-    bd(&b, ms(sc->deadline_ns));
-    bi(&b, sc->adaptive_deadline);
-    bi(&b, sc->redundancy);
-    bi(&b, sc->place_critical);
-    bi(&b, sc->memory_budget);
-    bi(&b, sc->prefetch);
+    bt(&b, sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim");
+    bt(&b, sc->engine.baseline[0] ? sc->engine.baseline : "custom");
+    bt(&b, sc->engine.placement ? sc->engine.placement : "equal");
+    bt(&b, sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict");
+    bt(&b, sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram");
+    bt(&b, sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32");
+    bt(&b, importance_name(sc->engine.importance));
+    bd(&b, sc->engine.tau);
+    bd(&b, ms(sc->engine.deadline_ns));
+    bi(&b, sc->engine.adaptive_deadline);
+    bi(&b, sc->engine.redundancy);
+    bi(&b, sc->engine.place_critical);
+    bi(&b, sc->engine.memory_budget);
+    bi(&b, sc->engine.prefetch);
     bt(&b, settings);
     bd(&b, mean_worker_loss(sc));
     bd(&b, speed_ratio(sc));

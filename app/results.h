@@ -11,10 +11,10 @@
 #ifndef HALO_APP_RESULTS_H
 #define HALO_APP_RESULTS_H
 
-#include "app/scenario.h"
-#include "app/simrun.h"
 #include "core/eval.h"
 #include "core/status.h"
+#include "sim/scenario.h"
+#include "sim/simrun.h"
 
 #include <sqlite3.h>
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *halo_strerror(int code) {
     switch (code) {
@@ -43,6 +44,24 @@ int halo_err_set(halo_err *err, int code, const char *file, int line, const char
             err->msg[0] = '\0';
     }
     return code;
+}
+
+int halo_err_prefix(halo_err *err, const char *fmt, ...) {
+    if (!err)
+        return HALO_OK;
+    char pre[sizeof err->msg], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        pre[0] = '\0';
+    memcpy(old, err->msg, sizeof old);
+    old[sizeof old - 1] = '\0';
+    n = snprintf(err->msg, sizeof err->msg, "%s%s", pre, old);
+    if (n < 0)
+        err->msg[0] = '\0';
+    return err->code;
 }
 
 void halo_assert_fail(const char *file, int line, const char *cond) {

@@ -40,6 +40,13 @@ int halo_err_set(halo_err *err, int code, const char *file, int line, const char
 
 #define HALO_FAIL(err, code, ...) halo_err_set((err), (code), __FILE__, __LINE__, __VA_ARGS__)
 
+/*
+ * Puts formatted text in front of err->msg (e.g. "scenario.yaml:12: engine.tau: " before a
+ * value's message), cutting the end if the result is too long; err may be NULL. The code and
+ * the raising source line are kept. Returns err->code (HALO_OK for NULL).
+ */
+int halo_err_prefix(halo_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Prints "file:line: assertion failed: cond" to stderr and aborts. */
 void halo_assert_fail(const char *file, int line, const char *cond) __attribute__((noreturn));
 

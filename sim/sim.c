@@ -782,17 +782,6 @@ uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost
     return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
 }
 
-void halo_tcp_config_linux(halo_tcp_config *c) {
-    *c = (halo_tcp_config){.init_cwnd = 10,
-                           .rto_min_ns = 200000000,
-                           .rto_max_ns = 120000000000ull,
-                           .rto_init_ns = 1000000000,
-                           .delack_ns = 40000000,
-                           .tlp = 1,
-                           .dupack_threshold = 3,
-                           .quickack_segments = 16};
-}
-
 /* Time to read `bytes` from a device's storage (0 when it has no storage model). */
 static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
     return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;

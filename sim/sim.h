@@ -29,6 +29,7 @@
 #ifndef HALO_SIM_H
 #define HALO_SIM_H
 
+#include "core/delivery.h"
 #include "core/transport.h"
 
 #include <stdint.h>
@@ -95,25 +96,6 @@ struct halo_sim_node_stats;
  */
 void halo_device_charge(halo_device_clock *c, const halo_device_profile *p, uint64_t now_ns,
                         const halo_cost *cost, struct halo_sim_node_stats *st);
-
-enum halo_delivery {
-    HALO_DELIVERY_DATAGRAM = 0,
-    HALO_DELIVERY_STREAM = 1,
-};
-
-typedef struct halo_tcp_config {
-    int init_cwnd;         /* segments (Linux: 10) */
-    uint64_t rto_min_ns;   /* Linux: 200 ms */
-    uint64_t rto_max_ns;   /* Linux: 120 s */
-    uint64_t rto_init_ns;  /* before any RTT sample (RFC 6298: 1 s) */
-    uint64_t delack_ns;    /* delayed-ACK timeout (Linux: 40 ms) */
-    int tlp;               /* tail loss probes on (Linux default) */
-    int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
-    int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
-} halo_tcp_config;
-
-/* Linux-like defaults. */
-void halo_tcp_config_linux(halo_tcp_config *c);
 
 typedef struct halo_sim_config {
     int n_nodes;                        /* >= 1 */

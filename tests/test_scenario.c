@@ -1,5 +1,5 @@
 /*
- * Scenario files (app/scenario.h): the bundled examples load at every sweep point with the
+ * Scenario files (sim/scenario.h): the bundled examples load at every sweep point with the
  * values they state; sweep points expand in document order with the last axis fastest;
  * every kind of bad file fails with HALO_ERR_FORMAT (or IO/ARG) and a message of the form
  * "<file>:<line>: <key path>: <problem>"; named profiles and links are found beside the
@@ -8,10 +8,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "app/scenario.h"
 #include "core/importance.h"
 #include "core/rng.h"
 #include "core/wire.h"
+#include "sim/scenario.h"
 #include "tests/test.h"
 #include "tests/testutil.h"
 
@@ -120,12 +120,12 @@ static void tiny_loss_sweeps_loss_over_three_points(void) {
                 ASSERT_NEAR(l[k]->loss.p, loss[pt], 1e-12);
             }
         }
-        ASSERT_EQ(s->policy, HALO_SYNC_POLICY_RELAXED);
-        ASSERT_EQ(s->delivery, HALO_DELIVERY_DATAGRAM);
-        ASSERT_EQ(s->deadline_ns, 20000000);
-        ASSERT_EQ(s->encoding, HALO_ENCODING_Q8);
-        ASSERT(strcmp(s->placement, "equal") == 0);
-        ASSERT(s->baseline == NULL && s->critical == NULL);
+        ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
+        ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
+        ASSERT_EQ(s->engine.deadline_ns, 20000000);
+        ASSERT_EQ(s->engine.encoding, HALO_ENCODING_Q8);
+        ASSERT(strcmp(s->engine.placement, "equal") == 0);
+        ASSERT(s->engine.baseline[0] == '\0' && s->engine.critical == NULL);
         ASSERT(strcmp(s->prompt, "Once upon a time") == 0);
         ASSERT_EQ(s->tokens, 16);
         ASSERT_NEAR(s->temperature, 0, 0);
@@ -153,29 +153,29 @@ static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
         ASSERT_NEAR(s->devices[d].uplink.loss.p, p, 1e-12);
         ASSERT_NEAR(s->devices[d].downlink.loss.p, p, 1e-12);
     }
-    ASSERT(strcmp(s->baseline, "dllama") == 0);
-    ASSERT(strcmp(s->placement, "equal") == 0);
-    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_STRICT);
-    ASSERT_EQ(s->delivery, HALO_DELIVERY_STREAM);
+    ASSERT(strcmp(s->engine.baseline, "dllama") == 0);
+    ASSERT(strcmp(s->engine.placement, "equal") == 0);
+    ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_STRICT);
+    ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_STREAM);
     halo_tcp_config linux_tcp;
     halo_tcp_config_linux(&linux_tcp);
-    ASSERT(tcp_equal(&s->tcp, &linux_tcp));
-    ASSERT_EQ(s->simulator, HALO_SIMULATOR_SIM); /* engine.simulator's default */
+    ASSERT(tcp_equal(&s->engine.tcp, &linux_tcp));
+    ASSERT_EQ(s->engine.simulator, HALO_SIMULATOR_SIM); /* engine.simulator's default */
     ASSERT_EQ(s->tokens, 32);
     ASSERT_EQ(s->runs, 3);
-    ASSERT_EQ(s->importance, -1);
+    ASSERT_EQ(s->engine.importance, -1);
     halo_scenario_free(s);
     /* point 1: the HALO baseline = relaxed, balanced, synthetic importance (a shape),
      * adaptive deadlines, two copies of critical activations, datagrams */
     s = load_ok(tu_src_path(examples[1]), 1);
-    ASSERT(strcmp(s->baseline, "halo") == 0);
-    ASSERT(strcmp(s->placement, "balanced") == 0);
-    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_RELAXED);
-    ASSERT_EQ(s->delivery, HALO_DELIVERY_DATAGRAM);
-    ASSERT_EQ(s->importance, HALO_SCORING_SYNTHETIC);
-    ASSERT_EQ(s->adaptive_deadline, 1);
-    ASSERT_EQ(s->redundancy, 2);
-    ASSERT_NEAR(s->tau, 0.9, 1e-12);
+    ASSERT(strcmp(s->engine.baseline, "halo") == 0);
+    ASSERT(strcmp(s->engine.placement, "balanced") == 0);
+    ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
+    ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
+    ASSERT_EQ(s->engine.importance, HALO_SCORING_SYNTHETIC);
+    ASSERT_EQ(s->engine.adaptive_deadline, 1);
+    ASSERT_EQ(s->engine.redundancy, 2);
+    ASSERT_NEAR(s->engine.tau, 0.9, 1e-12);
     halo_scenario_free(s);
 }
 
@@ -186,10 +186,11 @@ static void hetero_mixes_profiles_and_sweeps_placement_and_sync(void) {
     for (long pt = 0; pt < 4; pt++) {
         halo_scenario *s = load_ok(tu_src_path(examples[2]), pt);
         ASSERT_EQ(s->n_points, 4);
-        ASSERT(strcmp(s->placement, placement[pt]) == 0);
-        ASSERT_EQ(s->policy, policy[pt]);
-        ASSERT_EQ(s->delivery, policy[pt] == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM
-                                                                     : HALO_DELIVERY_DATAGRAM);
+        ASSERT(strcmp(s->engine.placement, placement[pt]) == 0);
+        ASSERT_EQ(s->engine.policy, policy[pt]);
+        ASSERT_EQ(s->engine.delivery, policy[pt] == HALO_SYNC_POLICY_STRICT
+                                          ? HALO_DELIVERY_STREAM
+                                          : HALO_DELIVERY_DATAGRAM);
         ASSERT_EQ(s->n_devices, 5);
         ASSERT(strcmp(s->devices[0].profile_name, "rpi5") == 0);
         ASSERT(strcmp(s->devices[1].profile_name, "rpi4b") == 0);
@@ -199,7 +200,7 @@ static void hetero_mixes_profiles_and_sweeps_placement_and_sync(void) {
         ASSERT_EQ(s->devices[4].profile.mem_bytes, 1536ull << 20);
         ASSERT_NEAR(s->devices[4].profile.flops_per_s, s->devices[1].profile.flops_per_s, 0);
         ASSERT_NEAR(s->devices[4].uplink.bandwidth_bps, 100e6, 1);
-        ASSERT(strcmp(s->critical, "1") == 0);
+        ASSERT(strcmp(s->engine.critical, "1") == 0);
         ASSERT(strcmp(s->shape_name, "tinyllama-1.1b") == 0);
         ASSERT_EQ(s->weight_type, HALO_WEIGHT_Q80);
         ASSERT_EQ(s->seed, 7);
@@ -236,7 +237,7 @@ static void sweep_points_are_mixed_radix_in_document_order_last_fastest(void) {
         long seed_i = pt / 6, count_i = (pt / 2) % 3, dl_i = pt % 2;
         ASSERT_EQ(s->seed, 5 + seed_i);
         ASSERT_EQ(s->n_devices, 1 + count_i);
-        ASSERT_EQ(s->deadline_ns, (uint64_t)(10 + 10 * dl_i) * 1000000);
+        ASSERT_EQ(s->engine.deadline_ns, (uint64_t)(10 + 10 * dl_i) * 1000000);
         char want[128];
         (void)snprintf(want, sizeof want, "seed=%ld devices[0].count=%ld engine.deadline_ms=%ld",
                        5 + seed_i, 1 + count_i, 10 + 10 * dl_i);
@@ -292,20 +293,20 @@ static void defaults_fill_every_optional_key(void) {
     ASSERT(strcmp(s->name, "minimal") == 0);
     ASSERT_EQ(s->n_points, 1);
     ASSERT_EQ(s->weight_type, HALO_WEIGHT_F32);
-    ASSERT(s->baseline == NULL && s->critical == NULL && s->eval_file == NULL);
-    ASSERT(strcmp(s->placement, "equal") == 0);
-    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_STRICT);
-    ASSERT_EQ(s->delivery, HALO_DELIVERY_STREAM);
-    ASSERT_EQ(s->deadline_ns, 10000000);
-    ASSERT_EQ(s->encoding, HALO_ENCODING_F32);
-    ASSERT_EQ(s->group_size, 0);
+    ASSERT(s->engine.baseline[0] == '\0' && s->engine.critical == NULL && s->eval_file == NULL);
+    ASSERT(strcmp(s->engine.placement, "equal") == 0);
+    ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_STRICT);
+    ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_STREAM);
+    ASSERT_EQ(s->engine.deadline_ns, 10000000);
+    ASSERT_EQ(s->engine.encoding, HALO_ENCODING_F32);
+    ASSERT_EQ(s->engine.group_size, 0);
     ASSERT(strcmp(s->prompt, "") == 0);
     ASSERT_NEAR(s->temperature, 0, 0);
     ASSERT_EQ(s->seed, 1);
     ASSERT_EQ(s->runs, 1);
     halo_tcp_config t;
     halo_tcp_config_linux(&t);
-    ASSERT(tcp_equal(&s->tcp, &t));
+    ASSERT(tcp_equal(&s->engine.tcp, &t));
     halo_scenario_free(s);
 }
 
@@ -329,17 +330,17 @@ static void engine_keys_and_baselines_resolve(void) {
                    tu_src_path("data/tinystories-valid-dev.txt"));
     const char *p = write_tmp("engine.yaml", text);
     halo_scenario *s = load_ok(p, 0);
-    ASSERT(strcmp(s->baseline, "balanced") == 0);
-    ASSERT(strcmp(s->placement, "balanced") == 0);
-    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_STRICT);
-    ASSERT(strcmp(s->critical, "1,3") == 0);
-    ASSERT_EQ(s->group_size, 64);
-    ASSERT_EQ(s->tcp.init_cwnd, 4);
-    ASSERT_EQ(s->tcp.rto_min_ns, 1000000);
-    ASSERT_EQ(s->tcp.rto_init_ns, 5000000);
-    ASSERT_EQ(s->tcp.tlp, 0);
-    ASSERT_EQ(s->tcp.delack_ns, 0);
-    ASSERT_EQ(s->tcp.dupack_threshold, 3);
+    ASSERT(strcmp(s->engine.baseline, "balanced") == 0);
+    ASSERT(strcmp(s->engine.placement, "balanced") == 0);
+    ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_STRICT);
+    ASSERT(strcmp(s->engine.critical, "1,3") == 0);
+    ASSERT_EQ(s->engine.group_size, 64);
+    ASSERT_EQ(s->engine.tcp.init_cwnd, 4);
+    ASSERT_EQ(s->engine.tcp.rto_min_ns, 1000000);
+    ASSERT_EQ(s->engine.tcp.rto_init_ns, 5000000);
+    ASSERT_EQ(s->engine.tcp.tlp, 0);
+    ASSERT_EQ(s->engine.tcp.delack_ns, 0);
+    ASSERT_EQ(s->engine.tcp.dupack_threshold, 3);
     ASSERT_EQ(s->tokens, 1000);
     ASSERT_NEAR(s->temperature, 0.8, 1e-6);
     ASSERT(strcmp(s->prompt, "Hello: world") == 0);
@@ -352,10 +353,10 @@ static void engine_keys_and_baselines_resolve(void) {
                                        "engine: {baseline: relaxed, placement: "
                                        "'explicit:0,1/2,2', deadline_ms: 2.5}\n" WORKLOAD);
     s = load_ok(p, 0);
-    ASSERT_EQ(s->policy, HALO_SYNC_POLICY_RELAXED);
-    ASSERT_EQ(s->delivery, HALO_DELIVERY_DATAGRAM);
-    ASSERT(strcmp(s->placement, "explicit:0,1/2,2") == 0);
-    ASSERT_EQ(s->deadline_ns, 2500000);
+    ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
+    ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
+    ASSERT(strcmp(s->engine.placement, "explicit:0,1/2,2") == 0);
+    ASSERT_EQ(s->engine.deadline_ns, 2500000);
     halo_scenario_free(s);
 }
 
@@ -750,7 +751,7 @@ static void mutated_examples_load_or_fail_cleanly(void) {
                 ASSERT(s->n_devices >= 1 && s->n_devices <= 1024);
                 ASSERT(s->n_points >= 1 && s->point == 0);
                 ASSERT((s->model_file != NULL) != (s->shape_name != NULL));
-                ASSERT(s->tokens >= 1 && s->runs >= 1 && s->placement && s->prompt);
+                ASSERT(s->tokens >= 1 && s->runs >= 1 && s->engine.placement && s->prompt);
                 halo_scenario_free(s);
                 ok++;
             } else {
@@ -807,7 +808,7 @@ static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
     for (long pt = 0; pt < 2; pt++) {
         halo_scenario *s = load_ok(p, pt);
         ASSERT_EQ(s->n_points, 2);
-        ASSERT_EQ(s->simulator, pt == 0 ? HALO_SIMULATOR_SIM : HALO_SIMULATOR_NS3);
+        ASSERT_EQ(s->engine.simulator, pt == 0 ? HALO_SIMULATOR_SIM : HALO_SIMULATOR_NS3);
         halo_scenario_free(s);
     }
     expect_fail("model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\n"

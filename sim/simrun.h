@@ -10,11 +10,11 @@
  *   network      the rest of the token: messages on the wire, queues, retransmissions,
  *                deadlines.
  */
-#ifndef HALO_APP_SIMRUN_H
-#define HALO_APP_SIMRUN_H
+#ifndef HALO_SIM_SIMRUN_H
+#define HALO_SIM_SIMRUN_H
 
-#include "app/scenario.h"
 #include "core/eval.h"
+#include "sim/scenario.h"
 
 #include <stdint.h>
 
@@ -88,4 +88,4 @@ void halo_simrun_engine_json(const halo_scenario *sc, char *buf, size_t cap);
 /* Frees what a result holds; safe on a zeroed result. */
 void halo_sim_result_free(halo_sim_result *r);
 
-#endif /* HALO_APP_SIMRUN_H */
+#endif /* HALO_SIM_SIMRUN_H */

@@ -14,21 +14,16 @@
  * errors. Named profiles and links are looked up as <scenario dir>/profiles/NAME.yaml (or
  * links/NAME.yaml), then in the project's scenarios/ folder.
  */
-#ifndef HALO_APP_SCENARIO_H
-#define HALO_APP_SCENARIO_H
+#ifndef HALO_SIM_SCENARIO_H
+#define HALO_SIM_SCENARIO_H
 
+#include "core/engine.h"
 #include "core/model.h"
 #include "core/node.h"
 #include "core/status.h"
 #include "sim/sim.h"
 
 #include <stdint.h>
-
-/* The engine that simulates the network: the in-tree one (sim/sim.h) or ns-3 (sim/ns3/). */
-enum halo_simulator {
-    HALO_SIMULATOR_SIM = 0, /* "sim" */
-    HALO_SIMULATOR_NS3 = 1, /* "ns3" */
-};
 
 typedef struct halo_scenario_device {
     char profile_name[64];       /* the profile's name ("rpi4b", or "inline") */
@@ -57,31 +52,8 @@ typedef struct halo_scenario {
     int n_devices;
     halo_scenario_device *devices;
 
-    /* engine */
-    char *baseline;  /* "dllama" | "balanced" | "relaxed" | "halo" | NULL */
-    char *placement; /* placement spec for halo_placement_parse, or "balanced" */
-    int policy;      /* enum halo_sync_policy */
-    uint64_t deadline_ns;
-    char *critical; /* "1,3" or NULL */
-    int encoding;   /* enum halo_encoding */
-    int group_size; /* 0 = default */
-    int delivery;   /* enum halo_delivery */
-    halo_tcp_config tcp;
-    int simulator; /* enum halo_simulator: which engine runs the world (engine.simulator) */
-    /* HALO mechanisms (relaxed sync); `importance` < 0 means off */
-    int importance;         /* enum halo_scoring, or -1 */
-    double tau;             /* fraction of the importance mass that is critical */
-    char *predictor_file;   /* resolved path, or NULL (default: the model's .pred file) */
-    int place_critical;     /* move critical FFN groups onto reliable devices */
-    int attention_critical; /* always await devices with attention groups */
-    char *reliable;         /* "0,2" or NULL: devices whose links lose nothing */
-    double synthetic_sigma; /* log-normal sigma of synthetic scores (shape-only) */
-    int adaptive_deadline;  /* deadline from measured arrival delays */
-    int memory_budget;      /* devices hold at most their memory of group weights and read the
-                               rest from storage at every token (core/memplan.h) */
-    int prefetch;           /* memory_budget: read the next streamed block ahead */
-    int redundancy;         /* copies of each activation to a critical device */
-    uint64_t deadline_min_ns, deadline_max_ns;
+    /* engine: the `engine:` section, finished (core/engine.h) */
+    halo_engine_config engine;
 
     /* workload */
     char *prompt;      /* "" allowed */
@@ -107,4 +79,4 @@ void halo_scenario_free(halo_scenario *s);
 /* Built-in model shapes: "llama2-7b", "llama2-13b", "tinyllama-1.1b", "llama3-8b". */
 int halo_scenario_shape(const char *name, halo_model_config *out);
 
-#endif /* HALO_APP_SCENARIO_H */
+#endif /* HALO_SIM_SCENARIO_H */

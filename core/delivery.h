@@ -1,0 +1,34 @@
+/*
+ * How messages travel between devices: as datagrams (lost when any fragment is lost; the
+ * relaxed policy's choice) or over one reliable ordered stream per pair of devices (TCP:
+ * loss becomes delay; the strict baseline's choice), and the stream's TCP settings.
+ *
+ * These are settings, not an implementation: the simulator models them (sim/sim.h, and
+ * sim/ns3/ maps them onto ns-3's TCP), a socket cluster picks UDP or TCP sockets by the
+ * delivery and leaves TCP's timers to the kernel.
+ */
+#ifndef HALO_DELIVERY_H
+#define HALO_DELIVERY_H
+
+#include <stdint.h>
+
+enum halo_delivery {
+    HALO_DELIVERY_DATAGRAM = 0,
+    HALO_DELIVERY_STREAM = 1,
+};
+
+typedef struct halo_tcp_config {
+    int init_cwnd;         /* segments (Linux: 10) */
+    uint64_t rto_min_ns;   /* Linux: 200 ms */
+    uint64_t rto_max_ns;   /* Linux: 120 s */
+    uint64_t rto_init_ns;  /* before any RTT sample (RFC 6298: 1 s) */
+    uint64_t delack_ns;    /* delayed-ACK timeout (Linux: 40 ms) */
+    int tlp;               /* tail loss probes on (Linux default) */
+    int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
+    int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
+} halo_tcp_config;
+
+/* Linux-like defaults. */
+void halo_tcp_config_linux(halo_tcp_config *c);
+
+#endif /* HALO_DELIVERY_H */

@@ -1,0 +1,936 @@
+/*
+ * The engine configuration and its builder (core/engine.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/engine.h"
+
+#include "core/importance.h"
+#include "core/parse.h"
+#include "core/plan.h"
+#include "core/predictor.h"
+#include "core/sched.h"
+#include "core/wire.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== The key table ==== */
+
+static const char *const sync_names[] = {"strict", "relaxed", NULL};
+static const char *const encoding_names[] = {"f32", "q8", NULL};
+static const char *const delivery_names[] = {"datagram", "stream", NULL};
+static const char *const simulator_names[] = {"sim", "ns3", NULL};
+/* in the order of enum halo_scoring, then "none" */
+static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
+                                               "uniform",   "none",   NULL};
+const char *const halo_engine_preset_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
+
+/* Key indices (the order of halo_engine_keys). */
+enum {
+    K_BASELINE,
+    K_PLACEMENT,
+    K_SYNC,
+    K_DEADLINE_MS,
+    K_CRITICAL,
+    K_ENCODING,
+    K_GROUP_SIZE,
+    K_DELIVERY,
+    K_TCP_INIT_CWND,
+    K_TCP_RTO_MIN_MS,
+    K_TCP_RTO_MAX_MS,
+    K_TCP_RTO_INIT_MS,
+    K_TCP_DELACK_MS,
+    K_TCP_TLP,
+    K_TCP_DUPACK_THRESHOLD,
+    K_TCP_QUICKACK_SEGMENTS,
+    K_IMPORTANCE,
+    K_TAU,
+    K_PREDICTOR,
+    K_PLACE_CRITICAL,
+    K_ATTENTION_CRITICAL,
+    K_RELIABLE,
+    K_SYNTHETIC_SIGMA,
+    K_ADAPTIVE_DEADLINE,
+    K_DEADLINE_MIN_MS,
+    K_DEADLINE_MAX_MS,
+    K_REDUNDANCY,
+    K_MEMORY_BUDGET,
+    K_PREFETCH,
+    K_SIMULATOR,
+    K_COUNT
+};
+
+#define ALL  HALO_ENGINE_WHERE_ALL
+#define SIM  HALO_ENGINE_WHERE_SIM
+#define NET  HALO_ENGINE_WHERE_NET
+#define LOOP HALO_ENGINE_WHERE_LOOP
+#define E(n, names, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_ENUM, names, 0, 0, 0, 0, w, arg, help }
+#define N(n, lo, lo_open, hi, hi_open, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_NUMBER, NULL, lo, hi, lo_open, hi_open, w, arg, help }
+#define I(n, lo, hi, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_INTEGER, NULL, lo, hi, 0, 0, w, arg, help }
+#define B(n, w, help) \
+    { n, HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, w, "BOOL", help }
+#define S(n, type, w, arg, help) \
+    { n, type, NULL, 0, 0, 0, 0, w, arg, help }
+
+const halo_engine_key halo_engine_keys[] = {
+    E("baseline", halo_engine_preset_names, ALL, "NAME",
+      "preset: dllama, balanced, relaxed or halo (other keys override it)"),
+    S("placement", HALO_ENGINE_TYPE_STRING, ALL, "SPEC",
+      "equal | balanced | scheduled | weights:W0,W1,.. | explicit:A0,../F0,.."),
+    E("sync", sync_names, ALL, "POLICY", "strict (wait for all) or relaxed (deadline)"),
+    N("deadline_ms", 0, 0, 1e6, 0, ALL, "MS", "relaxed: wait this long after a broadcast"),
+    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..", "relaxed: devices always awaited"),
+    E("encoding", encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
+    I("group_size", 0, 1 << 20, ALL, "G", "hidden neurons per FFN group (0: 32)"),
+    E("delivery", delivery_names, SIM | NET, "KIND",
+      "datagram (UDP) or stream (TCP); default: stream if strict"),
+    I("tcp.init_cwnd", 1, 1000, SIM, "SEGS", "simulated TCP: initial window"),
+    N("tcp.rto_min_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: minimum RTO"),
+    N("tcp.rto_max_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: maximum RTO"),
+    N("tcp.rto_init_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: RTO before a sample"),
+    N("tcp.delack_ms", 0, 0, 1e7, 0, SIM, "MS", "simulated TCP: delayed-ACK timeout"),
+    B("tcp.tlp", SIM, "simulated TCP: tail loss probes"),
+    I("tcp.dupack_threshold", 1, 100, SIM, "N", "simulated TCP: fast retransmit threshold"),
+    I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
+    E("importance", importance_names, ALL, "SCORING",
+      "predictor, oracle, synthetic, uniform or none"),
+    N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
+    S("predictor", HALO_ENGINE_TYPE_PATH, ALL, "FILE", "predictor file (default: model's .pred)"),
+    B("place_critical", ALL, "move critical FFN groups onto reliable devices"),
+    B("attention_critical", ALL, "always await devices holding attention groups"),
+    S("reliable", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
+      "devices whose links lose nothing (default: derived)"),
+    N("synthetic_sigma", 0, 1, 10, 0, ALL, "S", "log-normal sigma of synthetic scores"),
+    B("adaptive_deadline", ALL, "deadline from measured arrival delays"),
+    N("deadline_min_ms", 0, 0, 1e6, 0, ALL, "MS", "lower clamp of the adaptive deadline"),
+    N("deadline_max_ms", 0, 1, 1e6, 0, ALL, "MS", "upper clamp of the adaptive deadline"),
+    I("redundancy", 1, 8, ALL, "N", "copies of each activation to a critical device"),
+    B("memory_budget", SIM, "devices stream the group weights their memory cannot hold"),
+    B("prefetch", SIM, "memory_budget: read the next streamed block ahead"),
+    E("simulator", simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
+};
+
+#undef E
+#undef N
+#undef I
+#undef B
+#undef S
+
+const int halo_engine_n_keys = (int)(sizeof halo_engine_keys / sizeof halo_engine_keys[0]);
+
+_Static_assert(sizeof halo_engine_keys / sizeof halo_engine_keys[0] == K_COUNT,
+               "the key table and its indices disagree");
+_Static_assert(K_COUNT <= 64, "engine keys must fit the `set` mask");
+
+int halo_engine_key_find(const char *name) {
+    for (int k = 0; k < K_COUNT; k++)
+        if (strcmp(halo_engine_keys[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+/* ==== Config lifetime ==== */
+
+void halo_engine_config_init(halo_engine_config *c) {
+    *c = (halo_engine_config){.policy = HALO_SYNC_POLICY_STRICT,
+                              .deadline_ns = 10000000,
+                              .encoding = HALO_ENCODING_F32,
+                              .delivery = HALO_ENGINE_DELIVERY_AUTO,
+                              .simulator = HALO_SIMULATOR_SIM,
+                              .importance = HALO_ENGINE_IMPORTANCE_NONE,
+                              .tau = 0.9,
+                              .place_critical = 1,
+                              .synthetic_sigma = 1.0,
+                              .deadline_min_ns = 500000,
+                              .deadline_max_ns = 1000000000,
+                              .redundancy = 1,
+                              .prefetch = 1};
+    halo_tcp_config_linux(&c->tcp);
+}
+
+void halo_engine_config_free(halo_engine_config *c) {
+    free(c->placement);
+    free(c->critical);
+    free(c->predictor);
+    free(c->reliable);
+    halo_engine_config_init(c);
+}
+
+static char *dup_or_null(const char *s, int *failed) {
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    else
+        *failed = 1;
+    return d;
+}
+
+int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *src, halo_err *err) {
+    int failed = 0;
+    *dst = *src;
+    dst->placement = dup_or_null(src->placement, &failed);
+    dst->critical = dup_or_null(src->critical, &failed);
+    dst->predictor = dup_or_null(src->predictor, &failed);
+    dst->reliable = dup_or_null(src->reliable, &failed);
+    if (failed) {
+        halo_engine_config_free(dst);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "engine configuration: out of memory");
+    }
+    return HALO_OK;
+}
+
+static int replace_str(char **dst, const char *v, halo_err *err) {
+    int failed = 0;
+    char *d = dup_or_null(v, &failed);
+    if (failed)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "engine configuration: out of memory");
+    free(*dst);
+    *dst = d;
+    return HALO_OK;
+}
+
+/* ==== Presets ==== */
+
+static int is_set(const halo_engine_config *c, int k) {
+    return (c->set >> k) & 1u;
+}
+
+int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
+    int p = -1;
+    for (int i = 0; halo_engine_preset_names[i]; i++)
+        if (strcmp(name, halo_engine_preset_names[i]) == 0)
+            p = i;
+    if (p < 0)
+        return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not one of dllama, balanced, relaxed, halo",
+                         name);
+    int halo = p == 3, relaxed = p >= 2, balanced = p == 1 || p == 3;
+    (void)snprintf(c->baseline, sizeof c->baseline, "%s", name);
+    if (!is_set(c, K_SYNC))
+        c->policy = relaxed ? HALO_SYNC_POLICY_RELAXED : HALO_SYNC_POLICY_STRICT;
+    if (!is_set(c, K_PLACEMENT)) {
+        int rc = replace_str(&c->placement, balanced ? "balanced" : "equal", err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (!is_set(c, K_IMPORTANCE))
+        c->importance = halo ? HALO_ENGINE_IMPORTANCE_AUTO : HALO_ENGINE_IMPORTANCE_NONE;
+    if (!is_set(c, K_ADAPTIVE_DEADLINE))
+        c->adaptive_deadline = halo;
+    if (!is_set(c, K_REDUNDANCY))
+        c->redundancy = halo ? 2 : 1;
+    return HALO_OK;
+}
+
+/* ==== Values from text ==== */
+
+static uint64_t ms_to_ns(double ms) {
+    return (uint64_t)llround(ms * 1e6);
+}
+
+/* Stores a parsed number of key k. */
+static void set_number(halo_engine_config *c, int k, double v) {
+    switch (k) {
+    case K_DEADLINE_MS:
+        c->deadline_ns = ms_to_ns(v);
+        break;
+    case K_TCP_RTO_MIN_MS:
+        c->tcp.rto_min_ns = ms_to_ns(v);
+        break;
+    case K_TCP_RTO_MAX_MS:
+        c->tcp.rto_max_ns = ms_to_ns(v);
+        break;
+    case K_TCP_RTO_INIT_MS:
+        c->tcp.rto_init_ns = ms_to_ns(v);
+        break;
+    case K_TCP_DELACK_MS:
+        c->tcp.delack_ns = ms_to_ns(v);
+        break;
+    case K_TAU:
+        c->tau = v;
+        break;
+    case K_SYNTHETIC_SIGMA:
+        c->synthetic_sigma = v;
+        break;
+    case K_DEADLINE_MIN_MS:
+        c->deadline_min_ns = ms_to_ns(v);
+        break;
+    case K_DEADLINE_MAX_MS:
+        c->deadline_max_ns = ms_to_ns(v);
+        break;
+    default:
+        HALO_ASSERT(0 && "not a number key");
+    }
+}
+
+static void set_integer(halo_engine_config *c, int k, long long v) {
+    switch (k) {
+    case K_GROUP_SIZE:
+        c->group_size = (int)v;
+        break;
+    case K_TCP_INIT_CWND:
+        c->tcp.init_cwnd = (int)v;
+        break;
+    case K_TCP_DUPACK_THRESHOLD:
+        c->tcp.dupack_threshold = (int)v;
+        break;
+    case K_TCP_QUICKACK_SEGMENTS:
+        c->tcp.quickack_segments = (int)v;
+        break;
+    case K_REDUNDANCY:
+        c->redundancy = (int)v;
+        break;
+    default:
+        HALO_ASSERT(0 && "not an integer key");
+    }
+}
+
+static int *bool_field(halo_engine_config *c, int k) {
+    switch (k) {
+    case K_TCP_TLP:
+        return &c->tcp.tlp;
+    case K_PLACE_CRITICAL:
+        return &c->place_critical;
+    case K_ATTENTION_CRITICAL:
+        return &c->attention_critical;
+    case K_ADAPTIVE_DEADLINE:
+        return &c->adaptive_deadline;
+    case K_MEMORY_BUDGET:
+        return &c->memory_budget;
+    case K_PREFETCH:
+        return &c->prefetch;
+    default:
+        HALO_ASSERT(0 && "not a bool key");
+        return NULL;
+    }
+}
+
+static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *err) {
+    int v = 0, rc = halo_parse_enum(value, halo_engine_keys[k].names, &v, err);
+    if (rc != HALO_OK)
+        return rc;
+    switch (k) {
+    case K_SYNC:
+        c->policy = v;
+        break;
+    case K_ENCODING:
+        c->encoding = v;
+        break;
+    case K_DELIVERY:
+        c->delivery = v;
+        break;
+    case K_IMPORTANCE:
+        c->importance = v == 4 ? HALO_ENGINE_IMPORTANCE_NONE : v;
+        break;
+    case K_SIMULATOR:
+        c->simulator = v;
+        break;
+    default:
+        HALO_ASSERT(0 && "not an enum key");
+    }
+    return HALO_OK;
+}
+
+static int set_string(halo_engine_config *c, int k, const char *value, halo_err *err) {
+    switch (k) {
+    case K_PLACEMENT:
+        return replace_str(&c->placement, value, err);
+    case K_PREDICTOR:
+        if (!*value)
+            return HALO_FAIL(err, HALO_ERR_ARG, "expected a file name, got an empty value");
+        return replace_str(&c->predictor, value, err);
+    case K_CRITICAL:
+    case K_RELIABLE:
+        /* syntax now, the range when the cluster size is known (finish) */
+        if (*value &&
+            halo_parse_list_count(value, value + strlen(value), 0, HALO_MAX_DEVICES - 1, 1) < 0)
+            return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not a list of device numbers", value);
+        return replace_str(k == K_CRITICAL ? &c->critical : &c->reliable, *value ? value : NULL,
+                           err);
+    default:
+        HALO_ASSERT(0 && "not a string key");
+        return HALO_ERR_ARG;
+    }
+}
+
+int halo_engine_set(halo_engine_config *c, const char *name, const char *value, halo_err *err) {
+    int k = halo_engine_key_find(name);
+    if (k < 0)
+        return HALO_FAIL(err, HALO_ERR_ARG, "unknown engine key '%s'", name);
+    const halo_engine_key *key = &halo_engine_keys[k];
+    int rc = HALO_OK;
+    double d = 0.0;
+    long long i = 0;
+    switch (key->type) {
+    case HALO_ENGINE_TYPE_ENUM:
+        rc = k == K_BASELINE ? halo_engine_preset(c, value, err) : set_enum(c, k, value, err);
+        break;
+    case HALO_ENGINE_TYPE_NUMBER:
+        rc = halo_parse_number(value, key->lo, key->lo_open, key->hi, key->hi_open, &d, err);
+        if (rc == HALO_OK)
+            set_number(c, k, d);
+        break;
+    case HALO_ENGINE_TYPE_INTEGER:
+        rc = halo_parse_integer(value, (long long)key->lo, (long long)key->hi, &i, err);
+        if (rc == HALO_OK)
+            set_integer(c, k, i);
+        break;
+    case HALO_ENGINE_TYPE_BOOL:
+        rc = halo_parse_bool(value, bool_field(c, k), err);
+        break;
+    default:
+        rc = set_string(c, k, value, err);
+        break;
+    }
+    if (rc == HALO_OK)
+        c->set |= (uint64_t)1 << k;
+    return rc;
+}
+
+int halo_engine_is_set(const halo_engine_config *c, const char *name) {
+    int k = halo_engine_key_find(name);
+    return k >= 0 && is_set(c, k);
+}
+
+/* ==== Finish: derived defaults and checks between keys ==== */
+
+#define BAD_KEY(k, ...) \
+    (*bad_key = halo_engine_keys[k].name, HALO_FAIL(err, HALO_ERR_ARG, __VA_ARGS__))
+
+static int check_placement(const char *spec, int n_dev, const char **bad_key, halo_err *err) {
+    if (strcmp(spec, "equal") == 0 || strcmp(spec, "balanced") == 0 ||
+        strcmp(spec, "scheduled") == 0)
+        return HALO_OK;
+    if (strncmp(spec, "weights:", 8) == 0) {
+        const char *s = spec + 8;
+        int k = halo_parse_list_count(s, s + strlen(s), 1e-300, 1e300, 0);
+        if (k != n_dev)
+            return BAD_KEY(K_PLACEMENT, "'%s' needs %d positive weights (one per device), got %s",
+                           spec, n_dev, k < 0 ? "a bad number" : "another count");
+        return HALO_OK;
+    }
+    if (strncmp(spec, "explicit:", 9) == 0) {
+        const char *s = spec + 9, *slash = strchr(s, '/');
+        if (slash && halo_parse_list_count(s, slash, 0, n_dev - 1, 1) > 0 &&
+            halo_parse_list_count(slash + 1, slash + 1 + strlen(slash + 1), 0, n_dev - 1, 1) > 0)
+            return HALO_OK;
+        return BAD_KEY(K_PLACEMENT,
+                       "'%s' is not explicit:A0,A1,../F0,F1,.. with device numbers in 0..%d", spec,
+                       n_dev - 1);
+    }
+    return BAD_KEY(K_PLACEMENT,
+                   "'%s' is not one of equal, balanced, scheduled, weights:W0,W1,.. or "
+                   "explicit:A/F",
+                   spec);
+}
+
+static int check_devices(int k, const char *list, int n_dev, const char **bad_key, halo_err *err) {
+    if (list && halo_parse_list_count(list, list + strlen(list), 0, n_dev - 1, 1) < 0)
+        return BAD_KEY(k, "'%s' is not a list of device numbers in 0..%d", list, n_dev - 1);
+    return HALO_OK;
+}
+
+/* Keys given explicitly that do not take effect in a world of kind `where`. */
+static int check_where(const halo_engine_config *c, int where, const char **bad_key,
+                       halo_err *err) {
+    static const char *const world[] = {"", "simulated runs", "in-process clusters", "",
+                                        "socket clusters"};
+    for (int k = 0; k < K_COUNT; k++)
+        if (is_set(c, k) && !(halo_engine_keys[k].where & where)) {
+            const char *in = where < 5 ? world[where] : "this kind of run";
+            if (k == K_MEMORY_BUDGET || k == K_PREFETCH)
+                return BAD_KEY(k,
+                               "has no effect in %s: only simulated devices stream their weights "
+                               "from storage",
+                               in);
+            return BAD_KEY(k, "has no effect in %s (it applies to %s)", in,
+                           halo_engine_keys[k].where == SIM ? "simulated runs" : "other runs");
+        }
+    return HALO_OK;
+}
+
+int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weights, int where,
+                              const char **bad_key, halo_err *err) {
+    const char *ignored;
+    if (!bad_key)
+        bad_key = &ignored;
+    *bad_key = NULL;
+    int rc = check_where(c, where, bad_key, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (!c->placement && (rc = replace_str(&c->placement, "equal", err)) != HALO_OK)
+        return rc;
+    if (c->delivery == HALO_ENGINE_DELIVERY_AUTO)
+        c->delivery =
+            c->policy == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM : HALO_DELIVERY_DATAGRAM;
+    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO)
+        c->importance = has_weights ? HALO_SCORING_PREDICTOR : HALO_SCORING_SYNTHETIC;
+    if ((rc = check_placement(c->placement, n_devices, bad_key, err)) != HALO_OK ||
+        (rc = check_devices(K_CRITICAL, c->critical, n_devices, bad_key, err)) != HALO_OK ||
+        (rc = check_devices(K_RELIABLE, c->reliable, n_devices, bad_key, err)) != HALO_OK)
+        return rc;
+    if (!(c->tcp.rto_min_ns <= c->tcp.rto_init_ns && c->tcp.rto_init_ns <= c->tcp.rto_max_ns)) {
+        *bad_key = "tcp";
+        return HALO_FAIL(err, HALO_ERR_ARG, "expected rto_min_ms <= rto_init_ms <= rto_max_ms");
+    }
+    if (c->importance >= 0 && c->policy != HALO_SYNC_POLICY_RELAXED)
+        return BAD_KEY(K_IMPORTANCE,
+                       "needs sync: relaxed (strict sync waits for every group anyway)");
+    if (!has_weights &&
+        (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
+        return BAD_KEY(K_IMPORTANCE,
+                       "a shape has no activations to score: use synthetic (or a model file)");
+    if (c->deadline_min_ns > c->deadline_max_ns) {
+        *bad_key = "";
+        return HALO_FAIL(err, HALO_ERR_ARG, "expected deadline_min_ms <= deadline_max_ms");
+    }
+    return HALO_OK;
+}
+
+#undef BAD_KEY
+
+/* ==== Canonical text ==== */
+
+typedef struct sbuf {
+    char *buf;
+    size_t cap, len;
+} sbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_add(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *at = b->len < b->cap ? b->buf + b->len : NULL;
+    int n = vsnprintf(at, at ? b->cap - b->len : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        b->len += (size_t)n;
+}
+
+static void sb_str(sbuf *b, const char *s) {
+    if (!s) {
+        sb_add(b, "null");
+        return;
+    }
+    sb_add(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_add(b, "\\%c", *p);
+        else if (*p < 0x20)
+            sb_add(b, "\\u%04x", *p);
+        else
+            sb_add(b, "%c", *p);
+    }
+    sb_add(b, "\"");
+}
+
+static double ns_ms(uint64_t ns) {
+    return (double)ns / 1e6;
+}
+
+static const char *importance_text(int v) {
+    if (v == HALO_ENGINE_IMPORTANCE_AUTO)
+        return "auto";
+    return v >= 0 && v < 4 ? importance_names[v] : "none";
+}
+
+size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t cap) {
+    sbuf b = {buf, cap, 0};
+    if (cap)
+        buf[0] = '\0';
+    sb_add(&b, "{\"baseline\": ");
+    sb_str(&b, c->baseline[0] ? c->baseline : NULL);
+    sb_add(&b, ", \"placement\": ");
+    sb_str(&b, c->placement ? c->placement : "equal");
+    sb_add(&b, ", \"sync\": \"%s\", \"deadline_ms\": %.6g, \"critical\": ", sync_names[c->policy],
+           ns_ms(c->deadline_ns));
+    sb_str(&b, c->critical);
+    sb_add(&b, ", \"encoding\": \"%s\", \"group_size\": %d, \"delivery\": ",
+           encoding_names[c->encoding], c->group_size);
+    sb_str(&b, c->delivery >= 0 ? delivery_names[c->delivery] : "auto");
+    sb_add(&b,
+           ", \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, \"rto_max_ms\": %.6g, "
+           "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
+           "\"quickack_segments\": %d}",
+           c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
+           ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
+           c->tcp.dupack_threshold, c->tcp.quickack_segments);
+    sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
+           importance_text(c->importance), c->tau);
+    sb_str(&b, c->predictor);
+    sb_add(&b, ", \"place_critical\": %s, \"attention_critical\": %s, \"reliable\": ",
+           c->place_critical ? "true" : "false", c->attention_critical ? "true" : "false");
+    sb_str(&b, c->reliable);
+    sb_add(&b,
+           ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
+           "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
+           "%s, \"simulator\": \"%s\"}",
+           c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
+           ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
+           c->prefetch ? "true" : "false", simulator_names[c->simulator]);
+    if (cap && b.len >= cap)
+        buf[cap - 1] = '\0';
+    return b.len;
+}
+
+void halo_engine_print_flags(FILE *f) {
+    for (int k = 0; k < K_COUNT; k++) {
+        const halo_engine_key *key = &halo_engine_keys[k];
+        char flag[64];
+        size_t i = 0;
+        for (const char *p = key->name; *p && i + 1 < sizeof flag; p++)
+            flag[i++] = *p == '_' || *p == '.' ? '-' : *p;
+        flag[i] = '\0';
+        char left[96];
+        (void)snprintf(left, sizeof left, "--%s %s", flag, key->arg);
+        (void)fprintf(f, "      %-28s %s\n", left, key->help);
+    }
+}
+
+/* ==== The engine ==== */
+
+struct halo_engine {
+    halo_engine_config cfg;
+    const halo_model *model;
+    int n_devices;
+    char *placement;   /* resolved spec */
+    uint8_t *critical; /* (n_devices) */
+    uint8_t *reliable; /* (n_devices) */
+    uint64_t *budgets; /* (n_devices) or NULL */
+    double *speeds;    /* (n_devices) device speeds, or NULL */
+    halo_predictor *predictor;
+    halo_importance *importance;
+    halo_sync_config sync;
+    char name[256];
+};
+
+static int group_size_of(const halo_engine *e) {
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size(mc);
+}
+
+static int parse_flags(const char *list, uint8_t *flags) {
+    for (const char *s = list; s && *s;) {
+        char *end;
+        long d = strtol(s, &end, 10);
+        if (end == s)
+            return -1;
+        flags[d] = 1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* "balanced": weights by device speed. */
+static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    size_t cap = 32 + 32 * (size_t)e->n_devices;
+    e->placement = malloc(cap);
+    if (!e->placement)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    size_t used = (size_t)snprintf(e->placement, cap, "weights:");
+    for (int d = 0; d < e->n_devices; d++) {
+        double s = env->devices ? env->devices[d].speed : 0.0;
+        if (!(s > 0))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: engine.placement balanced needs every device's speed (device "
+                             "%d's is not known)",
+                             e->name, d);
+        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", s);
+    }
+    return HALO_OK;
+}
+
+/*
+ * "scheduled": the load-balancing scheduler's heuristic (core/sched.h) over the devices and
+ * links: group counts per device minimising the modelled time of a layer under memory
+ * budgets, with the policy's loss penalty (an RTO under strict sync, the deadline under
+ * relaxed sync).
+ */
+static int scheduled_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    int n = e->n_devices;
+    if (!env->devices)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: engine.placement scheduled needs device and link profiles", e->name);
+    halo_sched_device *sd = calloc((size_t)n, sizeof *sd);
+    if (!sd)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (int d = 0; d < n; d++) {
+        const halo_engine_device *v = &env->devices[d];
+        sd[d] = (halo_sched_device){.flops_per_s = v->flops_per_s,
+                                    .mem_bw_bps = v->mem_bw_bps,
+                                    .mem_bytes = v->mem_bytes,
+                                    .op_overhead_ns = v->op_overhead_ns,
+                                    .link_bps = v->link_bps,
+                                    .link_latency_ns = v->link_latency_ns,
+                                    .loss = v->loss,
+                                    .is_root = d == 0};
+    }
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    halo_sched_problem p;
+    halo_sched_solution s = {0};
+    int rc = halo_sched_problem_init(&p, mc, halo_model_weight_type(e->model), group_size_of(e), sd,
+                                     n, err);
+    if (rc == HALO_OK) {
+        p.loss_penalty_ns =
+            e->cfg.policy == HALO_SYNC_POLICY_STRICT ? e->cfg.tcp.rto_min_ns : e->cfg.deadline_ns;
+        rc = halo_sched_solution_init(&s, n, err);
+    }
+    if (rc == HALO_OK)
+        rc = halo_sched_solve_heuristic(&p, &s, err);
+    size_t cap = 8192;
+    if (rc == HALO_OK && !(e->placement = malloc(cap)))
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = halo_sched_spec(&s, &p.groups, e->placement, cap, NULL, err);
+    halo_sched_solution_free(&s);
+    free(sd);
+    return rc;
+}
+
+static int resolve_placement(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    const char *spec = e->cfg.placement ? e->cfg.placement : "equal";
+    if (strcmp(spec, "balanced") == 0)
+        return balanced_spec(e, env, err);
+    if (strcmp(spec, "scheduled") == 0)
+        return scheduled_spec(e, env, err);
+    return replace_str(&e->placement, spec, err);
+}
+
+/* The importance hook of the HALO policy, when the configuration asks for one. */
+static int build_importance(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    const halo_engine_config *c = &e->cfg;
+    if (c->importance < 0)
+        return HALO_OK;
+    if (c->importance == HALO_SCORING_PREDICTOR) {
+        char path[4096];
+        const char *p = c->predictor;
+        if (!p && !env->model_path) {
+            p = env->default_predictor;
+        } else if (!p) { /* default: the model file with .pred instead of its extension */
+            int len = snprintf(path, sizeof path, "%s", env->model_path);
+            const char *slash = strrchr(path, '/');
+            char *dot = len > 0 && (size_t)len < sizeof path ? strrchr(path, '.') : NULL;
+            if (!dot || (slash && dot < slash) || (size_t)(dot - path) + 6 > sizeof path)
+                return HALO_FAIL(err, HALO_ERR_ARG,
+                                 "%s: cannot derive a predictor file name from %s; give "
+                                 "engine.predictor",
+                                 e->name, env->model_path);
+            memcpy(dot, ".pred", 6);
+            p = path;
+        }
+        if (!p)
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: no predictor file; give engine.predictor",
+                             e->name);
+        int rc = halo_predictor_load(&e->predictor, p, e->model, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    halo_groups g;
+    int rc = halo_groups_init(&g, halo_model_get_config(e->model), group_size_of(e), err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_importance_config ic = {.model = e->model,
+                                 .groups = &g,
+                                 .n_devices = e->n_devices,
+                                 .scoring = c->importance,
+                                 .predictor = e->predictor,
+                                 .tau = c->tau,
+                                 .reliable = e->reliable,
+                                 .place = c->place_critical,
+                                 .attention_critical = c->attention_critical,
+                                 .synthetic_sigma = c->synthetic_sigma,
+                                 .seed = env->seed,
+                                 .run = env->run};
+    return halo_importance_new(&e->importance, &ic, err);
+}
+
+/*
+ * engine.memory_budget: what each device may keep of its group weights: its memory, less
+ * the KV cache of its attention groups at the full context (f32, allocated up front), and
+ * on the root less the embedding table, the classifier and the norms.
+ */
+static int memory_budgets(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    int n = e->n_devices;
+    if (!env->devices)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: engine.memory_budget needs device profiles",
+                         e->name);
+    halo_groups g;
+    halo_placement p = {0};
+    int rc = halo_groups_init(&g, mc, group_size_of(e), err);
+    if (rc == HALO_OK)
+        rc = halo_placement_parse(&p, &g, n, e->placement, err);
+    if (rc == HALO_OK && !(e->budgets = calloc((size_t)n, sizeof *e->budgets)))
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    double wbytes = halo_weight_bytes(halo_model_weight_type(e->model));
+    double root_fixed =
+        wbytes * ((double)mc->vocab_size * mc->dim * (mc->shared_classifier ? 1 : 2) +
+                  (2.0 * mc->n_layers + 1.0) * mc->dim);
+    double kv_per_group = 2.0 * 4.0 * (double)mc->seq_len * p.groups.head_size;
+    for (int d = 0; rc == HALO_OK && d < n; d++) {
+        const halo_engine_device *v = &env->devices[d];
+        if (!(v->storage_bw_bps > 0)) {
+            rc = HALO_FAIL(err, HALO_ERR_ARG,
+                           "%s: device %d: engine.memory_budget needs a storage bandwidth "
+                           "(storage_mbps > 0)",
+                           e->name, d);
+            break;
+        }
+        double kv = 0;
+        for (size_t i = 0; i < (size_t)p.groups.n_layers * (size_t)p.groups.n_attn; i++)
+            kv += p.attn[i] == d ? kv_per_group : 0.0;
+        double fixed = kv + (d == 0 ? root_fixed : 0.0);
+        if ((double)v->mem_bytes <= fixed) {
+            rc = HALO_FAIL(err, HALO_ERR_ARG,
+                           "%s: device %d: memory (%.1f MiB) does not hold its KV cache%s "
+                           "(%.1f MiB)",
+                           e->name, d, (double)v->mem_bytes / 1048576.0,
+                           d == 0 ? ", embeddings and classifier" : "", fixed / 1048576.0);
+            break;
+        }
+        e->budgets[d] = v->mem_bytes - (uint64_t)fixed;
+    }
+    halo_placement_free(&p);
+    return rc;
+}
+
+int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
+                    halo_err *err) {
+    *out = NULL;
+    int n = env->n_devices;
+    if (n < 1 || n > HALO_MAX_DEVICES)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%d devices: expected 1..%d", n, HALO_MAX_DEVICES);
+    halo_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");
+    int rc = halo_engine_config_copy(&e->cfg, cfg, err);
+    if (rc != HALO_OK) {
+        free(e);
+        return rc;
+    }
+    e->model = env->model;
+    e->n_devices = n;
+    (void)snprintf(e->name, sizeof e->name, "%s", env->name ? env->name : "engine");
+    e->critical = calloc((size_t)n, 1);
+    e->reliable = calloc((size_t)n, 1);
+    if (!e->critical || !e->reliable)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");
+    if (rc == HALO_OK)
+        rc = resolve_placement(e, env, err);
+    if (rc == HALO_OK) {
+        (void)parse_flags(e->cfg.critical, e->critical);
+        if (e->cfg.reliable) {
+            (void)parse_flags(e->cfg.reliable, e->reliable);
+        } else {
+            /* by default, devices whose links lose nothing are reliable; with nothing known
+               of the links, only the root is */
+            for (int d = 0; d < n; d++)
+                e->reliable[d] = env->devices ? env->devices[d].loss == 0.0 : d == 0;
+        }
+    }
+    if (rc == HALO_OK)
+        rc = build_importance(e, env, err);
+    if (rc == HALO_OK && e->cfg.memory_budget)
+        rc = memory_budgets(e, env, err);
+    if (rc == HALO_OK && env->devices) {
+        if (!(e->speeds = calloc((size_t)n, sizeof *e->speeds)))
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");
+        for (int d = 0; rc == HALO_OK && d < n; d++)
+            e->speeds[d] = env->devices[d].speed;
+    }
+    if (rc != HALO_OK) {
+        halo_engine_free(e);
+        return rc;
+    }
+    e->sync = (halo_sync_config){.policy = e->cfg.policy,
+                                 .deadline_ns = e->cfg.deadline_ns,
+                                 .critical = e->critical,
+                                 .adaptive = e->cfg.adaptive_deadline,
+                                 .deadline_min_ns = e->cfg.deadline_min_ns,
+                                 .redundancy = e->cfg.redundancy,
+                                 .deadline_max_ns = e->cfg.deadline_max_ns,
+                                 .plan_fn = e->importance ? halo_importance_plan : NULL,
+                                 .plan_ctx = e->importance};
+    *out = e;
+    return HALO_OK;
+}
+
+void halo_engine_free(halo_engine *e) {
+    if (!e)
+        return;
+    halo_importance_free(e->importance);
+    halo_predictor_free(e->predictor);
+    halo_engine_config_free(&e->cfg);
+    free(e->placement);
+    free(e->critical);
+    free(e->reliable);
+    free(e->budgets);
+    free(e->speeds);
+    free(e);
+}
+
+int halo_engine_cluster_new(halo_cluster **out, const halo_engine *e, halo_transport *transport,
+                            halo_pool *pool, halo_err *err) {
+    halo_cluster_config cc = {.model = e->model,
+                              .n_devices = e->n_devices,
+                              .ffn_group_size = e->cfg.group_size,
+                              .placement = e->placement,
+                              .encoding = e->cfg.encoding,
+                              .transport = transport,
+                              .pool = pool,
+                              .budget_bytes = e->budgets,
+                              .prefetch = e->cfg.prefetch,
+                              .sync = e->sync};
+    return halo_cluster_new(out, &cc, err);
+}
+
+const halo_engine_config *halo_engine_get_config(const halo_engine *e) {
+    return &e->cfg;
+}
+
+const halo_sync_config *halo_engine_sync(const halo_engine *e) {
+    return &e->sync;
+}
+
+const char *halo_engine_placement(const halo_engine *e) {
+    return e->placement;
+}
+
+const uint64_t *halo_engine_budgets(const halo_engine *e) {
+    return e->budgets;
+}
+
+int halo_engine_shares(const halo_engine *e, double *out, halo_err *err) {
+    const char *spec = e->placement;
+    if (strcmp(spec, "equal") == 0) {
+        for (int d = 0; d < e->n_devices; d++)
+            out[d] = 1.0;
+        return HALO_OK;
+    }
+    if (strncmp(spec, "weights:", 8) == 0) {
+        const char *s = spec + 8;
+        for (int d = 0; d < e->n_devices; d++) {
+            char *end;
+            out[d] = strtod(s, &end);
+            s = *end == ',' ? end + 1 : end;
+        }
+        return HALO_OK;
+    }
+    return HALO_FAIL(err, HALO_ERR_ARG,
+                     "%s: engine.placement '%s' is not a split by shares (equal, weights: or "
+                     "balanced)",
+                     e->name, e->cfg.placement ? e->cfg.placement : spec);
+}
+
+const struct halo_importance_stats *halo_engine_importance_stats(const halo_engine *e) {
+    return e->importance ? halo_importance_get_stats(e->importance) : NULL;
+}

@@ -1,0 +1,1194 @@
+/*
+ * Scenario files (see scenario.h; every key is documented in scenarios/README.md).
+ *
+ * Three stages. (1) libyaml's events are built into a small generic tree in which every
+ * node keeps its file and line; aliases are expanded into copies (with a node budget, so an
+ * alias bomb fails cleanly). (2) The scenario tree's sweep axes are found structurally:
+ * every list except the top-level `devices` list is an axis, so the set of axes never
+ * depends on the values chosen. The requested point picks one item of each axis
+ * (mixed radix over the axes in document order, the last axis fastest). (3) The tree is
+ * interpreted key by key into a halo_scenario, with strict checks: unknown keys, wrong
+ * types, missing keys and values out of range are errors naming file, line and key path.
+ *
+ * Named profiles and links (profiles/NAME.yaml, links/NAME.yaml) are parsed into trees of
+ * their own when first used; they may not contain lists (axes live in the scenario file
+ * only). The model, tokenizer and eval files are only checked for readability, not read.
+ * Nothing is kept on failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "sim/scenario.h"
+
+#include "core/importance.h"
+#include "core/parse.h"
+#include "core/plan.h"
+#include "core/wire.h"
+#include "core/yaml.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#ifndef HALO_SOURCE_SCENARIO_DIR
+#define HALO_SOURCE_SCENARIO_DIR "scenarios"
+#endif
+
+/* HALO_FAIL whose value static analysers can see (they do not inline variadic functions). */
+#define FAIL(err, code, ...) ((void)HALO_FAIL((err), (code), __VA_ARGS__), (code))
+
+enum {
+    MAX_BASE_DEPTH = 8,     /* `base:` chains (catches cycles) */
+    MAX_POINTS = 100000000, /* sweep points */
+    NAME_MAX_LEN = 48,      /* profile and link names */
+};
+
+/* ==== Small helpers ==== */
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* Directory part of a path ("." when there is none); NULL when out of memory. */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return dupstr(".");
+    if (slash == path)
+        return dupstr("/");
+    size_t n = (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* `rel` relative to directory `dir` (unchanged when absolute or when dir is "."). */
+static char *join_path(const char *dir, const char *rel) {
+    if (rel[0] == '/' || strcmp(dir, ".") == 0)
+        return dupstr(rel);
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p)
+        (void)snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
+    return p;
+}
+
+/* ==== Interpretation context and typed getters ==== */
+
+typedef struct ctx {
+    halo_err *err;
+    char *scen_dir;       /* directory of the scenario file */
+    const char *proj_dir; /* the project's scenarios/ folder */
+    long *digit;          /* (n_axes) chosen item of each axis */
+    char **axis_kp;       /* (n_axes) key path of each axis */
+    int n_axes, cap_axes;
+    halo_yaml_doc **docs; /* [0] the scenario, then the named files used */
+    int n_docs, cap_docs;
+} ctx;
+
+static void ctx_free(ctx *c) {
+    free(c->scen_dir);
+    free(c->digit);
+    for (int i = 0; i < c->n_axes; i++)
+        free(c->axis_kp[i]);
+    free(c->axis_kp);
+    for (int i = 0; i < c->n_docs; i++)
+        halo_yaml_free(c->docs[i]);
+    free(c->docs);
+}
+
+static int nomem(ctx *c) {
+    (void)HALO_FAIL(c->err, HALO_ERR_NOMEM, "scenario: out of memory");
+    return HALO_ERR_NOMEM;
+}
+
+#define FAILC(c, code, ...) halo_yaml_fail((c)->err, (code), __VA_ARGS__)
+#define BAD(c, node, kp, ...) \
+    FAILC((c), HALO_ERR_FORMAT, (node)->file, (node)->line, (kp), __VA_ARGS__)
+
+/* The node a value stands for at this point: an axis's chosen item, else itself. */
+static const halo_yaml_node *pick(const ctx *c, const halo_yaml_node *n) {
+    if (n->kind == HALO_YAML_SEQ && n->mark >= 0)
+        return n->items[c->digit[n->mark]];
+    return n;
+}
+
+/* A scalar value (after picking the axis item); `what` names the expected type. */
+static int scalar(ctx *c, const halo_yaml_node *n, const char *kp, const char *what,
+                  const halo_yaml_node **out) {
+    if (n->kind == HALO_YAML_SEQ && n->mark < 0)
+        return BAD(c, n, kp,
+                   "expected %s, got a list (sweep lists are allowed in the scenario "
+                   "file only)",
+                   what);
+    n = pick(c, n);
+    if (n->kind != HALO_YAML_SCALAR)
+        return BAD(c, n, kp, "expected %s, got %s", what, halo_yaml_kind_name(n));
+    if (halo_yaml_is_null(n))
+        return BAD(c, n, kp, "expected %s, got an empty value", what);
+    *out = n;
+    return HALO_OK;
+}
+
+static int get_str(ctx *c, const halo_yaml_node *n, const char *kp, const char **out) {
+    const halo_yaml_node *s;
+    int rc = scalar(c, n, kp, "a string", &s);
+    if (rc == HALO_OK)
+        *out = s->str;
+    return rc;
+}
+
+/* Copies a string value into *dst (freeing what was there). */
+static int get_strdup(ctx *c, const halo_yaml_node *n, const char *kp, char **dst) {
+    const char *v;
+    int rc = get_str(c, n, kp, &v);
+    if (rc != HALO_OK)
+        return rc;
+    char *d = dupstr(v);
+    if (!d)
+        return nomem(c);
+    free(*dst);
+    *dst = d;
+    return HALO_OK;
+}
+
+static int not_a(ctx *c, const halo_yaml_node *s, const char *kp, const char *what) {
+    return BAD(c, s, kp, "expected %s, got %s'%s'", what, s->plain ? "" : "the string ", s->str);
+}
+
+/* A value parser's error (core/parse.h), placed at node s and key path kp. */
+static int value_error(ctx *c, const halo_yaml_node *s, const char *kp) {
+    return halo_yaml_prefix(c->err, s, kp);
+}
+
+/* A number in [lo, hi] (or (lo, ...) when lo_open; hi may be INFINITY). */
+static int get_num(ctx *c, const halo_yaml_node *n, const char *kp, double lo, int lo_open,
+                   double hi, int hi_open, double *out) {
+    const halo_yaml_node *s;
+    int rc = scalar(c, n, kp, "a number", &s);
+    if (rc != HALO_OK)
+        return rc;
+    if (!s->plain)
+        return not_a(c, s, kp, "a number");
+    if (halo_parse_number(s->str, lo, lo_open, hi, hi_open, out, c->err) != HALO_OK)
+        return value_error(c, s, kp);
+    return HALO_OK;
+}
+
+/* An integer in [lo, hi] (1e6 is accepted as an integer). */
+static int get_int(ctx *c, const halo_yaml_node *n, const char *kp, long long lo, long long hi,
+                   long long *out) {
+    const halo_yaml_node *s;
+    int rc = scalar(c, n, kp, "an integer", &s);
+    if (rc != HALO_OK)
+        return rc;
+    if (!s->plain)
+        return not_a(c, s, kp, "an integer");
+    if (halo_parse_integer(s->str, lo, hi, out, c->err) != HALO_OK)
+        return value_error(c, s, kp);
+    return HALO_OK;
+}
+
+static int get_u64(ctx *c, const halo_yaml_node *n, const char *kp, uint64_t *out) {
+    const halo_yaml_node *s;
+    int rc = scalar(c, n, kp, "a non-negative integer", &s);
+    if (rc != HALO_OK)
+        return rc;
+    if (!s->plain || halo_parse_u64(s->str, out, NULL) != HALO_OK)
+        return not_a(c, s, kp, "an integer in [0, 2^64)");
+    return HALO_OK;
+}
+
+/* One of `names` (NULL-terminated); *out is its index. */
+static int get_enum(ctx *c, const halo_yaml_node *n, const char *kp, const char *const *names,
+                    int *out) {
+    const char *v;
+    int rc = get_str(c, n, kp, &v);
+    if (rc == HALO_OK && halo_parse_enum(v, names, out, c->err) != HALO_OK)
+        rc = value_error(c, pick(c, n), kp);
+    return rc;
+}
+
+static int expect_map(ctx *c, const halo_yaml_node *n, const char *kp) {
+    const halo_yaml_node *v = pick(c, n);
+    if (v->kind == HALO_YAML_MAP)
+        return HALO_OK;
+    if (halo_yaml_is_null(v))
+        return BAD(c, v, kp, "expected a mapping, got an empty value");
+    return BAD(c, v, kp, "expected a mapping, got %s",
+               n->kind == HALO_YAML_SEQ ? "a list" : halo_yaml_kind_name(v));
+}
+
+static int check_keys(ctx *c, const halo_yaml_node *map, const char *kp,
+                      const char *const *allowed) {
+    return halo_yaml_check_keys(map, kp, allowed, c->err);
+}
+
+static int missing(ctx *c, const halo_yaml_node *map, const char *kp, const char *key) {
+    char sub[HALO_YAML_KP_MAX];
+    return BAD(c, map, halo_yaml_kp_key(sub, kp, key), "required key is missing");
+}
+
+/* ==== Named files (profiles/NAME.yaml, links/NAME.yaml) ==== */
+
+static int valid_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n >= NAME_MAX_LEN || s[0] == '.')
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+static int ctx_add_doc(ctx *c, halo_yaml_doc *d) {
+    if (c->n_docs == c->cap_docs) {
+        int cap = c->cap_docs ? 2 * c->cap_docs : 4;
+        halo_yaml_doc **docs = realloc(c->docs, (size_t)cap * sizeof(halo_yaml_doc *));
+        if (!docs) {
+            halo_yaml_free(d);
+            return nomem(c);
+        }
+        c->docs = docs;
+        c->cap_docs = cap;
+    }
+    c->docs[c->n_docs++] = d;
+    return HALO_OK;
+}
+
+/*
+ * Finds and parses `<kind>s/<name>.yaml` (kind "profile" or "link"), whose top level must be
+ * one mapping `<kind>: {...}`; *body receives that mapping. `at` is where the name was
+ * given (for messages).
+ */
+static int named_body(ctx *c, const char *kind, const halo_yaml_node *at, const char *kp,
+                      const char *name, const halo_yaml_node **body) {
+    if (!valid_name(name))
+        return BAD(c, at, kp, "'%s' is not a valid %s name (letters, digits, '-', '_', '.')", name,
+                   kind);
+    char rel[NAME_MAX_LEN + 32], *cand[2] = {NULL, NULL};
+    (void)snprintf(rel, sizeof rel, "%ss/%s.yaml", kind, name);
+    cand[0] = join_path(c->scen_dir, rel);
+    cand[1] = join_path(c->proj_dir, rel);
+    int rc = cand[0] && cand[1] ? HALO_OK : nomem(c);
+    const char *found = NULL;
+    for (int i = 0; rc == HALO_OK && i < 2 && !found; i++)
+        if (access(cand[i], F_OK) == 0)
+            found = cand[i];
+    if (rc == HALO_OK && !found)
+        rc = BAD(c, at, kp, "unknown %s '%s' (no %s or %s)", kind, name, cand[0], cand[1]);
+    halo_yaml_doc *d = NULL;
+    for (int i = 1; rc == HALO_OK && i < c->n_docs && !d; i++)
+        if (strcmp(c->docs[i]->path, found) == 0)
+            d = c->docs[i];
+    if (rc == HALO_OK && !d) {
+        rc = halo_yaml_load(&d, found, NULL, c->err);
+        if (rc == HALO_OK)
+            rc = ctx_add_doc(c, d);
+        if (rc != HALO_OK)
+            d = NULL;
+    }
+    if (rc == HALO_OK) {
+        const halo_yaml_node *r = d->root;
+        if (!r || r->kind != HALO_YAML_MAP || r->n != 1 || strcmp(r->keys[0], kind) != 0)
+            rc = FAILC(c, HALO_ERR_FORMAT, d->path, r ? r->line : 1, kind,
+                       "expected one top-level key '%s' holding a mapping", kind);
+        else if ((rc = expect_map(c, r->items[0], kind)) == HALO_OK)
+            *body = r->items[0];
+    }
+    free(cand[0]);
+    free(cand[1]);
+    return rc;
+}
+
+/* ==== Device profiles ==== */
+
+enum {
+    P_GFLOPS = 1,
+    P_MEMBW = 2,
+    P_MEM = 4,
+    P_STORAGE = 8,
+};
+
+typedef struct prof_acc {
+    halo_device_profile p;
+    unsigned set; /* P_* given so far */
+} prof_acc;
+
+static const char *const profile_keys[] = {
+    "base", "gflops", "mem_bw_gbps", "mem_mb", "storage_mbps", "op_overhead_us", "source", NULL};
+
+static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
+                        prof_acc *a, int depth);
+
+/* Applies a profile mapping onto `a` (a `base:` first resets `a` to the named profile). */
+static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc *a, int depth,
+                       const char **base_name) {
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK)
+        rc = check_keys(c, m, kp, profile_keys);
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "base"))) {
+        const char *name;
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "base"), &name);
+        if (rc == HALO_OK) {
+            memset(a, 0, sizeof *a);
+            rc = profile_file(c, pick(c, v), sub, name, a, depth + 1);
+        }
+        if (rc == HALO_OK && base_name)
+            *base_name = name;
+    }
+    double d;
+    long long i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "gflops")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "gflops"), 0, 1, 1e6, 0, &d)) == HALO_OK) {
+        a->p.flops_per_s = d * 1e9;
+        a->set |= P_GFLOPS;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "mem_bw_gbps")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "mem_bw_gbps"), 0, 1, 1e5, 0, &d)) ==
+            HALO_OK) {
+        a->p.mem_bw_bps = d * 1e9;
+        a->set |= P_MEMBW;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "mem_mb")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "mem_mb"), 1, 1LL << 30, &i)) == HALO_OK) {
+        a->p.mem_bytes = (uint64_t)i << 20;
+        a->set |= P_MEM;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "storage_mbps")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "storage_mbps"), 0, 1, 1e6, 0, &d)) ==
+            HALO_OK) {
+        a->p.storage_bw_bps = d * 1e6;
+        a->set |= P_STORAGE;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "op_overhead_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "op_overhead_us"), 0, 0, 1e6, 0, &d)) ==
+            HALO_OK)
+        a->p.op_overhead_ns = (uint64_t)llround(d * 1e3);
+    const char *src;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
+    return rc;
+}
+
+static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
+                        prof_acc *a, int depth) {
+    if (depth > MAX_BASE_DEPTH)
+        return BAD(c, at, kp, "'base:' chain deeper than %d (a cycle?)", MAX_BASE_DEPTH);
+    const halo_yaml_node *body;
+    int rc = named_body(c, "profile", at, kp, name, &body);
+    if (rc == HALO_OK && !halo_yaml_get(body, "source"))
+        rc = missing(c, body, kp, "source");
+    if (rc == HALO_OK)
+        rc = profile_map(c, body, kp, a, depth, NULL);
+    return rc;
+}
+
+/* A device's `profile:` value (a name or a mapping) into d->profile and d->profile_name. */
+static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
+                          halo_scenario_device *dev) {
+    prof_acc a;
+    memset(&a, 0, sizeof a);
+    const halo_yaml_node *pv = pick(c, v);
+    int rc;
+    if (pv->kind == HALO_YAML_MAP) {
+        const char *base = NULL;
+        rc = profile_map(c, pv, kp, &a, 0, &base);
+        if (rc == HALO_OK)
+            (void)snprintf(dev->profile_name, sizeof dev->profile_name, "%s%s",
+                           base ? "inline:" : "inline", base ? base : "");
+    } else {
+        const char *name;
+        rc = get_str(c, v, kp, &name);
+        if (rc == HALO_OK)
+            rc = profile_file(c, pv, kp, name, &a, 0);
+        if (rc == HALO_OK)
+            (void)snprintf(dev->profile_name, sizeof dev->profile_name, "%s", name);
+    }
+
+    static const struct {
+        unsigned bit;
+        const char *key;
+    } req[] = {{P_GFLOPS, "gflops"},
+               {P_MEMBW, "mem_bw_gbps"},
+               {P_MEM, "mem_mb"},
+               {P_STORAGE, "storage_mbps"}};
+
+    for (int i = 0; rc == HALO_OK && i < 4; i++)
+        if (!(a.set & req[i].bit))
+            rc = missing(c, pv, kp, req[i].key);
+    if (rc == HALO_OK)
+        dev->profile = a.p;
+    return rc;
+}
+
+/* ==== Links ==== */
+
+enum {
+    L_BW = 1,
+    L_LAT = 2,
+    L_PGB = 4,
+    L_PBG = 8,
+};
+
+typedef struct link_acc {
+    halo_link_spec s;
+    unsigned set; /* L_* given so far */
+} link_acc;
+
+static const char *const link_keys[] = {"base",       "bandwidth_mbps", "latency_us", "jitter_us",
+                                        "mtu",        "header_bytes",   "queue_kb",   "loss",
+                                        "loss_model", "gilbert",        "source",     NULL};
+
+static const char *const gilbert_keys[] = {"p_good_bad", "p_bad_good", "loss_good", "loss_bad",
+                                           NULL};
+
+static const char *const loss_model_names[] = {"none", "bernoulli", "gilbert", NULL};
+
+static void link_defaults(link_acc *a) {
+    memset(a, 0, sizeof *a);
+    a->s.mtu_bytes = 1500;
+    a->s.header_bytes = 66;
+    a->s.loss.model = HALO_LOSS_NONE;
+    a->s.loss.loss_good = 0.0;
+    a->s.loss.loss_bad = 1.0;
+}
+
+static int link_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
+                     link_acc *a, int depth);
+
+static int gilbert_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a) {
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK) {
+        m = pick(c, m);
+        rc = check_keys(c, m, kp, gilbert_keys);
+    }
+    double *dst[] = {&a->s.loss.p_good_bad, &a->s.loss.p_bad_good, &a->s.loss.loss_good,
+                     &a->s.loss.loss_bad};
+    const unsigned bit[] = {L_PGB, L_PBG, 0, 0};
+    char sub[HALO_YAML_KP_MAX];
+    for (int i = 0; rc == HALO_OK && i < 4; i++) {
+        const halo_yaml_node *v = halo_yaml_get(m, gilbert_keys[i]);
+        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, 0, 1, 0,
+                               dst[i])) == HALO_OK)
+            a->set |= bit[i];
+    }
+    return rc;
+}
+
+/* Converts a microsecond value into nanoseconds. */
+static uint64_t us_to_ns(double us) {
+    return (uint64_t)llround(us * 1e3);
+}
+
+/* The numeric keys of a link mapping. */
+static int link_numbers(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a) {
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    double d;
+    long long i;
+    int rc = HALO_OK;
+    if ((v = halo_yaml_get(m, "bandwidth_mbps")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "bandwidth_mbps"), 0, 1, 1e6, 0, &d)) ==
+            HALO_OK) {
+        a->s.bandwidth_bps = d * 1e6;
+        a->set |= L_BW;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "latency_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "latency_us"), 0, 0, 1e7, 0, &d)) ==
+            HALO_OK) {
+        a->s.latency_ns = us_to_ns(d);
+        a->set |= L_LAT;
+    }
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "jitter_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "jitter_us"), 0, 0, 1e7, 0, &d)) == HALO_OK)
+        a->s.jitter_ns = us_to_ns(d);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "mtu")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "mtu"), 576, 65535, &i)) == HALO_OK)
+        a->s.mtu_bytes = (int)i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "header_bytes")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "header_bytes"), 0, 1024, &i)) == HALO_OK)
+        a->s.header_bytes = (int)i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "queue_kb")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "queue_kb"), 0, 1LL << 30, &i)) == HALO_OK)
+        a->s.queue_bytes = (uint64_t)i << 10;
+    return rc;
+}
+
+/* Applies a link mapping onto `a` (a `base:` first resets `a` to the named link). */
+static int link_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a, int depth) {
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK) {
+        m = pick(c, m);
+        rc = check_keys(c, m, kp, link_keys);
+    }
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "base"))) {
+        const char *name;
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "base"), &name);
+        if (rc == HALO_OK) {
+            link_defaults(a);
+            rc = link_file(c, pick(c, v), sub, name, a, depth + 1);
+        }
+    }
+    if (rc == HALO_OK)
+        rc = link_numbers(c, m, kp, a);
+    /* The loss model of this mapping: explicit, else implied by what it sets. */
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "loss")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "loss"), 0, 0, 1, 1, &a->s.loss.p)) ==
+            HALO_OK)
+        a->s.loss.model = HALO_LOSS_BERNOULLI;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "gilbert")) &&
+        (rc = gilbert_map(c, v, halo_yaml_kp_key(sub, kp, "gilbert"), a)) == HALO_OK)
+        a->s.loss.model = HALO_LOSS_GILBERT;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "loss_model")))
+        rc = get_enum(c, v, halo_yaml_kp_key(sub, kp, "loss_model"), loss_model_names,
+                      &a->s.loss.model);
+    const char *src;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
+    return rc;
+}
+
+static int link_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
+                     link_acc *a, int depth) {
+    if (depth > MAX_BASE_DEPTH)
+        return BAD(c, at, kp, "'base:' chain deeper than %d (a cycle?)", MAX_BASE_DEPTH);
+    const halo_yaml_node *body;
+    int rc = named_body(c, "link", at, kp, name, &body);
+    if (rc == HALO_OK && !halo_yaml_get(body, "source"))
+        rc = missing(c, body, kp, "source");
+    if (rc == HALO_OK)
+        rc = link_map(c, body, kp, a, depth);
+    return rc;
+}
+
+/* A link value: a name replaces `a`; a mapping applies onto it. */
+static int link_value(ctx *c, const halo_yaml_node *v, const char *kp, link_acc *a) {
+    const halo_yaml_node *pv = pick(c, v);
+    if (pv->kind == HALO_YAML_MAP)
+        return link_map(c, pv, kp, a, 0);
+    const char *name;
+    int rc = get_str(c, v, kp, &name);
+    if (rc == HALO_OK) {
+        link_defaults(a);
+        rc = link_file(c, pv, kp, name, a, 0);
+    }
+    return rc;
+}
+
+/* Completeness and cross-key checks of a merged link. `at` is where it was given. */
+static int link_finish(ctx *c, const halo_yaml_node *at, const char *kp, const link_acc *a) {
+    if (!(a->set & L_BW))
+        return missing(c, at, kp, "bandwidth_mbps");
+    if (!(a->set & L_LAT))
+        return missing(c, at, kp, "latency_us");
+    const halo_loss_spec *l = &a->s.loss;
+    char sub[HALO_YAML_KP_MAX];
+    if (l->model == HALO_LOSS_GILBERT) {
+        if (!(a->set & L_PGB))
+            return missing(c, at, halo_yaml_kp_key(sub, kp, "gilbert"), "p_good_bad");
+        if (!(a->set & L_PBG))
+            return missing(c, at, halo_yaml_kp_key(sub, kp, "gilbert"), "p_bad_good");
+        double s = l->p_good_bad + l->p_bad_good;
+        double mean =
+            s > 0 ? (l->p_bad_good * l->loss_good + l->p_good_bad * l->loss_bad) / s : l->loss_good;
+        if (!(mean < 1.0))
+            return BAD(c, at, halo_yaml_kp_key(sub, kp, "gilbert"),
+                       "mean loss rate is 1 (the link never delivers)");
+    }
+    uint64_t packet = (uint64_t)a->s.mtu_bytes + (uint64_t)a->s.header_bytes;
+    if (a->s.queue_bytes > 0 && a->s.queue_bytes < packet)
+        return BAD(c, at, halo_yaml_kp_key(sub, kp, "queue_kb"),
+                   "%llu bytes do not hold one packet of %llu bytes (mtu + header_bytes)",
+                   (unsigned long long)a->s.queue_bytes, (unsigned long long)packet);
+    return HALO_OK;
+}
+
+/* ==== Devices ==== */
+
+static const char *const device_keys[] = {"profile",  "count",     "link", "uplink",
+                                          "downlink", "memory_mb", NULL};
+
+/* One `devices[i]` entry into *dev; *count receives its replication count. */
+static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_scenario_device *dev,
+                        int *count) {
+    int rc = expect_map(c, e, kp);
+    if (rc == HALO_OK)
+        rc = check_keys(c, e, kp, device_keys);
+    if (rc != HALO_OK)
+        return rc;
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    long long i = 1;
+    if ((v = halo_yaml_get(e, "count")))
+        rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "count"), 1, HALO_MAX_DEVICES, &i);
+    *count = (int)i;
+    if (rc == HALO_OK)
+        rc = (v = halo_yaml_get(e, "profile"))
+                 ? device_profile(c, v, halo_yaml_kp_key(sub, kp, "profile"), dev)
+                 : missing(c, e, kp, "profile");
+    double mib;
+    if (rc == HALO_OK && (v = halo_yaml_get(e, "memory_mb")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "memory_mb"), 0, 1, 1 << 30, 0, &mib)) ==
+            HALO_OK)
+        dev->profile.mem_bytes = (uint64_t)llround(mib * 1048576.0);
+    const halo_yaml_node *lk = halo_yaml_get(e, "link"), *up = halo_yaml_get(e, "uplink"),
+                         *dn = halo_yaml_get(e, "downlink");
+    if (rc == HALO_OK && !lk && !(up && dn))
+        rc = missing(c, e, kp, "link");
+    link_acc both, a;
+    link_defaults(&both);
+    if (rc == HALO_OK && lk)
+        rc = link_value(c, lk, halo_yaml_kp_key(sub, kp, "link"), &both);
+    const halo_yaml_node *dir[2] = {up, dn};
+    const char *dname[2] = {"uplink", "downlink"};
+    halo_link_spec *dst[2] = {&dev->uplink, &dev->downlink};
+    for (int k = 0; k < 2 && rc == HALO_OK; k++) {
+        a = both;
+        halo_yaml_kp_key(sub, kp, dir[k] ? dname[k] : "link");
+        if (dir[k])
+            rc = link_value(c, dir[k], sub, &a);
+        if (rc == HALO_OK)
+            rc = link_finish(c, pick(c, dir[k] ? dir[k] : lk), sub, &a);
+        if (rc == HALO_OK)
+            *dst[k] = a.s;
+    }
+    return rc;
+}
+
+static int load_devices(ctx *c, const halo_yaml_node *list, halo_scenario *s) {
+    const char *kp = "devices";
+    if (list->kind != HALO_YAML_SEQ)
+        return BAD(c, list, kp, "expected a list of devices, got %s",
+                   halo_yaml_is_null(list) ? "an empty value" : halo_yaml_kind_name(list));
+    if (list->n == 0)
+        return BAD(c, list, kp, "the list is empty (at least one device is required)");
+    int rc = HALO_OK, total = 0;
+    halo_scenario_device *devs = NULL;
+    for (int e = 0; e < list->n && rc == HALO_OK; e++) {
+        char sub[HALO_YAML_KP_MAX];
+        halo_scenario_device dev;
+        memset(&dev, 0, sizeof dev);
+        int count = 1;
+        rc = device_entry(c, list->items[e], halo_yaml_kp_idx(sub, kp, e), &dev, &count);
+        if (rc == HALO_OK && total + count > HALO_MAX_DEVICES)
+            rc = BAD(c, list->items[e], sub, "more than %d devices in total", HALO_MAX_DEVICES);
+        if (rc != HALO_OK)
+            break;
+        halo_scenario_device *grown = realloc(devs, (size_t)(total + count) * sizeof *grown);
+        if (!grown) {
+            rc = nomem(c);
+            break;
+        }
+        devs = grown;
+        for (int k = 0; k < count; k++)
+            devs[total + k] = dev;
+        total += count;
+    }
+    if (rc != HALO_OK) {
+        free(devs);
+        return rc;
+    }
+    s->devices = devs;
+    s->n_devices = total;
+    return HALO_OK;
+}
+
+/* ==== Model ==== */
+
+static const char *const model_keys[] = {"file", "shape", "tokenizer", "weights", NULL};
+static const char *const weight_names[] = {"f32", "q80", "q40", NULL};
+
+/* NULL when `path` is a readable regular file, else why not. */
+static const char *unreadable(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+        return strerror(errno);
+    return S_ISREG(st.st_mode) ? NULL : "not a regular file";
+}
+
+/* Resolves a path relative to the scenario file and checks it can be read. */
+static int scen_file(ctx *c, const halo_yaml_node *v, const char *kp, char **out) {
+    const char *rel;
+    int rc = get_str(c, v, kp, &rel);
+    if (rc != HALO_OK)
+        return rc;
+    char *p = join_path(c->scen_dir, rel);
+    if (!p)
+        return nomem(c);
+    const char *why = unreadable(p);
+    if (why) {
+        const halo_yaml_node *at = pick(c, v);
+        rc = FAILC(c, HALO_ERR_IO, at->file, at->line, kp, "cannot read %s: %s", p, why);
+        free(p);
+        return rc;
+    }
+    free(*out);
+    *out = p;
+    return HALO_OK;
+}
+
+static int load_model(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
+    const char *kp = "model";
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK)
+        rc = check_keys(c, m, kp, model_keys);
+    if (rc != HALO_OK)
+        return rc;
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *file = halo_yaml_get(m, "file"), *shape = halo_yaml_get(m, "shape"),
+                         *tok = halo_yaml_get(m, "tokenizer"), *w = halo_yaml_get(m, "weights");
+    if (file && shape)
+        return BAD(c, m, kp, "both file and shape are given (exactly one is allowed)");
+    if (!file && !shape)
+        return BAD(c, m, kp, "one of file or shape is required");
+    if (w)
+        rc = get_enum(c, w, halo_yaml_kp_key(sub, kp, "weights"), weight_names, &s->weight_type);
+    if (rc == HALO_OK && shape) {
+        if (tok)
+            return FAILC(c, HALO_ERR_FORMAT, m->file, halo_yaml_key_line(m, "tokenizer"),
+                         halo_yaml_kp_key(sub, kp, "tokenizer"), "only allowed with model.file");
+        rc = get_strdup(c, shape, halo_yaml_kp_key(sub, kp, "shape"), &s->shape_name);
+        if (rc == HALO_OK && halo_scenario_shape(s->shape_name, &s->shape) != HALO_OK)
+            rc = BAD(c, pick(c, shape), sub,
+                     "'%s' is not one of llama2-7b, llama2-13b, tinyllama-1.1b, llama3-8b",
+                     s->shape_name);
+        return rc;
+    }
+    if (rc == HALO_OK)
+        rc = scen_file(c, file, halo_yaml_kp_key(sub, kp, "file"), &s->model_file);
+    if (rc == HALO_OK && tok) {
+        rc = scen_file(c, tok, halo_yaml_kp_key(sub, kp, "tokenizer"), &s->tokenizer_file);
+    } else if (rc == HALO_OK) {
+        char *dir = dir_of(s->model_file);
+        s->tokenizer_file = dir ? join_path(dir, "tok512.bin") : NULL;
+        free(dir);
+        if (!s->tokenizer_file)
+            return nomem(c);
+        const char *why = unreadable(s->tokenizer_file);
+        if (why)
+            rc = FAILC(c, HALO_ERR_IO, m->file, m->line, halo_yaml_kp_key(sub, kp, "tokenizer"),
+                       "not given, and the default %s cannot be read: %s", s->tokenizer_file, why);
+    }
+    return rc;
+}
+
+/* ==== Engine ==== */
+
+/*
+ * The `engine:` section fills the one engine configuration (core/engine.h) key by key
+ * through its table, so its keys, values and meanings are those of the command line's
+ * engine flags and of a cluster file's `engine:` section. This loader only adds YAML's view:
+ * lines, sweep lists, quoted versus plain scalars, and files relative to the scenario.
+ */
+
+/* The `engine:` keys into names[65]: the table's names up to the first '.', each once. */
+static const char *const *engine_top_keys(const char **names) {
+    int n = 0;
+    for (int k = 0; k < halo_engine_n_keys; k++) {
+        const char *name = halo_engine_keys[k].name;
+        if (strncmp(name, "tcp.", 4) == 0) {
+            if (strcmp(name, "tcp.init_cwnd") == 0)
+                names[n++] = "tcp";
+            continue;
+        }
+        names[n++] = name;
+    }
+    names[n] = NULL;
+    return names;
+}
+
+/* The `engine.tcp:` keys into names[65]. */
+static const char *const *engine_tcp_keys(const char **names) {
+    int n = 0;
+    for (int k = 0; k < halo_engine_n_keys; k++)
+        if (strncmp(halo_engine_keys[k].name, "tcp.", 4) == 0)
+            names[n++] = halo_engine_keys[k].name + 4;
+    names[n] = NULL;
+    return names;
+}
+
+/* Sets engine key `name` from node v (key path kp). */
+static int engine_value(ctx *c, const halo_yaml_node *v, const char *kp, const char *name,
+                        halo_engine_config *e) {
+    const halo_engine_key *key = &halo_engine_keys[halo_engine_key_find(name)];
+    static const char *const what[] = {"a string", "a number", "an integer", "true or false",
+                                       "a string", "a string", "a string"};
+    const halo_yaml_node *s;
+    int rc = scalar(c, v, kp, what[key->type], &s);
+    if (rc != HALO_OK)
+        return rc;
+    int typed = key->type == HALO_ENGINE_TYPE_NUMBER || key->type == HALO_ENGINE_TYPE_INTEGER ||
+                key->type == HALO_ENGINE_TYPE_BOOL;
+    if (typed && !s->plain)
+        return not_a(c, s, kp, what[key->type]);
+    if (key->type == HALO_ENGINE_TYPE_PATH) { /* relative to the scenario, and readable */
+        char *path = NULL;
+        rc = scen_file(c, v, kp, &path);
+        if (rc == HALO_OK && halo_engine_set(e, name, path, c->err) != HALO_OK)
+            rc = value_error(c, s, kp);
+        free(path);
+        return rc;
+    }
+    if (halo_engine_set(e, name, s->str, c->err) != HALO_OK)
+        return value_error(c, s, kp);
+    return HALO_OK;
+}
+
+static int engine_tcp(ctx *c, const halo_yaml_node *m, const char *kp, halo_engine_config *e) {
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK) {
+        m = pick(c, m);
+        const char *names[64 + 1];
+        rc = check_keys(c, m, kp, engine_tcp_keys(names));
+    }
+    for (int i = 0; rc == HALO_OK && i < m->n; i++) {
+        char sub[HALO_YAML_KP_MAX], name[64];
+        (void)snprintf(name, sizeof name, "tcp.%s", m->keys[i]);
+        rc = engine_value(c, m->items[i], halo_yaml_kp_key(sub, kp, m->keys[i]), name, e);
+    }
+    return rc;
+}
+
+/* Where a key named by halo_engine_config_finish stands: its value's node, or the map. */
+static const halo_yaml_node *engine_key_node(const ctx *c, const halo_yaml_node *m,
+                                             const char *bad_key, char *kp) {
+    char name[64];
+    (void)snprintf(name, sizeof name, "%s", bad_key);
+    char *dot = strchr(name, '.');
+    if (dot)
+        *dot = '\0';
+    const halo_yaml_node *v = name[0] ? halo_yaml_get(m, name) : NULL;
+    if (v && dot && pick(c, v)->kind == HALO_YAML_MAP)
+        v = halo_yaml_get(pick(c, v), dot + 1);
+    (void)halo_yaml_kp_key(kp, "engine", bad_key);
+    if (!bad_key[0])
+        (void)snprintf(kp, HALO_YAML_KP_MAX, "engine");
+    return v ? pick(c, v) : m;
+}
+
+/* `m` may be NULL (no engine section: every default). */
+static int load_engine(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
+    static const halo_yaml_node empty = {.kind = HALO_YAML_MAP, .line = 1, .mark = -1};
+    const char *kp = "engine";
+    halo_engine_config_init(&s->engine);
+    int rc = m ? expect_map(c, m, kp) : HALO_OK;
+    if (rc == HALO_OK && m) {
+        const char *names[64 + 1];
+        rc = check_keys(c, pick(c, m), kp, engine_top_keys(names));
+    }
+    if (rc != HALO_OK)
+        return rc;
+    if (m) {
+        m = pick(c, m);
+    } else {
+        m = &empty;
+    }
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    /* the preset first, so that the other keys override it wherever they stand */
+    if ((v = halo_yaml_get(m, "baseline")))
+        rc = engine_value(c, v, halo_yaml_kp_key(sub, kp, "baseline"), "baseline", &s->engine);
+    for (int i = 0; rc == HALO_OK && i < m->n; i++) {
+        const char *key = m->keys[i];
+        halo_yaml_kp_key(sub, kp, key);
+        if (strcmp(key, "baseline") == 0)
+            continue;
+        rc = strcmp(key, "tcp") == 0 ? engine_tcp(c, m->items[i], sub, &s->engine)
+                                     : engine_value(c, m->items[i], sub, key, &s->engine);
+    }
+    const char *bad = NULL;
+    if (rc == HALO_OK &&
+        halo_engine_config_finish(&s->engine, s->n_devices, s->model_file != NULL,
+                                  HALO_ENGINE_WHERE_SIM, &bad, c->err) != HALO_OK) {
+        const halo_yaml_node *at = engine_key_node(c, m, bad ? bad : "", sub);
+        rc = halo_yaml_prefix(c->err, at, sub);
+    }
+    return rc;
+}
+
+/* ==== Workload and top level ==== */
+
+static const char *const workload_keys[] = {"prompt", "tokens", "temperature", "eval", NULL};
+static const char *const top_keys[] = {"name",     "description", "model", "devices", "engine",
+                                       "workload", "seed",        "runs",  NULL};
+
+static int load_workload(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
+    const char *kp = "workload";
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK)
+        rc = check_keys(c, m, kp, workload_keys);
+    if (rc != HALO_OK)
+        return rc;
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    long long i;
+    double d;
+    if ((v = halo_yaml_get(m, "prompt")))
+        rc = get_strdup(c, v, halo_yaml_kp_key(sub, kp, "prompt"), &s->prompt);
+    else if (!(s->prompt = dupstr("")))
+        rc = nomem(c);
+    if (rc == HALO_OK)
+        rc = (v = halo_yaml_get(m, "tokens"))
+                 ? get_int(c, v, halo_yaml_kp_key(sub, kp, "tokens"), 1, 1000000, &i)
+                 : missing(c, m, kp, "tokens");
+    if (rc == HALO_OK)
+        s->tokens = (int)i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "temperature")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "temperature"), 0, 0, 100, 0, &d)) == HALO_OK)
+        s->temperature = (float)d;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "eval")))
+        rc = scen_file(c, v, halo_yaml_kp_key(sub, kp, "eval"), &s->eval_file);
+    return rc;
+}
+
+/* The file's base name without .yaml/.yml. */
+static char *default_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    char *n = dupstr(b);
+    if (!n)
+        return NULL;
+    size_t len = strlen(n);
+    if (len > 5 && strcmp(n + len - 5, ".yaml") == 0)
+        n[len - 5] = '\0';
+    else if (len > 4 && strcmp(n + len - 4, ".yml") == 0)
+        n[len - 4] = '\0';
+    return n;
+}
+
+static int load_top(ctx *c, const halo_yaml_node *r, const char *path, halo_scenario *s) {
+    int rc = check_keys(c, r, "", top_keys);
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "name")))
+        rc = get_strdup(c, v, "name", &s->name);
+    else if (rc == HALO_OK && !(s->name = default_name(path)))
+        rc = nomem(c);
+    const char *desc;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "description")))
+        rc = get_str(c, v, "description", &desc);
+    if (rc == HALO_OK)
+        rc = (v = halo_yaml_get(r, "model")) ? load_model(c, v, s) : missing(c, r, "", "model");
+    if (rc == HALO_OK)
+        rc = (v = halo_yaml_get(r, "devices")) ? load_devices(c, v, s)
+                                               : missing(c, r, "", "devices");
+    if (rc == HALO_OK)
+        rc = load_engine(c, halo_yaml_get(r, "engine"), s);
+    if (rc == HALO_OK)
+        rc = (v = halo_yaml_get(r, "workload")) ? load_workload(c, v, s)
+                                                : missing(c, r, "", "workload");
+    s->seed = 1;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "seed")))
+        rc = get_u64(c, v, "seed", &s->seed);
+    long long runs = 1;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "runs")))
+        rc = get_int(c, v, "runs", 1, 10000, &runs);
+    s->runs = (int)runs;
+    return rc;
+}
+
+/* ==== Sweep axes ==== */
+
+static int add_axis(ctx *c, halo_yaml_node *n, const char *kp) {
+    for (int j = 0; j < n->n; j++)
+        if (n->items[j]->kind != HALO_YAML_SCALAR) {
+            char sub[HALO_YAML_KP_MAX];
+            return BAD(c, n->items[j], halo_yaml_kp_idx(sub, kp, j),
+                       "a sweep list may hold scalars only, got %s",
+                       halo_yaml_kind_name(n->items[j]));
+        }
+    if (n->n == 0)
+        return BAD(c, n, kp, "an empty list (a sweep axis needs at least one value)");
+    if (c->n_axes == c->cap_axes) {
+        int cap = c->cap_axes ? 2 * c->cap_axes : 8;
+        char **kps = realloc(c->axis_kp, (size_t)cap * sizeof *kps);
+        if (!kps)
+            return nomem(c);
+        c->axis_kp = kps;
+        c->cap_axes = cap;
+    }
+    if (!(c->axis_kp[c->n_axes] = dupstr(kp)))
+        return nomem(c);
+    n->mark = c->n_axes++;
+    return HALO_OK;
+}
+
+/* Marks every list except the top-level `devices` list as an axis, in document order. */
+static int find_axes(ctx *c, halo_yaml_node *n, const char *kp, int top) {
+    char sub[HALO_YAML_KP_MAX];
+    int rc = HALO_OK;
+    if (n->kind == HALO_YAML_SEQ)
+        return add_axis(c, n, kp);
+    if (n->kind != HALO_YAML_MAP)
+        return HALO_OK;
+    for (int i = 0; i < n->n && rc == HALO_OK; i++) {
+        halo_yaml_node *v = n->items[i];
+        halo_yaml_kp_key(sub, kp, n->keys[i]);
+        if (top && strcmp(n->keys[i], "devices") == 0 && v->kind == HALO_YAML_SEQ) {
+            for (int j = 0; j < v->n && rc == HALO_OK; j++) {
+                char el[HALO_YAML_KP_MAX];
+                rc = find_axes(c, v->items[j], halo_yaml_kp_idx(el, sub, j), 0);
+            }
+        } else {
+            rc = find_axes(c, v, sub, 0);
+        }
+    }
+    return rc;
+}
+
+/* Collects axis nodes by index (for item counts and labels). */
+static void collect_axes(const halo_yaml_node *n, const halo_yaml_node **axes) {
+    if (n->kind == HALO_YAML_SEQ && n->mark >= 0) {
+        axes[n->mark] = n;
+        return;
+    }
+    for (int i = 0; i < n->n; i++)
+        collect_axes(n->items[i], axes);
+}
+
+static int select_point(ctx *c, const halo_yaml_node *root, const char *path, long point,
+                        halo_scenario *s) {
+    const halo_yaml_node **axes =
+        calloc((size_t)(c->n_axes ? c->n_axes : 1), sizeof(const halo_yaml_node *));
+    if (!axes)
+        return nomem(c);
+    collect_axes(root, axes);
+    int rc = HALO_OK;
+    long n_points = 1;
+    for (int k = 0; k < c->n_axes && rc == HALO_OK; k++) {
+        if (n_points > MAX_POINTS / axes[k]->n)
+            rc = BAD(c, axes[k], c->axis_kp[k], "more than %d sweep points", MAX_POINTS);
+        else
+            n_points *= axes[k]->n;
+    }
+    if (rc == HALO_OK && (point < 0 || point >= n_points))
+        rc = FAIL(c->err, HALO_ERR_ARG,
+                  "%s: point %ld is out of range: the scenario has %ld "
+                  "point%s (0..%ld)",
+                  path, point, n_points, n_points == 1 ? "" : "s", n_points - 1);
+    if (rc == HALO_OK &&
+        !(c->digit = calloc((size_t)(c->n_axes ? c->n_axes : 1), sizeof *c->digit)))
+        rc = nomem(c);
+    /* Mixed radix, last axis fastest. */
+    long p = point;
+    for (int k = c->n_axes - 1; k >= 0 && rc == HALO_OK; k--) {
+        c->digit[k] = p % axes[k]->n;
+        p /= axes[k]->n;
+    }
+    size_t len = 1;
+    for (int k = 0; k < c->n_axes && rc == HALO_OK; k++)
+        len += strlen(c->axis_kp[k]) + strlen(axes[k]->items[c->digit[k]]->str) + 2;
+    if (rc == HALO_OK && !(s->point_label = malloc(len)))
+        rc = nomem(c);
+    if (rc == HALO_OK) {
+        size_t used = 0;
+        s->point_label[0] = '\0';
+        for (int k = 0; k < c->n_axes; k++) {
+            int w = snprintf(s->point_label + used, len - used, "%s%s=%s", k ? " " : "",
+                             c->axis_kp[k], axes[k]->items[c->digit[k]]->str);
+            if (w > 0)
+                used += (size_t)w;
+        }
+        s->n_points = n_points;
+        s->point = point;
+    }
+    free(axes);
+    return rc;
+}
+
+/* ==== Public API ==== */
+
+int halo_scenario_shape(const char *name, halo_model_config *out) {
+    static const struct {
+        const char *name;
+        halo_model_config cfg;
+    } shapes[] = {
+        {"llama2-7b", {4096, 11008, 32, 32, 32, 32000, 4096, 0}},
+        {"llama2-13b", {5120, 13824, 40, 40, 40, 32000, 4096, 0}},
+        {"tinyllama-1.1b", {2048, 5632, 22, 32, 4, 32000, 2048, 0}},
+        {"llama3-8b", {4096, 14336, 32, 32, 8, 128256, 8192, 0}},
+    };
+
+    for (size_t i = 0; name && i < sizeof shapes / sizeof shapes[0]; i++)
+        if (strcmp(name, shapes[i].name) == 0) {
+            if (out)
+                *out = shapes[i].cfg;
+            return HALO_OK;
+        }
+    return HALO_ERR_ARG;
+}
+
+void halo_scenario_free(halo_scenario *s) {
+    if (!s)
+        return;
+    free(s->path);
+    free(s->text);
+    free(s->name);
+    free(s->point_label);
+    free(s->model_file);
+    free(s->tokenizer_file);
+    free(s->shape_name);
+    free(s->devices);
+    halo_engine_config_free(&s->engine);
+    free(s->prompt);
+    free(s->eval_file);
+    free(s);
+}
+
+int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_err *err) {
+    HALO_ASSERT(out && path);
+    *out = NULL;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    const char *env = getenv("HALO_SCENARIO_DIR");
+    c.proj_dir = env && env[0] ? env : HALO_SOURCE_SCENARIO_DIR;
+    halo_scenario *s = calloc(1, sizeof *s);
+    int rc = HALO_OK;
+    if (!s || !(s->path = dupstr(path)) || !(c.scen_dir = dir_of(path)))
+        rc = nomem(&c);
+    halo_yaml_doc *d = NULL;
+    if (rc == HALO_OK)
+        rc = halo_yaml_load(&d, path, NULL, err);
+    if (rc == HALO_OK)
+        rc = ctx_add_doc(&c, d);
+    if (rc == HALO_OK) {
+        s->text = d->text;
+        d->text = NULL;
+        if (!d->root)
+            rc = FAIL(err, HALO_ERR_FORMAT, "%s:1: document: empty (expected a mapping)", path);
+        else if (d->root->kind != HALO_YAML_MAP)
+            rc = BAD(&c, d->root, "document", "expected a mapping at the top level, got %s",
+                     halo_yaml_kind_name(d->root));
+    }
+    if (rc == HALO_OK)
+        rc = find_axes(&c, d->root, "", 1);
+    if (rc == HALO_OK)
+        rc = select_point(&c, d->root, path, point, s);
+    if (rc == HALO_OK)
+        rc = load_top(&c, d->root, path, s);
+    ctx_free(&c);
+    if (rc != HALO_OK) {
+        halo_scenario_free(s);
+        return rc;
+    }
+    *out = s;
+    return HALO_OK;
+}

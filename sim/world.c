@@ -1,0 +1,49 @@
+/*
+ * The world facade (sim/world.h).
+ */
+#include "sim/world.h"
+
+#include "sim/ns3/ns3_shim.h"
+
+#include <stdio.h>
+
+int halo_world_new(halo_transport **out, const halo_sim_config *cfg, int simulator, halo_err *err) {
+    return simulator == HALO_SIMULATOR_NS3 ? halo_ns3_new(out, cfg, NULL, err)
+                                           : halo_sim_new(out, cfg, err);
+}
+
+int halo_world_available(int simulator) {
+    return simulator != HALO_SIMULATOR_NS3 || halo_ns3_available();
+}
+
+void halo_world_stats(halo_transport *t, int node, halo_sim_node_stats *out) {
+    if (halo_ns3_owns(t))
+        halo_ns3_get_stats(t, node, out);
+    else
+        halo_sim_get_stats(t, node, out);
+}
+
+uint64_t halo_world_events(halo_transport *t) {
+    return halo_ns3_owns(t) ? halo_ns3_events(t) : halo_sim_events(t);
+}
+
+void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const halo_link_spec *link,
+                              char *buf, size_t cap) {
+    if (simulator != HALO_SIMULATOR_NS3) {
+        (void)snprintf(buf, cap,
+                       "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
+                       "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "
+                       "\"delack_ms\": %.3f, \"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
+                       "\"quickack_segments\": %d}, \"queue\": {\"kind\": \"drop-tail per link\", "
+                       "\"limit_bytes\": %llu}}",
+                       tcp->init_cwnd, (double)tcp->rto_min_ns / 1e6, (double)tcp->rto_max_ns / 1e6,
+                       (double)tcp->rto_init_ns / 1e6, (double)tcp->delack_ns / 1e6,
+                       tcp->tlp ? "true" : "false", tcp->dupack_threshold, tcp->quickack_segments,
+                       (unsigned long long)link->queue_bytes);
+        return;
+    }
+    halo_link_spec up = *link;
+    halo_sim_config cfg = {.n_nodes = 1, .uplink = &up, .downlink = &up, .tcp = *tcp};
+    if (halo_ns3_settings_json(&cfg, NULL, buf, cap) < 0)
+        (void)snprintf(buf, cap, "{}");
+}
