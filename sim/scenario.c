@@ -19,6 +19,7 @@
 
 #include "sim/scenario.h"
 
+#include "core/engine_yaml.h"
 #include "core/importance.h"
 #include "core/parse.h"
 #include "core/plan.h"
@@ -792,135 +793,29 @@ static int load_model(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
 
 /* ==== Engine ==== */
 
-/*
- * The `engine:` section fills the one engine configuration (core/engine.h) key by key
- * through its table, so its keys, values and meanings are those of the command line's
- * engine flags and of a cluster file's `engine:` section. This loader only adds YAML's view:
- * lines, sweep lists, quoted versus plain scalars, and files relative to the scenario.
- */
+/* The `engine:` section is the one engine configuration's (core/engine_yaml.h), read with
+ * this file's sweep axes and its files relative to the scenario. */
 
-/* The `engine:` keys into names[65]: the table's names up to the first '.', each once. */
-static const char *const *engine_top_keys(const char **names) {
-    int n = 0;
-    for (int k = 0; k < halo_engine_n_keys; k++) {
-        const char *name = halo_engine_keys[k].name;
-        if (strncmp(name, "tcp.", 4) == 0) {
-            if (strcmp(name, "tcp.init_cwnd") == 0)
-                names[n++] = "tcp";
-            continue;
-        }
-        names[n++] = name;
-    }
-    names[n] = NULL;
-    return names;
+static const halo_yaml_node *engine_pick(void *c, const halo_yaml_node *n) {
+    return pick(c, n);
 }
 
-/* The `engine.tcp:` keys into names[65]. */
-static const char *const *engine_tcp_keys(const char **names) {
-    int n = 0;
-    for (int k = 0; k < halo_engine_n_keys; k++)
-        if (strncmp(halo_engine_keys[k].name, "tcp.", 4) == 0)
-            names[n++] = halo_engine_keys[k].name + 4;
-    names[n] = NULL;
-    return names;
-}
-
-/* Sets engine key `name` from node v (key path kp). */
-static int engine_value(ctx *c, const halo_yaml_node *v, const char *kp, const char *name,
-                        halo_engine_config *e) {
-    const halo_engine_key *key = &halo_engine_keys[halo_engine_key_find(name)];
-    static const char *const what[] = {"a string", "a number", "an integer", "true or false",
-                                       "a string", "a string", "a string"};
-    const halo_yaml_node *s;
-    int rc = scalar(c, v, kp, what[key->type], &s);
-    if (rc != HALO_OK)
-        return rc;
-    int typed = key->type == HALO_ENGINE_TYPE_NUMBER || key->type == HALO_ENGINE_TYPE_INTEGER ||
-                key->type == HALO_ENGINE_TYPE_BOOL;
-    if (typed && !s->plain)
-        return not_a(c, s, kp, what[key->type]);
-    if (key->type == HALO_ENGINE_TYPE_PATH) { /* relative to the scenario, and readable */
-        char *path = NULL;
-        rc = scen_file(c, v, kp, &path);
-        if (rc == HALO_OK && halo_engine_set(e, name, path, c->err) != HALO_OK)
-            rc = value_error(c, s, kp);
-        free(path);
-        return rc;
-    }
-    if (halo_engine_set(e, name, s->str, c->err) != HALO_OK)
-        return value_error(c, s, kp);
-    return HALO_OK;
-}
-
-static int engine_tcp(ctx *c, const halo_yaml_node *m, const char *kp, halo_engine_config *e) {
-    int rc = expect_map(c, m, kp);
-    if (rc == HALO_OK) {
-        m = pick(c, m);
-        const char *names[64 + 1];
-        rc = check_keys(c, m, kp, engine_tcp_keys(names));
-    }
-    for (int i = 0; rc == HALO_OK && i < m->n; i++) {
-        char sub[HALO_YAML_KP_MAX], name[64];
-        (void)snprintf(name, sizeof name, "tcp.%s", m->keys[i]);
-        rc = engine_value(c, m->items[i], halo_yaml_kp_key(sub, kp, m->keys[i]), name, e);
-    }
-    return rc;
-}
-
-/* Where a key named by halo_engine_config_finish stands: its value's node, or the map. */
-static const halo_yaml_node *engine_key_node(const ctx *c, const halo_yaml_node *m,
-                                             const char *bad_key, char *kp) {
-    char name[64];
-    (void)snprintf(name, sizeof name, "%s", bad_key);
-    char *dot = strchr(name, '.');
-    if (dot)
-        *dot = '\0';
-    const halo_yaml_node *v = name[0] ? halo_yaml_get(m, name) : NULL;
-    if (v && dot && pick(c, v)->kind == HALO_YAML_MAP)
-        v = halo_yaml_get(pick(c, v), dot + 1);
-    (void)halo_yaml_kp_key(kp, "engine", bad_key);
-    if (!bad_key[0])
-        (void)snprintf(kp, HALO_YAML_KP_MAX, "engine");
-    return v ? pick(c, v) : m;
+static int engine_path(void *c, const halo_yaml_node *at, const char *kp, const char *value,
+                       char **out, halo_err *err) {
+    (void)value;
+    (void)err;
+    return scen_file(c, at, kp, out);
 }
 
 /* `m` may be NULL (no engine section: every default). */
-static int load_engine(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
-    static const halo_yaml_node empty = {.kind = HALO_YAML_MAP, .line = 1, .mark = -1};
-    const char *kp = "engine";
+static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *top,
+                       halo_scenario *s) {
+    halo_engine_yaml hooks = {.pick = engine_pick, .path = engine_path, .ctx = c};
     halo_engine_config_init(&s->engine);
-    int rc = m ? expect_map(c, m, kp) : HALO_OK;
-    if (rc == HALO_OK && m) {
-        const char *names[64 + 1];
-        rc = check_keys(c, pick(c, m), kp, engine_top_keys(names));
-    }
-    if (rc != HALO_OK)
-        return rc;
-    if (m) {
-        m = pick(c, m);
-    } else {
-        m = &empty;
-    }
-    char sub[HALO_YAML_KP_MAX];
-    const halo_yaml_node *v;
-    /* the preset first, so that the other keys override it wherever they stand */
-    if ((v = halo_yaml_get(m, "baseline")))
-        rc = engine_value(c, v, halo_yaml_kp_key(sub, kp, "baseline"), "baseline", &s->engine);
-    for (int i = 0; rc == HALO_OK && i < m->n; i++) {
-        const char *key = m->keys[i];
-        halo_yaml_kp_key(sub, kp, key);
-        if (strcmp(key, "baseline") == 0)
-            continue;
-        rc = strcmp(key, "tcp") == 0 ? engine_tcp(c, m->items[i], sub, &s->engine)
-                                     : engine_value(c, m->items[i], sub, key, &s->engine);
-    }
-    const char *bad = NULL;
-    if (rc == HALO_OK &&
-        halo_engine_config_finish(&s->engine, s->n_devices, s->model_file != NULL,
-                                  HALO_ENGINE_WHERE_SIM, &bad, c->err) != HALO_OK) {
-        const halo_yaml_node *at = engine_key_node(c, m, bad ? bad : "", sub);
-        rc = halo_yaml_prefix(c->err, at, sub);
-    }
+    int rc = halo_engine_yaml_read(&s->engine, m, "engine", &hooks, c->err);
+    if (rc == HALO_OK)
+        rc = halo_engine_yaml_finish(&s->engine, m, top, "engine", s->n_devices,
+                                     s->model_file != NULL, HALO_ENGINE_WHERE_SIM, &hooks, c->err);
     return rc;
 }
 
@@ -990,7 +885,7 @@ static int load_top(ctx *c, const halo_yaml_node *r, const char *path, halo_scen
         rc = (v = halo_yaml_get(r, "devices")) ? load_devices(c, v, s)
                                                : missing(c, r, "", "devices");
     if (rc == HALO_OK)
-        rc = load_engine(c, halo_yaml_get(r, "engine"), s);
+        rc = load_engine(c, halo_yaml_get(r, "engine"), r, s);
     if (rc == HALO_OK)
         rc = (v = halo_yaml_get(r, "workload")) ? load_workload(c, v, s)
                                                 : missing(c, r, "", "workload");
