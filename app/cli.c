@@ -118,8 +118,8 @@ uint64_t halo_cli_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int halo_cli_session_open(halo_cli_session *s, const char *model_path, const char *tokenizer_path,
-                          int threads, halo_err *err) {
+int halo_bundle_open(halo_bundle *s, const char *model_path, const char *tokenizer_path,
+                     int threads, halo_err *err) {
     char mbuf[4096], tbuf[4096];
     memset(s, 0, sizeof *s);
     if (!model_path)
@@ -135,11 +135,11 @@ int halo_cli_session_open(halo_cli_session *s, const char *model_path, const cha
     if (rc == HALO_OK)
         rc = halo_state_new(&s->state, s->model, s->pool, err);
     if (rc != HALO_OK)
-        halo_cli_session_close(s);
+        halo_bundle_close(s);
     return rc;
 }
 
-void halo_cli_session_close(halo_cli_session *s) {
+void halo_bundle_close(halo_bundle *s) {
     halo_state_free(s->state);
     halo_pool_free(s->pool);
     halo_tokenizer_free(s->tok);

@@ -73,22 +73,22 @@ void halo_cli_print_json_string(FILE *f, const char *s);
 uint64_t halo_cli_now_ns(void);
 
 /* A model, its tokenizer, a pool and a run state, loaded together. */
-typedef struct halo_cli_session {
+typedef struct halo_bundle {
     halo_model *model;
     halo_tokenizer *tok;
     halo_pool *pool;
     halo_state *state;
-} halo_cli_session;
+} halo_bundle;
 
 /*
  * Loads model and tokenizer (NULL paths mean the bundled ones), starts `threads` threads
  * (0 = one per core) and creates a run state. On failure everything is freed.
  */
-int halo_cli_session_open(halo_cli_session *s, const char *model_path, const char *tokenizer_path,
-                          int threads, halo_err *err);
+int halo_bundle_open(halo_bundle *s, const char *model_path, const char *tokenizer_path,
+                     int threads, halo_err *err);
 
-/* Frees what halo_cli_session_open made; safe on a zeroed session. */
-void halo_cli_session_close(halo_cli_session *s);
+/* Frees what halo_bundle_open made; safe on a zeroed session. */
+void halo_bundle_close(halo_bundle *s);
 
 /* The subcommands: each takes argc/argv starting at its own name and returns an exit code. */
 int halo_cmd_generate(int argc, char **argv);

@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "app/engine.h"
+#include "app/runner.h"
 #include "core/eval.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -34,37 +34,33 @@ static void usage(FILE *f) {
                   "      --point I          the scenario's sweep point (default 0)\n"
                   "      --run R            the replication (default 0)\n"
                   "      --json             print one JSON object instead of text\n"
-                  "  -h, --help             this help\n\n%s",
-                  halo_engine_help);
+                  "  -h, --help             this help\n\n");
+    halo_runner_print_help(f);
 }
 
 typedef struct eval_opts {
     const char *model, *tokenizer, *file, *scenario;
     long threads, max_stories, point, run;
     int json;
-    halo_engine_opts engine;
+    halo_runner_opts engine;
 } eval_opts;
 
 static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"tokenizer", required_argument, NULL, 'z'},
-        {"threads", required_argument, NULL, 'T'},
-        {"max-stories", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'J'},
-        {"scenario", required_argument, NULL, 'C'},
-        {"point", required_argument, NULL, 'O'},
-        {"run", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        HALO_ENGINE_LONGOPTS,
-        {NULL, 0, NULL, 0},
+    static const struct option own[] = {
+        {"model", required_argument, NULL, 'm'},   {"tokenizer", required_argument, NULL, 'z'},
+        {"threads", required_argument, NULL, 'T'}, {"max-stories", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'J'},          {"scenario", required_argument, NULL, 'C'},
+        {"point", required_argument, NULL, 'O'},   {"run", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     *o = (eval_opts){.max_stories = -1};
-    halo_engine_opts_init(&o->engine);
+    halo_runner_opts_init(&o->engine);
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":m:z:h", longopts, NULL)) != -1) {
+    while (rc == HALO_OK &&
+           (c = getopt_long(argc, argv, ":m:z:h", halo_runner_longopts(&o->engine, own, 1),
+                            NULL)) != -1) {
         switch (c) {
         case 'm':
             o->model = optarg;
@@ -93,7 +89,7 @@ static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
         case 'h':
             return 1;
         default: /* ':' too: it is no engine option */
-            rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
+            rc = halo_runner_parse_opt(&o->engine, c, optarg, err);
             if (rc == 1)
                 return halo_cli_bad_option(c, argv, err);
         }
@@ -141,7 +137,7 @@ static int read_text(const char *path, char **out, halo_err *err) {
 }
 
 static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_err *err) {
-    return halo_engine_forward(ctx, token, pos, logits, err);
+    return halo_runner_forward(ctx, token, pos, logits, err);
 }
 
 static void progress_cb(void *ctx, long stories, long tokens) {
@@ -152,14 +148,16 @@ static void progress_cb(void *ctx, long stories, long tokens) {
 /* `halo eval --scenario`: quality and time from the same simulated runs. */
 static int eval_scenario(const eval_opts *o) {
     halo_err err = {0};
-    if (o->model || o->tokenizer || o->engine.nodes)
+    if (o->model || o->tokenizer || o->engine.nodes || o->engine.cluster || o->engine.speeds ||
+        o->engine.drop_rate > 0 || o->engine.drop_devices)
         return HALO_FAIL(&err, HALO_ERR_ARG,
-                         "--scenario takes the model and the cluster from "
-                         "the scenario: drop -m, -z and --nodes"),
+                         "--scenario takes the model and the cluster from the scenario: drop "
+                         "-m, -z, --nodes, --cluster, --speeds and --drop* (engine flags "
+                         "override its engine: section)"),
                halo_cli_print_err(&err), HALO_EXIT_USAGE;
     halo_scenario *sc = NULL;
     char *text = NULL;
-    int rc = halo_scenario_load(&sc, o->scenario, o->point, &err);
+    int rc = halo_scenario_load_with(&sc, o->scenario, o->point, &o->engine.engine, &err);
     if (rc == HALO_OK)
         rc = read_text(o->file, &text, &err);
     halo_eval_result q = {0};
@@ -213,17 +211,17 @@ int halo_cmd_eval(int argc, char **argv) {
     if (o.scenario)
         return eval_scenario(&o);
     char *text = NULL;
-    halo_engine e;
+    halo_runner e;
     memset(&e, 0, sizeof e);
     halo_eval_result tot = {0};
     rc = read_text(o.file, &text, &err);
     if (rc == HALO_OK)
-        rc = halo_engine_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
+        rc = halo_runner_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
     uint64_t t0 = halo_cli_now_ns();
     int show = isatty(STDERR_FILENO);
     if (rc == HALO_OK) {
-        const halo_model_config *c = halo_model_get_config(e.s.model);
-        halo_eval_config ec = {.tok = e.s.tok,
+        const halo_model_config *c = halo_model_get_config(e.b.model);
+        halo_eval_config ec = {.tok = e.b.tok,
                                .seq_len = c->seq_len,
                                .vocab_size = c->vocab_size,
                                .max_stories = o.max_stories,
@@ -240,10 +238,10 @@ int halo_cmd_eval(int argc, char **argv) {
     free(text);
     uint64_t expected = 0, missing = 0;
     if (rc == HALO_OK) {
-        halo_engine_report(&e, stderr);
-        halo_engine_contributions(&e, &expected, &missing);
+        halo_runner_report(&e, stderr);
+        halo_runner_contributions(&e, &expected, &missing);
     }
-    halo_engine_close(&e);
+    halo_runner_close(&e);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;

@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "app/engine.h"
+#include "app/runner.h"
 #include "core/sampler.h"
 
 #include <ctype.h>
@@ -32,10 +32,9 @@ static void usage(FILE *f) {
         "      --threads T        compute threads, 0 = one per core (default 0)\n"
         "      --ids              print token ids, one per line, instead of text\n"
         "  -h, --help             this help\n\n"
-        "\n%s\n"
         "Generation stops early at a BOS or EOS token. The decode speed (and a cluster's\n"
-        "metrics) go to stderr.\n",
-        halo_engine_help);
+        "metrics) go to stderr.\n\n");
+    halo_runner_print_help(f);
 }
 
 typedef struct gen_opts {
@@ -44,11 +43,11 @@ typedef struct gen_opts {
     float temp, top_p;
     uint64_t seed;
     int ids;
-    halo_engine_opts engine;
+    halo_runner_opts engine;
 } gen_opts;
 
 static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"model", required_argument, NULL, 'm'},
         {"tokenizer", required_argument, NULL, 'z'},
         {"prompt", required_argument, NULL, 'p'},
@@ -59,15 +58,16 @@ static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
         {"threads", required_argument, NULL, 'T'},
         {"ids", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
-        HALO_ENGINE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     *o = (gen_opts){.prompt = "", .steps = 256, .temp = 1.0f, .top_p = 0.9f, .seed = 42};
-    halo_engine_opts_init(&o->engine);
+    halo_runner_opts_init(&o->engine);
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":m:z:p:n:t:s:h", longopts, NULL)) != -1) {
+    while (rc == HALO_OK &&
+           (c = getopt_long(argc, argv, ":m:z:p:n:t:s:h", halo_runner_longopts(&o->engine, own, 1),
+                            NULL)) != -1) {
         switch (c) {
         case 'm':
             o->model = optarg;
@@ -99,7 +99,7 @@ static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
         case 'h':
             return 1;
         default: /* ':' too: it is no engine option */
-            rc = halo_engine_parse_opt(&o->engine, c, optarg, err);
+            rc = halo_runner_parse_opt(&o->engine, c, optarg, err);
             if (rc == 1)
                 return halo_cli_bad_option(c, argv, err);
         }
@@ -123,12 +123,12 @@ int halo_cmd_generate(int argc, char **argv) {
     int status = halo_cli_after_parse(rc, "generate", usage, &err);
     if (status >= 0)
         return status;
-    halo_engine e;
+    halo_runner e;
     halo_sampler *sampler = NULL;
     int *prompt = NULL;
     float *logits = NULL;
-    rc = halo_engine_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
-    const halo_model_config *cfg = rc == HALO_OK ? halo_model_get_config(e.s.model) : NULL;
+    rc = halo_runner_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
+    const halo_model_config *cfg = rc == HALO_OK ? halo_model_get_config(e.b.model) : NULL;
     if (rc == HALO_OK)
         rc = halo_sampler_new(&sampler, cfg->vocab_size, o.temp, o.top_p, o.seed, &err);
     if (rc == HALO_OK && !(logits = malloc((size_t)cfg->vocab_size * sizeof *logits)))
@@ -140,7 +140,7 @@ int halo_cmd_generate(int argc, char **argv) {
         if (!prompt)
             rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "prompt of %zu bytes: out of memory", cap);
         else
-            rc = halo_tokenizer_encode(e.s.tok, o.prompt, 1, 0, prompt, (int)cap, &n_prompt, &err);
+            rc = halo_tokenizer_encode(e.b.tok, o.prompt, 1, 0, prompt, (int)cap, &n_prompt, &err);
     }
     if (rc == HALO_OK && n_prompt > cfg->seq_len)
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "prompt is %d tokens, longer than the context of %d",
@@ -155,21 +155,21 @@ int halo_cmd_generate(int argc, char **argv) {
         free(prompt);
         free(logits);
         halo_sampler_free(sampler);
-        halo_engine_close(&e);
+        halo_runner_close(&e);
         return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
     }
 
     /* Echo the prompt as llama2.c does, then decode. */
     for (int i = 1; i < n_prompt && !o.ids; i++) {
         size_t n;
-        const char *p = halo_tokenizer_decode(e.s.tok, prompt[i - 1], prompt[i], &n);
+        const char *p = halo_tokenizer_decode(e.b.tok, prompt[i - 1], prompt[i], &n);
         print_piece(p, n);
     }
     int token = prompt[0], generated = 0;
     uint64_t t0 = halo_cli_now_ns();
     for (int pos = 0; generated < o.steps; pos++) {
         const float *out;
-        rc = halo_engine_forward(&e, token, pos, &out, &err);
+        rc = halo_runner_forward(&e, token, pos, &out, &err);
         if (rc != HALO_OK)
             break;
         /* The sampler scales logits in place, and the engine's are read-only: copy. */
@@ -186,7 +186,7 @@ int halo_cmd_generate(int argc, char **argv) {
                 (void)printf("%d\n", next);
             } else {
                 size_t n;
-                const char *p = halo_tokenizer_decode(e.s.tok, token, next, &n);
+                const char *p = halo_tokenizer_decode(e.b.tok, token, next, &n);
                 print_piece(p, n);
             }
             (void)fflush(stdout);
@@ -201,17 +201,17 @@ int halo_cmd_generate(int argc, char **argv) {
         free(prompt);
         free(logits);
         halo_sampler_free(sampler);
-        halo_engine_close(&e);
+        halo_runner_close(&e);
         return HALO_EXIT_FAIL;
     }
     double secs = (double)(t1 - t0) / 1e9;
     (void)fprintf(stderr, "halo: %d tokens in %.3f s: %.1f tokens/s (%.3f ms/token), %d threads\n",
                   generated, secs, secs > 0 ? generated / secs : 0.0,
-                  generated > 0 ? secs * 1e3 / generated : 0.0, halo_pool_n_threads(e.s.pool));
-    halo_engine_report(&e, stderr);
+                  generated > 0 ? secs * 1e3 / generated : 0.0, halo_pool_n_threads(e.b.pool));
+    halo_runner_report(&e, stderr);
     free(prompt);
     free(logits);
     halo_sampler_free(sampler);
-    halo_engine_close(&e);
+    halo_runner_close(&e);
     return HALO_EXIT_OK;
 }

@@ -6,9 +6,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "sim/ns3/ns3_shim.h"
+#include "app/runner.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
+#include "sim/world.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -25,31 +26,35 @@ static void usage(FILE *f) {
                      "      --run R            run only replication R, any number (default: the\n"
                      "                         scenario's runs 0..runs-1)\n"
                      "      --engine E         network engine: sim (in-tree, default) or ns3\n"
-                     "                         (overrides the scenario's engine.simulator)\n"
+                     "                         (the same as --simulator E)\n"
                      "      --per-token        print every token (default: up to 32 tokens)\n"
                      "      --json             print one JSON object instead of text\n"
                      "      --points           print the number of sweep points and exit\n"
                      "  -h, --help             this help\n\n"
                      "Time split per token, from the root: compute (root busy), stragglers (how\n"
                      "much longer the busiest worker computed), network (the rest: transfers,\n"
-                     "queues, retransmissions, deadlines). Keys: scenarios/README.md.\n");
+                     "queues, retransmissions, deadlines). Keys: scenarios/README.md.\n\n"
+                     "engine flags (override the scenario's engine: section):\n");
+    halo_engine_print_flags(f);
 }
 
 typedef struct sim_opts {
     const char *path;
     long point, run;
     int per_token, json, points;
-    int engine; /* enum halo_simulator, or -1: the scenario's */
+    halo_runner_opts args; /* engine flags */
 } sim_opts;
 
 static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"point", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
         {"per-token", no_argument, NULL, 'T'},   {"json", no_argument, NULL, 'J'},
         {"points", no_argument, NULL, 'P'},      {"engine", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
-    *o = (sim_opts){.run = -1, .engine = -1};
+    *o = (sim_opts){.run = -1};
+    halo_runner_opts_init(&o->args);
+    const struct option *longopts = halo_runner_longopts(&o->args, own, 0);
     optind = 1;
     opterr = 0;
     int c, rc = HALO_OK;
@@ -70,18 +75,18 @@ static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
         case 'P':
             o->points = 1;
             break;
-        case 'E':
-            if (strcmp(optarg, "sim") == 0)
-                o->engine = HALO_SIMULATOR_SIM;
-            else if (strcmp(optarg, "ns3") == 0)
-                o->engine = HALO_SIMULATOR_NS3;
-            else
+        case 'E': /* the older name of --simulator */
+            rc = halo_runner_parse_opt(
+                &o->args, HALO_RUNNER_OPT_ENGINE + halo_engine_key_find("simulator"), optarg, NULL);
+            if (rc != HALO_OK)
                 rc = HALO_FAIL(err, HALO_ERR_ARG, "--engine: '%s' is not one of sim, ns3", optarg);
             break;
         case 'h':
             return 1;
         default:
-            return halo_cli_bad_option(c, argv, err);
+            rc = halo_runner_parse_opt(&o->args, c, optarg, err);
+            if (rc == 1)
+                return halo_cli_bad_option(c, argv, err);
         }
     }
     if (rc != HALO_OK)
@@ -182,14 +187,12 @@ int halo_cmd_sim(int argc, char **argv) {
     if (status >= 0)
         return status;
     halo_scenario *sc = NULL;
-    rc = halo_scenario_load(&sc, o.path, o.point, &err);
+    rc = halo_scenario_load_with(&sc, o.path, o.point, &o.args.engine, &err);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
     }
-    if (o.engine >= 0)
-        sc->engine.simulator = o.engine;
-    if (sc->engine.simulator == HALO_SIMULATOR_NS3 && !halo_ns3_available()) {
+    if (!halo_world_available(sc->engine.simulator)) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,
                         "engine ns3: halo was built without ns-3 (install libns3-dev and "
                         "configure with -DHALO_NS3=ON)");

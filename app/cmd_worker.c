@@ -99,10 +99,10 @@ int halo_cmd_worker(int argc, char **argv) {
     if (rc != HALO_OK)
         return halo_cli_usage_error(&err, "worker");
     uint8_t key[HALO_NET_KEY_BYTES];
-    halo_cli_session s = {0};
+    halo_bundle s = {0};
     rc = halo_net_key_load(key_path, key, &err);
     if (rc == HALO_OK)
-        rc = halo_cli_session_open(&s, model, NULL, (int)threads, &err);
+        rc = halo_bundle_open(&s, model, NULL, (int)threads, &err);
     if (rc == HALO_OK) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -120,7 +120,7 @@ int halo_cmd_worker(int argc, char **argv) {
         rc = halo_worker_run(&wc, &err);
     }
     memset(key, 0, sizeof key);
-    halo_cli_session_close(&s);
+    halo_bundle_close(&s);
     if (rc != HALO_OK) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;

@@ -128,7 +128,7 @@ const int halo_engine_n_keys = (int)(sizeof halo_engine_keys / sizeof halo_engin
 
 _Static_assert(sizeof halo_engine_keys / sizeof halo_engine_keys[0] == K_COUNT,
                "the key table and its indices disagree");
-_Static_assert(K_COUNT <= 64, "engine keys must fit the `set` mask");
+_Static_assert(K_COUNT <= 64, "engine keys must fit the `set` mask and halo_engine_args");
 
 int halo_engine_key_find(const char *name) {
     for (int k = 0; k < K_COUNT; k++)
@@ -402,6 +402,29 @@ int halo_engine_is_set(const halo_engine_config *c, const char *name) {
     return k >= 0 && is_set(c, k);
 }
 
+int halo_engine_args_any(const halo_engine_args *a) {
+    for (int k = 0; k < K_COUNT; k++)
+        if (a->value[k])
+            return 1;
+    return 0;
+}
+
+int halo_engine_args_apply(halo_engine_config *c, const halo_engine_args *a, const char **bad_key,
+                           halo_err *err) {
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < K_COUNT; k++) {
+            if (!a->value[k] || (pass == 0) != (k == K_BASELINE))
+                continue;
+            int rc = halo_engine_set(c, halo_engine_keys[k].name, a->value[k], err);
+            if (rc != HALO_OK) {
+                if (bad_key)
+                    *bad_key = halo_engine_keys[k].name;
+                return rc;
+            }
+        }
+    return HALO_OK;
+}
+
 /* ==== Finish: derived defaults and checks between keys ==== */
 
 #define BAD_KEY(k, ...) \
@@ -582,14 +605,20 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     return b.len;
 }
 
+const char *halo_engine_flag_name(const char *name, char *buf, size_t cap) {
+    size_t i = 0;
+    for (const char *p = name; *p && i + 1 < cap; p++)
+        buf[i++] = *p == '_' || *p == '.' ? '-' : *p;
+    if (cap)
+        buf[i] = '\0';
+    return buf;
+}
+
 void halo_engine_print_flags(FILE *f) {
     for (int k = 0; k < K_COUNT; k++) {
         const halo_engine_key *key = &halo_engine_keys[k];
         char flag[64];
-        size_t i = 0;
-        for (const char *p = key->name; *p && i + 1 < sizeof flag; p++)
-            flag[i++] = *p == '_' || *p == '.' ? '-' : *p;
-        flag[i] = '\0';
+        (void)halo_engine_flag_name(key->name, flag, sizeof flag);
         char left[96];
         (void)snprintf(left, sizeof left, "--%s %s", flag, key->arg);
         (void)fprintf(f, "      %-28s %s\n", left, key->help);

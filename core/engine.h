@@ -175,8 +175,28 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
  */
 size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t cap);
 
+/* The command-line flag of key `name` without the dashes ("deadline-ms" for "deadline_ms",
+   "tcp-rto-min-ms" for "tcp.rto_min_ms") into buf; returns buf. */
+const char *halo_engine_flag_name(const char *name, char *buf, size_t cap);
+
 /* Prints the command-line flags of every key (--name-with-dashes ARG  help) to f. */
 void halo_engine_print_flags(FILE *f);
+
+/* Engine keys given as text (command-line flags): value[k] for key k, or NULL. */
+typedef struct halo_engine_args {
+    const char *value[64]; /* borrowed */
+} halo_engine_args;
+
+/* 1 when any key is given. */
+int halo_engine_args_any(const halo_engine_args *a);
+
+/*
+ * Sets every key given in `a` on `c` (the preset first, then the others in table order),
+ * overriding what `c` holds. Errors: those of halo_engine_set; *bad_key (may be NULL)
+ * receives the key at fault.
+ */
+int halo_engine_args_apply(halo_engine_config *c, const halo_engine_args *a, const char **bad_key,
+                           halo_err *err);
 
 /* What the engine knows of one device; zero fields are unknown. */
 typedef struct halo_engine_device {

@@ -95,7 +95,8 @@ typedef struct ctx {
     long *digit;          /* (n_axes) chosen item of each axis */
     char **axis_kp;       /* (n_axes) key path of each axis */
     int n_axes, cap_axes;
-    halo_yaml_doc **docs; /* [0] the scenario, then the named files used */
+    halo_yaml_doc **docs;              /* [0] the scenario, then the named files used */
+    const halo_engine_args *overrides; /* engine keys given on the command line, or NULL */
     int n_docs, cap_docs;
 } ctx;
 
@@ -813,6 +814,12 @@ static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *to
     halo_engine_yaml hooks = {.pick = engine_pick, .path = engine_path, .ctx = c};
     halo_engine_config_init(&s->engine);
     int rc = halo_engine_yaml_read(&s->engine, m, "engine", &hooks, c->err);
+    const char *bad = NULL;
+    if (rc == HALO_OK && c->overrides &&
+        (rc = halo_engine_args_apply(&s->engine, c->overrides, &bad, c->err)) != HALO_OK) {
+        char flag[64];
+        (void)halo_err_prefix(c->err, "--%s: ", halo_engine_flag_name(bad, flag, sizeof flag));
+    }
     if (rc == HALO_OK)
         rc = halo_engine_yaml_finish(&s->engine, m, top, "engine", s->n_devices,
                                      s->model_file != NULL, HALO_ENGINE_WHERE_SIM, &hooks, c->err);
@@ -1048,11 +1055,17 @@ void halo_scenario_free(halo_scenario *s) {
 }
 
 int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_err *err) {
+    return halo_scenario_load_with(out, path, point, NULL, err);
+}
+
+int halo_scenario_load_with(halo_scenario **out, const char *path, long point,
+                            const halo_engine_args *overrides, halo_err *err) {
     HALO_ASSERT(out && path);
     *out = NULL;
     ctx c;
     memset(&c, 0, sizeof c);
     c.err = err;
+    c.overrides = overrides;
     const char *env = getenv("HALO_SCENARIO_DIR");
     c.proj_dir = env && env[0] ? env : HALO_SOURCE_SCENARIO_DIR;
     halo_scenario *s = calloc(1, sizeof *s);

@@ -73,6 +73,14 @@ typedef struct halo_scenario {
  */
 int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_err *err);
 
+/*
+ * The same, with engine keys given on the command line (`halo sim S --deadline-ms 5`)
+ * overriding the file's engine section before it is finished; `overrides` may be NULL.
+ * Errors: as halo_scenario_load; a bad override is HALO_ERR_ARG naming its flag.
+ */
+int halo_scenario_load_with(halo_scenario **out, const char *path, long point,
+                            const halo_engine_args *overrides, halo_err *err);
+
 /* Frees; NULL is a no-op. */
 void halo_scenario_free(halo_scenario *s);
 

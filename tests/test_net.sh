@@ -85,19 +85,23 @@ start_worker() {
     return 1
 }
 
-# cluster_file FILE TRANSPORT SYNC ADDR... (extra YAML lines from $EXTRA)
+# cluster_file FILE TRANSPORT SYNC ADDR... (extra top-level YAML lines from $EXTRA, extra
+# engine keys from $ENGINE, one per line)
 cluster_file() {
-    local f=$1 transport=$2 sync=$3
+    local f=$1 transport=$2 sync=$3 delivery=datagram
     shift 3
+    [ "$transport" = tcp ] && delivery=stream
     {
-        echo "transport: $transport"
-        echo "sync: $sync"
         echo "key: k.key"
         echo "workers: [$(
             IFS=,
             echo "$*"
         )]"
         [ -n "${EXTRA:-}" ] && echo "$EXTRA"
+        echo "engine:"
+        echo "  delivery: $delivery"
+        echo "  sync: $sync"
+        [ -n "${ENGINE:-}" ] && printf '%s\n' "$ENGINE" | sed 's/^/  /'
     } >"$f"
 }
 
@@ -111,7 +115,7 @@ case_identity() {
         for i in 1 2 3; do
             addrs+=("$(start_worker "id-$transport-$sync-$i" "$transport" 127.0.0.1:0)") || return
         done
-        EXTRA="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
+        ENGINE="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
             local nll1 nll2
@@ -193,10 +197,20 @@ case_refusals() {
     EXTRA="join_timeout_ms: 500" cluster_file "$tmp/gone.yaml" udp strict "$gone"
     expect_refusal "nobody listening" "worker 1 ($gone) did not answer the join within 0.5 s" \
         -- --cluster "$tmp/gone.yaml"
-    printf 'transport: carrier-pigeon\n' >"$tmp/bad.yaml"
-    expect_refusal "bad transport" "bad.yaml:1: transport: expected udp or tcp" \
+    printf 'key: k.key\nworkers: [%s]\nengine: {delivery: carrier-pigeon}\n' "$good" >"$tmp/bad.yaml"
+    expect_refusal "bad delivery" \
+        "bad.yaml:3: engine.delivery: 'carrier-pigeon' is not one of datagram, stream" \
         -- --cluster "$tmp/bad.yaml"
-    printf 'transport: udp\nkey: k.key\n' >"$tmp/nowk.yaml"
+    printf 'transport: udp\nkey: k.key\n' >"$tmp/old.yaml"
+    expect_refusal "a key of an earlier version" \
+        "old.yaml:1: transport: this key moved to engine.delivery" -- --cluster "$tmp/old.yaml"
+    printf 'key: k.key\nworkers: [%s]\nengine: {sync: strict, importance: predictor}\n' \
+        "$good" >"$tmp/imp.yaml"
+    expect_refusal "engine keys checked together" \
+        "imp.yaml:3: engine.importance: needs sync: relaxed" -- --cluster "$tmp/imp.yaml"
+    WANT=2 expect_refusal "a flag over the file, named as the flag" \
+        "--importance: needs sync: relaxed" -- --cluster "$tmp/model.yaml" --importance oracle
+    printf 'key: k.key\n' >"$tmp/nowk.yaml"
     expect_refusal "no workers" "workers: missing" -- --cluster "$tmp/nowk.yaml"
     # the worker's and keygen's own errors
     local cmd
@@ -231,7 +245,7 @@ kill9() {
     for i in 1 2 3; do
         addrs+=("$(start_worker "k-$transport-$i" "$transport" 127.0.0.1:0)") || return
     done
-    EXTRA=$'dead_after_ms: 400\ndeadline_ms: 2000\ninject: {delay_ms: 2}' \
+    EXTRA=$'dead_after_ms: 400\ninject: {delay_ms: 2}' ENGINE="deadline_ms: 2000" \
         cluster_file "$tmp/k.yaml" "$transport" "$sync" "${addrs[@]}"
     timeout 180 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/k.yaml" \
         >"$tmp/out.txt" 2>"$tmp/err.txt" &
@@ -333,9 +347,9 @@ case_netns() {
             addrs+=("$(NETNS=$w start_worker "ns-$transport-$i" "$transport" "10.215.$sub.2:0")") ||
                 return
         done
-        EXTRA=$'deadline_ms: 5\nimportance: predictor'
-        [ "$transport" = tcp ] && EXTRA="stall_ms: 60000"
-        EXTRA=$EXTRA cluster_file "$tmp/ns.yaml" "$transport" "$sync" "${addrs[@]}"
+        local engine=$'deadline_ms: 5\nimportance: predictor' extra=""
+        [ "$transport" = tcp ] && engine="" extra="stall_ms: 60000"
+        EXTRA=$extra ENGINE=$engine cluster_file "$tmp/ns.yaml" "$transport" "$sync" "${addrs[@]}"
         timeout 250 ip netns exec "$r" "$halo_bin" generate -t 0 -n 24 --ids --cluster \
             "$tmp/ns.yaml" >"$tmp/out.txt" 2>"$tmp/err.txt"
         local rc=$?

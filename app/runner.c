@@ -1,0 +1,428 @@
+/*
+ * One device, an in-process cluster or a socket cluster, behind the command line
+ * (app/runner.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "app/runner.h"
+
+#include "core/forward.h"
+#include "core/transport_loop.h"
+#include "net/clusterfile.h"
+#include "net/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The world options (codes HALO_RUNNER_OPT_WORLD + index). */
+enum {
+    W_NODES,
+    W_SPEEDS,
+    W_DROP,
+    W_DROP_DEVICES,
+    W_DROP_SEED,
+    W_CLUSTER,
+    W_COUNT
+};
+
+static const char *const world_names[W_COUNT] = {"nodes",        "speeds",    "drop",
+                                                 "drop-devices", "drop-seed", "cluster"};
+
+void halo_runner_opts_init(halo_runner_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->drop_seed = 1;
+}
+
+static void flag_of(const char *key, char *out, size_t cap) {
+    (void)halo_engine_flag_name(key, out, cap);
+}
+
+const struct option *halo_runner_longopts(halo_runner_opts *o, const struct option *own,
+                                          int with_world) {
+    int n = 0;
+    for (; own[n].name; n++) {
+        HALO_ASSERT(n < HALO_RUNNER_MAX_LONGOPTS - halo_engine_n_keys - W_COUNT - 1);
+        o->longopts[n] = own[n];
+    }
+    for (int k = 0; k < halo_engine_n_keys; k++) {
+        flag_of(halo_engine_keys[k].name, o->flag_names[k], sizeof o->flag_names[k]);
+        o->longopts[n++] =
+            (struct option){o->flag_names[k], required_argument, NULL, HALO_RUNNER_OPT_ENGINE + k};
+    }
+    for (int w = 0; with_world && w < W_COUNT; w++)
+        o->longopts[n++] =
+            (struct option){world_names[w], required_argument, NULL, HALO_RUNNER_OPT_WORLD + w};
+    o->longopts[n] = (struct option){NULL, 0, NULL, 0};
+    return o->longopts;
+}
+
+int halo_runner_parse_opt(halo_runner_opts *o, int code, const char *arg, halo_err *err) {
+    if (code >= HALO_RUNNER_OPT_ENGINE && code < HALO_RUNNER_OPT_ENGINE + halo_engine_n_keys) {
+        /* checked now for a prompt message; applied when the runner opens */
+        int k = code - HALO_RUNNER_OPT_ENGINE;
+        halo_engine_config scratch;
+        halo_engine_config_init(&scratch);
+        int rc = halo_engine_set(&scratch, halo_engine_keys[k].name, arg, err);
+        halo_engine_config_free(&scratch);
+        if (rc != HALO_OK) {
+            char flag[40];
+            flag_of(halo_engine_keys[k].name, flag, sizeof flag);
+            (void)halo_err_prefix(err, "--%s: ", flag);
+            return rc;
+        }
+        o->engine.value[k] = arg;
+        return HALO_OK;
+    }
+    float f;
+    int rc;
+    switch (code - HALO_RUNNER_OPT_WORLD) {
+    case W_NODES:
+        return halo_cli_parse_long("--nodes", arg, 1, HALO_MAX_DEVICES, &o->nodes, err);
+    case W_SPEEDS:
+        o->speeds = arg;
+        return HALO_OK;
+    case W_DROP:
+        rc = halo_cli_parse_float("--drop", arg, 0.0f, 0.999f, &f, err);
+        o->drop_rate = f;
+        return rc;
+    case W_DROP_DEVICES:
+        o->drop_devices = arg;
+        return HALO_OK;
+    case W_DROP_SEED:
+        o->set_drop_seed = 1;
+        return halo_cli_parse_u64("--drop-seed", arg, &o->drop_seed, err);
+    case W_CLUSTER:
+        o->cluster = arg;
+        return HALO_OK;
+    default:
+        return 1;
+    }
+}
+
+void halo_runner_print_help(FILE *f) {
+    (void)fprintf(
+        f, "cluster options:\n"
+           "      --nodes N                    an in-process cluster of N devices (root\n"
+           "                                   included) over the loop transport\n"
+           "      --cluster FILE               a cluster of workers over real sockets\n"
+           "                                   (docs/net.md); engine flags override its\n"
+           "                                   engine: section\n"
+           "      --speeds S0,S1,..            relative device speeds (placement balanced)\n"
+           "      --drop RATE                  drop messages to/from the drop devices\n"
+           "      --drop-devices D,..          devices whose links drop (default: every worker)\n"
+           "      --drop-seed S                seed of the injected drops (default 1)\n"
+           "\nengine flags (the keys of a scenario's engine: section, scenarios/README.md):\n");
+    halo_engine_print_flags(f);
+}
+
+/* ==== Opening ==== */
+
+/* Parses "a,b,c" device numbers into flags[n]; errors name the option. */
+static int parse_device_set(const char *opt, const char *list, int n, uint8_t *flags,
+                            halo_err *err) {
+    const char *s = list;
+    while (*s) {
+        char *end;
+        long d = strtol(s, &end, 10);
+        if (end == s || (*end != ',' && *end != '\0'))
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: '%s' is not a list of device numbers", opt,
+                             list);
+        if (d < 0 || d >= n)
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: device %ld, the cluster has 0..%d", opt, d,
+                             n - 1);
+        flags[d] = 1;
+        s = *end ? end + 1 : end;
+    }
+    return HALO_OK;
+}
+
+/* Parses --speeds into devices[n].speed. */
+static int parse_speeds(const char *list, int n, halo_engine_device *dev, halo_err *err) {
+    const char *s = list;
+    for (int d = 0; d < n; d++) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !(v > 0) || (*end != ',' && *end != '\0') || (d + 1 < n && *end != ','))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "--speeds: '%s' is not %d positive numbers (one per device)", list, n);
+        dev[d].speed = v;
+        s = end + (*end == ',');
+    }
+    if (*s)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "--speeds: '%s' is not %d positive numbers (one per device)", list, n);
+    return HALO_OK;
+}
+
+/* Applies the engine flags and finishes the configuration for a world of kind `where`;
+   errors name the flag. */
+static int engine_from_flags(halo_engine_config *c, const halo_runner_opts *o, int n, int where,
+                             halo_err *err) {
+    const char *bad = NULL;
+    int rc = halo_engine_args_apply(c, &o->engine, &bad, err);
+    if (rc == HALO_OK)
+        rc = halo_engine_config_finish(c, n, 1, where, &bad, err);
+    if (rc != HALO_OK) {
+        char flag[40];
+        flag_of(bad && bad[0] ? bad : "deadline_min_ms", flag, sizeof flag);
+        (void)halo_err_prefix(err, "--%s: ", flag);
+    }
+    return rc;
+}
+
+static int open_cluster(halo_runner *e, const halo_runner_opts *o, const char *model_path,
+                        halo_err *err) {
+    int n = (int)o->nodes;
+    e->n_devices = n;
+    double *rates = calloc((size_t)n, sizeof *rates);
+    uint8_t *drop_set = calloc((size_t)n, 1);
+    halo_engine_device *dev = calloc((size_t)n, sizeof *dev);
+    halo_engine_config cfg;
+    halo_engine_config_init(&cfg);
+    int rc = HALO_OK;
+    if (!rates || !drop_set || !dev)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = engine_from_flags(&cfg, o, n, HALO_ENGINE_WHERE_LOOP, err);
+    if (rc == HALO_OK && o->speeds && strcmp(cfg.placement, "balanced") != 0)
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "--speeds is used by placement balanced only");
+    if (rc == HALO_OK && o->speeds)
+        rc = parse_speeds(o->speeds, n, dev, err);
+    if (rc == HALO_OK && strcmp(cfg.placement, "balanced") == 0 && !o->speeds)
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "placement balanced (--baseline balanced or halo) needs --speeds on an "
+                       "in-process cluster");
+    if (rc == HALO_OK && o->drop_devices)
+        rc = parse_device_set("--drop-devices", o->drop_devices, n, drop_set, err);
+    if (rc == HALO_OK) {
+        for (int d = 1; d < n; d++)
+            dev[d].loss = rates[d] = (o->drop_devices ? drop_set[d] : 1) ? o->drop_rate : 0.0;
+        halo_loop_config lc = {.n_nodes = n, .drop_rate = rates, .seed = o->drop_seed};
+        rc = halo_loop_new(&e->t, &lc, err);
+    }
+    char bundled[4096];
+    halo_engine_env env = {.model = e->b.model,
+                           .model_path = model_path,
+                           .default_predictor =
+                               halo_cli_bundled_path("stories260K.pred", bundled, sizeof bundled),
+                           .name = "--nodes",
+                           .n_devices = n,
+                           .devices = dev,
+                           .seed = 1};
+    if (rc == HALO_OK)
+        rc = halo_engine_new(&e->engine, &cfg, &env, err);
+    if (rc == HALO_OK)
+        rc = halo_engine_cluster_new(&e->c, e->engine, e->t, e->b.pool, err);
+    halo_engine_config_free(&cfg);
+    free(rates);
+    free(drop_set);
+    free(dev);
+    return rc;
+}
+
+static void log_line(void *ctx, const char *line) {
+    (void)ctx;
+    (void)fprintf(stderr, "halo: %s\n", line);
+}
+
+/* The engine of a socket cluster: the file's engine section, the flags over it. */
+static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner_opts *o,
+                         const char *model_path, halo_err *err) {
+    int n = cf->n_workers + 1;
+    const char *bad = NULL;
+    int rc = halo_engine_args_apply(&cf->engine, &o->engine, &bad, err);
+    if (rc == HALO_OK) {
+        /* a key a flag set is named as the flag, a key of the file at its line */
+        halo_engine_config trial;
+        rc = halo_engine_config_copy(&trial, &cf->engine, err);
+        if (rc == HALO_OK &&
+            halo_engine_config_finish(&trial, n, 1, HALO_ENGINE_WHERE_NET, &bad, NULL) != HALO_OK &&
+            bad && bad[0] && o->engine.value[halo_engine_key_find(bad)])
+            rc = engine_from_flags(&trial, o, n, HALO_ENGINE_WHERE_NET, err);
+        halo_engine_config_free(&trial);
+    }
+    if (rc == HALO_OK)
+        rc = halo_clusterfile_finish(cf, 1, err);
+    char bundled[4096];
+    halo_engine_env env = {.model = e->b.model,
+                           .model_path = model_path,
+                           .default_predictor =
+                               halo_cli_bundled_path("stories260K.pred", bundled, sizeof bundled),
+                           .name = o->cluster,
+                           .n_devices = n,
+                           .seed = cf->seed};
+    if (rc == HALO_OK)
+        rc = halo_engine_new(&e->engine, &cf->engine, &env, err);
+    return rc;
+}
+
+/* --cluster FILE: the root of a socket cluster. */
+static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *model_path,
+                       halo_err *err) {
+    if (o->speeds || o->drop_devices)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "--speeds and --drop-devices do not apply to --cluster (the cluster "
+                         "file's engine.placement sets the split)");
+    halo_clusterfile cf;
+    int rc = halo_clusterfile_load(&cf, o->cluster, err);
+    if (rc != HALO_OK)
+        return rc;
+    int n = cf.n_workers + 1;
+    e->n_devices = n;
+    uint8_t key[HALO_NET_KEY_BYTES];
+    double *shares = calloc((size_t)n, sizeof *shares);
+    if (!shares)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (rc == HALO_OK)
+        rc = halo_net_key_load(cf.key_path, key, err);
+    if (rc == HALO_OK)
+        rc = remote_engine(e, &cf, o, model_path, err);
+    if (rc == HALO_OK)
+        rc = halo_engine_shares(e->engine, shares, err);
+    if (rc == HALO_OK) {
+        const halo_engine_config *ec = halo_engine_get_config(e->engine);
+        halo_remote_config rc_cfg = {
+            .model = e->b.model,
+            .pool = e->b.pool,
+            .kind = ec->delivery == HALO_DELIVERY_STREAM ? HALO_NET_KIND_TCP : HALO_NET_KIND_UDP,
+            .n_workers = cf.n_workers,
+            .workers = (const char *const *)cf.workers,
+            .bind = cf.bind,
+            .key = key,
+            .ffn_group_size = ec->group_size,
+            .encoding = ec->encoding,
+            .sync = *halo_engine_sync(e->engine),
+            .weights = shares,
+            .loss_rate = o->drop_rate > 0 ? o->drop_rate : cf.loss,
+            .delay_ns = (uint64_t)(cf.delay_ms * 1e6),
+            .loss_seed = o->set_drop_seed ? o->drop_seed : cf.seed,
+            .join_timeout_ns = (uint64_t)(cf.join_timeout_ms * 1e6),
+            .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
+            .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
+            .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
+            .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+            .log_fn = log_line};
+        rc = halo_remote_new(&e->r, &rc_cfg, err);
+    }
+    memset(key, 0, sizeof key);
+    free(shares);
+    halo_clusterfile_free(&cf);
+    return rc;
+}
+
+int halo_runner_open(halo_runner *e, const char *model_path, const char *tokenizer_path,
+                     int threads, const halo_runner_opts *o, halo_err *err) {
+    memset(e, 0, sizeof *e);
+    if (o->nodes && o->cluster)
+        return HALO_FAIL(err, HALO_ERR_ARG, "--nodes and --cluster exclude each other");
+    if (!o->nodes && !o->cluster &&
+        (halo_engine_args_any(&o->engine) || o->drop_rate > 0 || o->drop_devices || o->speeds))
+        return HALO_FAIL(err, HALO_ERR_ARG, "cluster options need --nodes N");
+    int rc = halo_bundle_open(&e->b, model_path, tokenizer_path, threads, err);
+    if (rc == HALO_OK && o->nodes)
+        rc = open_cluster(e, o, model_path, err);
+    if (rc == HALO_OK && o->cluster)
+        rc = open_remote(e, o, model_path, err);
+    if (rc != HALO_OK)
+        halo_runner_close(e);
+    return rc;
+}
+
+int halo_runner_forward(halo_runner *e, int token, int pos, const float **logits, halo_err *err) {
+    e->tokens++;
+    if (e->r)
+        return halo_remote_forward(e->r, token, pos, logits, err);
+    if (!e->c) {
+        *logits = halo_forward(e->b.state, token, pos);
+        return HALO_OK;
+    }
+    return halo_cluster_forward(e->c, token, pos, logits, err);
+}
+
+void halo_runner_contributions(const halo_runner *e, uint64_t *expected, uint64_t *missing) {
+    *expected = *missing = 0;
+    if (e->c || e->r) {
+        const halo_node_stats *rs =
+            halo_node_get_stats(e->r ? halo_remote_root(e->r) : halo_cluster_node(e->c, 0));
+        *expected = rs->expected;
+        *missing = rs->missing;
+    }
+}
+
+/* ==== Reports ==== */
+
+/* The first line of either kind of cluster's report. */
+static void report_root(const halo_runner *e, const halo_node_stats *rs, const char *how, FILE *f) {
+    (void)fprintf(f,
+                  "cluster: %d devices%s, %llu tokens, %llu of %llu remote contributions "
+                  "missing (%.2f%%), root waited %.3f ms per token\n",
+                  e->n_devices, how, (unsigned long long)e->tokens, (unsigned long long)rs->missing,
+                  (unsigned long long)rs->expected,
+                  rs->expected ? 100.0 * (double)rs->missing / (double)rs->expected : 0.0,
+                  e->tokens ? (double)rs->wait_ns / 1e6 / (double)e->tokens : 0.0);
+}
+
+static void report_remote(const halo_runner *e, FILE *f) {
+    halo_net_stats ns;
+    halo_remote_stats st;
+    halo_net_get_stats(halo_remote_transport(e->r), &ns);
+    halo_remote_get_stats(e->r, &st);
+    report_root(e, halo_node_get_stats(halo_remote_root(e->r)), " over sockets", f);
+    (void)fprintf(f,
+                  "cluster events: %llu workers lost, %llu rejoined, %llu stalls, %llu "
+                  "recomputations (%llu tokens replayed), %d workers in the placement\n",
+                  (unsigned long long)st.lost, (unsigned long long)st.rejoined,
+                  (unsigned long long)st.stalls, (unsigned long long)st.recomputations,
+                  (unsigned long long)st.replayed_tokens, st.alive);
+    (void)fprintf(f,
+                  "root transport: %llu frames sent, %llu received; dropped %llu injected, "
+                  "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
+                  "stale; %llu TCP frames held back\n",
+                  (unsigned long long)ns.frames_sent, (unsigned long long)ns.frames_recv,
+                  (unsigned long long)ns.injected_drops, (unsigned long long)ns.bad_auth,
+                  (unsigned long long)ns.replayed, (unsigned long long)ns.malformed,
+                  (unsigned long long)ns.incomplete, (unsigned long long)ns.stale,
+                  (unsigned long long)ns.injected_holds);
+}
+
+void halo_runner_report(const halo_runner *e, FILE *f) {
+    if (e->r) {
+        report_remote(e, f);
+        return;
+    }
+    if (!e->c)
+        return;
+    halo_node *root = halo_cluster_node(e->c, 0);
+    const halo_node_stats *rs = halo_node_get_stats(root);
+    int n_layers = halo_model_get_config(e->b.model)->n_layers;
+    report_root(e, rs, "", f);
+    if (rs->missing) {
+        (void)fprintf(f, "missing by layer (attention/ffn):");
+        for (int l = 0; l < n_layers; l++)
+            (void)fprintf(f, " %d:%llu/%llu", l,
+                          (unsigned long long)halo_node_missing_at(root, l, HALO_PHASE_ATTN),
+                          (unsigned long long)halo_node_missing_at(root, l, HALO_PHASE_FFN));
+        (void)fprintf(f, "\n");
+    }
+    (void)fprintf(f, "%-6s %10s %12s %10s %12s %8s %8s %8s %10s\n", "device", "msgs sent",
+                  "bytes sent", "msgs recv", "bytes recv", "stale", "dup", "bad", "dropped");
+    for (int d = 0; d < e->n_devices; d++) {
+        const halo_node_stats *s = halo_node_get_stats(halo_cluster_node(e->c, d));
+        halo_loop_stats ls;
+        halo_loop_get_stats(e->t, d, &ls);
+        (void)fprintf(f, "%-6d %10llu %12llu %10llu %12llu %8llu %8llu %8llu %10llu\n", d,
+                      (unsigned long long)s->msgs_sent, (unsigned long long)s->bytes_sent,
+                      (unsigned long long)s->msgs_recv, (unsigned long long)s->bytes_recv,
+                      (unsigned long long)s->stale, (unsigned long long)s->duplicate,
+                      (unsigned long long)s->malformed, (unsigned long long)ls.msgs_dropped);
+    }
+}
+
+void halo_runner_close(halo_runner *e) {
+    halo_remote_free(e->r);
+    halo_cluster_free(e->c);
+    halo_engine_free(e->engine);
+    halo_transport_free(e->t);
+    halo_bundle_close(&e->b);
+    memset(e, 0, sizeof *e);
+}

@@ -1,0 +1,223 @@
+/*
+ * Cluster files (net/clusterfile.h), read with the project's YAML reader (core/yaml.h) and
+ * the engine section's reader shared with scenarios (core/engine_yaml.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "net/clusterfile.h"
+
+#include "core/engine_yaml.h"
+#include "core/parse.h"
+#include "core/yaml.h"
+#include "net/net.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Cluster files are a few lines: small limits keep hostile input cheap. */
+static const halo_yaml_limits limits = {
+    .max_bytes = 1u << 20, .max_depth = 16, .max_nodes = 100000, .max_expanded_bytes = 4u << 20};
+
+static const char *const top_keys[] = {"key",           "workers",   "bind",     "heartbeat_ms",
+                                       "dead_after_ms", "rejoin_ms", "stall_ms", "join_timeout_ms",
+                                       "inject",        "engine",    NULL};
+
+/* Keys of earlier versions, now in the engine section: a message that says where. */
+static const struct {
+    const char *key, *hint;
+} moved[] = {
+    {"transport", "engine.delivery (datagram = udp, stream = tcp)"},
+    {"sync", "engine.sync"},
+    {"deadline_ms", "engine.deadline_ms"},
+    {"weights", "engine.placement (weights:W0,W1,..)"},
+    {"importance", "engine.importance"},
+    {"tau", "engine.tau"},
+    {"predictor", "engine.predictor"},
+};
+
+static char *dupstr(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static int bad(halo_err *err, const halo_yaml_node *at, const char *kp, const char *what) {
+    return halo_yaml_fail(err, HALO_ERR_FORMAT, at->file, at->line, kp, "%s", what);
+}
+
+static int get_scalar(const halo_yaml_node *v, const char *kp, const char *what, halo_err *err) {
+    if (v->kind != HALO_YAML_SCALAR || halo_yaml_is_null(v))
+        return halo_yaml_fail(
+            err, HALO_ERR_FORMAT, v->file, v->line, kp, "expected %s, got %s", what,
+            v->kind == HALO_YAML_SCALAR ? "an empty value" : halo_yaml_kind_name(v));
+    return HALO_OK;
+}
+
+static int get_number(const halo_yaml_node *v, const char *kp, double lo, double hi, double *out,
+                      halo_err *err) {
+    int rc = get_scalar(v, kp, "a number", err);
+    if (rc == HALO_OK && (!v->plain || halo_parse_number(v->str, lo, 0, hi, 0, out, err)))
+        rc = v->plain ? halo_yaml_prefix(err, v, kp)
+                      : halo_yaml_fail(err, HALO_ERR_FORMAT, v->file, v->line, kp,
+                                       "expected a number, got the string '%s'", v->str);
+    return rc;
+}
+
+/* `rel` relative to the directory of `path` (unchanged when absolute). */
+static char *beside(const char *path, const char *rel) {
+    const char *slash = strrchr(path, '/');
+    if (rel[0] == '/' || !slash)
+        return dupstr(rel);
+    size_t dir = (size_t)(slash - path) + 1, n = dir + strlen(rel) + 1;
+    char *p = malloc(n);
+    if (p) {
+        memcpy(p, path, dir);
+        memcpy(p + dir, rel, strlen(rel) + 1);
+    }
+    return p;
+}
+
+static int set_string(char **slot, const halo_yaml_node *v, const char *kp, const char *path,
+                      halo_err *err) {
+    int rc = get_scalar(v, kp, "a string", err);
+    if (rc != HALO_OK)
+        return rc;
+    char *d = path ? beside(path, v->str) : dupstr(v->str);
+    if (!d)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    free(*slot);
+    *slot = d;
+    return HALO_OK;
+}
+
+static int load_workers(halo_clusterfile *cf, const halo_yaml_node *v, halo_err *err) {
+    if (v->kind != HALO_YAML_SEQ)
+        return bad(err, v, "workers", "expected a list of host:port");
+    int n = v->n;
+    if (n < 1 || n >= HALO_MAX_DEVICES)
+        return bad(err, v, "workers", "expected 1 or more worker addresses");
+    cf->workers = calloc((size_t)n, sizeof *cf->workers);
+    if (!cf->workers)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    cf->n_workers = n;
+    for (int i = 0; i < n; i++) {
+        const halo_yaml_node *it = v->items[i];
+        char kp[HALO_YAML_KP_MAX];
+        (void)halo_yaml_kp_idx(kp, "workers", i);
+        int rc = get_scalar(it, kp, "host:port", err);
+        struct sockaddr_in sa;
+        if (rc == HALO_OK && halo_net_parse_addr(it->str, &sa, err) != HALO_OK)
+            rc = halo_yaml_prefix(err, it, kp);
+        if (rc != HALO_OK)
+            return rc;
+        if (!(cf->workers[i] = dupstr(it->str)))
+            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    return HALO_OK;
+}
+
+static int load_inject(halo_clusterfile *cf, const halo_yaml_node *m, halo_err *err) {
+    static const char *const keys[] = {"loss", "delay_ms", "seed", NULL};
+    if (m->kind != HALO_YAML_MAP)
+        return bad(err, m, "inject", "expected a mapping (loss, delay_ms, seed)");
+    int rc = halo_yaml_check_keys(m, "inject", keys, err);
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "loss")))
+        rc = get_number(v, "inject.loss", 0.0, 0.999, &cf->loss, err);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "delay_ms")))
+        rc = get_number(v, "inject.delay_ms", 0.0, 60000.0, &cf->delay_ms, err);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "seed")) &&
+        (rc = get_scalar(v, "inject.seed", "an integer", err)) == HALO_OK &&
+        halo_parse_u64(v->str, &cf->seed, err) != HALO_OK)
+        rc = halo_yaml_prefix(err, v, "inject.seed");
+    return rc;
+}
+
+static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err) {
+    for (int i = 0; i < r->n; i++)
+        for (size_t k = 0; k < sizeof moved / sizeof moved[0]; k++)
+            if (strcmp(r->keys[i], moved[k].key) == 0)
+                return halo_yaml_fail(err, HALO_ERR_FORMAT, r->file, r->key_lines[i], r->keys[i],
+                                      "this key moved to %s", moved[k].hint);
+    int rc = halo_yaml_check_keys(r, "", top_keys, err);
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "workers")))
+        rc = load_workers(cf, v, err);
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "key")))
+        rc = set_string(&cf->key_path, v, "key", cf->path, err);
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "bind")))
+        rc = set_string(&cf->bind, v, "bind", NULL, err);
+    static const char *const ms_keys[] = {"heartbeat_ms", "dead_after_ms", "rejoin_ms", "stall_ms",
+                                          "join_timeout_ms"};
+    double *ms_vals[] = {&cf->heartbeat_ms, &cf->dead_after_ms, &cf->rejoin_ms, &cf->stall_ms,
+                         &cf->join_timeout_ms};
+    for (int i = 0; rc == HALO_OK && i < 5; i++)
+        if ((v = halo_yaml_get(r, ms_keys[i])))
+            rc = get_number(v, ms_keys[i], 1.0, 3.6e6, ms_vals[i], err);
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "inject")))
+        rc = load_inject(cf, v, err);
+    if (rc == HALO_OK && !cf->n_workers)
+        rc =
+            HALO_FAIL(err, HALO_ERR_FORMAT, "%s: workers: missing (a list of host:port)", cf->path);
+    if (rc == HALO_OK && !cf->key_path)
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key: missing (a key file; halo keygen FILE)",
+                       cf->path);
+    return rc;
+}
+
+/* engine.predictor: relative to the cluster file. */
+static int engine_path(void *ctx, const halo_yaml_node *at, const char *kp, const char *value,
+                       char **out, halo_err *err) {
+    const halo_clusterfile *cf = ctx;
+    (void)at;
+    (void)kp;
+    *out = beside(cf->path, value);
+    return *out ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+}
+
+int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err) {
+    memset(cf, 0, sizeof *cf);
+    cf->seed = 1;
+    halo_engine_config_init(&cf->engine);
+    if (!(cf->path = dupstr(path)))
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    int rc = halo_yaml_load(&cf->doc, path, &limits, err);
+    if (rc == HALO_ERR_IO && err)
+        (void)halo_err_prefix(err, "cluster file: ");
+    const halo_yaml_node *r = rc == HALO_OK ? cf->doc->root : NULL;
+    if (rc == HALO_OK && (!r || r->kind != HALO_YAML_MAP))
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: expected a mapping of cluster keys", path);
+    if (rc == HALO_OK)
+        rc = load_top(cf, r, err);
+    if (rc == HALO_OK)
+        rc = halo_engine_preset(&cf->engine, "relaxed", err);
+    halo_engine_yaml hooks = {.path = engine_path, .ctx = cf};
+    if (rc == HALO_OK)
+        rc = halo_engine_yaml_read(&cf->engine, halo_yaml_get(r, "engine"), "engine", &hooks, err);
+    if (rc != HALO_OK)
+        halo_clusterfile_free(cf);
+    return rc;
+}
+
+int halo_clusterfile_finish(halo_clusterfile *cf, int has_weights, halo_err *err) {
+    const halo_yaml_node *r = cf->doc->root;
+    return halo_engine_yaml_finish(&cf->engine, halo_yaml_get(r, "engine"), r, "engine",
+                                   cf->n_workers + 1, has_weights, HALO_ENGINE_WHERE_NET, NULL,
+                                   err);
+}
+
+void halo_clusterfile_free(halo_clusterfile *cf) {
+    for (int i = 0; cf->workers && i < cf->n_workers; i++)
+        free(cf->workers[i]);
+    free(cf->workers);
+    free(cf->key_path);
+    free(cf->bind);
+    free(cf->path);
+    halo_engine_config_free(&cf->engine);
+    halo_yaml_free(cf->doc);
+    memset(cf, 0, sizeof *cf);
+}

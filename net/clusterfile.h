@@ -1,0 +1,60 @@
+/*
+ * Cluster files: what the root of a socket cluster (`halo generate --cluster FILE`, and
+ * eval) reads to reach its workers. YAML, read by core/yaml.h; keys documented in
+ * docs/net.md:
+ *
+ *   key: cluster.key          # key file (64 hex digits), relative to this file
+ *   workers: [127.0.0.1:7001, 127.0.0.1:7002]
+ *   bind: 0.0.0.0:0           # the root's address (optional)
+ *   heartbeat_ms: 100         # optional fault-detection timing
+ *   dead_after_ms: 1000
+ *   rejoin_ms: 500
+ *   stall_ms: 5000
+ *   join_timeout_ms: 3000
+ *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
+ *   engine:                   # the engine configuration (core/engine.h): the same keys,
+ *     baseline: relaxed       # values and meanings as a scenario's engine: section and
+ *     deadline_ms: 10         # the command line's engine flags; delivery picks the
+ *     delivery: datagram      # sockets: datagram = UDP, stream = TCP
+ *
+ * Without `engine: {baseline: ...}` the file starts from the `relaxed` preset (relaxed sync
+ * over UDP with a fixed deadline, equal split). The engine section is read, not finished:
+ * the command line's flags may still override it (halo_engine_args_apply), then the
+ * caller finishes it for the cluster's size.
+ */
+#ifndef HALO_NET_CLUSTERFILE_H
+#define HALO_NET_CLUSTERFILE_H
+
+#include "core/engine.h"
+#include "core/status.h"
+
+#include <stdint.h>
+
+typedef struct halo_clusterfile {
+    char *path;     /* as given */
+    int n_workers;  /* >= 1 */
+    char **workers; /* (n_workers) "host:port" */
+    char *key_path; /* resolved against the file's directory */
+    char *bind;     /* or NULL */
+    double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
+    double loss, delay_ms;     /* injected on worker links */
+    uint64_t seed;             /* of the injected loss */
+    halo_engine_config engine; /* the engine: section over the relaxed preset, not finished */
+    /* where the engine section stands, for halo_clusterfile_finish's messages */
+    struct halo_yaml_doc *doc;
+} halo_clusterfile;
+
+/* Errors: HALO_ERR_IO (cannot read), HALO_ERR_FORMAT (names the file, line and key). */
+int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err);
+
+/*
+ * Finishes the engine configuration for the cluster (root + workers) after any overrides;
+ * errors point at the file's key (or name the key when the override set it).
+ * Errors: HALO_ERR_FORMAT.
+ */
+int halo_clusterfile_finish(halo_clusterfile *cf, int has_weights, halo_err *err);
+
+/* Frees; safe on a zeroed struct. */
+void halo_clusterfile_free(halo_clusterfile *cf);
+
+#endif /* HALO_NET_CLUSTERFILE_H */
