@@ -1,0 +1,332 @@
+/*
+ * The one engine configuration (core/engine.h): presets map a baseline name to settings in
+ * one place; keys parse with messages that name the value; the checks between keys and
+ * against the world; and the three front-ends (a scenario's engine: section, a cluster
+ * file's engine: section, engine flags as the command line gives them) produce the same
+ * configuration for the same settings.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/engine.h"
+#include "core/importance.h"
+#include "core/wire.h"
+#include "net/clusterfile.h"
+#include "sim/scenario.h"
+#include "tests/test.h"
+#include "tests/testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *write_tmp(const char *name, const char *text) {
+    const char *p = tu_tmp_path(name);
+    tu_write_file(p, text, strlen(text));
+    return p;
+}
+
+static void json_of(const halo_engine_config *c, char *buf, size_t cap) {
+    size_t need = halo_engine_config_json(c, buf, cap);
+    ASSERT(need < cap);
+}
+
+static void presets_map_names_to_settings(void) {
+    static const struct {
+        const char *name;
+        int policy, importance, adaptive, redundancy, delivery;
+        const char *placement;
+    } want[] = {
+        {"dllama", HALO_SYNC_POLICY_STRICT, HALO_ENGINE_IMPORTANCE_NONE, 0, 1, HALO_DELIVERY_STREAM,
+         "equal"},
+        {"balanced", HALO_SYNC_POLICY_STRICT, HALO_ENGINE_IMPORTANCE_NONE, 0, 1,
+         HALO_DELIVERY_STREAM, "balanced"},
+        {"relaxed", HALO_SYNC_POLICY_RELAXED, HALO_ENGINE_IMPORTANCE_NONE, 0, 1,
+         HALO_DELIVERY_DATAGRAM, "equal"},
+        {"halo", HALO_SYNC_POLICY_RELAXED, HALO_SCORING_PREDICTOR, 1, 2, HALO_DELIVERY_DATAGRAM,
+         "balanced"},
+    };
+
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        ASSERT_OK(halo_engine_preset(&c, want[i].name, NULL));
+        ASSERT_OK(halo_engine_config_finish(&c, 4, 1, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+        ASSERT_EQ(c.policy, want[i].policy);
+        ASSERT_EQ(c.importance, want[i].importance);
+        ASSERT_EQ(c.adaptive_deadline, want[i].adaptive);
+        ASSERT_EQ(c.redundancy, want[i].redundancy);
+        ASSERT_EQ(c.delivery, want[i].delivery);
+        ASSERT(strcmp(c.placement, want[i].placement) == 0);
+        ASSERT(strcmp(c.baseline, want[i].name) == 0);
+        halo_engine_config_free(&c);
+    }
+    /* a shape has no activations: the halo preset scores synthetically there */
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_preset(&c, "halo", NULL));
+    ASSERT_OK(halo_engine_config_finish(&c, 8, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    ASSERT_EQ(c.importance, HALO_SCORING_SYNTHETIC);
+    halo_engine_config_free(&c);
+    halo_err err = {0};
+    halo_engine_config_init(&c);
+    ASSERT_EQ(halo_engine_preset(&c, "fastest", &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "'fastest' is not one of dllama, balanced, relaxed, halo");
+    halo_engine_config_free(&c);
+}
+
+static void explicit_keys_override_the_preset_in_any_order(void) {
+    halo_engine_config a, b;
+    halo_engine_config_init(&a);
+    halo_engine_config_init(&b);
+    /* a key set before the preset survives it, as one set after it */
+    ASSERT_OK(halo_engine_set(&a, "sync", "strict", NULL));
+    ASSERT_OK(halo_engine_set(&a, "baseline", "relaxed", NULL));
+    ASSERT_OK(halo_engine_set(&b, "baseline", "relaxed", NULL));
+    ASSERT_OK(halo_engine_set(&b, "sync", "strict", NULL));
+    ASSERT_OK(halo_engine_config_finish(&a, 2, 1, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    ASSERT_OK(halo_engine_config_finish(&b, 2, 1, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    ASSERT_EQ(a.policy, HALO_SYNC_POLICY_STRICT);
+    ASSERT_EQ(a.delivery, HALO_DELIVERY_STREAM); /* derived from the final policy */
+    char ja[4096], jb[4096];
+    json_of(&a, ja, sizeof ja);
+    json_of(&b, jb, sizeof jb);
+    ASSERT(strcmp(ja, jb) == 0);
+    halo_engine_config_free(&a);
+    halo_engine_config_free(&b);
+}
+
+static void bad_values_and_combinations_are_named(void) {
+    static const struct {
+        const char *key, *value, *needle;
+    } bad[] = {
+        {"tau", "0", "0 is not in (0, 1]"},
+        {"tau", "x", "expected a number, got 'x'"},
+        {"redundancy", "9", "9 is not in [1, 8]"},
+        {"redundancy", "1.5", "expected an integer, got '1.5'"},
+        {"sync", "lax", "'lax' is not one of strict, relaxed"},
+        {"adaptive_deadline", "yes", "expected true or false, got 'yes'"},
+        {"critical", "1,,2", "'1,,2' is not a list of device numbers"},
+        {"tcp.rto_min_ms", "0", "0 is not in (0, 1e+07]"},
+        {"no_such_key", "1", "unknown engine key 'no_such_key'"},
+    };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        halo_err err = {0};
+        ASSERT_EQ(halo_engine_set(&c, bad[i].key, bad[i].value, &err), HALO_ERR_ARG);
+        ASSERT_STR_CONTAINS(err.msg, bad[i].needle);
+        ASSERT(!halo_engine_is_set(&c, bad[i].key));
+        halo_engine_config_free(&c);
+    }
+
+    static const struct {
+        const char *keys[4][2];
+        int n_devices, has_weights, where;
+        const char *bad_key, *needle;
+    } combos[] = {
+        {{{"importance", "predictor"}},
+         4,
+         1,
+         HALO_ENGINE_WHERE_SIM,
+         "importance",
+         "needs sync: relaxed"},
+        {{{"sync", "relaxed"}, {"importance", "oracle"}},
+         4,
+         0,
+         HALO_ENGINE_WHERE_SIM,
+         "importance",
+         "a shape has no activations"},
+        {{{"critical", "4"}}, 4, 1, HALO_ENGINE_WHERE_SIM, "critical", "device numbers in 0..3"},
+        {{{"placement", "weights:1,2"}},
+         3,
+         1,
+         HALO_ENGINE_WHERE_SIM,
+         "placement",
+         "needs 3 positive weights"},
+        {{{"tcp.rto_min_ms", "2000"}},
+         2,
+         1,
+         HALO_ENGINE_WHERE_SIM,
+         "tcp",
+         "rto_min_ms <= rto_init_ms"},
+        {{{"deadline_min_ms", "5"}, {"deadline_max_ms", "1"}},
+         2,
+         1,
+         HALO_ENGINE_WHERE_SIM,
+         "",
+         "deadline_min_ms <= deadline_max_ms"},
+        {{{"tcp.tlp", "false"}},
+         2,
+         1,
+         HALO_ENGINE_WHERE_NET,
+         "tcp.tlp",
+         "has no effect in socket clusters"},
+        {{{"memory_budget", "true"}},
+         2,
+         1,
+         HALO_ENGINE_WHERE_LOOP,
+         "memory_budget",
+         "only simulated devices stream"},
+        {{{"delivery", "stream"}}, 2, 1, HALO_ENGINE_WHERE_LOOP, "delivery", "in-process"},
+    };
+
+    for (size_t i = 0; i < sizeof combos / sizeof combos[0]; i++) {
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        for (int k = 0; k < 4 && combos[i].keys[k][0]; k++)
+            ASSERT_OK(halo_engine_set(&c, combos[i].keys[k][0], combos[i].keys[k][1], NULL));
+        halo_err err = {0};
+        const char *at = NULL;
+        ASSERT_EQ(halo_engine_config_finish(&c, combos[i].n_devices, combos[i].has_weights,
+                                            combos[i].where, &at, &err),
+                  HALO_ERR_ARG);
+        ASSERT(at && strcmp(at, combos[i].bad_key) == 0);
+        ASSERT_STR_CONTAINS(err.msg, combos[i].needle);
+        halo_engine_config_free(&c);
+    }
+}
+
+/* The same settings through a scenario, a cluster file and command-line flags. */
+static void three_front_ends_give_equal_configs(void) {
+    static const char *const keys[][2] = {
+        {"baseline", "halo"},
+        {"deadline_ms", "7.5"},
+        {"tau", "0.8"},
+        {"redundancy", "3"},
+        {"encoding", "q8"},
+        {"group_size", "16"},
+        {"critical", "1"},
+        {"adaptive_deadline", "false"},
+        {"place_critical", "false"},
+        {"placement", "weights:1,2,3,4"},
+        {"deadline_max_ms", "250"},
+    };
+
+    enum {
+        N = sizeof keys / sizeof keys[0]
+    };
+
+    char engine_yaml[2048] = "", scen[4096], clus[4096];
+    size_t used = 0;
+    for (int i = 0; i < N; i++)
+        used += (size_t)snprintf(engine_yaml + used, sizeof engine_yaml - used, "  %s: %s%s%s\n",
+                                 keys[i][0], keys[i][1][0] == 'w' ? "'" : "", keys[i][1],
+                                 keys[i][1][0] == 'w' ? "'" : "");
+    (void)snprintf(scen, sizeof scen,
+                   "model: {file: %s}\n"
+                   "devices: [{profile: rpi4b, count: 4, link: gige}]\n"
+                   "engine:\n%s"
+                   "workload: {tokens: 2}\n",
+                   tu_src_path("models/stories260K.bin"), engine_yaml);
+    (void)snprintf(clus, sizeof clus,
+                   "key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002, 127.0.0.1:7003]\n"
+                   "engine:\n%s",
+                   engine_yaml);
+    char want[4096], got[4096];
+
+    /* the command line: flags as text, applied over the defaults */
+    halo_engine_args args = {0};
+    for (int i = 0; i < N; i++)
+        args.value[halo_engine_key_find(keys[i][0])] = keys[i][1];
+    halo_engine_config cli;
+    halo_engine_config_init(&cli);
+    ASSERT_OK(halo_engine_args_apply(&cli, &args, NULL, NULL));
+    ASSERT_OK(halo_engine_config_finish(&cli, 4, 1, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    json_of(&cli, want, sizeof want);
+
+    halo_scenario *sc = NULL;
+    halo_err err = {0};
+    int rc = halo_scenario_load(&sc, write_tmp("fe.yaml", scen), 0, &err);
+    if (rc != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    json_of(&sc->engine, got, sizeof got);
+    ASSERT(strcmp(want, got) == 0);
+    halo_scenario_free(sc);
+
+    halo_clusterfile cf;
+    rc = halo_clusterfile_load(&cf, write_tmp("fe-cluster.yaml", clus), &err);
+    if (rc != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    json_of(&cf.engine, got, sizeof got);
+    ASSERT(strcmp(want, got) == 0);
+    halo_clusterfile_free(&cf);
+
+    /* and the flags over a file override its section, key by key */
+    rc = halo_clusterfile_load(&cf, write_tmp("fe-cluster.yaml", clus), &err);
+    ASSERT_OK(rc);
+    halo_engine_args over = {0};
+    over.value[halo_engine_key_find("tau")] = "0.5";
+    ASSERT_OK(halo_engine_args_apply(&cf.engine, &over, NULL, NULL));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT_NEAR(cf.engine.tau, 0.5, 1e-12);
+    ASSERT_EQ(cf.engine.redundancy, 3);
+    halo_clusterfile_free(&cf);
+    halo_engine_config_free(&cli);
+}
+
+/* The scenario's errors point at the key's line; the cluster file refuses keys that do not
+   apply to sockets with the same words. */
+static void yaml_front_ends_place_errors_at_the_key(void) {
+    char text[1024];
+    (void)snprintf(text, sizeof text,
+                   "model: {file: %s}\n"
+                   "devices: [{profile: rpi4b, count: 2, link: gige}]\n"
+                   "engine:\n"
+                   "  sync: strict\n"
+                   "  importance: oracle\n"
+                   "workload: {tokens: 2}\n",
+                   tu_src_path("models/stories260K.bin"));
+    halo_scenario *sc = NULL;
+    halo_err err = {0};
+    ASSERT_EQ(halo_scenario_load(&sc, write_tmp("e1.yaml", text), 0, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "e1.yaml:5: engine.importance: needs sync: relaxed");
+    halo_clusterfile cf;
+    const char *p = write_tmp("e2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                         "engine:\n  tcp: {tlp: false}\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT_EQ(halo_clusterfile_finish(&cf, 1, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "e2.yaml:4: engine.tcp.tlp: has no effect in socket clusters");
+    halo_clusterfile_free(&cf);
+    p = write_tmp("e3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nsync: strict\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "e3.yaml:3: sync: this key moved to engine.sync");
+    p = write_tmp("e4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nkey: again\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "duplicate key 'key'");
+    p = write_tmp("e5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n---\nkey: b\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "only one YAML document");
+}
+
+/* Every key of the table has a flag and a JSON field; the canonical text is stable. */
+static void every_key_has_a_flag_and_round_trips(void) {
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    char json[4096];
+    json_of(&c, json, sizeof json);
+    for (int k = 0; k < halo_engine_n_keys; k++) {
+        const char *name = halo_engine_keys[k].name;
+        const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;
+        char quoted[80];
+        (void)snprintf(quoted, sizeof quoted, "\"%s\":", leaf);
+        ASSERT_STR_CONTAINS(json, quoted);
+        char flag[64];
+        ASSERT(strlen(halo_engine_flag_name(name, flag, sizeof flag)) == strlen(name));
+        ASSERT(!strchr(flag, '_') && !strchr(flag, '.'));
+        ASSERT_EQ(halo_engine_key_find(name), k);
+    }
+    halo_engine_config_free(&c);
+}
+
+int main(int argc, char **argv) {
+    static const test_case cases[] = {
+        TEST(presets_map_names_to_settings),
+        TEST(explicit_keys_override_the_preset_in_any_order),
+        TEST(bad_values_and_combinations_are_named),
+        TEST(three_front_ends_give_equal_configs),
+        TEST(yaml_front_ends_place_errors_at_the_key),
+        TEST(every_key_has_a_flag_and_round_trips),
+    };
+    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+}

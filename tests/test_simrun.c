@@ -1,0 +1,92 @@
+/*
+ * Simulated runs of a scenario point (sim/simrun.h): a run is a pure function of (scenario,
+ * seed, run) — two runs give identical per-token times, text and counters; a different run
+ * number gives another replication; and the time split adds up: per token, compute +
+ * stragglers + network equals the token's time, and the means equal the mean time.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "sim/scenario.h"
+#include "sim/simrun.h"
+#include "tests/test.h"
+#include "tests/testutil.h"
+
+#include <string.h>
+
+static halo_scenario *load(const char *rel, long point) {
+    halo_scenario *sc = NULL;
+    halo_err err = {0};
+    if (halo_scenario_load(&sc, tu_src_path(rel), point, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    return sc;
+}
+
+static void run(const halo_scenario *sc, int r, halo_sim_result *out) {
+    halo_err err = {0};
+    if (halo_simrun(sc, r, out, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+}
+
+static void same_seed_and_run_give_identical_results(void) {
+    /* 5% loss, relaxed sync: deadlines and drops depend on every random draw */
+    halo_scenario *sc = load("scenarios/tiny-loss.yaml", 2);
+    halo_sim_result a, b, c;
+    run(sc, 0, &a);
+    run(sc, 0, &b);
+    run(sc, 1, &c);
+    ASSERT_EQ(a.n_tokens, b.n_tokens);
+    ASSERT(a.n_tokens > 0);
+    for (int i = 0; i < a.n_tokens; i++) {
+        ASSERT_EQ(a.tokens[i].time_ns, b.tokens[i].time_ns);
+        ASSERT_EQ(a.tokens[i].missing, b.tokens[i].missing);
+        ASSERT_EQ(a.tokens[i].token, b.tokens[i].token);
+    }
+    ASSERT(a.text && b.text && strcmp(a.text, b.text) == 0);
+    ASSERT_EQ(a.events, b.events);
+    ASSERT_EQ(a.msgs_lost, b.msgs_lost);
+    ASSERT_EQ(a.bytes_on_wire, b.bytes_on_wire);
+    /* another replication draws other losses */
+    ASSERT(a.total_ns != c.total_ns || a.msgs_lost != c.msgs_lost);
+    halo_sim_result_free(&a);
+    halo_sim_result_free(&b);
+    halo_sim_result_free(&c);
+    halo_scenario_free(sc);
+}
+
+static void time_split_adds_up(void) {
+    static const char *const scen[] = {"scenarios/tiny-loss.yaml", "scenarios/hetero.yaml",
+                                       "scenarios/headline.yaml"};
+    for (size_t s = 0; s < sizeof scen / sizeof scen[0]; s++) {
+        halo_scenario *sc = load(scen[s], 1);
+        halo_sim_result r;
+        run(sc, 0, &r);
+        double sum = 0;
+        for (int i = 0; i < r.n_tokens; i++) {
+            const halo_sim_token *t = &r.tokens[i];
+            /* the root's time for a token covers its own compute at least */
+            ASSERT(t->time_ns >= t->compute_ns);
+            sum += (double)t->time_ns;
+        }
+        ASSERT_NEAR(r.mean_ms, sum / r.n_tokens / 1e6, 1e-9);
+        /* the split's means add to the mean token time whenever no token is shorter than its
+           busiest device's compute (the network part is clamped at zero otherwise) */
+        ASSERT_NEAR(r.compute_ms + r.stragglers_ms + r.network_ms, r.mean_ms, 1e-6 * r.mean_ms);
+        ASSERT(r.p50_ms <= r.p90_ms && r.p90_ms <= r.p99_ms && r.p99_ms <= r.max_ms);
+        /* per-device compute over the measured tokens is what the tokens charged */
+        ASSERT_EQ(r.n_devices, sc->n_devices);
+        uint64_t root_compute = 0;
+        for (int i = 0; i < r.n_tokens; i++)
+            root_compute += r.tokens[i].compute_ns;
+        ASSERT_EQ(r.devices[0].compute_ns, root_compute);
+        halo_sim_result_free(&r);
+        halo_scenario_free(sc);
+    }
+}
+
+int main(int argc, char **argv) {
+    static const test_case cases[] = {
+        TEST(same_seed_and_run_give_identical_results),
+        TEST(time_split_adds_up),
+    };
+    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+}
