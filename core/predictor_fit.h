@@ -168,7 +168,7 @@ const char *halo_predictor_fit_attn_name(int attn);
  * holding only <|endoftext|>, as core/eval.h reads them): allocates every buffer and counts
  * the stories (tokenization only), the first `max_stories` of them (< 0: all). `text_name`
  * (e.g. the file's path; NULL: "text") names the text in messages. The model, tokenizer and
- * text are borrowed and must outlive the object; text_name is copied.
+ * text (none NULL) are borrowed and must outlive the object; text_name is copied.
  * Errors: HALO_ERR_ARG (a shape-only model: fitting needs weights), HALO_ERR_FORMAT (fewer
  * than 2 stories: one is needed to fit, one to measure), HALO_ERR_NOMEM. *out is NULL on
  * failure.
