@@ -269,7 +269,7 @@ static void set_number(halo_engine_config *c, int k, double v) {
         c->deadline_max_ns = ms_to_ns(v);
         break;
     default:
-        HALO_ASSERT(0 && "not a number key");
+        halo_assert_fail(__FILE__, __LINE__, "not a number key");
     }
 }
 
@@ -291,7 +291,7 @@ static void set_integer(halo_engine_config *c, int k, long long v) {
         c->redundancy = (int)v;
         break;
     default:
-        HALO_ASSERT(0 && "not an integer key");
+        halo_assert_fail(__FILE__, __LINE__, "not an integer key");
     }
 }
 
@@ -310,7 +310,7 @@ static int *bool_field(halo_engine_config *c, int k) {
     case K_PREFETCH:
         return &c->prefetch;
     default:
-        HALO_ASSERT(0 && "not a bool key");
+        halo_assert_fail(__FILE__, __LINE__, "not a bool key");
         return NULL;
     }
 }
@@ -336,7 +336,7 @@ static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *e
         c->simulator = v;
         break;
     default:
-        HALO_ASSERT(0 && "not an enum key");
+        halo_assert_fail(__FILE__, __LINE__, "not an enum key");
     }
     return HALO_OK;
 }
@@ -358,7 +358,7 @@ static int set_string(halo_engine_config *c, int k, const char *value, halo_err 
         return replace_str(k == K_CRITICAL ? &c->critical : &c->reliable, *value ? value : NULL,
                            err);
     default:
-        HALO_ASSERT(0 && "not a string key");
+        halo_assert_fail(__FILE__, __LINE__, "not a string key");
         return HALO_ERR_ARG;
     }
 }

@@ -5,7 +5,7 @@
  *
  * LLaMA's SwiGLU has no exact zeros, so the predictor estimates magnitudes: for FFN neuron j,
  * h_j = silu(w1_j . xb) * (w3_j . xb) is approximated through low-rank factors of W1 and W3
- * (rank r, fitted offline by `halo calibrate`), and neuron j's contribution to the output is
+ * (rank r, fitted offline by core/predictor_fit.h), and neuron j's contribution to the output is
  * |h_j| * ||W2[:, j]||. A group's score is the root of the sum of its neurons' squared
  * scores, so the file does not depend on the group size. Attention groups are scored from
  * the low-rank query/key/value projections in the same way (or, in files without attention

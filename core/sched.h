@@ -28,7 +28,7 @@
  * root needs for embeddings and the classifier from its mem_bytes.
  *
  * Pure C11, no allocation beyond the solution arrays and the heuristic's scratch, no state.
- * The exact MILP solver lives in app/sched_exact.h (GLPK).
+ * The exact MILP solver is core/sched_exact.h (its own library, halo_sched_exact: GLPK).
  */
 #ifndef HALO_SCHED_H
 #define HALO_SCHED_H

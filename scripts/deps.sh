@@ -24,7 +24,7 @@ CI_PKGS=(
     libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64 libsodium-dev:arm64
     # GSL for `halo calibrate`: the arm64 runtime libraries only. libgsl-dev is not
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the
-    # host's libgsl-dev; the cross build uses the host's headers (app/CMakeLists.txt).
+    # host's libgsl-dev; the cross build uses the host's headers (core/CMakeLists.txt).
     libgsl27:arm64 libgslcblas0:arm64
 )
 

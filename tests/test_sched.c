@@ -5,9 +5,9 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
-#include "app/sched_exact.h"
 #include "core/rng.h"
 #include "core/sched.h"
+#include "core/sched_exact.h"
 #include "tests/test.h"
 
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
  * halo_sched_gap: how far the scheduler's heuristic (core/sched.h) is from the exact
- * optimum (app/sched_exact.h), and how long each takes, on seeded random instances:
+ * optimum (core/sched_exact.h), and how long each takes, on seeded random instances:
  * 2-16 devices drawn from the Raspberry Pi 4B/5, Jetson Nano and laptop profiles of
  * scenarios/profiles/ behind Gigabit, Fast Ethernet or Wi-Fi links (scenarios/links/),
  * 0-5% loss on half of them, LLaMA-like shapes (dim 2048-5120, 22-40 layers, 4-40 KV
@@ -20,9 +20,9 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
-#include "app/sched_exact.h"
 #include "core/rng.h"
 #include "core/sched.h"
+#include "core/sched_exact.h"
 
 #include <errno.h>
 #include <limits.h>

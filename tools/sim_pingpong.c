@@ -1,7 +1,7 @@
 /*
  * halo_sim_pingpong: the request/response exchange of tools/tcp_pingpong.c, run over the
  * simulator's stream (TCP) model instead of kernel TCP, with the same output format
- * (`size,loss,seq,rtt_ns`), so scripts/compare-tcp-model.sh can set the model beside the
+ * (`size,loss,seq,rtt_ns`), so tools/compare-tcp-model.sh can set the model beside the
  * kernel measured in network namespaces.
  *
  * World: two nodes joined by a veth-like path (10 Gb/s, 7 us per hop), loss drawn
@@ -13,7 +13,7 @@
  * --engine ns3 runs the same world on ns-3 (sim/ns3/, Linux-like TCP settings) instead of the
  * in-tree engine; --delivery datagram sends the request and the response as datagrams, and
  * an exchange whose request or response is lost is given up after --timeout-us and printed
- * with rtt_ns -1 (the delivery-ratio comparison of scripts/compare-ns3.sh); --gilbert draws
+ * with rtt_ns -1 (the delivery-ratio comparison of tools/compare-ns3.sh); --gilbert draws
  * Gilbert-Elliott bursts instead of Bernoulli loss.
  */
 #define _POSIX_C_SOURCE 200809L

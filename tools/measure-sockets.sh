@@ -3,7 +3,7 @@
 # processes on this machine), under packet loss on the worker links, then the same scenario
 # in the simulator. Prints markdown tables (docs/net.md quotes one run).
 #
-#   scripts/measure-sockets.sh [options]
+#   tools/measure-sockets.sh [options]
 #
 #   --modes "..."   inproc and/or netns (default: both; netns is skipped with a message
 #                   when namespaces or iptables are not permitted)

@@ -8,7 +8,7 @@
 #   4. the reliable stream under 0/1/2/5% loss, small messages: in-tree model vs ns-3 vs kernel
 #      TCP (sim/validation/kernel-tcp-summary.csv, measured in network namespaces);
 #   5. the paper's headline point (scenarios/headline.yaml) on both engines, with wall times.
-# usage: scripts/compare-ns3.sh [--quick] [BUILD_DIR]   (needs a build with ns-3)
+# usage: tools/compare-ns3.sh [--quick] [BUILD_DIR]   (needs a build with ns-3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
@@ -26,7 +26,7 @@ done
 unset NS_LOG NS_GLOBAL_VALUE
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-summ=$here/scripts/tcp-summary.awk
+summ=$here/tools/tcp-summary.awk
 runs=10
 count=2000
 head_runs=3

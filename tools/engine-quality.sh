@@ -2,7 +2,7 @@
 # Measures what lost contributions cost in quality: `halo eval` on the dev excerpt through
 # in-process clusters with deterministic injected drops (relaxed sync), and the cost of
 # 8-bit payloads. Prints markdown tables (docs/engine.md holds a copy of one run's output).
-# usage: scripts/engine-quality.sh [HALO_BINARY] [TEXT_FILE]
+# usage: tools/engine-quality.sh [HALO_BINARY] [TEXT_FILE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 halo=${1:-$here/build/dev/app/halo}

@@ -2,7 +2,10 @@
  * The exact load-balancing schedule: the scheduler's problem (core/sched.h) as a mixed
  * integer linear programme solved by GLPK's branch and cut. It is the reference the
  * heuristic (halo_sched_solve_heuristic) is measured against (tools/sched_gap.c,
- * docs/scheduler.md); it lives in app/ because core links nothing beyond libc and libm.
+ * docs/scheduler.md). It sits beside the heuristic but is its own library,
+ * halo_sched_exact (core/CMakeLists.txt), because halo_core links nothing beyond libc, libm
+ * and pthreads: only what measures the heuristic (tests/test_sched.c, tools/sched_gap.c)
+ * links GLPK.
  *
  * Formulation, per device d and block k in {attention, FFN} (fixed_dk and per_dk from
  * halo_sched_coeffs, size_k from halo_sched_group_bytes, N_k groups):

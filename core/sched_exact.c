@@ -1,7 +1,7 @@
 /*
  * The exact load-balancing schedule with GLPK (see sched_exact.h for the formulation).
  */
-#include "app/sched_exact.h"
+#include "core/sched_exact.h"
 
 #include <glpk.h>
 #include <math.h>

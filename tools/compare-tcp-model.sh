@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets the simulator's TCP model beside kernel TCP: for every (size, loss) row of the kernel
-# summary (sim/validation/kernel-tcp-summary.csv, from scripts/measure-kernel-tcp.sh in
+# summary (sim/validation/kernel-tcp-summary.csv, from tools/measure-kernel-tcp.sh in
 # network namespaces), runs the same request/response exchange over the model
 # (halo_sim_pingpong, same count) and prints a markdown table with the model's error.
-# usage: scripts/compare-tcp-model.sh [BUILD_DIR] [KERNEL_SUMMARY_CSV]
+# usage: tools/compare-tcp-model.sh [BUILD_DIR] [KERNEL_SUMMARY_CSV]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build/dev}
@@ -16,7 +16,7 @@ trap 'rm -f "$tmp"' EXIT
 
 tail -n +2 "$kernel" | while IFS=, read -r size loss n _; do
     "$tool" --size "$size" --loss "$loss" --count "$n" --seed 1
-done | awk -f "$here/scripts/tcp-summary.awk" >"$tmp"
+done | awk -f "$here/tools/tcp-summary.awk" >"$tmp"
 
 echo "| size B | loss | kernel mean ms | model mean ms | error | kernel >100 ms | model >100 ms | kernel p99 ms | model p99 ms |"
 echo "|---|---|---|---|---|---|---|---|---|"

@@ -3,7 +3,7 @@
 # joined by a veth pair: the reference the simulator's reliable-stream model is checked against
 # (docs/kernel-tcp.md has a run and how to read it).
 #
-#   scripts/measure-kernel-tcp.sh [options] [OUT.csv]      (default OUT: /tmp/kernel-tcp.csv)
+#   tools/measure-kernel-tcp.sh [options] [OUT.csv]      (default OUT: /tmp/kernel-tcp.csv)
 #
 #   --quick        sizes 1024 16384, loss 0 0.05, 100 exchanges each (the ctest `netns` entry)
 #   --bin PATH     halo_tcp_pingpong (default: $HALO_TCP_PINGPONG, else build/*/tools/)
