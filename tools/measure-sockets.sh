@@ -148,19 +148,15 @@ stop_workers() {
 cluster() {
     local mode=$1 transport=$2 loss=$3 imp=${4:-predictor} f=$tmp/$1-$2-$3-${4:-p}.yaml
     {
-        echo "transport: $transport"
         echo "key: k.key"
         echo "workers: [$(cat "$tmp/$mode-$transport.addrs")]"
-        if [ "$transport" = udp ]; then
-            echo "sync: relaxed"
-            echo "deadline_ms: 2"
-            echo "importance: $imp"
-            echo "tau: 0.9"
-        else
-            echo "sync: strict"
-            echo "stall_ms: 60000"
-        fi
+        [ "$transport" = tcp ] && echo "stall_ms: 60000"
         [ "$mode" = inproc ] && echo "inject: {loss: $loss, seed: 1}"
+        if [ "$transport" = udp ]; then
+            echo "engine: {delivery: datagram, sync: relaxed, deadline_ms: 2, importance: $imp, tau: 0.9}"
+        else
+            echo "engine: {baseline: dllama}"
+        fi
     } >"$f"
     echo "$f"
 }
