@@ -89,7 +89,8 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                                .pool = cfg->pool,
                                .encoding = cfg->encoding,
                                .sync = cfg->sync,
-                               .memplan = c->plans ? c->plans[i] : NULL};
+                               .memplan = c->plans ? c->plans[i] : NULL,
+                               .loader = cfg->loaders ? cfg->loaders[i] : NULL};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)

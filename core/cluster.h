@@ -25,6 +25,9 @@ typedef struct halo_cluster_config {
      */
     const uint64_t *budget_bytes;
     int prefetch;
+    /* (n_devices) borrowed loaders, entries may be NULL; or NULL: devices whose group
+       weights are really read from the checkpoint through a loader (core/node.h). */
+    struct halo_loader *const *loaders;
 } halo_cluster_config;
 
 typedef struct halo_cluster halo_cluster;

@@ -8,6 +8,7 @@
  */
 #include "core/node.h"
 
+#include "core/loader.h"
 #include "core/memplan.h"
 #include "core/ops.h"
 
@@ -26,6 +27,9 @@ struct halo_node {
     halo_transport *t;
     halo_pool *pool;
     halo_memplan *memplan; /* borrowed, may be NULL: storage of a memory-limited device */
+    halo_loader *loader;   /* borrowed, may be NULL: group weights are read through it */
+    uint16_t *last_gids;   /* loader: (n_layers * 2, max_groups) groups last computed per block */
+    int *last_count;       /* loader: (n_layers * 2) how many */
     size_t bytes;
 
     /* compute buffers */
@@ -122,9 +126,91 @@ static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count
                  count > 0 ? 4 : 0); /* wq, wk, wv, wo */
 }
 
-/* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out. */
-static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
-                         int pos, float *out) {
+/* ==== Group weights through the loader ==== */
+
+/* Asks the loader to read ahead the groups this node computed last time for the block after
+   (layer, phase), and remembers gids as this block's. */
+static void loader_read_ahead(halo_node *n, int layer, int phase, const uint16_t *gids, int count) {
+    int b = layer * 2 + phase, next = (b + 1) % (2 * n->g.n_layers);
+    memcpy(n->last_gids + (size_t)b * (size_t)n->max_groups, gids, (size_t)count * sizeof *gids);
+    n->last_count[b] = count;
+    halo_group_key keys[64];
+    int k = 0, kind = next % 2 == HALO_PHASE_ATTN ? HALO_GROUP_KIND_ATTN : HALO_GROUP_KIND_FFN;
+    const uint16_t *ng = n->last_gids + (size_t)next * (size_t)n->max_groups;
+    for (int i = 0; i < n->last_count[next]; i++) {
+        keys[k++] = (halo_group_key){.layer = next / 2, .kind = kind, .idx = ng[i]};
+        if (k == 64 || i + 1 == n->last_count[next]) {
+            (void)halo_loader_prefetch(n->loader, keys, k, NULL); /* a hint: errors are moot */
+            k = 0;
+        }
+    }
+}
+
+/* Attention groups through the loader: each group's packed weights, one at a time.
+   Returns 0, or -1 when a group could not be read (nothing is left pinned). */
+static int attn_from_loader(halo_node *n, int layer, const uint16_t *gids, int count,
+                            const float *xb, int pos, float *out, int *n_valid_total) {
+    const halo_model_config *c = n->mc;
+    size_t dim = (size_t)c->dim, kv_dim = (size_t)halo_model_kv_dim(c), l = (size_t)layer;
+    int hs = n->g.head_size, kv_mul = n->g.kv_mul;
+    size_t seq = (size_t)c->seq_len, cache_off = l * seq * kv_dim;
+    size_t grp_cols = (size_t)kv_mul * (size_t)hs;
+    memset(out, 0, dim * sizeof *out);
+    for (int i = 0; i < count; i++) {
+        size_t g = gids[i];
+        halo_group_weights gw;
+        halo_group_key key = {.layer = layer, .kind = HALO_GROUP_KIND_ATTN, .idx = (int)g};
+        if (halo_loader_acquire(n->loader, key, &gw, NULL) != HALO_OK)
+            return -1;
+        float *q = n->q + g * grp_cols;
+        float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
+        float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
+        halo_matvec_window(n->pool, q, gw.wq, dim, xb, (int)grp_cols, c->dim, 0);
+        halo_matvec_window(n->pool, k, gw.wk, dim, xb, hs, c->dim, 0);
+        halo_matvec_window(n->pool, v, gw.wv, dim, xb, hs, c->dim, 0);
+        halo_rope(q, (int)grp_cols, hs, n->freq, pos);
+        halo_rope(k, hs, hs, n->freq, pos);
+        unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
+        valid[pos] = 1;
+        for (int t = 0; t <= pos; t++)
+            *n_valid_total += valid[t];
+        const float *kc = n->key_cache + cache_off + g * (size_t)hs;
+        const float *vc = n->value_cache + cache_off + g * (size_t)hs;
+        for (int h = 0; h < kv_mul; h++)
+            halo_attend(n->head_out + g * grp_cols + (size_t)h * (size_t)hs, n->att,
+                        q + (size_t)h * (size_t)hs, kc, vc, kv_dim, valid, pos, hs);
+        halo_matvec_window(n->pool, out, gw.wo, grp_cols, n->head_out + g * grp_cols, c->dim,
+                           (int)grp_cols, 1);
+        halo_loader_release(n->loader, key);
+    }
+    return 0;
+}
+
+/* FFN groups through the loader; as attn_from_loader. */
+static int ffn_from_loader(halo_node *n, int layer, const uint16_t *gids, int count,
+                           const float *xb, float *out) {
+    size_t dim = (size_t)n->mc->dim;
+    memset(out, 0, dim * sizeof *out);
+    for (int i = 0; i < count; i++) {
+        halo_group_weights gw;
+        halo_group_key key = {.layer = layer, .kind = HALO_GROUP_KIND_FFN, .idx = gids[i]};
+        if (halo_loader_acquire(n->loader, key, &gw, NULL) != HALO_OK)
+            return -1;
+        size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
+        int len = halo_groups_ffn_len(&n->g, gids[i]);
+        halo_matvec_window(n->pool, n->hb + s, gw.w1, dim, xb, len, (int)dim, 0);
+        halo_matvec_window(n->pool, n->hb2 + s, gw.w3, dim, xb, len, (int)dim, 0);
+        halo_swiglu(n->hb + s, n->hb2 + s, len);
+        halo_matvec_window(n->pool, out, gw.w2, (size_t)len, n->hb + s, (int)dim, len, 1);
+        halo_loader_release(n->loader, key);
+    }
+    return 0;
+}
+
+/* Attention groups gids[0..n) (ascending) of `layer` at `pos`; writes the partial to out.
+   Returns 0, or -1 when the loader could not read a group. */
+static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
+                        int pos, float *out) {
     const halo_model_config *c = n->mc;
     size_t dim = (size_t)c->dim, kv_dim = (size_t)halo_model_kv_dim(c), l = (size_t)layer;
     int hs = n->g.head_size, kv_mul = n->g.kv_mul;
@@ -132,9 +218,15 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
     size_t grp_cols = (size_t)kv_mul * (size_t)hs; /* query dims of one group */
     if (!n->numerics) {
         charge_attn(n, layer, gids, count, count * (pos + 1), (size_t)count * grp_cols);
-        return;
+        return 0;
     }
     int n_valid_total = 0;
+    if (n->loader) {
+        if (attn_from_loader(n, layer, gids, count, xb, pos, out, &n_valid_total) != 0)
+            return -1;
+        charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
+        return 0;
+    }
     for (int i = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
@@ -170,11 +262,13 @@ static void compute_attn(halo_node *n, int layer, const uint16_t *gids, int coun
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
+    return 0;
 }
 
-/* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. */
-static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
-                        float *out) {
+/* FFN groups gids[0..n) (ascending) of `layer`; writes the partial to out. Returns 0, or -1
+   when the loader could not read a group. */
+static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
+                       float *out) {
     size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
     double neurons = 0;
     for (int i = 0; i < count; i++)
@@ -183,7 +277,9 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
     charge_block(n, layer, HALO_PHASE_FFN, gids, count, 6.0 * neurons * (double)dim,
                  n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0); /* w1, w3, w2 */
     if (!n->numerics)
-        return;
+        return 0;
+    if (n->loader)
+        return ffn_from_loader(n, layer, gids, count, xb, out);
     for (int i = 0; i < count; i++) {
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         int len = halo_groups_ffn_len(&n->g, gids[i]);
@@ -205,14 +301,19 @@ static void compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count
                            (int)dim, (int)(c1 - c0), 1);
         i = j;
     }
+    return 0;
 }
 
-static void compute_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
-                          const float *xb, int pos, float *out) {
-    if (phase == HALO_PHASE_ATTN)
-        compute_attn(n, layer, gids, count, xb, pos, out);
-    else
-        compute_ffn(n, layer, gids, count, xb, out);
+/* Computes a block's groups into out; returns 0, or -1 when the loader failed (counted). */
+static int compute_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
+                         const float *xb, int pos, float *out) {
+    if (n->loader && n->numerics)
+        loader_read_ahead(n, layer, phase, gids, count);
+    int rc = phase == HALO_PHASE_ATTN ? compute_attn(n, layer, gids, count, xb, pos, out)
+                                      : compute_ffn(n, layer, gids, count, xb, out);
+    if (rc != 0)
+        n->stats.load_failed++;
+    return rc;
 }
 
 static int send_msg(halo_node *n, const halo_msg *m, const uint16_t *gids, const float *values,
@@ -258,11 +359,19 @@ static void worker_on_activation(halo_node *n, const halo_msg *m) {
         }
         return;
     }
+    int had_last = n->have_last;
+    uint64_t prev_key = n->last_key;
     n->have_last = 1;
     n->last_key = key;
     enter_sequence(n, m->step, m->pos);
-    compute_block(n, m->layer, m->phase, n->rx_groups, m->n_groups, n->rx_values, (int)m->pos,
-                  n->own);
+    if (compute_block(n, m->layer, m->phase, n->rx_groups, m->n_groups, n->rx_values, (int)m->pos,
+                      n->own) != 0) {
+        /* no partial: a repeated request computes (and reads) again */
+        n->have_last = had_last;
+        n->last_key = prev_key;
+        n->tx_len = 0;
+        return;
+    }
     n->stats.computed++;
     halo_msg reply = *m;
     reply.kind = HALO_MSG_PARTIAL;
@@ -539,7 +648,10 @@ static int begin_sync(halo_node *n, halo_err *err) {
         n->deadline_armed = 1;
     }
     charge(n, 3.0 * n->mc->dim, 8.0 * n->mc->dim, 0);
-    compute_block(n, n->layer, n->phase, n->dev_groups, n->dev_start[1], n->xb, n->pos, n->own);
+    if (compute_block(n, n->layer, n->phase, n->dev_groups, n->dev_start[1], n->xb, n->pos,
+                      n->own) != 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "node 0: the loader could not read a group of layer %d",
+                         n->layer);
     n->ready_ns = n->t->ops->now_ns(n->t, 0);
     return HALO_OK;
 }
@@ -644,6 +756,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->t = cfg->transport;
     n->pool = cfg->pool;
     n->memplan = cfg->memplan;
+    n->loader = cfg->loader;
     n->sync = cfg->sync;
     n->sync.critical = NULL;
     n->status = HALO_OK;
@@ -671,6 +784,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->tx = alloc_bytes(n, n->tx_cap, &failed);
     n->rx_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
     n->rx_values = alloc_bytes(n, dim * f, &failed);
+    if (n->loader) {
+        size_t blocks = (size_t)c->n_layers * 2;
+        n->last_gids = alloc_bytes(n, blocks * (size_t)n->max_groups * sizeof(uint16_t), &failed);
+        n->last_count = alloc_bytes(n, blocks * sizeof(int), &failed);
+    }
     if (n->idx == 0) {
         n->logits = alloc_bytes(n, (size_t)c->vocab_size * f, &failed);
         n->critical_cfg = alloc_bytes(n, nd, &failed);
@@ -715,7 +833,8 @@ void halo_node_free(halo_node *n) {
                     n->value_cache, n->valid,        n->tx,         n->rx_groups, n->rx_values,
                     n->logits,      n->critical_cfg, n->critical,   n->received,  n->dev_start,
                     n->dev_groups,  n->partials,     n->missing_at, n->row,       n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,   n->block_at};
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,   n->block_at,
+                    n->last_gids,   n->last_count};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

@@ -95,6 +95,18 @@ typedef struct halo_node_config {
     /* Borrowed, may be NULL: the node's memory plan (core/memplan.h). Its blocks' storage
        reads are added to the costs the node charges; the numerics are unchanged. */
     halo_memplan *memplan;
+    /*
+     * Borrowed, may be NULL: the node reads the weights of the groups it computes through
+     * this neuron-group loader (core/loader.h: a bounded cache filled from the checkpoint
+     * file, with read-ahead) instead of from the model's mapping: what a device whose memory
+     * cannot hold its share does. While computing a block the node asks the loader to read
+     * ahead the groups it computed last time for the next block. Output projections are
+     * then computed group by group (the packed columns of one group at a time), so sums
+     * may differ from the mapped path in the last bits. A group the loader cannot read
+     * fails the block: a worker sends no partial for it (the root's policy treats it as
+     * lost, and a repeated request reads again), the root fails the token.
+     */
+    struct halo_loader *loader;
 } halo_node_config;
 
 typedef struct halo_node halo_node;
@@ -153,15 +165,16 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *root);
 
 typedef struct halo_node_stats {
     uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
-    uint64_t stale;     /* dropped: for a sync already finished */
-    uint64_t duplicate; /* dropped: a second copy */
-    uint64_t malformed; /* dropped: failed decoding or validation */
-    uint64_t computed;  /* blocks computed for the root (workers) */
-    uint64_t expected;  /* root: remote contributions expected, all tokens */
-    uint64_t missing;   /* root: of those, counted as zero */
-    uint64_t wait_ns;   /* root: total idle time at syncs */
-    uint64_t retries;   /* root: activations re-sent to missing critical devices */
-    uint64_t resent;    /* worker: cached partials sent again on a repeated activation */
+    uint64_t stale;       /* dropped: for a sync already finished */
+    uint64_t duplicate;   /* dropped: a second copy */
+    uint64_t malformed;   /* dropped: failed decoding or validation */
+    uint64_t computed;    /* blocks computed for the root (workers) */
+    uint64_t expected;    /* root: remote contributions expected, all tokens */
+    uint64_t missing;     /* root: of those, counted as zero */
+    uint64_t wait_ns;     /* root: total idle time at syncs */
+    uint64_t retries;     /* root: activations re-sent to missing critical devices */
+    uint64_t resent;      /* worker: cached partials sent again on a repeated activation */
+    uint64_t load_failed; /* blocks not computed: the loader could not read a group */
 } halo_node_stats;
 
 /* Cumulative statistics. */

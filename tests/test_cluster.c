@@ -5,6 +5,7 @@
  */
 #include "core/cluster.h"
 #include "core/forward.h"
+#include "core/loader.h"
 #include "core/sampler.h"
 #include "core/transport_loop.h"
 #include "tests/test.h"
@@ -46,6 +47,7 @@ typedef struct run_opts {
     const double *drop_rate;
     halo_loop_drop_fn drop_fn;
     void *drop_ctx;
+    halo_loader *const *loaders; /* (n_devices) or NULL */
 } run_opts;
 
 typedef struct run_result {
@@ -72,6 +74,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .placement = o->placement,
                               .encoding = o->encoding,
                               .transport = t,
+                              .loaders = o->loaders,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -109,6 +112,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
             r->duplicate += ns->duplicate;
             ASSERT_EQ(ns->malformed, 0);
         }
+        ASSERT_EQ(ns->load_failed, 0);
     }
     halo_cluster_free(c);
     halo_transport_free(t);
@@ -273,7 +277,47 @@ static void cluster_tokens_do_not_allocate(void) {
     halo_model_free(m);
 }
 
-TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device), TEST(cluster_tokens_do_not_allocate),
-          TEST(q8_payloads_keep_greedy_tokens_close), TEST(relaxed_sync_counts_every_injected_drop),
+/*
+ * Workers whose memory holds a fraction of their share read their groups through the
+ * neuron-group loader (a few cache slots, read-ahead of the next block): the text is the
+ * single device's, the logits as close as any cluster's, and the loaders really read,
+ * evicted and read ahead.
+ */
+static void workers_streaming_through_loaders_match_the_single_device(void) {
+    halo_model *m = load_bundled();
+    static int ref_ids[STEPS];
+    static float ref_logits[STEPS * VOCAB];
+    reference(m, ref_ids, ref_logits);
+    const halo_model_config *mc = halo_model_get_config(m);
+    halo_groups g;
+    ASSERT_OK(halo_groups_init(&g, mc, halo_cluster_default_group_size(mc), NULL));
+    size_t one = halo_loader_group_bytes(mc, &g, (halo_group_key){0, HALO_GROUP_KIND_FFN, 0});
+    halo_loader *loaders[3] = {NULL, NULL, NULL};
+    for (int d = 1; d < 3; d++) /* 3 slots: far below a worker's ~30 groups */
+        ASSERT_OK(halo_loader_new(&loaders[d], tu_src_path("models/stories260K.bin"), m, &g,
+                                  3 * one + 64, NULL));
+    run_opts o = {.n_devices = 3, .placement = "equal", .loaders = loaders};
+    run_result r;
+    run_cluster(m, &o, ref_logits, &r);
+    ASSERT_OK(r.rc);
+    for (int i = 0; i < STEPS; i++)
+        ASSERT_EQ(r.ids[i], ref_ids[i]);
+    ASSERT(r.max_rel_err < 1e-5);
+    for (int d = 1; d < 3; d++) {
+        halo_loader_stats st;
+        halo_loader_get_stats(loaders[d], &st);
+        ASSERT(st.n_acquires > 0 && st.bytes_read > 0);
+        ASSERT(st.n_evictions > 0);         /* the share did not fit */
+        ASSERT(st.n_prefetch_requests > 0); /* the next block was asked for ahead */
+        ASSERT_EQ(st.n_errors, 0);
+        halo_loader_free(loaders[d]);
+    }
+    halo_model_free(m);
+}
+
+TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+          TEST(workers_streaming_through_loaders_match_the_single_device),
+          TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),
+          TEST(relaxed_sync_counts_every_injected_drop),
           TEST(strict_sync_stalls_on_a_lost_contribution),
           TEST(device_that_missed_a_broadcast_rejoins_with_masked_history))
