@@ -18,6 +18,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/engine.h"
 #include "sim/ns3/ns3_shim.h"
 #include "sim/sim.h"
 
@@ -117,7 +118,10 @@ static void usage(void) {
                           "[--timeout-us U]\n"
                           "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
                           "bursts instead of\n        Bernoulli --loss; --loss then only labels "
-                          "the output)\n");
+                          "the output)\n"
+                          "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
+                          "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
+                          "...)\n");
 }
 
 typedef struct opts {
@@ -125,6 +129,7 @@ typedef struct opts {
     double gilbert[4]; /* p_good_bad, p_bad_good, loss_good, loss_bad */
     int use_gilbert;
     int header, ns3, delivery;
+    halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
 } opts;
 
 static int bad_usage(void) {
@@ -141,6 +146,7 @@ static int parse_args(int argc, char **argv, opts *o) {
                 .seed = 1,
                 .timeout_us = 100000,
                 .delivery = HALO_DELIVERY_STREAM};
+    halo_engine_config_init(&o->engine);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         double *dst = NULL, lo = 0, hi = 0;
@@ -157,6 +163,17 @@ static int parse_args(int argc, char **argv, opts *o) {
                 strcmp(argv[++i], "datagram") == 0 ? HALO_DELIVERY_DATAGRAM : HALO_DELIVERY_STREAM;
             if (o->delivery == HALO_DELIVERY_STREAM && strcmp(argv[i], "stream") != 0)
                 return bad_usage();
+            continue;
+        } else if (strcmp(a, "--tcp") == 0 && i + 1 < argc) {
+            char key[64], *eq = strchr(argv[++i], '=');
+            halo_err e = {0};
+            if (!eq || (size_t)(eq - argv[i]) + 5 > sizeof key)
+                return bad_usage();
+            (void)snprintf(key, sizeof key, "tcp.%.*s", (int)(eq - argv[i]), argv[i]);
+            if (halo_engine_set(&o->engine, key, eq + 1, &e) != HALO_OK) {
+                (void)fprintf(stderr, "halo_sim_pingpong: --tcp %s: %s\n", argv[i], e.msg);
+                return -1;
+            }
             continue;
         } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
             char *end = argv[++i];
@@ -220,7 +237,7 @@ int main(int argc, char **argv) {
                            .delivery = delivery,
                            .seed = (uint64_t)o.seed,
                            .run = (uint64_t)o.run};
-    halo_tcp_config_linux(&cfg.tcp);
+    cfg.tcp = o.engine.tcp; /* Linux-like, with any --tcp settings */
     halo_err err = {0};
     pp p = {.size = (size_t)size,
             .warmup = (long)o.warmup,
