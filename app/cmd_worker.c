@@ -1,11 +1,12 @@
 /*
- * `halo worker`: the socket-cluster worker daemon (net/remote.h), and `halo keygen`: a fresh
+ * `halo worker`: the socket-cluster worker daemon (net/worker.h), and `halo keygen`: a fresh
  * cluster key file.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "net/remote.h"
+#include "net/key.h"
+#include "net/worker.h"
 
 #include <getopt.h>
 #include <signal.h>
