@@ -5,6 +5,7 @@
 
 #include "net/worker.h"
 
+#include "core/loader.h"
 #include "core/node.h"
 #include "core/plan.h"
 
@@ -14,6 +15,8 @@ typedef struct worker {
     const halo_worker_config *cfg;
     halo_transport *t;
     halo_node *node;
+    halo_loader *loader; /* memory_bytes > 0: the group weights, read from the checkpoint */
+    int loader_ffn;      /* the FFN group size the loader was made for */
     int node_idx;
     uint64_t session, hash;
     uint64_t joins, refusals;
@@ -42,6 +45,18 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     if (status == HALO_NET_JACK_OK) {
         halo_node_free(w->node);
         w->node = NULL;
+        if (w->cfg->memory_bytes && (!w->loader || w->loader_ffn != j.ffn_group_size)) {
+            halo_loader_free(w->loader);
+            w->loader = NULL;
+            if (halo_loader_new(&w->loader, w->cfg->model_path, w->cfg->model, &g,
+                                (size_t)w->cfg->memory_bytes, &e) != HALO_OK) {
+                halo_net_log(w->cfg->log_fn, w->cfg->log_ctx, "cannot stream weights: %s", e.msg);
+                status = HALO_NET_JACK_BAD;
+            }
+            w->loader_ffn = j.ffn_group_size;
+        }
+    }
+    if (status == HALO_NET_JACK_OK) {
         if (w->node_idx > 0 && w->node_idx != j.node_idx)
             (void)w->t->ops->attach(w->t, w->node_idx, NULL, NULL, NULL);
         halo_node_config nc = {.node_idx = j.node_idx,
@@ -50,7 +65,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                                .groups = &g,
                                .transport = w->t,
                                .pool = w->cfg->pool,
-                               .encoding = j.encoding};
+                               .encoding = j.encoding,
+                               .loader = w->loader};
         if (halo_node_new(&w->node, &nc, &e) != HALO_OK) {
             status = HALO_NET_JACK_BAD;
             w->node_idx = 0;
@@ -112,7 +128,19 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
         (unsigned long long)s.replayed, (unsigned long long)s.malformed,
         (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
         (unsigned long long)s.stale);
+    if (w.loader) {
+        halo_loader_stats ls;
+        halo_loader_get_stats(w.loader, &ls);
+        halo_net_log(cfg->log_fn, cfg->log_ctx,
+                     "weights streamed: %.1f MB read in %llu reads, %.3f s reading, %.3f s "
+                     "waited, %.3f s hidden behind compute; %llu of %llu acquires were hits",
+                     (double)ls.bytes_read / 1e6, (unsigned long long)ls.n_reads,
+                     (double)ls.load_ns / 1e9, (double)ls.wait_ns / 1e9,
+                     (double)ls.hidden_load_ns / 1e9, (unsigned long long)ls.n_hits,
+                     (unsigned long long)ls.n_acquires);
+    }
     halo_node_free(w.node);
+    halo_loader_free(w.loader);
     halo_transport_free(w.t);
     return rc;
 }

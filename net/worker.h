@@ -7,6 +7,9 @@
  * root after a loss) replaces the node. The transport answers the root's PINGs only while a
  * node is hosted, so a restarted worker looks lost to the root until it is joined again.
  *
+ * A worker whose memory cannot hold its share (memory_bytes) streams its groups' weights from
+ * its checkpoint through the loader, and logs what it read, waited for and hid at the end.
+ *
  * Not here: the placement and recovery, which are the root's (net/root.h); reading key
  * files (net/key.h); signals (the caller sets *stop).
  */
@@ -27,6 +30,12 @@ typedef struct halo_worker_config {
     const char *listen;                /* "host:port" */
     const uint8_t *key;                /* HALO_NET_KEY_BYTES */
     const volatile sig_atomic_t *stop; /* run until *stop is nonzero (e.g. set by SIGTERM) */
+    /* 0: the node computes from the mapped model. Otherwise the bytes of group weights this
+       worker keeps in memory: it reads the weights of the groups it computes from its own
+       checkpoint `model_path` through a neuron-group loader of this capacity (core/loader.h),
+       reading the next block ahead while it computes. */
+    uint64_t memory_bytes;
+    const char *model_path; /* the checkpoint of `model` (memory_bytes > 0) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_worker_config;
