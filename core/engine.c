@@ -643,8 +643,7 @@ struct halo_engine {
 };
 
 static int group_size_of(const halo_engine *e) {
-    const halo_model_config *mc = halo_model_get_config(e->model);
-    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size(mc);
+    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size_of(e->model);
 }
 
 static int parse_flags(const char *list, uint8_t *flags) {

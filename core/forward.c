@@ -5,6 +5,7 @@
  */
 #include "core/forward.h"
 
+#include "core/mat.h"
 #include "core/ops.h"
 
 #include <math.h>
@@ -24,6 +25,7 @@ struct halo_state {
     float *key_cache;   /* (n_layers, seq_len, kv_dim) */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *freq;        /* (head_size / 2) RoPE frequencies */
+    halo_act act;       /* the current input of a matrix product, quantised (GGUF) */
     size_t bytes;
 };
 
@@ -58,13 +60,15 @@ int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, h
     s->value_cache = alloc_floats(s, kv, &failed);
     int head_size = halo_model_head_size(c);
     s->freq = alloc_floats(s, (size_t)head_size / 2, &failed);
+    failed |= halo_act_init(&s->act, c->dim > c->hidden_dim ? c->dim : c->hidden_dim,
+                            halo_model_format(model) == HALO_MODEL_GGUF, NULL) != HALO_OK;
+    s->bytes += halo_act_buffer_bytes(&s->act);
     if (failed) {
         size_t bytes = s->bytes;
         halo_state_free(s);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory (%zu bytes)", bytes);
     }
-    for (int i = 0; i < head_size / 2; i++)
-        s->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
+    halo_model_rope_freq(model, s->freq);
     *out = s;
     return HALO_OK;
 }
@@ -83,6 +87,7 @@ void halo_state_free(halo_state *s) {
     free(s->key_cache);
     free(s->value_cache);
     free(s->freq);
+    halo_act_free(&s->act);
     free(s);
 }
 
@@ -112,28 +117,33 @@ enum {
     ATTN_MIN_PARALLEL = 1 << 16
 };
 
+/* out = w x over the whole matrix, x being the input last given to halo_act_set. */
+static void mv(halo_state *s, float *out, const halo_mat *w) {
+    halo_mat_vec(s->pool, out, w, 0, 0, s->act.x, halo_act_get(&s->act, w), w->rows, w->cols, 0);
+}
+
 float *halo_forward(halo_state *s, int token, int pos) {
     const halo_model_config *c = halo_model_get_config(s->model);
-    const halo_weights *w = halo_model_get_weights(s->model);
     HALO_ASSERT(token >= 0 && token < c->vocab_size);
     HALO_ASSERT(pos >= 0 && pos < c->seq_len);
-    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t dim = (size_t)c->dim;
     size_t kv_dim = (size_t)halo_model_kv_dim(c);
     int head_size = halo_model_head_size(c);
+    float eps = halo_model_norm_eps(s->model);
     float *x = s->x;
-    const float *emb = w->token_embedding + (size_t)token * dim;
-    for (size_t i = 0; i < dim; i++)
-        x[i] = emb[i];
+    halo_mat_row(halo_model_embedding(s->model), token, x);
 
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        const halo_layer *L = halo_model_layer(s->model, (int)l);
         size_t layer_off = l * (size_t)c->seq_len * kv_dim;
         float *k = s->key_cache + layer_off + (size_t)pos * kv_dim;
         float *v = s->value_cache + layer_off + (size_t)pos * kv_dim;
 
-        halo_rmsnorm(s->xb, x, w->rms_att + l * dim, c->dim);
-        halo_matvec_pool(s->pool, s->q, w->wq + l * dim * dim, s->xb, c->dim, c->dim);
-        halo_matvec_pool(s->pool, k, w->wk + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
-        halo_matvec_pool(s->pool, v, w->wv + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
+        halo_rmsnorm_eps(s->xb, x, L->rms_att, c->dim, eps);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->q, &L->wq);
+        mv(s, k, &L->wk);
+        mv(s, v, &L->wv);
         halo_rope(s->q, c->dim, head_size, s->freq, pos);
         halo_rope(k, (int)kv_dim, head_size, s->freq, pos);
 
@@ -141,19 +151,23 @@ float *halo_forward(halo_state *s, int token, int pos) {
         /* Short contexts are cheaper to run inline than to hand out. */
         int big = (long)(pos + 1) * c->dim >= ATTN_MIN_PARALLEL;
         halo_pool_run(big ? s->pool : NULL, attn_head, &job, c->n_heads);
-        halo_matvec_pool(s->pool, s->xb2, w->wo + l * dim * dim, s->xb, c->dim, c->dim);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->xb2, &L->wo);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb2[i];
 
-        halo_rmsnorm(s->xb, x, w->rms_ffn + l * dim, c->dim);
-        halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
-        halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
+        halo_rmsnorm_eps(s->xb, x, L->rms_ffn, c->dim, eps);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->hb, &L->w1);
+        mv(s, s->hb2, &L->w3);
         halo_swiglu(s->hb, s->hb2, c->hidden_dim);
-        halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim, c->hidden_dim);
+        halo_act_set(&s->act, s->hb, c->hidden_dim);
+        mv(s, s->xb, &L->w2);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb[i];
     }
-    halo_rmsnorm(x, x, w->rms_final, c->dim);
-    halo_matvec_pool(s->pool, s->logits, w->wcls, x, c->vocab_size, c->dim);
+    halo_rmsnorm_eps(x, x, halo_model_get_weights(s->model)->rms_final, c->dim, eps);
+    halo_act_set(&s->act, x, c->dim);
+    mv(s, s->logits, halo_model_classifier(s->model));
     return s->logits;
 }

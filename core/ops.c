@@ -61,11 +61,15 @@ float halo_sum(const float *a, size_t n) {
 }
 
 void halo_rmsnorm(float *out, const float *x, const float *w, int n) {
+    halo_rmsnorm_eps(out, x, w, n, 1e-5f);
+}
+
+void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++)
         ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int i = 0; i < n; i++)
         out[i] = w[i] * (ss * x[i]);

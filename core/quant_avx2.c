@@ -1,0 +1,205 @@
+/*
+ * The AVX2 + FMA + F16C kernels of core/quant.h (x86-64). The whole file is compiled for
+ * those extensions (the pragma below), and nothing in it runs unless halo_qkernels_get found
+ * them on the processor. Each kernel computes the reference's integer block sums exactly
+ * (8-bit products summed in 16-bit pairs that cannot overflow, then in 32-bit lanes) and
+ * accumulates the scaled block sums in eight float lanes with fused multiply-adds.
+ */
+#include "core/quant_impl.h"
+
+#if defined(__x86_64__)
+
+#pragma GCC target("avx2,fma,f16c")
+
+#include <immintrin.h>
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hsum4(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float half(const uint16_t *p) {
+    return _cvtsh_ss(ld_half(p));
+}
+
+/* Signed 8-bit x signed 8-bit products, summed to eight 32-bit lanes (|x| <= 128 handled:
+   _mm256_sign_epi8 of -128 is 0x80, read as 128 by maddubs). */
+static inline __m256i dot_i8(__m256i x, __m256i y) {
+    __m256i ax = _mm256_sign_epi8(x, x);
+    __m256i sy = _mm256_sign_epi8(y, x);
+    __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static float avx2_dot_f16(const void *w, const float *x, int n) {
+    const unsigned char *p = w;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i)));
+        __m256 w1 =
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i + 16)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        s += _cvtsh_ss(h) * x[i];
+    }
+    return s;
+}
+
+static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
+    const block_q4_0 *w = vw;
+    const act_q8_0 *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)w[i].qs);
+        __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+        q = _mm256_sub_epi8(_mm256_and_si256(q, low), eight);
+        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
+        __m256 d = _mm256_set1_ps(half(&w[i].d) * x[i].d);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, y)), acc);
+    }
+    return hsum8(acc);
+}
+
+static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
+    const block_q8_0 *w = vw;
+    const act_q8_0 *x = vx;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)w[i].qs);
+        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
+        __m256 d = _mm256_set1_ps(half(&w[i].d) * x[i].d);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, y)), acc);
+    }
+    return hsum8(acc);
+}
+
+static float avx2_dot_q4_K(const void *vw, const void *vx, int nb) {
+    const block_q4_K *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        float d = x[i].d * half(&w[i].d), dmin = -x[i].d * half(&w[i].dmin);
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++)
+            q4_K_scale_min(j, w[i].scales, &sc[j], &mn[j]);
+        /* The minimums: sum over sub-blocks of m_j times the activation sum of its 32. */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)x[i].bsums);
+        __m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)mn));
+        __m128i prod = _mm_madd_epi16(mins, pair);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        const uint8_t *q4 = w[i].qs;
+        const int8_t *q8 = x[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; j++, q4 += 32, q8 += 64) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)q4);
+            __m256i ql = _mm256_and_si256(bits, low);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
+            __m256i yl = _mm256_loadu_si256((const __m256i *)(const void *)q8);
+            __m256i yh = _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32));
+            __m256i pl =
+                _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), _mm256_maddubs_epi16(ql, yl));
+            __m256i ph =
+                _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), _mm256_maddubs_epi16(qh, yh));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) + hsum4(acc_m);
+}
+
+/* Two 16-bit scales: lanes 0..7 get a, lanes 8..15 get b (the two 16-weight sub-blocks of a
+   32-byte vector's maddubs result). */
+static inline __m256i two_scales(int8_t a, int8_t b) {
+    return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+}
+
+static float avx2_dot_q6_K(const void *vw, const void *vx, int nb) {
+    const block_q6_K *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        float d = x[i].d * half(&w[i].d);
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        const int8_t *sc = w[i].scales, *q8 = x[i].qs;
+        /* The -32 offset: 32 * sum over sub-blocks of sc_s times the activation sum of its 16. */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)x[i].bsums);
+        __m256i scs = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+        __m256i off = _mm256_madd_epi16(bs, scs);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 128; c++, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low),
+                                         _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
+            __m256i q1 = _mm256_or_si256(
+                _mm256_and_si256(l1, low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
+            __m256i q2 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
+            __m256i q3 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+            __m256i p0 =
+                _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(const void *)q8));
+            __m256i p1 = _mm256_maddubs_epi16(
+                q1, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32)));
+            __m256i p2 = _mm256_maddubs_epi16(
+                q2, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 64)));
+            __m256i p3 = _mm256_maddubs_epi16(
+                q3, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 96)));
+            p0 = _mm256_madd_epi16(two_scales(sc[0], sc[1]), p0);
+            p1 = _mm256_madd_epi16(two_scales(sc[2], sc[3]), p1);
+            p2 = _mm256_madd_epi16(two_scales(sc[4], sc[5]), p2);
+            p3 = _mm256_madd_epi16(two_scales(sc[6], sc[7]), p3);
+            sumi = _mm256_add_epi32(
+                sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+static const halo_qkernels AVX2 = {
+    .isa = HALO_ISA_AVX2,
+    .name = "avx2",
+    .dot_f16 = avx2_dot_f16,
+    .dot_q4_0 = avx2_dot_q4_0,
+    .dot_q8_0 = avx2_dot_q8_0,
+    .dot_q4_K = avx2_dot_q4_K,
+    .dot_q6_K = avx2_dot_q6_K,
+};
+
+const halo_qkernels *halo_qkernels_avx2_table(void) {
+    return &AVX2;
+}
+
+#else
+
+const halo_qkernels *halo_qkernels_avx2_table(void) {
+    return NULL;
+}
+
+#endif
