@@ -59,33 +59,73 @@ static float avx2_dot_f16(const void *w, const float *x, int n) {
     return s;
 }
 
+/* One Q4_0 block's weights as 32 signed bytes (-8..7), element order. */
+static inline __m256i q4_0_bytes(const block_q4_0 *b) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)b->qs);
+    __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_sub_epi8(_mm256_and_si256(q, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+}
+
+/* Two blocks per step into two accumulators: the fused multiply-adds of consecutive blocks
+   do not wait for each other. */
 static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
     const block_q4_0 *w = vw;
     const act_q8_0 *x = vx;
-    const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)w[i].qs);
-        __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-        q = _mm256_sub_epi8(_mm256_and_si256(q, low), eight);
-        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
-        __m256 d = _mm256_set1_ps(half(&w[i].d) * x[i].d);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, y)), acc);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 =
+            dot_i8(q4_0_bytes(&w[i]), _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        __m256i p1 = dot_i8(q4_0_bytes(&w[i + 1]),
+                            _mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs));
+        acc0 =
+            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
+                               _mm256_cvtepi32_ps(p1), acc1);
     }
-    return hsum8(acc);
+    for (; i < nb; i++) {
+        __m256i p =
+            dot_i8(q4_0_bytes(&w[i]), _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
     const block_q8_0 *w = vw;
     const act_q8_0 *x = vx;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)w[i].qs);
-        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
-        __m256 d = _mm256_set1_ps(half(&w[i].d) * x[i].d);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8(q, y)), acc);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
+                            _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs));
+        acc0 =
+            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
+                               _mm256_cvtepi32_ps(p1), acc1);
     }
-    return hsum8(acc);
+    for (; i < nb; i++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
+                           _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* A Q4_K block's eight 6-bit scales and eight 6-bit mins as 16 bytes (scales first), by
+   word operations on the 12 packed bytes (the same values as q4_K_scale_min). */
+static inline __m128i q4_K_scales_mins(const uint8_t *packed) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    return _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
 }
 
 static float avx2_dot_q4_K(const void *vw, const void *vx, int nb) {
@@ -96,29 +136,30 @@ static float avx2_dot_q4_K(const void *vw, const void *vx, int nb) {
     __m128 acc_m = _mm_setzero_ps();
     for (int i = 0; i < nb; i++) {
         float d = x[i].d * half(&w[i].d), dmin = -x[i].d * half(&w[i].dmin);
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++)
-            q4_K_scale_min(j, w[i].scales, &sc[j], &mn[j]);
+        __m256i sm = _mm256_cvtepu8_epi16(q4_K_scales_mins(w[i].scales)); /* 8 scales, 8 mins */
         /* The minimums: sum over sub-blocks of m_j times the activation sum of its 32. */
         __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)x[i].bsums);
         __m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-        __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)mn));
-        __m128i prod = _mm_madd_epi16(mins, pair);
+        __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), pair);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-
+        /* Scale j broadcast to every 16-bit lane: shuffle its two bytes everywhere. */
+        __m128i sc128 = _mm256_castsi256_si128(sm);
+        __m256i scales = _mm256_set_m128i(sc128, sc128);
         const uint8_t *q4 = w[i].qs;
         const int8_t *q8 = x[i].qs;
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < QK_K / 64; j++, q4 += 32, q8 += 64) {
+            __m256i sl =
+                _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
+            __m256i sh = _mm256_shuffle_epi8(
+                scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
             __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)q4);
             __m256i ql = _mm256_and_si256(bits, low);
             __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
             __m256i yl = _mm256_loadu_si256((const __m256i *)(const void *)q8);
             __m256i yh = _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32));
-            __m256i pl =
-                _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), _mm256_maddubs_epi16(ql, yl));
-            __m256i ph =
-                _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), _mm256_maddubs_epi16(qh, yh));
+            __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, yl));
+            __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, yh));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);

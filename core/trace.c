@@ -4,6 +4,7 @@
  */
 #include "core/trace.h"
 
+#include "core/mat.h"
 #include "core/ops.h"
 
 #include <math.h>
@@ -22,6 +23,7 @@ struct halo_trace {
     float *key_cache;   /* (n_layers, seq_len, kv_dim) */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *freq;        /* (head_size / 2) RoPE frequencies */
+    halo_act act;       /* the input of a matrix product, quantised (GGUF) */
 };
 
 void halo_trace_free(halo_trace *t) {
@@ -38,6 +40,7 @@ void halo_trace_free(halo_trace *t) {
     free(t->key_cache);
     free(t->value_cache);
     free(t->freq);
+    halo_act_free(&t->act);
     free(t);
 }
 
@@ -71,12 +74,14 @@ int halo_trace_new(halo_trace **out, const halo_model *model, halo_err *err) {
     t->key_cache = alloc_f(kv, &failed);
     t->value_cache = alloc_f(kv, &failed);
     t->freq = alloc_f((size_t)head_size / 2, &failed);
+    if (!failed && halo_act_init(&t->act, c->dim > c->hidden_dim ? c->dim : c->hidden_dim,
+                                 halo_model_format(model) == HALO_MODEL_GGUF, NULL) != HALO_OK)
+        failed = 1;
     if (failed) {
         halo_trace_free(t);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "trace: out of memory");
     }
-    for (int i = 0; i < head_size / 2; i++)
-        t->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
+    halo_model_rope_freq(model, t->freq);
     *out = t;
     return HALO_OK;
 }
@@ -91,30 +96,35 @@ static void hook_after(const halo_trace_hooks *h, int layer, int phase, const fl
         h->after(h->ctx, layer, phase, out);
 }
 
+/* out = w x (one thread), x being the input last given to halo_act_set. */
+static void mv(halo_trace *t, float *out, const halo_mat *w) {
+    halo_mat_vec(NULL, out, w, 0, 0, t->act.x, halo_act_get(&t->act, w), w->rows, w->cols, 0);
+}
+
 float *halo_trace_forward(halo_trace *t, int token, int pos, const halo_trace_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(t->model);
-    const halo_weights *w = halo_model_get_weights(t->model);
     HALO_ASSERT(token >= 0 && token < c->vocab_size);
     HALO_ASSERT(pos >= 0 && pos < c->seq_len);
-    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t dim = (size_t)c->dim;
     size_t kv_dim = (size_t)halo_model_kv_dim(c);
     int head_size = halo_model_head_size(c), kv_mul = c->n_heads / c->n_kv_heads;
+    float eps = halo_model_norm_eps(t->model);
     float *x = t->x;
-    const float *emb = w->token_embedding + (size_t)token * dim;
-    for (size_t i = 0; i < dim; i++)
-        x[i] = emb[i];
+    halo_mat_row(halo_model_embedding(t->model), token, x);
 
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
         int layer = (int)l;
+        const halo_layer *L = halo_model_layer(t->model, layer);
         size_t layer_off = l * (size_t)c->seq_len * kv_dim;
         float *k = t->key_cache + layer_off + (size_t)pos * kv_dim;
         float *v = t->value_cache + layer_off + (size_t)pos * kv_dim;
 
-        halo_rmsnorm(t->xb, x, w->rms_att + l * dim, c->dim);
+        halo_rmsnorm_eps(t->xb, x, L->rms_att, c->dim, eps);
         hook_before(hooks, layer, HALO_PHASE_ATTN, t->xb);
-        halo_matvec(t->q, w->wq + l * dim * dim, t->xb, c->dim, c->dim);
-        halo_matvec(k, w->wk + l * kv_dim * dim, t->xb, (int)kv_dim, c->dim);
-        halo_matvec(v, w->wv + l * kv_dim * dim, t->xb, (int)kv_dim, c->dim);
+        halo_act_set(&t->act, t->xb, c->dim);
+        mv(t, t->q, &L->wq);
+        mv(t, k, &L->wk);
+        mv(t, v, &L->wv);
         halo_rope(t->q, c->dim, head_size, t->freq, pos);
         halo_rope(k, (int)kv_dim, head_size, t->freq, pos);
         for (int h = 0; h < c->n_heads; h++) {
@@ -123,22 +133,26 @@ float *halo_trace_forward(halo_trace *t, int token, int pos, const halo_trace_ho
             halo_attend(t->xb + h_off, t->att, t->q + h_off, t->key_cache + kv_off,
                         t->value_cache + kv_off, kv_dim, NULL, pos, head_size);
         }
-        halo_matvec(t->xb2, w->wo + l * dim * dim, t->xb, c->dim, c->dim);
+        halo_act_set(&t->act, t->xb, c->dim);
+        mv(t, t->xb2, &L->wo);
         for (size_t i = 0; i < dim; i++)
             x[i] += t->xb2[i];
         hook_after(hooks, layer, HALO_PHASE_ATTN, t->xb);
 
-        halo_rmsnorm(t->xb, x, w->rms_ffn + l * dim, c->dim);
+        halo_rmsnorm_eps(t->xb, x, L->rms_ffn, c->dim, eps);
         hook_before(hooks, layer, HALO_PHASE_FFN, t->xb);
-        halo_matvec(t->hb, w->w1 + l * hidden * dim, t->xb, c->hidden_dim, c->dim);
-        halo_matvec(t->hb2, w->w3 + l * hidden * dim, t->xb, c->hidden_dim, c->dim);
+        halo_act_set(&t->act, t->xb, c->dim);
+        mv(t, t->hb, &L->w1);
+        mv(t, t->hb2, &L->w3);
         halo_swiglu(t->hb, t->hb2, c->hidden_dim);
-        halo_matvec(t->xb, w->w2 + l * dim * hidden, t->hb, c->dim, c->hidden_dim);
+        halo_act_set(&t->act, t->hb, c->hidden_dim);
+        mv(t, t->xb, &L->w2);
         for (size_t i = 0; i < dim; i++)
             x[i] += t->xb[i];
         hook_after(hooks, layer, HALO_PHASE_FFN, t->hb);
     }
-    halo_rmsnorm(x, x, w->rms_final, c->dim);
-    halo_matvec(t->logits, w->wcls, x, c->vocab_size, c->dim);
+    halo_rmsnorm_eps(x, x, halo_model_get_weights(t->model)->rms_final, c->dim, eps);
+    halo_act_set(&t->act, x, c->dim);
+    mv(t, t->logits, halo_model_classifier(t->model));
     return t->logits;
 }
