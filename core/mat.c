@@ -9,10 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A window's covering blocks of `bk` columns: the first and how many. */
+static void cover(int col0, int cols, int bk, int *first, int *n) {
+    *first = col0 / bk;
+    *n = (col0 + cols + bk - 1) / bk - *first;
+}
+
+/* Scratch: the quantised blocks, then room for the zero-padded float window. */
+static size_t quant_bytes(int cols) {
+    size_t a = halo_act_bytes(HALO_ACT_Q8_0, cols + 64);
+    size_t b = halo_act_bytes(HALO_ACT_Q8_K, cols + 512);
+    return ((a > b ? a : b) + 63) / 64 * 64;
+}
+
 size_t halo_mat_scratch_bytes(int cols) {
-    size_t a = halo_act_bytes(HALO_ACT_Q8_0, cols + 31),
-           b = halo_act_bytes(HALO_ACT_Q8_K, cols + 255);
-    return (a > b ? a : b) + 64;
+    return quant_bytes(cols) + (size_t)(cols + 512) * sizeof(float);
 }
 
 int halo_mat_window_aligned(const halo_mat *w, int col0, int cols) {
@@ -20,11 +31,25 @@ int halo_mat_window_aligned(const halo_mat *w, int col0, int cols) {
     return col0 % bk == 0 && cols % bk == 0;
 }
 
-const void *halo_mat_prepare(const halo_mat *w, const float *x, int cols, void *scratch) {
+/* Quantises the window x (columns col0 .. + cols) in format f over its covering blocks. */
+static void quantise_window(int f, const float *x, int col0, int cols, void *out, float *stage) {
+    int bk = halo_act_block(f), first, n;
+    cover(col0, cols, bk, &first, &n);
+    if (col0 % bk == 0 && cols % bk == 0) {
+        halo_act_quantize(f, x, out, cols);
+        return;
+    }
+    memset(stage, 0, (size_t)n * (size_t)bk * sizeof *stage);
+    memcpy(stage + (col0 - first * bk), x, (size_t)cols * sizeof *stage);
+    halo_act_quantize(f, stage, out, n * bk);
+}
+
+const void *halo_mat_prepare(const halo_mat *w, const float *x, int col0, int cols, void *scratch) {
     int f = halo_type_act_format(w->type);
-    if (f == HALO_ACT_F32 || cols % halo_act_block(f) != 0)
+    if (f == HALO_ACT_F32)
         return NULL;
-    halo_act_quantize(f, x, scratch, cols);
+    float *stage = (float *)(void *)((unsigned char *)scratch + quant_bytes(cols));
+    quantise_window(f, x, col0, cols, scratch, stage);
     return scratch;
 }
 
@@ -65,8 +90,9 @@ static float dot_row(const qjob *j, int r) {
         return j->k->dot_f16(row + (size_t)j->col0 * 2, j->x, j->cols);
     if (!j->xq)
         return dot_dequant(j, row);
-    int bk = halo_type_block(w->type), nb = j->cols / bk;
-    const unsigned char *p = row + (size_t)(j->col0 / bk) * halo_type_block_bytes(w->type);
+    int bk = halo_type_block(w->type), first, nb;
+    cover(j->col0, j->cols, bk, &first, &nb);
+    const unsigned char *p = row + (size_t)first * halo_type_block_bytes(w->type);
     switch (w->type) {
     case HALO_TYPE_Q4_0:
         return j->k->dot_q4_0(p, j->xq, nb);
@@ -115,7 +141,7 @@ void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int 
               .w = w,
               .k = halo_qkernels_best(),
               .x = x,
-              .xq = halo_mat_window_aligned(w, col0, cols) ? xq : NULL,
+              .xq = xq,
               .row0 = row0,
               .col0 = col0,
               .rows = rows,
@@ -174,17 +200,22 @@ size_t halo_act_buffer_bytes(const halo_act *a) {
 }
 
 void halo_act_set(halo_act *a, const float *x, int n) {
+    halo_act_set_window(a, x, n, 0);
+}
+
+void halo_act_set_window(halo_act *a, const float *x, int n, int col0) {
     a->x = x;
     a->n = n;
+    a->col0 = col0;
     a->ready = 0;
 }
 
 const void *halo_act_get(halo_act *a, const halo_mat *w) {
     int f = halo_type_act_format(w->type);
-    if (f == HALO_ACT_F32 || !a->buf[f] || a->n % halo_act_block(f) != 0)
+    if (f == HALO_ACT_F32 || !a->buf[f])
         return NULL;
     if (!(a->ready & (1u << f))) {
-        halo_act_quantize(f, a->x, a->buf[f], a->n);
+        (void)halo_mat_prepare(w, a->x, a->col0, a->n, a->buf[f]);
         a->ready |= 1u << f;
     }
     return a->buf[f];

@@ -8,10 +8,11 @@
  * checkpoints compute exactly as before. Quantised matrices take the activation quantised
  * in their type's format (halo_mat_prepare), and each row's dot product runs in the best
  * kernel table of the processor. A window whose columns do not start and end on block
- * boundaries (an attention group narrower than a K-quant block, say) is computed block by
- * block from dequantised weights and the float activations instead: correct for any window,
- * slower, and not bit-equal to the aligned path. Neuron groups are sized so that FFN windows
- * are always aligned (core/plan.h).
+ * boundaries (an attention group narrower than a K-quant block, say) is computed over the
+ * blocks that cover it, its activations placed in zeros: zero activations add exactly
+ * nothing, so the product is the window's, with the window's own quantisation scales (which
+ * is why a product split into windows differs slightly from the whole one). Neuron groups
+ * are sized so that FFN windows are whole blocks (core/cluster.h).
  *
  * Results depend only on the window and the inputs, never on the thread count: rows are
  * split over threads, and each row is one kernel call.
@@ -32,25 +33,26 @@ typedef struct halo_mat {
     int rows, cols;   /* cols is a multiple of the type's block */
 } halo_mat;
 
-/* Bytes of scratch halo_mat_prepare needs for `cols` activations of any format. */
+/* Bytes of scratch halo_mat_prepare needs for a window of `cols` columns, any format. */
 size_t halo_mat_scratch_bytes(int cols);
 
 /* 1 when columns [col0, col0 + cols) start and end on w's block boundaries. */
 int halo_mat_window_aligned(const halo_mat *w, int col0, int cols);
 
 /*
- * Quantises x[0..cols) for products with matrices of w's type, into `scratch`
- * (halo_mat_scratch_bytes(cols) bytes), and returns it; returns NULL for float types (which
- * multiply with x itself) and when cols is not a multiple of the block.
+ * Quantises x[0..cols), the activations of columns [col0, col0 + cols), for products with
+ * matrices of w's type: over the blocks covering the window, zero outside it. Writes
+ * `scratch` (halo_mat_scratch_bytes(cols) bytes) and returns the quantised blocks; returns
+ * NULL for float types (which multiply with x itself).
  */
-const void *halo_mat_prepare(const halo_mat *w, const float *x, int cols, void *scratch);
+const void *halo_mat_prepare(const halo_mat *w, const float *x, int col0, int cols, void *scratch);
 
 /*
  * out[r] (+)= W[row0 + r, col0 .. col0 + cols) . x[0 .. cols) for r in [0, rows); with
  * `accumulate` the products are added to out, otherwise stored. `xq` is x prepared for w's
- * type over the same columns (halo_mat_prepare), or NULL: then a quantised window is
- * computed from float x through dequantised blocks. A misaligned window ignores xq. Rows
- * go to the pool's threads when the window is large (pool may be NULL).
+ * type and the same window (halo_mat_prepare, halo_act_get), or NULL: then a quantised
+ * window is computed from float x through dequantised blocks (slow; float activations).
+ * Rows go to the pool's threads when the window is large (pool may be NULL).
  */
 void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int col0,
                   const float *x, const void *xq, int rows, int cols, int accumulate);
@@ -63,7 +65,7 @@ void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int 
  */
 typedef struct halo_act {
     const float *x;
-    int n;
+    int n, col0;                       /* x holds the activations of columns col0 .. + n */
     unsigned ready;                    /* bit f: buf[f] holds x in format f */
     void *buf[HALO_ACT_FORMAT_COUNT_]; /* NULL when not allocated */
     size_t buf_bytes;                  /* each allocated buffer's size */
@@ -79,11 +81,14 @@ void halo_act_free(halo_act *a);
 /* Bytes the buffers take. */
 size_t halo_act_buffer_bytes(const halo_act *a);
 
-/* The input is now x[0..n) (n <= max_n). */
+/* The input is now x[0..n) (n <= max_n), the activations of columns 0 .. n-1. */
 void halo_act_set(halo_act *a, const float *x, int n);
 
-/* The input quantised for w's type (the xq of halo_mat_vec over all of the input's columns),
-   or NULL for float types, a length that is not whole blocks, or no buffers. */
+/* The same for a window: x[0..n) are the activations of columns col0 .. col0 + n - 1. */
+void halo_act_set_window(halo_act *a, const float *x, int n, int col0);
+
+/* The input prepared for w's type (the xq of halo_mat_vec over the input's window), or
+   NULL for float types or without buffers. */
 const void *halo_act_get(halo_act *a, const halo_mat *w);
 
 /* Converts row `row` of w to float32 (w->cols floats at out). */

@@ -261,7 +261,7 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         while (j < count && gids[j] == gids[j - 1] + 1)
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
-        halo_act_set(&n->win, n->head_out + c0, (int)cols);
+        halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
         halo_mat_vec(n->pool, out, &L->wo, 0, (int)c0, n->head_out + c0,
                      halo_act_get(&n->win, &L->wo), c->dim, (int)cols, 1);
         i = j;
@@ -304,7 +304,7 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c0 = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
-        halo_act_set(&n->win, n->hb + c0, (int)(c1 - c0));
+        halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
         halo_mat_vec(n->pool, out, &L->w2, 0, (int)c0, n->hb + c0, halo_act_get(&n->win, &L->w2),
                      (int)dim, (int)(c1 - c0), 1);
         i = j;
