@@ -483,6 +483,10 @@ uint64_t halo_gguf_alignment(const halo_gguf *g) {
     return g->alignment;
 }
 
+uint64_t halo_gguf_data_offset(const halo_gguf *g) {
+    return g->data_offset;
+}
+
 const void *halo_gguf_bytes(const halo_gguf *g, size_t *n_bytes) {
     if (n_bytes)
         *n_bytes = g->n_bytes;

@@ -89,6 +89,8 @@ const char *halo_gguf_what(const halo_gguf *g);
 
 int halo_gguf_version(const halo_gguf *g);
 uint64_t halo_gguf_alignment(const halo_gguf *g);
+/* Where the data section starts (tensor offsets in halo_gguf_tensor include it). */
+uint64_t halo_gguf_data_offset(const halo_gguf *g);
 const void *halo_gguf_bytes(const halo_gguf *g, size_t *n_bytes);
 
 int halo_gguf_n_kv(const halo_gguf *g);

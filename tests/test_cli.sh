@@ -64,7 +64,7 @@ case_golden() {
 case_help() {
     expect_ok --help
     expect_ok --version
-    for c in generate eval bench sim calibrate; do
+    for c in generate eval bench sim calibrate convert; do
         expect_ok "$c" --help
         count=$((count + 1))
         if grep -q "usage: halo $c" "$tmp/out"; then echo "ok $count - $c help"; else
@@ -323,8 +323,48 @@ case_calibrate() {
         echo "not ok $count - failed calibrate touched $out"; failures=$((failures + 1)); fi
 }
 
+case_gguf() {
+    local g=$tmp/s.gguf
+    # The bundled model as GGUF f32 prints llama2.c's text; q8_0 and q4_0 run, on a cluster too.
+    expect_ok convert -o "$g"
+    expect_ok generate -m "$g" -t 0 -n 200
+    count=$((count + 1))
+    if cmp -s "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt"; then
+        echo "ok $count - GGUF f32 greedy text equals llama2.c's"
+    else
+        echo "not ok $count - GGUF f32 greedy text differs"
+        failures=$((failures + 1))
+    fi
+    expect_ok convert -t q8_0 -o "$tmp/q8.gguf" "$src/models/stories260K.bin"
+    expect_ok generate -m "$tmp/q8.gguf" -t 0 -n 20 --nodes 3
+    expect_ok convert -t q4_0 -o "$tmp/q4.gguf" "$tmp/q8.gguf"
+    expect_ok eval -m "$tmp/q4.gguf" --max-stories 2 "$src/data/tinystories-valid-dev.txt"
+    expect_ok convert --synthetic 256,512,2,4,2,512,64 -z "$src/models/tok512.bin" -t q4_k_m \
+        -o "$tmp/k.gguf"
+    expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2
+    # usage errors
+    expect_fail 2 "missing -o FILE" -- convert
+    expect_fail 2 "--type: 'q3' is not" -- convert -o "$tmp/x.gguf" -t q3
+    expect_fail 2 "--synthetic: 'huge' is not a shape" -- convert --synthetic huge -o "$tmp/x.gguf"
+    expect_fail 2 "--synthetic takes no CHECKPOINT" -- convert --synthetic tinyllama-1.1b \
+        -o "$tmp/x.gguf" "$g"
+    expect_fail 2 "multiple of 256 (dim is 64)" -- convert -t q4_k_m -o "$tmp/x.gguf"
+    expect_fail 1 "/nonexistent/dir/x.gguf" -- convert -o /nonexistent/dir/x.gguf
+    expect_fail 2 "FFN group size 32 is not a multiple of the model's quantisation block 256" \
+        -- generate -m "$tmp/k.gguf" --nodes 2 --group-size 32 -n 2
+    # bad files
+    head -c 3000 "$g" >"$tmp/trunc.gguf"
+    expect_fail 1 "$tmp/trunc.gguf" -- generate -m "$tmp/trunc.gguf"
+    head -c 200000 "$g" >"$tmp/short.gguf"
+    expect_fail 1 "run past the end of the file" -- generate -m "$tmp/short.gguf"
+    printf 'GGUF\003\000\000\000' >"$tmp/hdr.gguf"
+    expect_fail 1 "shorter than a GGUF header" -- eval -m "$tmp/hdr.gguf" "$src/data/tinystories-valid-dev.txt"
+    expect_fail 1 "has data after 512 tokens" -- generate -m "$g" -z "$src/models/tokenizer.bin" -n 2
+    ls "$tmp" | grep -q '^x.gguf$' && { echo "not ok - a failed convert left x.gguf"; failures=$((failures + 1)); }
+}
+
 for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate \
-    memory eval_scenario; do
+    memory eval_scenario gguf; do
     if [ -z "$only" ] || [ "$only" = "$c" ]; then
         "case_$c"
     fi
