@@ -468,13 +468,15 @@ void halo_quantize_row(int type, const float *src, void *dst, int64_t n) {
 
 void halo_act_quantize(int format, const float *x, void *dst, int n) {
     if (format == HALO_ACT_Q8_0) {
+        /* As GGML's x86 quantizer: levels round(x * 127 / amax) (to even), and the scale
+           amax / 127 kept at half precision, so products match llama.cpp's exactly. */
         act_q8_0 *y = dst;
         for (int i = 0; i < n / QK8_0; i++, x += QK8_0) {
             float amax = 0.0f;
             for (int j = 0; j < QK8_0; j++)
                 amax = fmaxf(amax, fabsf(x[j]));
-            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            y[i].d = d;
+            float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+            y[i].d = halo_fp16_to_f32(halo_f32_to_fp16(amax / 127.0f));
             for (int j = 0; j < QK8_0; j++)
                 y[i].qs[j] = (int8_t)nearest(x[j] * id);
         }
@@ -492,7 +494,7 @@ void halo_act_quantize(int format, const float *x, void *dst, int n) {
                 memset(&y[i], 0, sizeof y[i]);
                 continue;
             }
-            float iscale = -128.0f / max;
+            float iscale = -127.0f / max; /* GGML's choice: levels -127..127 */
             for (int j = 0; j < QK_K; j++) {
                 int v = nearest(iscale * x[j]);
                 y[i].qs[j] = (int8_t)(v > 127 ? 127 : v);

@@ -14,8 +14,10 @@
  *         m_j; bytes 32c..32c+31 hold sub-block 2c in their low nibbles, 2c+1 in the high.
  *   Q6_K  256 weights, 210 bytes: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs,
  *         16 int8 scales (one per 16 weights), d; w = d * sc * (q - 32), q in 0..63.
- * Activations are quantised per block of 32 (for Q4_0 and Q8_0 weights: float scale, 32
- * int8) or of 256 (for the K types: float scale, 256 int8, and the sums of each 16).
+ * Activations are quantised per block of 32 (for Q4_0 and Q8_0 weights: scale, 32 int8) or of
+ * 256 (for the K types: scale, 256 int8, and the sums of each 16), with GGML's rounding and
+ * scales (the 32-block scale is kept at half precision), so that halo's products equal
+ * llama.cpp's up to the order of float additions.
  *
  * Kernels come in tables: the scalar reference (always), AVX2+FMA+F16C on x86-64 and NEON
  * on aarch64 (chosen at run time from what the processor reports). The SIMD kernels compute

@@ -171,7 +171,7 @@ static void activations_quantise_as_documented(void) {
 
     ASSERT_EQ(sizeof ak[0], halo_act_bytes(HALO_ACT_Q8_K, 256));
     halo_act_quantize(HALO_ACT_Q8_K, x, ak, 512);
-    ASSERT_EQ(ak[0].qs[3], -128); /* the largest magnitude maps to -128 */
+    ASSERT_EQ(ak[0].qs[3], -127); /* the largest magnitude maps to -127 (as GGML) */
     for (int b = 0; b < 2; b++)
         for (int s = 0; s < 16; s++) {
             int sum = 0;
@@ -262,7 +262,7 @@ static void kernels_match_the_exact_dot(void) {
                     memset(x, 0, 256 * sizeof(float)); /* a zero activation block */
                 if (round % 7 == 2)
                     for (int i = 0; i < n; i++)
-                        x[i] = i % 2 ? -8.0f : 8.0f; /* -128 and 127 in Q8_K */
+                        x[i] = i % 2 ? -8.0f : 8.0f; /* -127 and 127 in Q8_K */
                 halo_quantize_row(TYPES[t], w, q, n);
                 if (round % 7 == 3 && TYPES[t] == HALO_TYPE_Q8_0)
                     for (int b = 0; b < n / 32; b++)
@@ -376,17 +376,17 @@ static void act_cache(void) {
     halo_act_set(&a, x, 512);
     const int8_t *q = halo_act_get(&a, &k);
     ASSERT(q != NULL && halo_act_get(&a, &f) == NULL);
-    ASSERT_EQ(q[4], -128);
+    ASSERT_EQ(q[4], -127);
     halo_act_set(&a, y, 512);
     q = halo_act_get(&a, &k);
-    ASSERT_EQ(q[4], -128); /* -1 is the largest magnitude: -128 again, with d = 1/128 */
+    ASSERT_EQ(q[4], -127); /* -1 is the largest magnitude: -127 again, with d = 1/127 */
     float d;
     memcpy(&d, q, sizeof d);
-    ASSERT(d == 1.0f / 128.0f);
+    ASSERT(d == -1.0f / -127.0f);
     halo_act_set_window(&a, y, 100, 300); /* not whole blocks: padded with zeros */
     q = halo_act_get(&a, &k);
     memcpy(&d, q, sizeof d);
-    ASSERT(d == 1.0f / 128.0f && q[4 + 44] == -128 && q[4 + 43] == 0);
+    ASSERT(d == -1.0f / -127.0f && q[4 + 44] == -127 && q[4 + 43] == 0);
     halo_act_free(&a);
     halo_act none;
     ASSERT_OK(halo_act_init(&none, 512, 0, NULL));
