@@ -61,9 +61,9 @@ static int parse(int argc, char **argv, cal_opts *o) {
                    halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
     const halo_cli_opt opts[] = {
         {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint (default: bundled)"},
+         "llama2.c checkpoint or GGUF file (default: bundled)"},
         {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: bundled)"},
+         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
         {"out", 'o', HALO_CLI_PATH, &o->out, 0, 0, NULL, "FILE",
          "predictor file to write (default: the model's name with\n.pred, in the current "
          "directory)"},

@@ -60,6 +60,7 @@ typedef struct qjob {
     const float *x;
     const void *xq; /* NULL: the dequantising path */
     int row0, col0, rows, cols, rows_per_task, accumulate;
+    int packed; /* rows go 8 at a time through k->gemv_q4_0x8; tasks count groups of 8 */
 } qjob;
 
 enum {
@@ -115,8 +116,47 @@ static void rows_task(const qjob *j, int r0, int r1) {
     }
 }
 
+size_t halo_mat_packed_bytes(int rows, int cols) {
+    return (size_t)(rows / 8) * halo_type_row_bytes(HALO_TYPE_Q4_0, cols) * 8;
+}
+
+void halo_mat_pack(const halo_mat *w, void *dst) {
+    int nb = w->cols / 32;
+    size_t group = (size_t)nb * 8 * 18;
+    for (int g = 0; g < w->rows / 8; g++)
+        halo_pack_q4_0x8((const unsigned char *)w->data + (size_t)g * 8 * w->row_bytes,
+                         w->row_bytes, nb, (unsigned char *)dst + (size_t)g * group);
+}
+
+/* Groups of 8 packed rows [g0, g1) of the window's rows, absolute group numbers. */
+static void packed_task(const qjob *j, int g0, int g1) {
+    const halo_mat *w = j->w;
+    int first, nb, all = w->cols / 32;
+    cover(j->col0, j->cols, 32, &first, &nb);
+    size_t group = (size_t)all * 8 * 18;
+    for (int g = g0; g < g1; g++) {
+        float o[8];
+        j->k->gemv_q4_0x8((const unsigned char *)w->packed + (size_t)g * group +
+                              (size_t)first * 8 * 18,
+                          j->xq, nb, o);
+        for (int k = 0; k < 8; k++) {
+            int r = g * 8 + k - j->row0; /* the row's place in out */
+            if (r < 0 || r >= j->rows)
+                continue;
+            j->out[r] = j->accumulate ? j->out[r] + o[k] : o[k];
+        }
+    }
+}
+
 static void qtask(void *arg, int task_idx) {
     const qjob *j = arg;
+    if (j->packed) {
+        int g_first = j->row0 / 8, g_end = (j->row0 + j->rows + 7) / 8;
+        int g0 = g_first + task_idx * j->rows_per_task;
+        int g1 = g0 + j->rows_per_task < g_end ? g0 + j->rows_per_task : g_end;
+        packed_task(j, g0, g1);
+        return;
+    }
     int r0 = task_idx * j->rows_per_task;
     int r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
     rows_task(j, r0, r1);
@@ -147,8 +187,22 @@ void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int 
               .rows = rows,
               .cols = cols,
               .rows_per_task = rows,
-              .accumulate = accumulate};
+              .accumulate = accumulate,
+              .packed = 0};
     int n_threads = halo_pool_n_threads(pool);
+    j.packed = w->packed && xq && w->type == HALO_TYPE_Q4_0 && j.k->gemv_q4_0x8;
+    if (j.packed) {
+        int g_first = row0 / 8, n_groups = (row0 + rows + 7) / 8 - g_first;
+        if (n_threads == 1 || (long)rows * cols < MIN_PARALLEL) {
+            packed_task(&j, g_first, g_first + n_groups);
+            return;
+        }
+        int n_tasks = n_threads * 4;
+        j.rows_per_task = (n_groups + n_tasks - 1) / n_tasks; /* groups per task */
+        n_tasks = (n_groups + j.rows_per_task - 1) / j.rows_per_task;
+        halo_pool_run(pool, qtask, &j, n_tasks);
+        return;
+    }
     if (n_threads == 1 || (long)rows * cols < MIN_PARALLEL) {
         rows_task(&j, 0, rows);
         return;

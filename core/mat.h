@@ -27,11 +27,21 @@
 #include <stddef.h>
 
 typedef struct halo_mat {
-    const void *data; /* row 0, column 0 (read-only, usually a view into a mapped file) */
-    size_t row_bytes; /* from one row to the next */
-    int type;         /* enum halo_type, supported */
-    int rows, cols;   /* cols is a multiple of the type's block */
+    const void *data;   /* row 0, column 0 (read-only, usually a view into a mapped file) */
+    size_t row_bytes;   /* from one row to the next */
+    int type;           /* enum halo_type, supported */
+    int rows, cols;     /* cols is a multiple of the type's block */
+    const void *packed; /* NULL, or (Q4_0, rows a multiple of 8) every 8 rows interleaved by
+                           halo_pack_q4_0x8, group after group: products then run 8 rows at a
+                           time on the table's gemv_q4_0x8 (each row's result is the same
+                           whichever rows a window asks for) */
 } halo_mat;
+
+/* Bytes of the interleaved copy of a Q4_0 matrix of rows x cols (rows a multiple of 8). */
+size_t halo_mat_packed_bytes(int rows, int cols);
+
+/* Fills dst (halo_mat_packed_bytes) with w's rows interleaved by eight. */
+void halo_mat_pack(const halo_mat *w, void *dst);
 
 /* Bytes of scratch halo_mat_prepare needs for a window of `cols` columns, any format. */
 size_t halo_mat_scratch_bytes(int cols);

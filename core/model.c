@@ -284,6 +284,9 @@ void halo_model_free(halo_model *model) {
     if (model->map)
         (void)munmap(model->map, model->n_bytes);
     halo_gguf_free(model->gguf);
+    for (int i = 0; i < model->n_packs; i++)
+        free(model->packs[i]);
+    free(model->packs);
     free(model->layers);
     free(model->norms);
     free(model->rope_factors);
@@ -334,6 +337,10 @@ void halo_model_rope_freq(const halo_model *model, float *freq) {
         if (model->rope_factors)
             freq[i] /= model->rope_factors[i];
     }
+}
+
+uint64_t halo_model_packed_bytes(const halo_model *model) {
+    return model->packed_bytes;
 }
 
 const struct halo_gguf *halo_model_gguf(const halo_model *model) {

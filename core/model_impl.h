@@ -23,7 +23,10 @@ struct halo_model {
     float rope_theta;    /* RoPE base */
     float norm_eps;      /* RMSNorm epsilon */
     uint64_t bytes_per_token;
-    int ffn_align;   /* halo_model_ffn_align */
+    int ffn_align; /* halo_model_ffn_align */
+    void **packs;  /* interleaved copies of Q4_0 matrices (halo_mat.packed), owned */
+    int n_packs;
+    uint64_t packed_bytes;
     halo_gguf *gguf; /* GGUF: the parsed file (owned) */
 };
 

@@ -477,8 +477,12 @@ void halo_act_quantize(int format, const float *x, void *dst, int n) {
                 amax = fmaxf(amax, fabsf(x[j]));
             float id = amax != 0.0f ? 127.0f / amax : 0.0f;
             y[i].d = halo_fp16_to_f32(halo_f32_to_fp16(amax / 127.0f));
-            for (int j = 0; j < QK8_0; j++)
+            int sum = 0;
+            for (int j = 0; j < QK8_0; j++) {
                 y[i].qs[j] = (int8_t)nearest(x[j] * id);
+                sum += y[i].qs[j];
+            }
+            y[i].sum8 = 8 * sum;
         }
     } else if (format == HALO_ACT_Q8_K) {
         act_q8_K *y = dst;
@@ -608,6 +612,44 @@ static float ref_dot_q6_K(const void *vw, const void *vx, int nb) {
     return s;
 }
 
+void halo_pack_q4_0x8(const void *rows, size_t row_bytes, int nb, void *dst) {
+    const unsigned char *src = rows;
+    unsigned char *o = dst;
+    for (int b = 0; b < nb; b++) {
+        for (int r = 0; r < 8; r++) {
+            const block_q4_0 *blk =
+                (const block_q4_0 *)(const void *)(src + (size_t)r * row_bytes) + b;
+            memcpy(o + 2 * r, &blk->d, 2);
+            for (int c = 0; c < 4; c++)
+                memcpy(o + 16 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+        }
+        o += 8 * sizeof(block_q4_0);
+    }
+}
+
+/* The packed layout read back as eight rows' blocks: the reference of the packed kernels. */
+static void ref_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_0 *x = vx;
+    for (int r = 0; r < 8; r++) {
+        float s = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const unsigned char *blk = w + (size_t)b * 8 * sizeof(block_q4_0);
+            uint16_t d;
+            memcpy(&d, blk + 2 * r, 2);
+            int sum = 0;
+            for (int c = 0; c < 4; c++)
+                for (int e = 0; e < 4; e++) {
+                    uint8_t q = blk[16 + 32 * c + 4 * r + e];
+                    sum += ((q & 0xF) - 8) * x[b].qs[4 * c + e] +
+                           ((q >> 4) - 8) * x[b].qs[16 + 4 * c + e];
+                }
+            s += (float)sum * (halo_fp16_to_f32(d) * x[b].d);
+        }
+        out[r] = s;
+    }
+}
+
 static const halo_qkernels REF = {
     .isa = HALO_ISA_SCALAR,
     .name = "scalar",
@@ -616,6 +658,7 @@ static const halo_qkernels REF = {
     .dot_q8_0 = ref_dot_q8_0,
     .dot_q4_K = ref_dot_q4_K,
     .dot_q6_K = ref_dot_q6_K,
+    .gemv_q4_0x8 = ref_gemv_q4_0x8,
 };
 
 const halo_qkernels *halo_qkernels_get(int isa) {

@@ -121,7 +121,19 @@ typedef struct halo_qkernels {
     float (*dot_q8_0)(const void *w, const void *xq, int nb);
     float (*dot_q4_K)(const void *w, const void *xq, int nb);
     float (*dot_q6_K)(const void *w, const void *xq, int nb);
+    /* Eight Q4_0 rows packed by halo_pack_q4_0x8 (nb blocks each) times Q8_0 activations:
+       out[0..8). NULL when the table has no such kernel. */
+    void (*gemv_q4_0x8)(const void *w, const void *xq, int nb, float *out);
 } halo_qkernels;
+
+/*
+ * Eight Q4_0 rows of nb blocks each (row r at rows + r * row_bytes) interleaved into dst
+ * (8 * 18 * nb bytes), block by block: the eight half-float scales, then four 32-byte chunks
+ * whose 32-bit lane k holds bytes 4c..4c+3 of row k's block (levels of weights 4c..4c+3 in
+ * the low nibbles, 16+4c.. in the high ones). A kernel then dots all eight rows with one
+ * broadcast of four activations per lane.
+ */
+void halo_pack_q4_0x8(const void *rows, size_t row_bytes, int nb, void *dst);
 
 /* The kernels of `isa`, or NULL when this build or this processor lacks it. */
 const halo_qkernels *halo_qkernels_get(int isa);

@@ -59,11 +59,19 @@ static float avx2_dot_f16(const void *w, const float *x, int n) {
     return s;
 }
 
-/* One Q4_0 block's weights as 32 signed bytes (-8..7), element order. */
-static inline __m256i q4_0_bytes(const block_q4_0 *b) {
+/* One Q4_0 block's levels as 32 unsigned bytes (0..15), element order. */
+static inline __m256i q4_0_levels(const block_q4_0 *b) {
     __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)b->qs);
-    __m256i q = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-    return _mm256_sub_epi8(_mm256_and_si256(q, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xF));
+}
+
+/* Sum of (q - 8) * y over one block, spread over eight 32-bit lanes: the unsigned levels
+   multiply the activations directly (maddubs: at most 2 * 15 * 127 per pair, no saturation)
+   and 8 * sum(y), stored with the activations, comes off lane 0. */
+static inline __m256i q4_0_block(const block_q4_0 *w, const act_q8_0 *x) {
+    __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q4_0_levels(w), y), _mm256_set1_epi16(1));
+    return _mm256_sub_epi32(p, _mm256_castsi128_si256(_mm_cvtsi32_si128(x->sum8)));
 }
 
 /* Two blocks per step into two accumulators: the fused multiply-adds of consecutive blocks
@@ -74,20 +82,15 @@ static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 2 <= nb; i += 2) {
-        __m256i p0 =
-            dot_i8(q4_0_bytes(&w[i]), _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
-        __m256i p1 = dot_i8(q4_0_bytes(&w[i + 1]),
-                            _mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs));
+        __m256i p0 = q4_0_block(&w[i], &x[i]), p1 = q4_0_block(&w[i + 1], &x[i + 1]);
         acc0 =
             _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
                                _mm256_cvtepi32_ps(p1), acc1);
     }
-    for (; i < nb; i++) {
-        __m256i p =
-            dot_i8(q4_0_bytes(&w[i]), _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
-    }
+    for (; i < nb; i++)
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d),
+                               _mm256_cvtepi32_ps(q4_0_block(&w[i], &x[i])), acc0);
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
@@ -223,6 +226,37 @@ static float avx2_dot_q6_K(const void *vw, const void *vx, int nb) {
     return hsum8(acc);
 }
 
+/* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, four
+   32-byte loads give the levels of all eight rows (low and high nibbles), each multiplied
+   with one broadcast group of four activations; 8 * sum(y) comes off every lane; the eight
+   rows' scales convert as one vector. Each row's blocks add in order, one fused multiply-add
+   per block, as the reference does. */
+static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_0 *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 8 * sizeof(block_q4_0)) {
+        const int8_t *y = x[b].qs;
+        __m256i sum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
+            int32_t ylo, yhi;
+            memcpy(&ylo, y + 4 * c, 4);
+            memcpy(&yhi, y + 16 + 4 * c, 4);
+            __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo));
+            __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
+                                               _mm256_set1_epi32(yhi));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(plo, phi), ones));
+        }
+        sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(x[b].sum8));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)),
+                                 _mm256_set1_ps(x[b].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 static const halo_qkernels AVX2 = {
     .isa = HALO_ISA_AVX2,
     .name = "avx2",
@@ -231,6 +265,7 @@ static const halo_qkernels AVX2 = {
     .dot_q8_0 = avx2_dot_q8_0,
     .dot_q4_K = avx2_dot_q4_K,
     .dot_q6_K = avx2_dot_q6_K,
+    .gemv_q4_0x8 = avx2_gemv_q4_0x8,
 };
 
 const halo_qkernels *halo_qkernels_avx2_table(void) {

@@ -46,6 +46,8 @@ typedef struct block_q6_K {
 /* Activation blocks (halo's own: a float scale saves a conversion per block). */
 typedef struct act_q8_0 {
     float d;
+    int32_t sum8; /* 8 * the sum of qs: the offset of Q4_0's levels (q - 8), for kernels that
+                     multiply the unsigned levels */
     int8_t qs[QK8_0];
 } act_q8_0;
 
@@ -59,7 +61,7 @@ _Static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K block");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K block");
-_Static_assert(sizeof(act_q8_0) == 36, "q8_0 activation block");
+_Static_assert(sizeof(act_q8_0) == 40, "q8_0 activation block");
 _Static_assert(sizeof(act_q8_K) == 292, "q8_K activation block");
 
 static inline uint16_t ld_half(const uint16_t *p) {

@@ -157,6 +157,7 @@ static const halo_qkernels NEON = {
     .dot_q8_0 = neon_dot_q8_0,
     .dot_q4_K = neon_dot_q4_K,
     .dot_q6_K = neon_dot_q6_K,
+    .gemv_q4_0x8 = NULL,
 };
 
 const halo_qkernels *halo_qkernels_neon_table(void) {

@@ -156,6 +156,7 @@ static void activations_quantise_as_documented(void) {
 
     struct {
         float d;
+        int32_t sum8;
         int8_t qs[32];
     } a8[16];
 
@@ -193,9 +194,14 @@ static double exact_dot(int t, const void *w, const void *xq, const float *x, in
         const unsigned char *p = xq;
         for (int b = 0; b < n / 32; b++) {
             float d;
-            memcpy(&d, p + 36 * b, 4);
-            for (int j = 0; j < 32; j++)
-                xf[32 * b + j] = d * (float)(int8_t)p[36 * b + 4 + j];
+            int32_t sum8, sum = 0;
+            memcpy(&d, p + 40 * b, 4);
+            memcpy(&sum8, p + 40 * b + 4, 4);
+            for (int j = 0; j < 32; j++) {
+                xf[32 * b + j] = d * (float)(int8_t)p[40 * b + 8 + j];
+                sum += (int8_t)p[40 * b + 8 + j];
+            }
+            ASSERT_EQ(sum8, 8 * sum);
         }
     } else if (f == HALO_ACT_Q8_K) {
         const unsigned char *p = xq;
@@ -287,6 +293,84 @@ static void kernels_match_the_exact_dot(void) {
 #endif
     ASSERT(tables >= 1);
     ASSERT(halo_qkernels_best() != NULL);
+}
+
+static halo_mat make_mat(int t, int rows, int cols, halo_rng *rng, unsigned char **data);
+
+/* Eight Q4_0 rows interleaved: every table's gemv_q4_0x8 (where it has one) against the exact
+   dot product of each row, and the packed matrix through halo_mat_vec for windows of any rows
+   (groups cut by the window) against the rows' own kernel. */
+static void packed_q4_0_rows(void) {
+    halo_rng rng;
+    halo_rng_init(&rng, 31);
+
+    enum {
+        NB = 40,
+        N = NB * 32
+    };
+
+    static float w[N], x[N];
+    static unsigned char q[8 * NB * 18], packed[8 * NB * 18], xq[NB * 40];
+    for (int r = 0; r < 8; r++) {
+        fill(w, N, &rng, r == 3 ? 50.0f : 1.0f);
+        halo_quantize_row(HALO_TYPE_Q4_0, w, q + (size_t)r * NB * 18, N);
+    }
+    fill(x, N, &rng, 2.0f);
+    halo_act_quantize(HALO_ACT_Q8_0, x, xq, N);
+    halo_pack_q4_0x8(q, NB * 18, NB, packed);
+    int tables = 0;
+    for (int isa = 0; isa < HALO_ISA_COUNT_; isa++) {
+        const halo_qkernels *k = halo_qkernels_get(isa);
+        if (!k || !k->gemv_q4_0x8)
+            continue;
+        tables++;
+        float out[8];
+        k->gemv_q4_0x8(packed, xq, NB, out);
+        for (int r = 0; r < 8; r++) {
+            double mag, exact = exact_dot(HALO_TYPE_Q4_0, q + (size_t)r * NB * 18, xq, x, N, &mag);
+            if (!(fabs((double)out[r] - exact) <= 2e-6 * mag))
+                TEST_FAIL_AT("%s gemv_q4_0x8 row %d: %.9g, exact %.9g", k->name, r, (double)out[r],
+                             exact);
+        }
+    }
+    ASSERT(tables >= 1); /* the scalar reference has one */
+
+    /* A 40-row matrix, packed and not: windows cutting groups give each row the value the
+       packed kernel gives it in a full window. */
+    enum {
+        ROWS = 40
+    };
+
+    unsigned char *data;
+    halo_mat m = make_mat(HALO_TYPE_Q4_0, ROWS, N, &rng, &data);
+    void *pk = malloc(halo_mat_packed_bytes(ROWS, N));
+    halo_mat_pack(&m, pk);
+    halo_mat mp = m;
+    mp.packed = pk;
+    float full[ROWS], part[ROWS], plain[ROWS];
+    halo_mat_vec(NULL, full, &mp, 0, 0, x, xq, ROWS, N, 0);
+    halo_mat_vec(NULL, plain, &m, 0, 0, x, xq, ROWS, N, 0);
+    halo_mat_vec(NULL, part, &mp, 5, 0, x, xq, 22, N, 0);
+    for (int r = 0; r < ROWS; r++) {
+        halo_mat_row(&m, r, w);
+        double s = 0, mag = 0;
+        for (int i = 0; i < N; i++)
+            mag += fabs((double)w[i] * (double)x[i]);
+        (void)s;
+        ASSERT_NEAR(full[r], plain[r], 2e-6 * mag);
+        if (r >= 5 && r < 27)
+            ASSERT(part[r - 5] == full[r]);
+    }
+    /* column windows of whole blocks */
+    void *scratch = malloc(halo_mat_scratch_bytes(N));
+    const void *wq = halo_mat_prepare(&m, x + 64, 64, 256, scratch);
+    halo_mat_vec(NULL, full, &mp, 8, 64, x + 64, wq, 16, 256, 0);
+    halo_mat_vec(NULL, plain, &m, 8, 64, x + 64, wq, 16, 256, 0);
+    for (int r = 0; r < 16; r++)
+        ASSERT_NEAR(full[r], plain[r], 1e-4);
+    free(scratch);
+    free(pk);
+    free(data);
 }
 
 /* A matrix of `rows` random rows of type t. */
@@ -397,4 +481,5 @@ static void act_cache(void) {
 
 TEST_MAIN(TEST(half_roundtrip_is_exact), TEST(type_table), TEST(layouts_read_back),
           TEST(quantisation_error_is_bounded), TEST(activations_quantise_as_documented),
-          TEST(kernels_match_the_exact_dot), TEST(windows_and_threads), TEST(act_cache))
+          TEST(kernels_match_the_exact_dot), TEST(packed_q4_0_rows), TEST(windows_and_threads),
+          TEST(act_cache))
