@@ -116,29 +116,47 @@ static void rows_task(const qjob *j, int r0, int r1) {
     }
 }
 
-size_t halo_mat_packed_bytes(int rows, int cols) {
-    return (size_t)(rows / 8) * halo_type_row_bytes(HALO_TYPE_Q4_0, cols) * 8;
+/* Bytes of eight rows' block when packed; 0 for types that have no packed form. */
+static size_t packed_block(int type) {
+    return type == HALO_TYPE_Q4_0   ? HALO_PACKED_Q4_0_BYTES
+           : type == HALO_TYPE_Q4_K ? HALO_PACKED_Q4_K_BYTES
+                                    : 0;
+}
+
+int halo_mat_can_pack(int type) {
+    const halo_qkernels *k = halo_qkernels_best();
+    return (type == HALO_TYPE_Q4_0 && k->gemv_q4_0x8) || (type == HALO_TYPE_Q4_K && k->gemv_q4_Kx8);
+}
+
+size_t halo_mat_packed_bytes(int type, int rows, int cols) {
+    return (size_t)(rows / 8) * (size_t)(cols / halo_type_block(type)) * packed_block(type);
 }
 
 void halo_mat_pack(const halo_mat *w, void *dst) {
-    int nb = w->cols / 32;
-    size_t group = (size_t)nb * 8 * 18;
-    for (int g = 0; g < w->rows / 8; g++)
-        halo_pack_q4_0x8((const unsigned char *)w->data + (size_t)g * 8 * w->row_bytes,
-                         w->row_bytes, nb, (unsigned char *)dst + (size_t)g * group);
+    int nb = w->cols / halo_type_block(w->type);
+    size_t group = (size_t)nb * packed_block(w->type);
+    for (int g = 0; g < w->rows / 8; g++) {
+        const unsigned char *src = (const unsigned char *)w->data + (size_t)g * 8 * w->row_bytes;
+        unsigned char *o = (unsigned char *)dst + (size_t)g * group;
+        if (w->type == HALO_TYPE_Q4_0)
+            halo_pack_q4_0x8(src, w->row_bytes, nb, o);
+        else
+            halo_pack_q4_Kx8(src, w->row_bytes, nb, o);
+    }
 }
 
 /* Groups of 8 packed rows [g0, g1) of the window's rows, absolute group numbers. */
 static void packed_task(const qjob *j, int g0, int g1) {
     const halo_mat *w = j->w;
-    int first, nb, all = w->cols / 32;
-    cover(j->col0, j->cols, 32, &first, &nb);
-    size_t group = (size_t)all * 8 * 18;
+    int bk = halo_type_block(w->type), first, nb, all = w->cols / bk;
+    cover(j->col0, j->cols, bk, &first, &nb);
+    size_t pb = packed_block(w->type), group = (size_t)all * pb;
+    void (*gemv)(const void *, const void *, int, float *) =
+        w->type == HALO_TYPE_Q4_0 ? j->k->gemv_q4_0x8 : j->k->gemv_q4_Kx8;
     for (int g = g0; g < g1; g++) {
         float o[8];
-        j->k->gemv_q4_0x8((const unsigned char *)w->packed + (size_t)g * group +
-                              (size_t)first * 8 * 18,
-                          j->xq, nb, o);
+        gemv((const unsigned char *)w->packed + (size_t)g * group + (size_t)first * pb, j->xq, nb,
+             o);
         for (int k = 0; k < 8; k++) {
             int r = g * 8 + k - j->row0; /* the row's place in out */
             if (r < 0 || r >= j->rows)
@@ -190,7 +208,9 @@ void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int 
               .accumulate = accumulate,
               .packed = 0};
     int n_threads = halo_pool_n_threads(pool);
-    j.packed = w->packed && xq && w->type == HALO_TYPE_Q4_0 && j.k->gemv_q4_0x8;
+    j.packed = w->packed && xq &&
+               ((w->type == HALO_TYPE_Q4_0 && j.k->gemv_q4_0x8) ||
+                (w->type == HALO_TYPE_Q4_K && j.k->gemv_q4_Kx8));
     if (j.packed) {
         int g_first = row0 / 8, n_groups = (row0 + rows + 7) / 8 - g_first;
         if (n_threads == 1 || (long)rows * cols < MIN_PARALLEL) {

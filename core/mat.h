@@ -31,14 +31,18 @@ typedef struct halo_mat {
     size_t row_bytes;   /* from one row to the next */
     int type;           /* enum halo_type, supported */
     int rows, cols;     /* cols is a multiple of the type's block */
-    const void *packed; /* NULL, or (Q4_0, rows a multiple of 8) every 8 rows interleaved by
-                           halo_pack_q4_0x8, group after group: products then run 8 rows at a
-                           time on the table's gemv_q4_0x8 (each row's result is the same
-                           whichever rows a window asks for) */
+    const void *packed; /* NULL, or (Q4_0 or Q4_K, rows a multiple of 8) every 8 rows
+                           interleaved by halo_pack_q4_0x8 or halo_pack_q4_Kx8, group after
+                           group: products then run 8 rows at a time on the table's gemv
+                           kernel (each row's result is the same whichever rows a window asks
+                           for) */
 } halo_mat;
 
-/* Bytes of the interleaved copy of a Q4_0 matrix of rows x cols (rows a multiple of 8). */
-size_t halo_mat_packed_bytes(int rows, int cols);
+/* 1 when the processor's kernels compute type `type` packed (halo_mat.packed). */
+int halo_mat_can_pack(int type);
+
+/* Bytes of the interleaved copy of a matrix of `type`, rows x cols (rows a multiple of 8). */
+size_t halo_mat_packed_bytes(int type, int rows, int cols);
 
 /* Fills dst (halo_mat_packed_bytes) with w's rows interleaved by eight. */
 void halo_mat_pack(const halo_mat *w, void *dst);

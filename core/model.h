@@ -137,11 +137,11 @@ int halo_model_load(halo_model **out, const char *path, halo_err *err);
 typedef struct halo_model_opts {
     int max_seq_len; /* > 0: cap seq_len (a GGUF file's context_length) at this; the KV cache
                         of a run state is allocated for seq_len positions */
-    int no_pack;     /* 1: compute Q4_0 matrices from the mapped file as they are stored. By
-                        default, where the processor has a kernel for it (AVX2), each Q4_0
-                        matrix of a multiple of 8 rows is also copied with its rows
+    int no_pack;     /* 1: compute Q4_0 and Q4_K matrices from the mapped file as they are
+                        stored. By default, where the processor has kernels for it (AVX2),
+                        each such matrix of a multiple of 8 rows is also copied with its rows
                         interleaved by eight (halo_mat.packed), which decodes faster and takes
-                        that much more memory, as llama.cpp's repacking does */
+                        that much more memory, as llama.cpp's repacking of Q4_0 does */
 } halo_model_opts;
 
 /* halo_model_load with options (NULL: none). */
@@ -199,7 +199,7 @@ float halo_model_norm_eps(const halo_model *model);
  */
 void halo_model_rope_freq(const halo_model *model, float *freq);
 
-/* Bytes of interleaved copies of Q4_0 matrices the model holds (halo_model_opts.no_pack). */
+/* Bytes of interleaved copies of matrices the model holds (halo_model_opts.no_pack). */
 uint64_t halo_model_packed_bytes(const halo_model *model);
 
 /* The GGUF file behind the model (its metadata holds the tokenizer), or NULL. */

@@ -215,11 +215,10 @@ static void summarise(halo_model *m) {
         bytes + norms + halo_type_row_bytes(m->emb.type, m->emb.cols) + halo_mat_bytes(&m->cls);
 }
 
-/* Interleaved copies of the Q4_0 matrices (halo_model_opts.no_pack). Returns 0, or -1 when
-   out of memory. */
-static int pack_q4_0(halo_model *m) {
-    const halo_qkernels *k = halo_qkernels_best();
-    if (!k->gemv_q4_0x8)
+/* Interleaved copies of the Q4_0 and Q4_K matrices (halo_model_opts.no_pack). Returns 0, or
+   -1 when out of memory. */
+static int pack_rows(halo_model *m) {
+    if (!halo_mat_can_pack(HALO_TYPE_Q4_0) && !halo_mat_can_pack(HALO_TYPE_Q4_K))
         return 0;
     int n = 7 * m->cfg.n_layers + 1;
     m->packs = calloc((size_t)n, sizeof *m->packs);
@@ -234,9 +233,9 @@ static int pack_q4_0(halo_model *m) {
             halo_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
             w = mats[i % 7];
         }
-        if (w->type != HALO_TYPE_Q4_0 || w->rows % 8 != 0)
+        if (!halo_mat_can_pack(w->type) || w->rows % 8 != 0)
             continue;
-        size_t bytes = halo_mat_packed_bytes(w->rows, w->cols);
+        size_t bytes = halo_mat_packed_bytes(w->type, w->rows, w->cols);
         void *p = malloc(bytes);
         if (!p)
             return -1;
@@ -337,8 +336,8 @@ int halo_model_from_gguf(halo_model **out, halo_gguf *g, const halo_model_opts *
         m->w.rms_ffn = m->norms + (size_t)cfg.n_layers * (size_t)cfg.dim;
         m->w.rms_final = final;
         summarise(m);
-        if (!(opts && opts->no_pack) && pack_q4_0(m) != 0)
-            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (interleaving Q4_0 rows)", what);
+        if (!(opts && opts->no_pack) && pack_rows(m) != 0)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (interleaving rows)", what);
     }
     free(b.used);
     halo_gguf_free(g);

@@ -254,15 +254,30 @@ void halo_dequantize_row(int type, const void *src, float *dst, int64_t n) {
 
 /* ==== Quantisation of weights ==== */
 
+/* Round to nearest, ties to even, for |v| < 2^22 (every use here): adding 1.5 * 2^23 leaves
+   the integer in the low mantissa bits (GGML's nearest_int). A library call (lrintf) per
+   element cost more than the rest of activation quantisation. */
 static inline int nearest(float v) {
-    return (int)lrintf(v);
+    float f = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* Larger and smaller of two floats without a library call (NaN in b is ignored). */
+static inline float max_f(float a, float b) {
+    return b > a ? b : a;
+}
+
+static inline float min_f(float a, float b) {
+    return b < a ? b : a;
 }
 
 static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += QK8_0) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+            amax = max_f(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         uint16_t h = halo_f32_to_fp16(d);
         memcpy(&y[i].d, &h, sizeof h);
@@ -301,8 +316,8 @@ static inline int clampi(int v, int lo, int hi) {
 static void fit_scale_min(const float *x, float *scale, float *min) {
     float mn = x[0], mx = x[0];
     for (int i = 1; i < 32; i++) {
-        mn = fminf(mn, x[i]);
-        mx = fmaxf(mx, x[i]);
+        mn = min_f(mn, x[i]);
+        mx = max_f(mx, x[i]);
     }
     if (mn > 0.0f)
         mn = 0.0f;
@@ -346,8 +361,8 @@ static void quant_q4_K(const float *x, block_q4_K *y, int64_t nb) {
             float mn;
             fit_scale_min(x + 32 * j, &scales[j], &mn);
             mins[j] = -mn;
-            max_scale = fmaxf(max_scale, scales[j]);
-            max_min = fmaxf(max_min, mins[j]);
+            max_scale = max_f(max_scale, scales[j]);
+            max_min = max_f(max_min, mins[j]);
         }
         float d = max_scale / 63.0f, dmin = max_min / 63.0f;
         uint16_t hd = halo_f32_to_fp16(d), hm = halo_f32_to_fp16(dmin);
@@ -474,7 +489,7 @@ void halo_act_quantize(int format, const float *x, void *dst, int n) {
         for (int i = 0; i < n / QK8_0; i++, x += QK8_0) {
             float amax = 0.0f;
             for (int j = 0; j < QK8_0; j++)
-                amax = fmaxf(amax, fabsf(x[j]));
+                amax = max_f(amax, fabsf(x[j]));
             float id = amax != 0.0f ? 127.0f / amax : 0.0f;
             y[i].d = halo_fp16_to_f32(halo_f32_to_fp16(amax / 127.0f));
             int sum = 0;
@@ -650,6 +665,57 @@ static void ref_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) 
     }
 }
 
+void halo_pack_q4_Kx8(const void *rows, size_t row_bytes, int nb, void *dst) {
+    const unsigned char *src = rows;
+    unsigned char *o = dst;
+    for (int b = 0; b < nb; b++, o += HALO_PACKED_Q4_K_BYTES) {
+        for (int r = 0; r < 8; r++) {
+            const block_q4_K *blk =
+                (const block_q4_K *)(const void *)(src + (size_t)r * row_bytes) + b;
+            memcpy(o + 2 * r, &blk->d, 2);
+            memcpy(o + 16 + 2 * r, &blk->dmin, 2);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                q4_K_scale_min(j, blk->scales, &sc, &m);
+                o[32 + 8 * j + r] = sc;
+                o[96 + 16 * (j / 2) + 2 * r + j % 2] = m;
+            }
+            for (int c = 0; c < 4; c++)
+                for (int g = 0; g < 8; g++)
+                    memcpy(o + 160 + 32 * (8 * c + g) + 4 * r, blk->qs + 32 * c + 4 * g, 4);
+        }
+    }
+}
+
+static void ref_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_K *x = vx;
+    for (int r = 0; r < 8; r++) {
+        float s = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const unsigned char *blk = w + (size_t)b * HALO_PACKED_Q4_K_BYTES;
+            uint16_t d, dmin;
+            memcpy(&d, blk + 2 * r, 2);
+            memcpy(&dmin, blk + 16 + 2 * r, 2);
+            int sumi = 0, summ = 0;
+            for (int j = 0; j < 8; j++) {
+                int c = j / 2, sum = 0;
+                for (int g = 0; g < 8; g++)
+                    for (int e = 0; e < 4; e++) {
+                        uint8_t q = blk[160 + 32 * (8 * c + g) + 4 * r + e];
+                        sum += (j % 2 ? q >> 4 : q & 0xF) * x[b].qs[32 * j + 4 * g + e];
+                    }
+                sumi += blk[32 + 8 * j + r] * sum;
+                summ += blk[96 + 16 * (j / 2) + 2 * r + j % 2] *
+                        (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+            }
+            s += x[b].d * halo_fp16_to_f32(d) * (float)sumi -
+                 x[b].d * halo_fp16_to_f32(dmin) * (float)summ;
+        }
+        out[r] = s;
+    }
+}
+
 static const halo_qkernels REF = {
     .isa = HALO_ISA_SCALAR,
     .name = "scalar",
@@ -659,6 +725,7 @@ static const halo_qkernels REF = {
     .dot_q4_K = ref_dot_q4_K,
     .dot_q6_K = ref_dot_q6_K,
     .gemv_q4_0x8 = ref_gemv_q4_0x8,
+    .gemv_q4_Kx8 = ref_gemv_q4_Kx8,
 };
 
 const halo_qkernels *halo_qkernels_get(int isa) {

@@ -124,7 +124,15 @@ typedef struct halo_qkernels {
     /* Eight Q4_0 rows packed by halo_pack_q4_0x8 (nb blocks each) times Q8_0 activations:
        out[0..8). NULL when the table has no such kernel. */
     void (*gemv_q4_0x8)(const void *w, const void *xq, int nb, float *out);
+    /* The same for eight Q4_K rows packed by halo_pack_q4_Kx8, Q8_K activations. */
+    void (*gemv_q4_Kx8)(const void *w, const void *xq, int nb, float *out);
 } halo_qkernels;
+
+/* Bytes of eight rows' block (Q4_0: 8 x 18) or super-block (Q4_K: 1184) when packed. */
+enum {
+    HALO_PACKED_Q4_0_BYTES = 144,
+    HALO_PACKED_Q4_K_BYTES = 1184
+};
 
 /*
  * Eight Q4_0 rows of nb blocks each (row r at rows + r * row_bytes) interleaved into dst
@@ -134,6 +142,14 @@ typedef struct halo_qkernels {
  * broadcast of four activations per lane.
  */
 void halo_pack_q4_0x8(const void *rows, size_t row_bytes, int nb, void *dst);
+
+/*
+ * Eight Q4_K rows of nb super-blocks interleaved into dst (1184 bytes per super-block): the
+ * eight d, the eight dmin (halves), the 6-bit scales unpacked to bytes by sub-block then row
+ * (64), the mins by pair of sub-blocks, row, then sub-block (64), and the levels as 32 chunks
+ * of 32 bytes, chunk (c, g) holding bytes 4g..4g+3 of row k's 32-byte run c in lane k.
+ */
+void halo_pack_q4_Kx8(const void *rows, size_t row_bytes, int nb, void *dst);
 
 /* The kernels of `isa`, or NULL when this build or this processor lacks it. */
 const halo_qkernels *halo_qkernels_get(int isa);

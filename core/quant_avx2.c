@@ -257,6 +257,62 @@ static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out)
     _mm256_storeu_ps(out, acc);
 }
 
+/* Eight packed Q4_K rows at once, lane k for row k. Per 32-byte run of each row: eight
+   loads give all eight rows' levels of two sub-blocks (low and high nibbles); each group of
+   four levels multiplies one broadcast group of four activations, the eight products of a
+   sub-block add in 16 bits (at most 8 * 2 * 15 * 127 = 30480), then into 32-bit lanes,
+   times the eight rows' scales of that sub-block. The minimums: the rows' mins of two
+   sub-blocks times the activations' sums of those sub-blocks, one madd per pair. */
+static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += HALO_PACKED_Q4_K_BYTES) {
+        const int8_t *y = x[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g++) {
+                __m256i raw =
+                    _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
+                int32_t ylo, yhi;
+                memcpy(&ylo, y + 64 * c + 4 * g, 4);
+                memcpy(&yhi, y + 64 * c + 32 + 4 * g, 4);
+                lo = _mm256_add_epi16(
+                    lo, _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo)));
+                hi = _mm256_add_epi16(
+                    hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
+                                             _mm256_set1_epi32(yhi)));
+            }
+            __m256i sl = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(w + 32 + 16 * c)));
+            __m256i sh = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(w + 40 + 16 * c)));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(lo, ones), sl));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(hi, ones), sh));
+        }
+        __m256i summ = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            int16_t pair[2] = {(int16_t)(x[b].bsums[4 * i] + x[b].bsums[4 * i + 1]),
+                               (int16_t)(x[b].bsums[4 * i + 2] + x[b].bsums[4 * i + 3])};
+            int32_t p32;
+            memcpy(&p32, pair, 4);
+            __m256i mins = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(w + 96 + 16 * i)));
+            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins, _mm256_set1_epi32(p32)));
+        }
+        __m256 dy = _mm256_set1_ps(x[b].d);
+        __m256 d =
+            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)), dy);
+        __m256 dm = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 16))), dy);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
+        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
 static const halo_qkernels AVX2 = {
     .isa = HALO_ISA_AVX2,
     .name = "avx2",
@@ -266,6 +322,7 @@ static const halo_qkernels AVX2 = {
     .dot_q4_K = avx2_dot_q4_K,
     .dot_q6_K = avx2_dot_q6_K,
     .gemv_q4_0x8 = avx2_gemv_q4_0x8,
+    .gemv_q4_Kx8 = avx2_gemv_q4_Kx8,
 };
 
 const halo_qkernels *halo_qkernels_avx2_table(void) {

@@ -158,6 +158,7 @@ static const halo_qkernels NEON = {
     .dot_q4_K = neon_dot_q4_K,
     .dot_q6_K = neon_dot_q6_K,
     .gemv_q4_0x8 = NULL,
+    .gemv_q4_Kx8 = NULL,
 };
 
 const halo_qkernels *halo_qkernels_neon_table(void) {
