@@ -256,7 +256,7 @@ int halo_model_from_gguf(halo_model **out, halo_gguf *g, const halo_model_opts *
     int rc = read_hparams(g, what, &cfg, &theta, &eps, err);
     binder b = {.g = g, .what = what, .err = err};
     halo_model *m = NULL;
-    const halo_gguf_tensor *emb = NULL, *out_norm, *cls, *freqs;
+    const halo_gguf_tensor *emb = NULL, *out_norm = NULL, *cls = NULL, *freqs = NULL;
     if (rc == HALO_OK) {
         emb = halo_gguf_find_tensor(g, "token_embd.weight");
         if (!emb)
