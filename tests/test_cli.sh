@@ -342,6 +342,32 @@ case_gguf() {
     expect_ok convert --synthetic 256,512,2,4,2,512,64 -z "$src/models/tok512.bin" -t q4_k_m \
         -o "$tmp/k.gguf"
     expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2
+    # A socket cluster of one worker on the q4_k_m model gives the in-process cluster's ids
+    # (the default group size is the K block on the root and on the worker alike).
+    expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2 --baseline dllama --ids
+    cp "$tmp/out" "$tmp/ids-nodes"
+    if [ -z "$run_prefix" ]; then
+        halo keygen "$tmp/k.key" >/dev/null
+        halo worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp -m "$tmp/k.gguf" \
+            >"$tmp/w.log" 2>&1 &
+        local wpid=$! addr=
+        for _ in $(seq 100); do
+            addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w.log")
+            [ -n "$addr" ] && break
+            sleep 0.1
+        done
+        printf 'key: %s\nworkers: [%s]\nengine: {baseline: dllama}\n' "$tmp/k.key" "$addr" >"$tmp/c.yaml"
+        expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --ids --cluster "$tmp/c.yaml"
+        kill "$wpid" 2>/dev/null
+        wait "$wpid" 2>/dev/null
+        count=$((count + 1))
+        if [ -s "$tmp/out" ] && cmp -s "$tmp/out" "$tmp/ids-nodes"; then
+            echo "ok $count - socket cluster on q4_k_m equals the in-process cluster"
+        else
+            echo "not ok $count - socket cluster on q4_k_m differs"
+            failures=$((failures + 1))
+        fi
+    fi
     # usage errors
     expect_fail 2 "missing -o FILE" -- convert
     expect_fail 2 "--type: 'q3' is not" -- convert -o "$tmp/x.gguf" -t q3
