@@ -26,6 +26,10 @@ typedef struct halo_tcp_config {
     int tlp;               /* tail loss probes on (Linux default) */
     int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
     int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
+    int quickack;          /* ACK every data segment at once (TCP_QUICKACK, as an application
+                              that sets it on every read does; distributed-llama does) */
+    uint64_t tick_ns;      /* timer granularity: TCP timers expire on multiples of it (a
+                              jiffy: 4 ms at the kernel's HZ = 250); 0 = exact */
 } halo_tcp_config;
 
 /* Linux-like defaults. */

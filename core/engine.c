@@ -48,6 +48,8 @@ enum {
     K_TCP_TLP,
     K_TCP_DUPACK_THRESHOLD,
     K_TCP_QUICKACK_SEGMENTS,
+    K_TCP_QUICKACK,
+    K_TCP_TICK_MS,
     K_IMPORTANCE,
     K_TAU,
     K_PREDICTOR,
@@ -100,6 +102,8 @@ const halo_engine_key halo_engine_keys[] = {
     B("tcp.tlp", SIM, "simulated TCP: tail loss probes"),
     I("tcp.dupack_threshold", 1, 100, SIM, "N", "simulated TCP: fast retransmit threshold"),
     I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
+    B("tcp.quickack", SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
+    N("tcp.tick_ms", 0, 0, 100, 0, SIM, "MS", "simulated TCP: timer granularity (jiffy)"),
     E("importance", importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
     N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
@@ -256,6 +260,9 @@ static void set_number(halo_engine_config *c, int k, double v) {
     case K_TCP_DELACK_MS:
         c->tcp.delack_ns = ms_to_ns(v);
         break;
+    case K_TCP_TICK_MS:
+        c->tcp.tick_ns = ms_to_ns(v);
+        break;
     case K_TAU:
         c->tau = v;
         break;
@@ -299,6 +306,8 @@ static int *bool_field(halo_engine_config *c, int k) {
     switch (k) {
     case K_TCP_TLP:
         return &c->tcp.tlp;
+    case K_TCP_QUICKACK:
+        return &c->tcp.quickack;
     case K_PLACE_CRITICAL:
         return &c->place_critical;
     case K_ATTENTION_CRITICAL:
@@ -583,10 +592,11 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, \"rto_max_ms\": %.6g, "
            "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
-           "\"quickack_segments\": %d}",
+           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g}",
            c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
            ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
-           c->tcp.dupack_threshold, c->tcp.quickack_segments);
+           c->tcp.dupack_threshold, c->tcp.quickack_segments, c->tcp.quickack ? "true" : "false",
+           ns_ms(c->tcp.tick_ns));
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);
     sb_str(&b, c->predictor);

@@ -372,8 +372,15 @@ static void timer_stop(sim *s, conn *c, int which) {
     }
 }
 
+/* Kernel timers fire on clock ticks (jiffies): the first tick at or after `at`. */
+static uint64_t on_tick(const sim *s, uint64_t at) {
+    uint64_t tick = s->tcp.tick_ns;
+    return tick ? (at + tick - 1) / tick * tick : at;
+}
+
 static void timer_start(sim *s, conn *c, int which, uint64_t at) {
     timer_stop(s, c, which);
+    at = on_tick(s, at);
     halo_event ev = {.time_ns = at, .kind = EV_TCP_TIMER, .ptr = c, .u64 = (uint64_t)which};
     push(s, &ev, &c->timer_id[which]);
     c->timer_on[which] = 1;
@@ -437,7 +444,8 @@ static void arm_rto_or_probe(sim *s, conn *c) {
     if (s->tcp.tlp && c->have_rtt && !c->in_recovery && c->backoff == 0) {
         /* Linux: PTO = 2 srtt, + rto_min with one packet out (a delayed ACK is likely),
          * + 2 ms otherwise; never later than the RTO. */
-        uint64_t pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : 2000000);
+        uint64_t two_ticks = s->tcp.tick_ns ? 2 * s->tcp.tick_ns : 2000000;
+        uint64_t pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : two_ticks);
         uint64_t at = s->now_ns + pto;
         if (at < rto_at)
             timer_start(s, c, TCP_TIMER_TLP, at);
@@ -587,7 +595,8 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
      * filled, when more than one full segment is unacknowledged, or in quickack mode;
      * otherwise delay. The kernel decides before the application reads the data, so an
      * answer the application sends right away can only carry a delayed ACK. */
-    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0) {
+    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0 ||
+        s->tcp.quickack) {
         if (c->quickack > 0)
             c->quickack--;
         send_pure_ack(s, c);
