@@ -446,19 +446,24 @@ enum {
     L_LAT = 2,
     L_PGB = 4,
     L_PBG = 8,
+    L_MEAN = 16,
+    L_BURST_MS = 32,
+    L_BURST_PKTS = 64,
 };
 
 typedef struct link_acc {
     halo_link_spec s;
-    unsigned set; /* L_* given so far */
+    unsigned set;                              /* L_* given so far */
+    double mean_loss, burst_ms, burst_packets; /* gilbert's mean form */
 } link_acc;
 
 static const char *const link_keys[] = {"base",       "bandwidth_mbps", "latency_us", "jitter_us",
                                         "mtu",        "header_bytes",   "queue_kb",   "loss",
                                         "loss_model", "gilbert",        "source",     NULL};
 
-static const char *const gilbert_keys[] = {"p_good_bad", "p_bad_good", "loss_good", "loss_bad",
-                                           NULL};
+static const char *const gilbert_keys[] = {"p_good_bad",         "p_bad_good", "loss_good",
+                                           "loss_bad",           "mean_loss",  "mean_burst_ms",
+                                           "mean_burst_packets", NULL};
 
 static const char *const loss_model_names[] = {"none", "bernoulli", "gilbert", NULL};
 
@@ -481,13 +486,15 @@ static int gilbert_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc
         rc = check_keys(c, m, kp, gilbert_keys);
     }
     double *dst[] = {&a->s.loss.p_good_bad, &a->s.loss.p_bad_good, &a->s.loss.loss_good,
-                     &a->s.loss.loss_bad};
-    const unsigned bit[] = {L_PGB, L_PBG, 0, 0};
+                     &a->s.loss.loss_bad,   &a->mean_loss,         &a->burst_ms,
+                     &a->burst_packets};
+    const unsigned bit[] = {L_PGB, L_PBG, 0, 0, L_MEAN, L_BURST_MS, L_BURST_PKTS};
+    const double hi[] = {1, 1, 1, 1, 1, 1e7, 1e9};
     char sub[HALO_YAML_KP_MAX];
-    for (int i = 0; rc == HALO_OK && i < 4; i++) {
+    for (int i = 0; rc == HALO_OK && i < 7; i++) {
         const halo_yaml_node *v = halo_yaml_get(m, gilbert_keys[i]);
-        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, 0, 1, 0,
-                               dst[i])) == HALO_OK)
+        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, i >= 5, hi[i],
+                               0, dst[i])) == HALO_OK)
             a->set |= bit[i];
     }
     return rc;
@@ -603,7 +610,25 @@ static int link_finish(ctx *c, const halo_yaml_node *at, const char *kp, const l
         return missing(c, at, kp, "latency_us");
     const halo_loss_spec *l = &a->s.loss;
     char sub[HALO_YAML_KP_MAX];
-    if (l->model == HALO_LOSS_GILBERT) {
+    if (l->model == HALO_LOSS_GILBERT && (a->set & (L_MEAN | L_BURST_MS | L_BURST_PKTS))) {
+        /* the mean form: mean_loss with a burst in time or in packets */
+        const char *g = halo_yaml_kp_key(sub, kp, "gilbert");
+        if (a->set & (L_PGB | L_PBG))
+            return BAD(c, at, g,
+                       "give either p_good_bad and p_bad_good, or mean_loss with "
+                       "mean_burst_ms or mean_burst_packets");
+        if (!(a->set & L_MEAN))
+            return missing(c, at, g, "mean_loss");
+        if (!(a->set & L_BURST_MS) == !(a->set & L_BURST_PKTS))
+            return BAD(c, at, g, "give one of mean_burst_ms (in time) or mean_burst_packets");
+        halo_loss_spec tmp = *l;
+        if (halo_loss_gilbert_from_mean(&tmp, a->mean_loss, (uint64_t)llround(a->burst_ms * 1e6),
+                                        a->burst_packets) != 0)
+            return BAD(c, at, g,
+                       "mean_loss %g is not in [loss_good, loss_bad) = [%g, %g), or the burst "
+                       "is under one packet",
+                       a->mean_loss, l->loss_good, l->loss_bad);
+    } else if (l->model == HALO_LOSS_GILBERT) {
         if (!(a->set & L_PGB))
             return missing(c, at, halo_yaml_kp_key(sub, kp, "gilbert"), "p_good_bad");
         if (!(a->set & L_PBG))
@@ -669,6 +694,10 @@ static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_sc
             rc = link_value(c, dir[k], sub, &a);
         if (rc == HALO_OK)
             rc = link_finish(c, pick(c, dir[k] ? dir[k] : lk), sub, &a);
+        if (rc == HALO_OK && a.s.loss.model == HALO_LOSS_GILBERT && (a.set & L_MEAN))
+            (void)halo_loss_gilbert_from_mean(&a.s.loss, a.mean_loss,
+                                              (uint64_t)llround(a.burst_ms * 1e6),
+                                              a.burst_packets); /* checked in link_finish */
         if (rc == HALO_OK)
             *dst[k] = a.s;
     }

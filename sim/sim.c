@@ -46,17 +46,35 @@ typedef struct link {
     uint64_t free_at_ns;      /* the transmitter is busy until then */
     uint64_t last_arrival_ns; /* arrivals stay in order despite jitter */
     int ge_bad;               /* Gilbert-Elliott state */
+    uint64_t ge_at_ns;        /* Gilbert-Elliott in time: when the state was last looked at */
     halo_rng rng;
     uint64_t packets, lost, bytes;
 } link;
 
-/* Draws whether the next packet on `l` is lost (before queueing). */
-static int draw_loss(link *l) {
+/* Advances a time-based Gilbert-Elliott state to time t (one draw). */
+static void ge_advance(link *l, uint64_t t) {
+    const halo_loss_spec *s = &l->spec.loss;
+    double dt = (double)(t > l->ge_at_ns ? t - l->ge_at_ns : 0);
+    l->ge_at_ns = t;
+    double a = 1.0 / (double)s->mean_good_ns, b = 1.0 / (double)s->mean_bad_ns;
+    double pi_bad = a / (a + b), decay = exp(-(a + b) * dt);
+    /* P(bad at t | state then): the chain relaxes to pi_bad at rate a + b */
+    double p_bad = l->ge_bad ? pi_bad + (1.0 - pi_bad) * decay : pi_bad * (1.0 - decay);
+    l->ge_bad = halo_rng_f64(&l->rng) < p_bad;
+}
+
+/* Draws whether the next packet on `l`, sent at time t, is lost (before queueing). */
+static int draw_loss(link *l, uint64_t t) {
     const halo_loss_spec *s = &l->spec.loss;
     switch (s->model) {
     case HALO_LOSS_BERNOULLI:
         return s->p > 0 && halo_rng_f64(&l->rng) < s->p;
     case HALO_LOSS_GILBERT: {
+        if (s->mean_bad_ns > 0) {
+            ge_advance(l, t);
+            double p = l->ge_bad ? s->loss_bad : s->loss_good;
+            return p > 0 && halo_rng_f64(&l->rng) < p;
+        }
         double p = l->ge_bad ? s->loss_bad : s->loss_good;
         int lost = p > 0 && halo_rng_f64(&l->rng) < p;
         double flip = l->ge_bad ? s->p_bad_good : s->p_good_bad;
@@ -74,13 +92,39 @@ double halo_loss_mean(const halo_loss_spec *s) {
     case HALO_LOSS_BERNOULLI:
         return s->p;
     case HALO_LOSS_GILBERT: {
-        double den = s->p_good_bad + s->p_bad_good;
-        double bad = den > 0 ? s->p_good_bad / den : 0.0;
+        double bad;
+        if (s->mean_bad_ns > 0) {
+            bad = (double)s->mean_bad_ns / (double)(s->mean_bad_ns + s->mean_good_ns);
+        } else {
+            double den = s->p_good_bad + s->p_bad_good;
+            bad = den > 0 ? s->p_good_bad / den : 0.0;
+        }
         return bad * s->loss_bad + (1.0 - bad) * s->loss_good;
     }
     default:
         return 0.0;
     }
+}
+
+int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_ns,
+                                double burst_packets) {
+    if (!(l->loss_bad > l->loss_good) || !(mean >= l->loss_good) || !(mean < l->loss_bad))
+        return -1;
+    double pi_bad = (mean - l->loss_good) / (l->loss_bad - l->loss_good);
+    l->model = HALO_LOSS_GILBERT;
+    if (burst_ns > 0) {
+        l->mean_bad_ns = burst_ns;
+        double good = pi_bad > 0 ? (double)burst_ns * (1.0 - pi_bad) / pi_bad : 1e30;
+        l->mean_good_ns = good < 1.8e19 ? (uint64_t)llround(good) : UINT64_MAX / 2;
+        l->p_good_bad = l->p_bad_good = 0;
+        return 0;
+    }
+    if (!(burst_packets >= 1))
+        return -1;
+    l->mean_good_ns = l->mean_bad_ns = 0;
+    l->p_bad_good = 1.0 / burst_packets;
+    l->p_good_bad = pi_bad < 1 ? l->p_bad_good * pi_bad / (1.0 - pi_bad) : 1.0;
+    return l->p_good_bad <= 1.0 ? 0 : -1;
 }
 
 /*
@@ -100,7 +144,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
     l->free_at_ns = start + ser;
-    if (draw_loss(l)) {
+    if (draw_loss(l, start)) {
         l->lost++;
         return UINT64_MAX;
     }
@@ -635,9 +679,17 @@ static int rack_sent_before(const conn *c, const segment *g) {
     return g->sent_ns < c->rack_xmit_ns || (g->sent_ns == c->rack_xmit_ns && g->end < c->rack_end);
 }
 
-/* RACK: a segment sent before a delivered one, and older than srtt + reo_wnd, is lost. */
+/*
+ * RACK (RFC 8985, as Linux does it): a segment sent before a delivered one, and older than
+ * srtt + reo_wnd, is lost. reo_wnd is min_rtt / 4, or 0 once dupack_threshold segments are
+ * SACKed (Linux, with no reordering seen). A segment still inside its window is checked
+ * again by the reorder timer, which Linux arms 2 ticks (TCP_TIMEOUT_MIN) past the window.
+ */
 static void rack_detect(sim *s, conn *c) {
-    uint64_t reo = c->min_rtt_ns / 4;
+    int sacked = 0;
+    for (int i = 0; i < c->n_segs; i++)
+        sacked += seg_at(c, i)->sacked;
+    uint64_t reo = sacked >= s->tcp.dupack_threshold ? 0 : c->min_rtt_ns / 4;
     uint64_t wait_until = 0;
     int marked = 0;
     for (int i = 0; i < c->n_segs; i++) {
@@ -653,7 +705,7 @@ static void rack_detect(sim *s, conn *c) {
         }
     }
     if (wait_until)
-        timer_start(s, c, TCP_TIMER_REORDER, wait_until);
+        timer_start(s, c, TCP_TIMER_REORDER, on_tick(s, wait_until) + 2 * s->tcp.tick_ns);
     if (marked && !c->in_recovery) { /* enter fast recovery once per window */
         c->in_recovery = 1;
         c->recovery_end = c->snd_nxt;
@@ -1007,6 +1059,11 @@ static int check_loss(const halo_loss_spec *l, const char *what, int i, halo_err
     if (l->model == HALO_LOSS_BERNOULLI && l->p >= 1.0)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: %s of node %d: loss %g must be below 1", what, i,
                          l->p);
+    if (l->model == HALO_LOSS_GILBERT && l->mean_bad_ns > 0 && l->mean_good_ns == 0)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "sim: %s of node %d: time-based Gilbert-Elliott needs a mean good "
+                         "period",
+                         what, i);
     if (l->model == HALO_LOSS_GILBERT && halo_loss_mean(l) >= 1.0)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: %s of node %d: mean loss must be below 1", what,
                          i);

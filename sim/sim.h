@@ -43,14 +43,28 @@ enum halo_loss_model {
 typedef struct halo_loss_spec {
     int model;         /* enum halo_loss_model */
     double p;          /* Bernoulli loss probability, [0, 1) */
-    double p_good_bad; /* Gilbert-Elliott: P(good -> bad) per packet */
-    double p_bad_good; /* Gilbert-Elliott: P(bad -> good) per packet */
+    double p_good_bad; /* Gilbert-Elliott per packet: P(good -> bad) after each packet */
+    double p_bad_good; /* Gilbert-Elliott per packet: P(bad -> good) after each packet */
     double loss_good;  /* Gilbert-Elliott: loss probability in the good state */
     double loss_bad;   /* Gilbert-Elliott: loss probability in the bad state */
+    /* Gilbert-Elliott in time (when mean_bad_ns > 0; the per-packet probabilities are then
+       unused): the state is a continuous-time Markov chain with exponential sojourns of
+       these means, looked at when a packet is sent, so an idle link (a retransmission
+       timeout) recovers as a real burst ends. */
+    uint64_t mean_good_ns, mean_bad_ns;
 } halo_loss_spec;
 
 /* Mean loss rate of a loss spec (stationary rate for Gilbert-Elliott). */
 double halo_loss_mean(const halo_loss_spec *l);
+
+/*
+ * Gilbert-Elliott from a mean loss rate (with l->loss_good and l->loss_bad set, mean in
+ * [loss_good, loss_bad)) and a mean burst: in time (burst_ns > 0, the mean length of a bad
+ * period) or per packet (burst_packets > 0, the mean number of packets sent in a bad
+ * period). Fills the other fields of l. Returns 0, or -1 when the mean is out of range.
+ */
+int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_ns,
+                                double burst_packets);
 
 typedef struct halo_link_spec {
     double bandwidth_bps; /* bits per second, > 0 */
