@@ -5,6 +5,8 @@
 
 #include "app/cli.h"
 
+#include "core/parse.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -12,6 +14,156 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* ==== Declarative options ==== */
+
+enum {
+    MAX_OPTS = 192,
+    CODE_TABLE = 2000 /* option i of the table has code CODE_TABLE + i */
+};
+
+static void print_help_text(FILE *f, const char *left, const char *help) {
+    const char *line = help ? help : "";
+    int first = 1;
+    do {
+        const char *nl = strchr(line, '\n');
+        int len = nl ? (int)(nl - line) : (int)strlen(line);
+        (void)fprintf(f, "  %-23s %.*s\n", first ? left : "", len, line);
+        first = 0;
+        line = nl ? nl + 1 : NULL;
+    } while (line && *line);
+}
+
+void halo_cli_usage(const halo_cli_spec *spec, FILE *f) {
+    (void)fprintf(f, "usage: halo %s %s\n\n%s\noptions:\n", spec->name, spec->synopsis,
+                  spec->about ? spec->about : "");
+    for (const halo_cli_opt *o = spec->opts; o && o->name; o++) {
+        char left[80];
+        if (o->short_name)
+            (void)snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
+                           o->kind == HALO_CLI_FLAG ? "" : " ",
+                           o->kind == HALO_CLI_FLAG ? "" : o->arg);
+        else
+            (void)snprintf(left, sizeof left, "    --%s%s%s", o->name,
+                           o->kind == HALO_CLI_FLAG ? "" : " ",
+                           o->kind == HALO_CLI_FLAG ? "" : o->arg);
+        print_help_text(f, left, o->help);
+    }
+    print_help_text(f, "-h, --help", "this help");
+    if (spec->after)
+        (void)fprintf(f, "\n%s", spec->after);
+    if (spec->more_help) {
+        (void)fprintf(f, "\n");
+        spec->more_help(spec->more_ctx, f);
+    }
+}
+
+/* Stores option o's argument. */
+static int store(const halo_cli_opt *o, const char *arg, halo_err *err) {
+    int rc = HALO_OK;
+    long long l = 0;
+    double d = 0;
+    switch (o->kind) {
+    case HALO_CLI_FLAG:
+        *(int *)o->dest = 1;
+        return HALO_OK;
+    case HALO_CLI_PATH:
+        if (!arg[0])
+            return HALO_FAIL(err, HALO_ERR_ARG, "--%s: empty file name", o->name);
+        *(const char **)o->dest = arg;
+        return HALO_OK;
+    case HALO_CLI_STRING:
+        *(const char **)o->dest = arg;
+        return HALO_OK;
+    case HALO_CLI_LONG:
+        rc = halo_parse_integer(arg, (long long)o->lo, (long long)o->hi, &l, err);
+        if (rc == HALO_OK)
+            *(long *)o->dest = (long)l;
+        break;
+    case HALO_CLI_FLOAT:
+        rc = halo_parse_number(arg, o->lo, 0, o->hi, 0, &d, err);
+        if (rc == HALO_OK)
+            *(float *)o->dest = (float)d;
+        break;
+    case HALO_CLI_U64:
+        rc = halo_parse_u64(arg, (uint64_t *)o->dest, err);
+        break;
+    default:
+        rc = halo_parse_enum(arg, o->choices, (int *)o->dest, err);
+        break;
+    }
+    if (rc != HALO_OK)
+        (void)halo_err_prefix(err, "--%s: ", o->name);
+    return rc;
+}
+
+int halo_cli_parse(const halo_cli_spec *spec, int argc, char **argv, halo_err *err) {
+    struct option longopts[MAX_OPTS];
+    char shortopts[2 * MAX_OPTS + 4] = ":h";
+    size_t n = 0, ns = 2;
+    for (const halo_cli_opt *o = spec->opts; o && o->name; o++, n++) {
+        HALO_ASSERT(n + 2 < MAX_OPTS);
+        int has_arg = o->kind == HALO_CLI_FLAG ? no_argument : required_argument;
+        longopts[n] = (struct option){o->name, has_arg, NULL, CODE_TABLE + (int)n};
+        if (o->short_name) {
+            shortopts[ns++] = (char)o->short_name;
+            if (has_arg == required_argument)
+                shortopts[ns++] = ':';
+        }
+    }
+    size_t n_table = n;
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    for (const struct option *m = spec->more; m && m->name; m++) {
+        HALO_ASSERT(n + 1 < MAX_OPTS);
+        longopts[n++] = *m;
+    }
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    shortopts[ns] = '\0';
+    optind = 1;
+    opterr = 0;
+    int c, rc = HALO_OK;
+    while (rc == HALO_OK && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == 'h')
+            return 1;
+        const halo_cli_opt *o = NULL;
+        if (c >= CODE_TABLE && c < CODE_TABLE + (int)n_table)
+            o = &spec->opts[c - CODE_TABLE];
+        for (size_t i = 0; !o && c > 0 && c < 128 && i < n_table; i++)
+            if (spec->opts[i].short_name == c)
+                o = &spec->opts[i];
+        if (o) {
+            rc = store(o, optarg, err);
+            continue;
+        }
+        rc = c != ':' && c != '?' && spec->more_parse
+                 ? spec->more_parse(spec->more_ctx, c, optarg, err)
+                 : 1;
+        if (rc == 1)
+            return halo_cli_bad_option(c, argv, err);
+    }
+    if (rc != HALO_OK)
+        return rc;
+    if (!spec->positional) {
+        if (optind < argc)
+            return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
+        return HALO_OK;
+    }
+    if (spec->optional_positional && optind >= argc) {
+        *spec->pos_out = NULL;
+        return HALO_OK;
+    }
+    return halo_cli_one_arg(argc, argv, spec->positional, spec->pos_out, err);
+}
+
+int halo_cli_parse_or_exit(const halo_cli_spec *spec, int argc, char **argv) {
+    halo_err err = {0};
+    int rc = halo_cli_parse(spec, argc, argv, &err);
+    if (rc == 1) {
+        halo_cli_usage(spec, stdout);
+        return HALO_EXIT_OK;
+    }
+    return rc != HALO_OK ? halo_cli_usage_error(&err, spec->name) : -1;
+}
 
 int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err) {
     if (rc == 1) {

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "core/tokenizer.h"
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +22,67 @@ enum {
     HALO_EXIT_FAIL = 1,
     HALO_EXIT_USAGE = 2
 };
+
+/* ==== Declarative options ==== */
+
+/* What an option's value is and where it goes (halo_cli_opt.dest). */
+enum halo_cli_kind {
+    HALO_CLI_FLAG = 0,   /* no value; int *dest = 1 */
+    HALO_CLI_STRING = 1, /* const char **dest = the argument (may be empty) */
+    HALO_CLI_LONG = 2,   /* long *dest: a whole number in [lo, hi] */
+    HALO_CLI_FLOAT = 3,  /* float *dest: a finite number in [lo, hi] */
+    HALO_CLI_U64 = 4,    /* uint64_t *dest: a whole number in [0, 2^64) */
+    HALO_CLI_CHOICE = 5, /* int *dest: the index of the argument among choices[] */
+    HALO_CLI_PATH = 6,   /* const char **dest = the argument, a file name (never empty) */
+};
+
+/* One option of a command; a table of them ends with a NULL name. */
+typedef struct halo_cli_opt {
+    const char *name;           /* long name, without the dashes */
+    int short_name;             /* 'm', or 0 for none */
+    int kind;                   /* enum halo_cli_kind */
+    void *dest;                 /* where the value goes (borrowed) */
+    double lo, hi;              /* LONG, FLOAT: the range */
+    const char *const *choices; /* CHOICE: the names, NULL-terminated */
+    const char *arg;            /* the value's placeholder in the help ("FILE", "N") */
+    const char *help;           /* the help text; '\n' starts a continuation line */
+} halo_cli_opt;
+
+/* A command's options and help: halo_cli_parse reads argv by it, halo_cli_usage prints it. */
+typedef struct halo_cli_spec {
+    const char *name;     /* "generate" */
+    const char *synopsis; /* what follows "usage: halo NAME", e.g. "[options] FILE" */
+    const char *about;    /* paragraphs before the options (ending in "\n") */
+    const halo_cli_opt *opts;
+    const char *after;       /* text after the options, or NULL */
+    const char *positional;  /* the one positional argument's name ("FILE to evaluate"), or
+                                NULL for none */
+    const char **pos_out;    /* where the positional argument goes */
+    int optional_positional; /* 1: the positional argument may be absent */
+    /* More options handled elsewhere (the runner's engine and world flags): their long
+       options, a handler (returns 1 for a code it does not know) and their help. */
+    const struct option *more;
+    int (*more_parse)(void *ctx, int code, const char *arg, halo_err *err);
+    void (*more_help)(void *ctx, FILE *f);
+    void *more_ctx;
+} halo_cli_spec;
+
+/* Prints "usage: halo NAME SYNOPSIS", the about text, every option and the rest to f. */
+void halo_cli_usage(const halo_cli_spec *spec, FILE *f);
+
+/*
+ * Parses argv (argv[0] is the command's name) by `spec`. Returns HALO_OK, 1 for --help, or
+ * HALO_ERR_ARG with a message naming the option ("--steps: 0 is not in [1, 1073741824]",
+ * "unknown option '--x'", "option --model needs a value", "missing FILE to evaluate").
+ */
+int halo_cli_parse(const halo_cli_spec *spec, int argc, char **argv, halo_err *err);
+
+/*
+ * halo_cli_parse and what a command does with the result: -1 to go on; otherwise the exit
+ * status after printing the usage (--help: stdout, 0) or the error with a "Try 'halo NAME
+ * --help'" hint (2).
+ */
+int halo_cli_parse_or_exit(const halo_cli_spec *spec, int argc, char **argv);
 
 /*
  * The error for what getopt_long returned and the caller does not handle (getopt_long with

@@ -20,79 +20,42 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f) {
-    (void)fprintf(
-        f, "usage: halo bench [options]\n\n"
-           "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
-           "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden 2048,\n"
-           "vocab 32000, seq 256: ~110M parameters, written to a temporary file and removed).\n\n"
-           "options:\n"
-           "      --threads T        compute threads, 0 = one per core (default 0)\n"
-           "      --tokens N         tokens decoded on the bundled model (default 256)\n"
-           "      --big-tokens N     tokens decoded on the synthetic model (default 64)\n"
-           "      --no-big           skip the synthetic model\n"
-           "      --no-sim           skip the simulator's own speed (scenarios/bench/*.yaml)\n"
-           "      --save-big FILE    write the synthetic model to FILE and keep it (to run other\n"
-           "                         programs on the same weights)\n"
-           "      --json             print one JSON object instead of a table\n"
-           "  -h, --help             this help\n\n"
-           "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n");
-}
-
 typedef struct bench_opts {
     const char *save_big;
     long threads, tokens, big_tokens;
     int no_big, no_sim, json;
 } bench_opts;
 
-static int parse(int argc, char **argv, bench_opts *o, halo_err *err) {
-    static const struct option longopts[] = {
-        {"threads", required_argument, NULL, 'T'},
-        {"tokens", required_argument, NULL, 'n'},
-        {"big-tokens", required_argument, NULL, 'b'},
-        {"no-big", no_argument, NULL, 'B'},
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {"save-big", required_argument, NULL, 'S'},
-        {"no-sim", no_argument, NULL, 'M'},
-        {NULL, 0, NULL, 0},
-    };
+/* Parses the command line into *o; returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){.tokens = 256, .big_tokens = 64};
-    optind = 1;
-    opterr = 0;
-    int c, rc = HALO_OK;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'T':
-            rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &o->threads, err);
-            break;
-        case 'n':
-            rc = halo_cli_parse_long("--tokens", optarg, 1, 512, &o->tokens, err);
-            break;
-        case 'b':
-            rc = halo_cli_parse_long("--big-tokens", optarg, 1, 256, &o->big_tokens, err);
-            break;
-        case 'B':
-            o->no_big = 1;
-            break;
-        case 'J':
-            o->json = 1;
-            break;
-        case 'S':
-            o->save_big = optarg;
-            break;
-        case 'M':
-            o->no_sim = 1;
-            break;
-        case 'h':
-            return 1;
-        default:
-            return halo_cli_bad_option(c, argv, err);
-        }
-    }
-    if (rc == HALO_OK && optind < argc)
-        rc = HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
-    return rc;
+    const halo_cli_opt opts[] = {
+        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
+         "compute threads, 0 = one per core (default 0)"},
+        {"tokens", 0, HALO_CLI_LONG, &o->tokens, 1, 512, NULL, "N",
+         "tokens decoded on the bundled model (default 256)"},
+        {"big-tokens", 0, HALO_CLI_LONG, &o->big_tokens, 1, 256, NULL, "N",
+         "tokens decoded on the synthetic model (default 64)"},
+        {"no-big", 0, HALO_CLI_FLAG, &o->no_big, 0, 0, NULL, NULL, "skip the synthetic model"},
+        {"no-sim", 0, HALO_CLI_FLAG, &o->no_sim, 0, 0, NULL, NULL,
+         "skip the simulator's own speed (scenarios/bench/*.yaml)"},
+        {"save-big", 0, HALO_CLI_PATH, &o->save_big, 0, 0, NULL, "FILE",
+         "write the synthetic model to FILE and keep it (to run other\nprograms on the same "
+         "weights)"},
+        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
+         "print one JSON object instead of a table"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "bench",
+        .synopsis = "[options]",
+        .about = "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
+                 "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden "
+                 "2048,\nvocab 32000, seq 256: ~110M parameters, written to a temporary file and "
+                 "removed).\n",
+        .opts = opts,
+        .after = "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n"};
+    return halo_cli_parse_or_exit(&spec, argc, argv);
 }
 
 /* ==== Memory bandwidth ==== */
@@ -266,10 +229,10 @@ static int bench_sim(sim_bench *b, halo_err *err) {
 int halo_cmd_bench(int argc, char **argv) {
     halo_err err = {0};
     bench_opts o;
-    int rc = parse(argc, argv, &o, &err);
-    int status = halo_cli_after_parse(rc, "bench", usage, &err);
+    int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    int rc;
     halo_pool *pool = NULL;
     double bps = 0;
     decode_result res[2] = {{.name = "stories260K"}, {.name = "synthetic-110M"}};

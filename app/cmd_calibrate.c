@@ -29,35 +29,6 @@ enum {
 /* The largest text read (a whole TinyStories validation split is about 20 MB). */
 #define MAX_TEXT_BYTES ((size_t)1 << 30)
 
-static void usage(FILE *f) {
-    (void)fprintf(
-        f,
-        "usage: halo calibrate [options] TEXTFILE\n\n"
-        "Fits the importance predictor of a model on the stories in TEXTFILE (separated by\n"
-        "lines holding only <|endoftext|>), measures it on stories it was not fitted on,\n"
-        "prints the recall of the oracle's critical groups per layer and writes the\n"
-        "predictor file (atomically: the old file stays until the new one is complete).\n\n"
-        "options:\n"
-        "  -m, --model FILE       llama2.c checkpoint (default: bundled)\n"
-        "  -z, --tokenizer FILE   llama2.c tokenizer (default: bundled)\n"
-        "  -o, --out FILE         predictor file to write (default: the model's name with\n"
-        "                         .pred, in the current directory)\n"
-        "  -r, --rank R           rank of the factors, 1..min(dim, hidden_dim) (default %d)\n"
-        "      --method M         svd, aware or aware-w2 (default %s)\n"
-        "      --attn A           how attention groups are scored: factors (low-rank\n"
-        "                         values), prior (a fixed score per group) or none (all\n"
-        "                         equal) (default %s)\n"
-        "      --fit-from K       fit on stories K..N, measure on 1..K-1 (default: the last\n"
-        "                         30%% are fitted on)\n"
-        "      --max-stories N    read only the first N stories of TEXTFILE\n"
-        "      --compare          also fit and measure every method at ranks 4, 8, 16, 32\n"
-        "                         and full rank, and print the comparison\n"
-        "      --json             print one JSON object instead of tables\n"
-        "  -h, --help             this help\n",
-        HALO_PREDICTOR_FIT_DEFAULT_RANK, halo_predictor_fit_method_name(HALO_PREDICTOR_FIT_AWARE),
-        halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
-}
-
 /* ==== Options ==== */
 
 typedef struct cal_opts {
@@ -67,81 +38,64 @@ typedef struct cal_opts {
     halo_predictor_fit_config fit; /* method, rank, attn, fit_from, compare */
 } cal_opts;
 
-/* The value of a named choice: the index of `arg` among names(0..n-1), or -1. */
-static int choice(const char *arg, const char *(*names)(int), int n) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(arg, names(i)) == 0)
-            return i;
-    return -1;
-}
-
-static int parse(int argc, char **argv, cal_opts *o, halo_err *err) {
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},    {"tokenizer", required_argument, NULL, 'z'},
-        {"out", required_argument, NULL, 'o'},      {"rank", required_argument, NULL, 'r'},
-        {"method", required_argument, NULL, 'M'},   {"attn", required_argument, NULL, 'A'},
-        {"fit-from", required_argument, NULL, 'F'}, {"max-stories", required_argument, NULL, 'S'},
-        {"compare", no_argument, NULL, 'C'},        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
-    };
+/* Parses the command line into *o; returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, cal_opts *o) {
     *o = (cal_opts){.max_stories = -1};
     halo_predictor_fit_config_init(&o->fit);
-    optind = 1;
-    opterr = 0;
-    int c, rc = HALO_OK;
-    long v = 0;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":m:z:o:r:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            o->model = optarg;
-            break;
-        case 'z':
-            o->tokenizer = optarg;
-            break;
-        case 'o':
-            if (optarg[0] == '\0')
-                return HALO_FAIL(err, HALO_ERR_ARG, "--out: empty file name");
-            o->out = optarg;
-            break;
-        case 'r':
-            rc = halo_cli_parse_long("--rank", optarg, 1, 1 << 16, &v, err);
-            o->fit.rank = (int)v;
-            break;
-        case 'M':
-            o->fit.method =
-                choice(optarg, halo_predictor_fit_method_name, HALO_PREDICTOR_FIT_METHOD_COUNT);
-            if (o->fit.method < 0)
-                return HALO_FAIL(err, HALO_ERR_ARG,
-                                 "--method: '%s' is not one of svd, aware, aware-w2", optarg);
-            break;
-        case 'A':
-            o->fit.attn =
-                choice(optarg, halo_predictor_fit_attn_name, HALO_PREDICTOR_FIT_ATTN_COUNT);
-            if (o->fit.attn < 0)
-                return HALO_FAIL(err, HALO_ERR_ARG,
-                                 "--attn: '%s' is not one of factors, prior, none", optarg);
-            break;
-        case 'F':
-            rc = halo_cli_parse_long("--fit-from", optarg, 2, 1L << 30, &o->fit.fit_from, err);
-            break;
-        case 'S':
-            rc = halo_cli_parse_long("--max-stories", optarg, 2, 1L << 30, &o->max_stories, err);
-            break;
-        case 'C':
-            o->fit.compare = 1;
-            break;
-        case 'J':
-            o->json = 1;
-            break;
-        case 'h':
-            return 1;
-        default:
-            return halo_cli_bad_option(c, argv, err);
-        }
-    }
-    if (rc != HALO_OK)
-        return rc;
-    return halo_cli_one_arg(argc, argv, "TEXTFILE to calibrate on", &o->file, err);
+    const char *methods[HALO_PREDICTOR_FIT_METHOD_COUNT + 1] = {NULL};
+    const char *attns[HALO_PREDICTOR_FIT_ATTN_COUNT + 1] = {NULL};
+    for (int i = 0; i < HALO_PREDICTOR_FIT_METHOD_COUNT; i++)
+        methods[i] = halo_predictor_fit_method_name(i);
+    for (int i = 0; i < HALO_PREDICTOR_FIT_ATTN_COUNT; i++)
+        attns[i] = halo_predictor_fit_attn_name(i);
+    long rank = o->fit.rank, fit_from = o->fit.fit_from;
+    char rank_help[96], method_help[96], attn_help[200];
+    (void)snprintf(rank_help, sizeof rank_help,
+                   "rank of the factors, 1..min(dim, hidden_dim) (default %d)",
+                   HALO_PREDICTOR_FIT_DEFAULT_RANK);
+    (void)snprintf(method_help, sizeof method_help, "svd, aware or aware-w2 (default %s)",
+                   halo_predictor_fit_method_name(HALO_PREDICTOR_FIT_AWARE));
+    (void)snprintf(attn_help, sizeof attn_help,
+                   "how attention groups are scored: factors (low-rank\nvalues), prior (a fixed "
+                   "score per group) or none (all\nequal) (default %s)",
+                   halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
+    const halo_cli_opt opts[] = {
+        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
+         "llama2.c checkpoint (default: bundled)"},
+        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
+         "llama2.c tokenizer (default: bundled)"},
+        {"out", 'o', HALO_CLI_PATH, &o->out, 0, 0, NULL, "FILE",
+         "predictor file to write (default: the model's name with\n.pred, in the current "
+         "directory)"},
+        {"rank", 'r', HALO_CLI_LONG, &rank, 1, 1 << 16, NULL, "R", rank_help},
+        {"method", 0, HALO_CLI_CHOICE, &o->fit.method, 0, 0, methods, "M", method_help},
+        {"attn", 0, HALO_CLI_CHOICE, &o->fit.attn, 0, 0, attns, "A", attn_help},
+        {"fit-from", 0, HALO_CLI_LONG, &fit_from, 2, 1L << 30, NULL, "K",
+         "fit on stories K..N, measure on 1..K-1 (default: the last\n30% are fitted on)"},
+        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 2, 1L << 30, NULL, "N",
+         "read only the first N stories of TEXTFILE"},
+        {"compare", 0, HALO_CLI_FLAG, &o->fit.compare, 0, 0, NULL, NULL,
+         "also fit and measure every method at ranks 4, 8, 16, 32\nand full rank, and print "
+         "the comparison"},
+        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
+         "print one JSON object instead of tables"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "calibrate",
+        .synopsis = "[options] TEXTFILE",
+        .about = "Fits the importance predictor of a model on the stories in TEXTFILE "
+                 "(separated by\nlines holding only <|endoftext|>), measures it on stories it "
+                 "was not fitted on,\nprints the recall of the oracle's critical groups per "
+                 "layer and writes the\npredictor file (atomically: the old file stays until "
+                 "the new one is complete).\n",
+        .opts = opts,
+        .positional = "TEXTFILE to calibrate on",
+        .pos_out = &o->file};
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    o->fit.rank = (int)rank;
+    o->fit.fit_from = fit_from;
+    return status;
 }
 
 /* ==== Files ==== */
@@ -149,13 +103,7 @@ static int parse(int argc, char **argv, cal_opts *o, halo_err *err) {
 /* Reads the text: a regular file, at most MAX_TEXT_BYTES, no NUL byte inside. */
 static int read_text(const char *path, char **out, halo_err *err) {
     size_t len;
-    int rc = halo_file_read(path, MAX_TEXT_BYTES, out, &len, err);
-    if (rc == HALO_OK && strlen(*out) != len) {
-        free(*out);
-        *out = NULL;
-        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: contains a NUL byte; not a text file", path);
-    }
-    return rc;
+    return halo_file_read_text(path, MAX_TEXT_BYTES, out, &len, err);
 }
 
 /* The default output: the model file's name with .pred, in the current directory. */
@@ -375,10 +323,10 @@ static void print_json(const halo_predictor_fit_report *r, const cal_opts *o, co
 int halo_cmd_calibrate(int argc, char **argv) {
     halo_err err = {0};
     cal_opts o;
-    int rc = parse(argc, argv, &o, &err);
-    int status = halo_cli_after_parse(rc, "calibrate", usage, &err);
+    int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    int rc;
     char mbuf[4096], tbuf[4096], obuf[4096];
     const char *model_path =
         o.model ? o.model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);

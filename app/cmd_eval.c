@@ -7,6 +7,7 @@
 #include "app/cli.h"
 #include "app/runner.h"
 #include "core/eval.h"
+#include "core/file.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 
@@ -18,26 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f) {
-    (void)fprintf(f,
-                  "usage: halo eval [options] FILE\n\n"
-                  "Teacher-forced evaluation: mean negative log-likelihood per token and\n"
-                  "perplexity over the stories in FILE (separated by lines holding only\n"
-                  "<|endoftext|>; each story is scored as BOS + its tokens).\n\n"
-                  "options:\n"
-                  "  -m, --model FILE       llama2.c checkpoint (default: bundled)\n"
-                  "  -z, --tokenizer FILE   llama2.c tokenizer (default: bundled)\n"
-                  "      --threads T        compute threads, 0 = one per core (default 0)\n"
-                  "      --max-stories N    score only the first N stories\n"
-                  "      --scenario FILE    evaluate through a simulated cluster (losses and\n"
-                  "                         all), reporting quality and simulated time together\n"
-                  "      --point I          the scenario's sweep point (default 0)\n"
-                  "      --run R            the replication (default 0)\n"
-                  "      --json             print one JSON object instead of text\n"
-                  "  -h, --help             this help\n\n");
-    halo_runner_print_help(f);
-}
-
 typedef struct eval_opts {
     const char *model, *tokenizer, *file, *scenario;
     long threads, max_stories, point, run;
@@ -45,95 +26,48 @@ typedef struct eval_opts {
     halo_runner_opts engine;
 } eval_opts;
 
-static int parse(int argc, char **argv, eval_opts *o, halo_err *err) {
-    static const struct option own[] = {
-        {"model", required_argument, NULL, 'm'},   {"tokenizer", required_argument, NULL, 'z'},
-        {"threads", required_argument, NULL, 'T'}, {"max-stories", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'J'},          {"scenario", required_argument, NULL, 'C'},
-        {"point", required_argument, NULL, 'O'},   {"run", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
-    };
+/* The largest text evaluated (a whole TinyStories validation split is about 20 MB). */
+#define MAX_TEXT_BYTES ((size_t)1 << 30)
+
+/* Parses the command line into *o; returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.max_stories = -1};
     halo_runner_opts_init(&o->engine);
-    optind = 1;
-    opterr = 0;
-    int c, rc = HALO_OK;
-    while (rc == HALO_OK &&
-           (c = getopt_long(argc, argv, ":m:z:h", halo_runner_longopts(&o->engine, own, 1),
-                            NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            o->model = optarg;
-            break;
-        case 'z':
-            o->tokenizer = optarg;
-            break;
-        case 'T':
-            rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &o->threads, err);
-            break;
-        case 'S':
-            rc = halo_cli_parse_long("--max-stories", optarg, 1, 1L << 30, &o->max_stories, err);
-            break;
-        case 'C':
-            o->scenario = optarg;
-            break;
-        case 'O':
-            rc = halo_cli_parse_long("--point", optarg, 0, 1L << 40, &o->point, err);
-            break;
-        case 'R':
-            rc = halo_cli_parse_long("--run", optarg, 0, 1000000, &o->run, err);
-            break;
-        case 'J':
-            o->json = 1;
-            break;
-        case 'h':
-            return 1;
-        default: /* ':' too: it is no engine option */
-            rc = halo_runner_parse_opt(&o->engine, c, optarg, err);
-            if (rc == 1)
-                return halo_cli_bad_option(c, argv, err);
-        }
-    }
-    if (rc != HALO_OK)
-        return rc;
-    return halo_cli_one_arg(argc, argv, "FILE to evaluate", &o->file, err);
+    const halo_cli_opt opts[] = {
+        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
+         "llama2.c checkpoint (default: bundled)"},
+        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
+         "llama2.c tokenizer (default: bundled)"},
+        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
+         "compute threads, 0 = one per core (default 0)"},
+        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",
+         "score only the first N stories"},
+        {"scenario", 0, HALO_CLI_PATH, &o->scenario, 0, 0, NULL, "FILE",
+         "evaluate through a simulated cluster (losses and\nall), reporting quality and "
+         "simulated time together"},
+        {"point", 0, HALO_CLI_LONG, &o->point, 0, 1L << 40, NULL, "I",
+         "the scenario's sweep point (default 0)"},
+        {"run", 0, HALO_CLI_LONG, &o->run, 0, 1000000, NULL, "R", "the replication (default 0)"},
+        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
+         "print one JSON object instead of text"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "eval",
+        .synopsis = "[options] FILE",
+        .about = "Teacher-forced evaluation: mean negative log-likelihood per token and\n"
+                 "perplexity over the stories in FILE (separated by lines holding only\n"
+                 "<|endoftext|>; each story is scored as BOS + its tokens).\n",
+        .opts = opts,
+        .positional = "FILE to evaluate",
+        .pos_out = &o->file};
+    halo_runner_add_options(&o->engine, &spec, 1);
+    return halo_cli_parse_or_exit(&spec, argc, argv);
 }
 
-/* Reads a whole file into a NUL-terminated buffer; rejects embedded NULs. */
 static int read_text(const char *path, char **out, halo_err *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            (void)fclose(f);
-            return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-        }
-        len += fread(buf + len, 1, cap - len - 1, f);
-        if (len < cap - 1)
-            break;
-        cap *= 2;
-        char *nb = realloc(buf, cap);
-        if (!nb)
-            free(buf);
-        buf = nb;
-    }
-    int bad = ferror(f), e = errno;
-    (void)fclose(f);
-    if (bad) {
-        free(buf);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: read error: %s", path, strerror(e));
-    }
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
-        free(buf);
-        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: contains a NUL byte; not a text file", path);
-    }
-    *out = buf;
-    return HALO_OK;
+    size_t len;
+    return halo_file_read_text(path, MAX_TEXT_BYTES, out, &len, err);
 }
 
 static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_err *err) {
@@ -204,10 +138,10 @@ static int eval_scenario(const eval_opts *o) {
 int halo_cmd_eval(int argc, char **argv) {
     halo_err err = {0};
     eval_opts o;
-    int rc = parse(argc, argv, &o, &err);
-    int status = halo_cli_after_parse(rc, "eval", usage, &err);
+    int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    int rc;
     if (o.scenario)
         return eval_scenario(&o);
     char *text = NULL;

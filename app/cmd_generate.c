@@ -14,29 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    (void)fprintf(
-        f,
-        "usage: halo generate [options]\n\n"
-        "Generates text on this machine. With no options it runs the bundled model\n"
-        "(stories260K) from an empty prompt.\n\n"
-        "options:\n"
-        "  -m, --model FILE       llama2.c checkpoint (default: bundled stories260K.bin)\n"
-        "  -z, --tokenizer FILE   llama2.c tokenizer (default: bundled tok512.bin)\n"
-        "  -p, --prompt TEXT      prompt (default: empty)\n"
-        "  -n, --steps N          tokens to generate after the prompt (default 256); the prompt,\n"
-        "                         BOS included, plus N - 1 must fit in the model's context\n"
-        "  -t, --temp T           temperature, 0 = greedy (default 1.0)\n"
-        "      --top-p P          nucleus sampling threshold in (0, 1] (default 0.9)\n"
-        "  -s, --seed S           sampling seed (default 42)\n"
-        "      --threads T        compute threads, 0 = one per core (default 0)\n"
-        "      --ids              print token ids, one per line, instead of text\n"
-        "  -h, --help             this help\n\n"
-        "Generation stops early at a BOS or EOS token. The decode speed (and a cluster's\n"
-        "metrics) go to stderr.\n\n");
-    halo_runner_print_help(f);
-}
-
 typedef struct gen_opts {
     const char *model, *tokenizer, *prompt;
     long steps, threads;
@@ -46,67 +23,40 @@ typedef struct gen_opts {
     halo_runner_opts engine;
 } gen_opts;
 
-static int parse(int argc, char **argv, gen_opts *o, halo_err *err) {
-    static const struct option own[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"tokenizer", required_argument, NULL, 'z'},
-        {"prompt", required_argument, NULL, 'p'},
-        {"steps", required_argument, NULL, 'n'},
-        {"temp", required_argument, NULL, 't'},
-        {"top-p", required_argument, NULL, 'P'},
-        {"seed", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 'T'},
-        {"ids", no_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+/* Parses the command line into *o; returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, gen_opts *o) {
     *o = (gen_opts){.prompt = "", .steps = 256, .temp = 1.0f, .top_p = 0.9f, .seed = 42};
     halo_runner_opts_init(&o->engine);
-    optind = 1;
-    opterr = 0;
-    int c, rc = HALO_OK;
-    while (rc == HALO_OK &&
-           (c = getopt_long(argc, argv, ":m:z:p:n:t:s:h", halo_runner_longopts(&o->engine, own, 1),
-                            NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            o->model = optarg;
-            break;
-        case 'z':
-            o->tokenizer = optarg;
-            break;
-        case 'p':
-            o->prompt = optarg;
-            break;
-        case 'n':
-            rc = halo_cli_parse_long("--steps", optarg, 1, 1 << 30, &o->steps, err);
-            break;
-        case 't':
-            rc = halo_cli_parse_float("--temp", optarg, 0.0f, 1e6f, &o->temp, err);
-            break;
-        case 'P':
-            rc = halo_cli_parse_float("--top-p", optarg, 1e-6f, 1.0f, &o->top_p, err);
-            break;
-        case 's':
-            rc = halo_cli_parse_u64("--seed", optarg, &o->seed, err);
-            break;
-        case 'T':
-            rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &o->threads, err);
-            break;
-        case 'I':
-            o->ids = 1;
-            break;
-        case 'h':
-            return 1;
-        default: /* ':' too: it is no engine option */
-            rc = halo_runner_parse_opt(&o->engine, c, optarg, err);
-            if (rc == 1)
-                return halo_cli_bad_option(c, argv, err);
-        }
-    }
-    if (rc == HALO_OK && optind < argc)
-        rc = HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
-    return rc;
+    const halo_cli_opt opts[] = {
+        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
+         "llama2.c checkpoint (default: bundled stories260K.bin)"},
+        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
+         "llama2.c tokenizer (default: bundled tok512.bin)"},
+        {"prompt", 'p', HALO_CLI_STRING, &o->prompt, 0, 0, NULL, "TEXT", "prompt (default: empty)"},
+        {"steps", 'n', HALO_CLI_LONG, &o->steps, 1, 1 << 30, NULL, "N",
+         "tokens to generate after the prompt (default 256); the prompt,\nBOS included, plus N - "
+         "1 must fit in the model's context"},
+        {"temp", 't', HALO_CLI_FLOAT, &o->temp, 0, 1e6, NULL, "T",
+         "temperature, 0 = greedy (default 1.0)"},
+        {"top-p", 0, HALO_CLI_FLOAT, &o->top_p, 1e-6, 1, NULL, "P",
+         "nucleus sampling threshold in (0, 1] (default 0.9)"},
+        {"seed", 's', HALO_CLI_U64, &o->seed, 0, 0, NULL, "S", "sampling seed (default 42)"},
+        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
+         "compute threads, 0 = one per core (default 0)"},
+        {"ids", 0, HALO_CLI_FLAG, &o->ids, 0, 0, NULL, NULL,
+         "print token ids, one per line, instead of text"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "generate",
+        .synopsis = "[options]",
+        .about = "Generates text on this machine. With no options it runs the bundled model\n"
+                 "(stories260K) from an empty prompt.\n",
+        .opts = opts,
+        .after = "Generation stops early at a BOS or EOS token. The decode speed (and a "
+                 "cluster's\nmetrics) go to stderr.\n"};
+    halo_runner_add_options(&o->engine, &spec, 1);
+    return halo_cli_parse_or_exit(&spec, argc, argv);
 }
 
 /* Writes a piece, skipping lone control bytes other than whitespace (raw byte tokens). */
@@ -119,10 +69,10 @@ static void print_piece(const char *s, size_t n) {
 int halo_cmd_generate(int argc, char **argv) {
     halo_err err = {0};
     gen_opts o;
-    int rc = parse(argc, argv, &o, &err);
-    int status = halo_cli_after_parse(rc, "generate", usage, &err);
+    int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    int rc;
     halo_runner e;
     halo_sampler *sampler = NULL;
     int *prompt = NULL;

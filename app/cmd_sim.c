@@ -17,27 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f) {
-    (void)fprintf(f, "usage: halo sim [options] SCENARIO\n\n"
-                     "Runs one point of a scenario file in the discrete-event simulator (virtual\n"
-                     "time, simulated devices and links; a model file's numerics really run).\n\n"
-                     "options:\n"
-                     "      --point I          which point of the scenario's sweep (default 0)\n"
-                     "      --run R            run only replication R, any number (default: the\n"
-                     "                         scenario's runs 0..runs-1)\n"
-                     "      --engine E         network engine: sim (in-tree, default) or ns3\n"
-                     "                         (the same as --simulator E)\n"
-                     "      --per-token        print every token (default: up to 32 tokens)\n"
-                     "      --json             print one JSON object instead of text\n"
-                     "      --points           print the number of sweep points and exit\n"
-                     "  -h, --help             this help\n\n"
-                     "Time split per token, from the root: compute (root busy), stragglers (how\n"
-                     "much longer the busiest worker computed), network (the rest: transfers,\n"
-                     "queues, retransmissions, deadlines). Keys: scenarios/README.md.\n\n"
-                     "engine flags (override the scenario's engine: section):\n");
-    halo_engine_print_flags(f);
-}
-
 typedef struct sim_opts {
     const char *path;
     long point, run;
@@ -45,53 +24,45 @@ typedef struct sim_opts {
     halo_runner_opts args; /* engine flags */
 } sim_opts;
 
-static int parse(int argc, char **argv, sim_opts *o, halo_err *err) {
-    static const struct option own[] = {
-        {"point", required_argument, NULL, 'p'}, {"run", required_argument, NULL, 'r'},
-        {"per-token", no_argument, NULL, 'T'},   {"json", no_argument, NULL, 'J'},
-        {"points", no_argument, NULL, 'P'},      {"engine", required_argument, NULL, 'E'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-    };
+static const char *const simulator_names[] = {"sim", "ns3", NULL};
+
+/* Parses the command line into *o; returns -1 to go on, else the exit status. */
+static int parse(int argc, char **argv, sim_opts *o) {
     *o = (sim_opts){.run = -1};
     halo_runner_opts_init(&o->args);
-    const struct option *longopts = halo_runner_longopts(&o->args, own, 0);
-    optind = 1;
-    opterr = 0;
-    int c, rc = HALO_OK;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            rc = halo_cli_parse_long("--point", optarg, 0, 1L << 40, &o->point, err);
-            break;
-        case 'r':
-            rc = halo_cli_parse_long("--run", optarg, 0, 1000000, &o->run, err);
-            break;
-        case 'T':
-            o->per_token = 1;
-            break;
-        case 'J':
-            o->json = 1;
-            break;
-        case 'P':
-            o->points = 1;
-            break;
-        case 'E': /* the older name of --simulator */
-            rc = halo_runner_parse_opt(
-                &o->args, HALO_RUNNER_OPT_ENGINE + halo_engine_key_find("simulator"), optarg, NULL);
-            if (rc != HALO_OK)
-                rc = HALO_FAIL(err, HALO_ERR_ARG, "--engine: '%s' is not one of sim, ns3", optarg);
-            break;
-        case 'h':
-            return 1;
-        default:
-            rc = halo_runner_parse_opt(&o->args, c, optarg, err);
-            if (rc == 1)
-                return halo_cli_bad_option(c, argv, err);
-        }
-    }
-    if (rc != HALO_OK)
-        return rc;
-    return halo_cli_one_arg(argc, argv, "SCENARIO file", &o->path, err);
+    int engine = -1;
+    const halo_cli_opt opts[] = {
+        {"point", 0, HALO_CLI_LONG, &o->point, 0, 1L << 40, NULL, "I",
+         "which point of the scenario's sweep (default 0)"},
+        {"run", 0, HALO_CLI_LONG, &o->run, 0, 1000000, NULL, "R",
+         "run only replication R, any number (default: the\nscenario's runs 0..runs-1)"},
+        {"engine", 0, HALO_CLI_CHOICE, &engine, 0, 0, simulator_names, "E",
+         "network engine: sim (in-tree, default) or ns3\n(the same as --simulator E)"},
+        {"per-token", 0, HALO_CLI_FLAG, &o->per_token, 0, 0, NULL, NULL,
+         "print every token (default: up to 32 tokens)"},
+        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
+         "print one JSON object instead of text"},
+        {"points", 0, HALO_CLI_FLAG, &o->points, 0, 0, NULL, NULL,
+         "print the number of sweep points and exit"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "sim",
+        .synopsis = "[options] SCENARIO",
+        .about = "Runs one point of a scenario file in the discrete-event simulator (virtual\n"
+                 "time, simulated devices and links; a model file's numerics really run).\n",
+        .opts = opts,
+        .after = "Time split per token, from the root: compute (root busy), stragglers (how\n"
+                 "much longer the busiest worker computed), network (the rest: transfers,\n"
+                 "queues, retransmissions, deadlines). Keys: scenarios/README.md. Engine\n"
+                 "flags override the scenario's engine: section.\n",
+        .positional = "SCENARIO file",
+        .pos_out = &o->path};
+    halo_runner_add_options(&o->args, &spec, 0);
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    if (status < 0 && engine >= 0) /* the older name of --simulator */
+        o->args.engine.value[halo_engine_key_find("simulator")] = simulator_names[engine];
+    return status;
 }
 
 static const char *policy_name(int p) {
@@ -182,8 +153,8 @@ static void print_json_engine(const halo_scenario *sc) {
 int halo_cmd_sim(int argc, char **argv) {
     halo_err err = {0};
     sim_opts o;
-    int rc = parse(argc, argv, &o, &err);
-    int status = halo_cli_after_parse(rc, "sim", usage, &err);
+    int status = parse(argc, argv, &o);
+    int rc;
     if (status >= 0)
         return status;
     halo_scenario *sc = NULL;

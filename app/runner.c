@@ -37,13 +37,32 @@ static void flag_of(const char *key, char *out, size_t cap) {
     (void)halo_engine_flag_name(key, out, cap);
 }
 
-const struct option *halo_runner_longopts(halo_runner_opts *o, const struct option *own,
-                                          int with_world) {
+static int parse_more(void *ctx, int code, const char *arg, halo_err *err) {
+    return halo_runner_parse_opt(ctx, code, arg, err);
+}
+
+static void print_help(void *ctx, FILE *f) {
+    const halo_runner_opts *o = ctx;
+    if (o->with_world)
+        (void)fprintf(
+            f, "cluster options:\n"
+               "      --nodes N                    an in-process cluster of N devices (root\n"
+               "                                   included) over the loop transport\n"
+               "      --cluster FILE               a cluster of workers over real sockets\n"
+               "                                   (docs/net.md); engine flags override its\n"
+               "                                   engine: section\n"
+               "      --speeds S0,S1,..            relative device speeds (placement balanced)\n"
+               "      --drop RATE                  drop messages to/from the drop devices\n"
+               "      --drop-devices D,..          devices whose links drop (default: every "
+               "worker)\n"
+               "      --drop-seed S                seed of the injected drops (default 1)\n\n");
+    (void)fprintf(f, "engine flags (the keys of a scenario's engine: section, "
+                     "scenarios/README.md):\n");
+    halo_engine_print_flags(f);
+}
+
+void halo_runner_add_options(halo_runner_opts *o, halo_cli_spec *spec, int with_world) {
     int n = 0;
-    for (; own[n].name; n++) {
-        HALO_ASSERT(n < HALO_RUNNER_MAX_LONGOPTS - halo_engine_n_keys - W_COUNT - 1);
-        o->longopts[n] = own[n];
-    }
     for (int k = 0; k < halo_engine_n_keys; k++) {
         flag_of(halo_engine_keys[k].name, o->flag_names[k], sizeof o->flag_names[k]);
         o->longopts[n++] =
@@ -53,7 +72,11 @@ const struct option *halo_runner_longopts(halo_runner_opts *o, const struct opti
         o->longopts[n++] =
             (struct option){world_names[w], required_argument, NULL, HALO_RUNNER_OPT_WORLD + w};
     o->longopts[n] = (struct option){NULL, 0, NULL, 0};
-    return o->longopts;
+    o->with_world = with_world;
+    spec->more = o->longopts;
+    spec->more_parse = parse_more;
+    spec->more_help = print_help;
+    spec->more_ctx = o;
 }
 
 int halo_runner_parse_opt(halo_runner_opts *o, int code, const char *arg, halo_err *err) {
@@ -97,22 +120,6 @@ int halo_runner_parse_opt(halo_runner_opts *o, int code, const char *arg, halo_e
     default:
         return 1;
     }
-}
-
-void halo_runner_print_help(FILE *f) {
-    (void)fprintf(
-        f, "cluster options:\n"
-           "      --nodes N                    an in-process cluster of N devices (root\n"
-           "                                   included) over the loop transport\n"
-           "      --cluster FILE               a cluster of workers over real sockets\n"
-           "                                   (docs/net.md); engine flags override its\n"
-           "                                   engine: section\n"
-           "      --speeds S0,S1,..            relative device speeds (placement balanced)\n"
-           "      --drop RATE                  drop messages to/from the drop devices\n"
-           "      --drop-devices D,..          devices whose links drop (default: every worker)\n"
-           "      --drop-seed S                seed of the injected drops (default 1)\n"
-           "\nengine flags (the keys of a scenario's engine: section, scenarios/README.md):\n");
-    halo_engine_print_flags(f);
 }
 
 /* ==== Opening ==== */

@@ -36,26 +36,24 @@ typedef struct halo_runner_opts {
     /* storage for the generated long options */
     char flag_names[64][40];
     struct option longopts[HALO_RUNNER_MAX_LONGOPTS];
+    int with_world;
 } halo_runner_opts;
 
 /* Defaults: single device, no engine flag, drop seed 1. */
 void halo_runner_opts_init(halo_runner_opts *o);
 
 /*
- * The long options of a command: its own (`own`, terminated by a NULL name), then every
- * engine flag, then (with `with_world`) the world options; the array lives in o.
+ * Adds the engine flags and (with `with_world`) the world options to a command's option
+ * spec (spec->more*): parsed into o, listed in the command's help. The generated long
+ * options live in o, which must outlive the parse.
  */
-const struct option *halo_runner_longopts(halo_runner_opts *o, const struct option *own,
-                                          int with_world);
+void halo_runner_add_options(halo_runner_opts *o, halo_cli_spec *spec, int with_world);
 
 /*
  * Handles one option code of the engine or world flags. Returns HALO_OK, HALO_ERR_ARG with a
  * message naming the flag, or 1 when `code` is not one of them.
  */
 int halo_runner_parse_opt(halo_runner_opts *o, int code, const char *arg, halo_err *err);
-
-/* Prints the help of the world options and the engine flags. */
-void halo_runner_print_help(FILE *f);
 
 typedef struct halo_runner {
     halo_bundle b;

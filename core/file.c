@@ -114,3 +114,15 @@ int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_b
     *len_bytes = n;
     return HALO_OK;
 }
+
+int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
+                        halo_err *err) {
+    int rc = halo_file_read(path, max_bytes, out, len_bytes, err);
+    if (rc == HALO_OK && memchr(*out, '\0', *len_bytes)) {
+        free(*out);
+        *out = NULL;
+        *len_bytes = 0;
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: contains a NUL byte; not a text file", path);
+    }
+    return rc;
+}

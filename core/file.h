@@ -33,4 +33,11 @@ int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo
 int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                    halo_err *err);
 
+/*
+ * halo_file_read for text: additionally refuses content with a NUL byte (HALO_ERR_FORMAT,
+ * "contains a NUL byte; not a text file"), so the buffer is one C string of len_bytes.
+ */
+int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
+                        halo_err *err);
+
 #endif /* HALO_FILE_H */

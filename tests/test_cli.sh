@@ -141,7 +141,7 @@ case_bad_eval_inputs() {
     expect_fail 1 "no story" -- eval "$tmp/empty.txt"
     printf 'a\0b\n' >"$tmp/nul.txt"
     expect_fail 1 "NUL" -- eval "$tmp/nul.txt"
-    expect_fail 1 "Is a directory" -- eval "$src/models"
+    expect_fail 1 "not a regular file" -- eval "$src/models"
 }
 
 case_eval_json() {
