@@ -25,6 +25,7 @@ static const char *const sync_names[] = {"strict", "relaxed", NULL};
 static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
+static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
@@ -64,6 +65,7 @@ enum {
     K_MEMORY_BUDGET,
     K_PREFETCH,
     K_SIMULATOR,
+    K_COLLECTIVE,
     K_COUNT
 };
 
@@ -120,6 +122,8 @@ const halo_engine_key halo_engine_keys[] = {
     B("memory_budget", SIM, "devices stream the group weights their memory cannot hold"),
     B("prefetch", SIM, "memory_budget: read the next streamed block ahead"),
     E("simulator", simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
+    E("collective", collective_names, SIM | LOOP, "KIND",
+      "star (root gathers) or mesh (all-gather, split classifier; strict)"),
 };
 
 #undef E
@@ -344,6 +348,9 @@ static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *e
     case K_SIMULATOR:
         c->simulator = v;
         break;
+    case K_COLLECTIVE:
+        c->collective = v;
+        break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not an enum key");
     }
@@ -522,6 +529,8 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
         (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
         return BAD_KEY(K_IMPORTANCE,
                        "a shape has no activations to score: use synthetic (or a model file)");
+    if (c->collective == HALO_COLLECTIVE_MESH && c->policy != HALO_SYNC_POLICY_STRICT)
+        return BAD_KEY(K_COLLECTIVE, "mesh needs sync: strict (as distributed-llama)");
     if (c->deadline_min_ns > c->deadline_max_ns) {
         *bad_key = "";
         return HALO_FAIL(err, HALO_ERR_ARG, "expected deadline_min_ms <= deadline_max_ms");
@@ -606,10 +615,11 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
-           "%s, \"simulator\": \"%s\"}",
+           "%s, \"simulator\": \"%s\", \"collective\": \"%s\"}",
            c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
-           c->prefetch ? "true" : "false", simulator_names[c->simulator]);
+           c->prefetch ? "true" : "false", simulator_names[c->simulator],
+           collective_names[c->collective]);
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -928,6 +938,7 @@ int halo_engine_cluster_new(halo_cluster **out, const halo_engine *e, halo_trans
                               .pool = pool,
                               .budget_bytes = e->budgets,
                               .prefetch = e->cfg.prefetch,
+                              .collective = e->cfg.collective,
                               .sync = e->sync};
     return halo_cluster_new(out, &cc, err);
 }

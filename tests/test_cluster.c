@@ -48,6 +48,7 @@ typedef struct run_opts {
     halo_loop_drop_fn drop_fn;
     void *drop_ctx;
     halo_loader *const *loaders; /* (n_devices) or NULL */
+    int collective;              /* enum halo_collective */
 } run_opts;
 
 typedef struct run_result {
@@ -75,6 +76,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .encoding = o->encoding,
                               .transport = t,
                               .loaders = o->loaders,
+                              .collective = o->collective,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -315,7 +317,60 @@ static void workers_streaming_through_loaders_match_the_single_device(void) {
     halo_model_free(m);
 }
 
+/*
+ * The mesh collective (all-gather, split classifier): every node sums the same partials in
+ * the same order, so any size of cluster gives the single device's text; the root gathers
+ * one classifier slice per device, and each block costs N (N - 1) messages.
+ */
+static void mesh_all_gather_matches_the_single_device(void) {
+    halo_model *m = load_bundled();
+    static int ref_ids[STEPS];
+    static float ref_logits[STEPS * VOCAB];
+    reference(m, ref_ids, ref_logits);
+
+    struct {
+        int n;
+        const char *placement;
+    } cases[] = {{1, "equal"},
+                 {2, "equal"},
+                 {3, "equal"},
+                 {4, "equal"},
+                 {5, "equal"},
+                 {3, "weights:1,2,5"},
+                 {4, "explicit:3,3,1,0/2,0,2,1,3,3"}};
+
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        run_opts o = {.n_devices = cases[k].n,
+                      .placement = cases[k].placement,
+                      .collective = HALO_COLLECTIVE_MESH};
+        run_result r;
+        run_cluster(m, &o, ref_logits, &r);
+        ASSERT_OK(r.rc);
+        for (int i = 0; i < STEPS; i++)
+            ASSERT_EQ(r.ids[i], ref_ids[i]);
+        ASSERT(r.max_rel_err < 1e-5);
+        ASSERT_EQ(r.missing, 0);
+        ASSERT_EQ(r.stale + r.duplicate, 0);
+    }
+    /* mesh refuses what it cannot do: relaxed sync */
+    halo_transport *t = NULL;
+    halo_loop_config lc = {.n_nodes = 2};
+    ASSERT_OK(halo_loop_new(&t, &lc, NULL));
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = 2,
+                              .transport = t,
+                              .collective = HALO_COLLECTIVE_MESH,
+                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED}};
+    ASSERT_EQ(halo_cluster_new(&c, &cc, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "mesh collective needs strict sync");
+    halo_transport_free(t);
+    halo_model_free(m);
+}
+
 TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+          TEST(mesh_all_gather_matches_the_single_device),
           TEST(workers_streaming_through_loaders_match_the_single_device),
           TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),
           TEST(relaxed_sync_counts_every_injected_drop),
