@@ -331,7 +331,9 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base", "gflops", "mem_bw_gbps", "mem_mb", "storage_mbps", "op_overhead_us", "source", NULL};
+    "base",           "gflops",         "mem_bw_gbps", "mem_mb",
+    "storage_mbps",   "op_overhead_us", "send_us",     "recv_us",
+    "copy_ns_per_kb", "source",         NULL};
 
 static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
                         prof_acc *a, int depth);
@@ -382,6 +384,16 @@ static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "op_overhead_us"), 0, 0, 1e6, 0, &d)) ==
             HALO_OK)
         a->p.op_overhead_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "send_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "send_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
+        a->p.send_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "recv_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "recv_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
+        a->p.recv_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "copy_ns_per_kb")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "copy_ns_per_kb"), 0, 0, 1e9, 0, &d)) ==
+            HALO_OK)
+        a->p.copy_ns_per_kb = d;
     const char *src;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
         rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);

@@ -316,9 +316,21 @@ static void at_switch(sim *s, packet *p) {
 
 /* ==== Datagram delivery ==== */
 
+/* Host cost of one message of len bytes: fixed plus copying. */
+static uint64_t host_ns(uint64_t fixed_ns, const halo_device_profile *p, size_t len) {
+    return fixed_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
+}
+
+/* The receiving node takes the message when it is free, after its receive cost. */
 static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len) {
     node *n = &s->nodes[dst];
     s->nodes[src].stats.msgs_delivered++;
+    uint64_t cost = host_ns(n->dev.recv_ns, &n->dev, len);
+    if (cost) {
+        uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
+        n->clock.busy_until_ns = start + cost;
+        n->stats.host_ns += cost;
+    }
     if (n->recv)
         n->recv(n->recv_ctx, src, data, len);
 }
@@ -639,8 +651,11 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
      * filled, when more than one full segment is unacknowledged, or in quickack mode;
      * otherwise delay. The kernel decides before the application reads the data, so an
      * answer the application sends right away can only carry a delayed ACK. */
+    /* ... and when a segment shorter than the MSS (a message's tail, pushed) has been read
+     * by the application, which reads at once: tcp_cleanup_rbuf's ICSK_ACK_PUSHED rule. */
+    int pushed = end - seq < mss_of(s, c);
     if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0 ||
-        s->tcp.quickack) {
+        s->tcp.quickack || pushed) {
         if (c->quickack > 0)
             c->quickack--;
         send_pure_ack(s, c);
@@ -914,6 +929,12 @@ static int sim_send(halo_transport *t, int src, int dst, const void *msg, size_t
     if (!copy)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory for a %zu-byte message", len);
     memcpy(copy, msg, len);
+    node *sn = &s->nodes[src];
+    uint64_t cost = host_ns(sn->dev.send_ns, &sn->dev, len);
+    if (cost) { /* the system call keeps the sender busy; the message leaves at its end */
+        sn->clock.busy_until_ns = node_now(s, src) + cost;
+        sn->stats.host_ns += cost;
+    }
     uint64_t depart = node_now(s, src);
     if (depart > s->now_ns) { /* the node is still computing: it sends when done */
         halo_event ev = {.time_ns = depart,

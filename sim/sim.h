@@ -24,7 +24,10 @@
  * Devices: each node has a profile; a charged cost takes
  *     ops * op_overhead + max(flops / flops_per_s, bytes / mem_bw)
  * (a roofline), during which the node is busy: its later sends leave later and
- * now_ns(node) reads its own clock, never behind the world's.
+ * now_ns(node) reads its own clock, never behind the world's. Host costs of messages: a
+ * send keeps the sender busy send_ns (+ copying) before the message leaves, and a message
+ * that arrives reaches the application recv_ns (+ copying) after the node is free to take
+ * it, with the node busy meanwhile.
  */
 #ifndef HALO_SIM_H
 #define HALO_SIM_H
@@ -86,6 +89,11 @@ typedef struct halo_device_profile {
     double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second (0: reads
                                 cost no time; halo_cost.load_bytes and prefetch_bytes) */
     uint64_t op_overhead_ns; /* fixed cost of each kernel invocation (halo_cost.ops) */
+    /* Host costs of the network stack on this device, charged to its CPU (it is busy): a
+       message sent costs send_ns, one received recv_ns (wake-up, system call) before the
+       application sees it; both add copy_ns_per_kb per KiB of message. 0 = free. */
+    uint64_t send_ns, recv_ns;
+    double copy_ns_per_kb;
 } halo_device_profile;
 
 /* Time a device with profile `p` takes for `cost`. */
@@ -143,6 +151,7 @@ struct halo_sim_node_stats {
     uint64_t storage_read_ns;  /* time the storage channel spent reading */
     uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
                                   was hidden behind compute, communication and waiting */
+    uint64_t host_ns;          /* time busy sending and receiving messages (host costs) */
 };
 
 /* Copies node's statistics. `t` must be a simulator. */
