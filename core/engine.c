@@ -852,6 +852,53 @@ static int memory_budgets(halo_engine *e, const halo_engine_env *env, halo_err *
     return rc;
 }
 
+/* Without memory_budget every device must hold its share: checked when memory is known. */
+static int check_memory(const halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    int n = e->n_devices;
+    halo_groups g;
+    halo_placement p = {0};
+    int rc = halo_groups_init(&g, mc, group_size_of(e), err);
+    if (rc == HALO_OK)
+        rc = halo_placement_parse(&p, &g, n, e->placement, err);
+    double wb = halo_weight_bytes(halo_model_weight_type(e->model)), dim = mc->dim;
+    double q = (double)g.kv_mul * g.head_size, hs = g.head_size;
+    double attn_w = wb * (2.0 * q + 2.0 * hs) * dim;
+    int ctx = env->context_positions > 0 && env->context_positions < mc->seq_len
+                  ? env->context_positions
+                  : mc->seq_len;
+    double kv_per_group = 2.0 * 4.0 * (double)ctx * hs;
+    double cls = wb * (double)mc->vocab_size * dim * (mc->shared_classifier ? 0 : 1);
+    double emb = 4.0 * (double)mc->vocab_size * dim + 4.0 * (2.0 * mc->n_layers + 1.0) * dim;
+    int mesh = e->cfg.collective == HALO_COLLECTIVE_MESH;
+    for (int d = 0; rc == HALO_OK && d < n; d++) {
+        uint64_t mem = env->devices[d].mem_bytes;
+        if (!mem)
+            continue;
+        double w = 0, kv = 0;
+        for (size_t i = 0; i < (size_t)g.n_layers * (size_t)g.n_attn; i++)
+            if (p.attn[i] == d) {
+                w += attn_w;
+                kv += kv_per_group;
+            }
+        for (size_t i = 0; i < (size_t)g.n_layers * (size_t)g.n_ffn; i++)
+            if (p.ffn[i] == d)
+                w += wb * 3.0 * dim * halo_groups_ffn_len(&g, (int)(i % (size_t)g.n_ffn));
+        double fixed = (d == 0 ? emb : 0.0) + (mesh ? cls / n : d == 0 ? cls : 0.0);
+        double need = w + kv + fixed;
+        if (need > (double)mem)
+            rc = HALO_FAIL(err, HALO_ERR_ARG,
+                           "%s: device %d is out of memory: its share needs %.1f MiB (weights "
+                           "%.1f, KV cache for %d positions %.1f, embeddings and classifier "
+                           "%.1f) and it has %.1f MiB (engine.memory_budget streams what does not "
+                           "fit from storage)",
+                           e->name, d, need / 1048576.0, w / 1048576.0, ctx, kv / 1048576.0,
+                           fixed / 1048576.0, (double)mem / 1048576.0);
+    }
+    halo_placement_free(&p);
+    return rc;
+}
+
 int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
                     halo_err *err) {
     *out = NULL;
@@ -890,6 +937,8 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
         rc = build_importance(e, env, err);
     if (rc == HALO_OK && e->cfg.memory_budget)
         rc = memory_budgets(e, env, err);
+    else if (rc == HALO_OK && env->devices)
+        rc = check_memory(e, env, err);
     if (rc == HALO_OK && env->devices) {
         if (!(e->speeds = calloc((size_t)n, sizeof *e->speeds)))
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");

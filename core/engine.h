@@ -221,13 +221,20 @@ typedef struct halo_engine_env {
     const halo_engine_device *devices; /* (n_devices), or NULL: nothing known (then the
                                           root alone is reliable) */
     uint64_t seed, run;                /* synthetic scores' stream */
+    int context_positions;             /* KV-cache positions the run needs (memory check);
+                                          0 = the model's whole context */
 } halo_engine_env;
 
 typedef struct halo_engine halo_engine;
 
 /*
  * Resolves a finished configuration for a cluster: the placement spec, critical and
- * reliable devices, the importance hook (loading the predictor), memory budgets.
+ * reliable devices, the importance hook (loading the predictor), memory budgets. When the
+ * devices' memory is known (env->devices with mem_bytes > 0) and memory_budget is off, it
+ * checks that every device holds its share (group weights, the KV cache of its attention
+ * groups for context_positions, and on the root the embedding table and the classifier, a
+ * slice of it on every device under the mesh collective): out of memory is an error naming
+ * the device and the sizes, never a time.
  * Errors: HALO_ERR_ARG (a placement that needs device facts the env lacks, a budget that
  * cannot hold the KV cache, ...; messages start with env->name), HALO_ERR_IO/FORMAT (the
  * predictor file), HALO_ERR_NOMEM. The config is copied.
