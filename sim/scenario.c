@@ -390,6 +390,9 @@ static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc
     if (rc == HALO_OK && (v = halo_yaml_get(m, "recv_us")) &&
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "recv_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
         a->p.recv_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "cores")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "cores"), 1, 4096, &i)) == HALO_OK)
+        a->p.cores = (int)i;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "copy_ns_per_kb")) &&
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "copy_ns_per_kb"), 0, 0, 1e9, 0, &d)) ==
             HALO_OK)
@@ -663,7 +666,7 @@ static int link_finish(ctx *c, const halo_yaml_node *at, const char *kp, const l
 /* ==== Devices ==== */
 
 static const char *const device_keys[] = {"profile",  "count",     "link", "uplink",
-                                          "downlink", "memory_mb", NULL};
+                                          "downlink", "memory_mb", "host", NULL};
 
 /* One `devices[i]` entry into *dev; *count receives its replication count. */
 static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_scenario_device *dev,
@@ -688,6 +691,18 @@ static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_sc
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "memory_mb"), 0, 1, 1 << 30, 0, &mib)) ==
             HALO_OK)
         dev->profile.mem_bytes = (uint64_t)llround(mib * 1048576.0);
+    const char *host;
+    if (rc == HALO_OK && (v = halo_yaml_get(e, "host")) &&
+        (rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "host"), &host)) == HALO_OK) {
+        if (!valid_name(host))
+            rc = BAD(c, pick(c, v), sub,
+                     "'%s' is not a valid host name (letters, digits, '-', '_', '.')", host);
+        else if (dev->profile.cores < 1)
+            rc = BAD(c, pick(c, v), sub,
+                     "devices sharing a host need the profile's cores (how many they share)");
+        else
+            (void)snprintf(dev->host, sizeof dev->host, "%s", host);
+    }
     const halo_yaml_node *lk = halo_yaml_get(e, "link"), *up = halo_yaml_get(e, "uplink"),
                          *dn = halo_yaml_get(e, "downlink");
     if (rc == HALO_OK && !lk && !(up && dn))
@@ -748,6 +763,13 @@ static int load_devices(ctx *c, const halo_yaml_node *list, halo_scenario *s) {
     if (rc != HALO_OK) {
         free(devs);
         return rc;
+    }
+    /* host ids: one per distinct label, in order of appearance */
+    for (int d = 0; d < total; d++) {
+        devs[d].profile.host = 0;
+        for (int e = 0; devs[d].host[0] && e <= d && !devs[d].profile.host; e++)
+            if (strcmp(devs[e].host, devs[d].host) == 0)
+                devs[d].profile.host = e == d ? d + 1 : devs[e].profile.host;
     }
     s->devices = devs;
     s->n_devices = total;

@@ -975,12 +975,31 @@ static uint64_t sim_now(halo_transport *t, int i) {
     return bad_node(s, i) ? s->now_ns : node_now(s, i);
 }
 
+/* How many other devices of node i's host are computing at time t. */
+static int host_busy(const sim *s, int i, uint64_t t) {
+    int k = 0;
+    for (int j = 0; j < s->n; j++)
+        k += j != i && s->nodes[j].dev.host == s->nodes[i].dev.host &&
+             s->nodes[j].clock.busy_until_ns > t;
+    return k;
+}
+
 static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     sim *s = as_sim(t);
     if (bad_node(s, i))
         return;
     node *n = &s->nodes[i];
-    halo_device_charge(&n->clock, &n->dev, node_now(s, i), cost, &n->stats);
+    uint64_t now = node_now(s, i), before = n->stats.compute_ns;
+    halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
+    if (n->dev.host > 0 && n->dev.cores > 0) { /* sharing the host's cores */
+        double share = (double)(host_busy(s, i, now) + 1) / (double)n->dev.cores;
+        if (share > 1.0) {
+            uint64_t dt = n->stats.compute_ns - before;
+            uint64_t extra = (uint64_t)llround((double)dt * (share - 1.0));
+            n->clock.busy_until_ns += extra;
+            n->stats.compute_ns += extra;
+        }
+    }
 }
 
 static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {

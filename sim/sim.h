@@ -94,6 +94,11 @@ typedef struct halo_device_profile {
        application sees it; both add copy_ns_per_kb per KiB of message. 0 = free. */
     uint64_t send_ns, recv_ns;
     double copy_ns_per_kb;
+    /* Devices on one machine (several processes of a cluster on one host): devices with the
+       same host > 0 share its `cores` cores. A compute segment that starts while k other
+       devices of the host are busy runs max(1, (k + 1) / cores) times longer. 0 = a device
+       with a CPU of its own. */
+    int host, cores;
 } halo_device_profile;
 
 /* Time a device with profile `p` takes for `cost`. */
