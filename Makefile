@@ -8,7 +8,8 @@
 #   make cross         aarch64 cross build, golden|unit tests under qemu-user
 #   make format        clang-format -i on every *.c/*.h (tracked, or new and not ignored)
 #   make format-check  the same files, --dry-run --Werror
-#   make lint          cppcheck on build/dev/compile_commands.json
+#   make lint          the layering rules (scripts/check-layers.sh), then cppcheck on
+#                      build/dev/compile_commands.json
 #   make tidy          clang-tidy on the same (optional; slower)
 
 SHELL := bash
@@ -115,6 +116,7 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror "$${files[@]}"
 
 lint:
+	bash scripts/check-layers.sh
 	$(call configure,dev)
 	mkdir -p build/dev/cppcheck
 	$(CPPCHECK) --project=build/dev/compile_commands.json \

@@ -1,11 +1,12 @@
 /*
- * `halo worker`: the socket-cluster worker daemon (net/remote.h), and `halo keygen`: a fresh
+ * `halo worker`: the socket-cluster worker daemon (net/worker.h), and `halo keygen`: a fresh
  * cluster key file.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
-#include "net/remote.h"
+#include "net/key.h"
+#include "net/worker.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -28,81 +29,53 @@ static void log_line(void *ctx, const char *line) {
                   ts.tv_nsec / 1000000, line);
 }
 
-static void usage(FILE *f) {
-    (void)fprintf(f, "usage: halo worker --listen ADDR:PORT --key FILE [options]\n\n"
-                     "Serves a socket cluster: loads its own copy of the model, waits for a root\n"
-                     "(halo generate --cluster FILE) to join it, computes the groups it is asked\n"
-                     "for. Runs until SIGINT or SIGTERM; nothing a peer sends stops it.\n\n"
-                     "options:\n"
-                     "  -l, --listen ADDR:PORT  where to listen (e.g. 127.0.0.1:7001)\n"
-                     "  -k, --key FILE          cluster key file (64 hex digits; halo keygen)\n"
-                     "  -m, --model FILE        llama2.c checkpoint (default: bundled)\n"
-                     "      --transport T       udp (default) or tcp, as in the cluster file\n"
-                     "      --threads T         compute threads, 0 = one per core (default 1)\n"
-                     "  -h, --help              this help\n");
-}
+static const char *const transports[] = {"udp", "tcp", NULL}; /* enum halo_net_kind */
 
 int halo_cmd_worker(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"key", required_argument, NULL, 'k'},
-        {"model", required_argument, NULL, 'm'},
-        {"transport", required_argument, NULL, 'x'},
-        {"threads", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *listen = NULL, *key_path = NULL, *model = NULL;
     int kind = HALO_NET_KIND_UDP;
     long threads = 1;
+    float memory_mb = 0;
+    const halo_cli_opt opts[] = {
+        {"listen", 'l', HALO_CLI_STRING, &listen, 0, 0, NULL, "ADDR:PORT",
+         "where to listen (e.g. 127.0.0.1:7001)"},
+        {"key", 'k', HALO_CLI_PATH, &key_path, 0, 0, NULL, "FILE",
+         "cluster key file (64 hex digits; halo keygen)"},
+        {"model", 'm', HALO_CLI_PATH, &model, 0, 0, NULL, "FILE",
+         "llama2.c checkpoint (default: bundled)"},
+        {"transport", 0, HALO_CLI_CHOICE, &kind, 0, 0, transports, "T",
+         "udp (default) or tcp: the root's engine.delivery\n(datagram or stream)"},
+        {"threads", 0, HALO_CLI_LONG, &threads, 0, 1024, NULL, "T",
+         "compute threads, 0 = one per core (default 1)"},
+        {"memory-mb", 0, HALO_CLI_FLOAT, &memory_mb, 0, 1e7, NULL, "MB",
+         "keep at most this many MiB of group weights in memory\nand read the rest from the "
+         "model file as needed,\nreading the next block ahead (default 0: the whole\nmodel "
+         "is mapped)"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    halo_cli_spec spec = {
+        .name = "worker",
+        .synopsis = "--listen ADDR:PORT --key FILE [options]",
+        .about = "Serves a socket cluster: loads its own copy of the model, waits for a root\n"
+                 "(halo generate --cluster FILE) to join it, computes the groups it is asked\n"
+                 "for. Runs until SIGINT or SIGTERM; nothing a peer sends stops it.\n",
+        .opts = opts};
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    if (status >= 0)
+        return status;
     halo_err err = {0};
-    int c, rc = HALO_OK;
-    optind = 1;
-    opterr = 0;
-    while (rc == HALO_OK && (c = getopt_long(argc, argv, ":l:k:m:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            listen = optarg;
-            break;
-        case 'k':
-            key_path = optarg;
-            break;
-        case 'm':
-            model = optarg;
-            break;
-        case 'x':
-            if (strcmp(optarg, "udp") == 0)
-                kind = HALO_NET_KIND_UDP;
-            else if (strcmp(optarg, "tcp") == 0)
-                kind = HALO_NET_KIND_TCP;
-            else
-                rc =
-                    HALO_FAIL(&err, HALO_ERR_ARG, "--transport: '%s', expected udp or tcp", optarg);
-            break;
-        case 'T':
-            rc = halo_cli_parse_long("--threads", optarg, 0, 1024, &threads, &err);
-            break;
-        case 'h':
-            usage(stdout);
-            return HALO_EXIT_OK;
-        case ':':
-            rc = HALO_FAIL(&err, HALO_ERR_ARG, "option %s needs a value", argv[optind - 1]);
-            break;
-        default:
-            rc = HALO_FAIL(&err, HALO_ERR_ARG, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (rc == HALO_OK && optind < argc)
-        rc = HALO_FAIL(&err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
-    if (rc == HALO_OK && (!listen || !key_path))
-        rc = HALO_FAIL(&err, HALO_ERR_ARG, "--listen and --key are required");
-    if (rc != HALO_OK)
+    if (!listen || !key_path) {
+        (void)HALO_FAIL(&err, HALO_ERR_ARG, "--listen and --key are required");
         return halo_cli_usage_error(&err, "worker");
+    }
     uint8_t key[HALO_NET_KEY_BYTES];
     halo_bundle s = {0};
-    rc = halo_net_key_load(key_path, key, &err);
+    char mbuf[4096];
+    const char *model_path =
+        model ? model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
+    int rc = halo_net_key_load(key_path, key, &err);
     if (rc == HALO_OK)
-        rc = halo_bundle_open(&s, model, NULL, (int)threads, &err);
+        rc = halo_bundle_open(&s, model_path, NULL, (int)threads, &err);
     if (rc == HALO_OK) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -116,6 +89,8 @@ int halo_cmd_worker(int argc, char **argv) {
                                  .listen = listen,
                                  .key = key,
                                  .stop = &stop_flag,
+                                 .memory_bytes = (uint64_t)((double)memory_mb * 1048576.0),
+                                 .model_path = model_path,
                                  .log_fn = log_line};
         rc = halo_worker_run(&wc, &err);
     }

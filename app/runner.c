@@ -9,7 +9,8 @@
 #include "core/forward.h"
 #include "core/transport_loop.h"
 #include "net/clusterfile.h"
-#include "net/net.h"
+#include "net/key.h"
+#include "net/transport.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #include "app/cli.h"
 #include "core/cluster.h"
 #include "core/engine.h"
-#include "net/remote.h"
+#include "net/root.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@ typedef struct halo_runner_opts {
     const char *drop_devices; /* "1,2" or NULL: every worker */
     uint64_t drop_seed;
     int set_drop_seed;
-    const char *cluster;     /* cluster file: real sockets (net/remote.h), or NULL */
+    const char *cluster;     /* cluster file: real sockets (net/root.h), or NULL */
     halo_engine_args engine; /* engine keys given as flags */
     /* storage for the generated long options */
     char flag_names[64][40];

@@ -1,6 +1,6 @@
 # libsodium (Debian libsodium-dev; libsodium-dev:arm64 for the aarch64 cross build, see
 # scripts/deps.sh --ci): message authentication of the socket transports (net/) and SHA-256
-# of the results database's provenance hashes (app/sha256.c). Sets HALO_SODIUM_LIB.
+# of the results database's provenance hashes (results/sha256.c). Sets HALO_SODIUM_LIB.
 find_package(PkgConfig QUIET)
 if(PKG_CONFIG_FOUND)
   pkg_check_modules(SODIUM QUIET IMPORTED_TARGET GLOBAL libsodium)

@@ -1,10 +1,11 @@
 /*
  * Neuron-group loader for memory-limited devices: a bounded cache of group weights in
  * memory, filled from the llama2.c checkpoint file with pread by one loader thread while
- * the compute thread works (the predict -> load -> compute -> communicate pipeline of
- * DESIGN.md). The compute thread announces the groups it will need next with
- * halo_loader_prefetch, then takes each group with halo_loader_acquire (a hit when the
- * loader thread was in time, a synchronous load otherwise) and gives it back with
+ * the compute thread works (the predict -> load -> compute -> communicate pipeline;
+ * docs/loader.md). Nodes read their groups through it when given one (core/node.h), as
+ * memory-limited workers do (halo worker --memory-mb). The compute thread announces the groups it
+ * will need next with halo_loader_prefetch, then takes each group with halo_loader_acquire (a hit
+ * when the loader thread was in time, a synchronous load otherwise) and gives it back with
  * halo_loader_release.
  *
  * The cache is allocated whole in halo_loader_new: `capacity_bytes` is cut into fixed-size

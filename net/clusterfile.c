@@ -9,9 +9,8 @@
 #include "core/engine_yaml.h"
 #include "core/parse.h"
 #include "core/yaml.h"
-#include "net/net.h"
+#include "net/addr.h"
 
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +108,8 @@ static int load_workers(halo_clusterfile *cf, const halo_yaml_node *v, halo_err 
         char kp[HALO_YAML_KP_MAX];
         (void)halo_yaml_kp_idx(kp, "workers", i);
         int rc = get_scalar(it, kp, "host:port", err);
-        struct sockaddr_in sa;
-        if (rc == HALO_OK && halo_net_parse_addr(it->str, &sa, err) != HALO_OK)
+        halo_net_addr sa;
+        if (rc == HALO_OK && halo_net_addr_parse(&sa, it->str, err) != HALO_OK)
             rc = halo_yaml_prefix(err, it, kp);
         if (rc != HALO_OK)
             return rc;

@@ -7,7 +7,7 @@
 -- `run_axis` and `quality` appear together or not at all.
 --
 -- Times are stored in milliseconds (REAL) at this edge; the engine counts integer ns.
--- This file is compiled into the halo binary (app/CMakeLists.txt embeds it), so an
+-- This file is compiled into the halo binary (results/CMakeLists.txt embeds it), so an
 -- installed halo needs no source tree.
 
 -- One row per distinct scenario text (sha256 of the file's bytes).

@@ -1,12 +1,14 @@
 /*
- * The socket transports' receive path and loss layer (net/net.h), on loopback only:
- * authentication, replay window, malformed and oversized frames, a fuzz of the receive path
- * over both kinds, fragmentation, and the seeded loss/delay layer.
+ * The socket transports' receive path and loss layer (net/transport.h, net/frame.h), on
+ * loopback only: authentication, replay window, malformed and oversized frames, a fuzz of the
+ * receive path over both kinds, fragmentation, and the seeded loss/delay layer; key files.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "core/rng.h"
-#include "net/net.h"
+#include "net/frame.h"
+#include "net/key.h"
+#include "net/transport.h"
 #include "tests/test.h"
 
 #include <stdio.h>

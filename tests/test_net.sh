@@ -217,7 +217,7 @@ case_refusals() {
     for cmd in "worker --listen 127.0.0.1:0|--listen and --key are required|2" \
         "worker --listen 127.0.0.1:0 --key $tmp/nokey|$tmp/nokey|1" \
         "worker --listen nowhere --key $tmp/k.key|address 'nowhere': expected host:port|1" \
-        "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|expected udp or tcp|2" \
+        "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|is not one of udp, tcp|2" \
         "keygen $tmp/k.key|File exists|1"; do
         IFS='|' read -r args needle want <<<"$cmd"
         timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
@@ -368,8 +368,38 @@ case_netns() {
     done
 }
 
+# stream: workers that keep a fraction of their share in memory read their groups from the
+# model file through the neuron-group loader; the text is the single device's and the worker
+# reports what it read.
+case_stream() {
+    local addrs=()
+    for i in 1 2 3; do
+        addrs+=("$(start_worker "st-$i" tcp 127.0.0.1:0 --memory-mb 0.06)") || return
+    done
+    ENGINE="baseline: dllama" cluster_file "$tmp/s.yaml" tcp strict "${addrs[@]}"
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/s.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        ok "workers streaming their groups (60 KiB of weights in memory): the single-device ids"
+    else
+        not_ok "workers streaming their groups: output differs or failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    for i in 1 2 3; do
+        kill "$(cat "$tmp/st-$i.pid")" 2>/dev/null
+    done
+    wait 2>/dev/null
+    local line
+    line=$(grep -o 'weights streamed: [0-9.]* MB read' "$tmp/st-1.log" | head -1)
+    if [ -n "$line" ] && ! grep -q 'weights streamed: 0.0 MB' "$tmp/st-1.log"; then
+        ok "the worker reports what it read: $line"
+    else
+        not_ok "the worker did not report streamed weights"
+        sed 's/^/    /' "$tmp/st-1.log" | head
+    fi
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2

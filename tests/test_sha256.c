@@ -2,7 +2,7 @@
  * SHA-256 of the results database's provenance hashes against FIPS 180-4 / NIST vectors,
  * including inputs that straddle the 55/56/64-byte padding boundaries and chunked updates.
  */
-#include "app/sha256.h"
+#include "results/sha256.h"
 #include "tests/test.h"
 
 static void str_is(const char *in, const char *want) {
@@ -57,6 +57,10 @@ static void missing_file_names_it(void) {
     halo_err err = {0};
     ASSERT_EQ(halo_sha256_file("/nonexistent/x", hex, &err), HALO_ERR_IO);
     ASSERT(strstr(err.msg, "/nonexistent/x") != NULL);
+    /* only regular files are hashed: a directory is refused at once, by name */
+    err = (halo_err){0};
+    ASSERT_EQ(halo_sha256_file("/", hex, &err), HALO_ERR_IO);
+    ASSERT(strstr(err.msg, "not a regular file") != NULL);
 }
 
 int main(int argc, char **argv) {

@@ -4,7 +4,7 @@
  */
 #include "core/transport.h"
 #include "core/transport_loop.h"
-#include "net/net.h"
+#include "net/transport.h"
 #include "sim/sim.h"
 #include "tests/test.h"
 #ifdef HALO_CONTRACT_NS3

@@ -1,14 +1,16 @@
 /*
- * The results database: open with version checks, one transaction per run, merge.
+ * The results database (results/db.h): opening with version checks, one transaction per
+ * run, merging, the summary per scenario. SQLite result codes become halo statuses here.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "app/results.h"
+#include "results/db.h"
 
-#include "app/sha256.h"
 #include "core/importance.h"
 #include "halo_git_rev.h"
 #include "halo_schema_sql.h"
+#include "results/db_internal.h"
+#include "results/sha256.h"
 
 #include <errno.h>
 #include <math.h>
@@ -22,6 +24,7 @@
 struct halo_db {
     sqlite3 *db;
     char *path;
+    int read_only; /* opened with HALO_DB_READ */
 };
 
 /* Migrations from version i to i + 1, applied in order by HALO_DB_MIGRATE. Version 1 is the
@@ -166,7 +169,7 @@ static int set_wal(halo_db *db, halo_err *err) {
             return HALO_OK;
         int code = sqlite3_errcode(db->db) & 0xff;
         if (rc != SQLITE_OK && (code == SQLITE_BUSY || code == SQLITE_LOCKED) && attempt < 6000) {
-            struct timespec ts = {0, 10 * 1000 * 1000};
+            struct timespec ts = {0, 10L * 1000 * 1000};
             (void)nanosleep(&ts, NULL);
             continue;
         }
@@ -191,6 +194,9 @@ int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
         free(db);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     }
+    /* A read-only database is opened read-write all the same, with PRAGMA query_only: then
+     * the last connection to close still removes the WAL's side files as every writer does
+     * (SQLITE_OPEN_READONLY would leave -wal and -shm files behind each report). */
     int oflags = SQLITE_OPEN_READWRITE | ((flags & HALO_DB_CREATE) ? SQLITE_OPEN_CREATE : 0);
     int rc = HALO_OK;
     if (sqlite3_open_v2(path, &db->db, oflags, NULL) != SQLITE_OK)
@@ -204,6 +210,9 @@ int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
      * the last committed state. synchronous=NORMAL is safe against a killed process (not
      * against power loss, which may lose the last commits but not consistency). */
     int writer = (flags & (HALO_DB_CREATE | HALO_DB_MIGRATE)) != 0;
+    db->read_only = !writer;
+    if (rc == HALO_OK && !writer)
+        rc = exec(db, "PRAGMA query_only=ON", "pragmas", err);
     if (rc == HALO_OK && writer)
         rc = set_wal(db, err);
     if (rc == HALO_OK && writer)
@@ -228,8 +237,19 @@ void halo_db_free(halo_db *db) {
     free(db);
 }
 
-sqlite3 *halo_db_handle(halo_db *db) {
+sqlite3 *halo__db_handle(halo_db *db) {
     return db->db;
+}
+
+const char *halo_db_path(const halo_db *db) {
+    return db->path;
+}
+
+/* HALO_OK when db may be written. */
+static int writable(const halo_db *db, halo_err *err) {
+    if (db->read_only)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: opened read-only", db->path);
+    return HALO_OK;
 }
 
 void halo_db_now_utc(char *buf, size_t size) {
@@ -243,13 +263,16 @@ void halo_db_now_utc(char *buf, size_t size) {
 }
 
 int halo_db_put_scenario(halo_db *db, const halo_scenario *sc, const char *hash, halo_err *err) {
+    int rc = writable(db, err);
+    if (rc != HALO_OK)
+        return rc;
     sqlite3_stmt *st = NULL;
     char now[32];
     halo_db_now_utc(now, sizeof now);
-    int rc = sqlite3_prepare_v2(db->db,
-                                "INSERT OR IGNORE INTO scenario (hash, name, path, text, "
-                                "n_points, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
-                                -1, &st, NULL);
+    rc = sqlite3_prepare_v2(db->db,
+                            "INSERT OR IGNORE INTO scenario (hash, name, path, text, "
+                            "n_points, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                            -1, &st, NULL);
     if (rc == SQLITE_OK) {
         (void)sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
         (void)sqlite3_bind_text(st, 2, sc->name, -1, SQLITE_STATIC);
@@ -641,11 +664,14 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
                        const halo_sim_result *r, const halo_eval_result *q,
                        const halo_sim_result *qr, int *inserted, halo_err *err) {
     *inserted = 0;
+    int rc = writable(db, err);
+    if (rc != HALO_OK)
+        return rc;
     if (q && !r->numerics)
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "%s: point %ld: quality of a shape-only run (no numerics)", sc->path,
                          sc->point);
-    int rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
+    rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
     if (rc != HALO_OK)
         return rc;
     int dup = 0;
@@ -703,8 +729,11 @@ static int columns(halo_db *db, const char *table, int skip_first, char *buf, si
 int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_skipped,
                   halo_err *err) {
     *n_copied = *n_skipped = 0;
+    int rc = writable(db, err);
+    if (rc != HALO_OK)
+        return rc;
     halo_db *src = NULL;
-    int rc = halo_db_new(&src, src_path, HALO_DB_READ, err); /* checks its version */
+    rc = halo_db_new(&src, src_path, HALO_DB_READ, err); /* checks its version */
     halo_db_free(src);
     if (rc != HALO_OK)
         return rc;
@@ -770,5 +799,51 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
     (void)sqlite3_exec(db->db, "DETACH DATABASE src", NULL, NULL, NULL);
     if (rc == HALO_OK)
         *n_skipped = total - *n_copied;
+    return rc;
+}
+
+/* ==== Summary ==== */
+
+void halo_db_info_free(halo_db_info *info) {
+    free(info->scenarios);
+    *info = (halo_db_info){0};
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src) {
+    (void)snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
+    *info = (halo_db_info){.version = HALO_DB_VERSION};
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT scenario_name, scenario_hash, count(*), count(DISTINCT point), "
+                           "kind FROM run GROUP BY scenario_hash ORDER BY min(id)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "info");
+    int rc = HALO_OK, s;
+    long cap = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (info->n_scenarios == cap) {
+            cap = cap ? 2 * cap : 16;
+            halo_db_scenario_info *v = realloc(info->scenarios, (size_t)cap * sizeof *v);
+            if (!v) {
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
+                break;
+            }
+            info->scenarios = v;
+        }
+        halo_db_scenario_info *x = &info->scenarios[info->n_scenarios++];
+        copy_text(x->name, sizeof x->name, sqlite3_column_text(st, 0));
+        copy_text(x->hash, sizeof x->hash, sqlite3_column_text(st, 1));
+        x->n_runs = (long)sqlite3_column_int64(st, 2);
+        x->n_points = (long)sqlite3_column_int64(st, 3);
+        copy_text(x->kind, sizeof x->kind, sqlite3_column_text(st, 4));
+    }
+    if (rc == HALO_OK && s != SQLITE_DONE)
+        rc = sql_fail(db, err, "info");
+    sqlite3_finalize(st);
+    if (rc != HALO_OK)
+        halo_db_info_free(info);
     return rc;
 }

@@ -1,15 +1,13 @@
 /*
- * Socket transports behind core/transport.h: a datagram transport (UDP; relaxed sync) and a
- * stream transport (TCP; the strict baseline), driven by one poll loop with timers on the
- * monotonic clock. now_ns is real time since the transport was made; charge does nothing
+ * The socket transports behind core/transport.h: a datagram transport (UDP; relaxed sync)
+ * and a stream transport (TCP; the strict baseline), driven by one poll loop with timers on
+ * the monotonic clock. now_ns is real time since the transport was made; charge does nothing
  * (the time really passed).
  *
- * Every message travels in authenticated frames (docs/net.md has the layout): a 32-byte
- * header (magic "HNET", version, type, src, dst, fragment index and count, fragment bytes,
- * 64-bit sequence number, message bytes, offset), the payload, and a 32-byte tag
- * (crypto_auth, HMAC-SHA512-256 under the shared cluster key) over both. Over UDP a message
- * larger than the MTU is cut into fragments and reassembled; a message with a lost fragment
- * is lost (nothing is retransmitted). Over TCP frames follow each other on a connection.
+ * Every message travels in authenticated frames (net/frame.h; docs/net.md has the layout).
+ * Over UDP a message larger than the MTU is cut into fragments and reassembled; a message
+ * with a lost fragment is lost (nothing is retransmitted). Over TCP frames follow each other
+ * on a connection.
  *
  * Receive path: frames that are malformed, oversized, unauthenticated, replayed (a 64-entry
  * sliding window per sender over its sequence numbers), mis-addressed or stale are dropped
@@ -28,32 +26,24 @@
  * after it on that link (TCP: what a retransmission timeout does), and every frame may be
  * delayed by delay_ns.
  *
- * Not thread-safe; no global state except libsodium's one-time initialisation.
+ * What it does not do: the frame format and the checks on a frame's bytes (net/frame.h),
+ * parsing addresses and making sockets (net/addr.h), key files (net/key.h), and anything
+ * about cluster membership (net/root.h, net/worker.h). Not thread-safe; no global state
+ * except libsodium's one-time initialisation.
  */
-#ifndef HALO_NET_H
-#define HALO_NET_H
+#ifndef HALO_NET_TRANSPORT_H
+#define HALO_NET_TRANSPORT_H
 
 #include "core/transport.h"
+#include "net/frame.h"
+#include "net/key.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_NET_KEY_BYTES         32
-#define HALO_NET_HEADER_BYTES      32
-#define HALO_NET_TAG_BYTES         32
-#define HALO_NET_MAX_MESSAGE_BYTES (1u << 22) /* 4 MiB: larger messages are refused/dropped */
-#define HALO_NET_REPLAY_WINDOW     64
-
 enum halo_net_kind {
     HALO_NET_KIND_UDP = 0,
     HALO_NET_KIND_TCP = 1,
-};
-
-enum halo_net_frame_type {
-    HALO_NET_FRAME_DATA = 1,    /* a message for the node's receive callback */
-    HALO_NET_FRAME_CONTROL = 2, /* a message for the control callback (join, ...) */
-    HALO_NET_FRAME_PING = 3,    /* answered with PONG by the transport itself */
-    HALO_NET_FRAME_PONG = 4,
 };
 
 typedef struct halo_net_config {
@@ -141,33 +131,8 @@ void halo_net_get_stats(halo_transport *t, halo_net_stats *out);
  */
 void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len);
 
-/*
- * Test helper: seals one single-fragment frame of `type` from src to dst with sequence
- * number `seq` under `key` into out (capacity cap); returns its length, 0 if it does not fit.
- */
-size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
-                           const void *payload, size_t len, void *out, size_t cap);
+/* Wall-clock time (CLOCK_REALTIME) in ns since the epoch: where a sender's sequence numbers
+   start, and the clock a JOIN carries. */
+uint64_t halo_net_wall_ns(void);
 
-/*
- * Test helper: seals one fragment with arbitrary fragment fields (index `idx` of `count`,
- * `offset` into a message of `msg_bytes`), as a peer holding the key could; returns its
- * length, 0 if it does not fit. The receive path must reject inconsistent fields.
- */
-size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
-                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
-                              const void *payload, size_t len, void *out, size_t cap);
-
-/*
- * Reads a key file: 64 hexadecimal digits (32 bytes), surrounding whitespace allowed.
- * Errors: HALO_ERR_IO (cannot read; names the path), HALO_ERR_FORMAT (not 64 hex digits).
- */
-int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_err *err);
-
-/* Writes a fresh random key to `path` (mode 0600, must not exist). Errors: HALO_ERR_IO. */
-int halo_net_key_generate(const char *path, halo_err *err);
-
-/* Parses "host:port" (IPv4 dotted or a name resolving to IPv4). Errors: HALO_ERR_ARG. */
-struct sockaddr_in;
-int halo_net_parse_addr(const char *s, struct sockaddr_in *out, halo_err *err);
-
-#endif /* HALO_NET_H */
+#endif /* HALO_NET_TRANSPORT_H */

@@ -1,9 +1,11 @@
 /*
- * SHA-256 (FIPS 180-4, computed by libsodium) for provenance hashes in the results
- * database: scenario texts, model checkpoints and evaluation texts.
+ * SHA-256 (FIPS 180-4, computed by libsodium) for the identity and provenance of runs in the
+ * results database: scenario texts, model checkpoints and evaluation texts. Not a general
+ * crypto API: the socket transports authenticate their frames with libsodium directly
+ * (net/).
  */
-#ifndef HALO_APP_SHA256_H
-#define HALO_APP_SHA256_H
+#ifndef HALO_RESULTS_SHA256_H
+#define HALO_RESULTS_SHA256_H
 
 #include "core/status.h"
 
@@ -26,7 +28,8 @@ void halo_sha256_hex(halo_sha256 *s, char hex[65]);
 /* Hashes a whole string (convenience). */
 void halo_sha256_str(const char *text, char hex[65]);
 
-/* Hashes a file's bytes. Errors: HALO_ERR_IO naming the file. */
+/* Hashes the bytes of the regular file at `path` (read in blocks, any size).
+   Errors: HALO_ERR_IO naming the file (cannot open or read, not a regular file). */
 int halo_sha256_file(const char *path, char hex[65], halo_err *err);
 
-#endif /* HALO_APP_SHA256_H */
+#endif /* HALO_RESULTS_SHA256_H */

@@ -1,29 +1,25 @@
 /*
- * Socket transports (UDP and TCP) with authenticated framing, a replay window, UDP
- * fragmentation, and a seeded loss/delay layer. See net/net.h for the contract and
- * docs/net.md for the frame layout.
+ * The socket transports (net/transport.h): endpoints and TCP connections, the send path
+ * (fragmenting, sealing, the seeded loss/delay layer), the receive path (what a frame's
+ * verdict costs, the replay window and reassembly per sender, delivery through the event
+ * queue), and the ppoll loop that runs timers and sockets. Frames themselves are
+ * net/frame.c's; sockets are made by net/addr.c.
  */
 #define _GNU_SOURCE /* ppoll */
 
-#include "net/net.h"
+#include "net/transport.h"
 
 #include "core/evq.h"
 #include "core/plan.h"
 #include "core/rng.h"
+#include "net/addr.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,14 +29,10 @@ enum {
     EV_RELEASE = 3, /* a frame held by the loss layer goes out */
 };
 
-#define FRAME_OVERHEAD  (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
-#define TCP_FRAG_BYTES  60000u
-#define MAX_FRAME_BYTES (FRAME_OVERHEAD + 65535u)
-#define TCP_OUT_LIMIT   (64u << 20) /* a peer that stops reading is cut off */
-#define REFUSAL         "HNETNAK1"
-#define REFUSAL_BYTES   8
-#define REFUSAL_GAP_NS  100000000ull
-#define RX_BURST        64
+#define TCP_FRAG_BYTES 60000u
+#define TCP_OUT_LIMIT  (64u << 20) /* a peer that stops reading is cut off */
+#define REFUSAL_GAP_NS 100000000ull
+#define RX_BURST       64
 
 /* ==== State ==== */
 
@@ -72,19 +64,13 @@ typedef struct endpoint {
 } endpoint;
 
 typedef struct peer {
-    struct sockaddr_in addr;
-    int have_addr;
+    halo_net_addr addr; /* len 0: not known (yet) */
     /* receive side, per sender */
-    uint64_t top_seq, window; /* highest accepted sequence number; bit i = top - i seen */
-    int have_seq;
+    halo_net_replay replay;
     uint64_t delivered_seq; /* first sequence number of the last delivered message */
     uint64_t last_heard_ns;
     uint64_t refusals;
-    unsigned char *rbuf; /* reassembly */
-    size_t rcap, rlen;
-    uint64_t rfirst;
-    unsigned rcount, rgot;
-    int rtype, rdst;
+    halo_net_reasm reasm;
     /* send side, per local sender */
     uint64_t next_seq;
     halo_rng rng;
@@ -110,8 +96,8 @@ typedef struct net {
     halo_net_control_fn control;
     void *control_ctx;
     halo_net_stats stats;
-    unsigned char frame[MAX_FRAME_BYTES]; /* scratch for sealing */
-    unsigned char rx[MAX_FRAME_BYTES];    /* scratch for UDP receive */
+    unsigned char frame[HALO_NET_MAX_FRAME_BYTES]; /* scratch for sealing */
+    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];    /* scratch for UDP receive */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -127,7 +113,7 @@ static uint64_t mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t wall_ns(void) {
+uint64_t halo_net_wall_ns(void) {
     struct timespec ts;
     (void)clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -137,185 +123,17 @@ static uint64_t now_of(const net *n) {
     return mono_ns() - n->t0_ns;
 }
 
-static void put16(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
+/* ==== Endpoints, connections and the send path ==== */
 
-static void put32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get16(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t get32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p) {
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-/* ==== Addresses and keys ==== */
-
-int halo_net_parse_addr(const char *s, struct sockaddr_in *out, halo_err *err) {
-    char host[256];
-    const char *colon = s ? strrchr(s, ':') : NULL;
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
-        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': expected host:port", s ? s : "(null)");
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': port not in 0..65535", s);
-    memset(out, 0, sizeof *out);
-    out->sin_family = AF_INET;
-    out->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &out->sin_addr) == 1)
-        return HALO_OK;
-    struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': cannot resolve '%s' to IPv4", s, host);
-    out->sin_addr = ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
-    freeaddrinfo(res);
-    return HALO_OK;
-}
-
-static int hexval(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
-    char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    (void)fclose(f);
-    buf[n] = '\0';
-    size_t a = 0, b = n;
-    while (a < b && (buf[a] == ' ' || buf[a] == '\n' || buf[a] == '\r' || buf[a] == '\t'))
-        a++;
-    while (b > a &&
-           (buf[b - 1] == ' ' || buf[b - 1] == '\n' || buf[b - 1] == '\r' || buf[b - 1] == '\t'))
-        b--;
-    if (b - a != (size_t)2 * HALO_NET_KEY_BYTES)
-        return HALO_FAIL(err, HALO_ERR_FORMAT,
-                         "key file %s: expected %d hexadecimal digits (halo keygen makes one)",
-                         path, 2 * HALO_NET_KEY_BYTES);
-    for (int i = 0; i < HALO_NET_KEY_BYTES; i++) {
-        int hi = hexval(buf[a + 2 * (size_t)i]), lo = hexval(buf[a + 2 * (size_t)i + 1]);
-        if (hi < 0 || lo < 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: not hexadecimal at digit %d", path,
-                             2 * i + (hi < 0 ? 1 : 2));
-        key[i] = (uint8_t)(hi << 4 | lo);
+static int open_endpoint(net *n, endpoint *ep, const halo_net_addr *addr, halo_err *err) {
+    int rc = halo_net_addr_bind(&ep->fd, addr,
+                                n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM, err);
+    if (rc == HALO_OK && n->kind == HALO_NET_KIND_UDP) {
+        int big = 4 << 20;
+        (void)setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        (void)setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
     }
-    return HALO_OK;
-}
-
-int halo_net_key_generate(const char *path, halo_err *err) {
-    if (sodium_init() < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "libsodium failed to initialise");
-    uint8_t key[HALO_NET_KEY_BYTES];
-    randombytes_buf(key, sizeof key);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
-    char hex[2 * HALO_NET_KEY_BYTES + 2];
-    (void)sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-    hex[(size_t)2 * HALO_NET_KEY_BYTES] = '\n';
-    sodium_memzero(key, sizeof key);
-    ssize_t w = write(fd, hex, 2 * HALO_NET_KEY_BYTES + 1);
-    int rc = close(fd);
-    if (w != 2 * HALO_NET_KEY_BYTES + 1 || rc != 0) {
-        (void)unlink(path);
-        return HALO_FAIL(err, HALO_ERR_IO, "key file %s: write failed", path);
-    }
-    return HALO_OK;
-}
-
-/* ==== Framing ==== */
-
-static size_t seal(const uint8_t *key, unsigned char *f, int type, int src, int dst,
-                   unsigned frag_idx, unsigned frag_count, uint64_t seq, uint32_t msg_bytes,
-                   uint32_t offset, const void *payload, size_t len) {
-    memcpy(f, "HNET", 4);
-    f[4] = 1;
-    f[5] = (unsigned char)type;
-    put16(f + 6, (uint32_t)src);
-    put16(f + 8, (uint32_t)dst);
-    put16(f + 10, frag_idx);
-    put16(f + 12, frag_count);
-    put16(f + 14, (uint32_t)len);
-    put64(f + 16, seq);
-    put32(f + 24, msg_bytes);
-    put32(f + 28, offset);
-    if (len)
-        memcpy(f + HALO_NET_HEADER_BYTES, payload, len);
-    crypto_auth(f + HALO_NET_HEADER_BYTES + len, f, HALO_NET_HEADER_BYTES + len, key);
-    return FRAME_OVERHEAD + len;
-}
-
-size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
-                           const void *payload, size_t len, void *out, size_t cap) {
-    if (len > 65535 || cap < FRAME_OVERHEAD + len || sodium_init() < 0)
-        return 0;
-    return seal(key, out, type, src, dst, 0, 1, seq, (uint32_t)len, 0, payload, len);
-}
-
-size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
-                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
-                              const void *payload, size_t len, void *out, size_t cap) {
-    if (len > 65535 || idx > 65535 || count > 65535 || cap < FRAME_OVERHEAD + len ||
-        sodium_init() < 0)
-        return 0;
-    return seal(key, out, type, src, dst, idx, count, seq, msg_bytes, offset, payload, len);
-}
-
-/* ==== Sockets ==== */
-
-static int set_nonblock(int fd) {
-    int fl = fcntl(fd, F_GETFL, 0);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-static int open_endpoint(net *n, endpoint *ep, const struct sockaddr_in *addr, halo_err *err) {
-    int fd = socket(AF_INET,
-                    (n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
-    int one = 1, big = 4 << 20;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (n->kind == HALO_NET_KIND_UDP) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-    }
-    char a[INET_ADDRSTRLEN] = "?";
-    (void)inet_ntop(AF_INET, &addr->sin_addr, a, sizeof a);
-    if (bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 ||
-        (n->kind == HALO_NET_KIND_TCP && listen(fd, 64) != 0) || set_nonblock(fd) != 0) {
-        int e = errno;
-        (void)close(fd);
-        return HALO_FAIL(err, HALO_ERR_IO, "bind %s:%u (%s): %s", a, ntohs(addr->sin_port),
-                         n->kind == HALO_NET_KIND_UDP ? "udp" : "tcp", strerror(e));
-    }
-    ep->fd = fd;
-    return HALO_OK;
+    return rc;
 }
 
 static void conn_close(net *n, conn *c) {
@@ -393,29 +211,16 @@ static conn *tcp_route(net *n, int ep_idx, int dst) {
                 return c;
             in = in ? in : c;
         }
-    peer *p = &n->peers[dst];
-    if (!p->have_addr)
+    const peer *p = &n->peers[dst];
+    int fd, in_progress;
+    if (!p->addr.len || halo_net_addr_connect(&fd, &in_progress, &p->addr, NULL) != HALO_OK)
         return in;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return in;
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (set_nonblock(fd) != 0) {
-        (void)close(fd);
-        return in;
-    }
-    int rc = connect(fd, (const struct sockaddr *)&p->addr, sizeof p->addr);
-    if (rc != 0 && errno != EINPROGRESS) {
-        (void)close(fd);
-        return in;
-    }
     conn *c = conn_add(n, ep_idx, fd, dst, 1);
     if (!c) {
         (void)close(fd);
         return in;
     }
-    c->connecting = rc != 0;
+    c->connecting = in_progress;
     return c;
 }
 
@@ -424,8 +229,8 @@ static void emit(net *n, int ep_idx, int dst, const unsigned char *f, size_t len
     endpoint *ep = &n->eps[ep_idx];
     if (n->kind == HALO_NET_KIND_UDP) {
         const peer *p = &n->peers[dst];
-        if (!p->have_addr ||
-            sendto(ep->fd, f, len, 0, (const struct sockaddr *)&p->addr, sizeof p->addr) < 0) {
+        if (!p->addr.len ||
+            sendto(ep->fd, f, len, 0, (const struct sockaddr *)&p->addr.ss, p->addr.len) < 0) {
             n->stats.send_failures++;
             return;
         }
@@ -489,16 +294,26 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
         return HALO_FAIL(err, HALO_ERR_ARG, "net: %zu-byte message exceeds the %u-byte limit", len,
                          HALO_NET_MAX_MESSAGE_BYTES);
     peer *d = &n->peers[dst];
-    if (n->kind == HALO_NET_KIND_UDP && !d->have_addr)
+    if (n->kind == HALO_NET_KIND_UDP && !d->addr.len)
         return HALO_FAIL(err, HALO_ERR_CLOSED, "net: no address for node %d yet", dst);
-    size_t frag = n->kind == HALO_NET_KIND_UDP ? n->mtu - FRAME_OVERHEAD : TCP_FRAG_BYTES;
+    size_t frag = n->kind == HALO_NET_KIND_UDP ? n->mtu - HALO_NET_OVERHEAD_BYTES : TCP_FRAG_BYTES;
     unsigned count = len == 0 ? 1 : (unsigned)((len + frag - 1) / frag);
     peer *s = &n->peers[src];
     int ep_idx = (int)(ep - n->eps);
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
-        size_t flen = seal(n->key, n->frame, type, src, dst, i, count, s->next_seq++, (uint32_t)len,
-                           (uint32_t)off, (const unsigned char *)msg + off, part);
+        halo_net_frame h = {.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = i,
+                            .frag_count = count,
+                            .payload_bytes = part,
+                            .seq = s->next_seq++,
+                            .msg_bytes = (uint32_t)len,
+                            .offset_bytes = (uint32_t)off};
+        const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
+        size_t flen = halo_net_frame_seal(n->key, &h, payload, n->frame, sizeof n->frame);
+        HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
             return rc;
@@ -509,27 +324,6 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
 }
 
 /* ==== Receive path ==== */
-
-/* Replay window (RFC 4303 style): 1 if seq is new (and records it), 0 if seen or too old. */
-static int window_accept(peer *p, uint64_t seq) {
-    if (!p->have_seq) {
-        p->have_seq = 1;
-        p->top_seq = seq;
-        p->window = 1;
-        return 1;
-    }
-    if (seq > p->top_seq) {
-        uint64_t shift = seq - p->top_seq;
-        p->window = shift >= HALO_NET_REPLAY_WINDOW ? 1 : (p->window << shift) | 1;
-        p->top_seq = seq;
-        return 1;
-    }
-    uint64_t back = p->top_seq - seq;
-    if (back >= HALO_NET_REPLAY_WINDOW || (p->window >> back) & 1)
-        return 0;
-    p->window |= 1ull << back;
-    return 1;
-}
 
 static void deliver_later(net *n, int type, int src, int dst, const void *data, size_t len) {
     msgbuf *b = malloc(sizeof *b + (len ? len : 1));
@@ -545,122 +339,64 @@ static void deliver_later(net *n, int type, int src, int dst, const void *data, 
         free(b);
 }
 
-static void refuse(net *n, endpoint *ep, conn *c, const struct sockaddr_in *from) {
+static void refuse(net *n, endpoint *ep, conn *c, const halo_net_addr *from) {
     uint64_t now = now_of(n);
     if (ep->last_refusal_ns && now - ep->last_refusal_ns < REFUSAL_GAP_NS)
         return;
     ep->last_refusal_ns = now ? now : 1;
     if (c)
-        (void)send(c->fd, REFUSAL, REFUSAL_BYTES, MSG_NOSIGNAL);
+        (void)send(c->fd, HALO_NET_REFUSAL, HALO_NET_REFUSAL_BYTES, MSG_NOSIGNAL);
     else if (from)
-        (void)sendto(ep->fd, REFUSAL, REFUSAL_BYTES, 0, (const struct sockaddr *)from,
-                     sizeof *from);
+        (void)sendto(ep->fd, HALO_NET_REFUSAL, HALO_NET_REFUSAL_BYTES, 0,
+                     (const struct sockaddr *)&from->ss, from->len);
 }
 
-static void note_refusal(net *n, conn *c, const struct sockaddr_in *from) {
+static void note_refusal(net *n, conn *c, const halo_net_addr *from) {
     for (int i = 0; i < n->n_nodes; i++) {
         peer *p = &n->peers[i];
-        if (c ? c->peer == i
-              : (p->have_addr && from && p->addr.sin_port == from->sin_port &&
-                 p->addr.sin_addr.s_addr == from->sin_addr.s_addr))
+        if (c ? c->peer == i : (from && halo_net_addr_equal(&p->addr, from)))
             p->refusals++;
     }
-}
-
-/* One fragment's header fields. */
-typedef struct frag {
-    int type, dst;
-    unsigned idx, count;
-    uint32_t msg_bytes, off;
-    size_t len;
-    uint64_t first; /* sequence number of the message's first fragment */
-} frag;
-
-/*
- * Adds a fragment to the sender's reassembly buffer. Returns the whole message when this
- * fragment completes it, else NULL (more to come, or dropped and counted).
- */
-static const unsigned char *reassemble(net *n, peer *p, const frag *fr,
-                                       const unsigned char *payload) {
-    if (p->rcount && p->rfirst != fr->first) {
-        n->stats.incomplete++;
-        p->rcount = 0;
-    }
-    if (!p->rcount) {
-        if (fr->msg_bytes > p->rcap) {
-            unsigned char *b = realloc(p->rbuf, fr->msg_bytes);
-            if (!b)
-                return NULL;
-            p->rbuf = b;
-            p->rcap = fr->msg_bytes;
-        }
-        p->rfirst = fr->first;
-        p->rcount = fr->count;
-        p->rgot = 0;
-        p->rlen = fr->msg_bytes;
-        p->rtype = fr->type;
-        p->rdst = fr->dst;
-    }
-    if (p->rcount != fr->count || p->rlen != fr->msg_bytes || p->rtype != fr->type ||
-        p->rdst != fr->dst) {
-        n->stats.malformed++;
-        p->rcount = 0;
-        return NULL;
-    }
-    memcpy(p->rbuf + fr->off, payload, fr->len);
-    if (++p->rgot < fr->count)
-        return NULL;
-    p->rcount = 0;
-    return p->rbuf;
 }
 
 static int is_local(const net *n, int node) {
     return n->wildcard ? n->peers[node].recv != NULL || n->control != NULL : n->peers[node].ep >= 0;
 }
 
+/* What a frame's verdict costs: counted; every failed frame closes a TCP stream. */
+static int rx_verdict(net *n, endpoint *ep, conn *c, const halo_net_addr *from, int verdict) {
+    switch (verdict) {
+    case HALO_NET_VERDICT_OK:
+        return 0;
+    case HALO_NET_VERDICT_OVERSIZED:
+        n->stats.oversized++;
+        break;
+    case HALO_NET_VERDICT_BAD_AUTH:
+        n->stats.bad_auth++;
+        refuse(n, ep, c, from);
+        break;
+    default:
+        n->stats.malformed++;
+        break;
+    }
+    return -1;
+}
+
 /*
  * One frame f[0..len) arrived at endpoint ep (from `from` over UDP, on `c` over TCP).
  * Returns 0, or -1 when a TCP connection must be closed (its stream is unusable).
  */
-static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *from,
+static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
                     const unsigned char *f, size_t len) {
-    if (len == REFUSAL_BYTES && memcmp(f, REFUSAL, REFUSAL_BYTES) == 0) {
+    if (halo_net_frame_is_refusal(f, len)) {
         note_refusal(n, c, from);
         return -1;
     }
-    if (len < FRAME_OVERHEAD || memcmp(f, "HNET", 4) != 0 || f[4] != 1) {
-        n->stats.malformed++;
+    halo_net_frame h;
+    size_t max = n->kind == HALO_NET_KIND_UDP ? n->mtu : HALO_NET_MAX_FRAME_BYTES;
+    if (rx_verdict(n, ep, c, from, halo_net_frame_open(n->key, f, len, max, n->n_nodes, &h)) != 0)
         return -1;
-    }
-    if (len > MAX_FRAME_BYTES || (n->kind == HALO_NET_KIND_UDP && len > n->mtu)) {
-        n->stats.oversized++;
-        return -1;
-    }
-    size_t flen = get16(f + 14);
-    if (flen + FRAME_OVERHEAD != len) {
-        n->stats.malformed++;
-        return -1;
-    }
-    if (crypto_auth_verify(f + HALO_NET_HEADER_BYTES + flen, f, HALO_NET_HEADER_BYTES + flen,
-                           n->key) != 0) {
-        n->stats.bad_auth++;
-        refuse(n, ep, c, from);
-        return -1;
-    }
-    int type = f[5], src = (int)get16(f + 6), dst = (int)get16(f + 8);
-    unsigned idx = get16(f + 10), count = get16(f + 12);
-    uint64_t seq = get64(f + 16);
-    uint32_t msg_bytes = get32(f + 24), off = get32(f + 28);
-    if (type < HALO_NET_FRAME_DATA || type > HALO_NET_FRAME_PONG || src >= n->n_nodes ||
-        dst >= n->n_nodes || src == dst || count == 0 || idx >= count || off > msg_bytes ||
-        flen > msg_bytes - off || seq < idx) {
-        n->stats.malformed++;
-        return -1;
-    }
-    if (msg_bytes > HALO_NET_MAX_MESSAGE_BYTES) {
-        n->stats.oversized++;
-        return -1;
-    }
+    int src = h.src, dst = h.dst;
     if ((!n->wildcard && dst != ep->node) || !is_local(n, dst)) {
         n->stats.misaddressed++;
         return 0;
@@ -670,7 +406,7 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *fro
         return -1;
     }
     peer *p = &n->peers[src];
-    if (!window_accept(p, seq)) {
+    if (!halo_net_replay_accept(&p->replay, h.seq)) {
         n->stats.replayed++;
         return 0;
     }
@@ -681,46 +417,41 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const struct sockaddr_in *fro
         p->last_heard_ns = 1;
     if (c)
         c->peer = src;
-    else if (from && (!p->have_addr || p->addr.sin_port != from->sin_port ||
-                      p->addr.sin_addr.s_addr != from->sin_addr.s_addr)) {
+    else if (from && !halo_net_addr_equal(&p->addr, from))
         p->addr = *from;
-        p->have_addr = 1;
-    }
-    if (type == HALO_NET_FRAME_PING) {
+    if (h.type == HALO_NET_FRAME_PING) {
         /* A daemon answers only for a node it really hosts: a worker restarted since its
            join (no node yet) stays silent, so the root sees it lost and joins it again. */
         if (!n->wildcard || n->peers[dst].recv)
             (void)tx_message(n, HALO_NET_FRAME_PONG, dst, src, NULL, 0, NULL);
         return 0;
     }
-    if (type == HALO_NET_FRAME_PONG)
+    if (h.type == HALO_NET_FRAME_PONG)
         return 0;
-    const unsigned char *payload = f + HALO_NET_HEADER_BYTES;
-    uint64_t first = seq - idx;
-    if (count == 1 && flen != msg_bytes) {
+    const unsigned char *msg;
+    int abandoned;
+    int r = halo_net_reasm_add(&p->reasm, &h, f + HALO_NET_HEADER_BYTES, &msg, &abandoned);
+    if (abandoned)
+        n->stats.incomplete++;
+    if (r == HALO_NET_REASM_INCONSISTENT)
         n->stats.malformed++;
+    if (r != HALO_NET_REASM_DONE)
         return 0;
-    }
-    if (count > 1) {
-        frag fr = {type, dst, idx, count, msg_bytes, off, flen, first};
-        payload = reassemble(n, p, &fr, payload);
-        if (!payload)
-            return 0;
-    }
+    uint64_t first = h.seq - h.frag_idx;
     if (p->delivered_seq && first <= p->delivered_seq) {
         n->stats.stale++;
         return 0;
     }
     p->delivered_seq = first;
-    deliver_later(n, type, src, dst, payload, msg_bytes);
+    deliver_later(n, h.type, src, dst, msg, h.msg_bytes);
     return 0;
 }
 
 static void rx_udp(net *n, endpoint *ep) {
     for (int i = 0; i < RX_BURST; i++) {
-        struct sockaddr_in from = {0};
-        socklen_t fl = sizeof from;
-        ssize_t r = recvfrom(ep->fd, n->rx, sizeof n->rx, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+        halo_net_addr from = {.len = sizeof from.ss};
+        ssize_t r = recvfrom(ep->fd, n->rx, sizeof n->rx, MSG_TRUNC, (struct sockaddr *)&from.ss,
+                             &from.len);
         if (r < 0)
             return;
         if ((size_t)r > sizeof n->rx) {
@@ -735,18 +466,17 @@ static void rx_udp(net *n, endpoint *ep) {
 static int tcp_parse(net *n, conn *c) {
     size_t at = 0;
     int rc = 0;
-    while (rc == 0 && c->in_len - at >= REFUSAL_BYTES) {
+    while (rc == 0 && c->in_len - at >= HALO_NET_REFUSAL_BYTES) {
         const unsigned char *f = c->in + at;
         size_t need;
-        if (memcmp(f, REFUSAL, REFUSAL_BYTES) == 0)
-            need = REFUSAL_BYTES;
+        if (halo_net_frame_is_refusal(f, HALO_NET_REFUSAL_BYTES))
+            need = HALO_NET_REFUSAL_BYTES;
         else if (c->in_len - at < HALO_NET_HEADER_BYTES)
             break;
-        else if (memcmp(f, "HNET", 4) != 0) {
+        else if (!(need = halo_net_frame_wire_bytes(f))) {
             n->stats.malformed++;
             return -1;
-        } else
-            need = FRAME_OVERHEAD + get16(f + 14);
+        }
         if (c->in_len - at < need)
             break;
         rc = rx_frame(n, &n->eps[c->ep], c, NULL, f, need);
@@ -761,7 +491,7 @@ static int tcp_parse(net *n, conn *c) {
 static int rx_tcp(net *n, conn *c) {
     for (int i = 0; i < RX_BURST; i++) {
         if (c->in_cap - c->in_len < 65536) {
-            size_t cap = c->in_len + (size_t)2 * MAX_FRAME_BYTES;
+            size_t cap = c->in_len + (size_t)2 * HALO_NET_MAX_FRAME_BYTES;
             unsigned char *p = realloc(c->in, cap);
             if (!p)
                 return -1;
@@ -782,12 +512,10 @@ static int rx_tcp(net *n, conn *c) {
 
 static void accept_all(net *n, int ep_idx) {
     for (int i = 0; i < RX_BURST; i++) {
-        int fd = accept(n->eps[ep_idx].fd, NULL, NULL);
-        if (fd < 0)
+        int fd;
+        if (halo_net_addr_accept(&fd, n->eps[ep_idx].fd, NULL) != HALO_OK)
             return;
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (set_nonblock(fd) != 0 || !conn_add(n, ep_idx, fd, -1, 0))
+        if (!conn_add(n, ep_idx, fd, -1, 0))
             (void)close(fd);
     }
 }
@@ -799,8 +527,8 @@ void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len
     if (!ep)
         return;
     if (n->kind == HALO_NET_KIND_UDP) {
-        struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(9)};
-        from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        halo_net_addr from;
+        halo_net_addr_loopback(&from, 9);
         if (len <= sizeof n->rx) {
             memcpy(n->rx, buf, len);
             (void)rx_frame(n, ep, NULL, &from, n->rx, len);
@@ -1028,7 +756,7 @@ static void net_destroy(halo_transport *t) {
             (void)close(n->eps[e].fd);
     }
     for (int i = 0; n->peers && i < n->n_nodes; i++)
-        free(n->peers[i].rbuf);
+        halo_net_reasm_free(&n->peers[i].reasm);
     sodium_memzero(n->key, sizeof n->key);
     free(n->pfds);
     free(n->pconns);
@@ -1063,14 +791,12 @@ void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, u
 static int bind_endpoints(net *n, const halo_net_config *cfg, halo_err *err) {
     int rc = HALO_OK;
     for (int i = 0; rc == HALO_OK && cfg->addrs && i < n->n_nodes; i++)
-        if (cfg->addrs[i]) {
-            rc = halo_net_parse_addr(cfg->addrs[i], &n->peers[i].addr, err);
-            n->peers[i].have_addr = rc == HALO_OK;
-        }
-    struct sockaddr_in any = {.sin_family = AF_INET};
-    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (cfg->addrs[i])
+            rc = halo_net_addr_parse(&n->peers[i].addr, cfg->addrs[i], err);
+    halo_net_addr any;
+    halo_net_addr_loopback(&any, 0);
     if (rc == HALO_OK && n->wildcard) {
-        rc = halo_net_parse_addr(cfg->listen, &any, err);
+        rc = halo_net_addr_parse(&any, cfg->listen, err);
         n->eps[0].node = -1;
         if (rc == HALO_OK)
             rc = open_endpoint(n, &n->eps[0], &any, err);
@@ -1079,16 +805,14 @@ static int bind_endpoints(net *n, const halo_net_config *cfg, halo_err *err) {
         if (!cfg->local[i])
             continue;
         peer *p = &n->peers[i];
-        if (!p->have_addr) {
+        if (!p->addr.len)
             p->addr = any;
-            p->have_addr = 1;
-        }
         n->eps[e].node = i;
         p->ep = e;
         rc = open_endpoint(n, &n->eps[e], &p->addr, err);
-        socklen_t sl = sizeof p->addr;
-        if (rc == HALO_OK)
-            (void)getsockname(n->eps[e].fd, (struct sockaddr *)&p->addr, &sl);
+        halo_net_addr bound; /* the port the kernel chose for port 0 */
+        if (rc == HALO_OK && halo_net_addr_sockname(&bound, n->eps[e].fd, NULL) == HALO_OK)
+            p->addr = bound;
         e++;
     }
     return rc;
@@ -1141,8 +865,10 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     }
     for (int e = 0; e < n->n_eps; e++)
         n->eps[e].fd = -1;
-    uint64_t seq0 = wall_ns();
+    uint64_t seq0 = halo_net_wall_ns();
     for (int i = 0; i < n->n_nodes; i++) {
+        halo_net_replay_init(&n->peers[i].replay);
+        halo_net_reasm_init(&n->peers[i].reasm);
         n->peers[i].ep = -1;
         n->peers[i].next_seq = seq0;
     }
@@ -1160,20 +886,17 @@ int halo_net_port(halo_transport *t, int node) {
     net *n = as_net(t);
     endpoint *ep = node < 0 ? (n->wildcard ? &n->eps[0] : NULL)
                             : (node < n->n_nodes && !n->wildcard ? ep_of(n, node) : NULL);
-    struct sockaddr_in a = {0};
-    socklen_t sl = sizeof a;
-    if (!ep || getsockname(ep->fd, (struct sockaddr *)&a, &sl) != 0)
+    halo_net_addr a;
+    if (!ep || halo_net_addr_sockname(&a, ep->fd, NULL) != HALO_OK)
         return -1;
-    return ntohs(a.sin_port);
+    return halo_net_addr_port(&a);
 }
 
 int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *err) {
     net *n = as_net(t);
     if (node < 0 || node >= n->n_nodes)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: no node %d", node);
-    int rc = halo_net_parse_addr(addr, &n->peers[node].addr, err);
-    n->peers[node].have_addr = rc == HALO_OK;
-    return rc;
+    return halo_net_addr_parse(&n->peers[node].addr, addr, err);
 }
 
 void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx) {

@@ -1,15 +1,15 @@
 /*
- * A cluster over real sockets: the root's side (halo_remote) and the worker daemon
- * (halo_worker_run). Both sit on the socket transport of net/net.h; the core's node state
- * machine does the inference on each side, unchanged.
+ * The root's side of a cluster over real sockets (halo_remote): it makes the socket
+ * transport (net/transport.h) and the root node, joins every worker daemon (net/worker.h),
+ * runs tokens through the cluster and keeps it going while workers come and go. The core's
+ * node state machine does the inference, unchanged.
  *
- * Join: the root sends every worker a JOIN control message (its node index, the cluster's
- * size, FFN group size, payload encoding, the root's model hash, a session number, the root's
- * wall clock, and the injected loss the worker should apply to what it sends). The worker
- * checks the model hash against its own copy of the model, builds its node and answers
- * JACK (accepted, or refused with its own hash). A worker holding another cluster key cannot
- * verify the JOIN and answers with an unauthenticated refusal, which the root reports as a
- * key mismatch.
+ * Join: the root sends every worker a JOIN control message (net/join.h: its node index, the
+ * cluster's size, FFN group size, payload encoding, the root's model hash, a session number,
+ * the root's wall clock, and the injected loss the worker should apply to what it sends).
+ * The worker answers JACK (accepted, or refused with its own hash). A worker holding another
+ * cluster key cannot verify the JOIN and answers with an unauthenticated refusal, which the
+ * root reports as a key mismatch.
  *
  * Fault tolerance: the root pings every worker every heartbeat_ns (the transport answers
  * PINGs itself); a worker that has not answered for dead_after_ns is lost. The token in
@@ -20,17 +20,16 @@
  * it is back in the placement from the next token, again with a recomputation. A token that
  * makes no progress for stall_ns (a strict sync whose contribution was lost) is reported and
  * recomputed the same way instead of hanging.
+ *
+ * Not here: reading the cluster file (net/clusterfile.h) and the key file (net/key.h), which
+ * the caller does; the worker's side. The root is a single point of failure.
  */
-#ifndef HALO_NET_REMOTE_H
-#define HALO_NET_REMOTE_H
+#ifndef HALO_NET_ROOT_H
+#define HALO_NET_ROOT_H
 
 #include "core/node.h"
-#include "net/net.h"
-
-#include <signal.h>
-
-/* Where the root and the worker report events (one line, no newline); may be NULL. */
-typedef void (*halo_net_log_fn)(void *ctx, const char *line);
+#include "net/join.h"
+#include "net/transport.h"
 
 typedef struct halo_remote_config {
     const halo_model *model;    /* borrowed */
@@ -90,22 +89,4 @@ typedef struct halo_remote_stats {
 
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out);
 
-typedef struct halo_worker_config {
-    const halo_model *model;           /* borrowed */
-    halo_pool *pool;                   /* borrowed, may be NULL */
-    int kind;                          /* enum halo_net_kind */
-    const char *listen;                /* "host:port" */
-    const uint8_t *key;                /* HALO_NET_KEY_BYTES */
-    const volatile sig_atomic_t *stop; /* run until *stop is nonzero (e.g. set by SIGTERM) */
-    halo_net_log_fn log_fn;
-    void *log_ctx;
-} halo_worker_config;
-
-/*
- * The worker daemon: listens, joins roots, computes the groups it is asked for, until
- * *stop. Nothing a peer sends stops it. Errors: those of halo_net_new (cannot listen),
- * HALO_ERR_NOMEM.
- */
-int halo_worker_run(const halo_worker_config *cfg, halo_err *err);
-
-#endif /* HALO_NET_REMOTE_H */
+#endif /* HALO_NET_ROOT_H */

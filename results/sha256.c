@@ -4,11 +4,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "app/sha256.h"
+#include "results/sha256.h"
+
+#include "core/file.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void halo_sha256_init(halo_sha256 *s) {
     /* sodium_init is idempotent and thread-safe; SHA-256 needs no more of it, but the
@@ -36,19 +38,25 @@ void halo_sha256_str(const char *text, char hex[65]) {
 }
 
 int halo_sha256_file(const char *path, char hex[65], halo_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd = -1;
+    int rc = halo_file_open_regular(path, &fd, NULL, err);
+    if (rc != HALO_OK)
+        return rc;
     halo_sha256 s;
     halo_sha256_init(&s);
     unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        halo_sha256_update(&s, buf, n);
-    int bad = ferror(f);
-    (void)fclose(f);
-    if (bad)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: read error", path);
-    halo_sha256_hex(&s, hex);
-    return HALO_OK;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = HALO_FAIL(err, HALO_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+        halo_sha256_update(&s, buf, (size_t)n);
+    }
+    (void)close(fd);
+    if (rc == HALO_OK)
+        halo_sha256_hex(&s, hex);
+    return rc;
 }

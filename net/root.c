@@ -1,115 +1,16 @@
 /*
- * The root's side of a socket cluster and the worker daemon (net/remote.h).
+ * The root's side of a socket cluster (net/root.h): membership (join, heartbeats, lost and
+ * rejoined workers), placement over the members, and running tokens with recomputation.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "net/remote.h"
+#include "net/root.h"
 
 #include "core/cluster.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-/* ==== Control messages ==== */
-
-enum {
-    JOIN_BYTES = 64,
-    JACK_BYTES = 24,
-    PROTO_VERSION = 1,
-};
-
-enum {
-    JACK_OK = 0,
-    JACK_MODEL = 1, /* the worker holds another model */
-    JACK_BAD = 2,   /* the request does not fit the worker's model */
-    JACK_STALE = 3, /* the JOIN's clock is too far from the worker's */
-};
-
-typedef struct join_msg {
-    int node_idx, n_devices, encoding, ffn_group_size;
-    uint64_t model_hash, wall_ns, session;
-    double loss_rate;
-    uint64_t delay_ns, loss_seed;
-} join_msg;
-
-static void put_u(unsigned char *p, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u(const unsigned char *p, int bytes) {
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void encode_join(const join_msg *j, unsigned char *p) {
-    memset(p, 0, JOIN_BYTES);
-    memcpy(p, "JOIN", 4);
-    put_u(p + 4, PROTO_VERSION, 2);
-    put_u(p + 6, (uint64_t)j->node_idx, 2);
-    put_u(p + 8, (uint64_t)j->n_devices, 2);
-    put_u(p + 10, (uint64_t)j->encoding, 2);
-    put_u(p + 12, (uint64_t)j->ffn_group_size, 4);
-    put_u(p + 16, j->model_hash, 8);
-    put_u(p + 24, j->wall_ns, 8);
-    put_u(p + 32, j->session, 8);
-    put_u(p + 40, (uint64_t)(j->loss_rate * 1e9), 8);
-    put_u(p + 48, j->delay_ns, 8);
-    put_u(p + 56, j->loss_seed, 8);
-}
-
-static int decode_join(const unsigned char *p, size_t len, join_msg *j) {
-    if (len != JOIN_BYTES || memcmp(p, "JOIN", 4) != 0 || get_u(p + 4, 2) != PROTO_VERSION)
-        return 0;
-    j->node_idx = (int)get_u(p + 6, 2);
-    j->n_devices = (int)get_u(p + 8, 2);
-    j->encoding = (int)get_u(p + 10, 2);
-    j->ffn_group_size = (int)get_u(p + 12, 4);
-    j->model_hash = get_u(p + 16, 8);
-    j->wall_ns = get_u(p + 24, 8);
-    j->session = get_u(p + 32, 8);
-    uint64_t loss = get_u(p + 40, 8);
-    j->loss_rate = loss < 1000000000ull ? (double)loss / 1e9 : 0.0;
-    j->delay_ns = get_u(p + 48, 8);
-    j->loss_seed = get_u(p + 56, 8);
-    return 1;
-}
-
-static void encode_jack(unsigned char *p, int status, int node_idx, uint64_t hash,
-                        uint64_t session) {
-    memcpy(p, "JACK", 4);
-    put_u(p + 4, (uint64_t)status, 2);
-    put_u(p + 6, (uint64_t)node_idx, 2);
-    put_u(p + 8, hash, 8);
-    put_u(p + 16, session, 8);
-}
-
-static uint64_t wall_now_ns(void) {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void logf_(halo_net_log_fn fn, void *ctx, const char *fmt, ...) {
-    if (!fn)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fn(ctx, line);
-}
-
-/* ==== Root ==== */
 
 typedef struct worker_state {
     char addr[128];      /* copied from the config */
@@ -146,40 +47,40 @@ struct halo_remote {
 };
 
 static void send_join(halo_remote *r, int d) {
-    join_msg j = {.node_idx = d,
-                  .n_devices = r->n_devices,
-                  .encoding = r->cfg.encoding,
-                  .ffn_group_size = r->groups.ffn_size,
-                  .model_hash = r->model_hash,
-                  .wall_ns = wall_now_ns(),
-                  .session = r->session,
-                  .loss_rate = r->cfg.loss_rate,
-                  .delay_ns = r->cfg.delay_ns,
-                  .loss_seed = r->cfg.loss_seed + (uint64_t)d};
-    unsigned char buf[JOIN_BYTES];
-    encode_join(&j, buf);
+    halo_net_join j = {.node_idx = d,
+                       .n_devices = r->n_devices,
+                       .encoding = r->cfg.encoding,
+                       .ffn_group_size = r->groups.ffn_size,
+                       .model_hash = r->model_hash,
+                       .wall_ns = halo_net_wall_ns(),
+                       .session = r->session,
+                       .loss_rate = r->cfg.loss_rate,
+                       .delay_ns = r->cfg.delay_ns,
+                       .loss_seed = r->cfg.loss_seed + (uint64_t)d};
+    unsigned char buf[HALO_NET_JOIN_BYTES];
+    halo_net_join_encode(&j, buf);
     r->w[d].last_join_ns = r->t->ops->now_ns(r->t, 0);
     (void)halo_net_send_control(r->t, 0, d, buf, sizeof buf, NULL);
 }
 
 static void root_control(void *ctx, int dst, int src, const void *msg, size_t len) {
     halo_remote *r = ctx;
-    const unsigned char *p = msg;
-    if (dst != 0 || src <= 0 || src >= r->n_devices || len != JACK_BYTES ||
-        memcmp(p, "JACK", 4) != 0 || get_u(p + 16, 8) != r->session || (int)get_u(p + 6, 2) != src)
+    halo_net_jack a;
+    if (dst != 0 || src <= 0 || src >= r->n_devices || !halo_net_jack_decode(&a, msg, len) ||
+        a.session != r->session || a.node_idx != src)
         return;
     worker_state *w = &r->w[src];
-    int status = (int)get_u(p + 4, 2);
-    if (status != JACK_OK) {
+    if (a.status != HALO_NET_JACK_OK) {
         if (!w->refused)
-            logf_(r->cfg.log_fn, r->cfg.log_ctx,
-                  "worker %d (%s) refused to join: %s (its model hash %016llx, ours %016llx)", src,
-                  w->addr,
-                  status == JACK_MODEL ? "it holds a different model"
-                                       : "the request does not fit its model",
-                  (unsigned long long)get_u(p + 8, 8), (unsigned long long)r->model_hash);
-        w->refused = status;
-        w->their_hash = get_u(p + 8, 8);
+            halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                         "worker %d (%s) refused to join: %s (its model hash %016llx, ours "
+                         "%016llx)",
+                         src, w->addr,
+                         a.status == HALO_NET_JACK_MODEL ? "it holds a different model"
+                                                         : "the request does not fit its model",
+                         (unsigned long long)a.model_hash, (unsigned long long)r->model_hash);
+        w->refused = a.status;
+        w->their_hash = a.model_hash;
         return;
     }
     if (w->joined)
@@ -190,10 +91,10 @@ static void root_control(void *ctx, int dst, int src, const void *msg, size_t le
     if (w->ever_lost) {
         r->stats.rejoined++;
         r->membership_changed = 1;
-        logf_(r->cfg.log_fn, r->cfg.log_ctx,
-              "worker %d (%s) rejoined at position %d; it is back in the placement from the "
-              "next token",
-              src, w->addr, r->cur_pos);
+        halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                     "worker %d (%s) rejoined at position %d; it is back in the placement from the "
+                     "next token",
+                     src, w->addr, r->cur_pos);
     }
 }
 
@@ -206,10 +107,10 @@ static void declare_lost(halo_remote *r, int d, uint64_t silent_ns) {
     r->membership_changed = 1;
     if (w->in_placement)
         r->lost_in_flight = 1;
-    logf_(r->cfg.log_fn, r->cfg.log_ctx,
-          "worker %d (%s) lost at position %d: no answer for %.0f ms; its groups go to the "
-          "remaining devices",
-          d, w->addr, r->cur_pos, (double)silent_ns / 1e6);
+    halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                 "worker %d (%s) lost at position %d: no answer for %.0f ms; its groups go to the "
+                 "remaining devices",
+                 d, w->addr, r->cur_pos, (double)silent_ns / 1e6);
 }
 
 /* Checks heartbeats; called from the heartbeat timer and before every event of a token. */
@@ -291,8 +192,9 @@ static int rebuild_placement(halo_remote *r, halo_err *err) {
             r->w[d].in_placement = a + f > 0;
         }
         if (r->stats.lost || r->stats.rejoined)
-            logf_(r->cfg.log_fn, r->cfg.log_ctx,
-                  "placement rebuilt over devices %s; recomputing the sequence so far", list);
+            halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                         "placement rebuilt over devices %s; recomputing the sequence so far",
+                         list);
         r->stats.alive = k - 1;
         r->membership_changed = 0;
     }
@@ -352,7 +254,7 @@ static int join_all(halo_remote *r, halo_err *err) {
         worker_state *w = &r->w[d];
         if (w->joined)
             continue;
-        if (w->refused == JACK_MODEL)
+        if (w->refused == HALO_NET_JACK_MODEL)
             return HALO_FAIL(err, HALO_ERR_CLOSED,
                              "worker %d (%s) refused: it holds a different model (its hash "
                              "%016llx, the root's %016llx)",
@@ -400,7 +302,7 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
     const halo_model_config *mc = halo_model_get_config(cfg->model);
     r->seq_len = mc->seq_len;
     r->model_hash = halo_model_hash(cfg->model);
-    r->session = wall_now_ns() ^ ((uint64_t)(uintptr_t)r << 16);
+    r->session = halo_net_wall_ns() ^ ((uint64_t)(uintptr_t)r << 16);
     r->w = calloc((size_t)r->n_devices, sizeof *r->w);
     r->weights = calloc((size_t)r->n_devices, sizeof *r->weights);
     r->history = calloc((size_t)r->seq_len, sizeof *r->history);
@@ -516,11 +418,12 @@ static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
     halo_node_abort_token(r->root, HALO_ERR_CLOSED);
     if (r->stalled) {
         r->stats.stalls++;
-        logf_(r->cfg.log_fn, r->cfg.log_ctx,
-              "token at position %d stalled for %.1f s (a contribution the %s policy waits for "
-              "never came); recomputing",
-              pos, (double)r->cfg.stall_ns / 1e9,
-              r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed");
+        halo_net_log(
+            r->cfg.log_fn, r->cfg.log_ctx,
+            "token at position %d stalled for %.1f s (a contribution the %s policy waits for "
+            "never came); recomputing",
+            pos, (double)r->cfg.stall_ns / 1e9,
+            r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed");
     }
     return RUN_AGAIN;
 }
@@ -570,109 +473,4 @@ halo_transport *halo_remote_transport(halo_remote *r) {
 
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out) {
     *out = r->stats;
-}
-
-/* ==== Worker daemon ==== */
-
-typedef struct worker {
-    const halo_worker_config *cfg;
-    halo_transport *t;
-    halo_node *node;
-    int node_idx;
-    uint64_t session, hash;
-    uint64_t joins, refusals;
-} worker;
-
-static void worker_control(void *ctx, int dst, int src, const void *msg, size_t len) {
-    worker *w = ctx;
-    join_msg j;
-    if (src != 0 || !decode_join(msg, len, &j) || j.node_idx != dst || j.node_idx < 1 ||
-        j.node_idx >= j.n_devices || j.n_devices > HALO_MAX_DEVICES)
-        return;
-    unsigned char ack[JACK_BYTES];
-    uint64_t now = wall_now_ns();
-    uint64_t skew = now > j.wall_ns ? now - j.wall_ns : j.wall_ns - now;
-    int status = JACK_OK;
-    if (skew > 120000000000ull)
-        status = JACK_STALE;
-    else if (j.model_hash != w->hash)
-        status = JACK_MODEL;
-    const halo_model_config *mc = halo_model_get_config(w->cfg->model);
-    halo_groups g;
-    halo_err e = {0};
-    if (status == JACK_OK &&
-        (j.encoding < 0 || j.encoding >= HALO_ENCODING_COUNT_ || j.ffn_group_size < 1 ||
-         halo_groups_init(&g, mc, j.ffn_group_size, &e) != HALO_OK))
-        status = JACK_BAD;
-    if (status == JACK_OK) {
-        halo_node_free(w->node);
-        w->node = NULL;
-        if (w->node_idx > 0 && w->node_idx != j.node_idx)
-            (void)w->t->ops->attach(w->t, w->node_idx, NULL, NULL, NULL);
-        halo_node_config nc = {.node_idx = j.node_idx,
-                               .n_devices = j.n_devices,
-                               .model = w->cfg->model,
-                               .groups = &g,
-                               .transport = w->t,
-                               .pool = w->cfg->pool,
-                               .encoding = j.encoding};
-        if (halo_node_new(&w->node, &nc, &e) != HALO_OK) {
-            status = JACK_BAD;
-            w->node_idx = 0;
-        } else {
-            w->node_idx = j.node_idx;
-            halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
-            if (j.session != w->session)
-                logf_(w->cfg->log_fn, w->cfg->log_ctx,
-                      "joined session %016llx as node %d of %d (%s payloads, injected loss %g)",
-                      (unsigned long long)j.session, j.node_idx, j.n_devices,
-                      j.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", j.loss_rate);
-            w->session = j.session;
-            w->joins++;
-        }
-    }
-    if (status != JACK_OK) {
-        w->refusals++;
-        logf_(w->cfg->log_fn, w->cfg->log_ctx, "refused a join as node %d: %s", j.node_idx,
-              status == JACK_MODEL   ? "the root holds a different model"
-              : status == JACK_STALE ? "its clock is more than 120 s away from ours"
-                                     : "its settings do not fit our model");
-    }
-    encode_jack(ack, status, j.node_idx, w->hash, j.session);
-    (void)halo_net_send_control(w->t, dst, 0, ack, sizeof ack, NULL);
-}
-
-static int worker_stop(void *arg) {
-    const worker *w = arg;
-    return *w->cfg->stop != 0;
-}
-
-int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
-    worker w = {.cfg = cfg, .hash = halo_model_hash(cfg->model)};
-    halo_net_config nc = {
-        .kind = cfg->kind, .n_nodes = HALO_MAX_DEVICES, .listen = cfg->listen, .key = cfg->key};
-    int rc = halo_net_new(&w.t, &nc, err);
-    if (rc != HALO_OK)
-        return rc;
-    halo_net_set_control(w.t, worker_control, &w);
-    const char *colon = strrchr(cfg->listen, ':');
-    logf_(cfg->log_fn, cfg->log_ctx, "listening on %.*s:%d (%s), model hash %016llx",
-          (int)(colon ? colon - cfg->listen : 0), cfg->listen, halo_net_port(w.t, -1),
-          cfg->kind == HALO_NET_KIND_UDP ? "udp" : "tcp", (unsigned long long)w.hash);
-    rc = w.t->ops->run(w.t, worker_stop, &w, err);
-    halo_net_stats s;
-    halo_net_get_stats(w.t, &s);
-    const halo_node_stats *ns = w.node ? halo_node_get_stats(w.node) : NULL;
-    logf_(cfg->log_fn, cfg->log_ctx,
-          "stopping: %llu joins, %llu refused; %llu blocks computed; frames dropped: %llu "
-          "unauthenticated, %llu replayed, %llu malformed, %llu oversized, %llu misaddressed, "
-          "%llu stale",
-          (unsigned long long)w.joins, (unsigned long long)w.refusals,
-          (unsigned long long)(ns ? ns->computed : 0), (unsigned long long)s.bad_auth,
-          (unsigned long long)s.replayed, (unsigned long long)s.malformed,
-          (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
-          (unsigned long long)s.stale);
-    halo_node_free(w.node);
-    halo_transport_free(w.t);
-    return rc;
 }

@@ -1,0 +1,167 @@
+/*
+ * Addresses and the sockets made from them (net/addr.h). IPv4 only for now: the one place
+ * that knows is here (AF_INET in parse, loopback and format).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "net/addr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct sockaddr_in *as_in(const halo_net_addr *a) {
+    return (const struct sockaddr_in *)(const void *)&a->ss;
+}
+
+static void set_in(halo_net_addr *out, struct in_addr host, uint16_t port) {
+    memset(out, 0, sizeof *out);
+    struct sockaddr_in *in = (struct sockaddr_in *)(void *)&out->ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr = host;
+    out->len = sizeof *in;
+}
+
+int halo_net_addr_parse(halo_net_addr *out, const char *s, halo_err *err) {
+    memset(out, 0, sizeof *out);
+    char host[256];
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': expected host:port", s ? s : "(null)");
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': port not in 0..65535", s);
+    struct in_addr ip;
+    if (inet_pton(AF_INET, host, &ip) != 1) {
+        struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+            return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': cannot resolve '%s' to IPv4", s,
+                             host);
+        ip = ((const struct sockaddr_in *)(const void *)res->ai_addr)->sin_addr;
+        freeaddrinfo(res);
+    }
+    set_in(out, ip, (uint16_t)port);
+    return HALO_OK;
+}
+
+void halo_net_addr_loopback(halo_net_addr *out, uint16_t port) {
+    struct in_addr ip = {.s_addr = htonl(INADDR_LOOPBACK)};
+    set_in(out, ip, port);
+}
+
+int halo_net_addr_equal(const halo_net_addr *a, const halo_net_addr *b) {
+    if (!a->len || a->len != b->len || a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET)
+        return as_in(a)->sin_port == as_in(b)->sin_port &&
+               as_in(a)->sin_addr.s_addr == as_in(b)->sin_addr.s_addr;
+    return memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int halo_net_addr_port(const halo_net_addr *a) {
+    return a->len && a->ss.ss_family == AF_INET ? ntohs(as_in(a)->sin_port) : -1;
+}
+
+char *halo_net_addr_format(const halo_net_addr *a, char *buf, size_t cap) {
+    char host[INET_ADDRSTRLEN] = "?";
+    if (!a->len || a->ss.ss_family != AF_INET) {
+        (void)snprintf(buf, cap, "?");
+        return buf;
+    }
+    (void)inet_ntop(AF_INET, &as_in(a)->sin_addr, host, sizeof host);
+    (void)snprintf(buf, cap, "%s:%u", host, (unsigned)ntohs(as_in(a)->sin_port));
+    return buf;
+}
+
+int halo_net_addr_sockname(halo_net_addr *out, int fd, halo_err *err) {
+    memset(out, 0, sizeof *out);
+    socklen_t sl = sizeof out->ss;
+    if (getsockname(fd, (struct sockaddr *)&out->ss, &sl) != 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "getsockname: %s", strerror(errno));
+    out->len = sl;
+    return HALO_OK;
+}
+
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err *err) {
+    *fd = -1;
+    if (!a->len)
+        return HALO_FAIL(err, HALO_ERR_ARG, "bind: no address");
+    int s = socket(a->ss.ss_family, sock_type | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
+    int one = 1;
+    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(s, (const struct sockaddr *)&a->ss, a->len) != 0 ||
+        (sock_type == SOCK_STREAM && listen(s, 64) != 0) || set_nonblock(s) != 0) {
+        int e = errno;
+        (void)close(s);
+        char text[HALO_NET_ADDR_STR_BYTES];
+        return HALO_FAIL(err, HALO_ERR_IO, "bind %s (%s): %s",
+                         halo_net_addr_format(a, text, sizeof text),
+                         sock_type == SOCK_DGRAM ? "udp" : "tcp", strerror(e));
+    }
+    *fd = s;
+    return HALO_OK;
+}
+
+int halo_net_addr_connect(int *fd, int *in_progress, const halo_net_addr *a, halo_err *err) {
+    *fd = -1;
+    *in_progress = 0;
+    if (!a->len)
+        return HALO_FAIL(err, HALO_ERR_ARG, "connect: no address");
+    int s = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
+    int one = 1;
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (set_nonblock(s) != 0) {
+        int e = errno;
+        (void)close(s);
+        return HALO_FAIL(err, HALO_ERR_IO, "connect: %s", strerror(e));
+    }
+    int rc = connect(s, (const struct sockaddr *)&a->ss, a->len);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        (void)close(s);
+        char text[HALO_NET_ADDR_STR_BYTES];
+        return HALO_FAIL(err, HALO_ERR_IO, "connect %s: %s",
+                         halo_net_addr_format(a, text, sizeof text), strerror(e));
+    }
+    *fd = s;
+    *in_progress = rc != 0;
+    return HALO_OK;
+}
+
+int halo_net_addr_accept(int *fd, int listen_fd, halo_err *err) {
+    *fd = -1;
+    int s = accept(listen_fd, NULL, NULL);
+    if (s < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK
+                   ? HALO_ERR_AGAIN
+                   : HALO_FAIL(err, HALO_ERR_IO, "accept: %s", strerror(errno));
+    int one = 1;
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (set_nonblock(s) != 0) {
+        int e = errno;
+        (void)close(s);
+        return HALO_FAIL(err, HALO_ERR_IO, "accept: %s", strerror(e));
+    }
+    *fd = s;
+    return HALO_OK;
+}

@@ -1,0 +1,79 @@
+/*
+ * Network addresses of the socket transports and the sockets made from them: parsing
+ * "host:port", formatting, comparing, and the three ways a socket comes to be (bound for
+ * receiving or listening, connected, accepted), each non-blocking and close-on-exec.
+ *
+ * An address is a `struct sockaddr_storage` and its length, so that the transport never
+ * looks inside one: only this module knows the address family. Today that family is IPv4
+ * only (a dotted quad or a name that resolves to IPv4); IPv6 is a later issue and would
+ * change this module alone.
+ *
+ * This module does no I/O on the sockets it makes (net/transport.h reads and writes them)
+ * and keeps no state.
+ */
+#ifndef HALO_NET_ADDR_H
+#define HALO_NET_ADDR_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* A socket address; plain data, copy freely. A zeroed one is "no address". */
+typedef struct halo_net_addr {
+    struct sockaddr_storage ss; /* the socket address (AF_INET today) */
+    socklen_t len;              /* bytes of ss in use; 0 = no address */
+} halo_net_addr;
+
+/* Longest text halo_net_addr_format writes, with its NUL. */
+#define HALO_NET_ADDR_STR_BYTES 64
+
+/*
+ * Parses "host:port": host is an IPv4 dotted quad or a name resolving to IPv4, port is
+ * 0..65535 (0: any free port, when binding). *out is "no address" on failure. Errors:
+ * HALO_ERR_ARG (the message quotes the text and says what is wrong).
+ */
+int halo_net_addr_parse(halo_net_addr *out, const char *s, halo_err *err);
+
+/* Sets *out to the loopback address (127.0.0.1) with `port`. */
+void halo_net_addr_loopback(halo_net_addr *out, uint16_t port);
+
+/* 1 if both are addresses of the same family, host and port; 0 otherwise (or if either is
+   "no address"). */
+int halo_net_addr_equal(const halo_net_addr *a, const halo_net_addr *b);
+
+/* The port of `a`; -1 for "no address". */
+int halo_net_addr_port(const halo_net_addr *a);
+
+/* Writes "host:port" into buf (capacity cap, NUL-terminated, cut if too small; "?" for no
+   address) and returns buf. */
+char *halo_net_addr_format(const halo_net_addr *a, char *buf, size_t cap);
+
+/* The address socket `fd` is bound to (getsockname). Errors: HALO_ERR_IO. */
+int halo_net_addr_sockname(halo_net_addr *out, int fd, halo_err *err);
+
+/*
+ * Makes a non-blocking socket of a's family, of `sock_type` (SOCK_DGRAM or SOCK_STREAM),
+ * with SO_REUSEADDR, binds it to `a` and, for SOCK_STREAM, listens (backlog 64). *fd
+ * receives it (the caller closes it), -1 on failure. Errors: HALO_ERR_ARG (no address),
+ * HALO_ERR_IO ("bind host:port (udp|tcp): errno text").
+ */
+int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err *err);
+
+/*
+ * Starts a non-blocking TCP connection to `a` (TCP_NODELAY set). *fd receives the socket
+ * (the caller closes it) and *in_progress 1 while the connection is being made (poll for
+ * POLLOUT, then read SO_ERROR), 0 if it is already made. Errors: HALO_ERR_ARG (no address),
+ * HALO_ERR_IO (socket or connect failed; *fd is -1).
+ */
+int halo_net_addr_connect(int *fd, int *in_progress, const halo_net_addr *a, halo_err *err);
+
+/*
+ * Accepts one connection on the listening socket `listen_fd` and makes it non-blocking with
+ * TCP_NODELAY. *fd receives it (the caller closes it). Errors: HALO_ERR_AGAIN (nothing to
+ * accept now), HALO_ERR_IO.
+ */
+int halo_net_addr_accept(int *fd, int listen_fd, halo_err *err);
+
+#endif /* HALO_NET_ADDR_H */

@@ -1,0 +1,203 @@
+/*
+ * Frames, the replay window and reassembly (net/frame.h); docs/net.md has the layout.
+ */
+#include "net/frame.h"
+
+#include "core/bytes.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION       1
+#define OFF_VERSION   4
+#define OFF_TYPE      5
+#define OFF_SRC       6
+#define OFF_DST       8
+#define OFF_FRAG_IDX  10
+#define OFF_FRAG_CNT  12
+#define OFF_PAYLOAD_N 14
+#define OFF_SEQ       16
+#define OFF_MSG_BYTES 24
+#define OFF_OFFSET    28
+
+static const unsigned char magic[4] = {'H', 'N', 'E', 'T'}; /* bytes, no NUL */
+
+_Static_assert(OFF_OFFSET + 4 == HALO_NET_HEADER_BYTES, "the header is 32 bytes");
+_Static_assert(crypto_auth_BYTES == HALO_NET_TAG_BYTES, "the tag is crypto_auth's");
+_Static_assert(crypto_auth_KEYBYTES == HALO_NET_KEY_BYTES, "the key is crypto_auth's");
+
+/* ==== Frames ==== */
+
+size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const void *payload,
+                           void *out, size_t cap) {
+    size_t len = h->payload_bytes;
+    if (len > HALO_NET_MAX_PAYLOAD_BYTES || h->frag_idx > 65535 || h->frag_count > 65535 ||
+        cap < HALO_NET_OVERHEAD_BYTES + len)
+        return 0;
+    unsigned char *f = out;
+    memcpy(f, magic, sizeof magic);
+    f[OFF_VERSION] = VERSION;
+    f[OFF_TYPE] = (unsigned char)h->type;
+    halo_put_u16(f + OFF_SRC, (uint16_t)h->src);
+    halo_put_u16(f + OFF_DST, (uint16_t)h->dst);
+    halo_put_u16(f + OFF_FRAG_IDX, (uint16_t)h->frag_idx);
+    halo_put_u16(f + OFF_FRAG_CNT, (uint16_t)h->frag_count);
+    halo_put_u16(f + OFF_PAYLOAD_N, (uint16_t)len);
+    halo_put_u64(f + OFF_SEQ, h->seq);
+    halo_put_u32(f + OFF_MSG_BYTES, h->msg_bytes);
+    halo_put_u32(f + OFF_OFFSET, h->offset_bytes);
+    if (len)
+        memcpy(f + HALO_NET_HEADER_BYTES, payload, len);
+    crypto_auth(f + HALO_NET_HEADER_BYTES + len, f, HALO_NET_HEADER_BYTES + len, key);
+    return HALO_NET_OVERHEAD_BYTES + len;
+}
+
+int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t max_frame_bytes,
+                        int n_nodes, halo_net_frame *out) {
+    const unsigned char *f = buf;
+    if (len < HALO_NET_OVERHEAD_BYTES || memcmp(f, magic, sizeof magic) != 0 ||
+        f[OFF_VERSION] != VERSION)
+        return HALO_NET_VERDICT_MALFORMED;
+    if (len > HALO_NET_MAX_FRAME_BYTES || len > max_frame_bytes)
+        return HALO_NET_VERDICT_OVERSIZED;
+    size_t flen = halo_get_u16(f + OFF_PAYLOAD_N);
+    if (flen + HALO_NET_OVERHEAD_BYTES != len)
+        return HALO_NET_VERDICT_MALFORMED;
+    if (crypto_auth_verify(f + HALO_NET_HEADER_BYTES + flen, f, HALO_NET_HEADER_BYTES + flen,
+                           key) != 0)
+        return HALO_NET_VERDICT_BAD_AUTH;
+    halo_net_frame h = {
+        .type = f[OFF_TYPE],
+        .src = halo_get_u16(f + OFF_SRC),
+        .dst = halo_get_u16(f + OFF_DST),
+        .frag_idx = halo_get_u16(f + OFF_FRAG_IDX),
+        .frag_count = halo_get_u16(f + OFF_FRAG_CNT),
+        .payload_bytes = flen,
+        .seq = halo_get_u64(f + OFF_SEQ),
+        .msg_bytes = halo_get_u32(f + OFF_MSG_BYTES),
+        .offset_bytes = halo_get_u32(f + OFF_OFFSET),
+    };
+    if (h.type < HALO_NET_FRAME_DATA || h.type > HALO_NET_FRAME_PONG || h.src >= n_nodes ||
+        h.dst >= n_nodes || h.src == h.dst || h.frag_count == 0 || h.frag_idx >= h.frag_count ||
+        h.offset_bytes > h.msg_bytes || flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
+        return HALO_NET_VERDICT_MALFORMED;
+    if (h.msg_bytes > HALO_NET_MAX_MESSAGE_BYTES)
+        return HALO_NET_VERDICT_OVERSIZED;
+    *out = h;
+    return HALO_NET_VERDICT_OK;
+}
+
+size_t halo_net_frame_wire_bytes(const void *hdr) {
+    const unsigned char *f = hdr;
+    if (memcmp(f, magic, sizeof magic) != 0)
+        return 0;
+    return HALO_NET_OVERHEAD_BYTES + halo_get_u16(f + OFF_PAYLOAD_N);
+}
+
+int halo_net_frame_is_refusal(const void *buf, size_t len) {
+    return len == HALO_NET_REFUSAL_BYTES && memcmp(buf, HALO_NET_REFUSAL, len) == 0;
+}
+
+size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                           const void *payload, size_t len, void *out, size_t cap) {
+    return halo_net_seal_fragment(key, type, src, dst, seq, 0, 1, (uint32_t)len, 0, payload, len,
+                                  out, cap);
+}
+
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap) {
+    if (sodium_init() < 0)
+        return 0;
+    halo_net_frame h = {.type = type,
+                        .src = src,
+                        .dst = dst,
+                        .frag_idx = idx,
+                        .frag_count = count,
+                        .payload_bytes = len,
+                        .seq = seq,
+                        .msg_bytes = msg_bytes,
+                        .offset_bytes = offset};
+    return halo_net_frame_seal(key, &h, payload, out, cap);
+}
+
+/* ==== Replay window ==== */
+
+void halo_net_replay_init(halo_net_replay *w) {
+    memset(w, 0, sizeof *w);
+}
+
+int halo_net_replay_accept(halo_net_replay *w, uint64_t seq) {
+    if (!w->have_seq) {
+        w->have_seq = 1;
+        w->top_seq = seq;
+        w->window = 1;
+        return 1;
+    }
+    if (seq > w->top_seq) {
+        uint64_t shift = seq - w->top_seq;
+        w->window = shift >= HALO_NET_REPLAY_WINDOW ? 1 : (w->window << shift) | 1;
+        w->top_seq = seq;
+        return 1;
+    }
+    uint64_t back = w->top_seq - seq;
+    if (back >= HALO_NET_REPLAY_WINDOW || (w->window >> back) & 1)
+        return 0;
+    w->window |= 1ull << back;
+    return 1;
+}
+
+/* ==== Reassembly ==== */
+
+void halo_net_reasm_init(halo_net_reasm *r) {
+    memset(r, 0, sizeof *r);
+}
+
+void halo_net_reasm_free(halo_net_reasm *r) {
+    free(r->buf);
+    halo_net_reasm_init(r);
+}
+
+int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
+                       const unsigned char **msg, int *abandoned) {
+    *msg = NULL;
+    *abandoned = 0;
+    if (h->frag_count == 1) {
+        if (h->payload_bytes != h->msg_bytes)
+            return HALO_NET_REASM_INCONSISTENT;
+        *msg = payload;
+        return HALO_NET_REASM_DONE;
+    }
+    uint64_t first = h->seq - h->frag_idx;
+    if (r->count && r->first != first) {
+        *abandoned = 1;
+        r->count = 0;
+    }
+    if (!r->count) {
+        if (h->msg_bytes > r->cap) {
+            unsigned char *b = realloc(r->buf, h->msg_bytes);
+            if (!b)
+                return HALO_NET_REASM_NOMEM;
+            r->buf = b;
+            r->cap = h->msg_bytes;
+        }
+        r->first = first;
+        r->count = h->frag_count;
+        r->got = 0;
+        r->len = h->msg_bytes;
+        r->type = h->type;
+        r->dst = h->dst;
+    }
+    if (r->count != h->frag_count || r->len != h->msg_bytes || r->type != h->type ||
+        r->dst != h->dst) {
+        r->count = 0;
+        return HALO_NET_REASM_INCONSISTENT;
+    }
+    memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
+    if (++r->got < h->frag_count)
+        return HALO_NET_REASM_MORE;
+    r->count = 0;
+    *msg = r->buf;
+    return HALO_NET_REASM_DONE;
+}

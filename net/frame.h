@@ -1,0 +1,173 @@
+/*
+ * The authenticated frame format of the socket transports (docs/net.md, "Frames", has the
+ * table): a 32-byte little-endian header (magic "HNET", version 1, type, source and
+ * destination node, fragment index and count, payload bytes, 64-bit sequence number,
+ * message bytes, offset), the payload, and a 32-byte tag (libsodium's crypto_auth,
+ * HMAC-SHA512-256, under the cluster key) over both. Also what a receiver keeps per sender
+ * to judge frames: the replay window over sequence numbers and the reassembly of a
+ * fragmented message; and the 8-byte unauthenticated refusal ("HNETNAK1") a receiver sends
+ * to a peer whose frames fail authentication.
+ *
+ * Pure functions over buffers: no sockets, clocks, counters or logging. A verdict says what
+ * is wrong with a frame; the transport (net/transport.h) decides what that costs (drop,
+ * count, refuse, close a stream). Not thread-safe per state object; libsodium must be
+ * initialised (sodium_init, which halo_net_new calls) before sealing or opening.
+ */
+#ifndef HALO_NET_FRAME_H
+#define HALO_NET_FRAME_H
+
+#include "net/key.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HALO_NET_HEADER_BYTES      32
+#define HALO_NET_TAG_BYTES         32
+#define HALO_NET_OVERHEAD_BYTES    (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
+#define HALO_NET_MAX_PAYLOAD_BYTES 65535u /* one frame's payload: a 16-bit field */
+#define HALO_NET_MAX_FRAME_BYTES   (HALO_NET_OVERHEAD_BYTES + HALO_NET_MAX_PAYLOAD_BYTES)
+#define HALO_NET_MAX_MESSAGE_BYTES (1u << 22) /* 4 MiB: larger messages are refused/dropped */
+#define HALO_NET_REPLAY_WINDOW     64
+#define HALO_NET_REFUSAL           "HNETNAK1" /* not a frame: "your tag did not verify" */
+#define HALO_NET_REFUSAL_BYTES     8
+
+enum halo_net_frame_type {
+    HALO_NET_FRAME_DATA = 1,    /* a message for the node's receive callback */
+    HALO_NET_FRAME_CONTROL = 2, /* a message for the control callback (join, ...) */
+    HALO_NET_FRAME_PING = 3,    /* answered with PONG by the transport itself */
+    HALO_NET_FRAME_PONG = 4,
+};
+
+/* A frame's header fields. */
+typedef struct halo_net_frame {
+    int type;              /* enum halo_net_frame_type */
+    int src, dst;          /* node indices, 0..65535 */
+    unsigned frag_idx;     /* this fragment's index in the message, < frag_count */
+    unsigned frag_count;   /* fragments of the message, >= 1 */
+    size_t payload_bytes;  /* this frame's payload, <= HALO_NET_MAX_PAYLOAD_BYTES */
+    uint64_t seq;          /* the sender's sequence number of this frame */
+    uint32_t msg_bytes;    /* the whole message */
+    uint32_t offset_bytes; /* of this fragment's payload in the message */
+} halo_net_frame;
+
+/*
+ * Seals one frame: header `h`, h->payload_bytes of `payload`, tag under `key`
+ * (HALO_NET_KEY_BYTES), into out (capacity cap bytes). Returns the frame's length
+ * (HALO_NET_OVERHEAD_BYTES + payload), or 0 if it does not fit in cap or a field does not
+ * fit its width. The fields are not checked for consistency: a peer holding the key can
+ * seal anything, and the receiver's checks (halo_net_frame_open) must hold against it.
+ */
+size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const void *payload,
+                           void *out, size_t cap);
+
+/* What is wrong with a received frame (halo_net_frame_open). */
+enum halo_net_verdict {
+    HALO_NET_VERDICT_OK = 0,
+    HALO_NET_VERDICT_MALFORMED = 1, /* bad magic, version, lengths, types, nodes, fragments */
+    HALO_NET_VERDICT_OVERSIZED = 2, /* longer than the limit, or a message over 4 MiB */
+    HALO_NET_VERDICT_BAD_AUTH = 3,  /* the tag does not verify under the key */
+};
+
+/*
+ * Checks a received frame buf[0..len) and reads its header into *out (valid only for
+ * HALO_NET_VERDICT_OK). In order: magic, version and minimum length (MALFORMED); len above
+ * max_frame_bytes or HALO_NET_MAX_FRAME_BYTES (OVERSIZED); payload length against len
+ * (MALFORMED); the tag under `key` (BAD_AUTH); then, authenticated, the fields: type, nodes
+ * below n_nodes and distinct, fragment arithmetic (MALFORMED); message size (OVERSIZED).
+ * The payload is at buf + HALO_NET_HEADER_BYTES, out->payload_bytes long. Returns an
+ * enum halo_net_verdict.
+ */
+int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t max_frame_bytes,
+                        int n_nodes, halo_net_frame *out);
+
+/*
+ * For a stream: the length of the frame whose first HALO_NET_HEADER_BYTES bytes are at
+ * `hdr` (HALO_NET_OVERHEAD_BYTES + its payload bytes), or 0 if they do not start with the
+ * magic (the stream is not carrying frames).
+ */
+size_t halo_net_frame_wire_bytes(const void *hdr);
+
+/* 1 if buf[0..len) is exactly a refusal (HALO_NET_REFUSAL). */
+int halo_net_frame_is_refusal(const void *buf, size_t len);
+
+/*
+ * Test helper: seals one single-fragment frame of `type` from src to dst with sequence
+ * number `seq` under `key` into out (capacity cap); returns its length, 0 if it does not fit.
+ * Initialises libsodium itself.
+ */
+size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                           const void *payload, size_t len, void *out, size_t cap);
+
+/*
+ * Test helper: seals one fragment with arbitrary fragment fields (index `idx` of `count`,
+ * `offset` into a message of `msg_bytes`), as a peer holding the key could; returns its
+ * length, 0 if it does not fit. The receive path must reject inconsistent fields.
+ * Initialises libsodium itself.
+ */
+size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
+                              unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
+                              const void *payload, size_t len, void *out, size_t cap);
+
+/* ==== Replay window ==== */
+
+/*
+ * The receive side's memory of one sender's sequence numbers (RFC 4303's window): the
+ * highest accepted and a HALO_NET_REPLAY_WINDOW-bit map behind it. Plain data; a zeroed one
+ * (or halo_net_replay_init) has seen nothing.
+ */
+typedef struct halo_net_replay {
+    uint64_t top_seq; /* highest accepted sequence number */
+    uint64_t window;  /* bit i: top_seq - i was accepted */
+    int have_seq;     /* anything accepted yet */
+} halo_net_replay;
+
+void halo_net_replay_init(halo_net_replay *w);
+
+/*
+ * 1 if `seq` is new (and records it); 0 if it was accepted before or is
+ * HALO_NET_REPLAY_WINDOW or more behind the highest. The first number is always new.
+ */
+int halo_net_replay_accept(halo_net_replay *w, uint64_t seq);
+
+/* ==== Reassembly ==== */
+
+/*
+ * One sender's message being assembled from fragments, keyed by the sequence number of its
+ * first fragment (seq - frag_idx). One message at a time: a fragment of another message
+ * abandons the one in progress. Caller-allocated: halo_net_reasm_init, halo_net_reasm_free.
+ */
+typedef struct halo_net_reasm {
+    unsigned char *buf; /* (cap) the message, owned */
+    size_t cap, len;    /* bytes allocated; the message's bytes */
+    uint64_t first;     /* sequence number of the message's first fragment */
+    unsigned count;     /* fragments of the message; 0 = nothing in progress */
+    unsigned got;       /* fragments stored */
+    int type, dst;      /* every fragment must agree */
+} halo_net_reasm;
+
+enum halo_net_reasm_result {
+    HALO_NET_REASM_MORE = 0,         /* stored; the message is not complete yet */
+    HALO_NET_REASM_DONE = 1,         /* the message is complete: *msg */
+    HALO_NET_REASM_INCONSISTENT = 2, /* fields disagree with the message in progress (or a
+                                        single fragment with msg_bytes != its payload): the
+                                        fragment and that message are dropped */
+    HALO_NET_REASM_NOMEM = 3,        /* no memory for the message: the fragment is dropped */
+};
+
+void halo_net_reasm_init(halo_net_reasm *r);
+
+/* Frees the buffer; r is empty again. */
+void halo_net_reasm_free(halo_net_reasm *r);
+
+/*
+ * Adds the fragment with header `h` (accepted by halo_net_frame_open) and payload
+ * (h->payload_bytes). *abandoned is set to 1 when a message in progress was dropped
+ * incomplete because this fragment starts another, else 0. On HALO_NET_REASM_DONE *msg is
+ * the whole message, h->msg_bytes long: `payload` itself for a single-fragment message
+ * (which leaves a message in progress alone), else r's buffer, valid until the next add or
+ * free. Returns an enum halo_net_reasm_result.
+ */
+int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
+                       const unsigned char **msg, int *abandoned);
+
+#endif /* HALO_NET_FRAME_H */

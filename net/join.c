@@ -1,0 +1,79 @@
+/*
+ * JOIN and JACK encodings (net/join.h).
+ */
+#include "net/join.h"
+
+#include "core/bytes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The magics, as bytes (not strings: no terminating NUL travels). */
+static const unsigned char join_magic[4] = {'J', 'O', 'I', 'N'};
+static const unsigned char jack_magic[4] = {'J', 'A', 'C', 'K'};
+
+void halo_net_join_encode(const halo_net_join *j, unsigned char *p) {
+    memset(p, 0, HALO_NET_JOIN_BYTES);
+    memcpy(p, join_magic, sizeof join_magic);
+    halo_put_u16(p + 4, HALO_NET_JOIN_VERSION);
+    halo_put_u16(p + 6, (uint16_t)j->node_idx);
+    halo_put_u16(p + 8, (uint16_t)j->n_devices);
+    halo_put_u16(p + 10, (uint16_t)j->encoding);
+    halo_put_u32(p + 12, (uint32_t)j->ffn_group_size);
+    halo_put_u64(p + 16, j->model_hash);
+    halo_put_u64(p + 24, j->wall_ns);
+    halo_put_u64(p + 32, j->session);
+    halo_put_u64(p + 40, (uint64_t)(j->loss_rate * 1e9));
+    halo_put_u64(p + 48, j->delay_ns);
+    halo_put_u64(p + 56, j->loss_seed);
+}
+
+int halo_net_join_decode(halo_net_join *j, const void *msg, size_t len) {
+    const unsigned char *p = msg;
+    if (len != HALO_NET_JOIN_BYTES || memcmp(p, join_magic, sizeof join_magic) != 0 ||
+        halo_get_u16(p + 4) != HALO_NET_JOIN_VERSION)
+        return 0;
+    j->node_idx = halo_get_u16(p + 6);
+    j->n_devices = halo_get_u16(p + 8);
+    j->encoding = halo_get_u16(p + 10);
+    j->ffn_group_size = (int)halo_get_u32(p + 12);
+    j->model_hash = halo_get_u64(p + 16);
+    j->wall_ns = halo_get_u64(p + 24);
+    j->session = halo_get_u64(p + 32);
+    uint64_t loss = halo_get_u64(p + 40);
+    j->loss_rate = loss < 1000000000ull ? (double)loss / 1e9 : 0.0;
+    j->delay_ns = halo_get_u64(p + 48);
+    j->loss_seed = halo_get_u64(p + 56);
+    return 1;
+}
+
+void halo_net_jack_encode(const halo_net_jack *a, unsigned char *p) {
+    memcpy(p, jack_magic, sizeof jack_magic);
+    halo_put_u16(p + 4, (uint16_t)a->status);
+    halo_put_u16(p + 6, (uint16_t)a->node_idx);
+    halo_put_u64(p + 8, a->model_hash);
+    halo_put_u64(p + 16, a->session);
+}
+
+int halo_net_jack_decode(halo_net_jack *a, const void *msg, size_t len) {
+    const unsigned char *p = msg;
+    if (len != HALO_NET_JACK_BYTES || memcmp(p, jack_magic, sizeof jack_magic) != 0)
+        return 0;
+    a->status = halo_get_u16(p + 4);
+    a->node_idx = halo_get_u16(p + 6);
+    a->model_hash = halo_get_u64(p + 8);
+    a->session = halo_get_u64(p + 16);
+    return 1;
+}
+
+void halo_net_log(halo_net_log_fn fn, void *ctx, const char *fmt, ...) {
+    if (!fn)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(ctx, line);
+}

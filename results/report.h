@@ -1,0 +1,73 @@
+/*
+ * Reports over the results database: the runs of each scenario's newest text (the
+ * `latest_run` view of results/schema.sql) gathered per sweep point, Student's t
+ * confidence intervals over a point's runs (GSL), the speedup over the matching
+ * distributed-llama point, and the markdown tables of `halo report`.
+ *
+ * Not here: the regression check against a baseline (results/regress.h, which reads the
+ * same points) and figures (results/plot.h).
+ */
+#ifndef HALO_RESULTS_REPORT_H
+#define HALO_RESULTS_REPORT_H
+
+#include "core/status.h"
+#include "results/db.h"
+
+#include <stdio.h>
+
+/* Runs of one point kept for the intervals (a point's further runs count in its means). */
+#define HALO_REPORT_MAX_RUNS 64
+
+/* The runs of one (scenario, point). */
+typedef struct halo_report_point {
+    char scenario[64]; /* the scenario's name */
+    char label[512];   /* the point's label ("engine.baseline=halo ..."; "" without axes) */
+    char system[32];   /* its baseline, or "custom" */
+    char kind[16];     /* "numerics" or "shape-only" */
+    long point;        /* the point's index */
+    int n_runs;        /* runs (at most HALO_REPORT_MAX_RUNS) */
+    double ms[HALO_REPORT_MAX_RUNS];       /* (n_runs) mean ms/token of each run */
+    double p99_ms, compute_ms, network_ms; /* means over the runs */
+    double missing_pct;                    /* missing of expected contributions, all runs */
+    int n_quality;                         /* runs with a quality row */
+    double ppl[HALO_REPORT_MAX_RUNS];      /* (n_quality) their perplexities */
+} halo_report_point;
+
+typedef struct halo_report_points {
+    halo_report_point *v; /* (n) by scenario name, then point */
+    int n, cap;
+} halo_report_points;
+
+/*
+ * Reads every point of the database's latest runs into *ps (overwritten; free with
+ * halo_report_points_free). Errors: HALO_ERR_IO (SQLite), HALO_ERR_NOMEM.
+ */
+int halo_report_points_load(halo_db *db, halo_report_points *ps, halo_err *err);
+
+/* Frees the points; safe on a zeroed set. */
+void halo_report_points_free(halo_report_points *ps);
+
+/*
+ * The point of ps that runs distributed-llama (engine.baseline=dllama) under otherwise the
+ * same label as p, or NULL (p is itself dllama, has no baseline axis, or there is no such
+ * point). Points into ps.
+ */
+const halo_report_point *halo_report_peer(const halo_report_points *ps, const halo_report_point *p);
+
+/*
+ * Mean of x[0..n-1] into *mean and the half-width of its two-sided `confidence` interval
+ * (Student's t with n - 1 degrees of freedom) into *half; *half is 0 for n < 2.
+ */
+void halo_report_mean_ci(const double *x, int n, double confidence, double *mean, double *half);
+
+/*
+ * Writes the markdown report of the database at `db_path` (opened read-only) to `out`: per
+ * scenario a header with its provenance and a table of its points (ms/token with its
+ * `confidence` interval, in (0.5, 1); p99; the time split; missing contributions; the
+ * speedup over distributed-llama; perplexity), then a note on the method.
+ * Errors: those of halo_db_new (HALO_DB_READ), HALO_ERR_IO (SQLite, or writing to out),
+ * HALO_ERR_NOMEM.
+ */
+int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err);
+
+#endif /* HALO_RESULTS_REPORT_H */

@@ -1,0 +1,108 @@
+/*
+ * Addresses and the sockets made from them (net/addr.h), on loopback: parsing and its
+ * errors, formatting, comparing, and bind/connect/accept.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "net/addr.h"
+#include "tests/test.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+static void host_port_parses_and_formats_back(void) {
+    halo_net_addr a, b;
+    char text[HALO_NET_ADDR_STR_BYTES];
+    ASSERT_OK(halo_net_addr_parse(&a, "127.0.0.1:7001", NULL));
+    ASSERT_EQ(halo_net_addr_port(&a), 7001);
+    ASSERT(strcmp(halo_net_addr_format(&a, text, sizeof text), "127.0.0.1:7001") == 0);
+    ASSERT_OK(halo_net_addr_parse(&b, "localhost:7001", NULL)); /* a name */
+    ASSERT(halo_net_addr_equal(&a, &b));
+    halo_net_addr_loopback(&b, 7002);
+    ASSERT(!halo_net_addr_equal(&a, &b));
+    halo_net_addr_loopback(&b, 7001);
+    ASSERT(halo_net_addr_equal(&a, &b));
+    ASSERT_OK(halo_net_addr_parse(&b, "0.0.0.0:0", NULL));
+    ASSERT_EQ(halo_net_addr_port(&b), 0);
+    ASSERT(!halo_net_addr_equal(&a, &b));
+    halo_net_addr none = {0};
+    ASSERT(!halo_net_addr_equal(&none, &none)); /* "no address" equals nothing */
+    ASSERT_EQ(halo_net_addr_port(&none), -1);
+    ASSERT(strcmp(halo_net_addr_format(&none, text, sizeof text), "?") == 0);
+}
+
+static void bad_addresses_are_refused_with_the_text(void) {
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"nowhere", "expected host:port"},        {":7001", "expected host:port"},
+        {"127.0.0.1:", "port not in 0..65535"},   {"127.0.0.1:65536", "port not in 0..65535"},
+        {"127.0.0.1:-1", "port not in 0..65535"}, {"127.0.0.1:12x", "port not in 0..65535"},
+    };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        halo_net_addr a;
+        halo_err err = {0};
+        ASSERT_EQ(halo_net_addr_parse(&a, bad[i].text, &err), HALO_ERR_ARG);
+        ASSERT_STR_CONTAINS(err.msg, bad[i].text);
+        ASSERT_STR_CONTAINS(err.msg, bad[i].why);
+        ASSERT_EQ(a.len, 0);
+    }
+    halo_net_addr a;
+    ASSERT_EQ(halo_net_addr_parse(&a, NULL, NULL), HALO_ERR_ARG);
+}
+
+static void stream_sockets_bind_connect_and_accept(void) {
+    halo_net_addr any, bound;
+    halo_err err = {0};
+    halo_net_addr_loopback(&any, 0);
+    int lfd, cfd, afd, in_progress;
+    ASSERT_OK(halo_net_addr_bind(&lfd, &any, SOCK_STREAM, &err));
+    ASSERT_OK(halo_net_addr_sockname(&bound, lfd, &err));
+    ASSERT(halo_net_addr_port(&bound) > 0);
+    ASSERT_EQ(halo_net_addr_accept(&afd, lfd, NULL), HALO_ERR_AGAIN); /* nobody yet */
+    ASSERT_OK(halo_net_addr_connect(&cfd, &in_progress, &bound, &err));
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    ASSERT_OK(halo_net_addr_accept(&afd, lfd, &err));
+    p = (struct pollfd){.fd = cfd, .events = POLLOUT};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    ASSERT_EQ(write(cfd, "ok", 2), 2);
+    p = (struct pollfd){.fd = afd, .events = POLLIN};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    char got[2];
+    ASSERT_EQ(read(afd, got, 2), 2);
+    ASSERT(memcmp(got, "ok", 2) == 0);
+    ASSERT_EQ(read(afd, got, 2), -1); /* non-blocking */
+    ASSERT(errno == EAGAIN || errno == EWOULDBLOCK);
+    /* the port is taken: the error names the address and the kind */
+    int fd2;
+    ASSERT_EQ(halo_net_addr_bind(&fd2, &bound, SOCK_STREAM, &err), HALO_ERR_IO);
+    ASSERT_EQ(fd2, -1);
+    char text[HALO_NET_ADDR_STR_BYTES], want[HALO_NET_ADDR_STR_BYTES + 16];
+    (void)snprintf(want, sizeof want, "bind %s (tcp)",
+                   halo_net_addr_format(&bound, text, sizeof text));
+    ASSERT_STR_CONTAINS(err.msg, want);
+    ASSERT_OK(close(afd));
+    ASSERT_OK(close(cfd));
+    ASSERT_OK(close(lfd));
+}
+
+static void datagram_socket_binds_a_free_port(void) {
+    halo_net_addr any, bound;
+    halo_net_addr_loopback(&any, 0);
+    int fd;
+    ASSERT_OK(halo_net_addr_bind(&fd, &any, SOCK_DGRAM, NULL));
+    ASSERT_OK(halo_net_addr_sockname(&bound, fd, NULL));
+    ASSERT(halo_net_addr_port(&bound) > 0);
+    halo_net_addr_loopback(&any, (uint16_t)halo_net_addr_port(&bound));
+    ASSERT(halo_net_addr_equal(&any, &bound));
+    ASSERT_OK(close(fd));
+    halo_net_addr none = {0};
+    ASSERT_EQ(halo_net_addr_bind(&fd, &none, SOCK_DGRAM, NULL), HALO_ERR_ARG);
+}
+
+TEST_MAIN(TEST(host_port_parses_and_formats_back), TEST(bad_addresses_are_refused_with_the_text),
+          TEST(stream_sockets_bind_connect_and_accept), TEST(datagram_socket_binds_a_free_port))

@@ -1,0 +1,220 @@
+/*
+ * The frame format on its own (net/frame.h): sealing and opening, every verdict of the
+ * receive checks, the replay window's edges and reassembly, over plain buffers (no sockets).
+ */
+#include "net/frame.h"
+#include "tests/test.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static const uint8_t key[HALO_NET_KEY_BYTES] = {9, 8, 7};
+static const uint8_t other_key[HALO_NET_KEY_BYTES] = {9, 8, 6};
+
+static unsigned char buf[HALO_NET_MAX_FRAME_BYTES];
+
+static halo_net_frame header(int type, int src, int dst, uint64_t seq, size_t len) {
+    halo_net_frame h = {.type = type,
+                        .src = src,
+                        .dst = dst,
+                        .frag_idx = 0,
+                        .frag_count = 1,
+                        .payload_bytes = len,
+                        .seq = seq,
+                        .msg_bytes = (uint32_t)len,
+                        .offset_bytes = 0};
+    return h;
+}
+
+static void sealed_frame_opens_with_its_header_and_payload(void) {
+    ASSERT(sodium_init() >= 0);
+    const char payload[] = "hello, frames";
+    halo_net_frame h = {.type = HALO_NET_FRAME_CONTROL,
+                        .src = 3,
+                        .dst = 1,
+                        .frag_idx = 1,
+                        .frag_count = 2,
+                        .payload_bytes = sizeof payload,
+                        .seq = 0x1122334455667788ull,
+                        .msg_bytes = 100,
+                        .offset_bytes = 50};
+    size_t n = halo_net_frame_seal(key, &h, payload, buf, sizeof buf);
+    ASSERT_EQ(n, HALO_NET_OVERHEAD_BYTES + sizeof payload);
+    ASSERT(memcmp(buf, "HNET", 4) == 0);
+    ASSERT_EQ(halo_net_frame_wire_bytes(buf), n);
+    halo_net_frame o;
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.type, h.type);
+    ASSERT_EQ(o.src, 3);
+    ASSERT_EQ(o.dst, 1);
+    ASSERT_EQ(o.frag_idx, 1);
+    ASSERT_EQ(o.frag_count, 2);
+    ASSERT_EQ(o.payload_bytes, sizeof payload);
+    ASSERT(o.seq == h.seq);
+    ASSERT_EQ(o.msg_bytes, 100);
+    ASSERT_EQ(o.offset_bytes, 50);
+    ASSERT(memcmp(buf + HALO_NET_HEADER_BYTES, payload, sizeof payload) == 0);
+    /* the test helper seals the same bytes */
+    unsigned char again[256];
+    ASSERT_EQ(halo_net_seal_fragment(key, h.type, 3, 1, h.seq, 1, 2, 100, 50, payload,
+                                     sizeof payload, again, sizeof again),
+              n);
+    ASSERT(memcmp(again, buf, n) == 0);
+}
+
+static void seal_refuses_what_does_not_fit(void) {
+    ASSERT(sodium_init() >= 0);
+    halo_net_frame h = header(HALO_NET_FRAME_DATA, 1, 0, 5, 10);
+    unsigned char small[HALO_NET_OVERHEAD_BYTES + 9];
+    ASSERT_EQ(halo_net_frame_seal(key, &h, "0123456789", small, sizeof small), 0);
+    h.payload_bytes = HALO_NET_MAX_PAYLOAD_BYTES + 1;
+    ASSERT_EQ(halo_net_frame_seal(key, &h, buf, buf, sizeof buf), 0);
+    h = header(HALO_NET_FRAME_DATA, 1, 0, 5, 0);
+    h.frag_count = 65536;
+    ASSERT_EQ(halo_net_frame_seal(key, &h, NULL, buf, sizeof buf), 0);
+}
+
+/* Seals h (payload of zeros) and returns the verdict of opening it with n_nodes = 4. */
+static int verdict_of(const halo_net_frame *h, const uint8_t *open_key) {
+    static const unsigned char zeros[64];
+    size_t n = halo_net_frame_seal(key, h, zeros, buf, sizeof buf);
+    ASSERT(n > 0);
+    halo_net_frame o;
+    return halo_net_frame_open(open_key, buf, n, sizeof buf, 4, &o);
+}
+
+static void open_judges_authenticated_fields(void) {
+    ASSERT(sodium_init() >= 0);
+    halo_net_frame h = header(HALO_NET_FRAME_DATA, 1, 0, 7, 16);
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(verdict_of(&h, other_key), HALO_NET_VERDICT_BAD_AUTH);
+    h = header(0, 1, 0, 7, 16); /* no such type */
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_PONG + 1, 1, 0, 7, 16);
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 4, 0, 7, 16); /* source out of range */
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 2, 2, 7, 16); /* to itself */
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 1, 0, 7, 16);
+    h.frag_count = 0;
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h.frag_count = 2;
+    h.frag_idx = 2;
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 1, 0, 7, 16);
+    h.offset_bytes = 1; /* 16 bytes at 1 of a 16-byte message */
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 1, 0, 2, 16);
+    h.frag_count = 4;
+    h.frag_idx = 3; /* the first fragment would have sequence number -1 */
+    h.msg_bytes = 64;
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_MALFORMED);
+    h = header(HALO_NET_FRAME_DATA, 1, 0, 7, 16);
+    h.frag_count = 2;
+    h.msg_bytes = HALO_NET_MAX_MESSAGE_BYTES + 1;
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_OVERSIZED);
+}
+
+static void open_judges_bytes_before_the_tag(void) {
+    ASSERT(sodium_init() >= 0);
+    halo_net_frame h = header(HALO_NET_FRAME_DATA, 1, 0, 7, 16), o;
+    static const unsigned char zeros[16];
+    size_t n = halo_net_frame_seal(key, &h, zeros, buf, sizeof buf);
+    ASSERT_EQ(halo_net_frame_open(key, buf, n - 1, sizeof buf, 4, &o), HALO_NET_VERDICT_MALFORMED);
+    ASSERT_EQ(halo_net_frame_open(key, buf, HALO_NET_OVERHEAD_BYTES - 1, sizeof buf, 4, &o),
+              HALO_NET_VERDICT_MALFORMED);
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, n - 1, 4, &o), HALO_NET_VERDICT_OVERSIZED);
+    buf[n - 1] ^= 1; /* the tag */
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_BAD_AUTH);
+    buf[n - 1] ^= 1;
+    buf[HALO_NET_HEADER_BYTES] ^= 1; /* the payload */
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_BAD_AUTH);
+    buf[HALO_NET_HEADER_BYTES] ^= 1;
+    buf[4] = 2; /* version */
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_MALFORMED);
+    buf[4] = 1;
+    buf[0] = 'X'; /* magic */
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_MALFORMED);
+    ASSERT_EQ(halo_net_frame_wire_bytes(buf), 0);
+    ASSERT(halo_net_frame_is_refusal("HNETNAK1", 8));
+    ASSERT(!halo_net_frame_is_refusal("HNETNAK1", 7));
+    ASSERT(!halo_net_frame_is_refusal("HNETNAK2", 8));
+}
+
+static void replay_window_accepts_each_number_once_within_64(void) {
+    halo_net_replay w;
+    halo_net_replay_init(&w);
+    ASSERT(halo_net_replay_accept(&w, 1000));
+    ASSERT(!halo_net_replay_accept(&w, 1000));
+    ASSERT(halo_net_replay_accept(&w, 1003));
+    ASSERT(halo_net_replay_accept(&w, 1001)); /* reordered, inside the window */
+    ASSERT(!halo_net_replay_accept(&w, 1001));
+    ASSERT(halo_net_replay_accept(&w, 1003 - 63));  /* the window's oldest slot */
+    ASSERT(!halo_net_replay_accept(&w, 1003 - 64)); /* just behind it */
+    ASSERT(halo_net_replay_accept(&w, 2000));       /* a jump clears the window */
+    ASSERT(!halo_net_replay_accept(&w, 1003));
+    ASSERT(halo_net_replay_accept(&w, 1999));
+    ASSERT(!halo_net_replay_accept(&w, 2000));
+}
+
+static halo_net_frame frag(uint64_t first, unsigned idx, unsigned count, uint32_t msg_bytes,
+                           uint32_t off, size_t len) {
+    halo_net_frame h = header(HALO_NET_FRAME_DATA, 1, 0, first + idx, len);
+    h.frag_idx = idx;
+    h.frag_count = count;
+    h.msg_bytes = msg_bytes;
+    h.offset_bytes = off;
+    return h;
+}
+
+static void reassembly_joins_fragments_in_any_order(void) {
+    halo_net_reasm r;
+    halo_net_reasm_init(&r);
+    const unsigned char *msg;
+    int abandoned;
+    const char *text = "aaaabbbbcc";
+    halo_net_frame f2 = frag(50, 2, 3, 10, 8, 2), f0 = frag(50, 0, 3, 10, 0, 4),
+                   f1 = frag(50, 1, 3, 10, 4, 4);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f2, text + 8, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f0, text, &msg, &abandoned), HALO_NET_REASM_MORE);
+    /* a single-fragment message passes through and leaves the one in progress alone */
+    halo_net_frame one = header(HALO_NET_FRAME_DATA, 1, 0, 60, 3);
+    ASSERT_EQ(halo_net_reasm_add(&r, &one, "xyz", &msg, &abandoned), HALO_NET_REASM_DONE);
+    ASSERT(memcmp(msg, "xyz", 3) == 0);
+    ASSERT_EQ(abandoned, 0);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f1, text + 4, &msg, &abandoned), HALO_NET_REASM_DONE);
+    ASSERT(memcmp(msg, text, 10) == 0);
+    ASSERT_EQ(abandoned, 0);
+    halo_net_reasm_free(&r);
+}
+
+static void reassembly_drops_abandoned_and_inconsistent_messages(void) {
+    halo_net_reasm r;
+    halo_net_reasm_init(&r);
+    const unsigned char *msg;
+    int abandoned;
+    unsigned char data[8] = {0};
+    halo_net_frame a0 = frag(10, 0, 2, 8, 0, 4), b0 = frag(20, 0, 2, 8, 0, 4),
+                   b1 = frag(20, 1, 2, 8, 4, 4);
+    ASSERT_EQ(halo_net_reasm_add(&r, &a0, data, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &b0, data, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(abandoned, 1); /* a0's message is lost */
+    b1.frag_count = 3;       /* disagrees with b0 */
+    ASSERT_EQ(halo_net_reasm_add(&r, &b1, data, &msg, &abandoned), HALO_NET_REASM_INCONSISTENT);
+    ASSERT_EQ(abandoned, 0);
+    b1.frag_count = 2; /* b's message was dropped with it: this one starts afresh */
+    ASSERT_EQ(halo_net_reasm_add(&r, &b1, data, &msg, &abandoned), HALO_NET_REASM_MORE);
+    halo_net_frame one = header(HALO_NET_FRAME_DATA, 1, 0, 60, 3);
+    one.msg_bytes = 4; /* a single fragment must carry the whole message */
+    ASSERT_EQ(halo_net_reasm_add(&r, &one, data, &msg, &abandoned), HALO_NET_REASM_INCONSISTENT);
+    halo_net_reasm_free(&r);
+    halo_net_reasm_free(&r); /* freeing an empty one is a no-op */
+}
+
+TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
+          TEST(seal_refuses_what_does_not_fit), TEST(open_judges_authenticated_fields),
+          TEST(open_judges_bytes_before_the_tag),
+          TEST(replay_window_accepts_each_number_once_within_64),
+          TEST(reassembly_joins_fragments_in_any_order),
+          TEST(reassembly_drops_abandoned_and_inconsistent_messages))
