@@ -5,8 +5,9 @@
 #   2. delay-only per-token times of scenarios/ns3-cross.yaml (every point) on both engines;
 #   3. datagram delivery under loss: exchange success ratios over RUNS runs per engine, with a
 #      two-proportion z-test (two-sided p-value);
-#   4. the reliable stream under 0/1/2/5% loss, small messages: in-tree model vs ns-3 vs kernel
-#      TCP (sim/validation/kernel-tcp-summary.csv, measured in network namespaces);
+#   4. the reliable stream against kernel TCP per message size (256 B to 64 kB) and loss rate
+#      (0/1/2/5%): tools/compare-kernel-tcp.sh, the ns-3 column (K_ENGINES="ns3 sim" in the
+#      environment adds the in-tree engine's);
 #   5. the paper's headline point (scenarios/headline.yaml) on both engines, with wall times.
 # usage: tools/compare-ns3.sh [--quick] [BUILD_DIR]   (needs a build with ns-3)
 set -euo pipefail
@@ -19,7 +20,7 @@ fi
 build=${1:-$here/build/dev}
 pp=$build/tools/halo_sim_pingpong
 halo=$build/app/halo
-kernel=$here/sim/validation/kernel-tcp-summary.csv
+k_engines=${K_ENGINES:-ns3}
 for f in "$pp" "$halo"; do
     [ -x "$f" ] || { echo "compare-ns3: no $f (build first)" >&2; exit 2; }
 done
@@ -108,24 +109,16 @@ for size in 1024 4352 16384; do
 done
 
 echo
-echo "## 4. Reliable stream, small messages: in-tree model vs ns-3 vs kernel TCP"
+echo "## 4. Reliable stream against kernel TCP, per message size and loss rate"
 echo
-echo "Request/response of SIZE bytes each way, loss on both incoming links, the kernel's count"
-echo "of exchanges (2000, or 1000 at 5%), seed 1; kernel: sim/validation/kernel-tcp-summary.csv."
+echo "Request/response of SIZE bytes each way, loss on both incoming links; kernel:"
+echo "sim/validation/kernel-tcp-2026-12-04-summary.csv (tools/measure-kernel-tcp.sh, two network"
+echo "namespaces). tools/compare-kernel-tcp.sh --engines \"$k_engines\"."
 echo
-echo "| size B | loss | kernel mean ms | in-tree mean ms | in-tree error | ns-3 mean ms | ns-3 error | kernel >100 ms | in-tree >100 ms | ns-3 >100 ms |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-awk -F, 'NR > 1 && $1 <= 4352' "$kernel" | while IFS=, read -r size loss n _; do
-    [ $quick -eq 1 ] && n=300
-    for e in sim ns3; do
-        "$pp" --engine "$e" --size "$size" --loss "$loss" --count "$n" --seed 1 |
-            awk -f "$summ" >"$tmp/$e.tcp"
-    done
-    grep "^$size,$loss," "$kernel" | paste -d, - "$tmp/sim.tcp" "$tmp/ns3.tcp" | awk -F, '
-    function err(m, k) { return k > 0 ? sprintf("%+.0f%%", 100 * (m - k) / k) : "-" }
-    { printf "| %s | %s | %.3f | %.3f | %s | %.3f | %s | %.1f%% | %.1f%% | %.1f%% |\n", $1, $2,
-        $4, $12, err($12, $4), $20, err($20, $4), 100 * $8, 100 * $16, 100 * $24 }'
-done
+qk=()
+[ $quick -eq 1 ] && qk=(--quick)
+bash "$here/tools/compare-kernel-tcp.sh" ${qk[@]+"${qk[@]}"} --engines "$k_engines" \
+    "$here/sim/validation/kernel-tcp-2026-12-04-summary.csv" "$build"
 
 echo
 echo "## 5. Headline point (scenarios/headline.yaml: 8 x Pi 4B, Llama 2 7B shape, 5% loss)"

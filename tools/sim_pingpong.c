@@ -14,7 +14,10 @@
  * in-tree engine; --delivery datagram sends the request and the response as datagrams, and
  * an exchange whose request or response is lost is given up after --timeout-us and printed
  * with rtt_ns -1 (the delivery-ratio comparison of tools/compare-ns3.sh); --gilbert draws
- * Gilbert-Elliott bursts instead of Bernoulli loss.
+ * Gilbert-Elliott bursts instead of Bernoulli loss; --stats prints the transport's counters
+ * (both nodes summed, warm-up included: packets lost, segments retransmitted, timeouts, tail
+ * loss probes) as one `# stats ...` line on stderr, to set beside the kernel's counters;
+ * --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in (sim/ns3/ns3_shim.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -131,6 +134,8 @@ typedef struct opts {
     double size, loss, count, warmup, interval_us, seed, run, timeout_us;
     double gilbert[4]; /* p_good_bad, p_bad_good, loss_good, loss_bad */
     int use_gilbert;
+    int stats;         /* --stats: the transport's counters on stderr */
+    int rack_stand_in; /* --ns3-rack-stand-in 0|1 (halo_ns3_settings; default 1) */
     int header, ns3, delivery;
     halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
     double host[3];            /* --host SEND_US,RECV_US,COPY_NS_PER_KB */
@@ -153,11 +158,20 @@ static int parse_args(int argc, char **argv, opts *o) {
                 .delivery = HALO_DELIVERY_STREAM,
                 .link = {10, 7}};
     halo_engine_config_init(&o->engine);
+    o->rack_stand_in = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         double *dst = NULL, lo = 0, hi = 0;
         if (strcmp(a, "--header") == 0) {
             o->header = 1;
+            continue;
+        } else if (strcmp(a, "--stats") == 0) {
+            o->stats = 1;
+            continue;
+        } else if (strcmp(a, "--ns3-rack-stand-in") == 0 && i + 1 < argc) {
+            o->rack_stand_in = strcmp(argv[++i], "1") == 0;
+            if (!o->rack_stand_in && strcmp(argv[i], "0") != 0)
+                return bad_usage();
             continue;
         } else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
             o->ns3 = strcmp(argv[++i], "ns3") == 0;
@@ -264,6 +278,9 @@ int main(int argc, char **argv) {
                            .run = (uint64_t)o.run};
     cfg.tcp = o.engine.tcp; /* Linux-like, with any --tcp settings */
     halo_err err = {0};
+    halo_ns3_settings ns3_settings;
+    halo_ns3_settings_linux(&ns3_settings);
+    ns3_settings.rack_stand_in = o.rack_stand_in;
     pp p = {.size = (size_t)size,
             .warmup = (long)o.warmup,
             .count = (long)o.count,
@@ -272,7 +289,7 @@ int main(int argc, char **argv) {
     p.rtt = calloc((size_t)p.count, sizeof *p.rtt);
     p.buf = calloc(1, p.size);
     int rc = !p.rtt || !p.buf ? HALO_FAIL(&err, HALO_ERR_NOMEM, "out of memory")
-             : ns3            ? halo_ns3_new(&p.t, &cfg, NULL, &err)
+             : ns3            ? halo_ns3_new(&p.t, &cfg, &ns3_settings, &err)
                               : halo_sim_new(&p.t, &cfg, &err);
     if (rc == HALO_OK && !p.t)
         rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "no world");
@@ -286,6 +303,23 @@ int main(int argc, char **argv) {
     }
     if (rc == HALO_OK && p.failed)
         rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "a send failed");
+    if (rc == HALO_OK && o.stats) {
+        halo_sim_node_stats st[2];
+        for (int i = 0; i < 2; i++) {
+            if (ns3)
+                halo_ns3_get_stats(p.t, i, &st[i]);
+            else
+                halo_sim_get_stats(p.t, i, &st[i]);
+        }
+        (void)fprintf(stderr,
+                      "# stats size %zu loss %g: packets %llu lost %llu retransmits %llu "
+                      "timeouts %llu probes %llu\n",
+                      p.size, loss, (unsigned long long)(st[0].packets_sent + st[1].packets_sent),
+                      (unsigned long long)(st[0].packets_lost + st[1].packets_lost),
+                      (unsigned long long)(st[0].retransmits + st[1].retransmits),
+                      (unsigned long long)(st[0].timeouts + st[1].timeouts),
+                      (unsigned long long)(st[0].probes + st[1].probes));
+    }
     if (rc == HALO_OK) {
         if (header)
             (void)printf("size,loss,seq,rtt_ns\n");

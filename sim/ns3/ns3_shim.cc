@@ -460,20 +460,27 @@ class World {
 
     std::vector<int> mtus;
 
+    /* Every TCP attribute the shim sets; halo_ns3_settings_json records the same values. */
     void ConfigureTcp(Ptr<Socket> s, int mtu) {
         int seg = settings.segment_bytes > 0 ? settings.segment_bytes : mtu - kTcpIpHeader;
+        halo_ns3_timing tm;
+        halo_ns3_tcp_timing(&tcp, &settings, &tm);
         s->SetAttribute("SegmentSize", UintegerValue((uint32_t)seg));
         s->SetAttribute("InitialCwnd", UintegerValue((uint32_t)tcp.init_cwnd));
-        s->SetAttribute("DelAckTimeout", TimeValue(NanoSeconds((int64_t)tcp.delack_ns)));
+        s->SetAttribute("DelAckTimeout", TimeValue(NanoSeconds((int64_t)tm.delack_ns)));
         s->SetAttribute("DelAckCount", UintegerValue((uint32_t)settings.delack_count));
         s->SetAttribute("SndBufSize", UintegerValue((uint32_t)settings.sndbuf_bytes));
         s->SetAttribute("RcvBufSize", UintegerValue((uint32_t)settings.rcvbuf_bytes));
         s->SetAttribute("TcpNoDelay", BooleanValue(true));
         /* Linux's tcp_retries2 (ns-3's default of 6 closes a connection under heavy loss) */
         s->SetAttribute("DataRetries", UintegerValue(15));
-        s->SetAttribute("MinRto", TimeValue(NanoSeconds((int64_t)tcp.rto_min_ns)));
-        s->SetAttribute("ClockGranularity",
-                        TimeValue(NanoSeconds((int64_t)settings.clock_granularity_ns)));
+        s->SetAttribute("ConnTimeout", TimeValue(NanoSeconds((int64_t)tm.conn_timeout_ns)));
+        /* Linux's RTO formula (halo_ns3_tcp_timing) */
+        s->SetAttribute("MinRto", TimeValue(NanoSeconds((int64_t)tm.min_rto_ns)));
+        s->SetAttribute("ClockGranularity", TimeValue(NanoSeconds((int64_t)tm.granularity_ns)));
+        s->SetAttribute("ReTxThreshold",
+                        UintegerValue((uint32_t)halo_ns3_retx_threshold(&tcp, &settings)));
+        s->SetAttribute("LimitedTransmit", BooleanValue(true));
         s->SetAttribute("Sack", BooleanValue(settings.sack != 0));
         s->SetAttribute("Timestamp", BooleanValue(settings.timestamps != 0));
     }
@@ -836,8 +843,15 @@ int check_cfg(const halo_sim_config *cfg, const halo_ns3_settings *s, halo_err *
     if (cfg->delivery == HALO_DELIVERY_STREAM) {
         const halo_tcp_config &t = cfg->tcp;
         if (t.init_cwnd < 1 || t.init_cwnd > 100000 || t.rto_min_ns == 0 ||
-            t.rto_min_ns > 3600000000000ull || t.delack_ns > 3600000000000ull)
-            return HALO_FAIL(err, HALO_ERR_ARG, "ns3: tcp settings out of range");
+            t.rto_min_ns > 3600000000000ull || t.delack_ns > 3600000000000ull ||
+            t.rto_init_ns == 0 || t.rto_init_ns > 3600000000000ull || t.dupack_threshold < 1 ||
+            t.dupack_threshold > 1000)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "ns3: tcp settings out of range (init_cwnd %d, rto_min %llu ns, "
+                             "delack %llu ns, rto_init %llu ns, dupack_threshold %d)",
+                             t.init_cwnd, (unsigned long long)t.rto_min_ns,
+                             (unsigned long long)t.delack_ns, (unsigned long long)t.rto_init_ns,
+                             t.dupack_threshold);
         std::string cc = s->congestion, rec = s->recovery;
         if (cc != "cubic" && cc != "newreno" && cc != "linux-reno")
             return HALO_FAIL(err, HALO_ERR_ARG,
@@ -854,8 +868,11 @@ int check_cfg(const halo_sim_config *cfg, const halo_ns3_settings *s, halo_err *
         }
         if (s->sndbuf_bytes < 65536 || s->sndbuf_bytes > (1u << 30) || s->rcvbuf_bytes < 65536 ||
             s->rcvbuf_bytes > (1u << 30) || s->delack_count < 1 || s->delack_count > 1000 ||
-            s->clock_granularity_ns == 0 || s->clock_granularity_ns > 1000000000ull)
-            return HALO_FAIL(err, HALO_ERR_ARG, "ns3: socket settings out of range");
+            s->tick_ns < 1000 || s->tick_ns > 100000000ull || s->rack_stand_in < 0 ||
+            s->rack_stand_in > 1)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "ns3: socket settings out of range (buffers 64 KiB..1 GiB, "
+                             "delack_count 1..1000, tick 1 us..100 ms, rack_stand_in 0 or 1)");
     }
     if (s->queue_packets < 1 || s->queue_packets > 0xffffffffull)
         return HALO_FAIL(err, HALO_ERR_ARG, "ns3: queue of %llu packets out of range",

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Simulated TCP engines against kernel TCP, per message size and loss rate (docs/ns3.md).
+# For every (size, loss) row of a kernel summary (size,loss,n,mean_ms,p50_ms,p90_ms,p99_ms,
+# over100, as tools/measure-kernel-tcp.sh writes it, with or without a header line), runs the
+# same request/response exchange on each engine (halo_sim_pingpong --engine E: RUNS runs of
+# the kernel's count each, seed 1, runs 0..RUNS-1, pooled) and prints one markdown table:
+# mean, p90 and the fraction of exchanges over 100 ms, the kernel's value first, then each
+# engine's with its error against the kernel in percent.
+#
+# usage: tools/compare-kernel-tcp.sh [--engines "ns3 sim"] [--runs R] [--raw KERNEL_RAW.csv]
+#            [--counters KERNEL_COUNTERS.csv] [--tcp KEY=VALUE ...] [--args "ARGS"] [--quick]
+#            [KERNEL_SUMMARY.csv [BUILD_DIR]]
+#   --engines  engines, one column group each, in order (default "ns3"; "sim" is the in-tree
+#              engine, "ns3" needs a build with ns-3)
+#   --runs     runs per cell and engine (default 10; the kernel has one run of n exchanges)
+#   --raw      the kernel's raw samples (size,loss,seq,rtt_ns): adds the 95% confidence
+#              half-width of the kernel's mean (1.96 s / sqrt(n)), its sampling noise
+#   --counters the kernel's counters per cell (tools/measure-kernel-tcp.sh's .counters.csv):
+#              adds a second table, packets dropped, segments retransmitted, RTOs and tail
+#              loss probes per run of the kernel and of each engine (mean over its runs)
+#   --tcp      passed to every engine (shared TCP settings, as in a scenario's engine.tcp)
+#   --args     more arguments for halo_sim_pingpong (e.g. "--ns3-rack-stand-in 0")
+#   --quick    2 runs of 200 exchanges per cell (a smoke test of the script)
+# default summary: sim/validation/kernel-tcp-2026-12-04-summary.csv (sizes 256 to 65536 B,
+# loss 0/1/2/5%, 1000 exchanges per cell, this machine's kernel, docs/ns3.md).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+engines="ns3"
+runs=10
+raw=""
+counters=""
+quick=0
+tcp=()
+args=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --engines) engines=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --raw) raw=$2; shift 2 ;;
+    --counters) counters=$2; shift 2 ;;
+    --tcp) tcp+=(--tcp "$2"); shift 2 ;;
+    --args) args=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
+    -*) echo "compare-kernel-tcp: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+kernel=${1:-$here/sim/validation/kernel-tcp-2026-12-04-summary.csv}
+build=${2:-$here/build/dev}
+pp=$build/tools/halo_sim_pingpong
+summ=$here/tools/tcp-summary.awk
+[ -x "$pp" ] || { echo "compare-kernel-tcp: no $pp (build first)" >&2; exit 2; }
+[ -r "$kernel" ] || { echo "compare-kernel-tcp: cannot read $kernel" >&2; exit 2; }
+for f in "$raw" "$counters"; do
+    [ -z "$f" ] || [ -r "$f" ] || { echo "compare-kernel-tcp: cannot read $f" >&2; exit 2; }
+done
+[ $quick -eq 1 ] && runs=2
+unset NS_LOG NS_GLOBAL_VALUE
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+name() { case "$1" in sim) echo "in-tree" ;; ns3) echo "ns-3" ;; *) echo "$1" ;; esac; }
+
+# The kernel's rows (header dropped), and the 95% half-width of each mean from the raw samples.
+awk -F, '$1 != "size"' "$kernel" >"$tmp/kernel"
+if [ -n "$raw" ]; then
+    awk -F, '$1 != "size" { k = $1 "," $2; n[k]++; s[k] += $4 / 1e6; q[k] += ($4 / 1e6) ^ 2 }
+        END { for (k in n) { m = s[k] / n[k]; v = (q[k] - n[k] * m * m) / (n[k] - 1)
+              printf "%s,%.4f\n", k, 1.96 * sqrt(v > 0 ? v : 0) / sqrt(n[k]) } }' "$raw" >"$tmp/ci"
+else
+    : >"$tmp/ci"
+fi
+
+# Each engine's summary of every cell: RUNS runs pooled.
+# Counters (--stats): one "# stats size S loss P: packets .. lost .. retransmits .. timeouts ..
+# probes .." line per run on stderr.
+for e in $engines; do
+    : >"$tmp/$e.csv"
+    : >"$tmp/$e.stats"
+    while IFS=, read -r size loss n _; do
+        [ $quick -eq 1 ] && n=200
+        for ((r = 0; r < runs; r++)); do
+            "$pp" --engine "$e" --size "$size" --loss "$loss" --count "$n" --seed 1 --run "$r" \
+                --stats ${tcp[@]+"${tcp[@]}"} $args 2>>"$tmp/$e.stats"
+        done | awk -f "$summ" >>"$tmp/$e.csv"
+    done <"$tmp/kernel"
+done
+
+# The table: kernel, then each engine with its error, for mean, p90 and >100 ms.
+hdr="| size B | loss | kernel mean ms |"
+sep="|---|---|---|"
+for e in $engines; do hdr="$hdr $(name "$e") mean ms (error) |"; sep="$sep---|"; done
+hdr="$hdr kernel p90 ms |"
+sep="$sep---|"
+for e in $engines; do hdr="$hdr $(name "$e") p90 ms (error) |"; sep="$sep---|"; done
+hdr="$hdr kernel >100 ms |"
+sep="$sep---|"
+for e in $engines; do hdr="$hdr $(name "$e") >100 ms |"; sep="$sep---|"; done
+echo "$hdr"
+echo "$sep"
+files=()
+for e in $engines; do files+=("$tmp/$e.csv"); done
+awk -F, -v ne="$(echo $engines | wc -w)" '
+    function err(m, k) { return k <= 0 ? "-" : m > 10 * k ? sprintf("x%.0f", m / k) : sprintf("%+.0f%%", 100 * (m - k) / k) }
+    function ms(v) { return v < 1 ? sprintf("%.3f", v) : v < 100 ? sprintf("%.2f", v) : sprintf("%.1f", v) }
+    FILENAME == ARGV[1] { ci[$1 "," $2] = $3; next }
+    FILENAME == ARGV[2] { order[++nk] = $1 "," $2; kr[$1 "," $2] = $0; next }
+    { for (i = 3; i <= ne + 2; i++) if (FILENAME == ARGV[i]) row[i - 2, $1 "," $2] = $0 }
+    END {
+        for (j = 1; j <= nk; j++) {
+            key = order[j]; split(kr[key], k, ",")
+            line = sprintf("| %s | %s | %s%s |", k[1], k[2], ms(k[4]),
+                           key in ci ? " ± " ms(ci[key]) : "")
+            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %s (%s) |", ms(e[4]), err(e[4], k[4])) }
+            line = line sprintf(" %s |", ms(k[6]))
+            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %s (%s) |", ms(e[6]), err(e[6], k[6])) }
+            line = line sprintf(" %.1f%% |", 100 * k[8])
+            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %.1f%% |", 100 * e[8]) }
+            print line
+        }
+    }' "$tmp/ci" "$tmp/kernel" "${files[@]}"
+echo
+note="kernel: $(basename "$kernel"), one run per cell; engines: $runs runs of the same count"
+note="$note per cell, seed 1${tcp[*]+, ${tcp[*]}}${args:+, $args}; error = (engine - kernel) / kernel, xN above +999%"
+[ -z "$raw" ] || note="$note; ± = 95% half-width of the kernel mean (sampling noise)"
+echo "($note)"
+
+[ -n "$counters" ] || exit 0
+echo
+hdr="| size B | loss | kernel drops / retrans / RTO / TLP |"
+sep="|---|---|---|"
+for e in $engines; do hdr="$hdr $(name "$e") drops / retrans / RTO / TLP |"; sep="$sep---|"; done
+echo "$hdr"
+echo "$sep"
+sfiles=()
+for e in $engines; do sfiles+=("$tmp/$e.stats"); done
+awk -v ne="$(echo $engines | wc -w)" '
+    FILENAME == ARGV[1] { split($0, c, ","); if (c[1] == "size") next
+        kc[c[1] "," c[2]] = sprintf("%d / %d / %d / %d", c[4] + c[6], c[8], c[9], c[10]); next }
+    FILENAME == ARGV[2] { split($0, c, ","); order[++nk] = c[1] "," c[2]; next }
+    /^# stats/ { for (i = 3; i <= ne + 2; i++) if (FILENAME == ARGV[i]) {
+        key = $4 "," $6; sub(/:$/, "", key); n[i - 2, key]++
+        lost[i - 2, key] += $10; re[i - 2, key] += $12; to[i - 2, key] += $14; pr[i - 2, key] += $16 } }
+    END {
+        for (j = 1; j <= nk; j++) {
+            key = order[j]; split(key, k, ",")
+            line = sprintf("| %s | %s | %s |", k[1], k[2], key in kc ? kc[key] : "-")
+            for (i = 1; i <= ne; i++) { m = n[i, key] > 0 ? n[i, key] : 1
+                line = line sprintf(" %.0f / %.0f / %.0f / %.0f |", lost[i, key] / m, re[i, key] / m,
+                                    to[i, key] / m, pr[i, key] / m) }
+            print line
+        }
+    }' "$counters" "$tmp/kernel" "${sfiles[@]}"
+echo
+echo "(per run of the kernel count plus 20 warm-up exchanges; kernel: both namespaces, RTO ="
+echo "TcpExtTCPTimeouts, TLP = TcpExtTCPLossProbes; engines: mean over their runs, RTO = entries"
+echo "into the loss state (ns-3) or retransmission timeouts (in-tree))"
