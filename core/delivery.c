@@ -12,6 +12,6 @@ void halo_tcp_config_linux(halo_tcp_config *c) {
                            .tlp = 1,
                            .dupack_threshold = 3,
                            .quickack_segments = 16,
-                           .quickack = 0,
-                           .tick_ns = 0};
+                           .quickack = 1,
+                           .tick_ns = 4000000};
 }
