@@ -237,6 +237,8 @@ int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
         c->adaptive_deadline = halo;
     if (!is_set(c, K_REDUNDANCY))
         c->redundancy = halo ? 2 : 1;
+    if (!is_set(c, K_COLLECTIVE)) /* distributed-llama all-gathers; the others gather at a root */
+        c->collective = p == 0 ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
     return HALO_OK;
 }
 
@@ -529,6 +531,10 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
         (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
         return BAD_KEY(K_IMPORTANCE,
                        "a shape has no activations to score: use synthetic (or a model file)");
+    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET)
+        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: sockets gather at the
+                                                 root until a socket mesh exists (explicit
+                                                 collective: mesh is refused above) */
     if (c->collective == HALO_COLLECTIVE_MESH && c->policy != HALO_SYNC_POLICY_STRICT)
         return BAD_KEY(K_COLLECTIVE, "mesh needs sync: strict (as distributed-llama)");
     if (c->deadline_min_ns > c->deadline_max_ns) {

@@ -134,7 +134,9 @@ int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *s
 
 /*
  * Applies a preset: the one mapping from a baseline name to settings.
- *   dllama     strict sync, equal split, reliable stream (distributed-llama);
+ *   dllama     strict sync, equal split, reliable stream, the mesh collective
+ *              (distributed-llama; socket clusters gather at the root until they have a
+ *              mesh);
  *   balanced   strict sync, split by device speed;
  *   relaxed    relaxed sync with a fixed deadline, equal split, no importance;
  *   halo       relaxed sync, split by device speed, importance from the predictor (synthetic
