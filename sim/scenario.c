@@ -331,9 +331,8 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base",           "gflops",         "mem_bw_gbps", "mem_mb",
-    "storage_mbps",   "op_overhead_us", "send_us",     "recv_us",
-    "copy_ns_per_kb", "source",         NULL};
+    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
+    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "source",       NULL};
 
 static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
                         prof_acc *a, int depth);

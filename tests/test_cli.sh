@@ -213,13 +213,15 @@ workload: {prompt: "Once upon a time", tokens: 24, temperature: 0}
 seed: 3
 YAML
     local v
-    for v in "0.3 false true off" "0.3 true false on-demand" "0.3 true true ahead" \
-        "0.01 true true tiny" "0.17 true true nogroup"; do
+    for v in "1 false true off" "0.3 true false on-demand" "0.3 true true ahead" \
+        "0.01 true true tiny" "0.17 true true nogroup" "0.3 false true oom"; do
         set -- $v
         sed "s/MEM/$1/; s/BUDGET/$2/; s/PREFETCH/$3/" "$base" >"$tmp/mem-$4.yaml"
     done
     expect_ok sim --json "$tmp/mem-off.yaml"
     cp "$tmp/out" "$tmp/off.json"
+    # without streaming, a device whose memory does not hold its share is out of memory
+    expect_fail 1 "device 1 is out of memory: its share needs" -- sim "$tmp/mem-oom.yaml"
     expect_ok sim --json "$tmp/mem-on-demand.yaml"
     cp "$tmp/out" "$tmp/demand.json"
     expect_ok sim --json "$tmp/mem-ahead.yaml"
