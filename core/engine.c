@@ -66,6 +66,7 @@ enum {
     K_PREFETCH,
     K_SIMULATOR,
     K_COLLECTIVE,
+    K_HEARTBEAT_MS,
     K_COUNT
 };
 
@@ -124,6 +125,8 @@ const halo_engine_key halo_engine_keys[] = {
     E("simulator", simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
     E("collective", collective_names, SIM | LOOP, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
+    N("heartbeat_ms", 0, 0, 1e6, 0, SIM, "MS",
+      "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
 };
 
 #undef E
@@ -280,6 +283,9 @@ static void set_number(halo_engine_config *c, int k, double v) {
         break;
     case K_DEADLINE_MAX_MS:
         c->deadline_max_ns = ms_to_ns(v);
+        break;
+    case K_HEARTBEAT_MS:
+        c->heartbeat_ns = ms_to_ns(v);
         break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not a number key");
@@ -621,11 +627,11 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
-           "%s, \"simulator\": \"%s\", \"collective\": \"%s\"}",
+           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g}",
            c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
-           collective_names[c->collective]);
+           collective_names[c->collective], ns_ms(c->heartbeat_ns));
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;

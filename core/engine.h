@@ -68,6 +68,7 @@ typedef struct halo_engine_config {
     halo_tcp_config tcp;      /* stream delivery (simulated worlds) */
     int simulator;            /* enum halo_simulator (simulated worlds) */
     int collective;           /* enum halo_collective: star or mesh (core/node.h) */
+    uint64_t heartbeat_ns;    /* simulated: the root pings every device this often, 0 = never */
     int importance;           /* enum halo_scoring, or HALO_ENGINE_IMPORTANCE_* */
     double tau;               /* fraction of the importance mass that is critical, (0, 1] */
     char *predictor;          /* predictor file, or NULL: the model file with .pred */

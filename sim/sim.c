@@ -14,6 +14,7 @@
 #include "core/wire.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,26 @@ enum {
     EV_SWITCH,    /* a packet crossed its uplink: forward onto the downlink */
     EV_ARRIVE,    /* a packet crossed its downlink: hand it to the receiving node */
     EV_TCP_TIMER, /* a connection timer (u64 = which) */
+    EV_HEARTBEAT, /* node 0 pings every other node */
 };
+
+/*
+ * What a message is: the application's, or a heartbeat of the transport itself (a socket
+ * cluster's root pings each worker every heartbeat_ms over the same connection, and the
+ * worker answers at once; net/transport.c). Heartbeats cost what any message costs on the
+ * wire and in host time but are never handed to the application, and are not counted in
+ * the message statistics.
+ */
+enum {
+    MSG_APP = 0,
+    MSG_PING = 1,
+    MSG_PONG = 2,
+    HEARTBEAT_BYTES = 48, /* a frame with no payload: header and tag (net/frame.h) */
+};
+
+/* Heartbeats stop once the application has done nothing for this long (simulated time),
+ * so that a stuck run still ends with "nothing pending" instead of pinging forever. */
+#define HEARTBEAT_IDLE_NS 600000000000ull
 
 enum {
     UDP_IP_HEADER = 28,
@@ -162,6 +182,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
 
 typedef struct dgram {
     int src, dst;
+    int msg;       /* MSG_APP, MSG_PING or MSG_PONG */
     int remaining; /* fragments not yet arrived or lost */
     int lost;
     size_t len;
@@ -177,6 +198,7 @@ typedef struct segment {
 } segment;
 
 typedef struct smsg {
+    int msg;          /* MSG_APP, MSG_PING or MSG_PONG */
     uint64_t end_seq; /* stream offset just past the message */
     size_t len;
     unsigned char *data;
@@ -246,6 +268,8 @@ typedef struct sim {
     conn **conns; /* (n, n), created on first use */
     int delivery;
     halo_tcp_config tcp;
+    uint64_t heartbeat_ns;
+    uint64_t last_app_ns; /* the application's last send, charge or timer */
     halo_evq *q;
     uint64_t now_ns;
     uint64_t events;
@@ -314,6 +338,29 @@ static void at_switch(sim *s, packet *p) {
     push(s, &ev, NULL);
 }
 
+/* How many other devices of node i's host are busy (computing or in a system call) at t. */
+static int host_busy(const sim *s, int i, uint64_t t) {
+    int k = 0;
+    for (int j = 0; j < s->n; j++)
+        k += j != i && s->nodes[j].dev.host == s->nodes[i].dev.host &&
+             s->nodes[j].clock.busy_until_ns > t;
+    return k;
+}
+
+/*
+ * What a piece of CPU work of dt ns starting at t on node i costs beyond dt because its
+ * host's cores are shared: with k other devices of the host busy at t, it runs at
+ * cores / (k + 1) of full speed when that is below 1 (fixed at the start: a fair-share
+ * approximation). Compute and host costs (system calls, wake-ups, copies) both count.
+ */
+static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
+    const node *n = &s->nodes[i];
+    if (n->dev.host <= 0 || n->dev.cores <= 0 || dt == 0)
+        return 0;
+    double share = (double)(host_busy(s, i, t) + 1) / (double)n->dev.cores;
+    return share > 1.0 ? (uint64_t)llround((double)dt * (share - 1.0)) : 0;
+}
+
 /* ==== Datagram delivery ==== */
 
 /* Host cost of one message of len bytes: fixed plus copying. */
@@ -321,17 +368,24 @@ static uint64_t host_ns(uint64_t fixed_ns, const halo_device_profile *p, size_t 
     return fixed_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
 }
 
-/* The receiving node takes the message when it is free, after its receive cost. */
-static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len) {
+static void control_send(sim *s, int src, int dst, int msg);
+
+/* The receiving node takes the message when it is free, after its receive cost; a ping is
+   answered, a pong dropped. */
+static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len, int msg) {
     node *n = &s->nodes[dst];
-    s->nodes[src].stats.msgs_delivered++;
+    if (msg == MSG_APP)
+        s->nodes[src].stats.msgs_delivered++;
     uint64_t cost = host_ns(n->dev.recv_ns, &n->dev, len);
     if (cost) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
+        cost += host_share_extra(s, dst, start, cost);
         n->clock.busy_until_ns = start + cost;
         n->stats.host_ns += cost;
     }
-    if (n->recv)
+    if (msg == MSG_PING)
+        control_send(s, dst, src, MSG_PONG);
+    else if (msg == MSG_APP && n->recv)
         n->recv(n->recv_ctx, src, data, len);
 }
 
@@ -339,17 +393,25 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost) {
     d->lost |= lost;
     if (--d->remaining > 0)
         return;
-    if (d->lost)
-        s->nodes[d->src].stats.msgs_lost++;
-    else
-        deliver(s, d->src, d->dst, d->data, d->len);
+    if (d->lost) {
+        if (d->msg == MSG_APP)
+            s->nodes[d->src].stats.msgs_lost++;
+    } else {
+        deliver(s, d->src, d->dst, d->data, d->len, d->msg);
+    }
     free(d->data);
     free(d);
 }
 
-static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len, uint64_t t) {
+/* The bytes a message occupies on the wire before packet headers. */
+static uint64_t message_bytes(const unsigned char *data, size_t len, int msg) {
+    return msg == MSG_APP ? halo_wire_charged_size(data, len) : HEARTBEAT_BYTES;
+}
+
+static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg,
+                       uint64_t t) {
     const link *up = &s->up[src];
-    uint64_t charged = halo_wire_charged_size(data, len);
+    uint64_t charged = message_bytes(data, len, msg);
     uint64_t frag = (uint64_t)(up->spec.mtu_bytes - UDP_IP_HEADER);
     int n_frag = charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
     dgram *d = calloc(1, sizeof *d);
@@ -358,7 +420,7 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
         s->failed = 1;
         return;
     }
-    *d = (dgram){.src = src, .dst = dst, .remaining = n_frag, .len = len, .data = data};
+    *d = (dgram){.src = src, .dst = dst, .msg = msg, .remaining = n_frag, .len = len, .data = data};
     for (int i = 0; i < n_frag; i++) {
         packet *p = packet_get(s);
         if (!p) {
@@ -552,7 +614,7 @@ static void push_data(sim *s, conn *c) {
         arm_rto_or_probe(s, c);
 }
 
-static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t len) {
+static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
     conn *c = get_conn(s, src, dst);
     int r = c ? grow((void **)&c->msgs, &c->cap_msgs, sizeof *c->msgs, c->n_msgs + 1, c->head_msg,
                      c->n_msgs)
@@ -564,10 +626,9 @@ static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t le
     }
     if (r > 0) /* grow() unwrapped the ring to index 0 */
         c->head_msg = 0;
-    uint64_t charged = halo_wire_charged_size(data, len);
-    c->write_seq += charged;
+    c->write_seq += message_bytes(data, len, msg);
     smsg *m = &c->msgs[(c->head_msg + c->n_msgs) % c->cap_msgs];
-    *m = (smsg){.end_seq = c->write_seq, .len = len, .data = data};
+    *m = (smsg){.msg = msg, .end_seq = c->write_seq, .len = len, .data = data};
     c->n_msgs++;
     push_data(s, c);
 }
@@ -580,7 +641,7 @@ static void deliver_in_order(sim *s, conn *c) {
             break;
         c->head_msg = (c->head_msg + 1) % c->cap_msgs;
         c->n_msgs--;
-        deliver(s, c->src, c->dst, m->data, m->len);
+        deliver(s, c->src, c->dst, m->data, m->len, m->msg);
         free(m->data);
     }
 }
@@ -910,12 +971,59 @@ static int sim_attach(halo_transport *t, int i, halo_recv_fn fn, void *ctx, halo
     return HALO_OK;
 }
 
-static void network_send(sim *s, int src, int dst, unsigned char *data, size_t len) {
-    s->nodes[src].stats.msgs_sent++;
+static void network_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
+    if (msg == MSG_APP)
+        s->nodes[src].stats.msgs_sent++;
     if (s->delivery == HALO_DELIVERY_STREAM)
-        stream_send(s, src, dst, data, len);
+        stream_send(s, src, dst, data, len, msg);
     else
-        dgram_send(s, src, dst, data, len, s->now_ns);
+        dgram_send(s, src, dst, data, len, msg, s->now_ns);
+}
+
+/*
+ * Sends a message from src (data owned, NULL for a heartbeat): the system call keeps the
+ * sender busy for its host cost and the message leaves at its end, or when the sender is
+ * done computing. Returns HALO_OK or HALO_ERR_NOMEM (data is then freed).
+ */
+static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
+    node *sn = &s->nodes[src];
+    uint64_t cost = host_ns(sn->dev.send_ns, &sn->dev, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+    if (cost) {
+        uint64_t start = node_now(s, src);
+        cost += host_share_extra(s, src, start, cost);
+        sn->clock.busy_until_ns = start + cost;
+        sn->stats.host_ns += cost;
+    }
+    uint64_t depart = node_now(s, src);
+    if (depart > s->now_ns) { /* the node is still busy: it sends when done */
+        halo_event ev = {.time_ns = depart,
+                         .kind = EV_SEND,
+                         .node = src,
+                         .ptr = data,
+                         .ptr2 = (void *)(intptr_t)msg,
+                         .u64 = (uint64_t)dst << 32 | (uint64_t)len};
+        if (halo_evq_push(s->q, &ev, NULL, NULL) != HALO_OK) {
+            free(data);
+            return HALO_ERR_NOMEM;
+        }
+        return HALO_OK;
+    }
+    network_send(s, src, dst, data, len, msg);
+    return s->failed ? HALO_ERR_NOMEM : HALO_OK;
+}
+
+static void control_send(sim *s, int src, int dst, int msg) {
+    if (queue_send(s, src, dst, NULL, 0, msg) != HALO_OK)
+        s->failed = 1;
+}
+
+static void heartbeat(sim *s) {
+    for (int d = 1; d < s->n; d++)
+        control_send(s, 0, d, MSG_PING);
+    if (s->now_ns - s->last_app_ns < HEARTBEAT_IDLE_NS) {
+        halo_event ev = {.time_ns = s->now_ns + s->heartbeat_ns, .kind = EV_HEARTBEAT};
+        push(s, &ev, NULL);
+    }
 }
 
 static int sim_send(halo_transport *t, int src, int dst, const void *msg, size_t len,
@@ -929,27 +1037,10 @@ static int sim_send(halo_transport *t, int src, int dst, const void *msg, size_t
     if (!copy)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory for a %zu-byte message", len);
     memcpy(copy, msg, len);
-    node *sn = &s->nodes[src];
-    uint64_t cost = host_ns(sn->dev.send_ns, &sn->dev, len);
-    if (cost) { /* the system call keeps the sender busy; the message leaves at its end */
-        sn->clock.busy_until_ns = node_now(s, src) + cost;
-        sn->stats.host_ns += cost;
-    }
-    uint64_t depart = node_now(s, src);
-    if (depart > s->now_ns) { /* the node is still computing: it sends when done */
-        halo_event ev = {.time_ns = depart,
-                         .kind = EV_SEND,
-                         .node = src,
-                         .ptr = copy,
-                         .u64 = (uint64_t)dst << 32 | (uint64_t)len};
-        if (halo_evq_push(s->q, &ev, NULL, err) != HALO_OK) {
-            free(copy);
-            return HALO_ERR_NOMEM;
-        }
-        return HALO_OK;
-    }
-    network_send(s, src, dst, copy, len);
-    return s->failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory") : HALO_OK;
+    s->last_app_ns = s->now_ns;
+    if (queue_send(s, src, dst, copy, len, MSG_APP) != HALO_OK)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory");
+    return HALO_OK;
 }
 
 static int sim_schedule(halo_transport *t, int i, uint64_t delay_ns, halo_timer_fn fn, void *arg,
@@ -975,31 +1066,17 @@ static uint64_t sim_now(halo_transport *t, int i) {
     return bad_node(s, i) ? s->now_ns : node_now(s, i);
 }
 
-/* How many other devices of node i's host are computing at time t. */
-static int host_busy(const sim *s, int i, uint64_t t) {
-    int k = 0;
-    for (int j = 0; j < s->n; j++)
-        k += j != i && s->nodes[j].dev.host == s->nodes[i].dev.host &&
-             s->nodes[j].clock.busy_until_ns > t;
-    return k;
-}
-
 static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     sim *s = as_sim(t);
     if (bad_node(s, i))
         return;
     node *n = &s->nodes[i];
     uint64_t now = node_now(s, i), before = n->stats.compute_ns;
+    s->last_app_ns = s->now_ns;
     halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
-    if (n->dev.host > 0 && n->dev.cores > 0) { /* sharing the host's cores */
-        double share = (double)(host_busy(s, i, now) + 1) / (double)n->dev.cores;
-        if (share > 1.0) {
-            uint64_t dt = n->stats.compute_ns - before;
-            uint64_t extra = (uint64_t)llround((double)dt * (share - 1.0));
-            n->clock.busy_until_ns += extra;
-            n->stats.compute_ns += extra;
-        }
-    }
+    uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
+    n->clock.busy_until_ns += extra;
+    n->stats.compute_ns += extra;
 }
 
 static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {
@@ -1016,10 +1093,15 @@ static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *er
         s->events++;
         switch (ev.kind) {
         case EV_TIMER:
+            s->last_app_ns = s->now_ns;
             ev.fn(ev.ptr2);
             break;
+        case EV_HEARTBEAT:
+            heartbeat(s);
+            break;
         case EV_SEND:
-            network_send(s, ev.node, (int)(ev.u64 >> 32), ev.ptr, (size_t)(ev.u64 & 0xffffffffu));
+            network_send(s, ev.node, (int)(ev.u64 >> 32), ev.ptr, (size_t)(ev.u64 & 0xffffffffu),
+                         (int)(intptr_t)ev.ptr2);
             break;
         case EV_SWITCH:
             at_switch(s, ev.ptr);
@@ -1161,6 +1243,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     s->n = cfg->n_nodes;
     s->delivery = cfg->delivery;
     s->tcp = cfg->tcp;
+    s->heartbeat_ns = cfg->heartbeat_ns;
     size_t n = (size_t)cfg->n_nodes;
     s->nodes = calloc(n, sizeof *s->nodes);
     s->up = calloc(n, sizeof *s->up);
@@ -1185,6 +1268,11 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         /* purpose: 1 = uplink loss/jitter, 2 = downlink loss/jitter */
         halo_rng_init_stream(&s->up[i].rng, cfg->seed, cfg->run, i, 1);
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
+    }
+    if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
+                                       shows at run) */
+        halo_event ev = {.time_ns = s->heartbeat_ns, .kind = EV_HEARTBEAT};
+        push(s, &ev, NULL);
     }
     *out = &s->base;
     return HALO_OK;

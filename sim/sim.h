@@ -95,8 +95,8 @@ typedef struct halo_device_profile {
     uint64_t send_ns, recv_ns;
     double copy_ns_per_kb;
     /* Devices on one machine (several processes of a cluster on one host): devices with the
-       same host > 0 share its `cores` cores. A compute segment that starts while k other
-       devices of the host are busy runs max(1, (k + 1) / cores) times longer. 0 = a device
+       same host > 0 share its `cores` cores. A compute segment or host cost that starts while k
+       other devices of the host are busy takes max(1, (k + 1) / cores) times longer. 0 = a device
        with a CPU of its own. */
     int host, cores;
 } halo_device_profile;
@@ -131,6 +131,7 @@ typedef struct halo_sim_config {
     const halo_link_spec *downlink;     /* (n_nodes): switch -> node */
     int delivery;                       /* enum halo_delivery */
     halo_tcp_config tcp;                /* stream delivery settings */
+    uint64_t heartbeat_ns;              /* node 0 pings every other node this often, 0 = never */
     uint64_t seed, run;                 /* random streams */
 } halo_sim_config;
 

@@ -7,9 +7,43 @@
 
 #include <stdio.h>
 
+/* What only the in-tree engine models: ns-3 would silently ignore it. */
+static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
+    if (cfg->heartbeat_ns)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "engine.heartbeat_ms: only the in-tree simulator sends heartbeats "
+                         "(simulator: sim), not ns-3");
+    for (int i = 0; cfg->devices && i < cfg->n_nodes; i++) {
+        const halo_device_profile *d = &cfg->devices[i];
+        if (d->send_ns || d->recv_ns || d->copy_ns_per_kb > 0)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "device %d: host costs (send_us, recv_us, copy_ns_per_kb) are "
+                             "modelled by the in-tree simulator only (simulator: sim), not ns-3",
+                             i);
+        if (d->host)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "device %d: devices sharing a host are modelled by the in-tree "
+                             "simulator only (simulator: sim), not ns-3",
+                             i);
+        const halo_link_spec *l[2] = {cfg->uplink ? &cfg->uplink[i] : NULL,
+                                      cfg->downlink ? &cfg->downlink[i] : NULL};
+        for (int k = 0; k < 2; k++)
+            if (l[k] && l[k]->loss.model == HALO_LOSS_GILBERT && l[k]->loss.mean_good_ns)
+                return HALO_FAIL(err, HALO_ERR_ARG,
+                                 "device %d: Gilbert-Elliott loss in time (mean_burst_ms) is "
+                                 "modelled by the in-tree simulator only (simulator: sim), not "
+                                 "ns-3: give mean_burst_packets or p_good_bad/p_bad_good",
+                                 i);
+    }
+    return HALO_OK;
+}
+
 int halo_world_new(halo_transport **out, const halo_sim_config *cfg, int simulator, halo_err *err) {
-    return simulator == HALO_SIMULATOR_NS3 ? halo_ns3_new(out, cfg, NULL, err)
-                                           : halo_sim_new(out, cfg, err);
+    *out = NULL;
+    if (simulator != HALO_SIMULATOR_NS3)
+        return halo_sim_new(out, cfg, err);
+    int rc = ns3_refuses(cfg, err);
+    return rc != HALO_OK ? rc : halo_ns3_new(out, cfg, NULL, err);
 }
 
 int halo_world_available(int simulator) {
