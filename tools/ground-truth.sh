@@ -12,9 +12,11 @@
 #   dllama       distributed-llama v0.16.4 (commit $DLLAMA_COMMIT, default 8d624a7), fetched
 #                from DLLAMA_GIT and built with its own Makefile into DLLAMA_DIR (default
 #                ${XDG_CACHE_HOME:-$HOME/.cache}/halo/dllama; nothing of it enters the
-#                repository); f32 weights with an f32 sync buffer (--dllama-type q40: q40
-#                weights, q80 buffer, for T only); blocking sockets (--net-turbo 0: its
-#                default busy-polls, which starves four processes on two cores).
+#                repository); f32 weights with an f32 sync buffer; blocking sockets
+#                (--net-turbo 0: its default busy-polls, which starves four processes on
+#                two cores).
+#   dllama-q40   the same with Q40 weights and a q80 sync buffer, T only (S's per-node
+#                slices of 16 values cannot hold a 32-value block).
 #   halo-strict  halo's socket cluster, `engine: {baseline: dllama}` (strict sync over TCP),
 #                stall_ms 60000 so that no token is recomputed under loss.
 #   halo-udp     halo's socket cluster over UDP with the engine keys of --udp-engine (S;
@@ -51,14 +53,16 @@
 #   --models "S T"     models (default both)
 #   --losses "..."     drop probabilities (default 0 0.01 0.02 0.05)
 #   --nodes "1 4"      node counts (1, 2 or 4; default 1 4); 1 is measured at loss 0 only
-#   --systems "..."    among dllama halo-strict halo-udp (default all three)
+#   --systems "..."    among dllama dllama-q40 halo-strict halo-udp (default all four)
 #   --repeats R        runs per cell (default 3)
 #   --tokens-s N       tokens per run on S (default 128), --tokens-t N on T (default 16)
 #   --warmup W         intervals dropped at the start of each run (default 2)
 #   --udp-engine TEXT  the halo-udp engine section's keys on S (default above)
 #   --udp-engine-t T   the same on T (default above)
-#   --dllama-type T    f32 (default) or q40 (T only; q80 sync buffer)
 #   --run-timeout S    limit of one run in seconds (default 900)
+#   --cc NAME          TCP congestion control on the namespaces' routes (default cubic, the
+#                      Linux and Raspberry Pi OS default; this host's is bbr, which a
+#                      namespace inherits); `default` leaves the namespaces' own
 #   --out DIR          where the CSV files go (default build/ground-truth)
 #   --build DIR        halo's build tree (default build/bench, made with `make bench` if
 #                      missing: -O2 -march=native, like distributed-llama's -O3 -march=native)
@@ -67,7 +71,7 @@
 #
 # Output: a markdown table on stdout; progress on stderr; in --out:
 #   ground-truth.csv  one row per cell, columns:
-#     system       dllama | halo-strict | halo-udp | halo (single device)
+#     system       dllama | dllama-q40 | halo-strict | halo-udp | halo (single device)
 #     model        S | T
 #     loss         drop probability set on the bridge
 #     nodes        root + workers (1 = one device, no network)
@@ -82,7 +86,7 @@
 #     frames       IPv4 TCP+UDP frames the bridge forwarded or dropped (all runs)
 #     dropped      frames dropped
 #     same_text    runs whose tokens equal the system's single-device output (dllama: its
-#                  1-node run; halo-*: halo's single device), e.g. 3/3
+#                  1-node run; halo-*: halo's single device; first repeat), e.g. 3/3
 #     missing_pct  halo: contributions missing (relaxed sync), % of expected
 #     self_ms      the system's own ms/token (dllama: Pred+Sync; halo: its summary line),
 #                  mean over runs, a check of the line stamps
@@ -99,15 +103,15 @@ repo=$(dirname "$here")
 models="S T"
 losses="0 0.01 0.02 0.05"
 nodes_list="1 4"
-systems="dllama halo-strict halo-udp"
+systems="dllama dllama-q40 halo-strict halo-udp"
 repeats=3
 tokens_s=128
 tokens_t=16
 warmup=2
 udp_engine="baseline: relaxed, importance: predictor"
 udp_engine_t="baseline: relaxed, importance: predictor, adaptive_deadline: true"
-dllama_type=f32
 run_timeout=900
+cc=cubic
 out=$repo/build/ground-truth
 build=$repo/build/bench
 quick=0
@@ -124,8 +128,8 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=${2:?}; shift ;;
     --udp-engine) udp_engine=${2:?}; shift ;;
     --udp-engine-t) udp_engine_t=${2:?}; shift ;;
-    --dllama-type) dllama_type=${2:?}; shift ;;
     --run-timeout) run_timeout=${2:?}; shift ;;
+    --cc) cc=${2:?}; shift ;;
     --out) out=${2:?}; shift ;;
     --build) build=${2:?}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -140,12 +144,11 @@ if [ $quick = 1 ]; then
     repeats=1
     tokens_s=48
 fi
-case "$dllama_type" in f32 | q40) ;; *) echo "ground-truth: --dllama-type f32 or q40" >&2; exit 2 ;; esac
 for n in $nodes_list; do
     case "$n" in 1 | 2 | 4) ;; *) echo "ground-truth: nodes must be 1, 2 or 4" >&2; exit 2 ;; esac
 done
 for s in $systems; do
-    case "$s" in dllama | halo-strict | halo-udp) ;;
+    case "$s" in dllama | dllama-q40 | halo-strict | halo-udp) ;;
     *) echo "ground-truth: unknown system $s" >&2; exit 2 ;; esac
 done
 
@@ -240,16 +243,23 @@ case " $models " in *" T "*)
     make_file "$T_BIN" "$files" random-checkpoint @OUT@ --shape tinyllama
     make_file "$T_TOK" "$files" random-tokenizer 32000 @OUT@
     make_file "$mdir/tinyllama.t" "$files" tokenizer "$T_TOK" @OUT@
-    make_file "$mdir/tinyllama-$dllama_type.m" "$files" model "$T_BIN" @OUT@ --type "$dllama_type"
+    make_file "$mdir/tinyllama-f32.m" "$files" model "$T_BIN" @OUT@ --type f32
+    case " $systems " in *" dllama-q40 "*)
+        make_file "$mdir/tinyllama-q40.m" "$files" model "$T_BIN" @OUT@ --type q40 ;;
+    esac
     ;;
 esac
 
 model_bin() { if [ "$1" = S ]; then echo "$S_BIN"; else echo "$T_BIN"; fi; }
 model_tok() { if [ "$1" = S ]; then echo "$S_TOK"; else echo "$T_TOK"; fi; }
 model_tokens() { if [ "$1" = S ]; then echo "$tokens_s"; else echo "$tokens_t"; fi; }
-dl_model() { if [ "$1" = S ]; then echo "$mdir/stories260K.m"; else echo "$mdir/tinyllama-$dllama_type.m"; fi; }
+dl_model() { # dl_model MODEL SYSTEM
+    if [ "$1" = S ]; then echo "$mdir/stories260K.m"
+    elif [ "$2" = dllama-q40 ]; then echo "$mdir/tinyllama-q40.m"
+    else echo "$mdir/tinyllama-f32.m"; fi
+}
 dl_tok() { if [ "$1" = S ]; then echo "$mdir/stories260K.t"; else echo "$mdir/tinyllama.t"; fi; }
-dl_buffer() { if [ "$1" = T ] && [ "$dllama_type" = q40 ]; then echo q80; else echo f32; fi; }
+dl_buffer() { if [ "$1" = dllama-q40 ]; then echo q80; else echo f32; fi; } # dl_buffer SYSTEM
 udp_engine_of() { # the halo-udp engine keys for model $1
     local e=$udp_engine bin
     [ "$1" = T ] && e=$udp_engine_t
@@ -277,6 +287,10 @@ setup_net() {
         ip -n "$ns" addr add "$(ip_of $i)/24" dev eth0
         ip -n "$ns" link set lo up
         ip -n "$ns" link set eth0 up
+        if [ "$cc" != default ]; then
+            ip -n "$ns" route replace "10.79.$sub.0/24" dev eth0 congctl "$cc" ||
+                skip "cannot set congestion control $cc on a route"
+        fi
         ip -n "$NS_BR" link set "p$i" master br0
         ip -n "$NS_BR" link set "p$i" up
         ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
@@ -290,7 +304,9 @@ setup_net() {
     local off
     off=$(ip netns exec "$NS_R" ethtool -k eth0 2>/dev/null |
         awk '/^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):/ { printf "%s%s %s", s, $1, $2; s = ", " }')
-    log "namespaces $NS_R, $P-w1..3 on bridge $NS_BR; root eth0: $off"
+    cc_used=$cc
+    [ "$cc" = default ] && cc_used="$(ip netns exec "$NS_R" sysctl -n net.ipv4.tcp_congestion_control) (namespace default)"
+    log "namespaces $NS_R, $P-w1..3 on bridge $NS_BR; root eth0: $off; TCP congestion control $cc_used"
 }
 
 set_loss() { # set_loss P: the bridge drops each IPv4 TCP/UDP frame with probability P
@@ -395,9 +411,9 @@ run_cell() {
     set_loss 0
     : >"$o"
     local cmd=()
-    if [ "$sys" = dllama ]; then
-        cmd=("$dllama" inference --model "$(dl_model "$model")" --tokenizer "$(dl_tok "$model")"
-            --buffer-float-type "$(dl_buffer "$model")" --nthreads 1 --prompt "" --steps "$n"
+    if [[ "$sys" == dllama* ]]; then
+        cmd=("$dllama" inference --model "$(dl_model "$model" "$sys")" --tokenizer "$(dl_tok "$model")"
+            --buffer-float-type "$(dl_buffer "$sys")" --nthreads 1 --prompt "" --steps "$n"
             --temperature 0 --seed 1 --max-seq-len 512 --net-turbo 0)
         if [ "$nodes" -gt 1 ]; then
             cmd+=(--workers)
@@ -424,7 +440,7 @@ run_cell() {
     fd=$(loss_counters)
     # Token lines: distributed-llama's per-token lines; halo's ids.
     local pat='^[0-9]+$'
-    [ "$sys" = dllama ] && pat='^🔶 Pred'
+    [[ "$sys" == dllama* ]] && pat='^🔶 Pred'
     local line
     line=$(awk -F'\t' -v pat="$pat" -v w="$warmup" -v arm="$t_arm" -v sys="$sys" \
         -v model="$model" -v loss="$loss" -v nodes="$nodes" -v rep="$rep" -v out="$samples" '
@@ -438,14 +454,14 @@ run_cell() {
     read -r k c mean <<<"$line"
     [ "$k" = "$n" ] || status="tokens=$k/$n"
     # The run's tokens, for same_text.
-    if [ "$sys" = dllama ]; then
+    if [[ "$sys" == dllama* ]]; then
         cut -f2- "$o" | awk '/^🔶 Pred/ { sub(/^.*Recv *[0-9]+ kB \| /, ""); print }' \
             >"$tmp/text/$sys-$model-$loss-$nodes-$rep"
     else
         cut -f2- "$o" | grep -E '^[0-9]+$' >"$tmp/text/$sys-$model-$loss-$nodes-$rep" || true
     fi
     local miss="" self=""
-    if [ "$sys" = dllama ]; then
+    if [[ "$sys" == dllama* ]]; then
         # Its Prediction line: tokens/s has more digits than its ms/tok.
         self=$(cut -f2- "$o" | sed -n 's/.*tokens\/s: \([0-9.]*\) (.*/\1/p' | tail -n 1 |
             awk '$1 > 0 { printf "%.4f", 1000 / $1 }')
@@ -517,22 +533,21 @@ esac
 
 # The cell list, to count.
 has_halo=0
-for s in $systems; do [ "$s" != dllama ] && has_halo=1; done
-cells_of() { # cells_of NODES LOSS: the systems run at that point
-    if [ "$1" = 1 ]; then
-        [ "$2" = 0 ] || return 0
-        for s in $systems; do [ "$s" = dllama ] && echo dllama; done
-        [ $has_halo = 1 ] && echo halo
-    else
-        for s in $systems; do echo "$s"; done
-    fi
+for s in $systems; do [[ "$s" == halo* ]] && has_halo=1; done
+cells_of() { # cells_of MODEL NODES LOSS: the systems run at that point
+    [ "$2" = 1 ] && [ "$3" != 0 ] && return 0
+    for s in $systems; do
+        [ "$s" = dllama-q40 ] && [ "$1" = S ] && continue # q40 slices of S: 16 values < 32
+        if [[ "$s" == dllama* ]] || [ "$2" != 1 ]; then echo "$s"; fi
+    done
+    [ "$2" = 1 ] && [ $has_halo = 1 ] && echo halo
     return 0
 }
 n_cells=0
 for model in $models; do
     for nodes in $nodes_list; do
         for loss in $losses; do
-            n_cells=$((n_cells + repeats * $(cells_of "$nodes" "$loss" | wc -l)))
+            n_cells=$((n_cells + repeats * $(cells_of "$model" "$nodes" "$loss" | wc -l)))
         done
     done
 done
@@ -544,7 +559,7 @@ for model in $models; do
     for ((rep = 1; rep <= repeats; rep++)); do
         for nodes in $nodes_list; do
             for loss in $losses; do
-                mapfile -t list < <(cells_of "$nodes" "$loss")
+                mapfile -t list < <(cells_of "$model" "$nodes" "$loss")
                 local_n=${#list[@]}
                 [ "$local_n" -gt 0 ] || continue
                 for ((j = 0; j < local_n; j++)); do
@@ -564,14 +579,15 @@ csv=$out/ground-truth.csv
 echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine" >"$csv"
 engine_of() { # engine_of SYSTEM MODEL
     case "$1" in
-    dllama) echo "distributed-llama $dllama_rev $([ "$2" = T ] && echo "$dllama_type" || echo f32) weights $(dl_buffer "$2") buffer net-turbo 0" ;;
+    dllama) echo "distributed-llama $dllama_rev f32 weights f32 buffer net-turbo 0" ;;
+    dllama-q40) echo "distributed-llama $dllama_rev q40 weights (embedding f32) q80 buffer net-turbo 0" ;;
     halo) echo "halo single device" ;;
     halo-strict) echo "baseline: dllama" ;;
     halo-udp) udp_engine_of "$2" | tr ',' ';' ;;
     esac
 }
 while IFS=, read -r sys model loss nodes; do
-    ref=$tmp/text/$([ "$sys" = dllama ] && echo dllama || echo halo)-$model-0-1-1
+    ref=$tmp/text/$([[ "$sys" == dllama* ]] && echo "$sys" || echo halo)-$model-0-1-1
     same=0 nr=0
     for f in "$tmp/text/$sys-$model-$loss-$nodes-"*; do
         nr=$((nr + 1))
@@ -604,14 +620,14 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r);"
 echo "load average $load_start at the start, $load_end at the end; $elapsed s in all."
 echo "Root + workers each in a network namespace on one bridge; nftables random drops of IPv4 TCP/UDP"
-echo "frames in both directions; TSO/GSO/GRO off. $repeats run(s) per cell, interleaved; greedy from"
+echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
 echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
 echo
 echo "| model | system | nodes | loss | ms/token mean | p90 | run means (min-max) | tokens | drops achieved | same text | missing |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for model in $models; do
-    for sys in dllama halo halo-strict halo-udp; do
+    for sys in dllama dllama-q40 halo halo-strict halo-udp; do
         for nodes in $nodes_list; do
             for loss in $losses; do
                 awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
