@@ -64,8 +64,9 @@
 #                      Linux and Raspberry Pi OS default; this host's is bbr, which a
 #                      namespace inherits); `default` leaves the namespaces' own
 #   --out DIR          where the CSV files go (default build/ground-truth)
-#   --build DIR        halo's build tree (default build/bench, made with `make bench` if
-#                      missing: -O2 -march=native, like distributed-llama's -O3 -march=native)
+#   --build DIR        halo's build tree (default build/bench: -O2 -march=native, like
+#                      distributed-llama's -O3 -march=native; made with `make bench` if
+#                      missing, brought up to date with cmake --build otherwise)
 # Environment: DLLAMA_GIT (required unless DLLAMA_DIR already holds the built binary),
 # DLLAMA_DIR, DLLAMA_COMMIT, GT_SCRATCH (default ${XDG_CACHE_HOME:-$HOME/.cache}/halo).
 #
@@ -204,9 +205,14 @@ trap 'exit 143' TERM
 halo=$build/app/halo
 stamp=$build/tools/halo_linestamp
 files=$build/tools/halo_dllama_files
-if ! [ -x "$halo" ] || ! [ -x "$stamp" ] || ! [ -x "$files" ]; then
+# Brought up to date (incremental) when configured, else configured and built by make bench.
+if [ -f "$build/CMakeCache.txt" ]; then
+    cmake --build "$build" -j "$(nproc)" >"$tmp/build.log" 2>&1 ||
+        { tail -20 "$tmp/build.log" >&2; log "building $build failed"; exit 1; }
+elif [ "$build" = "$repo/build/bench" ]; then
     log "building halo (make bench) into $build"
-    make -C "$repo" bench >&2
+    make -C "$repo" bench >"$tmp/build.log" 2>&1 ||
+        { tail -20 "$tmp/build.log" >&2; log "make bench failed"; exit 1; }
 fi
 [ -x "$halo" ] && [ -x "$stamp" ] && [ -x "$files" ] ||
     { log "$build has no halo, halo_linestamp or halo_dllama_files"; exit 1; }
