@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ground truth for the simulator (issue 13, item 1): real systems measured on this machine,
 # root + 3 workers each in its own network namespace, under kernel packet loss. A benchmark,
-# not a test: it takes ~30-40 minutes in full, ~1 minute with --quick (once distributed-llama
+# not a test: it took 24 minutes in full here, ~40 s with --quick (once distributed-llama
 # is built). docs/ground-truth.md shows one run and says how to read it.
 #
 #   sudo DLLAMA_GIT=<git URL or local git dir of b4rtaz/distributed-llama> \
