@@ -8,8 +8,8 @@
 #include "core/predictor_fit.h"
 
 #include "core/eval.h"
+#include "core/forward.h"
 #include "core/plan.h"
-#include "core/trace.h"
 #include "core/wire.h"
 
 #include <errno.h>
@@ -70,7 +70,7 @@ struct halo_predictor_fit {
     const char *text;
     char *name; /* names the text in messages */
     long max_stories;
-    halo_trace *trace;
+    halo_state *run; /* single-threaded, observed through hooks */
     halo_groups groups[N_SIZES];
     int dim, hidden, n_layers, kv_dim, n_kv;
     int state; /* 0: new; 1: run started; 2: run succeeded */
@@ -148,7 +148,7 @@ void halo_predictor_fit_free(halo_predictor_fit *f) {
     halo_predictor_fit *x = f;
     if (!x)
         return;
-    halo_trace_free(x->trace);
+    halo_state_free(x->run);
     free(x->name);
     free(x->zero);
     free(x->c_att);
@@ -186,7 +186,7 @@ void halo_predictor_fit_free(halo_predictor_fit *f) {
 }
 
 static int alloc_state(halo_predictor_fit *x, halo_err *err) {
-    int rc = halo_trace_new(&x->trace, x->model, err);
+    int rc = halo_state_new(&x->run, x->model, NULL, err);
     for (int s = 0; rc == HALO_OK && s < N_SIZES; s++)
         rc =
             halo_groups_init(&x->groups[s], x->c, SIZES[s] < x->hidden ? SIZES[s] : x->hidden, err);
@@ -408,8 +408,8 @@ static int forward_cb(void *arg, int token, int pos, const float **logits, halo_
         *logits = x->zero;
         return HALO_OK;
     }
-    halo_trace_hooks hooks = {x, before_block, after_block};
-    *logits = halo_trace_forward(x->trace, token, pos, &hooks);
+    halo_forward_hooks hooks = {x, before_block, after_block};
+    *logits = halo_forward_hooked(x->run, token, pos, &hooks);
     x->tokens[x->pass]++;
     if (x->pass == 2)
         x->pos_sum += pos + 1;

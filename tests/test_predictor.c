@@ -1,7 +1,7 @@
 /*
  * The importance predictor: the file format (every malformed file refused with a message
  * naming it, and fuzzed files never crash), scoring against a double-precision reference,
- * the oracle against a brute-force computation, the critical-set selection, the traced
+ * the oracle against a brute-force computation, the critical-set selection, the hooked
  * forward against halo_forward, no allocation while scoring, and the bundled predictor's
  * recall on stories it was not fitted on.
  */
@@ -9,7 +9,6 @@
 #include "core/predictor.h"
 #include "core/rng.h"
 #include "core/tokenizer.h"
-#include "core/trace.h"
 #include "core/wire.h"
 #include "tests/test.h"
 #include "tests/testalloc.h"
@@ -738,24 +737,48 @@ static void select_critical_many_groups_agrees_with_the_reference(void) {
     free(crit);
 }
 
-/* ==== Traced forward, allocation, recall ==== */
+/* ==== Hooked forward, allocation, recall ==== */
 
-static void trace_logits_equal_halo_forward(void) {
+typedef struct hook_count {
+    long before[2], after[2]; /* per phase */
+    int last_layer;
+} hook_count;
+
+static void count_before(void *ctx, int layer, int phase, const float *xb) {
+    hook_count *h = ctx;
+    ASSERT(xb != NULL);
+    h->before[phase]++;
+    h->last_layer = layer;
+}
+
+static void count_after(void *ctx, int layer, int phase, const float *out) {
+    hook_count *h = ctx;
+    ASSERT(out != NULL);
+    ASSERT_EQ(layer, h->last_layer);
+    h->after[phase]++;
+}
+
+static void hooks_see_every_block_and_leave_the_logits_unchanged(void) {
     halo_model *m = bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
-    halo_state *s = NULL;
-    halo_trace *t = NULL;
+    halo_state *s = NULL, *hooked = NULL;
     halo_err err = {0};
     ASSERT_OK(halo_state_new(&s, m, NULL, &err));
-    ASSERT_OK(halo_trace_new(&t, m, &err));
+    ASSERT_OK(halo_state_new(&hooked, m, NULL, &err));
+    hook_count h = {0};
+    halo_forward_hooks hooks = {&h, count_before, count_after};
     int token = 1;
     for (int pos = 0; pos < 40; pos++) {
         const float *a = halo_forward(s, token, pos);
-        const float *b = halo_trace_forward(t, token, pos, NULL);
+        const float *b = halo_forward_hooked(hooked, token, pos, &hooks);
         ASSERT(memcmp(a, b, (size_t)c->vocab_size * sizeof(float)) == 0);
         token = (token * 31 + pos) % c->vocab_size;
     }
-    halo_trace_free(t);
+    for (int phase = 0; phase < 2; phase++) {
+        ASSERT_EQ(h.before[phase], 40L * c->n_layers);
+        ASSERT_EQ(h.after[phase], 40L * c->n_layers);
+    }
+    halo_state_free(hooked);
     halo_state_free(s);
     halo_model_free(m);
 }
@@ -800,15 +823,15 @@ static void recall_hook(void *arg, int layer, int phase, const float *xb) {
 /*
  * Runs the first `n` stories of the evaluation text (which the bundled predictor was not
  * fitted on; see models/README.md), each from position 0 as `halo eval` does, through the
- * traced forward with `hooks`; returns the number of positions run.
+ * hooked forward; returns the number of positions run.
  */
-static long run_stories(const halo_model *m, int n, const halo_trace_hooks *hooks) {
+static long run_stories(const halo_model *m, int n, const halo_forward_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(m);
     halo_err err = {0};
     halo_tokenizer *tok = NULL;
     ASSERT_OK(halo_tokenizer_load(&tok, tu_src_path("models/tok512.bin"), c->vocab_size, &err));
-    halo_trace *t = NULL;
-    ASSERT_OK(halo_trace_new(&t, m, &err));
+    halo_state *t = NULL;
+    ASSERT_OK(halo_state_new(&t, m, NULL, &err));
     size_t len;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &len);
     char *grown = realloc(text, len + 1);
@@ -830,13 +853,13 @@ static long run_stories(const halo_model *m, int n, const halo_trace_hooks *hook
         if (n_tokens > c->seq_len)
             n_tokens = c->seq_len;
         for (int pos = 0; pos < n_tokens; pos++)
-            (void)halo_trace_forward(t, tokens[pos], pos, hooks);
+            (void)halo_forward_hooked(t, tokens[pos], pos, hooks);
         positions += n_tokens;
         story = end + strlen("\n<|endoftext|>");
     }
     free(tokens);
     free(text);
-    halo_trace_free(t);
+    halo_state_free(t);
     halo_tokenizer_free(tok);
     return positions;
 }
@@ -847,7 +870,7 @@ static double mean_recall(const halo_model *m, const char *path, long *allocs) {
     recall_ctx r = {.m = m, .p = load_pred(path, m)};
     ASSERT_OK(halo_groups_init(&r.g, c, 16, NULL));
     r.scratch = malloc((size_t)(c->hidden_dim + c->dim) * sizeof(float));
-    halo_trace_hooks hooks = {.ctx = &r, .before = recall_hook};
+    halo_forward_hooks hooks = {.ctx = &r, .before = recall_hook};
     long positions = run_stories(m, 8, &hooks);
     double mean = 0;
     for (int l = 0; l < c->n_layers; l++) {
@@ -887,5 +910,5 @@ TEST_MAIN(TEST(written_predictor_loads_and_scores_like_a_reference),
           TEST(select_critical_covers_tau_minimally),
           TEST(select_critical_breaks_ties_by_lower_index), TEST(select_critical_edge_cases),
           TEST(select_critical_many_groups_agrees_with_the_reference),
-          TEST(trace_logits_equal_halo_forward),
+          TEST(hooks_see_every_block_and_leave_the_logits_unchanged),
           TEST(bundled_predictor_recalls_the_oracles_critical_groups))
