@@ -3,6 +3,8 @@
  */
 #include "core/importance.h"
 
+#include "core/arena.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +12,32 @@
 struct halo_importance {
     halo_importance_config cfg;
     halo_groups g;
+    halo_arena arena;    /* the buffers below */
     uint8_t *reliable;   /* (n_devices) */
     float *scores;       /* (max groups) */
     unsigned char *crit; /* (max groups) */
     int *order;          /* (max groups) group indices by descending score */
     int *slots;          /* (n_devices) groups each device holds in this block */
-    float *scratch;      /* oracle scratch: hidden_dim + dim */
+    float *scratch;      /* oracle scoring only: hidden_dim + dim */
     halo_rng rng;
     halo_importance_stats stats;
 };
+
+static void carve(void *obj, halo_arena *a) {
+    halo_importance *m = obj;
+    size_t maxg = (size_t)(m->g.n_attn > m->g.n_ffn ? m->g.n_attn : m->g.n_ffn);
+    size_t nd = (size_t)m->cfg.n_devices;
+    const halo_model_config *mc = halo_model_get_config(m->cfg.model);
+    m->reliable = halo_arena_take(a, nd, sizeof *m->reliable);
+    m->scores = halo_arena_take(a, maxg, sizeof *m->scores);
+    m->crit = halo_arena_take(a, maxg, sizeof *m->crit);
+    m->order = halo_arena_take(a, maxg, sizeof *m->order);
+    m->slots = halo_arena_take(a, nd, sizeof *m->slots);
+    size_t n_scratch = (size_t)mc->hidden_dim + (size_t)mc->dim;
+    m->scratch = m->cfg.scoring == HALO_SCORING_ORACLE
+                     ? halo_arena_take(a, n_scratch, sizeof *m->scratch)
+                     : NULL;
+}
 
 int halo_importance_new(halo_importance **out, const halo_importance_config *cfg, halo_err *err) {
     *out = NULL;
@@ -41,24 +60,13 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
     m->cfg = *cfg;
     m->g = *cfg->groups;
     m->cfg.groups = &m->g;
-    int maxg = m->g.n_attn > m->g.n_ffn ? m->g.n_attn : m->g.n_ffn;
-    size_t nd = (size_t)cfg->n_devices;
-    const halo_model_config *mc = halo_model_get_config(cfg->model);
-    m->reliable = calloc(nd, 1);
-    m->scores = calloc((size_t)maxg, sizeof *m->scores);
-    m->crit = calloc((size_t)maxg, 1);
-    m->order = calloc((size_t)maxg, sizeof *m->order);
-    m->slots = calloc(nd, sizeof *m->slots);
-    m->scratch = cfg->scoring == HALO_SCORING_ORACLE
-                     ? calloc((size_t)mc->hidden_dim + (size_t)mc->dim, sizeof *m->scratch)
-                     : NULL;
-    if (!m->reliable || !m->scores || !m->crit || !m->order || !m->slots ||
-        (cfg->scoring == HALO_SCORING_ORACLE && !m->scratch)) {
-        halo_importance_free(m);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
+    int rc = halo_arena_init(&m->arena, carve, m, "importance", err);
+    if (rc != HALO_OK) {
+        free(m);
+        return rc;
     }
     if (cfg->reliable)
-        memcpy(m->reliable, cfg->reliable, nd);
+        memcpy(m->reliable, cfg->reliable, (size_t)cfg->n_devices);
     m->reliable[0] = 1;
     m->cfg.reliable = NULL;
     halo_rng_init_stream(&m->rng, cfg->seed, cfg->run, 0, 0x696d70 /* imp */);
@@ -69,12 +77,7 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
 void halo_importance_free(halo_importance *m) {
     if (!m)
         return;
-    free(m->reliable);
-    free(m->scores);
-    free(m->crit);
-    free(m->order);
-    free(m->slots);
-    free(m->scratch);
+    halo_arena_free(&m->arena);
     free(m);
 }
 

@@ -18,6 +18,8 @@
 
 #include "core/loader.h"
 
+#include "core/arena.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -187,7 +189,8 @@ struct halo_loader {
     unsigned kinds;
     size_t slot_bytes;
     int n_slots;
-    unsigned char *mem; /* (n_slots, slot_bytes) */
+    unsigned char *mem; /* (n_slots, slot_bytes), SLOT_ALIGN-aligned */
+    halo_arena tables;  /* the tables below, sized at creation */
     slot *slots;        /* (n_slots) */
     int *free_stack;    /* (n_slots) */
     int n_free;
@@ -204,9 +207,9 @@ struct halo_loader {
     int *batch_slots;   /* (max_batch) */
     struct iovec *iovs; /* (max_batch) */
     /* The same for a synchronous batch in acquire (one at a time: sync_busy). */
-    int *sync_keys;
-    int *sync_slots;
-    struct iovec *sync_iovs;
+    int *sync_keys;          /* (max_batch) */
+    int *sync_slots;         /* (max_batch) */
+    struct iovec *sync_iovs; /* (max_batch) */
     int sync_busy;
 
     pthread_mutex_t mu;
@@ -618,6 +621,22 @@ static int init_sync(halo_loader *l) {
     return bad ? -1 : 0;
 }
 
+static void carve_tables(void *obj, halo_arena *a) {
+    halo_loader *l = obj;
+    size_t slots = (size_t)l->n_slots, keys = (size_t)l->n_keys, batch = (size_t)l->max_batch;
+    l->slots = halo_arena_take(a, slots, sizeof *l->slots);
+    l->free_stack = halo_arena_take(a, slots, sizeof *l->free_stack);
+    l->slot_of = halo_arena_take(a, keys, sizeof *l->slot_of);
+    l->queued = halo_arena_take(a, keys, sizeof *l->queued);
+    l->queue = halo_arena_take(a, (size_t)l->q_cap, sizeof *l->queue);
+    l->batch_keys = halo_arena_take(a, batch, sizeof *l->batch_keys);
+    l->batch_slots = halo_arena_take(a, batch, sizeof *l->batch_slots);
+    l->iovs = halo_arena_take(a, batch, sizeof *l->iovs);
+    l->sync_keys = halo_arena_take(a, batch, sizeof *l->sync_keys);
+    l->sync_slots = halo_arena_take(a, batch, sizeof *l->sync_slots);
+    l->sync_iovs = halo_arena_take(a, batch, sizeof *l->sync_iovs);
+}
+
 static int alloc_tables(halo_loader *l) {
     void *mem = NULL;
     size_t bytes = (size_t)l->n_slots * l->slot_bytes;
@@ -627,19 +646,7 @@ static int alloc_tables(halo_loader *l) {
      * shows here rather than in the middle of a token. */
     memset(mem, 0, bytes);
     l->mem = mem;
-    l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
-    l->free_stack = calloc((size_t)l->n_slots, sizeof *l->free_stack);
-    l->slot_of = calloc((size_t)l->n_keys, sizeof *l->slot_of);
-    l->queued = calloc((size_t)l->n_keys, sizeof *l->queued);
-    l->queue = calloc((size_t)l->q_cap, sizeof *l->queue);
-    l->batch_keys = calloc((size_t)l->max_batch, sizeof *l->batch_keys);
-    l->batch_slots = calloc((size_t)l->max_batch, sizeof *l->batch_slots);
-    l->iovs = calloc((size_t)l->max_batch, sizeof *l->iovs);
-    l->sync_keys = calloc((size_t)l->max_batch, sizeof *l->sync_keys);
-    l->sync_slots = calloc((size_t)l->max_batch, sizeof *l->sync_slots);
-    l->sync_iovs = calloc((size_t)l->max_batch, sizeof *l->sync_iovs);
-    if (!l->slots || !l->free_stack || !l->slot_of || !l->queued || !l->queue || !l->batch_keys ||
-        !l->batch_slots || !l->iovs || !l->sync_keys || !l->sync_slots || !l->sync_iovs)
+    if (halo_arena_init(&l->tables, carve_tables, l, l->path, NULL) != HALO_OK)
         return -1;
     for (int k = 0; k < l->n_keys; k++)
         l->slot_of[k] = -1;
@@ -768,17 +775,7 @@ void halo_loader_free(halo_loader *l) {
     }
     if (l->fd >= 0)
         (void)close(l->fd);
-    free(l->sync_iovs);
-    free(l->sync_slots);
-    free(l->sync_keys);
-    free(l->iovs);
-    free(l->batch_slots);
-    free(l->batch_keys);
-    free(l->queue);
-    free(l->queued);
-    free(l->slot_of);
-    free(l->free_stack);
-    free(l->slots);
+    halo_arena_free(&l->tables);
     free(l->mem);
     free(l->path);
     free(l);

@@ -3,6 +3,7 @@
  */
 #include "core/memplan.h"
 
+#include "core/arena.h"
 #include "core/wire.h"
 
 #include <stdlib.h>
@@ -12,6 +13,7 @@ struct halo_memplan {
     int dim;
     double wbytes;
     int n_blocks;        /* 2 * n_layers */
+    halo_arena arena;    /* share, pinned, own_attn, own_ffn */
     uint64_t *share;     /* (n_blocks) bytes of this device's share of each block */
     uint8_t *pinned;     /* (n_blocks) */
     uint8_t *own_attn;   /* (n_layers, n_attn): group in this device's share */
@@ -42,11 +44,18 @@ static uint64_t group_bytes(const halo_memplan *m, int phase, int gid) {
 void halo_memplan_free(halo_memplan *m) {
     if (!m)
         return;
-    free(m->share);
-    free(m->pinned);
-    free(m->own_attn);
-    free(m->own_ffn);
+    halo_arena_free(&m->arena);
     free(m);
+}
+
+static void carve(void *obj, halo_arena *a) {
+    halo_memplan *m = obj;
+    size_t na = (size_t)m->g.n_layers * (size_t)m->g.n_attn;
+    size_t nf = (size_t)m->g.n_layers * (size_t)m->g.n_ffn;
+    m->share = halo_arena_take(a, (size_t)m->n_blocks, sizeof *m->share);
+    m->pinned = halo_arena_take(a, (size_t)m->n_blocks, sizeof *m->pinned);
+    m->own_attn = halo_arena_take(a, na, sizeof *m->own_attn);
+    m->own_ffn = halo_arena_take(a, nf, sizeof *m->own_ffn);
 }
 
 int halo_memplan_new(halo_memplan **out, const halo_memplan_config *cfg, halo_err *err) {
@@ -66,15 +75,10 @@ int halo_memplan_new(halo_memplan **out, const halo_memplan_config *cfg, halo_er
     m->wbytes = cfg->weight_bytes;
     m->n_blocks = 2 * m->g.n_layers;
     m->ahead = -1;
-    size_t na = (size_t)m->g.n_layers * (size_t)m->g.n_attn;
-    size_t nf = (size_t)m->g.n_layers * (size_t)m->g.n_ffn;
-    m->share = calloc((size_t)m->n_blocks, sizeof *m->share);
-    m->pinned = calloc((size_t)m->n_blocks, 1);
-    m->own_attn = calloc(na ? na : 1, 1);
-    m->own_ffn = calloc(nf ? nf : 1, 1);
-    if (!m->share || !m->pinned || !m->own_attn || !m->own_ffn) {
-        halo_memplan_free(m);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "memory plan: out of memory");
+    int rc = halo_arena_init(&m->arena, carve, m, "memory plan", err);
+    if (rc != HALO_OK) {
+        free(m);
+        return rc;
     }
     m->attn_bytes = halo_memplan_attn_bytes(&m->g, m->dim, m->wbytes);
 
