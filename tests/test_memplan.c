@@ -243,10 +243,7 @@ static void small_budgets_drop_read_ahead_then_fail_naming_the_device(void) {
  * dealt in descending score order, reliable devices first, then the others in device order.
  */
 static void placement_deals_groups_by_score_reliable_devices_first(void) {
-    halo_model *model = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&model, tu_src_path("models/stories260K.bin"), &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_model *model = tu_bundled_model();
     const halo_model_config *mc = halo_model_get_config(model);
     halo_groups g;
     ASSERT_OK(halo_groups_init(&g, mc, 8, NULL)); /* 768 / 8 = 96 FFN groups */

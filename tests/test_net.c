@@ -10,6 +10,7 @@
 #include "net/key.h"
 #include "net/transport.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,20 +61,10 @@ static halo_transport *make(int kind, int n, double loss, uint64_t seed, size_t 
     return t;
 }
 
-/* Runs until `want` messages arrived or the transport idles for 0.1 s. */
-typedef struct want {
-    inbox *box;
-    int n;
-} want;
-
-static int got_n(void *arg) {
-    want *w = arg;
-    return w->box->count >= w->n;
-}
-
+/* Runs until `n` messages arrived or the transport idles for 0.1 s. */
 static void drain(halo_transport *t, inbox *box, int n) {
-    want w = {box, n};
-    (void)t->ops->run(t, got_n, &w, NULL);
+    tu_count_goal w = {&box->count, n};
+    (void)t->ops->run(t, tu_count_reached, &w, NULL);
 }
 
 static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
@@ -200,10 +191,8 @@ static void fuzzed_receive_path_never_crashes(void) {
             }
             halo_net_inject_rx(t, (int)(halo_rng_u64(&rng) % 2), f, n);
             if (i % 5000 == 0) {
-                want w = {&box, box.count + 1000000};
-                halo_err err = {0};
                 /* deliver what is queued: the idle timeout ends the run */
-                (void)t->ops->run(t, got_n, &w, &err);
+                drain(t, &box, box.count + 1000000);
             }
         }
         halo_net_stats s;

@@ -25,18 +25,6 @@
 
 /* ==== Helpers ==== */
 
-static halo_model *load_model(const char *path) {
-    halo_model *m = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&m, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return m;
-}
-
-static halo_model *bundled_model(void) {
-    return load_model(tu_src_path("models/stories260K.bin"));
-}
-
 static halo_predictor *load_pred(const char *path, const halo_model *m) {
     halo_predictor *p = NULL;
     halo_err err = {0};
@@ -149,7 +137,7 @@ static void expect_image_refused(const unsigned char *buf, size_t n, const halo_
 /* ==== File format ==== */
 
 static void written_predictor_loads_and_scores_like_a_reference(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     int rank = 5, dim = c->dim, hidden = c->hidden_dim, kv_dim = halo_model_kv_dim(c);
@@ -233,7 +221,7 @@ static void written_predictor_loads_and_scores_like_a_reference(void) {
 }
 
 static void predictor_without_attention_factors_scores_attention_equally(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     halo_predictor *p = load_pred(write_random_pred(m, "noattn.pred", 3, 0), m);
     ASSERT_EQ(halo_predictor_flags(p), 0);
     halo_groups g;
@@ -249,7 +237,7 @@ static void predictor_without_attention_factors_scores_attention_equally(void) {
 }
 
 static void attention_prior_is_returned_as_the_scores(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     factors x = random_factors(c, 2, HALO_PREDICTOR_ATTN_PRIOR, 21);
     const char *path = tu_tmp_path("prior.pred");
@@ -289,7 +277,7 @@ static void attention_prior_is_returned_as_the_scores(void) {
 }
 
 static void corrupt_byte_fails_the_checksum(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 4, HALO_PREDICTOR_ATTN);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -304,7 +292,7 @@ static void corrupt_byte_fails_the_checksum(void) {
 }
 
 static void truncated_and_oversized_files_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 4, HALO_PREDICTOR_ATTN);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -322,7 +310,7 @@ static void truncated_and_oversized_files_are_refused(void) {
 }
 
 static void wrong_magic_version_and_flags_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 2, 0);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -349,13 +337,9 @@ static void wrong_magic_version_and_flags_are_refused(void) {
 }
 
 static void file_for_another_model_is_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     /* A random model of the same shape: same dims, other weights, other hash. */
-    halo_model_config cfg = *halo_model_get_config(m);
-    const char *other_path = tu_tmp_path("other.bin");
-    halo_err err = {0};
-    ASSERT_OK(halo_model_write_random(other_path, &cfg, 5, &err));
-    halo_model *other = load_model(other_path);
+    halo_model *other = tu_random_model("other.bin", halo_model_get_config(m), 5, NULL);
     ASSERT(halo_model_hash(other) != halo_model_hash(m));
     const char *path = write_random_pred(other, "other.pred", 4, HALO_PREDICTOR_ATTN);
     halo_predictor_free(load_pred(path, other));
@@ -365,7 +349,7 @@ static void file_for_another_model_is_refused(void) {
 }
 
 static void wrong_dims_and_rank_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     uint64_t h = halo_model_hash(m);
     size_t n;
 
@@ -400,7 +384,7 @@ static void wrong_dims_and_rank_are_refused(void) {
 }
 
 static void non_finite_factor_is_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     size_t n;
     unsigned char *buf =
         build_file(halo_model_hash(m), 64, 172, 5, 3, 0, 5 * 2 * (3 * 64 + 172 * 3), NAN, &n);
@@ -414,7 +398,7 @@ static void non_finite_factor_is_refused(void) {
 }
 
 static void missing_files_and_shape_models_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     halo_predictor *p = (halo_predictor *)1;
     halo_err err = {0};
     ASSERT_EQ(halo_predictor_load(&p, "/nonexistent/x.pred", m, &err), HALO_ERR_IO);
@@ -433,7 +417,7 @@ static void missing_files_and_shape_models_are_refused(void) {
 }
 
 static void write_refuses_bad_factors_and_leaves_nothing_behind(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     factors x = random_factors(c, 4, HALO_PREDICTOR_ATTN, 8);
     halo_err err = {0};
@@ -464,7 +448,7 @@ static void write_refuses_bad_factors_and_leaves_nothing_behind(void) {
 }
 
 static void fuzzed_files_never_crash(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const char *good = write_random_pred(m, "good.pred", 2, HALO_PREDICTOR_ATTN);
     size_t n;
@@ -534,7 +518,7 @@ static void fuzzed_files_never_crash(void) {
 /* ==== Oracle ==== */
 
 static void oracle_ffn_matches_brute_force(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     int dim = c->dim, hidden = c->hidden_dim;
@@ -592,7 +576,7 @@ static void oracle_ffn_matches_brute_force(void) {
 }
 
 static void oracle_attn_matches_brute_force(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     halo_groups g;
@@ -759,7 +743,7 @@ static void count_after(void *ctx, int layer, int phase, const float *out) {
 }
 
 static void hooks_see_every_block_and_leave_the_logits_unchanged(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     halo_state *s = NULL, *hooked = NULL;
     halo_err err = {0};
@@ -888,7 +872,7 @@ static double mean_recall(const halo_model *m, const char *path, long *allocs) {
 }
 
 static void bundled_predictor_recalls_the_oracles_critical_groups(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     long allocs = -1;
     ASSERT(mean_recall(m, tu_src_path("models/stories260K.pred"), &allocs) >= RECALL_BOUND);
     ASSERT_EQ(allocs, 0); /* scoring, the oracle and the selection allocate nothing */
