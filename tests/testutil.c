@@ -92,6 +92,21 @@ unsigned char *tu_read_file(const char *path, size_t *n) {
 
 /* ==== Models ==== */
 
+halo_model_config tu_model_shape(const char *name) {
+    static const struct {
+        const char *name;
+        halo_model_config cfg; /* dim, hidden, layers, heads, kv heads, vocab, seq, shared */
+    } shapes[] = {
+        {"gqa", {96, 200, 3, 6, 2, 50, 16, 0}},
+        {"big-groups", {128, 512, 4, 4, 2, 16, 8, 0}},
+    };
+
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (strcmp(name, shapes[i].name) == 0)
+            return shapes[i].cfg;
+    TEST_FAIL_AT("no test model shape named '%s'", name);
+}
+
 halo_model *tu_load_model(const char *path) {
     halo_model *m = NULL;
     halo_err err = {0};
