@@ -20,10 +20,10 @@
  *   comes from storage (a device whose memory cannot hold the file).
  * --pin 1: the loader thread on CPU 1, the compute thread on CPU 0 (see run_mode).
  * The share of the file in the page cache (mincore) is printed before each run.
- * FILE is written if missing (the synthetic ~110M model of `halo bench --save-big`: same
- * shape, same seed). Prints a markdown table (docs/loader.md): one row per cache size and
- * prefetch mode, medians over the repeats (runs are interleaved), the first token of each
- * run excluded from the rates.
+ * FILE is typically the synthetic ~110M model that `halo bench --save-big FILE` writes (a
+ * missing FILE is named with that command). Prints a markdown table (docs/loader.md): one row per
+ * cache size and prefetch mode, medians over the repeats (runs are interleaved), the first token of
+ * each run excluded from the rates.
  */
 #define _GNU_SOURCE       /* posix_fadvise, mincore, sched_setaffinity */
 #define _FILE_OFFSET_BITS 64
@@ -131,21 +131,15 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* The synthetic model of app/cmd_bench.c (halo bench --save-big). */
-static int ensure_model(const char *path, halo_err *err) {
+/* The synthetic model is written by one command only (halo bench --save-big), so its shape
+ * and seed are defined once; a missing file is named with that command. */
+static int check_model(const char *path, halo_err *err) {
     struct stat st;
     if (stat(path, &st) == 0)
         return HALO_OK;
-    halo_model_config cfg = {.dim = 768,
-                             .hidden_dim = 2048,
-                             .n_layers = 12,
-                             .n_heads = 12,
-                             .n_kv_heads = 12,
-                             .vocab_size = 32000,
-                             .seq_len = 256,
-                             .shared_classifier = 1};
-    (void)fprintf(stderr, "writing the synthetic model to %s\n", path);
-    return halo_model_write_random(path, &cfg, 1234, err);
+    return HALO_FAIL(err, HALO_ERR_IO,
+                     "%s: %s (write the synthetic ~110M model with `halo bench --save-big %s`)",
+                     path, strerror(errno), path);
 }
 
 /* Bytes this process caused to be read from storage (/proc/self/io read_bytes), or 0. */
@@ -427,7 +421,7 @@ int main(int argc, char **argv) {
     }
     halo_err err = {0};
     bench b = {.o = &o, .fd = -1};
-    int rc = ensure_model(o.model, &err);
+    int rc = check_model(o.model, &err);
     if (rc == HALO_OK)
         rc = halo_model_load(&b.model, o.model, &err);
     if (rc == HALO_OK) {
