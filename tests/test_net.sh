@@ -20,9 +20,9 @@ halo_bin=$1
 src=$2
 case_name=${3:-}
 export HALO_MODEL_DIR=$src/models
-export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-net-XXXXXX")
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+scratch_dir net
 pids=()
 cleanup() {
     # Workers started inside $(...) are known by their pid files only. TERM first, so that
@@ -45,18 +45,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0 count=0
-
-ok() {
-    count=$((count + 1))
-    echo "ok $count - $*"
-}
-
-not_ok() {
-    count=$((count + 1))
-    failures=$((failures + 1))
-    echo "not ok $count - $*"
-}
 
 # start_worker NAME TRANSPORT ADDR [extra args]: starts a worker, waits (at most 10 s) for
 # it to listen; prints its address.
@@ -405,5 +393,4 @@ identity | refusals | kill9 | stall | netns | stream) "case_$case_name" ;;
     exit 2
     ;;
 esac
-echo "1..$count"
-[ $failures -eq 0 ]
+finish
