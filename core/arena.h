@@ -3,10 +3,12 @@
  * construction, and freed with one call (conventions.md, "no allocation in the per-token
  * path": llama2.c's malloc_run_state, ggml's context).
  *
- * A module describes its buffers once, in a carve function, and halo_arena_init runs it
- * twice: first on a measuring arena that only adds up the sizes, then on the allocated
- * block, which hands out the pieces. Measuring and carving therefore cannot disagree, and
- * the module's destructor frees the block instead of a chain of buffers.
+ * A module describes its buffers once, in a carve function, and the arena runs it twice:
+ * first on a measuring arena that only adds up the sizes, then on the allocated block, which
+ * hands out the pieces. Measuring and carving therefore cannot disagree, and the module's
+ * destructor frees one block instead of a chain of buffers. An opaque object can live in the
+ * same block as its buffers (halo_arena_new: one free()); an embedded one keeps a halo_arena
+ * for its buffers (halo_arena_init, halo_arena_free).
  *
  * It is not a general allocator: nothing is freed piece by piece and nothing grows. An
  * object whose buffers grow after construction (a heap, a parse tree) does not use one.
@@ -40,6 +42,17 @@ typedef void (*halo_arena_carve_fn)(void *obj, halo_arena *a);
  */
 int halo_arena_init(halo_arena *a, halo_arena_carve_fn carve, void *obj, const char *what,
                     halo_err *err);
+
+/*
+ * Creates an object of `obj_bytes` that lives in one block with its buffers: the block
+ * starts with a copy of *proto (the fields `carve` reads: model, sizes), followed by the
+ * pieces `carve` takes, which it stores in the copy. `carve` measures on `proto` first, so
+ * proto's pointer fields are overwritten (with NULL). *block_bytes (may be NULL) receives the
+ * block's size. Returns the object, which the caller frees with free(); NULL on failure, with
+ * HALO_ERR_NOMEM in *err naming `what`.
+ */
+void *halo_arena_new(size_t obj_bytes, void *proto, halo_arena_carve_fn carve, const char *what,
+                     size_t *block_bytes, halo_err *err);
 
 /*
  * The next `n` elements of `size` bytes, aligned for any type and zeroed (a pointer into

@@ -14,7 +14,7 @@
 struct halo_state {
     const halo_model *model;
     halo_pool *pool;
-    halo_arena arena;   /* every buffer below */
+    size_t bytes;       /* of the one block holding this struct and every buffer below */
     float *x;           /* (dim) residual stream */
     float *xb;          /* (dim) normalised input / attention output */
     float *xb2;         /* (dim) projection output */
@@ -50,16 +50,12 @@ int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, h
     *out = NULL;
     if (!halo_model_has_weights(model))
         return HALO_FAIL(err, HALO_ERR_ARG, "run state: the model has no weights (shape only)");
-    halo_state *s = calloc(1, sizeof *s);
+    halo_state proto = {.model = model, .pool = pool};
+    size_t bytes = 0;
+    halo_state *s = halo_arena_new(sizeof proto, &proto, carve, "run state", &bytes, err);
     if (!s)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory");
-    s->model = model;
-    s->pool = pool;
-    int rc = halo_arena_init(&s->arena, carve, s, "run state", err);
-    if (rc != HALO_OK) {
-        free(s);
-        return rc;
-    }
+        return HALO_ERR_NOMEM;
+    s->bytes = bytes;
     int head_size = halo_model_head_size(halo_model_get_config(model));
     for (int i = 0; i < head_size / 2; i++)
         s->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
@@ -68,14 +64,11 @@ int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, h
 }
 
 void halo_state_free(halo_state *s) {
-    if (!s)
-        return;
-    halo_arena_free(&s->arena);
-    free(s);
+    free(s); /* the state and its buffers are one block */
 }
 
 size_t halo_state_bytes(const halo_state *s) {
-    return s->arena.cap_bytes;
+    return s->bytes;
 }
 
 typedef struct attn_job {

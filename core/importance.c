@@ -11,8 +11,7 @@
 
 struct halo_importance {
     halo_importance_config cfg;
-    halo_groups g;
-    halo_arena arena;    /* the buffers below */
+    halo_groups g;       /* one block holds this struct and the buffers below */
     uint8_t *reliable;   /* (n_devices) */
     float *scores;       /* (max groups) */
     unsigned char *crit; /* (max groups) */
@@ -54,17 +53,11 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: unknown scoring %d", cfg->scoring);
     if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES)
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: %d devices", cfg->n_devices);
-    halo_importance *m = calloc(1, sizeof *m);
+    halo_importance proto = {.cfg = *cfg, .g = *cfg->groups};
+    halo_importance *m = halo_arena_new(sizeof proto, &proto, carve, "importance", NULL, err);
     if (!m)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
-    m->cfg = *cfg;
-    m->g = *cfg->groups;
+        return HALO_ERR_NOMEM;
     m->cfg.groups = &m->g;
-    int rc = halo_arena_init(&m->arena, carve, m, "importance", err);
-    if (rc != HALO_OK) {
-        free(m);
-        return rc;
-    }
     if (cfg->reliable)
         memcpy(m->reliable, cfg->reliable, (size_t)cfg->n_devices);
     m->reliable[0] = 1;
@@ -75,10 +68,7 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
 }
 
 void halo_importance_free(halo_importance *m) {
-    if (!m)
-        return;
-    halo_arena_free(&m->arena);
-    free(m);
+    free(m); /* the object and its buffers are one block */
 }
 
 const halo_importance_stats *halo_importance_get_stats(const halo_importance *m) {

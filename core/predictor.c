@@ -48,8 +48,7 @@ static_assert(OFF_FLAGS + 4 == HALO_PREDICTOR_HEADER_BYTES, "header layout");
 struct halo_predictor {
     const halo_model *model;
     int dim, hidden, n_layers, kv_dim, head_size, n_kv, kv_mul;
-    int rank, flags;
-    halo_arena arena; /* every buffer below */
+    int rank, flags; /* one block holds this struct and every buffer below */
     /* The factors as in the file, except that every U is stored transposed, (rank, rows):
      * expanding a rank-r vector is then r contiguous multiply-adds over the rows, which
      * compilers vectorise (twice as fast as r-long dot products for the bundled model). */
@@ -103,10 +102,7 @@ static int max_rank(const halo_model_config *c) {
 /* ==== Loading ==== */
 
 void halo_predictor_free(halo_predictor *p) {
-    if (!p)
-        return;
-    halo_arena_free(&p->arena);
-    free(p);
+    free(p); /* the predictor and its buffers are one block */
 }
 
 /* Checks the header against the model and the size against the header. */
@@ -256,32 +252,29 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
         free(buf);
         return rc;
     }
-    halo_predictor *p = calloc(1, sizeof *p);
-    if (!p) {
-        free(buf);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    halo_predictor proto = {.model = model,
+                            .dim = c->dim,
+                            .hidden = c->hidden_dim,
+                            .n_layers = c->n_layers,
+                            .kv_dim = halo_model_kv_dim(c),
+                            .head_size = halo_model_head_size(c),
+                            .n_kv = c->n_kv_heads,
+                            .kv_mul = c->n_heads / c->n_kv_heads,
+                            .rank = halo_get_i32(buf + OFF_RANK),
+                            .flags = halo_get_i32(buf + OFF_FLAGS)};
+    /* Transposing a factor goes through tmp, which the load frees. */
+    size_t tmp_rows = (size_t)(proto.hidden > proto.kv_dim ? proto.hidden : proto.kv_dim);
+    float *tmp = calloc(tmp_rows * (size_t)proto.rank, sizeof *tmp);
+    halo_predictor *p = halo_arena_new(sizeof proto, &proto, carve, path, NULL, err);
+    if (p && !tmp)
+        (void)HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    if (!p || !tmp) {
+        rc = HALO_ERR_NOMEM;
+        goto fail;
     }
-    p->model = model;
-    p->dim = c->dim;
-    p->hidden = c->hidden_dim;
-    p->n_layers = c->n_layers;
-    p->kv_dim = halo_model_kv_dim(c);
-    p->head_size = halo_model_head_size(c);
-    p->n_kv = c->n_kv_heads;
-    p->kv_mul = c->n_heads / c->n_kv_heads;
-    p->rank = halo_get_i32(buf + OFF_RANK);
-    p->flags = halo_get_i32(buf + OFF_FLAGS);
     uint64_t layers = (uint64_t)p->n_layers;
     uint64_t nf = ffn_floats((uint64_t)p->dim, (uint64_t)p->hidden, (uint64_t)p->rank);
     uint64_t na = attn_floats((uint64_t)p->dim, (uint64_t)p->kv_dim, (uint64_t)p->rank);
-    /* Transposing a factor goes through tmp, which the load frees. */
-    size_t tmp_rows = (size_t)(p->hidden > p->kv_dim ? p->hidden : p->kv_dim);
-    float *tmp = calloc(tmp_rows * (size_t)p->rank, sizeof *tmp);
-    rc = halo_arena_init(&p->arena, carve, p, path, err);
-    if (rc == HALO_OK && !tmp)
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-    if (rc != HALO_OK)
-        goto fail;
     /* Layer by layer: the FFN factors, then the attention factors or prior when present. */
     const unsigned char *src = buf + HALO_PREDICTOR_HEADER_BYTES;
     size_t rd = (size_t)p->rank * (size_t)p->dim, hr = (size_t)p->hidden * (size_t)p->rank;

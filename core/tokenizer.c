@@ -29,11 +29,11 @@ struct halo_tokenizer {
     int vocab_size;
     int max_token_length;
     size_t blob_bytes; /* file size + vocab_size: every entry takes at least 8 bytes */
-    halo_arena arena;  /* the buffers below */
-    float *scores;     /* (vocab_size) */
-    piece *pieces;     /* (vocab_size), by id */
-    piece *sorted;     /* (vocab_size), by bytes, for lookup */
-    char *blob;        /* (blob_bytes) all piece bytes, each NUL-terminated */
+    /* One block holds this struct and the tables below. */
+    float *scores; /* (vocab_size) */
+    piece *pieces; /* (vocab_size), by id */
+    piece *sorted; /* (vocab_size), by bytes, for lookup */
+    char *blob;    /* (blob_bytes) all piece bytes, each NUL-terminated */
     char byte_pieces[256][2];
 };
 
@@ -142,12 +142,7 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
         (void)close(fd);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path, strerror(errno));
     }
-    halo_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) {
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    t->vocab_size = vocab_size;
+    halo_tokenizer *t = NULL;
     long file_bytes = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         file_bytes = ftell(f);
@@ -162,10 +157,10 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
                        path, file_bytes, vocab_size);
         goto fail;
     }
-    t->blob_bytes = (size_t)file_bytes + (size_t)vocab_size;
-    rc = halo_arena_init(&t->arena, carve, t, path, err);
-    if (rc == HALO_OK)
-        rc = parse(t, f, path, err);
+    halo_tokenizer proto = {.vocab_size = vocab_size,
+                            .blob_bytes = (size_t)file_bytes + (size_t)vocab_size};
+    t = halo_arena_new(sizeof proto, &proto, carve, path, NULL, err);
+    rc = t ? parse(t, f, path, err) : HALO_ERR_NOMEM;
     if (rc != HALO_OK)
         goto fail;
     memcpy(t->sorted, t->pieces, (size_t)vocab_size * sizeof *t->sorted);
@@ -184,10 +179,7 @@ fail:
 }
 
 void halo_tokenizer_free(halo_tokenizer *tok) {
-    if (!tok)
-        return;
-    halo_arena_free(&tok->arena);
-    free(tok);
+    free(tok); /* the tokenizer and its tables are one block */
 }
 
 int halo_tokenizer_vocab_size(const halo_tokenizer *tok) {

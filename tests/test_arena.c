@@ -1,6 +1,7 @@
 /*
  * Arenas (core/arena.h): one measured block carved into aligned, zeroed pieces in the order
- * of the carve function; sizes that overflow fail cleanly; freeing is one call and idempotent.
+ * of the carve function, with or without the object itself in the block; sizes that overflow
+ * fail cleanly; freeing is one call and idempotent.
  */
 #include "core/arena.h"
 #include "tests/test.h"
@@ -65,5 +66,28 @@ static void overflowing_sizes_fail_and_store_nulls(void) {
     halo_arena_free(&a);
 }
 
-TEST_MAIN(TEST(pieces_are_aligned_zeroed_and_disjoint), TEST(empty_carve_gives_a_block),
+static void object_and_its_buffers_share_one_block(void) {
+    thing proto = {.n_floats = 7, .n_bytes = 5};
+    size_t bytes = 0;
+    thing *t = halo_arena_new(sizeof proto, &proto, carve_thing, "thing", &bytes, NULL);
+    ASSERT(t != NULL);
+    ASSERT(proto.f == NULL && proto.b == NULL); /* measured on the prototype */
+    ASSERT_EQ(t->n_floats, 7);                  /* the copy keeps its fields */
+    ASSERT_EQ(t->n_bytes, 5);
+    unsigned char *block = (unsigned char *)t;
+    ASSERT((unsigned char *)t->f >= block + sizeof *t);
+    ASSERT((unsigned char *)(t->d + 3) <= block + bytes);
+    ASSERT_EQ((uintptr_t)t->d % _Alignof(max_align_t), 0);
+    for (size_t i = 0; i < t->n_floats; i++)
+        ASSERT(t->f[i] == 0.0f);
+    free(t); /* one free for all */
+    halo_err err = {0};
+    proto = (thing){.n_floats = SIZE_MAX / 2};
+    ASSERT(halo_arena_new(sizeof proto, &proto, carve_thing, "huge thing", NULL, &err) == NULL);
+    ASSERT_EQ(err.code, HALO_ERR_NOMEM);
+    ASSERT_STR_CONTAINS(err.msg, "huge thing: out of memory");
+}
+
+TEST_MAIN(TEST(object_and_its_buffers_share_one_block),
+          TEST(pieces_are_aligned_zeroed_and_disjoint), TEST(empty_carve_gives_a_block),
           TEST(overflowing_sizes_fail_and_store_nulls))
