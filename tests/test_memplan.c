@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 4 layers, 2 attention groups and 8 FFN groups of 4 neurons, dim 16, f32. */
+/* The "tiny" test shape in FFN groups of 4 neurons: 4 layers, 2 attention groups (head
+ * size 8, kv_mul 1) and 8 FFN groups, dim 16, f32. */
 static halo_groups geometry(void) {
-    return (halo_groups){.n_layers = 4,
-                         .n_attn = 2,
-                         .n_ffn = 8,
-                         .ffn_size = 4,
-                         .kv_mul = 1,
-                         .head_size = 8,
-                         .hidden_dim = 32};
+    halo_model_config cfg = tu_model_shape("tiny");
+    halo_groups g;
+    ASSERT_OK(halo_groups_init(&g, &cfg, 4, NULL));
+    ASSERT(g.n_layers == 4 && g.n_attn == 2 && g.n_ffn == 8 && g.kv_mul == 1);
+    ASSERT(g.head_size == 8 && g.hidden_dim == 32 && cfg.dim == 16);
+    return g;
 }
 
 enum {

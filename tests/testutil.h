@@ -39,7 +39,9 @@ unsigned char *tu_read_file(const char *path, size_t *n);
  *  - "gqa": grouped-query attention (6 heads over 2 KV heads, kv_mul 3) and a separate
  *    classifier; dim 96, hidden 200, 3 layers, 50 tokens, 16 positions;
  *  - "big-groups": groups that take a while to read (FFN groups of 32 neurons are 48 kB);
- *    dim 128, hidden 512, 4 layers, 4 heads over 2 KV heads, separate classifier.
+ *    dim 128, hidden 512, 4 layers, 4 heads over 2 KV heads, separate classifier;
+ *  - "tiny": dim 16, hidden 32, 4 layers, 2 heads (head size 8, no grouping), 8 tokens,
+ *    8 positions, shared classifier.
  * An unknown name fails the test.
  */
 halo_model_config tu_model_shape(const char *name);

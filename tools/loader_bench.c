@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,17 @@ static int to_int(const char *v) {
     return (end == v || *end != '\0' || x < 0 || x > 1000000) ? -1 : (int)x;
 }
 
+/* The options that take a whole number, and where it goes. */
+static const struct {
+    const char *name;
+    size_t offset;
+} INT_OPTS[] = {
+    {"--tokens", offsetof(opts, tokens)},   {"--repeats", offsetof(opts, repeats)},
+    {"--share", offsetof(opts, share)},     {"--ffn-size", offsetof(opts, ffn_size)},
+    {"--pin", offsetof(opts, pin)},         {"--vectors", offsetof(opts, vectors)},
+    {"--verbose", offsetof(opts, verbose)}, {"--ahead", offsetof(opts, ahead)},
+};
+
 static int parse(int argc, char **argv, opts *o) {
     *o = (opts){.tokens = 8, .repeats = 3, .share = 4, .ffn_size = 32, .ahead = 1, .vectors = 1};
     for (int i = 1; i < argc; i++) {
@@ -102,24 +114,13 @@ static int parse(int argc, char **argv, opts *o) {
         if (!v)
             return -1;
         i++;
-        if (strcmp(a, "--model") == 0)
+        size_t k = 0, n = sizeof INT_OPTS / sizeof INT_OPTS[0];
+        while (k < n && strcmp(a, INT_OPTS[k].name) != 0)
+            k++;
+        if (k < n)
+            *(int *)(void *)((char *)o + INT_OPTS[k].offset) = to_int(v);
+        else if (strcmp(a, "--model") == 0)
             o->model = v;
-        else if (strcmp(a, "--tokens") == 0)
-            o->tokens = to_int(v);
-        else if (strcmp(a, "--repeats") == 0)
-            o->repeats = to_int(v);
-        else if (strcmp(a, "--share") == 0)
-            o->share = to_int(v);
-        else if (strcmp(a, "--ffn-size") == 0)
-            o->ffn_size = to_int(v);
-        else if (strcmp(a, "--pin") == 0)
-            o->pin = to_int(v);
-        else if (strcmp(a, "--vectors") == 0)
-            o->vectors = to_int(v);
-        else if (strcmp(a, "--verbose") == 0)
-            o->verbose = to_int(v);
-        else if (strcmp(a, "--ahead") == 0)
-            o->ahead = to_int(v);
         else if (strcmp(a, "--cold") == 0)
             o->cold = strcmp(v, "layer") == 0 ? COLD_LAYER : COLD_NONE;
         else
