@@ -579,13 +579,8 @@ static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_tim
     net *n = as_net(t);
     if (node < 0 || node >= n->n_nodes || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: bad timer for node %d", node);
-    uint64_t now = now_of(n);
-    if (delay_ns > UINT64_MAX - now)
-        return HALO_FAIL(err, HALO_ERR_ARG, "net: timer delay %llu ns overflows",
-                         (unsigned long long)delay_ns);
-    halo_event ev = {
-        .time_ns = now + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
-    return halo_evq_push(n->q, &ev, timer_id, err);
+    return halo_evq_push_timer(n->q, EV_TIMER, node, now_of(n), delay_ns, fn, arg, timer_id, "net",
+                               err);
 }
 
 static int net_cancel(halo_transport *t, uint64_t timer_id) {
