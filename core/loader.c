@@ -174,7 +174,7 @@ typedef struct slot {
     int key_idx;      /* group held, -1 when free */
     int state;        /* SLOT_* */
     int pins;         /* acquires not yet released */
-    int prev, next;   /* LRU links (evictable slots only), -1 at the ends */
+    int link[2];      /* LRU links [LRU_NEWER], [LRU_OLDER] (evictable slots), -1 at the ends */
     int linked;       /* on the LRU list */
     int prefetched;   /* read by the loader thread and not acquired since */
     int ahead;        /* read ahead of need (prefetch, or along a miss), not acquired since */
@@ -194,7 +194,7 @@ struct halo_loader {
     slot *slots;        /* (n_slots) */
     int *free_stack;    /* (n_slots) */
     int n_free;
-    int lru_head, lru_tail; /* most / least recently used evictable slot, -1 when none */
+    int lru_end[2]; /* [LRU_NEWER]: most, [LRU_OLDER]: least recently used evictable slot, or -1 */
     int n_keys;
     int *slot_of;          /* (n_keys): slot holding or loading the key, -1 */
     unsigned char *queued; /* (n_keys): a live prefetch request is queued */
@@ -269,44 +269,40 @@ static unsigned char *slot_mem(const halo_loader *l, int s) {
 
 /* ==== LRU list and slot bookkeeping (mutex held) ==== */
 
+/* The LRU list's two directions (and ends): towards the most and the least recently used. The
+ * list is symmetric, so each operation is written once for a direction and its opposite. */
+enum {
+    LRU_NEWER = 0,
+    LRU_OLDER = 1
+};
+
 static void lru_unlink(halo_loader *l, int s) {
     slot *sl = &l->slots[s];
     if (!sl->linked)
         return;
-    if (sl->prev >= 0)
-        l->slots[sl->prev].next = sl->next;
-    else
-        l->lru_head = sl->next;
-    if (sl->next >= 0)
-        l->slots[sl->next].prev = sl->prev;
-    else
-        l->lru_tail = sl->prev;
-    sl->prev = sl->next = -1;
+    for (int d = LRU_NEWER; d <= LRU_OLDER; d++) {
+        int neighbour = sl->link[d];
+        if (neighbour >= 0)
+            l->slots[neighbour].link[1 - d] = sl->link[1 - d];
+        else
+            l->lru_end[d] = sl->link[1 - d];
+    }
+    sl->link[LRU_NEWER] = sl->link[LRU_OLDER] = -1;
     sl->linked = 0;
 }
 
-static void lru_push_head(halo_loader *l, int s) {
+/* Puts slot s at end `end` of the list: LRU_NEWER for a use, LRU_OLDER for failed slots,
+ * which are evicted first (their error is read again on acquire). */
+static void lru_push(halo_loader *l, int s, int end) {
     slot *sl = &l->slots[s];
-    sl->prev = -1;
-    sl->next = l->lru_head;
-    if (l->lru_head >= 0)
-        l->slots[l->lru_head].prev = s;
+    int first = l->lru_end[end];
+    sl->link[end] = -1;
+    sl->link[1 - end] = first;
+    if (first >= 0)
+        l->slots[first].link[end] = s;
     else
-        l->lru_tail = s;
-    l->lru_head = s;
-    sl->linked = 1;
-}
-
-/* Failed slots go to the cold end: evicted first (their error is read again on acquire). */
-static void lru_push_tail(halo_loader *l, int s) {
-    slot *sl = &l->slots[s];
-    sl->next = -1;
-    sl->prev = l->lru_tail;
-    if (l->lru_tail >= 0)
-        l->slots[l->lru_tail].next = s;
-    else
-        l->lru_head = s;
-    l->lru_tail = s;
+        l->lru_end[1 - end] = s;
+    l->lru_end[end] = s;
     sl->linked = 1;
 }
 
@@ -332,11 +328,11 @@ static void slot_clear(halo_loader *l, int s) {
 static int take_victim(halo_loader *l) {
     if (l->n_free > 0)
         return l->free_stack[--l->n_free];
-    int s = l->lru_tail;
+    int s = l->lru_end[LRU_OLDER];
     while (s >= 0 && l->slots[s].ahead)
-        s = l->slots[s].prev;
+        s = l->slots[s].link[LRU_NEWER];
     if (s < 0)
-        s = l->lru_tail;
+        s = l->lru_end[LRU_OLDER];
     if (s < 0)
         return -1;
     lru_unlink(l, s);
@@ -488,7 +484,7 @@ static void finish_prefetch(halo_loader *l, int s, int rc, const halo_err *e, ui
         sl->state = SLOT_READY;
         sl->prefetched = 1;
         sl->ahead = 1;
-        lru_push_head(l, s);
+        lru_push(l, s, LRU_NEWER);
         halo_group_key k = key_of(l, sl->key_idx);
         uint64_t b = group_bytes(&l->x, k);
         l->st.n_prefetch_loads++;
@@ -498,7 +494,7 @@ static void finish_prefetch(halo_loader *l, int s, int rc, const halo_err *e, ui
         sl->state = SLOT_FAILED;
         sl->err = *e;
         l->st.n_read_errors++;
-        lru_push_tail(l, s);
+        lru_push(l, s, LRU_OLDER);
     }
     l->st.load_ns += ns;
     l->st.prefetch_load_ns += ns;
@@ -651,10 +647,10 @@ static int alloc_tables(halo_loader *l) {
     for (int k = 0; k < l->n_keys; k++)
         l->slot_of[k] = -1;
     for (int s = l->n_slots - 1; s >= 0; s--) {
-        l->slots[s] = (slot){.key_idx = -1, .prev = -1, .next = -1};
+        l->slots[s] = (slot){.key_idx = -1, .link = {-1, -1}};
         l->free_stack[l->n_free++] = s;
     }
-    l->lru_head = l->lru_tail = -1;
+    l->lru_end[LRU_NEWER] = l->lru_end[LRU_OLDER] = -1;
     return 0;
 }
 
@@ -922,12 +918,12 @@ static int load_sync(halo_loader *l, int k, int v, halo_err *err) {
         if (rcs[j] == HALO_OK) {
             sj->state = SLOT_READY;
             sj->ahead = 1;
-            lru_push_head(l, slots[j]);
+            lru_push(l, slots[j], LRU_NEWER);
             l->st.n_sync_extra++;
             l->st.bytes_read += group_bytes(&l->x, key_of(l, keys[j]));
         } else {
             sj->state = SLOT_FAILED;
-            lru_push_tail(l, slots[j]);
+            lru_push(l, slots[j], LRU_OLDER);
             l->st.n_read_errors++;
         }
     }
@@ -1046,7 +1042,7 @@ void halo_loader_release(halo_loader *l, halo_group_key key) {
     int s = l->slot_of[k];
     HALO_ASSERT(s >= 0 && l->slots[s].state == SLOT_READY && l->slots[s].pins > 0);
     if (--l->slots[s].pins == 0)
-        lru_push_head(l, s);
+        lru_push(l, s, LRU_NEWER);
     pthread_mutex_unlock(&l->mu);
 }
 
