@@ -503,7 +503,7 @@ static void sift(int *idx, int n, int i, const float *s) {
     }
 }
 
-static void sort_groups(int *idx, int n, const float *s) {
+void halo_rank_groups(const float *s, int n, int *idx) {
     for (int i = 0; i < n; i++)
         idx[i] = i;
     for (int i = n / 2 - 1; i >= 0; i--)
@@ -534,7 +534,7 @@ int halo_select_critical(const float *scores, int n, double tau, unsigned char *
     int k = 0;
     if (n <= SELECT_STACK) {
         int idx[SELECT_STACK];
-        sort_groups(idx, n, scores);
+        halo_rank_groups(scores, n, idx);
         while (k < n && sum < target) {
             sum += (double)scores[idx[k]];
             critical[idx[k++]] = 1;

@@ -193,17 +193,6 @@ static int alloc_state(halo_predictor_fit *x, halo_err *err) {
 
 /* ==== Recall ==== */
 
-/* order[0..n) = group indices by decreasing score, ties by index (insertion sort; n small). */
-static void rank_groups(const float *s, int n, int *order) {
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        while (j > 0 && s[order[j - 1]] < s[i])
-            j--;
-        memmove(order + j + 1, order + j, (size_t)(i - j) * sizeof *order);
-        order[j] = i;
-    }
-}
-
 /*
  * The oracle's critical sets of kind `kind` (a group size index, or N_SIZES: attention).
  * Written with explicit pointers: gcc 12.2 at -O1 deleted the call of an earlier version
@@ -216,7 +205,7 @@ static void oracle_sets(const float *oracle, int n, unsigned char *const *crit, 
 }
 
 static void add_recall(halo_predictor_fit *x, recall_acc *a, int kind, const float *pred, int n) {
-    rank_groups(pred, n, x->order);
+    halo_rank_groups(pred, n, x->order);
     double total = 0;
     for (int i = 0; i < n; i++)
         total += (double)x->oracle[kind][i];
