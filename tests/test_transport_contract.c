@@ -139,13 +139,20 @@ static halo_transport *make(const world *w, int n) {
     return t;
 }
 
+/* World w with n nodes and `box` receiving at `node`. */
+static halo_transport *make_rx(const world *w, int n, int node, inbox *box) {
+    halo_transport *t = make(w, n);
+    *box = (inbox){.t = t, .node = node};
+    ASSERT_OK(t->ops->attach(t, node, on_recv, box, NULL));
+    return t;
+}
+
 /* ==== Cases ==== */
 
 static void messages_between_a_pair_arrive_in_order(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 3);
-        inbox box = {.t = t, .node = 0};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 3, 0, &box);
         for (int i = 0; i < 100; i++) {
             unsigned char m[64] = {(unsigned char)i};
             ASSERT_OK(t->ops->send(t, 1 + (i % 2), 0, m, 1 + (size_t)i % 64, NULL));
@@ -164,9 +171,8 @@ static void messages_between_a_pair_arrive_in_order(void) {
 
 static void send_copies_the_message(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 2);
-        inbox box = {.t = t, .node = 1};
-        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 2, 1, &box);
         unsigned char m[8] = {42};
         ASSERT_OK(t->ops->send(t, 0, 1, m, sizeof m, NULL));
         m[0] = 7;
@@ -180,9 +186,8 @@ static void send_copies_the_message(void) {
 
 static void nothing_is_delivered_inside_send_or_schedule(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 2);
-        inbox box = {.t = t, .node = 1};
-        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 2, 1, &box);
         flag f = {.t = t};
         ASSERT_OK(t->ops->schedule(t, 0, 0, on_timer, &f, NULL, NULL));
         unsigned char m[1] = {1};
@@ -254,10 +259,9 @@ static void bad_arguments_fail_without_callbacks(void) {
 
 static void destroy_frees_pending_messages_and_timers(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 4);
-        inbox box = {.t = t};
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 4, 0, &box);
         flag f = {.t = t};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
         unsigned char m[300] = {0};
         for (int i = 0; i < 50; i++)
             ASSERT_OK(t->ops->send(t, 1 + i % 3, 0, m, sizeof m, NULL));
