@@ -5,6 +5,7 @@
  */
 #include "core/forward.h"
 
+#include "core/arena.h"
 #include "core/ops.h"
 
 #include <math.h>
@@ -13,10 +14,11 @@
 struct halo_state {
     const halo_model *model;
     halo_pool *pool;
+    size_t bytes;       /* of the one block holding this struct and every buffer below */
     float *x;           /* (dim) residual stream */
     float *xb;          /* (dim) normalised input / attention output */
     float *xb2;         /* (dim) projection output */
-    float *hb;          /* (hidden_dim) gate */
+    float *hb;          /* (hidden_dim) gate, then h */
     float *hb2;         /* (hidden_dim) up */
     float *q;           /* (dim) queries */
     float *att;         /* (n_heads, seq_len) attention scores */
@@ -24,45 +26,37 @@ struct halo_state {
     float *key_cache;   /* (n_layers, seq_len, kv_dim) */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *freq;        /* (head_size / 2) RoPE frequencies */
-    size_t bytes;
 };
 
-static float *alloc_floats(halo_state *s, size_t n, int *failed) {
-    float *p = calloc(n, sizeof(float));
-    if (!p)
-        *failed = 1;
-    s->bytes += n * sizeof(float);
-    return p;
+static void carve(void *obj, halo_arena *a) {
+    halo_state *s = obj;
+    const halo_model_config *c = halo_model_get_config(s->model);
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
+    s->x = halo_arena_take(a, dim, sizeof(float));
+    s->xb = halo_arena_take(a, dim, sizeof(float));
+    s->xb2 = halo_arena_take(a, dim, sizeof(float));
+    s->hb = halo_arena_take(a, hidden, sizeof(float));
+    s->hb2 = halo_arena_take(a, hidden, sizeof(float));
+    s->q = halo_arena_take(a, dim, sizeof(float));
+    s->att = halo_arena_take(a, (size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+    s->logits = halo_arena_take(a, (size_t)c->vocab_size, sizeof(float));
+    s->key_cache = halo_arena_take(a, kv, sizeof(float));
+    s->value_cache = halo_arena_take(a, kv, sizeof(float));
+    s->freq = halo_arena_take(a, (size_t)halo_model_head_size(c) / 2, sizeof(float));
 }
 
 int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, halo_err *err) {
     *out = NULL;
-    const halo_model_config *c = halo_model_get_config(model);
-    halo_state *s = calloc(1, sizeof *s);
+    if (!halo_model_has_weights(model))
+        return HALO_FAIL(err, HALO_ERR_ARG, "run state: the model has no weights (shape only)");
+    halo_state proto = {.model = model, .pool = pool};
+    size_t bytes = 0;
+    halo_state *s = halo_arena_new(sizeof proto, &proto, carve, "run state", &bytes, err);
     if (!s)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory");
-    s->model = model;
-    s->pool = pool;
-    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
-    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
-    int failed = 0;
-    s->x = alloc_floats(s, dim, &failed);
-    s->xb = alloc_floats(s, dim, &failed);
-    s->xb2 = alloc_floats(s, dim, &failed);
-    s->hb = alloc_floats(s, hidden, &failed);
-    s->hb2 = alloc_floats(s, hidden, &failed);
-    s->q = alloc_floats(s, dim, &failed);
-    s->att = alloc_floats(s, (size_t)c->n_heads * (size_t)c->seq_len, &failed);
-    s->logits = alloc_floats(s, (size_t)c->vocab_size, &failed);
-    s->key_cache = alloc_floats(s, kv, &failed);
-    s->value_cache = alloc_floats(s, kv, &failed);
-    int head_size = halo_model_head_size(c);
-    s->freq = alloc_floats(s, (size_t)head_size / 2, &failed);
-    if (failed) {
-        size_t bytes = s->bytes;
-        halo_state_free(s);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory (%zu bytes)", bytes);
-    }
+        return HALO_ERR_NOMEM;
+    s->bytes = bytes;
+    int head_size = halo_model_head_size(halo_model_get_config(model));
     for (int i = 0; i < head_size / 2; i++)
         s->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
     *out = s;
@@ -70,20 +64,7 @@ int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, h
 }
 
 void halo_state_free(halo_state *s) {
-    if (!s)
-        return;
-    free(s->x);
-    free(s->xb);
-    free(s->xb2);
-    free(s->hb);
-    free(s->hb2);
-    free(s->q);
-    free(s->att);
-    free(s->logits);
-    free(s->key_cache);
-    free(s->value_cache);
-    free(s->freq);
-    free(s);
+    free(s); /* the state and its buffers are one block */
 }
 
 size_t halo_state_bytes(const halo_state *s) {
@@ -112,7 +93,21 @@ enum {
     ATTN_MIN_PARALLEL = 1 << 16
 };
 
+static void hook_before(const halo_forward_hooks *h, int layer, int phase, const float *xb) {
+    if (h && h->before)
+        h->before(h->ctx, layer, phase, xb);
+}
+
+static void hook_after(const halo_forward_hooks *h, int layer, int phase, const float *out) {
+    if (h && h->after)
+        h->after(h->ctx, layer, phase, out);
+}
+
 float *halo_forward(halo_state *s, int token, int pos) {
+    return halo_forward_hooked(s, token, pos, NULL);
+}
+
+float *halo_forward_hooked(halo_state *s, int token, int pos, const halo_forward_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(s->model);
     const halo_weights *w = halo_model_get_weights(s->model);
     HALO_ASSERT(token >= 0 && token < c->vocab_size);
@@ -126,11 +121,13 @@ float *halo_forward(halo_state *s, int token, int pos) {
         x[i] = emb[i];
 
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        int layer = (int)l;
         size_t layer_off = l * (size_t)c->seq_len * kv_dim;
         float *k = s->key_cache + layer_off + (size_t)pos * kv_dim;
         float *v = s->value_cache + layer_off + (size_t)pos * kv_dim;
 
         halo_rmsnorm(s->xb, x, w->rms_att + l * dim, c->dim);
+        hook_before(hooks, layer, HALO_PHASE_ATTN, s->xb);
         halo_matvec_pool(s->pool, s->q, w->wq + l * dim * dim, s->xb, c->dim, c->dim);
         halo_matvec_pool(s->pool, k, w->wk + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
         halo_matvec_pool(s->pool, v, w->wv + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
@@ -144,14 +141,17 @@ float *halo_forward(halo_state *s, int token, int pos) {
         halo_matvec_pool(s->pool, s->xb2, w->wo + l * dim * dim, s->xb, c->dim, c->dim);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb2[i];
+        hook_after(hooks, layer, HALO_PHASE_ATTN, s->xb);
 
         halo_rmsnorm(s->xb, x, w->rms_ffn + l * dim, c->dim);
+        hook_before(hooks, layer, HALO_PHASE_FFN, s->xb);
         halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
         halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
         halo_swiglu(s->hb, s->hb2, c->hidden_dim);
         halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim, c->hidden_dim);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb[i];
+        hook_after(hooks, layer, HALO_PHASE_FFN, s->hb);
     }
     halo_rmsnorm(x, x, w->rms_final, c->dim);
     halo_matvec_pool(s->pool, s->logits, w->wcls, x, c->vocab_size, c->dim);

@@ -17,15 +17,12 @@
 #
 # usage: paper-repro/calibrate.sh [HALO_BINARY]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
-[ -x "$halo" ] || { echo "calibrate: no halo binary at $halo" >&2; exit 2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo calibrate "${1:-$here/build/dev/app/halo}"
+scratch
 scenario=$here/scenarios/calibration/dllama.yaml
 export HALO_SCENARIO_DIR=$here/scenarios
-
-field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" | head -n 1; }
 
 # with BW OVERHEAD HOST: a copy of the calibration scenario with these profile values
 with() {

@@ -11,6 +11,7 @@
 #include "sim/ns3/ns3_shim.h"
 #include "sim/sim.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -27,27 +28,19 @@ typedef struct net {
     uint64_t seed, run;
 } net;
 
+static const halo_device_profile DEVICE = {.flops_per_s = 1e10, .mem_bw_bps = 4e9};
+
 static int make_world(halo_transport **t, const net *nt, int ns3, halo_err *err) {
-    halo_device_profile devs[8];
-    halo_link_spec links[8];
-    for (int i = 0; i < 8; i++) {
-        devs[i] = (halo_device_profile){.flops_per_s = 1e10, .mem_bw_bps = 4e9};
-        links[i] = (halo_link_spec){.bandwidth_bps = nt->bandwidth_bps,
-                                    .latency_ns = nt->latency_ns,
-                                    .jitter_ns = nt->jitter_ns,
-                                    .mtu_bytes = 1500,
-                                    .header_bytes = 66,
-                                    .loss = nt->loss};
-    }
-    halo_sim_config cfg = {.n_nodes = nt->n_nodes,
-                           .devices = devs,
-                           .uplink = links,
-                           .downlink = links,
-                           .delivery = nt->delivery,
-                           .seed = nt->seed,
-                           .run = nt->run};
-    halo_tcp_config_linux(&cfg.tcp);
-    return ns3 ? halo_ns3_new(t, &cfg, NULL, err) : halo_sim_new(t, &cfg, err);
+    halo_link_spec link = {.bandwidth_bps = nt->bandwidth_bps,
+                           .latency_ns = nt->latency_ns,
+                           .jitter_ns = nt->jitter_ns,
+                           .mtu_bytes = 1500,
+                           .header_bytes = 66,
+                           .loss = nt->loss};
+    tu_star w;
+    tu_star_init(&w, nt->n_nodes, nt->delivery, DEVICE, link, nt->seed);
+    w.cfg.run = nt->run;
+    return ns3 ? halo_ns3_new(t, &w.cfg, NULL, err) : halo_sim_new(t, &w.cfg, err);
 }
 
 static halo_transport *world(const net *nt, int ns3) {
@@ -168,17 +161,10 @@ static void bad_settings_and_calls_are_errors_not_aborts(void) {
     halo_ns3_settings s;
     halo_ns3_settings_linux(&s);
     (void)snprintf(s.congestion, sizeof s.congestion, "%s", "bbr9");
-    halo_device_profile dev = {.flops_per_s = 1e10, .mem_bw_bps = 4e9};
-    halo_device_profile devs[2] = {dev, dev};
     halo_link_spec l = {.bandwidth_bps = 1e8, .mtu_bytes = 1500, .header_bytes = 66};
-    halo_link_spec ls[2] = {l, l};
-    halo_sim_config cfg = {.n_nodes = 2,
-                           .devices = devs,
-                           .uplink = ls,
-                           .downlink = ls,
-                           .delivery = HALO_DELIVERY_STREAM,
-                           .seed = 1};
-    halo_tcp_config_linux(&cfg.tcp);
+    tu_star w;
+    tu_star_init(&w, 2, HALO_DELIVERY_STREAM, DEVICE, l, 1);
+    const halo_sim_config cfg = w.cfg;
     ASSERT_EQ(halo_ns3_new(&t, &cfg, &s, &err), HALO_ERR_ARG);
     ASSERT_STR_CONTAINS(err.msg, "bbr9");
     halo_ns3_settings_linux(&s);

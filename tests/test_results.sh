@@ -8,58 +8,11 @@ set -u
 halo_bin=$1
 src=$2
 only=${3:-}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-results-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0 count=0
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+scratch_dir results
 sc=$src/scenarios
-
-halo() { "$halo_bin" "$@"; }
-
-ok() {
-    count=$((count + 1))
-    echo "ok $count - $*"
-}
-
-not_ok() {
-    count=$((count + 1))
-    failures=$((failures + 1))
-    echo "not ok $count - $*"
-}
-
-check() { # check DESCRIPTION COMMAND...: the command succeeds
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# expect_fail STATUS NEEDLE -- ARGS...: exit status STATUS, stderr naming NEEDLE, no crash.
-expect_fail() {
-    local want=$1 needle=$2
-    shift 3
-    halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    local got=$? first
-    first=$(head -n 1 "$tmp/err")
-    if [ "$got" -ne "$want" ] || ! grep -qF -- "$needle" "$tmp/err" ||
-        grep -qE 'Sanitizer|runtime error|Segmentation|Aborted' "$tmp/err" ||
-        [ "${first#halo: }" = "$first" ]; then
-        not_ok "halo $* (exit $got, want $want, needle '$needle')"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-    else
-        ok "halo $* -> $first"
-    fi
-}
-
-expect_ok() {
-    if halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then
-        ok "halo $*"
-    else
-        not_ok "halo $* (exit $?)"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-    fi
-}
 
 runs() { sqlite3 -batch -noheader "$1" "SELECT count(*) FROM run"; }
 
@@ -332,5 +285,4 @@ if [ -n "$only" ]; then
 else
     for c in "${cases[@]}"; do "case_$c"; done
 fi
-echo "1..$count"
-[ $failures -eq 0 ]
+finish

@@ -54,6 +54,17 @@ static int store(halo_db *db, const fixture *f, halo_err *err) {
     return rc == HALO_OK ? inserted : rc;
 }
 
+/* A new database file `name` (scratch) holding the fixture's run; returns its path. */
+static const char *db_with_run(const fixture *f, const char *name) {
+    const char *path = tu_tmp_path(name);
+    halo_db *db = NULL;
+    halo_err err = {0};
+    if (halo_db_new(&db, path, HALO_DB_CREATE, &err) != HALO_OK || store(db, f, &err) != 1)
+        TEST_FAIL_AT("%s: %s", path, err.msg);
+    halo_db_free(db);
+    return path;
+}
+
 static long count_runs(halo_db *db) {
     long n = -1;
     halo_err err = {0};
@@ -112,12 +123,9 @@ static void created_db_stores_a_simulated_run_once(void) {
 static void read_only_open_writes_nothing(void) {
     fixture f;
     fixture_init(&f);
-    const char *path = tu_tmp_path("ro.db");
+    const char *path = db_with_run(&f, "ro.db");
     halo_db *db = NULL;
     halo_err err = {0};
-    ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
-    ASSERT_EQ(store(db, &f, &err), 1);
-    halo_db_free(db);
     size_t n_before, n_after;
     unsigned char *before = tu_read_file(path, &n_before);
 
@@ -158,12 +166,9 @@ static void read_only_open_writes_nothing(void) {
 static void merge_copies_only_missing_runs(void) {
     fixture f;
     fixture_init(&f);
-    const char *src = tu_tmp_path("src.db"), *dst = tu_tmp_path("dst.db");
-    halo_db *a = NULL, *b = NULL;
+    const char *src = db_with_run(&f, "src.db"), *dst = tu_tmp_path("dst.db");
+    halo_db *b = NULL;
     halo_err err = {0};
-    ASSERT_OK(halo_db_new(&a, src, HALO_DB_CREATE, &err));
-    ASSERT_EQ(store(a, &f, &err), 1);
-    halo_db_free(a);
     ASSERT_OK(halo_db_new(&b, dst, HALO_DB_CREATE, &err));
     long copied = -1, skipped = -1;
     ASSERT_OK(halo_db_merge(b, src, &copied, &skipped, &err));
@@ -215,12 +220,5 @@ static void bad_paths_and_files_give_clear_errors(void) {
     ASSERT_STR_CONTAINS(err.msg, "schema version 99 is newer");
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        {"created_db_stores_a_simulated_run_once", created_db_stores_a_simulated_run_once},
-        {"read_only_open_writes_nothing", read_only_open_writes_nothing},
-        {"merge_copies_only_missing_runs", merge_copies_only_missing_runs},
-        {"bad_paths_and_files_give_clear_errors", bad_paths_and_files_give_clear_errors},
-    };
-    return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
-}
+TEST_MAIN(TEST(created_db_stores_a_simulated_run_once), TEST(read_only_open_writes_nothing),
+          TEST(merge_copies_only_missing_runs), TEST(bad_paths_and_files_give_clear_errors))

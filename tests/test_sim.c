@@ -6,32 +6,18 @@
 #include "sim/sim.h"
 #include "sim/world.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <stdlib.h>
 
-enum {
-    MAXN = 8
-};
+typedef tu_star world;
 
-typedef struct world {
-    halo_device_profile dev[MAXN];
-    halo_link_spec up[MAXN], down[MAXN];
-    halo_sim_config cfg;
-} world;
-
+/* Devices of 1 GFLOP/s and 1 GB/s on a gigabit switch, 0.1 ms per hop. */
 static void world_init(world *w, int n, int delivery) {
-    for (int i = 0; i < MAXN; i++) {
-        w->dev[i] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 1e9};
-        w->up[i] = w->down[i] = (halo_link_spec){
-            .bandwidth_bps = 1e9, .latency_ns = 100000, .mtu_bytes = 1500, .header_bytes = 66};
-    }
-    w->cfg = (halo_sim_config){.n_nodes = n,
-                               .devices = w->dev,
-                               .uplink = w->up,
-                               .downlink = w->down,
-                               .delivery = delivery,
-                               .seed = 7};
-    halo_tcp_config_linux(&w->cfg.tcp);
+    halo_device_profile dev = {.flops_per_s = 1e9, .mem_bw_bps = 1e9};
+    halo_link_spec link = {
+        .bandwidth_bps = 1e9, .latency_ns = 100000, .mtu_bytes = 1500, .header_bytes = 66};
+    tu_star_init(w, n, delivery, dev, link, 7);
 }
 
 static halo_transport *make(world *w) {
@@ -59,6 +45,14 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
         r->first[r->count] = ((const unsigned char *)msg)[0];
     }
     r->count++;
+}
+
+/* A transport for `w` with `r` recording what node 0 receives. */
+static halo_transport *make_rx(world *w, rx *r) {
+    halo_transport *t = make(w);
+    *r = (rx){.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, r, NULL));
+    return t;
 }
 
 static int idle(void *arg) {
@@ -122,9 +116,8 @@ static void storage_reads_delay_compute_and_read_ahead_overlaps_it(void) {
 static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[4000] = {1};
     ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
     drain(t);
@@ -146,9 +139,8 @@ static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) 
 static void incast_queues_at_the_receivers_port(void) {
     world w;
     world_init(&w, 5, HALO_DELIVERY_DATAGRAM);
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[1400] = {0};
     for (int i = 1; i < 5; i++)
         ASSERT_OK(t->ops->send(t, i, 0, msg, sizeof msg, NULL));
@@ -162,9 +154,8 @@ static void incast_queues_at_the_receivers_port(void) {
 
 /* Sends `n` messages of `len` bytes from node 1 to 0 and returns how many arrived. */
 static int delivered(world *w, int n, size_t len) {
-    halo_transport *t = make(w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(w, &r);
     static unsigned char msg[8192];
     for (int i = 0; i < n; i++) {
         ASSERT_OK(t->ops->send(t, 1, 0, msg, len, NULL));
@@ -198,9 +189,8 @@ static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
     double mean = halo_loss_mean(&w.up[1].loss); /* (0.01 / 0.21) * 0.5 = 0.0238 */
     ASSERT_NEAR(mean, 0.01 / 0.21 * 0.5, 1e-12);
     int n = 50000;
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     /* Message i carries i in its first byte (mod 256); find runs of losses. */
     static unsigned char got[50000];
     unsigned char msg[100];
@@ -231,9 +221,8 @@ static void runs_are_deterministic_and_runs_differ(void) {
     int counts[3];
     for (int k = 0; k < 3; k++) {
         w.cfg.run = k == 2 ? 1 : 0;
-        halo_transport *t = make(&w);
-        rx r = {.t = t, .node = 0};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
         unsigned char msg[3000] = {0};
         for (int i = 0; i < 200; i++)
             ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
@@ -251,9 +240,8 @@ static void compute_delays_the_nodes_sends(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
     w.dev[1] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 2e9, .op_overhead_ns = 1000};
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     /* 2e6 flops at 1 GFLOP/s = 2 ms; 1e6 bytes at 2 GB/s = 0.5 ms: compute-bound. */
     halo_cost cost = {.flops = 2e6, .bytes = 1e6, .ops = 1};
     ASSERT_EQ(halo_device_time_ns(&w.dev[1], &cost), 2001000);
@@ -275,9 +263,8 @@ static void stream_delivers_everything_in_order_despite_loss(void) {
     world_init(&w, 2, HALO_DELIVERY_STREAM);
     w.up[1].loss = w.down[0].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
     w.up[0].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[5000];
     for (int i = 0; i < 300; i++) {
         msg[0] = (unsigned char)i;
