@@ -316,10 +316,8 @@ static void workers_streaming_through_loaders_match_the_single_device(void) {
  * one classifier slice per device, and each block costs N (N - 1) messages.
  */
 static void mesh_all_gather_matches_the_single_device(void) {
-    halo_model *m = load_bundled();
-    static int ref_ids[STEPS];
-    static float ref_logits[STEPS * VOCAB];
-    reference(m, ref_ids, ref_logits);
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
 
     struct {
         int n;
@@ -337,10 +335,10 @@ static void mesh_all_gather_matches_the_single_device(void) {
                       .placement = cases[k].placement,
                       .collective = HALO_COLLECTIVE_MESH};
         run_result r;
-        run_cluster(m, &o, ref_logits, &r);
+        run_cluster(m, &o, ref->logits, &r);
         ASSERT_OK(r.rc);
         for (int i = 0; i < STEPS; i++)
-            ASSERT_EQ(r.ids[i], ref_ids[i]);
+            ASSERT_EQ(r.ids[i], ref->ids[i]);
         ASSERT(r.max_rel_err < 1e-5);
         ASSERT_EQ(r.missing, 0);
         ASSERT_EQ(r.stale + r.duplicate, 0);
