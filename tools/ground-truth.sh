@@ -94,7 +94,9 @@
 #     engine       the configuration run (no commas)
 #   samples.csv     system,model,loss,nodes,run,idx,ms: every counted token interval
 #   runs.csv        system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,
-#                   self_ms,wall_s (the run's whole time, start-up included),status
+#                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
+#                   failed: a non-zero exit or fewer token lines than asked; timeout: killed
+#                   after --run-timeout)
 # Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
 # failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
 set -euo pipefail
@@ -434,14 +436,20 @@ run_cell() {
     fi
     [ $arm = 0 ] && set_loss "$loss"
     local t_arm=0 t0=$SECONDS
-    (ip netns exec "$NS_R" timeout "$run_timeout" "${cmd[@]}" 2>"$e" | "${stamper[@]}" >"$o") &
+    (
+        ip netns exec "$NS_R" timeout "$run_timeout" "${cmd[@]}" 2>"$e" | "${stamper[@]}" >"$o"
+        exit "${PIPESTATUS[0]}"
+    ) &
     local pid=$!
     if [ $arm = 1 ]; then
         while kill -0 $pid 2>/dev/null && ! grep -q "🔶" "$o"; do sleep 0.05; done
         set_loss "$loss"
         t_arm=$EPOCHREALTIME
     fi
-    wait $pid || status=fail
+    local rc=0
+    wait $pid || rc=$?
+    [ $rc = 0 ] || status=failed
+    [ $rc != 124 ] || status=timeout
     local fd
     fd=$(loss_counters)
     # Token lines: distributed-llama's per-token lines; halo's ids.
@@ -458,7 +466,10 @@ run_cell() {
         END { printf "%d %d %.4f\n", k, c, (c ? s / c : 0) }' "$o")
     local k c mean
     read -r k c mean <<<"$line"
-    [ "$k" = "$n" ] || status="tokens=$k/$n"
+    if [ "$k" != "$n" ] && [ "$status" = ok ]; then
+        status=failed
+        log "$sys $model loss $loss nodes $nodes run $rep: $k token lines of $n"
+    fi
     # The run's tokens, for same_text.
     if [[ "$sys" == dllama* ]]; then
         cut -f2- "$o" | awk '/^🔶 Pred/ { sub(/^.*Recv *[0-9]+ kB \| /, ""); print }' \
