@@ -364,9 +364,9 @@ static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
 
 /* ==== Datagram delivery ==== */
 
-/* Host cost of one message of len bytes: fixed plus copying. */
-static uint64_t host_ns(uint64_t fixed_ns, const halo_device_profile *p, size_t len) {
-    return fixed_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_call_ns, uint64_t calls,
+                             size_t len) {
+    return per_call_ns * calls + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
 }
 
 static void control_send(sim *s, int src, int dst, int msg);
@@ -378,7 +378,7 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     node *n = &s->nodes[dst];
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
-    uint64_t cost = host_ns(n->dev.recv_ns * (uint64_t)frags, &n->dev, len);
+    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, (uint64_t)frags, len);
     if (cost) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
         cost += host_share_extra(s, dst, start, cost);
@@ -1006,8 +1006,8 @@ static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len,
     uint64_t calls = s->delivery == HALO_DELIVERY_DATAGRAM
                          ? (uint64_t)fragments(s, src, message_bytes(data, len, msg))
                          : 1;
-    uint64_t cost =
-        host_ns(sn->dev.send_ns * calls, &sn->dev, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+    uint64_t cost = halo_device_host_ns(&sn->dev, sn->dev.send_ns, calls,
+                                        msg == MSG_APP ? len : HEARTBEAT_BYTES);
     if (cost) {
         uint64_t start = node_now(s, src);
         cost += host_share_extra(s, src, start, cost);

@@ -168,6 +168,7 @@ class LossModel : public ErrorModel {
 
 struct Dgram {
     int src, dst;
+    int frags;     /* datagrams of the message */
     int remaining; /* fragments neither arrived nor lost */
     bool lost;
     std::vector<unsigned char> data;
@@ -275,6 +276,24 @@ class World {
         }
     }
 
+    /* The receiver takes a message when it is free, after its host cost (device profile:
+       recv_ns per system call, one per datagram; copy_ns_per_kb), as the in-tree engine. */
+    void ChargeReceive(int dst, uint64_t calls, size_t len) {
+        NodeState &r = nodes[(size_t)dst];
+        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns, calls, len);
+        if (!cost)
+            return;
+        uint64_t start = NodeNow(dst);
+        r.clock.busy_until_ns = start + cost;
+        r.stats.host_ns += cost;
+    }
+
+    /* Datagrams a message of `charged` bytes from src takes (one per MTU; at least one). */
+    int Fragments(int src, uint64_t charged) const {
+        uint64_t frag = (uint64_t)(upmtu(src) - kUdpIpHeader);
+        return charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+    }
+
     /* ---- datagrams ---- */
 
     void FragmentDone(const std::shared_ptr<Dgram> &d, bool lost) {
@@ -286,6 +305,7 @@ class World {
             return;
         }
         nodes[(size_t)d->src].stats.msgs_delivered++;
+        ChargeReceive(d->dst, (uint64_t)d->frags, d->data.size());
         NodeState &r = nodes[(size_t)d->dst];
         if (r.recv) {
             r.recv(r.recv_ctx, d->src, d->data.data(), d->data.size());
@@ -295,12 +315,12 @@ class World {
 
     void DgramSend(int src, int dst, std::vector<unsigned char> &&data) {
         uint64_t charged = halo_wire_charged_size(data.data(), data.size());
-        int mtu = upmtu(src);
-        uint64_t frag = (uint64_t)(mtu - kUdpIpHeader);
-        int n_frag = charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+        uint64_t frag = (uint64_t)(upmtu(src) - kUdpIpHeader);
+        int n_frag = Fragments(src, charged);
         auto d = std::make_shared<Dgram>();
         d->src = src;
         d->dst = dst;
+        d->frags = n_frag;
         d->remaining = n_frag;
         d->lost = false;
         d->data = std::move(data);
@@ -376,6 +396,7 @@ class World {
             std::vector<unsigned char> data = std::move(d.msgs.front().data);
             d.msgs.pop_front();
             nodes[(size_t)src].stats.msgs_delivered++;
+            ChargeReceive(dst, 1, data.size());
             NodeState &r = nodes[(size_t)dst];
             if (r.recv) {
                 r.recv(r.recv_ctx, src, data.data(), data.size());
@@ -689,6 +710,17 @@ int w_send(halo_transport *t, int src, int dst, const void *msg, size_t len, hal
     try {
         auto data = std::make_shared<std::vector<unsigned char>>(
             static_cast<const unsigned char *>(msg), static_cast<const unsigned char *>(msg) + len);
+        /* the sender's host cost: one write() on a stream, one sendto() per datagram */
+        NodeState &sn = w->nodes[(size_t)src];
+        uint64_t calls = w->delivery == HALO_DELIVERY_DATAGRAM
+                             ? (uint64_t)w->Fragments(src, halo_wire_charged_size(msg, len))
+                             : 1;
+        uint64_t cost = halo_device_host_ns(&sn.profile, sn.profile.send_ns, calls, len);
+        if (cost) {
+            uint64_t start = w->NodeNow(src);
+            sn.clock.busy_until_ns = start + cost;
+            sn.stats.host_ns += cost;
+        }
         uint64_t depart = w->NodeNow(src);
         /* always through an event: nothing happens inside send (the transport contract) */
         Simulator::Schedule(NanoSeconds((int64_t)(depart - w->Now())),
