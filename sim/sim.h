@@ -102,12 +102,11 @@ typedef struct halo_device_profile {
 } halo_device_profile;
 
 /*
- * Host cost of one message of `len` bytes on a device with profile `p`: `calls` system
- * calls of `per_call_ns` each (send_ns or recv_ns; one per datagram of a fragmented message
- * under datagram delivery, one per message on a stream) and one copy at copy_ns_per_kb.
+ * Host cost of one message of `len` bytes on a device with profile `p`: `per_message_ns`
+ * (send_ns or recv_ns: the system call and wake-up of one message, however many packets or
+ * datagrams carry it) plus one copy at copy_ns_per_kb.
  */
-uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_call_ns, uint64_t calls,
-                             size_t len);
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len);
 
 /* Time a device with profile `p` takes for `cost`. */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);

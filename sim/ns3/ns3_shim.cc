@@ -168,7 +168,6 @@ class LossModel : public ErrorModel {
 
 struct Dgram {
     int src, dst;
-    int frags;     /* datagrams of the message */
     int remaining; /* fragments neither arrived nor lost */
     bool lost;
     std::vector<unsigned char> data;
@@ -277,10 +276,10 @@ class World {
     }
 
     /* The receiver takes a message when it is free, after its host cost (device profile:
-       recv_ns per system call, one per datagram; copy_ns_per_kb), as the in-tree engine. */
-    void ChargeReceive(int dst, uint64_t calls, size_t len) {
+       recv_ns per message, copy_ns_per_kb), as the in-tree engine. */
+    void ChargeReceive(int dst, size_t len) {
         NodeState &r = nodes[(size_t)dst];
-        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns, calls, len);
+        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns, len);
         if (!cost)
             return;
         uint64_t start = NodeNow(dst);
@@ -305,7 +304,7 @@ class World {
             return;
         }
         nodes[(size_t)d->src].stats.msgs_delivered++;
-        ChargeReceive(d->dst, (uint64_t)d->frags, d->data.size());
+        ChargeReceive(d->dst, d->data.size());
         NodeState &r = nodes[(size_t)d->dst];
         if (r.recv) {
             r.recv(r.recv_ctx, d->src, d->data.data(), d->data.size());
@@ -320,7 +319,6 @@ class World {
         auto d = std::make_shared<Dgram>();
         d->src = src;
         d->dst = dst;
-        d->frags = n_frag;
         d->remaining = n_frag;
         d->lost = false;
         d->data = std::move(data);
@@ -396,7 +394,7 @@ class World {
             std::vector<unsigned char> data = std::move(d.msgs.front().data);
             d.msgs.pop_front();
             nodes[(size_t)src].stats.msgs_delivered++;
-            ChargeReceive(dst, 1, data.size());
+            ChargeReceive(dst, data.size());
             NodeState &r = nodes[(size_t)dst];
             if (r.recv) {
                 r.recv(r.recv_ctx, src, data.data(), data.size());
@@ -710,12 +708,9 @@ int w_send(halo_transport *t, int src, int dst, const void *msg, size_t len, hal
     try {
         auto data = std::make_shared<std::vector<unsigned char>>(
             static_cast<const unsigned char *>(msg), static_cast<const unsigned char *>(msg) + len);
-        /* the sender's host cost: one write() on a stream, one sendto() per datagram */
+        /* the sender's host cost */
         NodeState &sn = w->nodes[(size_t)src];
-        uint64_t calls = w->delivery == HALO_DELIVERY_DATAGRAM
-                             ? (uint64_t)w->Fragments(src, halo_wire_charged_size(msg, len))
-                             : 1;
-        uint64_t cost = halo_device_host_ns(&sn.profile, sn.profile.send_ns, calls, len);
+        uint64_t cost = halo_device_host_ns(&sn.profile, sn.profile.send_ns, len);
         if (cost) {
             uint64_t start = w->NodeNow(src);
             sn.clock.busy_until_ns = start + cost;
