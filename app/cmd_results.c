@@ -1,7 +1,7 @@
 /*
  * Reading the results database: `halo plot` (figures, results/plot.h), `halo report`
- * (markdown tables, results/report.h) and `halo regress` (curves against a committed
- * baseline, results/regress.h). This file parses options, finds the plot scripts and
+ * and `halo report fidelity` (markdown tables, results/report.h) and `halo regress` (curves against
+ * a committed baseline, results/regress.h). This file parses options, finds the plot scripts and
  * prints; the work is in results/.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -97,7 +97,42 @@ int halo_cmd_plot(int argc, char **argv) {
 
 /* ==== halo report ==== */
 
+/* halo report fidelity (argv[0] is "fidelity"). */
+static int report_fidelity(int argc, char **argv) {
+    const char *db = NULL, *harness = NULL;
+    const halo_cli_opt opts[] = {
+        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
+        {"harness", 0, HALO_CLI_STRING, &harness, 0, 0, NULL, "NAME",
+         "only the runs this harness measured (default: all)"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    const halo_cli_spec spec = {
+        .name = "report fidelity",
+        .synopsis = "--db FILE [--harness NAME]",
+        .about = "Prints markdown tables of the measured runs (halo db import-measured) "
+                 "against their\nsimulated mirrors (the scenario named mirror/CELL, CELL = "
+                 "system/model/nodes/loss):\nper cell the measured mean ms/token (min-max over "
+                 "runs), the simulated mean, the\nerror, the cost of loss (the mean above loss "
+                 "0) measured and simulated and its\nerror, p90 measured and simulated and its "
+                 "error. Errors beyond 25% are in bold; the\nlast line counts the cells within "
+                 "25%. Exits 0 whatever the errors (it is a report);\n1 without a database "
+                 "or measured runs.\n",
+        .opts = opts};
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    if (status >= 0)
+        return status;
+    halo_err err = {0};
+    if (!db) {
+        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing --db FILE");
+        return halo_cli_usage_error(&err, "report fidelity");
+    }
+    int rc = halo_report_fidelity(stdout, db, harness, NULL, NULL, &err);
+    return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
+}
+
 int halo_cmd_report(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "fidelity") == 0)
+        return report_fidelity(argc - 1, argv + 1);
     const char *db = NULL;
     float confidence = 0.95f;
     const halo_cli_opt opts[] = {
@@ -108,11 +143,14 @@ int halo_cmd_report(int argc, char **argv) {
     };
     const halo_cli_spec spec = {
         .name = "report",
-        .synopsis = "--db FILE [--confidence C]",
+        .synopsis = "--db FILE [--confidence C]\n       halo report fidelity --db FILE "
+                    "[--harness NAME]",
         .about = "Prints markdown tables of every scenario in the database (its newest text):\n"
                  "per point, ms/token with its confidence interval over runs (C, default 0.95;\n"
                  "Student's t), p99, the split, missing contributions, the speedup over the\n"
-                 "matching distributed-llama point, and perplexity where measured.\n",
+                 "matching distributed-llama point, and perplexity where measured.\n"
+                 "'halo report fidelity' compares measured runs with their simulated mirrors\n"
+                 "('halo report fidelity --help').\n",
         .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)

@@ -2,12 +2,14 @@
  * `halo sweep SCENARIO --db FILE`: every (point, run) of a scenario's sweep into the results
  * database (results/sweep.h does the planning, resume, shards and worker processes; this
  * command parses options and prints progress and the summary). `halo db
- * merge|migrate|info|schema`: the database itself (results/db.h).
+ * merge|migrate|info|schema`: the database itself (results/db.h); `halo db import-measured`:
+ * runs of real systems measured by a harness (results/measured.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
 #include "results/db.h"
+#include "results/measured.h"
 #include "results/sweep.h"
 
 #include <stdio.h>
@@ -166,8 +168,12 @@ int halo_cmd_sweep(int argc, char **argv) {
 static void db_usage(FILE *f) {
     (void)fprintf(f, "usage: halo db merge DEST SRC...   copy the runs DEST lacks from each SRC\n"
                      "       halo db migrate FILE         upgrade an older schema in place\n"
-                     "       halo db info FILE            schema version and runs per scenario\n"
-                     "       halo db schema               print the schema (results/schema.sql)\n\n"
+                     "       halo db info FILE            schema version, runs per scenario,\n"
+                     "                                    measured runs per harness and source\n"
+                     "       halo db schema               print the schema (results/schema.sql)\n"
+                     "       halo db import-measured FILE DIR [--harness NAME] [--host NAME]\n"
+                     "                                    store the runs a harness measured\n"
+                     "                                    (DIR/runs.csv, DIR/samples.csv)\n\n"
                      "Databases are SQLite files written by 'halo sweep' (docs/results.md).\n");
 }
 
@@ -183,6 +189,13 @@ static int db_info(const char *path, halo_err *err) {
         const halo_db_scenario_info *s = &info.scenarios[i];
         (void)printf("  %-20s %.12s  %5ld runs  %4ld points  %s\n", s->name, s->hash, s->n_runs,
                      s->n_points, s->kind);
+    }
+    if (rc == HALO_OK)
+        (void)printf("%s: %ld measured runs\n", path, info.n_measured_runs);
+    for (long i = 0; rc == HALO_OK && i < info.n_measured; i++) {
+        const halo_db_measured_info *m = &info.measured[i];
+        (void)printf("  %-20s %5ld runs  %4ld cells (%ld simulated)  %7ld tokens  from %s\n",
+                     m->harness, m->n_runs, m->n_cells, m->n_mirrored, m->n_tokens, m->source);
     }
     halo_db_info_free(&info);
     halo_db_free(db);
@@ -202,14 +215,78 @@ static int db_merge(int n_src, char **src, const char *dest, halo_err *err) {
     halo_db *db = NULL;
     int rc = halo_db_new(&db, dest, HALO_DB_CREATE, err);
     for (int i = 0; rc == HALO_OK && i < n_src; i++) {
-        long copied = 0, skipped = 0;
-        rc = halo_db_merge(db, src[i], &copied, &skipped, err);
+        long copied = 0, skipped = 0, measured = 0;
+        rc = halo_db_merge(db, src[i], &copied, &skipped, &measured, err);
         if (rc == HALO_OK)
-            (void)printf("%s: %ld runs copied into %s, %ld already there\n", src[i], copied, dest,
-                         skipped);
+            (void)printf("%s: %ld runs copied into %s, %ld already there; %ld measured runs "
+                         "copied\n",
+                         src[i], copied, dest, skipped, measured);
     }
     halo_db_free(db);
     return rc;
+}
+
+/* halo db import-measured FILE DIR [--harness NAME] [--host NAME] (argv[0] is
+   "import-measured"). */
+static int db_import_measured(int argc, char **argv) {
+    const char *harness = HALO_MEASURED_DEFAULT_HARNESS, *host = NULL, *dir = NULL;
+    const halo_cli_opt opts[] = {
+        {"harness", 0, HALO_CLI_STRING, &harness, 0, 0, NULL, "NAME",
+         "what measured (default " HALO_MEASURED_DEFAULT_HARNESS ")"},
+        {"host", 0, HALO_CLI_STRING, &host, 0, 0, NULL, "NAME",
+         "the machine measured on (default: this machine's name)"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    const halo_cli_spec spec = {
+        .name = "db import-measured",
+        .synopsis = "FILE DIR [--harness NAME] [--host NAME]",
+        .about = "Stores the runs a harness measured on real systems (tools/ground-truth.sh) "
+                 "into the\nresults database FILE (created when missing): DIR/runs.csv (one "
+                 "line per run)\nand DIR/samples.csv (every counted token interval). Every "
+                 "field is checked first;\na bad one is named with file:line and column, and "
+                 "nothing is written. One\ntransaction; importing the same DIR again adds "
+                 "nothing.\n",
+        .opts = opts,
+        .after = "Compare with the simulated mirrors: halo report fidelity --db FILE "
+                 "(docs/results.md).\n",
+        .positional = "DIR",
+        .pos_out = &dir};
+    /* FILE is the first argument that is neither an option nor an option's value; the
+       parser takes DIR from the rest */
+    char *rest[32];
+    const char *db = NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        int is_value =
+            i > 0 && (strcmp(argv[i - 1], "--harness") == 0 || strcmp(argv[i - 1], "--host") == 0);
+        if (i > 0 && !db && argv[i][0] != '-' && !is_value) {
+            db = argv[i];
+        } else if (n < (int)(sizeof rest / sizeof rest[0])) {
+            rest[n++] = argv[i];
+        } else {
+            halo_err err = {0};
+            (void)HALO_FAIL(&err, HALO_ERR_ARG, "too many arguments");
+            return halo_cli_usage_error(&err, "db import-measured");
+        }
+    }
+    int status = halo_cli_parse_or_exit(&spec, n, rest);
+    if (status >= 0)
+        return status;
+    halo_err err = {0};
+    if (!db) {
+        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing FILE (the results database)");
+        return halo_cli_usage_error(&err, "db import-measured");
+    }
+    halo_measured_counts k;
+    int rc = halo_measured_import_dir(db, dir, harness, host, &k, &err);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+    }
+    (void)printf("%s: %ld runs (%ld tokens) imported into %s, %ld runs (%ld tokens) already "
+                 "there\n",
+                 dir, k.n_imported, k.n_tokens_new, db, k.n_present, k.n_tokens_present);
+    return HALO_EXIT_OK;
 }
 
 int halo_cmd_db(int argc, char **argv) {
@@ -231,6 +308,8 @@ int halo_cmd_db(int argc, char **argv) {
         if (rc == HALO_OK)
             (void)printf("%s: schema version %d\n", argv[2], HALO_DB_VERSION);
         halo_db_free(db);
+    } else if (strcmp(sub, "import-measured") == 0) {
+        return db_import_measured(argc - 1, argv + 1);
     } else if (strcmp(sub, "merge") == 0 && argc >= 4) {
         rc = db_merge(argc - 3, argv + 3, argv[2], &err);
     } else {

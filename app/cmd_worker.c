@@ -74,8 +74,12 @@ int halo_cmd_worker(int argc, char **argv) {
     const char *model_path =
         model ? model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
     int rc = halo_net_key_load(key_path, key, &err);
+    /* The model and threads only: a worker decodes nothing, so it loads no tokenizer (the
+       bundled one would refuse a model of another vocabulary) and no run state. */
     if (rc == HALO_OK)
-        rc = halo_bundle_open(&s, model_path, NULL, (int)threads, &err);
+        rc = halo_model_load(&s.model, model_path, &err);
+    if (rc == HALO_OK)
+        rc = halo_pool_new(&s.pool, (int)threads, &err);
     if (rc == HALO_OK) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

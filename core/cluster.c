@@ -15,6 +15,7 @@ struct halo_cluster {
     uint64_t *budget_bytes;
     int prefetch, dim;
     double wbytes;
+    int collective;
 };
 
 /* Builds one memory plan per device for placement p into plans[0..n). */
@@ -69,6 +70,7 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
         return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
     c->n = cfg->n_devices;
     c->t = cfg->transport;
+    c->collective = cfg->collective;
     c->nodes = calloc((size_t)c->n, sizeof *c->nodes);
     if (!c->nodes) {
         free(c);
@@ -99,7 +101,9 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                                .encoding = cfg->encoding,
                                .sync = cfg->sync,
                                .memplan = c->plans ? c->plans[i] : NULL,
-                               .loader = cfg->loaders ? cfg->loaders[i] : NULL};
+                               .loader = cfg->loaders ? cfg->loaders[i] : NULL,
+                               .collective = cfg->collective,
+                               .mesh_placement = &c->placement};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)
@@ -165,6 +169,9 @@ const halo_memplan *halo_cluster_memplan(const halo_cluster *c, int i) {
 }
 
 int halo_cluster_set_placement(halo_cluster *c, const halo_placement *p, halo_err *err) {
+    if (c->collective == HALO_COLLECTIVE_MESH)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "cluster: the mesh collective keeps its placement (every node holds it)");
     halo_memplan **plans = NULL;
     if (c->plans) {
         if (p->n_devices != c->n)

@@ -11,5 +11,7 @@ void halo_tcp_config_linux(halo_tcp_config *c) {
                            .delack_ns = 40000000,
                            .tlp = 1,
                            .dupack_threshold = 3,
-                           .quickack_segments = 16};
+                           .quickack_segments = 16,
+                           .quickack = 1,
+                           .tick_ns = 4000000};
 }

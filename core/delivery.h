@@ -26,9 +26,19 @@ typedef struct halo_tcp_config {
     int tlp;               /* tail loss probes on (Linux default) */
     int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
     int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
+    int quickack;          /* ACK every data segment at once (TCP_QUICKACK, as an application
+                              that sets it on every read does; distributed-llama does) */
+    uint64_t tick_ns;      /* timer granularity: TCP timers expire on multiples of it (a
+                              jiffy: 4 ms at the kernel's HZ = 250); 0 = exact */
 } halo_tcp_config;
 
-/* Linux-like defaults. */
+/*
+ * Linux-like defaults, as measured against this machine's kernel (docs/kernel-tcp.md):
+ * initial window 10, RTO 200 ms .. 120 s (1 s before a sample), delayed ACK 40 ms, tail loss
+ * probes, 3 duplicate ACKs, 16 quick ACKs at the start, ACKs at once (a request/response
+ * application reads at once, and Linux ACKs what the application reads: the delayed ACK
+ * rarely fires there), timers on 4 ms ticks (HZ = 250).
+ */
 void halo_tcp_config_linux(halo_tcp_config *c);
 
 #endif /* HALO_DELIVERY_H */

@@ -25,6 +25,7 @@ static const char *const sync_names[] = {"strict", "relaxed", NULL};
 static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
+static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
@@ -48,6 +49,8 @@ enum {
     K_TCP_TLP,
     K_TCP_DUPACK_THRESHOLD,
     K_TCP_QUICKACK_SEGMENTS,
+    K_TCP_QUICKACK,
+    K_TCP_TICK_MS,
     K_IMPORTANCE,
     K_TAU,
     K_PREDICTOR,
@@ -62,6 +65,8 @@ enum {
     K_MEMORY_BUDGET,
     K_PREFETCH,
     K_SIMULATOR,
+    K_COLLECTIVE,
+    K_HEARTBEAT_MS,
     K_COUNT
 };
 
@@ -101,6 +106,8 @@ const halo_engine_key halo_engine_keys[] = {
     B("tcp.tlp", SIM, "simulated TCP: tail loss probes"),
     I("tcp.dupack_threshold", 1, 100, SIM, "N", "simulated TCP: fast retransmit threshold"),
     I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
+    B("tcp.quickack", SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
+    N("tcp.tick_ms", 0, 0, 100, 0, SIM, "MS", "simulated TCP: timer granularity (jiffy)"),
     E("importance", importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
     N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
@@ -117,6 +124,10 @@ const halo_engine_key halo_engine_keys[] = {
     B("memory_budget", SIM, "devices stream the group weights their memory cannot hold"),
     B("prefetch", SIM, "memory_budget: read the next streamed block ahead"),
     E("simulator", simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
+    E("collective", collective_names, SIM | LOOP, "KIND",
+      "star (root gathers) or mesh (all-gather, split classifier; strict)"),
+    N("heartbeat_ms", 0, 0, 1e6, 0, SIM, "MS",
+      "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
 };
 
 #undef E
@@ -230,6 +241,8 @@ int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
         c->adaptive_deadline = halo;
     if (!is_set(c, K_REDUNDANCY))
         c->redundancy = halo ? 2 : 1;
+    if (!is_set(c, K_COLLECTIVE)) /* distributed-llama all-gathers; the others gather at a root */
+        c->collective = p == 0 ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
     return HALO_OK;
 }
 
@@ -257,6 +270,9 @@ static void set_number(halo_engine_config *c, int k, double v) {
     case K_TCP_DELACK_MS:
         c->tcp.delack_ns = ms_to_ns(v);
         break;
+    case K_TCP_TICK_MS:
+        c->tcp.tick_ns = ms_to_ns(v);
+        break;
     case K_TAU:
         c->tau = v;
         break;
@@ -268,6 +284,9 @@ static void set_number(halo_engine_config *c, int k, double v) {
         break;
     case K_DEADLINE_MAX_MS:
         c->deadline_max_ns = ms_to_ns(v);
+        break;
+    case K_HEARTBEAT_MS:
+        c->heartbeat_ns = ms_to_ns(v);
         break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not a number key");
@@ -300,6 +319,8 @@ static int *bool_field(halo_engine_config *c, int k) {
     switch (k) {
     case K_TCP_TLP:
         return &c->tcp.tlp;
+    case K_TCP_QUICKACK:
+        return &c->tcp.quickack;
     case K_PLACE_CRITICAL:
         return &c->place_critical;
     case K_ATTENTION_CRITICAL:
@@ -335,6 +356,9 @@ static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *e
         break;
     case K_SIMULATOR:
         c->simulator = v;
+        break;
+    case K_COLLECTIVE:
+        c->collective = v;
         break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not an enum key");
@@ -514,6 +538,12 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
         (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
         return BAD_KEY(K_IMPORTANCE,
                        "a shape has no activations to score: use synthetic (or a model file)");
+    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET)
+        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: sockets gather at the
+                                                 root until a socket mesh exists (explicit
+                                                 collective: mesh is refused above) */
+    if (c->collective == HALO_COLLECTIVE_MESH && c->policy != HALO_SYNC_POLICY_STRICT)
+        return BAD_KEY(K_COLLECTIVE, "mesh needs sync: strict (as distributed-llama)");
     if (c->deadline_min_ns > c->deadline_max_ns) {
         *bad_key = "";
         return HALO_FAIL(err, HALO_ERR_ARG, "expected deadline_min_ms <= deadline_max_ms");
@@ -584,10 +614,11 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, \"rto_max_ms\": %.6g, "
            "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
-           "\"quickack_segments\": %d}",
+           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g}",
            c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
            ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
-           c->tcp.dupack_threshold, c->tcp.quickack_segments);
+           c->tcp.dupack_threshold, c->tcp.quickack_segments, c->tcp.quickack ? "true" : "false",
+           ns_ms(c->tcp.tick_ns));
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);
     sb_str(&b, c->predictor);
@@ -597,10 +628,11 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
-           "%s, \"simulator\": \"%s\"}",
+           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g}",
            c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
-           c->prefetch ? "true" : "false", simulator_names[c->simulator]);
+           c->prefetch ? "true" : "false", simulator_names[c->simulator],
+           collective_names[c->collective], ns_ms(c->heartbeat_ns));
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -832,6 +864,53 @@ static int memory_budgets(halo_engine *e, const halo_engine_env *env, halo_err *
     return rc;
 }
 
+/* Without memory_budget every device must hold its share: checked when memory is known. */
+static int check_memory(const halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    int n = e->n_devices;
+    halo_groups g;
+    halo_placement p = {0};
+    int rc = halo_groups_init(&g, mc, group_size_of(e), err);
+    if (rc == HALO_OK)
+        rc = halo_placement_parse(&p, &g, n, e->placement, err);
+    double wb = halo_weight_bytes(halo_model_weight_type(e->model)), dim = mc->dim;
+    double q = (double)g.kv_mul * g.head_size, hs = g.head_size;
+    double attn_w = wb * (2.0 * q + 2.0 * hs) * dim;
+    int ctx = env->context_positions > 0 && env->context_positions < mc->seq_len
+                  ? env->context_positions
+                  : mc->seq_len;
+    double kv_per_group = 2.0 * 4.0 * (double)ctx * hs;
+    double cls = wb * (double)mc->vocab_size * dim * (mc->shared_classifier ? 0 : 1);
+    double emb = 4.0 * (double)mc->vocab_size * dim + 4.0 * (2.0 * mc->n_layers + 1.0) * dim;
+    int mesh = e->cfg.collective == HALO_COLLECTIVE_MESH;
+    for (int d = 0; rc == HALO_OK && d < n; d++) {
+        uint64_t mem = env->devices[d].mem_bytes;
+        if (!mem)
+            continue;
+        double w = 0, kv = 0;
+        for (size_t i = 0; i < (size_t)g.n_layers * (size_t)g.n_attn; i++)
+            if (p.attn[i] == d) {
+                w += attn_w;
+                kv += kv_per_group;
+            }
+        for (size_t i = 0; i < (size_t)g.n_layers * (size_t)g.n_ffn; i++)
+            if (p.ffn[i] == d)
+                w += wb * 3.0 * dim * halo_groups_ffn_len(&g, (int)(i % (size_t)g.n_ffn));
+        double fixed = (d == 0 ? emb : 0.0) + (mesh ? cls / n : d == 0 ? cls : 0.0);
+        double need = w + kv + fixed;
+        if (need > (double)mem)
+            rc = HALO_FAIL(err, HALO_ERR_ARG,
+                           "%s: device %d is out of memory: its share needs %.1f MiB (weights "
+                           "%.1f, KV cache for %d positions %.1f, embeddings and classifier "
+                           "%.1f) and it has %.1f MiB (engine.memory_budget streams what does not "
+                           "fit from storage)",
+                           e->name, d, need / 1048576.0, w / 1048576.0, ctx, kv / 1048576.0,
+                           fixed / 1048576.0, (double)mem / 1048576.0);
+    }
+    halo_placement_free(&p);
+    return rc;
+}
+
 int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
                     halo_err *err) {
     *out = NULL;
@@ -870,6 +949,8 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
         rc = build_importance(e, env, err);
     if (rc == HALO_OK && e->cfg.memory_budget)
         rc = memory_budgets(e, env, err);
+    else if (rc == HALO_OK && env->devices)
+        rc = check_memory(e, env, err);
     if (rc == HALO_OK && env->devices) {
         if (!(e->speeds = calloc((size_t)n, sizeof *e->speeds)))
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");
@@ -918,6 +999,7 @@ int halo_engine_cluster_new(halo_cluster **out, const halo_engine *e, halo_trans
                               .pool = pool,
                               .budget_bytes = e->budgets,
                               .prefetch = e->cfg.prefetch,
+                              .collective = e->cfg.collective,
                               .sync = e->sync};
     return halo_cluster_new(out, &cc, err);
 }

@@ -67,6 +67,8 @@ typedef struct halo_engine_config {
     int delivery;             /* enum halo_delivery, or HALO_ENGINE_DELIVERY_AUTO */
     halo_tcp_config tcp;      /* stream delivery (simulated worlds) */
     int simulator;            /* enum halo_simulator (simulated worlds) */
+    int collective;           /* enum halo_collective: star or mesh (core/node.h) */
+    uint64_t heartbeat_ns;    /* simulated: the root pings every device this often, 0 = never */
     int importance;           /* enum halo_scoring, or HALO_ENGINE_IMPORTANCE_* */
     double tau;               /* fraction of the importance mass that is critical, (0, 1] */
     char *predictor;          /* predictor file, or NULL: the model file with .pred */
@@ -133,7 +135,9 @@ int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *s
 
 /*
  * Applies a preset: the one mapping from a baseline name to settings.
- *   dllama     strict sync, equal split, reliable stream (distributed-llama);
+ *   dllama     strict sync, equal split, reliable stream, the mesh collective
+ *              (distributed-llama; socket clusters gather at the root until they have a
+ *              mesh);
  *   balanced   strict sync, split by device speed;
  *   relaxed    relaxed sync with a fixed deadline, equal split, no importance;
  *   halo       relaxed sync, split by device speed, importance from the predictor (synthetic
@@ -220,13 +224,20 @@ typedef struct halo_engine_env {
     const halo_engine_device *devices; /* (n_devices), or NULL: nothing known (then the
                                           root alone is reliable) */
     uint64_t seed, run;                /* synthetic scores' stream */
+    int context_positions;             /* KV-cache positions the run needs (memory check);
+                                          0 = the model's whole context */
 } halo_engine_env;
 
 typedef struct halo_engine halo_engine;
 
 /*
  * Resolves a finished configuration for a cluster: the placement spec, critical and
- * reliable devices, the importance hook (loading the predictor), memory budgets.
+ * reliable devices, the importance hook (loading the predictor), memory budgets. When the
+ * devices' memory is known (env->devices with mem_bytes > 0) and memory_budget is off, it
+ * checks that every device holds its share (group weights, the KV cache of its attention
+ * groups for context_positions, and on the root the embedding table and the classifier, a
+ * slice of it on every device under the mesh collective): out of memory is an error naming
+ * the device and the sizes, never a time.
  * Errors: HALO_ERR_ARG (a placement that needs device facts the env lacks, a budget that
  * cannot hold the KV cache, ...; messages start with env->name), HALO_ERR_IO/FORMAT (the
  * predictor file), HALO_ERR_NOMEM. The config is copied.

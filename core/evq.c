@@ -116,6 +116,17 @@ int halo_evq_push(halo_evq *q, const halo_event *ev, uint64_t *id, halo_err *err
     return HALO_OK;
 }
 
+int halo_evq_push_timer(halo_evq *q, int kind, int node, uint64_t now_ns, uint64_t delay_ns,
+                        void (*fn)(void *arg), void *arg, uint64_t *id, const char *who,
+                        halo_err *err) {
+    if (delay_ns > UINT64_MAX - now_ns)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: timer delay %llu ns overflows", who,
+                         (unsigned long long)delay_ns);
+    halo_event ev = {
+        .time_ns = now_ns + delay_ns, .kind = kind, .node = node, .fn = fn, .ptr2 = arg};
+    return halo_evq_push(q, &ev, id, err);
+}
+
 static void remove_at(halo_evq *q, size_t i) {
     uint32_t s = q->heap[i];
     q->n--;

@@ -41,6 +41,16 @@ void halo_evq_free(halo_evq *q);
  */
 int halo_evq_push(halo_evq *q, const halo_event *ev, uint64_t *id, halo_err *err);
 
+/*
+ * Adds a timer: an event of `kind` (the caller's timer kind) for `node` at now_ns + delay_ns
+ * with .fn = fn and .ptr2 = arg, as a transport's schedule (core/transport.h) makes after
+ * checking the node. Errors: HALO_ERR_ARG (the time overflows; the message starts with
+ * `who`, the transport's name), HALO_ERR_NOMEM.
+ */
+int halo_evq_push_timer(halo_evq *q, int kind, int node, uint64_t now_ns, uint64_t delay_ns,
+                        void (*fn)(void *arg), void *arg, uint64_t *id, const char *who,
+                        halo_err *err);
+
 /* Removes the earliest event into *ev. Returns 0 when the queue is empty, 1 otherwise. */
 int halo_evq_pop(halo_evq *q, halo_event *ev);
 

@@ -5,6 +5,7 @@
  */
 #include "core/forward.h"
 
+#include "core/arena.h"
 #include "core/mat.h"
 #include "core/ops.h"
 
@@ -14,10 +15,11 @@
 struct halo_state {
     const halo_model *model;
     halo_pool *pool;
+    size_t bytes;       /* of the one block holding this struct and every buffer below */
     float *x;           /* (dim) residual stream */
     float *xb;          /* (dim) normalised input / attention output */
     float *xb2;         /* (dim) projection output */
-    float *hb;          /* (hidden_dim) gate */
+    float *hb;          /* (hidden_dim) gate, then h */
     float *hb2;         /* (hidden_dim) up */
     float *q;           /* (dim) queries */
     float *att;         /* (n_heads, seq_len) attention scores */
@@ -26,69 +28,45 @@ struct halo_state {
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *freq;        /* (head_size / 2) RoPE frequencies */
     halo_act act;       /* the current input of a matrix product, quantised (GGUF) */
-    size_t bytes;
 };
 
-static float *alloc_floats(halo_state *s, size_t n, int *failed) {
-    float *p = calloc(n, sizeof(float));
-    if (!p)
-        *failed = 1;
-    s->bytes += n * sizeof(float);
-    return p;
+static void carve(void *obj, halo_arena *a) {
+    halo_state *s = obj;
+    const halo_model_config *c = halo_model_get_config(s->model);
+    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
+    s->x = halo_arena_take(a, dim, sizeof(float));
+    s->xb = halo_arena_take(a, dim, sizeof(float));
+    s->xb2 = halo_arena_take(a, dim, sizeof(float));
+    s->hb = halo_arena_take(a, hidden, sizeof(float));
+    s->hb2 = halo_arena_take(a, hidden, sizeof(float));
+    s->q = halo_arena_take(a, dim, sizeof(float));
+    s->att = halo_arena_take(a, (size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+    s->logits = halo_arena_take(a, (size_t)c->vocab_size, sizeof(float));
+    s->key_cache = halo_arena_take(a, kv, sizeof(float));
+    s->value_cache = halo_arena_take(a, kv, sizeof(float));
+    s->freq = halo_arena_take(a, (size_t)halo_model_head_size(c) / 2, sizeof(float));
+    halo_act_carve(&s->act, a, c->dim > c->hidden_dim ? c->dim : c->hidden_dim,
+                   halo_model_format(s->model) == HALO_MODEL_GGUF);
 }
 
 int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, halo_err *err) {
     *out = NULL;
-    const halo_model_config *c = halo_model_get_config(model);
-    halo_state *s = calloc(1, sizeof *s);
+    if (!halo_model_has_weights(model))
+        return HALO_FAIL(err, HALO_ERR_ARG, "run state: the model has no weights (shape only)");
+    halo_state proto = {.model = model, .pool = pool};
+    size_t bytes = 0;
+    halo_state *s = halo_arena_new(sizeof proto, &proto, carve, "run state", &bytes, err);
     if (!s)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory");
-    s->model = model;
-    s->pool = pool;
-    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
-    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)halo_model_kv_dim(c);
-    int failed = 0;
-    s->x = alloc_floats(s, dim, &failed);
-    s->xb = alloc_floats(s, dim, &failed);
-    s->xb2 = alloc_floats(s, dim, &failed);
-    s->hb = alloc_floats(s, hidden, &failed);
-    s->hb2 = alloc_floats(s, hidden, &failed);
-    s->q = alloc_floats(s, dim, &failed);
-    s->att = alloc_floats(s, (size_t)c->n_heads * (size_t)c->seq_len, &failed);
-    s->logits = alloc_floats(s, (size_t)c->vocab_size, &failed);
-    s->key_cache = alloc_floats(s, kv, &failed);
-    s->value_cache = alloc_floats(s, kv, &failed);
-    int head_size = halo_model_head_size(c);
-    s->freq = alloc_floats(s, (size_t)head_size / 2, &failed);
-    failed |= halo_act_init(&s->act, c->dim > c->hidden_dim ? c->dim : c->hidden_dim,
-                            halo_model_format(model) == HALO_MODEL_GGUF, NULL) != HALO_OK;
-    s->bytes += halo_act_buffer_bytes(&s->act);
-    if (failed) {
-        size_t bytes = s->bytes;
-        halo_state_free(s);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "run state: out of memory (%zu bytes)", bytes);
-    }
+        return HALO_ERR_NOMEM;
+    s->bytes = bytes;
     halo_model_rope_freq(model, s->freq);
     *out = s;
     return HALO_OK;
 }
 
 void halo_state_free(halo_state *s) {
-    if (!s)
-        return;
-    free(s->x);
-    free(s->xb);
-    free(s->xb2);
-    free(s->hb);
-    free(s->hb2);
-    free(s->q);
-    free(s->att);
-    free(s->logits);
-    free(s->key_cache);
-    free(s->value_cache);
-    free(s->freq);
-    halo_act_free(&s->act);
-    free(s);
+    free(s); /* the state and its buffers are one block */
 }
 
 size_t halo_state_bytes(const halo_state *s) {
@@ -122,7 +100,21 @@ static void mv(halo_state *s, float *out, const halo_mat *w) {
     halo_mat_vec(s->pool, out, w, 0, 0, s->act.x, halo_act_get(&s->act, w), w->rows, w->cols, 0);
 }
 
+static void hook_before(const halo_forward_hooks *h, int layer, int phase, const float *xb) {
+    if (h && h->before)
+        h->before(h->ctx, layer, phase, xb);
+}
+
+static void hook_after(const halo_forward_hooks *h, int layer, int phase, const float *out) {
+    if (h && h->after)
+        h->after(h->ctx, layer, phase, out);
+}
+
 float *halo_forward(halo_state *s, int token, int pos) {
+    return halo_forward_hooked(s, token, pos, NULL);
+}
+
+float *halo_forward_hooked(halo_state *s, int token, int pos, const halo_forward_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(s->model);
     HALO_ASSERT(token >= 0 && token < c->vocab_size);
     HALO_ASSERT(pos >= 0 && pos < c->seq_len);
@@ -134,12 +126,14 @@ float *halo_forward(halo_state *s, int token, int pos) {
     halo_mat_row(halo_model_embedding(s->model), token, x);
 
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
-        const halo_layer *L = halo_model_layer(s->model, (int)l);
+        int layer = (int)l;
+        const halo_layer *L = halo_model_layer(s->model, layer);
         size_t layer_off = l * (size_t)c->seq_len * kv_dim;
         float *k = s->key_cache + layer_off + (size_t)pos * kv_dim;
         float *v = s->value_cache + layer_off + (size_t)pos * kv_dim;
 
         halo_rmsnorm_eps(s->xb, x, L->rms_att, c->dim, eps);
+        hook_before(hooks, layer, HALO_PHASE_ATTN, s->xb);
         halo_act_set(&s->act, s->xb, c->dim);
         mv(s, s->q, &L->wq);
         mv(s, k, &L->wk);
@@ -155,8 +149,10 @@ float *halo_forward(halo_state *s, int token, int pos) {
         mv(s, s->xb2, &L->wo);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb2[i];
+        hook_after(hooks, layer, HALO_PHASE_ATTN, s->xb);
 
         halo_rmsnorm_eps(s->xb, x, L->rms_ffn, c->dim, eps);
+        hook_before(hooks, layer, HALO_PHASE_FFN, s->xb);
         halo_act_set(&s->act, s->xb, c->dim);
         mv(s, s->hb, &L->w1);
         mv(s, s->hb2, &L->w3);
@@ -165,6 +161,7 @@ float *halo_forward(halo_state *s, int token, int pos) {
         mv(s, s->xb, &L->w2);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb[i];
+        hook_after(hooks, layer, HALO_PHASE_FFN, s->hb);
     }
     halo_rmsnorm_eps(x, x, halo_model_get_weights(s->model)->rms_final, c->dim, eps);
     halo_act_set(&s->act, x, c->dim);

@@ -3,22 +3,40 @@
  */
 #include "core/importance.h"
 
+#include "core/arena.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct halo_importance {
     halo_importance_config cfg;
-    halo_groups g;
+    halo_groups g;       /* one block holds this struct and the buffers below */
     uint8_t *reliable;   /* (n_devices) */
     float *scores;       /* (max groups) */
     unsigned char *crit; /* (max groups) */
     int *order;          /* (max groups) group indices by descending score */
     int *slots;          /* (n_devices) groups each device holds in this block */
-    float *scratch;      /* oracle scratch: hidden_dim + dim */
+    float *scratch;      /* oracle scoring only: hidden_dim + dim */
     halo_rng rng;
     halo_importance_stats stats;
 };
+
+static void carve(void *obj, halo_arena *a) {
+    halo_importance *m = obj;
+    size_t maxg = (size_t)(m->g.n_attn > m->g.n_ffn ? m->g.n_attn : m->g.n_ffn);
+    size_t nd = (size_t)m->cfg.n_devices;
+    const halo_model_config *mc = halo_model_get_config(m->cfg.model);
+    m->reliable = halo_arena_take(a, nd, sizeof *m->reliable);
+    m->scores = halo_arena_take(a, maxg, sizeof *m->scores);
+    m->crit = halo_arena_take(a, maxg, sizeof *m->crit);
+    m->order = halo_arena_take(a, maxg, sizeof *m->order);
+    m->slots = halo_arena_take(a, nd, sizeof *m->slots);
+    size_t n_scratch = (size_t)mc->hidden_dim + (size_t)mc->dim;
+    m->scratch = m->cfg.scoring == HALO_SCORING_ORACLE
+                     ? halo_arena_take(a, n_scratch, sizeof *m->scratch)
+                     : NULL;
+}
 
 int halo_importance_new(halo_importance **out, const halo_importance_config *cfg, halo_err *err) {
     *out = NULL;
@@ -35,30 +53,13 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: unknown scoring %d", cfg->scoring);
     if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES)
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: %d devices", cfg->n_devices);
-    halo_importance *m = calloc(1, sizeof *m);
+    halo_importance proto = {.cfg = *cfg, .g = *cfg->groups};
+    halo_importance *m = halo_arena_new(sizeof proto, &proto, carve, "importance", NULL, err);
     if (!m)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
-    m->cfg = *cfg;
-    m->g = *cfg->groups;
+        return HALO_ERR_NOMEM;
     m->cfg.groups = &m->g;
-    int maxg = m->g.n_attn > m->g.n_ffn ? m->g.n_attn : m->g.n_ffn;
-    size_t nd = (size_t)cfg->n_devices;
-    const halo_model_config *mc = halo_model_get_config(cfg->model);
-    m->reliable = calloc(nd, 1);
-    m->scores = calloc((size_t)maxg, sizeof *m->scores);
-    m->crit = calloc((size_t)maxg, 1);
-    m->order = calloc((size_t)maxg, sizeof *m->order);
-    m->slots = calloc(nd, sizeof *m->slots);
-    m->scratch = cfg->scoring == HALO_SCORING_ORACLE
-                     ? calloc((size_t)mc->hidden_dim + (size_t)mc->dim, sizeof *m->scratch)
-                     : NULL;
-    if (!m->reliable || !m->scores || !m->crit || !m->order || !m->slots ||
-        (cfg->scoring == HALO_SCORING_ORACLE && !m->scratch)) {
-        halo_importance_free(m);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "importance: out of memory");
-    }
     if (cfg->reliable)
-        memcpy(m->reliable, cfg->reliable, nd);
+        memcpy(m->reliable, cfg->reliable, (size_t)cfg->n_devices);
     m->reliable[0] = 1;
     m->cfg.reliable = NULL;
     halo_rng_init_stream(&m->rng, cfg->seed, cfg->run, 0, 0x696d70 /* imp */);
@@ -67,15 +68,7 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
 }
 
 void halo_importance_free(halo_importance *m) {
-    if (!m)
-        return;
-    free(m->reliable);
-    free(m->scores);
-    free(m->crit);
-    free(m->order);
-    free(m->slots);
-    free(m->scratch);
-    free(m);
+    free(m); /* the object and its buffers are one block */
 }
 
 const halo_importance_stats *halo_importance_get_stats(const halo_importance *m) {

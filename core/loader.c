@@ -18,6 +18,8 @@
 
 #include "core/loader.h"
 
+#include "core/arena.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -172,7 +174,7 @@ typedef struct slot {
     int key_idx;      /* group held, -1 when free */
     int state;        /* SLOT_* */
     int pins;         /* acquires not yet released */
-    int prev, next;   /* LRU links (evictable slots only), -1 at the ends */
+    int link[2];      /* LRU links [LRU_NEWER], [LRU_OLDER] (evictable slots), -1 at the ends */
     int linked;       /* on the LRU list */
     int prefetched;   /* read by the loader thread and not acquired since */
     int ahead;        /* read ahead of need (prefetch, or along a miss), not acquired since */
@@ -187,11 +189,12 @@ struct halo_loader {
     unsigned kinds;
     size_t slot_bytes;
     int n_slots;
-    unsigned char *mem; /* (n_slots, slot_bytes) */
+    unsigned char *mem; /* (n_slots, slot_bytes), SLOT_ALIGN-aligned */
+    halo_arena tables;  /* the tables below, sized at creation */
     slot *slots;        /* (n_slots) */
     int *free_stack;    /* (n_slots) */
     int n_free;
-    int lru_head, lru_tail; /* most / least recently used evictable slot, -1 when none */
+    int lru_end[2]; /* [LRU_NEWER]: most, [LRU_OLDER]: least recently used evictable slot, or -1 */
     int n_keys;
     int *slot_of;          /* (n_keys): slot holding or loading the key, -1 */
     unsigned char *queued; /* (n_keys): a live prefetch request is queued */
@@ -204,9 +207,9 @@ struct halo_loader {
     int *batch_slots;   /* (max_batch) */
     struct iovec *iovs; /* (max_batch) */
     /* The same for a synchronous batch in acquire (one at a time: sync_busy). */
-    int *sync_keys;
-    int *sync_slots;
-    struct iovec *sync_iovs;
+    int *sync_keys;          /* (max_batch) */
+    int *sync_slots;         /* (max_batch) */
+    struct iovec *sync_iovs; /* (max_batch) */
     int sync_busy;
 
     pthread_mutex_t mu;
@@ -266,44 +269,40 @@ static unsigned char *slot_mem(const halo_loader *l, int s) {
 
 /* ==== LRU list and slot bookkeeping (mutex held) ==== */
 
+/* The LRU list's two directions (and ends): towards the most and the least recently used. The
+ * list is symmetric, so each operation is written once for a direction and its opposite. */
+enum {
+    LRU_NEWER = 0,
+    LRU_OLDER = 1
+};
+
 static void lru_unlink(halo_loader *l, int s) {
     slot *sl = &l->slots[s];
     if (!sl->linked)
         return;
-    if (sl->prev >= 0)
-        l->slots[sl->prev].next = sl->next;
-    else
-        l->lru_head = sl->next;
-    if (sl->next >= 0)
-        l->slots[sl->next].prev = sl->prev;
-    else
-        l->lru_tail = sl->prev;
-    sl->prev = sl->next = -1;
+    for (int d = LRU_NEWER; d <= LRU_OLDER; d++) {
+        int neighbour = sl->link[d];
+        if (neighbour >= 0)
+            l->slots[neighbour].link[1 - d] = sl->link[1 - d];
+        else
+            l->lru_end[d] = sl->link[1 - d];
+    }
+    sl->link[LRU_NEWER] = sl->link[LRU_OLDER] = -1;
     sl->linked = 0;
 }
 
-static void lru_push_head(halo_loader *l, int s) {
+/* Puts slot s at end `end` of the list: LRU_NEWER for a use, LRU_OLDER for failed slots,
+ * which are evicted first (their error is read again on acquire). */
+static void lru_push(halo_loader *l, int s, int end) {
     slot *sl = &l->slots[s];
-    sl->prev = -1;
-    sl->next = l->lru_head;
-    if (l->lru_head >= 0)
-        l->slots[l->lru_head].prev = s;
+    int first = l->lru_end[end];
+    sl->link[end] = -1;
+    sl->link[1 - end] = first;
+    if (first >= 0)
+        l->slots[first].link[end] = s;
     else
-        l->lru_tail = s;
-    l->lru_head = s;
-    sl->linked = 1;
-}
-
-/* Failed slots go to the cold end: evicted first (their error is read again on acquire). */
-static void lru_push_tail(halo_loader *l, int s) {
-    slot *sl = &l->slots[s];
-    sl->next = -1;
-    sl->prev = l->lru_tail;
-    if (l->lru_tail >= 0)
-        l->slots[l->lru_tail].next = s;
-    else
-        l->lru_head = s;
-    l->lru_tail = s;
+        l->lru_end[1 - end] = s;
+    l->lru_end[end] = s;
     sl->linked = 1;
 }
 
@@ -329,11 +328,11 @@ static void slot_clear(halo_loader *l, int s) {
 static int take_victim(halo_loader *l) {
     if (l->n_free > 0)
         return l->free_stack[--l->n_free];
-    int s = l->lru_tail;
+    int s = l->lru_end[LRU_OLDER];
     while (s >= 0 && l->slots[s].ahead)
-        s = l->slots[s].prev;
+        s = l->slots[s].link[LRU_NEWER];
     if (s < 0)
-        s = l->lru_tail;
+        s = l->lru_end[LRU_OLDER];
     if (s < 0)
         return -1;
     lru_unlink(l, s);
@@ -485,7 +484,7 @@ static void finish_prefetch(halo_loader *l, int s, int rc, const halo_err *e, ui
         sl->state = SLOT_READY;
         sl->prefetched = 1;
         sl->ahead = 1;
-        lru_push_head(l, s);
+        lru_push(l, s, LRU_NEWER);
         halo_group_key k = key_of(l, sl->key_idx);
         uint64_t b = group_bytes(&l->x, k);
         l->st.n_prefetch_loads++;
@@ -495,7 +494,7 @@ static void finish_prefetch(halo_loader *l, int s, int rc, const halo_err *e, ui
         sl->state = SLOT_FAILED;
         sl->err = *e;
         l->st.n_read_errors++;
-        lru_push_tail(l, s);
+        lru_push(l, s, LRU_OLDER);
     }
     l->st.load_ns += ns;
     l->st.prefetch_load_ns += ns;
@@ -618,6 +617,22 @@ static int init_sync(halo_loader *l) {
     return bad ? -1 : 0;
 }
 
+static void carve_tables(void *obj, halo_arena *a) {
+    halo_loader *l = obj;
+    size_t slots = (size_t)l->n_slots, keys = (size_t)l->n_keys, batch = (size_t)l->max_batch;
+    l->slots = halo_arena_take(a, slots, sizeof *l->slots);
+    l->free_stack = halo_arena_take(a, slots, sizeof *l->free_stack);
+    l->slot_of = halo_arena_take(a, keys, sizeof *l->slot_of);
+    l->queued = halo_arena_take(a, keys, sizeof *l->queued);
+    l->queue = halo_arena_take(a, (size_t)l->q_cap, sizeof *l->queue);
+    l->batch_keys = halo_arena_take(a, batch, sizeof *l->batch_keys);
+    l->batch_slots = halo_arena_take(a, batch, sizeof *l->batch_slots);
+    l->iovs = halo_arena_take(a, batch, sizeof *l->iovs);
+    l->sync_keys = halo_arena_take(a, batch, sizeof *l->sync_keys);
+    l->sync_slots = halo_arena_take(a, batch, sizeof *l->sync_slots);
+    l->sync_iovs = halo_arena_take(a, batch, sizeof *l->sync_iovs);
+}
+
 static int alloc_tables(halo_loader *l) {
     void *mem = NULL;
     size_t bytes = (size_t)l->n_slots * l->slot_bytes;
@@ -627,27 +642,15 @@ static int alloc_tables(halo_loader *l) {
      * shows here rather than in the middle of a token. */
     memset(mem, 0, bytes);
     l->mem = mem;
-    l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
-    l->free_stack = calloc((size_t)l->n_slots, sizeof *l->free_stack);
-    l->slot_of = calloc((size_t)l->n_keys, sizeof *l->slot_of);
-    l->queued = calloc((size_t)l->n_keys, sizeof *l->queued);
-    l->queue = calloc((size_t)l->q_cap, sizeof *l->queue);
-    l->batch_keys = calloc((size_t)l->max_batch, sizeof *l->batch_keys);
-    l->batch_slots = calloc((size_t)l->max_batch, sizeof *l->batch_slots);
-    l->iovs = calloc((size_t)l->max_batch, sizeof *l->iovs);
-    l->sync_keys = calloc((size_t)l->max_batch, sizeof *l->sync_keys);
-    l->sync_slots = calloc((size_t)l->max_batch, sizeof *l->sync_slots);
-    l->sync_iovs = calloc((size_t)l->max_batch, sizeof *l->sync_iovs);
-    if (!l->slots || !l->free_stack || !l->slot_of || !l->queued || !l->queue || !l->batch_keys ||
-        !l->batch_slots || !l->iovs || !l->sync_keys || !l->sync_slots || !l->sync_iovs)
+    if (halo_arena_init(&l->tables, carve_tables, l, l->path, NULL) != HALO_OK)
         return -1;
     for (int k = 0; k < l->n_keys; k++)
         l->slot_of[k] = -1;
     for (int s = l->n_slots - 1; s >= 0; s--) {
-        l->slots[s] = (slot){.key_idx = -1, .prev = -1, .next = -1};
+        l->slots[s] = (slot){.key_idx = -1, .link = {-1, -1}};
         l->free_stack[l->n_free++] = s;
     }
-    l->lru_head = l->lru_tail = -1;
+    l->lru_end[LRU_NEWER] = l->lru_end[LRU_OLDER] = -1;
     return 0;
 }
 
@@ -773,17 +776,7 @@ void halo_loader_free(halo_loader *l) {
     }
     if (l->fd >= 0)
         (void)close(l->fd);
-    free(l->sync_iovs);
-    free(l->sync_slots);
-    free(l->sync_keys);
-    free(l->iovs);
-    free(l->batch_slots);
-    free(l->batch_keys);
-    free(l->queue);
-    free(l->queued);
-    free(l->slot_of);
-    free(l->free_stack);
-    free(l->slots);
+    halo_arena_free(&l->tables);
     free(l->mem);
     free(l->path);
     free(l);
@@ -930,12 +923,12 @@ static int load_sync(halo_loader *l, int k, int v, halo_err *err) {
         if (rcs[j] == HALO_OK) {
             sj->state = SLOT_READY;
             sj->ahead = 1;
-            lru_push_head(l, slots[j]);
+            lru_push(l, slots[j], LRU_NEWER);
             l->st.n_sync_extra++;
             l->st.bytes_read += group_bytes(&l->x, key_of(l, keys[j]));
         } else {
             sj->state = SLOT_FAILED;
-            lru_push_tail(l, slots[j]);
+            lru_push(l, slots[j], LRU_OLDER);
             l->st.n_read_errors++;
         }
     }
@@ -1054,7 +1047,7 @@ void halo_loader_release(halo_loader *l, halo_group_key key) {
     int s = l->slot_of[k];
     HALO_ASSERT(s >= 0 && l->slots[s].state == SLOT_READY && l->slots[s].pins > 0);
     if (--l->slots[s].pins == 0)
-        lru_push_head(l, s);
+        lru_push(l, s, LRU_NEWER);
     pthread_mutex_unlock(&l->mu);
 }
 

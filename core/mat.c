@@ -250,6 +250,7 @@ int halo_act_init(halo_act *a, int max_n, int quantised, halo_err *err) {
         return HALO_OK;
     size_t n = halo_mat_scratch_bytes(max_n);
     a->buf_bytes = n;
+    a->owned = 1;
     for (int f = HALO_ACT_Q8_0; f < HALO_ACT_FORMAT_COUNT_; f++) {
         a->buf[f] = malloc(n);
         if (!a->buf[f]) {
@@ -260,8 +261,17 @@ int halo_act_init(halo_act *a, int max_n, int quantised, halo_err *err) {
     return HALO_OK;
 }
 
+void halo_act_carve(halo_act *a, halo_arena *arena, int max_n, int quantised) {
+    memset(a, 0, sizeof *a);
+    if (!quantised)
+        return;
+    a->buf_bytes = halo_mat_scratch_bytes(max_n);
+    for (int f = HALO_ACT_Q8_0; f < HALO_ACT_FORMAT_COUNT_; f++)
+        a->buf[f] = halo_arena_take(arena, a->buf_bytes, 1);
+}
+
 void halo_act_free(halo_act *a) {
-    for (int f = 0; f < HALO_ACT_FORMAT_COUNT_; f++)
+    for (int f = 0; a->owned && f < HALO_ACT_FORMAT_COUNT_; f++)
         free(a->buf[f]);
     memset(a, 0, sizeof *a);
 }

@@ -20,6 +20,7 @@
 #ifndef HALO_MAT_H
 #define HALO_MAT_H
 
+#include "core/arena.h"
 #include "core/pool.h"
 #include "core/quant.h"
 #include "core/status.h"
@@ -83,13 +84,18 @@ typedef struct halo_act {
     unsigned ready;                    /* bit f: buf[f] holds x in format f */
     void *buf[HALO_ACT_FORMAT_COUNT_]; /* NULL when not allocated */
     size_t buf_bytes;                  /* each allocated buffer's size */
+    int owned;                         /* 1: buf were allocated by halo_act_init */
 } halo_act;
 
 /* Allocates buffers for vectors of up to max_n values when `quantised` (a model with
    quantised matrices), none otherwise. Errors: HALO_ERR_NOMEM. */
 int halo_act_init(halo_act *a, int max_n, int quantised, halo_err *err);
 
-/* Frees the buffers; safe on a zeroed halo_act. */
+/* halo_act_init with the buffers taken from an arena (core/arena.h: called from a carve
+   function, measuring or carving); they live as long as the arena's block. */
+void halo_act_carve(halo_act *a, halo_arena *arena, int max_n, int quantised);
+
+/* Frees the buffers halo_act_init allocated; safe on a zeroed or carved halo_act. */
 void halo_act_free(halo_act *a);
 
 /* Bytes the buffers take. */

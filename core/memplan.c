@@ -3,6 +3,7 @@
  */
 #include "core/memplan.h"
 
+#include "core/arena.h"
 #include "core/wire.h"
 
 #include <stdlib.h>
@@ -11,7 +12,7 @@ struct halo_memplan {
     halo_groups g;
     int dim;
     double wbytes;
-    int n_blocks;        /* 2 * n_layers */
+    int n_blocks;        /* 2 * n_layers; one block holds this struct and the arrays below */
     uint64_t *share;     /* (n_blocks) bytes of this device's share of each block */
     uint8_t *pinned;     /* (n_blocks) */
     uint8_t *own_attn;   /* (n_layers, n_attn): group in this device's share */
@@ -40,13 +41,17 @@ static uint64_t group_bytes(const halo_memplan *m, int phase, int gid) {
 }
 
 void halo_memplan_free(halo_memplan *m) {
-    if (!m)
-        return;
-    free(m->share);
-    free(m->pinned);
-    free(m->own_attn);
-    free(m->own_ffn);
-    free(m);
+    free(m); /* the plan and its arrays are one block */
+}
+
+static void carve(void *obj, halo_arena *a) {
+    halo_memplan *m = obj;
+    size_t na = (size_t)m->g.n_layers * (size_t)m->g.n_attn;
+    size_t nf = (size_t)m->g.n_layers * (size_t)m->g.n_ffn;
+    m->share = halo_arena_take(a, (size_t)m->n_blocks, sizeof *m->share);
+    m->pinned = halo_arena_take(a, (size_t)m->n_blocks, sizeof *m->pinned);
+    m->own_attn = halo_arena_take(a, na, sizeof *m->own_attn);
+    m->own_ffn = halo_arena_take(a, nf, sizeof *m->own_ffn);
 }
 
 int halo_memplan_new(halo_memplan **out, const halo_memplan_config *cfg, halo_err *err) {
@@ -58,24 +63,14 @@ int halo_memplan_new(halo_memplan **out, const halo_memplan_config *cfg, halo_er
     if (cfg->dim < 1 || !(cfg->weight_bytes > 0))
         return HALO_FAIL(err, HALO_ERR_ARG, "memory plan: bad dim %d or weight size %g", cfg->dim,
                          cfg->weight_bytes);
-    halo_memplan *m = calloc(1, sizeof *m);
+    halo_memplan proto = {.g = p->groups,
+                          .dim = cfg->dim,
+                          .wbytes = cfg->weight_bytes,
+                          .n_blocks = 2 * p->groups.n_layers,
+                          .ahead = -1};
+    halo_memplan *m = halo_arena_new(sizeof proto, &proto, carve, "memory plan", NULL, err);
     if (!m)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "memory plan: out of memory");
-    m->g = p->groups;
-    m->dim = cfg->dim;
-    m->wbytes = cfg->weight_bytes;
-    m->n_blocks = 2 * m->g.n_layers;
-    m->ahead = -1;
-    size_t na = (size_t)m->g.n_layers * (size_t)m->g.n_attn;
-    size_t nf = (size_t)m->g.n_layers * (size_t)m->g.n_ffn;
-    m->share = calloc((size_t)m->n_blocks, sizeof *m->share);
-    m->pinned = calloc((size_t)m->n_blocks, 1);
-    m->own_attn = calloc(na ? na : 1, 1);
-    m->own_ffn = calloc(nf ? nf : 1, 1);
-    if (!m->share || !m->pinned || !m->own_attn || !m->own_ffn) {
-        halo_memplan_free(m);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "memory plan: out of memory");
-    }
+        return HALO_ERR_NOMEM;
     m->attn_bytes = halo_memplan_attn_bytes(&m->g, m->dim, m->wbytes);
 
     /* The share, block by block, and the whole model's group bytes. */

@@ -81,6 +81,26 @@ struct halo_node {
     uint64_t *block_at;   /* (n_layers, 2) root time from the previous sync to this one, ns */
     uint64_t block_t0_ns; /* when the current block started (token start or last sync) */
 
+    /* mesh (all-gather): every node */
+    int collective;         /* enum halo_collective */
+    halo_placement mesh_pl; /* the fixed placement */
+    uint16_t *mesh_gids;    /* (max_groups) this node's groups of the current block */
+    int mesh_active;        /* a token is running here */
+    uint32_t mesh_step;     /* its step */
+    int mesh_pos, mesh_layer, mesh_phase;
+    /* Blocks buffered: the current one and every block a peer can already be sending. A
+       device that holds no group of a block does not wait for it, so peers can be several
+       blocks ahead of a node that is late (for a device without attention groups, up to the
+       whole next token when its STATE is delayed): 2 n_layers + 2 slots. */
+    int mesh_slots;
+    int mesh_cur;        /* slot of the current block, -1 before the first */
+    float *mesh_parts;   /* (mesh_slots, n_devices, dim) partial sums (numerics only) */
+    uint8_t *mesh_gots;  /* (mesh_slots, n_devices) which are in */
+    uint64_t *mesh_keys; /* (mesh_slots) their block keys; MESH_EMPTY = free */
+    float *mesh_slice;   /* worker: (slice) its classifier rows' logits */
+    size_t rx_cap;       /* floats rx_values holds: dim, or a classifier slice (mesh) */
+    int mesh_slices;     /* root: classifier slices gathered for the token */
+
     halo_node_stats stats;
 };
 
@@ -697,6 +717,316 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         complete_and_advance(n);
 }
 
+/* ==== Mesh: all-gather (distributed-llama's collective; strict sync) ==== */
+
+#define MESH_EMPTY UINT64_MAX /* a slot key no block has */
+
+/* Rows [*lo, *hi) of the classifier that device d computes. */
+static void mesh_slice_rows(const halo_node *n, int d, int *lo, int *hi) {
+    int v = n->mc->vocab_size, per = v / n->n_devices;
+    *lo = d * per;
+    *hi = d == n->n_devices - 1 ? v : *lo + per;
+}
+
+/* Groups of block (layer, phase) that device d holds; into gids when not NULL. */
+static int mesh_groups(const halo_node *n, int d, int layer, int phase, uint16_t *gids) {
+    const halo_groups *g = &n->g;
+    int count = phase == HALO_PHASE_ATTN ? g->n_attn : g->n_ffn;
+    const uint16_t *row = phase == HALO_PHASE_ATTN
+                              ? n->mesh_pl.attn + (size_t)layer * (size_t)g->n_attn
+                              : n->mesh_pl.ffn + (size_t)layer * (size_t)g->n_ffn;
+    int k = 0;
+    for (int i = 0; i < count; i++)
+        if (row[i] == d) {
+            if (gids)
+                gids[k] = (uint16_t)i;
+            k++;
+        }
+    return k;
+}
+
+/* Partial sums of slot s, device d (numerics only). */
+static float *mesh_part(const halo_node *n, int s, int d) {
+    return n->mesh_parts + ((size_t)s * (size_t)n->n_devices + (size_t)d) * (size_t)n->mc->dim;
+}
+
+/* Which devices' partial sums slot s holds. */
+static uint8_t *mesh_got(const halo_node *n, int s) {
+    return n->mesh_gots + (size_t)s * (size_t)n->n_devices;
+}
+
+/* The slot of block `key`, or -1. */
+static int mesh_find(const halo_node *n, uint64_t key) {
+    for (int s = 0; s < n->mesh_slots; s++)
+        if (n->mesh_keys[s] == key)
+            return s;
+    return -1;
+}
+
+/* Takes a free slot for block `key` (-1 when none is free). */
+static int mesh_claim(halo_node *n, uint64_t key) {
+    int s = mesh_find(n, MESH_EMPTY);
+    if (s >= 0) {
+        n->mesh_keys[s] = key;
+        memset(mesh_got(n, s), 0, (size_t)n->n_devices);
+    }
+    return s;
+}
+
+/* Makes block `key` the current one, with what arrived for it early; frees the last one. */
+static void mesh_enter_block(halo_node *n, uint64_t key) {
+    if (n->mesh_cur >= 0)
+        n->mesh_keys[n->mesh_cur] = MESH_EMPTY;
+    int s = mesh_find(n, key);
+    n->mesh_cur = s >= 0 ? s : mesh_claim(n, key);
+    HALO_ASSERT(n->mesh_cur >= 0); /* the current slot was just freed */
+}
+
+/* Normalises, computes this node's groups of the current block and sends the partial sum to
+   every peer. */
+static int mesh_begin_block(halo_node *n, halo_err *err) {
+    int layer = n->mesh_layer, phase = n->mesh_phase;
+    size_t dim = (size_t)n->mc->dim;
+    if (n->numerics) {
+        const float *norm = phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
+        halo_rmsnorm_eps(n->xb, n->x, norm + (size_t)layer * dim, n->mc->dim,
+                         halo_model_norm_eps(n->model));
+    }
+    charge(n, 3.0 * (double)dim, 8.0 * (double)dim, 0);
+    uint64_t key = block_key(n->mesh_step, layer, phase);
+    mesh_enter_block(n, key);
+    int k = mesh_groups(n, n->idx, layer, phase, n->mesh_gids);
+    if (k == 0) {
+        if (n->idx == 0)
+            n->ready_ns = n->t->ops->now_ns(n->t, 0);
+        return HALO_OK;
+    }
+    float *own = n->numerics ? mesh_part(n, n->mesh_cur, n->idx) : n->own;
+    if (compute_block(n, layer, phase, n->mesh_gids, k, n->xb, n->mesh_pos, own) != 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "node %d: the loader could not read a group of layer %d",
+                         n->idx, layer);
+    mesh_got(n, n->mesh_cur)[n->idx] = 1;
+    halo_msg m = {.kind = HALO_MSG_PARTIAL,
+                  .phase = (uint8_t)phase,
+                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = (uint16_t)n->idx,
+                  .step = n->mesh_step,
+                  .pos = (uint32_t)n->mesh_pos,
+                  .layer = (uint16_t)layer,
+                  .n_groups = (uint16_t)k,
+                  .n_values = (uint32_t)dim};
+    for (int d = 0; d < n->n_devices; d++) {
+        if (d == n->idx)
+            continue;
+        m.dst = (uint16_t)d;
+        int rc = send_msg(n, &m, n->mesh_gids, own, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (n->idx == 0)
+        n->ready_ns = n->t->ops->now_ns(n->t, 0);
+    return HALO_OK;
+}
+
+/* 1 when every device holding groups of the current block has its partial sum in. */
+static int mesh_block_complete(const halo_node *n) {
+    for (int d = 0; d < n->n_devices; d++)
+        if (!mesh_got(n, n->mesh_cur)[d] &&
+            mesh_groups(n, d, n->mesh_layer, n->mesh_phase, NULL) > 0)
+            return 0;
+    return 1;
+}
+
+/* The root's account of a finished block (as the star root keeps it). */
+static void mesh_root_metrics(halo_node *n) {
+    uint64_t now = n->t->ops->now_ns(n->t, 0);
+    uint64_t wait = now > n->ready_ns ? now - n->ready_ns : 0;
+    int b = n->mesh_layer * 2 + n->mesh_phase;
+    n->metrics.wait_ns += wait;
+    n->stats.wait_ns += wait;
+    n->wait_at[b] += wait;
+    n->block_at[b] += now > n->block_t0_ns ? now - n->block_t0_ns : 0;
+    n->block_t0_ns = now;
+    for (int d = 1; d < n->n_devices; d++)
+        if (mesh_groups(n, d, n->mesh_layer, n->mesh_phase, NULL) > 0) {
+            n->metrics.expected++;
+            n->stats.expected++;
+        }
+}
+
+static void mesh_root_slice_in(halo_node *n) {
+    if (++n->mesh_slices == n->n_devices) {
+        n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
+        n->in_flight = 0;
+        n->done = 1;
+    }
+}
+
+/* The last block is summed: this node's slice of the classifier (the root gathers them). */
+static int mesh_classifier(halo_node *n, halo_err *err) {
+    const halo_model_config *c = n->mc;
+    int lo, hi;
+    mesh_slice_rows(n, n->idx, &lo, &hi);
+    float *out = n->idx == 0 ? n->logits + lo : n->mesh_slice;
+    if (n->numerics) {
+        halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->xb, c->dim);
+        halo_mat_vec(n->pool, out, cls, lo, 0, n->xb, halo_act_get(&n->act, cls), hi - lo, c->dim,
+                     0);
+    }
+    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+    n->mesh_active = 0;
+    if (n->idx == 0) {
+        mesh_root_slice_in(n);
+        return HALO_OK;
+    }
+    halo_msg m = {.kind = HALO_MSG_LOGITS,
+                  .encoding = (uint8_t)(HALO_ENCODING_F32 | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = (uint16_t)n->idx,
+                  .dst = 0,
+                  .step = n->mesh_step,
+                  .pos = (uint32_t)n->mesh_pos,
+                  .layer = (uint16_t)n->idx,
+                  .n_values = (uint32_t)(hi - lo)};
+    return send_msg(n, &m, NULL, n->mesh_slice, err);
+}
+
+/* Sums every block whose partial sums are all in and starts the next, until one waits. */
+static int mesh_advance(halo_node *n, halo_err *err) {
+    size_t dim = (size_t)n->mc->dim;
+    while (n->mesh_active && mesh_block_complete(n)) {
+        for (size_t i = 0; n->numerics && i < dim; i++) { /* device order: one sum everywhere */
+            float s = 0;
+            for (int d = 0; d < n->n_devices; d++)
+                if (mesh_got(n, n->mesh_cur)[d])
+                    s += mesh_part(n, n->mesh_cur, d)[i];
+            n->x[i] += s;
+        }
+        charge(n, (double)n->n_devices * (double)dim, 4.0 * (double)n->n_devices * (double)dim, 0);
+        if (n->idx == 0)
+            mesh_root_metrics(n);
+        if (n->mesh_phase == HALO_PHASE_ATTN) {
+            n->mesh_phase = HALO_PHASE_FFN;
+        } else {
+            n->mesh_phase = HALO_PHASE_ATTN;
+            n->mesh_layer++;
+        }
+        int rc =
+            n->mesh_layer == n->mc->n_layers ? mesh_classifier(n, err) : mesh_begin_block(n, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    return HALO_OK;
+}
+
+/* Root: sends the residual stream at the token's start to every worker. */
+static int mesh_send_state(halo_node *n, halo_err *err) {
+    halo_msg m = {.kind = HALO_MSG_STATE,
+                  .encoding = (uint8_t)(HALO_ENCODING_F32 | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = 0,
+                  .step = n->step,
+                  .pos = (uint32_t)n->pos,
+                  .n_values = (uint32_t)n->mc->dim};
+    for (int d = 1; d < n->n_devices; d++) {
+        m.dst = (uint16_t)d;
+        int rc = send_msg(n, &m, NULL, n->x, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    return HALO_OK;
+}
+
+/* Starts a token on this node (the root at halo_node_start_token, a worker on STATE). */
+static int mesh_start(halo_node *n, uint32_t step, int pos, halo_err *err) {
+    n->mesh_step = step;
+    n->mesh_pos = pos;
+    n->mesh_layer = 0;
+    n->mesh_phase = HALO_PHASE_ATTN;
+    n->mesh_active = 1;
+    enter_sequence(n, step, (uint32_t)pos);
+    int rc = mesh_begin_block(n, err);
+    return rc == HALO_OK ? mesh_advance(n, err) : rc;
+}
+
+static void mesh_fail(halo_node *n, int rc, const halo_err *err) {
+    n->mesh_active = 0;
+    if (n->idx == 0)
+        root_fail(n, rc, err);
+    else
+        n->stats.load_failed++;
+}
+
+static void mesh_on_state(halo_node *n, const halo_msg *m) {
+    if (n->have_last && m->step <= n->mesh_step) {
+        n->stats.stale++;
+        return;
+    }
+    n->have_last = 1;
+    if (n->numerics)
+        memcpy(n->x, n->rx_values, (size_t)n->mc->dim * sizeof(float));
+    halo_err err = {0};
+    int rc = mesh_start(n, m->step, (int)m->pos, &err);
+    if (rc != HALO_OK)
+        mesh_fail(n, rc, &err);
+}
+
+static void mesh_on_partial(halo_node *n, const halo_msg *m) {
+    uint64_t key = block_key(m->step, m->layer, m->phase);
+    int d = m->src, cur = n->mesh_cur;
+    uint64_t cur_key = cur >= 0 ? n->mesh_keys[cur] : 0;
+    if (cur >= 0 && (key < cur_key || (key == cur_key && !n->mesh_active))) {
+        n->stats.stale++; /* a block already summed */
+        return;
+    }
+    int k = mesh_groups(n, d, m->layer, m->phase, NULL);
+    if (k == 0 || m->n_groups != k) {
+        n->stats.malformed++;
+        return;
+    }
+    int s = mesh_find(n, key);
+    if (s < 0)
+        s = mesh_claim(n, key);
+    if (s < 0) { /* beyond what any peer can be ahead: not a block of this run */
+        n->stats.malformed++;
+        return;
+    }
+    if (mesh_got(n, s)[d]) {
+        n->stats.duplicate++;
+        return;
+    }
+    mesh_got(n, s)[d] = 1;
+    if (n->numerics)
+        memcpy(mesh_part(n, s, d), n->rx_values, (size_t)n->mc->dim * sizeof(float));
+    if (s == cur) {
+        halo_err err = {0};
+        int rc = mesh_advance(n, &err);
+        if (rc != HALO_OK)
+            mesh_fail(n, rc, &err);
+    }
+}
+
+static void mesh_on_logits(halo_node *n, const halo_msg *m) {
+    int lo, hi, d = m->src;
+    mesh_slice_rows(n, d, &lo, &hi);
+    if (!n->in_flight || m->step != n->step || m->layer != d) {
+        n->stats.stale++;
+        return;
+    }
+    if (n->received[d]) {
+        n->stats.duplicate++;
+        return;
+    }
+    n->received[d] = 1;
+    if (m->n_values != (uint32_t)(hi - lo)) {
+        n->stats.malformed++;
+        return;
+    }
+    if (n->numerics)
+        memcpy(n->logits + lo, n->rx_values, (size_t)(hi - lo) * sizeof(float));
+    mesh_root_slice_in(n);
+}
+
 /* ==== Receiving ==== */
 
 static void on_message(void *ctx, int src, const void *msg, size_t len) {
@@ -704,18 +1034,36 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
     n->stats.msgs_recv++;
     n->stats.bytes_recv += len;
     halo_msg m;
-    if (halo_wire_decode(msg, len, &m, n->rx_groups, (size_t)n->max_groups, n->rx_values,
-                         (size_t)n->mc->dim, NULL) != HALO_OK ||
-        m.src != src || m.dst != n->idx || m.n_values != (uint32_t)n->mc->dim ||
-        m.layer >= n->mc->n_layers || m.pos >= (uint32_t)n->mc->seq_len || m.src >= n->n_devices ||
-        !groups_ok(n, m.phase, n->rx_groups, m.n_groups) ||
-        (n->numerics && (m.encoding & HALO_WIRE_ELIDED))) {
+    int mesh = n->collective == HALO_COLLECTIVE_MESH;
+    size_t cap = mesh ? n->rx_cap : (size_t)n->mc->dim;
+    if (halo_wire_decode(msg, len, &m, n->rx_groups, (size_t)n->max_groups, n->rx_values, cap,
+                         NULL) != HALO_OK ||
+        m.src != src || m.dst != n->idx || m.src >= n->n_devices ||
+        m.pos >= (uint32_t)n->mc->seq_len || (n->numerics && (m.encoding & HALO_WIRE_ELIDED))) {
         n->stats.malformed++;
         return;
     }
-    if (n->idx != 0 && m.kind == HALO_MSG_ACTIVATION && m.src == 0)
+    if (mesh && m.kind == HALO_MSG_LOGITS && n->idx == 0 && m.src != 0) {
+        mesh_on_logits(n, &m);
+        return;
+    }
+    if (m.n_values != (uint32_t)n->mc->dim || m.layer >= n->mc->n_layers) {
+        n->stats.malformed++;
+        return;
+    }
+    if (mesh && m.kind == HALO_MSG_STATE && n->idx != 0 && m.src == 0 && m.n_groups == 0) {
+        mesh_on_state(n, &m);
+        return;
+    }
+    if (!groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
+        n->stats.malformed++;
+        return;
+    }
+    if (mesh && m.kind == HALO_MSG_PARTIAL)
+        mesh_on_partial(n, &m);
+    else if (!mesh && n->idx != 0 && m.kind == HALO_MSG_ACTIVATION && m.src == 0)
         worker_on_activation(n, &m);
-    else if (n->idx == 0 && m.kind == HALO_MSG_PARTIAL && m.src != 0)
+    else if (!mesh && n->idx == 0 && m.kind == HALO_MSG_PARTIAL && m.src != 0)
         root_on_partial(n, &m);
     else
         n->stats.malformed++;
@@ -757,10 +1105,20 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
                          "node %d: FFN group size %d is not a multiple of the model's "
                          "quantisation block %d",
                          cfg->node_idx, cfg->groups->ffn_size, halo_model_ffn_align(cfg->model));
+    if (cfg->collective == HALO_COLLECTIVE_MESH &&
+        (cfg->sync.policy != HALO_SYNC_POLICY_STRICT || cfg->sync.plan_fn || !cfg->mesh_placement))
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "node %d: the mesh collective needs strict sync, a fixed placement and "
+                         "no planning hook",
+                         cfg->node_idx);
+    if (cfg->collective != HALO_COLLECTIVE_STAR && cfg->collective != HALO_COLLECTIVE_MESH)
+        return HALO_FAIL(err, HALO_ERR_ARG, "node %d: unknown collective %d", cfg->node_idx,
+                         cfg->collective);
     halo_node *n = calloc(1, sizeof *n);
     if (!n)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory", cfg->node_idx);
     n->idx = cfg->node_idx;
+    n->collective = cfg->collective;
     n->n_devices = cfg->n_devices;
     n->encoding = cfg->encoding;
     n->model = cfg->model;
@@ -796,10 +1154,27 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->valid =
             alloc_bytes(n, (size_t)c->n_layers * (size_t)n->g.n_attn * (size_t)c->seq_len, &failed);
     }
-    n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)dim);
-    n->tx = alloc_bytes(n, n->tx_cap, &failed);
     n->rx_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
-    n->rx_values = alloc_bytes(n, dim * f, &failed);
+    n->rx_cap = dim;
+    if (n->collective == HALO_COLLECTIVE_MESH) {
+        /* the last device's classifier slice is the largest */
+        size_t slice = (size_t)c->vocab_size - (size_t)(c->vocab_size / n->n_devices) * (nd - 1);
+        n->rx_cap = slice > dim ? slice : dim;
+        n->mesh_gids = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
+        n->mesh_slots = 2 * c->n_layers + 2;
+        n->mesh_cur = -1;
+        if (n->numerics)
+            n->mesh_parts = alloc_bytes(n, (size_t)n->mesh_slots * nd * dim * f, &failed);
+        n->mesh_gots = alloc_bytes(n, (size_t)n->mesh_slots * nd, &failed);
+        n->mesh_keys = alloc_bytes(n, (size_t)n->mesh_slots * sizeof(uint64_t), &failed);
+        for (int k = 0; n->mesh_keys && k < n->mesh_slots; k++)
+            n->mesh_keys[k] = MESH_EMPTY;
+        if (n->idx != 0)
+            n->mesh_slice = alloc_bytes(n, slice * f, &failed);
+    }
+    n->rx_values = alloc_bytes(n, n->rx_cap * f, &failed);
+    n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)n->rx_cap);
+    n->tx = alloc_bytes(n, n->tx_cap, &failed);
     if (n->loader) {
         size_t blocks = (size_t)c->n_layers * 2;
         n->last_gids = alloc_bytes(n, blocks * (size_t)n->max_groups * sizeof(uint16_t), &failed);
@@ -835,6 +1210,17 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
                     : HALO_OK;
     if (rc == HALO_OK && n->idx == 0)
         rc = halo_placement_init(&n->placement, &n->g, n->n_devices, NULL, err);
+    if (rc == HALO_OK && n->collective == HALO_COLLECTIVE_MESH) {
+        const halo_placement *p = cfg->mesh_placement;
+        rc = halo_placement_init(&n->mesh_pl, &n->g, n->n_devices, NULL, err);
+        if (rc == HALO_OK && (p->n_devices != n->n_devices || p->groups.n_attn != n->g.n_attn ||
+                              p->groups.n_ffn != n->g.n_ffn || p->groups.n_layers != n->g.n_layers))
+            rc = HALO_FAIL(err, HALO_ERR_ARG, "node %d: the mesh placement does not fit", n->idx);
+        if (rc == HALO_OK)
+            rc = halo_placement_check(p, err);
+        if (rc == HALO_OK)
+            halo_placement_copy(&n->mesh_pl, p);
+    }
     if (rc == HALO_OK)
         rc = n->t->ops->attach(n->t, n->idx, on_message, n, err);
     if (rc != HALO_OK) {
@@ -849,18 +1235,20 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,         n->head_out,
-                    n->att,         n->hb,           n->hb2,        n->freq,      n->key_cache,
-                    n->value_cache, n->valid,        n->tx,         n->rx_groups, n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,   n->received,  n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at, n->row,       n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,   n->block_at,
-                    n->last_gids,   n->last_count};
+    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,          n->head_out,
+                    n->att,         n->hb,           n->hb2,        n->freq,       n->key_cache,
+                    n->value_cache, n->valid,        n->tx,         n->rx_groups,  n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,   n->received,   n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
+                    n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
+                    n->mesh_keys,   n->mesh_slice};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
     halo_act_free(&n->act);
     halo_act_free(&n->win);
+    halo_placement_free(&n->mesh_pl);
     free(n);
 }
 
@@ -900,10 +1288,19 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     n->metrics = (halo_token_metrics){
         .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
     n->block_t0_ns = n->metrics.start_ns;
-    enter_sequence(n, n->step, (uint32_t)pos);
     if (n->numerics)
         halo_mat_row(halo_model_embedding(n->model), token, n->x);
-    int rc = advance(n, err);
+    int rc;
+    if (n->collective == HALO_COLLECTIVE_MESH) {
+        n->mesh_slices = 0;
+        memset(n->received, 0, (size_t)n->n_devices);
+        rc = mesh_send_state(n, err);
+        if (rc == HALO_OK)
+            rc = mesh_start(n, n->step, pos, err);
+    } else {
+        enter_sequence(n, n->step, (uint32_t)pos);
+        rc = advance(n, err);
+    }
     if (rc != HALO_OK) {
         n->in_flight = 0;
         n->done = 1;

@@ -53,6 +53,23 @@ enum halo_sync_policy {
 };
 
 /*
+ * How the partial sums of a block meet:
+ *  - star: the root broadcasts each block's input to the devices holding its groups and
+ *    gathers their partial sums (two hops per block, 2 (N-1) messages); the root alone
+ *    computes the classifier. Every sync policy.
+ *  - mesh: distributed-llama's all-gather: the root sends the residual stream to every
+ *    device at a token's start; for each block every node normalises its own copy, computes
+ *    its groups (a fixed placement) and sends its partial sum to every peer (one hop, N (N-1)
+ *    messages); each node adds all partial sums in device order, so every copy of the
+ *    residual stays bit-identical; the classifier is split into N row slices whose logits
+ *    the root gathers. Strict sync only (as distributed-llama).
+ */
+enum halo_collective {
+    HALO_COLLECTIVE_STAR = 0,
+    HALO_COLLECTIVE_MESH = 1,
+};
+
+/*
  * Per-sync planning hook (root): called at the start of each sync with the block's
  * normalised input xb (dim floats). `devices[i]` is the device of group i of this block
  * (n_groups entries, from the placement); for an FFN block the hook may move groups to other
@@ -107,6 +124,8 @@ typedef struct halo_node_config {
      * lost, and a repeated request reads again), the root fails the token.
      */
     struct halo_loader *loader;
+    int collective;                       /* enum halo_collective */
+    const halo_placement *mesh_placement; /* mesh: the fixed placement (copied; every node) */
 } halo_node_config;
 
 typedef struct halo_node halo_node;

@@ -9,6 +9,7 @@
 
 #include "core/predictor.h"
 
+#include "core/arena.h"
 #include "core/bytes.h"
 #include "core/file.h"
 #include "core/mat.h"
@@ -48,7 +49,7 @@ static_assert(OFF_FLAGS + 4 == HALO_PREDICTOR_HEADER_BYTES, "header layout");
 struct halo_predictor {
     const halo_model *model;
     int dim, hidden, n_layers, kv_dim, head_size, n_kv, kv_mul;
-    int rank, flags;
+    int rank, flags; /* one block holds this struct and every buffer below */
     /* The factors as in the file, except that every U is stored transposed, (rank, rows):
      * expanding a rank-r vector is then r contiguous multiply-adds over the rows, which
      * compilers vectorise (twice as fast as r-long dot products for the bundled model). */
@@ -102,18 +103,7 @@ static int max_rank(const halo_model_config *c) {
 /* ==== Loading ==== */
 
 void halo_predictor_free(halo_predictor *p) {
-    if (!p)
-        return;
-    free(p->ffn);
-    free(p->attn);
-    free(p->prior);
-    free(p->w2_sq);
-    free(p->wo_gram);
-    free(p->a);
-    free(p->gate);
-    free(p->up);
-    free(p->v);
-    free(p);
+    free(p); /* the predictor and its buffers are one block */
 }
 
 /* Checks the header against the model and the size against the header. */
@@ -239,11 +229,24 @@ static int derive_from_model(halo_predictor *p, const halo_model *model) {
     return rc;
 }
 
-static float *alloc_f(size_t n, int *failed) {
-    float *x = calloc(n ? n : 1, sizeof(float));
-    if (!x)
-        *failed = 1;
-    return x;
+static void carve(void *obj, halo_arena *a) {
+    halo_predictor *p = obj;
+    size_t layers = (size_t)p->n_layers, hidden = (size_t)p->hidden, hs = (size_t)p->head_size;
+    uint64_t nf = ffn_floats((uint64_t)p->dim, (uint64_t)p->hidden, (uint64_t)p->rank);
+    uint64_t na = attn_floats((uint64_t)p->dim, (uint64_t)p->kv_dim, (uint64_t)p->rank);
+    p->ffn = halo_arena_take(a, layers * (size_t)nf, sizeof(float));
+    p->attn = p->flags & HALO_PREDICTOR_ATTN
+                  ? halo_arena_take(a, layers * (size_t)na, sizeof(float))
+                  : NULL;
+    p->prior = p->flags & HALO_PREDICTOR_ATTN_PRIOR
+                   ? halo_arena_take(a, layers * (size_t)p->n_kv, sizeof(float))
+                   : NULL;
+    p->w2_sq = halo_arena_take(a, layers * hidden, sizeof(float));
+    p->wo_gram = halo_arena_take(a, layers * (size_t)p->n_kv * hs * hs, sizeof(float));
+    p->a = halo_arena_take(a, (size_t)p->rank, sizeof(float));
+    p->gate = halo_arena_take(a, hidden, sizeof(float));
+    p->up = halo_arena_take(a, hidden, sizeof(float));
+    p->v = halo_arena_take(a, (size_t)p->kv_dim, sizeof(float));
 }
 
 int halo_predictor_load(halo_predictor **out, const char *path, const halo_model *model,
@@ -266,43 +269,29 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
         free(buf);
         return rc;
     }
-    halo_predictor *p = calloc(1, sizeof *p);
-    if (!p) {
-        free(buf);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    halo_predictor proto = {.model = model,
+                            .dim = c->dim,
+                            .hidden = c->hidden_dim,
+                            .n_layers = c->n_layers,
+                            .kv_dim = halo_model_kv_dim(c),
+                            .head_size = halo_model_head_size(c),
+                            .n_kv = c->n_kv_heads,
+                            .kv_mul = c->n_heads / c->n_kv_heads,
+                            .rank = halo_get_i32(buf + OFF_RANK),
+                            .flags = halo_get_i32(buf + OFF_FLAGS)};
+    /* Transposing a factor goes through tmp, which the load frees. */
+    size_t tmp_rows = (size_t)(proto.hidden > proto.kv_dim ? proto.hidden : proto.kv_dim);
+    float *tmp = calloc(tmp_rows * (size_t)proto.rank, sizeof *tmp);
+    halo_predictor *p = halo_arena_new(sizeof proto, &proto, carve, path, NULL, err);
+    if (p && !tmp)
+        (void)HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    if (!p || !tmp) {
+        rc = HALO_ERR_NOMEM;
+        goto fail;
     }
-    p->model = model;
-    p->dim = c->dim;
-    p->hidden = c->hidden_dim;
-    p->n_layers = c->n_layers;
-    p->kv_dim = halo_model_kv_dim(c);
-    p->head_size = halo_model_head_size(c);
-    p->n_kv = c->n_kv_heads;
-    p->kv_mul = c->n_heads / c->n_kv_heads;
-    p->rank = halo_get_i32(buf + OFF_RANK);
-    p->flags = halo_get_i32(buf + OFF_FLAGS);
     uint64_t layers = (uint64_t)p->n_layers;
     uint64_t nf = ffn_floats((uint64_t)p->dim, (uint64_t)p->hidden, (uint64_t)p->rank);
     uint64_t na = attn_floats((uint64_t)p->dim, (uint64_t)p->kv_dim, (uint64_t)p->rank);
-    int failed = 0;
-    p->ffn = alloc_f((size_t)(layers * nf), &failed);
-    if (p->flags & HALO_PREDICTOR_ATTN)
-        p->attn = alloc_f((size_t)(layers * na), &failed);
-    if (p->flags & HALO_PREDICTOR_ATTN_PRIOR)
-        p->prior = alloc_f((size_t)layers * (size_t)p->n_kv, &failed);
-    p->w2_sq = alloc_f((size_t)layers * (size_t)p->hidden, &failed);
-    p->wo_gram = alloc_f(
-        (size_t)layers * (size_t)p->n_kv * (size_t)p->head_size * (size_t)p->head_size, &failed);
-    p->a = alloc_f((size_t)p->rank, &failed);
-    p->gate = alloc_f((size_t)p->hidden, &failed);
-    p->up = alloc_f((size_t)p->hidden, &failed);
-    p->v = alloc_f((size_t)p->kv_dim, &failed);
-    size_t tmp_rows = (size_t)(p->hidden > p->kv_dim ? p->hidden : p->kv_dim);
-    float *tmp = alloc_f(tmp_rows * (size_t)p->rank, &failed);
-    if (failed) {
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
     /* Layer by layer: the FFN factors, then the attention factors or prior when present. */
     const unsigned char *src = buf + HALO_PREDICTOR_HEADER_BYTES;
     size_t rd = (size_t)p->rank * (size_t)p->dim, hr = (size_t)p->hidden * (size_t)p->rank;
@@ -540,7 +529,7 @@ static void sift(int *idx, int n, int i, const float *s) {
     }
 }
 
-static void sort_groups(int *idx, int n, const float *s) {
+void halo_rank_groups(const float *s, int n, int *idx) {
     for (int i = 0; i < n; i++)
         idx[i] = i;
     for (int i = n / 2 - 1; i >= 0; i--)
@@ -571,7 +560,7 @@ int halo_select_critical(const float *scores, int n, double tau, unsigned char *
     int k = 0;
     if (n <= SELECT_STACK) {
         int idx[SELECT_STACK];
-        sort_groups(idx, n, scores);
+        halo_rank_groups(scores, n, idx);
         while (k < n && sum < target) {
             sum += (double)scores[idx[k]];
             critical[idx[k++]] = 1;

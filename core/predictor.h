@@ -122,6 +122,13 @@ void halo_oracle_score_attn(const halo_model *model, const halo_groups *g, int l
 int halo_select_critical(const float *scores, int n, double tau, unsigned char *critical);
 
 /*
+ * Writes the group indices 0..n-1 into order[0..n) in the order halo_select_critical takes
+ * groups: decreasing score, ties to the lower index (a heap sort: n log n, no allocation).
+ * Scores must not be NaN.
+ */
+void halo_rank_groups(const float *scores, int n, int *order);
+
+/*
  * The factors of a predictor file, for halo_predictor_write (layouts as in the file, all
  * layers one after the other; borrowed for the call).
  */

@@ -7,9 +7,10 @@
 
 #include "core/predictor_fit.h"
 
+#include "core/arena.h"
 #include "core/eval.h"
+#include "core/forward.h"
 #include "core/plan.h"
-#include "core/trace.h"
 #include "core/wire.h"
 
 #include <errno.h>
@@ -53,6 +54,7 @@ typedef struct recall_acc {
 
 typedef struct cand {
     int method, rank, flags;
+    halo_arena arena;          /* the buffers below (p aside) */
     float *ffn, *attn, *prior; /* as halo_predictor_factors */
     halo_predictor *p;
     recall_acc *ffn_acc;  /* (n_layers, N_SIZES) */
@@ -70,7 +72,8 @@ struct halo_predictor_fit {
     const char *text;
     char *name; /* names the text in messages */
     long max_stories;
-    halo_trace *trace;
+    halo_state *run;  /* single-threaded, observed through hooks */
+    halo_arena arena; /* every buffer of the passes and the scratch below */
     halo_groups groups[N_SIZES];
     int dim, hidden, n_layers, kv_dim, n_kv;
     int state; /* 0: new; 1: run started; 2: run succeeded */
@@ -115,13 +118,6 @@ struct halo_predictor_fit {
     halo_predictor_fit_report report;
 };
 
-static void *zalloc(size_t n, size_t size, int *failed) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        *failed = 1;
-    return p;
-}
-
 void halo_predictor_fit_config_init(halo_predictor_fit_config *cfg) {
     *cfg = (halo_predictor_fit_config){.method = HALO_PREDICTOR_FIT_AWARE,
                                        .rank = HALO_PREDICTOR_FIT_DEFAULT_RANK,
@@ -148,91 +144,54 @@ void halo_predictor_fit_free(halo_predictor_fit *f) {
     halo_predictor_fit *x = f;
     if (!x)
         return;
-    halo_trace_free(x->trace);
+    halo_state_free(x->run);
     free(x->name);
-    free(x->zero);
-    free(x->c_att);
-    free(x->c_ffn);
-    free(x->static_attn);
-    for (int s = 0; s < N_SIZES; s++) {
-        free(x->static_ffn[s]);
-        free(x->pred[s]);
-    }
     for (int i = 0; i < x->n_cands; i++) {
-        cand *k = &x->cands[i];
-        free(k->ffn);
-        free(k->attn);
-        free(k->prior);
-        halo_predictor_free(k->p);
-        free(k->ffn_acc);
-        free(k->attn_acc);
-        free(k->pred_attn);
-        free(k->layers);
+        halo_predictor_free(x->cands[i].p);
+        halo_arena_free(&x->cands[i].arena);
     }
-    free(x->static_ffn_acc);
-    free(x->chance_ffn_acc);
-    free(x->static_attn_acc);
-    free(x->chance_attn_acc);
-    free(x->equal_attn_acc);
-    free(x->scratch);
-    for (int s = 0; s <= N_SIZES; s++) {
-        free(x->oracle[s]);
-        for (int t = 0; t < N_TAUS; t++)
-            free(x->crit[s][t]);
-    }
-    free(x->fixed);
-    free(x->order);
+    halo_arena_free(&x->arena);
     free(x);
 }
 
+static void carve_state(void *obj, halo_arena *a) {
+    halo_predictor_fit *x = obj;
+    size_t L = (size_t)x->n_layers, dd = (size_t)x->dim * (size_t)x->dim;
+    size_t max_groups = (size_t)(x->hidden > x->n_kv ? x->hidden : x->n_kv);
+    x->zero = halo_arena_take(a, (size_t)x->c->vocab_size, sizeof(float));
+    x->c_att = halo_arena_take(a, L * dd, sizeof(double));
+    x->c_ffn = halo_arena_take(a, L * dd, sizeof(double));
+    x->static_attn = halo_arena_take(a, L * (size_t)x->n_kv, sizeof(double));
+    for (int s = 0; s < N_SIZES; s++) {
+        x->static_ffn[s] = halo_arena_take(a, L * (size_t)x->groups[s].n_ffn, sizeof(double));
+        x->pred[s] = halo_arena_take(a, max_groups, sizeof(float));
+    }
+    x->static_ffn_acc = halo_arena_take(a, L * N_SIZES, sizeof(recall_acc));
+    x->chance_ffn_acc = halo_arena_take(a, L * N_SIZES, sizeof(recall_acc));
+    x->static_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
+    x->chance_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
+    x->equal_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
+    x->scratch = halo_arena_take(a, (size_t)x->hidden + (size_t)x->dim, sizeof(float));
+    for (int s = 0; s <= N_SIZES; s++) {
+        x->oracle[s] = halo_arena_take(a, max_groups, sizeof(float));
+        for (int t = 0; t < N_TAUS; t++)
+            x->crit[s][t] = halo_arena_take(a, max_groups, 1);
+    }
+    x->fixed = halo_arena_take(a, max_groups, sizeof(float));
+    x->order = halo_arena_take(a, max_groups, sizeof(int));
+}
+
 static int alloc_state(halo_predictor_fit *x, halo_err *err) {
-    int rc = halo_trace_new(&x->trace, x->model, err);
+    int rc = halo_state_new(&x->run, x->model, NULL, err);
     for (int s = 0; rc == HALO_OK && s < N_SIZES; s++)
         rc =
             halo_groups_init(&x->groups[s], x->c, SIZES[s] < x->hidden ? SIZES[s] : x->hidden, err);
     if (rc != HALO_OK)
         return rc;
-    size_t L = (size_t)x->n_layers, dd = (size_t)x->dim * (size_t)x->dim;
-    size_t max_groups = (size_t)(x->hidden > x->n_kv ? x->hidden : x->n_kv);
-    int failed = 0;
-    x->zero = zalloc((size_t)x->c->vocab_size, sizeof(float), &failed);
-    x->c_att = zalloc(L * dd, sizeof(double), &failed);
-    x->c_ffn = zalloc(L * dd, sizeof(double), &failed);
-    x->static_attn = zalloc(L * (size_t)x->n_kv, sizeof(double), &failed);
-    for (int s = 0; s < N_SIZES; s++) {
-        x->static_ffn[s] = zalloc(L * (size_t)x->groups[s].n_ffn, sizeof(double), &failed);
-        x->pred[s] = zalloc(max_groups, sizeof(float), &failed);
-    }
-    x->static_ffn_acc = zalloc(L * N_SIZES, sizeof(recall_acc), &failed);
-    x->chance_ffn_acc = zalloc(L * N_SIZES, sizeof(recall_acc), &failed);
-    x->static_attn_acc = zalloc(L, sizeof(recall_acc), &failed);
-    x->chance_attn_acc = zalloc(L, sizeof(recall_acc), &failed);
-    x->equal_attn_acc = zalloc(L, sizeof(recall_acc), &failed);
-    x->scratch = zalloc((size_t)x->hidden + (size_t)x->dim, sizeof(float), &failed);
-    for (int s = 0; s <= N_SIZES; s++) {
-        x->oracle[s] = zalloc(max_groups, sizeof(float), &failed);
-        for (int t = 0; t < N_TAUS; t++)
-            x->crit[s][t] = zalloc(max_groups, 1, &failed);
-    }
-    x->fixed = zalloc(max_groups, sizeof(float), &failed);
-    x->order = zalloc(max_groups, sizeof(int), &failed);
-    if (failed)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "predictor fit: out of memory");
-    return HALO_OK;
+    return halo_arena_init(&x->arena, carve_state, x, "predictor fit", err);
 }
 
 /* ==== Recall ==== */
-
-/* order[0..n) = group indices by decreasing score, ties by index (insertion sort; n small). */
-static void rank_groups(const float *s, int n, int *order) {
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        while (j > 0 && s[order[j - 1]] < s[i])
-            j--;
-        memmove(order + j + 1, order + j, (size_t)(i - j) * sizeof *order);
-        order[j] = i;
-    }
-}
 
 /*
  * The oracle's critical sets of kind `kind` (a group size index, or N_SIZES: attention).
@@ -246,7 +205,7 @@ static void oracle_sets(const float *oracle, int n, unsigned char *const *crit, 
 }
 
 static void add_recall(halo_predictor_fit *x, recall_acc *a, int kind, const float *pred, int n) {
-    rank_groups(pred, n, x->order);
+    halo_rank_groups(pred, n, x->order);
     double total = 0;
     for (int i = 0; i < n; i++)
         total += (double)x->oracle[kind][i];
@@ -408,8 +367,8 @@ static int forward_cb(void *arg, int token, int pos, const float **logits, halo_
         *logits = x->zero;
         return HALO_OK;
     }
-    halo_trace_hooks hooks = {x, before_block, after_block};
-    *logits = halo_trace_forward(x->trace, token, pos, &hooks);
+    halo_forward_hooks hooks = {x, before_block, after_block};
+    *logits = halo_forward_hooked(x->run, token, pos, &hooks);
     x->tokens[x->pass]++;
     if (x->pass == 2)
         x->pos_sum += pos + 1;
@@ -556,7 +515,29 @@ static int fit_matrix(const float *w, int rows, int dim, const double *d, const 
     return rc;
 }
 
-/* Fits candidate k (method, rank, flags set) from the pass-1 statistics. */
+/* The sizes of a candidate's buffers, from the fit's, and where to store them. */
+typedef struct cand_carving {
+    const halo_predictor_fit *x;
+    cand *k;
+} cand_carving;
+
+static void carve_cand(void *obj, halo_arena *a) {
+    const cand_carving *c = obj;
+    const halo_predictor_fit *x = c->x;
+    cand *k = c->k;
+    size_t L = (size_t)x->n_layers, r = (size_t)k->rank, dim = (size_t)x->dim;
+    size_t nf = 2 * (r * dim + (size_t)x->hidden * r), na = r * dim + (size_t)x->kv_dim * r;
+    k->ffn = halo_arena_take(a, L * nf, sizeof(float));
+    k->attn = k->flags & HALO_PREDICTOR_ATTN ? halo_arena_take(a, L * na, sizeof(float)) : NULL;
+    k->prior = k->flags & HALO_PREDICTOR_ATTN_PRIOR
+                   ? halo_arena_take(a, L * (size_t)x->n_kv, sizeof(float))
+                   : NULL;
+    k->ffn_acc = halo_arena_take(a, L * N_SIZES, sizeof(recall_acc));
+    k->attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
+    k->pred_attn = halo_arena_take(a, (size_t)x->n_kv, sizeof(float));
+    k->layers = halo_arena_take(a, L, sizeof(halo_predictor_fit_recall));
+}
+
 /* Matrix m as contiguous float32 rows: the mapping itself for a float32 checkpoint, else
    dequantised into *buf (allocated on first use, the caller frees). NULL when out of memory. */
 static const float *as_floats(const halo_mat *m, float **buf) {
@@ -571,29 +552,24 @@ static const float *as_floats(const halo_mat *m, float **buf) {
     return *buf;
 }
 
+/* Fits candidate k (method, rank, flags set) from the pass-1 statistics. */
 static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
     size_t L = (size_t)x->n_layers, r = (size_t)k->rank, dim = (size_t)x->dim;
     size_t hidden = (size_t)x->hidden, kv_dim = (size_t)x->kv_dim, dd = dim * dim;
     size_t nf = 2 * (r * dim + hidden * r), na = r * dim + kv_dim * r;
-    int failed = 0;
-    k->ffn = zalloc(L * nf, sizeof(float), &failed);
-    if (k->flags & HALO_PREDICTOR_ATTN)
-        k->attn = zalloc(L * na, sizeof(float), &failed);
-    if (k->flags & HALO_PREDICTOR_ATTN_PRIOR)
-        k->prior = zalloc(L * (size_t)x->n_kv, sizeof(float), &failed);
-    k->ffn_acc = zalloc(L * N_SIZES, sizeof(recall_acc), &failed);
-    k->attn_acc = zalloc(L, sizeof(recall_acc), &failed);
-    k->pred_attn = zalloc((size_t)x->n_kv, sizeof(float), &failed);
-    k->layers = zalloc(L, sizeof(halo_predictor_fit_recall), &failed);
-    double *d = zalloc(hidden, sizeof(double), &failed);
+    cand_carving carving = {x, k};
+    int rc = halo_arena_init(&k->arena, carve_cand, &carving, "predictor fit", err);
+    if (rc != HALO_OK)
+        return rc;
+    double *d = calloc(hidden, sizeof *d);
     gsl_matrix *B_ffn = gsl_matrix_alloc(dim, dim), *B_att = gsl_matrix_alloc(dim, dim);
-    if (failed || !B_ffn || !B_att) {
+    if (!d || !B_ffn || !B_att) {
         free(d);
         gsl_matrix_free(B_ffn);
         gsl_matrix_free(B_att);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "predictor fit: out of memory");
     }
-    int aware = k->method != HALO_PREDICTOR_FIT_SVD, rc = 0, oom = 0;
+    int aware = k->method != HALO_PREDICTOR_FIT_SVD, oom = 0;
     float *b1 = NULL, *b2 = NULL, *b3 = NULL, *bv = NULL;
     for (size_t l = 0; l < L && rc == 0; l++) {
         const halo_layer *lw = halo_model_layer(x->model, (int)l);

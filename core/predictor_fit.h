@@ -5,7 +5,7 @@
  *
  * The stories of the text are split in two: stories 1..H are held out (measured) and
  * stories H+1..N are fitted on (config fit_from = H+1; by default the last 30%). Two passes
- * of the traced forward (core/trace.h) run over them:
+ * of the hooked forward (halo_forward_hooked, core/forward.h) run over them:
  *  1. fit stories: the second moments C = E[xb xb^T] of each block's normalised input, per
  *     layer, and the mean oracle score of every group (the "fixed" baseline: one ranking per
  *     layer, whatever the token);

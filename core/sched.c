@@ -4,6 +4,7 @@
  */
 #include "core/sched.h"
 
+#include "core/arena.h"
 #include "core/wire.h"
 
 #include <math.h>
@@ -200,39 +201,7 @@ static int block_groups(const halo_groups *g, int k) {
     return k == HALO_SCHED_ATTN ? g->n_attn : g->n_ffn;
 }
 
-int halo_sched_check(const halo_sched_problem *p, const halo_sched_solution *s, halo_err *err) {
-    if (s->n_devices != p->n_devices)
-        return HALO_FAIL(err, HALO_ERR_ARG, "sched: solution for %d devices, problem has %d",
-                         s->n_devices, p->n_devices);
-    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
-        long sum = 0;
-        for (int d = 0; d < p->n_devices; d++) {
-            if (s->n_groups[k][d] < 0)
-                return HALO_FAIL(err, HALO_ERR_ARG, "sched: device %d has %d %s groups", d,
-                                 s->n_groups[k][d], block_name(k));
-            sum += s->n_groups[k][d];
-        }
-        if (sum != block_groups(&p->groups, k))
-            return HALO_FAIL(err, HALO_ERR_ARG, "sched: %ld %s groups placed, expected %d", sum,
-                             block_name(k), block_groups(&p->groups, k));
-    }
-    uint64_t sa = halo_sched_group_bytes(p, HALO_SCHED_ATTN);
-    uint64_t sf = halo_sched_group_bytes(p, HALO_SCHED_FFN);
-    for (int d = 0; d < p->n_devices; d++) {
-        uint64_t used = (uint64_t)s->n_groups[HALO_SCHED_ATTN][d] * sa +
-                        (uint64_t)s->n_groups[HALO_SCHED_FFN][d] * sf;
-        if (used > p->devices[d].mem_bytes)
-            return HALO_FAIL(err, HALO_ERR_ARG,
-                             "sched: device %d needs %.1f MiB for %d attention + %d ffn groups, "
-                             "has %.1f MiB",
-                             d, (double)used / MIB, s->n_groups[HALO_SCHED_ATTN][d],
-                             s->n_groups[HALO_SCHED_FFN][d], (double)p->devices[d].mem_bytes / MIB);
-    }
-    return HALO_OK;
-}
-
-/* ==== Placement ==== */
-
+/* Counts are non-negative and every group is placed once. */
 static int check_sums(const halo_sched_solution *s, const halo_groups *g, halo_err *err) {
     if (s->n_devices < 1 || s->n_devices > HALO_MAX_DEVICES)
         return HALO_FAIL(err, HALO_ERR_ARG, "sched: %d devices, expected 1..%d", s->n_devices,
@@ -251,6 +220,30 @@ static int check_sums(const halo_sched_solution *s, const halo_groups *g, halo_e
     }
     return HALO_OK;
 }
+
+int halo_sched_check(const halo_sched_problem *p, const halo_sched_solution *s, halo_err *err) {
+    if (s->n_devices != p->n_devices)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sched: solution for %d devices, problem has %d",
+                         s->n_devices, p->n_devices);
+    int rc = check_sums(s, &p->groups, err);
+    if (rc != HALO_OK)
+        return rc;
+    uint64_t sa = halo_sched_group_bytes(p, HALO_SCHED_ATTN);
+    uint64_t sf = halo_sched_group_bytes(p, HALO_SCHED_FFN);
+    for (int d = 0; d < p->n_devices; d++) {
+        uint64_t used = (uint64_t)s->n_groups[HALO_SCHED_ATTN][d] * sa +
+                        (uint64_t)s->n_groups[HALO_SCHED_FFN][d] * sf;
+        if (used > p->devices[d].mem_bytes)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "sched: device %d needs %.1f MiB for %d attention + %d ffn groups, "
+                             "has %.1f MiB",
+                             d, (double)used / MIB, s->n_groups[HALO_SCHED_ATTN][d],
+                             s->n_groups[HALO_SCHED_FFN][d], (double)p->devices[d].mem_bytes / MIB);
+    }
+    return HALO_OK;
+}
+
+/* ==== Placement ==== */
 
 int halo_sched_to_placement(const halo_sched_solution *s, const halo_groups *groups,
                             halo_placement *p, halo_err *err) {
@@ -341,6 +334,7 @@ typedef struct ctx {
     int *iwork;    /* (n_dev): place()'s cached losses */
     double *dwork; /* (n_dev): place()'s cached tie-breakers */
     double *inv_per[HALO_SCHED_N_BLOCKS]; /* (n_dev): 1 / per */
+    halo_arena arena;                     /* the (n_dev) buffers */
     int *ffn_room;                        /* room_for(FFN, d, a) for a = 0..cap_alone[ATTN][d] */
     size_t *ffn_room_at;                  /* (n_dev): where device d's entries start */
     int *heap_dev;                        /* (n_dev): solve_block's heap of devices */
@@ -1005,61 +999,44 @@ static void polish(ctx *c) {
 /* ==== Heuristic: driver ==== */
 
 static void ctx_free(ctx *c) {
-    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
-        free(c->fixed[k]);
-        free(c->per[k]);
-        free(c->cap_alone[k]);
-        free(c->cur[k]);
-        free(c->best[k]);
-        free(c->cap[k]);
-        free(c->save[k]);
-        free(c->inv_per[k]);
-    }
-    free(c->mem);
-    free(c->heap_dev);
-    free(c->heap_key);
-    free(c->iwork);
-    free(c->undo);
-    free(c->want);
+    halo_arena_free(&c->arena);
     free(c->ffn_room);
-    free(c->ffn_room_at);
-    free(c->dwork);
+}
+
+static void carve_ctx(void *obj, halo_arena *a) {
+    ctx *c = obj;
+    size_t nd = (size_t)c->n_dev;
+    c->mem = halo_arena_take(a, nd, sizeof *c->mem);
+    c->heap_dev = halo_arena_take(a, nd, sizeof *c->heap_dev);
+    c->heap_key = halo_arena_take(a, nd, sizeof *c->heap_key);
+    c->iwork = halo_arena_take(a, nd, sizeof *c->iwork);
+    c->undo = halo_arena_take(a, nd, sizeof *c->undo);
+    c->want = halo_arena_take(a, nd, sizeof *c->want);
+    c->ffn_room_at = halo_arena_take(a, nd, sizeof *c->ffn_room_at);
+    c->dwork = halo_arena_take(a, nd, sizeof *c->dwork);
+    for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
+        c->fixed[k] = halo_arena_take(a, nd, sizeof *c->fixed[k]);
+        c->per[k] = halo_arena_take(a, nd, sizeof *c->per[k]);
+        c->cap_alone[k] = halo_arena_take(a, nd, sizeof *c->cap_alone[k]);
+        c->cur[k] = halo_arena_take(a, nd, sizeof *c->cur[k]);
+        c->best[k] = halo_arena_take(a, nd, sizeof *c->best[k]);
+        c->cap[k] = halo_arena_take(a, nd, sizeof *c->cap[k]);
+        c->save[k] = halo_arena_take(a, nd, sizeof *c->save[k]);
+        c->inv_per[k] = halo_arena_take(a, nd, sizeof *c->inv_per[k]);
+    }
 }
 
 static int ctx_init(ctx *c, const halo_sched_problem *p, halo_err *err) {
     memset(c, 0, sizeof *c);
-    size_t nd = (size_t)p->n_devices;
     c->n_dev = p->n_devices;
     c->best_obj = HUGE_VAL;
-    c->mem = malloc(nd * sizeof *c->mem);
-    c->heap_dev = malloc(nd * sizeof *c->heap_dev);
-    c->heap_key = malloc(nd * sizeof *c->heap_key);
-    c->iwork = malloc(nd * sizeof *c->iwork);
-    c->undo = malloc(nd * sizeof *c->undo);
-    c->want = malloc(nd * sizeof *c->want);
-    c->ffn_room_at = malloc(nd * sizeof *c->ffn_room_at);
-    c->dwork = malloc(nd * sizeof *c->dwork);
-    int ok =
-        c->mem && c->heap_dev && c->heap_key && c->iwork && c->dwork && c->undo && c->ffn_room_at;
     for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {
         c->n[k] = block_groups(&p->groups, k);
         c->size[k] = halo_sched_group_bytes(p, k);
-        c->fixed[k] = malloc(nd * sizeof *c->fixed[k]);
-        c->per[k] = malloc(nd * sizeof *c->per[k]);
-        c->cap_alone[k] = malloc(nd * sizeof *c->cap_alone[k]);
-        c->cur[k] = calloc(nd, sizeof *c->cur[k]);
-        c->best[k] = calloc(nd, sizeof *c->best[k]);
-        c->cap[k] = calloc(nd, sizeof *c->cap[k]);
-        c->save[k] = calloc(nd, sizeof *c->save[k]);
-        c->inv_per[k] = malloc(nd * sizeof *c->inv_per[k]);
-        ok = ok && c->fixed[k] && c->per[k] && c->cap_alone[k] && c->cur[k] && c->best[k] &&
-             c->cap[k] && c->save[k] && c->inv_per[k];
     }
-    if (!ok) {
-        ctx_free(c);
-        (void)HALO_FAIL(err, HALO_ERR_NOMEM, "sched: out of memory");
-        return HALO_ERR_NOMEM; /* spelt out: the analyser cannot see HALO_FAIL's value */
-    }
+    int rc = halo_arena_init(&c->arena, carve_ctx, c, "sched", err);
+    if (rc != HALO_OK)
+        return rc;
     for (int d = 0; d < c->n_dev; d++) {
         c->mem[d] = p->devices[d].mem_bytes;
         for (int k = 0; k < HALO_SCHED_N_BLOCKS; k++) {

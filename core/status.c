@@ -31,18 +31,23 @@ const char *halo_strerror(int code) {
     }
 }
 
-int halo_err_set(halo_err *err, int code, const char *file, int line, const char *fmt, ...) {
+int halo_err_setv(halo_err *err, int code, const char *file, int line, const char *fmt,
+                  va_list ap) {
     if (err) {
         err->code = code;
         err->file = file;
         err->line = line;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        if (n < 0)
+        if (vsnprintf(err->msg, sizeof err->msg, fmt, ap) < 0)
             err->msg[0] = '\0';
     }
+    return code;
+}
+
+int halo_err_set(halo_err *err, int code, const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    (void)halo_err_setv(err, code, file, line, fmt, ap);
+    va_end(ap);
     return code;
 }
 

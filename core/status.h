@@ -9,6 +9,8 @@
 #ifndef HALO_STATUS_H
 #define HALO_STATUS_H
 
+#include <stdarg.h>
+
 enum halo_status {
     HALO_OK = 0,
     HALO_ERR_NOMEM = -1,   /* an allocation failed */
@@ -39,6 +41,11 @@ int halo_err_set(halo_err *err, int code, const char *file, int line, const char
     __attribute__((format(printf, 5, 6)));
 
 #define HALO_FAIL(err, code, ...) halo_err_set((err), (code), __FILE__, __LINE__, __VA_ARGS__)
+
+/* halo_err_set with the arguments as a va_list, for functions that format messages of their
+ * own kind (e.g. "<file>:<line>: <key>: <message>" in core/yaml.c) and then add a prefix. */
+int halo_err_setv(halo_err *err, int code, const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 /*
  * Puts formatted text in front of err->msg (e.g. "scenario.yaml:12: engine.tau: " before a

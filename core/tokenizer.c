@@ -7,6 +7,7 @@
 
 #include "core/tokenizer.h"
 
+#include "core/arena.h"
 #include "core/bytes.h"
 #include "core/file.h"
 #include "core/gguf.h"
@@ -28,10 +29,12 @@ typedef struct piece {
 struct halo_tokenizer {
     int vocab_size;
     int max_token_length;
+    size_t blob_bytes; /* file size + vocab_size: every entry takes at least 8 bytes */
+    /* One block holds this struct and the tables below. */
     float *scores; /* (vocab_size) */
     piece *pieces; /* (vocab_size), by id */
     piece *sorted; /* (vocab_size), by bytes, for lookup */
-    char *blob;    /* all piece bytes, each NUL-terminated */
+    char *blob;    /* (blob_bytes) all piece bytes, each NUL-terminated */
     char byte_pieces[256][2];
     int byte_ids[256]; /* the <0xXX> piece of each byte (llama2.c files: byte + 3) */
 };
@@ -75,8 +78,17 @@ static int lookup(const halo_tokenizer *t, const char *bytes, int len) {
     return -1;
 }
 
+static void carve(void *obj, halo_arena *a) {
+    halo_tokenizer *t = obj;
+    size_t n = (size_t)t->vocab_size;
+    t->scores = halo_arena_take(a, n, sizeof *t->scores);
+    t->pieces = halo_arena_take(a, n, sizeof *t->pieces);
+    t->sorted = halo_arena_take(a, n, sizeof *t->sorted);
+    t->blob = halo_arena_take(a, t->blob_bytes, 1);
+}
+
 /* Reads every entry; fails on anything but exactly vocab_size well-formed entries. */
-static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, halo_err *err) {
+static int parse(halo_tokenizer *t, FILE *f, const char *path, halo_err *err) {
     unsigned char b[4];
     if (read_exact(f, b, 4) != 0)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: truncated tokenizer header", path);
@@ -84,12 +96,7 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, long file_bytes, 
     if (t->max_token_length <= 0 || t->max_token_length > MAX_TOKEN_LENGTH)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: max_token_length %d, expected 1..%d", path,
                          t->max_token_length, MAX_TOKEN_LENGTH);
-    /* Every entry takes at least 8 bytes; this bounds the blob by the file size. */
-    size_t blob_bytes = (size_t)file_bytes + (size_t)t->vocab_size;
-    t->blob = malloc(blob_bytes);
-    if (!t->blob)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-    size_t used = 0;
+    size_t used = 0, blob_bytes = t->blob_bytes;
     for (int i = 0; i < t->vocab_size; i++) {
         unsigned char hdr[8];
         if (read_exact(f, hdr, 8) != 0)
@@ -151,12 +158,7 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
         (void)close(fd);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open tokenizer: %s", path, strerror(errno));
     }
-    halo_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) {
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    t->vocab_size = vocab_size;
+    halo_tokenizer *t = NULL;
     long file_bytes = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         file_bytes = ftell(f);
@@ -171,14 +173,10 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
                        path, file_bytes, vocab_size);
         goto fail;
     }
-    t->scores = malloc((size_t)vocab_size * sizeof *t->scores);
-    t->pieces = malloc((size_t)vocab_size * sizeof *t->pieces);
-    t->sorted = malloc((size_t)vocab_size * sizeof *t->sorted);
-    if (!t->scores || !t->pieces || !t->sorted) {
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    rc = parse(t, f, path, file_bytes, err);
+    halo_tokenizer proto = {.vocab_size = vocab_size,
+                            .blob_bytes = (size_t)file_bytes + (size_t)vocab_size};
+    t = halo_arena_new(sizeof proto, &proto, carve, path, NULL, err);
+    rc = t ? parse(t, f, path, err) : HALO_ERR_NOMEM;
     if (rc != HALO_OK)
         goto fail;
     finish(t);
@@ -328,13 +326,7 @@ void halo_tokenizer_piece(const halo_tokenizer *tok, int id, const char **bytes,
 }
 
 void halo_tokenizer_free(halo_tokenizer *tok) {
-    if (!tok)
-        return;
-    free(tok->scores);
-    free(tok->pieces);
-    free(tok->sorted);
-    free(tok->blob);
-    free(tok);
+    free(tok); /* the tokenizer and its tables are one block */
 }
 
 int halo_tokenizer_vocab_size(const halo_tokenizer *tok) {

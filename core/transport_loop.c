@@ -116,12 +116,8 @@ static int loop_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_ti
     loop *l = as_loop(t);
     if (bad_node(l, node) || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "loop: bad timer for node %d", node);
-    if (delay_ns > UINT64_MAX - l->now_ns)
-        return HALO_FAIL(err, HALO_ERR_ARG, "loop: timer delay %llu ns overflows",
-                         (unsigned long long)delay_ns);
-    halo_event ev = {
-        .time_ns = l->now_ns + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
-    return halo_evq_push(l->q, &ev, timer_id, err);
+    return halo_evq_push_timer(l->q, EV_TIMER, node, l->now_ns, delay_ns, fn, arg, timer_id, "loop",
+                               err);
 }
 
 static int loop_cancel(halo_transport *t, uint64_t timer_id) {

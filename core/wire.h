@@ -51,8 +51,13 @@
 
 enum halo_msg_kind {
     HALO_MSG_ACTIVATION = 1, /* root -> device: normalised layer input, groups to compute */
-    HALO_MSG_PARTIAL = 2,    /* device -> root: sum of the partial sums of the listed groups */
-    HALO_MSG_KIND_COUNT_ = 3 /* one past the last kind (validation only) */
+    HALO_MSG_PARTIAL = 2,    /* device -> root (star), or -> every peer (mesh): sum of the
+                                partial sums of the listed groups */
+    HALO_MSG_STATE = 3,      /* mesh: root -> device: the residual stream at a token's start
+                                (dim values, layer 0) */
+    HALO_MSG_LOGITS = 4,     /* mesh: device -> root: its slice of the classifier's output
+                                (n_values logits; layer holds the device's slice index) */
+    HALO_MSG_KIND_COUNT_ = 5 /* one past the last kind (validation only) */
 };
 
 enum halo_phase {

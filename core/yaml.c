@@ -25,14 +25,6 @@ const halo_yaml_limits halo_yaml_default_limits = {.max_bytes = 4u << 20,
                                                    .max_nodes = 200000,
                                                    .max_expanded_bytes = 32u << 20};
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 /* ==== The generic tree ==== */
 
 static void node_free(halo_yaml_node *n) {
@@ -140,14 +132,11 @@ typedef struct builder {
  * static analysers, so callers use BFAIL, whose value is the constant code. */
 __attribute__((format(printf, 3, 4))) static void bfail(builder *b, int line, const char *fmt,
                                                         ...) {
-    char msg[200];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)halo_err_setv(b->err, HALO_ERR_FORMAT, __FILE__, __LINE__, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    (void)HALO_FAIL(b->err, HALO_ERR_FORMAT, "%s:%d: %s", b->d->path, line, msg);
+    (void)halo_err_prefix(b->err, "%s:%d: ", b->d->path, line);
 }
 
 #define BFAIL(b, line, ...) (bfail((b), (line), __VA_ARGS__), HALO_ERR_FORMAT)
@@ -231,7 +220,7 @@ static int copy_node(builder *b, const halo_yaml_node *src, int depth, int line,
     if (!n)
         return bnomem(b);
     n->plain = src->plain;
-    if (src->str && !(n->str = dupstr(src->str))) {
+    if (src->str && !(n->str = strdup(src->str))) {
         node_free(n);
         return bnomem(b);
     }
@@ -239,7 +228,7 @@ static int copy_node(builder *b, const halo_yaml_node *src, int depth, int line,
         halo_yaml_node *c;
         rc = copy_node(b, src->items[i], depth + 1, line, &c);
         char *key = NULL;
-        if (rc == HALO_OK && src->kind == HALO_YAML_MAP && !(key = dupstr(src->keys[i])))
+        if (rc == HALO_OK && src->kind == HALO_YAML_MAP && !(key = strdup(src->keys[i])))
             rc = bnomem(b);
         if (rc == HALO_OK &&
             node_push(n, c, key, src->kind == HALO_YAML_MAP ? src->key_lines[i] : 0))
@@ -300,7 +289,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev, int line) {
     const halo_yaml_node *keep = n;
     rc = attach(b, n);
     if (rc == HALO_OK && ev->data.scalar.anchor) {
-        char *name = dupstr((const char *)ev->data.scalar.anchor);
+        char *name = strdup((const char *)ev->data.scalar.anchor);
         rc = name ? add_anchor(b, name, keep) : bnomem(b);
     }
     return rc;
@@ -316,7 +305,7 @@ static int on_start(builder *b, int kind, const yaml_char_t *anchor_name, int li
     if (!n)
         return bnomem(b);
     char *name = NULL;
-    if (anchor_name && !(name = dupstr((const char *)anchor_name))) {
+    if (anchor_name && !(name = strdup((const char *)anchor_name))) {
         node_free(n);
         return bnomem(b);
     }
@@ -434,7 +423,7 @@ static halo_yaml_limits limits_of(const halo_yaml_limits *in) {
 
 static int new_doc(halo_yaml_doc **out, const char *path, halo_err *err) {
     halo_yaml_doc *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = dupstr(path))) {
+    if (!d || !(d->path = strdup(path))) {
         free(d);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -521,14 +510,11 @@ const char *halo_yaml_kp_idx(char *buf, const char *parent, int i) {
 
 int halo_yaml_fail(halo_err *err, int code, const char *file, int line, const char *kp,
                    const char *fmt, ...) {
-    char msg[200];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)halo_err_setv(err, code, __FILE__, __LINE__, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    (void)HALO_FAIL(err, code, "%s:%d: %s: %s", file, line, kp, msg);
+    (void)halo_err_prefix(err, "%s:%d: %s: ", file, line, kp);
     return code;
 }
 

@@ -93,22 +93,42 @@ int halo_net_addr_sockname(halo_net_addr *out, int fd, halo_err *err) {
     return HALO_OK;
 }
 
-static int set_nonblock(int fd) {
-    int fl = fcntl(fd, F_GETFL, 0);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+/* Turns the socket option (level, name) on and makes `s` non-blocking; on failure closes `s`
+ * and fails naming `op`. */
+static int tune(int s, int level, int name, const char *op, halo_err *err) {
+    int one = 1, fl;
+    (void)setsockopt(s, level, name, &one, sizeof one);
+    if ((fl = fcntl(s, F_GETFL, 0)) < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        (void)close(s);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", op, strerror(e));
+    }
+    return HALO_OK;
 }
 
-int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err *err) {
+/* A new close-on-exec, non-blocking socket for `a` with option (level, name) on. */
+static int new_socket(int *fd, const halo_net_addr *a, int sock_type, int level, int name,
+                      const char *op, halo_err *err) {
     *fd = -1;
     if (!a->len)
-        return HALO_FAIL(err, HALO_ERR_ARG, "bind: no address");
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: no address", op);
     int s = socket(a->ss.ss_family, sock_type | SOCK_CLOEXEC, 0);
     if (s < 0)
         return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
-    int one = 1;
-    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = tune(s, level, name, op, err);
+    if (rc == HALO_OK)
+        *fd = s;
+    return rc;
+}
+
+int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err *err) {
+    int s;
+    int rc = new_socket(&s, a, sock_type, SOL_SOCKET, SO_REUSEADDR, "bind", err);
+    *fd = -1;
+    if (rc != HALO_OK)
+        return rc;
     if (bind(s, (const struct sockaddr *)&a->ss, a->len) != 0 ||
-        (sock_type == SOCK_STREAM && listen(s, 64) != 0) || set_nonblock(s) != 0) {
+        (sock_type == SOCK_STREAM && listen(s, 64) != 0)) {
         int e = errno;
         (void)close(s);
         char text[HALO_NET_ADDR_STR_BYTES];
@@ -121,21 +141,13 @@ int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err 
 }
 
 int halo_net_addr_connect(int *fd, int *in_progress, const halo_net_addr *a, halo_err *err) {
-    *fd = -1;
+    int s;
     *in_progress = 0;
-    if (!a->len)
-        return HALO_FAIL(err, HALO_ERR_ARG, "connect: no address");
-    int s = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "socket: %s", strerror(errno));
-    int one = 1;
-    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (set_nonblock(s) != 0) {
-        int e = errno;
-        (void)close(s);
-        return HALO_FAIL(err, HALO_ERR_IO, "connect: %s", strerror(e));
-    }
-    int rc = connect(s, (const struct sockaddr *)&a->ss, a->len);
+    int rc = new_socket(&s, a, SOCK_STREAM, IPPROTO_TCP, TCP_NODELAY, "connect", err);
+    *fd = -1;
+    if (rc != HALO_OK)
+        return rc;
+    rc = connect(s, (const struct sockaddr *)&a->ss, a->len);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
         (void)close(s);
@@ -155,13 +167,8 @@ int halo_net_addr_accept(int *fd, int listen_fd, halo_err *err) {
         return errno == EAGAIN || errno == EWOULDBLOCK
                    ? HALO_ERR_AGAIN
                    : HALO_FAIL(err, HALO_ERR_IO, "accept: %s", strerror(errno));
-    int one = 1;
-    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (set_nonblock(s) != 0) {
-        int e = errno;
-        (void)close(s);
-        return HALO_FAIL(err, HALO_ERR_IO, "accept: %s", strerror(e));
-    }
-    *fd = s;
-    return HALO_OK;
+    int rc = tune(s, IPPROTO_TCP, TCP_NODELAY, "accept", err);
+    if (rc == HALO_OK)
+        *fd = s;
+    return rc;
 }

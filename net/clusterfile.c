@@ -36,14 +36,6 @@ static const struct {
     {"predictor", "engine.predictor"},
 };
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static int bad(halo_err *err, const halo_yaml_node *at, const char *kp, const char *what) {
     return halo_yaml_fail(err, HALO_ERR_FORMAT, at->file, at->line, kp, "%s", what);
 }
@@ -70,7 +62,7 @@ static int get_number(const halo_yaml_node *v, const char *kp, double lo, double
 static char *beside(const char *path, const char *rel) {
     const char *slash = strrchr(path, '/');
     if (rel[0] == '/' || !slash)
-        return dupstr(rel);
+        return strdup(rel);
     size_t dir = (size_t)(slash - path) + 1, n = dir + strlen(rel) + 1;
     char *p = malloc(n);
     if (p) {
@@ -85,7 +77,7 @@ static int set_string(char **slot, const halo_yaml_node *v, const char *kp, cons
     int rc = get_scalar(v, kp, "a string", err);
     if (rc != HALO_OK)
         return rc;
-    char *d = path ? beside(path, v->str) : dupstr(v->str);
+    char *d = path ? beside(path, v->str) : strdup(v->str);
     if (!d)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     free(*slot);
@@ -113,7 +105,7 @@ static int load_workers(halo_clusterfile *cf, const halo_yaml_node *v, halo_err 
             rc = halo_yaml_prefix(err, it, kp);
         if (rc != HALO_OK)
             return rc;
-        if (!(cf->workers[i] = dupstr(it->str)))
+        if (!(cf->workers[i] = strdup(it->str)))
             return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     }
     return HALO_OK;
@@ -182,7 +174,7 @@ int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err)
     memset(cf, 0, sizeof *cf);
     cf->seed = 1;
     halo_engine_config_init(&cf->engine);
-    if (!(cf->path = dupstr(path)))
+    if (!(cf->path = strdup(path)))
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     int rc = halo_yaml_load(&cf->doc, path, &limits, err);
     if (rc == HALO_ERR_IO && err)

@@ -101,6 +101,8 @@ int halo_net_frame_is_refusal(const void *buf, size_t len) {
 
 size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint64_t seq,
                            const void *payload, size_t len, void *out, size_t cap) {
+    if (sodium_init() < 0)
+        return 0;
     return halo_net_seal_fragment(key, type, src, dst, seq, 0, 1, (uint32_t)len, 0, payload, len,
                                   out, cap);
 }
@@ -108,8 +110,6 @@ size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint6
 size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
                               unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
                               const void *payload, size_t len, void *out, size_t cap) {
-    if (sodium_init() < 0)
-        return 0;
     halo_net_frame h = {.type = type,
                         .src = src,
                         .dst = dst,

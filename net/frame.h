@@ -99,10 +99,10 @@ size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint6
                            const void *payload, size_t len, void *out, size_t cap);
 
 /*
- * Test helper: seals one fragment with arbitrary fragment fields (index `idx` of `count`,
- * `offset` into a message of `msg_bytes`), as a peer holding the key could; returns its
- * length, 0 if it does not fit. The receive path must reject inconsistent fields.
- * Initialises libsodium itself.
+ * Seals fragment `idx` of `count` of a message of `msg_bytes`, carrying payload[0..len) from
+ * `offset` of it: what the transport sends, and (with arbitrary fields) what tests forge as a
+ * peer holding the key could; the receive path must reject inconsistent fields. Returns the
+ * frame's length, 0 if it does not fit. libsodium must be initialised (halo_net_new does).
  */
 size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
                               unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,

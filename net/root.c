@@ -6,6 +6,7 @@
 
 #include "net/root.h"
 
+#include "core/arena.h"
 #include "core/cluster.h"
 
 #include <stdio.h>
@@ -29,7 +30,7 @@ struct halo_remote {
     halo_node *root;
     halo_groups groups;
     halo_placement placement;
-    int n_devices;
+    int n_devices;   /* one block holds this struct and the tables w, weights, history */
     worker_state *w; /* (n_devices), entry 0 unused */
     double *weights; /* (n_devices) */
     uint8_t *critical;
@@ -279,15 +280,23 @@ static int join_all(halo_remote *r, halo_err *err) {
     return HALO_OK;
 }
 
+static void carve(void *obj, halo_arena *a) {
+    halo_remote *r = obj;
+    r->w = halo_arena_take(a, (size_t)r->n_devices, sizeof *r->w);
+    r->weights = halo_arena_take(a, (size_t)r->n_devices, sizeof *r->weights);
+    r->history = halo_arena_take(a, (size_t)r->seq_len, sizeof *r->history);
+}
+
 int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *err) {
     *out = NULL;
     if (cfg->n_workers < 1 || cfg->n_workers + 1 > HALO_MAX_DEVICES)
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster: %d workers, expected 1..%d", cfg->n_workers,
                          HALO_MAX_DEVICES - 1);
-    halo_remote *r = calloc(1, sizeof *r);
+    const halo_model_config *mc = halo_model_get_config(cfg->model);
+    halo_remote proto = {.cfg = *cfg, .n_devices = cfg->n_workers + 1, .seq_len = mc->seq_len};
+    halo_remote *r = halo_arena_new(sizeof proto, &proto, carve, "cluster", NULL, err);
     if (!r)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
-    r->cfg = *cfg;
+        return HALO_ERR_NOMEM;
     if (!r->cfg.join_timeout_ns)
         r->cfg.join_timeout_ns = 3000000000ull;
     if (!r->cfg.heartbeat_ns)
@@ -298,17 +307,11 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
         r->cfg.rejoin_ns = 500000000ull;
     if (!r->cfg.stall_ns)
         r->cfg.stall_ns = 5000000000ull;
-    r->n_devices = cfg->n_workers + 1;
-    const halo_model_config *mc = halo_model_get_config(cfg->model);
-    r->seq_len = mc->seq_len;
     r->model_hash = halo_model_hash(cfg->model);
     r->session = halo_net_wall_ns() ^ ((uint64_t)(uintptr_t)r << 16);
-    r->w = calloc((size_t)r->n_devices, sizeof *r->w);
-    r->weights = calloc((size_t)r->n_devices, sizeof *r->weights);
-    r->history = calloc((size_t)r->seq_len, sizeof *r->history);
     const char **addrs = calloc((size_t)r->n_devices, sizeof *addrs);
     uint8_t *local = calloc((size_t)r->n_devices, 1);
-    if (!r->w || !r->weights || !r->history || !addrs || !local) {
+    if (!addrs || !local) {
         free(addrs);
         free(local);
         halo_remote_free(r);
@@ -379,10 +382,7 @@ void halo_remote_free(halo_remote *r) {
     halo_node_free(r->root);
     halo_transport_free(r->t);
     halo_placement_free(&r->placement);
-    free(r->w);
-    free(r->weights);
-    free(r->history);
-    free(r);
+    free(r); /* with its tables */
 }
 
 static int token_over(void *arg) {

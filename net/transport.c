@@ -302,17 +302,10 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     int ep_idx = (int)(ep - n->eps);
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
-        halo_net_frame h = {.type = type,
-                            .src = src,
-                            .dst = dst,
-                            .frag_idx = i,
-                            .frag_count = count,
-                            .payload_bytes = part,
-                            .seq = s->next_seq++,
-                            .msg_bytes = (uint32_t)len,
-                            .offset_bytes = (uint32_t)off};
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
-        size_t flen = halo_net_frame_seal(n->key, &h, payload, n->frame, sizeof n->frame);
+        size_t flen =
+            halo_net_seal_fragment(n->key, type, src, dst, s->next_seq++, i, count, (uint32_t)len,
+                                   (uint32_t)off, payload, part, n->frame, sizeof n->frame);
         HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
@@ -579,13 +572,8 @@ static int net_schedule(halo_transport *t, int node, uint64_t delay_ns, halo_tim
     net *n = as_net(t);
     if (node < 0 || node >= n->n_nodes || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: bad timer for node %d", node);
-    uint64_t now = now_of(n);
-    if (delay_ns > UINT64_MAX - now)
-        return HALO_FAIL(err, HALO_ERR_ARG, "net: timer delay %llu ns overflows",
-                         (unsigned long long)delay_ns);
-    halo_event ev = {
-        .time_ns = now + delay_ns, .kind = EV_TIMER, .node = node, .fn = fn, .ptr2 = arg};
-    return halo_evq_push(n->q, &ev, timer_id, err);
+    return halo_evq_push_timer(n->q, EV_TIMER, node, now_of(n), delay_ns, fn, arg, timer_id, "net",
+                               err);
 }
 
 static int net_cancel(halo_transport *t, uint64_t timer_id) {

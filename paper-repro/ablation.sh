@@ -5,30 +5,21 @@
 # (scenarios/quality.yaml, predictor point) on the held-out stories 1..124.
 # usage: paper-repro/ablation.sh [HALO_BINARY] [STORIES]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo ablation "${1:-$here/build/dev/app/halo}"
 stories=${2:-124}
 text=$here/data/tinystories-valid-dev.txt
-[ -x "$halo" ] || { echo "ablation: no halo binary at $halo" >&2; exit 2; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+scratch
 export HALO_SCENARIO_DIR=$here/scenarios
-field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" | head -n 1; }
 
-# variant SCENARIO POINT-KEY-LINES...: a copy of SCENARIO with engine overrides appended
+# variant SCENARIO OUT KEY-VALUE...: a copy of SCENARIO with engine overrides
 variant() {
     local src=$1 out=$2
     shift 2
-    cp "$src" "$out"
-    for kv in "$@"; do
-        if grep -q "^  ${kv%%:*}:" "$out"; then
-            sed -i "s|^  ${kv%%:*}:.*|  $kv|" "$out"
-        else
-            sed -i "s|^engine:|engine:\n  $kv|" "$out"
-        fi
-    done
     # the model path is relative to the scenario's folder
-    sed -i "s|file: \.\./models/|file: $here/models/|" "$out"
+    sed "s|file: \.\./models/|file: $here/models/|" "$src" >"$out"
+    engine_overrides "$out" "$@"
 }
 
 base=$("$halo" eval --json --max-stories "$stories" "$text" 2>/dev/null | field perplexity)

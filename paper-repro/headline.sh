@@ -6,9 +6,9 @@
 # ours; means over each scenario's runs.
 # usage: paper-repro/headline.sh [HALO_BINARY]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
-[ -x "$halo" ] || { echo "headline: no halo binary at $halo" >&2; exit 2; }
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo headline "${1:-$here/build/dev/app/halo}"
 
 # mean_ms and missing share over the runs of one point
 stats() {
@@ -21,7 +21,7 @@ stats() {
         }
         printf "%.1f %.2f\n", mean / k, (ex > 0 ? 100 * miss / ex : 0)
     }
-    function val(s, key,   t) { t = s; sub(".*\"" key "\": ", "", t); sub(/[,}].*/, "", t); return t + 0 }'
+    '"$AWK_VAL"
 }
 
 echo "| losses | distributed-llama (strict, TCP) ms/token | HALO ms/token | contributions dropped | speedup | paper |"

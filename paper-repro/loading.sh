@@ -8,9 +8,9 @@
 # Prints markdown tables.
 # usage: paper-repro/loading.sh [HALO_BINARY]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
-[ -x "$halo" ] || { echo "loading: no halo binary at $halo" >&2; exit 2; }
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo loading "${1:-$here/build/dev/app/halo}"
 
 # One point's fields: mean_ms read_ms stall_ms kept% missing% label
 point() {
@@ -23,10 +23,10 @@ point() {
                val($0, "storage_stall_ms"), (share > 0 ? 100 * pinned / share : 100),
                (ex > 0 ? 100 * miss / ex : 0), lab
     }
-    function val(s, key,   t) { t = s; sub(".*\"" key "\": ", "", t); sub(/[,}].*/, "", t); return t + 0 }'
+    '"$AWK_VAL"
 }
 
-field() { # label key -> value
+label_field() { # label key -> value
     echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 ~ k"$" {print $2}'
 }
 
@@ -37,9 +37,9 @@ p=0
 while [ $p -lt 32 ]; do
     read -r t0 _ _ kept _ label <<<"$(point "$sc" $p)"
     read -r t1 read stall _ _ _ <<<"$(point "$sc" $((p + 1)))"
-    sto=$(field "$label" storage_mbps)
-    mem=$(field "$label" memory_mb)
-    eng=$(field "$label" baseline)
+    sto=$(label_field "$label" storage_mbps)
+    mem=$(label_field "$label" memory_mb)
+    eng=$(label_field "$label" baseline)
     [ "$eng" = dllama ] && eng="distributed-llama (strict, TCP)"
     [ "$eng" = halo ] && eng="HALO (no placement)"
     awk -v s="$sto" -v m="$mem" -v k="$kept" -v e="$eng" -v a="$t0" -v b="$t1" -v r="$read" -v w="$stall" 'BEGIN {
@@ -54,7 +54,7 @@ echo "| storage MB/s | worker memory MiB | HALO placement | ms/token | storage r
 echo "|---|---|---|---|---|---|---|"
 for p in 0 1 2 3 4 5 6 7; do
     read -r t read stall _ miss label <<<"$(point "$sc" $p)"
-    place=$(field "$label" place_critical)
+    place=$(label_field "$label" place_critical)
     [ "$place" = true ] && place="critical groups to the root" || place="none"
-    echo "| $(field "$label" storage_mbps) | $(field "$label" memory_mb) | $place | $t | $read | $stall | $miss% |"
+    echo "| $(label_field "$label" storage_mbps) | $(label_field "$label" memory_mb) | $place | $t | $read | $stall | $miss% |"
 done

@@ -4,10 +4,10 @@
 # loss on every worker's links), means over the scenario's runs.
 # usage: paper-repro/loss-strict.sh [HALO_BINARY]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo loss-strict "${1:-$here/build/dev/app/halo}"
 scenario=$here/scenarios/loss-strict.yaml
-[ -x "$halo" ] || { echo "loss-strict: no halo binary at $halo" >&2; exit 2; }
 
 # Means over the runs of one point: prints "label mean compute network retx timeouts probes p99".
 point() {
@@ -24,7 +24,7 @@ point() {
         }
         printf "%s|%.1f|%.1f|%.1f|%.1f|%.2f|%.2f|%.1f\n", label, mean/k, comp/k, net/k, rt/k, to/k, pr/k, p99
     }
-    function val(s, key,   t) { t = s; sub(".*\"" key "\": ", "", t); sub(/[,}].*/, "", t); return t + 0 }'
+    '"$AWK_VAL"
 }
 
 n=$("$halo" sim --points "$scenario")

@@ -6,12 +6,11 @@
 # oracle (scenarios/quality.yaml), then HALO across thresholds (scenarios/threshold.yaml).
 # usage: paper-repro/quality.sh [HALO_BINARY] [STORIES]
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${1:-$here/build/dev/app/halo}
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
+use_halo quality "${1:-$here/build/dev/app/halo}"
 stories=${2:-124}
 text=$here/data/tinystories-valid-dev.txt
-[ -x "$halo" ] || { echo "quality: no halo binary at $halo" >&2; exit 2; }
-field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" | head -n 1; }
 
 base=$("$halo" eval --json --max-stories "$stories" "$text" 2>/dev/null | field perplexity)
 echo "Loss-free single device on stories 1..$stories: perplexity $base."

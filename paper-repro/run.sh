@@ -11,8 +11,8 @@
 #   --jobs    worker processes per sweep (default: the number of cores)
 # Environment: HALO (the halo binary, default build/dev/app/halo).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-halo=${HALO:-$here/build/dev/app/halo}
+# shellcheck source=paper-repro/lib.sh
+. "$(dirname "$0")/lib.sh"
 quick=0 out="" jobs=$(nproc 2>/dev/null || echo 2)
 while [ $# -gt 0 ]; do
     case $1 in
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$halo" ] || { echo "paper-repro: no halo binary at $halo (run 'make build')" >&2; exit 2; }
+use_halo paper-repro "${HALO:-$here/build/dev/app/halo}" "run 'make build'"
 command -v sqlite3 >/dev/null || { echo "paper-repro: needs the sqlite3 command (scripts/deps.sh)" >&2; exit 2; }
 stories=124 mode=full suffix=""
 if [ $quick = 1 ]; then
@@ -56,13 +56,7 @@ variant() { # SRC NAME KEY-VALUE...: a copy of SRC named NAME with engine overri
     shift 2
     sed -e "s|^name:.*|name: $name|" -e "s|file: \.\./models/|file: $here/models/|" \
         -e "s|eval: \.\./data/|eval: $here/data/|" "$src" >"$dst"
-    for kv in "$@"; do
-        if grep -q "^  ${kv%%:*}:" "$dst"; then
-            sed -i "s|^  ${kv%%:*}:.*|  $kv|" "$dst"
-        else
-            sed -i "s|^engine:|engine:\n  $kv|" "$dst"
-        fi
-    done
+    engine_overrides "$dst" "$@"
     echo "$dst"
 }
 ablations=(

@@ -27,9 +27,19 @@ struct halo_db {
     int read_only; /* opened with HALO_DB_READ */
 };
 
-/* Migrations from version i to i + 1, applied in order by HALO_DB_MIGRATE. Version 1 is the
- * first schema, so there are none yet; a future schema change appends its SQL here. */
-static const char *const migrations[] = {NULL};
+/*
+ * Migrations from version v to v + 1 (entry v - 1), applied in order by HALO_DB_MIGRATE inside
+ * one transaction. An entry is SQL, or SCHEMA_SECTION: run the section of schema.sql that
+ * version v + 1 added, from its line "-- ==== Version <v + 1>" to the next such line. That is
+ * right while the version only added objects and schema.sql still creates them as it did (so
+ * a migrated database has exactly a new one's schema, which tests/test_results_db.c checks);
+ * a later change to one of them must first freeze its version's entry as SQL text here.
+ */
+#define SCHEMA_SECTION ""
+static const char *const migrations[] = {
+    SCHEMA_SECTION, /* 1 -> 2: measured runs (measured_run, measured_token, views measured_cell
+                       and fidelity; issue 13) */
+};
 
 const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
@@ -116,6 +126,34 @@ static int check_version(halo_db *db, int flags, halo_err *err) {
     return HALO_OK;
 }
 
+/* Applies the migration from version v to v + 1 (inside the caller's transaction). */
+static int migrate_one(halo_db *db, long v, halo_err *err) {
+    if (v < 1 || (size_t)v > sizeof migrations / sizeof migrations[0])
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: no migration from version %ld", db->path, v);
+    const char *sql = migrations[v - 1];
+    if (sql[0])
+        return exec(db, sql, "migrating", err);
+    char marker[48];
+    (void)snprintf(marker, sizeof marker, "\n-- ==== Version %ld", v + 1);
+    const char *schema = halo_db_schema_sql();
+    const char *start = strstr(schema, marker);
+    if (!start)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: the schema has no section for version %ld",
+                         db->path, v + 1);
+    const char *end = strstr(start + 1, "\n-- ==== Version ");
+    size_t n = end ? (size_t)(end - start) : strlen(start);
+    char *section = malloc(n + 1);
+    if (!section)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
+    memcpy(section, start, n);
+    section[n] = '\0';
+    char what[64];
+    (void)snprintf(what, sizeof what, "migrating to version %ld", v + 1);
+    int rc = exec(db, section, what, err);
+    free(section);
+    return rc;
+}
+
 /* Creates the schema or applies migrations, inside one write transaction (so two processes
  * that create the same database at once do it once). */
 static int create_or_migrate(halo_db *db, int flags, halo_err *err) {
@@ -132,11 +170,7 @@ static int create_or_migrate(halo_db *db, int flags, halo_err *err) {
             rc = exec(db, sql, "setting the schema version", err);
     } else if (rc == HALO_OK && version > 0 && version < HALO_DB_VERSION) {
         for (long v = version; rc == HALO_OK && v < HALO_DB_VERSION; v++) {
-            if (!migrations[v - 1])
-                rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: no migration from version %ld", db->path,
-                               v);
-            else
-                rc = exec(db, migrations[v - 1], "migrating", err);
+            rc = migrate_one(db, v, err);
             char sql[64];
             (void)snprintf(sql, sizeof sql, "PRAGMA user_version = %ld", v + 1);
             if (rc == HALO_OK)
@@ -245,8 +279,7 @@ const char *halo_db_path(const halo_db *db) {
     return db->path;
 }
 
-/* HALO_OK when db may be written. */
-static int writable(const halo_db *db, halo_err *err) {
+int halo__db_writable(const halo_db *db, halo_err *err) {
     if (db->read_only)
         return HALO_FAIL(err, HALO_ERR_ARG, "%s: opened read-only", db->path);
     return HALO_OK;
@@ -263,7 +296,7 @@ void halo_db_now_utc(char *buf, size_t size) {
 }
 
 int halo_db_put_scenario(halo_db *db, const halo_scenario *sc, const char *hash, halo_err *err) {
-    int rc = writable(db, err);
+    int rc = halo__db_writable(db, err);
     if (rc != HALO_OK)
         return rc;
     sqlite3_stmt *st = NULL;
@@ -664,7 +697,7 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
                        const halo_sim_result *r, const halo_eval_result *q,
                        const halo_sim_result *qr, int *inserted, halo_err *err) {
     *inserted = 0;
-    int rc = writable(db, err);
+    int rc = halo__db_writable(db, err);
     if (rc != HALO_OK)
         return rc;
     if (q && !r->numerics)
@@ -726,10 +759,44 @@ static int columns(halo_db *db, const char *table, int skip_first, char *buf, si
     return HALO_OK;
 }
 
+/* The measured runs of src that main lacks, with their tokens (inside merge's transaction). */
+static int merge_measured(halo_db *db, long *n_measured, halo_err *err) {
+    char cols[2048], sql[8192];
+    long n = 0;
+    int rc = exec(db,
+                  "CREATE TEMP TABLE merge_measured AS SELECT s.id AS old_id FROM "
+                  "src.measured_run s WHERE NOT EXISTS (SELECT 1 FROM main.measured_run m WHERE "
+                  "m.harness = s.harness AND m.cell = s.cell AND m.run = s.run AND m.source = "
+                  "s.source) ORDER BY s.id",
+                  "merge measured runs", err);
+    if (rc == HALO_OK)
+        rc = query_int(db, "SELECT count(*) FROM temp.merge_measured", &n, err);
+    if (rc == HALO_OK)
+        rc = columns(db, "measured_run", 1, cols, sizeof cols, err);
+    if (rc == HALO_OK) {
+        (void)snprintf(sql, sizeof sql,
+                       "INSERT INTO main.measured_run (%s) SELECT %s FROM src.measured_run WHERE "
+                       "id IN (SELECT old_id FROM temp.merge_measured) ORDER BY id;"
+                       "INSERT INTO main.measured_token SELECT m.id, c.idx, c.ms FROM "
+                       "src.measured_token c JOIN src.measured_run s ON c.measured_run_id = s.id "
+                       "JOIN main.measured_run m ON m.harness = s.harness AND m.cell = s.cell AND "
+                       "m.run = s.run AND m.source = s.source WHERE s.id IN (SELECT old_id FROM "
+                       "temp.merge_measured);"
+                       "DROP TABLE temp.merge_measured",
+                       cols, cols);
+        rc = exec(db, sql, "merge measured runs", err);
+    }
+    if (rc == HALO_OK && n_measured)
+        *n_measured = n;
+    return rc;
+}
+
 int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_skipped,
-                  halo_err *err) {
+                  long *n_measured, halo_err *err) {
     *n_copied = *n_skipped = 0;
-    int rc = writable(db, err);
+    if (n_measured)
+        *n_measured = 0;
+    int rc = halo__db_writable(db, err);
     if (rc != HALO_OK)
         return rc;
     halo_db *src = NULL;
@@ -793,6 +860,8 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
         rc = exec(db, sql, children[i], err);
     }
     if (rc == HALO_OK)
+        rc = merge_measured(db, n_measured, err);
+    if (rc == HALO_OK)
         rc = exec(db, "DROP TABLE temp.merge_new; COMMIT", "commit", err);
     else
         (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
@@ -806,11 +875,50 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
 
 void halo_db_info_free(halo_db_info *info) {
     free(info->scenarios);
+    free(info->measured);
     *info = (halo_db_info){0};
 }
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src) {
     (void)snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+/* The measured runs per (harness, source) into info. */
+static int measured_info(halo_db *db, halo_db_info *info, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            db->db,
+            "SELECT m.harness, m.source, count(*), count(DISTINCT m.cell), sum(m.tokens), "
+            "(SELECT count(*) FROM fidelity f WHERE f.harness = m.harness AND f.cell IN "
+            "(SELECT cell FROM measured_run x WHERE x.harness = m.harness AND x.source = "
+            "m.source)) FROM measured_run m GROUP BY m.harness, m.source ORDER BY min(m.id)",
+            -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "info on measured runs");
+    int rc = HALO_OK, s;
+    long cap = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (info->n_measured == cap) {
+            cap = cap ? 2 * cap : 8;
+            halo_db_measured_info *v = realloc(info->measured, (size_t)cap * sizeof *v);
+            if (!v) {
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
+                break;
+            }
+            info->measured = v;
+        }
+        halo_db_measured_info *x = &info->measured[info->n_measured++];
+        copy_text(x->harness, sizeof x->harness, sqlite3_column_text(st, 0));
+        copy_text(x->source, sizeof x->source, sqlite3_column_text(st, 1));
+        x->n_runs = (long)sqlite3_column_int64(st, 2);
+        x->n_cells = (long)sqlite3_column_int64(st, 3);
+        x->n_tokens = (long)sqlite3_column_int64(st, 4);
+        x->n_mirrored = (long)sqlite3_column_int64(st, 5);
+        info->n_measured_runs += x->n_runs;
+    }
+    if (rc == HALO_OK && s != SQLITE_DONE)
+        rc = sql_fail(db, err, "info on measured runs");
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
@@ -843,6 +951,8 @@ int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
     if (rc == HALO_OK && s != SQLITE_DONE)
         rc = sql_fail(db, err, "info");
     sqlite3_finalize(st);
+    if (rc == HALO_OK)
+        rc = measured_info(db, info, err);
     if (rc != HALO_OK)
         halo_db_info_free(info);
     return rc;

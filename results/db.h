@@ -5,8 +5,9 @@
  * above results/ includes sqlite3.h, and SQLite result codes become halo statuses here,
  * with sqlite3_errmsg() copied into the error message (which names the database file).
  *
- * Not here: what runs to make (results/sweep.h), and reading results back into tables and
- * figures (results/report.h, results/plot.h, results/regress.h).
+ * Not here: what runs to make (results/sweep.h), importing measured runs of real systems
+ * (results/measured.h), and reading results back into tables and figures (results/report.h,
+ * results/plot.h, results/regress.h).
  *
  * Versioning: PRAGMA user_version holds HALO_DB_VERSION. A database with a newer version is
  * refused (HALO_ERR_FORMAT); an older one is refused unless opened with HALO_DB_MIGRATE
@@ -27,7 +28,7 @@
 #include <stddef.h>
 
 /* The schema version this binary writes and reads. */
-#define HALO_DB_VERSION 1
+#define HALO_DB_VERSION 2
 
 /* Flags of halo_db_new. */
 enum {
@@ -99,13 +100,15 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
 
 /*
  * Copies every run of the database at `src_path` that `db` does not have (same scenario
- * hash, point and run) into `db`, with its rows, in one transaction; the source is only
- * read. *n_copied and *n_skipped count runs.
+ * hash, point and run) into `db`, with its rows, and every measured run it does not have
+ * (same harness, cell, run and source) with its tokens, in one transaction; the source is
+ * only read. *n_copied and *n_skipped count runs, *n_measured (when not NULL) the measured
+ * runs copied.
  * Errors: as halo_db_new (HALO_DB_READ) for the source, HALO_ERR_ARG (db is read-only),
  * HALO_ERR_IO (SQLite; db is then unchanged).
  */
 int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_skipped,
-                  halo_err *err);
+                  long *n_measured, halo_err *err);
 
 /* Runs stored (all scenarios) into *n. Errors: HALO_ERR_IO, HALO_ERR_FORMAT. */
 int halo_db_count_runs(halo_db *db, long *n, halo_err *err);
@@ -119,15 +122,29 @@ typedef struct halo_db_scenario_info {
     long n_points;  /* distinct points among them */
 } halo_db_scenario_info;
 
+/* The measured runs imported from one directory by one harness (results/measured.h). */
+typedef struct halo_db_measured_info {
+    char harness[64]; /* what measured ("ground-truth") */
+    char source[256]; /* the directory imported from (cut when longer) */
+    long n_runs;      /* runs stored */
+    long n_cells;     /* distinct cells (system/model/nodes/loss) among them */
+    long n_tokens;    /* token intervals stored */
+    long n_mirrored;  /* of the cells, those with a simulated counterpart (view fidelity) */
+} halo_db_measured_info;
+
 typedef struct halo_db_info {
     int version;                      /* schema version */
     long n_scenarios;                 /* scenario texts with runs */
     halo_db_scenario_info *scenarios; /* (n_scenarios), in the order of their first run */
+    long n_measured_runs;             /* measured runs stored (all harnesses and sources) */
+    long n_measured;                  /* (harness, source) groups of them */
+    halo_db_measured_info *measured;  /* (n_measured), in the order of their first import */
 } halo_db_info;
 
 /*
- * Fills *info (overwritten; free with halo_db_info_free) with the schema version and the
- * runs per scenario text. Errors: HALO_ERR_IO (SQLite), HALO_ERR_NOMEM.
+ * Fills *info (overwritten; free with halo_db_info_free) with the schema version, the runs
+ * per scenario text and the measured runs per harness and source. Errors: HALO_ERR_IO
+ * (SQLite), HALO_ERR_NOMEM.
  */
 int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err);
 

@@ -13,4 +13,8 @@
 /* The connection (owned by db; valid until halo_db_free). */
 sqlite3 *halo__db_handle(halo_db *db);
 
+/* HALO_OK when db may be written; HALO_ERR_ARG naming its path when it was opened
+   read-only. */
+int halo__db_writable(const halo_db *db, halo_err *err);
+
 #endif /* HALO_RESULTS_DB_INTERNAL_H */

@@ -227,3 +227,192 @@ int halo_report_write(FILE *out, const char *db_path, double confidence, halo_er
     halo_db_free(hdb);
     return rc;
 }
+
+/* ==== Fidelity: measured against simulated ==== */
+
+/* The measured cells with their simulated counterpart, where there is one. */
+static const char fidelity_sql[] =
+    "SELECT c.harness, c.model, c.system, c.nodes, c.loss, c.runs, c.failed_runs, "
+    "c.measured_mean_ms, c.measured_run_min_ms, c.measured_run_max_ms, f.simulated_mean_ms, "
+    "f.error_pct, c.measured_cost_ms, f.simulated_cost_ms, f.cost_error_pct, c.measured_p90_ms, "
+    "f.simulated_p90_ms, f.p90_error_pct, f.simulated_runs "
+    "FROM measured_cell c LEFT JOIN fidelity f ON f.harness = c.harness AND f.cell = c.cell "
+    "WHERE ?1 IS NULL OR c.harness = ?1 "
+    "ORDER BY c.harness, c.model, c.system, c.nodes, c.loss, c.cell";
+
+enum {
+    F_HARNESS,
+    F_MODEL,
+    F_SYSTEM,
+    F_NODES,
+    F_LOSS,
+    F_RUNS,
+    F_FAILED,
+    F_MEAN,
+    F_MIN,
+    F_MAX,
+    F_SIM_MEAN,
+    F_ERROR,
+    F_COST,
+    F_SIM_COST,
+    F_COST_ERROR,
+    F_P90,
+    F_SIM_P90,
+    F_P90_ERROR,
+    F_SIM_RUNS,
+};
+
+/* Column col in ms with about four significant digits, or "-" for NULL. */
+static void ms_text(char *buf, size_t cap, sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        (void)snprintf(buf, cap, "-");
+        return;
+    }
+    double v = sqlite3_column_double(st, col), a = fabs(v);
+    int decimals = a >= 100 ? 1 : a >= 10 ? 2 : a >= 1 ? 3 : 4;
+    (void)snprintf(buf, cap, "%.*f", decimals, v);
+}
+
+/* Column col, an error in percent ("+12.3%"; "-" for NULL), in bold when `mark` and beyond
+   the bound; returns 1 when beyond it. */
+static int pct_text(char *buf, size_t cap, sqlite3_stmt *st, int col, int mark) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        (void)snprintf(buf, cap, "-");
+        return 0;
+    }
+    double v = sqlite3_column_double(st, col);
+    int off = fabs(v) > HALO_REPORT_FIDELITY_BOUND_PCT;
+    const char *b = off && mark ? "**" : "";
+    (void)snprintf(buf, cap, "%s%+.1f%%%s", b, v, b);
+    return off;
+}
+
+/* The heading of one harness's table: where its runs came from, how many have a mirror. */
+static void fidelity_header(FILE *out, sqlite3 *db, const char *harness) {
+    sqlite3_stmt *st = NULL;
+    (void)fprintf(out, "## Fidelity: %s\n\n", harness);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), count(DISTINCT cell), group_concat(DISTINCT source), "
+                           "(SELECT count(*) FROM fidelity WHERE harness = ?1) FROM measured_run "
+                           "WHERE harness = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        (void)sqlite3_bind_text(st, 1, harness, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            (void)fprintf(out,
+                          "%d measured runs of %d cells, imported from %s; %d of the cells have "
+                          "a simulated mirror (the scenario named mirror/CELL).\n\n",
+                          sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+                          sqlite3_column_text(st, 2), sqlite3_column_int(st, 3));
+    }
+    sqlite3_finalize(st);
+    (void)fprintf(out, "| model | system | nodes | loss | measured ms/token (run min-max) | "
+                       "simulated | error | measured cost of loss | simulated cost | cost error | "
+                       "measured p90 | simulated p90 | p90 error |\n"
+                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
+/* One cell's row; *simulated and *within tell whether it has a mirror and is within the
+   bound. */
+static void fidelity_row(FILE *out, sqlite3_stmt *st, int *simulated, int *within) {
+    char mean[48], lo[24], hi[24], sim[24], err_mean[24], cost[24], sim_cost[24], err_cost[24];
+    char p90[24], sim_p90[24], err_p90[24], failed[48] = "";
+    ms_text(mean, sizeof mean, st, F_MEAN);
+    ms_text(lo, sizeof lo, st, F_MIN);
+    ms_text(hi, sizeof hi, st, F_MAX);
+    ms_text(sim, sizeof sim, st, F_SIM_MEAN);
+    ms_text(cost, sizeof cost, st, F_COST);
+    ms_text(sim_cost, sizeof sim_cost, st, F_SIM_COST);
+    ms_text(p90, sizeof p90, st, F_P90);
+    ms_text(sim_p90, sizeof sim_p90, st, F_SIM_P90);
+    int off = pct_text(err_mean, sizeof err_mean, st, F_ERROR, 1);
+    off |= pct_text(err_cost, sizeof err_cost, st, F_COST_ERROR, 1);
+    (void)pct_text(err_p90, sizeof err_p90, st, F_P90_ERROR, 0);
+    *simulated = sqlite3_column_type(st, F_SIM_RUNS) != SQLITE_NULL;
+    *within = *simulated && !off;
+    int n_failed = sqlite3_column_int(st, F_FAILED);
+    if (n_failed > 0)
+        (void)snprintf(failed, sizeof failed, "; %d of %d runs failed", n_failed,
+                       sqlite3_column_int(st, F_RUNS));
+    (void)fprintf(
+        out, "| %s | %s | %d | %g%% | %s (%s-%s%s) | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+        sqlite3_column_text(st, F_MODEL), sqlite3_column_text(st, F_SYSTEM),
+        sqlite3_column_int(st, F_NODES), 100 * sqlite3_column_double(st, F_LOSS), mean, lo, hi,
+        failed, sim, err_mean, cost, sim_cost, err_cost, p90, sim_p90, err_p90);
+}
+
+/* No measured runs (of `harness`): an error naming the harnesses there. */
+static int no_measured_runs(sqlite3 *db, const char *db_path, const char *harness, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    char there[200] = "";
+    if (sqlite3_prepare_v2(db, "SELECT group_concat(DISTINCT harness) FROM measured_run", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        copy_text(there, sizeof there, sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (harness && there[0])
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: no measured runs of harness '%s' (there: %s)",
+                         db_path, harness, there);
+    return HALO_FAIL(err, HALO_ERR_FORMAT,
+                     "%s: no measured runs (store them with 'halo db import-measured %s DIR')",
+                     db_path, db_path);
+}
+
+int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, int *n_cells,
+                         int *n_within, halo_err *err) {
+    halo_db *hdb = NULL;
+    int rc = halo_db_new(&hdb, db_path, HALO_DB_READ, err);
+    if (rc != HALO_OK)
+        return rc;
+    sqlite3 *db = halo__db_handle(hdb);
+    sqlite3_stmt *st = NULL;
+    int cells = 0, within = 0, unmirrored = 0, rows = 0, s = SQLITE_DONE;
+    char current[256] = "";
+    if (sqlite3_prepare_v2(db, fidelity_sql, -1, &st, NULL) != SQLITE_OK)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: reading measured runs: %s", db_path,
+                       sqlite3_errmsg(db));
+    if (rc == HALO_OK && harness)
+        (void)sqlite3_bind_text(st, 1, harness, -1, SQLITE_STATIC);
+    while (rc == HALO_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, F_HARNESS);
+        if (rows++ == 0 || strcmp(current, h ? h : "") != 0) {
+            if (rows > 1)
+                (void)fprintf(out, "\n");
+            copy_text(current, sizeof current, sqlite3_column_text(st, F_HARNESS));
+            fidelity_header(out, db, current);
+        }
+        int simulated, ok;
+        fidelity_row(out, st, &simulated, &ok);
+        cells += simulated;
+        within += ok;
+        unmirrored += !simulated;
+    }
+    if (rc == HALO_OK && s != SQLITE_DONE)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: reading measured runs: %s", db_path,
+                       sqlite3_errmsg(db));
+    if (rc == HALO_OK && rows == 0)
+        rc = no_measured_runs(db, db_path, harness, err);
+    sqlite3_finalize(st);
+    if (rc == HALO_OK) {
+        (void)fprintf(
+            out,
+            "\nMeasured: the mean of the run means over the runs that completed or counted "
+            "tokens (min-max: the smallest and largest run mean); p90: the mean of the runs' "
+            "90th percentiles (nearest rank). Simulated: the same over the newest runs of the "
+            "scenario named mirror/CELL. Error: (simulated - measured) / measured. Cost of "
+            "loss: the mean above the same system, model and nodes at loss 0. In bold: an "
+            "error beyond %.0f%% in magnitude; '-': no value (no mirror, or loss 0).\n\n",
+            HALO_REPORT_FIDELITY_BOUND_PCT);
+        (void)fprintf(out,
+                      "Within %.0f%% (mean and cost of loss): %d of %d cells with a simulated "
+                      "mirror; %d measured cells without one.\n",
+                      HALO_REPORT_FIDELITY_BOUND_PCT, within, cells, unmirrored);
+        if (fflush(out) != 0 || ferror(out))
+            rc = HALO_FAIL(err, HALO_ERR_IO, "writing the fidelity report of %s failed", db_path);
+    }
+    if (n_cells)
+        *n_cells = cells;
+    if (n_within)
+        *n_within = within;
+    halo_db_free(hdb);
+    return rc;
+}

@@ -4,6 +4,10 @@
  * confidence intervals over a point's runs (GSL), the speedup over the matching
  * distributed-llama point, and the markdown tables of `halo report`.
  *
+ * Also the fidelity report (`halo report fidelity`): measured runs of real systems (imported
+ * by results/measured.h) against their simulated mirrors, from the views measured_cell and
+ * fidelity of results/schema.sql.
+ *
  * Not here: the regression check against a baseline (results/regress.h, which reads the
  * same points) and figures (results/plot.h).
  */
@@ -69,5 +73,27 @@ void halo_report_mean_ci(const double *x, int n, double confidence, double *mean
  * HALO_ERR_NOMEM.
  */
 int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err);
+
+/* The error, in percent, beyond which `halo report fidelity` marks a cell (issue 13's
+   acceptance bound). */
+#define HALO_REPORT_FIDELITY_BOUND_PCT 25.0
+
+/*
+ * Writes the fidelity report of the database at `db_path` (opened read-only) to `out`: per
+ * harness (only `harness` when not NULL; borrowed) a markdown table with one row per
+ * measured cell, ordered by model, system, nodes and loss: measured mean ms/token (min-max
+ * of the run means), simulated mean, error %, the cost of loss measured and simulated (mean
+ * above the same system/model/nodes at loss 0) and its error %, p90 measured and simulated
+ * and its error %. A cell whose mean or cost error exceeds HALO_REPORT_FIDELITY_BOUND_PCT in
+ * magnitude has that error in bold; a cell without a simulated counterpart (no scenario
+ * named mirror/CELL) has "-" in the simulated columns. Then a note on the method, and last a
+ * line counting the cells within the bound. *n_cells (cells with a simulation) and
+ * *n_within (of them within the bound) are set when not NULL.
+ * Errors: those of halo_db_new (HALO_DB_READ), HALO_ERR_FORMAT (no measured runs, or none of
+ * `harness`: the message says so and names the harnesses there), HALO_ERR_IO (SQLite, or
+ * writing to out), HALO_ERR_NOMEM.
+ */
+int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, int *n_cells,
+                         int *n_within, halo_err *err);
 
 #endif /* HALO_RESULTS_REPORT_H */

@@ -1,10 +1,14 @@
--- The halo results database (SQLite), schema version 1.
+-- The halo results database (SQLite), schema version 2.
 --
--- `halo sweep` creates it (WAL mode) and stamps PRAGMA user_version = 1; a database with a
--- newer version is refused, an older one is migrated only by `halo db migrate` (there is no
--- older version yet). Every run (one replication of one sweep point) is written in one
+-- `halo sweep` (and `halo db import-measured`) creates it (WAL mode) and stamps PRAGMA
+-- user_version = 2; a database with a newer version is refused, an older one is migrated
+-- only by `halo db migrate`. Every run (one replication of one sweep point) is written in one
 -- transaction: its row in `run` and all its rows in `token`, `device_stat`, `layer_stat`,
 -- `run_axis` and `quality` appear together or not at all.
+--
+-- Version 1 is everything down to the line "-- ==== Version 2"; version 2 added what follows
+-- it (measured runs). The migration from 1 to 2 (results/db.c) runs that section as it is
+-- written here, so a migrated database has exactly the schema of a new one.
 --
 -- Times are stored in milliseconds (REAL) at this edge; the engine counts integer ns.
 -- This file is compiled into the halo binary (results/CMakeLists.txt embeds it), so an
@@ -146,3 +150,113 @@ CREATE VIEW IF NOT EXISTS latest_run AS
     SELECT r.* FROM run r
     WHERE r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = r.scenario_name
                              ORDER BY s.first_seen DESC, s.rowid DESC LIMIT 1);
+
+-- ==== Version 2: measured runs (issue 13) ====
+--
+-- Real systems measured by a harness (tools/ground-truth.sh: distributed-llama and halo's
+-- socket cluster in network namespaces under kernel drops), imported from its CSV files by
+-- `halo db import-measured DB DIR` (results/measured.h), beside the simulated runs above, so
+-- that one query compares the two. A measured cell is "system/model/nodes/loss" with the loss
+-- as the harness wrote it ("halo-strict/S/4/0.01"); its simulated counterpart is the scenario
+-- named 'mirror/' || cell. Unknown values are NULL, never 0.
+
+-- One row per measured run (one line of the harness's runs.csv).
+CREATE TABLE IF NOT EXISTS measured_run (
+    id          INTEGER PRIMARY KEY,
+    harness     TEXT NOT NULL,      -- what measured: 'ground-truth' (tools/ground-truth.sh)
+    cell        TEXT NOT NULL,      -- system/model/nodes/loss, loss as written in the CSV
+    system      TEXT NOT NULL,      -- dllama | dllama-q40 | halo-strict | halo-udp | halo
+    model       TEXT NOT NULL,      -- S (stories260K) | T (TinyLlama-shaped)
+    nodes       INTEGER NOT NULL,   -- root + workers (1: one device, no network)
+    loss        REAL NOT NULL,      -- drop probability set on the network
+    run         INTEGER NOT NULL,   -- the harness's repetition number
+    tokens      INTEGER NOT NULL,   -- token intervals counted (rows in measured_token)
+    mean_ms     REAL,               -- the harness's mean ms per token; NULL without tokens
+    p50_ms      REAL,               -- of the run's token intervals, nearest rank as in `run`
+    p90_ms      REAL,               -- (the sorted value at index round(q * (n - 1))); NULL
+    max_ms      REAL,               -- without tokens
+    frames      INTEGER NOT NULL,   -- frames the network forwarded or dropped during the run
+    dropped     INTEGER NOT NULL,   -- of them dropped
+    drop_rate   REAL,               -- dropped / frames; NULL without frames (one device)
+    missing_pct REAL,               -- contributions missing, % of expected (halo relaxed
+                                    -- sync); NULL when the system does not report it
+    self_ms     REAL,               -- the system's own ms/token report; NULL when none
+    wall_s      REAL NOT NULL,      -- the run's whole time, start-up included
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout')),
+    host        TEXT NOT NULL,      -- the machine measured on (--host, else the importer's)
+    imported_at TEXT NOT NULL,      -- UTC, ISO 8601
+    source      TEXT NOT NULL,      -- the CSV directory as given to import-measured
+    UNIQUE (harness, cell, run, source)
+);
+
+-- One row per counted token interval of a measured run (the harness's samples.csv).
+CREATE TABLE IF NOT EXISTS measured_token (
+    measured_run_id INTEGER NOT NULL REFERENCES measured_run(id),
+    idx             INTEGER NOT NULL,   -- as the harness numbered it (from 1)
+    ms              REAL NOT NULL,      -- the interval before this token
+    PRIMARY KEY (measured_run_id, idx)
+) WITHOUT ROWID;
+
+-- One row per measured cell (harness, cell): its runs aggregated. A run counts in the means
+-- when it completed (status 'ok') or counted tokens before it failed; the cost of loss is the
+-- mean above the same harness/system/model/nodes at loss 0 (NULL at loss 0 or without one).
+CREATE VIEW IF NOT EXISTS measured_cell AS
+    WITH counted AS (
+        SELECT m.*, (m.status = 'ok' OR m.tokens > 0) AS counts FROM measured_run m),
+    cell AS (
+        SELECT harness, cell, system, model, nodes, loss,
+               count(*)                                 AS runs,          -- all imported
+               sum(status <> 'ok')                      AS failed_runs,   -- failed, timed out
+               count(CASE WHEN counts THEN mean_ms END) AS measured_runs, -- in the means
+               sum(CASE WHEN counts THEN tokens END)    AS measured_tokens,
+               avg(CASE WHEN counts THEN mean_ms END)   AS measured_mean_ms, -- of run means
+               min(CASE WHEN counts THEN mean_ms END)   AS measured_run_min_ms,
+               max(CASE WHEN counts THEN mean_ms END)   AS measured_run_max_ms,
+               avg(CASE WHEN counts THEN p90_ms END)    AS measured_p90_ms   -- of run p90s
+        FROM counted GROUP BY harness, cell),
+    base AS (       -- the loss-0 mean of each harness/system/model/nodes
+        SELECT harness, system, model, nodes, avg(measured_mean_ms) AS mean_ms
+        FROM cell WHERE loss = 0 GROUP BY harness, system, model, nodes)
+    SELECT c.*,
+           CASE WHEN c.loss > 0 THEN c.measured_mean_ms - b.mean_ms END AS measured_cost_ms
+    FROM cell c LEFT JOIN base b
+         ON b.harness = c.harness AND b.system = c.system AND b.model = c.model
+            AND b.nodes = c.nodes;
+
+-- Measured against simulated: one row per measured cell that has a simulated counterpart,
+-- the latest runs (view latest_run) of the scenario named 'mirror/' || cell (all its points
+-- and runs). Errors are (simulated - measured) / measured * 100; the simulated cost of loss
+-- is the simulated mean above the simulated counterparts of the loss-0 cells that the
+-- measured cost uses. Errors are NULL where a value is NULL or the divisor is 0.
+CREATE VIEW IF NOT EXISTS fidelity AS
+    WITH sim AS (   -- simulated cells: mean of run means, mean of run p90s
+        SELECT substr(scenario_name, 8) AS cell, count(*) AS runs,
+               avg(mean_ms) AS mean_ms, avg(p90_ms) AS p90_ms
+        FROM latest_run WHERE substr(scenario_name, 1, 7) = 'mirror/'
+        GROUP BY scenario_name),
+    pair AS (       -- measured cells with their counterpart
+        SELECT c.*, s.runs AS simulated_runs, s.mean_ms AS simulated_mean_ms,
+               s.p90_ms AS simulated_p90_ms
+        FROM measured_cell c JOIN sim s ON s.cell = c.cell),
+    base AS (       -- the simulated loss-0 mean of each harness/system/model/nodes
+        SELECT harness, system, model, nodes, avg(simulated_mean_ms) AS mean_ms
+        FROM pair WHERE loss = 0 GROUP BY harness, system, model, nodes),
+    costed AS (
+        SELECT p.*,
+               CASE WHEN p.loss > 0 THEN p.simulated_mean_ms - b.mean_ms END
+                   AS simulated_cost_ms
+        FROM pair p LEFT JOIN base b
+             ON b.harness = p.harness AND b.system = p.system AND b.model = p.model
+                AND b.nodes = p.nodes)
+    SELECT harness, cell, system, model, nodes, loss,
+           measured_runs, measured_mean_ms, measured_run_min_ms, measured_run_max_ms,
+           measured_p90_ms,
+           simulated_runs, simulated_mean_ms, simulated_p90_ms,
+           (simulated_mean_ms - measured_mean_ms) / NULLIF(measured_mean_ms, 0) * 100
+               AS error_pct,
+           (simulated_p90_ms - measured_p90_ms) / NULLIF(measured_p90_ms, 0) * 100
+               AS p90_error_pct,
+           measured_cost_ms, simulated_cost_ms,
+           (simulated_cost_ms - measured_cost_ms) / NULLIF(measured_cost_ms, 0) * 100
+               AS cost_error_pct
+    FROM costed;

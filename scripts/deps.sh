@@ -28,6 +28,9 @@ CI_PKGS=(
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the
     # host's libgsl-dev; the cross build uses the host's headers (core/CMakeLists.txt).
     libgsl27:arm64 libgslcblas0:arm64
+    # test_net's netns case (a worker in a network namespace behind random drops); it
+    # skips where namespaces cannot be made
+    iproute2 iptables
 )
 
 usage() {

@@ -331,7 +331,8 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base", "gflops", "mem_bw_gbps", "mem_mb", "storage_mbps", "op_overhead_us", "source", NULL};
+    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
+    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "source",       NULL};
 
 static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
                         prof_acc *a, int depth);
@@ -382,6 +383,19 @@ static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "op_overhead_us"), 0, 0, 1e6, 0, &d)) ==
             HALO_OK)
         a->p.op_overhead_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "send_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "send_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
+        a->p.send_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "recv_us")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "recv_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
+        a->p.recv_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "cores")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "cores"), 1, 4096, &i)) == HALO_OK)
+        a->p.cores = (int)i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "copy_ns_per_kb")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "copy_ns_per_kb"), 0, 0, 1e9, 0, &d)) ==
+            HALO_OK)
+        a->p.copy_ns_per_kb = d;
     const char *src;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
         rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
@@ -446,19 +460,24 @@ enum {
     L_LAT = 2,
     L_PGB = 4,
     L_PBG = 8,
+    L_MEAN = 16,
+    L_BURST_MS = 32,
+    L_BURST_PKTS = 64,
 };
 
 typedef struct link_acc {
     halo_link_spec s;
-    unsigned set; /* L_* given so far */
+    unsigned set;                              /* L_* given so far */
+    double mean_loss, burst_ms, burst_packets; /* gilbert's mean form */
 } link_acc;
 
 static const char *const link_keys[] = {"base",       "bandwidth_mbps", "latency_us", "jitter_us",
                                         "mtu",        "header_bytes",   "queue_kb",   "loss",
                                         "loss_model", "gilbert",        "source",     NULL};
 
-static const char *const gilbert_keys[] = {"p_good_bad", "p_bad_good", "loss_good", "loss_bad",
-                                           NULL};
+static const char *const gilbert_keys[] = {"p_good_bad",         "p_bad_good", "loss_good",
+                                           "loss_bad",           "mean_loss",  "mean_burst_ms",
+                                           "mean_burst_packets", NULL};
 
 static const char *const loss_model_names[] = {"none", "bernoulli", "gilbert", NULL};
 
@@ -481,13 +500,15 @@ static int gilbert_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc
         rc = check_keys(c, m, kp, gilbert_keys);
     }
     double *dst[] = {&a->s.loss.p_good_bad, &a->s.loss.p_bad_good, &a->s.loss.loss_good,
-                     &a->s.loss.loss_bad};
-    const unsigned bit[] = {L_PGB, L_PBG, 0, 0};
+                     &a->s.loss.loss_bad,   &a->mean_loss,         &a->burst_ms,
+                     &a->burst_packets};
+    const unsigned bit[] = {L_PGB, L_PBG, 0, 0, L_MEAN, L_BURST_MS, L_BURST_PKTS};
+    const double hi[] = {1, 1, 1, 1, 1, 1e7, 1e9};
     char sub[HALO_YAML_KP_MAX];
-    for (int i = 0; rc == HALO_OK && i < 4; i++) {
+    for (int i = 0; rc == HALO_OK && i < 7; i++) {
         const halo_yaml_node *v = halo_yaml_get(m, gilbert_keys[i]);
-        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, 0, 1, 0,
-                               dst[i])) == HALO_OK)
+        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, i >= 5, hi[i],
+                               0, dst[i])) == HALO_OK)
             a->set |= bit[i];
     }
     return rc;
@@ -603,7 +624,25 @@ static int link_finish(ctx *c, const halo_yaml_node *at, const char *kp, const l
         return missing(c, at, kp, "latency_us");
     const halo_loss_spec *l = &a->s.loss;
     char sub[HALO_YAML_KP_MAX];
-    if (l->model == HALO_LOSS_GILBERT) {
+    if (l->model == HALO_LOSS_GILBERT && (a->set & (L_MEAN | L_BURST_MS | L_BURST_PKTS))) {
+        /* the mean form: mean_loss with a burst in time or in packets */
+        const char *g = halo_yaml_kp_key(sub, kp, "gilbert");
+        if (a->set & (L_PGB | L_PBG))
+            return BAD(c, at, g,
+                       "give either p_good_bad and p_bad_good, or mean_loss with "
+                       "mean_burst_ms or mean_burst_packets");
+        if (!(a->set & L_MEAN))
+            return missing(c, at, g, "mean_loss");
+        if (!(a->set & L_BURST_MS) == !(a->set & L_BURST_PKTS))
+            return BAD(c, at, g, "give one of mean_burst_ms (in time) or mean_burst_packets");
+        halo_loss_spec tmp = *l;
+        if (halo_loss_gilbert_from_mean(&tmp, a->mean_loss, (uint64_t)llround(a->burst_ms * 1e6),
+                                        a->burst_packets) != 0)
+            return BAD(c, at, g,
+                       "mean_loss %g is not in [loss_good, loss_bad) = [%g, %g), or the burst "
+                       "is under one packet",
+                       a->mean_loss, l->loss_good, l->loss_bad);
+    } else if (l->model == HALO_LOSS_GILBERT) {
         if (!(a->set & L_PGB))
             return missing(c, at, halo_yaml_kp_key(sub, kp, "gilbert"), "p_good_bad");
         if (!(a->set & L_PBG))
@@ -626,7 +665,7 @@ static int link_finish(ctx *c, const halo_yaml_node *at, const char *kp, const l
 /* ==== Devices ==== */
 
 static const char *const device_keys[] = {"profile",  "count",     "link", "uplink",
-                                          "downlink", "memory_mb", NULL};
+                                          "downlink", "memory_mb", "host", NULL};
 
 /* One `devices[i]` entry into *dev; *count receives its replication count. */
 static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_scenario_device *dev,
@@ -651,6 +690,18 @@ static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_sc
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "memory_mb"), 0, 1, 1 << 30, 0, &mib)) ==
             HALO_OK)
         dev->profile.mem_bytes = (uint64_t)llround(mib * 1048576.0);
+    const char *host;
+    if (rc == HALO_OK && (v = halo_yaml_get(e, "host")) &&
+        (rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "host"), &host)) == HALO_OK) {
+        if (!valid_name(host))
+            rc = BAD(c, pick(c, v), sub,
+                     "'%s' is not a valid host name (letters, digits, '-', '_', '.')", host);
+        else if (dev->profile.cores < 1)
+            rc = BAD(c, pick(c, v), sub,
+                     "devices sharing a host need the profile's cores (how many they share)");
+        else
+            (void)snprintf(dev->host, sizeof dev->host, "%s", host);
+    }
     const halo_yaml_node *lk = halo_yaml_get(e, "link"), *up = halo_yaml_get(e, "uplink"),
                          *dn = halo_yaml_get(e, "downlink");
     if (rc == HALO_OK && !lk && !(up && dn))
@@ -669,6 +720,10 @@ static int device_entry(ctx *c, const halo_yaml_node *e, const char *kp, halo_sc
             rc = link_value(c, dir[k], sub, &a);
         if (rc == HALO_OK)
             rc = link_finish(c, pick(c, dir[k] ? dir[k] : lk), sub, &a);
+        if (rc == HALO_OK && a.s.loss.model == HALO_LOSS_GILBERT && (a.set & L_MEAN))
+            (void)halo_loss_gilbert_from_mean(&a.s.loss, a.mean_loss,
+                                              (uint64_t)llround(a.burst_ms * 1e6),
+                                              a.burst_packets); /* checked in link_finish */
         if (rc == HALO_OK)
             *dst[k] = a.s;
     }
@@ -707,6 +762,13 @@ static int load_devices(ctx *c, const halo_yaml_node *list, halo_scenario *s) {
     if (rc != HALO_OK) {
         free(devs);
         return rc;
+    }
+    /* host ids: one per distinct label, in order of appearance */
+    for (int d = 0; d < total; d++) {
+        devs[d].profile.host = 0;
+        for (int e = 0; devs[d].host[0] && e <= d && !devs[d].profile.host; e++)
+            if (strcmp(devs[e].host, devs[d].host) == 0)
+                devs[d].profile.host = e == d ? d + 1 : devs[e].profile.host;
     }
     s->devices = devs;
     s->n_devices = total;

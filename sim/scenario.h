@@ -27,6 +27,8 @@
 
 typedef struct halo_scenario_device {
     char profile_name[64];       /* the profile's name ("rpi4b", or "inline") */
+    char host[48];               /* `host:` label, "" for a machine of its own (profile.host
+                                    is its index + 1) */
     halo_device_profile profile; /* after overrides (memory_mb) */
     halo_link_spec uplink;       /* device -> switch */
     halo_link_spec downlink;     /* switch -> device */

@@ -14,6 +14,7 @@
 #include "core/wire.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,26 @@ enum {
     EV_SWITCH,    /* a packet crossed its uplink: forward onto the downlink */
     EV_ARRIVE,    /* a packet crossed its downlink: hand it to the receiving node */
     EV_TCP_TIMER, /* a connection timer (u64 = which) */
+    EV_HEARTBEAT, /* node 0 pings every other node */
 };
+
+/*
+ * What a message is: the application's, or a heartbeat of the transport itself (a socket
+ * cluster's root pings each worker every heartbeat_ms over the same connection, and the
+ * worker answers at once; net/transport.c). Heartbeats cost what any message costs on the
+ * wire and in host time but are never handed to the application, and are not counted in
+ * the message statistics.
+ */
+enum {
+    MSG_APP = 0,
+    MSG_PING = 1,
+    MSG_PONG = 2,
+    HEARTBEAT_BYTES = 48, /* a frame with no payload: header and tag (net/frame.h) */
+};
+
+/* Heartbeats stop once the application has done nothing for this long (simulated time),
+ * so that a stuck run still ends with "nothing pending" instead of pinging forever. */
+#define HEARTBEAT_IDLE_NS 600000000000ull
 
 enum {
     UDP_IP_HEADER = 28,
@@ -46,17 +66,35 @@ typedef struct link {
     uint64_t free_at_ns;      /* the transmitter is busy until then */
     uint64_t last_arrival_ns; /* arrivals stay in order despite jitter */
     int ge_bad;               /* Gilbert-Elliott state */
+    uint64_t ge_at_ns;        /* Gilbert-Elliott in time: when the state was last looked at */
     halo_rng rng;
     uint64_t packets, lost, bytes;
 } link;
 
-/* Draws whether the next packet on `l` is lost (before queueing). */
-static int draw_loss(link *l) {
+/* Advances a time-based Gilbert-Elliott state to time t (one draw). */
+static void ge_advance(link *l, uint64_t t) {
+    const halo_loss_spec *s = &l->spec.loss;
+    double dt = (double)(t > l->ge_at_ns ? t - l->ge_at_ns : 0);
+    l->ge_at_ns = t;
+    double a = 1.0 / (double)s->mean_good_ns, b = 1.0 / (double)s->mean_bad_ns;
+    double pi_bad = a / (a + b), decay = exp(-(a + b) * dt);
+    /* P(bad at t | state then): the chain relaxes to pi_bad at rate a + b */
+    double p_bad = l->ge_bad ? pi_bad + (1.0 - pi_bad) * decay : pi_bad * (1.0 - decay);
+    l->ge_bad = halo_rng_f64(&l->rng) < p_bad;
+}
+
+/* Draws whether the next packet on `l`, sent at time t, is lost (before queueing). */
+static int draw_loss(link *l, uint64_t t) {
     const halo_loss_spec *s = &l->spec.loss;
     switch (s->model) {
     case HALO_LOSS_BERNOULLI:
         return s->p > 0 && halo_rng_f64(&l->rng) < s->p;
     case HALO_LOSS_GILBERT: {
+        if (s->mean_bad_ns > 0) {
+            ge_advance(l, t);
+            double p = l->ge_bad ? s->loss_bad : s->loss_good;
+            return p > 0 && halo_rng_f64(&l->rng) < p;
+        }
         double p = l->ge_bad ? s->loss_bad : s->loss_good;
         int lost = p > 0 && halo_rng_f64(&l->rng) < p;
         double flip = l->ge_bad ? s->p_bad_good : s->p_good_bad;
@@ -74,13 +112,39 @@ double halo_loss_mean(const halo_loss_spec *s) {
     case HALO_LOSS_BERNOULLI:
         return s->p;
     case HALO_LOSS_GILBERT: {
-        double den = s->p_good_bad + s->p_bad_good;
-        double bad = den > 0 ? s->p_good_bad / den : 0.0;
+        double bad;
+        if (s->mean_bad_ns > 0) {
+            bad = (double)s->mean_bad_ns / (double)(s->mean_bad_ns + s->mean_good_ns);
+        } else {
+            double den = s->p_good_bad + s->p_bad_good;
+            bad = den > 0 ? s->p_good_bad / den : 0.0;
+        }
         return bad * s->loss_bad + (1.0 - bad) * s->loss_good;
     }
     default:
         return 0.0;
     }
+}
+
+int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_ns,
+                                double burst_packets) {
+    if (!(l->loss_bad > l->loss_good) || !(mean >= l->loss_good) || !(mean < l->loss_bad))
+        return -1;
+    double pi_bad = (mean - l->loss_good) / (l->loss_bad - l->loss_good);
+    l->model = HALO_LOSS_GILBERT;
+    if (burst_ns > 0) {
+        l->mean_bad_ns = burst_ns;
+        double good = pi_bad > 0 ? (double)burst_ns * (1.0 - pi_bad) / pi_bad : 1e30;
+        l->mean_good_ns = good < 1.8e19 ? (uint64_t)llround(good) : UINT64_MAX / 2;
+        l->p_good_bad = l->p_bad_good = 0;
+        return 0;
+    }
+    if (!(burst_packets >= 1))
+        return -1;
+    l->mean_good_ns = l->mean_bad_ns = 0;
+    l->p_bad_good = 1.0 / burst_packets;
+    l->p_good_bad = pi_bad < 1 ? l->p_bad_good * pi_bad / (1.0 - pi_bad) : 1.0;
+    return l->p_good_bad <= 1.0 ? 0 : -1;
 }
 
 /*
@@ -100,7 +164,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
     l->free_at_ns = start + ser;
-    if (draw_loss(l)) {
+    if (draw_loss(l, start)) {
         l->lost++;
         return UINT64_MAX;
     }
@@ -118,6 +182,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
 
 typedef struct dgram {
     int src, dst;
+    int msg;       /* MSG_APP, MSG_PING or MSG_PONG */
     int remaining; /* fragments not yet arrived or lost */
     int lost;
     size_t len;
@@ -133,6 +198,7 @@ typedef struct segment {
 } segment;
 
 typedef struct smsg {
+    int msg;          /* MSG_APP, MSG_PING or MSG_PONG */
     uint64_t end_seq; /* stream offset just past the message */
     size_t len;
     unsigned char *data;
@@ -202,6 +268,8 @@ typedef struct sim {
     conn **conns; /* (n, n), created on first use */
     int delivery;
     halo_tcp_config tcp;
+    uint64_t heartbeat_ns;
+    uint64_t last_app_ns; /* the application's last send, charge or timer */
     halo_evq *q;
     uint64_t now_ns;
     uint64_t events;
@@ -270,12 +338,53 @@ static void at_switch(sim *s, packet *p) {
     push(s, &ev, NULL);
 }
 
+/* How many other devices of node i's host are busy (computing or in a system call) at t. */
+static int host_busy(const sim *s, int i, uint64_t t) {
+    int k = 0;
+    for (int j = 0; j < s->n; j++)
+        k += j != i && s->nodes[j].dev.host == s->nodes[i].dev.host &&
+             s->nodes[j].clock.busy_until_ns > t;
+    return k;
+}
+
+/*
+ * What a piece of CPU work of dt ns starting at t on node i costs beyond dt because its
+ * host's cores are shared: with k other devices of the host busy at t, it runs at
+ * cores / (k + 1) of full speed when that is below 1 (fixed at the start: a fair-share
+ * approximation). Compute and host costs (system calls, wake-ups, copies) both count.
+ */
+static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
+    const node *n = &s->nodes[i];
+    if (n->dev.host <= 0 || n->dev.cores <= 0 || dt == 0)
+        return 0;
+    double share = (double)(host_busy(s, i, t) + 1) / (double)n->dev.cores;
+    return share > 1.0 ? (uint64_t)llround((double)dt * (share - 1.0)) : 0;
+}
+
 /* ==== Datagram delivery ==== */
 
-static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len) {
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
+    return per_message_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
+}
+
+static void control_send(sim *s, int src, int dst, int msg);
+
+/* The receiving node takes the message when it is free, after its receive cost; a ping is
+   answered, a pong dropped. */
+static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len, int msg) {
     node *n = &s->nodes[dst];
-    s->nodes[src].stats.msgs_delivered++;
-    if (n->recv)
+    if (msg == MSG_APP)
+        s->nodes[src].stats.msgs_delivered++;
+    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
+    if (cost) {
+        uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
+        cost += host_share_extra(s, dst, start, cost);
+        n->clock.busy_until_ns = start + cost;
+        n->stats.host_ns += cost;
+    }
+    if (msg == MSG_PING)
+        control_send(s, dst, src, MSG_PONG);
+    else if (msg == MSG_APP && n->recv)
         n->recv(n->recv_ctx, src, data, len);
 }
 
@@ -283,26 +392,40 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost) {
     d->lost |= lost;
     if (--d->remaining > 0)
         return;
-    if (d->lost)
-        s->nodes[d->src].stats.msgs_lost++;
-    else
-        deliver(s, d->src, d->dst, d->data, d->len);
+    if (d->lost) {
+        if (d->msg == MSG_APP)
+            s->nodes[d->src].stats.msgs_lost++;
+    } else {
+        deliver(s, d->src, d->dst, d->data, d->len, d->msg);
+    }
     free(d->data);
     free(d);
 }
 
-static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len, uint64_t t) {
+/* The bytes a message occupies on the wire before packet headers. */
+static uint64_t message_bytes(const unsigned char *data, size_t len, int msg) {
+    return msg == MSG_APP ? halo_wire_charged_size(data, len) : HEARTBEAT_BYTES;
+}
+
+/* Datagrams a message of `charged` bytes from src takes (one per MTU; at least one). */
+static int fragments(const sim *s, int src, uint64_t charged) {
+    uint64_t frag = (uint64_t)(s->up[src].spec.mtu_bytes - UDP_IP_HEADER);
+    return charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+}
+
+static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg,
+                       uint64_t t) {
     const link *up = &s->up[src];
-    uint64_t charged = halo_wire_charged_size(data, len);
+    uint64_t charged = message_bytes(data, len, msg);
     uint64_t frag = (uint64_t)(up->spec.mtu_bytes - UDP_IP_HEADER);
-    int n_frag = charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+    int n_frag = fragments(s, src, charged);
     dgram *d = calloc(1, sizeof *d);
     if (!d) {
         free(data);
         s->failed = 1;
         return;
     }
-    *d = (dgram){.src = src, .dst = dst, .remaining = n_frag, .len = len, .data = data};
+    *d = (dgram){.src = src, .dst = dst, .msg = msg, .remaining = n_frag, .len = len, .data = data};
     for (int i = 0; i < n_frag; i++) {
         packet *p = packet_get(s);
         if (!p) {
@@ -372,8 +495,15 @@ static void timer_stop(sim *s, conn *c, int which) {
     }
 }
 
+/* Kernel timers fire on clock ticks (jiffies): the first tick at or after `at`. */
+static uint64_t on_tick(const sim *s, uint64_t at) {
+    uint64_t tick = s->tcp.tick_ns;
+    return tick ? (at + tick - 1) / tick * tick : at;
+}
+
 static void timer_start(sim *s, conn *c, int which, uint64_t at) {
     timer_stop(s, c, which);
+    at = on_tick(s, at);
     halo_event ev = {.time_ns = at, .kind = EV_TCP_TIMER, .ptr = c, .u64 = (uint64_t)which};
     push(s, &ev, &c->timer_id[which]);
     c->timer_on[which] = 1;
@@ -437,7 +567,8 @@ static void arm_rto_or_probe(sim *s, conn *c) {
     if (s->tcp.tlp && c->have_rtt && !c->in_recovery && c->backoff == 0) {
         /* Linux: PTO = 2 srtt, + rto_min with one packet out (a delayed ACK is likely),
          * + 2 ms otherwise; never later than the RTO. */
-        uint64_t pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : 2000000);
+        uint64_t two_ticks = s->tcp.tick_ns ? 2 * s->tcp.tick_ns : 2000000;
+        uint64_t pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : two_ticks);
         uint64_t at = s->now_ns + pto;
         if (at < rto_at)
             timer_start(s, c, TCP_TIMER_TLP, at);
@@ -488,7 +619,7 @@ static void push_data(sim *s, conn *c) {
         arm_rto_or_probe(s, c);
 }
 
-static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t len) {
+static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
     conn *c = get_conn(s, src, dst);
     int r = c ? grow((void **)&c->msgs, &c->cap_msgs, sizeof *c->msgs, c->n_msgs + 1, c->head_msg,
                      c->n_msgs)
@@ -500,10 +631,9 @@ static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t le
     }
     if (r > 0) /* grow() unwrapped the ring to index 0 */
         c->head_msg = 0;
-    uint64_t charged = halo_wire_charged_size(data, len);
-    c->write_seq += charged;
+    c->write_seq += message_bytes(data, len, msg);
     smsg *m = &c->msgs[(c->head_msg + c->n_msgs) % c->cap_msgs];
-    *m = (smsg){.end_seq = c->write_seq, .len = len, .data = data};
+    *m = (smsg){.msg = msg, .end_seq = c->write_seq, .len = len, .data = data};
     c->n_msgs++;
     push_data(s, c);
 }
@@ -516,7 +646,7 @@ static void deliver_in_order(sim *s, conn *c) {
             break;
         c->head_msg = (c->head_msg + 1) % c->cap_msgs;
         c->n_msgs--;
-        deliver(s, c->src, c->dst, m->data, m->len);
+        deliver(s, c->src, c->dst, m->data, m->len, m->msg);
         free(m->data);
     }
 }
@@ -587,7 +717,11 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
      * filled, when more than one full segment is unacknowledged, or in quickack mode;
      * otherwise delay. The kernel decides before the application reads the data, so an
      * answer the application sends right away can only carry a delayed ACK. */
-    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0) {
+    /* ... and when a segment shorter than the MSS (a message's tail, pushed) has been read
+     * by the application, which reads at once: tcp_cleanup_rbuf's ICSK_ACK_PUSHED rule. */
+    int pushed = end - seq < mss_of(s, c);
+    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0 ||
+        s->tcp.quickack || pushed) {
         if (c->quickack > 0)
             c->quickack--;
         send_pure_ack(s, c);
@@ -626,9 +760,17 @@ static int rack_sent_before(const conn *c, const segment *g) {
     return g->sent_ns < c->rack_xmit_ns || (g->sent_ns == c->rack_xmit_ns && g->end < c->rack_end);
 }
 
-/* RACK: a segment sent before a delivered one, and older than srtt + reo_wnd, is lost. */
+/*
+ * RACK (RFC 8985, as Linux does it): a segment sent before a delivered one, and older than
+ * srtt + reo_wnd, is lost. reo_wnd is min_rtt / 4, or 0 once dupack_threshold segments are
+ * SACKed (Linux, with no reordering seen). A segment still inside its window is checked
+ * again by the reorder timer, which Linux arms 2 ticks (TCP_TIMEOUT_MIN) past the window.
+ */
 static void rack_detect(sim *s, conn *c) {
-    uint64_t reo = c->min_rtt_ns / 4;
+    int sacked = 0;
+    for (int i = 0; i < c->n_segs; i++)
+        sacked += seg_at(c, i)->sacked;
+    uint64_t reo = sacked >= s->tcp.dupack_threshold ? 0 : c->min_rtt_ns / 4;
     uint64_t wait_until = 0;
     int marked = 0;
     for (int i = 0; i < c->n_segs; i++) {
@@ -644,7 +786,7 @@ static void rack_detect(sim *s, conn *c) {
         }
     }
     if (wait_until)
-        timer_start(s, c, TCP_TIMER_REORDER, wait_until);
+        timer_start(s, c, TCP_TIMER_REORDER, on_tick(s, wait_until) + 2 * s->tcp.tick_ns);
     if (marked && !c->in_recovery) { /* enter fast recovery once per window */
         c->in_recovery = 1;
         c->recovery_end = c->snd_nxt;
@@ -834,12 +976,60 @@ static int sim_attach(halo_transport *t, int i, halo_recv_fn fn, void *ctx, halo
     return HALO_OK;
 }
 
-static void network_send(sim *s, int src, int dst, unsigned char *data, size_t len) {
-    s->nodes[src].stats.msgs_sent++;
+static void network_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
+    if (msg == MSG_APP)
+        s->nodes[src].stats.msgs_sent++;
     if (s->delivery == HALO_DELIVERY_STREAM)
-        stream_send(s, src, dst, data, len);
+        stream_send(s, src, dst, data, len, msg);
     else
-        dgram_send(s, src, dst, data, len, s->now_ns);
+        dgram_send(s, src, dst, data, len, msg, s->now_ns);
+}
+
+/*
+ * Sends a message from src (data owned, NULL for a heartbeat): the system call keeps the
+ * sender busy for its host cost and the message leaves at its end, or when the sender is
+ * done computing. Returns HALO_OK or HALO_ERR_NOMEM (data is then freed).
+ */
+static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
+    node *sn = &s->nodes[src];
+    uint64_t cost =
+        halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+    if (cost) {
+        uint64_t start = node_now(s, src);
+        cost += host_share_extra(s, src, start, cost);
+        sn->clock.busy_until_ns = start + cost;
+        sn->stats.host_ns += cost;
+    }
+    uint64_t depart = node_now(s, src);
+    if (depart > s->now_ns) { /* the node is still busy: it sends when done */
+        halo_event ev = {.time_ns = depart,
+                         .kind = EV_SEND,
+                         .node = src,
+                         .ptr = data,
+                         .ptr2 = (void *)(intptr_t)msg,
+                         .u64 = (uint64_t)dst << 32 | (uint64_t)len};
+        if (halo_evq_push(s->q, &ev, NULL, NULL) != HALO_OK) {
+            free(data);
+            return HALO_ERR_NOMEM;
+        }
+        return HALO_OK;
+    }
+    network_send(s, src, dst, data, len, msg);
+    return s->failed ? HALO_ERR_NOMEM : HALO_OK;
+}
+
+static void control_send(sim *s, int src, int dst, int msg) {
+    if (queue_send(s, src, dst, NULL, 0, msg) != HALO_OK)
+        s->failed = 1;
+}
+
+static void heartbeat(sim *s) {
+    for (int d = 1; d < s->n; d++)
+        control_send(s, 0, d, MSG_PING);
+    if (s->now_ns - s->last_app_ns < HEARTBEAT_IDLE_NS) {
+        halo_event ev = {.time_ns = s->now_ns + s->heartbeat_ns, .kind = EV_HEARTBEAT};
+        push(s, &ev, NULL);
+    }
 }
 
 static int sim_send(halo_transport *t, int src, int dst, const void *msg, size_t len,
@@ -853,21 +1043,10 @@ static int sim_send(halo_transport *t, int src, int dst, const void *msg, size_t
     if (!copy)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory for a %zu-byte message", len);
     memcpy(copy, msg, len);
-    uint64_t depart = node_now(s, src);
-    if (depart > s->now_ns) { /* the node is still computing: it sends when done */
-        halo_event ev = {.time_ns = depart,
-                         .kind = EV_SEND,
-                         .node = src,
-                         .ptr = copy,
-                         .u64 = (uint64_t)dst << 32 | (uint64_t)len};
-        if (halo_evq_push(s->q, &ev, NULL, err) != HALO_OK) {
-            free(copy);
-            return HALO_ERR_NOMEM;
-        }
-        return HALO_OK;
-    }
-    network_send(s, src, dst, copy, len);
-    return s->failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory") : HALO_OK;
+    s->last_app_ns = s->now_ns;
+    if (queue_send(s, src, dst, copy, len, MSG_APP) != HALO_OK)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory");
+    return HALO_OK;
 }
 
 static int sim_schedule(halo_transport *t, int i, uint64_t delay_ns, halo_timer_fn fn, void *arg,
@@ -898,7 +1077,12 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     if (bad_node(s, i))
         return;
     node *n = &s->nodes[i];
-    halo_device_charge(&n->clock, &n->dev, node_now(s, i), cost, &n->stats);
+    uint64_t now = node_now(s, i), before = n->stats.compute_ns;
+    s->last_app_ns = s->now_ns;
+    halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
+    uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
+    n->clock.busy_until_ns += extra;
+    n->stats.compute_ns += extra;
 }
 
 static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {
@@ -915,10 +1099,15 @@ static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *er
         s->events++;
         switch (ev.kind) {
         case EV_TIMER:
+            s->last_app_ns = s->now_ns;
             ev.fn(ev.ptr2);
             break;
+        case EV_HEARTBEAT:
+            heartbeat(s);
+            break;
         case EV_SEND:
-            network_send(s, ev.node, (int)(ev.u64 >> 32), ev.ptr, (size_t)(ev.u64 & 0xffffffffu));
+            network_send(s, ev.node, (int)(ev.u64 >> 32), ev.ptr, (size_t)(ev.u64 & 0xffffffffu),
+                         (int)(intptr_t)ev.ptr2);
             break;
         case EV_SWITCH:
             at_switch(s, ev.ptr);
@@ -998,6 +1187,11 @@ static int check_loss(const halo_loss_spec *l, const char *what, int i, halo_err
     if (l->model == HALO_LOSS_BERNOULLI && l->p >= 1.0)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: %s of node %d: loss %g must be below 1", what, i,
                          l->p);
+    if (l->model == HALO_LOSS_GILBERT && l->mean_bad_ns > 0 && l->mean_good_ns == 0)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "sim: %s of node %d: time-based Gilbert-Elliott needs a mean good "
+                         "period",
+                         what, i);
     if (l->model == HALO_LOSS_GILBERT && halo_loss_mean(l) >= 1.0)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: %s of node %d: mean loss must be below 1", what,
                          i);
@@ -1055,6 +1249,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     s->n = cfg->n_nodes;
     s->delivery = cfg->delivery;
     s->tcp = cfg->tcp;
+    s->heartbeat_ns = cfg->heartbeat_ns;
     size_t n = (size_t)cfg->n_nodes;
     s->nodes = calloc(n, sizeof *s->nodes);
     s->up = calloc(n, sizeof *s->up);
@@ -1079,6 +1274,11 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         /* purpose: 1 = uplink loss/jitter, 2 = downlink loss/jitter */
         halo_rng_init_stream(&s->up[i].rng, cfg->seed, cfg->run, i, 1);
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
+    }
+    if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
+                                       shows at run) */
+        halo_event ev = {.time_ns = s->heartbeat_ns, .kind = EV_HEARTBEAT};
+        push(s, &ev, NULL);
     }
     *out = &s->base;
     return HALO_OK;

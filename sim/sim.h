@@ -24,7 +24,10 @@
  * Devices: each node has a profile; a charged cost takes
  *     ops * op_overhead + max(flops / flops_per_s, bytes / mem_bw)
  * (a roofline), during which the node is busy: its later sends leave later and
- * now_ns(node) reads its own clock, never behind the world's.
+ * now_ns(node) reads its own clock, never behind the world's. Host costs of messages: a
+ * send keeps the sender busy send_ns (+ copying) before the message leaves, and a message
+ * that arrives reaches the application recv_ns (+ copying) after the node is free to take
+ * it, with the node busy meanwhile.
  */
 #ifndef HALO_SIM_H
 #define HALO_SIM_H
@@ -43,14 +46,28 @@ enum halo_loss_model {
 typedef struct halo_loss_spec {
     int model;         /* enum halo_loss_model */
     double p;          /* Bernoulli loss probability, [0, 1) */
-    double p_good_bad; /* Gilbert-Elliott: P(good -> bad) per packet */
-    double p_bad_good; /* Gilbert-Elliott: P(bad -> good) per packet */
+    double p_good_bad; /* Gilbert-Elliott per packet: P(good -> bad) after each packet */
+    double p_bad_good; /* Gilbert-Elliott per packet: P(bad -> good) after each packet */
     double loss_good;  /* Gilbert-Elliott: loss probability in the good state */
     double loss_bad;   /* Gilbert-Elliott: loss probability in the bad state */
+    /* Gilbert-Elliott in time (when mean_bad_ns > 0; the per-packet probabilities are then
+       unused): the state is a continuous-time Markov chain with exponential sojourns of
+       these means, looked at when a packet is sent, so an idle link (a retransmission
+       timeout) recovers as a real burst ends. */
+    uint64_t mean_good_ns, mean_bad_ns;
 } halo_loss_spec;
 
 /* Mean loss rate of a loss spec (stationary rate for Gilbert-Elliott). */
 double halo_loss_mean(const halo_loss_spec *l);
+
+/*
+ * Gilbert-Elliott from a mean loss rate (with l->loss_good and l->loss_bad set, mean in
+ * [loss_good, loss_bad)) and a mean burst: in time (burst_ns > 0, the mean length of a bad
+ * period) or per packet (burst_packets > 0, the mean number of packets sent in a bad
+ * period). Fills the other fields of l. Returns 0, or -1 when the mean is out of range.
+ */
+int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_ns,
+                                double burst_packets);
 
 typedef struct halo_link_spec {
     double bandwidth_bps; /* bits per second, > 0 */
@@ -72,7 +89,24 @@ typedef struct halo_device_profile {
     double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second (0: reads
                                 cost no time; halo_cost.load_bytes and prefetch_bytes) */
     uint64_t op_overhead_ns; /* fixed cost of each kernel invocation (halo_cost.ops) */
+    /* Host costs of the network stack on this device, charged to its CPU (it is busy): a
+       message sent costs send_ns, one received recv_ns (wake-up, system call) before the
+       application sees it; both add copy_ns_per_kb per KiB of message. 0 = free. */
+    uint64_t send_ns, recv_ns;
+    double copy_ns_per_kb;
+    /* Devices on one machine (several processes of a cluster on one host): devices with the
+       same host > 0 share its `cores` cores. A compute segment or host cost that starts while k
+       other devices of the host are busy takes max(1, (k + 1) / cores) times longer. 0 = a device
+       with a CPU of its own. */
+    int host, cores;
 } halo_device_profile;
+
+/*
+ * Host cost of one message of `len` bytes on a device with profile `p`: `per_message_ns`
+ * (send_ns or recv_ns: the system call and wake-up of one message, however many packets or
+ * datagrams carry it) plus one copy at copy_ns_per_kb.
+ */
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len);
 
 /* Time a device with profile `p` takes for `cost`. */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);
@@ -104,6 +138,7 @@ typedef struct halo_sim_config {
     const halo_link_spec *downlink;     /* (n_nodes): switch -> node */
     int delivery;                       /* enum halo_delivery */
     halo_tcp_config tcp;                /* stream delivery settings */
+    uint64_t heartbeat_ns;              /* node 0 pings every other node this often, 0 = never */
     uint64_t seed, run;                 /* random streams */
 } halo_sim_config;
 
@@ -129,6 +164,7 @@ struct halo_sim_node_stats {
     uint64_t storage_read_ns;  /* time the storage channel spent reading */
     uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
                                   was hidden behind compute, communication and waiting */
+    uint64_t host_ns;          /* time busy sending and receiving messages (host costs) */
 };
 
 /* Copies node's statistics. `t` must be a simulator. */

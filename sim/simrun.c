@@ -220,6 +220,7 @@ static int build(run_ctx *x, int run, halo_err *err) {
                           .downlink = x->down,
                           .delivery = sc->engine.delivery,
                           .tcp = sc->engine.tcp,
+                          .heartbeat_ns = sc->engine.heartbeat_ns,
                           .seed = sc->seed,
                           .run = (uint64_t)run};
     rc = halo_world_new(&x->world, &wc, sc->engine.simulator, err);
@@ -235,7 +236,9 @@ static int build(run_ctx *x, int run, halo_err *err) {
                            .n_devices = n,
                            .devices = ed,
                            .seed = sc->seed,
-                           .run = (uint64_t)run};
+                           .run = (uint64_t)run,
+                           /* a bound: the prompt has at most one token per byte, plus BOS */
+                           .context_positions = sc->tokens + (int)strlen(sc->prompt) + 1};
     rc = halo_engine_new(&x->engine, &sc->engine, &env, err);
     free(ed);
     if (rc == HALO_OK) {

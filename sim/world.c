@@ -7,9 +7,38 @@
 
 #include <stdio.h>
 
+/* What only the in-tree engine models: ns-3 would silently ignore it. */
+static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
+    if (cfg->heartbeat_ns)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "engine.heartbeat_ms: only the in-tree simulator sends heartbeats "
+                         "(simulator: sim), not ns-3");
+    for (int i = 0; cfg->devices && i < cfg->n_nodes; i++) {
+        const halo_device_profile *d = &cfg->devices[i];
+        if (d->host)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "device %d: devices sharing a host are modelled by the in-tree "
+                             "simulator only (simulator: sim), not ns-3",
+                             i);
+        const halo_link_spec *l[2] = {cfg->uplink ? &cfg->uplink[i] : NULL,
+                                      cfg->downlink ? &cfg->downlink[i] : NULL};
+        for (int k = 0; k < 2; k++)
+            if (l[k] && l[k]->loss.model == HALO_LOSS_GILBERT && l[k]->loss.mean_good_ns)
+                return HALO_FAIL(err, HALO_ERR_ARG,
+                                 "device %d: Gilbert-Elliott loss in time (mean_burst_ms) is "
+                                 "modelled by the in-tree simulator only (simulator: sim), not "
+                                 "ns-3: give mean_burst_packets or p_good_bad/p_bad_good",
+                                 i);
+    }
+    return HALO_OK;
+}
+
 int halo_world_new(halo_transport **out, const halo_sim_config *cfg, int simulator, halo_err *err) {
-    return simulator == HALO_SIMULATOR_NS3 ? halo_ns3_new(out, cfg, NULL, err)
-                                           : halo_sim_new(out, cfg, err);
+    *out = NULL;
+    if (simulator != HALO_SIMULATOR_NS3)
+        return halo_sim_new(out, cfg, err);
+    int rc = ns3_refuses(cfg, err);
+    return rc != HALO_OK ? rc : halo_ns3_new(out, cfg, NULL, err);
 }
 
 int halo_world_available(int simulator) {
@@ -34,11 +63,13 @@ void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const h
                        "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
                        "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "
                        "\"delack_ms\": %.3f, \"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
-                       "\"quickack_segments\": %d}, \"queue\": {\"kind\": \"drop-tail per link\", "
+                       "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.3f}, "
+                       "\"queue\": {\"kind\": \"drop-tail per link\", "
                        "\"limit_bytes\": %llu}}",
                        tcp->init_cwnd, (double)tcp->rto_min_ns / 1e6, (double)tcp->rto_max_ns / 1e6,
                        (double)tcp->rto_init_ns / 1e6, (double)tcp->delack_ns / 1e6,
                        tcp->tlp ? "true" : "false", tcp->dupack_threshold, tcp->quickack_segments,
+                       tcp->quickack ? "true" : "false", (double)tcp->tick_ns / 1e6,
                        (unsigned long long)link->queue_bytes);
         return;
     }

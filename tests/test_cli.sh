@@ -7,57 +7,20 @@ halo_bin=$1
 src=$(cd "$2" && pwd)
 only=${3:-}
 run_prefix=${HALO_RUN_PREFIX:-}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export HALO_MODEL_DIR=$src/models
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-cli-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0 count=0
-
-halo() { $run_prefix "$halo_bin" "$@"; }
-
-# expect_fail STATUS NEEDLE -- ARGS...: exit status STATUS, stderr naming NEEDLE, no crash.
-expect_fail() {
-    local want=$1 needle=$2
-    shift 3
-    count=$((count + 1))
-    halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    local got=$?
-    local first
-    first=$(head -n 1 "$tmp/err")
-    if [ "$got" -ne "$want" ] || ! grep -qF -- "$needle" "$tmp/err" ||
-        grep -qE 'Sanitizer|runtime error|Segmentation|Aborted' "$tmp/err" ||
-        [ "${first#halo: }" = "$first" ]; then
-        echo "not ok $count - halo $* (exit $got, want $want, needle '$needle')"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-        failures=$((failures + 1))
-    else
-        echo "ok $count - halo $* -> $first"
-    fi
-}
-
-expect_ok() {
-    count=$((count + 1))
-    if halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then
-        echo "ok $count - halo $*"
-    else
-        echo "not ok $count - halo $* (exit $?)"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-        failures=$((failures + 1))
-    fi
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+scratch_dir cli
 
 case_golden() {
     local threads=()
     [ -n "${HALO_TEST_MAX_THREADS:-}" ] && threads=(--threads "$HALO_TEST_MAX_THREADS")
     expect_ok generate -t 0 -n 200 "${threads[@]}"
-    count=$((count + 1))
     if cmp -s "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt"; then
-        echo "ok $count - greedy text equals llama2.c's"
+        ok "greedy text equals llama2.c's"
     else
-        echo "not ok $count - greedy text differs from llama2.c's"
+        not_ok "greedy text differs from llama2.c's"
         diff "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt" | head
-        failures=$((failures + 1))
     fi
 }
 
@@ -66,9 +29,7 @@ case_help() {
     expect_ok --version
     for c in generate eval bench sim calibrate convert; do
         expect_ok "$c" --help
-        count=$((count + 1))
-        if grep -q "usage: halo $c" "$tmp/out"; then echo "ok $count - $c help"; else
-            echo "not ok $count - $c help"; failures=$((failures + 1)); fi
+        check "$c help" grep -q "usage: halo $c" "$tmp/out"
     done
 }
 
@@ -131,8 +92,7 @@ case_bad_options() {
     expect_fail 2 "unexpected argument" -- eval a b
     expect_fail 2 "--max-stories" -- eval --max-stories 0 x
     expect_fail 2 "--tokens" -- bench --tokens 0
-    count=$((count + 1))
-    if halo >/dev/null 2>&1; then echo "not ok $count - bare halo succeeds"; failures=$((failures + 1)); else echo "ok $count - bare halo fails with usage"; fi
+    if halo >/dev/null 2>&1; then not_ok "bare halo succeeds"; else ok "bare halo fails with usage"; fi
 }
 
 case_bad_eval_inputs() {
@@ -147,11 +107,10 @@ case_bad_eval_inputs() {
 case_eval_json() {
     printf 'Once upon a time\n<|endoftext|>\nThe end\n' >"$tmp/two.txt"
     expect_ok eval --json "$tmp/two.txt"
-    count=$((count + 1))
     if grep -q '"stories": 2' "$tmp/out" && grep -q '"perplexity"' "$tmp/out"; then
-        echo "ok $count - eval --json fields"
+        ok "eval --json fields"
     else
-        echo "not ok $count - eval --json: $(cat "$tmp/out")"; failures=$((failures + 1))
+        not_ok "eval --json: $(cat "$tmp/out")"
     fi
 }
 
@@ -162,22 +121,18 @@ case_sim() {
     sed 's/"wall_s": [0-9.]*//g' "$tmp/out" >"$tmp/a.json"
     expect_ok sim --json --point 2 "$sc"
     sed 's/"wall_s": [0-9.]*//g' "$tmp/out" >"$tmp/b.json"
-    count=$((count + 1))
     if cmp -s "$tmp/a.json" "$tmp/b.json" && grep -q '"missing"' "$tmp/a.json"; then
-        echo "ok $count - sim is deterministic"
+        ok "sim is deterministic"
     else
-        echo "not ok $count - two sim runs differ"; failures=$((failures + 1))
+        not_ok "two sim runs differ"
     fi
     # Another run number draws other losses.
     expect_ok sim --json --point 2 --run 1 "$sc"
     sed 's/"wall_s": [0-9.]*//g; s/"run": 1/"run": 0/' "$tmp/out" >"$tmp/c.json"
-    count=$((count + 1))
-    if ! cmp -s "$tmp/a.json" "$tmp/c.json"; then echo "ok $count - another run differs"; else
-        echo "not ok $count - run 1 equals run 0"; failures=$((failures + 1)); fi
+    if ! cmp -s "$tmp/a.json" "$tmp/c.json"; then ok "another run differs"; else
+        not_ok "run 1 equals run 0"; fi
     expect_ok sim --points "$sc"
-    count=$((count + 1))
-    if [ "$(cat "$tmp/out")" = 3 ]; then echo "ok $count - 3 points"; else
-        echo "not ok $count - points: $(cat "$tmp/out")"; failures=$((failures + 1)); fi
+    if [ "$(cat "$tmp/out")" = 3 ]; then ok "3 points"; else not_ok "points: $(cat "$tmp/out")"; fi
     expect_fail 1 "/nonexistent.yaml" -- sim /nonexistent.yaml
     printf 'model: {shape: llama2-7b}\ndevices: []\nworkload: {tokens: 2}\n' >"$tmp/bad.yaml"
     expect_fail 1 "bad.yaml:2" -- sim "$tmp/bad.yaml"
@@ -191,9 +146,7 @@ case_sim() {
     expect_fail 1 "engine.simulator" -- sim "$tmp/bad3.yaml"
     # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
     if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
-        count=$((count + 1))
-        if grep -q "engine ns3" "$tmp/out"; then echo "ok $count - sim --engine ns3 runs"; else
-            echo "not ok $count - sim --engine ns3 output"; failures=$((failures + 1)); fi
+        check "sim --engine ns3 runs" grep -q "engine ns3" "$tmp/out"
     else
         expect_fail 2 "built without ns-3" -- sim --engine ns3 --point 0 "$sc"
     fi
@@ -213,27 +166,27 @@ workload: {prompt: "Once upon a time", tokens: 24, temperature: 0}
 seed: 3
 YAML
     local v
-    for v in "0.3 false true off" "0.3 true false on-demand" "0.3 true true ahead" \
-        "0.01 true true tiny" "0.17 true true nogroup"; do
+    for v in "1 false true off" "0.3 true false on-demand" "0.3 true true ahead" \
+        "0.01 true true tiny" "0.17 true true nogroup" "0.3 false true oom"; do
         set -- $v
         sed "s/MEM/$1/; s/BUDGET/$2/; s/PREFETCH/$3/" "$base" >"$tmp/mem-$4.yaml"
     done
     expect_ok sim --json "$tmp/mem-off.yaml"
     cp "$tmp/out" "$tmp/off.json"
+    # without streaming, a device whose memory does not hold its share is out of memory
+    expect_fail 1 "device 1 is out of memory: its share needs" -- sim "$tmp/mem-oom.yaml"
     expect_ok sim --json "$tmp/mem-on-demand.yaml"
     cp "$tmp/out" "$tmp/demand.json"
     expect_ok sim --json "$tmp/mem-ahead.yaml"
     cp "$tmp/out" "$tmp/ahead.json"
     text() { sed -n 's/.*"text": \("[^"]*"\).*/\1/p' "$1"; }
     num() { sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | head -n 1; }
-    count=$((count + 1))
     if [ -n "$(text "$tmp/off.json")" ] && [ "$(text "$tmp/off.json")" = "$(text "$tmp/demand.json")" ] &&
         [ "$(text "$tmp/off.json")" = "$(text "$tmp/ahead.json")" ]; then
-        echo "ok $count - memory budgets leave the generated text unchanged"
+        ok "memory budgets leave the generated text unchanged"
     else
-        echo "not ok $count - text changed under memory budgets"; failures=$((failures + 1))
+        not_ok "text changed under memory budgets"
     fi
-    count=$((count + 1))
     if awk -v off="$(num "$tmp/off.json" storage_bytes)" -v d="$(num "$tmp/demand.json" storage_bytes)" \
         -v dr="$(num "$tmp/demand.json" storage_read_ms)" -v ds="$(num "$tmp/demand.json" storage_stall_ms)" \
         -v ar="$(num "$tmp/ahead.json" storage_read_ms)" -v as="$(num "$tmp/ahead.json" storage_stall_ms)" \
@@ -241,15 +194,12 @@ YAML
         -v pin="$(num "$tmp/demand.json" pinned_bytes)" -v share="$(num "$tmp/demand.json" share_bytes)" \
         'BEGIN { exit !(off == 0 && d > 0 && dr > 0 && ds == dr && ar > 0 && as < ar && t1 > t0 &&
                         pin < share) }'; then
-        echo "ok $count - storage read on demand is waited for whole; read-ahead hides some"
+        ok "storage read on demand is waited for whole; read-ahead hides some"
     else
-        echo "not ok $count - storage figures: $(grep -o '"storage_read_ms[^t]*' "$tmp/demand.json" "$tmp/ahead.json")"
-        failures=$((failures + 1))
+        not_ok "storage figures: $(grep -o '"storage_read_ms[^t]*' "$tmp/demand.json" "$tmp/ahead.json")"
     fi
     expect_ok sim "$tmp/mem-ahead.yaml"
-    count=$((count + 1))
-    if grep -q "storage per token (all devices): read" "$tmp/out"; then echo "ok $count - storage line"; else
-        echo "not ok $count - no storage line"; failures=$((failures + 1)); fi
+    check "storage line" grep -q "storage per token (all devices): read" "$tmp/out"
     expect_fail 1 "device 1: memory (0.0 MiB) does not hold its KV cache" -- sim "$tmp/mem-tiny.yaml"
     expect_fail 1 "device 1: a memory budget of" -- sim "$tmp/mem-nogroup.yaml"
     sed 's/memory_budget: true/memory_budget: maybe/' "$tmp/mem-ahead.yaml" >"$tmp/mem-bad.yaml"
@@ -275,13 +225,11 @@ YAML
     expect_ok eval --json --scenario "$tmp/clean.yaml" "$tmp/two.txt"
     local cluster
     cluster=$(sed -n 's/.*"nll": \([0-9.e+-]*\).*/\1/p' "$tmp/out")
-    count=$((count + 1))
     if [ -n "$single" ] && [ -n "$cluster" ] &&
         awk -v a="$single" -v b="$cluster" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }'; then
-        echo "ok $count - eval --scenario (loss-free) NLL $cluster = single device $single"
+        ok "eval --scenario (loss-free) NLL $cluster = single device $single"
     else
-        echo "not ok $count - eval --scenario NLL '$cluster' vs single device '$single'"
-        failures=$((failures + 1))
+        not_ok "eval --scenario NLL '$cluster' vs single device '$single'"
     fi
     printf 'model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\nworkload: {tokens: 1}\n' >"$tmp/shape.yaml"
     expect_fail 2 "a shape has no numerics" -- eval --scenario "$tmp/shape.yaml" "$tmp/two.txt"
@@ -309,18 +257,16 @@ case_calibrate() {
     expect_fail 1 "is a directory" -- calibrate --out "$tmp" "$data"
     # A small fit: 2 stories measured, 1 fitted on; the file is written and reported.
     expect_ok calibrate --max-stories 3 --rank 4 --json --out "$out" "$data"
-    count=$((count + 1))
     if [ -s "$out" ] && grep -q '"rank": 4' "$tmp/out" && grep -q '"heldout_stories": \[1, 2\]' "$tmp/out" &&
-        [ "$(head -c 8 "$out")" = HALOPRED ]; then echo "ok $count - calibrate wrote $out"; else
-        echo "not ok $count - calibrate output"; failures=$((failures + 1)); fi
+        [ "$(head -c 8 "$out")" = HALOPRED ]; then ok "calibrate wrote $out"; else
+        not_ok "calibrate output"; fi
     # A failing run leaves the earlier file as it was, and no temporary file beside it.
     cp "$out" "$tmp/before.pred"
     printf 'One story only.\n<|endoftext|>\n' >"$tmp/one.txt"
     expect_fail 1 "at least 2" -- calibrate --out "$out" "$tmp/one.txt"
-    count=$((count + 1))
     if cmp -s "$out" "$tmp/before.pred" && [ -z "$(ls "$tmp" | grep 'p.pred.tmp')" ]; then
-        echo "ok $count - failed calibrate left the file alone"; else
-        echo "not ok $count - failed calibrate touched $out"; failures=$((failures + 1)); fi
+        ok "failed calibrate left the file alone"; else
+        not_ok "failed calibrate touched $out"; fi
 }
 
 case_gguf() {
@@ -395,5 +341,4 @@ for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_
         "case_$c"
     fi
 done
-echo "$((count - failures)) passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish

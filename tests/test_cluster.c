@@ -17,25 +17,24 @@ enum {
     VOCAB = 512
 };
 
-static halo_model *load_bundled(void) {
-    halo_model *m = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&m, tu_src_path("models/stories260K.bin"), &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return m;
-}
+/* The single device's greedy decode of the bundled model from token 1. */
+typedef struct reference {
+    int ids[STEPS];
+    float logits[STEPS * VOCAB];
+} reference;
 
-/* Greedy decode on one device; fills ids[STEPS] and logits[STEPS][VOCAB]. */
-static void reference(const halo_model *m, int *ids, float *logits) {
-    halo_state *s = NULL;
-    ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
-    int token = 1;
-    for (int pos = 0; pos < STEPS; pos++) {
-        float *l = halo_forward(s, token, pos);
-        memcpy(logits + (size_t)pos * VOCAB, l, VOCAB * sizeof(float));
-        token = ids[pos] = halo_argmax(l, VOCAB);
+/* The reference of `m`, the bundled model (decoded at the first call only). */
+static const reference *single_device(const halo_model *m) {
+    static reference ref;
+    static int done;
+    if (!done) {
+        halo_state *s = NULL;
+        ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
+        (void)tu_greedy(s, VOCAB, 1, STEPS, ref.ids, ref.logits);
+        halo_state_free(s);
+        done = 1;
     }
-    halo_state_free(s);
+    return &ref;
 }
 
 typedef struct run_opts {
@@ -48,6 +47,7 @@ typedef struct run_opts {
     halo_loop_drop_fn drop_fn;
     void *drop_ctx;
     halo_loader *const *loaders; /* (n_devices) or NULL */
+    int collective;              /* enum halo_collective */
 } run_opts;
 
 typedef struct run_result {
@@ -75,6 +75,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .encoding = o->encoding,
                               .transport = t,
                               .loaders = o->loaders,
+                              .collective = o->collective,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -119,10 +120,8 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
 }
 
 static void clusters_of_any_size_match_the_single_device(void) {
-    halo_model *m = load_bundled();
-    static int ref_ids[STEPS];
-    static float ref_logits[STEPS * VOCAB];
-    reference(m, ref_ids, ref_logits);
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
 
     struct {
         int n;
@@ -144,11 +143,11 @@ static void clusters_of_any_size_match_the_single_device(void) {
                       .placement = cases[k].placement,
                       .policy = HALO_SYNC_POLICY_STRICT};
         static run_result r;
-        run_cluster(m, &o, ref_logits, &r);
+        run_cluster(m, &o, ref->logits, &r);
         if (r.rc != HALO_OK)
             TEST_FAIL_AT("n=%d %s: %s", cases[k].n, cases[k].placement, r.err.msg);
         for (int i = 0; i < STEPS; i++)
-            if (r.ids[i] != ref_ids[i])
+            if (r.ids[i] != ref->ids[i])
                 TEST_FAIL_AT("n=%d %s: token %d differs", cases[k].n, cases[k].placement, i);
         if (r.max_rel_err > 1e-5)
             TEST_FAIL_AT("n=%d %s: logits differ by %g relative", cases[k].n, cases[k].placement,
@@ -164,16 +163,14 @@ static void clusters_of_any_size_match_the_single_device(void) {
 }
 
 static void q8_payloads_keep_greedy_tokens_close(void) {
-    halo_model *m = load_bundled();
-    static int ref_ids[STEPS];
-    static float ref_logits[STEPS * VOCAB];
-    reference(m, ref_ids, ref_logits);
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
     run_opts o = {.n_devices = 4, .encoding = HALO_ENCODING_Q8, .policy = HALO_SYNC_POLICY_STRICT};
     static run_result r;
-    run_cluster(m, &o, ref_logits, &r);
+    run_cluster(m, &o, ref->logits, &r);
     ASSERT_OK(r.rc);
     int same = 0;
-    while (same < STEPS && r.ids[same] == ref_ids[same])
+    while (same < STEPS && r.ids[same] == ref->ids[same])
         same++;
     printf("# q8: first %d greedy tokens identical, max relative logit error %.3g\n", same,
            r.max_rel_err);
@@ -183,7 +180,7 @@ static void q8_payloads_keep_greedy_tokens_close(void) {
 }
 
 static void relaxed_sync_counts_every_injected_drop(void) {
-    halo_model *m = load_bundled();
+    halo_model *m = tu_bundled_model();
     double rates[4] = {0, 0.1, 0, 0.05};
     run_opts o = {.n_devices = 4,
                   .policy = HALO_SYNC_POLICY_RELAXED,
@@ -205,7 +202,7 @@ static void relaxed_sync_counts_every_injected_drop(void) {
 }
 
 static void strict_sync_stalls_on_a_lost_contribution(void) {
-    halo_model *m = load_bundled();
+    halo_model *m = tu_bundled_model();
     double rates[2] = {0, 0.2};
     run_opts o = {.n_devices = 2, .policy = HALO_SYNC_POLICY_STRICT, .drop_rate = rates};
     static run_result r;
@@ -227,7 +224,7 @@ static int drop_some_activations(void *ctx, int src, int dst, const void *msg, s
 }
 
 static void device_that_missed_a_broadcast_rejoins_with_masked_history(void) {
-    halo_model *m = load_bundled();
+    halo_model *m = tu_bundled_model();
     run_opts o = {.n_devices = 2,
                   .policy = HALO_SYNC_POLICY_RELAXED,
                   .deadline_ns = 1000,
@@ -246,7 +243,7 @@ static void device_that_missed_a_broadcast_rejoins_with_masked_history(void) {
 }
 
 static void cluster_tokens_do_not_allocate(void) {
-    halo_model *m = load_bundled();
+    halo_model *m = tu_bundled_model();
     double rates[5] = {0, 0.1, 0.1, 0, 0};
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = 5, .drop_rate = rates, .seed = 3};
@@ -284,10 +281,8 @@ static void cluster_tokens_do_not_allocate(void) {
  * evicted and read ahead.
  */
 static void workers_streaming_through_loaders_match_the_single_device(void) {
-    halo_model *m = load_bundled();
-    static int ref_ids[STEPS];
-    static float ref_logits[STEPS * VOCAB];
-    reference(m, ref_ids, ref_logits);
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
     const halo_model_config *mc = halo_model_get_config(m);
     halo_groups g;
     ASSERT_OK(halo_groups_init(&g, mc, halo_cluster_default_group_size(mc), NULL));
@@ -298,10 +293,10 @@ static void workers_streaming_through_loaders_match_the_single_device(void) {
                                   3 * one + 64, NULL));
     run_opts o = {.n_devices = 3, .placement = "equal", .loaders = loaders};
     run_result r;
-    run_cluster(m, &o, ref_logits, &r);
+    run_cluster(m, &o, ref->logits, &r);
     ASSERT_OK(r.rc);
     for (int i = 0; i < STEPS; i++)
-        ASSERT_EQ(r.ids[i], ref_ids[i]);
+        ASSERT_EQ(r.ids[i], ref->ids[i]);
     ASSERT(r.max_rel_err < 1e-5);
     for (int d = 1; d < 3; d++) {
         halo_loader_stats st;
@@ -315,7 +310,58 @@ static void workers_streaming_through_loaders_match_the_single_device(void) {
     halo_model_free(m);
 }
 
+/*
+ * The mesh collective (all-gather, split classifier): every node sums the same partials in
+ * the same order, so any size of cluster gives the single device's text; the root gathers
+ * one classifier slice per device, and each block costs N (N - 1) messages.
+ */
+static void mesh_all_gather_matches_the_single_device(void) {
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
+
+    struct {
+        int n;
+        const char *placement;
+    } cases[] = {{1, "equal"},
+                 {2, "equal"},
+                 {3, "equal"},
+                 {4, "equal"},
+                 {5, "equal"},
+                 {3, "weights:1,2,5"},
+                 {4, "explicit:3,3,1,0/2,0,2,1,3,3"}};
+
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        run_opts o = {.n_devices = cases[k].n,
+                      .placement = cases[k].placement,
+                      .collective = HALO_COLLECTIVE_MESH};
+        run_result r;
+        run_cluster(m, &o, ref->logits, &r);
+        ASSERT_OK(r.rc);
+        for (int i = 0; i < STEPS; i++)
+            ASSERT_EQ(r.ids[i], ref->ids[i]);
+        ASSERT(r.max_rel_err < 1e-5);
+        ASSERT_EQ(r.missing, 0);
+        ASSERT_EQ(r.stale + r.duplicate, 0);
+    }
+    /* mesh refuses what it cannot do: relaxed sync */
+    halo_transport *t = NULL;
+    halo_loop_config lc = {.n_nodes = 2};
+    ASSERT_OK(halo_loop_new(&t, &lc, NULL));
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = 2,
+                              .transport = t,
+                              .collective = HALO_COLLECTIVE_MESH,
+                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED}};
+    ASSERT_EQ(halo_cluster_new(&c, &cc, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "mesh collective needs strict sync");
+    halo_transport_free(t);
+    halo_model_free(m);
+}
+
 TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+          TEST(mesh_all_gather_matches_the_single_device),
           TEST(workers_streaming_through_loaders_match_the_single_device),
           TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),
           TEST(relaxed_sync_counts_every_injected_drop),

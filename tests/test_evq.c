@@ -1,4 +1,5 @@
-/* The event queue against a brute-force reference under random pushes, pops and cancels. */
+/* The event queue against a brute-force reference under random pushes, pops and cancels, and
+ * the timer events the transports push. */
 #include "core/evq.h"
 #include "core/rng.h"
 #include "tests/test.h"
@@ -54,4 +55,31 @@ static void matches_reference_under_random_operations(void) {
     halo_evq_free(q);
 }
 
-TEST_MAIN(TEST(matches_reference_under_random_operations))
+static void on_timer(void *arg) {
+    (*(int *)arg)++;
+}
+
+static void timers_carry_kind_node_time_and_callback(void) {
+    halo_evq *q = NULL;
+    ASSERT_OK(halo_evq_new(&q, NULL));
+    int fired = 0;
+    uint64_t id;
+    ASSERT_OK(halo_evq_push_timer(q, 7, 3, 1000, 250, on_timer, &fired, &id, "test", NULL));
+    halo_err err = {0};
+    ASSERT_EQ(halo_evq_push_timer(q, 7, 3, UINT64_MAX - 5, 6, on_timer, &fired, NULL, "test", &err),
+              HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "test: timer delay 6 ns overflows");
+    ASSERT_EQ(halo_evq_size(q), 1);
+    halo_event ev;
+    ASSERT_EQ(halo_evq_pop(q, &ev), 1);
+    ASSERT_EQ(ev.kind, 7);
+    ASSERT_EQ(ev.node, 3);
+    ASSERT_EQ(ev.time_ns, 1250);
+    ev.fn(ev.ptr2);
+    ASSERT_EQ(fired, 1);
+    ASSERT_EQ(halo_evq_cancel(q, id), 0); /* already popped */
+    halo_evq_free(q);
+}
+
+TEST_MAIN(TEST(matches_reference_under_random_operations),
+          TEST(timers_carry_kind_node_time_and_callback))

@@ -25,13 +25,24 @@ typedef struct fixture {
     halo_groups g;
 } fixture;
 
-static void fixture_open(fixture *f, const char *path, int ffn_size) {
-    halo_err err = {0};
+/* The model `m` from `path` with FFN groups of `ffn_size`. */
+static void fixture_init(fixture *f, halo_model *m, const char *path, int ffn_size) {
     f->path = path;
-    if (halo_model_load(&f->model, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    f->cfg = halo_model_get_config(f->model);
-    ASSERT_OK(halo_groups_init(&f->g, f->cfg, ffn_size, &err));
+    f->model = m;
+    f->cfg = halo_model_get_config(m);
+    ASSERT_OK(halo_groups_init(&f->g, f->cfg, ffn_size, NULL));
+}
+
+static void fixture_open(fixture *f, const char *path, int ffn_size) {
+    fixture_init(f, tu_load_model(path), path, ffn_size);
+}
+
+/* A random checkpoint of `cfg` in the scratch file `name`. */
+static void fixture_random(fixture *f, const char *name, const halo_model_config *cfg,
+                           uint64_t seed, int ffn_size) {
+    const char *path = NULL;
+    halo_model *m = tu_random_model(name, cfg, seed, &path);
+    fixture_init(f, m, path, ffn_size);
 }
 
 static void fixture_close(fixture *f) {
@@ -177,18 +188,9 @@ static void packed_groups_equal_model_tensors_stories260k(void) {
 }
 
 static void packed_groups_equal_model_tensors_gqa_separate_classifier(void) {
-    halo_model_config cfg = {.dim = 96,
-                             .hidden_dim = 200,
-                             .n_layers = 3,
-                             .n_heads = 6,
-                             .n_kv_heads = 2,
-                             .vocab_size = 50,
-                             .seq_len = 16,
-                             .shared_classifier = 0};
-    const char *path = tu_tmp_path("gqa.bin");
-    ASSERT_OK(halo_model_write_random(path, &cfg, 7, NULL));
+    halo_model_config cfg = tu_model_shape("gqa");
     fixture f;
-    fixture_open(&f, path, 48); /* 5 groups, the last of 8 neurons */
+    fixture_random(&f, "gqa.bin", &cfg, 7, 48); /* 5 groups, the last of 8 neurons */
     ASSERT_EQ(f.cfg->shared_classifier, 0);
     ASSERT_EQ(f.g.kv_mul, 3);
     check_every_group(&f);
@@ -628,26 +630,16 @@ static void bad_files_and_arguments_are_refused(void) {
 }
 
 static void wait_idle_times_out(void) {
-    /* A model large enough that 40 groups cannot be read in the instant the timeout allows. */
-    halo_model_config cfg = {.dim = 256,
-                             .hidden_dim = 1024,
-                             .n_layers = 2,
-                             .n_heads = 4,
-                             .n_kv_heads = 4,
-                             .vocab_size = 8,
-                             .seq_len = 8,
-                             .shared_classifier = 1};
-    const char *path = tu_tmp_path("timeout.bin");
-    ASSERT_OK(halo_model_write_random(path, &cfg, 3, NULL));
+    /* 64 groups of ~50 kB cannot be read in the instant the timeout allows. */
+    halo_model_config cfg = tu_model_shape("big-groups");
     fixture f;
-    fixture_open(&f, path, 32);
+    fixture_random(&f, "big.bin", &cfg, 3, 32);
+    ASSERT_EQ(f.g.n_layers * f.g.n_ffn, 64);
     halo_loader_opts o = {.timeout_ns = 1, .max_batch = 1};
-    halo_loader *l = new_loader(&f, path, 64, HALO_LOADER_KINDS_FFN, &o);
+    halo_loader *l = new_loader(&f, f.path, 64, HALO_LOADER_KINDS_FFN, &o);
     halo_group_key keys[64] = {{0}};
-    for (int i = 0; i < 32; i++) {
-        keys[i] = ffn_key(0, i);
-        keys[32 + i] = ffn_key(1, i);
-    }
+    for (int i = 0; i < 64; i++)
+        keys[i] = ffn_key(i / f.g.n_ffn, i % f.g.n_ffn);
     ASSERT_OK(halo_loader_prefetch(l, keys, 64, NULL));
     halo_err err = {0};
     ASSERT_EQ(halo_loader_wait_idle(l, &err), HALO_ERR_TIMEOUT);
@@ -744,17 +736,8 @@ static void stress_random_sequences_against_loader_thread(void) {
         stress_run(&f, seed, &t0);
     fixture_close(&f);
     /* Groups of ~100 kB, so that reads take long enough to be met in flight. */
-    halo_model_config cfg = {.dim = 128,
-                             .hidden_dim = 512,
-                             .n_layers = 4,
-                             .n_heads = 4,
-                             .n_kv_heads = 2,
-                             .vocab_size = 16,
-                             .seq_len = 8,
-                             .shared_classifier = 0};
-    const char *path = tu_tmp_path("stress.bin");
-    ASSERT_OK(halo_model_write_random(path, &cfg, 5, NULL));
-    fixture_open(&f, path, 64);
+    halo_model_config cfg = tu_model_shape("big-groups");
+    fixture_random(&f, "big.bin", &cfg, 5, 64);
     for (uint64_t seed = 4; seed <= 6; seed++)
         stress_run(&f, seed, &t0);
     fixture_close(&f);

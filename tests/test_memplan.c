@@ -13,20 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 4 layers, 2 attention groups and 8 FFN groups of 4 neurons, dim 16, f32. */
+/* The "tiny" test shape in FFN groups of 4 neurons: 4 layers, 2 attention groups (head
+ * size 8, kv_mul 1) and 8 FFN groups, dim 16, f32. */
 static halo_groups geometry(void) {
-    return (halo_groups){.n_layers = 4,
-                         .n_attn = 2,
-                         .n_ffn = 8,
-                         .ffn_size = 4,
-                         .kv_mul = 1,
-                         .head_size = 8,
-                         .hidden_dim = 32};
+    halo_model_config cfg = tu_model_shape("tiny");
+    halo_groups g;
+    ASSERT_OK(halo_groups_init(&g, &cfg, 4, NULL));
+    ASSERT(g.n_layers == 4 && g.n_attn == 2 && g.n_ffn == 8 && g.kv_mul == 1);
+    ASSERT(g.head_size == 8 && g.hidden_dim == 32 && cfg.dim == 16);
+    return g;
 }
 
 enum {
     DIM = 16
 };
+
+/* The geometry split equally over two devices; the caller frees it. */
+static halo_placement two_devices(void) {
+    halo_groups g = geometry();
+    halo_placement p = {0};
+    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    return p;
+}
 
 static const uint64_t ATTN_BYTES = 4 * 4 * 8 * DIM; /* (2 kv_mul + 2) hs dim floats */
 static const uint64_t FFN_BYTES = 4 * 3 * 4 * DIM;  /* 3 G dim floats */
@@ -83,9 +91,7 @@ static void group_sizes_count_every_matrix(void) {
 }
 
 static void a_share_that_fits_reads_nothing(void) {
-    halo_groups g = geometry();
-    halo_placement p = {0};
-    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    halo_placement p = two_devices();
     /* device 1: one attention group and 4 FFN groups per layer */
     uint64_t share = 4 * (ATTN_BYTES + 4 * FFN_BYTES);
     halo_memplan *m = plan_for(&p, 1, share, 1);
@@ -106,9 +112,7 @@ static void a_share_that_fits_reads_nothing(void) {
 }
 
 static void a_tight_budget_pins_blocks_and_streams_the_rest(void) {
-    halo_groups g = geometry();
-    halo_placement p = {0};
-    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    halo_placement p = two_devices();
     uint64_t attn = ATTN_BYTES, ffn = 4 * FFN_BYTES; /* device 1's blocks: 2048 and 3072 */
     /* room for the two stream buffers (2 x 768) and three blocks: attn0, ffn0, attn1 */
     uint64_t budget = 2 * ffn + 2 * attn + ffn + 100;
@@ -159,9 +163,7 @@ static void a_tight_budget_pins_blocks_and_streams_the_rest(void) {
 }
 
 static void a_lost_activation_turns_the_next_read_into_a_demand_read(void) {
-    halo_groups g = geometry();
-    halo_placement p = {0};
-    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    halo_placement p = two_devices();
     uint64_t ffn = 4 * FFN_BYTES;
     halo_memplan *m = plan_for(&p, 1, 2 * ffn + 100, 1); /* nothing pinned: all streamed */
     uint16_t gids[16];
@@ -191,9 +193,7 @@ static void a_lost_activation_turns_the_next_read_into_a_demand_read(void) {
 }
 
 static void a_moved_group_is_read_unless_the_whole_model_fits(void) {
-    halo_groups g = geometry();
-    halo_placement p = {0};
-    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    halo_placement p = two_devices();
     uint64_t share = 4 * (ATTN_BYTES + 4 * FFN_BYTES);
     uint16_t foreign[2] = {0, 1}; /* device 0's FFN groups */
     halo_memplan *m = plan_for(&p, 1, share, 1);
@@ -210,9 +210,7 @@ static void a_moved_group_is_read_unless_the_whole_model_fits(void) {
 }
 
 static void small_budgets_drop_read_ahead_then_fail_naming_the_device(void) {
-    halo_groups g = geometry();
-    halo_placement p = {0};
-    ASSERT_OK(halo_placement_init(&p, &g, 2, NULL, NULL));
+    halo_placement p = two_devices();
     uint64_t ffn = 4 * FFN_BYTES;
     halo_memplan *m = plan_for(&p, 1, 2 * ffn - 1, 1);
     halo_memplan_info in;
@@ -243,10 +241,7 @@ static void small_budgets_drop_read_ahead_then_fail_naming_the_device(void) {
  * dealt in descending score order, reliable devices first, then the others in device order.
  */
 static void placement_deals_groups_by_score_reliable_devices_first(void) {
-    halo_model *model = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&model, tu_src_path("models/stories260K.bin"), &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_model *model = tu_bundled_model();
     const halo_model_config *mc = halo_model_get_config(model);
     halo_groups g;
     ASSERT_OK(halo_groups_init(&g, mc, 8, NULL)); /* 768 / 8 = 96 FFN groups */

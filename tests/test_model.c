@@ -105,37 +105,25 @@ static void missing_file_and_directory_are_io_errors(void) {
 }
 
 static void random_checkpoints_round_trip_with_separate_classifier(void) {
-    halo_model_config cfg = {.dim = 32,
-                             .hidden_dim = 48,
-                             .n_layers = 2,
-                             .n_heads = 4,
-                             .n_kv_heads = 2,
-                             .vocab_size = 40,
-                             .seq_len = 16,
-                             .shared_classifier = 0};
+    halo_model_config cfg = tu_model_shape("gqa");
     const char *p = tu_tmp_path("rand.bin");
     halo_err err = {0};
     ASSERT_OK(halo_model_write_random(p, &cfg, 7, &err));
     halo_model *m = NULL;
     ASSERT_OK(halo_model_load(&m, p, &err));
     const halo_model_config *c = halo_model_get_config(m);
+    ASSERT(memcmp(c, &cfg, sizeof cfg) == 0);
     ASSERT_EQ(c->shared_classifier, 0);
-    ASSERT_EQ(c->vocab_size, 40);
     const halo_weights *w = halo_model_get_weights(m);
     ASSERT(w->wcls != w->token_embedding);
     ASSERT_EQ(w->rms_final[0], 1); /* norms are written as ones */
-    ASSERT(w->wcls[40 * 32 - 1] != 0.0f);
+    ASSERT(w->wcls[(size_t)cfg.vocab_size * (size_t)cfg.dim - 1] != 0.0f);
     halo_model_free(m);
 }
 
 static void writer_rejects_bad_config_and_leaves_nothing(void) {
-    halo_model_config cfg = {.dim = 30,
-                             .hidden_dim = 8,
-                             .n_layers = 1,
-                             .n_heads = 4,
-                             .n_kv_heads = 2,
-                             .vocab_size = 8,
-                             .seq_len = 4};
+    halo_model_config cfg = tu_model_shape("gqa");
+    cfg.dim = 100; /* not a multiple of the 6 heads */
     const char *p = tu_tmp_path("never.bin");
     halo_err err = {0};
     ASSERT_EQ(halo_model_write_random(p, &cfg, 1, &err), HALO_ERR_FORMAT);

@@ -10,6 +10,7 @@
 #include "net/key.h"
 #include "net/transport.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,27 +61,26 @@ static halo_transport *make(int kind, int n, double loss, uint64_t seed, size_t 
     return t;
 }
 
-/* Runs until `want` messages arrived or the transport idles for 0.1 s. */
-typedef struct want {
-    inbox *box;
-    int n;
-} want;
-
-static int got_n(void *arg) {
-    want *w = arg;
-    return w->box->count >= w->n;
+/* A transport (make's arguments) with `box` receiving at node 0; first_before: the value
+ * every message's first int must exceed (messages are numbered upwards). */
+static halo_transport *make_rx(int kind, int n, double loss, uint64_t seed, size_t mtu, inbox *box,
+                               int first_before) {
+    halo_transport *t = make(kind, n, loss, seed, mtu);
+    *box = (inbox){.last_first = first_before};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, box, NULL));
+    return t;
 }
 
+/* Runs until `n` messages arrived or the transport idles for 0.1 s. */
 static void drain(halo_transport *t, inbox *box, int n) {
-    want w = {box, n};
-    (void)t->ops->run(t, got_n, &w, NULL);
+    tu_count_goal w = {&box->count, n};
+    (void)t->ops->run(t, tu_count_reached, &w, NULL);
 }
 
 static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
     for (int kind = 0; kind < 2; kind++) {
-        halo_transport *t = make(kind, 2, 0, 0, 0);
-        inbox box = {.last_first = -1};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(kind, 2, 0, 0, 0, &box, -1);
         unsigned char f[256];
         int v = 5;
         size_t n =
@@ -99,9 +99,8 @@ static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
 
 static void unauthenticated_frames_are_dropped_and_counted(void) {
     for (int kind = 0; kind < 2; kind++) {
-        halo_transport *t = make(kind, 2, 0, 0, 0);
-        inbox box = {.last_first = -1};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(kind, 2, 0, 0, 0, &box, -1);
         unsigned char f[256];
         int v = 1;
         size_t n =
@@ -121,9 +120,8 @@ static void unauthenticated_frames_are_dropped_and_counted(void) {
 }
 
 static void replay_window_accepts_reordering_and_refuses_old(void) {
-    halo_transport *t = make(HALO_NET_KIND_UDP, 2, 0, 0, 0);
-    inbox box = {.last_first = -1000};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+    inbox box;
+    halo_transport *t = make_rx(HALO_NET_KIND_UDP, 2, 0, 0, 0, &box, -1000);
     unsigned char f[256];
     uint64_t seqs[] = {1000, 1002, 1001, 1002, 900, 1100, 1037, 1036, 1037};
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
@@ -163,9 +161,8 @@ static void oversized_and_misaddressed_frames_are_counted(void) {
 /* Mutations of valid frames and random bytes through both receive paths. */
 static void fuzzed_receive_path_never_crashes(void) {
     for (int kind = 0; kind < 2; kind++) {
-        halo_transport *t = make(kind, 3, 0, 0, 0);
-        inbox box = {.last_first = -1};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(kind, 3, 0, 0, 0, &box, -1);
         halo_rng rng;
         halo_rng_init(&rng, 42 + (uint64_t)kind);
         unsigned char f[2048], m[2048];
@@ -200,10 +197,8 @@ static void fuzzed_receive_path_never_crashes(void) {
             }
             halo_net_inject_rx(t, (int)(halo_rng_u64(&rng) % 2), f, n);
             if (i % 5000 == 0) {
-                want w = {&box, box.count + 1000000};
-                halo_err err = {0};
                 /* deliver what is queued: the idle timeout ends the run */
-                (void)t->ops->run(t, got_n, &w, &err);
+                drain(t, &box, box.count + 1000000);
             }
         }
         halo_net_stats s;
@@ -220,9 +215,8 @@ static void fuzzed_receive_path_never_crashes(void) {
  * zero counts, huge message sizes. Nothing may crash or be delivered inconsistent.
  */
 static void fuzzed_fragments_with_valid_tags_are_contained(void) {
-    halo_transport *t = make(HALO_NET_KIND_UDP, 3, 0, 0, 0);
-    inbox box = {.last_first = -1};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+    inbox box;
+    halo_transport *t = make_rx(HALO_NET_KIND_UDP, 3, 0, 0, 0, &box, -1);
     halo_rng rng;
     halo_rng_init(&rng, 99);
     unsigned char f[2048], m[1400];
@@ -255,9 +249,8 @@ static void fuzzed_fragments_with_valid_tags_are_contained(void) {
 
 /* Sends n numbered messages of `len` bytes from 1 to 0; returns what arrived. */
 static inbox exchange(int kind, double loss, uint64_t seed, size_t mtu, int n, size_t len) {
-    halo_transport *t = make(kind, 2, loss, seed, mtu);
-    inbox box = {.last_first = -1};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+    inbox box;
+    halo_transport *t = make_rx(kind, 2, loss, seed, mtu, &box, -1);
     unsigned char *m = calloc(len, 1);
     ASSERT(m != NULL);
     /* Batches of about 50 kB, so the receiver's socket buffer never overflows. */

@@ -20,9 +20,9 @@ halo_bin=$1
 src=$2
 case_name=${3:-}
 export HALO_MODEL_DIR=$src/models
-export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-net-XXXXXX")
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+scratch_dir net
 pids=()
 cleanup() {
     # Workers started inside $(...) are known by their pid files only. TERM first, so that
@@ -45,18 +45,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0 count=0
-
-ok() {
-    count=$((count + 1))
-    echo "ok $count - $*"
-}
-
-not_ok() {
-    count=$((count + 1))
-    failures=$((failures + 1))
-    echo "not ok $count - $*"
-}
 
 # start_worker NAME TRANSPORT ADDR [extra args]: starts a worker, waits (at most 10 s) for
 # it to listen; prints its address.
@@ -83,6 +71,27 @@ start_worker() {
     echo "worker $name did not start:" >&2
     cat "$tmp/$name.log" >&2
     return 1
+}
+
+# start_workers PREFIX TRANSPORT ADDR [extra args]: starts workers PREFIX-1, -2 and -3
+# (start_worker) and puts their addresses in the caller's array addrs; fails when one does
+# not start.
+start_workers() {
+    local prefix=$1 transport=$2 addr=$3 i a
+    shift 3
+    addrs=()
+    for i in 1 2 3; do
+        a=$(start_worker "$prefix-$i" "$transport" "$addr" "$@") || return 1
+        addrs+=("$a")
+    done
+}
+
+# stop_workers NAME...: TERM to the workers started under these names.
+stop_workers() {
+    local n
+    for n in "$@"; do
+        kill "$(cat "$tmp/$n.pid")" 2>/dev/null
+    done
 }
 
 # cluster_file FILE TRANSPORT SYNC ADDR... (extra top-level YAML lines from $EXTRA, extra
@@ -112,9 +121,7 @@ case_identity() {
     for setting in "udp relaxed" "udp strict" "tcp strict"; do
         set -- $setting
         local transport=$1 sync=$2 addrs=()
-        for i in 1 2 3; do
-            addrs+=("$(start_worker "id-$transport-$sync-$i" "$transport" 127.0.0.1:0)") || return
-        done
+        start_workers "id-$transport-$sync" "$transport" 127.0.0.1:0 || return
         ENGINE="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
@@ -139,9 +146,7 @@ case_identity() {
             not_ok "root + 3 workers, $transport $sync: output differs or failed"
             sed 's/^/    /' "$tmp/err.txt" | head -20
         fi
-        for i in 1 2 3; do
-            kill "$(cat "$tmp/id-$transport-$sync-$i.pid")" 2>/dev/null
-        done
+        stop_workers "id-$transport-$sync"-{1,2,3}
     done
     wait 2>/dev/null
     # The workers log what they dropped when they stop; nothing was dropped here.
@@ -242,9 +247,7 @@ case_refusals() {
 # is killed after 1.5 s and restarted GAP s later (default 1.5) on the same address.
 kill9() {
     local transport=$1 sync=$2 gap=${3:-1.5} addrs=()
-    for i in 1 2 3; do
-        addrs+=("$(start_worker "k-$transport-$i" "$transport" 127.0.0.1:0)") || return
-    done
+    start_workers "k-$transport" "$transport" 127.0.0.1:0 || return
     EXTRA=$'dead_after_ms: 400\ninject: {delay_ms: 2}' ENGINE="deadline_ms: 2000" \
         cluster_file "$tmp/k.yaml" "$transport" "$sync" "${addrs[@]}"
     timeout 180 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/k.yaml" \
@@ -275,9 +278,7 @@ kill9() {
             not_ok "$what: greedy ids differ from single-device generate"
         fi
     fi
-    for i in 1 3 2b; do
-        kill "$(cat "$tmp/k-$transport-$i.pid")" 2>/dev/null
-    done
+    stop_workers "k-$transport"-{1,3,2b}
 }
 
 # A worker frozen (SIGSTOP) for 1.5 s under strict sync: not dead long enough to be lost
@@ -285,9 +286,7 @@ kill9() {
 # and completes once the worker runs again (SIGCONT), with the single device's text.
 case_stall() {
     local addrs=()
-    for i in 1 2 3; do
-        addrs+=("$(start_worker "st-$i" tcp 127.0.0.1:0)") || return
-    done
+    start_workers st tcp 127.0.0.1:0 || return
     EXTRA=$'dead_after_ms: 5000\nstall_ms: 700\ninject: {delay_ms: 2}' \
         cluster_file "$tmp/st.yaml" tcp strict "${addrs[@]}"
     timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/st.yaml" \
@@ -309,9 +308,7 @@ case_stall() {
         not_ok "frozen worker under strict (exit $rc)"
         sed 's/^/    /' "$tmp/err.txt" | head -20
     fi
-    for i in 1 2 3; do
-        kill "$(cat "$tmp/st-$i.pid")" 2>/dev/null
-    done
+    stop_workers st-{1,2,3}
 }
 
 case_kill9() {
@@ -343,10 +340,7 @@ case_netns() {
     for setting in "tcp strict" "udp relaxed"; do
         set -- $setting
         local transport=$1 sync=$2 addrs=()
-        for i in 1 2 3; do
-            addrs+=("$(NETNS=$w start_worker "ns-$transport-$i" "$transport" "10.215.$sub.2:0")") ||
-                return
-        done
+        NETNS=$w start_workers "ns-$transport" "$transport" "10.215.$sub.2:0" || return
         local engine=$'deadline_ms: 5\nimportance: predictor' extra=""
         [ "$transport" = tcp ] && engine="" extra="stall_ms: 60000"
         EXTRA=$extra ENGINE=$engine cluster_file "$tmp/ns.yaml" "$transport" "$sync" "${addrs[@]}"
@@ -362,9 +356,7 @@ case_netns() {
             not_ok "netns, 3% kernel drops, $transport $sync (exit $rc)"
             sed 's/^/    /' "$tmp/err.txt" | head -20
         fi
-        for i in 1 2 3; do
-            kill "$(cat "$tmp/ns-$transport-$i.pid")" 2>/dev/null
-        done
+        stop_workers "ns-$transport"-{1,2,3}
     done
 }
 
@@ -373,9 +365,7 @@ case_netns() {
 # reports what it read.
 case_stream() {
     local addrs=()
-    for i in 1 2 3; do
-        addrs+=("$(start_worker "st-$i" tcp 127.0.0.1:0 --memory-mb 0.06)") || return
-    done
+    start_workers st tcp 127.0.0.1:0 --memory-mb 0.06 || return
     ENGINE="baseline: dllama" cluster_file "$tmp/s.yaml" tcp strict "${addrs[@]}"
     if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/s.yaml" \
         >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
@@ -384,9 +374,7 @@ case_stream() {
         not_ok "workers streaming their groups: output differs or failed"
         sed 's/^/    /' "$tmp/err.txt" | head -20
     fi
-    for i in 1 2 3; do
-        kill "$(cat "$tmp/st-$i.pid")" 2>/dev/null
-    done
+    stop_workers st-{1,2,3}
     wait 2>/dev/null
     local line
     line=$(grep -o 'weights streamed: [0-9.]* MB read' "$tmp/st-1.log" | head -1)
@@ -405,5 +393,4 @@ identity | refusals | kill9 | stall | netns | stream) "case_$case_name" ;;
     exit 2
     ;;
 esac
-echo "1..$count"
-[ $failures -eq 0 ]
+finish

@@ -1,7 +1,7 @@
 /*
  * The importance predictor: the file format (every malformed file refused with a message
  * naming it, and fuzzed files never crash), scoring against a double-precision reference,
- * the oracle against a brute-force computation, the critical-set selection, the traced
+ * the oracle against a brute-force computation, the critical-set selection, the hooked
  * forward against halo_forward, no allocation while scoring, and the bundled predictor's
  * recall on stories it was not fitted on.
  */
@@ -9,7 +9,6 @@
 #include "core/predictor.h"
 #include "core/rng.h"
 #include "core/tokenizer.h"
-#include "core/trace.h"
 #include "core/wire.h"
 #include "tests/test.h"
 #include "tests/testalloc.h"
@@ -25,18 +24,6 @@
 #define RECALL_BOUND 0.775
 
 /* ==== Helpers ==== */
-
-static halo_model *load_model(const char *path) {
-    halo_model *m = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&m, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return m;
-}
-
-static halo_model *bundled_model(void) {
-    return load_model(tu_src_path("models/stories260K.bin"));
-}
 
 static halo_predictor *load_pred(const char *path, const halo_model *m) {
     halo_predictor *p = NULL;
@@ -150,7 +137,7 @@ static void expect_image_refused(const unsigned char *buf, size_t n, const halo_
 /* ==== File format ==== */
 
 static void written_predictor_loads_and_scores_like_a_reference(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     int rank = 5, dim = c->dim, hidden = c->hidden_dim, kv_dim = halo_model_kv_dim(c);
@@ -234,7 +221,7 @@ static void written_predictor_loads_and_scores_like_a_reference(void) {
 }
 
 static void predictor_without_attention_factors_scores_attention_equally(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     halo_predictor *p = load_pred(write_random_pred(m, "noattn.pred", 3, 0), m);
     ASSERT_EQ(halo_predictor_flags(p), 0);
     halo_groups g;
@@ -250,7 +237,7 @@ static void predictor_without_attention_factors_scores_attention_equally(void) {
 }
 
 static void attention_prior_is_returned_as_the_scores(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     factors x = random_factors(c, 2, HALO_PREDICTOR_ATTN_PRIOR, 21);
     const char *path = tu_tmp_path("prior.pred");
@@ -290,7 +277,7 @@ static void attention_prior_is_returned_as_the_scores(void) {
 }
 
 static void corrupt_byte_fails_the_checksum(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 4, HALO_PREDICTOR_ATTN);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -305,7 +292,7 @@ static void corrupt_byte_fails_the_checksum(void) {
 }
 
 static void truncated_and_oversized_files_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 4, HALO_PREDICTOR_ATTN);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -323,7 +310,7 @@ static void truncated_and_oversized_files_are_refused(void) {
 }
 
 static void wrong_magic_version_and_flags_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const char *good = write_random_pred(m, "good.pred", 2, 0);
     size_t n;
     unsigned char *buf = tu_read_file(good, &n);
@@ -350,13 +337,9 @@ static void wrong_magic_version_and_flags_are_refused(void) {
 }
 
 static void file_for_another_model_is_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     /* A random model of the same shape: same dims, other weights, other hash. */
-    halo_model_config cfg = *halo_model_get_config(m);
-    const char *other_path = tu_tmp_path("other.bin");
-    halo_err err = {0};
-    ASSERT_OK(halo_model_write_random(other_path, &cfg, 5, &err));
-    halo_model *other = load_model(other_path);
+    halo_model *other = tu_random_model("other.bin", halo_model_get_config(m), 5, NULL);
     ASSERT(halo_model_hash(other) != halo_model_hash(m));
     const char *path = write_random_pred(other, "other.pred", 4, HALO_PREDICTOR_ATTN);
     halo_predictor_free(load_pred(path, other));
@@ -366,7 +349,7 @@ static void file_for_another_model_is_refused(void) {
 }
 
 static void wrong_dims_and_rank_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     uint64_t h = halo_model_hash(m);
     size_t n;
 
@@ -401,7 +384,7 @@ static void wrong_dims_and_rank_are_refused(void) {
 }
 
 static void non_finite_factor_is_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     size_t n;
     unsigned char *buf =
         build_file(halo_model_hash(m), 64, 172, 5, 3, 0, 5 * 2 * (3 * 64 + 172 * 3), NAN, &n);
@@ -415,7 +398,7 @@ static void non_finite_factor_is_refused(void) {
 }
 
 static void missing_files_and_shape_models_are_refused(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     halo_predictor *p = (halo_predictor *)1;
     halo_err err = {0};
     ASSERT_EQ(halo_predictor_load(&p, "/nonexistent/x.pred", m, &err), HALO_ERR_IO);
@@ -434,7 +417,7 @@ static void missing_files_and_shape_models_are_refused(void) {
 }
 
 static void write_refuses_bad_factors_and_leaves_nothing_behind(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     factors x = random_factors(c, 4, HALO_PREDICTOR_ATTN, 8);
     halo_err err = {0};
@@ -465,7 +448,7 @@ static void write_refuses_bad_factors_and_leaves_nothing_behind(void) {
 }
 
 static void fuzzed_files_never_crash(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const char *good = write_random_pred(m, "good.pred", 2, HALO_PREDICTOR_ATTN);
     size_t n;
@@ -535,7 +518,7 @@ static void fuzzed_files_never_crash(void) {
 /* ==== Oracle ==== */
 
 static void oracle_ffn_matches_brute_force(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     int dim = c->dim, hidden = c->hidden_dim;
@@ -593,7 +576,7 @@ static void oracle_ffn_matches_brute_force(void) {
 }
 
 static void oracle_attn_matches_brute_force(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     halo_groups g;
@@ -738,24 +721,48 @@ static void select_critical_many_groups_agrees_with_the_reference(void) {
     free(crit);
 }
 
-/* ==== Traced forward, allocation, recall ==== */
+/* ==== Hooked forward, allocation, recall ==== */
 
-static void trace_logits_equal_halo_forward(void) {
-    halo_model *m = bundled_model();
+typedef struct hook_count {
+    long before[2], after[2]; /* per phase */
+    int last_layer;
+} hook_count;
+
+static void count_before(void *ctx, int layer, int phase, const float *xb) {
+    hook_count *h = ctx;
+    ASSERT(xb != NULL);
+    h->before[phase]++;
+    h->last_layer = layer;
+}
+
+static void count_after(void *ctx, int layer, int phase, const float *out) {
+    hook_count *h = ctx;
+    ASSERT(out != NULL);
+    ASSERT_EQ(layer, h->last_layer);
+    h->after[phase]++;
+}
+
+static void hooks_see_every_block_and_leave_the_logits_unchanged(void) {
+    halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
-    halo_state *s = NULL;
-    halo_trace *t = NULL;
+    halo_state *s = NULL, *hooked = NULL;
     halo_err err = {0};
     ASSERT_OK(halo_state_new(&s, m, NULL, &err));
-    ASSERT_OK(halo_trace_new(&t, m, &err));
+    ASSERT_OK(halo_state_new(&hooked, m, NULL, &err));
+    hook_count h = {0};
+    halo_forward_hooks hooks = {&h, count_before, count_after};
     int token = 1;
     for (int pos = 0; pos < 40; pos++) {
         const float *a = halo_forward(s, token, pos);
-        const float *b = halo_trace_forward(t, token, pos, NULL);
+        const float *b = halo_forward_hooked(hooked, token, pos, &hooks);
         ASSERT(memcmp(a, b, (size_t)c->vocab_size * sizeof(float)) == 0);
         token = (token * 31 + pos) % c->vocab_size;
     }
-    halo_trace_free(t);
+    for (int phase = 0; phase < 2; phase++) {
+        ASSERT_EQ(h.before[phase], 40L * c->n_layers);
+        ASSERT_EQ(h.after[phase], 40L * c->n_layers);
+    }
+    halo_state_free(hooked);
     halo_state_free(s);
     halo_model_free(m);
 }
@@ -800,15 +807,15 @@ static void recall_hook(void *arg, int layer, int phase, const float *xb) {
 /*
  * Runs the first `n` stories of the evaluation text (which the bundled predictor was not
  * fitted on; see models/README.md), each from position 0 as `halo eval` does, through the
- * traced forward with `hooks`; returns the number of positions run.
+ * hooked forward; returns the number of positions run.
  */
-static long run_stories(const halo_model *m, int n, const halo_trace_hooks *hooks) {
+static long run_stories(const halo_model *m, int n, const halo_forward_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(m);
     halo_err err = {0};
     halo_tokenizer *tok = NULL;
     ASSERT_OK(halo_tokenizer_load(&tok, tu_src_path("models/tok512.bin"), c->vocab_size, &err));
-    halo_trace *t = NULL;
-    ASSERT_OK(halo_trace_new(&t, m, &err));
+    halo_state *t = NULL;
+    ASSERT_OK(halo_state_new(&t, m, NULL, &err));
     size_t len;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &len);
     char *grown = realloc(text, len + 1);
@@ -830,13 +837,13 @@ static long run_stories(const halo_model *m, int n, const halo_trace_hooks *hook
         if (n_tokens > c->seq_len)
             n_tokens = c->seq_len;
         for (int pos = 0; pos < n_tokens; pos++)
-            (void)halo_trace_forward(t, tokens[pos], pos, hooks);
+            (void)halo_forward_hooked(t, tokens[pos], pos, hooks);
         positions += n_tokens;
         story = end + strlen("\n<|endoftext|>");
     }
     free(tokens);
     free(text);
-    halo_trace_free(t);
+    halo_state_free(t);
     halo_tokenizer_free(tok);
     return positions;
 }
@@ -847,7 +854,7 @@ static double mean_recall(const halo_model *m, const char *path, long *allocs) {
     recall_ctx r = {.m = m, .p = load_pred(path, m)};
     ASSERT_OK(halo_groups_init(&r.g, c, 16, NULL));
     r.scratch = malloc((size_t)(c->hidden_dim + c->dim) * sizeof(float));
-    halo_trace_hooks hooks = {.ctx = &r, .before = recall_hook};
+    halo_forward_hooks hooks = {.ctx = &r, .before = recall_hook};
     long positions = run_stories(m, 8, &hooks);
     double mean = 0;
     for (int l = 0; l < c->n_layers; l++) {
@@ -865,7 +872,7 @@ static double mean_recall(const halo_model *m, const char *path, long *allocs) {
 }
 
 static void bundled_predictor_recalls_the_oracles_critical_groups(void) {
-    halo_model *m = bundled_model();
+    halo_model *m = tu_bundled_model();
     long allocs = -1;
     ASSERT(mean_recall(m, tu_src_path("models/stories260K.pred"), &allocs) >= RECALL_BOUND);
     ASSERT_EQ(allocs, 0); /* scoring, the oracle and the selection allocate nothing */
@@ -887,5 +894,5 @@ TEST_MAIN(TEST(written_predictor_loads_and_scores_like_a_reference),
           TEST(select_critical_covers_tau_minimally),
           TEST(select_critical_breaks_ties_by_lower_index), TEST(select_critical_edge_cases),
           TEST(select_critical_many_groups_agrees_with_the_reference),
-          TEST(trace_logits_equal_halo_forward),
+          TEST(hooks_see_every_block_and_leave_the_logits_unchanged),
           TEST(bundled_predictor_recalls_the_oracles_critical_groups))

@@ -2,64 +2,18 @@
 # The results database and the commands around it (halo sweep, db, plot, report, regress):
 # bad input (one clear line, non-zero exit, nothing half-written), resume, crash safety
 # (SIGKILL mid-sweep, then resume: identical rows to an uninterrupted sweep), concurrent
-# writers, shards and their merge (also through mpirun when present), regression checks.
+# writers, shards and their merge (also through mpirun when present), regression checks,
+# measured runs (halo db import-measured, halo report fidelity, halo db migrate from version 1).
 # usage: test_results.sh HALO_BINARY SOURCE_DIR CASE
 set -u
 halo_bin=$1
 src=$2
 only=${3:-}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-results-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-failures=0 count=0
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+scratch_dir results
 sc=$src/scenarios
-
-halo() { "$halo_bin" "$@"; }
-
-ok() {
-    count=$((count + 1))
-    echo "ok $count - $*"
-}
-
-not_ok() {
-    count=$((count + 1))
-    failures=$((failures + 1))
-    echo "not ok $count - $*"
-}
-
-check() { # check DESCRIPTION COMMAND...: the command succeeds
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# expect_fail STATUS NEEDLE -- ARGS...: exit status STATUS, stderr naming NEEDLE, no crash.
-expect_fail() {
-    local want=$1 needle=$2
-    shift 3
-    halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    local got=$? first
-    first=$(head -n 1 "$tmp/err")
-    if [ "$got" -ne "$want" ] || ! grep -qF -- "$needle" "$tmp/err" ||
-        grep -qE 'Sanitizer|runtime error|Segmentation|Aborted' "$tmp/err" ||
-        [ "${first#halo: }" = "$first" ]; then
-        not_ok "halo $* (exit $got, want $want, needle '$needle')"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-    else
-        ok "halo $* -> $first"
-    fi
-}
-
-expect_ok() {
-    if halo "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then
-        ok "halo $*"
-    else
-        not_ok "halo $* (exit $?)"
-        sed 's/^/    /' "$tmp/err" | head -n 20
-    fi
-}
 
 runs() { sqlite3 -batch -noheader "$1" "SELECT count(*) FROM run"; }
 
@@ -134,7 +88,7 @@ case_results_sweep() {
     check "piped: no progress line, one summary line" test "$(grep -c ETA "$tmp/err"):$(wc -l <"$tmp/out")" = 0:1
     check "6 runs stored (2 points x 3 runs)" test "$(runs "$db")" = 6
     check "WAL mode" test "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal
-    check "schema version 1" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 1
+    check "schema version 2" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 2
     check "32 token rows per run" test "$(sqlite3 "$db" 'SELECT count(*) FROM token')" = 192
     check "per-layer rows (32 layers)" test "$(sqlite3 "$db" 'SELECT count(*) FROM layer_stat')" = 192
     check "per-device rows (8 devices)" test "$(sqlite3 "$db" 'SELECT count(*) FROM device_stat')" = 48
@@ -321,8 +275,108 @@ case_results_regress() {
     grep FAIL "$tmp/out" | head -n 3 | sed 's/^/    /'
 }
 
+# A harness directory DIR with tools/ground-truth.sh's two files: write_measured DIR
+write_measured() {
+    mkdir -p "$1"
+    cat >"$1/runs.csv" <<'EOF'
+system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self_ms,wall_s,status
+halo-strict,S,0,4,1,2,10.0000,100,0,0.00,10.1,1,ok
+halo-strict,S,0.01,4,1,2,30.0000,120,2,0.00,30.2,2,ok
+dllama,S,0.01,4,1,1,50.0000,100,1,,49.5,1,failed
+EOF
+    cat >"$1/samples.csv" <<'EOF'
+system,model,loss,nodes,run,idx,ms
+halo-strict,S,0,4,1,1,9.0000
+halo-strict,S,0,4,1,2,11.0000
+halo-strict,S,0.01,4,1,1,20.0000
+halo-strict,S,0.01,4,1,2,40.0000
+dllama,S,0.01,4,1,1,50.0000
+EOF
+}
+
+q() { sqlite3 -batch -noheader "$@"; }
+
+case_results_measured() {
+    local gt=$tmp/gt db=$tmp/m.db
+    write_measured "$gt"
+    expect_ok db import-measured "$db" "$gt"
+    check "import: 3 runs, 5 tokens" grep -qxF "$gt: 3 runs (5 tokens) imported into $db, 0 runs (0 tokens) already there" "$tmp/out"
+    check "stored: 3 runs, 5 tokens, schema version 2" test "$(q "$db" 'SELECT count(*) FROM measured_run; SELECT count(*) FROM measured_token; PRAGMA user_version' | tr '\n' ' ')" = "3 5 2 "
+    expect_ok db import-measured --harness ground-truth "$db" "$gt/"
+    check "importing again adds nothing" grep -q ": 0 runs (0 tokens) imported into .*, 3 runs (5 tokens) already there" "$tmp/out"
+    check "still 3 runs" test "$(q "$db" 'SELECT count(*) FROM measured_run')" = 3
+    # bad input: named with file:line and column, non-zero exit, nothing written
+    local bad=$tmp/bad
+    write_measured "$bad"
+    sed -i '3s/,30.0000,/,x,/' "$bad/runs.csv"
+    expect_fail 1 "bad/runs.csv:3: column 7 (ms_mean): expected a number, got 'x'" -- db import-measured "$tmp/new.db" "$bad"
+    check "no database created for a bad directory" test ! -e "$tmp/new.db"
+    write_measured "$bad"
+    echo "halo-udp,S,0,4,1,1,5.0000" >>"$bad/samples.csv"
+    expect_fail 1 "bad/samples.csv:7: no run halo-udp/S/4/0 run 1 in" -- db import-measured "$db" "$bad"
+    write_measured "$bad"
+    sed -i '2s/,ok$/,done/' "$bad/runs.csv"
+    expect_fail 1 "bad/runs.csv:2: column 13 (status): 'done' is not one of ok, failed, timeout" -- db import-measured "$db" "$bad"
+    check "nothing written into an existing database" test "$(q "$db" 'SELECT count(*) FROM measured_run')" = 3
+    printf 'system,model\n' >"$bad/runs.csv"
+    expect_fail 1 "bad/runs.csv:1: the header has 2 columns, expected 13" -- db import-measured "$db" "$bad"
+    expect_fail 1 "none/runs.csv" -- db import-measured "$db" "$tmp/none"
+    expect_fail 2 "missing DIR" -- db import-measured "$db"
+    expect_fail 2 "harness name 'a b'" -- db import-measured --harness "a b" "$db" "$gt"
+    # the report without mirrors: every cell listed, '-' in the simulated columns
+    expect_ok report fidelity --db "$db"
+    check "report: one table row per measured cell" test "$(grep -c '^| S |' "$tmp/out")" = 3
+    check "report: without a mirror, '-' for the simulated values" grep -qF '| S | dllama | 4 | 1% | 50.00 (50.00-50.00; 1 of 1 runs failed) | - | - | - |' "$tmp/out"
+    check "report: the last line counts the cells" test "$(tail -n 1 "$tmp/out")" = "Within 25% (mean and cost of loss): 0 of 0 cells with a simulated mirror; 3 measured cells without one."
+    # the mirrors: tiny-loss at loss 0 and 1%, named mirror/CELL
+    local l
+    for l in 0 0.01; do
+        sed -e "s|^name: .*|name: mirror/halo-strict/S/4/$l|" -e "s|loss: \[0, 0.01, 0.05\]|loss: $l|" \
+            -e "s|\.\./models/|$src/models/|" "$sc/tiny-loss.yaml" >"$tmp/mirror-$l.yaml"
+        halo sweep --quiet --db "$db" "$tmp/mirror-$l.yaml" >/dev/null || not_ok "sweep of mirror $l"
+    done
+    expect_ok report fidelity --db "$db" --harness ground-truth
+    local sim0 sim1 row want
+    sim0=$(q "$db" "SELECT avg(mean_ms) FROM latest_run WHERE scenario_name = 'mirror/halo-strict/S/4/0'")
+    sim1=$(q "$db" "SELECT avg(mean_ms) FROM latest_run WHERE scenario_name = 'mirror/halo-strict/S/4/0.01'")
+    row=$(grep '^| S | halo-strict | 4 | 1% |' "$tmp/out")
+    # measured: 30 ms/token at 1%, 10 at 0, so the cost of loss is 20 ms
+    want=$(q "$db" "SELECT printf('%+.1f%%', ($sim1 - 30) / 30 * 100) || '|' || printf('%+.1f%%', (($sim1 - $sim0) - 20) / 20 * 100)")
+    check "report: the error from the stored values (${want%|*})" grep -qF -- "${want%|*}" <<<"$row"
+    check "report: the cost error from the stored values (${want#*|})" grep -qF -- "${want#*|}" <<<"$row"
+    check "report: measured mean (min-max), cost, p90 (nearest rank)" grep -qE '^\| S \| halo-strict \| 4 \| 1% \| 30\.00 \(30\.00-30\.00\) \| [0-9.]+ \| [^|]+ \| 20\.00 \| [0-9.-]+ \| [^|]+ \| 40\.00 \|' <<<"$row"
+    check "report: 2 of the 3 cells have a mirror" grep -qE '^Within 25% \(mean and cost of loss\): [0-2] of 2 cells with a simulated mirror; 1 measured cells without one\.$' <(tail -n 1 "$tmp/out")
+    expect_ok db info "$db"
+    check "info: measured runs counted" grep -qxF "$db: 3 measured runs" "$tmp/out"
+    check "info: per harness and source" grep -qE "^  ground-truth +3 runs +3 cells \(2 simulated\) +5 tokens +from $gt\$" "$tmp/out"
+    expect_fail 1 "no measured runs of harness 'nope' (there: ground-truth)" -- report fidelity --db "$db" --harness nope
+    halo sweep --quiet --db "$tmp/sim.db" "$tmp/mirror-0.yaml" >/dev/null
+    expect_fail 1 "no measured runs (store them with 'halo db import-measured" -- report fidelity --db "$tmp/sim.db"
+    expect_fail 1 "no such database" -- report fidelity --db "$tmp/missing.db"
+    expect_fail 2 "missing --db" -- report fidelity
+    expect_ok report fidelity --help
+    check "report fidelity --help shows its usage" grep -q "usage: halo report fidelity" "$tmp/out"
+    # merge copies the measured runs too
+    expect_ok db merge "$tmp/merged.db" "$db"
+    check "merge: runs and measured runs copied" grep -q "2 runs copied into .*, 0 already there; 3 measured runs copied" "$tmp/out"
+    check "merged: the same fidelity rows" test "$(q "$db" 'SELECT * FROM fidelity')" = "$(q "$tmp/merged.db" 'SELECT * FROM fidelity')"
+    # a version-1 database: refused until migrated; migrated, it keeps its runs and has a new
+    # database's schema
+    cp "$tmp/sim.db" "$tmp/v1.db"
+    q "$tmp/v1.db" "DROP VIEW fidelity; DROP VIEW measured_cell; DROP TABLE measured_token;
+        DROP TABLE measured_run; PRAGMA user_version = 1"
+    expect_fail 1 "schema version 1 is older than this halo's 2; run 'halo db migrate" -- report --db "$tmp/v1.db"
+    expect_fail 1 "run 'halo db migrate" -- db import-measured "$tmp/v1.db" "$gt"
+    expect_ok db migrate "$tmp/v1.db"
+    check "migrate: now version 2" grep -qxF "$tmp/v1.db: schema version 2" "$tmp/out"
+    check "migrate: its runs kept" test "$(runs "$tmp/v1.db")" = "$(runs "$tmp/sim.db")"
+    check "migrate: the schema of a new database" test "$(q "$tmp/v1.db" .schema)" = "$(q "$tmp/sim.db" .schema)"
+    expect_ok db import-measured "$tmp/v1.db" "$gt"
+    check "a migrated database takes measured runs" test "$(q "$tmp/v1.db" 'SELECT count(*) FROM fidelity')" = 1
+}
+
 cases=(results_bad_inputs results_sweep results_crash_resume results_concurrent results_shards
-    results_regress)
+    results_regress results_measured)
 if [ -n "$only" ]; then
     if ! declare -F "case_$only" >/dev/null; then
         echo "unknown case '$only' (cases: ${cases[*]})" >&2
@@ -332,5 +386,4 @@ if [ -n "$only" ]; then
 else
     for c in "${cases[@]}"; do "case_$c"; done
 fi
-echo "1..$count"
-[ $failures -eq 0 ]
+finish

@@ -106,7 +106,9 @@ static void tiny_loss_sweeps_loss_over_three_points(void) {
             const halo_scenario_device *dev = &s->devices[d];
             ASSERT(strcmp(dev->profile_name, "rpi4b") == 0);
             ASSERT_NEAR(dev->profile.flops_per_s, 12e9, 1);
-            ASSERT_NEAR(dev->profile.mem_bw_bps, 2.8517e9, 1); /* calibrated value */
+            ASSERT_NEAR(dev->profile.mem_bw_bps, 3.2296e9, 1); /* calibrated value */
+            ASSERT_EQ(dev->profile.send_ns, 311000);           /* host costs */
+            ASSERT_EQ(dev->profile.recv_ns, 311000);
             ASSERT_EQ(dev->profile.mem_bytes, 3584ull << 20);
             const halo_link_spec *l[2] = {&dev->uplink, &dev->downlink};
             for (int k = 0; k < 2; k++) {
@@ -532,6 +534,72 @@ static void values_out_of_range_are_errors(void) {
                 "engine.tcp: expected rto_min_ms <= rto_init_ms <= rto_max_ms", NULL);
 }
 
+/* The keys of the fidelity work: collective, TCP acknowledgement and ticks, host costs,
+   shared hosts, Gilbert-Elliott's mean form; each bad value named with file, line and key. */
+static void fidelity_keys_load_and_bad_values_are_named(void) {
+    const char *p =
+        write_tmp("fid.yaml", "model: {shape: llama2-7b}\n"
+                              "devices:\n"
+                              "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
+                              "copy_ns_per_kb: 500, cores: 2}\n"
+                              "    count: 2\n"
+                              "    host: box\n"
+                              "    link: {base: gige, gilbert: {mean_loss: 0.05, "
+                              "mean_burst_ms: 10}}\n"
+                              "  - profile: rpi4b\n"
+                              "    link: {base: gige, gilbert: {mean_loss: 0.02, "
+                              "mean_burst_packets: 4}}\n"
+                              "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10}}\n"
+                              "workload: {tokens: 2}\n");
+    halo_scenario *s = NULL;
+    halo_err err = {0};
+    if (halo_scenario_load(&s, p, 0, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_EQ(s->engine.collective, HALO_COLLECTIVE_MESH); /* the dllama preset's */
+    ASSERT_EQ(s->engine.tcp.quickack, 0);
+    ASSERT_EQ(s->engine.tcp.tick_ns, 10000000);
+    ASSERT_EQ(s->devices[0].profile.send_ns, 40000);
+    ASSERT_EQ(s->devices[0].profile.recv_ns, 60000);
+    ASSERT_NEAR(s->devices[0].profile.copy_ns_per_kb, 500, 1e-9);
+    ASSERT(s->devices[0].profile.host > 0 &&
+           s->devices[0].profile.host == s->devices[1].profile.host);
+    ASSERT_EQ(s->devices[2].profile.host, 0);
+    const halo_loss_spec *g = &s->devices[0].uplink.loss;
+    ASSERT_EQ(g->model, HALO_LOSS_GILBERT);
+    ASSERT_EQ(g->mean_bad_ns, 10000000);
+    ASSERT_NEAR(halo_loss_mean(g), 0.05, 1e-9);
+    const halo_loss_spec *k = &s->devices[2].uplink.loss;
+    ASSERT_EQ(k->mean_bad_ns, 0);
+    ASSERT_NEAR(k->p_bad_good, 0.25, 1e-12);
+    ASSERT_NEAR(halo_loss_mean(k), 0.02, 1e-9);
+    halo_scenario_free(s);
+
+    expect_fail(HEAD "engine: {collective: ring}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "bad.yaml:6: engine.collective: 'ring' is not one of star, mesh", NULL);
+    expect_fail(HEAD "engine: {sync: relaxed, collective: mesh}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "engine.collective: mesh needs sync: strict", NULL);
+    expect_fail(HEAD "engine: {tcp: {tick_ms: 1000}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "engine.tcp.tick_ms: 1000 is not in [0, 100]", NULL);
+    expect_fail(HEAD "engine: {tcp: {quickack: yes}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "engine.tcp.quickack: expected true or false", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, send_us: -1}\n"
+                "    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT, "bad.yaml:3: devices[0].profile.send_us: -1 is not in", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    host: box\n"
+                "    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT, "devices[0].host", "need the profile's cores");
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
+                "    link: {base: gige, gilbert: {mean_loss: 0.05}}\n" WORKLOAD,
+                HALO_ERR_FORMAT, "gilbert", "mean_burst_ms (in time) or mean_burst_packets");
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
+                "    link: {base: gige, gilbert: {mean_loss: 0.05, mean_burst_ms: 5, "
+                "p_good_bad: 0.1}}\n" WORKLOAD,
+                HALO_ERR_FORMAT, "gilbert", "give either p_good_bad and p_bad_good");
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
+                "    link: {base: gige, gilbert: {mean_loss: 1, mean_burst_ms: 5}}\n" WORKLOAD,
+                HALO_ERR_FORMAT, "gilbert: mean_loss 1 is not in [loss_good, loss_bad)", NULL);
+}
+
 static void a_bad_value_in_a_sweep_fails_only_its_point(void) {
     const char *p = write_tmp("axis.yaml", "model: {shape: llama2-7b}\ndevices:\n"
                                            "  - profile: rpi4b\n"
@@ -819,6 +887,7 @@ static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
 TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points),
           TEST(every_bundled_scenario_loads_at_every_point),
           TEST(engine_simulator_selects_and_sweeps_the_network_engine),
+          TEST(fidelity_keys_load_and_bad_values_are_named),
           TEST(headline_is_7b_q40_on_eight_pis_with_lossy_workers),
           TEST(hetero_mixes_profiles_and_sweeps_placement_and_sync),
           TEST(shapes_are_consistent_and_unknown_shape_is_arg),

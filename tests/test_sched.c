@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "core/sched.h"
 #include "core/sched_exact.h"
+#include "sim/scenario.h"
 #include "tests/test.h"
 
 #include <stdint.h>
@@ -42,6 +43,25 @@ static halo_sched_device plain_device(double gflops, int is_root) {
 static void init_problem(halo_sched_problem *p, const halo_model_config *cfg,
                          const halo_sched_device *dev, int n_dev) {
     ASSERT_OK(halo_sched_problem_init(p, cfg, HALO_WEIGHT_F32, 16, dev, n_dev, NULL));
+}
+
+/* Both solvers refuse `p` (HALO_ERR_ARG) with messages containing `heuristic_says` and
+ * `exact_says`; a NULL message leaves that solver out. */
+static void solvers_refuse(const halo_sched_problem *p, const char *heuristic_says,
+                           const char *exact_says) {
+    halo_sched_solution s;
+    ASSERT_OK(halo_sched_solution_init(&s, p->n_devices, NULL));
+    halo_err err = {0};
+    if (heuristic_says) {
+        ASSERT_EQ(halo_sched_solve_heuristic(p, &s, &err), HALO_ERR_ARG);
+        ASSERT_STR_CONTAINS(err.msg, heuristic_says);
+    }
+    if (exact_says) {
+        memset(&err, 0, sizeof err);
+        ASSERT_EQ(halo_sched_solve_exact(p, EXACT_MS, &s, &err), HALO_ERR_ARG);
+        ASSERT_STR_CONTAINS(err.msg, exact_says);
+    }
+    halo_sched_solution_free(&s);
 }
 
 static uint64_t total_need(const halo_sched_problem *p) {
@@ -161,15 +181,7 @@ static void total_memory_too_small_is_a_clear_error(void) {
     init_problem(&p, &cfg, dev, 3);
     for (int d = 0; d < 3; d++)
         dev[d].mem_bytes = total_need(&p) / 3 - 1;
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 3, NULL));
-    halo_err err = {0};
-    ASSERT_EQ(halo_sched_solve_heuristic(&p, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "total memory too small");
-    memset(&err, 0, sizeof err);
-    ASSERT_EQ(halo_sched_solve_exact(&p, EXACT_MS, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "total memory too small");
-    halo_sched_solution_free(&s);
+    solvers_refuse(&p, "total memory too small", "total memory too small");
 }
 
 static void group_larger_than_every_device_is_a_clear_error(void) {
@@ -178,15 +190,7 @@ static void group_larger_than_every_device_is_a_clear_error(void) {
     halo_sched_problem p;
     init_problem(&p, &cfg, dev, 2);
     dev[0].mem_bytes = dev[1].mem_bytes = halo_sched_group_bytes(&p, HALO_SCHED_ATTN) - 1;
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 2, NULL));
-    halo_err err = {0};
-    ASSERT_EQ(halo_sched_solve_heuristic(&p, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "one attention group needs");
-    memset(&err, 0, sizeof err);
-    ASSERT_EQ(halo_sched_solve_exact(&p, EXACT_MS, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "one attention group needs");
-    halo_sched_solution_free(&s);
+    solvers_refuse(&p, "one attention group needs", "one attention group needs");
 }
 
 static void fragmented_memory_is_infeasible_for_both_solvers(void) {
@@ -205,16 +209,8 @@ static void fragmented_memory_is_infeasible_for_both_solvers(void) {
     ASSERT_EQ(halo_sched_group_bytes(&p, HALO_SCHED_ATTN), sf * 5 / 2);
     dev[0].mem_bytes = dev[1].mem_bytes = sf * 4; /* 1.6 attention groups */
     ASSERT_EQ(total_need(&p), dev[0].mem_bytes + dev[1].mem_bytes);
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 2, NULL));
-    halo_err err = {0};
-    ASSERT_EQ(halo_sched_solve_heuristic(&p, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "not device by device");
-    memset(&err, 0, sizeof err);
-    ASSERT_EQ(halo_sched_solve_exact(&p, EXACT_MS, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "no schedule fits memory");
+    solvers_refuse(&p, "not device by device", "no schedule fits memory");
     ASSERT(brute_force(&p) == HUGE_VAL);
-    halo_sched_solution_free(&s);
 }
 
 static void bad_device_is_named(void) {
@@ -223,16 +219,10 @@ static void bad_device_is_named(void) {
     halo_sched_problem p;
     init_problem(&p, &cfg, dev, 3);
     dev[2].loss = 1.0;
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 3, NULL));
-    halo_err err = {0};
-    ASSERT_EQ(halo_sched_solve_heuristic(&p, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "device 2: loss 1");
+    solvers_refuse(&p, "device 2: loss 1", NULL);
     dev[2].loss = 0;
     dev[1].flops_per_s = 0;
-    ASSERT_EQ(halo_sched_solve_exact(&p, EXACT_MS, &s, &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "device 1: flops_per_s 0");
-    halo_sched_solution_free(&s);
+    solvers_refuse(&p, NULL, "device 1: flops_per_s 0");
 }
 
 static void exact_matches_brute_force_and_bounds_heuristic(void) {
@@ -416,14 +406,9 @@ static void exact_under_a_tiny_time_limit_still_returns_a_valid_schedule(void) {
     halo_rng r;
     halo_rng_init(&r, 5);
     static halo_sched_device dev[16];
-    halo_model_config cfg = {.dim = 4096,
-                             .hidden_dim = 11008,
-                             .n_layers = 32,
-                             .n_heads = 32,
-                             .n_kv_heads = 32,
-                             .vocab_size = 32000,
-                             .seq_len = 2048,
-                             .shared_classifier = 0};
+    halo_model_config cfg;
+    ASSERT_OK(halo_scenario_shape("llama2-7b", &cfg));
+    cfg.seq_len = 2048;
     halo_sched_problem p;
     ASSERT_OK(halo_sched_problem_init(&p, &cfg, HALO_WEIGHT_Q40, 32, dev, 16, NULL));
     halo_sched_solution he, ex;
@@ -452,14 +437,9 @@ static double now_s(void) {
 
 static void heuristic_is_fast_for_64_devices(void) {
     /* 40 KV heads and 3456 FFN groups of 4 neurons over 64 devices, memory tight. */
-    halo_model_config cfg = {.dim = 5120,
-                             .hidden_dim = 13824,
-                             .n_layers = 40,
-                             .n_heads = 40,
-                             .n_kv_heads = 40,
-                             .vocab_size = 32000,
-                             .seq_len = 2048,
-                             .shared_classifier = 0};
+    halo_model_config cfg;
+    ASSERT_OK(halo_scenario_shape("llama2-13b", &cfg));
+    cfg.seq_len = 2048;
     static halo_sched_device dev[64];
     halo_rng r;
     halo_rng_init(&r, 3);

@@ -63,12 +63,5 @@ static void missing_file_names_it(void) {
     ASSERT(strstr(err.msg, "not a regular file") != NULL);
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        {"known_vectors_match", known_vectors_match},
-        {"chunked_updates_equal_one_update", chunked_updates_equal_one_update},
-        {"million_a", million_a},
-        {"missing_file_names_it", missing_file_names_it},
-    };
-    return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
-}
+TEST_MAIN(TEST(known_vectors_match), TEST(chunked_updates_equal_one_update), TEST(million_a),
+          TEST(missing_file_names_it))

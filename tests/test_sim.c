@@ -4,33 +4,20 @@
  */
 #include "core/wire.h"
 #include "sim/sim.h"
+#include "sim/world.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <stdlib.h>
 
-enum {
-    MAXN = 8
-};
+typedef tu_star world;
 
-typedef struct world {
-    halo_device_profile dev[MAXN];
-    halo_link_spec up[MAXN], down[MAXN];
-    halo_sim_config cfg;
-} world;
-
+/* Devices of 1 GFLOP/s and 1 GB/s on a gigabit switch, 0.1 ms per hop. */
 static void world_init(world *w, int n, int delivery) {
-    for (int i = 0; i < MAXN; i++) {
-        w->dev[i] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 1e9};
-        w->up[i] = w->down[i] = (halo_link_spec){
-            .bandwidth_bps = 1e9, .latency_ns = 100000, .mtu_bytes = 1500, .header_bytes = 66};
-    }
-    w->cfg = (halo_sim_config){.n_nodes = n,
-                               .devices = w->dev,
-                               .uplink = w->up,
-                               .downlink = w->down,
-                               .delivery = delivery,
-                               .seed = 7};
-    halo_tcp_config_linux(&w->cfg.tcp);
+    halo_device_profile dev = {.flops_per_s = 1e9, .mem_bw_bps = 1e9};
+    halo_link_spec link = {
+        .bandwidth_bps = 1e9, .latency_ns = 100000, .mtu_bytes = 1500, .header_bytes = 66};
+    tu_star_init(w, n, delivery, dev, link, 7);
 }
 
 static halo_transport *make(world *w) {
@@ -58,6 +45,14 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
         r->first[r->count] = ((const unsigned char *)msg)[0];
     }
     r->count++;
+}
+
+/* A transport for `w` with `r` recording what node 0 receives. */
+static halo_transport *make_rx(world *w, rx *r) {
+    halo_transport *t = make(w);
+    *r = (rx){.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, r, NULL));
+    return t;
 }
 
 static int idle(void *arg) {
@@ -121,9 +116,8 @@ static void storage_reads_delay_compute_and_read_ahead_overlaps_it(void) {
 static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[4000] = {1};
     ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
     drain(t);
@@ -145,9 +139,8 @@ static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) 
 static void incast_queues_at_the_receivers_port(void) {
     world w;
     world_init(&w, 5, HALO_DELIVERY_DATAGRAM);
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[1400] = {0};
     for (int i = 1; i < 5; i++)
         ASSERT_OK(t->ops->send(t, i, 0, msg, sizeof msg, NULL));
@@ -161,9 +154,8 @@ static void incast_queues_at_the_receivers_port(void) {
 
 /* Sends `n` messages of `len` bytes from node 1 to 0 and returns how many arrived. */
 static int delivered(world *w, int n, size_t len) {
-    halo_transport *t = make(w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(w, &r);
     static unsigned char msg[8192];
     for (int i = 0; i < n; i++) {
         ASSERT_OK(t->ops->send(t, 1, 0, msg, len, NULL));
@@ -197,9 +189,8 @@ static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
     double mean = halo_loss_mean(&w.up[1].loss); /* (0.01 / 0.21) * 0.5 = 0.0238 */
     ASSERT_NEAR(mean, 0.01 / 0.21 * 0.5, 1e-12);
     int n = 50000;
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     /* Message i carries i in its first byte (mod 256); find runs of losses. */
     static unsigned char got[50000];
     unsigned char msg[100];
@@ -230,9 +221,8 @@ static void runs_are_deterministic_and_runs_differ(void) {
     int counts[3];
     for (int k = 0; k < 3; k++) {
         w.cfg.run = k == 2 ? 1 : 0;
-        halo_transport *t = make(&w);
-        rx r = {.t = t, .node = 0};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
         unsigned char msg[3000] = {0};
         for (int i = 0; i < 200; i++)
             ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
@@ -250,9 +240,8 @@ static void compute_delays_the_nodes_sends(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
     w.dev[1] = (halo_device_profile){.flops_per_s = 1e9, .mem_bw_bps = 2e9, .op_overhead_ns = 1000};
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     /* 2e6 flops at 1 GFLOP/s = 2 ms; 1e6 bytes at 2 GB/s = 0.5 ms: compute-bound. */
     halo_cost cost = {.flops = 2e6, .bytes = 1e6, .ops = 1};
     ASSERT_EQ(halo_device_time_ns(&w.dev[1], &cost), 2001000);
@@ -274,9 +263,8 @@ static void stream_delivers_everything_in_order_despite_loss(void) {
     world_init(&w, 2, HALO_DELIVERY_STREAM);
     w.up[1].loss = w.down[0].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
     w.up[0].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
-    halo_transport *t = make(&w);
-    rx r = {.t = t, .node = 0};
-    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
     unsigned char msg[5000];
     for (int i = 0; i < 300; i++) {
         msg[0] = (unsigned char)i;
@@ -346,6 +334,147 @@ static void stream_turns_a_lost_lone_segment_into_a_200ms_wait(void) {
     halo_transport_free(t);
 }
 
+/*
+ * Host costs: the sender is busy for send_ns plus the copy before the message leaves; the
+ * receiver for recv_ns plus the copy before the application sees it; per message.
+ */
+static void host_costs_keep_the_sender_and_the_receiver_busy(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.dev[1].send_ns = 5000;
+    w.dev[1].copy_ns_per_kb = 1000;
+    w.dev[0].recv_ns = 7000;
+    w.dev[0].copy_ns_per_kb = 2000;
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    unsigned char msg[1024] = {1};
+    ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+    ASSERT_EQ(t->ops->now_ns(t, 1), 6000); /* 5 us + 1 KiB at 1000 ns/KiB */
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    uint64_t wire = 2 * ((1024 + 66) * 8 + 100000);
+    ASSERT_EQ(r.at_ns[0], 6000 + wire + 7000 + 2000);
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.host_ns, 9000);
+    /* the costs are per message (a wake-up and a call), not per datagram: a message of
+       4000 bytes in three datagrams costs one send, one receive and its copies */
+    unsigned char big[4000] = {2};
+    uint64_t t0 = t->ops->now_ns(t, 1);
+    ASSERT_OK(t->ops->send(t, 1, 0, big, sizeof big, NULL));
+    ASSERT_EQ(t->ops->now_ns(t, 1) - t0, 5000 + 3906);
+    drain(t);
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.host_ns, 9000 + 7000 + 7813);
+    halo_transport_free(t);
+}
+
+/*
+ * Three devices on a host of two cores: the third compute segment to start while the
+ * other two run takes 3/2 as long; a device on a host of its own is not slowed.
+ */
+static void devices_sharing_a_host_share_its_cores(void) {
+    world w;
+    world_init(&w, 4, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+    }
+    halo_transport *t = make(&w);
+    halo_cost ms = {.flops = 1e6}; /* 1 ms at 1 GFLOP/s */
+    for (int i = 0; i < 4; i++)
+        t->ops->charge(t, i, &ms);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 1000000);
+    ASSERT_EQ(t->ops->now_ns(t, 1), 1000000);
+    ASSERT_EQ(t->ops->now_ns(t, 2), 1500000);
+    ASSERT_EQ(t->ops->now_ns(t, 3), 1000000);
+    halo_transport_free(t);
+}
+
+/* Heartbeats cost wire time and are answered, but the application never sees them, the
+   message counters do not count them, and a world with nothing else to do still ends. */
+static void heartbeats_are_answered_and_never_delivered(void) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_STREAM);
+    w.cfg.heartbeat_ns = 10000000;
+    halo_transport *t = make(&w);
+    rx r1 = {.t = t, .node = 1}, r0 = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 1, on_recv, &r1, NULL));
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r0, NULL));
+    drain(t); /* ends: heartbeats stop after the application's long silence */
+    ASSERT_EQ(r0.count, 0);
+    ASSERT_EQ(r1.count, 0);
+    halo_sim_node_stats s0, s1, s2;
+    halo_sim_get_stats(t, 0, &s0);
+    halo_sim_get_stats(t, 1, &s1);
+    halo_sim_get_stats(t, 2, &s2);
+    ASSERT_EQ(s0.msgs_sent + s1.msgs_sent + s0.msgs_delivered + s1.msgs_delivered, 0);
+    ASSERT(s0.packets_sent > 1000); /* pings to two workers for 600 simulated seconds */
+    ASSERT(s1.packets_sent > 500);  /* pongs (and ACKs) */
+    ASSERT(s2.packets_sent > 500);
+    halo_transport_free(t);
+}
+
+/*
+ * The socket cluster's heartbeat under stream delivery: a ping that follows a lost lone
+ * segment makes the receiver SACK, so the sender retransmits within a heartbeat instead of
+ * after a 200 ms timeout (the same exchange as the test above, without the heartbeat).
+ */
+static void a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.cfg.heartbeat_ns = 20000000;
+    for (int i = 0; i < 2; i++)
+        w.up[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    halo_transport *t = make(&w);
+    pingpong p = {.t = t, .size = 1000, .left = 2000};
+    ASSERT_OK(t->ops->attach(t, 1, pp_server, &p, NULL));
+    ASSERT_OK(t->ops->attach(t, 0, pp_client, &p, NULL));
+    static unsigned char buf[16384];
+    ASSERT_OK(t->ops->send(t, 0, 1, buf, p.size, NULL));
+    drain(t);
+    ASSERT_EQ(p.n, 2000);
+    int fast = 0, rescued = 0, slow = 0;
+    for (int i = 0; i < p.n; i++) {
+        fast += p.rtt[i] < 2000000;
+        rescued += p.rtt[i] >= 2000000 && p.rtt[i] < 60000000;
+        slow += p.rtt[i] >= 200000000;
+    }
+    ASSERT(fast > 1700);
+    ASSERT(rescued > 100); /* about 1 - 0.95^2 of exchanges lose a packet */
+    ASSERT(slow < 20);     /* only when the ping or its SACK is lost too */
+    halo_transport_free(t);
+}
+
+/* ns-3 would ignore what only the in-tree engine models: the world refuses it by name. */
+static void the_ns3_world_refuses_what_only_the_in_tree_engine_models(void) {
+    world w;
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.cfg.heartbeat_ns = 1000000;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "heartbeat_ms");
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.dev[0].host = 1;
+    w.dev[0].cores = 2;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "sharing a host");
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_GILBERT,
+                                      .loss_bad = 1,
+                                      .mean_good_ns = 100000000,
+                                      .mean_bad_ns = 10000000};
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "Gilbert-Elliott loss in time");
+    ASSERT(t == NULL);
+    /* the in-tree engine takes all of it */
+    w.cfg.heartbeat_ns = 1000000;
+    ASSERT_OK(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_SIM, &err));
+    halo_transport_free(t);
+}
+
 static void bad_configurations_are_rejected_with_the_field(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
@@ -379,4 +508,9 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(stream_delivers_everything_in_order_despite_loss),
           TEST(stream_turns_a_lost_lone_segment_into_a_200ms_wait),
           TEST(bad_configurations_are_rejected_with_the_field),
-          TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it))
+          TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
+          TEST(host_costs_keep_the_sender_and_the_receiver_busy),
+          TEST(devices_sharing_a_host_share_its_cores),
+          TEST(heartbeats_are_answered_and_never_delivered),
+          TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
+          TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models))

@@ -6,43 +6,29 @@
 #include "core/cluster.h"
 #include "core/forward.h"
 #include "core/sampler.h"
+#include "sim/scenario.h"
 #include "sim/sim.h"
 #include "tests/test.h"
 #include "tests/testutil.h"
 
 enum {
-    MAXN = 8,
     VOCAB = 512
 };
 
-typedef struct world {
-    halo_device_profile dev[MAXN];
-    halo_link_spec up[MAXN], down[MAXN];
-    halo_sim_config cfg;
-} world;
+typedef tu_star world;
 
 /* A Raspberry-Pi-like device on gigabit Ethernet; loss on the workers' links. */
 static void world_init(world *w, int n, int delivery, double loss, uint64_t run) {
-    for (int i = 0; i < MAXN; i++) {
-        w->dev[i] =
-            (halo_device_profile){.flops_per_s = 10e9, .mem_bw_bps = 3e9, .op_overhead_ns = 2000};
-        w->up[i] = w->down[i] = (halo_link_spec){.bandwidth_bps = 1e9,
-                                                 .latency_ns = 100000,
-                                                 .jitter_ns = 10000,
-                                                 .mtu_bytes = 1500,
-                                                 .header_bytes = 66};
-        if (i > 0)
-            w->up[i].loss = w->down[i].loss =
-                (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
-    }
-    w->cfg = (halo_sim_config){.n_nodes = n,
-                               .devices = w->dev,
-                               .uplink = w->up,
-                               .downlink = w->down,
-                               .delivery = delivery,
-                               .seed = 11,
-                               .run = run};
-    halo_tcp_config_linux(&w->cfg.tcp);
+    halo_device_profile pi = {.flops_per_s = 10e9, .mem_bw_bps = 3e9, .op_overhead_ns = 2000};
+    halo_link_spec gbe = {.bandwidth_bps = 1e9,
+                          .latency_ns = 100000,
+                          .jitter_ns = 10000,
+                          .mtu_bytes = 1500,
+                          .header_bytes = 66};
+    tu_star_init(w, n, delivery, pi, gbe, 11);
+    for (int i = 1; i < TU_STAR_MAX; i++)
+        w->up[i].loss = w->down[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
+    w->cfg.run = run;
 }
 
 typedef struct outcome {
@@ -52,7 +38,8 @@ typedef struct outcome {
     uint64_t events;
 } outcome;
 
-static void run(const halo_model *m, world *w, halo_sync_config sync, int steps, outcome *o) {
+static void run_with(const halo_model *m, world *w, halo_sync_config sync, int collective,
+                     int steps, outcome *o) {
     memset(o, 0, sizeof *o);
     halo_transport *t = NULL;
     halo_err err = {0};
@@ -63,6 +50,7 @@ static void run(const halo_model *m, world *w, halo_sync_config sync, int steps,
                               .n_devices = w->cfg.n_nodes,
                               .transport = t,
                               .encoding = HALO_ENCODING_Q8,
+                              .collective = collective,
                               .sync = sync};
     if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
         TEST_FAIL_AT("%s", err.msg);
@@ -81,20 +69,16 @@ static void run(const halo_model *m, world *w, halo_sync_config sync, int steps,
     halo_transport_free(t);
 }
 
-static halo_model *bundled(void) {
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_load(&m, tu_src_path("models/stories260K.bin"), NULL));
-    return m;
+static void run(const halo_model *m, world *w, halo_sync_config sync, int steps, outcome *o) {
+    run_with(m, w, sync, HALO_COLLECTIVE_STAR, steps, o);
 }
 
 static void lossless_simulation_equals_the_single_device(void) {
-    halo_model *m = bundled();
+    halo_model *m = tu_bundled_model();
     int ref[64];
     halo_state *s = NULL;
     ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
-    int token = 1;
-    for (int pos = 0; pos < 64; pos++)
-        token = ref[pos] = halo_argmax(halo_forward(s, token, pos), VOCAB);
+    (void)tu_greedy(s, VOCAB, 1, 64, ref, NULL);
     halo_state_free(s);
     for (int delivery = 0; delivery < 2; delivery++) {
         world w;
@@ -112,7 +96,7 @@ static void lossless_simulation_equals_the_single_device(void) {
 }
 
 static void same_seed_and_run_give_identical_results(void) {
-    halo_model *m = bundled();
+    halo_model *m = tu_bundled_model();
     halo_sync_config relaxed = {.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 2000000};
     static outcome a, b, c;
     world w;
@@ -128,7 +112,7 @@ static void same_seed_and_run_give_identical_results(void) {
 }
 
 static void strict_stream_pays_for_loss_in_time(void) {
-    halo_model *m = bundled();
+    halo_model *m = tu_bundled_model();
     static outcome clean, lossy;
     world w;
     world_init(&w, 4, HALO_DELIVERY_STREAM, 0.0, 0);
@@ -146,13 +130,8 @@ static void strict_stream_pays_for_loss_in_time(void) {
 }
 
 static void shape_only_llama2_7b_runs_without_weights(void) {
-    halo_model_config cfg = {.dim = 4096,
-                             .hidden_dim = 11008,
-                             .n_layers = 32,
-                             .n_heads = 32,
-                             .n_kv_heads = 32,
-                             .vocab_size = 32000,
-                             .seq_len = 4096};
+    halo_model_config cfg;
+    ASSERT_OK(halo_scenario_shape("llama2-7b", &cfg));
     halo_model *m = NULL;
     ASSERT_OK(halo_model_new_shape(&m, &cfg, HALO_WEIGHT_Q40, NULL));
     ASSERT(!halo_model_has_weights(m));
@@ -166,6 +145,30 @@ static void shape_only_llama2_7b_runs_without_weights(void) {
     halo_model_free(m);
 }
 
+/*
+ * The mesh collective over lossy TCP, with more devices than the bundled model's 4 KV heads:
+ * the devices without attention groups do not wait for attention blocks, so their peers run
+ * blocks ahead of a device whose messages are late (up to the next token's first blocks
+ * before its STATE arrives). Every early partial sum must be kept: the run completes and
+ * gives exactly the tokens of the lossless run (TCP loses nothing, only delays).
+ */
+static void mesh_keeps_every_early_partial_under_loss(void) {
+    halo_model *m = tu_bundled_model();
+    static outcome clean, lossy;
+    halo_sync_config strict = {.policy = HALO_SYNC_POLICY_STRICT};
+    world w;
+    world_init(&w, 8, HALO_DELIVERY_STREAM, 0.0, 0);
+    run_with(m, &w, strict, HALO_COLLECTIVE_MESH, 24, &clean);
+    for (uint64_t r = 0; r < 3; r++) {
+        world_init(&w, 8, HALO_DELIVERY_STREAM, 0.05, r);
+        run_with(m, &w, strict, HALO_COLLECTIVE_MESH, 24, &lossy);
+        ASSERT(memcmp(clean.ids, lossy.ids, sizeof clean.ids) == 0);
+        ASSERT_EQ(lossy.missing, 0);
+    }
+    halo_model_free(m);
+}
+
 TEST_MAIN(TEST(lossless_simulation_equals_the_single_device),
+          TEST(mesh_keeps_every_early_partial_under_loss),
           TEST(same_seed_and_run_give_identical_results), TEST(strict_stream_pays_for_loss_in_time),
           TEST(shape_only_llama2_7b_runs_without_weights))

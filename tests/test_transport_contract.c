@@ -7,6 +7,7 @@
 #include "net/transport.h"
 #include "sim/sim.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 #ifdef HALO_CONTRACT_NS3
 #include "sim/ns3/ns3_shim.h"
 #endif
@@ -34,23 +35,12 @@ static int make_sim(halo_transport **t, int n_nodes, int delivery, halo_err *err
                            .jitter_ns = 20000,
                            .mtu_bytes = 1500,
                            .header_bytes = 66};
-    halo_device_profile devs[8];
-    halo_link_spec links[8];
-    for (int i = 0; i < 8; i++) {
-        devs[i] = dev;
-        links[i] = link;
-    }
-    halo_sim_config cfg = {.n_nodes = n_nodes,
-                           .devices = devs,
-                           .uplink = links,
-                           .downlink = links,
-                           .delivery = delivery,
-                           .seed = 1};
-    halo_tcp_config_linux(&cfg.tcp);
+    tu_star w;
+    tu_star_init(&w, n_nodes, delivery, dev, link, 1);
 #ifdef HALO_CONTRACT_NS3
-    return halo_ns3_new(t, &cfg, NULL, err);
+    return halo_ns3_new(t, &w.cfg, NULL, err);
 #else
-    return halo_sim_new(t, &cfg, err);
+    return halo_sim_new(t, &w.cfg, err);
 #endif
 }
 
@@ -125,16 +115,6 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
     b->count++;
 }
 
-typedef struct want {
-    inbox *box;
-    int n;
-} want;
-
-static int got_n(void *arg) {
-    want *w = arg;
-    return w->box->count >= w->n;
-}
-
 typedef struct flag {
     int fired;
     uint64_t at_ns;
@@ -159,19 +139,26 @@ static halo_transport *make(const world *w, int n) {
     return t;
 }
 
+/* World w with n nodes and `box` receiving at `node`. */
+static halo_transport *make_rx(const world *w, int n, int node, inbox *box) {
+    halo_transport *t = make(w, n);
+    *box = (inbox){.t = t, .node = node};
+    ASSERT_OK(t->ops->attach(t, node, on_recv, box, NULL));
+    return t;
+}
+
 /* ==== Cases ==== */
 
 static void messages_between_a_pair_arrive_in_order(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 3);
-        inbox box = {.t = t, .node = 0};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 3, 0, &box);
         for (int i = 0; i < 100; i++) {
             unsigned char m[64] = {(unsigned char)i};
             ASSERT_OK(t->ops->send(t, 1 + (i % 2), 0, m, 1 + (size_t)i % 64, NULL));
         }
-        want w = {&box, 100};
-        ASSERT_OK(t->ops->run(t, got_n, &w, NULL));
+        tu_count_goal w = {&box.count, 100};
+        ASSERT_OK(t->ops->run(t, tu_count_reached, &w, NULL));
         int last[3] = {-1, -1, -1};
         for (int i = 0; i < 100; i++) {
             ASSERT(box.first[i] > last[box.src[i]] || last[box.src[i]] < 0);
@@ -184,14 +171,13 @@ static void messages_between_a_pair_arrive_in_order(void) {
 
 static void send_copies_the_message(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 2);
-        inbox box = {.t = t, .node = 1};
-        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 2, 1, &box);
         unsigned char m[8] = {42};
         ASSERT_OK(t->ops->send(t, 0, 1, m, sizeof m, NULL));
         m[0] = 7;
-        want w = {&box, 1};
-        ASSERT_OK(t->ops->run(t, got_n, &w, NULL));
+        tu_count_goal w = {&box.count, 1};
+        ASSERT_OK(t->ops->run(t, tu_count_reached, &w, NULL));
         ASSERT_EQ(box.first[0], 42);
         ASSERT_EQ(box.src[0], 0);
         halo_transport_free(t);
@@ -200,9 +186,8 @@ static void send_copies_the_message(void) {
 
 static void nothing_is_delivered_inside_send_or_schedule(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 2);
-        inbox box = {.t = t, .node = 1};
-        ASSERT_OK(t->ops->attach(t, 1, on_recv, &box, NULL));
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 2, 1, &box);
         flag f = {.t = t};
         ASSERT_OK(t->ops->schedule(t, 0, 0, on_timer, &f, NULL, NULL));
         unsigned char m[1] = {1};
@@ -274,10 +259,9 @@ static void bad_arguments_fail_without_callbacks(void) {
 
 static void destroy_frees_pending_messages_and_timers(void) {
     for (int k = 0; k < N_WORLDS; k++) {
-        halo_transport *t = make(&worlds[k], 4);
-        inbox box = {.t = t};
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 4, 0, &box);
         flag f = {.t = t};
-        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
         unsigned char m[300] = {0};
         for (int i = 0; i < 50; i++)
             ASSERT_OK(t->ops->send(t, 1 + i % 3, 0, m, sizeof m, NULL));

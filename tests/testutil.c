@@ -2,6 +2,9 @@
 
 #include "tests/testutil.h"
 
+#include "core/sampler.h"
+#include "tests/test.h"
+
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +88,80 @@ unsigned char *tu_read_file(const char *path, size_t *n) {
     buf[len] = 0;
     *n = (size_t)len;
     return buf;
+}
+
+/* ==== Models ==== */
+
+halo_model_config tu_model_shape(const char *name) {
+    static const struct {
+        const char *name;
+        halo_model_config cfg; /* dim, hidden, layers, heads, kv heads, vocab, seq, shared */
+    } shapes[] = {
+        {"gqa", {96, 200, 3, 6, 2, 50, 16, 0}},
+        {"big-groups", {128, 512, 4, 4, 2, 16, 8, 0}},
+        {"tiny", {16, 32, 4, 2, 2, 8, 8, 1}},
+    };
+
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (strcmp(name, shapes[i].name) == 0)
+            return shapes[i].cfg;
+    TEST_FAIL_AT("no test model shape named '%s'", name);
+}
+
+halo_model *tu_load_model(const char *path) {
+    halo_model *m = NULL;
+    halo_err err = {0};
+    if (halo_model_load(&m, path, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    return m;
+}
+
+halo_model *tu_bundled_model(void) {
+    return tu_load_model(tu_src_path("models/stories260K.bin"));
+}
+
+halo_model *tu_random_model(const char *name, const halo_model_config *cfg, uint64_t seed,
+                            const char **path_out) {
+    const char *path = tu_tmp_path(name);
+    halo_err err = {0};
+    if (halo_model_write_random(path, cfg, seed, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    if (path_out)
+        *path_out = path;
+    return tu_load_model(path);
+}
+
+int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, float *logits) {
+    for (int pos = 0; pos < steps; pos++) {
+        float *l = halo_forward(s, token, pos);
+        if (logits)
+            memcpy(logits + (size_t)pos * (size_t)vocab_size, l,
+                   (size_t)vocab_size * sizeof(float));
+        token = halo_argmax(l, vocab_size);
+        if (ids)
+            ids[pos] = token;
+    }
+    return token;
+}
+
+/* ==== Transports ==== */
+
+void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev,
+                  halo_link_spec link, uint64_t seed) {
+    for (int i = 0; i < TU_STAR_MAX; i++) {
+        w->dev[i] = dev;
+        w->up[i] = w->down[i] = link;
+    }
+    w->cfg = (halo_sim_config){.n_nodes = n_nodes,
+                               .devices = w->dev,
+                               .uplink = w->up,
+                               .downlink = w->down,
+                               .delivery = delivery,
+                               .seed = seed};
+    halo_tcp_config_linux(&w->cfg.tcp);
+}
+
+int tu_count_reached(void *goal) {
+    const tu_count_goal *g = goal;
+    return *g->count >= g->n;
 }

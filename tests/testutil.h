@@ -1,11 +1,18 @@
 /*
  * Helpers for tests: paths of the bundled files and scratch files in a per-test temporary
- * directory that is removed at exit.
+ * directory that is removed at exit, and the fixtures several tests share (models, greedy
+ * decoding, a simulated star network, a stop condition for a transport's run). A helper
+ * that cannot do its job fails the test (it aborts, naming the error); nothing returns an
+ * error code.
  */
 #ifndef HALO_TESTUTIL_H
 #define HALO_TESTUTIL_H
 
+#include "core/forward.h"
+#include "sim/sim.h"
+
 #include <stddef.h>
+#include <stdint.h>
 
 /* Path of a file in the project (relative to the source root), e.g. "models/tok512.bin". */
 const char *tu_src_path(const char *rel);
@@ -24,5 +31,69 @@ void tu_write_file(const char *path, const void *data, size_t n);
 
 /* Reads a whole file; *n receives its size; the caller frees. Aborts on failure. */
 unsigned char *tu_read_file(const char *path, size_t *n);
+
+/* ==== Models ==== */
+
+/*
+ * The model shapes tests share, by name (as sim/scenario.h names real models' shapes):
+ *  - "gqa": grouped-query attention (6 heads over 2 KV heads, kv_mul 3) and a separate
+ *    classifier; dim 96, hidden 200, 3 layers, 50 tokens, 16 positions;
+ *  - "big-groups": groups that take a while to read (FFN groups of 32 neurons are 48 kB);
+ *    dim 128, hidden 512, 4 layers, 4 heads over 2 KV heads, separate classifier;
+ *  - "tiny": dim 16, hidden 32, 4 layers, 2 heads (head size 8, no grouping), 8 tokens,
+ *    8 positions, shared classifier.
+ * An unknown name fails the test.
+ */
+halo_model_config tu_model_shape(const char *name);
+
+/* Loads the model at `path`; the caller frees it. */
+halo_model *tu_load_model(const char *path);
+
+/* The bundled stories260K model (models/stories260K.bin); the caller frees it. */
+halo_model *tu_bundled_model(void);
+
+/*
+ * Writes a random checkpoint of shape `cfg` (halo_model_write_random with `seed`) to the
+ * scratch file `name` and loads it; the caller frees it. *path_out, when not NULL, receives
+ * the file's path (a tu_tmp_path result).
+ */
+halo_model *tu_random_model(const char *name, const halo_model_config *cfg, uint64_t seed,
+                            const char **path_out);
+
+/*
+ * Greedy decoding on one run state: runs `token` at position 0, then each position's argmax,
+ * for `steps` positions. ids[pos] receives the argmax at pos and logits[pos * vocab_size..]
+ * the logits (either may be NULL). Allocates nothing. Returns the last argmax.
+ */
+int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, float *logits);
+
+/* ==== Transports ==== */
+
+enum {
+    TU_STAR_MAX = 8 /* nodes of a tu_star */
+};
+
+/*
+ * A simulated star (sim/sim.h) of up to TU_STAR_MAX nodes: every device `dev`, every link
+ * `link` both ways, TCP as Linux's (halo_tcp_config_linux). cfg points into the struct, so
+ * a test may change any device or link after tu_star_init (and must not copy the struct).
+ * Other node counts are passed on as they are, for halo_sim_new to refuse.
+ */
+typedef struct tu_star {
+    halo_device_profile dev[TU_STAR_MAX];
+    halo_link_spec up[TU_STAR_MAX], down[TU_STAR_MAX];
+    halo_sim_config cfg;
+} tu_star;
+
+void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev,
+                  halo_link_spec link, uint64_t seed);
+
+/* A stop condition for t->ops->run: true once *count reaches n. */
+typedef struct tu_count_goal {
+    const int *count;
+    int n;
+} tu_count_goal;
+
+int tu_count_reached(void *goal);
 
 #endif /* HALO_TESTUTIL_H */

@@ -20,10 +20,10 @@
  *   comes from storage (a device whose memory cannot hold the file).
  * --pin 1: the loader thread on CPU 1, the compute thread on CPU 0 (see run_mode).
  * The share of the file in the page cache (mincore) is printed before each run.
- * FILE is written if missing (the synthetic ~110M model of `halo bench --save-big`: same
- * shape, same seed). Prints a markdown table (docs/loader.md): one row per cache size and
- * prefetch mode, medians over the repeats (runs are interleaved), the first token of each
- * run excluded from the rates.
+ * FILE is typically the synthetic ~110M model that `halo bench --save-big FILE` writes (a
+ * missing FILE is named with that command). Prints a markdown table (docs/loader.md): one row per
+ * cache size and prefetch mode, medians over the repeats (runs are interleaved), the first token of
+ * each run excluded from the rates.
  */
 #define _GNU_SOURCE       /* posix_fadvise, mincore, sched_setaffinity */
 #define _FILE_OFFSET_BITS 64
@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,17 @@ static int to_int(const char *v) {
     return (end == v || *end != '\0' || x < 0 || x > 1000000) ? -1 : (int)x;
 }
 
+/* The options that take a whole number, and where it goes. */
+static const struct {
+    const char *name;
+    size_t offset;
+} INT_OPTS[] = {
+    {"--tokens", offsetof(opts, tokens)},   {"--repeats", offsetof(opts, repeats)},
+    {"--share", offsetof(opts, share)},     {"--ffn-size", offsetof(opts, ffn_size)},
+    {"--pin", offsetof(opts, pin)},         {"--vectors", offsetof(opts, vectors)},
+    {"--verbose", offsetof(opts, verbose)}, {"--ahead", offsetof(opts, ahead)},
+};
+
 static int parse(int argc, char **argv, opts *o) {
     *o = (opts){.tokens = 8, .repeats = 3, .share = 4, .ffn_size = 32, .ahead = 1, .vectors = 1};
     for (int i = 1; i < argc; i++) {
@@ -102,24 +114,13 @@ static int parse(int argc, char **argv, opts *o) {
         if (!v)
             return -1;
         i++;
-        if (strcmp(a, "--model") == 0)
+        size_t k = 0, n = sizeof INT_OPTS / sizeof INT_OPTS[0];
+        while (k < n && strcmp(a, INT_OPTS[k].name) != 0)
+            k++;
+        if (k < n)
+            *(int *)(void *)((char *)o + INT_OPTS[k].offset) = to_int(v);
+        else if (strcmp(a, "--model") == 0)
             o->model = v;
-        else if (strcmp(a, "--tokens") == 0)
-            o->tokens = to_int(v);
-        else if (strcmp(a, "--repeats") == 0)
-            o->repeats = to_int(v);
-        else if (strcmp(a, "--share") == 0)
-            o->share = to_int(v);
-        else if (strcmp(a, "--ffn-size") == 0)
-            o->ffn_size = to_int(v);
-        else if (strcmp(a, "--pin") == 0)
-            o->pin = to_int(v);
-        else if (strcmp(a, "--vectors") == 0)
-            o->vectors = to_int(v);
-        else if (strcmp(a, "--verbose") == 0)
-            o->verbose = to_int(v);
-        else if (strcmp(a, "--ahead") == 0)
-            o->ahead = to_int(v);
         else if (strcmp(a, "--cold") == 0)
             o->cold = strcmp(v, "layer") == 0 ? COLD_LAYER : COLD_NONE;
         else
@@ -131,21 +132,15 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* The synthetic model of app/cmd_bench.c (halo bench --save-big). */
-static int ensure_model(const char *path, halo_err *err) {
+/* The synthetic model is written by one command only (halo bench --save-big), so its shape
+ * and seed are defined once; a missing file is named with that command. */
+static int check_model(const char *path, halo_err *err) {
     struct stat st;
     if (stat(path, &st) == 0)
         return HALO_OK;
-    halo_model_config cfg = {.dim = 768,
-                             .hidden_dim = 2048,
-                             .n_layers = 12,
-                             .n_heads = 12,
-                             .n_kv_heads = 12,
-                             .vocab_size = 32000,
-                             .seq_len = 256,
-                             .shared_classifier = 1};
-    (void)fprintf(stderr, "writing the synthetic model to %s\n", path);
-    return halo_model_write_random(path, &cfg, 1234, err);
+    return HALO_FAIL(err, HALO_ERR_IO,
+                     "%s: %s (write the synthetic ~110M model with `halo bench --save-big %s`)",
+                     path, strerror(errno), path);
 }
 
 /* Bytes this process caused to be read from storage (/proc/self/io read_bytes), or 0. */
@@ -427,7 +422,7 @@ int main(int argc, char **argv) {
     }
     halo_err err = {0};
     bench b = {.o = &o, .fd = -1};
-    int rc = ensure_model(o.model, &err);
+    int rc = check_model(o.model, &err);
     if (rc == HALO_OK)
         rc = halo_model_load(&b.model, o.model, &err);
     if (rc == HALO_OK) {

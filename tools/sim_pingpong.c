@@ -26,6 +26,7 @@
 #include "sim/sim.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,16 +116,18 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 }
 
 static void usage(void) {
-    (void)fprintf(stderr, "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
-                          "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
-                          "       [--engine sim|ns3] [--delivery stream|datagram] "
-                          "[--timeout-us U]\n"
-                          "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
-                          "bursts instead of\n        Bernoulli --loss; --loss then only labels "
-                          "the output)\n"
-                          "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
-                          "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
-                          "...)\n");
+    (void)fprintf(stderr,
+                  "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
+                  "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
+                  "       [--engine sim|ns3] [--delivery stream|datagram] "
+                  "[--timeout-us U]\n"
+                  "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
+                  "bursts instead of\n        Bernoulli --loss; --loss then only labels "
+                  "the output)\n"
+                  "       [--host SEND_US,RECV_US,COPY_NS_PER_KB] [--link GBPS,LATENCY_US]\n"
+                  "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
+                  "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
+                  "...)\n");
 }
 
 typedef struct opts {
@@ -135,6 +138,8 @@ typedef struct opts {
     int rack_stand_in; /* --ns3-rack-stand-in 0|1 (halo_ns3_settings; default 1) */
     int header, ns3, delivery;
     halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
+    double host[3];            /* --host SEND_US,RECV_US,COPY_NS_PER_KB */
+    double link[2];            /* --link GBPS,LATENCY_US */
 } opts;
 
 static int bad_usage(void) {
@@ -150,7 +155,8 @@ static int parse_args(int argc, char **argv, opts *o) {
                 .interval_us = 1000,
                 .seed = 1,
                 .timeout_us = 100000,
-                .delivery = HALO_DELIVERY_STREAM};
+                .delivery = HALO_DELIVERY_STREAM,
+                .link = {10, 7}};
     halo_engine_config_init(&o->engine);
     o->rack_stand_in = 1;
     for (int i = 1; i < argc; i++) {
@@ -187,6 +193,18 @@ static int parse_args(int argc, char **argv, opts *o) {
             if (halo_engine_set(&o->engine, key, eq + 1, &e) != HALO_OK) {
                 (void)fprintf(stderr, "halo_sim_pingpong: --tcp %s: %s\n", argv[i], e.msg);
                 return -1;
+            }
+            continue;
+        } else if ((strcmp(a, "--host") == 0 || strcmp(a, "--link") == 0) && i + 1 < argc) {
+            int k3 = strcmp(a, "--host") == 0;
+            double *dst3 = k3 ? o->host : o->link;
+            char *end = argv[++i];
+            for (int k = 0; k < (k3 ? 3 : 2); k++) {
+                const char *start = end;
+                dst3[k] = strtod(start, &end);
+                if (end == start || !(dst3[k] >= 0) || *end != (k < (k3 ? 2 : 1) ? ',' : '\0'))
+                    return bad_usage();
+                end += k < (k3 ? 2 : 1);
             }
             continue;
         } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
@@ -232,10 +250,17 @@ int main(int argc, char **argv) {
         return 2;
     double size = o.size, loss = o.loss;
     int header = o.header, ns3 = o.ns3, delivery = o.delivery;
-    halo_device_profile dev[2] = {{.flops_per_s = 1e12, .mem_bw_bps = 1e12},
-                                  {.flops_per_s = 1e12, .mem_bw_bps = 1e12}};
-    halo_link_spec veth = {
-        .bandwidth_bps = 10e9, .latency_ns = 7000, .mtu_bytes = 1500, .header_bytes = 66};
+    halo_device_profile dev[2];
+    for (int i = 0; i < 2; i++)
+        dev[i] = (halo_device_profile){.flops_per_s = 1e12,
+                                       .mem_bw_bps = 1e12,
+                                       .send_ns = (uint64_t)llround(o.host[0] * 1e3),
+                                       .recv_ns = (uint64_t)llround(o.host[1] * 1e3),
+                                       .copy_ns_per_kb = o.host[2]};
+    halo_link_spec veth = {.bandwidth_bps = o.link[0] * 1e9,
+                           .latency_ns = (uint64_t)llround(o.link[1] * 1e3),
+                           .mtu_bytes = 1500,
+                           .header_bytes = 66};
     halo_link_spec up[2] = {veth, veth}, down[2] = {veth, veth};
     for (int i = 0; i < 2; i++)
         down[i].loss = o.use_gilbert ? (halo_loss_spec){.model = HALO_LOSS_GILBERT,

@@ -162,29 +162,16 @@ static void sleep_us(uint32_t us) {
     }
 }
 
-static void put_be32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) {
-        p[i] = (unsigned char)(v >> (24 - 8 * i));
+// Big-endian fields of n bytes (4: the hello's, 8: sequence numbers).
+static void put_be(unsigned char *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) {
+        p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
     }
 }
 
-static uint32_t get_be32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-static void put_be64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) {
-        p[i] = (unsigned char)(v >> (56 - 8 * i));
-    }
-}
-
-static uint64_t get_be64(const unsigned char *p) {
+static uint64_t get_be(const unsigned char *p, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < n; i++) {
         v = (v << 8) | p[i];
     }
     return v;
@@ -303,18 +290,23 @@ static void print_tcp_info(int fd, const char *role) {
 
 // ---------------------------------------------------------------------------------- server
 
+// Options of a connection, the same for both ends.
+struct conn_opts {
+    uint32_t timeout_ms; // SO_SNDTIMEO / SO_RCVTIMEO
+    const char *cc;      // TCP_CONGESTION, or NULL
+    int tcp_info;        // print TCP_INFO at the end
+};
+
 struct server_opts {
     const char *listen;
     uint32_t conns;
     uint32_t accept_timeout_ms;
-    uint32_t timeout_ms;
-    const char *cc;
-    int tcp_info;
+    struct conn_opts conn;
 };
 
 // Serves one connection: hello, then the announced number of exchanges, then EOF.
 static int serve_conn(int fd, const struct server_opts *o) {
-    if (set_conn_options(fd, o->timeout_ms) != 0 || set_cc(fd, o->cc) != 0) {
+    if (set_conn_options(fd, o->conn.timeout_ms) != 0 || set_cc(fd, o->conn.cc) != 0) {
         return -1;
     }
     unsigned char hello[PP_HELLO_LEN];
@@ -330,8 +322,8 @@ static int serve_conn(int fd, const struct server_opts *o) {
         fprintf(stderr, "%s: bad hello (not a %s client)\n", prog, prog);
         return -1;
     }
-    uint32_t size = get_be32(hello + 8);
-    uint32_t total = get_be32(hello + 12);
+    uint32_t size = (uint32_t)get_be(hello + 8, 4);
+    uint32_t total = (uint32_t)get_be(hello + 12, 4);
     if (size < PP_MIN_SIZE || size > PP_MAX_SIZE || total < 1 ||
         total > PP_MAX_COUNT + PP_MAX_WARMUP) {
         fprintf(stderr, "%s: hello out of range: size %" PRIu32 ", exchanges %" PRIu32 "\n", prog,
@@ -357,7 +349,7 @@ static int serve_conn(int fd, const struct server_opts *o) {
             ret = -1;
             break;
         }
-        uint64_t seq = get_be64(buf);
+        uint64_t seq = get_be(buf, 8);
         if (seq != i) {
             fprintf(stderr, "%s: request %" PRIu32 " carries sequence %" PRIu64 "\n", prog, i, seq);
             ret = -1;
@@ -379,7 +371,7 @@ static int serve_conn(int fd, const struct server_opts *o) {
             ret = -1;
         }
     }
-    if (o->tcp_info) {
+    if (o->conn.tcp_info) {
         print_tcp_info(fd, "server");
     }
     return ret;
@@ -396,7 +388,7 @@ static int run_server(const struct server_opts *o) {
         freeaddrinfo(ai);
         return EXIT_FAILURE;
     }
-    if (set_cc(lfd, o->cc) != 0) {
+    if (set_cc(lfd, o->conn.cc) != 0) {
         freeaddrinfo(ai);
         close(lfd);
         return EXIT_FAILURE;
@@ -456,9 +448,7 @@ struct client_opts {
     uint32_t warmup;
     uint32_t interval_us;
     uint32_t connect_timeout_ms;
-    uint32_t timeout_ms;
-    const char *cc;
-    int tcp_info;
+    struct conn_opts conn;
 };
 
 // Connects, retrying while the server is not listening yet (refused/unreachable).
@@ -476,7 +466,7 @@ static int connect_retry(const struct client_opts *o) {
             break;
         }
         // A timeout for connect itself too (Linux honours SO_SNDTIMEO there).
-        if (set_conn_options(fd, o->timeout_ms) != 0 || set_cc(fd, o->cc) != 0) {
+        if (set_conn_options(fd, o->conn.timeout_ms) != 0 || set_cc(fd, o->conn.cc) != 0) {
             close(fd);
             fd = -1;
             break;
@@ -529,8 +519,8 @@ static int client_session(int fd, const struct client_opts *o, int64_t *rtt, uns
     unsigned char echo[PP_HELLO_LEN];
     uint32_t total = o->warmup + o->count;
     memcpy(hello, PP_MAGIC, 8);
-    put_be32(hello + 8, o->size);
-    put_be32(hello + 12, total);
+    put_be(hello + 8, o->size, 4);
+    put_be(hello + 12, total, 4);
     if (send_full(fd, hello, sizeof hello, "hello") != 0) {
         return -1;
     }
@@ -542,7 +532,7 @@ static int client_session(int fd, const struct client_opts *o, int64_t *rtt, uns
         return -1;
     }
     for (uint32_t i = 0; i < total; i++) {
-        put_be64(req, i);
+        put_be(req, i, 8);
         int64_t t0 = now_ns();
         if (send_full(fd, req, o->size, "request") != 0) {
             return -1;
@@ -555,9 +545,9 @@ static int client_session(int fd, const struct client_opts *o, int64_t *rtt, uns
             }
             return -1;
         }
-        if (get_be64(rep) != i) {
+        if (get_be(rep, 8) != i) {
             fprintf(stderr, "%s: reply %" PRIu32 " carries sequence %" PRIu64 "\n", prog, i,
-                    get_be64(rep));
+                    get_be(rep, 8));
             return -1;
         }
         if (i >= o->warmup) {
@@ -567,7 +557,7 @@ static int client_session(int fd, const struct client_opts *o, int64_t *rtt, uns
             sleep_us(o->interval_us);
         }
     }
-    if (o->tcp_info) {
+    if (o->conn.tcp_info) {
         print_tcp_info(fd, "client");
     }
     return 0;
@@ -618,29 +608,16 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    struct server_opts so = {.listen = NULL,
-                             .conns = 1,
-                             .accept_timeout_ms = 60000,
-                             .timeout_ms = 30000,
-                             .cc = NULL,
-                             .tcp_info = 0};
-    struct client_opts co = {.connect = NULL,
-                             .out = "-",
-                             .size = 0,
-                             .count = 0,
-                             .warmup = 0,
-                             .interval_us = 1000,
-                             .connect_timeout_ms = 10000,
-                             .timeout_ms = 30000,
-                             .cc = NULL,
-                             .tcp_info = 0};
+    struct conn_opts conn = {.timeout_ms = 30000};
+    struct server_opts so = {.conns = 1, .accept_timeout_ms = 60000};
+    struct client_opts co = {.out = "-", .interval_us = 1000, .connect_timeout_ms = 10000};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = 0;
         int takes_value = 1;
         if (strcmp(a, "--tcp-info") == 0) {
-            so.tcp_info = co.tcp_info = 1;
+            conn.tcp_info = 1;
             takes_value = 0;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
@@ -649,10 +626,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: %s needs a value (or is unknown)\n", prog, a);
             return EXIT_USAGE;
         } else if (strcmp(a, "--cc") == 0) {
-            so.cc = co.cc = v;
+            conn.cc = v;
         } else if (strcmp(a, "--timeout-ms") == 0) {
-            r = parse_u32(a, v, 1, PP_MAX_TIMEOUT, &so.timeout_ms);
-            co.timeout_ms = so.timeout_ms;
+            r = parse_u32(a, v, 1, PP_MAX_TIMEOUT, &conn.timeout_ms);
         } else if (is_server && strcmp(a, "--listen") == 0) {
             so.listen = v;
         } else if (is_server && strcmp(a, "--conns") == 0) {
@@ -683,6 +659,7 @@ int main(int argc, char **argv) {
         i += takes_value;
     }
     signal(SIGPIPE, SIG_IGN);
+    so.conn = co.conn = conn;
     if (is_server) {
         if (so.listen == NULL) {
             fprintf(stderr, "%s: server needs --listen ADDR:PORT\n", prog);

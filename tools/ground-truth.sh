@@ -1,0 +1,683 @@
+#!/usr/bin/env bash
+# Ground truth for the simulator (issue 13, item 1): real systems measured on this machine,
+# root + 3 workers each in its own network namespace, under kernel packet loss. A benchmark,
+# not a test: it took 24 minutes in full here, ~40 s with --quick (once distributed-llama
+# is built). docs/ground-truth.md shows one run and says how to read it.
+#
+#   sudo DLLAMA_GIT=<git URL or local git dir of b4rtaz/distributed-llama> \
+#        tools/ground-truth.sh [options] > table.md
+#
+# Systems (each run starts from BOS with an empty prompt, greedy, one compute thread per
+# process, so every system does the same positions):
+#   dllama       distributed-llama v0.16.4 (commit $DLLAMA_COMMIT, default 8d624a7), fetched
+#                from DLLAMA_GIT and built with its own Makefile into DLLAMA_DIR (default
+#                ${XDG_CACHE_HOME:-$HOME/.cache}/halo/dllama; nothing of it enters the
+#                repository); f32 weights with an f32 sync buffer; blocking sockets
+#                (--net-turbo 0: its default busy-polls, which starves four processes on
+#                two cores).
+#   dllama-q40   the same with Q40 weights and a q80 sync buffer, T only (S's per-node
+#                slices of 16 values cannot hold a 32-value block).
+#   halo-strict  halo's socket cluster, `engine: {baseline: dllama}` (strict sync over TCP),
+#                stall_ms 60000 so that no token is recomputed under loss.
+#   halo-udp     halo's socket cluster over UDP with the engine keys of --udp-engine (S;
+#                default `baseline: relaxed, importance: predictor`: the relaxed preset's
+#                fixed 10 ms deadline) or --udp-engine-t (T; default the same plus
+#                `adaptive_deadline: true`: on T a worker's share of a block takes longer than
+#                10 ms here, so a fixed deadline drops most contributions, 83% in a trial).
+#                A model without a predictor file (FILE.pred beside it) runs without
+#                `importance: predictor`; the engine column says what ran.
+#   halo         (1 node) `halo generate` on one device, no network: the single-device cell of
+#                both halo systems.
+# Models (files made once in the scratch folder, ${XDG_CACHE_HOME:-$HOME/.cache}/halo/models):
+#   S  the bundled stories260K + tok512 (for distributed-llama: converted by
+#      halo_dllama_files, hidden padded 172 -> 192, vocabulary reordered);
+#   T  TinyLlama-1.1B's shape with random weights (dim 2048, hidden 5632, 22 layers, 32 heads,
+#      4 KV heads, vocab 32000, context 2048; distributed-llama runs with --max-seq-len 512),
+#      f32 for both systems (4.4 GB each), a synthetic 32000-token tokenizer.
+# Topology: namespaces <p>-r (root, 10.79.X.1) and <p>-w1..w3 (workers, .2-.4), each with one
+# veth whose peer is a port of bridge br0 in namespace <p>-br; TSO, GSO and GRO off on every
+# veth end, so one lost frame is one lost segment. Loss: an nftables bridge-family rule in
+# <p>-br drops each forwarded IPv4 TCP or UDP frame with probability LOSS (`numgen random
+# mod 10000 < 10000*LOSS`), so both directions of every link lose; a counter rule before it
+# counts the frames, and the achieved drop rate is dropped/frames. distributed-llama's root
+# streams the weights to its workers at every start (3.3 GB for T): for T the rule is armed
+# when its first token appears, and only tokens after that count.
+# Timing: the token output of every root (distributed-llama's per-token lines, `halo generate
+# --ids`) goes through halo_linestamp, which stamps each line with the time it was read; a
+# token's time is the interval between consecutive token lines. The first --warmup intervals
+# of each run are dropped. Runs are interleaved: for each repeat, each node count, each loss,
+# every system in turn (the order rotated by one each repeat).
+#
+# Options:
+#   --quick            S only, loss 0 and 5%, nodes 1 and 4, 1 repeat, 48 tokens
+#   --models "S T"     models (default both)
+#   --losses "..."     drop probabilities (default 0 0.01 0.02 0.05)
+#   --nodes "1 4"      node counts (1, 2 or 4; default 1 4); 1 is measured at loss 0 only
+#   --systems "..."    among dllama dllama-q40 halo-strict halo-udp (default all four)
+#   --repeats R        runs per cell (default 3)
+#   --tokens-s N       tokens per run on S (default 128), --tokens-t N on T (default 16)
+#   --warmup W         intervals dropped at the start of each run (default 2)
+#   --udp-engine TEXT  the halo-udp engine section's keys on S (default above)
+#   --udp-engine-t T   the same on T (default above)
+#   --run-timeout S    limit of one run in seconds (default 900)
+#   --no-rt            run the systems at normal priority (default: SCHED_FIFO 5, so that other
+#                      jobs on a shared machine do not disturb the measurement)
+#   --cc NAME          TCP congestion control on the namespaces' routes (default cubic, the
+#                      Linux and Raspberry Pi OS default; this host's is bbr, which a
+#                      namespace inherits); `default` leaves the namespaces' own
+#   --out DIR          where the CSV files go (default build/ground-truth)
+#   --build DIR        halo's build tree (default build/bench: -O2 -march=native, like
+#                      distributed-llama's -O3 -march=native; made with `make bench` if
+#                      missing, brought up to date with cmake --build otherwise)
+# Environment: DLLAMA_GIT (required unless DLLAMA_DIR already holds the built binary),
+# DLLAMA_DIR, DLLAMA_COMMIT, GT_SCRATCH (default ${XDG_CACHE_HOME:-$HOME/.cache}/halo).
+#
+# Output: a markdown table on stdout; progress on stderr; in --out:
+#   ground-truth.csv  one row per cell, columns:
+#     system       dllama | dllama-q40 | halo-strict | halo-udp | halo (single device)
+#     model        S | T
+#     loss         drop probability set on the bridge
+#     nodes        root + workers (1 = one device, no network)
+#     runs         runs measured
+#     failed       runs that failed or timed out (their tokens up to then are counted)
+#     tokens       token intervals counted (over all runs)
+#     ms_mean      mean ms per token over those intervals
+#     ms_p90       90th percentile (nearest rank) ms per token
+#     ms_run_min   smallest per-run mean (spread between runs)
+#     ms_run_max   largest per-run mean
+#     drop_rate    frames dropped / frames seen by the rules (empty at loss 0)
+#     frames       IPv4 TCP+UDP frames the bridge forwarded or dropped (all runs)
+#     dropped      frames dropped
+#     same_text    runs whose tokens equal the system's single-device output (dllama: its
+#                  1-node run; halo-*: halo's single device; first repeat), e.g. 3/3
+#     missing_pct  halo: contributions missing (relaxed sync), % of expected
+#     self_ms      the system's own ms/token (dllama: Pred+Sync; halo: its summary line),
+#                  mean over runs, a check of the line stamps
+#     engine       the configuration run (no commas)
+#   samples.csv     system,model,loss,nodes,run,idx,ms: every counted token interval
+#   runs.csv        system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,
+#                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
+#                   failed: a non-zero exit or fewer token lines than asked; timeout: killed
+#                   after --run-timeout)
+# Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
+# failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+models="S T"
+losses="0 0.01 0.02 0.05"
+nodes_list="1 4"
+systems="dllama dllama-q40 halo-strict halo-udp"
+repeats=3
+tokens_s=128
+tokens_t=16
+warmup=2
+udp_engine="baseline: relaxed, importance: predictor"
+udp_engine_t="baseline: relaxed, importance: predictor, adaptive_deadline: true"
+run_timeout=900
+cc=cubic
+rt=1
+out=$repo/build/ground-truth
+build=$repo/build/bench
+quick=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --models) models=${2:?}; shift ;;
+    --losses) losses=${2:?}; shift ;;
+    --nodes) nodes_list=${2:?}; shift ;;
+    --systems) systems=${2:?}; shift ;;
+    --repeats) repeats=${2:?}; shift ;;
+    --tokens-s) tokens_s=${2:?}; shift ;;
+    --tokens-t) tokens_t=${2:?}; shift ;;
+    --warmup) warmup=${2:?}; shift ;;
+    --udp-engine) udp_engine=${2:?}; shift ;;
+    --udp-engine-t) udp_engine_t=${2:?}; shift ;;
+    --run-timeout) run_timeout=${2:?}; shift ;;
+    --cc) cc=${2:?}; shift ;;
+    --no-rt) rt=0 ;;
+    --out) out=${2:?}; shift ;;
+    --build) build=${2:?}; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "ground-truth: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ $quick = 1 ]; then
+    models=S
+    losses="0 0.05"
+    nodes_list="1 4"
+    repeats=1
+    tokens_s=48
+fi
+for n in $nodes_list; do
+    case "$n" in 1 | 2 | 4) ;; *) echo "ground-truth: nodes must be 1, 2 or 4" >&2; exit 2 ;; esac
+done
+for s in $systems; do
+    case "$s" in dllama | dllama-q40 | halo-strict | halo-udp) ;;
+    *) echo "ground-truth: unknown system $s" >&2; exit 2 ;; esac
+done
+
+log() { echo "ground-truth: $*" >&2; }
+skip() { echo "skipped: $*" >&2; exit 77; }
+
+# ==== Requirements ====
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
+for t in ip nft ethtool timeout git make g++ cmake sort awk; do
+    command -v "$t" >/dev/null 2>&1 || skip "$t not found"
+done
+scratch=${GT_SCRATCH:-${XDG_CACHE_HOME:-$HOME/.cache}/halo}
+DLLAMA_DIR=${DLLAMA_DIR:-$scratch/dllama}
+DLLAMA_COMMIT=${DLLAMA_COMMIT:-8d624a7}
+dllama=$DLLAMA_DIR/src/dllama
+mdir=$scratch/models
+if ! [ -x "$dllama" ] && [ -z "${DLLAMA_GIT:-}" ]; then
+    skip "distributed-llama is not built in $DLLAMA_DIR and DLLAMA_GIT is not set"
+fi
+
+t_start=$(date +%s)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-gt.XXXXXX")
+P=gt$$
+NS_BR=$P-br
+NS_R=$P-r
+sub=$(($$ % 250 + 1))
+ip_of() { echo "10.79.$sub.$(($1 + 1))"; } # node 0 = root, 1..3 = workers
+made_ns=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for f in "$tmp"/*.pid; do
+        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    for ns in $made_ns; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -9 "$p" 2>/dev/null || true
+        done
+    done
+    wait 2>/dev/null || true
+    for ns in $made_ns; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+    [ $rc = 0 ] || log "failed (status $rc); everything it made is removed"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ==== Builds and files ====
+halo=$build/app/halo
+stamp=$build/tools/halo_linestamp
+files=$build/tools/halo_dllama_files
+# Brought up to date (incremental) when configured, else configured and built by make bench.
+if [ -f "$build/CMakeCache.txt" ]; then
+    cmake --build "$build" -j "$(nproc)" >"$tmp/build.log" 2>&1 ||
+        { tail -20 "$tmp/build.log" >&2; log "building $build failed"; exit 1; }
+elif [ "$build" = "$repo/build/bench" ]; then
+    log "building halo (make bench) into $build"
+    make -C "$repo" bench >"$tmp/build.log" 2>&1 ||
+        { tail -20 "$tmp/build.log" >&2; log "make bench failed"; exit 1; }
+fi
+[ -x "$halo" ] && [ -x "$stamp" ] && [ -x "$files" ] ||
+    { log "$build has no halo, halo_linestamp or halo_dllama_files"; exit 1; }
+
+if ! [ -x "$dllama" ]; then
+    log "fetching distributed-llama $DLLAMA_COMMIT from $DLLAMA_GIT into $DLLAMA_DIR/src"
+    mkdir -p "$DLLAMA_DIR"
+    rm -rf "$DLLAMA_DIR/src"
+    git clone -q --no-checkout "$DLLAMA_GIT" "$DLLAMA_DIR/src" >&2
+    git -C "$DLLAMA_DIR/src" checkout -q "$DLLAMA_COMMIT" >&2
+    log "building distributed-llama (its Makefile, make dllama)"
+    make -C "$DLLAMA_DIR/src" -j "$(nproc)" dllama >"$DLLAMA_DIR/build.log" 2>&1 ||
+        { tail -20 "$DLLAMA_DIR/build.log" >&2; log "distributed-llama did not build"; exit 1; }
+fi
+dllama_rev=$(git -C "$DLLAMA_DIR/src" rev-parse --short HEAD 2>/dev/null || echo "?")
+
+mkdir -p "$mdir" "$out"
+make_file() { # make_file OUT cmd...: runs cmd with OUT.tmp in place of OUT, then renames
+    local f=$1
+    shift
+    [ -s "$f" ] && return 0
+    log "writing $f"
+    "${@//@OUT@/$f.tmp}" >&2
+    mv "$f.tmp" "$f"
+}
+# S: the bundled model; its distributed-llama files.
+S_BIN=$repo/models/stories260K.bin
+S_TOK=$repo/models/tok512.bin
+make_file "$mdir/stories260K.m" "$files" model "$S_BIN" @OUT@
+make_file "$mdir/stories260K.t" "$files" tokenizer "$S_TOK" @OUT@
+T_BIN=$mdir/tinyllama-f32.bin
+T_TOK=$mdir/tinyllama.tok.bin
+case " $models " in *" T "*)
+    make_file "$T_BIN" "$files" random-checkpoint @OUT@ --shape tinyllama
+    make_file "$T_TOK" "$files" random-tokenizer 32000 @OUT@
+    make_file "$mdir/tinyllama.t" "$files" tokenizer "$T_TOK" @OUT@
+    make_file "$mdir/tinyllama-f32.m" "$files" model "$T_BIN" @OUT@ --type f32
+    case " $systems " in *" dllama-q40 "*)
+        make_file "$mdir/tinyllama-q40.m" "$files" model "$T_BIN" @OUT@ --type q40 ;;
+    esac
+    ;;
+esac
+
+model_bin() { if [ "$1" = S ]; then echo "$S_BIN"; else echo "$T_BIN"; fi; }
+model_tok() { if [ "$1" = S ]; then echo "$S_TOK"; else echo "$T_TOK"; fi; }
+model_tokens() { if [ "$1" = S ]; then echo "$tokens_s"; else echo "$tokens_t"; fi; }
+dl_model() { # dl_model MODEL SYSTEM
+    if [ "$1" = S ]; then echo "$mdir/stories260K.m"
+    elif [ "$2" = dllama-q40 ]; then echo "$mdir/tinyllama-q40.m"
+    else echo "$mdir/tinyllama-f32.m"; fi
+}
+dl_tok() { if [ "$1" = S ]; then echo "$mdir/stories260K.t"; else echo "$mdir/tinyllama.t"; fi; }
+dl_buffer() { if [ "$1" = dllama-q40 ]; then echo q80; else echo f32; fi; } # dl_buffer SYSTEM
+udp_engine_of() { # the halo-udp engine keys for model $1
+    local e=$udp_engine bin
+    [ "$1" = T ] && e=$udp_engine_t
+    bin=$(model_bin "$1")
+    if [[ "$e" == *"importance: predictor"* ]] && ! [ -e "${bin%.bin}.pred" ]; then
+        e=$(echo "$e" | sed 's/,* *importance: predictor//; s/^, *//')
+    fi
+    echo "$e"
+}
+
+# ==== Network ====
+setup_net() {
+    ip netns add "$NS_BR" || skip "cannot create a network namespace"
+    made_ns="$NS_BR"
+    ip -n "$NS_BR" link add br0 type bridge
+    ip -n "$NS_BR" link set br0 up
+    ip -n "$NS_BR" link set lo up
+    for i in 0 1 2 3; do
+        local ns=$NS_R
+        [ $i -gt 0 ] && ns=$P-w$i
+        ip netns add "$ns"
+        made_ns="$made_ns $ns"
+        ip link add eth0 netns "$ns" type veth peer name "p$i" netns "$NS_BR" ||
+            skip "cannot create a veth pair"
+        ip -n "$ns" addr add "$(ip_of $i)/24" dev eth0
+        ip -n "$ns" link set lo up
+        ip -n "$ns" link set eth0 up
+        if [ "$cc" != default ]; then
+            ip -n "$ns" route replace "10.79.$sub.0/24" dev eth0 congctl "$cc" ||
+                skip "cannot set congestion control $cc on a route"
+        fi
+        ip -n "$NS_BR" link set "p$i" master br0
+        ip -n "$NS_BR" link set "p$i" up
+        ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
+        ip netns exec "$NS_BR" ethtool -K "p$i" tso off gso off gro off >/dev/null 2>&1 || true
+    done
+    ip netns exec "$NS_BR" nft add table bridge gtloss ||
+        skip "nftables bridge tables do not work here"
+    ip netns exec "$NS_BR" nft add chain bridge gtloss lossfwd \
+        '{ type filter hook forward priority 0; policy accept; }'
+    set_loss 0
+    local off
+    off=$(ip netns exec "$NS_R" ethtool -k eth0 2>/dev/null |
+        awk '/^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):/ { printf "%s%s %s", s, $1, $2; s = ", " }')
+    cc_used=$cc
+    [ "$cc" = default ] && cc_used="$(ip netns exec "$NS_R" sysctl -n net.ipv4.tcp_congestion_control) (namespace default)"
+    log "namespaces $NS_R, $P-w1..3 on bridge $NS_BR; root eth0: $off; TCP congestion control $cc_used"
+}
+
+set_loss() { # set_loss P: the bridge drops each IPv4 TCP/UDP frame with probability P
+    local n
+    n=$(awk -v p="$1" 'BEGIN { printf "%d", p * 10000 + 0.5 }')
+    {
+        echo "flush chain bridge gtloss lossfwd"
+        echo "add rule bridge gtloss lossfwd ether type ip ip protocol { tcp, udp } counter"
+        if [ "$n" -gt 0 ]; then
+            echo "add rule bridge gtloss lossfwd ether type ip ip protocol { tcp, udp } numgen random mod 10000 lt $n counter drop"
+        fi
+    } | ip netns exec "$NS_BR" nft -f -
+}
+
+loss_counters() { # prints "frames dropped" since the last set_loss
+    ip netns exec "$NS_BR" nft list chain bridge gtloss lossfwd |
+        awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") v[n++] = $(i + 1) }
+             END { printf "%d %d\n", v[0] + 0, v[1] + 0 }'
+}
+
+# ==== Workers (started once per model, kept across runs) ====
+start_bg() { # start_bg NAME NS cmd...: a background process in NS, pid in $tmp/NAME.pid
+    local name=$1 ns=$2
+    shift 2
+    ip netns exec "$ns" timeout 36000 "${prio[@]}" "$@" >"$tmp/$name.log" 2>&1 &
+    echo $! >"$tmp/$name.pid"
+    disown $! # no job notices when cleanup kills it
+}
+
+stop_bg() { # stop_bg PREFIX: SIGTERM (timeout passes it on), then wait up to 10 s
+    for f in "$tmp/$1"*.pid; do
+        [ -e "$f" ] || continue
+        local pid
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        rm -f "$f"
+    done
+}
+
+start_dllama_workers() {
+    for i in 1 2 3; do
+        start_bg "dlw$i" "$P-w$i" "$dllama" worker --host "$(ip_of $i)" --port 9999 \
+            --nthreads 1 --net-turbo 0
+    done
+    sleep 0.5
+}
+
+start_halo_workers() { # start_halo_workers MODEL
+    local bin
+    bin=$(model_bin "$1")
+    for tr in tcp udp; do
+        local port=7001
+        [ $tr = udp ] && port=7002
+        for i in 1 2 3; do
+            start_bg "hw-$tr-$i" "$P-w$i" "$halo" worker --listen "$(ip_of $i):$port" \
+                --key "$tmp/k.key" --model "$bin" --transport $tr --threads 1
+        done
+    done
+    for f in "$tmp"/hw-*.log; do
+        local ok=0
+        for _ in $(seq 600); do
+            grep -q "listening on" "$f" 2>/dev/null && { ok=1; break; }
+            sleep 0.1
+        done
+        [ $ok = 1 ] || { cat "$f" >&2; log "halo worker did not start ($f)"; exit 1; }
+    done
+}
+
+cluster_file() { # cluster_file MODEL SYSTEM NODES: writes the cluster file, prints its path
+    local f=$tmp/$1-$2-$3.yaml port=7001 ws=()
+    [ "$2" = halo-udp ] && port=7002
+    for ((i = 1; i < $3; i++)); do ws+=("$(ip_of $i):$port"); done
+    {
+        echo "key: k.key"
+        echo "workers: [$(IFS=,; echo "${ws[*]}")]"
+        echo "join_timeout_ms: 30000"
+        if [ "$2" = halo-strict ]; then
+            echo "stall_ms: 60000"
+            echo "engine: {baseline: dllama}"
+        else
+            echo "engine: {$(udp_engine_of "$1")}"
+        fi
+    } >"$f"
+    echo "$f"
+}
+
+# ==== One run ====
+# run_cell SYSTEM MODEL LOSS NODES REP: one run; appends its token intervals to samples.csv,
+# a line to runs.csv, keeps its tokens in $tmp/text/, prints a progress line.
+samples=$out/samples.csv
+runs=$out/runs.csv
+echo "system,model,loss,nodes,run,idx,ms" >"$samples"
+echo "system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self_ms,wall_s,status" >"$runs"
+mkdir -p "$tmp/text"
+n_done=0
+run_cell() {
+    local sys=$1 model=$2 loss=$3 nodes=$4 rep=$5
+    local n o=$tmp/run.out e=$tmp/run.err arm=0 status=ok
+    n=$(model_tokens "$model")
+    set_loss 0
+    : >"$o"
+    local cmd=()
+    if [[ "$sys" == dllama* ]]; then
+        cmd=("$dllama" inference --model "$(dl_model "$model" "$sys")" --tokenizer "$(dl_tok "$model")"
+            --buffer-float-type "$(dl_buffer "$sys")" --nthreads 1 --prompt "" --steps "$n"
+            --temperature 0 --seed 1 --max-seq-len 512 --net-turbo 0)
+        if [ "$nodes" -gt 1 ]; then
+            cmd+=(--workers)
+            for ((i = 1; i < nodes; i++)); do cmd+=("$(ip_of $i):9999"); done
+        fi
+        # The weights stream to the workers at start: for T, arm the loss at the first token.
+        [ "$model" = T ] && [ "$nodes" -gt 1 ] && arm=1
+    else
+        cmd=("$halo" generate -m "$(model_bin "$model")" -z "$(model_tok "$model")" -t 0
+            -n "$n" --threads 1 --ids)
+        [ "$nodes" -gt 1 ] && cmd+=(--cluster "$(cluster_file "$model" "$sys" "$nodes")")
+    fi
+    [ $arm = 0 ] && set_loss "$loss"
+    local t_arm=0 t0=$SECONDS
+    (
+        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${cmd[@]}" 2>"$e" |
+            "${stamper[@]}" >"$o"
+        exit "${PIPESTATUS[0]}"
+    ) &
+    local pid=$!
+    if [ $arm = 1 ]; then
+        while kill -0 $pid 2>/dev/null && ! grep -q "🔶" "$o"; do sleep 0.05; done
+        set_loss "$loss"
+        t_arm=$EPOCHREALTIME
+    fi
+    local rc=0
+    wait $pid || rc=$?
+    [ $rc = 0 ] || status=failed
+    [ $rc != 124 ] || status=timeout
+    local fd
+    fd=$(loss_counters)
+    # Token lines: distributed-llama's per-token lines; halo's ids.
+    local pat='^[0-9]+$'
+    [[ "$sys" == dllama* ]] && pat='^🔶 Pred'
+    local line
+    line=$(awk -F'\t' -v pat="$pat" -v w="$warmup" -v arm="$t_arm" -v sys="$sys" \
+        -v model="$model" -v loss="$loss" -v nodes="$nodes" -v rep="$rep" -v out="$samples" '
+        $2 ~ pat { t = $1 + 0; k++
+                   if (k > 1 && prev >= arm + 0) { j++
+                       if (j > w) { ms = (t - prev) * 1000; c++; s += ms
+                                    printf "%s,%s,%s,%d,%d,%d,%.4f\n", sys, model, loss, nodes, rep, c, ms >> out } }
+                   prev = t }
+        END { printf "%d %d %.4f\n", k, c, (c ? s / c : 0) }' "$o")
+    local k c mean
+    read -r k c mean <<<"$line"
+    if [ "$k" != "$n" ] && [ "$status" = ok ]; then
+        status=failed
+        log "$sys $model loss $loss nodes $nodes run $rep: $k token lines of $n"
+    fi
+    # The run's tokens, for same_text.
+    if [[ "$sys" == dllama* ]]; then
+        cut -f2- "$o" | awk '/^🔶 Pred/ { sub(/^.*Recv *[0-9]+ kB \| /, ""); print }' \
+            >"$tmp/text/$sys-$model-$loss-$nodes-$rep"
+    else
+        cut -f2- "$o" | grep -E '^[0-9]+$' >"$tmp/text/$sys-$model-$loss-$nodes-$rep" || true
+    fi
+    local miss="" self=""
+    if [[ "$sys" == dllama* ]]; then
+        # Its Prediction line: tokens/s has more digits than its ms/tok.
+        self=$(cut -f2- "$o" | sed -n 's/.*tokens\/s: \([0-9.]*\) (.*/\1/p' | tail -n 1 |
+            awk '$1 > 0 { printf "%.4f", 1000 / $1 }')
+    else
+        self=$(sed -n 's/^halo: .*(\([0-9.]*\) ms\/token).*/\1/p' "$e")
+        miss=$(sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p' "$e" | head -n 1)
+    fi
+    if [ "$status" != ok ]; then
+        log "run failed ($status): ${cmd[*]}"
+        tail -5 "$e" >&2 || true
+    fi
+    local wall=$((SECONDS - t0))
+    echo "$sys,$model,$loss,$nodes,$rep,$c,$mean,${fd% *},${fd#* },$miss,$self,$wall,$status" >>"$runs"
+    n_done=$((n_done + 1))
+    awk -v i="$n_done" -v N="$n_cells" -v s="$sys" -v m="$model" -v l="$loss" -v nd="$nodes" \
+        -v r="$rep" -v c="$c" -v mean="$mean" -v fr="${fd% *}" -v dr="${fd#* }" -v st="$status" \
+        -v w="$wall" '
+        BEGIN { printf "ground-truth: [%d/%d] %s %s loss %g%% nodes %d run %d: %.3f ms/token (%d tokens, %d s)%s%s\n",
+                i, N, s, m, 100 * l, nd, r, mean, c, w,
+                (fr > 0 && l > 0 ? sprintf(", dropped %.2f%% of %d frames", 100 * dr / fr, fr) : ""),
+                (st == "ok" ? "" : " [" st "]") > "/dev/stderr" }'
+    set_loss 0
+}
+
+# ==== Conversion check (S): distributed-llama on 1, 2, 4 nodes writes halo's text ====
+check_text() {
+    local nodes=$1 cmd
+    cmd=("$dllama" inference --model "$mdir/stories260K.m" --tokenizer "$mdir/stories260K.t"
+        --buffer-float-type f32 --nthreads 1 --prompt "" --steps 256 --temperature 0 --seed 1
+        --net-turbo 0)
+    if [ "$nodes" -gt 1 ]; then
+        cmd+=(--workers)
+        for ((i = 1; i < nodes; i++)); do cmd+=("$(ip_of $i):9999"); done
+    fi
+    ip netns exec "$NS_R" timeout 120 "${cmd[@]}" 2>/dev/null |
+        awk '/^🔶 Pred/ { if (on) printf "%s", acc; on = 1; acc = $0
+                          sub(/^.*Recv *[0-9]+ kB \| /, "", acc); next }
+             /^Evaluation$/ { if (on) printf "%s", acc; on = 0; exit }
+             on { acc = acc "\n" $0 }' | sed -e '1s/^ //' -e 's/[[:space:]]*$//' >"$tmp/check-$nodes.txt"
+    if cmp -s "$tmp/check-$nodes.txt" "$tmp/check-halo.txt"; then echo yes; else echo NO; fi
+}
+
+# ==== Main ====
+# The stamper runs at a real-time priority where it may, so that it reads each line as soon
+# as it is written even when the machine is busy (it sleeps between lines).
+# The systems under test run at real-time priority (SCHED_FIFO 5, below the stamper's 10)
+# unless --no-rt: other jobs on the machine then wait for them instead of the reverse, so a
+# shared machine measures close to a quiet one (the kernel still keeps 5% of each second for
+# other tasks, sched_rt_runtime_us).
+prio=()
+if [ "$rt" = 1 ]; then
+    if chrt -f 5 true 2>/dev/null; then
+        prio=(chrt -f 5)
+    else
+        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
+    fi
+fi
+stamper=("$stamp")
+if chrt -f 10 true 2>/dev/null; then
+    stamper=(chrt -f 10 "$stamp")
+else
+    log "chrt -f not permitted: the line stamps may lag on a busy machine"
+fi
+setup_net
+"$halo" keygen "$tmp/k.key" >/dev/null
+start_dllama_workers
+export HALO_MODEL_DIR=$repo/models
+
+conversion="not run (S not selected)"
+case " $models " in *" S "*)
+    "$halo" generate -m "$S_BIN" -z "$S_TOK" -t 0 -n 256 --threads 1 2>/dev/null |
+        sed -e 's/[[:space:]]*$//' >"$tmp/check-halo.txt"
+    conversion=""
+    for nd in 1 2 4; do
+        r=$(check_text $nd)
+        conversion="$conversion${conversion:+, }$nd node$([ $nd = 1 ] || echo s): $r"
+    done
+    log "conversion check (distributed-llama on converted S = halo's single-device text, 256 tokens): $conversion"
+    ;;
+esac
+
+# The cell list, to count.
+has_halo=0
+for s in $systems; do [[ "$s" == halo* ]] && has_halo=1; done
+cells_of() { # cells_of MODEL NODES LOSS: the systems run at that point
+    [ "$2" = 1 ] && [ "$3" != 0 ] && return 0
+    for s in $systems; do
+        [ "$s" = dllama-q40 ] && [ "$1" = S ] && continue # q40 slices of S: 16 values < 32
+        if [[ "$s" == dllama* ]] || [ "$2" != 1 ]; then echo "$s"; fi
+    done
+    [ "$2" = 1 ] && [ $has_halo = 1 ] && echo halo
+    return 0
+}
+n_cells=0
+for model in $models; do
+    for nodes in $nodes_list; do
+        for loss in $losses; do
+            n_cells=$((n_cells + repeats * $(cells_of "$model" "$nodes" "$loss" | wc -l)))
+        done
+    done
+done
+log "$n_cells runs: models $models, losses $losses, nodes $nodes_list, $repeats repeats"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+for model in $models; do
+    [ $has_halo = 1 ] && start_halo_workers "$model"
+    for ((rep = 1; rep <= repeats; rep++)); do
+        for nodes in $nodes_list; do
+            for loss in $losses; do
+                mapfile -t list < <(cells_of "$model" "$nodes" "$loss")
+                local_n=${#list[@]}
+                [ "$local_n" -gt 0 ] || continue
+                for ((j = 0; j < local_n; j++)); do
+                    sys=${list[$(((j + rep - 1) % local_n))]}
+                    run_cell "$sys" "$model" "$loss" "$nodes" "$rep"
+                done
+            done
+        done
+    done
+    stop_bg hw-
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+elapsed=$(($(date +%s) - t_start))
+
+# ==== Summary ====
+csv=$out/ground-truth.csv
+echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine" >"$csv"
+engine_of() { # engine_of SYSTEM MODEL
+    case "$1" in
+    dllama) echo "distributed-llama $dllama_rev f32 weights f32 buffer net-turbo 0" ;;
+    dllama-q40) echo "distributed-llama $dllama_rev q40 weights (embedding f32) q80 buffer net-turbo 0" ;;
+    halo) echo "halo single device" ;;
+    halo-strict) echo "baseline: dllama" ;;
+    halo-udp) udp_engine_of "$2" | tr ',' ';' ;;
+    esac
+}
+while IFS=, read -r sys model loss nodes; do
+    ref=$tmp/text/$([[ "$sys" == dllama* ]] && echo "$sys" || echo halo)-$model-0-1-1
+    same=0 nr=0
+    for f in "$tmp/text/$sys-$model-$loss-$nodes-"*; do
+        nr=$((nr + 1))
+        [ -s "$ref" ] && cmp -s "$f" "$ref" && same=$((same + 1))
+    done
+    [ -s "$ref" ] && same="$same/$nr" || same="-"
+    stats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" \
+        'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { print $7 }' "$samples" | sort -g |
+        awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "0 - -"; exit }
+             k = int(0.9 * NR); if (k < 0.9 * NR) k++; printf "%d %.4f %.4f\n", NR, s / NR, v[k] }')
+    runstats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
+        NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++
+            if (mn == "" || $7 < mn) mn = $7; if (mx == "" || $7 > mx) mx = $7
+            fr += $8; dr += $9; if ($10 != "") { ms += $10; nm++ } if ($11 != "") { ss += $11; ns++ }
+            if ($13 != "ok") nf++ }
+        END { printf "%d %d %.4f %.4f %d %d %s %s %s\n", r, nf, mn, mx, fr, dr,
+              (fr > 0 && l > 0 ? sprintf("%.4f", dr / fr) : "-"), (nm ? sprintf("%.2f", ms / nm) : "-"),
+              (ns ? sprintf("%.3f", ss / ns) : "-") }' "$runs")
+    read -r ntok mean p90 <<<"$stats"
+    read -r nruns nfail rmin rmax frames dropped drate miss self <<<"$runstats"
+    [ "$drate" = - ] && drate=""
+    [ "$miss" = - ] && miss=""
+    [ "$self" = - ] && self=""
+    echo "$sys,$model,$loss,$nodes,$nruns,$nfail,$ntok,$mean,$p90,$rmin,$rmax,$drate,$frames,$dropped,$same,$miss,$self,$(engine_of "$sys" "$model")" >>"$csv"
+done < <(awk -F, 'NR > 1 && !seen[$1 FS $2 FS $3 FS $4]++ { print $1 "," $2 "," $3 "," $4 }' "$runs")
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "## Ground truth: real systems in network namespaces under kernel packet loss"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r);"
+echo "load average $load_start at the start, $load_end at the end; $elapsed s in all."
+echo "Root + workers each in a network namespace on one bridge; nftables random drops of IPv4 TCP/UDP"
+echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
+echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped;"
+echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
+echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
+echo
+echo "| model | system | nodes | loss | ms/token mean | p90 | run means (min-max) | tokens | drops achieved | same text | missing |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for model in $models; do
+    for sys in dllama dllama-q40 halo halo-strict halo-udp; do
+        for nodes in $nodes_list; do
+            for loss in $losses; do
+                awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
+                    NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n {
+                    printf "| %s | %s | %d | %g%% | %.3f | %.3f | %.3f-%.3f | %d%s | %s | %s | %s |\n",
+                        $2, $1, $4, 100 * $3, $8, $9, $10, $11, $7,
+                        ($6 > 0 ? " (" $6 " of " $5 " runs failed)" : ""),
+                        ($12 == "" ? "-" : sprintf("%.2f%%", 100 * $12)), $15,
+                        ($16 == "" ? "-" : $16 "%") }' "$csv"
+            done
+        done
+    done
+done
+echo
+echo "Engines: $(for s in $systems; do for m in $models; do printf '%s/%s = %s; ' "$s" "$m" "$(engine_of "$s" "$m")"; done; done)"
+echo
+echo "CSV: $csv (per cell), $samples (per token), $runs (per run)."
+log "done in $elapsed s"
