@@ -15,6 +15,7 @@
 typedef struct convert_opts {
     const char *input, *output, *tokenizer, *type, *synthetic, *name;
     uint64_t seed;
+    float rope_theta;
 } convert_opts;
 
 static int parse(int argc, char **argv, convert_opts *o) {
@@ -33,6 +34,8 @@ static int parse(int argc, char **argv, convert_opts *o) {
          "layers, heads, kv heads, vocab, context)"},
         {"seed", 0, HALO_CLI_U64, &o->seed, 0, 0, NULL, "N",
          "seed of the synthetic weights (default 1234)"},
+        {"rope-theta", 0, HALO_CLI_FLOAT, &o->rope_theta, 2, 1e9, NULL, "X",
+         "RoPE base of the synthetic model (default 10000;\nLlama 3: 500000)"},
         {"name", 0, HALO_CLI_STRING, &o->name, 0, 0, NULL, "NAME",
          "general.name of the file (default: halo)"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
@@ -90,6 +93,8 @@ int halo_cmd_convert(int argc, char **argv) {
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "missing -o FILE (the GGUF file to write)");
     else if (o.synthetic && o.input)
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "--synthetic takes no CHECKPOINT");
+    else if (o.rope_theta != 0.0f && !o.synthetic)
+        rc = HALO_FAIL(&err, HALO_ERR_ARG, "--rope-theta is for --synthetic models only");
     if (rc != HALO_OK)
         return halo_cli_usage_error(&err, "convert");
 
@@ -105,7 +110,8 @@ int halo_cmd_convert(int argc, char **argv) {
             o.tokenizer ? o.tokenizer : halo_cli_bundled_path("tokenizer.bin", tbuf, sizeof tbuf);
         rc = halo_tokenizer_load(&tok, tp, shape.vocab_size, &err);
         if (rc == HALO_OK)
-            rc = halo_model_write_gguf_random(o.output, &shape, tok, ftype, o.seed, o.name, &err);
+            rc = halo_model_write_gguf_random(o.output, &shape, tok, ftype, o.seed, o.rope_theta,
+                                              o.name, &err);
     } else {
         const char *mp =
             o.input ? o.input : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);

@@ -263,10 +263,12 @@ int halo_model_write_gguf(const char *path, const halo_model *src, const halo_to
 /*
  * Writes a GGUF model of shape `cfg` with seeded random weights (as halo_model_write_random:
  * rows of norm ~1, norms of 1) in file type `ftype`, with the vocabulary of `tok` (NULL:
- * none). Errors as halo_model_write_gguf, and HALO_ERR_FORMAT for an inconsistent shape.
+ * none) and RoPE base `rope_theta` (0: 10000; Llama 3 uses 500000). Errors as
+ * halo_model_write_gguf, HALO_ERR_FORMAT for an inconsistent shape, HALO_ERR_ARG for a RoPE
+ * base outside (1, 1e9).
  */
 int halo_model_write_gguf_random(const char *path, const halo_model_config *cfg,
                                  const halo_tokenizer *tok, int ftype, uint64_t seed,
-                                 const char *name, halo_err *err);
+                                 float rope_theta, const char *name, halo_err *err);
 
 #endif /* HALO_MODEL_H */

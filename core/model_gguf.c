@@ -721,8 +721,13 @@ int halo_model_write_gguf(const char *path, const halo_model *src, const halo_to
 
 int halo_model_write_gguf_random(const char *path, const halo_model_config *cfg,
                                  const halo_tokenizer *tok, int ftype, uint64_t seed,
-                                 const char *name, halo_err *err) {
+                                 float rope_theta, const char *name, halo_err *err) {
     halo_model_config c = *cfg;
+    if (rope_theta == 0.0f)
+        rope_theta = 10000.0f;
+    if (!(rope_theta > 1.0f && rope_theta < 1e9f))
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: RoPE base %g is out of range (1, 1e9)", path,
+                         (double)rope_theta);
     int block = ftype == HALO_FTYPE_Q8_0 || ftype == HALO_FTYPE_Q4_0 ? 32 : 1;
     if (block > 1 && (c.dim % block != 0 || c.hidden_dim % block != 0))
         return HALO_FAIL(err, HALO_ERR_ARG,
@@ -730,5 +735,5 @@ int halo_model_write_gguf_random(const char *path, const halo_model_config *cfg,
                          halo_ftype_name(ftype), block, c.dim, c.hidden_dim);
     row_source s = {.src = NULL};
     halo_rng_init(&s.rng, seed);
-    return write_gguf(path, &c, 10000.0f, 1e-5f, &s, tok, ftype, name, err);
+    return write_gguf(path, &c, rope_theta, 1e-5f, &s, tok, ftype, name, err);
 }

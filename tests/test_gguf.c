@@ -17,6 +17,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <math.h>
 #include <stdint.h>
 
 /* ==== A byte builder for hand-made files ==== */
@@ -317,11 +318,55 @@ static const char *synthetic(int ftype) {
         halo_tokenizer *t = NULL;
         halo_err err = {0};
         ASSERT_OK(halo_tokenizer_load(&t, tu_src_path("models/tok512.bin"), 512, &err));
-        if (halo_model_write_gguf_random(p, &c, t, ftype, 7, NULL, &err) != HALO_OK)
+        if (halo_model_write_gguf_random(p, &c, t, ftype, 7, 0.0f, NULL, &err) != HALO_OK)
             TEST_FAIL_AT("%s", err.msg);
         halo_tokenizer_free(t);
     }
     return p;
+}
+
+/* Llama 3's RoPE base (llama.rope.freq_base 500000) is written, read back and used: the
+   frequencies are theta^(-2i/head_size), and the logits differ from the same weights at
+   10000 (llama.cpp agrees with both: tools/compare-llamacpp.sh). */
+static void rope_base_from_the_file_is_used(void) {
+    halo_model_config c = {.dim = 256,
+                           .hidden_dim = 512,
+                           .n_layers = 2,
+                           .n_heads = 8,
+                           .n_kv_heads = 2,
+                           .vocab_size = 512,
+                           .seq_len = 16,
+                           .shared_classifier = 0};
+    float thetas[2] = {0.0f, 500000.0f};
+    float logits[2][512];
+    for (int k = 0; k < 2; k++) {
+        const char *p = tu_tmp_path(k ? "theta-500000.gguf" : "theta-default.gguf");
+        halo_err err = {0};
+        if (halo_model_write_gguf_random(p, &c, NULL, HALO_FTYPE_F32, 9, thetas[k], NULL, &err) !=
+            HALO_OK)
+            TEST_FAIL_AT("%s", err.msg);
+        halo_model *m = load(p);
+        float want = k ? 500000.0f : 10000.0f;
+        ASSERT(halo_model_rope_theta(m) == want);
+        float freq[16];
+        halo_model_rope_freq(m, freq);
+        for (int i = 0; i < 16; i++)
+            ASSERT(freq[i] == 1.0f / powf(want, (float)(2 * i) / 32.0f));
+        halo_state *s = NULL;
+        ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
+        int token = HALO_TOKEN_BOS;
+        for (int pos = 0; pos < 8; pos++)
+            token = halo_argmax(halo_forward(s, token, pos), 512);
+        memcpy(logits[k], halo_forward(s, token, 8), sizeof logits[k]);
+        halo_state_free(s);
+        halo_model_free(m);
+    }
+    ASSERT(memcmp(logits[0], logits[1], sizeof logits[0]) != 0);
+    halo_err err = {0};
+    ASSERT_EQ(halo_model_write_gguf_random(tu_tmp_path("theta-bad.gguf"), &c, NULL, HALO_FTYPE_F32,
+                                           9, 0.5f, NULL, &err),
+              HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "RoPE base");
 }
 
 static void q4_k_m_layout_follows_llama_cpp(void) {
@@ -357,9 +402,9 @@ static void q4_k_m_layout_follows_llama_cpp(void) {
     halo_model_free(m);
 }
 
-/* Runs `steps` greedy tokens through an n-device cluster; returns the worst relative logit
-   error against the single-device pass (0 when bit-identical). */
-static double cluster_vs_forward(const halo_model *m, int n_devices, int steps) {
+/* Runs `steps` greedy tokens through an n-device cluster (star or mesh collective); returns
+   the worst relative logit error against the single-device pass (0 when bit-identical). */
+static double cluster_vs_forward(const halo_model *m, int n_devices, int steps, int collective) {
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = n_devices, .seed = 1};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
@@ -368,6 +413,7 @@ static double cluster_vs_forward(const halo_model *m, int n_devices, int steps) 
     halo_cluster_config cc = {.model = m,
                               .n_devices = n_devices,
                               .transport = t,
+                              .collective = collective,
                               .sync = {.policy = HALO_SYNC_POLICY_STRICT}};
     if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
         TEST_FAIL_AT("%s", err.msg);
@@ -395,26 +441,32 @@ static void clusters_on_quantised_weights(void) {
     for (int k = 0; k < 4; k++) {
         halo_model *m = load(synthetic(ftypes[k]));
         /* One device computes every group as one window: the single-device products. */
-        ASSERT(cluster_vs_forward(m, 1, 12) == 0.0);
+        ASSERT(cluster_vs_forward(m, 1, 12, HALO_COLLECTIVE_STAR) == 0.0);
+        ASSERT(cluster_vs_forward(m, 1, 12, HALO_COLLECTIVE_MESH) == 0.0);
         /* More devices: partial sums add in another order, and a window narrower than a block
            (attention groups of 128 columns in 256-column K blocks) quantises its activations
            with its own scales: the logits move by about the activations' quantisation
            noise. */
         for (int n = 2; n <= 3; n++) {
-            double e = cluster_vs_forward(m, n, 12);
-            (void)fprintf(stderr, "# %s on %d devices: relative logit error %.3g\n",
-                          halo_ftype_name(ftypes[k]), n, e);
-            if (!(e < (ftypes[k] == HALO_FTYPE_Q4_K_M ? 5e-2 : 1e-2)))
-                TEST_FAIL_AT("%s on %d devices: relative logit error %g",
-                             halo_ftype_name(ftypes[k]), n, e);
+            /* The mesh (all-gather, each device's slice of the classifier) computes the same
+               windows as the star, summed in device order everywhere. */
+            for (int mesh = 0; mesh <= 1; mesh++) {
+                double e = cluster_vs_forward(m, n, 12,
+                                              mesh ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR);
+                (void)fprintf(stderr, "# %s on %d devices (%s): relative logit error %.3g\n",
+                              halo_ftype_name(ftypes[k]), n, mesh ? "mesh" : "star", e);
+                if (!(e < (ftypes[k] == HALO_FTYPE_Q4_K_M ? 5e-2 : 1e-2)))
+                    TEST_FAIL_AT("%s on %d devices (%s): relative logit error %g",
+                                 halo_ftype_name(ftypes[k]), n, mesh ? "mesh" : "star", e);
+            }
         }
         halo_model_free(m);
     }
     /* The bundled model in q8_0: attention groups of 16 columns are narrower than a block
        (computed from dequantised weights), FFN groups are whole blocks. */
     halo_model *m = load(bundled_as(HALO_FTYPE_Q8_0));
-    ASSERT(cluster_vs_forward(m, 1, 20) == 0.0);
-    double e = cluster_vs_forward(m, 3, 20);
+    ASSERT(cluster_vs_forward(m, 1, 20, HALO_COLLECTIVE_STAR) == 0.0);
+    double e = cluster_vs_forward(m, 3, 20, HALO_COLLECTIVE_STAR);
     (void)fprintf(stderr, "# bundled q8_0 on 3 devices: relative logit error %.3g\n", e);
     ASSERT(e < 5e-2);
     halo_model_free(m);
@@ -673,7 +725,7 @@ static void gguf_vocabularies_equal_llama2c(void) {
                                .shared_classifier = 1};
         const char *p = tu_tmp_path(v ? "vocab32000.gguf" : "vocab512.gguf");
         halo_err err = {0};
-        if (halo_model_write_gguf_random(p, &c, a, HALO_FTYPE_F32, 1, NULL, &err) != HALO_OK)
+        if (halo_model_write_gguf_random(p, &c, a, HALO_FTYPE_F32, 1, 0.0f, NULL, &err) != HALO_OK)
             TEST_FAIL_AT("%s", err.msg);
         halo_model *m = load(p);
         if (halo_tokenizer_load_gguf(&b, halo_model_gguf(m), vocabs[v].vocab, &err) != HALO_OK)
@@ -757,7 +809,7 @@ static void mutated_gguf_models_fail_cleanly_or_run(void) {
 
 TEST_MAIN(TEST(small_file_parses), TEST(truncation_at_every_length_is_refused),
           TEST(malformed_files_name_the_fault), TEST(converted_bundled_model_matches_llama2c),
-          TEST(q4_k_m_layout_follows_llama_cpp), TEST(clusters_on_quantised_weights),
-          TEST(group_sizes_must_be_whole_blocks), TEST(unfit_models_name_the_tensor_or_key),
-          TEST(bad_vocabularies_are_refused), TEST(gguf_vocabularies_equal_llama2c),
-          TEST(mutated_gguf_models_fail_cleanly_or_run))
+          TEST(q4_k_m_layout_follows_llama_cpp), TEST(rope_base_from_the_file_is_used),
+          TEST(clusters_on_quantised_weights), TEST(group_sizes_must_be_whole_blocks),
+          TEST(unfit_models_name_the_tensor_or_key), TEST(bad_vocabularies_are_refused),
+          TEST(gguf_vocabularies_equal_llama2c), TEST(mutated_gguf_models_fail_cleanly_or_run))
