@@ -4,12 +4,14 @@
  * each next to this machine's memory read bandwidth measured around the same runs: every
  * timed repetition of a model is bracketed by two bandwidth measurements, and the fraction
  * of bandwidth a model reaches divides its best repetition's bytes per second by the mean of
- * that repetition's two bracketing measurements. Nothing here is asserted, because the
- * machines are shared and noisy.
+ * that repetition's two bracketing measurements. With --model it times one given file the
+ * same way (tools/compare-speed.sh runs it beside llama.cpp and distributed-llama). Nothing
+ * here is asserted, because the machines are shared and noisy.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "core/gguf.h"
 #include "core/ops.h"
 #include "core/sampler.h"
 #include "sim/scenario.h"
@@ -24,7 +26,7 @@
 #include <unistd.h>
 
 typedef struct bench_opts {
-    const char *save_big, *types, *shape;
+    const char *save_big, *types, *shape, *model;
     long threads, tokens, big_tokens, reps;
     int no_big, no_sim, json;
 } bench_opts;
@@ -57,6 +59,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
         {"save-big", 0, HALO_CLI_PATH, &o->save_big, 0, 0, NULL, "FILE",
          "write the synthetic float32 model to FILE and keep it\n(to run other programs on the "
          "same weights)"},
+        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
+         "time this model (a llama2.c checkpoint or a GGUF\nfile) instead: --big-tokens "
+         "tokens, --reps\nrepetitions, nothing else"},
         {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
          "print one JSON object instead of a table"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
@@ -67,7 +72,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
         .about = "Measures greedy decode speed of the bundled model, of a synthetic float32 model\n"
                  "(dim 768, 12 layers, hidden 2048, vocab 32000, seq 256: ~110M parameters) and\n"
                  "of synthetic quantised GGUF models, each against this machine's memory read\n"
-                 "bandwidth measured right before and after each of its timed runs.\n",
+                 "bandwidth measured right before and after each of its timed runs. With\n"
+                 "--model, the same for one given model file only.\n",
         .opts = opts,
         .after = "The synthetic models go to $TMPDIR (default /tmp) and are removed; the float32\n"
                  "one needs ~440 MB, a tinyllama-1.1b q4_0 one ~620 MB.\n"};
@@ -143,13 +149,24 @@ typedef struct decode_result {
     double bps;          /* bandwidth around that repetition (mean of before and after) */
 } decode_result;
 
+/* The file type of a loaded model: general.file_type of a GGUF file, else "f32". */
+static const char *model_type_name(const halo_model *m) {
+    const struct halo_gguf *g = halo_model_gguf(m);
+    int64_t ft = -1;
+    if (g && halo_gguf_get_int_opt(g, "general.file_type", 0, 1 << 20, &ft, NULL) != HALO_OK)
+        ft = -1;
+    return g ? halo_ftype_name((int)ft) : "f32";
+}
+
 /* Greedy-decodes `tokens` tokens from BOS (at most seq_len), `reps` times, each between two
    bandwidth measurements. */
 static int time_decode(const char *path, halo_pool *pool, bandwidth *bw, long tokens, int reps,
                        decode_result *r, halo_err *err) {
     halo_model *m = NULL;
     halo_state *st = NULL;
-    int rc = halo_model_load(&m, path, err);
+    /* The KV cache for the positions decoded only (a GGUF file's context may be 4096+). */
+    halo_model_opts mo = {.max_seq_len = (int)tokens};
+    int rc = halo_model_load_opts(&m, path, &mo, err);
     if (rc == HALO_OK)
         rc = halo_state_new(&st, m, pool, err);
     if (rc != HALO_OK) {
@@ -180,6 +197,8 @@ static int time_decode(const char *path, halo_pool *pool, bandwidth *bw, long to
     }
     r->params = halo_model_n_params(m);
     r->bytes_per_token = halo_model_bytes_per_token(m);
+    if (!r->type)
+        r->type = model_type_name(m);
     r->tokens = tokens;
     r->ms_per_token = (double)best_ns / 1e6 / (double)tokens;
     halo_state_free(st);
@@ -240,7 +259,7 @@ static int bench_gguf(halo_pool *pool, bandwidth *bw, const bench_opts *o, int f
     if (isatty(STDERR_FILENO))
         (void)fprintf(stderr, "halo bench: writing %s %s to %s\n", o->shape, halo_ftype_name(ftype),
                       path);
-    rc = halo_model_write_gguf_random(path, &cfg, NULL, ftype, 1234, NULL, err);
+    rc = halo_model_write_gguf_random(path, &cfg, NULL, ftype, 1234, 0.0f, NULL, err);
     if (rc == HALO_OK)
         rc = time_decode(path, pool, bw, o->big_tokens, (int)o->reps, r, err);
     (void)remove(path);
@@ -314,6 +333,10 @@ int halo_cmd_bench(int argc, char **argv) {
     int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    if (o.model) { /* one model, nothing else */
+        o.no_big = 1;
+        o.no_sim = 1;
+    }
     int ftypes[8];
     int n_types = o.no_big ? 0 : parse_types(o.types, ftypes, 8, &err);
     if (n_types < 0)
@@ -340,9 +363,15 @@ int halo_cmd_bench(int argc, char **argv) {
     if (rc == HALO_OK)
         rc = bandwidth_init(&bw, &err);
     double bps = rc == HALO_OK ? bandwidth_measure(pool, &bw, 5) : 0;
-    if (rc == HALO_OK)
+    if (rc == HALO_OK && o.model) {
+        const char *base = strrchr(o.model, '/');
+        (void)snprintf(res[0].name, sizeof res[0].name, "%s", base ? base + 1 : o.model);
+        res[0].type = NULL; /* from the file */
+        rc = time_decode(o.model, pool, &bw, o.big_tokens, (int)o.reps, &res[0], &err);
+    } else if (rc == HALO_OK) {
         rc = time_decode(halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf), pool, &bw,
                          o.tokens, (int)o.reps, &res[0], &err);
+    }
     if (rc == HALO_OK && !o.no_big)
         rc = bench_synthetic(pool, &bw, &o, &res[1], &err);
     for (int i = 0; rc == HALO_OK && i < n_types; i++)

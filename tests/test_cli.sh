@@ -285,6 +285,20 @@ case_gguf() {
     expect_ok generate -m "$tmp/q8.gguf" -t 0 -n 20 --nodes 3
     expect_ok convert -t q4_0 -o "$tmp/q4.gguf" "$tmp/q8.gguf"
     expect_ok eval -m "$tmp/q4.gguf" --max-stories 2 "$src/data/tinystories-valid-dev.txt"
+    # q8_0 costs less than 0.5% of perplexity against f32 (the first 30 stories of the dev
+    # excerpt here; tools/compare-llamacpp.sh measures the whole excerpt beside llama.cpp).
+    local dev=$src/data/tinystories-valid-dev.txt p32 p8
+    expect_ok eval -m "$g" --json --max-stories 30 "$dev"
+    p32=$(sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p' "$tmp/out")
+    expect_ok eval -m "$tmp/q8.gguf" --json --max-stories 30 "$dev"
+    p8=$(sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p' "$tmp/out")
+    count=$((count + 1))
+    if awk -v a="$p8" -v b="$p32" 'BEGIN { exit !(a > 0 && b > 0 && a / b - 1 < 0.005 && b / a - 1 < 0.005) }'; then
+        echo "ok $count - q8_0 perplexity $p8 within 0.5% of f32 $p32"
+    else
+        echo "not ok $count - q8_0 perplexity '$p8' not within 0.5% of f32 '$p32'"
+        failures=$((failures + 1))
+    fi
     expect_ok convert --synthetic 256,512,2,4,2,512,64 -z "$src/models/tok512.bin" -t q4_k_m \
         -o "$tmp/k.gguf"
     expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2
@@ -321,6 +335,17 @@ case_gguf() {
     expect_fail 2 "--synthetic takes no CHECKPOINT" -- convert --synthetic tinyllama-1.1b \
         -o "$tmp/x.gguf" "$g"
     expect_fail 2 "multiple of 256 (dim is 64)" -- convert -t q4_k_m -o "$tmp/x.gguf"
+    expect_fail 2 "--rope-theta is for --synthetic models only" -- convert --rope-theta 500000 \
+        -o "$tmp/x.gguf"
+    # halo bench --model times one given file, beside its read bandwidth
+    expect_ok bench --model "$tmp/k.gguf" --big-tokens 4 --reps 1 --threads 1 --json
+    count=$((count + 1))
+    if grep -q '"name": "k.gguf", "type": "q4_k_m"' "$tmp/out" && grep -q '"bandwidth_fraction"' "$tmp/out"; then
+        echo "ok $count - bench --model reports the file's type and its bandwidth fraction"
+    else
+        echo "not ok $count - bench --model: $(head -c 300 "$tmp/out")"
+        failures=$((failures + 1))
+    fi
     expect_fail 1 "/nonexistent/dir/x.gguf" -- convert -o /nonexistent/dir/x.gguf
     expect_fail 2 "FFN group size 32 is not a multiple of the model's quantisation block 256" \
         -- generate -m "$tmp/k.gguf" --nodes 2 --group-size 32 -n 2
