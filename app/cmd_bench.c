@@ -1,10 +1,12 @@
 /*
  * `halo bench`: single-device decode speed of the bundled model, of a synthetic float32 model
  * of a larger shape and of synthetic quantised GGUF models (q8_0, q4_0, q4_k_m by default),
- * each next to this machine's memory read bandwidth measured around the same runs: every
- * timed repetition of a model is bracketed by two bandwidth measurements, and the fraction
- * of bandwidth a model reaches divides its best repetition's bytes per second by the mean of
- * that repetition's two bracketing measurements. With --model it times one given file the
+ * each next to this machine's memory read bandwidth measured in the same interval: a model
+ * that reads at least 64 MiB per token alternates tokens with 64 MiB read probes, smaller
+ * models are bracketed by two whole-buffer measurements, and the fraction of bandwidth a
+ * model reaches divides its best repetition's bytes per second by that repetition's
+ * bandwidth (time_decode). The probes read with the widest loads of the processor's kernel
+ * table. With --model it times one given file the
  * same way (tools/compare-speed.sh runs it beside llama.cpp and distributed-llama). Nothing
  * here is asserted, because the machines are shared and noisy.
  */
@@ -13,6 +15,7 @@
 #include "app/cli.h"
 #include "core/gguf.h"
 #include "core/ops.h"
+#include "core/quant.h"
 #include "core/sampler.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -72,8 +75,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
         .about = "Measures greedy decode speed of the bundled model, of a synthetic float32 model\n"
                  "(dim 768, 12 layers, hidden 2048, vocab 32000, seq 256: ~110M parameters) and\n"
                  "of synthetic quantised GGUF models, each against this machine's memory read\n"
-                 "bandwidth measured right before and after each of its timed runs. With\n"
-                 "--model, the same for one given model file only.\n",
+                 "bandwidth measured in the same interval (a model of 64 MiB or more per token:\n"
+                 "a 64 MiB read after every token; smaller ones: before and after each run).\n"
+                 "With --model, the same for one given model file only.\n",
         .opts = opts,
         .after = "The synthetic models go to $TMPDIR (default /tmp) and are removed; the float32\n"
                  "one needs ~440 MB, a tinyllama-1.1b q4_0 one ~620 MB.\n"};
@@ -87,17 +91,20 @@ typedef struct bandwidth {
     size_t n; /* floats */
     float *sums;
     int n_tasks;
+    size_t probe_at; /* where the next probe starts (floats) */
+    float (*sum)(const float *, size_t);
 } bandwidth;
 
 typedef struct read_job {
     const float *buf;
     size_t n_per_task;
     float *sums; /* one per task, so the reads cannot be optimised away */
+    float (*sum)(const float *, size_t);
 } read_job;
 
 static void read_task(void *arg, int i) {
     const read_job *j = arg;
-    j->sums[i] = halo_sum(j->buf + (size_t)i * j->n_per_task, j->n_per_task);
+    j->sums[i] = j->sum(j->buf + (size_t)i * j->n_per_task, j->n_per_task);
 }
 
 static int bandwidth_init(bandwidth *b, halo_err *err) {
@@ -113,6 +120,8 @@ static int bandwidth_init(bandwidth *b, halo_err *err) {
     }
     for (size_t i = 0; i < b->n; i++)
         b->buf[i] = (float)(i & 1023);
+    /* The widest loads the model kernels use (AVX2: 32 bytes), not the 16 of halo_sum. */
+    b->sum = halo_qkernels_best()->sum_f32;
     return HALO_OK;
 }
 
@@ -123,7 +132,7 @@ static void bandwidth_free(bandwidth *b) {
 
 /* Read bandwidth in bytes per second: the best of `passes` streaming passes over 512 MiB. */
 static double bandwidth_measure(halo_pool *pool, bandwidth *b, int passes) {
-    read_job j = {b->buf, b->n / (size_t)b->n_tasks, b->sums};
+    read_job j = {b->buf, b->n / (size_t)b->n_tasks, b->sums, b->sum};
     double best = 0;
     for (int rep = 0; rep < passes; rep++) {
         uint64_t t0 = halo_cli_now_ns();
@@ -138,6 +147,25 @@ static double bandwidth_measure(halo_pool *pool, bandwidth *b, int passes) {
     return best;
 }
 
+enum {
+    PROBE_TASKS = 8 /* a probe is split in this many tasks over the pool */
+};
+
+/* One probe: the next PROBE_BYTES of the buffer (moving through it, so that nothing of it is
+   cached), streamed over the pool. Adds its bytes and nanoseconds to *bytes and *ns. */
+static void bandwidth_probe(halo_pool *pool, bandwidth *b, size_t probe_bytes, uint64_t *bytes,
+                            uint64_t *ns) {
+    size_t n = probe_bytes / sizeof(float);
+    if (b->probe_at + n > b->n)
+        b->probe_at = 0;
+    read_job j = {b->buf + b->probe_at, n / PROBE_TASKS, b->sums, b->sum};
+    uint64_t t0 = halo_cli_now_ns();
+    halo_pool_run(pool, read_task, &j, PROBE_TASKS);
+    *ns += halo_cli_now_ns() - t0;
+    *bytes += (uint64_t)(n / PROBE_TASKS * PROBE_TASKS) * sizeof(float);
+    b->probe_at += n;
+}
+
 /* ==== Decode ==== */
 
 typedef struct decode_result {
@@ -146,7 +174,7 @@ typedef struct decode_result {
     uint64_t params, bytes_per_token;
     long tokens;
     double ms_per_token; /* the best repetition */
-    double bps;          /* bandwidth around that repetition (mean of before and after) */
+    double bps;          /* bandwidth measured in that repetition's interval (time_decode) */
 } decode_result;
 
 /* The file type of a loaded model: general.file_type of a GGUF file, else "f32". */
@@ -158,8 +186,21 @@ static const char *model_type_name(const halo_model *m) {
     return g ? halo_ftype_name((int)ft) : "f32";
 }
 
-/* Greedy-decodes `tokens` tokens from BOS (at most seq_len), `reps` times, each between two
-   bandwidth measurements. */
+enum {
+    /* Models that read at least this much per token (more than any cache holds) are timed
+       token by token, each token followed by a bandwidth probe of this size. */
+    PROBE_BYTES = 64 << 20
+};
+
+/*
+ * Greedy-decodes `tokens` tokens from BOS (at most seq_len), `reps` times. The bandwidth a
+ * repetition is divided by is measured in the same interval: for a model that reads at least
+ * PROBE_BYTES per token, every token is followed by a probe of PROBE_BYTES, and the
+ * bandwidth is the probes' bytes over their summed time, so that load from other processes
+ * falls on the model and on its reference alike; a smaller model (whose weights a probe
+ * would evict from the caches it decodes from) is bracketed by two measurements of the
+ * whole buffer before and after the repetition instead.
+ */
 static int time_decode(const char *path, halo_pool *pool, bandwidth *bw, long tokens, int reps,
                        decode_result *r, halo_err *err) {
     halo_model *m = NULL;
@@ -178,21 +219,27 @@ static int time_decode(const char *path, halo_pool *pool, bandwidth *bw, long to
         tokens = c->seq_len;
     /* One untimed token warms the page cache and the pool. */
     (void)halo_forward(st, HALO_TOKEN_BOS, 0);
+    int interleave = halo_model_bytes_per_token(m) >= PROBE_BYTES;
     uint64_t best_ns = UINT64_MAX;
-    double after = bandwidth_measure(pool, bw, 2);
+    double after = interleave ? 0 : bandwidth_measure(pool, bw, 2);
     for (int rep = 0; rep < reps; rep++) {
         double before = after;
         int token = HALO_TOKEN_BOS;
-        uint64_t t0 = halo_cli_now_ns();
+        uint64_t dt = 0, probe_bytes = 0, probe_ns = 0;
         for (long pos = 0; pos < tokens; pos++) {
+            uint64_t t0 = halo_cli_now_ns();
             float *logits = halo_forward(st, token, (int)pos);
             token = halo_argmax(logits, c->vocab_size);
+            dt += halo_cli_now_ns() - t0;
+            if (interleave)
+                bandwidth_probe(pool, bw, PROBE_BYTES, &probe_bytes, &probe_ns);
         }
-        uint64_t dt = halo_cli_now_ns() - t0;
-        after = bandwidth_measure(pool, bw, 2);
+        if (!interleave)
+            after = bandwidth_measure(pool, bw, 2);
         if (dt < best_ns) {
             best_ns = dt;
-            r->bps = (before + after) / 2;
+            r->bps =
+                interleave ? (double)probe_bytes / ((double)probe_ns / 1e9) : (before + after) / 2;
         }
     }
     r->params = halo_model_n_params(m);
@@ -429,9 +476,10 @@ int halo_cmd_bench(int argc, char **argv) {
                      r->ms_per_token, 1e3 / r->ms_per_token, r->bps / 1e9,
                      100.0 * gbps * 1e9 / r->bps);
     }
-    (void)printf("\n(bw GB/s: the read bandwidth measured right before and after the model's best "
-                 "run;\nof bw: the model's bytes per token over its time per token, divided by "
-                 "it)\n");
+    (void)printf(
+        "\n(bw GB/s: the read bandwidth measured during the model's best run (64 MiB after "
+        "each token)\nor around it (models under 64 MiB per token); of bw: the model's "
+        "bytes per token\nover its time per token, divided by it)\n");
     if (n_sims)
         (void)printf("\nsimulator (best of 3)%27s %8s %10s %12s %12s\n", "", "tokens", "wall s",
                      "tokens/s", "events/s");

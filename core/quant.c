@@ -5,6 +5,7 @@
  */
 #include "core/quant.h"
 
+#include "core/ops.h"
 #include "core/quant_impl.h"
 #include "core/status.h"
 
@@ -726,6 +727,7 @@ static const halo_qkernels REF = {
     .dot_q6_K = ref_dot_q6_K,
     .gemv_q4_0x8 = ref_gemv_q4_0x8,
     .gemv_q4_Kx8 = ref_gemv_q4_Kx8,
+    .sum_f32 = halo_sum,
 };
 
 const halo_qkernels *halo_qkernels_get(int isa) {

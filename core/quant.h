@@ -126,6 +126,10 @@ typedef struct halo_qkernels {
     void (*gemv_q4_0x8)(const void *w, const void *xq, int nb, float *out);
     /* The same for eight Q4_K rows packed by halo_pack_q4_Kx8, Q8_K activations. */
     void (*gemv_q4_Kx8)(const void *w, const void *xq, int nb, float *out);
+    /* The sum of n floats, read with the widest loads the table uses (any order of additions):
+       the memory read bandwidth probe of halo bench, so that a model's kernels are not
+       compared with a narrower reader than their own. */
+    float (*sum_f32)(const float *x, size_t n);
 } halo_qkernels;
 
 /* Bytes of eight rows' block (Q4_0: 8 x 18) or super-block (Q4_K: 1184) when packed. */

@@ -313,6 +313,22 @@ static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
     _mm256_storeu_ps(out, acc);
 }
 
+/* Four 32-byte loads per step into four accumulators, then a scalar tail. */
+static float avx2_sum_f32(const float *x, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
 static const halo_qkernels AVX2 = {
     .isa = HALO_ISA_AVX2,
     .name = "avx2",
@@ -323,6 +339,7 @@ static const halo_qkernels AVX2 = {
     .dot_q6_K = avx2_dot_q6_K,
     .gemv_q4_0x8 = avx2_gemv_q4_0x8,
     .gemv_q4_Kx8 = avx2_gemv_q4_Kx8,
+    .sum_f32 = avx2_sum_f32,
 };
 
 const halo_qkernels *halo_qkernels_avx2_table(void) {

@@ -5,6 +5,7 @@
  * integer block sums are the reference's exactly; scaled block sums accumulate in four float
  * lanes with fused multiply-adds.
  */
+#include "core/ops.h"
 #include "core/quant_impl.h"
 
 #if defined(__aarch64__)
@@ -159,6 +160,7 @@ static const halo_qkernels NEON = {
     .dot_q6_K = neon_dot_q6_K,
     .gemv_q4_0x8 = NULL,
     .gemv_q4_Kx8 = NULL,
+    .sum_f32 = halo_sum, /* 16-byte vectors: NEON's width */
 };
 
 const halo_qkernels *halo_qkernels_neon_table(void) {

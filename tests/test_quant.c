@@ -300,6 +300,32 @@ static halo_mat make_mat(int t, int rows, int cols, halo_rng *rng, unsigned char
 /* Eight rows interleaved (Q4_0, Q4_K): every table's packed kernel (where it has one) against
    the exact dot product of each row, and packed matrices through halo_mat_vec for windows of
    any rows (groups cut by the window) against the rows' own kernel. */
+/* The bandwidth probe's sum of every table: the float sum of its elements, any length. */
+static void sums_of_every_table(void) {
+    enum {
+        N = 1000
+    };
+
+    float x[N];
+    halo_rng rng;
+    halo_rng_init(&rng, 21);
+    fill(x, N, &rng, 1.0f);
+    for (int isa = 0; isa < HALO_ISA_COUNT_; isa++) {
+        const halo_qkernels *k = halo_qkernels_get(isa);
+        if (!k)
+            continue;
+        ASSERT(k->sum_f32 != NULL);
+        for (size_t n = 0; n <= N; n += n < 70 ? 1 : 97) {
+            double want = 0;
+            for (size_t i = 0; i < n; i++)
+                want += (double)x[i];
+            double got = k->sum_f32(x, n);
+            if (!(fabs(got - want) <= 1e-4 * (1.0 + (double)n)))
+                TEST_FAIL_AT("%s: sum of %zu floats %g, expected %g", k->name, n, got, want);
+        }
+    }
+}
+
 static void packed_rows(void) {
     halo_rng rng;
     halo_rng_init(&rng, 31);
@@ -492,5 +518,5 @@ static void act_cache(void) {
 
 TEST_MAIN(TEST(half_roundtrip_is_exact), TEST(type_table), TEST(layouts_read_back),
           TEST(quantisation_error_is_bounded), TEST(activations_quantise_as_documented),
-          TEST(kernels_match_the_exact_dot), TEST(packed_rows), TEST(windows_and_threads),
-          TEST(act_cache))
+          TEST(kernels_match_the_exact_dot), TEST(sums_of_every_table), TEST(packed_rows),
+          TEST(windows_and_threads), TEST(act_cache))
