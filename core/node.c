@@ -86,12 +86,18 @@ struct halo_node {
     int mesh_active;        /* a token is running here */
     uint32_t mesh_step;     /* its step */
     int mesh_pos, mesh_layer, mesh_phase;
-    float *mesh_part[2];  /* (n_devices, dim) partial sums: [0] current block, [1] next */
-    uint8_t *mesh_got[2]; /* (n_devices) which are in */
-    uint64_t mesh_key[2]; /* their block keys; UINT64_MAX = empty */
-    float *mesh_slice;    /* worker: (slice) its classifier rows' logits */
-    size_t rx_cap;        /* floats rx_values holds: dim, or a classifier slice (mesh) */
-    int mesh_slices;      /* root: classifier slices gathered for the token */
+    /* Blocks buffered: the current one and every block a peer can already be sending. A
+       device that holds no group of a block does not wait for it, so peers can be several
+       blocks ahead of a node that is late (for a device without attention groups, up to the
+       whole next token when its STATE is delayed): 2 n_layers + 2 slots. */
+    int mesh_slots;
+    int mesh_cur;        /* slot of the current block, -1 before the first */
+    float *mesh_parts;   /* (mesh_slots, n_devices, dim) partial sums (numerics only) */
+    uint8_t *mesh_gots;  /* (mesh_slots, n_devices) which are in */
+    uint64_t *mesh_keys; /* (mesh_slots) their block keys; MESH_EMPTY = free */
+    float *mesh_slice;   /* worker: (slice) its classifier rows' logits */
+    size_t rx_cap;       /* floats rx_values holds: dim, or a classifier slice (mesh) */
+    int mesh_slices;     /* root: classifier slices gathered for the token */
 
     halo_node_stats stats;
 };
@@ -728,26 +734,41 @@ static int mesh_groups(const halo_node *n, int d, int layer, int phase, uint16_t
     return k;
 }
 
-/* Empties slot s for block `key`. */
-static void mesh_slot_reset(halo_node *n, int s, uint64_t key) {
-    n->mesh_key[s] = key;
-    memset(n->mesh_got[s], 0, (size_t)n->n_devices);
+/* Partial sums of slot s, device d (numerics only). */
+static float *mesh_part(const halo_node *n, int s, int d) {
+    return n->mesh_parts + ((size_t)s * (size_t)n->n_devices + (size_t)d) * (size_t)n->mc->dim;
 }
 
-/* Makes slot 0 the one of block `key`, taking what arrived early in slot 1. */
-static void mesh_enter_block(halo_node *n, uint64_t key) {
-    if (n->mesh_key[1] == key) {
-        float *p = n->mesh_part[0];
-        uint8_t *g = n->mesh_got[0];
-        n->mesh_part[0] = n->mesh_part[1];
-        n->mesh_got[0] = n->mesh_got[1];
-        n->mesh_key[0] = key;
-        n->mesh_part[1] = p;
-        n->mesh_got[1] = g;
-        mesh_slot_reset(n, 1, MESH_EMPTY);
-    } else {
-        mesh_slot_reset(n, 0, key);
+/* Which devices' partial sums slot s holds. */
+static uint8_t *mesh_got(const halo_node *n, int s) {
+    return n->mesh_gots + (size_t)s * (size_t)n->n_devices;
+}
+
+/* The slot of block `key`, or -1. */
+static int mesh_find(const halo_node *n, uint64_t key) {
+    for (int s = 0; s < n->mesh_slots; s++)
+        if (n->mesh_keys[s] == key)
+            return s;
+    return -1;
+}
+
+/* Takes a free slot for block `key` (-1 when none is free). */
+static int mesh_claim(halo_node *n, uint64_t key) {
+    int s = mesh_find(n, MESH_EMPTY);
+    if (s >= 0) {
+        n->mesh_keys[s] = key;
+        memset(mesh_got(n, s), 0, (size_t)n->n_devices);
     }
+    return s;
+}
+
+/* Makes block `key` the current one, with what arrived for it early; frees the last one. */
+static void mesh_enter_block(halo_node *n, uint64_t key) {
+    if (n->mesh_cur >= 0)
+        n->mesh_keys[n->mesh_cur] = MESH_EMPTY;
+    int s = mesh_find(n, key);
+    n->mesh_cur = s >= 0 ? s : mesh_claim(n, key);
+    HALO_ASSERT(n->mesh_cur >= 0); /* the current slot was just freed */
 }
 
 /* Normalises, computes this node's groups of the current block and sends the partial sum to
@@ -768,11 +789,11 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
             n->ready_ns = n->t->ops->now_ns(n->t, 0);
         return HALO_OK;
     }
-    float *own = n->mesh_part[0] + (size_t)n->idx * dim;
+    float *own = n->numerics ? mesh_part(n, n->mesh_cur, n->idx) : n->own;
     if (compute_block(n, layer, phase, n->mesh_gids, k, n->xb, n->mesh_pos, own) != 0)
         return HALO_FAIL(err, HALO_ERR_IO, "node %d: the loader could not read a group of layer %d",
                          n->idx, layer);
-    n->mesh_got[0][n->idx] = 1;
+    mesh_got(n, n->mesh_cur)[n->idx] = 1;
     halo_msg m = {.kind = HALO_MSG_PARTIAL,
                   .phase = (uint8_t)phase,
                   .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
@@ -798,7 +819,8 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
 /* 1 when every device holding groups of the current block has its partial sum in. */
 static int mesh_block_complete(const halo_node *n) {
     for (int d = 0; d < n->n_devices; d++)
-        if (!n->mesh_got[0][d] && mesh_groups(n, d, n->mesh_layer, n->mesh_phase, NULL) > 0)
+        if (!mesh_got(n, n->mesh_cur)[d] &&
+            mesh_groups(n, d, n->mesh_layer, n->mesh_phase, NULL) > 0)
             return 0;
     return 1;
 }
@@ -863,8 +885,8 @@ static int mesh_advance(halo_node *n, halo_err *err) {
         for (size_t i = 0; n->numerics && i < dim; i++) { /* device order: one sum everywhere */
             float s = 0;
             for (int d = 0; d < n->n_devices; d++)
-                if (n->mesh_got[0][d])
-                    s += n->mesh_part[0][(size_t)d * dim + i];
+                if (mesh_got(n, n->mesh_cur)[d])
+                    s += mesh_part(n, n->mesh_cur, d)[i];
             n->x[i] += s;
         }
         charge(n, (double)n->n_devices * (double)dim, 4.0 * (double)n->n_devices * (double)dim, 0);
@@ -937,31 +959,32 @@ static void mesh_on_state(halo_node *n, const halo_msg *m) {
 
 static void mesh_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t key = block_key(m->step, m->layer, m->phase);
-    int d = m->src, s = -1;
-    if (n->mesh_key[0] == key)
-        s = 0;
-    else if (n->mesh_key[1] == key || n->mesh_key[1] == MESH_EMPTY)
-        s = 1;
-    int k = mesh_groups(n, d, m->layer, m->phase, NULL);
-    if (s < 0 || (s == 0 && !n->mesh_active)) {
-        n->stats.stale++;
+    int d = m->src, cur = n->mesh_cur;
+    uint64_t cur_key = cur >= 0 ? n->mesh_keys[cur] : 0;
+    if (cur >= 0 && (key < cur_key || (key == cur_key && !n->mesh_active))) {
+        n->stats.stale++; /* a block already summed */
         return;
     }
+    int k = mesh_groups(n, d, m->layer, m->phase, NULL);
     if (k == 0 || m->n_groups != k) {
         n->stats.malformed++;
         return;
     }
-    if (n->mesh_got[s][d]) {
+    int s = mesh_find(n, key);
+    if (s < 0)
+        s = mesh_claim(n, key);
+    if (s < 0) { /* beyond what any peer can be ahead: not a block of this run */
+        n->stats.malformed++;
+        return;
+    }
+    if (mesh_got(n, s)[d]) {
         n->stats.duplicate++;
         return;
     }
-    if (s == 1)
-        n->mesh_key[1] = key;
-    n->mesh_got[s][d] = 1;
+    mesh_got(n, s)[d] = 1;
     if (n->numerics)
-        memcpy(n->mesh_part[s] + (size_t)d * (size_t)n->mc->dim, n->rx_values,
-               (size_t)n->mc->dim * sizeof(float));
-    if (s == 0) {
+        memcpy(mesh_part(n, s, d), n->rx_values, (size_t)n->mc->dim * sizeof(float));
+    if (s == cur) {
         halo_err err = {0};
         int rc = mesh_advance(n, &err);
         if (rc != HALO_OK)
@@ -1119,13 +1142,16 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         size_t slice = (size_t)c->vocab_size - (size_t)(c->vocab_size / n->n_devices) * (nd - 1);
         n->rx_cap = slice > dim ? slice : dim;
         n->mesh_gids = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
-        for (int k = 0; k < 2; k++) {
-            n->mesh_part[k] = alloc_bytes(n, nd * dim * f, &failed);
-            n->mesh_got[k] = alloc_bytes(n, nd, &failed);
-        }
+        n->mesh_slots = 2 * c->n_layers + 2;
+        n->mesh_cur = -1;
+        if (n->numerics)
+            n->mesh_parts = alloc_bytes(n, (size_t)n->mesh_slots * nd * dim * f, &failed);
+        n->mesh_gots = alloc_bytes(n, (size_t)n->mesh_slots * nd, &failed);
+        n->mesh_keys = alloc_bytes(n, (size_t)n->mesh_slots * sizeof(uint64_t), &failed);
+        for (int k = 0; n->mesh_keys && k < n->mesh_slots; k++)
+            n->mesh_keys[k] = MESH_EMPTY;
         if (n->idx != 0)
             n->mesh_slice = alloc_bytes(n, slice * f, &failed);
-        n->mesh_key[0] = n->mesh_key[1] = MESH_EMPTY;
     }
     n->rx_values = alloc_bytes(n, n->rx_cap * f, &failed);
     n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)n->rx_cap);
@@ -1185,44 +1211,14 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,
-                    n->xb,
-                    n->own,
-                    n->q,
-                    n->head_out,
-                    n->att,
-                    n->hb,
-                    n->hb2,
-                    n->freq,
-                    n->key_cache,
-                    n->value_cache,
-                    n->valid,
-                    n->tx,
-                    n->rx_groups,
-                    n->rx_values,
-                    n->logits,
-                    n->critical_cfg,
-                    n->critical,
-                    n->received,
-                    n->dev_start,
-                    n->dev_groups,
-                    n->partials,
-                    n->missing_at,
-                    n->row,
-                    n->scratch_row,
-                    n->srtt_ns,
-                    n->rttvar_ns,
-                    n->retried,
-                    n->wait_at,
-                    n->block_at,
-                    n->last_gids,
-                    n->last_count,
-                    n->mesh_gids,
-                    n->mesh_part[0],
-                    n->mesh_part[1],
-                    n->mesh_got[0],
-                    n->mesh_got[1],
-                    n->mesh_slice};
+    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,          n->head_out,
+                    n->att,         n->hb,           n->hb2,        n->freq,       n->key_cache,
+                    n->value_cache, n->valid,        n->tx,         n->rx_groups,  n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,   n->received,   n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
+                    n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
+                    n->mesh_keys,   n->mesh_slice};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

@@ -432,7 +432,8 @@ static double quantile(const double *sorted, long n, double q) {
 
 /* Checks a run's samples against its line and derives its percentiles. */
 static int finish_run(const halo_measured *m, mrun *r, halo_err *err) {
-    qsort(r->s, (size_t)r->n_s, sizeof *r->s, by_idx);
+    if (r->n_s > 1) /* a run without samples has no array at all */
+        qsort(r->s, (size_t)r->n_s, sizeof *r->s, by_idx);
     for (long i = 1; i < r->n_s; i++)
         if (r->s[i].idx == r->s[i - 1].idx)
             return HALO_FAIL(err, HALO_ERR_FORMAT,

@@ -191,7 +191,6 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
 typedef struct dgram {
     int src, dst;
     int msg;       /* MSG_APP, MSG_PING or MSG_PONG */
-    int frags;     /* fragments (datagrams) of the message */
     int remaining; /* fragments not yet arrived or lost */
     int lost;
     size_t len;
@@ -393,21 +392,19 @@ static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
 
 /* ==== Datagram delivery ==== */
 
-/* Host cost of one message of len bytes: fixed plus copying. */
-static uint64_t host_ns(uint64_t fixed_ns, const halo_device_profile *p, size_t len) {
-    return fixed_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
+    return per_message_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
 }
 
 static void control_send(sim *s, int src, int dst, int msg);
 
-/* The receiving node takes the message when it is free, after its receive cost (one system
-   call per datagram of a fragmented message); a ping is answered, a pong dropped. */
-static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len, int msg,
-                    int frags) {
+/* The receiving node takes the message when it is free, after its receive cost; a ping is
+   answered, a pong dropped. */
+static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t len, int msg) {
     node *n = &s->nodes[dst];
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
-    uint64_t cost = host_ns(n->dev.recv_ns * (uint64_t)frags, &n->dev, len);
+    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
     if (cost) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
         cost += host_share_extra(s, dst, start, cost);
@@ -428,7 +425,7 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost) {
         if (d->msg == MSG_APP)
             s->nodes[d->src].stats.msgs_lost++;
     } else {
-        deliver(s, d->src, d->dst, d->data, d->len, d->msg, d->frags);
+        deliver(s, d->src, d->dst, d->data, d->len, d->msg);
     }
     free(d->data);
     free(d);
@@ -457,13 +454,7 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
         s->failed = 1;
         return;
     }
-    *d = (dgram){.src = src,
-                 .dst = dst,
-                 .msg = msg,
-                 .frags = n_frag,
-                 .remaining = n_frag,
-                 .len = len,
-                 .data = data};
+    *d = (dgram){.src = src, .dst = dst, .msg = msg, .remaining = n_frag, .len = len, .data = data};
     for (int i = 0; i < n_frag; i++) {
         packet *p = packet_get(s);
         if (!p) {
@@ -732,7 +723,7 @@ static void deliver_in_order(sim *s, conn *c) {
             break;
         c->head_msg = (c->head_msg + 1) % c->cap_msgs;
         c->n_msgs--;
-        deliver(s, c->src, c->dst, m->data, m->len, m->msg, 1);
+        deliver(s, c->src, c->dst, m->data, m->len, m->msg);
         free(m->data);
     }
 }
@@ -1389,19 +1380,14 @@ static void network_send(sim *s, int src, int dst, unsigned char *data, size_t l
 }
 
 /*
- * Sends a message from src (data owned, NULL for a heartbeat): the system calls keep the
- * sender busy for its host cost (per datagram under datagram delivery, as net/transport.c
- * sends each fragment with its own sendto) and the message leaves at its end, or when the
- * sender is done computing. Returns HALO_OK or HALO_ERR_NOMEM (data is then freed).
+ * Sends a message from src (data owned, NULL for a heartbeat): the system call keeps the
+ * sender busy for its host cost and the message leaves at its end, or when the sender is
+ * done computing. Returns HALO_OK or HALO_ERR_NOMEM (data is then freed).
  */
 static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
     node *sn = &s->nodes[src];
-    /* one write() for a stream message, one sendto() per datagram of a fragmented one */
-    uint64_t calls = s->delivery == HALO_DELIVERY_DATAGRAM
-                         ? (uint64_t)fragments(s, src, message_bytes(data, len, msg))
-                         : 1;
     uint64_t cost =
-        host_ns(sn->dev.send_ns * calls, &sn->dev, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+        halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
     if (cost) {
         uint64_t start = node_now(s, src);
         cost += host_share_extra(s, src, start, cost);

@@ -101,6 +101,13 @@ typedef struct halo_device_profile {
     int host, cores;
 } halo_device_profile;
 
+/*
+ * Host cost of one message of `len` bytes on a device with profile `p`: `per_message_ns`
+ * (send_ns or recv_ns: the system call and wake-up of one message, however many packets or
+ * datagrams carry it) plus one copy at copy_ns_per_kb.
+ */
+uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len);
+
 /* Time a device with profile `p` takes for `cost`. */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);
 

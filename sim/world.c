@@ -15,11 +15,6 @@ static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
                          "(simulator: sim), not ns-3");
     for (int i = 0; cfg->devices && i < cfg->n_nodes; i++) {
         const halo_device_profile *d = &cfg->devices[i];
-        if (d->send_ns || d->recv_ns || d->copy_ns_per_kb > 0)
-            return HALO_FAIL(err, HALO_ERR_ARG,
-                             "device %d: host costs (send_us, recv_us, copy_ns_per_kb) are "
-                             "modelled by the in-tree simulator only (simulator: sim), not ns-3",
-                             i);
         if (d->host)
             return HALO_FAIL(err, HALO_ERR_ARG,
                              "device %d: devices sharing a host are modelled by the in-tree "

@@ -275,6 +275,24 @@ class World {
         }
     }
 
+    /* The receiver takes a message when it is free, after its host cost (device profile:
+       recv_ns per message, copy_ns_per_kb), as the in-tree engine. */
+    void ChargeReceive(int dst, size_t len) {
+        NodeState &r = nodes[(size_t)dst];
+        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns, len);
+        if (!cost)
+            return;
+        uint64_t start = NodeNow(dst);
+        r.clock.busy_until_ns = start + cost;
+        r.stats.host_ns += cost;
+    }
+
+    /* Datagrams a message of `charged` bytes from src takes (one per MTU; at least one). */
+    int Fragments(int src, uint64_t charged) const {
+        uint64_t frag = (uint64_t)(upmtu(src) - kUdpIpHeader);
+        return charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+    }
+
     /* ---- datagrams ---- */
 
     void FragmentDone(const std::shared_ptr<Dgram> &d, bool lost) {
@@ -286,6 +304,7 @@ class World {
             return;
         }
         nodes[(size_t)d->src].stats.msgs_delivered++;
+        ChargeReceive(d->dst, d->data.size());
         NodeState &r = nodes[(size_t)d->dst];
         if (r.recv) {
             r.recv(r.recv_ctx, d->src, d->data.data(), d->data.size());
@@ -295,9 +314,8 @@ class World {
 
     void DgramSend(int src, int dst, std::vector<unsigned char> &&data) {
         uint64_t charged = halo_wire_charged_size(data.data(), data.size());
-        int mtu = upmtu(src);
-        uint64_t frag = (uint64_t)(mtu - kUdpIpHeader);
-        int n_frag = charged == 0 ? 1 : (int)((charged + frag - 1) / frag);
+        uint64_t frag = (uint64_t)(upmtu(src) - kUdpIpHeader);
+        int n_frag = Fragments(src, charged);
         auto d = std::make_shared<Dgram>();
         d->src = src;
         d->dst = dst;
@@ -376,6 +394,7 @@ class World {
             std::vector<unsigned char> data = std::move(d.msgs.front().data);
             d.msgs.pop_front();
             nodes[(size_t)src].stats.msgs_delivered++;
+            ChargeReceive(dst, data.size());
             NodeState &r = nodes[(size_t)dst];
             if (r.recv) {
                 r.recv(r.recv_ctx, src, data.data(), data.size());
@@ -689,6 +708,14 @@ int w_send(halo_transport *t, int src, int dst, const void *msg, size_t len, hal
     try {
         auto data = std::make_shared<std::vector<unsigned char>>(
             static_cast<const unsigned char *>(msg), static_cast<const unsigned char *>(msg) + len);
+        /* the sender's host cost */
+        NodeState &sn = w->nodes[(size_t)src];
+        uint64_t cost = halo_device_host_ns(&sn.profile, sn.profile.send_ns, len);
+        if (cost) {
+            uint64_t start = w->NodeNow(src);
+            sn.clock.busy_until_ns = start + cost;
+            sn.stats.host_ns += cost;
+        }
         uint64_t depart = w->NodeNow(src);
         /* always through an event: nothing happens inside send (the transport contract) */
         Simulator::Schedule(NanoSeconds((int64_t)(depart - w->Now())),
