@@ -35,8 +35,10 @@ typedef struct halo_tcp_config {
                                     after a receive gap longer than the RTO, after a duplicate */
     int quickack;                /* ACK every data segment at once (an idealised receiver; off,
                                     segments are ACKed as Linux does: docs/kernel-tcp.md) */
-    uint64_t tick_ns;            /* timer granularity: TCP timers expire on multiples of it (a
-                                    jiffy: 4 ms at the kernel's HZ = 250); 0 = exact */
+    uint64_t tick_ns;            /* timer granularity (a jiffy: 4 ms at the kernel's HZ = 250):
+                                    a TCP timer's delay is rounded up to ticks and it fires on
+                                    the tick after that many, as Linux's timer wheel fires it;
+                                    0 = exact */
     int cc;                      /* enum halo_tcp_cc */
     uint64_t rx_batch_ns;        /* the receiving application reads (and Linux acknowledges what it
                                     has read) once in-order segments have stopped arriving for this

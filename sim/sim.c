@@ -51,6 +51,11 @@ enum {
     TCP_IP_HEADER = 52
 };
 
+/* Linux's TCP_TIMEOUT_MIN_US: the least the loss probe (several segments out) and the RACK
+   reorder timer add to their timeout, before the conversion to jiffies (since Linux 6.6; it
+   was 2 jiffies, 8 ms at HZ = 250) */
+#define TCP_TIMEOUT_MIN_NS 2000000ull
+
 enum {
     TCP_TIMER_XMIT = 0, /* the sender's RTO, loss probe or RACK reorder timer (one of them) */
     TCP_TIMER_DELACK,   /* the receiver's delayed ACK */
@@ -77,6 +82,8 @@ typedef struct link {
     uint64_t ge_at_ns;        /* Gilbert-Elliott in time: when the state was last looked at */
     halo_rng rng;
     uint64_t packets, lost, bytes;
+    uint64_t drop[HALO_SIM_MAX_DROPS]; /* packets to lose, by ordinal (halo_sim_drop_packet) */
+    int n_drop;
 } link;
 
 /* Advances a time-based Gilbert-Elliott state to time t (one draw). */
@@ -172,7 +179,14 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
     l->free_at_ns = start + ser;
-    if (draw_loss(l, start)) {
+    int dropped = 0;
+    for (int i = 0; i < l->n_drop; i++)
+        if (l->drop[i] == l->packets) {
+            l->drop[i] = l->drop[--l->n_drop];
+            dropped = 1;
+            break;
+        }
+    if (draw_loss(l, start) || dropped) {
         l->lost++;
         return UINT64_MAX;
     }
@@ -560,10 +574,19 @@ static void timer_stop(sim *s, conn *c, int which) {
     }
 }
 
-/* Kernel timers fire on clock ticks (jiffies): the first tick at or after `at`. */
-static uint64_t on_tick(const sim *s, uint64_t at) {
+/*
+ * When a kernel timer armed now for delay_ns fires. Linux converts the delay to jiffies,
+ * rounding up (usecs_to_jiffies), and the timer wheel rounds the expiry up by one more jiffy
+ * so that a timer armed in mid-tick never fires early (calc_index): the timer fires on the
+ * tick ceil(delay / tick) + 1 ticks after the current one, between ceil(delay / tick) and
+ * ceil(delay / tick) + 1 ticks from now. A 200.05 ms RTO fires 204-208 ms after it was
+ * armed at HZ = 250, as the kernel's timeouts do (docs/kernel-tcp.md). tick 0: exactly.
+ */
+static uint64_t kernel_timer_at(const sim *s, uint64_t delay_ns) {
     uint64_t tick = s->tcp.tick_ns;
-    return tick ? (at + tick - 1) / tick * tick : at;
+    if (!tick)
+        return s->now_ns + delay_ns;
+    return (s->now_ns / tick + (delay_ns + tick - 1) / tick + 1) * tick;
 }
 
 /* Starts (or moves) timer `which` to fire at `at` exactly. */
@@ -575,15 +598,16 @@ static void timer_start_exact(sim *s, conn *c, int which, uint64_t at) {
     c->timer_at[which] = at;
 }
 
-/* A jiffy timer: fires on the first tick at or after `at`. */
-static void timer_start(sim *s, conn *c, int which, uint64_t at) {
-    timer_start_exact(s, c, which, on_tick(s, at));
+/* A kernel (jiffy) timer armed now for delay_ns (kernel_timer_at). */
+static void timer_start(sim *s, conn *c, int which, uint64_t delay_ns) {
+    timer_start_exact(s, c, which, kernel_timer_at(s, delay_ns));
 }
 
-/* Sets the connection's transmit timer (Linux's icsk_pending: one of RTO, TLP, reorder). */
-static void xmit_timer(sim *s, conn *c, int kind, uint64_t at) {
+/* Sets the connection's transmit timer (Linux's icsk_pending: one of RTO, TLP, reorder) to
+   fire delay_ns from now, as a kernel timer. */
+static void xmit_timer(sim *s, conn *c, int kind, uint64_t delay_ns) {
     c->xmit_kind = kind;
-    timer_start(s, c, TCP_TIMER_XMIT, at);
+    timer_start(s, c, TCP_TIMER_XMIT, delay_ns);
 }
 
 static segment *seg_at(conn *c, int i) {
@@ -798,7 +822,7 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
     } else {
         if (!c->ack_pending) {
             c->ack_pending = 1;
-            timer_start(s, c, TCP_TIMER_DELACK, s->now_ns + s->tcp.delack_ns);
+            timer_start(s, c, TCP_TIMER_DELACK, s->tcp.delack_ns);
         }
         if (s->tcp.rx_batch_ns)
             timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
@@ -868,30 +892,30 @@ static void rearm_rto(sim *s, conn *c, int from_head) {
         timer_stop(s, c, TCP_TIMER_XMIT);
         return;
     }
-    uint64_t at = s->now_ns + rto_of(s, c);
+    uint64_t delay = rto_of(s, c);
     if (from_head) {
         uint64_t h = seg_at(c, 0)->sent_ns + rto_of(s, c);
-        at = h > s->now_ns ? h : s->now_ns + 1;
+        delay = h > s->now_ns ? h - s->now_ns : 1;
     }
-    xmit_timer(s, c, XMIT_RTO, at);
+    xmit_timer(s, c, XMIT_RTO, delay);
 }
 
-/* Linux's tcp_schedule_loss_probe: in the open state, a probe 2 srtt + 2 ticks after the
-   last transmission, or 2 srtt + rto_min with one segment out (its ACK may be delayed),
-   never later than the RTO. Returns whether a probe was armed. */
+/* Linux's tcp_schedule_loss_probe: in the open state, a probe 2 srtt + 2 ms
+   (TCP_TIMEOUT_MIN_US) after the last transmission, or 2 srtt + rto_min with one segment out
+   (its ACK may be delayed), never later than the RTO; then the kernel timer's jiffies. Returns
+   whether a probe was armed. */
 static int schedule_probe(sim *s, conn *c, int advancing_rto) {
     if (!s->tcp.tlp || c->n_segs == 0 || c->ca_state != CA_OPEN)
         return 0;
-    uint64_t two_ticks = s->tcp.tick_ns ? 2 * s->tcp.tick_ns : 2000000;
     uint64_t pto = s->tcp.rto_init_ns;
     if (c->have_rtt)
-        pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : two_ticks);
+        pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : TCP_TIMEOUT_MIN_NS);
     uint64_t rto = rto_of(s, c);
     if (!advancing_rto) {
         uint64_t h = seg_at(c, 0)->sent_ns + rto;
         rto = h > s->now_ns ? h - s->now_ns : 1;
     }
-    xmit_timer(s, c, XMIT_TLP, s->now_ns + (pto < rto ? pto : rto));
+    xmit_timer(s, c, XMIT_TLP, pto < rto ? pto : rto);
     return 1;
 }
 
@@ -932,7 +956,7 @@ static void xmit(sim *s, conn *c) {
         c->cwnd_usage_seq = c->snd_nxt;
     }
     if (head_rtx && !(c->timer_on[TCP_TIMER_XMIT] && c->xmit_kind == XMIT_REO))
-        xmit_timer(s, c, XMIT_RTO, s->now_ns + rto_of(s, c));
+        xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
     if (sent_new) {
         if (prior_out == 0 || probe_pending)
             rearm_rto(s, c, prior_out > 0);
@@ -1191,9 +1215,8 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
     int lost = 0, reo_armed = 0;
     if (delivered) {
         uint64_t wait = rack_detect(s, c, &lost);
-        if (wait) {
-            uint64_t two_ticks = 2 * s->tcp.tick_ns;
-            xmit_timer(s, c, XMIT_REO, on_tick(s, now + wait) + two_ticks);
+        if (wait) { /* tcp_rack_mark_lost: the window's rest + 2 ms (TCP_TIMEOUT_MIN_US) */
+            xmit_timer(s, c, XMIT_REO, wait + TCP_TIMEOUT_MIN_NS);
             reo_armed = 1;
         }
     }
@@ -1252,7 +1275,7 @@ static void loss_probe(sim *s, conn *c) {
         c->tlp_retrans = 1;
     }
     c->tlp_high_seq = c->snd_nxt;
-    xmit_timer(s, c, XMIT_RTO, s->now_ns + rto_of(s, c));
+    xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
 }
 
 /* A retransmission timeout (tcp_retransmit_timer, tcp_enter_loss). */
@@ -1278,7 +1301,7 @@ static void retransmit_timeout(sim *s, conn *c) {
     c->tlp_high_seq = 0;
     c->backoff++;
     xmit(s, c); /* the oldest segment; the rest as ACKs open the window */
-    xmit_timer(s, c, XMIT_RTO, s->now_ns + rto_of(s, c));
+    xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
 }
 
 static void tcp_timer(sim *s, conn *c, int which) {
@@ -1683,6 +1706,16 @@ void halo_sim_get_stats(halo_transport *t, int i, halo_sim_node_stats *out) {
     sim *s = as_sim(t);
     HALO_ASSERT(!bad_node(s, i));
     *out = s->nodes[i].stats;
+}
+
+int halo_sim_drop_packet(halo_transport *t, int i, uint64_t index) {
+    sim *s = as_sim(t);
+    HALO_ASSERT(!bad_node(s, i));
+    link *l = &s->up[i];
+    if (l->n_drop == HALO_SIM_MAX_DROPS)
+        return HALO_ERR_ARG;
+    l->drop[l->n_drop++] = l->packets + index + 1;
+    return HALO_OK;
 }
 
 uint64_t halo_sim_events(halo_transport *t) {
