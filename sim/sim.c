@@ -275,7 +275,6 @@ struct conn {
     uint64_t rack_rtt_ns;  /* RTT of the last delivered segment (RACK's rack.rtt) */
     int xmit_kind;         /* what TCP_TIMER_XMIT is: XMIT_RTO, XMIT_TLP or XMIT_REO */
     uint64_t timer_id[TCP_N_TIMERS];
-    uint64_t timer_at[TCP_N_TIMERS];
     int timer_on[TCP_N_TIMERS];
     /* receiver (state for the data arriving from src) */
     uint64_t rcv_nxt;
@@ -595,7 +594,6 @@ static void timer_start_exact(sim *s, conn *c, int which, uint64_t at) {
     halo_event ev = {.time_ns = at, .kind = EV_TCP_TIMER, .ptr = c, .u64 = (uint64_t)which};
     push(s, &ev, &c->timer_id[which]);
     c->timer_on[which] = 1;
-    c->timer_at[which] = at;
 }
 
 /* A kernel (jiffy) timer armed now for delay_ns (kernel_timer_at). */
