@@ -7,6 +7,7 @@
 #include "results/report.h"
 
 #include "results/db_internal.h"
+#include "results/grow.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -36,14 +37,10 @@ void halo_report_points_free(halo_report_points *ps) {
 
 /* A new point at the end of ps, zeroed; NULL when out of memory. */
 static halo_report_point *add_point(halo_report_points *ps) {
-    if (ps->n == ps->cap) {
-        int cap = ps->cap ? 2 * ps->cap : 64;
-        halo_report_point *v = realloc(ps->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return NULL;
-        ps->v = v;
-        ps->cap = cap;
-    }
+    halo_report_point *v = halo__grow(ps->v, ps->n, &ps->cap, sizeof *v, 64);
+    if (!v)
+        return NULL;
+    ps->v = v;
     halo_report_point *p = &ps->v[ps->n++];
     memset(p, 0, sizeof *p);
     return p;
@@ -190,14 +187,29 @@ static void point_row(FILE *out, const halo_report_points *ps, const halo_report
                   p->compute_ms, p->network_ms, p->missing_pct, speed, ppl);
 }
 
-int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err) {
+int halo_report_points_read(const char *db_path, halo_db **db, halo_report_points *ps,
+                            halo_err *err) {
+    *ps = (halo_report_points){0};
     halo_db *hdb = NULL;
     int rc = halo_db_new(&hdb, db_path, HALO_DB_READ, err);
+    if (rc == HALO_OK)
+        rc = halo_report_points_load(hdb, ps, err);
+    if (rc != HALO_OK || !db) {
+        halo_db_free(hdb);
+        hdb = NULL;
+    }
+    if (db)
+        *db = hdb;
+    return rc;
+}
+
+int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err) {
+    halo_db *hdb = NULL;
+    halo_report_points ps;
+    int rc = halo_report_points_read(db_path, &hdb, &ps, err);
     if (rc != HALO_OK)
         return rc;
-    halo_report_points ps = {0};
-    rc = halo_report_points_load(hdb, &ps, err);
-    if (rc == HALO_OK && ps.n == 0)
+    if (ps.n == 0)
         (void)fprintf(out, "No runs in %s.\n", db_path);
     int pct = (int)lround(confidence * 100);
     for (int i = 0; rc == HALO_OK && i < ps.n; i++) {
