@@ -40,6 +40,7 @@ struct halo_db {
 static const char *const migrations[] = {
     SCHEMA_SECTION, /* 1 -> 2: measured runs (measured_run, measured_token, views measured_cell
                        and fidelity; issue 13) */
+    SCHEMA_SECTION, /* 2 -> 3: view speedup (the speedup figures' queries) */
 };
 
 const char *halo_db_schema_sql(void) {
