@@ -35,9 +35,9 @@ static int parse(int argc, char **argv, eval_opts *o) {
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
         {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint (default: bundled)"},
+         "llama2.c checkpoint or GGUF file (default: bundled)"},
         {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: bundled)"},
+         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
         {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
          "compute threads, 0 = one per core (default 0)"},
         {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",

@@ -101,7 +101,8 @@ const halo_engine_key halo_engine_keys[] = {
     N("deadline_ms", 0, 0, 1e6, 0, ALL, "MS", "relaxed: wait this long after a broadcast"),
     S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..", "relaxed: devices always awaited"),
     E("encoding", encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
-    I("group_size", 0, 1 << 20, ALL, "G", "hidden neurons per FFN group (0: 32)"),
+    I("group_size", 0, 1 << 20, ALL, "G",
+      "hidden neurons per FFN group (0: 32, or a quantised model's block)"),
     E("delivery", delivery_names, SIM | NET, "KIND",
       "datagram (UDP) or stream (TCP); default: stream if strict"),
     I("tcp.init_cwnd", 1, 1000, SIM, "SEGS", "simulated TCP: initial window"),
@@ -718,8 +719,7 @@ struct halo_engine {
 };
 
 static int group_size_of(const halo_engine *e) {
-    const halo_model_config *mc = halo_model_get_config(e->model);
-    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size(mc);
+    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size_of(e->model);
 }
 
 static int parse_flags(const char *list, uint8_t *flags) {

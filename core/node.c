@@ -9,6 +9,7 @@
 #include "core/node.h"
 
 #include "core/loader.h"
+#include "core/mat.h"
 #include "core/memplan.h"
 #include "core/ops.h"
 
@@ -35,6 +36,7 @@ struct halo_node {
     /* compute buffers */
     float *x, *xb, *own, *q, *att, *head_out, *hb, *hb2, *freq, *logits;
     float *key_cache, *value_cache; /* (n_layers, seq_len, kv_dim) */
+    halo_act act, win;              /* a block's input and a window of it, quantised (GGUF) */
     unsigned char *valid;           /* (n_layers, n_attn, seq_len): position computed? */
     uint32_t seq_base;              /* step - pos of the sequence in the caches */
     int have_seq;
@@ -247,17 +249,19 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
         return 0;
     }
+    const halo_layer *L = halo_model_layer(n->model, layer);
+    halo_act_set(&n->act, xb, c->dim);
     for (int i = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
         float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
-        halo_matvec_window(n->pool, q, n->w->wq + l * dim * dim + g * grp_cols * dim, dim, xb,
-                           (int)grp_cols, c->dim, 0);
-        halo_matvec_window(n->pool, k, n->w->wk + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
-                           hs, c->dim, 0);
-        halo_matvec_window(n->pool, v, n->w->wv + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
-                           hs, c->dim, 0);
+        halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb, halo_act_get(&n->act, &L->wq),
+                     (int)grp_cols, c->dim, 0);
+        halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk), hs,
+                     c->dim, 0);
+        halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv), hs,
+                     c->dim, 0);
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
@@ -277,8 +281,9 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         while (j < count && gids[j] == gids[j - 1] + 1)
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
-        halo_matvec_window(n->pool, out, n->w->wo + l * dim * dim + c0, dim, n->head_out + c0,
-                           c->dim, (int)cols, 1);
+        halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
+        halo_mat_vec(n->pool, out, &L->wo, 0, (int)c0, n->head_out + c0,
+                     halo_act_get(&n->win, &L->wo), c->dim, (int)cols, 1);
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
@@ -289,7 +294,7 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
    when the loader could not read a group. */
 static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
                        float *out) {
-    size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
+    size_t dim = (size_t)n->mc->dim;
     double neurons = 0;
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
@@ -300,13 +305,15 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         return 0;
     if (n->loader)
         return ffn_from_loader(n, layer, gids, count, xb, out);
+    const halo_layer *L = halo_model_layer(n->model, layer);
+    halo_act_set(&n->act, xb, (int)dim);
     for (int i = 0; i < count; i++) {
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         int len = halo_groups_ffn_len(&n->g, gids[i]);
-        halo_matvec_window(n->pool, n->hb + s, n->w->w1 + l * hidden * dim + s * dim, dim, xb, len,
-                           (int)dim, 0);
-        halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb, len,
-                           (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1), len,
+                     (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3), len,
+                     (int)dim, 0);
         halo_swiglu(n->hb + s, n->hb2 + s, len);
     }
     memset(out, 0, dim * sizeof *out);
@@ -317,8 +324,9 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c0 = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
-        halo_matvec_window(n->pool, out, n->w->w2 + l * dim * hidden + c0, hidden, n->hb + c0,
-                           (int)dim, (int)(c1 - c0), 1);
+        halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
+        halo_mat_vec(n->pool, out, &L->w2, 0, (int)c0, n->hb + c0, halo_act_get(&n->win, &L->w2),
+                     (int)dim, (int)(c1 - c0), 1);
         i = j;
     }
     return 0;
@@ -432,9 +440,11 @@ static int begin_sync(halo_node *n, halo_err *err);
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
     if (n->numerics) {
-        halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
-        halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
-                           c->dim, 0);
+        halo_rmsnorm_eps(n->x, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->x, c->dim);
+        halo_mat_vec(n->pool, n->logits, cls, 0, 0, n->x, halo_act_get(&n->act, cls), c->vocab_size,
+                     c->dim, 0);
     }
     charge(n, 2.0 * c->vocab_size * c->dim, n->wbytes * c->vocab_size * c->dim, 1);
     n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
@@ -619,7 +629,8 @@ static void collect_groups(halo_node *n) {
 static int begin_sync(halo_node *n, halo_err *err) {
     if (n->numerics) {
         const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
-        halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
+        halo_rmsnorm_eps(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim,
+                         halo_model_norm_eps(n->model));
     }
     /* This block's row of the placement, possibly re-planned for this sync. */
     const halo_groups *g = &n->g;
@@ -778,7 +789,8 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
     size_t dim = (size_t)n->mc->dim;
     if (n->numerics) {
         const float *norm = phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
-        halo_rmsnorm(n->xb, n->x, norm + (size_t)layer * dim, n->mc->dim);
+        halo_rmsnorm_eps(n->xb, n->x, norm + (size_t)layer * dim, n->mc->dim,
+                         halo_model_norm_eps(n->model));
     }
     charge(n, 3.0 * (double)dim, 8.0 * (double)dim, 0);
     uint64_t key = block_key(n->mesh_step, layer, phase);
@@ -857,9 +869,11 @@ static int mesh_classifier(halo_node *n, halo_err *err) {
     mesh_slice_rows(n, n->idx, &lo, &hi);
     float *out = n->idx == 0 ? n->logits + lo : n->mesh_slice;
     if (n->numerics) {
-        halo_rmsnorm(n->xb, n->x, n->w->rms_final, c->dim);
-        halo_matvec_window(n->pool, out, n->w->wcls + (size_t)lo * (size_t)c->dim, (size_t)c->dim,
-                           n->xb, hi - lo, c->dim, 0);
+        halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->xb, c->dim);
+        halo_mat_vec(n->pool, out, cls, lo, 0, n->xb, halo_act_get(&n->act, cls), hi - lo, c->dim,
+                     0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->mesh_active = 0;
@@ -1086,6 +1100,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         cfg->groups->hidden_dim != c->hidden_dim || c->n_layers > 32767)
         return HALO_FAIL(err, HALO_ERR_ARG, "node %d: group geometry does not fit the model",
                          cfg->node_idx);
+    if (cfg->groups->ffn_size % halo_model_ffn_align(cfg->model) != 0)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "node %d: FFN group size %d is not a multiple of the model's "
+                         "quantisation block %d",
+                         cfg->node_idx, cfg->groups->ffn_size, halo_model_ffn_align(cfg->model));
     if (cfg->collective == HALO_COLLECTIVE_MESH &&
         (cfg->sync.policy != HALO_SYNC_POLICY_STRICT || cfg->sync.plan_fn || !cfg->mesh_placement))
         return HALO_FAIL(err, HALO_ERR_ARG,
@@ -1180,6 +1199,12 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         if (!failed && cfg->sync.critical)
             memcpy(n->critical_cfg, cfg->sync.critical, nd);
     }
+    int quantised = n->numerics && halo_model_format(n->model) == HALO_MODEL_GGUF;
+    int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+    if (!failed && (halo_act_init(&n->act, widest, quantised, NULL) != HALO_OK ||
+                    halo_act_init(&n->win, widest, quantised, NULL) != HALO_OK))
+        failed = 1;
+    n->bytes += halo_act_buffer_bytes(&n->act) + halo_act_buffer_bytes(&n->win);
     int rc = failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory (%zu bytes)", n->idx,
                                 n->bytes)
                     : HALO_OK;
@@ -1202,8 +1227,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         halo_node_free(n);
         return rc;
     }
-    for (int i = 0; i < n->g.head_size / 2; i++)
-        n->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)n->g.head_size);
+    halo_model_rope_freq(n->model, n->freq);
     *out = n;
     return HALO_OK;
 }
@@ -1222,6 +1246,8 @@ void halo_node_free(halo_node *n) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
+    halo_act_free(&n->act);
+    halo_act_free(&n->win);
     halo_placement_free(&n->mesh_pl);
     free(n);
 }
@@ -1263,8 +1289,7 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
         .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
     n->block_t0_ns = n->metrics.start_ns;
     if (n->numerics)
-        memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
-               (size_t)c->dim * sizeof(float));
+        halo_mat_row(halo_model_embedding(n->model), token, n->x);
     int rc;
     if (n->collective == HALO_COLLECTIVE_MESH) {
         n->mesh_slices = 0;

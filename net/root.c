@@ -342,8 +342,9 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
     free(local);
     if (rc == HALO_OK)
         rc = halo_groups_init(&r->groups, mc,
-                              cfg->ffn_group_size > 0 ? cfg->ffn_group_size
-                                                      : halo_cluster_default_group_size(mc),
+                              cfg->ffn_group_size > 0
+                                  ? cfg->ffn_group_size
+                                  : halo_cluster_default_group_size_of(cfg->model),
                               err);
     if (rc == HALO_OK)
         rc = halo_placement_init(&r->placement, &r->groups, r->n_devices, NULL, err);
