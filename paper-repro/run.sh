@@ -5,7 +5,8 @@
 #
 # usage: paper-repro/run.sh [--quick] [--out DIR] [--jobs N]
 #   --quick   quality on the first 10 held-out stories instead of all 124 (what the README's
-#             main command and CI run); the speed sweeps are the same in both modes
+#             main command and CI run), and run 0 only of the attribution ladder; the speed
+#             sweeps are the same in both modes
 #   --out     where the database, figures and report go (default build/paper-repro, or
 #             build/paper-repro-quick); re-running resumes: finished runs are skipped
 #   --jobs    worker processes per sweep (default: the number of cores)
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
     --jobs) jobs=$2; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -131,6 +132,19 @@ for a in "${ablations[@]}"; do
     pa=$(ppl "ablation-quality-$name")
     echo "| ablation: $name | not known | $(ratio "$da" "$ha") speedup, perplexity $pa | headline cluster for speed, quality cluster for perplexity |"
 done
+
+# The attribution ladder and the fair baselines (attribution.sh): its own tables, written
+# into the output directory and appended to the report
+echo
+echo "== attribution ladder ($out/attribution.md)"
+quick_flag=()
+[ $quick = 1 ] && quick_flag=(--quick)
+bash "$here/paper-repro/attribution.sh" "${quick_flag[@]}" "$halo" >"$out/attribution.md"
+cat "$out/attribution.md"
+{
+    echo
+    cat "$out/attribution.md"
+} >>"$out/report.md"
 t1=$(date +%s.%N)
 echo
 awk -v a="$t0" -v b="$t1" -v m="$mode" -v j="$jobs" 'BEGIN { printf "paper-repro (%s): wall time %.1f s with %d jobs\n", m, b - a, j }'
