@@ -5,8 +5,8 @@
 #
 # usage: paper-repro/run.sh [--quick] [--out DIR] [--jobs N]
 #   --quick   quality on the first 10 held-out stories instead of all 124 (what the README's
-#             main command and CI run), and run 0 only of the attribution ladder; the speed
-#             sweeps are the same in both modes
+#             main command and CI run), run 0 only of the attribution ladder, and the band
+#             without its ns-3 rows; the speed sweeps are the same in both modes
 #   --out     where the database, figures and report go (default build/paper-repro, or
 #             build/paper-repro-quick); re-running resumes: finished runs are skipped
 #   --jobs    worker processes per sweep (default: the number of cores)
@@ -141,9 +141,15 @@ quick_flag=()
 [ $quick = 1 ] && quick_flag=(--quick)
 bash "$here/paper-repro/attribution.sh" "${quick_flag[@]}" "$halo" >"$out/attribution.md"
 cat "$out/attribution.md"
+echo
+echo "== the headline as a band ($out/band.md, $out/figures/band.png)"
+bash "$here/paper-repro/band.sh" "${quick_flag[@]}" --out "$out/figures" "$halo" >"$out/band.md"
+cat "$out/band.md"
 {
     echo
     cat "$out/attribution.md"
+    echo
+    cat "$out/band.md"
 } >>"$out/report.md"
 t1=$(date +%s.%N)
 echo
