@@ -5,8 +5,9 @@
 #
 # usage: paper-repro/run.sh [--quick] [--out DIR] [--jobs N]
 #   --quick   quality on the first 10 held-out stories instead of all 124 (what the README's
-#             main command and CI run), run 0 only of the attribution ladder, and the band
-#             without its ns-3 rows; the speed sweeps are the same in both modes
+#             main command and CI run), run 0 only of the attribution ladder, the band
+#             without its ns-3 rows, 10 stories for quality at the headline's drop rate;
+#             the speed sweeps are the same in both modes
 #   --out     where the database, figures and report go (default build/paper-repro, or
 #             build/paper-repro-quick); re-running resumes: finished runs are skipped
 #   --jobs    worker processes per sweep (default: the number of cores)
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
     --jobs) jobs=$2; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -145,11 +146,18 @@ echo
 echo "== the headline as a band ($out/band.md, $out/figures/band.png)"
 bash "$here/paper-repro/band.sh" "${quick_flag[@]}" --out "$out/figures" "$halo" >"$out/band.md"
 cat "$out/band.md"
+echo
+echo "== quality at the headline's drop rate ($out/quality-op.md, $out/figures/quality-op.png)"
+bash "$here/paper-repro/quality-op.sh" "${quick_flag[@]}" --out "$out/figures" --jobs "$jobs" \
+    "$halo" >"$out/quality-op.md"
+cat "$out/quality-op.md"
 {
     echo
     cat "$out/attribution.md"
     echo
     cat "$out/band.md"
+    echo
+    cat "$out/quality-op.md"
 } >>"$out/report.md"
 t1=$(date +%s.%N)
 echo
