@@ -3,7 +3,8 @@
 # headline cluster (scenarios/headline.yaml: 8 x Pi 4B, Llama 2 7B Q4_0 shape, 5% loss on
 # every worker) under each setting a reader could reasonably pick: the replication (seed),
 # the strict baseline's TCP timers (minimum RTO, tail loss probes), HALO's deadline (fixed
-# instead of adaptive), the message encoding, the TCP model (in-tree against ns-3 3.37),
+# instead of adaptive), the message encoding, the sigma of the log-normal importance a shape
+# is given (nothing measured supports sigma 1), the TCP model (in-tree against ns-3 3.37),
 # and the fair baselines instead of dllama. One `halo sim` per system and setting (run 0
 # unless the row names another). Prints a markdown table, the band (smallest and largest
 # speedup) and where the paper's 3.41x falls; writes band.dat and, with gnuplot, band.png
@@ -66,6 +67,8 @@ row "HALO fixed deadline 2 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadl
 row "HALO fixed deadline 10 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadline false --deadline-ms 10
 row "HALO fixed deadline 50 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadline false --deadline-ms 50
 row "f32 messages (both)" encoding "$scen" 0 "${dl[@]}" --encoding f32 -- --encoding f32
+row "HALO synthetic importance sigma 0.5 (assumed 1)" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 0.5
+row "HALO synthetic importance sigma 2" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 2
 if [ $quick = 0 ]; then
     row "ns-3 3.37 TCP, 8 tokens (Linux-configured, no TLP/RACK)" ns3 "$tmp/headline-8.yaml" 0 "${dl[@]}" --simulator ns3 -- --simulator ns3
     row "in-tree TCP, the same 8 tokens" ns3 "$tmp/headline-8.yaml" 0 "${dl[@]}" --
