@@ -26,6 +26,7 @@ static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
 static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
+static const char *const tcp_cc_names[] = {"cubic", "reno", NULL};    /* enum halo_tcp_cc */
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
@@ -52,6 +53,12 @@ enum {
     K_TCP_QUICKACK_SEGMENTS,
     K_TCP_QUICKACK,
     K_TCP_TICK_MS,
+    K_TCP_CC,
+    K_TCP_RX_BATCH_US,
+    K_TCP_COMP_SACK_DELAY_US,
+    K_TCP_COMP_SACK_SLACK_US,
+    K_TCP_COMP_SACK_NR,
+    K_TCP_SLOW_START_AFTER_IDLE,
     K_IMPORTANCE,
     K_TAU,
     K_PREDICTOR,
@@ -111,6 +118,17 @@ const halo_engine_key halo_engine_keys[] = {
     I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
     B("tcp.quickack", SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
     N("tcp.tick_ms", 0, 0, 100, 0, SIM, "MS", "simulated TCP: timer granularity (jiffy)"),
+    E("tcp.cc", tcp_cc_names, SIM, "CC", "simulated TCP: congestion control, cubic or reno"),
+    N("tcp.rx_batch_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: the receiver reads (and ACKs) a burst this long after its last segment"),
+    N("tcp.comp_sack_delay_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: longest wait of a compressed SACK (tcp_comp_sack_delay_ns)"),
+    N("tcp.comp_sack_slack_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: slack of the compressed-SACK timer (tcp_comp_sack_slack_ns)"),
+    I("tcp.comp_sack_nr", 0, 255, SIM, "N",
+      "simulated TCP: SACKs compressed in a row, 0: none (tcp_comp_sack_nr)"),
+    B("tcp.slow_start_after_idle", SIM,
+      "simulated TCP: restart from the initial window after an idle RTO"),
     E("importance", importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
     N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
@@ -302,6 +320,10 @@ static uint64_t ms_to_ns(double ms) {
     return (uint64_t)llround(ms * 1e6);
 }
 
+static uint64_t us_to_ns(double us) {
+    return (uint64_t)llround(us * 1e3);
+}
+
 /* Stores a parsed number of key k. */
 static void set_number(halo_engine_config *c, int k, double v) {
     switch (k) {
@@ -322,6 +344,15 @@ static void set_number(halo_engine_config *c, int k, double v) {
         break;
     case K_TCP_TICK_MS:
         c->tcp.tick_ns = ms_to_ns(v);
+        break;
+    case K_TCP_RX_BATCH_US:
+        c->tcp.rx_batch_ns = us_to_ns(v);
+        break;
+    case K_TCP_COMP_SACK_DELAY_US:
+        c->tcp.comp_sack_delay_ns = us_to_ns(v);
+        break;
+    case K_TCP_COMP_SACK_SLACK_US:
+        c->tcp.comp_sack_slack_ns = us_to_ns(v);
         break;
     case K_TAU:
         c->tau = v;
@@ -357,6 +388,9 @@ static void set_integer(halo_engine_config *c, int k, long long v) {
     case K_TCP_QUICKACK_SEGMENTS:
         c->tcp.quickack_segments = (int)v;
         break;
+    case K_TCP_COMP_SACK_NR:
+        c->tcp.comp_sack_nr = (int)v;
+        break;
     case K_REDUNDANCY:
         c->redundancy = (int)v;
         break;
@@ -371,6 +405,8 @@ static int *bool_field(halo_engine_config *c, int k) {
         return &c->tcp.tlp;
     case K_TCP_QUICKACK:
         return &c->tcp.quickack;
+    case K_TCP_SLOW_START_AFTER_IDLE:
+        return &c->tcp.slow_start_after_idle;
     case K_PLACE_CRITICAL:
         return &c->place_critical;
     case K_ATTENTION_CRITICAL:
@@ -411,6 +447,9 @@ static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *e
         break;
     case K_COLLECTIVE:
         c->collective = v;
+        break;
+    case K_TCP_CC:
+        c->tcp.cc = v;
         break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not an enum key");
@@ -671,11 +710,15 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, \"rto_max_ms\": %.6g, "
            "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
-           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g}",
+           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g, \"cc\": \"%s\", "
+           "\"rx_batch_us\": %.6g, \"comp_sack_delay_us\": %.6g, \"comp_sack_slack_us\": %.6g, "
+           "\"comp_sack_nr\": %d, \"slow_start_after_idle\": %s}",
            c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
            ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
            c->tcp.dupack_threshold, c->tcp.quickack_segments, c->tcp.quickack ? "true" : "false",
-           ns_ms(c->tcp.tick_ns));
+           ns_ms(c->tcp.tick_ns), tcp_cc_names[c->tcp.cc], (double)c->tcp.rx_batch_ns / 1e3,
+           (double)c->tcp.comp_sack_delay_ns / 1e3, (double)c->tcp.comp_sack_slack_ns / 1e3,
+           c->tcp.comp_sack_nr, c->tcp.slow_start_after_idle ? "true" : "false");
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);
     sb_str(&b, c->predictor);
