@@ -97,6 +97,19 @@ static int store(const halo_cli_opt *o, const char *arg, halo_err *err) {
     return rc;
 }
 
+/* The first of spec->required that was not given, as an error. */
+static int check_required(const halo_cli_spec *spec, halo_err *err) {
+    for (const char *const *r = spec->required; r && *r; r++) {
+        const halo_cli_opt *o = spec->opts;
+        while (o->name && strcmp(o->name, *r) != 0)
+            o++;
+        HALO_ASSERT(o->name && (o->kind == HALO_CLI_PATH || o->kind == HALO_CLI_STRING));
+        if (!*(const char *const *)o->dest)
+            return HALO_FAIL(err, HALO_ERR_ARG, "missing --%s %s", o->name, o->arg);
+    }
+    return HALO_OK;
+}
+
 int halo_cli_parse(const halo_cli_spec *spec, int argc, char **argv, halo_err *err) {
     struct option longopts[MAX_OPTS];
     char shortopts[2 * MAX_OPTS + 4] = ":h";
@@ -146,13 +159,13 @@ int halo_cli_parse(const halo_cli_spec *spec, int argc, char **argv, halo_err *e
     if (!spec->positional) {
         if (optind < argc)
             return HALO_FAIL(err, HALO_ERR_ARG, "unexpected argument '%s'", argv[optind]);
-        return HALO_OK;
-    }
-    if (spec->optional_positional && optind >= argc) {
+    } else if (spec->optional_positional && optind >= argc) {
         *spec->pos_out = NULL;
-        return HALO_OK;
+    } else if ((rc = halo_cli_one_arg(argc, argv, spec->positional, spec->pos_out, err)) !=
+               HALO_OK) {
+        return rc;
     }
-    return halo_cli_one_arg(argc, argv, spec->positional, spec->pos_out, err);
+    return check_required(spec, err);
 }
 
 int halo_cli_parse_or_exit(const halo_cli_spec *spec, int argc, char **argv) {

@@ -59,6 +59,9 @@ typedef struct halo_cli_spec {
                                 NULL for none */
     const char **pos_out;    /* where the positional argument goes */
     int optional_positional; /* 1: the positional argument may be absent */
+    /* Long names of PATH or STRING options that must be given, NULL-terminated, or NULL:
+       halo_cli_parse fails with "missing --NAME ARG" for the first one absent. */
+    const char *const *required;
     /* More options handled elsewhere (the runner's engine and world flags): their long
        options, a handler (returns 1 for a code it does not know) and their help. */
     const struct option *more;
@@ -73,7 +76,8 @@ void halo_cli_usage(const halo_cli_spec *spec, FILE *f);
 /*
  * Parses argv (argv[0] is the command's name) by `spec`. Returns HALO_OK, 1 for --help, or
  * HALO_ERR_ARG with a message naming the option ("--steps: 0 is not in [1, 1073741824]",
- * "unknown option '--x'", "option --model needs a value", "missing FILE to evaluate").
+ * "unknown option '--x'", "option --model needs a value", "missing FILE to evaluate",
+ * "missing --db FILE"; the positional argument is checked before the required options).
  */
 int halo_cli_parse(const halo_cli_spec *spec, int argc, char **argv, halo_err *err);
 

@@ -102,12 +102,8 @@ int halo_cmd_generate(int argc, char **argv) {
                        "context is %d",
                        n_prompt, o.steps, n_prompt + o.steps - 1, cfg->seq_len);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        free(prompt);
-        free(logits);
-        halo_sampler_free(sampler);
-        halo_runner_close(&e);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        status = rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        goto done;
     }
 
     /* Echo the prompt as llama2.c does, then decode. */
@@ -148,21 +144,21 @@ int halo_cmd_generate(int argc, char **argv) {
     if (!o.ids)
         (void)printf("\n");
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        free(prompt);
-        free(logits);
-        halo_sampler_free(sampler);
-        halo_runner_close(&e);
-        return HALO_EXIT_FAIL;
+        status = HALO_EXIT_FAIL;
+        goto done;
     }
     double secs = (double)(t1 - t0) / 1e9;
     (void)fprintf(stderr, "halo: %d tokens in %.3f s: %.1f tokens/s (%.3f ms/token), %d threads\n",
                   generated, secs, secs > 0 ? generated / secs : 0.0,
                   generated > 0 ? secs * 1e3 / generated : 0.0, halo_pool_n_threads(e.b.pool));
     halo_runner_report(&e, stderr);
+    status = HALO_EXIT_OK;
+done:
+    if (status != HALO_EXIT_OK)
+        halo_cli_print_err(&err);
     free(prompt);
     free(logits);
     halo_sampler_free(sampler);
     halo_runner_close(&e);
-    return HALO_EXIT_OK;
+    return status;
 }

@@ -76,15 +76,12 @@ int halo_cmd_plot(int argc, char **argv) {
                  "finds\nno rows is skipped with a note. Needs gnuplot (Debian: gnuplot-nox). "
                  "Scripts are\nfound in --plots DIR, $HALO_PLOT_DIR, ../share/halo/plots beside "
                  "the binary, or\nthe source tree.\n",
-        .opts = opts};
+        .opts = opts,
+        .required = (const char *const[]){"db", "out", NULL}};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
-    if (!db || !out)
-        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing %s", !db ? "--db FILE" : "--out DIR");
-    if (!db || !out)
-        return halo_cli_usage_error(&err, "plot");
     char buf[4200];
     int made = 0, skipped = 0;
     int rc = halo_plot_draw(db, plot_dir(plots, buf, sizeof buf), out, on_figure, &db, &made,
@@ -117,15 +114,12 @@ static int report_fidelity(int argc, char **argv) {
                  "error. Errors beyond 25% are in bold; the\nlast line counts the cells within "
                  "25%. Exits 0 whatever the errors (it is a report);\n1 without a database "
                  "or measured runs.\n",
-        .opts = opts};
+        .opts = opts,
+        .required = (const char *const[]){"db", NULL}};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
-    if (!db) {
-        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing --db FILE");
-        return halo_cli_usage_error(&err, "report fidelity");
-    }
     int rc = halo_report_fidelity(stdout, db, harness, NULL, NULL, &err);
     return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
 }
@@ -151,15 +145,12 @@ int halo_cmd_report(int argc, char **argv) {
                  "matching distributed-llama point, and perplexity where measured.\n"
                  "'halo report fidelity' compares measured runs with their simulated mirrors\n"
                  "('halo report fidelity --help').\n",
-        .opts = opts};
+        .opts = opts,
+        .required = (const char *const[]){"db", NULL}};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
-    if (!db) {
-        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing --db FILE");
-        return halo_cli_usage_error(&err, "report");
-    }
     int rc = halo_report_write(stdout, db, confidence, &err);
     return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
 }
@@ -185,15 +176,12 @@ int halo_cmd_regress(int argc, char **argv) {
                  "exits 1\nif any value is outside its tolerance or missing. --write writes the "
                  "baseline\nfrom the database instead (default tolerances: ms/token and speedup "
                  "10%,\nmissing 25% or 0.5 points, perplexity 2%).\n",
-        .opts = opts};
+        .opts = opts,
+        .required = (const char *const[]){"db", "baseline", NULL}};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
-    if (!db || !baseline) {
-        (void)HALO_FAIL(&err, HALO_ERR_ARG, "missing %s", !db ? "--db FILE" : "--baseline FILE");
-        return halo_cli_usage_error(&err, "regress");
-    }
     int rc, n = 0, failed = 0;
     if (write) {
         rc = halo_regress_write_baseline(db, baseline, &n, &err);

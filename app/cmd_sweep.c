@@ -61,11 +61,10 @@ static int parse(int argc, char **argv, sweep_opts *o) {
         .after = "Runs are identified by the scenario text's sha256, the point and the run "
                  "number.\nSchema and queries: docs/results.md.\n",
         .positional = "SCENARIO file",
-        .pos_out = &o->path};
+        .pos_out = &o->path,
+        .required = (const char *const[]){"db", NULL}};
     halo_err err = {0};
     int rc = halo_cli_parse(&spec, argc, argv, &err);
-    if (rc == HALO_OK && !o->db)
-        rc = HALO_FAIL(&err, HALO_ERR_ARG, "missing --db FILE");
     o->cfg = (halo_sweep_config){.n_shards = 1};
     if (rc == HALO_OK && o->shard &&
         halo_sweep_shard_parse(o->shard, &o->cfg.shard_idx, &o->cfg.n_shards, &err) != HALO_OK)

@@ -12,6 +12,12 @@ void halo_tcp_config_linux(halo_tcp_config *c) {
                            .tlp = 1,
                            .dupack_threshold = 3,
                            .quickack_segments = 16,
-                           .quickack = 1,
-                           .tick_ns = 4000000};
+                           .quickack = 0,
+                           .tick_ns = 4000000,
+                           .cc = HALO_TCP_CC_CUBIC,
+                           .rx_batch_ns = 20000,
+                           .comp_sack_delay_ns = 1000000,
+                           .comp_sack_slack_ns = 100000,
+                           .comp_sack_nr = 44,
+                           .slow_start_after_idle = 1};
 }

@@ -17,27 +17,49 @@ enum halo_delivery {
     HALO_DELIVERY_STREAM = 1,
 };
 
+/* Congestion control (Linux: net.ipv4.tcp_congestion_control). */
+enum halo_tcp_cc {
+    HALO_TCP_CC_CUBIC = 0, /* Linux's default: window x0.7 on a loss */
+    HALO_TCP_CC_RENO = 1,  /* window halved on a loss, +1 segment per window acknowledged */
+};
+
 typedef struct halo_tcp_config {
-    int init_cwnd;         /* segments (Linux: 10) */
-    uint64_t rto_min_ns;   /* Linux: 200 ms */
-    uint64_t rto_max_ns;   /* Linux: 120 s */
-    uint64_t rto_init_ns;  /* before any RTT sample (RFC 6298: 1 s) */
-    uint64_t delack_ns;    /* delayed-ACK timeout (Linux: 40 ms) */
-    int tlp;               /* tail loss probes on (Linux default) */
-    int dupack_threshold;  /* fast retransmit after this many duplicate ACKs (3) */
-    int quickack_segments; /* segments ACKed at once at the start (Linux quickack) */
-    int quickack;          /* ACK every data segment at once (TCP_QUICKACK, as an application
-                              that sets it on every read does; distributed-llama does) */
-    uint64_t tick_ns;      /* timer granularity: TCP timers expire on multiples of it (a
-                              jiffy: 4 ms at the kernel's HZ = 250); 0 = exact */
+    int init_cwnd;               /* segments (Linux: 10) */
+    uint64_t rto_min_ns;         /* Linux: 200 ms */
+    uint64_t rto_max_ns;         /* Linux: 120 s */
+    uint64_t rto_init_ns;        /* before any RTT sample (RFC 6298: 1 s) */
+    uint64_t delack_ns;          /* delayed-ACK timeout (Linux: 40 ms) */
+    int tlp;                     /* tail loss probes on (Linux default) */
+    int dupack_threshold;        /* fast retransmit after this many duplicate ACKs (3) */
+    int quickack_segments;       /* segments ACKed at once in Linux's quickack mode: at the start,
+                                    after a receive gap longer than the RTO, after a duplicate */
+    int quickack;                /* ACK every data segment at once (an idealised receiver; off,
+                                    segments are ACKed as Linux does: docs/kernel-tcp.md) */
+    uint64_t tick_ns;            /* timer granularity (a jiffy: 4 ms at the kernel's HZ = 250):
+                                    a TCP timer's delay is rounded up to ticks and it fires on
+                                    the tick after that many, as Linux's timer wheel fires it;
+                                    0 = exact */
+    int cc;                      /* enum halo_tcp_cc */
+    uint64_t rx_batch_ns;        /* the receiving application reads (and Linux acknowledges what it
+                                    has read) once in-order segments have stopped arriving for this
+                                    long: a burst is read and ACKed once. 0 = a read per segment.
+                                    Not a kernel knob: the receiver's scheduling (docs/kernel-tcp.md) */
+    uint64_t comp_sack_delay_ns; /* net.ipv4.tcp_comp_sack_delay_ns: after 3 immediate
+                                    duplicate ACKs, SACKs wait min(this, srtt / 20) (1 ms) */
+    uint64_t comp_sack_slack_ns; /* net.ipv4.tcp_comp_sack_slack_ns: the hrtimer's slack,
+                                    which it uses up when nothing else wakes the CPU (100 us) */
+    int comp_sack_nr;            /* net.ipv4.tcp_comp_sack_nr: at most this many SACKs are
+                                    held back in a row (44); 0 = never */
+    int slow_start_after_idle;   /* net.ipv4.tcp_slow_start_after_idle: a sender idle for more
+                                    than an RTO restarts from the initial window (1) */
 } halo_tcp_config;
 
 /*
  * Linux-like defaults, as measured against this machine's kernel (docs/kernel-tcp.md):
  * initial window 10, RTO 200 ms .. 120 s (1 s before a sample), delayed ACK 40 ms, tail loss
- * probes, 3 duplicate ACKs, 16 quick ACKs at the start, ACKs at once (a request/response
- * application reads at once, and Linux ACKs what the application reads: the delayed ACK
- * rarely fires there), timers on 4 ms ticks (HZ = 250).
+ * probes, 3 duplicate ACKs, 16 quick ACKs, ACKs as Linux sends them (quickack off: a burst is
+ * ACKed once it has been read, 20 us after its last segment), timers on 4 ms ticks (HZ = 250),
+ * cubic, compressed SACKs (1 ms, 44), slow start after idle.
  */
 void halo_tcp_config_linux(halo_tcp_config *c);
 

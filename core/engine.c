@@ -26,10 +26,12 @@ static const char *const encoding_names[] = {"f32", "q8", NULL};
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
 static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
+static const char *const tcp_cc_names[] = {"cubic", "reno", NULL};    /* enum halo_tcp_cc */
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
-const char *const halo_engine_preset_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
+const char *const halo_engine_preset_names[] = {
+    "dllama", "balanced", "relaxed", "halo", "strict-datagram", "strict-tcp-tuned", NULL};
 
 /* Key indices (the order of halo_engine_keys). */
 enum {
@@ -51,6 +53,12 @@ enum {
     K_TCP_QUICKACK_SEGMENTS,
     K_TCP_QUICKACK,
     K_TCP_TICK_MS,
+    K_TCP_CC,
+    K_TCP_RX_BATCH_US,
+    K_TCP_COMP_SACK_DELAY_US,
+    K_TCP_COMP_SACK_SLACK_US,
+    K_TCP_COMP_SACK_NR,
+    K_TCP_SLOW_START_AFTER_IDLE,
     K_IMPORTANCE,
     K_TAU,
     K_PREDICTOR,
@@ -67,6 +75,7 @@ enum {
     K_SIMULATOR,
     K_COLLECTIVE,
     K_HEARTBEAT_MS,
+    K_REDUNDANCY_ON_LOSS,
     K_COUNT
 };
 
@@ -87,12 +96,14 @@ enum {
 
 const halo_engine_key halo_engine_keys[] = {
     E("baseline", halo_engine_preset_names, ALL, "NAME",
-      "preset: dllama, balanced, relaxed or halo (other keys override it)"),
+      "preset: dllama, balanced, relaxed, halo, strict-datagram or strict-tcp-tuned (other "
+      "keys override it)"),
     S("placement", HALO_ENGINE_TYPE_STRING, ALL, "SPEC",
       "equal | balanced | scheduled | weights:W0,W1,.. | explicit:A0,../F0,.."),
     E("sync", sync_names, ALL, "POLICY", "strict (wait for all) or relaxed (deadline)"),
     N("deadline_ms", 0, 0, 1e6, 0, ALL, "MS", "relaxed: wait this long after a broadcast"),
-    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..", "relaxed: devices always awaited"),
+    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
+      "relaxed: devices always awaited (all: every device)"),
     E("encoding", encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
     I("group_size", 0, 1 << 20, ALL, "G",
       "hidden neurons per FFN group (0: 32, or a quantised model's block)"),
@@ -108,6 +119,17 @@ const halo_engine_key halo_engine_keys[] = {
     I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
     B("tcp.quickack", SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
     N("tcp.tick_ms", 0, 0, 100, 0, SIM, "MS", "simulated TCP: timer granularity (jiffy)"),
+    E("tcp.cc", tcp_cc_names, SIM, "CC", "simulated TCP: congestion control, cubic or reno"),
+    N("tcp.rx_batch_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: the receiver reads (and ACKs) a burst this long after its last segment"),
+    N("tcp.comp_sack_delay_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: longest wait of a compressed SACK (tcp_comp_sack_delay_ns)"),
+    N("tcp.comp_sack_slack_us", 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: slack of the compressed-SACK timer (tcp_comp_sack_slack_ns)"),
+    I("tcp.comp_sack_nr", 0, 255, SIM, "N",
+      "simulated TCP: SACKs compressed in a row, 0: none (tcp_comp_sack_nr)"),
+    B("tcp.slow_start_after_idle", SIM,
+      "simulated TCP: restart from the initial window after an idle RTO"),
     E("importance", importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
     N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
@@ -128,6 +150,8 @@ const halo_engine_key halo_engine_keys[] = {
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", 0, 0, 1e6, 0, SIM, "MS",
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
+    B("redundancy_on_loss", ALL,
+      "extra copies only to devices whose contribution went missing lately"),
 };
 
 #undef E
@@ -218,31 +242,76 @@ static int is_set(const halo_engine_config *c, int k) {
     return (c->set >> k) & 1u;
 }
 
+/* The presets, in the order of halo_engine_preset_names. */
+enum {
+    P_DLLAMA,
+    P_BALANCED,
+    P_RELAXED,
+    P_HALO,
+    P_STRICT_DATAGRAM,
+    P_STRICT_TCP_TUNED,
+};
+
+/*
+ * strict-tcp-tuned: the smallest minimum RTO a Linux route takes in practice
+ * (`ip route change ... rto_min 5ms`; the kernel keeps it in jiffies, so at HZ = 250 it
+ * acts as two 4 ms ticks, which tcp.tick_ms models). Lower values are accepted by the kernel
+ * but fall under the timer granularity and the host's own scheduling delays, where every
+ * late ACK is a spurious retransmission; 5 ms is the value operators of low-latency LANs
+ * use (RTTs here are well under a millisecond).
+ */
+#define TUNED_RTO_MIN_NS 5000000ull
+
 int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
     int p = -1;
     for (int i = 0; halo_engine_preset_names[i]; i++)
         if (strcmp(name, halo_engine_preset_names[i]) == 0)
             p = i;
     if (p < 0)
-        return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not one of dllama, balanced, relaxed, halo",
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "'%s' is not one of dllama, balanced, relaxed, halo, strict-datagram, "
+                         "strict-tcp-tuned",
                          name);
-    int halo = p == 3, relaxed = p >= 2, balanced = p == 1 || p == 3;
+    int halo = p == P_HALO, sdgram = p == P_STRICT_DATAGRAM;
+    int relaxed = p == P_RELAXED || halo || sdgram, balanced = p == P_BALANCED || halo;
     (void)snprintf(c->baseline, sizeof c->baseline, "%s", name);
     if (!is_set(c, K_SYNC))
         c->policy = relaxed ? HALO_SYNC_POLICY_RELAXED : HALO_SYNC_POLICY_STRICT;
     if (!is_set(c, K_PLACEMENT)) {
-        int rc = replace_str(&c->placement, balanced ? "balanced" : "equal", err);
+        /* halo's root coordinates the star (2 (N-1) messages a block): its share is smaller */
+        int rc = replace_str(&c->placement,
+                             halo       ? "balanced-host"
+                             : balanced ? "balanced"
+                                        : "equal",
+                             err);
         if (rc != HALO_OK)
             return rc;
     }
     if (!is_set(c, K_IMPORTANCE))
         c->importance = halo ? HALO_ENGINE_IMPORTANCE_AUTO : HALO_ENGINE_IMPORTANCE_NONE;
     if (!is_set(c, K_ADAPTIVE_DEADLINE))
-        c->adaptive_deadline = halo;
+        c->adaptive_deadline = halo || sdgram;
     if (!is_set(c, K_REDUNDANCY))
         c->redundancy = halo ? 2 : 1;
+    if (!is_set(c, K_REDUNDANCY_ON_LOSS)) /* no loss, no penalty: no copies until one is lost */
+        c->redundancy_on_loss = halo;
     if (!is_set(c, K_COLLECTIVE)) /* distributed-llama all-gathers; the others gather at a root */
-        c->collective = p == 0 ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
+        c->collective =
+            p == P_DLLAMA || p == P_STRICT_TCP_TUNED ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
+    /* strict over datagrams: relaxed sync with every device critical waits for every
+       contribution and asks again after the adaptive timeout, so nothing is ever dropped.
+       The other presets take back what an earlier preset set (a command line's baseline
+       over a file's). */
+    if (!is_set(c, K_CRITICAL)) {
+        int rc = replace_str(&c->critical, sdgram ? "all" : NULL, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (!is_set(c, K_TCP_RTO_MIN_MS)) {
+        halo_tcp_config linux_tcp;
+        halo_tcp_config_linux(&linux_tcp);
+        c->tcp.rto_min_ns = p == P_STRICT_TCP_TUNED ? TUNED_RTO_MIN_NS : linux_tcp.rto_min_ns;
+    }
     return HALO_OK;
 }
 
@@ -250,6 +319,10 @@ int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
 
 static uint64_t ms_to_ns(double ms) {
     return (uint64_t)llround(ms * 1e6);
+}
+
+static uint64_t us_to_ns(double us) {
+    return (uint64_t)llround(us * 1e3);
 }
 
 /* Stores a parsed number of key k. */
@@ -272,6 +345,15 @@ static void set_number(halo_engine_config *c, int k, double v) {
         break;
     case K_TCP_TICK_MS:
         c->tcp.tick_ns = ms_to_ns(v);
+        break;
+    case K_TCP_RX_BATCH_US:
+        c->tcp.rx_batch_ns = us_to_ns(v);
+        break;
+    case K_TCP_COMP_SACK_DELAY_US:
+        c->tcp.comp_sack_delay_ns = us_to_ns(v);
+        break;
+    case K_TCP_COMP_SACK_SLACK_US:
+        c->tcp.comp_sack_slack_ns = us_to_ns(v);
         break;
     case K_TAU:
         c->tau = v;
@@ -307,6 +389,9 @@ static void set_integer(halo_engine_config *c, int k, long long v) {
     case K_TCP_QUICKACK_SEGMENTS:
         c->tcp.quickack_segments = (int)v;
         break;
+    case K_TCP_COMP_SACK_NR:
+        c->tcp.comp_sack_nr = (int)v;
+        break;
     case K_REDUNDANCY:
         c->redundancy = (int)v;
         break;
@@ -321,6 +406,8 @@ static int *bool_field(halo_engine_config *c, int k) {
         return &c->tcp.tlp;
     case K_TCP_QUICKACK:
         return &c->tcp.quickack;
+    case K_TCP_SLOW_START_AFTER_IDLE:
+        return &c->tcp.slow_start_after_idle;
     case K_PLACE_CRITICAL:
         return &c->place_critical;
     case K_ATTENTION_CRITICAL:
@@ -331,6 +418,8 @@ static int *bool_field(halo_engine_config *c, int k) {
         return &c->memory_budget;
     case K_PREFETCH:
         return &c->prefetch;
+    case K_REDUNDANCY_ON_LOSS:
+        return &c->redundancy_on_loss;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not a bool key");
         return NULL;
@@ -360,6 +449,9 @@ static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *e
     case K_COLLECTIVE:
         c->collective = v;
         break;
+    case K_TCP_CC:
+        c->tcp.cc = v;
+        break;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not an enum key");
     }
@@ -377,6 +469,8 @@ static int set_string(halo_engine_config *c, int k, const char *value, halo_err 
     case K_CRITICAL:
     case K_RELIABLE:
         /* syntax now, the range when the cluster size is known (finish) */
+        if (k == K_CRITICAL && strcmp(value, "all") == 0)
+            return replace_str(&c->critical, value, err);
         if (*value &&
             halo_parse_list_count(value, value + strlen(value), 0, HALO_MAX_DEVICES - 1, 1) < 0)
             return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not a list of device numbers", value);
@@ -457,7 +551,7 @@ int halo_engine_args_apply(halo_engine_config *c, const halo_engine_args *a, con
 
 static int check_placement(const char *spec, int n_dev, const char **bad_key, halo_err *err) {
     if (strcmp(spec, "equal") == 0 || strcmp(spec, "balanced") == 0 ||
-        strcmp(spec, "scheduled") == 0)
+        strcmp(spec, "balanced-host") == 0 || strcmp(spec, "scheduled") == 0)
         return HALO_OK;
     if (strncmp(spec, "weights:", 8) == 0) {
         const char *s = spec + 8;
@@ -477,12 +571,15 @@ static int check_placement(const char *spec, int n_dev, const char **bad_key, ha
                        n_dev - 1);
     }
     return BAD_KEY(K_PLACEMENT,
-                   "'%s' is not one of equal, balanced, scheduled, weights:W0,W1,.. or "
+                   "'%s' is not one of equal, balanced, balanced-host, scheduled, "
+                   "weights:W0,W1,.. or "
                    "explicit:A/F",
                    spec);
 }
 
 static int check_devices(int k, const char *list, int n_dev, const char **bad_key, halo_err *err) {
+    if (list && strcmp(list, "all") == 0)
+        return HALO_OK;
     if (list && halo_parse_list_count(list, list + strlen(list), 0, n_dev - 1, 1) < 0)
         return BAD_KEY(k, "'%s' is not a list of device numbers in 0..%d", list, n_dev - 1);
     return HALO_OK;
@@ -614,11 +711,15 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, \"rto_max_ms\": %.6g, "
            "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
-           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g}",
+           "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g, \"cc\": \"%s\", "
+           "\"rx_batch_us\": %.6g, \"comp_sack_delay_us\": %.6g, \"comp_sack_slack_us\": %.6g, "
+           "\"comp_sack_nr\": %d, \"slow_start_after_idle\": %s}",
            c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
            ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
            c->tcp.dupack_threshold, c->tcp.quickack_segments, c->tcp.quickack ? "true" : "false",
-           ns_ms(c->tcp.tick_ns));
+           ns_ms(c->tcp.tick_ns), tcp_cc_names[c->tcp.cc], (double)c->tcp.rx_batch_ns / 1e3,
+           (double)c->tcp.comp_sack_delay_ns / 1e3, (double)c->tcp.comp_sack_slack_ns / 1e3,
+           c->tcp.comp_sack_nr, c->tcp.slow_start_after_idle ? "true" : "false");
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);
     sb_str(&b, c->predictor);
@@ -628,11 +729,13 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
-           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g}",
+           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
+           "\"redundancy_on_loss\": %s}",
            c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
-           collective_names[c->collective], ns_ms(c->heartbeat_ns));
+           collective_names[c->collective], ns_ms(c->heartbeat_ns),
+           c->redundancy_on_loss ? "true" : "false");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -679,7 +782,12 @@ static int group_size_of(const halo_engine *e) {
     return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size_of(e->model);
 }
 
-static int parse_flags(const char *list, uint8_t *flags) {
+/* Sets flags[d] for the devices of a list ("1,3"), or of every device for "all". */
+static int parse_flags(const char *list, uint8_t *flags, int n) {
+    if (list && strcmp(list, "all") == 0) {
+        memset(flags, 1, (size_t)n);
+        return 0;
+    }
     for (const char *s = list; s && *s;) {
         char *end;
         long d = strtol(s, &end, 10);
@@ -706,6 +814,64 @@ static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *e
                              "%d's is not known)",
                              e->name, d);
         used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", s);
+    }
+    return HALO_OK;
+}
+
+/*
+ * "balanced-host": balanced, with the per-message host costs of the star collective. A block
+ * costs device d its share x_d of the block's weights W at its speed s_d (weights per
+ * second) plus its messages: a worker receives one activation and sends one partial
+ * (h_d = send + recv), the root sends N-1 activations and receives N-1 partials ((N-1) h_0),
+ * one after the other on its CPU. Shares that make every device finish together:
+ * t = (W + sum s_d h_d) / sum s_d and x_d = s_d (t - h_d) / W; when the root's comes out
+ * negative it holds (almost) nothing and coordinates (the workers are solved without it).
+ * W is a block's mean weight count (attention and FFN blocks alternate). Without host costs,
+ * under the mesh collective (every device sends and receives alike) or with memory budgets
+ * (moving work onto memory-poor devices costs storage reads this model does not weigh)
+ * this is "balanced".
+ */
+static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    int n = e->n_devices, any = 0;
+    for (int d = 0; env->devices && d < n; d++)
+        any |= env->devices[d].send_ns + env->devices[d].recv_ns > 0;
+    /* memory_budget: a device streams what its memory does not hold, so moving the root's
+       share onto memory-poor workers costs storage time this model does not see: balanced
+       (placement: scheduled weighs memory) */
+    if (!any || n < 2 || e->cfg.collective != HALO_COLLECTIVE_STAR || e->cfg.memory_budget)
+        return balanced_spec(e, env, err);
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    double dim = mc->dim, kv = halo_model_kv_dim(mc);
+    double w_block = (2.0 * dim * dim + 2.0 * dim * kv + 3.0 * dim * mc->hidden_dim) / 2.0;
+    double x[HALO_MAX_DEVICES], s_sum = 0, sh_sum = 0;
+    for (int d = 0; d < n; d++) {
+        double s = env->devices[d].speed;
+        if (!(s > 0))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: engine.placement balanced-host needs every device's speed "
+                             "(device %d's is not known)",
+                             e->name, d);
+        double h = (double)(env->devices[d].send_ns + env->devices[d].recv_ns) * 1e-9;
+        x[d] = h * (d == 0 ? n - 1 : 1); /* the device's message time per block, for now */
+        s_sum += s;
+        sh_sum += s * x[d];
+    }
+    double t = (w_block + sh_sum) / s_sum;
+    int root_out = t <= x[0];
+    if (root_out) { /* the root only coordinates */
+        double s0 = env->devices[0].speed;
+        t = (w_block + sh_sum - s0 * x[0]) / (s_sum - s0);
+    }
+    size_t cap = 32 + 32 * (size_t)n;
+    e->placement = malloc(cap);
+    if (!e->placement)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    size_t used = (size_t)snprintf(e->placement, cap, "weights:");
+    for (int d = 0; d < n; d++) {
+        double share = env->devices[d].speed * (t - x[d]) / w_block;
+        if ((d == 0 && root_out) || !(share > 1e-9))
+            share = 1e-9; /* rounds to no group (weights must be positive) */
+        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", share);
     }
     return HALO_OK;
 }
@@ -761,6 +927,8 @@ static int resolve_placement(halo_engine *e, const halo_engine_env *env, halo_er
     const char *spec = e->cfg.placement ? e->cfg.placement : "equal";
     if (strcmp(spec, "balanced") == 0)
         return balanced_spec(e, env, err);
+    if (strcmp(spec, "balanced-host") == 0)
+        return balanced_host_spec(e, env, err);
     if (strcmp(spec, "scheduled") == 0)
         return scheduled_spec(e, env, err);
     return replace_str(&e->placement, spec, err);
@@ -935,9 +1103,9 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
     if (rc == HALO_OK)
         rc = resolve_placement(e, env, err);
     if (rc == HALO_OK) {
-        (void)parse_flags(e->cfg.critical, e->critical);
+        (void)parse_flags(e->cfg.critical, e->critical, n);
         if (e->cfg.reliable) {
-            (void)parse_flags(e->cfg.reliable, e->reliable);
+            (void)parse_flags(e->cfg.reliable, e->reliable, n);
         } else {
             /* by default, devices whose links lose nothing are reliable; with nothing known
                of the links, only the root is */
@@ -967,6 +1135,7 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
                                  .adaptive = e->cfg.adaptive_deadline,
                                  .deadline_min_ns = e->cfg.deadline_min_ns,
                                  .redundancy = e->cfg.redundancy,
+                                 .redundancy_on_loss = e->cfg.redundancy_on_loss,
                                  .deadline_max_ns = e->cfg.deadline_max_ns,
                                  .plan_fn = e->importance ? halo_importance_plan : NULL,
                                  .plan_ctx = e->importance};

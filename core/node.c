@@ -63,6 +63,9 @@ struct halo_node {
     uint64_t *srtt_ns, *rttvar_ns; /* (n_devices, 2) smoothed contribution delays per device
                                       and block kind (attention and FFN blocks differ) */
     uint8_t *retried;              /* (n_devices) activation re-sent in this sync */
+    uint64_t sync_seq;             /* syncs begun so far */
+    uint64_t *lossy_until;         /* (n_devices) redundancy_on_loss: sync_seq below which the
+                                      device gets the extra copies (evidence of loss) */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
@@ -437,6 +440,19 @@ static int sync_complete(const halo_node *n) {
 
 static int begin_sync(halo_node *n, halo_err *err);
 
+/* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
+static void saw_loss(halo_node *n, int d) {
+    n->lossy_until[d] = n->sync_seq + 2 * (uint64_t)n->mc->n_layers;
+}
+
+/* Copies of the current sync's activation for device d. */
+static int copies_for(const halo_node *n, int d) {
+    const halo_sync_config *c = &n->sync;
+    if (c->policy != HALO_SYNC_POLICY_RELAXED || !n->critical[d] || c->redundancy <= 1)
+        return 1;
+    return !c->redundancy_on_loss || n->sync_seq < n->lossy_until[d] ? c->redundancy : 1;
+}
+
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
     if (n->numerics) {
@@ -472,6 +488,7 @@ static void finish_sync(halo_node *n) {
         n->metrics.expected++;
         n->stats.expected++;
         if (!n->received[d]) {
+            saw_loss(n, d);
             n->metrics.missing++;
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
@@ -557,6 +574,7 @@ static void on_deadline(void *arg) {
         }
         n->retried[d] = 1;
         n->stats.retries++;
+        saw_loss(n, d);
     }
     int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
     if (rc != HALO_OK) {
@@ -655,14 +673,12 @@ static int begin_sync(halo_node *n, halo_err *err) {
     memset(n->received, 0, (size_t)n->n_devices);
     memset(n->retried, 0, (size_t)n->n_devices);
     n->deadline_passed = 0;
+    n->sync_seq++;
     int waiting = 0;
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        int copies =
-            n->sync.policy == HALO_SYNC_POLICY_RELAXED && n->critical[d] && n->sync.redundancy > 1
-                ? n->sync.redundancy
-                : 1;
+        int copies = copies_for(n, d);
         for (int k = 0; k < copies; k++) {
             int rc = send_activation(n, d, err);
             if (rc != HALO_OK)
@@ -1188,6 +1204,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->srtt_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
+        n->lossy_until = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -1242,7 +1259,7 @@ void halo_node_free(halo_node *n) {
                     n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
                     n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
                     n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice};
+                    n->mesh_keys,   n->mesh_slice,   n->lossy_until};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

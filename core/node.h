@@ -96,7 +96,11 @@ typedef struct halo_sync_config {
                                 0 means 1). Each copy that arrives is answered (the second from the
                                 worker's cache), so a critical exchange fails only when every copy of
                                 one direction is lost. */
-    halo_plan_fn plan_fn;    /* optional per-sync planning */
+    /* relaxed, redundancy > 1: send the extra copies only to a device whose contribution
+       went missing at a deadline (lost or late) within the last 2 n_layers syncs (a token):
+       no copies, and no host time spent on them, while nothing is lost */
+    int redundancy_on_loss;
+    halo_plan_fn plan_fn; /* optional per-sync planning */
     void *plan_ctx;
 } halo_sync_config;
 

@@ -10,6 +10,7 @@
 #include "halo_git_rev.h"
 #include "halo_schema_sql.h"
 #include "results/db_internal.h"
+#include "results/grow.h"
 #include "results/sha256.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct halo_db {
 static const char *const migrations[] = {
     SCHEMA_SECTION, /* 1 -> 2: measured runs (measured_run, measured_token, views measured_cell
                        and fidelity; issue 13) */
+    SCHEMA_SECTION, /* 2 -> 3: view speedup (the speedup figures' queries) */
 };
 
 const char *halo_db_schema_sql(void) {
@@ -897,15 +899,12 @@ static int measured_info(halo_db *db, halo_db_info *info, halo_err *err) {
     int rc = HALO_OK, s;
     long cap = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (info->n_measured == cap) {
-            cap = cap ? 2 * cap : 8;
-            halo_db_measured_info *v = realloc(info->measured, (size_t)cap * sizeof *v);
-            if (!v) {
-                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
-                break;
-            }
-            info->measured = v;
+        halo_db_measured_info *v = halo__grow(info->measured, info->n_measured, &cap, sizeof *v, 8);
+        if (!v) {
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
+            break;
         }
+        info->measured = v;
         halo_db_measured_info *x = &info->measured[info->n_measured++];
         copy_text(x->harness, sizeof x->harness, sqlite3_column_text(st, 0));
         copy_text(x->source, sizeof x->source, sqlite3_column_text(st, 1));
@@ -932,15 +931,13 @@ int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
     int rc = HALO_OK, s;
     long cap = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (info->n_scenarios == cap) {
-            cap = cap ? 2 * cap : 16;
-            halo_db_scenario_info *v = realloc(info->scenarios, (size_t)cap * sizeof *v);
-            if (!v) {
-                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
-                break;
-            }
-            info->scenarios = v;
+        halo_db_scenario_info *v =
+            halo__grow(info->scenarios, info->n_scenarios, &cap, sizeof *v, 16);
+        if (!v) {
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
+            break;
         }
+        info->scenarios = v;
         halo_db_scenario_info *x = &info->scenarios[info->n_scenarios++];
         copy_text(x->name, sizeof x->name, sqlite3_column_text(st, 0));
         copy_text(x->hash, sizeof x->hash, sqlite3_column_text(st, 1));

@@ -28,7 +28,7 @@
 #include <stddef.h>
 
 /* The schema version this binary writes and reads. */
-#define HALO_DB_VERSION 2
+#define HALO_DB_VERSION 3
 
 /* Flags of halo_db_new. */
 enum {

@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/parse.h"
 #include "results/db_internal.h"
+#include "results/grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,21 +163,27 @@ static int at_field(const csv *c, const char *header, int col, halo_err *err) {
     return HALO_ERR_FORMAT;
 }
 
+/* The number in field s, `what` naming the kind expected ("a number"); a negative one is
+   refused when lo >= 0. */
+static int field_number(const char *s, const char *what, double lo, double *v, halo_err *err) {
+    if (!halo_parse_double(s, v))
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "expected %s, got '%.40s'", what, s);
+    if (*v < 0 && lo >= 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%.40s is negative", s);
+    return HALO_OK;
+}
+
 /* A number >= lo (<= hi) in column col; the empty field gives NAN when `optional`. */
 static int num_field(const csv *c, const char *header, int col, double lo, double hi, int optional,
                      double *out, halo_err *err) {
     const char *s = c->f[col];
-    double v;
     if (optional && !*s) {
         *out = NAN;
         return HALO_OK;
     }
-    int rc = HALO_OK;
-    if (!halo_parse_double(s, &v))
-        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "expected a number, got '%.40s'", s);
-    else if (v < 0 && lo >= 0)
-        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%.40s is negative", s);
-    else if (v < lo || v > hi)
+    double v;
+    int rc = field_number(s, "a number", lo, &v, err);
+    if (rc == HALO_OK && (v < lo || v > hi))
         rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%.40s is not in [%g, %g]", s, lo, hi);
     if (rc != HALO_OK)
         return at_field(c, header, col, err);
@@ -189,12 +196,8 @@ static int int_field(const csv *c, const char *header, int col, long long lo, lo
                      halo_err *err) {
     const char *s = c->f[col];
     double v;
-    int rc = HALO_OK;
-    if (!halo_parse_double(s, &v))
-        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "expected an integer, got '%.40s'", s);
-    else if (v < 0 && lo >= 0)
-        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%.40s is negative", s);
-    else
+    int rc = field_number(s, "an integer", (double)lo, &v, err);
+    if (rc == HALO_OK)
         rc = halo_parse_integer(s, lo, (long long)1 << 53, out, err);
     return rc == HALO_OK ? HALO_OK : at_field(c, header, col, err);
 }
@@ -268,14 +271,10 @@ enum {
 };
 
 static mrun *add_run(halo_measured *m) {
-    if (m->n_runs == m->cap_runs) {
-        long cap = m->cap_runs ? 2 * m->cap_runs : 64;
-        mrun *v = realloc(m->runs, (size_t)cap * sizeof *v);
-        if (!v)
-            return NULL;
-        m->runs = v;
-        m->cap_runs = cap;
-    }
+    mrun *v = halo__grow(m->runs, m->n_runs, &m->cap_runs, sizeof *v, 64);
+    if (!v)
+        return NULL;
+    m->runs = v;
     mrun *r = &m->runs[m->n_runs++];
     memset(r, 0, sizeof *r);
     return r;
@@ -354,14 +353,10 @@ static int read_runs(halo_measured *m, halo_err *err) {
 /* ==== samples.csv ==== */
 
 static int add_sample(mrun *r, const sample *s) {
-    if (r->n_s == r->cap_s) {
-        long cap = r->cap_s ? 2 * r->cap_s : 128;
-        sample *v = realloc(r->s, (size_t)cap * sizeof *v);
-        if (!v)
-            return -1;
-        r->s = v;
-        r->cap_s = cap;
-    }
+    sample *v = halo__grow(r->s, r->n_s, &r->cap_s, sizeof *v, 128);
+    if (!v)
+        return -1;
+    r->s = v;
     r->s[r->n_s++] = *s;
     return 0;
 }

@@ -41,13 +41,8 @@ static double point_mean(const halo_report_point *p) {
 static int current_metrics(const char *db_path, metric **out, int *n_out, halo_err *err) {
     *out = NULL;
     *n_out = 0;
-    halo_db *db = NULL;
-    int rc = halo_db_new(&db, db_path, HALO_DB_READ, err);
-    if (rc != HALO_OK)
-        return rc;
-    halo_report_points ps = {0};
-    rc = halo_report_points_load(db, &ps, err);
-    halo_db_free(db);
+    halo_report_points ps;
+    int rc = halo_report_points_read(db_path, NULL, &ps, err);
     if (rc != HALO_OK)
         return rc;
     metric *v = calloc((size_t)ps.n * 4 + 1, sizeof *v);

@@ -7,6 +7,7 @@
 #include "results/report.h"
 
 #include "results/db_internal.h"
+#include "results/grow.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -36,14 +37,10 @@ void halo_report_points_free(halo_report_points *ps) {
 
 /* A new point at the end of ps, zeroed; NULL when out of memory. */
 static halo_report_point *add_point(halo_report_points *ps) {
-    if (ps->n == ps->cap) {
-        int cap = ps->cap ? 2 * ps->cap : 64;
-        halo_report_point *v = realloc(ps->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return NULL;
-        ps->v = v;
-        ps->cap = cap;
-    }
+    halo_report_point *v = halo__grow(ps->v, ps->n, &ps->cap, sizeof *v, 64);
+    if (!v)
+        return NULL;
+    ps->v = v;
     halo_report_point *p = &ps->v[ps->n++];
     memset(p, 0, sizeof *p);
     return p;
@@ -129,28 +126,37 @@ const halo_report_point *halo_report_peer(const halo_report_points *ps,
 
 /* ==== The markdown report ==== */
 
-static void scenario_header(FILE *out, sqlite3 *db, const char *name) {
+/* The statement `sql` with `text` bound to its parameter 1, stepped to its first row; NULL
+   when it fails or has no row. Finalize it. */
+static sqlite3_stmt *first_row(sqlite3 *db, const char *sql, const char *text) {
     sqlite3_stmt *st = NULL;
-    (void)fprintf(out, "## %s\n\n", name);
-    if (sqlite3_prepare_v2(
-            db,
-            "SELECT model, weights, kind, CASE WHEN min(n_devices) = max(n_devices) THEN "
-            "min(n_devices) ELSE min(n_devices) || '-' || max(n_devices) END, "
-            "min(seed), count(*), "
-            "max(tokens), substr(scenario_hash, 1, 12), min(git_rev) FROM "
-            "latest_run WHERE scenario_name = ?",
-            -1, &st, NULL) == SQLITE_OK) {
-        (void)sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            (void)fprintf(out,
-                          "Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
-                          "tokens per run; scenario text %s, halo %s.\n\n",
-                          sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-                          sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
-                          (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 5),
-                          sqlite3_column_int(st, 6), sqlite3_column_text(st, 7),
-                          sqlite3_column_text(st, 8));
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return NULL;
     }
+    return st;
+}
+
+static void scenario_header(FILE *out, sqlite3 *db, const char *name) {
+    (void)fprintf(out, "## %s\n\n", name);
+    sqlite3_stmt *st = first_row(
+        db,
+        "SELECT model, weights, kind, CASE WHEN min(n_devices) = max(n_devices) THEN "
+        "min(n_devices) ELSE min(n_devices) || '-' || max(n_devices) END, min(seed), count(*), "
+        "max(tokens), substr(scenario_hash, 1, 12), min(git_rev) FROM latest_run WHERE "
+        "scenario_name = ?",
+        name);
+    if (st)
+        (void)fprintf(out,
+                      "Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
+                      "tokens per run; scenario text %s, halo %s.\n\n",
+                      sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                      sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+                      (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 5),
+                      sqlite3_column_int(st, 6), sqlite3_column_text(st, 7),
+                      sqlite3_column_text(st, 8));
     sqlite3_finalize(st);
 }
 
@@ -190,14 +196,29 @@ static void point_row(FILE *out, const halo_report_points *ps, const halo_report
                   p->compute_ms, p->network_ms, p->missing_pct, speed, ppl);
 }
 
-int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err) {
+int halo_report_points_read(const char *db_path, halo_db **db, halo_report_points *ps,
+                            halo_err *err) {
+    *ps = (halo_report_points){0};
     halo_db *hdb = NULL;
     int rc = halo_db_new(&hdb, db_path, HALO_DB_READ, err);
+    if (rc == HALO_OK)
+        rc = halo_report_points_load(hdb, ps, err);
+    if (rc != HALO_OK || !db) {
+        halo_db_free(hdb);
+        hdb = NULL;
+    }
+    if (db)
+        *db = hdb;
+    return rc;
+}
+
+int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err) {
+    halo_db *hdb = NULL;
+    halo_report_points ps;
+    int rc = halo_report_points_read(db_path, &hdb, &ps, err);
     if (rc != HALO_OK)
         return rc;
-    halo_report_points ps = {0};
-    rc = halo_report_points_load(hdb, &ps, err);
-    if (rc == HALO_OK && ps.n == 0)
+    if (ps.n == 0)
         (void)fprintf(out, "No runs in %s.\n", db_path);
     int pct = (int)lround(confidence * 100);
     for (int i = 0; rc == HALO_OK && i < ps.n; i++) {
@@ -289,21 +310,19 @@ static int pct_text(char *buf, size_t cap, sqlite3_stmt *st, int col, int mark) 
 
 /* The heading of one harness's table: where its runs came from, how many have a mirror. */
 static void fidelity_header(FILE *out, sqlite3 *db, const char *harness) {
-    sqlite3_stmt *st = NULL;
     (void)fprintf(out, "## Fidelity: %s\n\n", harness);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*), count(DISTINCT cell), group_concat(DISTINCT source), "
-                           "(SELECT count(*) FROM fidelity WHERE harness = ?1) FROM measured_run "
-                           "WHERE harness = ?1",
-                           -1, &st, NULL) == SQLITE_OK) {
-        (void)sqlite3_bind_text(st, 1, harness, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            (void)fprintf(out,
-                          "%d measured runs of %d cells, imported from %s; %d of the cells have "
-                          "a simulated mirror (the scenario named mirror/CELL).\n\n",
-                          sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
-                          sqlite3_column_text(st, 2), sqlite3_column_int(st, 3));
-    }
+    sqlite3_stmt *st =
+        first_row(db,
+                  "SELECT count(*), count(DISTINCT cell), group_concat(DISTINCT source), "
+                  "(SELECT count(*) FROM fidelity WHERE harness = ?1) FROM measured_run "
+                  "WHERE harness = ?1",
+                  harness);
+    if (st)
+        (void)fprintf(out,
+                      "%d measured runs of %d cells, imported from %s; %d of the cells have "
+                      "a simulated mirror (the scenario named mirror/CELL).\n\n",
+                      sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+                      sqlite3_column_text(st, 2), sqlite3_column_int(st, 3));
     sqlite3_finalize(st);
     (void)fprintf(out, "| model | system | nodes | loss | measured ms/token (run min-max) | "
                        "simulated | error | measured cost of loss | simulated cost | cost error | "

@@ -39,7 +39,8 @@ typedef struct halo_report_point {
 
 typedef struct halo_report_points {
     halo_report_point *v; /* (n) by scenario name, then point */
-    int n, cap;
+    int n;
+    long cap;
 } halo_report_points;
 
 /*
@@ -47,6 +48,15 @@ typedef struct halo_report_points {
  * halo_report_points_free). Errors: HALO_ERR_IO (SQLite), HALO_ERR_NOMEM.
  */
 int halo_report_points_load(halo_db *db, halo_report_points *ps, halo_err *err);
+
+/*
+ * halo_report_points_load from the database at db_path, opened read-only: *db (when db is
+ * not NULL) receives it for more queries (free with halo_db_free), else it is closed. On
+ * failure nothing stays open (*db is NULL) and *ps is empty. Errors: those of halo_db_new and
+ * halo_report_points_load.
+ */
+int halo_report_points_read(const char *db_path, halo_db **db, halo_report_points *ps,
+                            halo_err *err);
 
 /* Frees the points; safe on a zeroed set. */
 void halo_report_points_free(halo_report_points *ps);

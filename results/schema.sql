@@ -1,14 +1,15 @@
--- The halo results database (SQLite), schema version 2.
+-- The halo results database (SQLite), schema version 3.
 --
 -- `halo sweep` (and `halo db import-measured`) creates it (WAL mode) and stamps PRAGMA
--- user_version = 2; a database with a newer version is refused, an older one is migrated
+-- user_version = 3; a database with a newer version is refused, an older one is migrated
 -- only by `halo db migrate`. Every run (one replication of one sweep point) is written in one
 -- transaction: its row in `run` and all its rows in `token`, `device_stat`, `layer_stat`,
 -- `run_axis` and `quality` appear together or not at all.
 --
--- Version 1 is everything down to the line "-- ==== Version 2"; version 2 added what follows
--- it (measured runs). The migration from 1 to 2 (results/db.c) runs that section as it is
--- written here, so a migrated database has exactly the schema of a new one.
+-- Version 1 is everything down to the line "-- ==== Version 2"; version 2 added the section
+-- that follows it (measured runs), version 3 the one after "-- ==== Version 3" (the speedup
+-- view). Each migration (results/db.c) runs its version's section as it is written here, so
+-- a migrated database has exactly the schema of a new one.
 --
 -- Times are stored in milliseconds (REAL) at this edge; the engine counts integer ns.
 -- This file is compiled into the halo binary (results/CMakeLists.txt embeds it), so an
@@ -260,3 +261,22 @@ CREATE VIEW IF NOT EXISTS fidelity AS
            (simulated_cost_ms - measured_cost_ms) / NULLIF(measured_cost_ms, 0) * 100
                AS cost_error_pct
     FROM costed;
+
+-- ==== Version 3: speedup over distributed-llama (the speedup figures) ====
+
+-- One row per scenario, system other than distributed-llama ('dllama') and conditions
+-- (devices, speed ratio, loss, tau) of the latest runs that distributed-llama also ran under
+-- the same conditions: the mean of the run means of both, the speedup (dllama_ms / ms) and
+-- the contributions missing (% of expected, over the system's runs).
+CREATE VIEW IF NOT EXISTS speedup AS
+    WITH m AS (
+        SELECT scenario_name, system, n_devices, speed_ratio, loss, tau,
+               avg(mean_ms) AS ms, 100.0 * sum(missing) / max(1, sum(expected)) AS missing_pct
+        FROM latest_run GROUP BY scenario_name, system, n_devices, speed_ratio, loss, tau)
+    SELECT a.scenario_name, a.system, a.n_devices, a.speed_ratio, a.loss, a.tau,
+           a.ms, d.ms AS dllama_ms, d.ms / a.ms AS speedup, a.missing_pct
+    FROM m a JOIN m d
+         ON d.scenario_name = a.scenario_name AND d.system = 'dllama'
+            AND d.n_devices = a.n_devices AND d.speed_ratio = a.speed_ratio
+            AND d.loss = a.loss AND d.tau = a.tau
+    WHERE a.system <> 'dllama';

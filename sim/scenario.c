@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +317,124 @@ static int named_body(ctx *c, const char *kind, const halo_yaml_node *at, const 
     return rc;
 }
 
+/* ==== Profiles and links: mappings of numbers with a `base:` and a `source:` ==== */
+
+/* How a numeric key is read and stored. */
+enum {
+    F_DOUBLE,    /* a number; the double field holds value * scale */
+    F_U64_ROUND, /* a number; the uint64_t field holds value * scale, rounded */
+    F_U64,       /* an integer; the uint64_t field holds value * scale */
+    F_INT,       /* an integer; the int field holds it */
+};
+
+/* One numeric key of a mapping: its range, where its value goes in the accumulator and the
+   bit it sets in the accumulator's `set` (0 for none). */
+typedef struct num_key {
+    const char *key;
+    int field;     /* F_* */
+    double lo, hi; /* the range: [lo, hi], or (lo, hi] when lo_open */
+    int lo_open;   /* F_DOUBLE and F_U64_ROUND only */
+    double scale;  /* F_DOUBLE, F_U64_ROUND, F_U64 */
+    size_t off;    /* the field's offset in the accumulator */
+    unsigned bit;  /* set when the key is given */
+} num_key;
+
+/* Reads the numeric keys `keys` (in order; the first bad one is the error) of mapping m
+   into accumulator `acc`, marking each one given in *set. */
+static int read_numbers(ctx *c, const halo_yaml_node *m, const char *kp, const num_key *keys,
+                        int n_keys, void *acc, unsigned *set) {
+    char sub[HALO_YAML_KP_MAX];
+    int rc = HALO_OK;
+    for (int k = 0; rc == HALO_OK && k < n_keys; k++) {
+        const num_key *nk = &keys[k];
+        const halo_yaml_node *v = halo_yaml_get(m, nk->key);
+        if (!v)
+            continue;
+        char *field = (char *)acc + nk->off;
+        halo_yaml_kp_key(sub, kp, nk->key);
+        double d;
+        long long i;
+        if (nk->field == F_DOUBLE || nk->field == F_U64_ROUND)
+            rc = get_num(c, v, sub, nk->lo, nk->lo_open, nk->hi, 0, &d);
+        else
+            rc = get_int(c, v, sub, (long long)nk->lo, (long long)nk->hi, &i);
+        if (rc != HALO_OK)
+            break;
+        if (nk->field == F_DOUBLE)
+            *(double *)(void *)field = d * nk->scale;
+        else if (nk->field == F_U64_ROUND)
+            *(uint64_t *)(void *)field = (uint64_t)llround(d * nk->scale);
+        else if (nk->field == F_U64)
+            *(uint64_t *)(void *)field = (uint64_t)i * (uint64_t)nk->scale;
+        else
+            *(int *)(void *)field = (int)i;
+        *set |= nk->bit;
+    }
+    return rc;
+}
+
+/* A kind of named mapping (a device profile, a link): its keys, how a `base:` resets the
+   accumulator, and what it reads beyond its numbers. */
+typedef struct map_kind {
+    const char *name;        /* "profile": named files are profiles/NAME.yaml */
+    const char *const *keys; /* the keys allowed, NULL-terminated */
+    const num_key *nums;     /* its numeric keys, in the order they are read */
+    int n_nums;
+    size_t set_off;           /* offset of the accumulator's `unsigned set` */
+    void (*reset)(void *acc); /* the accumulator a `base:` starts from */
+    /* the other keys (after the numbers, before `source`), or NULL */
+    int (*more)(ctx *c, const halo_yaml_node *m, const char *kp, void *acc);
+} map_kind;
+
+static int named_file(ctx *c, const map_kind *k, const halo_yaml_node *at, const char *kp,
+                      const char *name, void *acc, int depth);
+
+/* Applies a mapping onto `acc` (a `base:` first resets `acc` to the named file); *base_name
+   (when not NULL) receives the base's name. */
+static int named_map(ctx *c, const map_kind *k, const halo_yaml_node *m, const char *kp, void *acc,
+                     int depth, const char **base_name) {
+    int rc = expect_map(c, m, kp);
+    if (rc == HALO_OK) {
+        m = pick(c, m);
+        rc = check_keys(c, m, kp, k->keys);
+    }
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "base"))) {
+        const char *name;
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "base"), &name);
+        if (rc == HALO_OK) {
+            k->reset(acc);
+            rc = named_file(c, k, pick(c, v), sub, name, acc, depth + 1);
+        }
+        if (rc == HALO_OK && base_name)
+            *base_name = name;
+    }
+    if (rc == HALO_OK)
+        rc = read_numbers(c, m, kp, k->nums, k->n_nums, acc,
+                          (unsigned *)(void *)((char *)acc + k->set_off));
+    if (rc == HALO_OK && k->more)
+        rc = k->more(c, m, kp, acc);
+    const char *src;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
+        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
+    return rc;
+}
+
+/* The named file `<kind>s/<name>.yaml` applied onto `acc`; it must say its `source`. */
+static int named_file(ctx *c, const map_kind *k, const halo_yaml_node *at, const char *kp,
+                      const char *name, void *acc, int depth) {
+    if (depth > MAX_BASE_DEPTH)
+        return BAD(c, at, kp, "'base:' chain deeper than %d (a cycle?)", MAX_BASE_DEPTH);
+    const halo_yaml_node *body = NULL;
+    int rc = named_body(c, k->name, at, kp, name, &body);
+    if (rc == HALO_OK && !halo_yaml_get(body, "source"))
+        rc = missing(c, body, kp, "source");
+    if (rc == HALO_OK)
+        rc = named_map(c, k, body, kp, acc, depth, NULL);
+    return rc;
+}
+
 /* ==== Device profiles ==== */
 
 enum {
@@ -334,97 +453,42 @@ static const char *const profile_keys[] = {
     "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
     "send_us", "recv_us", "copy_ns_per_kb", "cores",  "source",       NULL};
 
-static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
-                        prof_acc *a, int depth);
+#define PROF(field) offsetof(prof_acc, p.field)
+static const num_key profile_nums[] = {
+    {"gflops", F_DOUBLE, 0, 1e6, 1, 1e9, PROF(flops_per_s), P_GFLOPS},
+    {"mem_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(mem_bw_bps), P_MEMBW},
+    {"mem_mb", F_U64, 1, 1LL << 30, 0, 1 << 20, PROF(mem_bytes), P_MEM},
+    {"storage_mbps", F_DOUBLE, 0, 1e6, 1, 1e6, PROF(storage_bw_bps), P_STORAGE},
+    {"op_overhead_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(op_overhead_ns), 0},
+    {"send_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(send_ns), 0},
+    {"recv_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(recv_ns), 0},
+    {"cores", F_INT, 1, 4096, 0, 1, PROF(cores), 0},
+    {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
+};
+#undef PROF
 
-/* Applies a profile mapping onto `a` (a `base:` first resets `a` to the named profile). */
-static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc *a, int depth,
-                       const char **base_name) {
-    int rc = expect_map(c, m, kp);
-    if (rc == HALO_OK)
-        rc = check_keys(c, m, kp, profile_keys);
-    char sub[HALO_YAML_KP_MAX];
-    const halo_yaml_node *v;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "base"))) {
-        const char *name;
-        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "base"), &name);
-        if (rc == HALO_OK) {
-            memset(a, 0, sizeof *a);
-            rc = profile_file(c, pick(c, v), sub, name, a, depth + 1);
-        }
-        if (rc == HALO_OK && base_name)
-            *base_name = name;
-    }
-    double d;
-    long long i;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "gflops")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "gflops"), 0, 1, 1e6, 0, &d)) == HALO_OK) {
-        a->p.flops_per_s = d * 1e9;
-        a->set |= P_GFLOPS;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "mem_bw_gbps")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "mem_bw_gbps"), 0, 1, 1e5, 0, &d)) ==
-            HALO_OK) {
-        a->p.mem_bw_bps = d * 1e9;
-        a->set |= P_MEMBW;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "mem_mb")) &&
-        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "mem_mb"), 1, 1LL << 30, &i)) == HALO_OK) {
-        a->p.mem_bytes = (uint64_t)i << 20;
-        a->set |= P_MEM;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "storage_mbps")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "storage_mbps"), 0, 1, 1e6, 0, &d)) ==
-            HALO_OK) {
-        a->p.storage_bw_bps = d * 1e6;
-        a->set |= P_STORAGE;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "op_overhead_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "op_overhead_us"), 0, 0, 1e6, 0, &d)) ==
-            HALO_OK)
-        a->p.op_overhead_ns = (uint64_t)llround(d * 1e3);
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "send_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "send_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
-        a->p.send_ns = (uint64_t)llround(d * 1e3);
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "recv_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "recv_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
-        a->p.recv_ns = (uint64_t)llround(d * 1e3);
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "cores")) &&
-        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "cores"), 1, 4096, &i)) == HALO_OK)
-        a->p.cores = (int)i;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "copy_ns_per_kb")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "copy_ns_per_kb"), 0, 0, 1e9, 0, &d)) ==
-            HALO_OK)
-        a->p.copy_ns_per_kb = d;
-    const char *src;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
-        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
-    return rc;
+static void profile_reset(void *acc) {
+    memset(acc, 0, sizeof(prof_acc));
 }
 
-static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
-                        prof_acc *a, int depth) {
-    if (depth > MAX_BASE_DEPTH)
-        return BAD(c, at, kp, "'base:' chain deeper than %d (a cycle?)", MAX_BASE_DEPTH);
-    const halo_yaml_node *body;
-    int rc = named_body(c, "profile", at, kp, name, &body);
-    if (rc == HALO_OK && !halo_yaml_get(body, "source"))
-        rc = missing(c, body, kp, "source");
-    if (rc == HALO_OK)
-        rc = profile_map(c, body, kp, a, depth, NULL);
-    return rc;
-}
+static const map_kind profile_kind = {"profile",
+                                      profile_keys,
+                                      profile_nums,
+                                      (int)(sizeof profile_nums / sizeof profile_nums[0]),
+                                      offsetof(prof_acc, set),
+                                      profile_reset,
+                                      NULL};
 
 /* A device's `profile:` value (a name or a mapping) into d->profile and d->profile_name. */
 static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
                           halo_scenario_device *dev) {
     prof_acc a;
-    memset(&a, 0, sizeof a);
+    profile_reset(&a);
     const halo_yaml_node *pv = pick(c, v);
     int rc;
     if (pv->kind == HALO_YAML_MAP) {
         const char *base = NULL;
-        rc = profile_map(c, pv, kp, &a, 0, &base);
+        rc = named_map(c, &profile_kind, pv, kp, &a, 0, &base);
         if (rc == HALO_OK)
             (void)snprintf(dev->profile_name, sizeof dev->profile_name, "%s%s",
                            base ? "inline:" : "inline", base ? base : "");
@@ -432,7 +496,7 @@ static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
         const char *name;
         rc = get_str(c, v, kp, &name);
         if (rc == HALO_OK)
-            rc = profile_file(c, pv, kp, name, &a, 0);
+            rc = named_file(c, &profile_kind, pv, kp, name, &a, 0);
         if (rc == HALO_OK)
             (void)snprintf(dev->profile_name, sizeof dev->profile_name, "%s", name);
     }
@@ -475,13 +539,35 @@ static const char *const link_keys[] = {"base",       "bandwidth_mbps", "latency
                                         "mtu",        "header_bytes",   "queue_kb",   "loss",
                                         "loss_model", "gilbert",        "source",     NULL};
 
+#define LINK(field) offsetof(link_acc, field)
+static const num_key link_nums[] = {
+    {"bandwidth_mbps", F_DOUBLE, 0, 1e6, 1, 1e6, LINK(s.bandwidth_bps), L_BW},
+    {"latency_us", F_U64_ROUND, 0, 1e7, 0, 1e3, LINK(s.latency_ns), L_LAT},
+    {"jitter_us", F_U64_ROUND, 0, 1e7, 0, 1e3, LINK(s.jitter_ns), 0},
+    {"mtu", F_INT, 576, 65535, 0, 1, LINK(s.mtu_bytes), 0},
+    {"header_bytes", F_INT, 0, 1024, 0, 1, LINK(s.header_bytes), 0},
+    {"queue_kb", F_U64, 0, 1LL << 30, 0, 1 << 10, LINK(s.queue_bytes), 0},
+};
+
 static const char *const gilbert_keys[] = {"p_good_bad",         "p_bad_good", "loss_good",
                                            "loss_bad",           "mean_loss",  "mean_burst_ms",
                                            "mean_burst_packets", NULL};
 
+static const num_key gilbert_nums[] = {
+    {"p_good_bad", F_DOUBLE, 0, 1, 0, 1, LINK(s.loss.p_good_bad), L_PGB},
+    {"p_bad_good", F_DOUBLE, 0, 1, 0, 1, LINK(s.loss.p_bad_good), L_PBG},
+    {"loss_good", F_DOUBLE, 0, 1, 0, 1, LINK(s.loss.loss_good), 0},
+    {"loss_bad", F_DOUBLE, 0, 1, 0, 1, LINK(s.loss.loss_bad), 0},
+    {"mean_loss", F_DOUBLE, 0, 1, 0, 1, LINK(mean_loss), L_MEAN},
+    {"mean_burst_ms", F_DOUBLE, 0, 1e7, 1, 1, LINK(burst_ms), L_BURST_MS},
+    {"mean_burst_packets", F_DOUBLE, 0, 1e9, 1, 1, LINK(burst_packets), L_BURST_PKTS},
+};
+#undef LINK
+
 static const char *const loss_model_names[] = {"none", "bernoulli", "gilbert", NULL};
 
-static void link_defaults(link_acc *a) {
+static void link_defaults(void *acc) {
+    link_acc *a = acc;
     memset(a, 0, sizeof *a);
     a->s.mtu_bytes = 1500;
     a->s.header_bytes = 66;
@@ -490,92 +576,27 @@ static void link_defaults(link_acc *a) {
     a->s.loss.loss_bad = 1.0;
 }
 
-static int link_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
-                     link_acc *a, int depth);
-
 static int gilbert_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a) {
     int rc = expect_map(c, m, kp);
     if (rc == HALO_OK) {
         m = pick(c, m);
         rc = check_keys(c, m, kp, gilbert_keys);
     }
-    double *dst[] = {&a->s.loss.p_good_bad, &a->s.loss.p_bad_good, &a->s.loss.loss_good,
-                     &a->s.loss.loss_bad,   &a->mean_loss,         &a->burst_ms,
-                     &a->burst_packets};
-    const unsigned bit[] = {L_PGB, L_PBG, 0, 0, L_MEAN, L_BURST_MS, L_BURST_PKTS};
-    const double hi[] = {1, 1, 1, 1, 1, 1e7, 1e9};
-    char sub[HALO_YAML_KP_MAX];
-    for (int i = 0; rc == HALO_OK && i < 7; i++) {
-        const halo_yaml_node *v = halo_yaml_get(m, gilbert_keys[i]);
-        if (v && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, gilbert_keys[i]), 0, i >= 5, hi[i],
-                               0, dst[i])) == HALO_OK)
-            a->set |= bit[i];
-    }
-    return rc;
-}
-
-/* Converts a microsecond value into nanoseconds. */
-static uint64_t us_to_ns(double us) {
-    return (uint64_t)llround(us * 1e3);
-}
-
-/* The numeric keys of a link mapping. */
-static int link_numbers(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a) {
-    char sub[HALO_YAML_KP_MAX];
-    const halo_yaml_node *v;
-    double d;
-    long long i;
-    int rc = HALO_OK;
-    if ((v = halo_yaml_get(m, "bandwidth_mbps")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "bandwidth_mbps"), 0, 1, 1e6, 0, &d)) ==
-            HALO_OK) {
-        a->s.bandwidth_bps = d * 1e6;
-        a->set |= L_BW;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "latency_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "latency_us"), 0, 0, 1e7, 0, &d)) ==
-            HALO_OK) {
-        a->s.latency_ns = us_to_ns(d);
-        a->set |= L_LAT;
-    }
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "jitter_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "jitter_us"), 0, 0, 1e7, 0, &d)) == HALO_OK)
-        a->s.jitter_ns = us_to_ns(d);
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "mtu")) &&
-        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "mtu"), 576, 65535, &i)) == HALO_OK)
-        a->s.mtu_bytes = (int)i;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "header_bytes")) &&
-        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "header_bytes"), 0, 1024, &i)) == HALO_OK)
-        a->s.header_bytes = (int)i;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "queue_kb")) &&
-        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "queue_kb"), 0, 1LL << 30, &i)) == HALO_OK)
-        a->s.queue_bytes = (uint64_t)i << 10;
-    return rc;
-}
-
-/* Applies a link mapping onto `a` (a `base:` first resets `a` to the named link). */
-static int link_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a, int depth) {
-    int rc = expect_map(c, m, kp);
-    if (rc == HALO_OK) {
-        m = pick(c, m);
-        rc = check_keys(c, m, kp, link_keys);
-    }
-    char sub[HALO_YAML_KP_MAX];
-    const halo_yaml_node *v;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "base"))) {
-        const char *name;
-        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "base"), &name);
-        if (rc == HALO_OK) {
-            link_defaults(a);
-            rc = link_file(c, pick(c, v), sub, name, a, depth + 1);
-        }
-    }
     if (rc == HALO_OK)
-        rc = link_numbers(c, m, kp, a);
-    /* The loss model of this mapping: explicit, else implied by what it sets. */
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "loss")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "loss"), 0, 0, 1, 1, &a->s.loss.p)) ==
-            HALO_OK)
+        rc = read_numbers(c, m, kp, gilbert_nums,
+                          (int)(sizeof gilbert_nums / sizeof gilbert_nums[0]), a, &a->set);
+    return rc;
+}
+
+/* The loss keys of a link mapping: the loss model is explicit, else implied by what it
+   sets. */
+static int link_loss(ctx *c, const halo_yaml_node *m, const char *kp, void *acc) {
+    link_acc *a = acc;
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v;
+    int rc = HALO_OK;
+    if ((v = halo_yaml_get(m, "loss")) && (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "loss"), 0,
+                                                        0, 1, 1, &a->s.loss.p)) == HALO_OK)
         a->s.loss.model = HALO_LOSS_BERNOULLI;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "gilbert")) &&
         (rc = gilbert_map(c, v, halo_yaml_kp_key(sub, kp, "gilbert"), a)) == HALO_OK)
@@ -583,35 +604,27 @@ static int link_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a
     if (rc == HALO_OK && (v = halo_yaml_get(m, "loss_model")))
         rc = get_enum(c, v, halo_yaml_kp_key(sub, kp, "loss_model"), loss_model_names,
                       &a->s.loss.model);
-    const char *src;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "source")))
-        rc = get_str(c, v, halo_yaml_kp_key(sub, kp, "source"), &src);
     return rc;
 }
 
-static int link_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
-                     link_acc *a, int depth) {
-    if (depth > MAX_BASE_DEPTH)
-        return BAD(c, at, kp, "'base:' chain deeper than %d (a cycle?)", MAX_BASE_DEPTH);
-    const halo_yaml_node *body;
-    int rc = named_body(c, "link", at, kp, name, &body);
-    if (rc == HALO_OK && !halo_yaml_get(body, "source"))
-        rc = missing(c, body, kp, "source");
-    if (rc == HALO_OK)
-        rc = link_map(c, body, kp, a, depth);
-    return rc;
-}
+static const map_kind link_kind = {"link",
+                                   link_keys,
+                                   link_nums,
+                                   (int)(sizeof link_nums / sizeof link_nums[0]),
+                                   offsetof(link_acc, set),
+                                   link_defaults,
+                                   link_loss};
 
 /* A link value: a name replaces `a`; a mapping applies onto it. */
 static int link_value(ctx *c, const halo_yaml_node *v, const char *kp, link_acc *a) {
     const halo_yaml_node *pv = pick(c, v);
     if (pv->kind == HALO_YAML_MAP)
-        return link_map(c, pv, kp, a, 0);
+        return named_map(c, &link_kind, pv, kp, a, 0, NULL);
     const char *name;
     int rc = get_str(c, v, kp, &name);
     if (rc == HALO_OK) {
         link_defaults(a);
-        rc = link_file(c, pv, kp, name, a, 0);
+        rc = named_file(c, &link_kind, pv, kp, name, a, 0);
     }
     return rc;
 }

@@ -51,12 +51,25 @@ enum {
     TCP_IP_HEADER = 52
 };
 
+/* Linux's TCP_TIMEOUT_MIN_US: the least the loss probe (several segments out) and the RACK
+   reorder timer add to their timeout, before the conversion to jiffies (since Linux 6.6; it
+   was 2 jiffies, 8 ms at HZ = 250) */
+#define TCP_TIMEOUT_MIN_NS 2000000ull
+
 enum {
-    TCP_TIMER_RTO = 0,
-    TCP_TIMER_TLP,
-    TCP_TIMER_REORDER,
-    TCP_TIMER_DELACK,
+    TCP_TIMER_XMIT = 0, /* the sender's RTO, loss probe or RACK reorder timer (one of them) */
+    TCP_TIMER_DELACK,   /* the receiver's delayed ACK */
+    TCP_TIMER_READ,     /* the receiving application reads: ACK what it read (exact time) */
+    TCP_TIMER_SACK,     /* a compressed SACK leaves (an hrtimer in Linux: exact time) */
     TCP_N_TIMERS
+};
+
+/* A sender's congestion state (Linux's icsk_ca_state; CWR is folded into OPEN). */
+enum {
+    CA_OPEN = 0,     /* nothing SACKed or lost outstanding: loss probes allowed */
+    CA_DISORDER = 1, /* SACKs seen, no loss marked yet */
+    CA_RECOVERY = 2, /* fast recovery (RACK marked a loss), window by PRR */
+    CA_LOSS = 3,     /* after a retransmission timeout: slow start from one segment */
 };
 
 /* ==== Links ==== */
@@ -69,6 +82,8 @@ typedef struct link {
     uint64_t ge_at_ns;        /* Gilbert-Elliott in time: when the state was last looked at */
     halo_rng rng;
     uint64_t packets, lost, bytes;
+    uint64_t drop[HALO_SIM_MAX_DROPS]; /* packets to lose, by ordinal (halo_sim_drop_packet) */
+    int n_drop;
 } link;
 
 /* Advances a time-based Gilbert-Elliott state to time t (one draw). */
@@ -164,7 +179,14 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
     l->free_at_ns = start + ser;
-    if (draw_loss(l, start)) {
+    int dropped = 0;
+    for (int i = 0; i < l->n_drop; i++)
+        if (l->drop[i] == l->packets) {
+            l->drop[i] = l->drop[--l->n_drop];
+            dropped = 1;
+            break;
+        }
+    if (draw_loss(l, start) || dropped) {
         l->lost++;
         return UINT64_MAX;
     }
@@ -221,6 +243,7 @@ typedef struct packet {
     uint64_t ack;   /* cumulative ACK */
     range sack[4];  /* receiver's out-of-order blocks (first = most recent) */
     int n_sack;
+    int dsack; /* the ACK reports a duplicate segment (D-SACK) */
     struct packet *next_free;
 } packet;
 
@@ -232,24 +255,43 @@ struct conn {
     int head_msg, n_msgs, cap_msgs;
     segment *segs; /* in flight, ordered by seq, ring */
     int head_seg, n_segs, cap_segs;
-    double cwnd, ssthresh;
-    int dupacks;
+    double cwnd, ssthresh;             /* segments */
+    int ca_state;                      /* CA_OPEN .. CA_LOSS */
+    uint64_t high_seq;                 /* a recovery or loss episode ends when snd_una reaches it */
+    double prior_cwnd, prior_ssthresh; /* before the episode (undo) */
+    int undo_retrans;           /* retransmissions of the episode not reported duplicate (D-SACK) */
+    int prr_delivered, prr_out; /* proportional rate reduction (RFC 6937) in recovery */
+    int cwnd_limited;           /* the window held data back in the current window */
+    int max_out;                /* most segments out in the current window */
+    uint64_t cwnd_usage_seq;    /* the current window ends when snd_una passes it */
+    uint64_t tlp_high_seq;      /* a loss probe is out until snd_una reaches it (0: none) */
+    int tlp_retrans;            /* that probe was a retransmission */
+    uint64_t last_send_ns;      /* last data sent (slow start after idle) */
     uint64_t srtt_ns, rttvar_ns, min_rtt_ns;
     int have_rtt;
     int backoff;
-    uint64_t recovery_end; /* fast recovery until snd_una passes this */
-    int in_recovery;
     uint64_t rack_xmit_ns; /* send time of the most recently sent delivered segment */
     uint64_t rack_end;     /* its end sequence (orders segments sent at the same instant) */
+    uint64_t rack_rtt_ns;  /* RTT of the last delivered segment (RACK's rack.rtt) */
+    int xmit_kind;         /* what TCP_TIMER_XMIT is: XMIT_RTO, XMIT_TLP or XMIT_REO */
     uint64_t timer_id[TCP_N_TIMERS];
     int timer_on[TCP_N_TIMERS];
     /* receiver (state for the data arriving from src) */
     uint64_t rcv_nxt;
-    range *ooo; /* out-of-order ranges, sorted, disjoint */
+    uint64_t rcv_wup; /* rcv_nxt when the last ACK left */
+    range *ooo;       /* out-of-order ranges, sorted, disjoint */
     int n_ooo, cap_ooo;
-    uint64_t unacked_bytes; /* received and not yet acknowledged */
-    int quickack;           /* segments still to ACK at once */
-    int ack_pending;
+    uint64_t sack_recent; /* start of the latest out-of-order arrival (first SACK block) */
+    int quickack;         /* segments still to ACK at once (quickack mode) */
+    int pingpong;         /* interactive (Linux's pingpong mode): the answer carries the ACK */
+    int pushed;           /* short segments arrived since the last ACK (ICSK_ACK_PUSHED, 2) */
+    int ack_pending;      /* a delayed ACK is armed */
+    int dsack;            /* a duplicate arrived: the next ACK reports it */
+    uint64_t dup_rcv_nxt; /* the rcv_nxt that dup_acks counts for */
+    int dup_acks;         /* duplicate ACKs sent at once for it */
+    int compressed;       /* SACKs held back since the last ACK */
+    uint64_t last_rcv_ns; /* last data arrival */
+    int rcvd_any;
 };
 
 typedef struct node {
@@ -444,6 +486,41 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
 
 /* ==== TCP model ==== */
 
+/*
+ * One connection per ordered node pair, with the mechanisms of Linux 6.x that decide what a
+ * loss costs, each checked against a kernel trace (docs/kernel-tcp.md names the functions):
+ *
+ * Receiver. In-order data is ACKed when the application has read it (tcp_cleanup_rbuf): if
+ * more than one full segment is unacknowledged, or a short (pushed) segment arrived outside
+ * pingpong mode (two inside it); otherwise the delayed-ACK timer sends it. The application
+ * reads a burst at once, rx_batch after its last segment, so a burst is ACKed once. A hole
+ * filled, a duplicate, or quickack mode (at the start, after a receive gap longer than the
+ * RTO, after a duplicate; not in pingpong mode) ACK at once. Out-of-order data is SACKed at
+ * once for the first three duplicate ACKs of a hole, then the SACKs are compressed
+ * (tcp_comp_sack_*). Pingpong mode: the receiver answered within the delayed-ACK time.
+ *
+ * Sender. Segments are sent while fewer than cwnd are in flight (neither SACKed nor marked
+ * lost), lost ones first. RACK marks losses (reordering window min_rtt / 4, 0 in recovery or
+ * once three segments are SACKed); a loss starts fast recovery with the window set by
+ * proportional rate reduction, so retransmissions wait for ACKs. One timer per connection
+ * (Linux's icsk_pending) is the tail loss probe (open state only, one probe at a time), the
+ * RACK reorder timer or the RTO; a timeout marks every unSACKed segment lost and restarts
+ * from one segment. cwnd shrinks to 0.7 (cubic) or 0.5 (Reno) on a loss and, above
+ * ssthresh, grows by one segment per window acknowledged with either (cubic's curve is
+ * time-based and not modelled; Reno's growth fits the kernel's 16-64 kB cells better than
+ * cubic's TCP-friendly 0.53 segment per window, docs/kernel-tcp.md). One RTT sample per
+ * ACK, from its oldest newly acknowledged segment (Karn: none if a retransmission is among
+ * them; then SACK, then the timestamp of the first). An episode whose retransmissions all
+ * turn out duplicate (D-SACK) is undone. A sender idle for more than an RTO restarts from
+ * the initial window (tcp_slow_start_after_idle).
+ */
+
+enum {
+    XMIT_RTO = 0, /* what the connection's one transmit timer is */
+    XMIT_TLP = 1,
+    XMIT_REO = 2,
+};
+
 static conn *get_conn(sim *s, int src, int dst) {
     size_t idx = (size_t)src * (size_t)s->n + (size_t)dst;
     if (s->conns[idx])
@@ -457,6 +534,7 @@ static conn *get_conn(sim *s, int src, int dst) {
     c->dst = dst;
     c->cwnd = s->tcp.init_cwnd;
     c->ssthresh = 1e9;
+    c->undo_retrans = -1;
     c->quickack = s->tcp.quickack_segments;
     s->conns[idx] = c;
     return c;
@@ -495,86 +573,77 @@ static void timer_stop(sim *s, conn *c, int which) {
     }
 }
 
-/* Kernel timers fire on clock ticks (jiffies): the first tick at or after `at`. */
-static uint64_t on_tick(const sim *s, uint64_t at) {
+/*
+ * When a kernel timer armed now for delay_ns fires. Linux converts the delay to jiffies,
+ * rounding up (usecs_to_jiffies), and the timer wheel rounds the expiry up by one more jiffy
+ * so that a timer armed in mid-tick never fires early (calc_index): the timer fires on the
+ * tick ceil(delay / tick) + 1 ticks after the current one, between ceil(delay / tick) and
+ * ceil(delay / tick) + 1 ticks from now. A 200.05 ms RTO fires 204-208 ms after it was
+ * armed at HZ = 250, as the kernel's timeouts do (docs/kernel-tcp.md). tick 0: exactly.
+ */
+static uint64_t kernel_timer_at(const sim *s, uint64_t delay_ns) {
     uint64_t tick = s->tcp.tick_ns;
-    return tick ? (at + tick - 1) / tick * tick : at;
+    if (!tick)
+        return s->now_ns + delay_ns;
+    return (s->now_ns / tick + (delay_ns + tick - 1) / tick + 1) * tick;
 }
 
-static void timer_start(sim *s, conn *c, int which, uint64_t at) {
+/* Starts (or moves) timer `which` to fire at `at` exactly. */
+static void timer_start_exact(sim *s, conn *c, int which, uint64_t at) {
     timer_stop(s, c, which);
-    at = on_tick(s, at);
     halo_event ev = {.time_ns = at, .kind = EV_TCP_TIMER, .ptr = c, .u64 = (uint64_t)which};
     push(s, &ev, &c->timer_id[which]);
     c->timer_on[which] = 1;
+}
+
+/* A kernel (jiffy) timer armed now for delay_ns (kernel_timer_at). */
+static void timer_start(sim *s, conn *c, int which, uint64_t delay_ns) {
+    timer_start_exact(s, c, which, kernel_timer_at(s, delay_ns));
+}
+
+/* Sets the connection's transmit timer (Linux's icsk_pending: one of RTO, TLP, reorder) to
+   fire delay_ns from now, as a kernel timer. */
+static void xmit_timer(sim *s, conn *c, int kind, uint64_t delay_ns) {
+    c->xmit_kind = kind;
+    timer_start(s, c, TCP_TIMER_XMIT, delay_ns);
 }
 
 static segment *seg_at(conn *c, int i) {
     return &c->segs[(c->head_seg + i) % c->cap_segs];
 }
 
-/* Receiver side of `rc` (data dst <- src) fills the ACK fields of a packet. */
-static void fill_ack(packet *p, conn *rc) {
-    p->ack_conn = rc;
-    p->ack = rc->rcv_nxt;
-    p->n_sack = rc->n_ooo < 4 ? rc->n_ooo : 4;
-    for (int i = 0; i < p->n_sack; i++)
-        p->sack[i] = rc->ooo[i];
-    rc->unacked_bytes = 0;
-    rc->ack_pending = 0;
-}
-
-/* The connection carrying data the other way, whose ACK can ride on our segments. */
+/* The connection carrying data the other way: its receiver side lives at c->src. */
 static conn *reverse_conn(sim *s, const conn *c) {
     return s->conns[(size_t)c->dst * (size_t)s->n + (size_t)c->src];
 }
 
-static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
-    packet *p = packet_get(s);
-    if (!p)
-        return;
-    const link *up = &s->up[c->src];
-    *p = (packet){.kind = 1,
-                  .src = c->src,
-                  .dst = c->dst,
-                  .data_conn = c,
-                  .seq = g->seq,
-                  .end = g->end,
-                  .wire_bytes =
-                      (g->end - g->seq) + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
-    conn *rc = reverse_conn(s, c);
-    if (rc) { /* piggyback the ACK for data flowing back to us */
-        fill_ack(p, rc);
-        timer_stop(s, rc, TCP_TIMER_DELACK);
+/* Segments in the network as the sender counts them: neither SACKed nor marked lost (Linux's
+   tcp_packets_in_flight). */
+static int in_flight(conn *c) {
+    int n = 0;
+    for (int i = 0; i < c->n_segs; i++) {
+        const segment *g = seg_at(c, i);
+        n += !g->sacked && !g->lost;
     }
-    g->sent_ns = s->now_ns;
-    if (retransmission) {
-        g->retransmitted = 1;
-        s->nodes[c->src].stats.retransmits++;
-    }
-    g->lost = 0;
-    launch(s, p, s->now_ns);
+    return n;
 }
 
-static void arm_rto_or_probe(sim *s, conn *c) {
-    if (c->n_segs == 0) {
-        timer_stop(s, c, TCP_TIMER_RTO);
-        timer_stop(s, c, TCP_TIMER_TLP);
-        return;
-    }
-    uint64_t rto_at = s->now_ns + rto_of(s, c);
-    timer_start(s, c, TCP_TIMER_RTO, rto_at);
-    if (s->tcp.tlp && c->have_rtt && !c->in_recovery && c->backoff == 0) {
-        /* Linux: PTO = 2 srtt, + rto_min with one packet out (a delayed ACK is likely),
-         * + 2 ms otherwise; never later than the RTO. */
-        uint64_t two_ticks = s->tcp.tick_ns ? 2 * s->tcp.tick_ns : 2000000;
-        uint64_t pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : two_ticks);
-        uint64_t at = s->now_ns + pto;
-        if (at < rto_at)
-            timer_start(s, c, TCP_TIMER_TLP, at);
-        else
-            timer_stop(s, c, TCP_TIMER_TLP);
-    }
+static int cwnd_segs(const conn *c) {
+    int w = (int)c->cwnd;
+    return w < 1 ? 1 : w;
+}
+
+/* ssthresh after a loss: cubic's max(cwnd * 717 / 1024, 2), Reno's max(cwnd / 2, 2). */
+static double loss_ssthresh(const sim *s, const conn *c) {
+    double beta = s->tcp.cc == HALO_TCP_CC_RENO ? 0.5 : 717.0 / 1024.0;
+    double t = floor(floor(c->cwnd) * beta);
+    return t > 2 ? t : 2;
+}
+
+/* Linux's tcp_current_ssthresh outside recovery: at least 3/4 of the window. */
+static double current_ssthresh(const conn *c) {
+    double w = floor(c->cwnd), t = floor(w / 2) + floor(w / 4);
+    return c->ca_state >= CA_RECOVERY || c->ssthresh > t ? c->ssthresh : t;
 }
 
 static int grow(void **buf, int *cap, size_t elem, int need, int head, int count) {
@@ -595,28 +664,302 @@ static int grow(void **buf, int *cap, size_t elem, int need, int head, int count
     return 1;
 }
 
-/* Sends new data as the congestion window allows. */
-static void push_data(sim *s, conn *c) {
-    uint64_t mss = mss_of(s, c);
-    int sent = 0;
-    while (c->snd_nxt < c->write_seq && (double)c->n_segs < c->cwnd) {
-        int r = grow((void **)&c->segs, &c->cap_segs, sizeof *c->segs, c->n_segs + 1, c->head_seg,
-                     c->n_segs);
-        if (r < 0) {
+/* ---- receiver ---- */
+
+/* Receiver side of `rc` (data dst <- src) fills the ACK fields of a packet. Every ACK that
+   leaves, alone or on data, settles what was pending (tcp_event_ack_sent). SACK blocks: the
+   one holding the latest out-of-order arrival first, then the others, three at most (the
+   room beside the timestamp option). */
+static void fill_ack(sim *s, packet *p, conn *rc) {
+    p->ack_conn = rc;
+    p->ack = rc->rcv_nxt;
+    p->n_sack = 0;
+    for (int i = 0; i < rc->n_ooo && p->n_sack < 3; i++)
+        if (rc->ooo[i].start <= rc->sack_recent && rc->sack_recent < rc->ooo[i].end)
+            p->sack[p->n_sack++] = rc->ooo[i];
+    for (int i = 0; i < rc->n_ooo && p->n_sack < 3; i++)
+        if (!(rc->ooo[i].start <= rc->sack_recent && rc->sack_recent < rc->ooo[i].end))
+            p->sack[p->n_sack++] = rc->ooo[i];
+    p->dsack = rc->dsack;
+    rc->dsack = 0;
+    if (rc->quickack > 0 && rc->rcv_nxt != rc->rcv_wup) /* tcp_dec_quickack_mode */
+        rc->quickack--;
+    rc->rcv_wup = rc->rcv_nxt;
+    rc->pushed = 0;
+    rc->compressed = 0;
+    rc->ack_pending = 0;
+    timer_stop(s, rc, TCP_TIMER_DELACK);
+    timer_stop(s, rc, TCP_TIMER_SACK);
+}
+
+static void send_pure_ack(sim *s, conn *rc) {
+    packet *p = packet_get(s);
+    if (!p)
+        return;
+    const link *up = &s->up[rc->dst];
+    *p = (packet){.kind = 1,
+                  .src = rc->dst,
+                  .dst = rc->src,
+                  .wire_bytes = (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    fill_ack(s, p, rc);
+    launch(s, p, s->now_ns);
+}
+
+/* Linux's tcp_cleanup_rbuf once the application has read: ACK if more than one full segment
+   is unacknowledged, or a short segment was read outside pingpong mode (two within it). */
+static void after_read(sim *s, conn *c) {
+    if (c->rcv_nxt == c->rcv_wup)
+        return;
+    if (c->rcv_nxt - c->rcv_wup > mss_of(s, c) || c->pushed >= 2 || (c->pushed && !c->pingpong))
+        send_pure_ack(s, c);
+}
+
+/* Out of order: the first three duplicate ACKs of a hole leave at once, later SACKs wait
+   min(comp_sack_delay, srtt / 20) plus the timer's slack (Linux's __tcp_ack_snd_check,
+   tcp_comp_sack_*), so the rest of a burst is SACKed once. */
+static void sack_out_of_order(sim *s, conn *c) {
+    if (c->dup_rcv_nxt != c->rcv_nxt) {
+        c->dup_rcv_nxt = c->rcv_nxt;
+        c->dup_acks = 0;
+    }
+    if (c->compressed >= s->tcp.comp_sack_nr || c->dup_acks < 3) {
+        c->dup_acks += c->dup_acks < 3;
+        send_pure_ack(s, c);
+        return;
+    }
+    c->compressed++;
+    if (c->timer_on[TCP_TIMER_SACK])
+        return;
+    const conn *rc = reverse_conn(s, c);
+    uint64_t delay = s->tcp.comp_sack_delay_ns;
+    if (rc && rc->have_rtt && rc->srtt_ns / 20 < delay)
+        delay = rc->srtt_ns / 20;
+    timer_start_exact(s, c, TCP_TIMER_SACK, s->now_ns + delay + s->tcp.comp_sack_slack_ns);
+}
+
+/* Receiver: delivers every message whose last byte has arrived in order. */
+static void deliver_in_order(sim *s, conn *c) {
+    while (c->n_msgs > 0) {
+        smsg *m = &c->msgs[c->head_msg];
+        if (m->end_seq > c->rcv_nxt)
+            break;
+        c->head_msg = (c->head_msg + 1) % c->cap_msgs;
+        c->n_msgs--;
+        deliver(s, c->src, c->dst, m->data, m->len, m->msg);
+        free(m->data);
+    }
+}
+
+/* Adds [seq, end) to the out-of-order ranges. Returns -1 when out of memory. */
+static int ooo_insert(conn *c, uint64_t seq, uint64_t end) {
+    if (grow((void **)&c->ooo, &c->cap_ooo, sizeof *c->ooo, c->n_ooo + 1, 0, c->n_ooo) < 0)
+        return -1;
+    int i = 0;
+    while (i < c->n_ooo && c->ooo[i].end < seq)
+        i++;
+    if (i < c->n_ooo && c->ooo[i].start <= end) { /* merge with neighbours */
+        if (seq < c->ooo[i].start)
+            c->ooo[i].start = seq;
+        if (end > c->ooo[i].end)
+            c->ooo[i].end = end;
+        while (i + 1 < c->n_ooo && c->ooo[i + 1].start <= c->ooo[i].end) {
+            if (c->ooo[i + 1].end > c->ooo[i].end)
+                c->ooo[i].end = c->ooo[i + 1].end;
+            memmove(c->ooo + i + 1, c->ooo + i + 2, (size_t)(c->n_ooo - i - 2) * sizeof *c->ooo);
+            c->n_ooo--;
+        }
+    } else {
+        memmove(c->ooo + i + 1, c->ooo + i, (size_t)(c->n_ooo - i) * sizeof *c->ooo);
+        c->ooo[i] = (range){seq, end};
+        c->n_ooo++;
+    }
+    return 0;
+}
+
+/* Receiver: a data segment [seq, end) of connection c arrived. */
+static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
+    if (end <= c->rcv_nxt) { /* a duplicate: D-SACK at once, and quickack mode */
+        c->dsack = 1;
+        c->quickack = s->tcp.quickack_segments;
+        c->pingpong = 0;
+        send_pure_ack(s, c);
+        return;
+    }
+    int had_ooo = c->n_ooo > 0;
+    if (seq > c->rcv_nxt) {
+        if (ooo_insert(c, seq, end) < 0) {
             s->failed = 1;
             return;
         }
-        if (r > 0)
-            c->head_seg = 0;
-        uint64_t end = c->snd_nxt + mss < c->write_seq ? c->snd_nxt + mss : c->write_seq;
-        segment *g = seg_at(c, c->n_segs++);
-        *g = (segment){.seq = c->snd_nxt, .end = end};
-        c->snd_nxt = end;
-        transmit_segment(s, c, g, 0);
-        sent = 1;
+        c->sack_recent = seq;
+        sack_out_of_order(s, c);
+        return;
     }
-    if (sent)
-        arm_rto_or_probe(s, c);
+    /* in order: absorb the out-of-order ranges now contiguous */
+    c->rcv_nxt = end;
+    int k = 0;
+    while (k < c->n_ooo && c->ooo[k].start <= c->rcv_nxt) {
+        if (c->ooo[k].end > c->rcv_nxt)
+            c->rcv_nxt = c->ooo[k].end;
+        k++;
+    }
+    if (k > 0) {
+        memmove(c->ooo, c->ooo + k, (size_t)(c->n_ooo - k) * sizeof *c->ooo);
+        c->n_ooo -= k;
+    }
+    /* tcp_event_data_recv: a gap longer than the RTO restarts quickack mode */
+    const conn *rc = reverse_conn(s, c);
+    uint64_t rto = rc ? rto_of(s, rc) : s->tcp.rto_init_ns;
+    if (c->rcvd_any && s->now_ns - c->last_rcv_ns > rto)
+        c->quickack = s->tcp.quickack_segments;
+    c->rcvd_any = 1;
+    c->last_rcv_ns = s->now_ns;
+    c->pushed += end - seq < mss_of(s, c);
+    if (had_ooo || s->tcp.quickack || (c->quickack > 0 && !c->pingpong)) {
+        send_pure_ack(s, c); /* a hole (partly) filled, or quickack mode */
+    } else {
+        if (!c->ack_pending) {
+            c->ack_pending = 1;
+            timer_start(s, c, TCP_TIMER_DELACK, s->tcp.delack_ns);
+        }
+        if (s->tcp.rx_batch_ns)
+            timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
+        else
+            after_read(s, c);
+    }
+    deliver_in_order(s, c);
+}
+
+/* ---- sender ---- */
+
+static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
+    packet *p = packet_get(s);
+    if (!p)
+        return;
+    const link *up = &s->up[c->src];
+    *p = (packet){.kind = 1,
+                  .src = c->src,
+                  .dst = c->dst,
+                  .data_conn = c,
+                  .seq = g->seq,
+                  .end = g->end,
+                  .wire_bytes =
+                      (g->end - g->seq) + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    conn *rc = reverse_conn(s, c);
+    if (rc) {
+        /* tcp_event_data_sent: data sent within the delayed-ACK time of the last arrival
+           makes the receiver interactive (pingpong) */
+        if (rc->rcvd_any && s->now_ns - rc->last_rcv_ns < s->tcp.delack_ns)
+            rc->pingpong = 1;
+        fill_ack(s, p, rc); /* piggyback the ACK for data flowing back to us */
+    }
+    g->sent_ns = s->now_ns;
+    if (retransmission) {
+        g->retransmitted = 1;
+        s->nodes[c->src].stats.retransmits++;
+        c->undo_retrans = c->undo_retrans < 0 ? 1 : c->undo_retrans + 1;
+    }
+    g->lost = 0;
+    c->last_send_ns = s->now_ns;
+    launch(s, p, s->now_ns);
+}
+
+/* Sends the next new segment (at most an MSS of unsent data). Returns 0, or -1. */
+static int send_new(sim *s, conn *c) {
+    uint64_t mss = mss_of(s, c);
+    int r = grow((void **)&c->segs, &c->cap_segs, sizeof *c->segs, c->n_segs + 1, c->head_seg,
+                 c->n_segs);
+    if (r < 0) {
+        s->failed = 1;
+        return -1;
+    }
+    if (r > 0)
+        c->head_seg = 0;
+    uint64_t end = c->snd_nxt + mss < c->write_seq ? c->snd_nxt + mss : c->write_seq;
+    segment *g = seg_at(c, c->n_segs++);
+    *g = (segment){.seq = c->snd_nxt, .end = end};
+    c->snd_nxt = end;
+    transmit_segment(s, c, g, 0);
+    return 0;
+}
+
+/* Linux's tcp_rearm_rto: the RTO from now, or, when a probe or the reorder timer was
+   pending, from the oldest outstanding segment's (last) transmission. */
+static void rearm_rto(sim *s, conn *c, int from_head) {
+    if (c->n_segs == 0) {
+        timer_stop(s, c, TCP_TIMER_XMIT);
+        return;
+    }
+    uint64_t delay = rto_of(s, c);
+    if (from_head) {
+        uint64_t h = seg_at(c, 0)->sent_ns + rto_of(s, c);
+        delay = h > s->now_ns ? h - s->now_ns : 1;
+    }
+    xmit_timer(s, c, XMIT_RTO, delay);
+}
+
+/* Linux's tcp_schedule_loss_probe: in the open state, a probe 2 srtt + 2 ms
+   (TCP_TIMEOUT_MIN_US) after the last transmission, or 2 srtt + rto_min with one segment out
+   (its ACK may be delayed), never later than the RTO; then the kernel timer's jiffies. Returns
+   whether a probe was armed. */
+static int schedule_probe(sim *s, conn *c, int advancing_rto) {
+    if (!s->tcp.tlp || c->n_segs == 0 || c->ca_state != CA_OPEN)
+        return 0;
+    uint64_t pto = s->tcp.rto_init_ns;
+    if (c->have_rtt)
+        pto = 2 * c->srtt_ns + (c->n_segs == 1 ? s->tcp.rto_min_ns : TCP_TIMEOUT_MIN_NS);
+    uint64_t rto = rto_of(s, c);
+    if (!advancing_rto) {
+        uint64_t h = seg_at(c, 0)->sent_ns + rto;
+        rto = h > s->now_ns ? h - s->now_ns : 1;
+    }
+    xmit_timer(s, c, XMIT_TLP, pto < rto ? pto : rto);
+    return 1;
+}
+
+/*
+ * Sends what the window allows, as Linux does after an ACK or a write
+ * (tcp_xmit_retransmit_queue, then tcp_write_xmit): segments marked lost first, in order, then
+ * new data, while fewer than cwnd segments are in flight. Retransmitting the oldest segment,
+ * or new data after none was out or while a probe was pending, restarts the RTO; new data
+ * then re-arms the probe.
+ */
+static void xmit(sim *s, conn *c) {
+    int flight = in_flight(c), wnd = cwnd_segs(c), prior_out = c->n_segs, sent = 0, sent_new = 0;
+    int head_rtx = 0, probe_pending = c->timer_on[TCP_TIMER_XMIT] && c->xmit_kind == XMIT_TLP;
+    for (int i = 0; i < c->n_segs && flight < wnd; i++) {
+        segment *g = seg_at(c, i);
+        if (!g->lost)
+            continue;
+        transmit_segment(s, c, g, 1);
+        flight++;
+        sent++;
+        c->prr_out += c->ca_state == CA_RECOVERY;
+        head_rtx |= i == 0;
+    }
+    while (c->snd_nxt < c->write_seq && flight < wnd) {
+        if (send_new(s, c) < 0)
+            return;
+        flight++;
+        sent++;
+        sent_new = 1;
+        c->prr_out += c->ca_state == CA_RECOVERY;
+    }
+    /* tcp_cwnd_validate: was the window the limit in this window of data? */
+    int limited = flight >= wnd;
+    if ((sent || limited) && (c->snd_una >= c->cwnd_usage_seq || limited ||
+                              (!c->cwnd_limited && c->n_segs > c->max_out))) {
+        c->cwnd_limited = limited;
+        c->max_out = c->n_segs;
+        c->cwnd_usage_seq = c->snd_nxt;
+    }
+    if (head_rtx && !(c->timer_on[TCP_TIMER_XMIT] && c->xmit_kind == XMIT_REO))
+        xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
+    if (sent_new) {
+        if (prior_out == 0 || probe_pending)
+            rearm_rto(s, c, prior_out > 0);
+        (void)schedule_probe(s, c, 0);
+    }
 }
 
 static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
@@ -635,120 +978,46 @@ static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t le
     smsg *m = &c->msgs[(c->head_msg + c->n_msgs) % c->cap_msgs];
     *m = (smsg){.msg = msg, .end_seq = c->write_seq, .len = len, .data = data};
     c->n_msgs++;
-    push_data(s, c);
+    /* tcp_slow_start_after_idle_check: idle for more than an RTO, the window restarts from
+       the initial window, halved once per RTO idle (tcp_cwnd_restart) */
+    if (s->tcp.slow_start_after_idle && c->n_segs == 0 && c->snd_nxt > 0 &&
+        s->now_ns - c->last_send_ns > rto_of(s, c)) {
+        uint64_t rto = rto_of(s, c);
+        double restart = s->tcp.init_cwnd < c->cwnd ? s->tcp.init_cwnd : floor(c->cwnd);
+        double w = floor(c->cwnd);
+        c->ssthresh = current_ssthresh(c);
+        for (uint64_t idle = s->now_ns - c->last_send_ns - rto; idle > 0 && w > restart;
+             idle = idle > rto ? idle - rto : 0)
+            w = floor(w / 2);
+        c->cwnd = w > restart ? w : restart;
+    }
+    xmit(s, c);
 }
 
-/* Receiver: delivers every message whose last byte has arrived in order. */
-static void deliver_in_order(sim *s, conn *c) {
-    while (c->n_msgs > 0) {
-        smsg *m = &c->msgs[c->head_msg];
-        if (m->end_seq > c->rcv_nxt)
-            break;
-        c->head_msg = (c->head_msg + 1) % c->cap_msgs;
-        c->n_msgs--;
-        deliver(s, c->src, c->dst, m->data, m->len, m->msg);
-        free(m->data);
-    }
-}
-
-static void send_pure_ack(sim *s, conn *rc) {
-    packet *p = packet_get(s);
-    if (!p)
-        return;
-    const link *up = &s->up[rc->dst];
-    *p = (packet){.kind = 1,
-                  .src = rc->dst,
-                  .dst = rc->src,
-                  .wire_bytes = (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
-    fill_ack(p, rc);
-    timer_stop(s, rc, TCP_TIMER_DELACK);
-    launch(s, p, s->now_ns);
-}
-
-/* Receiver: a data segment [seq, end) of connection c arrived. */
-static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
-    int out_of_order = seq > c->rcv_nxt;
-    if (end <= c->rcv_nxt) { /* a duplicate: ACK at once (it may be a probe) */
-        send_pure_ack(s, c);
-        return;
-    }
-    int filled_hole = !out_of_order && c->n_ooo > 0;
-    if (!out_of_order) {
-        c->rcv_nxt = end;
-        /* absorb out-of-order ranges now contiguous */
-        int k = 0;
-        while (k < c->n_ooo && c->ooo[k].start <= c->rcv_nxt) {
-            if (c->ooo[k].end > c->rcv_nxt)
-                c->rcv_nxt = c->ooo[k].end;
-            k++;
-        }
-        if (k > 0) {
-            memmove(c->ooo, c->ooo + k, (size_t)(c->n_ooo - k) * sizeof *c->ooo);
-            c->n_ooo -= k;
-        }
-    } else {
-        if (grow((void **)&c->ooo, &c->cap_ooo, sizeof *c->ooo, c->n_ooo + 1, 0, c->n_ooo) < 0) {
-            s->failed = 1;
-            return;
-        }
-        int i = 0;
-        while (i < c->n_ooo && c->ooo[i].end < seq)
-            i++;
-        if (i < c->n_ooo && c->ooo[i].start <= end) { /* merge with neighbours */
-            if (seq < c->ooo[i].start)
-                c->ooo[i].start = seq;
-            if (end > c->ooo[i].end)
-                c->ooo[i].end = end;
-            while (i + 1 < c->n_ooo && c->ooo[i + 1].start <= c->ooo[i].end) {
-                if (c->ooo[i + 1].end > c->ooo[i].end)
-                    c->ooo[i].end = c->ooo[i + 1].end;
-                memmove(c->ooo + i + 1, c->ooo + i + 2,
-                        (size_t)(c->n_ooo - i - 2) * sizeof *c->ooo);
-                c->n_ooo--;
-            }
-        } else {
-            memmove(c->ooo + i + 1, c->ooo + i, (size_t)(c->n_ooo - i) * sizeof *c->ooo);
-            c->ooo[i] = (range){seq, end};
-            c->n_ooo++;
-        }
-    }
-    c->unacked_bytes += end - seq;
-    /* Linux (__tcp_ack_snd_check): ACK at once when out of order, when a hole was just
-     * filled, when more than one full segment is unacknowledged, or in quickack mode;
-     * otherwise delay. The kernel decides before the application reads the data, so an
-     * answer the application sends right away can only carry a delayed ACK. */
-    /* ... and when a segment shorter than the MSS (a message's tail, pushed) has been read
-     * by the application, which reads at once: tcp_cleanup_rbuf's ICSK_ACK_PUSHED rule. */
-    int pushed = end - seq < mss_of(s, c);
-    if (out_of_order || filled_hole || c->unacked_bytes > mss_of(s, c) || c->quickack > 0 ||
-        s->tcp.quickack || pushed) {
-        if (c->quickack > 0)
-            c->quickack--;
-        send_pure_ack(s, c);
-    } else if (!c->ack_pending) {
-        c->ack_pending = 1;
-        timer_start(s, c, TCP_TIMER_DELACK, s->now_ns + s->tcp.delack_ns);
-    }
-    deliver_in_order(s, c);
-}
-
-static void update_rtt(conn *c, uint64_t sample) {
+/* One RTT sample (tcp_rtt_estimator; RTO = srtt + max(4 rttvar, rto_min), rto_of). */
+static void update_rtt(conn *c, uint64_t sample, uint64_t min_sample) {
     if (!c->have_rtt) {
         c->srtt_ns = sample;
         c->rttvar_ns = sample / 2;
-        c->min_rtt_ns = sample;
+        c->min_rtt_ns = min_sample;
         c->have_rtt = 1;
         return;
     }
     uint64_t diff = sample > c->srtt_ns ? sample - c->srtt_ns : c->srtt_ns - sample;
     c->rttvar_ns = (3 * c->rttvar_ns + diff) / 4;
     c->srtt_ns = (7 * c->srtt_ns + sample) / 8;
-    if (sample < c->min_rtt_ns)
-        c->min_rtt_ns = sample;
+    if (min_sample < c->min_rtt_ns)
+        c->min_rtt_ns = min_sample;
 }
 
-/* Records that segment g was delivered (ACKed or SACKed), for RACK. */
-static void rack_update(conn *c, const segment *g) {
+/* Records that segment g was delivered (ACKed or SACKed), for RACK (tcp_rack_advance): the
+   RTT of the last one, and the most recently sent one. A retransmission ACKed sooner than
+   the minimum RTT may be the original's ACK and is skipped. */
+static void rack_advance(sim *s, conn *c, const segment *g) {
+    uint64_t rtt = s->now_ns - g->sent_ns;
+    if (g->retransmitted && c->have_rtt && rtt < c->min_rtt_ns)
+        return;
+    c->rack_rtt_ns = rtt;
     if (g->sent_ns > c->rack_xmit_ns || (g->sent_ns == c->rack_xmit_ns && g->end > c->rack_end)) {
         c->rack_xmit_ns = g->sent_ns;
         c->rack_end = g->end;
@@ -761,62 +1030,138 @@ static int rack_sent_before(const conn *c, const segment *g) {
 }
 
 /*
- * RACK (RFC 8985, as Linux does it): a segment sent before a delivered one, and older than
- * srtt + reo_wnd, is lost. reo_wnd is min_rtt / 4, or 0 once dupack_threshold segments are
- * SACKed (Linux, with no reordering seen). A segment still inside its window is checked
- * again by the reorder timer, which Linux arms 2 ticks (TCP_TIMEOUT_MIN) past the window.
+ * RACK (RFC 8985, tcp_rack_detect_loss): a segment sent before a delivered one, and older
+ * than rack.rtt + reo_wnd, is lost. reo_wnd is min(min_rtt / 4, srtt), or 0 in recovery or
+ * once dupack_threshold segments are SACKed (no reordering seen). Counts the segments marked
+ * in *lost; returns how long the youngest unmarked one still has (0: none).
  */
-static void rack_detect(sim *s, conn *c) {
+static uint64_t rack_detect(sim *s, conn *c, int *lost) {
     int sacked = 0;
     for (int i = 0; i < c->n_segs; i++)
         sacked += seg_at(c, i)->sacked;
-    uint64_t reo = sacked >= s->tcp.dupack_threshold ? 0 : c->min_rtt_ns / 4;
-    uint64_t wait_until = 0;
-    int marked = 0;
+    uint64_t reo = c->min_rtt_ns / 4 < c->srtt_ns ? c->min_rtt_ns / 4 : c->srtt_ns;
+    if (c->ca_state >= CA_RECOVERY || sacked >= s->tcp.dupack_threshold)
+        reo = 0;
+    uint64_t wait = 0;
     for (int i = 0; i < c->n_segs; i++) {
         segment *g = seg_at(c, i);
         if (g->sacked || g->lost || !rack_sent_before(c, g))
             continue;
-        uint64_t deadline = g->sent_ns + c->srtt_ns + reo;
-        if (s->now_ns >= deadline) {
+        uint64_t age = s->now_ns - g->sent_ns;
+        if (age >= c->rack_rtt_ns + reo) {
             g->lost = 1;
-            marked = 1;
-        } else if (!wait_until || deadline < wait_until) {
-            wait_until = deadline;
+            (*lost)++;
+        } else if (c->rack_rtt_ns + reo - age > wait) {
+            wait = c->rack_rtt_ns + reo - age;
         }
     }
-    if (wait_until)
-        timer_start(s, c, TCP_TIMER_REORDER, on_tick(s, wait_until) + 2 * s->tcp.tick_ns);
-    if (marked && !c->in_recovery) { /* enter fast recovery once per window */
-        c->in_recovery = 1;
-        c->recovery_end = c->snd_nxt;
-        c->ssthresh = c->cwnd / 2 > 2 ? c->cwnd / 2 : 2;
+    return wait;
+}
+
+/* Starts fast recovery (tcp_enter_recovery, tcp_init_cwnd_reduction). */
+static void enter_recovery(sim *s, conn *c) {
+    c->prior_cwnd = c->cwnd;
+    c->prior_ssthresh = current_ssthresh(c);
+    c->ssthresh = loss_ssthresh(s, c);
+    c->prr_delivered = 0;
+    c->prr_out = 0;
+    c->high_seq = c->snd_nxt;
+    c->tlp_high_seq = 0;
+    c->undo_retrans = -1;
+    c->ca_state = CA_RECOVERY;
+}
+
+/* Proportional rate reduction in recovery (tcp_cwnd_reduction, RFC 6937): the window lets
+   out about ssthresh / prior_cwnd segments per segment delivered. */
+static void prr(conn *c, int delivered, int newly_lost, int progressed) {
+    if (delivered <= 0)
+        return;
+    c->prr_delivered += delivered;
+    int flight = in_flight(c), ssthresh = (int)c->ssthresh, prior = (int)c->prior_cwnd;
+    long sndcnt;
+    if (flight > ssthresh) {
+        sndcnt =
+            ((long)ssthresh * c->prr_delivered + prior - 1) / (prior > 0 ? prior : 1) - c->prr_out;
+    } else {
+        sndcnt =
+            c->prr_delivered - c->prr_out > delivered ? c->prr_delivered - c->prr_out : delivered;
+        sndcnt += progressed && !newly_lost;
+        if (sndcnt > ssthresh - flight)
+            sndcnt = ssthresh - flight;
+    }
+    if (sndcnt < (c->prr_out ? 0 : 1))
+        sndcnt = c->prr_out ? 0 : 1;
+    c->cwnd = (double)flight + (double)sndcnt;
+}
+
+/* Window growth on an ACK that delivered `acked` segments, when the window was the limit
+   (tcp_is_cwnd_limited): slow start below ssthresh, then additive increase. */
+static void cong_avoid(conn *c, int acked) {
+    int limited = c->cwnd_limited || (c->cwnd < c->ssthresh && c->cwnd < 2 * c->max_out);
+    if (!limited || acked <= 0)
+        return;
+    double left = acked;
+    if (c->cwnd < c->ssthresh) {
+        double room = c->ssthresh - c->cwnd;
+        if (left <= room) {
+            c->cwnd += left;
+            return;
+        }
+        c->cwnd = c->ssthresh;
+        left -= room;
+    }
+    c->cwnd += left / floor(c->cwnd);
+}
+
+/* A recovery or loss episode is over (snd_una reached high_seq): undone when every
+   retransmission was reported duplicate, else the window is ssthresh after recovery. */
+static void end_episode(conn *c) {
+    if (c->undo_retrans == 0) {
+        if (c->prior_cwnd > c->cwnd)
+            c->cwnd = c->prior_cwnd;
+        if (c->prior_ssthresh > c->ssthresh)
+            c->ssthresh = c->prior_ssthresh;
+    } else if (c->ca_state == CA_RECOVERY && c->ssthresh < 1e9) {
         c->cwnd = c->ssthresh;
     }
+    c->ca_state = CA_OPEN;
 }
 
-static void retransmit_lost(sim *s, conn *c) {
-    int sent = 0;
+/* Open or disorder (tcp_try_to_open): disorder while SACKed, lost or retransmitted
+   segments are outstanding; only the open state sends loss probes. */
+static void settle_state(conn *c) {
+    if (c->ca_state >= CA_RECOVERY)
+        return;
+    c->ca_state = CA_OPEN;
     for (int i = 0; i < c->n_segs; i++) {
-        segment *g = seg_at(c, i);
-        if (g->lost) {
-            transmit_segment(s, c, g, 1);
-            sent = 1;
+        const segment *g = seg_at(c, i);
+        if (g->sacked || g->lost || g->retransmitted) {
+            c->ca_state = CA_DISORDER;
+            return;
         }
     }
-    if (sent)
-        arm_rto_or_probe(s, c);
 }
 
-/* Sender: an ACK for connection c arrived. */
+/* Sender: an ACK for connection c arrived (tcp_ack). */
 static void receive_ack(sim *s, conn *c, const packet *p) {
-    uint64_t acked_bytes = p->ack > c->snd_una ? p->ack - c->snd_una : 0;
-    int progressed = 0;
+    uint64_t now = s->now_ns, first_ackt = 0, last_ackt = 0, first_sackt = 0, una_sent = 0;
+    int delivered = 0, rtx_acked = 0, have_ackt = 0, have_sackt = 0, progressed = 0;
     while (c->n_segs > 0 && seg_at(c, 0)->end <= p->ack) {
         segment *g = seg_at(c, 0);
-        if (!g->retransmitted)
-            update_rtt(c, s->now_ns - g->sent_ns);
-        rack_update(c, g);
+        if (!progressed)
+            una_sent = g->sent_ns;
+        if (!g->sacked) {
+            delivered++;
+            if (g->retransmitted) {
+                rtx_acked = 1;
+            } else {
+                if (!have_ackt)
+                    first_ackt = g->sent_ns;
+                last_ackt = g->sent_ns;
+                have_ackt = 1;
+            }
+            rack_advance(s, c, g);
+        }
         c->head_seg = (c->head_seg + 1) % c->cap_segs;
         c->n_segs--;
         progressed = 1;
@@ -826,34 +1171,65 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
     for (int k = 0; k < p->n_sack; k++)
         for (int i = 0; i < c->n_segs; i++) {
             segment *g = seg_at(c, i);
-            if (!g->sacked && g->seq >= p->sack[k].start && g->end <= p->sack[k].end) {
-                g->sacked = 1;
-                g->lost = 0;
-                rack_update(c, g);
+            if (g->sacked || g->seq < p->sack[k].start || g->end > p->sack[k].end)
+                continue;
+            g->sacked = 1;
+            g->lost = 0;
+            delivered++;
+            if (!g->retransmitted && (!have_sackt || g->sent_ns < first_sackt)) {
+                first_sackt = g->sent_ns;
+                have_sackt = 1;
             }
+            rack_advance(s, c, g);
         }
-    if (progressed) {
+    if (p->dsack && c->undo_retrans > 0)
+        c->undo_retrans--;
+    /* one RTT sample per ACK (tcp_ack_update_rtt); a valid one resets the backoff */
+    if (have_ackt && !rtx_acked) {
+        update_rtt(c, now - first_ackt, now - last_ackt);
         c->backoff = 0;
-        c->dupacks = 0;
-        /* Congestion control: slow start, then congestion avoidance (per MSS acked). */
-        double segs = (double)acked_bytes / (double)mss_of(s, c);
-        if (c->in_recovery && c->snd_una >= c->recovery_end)
-            c->in_recovery = 0;
-        if (!c->in_recovery)
-            c->cwnd += c->cwnd < c->ssthresh ? segs : segs / c->cwnd;
-    } else if (p->n_sack > 0 && c->n_segs > 0) {
-        c->dupacks++;
-        if (c->dupacks >= s->tcp.dupack_threshold) {
-            segment *g = seg_at(c, 0);
-            if (!g->sacked)
-                g->lost = 1;
+    } else if (have_sackt) {
+        update_rtt(c, now - first_sackt, now - first_sackt);
+        c->backoff = 0;
+    } else if (progressed) { /* timestamps: the echo of the first segment's last send */
+        update_rtt(c, now - una_sent, now - una_sent);
+        c->backoff = 0;
+    }
+    /* the loss probe's outcome (tcp_process_tlp_ack) */
+    if (c->tlp_high_seq && p->ack >= c->tlp_high_seq) {
+        if (!c->tlp_retrans || p->dsack) {
+            c->tlp_high_seq = 0;
+        } else if (p->ack > c->tlp_high_seq) { /* the probe repaired a loss */
+            c->ssthresh = loss_ssthresh(s, c);
+            if (c->cwnd > c->ssthresh)
+                c->cwnd = c->ssthresh;
+            c->tlp_high_seq = 0;
+        } else if (!progressed && !delivered) {
+            c->tlp_high_seq = 0;
         }
     }
-    rack_detect(s, c);
-    retransmit_lost(s, c);
-    push_data(s, c);
-    if (progressed || c->n_segs == 0)
-        arm_rto_or_probe(s, c);
+    if (c->ca_state >= CA_RECOVERY && c->snd_una >= c->high_seq)
+        end_episode(c);
+    int lost = 0, reo_armed = 0;
+    if (delivered) {
+        uint64_t wait = rack_detect(s, c, &lost);
+        if (wait) { /* tcp_rack_mark_lost: the window's rest + 2 ms (TCP_TIMEOUT_MIN_US) */
+            xmit_timer(s, c, XMIT_REO, wait + TCP_TIMEOUT_MIN_NS);
+            reo_armed = 1;
+        }
+    }
+    if (lost && c->ca_state < CA_RECOVERY)
+        enter_recovery(s, c);
+    if (c->ca_state == CA_RECOVERY)
+        prr(c, delivered, lost, progressed);
+    else if (progressed)
+        cong_avoid(c, delivered);
+    settle_state(c);
+    if (progressed && !reo_armed && !schedule_probe(s, c, 1))
+        rearm_rto(s, c, 0);
+    xmit(s, c);
+    if (c->n_segs == 0)
+        timer_stop(s, c, TCP_TIMER_XMIT);
 }
 
 static void tcp_arrive(sim *s, packet *p) {
@@ -863,54 +1239,93 @@ static void tcp_arrive(sim *s, packet *p) {
         receive_data(s, p->data_conn, p->seq, p->end);
 }
 
+/* The reorder timer (tcp_rack_reo_timeout). */
+static void reorder_timeout(sim *s, conn *c) {
+    int lost = 0;
+    (void)rack_detect(s, c, &lost);
+    if (lost) {
+        if (c->ca_state != CA_RECOVERY) {
+            enter_recovery(s, c);
+            prr(c, 1, 0, 0);
+        }
+        xmit(s, c);
+    }
+    if (!(c->timer_on[TCP_TIMER_XMIT] && c->xmit_kind == XMIT_RTO))
+        rearm_rto(s, c, 1);
+}
+
+/* A tail loss probe (tcp_send_loss_probe): new data if there is some, else the last segment
+   again; one probe at a time. */
+static void loss_probe(sim *s, conn *c) {
+    if (c->n_segs == 0)
+        return;
+    if (c->tlp_high_seq) {
+        rearm_rto(s, c, 1);
+        return;
+    }
+    s->nodes[c->src].stats.probes++;
+    if (c->snd_nxt < c->write_seq) {
+        if (send_new(s, c) < 0)
+            return;
+        c->tlp_retrans = 0;
+    } else {
+        transmit_segment(s, c, seg_at(c, c->n_segs - 1), 1);
+        c->tlp_retrans = 1;
+    }
+    c->tlp_high_seq = c->snd_nxt;
+    xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
+}
+
+/* A retransmission timeout (tcp_retransmit_timer, tcp_enter_loss). */
+static void retransmit_timeout(sim *s, conn *c) {
+    if (c->n_segs == 0)
+        return;
+    s->nodes[c->src].stats.timeouts++;
+    if (c->ca_state <= CA_DISORDER || c->snd_una >= c->high_seq ||
+        (c->ca_state == CA_LOSS && c->backoff == 0)) {
+        c->prior_cwnd = c->cwnd;
+        c->prior_ssthresh = current_ssthresh(c);
+        c->ssthresh = loss_ssthresh(s, c);
+        c->undo_retrans = -1;
+    }
+    for (int i = 0; i < c->n_segs; i++) {
+        segment *g = seg_at(c, i);
+        if (!g->sacked)
+            g->lost = 1;
+    }
+    c->cwnd = 1;
+    c->ca_state = CA_LOSS;
+    c->high_seq = c->snd_nxt;
+    c->tlp_high_seq = 0;
+    c->backoff++;
+    xmit(s, c); /* the oldest segment; the rest as ACKs open the window */
+    xmit_timer(s, c, XMIT_RTO, rto_of(s, c));
+}
+
 static void tcp_timer(sim *s, conn *c, int which) {
     c->timer_on[which] = 0;
     switch (which) {
     case TCP_TIMER_DELACK:
-        if (c->ack_pending)
+        if (c->ack_pending && c->rcv_nxt != c->rcv_wup) {
+            c->pingpong = 0; /* a delayed ACK missed: no longer interactive */
+            send_pure_ack(s, c);
+        }
+        c->ack_pending = 0;
+        return;
+    case TCP_TIMER_READ:
+        after_read(s, c);
+        return;
+    case TCP_TIMER_SACK:
+        if (c->compressed)
             send_pure_ack(s, c);
         return;
-    case TCP_TIMER_REORDER:
-        rack_detect(s, c);
-        retransmit_lost(s, c);
-        return;
-    case TCP_TIMER_TLP:
-        if (c->n_segs == 0)
-            return;
-        s->nodes[c->src].stats.probes++;
-        if (c->snd_nxt < c->write_seq) { /* a probe with new data if there is some */
-            double cwnd = c->cwnd;
-            c->cwnd = (double)c->n_segs + 1;
-            push_data(s, c);
-            c->cwnd = cwnd;
-        } else {
-            transmit_segment(s, c, seg_at(c, c->n_segs - 1), 1);
-        }
-        timer_start(s, c, TCP_TIMER_RTO, s->now_ns + rto_of(s, c));
-        return;
-    default: /* RTO */
-        if (c->n_segs == 0)
-            return;
-        s->nodes[c->src].stats.timeouts++;
-        c->ssthresh = c->cwnd / 2 > 2 ? c->cwnd / 2 : 2;
-        c->cwnd = 1;
-        c->in_recovery = 0;
-        c->backoff++;
-        for (int i = 0; i < c->n_segs; i++) {
-            segment *g = seg_at(c, i);
-            if (!g->sacked)
-                g->lost = 1;
-        }
-        /* Send the first lost segment; the rest follow as ACKs reopen the window. */
-        for (int i = 0; i < c->n_segs; i++) {
-            segment *g = seg_at(c, i);
-            if (g->lost) {
-                transmit_segment(s, c, g, 1);
-                break;
-            }
-        }
-        timer_stop(s, c, TCP_TIMER_TLP);
-        timer_start(s, c, TCP_TIMER_RTO, s->now_ns + rto_of(s, c));
+    default: /* TCP_TIMER_XMIT */
+        if (c->xmit_kind == XMIT_TLP)
+            loss_probe(s, c);
+        else if (c->xmit_kind == XMIT_REO)
+            reorder_timeout(s, c);
+        else
+            retransmit_timeout(s, c);
         return;
     }
 }
@@ -1231,7 +1646,8 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     const halo_tcp_config *tc = &cfg->tcp;
     if (cfg->delivery == HALO_DELIVERY_STREAM &&
         (tc->init_cwnd < 1 || tc->rto_min_ns == 0 || tc->rto_max_ns < tc->rto_min_ns ||
-         tc->rto_init_ns == 0 || tc->dupack_threshold < 1 || tc->quickack_segments < 0))
+         tc->rto_init_ns == 0 || tc->dupack_threshold < 1 || tc->quickack_segments < 0 ||
+         tc->comp_sack_nr < 0 || (tc->cc != HALO_TCP_CC_CUBIC && tc->cc != HALO_TCP_CC_RENO)))
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: tcp settings out of range");
     for (int i = 0; i < cfg->n_nodes; i++) {
         int rc = check_device(&cfg->devices[i], i, err);
@@ -1288,6 +1704,16 @@ void halo_sim_get_stats(halo_transport *t, int i, halo_sim_node_stats *out) {
     sim *s = as_sim(t);
     HALO_ASSERT(!bad_node(s, i));
     *out = s->nodes[i].stats;
+}
+
+int halo_sim_drop_packet(halo_transport *t, int i, uint64_t index) {
+    sim *s = as_sim(t);
+    HALO_ASSERT(!bad_node(s, i));
+    link *l = &s->up[i];
+    if (l->n_drop == HALO_SIM_MAX_DROPS)
+        return HALO_ERR_ARG;
+    l->drop[l->n_drop++] = l->packets + index + 1;
+    return HALO_OK;
 }
 
 uint64_t halo_sim_events(halo_transport *t) {

@@ -170,6 +170,15 @@ struct halo_sim_node_stats {
 /* Copies node's statistics. `t` must be a simulator. */
 void halo_sim_get_stats(halo_transport *t, int node, halo_sim_node_stats *out);
 
+/*
+ * A test hook: the index-th packet (0: the next one) that node puts on its uplink from now on
+ * is lost, besides what the link's loss model loses; its random draws are made as usual, so
+ * the rest of the run keeps its loss pattern. At most HALO_SIM_MAX_DROPS pending per node;
+ * HALO_ERR_ARG beyond. `t` must be a simulator.
+ */
+#define HALO_SIM_MAX_DROPS 8
+int halo_sim_drop_packet(halo_transport *t, int node, uint64_t index);
+
 /* Events processed so far (for the simulator's own speed measurements). */
 uint64_t halo_sim_events(halo_transport *t);
 

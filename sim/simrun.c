@@ -191,7 +191,9 @@ static halo_engine_device *engine_devices(const halo_scenario *sc, double wbytes
                                                  ? v->uplink.bandwidth_bps
                                                  : v->downlink.bandwidth_bps,
                                  .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
-                                 .loss = up > down ? up : down};
+                                 .loss = up > down ? up : down,
+                                 .send_ns = v->profile.send_ns,
+                                 .recv_ns = v->profile.recv_ns};
     }
     return ed;
 }
@@ -374,6 +376,21 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
     r->events = halo_world_events(world);
 }
 
+/* The end of a run whose context x was built (rc: how far it got): the summary and the
+   per-device and per-layer tables into *out, x freed, the wall time; *out is freed on
+   failure. */
+static int finish(run_ctx *x, int rc, uint64_t wall0, halo_sim_result *out, halo_err *err) {
+    if (rc == HALO_OK)
+        summarise(out, x);
+    if (rc == HALO_OK)
+        rc = per_device_layer(out, x, err);
+    ctx_free(x);
+    out->wall_ns = wall_now_ns() - wall0;
+    if (rc != HALO_OK)
+        halo_sim_result_free(out);
+    return rc;
+}
+
 int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err) {
     memset(out, 0, sizeof *out);
     uint64_t wall0 = wall_now_ns();
@@ -411,15 +428,7 @@ int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err
         }
     }
     free(logits);
-    if (rc == HALO_OK)
-        summarise(out, &x);
-    if (rc == HALO_OK)
-        rc = per_device_layer(out, &x, err);
-    ctx_free(&x);
-    out->wall_ns = wall_now_ns() - wall0;
-    if (rc != HALO_OK)
-        halo_sim_result_free(out);
-    return rc;
+    return finish(&x, rc, wall0, out, err);
 }
 
 void halo_sim_result_free(halo_sim_result *r) {
@@ -480,15 +489,7 @@ int halo_simrun_eval(const halo_scenario *sc, int run, const char *text, long ma
                                .forward_ctx = &e};
         rc = halo_eval_text(&ec, text, quality, err);
     }
-    if (rc == HALO_OK)
-        summarise(out, &x);
-    if (rc == HALO_OK)
-        rc = per_device_layer(out, &x, err);
-    ctx_free(&x);
-    out->wall_ns = wall_now_ns() - wall0;
-    if (rc != HALO_OK)
-        halo_sim_result_free(out);
-    return rc;
+    return finish(&x, rc, wall0, out, err);
 }
 
 void halo_simrun_engine_json(const halo_scenario *sc, char *buf, size_t cap) {

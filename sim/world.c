@@ -63,13 +63,20 @@ void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const h
                        "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
                        "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "
                        "\"delack_ms\": %.3f, \"tail_loss_probes\": %s, \"dupack_threshold\": %d, "
-                       "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.3f}, "
+                       "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.3f, "
+                       "\"cc\": \"%s\", \"rx_batch_us\": %.3f, \"comp_sack_delay_us\": %.3f, "
+                       "\"comp_sack_slack_us\": %.3f, \"comp_sack_nr\": %d, "
+                       "\"slow_start_after_idle\": %s}, "
                        "\"queue\": {\"kind\": \"drop-tail per link\", "
                        "\"limit_bytes\": %llu}}",
                        tcp->init_cwnd, (double)tcp->rto_min_ns / 1e6, (double)tcp->rto_max_ns / 1e6,
                        (double)tcp->rto_init_ns / 1e6, (double)tcp->delack_ns / 1e6,
                        tcp->tlp ? "true" : "false", tcp->dupack_threshold, tcp->quickack_segments,
                        tcp->quickack ? "true" : "false", (double)tcp->tick_ns / 1e6,
+                       tcp->cc == HALO_TCP_CC_RENO ? "reno" : "cubic",
+                       (double)tcp->rx_batch_ns / 1e3, (double)tcp->comp_sack_delay_ns / 1e3,
+                       (double)tcp->comp_sack_slack_ns / 1e3, tcp->comp_sack_nr,
+                       tcp->slow_start_after_idle ? "true" : "false",
                        (unsigned long long)link->queue_bytes);
         return;
     }

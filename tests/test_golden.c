@@ -63,17 +63,22 @@ static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_
     return HALO_OK;
 }
 
+/* Every story of a text, scored by the session's model (context 512, vocabulary 512). */
+static halo_eval_config eval_config(const session *x) {
+    return (halo_eval_config){.tok = x->t,
+                              .seq_len = 512,
+                              .vocab_size = 512,
+                              .max_stories = -1,
+                              .forward = forward_cb,
+                              .forward_ctx = x->s};
+}
+
 static void eval_nll_on_dev_excerpt_is_pinned(void) {
     session x;
     open_session(&x, tu_max_threads(0));
     size_t n;
     char *text = (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &n);
-    halo_eval_config cfg = {.tok = x.t,
-                            .seq_len = 512,
-                            .vocab_size = 512,
-                            .max_stories = -1,
-                            .forward = forward_cb,
-                            .forward_ctx = x.s};
+    halo_eval_config cfg = eval_config(&x);
     halo_eval_result r;
     ASSERT_OK(halo_eval_text(&cfg, text, &r, NULL));
     ASSERT_EQ(r.stories, 177);
@@ -90,12 +95,7 @@ static void eval_splits_stories_and_skips_blank_ones(void) {
     open_session(&x, 1);
     const char *text = "\n  \n<|endoftext|>\nOnce upon a time\n<|endoftext|>\r\n"
                        "a b\n\n<|endoftext|>\n  \n<|endoftext|>\nlast story without end";
-    halo_eval_config cfg = {.tok = x.t,
-                            .seq_len = 512,
-                            .vocab_size = 512,
-                            .max_stories = -1,
-                            .forward = forward_cb,
-                            .forward_ctx = x.s};
+    halo_eval_config cfg = eval_config(&x);
     halo_eval_result r;
     ASSERT_OK(halo_eval_text(&cfg, text, &r, NULL));
     ASSERT_EQ(r.stories, 3);

@@ -77,45 +77,52 @@ static void drain(halo_transport *t, inbox *box, int n) {
     (void)t->ops->run(t, tu_count_reached, &w, NULL);
 }
 
+/* Node 0 of a fresh two-node transport of `kind` receives frames[0..n_frames) (of len[]
+   bytes): *box counts what reaches the application, *s is the transport's counters. */
+static void receive_frames(int kind, const unsigned char *const *frames, const size_t *len,
+                           int n_frames, inbox *box, halo_net_stats *s) {
+    halo_transport *t = make_rx(kind, 2, 0, 0, 0, box, -1);
+    for (int i = 0; i < n_frames; i++)
+        halo_net_inject_rx(t, 0, frames[i], len[i]);
+    drain(t, box, n_frames);
+    halo_net_get_stats(t, s);
+    halo_transport_free(t);
+}
+
 static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
     for (int kind = 0; kind < 2; kind++) {
-        inbox box;
-        halo_transport *t = make_rx(kind, 2, 0, 0, 0, &box, -1);
         unsigned char f[256];
         int v = 5;
         size_t n =
             halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 1000, &v, sizeof v, f, sizeof f);
         ASSERT(n > 0);
-        halo_net_inject_rx(t, 0, f, n);
-        halo_net_inject_rx(t, 0, f, n); /* replay */
-        drain(t, &box, 2);
+        const unsigned char *frames[] = {f, f}; /* the second is a replay */
+        const size_t len[] = {n, n};
+        inbox box;
         halo_net_stats s;
-        halo_net_get_stats(t, &s);
+        receive_frames(kind, frames, len, 2, &box, &s);
         ASSERT_EQ(box.count, 1);
         ASSERT_EQ(s.replayed, 1);
-        halo_transport_free(t);
     }
 }
 
 static void unauthenticated_frames_are_dropped_and_counted(void) {
     for (int kind = 0; kind < 2; kind++) {
-        inbox box;
-        halo_transport *t = make_rx(kind, 2, 0, 0, 0, &box, -1);
-        unsigned char f[256];
+        unsigned char f[2][256];
+        size_t len[2];
         int v = 1;
-        size_t n =
-            halo_net_seal_frame(other_key, HALO_NET_FRAME_DATA, 1, 0, 1, &v, sizeof v, f, sizeof f);
-        halo_net_inject_rx(t, 0, f, n);
+        len[0] = halo_net_seal_frame(other_key, HALO_NET_FRAME_DATA, 1, 0, 1, &v, sizeof v, f[0],
+                                     sizeof f[0]);
         /* right key, one payload bit flipped after sealing */
-        n = halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 2, &v, sizeof v, f, sizeof f);
-        f[HALO_NET_HEADER_BYTES] ^= 1;
-        halo_net_inject_rx(t, 0, f, n);
-        drain(t, &box, 1);
+        len[1] =
+            halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 2, &v, sizeof v, f[1], sizeof f[1]);
+        f[1][HALO_NET_HEADER_BYTES] ^= 1;
+        const unsigned char *frames[] = {f[0], f[1]};
+        inbox box;
         halo_net_stats s;
-        halo_net_get_stats(t, &s);
+        receive_frames(kind, frames, len, 2, &box, &s);
         ASSERT_EQ(box.count, 0);
         ASSERT_EQ(s.bad_auth, 2);
-        halo_transport_free(t);
     }
 }
 

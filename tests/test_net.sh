@@ -22,6 +22,7 @@ case_name=${3:-}
 export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+. "$src/tools/netns.sh"
 scratch_dir net
 pids=()
 cleanup() {
@@ -36,12 +37,7 @@ cleanup() {
         kill -9 "$p" 2>/dev/null
     done
     wait 2>/dev/null
-    for ns in $(cat "$tmp/ns" 2>/dev/null); do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do
-            kill -9 "$p" 2>/dev/null
-        done
-        ip netns del "$ns" 2>/dev/null
-    done
+    netns_remove $(cat "$tmp/ns" 2>/dev/null)
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -327,13 +323,9 @@ case_netns() {
     echo "$r" >"$tmp/ns"
     ip netns add "$w" || { echo "skipped: cannot create a network namespace"; exit 77; }
     echo "$w" >>"$tmp/ns"
-    ip link add halo-tnr netns "$r" type veth peer name halo-tnw netns "$w" ||
+    netns_veth "$r" halo-tnr "10.215.$sub.1" "$w" halo-tnw "10.215.$sub.2" ||
         { echo "skipped: cannot create a veth pair"; exit 77; }
-    ip -n "$r" addr add "10.215.$sub.1/24" dev halo-tnr
-    ip -n "$w" addr add "10.215.$sub.2/24" dev halo-tnw
     for nd in "$r:halo-tnr" "$w:halo-tnw"; do
-        ip -n "${nd%%:*}" link set lo up
-        ip -n "${nd%%:*}" link set "${nd#*:}" up
         ip netns exec "${nd%%:*}" iptables -w -A INPUT -i "${nd#*:}" -m statistic --mode random \
             --probability 0.03 -j DROP || { echo "skipped: iptables does not work here"; exit 77; }
     done

@@ -27,6 +27,7 @@ typedef struct net {
     halo_loss_spec loss; /* on every link, both directions */
     uint64_t seed, run;
     const halo_device_profile *device; /* NULL: DEVICE */
+    int init_cwnd;                     /* segments; 0: Linux's 10 */
 } net;
 
 static const halo_device_profile DEVICE = {.flops_per_s = 1e10, .mem_bw_bps = 4e9};
@@ -41,6 +42,8 @@ static int make_world(halo_transport **t, const net *nt, int ns3, halo_err *err)
     tu_star w;
     tu_star_init(&w, nt->n_nodes, nt->delivery, nt->device ? *nt->device : DEVICE, link, nt->seed);
     w.cfg.run = nt->run;
+    if (nt->init_cwnd)
+        w.cfg.tcp.init_cwnd = nt->init_cwnd;
     return ns3 ? halo_ns3_new(t, &w.cfg, NULL, err) : halo_sim_new(t, &w.cfg, err);
 }
 
@@ -198,7 +201,10 @@ static void bad_settings_and_calls_are_errors_not_aborts(void) {
     halo_transport_free(t);
 }
 
-/* Delay-only: every message size, both deliveries, the two engines within 1%. */
+/* Delay-only: every message size, both deliveries, the two engines within 1%. The initial
+ * window holds the largest message: the engines' congestion control differs (the in-tree one
+ * restarts from the initial window after an idle RTO, as Linux does; ns-3 does not), and
+ * this case compares serialisation and propagation only. */
 static void delay_only_times_agree_within_one_percent(void) {
     static const size_t sizes[] = {1, 100, 1400, 1500, 4352, 16384, 65536, 262144};
     for (int delivery = 0; delivery < 2; delivery++) {
@@ -206,7 +212,8 @@ static void delay_only_times_agree_within_one_percent(void) {
                   .delivery = delivery,
                   .bandwidth_bps = 1e8,
                   .latency_ns = 500000,
-                  .seed = 1};
+                  .seed = 1,
+                  .init_cwnd = 200};
         double ns[2][8];
         for (int e = 0; e < 2; e++) {
             halo_transport *t = world(&nt, e);

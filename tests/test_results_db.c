@@ -261,22 +261,23 @@ static void version_1_database_is_refused_then_migrated(void) {
     (void)snprintf(fresh, sizeof fresh, "%s", tu_tmp_path("v2.db"));
     halo_db *db = NULL;
     halo_err err = {0};
-    /* a version-1 database: version 2 without what version 2 added, with a run */
+    /* a version-1 database: a new one without what versions 2 and 3 added, with a run */
     ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
     ASSERT_EQ(store(db, &f, &err), 1);
     halo_db_free(db);
     sqlite3 *raw = NULL;
     ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw,
-                           "DROP VIEW fidelity; DROP VIEW measured_cell; DROP TABLE "
-                           "measured_token; DROP TABLE measured_run; PRAGMA user_version = 1",
+                           "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW measured_cell; "
+                           "DROP TABLE measured_token; DROP TABLE measured_run; "
+                           "PRAGMA user_version = 1",
                            NULL, NULL, NULL),
               SQLITE_OK);
     (void)sqlite3_close(raw);
     /* refused for reading and for writing, naming the command that migrates */
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_READ, &err), HALO_ERR_FORMAT);
     ASSERT(db == NULL);
-    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 2");
+    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 3");
     ASSERT_STR_CONTAINS(err.msg, "halo db migrate");
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_CREATE, &err), HALO_ERR_FORMAT);
     /* migrated: its run kept, and the schema of a new database, object for object */
@@ -291,6 +292,7 @@ static void version_1_database_is_refused_then_migrated(void) {
     char *created = schema_text(db);
     halo_db_free(db);
     ASSERT_STR_CONTAINS(created, "view|fidelity|fidelity|");
+    ASSERT_STR_CONTAINS(created, "view|speedup|speedup|");
     if (strcmp(migrated, created) != 0)
         TEST_FAIL_AT("migrated schema differs from a new one:\n%s\n--- new:\n%s", migrated,
                      created);

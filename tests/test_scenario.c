@@ -167,11 +167,13 @@ static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
     ASSERT_EQ(s->runs, 3);
     ASSERT_EQ(s->engine.importance, -1);
     halo_scenario_free(s);
-    /* point 1: the HALO baseline = relaxed, balanced, synthetic importance (a shape),
-     * adaptive deadlines, two copies of critical activations, datagrams */
+    /* point 1: the HALO baseline = relaxed, balanced by speed and host costs, synthetic
+     * importance (a shape), adaptive deadlines, two copies of critical activations once a
+     * contribution went missing, datagrams */
     s = load_ok(tu_src_path(examples[1]), 1);
     ASSERT(strcmp(s->engine.baseline, "halo") == 0);
-    ASSERT(strcmp(s->engine.placement, "balanced") == 0);
+    ASSERT(strcmp(s->engine.placement, "balanced-host") == 0);
+    ASSERT_EQ(s->engine.redundancy_on_loss, 1);
     ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
     ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
     ASSERT_EQ(s->engine.importance, HALO_SCORING_SYNTHETIC);
@@ -549,7 +551,10 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                               "  - profile: rpi4b\n"
                               "    link: {base: gige, gilbert: {mean_loss: 0.02, "
                               "mean_burst_packets: 4}}\n"
-                              "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10}}\n"
+                              "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10, "
+                              "cc: reno, rx_batch_us: 50, comp_sack_delay_us: 500, "
+                              "comp_sack_slack_us: 0, comp_sack_nr: 0, "
+                              "slow_start_after_idle: false}}\n"
                               "workload: {tokens: 2}\n");
     halo_scenario *s = NULL;
     halo_err err = {0};
@@ -558,6 +563,12 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_EQ(s->engine.collective, HALO_COLLECTIVE_MESH); /* the dllama preset's */
     ASSERT_EQ(s->engine.tcp.quickack, 0);
     ASSERT_EQ(s->engine.tcp.tick_ns, 10000000);
+    ASSERT_EQ(s->engine.tcp.cc, HALO_TCP_CC_RENO);
+    ASSERT_EQ(s->engine.tcp.rx_batch_ns, 50000);
+    ASSERT_EQ(s->engine.tcp.comp_sack_delay_ns, 500000);
+    ASSERT_EQ(s->engine.tcp.comp_sack_slack_ns, 0);
+    ASSERT_EQ(s->engine.tcp.comp_sack_nr, 0);
+    ASSERT_EQ(s->engine.tcp.slow_start_after_idle, 0);
     ASSERT_EQ(s->devices[0].profile.send_ns, 40000);
     ASSERT_EQ(s->devices[0].profile.recv_ns, 60000);
     ASSERT_NEAR(s->devices[0].profile.copy_ns_per_kb, 500, 1e-9);
@@ -582,6 +593,14 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                 "engine.tcp.tick_ms: 1000 is not in [0, 100]", NULL);
     expect_fail(HEAD "engine: {tcp: {quickack: yes}}\n" WORKLOAD, HALO_ERR_FORMAT,
                 "engine.tcp.quickack: expected true or false", NULL);
+    expect_fail(HEAD "engine: {tcp: {cc: vegas}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "bad.yaml:6: engine.tcp.cc: 'vegas' is not one of cubic, reno", NULL);
+    expect_fail(HEAD "engine: {tcp: {comp_sack_nr: 256}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "bad.yaml:6: engine.tcp.comp_sack_nr: 256 is not in [0, 255]", NULL);
+    expect_fail(HEAD "engine: {tcp: {rx_batch_us: -1}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "bad.yaml:6: engine.tcp.rx_batch_us: -1 is not in", NULL);
+    expect_fail(HEAD "engine: {tcp: {slow_start_after_idle: 2}}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "engine.tcp.slow_start_after_idle: expected true or false", NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, send_us: -1}\n"
                 "    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT, "bad.yaml:3: devices[0].profile.send_us: -1 is not in", NULL);

@@ -45,6 +45,16 @@ static void init_problem(halo_sched_problem *p, const halo_model_config *cfg,
     ASSERT_OK(halo_sched_problem_init(p, cfg, HALO_WEIGHT_F32, 16, dev, n_dev, NULL));
 }
 
+/* *p: n_dev devices of 1 GFLOP/s with memory to spare (device 0 the root) on *cfg =
+   tiny_cfg(n_kv, n_ffn, n_layers); the caller may change dev[] afterwards. */
+static void plain_problem(halo_sched_problem *p, halo_model_config *cfg, halo_sched_device *dev,
+                          int n_dev, int n_kv, int n_ffn, int n_layers) {
+    *cfg = tiny_cfg(n_kv, n_ffn, n_layers);
+    for (int d = 0; d < n_dev; d++)
+        dev[d] = plain_device(1, d == 0);
+    init_problem(p, cfg, dev, n_dev);
+}
+
 /* Both solvers refuse `p` (HALO_ERR_ARG) with messages containing `heuristic_says` and
  * `exact_says`; a NULL message leaves that solver out. */
 static void solvers_refuse(const halo_sched_problem *p, const char *heuristic_says,
@@ -175,20 +185,20 @@ static void heuristic_places_every_group_within_memory(void) {
 }
 
 static void total_memory_too_small_is_a_clear_error(void) {
-    halo_model_config cfg = tiny_cfg(4, 8, 2);
-    halo_sched_device dev[3] = {plain_device(1, 1), plain_device(1, 0), plain_device(1, 0)};
+    halo_model_config cfg;
+    halo_sched_device dev[3];
     halo_sched_problem p;
-    init_problem(&p, &cfg, dev, 3);
+    plain_problem(&p, &cfg, dev, 3, 4, 8, 2);
     for (int d = 0; d < 3; d++)
         dev[d].mem_bytes = total_need(&p) / 3 - 1;
     solvers_refuse(&p, "total memory too small", "total memory too small");
 }
 
 static void group_larger_than_every_device_is_a_clear_error(void) {
-    halo_model_config cfg = tiny_cfg(4, 8, 2);
-    halo_sched_device dev[2] = {plain_device(1, 1), plain_device(1, 0)};
+    halo_model_config cfg;
+    halo_sched_device dev[2];
     halo_sched_problem p;
-    init_problem(&p, &cfg, dev, 2);
+    plain_problem(&p, &cfg, dev, 2, 4, 8, 2);
     dev[0].mem_bytes = dev[1].mem_bytes = halo_sched_group_bytes(&p, HALO_SCHED_ATTN) - 1;
     solvers_refuse(&p, "one attention group needs", "one attention group needs");
 }
@@ -197,10 +207,10 @@ static void fragmented_memory_is_infeasible_for_both_solvers(void) {
     /* Attention groups of 2.5 FFN groups; two devices of 1.6 attention groups each hold one
      * attention group and one FFN group, but three FFN groups must be placed. The totals
      * fit exactly, and either block alone fits. */
-    halo_model_config cfg = tiny_cfg(2, 3, 1);
-    halo_sched_device dev[2] = {plain_device(1, 1), plain_device(1, 0)};
+    halo_model_config cfg;
+    halo_sched_device dev[2];
     halo_sched_problem p;
-    init_problem(&p, &cfg, dev, 2);
+    plain_problem(&p, &cfg, dev, 2, 2, 3, 1);
     uint64_t sf = halo_sched_group_bytes(&p, HALO_SCHED_FFN);
     p.kv_bytes = 0;
     uint64_t sa0 = halo_sched_group_bytes(&p, HALO_SCHED_ATTN);
@@ -214,10 +224,10 @@ static void fragmented_memory_is_infeasible_for_both_solvers(void) {
 }
 
 static void bad_device_is_named(void) {
-    halo_model_config cfg = tiny_cfg(2, 3, 1);
-    halo_sched_device dev[3] = {plain_device(1, 1), plain_device(1, 0), plain_device(1, 0)};
+    halo_model_config cfg;
+    halo_sched_device dev[3];
     halo_sched_problem p;
-    init_problem(&p, &cfg, dev, 3);
+    plain_problem(&p, &cfg, dev, 3, 2, 3, 1);
     dev[2].loss = 1.0;
     solvers_refuse(&p, "device 2: loss 1", NULL);
     dev[2].loss = 0;

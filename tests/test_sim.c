@@ -8,6 +8,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef tu_star world;
@@ -309,19 +310,29 @@ static void pp_client(void *ctx, int src, const void *msg, size_t len) {
     }
 }
 
-static void stream_turns_a_lost_lone_segment_into_a_200ms_wait(void) {
+/* 2000 exchanges of 1000 bytes each way between two devices over stream delivery, 5% loss
+   on every uplink, heartbeats every heartbeat_ns (0: none); the round trips are in p->rtt. */
+static void lossy_pingpong(pingpong *p, uint64_t heartbeat_ns) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.cfg.heartbeat_ns = heartbeat_ns;
     for (int i = 0; i < 2; i++)
         w.up[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
     halo_transport *t = make(&w);
-    pingpong p = {.t = t, .size = 1000, .left = 2000};
-    ASSERT_OK(t->ops->attach(t, 1, pp_server, &p, NULL));
-    ASSERT_OK(t->ops->attach(t, 0, pp_client, &p, NULL));
+    *p = (pingpong){.t = t, .size = 1000, .left = 2000};
+    ASSERT_OK(t->ops->attach(t, 1, pp_server, p, NULL));
+    ASSERT_OK(t->ops->attach(t, 0, pp_client, p, NULL));
     static unsigned char buf[16384];
-    ASSERT_OK(t->ops->send(t, 0, 1, buf, p.size, NULL));
+    ASSERT_OK(t->ops->send(t, 0, 1, buf, p->size, NULL));
     drain(t);
-    ASSERT_EQ(p.n, 2000);
+    ASSERT_EQ(p->n, 2000);
+    halo_transport_free(t);
+    p->t = NULL;
+}
+
+static void stream_turns_a_lost_lone_segment_into_a_200ms_wait(void) {
+    pingpong p;
+    lossy_pingpong(&p, 0);
     int fast = 0, slow = 0;
     for (int i = 0; i < p.n; i++) {
         fast += p.rtt[i] < 2000000;
@@ -331,7 +342,6 @@ static void stream_turns_a_lost_lone_segment_into_a_200ms_wait(void) {
      * or an RTO, both at least 200 ms. About 1 - 0.95^2 of exchanges lose a packet. */
     ASSERT(fast > 1700);
     ASSERT(slow > 100 && slow < 300);
-    halo_transport_free(t);
 }
 
 /*
@@ -422,19 +432,8 @@ static void heartbeats_are_answered_and_never_delivered(void) {
  * after a 200 ms timeout (the same exchange as the test above, without the heartbeat).
  */
 static void a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout(void) {
-    world w;
-    world_init(&w, 2, HALO_DELIVERY_STREAM);
-    w.cfg.heartbeat_ns = 20000000;
-    for (int i = 0; i < 2; i++)
-        w.up[i].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
-    halo_transport *t = make(&w);
-    pingpong p = {.t = t, .size = 1000, .left = 2000};
-    ASSERT_OK(t->ops->attach(t, 1, pp_server, &p, NULL));
-    ASSERT_OK(t->ops->attach(t, 0, pp_client, &p, NULL));
-    static unsigned char buf[16384];
-    ASSERT_OK(t->ops->send(t, 0, 1, buf, p.size, NULL));
-    drain(t);
-    ASSERT_EQ(p.n, 2000);
+    pingpong p;
+    lossy_pingpong(&p, 20000000);
     int fast = 0, rescued = 0, slow = 0;
     for (int i = 0; i < p.n; i++) {
         fast += p.rtt[i] < 2000000;
@@ -444,7 +443,225 @@ static void a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout(void) {
     ASSERT(fast > 1700);
     ASSERT(rescued > 100); /* about 1 - 0.95^2 of exchanges lose a packet */
     ASSERT(slow < 20);     /* only when the ping or its SACK is lost too */
+}
+
+/* ---- TCP against the kernel's rules (docs/kernel-tcp.md): one-way messages 1 -> 0 ---- */
+
+typedef struct until_flag {
+    int fired;
+} until_flag;
+
+static void set_flag(void *arg) {
+    ((until_flag *)arg)->fired = 1;
+}
+
+static int flag_set(void *arg) {
+    return ((until_flag *)arg)->fired;
+}
+
+/* Runs the world for ns of simulated time. */
+static void run_for(halo_transport *t, uint64_t ns) {
+    until_flag f = {0};
+    ASSERT_OK(t->ops->schedule(t, 0, ns, set_flag, &f, NULL, NULL));
+    ASSERT_OK(t->ops->run(t, flag_set, &f, NULL));
+}
+
+/* Node 1 sends `len` bytes to node 0 now; returns the send time. */
+static uint64_t send_1_to_0(halo_transport *t, size_t len) {
+    static unsigned char buf[65536];
+    uint64_t at = t->ops->now_ns(t, 1);
+    ASSERT_OK(t->ops->send(t, 1, 0, buf, len, NULL));
+    return at;
+}
+
+/* Node 0's packets so far: its pure ACKs in a one-way transfer 1 -> 0. */
+static uint64_t acks_of_0(halo_transport *t) {
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 0, &st);
+    return st.packets_sent;
+}
+
+/* One-way times on the test world (1 Gbit/s, 0.1 ms per hop, 66 header + 24 TCP bytes). */
+#define FULL_SEG_ONE_WAY_NS 224608ull /* 1538 wire bytes: 2 x 12304 ns + 2 x 100 us */
+#define TICK_NS             4000000ull
+
+/*
+ * Kernel timers fire on jiffies: a delay is rounded up to whole ticks and the timer wheel adds
+ * one, so a loss probe or RTO of 200.4 ms fires on the 52nd tick after the current one (the
+ * kernel's 204-208 ms). A lone lost segment waits for its probe, min(2 srtt + 200 ms, RTO).
+ */
+static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
+    (void)send_1_to_0(t, 1000); /* an RTT sample: srtt 418.88 us, RTO 200.41888 ms */
+    run_for(t, 10000000);
+    ASSERT_EQ(r.count, 1);
+    ASSERT_OK(halo_sim_drop_packet(t, 1, 0));
+    uint64_t t1 = send_1_to_0(t, 1448);
+    run_for(t, 300000000);
+    ASSERT_EQ(r.count, 2);
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 1, &st);
+    ASSERT_EQ(st.probes, 1);
+    ASSERT_EQ(st.timeouts, 0);
+    ASSERT_EQ(r.at_ns[1], (t1 / TICK_NS + 52) * TICK_NS + FULL_SEG_ONE_WAY_NS);
     halo_transport_free(t);
+}
+
+/*
+ * RACK: a lost segment with three later ones SACKed is retransmitted at once (no reordering
+ * window); with fewer SACKed, the reorder timer waits the window plus 2 ms (Linux's
+ * TCP_TIMEOUT_MIN_US), on jiffies: the second tick after the last SACK, 4-8 ms after the send
+ * as in the kernel's traces.
+ */
+static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
+    for (int lost = 0; lost < 2; lost++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_STREAM);
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        (void)send_1_to_0(t, 1000);
+        run_for(t, 10000000);
+        ASSERT_OK(halo_sim_drop_packet(t, 1, (uint64_t)lost));
+        uint64_t t1 = send_1_to_0(t, 4352); /* 3 x 1448 + 8 */
+        run_for(t, 300000000);
+        ASSERT_EQ(r.count, 2);
+        uint64_t took = r.at_ns[1] - t1;
+        halo_sim_node_stats st;
+        halo_sim_get_stats(t, 1, &st);
+        ASSERT_EQ(st.retransmits, 1);
+        ASSERT_EQ(st.probes + st.timeouts, 0);
+        (void)printf("# lost segment %d of 4: delivered after %.3f ms\n", lost + 1, took / 1e6);
+        if (lost == 0) {
+            ASSERT(took < 1000000); /* the third SACK's arrival plus one way */
+        } else {
+            ASSERT_EQ((r.at_ns[1] - FULL_SEG_ONE_WAY_NS) % TICK_NS, 0);
+            ASSERT(took > 4000000 && took < 8000000 + FULL_SEG_ONE_WAY_NS);
+        }
+        halo_transport_free(t);
+    }
+}
+
+/*
+ * The receiver's ACKs (tcp_cleanup_rbuf, the delayed-ACK timer): the first 16 segments are
+ * ACKed at once (quickack mode); then one full segment waits for the 40 ms delayed ACK
+ * (40-44 ms on jiffies), while a short (pushed) one is ACKed once the application has read it,
+ * rx_batch (20 us) after its arrival.
+ */
+static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
+    for (int i = 0; i < 16; i++) {
+        (void)send_1_to_0(t, 1448);
+        run_for(t, 1000000);
+        ASSERT_EQ(acks_of_0(t), (uint64_t)i + 1);
+        run_for(t, 9000000);
+    }
+    (void)send_1_to_0(t, 1448);
+    run_for(t, FULL_SEG_ONE_WAY_NS + 40000000 - 1);
+    ASSERT_EQ(acks_of_0(t), 16);
+    run_for(t, 4000001);
+    ASSERT_EQ(acks_of_0(t), 17);
+    run_for(t, 10000000);
+    (void)send_1_to_0(t, 1000);
+    run_for(t, 218000 + 20000); /* one way of 1090 wire bytes (217.44 us), then the read */
+    ASSERT_EQ(acks_of_0(t), 18);
+    ASSERT_EQ(r.count, 18);
+    halo_transport_free(t);
+}
+
+/*
+ * Slow start after idle (net.ipv4.tcp_slow_start_after_idle): a 16 kB message (12 segments)
+ * on a fresh connection waits one round trip for the ACKs of its first 10 (the initial
+ * window); the window then grows, and the next one goes through at once; after 2 s of idle
+ * (10 RTOs) the window is back to 10 and the message waits as the first did. Off: it does not.
+ */
+static void an_idle_connection_restarts_from_the_initial_window(void) {
+    for (int ssai = 1; ssai >= 0; ssai--) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.slow_start_after_idle = ssai;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        uint64_t sent[3];
+        for (int i = 0; i < 3; i++) {
+            sent[i] = send_1_to_0(t, 16384);
+            run_for(t, i == 1 ? 2000000000 : 10000000);
+        }
+        ASSERT_EQ(r.count, 3);
+        uint64_t took[3];
+        for (int i = 0; i < 3; i++)
+            took[i] = r.at_ns[i] - sent[i];
+        (void)printf("# slow start after idle %d: %.3f %.3f %.3f ms\n", ssai, took[0] / 1e6,
+                     took[1] / 1e6, took[2] / 1e6);
+        ASSERT(took[0] > took[1] + 250000); /* the first ACK's round trip, less the pipe */
+        ASSERT_EQ(took[2], ssai ? took[0] : took[1]);
+        halo_transport_free(t);
+    }
+}
+
+/*
+ * Congestion control: a loss repaired by fast recovery leaves the window at 7 of 10 segments
+ * (cubic, x0.7) or 5 (Reno, x0.5), so the next 16 kB message needs two round trips with
+ * cubic and three with Reno.
+ */
+static void reno_halves_the_window_cubic_keeps_seven_tenths(void) {
+    uint64_t took[2];
+    for (int cc = 0; cc < 2; cc++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.cc = cc ? HALO_TCP_CC_RENO : HALO_TCP_CC_CUBIC;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        (void)send_1_to_0(t, 1000);
+        run_for(t, 10000000);
+        ASSERT_OK(halo_sim_drop_packet(t, 1, 0));
+        (void)send_1_to_0(t, 4352);
+        run_for(t, 10000000);
+        uint64_t t2 = send_1_to_0(t, 16384);
+        run_for(t, 10000000);
+        ASSERT_EQ(r.count, 3);
+        took[cc] = r.at_ns[2] - t2;
+        halo_transport_free(t);
+    }
+    (void)printf("# 16 kB after a recovery: cubic %.3f ms, reno %.3f ms\n", took[0] / 1e6,
+                 took[1] / 1e6);
+    ASSERT(took[0] < 800000);           /* two round trips: 7, then 5 */
+    ASSERT(took[1] > took[0] + 300000); /* three: 5, 6, then 1 */
+}
+
+/*
+ * Compressed SACKs (net.ipv4.tcp_comp_sack_*): after the first three duplicate ACKs of a
+ * hole, the receiver holds SACKs back for min(1 ms, srtt / 20) plus 100 us of slack, so the
+ * rest of a burst costs one ACK; with tcp.comp_sack_nr 0 every out-of-order segment is SACKed.
+ */
+static void sacks_after_the_third_are_compressed(void) {
+    uint64_t acks[2];
+    for (int nr = 0; nr < 2; nr++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.comp_sack_nr = nr ? 44 : 0;
+        w.cfg.tcp.cc = HALO_TCP_CC_RENO;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        (void)send_1_to_0(t, 1000);
+        run_for(t, 10000000);
+        uint64_t before = acks_of_0(t);
+        ASSERT_OK(halo_sim_drop_packet(t, 1, 0));
+        (void)send_1_to_0(t, 10 * 1448); /* the initial window, the first segment lost */
+        run_for(t, 10000000);
+        ASSERT_EQ(r.count, 2);
+        acks[nr] = acks_of_0(t) - before;
+        halo_transport_free(t);
+    }
+    (void)printf("# ACKs for 10 segments, the first lost: %llu, compressed %llu\n",
+                 (unsigned long long)acks[0], (unsigned long long)acks[1]);
+    ASSERT_EQ(acks[0], 10); /* 9 SACKs and the ACK of the repaired hole */
+    ASSERT_EQ(acks[1], 4);  /* 3 SACKs at once; the hole's ACK carries the rest */
 }
 
 /* ns-3 would ignore what only the in-tree engine models: the world refuses it by name. */
@@ -513,4 +730,10 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
-          TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models))
+          TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),
+          TEST(a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick),
+          TEST(rack_retransmits_at_once_or_on_the_reorder_timer),
+          TEST(one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not),
+          TEST(an_idle_connection_restarts_from_the_initial_window),
+          TEST(reno_halves_the_window_cubic_keeps_seven_tenths),
+          TEST(sacks_after_the_third_are_compressed))

@@ -86,18 +86,22 @@ for e in $engines; do
     done <"$tmp/kernel"
 done
 
+# header KERNEL_COLUMN ENGINE_COLUMN...: a table's header row and separator: size, loss, then
+# per pair the kernel's column and each engine's (named).
+header() {
+    local hdr="| size B | loss |" sep="|---|---|" e
+    while [ $# -ge 2 ]; do
+        hdr="$hdr kernel $1 |"
+        sep="$sep---|"
+        for e in $engines; do hdr="$hdr $(name "$e") $2 |"; sep="$sep---|"; done
+        shift 2
+    done
+    echo "$hdr"
+    echo "$sep"
+}
+
 # The table: kernel, then each engine with its error, for mean, p90 and >100 ms.
-hdr="| size B | loss | kernel mean ms |"
-sep="|---|---|---|"
-for e in $engines; do hdr="$hdr $(name "$e") mean ms (error) |"; sep="$sep---|"; done
-hdr="$hdr kernel p90 ms |"
-sep="$sep---|"
-for e in $engines; do hdr="$hdr $(name "$e") p90 ms (error) |"; sep="$sep---|"; done
-hdr="$hdr kernel >100 ms |"
-sep="$sep---|"
-for e in $engines; do hdr="$hdr $(name "$e") >100 ms |"; sep="$sep---|"; done
-echo "$hdr"
-echo "$sep"
+header "mean ms" "mean ms (error)" "p90 ms" "p90 ms (error)" ">100 ms" ">100 ms"
 files=()
 for e in $engines; do files+=("$tmp/$e.csv"); done
 awk -F, -v ne="$(echo $engines | wc -w)" '
@@ -127,11 +131,7 @@ echo "($note)"
 
 [ -n "$counters" ] || exit 0
 echo
-hdr="| size B | loss | kernel drops / retrans / RTO / TLP |"
-sep="|---|---|---|"
-for e in $engines; do hdr="$hdr $(name "$e") drops / retrans / RTO / TLP |"; sep="$sep---|"; done
-echo "$hdr"
-echo "$sep"
+header "drops / retrans / RTO / TLP" "drops / retrans / RTO / TLP"
 sfiles=()
 for e in $engines; do sfiles+=("$tmp/$e.stats"); done
 awk -v ne="$(echo $engines | wc -w)" '

@@ -134,6 +134,17 @@ static void out_i32(out_file *o, int32_t v) {
     out_write(o, b, 4);
 }
 
+/* A distributed-llama file header: the magic, the header's size, then n_kv (key, value)
+   pairs. */
+static void out_header(out_file *o, int32_t magic, const int32_t (*kv)[2], int n_kv) {
+    out_i32(o, magic);
+    out_i32(o, 8 + 8 * n_kv);
+    for (int i = 0; i < n_kv; i++) {
+        out_i32(o, kv[i][0]);
+        out_i32(o, kv[i][1]);
+    }
+}
+
 static void out_f32s(out_file *o, const float *v, size_t n) {
     unsigned char buf[4096];
     while (n > 0) {
@@ -263,13 +274,7 @@ static int cmd_model(const char *in, const char *out, int type, int nodes) {
         {K_WEIGHT_TYPE, type}, /* 0 f32, 2 q40 */
         {K_NORM_EPS, 5},       /* 1e-5, llama2.c's */
     };
-    int n_kv = (int)(sizeof kv / sizeof kv[0]);
-    out_i32(&o, DL_MODEL_MAGIC);
-    out_i32(&o, 8 + 8 * n_kv);
-    for (int i = 0; i < n_kv; i++) {
-        out_i32(&o, kv[i][0]);
-        out_i32(&o, kv[i][1]);
-    }
+    out_header(&o, DL_MODEL_MAGIC, kv, (int)(sizeof kv / sizeof kv[0]));
     out_vocab_rows(&o, DL_TYPE_F32, w->token_embedding, c->vocab_size, c->dim);
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
         const float *wq = w->wq + l * dim * dim, *wo = w->wo + l * dim * dim;
@@ -413,13 +418,7 @@ static int cmd_tokenizer(const char *in, const char *out) {
         {T_VERSION, 1},     {T_VOCAB, vocab}, {T_MAX_LEN, (int32_t)max_len},
         {T_BOS, vocab - 2}, {T_N_EOS, 1},     {T_ADD_BOS, 1},
     };
-    int n_kv = (int)(sizeof kv / sizeof kv[0]);
-    out_i32(&o, DL_TOKENIZER_MAGIC);
-    out_i32(&o, 8 + 8 * n_kv);
-    for (int i = 0; i < n_kv; i++) {
-        out_i32(&o, kv[i][0]);
-        out_i32(&o, kv[i][1]);
-    }
+    out_header(&o, DL_TOKENIZER_MAGIC, kv, (int)(sizeof kv / sizeof kv[0]));
     out_i32(&o, vocab - 1); /* the EOS id */
     for (int r = 0; r < vocab; r++) {
         const piece *e = &t[old_id(r, vocab)];

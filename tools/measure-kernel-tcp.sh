@@ -63,6 +63,7 @@ usage() {
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
+. "$here/netns.sh"
 
 quick=0
 bin=${HALO_TCP_PINGPONG-}
@@ -214,15 +215,8 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     # Anything still inside our namespaces was started by this script.
-    local ns
-    for ns in "$NS_A:$made_a" "$NS_B:$made_b"; do
-        [ "${ns##*:}" = 1 ] || continue
-        for p in $(ip netns pids "${ns%:*}" 2>/dev/null); do
-            kill -KILL "$p" 2>/dev/null || true
-        done
-    done
-    [ $made_a = 0 ] || ip netns del "$NS_A" 2>/dev/null || true
-    [ $made_b = 0 ] || ip netns del "$NS_B" 2>/dev/null || true
+    [ $made_a = 0 ] || netns_remove "$NS_A"
+    [ $made_b = 0 ] || netns_remove "$NS_B"
     rm -rf "$tmp"
     [ "$rc" = 0 ] || rm -f "$out.tmp"
     exit "$rc"
@@ -238,19 +232,12 @@ made_b=1
 ina() { ip netns exec "$NS_A" "$@"; }
 inb() { ip netns exec "$NS_B" "$@"; }
 
-ip link add "$DEV_A" netns "$NS_A" type veth peer name "$DEV_B" netns "$NS_B" 2>"$tmp/err" ||
-    skip "cannot create a veth pair: $(cat "$tmp/err")"
-ip -n "$NS_A" addr add "$IP_A/24" dev "$DEV_A"
-ip -n "$NS_B" addr add "$IP_B/24" dev "$DEV_B"
-for ns_dev in "$NS_A:$DEV_A" "$NS_B:$DEV_B"; do
-    ns=${ns_dev%%:*}
-    dev=${ns_dev#*:}
-    ip -n "$ns" link set lo up
-    # One MSS per packet, as on a real Ethernet link (see the header).
-    ip -n "$ns" link set "$dev" gso_max_segs 1 2>/dev/null ||
-        echo "measure-kernel-tcp: warning: cannot set gso_max_segs 1; drops hit GSO packets" >&2
-    ip -n "$ns" link set "$dev" up
-done
+# One MSS per packet, as on a real Ethernet link (see the header).
+veth_rc=0
+netns_veth "$NS_A" "$DEV_A" "$IP_A" "$NS_B" "$DEV_B" "$IP_B" 1 2>"$tmp/err" || veth_rc=$?
+[ $veth_rc -ne 1 ] || skip "cannot create a veth pair: $(cat "$tmp/err")"
+[ $veth_rc -ne 2 ] ||
+    echo "measure-kernel-tcp: warning: cannot set gso_max_segs 1; drops hit GSO packets" >&2
 # The congestion control is set per socket (TCP_CONGESTION): a namespace may only make an
 # algorithm its default when it is in the host's tcp_allowed_congestion_control (else EPERM).
 cc_args=()

@@ -39,6 +39,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
+. "$here/netns.sh"
 modes="inproc netns"
 losses="0 0.01 0.02 0.05"
 tokens=""
@@ -84,14 +85,7 @@ cleanup() {
         [ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    if [ $made_ns = 1 ]; then
-        for ns in "$NS_R" "$NS_W"; do
-            for p in $(ip netns pids "$ns" 2>/dev/null); do
-                kill -9 "$p" 2>/dev/null || true
-            done
-            ip netns del "$ns" 2>/dev/null || true
-        done
-    fi
+    [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
     rm -rf "$tmp"
     exit "$rc"
 }
@@ -179,15 +173,9 @@ setup_netns() {
     ip netns add "$NS_R" 2>/dev/null || { log "netns skipped: cannot create a namespace"; return 1; }
     made_ns=1
     ip netns add "$NS_W" || return 1
-    ip link add halo-skr netns "$NS_R" type veth peer name halo-skw netns "$NS_W" ||
-        { log "netns skipped: cannot create a veth pair"; return 1; }
-    ip -n "$NS_R" addr add "$IP_R/24" dev halo-skr
-    ip -n "$NS_W" addr add "$IP_W/24" dev halo-skw
-    for nd in "$NS_R:halo-skr" "$NS_W:halo-skw"; do
-        ip -n "${nd%%:*}" link set lo up
-        ip -n "${nd%%:*}" link set "${nd#*:}" gso_max_segs 1 2>/dev/null || true
-        ip -n "${nd%%:*}" link set "${nd#*:}" up
-    done
+    local rc=0
+    netns_veth "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$IP_W" 1 || rc=$?
+    [ $rc -ne 1 ] || { log "netns skipped: cannot create a veth pair"; return 1; }
     ip netns exec "$NS_R" iptables -w -L INPUT >/dev/null 2>&1 ||
         { log "netns skipped: iptables does not work in a namespace"; return 1; }
     return 0

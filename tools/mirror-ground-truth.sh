@@ -9,7 +9,7 @@
 #
 # GT_DIR holds ground-truth.csv, runs.csv and samples.csv as tools/ground-truth.sh writes
 # them (sim/validation/ground-truth-*/ keeps one run's). What is fitted, and on what:
-#   per system family, two numbers of the device profile: op_overhead_us (the fixed cost of
+#   per system family, three numbers of the device profile: op_overhead_us (the fixed cost of
 #   each charged compute segment; it is most of a stories260K token) on the S single-device
 #   cell and mem_bw_gbps (weight streaming; most of a TinyLlama token) on the T one,
 #   alternately until both cells are matched to 0.1%. Families: halo (halo-strict, halo-udp:
@@ -17,9 +17,13 @@
 #   bandwidth, dllama's overhead: S cannot run Q40). gflops is set high (1000): single-thread
 #   f32 and q40 matrix-vector products here are bound by memory and per-call costs, and the
 #   fit absorbs both. With one model only, the other number keeps a default (said on stderr).
+#   Third, the host cost of one message, send_us = recv_us, on the loss-free S cell with 2
+#   nodes of the family's strict system (halo-strict; dllama, whose value dllama-q40 shares):
+#   the wake-ups, system calls and copies of a message on this machine, which no
+#   single-device cell can show. Without that cell it stays 5 us (the kernel ping-pong's
+#   order, docs/kernel-tcp.md) and stderr says so.
 # What is not fitted (taken from elsewhere, the same for every cell):
-#   host costs per message send_us = recv_us = 5, copy_ns_per_kb = 1000 and the veth link
-#   (10 Gbit/s, 1 us per hop) from the kernel ping-pong fit (docs/kernel-tcp.md);
+#   copy_ns_per_kb = 1000 and the veth link (10 Gbit/s, 1 us per hop);
 #   the host: all N processes share one machine of `cores` (default 2, --cores) cores;
 #   loss: the bridge drops each frame once with probability p, a simulated message crosses
 #   two links (sender's uplink, receiver's downlink), so each link loses q = 1 - sqrt(1 - p);
@@ -93,9 +97,9 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i
 # measured SYSTEM MODEL: the single-device cell's mean ms/token, or nothing
 measured() { awk -F, -v s="$1" -v m="$2" '$1 == s && $2 == m && $4 == 1 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
 
-# profile BW OVERHEAD: the mirrored device profile (inline)
+# profile BW OVERHEAD HOST_US: the mirrored device profile (inline)
 profile() {
-    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: 5, recv_us: 5, copy_ns_per_kb: 1000, cores: $cores}"
+    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores}"
 }
 
 # engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
@@ -114,9 +118,9 @@ engine() {
     esac
 }
 
-# scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS > file
+# scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS HOST_US > file
 scenario() {
-    local name=$1 sys=$2 model=$3 nodes=$4 loss=$5 bw=$6 ov=$7 eng=$8 nruns=$9 q host="" weights=f32 tokens
+    local name=$1 sys=$2 model=$3 nodes=$4 loss=$5 bw=$6 ov=$7 eng=$8 nruns=$9 hus=${10} q host="" weights=f32 tokens
     q=$(awk -v p="$loss" 'BEGIN { printf "%.9g", 1 - sqrt(1 - p) }')
     [ "$nodes" -gt 1 ] && host="    host: box"
     [ "$sys" = dllama-q40 ] && weights=q40
@@ -129,7 +133,7 @@ scenario() {
         tokens=16
     fi
     echo "devices:"
-    echo "  - profile: $(profile "$bw" "$ov")"
+    echo "  - profile: $(profile "$bw" "$ov" "$hus")"
     echo "    count: $nodes"
     [ -z "$host" ] || echo "$host"
     echo "    link: {bandwidth_mbps: 10000, latency_us: 1, mtu: 1500, header_bytes: 42, loss: $q}"
@@ -139,9 +143,9 @@ scenario() {
     echo "runs: $nruns"
 }
 
-# sim_ms SYSTEM MODEL BW OVERHEAD: simulated single-device mean ms/token (one run)
+# sim_ms SYSTEM MODEL NODES BW OVERHEAD HOST_US: simulated loss-free mean ms/token (one run)
 sim_ms() {
-    scenario fit "$1" "$2" 1 0 "$3" "$4" "" 1 >"$tmp/fit.yaml"
+    scenario fit "$1" "$2" "$3" 0 "$4" "$5" "" 1 "$6" >"$tmp/fit.yaml"
     "$halo" sim --json "$tmp/fit.yaml" | sed -n 's/.*"mean_ms": \([0-9.e+-]*\).*/\1/p' | head -n 1
 }
 
@@ -161,17 +165,23 @@ bisect() {
     done
     awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.6g", sqrt(a * b) }'
 }
-at_bw() { sim_ms "$sys" T "$1" "$ov"; }
-at_ov() { sim_ms "$sys" S "$bw" "$1"; }
+at_bw() { sim_ms "$sys" T 1 "$1" "$ov" "$hus"; }
+at_ov() { sim_ms "$sys" S 1 "$bw" "$1" "$hus"; }
+at_hus() { sim_ms "$hsys" S 2 "$bw" "$ov" "$1"; }
 
-# fit FAMILY_SYSTEM [OVERHEAD_FROM]: sets bw and ov
+# measured2 SYSTEM: the loss-free S cell with 2 nodes, or nothing
+measured2() { awk -F, -v s="$1" '$1 == s && $2 == "S" && $4 == 2 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
+
+# fit FAMILY_SYSTEM STRICT_SYSTEM [OVERHEAD_FROM [HOST_US_FROM]]: sets bw, ov and hus
 fit() {
-    local s_ms t_ms
+    local s_ms t_ms h_ms
     sys=$1
+    hsys=$2
     s_ms=$(measured "$sys" S)
     t_ms=$(measured "$sys" T)
     bw=20
-    ov=${2:-1}
+    ov=${3:-1}
+    hus=${4:-5}
     if [ -z "$s_ms" ] && [ -z "$t_ms" ]; then
         log "no single-device cell of $sys: its family is not mirrored"
         return 1
@@ -179,27 +189,47 @@ fit() {
     [ -n "$s_ms" ] || log "$sys: no S single-device cell; op_overhead_us stays $ov"
     [ -n "$t_ms" ] || log "$sys: no T single-device cell; mem_bw_gbps stays $bw"
     for _ in 1 2 3 4 5 6; do
-        if [ -n "$s_ms" ] && [ -z "${2:-}" ]; then ov=$(bisect up 0.001 100000 "$s_ms" at_ov); fi
+        if [ -n "$s_ms" ] && [ -z "${3:-}" ]; then ov=$(bisect up 0.001 100000 "$s_ms" at_ov); fi
         if [ -n "$t_ms" ]; then bw=$(bisect down 0.01 10000 "$t_ms" at_bw); fi
         local ok=1
         [ -z "$s_ms" ] || awk -v a="$(at_ov "$ov")" -v b="$s_ms" 'BEGIN { exit !(a > b * 1.001 || a < b * 0.999) }' && ok=0
         [ -z "$t_ms" ] || awk -v a="$(at_bw "$bw")" -v b="$t_ms" 'BEGIN { exit !(a > b * 1.001 || a < b * 0.999) }' && ok=0
         [ "$ok" = 0 ] || break
     done
-    log "$sys: op_overhead_us $ov (S $s_ms ms), mem_bw_gbps $bw (T $t_ms ms)"
+    # Host costs change no single-device time: fitted last, on the 2-node cell.
+    h_ms=$(measured2 "$hsys")
+    if [ -n "${4:-}" ]; then
+        :
+    elif [ -n "$h_ms" ] && [ -n "$s_ms" ]; then
+        hus=$(bisect up 0.01 100000 "$h_ms" at_hus)
+    else
+        log "$sys: no loss-free S cell of $hsys on 2 nodes; send_us = recv_us stay $hus"
+    fi
+    log "$sys: op_overhead_us $ov (S $s_ms ms), mem_bw_gbps $bw (T $t_ms ms), send_us = recv_us $hus (S 2 nodes ${h_ms:-none})"
 }
 
-declare -A fam_bw fam_ov
-if fit halo; then fam_bw[halo]=$bw; fam_ov[halo]=$ov; fi
-if fit dllama; then fam_bw[dllama]=$bw; fam_ov[dllama]=$ov; fi
-if grep -q '^dllama-q40,' "$tmp/cells" && fit dllama-q40 "${fam_ov[dllama]:-1}"; then
-    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov
+declare -A fam_bw fam_ov fam_hus fam_on
+# fitted_on FAMILY_SYSTEM STRICT_SYSTEM: the cells a family's fit used, for the table
+fitted_on() {
+    awk -F, -v s="$1" -v h="$2" '($1 == s && $4 == 1) || ($1 == h && $2 == "S" && $4 == 2 && $3 + 0 == 0) {
+        printf "%s%s %s %d node%s %s ms", n++ ? ", " : "", $1, $2, $4, ($4 > 1 ? "s" : ""), $5 }' "$tmp/cells"
+}
+if fit halo halo-strict; then
+    fam_bw[halo]=$bw; fam_ov[halo]=$ov; fam_hus[halo]=$hus; fam_on[halo]=$(fitted_on halo halo-strict)
 fi
-echo "| family | fitted on | op_overhead_us | mem_bw_gbps |"
-echo "|---|---|---:|---:|"
+if fit dllama dllama; then
+    fam_bw[dllama]=$bw; fam_ov[dllama]=$ov; fam_hus[dllama]=$hus; fam_on[dllama]=$(fitted_on dllama dllama)
+fi
+if grep -q '^dllama-q40,' "$tmp/cells" &&
+    fit dllama-q40 dllama "${fam_ov[dllama]:-1}" "${fam_hus[dllama]:-5}"; then
+    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus
+    fam_on[dllama-q40]="$(fitted_on dllama-q40 none) (overhead and host cost: dllama's)"
+fi
+echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us |"
+echo "|---|---|---:|---:|---:|"
 for f in halo dllama dllama-q40; do
     [ -n "${fam_bw[$f]:-}" ] || continue
-    echo "| $f | $(awk -F, -v s="$f" '$1 == s && $4 == 1 { printf "%s%s 1 node %s ms", n++ ? ", " : "", $2, $5 }' "$tmp/cells") | ${fam_ov[$f]} | ${fam_bw[$f]} |"
+    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} |"
 done
 echo
 [ "$fit_only" = 0 ] || exit 0
@@ -215,7 +245,7 @@ while IFS=, read -r sys model loss nodes _ eng; do
     [ -n "${fam_bw[$fam]:-}" ] || { log "[$i/$n] $sys/$model/$nodes/$loss: family $fam not fitted, skipped"; continue; }
     name="mirror/$sys/$model/$nodes/$loss"
     scenario "$name" "$sys" "$model" "$nodes" "$loss" "${fam_bw[$fam]}" "${fam_ov[$fam]}" "$eng" "$runs" \
-        >"$tmp/cell.yaml"
+        "${fam_hus[$fam]}" >"$tmp/cell.yaml"
     log "[$i/$n] $name"
     "$halo" sweep -q --db "$db" "$tmp/cell.yaml" >&2
 done <"$tmp/cells"
