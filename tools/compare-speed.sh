@@ -24,14 +24,20 @@
 # ~/.cache/halo/dllama: b4rtaz/distributed-llama v0.16.4, `make dllama`). Its model files
 # are written into DLLAMA_MODELS (default ~/.cache/halo/models) when absent.
 #
+# The systems run at real-time priority (SCHED_FIFO 5, as tools/ground-truth.sh runs them)
+# unless --no-rt: on a shared machine other jobs then wait for them instead of the reverse.
+# llama.cpp and distributed-llama synchronise their threads by spinning, so one thread that
+# another job holds back stalls every operation: at normal priority on a busy 2-core machine
+# llama-bench measured 1.7-3.9 s per TinyLlama token instead of tens of milliseconds.
+#
 # usage: tools/compare-speed.sh [--rounds R] [--nodes "1 2 4"] [--threads T] [--tokens N]
-#                               [--models "T S"] [--build DIR] [--docs FILE]
+#                               [--models "T S"] [--build DIR] [--docs FILE] [--no-rt]
 #   --docs FILE   also write the tables into FILE between the lines
 #                 "<!-- compare-speed.sh: begin -->" and "<!-- compare-speed.sh: end -->"
 #                 (docs/models.md; tools/splice-doc.sh)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-rounds=5 nodes="1 2 4" threads=2 tokens=64 models="T S" build= docs=
+rounds=5 nodes="1 2 4" threads=2 tokens=64 models="T S" build= docs= rt=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=$2 && shift 2 ;;
@@ -41,6 +47,7 @@ while [ $# -gt 0 ]; do
     --models) models=$2 && shift 2 ;;
     --build) build=$2 && shift 2 ;;
     --docs) docs=$2 && shift 2 ;;
+    --no-rt) rt=0 && shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' && exit 0 ;;
     *) echo "compare-speed.sh: unknown option $1" >&2 && exit 2 ;;
     esac
@@ -74,6 +81,14 @@ export HALO_MODEL_DIR=$here/models
 log() { echo "compare-speed: $*" >&2; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
 port=$((7400 + RANDOM % 500))
+prio=()
+if [ "$rt" = 1 ]; then
+    if chrt -f 5 true 2>/dev/null; then
+        prio=(chrt -f 5)
+    else
+        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
+    fi
+fi
 out=$scratch/out.md
 : >"$out"
 emit() { cat >>"$out"; }
@@ -92,7 +107,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
     echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`tools/compare-speed.sh --rounds $rounds" \
         "--threads $threads --tokens $tokens\` on $(nproc) cores ($cpu), load average" \
-        "$(cut -d' ' -f1-3 /proc/loadavg) at the start; halo $(git -C "$here" rev-parse --short HEAD)" \
+        "$(cut -d' ' -f1-3 /proc/loadavg) at the start, the systems at" \
+        "$([ ${#prio[@]} -gt 0 ] && echo "real-time priority (SCHED_FIFO 5)" || echo "normal priority");" \
+        "halo $(git -C "$here" rev-parse --short HEAD)" \
         "($(basename "$build") build), llama.cpp" \
         "$(git -C "$LLAMA_DIR/src" rev-parse --short HEAD 2>/dev/null || echo '?'), distributed-llama" \
         "$(git -C "$DLLAMA_DIR/src" describe --tags 2>/dev/null || echo '?')."
@@ -105,10 +122,10 @@ start_workers() { # start_workers SYSTEM MODEL N PORT: N - 1 workers on PORT+1..
     for ((i = 1; i < n; i++)); do
         port=$((port + 1))
         if [ "$sys" = dllama ]; then
-            "$dllama" worker --host 127.0.0.1 --port "$port" --nthreads 1 --net-turbo 0 \
+            "${prio[@]}" "$dllama" worker --host 127.0.0.1 --port "$port" --nthreads 1 --net-turbo 0 \
                 >"$scratch/w-$sys-$port.log" 2>&1 &
         else
-            "$halo" worker --listen "127.0.0.1:$port" --key "$scratch/k.key" --transport tcp \
+            "${prio[@]}" "$halo" worker --listen "127.0.0.1:$port" --key "$scratch/k.key" --transport tcp \
                 -m "$model" --threads 1 >"$scratch/w-$sys-$port.log" 2>&1 &
         fi
         echo $! >>"$scratch/pids"
@@ -134,25 +151,25 @@ run_t() { # run_t SYSTEM MODEL N ADDRS -> "ms/token [bandwidth-fraction bandwidt
     dllama)
         local w=()
         [ "$n" -gt 1 ] && w=(--workers $addrs)
-        timeout 900 "$dllama" inference --model "$dm/tinyllama-q40.m" --tokenizer "$dm/tinyllama.t" \
+        timeout 900 "${prio[@]}" "$dllama" inference --model "$dm/tinyllama-q40.m" --tokenizer "$dm/tinyllama.t" \
             --buffer-float-type q80 --nthreads "$tr" --prompt "Hello world" \
             --steps $((tokens + 8)) --temperature 0 --seed 1 --max-seq-len 512 --net-turbo 0 \
             "${w[@]}" 2>&1 | awk '/^Prediction/ { p = 1 } p && /tokens\/s/ { gsub(/[()]/, ""); print $3; exit }'
         ;;
     llamacpp)
-        timeout 900 "$lbench" -m "$model" -p 0 -n "$tokens" -t "$tr" -r 1 -o csv 2>/dev/null |
+        timeout 900 "${prio[@]}" "$lbench" -m "$model" -p 0 -n "$tokens" -t "$tr" -r 1 -o csv 2>/dev/null |
             awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /avg_ts/) c = i; next }
                      { gsub(/"/, "", $c); printf "%.3f\n", 1000 / $c }'
         ;;
     halo)
         if [ "$n" -eq 1 ]; then
-            timeout 900 "$halo" bench --model "$model" --threads "$tr" --reps 1 \
+            timeout 900 "${prio[@]}" "$halo" bench --model "$model" --threads "$tr" --reps 1 \
                 --big-tokens "$tokens" --json 2>/dev/null |
                 sed -n 's/.*"ms_per_token": \([0-9.]*\).*"bandwidth_gbps": \([0-9.]*\), "bandwidth_fraction": \([0-9.]*\).*/\1 \3 \2/p'
         else
             { echo "key: k.key"; echo "workers: [${addrs// /, }]"; echo "engine: {baseline: dllama}"; } \
                 >"$scratch/c-$n.yaml"
-            timeout 900 "$halo" generate -m "$model" -t 0 -n "$tokens" --threads "$tr" \
+            timeout 900 "${prio[@]}" "$halo" generate -m "$model" -t 0 -n "$tokens" --threads "$tr" \
                 --cluster "$scratch/c-$n.yaml" 2>&1 >/dev/null | sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p'
         fi
         ;;
@@ -256,13 +273,13 @@ if [[ " $models " == *" S "* ]]; then
         for pos in 256 32; do
             # " Once upon a time": 4 tokens (+ BOS for halo); positions = prompt + generated
             if ((r % 2)); then
-                d=$(cpu_of "$dllama" inference --model "$dm/stories260K.m" --tokenizer "$dm/stories260K.t" \
+                d=$(cpu_of "${prio[@]}" "$dllama" inference --model "$dm/stories260K.m" --tokenizer "$dm/stories260K.t" \
                     --buffer-float-type f32 --nthreads 1 --prompt " Once upon a time" --steps "$pos" \
                     --temperature 0 --seed 1 --max-seq-len 512 --net-turbo 0)
-                h=$(cpu_of "$halo" generate -t 0 -n $((pos - 4)) --threads 1 -p "Once upon a time")
+                h=$(cpu_of "${prio[@]}" "$halo" generate -t 0 -n $((pos - 4)) --threads 1 -p "Once upon a time")
             else
-                h=$(cpu_of "$halo" generate -t 0 -n $((pos - 4)) --threads 1 -p "Once upon a time")
-                d=$(cpu_of "$dllama" inference --model "$dm/stories260K.m" --tokenizer "$dm/stories260K.t" \
+                h=$(cpu_of "${prio[@]}" "$halo" generate -t 0 -n $((pos - 4)) --threads 1 -p "Once upon a time")
+                d=$(cpu_of "${prio[@]}" "$dllama" inference --model "$dm/stories260K.m" --tokenizer "$dm/stories260K.t" \
                     --buffer-float-type f32 --nthreads 1 --prompt " Once upon a time" --steps "$pos" \
                     --temperature 0 --seed 1 --max-seq-len 512 --net-turbo 0)
             fi
