@@ -80,7 +80,8 @@ void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float e
         out[i] = w[i] * (ss * x[i]);
 }
 
-void halo_softmax(float *x, int n) {
+/* halo_softmax's body, inlined into the attention variants below. */
+static inline __attribute__((always_inline)) void softmax_body(float *x, int n) {
     float max = x[0];
     for (int i = 1; i < n; i++)
         if (x[i] > max)
@@ -101,6 +102,10 @@ void halo_softmax(float *x, int n) {
     }
     for (; i < n; i++)
         x[i] /= sum;
+}
+
+void halo_softmax(float *x, int n) {
+    softmax_body(x, n);
 }
 
 void halo_matvec(float *out, const float *w, const float *x, int rows, int cols) {
@@ -327,7 +332,7 @@ attend_body(float *out, float *att, const float *q, const float *k_cache, const 
     for (int t = 0; t <= pos; t++)
         if (!MASKED || valid[t])
             att[n++] = dot_blocked(q, k_cache + (size_t)t * kv_stride, hs) * scale;
-    halo_softmax(att, n);
+    softmax_body(att, n);
     int i = 0;
     for (; i + 8 <= hs; i += 8) {
         v4f o0 = {0}, o1 = {0};
@@ -366,8 +371,10 @@ attend_body(float *out, float *att, const float *q, const float *k_cache, const 
             attend_body(out, att, qv, k_cache, v_cache, kv_stride, NULL, pos, (HS), (HS), 0);  \
     } while (0)
 
-void halo_attend(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
-                 size_t kv_stride, const unsigned char *valid, int pos, int head_size) {
+/* halo_attend's dispatch on the head size, inlined into each compiled variant below. */
+static inline __attribute__((always_inline)) void
+attend_sizes(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
+             size_t kv_stride, const unsigned char *valid, int pos, int head_size) {
     float qv[128];
     switch (head_size) {
     case 8:
@@ -388,6 +395,57 @@ void halo_attend(float *out, float *att, const float *q, const float *k_cache, c
         else
             attend_body(out, att, q, k_cache, v_cache, kv_stride, NULL, pos, 0, head_size, 0);
     }
+}
+
+#ifdef HALO_OPS_AVX2
+/* The same code compiled with AVX2's three-operand (VEX) encodings: fewer register copies, the
+   same operations (no fused multiply-adds: contraction is off, and FMA is not enabled). */
+__attribute__((target("avx2"))) static void
+attend_avx2(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
+            size_t kv_stride, const unsigned char *valid, int pos, int head_size) {
+    if (head_size == 8 && !valid) {
+        /* One 8-lane register per key and value (the bundled model's heads): dot_blocked for
+           8 values is (0 + q0..3 k0..3) + (0 + q4..7 k4..7), then (f0 + f2) + (f1 + f3); each
+           output lane sums a_t v_t over positions in order. The same operations as
+           attend_body, so the same results. */
+        float scale = 1.0f / sqrtf(8.0f);
+        v8f q8;
+        memcpy(&q8, q, sizeof q8);
+        const v4f z = {0};
+        for (int t = 0; t <= pos; t++) {
+            v8f k8;
+            memcpy(&k8, k_cache + (size_t)t * kv_stride, sizeof k8);
+            v8f p = q8 * k8;
+            v4f lo, hi;
+            memcpy(&lo, &p, sizeof lo);
+            memcpy(&hi, (const char *)&p + sizeof lo, sizeof hi);
+            v4f acc = (z + lo) + (z + hi);
+            att[t] = ((acc[0] + acc[2]) + (acc[1] + acc[3])) * scale;
+        }
+        softmax_body(att, pos + 1);
+        v8f o = {0};
+        for (int t = 0; t <= pos; t++) {
+            v8f v8;
+            memcpy(&v8, v_cache + (size_t)t * kv_stride, sizeof v8);
+            o += v8 * att[t];
+        }
+        memcpy(out, &o, sizeof o);
+    } else {
+        attend_sizes(out, att, q, k_cache, v_cache, kv_stride, valid, pos, head_size);
+    }
+    _mm256_zeroupper();
+}
+#endif
+
+void halo_attend(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
+                 size_t kv_stride, const unsigned char *valid, int pos, int head_size) {
+#ifdef HALO_OPS_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        attend_avx2(out, att, q, k_cache, v_cache, kv_stride, valid, pos, head_size);
+        return;
+    }
+#endif
+    attend_sizes(out, att, q, k_cache, v_cache, kv_stride, valid, pos, head_size);
 }
 
 double halo_nll(const float *logits, int n, int target) {
