@@ -743,6 +743,13 @@ const halo_qkernels *halo_qkernels_get(int isa) {
         return NULL;
     case HALO_ISA_NEON:
         return halo_qkernels_neon_table();
+    case HALO_ISA_AVX2_VNNI:
+#if defined(__x86_64__)
+        if (halo_qkernels_get(HALO_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            return halo_qkernels_avx2_vnni_table();
+#endif
+        return NULL;
     default:
         return NULL;
     }

@@ -104,9 +104,11 @@ void halo_act_quantize(int format, const float *x, void *dst, int n);
 /* Processor instruction sets a kernel table may use. */
 enum halo_isa {
     HALO_ISA_SCALAR = 0,
-    HALO_ISA_AVX2 = 1, /* x86-64 with AVX2, FMA and F16C */
-    HALO_ISA_NEON = 2, /* aarch64 */
-    HALO_ISA_COUNT_ = 3
+    HALO_ISA_AVX2 = 1,      /* x86-64 with AVX2, FMA and F16C */
+    HALO_ISA_NEON = 2,      /* aarch64 */
+    HALO_ISA_AVX2_VNNI = 3, /* AVX2 with AVX-512 VNNI on 256-bit vectors (AVX512VL): the AVX2
+                               table with dot-product instructions in the packed kernels */
+    HALO_ISA_COUNT_ = 4
 };
 
 /*

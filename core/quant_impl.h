@@ -83,6 +83,7 @@ static inline void q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t 
 
 /* The tables of the SIMD files (NULL when the build has none). */
 const halo_qkernels *halo_qkernels_avx2_table(void);
+const halo_qkernels *halo_qkernels_avx2_vnni_table(void);
 const halo_qkernels *halo_qkernels_neon_table(void);
 
 #endif /* HALO_QUANT_IMPL_H */

@@ -370,6 +370,20 @@ static void packed_rows(void) {
             }
         }
         ASSERT(tables >= 1); /* the scalar reference has both */
+        /* The VNNI kernels compute the AVX2 kernels' integers and floats: equal bit for bit. */
+        const halo_qkernels *a2 = halo_qkernels_get(HALO_ISA_AVX2);
+        const halo_qkernels *vn = halo_qkernels_get(HALO_ISA_AVX2_VNNI);
+        if (a2 && vn) {
+            float o2[8], ov[8];
+            if (type == HALO_TYPE_Q4_0) {
+                a2->gemv_q4_0x8(packed, xq, nb, o2);
+                vn->gemv_q4_0x8(packed, xq, nb, ov);
+            } else {
+                a2->gemv_q4_Kx8(packed, xq, nb, o2);
+                vn->gemv_q4_Kx8(packed, xq, nb, ov);
+            }
+            ASSERT(memcmp(o2, ov, sizeof o2) == 0);
+        }
 
         /* A 40-row matrix, packed and not: windows cutting groups give each row the value
            the packed kernel gives it in a full window; column windows of whole blocks. */
