@@ -226,13 +226,15 @@ if [[ " $models " == *" T "* ]]; then
                 "interleaved rounds of $tokens tokens; halo's fraction of the memory read bandwidth" \
                 "measured during its own decode (\`halo bench --model\`)"
             echo
-            echo "| type | halo | halo, of read bandwidth | llama.cpp | distributed-llama q40 | distributed-llama / halo | halo / llama.cpp |"
+            echo "| type | halo | halo, of read bandwidth (rounds' range) | llama.cpp | distributed-llama q40 | distributed-llama / halo | halo / llama.cpp |"
             echo "|---|---|---|---|---|---|---|"
             for t in q4_0 q4_k_m; do
+                fr=$(awk -v s="halo-$t" '$1 == 1 && $2 == s { print $4 }' "$scratch/t.txt" | sort -g |
+                    awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f%%", 100 * lo, 100 * hi }')
                 awk -v t="$t" -v h="$(col 1 "halo-$t")" -v f="$(col 1 "halo-$t" 4)" -v bw="$(col 1 "halo-$t" 5)" \
-                    -v l="$(col 1 "llamacpp-$t")" -v d="$(col 1 dllama)" 'BEGIN {
-                    printf "| %s | %.1f | %.0f%% (of %.1f GB/s) | %.1f | %.1f | %.2fx | %.2f |\n",
-                           t, h, 100 * f, bw, l, d, d / h, h / l }'
+                    -v fr="$fr" -v l="$(col 1 "llamacpp-$t")" -v d="$(col 1 dllama)" 'BEGIN {
+                    printf "| %s | %.1f | %.0f%% of %.1f GB/s (%s) | %.1f | %.1f | %.2fx | %.2f |\n",
+                           t, h, 100 * f, bw, fr, l, d, d / h, h / l }'
             done
             echo
         } | emit
