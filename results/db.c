@@ -6,11 +6,11 @@
 
 #include "results/db.h"
 
+#include "core/grow.h"
 #include "core/importance.h"
 #include "halo_git_rev.h"
 #include "halo_schema_sql.h"
 #include "results/db_internal.h"
-#include "results/grow.h"
 #include "results/sha256.h"
 
 #include <errno.h>
@@ -899,13 +899,12 @@ static int measured_info(halo_db *db, halo_db_info *info, halo_err *err) {
     int rc = HALO_OK, s;
     long cap = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        halo_db_measured_info *v = halo__grow(info->measured, info->n_measured, &cap, sizeof *v, 8);
-        if (!v) {
+        halo_db_measured_info *x =
+            halo__push(&info->measured, &info->n_measured, &cap, sizeof *x, 8);
+        if (!x) {
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
             break;
         }
-        info->measured = v;
-        halo_db_measured_info *x = &info->measured[info->n_measured++];
         copy_text(x->harness, sizeof x->harness, sqlite3_column_text(st, 0));
         copy_text(x->source, sizeof x->source, sqlite3_column_text(st, 1));
         x->n_runs = (long)sqlite3_column_int64(st, 2);
@@ -931,14 +930,12 @@ int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
     int rc = HALO_OK, s;
     long cap = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        halo_db_scenario_info *v =
-            halo__grow(info->scenarios, info->n_scenarios, &cap, sizeof *v, 16);
-        if (!v) {
+        halo_db_scenario_info *x =
+            halo__push(&info->scenarios, &info->n_scenarios, &cap, sizeof *x, 16);
+        if (!x) {
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
             break;
         }
-        info->scenarios = v;
-        halo_db_scenario_info *x = &info->scenarios[info->n_scenarios++];
         copy_text(x->name, sizeof x->name, sqlite3_column_text(st, 0));
         copy_text(x->hash, sizeof x->hash, sqlite3_column_text(st, 1));
         x->n_runs = (long)sqlite3_column_int64(st, 2);

@@ -7,9 +7,9 @@
 #include "results/measured.h"
 
 #include "core/file.h"
+#include "core/grow.h"
 #include "core/parse.h"
 #include "results/db_internal.h"
-#include "results/grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -271,13 +271,7 @@ enum {
 };
 
 static mrun *add_run(halo_measured *m) {
-    mrun *v = halo__grow(m->runs, m->n_runs, &m->cap_runs, sizeof *v, 64);
-    if (!v)
-        return NULL;
-    m->runs = v;
-    mrun *r = &m->runs[m->n_runs++];
-    memset(r, 0, sizeof *r);
-    return r;
+    return halo__push(&m->runs, &m->n_runs, &m->cap_runs, sizeof(mrun), 64);
 }
 
 /* The fields of one runs.csv line into r (columns 6-13). */
@@ -353,11 +347,10 @@ static int read_runs(halo_measured *m, halo_err *err) {
 /* ==== samples.csv ==== */
 
 static int add_sample(mrun *r, const sample *s) {
-    sample *v = halo__grow(r->s, r->n_s, &r->cap_s, sizeof *v, 128);
+    sample *v = halo__push(&r->s, &r->n_s, &r->cap_s, sizeof *v, 128);
     if (!v)
         return -1;
-    r->s = v;
-    r->s[r->n_s++] = *s;
+    *v = *s;
     return 0;
 }
 
