@@ -350,25 +350,10 @@ static void packet_put(sim *s, packet *p) {
 
 static void dgram_fragment_done(sim *s, dgram *d, int lost);
 
-/* Sends a packet from its source at time t: onto the source's uplink. */
-static void launch(sim *s, packet *p, uint64_t t) {
-    node *src = &s->nodes[p->src];
-    src->stats.packets_sent++;
-    src->stats.bytes_on_wire += p->wire_bytes;
-    uint64_t at = link_transmit(&s->up[p->src], t, p->wire_bytes);
-    if (at == UINT64_MAX) {
-        src->stats.packets_lost++;
-        if (p->kind == 0)
-            dgram_fragment_done(s, p->dg, 1);
-        packet_put(s, p);
-        return;
-    }
-    halo_event ev = {.time_ns = at, .kind = EV_SWITCH, .ptr = p};
-    push(s, &ev, NULL);
-}
-
-static void at_switch(sim *s, packet *p) {
-    uint64_t at = link_transmit(&s->down[p->dst], s->now_ns, p->wire_bytes);
+/* Puts a packet on link l at time t: an event of `kind` when it reaches the far end, or,
+ * when the link drops it, counted as lost by its source and recycled. */
+static void hop(sim *s, packet *p, link *l, uint64_t t, int kind) {
+    uint64_t at = link_transmit(l, t, p->wire_bytes);
     if (at == UINT64_MAX) {
         s->nodes[p->src].stats.packets_lost++;
         if (p->kind == 0)
@@ -376,8 +361,20 @@ static void at_switch(sim *s, packet *p) {
         packet_put(s, p);
         return;
     }
-    halo_event ev = {.time_ns = at, .kind = EV_ARRIVE, .ptr = p};
+    halo_event ev = {.time_ns = at, .kind = kind, .ptr = p};
     push(s, &ev, NULL);
+}
+
+/* Sends a packet from its source at time t: onto the source's uplink. */
+static void launch(sim *s, packet *p, uint64_t t) {
+    node *src = &s->nodes[p->src];
+    src->stats.packets_sent++;
+    src->stats.bytes_on_wire += p->wire_bytes;
+    hop(s, p, &s->up[p->src], t, EV_SWITCH);
+}
+
+static void at_switch(sim *s, packet *p) {
+    hop(s, p, &s->down[p->dst], s->now_ns, EV_ARRIVE);
 }
 
 /* How many other devices of node i's host are busy (computing or in a system call) at t. */
