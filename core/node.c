@@ -676,6 +676,17 @@ static int begin_sync(halo_node *n, halo_err *err) {
     return HALO_OK;
 }
 
+/* Marks device d's answer in `got` (n_devices flags) as in: 1 the first time, else 0 after
+ * counting a duplicate. */
+static int first_copy(halo_node *n, uint8_t *got, int d) {
+    if (got[d]) {
+        n->stats.duplicate++;
+        return 0;
+    }
+    got[d] = 1;
+    return 1;
+}
+
 static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t key = block_key(m->step, m->layer, m->phase);
     uint64_t cur = block_key(n->step, n->layer, n->phase);
@@ -690,11 +701,8 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (n->received[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, n->received, d))
         return;
-    }
-    n->received[d] = 1;
     if (!n->retried[d]) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
         observe_delay(n, d, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
@@ -977,11 +985,8 @@ static void mesh_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (mesh_got(n, s)[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, mesh_got(n, s), d))
         return;
-    }
-    mesh_got(n, s)[d] = 1;
     if (n->numerics)
         memcpy(mesh_part(n, s, d), n->rx_values, (size_t)n->mc->dim * sizeof(float));
     if (s == cur) {
@@ -999,11 +1004,8 @@ static void mesh_on_logits(halo_node *n, const halo_msg *m) {
         n->stats.stale++;
         return;
     }
-    if (n->received[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, n->received, d))
         return;
-    }
-    n->received[d] = 1;
     if (m->n_values != (uint32_t)(hi - lo)) {
         n->stats.malformed++;
         return;
