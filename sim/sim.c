@@ -1466,13 +1466,8 @@ static int sim_schedule(halo_transport *t, int i, uint64_t delay_ns, halo_timer_
     sim *s = as_sim(t);
     if (bad_node(s, i) || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: bad timer for node %d", i);
-    uint64_t base = node_now(s, i);
-    if (delay_ns > UINT64_MAX - base)
-        return HALO_FAIL(err, HALO_ERR_ARG, "sim: timer delay %llu ns overflows",
-                         (unsigned long long)delay_ns);
-    halo_event ev = {
-        .time_ns = base + delay_ns, .kind = EV_TIMER, .node = i, .fn = fn, .ptr2 = arg};
-    return halo_evq_push(s->q, &ev, timer_id, err);
+    return halo_evq_push_timer(s->q, EV_TIMER, i, node_now(s, i), delay_ns, fn, arg, timer_id,
+                               "sim", err);
 }
 
 static int sim_cancel(halo_transport *t, uint64_t timer_id) {
