@@ -689,15 +689,24 @@ static void fill_ack(sim *s, packet *p, conn *rc) {
     timer_stop(s, rc, TCP_TIMER_SACK);
 }
 
-static void send_pure_ack(sim *s, conn *rc) {
+/* A fresh TCP packet from src to dst carrying payload_bytes (its size on the wire adds the
+ * src uplink's headers and TCP's), or NULL when out of memory. */
+static packet *tcp_packet(sim *s, int src, int dst, uint64_t payload_bytes) {
     packet *p = packet_get(s);
     if (!p)
-        return;
-    const link *up = &s->up[rc->dst];
+        return NULL;
+    const link *up = &s->up[src];
     *p = (packet){.kind = 1,
-                  .src = rc->dst,
-                  .dst = rc->src,
-                  .wire_bytes = (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+                  .src = src,
+                  .dst = dst,
+                  .wire_bytes = payload_bytes + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    return p;
+}
+
+static void send_pure_ack(sim *s, conn *rc) {
+    packet *p = tcp_packet(s, rc->dst, rc->src, 0);
+    if (!p)
+        return;
     fill_ack(s, p, rc);
     launch(s, p, s->now_ns);
 }
@@ -830,18 +839,12 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
 /* ---- sender ---- */
 
 static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
-    packet *p = packet_get(s);
+    packet *p = tcp_packet(s, c->src, c->dst, g->end - g->seq);
     if (!p)
         return;
-    const link *up = &s->up[c->src];
-    *p = (packet){.kind = 1,
-                  .src = c->src,
-                  .dst = c->dst,
-                  .data_conn = c,
-                  .seq = g->seq,
-                  .end = g->end,
-                  .wire_bytes =
-                      (g->end - g->seq) + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    p->data_conn = c;
+    p->seq = g->seq;
+    p->end = g->end;
     conn *rc = reverse_conn(s, c);
     if (rc) {
         /* tcp_event_data_sent: data sent within the delayed-ACK time of the last arrival
