@@ -1344,28 +1344,28 @@ static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
     return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;
 }
 
+/* A read of `bytes` queued on the device's storage no earlier than `start`, counted in *st;
+ * returns when it ends. */
+static uint64_t storage_read(halo_device_clock *c, const halo_device_profile *p, uint64_t start,
+                             double bytes, halo_sim_node_stats *st) {
+    uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
+    uint64_t end = begin + storage_time_ns(p, bytes);
+    st->storage_read_ns += end - begin;
+    st->storage_bytes += (uint64_t)bytes;
+    c->storage_free_ns = end;
+    return end;
+}
+
 void halo_device_charge(halo_device_clock *c, const halo_device_profile *p, uint64_t now_ns,
                         const halo_cost *cost, halo_sim_node_stats *st) {
     uint64_t start = now_ns;
     if (cost->uses_prefetch && c->prefetch_ready_ns > start)
         start = c->prefetch_ready_ns;
-    if (cost->load_bytes > 0) {
-        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(p, cost->load_bytes);
-        st->storage_read_ns += end - begin;
-        st->storage_bytes += (uint64_t)cost->load_bytes;
-        c->storage_free_ns = end;
-        start = end;
-    }
+    if (cost->load_bytes > 0)
+        start = storage_read(c, p, start, cost->load_bytes, st);
     st->storage_stall_ns += start - now_ns;
-    if (cost->prefetch_bytes > 0) {
-        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(p, cost->prefetch_bytes);
-        st->storage_read_ns += end - begin;
-        st->storage_bytes += (uint64_t)cost->prefetch_bytes;
-        c->storage_free_ns = end;
-        c->prefetch_ready_ns = end;
-    }
+    if (cost->prefetch_bytes > 0)
+        c->prefetch_ready_ns = storage_read(c, p, start, cost->prefetch_bytes, st);
     uint64_t dt = halo_device_time_ns(p, cost);
     c->busy_until_ns = start + dt;
     st->compute_ns += dt;
