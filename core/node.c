@@ -61,6 +61,9 @@ struct halo_node {
     uint64_t *srtt_ns, *rttvar_ns; /* (n_devices, 2) smoothed contribution delays per device
                                       and block kind (attention and FFN blocks differ) */
     uint8_t *retried;              /* (n_devices) activation re-sent in this sync */
+    uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
+                                      its late arrival is still a delay sample */
+    uint64_t late_key, late_start_ns; /* that sync's block key and start */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
@@ -417,11 +420,18 @@ static void root_fail(halo_node *n, int rc, const halo_err *err) {
     n->done = 1;
 }
 
+/* Whether the current sync waits for device d whatever the deadline: a critical device, or
+   (slow_safe) one whose delay for this block kind has not been measured yet. */
+static int must_await(const halo_node *n, int d) {
+    return n->critical[d] ||
+           (n->sync.slow_safe && n->sync.adaptive && !n->srtt_ns[2 * d + n->phase]);
+}
+
 static int sync_complete(const halo_node *n) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d] || n->received[d])
             continue;
-        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || n->critical[d] || !n->deadline_passed)
+        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || must_await(n, d) || !n->deadline_passed)
             return 0;
     }
     return 1;
@@ -457,6 +467,8 @@ static void finish_sync(halo_node *n) {
     n->block_t0_ns = now;
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
+        if (n->late)
+            n->late[d] = 0;
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
         n->metrics.expected++;
@@ -466,7 +478,11 @@ static void finish_sync(halo_node *n) {
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
         }
+        if (n->late)
+            n->late[d] = !n->received[d] && !n->retried[d];
     }
+    n->late_key = block_key(n->step, n->layer, n->phase);
+    n->late_start_ns = n->sync_start_ns;
     /* Sum in device order, so the result does not depend on arrival order. */
     for (size_t i = 0; n->numerics && i < dim; i++) {
         float s = n->own[i];
@@ -538,7 +554,7 @@ static void on_deadline(void *arg) {
     /* Critical contributions are still missing: ask those devices again. */
     halo_err err = {0};
     for (int d = 1; d < n->n_devices; d++) {
-        if (n->received[d] || !n->critical[d] || n->dev_start[d + 1] == n->dev_start[d])
+        if (n->received[d] || !must_await(n, d) || n->dev_start[d + 1] == n->dev_start[d])
             continue;
         int rc = send_activation(n, d, &err);
         if (rc != HALO_OK) {
@@ -548,6 +564,10 @@ static void on_deadline(void *arg) {
         n->retried[d] = 1;
         n->stats.retries++;
     }
+    /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
+       is merely slow is not flooded with requests it answers from its cache */
+    if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
+        n->deadline_ns *= 2;
     int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
     if (rc != HALO_OK) {
         root_fail(n, rc, &err);
@@ -584,8 +604,8 @@ static uint64_t sync_deadline(const halo_node *n) {
 }
 
 /* A first-transmission contribution of device d arrived after `delay` ns. */
-static void observe_delay(halo_node *n, int d, uint64_t delay) {
-    int i = 2 * d + n->phase;
+static void observe_delay(halo_node *n, int d, int phase, uint64_t delay) {
+    int i = 2 * d + phase;
     if (!n->srtt_ns[i]) {
         n->srtt_ns[i] = delay ? delay : 1;
         n->rttvar_ns[i] = delay / 2;
@@ -662,6 +682,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
     n->sync_start_ns = n->t->ops->now_ns(n->t, 0);
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
         n->deadline_ns = sync_deadline(n);
+        n->stats.deadline_sum_ns += n->deadline_ns;
+        n->stats.deadlines++;
         int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
@@ -681,6 +703,13 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t cur = block_key(n->step, n->layer, n->phase);
     if (!n->in_flight || key != cur) {
         n->stats.stale++;
+        if (n->late && key == n->late_key && n->late[m->src]) {
+            /* slow, not lost: its delay is a sample, or the deadline would never learn to
+               wait for a device slower than it (issue 15) */
+            uint64_t now = n->t->ops->now_ns(n->t, 0);
+            n->late[m->src] = 0;
+            observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
+        }
         return;
     }
     int d = m->src;
@@ -697,7 +726,7 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     n->received[d] = 1;
     if (!n->retried[d]) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
-        observe_delay(n, d, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+        observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
     }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
@@ -1169,6 +1198,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->srtt_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
+        if (cfg->sync.slow_safe)
+            n->late = alloc_bytes(n, nd, &failed);
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -1218,7 +1249,7 @@ void halo_node_free(halo_node *n) {
                     n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
                     n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
                     n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice};
+                    n->mesh_keys,   n->mesh_slice,   n->late};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

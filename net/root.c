@@ -356,6 +356,7 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                                .pool = cfg->pool,
                                .encoding = cfg->encoding,
                                .sync = cfg->sync};
+        nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
         rc = halo_node_new(&r->root, &nc, err);
     }
     if (rc == HALO_OK) {

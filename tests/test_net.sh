@@ -9,6 +9,8 @@
 #   refusals   wrong key, different model, nobody listening, bad cluster files: clear errors
 #   kill9      kill -9 of a worker mid-generation, then a restart: generation completes,
 #              both events are logged and counted; over TCP (strict) and UDP (relaxed)
+#   defaults   no engine section (the halo preset) under 5% injected loss completes; --db
+#              stores generate's and eval's measured runs (halo report fidelity lists them)
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
@@ -122,7 +124,9 @@ case_identity() {
         set -- $setting
         local transport=$1 sync=$2 addrs=()
         start_workers "id-$transport-$sync" "$transport" 127.0.0.1:0 || return
-        ENGINE="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
+        # relaxed with a fixed 2 s deadline (the relaxed preset) loses nothing on loopback
+        ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" "$transport" \
+            "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
             local nll1 nll2
@@ -386,8 +390,55 @@ case_stream() {
     fi
 }
 
+# defaults: a cluster file without an engine section (the halo preset: adaptive deadline,
+# predictor, redundancy) under 5% injected loss completes; --db stores the run as a measured
+# run with a row per token, and `halo report fidelity` lists it.
+case_defaults() {
+    local addrs=()
+    start_workers df udp 127.0.0.1:0 || return
+    printf 'key: k.key\nworkers: [%s]\ninject: {loss: 0.05, seed: 3}\n' \
+        "$(IFS=,; echo "${addrs[*]}")" >"$tmp/d.yaml"
+    if timeout 120 "$halo_bin" generate -t 0 -n 48 --ids --cluster "$tmp/d.yaml" \
+        --db "$tmp/m.db" >"$tmp/out.txt" 2>"$tmp/err.txt" && [ "$(wc -l <"$tmp/out.txt")" = 48 ] &&
+        grep -q "cluster: 4 devices over sockets" "$tmp/err.txt"; then
+        ok "defaults (halo preset), 5% injected loss: 48 tokens"
+    else
+        not_ok "defaults, 5% injected loss: failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    if timeout 120 "$halo_bin" eval --max-stories 1 --cluster "$tmp/d.yaml" --db "$tmp/m.db" \
+        "$src/data/tinystories-valid-dev.txt" >/dev/null 2>"$tmp/err.txt"; then
+        ok "eval --cluster --db under the defaults"
+    else
+        not_ok "eval --cluster --db failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers df-{1,2,3}
+    "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-generate >"$tmp/rep.txt" 2>&1
+    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt" &&
+        grep -q '1 measured runs of 1 cells' "$tmp/rep.txt"; then
+        ok "the measured run is in the database and the fidelity report"
+    else
+        not_ok "measured run missing from the report"
+        sed 's/^/    /' "$tmp/rep.txt" | head -20
+    fi
+    "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-eval >"$tmp/rep.txt" 2>&1
+    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt"; then
+        ok "eval's measured run is stored under harness halo-eval"
+    else
+        not_ok "eval's measured run missing"
+        sed 's/^/    /' "$tmp/rep.txt" | head -20
+    fi
+    if "$halo_bin" generate -n 4 --nodes 2 --db "$tmp/m.db" >/dev/null 2>"$tmp/err.txt"; then
+        not_ok "--db with --nodes was accepted"
+    else
+        grep -q -- "--db stores runs of one device or of a socket cluster" "$tmp/err.txt" &&
+            ok "--db refuses an in-process cluster" || not_ok "--db --nodes: wrong message"
+    fi
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | defaults) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2
