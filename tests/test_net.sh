@@ -11,6 +11,8 @@
 #              both events are logged and counted; over TCP (strict) and UDP (relaxed)
 #   defaults   no engine section (the halo preset) under 5% injected loss completes; --db
 #              stores generate's and eval's measured runs (halo report fidelity lists them)
+#   ipv6       workers on [::1]: strict over TCP gives the single-device ids, HALO over UDP
+#              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
@@ -437,8 +439,57 @@ case_defaults() {
     fi
 }
 
+# ipv6: workers listening on [::1], the cluster file lists them in brackets: strict over TCP
+# gives the single-device text, HALO over UDP completes. Skipped without ::1.
+case_ipv6() {
+    # ::1 present: a worker can listen there
+    "$halo_bin" worker --listen '[::1]:0' --key "$tmp/k.key" >"$tmp/probe.log" 2>&1 &
+    local probe=$!
+    pids+=("$probe")
+    for _ in $(seq 50); do
+        grep -q 'listening on\|halo:' "$tmp/probe.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill "$probe" 2>/dev/null
+    if ! grep -q 'listening on \[::1\]' "$tmp/probe.log"; then
+        echo "skipped: no IPv6 loopback (::1) here"
+        exit 77
+    fi
+    for transport in tcp udp; do
+        local addrs=() i a
+        for i in 1 2 3; do
+            "$halo_bin" worker --listen '[::1]:0' --key "$tmp/k.key" --transport "$transport" \
+                >"$tmp/v6-$transport-$i.log" 2>&1 &
+            pids+=($!)
+            echo $! >"$tmp/v6-$transport-$i.pid"
+            a=""
+            for _ in $(seq 100); do
+                a=$(sed -n 's/.*listening on \(\[[0-9a-f:]*\]:[0-9]*\) .*/\1/p' \
+                    "$tmp/v6-$transport-$i.log" 2>/dev/null)
+                [ -n "$a" ] && break
+                sleep 0.1
+            done
+            addrs+=("$a")
+        done
+        local engine="baseline: dllama"
+        [ "$transport" = udp ] && engine="baseline: halo"
+        printf 'key: k.key\nworkers: ["%s", "%s", "%s"]\nengine: {%s}\n' "${addrs[@]}" \
+            "$engine" >"$tmp/v6.yaml"
+        if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/v6.yaml" \
+            >"$tmp/out.txt" 2>"$tmp/err.txt" &&
+            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single.txt"; }; then
+            ok "IPv6 loopback cluster over $transport ($engine)$([ "$transport" = tcp ] &&
+                echo ': the single-device ids')"
+        else
+            not_ok "IPv6 loopback cluster over $transport: failed or differs"
+            sed 's/^/    /' "$tmp/err.txt" | head -20
+        fi
+        stop_workers "v6-$transport"-{1,2,3}
+    done
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | defaults) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | defaults | ipv6) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2
