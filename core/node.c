@@ -724,7 +724,11 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         return;
     }
     n->received[d] = 1;
-    if (!n->retried[d]) {
+    /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
+       first one of a device: without it a device slower than the first deadline would be
+       re-asked before it answers at every sync and never get a sample (measured from the
+       first request, so at worst too long: safe, and later samples pull it down) */
+    if (!n->retried[d] || (n->sync.slow_safe && !n->srtt_ns[2 * d + n->phase])) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
         observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
     }
