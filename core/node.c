@@ -64,6 +64,10 @@ struct halo_node {
     uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
                                       its late arrival is still a delay sample */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
+    uint32_t *trouble;                /* slow_safe: (n_devices) share of a device's syncs, in
+                                         1/65536, that needed a repeated request or went
+                                         without it (EWMA, gain 1/16): redundancy pays only
+                                         where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
@@ -480,6 +484,10 @@ static void finish_sync(halo_node *n) {
         }
         if (n->late)
             n->late[d] = !n->received[d] && !n->retried[d];
+        if (n->trouble) {
+            uint32_t hit = (n->retried[d] || !n->received[d]) ? 65536u : 0u;
+            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + hit / 16;
+        }
     }
     n->late_key = block_key(n->step, n->layer, n->phase);
     n->late_start_ns = n->sync_start_ns;
@@ -672,6 +680,10 @@ static int begin_sync(halo_node *n, halo_err *err) {
             n->sync.policy == HALO_SYNC_POLICY_RELAXED && n->critical[d] && n->sync.redundancy > 1
                 ? n->sync.redundancy
                 : 1;
+        /* slow_safe: extra copies only to a device whose exchanges have failed lately (on a
+           clean link they are pure cost: messages, wake-ups and answers from the cache) */
+        if (n->trouble && n->trouble[d] < 256)
+            copies = 1;
         for (int k = 0; k < copies; k++) {
             int rc = send_activation(n, d, err);
             if (rc != HALO_OK)
@@ -1202,8 +1214,10 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->srtt_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
-        if (cfg->sync.slow_safe)
+        if (cfg->sync.slow_safe) {
             n->late = alloc_bytes(n, nd, &failed);
+            n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+        }
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -1253,7 +1267,7 @@ void halo_node_free(halo_node *n) {
                     n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
                     n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
                     n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice,   n->late};
+                    n->mesh_keys,   n->mesh_slice,   n->late,       n->trouble};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

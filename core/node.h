@@ -103,8 +103,10 @@ typedef struct halo_sync_config {
      * device is awaited (and re-asked every deadline, as a critical one) until its delay for
      * the block kind has a sample, and a contribution that arrives after its sync finished
      * without it is a sample too, so the estimate follows a device slower than the
-     * deadline instead of dropping it forever. Socket clusters set it; simulated worlds do
-     * not yet (their figures would change).
+     * deadline instead of dropping it forever. Repeated requests back off (x2), and the
+     * redundant copies go only to devices whose exchanges failed lately (repeated request or
+     * missing in ~1/256 of recent syncs). Socket clusters set it; simulated worlds do not
+     * yet (their figures would change).
      */
     int slow_safe;
 } halo_sync_config;
