@@ -39,9 +39,9 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$halo" ] || { echo "bench-sockets-defaults: $halo not built" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsd.XXXXXX")
-pids=()
+# workers are started inside $(...): their pids go to files, not to a variable
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$tmp"
 }
@@ -54,7 +54,7 @@ workers() {
     for i in 1 2 3; do
         "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport "$transport" \
             -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
-        pids+=($!)
+        echo $! >"$tmp/w-$transport-$i.pid"
     done
     for i in 1 2 3; do
         a=""
@@ -71,9 +71,10 @@ workers() {
 }
 
 stop_workers() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    pids=()
+    for f in "$tmp"/*.pid; do
+        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
 }
 
 # one CONFIG LOSS MODEL TOK ADDRS: prints "ms_per_token missing_pct"
