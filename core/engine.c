@@ -618,8 +618,10 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
     if (c->delivery == HALO_ENGINE_DELIVERY_AUTO)
         c->delivery =
             c->policy == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM : HALO_DELIVERY_DATAGRAM;
-    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO)
-        c->importance = has_weights ? HALO_SCORING_PREDICTOR : HALO_SCORING_SYNTHETIC;
+    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO) /* the preset's: where it applies */
+        c->importance = c->policy != HALO_SYNC_POLICY_RELAXED ? HALO_ENGINE_IMPORTANCE_NONE
+                        : has_weights                         ? HALO_SCORING_PREDICTOR
+                                                              : HALO_SCORING_SYNTHETIC;
     if ((rc = check_placement(c->placement, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_CRITICAL, c->critical, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_RELIABLE, c->reliable, n_devices, bad_key, err)) != HALO_OK)
