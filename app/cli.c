@@ -283,18 +283,29 @@ uint64_t halo_cli_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int halo_cli_tokenizer_for(const halo_model *model, const char *tokenizer_path,
+                           halo_tokenizer **out, halo_err *err) {
+    char tbuf[4096];
+    int vocab = halo_model_get_config(model)->vocab_size;
+    if (!tokenizer_path && halo_model_gguf(model))
+        return halo_tokenizer_load_gguf(out, halo_model_gguf(model), vocab, err);
+    if (!tokenizer_path)
+        tokenizer_path = halo_cli_bundled_path("tok512.bin", tbuf, sizeof tbuf);
+    return halo_tokenizer_load(out, tokenizer_path, vocab, err);
+}
+
 int halo_bundle_open(halo_bundle *s, const char *model_path, const char *tokenizer_path,
                      int threads, halo_err *err) {
-    char mbuf[4096], tbuf[4096];
+    char mbuf[4096];
     memset(s, 0, sizeof *s);
     if (!model_path)
         model_path = halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
-    if (!tokenizer_path)
-        tokenizer_path = halo_cli_bundled_path("tok512.bin", tbuf, sizeof tbuf);
-    int rc = halo_model_load(&s->model, model_path, err);
+    /* A GGUF file's context can be long (Llama 3: 8192 and more): the KV cache is allocated
+       for at most HALO_CLI_MAX_CONTEXT positions. */
+    halo_model_opts mo = {.max_seq_len = HALO_CLI_MAX_CONTEXT};
+    int rc = halo_model_load_opts(&s->model, model_path, &mo, err);
     if (rc == HALO_OK)
-        rc = halo_tokenizer_load(&s->tok, tokenizer_path,
-                                 halo_model_get_config(s->model)->vocab_size, err);
+        rc = halo_cli_tokenizer_for(s->model, tokenizer_path, &s->tok, err);
     if (rc == HALO_OK)
         rc = halo_pool_new(&s->pool, threads, err);
     if (rc == HALO_OK)

@@ -147,8 +147,19 @@ typedef struct halo_bundle {
 } halo_bundle;
 
 /*
- * Loads model and tokenizer (NULL paths mean the bundled ones), starts `threads` threads
- * (0 = one per core) and creates a run state. On failure everything is freed.
+ * The tokenizer of `model`: the file at tokenizer_path, else the vocabulary in a GGUF
+ * model's file, else the bundled tok512.bin. Errors as the loaders'.
+ */
+int halo_cli_tokenizer_for(const halo_model *model, const char *tokenizer_path,
+                           halo_tokenizer **out, halo_err *err);
+
+/* The longest context a GGUF model is run with (its KV cache is allocated for it). */
+#define HALO_CLI_MAX_CONTEXT 4096
+
+/*
+ * Loads model and tokenizer (NULL paths mean the bundled ones; a GGUF model without a
+ * tokenizer path uses the vocabulary in the file), starts `threads` threads (0 = one per
+ * core) and creates a run state. On failure everything is freed.
  */
 int halo_bundle_open(halo_bundle *s, const char *model_path, const char *tokenizer_path,
                      int threads, halo_err *err);
@@ -160,6 +171,7 @@ void halo_bundle_close(halo_bundle *s);
 int halo_cmd_generate(int argc, char **argv);
 int halo_cmd_eval(int argc, char **argv);
 int halo_cmd_bench(int argc, char **argv);
+int halo_cmd_convert(int argc, char **argv); /* app/cmd_convert.c */
 int halo_cmd_sim(int argc, char **argv);
 int halo_cmd_calibrate(int argc, char **argv);
 int halo_cmd_worker(int argc, char **argv);

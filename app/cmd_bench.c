@@ -1,13 +1,21 @@
 /*
- * `halo bench`: single-device decode speed of the bundled model and of a synthetic model of
- * a larger shape, next to this machine's measured memory read bandwidth. The figures are
- * measured side by side in one run; nothing here is asserted, because the machines are
- * shared and noisy.
+ * `halo bench`: single-device decode speed of the bundled model, of a synthetic float32 model
+ * of a larger shape and of synthetic quantised GGUF models (q8_0, q4_0, q4_k_m by default),
+ * each next to this machine's memory read bandwidth measured in the same interval: a model
+ * that reads at least 64 MiB per token alternates tokens with 64 MiB read probes, smaller
+ * models are bracketed by two whole-buffer measurements, and the fraction of bandwidth a
+ * model reaches divides its best repetition's bytes per second by that repetition's
+ * bandwidth (time_decode). The probes read with the widest loads of the processor's kernel
+ * table. With --model it times one given file the
+ * same way (tools/compare-speed.sh runs it beside llama.cpp and distributed-llama). Nothing
+ * here is asserted, because the machines are shared and noisy.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "core/gguf.h"
 #include "core/ops.h"
+#include "core/quant.h"
 #include "core/sampler.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -21,27 +29,42 @@
 #include <unistd.h>
 
 typedef struct bench_opts {
-    const char *save_big;
-    long threads, tokens, big_tokens;
+    const char *save_big, *types, *shape, *model;
+    long threads, tokens, big_tokens, reps;
     int no_big, no_sim, json;
 } bench_opts;
 
 /* Parses the command line into *o; returns -1 to go on, else the exit status. */
 static int parse(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){.tokens = 256, .big_tokens = 64};
+    *o = (bench_opts){.tokens = 256,
+                      .big_tokens = 64,
+                      .reps = 3,
+                      .types = "q8_0,q4_0,q4_k_m",
+                      .shape = "bench-110m"};
     const halo_cli_opt opts[] = {
         {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
          "compute threads, 0 = one per core (default 0)"},
         {"tokens", 0, HALO_CLI_LONG, &o->tokens, 1, 512, NULL, "N",
          "tokens decoded on the bundled model (default 256)"},
         {"big-tokens", 0, HALO_CLI_LONG, &o->big_tokens, 1, 256, NULL, "N",
-         "tokens decoded on the synthetic model (default 64)"},
-        {"no-big", 0, HALO_CLI_FLAG, &o->no_big, 0, 0, NULL, NULL, "skip the synthetic model"},
+         "tokens decoded on the synthetic models (default 64)"},
+        {"reps", 0, HALO_CLI_LONG, &o->reps, 1, 100, NULL, "N",
+         "timed repetitions per model, each between two\nbandwidth measurements (default 3)"},
+        {"types", 0, HALO_CLI_STRING, &o->types, 0, 0, NULL, "LIST",
+         "quantised synthetic models: a comma-separated list\nof q8_0, q4_0, q4_k_m, f16, or "
+         "none (default\nq8_0,q4_0,q4_k_m)"},
+        {"shape", 0, HALO_CLI_STRING, &o->shape, 0, 0, NULL, "NAME",
+         "their shape (default bench-110m: the float32 model's;\ntinyllama-1.1b, llama2-7b, "
+         "...: halo convert --help)"},
+        {"no-big", 0, HALO_CLI_FLAG, &o->no_big, 0, 0, NULL, NULL, "skip the synthetic models"},
         {"no-sim", 0, HALO_CLI_FLAG, &o->no_sim, 0, 0, NULL, NULL,
          "skip the simulator's own speed (scenarios/bench/*.yaml)"},
         {"save-big", 0, HALO_CLI_PATH, &o->save_big, 0, 0, NULL, "FILE",
-         "write the synthetic model to FILE and keep it (to run other\nprograms on the same "
-         "weights)"},
+         "write the synthetic float32 model to FILE and keep it\n(to run other programs on the "
+         "same weights)"},
+        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
+         "time this model (a llama2.c checkpoint or a GGUF\nfile) instead: --big-tokens "
+         "tokens, --reps\nrepetitions, nothing else"},
         {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
          "print one JSON object instead of a table"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
@@ -49,75 +72,142 @@ static int parse(int argc, char **argv, bench_opts *o) {
     halo_cli_spec spec = {
         .name = "bench",
         .synopsis = "[options]",
-        .about = "Measures this machine's memory read bandwidth, then greedy decode speed of the\n"
-                 "bundled model and of a synthetic float32 model (dim 768, 12 layers, hidden "
-                 "2048,\nvocab 32000, seq 256: ~110M parameters, written to a temporary file and "
-                 "removed).\n",
+        .about = "Measures greedy decode speed of the bundled model, of a synthetic float32 model\n"
+                 "(dim 768, 12 layers, hidden 2048, vocab 32000, seq 256: ~110M parameters) and\n"
+                 "of synthetic quantised GGUF models, each against this machine's memory read\n"
+                 "bandwidth measured in the same interval (a model of 64 MiB or more per token:\n"
+                 "a 64 MiB read after every token; smaller ones: before and after each run).\n"
+                 "With --model, the same for one given model file only.\n",
         .opts = opts,
-        .after = "The temporary file goes to $TMPDIR (default /tmp) and needs ~440 MB.\n"};
+        .after = "The synthetic models go to $TMPDIR (default /tmp) and are removed; the float32\n"
+                 "one needs ~440 MB, a tinyllama-1.1b q4_0 one ~620 MB.\n"};
     return halo_cli_parse_or_exit(&spec, argc, argv);
 }
 
 /* ==== Memory bandwidth ==== */
 
+typedef struct bandwidth {
+    float *buf;
+    size_t n; /* floats */
+    float *sums;
+    int n_tasks;
+    size_t probe_at; /* where the next probe starts (floats) */
+    float (*sum)(const float *, size_t);
+} bandwidth;
+
 typedef struct read_job {
     const float *buf;
     size_t n_per_task;
     float *sums; /* one per task, so the reads cannot be optimised away */
+    float (*sum)(const float *, size_t);
 } read_job;
 
 static void read_task(void *arg, int i) {
     const read_job *j = arg;
-    j->sums[i] = halo_sum(j->buf + (size_t)i * j->n_per_task, j->n_per_task);
+    j->sums[i] = j->sum(j->buf + (size_t)i * j->n_per_task, j->n_per_task);
 }
 
-/* Best-of-5 read bandwidth over a 512 MiB buffer, in bytes per second. */
-static int measure_bandwidth(halo_pool *pool, double *bps, halo_err *err) {
+static int bandwidth_init(bandwidth *b, halo_err *err) {
     const size_t bytes = (size_t)512 << 20;
-    const int n_tasks = 64;
-    float *buf = malloc(bytes);
-    float *sums = calloc((size_t)n_tasks, sizeof *sums);
-    if (!buf || !sums) {
-        free(buf);
-        free(sums);
+    b->n_tasks = 64;
+    b->n = bytes / sizeof(float);
+    b->buf = malloc(bytes);
+    b->sums = calloc((size_t)b->n_tasks, sizeof *b->sums);
+    if (!b->buf || !b->sums) {
+        free(b->buf);
+        free(b->sums);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "bandwidth test: cannot allocate %zu bytes", bytes);
     }
-    size_t n = bytes / sizeof(float);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (float)(i & 1023);
-    read_job j = {buf, n / (size_t)n_tasks, sums};
+    for (size_t i = 0; i < b->n; i++)
+        b->buf[i] = (float)(i & 1023);
+    /* The widest loads the model kernels use (AVX2: 32 bytes), not the 16 of halo_sum. */
+    b->sum = halo_qkernels_best()->sum_f32;
+    return HALO_OK;
+}
+
+static void bandwidth_free(bandwidth *b) {
+    free(b->buf);
+    free(b->sums);
+}
+
+/* Read bandwidth in bytes per second: the best of `passes` streaming passes over 512 MiB. */
+static double bandwidth_measure(halo_pool *pool, bandwidth *b, int passes) {
+    read_job j = {b->buf, b->n / (size_t)b->n_tasks, b->sums, b->sum};
     double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < passes; rep++) {
         uint64_t t0 = halo_cli_now_ns();
-        halo_pool_run(pool, read_task, &j, n_tasks);
+        halo_pool_run(pool, read_task, &j, b->n_tasks);
         uint64_t t1 = halo_cli_now_ns();
-        double r = (double)bytes / ((double)(t1 - t0) / 1e9);
+        double r = (double)(b->n * sizeof(float)) / ((double)(t1 - t0) / 1e9);
         if (r > best)
             best = r;
     }
-    volatile float sink = sums[0];
+    volatile float sink = b->sums[0];
     (void)sink;
-    free(buf);
-    free(sums);
-    *bps = best;
-    return HALO_OK;
+    return best;
+}
+
+enum {
+    PROBE_TASKS = 8 /* a probe is split in this many tasks over the pool */
+};
+
+/* One probe: the next PROBE_BYTES of the buffer (moving through it, so that nothing of it is
+   cached), streamed over the pool. Adds its bytes and nanoseconds to *bytes and *ns. */
+static void bandwidth_probe(halo_pool *pool, bandwidth *b, size_t probe_bytes, uint64_t *bytes,
+                            uint64_t *ns) {
+    size_t n = probe_bytes / sizeof(float);
+    if (b->probe_at + n > b->n)
+        b->probe_at = 0;
+    read_job j = {b->buf + b->probe_at, n / PROBE_TASKS, b->sums, b->sum};
+    uint64_t t0 = halo_cli_now_ns();
+    halo_pool_run(pool, read_task, &j, PROBE_TASKS);
+    *ns += halo_cli_now_ns() - t0;
+    *bytes += (uint64_t)(n / PROBE_TASKS * PROBE_TASKS) * sizeof(float);
+    b->probe_at += n;
 }
 
 /* ==== Decode ==== */
 
 typedef struct decode_result {
-    const char *name;
+    char name[64];
+    const char *type;
     uint64_t params, bytes_per_token;
     long tokens;
-    double ms_per_token;
+    double ms_per_token; /* the best repetition */
+    double bps;          /* bandwidth measured in that repetition's interval (time_decode) */
 } decode_result;
 
-/* Greedy-decodes `tokens` tokens from BOS (at most seq_len); the best of three runs. */
-static int time_decode(const char *path, halo_pool *pool, long tokens, decode_result *r,
-                       halo_err *err) {
+/* The file type of a loaded model: general.file_type of a GGUF file, else "f32". */
+static const char *model_type_name(const halo_model *m) {
+    const struct halo_gguf *g = halo_model_gguf(m);
+    int64_t ft = -1;
+    if (g && halo_gguf_get_int_opt(g, "general.file_type", 0, 1 << 20, &ft, NULL) != HALO_OK)
+        ft = -1;
+    return g ? halo_ftype_name((int)ft) : "f32";
+}
+
+enum {
+    /* Models that read at least this much per token (more than any cache holds) are timed
+       token by token, each token followed by a bandwidth probe of this size. */
+    PROBE_BYTES = 64 << 20
+};
+
+/*
+ * Greedy-decodes `tokens` tokens from BOS (at most seq_len), `reps` times. The bandwidth a
+ * repetition is divided by is measured in the same interval: for a model that reads at least
+ * PROBE_BYTES per token, every token is followed by a probe of PROBE_BYTES, and the
+ * bandwidth is the probes' bytes over their summed time, so that load from other processes
+ * falls on the model and on its reference alike; a smaller model (whose weights a probe
+ * would evict from the caches it decodes from) is bracketed by two measurements of the
+ * whole buffer before and after the repetition instead.
+ */
+static int time_decode(const char *path, halo_pool *pool, bandwidth *bw, long tokens, int reps,
+                       decode_result *r, halo_err *err) {
     halo_model *m = NULL;
     halo_state *st = NULL;
-    int rc = halo_model_load(&m, path, err);
+    /* The KV cache for the positions decoded only (a GGUF file's context may be 4096+). */
+    halo_model_opts mo = {.max_seq_len = (int)tokens};
+    int rc = halo_model_load_opts(&m, path, &mo, err);
     if (rc == HALO_OK)
         rc = halo_state_new(&st, m, pool, err);
     if (rc != HALO_OK) {
@@ -127,22 +217,35 @@ static int time_decode(const char *path, halo_pool *pool, long tokens, decode_re
     const halo_model_config *c = halo_model_get_config(m);
     if (tokens > c->seq_len)
         tokens = c->seq_len;
-    /* One untimed token warms the page cache and the pool; then the best of three runs. */
+    /* One untimed token warms the page cache and the pool. */
     (void)halo_forward(st, HALO_TOKEN_BOS, 0);
+    int interleave = halo_model_bytes_per_token(m) >= PROBE_BYTES;
     uint64_t best_ns = UINT64_MAX;
-    for (int rep = 0; rep < 3; rep++) {
+    double after = interleave ? 0 : bandwidth_measure(pool, bw, 2);
+    for (int rep = 0; rep < reps; rep++) {
+        double before = after;
         int token = HALO_TOKEN_BOS;
-        uint64_t t0 = halo_cli_now_ns();
+        uint64_t dt = 0, probe_bytes = 0, probe_ns = 0;
         for (long pos = 0; pos < tokens; pos++) {
+            uint64_t t0 = halo_cli_now_ns();
             float *logits = halo_forward(st, token, (int)pos);
             token = halo_argmax(logits, c->vocab_size);
+            dt += halo_cli_now_ns() - t0;
+            if (interleave)
+                bandwidth_probe(pool, bw, PROBE_BYTES, &probe_bytes, &probe_ns);
         }
-        uint64_t dt = halo_cli_now_ns() - t0;
-        if (dt < best_ns)
+        if (!interleave)
+            after = bandwidth_measure(pool, bw, 2);
+        if (dt < best_ns) {
             best_ns = dt;
+            r->bps =
+                interleave ? (double)probe_bytes / ((double)probe_ns / 1e9) : (before + after) / 2;
+        }
     }
     r->params = halo_model_n_params(m);
     r->bytes_per_token = halo_model_bytes_per_token(m);
+    if (!r->type)
+        r->type = model_type_name(m);
     r->tokens = tokens;
     r->ms_per_token = (double)best_ns / 1e6 / (double)tokens;
     halo_state_free(st);
@@ -150,42 +253,87 @@ static int time_decode(const char *path, halo_pool *pool, long tokens, decode_re
     return HALO_OK;
 }
 
-/* Writes the synthetic model to `save` (kept) or to a temporary file (removed) and times it. */
-static int bench_synthetic(halo_pool *pool, long tokens, const char *save, decode_result *r,
+/* A temporary file name in $TMPDIR (created empty). */
+static int temp_path(char *path, size_t cap, halo_err *err) {
+    const char *tmpdir = getenv("TMPDIR");
+    int n = snprintf(path, cap, "%s/halo-bench-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    if (n < 0 || (size_t)n >= cap)
+        return HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create temporary file: %s", path,
+                         strerror(errno));
+    (void)close(fd);
+    return HALO_OK;
+}
+
+/* Writes the synthetic float32 model to `save` (kept) or to a temporary file (removed) and
+   times it. */
+static int bench_synthetic(halo_pool *pool, bandwidth *bw, const bench_opts *o, decode_result *r,
                            halo_err *err) {
     char path[4096];
-    if (save) {
-        int n = snprintf(path, sizeof path, "%s", save);
+    int rc = HALO_OK;
+    if (o->save_big) {
+        int n = snprintf(path, sizeof path, "%s", o->save_big);
         if (n < 0 || (size_t)n >= sizeof path)
             return HALO_FAIL(err, HALO_ERR_ARG, "--save-big: path is too long");
-    } else {
-        const char *tmpdir = getenv("TMPDIR");
-        int n = snprintf(path, sizeof path, "%s/halo-bench-XXXXXX",
-                         tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-        if (n < 0 || (size_t)n >= sizeof path)
-            return HALO_FAIL(err, HALO_ERR_ARG, "TMPDIR is too long");
-        int fd = mkstemp(path);
-        if (fd < 0)
-            return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create temporary file: %s", path,
-                             strerror(errno));
-        (void)close(fd);
+    } else if ((rc = temp_path(path, sizeof path, err)) != HALO_OK) {
+        return rc;
     }
-    halo_model_config cfg = {.dim = 768,
-                             .hidden_dim = 2048,
-                             .n_layers = 12,
-                             .n_heads = 12,
-                             .n_kv_heads = 12,
-                             .vocab_size = 32000,
-                             .seq_len = 256,
-                             .shared_classifier = 1};
+    halo_model_config cfg;
+    (void)halo_model_shape_named("bench-110m", &cfg);
     if (isatty(STDERR_FILENO))
         (void)fprintf(stderr, "halo bench: writing the synthetic model to %s\n", path);
-    int rc = halo_model_write_random(path, &cfg, 1234, err);
+    rc = halo_model_write_random(path, &cfg, 1234, err);
     if (rc == HALO_OK)
-        rc = time_decode(path, pool, tokens, r, err);
-    if (!save)
+        rc = time_decode(path, pool, bw, o->big_tokens, (int)o->reps, r, err);
+    if (!o->save_big)
         (void)remove(path);
     return rc;
+}
+
+/* The synthetic model of o->shape as GGUF of file type `ftype`, timed, then removed. */
+static int bench_gguf(halo_pool *pool, bandwidth *bw, const bench_opts *o, int ftype,
+                      decode_result *r, halo_err *err) {
+    halo_model_config cfg;
+    if (halo_model_shape_named(o->shape, &cfg) != HALO_OK)
+        return HALO_FAIL(err, HALO_ERR_ARG, "--shape: '%s' is not a shape (%s)", o->shape,
+                         halo_model_shape_names());
+    char path[4096];
+    int rc = temp_path(path, sizeof path, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (isatty(STDERR_FILENO))
+        (void)fprintf(stderr, "halo bench: writing %s %s to %s\n", o->shape, halo_ftype_name(ftype),
+                      path);
+    rc = halo_model_write_gguf_random(path, &cfg, NULL, ftype, 1234, 0.0f, NULL, err);
+    if (rc == HALO_OK)
+        rc = time_decode(path, pool, bw, o->big_tokens, (int)o->reps, r, err);
+    (void)remove(path);
+    return rc;
+}
+
+/* The file types of --types, in order; returns their count or HALO_ERR_ARG. */
+static int parse_types(const char *list, int *out, int cap, halo_err *err) {
+    if (strcmp(list, "none") == 0)
+        return 0;
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[16];
+        if (len == 0 || len >= sizeof name || n == cap)
+            return HALO_FAIL(err, HALO_ERR_ARG, "--types: '%s' is not a list of types", list);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        int f = halo_ftype_from_name(name);
+        if (f < 0 || f == HALO_FTYPE_F32)
+            return HALO_FAIL(err, HALO_ERR_ARG, "--types: '%s' is not q8_0, q4_0, q4_k_m or f16",
+                             name);
+        out[n++] = f;
+        p = end ? end + 1 : p + len;
+    }
+    return n;
 }
 
 /* ==== The simulator's own speed ==== */
@@ -232,20 +380,50 @@ int halo_cmd_bench(int argc, char **argv) {
     int status = parse(argc, argv, &o);
     if (status >= 0)
         return status;
+    if (o.model) { /* one model, nothing else */
+        o.no_big = 1;
+        o.no_sim = 1;
+    }
+    int ftypes[8];
+    int n_types = o.no_big ? 0 : parse_types(o.types, ftypes, 8, &err);
+    if (n_types < 0)
+        return halo_cli_usage_error(&err, "bench");
+    halo_model_config shape;
+    if (n_types > 0 && halo_model_shape_named(o.shape, &shape) != HALO_OK) {
+        HALO_FAIL(&err, HALO_ERR_ARG, "--shape: '%s' is not a shape (%s)", o.shape,
+                  halo_model_shape_names());
+        return halo_cli_usage_error(&err, "bench");
+    }
     int rc;
     halo_pool *pool = NULL;
-    double bps = 0;
-    decode_result res[2] = {{.name = "stories260K"}, {.name = "synthetic-110M"}};
+    bandwidth bw = {0};
+    decode_result res[10] = {{.name = "stories260K", .type = "f32"},
+                             {.name = "synthetic-110M", .type = "f32"}};
     int n_res = o.no_big ? 1 : 2;
+    for (int i = 0; i < n_types; i++) {
+        decode_result *r = &res[n_res++];
+        (void)snprintf(r->name, sizeof r->name, "%s", o.shape);
+        r->type = halo_ftype_name(ftypes[i]);
+    }
     char mbuf[4096];
     rc = halo_pool_new(&pool, (int)o.threads, &err);
     if (rc == HALO_OK)
-        rc = measure_bandwidth(pool, &bps, &err);
-    if (rc == HALO_OK)
-        rc = time_decode(halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf), pool,
-                         o.tokens, &res[0], &err);
+        rc = bandwidth_init(&bw, &err);
+    double bps = rc == HALO_OK ? bandwidth_measure(pool, &bw, 5) : 0;
+    if (rc == HALO_OK && o.model) {
+        const char *base = strrchr(o.model, '/');
+        (void)snprintf(res[0].name, sizeof res[0].name, "%s", base ? base + 1 : o.model);
+        res[0].type = NULL; /* from the file */
+        rc = time_decode(o.model, pool, &bw, o.big_tokens, (int)o.reps, &res[0], &err);
+    } else if (rc == HALO_OK) {
+        rc = time_decode(halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf), pool, &bw,
+                         o.tokens, (int)o.reps, &res[0], &err);
+    }
     if (rc == HALO_OK && !o.no_big)
-        rc = bench_synthetic(pool, o.big_tokens, o.save_big, &res[1], &err);
+        rc = bench_synthetic(pool, &bw, &o, &res[1], &err);
+    for (int i = 0; rc == HALO_OK && i < n_types; i++)
+        rc = bench_gguf(pool, &bw, &o, ftypes[i], &res[2 + i], &err);
+    bandwidth_free(&bw);
     sim_bench sims[2] = {
         {.file = "bench/sim-7b.yaml", .what = "llama2-7b shape-only, 8 devices, tcp 1% loss"},
         {.file = "bench/sim-stories.yaml", .what = "stories260K numerics, 4 devices, udp 1% loss"}};
@@ -258,18 +436,21 @@ int halo_cmd_bench(int argc, char **argv) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
+    const char *kernels = halo_qkernels_best()->name;
     if (o.json) {
-        (void)printf("{\"threads\": %d, \"bandwidth_gbps\": %.3f, \"models\": [", threads,
-                     bps / 1e9);
+        (void)printf("{\"threads\": %d, \"kernels\": \"%s\", \"bandwidth_gbps\": %.3f, "
+                     "\"models\": [",
+                     threads, kernels, bps / 1e9);
         for (int i = 0; i < n_res; i++) {
             const decode_result *r = &res[i];
             double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
-            (void)printf("%s{\"name\": \"%s\", \"params\": %llu, \"bytes_per_token\": %llu, "
-                         "\"tokens\": %ld, \"ms_per_token\": %.4f, \"tokens_per_s\": %.2f, "
-                         "\"gbps\": %.3f, \"bandwidth_fraction\": %.4f}",
-                         i ? ", " : "", r->name, (unsigned long long)r->params,
+            (void)printf("%s{\"name\": \"%s\", \"type\": \"%s\", \"params\": %llu, "
+                         "\"bytes_per_token\": %llu, \"tokens\": %ld, \"ms_per_token\": %.4f, "
+                         "\"tokens_per_s\": %.2f, \"gbps\": %.3f, \"bandwidth_gbps\": %.3f, "
+                         "\"bandwidth_fraction\": %.4f}",
+                         i ? ", " : "", r->name, r->type, (unsigned long long)r->params,
                          (unsigned long long)r->bytes_per_token, r->tokens, r->ms_per_token,
-                         1e3 / r->ms_per_token, gbps, gbps * 1e9 / bps);
+                         1e3 / r->ms_per_token, gbps, r->bps / 1e9, gbps * 1e9 / r->bps);
         }
         (void)printf("], \"simulator\": [");
         for (int i = 0; i < n_sims; i++)
@@ -282,17 +463,23 @@ int halo_cmd_bench(int argc, char **argv) {
         (void)printf("]}\n");
         return HALO_EXIT_OK;
     }
-    (void)printf("threads: %d   memory read bandwidth: %.2f GB/s (best of 5, 512 MiB)\n\n", threads,
-                 bps / 1e9);
-    (void)printf("%-16s %12s %10s %8s %12s %10s %10s\n", "model", "params", "MB/token", "tokens",
-                 "ms/token", "tokens/s", "of bw");
+    (void)printf("threads: %d   kernels: %s   memory read bandwidth: %.2f GB/s (best of 5, "
+                 "512 MiB)\n\n",
+                 threads, kernels, bps / 1e9);
+    (void)printf("%-16s %-7s %12s %10s %7s %10s %9s %9s %7s\n", "model", "type", "params",
+                 "MB/token", "tokens", "ms/token", "tokens/s", "bw GB/s", "of bw");
     for (int i = 0; i < n_res; i++) {
         const decode_result *r = &res[i];
         double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
-        (void)printf("%-16s %12llu %10.2f %8ld %12.4f %10.1f %9.1f%%\n", r->name,
+        (void)printf("%-16s %-7s %12llu %10.2f %7ld %10.4f %9.1f %9.2f %6.1f%%\n", r->name, r->type,
                      (unsigned long long)r->params, (double)r->bytes_per_token / 1e6, r->tokens,
-                     r->ms_per_token, 1e3 / r->ms_per_token, 100.0 * gbps * 1e9 / bps);
+                     r->ms_per_token, 1e3 / r->ms_per_token, r->bps / 1e9,
+                     100.0 * gbps * 1e9 / r->bps);
     }
+    (void)printf(
+        "\n(bw GB/s: the read bandwidth measured during the model's best run (64 MiB after "
+        "each token)\nor around it (models under 64 MiB per token); of bw: the model's "
+        "bytes per token\nover its time per token, divided by it)\n");
     if (n_sims)
         (void)printf("\nsimulator (best of 3)%27s %8s %10s %12s %12s\n", "", "tokens", "wall s",
                      "tokens/s", "events/s");

@@ -61,9 +61,9 @@ static int parse(int argc, char **argv, cal_opts *o) {
                    halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
     const halo_cli_opt opts[] = {
         {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint (default: bundled)"},
+         "llama2.c checkpoint or GGUF file (default: bundled)"},
         {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: bundled)"},
+         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
         {"out", 'o', HALO_CLI_PATH, &o->out, 0, 0, NULL, "FILE",
          "predictor file to write (default: the model's name with\n.pred, in the current "
          "directory)"},
@@ -327,11 +327,9 @@ int halo_cmd_calibrate(int argc, char **argv) {
     if (status >= 0)
         return status;
     int rc;
-    char mbuf[4096], tbuf[4096], obuf[4096];
+    char mbuf[4096], obuf[4096];
     const char *model_path =
         o.model ? o.model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
-    const char *tok_path =
-        o.tokenizer ? o.tokenizer : halo_cli_bundled_path("tok512.bin", tbuf, sizeof tbuf);
     const char *out = o.out ? o.out : default_out(model_path, obuf, sizeof obuf);
     halo_model *model = NULL;
     halo_tokenizer *tok = NULL;
@@ -350,7 +348,7 @@ int halo_cmd_calibrate(int argc, char **argv) {
         }
     }
     if (rc == HALO_OK)
-        rc = halo_tokenizer_load(&tok, tok_path, halo_model_get_config(model)->vocab_size, &err);
+        rc = halo_cli_tokenizer_for(model, o.tokenizer, &tok, &err);
     if (rc == HALO_OK)
         rc = check_out(out, &err);
     if (rc == HALO_OK)

@@ -29,9 +29,10 @@ static int parse(int argc, char **argv, gen_opts *o) {
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
         {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint (default: bundled stories260K.bin)"},
+         "llama2.c checkpoint or GGUF file (default: bundled\nstories260K.bin)"},
         {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: bundled tok512.bin)"},
+         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled "
+         "tok512.bin)"},
         {"prompt", 'p', HALO_CLI_STRING, &o->prompt, 0, 0, NULL, "TEXT", "prompt (default: empty)"},
         {"steps", 'n', HALO_CLI_LONG, &o->steps, 1, 1 << 30, NULL, "N",
          "tokens to generate after the prompt (default 256); the prompt,\nBOS included, plus N - "
@@ -142,6 +143,12 @@ int halo_cmd_generate(int argc, char **argv) {
     uint64_t t1 = halo_cli_now_ns();
     if (!o.ids)
         (void)printf("\n");
+    halo_err rec_err = {0};
+    int rec = halo_runner_record(&e, &o.engine, "halo-generate", rc != HALO_OK, &rec_err);
+    if (rc == HALO_OK && rec != HALO_OK) {
+        rc = rec;
+        err = rec_err;
+    }
     if (rc != HALO_OK) {
         status = HALO_EXIT_FAIL;
         goto done;

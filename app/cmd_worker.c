@@ -42,7 +42,7 @@ int halo_cmd_worker(int argc, char **argv) {
         {"key", 'k', HALO_CLI_PATH, &key_path, 0, 0, NULL, "FILE",
          "cluster key file (64 hex digits; halo keygen)"},
         {"model", 'm', HALO_CLI_PATH, &model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint (default: bundled)"},
+         "llama2.c checkpoint or GGUF file (default: bundled)"},
         {"transport", 0, HALO_CLI_CHOICE, &kind, 0, 0, transports, "T",
          "udp (default) or tcp: the root's engine.delivery\n(datagram or stream)"},
         {"threads", 0, HALO_CLI_LONG, &threads, 0, 1024, NULL, "T",

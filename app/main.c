@@ -14,6 +14,7 @@ static const struct {
     {"generate", halo_cmd_generate, "generate text with a model on this machine"},
     {"eval", halo_cmd_eval, "teacher-forced perplexity over a file of stories"},
     {"bench", halo_cmd_bench, "decode speed against this machine's memory bandwidth"},
+    {"convert", halo_cmd_convert, "write a model as GGUF (f32, f16, q8_0, q4_0, q4_k_m)"},
     {"sim", halo_cmd_sim, "run a scenario in the discrete-event simulator"},
     {"calibrate", halo_cmd_calibrate, "fit the importance predictor of a model on a text"},
     {"worker", halo_cmd_worker, "serve a socket cluster: compute the groups a root asks for"},

@@ -44,6 +44,13 @@ int halo_cluster_default_group_size(const halo_model_config *cfg) {
     return cfg->hidden_dim < 32 ? cfg->hidden_dim : 32;
 }
 
+int halo_cluster_default_group_size_of(const halo_model *model) {
+    const halo_model_config *cfg = halo_model_get_config(model);
+    int g = halo_cluster_default_group_size(cfg), a = halo_model_ffn_align(model);
+    g = (g + a - 1) / a * a;
+    return g < cfg->hidden_dim ? g : cfg->hidden_dim;
+}
+
 int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_err *err) {
     *out = NULL;
     if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES)
@@ -51,9 +58,11 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                          HALO_MAX_DEVICES);
     const halo_model_config *mc = halo_model_get_config(cfg->model);
     halo_groups groups;
-    int rc = halo_groups_init(
-        &groups, mc,
-        cfg->ffn_group_size > 0 ? cfg->ffn_group_size : halo_cluster_default_group_size(mc), err);
+    int rc =
+        halo_groups_init(&groups, mc,
+                         cfg->ffn_group_size > 0 ? cfg->ffn_group_size
+                                                 : halo_cluster_default_group_size_of(cfg->model),
+                         err);
     if (rc != HALO_OK)
         return rc;
     halo_cluster *c = calloc(1, sizeof *c);

@@ -62,4 +62,9 @@ int halo_cluster_set_placement(halo_cluster *c, const halo_placement *p, halo_er
 /* Default FFN group size for a model: 32 neurons, or the whole FFN when smaller. */
 int halo_cluster_default_group_size(const halo_model_config *cfg);
 
+/* The default for a loaded model: as above, raised to the model's quantisation block
+   (halo_model_ffn_align: 256 for K-quants) so that groups are whole blocks; the same as
+   halo_cluster_default_group_size for float weights. */
+int halo_cluster_default_group_size_of(const halo_model *model);
+
 #endif /* HALO_CLUSTER_H */

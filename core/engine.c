@@ -30,7 +30,8 @@ static const char *const tcp_cc_names[] = {"cubic", "reno", NULL};    /* enum ha
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
-const char *const halo_engine_preset_names[] = {"dllama", "balanced", "relaxed", "halo", NULL};
+const char *const halo_engine_preset_names[] = {
+    "dllama", "balanced", "relaxed", "halo", "strict-datagram", "strict-tcp-tuned", NULL};
 
 /* Key indices (the order of halo_engine_keys). */
 enum {
@@ -74,6 +75,7 @@ enum {
     K_SIMULATOR,
     K_COLLECTIVE,
     K_HEARTBEAT_MS,
+    K_REDUNDANCY_ON_LOSS,
     K_COUNT
 };
 
@@ -94,14 +96,17 @@ enum {
 
 const halo_engine_key halo_engine_keys[] = {
     E("baseline", halo_engine_preset_names, ALL, "NAME",
-      "preset: dllama, balanced, relaxed or halo (other keys override it)"),
+      "preset: dllama, balanced, relaxed, halo, strict-datagram or strict-tcp-tuned (other "
+      "keys override it)"),
     S("placement", HALO_ENGINE_TYPE_STRING, ALL, "SPEC",
       "equal | balanced | scheduled | weights:W0,W1,.. | explicit:A0,../F0,.."),
     E("sync", sync_names, ALL, "POLICY", "strict (wait for all) or relaxed (deadline)"),
     N("deadline_ms", 0, 0, 1e6, 0, ALL, "MS", "relaxed: wait this long after a broadcast"),
-    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..", "relaxed: devices always awaited"),
+    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
+      "relaxed: devices always awaited (all: every device)"),
     E("encoding", encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
-    I("group_size", 0, 1 << 20, ALL, "G", "hidden neurons per FFN group (0: 32)"),
+    I("group_size", 0, 1 << 20, ALL, "G",
+      "hidden neurons per FFN group (0: 32, or a quantised model's block)"),
     E("delivery", delivery_names, SIM | NET, "KIND",
       "datagram (UDP) or stream (TCP); default: stream if strict"),
     I("tcp.init_cwnd", 1, 1000, SIM, "SEGS", "simulated TCP: initial window"),
@@ -145,6 +150,8 @@ const halo_engine_key halo_engine_keys[] = {
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", 0, 0, 1e6, 0, SIM, "MS",
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
+    B("redundancy_on_loss", ALL,
+      "extra copies only to devices whose contribution went missing lately"),
 };
 
 #undef E
@@ -235,31 +242,76 @@ static int is_set(const halo_engine_config *c, int k) {
     return (c->set >> k) & 1u;
 }
 
+/* The presets, in the order of halo_engine_preset_names. */
+enum {
+    P_DLLAMA,
+    P_BALANCED,
+    P_RELAXED,
+    P_HALO,
+    P_STRICT_DATAGRAM,
+    P_STRICT_TCP_TUNED,
+};
+
+/*
+ * strict-tcp-tuned: the smallest minimum RTO a Linux route takes in practice
+ * (`ip route change ... rto_min 5ms`; the kernel keeps it in jiffies, so at HZ = 250 it
+ * acts as two 4 ms ticks, which tcp.tick_ms models). Lower values are accepted by the kernel
+ * but fall under the timer granularity and the host's own scheduling delays, where every
+ * late ACK is a spurious retransmission; 5 ms is the value operators of low-latency LANs
+ * use (RTTs here are well under a millisecond).
+ */
+#define TUNED_RTO_MIN_NS 5000000ull
+
 int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
     int p = -1;
     for (int i = 0; halo_engine_preset_names[i]; i++)
         if (strcmp(name, halo_engine_preset_names[i]) == 0)
             p = i;
     if (p < 0)
-        return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not one of dllama, balanced, relaxed, halo",
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "'%s' is not one of dllama, balanced, relaxed, halo, strict-datagram, "
+                         "strict-tcp-tuned",
                          name);
-    int halo = p == 3, relaxed = p >= 2, balanced = p == 1 || p == 3;
+    int halo = p == P_HALO, sdgram = p == P_STRICT_DATAGRAM;
+    int relaxed = p == P_RELAXED || halo || sdgram, balanced = p == P_BALANCED || halo;
     (void)snprintf(c->baseline, sizeof c->baseline, "%s", name);
     if (!is_set(c, K_SYNC))
         c->policy = relaxed ? HALO_SYNC_POLICY_RELAXED : HALO_SYNC_POLICY_STRICT;
     if (!is_set(c, K_PLACEMENT)) {
-        int rc = replace_str(&c->placement, balanced ? "balanced" : "equal", err);
+        /* halo's root coordinates the star (2 (N-1) messages a block): its share is smaller */
+        int rc = replace_str(&c->placement,
+                             halo       ? "balanced-host"
+                             : balanced ? "balanced"
+                                        : "equal",
+                             err);
         if (rc != HALO_OK)
             return rc;
     }
     if (!is_set(c, K_IMPORTANCE))
         c->importance = halo ? HALO_ENGINE_IMPORTANCE_AUTO : HALO_ENGINE_IMPORTANCE_NONE;
     if (!is_set(c, K_ADAPTIVE_DEADLINE))
-        c->adaptive_deadline = halo;
+        c->adaptive_deadline = halo || sdgram;
     if (!is_set(c, K_REDUNDANCY))
         c->redundancy = halo ? 2 : 1;
+    if (!is_set(c, K_REDUNDANCY_ON_LOSS)) /* no loss, no penalty: no copies until one is lost */
+        c->redundancy_on_loss = halo;
     if (!is_set(c, K_COLLECTIVE)) /* distributed-llama all-gathers; the others gather at a root */
-        c->collective = p == 0 ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
+        c->collective =
+            p == P_DLLAMA || p == P_STRICT_TCP_TUNED ? HALO_COLLECTIVE_MESH : HALO_COLLECTIVE_STAR;
+    /* strict over datagrams: relaxed sync with every device critical waits for every
+       contribution and asks again after the adaptive timeout, so nothing is ever dropped.
+       The other presets take back what an earlier preset set (a command line's baseline
+       over a file's). */
+    if (!is_set(c, K_CRITICAL)) {
+        int rc = replace_str(&c->critical, sdgram ? "all" : NULL, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (!is_set(c, K_TCP_RTO_MIN_MS)) {
+        halo_tcp_config linux_tcp;
+        halo_tcp_config_linux(&linux_tcp);
+        c->tcp.rto_min_ns = p == P_STRICT_TCP_TUNED ? TUNED_RTO_MIN_NS : linux_tcp.rto_min_ns;
+    }
     return HALO_OK;
 }
 
@@ -366,6 +418,8 @@ static int *bool_field(halo_engine_config *c, int k) {
         return &c->memory_budget;
     case K_PREFETCH:
         return &c->prefetch;
+    case K_REDUNDANCY_ON_LOSS:
+        return &c->redundancy_on_loss;
     default:
         halo_assert_fail(__FILE__, __LINE__, "not a bool key");
         return NULL;
@@ -415,6 +469,8 @@ static int set_string(halo_engine_config *c, int k, const char *value, halo_err 
     case K_CRITICAL:
     case K_RELIABLE:
         /* syntax now, the range when the cluster size is known (finish) */
+        if (k == K_CRITICAL && strcmp(value, "all") == 0)
+            return replace_str(&c->critical, value, err);
         if (*value &&
             halo_parse_list_count(value, value + strlen(value), 0, HALO_MAX_DEVICES - 1, 1) < 0)
             return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not a list of device numbers", value);
@@ -495,7 +551,7 @@ int halo_engine_args_apply(halo_engine_config *c, const halo_engine_args *a, con
 
 static int check_placement(const char *spec, int n_dev, const char **bad_key, halo_err *err) {
     if (strcmp(spec, "equal") == 0 || strcmp(spec, "balanced") == 0 ||
-        strcmp(spec, "scheduled") == 0)
+        strcmp(spec, "balanced-host") == 0 || strcmp(spec, "scheduled") == 0)
         return HALO_OK;
     if (strncmp(spec, "weights:", 8) == 0) {
         const char *s = spec + 8;
@@ -515,12 +571,15 @@ static int check_placement(const char *spec, int n_dev, const char **bad_key, ha
                        n_dev - 1);
     }
     return BAD_KEY(K_PLACEMENT,
-                   "'%s' is not one of equal, balanced, scheduled, weights:W0,W1,.. or "
+                   "'%s' is not one of equal, balanced, balanced-host, scheduled, "
+                   "weights:W0,W1,.. or "
                    "explicit:A/F",
                    spec);
 }
 
 static int check_devices(int k, const char *list, int n_dev, const char **bad_key, halo_err *err) {
+    if (list && strcmp(list, "all") == 0)
+        return HALO_OK;
     if (list && halo_parse_list_count(list, list + strlen(list), 0, n_dev - 1, 1) < 0)
         return BAD_KEY(k, "'%s' is not a list of device numbers in 0..%d", list, n_dev - 1);
     return HALO_OK;
@@ -559,8 +618,10 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
     if (c->delivery == HALO_ENGINE_DELIVERY_AUTO)
         c->delivery =
             c->policy == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM : HALO_DELIVERY_DATAGRAM;
-    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO)
-        c->importance = has_weights ? HALO_SCORING_PREDICTOR : HALO_SCORING_SYNTHETIC;
+    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO) /* the preset's: where it applies */
+        c->importance = c->policy != HALO_SYNC_POLICY_RELAXED ? HALO_ENGINE_IMPORTANCE_NONE
+                        : has_weights                         ? HALO_SCORING_PREDICTOR
+                                                              : HALO_SCORING_SYNTHETIC;
     if ((rc = check_placement(c->placement, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_CRITICAL, c->critical, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_RELIABLE, c->reliable, n_devices, bad_key, err)) != HALO_OK)
@@ -670,11 +731,13 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b,
            ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
-           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g}",
+           "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
+           "\"redundancy_on_loss\": %s}",
            c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
-           collective_names[c->collective], ns_ms(c->heartbeat_ns));
+           collective_names[c->collective], ns_ms(c->heartbeat_ns),
+           c->redundancy_on_loss ? "true" : "false");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -718,11 +781,15 @@ struct halo_engine {
 };
 
 static int group_size_of(const halo_engine *e) {
-    const halo_model_config *mc = halo_model_get_config(e->model);
-    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size(mc);
+    return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size_of(e->model);
 }
 
-static int parse_flags(const char *list, uint8_t *flags) {
+/* Sets flags[d] for the devices of a list ("1,3"), or of every device for "all". */
+static int parse_flags(const char *list, uint8_t *flags, int n) {
+    if (list && strcmp(list, "all") == 0) {
+        memset(flags, 1, (size_t)n);
+        return 0;
+    }
     for (const char *s = list; s && *s;) {
         char *end;
         long d = strtol(s, &end, 10);
@@ -749,6 +816,64 @@ static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *e
                              "%d's is not known)",
                              e->name, d);
         used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", s);
+    }
+    return HALO_OK;
+}
+
+/*
+ * "balanced-host": balanced, with the per-message host costs of the star collective. A block
+ * costs device d its share x_d of the block's weights W at its speed s_d (weights per
+ * second) plus its messages: a worker receives one activation and sends one partial
+ * (h_d = send + recv), the root sends N-1 activations and receives N-1 partials ((N-1) h_0),
+ * one after the other on its CPU. Shares that make every device finish together:
+ * t = (W + sum s_d h_d) / sum s_d and x_d = s_d (t - h_d) / W; when the root's comes out
+ * negative it holds (almost) nothing and coordinates (the workers are solved without it).
+ * W is a block's mean weight count (attention and FFN blocks alternate). Without host costs,
+ * under the mesh collective (every device sends and receives alike) or with memory budgets
+ * (moving work onto memory-poor devices costs storage reads this model does not weigh)
+ * this is "balanced".
+ */
+static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    int n = e->n_devices, any = 0;
+    for (int d = 0; env->devices && d < n; d++)
+        any |= env->devices[d].send_ns + env->devices[d].recv_ns > 0;
+    /* memory_budget: a device streams what its memory does not hold, so moving the root's
+       share onto memory-poor workers costs storage time this model does not see: balanced
+       (placement: scheduled weighs memory) */
+    if (!any || n < 2 || e->cfg.collective != HALO_COLLECTIVE_STAR || e->cfg.memory_budget)
+        return balanced_spec(e, env, err);
+    const halo_model_config *mc = halo_model_get_config(e->model);
+    double dim = mc->dim, kv = halo_model_kv_dim(mc);
+    double w_block = (2.0 * dim * dim + 2.0 * dim * kv + 3.0 * dim * mc->hidden_dim) / 2.0;
+    double x[HALO_MAX_DEVICES], s_sum = 0, sh_sum = 0;
+    for (int d = 0; d < n; d++) {
+        double s = env->devices[d].speed;
+        if (!(s > 0))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: engine.placement balanced-host needs every device's speed "
+                             "(device %d's is not known)",
+                             e->name, d);
+        double h = (double)(env->devices[d].send_ns + env->devices[d].recv_ns) * 1e-9;
+        x[d] = h * (d == 0 ? n - 1 : 1); /* the device's message time per block, for now */
+        s_sum += s;
+        sh_sum += s * x[d];
+    }
+    double t = (w_block + sh_sum) / s_sum;
+    int root_out = t <= x[0];
+    if (root_out) { /* the root only coordinates */
+        double s0 = env->devices[0].speed;
+        t = (w_block + sh_sum - s0 * x[0]) / (s_sum - s0);
+    }
+    size_t cap = 32 + 32 * (size_t)n;
+    e->placement = malloc(cap);
+    if (!e->placement)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    size_t used = (size_t)snprintf(e->placement, cap, "weights:");
+    for (int d = 0; d < n; d++) {
+        double share = env->devices[d].speed * (t - x[d]) / w_block;
+        if ((d == 0 && root_out) || !(share > 1e-9))
+            share = 1e-9; /* rounds to no group (weights must be positive) */
+        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", share);
     }
     return HALO_OK;
 }
@@ -804,6 +929,8 @@ static int resolve_placement(halo_engine *e, const halo_engine_env *env, halo_er
     const char *spec = e->cfg.placement ? e->cfg.placement : "equal";
     if (strcmp(spec, "balanced") == 0)
         return balanced_spec(e, env, err);
+    if (strcmp(spec, "balanced-host") == 0)
+        return balanced_host_spec(e, env, err);
     if (strcmp(spec, "scheduled") == 0)
         return scheduled_spec(e, env, err);
     return replace_str(&e->placement, spec, err);
@@ -978,9 +1105,9 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
     if (rc == HALO_OK)
         rc = resolve_placement(e, env, err);
     if (rc == HALO_OK) {
-        (void)parse_flags(e->cfg.critical, e->critical);
+        (void)parse_flags(e->cfg.critical, e->critical, n);
         if (e->cfg.reliable) {
-            (void)parse_flags(e->cfg.reliable, e->reliable);
+            (void)parse_flags(e->cfg.reliable, e->reliable, n);
         } else {
             /* by default, devices whose links lose nothing are reliable; with nothing known
                of the links, only the root is */
@@ -1010,6 +1137,7 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
                                  .adaptive = e->cfg.adaptive_deadline,
                                  .deadline_min_ns = e->cfg.deadline_min_ns,
                                  .redundancy = e->cfg.redundancy,
+                                 .redundancy_on_loss = e->cfg.redundancy_on_loss,
                                  .deadline_max_ns = e->cfg.deadline_max_ns,
                                  .plan_fn = e->importance ? halo_importance_plan : NULL,
                                  .plan_ctx = e->importance};

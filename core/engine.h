@@ -10,7 +10,8 @@
  *
  * Filling a configuration, in this order:
  *   halo_engine_config_init        the defaults (no preset: strict, equal split, ...);
- *   halo_engine_preset             a named baseline (dllama, balanced, relaxed, halo);
+ *   halo_engine_preset             a named baseline (dllama, balanced, relaxed, halo,
+ *                                  strict-datagram, strict-tcp-tuned);
  *   halo_engine_set                each explicit key, which overrides the preset;
  *   halo_engine_config_finish      derived defaults (delivery from the policy, the halo
  *                                  preset's scoring for a shape) and the checks between
@@ -57,11 +58,11 @@ enum halo_simulator {
 };
 
 typedef struct halo_engine_config {
-    char baseline[16];        /* the preset applied, "" for none */
+    char baseline[24];        /* the preset applied, "" for none */
     char *placement;          /* equal | balanced | scheduled | weights:.. | explicit:.. */
     int policy;               /* enum halo_sync_policy */
     uint64_t deadline_ns;     /* relaxed: wait for non-critical contributions this long */
-    char *critical;           /* "1,3": devices always awaited under relaxed, or NULL */
+    char *critical;           /* "1,3" or "all": devices always awaited under relaxed, or NULL */
     int encoding;             /* enum halo_encoding of every message */
     int group_size;           /* hidden neurons per FFN group, 0 = the default */
     int delivery;             /* enum halo_delivery, or HALO_ENGINE_DELIVERY_AUTO */
@@ -79,10 +80,11 @@ typedef struct halo_engine_config {
     int adaptive_deadline;    /* deadline from measured arrival delays */
     uint64_t deadline_min_ns; /* clamp of the adaptive deadline */
     uint64_t deadline_max_ns;
-    int redundancy;    /* copies of each activation to a critical device, 1..8 */
-    int memory_budget; /* devices hold at most their memory of group weights */
-    int prefetch;      /* memory_budget: read the next streamed block ahead */
-    uint64_t set;      /* bit k: key k of the table was given explicitly */
+    int redundancy;         /* copies of each activation to a critical device, 1..8 */
+    int memory_budget;      /* devices hold at most their memory of group weights */
+    int prefetch;           /* memory_budget: read the next streamed block ahead */
+    int redundancy_on_loss; /* extra copies only after a contribution went missing */
+    uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 
 /* The value types of the keys. */
@@ -142,7 +144,15 @@ int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *s
  *   relaxed    relaxed sync with a fixed deadline, equal split, no importance;
  *   halo       relaxed sync, split by device speed, importance from the predictor (synthetic
  *              scores for a shape), critical groups placed on reliable devices, adaptive
- *              deadline, two copies of each activation to critical devices.
+ *              deadline, two copies of each activation to critical devices;
+ *   strict-datagram  the cheapest fix a strict system could make for loss: strict sync over
+ *              datagrams with the application's own resend: relaxed sync with every device
+ *              critical (critical: all), so every contribution is awaited, and an activation
+ *              whose answer is missing after the adaptive deadline (srtt + 4 rttvar of the
+ *              answers, as TCP's RTO without its 200 ms floor) is sent again; equal split,
+ *              star collective, no importance, one copy;
+ *   strict-tcp-tuned  dllama with the minimum RTO lowered per route as Linux allows
+ *              (tcp.rto_min_ms 5: `ip route change ... rto_min 5ms`).
  * Keys set explicitly before are kept. Errors: HALO_ERR_ARG naming the value and the
  * presets (the message has no key prefix; front-ends add file:line or the flag).
  */
@@ -204,15 +214,16 @@ int halo_engine_args_apply(halo_engine_config *c, const halo_engine_args *a, con
 
 /* What the engine knows of one device; zero fields are unknown. */
 typedef struct halo_engine_device {
-    double speed;             /* relative speed for placement "balanced" (> 0), 0 = unknown */
-    double flops_per_s;       /* for "scheduled" */
-    double mem_bw_bps;        /* for "scheduled" */
-    uint64_t mem_bytes;       /* for "scheduled" and memory_budget */
-    uint64_t op_overhead_ns;  /* for "scheduled" */
-    double storage_bw_bps;    /* memory_budget: storage to stream from */
-    double link_bps;          /* slower direction of its links */
-    uint64_t link_latency_ns; /* one-way latency, both directions added */
-    double loss;              /* mean loss of the lossier direction; 0 = reliable */
+    double speed;              /* relative speed for placement "balanced" (> 0), 0 = unknown */
+    double flops_per_s;        /* for "scheduled" */
+    double mem_bw_bps;         /* for "scheduled" */
+    uint64_t mem_bytes;        /* for "scheduled" and memory_budget */
+    uint64_t op_overhead_ns;   /* for "scheduled" */
+    double storage_bw_bps;     /* memory_budget: storage to stream from */
+    double link_bps;           /* slower direction of its links */
+    uint64_t link_latency_ns;  /* one-way latency, both directions added */
+    double loss;               /* mean loss of the lossier direction; 0 = reliable */
+    uint64_t send_ns, recv_ns; /* host cost of one message sent / received ("balanced-host") */
 } halo_engine_device;
 
 typedef struct halo_engine_env {

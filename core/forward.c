@@ -6,6 +6,7 @@
 #include "core/forward.h"
 
 #include "core/arena.h"
+#include "core/mat.h"
 #include "core/ops.h"
 
 #include <math.h>
@@ -26,6 +27,7 @@ struct halo_state {
     float *key_cache;   /* (n_layers, seq_len, kv_dim) */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *freq;        /* (head_size / 2) RoPE frequencies */
+    halo_act act;       /* the current input of a matrix product, quantised (GGUF) */
 };
 
 static void carve(void *obj, halo_arena *a) {
@@ -44,6 +46,8 @@ static void carve(void *obj, halo_arena *a) {
     s->key_cache = halo_arena_take(a, kv, sizeof(float));
     s->value_cache = halo_arena_take(a, kv, sizeof(float));
     s->freq = halo_arena_take(a, (size_t)halo_model_head_size(c) / 2, sizeof(float));
+    halo_act_carve(&s->act, a, c->dim > c->hidden_dim ? c->dim : c->hidden_dim,
+                   halo_model_format(s->model) == HALO_MODEL_GGUF);
 }
 
 int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, halo_err *err) {
@@ -56,9 +60,7 @@ int halo_state_new(halo_state **out, const halo_model *model, halo_pool *pool, h
     if (!s)
         return HALO_ERR_NOMEM;
     s->bytes = bytes;
-    int head_size = halo_model_head_size(halo_model_get_config(model));
-    for (int i = 0; i < head_size / 2; i++)
-        s->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)head_size);
+    halo_model_rope_freq(model, s->freq);
     *out = s;
     return HALO_OK;
 }
@@ -93,6 +95,11 @@ enum {
     ATTN_MIN_PARALLEL = 1 << 16
 };
 
+/* out = w x over the whole matrix, x being the input last given to halo_act_set. */
+static void mv(halo_state *s, float *out, const halo_mat *w) {
+    halo_mat_vec(s->pool, out, w, 0, 0, s->act.x, halo_act_get(&s->act, w), w->rows, w->cols, 0);
+}
+
 static void hook_before(const halo_forward_hooks *h, int layer, int phase, const float *xb) {
     if (h && h->before)
         h->before(h->ctx, layer, phase, xb);
@@ -109,28 +116,28 @@ float *halo_forward(halo_state *s, int token, int pos) {
 
 float *halo_forward_hooked(halo_state *s, int token, int pos, const halo_forward_hooks *hooks) {
     const halo_model_config *c = halo_model_get_config(s->model);
-    const halo_weights *w = halo_model_get_weights(s->model);
     HALO_ASSERT(token >= 0 && token < c->vocab_size);
     HALO_ASSERT(pos >= 0 && pos < c->seq_len);
-    size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    size_t dim = (size_t)c->dim;
     size_t kv_dim = (size_t)halo_model_kv_dim(c);
     int head_size = halo_model_head_size(c);
+    float eps = halo_model_norm_eps(s->model);
     float *x = s->x;
-    const float *emb = w->token_embedding + (size_t)token * dim;
-    for (size_t i = 0; i < dim; i++)
-        x[i] = emb[i];
+    halo_mat_row(halo_model_embedding(s->model), token, x);
 
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
         int layer = (int)l;
+        const halo_layer *L = halo_model_layer(s->model, layer);
         size_t layer_off = l * (size_t)c->seq_len * kv_dim;
         float *k = s->key_cache + layer_off + (size_t)pos * kv_dim;
         float *v = s->value_cache + layer_off + (size_t)pos * kv_dim;
 
-        halo_rmsnorm(s->xb, x, w->rms_att + l * dim, c->dim);
+        halo_rmsnorm_eps(s->xb, x, L->rms_att, c->dim, eps);
         hook_before(hooks, layer, HALO_PHASE_ATTN, s->xb);
-        halo_matvec_pool(s->pool, s->q, w->wq + l * dim * dim, s->xb, c->dim, c->dim);
-        halo_matvec_pool(s->pool, k, w->wk + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
-        halo_matvec_pool(s->pool, v, w->wv + l * kv_dim * dim, s->xb, (int)kv_dim, c->dim);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->q, &L->wq);
+        mv(s, k, &L->wk);
+        mv(s, v, &L->wv);
         halo_rope(s->q, c->dim, head_size, s->freq, pos);
         halo_rope(k, (int)kv_dim, head_size, s->freq, pos);
 
@@ -138,22 +145,26 @@ float *halo_forward_hooked(halo_state *s, int token, int pos, const halo_forward
         /* Short contexts are cheaper to run inline than to hand out. */
         int big = (long)(pos + 1) * c->dim >= ATTN_MIN_PARALLEL;
         halo_pool_run(big ? s->pool : NULL, attn_head, &job, c->n_heads);
-        halo_matvec_pool(s->pool, s->xb2, w->wo + l * dim * dim, s->xb, c->dim, c->dim);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->xb2, &L->wo);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb2[i];
         hook_after(hooks, layer, HALO_PHASE_ATTN, s->xb);
 
-        halo_rmsnorm(s->xb, x, w->rms_ffn + l * dim, c->dim);
+        halo_rmsnorm_eps(s->xb, x, L->rms_ffn, c->dim, eps);
         hook_before(hooks, layer, HALO_PHASE_FFN, s->xb);
-        halo_matvec_pool(s->pool, s->hb, w->w1 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
-        halo_matvec_pool(s->pool, s->hb2, w->w3 + l * hidden * dim, s->xb, c->hidden_dim, c->dim);
+        halo_act_set(&s->act, s->xb, c->dim);
+        mv(s, s->hb, &L->w1);
+        mv(s, s->hb2, &L->w3);
         halo_swiglu(s->hb, s->hb2, c->hidden_dim);
-        halo_matvec_pool(s->pool, s->xb, w->w2 + l * dim * hidden, s->hb, c->dim, c->hidden_dim);
+        halo_act_set(&s->act, s->hb, c->hidden_dim);
+        mv(s, s->xb, &L->w2);
         for (size_t i = 0; i < dim; i++)
             x[i] += s->xb[i];
         hook_after(hooks, layer, HALO_PHASE_FFN, s->hb);
     }
-    halo_rmsnorm(x, x, w->rms_final, c->dim);
-    halo_matvec_pool(s->pool, s->logits, w->wcls, x, c->vocab_size, c->dim);
+    halo_rmsnorm_eps(x, x, halo_model_get_weights(s->model)->rms_final, c->dim, eps);
+    halo_act_set(&s->act, x, c->dim);
+    mv(s, s->logits, halo_model_classifier(s->model));
     return s->logits;
 }

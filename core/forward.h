@@ -1,6 +1,7 @@
 /*
- * The single-device forward pass (float32, llama2.c semantics: RMSNorm, RoPE, grouped-query
- * attention with a KV cache, SwiGLU FFN, shared or separate classifier).
+ * The single-device forward pass (llama2.c semantics: RMSNorm, RoPE, grouped-query
+ * attention with a KV cache, SwiGLU FFN, shared or separate classifier), on weights of any
+ * supported type (core/mat.h; activations float32, the KV cache float32).
  *
  * A run state holds the activations and the KV cache of one sequence; every buffer is
  * carved from one arena in halo_state_new, so decoding allocates nothing. Several states may

@@ -673,6 +673,11 @@ int halo_loader_new_opts(halo_loader **out, const char *path, const halo_model *
                          halo_err *err) {
     *out = NULL;
     const halo_model_config *cfg = halo_model_get_config(model);
+    if (halo_model_format(model) == HALO_MODEL_GGUF)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: the group loader reads float32 llama2.c checkpoints only, not GGUF "
+                         "files (map the whole model instead)",
+                         path);
     if (!groups_match(g, cfg))
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "%s: loader group geometry does not match the model (use halo_groups_init "

@@ -41,7 +41,7 @@
  * only reports the times; nothing in it decides anything by the clock except the timeout.
  *
  * This module does not decide what to prefetch (the predictor and the placement do), does
- * not compute, and does not handle quantised checkpoints.
+ * not compute, and does not handle quantised checkpoints or GGUF files (refused at new).
  */
 #ifndef HALO_LOADER_H
 #define HALO_LOADER_H

@@ -1,7 +1,8 @@
 /*
- * Checkpoint loading and validation. The file is mapped read-only and every tensor is a view
- * into the mapping; nothing is copied. Sizes are computed in 64-bit arithmetic after the
- * header's fields are bounded, so no header can make the arithmetic overflow.
+ * Checkpoint loading and validation (llama2.c here; GGUF in model_gguf.c). The file is
+ * mapped read-only and every tensor is a view into the mapping; nothing is copied. Sizes are
+ * computed in 64-bit arithmetic after the header's fields are bounded, so no header can make
+ * the arithmetic overflow.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -9,6 +10,7 @@
 
 #include "core/bytes.h"
 #include "core/file.h"
+#include "core/model_impl.h"
 #include "core/rng.h"
 
 #include <errno.h>
@@ -21,21 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct halo_model {
-    halo_model_config cfg;
-    halo_weights w;
-    void *map;        /* the whole file; NULL for a shape-only model */
-    size_t map_bytes; /* its length */
-    int weight_type;  /* enum halo_weight_type */
-    uint64_t hash;    /* halo_model_hash, 0 until computed */
-};
-
 double halo_weight_bytes(int weight_type) {
     switch (weight_type) {
     case HALO_WEIGHT_Q80:
         return 34.0 / 32.0;
     case HALO_WEIGHT_Q40:
         return 18.0 / 32.0;
+    case HALO_WEIGHT_F16:
+        return 2.0;
     default:
         return 4.0;
     }
@@ -54,6 +49,9 @@ int halo_model_new_shape(halo_model **out, const halo_model_config *cfg, int wei
         return HALO_FAIL(err, HALO_ERR_NOMEM, "shape model: out of memory");
     m->cfg = *cfg;
     m->weight_type = weight_type;
+    m->format = HALO_MODEL_SHAPE;
+    m->rope_theta = 10000.0f;
+    m->norm_eps = 1e-5f;
     *out = m;
     return HALO_OK;
 }
@@ -74,8 +72,8 @@ uint64_t halo_model_hash(const halo_model *model) {
     if (m->hash)
         return m->hash;
     uint64_t h = 0xcbf29ce484222325ULL;
-    if (m->map) {
-        h = fnv1a(h, m->map, m->map_bytes);
+    if (m->bytes) {
+        h = fnv1a(h, m->bytes, m->n_bytes);
     } else {
         int32_t f[9] = {m->cfg.dim,     m->cfg.hidden_dim,        m->cfg.n_layers,
                         m->cfg.n_heads, m->cfg.n_kv_heads,        m->cfg.vocab_size,
@@ -87,7 +85,7 @@ uint64_t halo_model_hash(const halo_model *model) {
 }
 
 int halo_model_has_weights(const halo_model *model) {
-    return model->map != NULL;
+    return model->format != HALO_MODEL_SHAPE;
 }
 
 int halo_model_weight_type(const halo_model *model) {
@@ -150,6 +148,14 @@ uint64_t halo_model_payload_bytes(const halo_model_config *c, int with_rope_tabl
     return n * sizeof(float);
 }
 
+static halo_mat f32_mat(const float *p, int rows, int cols) {
+    return (halo_mat){.data = p,
+                      .row_bytes = (size_t)cols * sizeof(float),
+                      .type = HALO_TYPE_F32,
+                      .rows = rows,
+                      .cols = cols};
+}
+
 static void bind_weights(halo_model *m, int with_rope_tables) {
     const halo_model_config *c = &m->cfg;
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, layers = (size_t)c->n_layers;
@@ -170,15 +176,41 @@ static void bind_weights(halo_model *m, int with_rope_tables) {
     if (with_rope_tables)
         p += (size_t)c->seq_len * (size_t)halo_model_head_size(c);
     w->wcls = c->shared_classifier ? w->token_embedding : p;
+    for (size_t l = 0; l < layers; l++) {
+        halo_layer *L = &m->layers[l];
+        L->rms_att = w->rms_att + l * dim;
+        L->rms_ffn = w->rms_ffn + l * dim;
+        L->wq = f32_mat(w->wq + l * dim * dim, c->dim, c->dim);
+        L->wk = f32_mat(w->wk + l * kv_dim * dim, (int)kv_dim, c->dim);
+        L->wv = f32_mat(w->wv + l * kv_dim * dim, (int)kv_dim, c->dim);
+        L->wo = f32_mat(w->wo + l * dim * dim, c->dim, c->dim);
+        L->w1 = f32_mat(w->w1 + l * hidden * dim, c->hidden_dim, c->dim);
+        L->w2 = f32_mat(w->w2 + l * dim * hidden, c->dim, c->hidden_dim);
+        L->w3 = f32_mat(w->w3 + l * hidden * dim, c->hidden_dim, c->dim);
+    }
+    m->emb = f32_mat(w->token_embedding, c->vocab_size, c->dim);
+    m->cls = f32_mat(w->wcls, c->vocab_size, c->dim);
 }
 
 int halo_model_load(halo_model **out, const char *path, halo_err *err) {
+    return halo_model_load_opts(out, path, NULL, err);
+}
+
+int halo_model_load_opts(halo_model **out, const char *path, const halo_model_opts *opts,
+                         halo_err *err) {
     *out = NULL;
     int fd;
     uint64_t file_bytes;
     int rc = halo_file_open_regular(path, &fd, &file_bytes, err);
     if (rc != HALO_OK)
         return rc;
+    unsigned char magic[4];
+    if (file_bytes >= 4 && pread(fd, magic, 4, 0) == 4 && memcmp(magic, "GGUF", 4) == 0) {
+        (void)close(fd);
+        halo_gguf *g;
+        rc = halo_gguf_open(&g, path, err);
+        return rc == HALO_OK ? halo_model_from_gguf(out, g, opts, err) : rc;
+    }
     if (file_bytes < HALO_MODEL_HEADER_BYTES) {
         (void)close(fd);
         return HALO_FAIL(err, HALO_ERR_FORMAT,
@@ -220,14 +252,24 @@ int halo_model_load(halo_model **out, const char *path, halo_err *err) {
                        file_bytes < legacy ? "truncated" : "oversized or header wrong");
         goto fail;
     }
+    if (opts && opts->max_seq_len > 0 && cfg.seq_len > opts->max_seq_len)
+        cfg.seq_len = opts->max_seq_len;
     halo_model *m = calloc(1, sizeof *m);
-    if (!m) {
+    halo_layer *layers = calloc((size_t)cfg.n_layers, sizeof *layers);
+    if (!m || !layers) {
+        free(m);
+        free(layers);
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     m->cfg = cfg;
+    m->format = HALO_MODEL_LLAMA2C;
     m->map = map;
-    m->map_bytes = (size_t)file_bytes;
+    m->bytes = map;
+    m->n_bytes = (size_t)file_bytes;
+    m->layers = layers;
+    m->rope_theta = 10000.0f;
+    m->norm_eps = 1e-5f;
     bind_weights(m, file_bytes == legacy && legacy != plain);
     *out = m;
     return HALO_OK;
@@ -240,7 +282,14 @@ void halo_model_free(halo_model *model) {
     if (!model)
         return;
     if (model->map)
-        (void)munmap(model->map, model->map_bytes);
+        (void)munmap(model->map, model->n_bytes);
+    halo_gguf_free(model->gguf);
+    for (int i = 0; i < model->n_packs; i++)
+        free(model->packs[i]);
+    free(model->packs);
+    free(model->layers);
+    free(model->norms);
+    free(model->rope_factors);
     free(model);
 }
 
@@ -252,11 +301,59 @@ const halo_weights *halo_model_get_weights(const halo_model *model) {
     return &model->w;
 }
 
+const halo_layer *halo_model_layer(const halo_model *model, int layer) {
+    HALO_ASSERT(layer >= 0 && layer < model->cfg.n_layers);
+    return model->layers ? &model->layers[layer] : NULL;
+}
+
+const halo_mat *halo_model_embedding(const halo_model *model) {
+    return model->layers ? &model->emb : NULL;
+}
+
+const halo_mat *halo_model_classifier(const halo_model *model) {
+    return model->layers ? &model->cls : NULL;
+}
+
+int halo_model_format(const halo_model *model) {
+    return model->format;
+}
+
+int halo_model_ffn_align(const halo_model *model) {
+    return model->ffn_align > 1 ? model->ffn_align : 1;
+}
+
+float halo_model_rope_theta(const halo_model *model) {
+    return model->rope_theta;
+}
+
+float halo_model_norm_eps(const halo_model *model) {
+    return model->norm_eps;
+}
+
+void halo_model_rope_freq(const halo_model *model, float *freq) {
+    int head_size = halo_model_head_size(&model->cfg);
+    for (int i = 0; i < head_size / 2; i++) {
+        freq[i] = 1.0f / powf(model->rope_theta, (float)(2 * i) / (float)head_size);
+        if (model->rope_factors)
+            freq[i] /= model->rope_factors[i];
+    }
+}
+
+uint64_t halo_model_packed_bytes(const halo_model *model) {
+    return model->packed_bytes;
+}
+
+const struct halo_gguf *halo_model_gguf(const halo_model *model) {
+    return model->gguf;
+}
+
 uint64_t halo_model_n_params(const halo_model *model) {
     return halo_model_payload_bytes(&model->cfg, 0) / sizeof(float);
 }
 
 uint64_t halo_model_bytes_per_token(const halo_model *model) {
+    if (model->format == HALO_MODEL_GGUF)
+        return model->bytes_per_token;
     const halo_model_config *c = &model->cfg;
     uint64_t n = halo_model_n_params(model);
     uint64_t emb = (uint64_t)c->vocab_size * (uint64_t)c->dim;

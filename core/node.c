@@ -9,6 +9,7 @@
 #include "core/node.h"
 
 #include "core/loader.h"
+#include "core/mat.h"
 #include "core/memplan.h"
 #include "core/ops.h"
 
@@ -35,6 +36,7 @@ struct halo_node {
     /* compute buffers */
     float *x, *xb, *own, *q, *att, *head_out, *hb, *hb2, *freq, *logits;
     float *key_cache, *value_cache; /* (n_layers, seq_len, kv_dim) */
+    halo_act act, win;              /* a block's input and a window of it, quantised (GGUF) */
     unsigned char *valid;           /* (n_layers, n_attn, seq_len): position computed? */
     uint32_t seq_base;              /* step - pos of the sequence in the caches */
     int have_seq;
@@ -61,6 +63,16 @@ struct halo_node {
     uint64_t *srtt_ns, *rttvar_ns; /* (n_devices, 2) smoothed contribution delays per device
                                       and block kind (attention and FFN blocks differ) */
     uint8_t *retried;              /* (n_devices) activation re-sent in this sync */
+    uint64_t sync_seq;             /* syncs begun so far */
+    uint64_t *lossy_until;         /* (n_devices) redundancy_on_loss: sync_seq below which the
+                                      device gets the extra copies (evidence of loss) */
+    uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
+                                      its late arrival is still a delay sample */
+    uint64_t late_key, late_start_ns; /* that sync's block key and start */
+    uint32_t *trouble;                /* slow_safe: (n_devices) share of a device's syncs, in
+                                         1/65536, that needed a repeated request or went
+                                         without it (EWMA, gain 1/16): redundancy pays only
+                                         where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
@@ -247,17 +259,19 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
         return 0;
     }
+    const halo_layer *L = halo_model_layer(n->model, layer);
+    halo_act_set(&n->act, xb, c->dim);
     for (int i = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
         float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
-        halo_matvec_window(n->pool, q, n->w->wq + l * dim * dim + g * grp_cols * dim, dim, xb,
-                           (int)grp_cols, c->dim, 0);
-        halo_matvec_window(n->pool, k, n->w->wk + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
-                           hs, c->dim, 0);
-        halo_matvec_window(n->pool, v, n->w->wv + l * kv_dim * dim + g * (size_t)hs * dim, dim, xb,
-                           hs, c->dim, 0);
+        halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb, halo_act_get(&n->act, &L->wq),
+                     (int)grp_cols, c->dim, 0);
+        halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk), hs,
+                     c->dim, 0);
+        halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv), hs,
+                     c->dim, 0);
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
@@ -277,8 +291,9 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         while (j < count && gids[j] == gids[j - 1] + 1)
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
-        halo_matvec_window(n->pool, out, n->w->wo + l * dim * dim + c0, dim, n->head_out + c0,
-                           c->dim, (int)cols, 1);
+        halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
+        halo_mat_vec(n->pool, out, &L->wo, 0, (int)c0, n->head_out + c0,
+                     halo_act_get(&n->win, &L->wo), c->dim, (int)cols, 1);
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
@@ -289,7 +304,7 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
    when the loader could not read a group. */
 static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
                        float *out) {
-    size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim, l = (size_t)layer;
+    size_t dim = (size_t)n->mc->dim;
     double neurons = 0;
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
@@ -300,13 +315,15 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         return 0;
     if (n->loader)
         return ffn_from_loader(n, layer, gids, count, xb, out);
+    const halo_layer *L = halo_model_layer(n->model, layer);
+    halo_act_set(&n->act, xb, (int)dim);
     for (int i = 0; i < count; i++) {
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         int len = halo_groups_ffn_len(&n->g, gids[i]);
-        halo_matvec_window(n->pool, n->hb + s, n->w->w1 + l * hidden * dim + s * dim, dim, xb, len,
-                           (int)dim, 0);
-        halo_matvec_window(n->pool, n->hb2 + s, n->w->w3 + l * hidden * dim + s * dim, dim, xb, len,
-                           (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1), len,
+                     (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3), len,
+                     (int)dim, 0);
         halo_swiglu(n->hb + s, n->hb2 + s, len);
     }
     memset(out, 0, dim * sizeof *out);
@@ -317,8 +334,9 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c0 = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
-        halo_matvec_window(n->pool, out, n->w->w2 + l * dim * hidden + c0, hidden, n->hb + c0,
-                           (int)dim, (int)(c1 - c0), 1);
+        halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
+        halo_mat_vec(n->pool, out, &L->w2, 0, (int)c0, n->hb + c0, halo_act_get(&n->win, &L->w2),
+                     (int)dim, (int)(c1 - c0), 1);
         i = j;
     }
     return 0;
@@ -417,11 +435,18 @@ static void root_fail(halo_node *n, int rc, const halo_err *err) {
     n->done = 1;
 }
 
+/* Whether the current sync waits for device d whatever the deadline: a critical device, or
+   (slow_safe) one whose delay for this block kind has not been measured yet. */
+static int must_await(const halo_node *n, int d) {
+    return n->critical[d] ||
+           (n->sync.slow_safe && n->sync.adaptive && !n->srtt_ns[2 * d + n->phase]);
+}
+
 static int sync_complete(const halo_node *n) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d] || n->received[d])
             continue;
-        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || n->critical[d] || !n->deadline_passed)
+        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || must_await(n, d) || !n->deadline_passed)
             return 0;
     }
     return 1;
@@ -429,12 +454,27 @@ static int sync_complete(const halo_node *n) {
 
 static int begin_sync(halo_node *n, halo_err *err);
 
+/* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
+static void saw_loss(halo_node *n, int d) {
+    n->lossy_until[d] = n->sync_seq + 2 * (uint64_t)n->mc->n_layers;
+}
+
+/* Copies of the current sync's activation for device d. */
+static int copies_for(const halo_node *n, int d) {
+    const halo_sync_config *c = &n->sync;
+    if (c->policy != HALO_SYNC_POLICY_RELAXED || !n->critical[d] || c->redundancy <= 1)
+        return 1;
+    return !c->redundancy_on_loss || n->sync_seq < n->lossy_until[d] ? c->redundancy : 1;
+}
+
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
     if (n->numerics) {
-        halo_rmsnorm(n->x, n->x, n->w->rms_final, c->dim);
-        halo_matvec_window(n->pool, n->logits, n->w->wcls, (size_t)c->dim, n->x, c->vocab_size,
-                           c->dim, 0);
+        halo_rmsnorm_eps(n->x, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->x, c->dim);
+        halo_mat_vec(n->pool, n->logits, cls, 0, 0, n->x, halo_act_get(&n->act, cls), c->vocab_size,
+                     c->dim, 0);
     }
     charge(n, 2.0 * c->vocab_size * c->dim, n->wbytes * c->vocab_size * c->dim, 1);
     n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
@@ -457,16 +497,27 @@ static void finish_sync(halo_node *n) {
     n->block_t0_ns = now;
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
+        if (n->late)
+            n->late[d] = 0;
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
         n->metrics.expected++;
         n->stats.expected++;
         if (!n->received[d]) {
+            saw_loss(n, d);
             n->metrics.missing++;
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
         }
+        if (n->late)
+            n->late[d] = !n->received[d] && !n->retried[d];
+        if (n->trouble) {
+            uint32_t hit = (n->retried[d] || !n->received[d]) ? 65536u : 0u;
+            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + hit / 16;
+        }
     }
+    n->late_key = block_key(n->step, n->layer, n->phase);
+    n->late_start_ns = n->sync_start_ns;
     /* Sum in device order, so the result does not depend on arrival order. */
     for (size_t i = 0; n->numerics && i < dim; i++) {
         float s = n->own[i];
@@ -538,7 +589,7 @@ static void on_deadline(void *arg) {
     /* Critical contributions are still missing: ask those devices again. */
     halo_err err = {0};
     for (int d = 1; d < n->n_devices; d++) {
-        if (n->received[d] || !n->critical[d] || n->dev_start[d + 1] == n->dev_start[d])
+        if (n->received[d] || !must_await(n, d) || n->dev_start[d + 1] == n->dev_start[d])
             continue;
         int rc = send_activation(n, d, &err);
         if (rc != HALO_OK) {
@@ -547,7 +598,12 @@ static void on_deadline(void *arg) {
         }
         n->retried[d] = 1;
         n->stats.retries++;
+        saw_loss(n, d);
     }
+    /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
+       is merely slow is not flooded with requests it answers from its cache */
+    if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
+        n->deadline_ns *= 2;
     int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
     if (rc != HALO_OK) {
         root_fail(n, rc, &err);
@@ -584,8 +640,8 @@ static uint64_t sync_deadline(const halo_node *n) {
 }
 
 /* A first-transmission contribution of device d arrived after `delay` ns. */
-static void observe_delay(halo_node *n, int d, uint64_t delay) {
-    int i = 2 * d + n->phase;
+static void observe_delay(halo_node *n, int d, int phase, uint64_t delay) {
+    int i = 2 * d + phase;
     if (!n->srtt_ns[i]) {
         n->srtt_ns[i] = delay ? delay : 1;
         n->rttvar_ns[i] = delay / 2;
@@ -619,7 +675,8 @@ static void collect_groups(halo_node *n) {
 static int begin_sync(halo_node *n, halo_err *err) {
     if (n->numerics) {
         const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
-        halo_rmsnorm(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim);
+        halo_rmsnorm_eps(n->xb, n->x, norm + (size_t)n->layer * (size_t)n->mc->dim, n->mc->dim,
+                         halo_model_norm_eps(n->model));
     }
     /* This block's row of the placement, possibly re-planned for this sync. */
     const halo_groups *g = &n->g;
@@ -644,14 +701,16 @@ static int begin_sync(halo_node *n, halo_err *err) {
     memset(n->received, 0, (size_t)n->n_devices);
     memset(n->retried, 0, (size_t)n->n_devices);
     n->deadline_passed = 0;
+    n->sync_seq++;
     int waiting = 0;
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        int copies =
-            n->sync.policy == HALO_SYNC_POLICY_RELAXED && n->critical[d] && n->sync.redundancy > 1
-                ? n->sync.redundancy
-                : 1;
+        int copies = copies_for(n, d);
+        /* slow_safe: extra copies only to a device whose exchanges have failed lately (on a
+           clean link they are pure cost: messages, wake-ups and answers from the cache) */
+        if (n->trouble && n->trouble[d] < 256)
+            copies = 1;
         for (int k = 0; k < copies; k++) {
             int rc = send_activation(n, d, err);
             if (rc != HALO_OK)
@@ -662,6 +721,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
     n->sync_start_ns = n->t->ops->now_ns(n->t, 0);
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
         n->deadline_ns = sync_deadline(n);
+        n->stats.deadline_sum_ns += n->deadline_ns;
+        n->stats.deadlines++;
         int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
@@ -692,6 +753,13 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t cur = block_key(n->step, n->layer, n->phase);
     if (!n->in_flight || key != cur) {
         n->stats.stale++;
+        if (n->late && key == n->late_key && n->late[m->src]) {
+            /* slow, not lost: its delay is a sample, or the deadline would never learn to
+               wait for a device slower than it (issue 15) */
+            uint64_t now = n->t->ops->now_ns(n->t, 0);
+            n->late[m->src] = 0;
+            observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
+        }
         return;
     }
     int d = m->src;
@@ -703,9 +771,13 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     }
     if (!first_copy(n, n->received, d))
         return;
-    if (!n->retried[d]) {
+    /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
+       first one of a device: without it a device slower than the first deadline would be
+       re-asked before it answers at every sync and never get a sample (measured from the
+       first request, so at worst too long: safe, and later samples pull it down) */
+    if (!n->retried[d] || (n->sync.slow_safe && !n->srtt_ns[2 * d + n->phase])) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
-        observe_delay(n, d, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+        observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
     }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
@@ -786,7 +858,8 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
     size_t dim = (size_t)n->mc->dim;
     if (n->numerics) {
         const float *norm = phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
-        halo_rmsnorm(n->xb, n->x, norm + (size_t)layer * dim, n->mc->dim);
+        halo_rmsnorm_eps(n->xb, n->x, norm + (size_t)layer * dim, n->mc->dim,
+                         halo_model_norm_eps(n->model));
     }
     charge(n, 3.0 * (double)dim, 8.0 * (double)dim, 0);
     uint64_t key = block_key(n->mesh_step, layer, phase);
@@ -865,9 +938,11 @@ static int mesh_classifier(halo_node *n, halo_err *err) {
     mesh_slice_rows(n, n->idx, &lo, &hi);
     float *out = n->idx == 0 ? n->logits + lo : n->mesh_slice;
     if (n->numerics) {
-        halo_rmsnorm(n->xb, n->x, n->w->rms_final, c->dim);
-        halo_matvec_window(n->pool, out, n->w->wcls + (size_t)lo * (size_t)c->dim, (size_t)c->dim,
-                           n->xb, hi - lo, c->dim, 0);
+        halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->xb, c->dim);
+        halo_mat_vec(n->pool, out, cls, lo, 0, n->xb, halo_act_get(&n->act, cls), hi - lo, c->dim,
+                     0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->mesh_active = 0;
@@ -1088,6 +1163,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         cfg->groups->hidden_dim != c->hidden_dim || c->n_layers > 32767)
         return HALO_FAIL(err, HALO_ERR_ARG, "node %d: group geometry does not fit the model",
                          cfg->node_idx);
+    if (cfg->groups->ffn_size % halo_model_ffn_align(cfg->model) != 0)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "node %d: FFN group size %d is not a multiple of the model's "
+                         "quantisation block %d",
+                         cfg->node_idx, cfg->groups->ffn_size, halo_model_ffn_align(cfg->model));
     if (cfg->collective == HALO_COLLECTIVE_MESH &&
         (cfg->sync.policy != HALO_SYNC_POLICY_STRICT || cfg->sync.plan_fn || !cfg->mesh_placement))
         return HALO_FAIL(err, HALO_ERR_ARG,
@@ -1171,6 +1251,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->srtt_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
+        n->lossy_until = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+        if (cfg->sync.slow_safe) {
+            n->late = alloc_bytes(n, nd, &failed);
+            n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+        }
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -1182,6 +1267,12 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         if (!failed && cfg->sync.critical)
             memcpy(n->critical_cfg, cfg->sync.critical, nd);
     }
+    int quantised = n->numerics && halo_model_format(n->model) == HALO_MODEL_GGUF;
+    int widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+    if (!failed && (halo_act_init(&n->act, widest, quantised, NULL) != HALO_OK ||
+                    halo_act_init(&n->win, widest, quantised, NULL) != HALO_OK))
+        failed = 1;
+    n->bytes += halo_act_buffer_bytes(&n->act) + halo_act_buffer_bytes(&n->win);
     int rc = failed ? HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory (%zu bytes)", n->idx,
                                 n->bytes)
                     : HALO_OK;
@@ -1204,8 +1295,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         halo_node_free(n);
         return rc;
     }
-    for (int i = 0; i < n->g.head_size / 2; i++)
-        n->freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)n->g.head_size);
+    halo_model_rope_freq(n->model, n->freq);
     *out = n;
     return HALO_OK;
 }
@@ -1213,17 +1303,19 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,          n->head_out,
-                    n->att,         n->hb,           n->hb2,        n->freq,       n->key_cache,
-                    n->value_cache, n->valid,        n->tx,         n->rx_groups,  n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,   n->received,   n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
-                    n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice};
+    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
+                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
+                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
+                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
+                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
+    halo_act_free(&n->act);
+    halo_act_free(&n->win);
     halo_placement_free(&n->mesh_pl);
     free(n);
 }
@@ -1265,8 +1357,7 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
         .step = n->step, .pos = (uint32_t)pos, .start_ns = n->t->ops->now_ns(n->t, 0)};
     n->block_t0_ns = n->metrics.start_ns;
     if (n->numerics)
-        memcpy(n->x, n->w->token_embedding + (size_t)token * (size_t)c->dim,
-               (size_t)c->dim * sizeof(float));
+        halo_mat_row(halo_model_embedding(n->model), token, n->x);
     int rc;
     if (n->collective == HALO_COLLECTIVE_MESH) {
         n->mesh_slices = 0;

@@ -20,9 +20,10 @@ static inline v4f load4(const float *p) {
 /*
  * Two 4-lane accumulators over 8 floats per step, a 4-lane step, then a scalar tail. Measured
  * (issue 2): a kernel doing four rows per step to share the loads of x was 25% slower here
- * than this one, which leaves streaming to the hardware prefetcher.
+ * than this one, which leaves streaming to the hardware prefetcher. Inlined where it runs on
+ * short vectors (attention scores); halo_dot is the same body, so the same results.
  */
-float halo_dot(const float *a, const float *b, int n) {
+static inline float dot_blocked(const float *a, const float *b, int n) {
     v4f acc0 = {0}, acc1 = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -40,6 +41,10 @@ float halo_dot(const float *a, const float *b, int n) {
     for (; i < n; i++)
         s += a[i] * b[i];
     return s;
+}
+
+float halo_dot(const float *a, const float *b, int n) {
+    return dot_blocked(a, b, n);
 }
 
 float halo_sum(const float *a, size_t n) {
@@ -61,11 +66,15 @@ float halo_sum(const float *a, size_t n) {
 }
 
 void halo_rmsnorm(float *out, const float *x, const float *w, int n) {
+    halo_rmsnorm_eps(out, x, w, n, 1e-5f);
+}
+
+void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++)
         ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int i = 0; i < n; i++)
         out[i] = w[i] * (ss * x[i]);
@@ -147,7 +156,29 @@ void halo_swiglu(float *hb, const float *hb2, int n) {
     }
 }
 
+enum {
+    ROPE_TABLE = 256 /* frequencies whose cos/sin are computed once per call */
+};
+
 void halo_rope(float *vec, int n, int head_size, const float *freq, int pos) {
+    /* Every head rotates by the same head_size / 2 angles: compute their cos and sin once
+       (the same calls on the same values as per pair, so the same results). */
+    int half = head_size / 2;
+    if (half <= ROPE_TABLE) {
+        float c[ROPE_TABLE], s[ROPE_TABLE];
+        for (int j = 0; j < half; j++) {
+            float val = (float)pos * freq[j];
+            c[j] = cosf(val);
+            s[j] = sinf(val);
+        }
+        for (int i = 0; i < n; i += 2) {
+            int j = (i % head_size) / 2;
+            float v0 = vec[i], v1 = vec[i + 1];
+            vec[i] = v0 * c[j] - v1 * s[j];
+            vec[i + 1] = v0 * s[j] + v1 * c[j];
+        }
+        return;
+    }
     for (int i = 0; i < n; i += 2) {
         float val = (float)pos * freq[(i % head_size) / 2];
         float fcr = cosf(val), fci = sinf(val);
@@ -164,7 +195,7 @@ void halo_attend(float *out, float *att, const float *q, const float *k_cache, c
     int n = 0;
     for (int t = 0; t <= pos; t++)
         if (!valid || valid[t])
-            att[n++] = halo_dot(q, k_cache + (size_t)t * kv_stride, head_size) * scale;
+            att[n++] = dot_blocked(q, k_cache + (size_t)t * kv_stride, head_size) * scale;
     halo_softmax(att, n);
     for (int i = 0; i < head_size; i++)
         out[i] = 0.0f;
@@ -174,7 +205,14 @@ void halo_attend(float *out, float *att, const float *q, const float *k_cache, c
             continue;
         const float *v = v_cache + (size_t)t * kv_stride;
         float a = att[n++];
-        for (int i = 0; i < head_size; i++)
+        int i = 0;
+        /* Element by element as the scalar loop (a * v[i] rounded, then added), four at a
+           time: the same results. */
+        for (; i + 4 <= head_size; i += 4) {
+            v4f o = load4(out + i) + load4(v + i) * a;
+            memcpy(out + i, &o, sizeof o);
+        }
+        for (; i < head_size; i++)
             out[i] += a * v[i];
     }
 }

@@ -24,6 +24,9 @@ float halo_sum(const float *a, size_t n);
 /* out = w * (x / rms(x)) elementwise; n > 0; out may alias x. eps = 1e-5 as in LLaMA. */
 void halo_rmsnorm(float *out, const float *x, const float *w, int n);
 
+/* The same with the model's epsilon (halo_rmsnorm is this with 1e-5f). */
+void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float eps);
+
 /* In-place softmax of x[0..n), n > 0. */
 void halo_softmax(float *x, int n);
 

@@ -12,6 +12,7 @@
 #include "core/arena.h"
 #include "core/bytes.h"
 #include "core/file.h"
+#include "core/mat.h"
 #include "core/ops.h"
 #include "core/wire.h"
 
@@ -179,37 +180,53 @@ static void transpose(float *m, int rows, int cols, float *tmp) {
 }
 
 /* Derives the W2 column norms and the Wo Gram matrices from the model. */
-static void derive_from_model(halo_predictor *p, const halo_weights *w) {
+/*
+ * W2's squared column norms and Wo's Gram matrices, in double precision, from the model's
+ * rows (dequantised for quantised models). The sums run over rows in ascending order, as a
+ * column-by-column loop would. Returns 0, or -1 when out of memory.
+ */
+static int derive_from_model(halo_predictor *p, const halo_model *model) {
     size_t dim = (size_t)p->dim, hidden = (size_t)p->hidden, hs = (size_t)p->head_size;
-    for (size_t l = 0; l < (size_t)p->n_layers; l++) {
-        const float *w2 = w->w2 + l * dim * hidden;
-        for (size_t j = 0; j < hidden; j++) {
-            double s = 0;
-            for (size_t i = 0; i < dim; i++)
-                s += (double)w2[i * hidden + j] * (double)w2[i * hidden + j];
-            p->w2_sq[l * hidden + j] = (float)s;
+    size_t nk = (size_t)p->n_kv, kv_mul = (size_t)p->kv_mul;
+    float *row = malloc((dim > hidden ? dim : hidden) * sizeof *row);
+    double *col = malloc(hidden * sizeof *col);
+    double *gram = malloc(nk * hs * hs * sizeof *gram);
+    double *m = malloc(nk * hs * sizeof *m);
+    int rc = row && col && gram && m ? 0 : -1;
+    for (size_t l = 0; rc == 0 && l < (size_t)p->n_layers; l++) {
+        const halo_layer *L = halo_model_layer(model, (int)l);
+        memset(col, 0, hidden * sizeof *col);
+        for (size_t i = 0; i < dim; i++) {
+            halo_mat_row(&L->w2, (int)i, row);
+            for (size_t j = 0; j < hidden; j++)
+                col[j] += (double)row[j] * (double)row[j];
         }
-        const float *wo = w->wo + l * dim * dim;
-        for (size_t g = 0; g < (size_t)p->n_kv; g++) {
-            float *gram = p->wo_gram + (l * (size_t)p->n_kv + g) * hs * hs;
-            size_t col0 = g * (size_t)p->kv_mul * hs;
-            for (size_t a = 0; a < hs; a++)
-                for (size_t b = 0; b < hs; b++) {
-                    /* (M^T M)[a][b] with M[i][c] = sum over the group's heads of Wo[i][h*hs + c].
-                     */
-                    double s = 0;
-                    for (size_t i = 0; i < dim; i++) {
-                        double ma = 0, mb = 0;
-                        for (size_t h = 0; h < (size_t)p->kv_mul; h++) {
-                            ma += (double)wo[i * dim + col0 + h * hs + a];
-                            mb += (double)wo[i * dim + col0 + h * hs + b];
-                        }
-                        s += ma * mb;
-                    }
-                    gram[a * hs + b] = (float)s;
+        for (size_t j = 0; j < hidden; j++)
+            p->w2_sq[l * hidden + j] = (float)col[j];
+        /* (M^T M)[a][b] with M[i][c] = sum over the group's heads of Wo[i][h*hs + c]. */
+        memset(gram, 0, nk * hs * hs * sizeof *gram);
+        for (size_t i = 0; i < dim; i++) {
+            halo_mat_row(&L->wo, (int)i, row);
+            for (size_t g = 0; g < nk; g++)
+                for (size_t a = 0; a < hs; a++) {
+                    double ma = 0;
+                    for (size_t h = 0; h < kv_mul; h++)
+                        ma += (double)row[g * kv_mul * hs + h * hs + a];
+                    m[g * hs + a] = ma;
                 }
+            for (size_t g = 0; g < nk; g++)
+                for (size_t a = 0; a < hs; a++)
+                    for (size_t b = 0; b < hs; b++)
+                        gram[(g * hs + a) * hs + b] += m[g * hs + a] * m[g * hs + b];
         }
+        for (size_t k = 0; k < nk * hs * hs; k++)
+            p->wo_gram[l * nk * hs * hs + k] = (float)gram[k];
     }
+    free(row);
+    free(col);
+    free(gram);
+    free(m);
+    return rc;
 }
 
 static void carve(void *obj, halo_arena *a) {
@@ -297,7 +314,10 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
             src += 4 * (uint64_t)p->n_kv;
         }
     }
-    derive_from_model(p, halo_model_get_weights(model));
+    if (derive_from_model(p, model) != 0) {
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
     free(tmp);
     free(buf);
     *out = p;
@@ -424,29 +444,35 @@ double halo_predictor_flops(const halo_predictor *p) {
 
 /* ==== Oracle ==== */
 
+/* w's row `row`, columns [col0, col0 + n), times x (one thread; float activations). */
+static float row_dot(const halo_mat *w, int row, int col0, const float *x, int n) {
+    float y;
+    halo_mat_vec(NULL, &y, w, row, col0, x, NULL, 1, n, 0);
+    return y;
+}
+
 void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int layer,
                            const float *xb, float *scratch, float *scores) {
     const halo_model_config *c = halo_model_get_config(model);
-    const halo_weights *w = halo_model_get_weights(model);
-    HALO_ASSERT(w->w1 && layer >= 0 && layer < c->n_layers && g->hidden_dim == c->hidden_dim);
+    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers &&
+                g->hidden_dim == c->hidden_dim);
+    const halo_layer *L = halo_model_layer(model, layer);
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
-    const float *w1 = w->w1 + (size_t)layer * hidden * dim;
-    const float *w3 = w->w3 + (size_t)layer * hidden * dim;
-    const float *w2 = w->w2 + (size_t)layer * dim * hidden;
     float *h = scratch, *y = scratch + hidden;
-    /* h = silu(W1 xb) * (W3 xb) exactly as the forward pass computes it; W3 xb goes through
-     * y (dim floats) a chunk at a time. */
-    halo_matvec(h, w1, xb, c->hidden_dim, c->dim);
+    /* h = silu(W1 xb) * (W3 xb) as the forward pass computes it (from dequantised weights
+     * and float activations for quantised models); W3 xb goes through y (dim floats) a chunk
+     * at a time. */
+    halo_mat_vec(NULL, h, &L->w1, 0, 0, xb, NULL, c->hidden_dim, c->dim, 0);
     for (size_t j0 = 0; j0 < hidden; j0 += dim) {
         int len = (int)(hidden - j0 < dim ? hidden - j0 : dim);
-        halo_matvec(y, w3 + j0 * dim, xb, len, c->dim);
+        halo_mat_vec(NULL, y, &L->w3, (int)j0, 0, xb, NULL, len, c->dim, 0);
         halo_swiglu(h + j0, y, len);
     }
     for (int f = 0; f < g->n_ffn; f++) {
         int j0 = halo_groups_ffn_start(g, f), len = halo_groups_ffn_len(g, f);
         double s = 0;
         for (size_t i = 0; i < dim; i++) {
-            double yi = (double)halo_dot(w2 + i * hidden + (size_t)j0, h + j0, len);
+            double yi = (double)row_dot(&L->w2, (int)i, j0, h + j0, len);
             s += yi * yi;
         }
         scores[f] = (float)sqrt(s);
@@ -456,16 +482,16 @@ void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int la
 void halo_oracle_score_attn(const halo_model *model, const halo_groups *g, int layer,
                             const float *att, float *scores) {
     const halo_model_config *c = halo_model_get_config(model);
-    const halo_weights *w = halo_model_get_weights(model);
-    HALO_ASSERT(w->wo && layer >= 0 && layer < c->n_layers && g->n_attn == c->n_kv_heads);
+    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers &&
+                g->n_attn == c->n_kv_heads);
+    const halo_layer *L = halo_model_layer(model, layer);
     size_t dim = (size_t)c->dim;
     size_t cols = (size_t)g->kv_mul * (size_t)g->head_size;
-    const float *wo = w->wo + (size_t)layer * dim * dim;
     for (int k = 0; k < g->n_attn; k++) {
         size_t c0 = (size_t)k * cols;
         double s = 0;
         for (size_t i = 0; i < dim; i++) {
-            double yi = (double)halo_dot(wo + i * dim + c0, att + c0, (int)cols);
+            double yi = (double)row_dot(&L->wo, (int)i, (int)c0, att + c0, (int)cols);
             s += yi * yi;
         }
         scores[k] = (float)sqrt(s);

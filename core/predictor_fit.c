@@ -538,6 +538,20 @@ static void carve_cand(void *obj, halo_arena *a) {
     k->layers = halo_arena_take(a, L, sizeof(halo_predictor_fit_recall));
 }
 
+/* Matrix m as contiguous float32 rows: the mapping itself for a float32 checkpoint, else
+   dequantised into *buf (allocated on first use, the caller frees). NULL when out of memory. */
+static const float *as_floats(const halo_mat *m, float **buf) {
+    if (m->type == HALO_TYPE_F32 && m->row_bytes == (size_t)m->cols * sizeof(float))
+        return m->data;
+    if (!*buf)
+        *buf = malloc((size_t)m->rows * (size_t)m->cols * sizeof **buf);
+    if (!*buf)
+        return NULL;
+    for (int r = 0; r < m->rows; r++)
+        halo_mat_row(m, r, *buf + (size_t)r * (size_t)m->cols);
+    return *buf;
+}
+
 /* Fits candidate k (method, rank, flags set) from the pass-1 statistics. */
 static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
     size_t L = (size_t)x->n_layers, r = (size_t)k->rank, dim = (size_t)x->dim;
@@ -555,14 +569,26 @@ static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
         gsl_matrix_free(B_att);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "predictor fit: out of memory");
     }
-    int aware = k->method != HALO_PREDICTOR_FIT_SVD;
+    int aware = k->method != HALO_PREDICTOR_FIT_SVD, oom = 0;
+    float *b1 = NULL, *b2 = NULL, *b3 = NULL, *bv = NULL;
     for (size_t l = 0; l < L && rc == 0; l++) {
+        const halo_layer *lw = halo_model_layer(x->model, (int)l);
+        const float *w1 = as_floats(&lw->w1, &b1), *w3 = as_floats(&lw->w3, &b3);
+        const float *wv = as_floats(&lw->wv, &bv);
+        if (!w1 || !w3 || !wv) {
+            oom = rc = 1;
+            break;
+        }
         if (aware)
             rc = half_power(x->c_ffn + l * dd, x->tokens[1], x->dim, B_ffn) ||
                  half_power(x->c_att + l * dd, x->tokens[1], x->dim, B_att);
         const double *rows = NULL;
         if (k->method == HALO_PREDICTOR_FIT_AWARE_W2) {
-            const float *w2 = x->w->w2 + l * dim * hidden;
+            const float *w2 = as_floats(&lw->w2, &b2);
+            if (!w2) {
+                oom = rc = 1;
+                break;
+            }
             for (size_t j = 0; j < hidden; j++) {
                 double s = 0;
                 for (size_t i = 0; i < dim; i++)
@@ -575,19 +601,22 @@ static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
         float *v1 = f, *u1 = v1 + r * dim, *v3 = u1 + hidden * r, *u3 = v3 + r * dim;
         const gsl_matrix *bf = aware ? B_ffn : NULL, *ba = aware ? B_att : NULL;
         if (rc == 0)
-            rc = fit_matrix(x->w->w1 + l * hidden * dim, x->hidden, x->dim, rows, bf, k->rank, u1,
-                            v1) ||
-                 fit_matrix(x->w->w3 + l * hidden * dim, x->hidden, x->dim, rows, bf, k->rank, u3,
-                            v3);
+            rc = fit_matrix(w1, x->hidden, x->dim, rows, bf, k->rank, u1, v1) ||
+                 fit_matrix(w3, x->hidden, x->dim, rows, bf, k->rank, u3, v3);
         if (rc == 0 && k->attn) {
             float *vv = k->attn + l * na, *uv = vv + r * dim;
-            rc = fit_matrix(x->w->wv + l * kv_dim * dim, x->kv_dim, x->dim, NULL, ba, k->rank, uv,
-                            vv);
+            rc = fit_matrix(wv, x->kv_dim, x->dim, NULL, ba, k->rank, uv, vv);
         }
     }
     free(d);
+    free(b1);
+    free(b2);
+    free(b3);
+    free(bv);
     gsl_matrix_free(B_ffn);
     gsl_matrix_free(B_att);
+    if (oom)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "predictor fit: out of memory");
     /* The prior: each attention group's mean oracle importance on the fit stories. */
     for (size_t i = 0; k->prior && i < L * (size_t)x->n_kv; i++)
         k->prior[i] = (float)(x->static_attn[i] / (double)x->tokens[1]);

@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/bytes.h"
 #include "core/file.h"
+#include "core/gguf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,6 +36,7 @@ struct halo_tokenizer {
     piece *sorted; /* (vocab_size), by bytes, for lookup */
     char *blob;    /* (blob_bytes) all piece bytes, each NUL-terminated */
     char byte_pieces[256][2];
+    int byte_ids[256]; /* the <0xXX> piece of each byte (llama2.c files: byte + 3) */
 };
 
 enum {
@@ -129,6 +131,20 @@ static int parse(halo_tokenizer *t, FILE *f, const char *path, halo_err *err) {
     return HALO_OK;
 }
 
+/* The lookup index and the byte tables, once the pieces are in place. */
+static void finish(halo_tokenizer *t) {
+    memcpy(t->sorted, t->pieces, (size_t)t->vocab_size * sizeof *t->sorted);
+    qsort(t->sorted, (size_t)t->vocab_size, sizeof *t->sorted, piece_cmp);
+    for (int i = 0; i < 256; i++) {
+        t->byte_pieces[i][0] = (char)i;
+        t->byte_pieces[i][1] = '\0';
+        char name[7];
+        (void)snprintf(name, sizeof name, "<0x%02X>", (unsigned)i);
+        int id = lookup(t, name, 6);
+        t->byte_ids[i] = id >= 0 ? id : i + 3 < t->vocab_size ? i + 3 : 0;
+    }
+}
+
 int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, halo_err *err) {
     *out = NULL;
     if (vocab_size < 3)
@@ -163,12 +179,7 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
     rc = t ? parse(t, f, path, err) : HALO_ERR_NOMEM;
     if (rc != HALO_OK)
         goto fail;
-    memcpy(t->sorted, t->pieces, (size_t)vocab_size * sizeof *t->sorted);
-    qsort(t->sorted, (size_t)vocab_size, sizeof *t->sorted, piece_cmp);
-    for (int i = 0; i < 256; i++) {
-        t->byte_pieces[i][0] = (char)i;
-        t->byte_pieces[i][1] = '\0';
-    }
+    finish(t);
     (void)fclose(f);
     *out = t;
     return HALO_OK;
@@ -176,6 +187,142 @@ fail:
     (void)fclose(f);
     halo_tokenizer_free(t);
     return rc;
+}
+
+/* Array key `key` of the vocabulary: present, of element type `et` and n elements. */
+static int vocab_array(const halo_gguf *g, const char *key, int et, int n, int optional,
+                       const halo_gguf_kv **out, halo_err *err) {
+    const char *what = halo_gguf_what(g);
+    *out = halo_gguf_find(g, key);
+    if (!*out)
+        return optional ? HALO_OK
+                        : HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key '%s' is missing", what, key);
+    if ((*out)->type != HALO_GGUF_ARRAY || (*out)->elem_type != et)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key '%s' is not an array of %s", what, key,
+                         et == HALO_GGUF_STRING ? "strings"
+                         : et == HALO_GGUF_F32  ? "f32"
+                                                : "i32");
+    if ((*out)->n != (uint64_t)n)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: key '%s' has %llu entries, the model's vocabulary %d", what, key,
+                         (unsigned long long)(*out)->n, n);
+    return HALO_OK;
+}
+
+int halo_tokenizer_load_gguf(halo_tokenizer **out, const halo_gguf *g, int vocab_size,
+                             halo_err *err) {
+    *out = NULL;
+    const char *what = halo_gguf_what(g);
+    if (vocab_size < 3)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: vocabulary size %d too small", what, vocab_size);
+    const char *model;
+    size_t model_len;
+    if (!halo_gguf_find(g, "tokenizer.ggml.model"))
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: holds no vocabulary (key 'tokenizer.ggml.model'); give a "
+                         "tokenizer file",
+                         what);
+    int rc = halo_gguf_get_str(g, "tokenizer.ggml.model", &model, &model_len, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (model_len != 5 || memcmp(model, "llama", 5) != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: tokenizer model '%.*s' is not supported (halo reads 'llama' "
+                         "SentencePiece vocabularies)",
+                         what, (int)(model_len < 32 ? model_len : 32), model);
+    const halo_gguf_kv *tokens, *scores, *types;
+    if ((rc = vocab_array(g, "tokenizer.ggml.tokens", HALO_GGUF_STRING, vocab_size, 0, &tokens,
+                          err)) ||
+        (rc =
+             vocab_array(g, "tokenizer.ggml.scores", HALO_GGUF_F32, vocab_size, 1, &scores, err)) ||
+        (rc = vocab_array(g, "tokenizer.ggml.token_type", HALO_GGUF_I32, vocab_size, 1, &types,
+                          err)))
+        return rc;
+    static const char *const ids[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    for (int i = 0; i < 2; i++) {
+        int64_t v = i + 1;
+        rc = halo_gguf_get_int_opt(g, ids[i], 0, INT32_MAX, &v, err);
+        if (rc != HALO_OK)
+            return rc;
+        if (v != i + 1)
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key '%s' is %lld; halo needs %d", what,
+                             ids[i], (long long)v, i + 1);
+    }
+    halo_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
+    t->vocab_size = vocab_size;
+    /* Pieces shrink (U+2581 is three bytes, a space one): the file's bytes bound the blob. */
+    uint64_t pos = 0, total = 0;
+    for (int i = 0; i < vocab_size; i++) {
+        const char *s;
+        size_t len;
+        halo_gguf_array_str_next(tokens, &pos, &s, &len);
+        if (len > MAX_TOKEN_LENGTH) {
+            halo_tokenizer_free(t);
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d is %zu bytes long, at most %d",
+                             what, i, len, MAX_TOKEN_LENGTH);
+        }
+        total += len + 1;
+    }
+    t->scores = malloc((size_t)vocab_size * sizeof *t->scores);
+    t->pieces = malloc((size_t)vocab_size * sizeof *t->pieces);
+    t->sorted = malloc((size_t)vocab_size * sizeof *t->sorted);
+    t->blob = malloc((size_t)total);
+    if (!t->scores || !t->pieces || !t->sorted || !t->blob) {
+        halo_tokenizer_free(t);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
+    }
+    pos = 0;
+    size_t used = 0;
+    for (int i = 0; i < vocab_size; i++) {
+        const char *s;
+        size_t len;
+        halo_gguf_array_str_next(tokens, &pos, &s, &len);
+        char *dst = t->blob + used;
+        size_t k = 0;
+        for (size_t j = 0; j < len; j++) {
+            if (j + 2 < len && memcmp(s + j, "\xe2\x96\x81", 3) == 0) {
+                dst[k++] = ' ';
+                j += 2;
+            } else {
+                dst[k++] = s[j];
+            }
+        }
+        dst[k] = '\0';
+        float score = scores ? (float)halo_gguf_array_num(scores, (uint64_t)i) : 0.0f;
+        if (!isfinite(score)) {
+            halo_tokenizer_free(t);
+            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: token %d has a non-finite score", what, i);
+        }
+        if (types) {
+            double ty = halo_gguf_array_num(types, (uint64_t)i);
+            if (ty < 1 || ty > 6) {
+                halo_tokenizer_free(t);
+                return HALO_FAIL(err, HALO_ERR_FORMAT,
+                                 "%s: token %d has token type %g, expected 1..6", what, i, ty);
+            }
+        }
+        t->scores[i] = score;
+        t->pieces[i] = (piece){.bytes = dst, .len = (int)k, .id = i};
+        if ((int)k > t->max_token_length)
+            t->max_token_length = (int)k;
+        used += k + 1;
+    }
+    if (t->max_token_length == 0)
+        t->max_token_length = 1;
+    finish(t);
+    *out = t;
+    return HALO_OK;
+}
+
+void halo_tokenizer_piece(const halo_tokenizer *tok, int id, const char **bytes, size_t *len,
+                          float *score) {
+    HALO_ASSERT(id >= 0 && id < tok->vocab_size);
+    *bytes = tok->pieces[id].bytes;
+    *len = (size_t)tok->pieces[id].len;
+    if (score)
+        *score = tok->scores[id];
 }
 
 void halo_tokenizer_free(halo_tokenizer *tok) {
@@ -218,7 +365,7 @@ int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, in
             PUSH(id);
         } else {
             for (int i = 0; i < len; i++)
-                PUSH((unsigned char)c[i] + 3);
+                PUSH(t->byte_ids[(unsigned char)c[i]]);
         }
         c += len;
     }

@@ -1,5 +1,6 @@
 /*
- * The llama2.c tokenizer format and its byte-pair encoder/decoder.
+ * The llama2.c tokenizer format, SentencePiece-style `llama` vocabularies of GGUF files, and
+ * their byte-pair encoder/decoder.
  *
  * File format: int32 max_token_length, then for every token: float32 score, int32 length,
  * `length` bytes (no terminator). The file holds exactly vocab_size entries. Token 1 is BOS,
@@ -10,6 +11,11 @@
  * otherwise), then repeated merging of the adjacent pair whose concatenation is in the
  * vocabulary with the highest score (the leftmost on ties). The tokenizer is immutable after
  * loading and may be shared.
+ *
+ * A GGUF file's vocabulary (tokenizer.ggml.model "llama": tokens, scores, token types) is the
+ * same thing with SentencePiece's U+2581 for spaces and <s>, </s> for BOS and EOS; it is read
+ * into the same form. Byte fallback uses the file's <0xXX> pieces wherever they are. The
+ * GPT-2-style BPE vocabularies of Llama 3 ("gpt2") are refused.
  */
 #ifndef HALO_TOKENIZER_H
 #define HALO_TOKENIZER_H
@@ -32,8 +38,23 @@ typedef struct halo_tokenizer halo_tokenizer;
  */
 int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, halo_err *err);
 
+/*
+ * Reads the vocabulary of a GGUF file (core/gguf.h) and checks it holds exactly `vocab_size`
+ * tokens. Errors: HALO_ERR_FORMAT (no vocabulary, a model other than "llama", arrays of the
+ * wrong type or length, a token longer than 65536 bytes, non-finite scores, BOS/EOS ids
+ * other than 1/2), HALO_ERR_NOMEM; messages name the file and the key. *out is NULL on
+ * failure.
+ */
+struct halo_gguf;
+int halo_tokenizer_load_gguf(halo_tokenizer **out, const struct halo_gguf *g, int vocab_size,
+                             halo_err *err);
+
 /* Frees; NULL is a no-op. */
 void halo_tokenizer_free(halo_tokenizer *tok);
+
+/* Token `id`'s stored piece (spaces as ' ') and score; no decoding rules applied. */
+void halo_tokenizer_piece(const halo_tokenizer *tok, int id, const char **bytes, size_t *len,
+                          float *score);
 
 /* Number of tokens. */
 int halo_tokenizer_vocab_size(const halo_tokenizer *tok);

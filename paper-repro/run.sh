@@ -5,7 +5,9 @@
 #
 # usage: paper-repro/run.sh [--quick] [--out DIR] [--jobs N]
 #   --quick   quality on the first 10 held-out stories instead of all 124 (what the README's
-#             main command and CI run); the speed sweeps are the same in both modes
+#             main command and CI run), run 0 only of the attribution ladder, the band
+#             without its ns-3 rows, 10 stories for quality at the headline's drop rate;
+#             the speed sweeps are the same in both modes
 #   --out     where the database, figures and report go (default build/paper-repro, or
 #             build/paper-repro-quick); re-running resumes: finished runs are skipped
 #   --jobs    worker processes per sweep (default: the number of cores)
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
     --jobs) jobs=$2; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -81,6 +83,32 @@ echo "== figures and report"
 "$halo" report --db "$db" >"$out/report.md"
 echo "$out/report.md"
 
+# The attribution ladder and the fair baselines (attribution.sh): its own tables, written
+# into the output directory and appended to the report
+echo
+echo "== attribution ladder ($out/attribution.md)"
+quick_flag=()
+[ $quick = 1 ] && quick_flag=(--quick)
+bash "$here/paper-repro/attribution.sh" "${quick_flag[@]}" "$halo" >"$out/attribution.md"
+cat "$out/attribution.md"
+echo
+echo "== the headline as a band ($out/band.md, $out/figures/band.png)"
+bash "$here/paper-repro/band.sh" "${quick_flag[@]}" --out "$out/figures" "$halo" >"$out/band.md"
+cat "$out/band.md"
+echo
+echo "== quality at the headline's drop rate ($out/quality-op.md, $out/figures/quality-op.png)"
+bash "$here/paper-repro/quality-op.sh" "${quick_flag[@]}" --out "$out/figures" --jobs "$jobs" \
+    "$halo" >"$out/quality-op.md"
+cat "$out/quality-op.md"
+{
+    echo
+    cat "$out/attribution.md"
+    echo
+    cat "$out/band.md"
+    echo
+    cat "$out/quality-op.md"
+} >>"$out/report.md"
+
 q() { sqlite3 -batch -noheader "$db" "$1"; }
 # mean ms/token of scenario S at system Y (and an optional extra condition)
 ms() { q "SELECT printf('%.1f', avg(mean_ms)) FROM latest_run WHERE scenario_name = '$1' AND system = '$2' ${3:+AND $3}"; }
@@ -95,6 +123,11 @@ echo "| claim | paper | ours | conditions |"
 echo "|---|---|---|---|"
 d5=$(ms sweep-loss dllama "abs(loss - 0.05) < 1e-9") h5=$(ms sweep-loss halo "abs(loss - 0.05) < 1e-9")
 echo "| speedup over distributed-llama at 5% loss | 3.41x | $(ratio "$d5" "$h5") ($d5 vs $h5 ms/token) | Llama 2 7B Q4_0 shape, 8 x Pi 4B, gigabit, 5% loss on every worker's links, 32 tokens x 3 runs |"
+# HALO against the fair baselines on the headline (attribution.sh's first table)
+fair() { awk -v k="$1" '/^### / { n++ } n == 1 && index($0, "| " k " ") == 1 { split($0, c, "|"); gsub(/ /, "", c[3]); print c[3]; exit }' "$out/attribution.md"; }
+hh=$(fair "halo preset (check: the last ladder row)") sd=$(fair "strict-datagram (adaptive resend timeout)") st=$(fair "strict-tcp-tuned (rto_min 5 ms)")
+echo "| same, against strict-datagram (strict sync over datagrams, adaptive resend) | - | $(ratio "$sd" "$hh") ($sd vs $hh ms/token) | headline cluster, attribution.sh |"
+echo "| same, against strict-tcp-tuned (strict TCP, rto_min 5 ms) | - | $(ratio "$st" "$hh") ($st vs $hh ms/token) | headline cluster, attribution.sh |"
 ds=$(ms headline-subset dllama) hs=$(ms headline-subset halo)
 echo "| same, loss on 3 of 7 workers | - | $(ratio "$ds" "$hs") ($ds vs $hs ms/token) | as above, 5% loss on 3 workers' links only |"
 d0=$(ms sweep-loss dllama "abs(loss) < 1e-9") h0=$(ms sweep-loss halo "abs(loss) < 1e-9")
@@ -102,6 +135,10 @@ echo "| gain on a clean LAN | about 1.12x | $(ratio "$d0" "$h0") ($d0 vs $h0 ms/
 p0=$(ppl sweep-quality "r.system = 'halo' AND abs(r.loss) < 1e-9") p5=$(ppl sweep-quality "r.system = 'halo' AND abs(r.loss - 0.05) < 1e-9")
 r5=$(ppl sweep-quality "r.system = 'relaxed' AND abs(r.loss - 0.05) < 1e-9")
 echo "| accuracy loss at 5% loss | under 1% | perplexity $(change "$p5" "$p0") ($p5 vs $p0 loss-free); relaxed without importance $(change "$r5" "$p0") | stories260K numerics, 8 simulated Pi 4B, first $stories held-out stories |"
+# perplexity change at the headline's drop rate (quality-op.sh), per scoring
+qop() { awk -F'|' -v k="$1" '$2 == " " k " " { gsub(/ /, "", $5); print $5; exit }' "$out/quality-op.md"; }
+qdrop=$(sed -n 's/.*The HALO headline run drops \([0-9.]*\)%.*/\1/p' "$out/quality-op.md")
+echo "| accuracy loss at the speed run's drop rate | under 1% | perplexity $(qop predictor) with the predictor, $(qop oracle) oracle, $(qop none) without importance | stories260K where it drops what the headline drops (${qdrop}%), quality-op.sh (held-out stories: 10 with --quick, else 40) |"
 for n in 2 4 8; do
     dn=$(ms sweep-scale dllama "n_devices = $n") hn=$(ms sweep-scale halo "n_devices = $n")
     echo "| speedup with $n devices at 5% loss | not known | $(ratio "$dn" "$hn") | Llama 2 7B Q4_0 shape, Pi 4B, gigabit |"
@@ -131,6 +168,7 @@ for a in "${ablations[@]}"; do
     pa=$(ppl "ablation-quality-$name")
     echo "| ablation: $name | not known | $(ratio "$da" "$ha") speedup, perplexity $pa | headline cluster for speed, quality cluster for perplexity |"
 done
+
 t1=$(date +%s.%N)
 echo
 awk -v a="$t0" -v b="$t1" -v m="$mode" -v j="$jobs" 'BEGIN { printf "paper-repro (%s): wall time %.1f s with %d jobs\n", m, b - a, j }'

@@ -2,7 +2,9 @@
 # Install the Debian packages halo needs, only when some are missing.
 #
 #   scripts/deps.sh        packages to build, test and run halo
-#   scripts/deps.sh --ci   the above plus CI's tools (formatter, linters, aarch64 cross + qemu)
+#   scripts/deps.sh --ci   the above plus CI's tools (formatter, linters, aarch64 cross + qemu,
+#                          Node.js with npm and the @huggingface/gguf parser of
+#                          tests/test_gguf_npm.sh, installed in $HALO_NPM_DIR)
 #
 # Quiet when everything is already there. Runs apt-get update only when it has to install.
 # Needs root, or sudo; without either it names the missing packages and exits 1.
@@ -36,10 +38,15 @@ usage() {
     exit "${1:-2}"
 }
 
+# An independent GGUF reader for tests/test_gguf_npm.sh (--ci): pinned, in a cache folder.
+NPM_GGUF=@huggingface/gguf@0.4.6
+HALO_NPM_DIR=${HALO_NPM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/halo/npm}
+
 pkgs=("${BASE_PKGS[@]}")
+ci=0
 case "${1-}" in
 "") ;;
---ci) pkgs+=("${CI_PKGS[@]}") ;;
+--ci) pkgs+=("${CI_PKGS[@]}") ci=1 ;;
 -h | --help) usage 0 ;;
 *) usage ;;
 esac
@@ -69,7 +76,23 @@ for p in "${pkgs[@]}"; do
     [ $found -eq 1 ] || missing+=("$p")
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm: Debian's, unless some node and npm are on PATH already.
+if [ $ci -eq 1 ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
+    missing+=(nodejs npm)
+fi
+
+npm_gguf() {
+    [ $ci -eq 1 ] || return 0
+    [ -f "$HALO_NPM_DIR/node_modules/@huggingface/gguf/package.json" ] && return 0
+    echo "deps.sh: npm install $NPM_GGUF into $HALO_NPM_DIR" >&2
+    mkdir -p "$HALO_NPM_DIR"
+    npm install --prefix "$HALO_NPM_DIR" --no-audit --no-fund --no-save --silent "$NPM_GGUF"
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+    npm_gguf
+    exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
@@ -102,3 +125,4 @@ if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2
     echo "deps.sh: apt-get failed" >&2
     exit 1
 fi
+npm_gguf

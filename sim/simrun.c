@@ -192,7 +192,9 @@ static halo_engine_device *engine_devices(const halo_scenario *sc, double wbytes
                                                  ? v->uplink.bandwidth_bps
                                                  : v->downlink.bandwidth_bps,
                                  .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
-                                 .loss = up > down ? up : down};
+                                 .loss = up > down ? up : down,
+                                 .send_ns = v->profile.send_ns,
+                                 .recv_ns = v->profile.recv_ns};
     }
     return ed;
 }

@@ -27,7 +27,7 @@ case_golden() {
 case_help() {
     expect_ok --help
     expect_ok --version
-    for c in generate eval bench sim calibrate; do
+    for c in generate eval bench sim calibrate convert; do
         expect_ok "$c" --help
         check "$c help" grep -q "usage: halo $c" "$tmp/out"
     done
@@ -269,8 +269,99 @@ case_calibrate() {
         not_ok "failed calibrate touched $out"; fi
 }
 
+case_gguf() {
+    local g=$tmp/s.gguf
+    # The bundled model as GGUF f32 prints llama2.c's text; q8_0 and q4_0 run, on a cluster too.
+    expect_ok convert -o "$g"
+    expect_ok generate -m "$g" -t 0 -n 200
+    count=$((count + 1))
+    if cmp -s "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt"; then
+        echo "ok $count - GGUF f32 greedy text equals llama2.c's"
+    else
+        echo "not ok $count - GGUF f32 greedy text differs"
+        failures=$((failures + 1))
+    fi
+    expect_ok convert -t q8_0 -o "$tmp/q8.gguf" "$src/models/stories260K.bin"
+    expect_ok generate -m "$tmp/q8.gguf" -t 0 -n 20 --nodes 3
+    expect_ok convert -t q4_0 -o "$tmp/q4.gguf" "$tmp/q8.gguf"
+    expect_ok eval -m "$tmp/q4.gguf" --max-stories 2 "$src/data/tinystories-valid-dev.txt"
+    # q8_0 costs less than 0.5% of perplexity against f32 (the first 30 stories of the dev
+    # excerpt here; tools/compare-llamacpp.sh measures the whole excerpt beside llama.cpp).
+    local dev=$src/data/tinystories-valid-dev.txt p32 p8
+    expect_ok eval -m "$g" --json --max-stories 30 "$dev"
+    p32=$(sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p' "$tmp/out")
+    expect_ok eval -m "$tmp/q8.gguf" --json --max-stories 30 "$dev"
+    p8=$(sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p' "$tmp/out")
+    count=$((count + 1))
+    if awk -v a="$p8" -v b="$p32" 'BEGIN { exit !(a > 0 && b > 0 && a / b - 1 < 0.005 && b / a - 1 < 0.005) }'; then
+        echo "ok $count - q8_0 perplexity $p8 within 0.5% of f32 $p32"
+    else
+        echo "not ok $count - q8_0 perplexity '$p8' not within 0.5% of f32 '$p32'"
+        failures=$((failures + 1))
+    fi
+    expect_ok convert --synthetic 256,512,2,4,2,512,64 -z "$src/models/tok512.bin" -t q4_k_m \
+        -o "$tmp/k.gguf"
+    expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2
+    # A socket cluster of one worker on the q4_k_m model gives the in-process cluster's ids
+    # (the default group size is the K block on the root and on the worker alike).
+    expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --nodes 2 --baseline dllama --ids
+    cp "$tmp/out" "$tmp/ids-nodes"
+    if [ -z "$run_prefix" ]; then
+        halo keygen "$tmp/k.key" >/dev/null
+        halo worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp -m "$tmp/k.gguf" \
+            >"$tmp/w.log" 2>&1 &
+        local wpid=$! addr=
+        for _ in $(seq 100); do
+            addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w.log")
+            [ -n "$addr" ] && break
+            sleep 0.1
+        done
+        printf 'key: %s\nworkers: [%s]\nengine: {baseline: dllama}\n' "$tmp/k.key" "$addr" >"$tmp/c.yaml"
+        expect_ok generate -m "$tmp/k.gguf" -t 0 -n 8 --ids --cluster "$tmp/c.yaml"
+        kill "$wpid" 2>/dev/null
+        wait "$wpid" 2>/dev/null
+        count=$((count + 1))
+        if [ -s "$tmp/out" ] && cmp -s "$tmp/out" "$tmp/ids-nodes"; then
+            echo "ok $count - socket cluster on q4_k_m equals the in-process cluster"
+        else
+            echo "not ok $count - socket cluster on q4_k_m differs"
+            failures=$((failures + 1))
+        fi
+    fi
+    # usage errors
+    expect_fail 2 "missing -o FILE" -- convert
+    expect_fail 2 "--type: 'q3' is not" -- convert -o "$tmp/x.gguf" -t q3
+    expect_fail 2 "--synthetic: 'huge' is not a shape" -- convert --synthetic huge -o "$tmp/x.gguf"
+    expect_fail 2 "--synthetic takes no CHECKPOINT" -- convert --synthetic tinyllama-1.1b \
+        -o "$tmp/x.gguf" "$g"
+    expect_fail 2 "multiple of 256 (dim is 64)" -- convert -t q4_k_m -o "$tmp/x.gguf"
+    expect_fail 2 "--rope-theta is for --synthetic models only" -- convert --rope-theta 500000 \
+        -o "$tmp/x.gguf"
+    # halo bench --model times one given file, beside its read bandwidth
+    expect_ok bench --model "$tmp/k.gguf" --big-tokens 4 --reps 1 --threads 1 --json
+    count=$((count + 1))
+    if grep -q '"name": "k.gguf", "type": "q4_k_m"' "$tmp/out" && grep -q '"bandwidth_fraction"' "$tmp/out"; then
+        echo "ok $count - bench --model reports the file's type and its bandwidth fraction"
+    else
+        echo "not ok $count - bench --model: $(head -c 300 "$tmp/out")"
+        failures=$((failures + 1))
+    fi
+    expect_fail 1 "/nonexistent/dir/x.gguf" -- convert -o /nonexistent/dir/x.gguf
+    expect_fail 2 "FFN group size 32 is not a multiple of the model's quantisation block 256" \
+        -- generate -m "$tmp/k.gguf" --nodes 2 --group-size 32 -n 2
+    # bad files
+    head -c 3000 "$g" >"$tmp/trunc.gguf"
+    expect_fail 1 "$tmp/trunc.gguf" -- generate -m "$tmp/trunc.gguf"
+    head -c 200000 "$g" >"$tmp/short.gguf"
+    expect_fail 1 "run past the end of the file" -- generate -m "$tmp/short.gguf"
+    printf 'GGUF\003\000\000\000' >"$tmp/hdr.gguf"
+    expect_fail 1 "shorter than a GGUF header" -- eval -m "$tmp/hdr.gguf" "$src/data/tinystories-valid-dev.txt"
+    expect_fail 1 "has data after 512 tokens" -- generate -m "$g" -z "$src/models/tokenizer.bin" -n 2
+    ls "$tmp" | grep -q '^x.gguf$' && { echo "not ok - a failed convert left x.gguf"; failures=$((failures + 1)); }
+}
+
 for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate \
-    memory eval_scenario; do
+    memory eval_scenario gguf; do
     if [ -z "$only" ] || [ "$only" = "$c" ]; then
         "case_$c"
     fi

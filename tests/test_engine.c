@@ -42,7 +42,11 @@ static void presets_map_names_to_settings(void) {
         {"relaxed", HALO_SYNC_POLICY_RELAXED, HALO_ENGINE_IMPORTANCE_NONE, 0, 1,
          HALO_DELIVERY_DATAGRAM, "equal"},
         {"halo", HALO_SYNC_POLICY_RELAXED, HALO_SCORING_PREDICTOR, 1, 2, HALO_DELIVERY_DATAGRAM,
-         "balanced"},
+         "balanced-host"},
+        {"strict-datagram", HALO_SYNC_POLICY_RELAXED, HALO_ENGINE_IMPORTANCE_NONE, 1, 1,
+         HALO_DELIVERY_DATAGRAM, "equal"},
+        {"strict-tcp-tuned", HALO_SYNC_POLICY_STRICT, HALO_ENGINE_IMPORTANCE_NONE, 0, 1,
+         HALO_DELIVERY_STREAM, "equal"},
     };
 
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -65,11 +69,115 @@ static void presets_map_names_to_settings(void) {
     ASSERT_OK(halo_engine_preset(&c, "halo", NULL));
     ASSERT_OK(halo_engine_config_finish(&c, 8, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
     ASSERT_EQ(c.importance, HALO_SCORING_SYNTHETIC);
+    ASSERT_EQ(c.redundancy_on_loss, 1); /* no loss, no copies */
     halo_engine_config_free(&c);
     halo_err err = {0};
     halo_engine_config_init(&c);
     ASSERT_EQ(halo_engine_preset(&c, "fastest", &err), HALO_ERR_ARG);
-    ASSERT_STR_CONTAINS(err.msg, "'fastest' is not one of dllama, balanced, relaxed, halo");
+    ASSERT_STR_CONTAINS(err.msg, "'fastest' is not one of dllama, balanced, relaxed, halo, "
+                                 "strict-datagram, strict-tcp-tuned");
+    halo_engine_config_free(&c);
+}
+
+/* The placement halo_engine_new resolves for `spec` on n devices of equal speed whose
+   messages cost send_us + recv_us of host time each, collective star. */
+static void host_placement(const char *spec, int n, double host_us, char *out, size_t cap) {
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "placement", spec, NULL));
+    ASSERT_OK(halo_engine_config_finish(&c, n, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    halo_model_config shape;
+    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
+    halo_model *m = NULL;
+    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_engine_device dev[8] = {{0}};
+    for (int d = 0; d < n; d++)
+        dev[d] = (halo_engine_device){.speed = 5.74e9, /* Q4_0 weights/s of a Pi 4B */
+                                      .send_ns = (uint64_t)(host_us * 1e3),
+                                      .recv_ns = (uint64_t)(host_us * 1e3)};
+    halo_engine_env env = {.model = m, .n_devices = n, .devices = dev};
+    halo_engine *e = NULL;
+    ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+    (void)snprintf(out, cap, "%s", halo_engine_placement(e));
+    halo_engine_free(e);
+    halo_model_free(m);
+    halo_engine_config_free(&c);
+}
+
+/* "balanced-host" (the halo preset's split): the star's root serialises 2 (N-1) messages per
+   block, so with the fitted Pi 4B host costs it only coordinates 8 boards; with two devices
+   both pay one message each way (an equal split); without host costs it is "balanced". */
+static void balanced_host_relieves_the_root(void) {
+    char a[512], b[512];
+    host_placement("balanced-host", 8, 311, a, sizeof a);
+    ASSERT(strncmp(a, "weights:1e-09,", 14) == 0);
+    host_placement("balanced-host", 8, 0, a, sizeof a);
+    host_placement("balanced", 8, 0, b, sizeof b);
+    ASSERT(strcmp(a, b) == 0);
+    host_placement("balanced-host", 2, 311, a, sizeof a);
+    double w0 = 0, w1 = 0;
+    ASSERT_EQ(sscanf(a, "weights:%lf,%lf", &w0, &w1), 2);
+    ASSERT_NEAR(w0, w1, 1e-6 * w1);
+    /* 4 boards with small host costs: the root keeps a share, smaller than a worker's */
+    host_placement("balanced-host", 4, 50, a, sizeof a);
+    ASSERT_EQ(sscanf(a, "weights:%lf,%lf", &w0, &w1), 2);
+    ASSERT(w0 > 0.5 * w1 && w0 < w1);
+}
+
+/* The fair baselines: strict over datagrams awaits every device and resends after the
+   adaptive timeout; tuned TCP is dllama with a 5 ms minimum RTO; a later preset takes back
+   what an earlier one set, explicit keys stay. */
+static void fair_baselines_are_presets(void) {
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "baseline", "strict-datagram", NULL));
+    ASSERT_OK(halo_engine_config_finish(&c, 8, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    ASSERT(c.critical && strcmp(c.critical, "all") == 0);
+    ASSERT_EQ(c.collective, HALO_COLLECTIVE_STAR);
+    ASSERT_EQ(c.redundancy, 1);
+    halo_engine_device dev[8] = {{0}};
+    halo_model *m = NULL;
+    halo_model_config shape;
+    ASSERT_OK(halo_scenario_shape("tinyllama-1.1b", &shape));
+    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_engine_env env = {.model = m, .n_devices = 8, .devices = dev};
+    for (int d = 0; d < 8; d++)
+        dev[d] = (halo_engine_device){.speed = 1, .loss = d ? 0.05 : 0};
+    halo_engine *e = NULL;
+    ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+    const halo_sync_config *sy = halo_engine_sync(e);
+    for (int d = 1; d < 8; d++)
+        ASSERT_EQ(sy->critical[d], 1);
+    ASSERT(sy->adaptive);
+    ASSERT(!sy->plan_fn);
+    halo_engine_free(e);
+    halo_model_free(m);
+    halo_engine_config_free(&c);
+
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "baseline", "strict-tcp-tuned", NULL));
+    ASSERT_OK(halo_engine_config_finish(&c, 8, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    ASSERT_EQ(c.tcp.rto_min_ns, 5000000u);
+    ASSERT_EQ(c.collective, HALO_COLLECTIVE_MESH);
+    /* another preset over it (a command line's over a file's) restores Linux's 200 ms */
+    ASSERT_OK(halo_engine_set(&c, "baseline", "dllama", NULL));
+    ASSERT_EQ(c.tcp.rto_min_ns, 200000000u);
+    halo_engine_config_free(&c);
+
+    /* explicit keys win over the presets, before or after them */
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "tcp.rto_min_ms", "20", NULL));
+    ASSERT_OK(halo_engine_set(&c, "critical", "2", NULL));
+    ASSERT_OK(halo_engine_set(&c, "baseline", "strict-tcp-tuned", NULL));
+    ASSERT_EQ(c.tcp.rto_min_ns, 20000000u);
+    ASSERT_OK(halo_engine_set(&c, "baseline", "strict-datagram", NULL));
+    ASSERT(strcmp(c.critical, "2") == 0);
+    halo_engine_config_free(&c);
+    /* halo over strict-datagram awaits no device by default again */
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "baseline", "strict-datagram", NULL));
+    ASSERT_OK(halo_engine_set(&c, "baseline", "halo", NULL));
+    ASSERT(c.critical == NULL);
     halo_engine_config_free(&c);
 }
 
@@ -319,10 +427,98 @@ static void every_key_has_a_flag_and_round_trips(void) {
     halo_engine_config_free(&c);
 }
 
+/* A cluster file without an engine section runs the halo preset (issue 15). */
+static void cluster_file_defaults_to_the_halo_preset(void) {
+    halo_clusterfile cf;
+    halo_err err = {0};
+    const char *p = write_tmp("d.yaml", "key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002]\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT(strcmp(cf.engine.baseline, "halo") == 0);
+    ASSERT_EQ(cf.engine.policy, HALO_SYNC_POLICY_RELAXED);
+    ASSERT_EQ(cf.engine.delivery, HALO_DELIVERY_DATAGRAM);
+    ASSERT_EQ(cf.engine.importance, HALO_SCORING_PREDICTOR);
+    ASSERT_EQ(cf.engine.adaptive_deadline, 1);
+    ASSERT_EQ(cf.engine.redundancy, 2);
+    halo_clusterfile_free(&cf);
+    /* strict sync over the halo preset: the preset's importance does not apply there */
+    p = write_tmp("d2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nengine: {sync: strict}\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT_EQ(cf.engine.importance, HALO_ENGINE_IMPORTANCE_NONE);
+    ASSERT_EQ(cf.engine.delivery, HALO_DELIVERY_STREAM);
+    halo_clusterfile_free(&cf);
+}
+
+/* A valid value of key k, as a cluster file writes it. */
+static void sample_value(const halo_engine_key *k, char *buf, size_t cap) {
+    switch (k->type) {
+    case HALO_ENGINE_TYPE_ENUM:
+        (void)snprintf(buf, cap, "%s", k->names[0]);
+        break;
+    case HALO_ENGINE_TYPE_NUMBER:
+        (void)snprintf(buf, cap, "%g", k->lo + 1 < k->hi ? k->lo + 1 : (k->lo + k->hi) / 2);
+        break;
+    case HALO_ENGINE_TYPE_INTEGER:
+        (void)snprintf(buf, cap, "%g", k->lo > 0 ? k->lo : 16);
+        break;
+    case HALO_ENGINE_TYPE_BOOL:
+        (void)snprintf(buf, cap, "true");
+        break;
+    case HALO_ENGINE_TYPE_DEVICES:
+        (void)snprintf(buf, cap, "'1'");
+        break;
+    case HALO_ENGINE_TYPE_PATH:
+        (void)snprintf(buf, cap, "x.pred");
+        break;
+    default:
+        (void)snprintf(buf, cap, "equal");
+        break;
+    }
+}
+
+/* Every key of the table through a cluster file: taken (and marked given) where it applies
+   to socket clusters, refused with the reason where it does not. */
+static void every_key_goes_through_a_cluster_file(void) {
+    for (int k = 0; k < halo_engine_n_keys; k++) {
+        const halo_engine_key *key = &halo_engine_keys[k];
+        char value[64], text[512];
+        sample_value(key, value, sizeof value);
+        if (strncmp(key->name, "tcp.", 4) == 0)
+            (void)snprintf(text, sizeof text,
+                           "key: k.key\nworkers: [127.0.0.1:7001]\nengine:\n  tcp: {%s: %s}\n",
+                           key->name + 4, value);
+        else
+            (void)snprintf(text, sizeof text,
+                           "key: k.key\nworkers: [127.0.0.1:7001]\nengine:\n  %s: %s\n", key->name,
+                           value);
+        halo_clusterfile cf;
+        halo_err err = {0};
+        int rc = halo_clusterfile_load(&cf, write_tmp("every.yaml", text), &err);
+        int loaded = rc == HALO_OK;
+        if (rc == HALO_OK)
+            rc = halo_clusterfile_finish(&cf, 1, &err);
+        if (key->where & HALO_ENGINE_WHERE_NET) {
+            if (rc != HALO_OK)
+                TEST_FAIL_AT("%s: %s", key->name, err.msg);
+            ASSERT(halo_engine_is_set(&cf.engine, key->name));
+        } else {
+            ASSERT_EQ(rc, HALO_ERR_FORMAT);
+            ASSERT_STR_CONTAINS(err.msg, "has no effect in socket clusters");
+        }
+        if (loaded)
+            halo_clusterfile_free(&cf);
+    }
+}
+
 int main(int argc, char **argv) {
     static const test_case cases[] = {
+        TEST(cluster_file_defaults_to_the_halo_preset),
+        TEST(every_key_goes_through_a_cluster_file),
         TEST(presets_map_names_to_settings),
         TEST(explicit_keys_override_the_preset_in_any_order),
+        TEST(fair_baselines_are_presets),
+        TEST(balanced_host_relieves_the_root),
         TEST(bad_values_and_combinations_are_named),
         TEST(three_front_ends_give_equal_configs),
         TEST(yaml_front_ends_place_errors_at_the_key),

@@ -167,11 +167,13 @@ static void headline_is_7b_q40_on_eight_pis_with_lossy_workers(void) {
     ASSERT_EQ(s->runs, 3);
     ASSERT_EQ(s->engine.importance, -1);
     halo_scenario_free(s);
-    /* point 1: the HALO baseline = relaxed, balanced, synthetic importance (a shape),
-     * adaptive deadlines, two copies of critical activations, datagrams */
+    /* point 1: the HALO baseline = relaxed, balanced by speed and host costs, synthetic
+     * importance (a shape), adaptive deadlines, two copies of critical activations once a
+     * contribution went missing, datagrams */
     s = load_ok(tu_src_path(examples[1]), 1);
     ASSERT(strcmp(s->engine.baseline, "halo") == 0);
-    ASSERT(strcmp(s->engine.placement, "balanced") == 0);
+    ASSERT(strcmp(s->engine.placement, "balanced-host") == 0);
+    ASSERT_EQ(s->engine.redundancy_on_loss, 1);
     ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
     ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
     ASSERT_EQ(s->engine.importance, HALO_SCORING_SYNTHETIC);

@@ -240,6 +240,8 @@ static int cmd_model(const char *in, const char *out, int type, int nodes) {
     halo_model *m = NULL;
     if (halo_model_load(&m, in, &err) != HALO_OK)
         die("%s", err.msg);
+    if (halo_model_format(m) != HALO_MODEL_LLAMA2C)
+        die("%s: not a llama2.c checkpoint (this tool reads float32 checkpoints only)", in);
     const halo_model_config *c = halo_model_get_config(m);
     const halo_weights *w = halo_model_get_weights(m);
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;

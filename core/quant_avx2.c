@@ -1,0 +1,355 @@
+/*
+ * The AVX2 + FMA + F16C kernels of core/quant.h (x86-64). The whole file is compiled for
+ * those extensions (the pragma below), and nothing in it runs unless halo_qkernels_get found
+ * them on the processor. Each kernel computes the reference's integer block sums exactly
+ * (8-bit products summed in 16-bit pairs that cannot overflow, then in 32-bit lanes) and
+ * accumulates the scaled block sums in eight float lanes with fused multiply-adds.
+ */
+#include "core/quant_impl.h"
+
+#if defined(__x86_64__)
+
+#pragma GCC target("avx2,fma,f16c")
+
+#include <immintrin.h>
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hsum4(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float half(const uint16_t *p) {
+    return _cvtsh_ss(ld_half(p));
+}
+
+/* Signed 8-bit x signed 8-bit products, summed to eight 32-bit lanes (|x| <= 128 handled:
+   _mm256_sign_epi8 of -128 is 0x80, read as 128 by maddubs). */
+static inline __m256i dot_i8(__m256i x, __m256i y) {
+    __m256i ax = _mm256_sign_epi8(x, x);
+    __m256i sy = _mm256_sign_epi8(y, x);
+    __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static float avx2_dot_f16(const void *w, const float *x, int n) {
+    const unsigned char *p = w;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i)));
+        __m256 w1 =
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i + 16)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        s += _cvtsh_ss(h) * x[i];
+    }
+    return s;
+}
+
+/* One Q4_0 block's levels as 32 unsigned bytes (0..15), element order. */
+static inline __m256i q4_0_levels(const block_q4_0 *b) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)b->qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xF));
+}
+
+/* Sum of (q - 8) * y over one block, spread over eight 32-bit lanes: the unsigned levels
+   multiply the activations directly (maddubs: at most 2 * 15 * 127 per pair, no saturation)
+   and 8 * sum(y), stored with the activations, comes off lane 0. */
+static inline __m256i q4_0_block(const block_q4_0 *w, const act_q8_0 *x) {
+    __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q4_0_levels(w), y), _mm256_set1_epi16(1));
+    return _mm256_sub_epi32(p, _mm256_castsi128_si256(_mm_cvtsi32_si128(x->sum8)));
+}
+
+/* Two blocks per step into two accumulators: the fused multiply-adds of consecutive blocks
+   do not wait for each other. */
+static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
+    const block_q4_0 *w = vw;
+    const act_q8_0 *x = vx;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = q4_0_block(&w[i], &x[i]), p1 = q4_0_block(&w[i + 1], &x[i + 1]);
+        acc0 =
+            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++)
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d),
+                               _mm256_cvtepi32_ps(q4_0_block(&w[i], &x[i])), acc0);
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
+    const block_q8_0 *w = vw;
+    const act_q8_0 *x = vx;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
+                            _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs));
+        acc0 =
+            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
+                           _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* A Q4_K block's eight 6-bit scales and eight 6-bit mins as 16 bytes (scales first), by
+   word operations on the 12 packed bytes (the same values as q4_K_scale_min). */
+static inline __m128i q4_K_scales_mins(const uint8_t *packed) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    return _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
+}
+
+static float avx2_dot_q4_K(const void *vw, const void *vx, int nb) {
+    const block_q4_K *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        float d = x[i].d * half(&w[i].d), dmin = -x[i].d * half(&w[i].dmin);
+        __m256i sm = _mm256_cvtepu8_epi16(q4_K_scales_mins(w[i].scales)); /* 8 scales, 8 mins */
+        /* The minimums: sum over sub-blocks of m_j times the activation sum of its 32. */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)x[i].bsums);
+        __m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), pair);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        /* Scale j broadcast to every 16-bit lane: shuffle its two bytes everywhere. */
+        __m128i sc128 = _mm256_castsi256_si128(sm);
+        __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const uint8_t *q4 = w[i].qs;
+        const int8_t *q8 = x[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; j++, q4 += 32, q8 += 64) {
+            __m256i sl =
+                _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
+            __m256i sh = _mm256_shuffle_epi8(
+                scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(const void *)q4);
+            __m256i ql = _mm256_and_si256(bits, low);
+            __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
+            __m256i yl = _mm256_loadu_si256((const __m256i *)(const void *)q8);
+            __m256i yh = _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32));
+            __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, yl));
+            __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, yh));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) + hsum4(acc_m);
+}
+
+/* Two 16-bit scales: lanes 0..7 get a, lanes 8..15 get b (the two 16-weight sub-blocks of a
+   32-byte vector's maddubs result). */
+static inline __m256i two_scales(int8_t a, int8_t b) {
+    return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+}
+
+static float avx2_dot_q6_K(const void *vw, const void *vx, int nb) {
+    const block_q6_K *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        float d = x[i].d * half(&w[i].d);
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        const int8_t *sc = w[i].scales, *q8 = x[i].qs;
+        /* The -32 offset: 32 * sum over sub-blocks of sc_s times the activation sum of its 16. */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)x[i].bsums);
+        __m256i scs = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+        __m256i off = _mm256_madd_epi16(bs, scs);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 128; c++, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low),
+                                         _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
+            __m256i q1 = _mm256_or_si256(
+                _mm256_and_si256(l1, low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
+            __m256i q2 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
+            __m256i q3 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+            __m256i p0 =
+                _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(const void *)q8));
+            __m256i p1 = _mm256_maddubs_epi16(
+                q1, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32)));
+            __m256i p2 = _mm256_maddubs_epi16(
+                q2, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 64)));
+            __m256i p3 = _mm256_maddubs_epi16(
+                q3, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 96)));
+            p0 = _mm256_madd_epi16(two_scales(sc[0], sc[1]), p0);
+            p1 = _mm256_madd_epi16(two_scales(sc[2], sc[3]), p1);
+            p2 = _mm256_madd_epi16(two_scales(sc[4], sc[5]), p2);
+            p3 = _mm256_madd_epi16(two_scales(sc[6], sc[7]), p3);
+            sumi = _mm256_add_epi32(
+                sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+/* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, four
+   32-byte loads give the levels of all eight rows (low and high nibbles), each multiplied
+   with one broadcast group of four activations; 8 * sum(y) comes off every lane; the eight
+   rows' scales convert as one vector. Each row's blocks add in order, one fused multiply-add
+   per block, as the reference does. */
+static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_0 *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 8 * sizeof(block_q4_0)) {
+        const int8_t *y = x[b].qs;
+        __m256i sum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
+            int32_t ylo, yhi;
+            memcpy(&ylo, y + 4 * c, 4);
+            memcpy(&yhi, y + 16 + 4 * c, 4);
+            __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo));
+            __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
+                                               _mm256_set1_epi32(yhi));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(plo, phi), ones));
+        }
+        sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(x[b].sum8));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)),
+                                 _mm256_set1_ps(x[b].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* Eight packed Q4_K rows at once, lane k for row k. Per 32-byte run of each row: eight
+   loads give all eight rows' levels of two sub-blocks (low and high nibbles); each group of
+   four levels multiplies one broadcast group of four activations, the eight products of a
+   sub-block add in 16 bits (at most 8 * 2 * 15 * 127 = 30480), then into 32-bit lanes,
+   times the eight rows' scales of that sub-block. The minimums: the rows' mins of two
+   sub-blocks times the activations' sums of those sub-blocks, one madd per pair. */
+static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
+    const unsigned char *w = vw;
+    const act_q8_K *x = vx;
+    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += HALO_PACKED_Q4_K_BYTES) {
+        const int8_t *y = x[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g++) {
+                __m256i raw =
+                    _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
+                int32_t ylo, yhi;
+                memcpy(&ylo, y + 64 * c + 4 * g, 4);
+                memcpy(&yhi, y + 64 * c + 32 + 4 * g, 4);
+                lo = _mm256_add_epi16(
+                    lo, _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo)));
+                hi = _mm256_add_epi16(
+                    hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
+                                             _mm256_set1_epi32(yhi)));
+            }
+            __m256i sl = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(w + 32 + 16 * c)));
+            __m256i sh = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(w + 40 + 16 * c)));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(lo, ones), sl));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(hi, ones), sh));
+        }
+        __m256i summ = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            int16_t pair[2] = {(int16_t)(x[b].bsums[4 * i] + x[b].bsums[4 * i + 1]),
+                               (int16_t)(x[b].bsums[4 * i + 2] + x[b].bsums[4 * i + 3])};
+            int32_t p32;
+            memcpy(&p32, pair, 4);
+            __m256i mins = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(w + 96 + 16 * i)));
+            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins, _mm256_set1_epi32(p32)));
+        }
+        __m256 dy = _mm256_set1_ps(x[b].d);
+        __m256 d =
+            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)), dy);
+        __m256 dm = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 16))), dy);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
+        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
+    }
+    _mm256_storeu_ps(out, acc);
+}
+
+/* Four 32-byte loads per step into four accumulators, then a scalar tail. */
+static float avx2_sum_f32(const float *x, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+static const halo_qkernels AVX2 = {
+    .isa = HALO_ISA_AVX2,
+    .name = "avx2",
+    .dot_f16 = avx2_dot_f16,
+    .dot_q4_0 = avx2_dot_q4_0,
+    .dot_q8_0 = avx2_dot_q8_0,
+    .dot_q4_K = avx2_dot_q4_K,
+    .dot_q6_K = avx2_dot_q6_K,
+    .gemv_q4_0x8 = avx2_gemv_q4_0x8,
+    .gemv_q4_Kx8 = avx2_gemv_q4_Kx8,
+    .sum_f32 = avx2_sum_f32,
+};
+
+const halo_qkernels *halo_qkernels_avx2_table(void) {
+    return &AVX2;
+}
+
+#else
+
+const halo_qkernels *halo_qkernels_avx2_table(void) {
+    return NULL;
+}
+
+#endif
