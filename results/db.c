@@ -408,35 +408,40 @@ static int model_hash(const halo_scenario *sc, char hex[65], halo_err *err) {
 }
 
 static void settings_json(const halo_scenario *sc, char *buf, size_t cap) {
-    char engine[1536];
+    char engine[1536], sigma[32];
     halo_simrun_engine_json(sc, engine, sizeof engine);
+    if (sc->engine.synthetic_sigma == HALO_ENGINE_SIGMA_MEASURED)
+        (void)snprintf(sigma, sizeof sigma, "\"measured\"");
+    else
+        (void)snprintf(sigma, sizeof sigma, "%.6g", sc->engine.synthetic_sigma);
     (void)snprintf(
         buf, cap,
         "{\"baseline\": \"%s\", \"placement\": \"%s\", \"sync\": \"%s\", \"deadline_ms\": %.6g, "
         "\"critical\": \"%s\", \"encoding\": \"%s\", \"group_size\": %d, \"delivery\": \"%s\", "
         "\"importance\": \"%s\", \"tau\": %.6g, \"place_critical\": %d, "
-        "\"attention_critical\": %d, \"reliable\": \"%s\", \"synthetic_sigma\": %.6g, "
+        "\"attention_critical\": %d, \"reliable\": \"%s\", \"synthetic_sigma\": %s, "
         "\"adaptive_deadline\": %d, \"redundancy\": %d, \"deadline_min_ms\": %.6g, "
         "\"deadline_max_ms\": %.6g, \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, "
         "\"rto_max_ms\": %.6g, \"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %d, "
         "\"dupack_threshold\": %d, \"quickack_segments\": %d}, \"tokens\": %d, "
         "\"temperature\": %.6g, \"memory_budget\": %d, \"prefetch\": %d, \"simulator\": \"%s\", "
-        "\"engine_settings\": %s}",
+        "\"redundancy_on_loss\": %d, \"engine_settings\": %s}",
         sc->engine.baseline, sc->engine.placement ? sc->engine.placement : "equal",
         sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict",
         (double)sc->engine.deadline_ns / 1e6, sc->engine.critical ? sc->engine.critical : "",
         sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", sc->engine.group_size,
         sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram",
         importance_name(sc->engine.importance), sc->engine.tau, sc->engine.place_critical,
-        sc->engine.attention_critical, sc->engine.reliable ? sc->engine.reliable : "",
-        sc->engine.synthetic_sigma, sc->engine.adaptive_deadline, sc->engine.redundancy,
+        sc->engine.attention_critical, sc->engine.reliable ? sc->engine.reliable : "", sigma,
+        sc->engine.adaptive_deadline, sc->engine.redundancy,
         (double)sc->engine.deadline_min_ns / 1e6, (double)sc->engine.deadline_max_ns / 1e6,
         sc->engine.tcp.init_cwnd, (double)sc->engine.tcp.rto_min_ns / 1e6,
         (double)sc->engine.tcp.rto_max_ns / 1e6, (double)sc->engine.tcp.rto_init_ns / 1e6,
         (double)sc->engine.tcp.delack_ns / 1e6, sc->engine.tcp.tlp, sc->engine.tcp.dupack_threshold,
         sc->engine.tcp.quickack_segments, sc->tokens, (double)sc->temperature,
         sc->engine.memory_budget, sc->engine.prefetch,
-        sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", engine);
+        sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", sc->engine.redundancy_on_loss,
+        engine);
 }
 
 /* Sequential binding of one statement's parameters. */
