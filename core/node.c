@@ -116,8 +116,8 @@ static void charge(halo_node *n, double flops, double bytes, double ops) {
 /* Charges the compute of groups gids[0..count) of block (layer, phase), with what the
    memory plan says they need from storage. */
 static void charge_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
-                         double flops, double bytes, double ops, double strided_rows) {
-    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops, .strided_rows = strided_rows};
+                         double flops, double bytes, double ops, double strided) {
+    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops, .strided_bytes = strided};
     if (n->memplan)
         halo_memplan_block(n->memplan, layer, phase, gids, count, &c);
     n->t->ops->charge(n->t, n->idx, &c);
@@ -133,17 +133,10 @@ static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
     }
 }
 
-/* Rows of a (rows x full) matrix read through column windows for groups gids[0..count): one
-   window per run of consecutive groups, none when the groups cover every column (`cols` of
-   `full`) or come packed from the loader. */
-static double strided_rows(const halo_node *n, const uint16_t *gids, int count, double cols,
-                           double full, double rows) {
-    if (n->loader || count == 0 || cols >= full)
-        return 0;
-    int runs = 1;
-    for (int i = 1; i < count; i++)
-        runs += gids[i] != gids[i - 1] + 1;
-    return runs * rows;
+/* Bytes of a (rows x full) matrix read through column windows of `cols` columns in all: none
+   when the windows cover every column or the groups come packed from the loader. */
+static double strided_bytes(const halo_node *n, double cols, double full, double rows) {
+    return n->loader || cols <= 0 || cols >= full ? 0 : n->wbytes * rows * cols;
 }
 
 /* Cost of attention groups gids[0..count) at `pos` (n_valid positions attended). */
@@ -156,7 +149,7 @@ static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count
     double bytes =
         n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
     charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes, count > 0 ? 4 : 0,
-                 strided_rows(n, gids, count, (double)proj_cols, dim, dim)); /* wq, wk, wv, wo */
+                 strided_bytes(n, (double)proj_cols, dim, dim)); /* wq, wk, wv, wo */
 }
 
 /* ==== Group weights through the loader ==== */
@@ -309,7 +302,7 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
     /* Three matrices of `neurons` rows (or columns) by dim. */
     charge_block(n, layer, HALO_PHASE_FFN, gids, count, 6.0 * neurons * (double)dim,
                  n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0, /* w1, w3, w2 */
-                 strided_rows(n, gids, count, neurons, (double)hidden, (double)dim));
+                 strided_bytes(n, neurons, (double)hidden, (double)dim));
     if (!n->numerics)
         return 0;
     if (n->loader)

@@ -331,8 +331,8 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
-    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "stride_us",    "compute_cv",
+    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps",    "op_overhead_us",
+    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "strided_bw_gbps", "compute_cv",
     "source",  NULL};
 
 static int profile_file(ctx *c, const halo_yaml_node *at, const char *kp, const char *name,
@@ -393,9 +393,10 @@ static int profile_map(ctx *c, const halo_yaml_node *m, const char *kp, prof_acc
     if (rc == HALO_OK && (v = halo_yaml_get(m, "cores")) &&
         (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "cores"), 1, 4096, &i)) == HALO_OK)
         a->p.cores = (int)i;
-    if (rc == HALO_OK && (v = halo_yaml_get(m, "stride_us")) &&
-        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "stride_us"), 0, 0, 1e6, 0, &d)) == HALO_OK)
-        a->p.stride_ns = (uint64_t)llround(d * 1e3);
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "strided_bw_gbps")) &&
+        (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "strided_bw_gbps"), 0, 1, 1e5, 0, &d)) ==
+            HALO_OK)
+        a->p.strided_bw_bps = d * 1e9;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "compute_cv")) &&
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "compute_cv"), 0, 0, 10, 0, &d)) == HALO_OK)
         a->p.compute_cv = d;

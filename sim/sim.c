@@ -1336,9 +1336,11 @@ static void tcp_timer(sim *s, conn *c, int which) {
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost) {
     double t_compute = cost->flops / p->flops_per_s;
     double t_memory = cost->bytes / p->mem_bw_bps;
+    if (p->strided_bw_bps > 0 && cost->strided_bytes > 0)
+        t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
+                   cost->strided_bytes / p->strided_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;
-    return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns +
-                             cost->strided_rows * (double)p->stride_ns + t * 1e9);
+    return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
 }
 
 /* Time to read `bytes` from a device's storage (0 when it has no storage model). */
@@ -1651,6 +1653,9 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
         !isfinite(d->mem_bw_bps) || !(d->storage_bw_bps >= 0))
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "sim: device %d: compute rate and memory bandwidth must be > 0", i);
+    if (!(d->strided_bw_bps >= 0) || !isfinite(d->strided_bw_bps))
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: strided bandwidth %g must be >= 0", i,
+                         d->strided_bw_bps);
     if (!(d->compute_cv >= 0) || d->compute_cv > 10)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
                          d->compute_cv);

@@ -502,8 +502,9 @@ static void values_out_of_range_are_errors(void) {
                 HALO_ERR_FORMAT,
                 "bad.yaml:3: devices[0].profile.compute_cv: -0.5 is not in [0, 10]", NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
-                "  - profile: {base: rpi4b, stride_us: abc}\n    link: gige\n" WORKLOAD,
-                HALO_ERR_FORMAT, "bad.yaml:5: devices[1].profile.stride_us", NULL);
+                "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in (0, 100000]", NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"

@@ -394,14 +394,14 @@ static void devices_sharing_a_host_share_its_cores(void) {
     halo_transport_free(t);
 }
 
-/* Each row read through a column window costs the device's stride_ns, on top of the
-   roofline and the per-operation overhead; a device without stride_ns pays nothing. */
-static void strided_rows_cost_stride_ns_each(void) {
+/* Bytes read through column windows go at the device's strided bandwidth, the others at its
+   memory bandwidth; without a strided bandwidth every byte goes at the memory bandwidth. */
+static void strided_bytes_go_at_the_strided_bandwidth(void) {
     halo_device_profile p = {.flops_per_s = 1e9, .mem_bw_bps = 1e9, .op_overhead_ns = 1000};
-    halo_cost cost = {.flops = 1e5, .bytes = 1e6, .ops = 2, .strided_rows = 10};
-    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 1000000); /* memory-bound, no stride */
-    p.stride_ns = 500;
-    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 10 * 500 + 1000000);
+    halo_cost cost = {.flops = 1e5, .bytes = 1e6, .ops = 2, .strided_bytes = 4e5};
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 1000000);
+    p.strided_bw_bps = 0.5e9;
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 600000 + 800000);
 }
 
 /*
@@ -788,7 +788,8 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(bad_configurations_are_rejected_with_the_field),
           TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
           TEST(host_costs_keep_the_sender_and_the_receiver_busy),
-          TEST(devices_sharing_a_host_share_its_cores), TEST(strided_rows_cost_stride_ns_each),
+          TEST(devices_sharing_a_host_share_its_cores),
+          TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
