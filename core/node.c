@@ -128,8 +128,8 @@ static void charge(halo_node *n, double flops, double bytes, double ops) {
 /* Charges the compute of groups gids[0..count) of block (layer, phase), with what the
    memory plan says they need from storage. */
 static void charge_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
-                         double flops, double bytes, double ops) {
-    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops};
+                         double flops, double bytes, double ops, double strided) {
+    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops, .strided_bytes = strided};
     if (n->memplan)
         halo_memplan_block(n->memplan, layer, phase, gids, count, &c);
     n->t->ops->charge(n->t, n->idx, &c);
@@ -145,6 +145,12 @@ static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
     }
 }
 
+/* Bytes of a (rows x full) matrix read through column windows of `cols` columns in all: none
+   when the windows cover every column or the groups come packed from the loader. */
+static double strided_bytes(const halo_node *n, double cols, double full, double rows) {
+    return n->loader || cols <= 0 || cols >= full ? 0 : n->wbytes * rows * cols;
+}
+
 /* Cost of attention groups gids[0..count) at `pos` (n_valid positions attended). */
 static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count, int n_valid_total,
                         size_t proj_cols) {
@@ -154,8 +160,8 @@ static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count
         2.0 * rows * dim + 4.0 * kv_mul * hs * n_valid_total + 2.0 * dim * (double)proj_cols;
     double bytes =
         n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
-    charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes,
-                 count > 0 ? 4 : 0); /* wq, wk, wv, wo */
+    charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes, count > 0 ? 4 : 0,
+                 strided_bytes(n, (double)proj_cols, dim, dim)); /* wq, wk, wv, wo */
 }
 
 /* ==== Group weights through the loader ==== */
@@ -304,13 +310,14 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
    when the loader could not read a group. */
 static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
                        float *out) {
-    size_t dim = (size_t)n->mc->dim;
+    size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim;
     double neurons = 0;
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
     /* Three matrices of `neurons` rows (or columns) by dim. */
     charge_block(n, layer, HALO_PHASE_FFN, gids, count, 6.0 * neurons * (double)dim,
-                 n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0); /* w1, w3, w2 */
+                 n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0, /* w1, w3, w2 */
+                 strided_bytes(n, neurons, (double)hidden, (double)dim));
     if (!n->numerics)
         return 0;
     if (n->loader)

@@ -449,8 +449,9 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
-    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "source",       NULL};
+    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps",    "op_overhead_us",
+    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "strided_bw_gbps", "compute_cv",
+    "source",  NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -463,6 +464,8 @@ static const num_key profile_nums[] = {
     {"recv_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(recv_ns), 0},
     {"cores", F_INT, 1, 4096, 0, 1, PROF(cores), 0},
     {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
+    {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
+    {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
 };
 #undef PROF
 

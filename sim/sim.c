@@ -300,6 +300,7 @@ typedef struct node {
     halo_recv_fn recv;
     void *recv_ctx;
     halo_sim_node_stats stats;
+    halo_rng rng; /* compute_cv draws (purpose 3) */
 } node;
 
 typedef struct sim {
@@ -1335,6 +1336,9 @@ static void tcp_timer(sim *s, conn *c, int which) {
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost) {
     double t_compute = cost->flops / p->flops_per_s;
     double t_memory = cost->bytes / p->mem_bw_bps;
+    if (p->strided_bw_bps > 0 && cost->strided_bytes > 0)
+        t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
+                   cost->strided_bytes / p->strided_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;
     return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
 }
@@ -1482,6 +1486,14 @@ static uint64_t sim_now(halo_transport *t, int i) {
     return bad_node(s, i) ? s->now_ns : node_now(s, i);
 }
 
+/* A log-normal factor of mean 1 and coefficient of variation cv (> 0): exp(sigma z -
+   sigma^2 / 2), sigma^2 = ln(1 + cv^2), z standard normal (Box-Muller, two draws). */
+static double lognormal_factor(halo_rng *rng, double cv) {
+    double s2 = log1p(cv * cv), u1 = 1.0 - halo_rng_f64(rng), u2 = halo_rng_f64(rng);
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return exp(sqrt(s2) * z - s2 / 2.0);
+}
+
 static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     sim *s = as_sim(t);
     if (bad_node(s, i))
@@ -1490,6 +1502,13 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     uint64_t now = node_now(s, i), before = n->stats.compute_ns;
     s->last_app_ns = s->now_ns;
     halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
+    if (n->dev.compute_cv > 0) { /* this segment's own speed: a log-normal factor of mean 1 */
+        uint64_t dt = n->stats.compute_ns - before;
+        uint64_t jittered =
+            (uint64_t)llround((double)dt * lognormal_factor(&n->rng, n->dev.compute_cv));
+        n->clock.busy_until_ns = n->clock.busy_until_ns - dt + jittered;
+        n->stats.compute_ns = before + jittered;
+    }
     uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
@@ -1629,6 +1648,12 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
         !isfinite(d->mem_bw_bps) || !(d->storage_bw_bps >= 0))
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "sim: device %d: compute rate and memory bandwidth must be > 0", i);
+    if (!(d->strided_bw_bps >= 0) || !isfinite(d->strided_bw_bps))
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: strided bandwidth %g must be >= 0", i,
+                         d->strided_bw_bps);
+    if (!(d->compute_cv >= 0) || d->compute_cv > 10)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
+                         d->compute_cv);
     return HALO_OK;
 }
 
@@ -1685,6 +1710,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         /* purpose: 1 = uplink loss/jitter, 2 = downlink loss/jitter */
         halo_rng_init_stream(&s->up[i].rng, cfg->seed, cfg->run, i, 1);
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
+        halo_rng_init_stream(&s->nodes[i].rng, cfg->seed, cfg->run, i, 3); /* compute_cv */
     }
     if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
                                        shows at run) */
