@@ -148,7 +148,8 @@ static double bandwidth_measure(halo_pool *pool, bandwidth *b, int passes) {
 }
 
 enum {
-    PROBE_TASKS = 8 /* a probe is split in this many tasks over the pool */
+    PROBE_TASKS = 64 /* a probe is split in this many tasks (1 MiB) over the pool, so that a
+                        thread the scheduler holds back delays little of it */
 };
 
 /* One probe: the next PROBE_BYTES of the buffer (moving through it, so that nothing of it is

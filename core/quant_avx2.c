@@ -3,7 +3,9 @@
  * those extensions (the pragma below), and nothing in it runs unless halo_qkernels_get found
  * them on the processor. Each kernel computes the reference's integer block sums exactly
  * (8-bit products summed in 16-bit pairs that cannot overflow, then in 32-bit lanes) and
- * accumulates the scaled block sums in eight float lanes with fused multiply-adds.
+ * accumulates the scaled block sums in eight float lanes with fused multiply-adds. Every
+ * kernel clears the upper halves of the vector registers before it returns (the compiler
+ * inserts that only at -O2): callers run SSE code and libm, which dirty upper halves slow.
  */
 #include "core/quant_impl.h"
 
@@ -56,6 +58,7 @@ static float avx2_dot_f16(const void *w, const float *x, int n) {
         memcpy(&h, p + 2 * i, sizeof h);
         s += _cvtsh_ss(h) * x[i];
     }
+    _mm256_zeroupper();
     return s;
 }
 
@@ -91,7 +94,9 @@ static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
     for (; i < nb; i++)
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d),
                                _mm256_cvtepi32_ps(q4_0_block(&w[i], &x[i])), acc0);
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    _mm256_zeroupper();
+    return s;
 }
 
 static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
@@ -114,7 +119,9 @@ static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
                            _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    _mm256_zeroupper();
+    return s;
 }
 
 /* A Q4_K block's eight 6-bit scales and eight 6-bit mins as 16 bytes (scales first), by
@@ -167,7 +174,9 @@ static float avx2_dot_q4_K(const void *vw, const void *vx, int nb) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum8(acc) + hsum4(acc_m);
+    float s = hsum8(acc) + hsum4(acc_m);
+    _mm256_zeroupper();
+    return s;
 }
 
 /* Two 16-bit scales: lanes 0..7 get a, lanes 8..15 get b (the two 16-weight sub-blocks of a
@@ -223,7 +232,9 @@ static float avx2_dot_q6_K(const void *vw, const void *vx, int nb) {
         sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum8(acc);
+    float s = hsum8(acc);
+    _mm256_zeroupper();
+    return s;
 }
 
 /* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, four
@@ -255,6 +266,7 @@ static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out)
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
     }
     _mm256_storeu_ps(out, acc);
+    _mm256_zeroupper();
 }
 
 /* Eight packed Q4_K rows at once, lane k for row k. Per 32-byte run of each row: eight
@@ -311,6 +323,7 @@ static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
         acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
     }
     _mm256_storeu_ps(out, acc);
+    _mm256_zeroupper();
 }
 
 /* Four 32-byte loads per step into four accumulators, then a scalar tail. */
@@ -326,6 +339,7 @@ static float avx2_sum_f32(const float *x, size_t n) {
     float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
         s += x[i];
+    _mm256_zeroupper();
     return s;
 }
 

@@ -4,10 +4,12 @@
 #      per type, with the tolerance each type is held to;
 #   2. perplexity on the dev excerpt (data/tinystories-valid-dev.txt), every story scored from
 #      its BOS exactly as `halo eval` does, on the same token ids;
-#   3. the K-quants (q4_k_m) on a small synthetic model whose widths are whole K blocks;
+#   3. the K-quants (q4_k_m) and q8_0 on a small synthetic model whose widths are whole K
+#      blocks (grouped-query attention: 4 heads, 2 KV heads), and the same shape in f32 with
+#      Llama 3's RoPE base 500000 (llama.rope.freq_base);
 #   4. halo's SentencePiece encoder against llama.cpp's vocabulary test (its Llama SPM
-#      vocabulary and expected ids, from the checkout);
-#   5. with --speed FILE...: decode speed side by side, interleaved rounds, medians.
+#      vocabulary and expected ids, from the checkout).
+# Decode speed beside llama.cpp and distributed-llama: tools/compare-speed.sh.
 #
 # llama.cpp is fetched and built from its public source into a scratch folder outside the
 # repository (LLAMA_DIR, default ${XDG_CACHE_HOME:-$HOME/.cache}/halo/llama.cpp); nothing of
@@ -19,24 +21,24 @@
 #   --types "T ..."    types of the bundled model (default "f32 f16 q8_0 q4_0")
 #   --positions N      logits compared per type (default 64)
 #   --threads T        threads for both programs (default 2)
-#   --speed "F ..."    GGUF files to time: halo generate against llama-bench, tg128
-#   --rounds R         interleaved rounds of the speed comparison (default 5)
 #   --no-ppl           skip the perplexity runs (the slowest part)
+#   --docs FILE        also write the tables into FILE between the lines
+#                      "<!-- compare-llamacpp.sh: begin -->" and "<!-- compare-llamacpp.sh: end -->"
+#                      (docs/models.md; tools/splice-doc.sh)
 # Environment: LLAMA_GIT (a git URL or a local git directory of ggml-org/llama.cpp; needed
 # unless LLAMA_DIR already holds the build), LLAMA_COMMIT (default c392e5094, Feb 2025),
 # LLAMA_NATIVE (ON: -march=native, the default llama.cpp build; OFF: portable).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build= types="f32 f16 q8_0 q4_0" positions=64 threads=2 speed= rounds=5 ppl=1
+build= types="f32 f16 q8_0 q4_0" positions=64 threads=2 ppl=1 docs=
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2 && shift 2 ;;
     --types) types=$2 && shift 2 ;;
     --positions) positions=$2 && shift 2 ;;
     --threads) threads=$2 && shift 2 ;;
-    --speed) speed=$2 && shift 2 ;;
-    --rounds) rounds=$2 && shift 2 ;;
     --no-ppl) ppl=0 && shift ;;
+    --docs) docs=$2 && shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' && exit 0 ;;
     *) echo "compare-llamacpp.sh: unknown option $1" >&2 && exit 2 ;;
     esac
@@ -183,7 +185,11 @@ trap 'rm -rf "$scratch"' EXIT
 export HALO_MODEL_DIR=$here/models
 data=$here/data/tinystories-valid-dev.txt
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-echo "# halo against llama.cpp $rev (GGML_NATIVE=$LLAMA_NATIVE), $threads threads, $cpu"
+# The tables go to a file (printed at the end, and spliced into --docs).
+exec 3>&1 >"$scratch/out.md"
+echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`tools/compare-llamacpp.sh\` (halo" \
+    "$(git -C "$here" rev-parse --short HEAD), $(basename "$build") build; llama.cpp $rev," \
+    "GGML_NATIVE=$LLAMA_NATIVE), $threads threads, $cpu."
 echo
 
 # Teacher-forced ids: BOS, then llama2.c's greedy ids of the bundled model.
@@ -221,7 +227,7 @@ compare_logits() { # compare_logits NAME FILE VOCAB -> a table row
         "$positions" "$exact" "$first" "$tol" "$verdict"
 }
 
-echo "## Logits of the first $positions tokens (teacher-forced)"
+echo "### Logits of the first $positions tokens (teacher-forced)"
 echo
 echo "| model | max relative error | mean | same argmax | positions within 1e-5 | first above | tolerance | within |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -235,13 +241,20 @@ compare_logits "synthetic-256 q4_k_m" "$scratch/k.gguf" 512
 "$halo" convert --synthetic 256,512,4,4,2,512,512 -z "$here/models/tok512.bin" -t q8_0 \
     --seed 3 -o "$scratch/k8.gguf" >/dev/null
 compare_logits "synthetic-256 q8_0" "$scratch/k8.gguf" 512
+# Llama 3's RoPE base: a wrong or ignored llama.rope.freq_base moves f32 logits far past 1e-4.
+"$halo" convert --synthetic 256,512,4,8,2,512,512 -z "$here/models/tok512.bin" -t f32 \
+    --rope-theta 500000 --seed 5 -o "$scratch/theta.gguf" >/dev/null
+compare_logits "synthetic-256 rope_theta 500000 f32" "$scratch/theta.gguf" 512
 echo
 
 if [ "$ppl" -eq 1 ]; then
-    echo "## Perplexity on the dev excerpt (each story from its BOS, the same token ids)"
+    echo "### Perplexity on the dev excerpt (each story from its BOS, the same token ids)"
     echo
-    echo "| model | stories | tokens | halo NLL | llama.cpp NLL | halo ppl | llama.cpp ppl | difference |"
-    echo "|---|---|---|---|---|---|---|---|"
+    # Agreement: the two perplexities within 0.1% of each other (the logits agree to float
+    # rounding; rare activations rounded differently move a story's NLL slightly).
+    echo "| model | stories | tokens | halo NLL | llama.cpp NLL | halo ppl | llama.cpp ppl | difference | within 0.1% |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    declare -A nll_of=()
     for t in $types; do
         f=$scratch/s-$t.gguf
         "$ref" stories "$f" "$data" "$scratch/stories"
@@ -251,16 +264,28 @@ if [ "$ppl" -eq 1 ]; then
         l=$("$drv" nll "$f" "$scratch/stories" "$threads")
         ls=$(echo "$l" | awk '{print $2}') lt=$(echo "$l" | awk '{print $4}') ln=$(echo "$l" | awk '{print $6}')
         [ "$lt" = "$ht" ] || { log "token counts differ: halo eval $ht, stories file $lt"; status=1; }
-        awk -v t="$t" -v s="$ls" -v n="$lt" -v a="$hn" -v b="$ln" 'BEGIN {
-            printf "| stories260K %s | %d | %d | %.6f | %.6f | %.4f | %.4f | %+.3f%% |\n",
-                   t, s, n, a, b, exp(a), exp(b), 100 * (exp(a) / exp(b) - 1) }'
+        nll_of[$t]=$hn
+        row=$(awk -v t="$t" -v s="$ls" -v n="$lt" -v a="$hn" -v b="$ln" 'BEGIN {
+            d = 100 * (exp(a) / exp(b) - 1)
+            printf "| stories260K %s | %d | %d | %.6f | %.6f | %.4f | %.4f | %+.3f%% | %s |\n",
+                   t, s, n, a, b, exp(a), exp(b), d, (d <= 0.1 && d >= -0.1) ? "yes" : "NO" }')
+        echo "$row"
+        [[ "$row" == *"| yes |" ]] || status=1
+    done
+    echo
+    # halo's own cost of quantisation, against its f32 perplexity
+    for t in $types; do
+        [ "$t" != f32 ] && [ -n "${nll_of[f32]:-}" ] || continue
+        awk -v t="$t" -v a="${nll_of[$t]}" -v b="${nll_of[f32]}" 'BEGIN {
+            printf "- halo %s against f32: perplexity %+.3f%%%s\n", t, 100 * (exp(a) / exp(b) - 1),
+                   t == "q8_0" ? ((exp(a) / exp(b) - 1 <= 0.005) ? " (bound 0.5%: within)" : " (bound 0.5%: NOT within)") : "" }'
     done
     echo
 fi
 
 vtest=$LLAMA_DIR/src/models/ggml-vocab-llama-spm.gguf
 if [ -f "$vtest" ] && [ -f "$vtest.inp" ] && [ -f "$vtest.out" ]; then
-    echo "## Tokenizer: llama.cpp's vocabulary test (ggml-vocab-llama-spm.gguf, expected ids from SentencePiece)"
+    echo "### Tokenizer: llama.cpp's vocabulary test (ggml-vocab-llama-spm.gguf, expected ids from SentencePiece)"
     echo
     "$ref" tokenize "$vtest" "$vtest.inp" "$scratch/tok.out"
     n=$(wc -l <"$vtest.out")
@@ -272,25 +297,10 @@ if [ -f "$vtest" ] && [ -f "$vtest.inp" ] && [ -f "$vtest.out" ]; then
     echo
 fi
 
-if [ -n "$speed" ]; then
-    echo "## Decode speed, $threads threads, $rounds interleaved rounds (medians)"
-    echo
-    echo "| model | halo ms/token | llama.cpp ms/token | llama.cpp / halo | rounds |"
-    echo "|---|---|---|---|---|"
-    for f in $speed; do
-        : >"$scratch/h" && : >"$scratch/l"
-        for ((r = 0; r < rounds; r++)); do
-            "$halo" generate -m "$f" -t 0 -n 128 --threads "$threads" 2>&1 >/dev/null |
-                sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' >>"$scratch/h"
-            "$bin/llama-bench" -m "$f" -p 0 -n 128 -t "$threads" -r 1 -o csv 2>/dev/null |
-                awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /avg_ts/) c = i; next }
-                         { gsub(/"/, "", $c); printf "%.3f\n", 1000 / $c }' >>"$scratch/l"
-        done
-        hm=$(sort -g "$scratch/h" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-        lm=$(sort -g "$scratch/l" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-        awk -v f="$(basename "$f")" -v h="$hm" -v l="$lm" -v r="$rounds" \
-            'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %d |\n", f, h, l, l / h, r }'
-    done
-    echo
+exec 1>&3 3>&-
+cat "$scratch/out.md"
+if [ -n "$docs" ]; then
+    "$here/tools/splice-doc.sh" "$docs" compare-llamacpp.sh <"$scratch/out.md"
+    log "wrote the tables into $docs"
 fi
 exit $status
