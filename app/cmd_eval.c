@@ -83,10 +83,10 @@ static void progress_cb(void *ctx, long stories, long tokens) {
 static int eval_scenario(const eval_opts *o) {
     halo_err err = {0};
     if (o->model || o->tokenizer || o->engine.nodes || o->engine.cluster || o->engine.speeds ||
-        o->engine.drop_rate > 0 || o->engine.drop_devices)
+        o->engine.drop_rate > 0 || o->engine.drop_devices || o->engine.db)
         return HALO_FAIL(&err, HALO_ERR_ARG,
                          "--scenario takes the model and the cluster from the scenario: drop "
-                         "-m, -z, --nodes, --cluster, --speeds and --drop* (engine flags "
+                         "-m, -z, --nodes, --cluster, --speeds, --drop* and --db (engine flags "
                          "override its engine: section)"),
                halo_cli_print_err(&err), HALO_EXIT_USAGE;
     halo_scenario *sc = NULL;
@@ -174,6 +174,14 @@ int halo_cmd_eval(int argc, char **argv) {
     if (rc == HALO_OK) {
         halo_runner_report(&e, stderr);
         halo_runner_contributions(&e, &expected, &missing);
+    }
+    if (e.b.model) { /* opened: store what ran (--db) */
+        halo_err rec_err = {0};
+        int rec = halo_runner_record(&e, &o.engine, "halo-eval", rc != HALO_OK, &rec_err);
+        if (rc == HALO_OK && rec != HALO_OK) {
+            rc = rec;
+            err = rec_err;
+        }
     }
     halo_runner_close(&e);
     if (rc != HALO_OK) {

@@ -143,6 +143,12 @@ int halo_cmd_generate(int argc, char **argv) {
     uint64_t t1 = halo_cli_now_ns();
     if (!o.ids)
         (void)printf("\n");
+    halo_err rec_err = {0};
+    int rec = halo_runner_record(&e, &o.engine, "halo-generate", rc != HALO_OK, &rec_err);
+    if (rc == HALO_OK && rec != HALO_OK) {
+        rc = rec;
+        err = rec_err;
+    }
     if (rc != HALO_OK) {
         status = HALO_EXIT_FAIL;
         goto done;

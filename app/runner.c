@@ -11,9 +11,13 @@
 #include "net/clusterfile.h"
 #include "net/key.h"
 #include "net/transport.h"
+#include "results/measured.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The world options (codes HALO_RUNNER_OPT_WORLD + index). */
 enum {
@@ -23,11 +27,12 @@ enum {
     W_DROP_DEVICES,
     W_DROP_SEED,
     W_CLUSTER,
+    W_DB,
     W_COUNT
 };
 
-static const char *const world_names[W_COUNT] = {"nodes",        "speeds",    "drop",
-                                                 "drop-devices", "drop-seed", "cluster"};
+static const char *const world_names[W_COUNT] = {"nodes",     "speeds",  "drop", "drop-devices",
+                                                 "drop-seed", "cluster", "db"};
 
 void halo_runner_opts_init(halo_runner_opts *o) {
     memset(o, 0, sizeof *o);
@@ -56,7 +61,10 @@ static void print_help(void *ctx, FILE *f) {
                "      --drop RATE                  drop messages to/from the drop devices\n"
                "      --drop-devices D,..          devices whose links drop (default: every "
                "worker)\n"
-               "      --drop-seed S                seed of the injected drops (default 1)\n\n");
+               "      --drop-seed S                seed of the injected drops (default 1)\n"
+               "      --db FILE                    store the run as a measured run in this\n"
+               "                                   results database (one device or --cluster;\n"
+               "                                   docs/results.md)\n\n");
     (void)fprintf(f, "engine flags (the keys of a scenario's engine: section, "
                      "scenarios/README.md):\n");
     halo_engine_print_flags(f);
@@ -117,6 +125,9 @@ int halo_runner_parse_opt(halo_runner_opts *o, int code, const char *arg, halo_e
         return halo_cli_parse_u64("--drop-seed", arg, &o->drop_seed, err);
     case W_CLUSTER:
         o->cluster = arg;
+        return HALO_OK;
+    case W_DB:
+        o->db = arg;
         return HALO_OK;
     default:
         return 1;
@@ -239,6 +250,15 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
     int n = cf->n_workers + 1;
     const char *bad = NULL;
     int rc = halo_engine_args_apply(&cf->engine, &o->engine, &bad, err);
+    /* The halo preset splits by device speed (and host costs); a socket cluster does not know
+       its workers' speeds, so the preset's split is equal there (an explicit placement: balanced
+       still asks for speeds). */
+    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "placement") && cf->engine.placement &&
+        (strcmp(cf->engine.placement, "balanced") == 0 ||
+         strcmp(cf->engine.placement, "balanced-host") == 0)) {
+        rc = halo_engine_set(&cf->engine, "placement", "equal", err);
+        cf->engine.set &= ~(1ull << halo_engine_key_find("placement"));
+    }
     if (rc == HALO_OK) {
         /* a key a flag set is named as the flag, a key of the file at its line */
         halo_engine_config trial;
@@ -310,12 +330,50 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .log_fn = log_line};
-        rc = halo_remote_new(&e->r, &rc_cfg, err);
+        e->loss = rc_cfg.loss_rate;
+        (void)snprintf(e->system, sizeof e->system, "%s",
+                       ec->policy == HALO_SYNC_POLICY_STRICT
+                           ? (rc_cfg.kind == HALO_NET_KIND_TCP ? "halo-strict" : "halo-strict-udp")
+                       : ec->importance >= 0 ? "halo"
+                                             : "halo-relaxed");
+        if (o->db) {
+            size_t cap = strlen(o->cluster) + 256;
+            if (!(e->source = malloc(cap)))
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+            else
+                (void)snprintf(e->source, cap,
+                               "%s; engine %s, %s, %s, deadline %s, redundancy %d, placement %s",
+                               o->cluster, ec->baseline[0] ? ec->baseline : "custom",
+                               ec->policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
+                               rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
+                               ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
+                               ec->placement);
+        }
+        if (rc == HALO_OK)
+            rc = halo_remote_new(&e->r, &rc_cfg, err);
     }
     memset(key, 0, sizeof key);
     free(shares);
     halo_clusterfile_free(&cf);
     return rc;
+}
+
+/* The model's name for a measured run: the checkpoint's file name without its extension, other
+   characters than letters, digits, '-', '_' and '.' as '_'. */
+static void model_name(const char *path, char *out, size_t cap) {
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path ? path : "stories260K.bin";
+    size_t n = 0;
+    const char *dot = strrchr(base, '.');
+    for (const char *p = base; *p && (!dot || p < dot || dot == base) && n + 1 < cap; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = '\0';
+    if (n == 0)
+        (void)snprintf(out, cap, "model");
 }
 
 int halo_runner_open(halo_runner *e, const char *model_path, const char *tokenizer_path,
@@ -326,18 +384,27 @@ int halo_runner_open(halo_runner *e, const char *model_path, const char *tokeniz
     if (!o->nodes && !o->cluster &&
         (halo_engine_args_any(&o->engine) || o->drop_rate > 0 || o->drop_devices || o->speeds))
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster options need --nodes N");
+    if (o->db && o->nodes)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "--db stores runs of one device or of a socket cluster (--cluster), not "
+                         "of an in-process one (--nodes: simulate it with a scenario instead)");
+    e->opened_ns = halo_cli_now_ns();
+    model_name(model_path, e->model, sizeof e->model);
+    (void)snprintf(e->system, sizeof e->system, "halo-single");
     int rc = halo_bundle_open(&e->b, model_path, tokenizer_path, threads, err);
     if (rc == HALO_OK && o->nodes)
         rc = open_cluster(e, o, model_path, err);
     if (rc == HALO_OK && o->cluster)
         rc = open_remote(e, o, model_path, err);
+    if (rc == HALO_OK && o->db && !e->source && !(e->source = strdup("single device")))
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    e->record = o->db != NULL;
     if (rc != HALO_OK)
         halo_runner_close(e);
     return rc;
 }
 
-int halo_runner_forward(halo_runner *e, int token, int pos, const float **logits, halo_err *err) {
-    e->tokens++;
+static int forward(halo_runner *e, int token, int pos, const float **logits, halo_err *err) {
     if (e->r)
         return halo_remote_forward(e->r, token, pos, logits, err);
     if (!e->c) {
@@ -345,6 +412,58 @@ int halo_runner_forward(halo_runner *e, int token, int pos, const float **logits
         return HALO_OK;
     }
     return halo_cluster_forward(e->c, token, pos, logits, err);
+}
+
+int halo_runner_forward(halo_runner *e, int token, int pos, const float **logits, halo_err *err) {
+    e->tokens++;
+    if (!e->record)
+        return forward(e, token, pos, logits, err);
+    if (e->n_token_ms == e->cap_token_ms) {
+        size_t cap = e->cap_token_ms ? 2 * e->cap_token_ms : 1024;
+        double *p = realloc(e->token_ms, cap * sizeof *p);
+        if (!p)
+            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+        e->token_ms = p;
+        e->cap_token_ms = cap;
+    }
+    uint64_t t0 = halo_cli_now_ns();
+    int rc = forward(e, token, pos, logits, err);
+    if (rc == HALO_OK)
+        e->token_ms[e->n_token_ms++] = (double)(halo_cli_now_ns() - t0) / 1e6;
+    return rc;
+}
+
+int halo_runner_record(const halo_runner *e, const halo_runner_opts *o, const char *harness,
+                       int failed, halo_err *err) {
+    if (!o->db)
+        return HALO_OK;
+    halo_measured_run_info info = {.system = e->system,
+                                   .model = e->model,
+                                   .loss = e->loss,
+                                   .nodes = e->r ? e->n_devices : 1,
+                                   .missing_pct = NAN,
+                                   .wall_s = (double)(halo_cli_now_ns() - e->opened_ns) / 1e9,
+                                   .failed = failed};
+    if (e->r) {
+        halo_net_stats ns;
+        halo_net_get_stats(halo_remote_transport(e->r), &ns);
+        uint64_t expected, missing;
+        halo_runner_contributions(e, &expected, &missing);
+        info.frames = (long long)(ns.frames_sent + ns.frames_recv + ns.injected_drops);
+        info.dropped = (long long)ns.injected_drops;
+        info.missing_pct = expected ? 100.0 * (double)missing / (double)expected : 0.0;
+    }
+    halo_db *db = NULL;
+    int rc = halo_db_new(&db, o->db, HALO_DB_CREATE, err);
+    long long run = 0;
+    if (rc == HALO_OK)
+        rc = halo_measured_record(db, harness, e->source ? e->source : "halo", &info, e->token_ms,
+                                  (long)e->n_token_ms, &run, err);
+    halo_db_free(db);
+    if (rc == HALO_OK)
+        (void)fprintf(stderr, "halo: measured run %s/%s/%d/%g run %lld stored in %s\n", e->system,
+                      e->model, info.nodes, info.loss, run, o->db);
+    return rc;
 }
 
 void halo_runner_contributions(const halo_runner *e, uint64_t *expected, uint64_t *missing) {
@@ -375,7 +494,14 @@ static void report_remote(const halo_runner *e, FILE *f) {
     halo_remote_stats st;
     halo_net_get_stats(halo_remote_transport(e->r), &ns);
     halo_remote_get_stats(e->r, &st);
-    report_root(e, halo_node_get_stats(halo_remote_root(e->r)), " over sockets", f);
+    const halo_node_stats *rs = halo_node_get_stats(halo_remote_root(e->r));
+    report_root(e, rs, " over sockets", f);
+    (void)fprintf(f,
+                  "root sync: mean deadline %.3f ms, %llu activations re-sent to awaited "
+                  "devices, %llu late or stale contributions, %llu duplicates\n",
+                  rs->deadlines ? (double)rs->deadline_sum_ns / 1e6 / (double)rs->deadlines : 0.0,
+                  (unsigned long long)rs->retries, (unsigned long long)rs->stale,
+                  (unsigned long long)rs->duplicate);
     (void)fprintf(f,
                   "cluster events: %llu workers lost, %llu rejoined, %llu stalls, %llu "
                   "recomputations (%llu tokens replayed), %d workers in the placement\n",
@@ -427,6 +553,8 @@ void halo_runner_report(const halo_runner *e, FILE *f) {
 }
 
 void halo_runner_close(halo_runner *e) {
+    free(e->token_ms);
+    free(e->source);
     halo_remote_free(e->r);
     halo_cluster_free(e->c);
     halo_engine_free(e->engine);

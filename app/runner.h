@@ -32,6 +32,7 @@ typedef struct halo_runner_opts {
     uint64_t drop_seed;
     int set_drop_seed;
     const char *cluster;     /* cluster file: real sockets (net/root.h), or NULL */
+    const char *db;          /* results database to store the measured run in, or NULL */
     halo_engine_args engine; /* engine keys given as flags */
     /* storage for the generated long options */
     char flag_names[64][40];
@@ -63,6 +64,14 @@ typedef struct halo_runner {
     halo_remote *r; /* --cluster: the root of a socket cluster */
     int n_devices;
     uint64_t tokens;
+    /* --db: the measured run's token intervals (ms), its engine settings and source */
+    double *token_ms;
+    size_t n_token_ms, cap_token_ms;
+    uint64_t opened_ns;
+    char system[32], model[64];
+    double loss;
+    char *source;
+    int record;
 } halo_runner;
 
 /*
@@ -78,6 +87,16 @@ int halo_runner_forward(halo_runner *e, int token, int pos, const float **logits
 
 /* Remote contributions expected and missing so far (0 and 0 for a single device). */
 void halo_runner_contributions(const halo_runner *e, uint64_t *expected, uint64_t *missing);
+
+/*
+ * --db: stores what ran as a measured run (results/measured.h, harness `harness`: system
+ * from the engine, model from the checkpoint's name, the injected loss, every forward's time
+ * as a token interval, the root's frames and injected drops, missing contributions, the
+ * cluster file and engine settings as its source). No-op without --db. Errors: those of
+ * halo_db_new and halo_measured_record.
+ */
+int halo_runner_record(const halo_runner *e, const halo_runner_opts *o, const char *harness,
+                       int failed, halo_err *err);
 
 /* Prints the cluster's metrics (nothing for a single device) to f. */
 void halo_runner_report(const halo_runner *e, FILE *f);

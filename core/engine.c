@@ -138,7 +138,9 @@ const halo_engine_key halo_engine_keys[] = {
     B("attention_critical", ALL, "always await devices holding attention groups"),
     S("reliable", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
       "devices whose links lose nothing (default: derived)"),
-    N("synthetic_sigma", 0, 1, 10, 0, ALL, "S", "log-normal sigma of synthetic scores"),
+    N("synthetic_sigma", 0, 1, 10, 0, ALL, "S|measured",
+      "log-normal sigma of synthetic scores, or measured (default: per block kind, depth and "
+      "group count as measured on the bundled model)"),
     B("adaptive_deadline", ALL, "deadline from measured arrival delays"),
     N("deadline_min_ms", 0, 0, 1e6, 0, ALL, "MS", "lower clamp of the adaptive deadline"),
     N("deadline_max_ms", 0, 1, 1e6, 0, ALL, "MS", "upper clamp of the adaptive deadline"),
@@ -184,7 +186,7 @@ void halo_engine_config_init(halo_engine_config *c) {
                               .importance = HALO_ENGINE_IMPORTANCE_NONE,
                               .tau = 0.9,
                               .place_critical = 1,
-                              .synthetic_sigma = 1.0,
+                              .synthetic_sigma = HALO_ENGINE_SIGMA_MEASURED,
                               .deadline_min_ns = 500000,
                               .deadline_max_ns = 1000000000,
                               .redundancy = 1,
@@ -495,6 +497,10 @@ int halo_engine_set(halo_engine_config *c, const char *name, const char *value, 
         rc = k == K_BASELINE ? halo_engine_preset(c, value, err) : set_enum(c, k, value, err);
         break;
     case HALO_ENGINE_TYPE_NUMBER:
+        if (k == K_SYNTHETIC_SIGMA && strcmp(value, "measured") == 0) {
+            c->synthetic_sigma = HALO_ENGINE_SIGMA_MEASURED;
+            break;
+        }
         rc = halo_parse_number(value, key->lo, key->lo_open, key->hi, key->hi_open, &d, err);
         if (rc == HALO_OK)
             set_number(c, k, d);
@@ -618,8 +624,10 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
     if (c->delivery == HALO_ENGINE_DELIVERY_AUTO)
         c->delivery =
             c->policy == HALO_SYNC_POLICY_STRICT ? HALO_DELIVERY_STREAM : HALO_DELIVERY_DATAGRAM;
-    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO)
-        c->importance = has_weights ? HALO_SCORING_PREDICTOR : HALO_SCORING_SYNTHETIC;
+    if (c->importance == HALO_ENGINE_IMPORTANCE_AUTO) /* the preset's: where it applies */
+        c->importance = c->policy != HALO_SYNC_POLICY_RELAXED ? HALO_ENGINE_IMPORTANCE_NONE
+                        : has_weights                         ? HALO_SCORING_PREDICTOR
+                                                              : HALO_SCORING_SYNTHETIC;
     if ((rc = check_placement(c->placement, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_CRITICAL, c->critical, n_devices, bad_key, err)) != HALO_OK ||
         (rc = check_devices(K_RELIABLE, c->reliable, n_devices, bad_key, err)) != HALO_OK)
@@ -726,12 +734,16 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     sb_add(&b, ", \"place_critical\": %s, \"attention_critical\": %s, \"reliable\": ",
            c->place_critical ? "true" : "false", c->attention_critical ? "true" : "false");
     sb_str(&b, c->reliable);
+    if (c->synthetic_sigma == HALO_ENGINE_SIGMA_MEASURED)
+        sb_add(&b, ", \"synthetic_sigma\": \"measured\"");
+    else
+        sb_add(&b, ", \"synthetic_sigma\": %.6g", c->synthetic_sigma);
     sb_add(&b,
-           ", \"synthetic_sigma\": %.6g, \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
+           ", \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
            "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
            "\"redundancy_on_loss\": %s}",
-           c->synthetic_sigma, c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
+           c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
            collective_names[c->collective], ns_ms(c->heartbeat_ns),

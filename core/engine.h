@@ -46,6 +46,9 @@ enum {
     HALO_ENGINE_IMPORTANCE_AUTO = -2, /* the halo preset's: predictor, synthetic for a shape */
 };
 
+/* engine.synthetic_sigma: measured (the value the importance hook reads as "look it up"). */
+#define HALO_ENGINE_SIGMA_MEASURED 0.0
+
 /* engine.delivery before finish: derived from the policy (stream if strict). */
 enum {
     HALO_ENGINE_DELIVERY_AUTO = -1
@@ -76,7 +79,8 @@ typedef struct halo_engine_config {
     int place_critical;       /* move critical FFN groups onto reliable devices */
     int attention_critical;   /* always await devices holding attention groups */
     char *reliable;           /* "0,2": devices whose links lose nothing, or NULL: derived */
-    double synthetic_sigma;   /* log-normal sigma of synthetic scores (shape-only) */
+    double synthetic_sigma;   /* log-normal sigma of synthetic scores (shape-only), or
+                                 HALO_ENGINE_SIGMA_MEASURED: core/importance_sigma.h's table */
     int adaptive_deadline;    /* deadline from measured arrival delays */
     uint64_t deadline_min_ns; /* clamp of the adaptive deadline */
     uint64_t deadline_max_ns;

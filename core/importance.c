@@ -4,6 +4,8 @@
 #include "core/importance.h"
 
 #include "core/arena.h"
+#include "core/importance_sigma.h"
+#include "core/wire.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@ struct halo_importance {
     int *order;          /* (max groups) group indices by descending score */
     int *slots;          /* (n_devices) groups each device holds in this block */
     float *scratch;      /* oracle scoring only: hidden_dim + dim */
+    double *sigma;       /* (n_layers, 2): synthetic scores' sigma per layer and block kind */
     halo_rng rng;
     halo_importance_stats stats;
 };
@@ -33,6 +36,7 @@ static void carve(void *obj, halo_arena *a) {
     m->order = halo_arena_take(a, maxg, sizeof *m->order);
     m->slots = halo_arena_take(a, nd, sizeof *m->slots);
     size_t n_scratch = (size_t)mc->hidden_dim + (size_t)mc->dim;
+    m->sigma = halo_arena_take(a, 2 * (size_t)m->g.n_layers, sizeof *m->sigma);
     m->scratch = m->cfg.scoring == HALO_SCORING_ORACLE
                      ? halo_arena_take(a, n_scratch, sizeof *m->scratch)
                      : NULL;
@@ -51,6 +55,9 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
                          "synthetic scores");
     if (cfg->scoring < HALO_SCORING_PREDICTOR || cfg->scoring > HALO_SCORING_UNIFORM)
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: unknown scoring %d", cfg->scoring);
+    if (!(cfg->synthetic_sigma >= 0.0 && cfg->synthetic_sigma <= 10.0))
+        return HALO_FAIL(err, HALO_ERR_ARG, "importance: synthetic sigma %g not in [0, 10]",
+                         cfg->synthetic_sigma);
     if (cfg->n_devices < 1 || cfg->n_devices > HALO_MAX_DEVICES)
         return HALO_FAIL(err, HALO_ERR_ARG, "importance: %d devices", cfg->n_devices);
     halo_importance proto = {.cfg = *cfg, .g = *cfg->groups};
@@ -62,6 +69,15 @@ int halo_importance_new(halo_importance **out, const halo_importance_config *cfg
         memcpy(m->reliable, cfg->reliable, (size_t)cfg->n_devices);
     m->reliable[0] = 1;
     m->cfg.reliable = NULL;
+    for (int l = 0; l < m->g.n_layers; l++) {
+        double depth = m->g.n_layers > 1 ? (double)l / (m->g.n_layers - 1) : 0.0;
+        for (int phase = HALO_PHASE_ATTN; phase <= HALO_PHASE_FFN; phase++)
+            m->sigma[2 * l + phase] =
+                cfg->synthetic_sigma > 0
+                    ? cfg->synthetic_sigma
+                    : halo_importance_sigma_lookup(
+                          phase, depth, phase == HALO_PHASE_ATTN ? m->g.n_attn : m->g.n_ffn);
+    }
     halo_rng_init_stream(&m->rng, cfg->seed, cfg->run, 0, 0x696d70 /* imp */);
     *out = m;
     return HALO_OK;
@@ -92,14 +108,16 @@ static void score(halo_importance *m, int layer, int phase, const float *xb, int
         else
             halo_oracle_score_ffn(m->cfg.model, &m->g, layer, xb, m->scratch, m->scores);
         break;
-    case HALO_SCORING_SYNTHETIC:
+    case HALO_SCORING_SYNTHETIC: {
+        double sigma = m->sigma[2 * layer + phase];
         for (int i = 0; i < n; i++) {
             /* Box-Muller from two uniform draws */
             double u1 = halo_rng_f64(&m->rng), u2 = halo_rng_f64(&m->rng);
             double z = sqrt(-2.0 * log(u1 > 0 ? u1 : 1e-300)) * cos(6.283185307179586 * u2);
-            m->scores[i] = (float)exp(m->cfg.synthetic_sigma * z);
+            m->scores[i] = (float)exp(sigma * z);
         }
         break;
+    }
     default:
         for (int i = 0; i < n; i++)
             m->scores[i] = 1.0f;

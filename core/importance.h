@@ -5,8 +5,9 @@
  * At the start of each sync the hook scores this block's groups (the predictor from the
  * block's normalised input; or the oracle, the true contributions, for ablations; or, for
  * shape-only models that have no numerics, scores drawn from a seeded log-normal
- * distribution), selects the critical groups (the smallest set covering a fraction tau of
- * the total score: halo_select_critical), and then:
+ * distribution whose sigma is given or measured on the bundled model per block kind, depth
+ * and group count: core/importance_sigma.h), selects the critical groups (the smallest set covering
+ * a fraction tau of the total score: halo_select_critical), and then:
  *  - FFN blocks, when `place` is set: keeps every device's number of groups (the
  *    scheduler's balance) but hands the reliable devices (the root and devices whose links
  *    do not lose) the highest-scoring groups, so that as many critical groups as possible
@@ -53,7 +54,9 @@ typedef struct halo_importance_config {
     const uint8_t *reliable;   /* (n_devices) or NULL: 1 = its links do not lose (root: always) */
     int place;                 /* move critical FFN groups onto reliable devices */
     int attention_critical;    /* 1: every device with attention groups is always awaited */
-    double synthetic_sigma;    /* log-normal sigma for HALO_SCORING_SYNTHETIC */
+    double synthetic_sigma;    /* log-normal sigma for HALO_SCORING_SYNTHETIC; 0: measured,
+                                  per block kind, depth and group count
+                                  (halo_importance_sigma_lookup, core/importance_sigma.h) */
     uint64_t seed, run;        /* synthetic scores' stream */
 } halo_importance_config;
 

@@ -66,6 +66,13 @@ struct halo_node {
     uint64_t sync_seq;             /* syncs begun so far */
     uint64_t *lossy_until;         /* (n_devices) redundancy_on_loss: sync_seq below which the
                                       device gets the extra copies (evidence of loss) */
+    uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
+                                      its late arrival is still a delay sample */
+    uint64_t late_key, late_start_ns; /* that sync's block key and start */
+    uint32_t *trouble;                /* slow_safe: (n_devices) share of a device's syncs, in
+                                         1/65536, that needed a repeated request or went
+                                         without it (EWMA, gain 1/16): redundancy pays only
+                                         where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
@@ -121,8 +128,8 @@ static void charge(halo_node *n, double flops, double bytes, double ops) {
 /* Charges the compute of groups gids[0..count) of block (layer, phase), with what the
    memory plan says they need from storage. */
 static void charge_block(halo_node *n, int layer, int phase, const uint16_t *gids, int count,
-                         double flops, double bytes, double ops) {
-    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops};
+                         double flops, double bytes, double ops, double strided) {
+    halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops, .strided_bytes = strided};
     if (n->memplan)
         halo_memplan_block(n->memplan, layer, phase, gids, count, &c);
     n->t->ops->charge(n->t, n->idx, &c);
@@ -138,6 +145,12 @@ static void enter_sequence(halo_node *n, uint32_t step, uint32_t pos) {
     }
 }
 
+/* Bytes of a (rows x full) matrix read through column windows of `cols` columns in all: none
+   when the windows cover every column or the groups come packed from the loader. */
+static double strided_bytes(const halo_node *n, double cols, double full, double rows) {
+    return n->loader || cols <= 0 || cols >= full ? 0 : n->wbytes * rows * cols;
+}
+
 /* Cost of attention groups gids[0..count) at `pos` (n_valid positions attended). */
 static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count, int n_valid_total,
                         size_t proj_cols) {
@@ -147,8 +160,8 @@ static void charge_attn(halo_node *n, int layer, const uint16_t *gids, int count
         2.0 * rows * dim + 4.0 * kv_mul * hs * n_valid_total + 2.0 * dim * (double)proj_cols;
     double bytes =
         n->wbytes * (rows * dim + dim * (double)proj_cols) + 4.0 * 2.0 * hs * n_valid_total;
-    charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes,
-                 count > 0 ? 4 : 0); /* wq, wk, wv, wo */
+    charge_block(n, layer, HALO_PHASE_ATTN, gids, count, flops, bytes, count > 0 ? 4 : 0,
+                 strided_bytes(n, (double)proj_cols, dim, dim)); /* wq, wk, wv, wo */
 }
 
 /* ==== Group weights through the loader ==== */
@@ -297,13 +310,14 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
    when the loader could not read a group. */
 static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count, const float *xb,
                        float *out) {
-    size_t dim = (size_t)n->mc->dim;
+    size_t dim = (size_t)n->mc->dim, hidden = (size_t)n->mc->hidden_dim;
     double neurons = 0;
     for (int i = 0; i < count; i++)
         neurons += halo_groups_ffn_len(&n->g, gids[i]);
     /* Three matrices of `neurons` rows (or columns) by dim. */
     charge_block(n, layer, HALO_PHASE_FFN, gids, count, 6.0 * neurons * (double)dim,
-                 n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0); /* w1, w3, w2 */
+                 n->wbytes * 3.0 * neurons * (double)dim, count > 0 ? 3 : 0, /* w1, w3, w2 */
+                 strided_bytes(n, neurons, (double)hidden, (double)dim));
     if (!n->numerics)
         return 0;
     if (n->loader)
@@ -428,11 +442,18 @@ static void root_fail(halo_node *n, int rc, const halo_err *err) {
     n->done = 1;
 }
 
+/* Whether the current sync waits for device d whatever the deadline: a critical device, or
+   (slow_safe) one whose delay for this block kind has not been measured yet. */
+static int must_await(const halo_node *n, int d) {
+    return n->critical[d] ||
+           (n->sync.slow_safe && n->sync.adaptive && !n->srtt_ns[2 * d + n->phase]);
+}
+
 static int sync_complete(const halo_node *n) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->dev_start[d + 1] == n->dev_start[d] || n->received[d])
             continue;
-        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || n->critical[d] || !n->deadline_passed)
+        if (n->sync.policy == HALO_SYNC_POLICY_STRICT || must_await(n, d) || !n->deadline_passed)
             return 0;
     }
     return 1;
@@ -483,6 +504,8 @@ static void finish_sync(halo_node *n) {
     n->block_t0_ns = now;
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
+        if (n->late)
+            n->late[d] = 0;
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
         n->metrics.expected++;
@@ -493,7 +516,15 @@ static void finish_sync(halo_node *n) {
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
         }
+        if (n->late)
+            n->late[d] = !n->received[d] && !n->retried[d];
+        if (n->trouble) {
+            uint32_t hit = (n->retried[d] || !n->received[d]) ? 65536u : 0u;
+            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + hit / 16;
+        }
     }
+    n->late_key = block_key(n->step, n->layer, n->phase);
+    n->late_start_ns = n->sync_start_ns;
     /* Sum in device order, so the result does not depend on arrival order. */
     for (size_t i = 0; n->numerics && i < dim; i++) {
         float s = n->own[i];
@@ -565,7 +596,7 @@ static void on_deadline(void *arg) {
     /* Critical contributions are still missing: ask those devices again. */
     halo_err err = {0};
     for (int d = 1; d < n->n_devices; d++) {
-        if (n->received[d] || !n->critical[d] || n->dev_start[d + 1] == n->dev_start[d])
+        if (n->received[d] || !must_await(n, d) || n->dev_start[d + 1] == n->dev_start[d])
             continue;
         int rc = send_activation(n, d, &err);
         if (rc != HALO_OK) {
@@ -576,6 +607,10 @@ static void on_deadline(void *arg) {
         n->stats.retries++;
         saw_loss(n, d);
     }
+    /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
+       is merely slow is not flooded with requests it answers from its cache */
+    if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
+        n->deadline_ns *= 2;
     int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
     if (rc != HALO_OK) {
         root_fail(n, rc, &err);
@@ -612,8 +647,8 @@ static uint64_t sync_deadline(const halo_node *n) {
 }
 
 /* A first-transmission contribution of device d arrived after `delay` ns. */
-static void observe_delay(halo_node *n, int d, uint64_t delay) {
-    int i = 2 * d + n->phase;
+static void observe_delay(halo_node *n, int d, int phase, uint64_t delay) {
+    int i = 2 * d + phase;
     if (!n->srtt_ns[i]) {
         n->srtt_ns[i] = delay ? delay : 1;
         n->rttvar_ns[i] = delay / 2;
@@ -679,6 +714,10 @@ static int begin_sync(halo_node *n, halo_err *err) {
         if (n->dev_start[d + 1] == n->dev_start[d])
             continue;
         int copies = copies_for(n, d);
+        /* slow_safe: extra copies only to a device whose exchanges have failed lately (on a
+           clean link they are pure cost: messages, wake-ups and answers from the cache) */
+        if (n->trouble && n->trouble[d] < 256)
+            copies = 1;
         for (int k = 0; k < copies; k++) {
             int rc = send_activation(n, d, err);
             if (rc != HALO_OK)
@@ -689,6 +728,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
     n->sync_start_ns = n->t->ops->now_ns(n->t, 0);
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
         n->deadline_ns = sync_deadline(n);
+        n->stats.deadline_sum_ns += n->deadline_ns;
+        n->stats.deadlines++;
         int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
@@ -703,11 +744,29 @@ static int begin_sync(halo_node *n, halo_err *err) {
     return HALO_OK;
 }
 
+/* Marks device d's answer in `got` (n_devices flags) as in: 1 the first time, else 0 after
+ * counting a duplicate. */
+static int first_copy(halo_node *n, uint8_t *got, int d) {
+    if (got[d]) {
+        n->stats.duplicate++;
+        return 0;
+    }
+    got[d] = 1;
+    return 1;
+}
+
 static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t key = block_key(m->step, m->layer, m->phase);
     uint64_t cur = block_key(n->step, n->layer, n->phase);
     if (!n->in_flight || key != cur) {
         n->stats.stale++;
+        if (n->late && key == n->late_key && n->late[m->src]) {
+            /* slow, not lost: its delay is a sample, or the deadline would never learn to
+               wait for a device slower than it (issue 15) */
+            uint64_t now = n->t->ops->now_ns(n->t, 0);
+            n->late[m->src] = 0;
+            observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
+        }
         return;
     }
     int d = m->src;
@@ -717,14 +776,15 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (n->received[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, n->received, d))
         return;
-    }
-    n->received[d] = 1;
-    if (!n->retried[d]) {
+    /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
+       first one of a device: without it a device slower than the first deadline would be
+       re-asked before it answers at every sync and never get a sample (measured from the
+       first request, so at worst too long: safe, and later samples pull it down) */
+    if (!n->retried[d] || (n->sync.slow_safe && !n->srtt_ns[2 * d + n->phase])) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
-        observe_delay(n, d, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+        observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
     }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
@@ -1007,11 +1067,8 @@ static void mesh_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (mesh_got(n, s)[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, mesh_got(n, s), d))
         return;
-    }
-    mesh_got(n, s)[d] = 1;
     if (n->numerics)
         memcpy(mesh_part(n, s, d), n->rx_values, (size_t)n->mc->dim * sizeof(float));
     if (s == cur) {
@@ -1029,11 +1086,8 @@ static void mesh_on_logits(halo_node *n, const halo_msg *m) {
         n->stats.stale++;
         return;
     }
-    if (n->received[d]) {
-        n->stats.duplicate++;
+    if (!first_copy(n, n->received, d))
         return;
-    }
-    n->received[d] = 1;
     if (m->n_values != (uint32_t)(hi - lo)) {
         n->stats.malformed++;
         return;
@@ -1205,6 +1259,10 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->rttvar_ns = alloc_bytes(n, 2 * nd * sizeof(uint64_t), &failed);
         n->retried = alloc_bytes(n, nd, &failed);
         n->lossy_until = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+        if (cfg->sync.slow_safe) {
+            n->late = alloc_bytes(n, nd, &failed);
+            n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+        }
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
         n->dev_start = alloc_bytes(n, (nd + 1) * sizeof(int), &failed);
@@ -1252,14 +1310,14 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,        n->q,          n->head_out,
-                    n->att,         n->hb,           n->hb2,        n->freq,       n->key_cache,
-                    n->value_cache, n->valid,        n->tx,         n->rx_groups,  n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,   n->received,   n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at, n->row,        n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,    n->wait_at,    n->block_at,
-                    n->last_gids,   n->last_count,   n->mesh_gids,  n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice,   n->lossy_until};
+    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
+                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
+                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
+                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
+                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

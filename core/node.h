@@ -102,6 +102,17 @@ typedef struct halo_sync_config {
     int redundancy_on_loss;
     halo_plan_fn plan_fn; /* optional per-sync planning */
     void *plan_ctx;
+    /*
+     * relaxed with adaptive: deadlines never drop work that is merely slow (issue 15). A
+     * device is awaited (and re-asked every deadline, as a critical one) until its delay for
+     * the block kind has a sample, and a contribution that arrives after its sync finished
+     * without it is a sample too, so the estimate follows a device slower than the
+     * deadline instead of dropping it forever. Repeated requests back off (x2), and the
+     * redundant copies go only to devices whose exchanges failed lately (repeated request or
+     * missing in ~1/256 of recent syncs). Socket clusters set it; simulated worlds do not
+     * yet (their figures would change).
+     */
+    int slow_safe;
 } halo_sync_config;
 
 typedef struct halo_node_config {
@@ -188,16 +199,18 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *root);
 
 typedef struct halo_node_stats {
     uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
-    uint64_t stale;       /* dropped: for a sync already finished */
-    uint64_t duplicate;   /* dropped: a second copy */
-    uint64_t malformed;   /* dropped: failed decoding or validation */
-    uint64_t computed;    /* blocks computed for the root (workers) */
-    uint64_t expected;    /* root: remote contributions expected, all tokens */
-    uint64_t missing;     /* root: of those, counted as zero */
-    uint64_t wait_ns;     /* root: total idle time at syncs */
-    uint64_t retries;     /* root: activations re-sent to missing critical devices */
-    uint64_t resent;      /* worker: cached partials sent again on a repeated activation */
-    uint64_t load_failed; /* blocks not computed: the loader could not read a group */
+    uint64_t stale;           /* dropped: for a sync already finished */
+    uint64_t duplicate;       /* dropped: a second copy */
+    uint64_t malformed;       /* dropped: failed decoding or validation */
+    uint64_t computed;        /* blocks computed for the root (workers) */
+    uint64_t expected;        /* root: remote contributions expected, all tokens */
+    uint64_t missing;         /* root: of those, counted as zero */
+    uint64_t wait_ns;         /* root: total idle time at syncs */
+    uint64_t retries;         /* root: activations re-sent to missing critical devices */
+    uint64_t resent;          /* worker: cached partials sent again on a repeated activation */
+    uint64_t load_failed;     /* blocks not computed: the loader could not read a group */
+    uint64_t deadlines;       /* root: relaxed syncs that armed a deadline */
+    uint64_t deadline_sum_ns; /* root: their first deadlines, summed */
 } halo_node_stats;
 
 /* Cumulative statistics. */

@@ -30,7 +30,9 @@ struct halo_tokenizer {
     int vocab_size;
     int max_token_length;
     size_t blob_bytes; /* file size + vocab_size: every entry takes at least 8 bytes */
-    /* One block holds this struct and the tables below. */
+    /* One block holds this struct and the tables below (llama2.c files); a tokenizer read
+       from GGUF metadata allocates them one by one and sets own_tables. */
+    int own_tables;
     float *scores; /* (vocab_size) */
     piece *pieces; /* (vocab_size), by id */
     piece *sorted; /* (vocab_size), by bytes, for lookup */
@@ -252,6 +254,7 @@ int halo_tokenizer_load_gguf(halo_tokenizer **out, const halo_gguf *g, int vocab
     if (!t)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
     t->vocab_size = vocab_size;
+    t->own_tables = 1;
     /* Pieces shrink (U+2581 is three bytes, a space one): the file's bytes bound the blob. */
     uint64_t pos = 0, total = 0;
     for (int i = 0; i < vocab_size; i++) {
@@ -326,7 +329,13 @@ void halo_tokenizer_piece(const halo_tokenizer *tok, int id, const char **bytes,
 }
 
 void halo_tokenizer_free(halo_tokenizer *tok) {
-    free(tok); /* the tokenizer and its tables are one block */
+    if (tok && tok->own_tables) {
+        free(tok->scores);
+        free(tok->pieces);
+        free(tok->sorted);
+        free(tok->blob);
+    }
+    free(tok); /* a llama2.c tokenizer and its tables are one block */
 }
 
 int halo_tokenizer_vocab_size(const halo_tokenizer *tok) {

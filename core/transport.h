@@ -33,10 +33,13 @@ typedef void (*halo_timer_fn)(void *arg);
 
 /* What a segment of computation cost; the simulator turns it into time. */
 typedef struct halo_cost {
-    double flops; /* floating-point operations (a multiply-add is 2) */
-    double bytes; /* bytes of weights and activations touched */
-    double ops;   /* kernel invocations (one per weight matrix touched): each costs a
-                     device's fixed per-operation overhead */
+    double flops;         /* floating-point operations (a multiply-add is 2) */
+    double bytes;         /* bytes of weights and activations touched */
+    double ops;           /* kernel invocations (one per weight matrix touched): each costs a
+                             device's fixed per-operation overhead */
+    double strided_bytes; /* the part of `bytes` read through column windows narrower than
+                             their matrix (column slices of Wo and W2 read in place, one short
+                             run per row): read at a device's strided_bw_bps */
     /* Storage (a device whose memory cannot hold its share; core/memplan.h). A simulated
        world reads load_bytes before the compute starts, waits first for the last read-ahead
        when uses_prefetch is set, and starts reading prefetch_bytes in the background as the

@@ -9,6 +9,7 @@
 #include "core/yaml.h"
 
 #include "core/file.h"
+#include "core/grow.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,7 +122,8 @@ typedef struct builder {
     char *stack_anchor[HARD_MAX_DEPTH];
     int depth;
     anchor *anchors;
-    int n_anchors, cap_anchors;
+    int n_anchors;
+    long cap_anchors;
     long n_nodes;
     size_t n_bytes; /* scalar and key bytes, copies included */
     int n_docs;
@@ -252,16 +254,12 @@ static int add_anchor(builder *b, char *name, const halo_yaml_node *node) {
             b->anchors[i].node = node;
             return HALO_OK;
         }
-    if (b->n_anchors == b->cap_anchors) {
-        int cap = b->cap_anchors ? 2 * b->cap_anchors : 8;
-        anchor *a = realloc(b->anchors, (size_t)cap * sizeof *a);
-        if (!a) {
-            free(name);
-            return bnomem(b);
-        }
-        b->anchors = a;
-        b->cap_anchors = cap;
+    anchor *a = halo__grow(b->anchors, b->n_anchors, &b->cap_anchors, sizeof *a, 8);
+    if (!a) {
+        free(name);
+        return bnomem(b);
     }
+    b->anchors = a;
     b->anchors[b->n_anchors++] = (anchor){name, node};
     return HALO_OK;
 }

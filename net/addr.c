@@ -1,6 +1,6 @@
 /*
- * Addresses and the sockets made from them (net/addr.h). IPv4 only for now: the one place
- * that knows is here (AF_INET in parse, loopback and format).
+ * Addresses and the sockets made from them (net/addr.h). IPv4 and IPv6: the one place that
+ * knows the families is here (parse, equal, port and format).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,6 +21,19 @@ static const struct sockaddr_in *as_in(const halo_net_addr *a) {
     return (const struct sockaddr_in *)(const void *)&a->ss;
 }
 
+static const struct sockaddr_in6 *as_in6(const halo_net_addr *a) {
+    return (const struct sockaddr_in6 *)(const void *)&a->ss;
+}
+
+static void set_in6(halo_net_addr *out, const struct in6_addr *host, uint16_t port) {
+    memset(out, 0, sizeof *out);
+    struct sockaddr_in6 *in = (struct sockaddr_in6 *)(void *)&out->ss;
+    in->sin6_family = AF_INET6;
+    in->sin6_port = htons(port);
+    in->sin6_addr = *host;
+    out->len = sizeof *in;
+}
+
 static void set_in(halo_net_addr *out, struct in_addr host, uint16_t port) {
     memset(out, 0, sizeof *out);
     struct sockaddr_in *in = (struct sockaddr_in *)(void *)&out->ss;
@@ -36,22 +49,54 @@ int halo_net_addr_parse(halo_net_addr *out, const char *s, halo_err *err) {
     const char *colon = s ? strrchr(s, ':') : NULL;
     if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
         return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': expected host:port", s ? s : "(null)");
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
+    const char *h = s;
+    size_t hn = (size_t)(colon - s);
+    int bracketed = s[0] == '[';
+    if (bracketed) { /* [IPv6]:port */
+        if (hn < 3 || s[hn - 1] != ']')
+            return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': expected [IPv6 address]:port", s);
+        h = s + 1;
+        hn -= 2;
+    }
+    memcpy(host, h, hn);
+    host[hn] = '\0';
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
         return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': port not in 0..65535", s);
     struct in_addr ip;
-    if (inet_pton(AF_INET, host, &ip) != 1) {
-        struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
-        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-            return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': cannot resolve '%s' to IPv4", s,
-                             host);
-        ip = ((const struct sockaddr_in *)(const void *)res->ai_addr)->sin_addr;
-        freeaddrinfo(res);
+    struct in6_addr ip6;
+    if (!bracketed && inet_pton(AF_INET, host, &ip) == 1) {
+        set_in(out, ip, (uint16_t)port);
+        return HALO_OK;
     }
-    set_in(out, ip, (uint16_t)port);
+    if (inet_pton(AF_INET6, host, &ip6) == 1) {
+        set_in6(out, &ip6, (uint16_t)port);
+        return HALO_OK;
+    }
+    if (bracketed)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': '%s' is not an IPv6 address", s, host);
+    /* a name: IPv4 if it has one, else IPv6 */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': cannot resolve '%s'", s, host);
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *r = res; r && !pick; r = r->ai_next)
+        if (r->ai_family == AF_INET)
+            pick = r;
+    for (const struct addrinfo *r = res; r && !pick; r = r->ai_next)
+        if (r->ai_family == AF_INET6)
+            pick = r;
+    if (pick && pick->ai_family == AF_INET)
+        set_in(out, ((const struct sockaddr_in *)(const void *)pick->ai_addr)->sin_addr,
+               (uint16_t)port);
+    else if (pick)
+        set_in6(out, &((const struct sockaddr_in6 *)(const void *)pick->ai_addr)->sin6_addr,
+                (uint16_t)port);
+    freeaddrinfo(res);
+    if (!pick)
+        return HALO_FAIL(err, HALO_ERR_ARG, "address '%s': '%s' has no IPv4 or IPv6 address", s,
+                         host);
     return HALO_OK;
 }
 
@@ -66,21 +111,32 @@ int halo_net_addr_equal(const halo_net_addr *a, const halo_net_addr *b) {
     if (a->ss.ss_family == AF_INET)
         return as_in(a)->sin_port == as_in(b)->sin_port &&
                as_in(a)->sin_addr.s_addr == as_in(b)->sin_addr.s_addr;
+    if (a->ss.ss_family == AF_INET6)
+        return as_in6(a)->sin6_port == as_in6(b)->sin6_port &&
+               memcmp(&as_in6(a)->sin6_addr, &as_in6(b)->sin6_addr, sizeof(struct in6_addr)) == 0 &&
+               as_in6(a)->sin6_scope_id == as_in6(b)->sin6_scope_id;
     return memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
 int halo_net_addr_port(const halo_net_addr *a) {
-    return a->len && a->ss.ss_family == AF_INET ? ntohs(as_in(a)->sin_port) : -1;
+    if (!a->len)
+        return -1;
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(as_in(a)->sin_port);
+    return a->ss.ss_family == AF_INET6 ? ntohs(as_in6(a)->sin6_port) : -1;
 }
 
 char *halo_net_addr_format(const halo_net_addr *a, char *buf, size_t cap) {
-    char host[INET_ADDRSTRLEN] = "?";
-    if (!a->len || a->ss.ss_family != AF_INET) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (a->len && a->ss.ss_family == AF_INET) {
+        (void)inet_ntop(AF_INET, &as_in(a)->sin_addr, host, sizeof host);
+        (void)snprintf(buf, cap, "%s:%u", host, (unsigned)ntohs(as_in(a)->sin_port));
+    } else if (a->len && a->ss.ss_family == AF_INET6) {
+        (void)inet_ntop(AF_INET6, &as_in6(a)->sin6_addr, host, sizeof host);
+        (void)snprintf(buf, cap, "[%s]:%u", host, (unsigned)ntohs(as_in6(a)->sin6_port));
+    } else {
         (void)snprintf(buf, cap, "?");
-        return buf;
     }
-    (void)inet_ntop(AF_INET, &as_in(a)->sin_addr, host, sizeof host);
-    (void)snprintf(buf, cap, "%s:%u", host, (unsigned)ntohs(as_in(a)->sin_port));
     return buf;
 }
 

@@ -4,9 +4,8 @@
  * receiving or listening, connected, accepted), each non-blocking and close-on-exec.
  *
  * An address is a `struct sockaddr_storage` and its length, so that the transport never
- * looks inside one: only this module knows the address family. Today that family is IPv4
- * only (a dotted quad or a name that resolves to IPv4); IPv6 is a later issue and would
- * change this module alone.
+ * looks inside one: only this module knows the address family: IPv4 ("10.0.0.2:7001") or
+ * IPv6 ("[::1]:7001"; issue 15). All nodes of one cluster use one family.
  *
  * This module does no I/O on the sockets it makes (net/transport.h reads and writes them)
  * and keeps no state.
@@ -22,7 +21,7 @@
 
 /* A socket address; plain data, copy freely. A zeroed one is "no address". */
 typedef struct halo_net_addr {
-    struct sockaddr_storage ss; /* the socket address (AF_INET today) */
+    struct sockaddr_storage ss; /* the socket address (AF_INET or AF_INET6) */
     socklen_t len;              /* bytes of ss in use; 0 = no address */
 } halo_net_addr;
 
@@ -30,9 +29,11 @@ typedef struct halo_net_addr {
 #define HALO_NET_ADDR_STR_BYTES 64
 
 /*
- * Parses "host:port": host is an IPv4 dotted quad or a name resolving to IPv4, port is
- * 0..65535 (0: any free port, when binding). *out is "no address" on failure. Errors:
- * HALO_ERR_ARG (the message quotes the text and says what is wrong).
+ * Parses "host:port": host is an IPv4 dotted quad, an IPv6 address in brackets ("[::1]:7001";
+ * without brackets the text after the last colon is the port) or a name (its IPv4 address
+ * if it has one, else its IPv6 address); port is 0..65535 (0: any free port, when binding).
+ * *out is "no address" on failure. Errors: HALO_ERR_ARG (the message quotes the text and says
+ * what is wrong).
  */
 int halo_net_addr_parse(halo_net_addr *out, const char *s, halo_err *err);
 
@@ -46,8 +47,8 @@ int halo_net_addr_equal(const halo_net_addr *a, const halo_net_addr *b);
 /* The port of `a`; -1 for "no address". */
 int halo_net_addr_port(const halo_net_addr *a);
 
-/* Writes "host:port" into buf (capacity cap, NUL-terminated, cut if too small; "?" for no
-   address) and returns buf. */
+/* Writes "host:port" ("[v6]:port" for IPv6) into buf (capacity cap, NUL-terminated, cut if
+   too small; "?" for no address) and returns buf. */
 char *halo_net_addr_format(const halo_net_addr *a, char *buf, size_t cap);
 
 /* The address socket `fd` is bound to (getsockname). Errors: HALO_ERR_IO. */

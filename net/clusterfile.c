@@ -185,7 +185,7 @@ int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err)
     if (rc == HALO_OK)
         rc = load_top(cf, r, err);
     if (rc == HALO_OK)
-        rc = halo_engine_preset(&cf->engine, "relaxed", err);
+        rc = halo_engine_preset(&cf->engine, "halo", err);
     halo_engine_yaml hooks = {.path = engine_path, .ctx = cf};
     if (rc == HALO_OK)
         rc = halo_engine_yaml_read(&cf->engine, halo_yaml_get(r, "engine"), "engine", &hooks, err);

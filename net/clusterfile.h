@@ -13,12 +13,14 @@
  *   join_timeout_ms: 3000
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
  *   engine:                   # the engine configuration (core/engine.h): the same keys,
- *     baseline: relaxed       # values and meanings as a scenario's engine: section and
+ *     baseline: halo          # values and meanings as a scenario's engine: section and
  *     deadline_ms: 10         # the command line's engine flags; delivery picks the
  *     delivery: datagram      # sockets: datagram = UDP, stream = TCP
  *
- * Without `engine: {baseline: ...}` the file starts from the `relaxed` preset (relaxed sync
- * over UDP with a fixed deadline, equal split). The engine section is read, not finished:
+ * Without `engine: {baseline: ...}` the file starts from the `halo` preset (issue 15: relaxed
+ * sync over UDP, importance predictor, adaptive deadline, redundancy; the app makes its
+ * speed-balanced split equal, worker speeds being unknown). The engine section is read, not
+ * finished:
  * the command line's flags may still override it (halo_engine_args_apply), then the
  * caller finishes it for the cluster's size.
  */
@@ -39,7 +41,7 @@ typedef struct halo_clusterfile {
     double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
     double loss, delay_ms;     /* injected on worker links */
     uint64_t seed;             /* of the injected loss */
-    halo_engine_config engine; /* the engine: section over the relaxed preset, not finished */
+    halo_engine_config engine; /* the engine: section over the halo preset, not finished */
     /* where the engine section stands, for halo_clusterfile_finish's messages */
     struct halo_yaml_doc *doc;
 } halo_clusterfile;

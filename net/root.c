@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "core/cluster.h"
+#include "net/addr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +327,11 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
         }
     }
     if (rc == HALO_OK) {
-        addrs[0] = cfg->bind ? cfg->bind : "0.0.0.0:0";
+        /* by default the root's socket has the first worker's family (one family for all) */
+        halo_net_addr w0;
+        int v6 = halo_net_addr_parse(&w0, cfg->workers[0], NULL) == HALO_OK &&
+                 w0.ss.ss_family == AF_INET6;
+        addrs[0] = cfg->bind ? cfg->bind : v6 ? "[::]:0" : "0.0.0.0:0";
         local[0] = 1;
         halo_net_config nc = {.kind = cfg->kind,
                               .n_nodes = r->n_devices,
@@ -357,6 +362,7 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                                .pool = cfg->pool,
                                .encoding = cfg->encoding,
                                .sync = cfg->sync};
+        nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
         rc = halo_node_new(&r->root, &nc, err);
     }
     if (rc == HALO_OK) {

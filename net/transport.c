@@ -75,6 +75,7 @@ typedef struct peer {
     uint64_t next_seq;
     halo_rng rng;
     uint64_t release_ns; /* loss layer: frames to this peer leave in order, not before */
+    int held;            /* loss layer: frames to this peer waiting in the event queue */
     /* local */
     halo_recv_fn recv;
     void *recv_ctx;
@@ -101,6 +102,8 @@ typedef struct net {
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
+    uint64_t last_poll_ns; /* now_ns when the sockets were last read */
+    uint64_t rx_at_ns;     /* arrival (kernel timestamp) of the datagram being read, or 0 */
 } net;
 
 static net *as_net(halo_transport *t) {
@@ -129,9 +132,12 @@ static int open_endpoint(net *n, endpoint *ep, const halo_net_addr *addr, halo_e
     int rc = halo_net_addr_bind(&ep->fd, addr,
                                 n->kind == HALO_NET_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM, err);
     if (rc == HALO_OK && n->kind == HALO_NET_KIND_UDP) {
-        int big = 4 << 20;
+        int big = 4 << 20, on = 1;
         (void)setsockopt(ep->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
         (void)setsockopt(ep->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        /* arrival times: a contribution that came before its deadline counts even when the
+           process was busy computing when it came (rx_udp) */
+        (void)setsockopt(ep->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     }
     return rc;
 }
@@ -269,6 +275,13 @@ static int lossy_emit(net *n, int src, int ep_idx, int dst, const unsigned char 
     if (release < d->release_ns)
         release = d->release_ns;
     d->release_ns = release;
+    /* Nothing delays it: out now, not when the caller returns to the event loop (a root
+       that sends its activations and then computes its own share must not hold them back
+       for the length of that compute; issue 15). */
+    if (release <= now && d->held == 0) {
+        emit(n, ep_idx, dst, f, len);
+        return HALO_OK;
+    }
     msgbuf *b = malloc(sizeof *b + len);
     if (!b)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory for a %zu-byte frame", len);
@@ -280,6 +293,8 @@ static int lossy_emit(net *n, int src, int ep_idx, int dst, const unsigned char 
     int rc = halo_evq_push(n->q, &ev, NULL, err);
     if (rc != HALO_OK)
         free(b);
+    else
+        d->held++;
     return rc;
 }
 
@@ -327,7 +342,8 @@ static void deliver_later(net *n, int type, int src, int dst, const void *data, 
     b->type = type;
     b->src = src;
     b->dst = dst;
-    halo_event ev = {.time_ns = now_of(n), .kind = EV_DELIVER, .ptr = b};
+    halo_event ev = {
+        .time_ns = n->rx_at_ns ? n->rx_at_ns : now_of(n), .kind = EV_DELIVER, .ptr = b};
     if (halo_evq_push(n->q, &ev, NULL, NULL) != HALO_OK)
         free(b);
 }
@@ -440,18 +456,47 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
     return 0;
 }
 
+/* The now_ns at which a datagram stamped `wall` (CLOCK_REALTIME, by the kernel) arrived;
+   never after now. */
+static uint64_t arrival_ns(const net *n, const struct timespec *wall) {
+    uint64_t now = now_of(n), w = halo_net_wall_ns();
+    uint64_t at = (uint64_t)wall->tv_sec * 1000000000ull + (uint64_t)wall->tv_nsec;
+    uint64_t ago = w > at ? w - at : 0;
+    return now > ago ? now - ago : 1;
+}
+
 static void rx_udp(net *n, endpoint *ep) {
     for (int i = 0; i < RX_BURST; i++) {
         halo_net_addr from = {.len = sizeof from.ss};
-        ssize_t r = recvfrom(ep->fd, n->rx, sizeof n->rx, MSG_TRUNC, (struct sockaddr *)&from.ss,
-                             &from.len);
+
+        union {
+            struct cmsghdr h;
+            unsigned char b[CMSG_SPACE(sizeof(struct timespec))];
+        } ctl;
+        struct iovec iov = {.iov_base = n->rx, .iov_len = sizeof n->rx};
+        struct msghdr mh = {.msg_name = &from.ss,
+                            .msg_namelen = from.len,
+                            .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.b,
+                            .msg_controllen = sizeof ctl.b};
+        ssize_t r = recvmsg(ep->fd, &mh, MSG_TRUNC);
         if (r < 0)
             return;
+        from.len = mh.msg_namelen;
         if ((size_t)r > sizeof n->rx) {
             n->stats.oversized++;
             continue;
         }
+        n->rx_at_ns = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec ts;
+                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                n->rx_at_ns = arrival_ns(n, &ts);
+            }
         (void)rx_frame(n, ep, NULL, &from, n->rx, (size_t)r);
+        n->rx_at_ns = 0;
     }
 }
 
@@ -598,6 +643,7 @@ static void handle_event(net *n, halo_event *ev) {
     }
     msgbuf *b = ev->ptr;
     if (ev->kind == EV_RELEASE) {
+        n->peers[b->dst].held--;
         emit(n, b->src, b->dst, b->data, b->len);
     } else if (b->type == HALO_NET_FRAME_CONTROL) {
         n->stats.msgs_recv++;
@@ -662,6 +708,7 @@ static void poll_once(net *n, uint64_t timeout_ns) {
     struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
                           .tv_nsec = (long)(timeout_ns % 1000000000ull)};
     int r = ppoll(n->pfds, (nfds_t)k, &ts, NULL);
+    n->last_poll_ns = now_of(n);
     if (r <= 0)
         return;
     for (size_t i = 0; i < k; i++) {
@@ -707,6 +754,12 @@ static int net_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *er
     while (!(done && done(arg))) {
         uint64_t now = now_of(n);
         const halo_event *top = halo_evq_peek(n->q);
+        if (top && top->time_ns <= now && top->time_ns > n->last_poll_ns) {
+            /* Read what arrived before this event is due first (a contribution that came
+               while the process computed must not lose to its deadline). */
+            poll_once(n, 0);
+            continue;
+        }
         if (top && top->time_ns <= now) {
             (void)halo_evq_pop(n->q, &ev);
             handle_event(n, &ev);

@@ -72,7 +72,12 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
             w->node_idx = 0;
         } else {
             w->node_idx = j.node_idx;
-            halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
+            /* Seeded once per session: re-seeding on every JOIN of one session (the root
+               repeats it until answered) repeated the first draw, so a JACK that draw dropped
+               was dropped every time and the join timed out (issue 15; ~5% of workers per
+               session at 5% injected loss). */
+            if (j.session != w->session)
+                halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
             if (j.session != w->session)
                 halo_net_log(
                     w->cfg->log_fn, w->cfg->log_ctx,

@@ -25,7 +25,8 @@ use_halo attribution "${1:-$here/build/dev/app/halo}" "run 'make build'"
 export HALO_SCENARIO_DIR=$here/scenarios
 
 # The ladder: label | engine flags (cumulative: each row repeats the previous row's keys).
-# Shapes have no activations: "importance" is the synthetic log-normal scores (sigma 1).
+# Shapes have no activations: "importance" is the synthetic log-normal scores, with sigma
+# measured on the bundled model per block kind, depth and group count (docs/halo.md).
 relaxed="--baseline relaxed"
 imp="$relaxed --importance synthetic"
 red="$imp --redundancy 2 --redundancy-on-loss true"

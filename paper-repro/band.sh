@@ -4,7 +4,9 @@
 # every worker) under each setting a reader could reasonably pick: the replication (seed),
 # the strict baseline's TCP timers (minimum RTO, tail loss probes), HALO's deadline (fixed
 # instead of adaptive), the message encoding, the sigma of the log-normal importance a shape
-# is given (nothing measured supports sigma 1), the TCP model (in-tree against ns-3 3.37),
+# is given (default: measured on the bundled model per block kind, depth and group count,
+# core/importance_sigma.h; rows with sigma fixed at 0.5, 1 (the former assumption) and 2),
+# the TCP model (in-tree against ns-3 3.37),
 # and the fair baselines instead of dllama. One `halo sim` per system and setting (run 0
 # unless the row names another). Prints a markdown table, the band (smallest and largest
 # speedup) and where the paper's 3.41x falls; writes band.dat and, with gnuplot, band.png
@@ -56,7 +58,7 @@ row() {
 }
 
 dl=(--baseline dllama)
-row "reference: run 0 (in-tree TCP, adaptive deadline, q8)" seed "$scen" 0 "${dl[@]}" --
+row "reference: run 0 (in-tree TCP, adaptive deadline, q8, measured sigma)" seed "$scen" 0 "${dl[@]}" --
 row "run 1" seed "$scen" 1 "${dl[@]}" --
 row "run 2" seed "$scen" 2 "${dl[@]}" --
 row "strict TCP rto_min 50 ms" tcp "$scen" 0 "${dl[@]}" --tcp-rto-min-ms 50 --
@@ -67,7 +69,8 @@ row "HALO fixed deadline 2 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadl
 row "HALO fixed deadline 10 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadline false --deadline-ms 10
 row "HALO fixed deadline 50 ms" deadline "$scen" 0 "${dl[@]}" -- --adaptive-deadline false --deadline-ms 50
 row "f32 messages (both)" encoding "$scen" 0 "${dl[@]}" --encoding f32 -- --encoding f32
-row "HALO synthetic importance sigma 0.5 (assumed 1)" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 0.5
+row "HALO synthetic importance sigma 0.5" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 0.5
+row "HALO synthetic importance sigma 1 (the former assumption)" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 1
 row "HALO synthetic importance sigma 2" sigma "$scen" 0 "${dl[@]}" -- --synthetic-sigma 2
 if [ $quick = 0 ]; then
     row "ns-3 3.37 TCP, 8 tokens (Linux-configured, no TLP/RACK)" ns3 "$tmp/headline-8.yaml" 0 "${dl[@]}" --simulator ns3 -- --simulator ns3

@@ -62,7 +62,7 @@ seed: 1"
 {
     echo "name: quality-op-tau"
     echo "${common/LOSS/0.05}"
-    echo "engine: {baseline: halo, encoding: q8, importance: [predictor, oracle, uniform], tau: [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}"
+    echo "engine: {baseline: halo, encoding: q8, importance: [predictor, oracle, uniform], tau: [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}"
 } >"$tmp/tau.yaml"
 {
     echo "name: quality-op-none"

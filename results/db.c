@@ -6,11 +6,11 @@
 
 #include "results/db.h"
 
+#include "core/grow.h"
 #include "core/importance.h"
 #include "halo_git_rev.h"
 #include "halo_schema_sql.h"
 #include "results/db_internal.h"
-#include "results/grow.h"
 #include "results/sha256.h"
 
 #include <errno.h>
@@ -408,35 +408,40 @@ static int model_hash(const halo_scenario *sc, char hex[65], halo_err *err) {
 }
 
 static void settings_json(const halo_scenario *sc, char *buf, size_t cap) {
-    char engine[1536];
+    char engine[1536], sigma[32];
     halo_simrun_engine_json(sc, engine, sizeof engine);
+    if (sc->engine.synthetic_sigma == HALO_ENGINE_SIGMA_MEASURED)
+        (void)snprintf(sigma, sizeof sigma, "\"measured\"");
+    else
+        (void)snprintf(sigma, sizeof sigma, "%.6g", sc->engine.synthetic_sigma);
     (void)snprintf(
         buf, cap,
         "{\"baseline\": \"%s\", \"placement\": \"%s\", \"sync\": \"%s\", \"deadline_ms\": %.6g, "
         "\"critical\": \"%s\", \"encoding\": \"%s\", \"group_size\": %d, \"delivery\": \"%s\", "
         "\"importance\": \"%s\", \"tau\": %.6g, \"place_critical\": %d, "
-        "\"attention_critical\": %d, \"reliable\": \"%s\", \"synthetic_sigma\": %.6g, "
+        "\"attention_critical\": %d, \"reliable\": \"%s\", \"synthetic_sigma\": %s, "
         "\"adaptive_deadline\": %d, \"redundancy\": %d, \"deadline_min_ms\": %.6g, "
         "\"deadline_max_ms\": %.6g, \"tcp\": {\"init_cwnd\": %d, \"rto_min_ms\": %.6g, "
         "\"rto_max_ms\": %.6g, \"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %d, "
         "\"dupack_threshold\": %d, \"quickack_segments\": %d}, \"tokens\": %d, "
         "\"temperature\": %.6g, \"memory_budget\": %d, \"prefetch\": %d, \"simulator\": \"%s\", "
-        "\"engine_settings\": %s}",
+        "\"redundancy_on_loss\": %d, \"engine_settings\": %s}",
         sc->engine.baseline, sc->engine.placement ? sc->engine.placement : "equal",
         sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict",
         (double)sc->engine.deadline_ns / 1e6, sc->engine.critical ? sc->engine.critical : "",
         sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", sc->engine.group_size,
         sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram",
         importance_name(sc->engine.importance), sc->engine.tau, sc->engine.place_critical,
-        sc->engine.attention_critical, sc->engine.reliable ? sc->engine.reliable : "",
-        sc->engine.synthetic_sigma, sc->engine.adaptive_deadline, sc->engine.redundancy,
+        sc->engine.attention_critical, sc->engine.reliable ? sc->engine.reliable : "", sigma,
+        sc->engine.adaptive_deadline, sc->engine.redundancy,
         (double)sc->engine.deadline_min_ns / 1e6, (double)sc->engine.deadline_max_ns / 1e6,
         sc->engine.tcp.init_cwnd, (double)sc->engine.tcp.rto_min_ns / 1e6,
         (double)sc->engine.tcp.rto_max_ns / 1e6, (double)sc->engine.tcp.rto_init_ns / 1e6,
         (double)sc->engine.tcp.delack_ns / 1e6, sc->engine.tcp.tlp, sc->engine.tcp.dupack_threshold,
         sc->engine.tcp.quickack_segments, sc->tokens, (double)sc->temperature,
         sc->engine.memory_budget, sc->engine.prefetch,
-        sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", engine);
+        sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", sc->engine.redundancy_on_loss,
+        engine);
 }
 
 /* Sequential binding of one statement's parameters. */
@@ -583,115 +588,121 @@ static int insert_axes(halo_db *db, sqlite3_int64 id, const char *label, halo_er
     return rc;
 }
 
-static int insert_tokens(halo_db *db, sqlite3_int64 id, const halo_sim_result *r, halo_err *err) {
+/* Binds the values of row i after its run id (already bound); ctx is the caller's. */
+typedef void (*bind_row_fn)(binder *b, int i, const void *ctx);
+
+/* Inserts rows 0..n-1 into `table` by `sql`, each as the run id followed by what `bind`
+ * binds; the first failure stops the loop and names the table. */
+static int insert_rows(halo_db *db, const char *table, const char *sql, sqlite3_int64 id, int n,
+                       bind_row_fn bind, const void *ctx, halo_err *err) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db, "INSERT INTO token VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sql_fail(db, err, "token");
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, table);
     int rc = HALO_OK;
-    for (int i = 0; rc == HALO_OK && i < r->n_tokens; i++) {
-        const halo_sim_token *t = &r->tokens[i];
+    for (int i = 0; rc == HALO_OK && i < n; i++) {
         binder b = {st, 0};
         bi(&b, id);
-        bi(&b, i);
-        bi(&b, t->pos);
-        bi(&b, t->token);
-        bd(&b, ms(t->time_ns));
-        bd(&b, ms(t->compute_ns));
-        bd(&b, ms(t->worker_compute_ns));
-        bd(&b, ms(t->wait_ns));
-        bi(&b, t->expected);
-        bi(&b, t->missing);
+        bind(&b, i, ctx);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sql_fail(db, err, "token");
+            rc = sql_fail(db, err, table);
         (void)sqlite3_reset(st);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int insert_devices(halo_db *db, sqlite3_int64 id, const halo_scenario *sc,
-                          const halo_sim_result *r, halo_err *err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db,
-                           "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, err, "device_stat");
-    int rc = HALO_OK;
-    for (int d = 0; rc == HALO_OK && d < r->n_devices && d < sc->n_devices; d++) {
-        const halo_sim_node_stats *s = &r->devices[d];
-        binder b = {st, 0};
-        bi(&b, id);
-        bi(&b, d);
-        bt(&b, sc->devices[d].profile_name);
-        bd(&b, halo_loss_mean(&sc->devices[d].uplink.loss));
-        bd(&b, halo_loss_mean(&sc->devices[d].downlink.loss));
-        bd(&b, ms(s->compute_ns));
-        bi(&b, (long long)s->msgs_sent);
-        bi(&b, (long long)s->msgs_delivered);
-        bi(&b, (long long)s->msgs_lost);
-        bi(&b, (long long)s->packets_sent);
-        bi(&b, (long long)s->packets_lost);
-        bi(&b, (long long)s->bytes_on_wire);
-        bi(&b, (long long)s->retransmits);
-        bi(&b, (long long)s->timeouts);
-        bi(&b, (long long)s->probes);
-        bi(&b, (long long)s->storage_bytes);
-        bd(&b, ms(s->storage_read_ns));
-        bd(&b, ms(s->storage_stall_ns));
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sql_fail(db, err, "device_stat");
-        (void)sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return rc;
+static void bind_token(binder *b, int i, const void *ctx) {
+    const halo_sim_token *t = &((const halo_sim_result *)ctx)->tokens[i];
+    bi(b, i);
+    bi(b, t->pos);
+    bi(b, t->token);
+    bd(b, ms(t->time_ns));
+    bd(b, ms(t->compute_ns));
+    bd(b, ms(t->worker_compute_ns));
+    bd(b, ms(t->wait_ns));
+    bi(b, t->expected);
+    bi(b, t->missing);
 }
 
-static int insert_layers(halo_db *db, sqlite3_int64 id, const halo_sim_result *r, halo_err *err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db, "INSERT INTO layer_stat VALUES (?,?,?,?,?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sql_fail(db, err, "layer_stat");
-    int rc = HALO_OK;
-    for (int l = 0; rc == HALO_OK && l < r->n_layers; l++) {
-        const halo_sim_layer *y = &r->layers[l];
-        binder b = {st, 0};
-        bi(&b, id);
-        bi(&b, l);
-        bd(&b, ms(y->attn_ns));
-        bd(&b, ms(y->attn_wait_ns));
-        bi(&b, (long long)y->attn_missing);
-        bd(&b, ms(y->ffn_ns));
-        bd(&b, ms(y->ffn_wait_ns));
-        bi(&b, (long long)y->ffn_missing);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sql_fail(db, err, "layer_stat");
-        (void)sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return rc;
+typedef struct device_rows {
+    const halo_scenario *sc;
+    const halo_sim_result *r;
+} device_rows;
+
+static void bind_device(binder *b, int d, const void *ctx) {
+    const device_rows *x = ctx;
+    const halo_scenario_device *dev = &x->sc->devices[d];
+    const halo_sim_node_stats *s = &x->r->devices[d];
+    bi(b, d);
+    bt(b, dev->profile_name);
+    bd(b, halo_loss_mean(&dev->uplink.loss));
+    bd(b, halo_loss_mean(&dev->downlink.loss));
+    bd(b, ms(s->compute_ns));
+    bi(b, (long long)s->msgs_sent);
+    bi(b, (long long)s->msgs_delivered);
+    bi(b, (long long)s->msgs_lost);
+    bi(b, (long long)s->packets_sent);
+    bi(b, (long long)s->packets_lost);
+    bi(b, (long long)s->bytes_on_wire);
+    bi(b, (long long)s->retransmits);
+    bi(b, (long long)s->timeouts);
+    bi(b, (long long)s->probes);
+    bi(b, (long long)s->storage_bytes);
+    bd(b, ms(s->storage_read_ns));
+    bd(b, ms(s->storage_stall_ns));
 }
 
-static int insert_quality(halo_db *db, sqlite3_int64 id, const halo_db_run_info *in,
+static void bind_layer(binder *b, int l, const void *ctx) {
+    const halo_sim_layer *y = &((const halo_sim_result *)ctx)->layers[l];
+    bi(b, l);
+    bd(b, ms(y->attn_ns));
+    bd(b, ms(y->attn_wait_ns));
+    bi(b, (long long)y->attn_missing);
+    bd(b, ms(y->ffn_ns));
+    bd(b, ms(y->ffn_wait_ns));
+    bi(b, (long long)y->ffn_missing);
+}
+
+typedef struct quality_row {
+    const halo_db_run_info *in;
+    const halo_eval_result *q;
+    const halo_sim_result *qr; /* may be NULL */
+} quality_row;
+
+static void bind_quality(binder *b, int i, const void *ctx) {
+    const quality_row *x = ctx;
+    double nll = halo_eval_mean_nll(x->q);
+    (void)i;
+    bt(b, x->in->eval_file ? x->in->eval_file : "");
+    bt(b, x->in->eval_hash ? x->in->eval_hash : "");
+    bi(b, x->q->stories);
+    bi(b, x->q->tokens);
+    bd(b, nll);
+    bd(b, exp(nll));
+    bd(b, x->qr ? x->qr->mean_ms : 0.0);
+    bi(b, x->qr ? (long long)x->qr->expected : 0);
+    bi(b, x->qr ? (long long)x->qr->missing : 0);
+}
+
+/* The rows that hang off run `id`: its tokens, devices, layers and (q not NULL) quality. */
+static int insert_details(halo_db *db, sqlite3_int64 id, const halo_scenario *sc,
+                          const halo_db_run_info *in, const halo_sim_result *r,
                           const halo_eval_result *q, const halo_sim_result *qr, halo_err *err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db, "INSERT INTO quality VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sql_fail(db, err, "quality");
-    double nll = halo_eval_mean_nll(q);
-    binder b = {st, 0};
-    bi(&b, id);
-    bt(&b, in->eval_file ? in->eval_file : "");
-    bt(&b, in->eval_hash ? in->eval_hash : "");
-    bi(&b, q->stories);
-    bi(&b, q->tokens);
-    bd(&b, nll);
-    bd(&b, exp(nll));
-    bd(&b, qr ? qr->mean_ms : 0.0);
-    bi(&b, qr ? (long long)qr->expected : 0);
-    bi(&b, qr ? (long long)qr->missing : 0);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? HALO_OK : sql_fail(db, err, "quality");
-    sqlite3_finalize(st);
+    device_rows dr = {sc, r};
+    quality_row qrow = {in, q, qr};
+    int n_dev = r->n_devices < sc->n_devices ? r->n_devices : sc->n_devices;
+    int rc = insert_rows(db, "token", "INSERT INTO token VALUES (?,?,?,?,?,?,?,?,?,?)", id,
+                         r->n_tokens, bind_token, r, err);
+    if (rc == HALO_OK)
+        rc = insert_rows(db, "device_stat",
+                         "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", id,
+                         n_dev, bind_device, &dr, err);
+    if (rc == HALO_OK)
+        rc = insert_rows(db, "layer_stat", "INSERT INTO layer_stat VALUES (?,?,?,?,?,?,?,?)", id,
+                         r->n_layers, bind_layer, r, err);
+    if (rc == HALO_OK && q)
+        rc = insert_rows(db, "quality", "INSERT INTO quality VALUES (?,?,?,?,?,?,?,?,?,?)", id, 1,
+                         bind_quality, &qrow, err);
     return rc;
 }
 
@@ -715,13 +726,7 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
         sqlite3_int64 id = sqlite3_last_insert_rowid(db->db);
         rc = insert_axes(db, id, sc->point_label, err);
         if (rc == HALO_OK)
-            rc = insert_tokens(db, id, r, err);
-        if (rc == HALO_OK)
-            rc = insert_devices(db, id, sc, r, err);
-        if (rc == HALO_OK)
-            rc = insert_layers(db, id, r, err);
-        if (rc == HALO_OK && q)
-            rc = insert_quality(db, id, info, q, qr, err);
+            rc = insert_details(db, id, sc, info, r, q, qr, err);
     }
     if (rc == HALO_OK && !dup) {
         rc = exec(db, "COMMIT", "commit", err);
@@ -885,71 +890,81 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
     (void)snprintf(dst, cap, "%s", src ? (const char *)src : "");
 }
 
-/* The measured runs per (harness, source) into info. */
-static int measured_info(halo_db *db, halo_db_info *info, halo_err *err) {
+/* Reads one result row of st into ctx: HALO_OK, or HALO_ERR_NOMEM. */
+typedef int (*read_row_fn)(sqlite3_stmt *st, void *ctx);
+
+/* Runs the query `sql` and hands each row to `row`; `what` names the query in errors. */
+static int select_rows(halo_db *db, const char *what, const char *sql, read_row_fn row, void *ctx,
+                       halo_err *err) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(
-            db->db,
-            "SELECT m.harness, m.source, count(*), count(DISTINCT m.cell), sum(m.tokens), "
-            "(SELECT count(*) FROM fidelity f WHERE f.harness = m.harness AND f.cell IN "
-            "(SELECT cell FROM measured_run x WHERE x.harness = m.harness AND x.source = "
-            "m.source)) FROM measured_run m GROUP BY m.harness, m.source ORDER BY min(m.id)",
-            -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, err, "info on measured runs");
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, what);
     int rc = HALO_OK, s;
-    long cap = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        halo_db_measured_info *v = halo__grow(info->measured, info->n_measured, &cap, sizeof *v, 8);
-        if (!v) {
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (row(st, ctx) != HALO_OK) {
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
             break;
         }
-        info->measured = v;
-        halo_db_measured_info *x = &info->measured[info->n_measured++];
-        copy_text(x->harness, sizeof x->harness, sqlite3_column_text(st, 0));
-        copy_text(x->source, sizeof x->source, sqlite3_column_text(st, 1));
-        x->n_runs = (long)sqlite3_column_int64(st, 2);
-        x->n_cells = (long)sqlite3_column_int64(st, 3);
-        x->n_tokens = (long)sqlite3_column_int64(st, 4);
-        x->n_mirrored = (long)sqlite3_column_int64(st, 5);
-        info->n_measured_runs += x->n_runs;
-    }
     if (rc == HALO_OK && s != SQLITE_DONE)
-        rc = sql_fail(db, err, "info on measured runs");
+        rc = sql_fail(db, err, what);
     sqlite3_finalize(st);
     return rc;
 }
 
+typedef struct info_rows {
+    halo_db_info *info;
+    long cap; /* of the list being read */
+} info_rows;
+
+/* One (harness, source) group of measured runs. */
+static int read_measured(sqlite3_stmt *st, void *ctx) {
+    info_rows *c = ctx;
+    halo_db_info *info = c->info;
+    halo_db_measured_info *x =
+        halo__push(&info->measured, &info->n_measured, &c->cap, sizeof *x, 8);
+    if (!x)
+        return HALO_ERR_NOMEM;
+    copy_text(x->harness, sizeof x->harness, sqlite3_column_text(st, 0));
+    copy_text(x->source, sizeof x->source, sqlite3_column_text(st, 1));
+    x->n_runs = (long)sqlite3_column_int64(st, 2);
+    x->n_cells = (long)sqlite3_column_int64(st, 3);
+    x->n_tokens = (long)sqlite3_column_int64(st, 4);
+    x->n_mirrored = (long)sqlite3_column_int64(st, 5);
+    info->n_measured_runs += x->n_runs;
+    return HALO_OK;
+}
+
+/* One scenario text with runs. */
+static int read_scenario(sqlite3_stmt *st, void *ctx) {
+    info_rows *c = ctx;
+    halo_db_info *info = c->info;
+    halo_db_scenario_info *x =
+        halo__push(&info->scenarios, &info->n_scenarios, &c->cap, sizeof *x, 16);
+    if (!x)
+        return HALO_ERR_NOMEM;
+    copy_text(x->name, sizeof x->name, sqlite3_column_text(st, 0));
+    copy_text(x->hash, sizeof x->hash, sqlite3_column_text(st, 1));
+    x->n_runs = (long)sqlite3_column_int64(st, 2);
+    x->n_points = (long)sqlite3_column_int64(st, 3);
+    copy_text(x->kind, sizeof x->kind, sqlite3_column_text(st, 4));
+    return HALO_OK;
+}
+
 int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err) {
     *info = (halo_db_info){.version = HALO_DB_VERSION};
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db,
-                           "SELECT scenario_name, scenario_hash, count(*), count(DISTINCT point), "
-                           "kind FROM run GROUP BY scenario_hash ORDER BY min(id)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(db, err, "info");
-    int rc = HALO_OK, s;
-    long cap = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        halo_db_scenario_info *v =
-            halo__grow(info->scenarios, info->n_scenarios, &cap, sizeof *v, 16);
-        if (!v) {
-            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", db->path);
-            break;
-        }
-        info->scenarios = v;
-        halo_db_scenario_info *x = &info->scenarios[info->n_scenarios++];
-        copy_text(x->name, sizeof x->name, sqlite3_column_text(st, 0));
-        copy_text(x->hash, sizeof x->hash, sqlite3_column_text(st, 1));
-        x->n_runs = (long)sqlite3_column_int64(st, 2);
-        x->n_points = (long)sqlite3_column_int64(st, 3);
-        copy_text(x->kind, sizeof x->kind, sqlite3_column_text(st, 4));
-    }
-    if (rc == HALO_OK && s != SQLITE_DONE)
-        rc = sql_fail(db, err, "info");
-    sqlite3_finalize(st);
+    info_rows scenarios = {info, 0}, measured = {info, 0};
+    int rc = select_rows(db, "info",
+                         "SELECT scenario_name, scenario_hash, count(*), count(DISTINCT point), "
+                         "kind FROM run GROUP BY scenario_hash ORDER BY min(id)",
+                         read_scenario, &scenarios, err);
     if (rc == HALO_OK)
-        rc = measured_info(db, info, err);
+        rc = select_rows(
+            db, "info on measured runs",
+            "SELECT m.harness, m.source, count(*), count(DISTINCT m.cell), sum(m.tokens), "
+            "(SELECT count(*) FROM fidelity f WHERE f.harness = m.harness AND f.cell IN "
+            "(SELECT cell FROM measured_run x WHERE x.harness = m.harness AND x.source = "
+            "m.source)) FROM measured_run m GROUP BY m.harness, m.source ORDER BY min(m.id)",
+            read_measured, &measured, err);
     if (rc != HALO_OK)
         halo_db_info_free(info);
     return rc;

@@ -7,9 +7,10 @@
 #include "results/measured.h"
 
 #include "core/file.h"
+#include "core/grow.h"
 #include "core/parse.h"
+#include "halo_git_rev.h"
 #include "results/db_internal.h"
-#include "results/grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -271,13 +272,7 @@ enum {
 };
 
 static mrun *add_run(halo_measured *m) {
-    mrun *v = halo__grow(m->runs, m->n_runs, &m->cap_runs, sizeof *v, 64);
-    if (!v)
-        return NULL;
-    m->runs = v;
-    mrun *r = &m->runs[m->n_runs++];
-    memset(r, 0, sizeof *r);
-    return r;
+    return halo__push(&m->runs, &m->n_runs, &m->cap_runs, sizeof(mrun), 64);
 }
 
 /* The fields of one runs.csv line into r (columns 6-13). */
@@ -353,11 +348,10 @@ static int read_runs(halo_measured *m, halo_err *err) {
 /* ==== samples.csv ==== */
 
 static int add_sample(mrun *r, const sample *s) {
-    sample *v = halo__grow(r->s, r->n_s, &r->cap_s, sizeof *v, 128);
+    sample *v = halo__push(&r->s, &r->n_s, &r->cap_s, sizeof *v, 128);
     if (!v)
         return -1;
-    r->s = v;
-    r->s[r->n_s++] = *s;
+    *v = *s;
     return 0;
 }
 
@@ -713,5 +707,136 @@ int halo_measured_import_dir(const char *db_path, const char *dir, const char *h
         rc = halo_measured_import(db, m, harness, host, dir, counts, err);
     halo_db_free(db);
     halo_measured_free(m);
+    return rc;
+}
+
+/* ==== Runs measured by halo itself ==== */
+
+/* The next run number of (harness, cell, source). */
+static int next_run(const importer *im, const mrun *r, long long *out, halo_err *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = HALO_OK;
+    if (sqlite3_prepare_v2(im->h,
+                           "SELECT coalesce(max(run) + 1, 0) FROM measured_run WHERE harness = ?1 "
+                           "AND cell = ?2 AND source = ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(im, "measured_run", err);
+    (void)sqlite3_bind_text(st, 1, im->harness, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 2, r->cell, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 3, im->source, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = sql_fail(im, "measured_run", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Fills r from info and the intervals (r->s allocated); the checks of an import. */
+static int record_run(mrun *r, const char *source, const halo_measured_run_info *info,
+                      const double *token_ms, long n_tokens, halo_err *err) {
+    if (!info->system || !valid_name(info->system) || !info->model || !valid_name(info->model))
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: system '%.40s' or model '%.40s': expected 1 to %d letters, digits, "
+                         "'-', '_', '.'",
+                         source, info->system ? info->system : "", info->model ? info->model : "",
+                         NAME_MAX_BYTES - 1);
+    if (!(info->loss >= 0 && info->loss <= 1) || info->nodes < 1 || n_tokens < 0 ||
+        info->frames < 0 || info->dropped < 0 || info->dropped > info->frames ||
+        !(info->wall_s >= 0) ||
+        (!isnan(info->missing_pct) && !(info->missing_pct >= 0 && info->missing_pct <= 100)))
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: measured run values out of range", source);
+    (void)snprintf(r->system, sizeof r->system, "%s", info->system);
+    (void)snprintf(r->model, sizeof r->model, "%s", info->model);
+    (void)snprintf(r->loss_text, sizeof r->loss_text, "%g", info->loss);
+    (void)snprintf(r->cell, sizeof r->cell, "%s/%s/%d/%s", r->system, r->model, info->nodes,
+                   r->loss_text);
+    r->loss = info->loss;
+    r->nodes = info->nodes;
+    r->tokens = n_tokens;
+    r->frames = info->frames;
+    r->dropped = info->dropped;
+    r->missing_pct = info->missing_pct;
+    r->self_ms = NAN;
+    r->wall_s = info->wall_s;
+    r->status = info->failed ? 1 : 0;
+    r->mean_ms = r->p50_ms = r->p90_ms = r->max_ms = NAN;
+    if (n_tokens == 0)
+        return HALO_OK;
+    r->s = malloc((size_t)n_tokens * sizeof *r->s);
+    double *v = malloc((size_t)n_tokens * sizeof *v), sum = 0;
+    if (!r->s || !v) {
+        free(v);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", source);
+    }
+    for (long i = 0; i < n_tokens; i++) {
+        if (!(token_ms[i] >= 0)) {
+            free(v);
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s: token interval %ld is %g ms", source, i + 1,
+                             token_ms[i]);
+        }
+        r->s[i] = (sample){.idx = i + 1, .ms = token_ms[i]};
+        v[i] = token_ms[i];
+        sum += v[i];
+    }
+    r->n_s = n_tokens;
+    qsort(v, (size_t)n_tokens, sizeof *v, by_value);
+    r->p50_ms = quantile(v, n_tokens, 0.50);
+    r->p90_ms = quantile(v, n_tokens, 0.90);
+    r->max_ms = v[n_tokens - 1];
+    r->mean_ms = sum / (double)n_tokens;
+    free(v);
+    return HALO_OK;
+}
+
+int halo_measured_record(halo_db *db, const char *harness, const char *source,
+                         const halo_measured_run_info *info, const double *token_ms, long n_tokens,
+                         long long *run_out, halo_err *err) {
+    if (!valid_name(harness))
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "harness name '%.40s': expected 1 to %d letters, digits, '-', '_', '.'",
+                         harness, NAME_MAX_BYTES - 1);
+    int rc = halo__db_writable(db, err);
+    if (rc != HALO_OK)
+        return rc;
+    mrun r = {0};
+    rc = record_run(&r, source, info, token_ms, n_tokens, err);
+    char hostname[256] = "unknown", now[32];
+    (void)gethostname(hostname, sizeof hostname - 1);
+    halo_db_now_utc(now, sizeof now);
+    /* provenance: what ran, and which build measured it */
+    size_t cap = strlen(source) + 128;
+    char *src = malloc(cap);
+    if (rc == HALO_OK && !src)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    if (src)
+        (void)snprintf(src, cap, "%s; halo %s (%s)", source, HALO_VERSION, HALO_GIT_REV);
+    importer im = {.db = db,
+                   .h = halo__db_handle(db),
+                   .harness = harness,
+                   .host = hostname,
+                   .source = src,
+                   .now = now};
+    if (rc == HALO_OK && (sqlite3_prepare_v2(im.h, insert_sql, -1, &im.insert, NULL) != SQLITE_OK ||
+                          sqlite3_prepare_v2(im.h, "INSERT INTO measured_token VALUES (?, ?, ?)",
+                                             -1, &im.token, NULL) != SQLITE_OK))
+        rc = sql_fail(&im, "preparing the insert", err);
+    if (rc == HALO_OK && sqlite3_exec(im.h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sql_fail(&im, "begin", err);
+    } else if (rc == HALO_OK) {
+        rc = next_run(&im, &r, &r.run, err);
+        if (rc == HALO_OK)
+            rc = insert_run(&im, &r, err);
+        if (rc == HALO_OK && sqlite3_exec(im.h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            rc = sql_fail(&im, "commit", err);
+        if (rc != HALO_OK)
+            (void)sqlite3_exec(im.h, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc == HALO_OK && run_out)
+        *run_out = r.run;
+    sqlite3_finalize(im.insert);
+    sqlite3_finalize(im.token);
+    free(r.s);
+    free(src);
     return rc;
 }

@@ -88,4 +88,32 @@ int halo_measured_import(halo_db *db, const halo_measured *m, const char *harnes
 int halo_measured_import_dir(const char *db_path, const char *dir, const char *harness,
                              const char *host, halo_measured_counts *counts, halo_err *err);
 
+/* One run measured by halo itself (a socket cluster's `halo generate/eval --db`). */
+typedef struct halo_measured_run_info {
+    const char *system; /* letters, digits, '-', '_', '.': "halo", "halo-strict", ... */
+    const char *model;  /* the same characters: "stories260K" */
+    double loss;        /* the loss set on the network, [0, 1] */
+    int nodes;          /* root + workers, >= 1 */
+    long long frames;   /* frames the root sent and received */
+    long long dropped;  /* of them dropped (injected), <= frames */
+    double missing_pct; /* contributions missing, % of expected; NAN when not reported */
+    double wall_s;      /* the run's whole time */
+    int failed;         /* 1: status 'failed' (the tokens counted before it are kept) */
+} halo_measured_run_info;
+
+/*
+ * Stores one run into db in one transaction: a measured_run row (cell system/model/nodes/
+ * loss, the loss written with %g; run number one above the highest stored for the same
+ * harness, cell and source; host this machine's name; imported_at now) and a measured_token
+ * row per token interval token_ms[0..n_tokens) (idx from 1); the run's mean, p50, p90 and max
+ * come from the intervals as for an import. `harness` and `source` (what ran: a cluster
+ * file and its engine settings, say) are borrowed strings; the stored source adds the
+ * build ("; halo VERSION (GIT_REV)"). *run_out (may be NULL) receives the run number.
+ * Errors: HALO_ERR_ARG (read-only database, a bad harness, system or model name, values out
+ * of range), HALO_ERR_NOMEM, HALO_ERR_IO (SQLite). On error nothing is stored.
+ */
+int halo_measured_record(halo_db *db, const char *harness, const char *source,
+                         const halo_measured_run_info *info, const double *token_ms, long n_tokens,
+                         long long *run_out, halo_err *err);
+
 #endif /* HALO_RESULTS_MEASURED_H */

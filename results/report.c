@@ -6,8 +6,8 @@
 
 #include "results/report.h"
 
+#include "core/grow.h"
 #include "results/db_internal.h"
-#include "results/grow.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -37,13 +37,7 @@ void halo_report_points_free(halo_report_points *ps) {
 
 /* A new point at the end of ps, zeroed; NULL when out of memory. */
 static halo_report_point *add_point(halo_report_points *ps) {
-    halo_report_point *v = halo__grow(ps->v, ps->n, &ps->cap, sizeof *v, 64);
-    if (!v)
-        return NULL;
-    ps->v = v;
-    halo_report_point *p = &ps->v[ps->n++];
-    memset(p, 0, sizeof *p);
-    return p;
+    return halo__push(&ps->v, &ps->n, &ps->cap, sizeof(halo_report_point), 64);
 }
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src) {

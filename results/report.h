@@ -39,7 +39,7 @@ typedef struct halo_report_point {
 
 typedef struct halo_report_points {
     halo_report_point *v; /* (n) by scenario name, then point */
-    int n;
+    long n;
     long cap;
 } halo_report_points;
 

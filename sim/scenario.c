@@ -20,6 +20,7 @@
 #include "sim/scenario.h"
 
 #include "core/engine_yaml.h"
+#include "core/grow.h"
 #include "core/importance.h"
 #include "core/parse.h"
 #include "core/plan.h"
@@ -95,10 +96,12 @@ typedef struct ctx {
     const char *proj_dir; /* the project's scenarios/ folder */
     long *digit;          /* (n_axes) chosen item of each axis */
     char **axis_kp;       /* (n_axes) key path of each axis */
-    int n_axes, cap_axes;
+    int n_axes;
+    long cap_axes;
     halo_yaml_doc **docs;              /* [0] the scenario, then the named files used */
     const halo_engine_args *overrides; /* engine keys given on the command line, or NULL */
-    int n_docs, cap_docs;
+    int n_docs;
+    long cap_docs;
 } ctx;
 
 static void ctx_free(ctx *c) {
@@ -258,16 +261,12 @@ static int valid_name(const char *s) {
 }
 
 static int ctx_add_doc(ctx *c, halo_yaml_doc *d) {
-    if (c->n_docs == c->cap_docs) {
-        int cap = c->cap_docs ? 2 * c->cap_docs : 4;
-        halo_yaml_doc **docs = realloc(c->docs, (size_t)cap * sizeof(halo_yaml_doc *));
-        if (!docs) {
-            halo_yaml_free(d);
-            return nomem(c);
-        }
-        c->docs = docs;
-        c->cap_docs = cap;
+    halo_yaml_doc **docs = halo__grow(c->docs, c->n_docs, &c->cap_docs, sizeof *docs, 4);
+    if (!docs) {
+        halo_yaml_free(d);
+        return nomem(c);
     }
+    c->docs = docs;
     c->docs[c->n_docs++] = d;
     return HALO_OK;
 }
@@ -450,8 +449,9 @@ typedef struct prof_acc {
 } prof_acc;
 
 static const char *const profile_keys[] = {
-    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps", "op_overhead_us",
-    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "source",       NULL};
+    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps",    "op_overhead_us",
+    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "strided_bw_gbps", "compute_cv",
+    "source",  NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -464,6 +464,8 @@ static const num_key profile_nums[] = {
     {"recv_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(recv_ns), 0},
     {"cores", F_INT, 1, 4096, 0, 1, PROF(cores), 0},
     {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
+    {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
+    {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
 };
 #undef PROF
 
@@ -993,14 +995,10 @@ static int add_axis(ctx *c, halo_yaml_node *n, const char *kp) {
         }
     if (n->n == 0)
         return BAD(c, n, kp, "an empty list (a sweep axis needs at least one value)");
-    if (c->n_axes == c->cap_axes) {
-        int cap = c->cap_axes ? 2 * c->cap_axes : 8;
-        char **kps = realloc(c->axis_kp, (size_t)cap * sizeof *kps);
-        if (!kps)
-            return nomem(c);
-        c->axis_kp = kps;
-        c->cap_axes = cap;
-    }
+    char **kps = halo__grow(c->axis_kp, c->n_axes, &c->cap_axes, sizeof *kps, 8);
+    if (!kps)
+        return nomem(c);
+    c->axis_kp = kps;
     if (!(c->axis_kp[c->n_axes] = dupstr(kp)))
         return nomem(c);
     n->mark = c->n_axes++;

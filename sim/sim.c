@@ -300,6 +300,7 @@ typedef struct node {
     halo_recv_fn recv;
     void *recv_ctx;
     halo_sim_node_stats stats;
+    halo_rng rng; /* compute_cv draws (purpose 3) */
 } node;
 
 typedef struct sim {
@@ -350,25 +351,10 @@ static void packet_put(sim *s, packet *p) {
 
 static void dgram_fragment_done(sim *s, dgram *d, int lost);
 
-/* Sends a packet from its source at time t: onto the source's uplink. */
-static void launch(sim *s, packet *p, uint64_t t) {
-    node *src = &s->nodes[p->src];
-    src->stats.packets_sent++;
-    src->stats.bytes_on_wire += p->wire_bytes;
-    uint64_t at = link_transmit(&s->up[p->src], t, p->wire_bytes);
-    if (at == UINT64_MAX) {
-        src->stats.packets_lost++;
-        if (p->kind == 0)
-            dgram_fragment_done(s, p->dg, 1);
-        packet_put(s, p);
-        return;
-    }
-    halo_event ev = {.time_ns = at, .kind = EV_SWITCH, .ptr = p};
-    push(s, &ev, NULL);
-}
-
-static void at_switch(sim *s, packet *p) {
-    uint64_t at = link_transmit(&s->down[p->dst], s->now_ns, p->wire_bytes);
+/* Puts a packet on link l at time t: an event of `kind` when it reaches the far end, or,
+ * when the link drops it, counted as lost by its source and recycled. */
+static void hop(sim *s, packet *p, link *l, uint64_t t, int kind) {
+    uint64_t at = link_transmit(l, t, p->wire_bytes);
     if (at == UINT64_MAX) {
         s->nodes[p->src].stats.packets_lost++;
         if (p->kind == 0)
@@ -376,8 +362,20 @@ static void at_switch(sim *s, packet *p) {
         packet_put(s, p);
         return;
     }
-    halo_event ev = {.time_ns = at, .kind = EV_ARRIVE, .ptr = p};
+    halo_event ev = {.time_ns = at, .kind = kind, .ptr = p};
     push(s, &ev, NULL);
+}
+
+/* Sends a packet from its source at time t: onto the source's uplink. */
+static void launch(sim *s, packet *p, uint64_t t) {
+    node *src = &s->nodes[p->src];
+    src->stats.packets_sent++;
+    src->stats.bytes_on_wire += p->wire_bytes;
+    hop(s, p, &s->up[p->src], t, EV_SWITCH);
+}
+
+static void at_switch(sim *s, packet *p) {
+    hop(s, p, &s->down[p->dst], s->now_ns, EV_ARRIVE);
 }
 
 /* How many other devices of node i's host are busy (computing or in a system call) at t. */
@@ -692,15 +690,24 @@ static void fill_ack(sim *s, packet *p, conn *rc) {
     timer_stop(s, rc, TCP_TIMER_SACK);
 }
 
-static void send_pure_ack(sim *s, conn *rc) {
+/* A fresh TCP packet from src to dst carrying payload_bytes (its size on the wire adds the
+ * src uplink's headers and TCP's), or NULL when out of memory. */
+static packet *tcp_packet(sim *s, int src, int dst, uint64_t payload_bytes) {
     packet *p = packet_get(s);
     if (!p)
-        return;
-    const link *up = &s->up[rc->dst];
+        return NULL;
+    const link *up = &s->up[src];
     *p = (packet){.kind = 1,
-                  .src = rc->dst,
-                  .dst = rc->src,
-                  .wire_bytes = (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+                  .src = src,
+                  .dst = dst,
+                  .wire_bytes = payload_bytes + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    return p;
+}
+
+static void send_pure_ack(sim *s, conn *rc) {
+    packet *p = tcp_packet(s, rc->dst, rc->src, 0);
+    if (!p)
+        return;
     fill_ack(s, p, rc);
     launch(s, p, s->now_ns);
 }
@@ -833,18 +840,12 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
 /* ---- sender ---- */
 
 static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
-    packet *p = packet_get(s);
+    packet *p = tcp_packet(s, c->src, c->dst, g->end - g->seq);
     if (!p)
         return;
-    const link *up = &s->up[c->src];
-    *p = (packet){.kind = 1,
-                  .src = c->src,
-                  .dst = c->dst,
-                  .data_conn = c,
-                  .seq = g->seq,
-                  .end = g->end,
-                  .wire_bytes =
-                      (g->end - g->seq) + (uint64_t)up->spec.header_bytes + TCP_EXTRA_HEADER};
+    p->data_conn = c;
+    p->seq = g->seq;
+    p->end = g->end;
     conn *rc = reverse_conn(s, c);
     if (rc) {
         /* tcp_event_data_sent: data sent within the delayed-ACK time of the last arrival
@@ -1335,6 +1336,9 @@ static void tcp_timer(sim *s, conn *c, int which) {
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost) {
     double t_compute = cost->flops / p->flops_per_s;
     double t_memory = cost->bytes / p->mem_bw_bps;
+    if (p->strided_bw_bps > 0 && cost->strided_bytes > 0)
+        t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
+                   cost->strided_bytes / p->strided_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;
     return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
 }
@@ -1344,28 +1348,28 @@ static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
     return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;
 }
 
+/* A read of `bytes` queued on the device's storage no earlier than `start`, counted in *st;
+ * returns when it ends. */
+static uint64_t storage_read(halo_device_clock *c, const halo_device_profile *p, uint64_t start,
+                             double bytes, halo_sim_node_stats *st) {
+    uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
+    uint64_t end = begin + storage_time_ns(p, bytes);
+    st->storage_read_ns += end - begin;
+    st->storage_bytes += (uint64_t)bytes;
+    c->storage_free_ns = end;
+    return end;
+}
+
 void halo_device_charge(halo_device_clock *c, const halo_device_profile *p, uint64_t now_ns,
                         const halo_cost *cost, halo_sim_node_stats *st) {
     uint64_t start = now_ns;
     if (cost->uses_prefetch && c->prefetch_ready_ns > start)
         start = c->prefetch_ready_ns;
-    if (cost->load_bytes > 0) {
-        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(p, cost->load_bytes);
-        st->storage_read_ns += end - begin;
-        st->storage_bytes += (uint64_t)cost->load_bytes;
-        c->storage_free_ns = end;
-        start = end;
-    }
+    if (cost->load_bytes > 0)
+        start = storage_read(c, p, start, cost->load_bytes, st);
     st->storage_stall_ns += start - now_ns;
-    if (cost->prefetch_bytes > 0) {
-        uint64_t begin = c->storage_free_ns > start ? c->storage_free_ns : start;
-        uint64_t end = begin + storage_time_ns(p, cost->prefetch_bytes);
-        st->storage_read_ns += end - begin;
-        st->storage_bytes += (uint64_t)cost->prefetch_bytes;
-        c->storage_free_ns = end;
-        c->prefetch_ready_ns = end;
-    }
+    if (cost->prefetch_bytes > 0)
+        c->prefetch_ready_ns = storage_read(c, p, start, cost->prefetch_bytes, st);
     uint64_t dt = halo_device_time_ns(p, cost);
     c->busy_until_ns = start + dt;
     st->compute_ns += dt;
@@ -1469,13 +1473,8 @@ static int sim_schedule(halo_transport *t, int i, uint64_t delay_ns, halo_timer_
     sim *s = as_sim(t);
     if (bad_node(s, i) || !fn)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: bad timer for node %d", i);
-    uint64_t base = node_now(s, i);
-    if (delay_ns > UINT64_MAX - base)
-        return HALO_FAIL(err, HALO_ERR_ARG, "sim: timer delay %llu ns overflows",
-                         (unsigned long long)delay_ns);
-    halo_event ev = {
-        .time_ns = base + delay_ns, .kind = EV_TIMER, .node = i, .fn = fn, .ptr2 = arg};
-    return halo_evq_push(s->q, &ev, timer_id, err);
+    return halo_evq_push_timer(s->q, EV_TIMER, i, node_now(s, i), delay_ns, fn, arg, timer_id,
+                               "sim", err);
 }
 
 static int sim_cancel(halo_transport *t, uint64_t timer_id) {
@@ -1487,6 +1486,14 @@ static uint64_t sim_now(halo_transport *t, int i) {
     return bad_node(s, i) ? s->now_ns : node_now(s, i);
 }
 
+/* A log-normal factor of mean 1 and coefficient of variation cv (> 0): exp(sigma z -
+   sigma^2 / 2), sigma^2 = ln(1 + cv^2), z standard normal (Box-Muller, two draws). */
+static double lognormal_factor(halo_rng *rng, double cv) {
+    double s2 = log1p(cv * cv), u1 = 1.0 - halo_rng_f64(rng), u2 = halo_rng_f64(rng);
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return exp(sqrt(s2) * z - s2 / 2.0);
+}
+
 static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     sim *s = as_sim(t);
     if (bad_node(s, i))
@@ -1495,6 +1502,13 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     uint64_t now = node_now(s, i), before = n->stats.compute_ns;
     s->last_app_ns = s->now_ns;
     halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
+    if (n->dev.compute_cv > 0) { /* this segment's own speed: a log-normal factor of mean 1 */
+        uint64_t dt = n->stats.compute_ns - before;
+        uint64_t jittered =
+            (uint64_t)llround((double)dt * lognormal_factor(&n->rng, n->dev.compute_cv));
+        n->clock.busy_until_ns = n->clock.busy_until_ns - dt + jittered;
+        n->stats.compute_ns = before + jittered;
+    }
     uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
@@ -1634,6 +1648,12 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
         !isfinite(d->mem_bw_bps) || !(d->storage_bw_bps >= 0))
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "sim: device %d: compute rate and memory bandwidth must be > 0", i);
+    if (!(d->strided_bw_bps >= 0) || !isfinite(d->strided_bw_bps))
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: strided bandwidth %g must be >= 0", i,
+                         d->strided_bw_bps);
+    if (!(d->compute_cv >= 0) || d->compute_cv > 10)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
+                         d->compute_cv);
     return HALO_OK;
 }
 
@@ -1690,6 +1710,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         /* purpose: 1 = uplink loss/jitter, 2 = downlink loss/jitter */
         halo_rng_init_stream(&s->up[i].rng, cfg->seed, cfg->run, i, 1);
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
+        halo_rng_init_stream(&s->nodes[i].rng, cfg->seed, cfg->run, i, 3); /* compute_cv */
     }
     if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
                                        shows at run) */

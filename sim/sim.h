@@ -89,6 +89,11 @@ typedef struct halo_device_profile {
     double storage_bw_bps;   /* sequential read bandwidth of storage, bytes per second (0: reads
                                 cost no time; halo_cost.load_bytes and prefetch_bytes) */
     uint64_t op_overhead_ns; /* fixed cost of each kernel invocation (halo_cost.ops) */
+    double strided_bw_bps;   /* bandwidth for halo_cost.strided_bytes, bytes per second
+                                (0: mem_bw_bps, like every other byte) */
+    double compute_cv;       /* coefficient of variation of each compute segment's time: a
+                                log-normal factor of mean 1 drawn per segment from the
+                                stream (seed, run, node, 3); 0 = deterministic times */
     /* Host costs of the network stack on this device, charged to its CPU (it is busy): a
        message sent costs send_ns, one received recv_ns (wake-up, system call) before the
        application sees it; both add copy_ns_per_kb per KiB of message. 0 = free. */

@@ -7,6 +7,7 @@
 
 #include "core/cluster.h"
 #include "core/engine.h"
+#include "core/grow.h"
 #include "core/sampler.h"
 #include "core/tokenizer.h"
 #include "sim/world.h"
@@ -444,21 +445,17 @@ void halo_sim_result_free(halo_sim_result *r) {
 typedef struct eval_ctx {
     run_ctx *x;
     halo_sim_result *out;
-    int cap;
+    long cap; /* capacity of out->tokens */
     int failed;
 } eval_ctx;
 
 static int eval_forward(void *arg, int token, int pos, const float **logits, halo_err *err) {
     eval_ctx *e = arg;
     halo_sim_result *r = e->out;
-    if (r->n_tokens == e->cap) {
-        int cap = e->cap ? e->cap * 2 : 1024;
-        halo_sim_token *t = realloc(r->tokens, (size_t)cap * sizeof *t);
-        if (!t)
-            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
-        r->tokens = t;
-        e->cap = cap;
-    }
+    halo_sim_token *t = halo__grow(r->tokens, r->n_tokens, &e->cap, sizeof *t, 1024);
+    if (!t)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    r->tokens = t;
     int rc = forward_measured(e->x, token, pos, logits, &r->tokens[r->n_tokens], err);
     if (rc == HALO_OK)
         r->n_tokens++;

@@ -20,6 +20,11 @@ static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
                              "device %d: devices sharing a host are modelled by the in-tree "
                              "simulator only (simulator: sim), not ns-3",
                              i);
+        if (d->compute_cv > 0)
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "device %d: compute_cv (varying compute times) is modelled by the "
+                             "in-tree simulator only (simulator: sim), not ns-3",
+                             i);
         const halo_link_spec *l[2] = {cfg->uplink ? &cfg->uplink[i] : NULL,
                                       cfg->downlink ? &cfg->downlink[i] : NULL};
         for (int k = 0; k < 2; k++)

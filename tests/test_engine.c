@@ -427,8 +427,94 @@ static void every_key_has_a_flag_and_round_trips(void) {
     halo_engine_config_free(&c);
 }
 
+/* A cluster file without an engine section runs the halo preset (issue 15). */
+static void cluster_file_defaults_to_the_halo_preset(void) {
+    halo_clusterfile cf;
+    halo_err err = {0};
+    const char *p = write_tmp("d.yaml", "key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002]\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT(strcmp(cf.engine.baseline, "halo") == 0);
+    ASSERT_EQ(cf.engine.policy, HALO_SYNC_POLICY_RELAXED);
+    ASSERT_EQ(cf.engine.delivery, HALO_DELIVERY_DATAGRAM);
+    ASSERT_EQ(cf.engine.importance, HALO_SCORING_PREDICTOR);
+    ASSERT_EQ(cf.engine.adaptive_deadline, 1);
+    ASSERT_EQ(cf.engine.redundancy, 2);
+    halo_clusterfile_free(&cf);
+    /* strict sync over the halo preset: the preset's importance does not apply there */
+    p = write_tmp("d2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nengine: {sync: strict}\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT_EQ(cf.engine.importance, HALO_ENGINE_IMPORTANCE_NONE);
+    ASSERT_EQ(cf.engine.delivery, HALO_DELIVERY_STREAM);
+    halo_clusterfile_free(&cf);
+}
+
+/* A valid value of key k, as a cluster file writes it. */
+static void sample_value(const halo_engine_key *k, char *buf, size_t cap) {
+    switch (k->type) {
+    case HALO_ENGINE_TYPE_ENUM:
+        (void)snprintf(buf, cap, "%s", k->names[0]);
+        break;
+    case HALO_ENGINE_TYPE_NUMBER:
+        (void)snprintf(buf, cap, "%g", k->lo + 1 < k->hi ? k->lo + 1 : (k->lo + k->hi) / 2);
+        break;
+    case HALO_ENGINE_TYPE_INTEGER:
+        (void)snprintf(buf, cap, "%g", k->lo > 0 ? k->lo : 16);
+        break;
+    case HALO_ENGINE_TYPE_BOOL:
+        (void)snprintf(buf, cap, "true");
+        break;
+    case HALO_ENGINE_TYPE_DEVICES:
+        (void)snprintf(buf, cap, "'1'");
+        break;
+    case HALO_ENGINE_TYPE_PATH:
+        (void)snprintf(buf, cap, "x.pred");
+        break;
+    default:
+        (void)snprintf(buf, cap, "equal");
+        break;
+    }
+}
+
+/* Every key of the table through a cluster file: taken (and marked given) where it applies
+   to socket clusters, refused with the reason where it does not. */
+static void every_key_goes_through_a_cluster_file(void) {
+    for (int k = 0; k < halo_engine_n_keys; k++) {
+        const halo_engine_key *key = &halo_engine_keys[k];
+        char value[64], text[512];
+        sample_value(key, value, sizeof value);
+        if (strncmp(key->name, "tcp.", 4) == 0)
+            (void)snprintf(text, sizeof text,
+                           "key: k.key\nworkers: [127.0.0.1:7001]\nengine:\n  tcp: {%s: %s}\n",
+                           key->name + 4, value);
+        else
+            (void)snprintf(text, sizeof text,
+                           "key: k.key\nworkers: [127.0.0.1:7001]\nengine:\n  %s: %s\n", key->name,
+                           value);
+        halo_clusterfile cf;
+        halo_err err = {0};
+        int rc = halo_clusterfile_load(&cf, write_tmp("every.yaml", text), &err);
+        int loaded = rc == HALO_OK;
+        if (rc == HALO_OK)
+            rc = halo_clusterfile_finish(&cf, 1, &err);
+        if (key->where & HALO_ENGINE_WHERE_NET) {
+            if (rc != HALO_OK)
+                TEST_FAIL_AT("%s: %s", key->name, err.msg);
+            ASSERT(halo_engine_is_set(&cf.engine, key->name));
+        } else {
+            ASSERT_EQ(rc, HALO_ERR_FORMAT);
+            ASSERT_STR_CONTAINS(err.msg, "has no effect in socket clusters");
+        }
+        if (loaded)
+            halo_clusterfile_free(&cf);
+    }
+}
+
 int main(int argc, char **argv) {
     static const test_case cases[] = {
+        TEST(cluster_file_defaults_to_the_halo_preset),
+        TEST(every_key_goes_through_a_cluster_file),
         TEST(presets_map_names_to_settings),
         TEST(explicit_keys_override_the_preset_in_any_order),
         TEST(fair_baselines_are_presets),

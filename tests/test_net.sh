@@ -9,6 +9,10 @@
 #   refusals   wrong key, different model, nobody listening, bad cluster files: clear errors
 #   kill9      kill -9 of a worker mid-generation, then a restart: generation completes,
 #              both events are logged and counted; over TCP (strict) and UDP (relaxed)
+#   defaults   no engine section (the halo preset) under 5% injected loss completes; --db
+#              stores generate's and eval's measured runs (halo report fidelity lists them)
+#   ipv6       workers on [::1]: strict over TCP gives the single-device ids, HALO over UDP
+#              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
@@ -118,7 +122,9 @@ case_identity() {
         set -- $setting
         local transport=$1 sync=$2 addrs=()
         start_workers "id-$transport-$sync" "$transport" 127.0.0.1:0 || return
-        ENGINE="deadline_ms: 2000" cluster_file "$tmp/c.yaml" "$transport" "$sync" "${addrs[@]}"
+        # relaxed with a fixed 2 s deadline (the relaxed preset) loses nothing on loopback
+        ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" "$transport" \
+            "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
             local nll1 nll2
@@ -378,8 +384,104 @@ case_stream() {
     fi
 }
 
+# defaults: a cluster file without an engine section (the halo preset: adaptive deadline,
+# predictor, redundancy) under 5% injected loss completes; --db stores the run as a measured
+# run with a row per token, and `halo report fidelity` lists it.
+case_defaults() {
+    local addrs=()
+    start_workers df udp 127.0.0.1:0 || return
+    printf 'key: k.key\nworkers: [%s]\ninject: {loss: 0.05, seed: 3}\n' \
+        "$(IFS=,; echo "${addrs[*]}")" >"$tmp/d.yaml"
+    if timeout 120 "$halo_bin" generate -t 0 -n 48 --ids --cluster "$tmp/d.yaml" \
+        --db "$tmp/m.db" >"$tmp/out.txt" 2>"$tmp/err.txt" && [ "$(wc -l <"$tmp/out.txt")" = 48 ] &&
+        grep -q "cluster: 4 devices over sockets" "$tmp/err.txt"; then
+        ok "defaults (halo preset), 5% injected loss: 48 tokens"
+    else
+        not_ok "defaults, 5% injected loss: failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    if timeout 120 "$halo_bin" eval --max-stories 1 --cluster "$tmp/d.yaml" --db "$tmp/m.db" \
+        "$src/data/tinystories-valid-dev.txt" >/dev/null 2>"$tmp/err.txt"; then
+        ok "eval --cluster --db under the defaults"
+    else
+        not_ok "eval --cluster --db failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers df-{1,2,3}
+    "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-generate >"$tmp/rep.txt" 2>&1
+    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt" &&
+        grep -q '1 measured runs of 1 cells' "$tmp/rep.txt"; then
+        ok "the measured run is in the database and the fidelity report"
+    else
+        not_ok "measured run missing from the report"
+        sed 's/^/    /' "$tmp/rep.txt" | head -20
+    fi
+    "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-eval >"$tmp/rep.txt" 2>&1
+    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt"; then
+        ok "eval's measured run is stored under harness halo-eval"
+    else
+        not_ok "eval's measured run missing"
+        sed 's/^/    /' "$tmp/rep.txt" | head -20
+    fi
+    if "$halo_bin" generate -n 4 --nodes 2 --db "$tmp/m.db" >/dev/null 2>"$tmp/err.txt"; then
+        not_ok "--db with --nodes was accepted"
+    else
+        grep -q -- "--db stores runs of one device or of a socket cluster" "$tmp/err.txt" &&
+            ok "--db refuses an in-process cluster" || not_ok "--db --nodes: wrong message"
+    fi
+}
+
+# ipv6: workers listening on [::1], the cluster file lists them in brackets: strict over TCP
+# gives the single-device text, HALO over UDP completes. Skipped without ::1.
+case_ipv6() {
+    # ::1 present: a worker can listen there
+    "$halo_bin" worker --listen '[::1]:0' --key "$tmp/k.key" >"$tmp/probe.log" 2>&1 &
+    local probe=$!
+    pids+=("$probe")
+    for _ in $(seq 50); do
+        grep -q 'listening on\|halo:' "$tmp/probe.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill "$probe" 2>/dev/null
+    if ! grep -q 'listening on \[::1\]' "$tmp/probe.log"; then
+        echo "skipped: no IPv6 loopback (::1) here"
+        exit 77
+    fi
+    for transport in tcp udp; do
+        local addrs=() i a
+        for i in 1 2 3; do
+            "$halo_bin" worker --listen '[::1]:0' --key "$tmp/k.key" --transport "$transport" \
+                >"$tmp/v6-$transport-$i.log" 2>&1 &
+            pids+=($!)
+            echo $! >"$tmp/v6-$transport-$i.pid"
+            a=""
+            for _ in $(seq 100); do
+                a=$(sed -n 's/.*listening on \(\[[0-9a-f:]*\]:[0-9]*\) .*/\1/p' \
+                    "$tmp/v6-$transport-$i.log" 2>/dev/null)
+                [ -n "$a" ] && break
+                sleep 0.1
+            done
+            addrs+=("$a")
+        done
+        local engine="baseline: dllama"
+        [ "$transport" = udp ] && engine="baseline: halo"
+        printf 'key: k.key\nworkers: ["%s", "%s", "%s"]\nengine: {%s}\n' "${addrs[@]}" \
+            "$engine" >"$tmp/v6.yaml"
+        if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/v6.yaml" \
+            >"$tmp/out.txt" 2>"$tmp/err.txt" &&
+            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single.txt"; }; then
+            ok "IPv6 loopback cluster over $transport ($engine)$([ "$transport" = tcp ] &&
+                echo ': the single-device ids')"
+        else
+            not_ok "IPv6 loopback cluster over $transport: failed or differs"
+            sed 's/^/    /' "$tmp/err.txt" | head -20
+        fi
+        stop_workers "v6-$transport"-{1,2,3}
+    done
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | defaults | ipv6) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2

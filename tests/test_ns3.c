@@ -201,6 +201,27 @@ static void bad_settings_and_calls_are_errors_not_aborts(void) {
     halo_transport_free(t);
 }
 
+/* The delay-only network both engines are compared on: 3 nodes, 100 Mbit/s, 0.5 ms. */
+static net delay_only_net(int delivery) {
+    return (net){
+        .n_nodes = 3, .delivery = delivery, .bandwidth_bps = 1e8, .latency_ns = 500000, .seed = 1};
+}
+
+/* One-way times of messages of sizes[0..n-1] from node 0 to node 1 in a fresh world of engine
+ * e (0: in-tree, 1: ns-3), 300 ms of idle after each so that delayed ACKs and timers settle;
+ * returns 1 when every message arrived in order. */
+static int one_way_times(const net *nt, int e, const size_t *sizes, int n, double *ns) {
+    halo_transport *t = world(nt, e);
+    box b = {.in_order = 1, .t = t};
+    ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
+    for (int k = 0; k < n; k++) {
+        ns[k] = one_way_ns(t, &b, sizes[k]);
+        idle(t, 300000000);
+    }
+    halo_transport_free(t);
+    return b.in_order;
+}
+
 /* Delay-only: every message size, both deliveries, the two engines within 1%. The initial
  * window holds the largest message: the engines' congestion control differs (the in-tree one
  * restarts from the initial window after an idle RTO, as Linux does; ns-3 does not), and
@@ -208,24 +229,11 @@ static void bad_settings_and_calls_are_errors_not_aborts(void) {
 static void delay_only_times_agree_within_one_percent(void) {
     static const size_t sizes[] = {1, 100, 1400, 1500, 4352, 16384, 65536, 262144};
     for (int delivery = 0; delivery < 2; delivery++) {
-        net nt = {.n_nodes = 3,
-                  .delivery = delivery,
-                  .bandwidth_bps = 1e8,
-                  .latency_ns = 500000,
-                  .seed = 1,
-                  .init_cwnd = 200};
+        net nt = delay_only_net(delivery);
+        nt.init_cwnd = 200;
         double ns[2][8];
-        for (int e = 0; e < 2; e++) {
-            halo_transport *t = world(&nt, e);
-            box b = {.in_order = 1, .t = t};
-            ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
-            for (int k = 0; k < 8; k++) {
-                ns[e][k] = one_way_ns(t, &b, sizes[k]);
-                idle(t, 300000000); /* 300 ms: delayed ACKs and timers settle */
-            }
-            ASSERT_EQ(b.in_order, 1);
-            halo_transport_free(t);
-        }
+        for (int e = 0; e < 2; e++)
+            ASSERT_EQ(one_way_times(&nt, e, sizes, 8, ns[e]), 1);
         for (int k = 0; k < 8; k++) {
             double rel = fabs(ns[1][k] - ns[0][k]) / ns[0][k];
             (void)printf("# %s %6zu B: sim %.1f us, ns3 %.1f us, diff %+.3f%%\n",
@@ -247,26 +255,12 @@ static void host_costs_agree_between_the_engines(void) {
     dev.recv_ns = 30000;
     dev.copy_ns_per_kb = 1000;
     for (int delivery = 0; delivery < 2; delivery++) {
-        net nt = {.n_nodes = 3,
-                  .delivery = delivery,
-                  .bandwidth_bps = 1e8,
-                  .latency_ns = 500000,
-                  .seed = 1,
-                  .device = &dev};
-        net bare = nt;
-        bare.device = NULL;
+        net bare = delay_only_net(delivery), nt = bare;
+        nt.device = &dev;
         double ns[2][2][3]; /* [engine][with host costs][size] */
         for (int e = 0; e < 2; e++)
-            for (int h = 0; h < 2; h++) {
-                halo_transport *t = world(h ? &nt : &bare, e);
-                box b = {.in_order = 1, .t = t};
-                ASSERT_OK(t->ops->attach(t, 1, on_recv, &b, NULL));
-                for (int k = 0; k < 3; k++) {
-                    ns[e][h][k] = one_way_ns(t, &b, sizes[k]);
-                    idle(t, 300000000);
-                }
-                halo_transport_free(t);
-            }
+            for (int h = 0; h < 2; h++)
+                (void)one_way_times(h ? &nt : &bare, e, sizes, 3, ns[e][h]);
         for (int k = 0; k < 3; k++) {
             double add_sim = ns[0][1][k] - ns[0][0][k], add_ns3 = ns[1][1][k] - ns[1][0][k];
             (void)printf("# host costs add, %s %6zu B: sim %.1f us, ns3 %.1f us\n",

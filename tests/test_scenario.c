@@ -499,6 +499,14 @@ static void values_out_of_range_are_errors(void) {
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: rpi4b\n    link: gige\n    uplink:\n      loss: 1\n" WORKLOAD,
                 HALO_ERR_FORMAT, "bad.yaml:8: devices[1].uplink.loss: 1 is not in [0, 1)", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, compute_cv: "
+                "-0.5}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:3: devices[0].profile.compute_cv: -0.5 is not in [0, 10]", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
+                "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in (0, 100000]", NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"

@@ -8,6 +8,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -402,6 +403,59 @@ static void devices_sharing_a_host_share_its_cores(void) {
     halo_transport_free(t);
 }
 
+/* Bytes read through column windows go at the device's strided bandwidth, the others at its
+   memory bandwidth; without a strided bandwidth every byte goes at the memory bandwidth. */
+static void strided_bytes_go_at_the_strided_bandwidth(void) {
+    halo_device_profile p = {.flops_per_s = 1e9, .mem_bw_bps = 1e9, .op_overhead_ns = 1000};
+    halo_cost cost = {.flops = 1e5, .bytes = 1e6, .ops = 2, .strided_bytes = 4e5};
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 1000000);
+    p.strided_bw_bps = 0.5e9;
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 600000 + 800000);
+}
+
+/*
+ * compute_cv: each segment's time is its roofline time times a log-normal factor of mean 1
+ * and that coefficient of variation, drawn from the node's own stream: the same seed and run
+ * give the same times, another run others; 0 keeps every segment exact.
+ */
+static void compute_cv_draws_a_seeded_factor_of_mean_one_per_segment(void) {
+    enum {
+        N = 4000
+    };
+
+    static uint64_t took[3][N];
+    for (int k = 0; k < 3; k++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+        w.dev[1].compute_cv = 0.3;
+        w.cfg.run = k == 2 ? 1 : 0;
+        halo_transport *t = make(&w);
+        halo_cost ms = {.flops = 1e6}; /* 1 ms at 1 GFLOP/s */
+        for (int i = 0; i < N; i++) {
+            uint64_t before = t->ops->now_ns(t, 1);
+            t->ops->charge(t, 1, &ms);
+            took[k][i] = t->ops->now_ns(t, 1) - before;
+            t->ops->charge(t, 0, &ms);
+        }
+        ASSERT_EQ(t->ops->now_ns(t, 0), (uint64_t)N * 1000000); /* node 0: no variation */
+        halo_sim_node_stats st;
+        halo_sim_get_stats(t, 1, &st);
+        ASSERT_EQ(st.compute_ns, t->ops->now_ns(t, 1));
+        halo_transport_free(t);
+    }
+    ASSERT(memcmp(took[0], took[1], sizeof took[0]) == 0);
+    ASSERT(memcmp(took[0], took[2], sizeof took[0]) != 0);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < N; i++) {
+        sum += (double)took[0][i] / 1e6;
+        sq += ((double)took[0][i] / 1e6) * ((double)took[0][i] / 1e6);
+    }
+    double mean = sum / N, cv = sqrt(sq / N - mean * mean) / mean;
+    (void)printf("# compute_cv 0.3: mean %.4f ms, cv %.4f over %d segments\n", mean, cv, N);
+    ASSERT_NEAR(mean, 1.0, 5 * 0.3 / sqrt((double)N)); /* five standard errors */
+    ASSERT_NEAR(cv, 0.3, 0.03);
+}
+
 /* Heartbeats cost wire time and are answered, but the application never sees them, the
    message counters do not count them, and a world with nothing else to do still ends. */
 static void heartbeats_are_answered_and_never_delivered(void) {
@@ -679,6 +733,10 @@ static void the_ns3_world_refuses_what_only_the_in_tree_engine_models(void) {
     ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
     ASSERT_STR_CONTAINS(err.msg, "sharing a host");
     world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.dev[1].compute_cv = 0.2;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "compute_cv");
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
     w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_GILBERT,
                                       .loss_bad = 1,
                                       .mean_good_ns = 100000000,
@@ -728,6 +786,8 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
           TEST(host_costs_keep_the_sender_and_the_receiver_busy),
           TEST(devices_sharing_a_host_share_its_cores),
+          TEST(strided_bytes_go_at_the_strided_bandwidth),
+          TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
           TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),

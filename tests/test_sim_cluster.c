@@ -145,6 +145,53 @@ static void shape_only_llama2_7b_runs_without_weights(void) {
     halo_model_free(m);
 }
 
+/* Device `dev`'s compute time for one token of shape-only TinyLlama (f32) on n devices, with
+   strided_bw_bps on every device (memory bandwidth 3 GB/s). */
+static uint64_t tinyllama_compute_ns(int n, int dev, double strided_bw_bps) {
+    halo_model_config cfg;
+    ASSERT_OK(halo_scenario_shape("tinyllama-1.1b", &cfg));
+    halo_model *m = NULL;
+    ASSERT_OK(halo_model_new_shape(&m, &cfg, HALO_WEIGHT_F32, NULL));
+    world w;
+    world_init(&w, n, HALO_DELIVERY_DATAGRAM, 0.0, 0);
+    for (int i = 0; i < n; i++)
+        w.dev[i].strided_bw_bps = strided_bw_bps;
+    halo_transport *t = NULL;
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    ASSERT_OK(halo_sim_new(&t, &w.cfg, &err));
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = n,
+                              .transport = t,
+                              .encoding = HALO_ENCODING_F32,
+                              .sync = {.policy = HALO_SYNC_POLICY_STRICT}};
+    ASSERT_OK(halo_cluster_new(&c, &cc, &err));
+    const float *l;
+    ASSERT_OK(halo_cluster_forward(c, 1, 0, &l, &err));
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, dev, &st);
+    halo_cluster_free(c);
+    halo_transport_free(t);
+    halo_model_free(m);
+    return st.compute_ns;
+}
+
+/*
+ * On two devices each holds half of Wo's columns and half of W2's, read in place through
+ * column windows: 2048 x (1024 + 2816) f32 weights per layer, 22 layers, at the strided
+ * bandwidth (1.5 GB/s) instead of the memory bandwidth (3 GB/s). One device reads whole rows
+ * and is not slowed.
+ */
+static void column_windows_go_at_the_strided_bandwidth(void) {
+    double bytes = 22.0 * 2048 * (1024 + 2816) * 4;
+    for (int dev = 0; dev < 2; dev++) {
+        double extra =
+            (double)(tinyllama_compute_ns(2, dev, 1.5e9) - tinyllama_compute_ns(2, dev, 0));
+        ASSERT_NEAR(extra, bytes / 1.5e9 * 1e9 - bytes / 3e9 * 1e9, 100); /* rounding: ns */
+    }
+    ASSERT_EQ(tinyllama_compute_ns(1, 0, 1.5e9), tinyllama_compute_ns(1, 0, 0));
+}
+
 /*
  * The mesh collective over lossy TCP, with more devices than the bundled model's 4 KV heads:
  * the devices without attention groups do not wait for attention blocks, so their peers run
@@ -171,4 +218,5 @@ static void mesh_keeps_every_early_partial_under_loss(void) {
 TEST_MAIN(TEST(lossless_simulation_equals_the_single_device),
           TEST(mesh_keeps_every_early_partial_under_loss),
           TEST(same_seed_and_run_give_identical_results), TEST(strict_stream_pays_for_loss_in_time),
-          TEST(shape_only_llama2_7b_runs_without_weights))
+          TEST(shape_only_llama2_7b_runs_without_weights),
+          TEST(column_windows_go_at_the_strided_bandwidth))

@@ -22,6 +22,17 @@
 #   the wake-ups, system calls and copies of a message on this machine, which no
 #   single-device cell can show. Without that cell it stays 5 us (the kernel ping-pong's
 #   order, docs/kernel-tcp.md) and stderr says so.
+#   Fourth (halo only), strided_bw_gbps: the bandwidth at which halo's nodes read their
+#   column slices of Wo and W2 in place (one short run per matrix row; a device holding every
+#   column reads whole rows), on the loss-free T cells of halo-strict with 2 and 4 nodes (the
+#   geometric mean of the two simulated/measured ratios brought to 1; one cell if only one
+#   was measured). Without such a cell it is left out (every byte at mem_bw_gbps).
+#   Fifth (halo only), compute_cv: the variation of each compute segment's time (log-normal,
+#   seeded), on the share of contributions halo-udp missed on T with the most nodes at 0%
+#   loss (the adaptive deadline gives up on a contribution only when a worker is later than
+#   its usual spread). Without that cell, or when it missed none, it stays 0. The two are
+#   fitted in turn, twice. distributed-llama's families have neither (its slices are packed;
+#   no relaxed system shows a spread).
 # What is not fitted (taken from elsewhere, the same for every cell):
 #   copy_ns_per_kb = 1000 and the veth link (10 Gbit/s, 1 us per hop);
 #   the host: all N processes share one machine of `cores` (default 2, --cores) cores;
@@ -97,9 +108,12 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i
 # measured SYSTEM MODEL: the single-device cell's mean ms/token, or nothing
 measured() { awk -F, -v s="$1" -v m="$2" '$1 == s && $2 == m && $4 == 1 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
 
-# profile BW OVERHEAD HOST_US: the mirrored device profile (inline)
+# profile BW OVERHEAD HOST_US [STRIDED_BW [COMPUTE_CV]]: the mirrored device profile (inline;
+# STRIDED_BW 0 or empty: none)
 profile() {
-    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores}"
+    local sb=""
+    [ "${4:-0}" = 0 ] || sb=", strided_bw_gbps: $4"
+    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores$sb, compute_cv: ${5:-0}}"
 }
 
 # engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
@@ -118,9 +132,11 @@ engine() {
     esac
 }
 
-# scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS HOST_US > file
+# scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS HOST_US [STRIDED_BW
+#          [COMPUTE_CV]] > file
 scenario() {
     local name=$1 sys=$2 model=$3 nodes=$4 loss=$5 bw=$6 ov=$7 eng=$8 nruns=$9 hus=${10} q host="" weights=f32 tokens
+    local st=${11:-0} cv=${12:-0}
     q=$(awk -v p="$loss" 'BEGIN { printf "%.9g", 1 - sqrt(1 - p) }')
     [ "$nodes" -gt 1 ] && host="    host: box"
     [ "$sys" = dllama-q40 ] && weights=q40
@@ -133,7 +149,7 @@ scenario() {
         tokens=16
     fi
     echo "devices:"
-    echo "  - profile: $(profile "$bw" "$ov" "$hus")"
+    echo "  - profile: $(profile "$bw" "$ov" "$hus" "$st" "$cv")"
     echo "    count: $nodes"
     [ -z "$host" ] || echo "$host"
     echo "    link: {bandwidth_mbps: 10000, latency_us: 1, mtu: 1500, header_bytes: 42, loss: $q}"
@@ -168,6 +184,33 @@ bisect() {
 at_bw() { sim_ms "$sys" T 1 "$1" "$ov" "$hus"; }
 at_ov() { sim_ms "$sys" S 1 "$bw" "$1" "$hus"; }
 at_hus() { sim_ms "$hsys" S 2 "$bw" "$ov" "$1"; }
+
+# measured_t SYSTEM NODES COLUMN: a loss-free T cell's column of $tmp/cells (5: ms_mean), or nothing
+measured_t() { awk -F, -v s="$1" -v n="$2" -v c="$3" '$1 == s && $2 == "T" && $4 == n && $3 + 0 == 0 { print $c; exit }' "$tmp/cells"; }
+
+# at_stride STRIDED_BW: log of the product of simulated/measured over halo-strict's loss-free
+# T cells with 2 and 4 nodes (those measured), with compute_cv $cv
+at_stride() {
+    local n m t acc=0
+    for n in 2 4; do
+        m=$(measured_t halo-strict $n 5)
+        [ -n "$m" ] || continue
+        scenario fit halo-strict T "$n" 0 "$bw" "$ov" "" "$runs" "$hus" "$1" "$cv" >"$tmp/fit.yaml"
+        t=$("$halo" sim --json "$tmp/fit.yaml" | awk '{ while (match($0, /"mean_ms": [0-9.e+-]+/)) {
+                split(substr($0, RSTART, RLENGTH), kv, ": "); s += kv[2]; k++; $0 = substr($0, RSTART + RLENGTH) } }
+            END { printf "%.9g", s / k }')
+        acc=$(awk -v a="$acc" -v t="$t" -v m="$m" 'BEGIN { printf "%.9g", a + log(t / m) }')
+    done
+    echo "$acc"
+}
+
+# at_cv COMPUTE_CV: halo-udp's simulated missing share (%) on T at 0% loss with $cv_nodes nodes
+at_cv() {
+    scenario fit halo-udp T "$cv_nodes" 0 "$bw" "$ov" "$cv_eng" "$runs" "$hus" "$st" "$1" >"$tmp/fit.yaml"
+    "$halo" sim --json "$tmp/fit.yaml" | awk '{ while (match($0, /"(expected|missing)": [0-9]+/)) {
+            split(substr($0, RSTART, RLENGTH), kv, ": "); v[kv[1]] += kv[2]; $0 = substr($0, RSTART + RLENGTH) } }
+        END { printf "%.9g", v["\"expected\""] ? 100 * v["\"missing\""] / v["\"expected\""] : 0 }'
+}
 
 # measured2 SYSTEM: the loss-free S cell with 2 nodes, or nothing
 measured2() { awk -F, -v s="$1" '$1 == s && $2 == "S" && $4 == 2 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
@@ -206,9 +249,40 @@ fit() {
         log "$sys: no loss-free S cell of $hsys on 2 nodes; send_us = recv_us stay $hus"
     fi
     log "$sys: op_overhead_us $ov (S $s_ms ms), mem_bw_gbps $bw (T $t_ms ms), send_us = recv_us $hus (S 2 nodes ${h_ms:-none})"
+    st=0
+    cv=0
+    [ "$sys" = halo ] || return 0
+    cv_nodes=$(awk -F, '$1 == "halo-udp" && $2 == "T" && $3 + 0 == 0 && $4 > n { n = $4 } END { print n + 0 }' "$tmp/cells")
+    local cv_miss="" round
+    if [ "$cv_nodes" -gt 1 ]; then
+        cv_miss=$(awk -F, -v n="$cv_nodes" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            $c["system"] == "halo-udp" && $c["model"] == "T" && $c["loss"] + 0 == 0 && $c["nodes"] == n {
+                if ("missing_pct" in c) print $c["missing_pct"]; exit }' "$gt/ground-truth.csv")
+        cv_eng=$(awk -F, -v n="$cv_nodes" '$1 == "halo-udp" && $2 == "T" && $3 + 0 == 0 && $4 == n { print $6; exit }' "$tmp/cells")
+    fi
+    for round in 1 2; do
+        # Column windows cost nothing on one device: fitted on the multi-node strict T cells.
+        if [ -z "$(measured_t halo-strict 2 5)$(measured_t halo-strict 4 5)" ]; then
+            [ $round = 2 ] || log "halo: no loss-free T cell of halo-strict on 2 or 4 nodes; strided_bw_gbps left out"
+        elif awk -v a="$(at_stride 0)" 'BEGIN { exit !(a >= 0) }'; then
+            st=0
+            [ $round = 2 ] || log "halo: the multi-node T cells are not slower than the model; strided_bw_gbps left out"
+        else
+            st=$(bisect down 0.01 "$bw" 0 at_stride)
+        fi
+        # The spread of compute times: fitted on halo-udp's loss-free misses on T.
+        if [ -z "$cv_miss" ] || awk -v m="$cv_miss" 'BEGIN { exit !(m <= 0) }'; then
+            [ $round = 2 ] || log "halo: no loss-free T cell of halo-udp with contributions missing; compute_cv stays 0"
+        elif awk -v a="$(at_cv 0.001)" -v m="$cv_miss" 'BEGIN { exit !(a >= m) }'; then
+            cv=0
+        else
+            cv=$(bisect up 0.001 5 "$cv_miss" at_cv)
+        fi
+    done
+    log "halo: strided_bw_gbps $st (halo-strict T 2 and 4 nodes), compute_cv $cv (halo-udp T $cv_nodes nodes at 0%: ${cv_miss:-none}% missing)"
 }
 
-declare -A fam_bw fam_ov fam_hus fam_on
+declare -A fam_bw fam_ov fam_hus fam_on fam_st fam_cv
 # fitted_on FAMILY_SYSTEM STRICT_SYSTEM: the cells a family's fit used, for the table
 fitted_on() {
     awk -F, -v s="$1" -v h="$2" '($1 == s && $4 == 1) || ($1 == h && $2 == "S" && $4 == 2 && $3 + 0 == 0) {
@@ -216,6 +290,8 @@ fitted_on() {
 }
 if fit halo halo-strict; then
     fam_bw[halo]=$bw; fam_ov[halo]=$ov; fam_hus[halo]=$hus; fam_on[halo]=$(fitted_on halo halo-strict)
+    fam_st[halo]=$st; fam_cv[halo]=$cv
+    fam_on[halo]+=", halo-strict T 2 and 4 nodes at 0% (strided_bw_gbps), halo-udp T $cv_nodes nodes at 0%: missing share (compute_cv)"
 fi
 if fit dllama dllama; then
     fam_bw[dllama]=$bw; fam_ov[dllama]=$ov; fam_hus[dllama]=$hus; fam_on[dllama]=$(fitted_on dllama dllama)
@@ -225,11 +301,11 @@ if grep -q '^dllama-q40,' "$tmp/cells" &&
     fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus
     fam_on[dllama-q40]="$(fitted_on dllama-q40 none) (overhead and host cost: dllama's)"
 fi
-echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us |"
-echo "|---|---|---:|---:|---:|"
+echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us | strided_bw_gbps | compute_cv |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 for f in halo dllama dllama-q40; do
     [ -n "${fam_bw[$f]:-}" ] || continue
-    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} |"
+    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} |"
 done
 echo
 [ "$fit_only" = 0 ] || exit 0
@@ -245,7 +321,7 @@ while IFS=, read -r sys model loss nodes _ eng; do
     [ -n "${fam_bw[$fam]:-}" ] || { log "[$i/$n] $sys/$model/$nodes/$loss: family $fam not fitted, skipped"; continue; }
     name="mirror/$sys/$model/$nodes/$loss"
     scenario "$name" "$sys" "$model" "$nodes" "$loss" "${fam_bw[$fam]}" "${fam_ov[$fam]}" "$eng" "$runs" \
-        "${fam_hus[$fam]}" >"$tmp/cell.yaml"
+        "${fam_hus[$fam]}" "${fam_st[$fam]:-0}" "${fam_cv[$fam]:-0}" >"$tmp/cell.yaml"
     log "[$i/$n] $name"
     "$halo" sweep -q --db "$db" "$tmp/cell.yaml" >&2
 done <"$tmp/cells"

@@ -76,15 +76,18 @@ World *g_world = nullptr; /* ns-3 itself is process-global: one world at a time 
 
 /* ==== ns-3 classes ==== */
 
+/* The TypeId ns-3 needs of each of our classes: T, derived from Parent, in group "halo". */
+template <class T, class Parent> TypeId halo_type_id(const char *name) {
+    TypeId tid = TypeId(name).SetParent<Parent>().SetGroupName("halo");
+    return tid.AddConstructor<T>();
+}
+
 /* A point-to-point device that pads every frame so that its size on the wire is the in-tree
  * engine's (link framing beyond PPP's 2 bytes); IPv4 trims the padding on receipt. */
 class PadDevice : public PointToPointNetDevice {
   public:
     static TypeId GetTypeId() {
-        static TypeId tid = TypeId("halo::PadDevice")
-                                .SetParent<PointToPointNetDevice>()
-                                .SetGroupName("halo")
-                                .AddConstructor<PadDevice>();
+        static TypeId tid = halo_type_id<PadDevice, PointToPointNetDevice>("halo::PadDevice");
         return tid;
     }
 
@@ -107,10 +110,7 @@ class PadDevice : public PointToPointNetDevice {
 class DirChannel : public PointToPointChannel {
   public:
     static TypeId GetTypeId() {
-        static TypeId tid = TypeId("halo::DirChannel")
-                                .SetParent<PointToPointChannel>()
-                                .SetGroupName("halo")
-                                .AddConstructor<DirChannel>();
+        static TypeId tid = halo_type_id<DirChannel, PointToPointChannel>("halo::DirChannel");
         return tid;
     }
 
@@ -145,10 +145,7 @@ class DirChannel : public PointToPointChannel {
 class LossModel : public ErrorModel {
   public:
     static TypeId GetTypeId() {
-        static TypeId tid = TypeId("halo::LossModel")
-                                .SetParent<ErrorModel>()
-                                .SetGroupName("halo")
-                                .AddConstructor<LossModel>();
+        static TypeId tid = halo_type_id<LossModel, ErrorModel>("halo::LossModel");
         return tid;
     }
 
