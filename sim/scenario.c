@@ -1127,6 +1127,42 @@ void halo_scenario_free(halo_scenario *s) {
     free(s);
 }
 
+int halo_scenario_n_points(const char *path, long *n_points, halo_err *err) {
+    HALO_ASSERT(path && n_points);
+    *n_points = 0;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    halo_yaml_doc *d = NULL;
+    int rc = halo_yaml_load(&d, path, NULL, err);
+    if (rc == HALO_OK)
+        rc = ctx_add_doc(&c, d);
+    if (rc == HALO_OK && (!d->root || d->root->kind != HALO_YAML_MAP))
+        rc =
+            FAIL(err, HALO_ERR_FORMAT, "%s:1: document: expected a mapping at the top level", path);
+    if (rc == HALO_OK)
+        rc = find_axes(&c, d->root, "", 1);
+    const halo_yaml_node **axes = NULL;
+    if (rc == HALO_OK &&
+        !(axes = calloc((size_t)(c.n_axes ? c.n_axes : 1), sizeof(const halo_yaml_node *))))
+        rc = nomem(&c);
+    long n = 1;
+    if (rc == HALO_OK) {
+        collect_axes(d->root, axes);
+        for (int k = 0; k < c.n_axes && rc == HALO_OK; k++) {
+            if (n > MAX_POINTS / axes[k]->n)
+                rc = BAD(&c, axes[k], c.axis_kp[k], "more than %d sweep points", MAX_POINTS);
+            else
+                n *= axes[k]->n;
+        }
+    }
+    free(axes);
+    ctx_free(&c);
+    if (rc == HALO_OK)
+        *n_points = n;
+    return rc;
+}
+
 int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_err *err) {
     return halo_scenario_load_with(out, path, point, NULL, err);
 }
