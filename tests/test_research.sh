@@ -96,7 +96,55 @@ EOF
     check "tau under halo: tau matters there (no copies)" test "$(q "$tmp/tau.db" "SELECT count(*) FROM run WHERE system = 'halo' AND copied_from <> ''")" = 0
 }
 
-cases=(research_identity)
+# Linked axes, named variables, an alias as one axis, the Gilbert-Elliott mean form.
+case_research_sweeps() {
+    mkdir -p "$tmp/sw"
+    cat >"$tmp/sw/v.yaml" <<'EOF'
+name: vars
+model: {shape: tinyllama-1.1b, weights: q40}
+vars:
+  loss: [0, 0.01, 0.05]
+  burst: [2, 4, 8]
+  dl: [5, 10]
+linked: [[loss, burst]]
+devices:
+  - profile: rpi4b
+    link: gige
+  - profile: rpi4b
+    count: 2
+    link: {base: gige, gilbert: {mean_loss: $loss, mean_burst_packets: $burst}}
+  - profile: rpi5
+    link: {base: gige, loss: &l [0, 0.02]}
+  - profile: jetson-nano
+    link: {base: gige, loss: *l}
+engine: {baseline: halo, deadline_ms: $dl}
+workload:
+  tokens: 2
+EOF
+    expect_ok sim --points "$tmp/sw/v.yaml"
+    check "sweeps: linked (3) x variable (2) x one aliased axis (2) = 12 points" test "$(cat "$tmp/out")" = 12
+    expect_ok sim --json --point 11 "$tmp/sw/v.yaml"
+    check "sweeps: labels name the variables and the alias once" grep -qF '"label": "loss=0.05 burst=8 dl=10 devices[2].link.loss=0.02"' "$tmp/out"
+    expect_ok sweep --db "$tmp/sw.db" "$tmp/sw/v.yaml"
+    check "sweeps: the axes stored: loss, burst, dl, devices[2].link.loss" test "$(q "$tmp/sw.db" "SELECT group_concat(key, ' ') FROM (SELECT DISTINCT key FROM run_axis ORDER BY key)")" = "burst devices[2].link.loss dl loss"
+    check "sweeps: the alias gives both devices the same loss at every point" test "$(q "$tmp/sw.db" "SELECT count(*) FROM device_stat a JOIN device_stat b ON a.run_id = b.run_id AND a.device = 3 AND b.device = 4 WHERE a.loss_up <> b.loss_up")" = 0
+    check "sweeps: the aliased axis varies" test "$(q "$tmp/sw.db" "SELECT count(DISTINCT loss_up) FROM device_stat WHERE device = 4")" = 2
+    check "sweeps: the linked variables advance together (mean loss per Gilbert link)" test "$(q "$tmp/sw.db" "SELECT group_concat(DISTINCT round(d.loss_up, 4)) FROM device_stat d JOIN run_axis a ON a.run_id = d.run_id AND a.key = 'burst' WHERE d.device = 1 AND a.value = '8'")" = 0.05
+    check "sweeps: a variable sets the deadline" test "$(q "$tmp/sw.db" "SELECT group_concat(DISTINCT r.deadline_ms) FROM run r JOIN run_axis a ON a.run_id = r.id AND a.key = 'dl' WHERE a.value = '5'")" = 5.0
+    # the Gilbert-Elliott mean form as an axis: labels read as written
+    sed 's/gilbert: {mean_loss: $loss,/gilbert: {mean_loss: [0.02, 0.05],/' "$tmp/sw/v.yaml" >"$tmp/sw/g.yaml"
+    expect_ok sim --json --point 0 "$tmp/sw/g.yaml"
+    check "sweeps: a Gilbert mean_loss axis is labelled as written" grep -qF 'devices[1].link.gilbert.mean_loss=0.02' "$tmp/out"
+    # mistakes, each named with file and line
+    sed 's/burst: \[2, 4, 8\]/burst: [2, 4]/' "$tmp/sw/v.yaml" >"$tmp/sw/b1.yaml"
+    expect_fail 1 "b1.yaml:5: vars.burst: linked variables need lists of one length ('loss' has 3 values, this 2)" -- sim --points "$tmp/sw/b1.yaml"
+    sed 's/deadline_ms: $dl/deadline_ms: $dll/' "$tmp/sw/v.yaml" >"$tmp/sw/b2.yaml"
+    expect_fail 1 "b2.yaml:18: engine.deadline_ms: unknown variable '\$dll' (define it under vars:)" -- sim --points "$tmp/sw/b2.yaml"
+    sed 's/linked: \[\[loss, burst\]\]/linked: [[loss, bursts]]/' "$tmp/sw/v.yaml" >"$tmp/sw/b3.yaml"
+    expect_fail 1 "b3.yaml:7: linked[0][1]: unknown variable 'bursts'" -- sim --points "$tmp/sw/b3.yaml"
+}
+
+cases=(research_identity research_sweeps)
 if [ -n "$only" ]; then
     if ! declare -F "case_$only" >/dev/null; then
         echo "unknown case '$only' (cases: ${cases[*]})" >&2
