@@ -127,22 +127,29 @@ static int report_fidelity(int argc, char **argv) {
 int halo_cmd_report(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "fidelity") == 0)
         return report_fidelity(argc - 1, argv + 1);
-    const char *db = NULL;
+    const char *db = NULL, *scenario = NULL;
     float confidence = 0.95f;
+    int json = 0;
     const halo_cli_opt opts[] = {
         {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
         {"confidence", 0, HALO_CLI_FLOAT, &confidence, 0.5, 0.999, NULL, "C",
          "confidence of the intervals (default 0.95)"},
+        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
+         "only this scenario (default: every one)"},
+        {"json", 0, HALO_CLI_FLAG, &json, 0, 0, NULL, NULL,
+         "one JSON document instead of markdown"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
     };
     const halo_cli_spec spec = {
         .name = "report",
-        .synopsis = "--db FILE [--confidence C]\n       halo report fidelity --db FILE "
-                    "[--harness NAME]",
+        .synopsis = "--db FILE [--scenario NAME] [--json] [--confidence C]\n       halo "
+                    "report fidelity --db FILE [--harness NAME]",
         .about = "Prints markdown tables of every scenario in the database (its newest text):\n"
                  "per point, ms/token with its confidence interval over runs (C, default 0.95;\n"
-                 "Student's t), p99, the split, missing contributions, the speedup over the\n"
-                 "matching distributed-llama point, and perplexity where measured.\n"
+                 "Student's t), p99, the split (compute + stragglers + network = ms/token),\n"
+                 "missing contributions, loss, packets lost and dropped by full queues, the\n"
+                 "speedup over the matching distributed-llama point, and perplexity where\n"
+                 "measured. --json: the same numbers as one JSON document.\n"
                  "'halo report fidelity' compares measured runs with their simulated mirrors\n"
                  "('halo report fidelity --help').\n",
         .opts = opts,
@@ -151,7 +158,8 @@ int halo_cmd_report(int argc, char **argv) {
     if (status >= 0)
         return status;
     halo_err err = {0};
-    int rc = halo_report_write(stdout, db, confidence, &err);
+    halo_report_opts ro = {.confidence = confidence, .scenario = scenario, .json = json};
+    int rc = halo_report_write_opts(stdout, db, &ro, &err);
     return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
 }
 

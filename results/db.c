@@ -480,10 +480,9 @@ static const char run_sql[] =
     "INSERT INTO run (" POINT_COLUMNS ", kind, tokens, mean_ms, p50_ms, p90_ms, p99_ms, max_ms, "
     "compute_ms, stragglers_ms, network_ms, expected, missing, retransmits, timeouts, probes, "
     "msgs_lost, bytes_on_wire, events, storage_read_ms, storage_stall_ms, git_rev, host, "
-    "halo_version, sqlite_version, compiler, started_at, finished_at, wall_s) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
-    ","
-    "?,?,?,?,?,?,?,?,?,?)";
+    "halo_version, sqlite_version, compiler, started_at, finished_at, wall_s, packets_lost, "
+    "queue_drops) VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, "
+    "?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?)";
 
 /*
  * A value as it is written with 15 significant digits: the mean loss over identical links
@@ -578,6 +577,14 @@ static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo
     bt(&b, in->started_at);
     bt(&b, in->finished_at);
     bd(&b, (double)r->wall_ns / 1e9);
+    uint64_t lost = 0, qdrops = 0;
+    for (int d = 0; d < r->n_devices; d++) {
+        lost += r->devices[d].packets_lost;
+        qdrops += r->devices[d].queue_drops;
+    }
+    bi(&b, (long long)lost);
+    bi(&b, (long long)qdrops);
+    HALO_ASSERT(b.i == sqlite3_bind_parameter_count(st)); /* run_sql and the binds agree */
     int s = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(db->db);
     sqlite3_finalize(st);
@@ -683,6 +690,7 @@ static void bind_device(binder *b, int d, const void *ctx) {
     bi(b, (long long)s->storage_bytes);
     bd(b, ms(s->storage_read_ns));
     bd(b, ms(s->storage_stall_ns));
+    bi(b, (long long)s->queue_drops);
 }
 
 static void bind_layer(binder *b, int l, const void *ctx) {
@@ -728,8 +736,8 @@ static int insert_details(halo_db *db, sqlite3_int64 id, const halo_scenario *sc
                          r->n_tokens, bind_token, r, err);
     if (rc == HALO_OK)
         rc = insert_rows(db, "device_stat",
-                         "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", id,
-                         n_dev, bind_device, &dr, err);
+                         "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         id, n_dev, bind_device, &dr, err);
     if (rc == HALO_OK)
         rc = insert_rows(db, "layer_stat", "INSERT INTO layer_stat VALUES (?,?,?,?,?,?,?,?)", id,
                          r->n_layers, bind_layer, r, err);

@@ -283,7 +283,7 @@ CREATE VIEW IF NOT EXISTS speedup AS
             AND d.loss = a.loss AND d.tau = a.tau
     WHERE a.system <> 'dllama';
 
--- ==== Version 4: run identity (issue 17) ====
+-- ==== Version 4: run identity, queue drops (issue 17) ====
 --
 -- A run is identified by what it simulated: point_hash is the sha256 of `resolved`, the fully
 -- resolved point as canonical JSON (model content, every device's profile and links after
@@ -296,6 +296,14 @@ ALTER TABLE run ADD COLUMN point_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE run ADD COLUMN resolved TEXT NOT NULL DEFAULT '';
 ALTER TABLE run ADD COLUMN copied_from TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS run_identity ON run (scenario_name, point_hash, run);
+
+-- Where packets went (over the measured tokens, summed over devices): lost by the links' loss
+-- models or dropped by a full drop-tail queue (`queue_kb`, or a link file's default). Queue
+-- drops happen on lossless links too, when a burst (the root's broadcast to many workers)
+-- exceeds a queue; halo report shows both. Runs before version 4: 0.
+ALTER TABLE run ADD COLUMN packets_lost INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN queue_drops INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_stat ADD COLUMN queue_drops INTEGER NOT NULL DEFAULT 0; -- of packets_lost
 
 -- When a sweep last planned the scenario (UTC): a scenario edited back to an earlier version
 -- is that version again, and the newest again for latest_run.

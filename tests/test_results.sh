@@ -363,9 +363,15 @@ case_results_measured() {
     # a version-1 database: refused until migrated; migrated, it keeps its runs and has a new
     # database's schema
     cp "$tmp/sim.db" "$tmp/v1.db"
-    q "$tmp/v1.db" "DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from;
-        ALTER TABLE run DROP COLUMN resolved; ALTER TABLE run DROP COLUMN point_hash; DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW measured_cell;
-        DROP TABLE measured_token; DROP TABLE measured_run; PRAGMA user_version = 1"
+    q "$tmp/v1.db" "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW latest_run;
+        ALTER TABLE scenario DROP COLUMN last_seen; ALTER TABLE run DROP COLUMN packets_lost;
+        ALTER TABLE run DROP COLUMN queue_drops; ALTER TABLE device_stat DROP COLUMN queue_drops;
+        DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from;
+        ALTER TABLE run DROP COLUMN resolved; ALTER TABLE run DROP COLUMN point_hash; DROP VIEW measured_cell;
+        DROP TABLE measured_token; DROP TABLE measured_run;
+        CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE r.scenario_hash = (SELECT s.hash
+            FROM scenario s WHERE s.name = r.scenario_name ORDER BY s.first_seen DESC, s.rowid
+            DESC LIMIT 1); PRAGMA user_version = 1"
     expect_fail 1 "schema version 1 is older than this halo's 4; run 'halo db migrate" -- report --db "$tmp/v1.db"
     expect_fail 1 "run 'halo db migrate" -- db import-measured "$tmp/v1.db" "$gt"
     expect_ok db migrate "$tmp/v1.db"

@@ -268,11 +268,19 @@ static void version_1_database_is_refused_then_migrated(void) {
     sqlite3 *raw = NULL;
     ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw,
+                           "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW latest_run; "
+                           "ALTER TABLE scenario DROP COLUMN last_seen; "
+                           "ALTER TABLE run DROP COLUMN packets_lost; "
+                           "ALTER TABLE run DROP COLUMN queue_drops; "
+                           "ALTER TABLE device_stat DROP COLUMN queue_drops; "
                            "DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from; "
                            "ALTER TABLE run DROP COLUMN resolved; "
                            "ALTER TABLE run DROP COLUMN point_hash; "
-                           "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW measured_cell; "
+                           "DROP VIEW measured_cell; "
                            "DROP TABLE measured_token; DROP TABLE measured_run; "
+                           "CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE "
+                           "r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = "
+                           "r.scenario_name ORDER BY s.first_seen DESC, s.rowid DESC LIMIT 1); "
                            "PRAGMA user_version = 1",
                            NULL, NULL, NULL),
               SQLITE_OK);
