@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "results/export.h"
 #include "results/plot.h"
 #include "results/regress.h"
 #include "results/report.h"
@@ -209,5 +210,47 @@ int halo_cmd_regress(int argc, char **argv) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
+    return HALO_EXIT_OK;
+}
+
+/* ==== halo export ==== */
+
+int halo_cmd_export(int argc, char **argv) {
+    const char *db = NULL, *scenario = NULL, *out_path = NULL;
+    const halo_cli_opt opts[] = {
+        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
+        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
+         "only this scenario (default: every one)"},
+        {"out", 'o', HALO_CLI_PATH, &out_path, 0, 0, NULL, "CSV",
+         "write to this file (default: standard output)"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    const halo_cli_spec spec = {
+        .name = "export",
+        .synopsis = "--db FILE [--scenario NAME] [--out CSV]",
+        .about = "Writes the database's runs (each scenario's version swept last) as one tidy "
+                 "CSV\ntable: one row per run; scenario, point, run, one column per sweep axis "
+                 "with its\nvalue as written in the scenario, then the system, conditions and "
+                 "measurements\n(ms/token and its split, missing contributions, loss, packets "
+                 "lost and dropped\nby full queues, perplexity) and the run's identity.\n",
+        .opts = opts,
+        .required = (const char *const[]){"db", NULL}};
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    if (status >= 0)
+        return status;
+    halo_err err = {0};
+    FILE *f = stdout;
+    if (out_path && !(f = fopen(out_path, "w"))) {
+        (void)HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+        return fail(HALO_ERR_IO, &err);
+    }
+    long n = 0;
+    int rc = halo_export_csv(f, db, scenario, &n, &err);
+    if (f != stdout && fclose(f) != 0 && rc == HALO_OK)
+        rc = HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+    if (rc != HALO_OK)
+        return fail(rc, &err);
+    if (out_path)
+        (void)fprintf(stderr, "halo export: %ld runs into %s\n", n, out_path);
     return HALO_EXIT_OK;
 }

@@ -24,6 +24,7 @@ static const struct {
     {"plot", halo_cmd_plot, "gnuplot figures (PNG, SVG) from a results database"},
     {"report", halo_cmd_report, "markdown tables with confidence intervals from a database"},
     {"regress", halo_cmd_regress, "compare a database's curves with a committed baseline"},
+    {"export", halo_cmd_export, "a database's runs as one tidy CSV table"},
 };
 
 enum {

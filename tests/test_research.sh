@@ -144,7 +144,71 @@ EOF
     expect_fail 1 "b3.yaml:7: linked[0][1]: unknown variable 'bursts'" -- sim --points "$tmp/sw/b3.yaml"
 }
 
-cases=(research_identity research_sweeps)
+# halo export and halo report --scenario --json on the example scenario.
+case_research_export() {
+    local db=$tmp/ex.db
+    expect_ok sweep --db "$db" "$sc/examples/research.yaml"
+    expect_ok export --db "$db" --scenario research-example
+    cp "$tmp/out" "$tmp/ex.csv"
+    check "export: a header and one line per run (72)" test "$(wc -l <"$tmp/ex.csv")" = 73
+    check "export: one column per axis, named as written" grep -q '^scenario,point,run,loss,burst,devices\[2\].link.loss,engine.baseline,engine.tau,system,' "$tmp/ex.csv"
+    check "export: values as written (loss 0.01, burst 4)" grep -q '^research-example,8,0,0.01,4,0,dllama,0.5,dllama,' "$tmp/ex.csv"
+    check "export: every line has the header's columns" test "$(awk -F, '{ print NF }' "$tmp/ex.csv" | sort -u)" = "$(head -n 1 "$tmp/ex.csv" | awk -F, '{ print NF }')"
+    python3 - "$tmp/ex.csv" >"$tmp/py.txt" 2>&1 <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 72, len(rows)
+r = [x for x in rows if x["loss"] == "0.05" and x["engine.baseline"] == "halo"]
+assert len(r) == 12, len(r)
+assert all(abs(float(x["compute_ms"]) + float(x["stragglers_ms"]) + float(x["network_ms"])
+               - float(x["mean_ms"])) < 1e-6 for x in rows)
+print("csv ok")
+EOF
+    check "export: read back by Python's csv module (columns by name, the split adds up)" grep -qx "csv ok" "$tmp/py.txt"
+    expect_ok export --db "$db" --out "$tmp/ex2.csv"
+    check "export --out: the same table" cmp -s "$tmp/ex.csv" "$tmp/ex2.csv"
+    expect_fail 2 "no runs of a scenario named 'nope' (there: research-example)" -- export --db "$db" --scenario nope
+    expect_fail 2 "missing --db" -- export
+    # the report of one scenario, markdown and JSON
+    expect_ok report --db "$db" --scenario research-example
+    check "report: stragglers, loss, packets lost and queue drops columns" grep -qF "| compute ms | stragglers ms | network ms | missing | loss | packets lost | queue drops |" "$tmp/out"
+    expect_ok report --db "$db" --scenario research-example --json
+    cp "$tmp/out" "$tmp/r.json"
+    python3 - "$tmp/r.json" >"$tmp/py.txt" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+(s,) = d["scenarios"]
+assert s["name"] == "research-example" and s["devices"] == 5, s["name"]
+pts = s["points"]
+assert len(pts) == 24, len(pts)
+for p in pts:
+    m = p["ms_per_token"]["mean"]
+    assert abs(p["compute_ms"] + p["stragglers_ms"] + p["network_ms"] - m) < 1e-6 * m, p
+    assert p["runs"] == 3 and p["ms_per_token"]["ci"] >= 0
+    assert set(p["axes"]) == {"loss", "burst", "devices[2].link.loss", "engine.baseline", "engine.tau"}
+    assert (p["speedup"] is None) == (p["system"] == "dllama")
+print("json ok", sum(p["packets_lost"] for p in pts) > 0)
+EOF
+    check "report --json: valid; compute + stragglers + network = ms/token at every point" grep -qx "json ok True" "$tmp/py.txt"
+    expect_fail 2 "no scenario named 'nope'" -- report --db "$db" --scenario nope --json
+    # queue drops surface: Llama 3 8B on 8 boards over lossless gigabit links
+    cat >"$tmp/q.yaml" <<'EOF'
+name: qdrop
+model: {shape: llama3-8b, weights: q40}
+devices:
+  - {profile: rpi4b, link: gige, memory_mb: 7680}
+  - {profile: rpi4b, count: 7, link: gige, memory_mb: 7680}
+engine: {baseline: dllama, encoding: q8}
+workload: {tokens: 2}
+EOF
+    expect_ok sweep --db "$tmp/q.db" "$tmp/q.yaml"
+    check "queue drops: counted on lossless links" test "$(q "$tmp/q.db" "SELECT queue_drops > 0 AND queue_drops = packets_lost AND loss = 0 FROM run")" = 1
+    check "queue drops: per device too" test "$(q "$tmp/q.db" "SELECT sum(queue_drops) FROM device_stat")" = "$(q "$tmp/q.db" "SELECT queue_drops FROM run")"
+    expect_ok report --db "$tmp/q.db"
+    check "queue drops: the report says so" grep -q "Queue drops:" "$tmp/out"
+}
+
+cases=(research_identity research_sweeps research_export)
 if [ -n "$only" ]; then
     if ! declare -F "case_$only" >/dev/null; then
         echo "unknown case '$only' (cases: ${cases[*]})" >&2
