@@ -181,8 +181,9 @@ int halo_cmd_regress(int argc, char **argv) {
         .synopsis = "--db FILE --baseline CSV [--write]",
         .about = "Compares the database's curves (per point: mean ms/token, missing %, speedup "
                  "over\ndistributed-llama, perplexity) with a committed baseline CSV whose rows "
-                 "carry\ntheir tolerances (relative, and an absolute floor). Prints a table and "
-                 "exits 1\nif any value is outside its tolerance or missing. --write writes the "
+                 "carry\ntheir tolerances (relative, and an absolute floor). Prints a table. Exit "
+                 "status: 0\nall within tolerance, 1 any value outside its tolerance or missing "
+                 "(regressed),\n2 the database or the baseline cannot be read. --write writes the "
                  "baseline\nfrom the database instead (default tolerances: ms/token and speedup "
                  "10%,\nmissing 25% or 0.5 points, perplexity 2%).\n",
         .opts = opts,
@@ -205,8 +206,15 @@ int halo_cmd_regress(int argc, char **argv) {
                             "%d of %d values outside their tolerance against %s", failed, n,
                             baseline);
     }
-    if (rc != HALO_OK || failed > 0) { /* a regression is a failure, not a usage error */
-        (void)fflush(stdout);
+    /* Exit status: 0 all within tolerance, 1 regressed (a value outside its tolerance or
+       missing), 2 the database or the baseline cannot be read (or a usage error): a script
+       tells a regression from a broken setup (issue 17). */
+    (void)fflush(stdout);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return HALO_EXIT_USAGE;
+    }
+    if (failed > 0) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }

@@ -305,6 +305,26 @@ int halo_cmd_db(int argc, char **argv) {
     }
     const char *sub = argv[1];
     int rc;
+    /* `halo db SUB --help` (issue 17: it was taken as a file name or an unknown subcommand) */
+    static const char *const sub_usage[][2] = {
+        {"merge", "usage: halo db merge DEST SRC...\n\nCopies every run DEST lacks (same "
+                  "scenario, point and run) from each SRC,\nwith its rows, and the measured "
+                  "runs DEST lacks, one transaction per SRC;\nDEST is created when missing. "
+                  "Merging twice copies nothing.\n"},
+        {"migrate", "usage: halo db migrate FILE\n\nUpgrades an older schema in place, in "
+                    "one transaction, keeping every run.\n"},
+        {"info", "usage: halo db info FILE\n\nPrints the schema version, the runs per "
+                 "scenario version (name, hash, runs,\npoints, kind) and the measured runs per "
+                 "harness and source.\n"},
+        {"schema", "usage: halo db schema\n\nPrints the schema compiled into halo "
+                   "(results/schema.sql).\n"},
+    };
+    for (size_t i = 0; argc >= 3 && i < sizeof sub_usage / sizeof sub_usage[0]; i++)
+        if (strcmp(sub, sub_usage[i][0]) == 0 &&
+            (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            (void)fputs(sub_usage[i][1], stdout);
+            return HALO_EXIT_OK;
+        }
     if (strcmp(sub, "schema") == 0 && argc == 2) {
         (void)fputs(halo_db_schema_sql(), stdout);
         return HALO_EXIT_OK;

@@ -44,6 +44,10 @@ static const char *const migrations[] = {
     SCHEMA_SECTION, /* 3 -> 4: run identity (run.point_hash, resolved, copied_from; issue 17) */
 };
 
+const char *halo_db_git_rev(void) {
+    return HALO_GIT_REV;
+}
+
 const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
 }

@@ -63,6 +63,10 @@ const char *halo_db_path(const halo_db *db);
 /* The schema's SQL text compiled into the binary (static). */
 const char *halo_db_schema_sql(void);
 
+/* The git revision of this build's source tree ("unknown" outside git; static): what every
+   run records as its git_rev, and what `halo --version` prints. */
+const char *halo_db_git_rev(void);
+
 /*
  * Records the scenario's text under `hash` (the sweep's identity of the scenario: sha256 of
  * its name and its points' identities) if not present, and notes that it was swept now

@@ -208,7 +208,89 @@ EOF
     check "queue drops: the report says so" grep -q "Queue drops:" "$tmp/out"
 }
 
-cases=(research_identity research_sweeps research_export)
+# The CLI fixes of issue 17, one check (or more) each.
+case_research_bugs() {
+    # regress: a label with a comma is quoted in the baseline and read back
+    cat >"$tmp/crit.yaml" <<'EOF'
+name: crit
+model: {shape: tinyllama-1.1b, weights: q40}
+devices:
+  - {profile: rpi4b, link: gige}
+  - {profile: rpi4b, count: 3, link: {base: gige, loss: 0.02}}
+engine: {baseline: [dllama, relaxed], critical: ["1,3", "2"]}
+workload: {tokens: 2}
+EOF
+    expect_ok sweep --db "$tmp/c.db" "$tmp/crit.yaml"
+    expect_ok regress --db "$tmp/c.db" --baseline "$tmp/base.csv" --write
+    check "regress --write: a label with a comma is quoted" grep -qF 'crit,"engine.baseline=relaxed engine.critical=1,3",mean_ms,' "$tmp/base.csv"
+    expect_ok regress --db "$tmp/c.db" --baseline "$tmp/base.csv"
+    check "regress: the quoted labels are read back (all within tolerance)" grep -q "halo regress: 10 of 10 values within tolerance" "$tmp/out"
+    check "regress: ... and named in the table" grep -qF '| crit | engine.baseline=relaxed engine.critical=1,3 | mean_ms |' "$tmp/out"
+    # regress exit codes: 1 regressed, 2 cannot read
+    sed 's/^\(crit,"engine.baseline=relaxed engine.critical=1,3",mean_ms,\)[0-9.e+-]*/\11/' "$tmp/base.csv" >"$tmp/slow.csv"
+    expect_fail 1 "values outside their tolerance" -- regress --db "$tmp/c.db" --baseline "$tmp/slow.csv"
+    expect_fail 2 "no such database" -- regress --db "$tmp/none.db" --baseline "$tmp/base.csv"
+    expect_fail 2 "none.csv" -- regress --db "$tmp/c.db" --baseline "$tmp/none.csv"
+    printf 'crit,"open quote,mean_ms,1,0.1,0.01\n' >"$tmp/broken.csv"
+    expect_fail 2 "broken.csv:1: expected scenario,label,metric,value,rel,abs" -- regress --db "$tmp/c.db" --baseline "$tmp/broken.csv"
+    # sweep --list prints each run's label
+    expect_ok sweep --list --db "$tmp/l.db" "$tmp/crit.yaml"
+    check "sweep --list: point, run and label" test "$(head -n 1 "$tmp/out")" = "0 0 engine.baseline=dllama engine.critical=1,3"
+    check "sweep --list creates no database" test ! -e "$tmp/l.db"
+    # db info --help and db merge --help
+    expect_ok db info --help
+    check "db info --help: its usage" grep -q "usage: halo db info FILE" "$tmp/out"
+    expect_ok db merge --help
+    check "db merge --help: its usage" grep -q "usage: halo db merge DEST SRC" "$tmp/out"
+    check "db merge --help: no database named --help" test ! -e ./--help
+    # a bad value in one axis fails only its points (docs/results.md)
+    sed 's/loss: 0.02}}/loss: [0.02, 1.5]}}/' "$tmp/crit.yaml" >"$tmp/bad.yaml"
+    expect_fail 1 "bad.yaml:5: devices[1].link.loss: 1.5 is not in [0, 1)" -- sweep --db "$tmp/bad.db" "$tmp/bad.yaml"
+    check "a bad axis value: the other points ran (4 of 8)" grep -q "8 runs in shard 0/1, 0 already in .*, 4 done" "$tmp/out"
+    check "a bad axis value: 4 runs stored" test "$(q "$tmp/bad.db" "SELECT count(*) FROM run")" = 4
+    check "a bad axis value: 4 failures reported" grep -q "halo: 4 of 8 runs failed" "$tmp/err"
+    # loss as written: WHERE loss = 0.05 finds the runs of 5% loss on 7 workers
+    cat >"$tmp/l7.yaml" <<'EOF'
+name: l7
+model: {shape: tinyllama-1.1b, weights: q40}
+devices:
+  - {profile: rpi4b, link: gige}
+  - {profile: rpi4b, count: 7, link: {base: gige, loss: [0.05, 0.03]}}
+engine: {baseline: dllama}
+workload: {tokens: 2}
+EOF
+    expect_ok sweep --db "$tmp/l7.db" "$tmp/l7.yaml"
+    check "loss stored as written: WHERE loss = 0.05" test "$(q "$tmp/l7.db" "SELECT count(*) FROM run WHERE loss = 0.05")" = 1
+    check "loss stored as written: WHERE loss = 0.03" test "$(q "$tmp/l7.db" "SELECT count(*) FROM run WHERE loss = 0.03")" = 1
+    # halo --version: the git revision and the build's features
+    expect_ok --version
+    check "--version: the git revision" grep -qE "^git revision [0-9a-f]{12}|^git revision unknown" "$tmp/out"
+    check "--version: ns-3 or not" grep -qE "^ns-3 backend: (yes|no)" "$tmp/out"
+    check "--version: the GGUF kernels" grep -qE "^GGUF kernels on this processor: scalar.*\(in use: " "$tmp/out"
+}
+
+# The acceptance: the example scenario, written from scenarios/README.md alone, sweeps and
+# reports without renaming anything.
+case_research_example() {
+    local db=$tmp/r.db s=$sc/examples/research.yaml
+    expect_ok sweep --db "$db" --jobs 2 "$s"
+    check "example: 72 runs, tau under dllama simulated once" grep -q "72 runs in shard 0/1, 0 already in .*, 72 done (18 copied" "$tmp/out"
+    check "example: the warning names tau" grep -q "warning: engine.tau: changes nothing" "$tmp/err"
+    expect_ok report --db "$db" --scenario research-example
+    check "example: a row per point (24), labelled by its variables" test "$(grep -c '^| loss=' "$tmp/out")" = 24
+    check "example: HALO's speedup at the lossiest point" grep -qE '^\| loss=0.05 burst=8 devices\[2\].link.loss=0.02 engine.baseline=halo engine.tau=0.9 \| 3 \| .* [0-9.]+x \[' "$tmp/out"
+    expect_ok export --db "$db" --scenario research-example
+    check "example: export has the axes as written" grep -q '^scenario,point,run,loss,burst,devices\[2\].link.loss,engine.baseline,engine.tau,' "$tmp/out"
+    check "example: the Gilbert links lose what the variables say" test "$(q "$db" "SELECT group_concat(DISTINCT round(d.loss_up, 6)) FROM device_stat d JOIN run_axis a ON a.run_id = d.run_id AND a.key = 'loss' WHERE d.device IN (1, 2) AND a.value = '0.01'")" = 0.01
+    check "example: the aliased axis is one (devices 3 and 4 agree)" test "$(q "$db" "SELECT count(*) FROM device_stat a JOIN device_stat b ON a.run_id = b.run_id AND a.device = 3 AND b.device = 4 WHERE a.loss_up <> b.loss_up")" = 0
+    # the same scenario with comments and another layout: nothing reruns
+    mkdir -p "$tmp/ex"
+    { echo "# my copy"; sed 's/^runs: 3$/runs:    3   # three/' "$s"; } >"$tmp/ex/research.yaml"
+    expect_ok sweep --db "$db" "$tmp/ex/research.yaml"
+    check "example: a reformatted copy reruns nothing" grep -q "72 runs in shard 0/1, 72 already in" "$tmp/out"
+}
+
+cases=(research_identity research_sweeps research_export research_bugs research_example)
 if [ -n "$only" ]; then
     if ! declare -F "case_$only" >/dev/null; then
         echo "unknown case '$only' (cases: ${cases[*]})" >&2
