@@ -143,10 +143,10 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
 /* Runs stored (all scenarios) into *n. Errors: HALO_ERR_IO, HALO_ERR_FORMAT. */
 int halo_db_count_runs(halo_db *db, long *n, halo_err *err);
 
-/* The runs of one scenario text, for `halo db info`. */
+/* The runs of one scenario version (results/identity.h), for `halo db info`. */
 typedef struct halo_db_scenario_info {
     char name[128]; /* the scenario's name */
-    char hash[65];  /* hex sha256 of its text */
+    char hash[65];  /* its identity: hex sha256 of its name and points */
     char kind[16];  /* "numerics" or "shape-only" (of one of its runs) */
     long n_runs;    /* runs stored */
     long n_points;  /* distinct points among them */
@@ -164,7 +164,7 @@ typedef struct halo_db_measured_info {
 
 typedef struct halo_db_info {
     int version;                      /* schema version */
-    long n_scenarios;                 /* scenario texts with runs */
+    long n_scenarios;                 /* scenario versions with runs */
     halo_db_scenario_info *scenarios; /* (n_scenarios), in the order of their first run */
     long n_measured_runs;             /* measured runs stored (all harnesses and sources) */
     long n_measured;                  /* (harness, source) groups of them */
@@ -173,7 +173,7 @@ typedef struct halo_db_info {
 
 /*
  * Fills *info (overwritten; free with halo_db_info_free) with the schema version, the runs
- * per scenario text and the measured runs per harness and source. Errors: HALO_ERR_IO
+ * per scenario version and the measured runs per harness and source. Errors: HALO_ERR_IO
  * (SQLite), HALO_ERR_NOMEM.
  */
 int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err);

@@ -173,15 +173,32 @@ static int add_engine(buf *b, const halo_scenario *sc, halo_identity_cache *c, h
     if (rc != HALO_OK)
         return rc;
     int scored = e.importance != HALO_ENGINE_IMPORTANCE_NONE;
+    /* the predictor file that predictor scoring reads: its content enters the identity, its
+       path does not (a moved scenario is the same experiment) */
+    char *pred = NULL;
+    if (scored && e.importance == HALO_SCORING_PREDICTOR) {
+        if (e.predictor) {
+            pred = strdup(e.predictor);
+        } else if (sc->model_file) {
+            size_t len = strlen(sc->model_file) + 6;
+            if ((pred = malloc(len)))
+                (void)snprintf(pred, len, "%s.pred", sc->model_file);
+            if (pred && access(pred, R_OK) != 0) {
+                free(pred);
+                pred = NULL;
+            }
+        }
+    }
+    free(e.predictor);
+    e.predictor = NULL;
     if (!scored) { /* tau and the rest of importance scoring are never read */
         e.tau = 0;
         e.synthetic_sigma = 0;
-        free(e.predictor);
-        e.predictor = NULL;
     }
     size_t n = halo_engine_config_json(&e, NULL, 0);
     char *s = malloc(n + 1);
     if (!s) {
+        free(pred);
         halo_engine_config_free(&e);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", sc->path);
     }
@@ -208,21 +225,8 @@ static int add_engine(buf *b, const halo_scenario *sc, halo_identity_cache *c, h
         (unsigned long long)t->delack_ns, (unsigned long long)t->tick_ns,
         (unsigned long long)t->rx_batch_ns, (unsigned long long)t->comp_sack_delay_ns,
         (unsigned long long)t->comp_sack_slack_ns);
-    /* the predictor's content, when predictor scoring reads one */
-    const char *pred = NULL;
-    char *own = NULL;
-    if (scored && e.importance == HALO_SCORING_PREDICTOR) {
-        pred = e.predictor;
-        if (!pred && sc->model_file) {
-            size_t len = strlen(sc->model_file) + 6;
-            own = malloc(len);
-            if (own)
-                (void)snprintf(own, len, "%s.pred", sc->model_file);
-            pred = own && access(own, R_OK) == 0 ? own : NULL;
-        }
-    }
     rc = add_file(b, c, "predictor_sha256", pred, err);
-    free(own);
+    free(pred);
     halo_engine_config_free(&e);
     return rc;
 }

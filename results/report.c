@@ -154,7 +154,7 @@ static void scenario_header(FILE *out, sqlite3 *db, const char *name) {
     if (st)
         (void)fprintf(out,
                       "Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
-                      "tokens per run; scenario text %s, halo %s.\n\n",
+                      "tokens per run; scenario version %s, halo %s.\n\n",
                       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
                       sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
                       (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 5),
