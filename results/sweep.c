@@ -303,6 +303,8 @@ static void note_alias(halo_sweep *w, long p, long q) {
         a += la + (a[la] == ' ');
         b += lb + (b[lb] == ' ');
     }
+    if (!keys[0]) /* the same values twice in one list */
+        (void)snprintf(keys, sizeof keys, "a value repeated in an axis");
     for (int i = 0; i < w->n_warnings; i++)
         if (strncmp(w->warnings[i], keys, strlen(keys)) == 0 && w->warnings[i][strlen(keys)] == ':')
             return;
