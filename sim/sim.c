@@ -162,9 +162,13 @@ int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_n
     return l->p_good_bad <= 1.0 ? 0 : -1;
 }
 
+/* link_transmit's result for a packet that a full queue dropped (UINT64_MAX: lost on the
+   wire). */
+#define QUEUE_DROPPED (UINT64_MAX - 1)
+
 /*
  * Puts a packet of `wire_bytes` onto `l` at time `t`. Returns its arrival time at the far
- * end, or UINT64_MAX when it is lost (on the wire or by a full queue).
+ * end, UINT64_MAX when it is lost on the wire, or QUEUE_DROPPED when a full queue drops it.
  */
 static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     l->packets++;
@@ -174,7 +178,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
         double backlog = (double)(start - t) * l->spec.bandwidth_bps / 8e9;
         if (backlog + (double)wire_bytes > (double)l->spec.queue_bytes) {
             l->lost++;
-            return UINT64_MAX;
+            return QUEUE_DROPPED;
         }
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
@@ -355,8 +359,9 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost);
  * when the link drops it, counted as lost by its source and recycled. */
 static void hop(sim *s, packet *p, link *l, uint64_t t, int kind) {
     uint64_t at = link_transmit(l, t, p->wire_bytes);
-    if (at == UINT64_MAX) {
+    if (at >= QUEUE_DROPPED) {
         s->nodes[p->src].stats.packets_lost++;
+        s->nodes[p->src].stats.queue_drops += at == QUEUE_DROPPED;
         if (p->kind == 0)
             dgram_fragment_done(s, p->dg, 1);
         packet_put(s, p);

@@ -170,6 +170,9 @@ struct halo_sim_node_stats {
     uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
                                   was hidden behind compute, communication and waiting */
     uint64_t host_ns;          /* time busy sending and receiving messages (host costs) */
+    uint64_t queue_drops;      /* of packets_lost, those a full drop-tail queue dropped (on
+                                  this node's uplink or on the downlink to their destination);
+                                  the rest the links' loss models lost */
 };
 
 /* Copies node's statistics. `t` must be a simulator. */
