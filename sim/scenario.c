@@ -470,10 +470,11 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {
-    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps",    "op_overhead_us",
-    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "strided_bw_gbps", "compute_cv",
-    "source",  NULL};
+static const char *const profile_keys[] = {"base",         "gflops",          "mem_bw_gbps",
+                                           "mem_mb",       "storage_mbps",    "op_overhead_us",
+                                           "send_us",      "recv_us",         "copy_ns_per_kb",
+                                           "cores",        "strided_bw_gbps", "compute_cv",
+                                           "host_overlap", "source",          NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -488,6 +489,7 @@ static const num_key profile_nums[] = {
     {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
     {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
     {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
+    {"host_overlap", F_DOUBLE, 0, 1, 0, 1, PROF(host_overlap), 0},
 };
 #undef PROF
 
