@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const uint8_t key[HALO_NET_KEY_BYTES] = {7, 7, 7, 1};
@@ -313,6 +314,21 @@ static void key_files_are_checked(void) {
     ASSERT_OK(halo_net_key_generate(path, &err));
     ASSERT_OK(halo_net_key_load(path, k, &err));
     ASSERT_EQ(halo_net_key_generate(path, &err), HALO_ERR_IO); /* never overwrites */
+    struct stat st;
+    ASSERT_OK(stat(path, &st));
+    ASSERT_EQ(st.st_mode & 0777, 0600); /* keygen makes it private */
+    /* readable or writable by anyone but the owner: refused like ssh does (issue 18) */
+    const unsigned modes[] = {0644, 0640, 0604, 0620, 0602, 0660};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        ASSERT_OK(chmod(path, modes[i]));
+        ASSERT_EQ(halo_net_key_load(path, k, &err), HALO_ERR_IO);
+        ASSERT_STR_CONTAINS(err.msg, "are too open");
+        ASSERT_STR_CONTAINS(err.msg, "chmod 600");
+        ASSERT_STR_CONTAINS(err.msg, path);
+    }
+    ASSERT_OK(chmod(path, 0400));
+    ASSERT_OK(halo_net_key_load(path, k, &err));
+    ASSERT_OK(chmod(path, 0600));
     FILE *f = fopen(path, "w");
     ASSERT(f != NULL);
     (void)fputs("abc\n", f);

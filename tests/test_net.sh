@@ -219,13 +219,15 @@ case_refusals() {
         "--importance: needs sync: relaxed" -- --cluster "$tmp/model.yaml" --importance oracle
     printf 'key: k.key\n' >"$tmp/nowk.yaml"
     expect_refusal "no workers" "workers: missing" -- --cluster "$tmp/nowk.yaml"
-    # the worker's and keygen's own errors
+    # the worker's and keygen's own errors; a key file others can read (issue 18)
+    (umask 022 && cp "$tmp/k.key" "$tmp/open.key" && chmod 644 "$tmp/open.key")
     local cmd
     for cmd in "worker --listen 127.0.0.1:0|--listen and --key are required|2" \
         "worker --listen 127.0.0.1:0 --key $tmp/nokey|$tmp/nokey|1" \
         "worker --listen nowhere --key $tmp/k.key|address 'nowhere': expected host:port|1" \
         "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|is not one of udp, tcp|2" \
-        "keygen $tmp/k.key|File exists|1"; do
+        "keygen $tmp/k.key|File exists|1" \
+        "worker --listen 127.0.0.1:0 --key $tmp/open.key|permissions 0644 are too open|1"; do
         IFS='|' read -r args needle want <<<"$cmd"
         timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
         local rc=$?
@@ -237,6 +239,7 @@ case_refusals() {
         fi
     done
     printf 'zz%.0s' $(seq 32) >"$tmp/badkey"
+    chmod 600 "$tmp/badkey"
     cluster_file "$tmp/bk.yaml" udp strict "$good"
     sed -i 's/^key: k.key/key: badkey/' "$tmp/bk.yaml"
     expect_refusal "bad key file" "not hexadecimal" -- --cluster "$tmp/bk.yaml"
