@@ -14,6 +14,9 @@
  * and counted; nothing a peer sends can crash the process or make it allocate more than
  * HALO_NET_MAX_MESSAGE_BYTES per sender. A sender's sequence numbers start at its wall
  * clock in nanoseconds, so a restarted sender is accepted and old frames are not.
+ * Accepted TCP connections are admitted under a cap, must authenticate within a timeout,
+ * buffer at most one frame until they do, and each gets a bounded share of every poll
+ * round; when accept fails for lack of fds the listening socket rests instead of spinning.
  *
  * Nodes: the transport spans n_nodes indices. Either every node marked `local` gets its own
  * socket (several nodes in one process: tests), or one socket bound at `listen` hosts
@@ -63,6 +66,12 @@ typedef struct halo_net_config {
     uint64_t seed;            /* injected loss: seed of the per-node streams */
     uint64_t idle_timeout_ns; /* run: HALO_ERR_TIMEOUT after this long without any event;
                                  0 = never */
+    /* Admission of accepted TCP connections (issue 18). At most max_conns per listening
+       socket (0 = 64); at the cap the oldest one that has not authenticated is closed for the
+       new one. One that has sent no authenticated frame within preauth_timeout_ns (0 = 2 s)
+       is closed, and until then it buffers at most one frame. */
+    int max_conns;
+    uint64_t preauth_timeout_ns;
 } halo_net_config;
 
 /*
@@ -117,7 +126,12 @@ typedef struct halo_net_stats {
     uint64_t injected_drops;           /* frames the loss layer dropped */
     uint64_t injected_holds;           /* TCP frames the loss layer held back */
     uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */
-    uint64_t conns_closed;             /* TCP connections closed on error or EOF */
+    uint64_t conns_closed;             /* TCP connections closed (any reason) */
+    uint64_t conns_evicted;            /* closed unauthenticated to admit another */
+    uint64_t conns_refused;            /* accepted and closed at once: the cap is all
+                                          authenticated peers */
+    uint64_t conns_timed_out;          /* closed: not authenticated within the timeout */
+    uint64_t accept_failures;          /* accept failed (no fds): the listener rested */
 } halo_net_stats;
 
 /* Cumulative statistics of the whole transport. */

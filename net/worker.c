@@ -109,8 +109,12 @@ static int worker_stop(void *arg) {
 
 int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     worker w = {.cfg = cfg, .hash = halo_model_hash(cfg->model)};
-    halo_net_config nc = {
-        .kind = cfg->kind, .n_nodes = HALO_MAX_DEVICES, .listen = cfg->listen, .key = cfg->key};
+    halo_net_config nc = {.kind = cfg->kind,
+                          .n_nodes = HALO_MAX_DEVICES,
+                          .listen = cfg->listen,
+                          .key = cfg->key,
+                          .max_conns = cfg->max_conns,
+                          .preauth_timeout_ns = cfg->preauth_timeout_ns};
     int rc = halo_net_new(&w.t, &nc, err);
     if (rc != HALO_OK)
         return rc;
@@ -133,6 +137,13 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
         (unsigned long long)s.replayed, (unsigned long long)s.malformed,
         (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
         (unsigned long long)s.stale);
+    if (cfg->kind == HALO_NET_KIND_TCP)
+        halo_net_log(cfg->log_fn, cfg->log_ctx,
+                     "connections: %llu closed, %llu evicted unauthenticated at the cap, %llu "
+                     "refused, %llu timed out unauthenticated, %llu failed accepts (no fds)",
+                     (unsigned long long)s.conns_closed, (unsigned long long)s.conns_evicted,
+                     (unsigned long long)s.conns_refused, (unsigned long long)s.conns_timed_out,
+                     (unsigned long long)s.accept_failures);
     if (w.loader) {
         halo_loader_stats ls;
         halo_loader_get_stats(w.loader, &ls);

@@ -36,6 +36,10 @@ typedef struct halo_worker_config {
        reading the next block ahead while it computes. */
     uint64_t memory_bytes;
     const char *model_path; /* the checkpoint of `model` (memory_bytes > 0) */
+    /* TCP admission (halo_net_config): connections held at once (0 = 64) and how long one
+       may stay without authenticating (0 = 2 s); nothing a stranger sends can hold more. */
+    int max_conns;
+    uint64_t preauth_timeout_ns;
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_worker_config;

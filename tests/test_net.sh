@@ -15,6 +15,12 @@
 #              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
+#   exhaust    a TCP worker under 500 held connections (half with a partial 60 KB frame,
+#              50 replaced every 0.2 s): a root still joins and gets the single-device ids,
+#              the worker holds at most its cap (64) of them; under an fd limit of 128 its
+#              accepts fail and it rests instead of spinning; a silent connection is closed
+#              after the pre-authentication timeout. Exits 77 if RLIMIT_NOFILE cannot be
+#              raised to 1024.
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -483,8 +489,149 @@ case_ipv6() {
     done
 }
 
+# attacker PORT N: holds N TCP connections to 127.0.0.1:PORT, every other one carrying the
+# first 30 KB of a 60 KB frame it never finishes, and replaces its oldest 50 every 0.2 s
+# (so the worker always sees fresh strangers), until killed. Writes $tmp/attacker.ready once
+# N are open.
+attacker() {
+    local port=$1 n=$2 fds=() fd
+    trap '' PIPE
+    while :; do
+        while [ ${#fds[@]} -lt "$n" ]; do
+            exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || { sleep 0.05; continue; }
+            if [ $((${#fds[@]} % 2)) -eq 1 ]; then
+                { printf 'HNET\x01\x01\x00\x00\x01\x00\x00\x00\x01\x00\x60\xea' &&
+                    head -c 30000 /dev/zero; } >&"$fd" 2>/dev/null
+            fi
+            fds+=("$fd")
+        done
+        [ -e "$tmp/attacker.ready" ] || echo "$n" >"$tmp/attacker.ready"
+        sleep 0.2
+        for fd in "${fds[@]:0:50}"; do
+            exec {fd}>&-
+        done
+        fds=("${fds[@]:50}")
+    done
+}
+
+# exhaust_round NAME N WORKER_PREFIX... -- WORKER_ARGS: a TCP worker (started under the
+# command prefix, e.g. prlimit) attacked by N held connections; a root must still join and
+# produce the single-device ids; prints the worker's CPU ticks over 2 s of attack only.
+exhaust_round() {
+    local name=$1 n=$2 addr port wpid apid before after fds
+    shift 2
+    NETNS='' start_worker_pre "$name" "$@" >"$tmp/$name.addr" || return
+    addr=$(cat "$tmp/$name.addr")
+    wpid=$(cat "$tmp/$name.pid")
+    port=${addr##*:}
+    rm -f "$tmp/attacker.ready"
+    attacker "$port" "$n" &
+    apid=$!
+    pids+=("$apid")
+    for _ in $(seq 600); do
+        [ -e "$tmp/attacker.ready" ] && break
+        sleep 0.05
+    done
+    if [ ! -e "$tmp/attacker.ready" ]; then
+        not_ok "$name: the attacker did not get $n connections open"
+        kill "$apid" 2>/dev/null
+        return
+    fi
+    before=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+    sleep 2
+    after=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+    fds=$(ls "/proc/$wpid/fd" | wc -l)
+    echo "# $name: worker CPU over 2 s of $n held connections: $((after - before)) ticks" \
+        "($(getconf CLK_TCK)/s); $fds fds open"
+    cluster_file "$tmp/$name.yaml" tcp strict "$addr"
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        ok "$name: a root joins while $n connections are held and gets the single-device ids"
+    else
+        not_ok "$name: the root did not complete under $n held connections"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    kill "$apid" 2>/dev/null
+    wait "$apid" 2>/dev/null
+    kill "$wpid"
+    for _ in $(seq 100); do
+        kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "$fds" >"$tmp/$name.fds"
+}
+
+# start_worker_pre NAME PREFIX... -- ARGS: start_worker under a command prefix, over TCP.
+start_worker_pre() {
+    local name=$1 pre=() a
+    shift
+    while [ "$1" != -- ]; do
+        pre+=("$1")
+        shift
+    done
+    shift
+    "${pre[@]}" "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp \
+        "$@" >"$tmp/$name.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    echo "$pid" >"$tmp/$name.pid"
+    for _ in $(seq 100); do
+        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
+        if [ -n "$a" ]; then
+            echo "$a"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "worker $name did not start:" >&2
+    cat "$tmp/$name.log" >&2
+    return 1
+}
+
+# Issue 18's exhaustion attack: idle and half-sent connections against a TCP worker.
+case_exhaust() {
+    ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -ge 1024 ] ||
+        { echo "skipped: cannot raise RLIMIT_NOFILE to 1024 for 500 connections"; exit 77; }
+    # 1. the cap: 500 held connections, the worker keeps at most 64 (+ its own few fds)
+    exhaust_round cap 500 -- || return
+    local fds
+    fds=$(cat "$tmp/cap.fds")
+    if [ "$fds" -le 74 ]; then
+        ok "cap: the worker held $fds fds under 500 connections (cap 64)"
+    else
+        not_ok "cap: the worker held $fds fds under 500 connections (cap 64)"
+    fi
+    if grep -q "connections: .* [1-9][0-9]* evicted unauthenticated" "$tmp/cap.log"; then
+        ok "cap: $(grep -o 'connections: .*' "$tmp/cap.log")"
+    else
+        not_ok "cap: no evictions reported"
+        cat "$tmp/cap.log"
+    fi
+    # 2. no fds left: limit 128, no cap to speak of, 200 connections; accept fails, the
+    #    listener rests and the oldest stranger is closed instead of the loop spinning
+    command -v prlimit >/dev/null || { echo "# prlimit missing: the fd-limit round skipped"; return; }
+    exhaust_round nofd 200 prlimit --nofile=128:128 -- --max-conns 1000 || return
+    if grep -q "connections: .* [1-9][0-9]* failed accepts" "$tmp/nofd.log"; then
+        ok "fd limit 128: $(grep -o 'connections: .*' "$tmp/nofd.log")"
+    else
+        not_ok "fd limit 128: no failed accepts reported (the limit was not reached?)"
+        cat "$tmp/nofd.log"
+    fi
+    # 3. the pre-authentication timeout alone: one silent connection is closed
+    local addr
+    addr=$(NETNS='' start_worker_pre quiet -- --preauth-timeout-ms 300) || return
+    exec {q}<>"/dev/tcp/127.0.0.1/${addr##*:}"
+    if timeout 10 cat <&"$q" >/dev/null; then
+        ok "a connection that never authenticates is closed by the worker (300 ms timeout)"
+    else
+        not_ok "a silent connection was still open after 10 s"
+    fi
+    exec {q}>&-
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | defaults | ipv6) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | defaults | ipv6 | exhaust) "case_$case_name" ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2
