@@ -328,6 +328,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
             .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
+            .auth_only = cf.auth_only,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;

@@ -79,6 +79,9 @@ typedef struct peer {
     uint64_t last_heard_ns;
     uint64_t refusals;
     halo_net_reasm reasm;
+    /* session keys with this node (net/session.h), when has_session */
+    halo_net_session session;
+    int has_session;
     /* send side, per local sender */
     uint64_t next_seq;
     halo_rng rng;
@@ -97,6 +100,7 @@ typedef struct net {
     size_t mtu;
     double loss_rate;
     uint64_t delay_ns, rto_ns, seed, idle_timeout_ns;
+    int require_session;         /* DATA, PING, PONG only under a session key */
     int max_conns;               /* accepted connections held per listening socket */
     uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
     peer *peers;
@@ -107,8 +111,9 @@ typedef struct net {
     halo_net_control_fn control;
     void *control_ctx;
     halo_net_stats stats;
-    unsigned char frame[HALO_NET_MAX_FRAME_BYTES]; /* scratch for sealing */
-    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];    /* scratch for UDP receive */
+    unsigned char frame[HALO_NET_MAX_FRAME_BYTES];   /* scratch for sealing */
+    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
+    unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -308,6 +313,36 @@ static int lossy_emit(net *n, int src, int ep_idx, int dst, const unsigned char 
     return rc;
 }
 
+/* ==== Seal and open: the cluster key, or the session key of the pair (issue 18) ==== */
+
+/* Seals frame h into n->frame. CONTROL frames (JOIN, JACK: the key exchange itself) always
+   go under the cluster key; the rest under the session key when the pair has one. */
+static size_t seal(net *n, const halo_net_frame *h, const void *payload) {
+    const peer *d = &n->peers[h->dst];
+    if (d->has_session && h->type != HALO_NET_FRAME_CONTROL)
+        return halo_net_frame_seal_session(d->session.tx, d->session.encrypt, h, payload, n->frame,
+                                           sizeof n->frame);
+    return halo_net_frame_seal(n->key, h, payload, n->frame, sizeof n->frame);
+}
+
+/* Opens frame f[0..len): a session frame under the claimed sender's rx key, anything else
+   under the cluster key; with require_session only CONTROL may come without a session.
+   *payload: the plaintext payload. Returns an enum halo_net_verdict. */
+static int open_frame(net *n, const unsigned char *f, size_t len, size_t max, halo_net_frame *h,
+                      const unsigned char **payload) {
+    int src;
+    if (halo_net_frame_peek_session(f, len, &src)) {
+        const peer *p = src >= 0 && src < n->n_nodes ? &n->peers[src] : NULL;
+        return halo_net_frame_open_session(p && p->has_session ? p->session.rx : NULL, f, len, max,
+                                           n->n_nodes, n->plain, payload, h);
+    }
+    int v = halo_net_frame_open(n->key, f, len, max, n->n_nodes, h);
+    *payload = f + HALO_NET_HEADER_BYTES;
+    if (v == HALO_NET_VERDICT_OK && n->require_session && h->type != HALO_NET_FRAME_CONTROL)
+        return HALO_NET_VERDICT_BAD_SESSION;
+    return v;
+}
+
 static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
                       halo_err *err) {
     if (src < 0 || src >= n->n_nodes || dst < 0 || dst >= n->n_nodes || src == dst)
@@ -328,9 +363,16 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
-        size_t flen =
-            halo_net_seal_fragment(n->key, type, src, dst, s->next_seq++, i, count, (uint32_t)len,
-                                   (uint32_t)off, payload, part, n->frame, sizeof n->frame);
+        halo_net_frame h = {.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = i,
+                            .frag_count = count,
+                            .payload_bytes = part,
+                            .seq = s->next_seq++,
+                            .msg_bytes = (uint32_t)len,
+                            .offset_bytes = (uint32_t)off};
+        size_t flen = seal(n, &h, payload);
         HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
@@ -394,6 +436,11 @@ static int rx_verdict(net *n, endpoint *ep, conn *c, const halo_net_addr *from, 
         n->stats.bad_auth++;
         refuse(n, ep, c, from);
         break;
+    case HALO_NET_VERDICT_BAD_SESSION:
+        /* a peer with the cluster key but not this session (a recording, or a root that
+           has not finished the exchange): no refusal, which would read "wrong key" */
+        n->stats.bad_session++;
+        break;
     default:
         n->stats.malformed++;
         break;
@@ -412,8 +459,9 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return -1;
     }
     halo_net_frame h;
+    const unsigned char *payload;
     size_t max = n->kind == HALO_NET_KIND_UDP ? n->mtu : HALO_NET_MAX_FRAME_BYTES;
-    if (rx_verdict(n, ep, c, from, halo_net_frame_open(n->key, f, len, max, n->n_nodes, &h)) != 0)
+    if (rx_verdict(n, ep, c, from, open_frame(n, f, len, max, &h, &payload)) != 0)
         return -1;
     int src = h.src, dst = h.dst;
     if ((!n->wildcard && dst != ep->node) || !is_local(n, dst)) {
@@ -449,7 +497,7 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return 0;
     const unsigned char *msg;
     int abandoned;
-    int r = halo_net_reasm_add(&p->reasm, &h, f + HALO_NET_HEADER_BYTES, &msg, &abandoned);
+    int r = halo_net_reasm_add(&p->reasm, &h, payload, &msg, &abandoned);
     if (abandoned)
         n->stats.incomplete++;
     if (r == HALO_NET_REASM_INCONSISTENT)
@@ -910,8 +958,10 @@ static void net_destroy(halo_transport *t) {
         if (n->eps[e].fd >= 0)
             (void)close(n->eps[e].fd);
     }
-    for (int i = 0; n->peers && i < n->n_nodes; i++)
+    for (int i = 0; n->peers && i < n->n_nodes; i++) {
         halo_net_reasm_free(&n->peers[i].reasm);
+        sodium_memzero(&n->peers[i].session, sizeof n->peers[i].session);
+    }
     sodium_memzero(n->key, sizeof n->key);
     free(n->pfds);
     free(n->pconns);
@@ -1003,6 +1053,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->mtu = cfg->mtu_bytes ? cfg->mtu_bytes : 1400;
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
+    n->require_session = cfg->require_session != 0;
     n->max_conns = cfg->max_conns > 0 ? cfg->max_conns : DEFAULT_MAX_CONNS;
     n->preauth_timeout_ns = cfg->preauth_timeout_ns ? cfg->preauth_timeout_ns : DEFAULT_PREAUTH_NS;
     n->t0_ns = mono_ns();
@@ -1054,6 +1105,17 @@ int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *e
     if (node < 0 || node >= n->n_nodes)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: no node %d", node);
     return halo_net_addr_parse(&n->peers[node].addr, addr, err);
+}
+
+void halo_net_set_session(halo_transport *t, int node, const halo_net_session *s) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes)
+        return;
+    peer *p = &n->peers[node];
+    sodium_memzero(&p->session, sizeof p->session);
+    p->has_session = s != NULL;
+    if (s)
+        p->session = *s;
 }
 
 void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx) {

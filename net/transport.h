@@ -40,6 +40,7 @@
 #include "core/transport.h"
 #include "net/frame.h"
 #include "net/key.h"
+#include "net/session.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,10 @@ typedef struct halo_net_config {
        is closed, and until then it buffers at most one frame. */
     int max_conns;
     uint64_t preauth_timeout_ns;
+    /* 1: DATA, PING and PONG frames are accepted only under a session key of their sender
+       (halo_net_set_session); under the cluster key alone they are dropped (bad_session).
+       CONTROL frames (the JOIN/JACK key exchange) always travel under the cluster key. */
+    int require_session;
 } halo_net_config;
 
 /*
@@ -96,6 +101,15 @@ void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, u
  */
 typedef void (*halo_net_control_fn)(void *ctx, int dst, int src, const void *msg, size_t len);
 
+/*
+ * Sets (s not NULL: copied) or clears (NULL) the session keys between this transport's
+ * node(s) and `node` (net/session.h). From now on every DATA, PING and PONG frame to `node`
+ * is sealed with s->tx (encrypted if s->encrypt), and session frames from it are opened with
+ * s->rx; frames under an earlier session's keys no longer open (bad_session). Nothing for a
+ * node out of range.
+ */
+void halo_net_set_session(halo_transport *t, int node, const halo_net_session *s);
+
 /* Sets the control callback (replacing any earlier one). */
 void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx);
 
@@ -117,6 +131,8 @@ typedef struct halo_net_stats {
     uint64_t frames_sent, frames_recv; /* frames that passed every check */
     uint64_t bytes_sent, bytes_recv;   /* on the wire, framing included */
     uint64_t bad_auth;                 /* dropped: tag did not verify */
+    uint64_t bad_session;              /* dropped: no current session key opens it, or it
+                                          needed one (require_session) */
     uint64_t replayed;                 /* dropped: sequence number seen or too old */
     uint64_t malformed;                /* dropped: bad magic, version, sizes, fields */
     uint64_t oversized;                /* dropped: larger than the limits */

@@ -2,7 +2,7 @@
 # Socket clusters on loopback: `halo worker` processes and a root (`halo generate --cluster`).
 # Every case starts its own workers on free ports of 127.0.0.1, stops by itself (every wait
 # is bounded) and kills what it started, whatever happens (trap).
-# usage: test_net.sh HALO_BINARY SOURCE_DIR CASE
+# usage: test_net.sh HALO_BINARY SOURCE_DIR CASE [UDP_REPLAY_BINARY]
 #   identity   root + 3 workers, nothing dropped: greedy ids equal single-device generate,
 #              over UDP (relaxed, generous deadline), UDP (strict) and TCP (strict); eval
 #              --cluster's mean NLL equals the single device's (TCP strict)
@@ -21,6 +21,9 @@
 #              accepts fail and it rests instead of spinning; a silent connection is closed
 #              after the pre-authentication timeout. Exits 77 if RLIMIT_NOFILE cannot be
 #              raised to 1024.
+#   replay     a session recorded through a UDP relay (root -> worker) and replayed, without
+#              the key, to the restarted worker: it computes nothing and sends nothing back;
+#              the recorded activations are not in clear on the wire
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -29,6 +32,7 @@ set -u
 halo_bin=$1
 src=$2
 case_name=${3:-}
+replay_bin=${4:-}
 export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -124,13 +128,15 @@ cluster_file() {
 "$halo_bin" generate -t 0 -n 200 --ids >"$tmp/single.txt" 2>/dev/null || exit 1
 
 case_identity() {
-    for setting in "udp relaxed" "udp strict" "tcp strict"; do
+    # sessions are encrypted by default; the last setting only authenticates (encrypt: false)
+    for setting in "udp relaxed" "udp strict" "tcp strict" "udp strict authenticated-only"; do
         set -- $setting
-        local transport=$1 sync=$2 addrs=()
+        local transport=$1 sync=$2 addrs=() extra=""
+        [ -n "${3:-}" ] && extra="encrypt: false"
         start_workers "id-$transport-$sync" "$transport" 127.0.0.1:0 || return
         # relaxed with a fixed 2 s deadline (the relaxed preset) loses nothing on loopback
-        ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" "$transport" \
-            "$sync" "${addrs[@]}"
+        EXTRA=$extra ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" \
+            "$transport" "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
             local nll1 nll2
@@ -149,7 +155,7 @@ case_identity() {
         if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/c.yaml" \
             >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
             grep -q "0 of .* remote contributions missing" "$tmp/err.txt"; then
-            ok "root + 3 workers, $transport $sync: 200 greedy ids equal single-device generate"
+            ok "root + 3 workers, $transport $sync ${3:-encrypted}: 200 greedy ids equal single-device generate"
         else
             not_ok "root + 3 workers, $transport $sync: output differs or failed"
             sed 's/^/    /' "$tmp/err.txt" | head -20
@@ -589,6 +595,93 @@ start_worker_pre() {
     return 1
 }
 
+# wait_exit PID: waits (at most 10 s) for a process to end.
+wait_exit() {
+    for _ in $(seq 200); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# Issue 18's replay attack: a recorded session replayed to a restarted worker.
+case_replay() {
+    [ -x "$replay_bin" ] || { echo "skipped: no udp_replay helper given"; exit 77; }
+    local waddr wport rport recpid line spare
+    # a worker that was already running when the session was recorded (so the JOIN's stamp
+    # does not give the replay away): only the key exchange stands between it and the replay
+    spare=$(start_worker rp-0 udp 127.0.0.1:0) || return
+    waddr=$(start_worker rp-1 udp 127.0.0.1:0) || return
+    wport=${waddr##*:}
+    "$replay_bin" record 0 "$wport" "$tmp/rec.bin" 60 >"$tmp/rec.port" &
+    recpid=$!
+    pids+=("$recpid")
+    for _ in $(seq 100); do
+        [ -s "$tmp/rec.port" ] && break
+        sleep 0.05
+    done
+    rport=$(cat "$tmp/rec.port")
+    cluster_file "$tmp/rp.yaml" udp strict "127.0.0.1:$rport"
+    if timeout 60 "$halo_bin" generate -t 0 -n 50 --ids --cluster "$tmp/rp.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt"; then
+        ok "a session through the recording relay completes ($(wc -c <"$tmp/rec.bin") bytes recorded)"
+    else
+        not_ok "the session through the relay failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+        return
+    fi
+    kill "$recpid"
+    # on the wire: DATA and PING only as encrypted session frames (type 0x81, 0x83), never
+    # under the cluster key alone (0x01, 0x03) or authenticated only (0xc1, 0xc3)
+    "$replay_bin" types "$tmp/rec.bin" >"$tmp/types.txt"
+    if grep -q '^0x81 ' "$tmp/types.txt" && ! grep -qE '^0x(01|03|c1|c3) ' "$tmp/types.txt"; then
+        ok "root -> worker frames by type: $(tr '\n' ' ' <"$tmp/types.txt")(DATA encrypted)"
+    else
+        not_ok "root -> worker frames by type: $(tr '\n' ' ' <"$tmp/types.txt")"
+    fi
+    kill "$(cat "$tmp/rp-1.pid")"
+    wait_exit "$(cat "$tmp/rp-1.pid")"
+    line=$(grep -o '[0-9]* blocks computed' "$tmp/rp-1.log")
+    if [ "${line%% *}" -gt 0 ] 2>/dev/null; then
+        ok "the recorded session made the worker compute ($line)"
+    else
+        not_ok "the recorded session computed nothing: $(grep stopping "$tmp/rp-1.log")"
+    fi
+    # the worker restarts on the same port; the recording is replayed to it
+    start_worker rp-2 udp "127.0.0.1:$wport" >/dev/null || return
+    line=$("$replay_bin" replay "$tmp/rec.bin" "$wport" 1500)
+    echo "# replay: $line"
+    kill "$(cat "$tmp/rp-2.pid")"
+    wait_exit "$(cat "$tmp/rp-2.pid")"
+    case "$line" in
+    "sent 0 "*) not_ok "the replay sent nothing: $line" ;;
+    *"back 0 0;"*) ok "the restarted worker sent nothing back to the replay ($line)" ;;
+    *) not_ok "the restarted worker answered the replay: $line" ;;
+    esac
+    if grep -q "stopping: 0 joins, .* 0 blocks computed" "$tmp/rp-2.log" &&
+        grep -q "ignoring a join stamped" "$tmp/rp-2.log"; then
+        ok "the restarted worker joined nothing and computed nothing: $(grep -o 'stopping: .*' "$tmp/rp-2.log")"
+    else
+        not_ok "the restarted worker took the replay"
+        cat "$tmp/rp-2.log"
+    fi
+    line=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
+    echo "# replay to a worker started before the recording: $line"
+    kill "$(cat "$tmp/rp-0.pid")"
+    wait_exit "$(cat "$tmp/rp-0.pid")"
+    case "$line" in
+    *"other 0") ok "a worker older than the recording answers its JOIN only: $line" ;;
+    *) not_ok "a worker older than the recording answered more than the JOIN: $line" ;;
+    esac
+    if grep -q "stopping: 1 joins, .* 0 blocks computed; .* [1-9][0-9]* outside the session" \
+        "$tmp/rp-0.log"; then
+        ok "its session keys are its own: $(grep -o 'stopping: .*' "$tmp/rp-0.log")"
+    else
+        not_ok "a worker older than the recording computed for the replay"
+        cat "$tmp/rp-0.log"
+    fi
+}
+
 # Issue 18's exhaustion attack: idle and half-sent connections against a TCP worker.
 case_exhaust() {
     ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -ge 1024 ] ||
@@ -631,7 +724,9 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | defaults | ipv6 | exhaust) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | defaults | ipv6 | exhaust | replay)
+    "case_$case_name"
+    ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2
