@@ -4,7 +4,9 @@
  * the monotonic clock. now_ns is real time since the transport was made; charge does nothing
  * (the time really passed).
  *
- * Every message travels in authenticated frames (net/frame.h; docs/net.md has the layout).
+ * Every message travels in authenticated frames (net/frame.h; docs/net.md has the layout):
+ * under the cluster key, or, between nodes given session keys (halo_net_set_session), as
+ * encrypted session frames; with require_session nothing but CONTROL is taken without one.
  * Over UDP a message larger than the MTU is cut into fragments and reassembled; a message
  * with a lost fragment is lost (nothing is retransmitted). Over TCP frames follow each other
  * on a connection.

@@ -7,6 +7,12 @@
  * root after a loss) replaces the node. The transport answers the root's PINGs only while a
  * node is hosted, so a restarted worker looks lost to the root until it is joined again.
  *
+ * Hardening (issue 18): the JOIN and JACK carry a per-session key exchange (net/session.h)
+ * and everything else between root and worker travels under its keys, so a recorded session
+ * opens nothing; a JOIN stamped before the worker started is ignored without an answer; TCP
+ * connections are admitted under a cap and must authenticate within a timeout
+ * (halo_net_config's admission fields); the UDP port is bound exclusively.
+ *
  * A worker whose memory cannot hold its share (memory_bytes) streams its groups' weights from
  * its checkpoint through the loader, and logs what it read, waited for and hid at the end.
  *
