@@ -373,8 +373,9 @@ static void session_frames_alone_reach_a_session_transport(void) {
                                 .dst = 0,
                                 .frag_count = 1,
                                 .payload_bytes = sizeof v,
-                                .seq = seq++,
+                                .seq = seq,
                                 .msg_bytes = sizeof v};
+            seq++;
             size_t n = halo_net_frame_seal_session(w.tx, encrypt, &h, &v, f, sizeof f);
             halo_net_inject_rx(t, 0, f, n);
             v++;
@@ -385,8 +386,9 @@ static void session_frames_alone_reach_a_session_transport(void) {
                                 .dst = 0,
                                 .frag_count = 1,
                                 .payload_bytes = sizeof v,
-                                .seq = seq++,
+                                .seq = seq,
                                 .msg_bytes = sizeof v};
+            seq++;
             size_t n = i == 0   ? halo_net_frame_seal_session(old.tx, 1, &h, &v, f, sizeof f)
                        : i == 4 ? halo_net_frame_seal(key, &h, &v, f, sizeof f)
                                 : halo_net_frame_seal_session(w.tx, 1, &h, &v, f, sizeof f);
