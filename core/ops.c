@@ -191,6 +191,42 @@ __attribute__((target("avx2,fma"))) static void swiglu_fma(float *hb, const floa
     _mm256_zeroupper();
 }
 
+/* expf_sub_sum_fma for two rows at once: the two chains of additions side by side. */
+__attribute__((target("avx2,fma"), noinline)) static void
+expf_sub_sum2_fma(float *x0, float *x1, int n, float sub0, float sub1, float *sums) {
+    __m128 s0 = _mm_set1_ps(sub0), s1 = _mm_set1_ps(sub1);
+    float sum0 = 0.0f, sum1 = 0.0f;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 e0, e1;
+        if (expf4_fma(_mm_sub_ps(_mm_loadu_ps(x0 + i), s0), &e0) &&
+            expf4_fma(_mm_sub_ps(_mm_loadu_ps(x1 + i), s1), &e1)) {
+            _mm_storeu_ps(x0 + i, e0);
+            _mm_storeu_ps(x1 + i, e1);
+        } else {
+            for (int k = i; k < i + 4; k++) {
+                x0[k] = expf(x0[k] - sub0);
+                x1[k] = expf(x1[k] - sub1);
+            }
+        }
+        sum0 += x0[i];
+        sum1 += x1[i];
+        sum0 += x0[i + 1];
+        sum1 += x1[i + 1];
+        sum0 += x0[i + 2];
+        sum1 += x1[i + 2];
+        sum0 += x0[i + 3];
+        sum1 += x1[i + 3];
+    }
+    for (; i < n; i++) {
+        sum0 += x0[i] = expf(x0[i] - sub0);
+        sum1 += x1[i] = expf(x1[i] - sub1);
+    }
+    sums[0] = sum0;
+    sums[1] = sum1;
+    _mm256_zeroupper();
+}
+
 static int have_expf_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -585,20 +621,25 @@ void halo_attend(float *out, float *att, const float *q, const float *k_cache, c
 }
 
 #ifdef HALO_OPS_EXPF_FMA
-/* The scores of positions t..t+7 (keys k[0..8)) of one head of size 8: every product q_j k_j,
-   then per position ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), dot_blocked's order
-   for 8 values, times scale. Two positions share a register for the first additions; the
-   transposition leaves positions in the order 0 2 4 6 1 3 5 7, which one permutation undoes. */
-__attribute__((target("avx2,fma"))) static inline __m256 scores8_hs8(__m256 q8, const __m256 *k,
-                                                                     __m256 scale) {
-    __m256 p[8], a[4];
-    for (int r = 0; r < 8; r++)
-        p[r] = _mm256_mul_ps(q8, k[r]);
-    for (int r = 0; r < 4; r++) /* a[r] = lo + hi of positions 2r | 2r + 1 */
-        a[r] = _mm256_add_ps(_mm256_permute2f128_ps(p[2 * r], p[2 * r + 1], 0x20),
-                             _mm256_permute2f128_ps(p[2 * r], p[2 * r + 1], 0x31));
-    __m256 s1 = _mm256_add_ps(_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
-    __m256 s2 = _mm256_add_ps(_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
+/* a = lo + hi of p (positions r | r + 1: the first additions of two positions' scores). */
+#define HALO_HS8_PAIR(pa, pb)                               \
+    _mm256_add_ps(_mm256_permute2f128_ps((pa), (pb), 0x20), \
+                  _mm256_permute2f128_ps((pa), (pb), 0x31))
+
+/* The scores of positions t..t+7 (keys at k, kv_stride apart) of one head of size 8: every
+   product q_j k_j, then per position ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)),
+   dot_blocked's order for 8 values, times scale. Two positions share a register for the first
+   additions; the transposition leaves positions in the order 0 2 4 6 1 3 5 7, which one
+   permutation undoes. Written out (no arrays): GCC -O2 kept arrays of registers on the stack. */
+__attribute__((target("avx2,fma"))) static inline __m256
+scores8_hs8(__m256 q8, __m256 k0, __m256 k1, __m256 k2, __m256 k3, __m256 k4, __m256 k5, __m256 k6,
+            __m256 k7, __m256 scale) {
+    __m256 a0 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k0), _mm256_mul_ps(q8, k1));
+    __m256 a1 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k2), _mm256_mul_ps(q8, k3));
+    __m256 a2 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k4), _mm256_mul_ps(q8, k5));
+    __m256 a3 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k6), _mm256_mul_ps(q8, k7));
+    __m256 s1 = _mm256_add_ps(_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+    __m256 s2 = _mm256_add_ps(_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
     __m256 s = _mm256_add_ps(_mm256_shuffle_ps(s1, s2, 0x44), _mm256_shuffle_ps(s1, s2, 0xee));
     s = _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     return _mm256_mul_ps(s, scale);
@@ -656,21 +697,23 @@ attend2_hs8_fma(float *out, float *att0, float *att1, const float *q, const floa
     __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + 8);
     int n = pos + 1, t = 0;
     for (; t + 8 <= n; t += 8) {
-        __m256 k[8];
-        for (int r = 0; r < 8; r++)
-            k[r] = _mm256_loadu_ps(k_cache + (size_t)(t + r) * kv_stride);
-        _mm256_storeu_ps(att0 + t, scores8_hs8(q0, k, scale8));
-        _mm256_storeu_ps(att1 + t, scores8_hs8(q1, k, scale8));
+        const float *k = k_cache + (size_t)t * kv_stride;
+        __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + kv_stride);
+        __m256 k2 = _mm256_loadu_ps(k + 2 * kv_stride), k3 = _mm256_loadu_ps(k + 3 * kv_stride);
+        __m256 k4 = _mm256_loadu_ps(k + 4 * kv_stride), k5 = _mm256_loadu_ps(k + 5 * kv_stride);
+        __m256 k6 = _mm256_loadu_ps(k + 6 * kv_stride), k7 = _mm256_loadu_ps(k + 7 * kv_stride);
+        _mm256_storeu_ps(att0 + t, scores8_hs8(q0, k0, k1, k2, k3, k4, k5, k6, k7, scale8));
+        _mm256_storeu_ps(att1 + t, scores8_hs8(q1, k0, k1, k2, k3, k4, k5, k6, k7, scale8));
     }
     for (; t < n; t++) {
         att0[t] = score1_hs8(q0, k_cache + (size_t)t * kv_stride, scale);
         att1[t] = score1_hs8(q1, k_cache + (size_t)t * kv_stride, scale);
     }
     float max0 = max_of(att0, n), max1 = max_of(att1, n);
-    float sum0 = expf_sub_sum_fma(att0, n, max0);
-    float sum1 = expf_sub_sum_fma(att1, n, max1);
-    div_by(att0, n, sum0);
-    div_by(att1, n, sum1);
+    float sums[2];
+    expf_sub_sum2_fma(att0, att1, n, max0, max1, sums);
+    div_by(att0, n, sums[0]);
+    div_by(att1, n, sums[1]);
     __m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
     for (t = 0; t < n; t++) {
         __m256 v = _mm256_loadu_ps(v_cache + (size_t)t * kv_stride);
