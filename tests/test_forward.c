@@ -154,7 +154,7 @@ static void softmax_and_swiglu_equal_the_plain_loops(void) {
         N = 203
     };
 
-    float x[N], ref[N], hb2[N];
+    float x[N] = {0}, ref[N] = {0}, hb2[N] = {0};
     uint64_t st = 7;
     for (int round = 0; round < 200; round++) {
         int n = 1 + round % N;
@@ -173,7 +173,7 @@ static void softmax_and_swiglu_equal_the_plain_loops(void) {
             sum += ref[i] = expf(ref[i] - max);
         for (int i = 0; i < n; i++)
             ref[i] /= sum;
-        float got[N];
+        float got[N] = {0};
         memcpy(got, x, sizeof x);
         halo_softmax(got, n);
         ASSERT(memcmp(got, ref, (size_t)n * sizeof(float)) == 0);
