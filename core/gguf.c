@@ -509,34 +509,39 @@ const halo_gguf_tensor *halo_gguf_tensor_at(const halo_gguf *g, int i) {
     return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
 }
 
-const halo_gguf_kv *halo_gguf_find(const halo_gguf *g, const char *key) {
-    int lo = 0, hi = g->n_kv;
+static const char *kv_key(const halo_gguf *g, int i) {
+    return g->kv[i].key;
+}
+
+static const char *tensor_name(const halo_gguf *g, int i) {
+    return g->tensors[i].name;
+}
+
+/* The item named `name` by binary search over `order` (n indices sorted by name_of), or -1. */
+static int find_sorted(const halo_gguf *g, const int *order, int n,
+                       const char *(*name_of)(const halo_gguf *, int), const char *name) {
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->kv[g->kv_sorted[mid]].key, key);
+        int c = strcmp(name_of(g, order[mid]), name);
         if (c == 0)
-            return &g->kv[g->kv_sorted[mid]];
+            return order[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return NULL;
+    return -1;
+}
+
+const halo_gguf_kv *halo_gguf_find(const halo_gguf *g, const char *key) {
+    int i = find_sorted(g, g->kv_sorted, g->n_kv, kv_key, key);
+    return i >= 0 ? &g->kv[i] : NULL;
 }
 
 const halo_gguf_tensor *halo_gguf_find_tensor(const halo_gguf *g, const char *name) {
-    int lo = 0, hi = g->n_tensors;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->tensors[g->tensor_sorted[mid]].name, name);
-        if (c == 0)
-            return &g->tensors[g->tensor_sorted[mid]];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    int i = find_sorted(g, g->tensor_sorted, g->n_tensors, tensor_name, name);
+    return i >= 0 ? &g->tensors[i] : NULL;
 }
 
 static int is_int_type(int t) {
