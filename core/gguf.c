@@ -750,6 +750,12 @@ static int put_u32le(halo_gguf_writer *w, uint32_t v) {
     return put_bytes(w, b, 4);
 }
 
+static int put_f32le(halo_gguf_writer *w, float v) {
+    unsigned char b[4];
+    halo_put_f32(b, v);
+    return put_bytes(w, b, 4);
+}
+
 static int put_u64le(halo_gguf_writer *w, uint64_t v) {
     unsigned char b[8];
     halo_put_u64(b, v);
@@ -775,16 +781,12 @@ int halo_gguf_put_u32(halo_gguf_writer *w, const char *key, uint32_t v) {
 }
 
 int halo_gguf_put_i32(halo_gguf_writer *w, const char *key, int32_t v) {
-    unsigned char b[4];
-    halo_put_i32(b, v);
-    (void)(put_key(w, key, HALO_GGUF_I32) | put_bytes(w, b, 4));
+    (void)(put_key(w, key, HALO_GGUF_I32) | put_u32le(w, (uint32_t)v));
     return put_status(w);
 }
 
 int halo_gguf_put_f32(halo_gguf_writer *w, const char *key, float v) {
-    unsigned char b[4];
-    halo_put_f32(b, v);
-    (void)(put_key(w, key, HALO_GGUF_F32) | put_bytes(w, b, 4));
+    (void)(put_key(w, key, HALO_GGUF_F32) | put_f32le(w, v));
     return put_status(w);
 }
 
@@ -813,21 +815,15 @@ int halo_gguf_put_arr_str(halo_gguf_writer *w, const char *key, const char *cons
 
 int halo_gguf_put_arr_f32(halo_gguf_writer *w, const char *key, const float *v, uint64_t n) {
     (void)put_array_head(w, key, HALO_GGUF_F32, n);
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char b[4];
-        halo_put_f32(b, v[i]);
-        (void)put_bytes(w, b, 4);
-    }
+    for (uint64_t i = 0; i < n; i++)
+        (void)put_f32le(w, v[i]);
     return put_status(w);
 }
 
 int halo_gguf_put_arr_i32(halo_gguf_writer *w, const char *key, const int32_t *v, uint64_t n) {
     (void)put_array_head(w, key, HALO_GGUF_I32, n);
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char b[4];
-        halo_put_i32(b, v[i]);
-        (void)put_bytes(w, b, 4);
-    }
+    for (uint64_t i = 0; i < n; i++)
+        (void)put_u32le(w, (uint32_t)v[i]);
     return put_status(w);
 }
 
