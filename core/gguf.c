@@ -142,23 +142,33 @@ static int skip_scalar(cursor *c, int type) {
     return 0;
 }
 
+/* Reads the name of item i (a key or a tensor, `kind`): a string of 1 to max_bytes bytes
+   without a NUL, copied NUL-terminated to *names_end, which moves past it; *out points at
+   the copy. */
+static int read_name(cursor *c, const char *what, const char *kind, int i, int max_bytes,
+                     char **names_end, const char **out, halo_err *err) {
+    const unsigned char *s;
+    uint64_t len;
+    if (rd_str(c, (uint64_t)max_bytes, &s, &len) != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s %d: name truncated or longer than %d bytes",
+                         what, kind, i, max_bytes);
+    if (len == 0 || memchr(s, 0, (size_t)len))
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s %d: name is empty or holds a NUL byte", what,
+                         kind, i);
+    memcpy(*names_end, s, (size_t)len);
+    (*names_end)[len] = '\0';
+    *out = *names_end;
+    *names_end += len + 1;
+    return HALO_OK;
+}
+
 static int parse_kv(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
     const char *what = g->what;
     for (int i = 0; i < g->n_kv; i++) {
-        const unsigned char *s;
-        uint64_t len;
-        if (rd_str(c, MAX_KEY_BYTES, &s, &len) != 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: key %d: name truncated or longer than %d bytes", what, i,
-                             MAX_KEY_BYTES);
-        if (len == 0 || memchr(s, 0, (size_t)len))
-            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key %d: name is empty or holds a NUL byte",
-                             what, i);
-        memcpy(*names_end, s, (size_t)len);
-        (*names_end)[len] = '\0';
         halo_gguf_kv *kv = &g->kv[i];
-        kv->key = *names_end;
-        *names_end += len + 1;
+        int rc = read_name(c, what, "key", i, MAX_KEY_BYTES, names_end, &kv->key, err);
+        if (rc != HALO_OK)
+            return rc;
         if (!has(c, 4))
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key '%s': value type truncated", what,
                              kv->key);
@@ -216,20 +226,10 @@ static int parse_kv(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
 static int parse_tensors(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
     const char *what = g->what;
     for (int i = 0; i < g->n_tensors; i++) {
-        const unsigned char *s;
-        uint64_t len;
-        if (rd_str(c, MAX_NAME_BYTES, &s, &len) != 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: tensor %d: name truncated or longer than %d bytes", what, i,
-                             MAX_NAME_BYTES);
-        if (len == 0 || memchr(s, 0, (size_t)len))
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: tensor %d: name is empty or holds a NUL byte", what, i);
-        memcpy(*names_end, s, (size_t)len);
-        (*names_end)[len] = '\0';
         halo_gguf_tensor *t = &g->tensors[i];
-        t->name = *names_end;
-        *names_end += len + 1;
+        int rc = read_name(c, what, "tensor", i, MAX_NAME_BYTES, names_end, &t->name, err);
+        if (rc != HALO_OK)
+            return rc;
         if (!has(c, 4))
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: tensor '%s': info truncated", what,
                              t->name);
