@@ -17,6 +17,22 @@ static inline v4f load4(const float *p) {
     return v;
 }
 
+/* The end of the blocked dot products, from element i: one more 4-lane step into acc0, the
+   lanes summed pairwise, then a scalar tail. */
+static inline float dot_finish(const float *a, const float *b, int n, int i, v4f acc0, v4f acc1) {
+    if (i + 4 <= n) {
+        acc0 += load4(a + i) * load4(b + i);
+        i += 4;
+    }
+    v4f acc = acc0 + acc1;
+    float f[4];
+    memcpy(f, &acc, sizeof f);
+    float s = (f[0] + f[2]) + (f[1] + f[3]);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
 /*
  * Two 4-lane accumulators over 8 floats per step, a 4-lane step, then a scalar tail. Measured
  * (issue 2): a kernel doing four rows per step to share the loads of x was 25% slower here
@@ -30,17 +46,7 @@ static inline float dot_blocked(const float *a, const float *b, int n) {
         acc0 += load4(a + i) * load4(b + i);
         acc1 += load4(a + i + 4) * load4(b + i + 4);
     }
-    if (i + 4 <= n) {
-        acc0 += load4(a + i) * load4(b + i);
-        i += 4;
-    }
-    v4f acc = acc0 + acc1;
-    float f[4];
-    memcpy(f, &acc, sizeof f);
-    float s = (f[0] + f[2]) + (f[1] + f[3]);
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return dot_finish(a, b, n, i, acc0, acc1);
 }
 
 float halo_dot(const float *a, const float *b, int n) {
@@ -310,17 +316,7 @@ __attribute__((target("avx2"))) static inline float dot_blocked_avx2(const float
     v4f acc0, acc1;
     memcpy(&acc0, &acc8, sizeof acc0);
     memcpy(&acc1, (const char *)&acc8 + sizeof acc0, sizeof acc1);
-    if (i + 4 <= n) {
-        acc0 += load4(a + i) * load4(b + i);
-        i += 4;
-    }
-    v4f acc = acc0 + acc1;
-    float f[4];
-    memcpy(f, &acc, sizeof f);
-    float s = (f[0] + f[2]) + (f[1] + f[3]);
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return dot_finish(a, b, n, i, acc0, acc1);
 }
 
 /* Four rows of dot_blocked_avx2 at once, each row its own accumulators and the same
@@ -411,26 +407,14 @@ static void matvec_task(void *arg, int task_idx) {
     matvec_rows(j, r0, r1);
 }
 
-/* Below this many multiply-adds a job costs more to hand out than to do. */
-enum {
-    MATVEC_MIN_PARALLEL = 1 << 17
-};
-
 void halo_matvec_window(halo_pool *pool, float *out, const float *w, size_t row_stride,
                         const float *x, int rows, int cols, int accumulate) {
     matvec_job j = {out, w, row_stride, x, rows, cols, rows, accumulate};
-    int n_threads = halo_pool_n_threads(pool);
-    if (n_threads == 1 || (long)rows * cols < MATVEC_MIN_PARALLEL) {
+    int n_tasks = halo_pool_split(pool, rows, (long)rows * cols, 4, &j.rows_per_task);
+    if (n_tasks == 0)
         matvec_rows(&j, 0, rows);
-        return;
-    }
-    /* A few tasks per thread balance uneven progress; keep 4+ rows per task. */
-    int n_tasks = n_threads * 4;
-    j.rows_per_task = (rows + n_tasks - 1) / n_tasks;
-    if (j.rows_per_task < 4)
-        j.rows_per_task = 4;
-    n_tasks = (rows + j.rows_per_task - 1) / j.rows_per_task;
-    halo_pool_run(pool, matvec_task, &j, n_tasks);
+    else
+        halo_pool_run(pool, matvec_task, &j, n_tasks);
 }
 
 void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,

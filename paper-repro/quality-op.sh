@@ -22,16 +22,8 @@
 set -euo pipefail
 # shellcheck source=paper-repro/lib.sh
 . "$(dirname "$0")/lib.sh"
-quick=0 out="" jobs=$(nproc 2>/dev/null || echo 2)
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) quick=1 ;;
-    --out) out=$2; shift ;;
-    --jobs) jobs=$2; shift ;;
-    *) break ;;
-    esac
-    shift
-done
+repro_options "$@"
+shift "$nargs"
 use_halo quality-op "${1:-$here/build/dev/app/halo}" "run 'make build'"
 command -v sqlite3 >/dev/null || { echo "quality-op: needs the sqlite3 command" >&2; exit 2; }
 export HALO_SCENARIO_DIR=$here/scenarios

@@ -10,14 +10,6 @@
 #include "tests/testalloc.h"
 #include "tests/testutil.h"
 
-static halo_model *load(const char *path) {
-    halo_model *m = NULL;
-    halo_err err = {0};
-    if (halo_model_load(&m, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return m;
-}
-
 /* Greedy-decodes `steps` tokens and copies every position's logits into `all`. */
 static void decode(const halo_model *m, int threads, int steps, float *all) {
     halo_pool *pool = NULL;
@@ -49,34 +41,25 @@ static void check_thread_invariance(const halo_model *m, int steps) {
 }
 
 static void logits_do_not_depend_on_thread_count(void) {
-    halo_model *m = load(tu_src_path("models/stories260K.bin"));
+    halo_model *m = tu_bundled_model();
     check_thread_invariance(m, 300); /* past the length where attention goes parallel */
     halo_model_free(m);
 }
 
 static void wide_gqa_model_with_separate_classifier_is_thread_invariant(void) {
-    /* Large enough for every matrix-vector product to be split across threads. */
-    halo_model_config cfg = {.dim = 256,
-                             .hidden_dim = 640,
-                             .n_layers = 2,
-                             .n_heads = 8,
-                             .n_kv_heads = 2,
-                             .vocab_size = 1000,
-                             .seq_len = 32,
-                             .shared_classifier = 0};
-    const char *p = tu_tmp_path("wide.bin");
-    ASSERT_OK(halo_model_write_random(p, &cfg, 5, NULL));
-    halo_model *m = load(p);
+    /* Large enough for the FFN and classifier products to be split across threads. */
+    halo_model_config cfg = tu_model_shape("k-blocks");
+    halo_model *m = tu_random_model("wide.bin", &cfg, 5, NULL);
     check_thread_invariance(m, 32);
-    float logits[1000];
+    float logits[512];
     decode(m, 1, 1, logits);
-    for (int i = 0; i < 1000; i++)
+    for (int i = 0; i < 512; i++)
         ASSERT(isfinite(logits[i]));
     halo_model_free(m);
 }
 
 static void decoding_does_not_allocate(void) {
-    halo_model *m = load(tu_src_path("models/stories260K.bin"));
+    halo_model *m = tu_bundled_model();
     halo_pool *pool = NULL;
     halo_state *s = NULL;
     ASSERT_OK(halo_pool_new(&pool, 2, NULL));
@@ -95,7 +78,7 @@ static void decoding_does_not_allocate(void) {
 static void allocation_counter_sees_allocations(void) {
     long before = ta_allocs();
     halo_state *s = NULL;
-    halo_model *m = load(tu_src_path("models/stories260K.bin"));
+    halo_model *m = tu_bundled_model();
     ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
     ASSERT(ta_allocs() > before); /* the wrapper works, so the test above can fail */
     halo_state_free(s);

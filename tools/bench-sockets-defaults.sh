@@ -17,6 +17,8 @@
 # calibrate`: the halo preset needs MODEL.pred beside it). Every process it starts is
 # stopped on exit (trap); it talks only to 127.0.0.1.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -32,8 +34,8 @@ while [ $# -gt 0 ]; do
     --stories) stories=${2:?}; shift ;;
     --big) big_model=${2:?}; big_tok=${3:?}; shift 2 ;;
     --bin) halo=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-sockets-defaults: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
     esac
     shift
 done

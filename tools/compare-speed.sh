@@ -36,6 +36,8 @@
 #                 "<!-- compare-speed.sh: begin -->" and "<!-- compare-speed.sh: end -->"
 #                 (docs/models.md; tools/splice-doc.sh)
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rounds=5 nodes="1 2 4" threads=2 tokens=64 models="T S" build= docs= rt=1
 while [ $# -gt 0 ]; do
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2 && shift 2 ;;
     --docs) docs=$2 && shift 2 ;;
     --no-rt) rt=0 && shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' && exit 0 ;;
+    -h | --help) script_help; exit 0 ;;
     *) echo "compare-speed.sh: unknown option $1" >&2 && exit 2 ;;
     esac
 done
@@ -78,17 +80,9 @@ cleanup() {
 }
 trap cleanup EXIT
 export HALO_MODEL_DIR=$here/models
-log() { echo "compare-speed: $*" >&2; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
 port=$((7400 + RANDOM % 500))
-prio=()
-if [ "$rt" = 1 ]; then
-    if chrt -f 5 true 2>/dev/null; then
-        prio=(chrt -f 5)
-    else
-        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
-    fi
-fi
+rt_prio "$rt"
 # Each part writes its own block (T: "compare-speed.sh", S: "compare-speed.sh bundled"), with
 # its own header line, so that `--models S --docs FILE` renews the bundled model's table alone.
 out=$scratch/out-T.md
@@ -96,14 +90,6 @@ out=$scratch/out-T.md
 : >"$scratch/out-S.md"
 emit() { cat >>"$out"; }
 
-make_file() { # make_file OUT cmd...: runs cmd with OUT.tmp in place of OUT, then renames
-    local f=$1
-    shift
-    [ -s "$f" ] && return 0
-    log "writing $f"
-    "${@//@OUT@/$f.tmp}" >&2
-    mv "$f.tmp" "$f"
-}
 mkdir -p "$dm"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')

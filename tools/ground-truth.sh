@@ -117,6 +117,8 @@
 # Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
 # failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -160,8 +162,8 @@ while [ $# -gt 0 ]; do
     --no-rt) rt=0 ;;
     --out) out=${2:?}; shift ;;
     --build) build=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "ground-truth: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
     esac
     shift
 done
@@ -185,7 +187,6 @@ for s in $systems; do
     *) echo "ground-truth: unknown system $s" >&2; exit 2 ;; esac
 done
 
-log() { echo "ground-truth: $*" >&2; }
 skip() { echo "skipped: $*" >&2; exit 77; }
 
 # ==== Requirements ====
@@ -262,14 +263,6 @@ fi
 dllama_rev=$(git -C "$DLLAMA_DIR/src" rev-parse --short HEAD 2>/dev/null || echo "?")
 
 mkdir -p "$mdir" "$out"
-make_file() { # make_file OUT cmd...: runs cmd with OUT.tmp in place of OUT, then renames
-    local f=$1
-    shift
-    [ -s "$f" ] && return 0
-    log "writing $f"
-    "${@//@OUT@/$f.tmp}" >&2
-    mv "$f.tmp" "$f"
-}
 # S: the bundled model; its distributed-llama files.
 S_BIN=$repo/models/stories260K.bin
 S_TOK=$repo/models/tok512.bin
@@ -565,14 +558,7 @@ check_text() {
 # unless --no-rt: other jobs on the machine then wait for them instead of the reverse, so a
 # shared machine measures close to a quiet one (the kernel still keeps 5% of each second for
 # other tasks, sched_rt_runtime_us).
-prio=()
-if [ "$rt" = 1 ]; then
-    if chrt -f 5 true 2>/dev/null; then
-        prio=(chrt -f 5)
-    else
-        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
-    fi
-fi
+rt_prio "$rt"
 stamper=("$stamp")
 if chrt -f 10 true 2>/dev/null; then
     stamper=(chrt -f 10 "$stamp")
