@@ -4,7 +4,7 @@
 #include "app/cli.h"
 #include "core/quant.h"
 #include "results/db.h"
-#include "sim/ns3/ns3_shim.h"
+#include "sim/world.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,8 +48,9 @@ static void usage(FILE *f) {
    provenance names the binary, and a missing feature is found before a run needs it. */
 static void print_version(void) {
     (void)printf("halo %s\ngit revision %s\n", HALO_VERSION, halo_db_git_rev());
-    if (halo_ns3_available())
-        (void)printf("ns-3 backend: yes (ns-3 %s)\n", halo_ns3_version());
+    const char *ns3 = halo_world_version(HALO_SIMULATOR_NS3);
+    if (ns3)
+        (void)printf("ns-3 backend: yes (ns-3 %s)\n", ns3);
     else
         (void)printf("ns-3 backend: no (configure with -DHALO_NS3=ON and libns3-dev)\n");
     (void)printf("GGUF kernels on this processor:");

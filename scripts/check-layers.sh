@@ -45,6 +45,11 @@ while IFS= read -r hit; do
 done < <(grep -rnE --include='*.c' --include='*.h' \
     '^#include <(sqlite3|glpk|gsl/[^>]*|ns3/[^>]*)\.h>' app || true)
 
+# the ns-3 backend is chosen behind sim/world.h; app/ never names its shim
+while IFS= read -r hit; do
+    violation "$hit: app/ includes the ns-3 shim (use sim/world.h)"
+done < <(grep -rnE --include='*.c' --include='*.h' '^#include "sim/ns3/' app || true)
+
 lines=$(cat app/*.c | wc -l)
 [ "$lines" -lt 4000 ] || violation "app/*.c has $lines lines (the command layer stays under 4,000)"
 

@@ -50,6 +50,10 @@ int halo_world_available(int simulator) {
     return simulator != HALO_SIMULATOR_NS3 || halo_ns3_available();
 }
 
+const char *halo_world_version(int simulator) {
+    return simulator == HALO_SIMULATOR_NS3 && halo_ns3_available() ? halo_ns3_version() : NULL;
+}
+
 void halo_world_stats(halo_transport *t, int node, halo_sim_node_stats *out) {
     if (halo_ns3_owns(t))
         halo_ns3_get_stats(t, node, out);

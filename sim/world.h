@@ -25,6 +25,10 @@ int halo_world_new(halo_transport **out, const halo_sim_config *cfg, int simulat
 /* 1 when this build can run `simulator` (ns-3 may be absent). */
 int halo_world_available(int simulator);
 
+/* The version of the library behind `simulator` ("3.37" for ns-3), or NULL when this build
+   cannot run it or it is the in-tree engine (whose version is halo's). */
+const char *halo_world_version(int simulator);
+
 /* Node's statistics so far, whichever engine runs `t` (a world from halo_world_new). */
 void halo_world_stats(halo_transport *t, int node, halo_sim_node_stats *out);
 
