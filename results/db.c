@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,15 +48,37 @@ const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
 }
 
+/* SQLite's message, with the system's reason when SQLite saw an I/O error or a full disk:
+   "disk I/O error (File too large)" names a file-size limit (ulimit -f) or a full disk. */
+static const char *sql_msg(halo_db *db, const char *msg, char *buf, size_t cap) {
+    int code = sqlite3_errcode(db->db) & 0xff, sys = sqlite3_system_errno(db->db);
+    if (!msg)
+        msg = sqlite3_errmsg(db->db);
+    struct rlimit fs;
+    if ((code == SQLITE_IOERR || code == SQLITE_FULL) && sys != 0)
+        (void)snprintf(buf, cap, "%s (%s)", msg, strerror(sys));
+    else if ((code == SQLITE_IOERR || code == SQLITE_FULL) && getrlimit(RLIMIT_FSIZE, &fs) == 0 &&
+             fs.rlim_cur != RLIM_INFINITY)
+        (void)snprintf(buf, cap,
+                       "%s (a full disk, or the file-size limit of %llu bytes: ulimit -f)", msg,
+                       (unsigned long long)fs.rlim_cur);
+    else
+        (void)snprintf(buf, cap, "%s", msg);
+    return buf;
+}
+
 static int sql_fail(halo_db *db, halo_err *err, const char *what) {
-    return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->db));
+    char m[200];
+    return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what,
+                     sql_msg(db, NULL, m, sizeof m));
 }
 
 static int exec(halo_db *db, const char *sql, const char *what, halo_err *err) {
     char *msg = NULL;
     if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        char m[200];
         int rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what,
-                           msg ? msg : sqlite3_errmsg(db->db));
+                           sql_msg(db, msg, m, sizeof m));
         sqlite3_free(msg);
         return rc;
     }
