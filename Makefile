@@ -32,8 +32,9 @@ CPPCHECK    ?= cppcheck
 TEST_LABELS  ?= unit|system|golden|net|ns3
 CROSS_LABELS ?= golden|unit
 # The results tests start the halo binary directly (and through mpirun), not through the
-# emulator (tests/CMakeLists.txt).
-CROSS_EXCLUDE ?= results
+# emulator (tests/CMakeLists.txt); so do the inputs tests (tests/test_inputs.sh: timings,
+# ulimit, another user).
+CROSS_EXCLUDE ?= results|inputs
 
 # The fuzz targets' run times (scripts/fuzz.sh) and how many run at once.
 FUZZ_CI_SECONDS   ?= 60
