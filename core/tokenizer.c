@@ -178,6 +178,16 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
                        path, file_bytes, vocab_size);
         goto fail;
     }
+    /* Every entry is at most 8 + MAX_TOKEN_LENGTH bytes: a larger file is not this
+       vocabulary's, and its size must not decide the allocation below. */
+    unsigned long max_bytes = 4 + (8ul + MAX_TOKEN_LENGTH) * (unsigned long)vocab_size;
+    if ((unsigned long)file_bytes > max_bytes) {
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT,
+                       "%s: %ld bytes, more than %d tokens can take (at most %lu): vocabulary "
+                       "mismatch or not a tokenizer file",
+                       path, file_bytes, vocab_size, max_bytes);
+        goto fail;
+    }
     halo_tokenizer proto = {.vocab_size = vocab_size,
                             .blob_bytes = (size_t)file_bytes + (size_t)vocab_size};
     t = halo_arena_new(sizeof proto, &proto, carve, path, NULL, err);

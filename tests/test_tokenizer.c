@@ -109,6 +109,14 @@ static void vocabulary_mismatch_is_named(void) {
     expect_load_error(p, 600, HALO_ERR_FORMAT, "model has 600");
     expect_load_error(p, 500, HALO_ERR_FORMAT, "data after 500 tokens");
     expect_load_error("/nonexistent/tok.bin", 512, HALO_ERR_IO, "/nonexistent/tok.bin");
+    /* A file larger than any vocabulary of that size is refused before its size decides an
+       allocation (a 3-token vocabulary takes at most 4 + 3 * (8 + 65536) bytes). */
+    size_t n = 4 + 3 * (8 + 65536) + 1;
+    unsigned char *big = calloc(1, n);
+    const char *bp = tu_tmp_path("big-tok.bin");
+    tu_write_file(bp, big, n);
+    free(big);
+    expect_load_error(bp, 3, HALO_ERR_FORMAT, "more than 3 tokens can take (at most 196636)");
 }
 
 static void malformed_entries_are_rejected(void) {
