@@ -14,17 +14,29 @@
 #include <string.h>
 #include <unistd.h>
 
-static char db_path[64];
+static char dir_path[48], db_path[64];
 static FILE *devnull;
+
+/* The scratch database and its directory go when libFuzzer exits. */
+static void cleanup(void) {
+    char side[80];
+    static const char *const ext[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        (void)snprintf(side, sizeof side, "%s%s", db_path, ext[i]);
+        (void)remove(side);
+    }
+    (void)rmdir(dir_path);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char dir[] = "/tmp/halo-fuzz-regress-XXXXXX";
-    FZ_CHECK(mkdtemp(dir) != NULL);
-    (void)snprintf(db_path, sizeof db_path, "%s/r.db", dir);
+    (void)snprintf(dir_path, sizeof dir_path, "/tmp/halo-fuzz-regress-XXXXXX");
+    FZ_CHECK(mkdtemp(dir_path) != NULL);
+    (void)snprintf(db_path, sizeof db_path, "%s/r.db", dir_path);
+    FZ_CHECK(atexit(cleanup) == 0);
     halo_db *db = NULL;
     halo_err err = {0};
     if (halo_db_new(&db, db_path, HALO_DB_CREATE, &err) != HALO_OK) {
