@@ -11,6 +11,9 @@
 #   make lint          the layering rules (scripts/check-layers.sh), then cppcheck on
 #                      build/dev/compile_commands.json
 #   make tidy          clang-tidy on the same (optional; slower)
+#   make fuzz          the libFuzzer targets of fuzz/ (clang-14, ASan + UBSan; build/fuzz)
+#   make fuzz-ci       each target $(FUZZ_CI_SECONDS) s, $(FUZZ_JOBS) at a time (CI's bounded run)
+#   make fuzz-long     each target $(FUZZ_LONG_SECONDS) s (30 min; docs/fuzzing.md)
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,8 +32,14 @@ CPPCHECK    ?= cppcheck
 TEST_LABELS  ?= unit|system|golden|net|ns3
 CROSS_LABELS ?= golden|unit
 # The results tests start the halo binary directly (and through mpirun), not through the
-# emulator (tests/CMakeLists.txt).
-CROSS_EXCLUDE ?= results
+# emulator (tests/CMakeLists.txt); so do the inputs tests (tests/test_inputs.sh: timings,
+# ulimit, another user).
+CROSS_EXCLUDE ?= results|inputs
+
+# The fuzz targets' run times (scripts/fuzz.sh) and how many run at once.
+FUZZ_CI_SECONDS   ?= 60
+FUZZ_LONG_SECONDS ?= 1800
+FUZZ_JOBS         ?= $(NPROC)
 
 # The main job: what `make run` does after building: the quick paper reproduction (sweeps
 # into a results database, figures, report; build/paper-repro-quick/). Override on the
@@ -55,7 +64,8 @@ define configure
 	$(CMAKE) --preset $(1) >/dev/null
 endef
 
-.PHONY: all deps build run test asan tsan release bench cross format format-check lint tidy clean help
+.PHONY: all deps build run test asan tsan release bench cross format format-check lint tidy clean help \
+        fuzz fuzz-ci fuzz-long
 
 all: build
 
@@ -104,6 +114,17 @@ cross:
 	$(CTEST) --preset aarch64 -L '$(CROSS_LABELS)' -LE '$(CROSS_EXCLUDE)' -j $(JOBS) \
 	    --no-label-summary
 
+# ---- coverage-guided fuzzing (fuzz/, docs/fuzzing.md) ----
+fuzz:
+	$(call configure,fuzz)
+	$(CMAKE) --build --preset fuzz -j $(JOBS)
+
+fuzz-ci: fuzz
+	scripts/fuzz.sh $(FUZZ_CI_SECONDS) $(FUZZ_JOBS)
+
+fuzz-long: fuzz
+	scripts/fuzz.sh $(FUZZ_LONG_SECONDS) $(FUZZ_JOBS)
+
 # ---- style and static analysis ----
 format:
 	@files=($(SOURCES)); [ $${#files[@]} -gt 0 ] || { echo "format: no sources" >&2; exit 1; }; \
@@ -130,4 +151,4 @@ tidy:
 	    xargs -r -P $(JOBS) -n 1 $(CLANG_TIDY) -p build/dev --quiet
 
 clean:
-	rm -rf build/dev build/asan build/tsan build/release build/bench build/aarch64
+	rm -rf build/dev build/asan build/tsan build/release build/bench build/aarch64 build/fuzz

@@ -1,11 +1,14 @@
 /*
  * The `halo` command: dispatches to subcommands.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "app/cli.h"
 #include "core/quant.h"
 #include "results/db.h"
 #include "sim/world.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +70,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         return HALO_EXIT_USAGE;
     }
+    /* A write past the file-size limit (ulimit -f) then fails with EFBIG, which the writer
+       reports by name, instead of SIGXFSZ killing the process without a word (issue 18). */
+    (void)signal(SIGXFSZ, SIG_IGN);
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);

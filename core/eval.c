@@ -41,7 +41,15 @@ static int score_story(const halo_eval_config *cfg, const char *story, int *toke
         rc = cfg->forward(cfg->forward_ctx, tokens[pos], pos, &logits, err);
         if (rc != HALO_OK)
             return rc;
-        r->nll_sum += halo_nll(logits, cfg->vocab_size, tokens[pos + 1]);
+        double nll = halo_nll(logits, cfg->vocab_size, tokens[pos + 1]);
+        /* A NaN or infinite score would make every total meaningless (and printed as a JSON
+           number, invalid JSON: issue 18): an error naming where it happened. */
+        if (!isfinite(nll))
+            return HALO_FAIL(err, HALO_ERR_FORMAT,
+                             "eval: story %ld, position %d: the log-likelihood is %s (the "
+                             "model gives non-finite logits)",
+                             r->stories + 1, pos, isnan(nll) ? "NaN" : "infinite");
+        r->nll_sum += nll;
         r->tokens++;
     }
     r->stories++;

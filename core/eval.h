@@ -47,8 +47,10 @@ typedef struct halo_eval_config {
 
 /*
  * Scores every story of `text` (NUL-terminated; not modified). *out is overwritten.
- * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config), or the forward function's error. A
- * text with no story is not an error: the result then holds zero tokens.
+ * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config), HALO_ERR_FORMAT (a NaN or infinite
+ * log-likelihood: the model's logits are not finite; the message names story and position),
+ * or the forward function's error. A text with no story is not an error: the result then
+ * holds zero tokens.
  */
 int halo_eval_text(const halo_eval_config *cfg, const char *text, halo_eval_result *out,
                    halo_err *err);

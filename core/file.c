@@ -52,6 +52,35 @@ int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo
     return HALO_OK;
 }
 
+int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err) {
+    *fd = -1;
+    /* O_TRUNC only after the check: a device or FIFO is left as it was. */
+    int f = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, (mode_t)mode);
+    if (f < 0 && errno == ENXIO)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (a FIFO)", path);
+    if (f < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(f, &st) != 0) {
+        int e = errno;
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (%s)", path,
+                         kind_of(st.st_mode));
+    }
+    int flags = fcntl(f, F_GETFL);
+    if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0 || ftruncate(f, 0) != 0) {
+        int e = errno;
+        (void)close(f);
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    *fd = f;
+    return HALO_OK;
+}
+
 int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                    halo_err *err) {
     *out = NULL;

@@ -6,6 +6,8 @@
  * the command. Every read has a size limit, named in the error.
  *
  * Large model checkpoints are mapped by core/model.c, which uses halo_file_open_regular.
+ * Outputs written in place (GGUF and checkpoint files) are created by halo_file_create, which
+ * refuses a FIFO or device named as an output at once, as the readers do for inputs.
  */
 #ifndef HALO_FILE_H
 #define HALO_FILE_H
@@ -32,6 +34,15 @@ int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo
  */
 int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                    halo_err *err);
+
+/*
+ * Creates (or truncates) `path` for writing a regular file, without blocking on a FIFO: the
+ * open is non-blocking (a FIFO without a reader fails at once) and whatever opened is checked
+ * to be a regular file before the descriptor is made blocking. *fd receives the descriptor
+ * (close it). `mode` is the permission bits of a new file (0644, 0600). Errors: HALO_ERR_IO
+ * (cannot create, not a regular file: the message names the path and what it is).
+ */
+int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err);
 
 /*
  * halo_file_read for text: additionally refuses content with a NUL byte (HALO_ERR_FORMAT,

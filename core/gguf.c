@@ -713,12 +713,16 @@ int halo_gguf_writer_new(halo_gguf_writer **out, const char *path, halo_err *err
         free(w);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
     }
-    w->f = fopen(path, "wb");
-    if (!w->f) {
-        int e = errno;
+    /* A regular file only: a FIFO or device named as the output is refused at once. */
+    int fd, rc = halo_file_create(path, 0644, &fd, err);
+    if (rc == HALO_OK && !(w->f = fdopen(fd, "wb"))) {
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        (void)close(fd);
+    }
+    if (rc != HALO_OK) {
         free(w->path);
         free(w);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(e));
+        return rc;
     }
     *out = w;
     return HALO_OK;

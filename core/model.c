@@ -396,9 +396,16 @@ int halo_model_write_random(const char *path, const halo_model_config *cfg, uint
     int rc = halo_model_config_check(cfg, path, err);
     if (rc != HALO_OK)
         return rc;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int fd;
+    rc = halo_file_create(path, 0644, &fd, err); /* a FIFO or device is refused at once */
+    if (rc != HALO_OK)
+        return rc;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        (void)close(fd);
+        return rc;
+    }
     halo_rng rng;
     halo_rng_init(&rng, seed);
     uint64_t dim = (uint64_t)cfg->dim, hidden = (uint64_t)cfg->hidden_dim;

@@ -30,11 +30,26 @@ int halo_parse_double(const char *s, double *out) {
     return 1;
 }
 
+/* 1 when s is written as a decimal number but is beyond a double's range (1e400, -1e999,
+   1e-400): a value out of range, not a value that is not a number (issue 18). */
+static int out_of_double_range(const char *s) {
+    if (!looks_numeric(s))
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    return end != s && !*end && (errno == ERANGE || !isfinite(v));
+}
+
 int halo_parse_number(const char *s, double lo, int lo_open, double hi, int hi_open, double *out,
                       halo_err *err) {
     double v;
-    if (!halo_parse_double(s, &v))
+    if (!halo_parse_double(s, &v)) {
+        if (out_of_double_range(s))
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s is out of range: not in %c%g, %g%c", s,
+                             lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
         return HALO_FAIL(err, HALO_ERR_ARG, "expected a number, got '%s'", s);
+    }
     int below = lo_open ? !(v > lo) : !(v >= lo);
     int above = hi_open ? !(v < hi) : !(v <= hi);
     if (below || above) {
@@ -49,8 +64,12 @@ int halo_parse_number(const char *s, double lo, int lo_open, double hi, int hi_o
 
 int halo_parse_integer(const char *s, long long lo, long long hi, long long *out, halo_err *err) {
     double d;
-    if (!halo_parse_double(s, &d))
+    if (!halo_parse_double(s, &d)) {
+        if (out_of_double_range(s))
+            return HALO_FAIL(err, HALO_ERR_ARG, "%s is out of range: not in [%lld, %lld]", s, lo,
+                             hi);
         return HALO_FAIL(err, HALO_ERR_ARG, "expected an integer, got '%s'", s);
+    }
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -75,7 +94,9 @@ int halo_parse_u64(const char *s, uint64_t *out, halo_err *err) {
     char *end;
     errno = 0;
     unsigned long long v = ok ? strtoull(s, &end, 10) : 0;
-    if (!ok || errno == ERANGE)
+    if (ok && errno == ERANGE)
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s is out of range: not in [0, 2^64)", s);
+    if (!ok)
         return HALO_FAIL(err, HALO_ERR_ARG, "expected an integer in [0, 2^64), got '%s'", s);
     *out = (uint64_t)v;
     return HALO_OK;

@@ -12,6 +12,9 @@
 #include <math.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 /* ==== Types ==== */
 
@@ -730,14 +733,22 @@ static const halo_qkernels REF = {
     .sum_f32 = halo_sum,
 };
 
+#if defined(__x86_64__)
+/* F16C from CPUID.1:ECX (clang 14's __builtin_cpu_supports does not know "f16c"; the fuzz
+   preset builds with clang). */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 const halo_qkernels *halo_qkernels_get(int isa) {
     switch (isa) {
     case HALO_ISA_SCALAR:
         return &REF;
     case HALO_ISA_AVX2:
 #if defined(__x86_64__)
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-            __builtin_cpu_supports("f16c"))
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
             return halo_qkernels_avx2_table();
 #endif
         return NULL;

@@ -11,9 +11,16 @@
 
 #if defined(__x86_64__)
 
+/* clang (the fuzz preset) ignores GCC's target pragmas: its own attribute pragma, after the
+   intrinsics' header, does the same. */
+#if defined(__clang__)
+#include <immintrin.h>
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC target("avx2,fma,f16c")
 
 #include <immintrin.h>
+#endif
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -367,8 +374,14 @@ const halo_qkernels *halo_qkernels_avx2_table(void) {
  * both (AVX2's 16-bit partial sums cannot saturate: see above), and the float operations are
  * the same in the same order, so the results equal the AVX2 kernels' bit for bit.
  */
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")
+#endif
 
 static void vnni_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
     const unsigned char *w = vw;
@@ -445,7 +458,12 @@ static void vnni_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
     _mm256_zeroupper();
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC pop_options
+#endif
 
 static const halo_qkernels AVX2_VNNI = {
     .isa = HALO_ISA_AVX2_VNNI,
@@ -463,6 +481,10 @@ static const halo_qkernels AVX2_VNNI = {
 const halo_qkernels *halo_qkernels_avx2_vnni_table(void) {
     return &AVX2_VNNI;
 }
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #else
 

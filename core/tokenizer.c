@@ -143,6 +143,9 @@ static void finish(halo_tokenizer *t) {
         char name[7];
         (void)snprintf(name, sizeof name, "<0x%02X>", (unsigned)i);
         int id = lookup(t, name, 6);
+        /* Without its <0xXX> piece a byte falls back to llama2.c's id (byte + 3), and in a
+           vocabulary too small for that (under 259 tokens) to token 0 (<unk>): never an id
+           past the vocabulary. */
         t->byte_ids[i] = id >= 0 ? id : i + 3 < t->vocab_size ? i + 3 : 0;
     }
 }
@@ -173,6 +176,16 @@ int halo_tokenizer_load(halo_tokenizer **out, const char *path, int vocab_size, 
                        "%s: %ld bytes cannot hold %d tokens (vocabulary mismatch or "
                        "truncated file)",
                        path, file_bytes, vocab_size);
+        goto fail;
+    }
+    /* Every entry is at most 8 + MAX_TOKEN_LENGTH bytes: a larger file is not this
+       vocabulary's, and its size must not decide the allocation below. */
+    unsigned long max_bytes = 4 + (8ul + MAX_TOKEN_LENGTH) * (unsigned long)vocab_size;
+    if ((unsigned long)file_bytes > max_bytes) {
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT,
+                       "%s: %ld bytes, more than %d tokens can take (at most %lu): vocabulary "
+                       "mismatch or not a tokenizer file",
+                       path, file_bytes, vocab_size, max_bytes);
         goto fail;
     }
     halo_tokenizer proto = {.vocab_size = vocab_size,
@@ -361,8 +374,10 @@ int halo_tokenizer_encode(const halo_tokenizer *t, const char *text, int bos, in
     if (bos)
         PUSH(HALO_TOKEN_BOS);
     if (text[0] != '\0') {
+        /* The dummy prefix: the " " piece, else the space's byte-fallback id (in range for
+           any vocabulary size: finish()). */
         int space = lookup(t, " ", 1);
-        PUSH(space >= 0 ? space : ' ' + 3);
+        PUSH(space >= 0 ? space : t->byte_ids[' ']);
     }
     /* One token per UTF-8 code point, or byte tokens for code points not in the vocabulary. */
     for (const char *c = text; *c != '\0';) {

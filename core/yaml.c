@@ -266,6 +266,13 @@ static int add_anchor(builder *b, char *name, const halo_yaml_node *node) {
 }
 
 static int on_scalar(builder *b, const yaml_event_t *ev, int line) {
+    /* A mapping key is consumed into its mapping (attach frees its node): an anchor on it
+       would point at freed memory when an alias names it (fuzz_clusterfile found it:
+       "&o a: *o"). halo's files have no use for anchored keys. */
+    const halo_yaml_node *top = b->depth > 0 ? b->stack[b->depth - 1] : NULL;
+    if (ev->data.scalar.anchor && top && top->kind == HALO_YAML_MAP && !top->pkey)
+        return BFAIL(b, line, "an anchor on a mapping key (&%s) is not supported",
+                     (const char *)ev->data.scalar.anchor);
     int rc = count_node(b, line);
     if (rc == HALO_OK)
         rc = count_bytes(b, line, ev->data.scalar.length);

@@ -4,7 +4,8 @@
  *
  * What it accepts is YAML's block and flow styles with anchors and aliases; what it refuses,
  * with "<file>:<line>: <problem>" (HALO_ERR_FORMAT): syntax errors, more than one document,
- * duplicate mapping keys, non-scalar keys, unknown aliases, and inputs past the limits
+ * duplicate mapping keys, non-scalar keys, anchors on keys, unknown aliases, and inputs past
+ * the limits
  * (file size, nesting depth, node count, and the bytes that alias expansion creates, so an
  * alias bomb fails cleanly and quickly). Aliases are expanded into copies: readers see a
  * plain tree. Nesting is bounded by an explicit stack, so no input recurses deeply.

@@ -305,10 +305,11 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         r->count = 0;
         return HALO_NET_REASM_INCONSISTENT;
     }
-    memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
+    if (h->payload_bytes) /* a zero-byte message has no buffer: r->buf may be NULL */
+        memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
     if (++r->got < h->frag_count)
         return HALO_NET_REASM_MORE;
     r->count = 0;
-    *msg = r->buf;
+    *msg = r->buf ? r->buf : payload;
     return HALO_NET_REASM_DONE;
 }

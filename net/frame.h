@@ -202,8 +202,8 @@ void halo_net_reasm_free(halo_net_reasm *r);
  * (h->payload_bytes). *abandoned is set to 1 when a message in progress was dropped
  * incomplete because this fragment starts another, else 0. On HALO_NET_REASM_DONE *msg is
  * the whole message, h->msg_bytes long: `payload` itself for a single-fragment message
- * (which leaves a message in progress alone), else r's buffer, valid until the next add or
- * free. Returns an enum halo_net_reasm_result.
+ * (which leaves a message in progress alone) or a zero-byte one, else r's buffer, valid
+ * until the next add or free. Returns an enum halo_net_reasm_result.
  */
 int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
                        const unsigned char **msg, int *abandoned);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,15 +53,37 @@ const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
 }
 
+/* SQLite's message, with the system's reason when SQLite saw an I/O error or a full disk:
+   "disk I/O error (File too large)" names a file-size limit (ulimit -f) or a full disk. */
+static const char *sql_msg(halo_db *db, const char *msg, char *buf, size_t cap) {
+    int code = sqlite3_errcode(db->db) & 0xff, sys = sqlite3_system_errno(db->db);
+    if (!msg)
+        msg = sqlite3_errmsg(db->db);
+    struct rlimit fs;
+    if ((code == SQLITE_IOERR || code == SQLITE_FULL) && sys != 0)
+        (void)snprintf(buf, cap, "%s (%s)", msg, strerror(sys));
+    else if ((code == SQLITE_IOERR || code == SQLITE_FULL) && getrlimit(RLIMIT_FSIZE, &fs) == 0 &&
+             fs.rlim_cur != RLIM_INFINITY)
+        (void)snprintf(buf, cap,
+                       "%s (a full disk, or the file-size limit of %llu bytes: ulimit -f)", msg,
+                       (unsigned long long)fs.rlim_cur);
+    else
+        (void)snprintf(buf, cap, "%s", msg);
+    return buf;
+}
+
 static int sql_fail(halo_db *db, halo_err *err, const char *what) {
-    return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->db));
+    char m[200];
+    return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what,
+                     sql_msg(db, NULL, m, sizeof m));
 }
 
 static int exec(halo_db *db, const char *sql, const char *what, halo_err *err) {
     char *msg = NULL;
     if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        char m[200];
         int rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", db->path, what,
-                           msg ? msg : sqlite3_errmsg(db->db));
+                           sql_msg(db, msg, m, sizeof m));
         sqlite3_free(msg);
         return rc;
     }
@@ -220,8 +243,59 @@ static int set_wal(halo_db *db, halo_err *err) {
     }
 }
 
+/* 1 when this process may write both the file at `path` and its directory (what SQLite
+   needs to keep a WAL database's -wal and -shm files beside it). */
+static int writable_here(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096] = ".";
+    if (slash) {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return 0;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return access(path, W_OK) == 0 && access(dir, W_OK) == 0;
+}
+
+/*
+ * A database this process cannot write (a read-only file or directory, another user's
+ * results): opened read-only through a URI. A WAL database needs its -shm file, which cannot
+ * be made in a read-only directory: without a write-ahead log beside it (a writer that
+ * closed cleanly leaves none) the file is complete and is read as immutable; with one, SQLite
+ * reads both (mode=ro).
+ */
+static int open_read_only(halo_db *db, const char *path, halo_err *err) {
+    char wal[4200];
+    struct stat st;
+    int n = snprintf(wal, sizeof wal, "%s-wal", path);
+    int has_wal = n > 0 && (size_t)n < sizeof wal && stat(wal, &st) == 0 && st.st_size > 0;
+    size_t len = strlen(path);
+    char *uri = malloc(len * 3 + 32);
+    if (!uri)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    char *u = uri + sprintf(uri, "file:");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("/-_.~", c))
+            *u++ = (char)c;
+        else
+            u += sprintf(u, "%%%02X", c);
+    }
+    (void)sprintf(u, "%s", has_wal ? "?mode=ro" : "?immutable=1");
+    int rc = HALO_OK;
+    if (sqlite3_open_v2(uri, &db->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open read-only: %s", path,
+                       db->db ? sqlite3_errmsg(db->db) : "out of memory");
+    free(uri);
+    return rc;
+}
+
 int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
     *out = NULL;
+    if (!path[0])
+        return HALO_FAIL(err, HALO_ERR_ARG, "the database's file name is empty");
     struct stat st;
     int exists = stat(path, &st) == 0;
     if (!exists && !(flags & HALO_DB_CREATE))
@@ -239,8 +313,16 @@ int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
      * the last connection to close still removes the WAL's side files as every writer does
      * (SQLITE_OPEN_READONLY would leave -wal and -shm files behind each report). */
     int oflags = SQLITE_OPEN_READWRITE | ((flags & HALO_DB_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    int writer = (flags & (HALO_DB_CREATE | HALO_DB_MIGRATE)) != 0;
     int rc = HALO_OK;
-    if (sqlite3_open_v2(path, &db->db, oflags, NULL) != SQLITE_OK)
+    if (!writer && !writable_here(path))
+        rc = open_read_only(db, path, err);
+    else if (writer && exists && !writable_here(path))
+        rc = HALO_FAIL(err, HALO_ERR_IO,
+                       "%s: read-only (the file or its directory cannot be written); results "
+                       "need a database this user can write",
+                       path);
+    else if (sqlite3_open_v2(path, &db->db, oflags, NULL) != SQLITE_OK)
         rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path,
                        db->db ? sqlite3_errmsg(db->db) : "out of memory");
     if (rc == HALO_OK) {
@@ -250,7 +332,6 @@ int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
     /* WAL: readers never block the writer, and a process killed mid-transaction leaves
      * the last committed state. synchronous=NORMAL is safe against a killed process (not
      * against power loss, which may lose the last commits but not consistency). */
-    int writer = (flags & (HALO_DB_CREATE | HALO_DB_MIGRATE)) != 0;
     db->read_only = !writer;
     if (rc == HALO_OK && !writer)
         rc = exec(db, "PRAGMA query_only=ON", "pragmas", err);

@@ -46,9 +46,12 @@ typedef struct halo_db halo_db;
  * HALO_DB_CREATE and HALO_DB_MIGRATE open for writing in WAL mode. HALO_DB_READ (queries:
  * report, plot, regress, info) only checks the version and writes nothing: the connection
  * refuses every change (PRAGMA query_only), and the write functions below refuse a read-only
- * database with HALO_ERR_ARG. *out is NULL on failure.
- * Errors: HALO_ERR_IO (no such database for HALO_DB_READ, a missing directory, not a regular
- * file, cannot open: the message names the path), HALO_ERR_FORMAT (not a SQLite or not a
+ * database with HALO_ERR_ARG. A database this process cannot write (a read-only file or
+ * directory) is opened read-only by SQLite itself for HALO_DB_READ, and refused for writing
+ * with a message saying so. *out is NULL on failure.
+ * Errors: HALO_ERR_ARG (an empty path), HALO_ERR_IO (no such database for HALO_DB_READ, a
+ * missing directory, not a regular file, read-only for writing, cannot open: the message
+ * names the path), HALO_ERR_FORMAT (not a SQLite or not a
  * halo database, a newer or older schema version: the message names both versions),
  * HALO_ERR_NOMEM. Creating a database that fails leaves no schema half-made.
  */

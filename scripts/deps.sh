@@ -21,6 +21,8 @@ BASE_PKGS=(
 )
 CI_PKGS=(
     clang-format clang-tidy cppcheck
+    # the libFuzzer targets of fuzz/ (make fuzz-ci): clang and its fuzzer/sanitizer runtimes
+    clang-14 libclang-rt-14-dev
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     libc6:arm64 # the runtime the emulated tests load (cmake/aarch64-linux-gnu.cmake)
     libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64 libsodium-dev:arm64

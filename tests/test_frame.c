@@ -286,10 +286,29 @@ static void session_frames_are_encrypted_and_any_change_is_detected(void) {
     }
 }
 
+/* Issue 18 (fuzz_frame): a zero-byte message in several fragments completes without touching
+   a buffer it never allocated (it did memcpy(NULL, ..., 0): UBSan in the asan build), and
+   the message it gives is not NULL. */
+static void zero_byte_message_in_fragments_completes(void) {
+    halo_net_reasm r;
+    halo_net_reasm_init(&r);
+    const unsigned char *msg = NULL;
+    int abandoned;
+    halo_net_frame f0 = frag(70, 0, 3, 0, 0, 0), f1 = frag(70, 1, 3, 0, 0, 0),
+                   f2 = frag(70, 2, 3, 0, 0, 0);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f0, "", &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f2, "", &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f1, "", &msg, &abandoned), HALO_NET_REASM_DONE);
+    ASSERT(msg != NULL);
+    ASSERT_EQ(abandoned, 0);
+    halo_net_reasm_free(&r);
+}
+
 TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(seal_refuses_what_does_not_fit), TEST(open_judges_authenticated_fields),
           TEST(open_judges_bytes_before_the_tag),
           TEST(replay_window_accepts_each_number_once_within_64),
           TEST(reassembly_joins_fragments_in_any_order),
           TEST(reassembly_drops_abandoned_and_inconsistent_messages),
-          TEST(session_frames_are_encrypted_and_any_change_is_detected))
+          TEST(session_frames_are_encrypted_and_any_change_is_detected),
+          TEST(zero_byte_message_in_fragments_completes))

@@ -416,6 +416,13 @@ static void anchors_and_aliases_are_copied(void) {
     halo_scenario_free(s);
     expect_fail(HEAD "engine: *nothing\n" WORKLOAD, HALO_ERR_FORMAT,
                 "bad.yaml:6:", "unknown alias");
+    /* An anchor on a mapping key is refused: the key's node is consumed into its mapping,
+       and an alias to it read freed memory (fuzz_clusterfile's finding, issue 18). */
+    expect_fail("&o a: *o\n", HALO_ERR_FORMAT,
+                "bad.yaml:1:", "an anchor on a mapping key (&o) is not supported");
+    expect_fail("&o:: *o:: *a a *a", HALO_ERR_FORMAT, "bad.yaml:1:", "anchor on a mapping key");
+    expect_fail("m: {&k x: 1, y: *k}\n", HALO_ERR_FORMAT,
+                "bad.yaml:1:", "an anchor on a mapping key (&k) is not supported");
     /* An alias bomb stops at the node budget. */
     expect_fail("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
                 "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"

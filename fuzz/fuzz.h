@@ -1,0 +1,40 @@
+/*
+ * Shared helpers of the libFuzzer targets in fuzz/ (docs/fuzzing.md): scratch files for the
+ * parsers that read a path, and the bundled files some targets load once.
+ *
+ * Each target is one fuzz_<parser>.c defining LLVMFuzzerTestOneInput; what it asserts beyond
+ * "no crash, no sanitizer report, no leak" is stated in its header comment. These files are
+ * test harnesses, not part of any halo library.
+ */
+#ifndef HALO_FUZZ_H
+#define HALO_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Replaces the content of scratch file `slot` (0..3) with data[0..n) and returns a path that
+ * opens it (a memfd under /proc/self/fd: a regular file, no disk traffic). The path is valid
+ * until the process ends.
+ */
+const char *fz_file(int slot, const void *data, size_t n);
+
+/* `rel` under the source tree (HALO_SOURCE_DIR, compiled in), in one of four static buffers
+   used in turn (valid until the fourth call after). */
+const char *fz_src_path(const char *rel);
+
+/* A harness-level invariant failed: prints `what` and aborts (libFuzzer saves the input). */
+#define FZ_CHECK(cond)                                                                      \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            (void)fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, \
+                          #cond);                                                           \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+
+#endif /* HALO_FUZZ_H */
