@@ -1,5 +1,5 @@
+# caption: Perplexity against the threshold tau
 load plotdir.'/_style.gp'
-set title "Perplexity against the threshold tau\n".conditions
 set xlabel 'tau (fraction of the predicted importance that is critical)'
 set ylabel 'perplexity (TinyStories held-out stories)'
 set y2label 'contributions dropped (%)'

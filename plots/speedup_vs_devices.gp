@@ -1,5 +1,5 @@
+# caption: Speedup over distributed-llama against the number of devices
 load plotdir.'/_style.gp'
-set title "Speedup over distributed-llama against the number of devices\n".conditions
 set xlabel 'devices (Raspberry Pi 4B; the root and its workers)'
 set ylabel 'speedup (distributed-llama time per token / time per token)'
 set yrange [0:*]

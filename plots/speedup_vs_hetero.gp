@@ -1,5 +1,5 @@
+# caption: Speedup over distributed-llama against device heterogeneity
 load plotdir.'/_style.gp'
-set title "Speedup over distributed-llama against device heterogeneity\n".conditions
 set xlabel 'heterogeneity: speed of the fastest device / speed of the slowest (roofline, x)'
 set ylabel 'speedup (distributed-llama time per token / time per token)'
 set yrange [0:*]

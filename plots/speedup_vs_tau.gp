@@ -1,5 +1,5 @@
+# caption: Speedup over distributed-llama against the threshold tau
 load plotdir.'/_style.gp'
-set title "Speedup over distributed-llama against the threshold tau\n".conditions
 set xlabel 'tau (fraction of the predicted importance that is critical)'
 set ylabel 'speedup (distributed-llama time per token / time per token)'
 set y2label 'contributions dropped (%)'
