@@ -122,7 +122,7 @@ case_plot_paper_marker() {
     halo sweep --quiet --db "$tmp/r.db" "$tmp/renamed.yaml" >/dev/null || not_ok "renamed sweep"
     expect_ok plot --db "$tmp/p.db" --out "$tmp/pf" --format svg
     check "the paper's setup: the 3.41x marker" grep -q "HALO paper: 3.41x" "$tmp/pf/speedup_vs_loss.svg"
-    check "its caption beside it" grep -q "against packet loss. llama2-7b" "$tmp/pf/speedup_vs_loss.caption.txt"
+    check "its caption beside it" grep -q "against packet loss; error bars: the report.s intervals .*\. llama2-7b (q40, shape-only), 8 devices" "$tmp/pf/speedup_vs_loss.caption.txt"
     check "no automatic figures for a scenario a paper figure drew" test ! -e "$tmp/pf/sweep-loss.mean_ms-vs-devices_1_.link.loss.svg"
     expect_ok plot --db "$tmp/r.db" --out "$tmp/rf" --format svg
     check "a 4-device sweep named sweep-loss: no marker" bash -c "! grep -q 'HALO paper' '$tmp/rf/speedup_vs_loss.svg'"
