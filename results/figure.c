@@ -509,8 +509,10 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
                             (void)fprintf(d, " %s=%s", s->keys[f->series], sv[si]);
                         (void)fprintf(d, "\n");
                     }
-                    char pos[16]; /* categorical: the position is the value's index */
-                    (void)snprintf(pos, sizeof pos, "%d", xi);
+                    /* categorical: the value's index, each series a little aside */
+                    char pos[32];
+                    (void)snprintf(pos, sizeof pos, "%.3f",
+                                   xi + (ns > 1 ? 0.3 * (si - (ns - 1) / 2.0) / ns : 0.0));
                     (void)fprintf(d, "%s %.10g %.10g %.10g\n", xnum ? xv[xi] : pos, pt->mean[f->m],
                                   pt->lo[f->m], pt->hi[f->m]);
                     ymin = fmin(ymin, pt->lo[f->m]);
@@ -572,10 +574,12 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
         for (int si = 0; si < ns; si++) {
             if (block[fi][si] < 0)
                 continue;
-            gp_text(f->series >= 0 ? sv[si] : metrics[f->m].name, t, sizeof t);
+            gp_text(f->series >= 0 ? sv[si] : "", t, sizeof t);
+            /* categories are not a line: points and bars only */
             add(sc, SCRIPT_BYTES, &len,
-                "%sdatafile index %d using 1:2:3:4 with yerrorlines ls %d title '%s'",
-                first ? "plot " : ", \\\n     ", block[fi][si], si % 6 + 1, fi == 0 ? t : "");
+                "%sdatafile index %d using 1:2:3:4 with %s ls %d title '%s'",
+                first ? "plot " : ", \\\n     ", block[fi][si], xnum ? "yerrorlines" : "yerrorbars",
+                si % 6 + 1, fi == 0 ? t : "");
             first = 0;
         }
         if (f->m == M_SPEEDUP)
