@@ -80,8 +80,9 @@ static char *jstring(jp *p) {
         }
         if (n + 2 > cap) {
             cap *= 2;
-            out = realloc(out, cap);
-            ASSERT(out != NULL);
+            char *grown = realloc(out, cap);
+            ASSERT(grown != NULL); /* a failure aborts the test: nothing to free */
+            out = grown;
         }
         out[n++] = c;
     }
@@ -96,11 +97,13 @@ static char *jstring(jp *p) {
 static jv *jvalue(jp *p);
 
 static void jpush(jv *v, char *key, jv *item) {
-    v->item = realloc(v->item, (size_t)(v->n + 1) * sizeof *v->item);
-    ASSERT(v->item != NULL);
+    jv **items = realloc(v->item, (size_t)(v->n + 1) * sizeof *v->item);
+    ASSERT(items != NULL);
+    v->item = items;
     if (v->type == J_OBJ) {
-        v->key = realloc(v->key, (size_t)(v->n + 1) * sizeof *v->key);
-        ASSERT(v->key != NULL);
+        char **keys = realloc(v->key, (size_t)(v->n + 1) * sizeof *v->key);
+        ASSERT(keys != NULL);
+        v->key = keys;
         v->key[v->n] = key;
     }
     v->item[v->n++] = item;
