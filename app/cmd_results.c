@@ -118,7 +118,8 @@ int halo_cmd_plot(int argc, char **argv) {
         {"x", 0, HALO_CLI_STRING, &o.x, 0, 0, NULL, "KEY",
          "x axis: a sweep axis (devices[1].link.loss) or loss, loss_pct,\nspeed_ratio, "
          "n_devices, system"},
-        {"y", 0, HALO_CLI_STRING, &o.y, 0, 0, NULL, "METRIC[,...]", "what to draw (below)"},
+        {"y", 0, HALO_CLI_STRING, &o.y, 0, 0, NULL, "METRIC[,...]",
+         "what to draw (the metrics above)"},
         {"series", 0, HALO_CLI_STRING, &o.series, 0, 0, NULL, "KEY", "one line per value"},
         {"facet", 0, HALO_CLI_STRING, &o.facet, 0, 0, NULL, "KEY", "one panel per value"},
         {"format", 0, HALO_CLI_STRING, &format, 0, 0, NULL, "LIST",
