@@ -466,7 +466,7 @@ static const char style[] = "set termoption noenhanced\n"
                             "set style line 5 lc rgb '#d35400' lw 2 pt 11 ps 1.2\n"
                             "set style line 6 lc rgb '#7f8c8d' lw 2 pt 3 ps 1.2\n"
                             "set bars small\n"
-                            "set offsets graph 0.04, graph 0.04, 0, 0\n";
+                            "set offsets graph 0.06, graph 0.06, 0, 0\n";
 
 /* Writes the data blocks (panel-major, then series) and the script; *rows counts points. */
 static int write_figure(halo__plot *p, const fig *f, const char *dat, const char *gp, long *rows,
@@ -535,8 +535,16 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     add(sc, SCRIPT_BYTES, &len, "%s", style);
     gp_text(s->keys[f->x], t, sizeof t);
     add(sc, SCRIPT_BYTES, &len, "set xlabel '%s'\nset ylabel '%s'\n", t, metrics[f->m].label);
-    if (metrics[f->m].time && ymin > 0 && ymax / ymin > 20)
+    int logy = metrics[f->m].time && ymin > 0 && ymax / ymin > 20;
+    if (logy)
         add(sc, SCRIPT_BYTES, &len, "set logscale y\n");
+    if (nf > 1 && logy) /* panels share one y range, so that they compare */
+        add(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n", ymin / 1.25, ymax * 1.25);
+    else if (nf > 1 && ymin >= 0 && ymax > 0)
+        add(sc, SCRIPT_BYTES, &len, "set yrange [0:%.10g]\n", ymax * 1.08);
+    else if (nf > 1 && ymax > ymin)
+        add(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n", ymin - 0.05 * (ymax - ymin),
+            ymax + 0.05 * (ymax - ymin));
     else if (ymin >= 0)
         add(sc, SCRIPT_BYTES, &len, "set yrange [0:*]\n");
     if (!xnum) {
@@ -564,9 +572,10 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     else
         add(sc, SCRIPT_BYTES, &len, "set key outside horizontal center top samplen 2\n");
     for (int fi = 0; fi < nf; fi++) {
-        if (f->facet >= 0) {
+        if (f->facet >= 0) { /* the key's last part: the caption names it whole */
             char k[256];
-            gp_text(s->keys[f->facet], k, sizeof k);
+            const char *dot = strrchr(s->keys[f->facet], '.');
+            gp_text(dot ? dot + 1 : s->keys[f->facet], k, sizeof k);
             gp_text(fv[fi], t, sizeof t);
             add(sc, SCRIPT_BYTES, &len, "set title '%s=%s'\n", k, t);
         }
