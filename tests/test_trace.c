@@ -7,7 +7,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "sim/scenario.h"
 #include "sim/sim.h"
+#include "sim/simrun.h"
 #include "sim/trace.h"
 #include "tests/test.h"
 #include "tests/testutil.h"
@@ -290,9 +292,11 @@ static const jv *check_trace_format(const jv *doc) {
     for (int i = 0; i < n_spans; i++) {
         if (i > 0 && (spans[i].pid != spans[i - 1].pid || spans[i].tid != spans[i - 1].tid))
             depth = 0;
-        while (depth > 0 && spans[i].ts >= stack[depth - 1])
+        /* times are microseconds written to the nanosecond: ts + dur is exact to rounding,
+           so ends and starts compare within half a nanosecond */
+        while (depth > 0 && spans[i].ts >= stack[depth - 1] - 0.0005)
             depth--;
-        if (depth > 0 && spans[i].end > stack[depth - 1] + 1e-9)
+        if (depth > 0 && spans[i].end > stack[depth - 1] + 0.0005)
             TEST_FAIL_AT("pid %d tid %d: span [%.3f, %.3f] overlaps its enclosing span ending "
                          "at %.3f",
                          spans[i].pid, spans[i].tid, spans[i].ts, spans[i].end, stack[depth - 1]);
@@ -468,6 +472,47 @@ static void the_cap_bounds_the_trace_and_counts_the_rest(void) {
     ASSERT(tr == NULL);
 }
 
+/* A whole simulated run (tiny-loss at 5%: the bundled model, relaxed syncs over datagrams)
+   through halo_simrun_with: the same format, the root's waits and deadlines in it, and the
+   same results as without the trace. */
+static void a_simulated_runs_trace_has_the_roots_waits_and_deadlines(void) {
+    halo_scenario *sc = NULL;
+    halo_err err = {0};
+    if (halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), 2, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    char path[512];
+    tmp_path(path, sizeof path, "run");
+    halo_simrun_output o = {.trace_path = path};
+    halo_sim_result plain, traced;
+    ASSERT_OK(halo_simrun(sc, 0, &plain, &err));
+    if (halo_simrun_with(sc, 0, &o, &traced, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_EQ(plain.n_tokens, traced.n_tokens);
+    for (int i = 0; i < plain.n_tokens; i++)
+        ASSERT_EQ(plain.tokens[i].time_ns, traced.tokens[i].time_ns);
+    ASSERT_EQ(plain.missing, traced.missing);
+    ASSERT_EQ(plain.events, traced.events);
+    jv *doc = jparse_file(path);
+    const jv *ev = check_trace_format(doc);
+    ASSERT(count_named(ev, "wait") > 0);
+    ASSERT(count_named(ev, "deadline armed") > 0);
+    ASSERT(count_named(ev, "deadline passed") > 0);
+    ASSERT(count_named(ev, "datagram lost") > 0);
+    ASSERT(count_named(ev, "message lost") > 0);
+    int named_root = 0;
+    for (int i = 0; i < ev->n; i++) {
+        const jv *a = jget(ev->item[i], "args"), *n = a ? jget(a, "name") : NULL;
+        named_root += n && n->type == J_STR && strcmp(n->str, "device 0 (root): rpi4b") == 0;
+    }
+    ASSERT_EQ(named_root, 1);
+    jfree(doc);
+    ASSERT_EQ(remove(path), 0);
+    halo_sim_result_free(&plain);
+    halo_sim_result_free(&traced);
+    halo_scenario_free(sc);
+}
+
 TEST_MAIN(TEST(trace_is_trace_event_json_and_shows_a_lost_segment_retransmitted),
+          TEST(a_simulated_runs_trace_has_the_roots_waits_and_deadlines),
           TEST(tracing_changes_nothing_simulated),
           TEST(the_cap_bounds_the_trace_and_counts_the_rest))
