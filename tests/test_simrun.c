@@ -155,7 +155,7 @@ static void clean_shape(const char *engine, double *ms, uint64_t *bytes) {
     halo_scenario_free(sc);
 }
 
-/* No loss, no penalty (issue 14): on a clean network with the fitted host costs (311 us per
+/* No loss, no penalty (issue 14): on a clean network with the fitted host costs (320 us per
    message), HALO is not slower than strict distributed-llama (mesh, TCP) in simulated time,
    because it sends no redundant copies until a contribution goes missing and its root, which
    serialises the star's messages, holds no share; with copies always on it pays for them. */
