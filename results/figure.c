@@ -572,10 +572,15 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     else
         add(sc, SCRIPT_BYTES, &len, "set key outside horizontal center top samplen 2\n");
     for (int fi = 0; fi < nf; fi++) {
-        if (f->facet >= 0) { /* the key's last part: the caption names it whole */
+        if (f->facet >= 0) { /* the key's last part (the caption names it whole), unless
+                                that is the name of the x or series key */
             char k[256];
-            const char *dot = strrchr(s->keys[f->facet], '.');
-            gp_text(dot ? dot + 1 : s->keys[f->facet], k, sizeof k);
+            const char *full = s->keys[f->facet], *dot = strrchr(full, '.');
+            const char *part = dot ? dot + 1 : full;
+            if (strcmp(part, s->keys[f->x]) == 0 ||
+                (f->series >= 0 && strcmp(part, s->keys[f->series]) == 0))
+                part = full;
+            gp_text(part, k, sizeof k);
             gp_text(fv[fi], t, sizeof t);
             add(sc, SCRIPT_BYTES, &len, "set title '%s=%s'\n", k, t);
         }
