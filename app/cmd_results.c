@@ -52,45 +52,129 @@ static const char *plot_dir(const char *opt, char *buf, size_t cap) {
     return HALO_SOURCE_PLOT_DIR;
 }
 
-static void on_figure(void *ctx, const char *name, long rows, const char *png, const char *svg) {
-    if (png)
-        (void)printf("%s %s (%ld rows)\n", png, svg, rows);
-    else
-        (void)fprintf(stderr, "halo plot: %s: no data in %s, skipped\n", name,
-                      *(const char *const *)ctx);
+/* Notes on skipped figures, printed after the outcome (an error's line comes first). */
+typedef struct plot_notes {
+    char *text;
+    size_t len, cap;
+} plot_notes;
+
+static void on_figure(void *ctx, const halo_plot_figure *fig) {
+    if (fig->skipped) {
+        plot_notes *n = ctx;
+        char line[4096];
+        int w =
+            snprintf(line, sizeof line, "halo plot: %s: %s, skipped\n", fig->name, fig->skipped);
+        size_t k = w < 0 ? 0 : (size_t)w < sizeof line ? (size_t)w : sizeof line - 1;
+        if (n->len + k + 1 > n->cap) {
+            size_t cap = 2 * (n->len + k + 1);
+            char *t = realloc(n->text, cap);
+            if (!t) {
+                (void)fputs(line, stderr); /* out of memory: the note now, unordered */
+                return;
+            }
+            n->text = t;
+            n->cap = cap;
+        }
+        memcpy(n->text + n->len, line, k + 1);
+        n->len += k;
+        return;
+    }
+    for (int i = 0; i < fig->n_files; i++)
+        (void)printf("%s ", fig->files[i]);
+    (void)printf("(%ld rows)\n", fig->rows);
+}
+
+/* "png,svg,pdf" into format bits; 0 for a bad list. */
+static unsigned parse_formats(const char *list) {
+    static const char *const names[] = {"png", "svg", "pdf"};
+    unsigned bits = 0;
+    const char *s = list;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int found = 0;
+        for (unsigned i = 0; i < 3; i++)
+            if (n == strlen(names[i]) && strncmp(s, names[i], n) == 0) {
+                bits |= 1u << i;
+                found = 1;
+            }
+        if (!found)
+            return 0;
+        s += n + (s[n] == ',');
+    }
+    return bits;
 }
 
 int halo_cmd_plot(int argc, char **argv) {
-    const char *db = NULL, *out = NULL, *plots = NULL;
+    const char *db = NULL, *out = NULL, *plots = NULL, *format = "png,svg,pdf";
+    static const char *const sizes[] = {"wide", "column", NULL};
+    halo_plot_options o = {0};
+    float confidence = 0.95f;
     const halo_cli_opt opts[] = {
         {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
         {"out", 0, HALO_CLI_PATH, &out, 0, 0, NULL, "DIR",
          "where the figures go (created if missing)"},
-        {"plots", 0, HALO_CLI_PATH, &plots, 0, 0, NULL, "DIR", "the figure scripts"},
+        {"plots", 0, HALO_CLI_PATH, &plots, 0, 0, NULL, "DIR", "the paper figures' scripts"},
+        {"scenario", 0, HALO_CLI_STRING, &o.scenario, 0, 0, NULL, "NAME",
+         "only this scenario's figures (no paper figures)"},
+        {"x", 0, HALO_CLI_STRING, &o.x, 0, 0, NULL, "KEY",
+         "x axis: a sweep axis (devices[1].link.loss) or loss, loss_pct,\nspeed_ratio, "
+         "n_devices, system"},
+        {"y", 0, HALO_CLI_STRING, &o.y, 0, 0, NULL, "METRIC[,...]",
+         "what to draw (the metrics above)"},
+        {"series", 0, HALO_CLI_STRING, &o.series, 0, 0, NULL, "KEY", "one line per value"},
+        {"facet", 0, HALO_CLI_STRING, &o.facet, 0, 0, NULL, "KEY", "one panel per value"},
+        {"format", 0, HALO_CLI_STRING, &format, 0, 0, NULL, "LIST",
+         "png, svg, pdf, comma-separated (default all three)"},
+        {"size", 0, HALO_CLI_CHOICE, &o.size, 0, 0, sizes, "SIZE",
+         "wide (960x640 px, 11 pt; default) or column (3.3 in, 8 pt)"},
+        {"confidence", 0, HALO_CLI_FLOAT, &confidence, 0.5, 0.999, NULL, "C",
+         "of the error bars (default 0.95, as halo report)"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
     };
+    char about[2048];
+    (void)snprintf(
+        about, sizeof about,
+        "Draws figures from the database into DIR/NAME.{png,svg,pdf}, each with its caption\n"
+        "in DIR/NAME.caption.txt. Without --scenario, --x, --y, --series, --facet: the\n"
+        "paper's figures of plots/ that find data (NAME.sql: the query; NAME.gp: the script),\n"
+        "then figures of every other scenario from its own sweep axes. With any of them:\n"
+        "a metric against --x, one line per --series value, one panel per --facet value\n"
+        "(what is not chosen is chosen from the scenario's axes; engine.baseline is the\n"
+        "series when it varies), error bars the report's confidence intervals. Exits 1\n"
+        "when nothing is drawn. Needs gnuplot (Debian: gnuplot-nox). Scripts are found in\n"
+        "--plots DIR, $HALO_PLOT_DIR, ../share/halo/plots beside the binary, or the source\n"
+        "tree. Metrics:\n%s",
+        halo_plot_metrics());
     const halo_cli_spec spec = {
         .name = "plot",
-        .synopsis = "--db FILE --out DIR [--plots DIR]",
-        .about = "Draws every figure of plots/ (NAME.sql: the query; NAME.gp: the gnuplot script)\n"
-                 "from the database into DIR/NAME.png and DIR/NAME.svg. A figure whose query "
-                 "finds\nno rows is skipped with a note. Needs gnuplot (Debian: gnuplot-nox). "
-                 "Scripts are\nfound in --plots DIR, $HALO_PLOT_DIR, ../share/halo/plots beside "
-                 "the binary, or\nthe source tree.\n",
+        .synopsis = "--db FILE --out DIR [--scenario NAME] [--x KEY] [--y METRIC] "
+                    "[--series KEY]\n       [--facet KEY] [--format LIST] [--size wide|column] "
+                    "[--plots DIR]",
+        .about = about,
         .opts = opts,
         .required = (const char *const[]){"db", "out", NULL}};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
+    if (!(o.formats = parse_formats(format))) {
+        (void)HALO_FAIL(&err, HALO_ERR_ARG, "--format %s: expected png, svg, pdf, comma-separated",
+                        format);
+        return fail(HALO_ERR_ARG, &err);
+    }
     char buf[4200];
+    o.plot_dir = plot_dir(plots, buf, sizeof buf);
+    o.confidence = confidence;
     int made = 0, skipped = 0;
-    int rc = halo_plot_draw(db, plot_dir(plots, buf, sizeof buf), out, on_figure, &db, &made,
-                            &skipped, &err);
-    if (rc != HALO_OK)
-        return fail(rc, &err);
-    (void)printf("halo plot: %d figures in %s, %d skipped for lack of data\n", made, out, skipped);
-    return HALO_EXIT_OK;
+    plot_notes notes = {0};
+    int rc = halo_plot_draw(db, out, &o, on_figure, &notes, &made, &skipped, &err);
+    int exit_status = rc != HALO_OK ? fail(rc, &err) : HALO_EXIT_OK;
+    if (notes.text)
+        (void)fputs(notes.text, stderr);
+    free(notes.text);
+    if (rc == HALO_OK)
+        (void)printf("halo plot: %d figures in %s, %d skipped\n", made, out, skipped);
+    return exit_status;
 }
 
 /* ==== halo report ==== */

@@ -21,6 +21,8 @@ typedef struct sim_opts {
     const char *path;
     long point, run;
     int per_token, json, points;
+    const char *trace, *pcap; /* --trace FILE, --pcap PREFIX (the first run simulated) */
+    long trace_max;
     halo_runner_opts args; /* engine flags */
 } sim_opts;
 
@@ -44,6 +46,13 @@ static int parse(int argc, char **argv, sim_opts *o) {
          "print one JSON object instead of text"},
         {"points", 0, HALO_CLI_FLAG, &o->points, 0, 0, NULL, NULL,
          "print the number of sweep points and exit"},
+        {"trace", 0, HALO_CLI_PATH, &o->trace, 0, 0, NULL, "FILE",
+         "write a trace-event JSON of the first run simulated\n(ui.perfetto.dev, "
+         "chrome://tracing; in-tree engine)"},
+        {"trace-max-events", 0, HALO_CLI_LONG, &o->trace_max, 1, 100000000, NULL, "N",
+         "keep at most N trace events (default 200000,\nabout 20 MB; later ones are counted)"},
+        {"pcap", 0, HALO_CLI_PATH, &o->pcap, 0, 0, NULL, "PREFIX",
+         "packet captures PREFIX-D.pcap (device D) of the first\nrun (engine ns3)"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
     };
     halo_cli_spec spec = {
@@ -203,7 +212,10 @@ int halo_cmd_sim(int argc, char **argv) {
         if (show)
             (void)fprintf(stderr, "halo sim: run %d of %d...\r", run + 1, last_run + 1);
         halo_sim_result r;
-        rc = halo_simrun(sc, run, &r, &err);
+        halo_simrun_output out = {
+            .trace_path = o.trace, .trace_max_events = o.trace_max, .pcap_prefix = o.pcap};
+        rc = run == first_run && (o.trace || o.pcap) ? halo_simrun_with(sc, run, &out, &r, &err)
+                                                     : halo_simrun(sc, run, &r, &err);
         if (rc != HALO_OK)
             break;
         if (o.json)

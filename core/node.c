@@ -497,6 +497,8 @@ static void finish_sync(halo_node *n) {
     }
     uint64_t now = n->t->ops->now_ns(n->t, 0);
     uint64_t wait = now > n->ready_ns ? now - n->ready_ns : 0;
+    if (wait)
+        halo_transport_trace(n->t, 0, "wait", n->ready_ns, now, 0, n->layer * 2 + n->phase);
     n->metrics.wait_ns += wait;
     n->stats.wait_ns += wait;
     n->wait_at[n->layer * 2 + n->phase] += wait;
@@ -589,6 +591,8 @@ static void on_deadline(void *arg) {
     n->deadline_passed = 1;
     if (!n->in_flight)
         return;
+    uint64_t now = n->t->ops->now_ns(n->t, 0);
+    halo_transport_trace(n->t, 0, "deadline passed", now, now, 1, (int64_t)n->deadline_ns);
     if (sync_complete(n)) {
         complete_and_advance(n);
         return;
@@ -605,6 +609,7 @@ static void on_deadline(void *arg) {
         }
         n->retried[d] = 1;
         n->stats.retries++;
+        halo_transport_trace(n->t, 0, "ask again", now, now, 1, d);
         saw_loss(n, d);
     }
     /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
@@ -734,6 +739,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
         if (rc != HALO_OK)
             return rc;
         n->deadline_armed = 1;
+        halo_transport_trace(n->t, 0, "deadline armed", n->sync_start_ns, n->sync_start_ns, 1,
+                             (int64_t)n->deadline_ns);
     }
     charge(n, 3.0 * n->mc->dim, 8.0 * n->mc->dim, 0);
     if (compute_block(n, n->layer, n->phase, n->dev_groups, n->dev_start[1], n->xb, n->pos,
@@ -918,6 +925,8 @@ static void mesh_root_metrics(halo_node *n) {
     uint64_t now = n->t->ops->now_ns(n->t, 0);
     uint64_t wait = now > n->ready_ns ? now - n->ready_ns : 0;
     int b = n->mesh_layer * 2 + n->mesh_phase;
+    if (wait)
+        halo_transport_trace(n->t, 0, "wait", n->ready_ns, now, 0, b);
     n->metrics.wait_ns += wait;
     n->stats.wait_ns += wait;
     n->wait_at[b] += wait;

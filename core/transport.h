@@ -85,6 +85,14 @@ typedef struct halo_transport_ops {
     int (*run)(halo_transport *t, halo_done_fn done, void *arg, halo_err *err);
     /* Frees the transport and everything pending. */
     void (*destroy)(halo_transport *t);
+    /*
+     * Optional (NULL: the world keeps no trace; use halo_transport_trace): notes for a trace
+     * viewer that `node` spent [start_ns, end_ns] in `what` (a static string) or, when
+     * `instant`, that `what` happened at start_ns; `arg` (-1: none) is a number shown with
+     * it. It never changes what happens (issue 17: `halo sim --trace`).
+     */
+    void (*trace)(halo_transport *t, int node, const char *what, uint64_t start_ns, uint64_t end_ns,
+                  int instant, int64_t arg);
 } halo_transport_ops;
 
 struct halo_transport {
@@ -99,6 +107,14 @@ static inline int halo_transport_send(halo_transport *t, int src, int dst, const
 
 static inline uint64_t halo_transport_now_ns(halo_transport *t, int node) {
     return t->ops->now_ns(t, node);
+}
+
+/* The trace note of ops->trace when the world keeps a trace; nothing (one test) otherwise. */
+static inline void halo_transport_trace(halo_transport *t, int node, const char *what,
+                                        uint64_t start_ns, uint64_t end_ns, int instant,
+                                        int64_t arg) {
+    if (t->ops->trace)
+        t->ops->trace(t, node, what, start_ns, end_ns, instant, arg);
 }
 
 /* Destroys `t`; NULL is a no-op. */

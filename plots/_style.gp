@@ -1,7 +1,9 @@
 # Shared style of the halo figures (loaded by each script; `halo plot` skips files starting
 # with "_"). halo plot sets: terminal and output, datafile (the query's rows; one data block
 # per series), series (the series' names, space-separated), conditions (a line stating the
-# conditions, from the query's second statement), plotdir.
+# conditions, from the query's second statement), paper (1 when that statement's second value
+# says the runs are of the paper's own setup, else 0), plotdir. Figures carry no title: the
+# script's "# caption:" line and the conditions go into NAME.caption.txt beside the figure.
 set termoption noenhanced
 set grid back lc rgb '#dddddd'
 set border 3

@@ -1,5 +1,5 @@
+# caption: Where time goes per layer (root's view)
 load plotdir.'/_style.gp'
-set title "Where time goes per layer (root's view)\n".conditions
 set xlabel 'layer'
 set ylabel 'time per token in the layer (ms)'
 set yrange [0:*]

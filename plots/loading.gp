@@ -1,5 +1,5 @@
+# caption: Workers with less memory than their share: time per token
 load plotdir.'/_style.gp'
-set title "Workers with less memory than their share: time per token\n".conditions
 set xlabel 'worker memory (MiB; 512 hold the KV cache, the share needs ~434 more)'
 set ylabel 'time per token (ms)'
 set logscale y

@@ -1,6 +1,7 @@
 -- Perplexity against the loss rate on the bundled model (scenarios/sweep-quality.yaml):
--- series, loss %, mean perplexity over runs. Only numerics runs have quality rows.
-SELECT r.system AS series, 100 * r.loss, avg(q.perplexity)
+-- series, loss %, mean perplexity over runs and the half-width of its confidence interval
+-- (ci_half, as the report's). Only numerics runs have quality rows.
+SELECT r.system AS series, 100 * r.loss, avg(q.perplexity), ci_half(q.perplexity)
 FROM latest_run r JOIN quality q ON q.run_id = r.id
 WHERE r.scenario_name = 'sweep-quality' AND r.kind = 'numerics'
 GROUP BY r.system, r.loss ORDER BY r.system DESC, r.loss;

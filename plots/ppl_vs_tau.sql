@@ -1,6 +1,7 @@
 -- Perplexity against the threshold tau on the bundled model (scenarios/threshold.yaml):
--- series, tau, mean perplexity, contributions dropped (%).
-SELECT r.system AS series, r.tau, avg(q.perplexity),
+-- series, tau, mean perplexity, the half-width of its confidence interval over runs
+-- (ci_half, as the report's), contributions dropped (%).
+SELECT r.system AS series, r.tau, avg(q.perplexity), ci_half(q.perplexity),
        100.0 * sum(q.missing) / max(1, sum(q.expected))
 FROM latest_run r JOIN quality q ON q.run_id = r.id
 WHERE r.scenario_name = 'threshold' AND r.kind = 'numerics'

@@ -1,9 +1,9 @@
+# caption: Speedup over distributed-llama against the number of devices; error bars: the report's intervals (from the confidence intervals of both means over runs)
 load plotdir.'/_style.gp'
-set title "Speedup over distributed-llama against the number of devices\n".conditions
 set xlabel 'devices (Raspberry Pi 4B; the root and its workers)'
 set ylabel 'speedup (distributed-llama time per token / time per token)'
 set yrange [0:*]
 set xtics 1
-plot for [i=1:words(series)] datafile index (i-1) using 1:2 with linespoints ls (i+3) \
+plot for [i=1:words(series)] datafile index (i-1) using 1:2:3:4 with yerrorlines ls (i+3) \
      title word(series, i), \
      1 with lines dt 3 lc rgb '#555555' title 'distributed-llama'

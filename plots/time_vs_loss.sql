@@ -1,10 +1,7 @@
 -- Time per token against the loss rate, every engine setting (scenarios/sweep-loss.yaml):
--- series, loss %, mean ms/token over runs, sample standard deviation over runs.
-SELECT system AS series, 100 * loss, avg(mean_ms),
-       CASE WHEN count(*) > 1
-            THEN sqrt(max(0, (sum(mean_ms * mean_ms) - sum(mean_ms) * sum(mean_ms) / count(*))
-                             / (count(*) - 1)))
-            ELSE 0 END
+-- series, loss %, mean ms/token over runs, the half-width of its confidence interval over
+-- runs (ci_half: Student's t at halo plot's --confidence, as halo report).
+SELECT system AS series, 100 * loss, avg(mean_ms), ci_half(mean_ms)
 FROM latest_run WHERE scenario_name = 'sweep-loss'
 GROUP BY system, loss
 ORDER BY CASE system WHEN 'dllama' THEN 0 WHEN 'balanced' THEN 1 WHEN 'relaxed' THEN 2

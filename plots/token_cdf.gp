@@ -1,5 +1,5 @@
+# caption: Latency CDF of tokens
 load plotdir.'/_style.gp'
-set title "Latency CDF of tokens\n".conditions
 set xlabel 'time per token (ms, log scale)'
 set ylabel 'fraction of tokens'
 set logscale x

@@ -1,5 +1,7 @@
 /*
- * Figures from the results database through gnuplot (results/plot.h).
+ * Figures from the results database through gnuplot (results/plot.h): the paper's figures
+ * of plots/ (a query and a script each), the output formats and sizes, the captions, and
+ * the run of gnuplot. Figures of any sweep are built in results/figure.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -7,10 +9,13 @@
 
 #include "core/file.h"
 #include "results/db_internal.h"
+#include "results/plot_internal.h"
+#include "results/report.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,26 +101,32 @@ static int write_rows(sqlite3 *db, const char *sqlpath, const char **tail, FILE 
     return rc;
 }
 
-/* The first value of the statement at tail, if any, as the conditions line. */
+/* The first value of the statement at tail, if any, as the conditions line; its second
+   value, if any, into *paper. */
 static int read_conditions(sqlite3 *db, const char *sqlpath, const char *tail, char *conditions,
-                           size_t ccap, halo_err *err) {
+                           size_t ccap, int *paper, halo_err *err) {
     if (!tail || !*tail)
         return HALO_OK;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, tail, -1, &st, NULL) != SQLITE_OK)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s", sqlpath, sqlite3_errmsg(db));
-    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        gp_quote((const char *)sqlite3_column_text(st, 0), conditions, ccap);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_text(st, 0))
+            gp_quote((const char *)sqlite3_column_text(st, 0), conditions, ccap);
+        if (sqlite3_column_count(st) > 1)
+            *paper = sqlite3_column_int(st, 1) != 0;
+    }
     sqlite3_finalize(st); /* NULL when only whitespace or comments were left */
     return HALO_OK;
 }
 
 /* Runs the query of sqlpath into the data file dat; *rows counts data rows. */
 static int run_query(sqlite3 *db, const char *sqlpath, const char *dat, char *series, size_t scap,
-                     char *conditions, size_t ccap, long *rows, halo_err *err) {
+                     char *conditions, size_t ccap, int *paper, long *rows, halo_err *err) {
     char *sql = NULL;
     size_t len;
     *rows = 0;
+    *paper = 0;
     series[0] = conditions[0] = '\0';
     int rc = halo_file_read_text(sqlpath, MAX_SQL_BYTES, &sql, &len, err);
     if (rc != HALO_OK)
@@ -128,22 +139,16 @@ static int run_query(sqlite3 *db, const char *sqlpath, const char *dat, char *se
     const char *tail = sql;
     rc = write_rows(db, sqlpath, &tail, f, series, scap, rows, err);
     if (rc == HALO_OK)
-        rc = read_conditions(db, sqlpath, tail, conditions, ccap, err);
+        rc = read_conditions(db, sqlpath, tail, conditions, ccap, paper, err);
     if (fclose(f) != 0 && rc == HALO_OK)
         rc = HALO_FAIL(err, HALO_ERR_IO, "%s: write error", dat);
     free(sql);
     return rc;
 }
 
-/* Runs gnuplot on script gp for one output. An exec failure comes back through a pipe
-   that closes on a successful exec. */
-static int gnuplot(const char *dir, const char *gp, const char *dat, const char *out,
-                   const char *term, const char *series, const char *conditions, halo_err *err) {
-    char expr[8192];
-    (void)snprintf(expr, sizeof expr,
-                   "set terminal %s; set output '%s'; datafile = '%s'; series = '%s'; "
-                   "conditions = '%s'; plotdir = '%s'",
-                   term, out, dat, series, conditions, dir);
+/* Runs gnuplot on script gp for one output, the variables set by `vars`. An exec failure
+   comes back through a pipe that closes on a successful exec. */
+static int gnuplot(const char *gp, const char *vars, const char *out, halo_err *err) {
     int ep[2];
     if (pipe(ep) != 0 || fcntl(ep[1], F_SETFD, FD_CLOEXEC) != 0)
         return HALO_FAIL(err, HALO_ERR_IO, "pipe: %s", strerror(errno));
@@ -156,7 +161,7 @@ static int gnuplot(const char *dir, const char *gp, const char *dat, const char 
     }
     if (pid == 0) {
         (void)close(ep[0]);
-        execlp("gnuplot", "gnuplot", "-e", expr, gp, (char *)NULL);
+        execlp("gnuplot", "gnuplot", "-e", vars, gp, (char *)NULL);
         int e = errno;
         ssize_t k = write(ep[1], &e, sizeof e);
         _exit(k == (ssize_t)sizeof e ? 127 : 126);
@@ -178,6 +183,91 @@ static int gnuplot(const char *dir, const char *gp, const char *dat, const char 
         return HALO_FAIL(err, HALO_ERR_IO, "%s: gnuplot failed (exit %d) writing %s", gp,
                          WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
     return HALO_OK;
+}
+
+/* ==== Formats and sizes ==== */
+
+static const struct format {
+    unsigned bit;
+    const char *ext;
+} formats[] = {{HALO_PLOT_PNG, "png"}, {HALO_PLOT_SVG, "svg"}, {HALO_PLOT_PDF, "pdf"}};
+
+/* The gnuplot terminal for one format, size and height in panel rows (one panel row is the
+   base height; each further row adds 60% of it). Column width: 3.3 in with 8 pt text; its
+   PNG is the same page at 300 dpi. */
+static void terminal(unsigned bit, int size, int panel_rows, char *buf, size_t cap) {
+    double h = 1.0 + 0.6 * (panel_rows > 1 ? panel_rows - 1 : 0);
+    if (size == HALO_PLOT_SIZE_COLUMN) {
+        if (bit == HALO_PLOT_PNG)
+            (void)snprintf(buf, cap,
+                           "pngcairo size 990,%d font 'Sans,8' fontscale 2.2 linewidth 2.5 "
+                           "pointscale 1.6",
+                           (int)(720 * h));
+        else if (bit == HALO_PLOT_SVG)
+            (void)snprintf(buf, cap, "svg size 317,%d font 'Sans,8' linewidth 0.8", (int)(230 * h));
+        else
+            (void)snprintf(buf, cap,
+                           "pdfcairo size 3.3in,%.2fin font 'Sans,8' linewidth 1 pointscale 0.45",
+                           2.4 * h);
+    } else {
+        if (bit == HALO_PLOT_PNG)
+            (void)snprintf(buf, cap, "pngcairo size 960,%d font 'Sans,11'", (int)(640 * h));
+        else if (bit == HALO_PLOT_SVG)
+            (void)snprintf(buf, cap, "svg size 960,%d font 'Sans,11'", (int)(640 * h));
+        else
+            (void)snprintf(buf, cap, "pdfcairo size 6.4in,%.2fin font 'Sans,11' pointscale 0.8",
+                           4.27 * h);
+    }
+}
+
+static int write_caption(const char *path, const char *caption, halo_err *err) {
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(errno));
+    (void)fprintf(f, "%s\n", caption);
+    if (fclose(f) != 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: write error", path);
+    return HALO_OK;
+}
+
+int halo__plot_render(halo__plot *p, const char *plot_dir, const char *name, const char *gp,
+                      const char *dat, const char *series, const char *conditions, int paper,
+                      int panel_rows, long rows, const char *caption, halo_err *err) {
+    char files[3][4400], cap_path[4400], term[160], vars[8192];
+    halo_plot_figure fig = {.name = name, .rows = rows};
+    int rc = HALO_OK;
+    for (size_t i = 0; rc == HALO_OK && i < sizeof formats / sizeof formats[0]; i++) {
+        if (!(p->opt->formats & formats[i].bit))
+            continue;
+        char *out = files[fig.n_files];
+        (void)snprintf(out, sizeof files[0], "%s/%s.%s", p->out_dir, name, formats[i].ext);
+        terminal(formats[i].bit, p->opt->size, panel_rows, term, sizeof term);
+        (void)snprintf(vars, sizeof vars,
+                       "set terminal %s; set output '%s'; datafile = '%s'; series = '%s'; "
+                       "conditions = '%s'; paper = %d; plotdir = '%s'; panel_rows = %d",
+                       term, out, dat, series, conditions, paper, plot_dir, panel_rows);
+        rc = gnuplot(gp, vars, out, err);
+        if (rc == HALO_OK)
+            fig.files[fig.n_files++] = out;
+    }
+    if (rc == HALO_OK && caption) {
+        (void)snprintf(cap_path, sizeof cap_path, "%s/%s.caption.txt", p->out_dir, name);
+        rc = write_caption(cap_path, caption, err);
+        fig.caption = cap_path;
+    }
+    if (rc != HALO_OK)
+        return rc;
+    p->made++;
+    if (p->cb)
+        p->cb(p->ctx, &fig);
+    return HALO_OK;
+}
+
+void halo__plot_skip(halo__plot *p, const char *name, const char *why) {
+    p->skipped++;
+    halo_plot_figure fig = {.name = name, .skipped = why};
+    if (p->cb)
+        p->cb(p->ctx, &fig);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -231,58 +321,165 @@ static int make_scratch(char *buf, size_t cap, halo_err *err) {
     return HALO_OK;
 }
 
-/* Draws figure `name` (PNG and SVG) if its query finds rows. */
-static int draw_one(sqlite3 *db, const char *dir, const char *out_dir, const char *scratch,
-                    const char *name, halo_plot_cb cb, void *ctx, int *made, int *skipped,
-                    halo_err *err) {
-    char sqlp[4400], gp[4400], dat[4400], png[4400], svg[4400], series[4096], cond[1024];
-    (void)snprintf(sqlp, sizeof sqlp, "%s/%s.sql", dir, name);
-    (void)snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
-    (void)snprintf(dat, sizeof dat, "%s/%s.dat", scratch, name);
-    (void)snprintf(png, sizeof png, "%s/%s.png", out_dir, name);
-    (void)snprintf(svg, sizeof svg, "%s/%s.svg", out_dir, name);
-    long rows = 0;
-    int rc = run_query(db, sqlp, dat, series, sizeof series, cond, sizeof cond, &rows, err);
-    if (rc == HALO_OK && rows > 0)
-        rc = gnuplot(dir, gp, dat, png, "pngcairo size 960,640 font 'Sans,11'", series, cond, err);
-    if (rc == HALO_OK && rows > 0)
-        rc = gnuplot(dir, gp, dat, svg, "svg size 960,640 font 'Sans,11'", series, cond, err);
-    (void)remove(dat);
-    if (rc != HALO_OK)
-        return rc;
-    if (rows > 0)
-        (*made)++;
-    else
-        (*skipped)++;
-    if (cb)
-        cb(ctx, name, rows, rows > 0 ? png : NULL, rows > 0 ? svg : NULL);
-    return HALO_OK;
+/* ==== The paper's figures ==== */
+
+/* The text after "# caption:" in the script gp into buf ("" when none). */
+static void script_caption(const char *gp, char *buf, size_t cap) {
+    buf[0] = '\0';
+    FILE *f = fopen(gp, "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "# caption:", 10) == 0) {
+            const char *t = line + 10;
+            while (*t == ' ')
+                t++;
+            (void)snprintf(buf, cap, "%s", t);
+            buf[strcspn(buf, "\n")] = '\0';
+            break;
+        }
+    (void)fclose(f);
 }
 
-int halo_plot_draw(const char *db_path, const char *plot_dir, const char *out_dir, halo_plot_cb cb,
-                   void *ctx, int *n_made, int *n_skipped, halo_err *err) {
+/* Does the query file sqlpath name the scenario ('NAME' in its text)? */
+static int query_names(const char *sqlpath, const char *scenario) {
+    char *sql = NULL, quoted[256];
+    size_t len;
+    if (halo_file_read_text(sqlpath, MAX_SQL_BYTES, &sql, &len, NULL) != HALO_OK)
+        return 0;
+    (void)snprintf(quoted, sizeof quoted, "'%s'", scenario);
+    int found = strstr(sql, quoted) != NULL;
+    free(sql);
+    return found;
+}
+
+/* Draws paper figure `name` if its query finds rows. */
+static int draw_paper(halo__plot *p, const char *dir, const char *name, halo_err *err) {
+    char sqlp[4400], gp[4400], dat[4400], series[4096], cond[1024], cap[1024], caption[2200];
+    (void)snprintf(sqlp, sizeof sqlp, "%s/%s.sql", dir, name);
+    (void)snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
+    (void)snprintf(dat, sizeof dat, "%s/%s.dat", p->scratch, name);
+    long rows = 0;
+    int paper = 0;
+    int rc =
+        run_query(p->db, sqlp, dat, series, sizeof series, cond, sizeof cond, &paper, &rows, err);
+    if (rc == HALO_OK && rows > 0) {
+        script_caption(gp, cap, sizeof cap);
+        (void)snprintf(caption, sizeof caption, "%s%s%s.", cap, cap[0] && cond[0] ? ". " : "",
+                       cond);
+        rc = halo__plot_render(p, dir, name, gp, dat, series, cond, paper, 1, rows, caption, err);
+    } else if (rc == HALO_OK) {
+        char why[4500];
+        (void)snprintf(why, sizeof why, "no data in %s", p->db_path);
+        halo__plot_skip(p, name, why);
+    }
+    (void)remove(dat);
+    return rc;
+}
+
+/* ==== ci_half(x): the report's confidence interval inside a query ==== */
+
+typedef struct ci_acc {
+    double *v;
+    long n, cap;
+} ci_acc;
+
+static void ci_step(sqlite3_context *c, int argc, sqlite3_value **argv) {
+    (void)argc;
+    ci_acc *a = sqlite3_aggregate_context(c, sizeof *a);
+    if (!a || sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        return;
+    if (a->n == a->cap) {
+        long cap = a->cap ? 2 * a->cap : 16;
+        double *v = realloc(a->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            sqlite3_result_error_nomem(c);
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = sqlite3_value_double(argv[0]);
+}
+
+static void ci_final(sqlite3_context *c) {
+    ci_acc *a = sqlite3_aggregate_context(c, 0);
+    double conf = *(const double *)sqlite3_user_data(c), mean = 0, half = 0;
+    if (a && a->n > 0)
+        halo_report_mean_ci(a->v, a->n > INT32_MAX ? INT32_MAX : (int)a->n, conf, &mean, &half);
+    sqlite3_result_double(c, half);
+    if (a)
+        free(a->v);
+}
+
+/* ==== halo_plot_draw ==== */
+
+int halo_plot_draw(const char *db_path, const char *out_dir, const halo_plot_options *opt,
+                   halo_plot_cb cb, void *ctx, int *n_made, int *n_skipped, halo_err *err) {
     halo_db *db = NULL;
-    char *names[MAX_FIGURES] = {NULL};
+    char *names[MAX_FIGURES] = {NULL}, *covered[MAX_FIGURES] = {NULL};
     char scratch[512] = "";
-    int n = 0, made = 0, skipped = 0;
+    int n = 0, n_covered = 0;
+    halo_plot_options o = *opt;
+    if (!o.formats)
+        o.formats = HALO_PLOT_PNG | HALO_PLOT_SVG | HALO_PLOT_PDF;
+    if (!(o.confidence > 0))
+        o.confidence = 0.95;
+    halo__plot p = {.db_path = db_path, .out_dir = out_dir, .opt = &o, .cb = cb, .ctx = ctx};
+    int chosen = o.scenario || o.x || o.y || o.series || o.facet;
     int rc = halo_db_new(&db, db_path, HALO_DB_READ, err);
+    if (rc == HALO_OK) {
+        p.db = halo__db_handle(db);
+        if (sqlite3_create_function(p.db, "ci_half", 1, SQLITE_UTF8, &o.confidence, NULL, ci_step,
+                                    ci_final) != SQLITE_OK)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: %s", db_path, sqlite3_errmsg(p.db));
+    }
     if (rc == HALO_OK)
         rc = make_out_dir(out_dir, err);
-    if (rc == HALO_OK)
-        rc = list_figures(plot_dir, names, &n, err);
+    if (rc == HALO_OK && !chosen && o.plot_dir)
+        rc = list_figures(o.plot_dir, names, &n, err);
     if (rc == HALO_OK)
         rc = make_scratch(scratch, sizeof scratch, err);
-    for (int i = 0; rc == HALO_OK && i < n; i++)
-        rc = draw_one(halo__db_handle(db), plot_dir, out_dir, scratch, names[i], cb, ctx, &made,
-                      &skipped, err);
+    p.scratch = scratch;
+    for (int i = 0; rc == HALO_OK && i < n; i++) {
+        int before = p.made;
+        rc = draw_paper(&p, o.plot_dir, names[i], err);
+        if (rc != HALO_OK || p.made == before)
+            continue;
+        /* the scenarios this figure read are covered: no automatic figures for them */
+        sqlite3_stmt *st = NULL;
+        char sqlp[4400];
+        (void)snprintf(sqlp, sizeof sqlp, "%s/%s.sql", o.plot_dir, names[i]);
+        if (sqlite3_prepare_v2(p.db, "SELECT DISTINCT scenario_name FROM latest_run", -1, &st,
+                               NULL) == SQLITE_OK)
+            while (sqlite3_step(st) == SQLITE_ROW && n_covered < MAX_FIGURES) {
+                const char *s = (const char *)sqlite3_column_text(st, 0);
+                int dup = 0;
+                for (int k = 0; k < n_covered && !dup; k++)
+                    dup = strcmp(covered[k], s) == 0;
+                if (s && !dup && query_names(sqlp, s) && (covered[n_covered] = strdup(s)))
+                    n_covered++;
+            }
+        sqlite3_finalize(st);
+    }
+    if (rc == HALO_OK)
+        rc = halo__figure_draw(&p, covered, n_covered, err);
+    if (rc == HALO_OK && p.made == 0)
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: nothing drawn: %s", db_path,
+                       chosen ? "no scenario has points along the chosen keys"
+                              : "no paper figure's query finds rows and no scenario varies "
+                                "along a sweep axis");
     if (scratch[0])
         (void)rmdir(scratch);
     for (int i = 0; i < n; i++)
         free(names[i]);
+    for (int i = 0; i < n_covered; i++)
+        free(covered[i]);
     halo_db_free(db);
     if (n_made)
-        *n_made = made;
+        *n_made = p.made;
     if (n_skipped)
-        *n_skipped = skipped;
+        *n_skipped = p.skipped;
     return rc;
 }

@@ -932,7 +932,7 @@ static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *to
 static const char *const workload_keys[] = {"prompt", "tokens", "temperature", "eval", NULL};
 static const char *const top_keys[] = {"name",   "description", "model", "devices",
                                        "engine", "workload",    "seed",  "runs",
-                                       "vars",   "linked",      NULL};
+                                       "vars",   "linked",      "paper", NULL};
 
 static int load_workload(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
     const char *kp = "workload";
@@ -1005,6 +1005,11 @@ static int load_top(ctx *c, const halo_yaml_node *r, const char *path, halo_scen
     if (rc == HALO_OK && (v = halo_yaml_get(r, "runs")))
         rc = get_int(c, v, "runs", 1, 10000, &runs);
     s->runs = (int)runs;
+    /* `paper: true` marks the paper's own configuration: `halo plot` draws the paper's
+       published numbers only beside such a scenario's curves, never by name (issue 17). */
+    static const char *const no_yes[] = {"false", "true", NULL};
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "paper")))
+        rc = get_enum(c, v, "paper", no_yes, &s->paper);
     return rc;
 }
 

@@ -64,7 +64,8 @@ typedef struct halo_scenario {
     char *eval_file;   /* optional: text for quality measurement (resolved path) */
 
     uint64_t seed;
-    int runs; /* replications, run numbers 0..runs-1 */
+    int runs;  /* replications, run numbers 0..runs-1 */
+    int paper; /* `paper: true`: the paper's configuration (figures may mark its numbers) */
 } halo_scenario;
 
 /*

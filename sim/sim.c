@@ -12,6 +12,7 @@
 #include "core/evq.h"
 #include "core/rng.h"
 #include "core/wire.h"
+#include "sim/trace.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -324,7 +325,8 @@ typedef struct sim {
     uint64_t now_ns;
     uint64_t events;
     packet *free_packets;
-    int failed; /* an allocation failed inside an event: run() reports it */
+    int failed;        /* an allocation failed inside an event: run() reports it */
+    halo_trace *trace; /* NULL unless halo_sim_config.trace_max_events > 0 (issue 17) */
 } sim;
 
 static sim *as_sim(halo_transport *t) {
@@ -365,6 +367,13 @@ static void hop(sim *s, packet *p, link *l, uint64_t t, int kind) {
     if (at >= QUEUE_DROPPED) {
         s->nodes[p->src].stats.packets_lost++;
         s->nodes[p->src].stats.queue_drops += at == QUEUE_DROPPED;
+        if (s->trace)
+            halo_trace_add(s->trace, p->src, HALO_TRACE_NET,
+                           at == QUEUE_DROPPED
+                               ? "queue drop"
+                               : (p->kind == 0 ? "datagram lost"
+                                               : (p->data_conn ? "segment lost" : "ack lost")),
+                           t, t, 1, p->dst, p->data_conn ? (int64_t)p->seq : -1);
         if (p->kind == 0)
             dgram_fragment_done(s, p->dg, 1);
         packet_put(s, p);
@@ -448,9 +457,16 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
     uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
-    if (cost)
-        charge_host(s, dst, n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns,
-                    cost);
+    if (cost) {
+        uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
+        charge_host(s, dst, start, cost);
+        if (s->trace && msg == MSG_APP)
+            halo_trace_add(s->trace, dst, HALO_TRACE_RECV, "recv", start, n->clock.busy_until_ns, 0,
+                           src, (int64_t)len);
+    } else if (s->trace && msg == MSG_APP) {
+        halo_trace_add(s->trace, dst, HALO_TRACE_RECV, "recv", s->now_ns, s->now_ns, 1, src,
+                       (int64_t)len);
+    }
     if (msg == MSG_PING)
         control_send(s, dst, src, MSG_PONG);
     else if (msg == MSG_APP && n->recv)
@@ -464,6 +480,9 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost) {
     if (d->lost) {
         if (d->msg == MSG_APP)
             s->nodes[d->src].stats.msgs_lost++;
+        if (s->trace && d->msg == MSG_APP)
+            halo_trace_add(s->trace, d->src, HALO_TRACE_NET, "message lost", s->now_ns, s->now_ns,
+                           1, d->dst, (int64_t)d->len);
     } else {
         deliver(s, d->src, d->dst, d->data, d->len, d->msg);
     }
@@ -887,6 +906,9 @@ static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
     if (retransmission) {
         g->retransmitted = 1;
         s->nodes[c->src].stats.retransmits++;
+        if (s->trace)
+            halo_trace_add(s->trace, c->src, HALO_TRACE_NET, "retransmit", s->now_ns, s->now_ns, 1,
+                           c->dst, (int64_t)g->seq);
         c->undo_retrans = c->undo_retrans < 0 ? 1 : c->undo_retrans + 1;
     }
     g->lost = 0;
@@ -1294,6 +1316,9 @@ static void loss_probe(sim *s, conn *c) {
         return;
     }
     s->nodes[c->src].stats.probes++;
+    if (s->trace)
+        halo_trace_add(s->trace, c->src, HALO_TRACE_NET, "loss probe", s->now_ns, s->now_ns, 1,
+                       c->dst, -1);
     if (c->snd_nxt < c->write_seq) {
         if (send_new(s, c) < 0)
             return;
@@ -1311,6 +1336,9 @@ static void retransmit_timeout(sim *s, conn *c) {
     if (c->n_segs == 0)
         return;
     s->nodes[c->src].stats.timeouts++;
+    if (s->trace)
+        halo_trace_add(s->trace, c->src, HALO_TRACE_NET, "retransmission timeout", s->now_ns,
+                       s->now_ns, 1, c->dst, c->backoff);
     if (c->ca_state <= CA_DISORDER || c->snd_una >= c->high_seq ||
         (c->ca_state == CA_LOSS && c->backoff == 0)) {
         c->prior_cwnd = c->cwnd;
@@ -1442,8 +1470,16 @@ static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len,
     node *sn = &s->nodes[src];
     uint64_t cost =
         halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
-    if (cost)
-        charge_host(s, src, node_now(s, src), cost);
+    if (cost) {
+        uint64_t start = node_now(s, src);
+        charge_host(s, src, start, cost);
+        if (s->trace && msg == MSG_APP)
+            halo_trace_add(s->trace, src, HALO_TRACE_SEND, "send", start, sn->clock.busy_until_ns,
+                           0, dst, (int64_t)len);
+    } else if (s->trace && msg == MSG_APP) {
+        halo_trace_add(s->trace, src, HALO_TRACE_SEND, "send", node_now(s, src), node_now(s, src),
+                       1, dst, (int64_t)len);
+    }
     uint64_t depart = node_now(s, src);
     if (depart > s->now_ns) { /* the node is still busy: it sends when done */
         halo_event ev = {.time_ns = depart,
@@ -1537,6 +1573,26 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
+    if (s->trace)
+        halo_trace_add(s->trace, i, HALO_TRACE_COMPUTE, "compute", now, n->clock.busy_until_ns, 0,
+                       -1, (int64_t)llround(cost->flops));
+}
+
+/* ==== Trace (issue 17) ==== */
+
+static void sim_trace(halo_transport *t, int i, const char *what, uint64_t start_ns,
+                      uint64_t end_ns, int instant, int64_t arg) {
+    sim *s = as_sim(t);
+    if (!bad_node(s, i))
+        halo_trace_add(s->trace, i, HALO_TRACE_SYNC, what, start_ns, end_ns, instant, -1, arg);
+}
+
+int halo_sim_trace_write(halo_transport *t, const char *path, const char *const *node_names,
+                         halo_err *err) {
+    sim *s = as_sim(t);
+    if (!s->trace)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: %s: this world keeps no trace", path);
+    return halo_trace_write(s->trace, path, node_names, err);
 }
 
 static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *err) {
@@ -1609,6 +1665,7 @@ static void sim_destroy(halo_transport *t) {
         conn_free(s->conns[i]);
     free(s->conns);
     halo_evq_free(s->q);
+    halo_trace_free(s->trace);
     free(s->nodes);
     free(s->up);
     free(s->down);
@@ -1624,6 +1681,19 @@ static const halo_transport_ops sim_ops = {
     .charge = sim_charge,
     .run = sim_run,
     .destroy = sim_destroy,
+};
+
+/* The same with the trace op: only a traced world pays even the test for it in core. */
+static const halo_transport_ops sim_traced_ops = {
+    .attach = sim_attach,
+    .send = sim_send,
+    .schedule = sim_schedule,
+    .cancel = sim_cancel,
+    .now_ns = sim_now,
+    .charge = sim_charge,
+    .run = sim_run,
+    .destroy = sim_destroy,
+    .trace = sim_trace,
 };
 
 /* ==== Setup ==== */
@@ -1723,7 +1793,12 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         (!s->nodes || !s->up || !s->down || (cfg->delivery == HALO_DELIVERY_STREAM && !s->conns))
             ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory")
             : halo_evq_new(&s->q, err);
+    if (rc == HALO_OK && cfg->trace_max_events > 0) {
+        rc = halo_trace_new(&s->trace, cfg->n_nodes, cfg->trace_max_events, err);
+        s->base.ops = &sim_traced_ops;
+    }
     if (rc != HALO_OK) {
+        halo_evq_free(s->q);
         free(s->nodes);
         free(s->up);
         free(s->down);

@@ -152,6 +152,10 @@ typedef struct halo_sim_config {
     halo_tcp_config tcp;                /* stream delivery settings */
     uint64_t heartbeat_ns;              /* node 0 pings every other node this often, 0 = never */
     uint64_t seed, run;                 /* random streams */
+    long trace_max_events;              /* > 0: keep a trace of at most this many events
+                                           (halo_sim_trace_write; the in-tree engine only) */
+    const char *pcap_prefix;            /* ns-3 only: pcap files PREFIX-D.pcap (device D) of
+                                           every device (borrowed until the world is made) */
 } halo_sim_config;
 
 /*
@@ -160,6 +164,15 @@ typedef struct halo_sim_config {
  * HALO_ERR_NOMEM.
  */
 int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err);
+
+/*
+ * Writes the trace of a world made with cfg->trace_max_events > 0 to `path` as trace-event
+ * JSON (sim/trace.h: per device its compute, sends, receives, packets lost, retransmissions,
+ * timeouts, probes, and the root's waits at syncs and deadlines); node_names (may be NULL)
+ * name the devices. Errors: HALO_ERR_ARG (the world keeps no trace), HALO_ERR_IO.
+ */
+int halo_sim_trace_write(halo_transport *t, const char *path, const char *const *node_names,
+                         halo_err *err);
 
 typedef struct halo_sim_node_stats halo_sim_node_stats;
 

@@ -10,6 +10,7 @@
 #include "core/grow.h"
 #include "core/sampler.h"
 #include "core/tokenizer.h"
+#include "sim/trace.h"
 #include "sim/world.h"
 
 #include <stdlib.h>
@@ -73,6 +74,7 @@ static int append_text(halo_sim_result *r, size_t *len, size_t *cap, const halo_
 
 typedef struct run_ctx {
     const halo_scenario *sc;
+    const halo_simrun_output *o; /* NULL: nothing besides the results */
     halo_model *model;
     halo_tokenizer *tok;
     halo_sampler *sampler;
@@ -227,6 +229,11 @@ static int build(run_ctx *x, int run, halo_err *err) {
                           .heartbeat_ns = sc->engine.heartbeat_ns,
                           .seed = sc->seed,
                           .run = (uint64_t)run};
+    if (x->o && x->o->trace_path)
+        wc.trace_max_events =
+            x->o->trace_max_events > 0 ? x->o->trace_max_events : HALO_TRACE_DEFAULT_MAX_EVENTS;
+    if (x->o)
+        wc.pcap_prefix = x->o->pcap_prefix;
     rc = halo_world_new(&x->world, &wc, sc->engine.simulator, err);
     if (rc != HALO_OK)
         return rc;
@@ -381,11 +388,33 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
 /* The end of a run whose context x was built (rc: how far it got): the summary and the
    per-device and per-layer tables into *out, x freed, the wall time; *out is freed on
    failure. */
+/* The run's trace, devices named "device D (root): PROFILE". */
+static int write_trace(run_ctx *x, halo_err *err) {
+    int n = x->sc->n_devices;
+    char **names = calloc((size_t)n, sizeof *names);
+    int rc = names ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (int d = 0; rc == HALO_OK && d < n; d++) {
+        char buf[160];
+        (void)snprintf(buf, sizeof buf, "device %d%s: %s", d, d == 0 ? " (root)" : "",
+                       x->sc->devices[d].profile_name);
+        if (!(names[d] = strdup(buf)))
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    }
+    if (rc == HALO_OK)
+        rc = halo_world_trace_write(x->world, x->o->trace_path, (const char *const *)names, err);
+    for (int d = 0; names && d < n; d++)
+        free(names[d]);
+    free(names);
+    return rc;
+}
+
 static int finish(run_ctx *x, int rc, uint64_t wall0, halo_sim_result *out, halo_err *err) {
     if (rc == HALO_OK)
         summarise(out, x);
     if (rc == HALO_OK)
         rc = per_device_layer(out, x, err);
+    if (rc == HALO_OK && x->o && x->o->trace_path)
+        rc = write_trace(x, err);
     ctx_free(x);
     out->wall_ns = wall_now_ns() - wall0;
     if (rc != HALO_OK)
@@ -394,9 +423,14 @@ static int finish(run_ctx *x, int rc, uint64_t wall0, halo_sim_result *out, halo
 }
 
 int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err) {
+    return halo_simrun_with(sc, run, NULL, out, err);
+}
+
+int halo_simrun_with(const halo_scenario *sc, int run, const halo_simrun_output *o,
+                     halo_sim_result *out, halo_err *err) {
     memset(out, 0, sizeof *out);
     uint64_t wall0 = wall_now_ns();
-    run_ctx x = {.sc = sc};
+    run_ctx x = {.sc = sc, .o = o};
     int n_prompt = 0, token = HALO_TOKEN_BOS;
     int rc = build(&x, run, err);
     if (rc == HALO_OK)

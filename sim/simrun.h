@@ -69,6 +69,25 @@ typedef struct halo_sim_result {
  */
 int halo_simrun(const halo_scenario *sc, int run, halo_sim_result *out, halo_err *err);
 
+/* What a run writes besides its results (issue 17). Strings are borrowed for the call. */
+typedef struct halo_simrun_output {
+    const char *trace_path;  /* trace-event JSON of the run (sim/trace.h), or NULL; the
+                                in-tree engine only */
+    long trace_max_events;   /* its cap (<= 0: HALO_TRACE_DEFAULT_MAX_EVENTS) */
+    const char *pcap_prefix; /* packet captures PREFIX-D.pcap (device D), or NULL; the ns-3
+                                engine only */
+} halo_simrun_output;
+
+/*
+ * halo_simrun, also writing what `o` asks for (NULL: nothing, exactly halo_simrun). The
+ * trace is written after the run, so a failed write leaves the results valid but returns
+ * the error. The simulated results are the same with or without outputs.
+ * Errors: those of halo_simrun; HALO_ERR_ARG (a trace asked of ns-3, a pcap of the in-tree
+ * engine); HALO_ERR_IO (writing the trace, naming it).
+ */
+int halo_simrun_with(const halo_scenario *sc, int run, const halo_simrun_output *o,
+                     halo_sim_result *out, halo_err *err);
+
 /*
  * Quality through the simulated cluster: teacher-forced evaluation (core/eval.h) of `text`
  * (at most max_stories stories, < 0: all) with replication `run` of scenario `sc`, losses

@@ -40,8 +40,17 @@ static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
 
 int halo_world_new(halo_transport **out, const halo_sim_config *cfg, int simulator, halo_err *err) {
     *out = NULL;
+    if (simulator != HALO_SIMULATOR_NS3 && cfg->pcap_prefix)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "--pcap %s: packet captures come from the ns-3 engine only "
+                         "(engine.simulator: ns3); the in-tree engine has --trace",
+                         cfg->pcap_prefix);
     if (simulator != HALO_SIMULATOR_NS3)
         return halo_sim_new(out, cfg, err);
+    if (cfg->trace_max_events > 0)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "--trace: traces come from the in-tree engine only (engine.simulator: "
+                         "sim); ns-3 writes packet captures (--pcap)");
     int rc = ns3_refuses(cfg, err);
     return rc != HALO_OK ? rc : halo_ns3_new(out, cfg, NULL, err);
 }
@@ -59,6 +68,13 @@ void halo_world_stats(halo_transport *t, int node, halo_sim_node_stats *out) {
         halo_ns3_get_stats(t, node, out);
     else
         halo_sim_get_stats(t, node, out);
+}
+
+int halo_world_trace_write(halo_transport *t, const char *path, const char *const *node_names,
+                           halo_err *err) {
+    if (halo_ns3_owns(t))
+        return HALO_FAIL(err, HALO_ERR_ARG, "%s: an ns-3 world keeps no trace (see --pcap)", path);
+    return halo_sim_trace_write(t, path, node_names, err);
 }
 
 uint64_t halo_world_events(halo_transport *t) {

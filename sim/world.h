@@ -32,6 +32,14 @@ const char *halo_world_version(int simulator);
 /* Node's statistics so far, whichever engine runs `t` (a world from halo_world_new). */
 void halo_world_stats(halo_transport *t, int node, halo_sim_node_stats *out);
 
+/*
+ * Writes the trace of a world made with cfg->trace_max_events > 0 (the in-tree engine only)
+ * to `path`: see halo_sim_trace_write. Errors: HALO_ERR_ARG (no trace kept, or an ns-3
+ * world), HALO_ERR_IO.
+ */
+int halo_world_trace_write(halo_transport *t, const char *path, const char *const *node_names,
+                           halo_err *err);
+
 /* Events the world has processed so far. */
 uint64_t halo_world_events(halo_transport *t);
 

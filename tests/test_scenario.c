@@ -308,6 +308,7 @@ static void defaults_fill_every_optional_key(void) {
     ASSERT_NEAR(s->temperature, 0, 0);
     ASSERT_EQ(s->seed, 1);
     ASSERT_EQ(s->runs, 1);
+    ASSERT_EQ(s->paper, 0);
     halo_tcp_config t;
     halo_tcp_config_linux(&t);
     ASSERT(tcp_equal(&s->engine.tcp, &t));
@@ -922,7 +923,22 @@ static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
                 HALO_ERR_FORMAT, "engine.simulator", "omnet");
 }
 
-TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points),
+/* `paper: true` marks the paper's own setup (issue 17: the paper's numbers in figures only
+   beside it); anything but true or false is an error naming the key. */
+static void paper_flag_marks_the_papers_setup(void) {
+    halo_scenario *s = load_ok(write_tmp("paper.yaml", "paper: true\n" HEAD WORKLOAD), 0);
+    ASSERT_EQ(s->paper, 1);
+    halo_scenario_free(s);
+    s = load_ok(tu_src_path("scenarios/sweep-loss.yaml"), 0);
+    ASSERT_EQ(s->paper, 1);
+    halo_scenario_free(s);
+    s = load_ok(write_tmp("paper0.yaml", "paper: false\n" HEAD WORKLOAD), 0);
+    ASSERT_EQ(s->paper, 0);
+    halo_scenario_free(s);
+    expect_fail("paper: maybe\n" HEAD WORKLOAD, HALO_ERR_FORMAT, "paper", "maybe");
+}
+
+TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points), TEST(paper_flag_marks_the_papers_setup),
           TEST(every_bundled_scenario_loads_at_every_point),
           TEST(engine_simulator_selects_and_sweeps_the_network_engine),
           TEST(fidelity_keys_load_and_bad_values_are_named),

@@ -13,7 +13,9 @@ extern "C" {
 #include "core/wire.h"
 }
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -36,6 +38,7 @@ extern "C" {
 #include <ns3/nstime.h>
 #include <ns3/packet.h>
 #include <ns3/point-to-point-channel.h>
+#include <ns3/point-to-point-helper.h>
 #include <ns3/point-to-point-net-device.h>
 #include <ns3/pointer.h>
 #include <ns3/ppp-header.h>
@@ -645,6 +648,13 @@ void World::Build(const halo_sim_config *cfg) {
         ns.udp->SetRecvCallback(MakeCallback(&World::UdpRecv, this));
     }
     dirs.resize((size_t)n * (size_t)n);
+    if (cfg->pcap_prefix) { /* PREFIX-D.pcap: device D's link to the switch, both
+                               directions (issue 17) */
+        PointToPointHelper p2p;
+        for (int i = 0; i < n; i++)
+            p2p.EnablePcap(std::string(cfg->pcap_prefix) + "-" + std::to_string(i) + ".pcap",
+                           nodes[(size_t)i].dev, false, true);
+    }
 }
 
 /* One TCP connection per unordered node pair (the lower index connects), established with
@@ -819,7 +829,7 @@ void w_destroy(halo_transport *t) {
 }
 
 const halo_transport_ops ns3_ops = {
-    w_attach, w_send, w_schedule, w_cancel, w_now, w_charge, w_run, w_destroy,
+    w_attach, w_send, w_schedule, w_cancel, w_now, w_charge, w_run, w_destroy, nullptr,
 };
 
 /* ==== Validation (everything ns-3 would abort on) ==== */
@@ -936,6 +946,15 @@ int halo_ns3_new(halo_transport **out, const halo_sim_config *cfg, const halo_ns
     int rc = check_cfg(cfg, ns3, err);
     if (rc != HALO_OK)
         return rc;
+    for (int i = 0; cfg->pcap_prefix && i < cfg->n_nodes; i++) {
+        /* ns-3 aborts the process on a capture file it cannot open: try each one first */
+        char path[4200];
+        std::snprintf(path, sizeof path, "%s-%d.pcap", cfg->pcap_prefix, i);
+        FILE *f = std::fopen(path, "wb");
+        if (!f)
+            return HALO_FAIL(err, HALO_ERR_IO, "ns3: %s: %s", path, std::strerror(errno));
+        std::fclose(f);
+    }
     if (g_world)
         return HALO_FAIL(err, HALO_ERR_AGAIN,
                          "ns3: another ns-3 world exists in this process (ns-3 is "
