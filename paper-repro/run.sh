@@ -132,7 +132,12 @@ p0=$(ppl sweep-quality "r.system = 'halo' AND abs(r.loss) < 1e-9") p5=$(ppl swee
 r5=$(ppl sweep-quality "r.system = 'relaxed' AND abs(r.loss - 0.05) < 1e-9")
 echo "| accuracy loss at 5% loss | under 1% | perplexity $(change "$p5" "$p0") ($p5 vs $p0 loss-free); relaxed without importance $(change "$r5" "$p0") | stories260K numerics, 8 simulated Pi 4B, first $stories held-out stories |"
 # perplexity change at the headline's drop rate (quality-op.sh), per scoring
-qop() { awk -F'|' -v k="$1" '$2 == " " k " " { gsub(/ /, "", $5); print $5; exit }' "$out/quality-op.md"; }
+# (the first row of that scoring where the drop rate was reached, and how it was matched)
+qop() {
+    awk -F'|' -v k="$1" '$2 == " " k " " && $5 !~ /^ *- *$/ {
+        gsub(/ /, "", $5); sub(/^ /, "", $3); sub(/ $/, "", $3); printf "%s (%s)", $5, $3; f = 1; exit }
+        END { if (!f) printf "not reached" }' "$out/quality-op.md"
+}
 qdrop=$(sed -n 's/.*The HALO headline run drops \([0-9.]*\)%.*/\1/p' "$out/quality-op.md")
 echo "| accuracy loss at the speed run's drop rate | under 1% | perplexity $(qop predictor) with the predictor, $(qop oracle) oracle, $(qop none) without importance | stories260K where it drops what the headline drops (${qdrop}%), quality-op.sh (held-out stories: 10 with --quick, else 40) |"
 for n in 2 4 8; do
