@@ -74,6 +74,7 @@ struct halo_node {
                                          without it (EWMA, gain 1/16): redundancy pays only
                                          where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
+    uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -607,6 +608,7 @@ static void on_deadline(void *arg) {
         n->stats.retries++;
         saw_loss(n, d);
     }
+    n->retry_ns = n->t->ops->now_ns(n->t, 0);
     /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
        is merely slow is not flooded with requests it answers from its cache */
     if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
@@ -658,6 +660,8 @@ static void observe_delay(halo_node *n, int d, int phase, uint64_t delay) {
     uint64_t diff = delay > s ? delay - s : s - delay;
     n->rttvar_ns[i] = (3 * n->rttvar_ns[i] + diff) / 4;
     n->srtt_ns[i] = (7 * s + delay) / 8;
+    if (!n->srtt_ns[i]) /* 0 means "no sample yet" */
+        n->srtt_ns[i] = 1;
 }
 
 /* Orders the current block's groups by device (counting sort). */
@@ -780,11 +784,15 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         return;
     /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
        first one of a device: without it a device slower than the first deadline would be
-       re-asked before it answers at every sync and never get a sample (measured from the
-       first request, so at worst too long: safe, and later samples pull it down) */
+       re-asked before it answers at every sync and never get a sample. It is measured from
+       the last request: measured from the first, one lost first exchange made the estimate
+       the whole initial deadline (10 ms against 0.1 ms answers) and kept every deadline of
+       that block kind long for dozens of syncs; a device that is merely slow gets a sample
+       too short, and its late answers (below) raise it. */
     if (!n->retried[d] || (n->sync.slow_safe && !n->srtt_ns[2 * d + n->phase])) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
-        observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+        uint64_t from = n->retried[d] ? n->retry_ns : n->sync_start_ns;
+        observe_delay(n, d, n->phase, now > from ? now - from : 0);
     }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
