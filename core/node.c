@@ -425,8 +425,16 @@ static void worker_on_activation(halo_node *n, const halo_msg *m) {
     reply.src = (uint16_t)n->idx;
     reply.dst = 0;
     /* A failed send is a lost contribution: the root's policy deals with it. */
-    if (send_msg(n, &reply, n->rx_groups, n->own, NULL) != HALO_OK)
+    if (send_msg(n, &reply, n->rx_groups, n->own, NULL) != HALO_OK) {
         n->stats.malformed++;
+        return;
+    }
+    if ((m->encoding & HALO_WIRE_ANSWER_TWICE) && n->tx_len && n->tx_key == key &&
+        n->t->ops->send(n->t, n->idx, 0, n->tx, n->tx_len, NULL) == HALO_OK) {
+        n->stats.resent++;
+        n->stats.msgs_sent++;
+        n->stats.bytes_sent += n->tx_len;
+    }
 }
 
 /* ==== Root ==== */
@@ -570,10 +578,11 @@ static void complete_and_advance(halo_node *n) {
         root_fail(n, rc, &err);
 }
 
-static int send_activation(halo_node *n, int d, halo_err *err) {
+/* `flags`: 0, or HALO_WIRE_ANSWER_TWICE with redundant copies (wire.h). */
+static int send_activation(halo_node *n, int d, int flags, halo_err *err) {
     halo_msg m = {.kind = HALO_MSG_ACTIVATION,
                   .phase = (uint8_t)n->phase,
-                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .encoding = (uint8_t)(n->encoding | flags | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
                   .src = 0,
                   .dst = (uint16_t)d,
                   .step = n->step,
@@ -599,7 +608,7 @@ static void on_deadline(void *arg) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->received[d] || !must_await(n, d) || n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        int rc = send_activation(n, d, &err);
+        int rc = send_activation(n, d, 0, &err);
         if (rc != HALO_OK) {
             root_fail(n, rc, &err);
             return;
@@ -722,8 +731,11 @@ static int begin_sync(halo_node *n, halo_err *err) {
            clean link they are pure cost: messages, wake-ups and answers from the cache) */
         if (n->trouble && n->trouble[d] < 256)
             copies = 1;
+        /* slow_safe: with copies, the device answers twice too (the answer direction loses
+           as often as the request direction) */
+        int flags = copies > 1 && n->sync.slow_safe ? HALO_WIRE_ANSWER_TWICE : 0;
         for (int k = 0; k < copies; k++) {
-            int rc = send_activation(n, d, err);
+            int rc = send_activation(n, d, flags, err);
             if (rc != HALO_OK)
                 return rc;
         }
