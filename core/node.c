@@ -69,10 +69,11 @@ struct halo_node {
     uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
                                       its late arrival is still a delay sample */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
-    uint32_t *trouble;                /* slow_safe: (n_devices) share of a device's syncs, in
-                                         1/65536, that needed a repeated request or went
-                                         without it (EWMA, gain 1/16): redundancy pays only
-                                         where this is not 0 */
+    uint8_t *unreliable; /* slow_safe with reliable_fn: (n_devices) as last told, 2 = not yet */
+    uint32_t *trouble;   /* slow_safe: (n_devices) share of a device's syncs, in
+                            1/65536, that needed a repeated request or went
+                            without it (EWMA, gain 1/16): redundancy pays only
+                            where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
@@ -706,6 +707,14 @@ static int begin_sync(halo_node *n, halo_err *err) {
                                : n->placement.ffn + (size_t)n->layer * (size_t)g->n_ffn;
     memcpy(n->row, base, (size_t)count * sizeof *n->row);
     memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
+    if (n->unreliable && n->trouble)
+        for (int d = 1; d < n->n_devices; d++) {
+            uint8_t bad = n->trouble[d] >= 256;
+            if (n->unreliable[d] != bad) {
+                n->unreliable[d] = bad;
+                n->sync.reliable_fn(n->sync.plan_ctx, d, !bad);
+            }
+        }
     if (n->sync.plan_fn) {
         uint16_t *devices = n->row;
         if (n->phase == HALO_PHASE_ATTN) { /* attention groups stay where their caches are */
@@ -1282,6 +1291,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         if (cfg->sync.slow_safe) {
             n->late = alloc_bytes(n, nd, &failed);
             n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+            if (cfg->sync.reliable_fn) {
+                n->unreliable = alloc_bytes(n, nd, &failed);
+                if (n->unreliable)
+                    memset(n->unreliable, 2, nd); /* every device is told at the first sync */
+            }
         }
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
@@ -1330,14 +1344,14 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
-                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
-                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
-                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble};
+    void *bufs[] = {
+        n->x,           n->xb,          n->own,        n->q,          n->head_out,     n->att,
+        n->hb,          n->hb2,         n->freq,       n->key_cache,  n->value_cache,  n->valid,
+        n->tx,          n->rx_groups,   n->rx_values,  n->logits,     n->critical_cfg, n->critical,
+        n->received,    n->dev_start,   n->dev_groups, n->partials,   n->missing_at,   n->row,
+        n->scratch_row, n->srtt_ns,     n->rttvar_ns,  n->retried,    n->wait_at,      n->block_at,
+        n->last_gids,   n->last_count,  n->mesh_gids,  n->mesh_parts, n->mesh_gots,    n->mesh_keys,
+        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
