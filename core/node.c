@@ -66,8 +66,11 @@ struct halo_node {
     uint64_t sync_seq;             /* syncs begun so far */
     uint64_t *lossy_until;         /* (n_devices) redundancy_on_loss: sync_seq below which the
                                       device gets the extra copies (evidence of loss) */
-    uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
-                                      its late arrival is still a delay sample */
+    uint8_t *late;                 /* slow_safe: (n_devices) LATE_MISSING: missing in the last
+                                      finished sync, its late arrival is still a delay sample;
+                                      LATE_RETRIED: re-asked there and counted as trouble, a
+                                      second answer proves it was slow, not lost */
+    uint8_t *single;               /* slow_safe: (n_devices) PROBE_* bits of the current sync */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
     uint8_t *unreliable; /* slow_safe with reliable_fn: (n_devices) as last told, 2 = not yet */
     uint32_t *trouble;   /* slow_safe: (n_devices) share of a device's syncs, in
@@ -471,6 +474,15 @@ static int sync_complete(const halo_node *n) {
 
 static int begin_sync(halo_node *n, halo_err *err);
 
+enum {
+    LATE_MISSING = 1,
+    LATE_RETRIED = 2,
+    PROBE_ONE_COPY = 1, /* one copy of the activation went out: a second answer is a reply to a
+                           repeated request, so the first request (or its answer) was not lost */
+    PROBE_SLOW = 2,     /* such a second answer came in this sync */
+    TROUBLE_HIT = 65536u / 16,
+};
+
 /* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
 static void saw_loss(halo_node *n, int d) {
     n->lossy_until[d] = n->sync_seq + 2 * (uint64_t)n->mc->n_layers;
@@ -526,12 +538,17 @@ static void finish_sync(halo_node *n) {
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
         }
+        /* slow_safe: a device re-asked only because it was slow (both answers came) is no
+           trouble: copies and moved groups would not help it (a descheduled worker on a busy
+           host is not a lossy link) */
+        int slow = n->single && (n->single[d] & PROBE_SLOW);
+        int hit = (n->retried[d] && !slow) || !n->received[d];
         if (n->late)
-            n->late[d] = !n->received[d] && !n->retried[d];
-        if (n->trouble) {
-            uint32_t hit = (n->retried[d] || !n->received[d]) ? 65536u : 0u;
-            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + hit / 16;
-        }
+            n->late[d] = !n->received[d] && !n->retried[d]                          ? LATE_MISSING
+                         : hit && n->received[d] && (n->single[d] & PROBE_ONE_COPY) ? LATE_RETRIED
+                                                                                    : 0;
+        if (n->trouble)
+            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + (hit ? TROUBLE_HIT : 0);
     }
     n->late_key = block_key(n->step, n->layer, n->phase);
     n->late_start_ns = n->sync_start_ns;
@@ -743,6 +760,8 @@ static int begin_sync(halo_node *n, halo_err *err) {
         /* slow_safe: with copies, the device answers twice too (the answer direction loses
            as often as the request direction) */
         int flags = copies > 1 && n->sync.slow_safe ? HALO_WIRE_ANSWER_TWICE : 0;
+        if (n->single)
+            n->single[d] = copies == 1 ? PROBE_ONE_COPY : 0;
         for (int k = 0; k < copies; k++) {
             int rc = send_activation(n, d, flags, err);
             if (rc != HALO_OK)
@@ -785,12 +804,17 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t cur = block_key(n->step, n->layer, n->phase);
     if (!n->in_flight || key != cur) {
         n->stats.stale++;
-        if (n->late && key == n->late_key && n->late[m->src]) {
+        if (n->late && key == n->late_key && n->late[m->src] == LATE_MISSING) {
             /* slow, not lost: its delay is a sample, or the deadline would never learn to
                wait for a device slower than it (issue 15) */
             uint64_t now = n->t->ops->now_ns(n->t, 0);
             n->late[m->src] = 0;
             observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
+        } else if (n->late && key == n->late_key && n->late[m->src] == LATE_RETRIED) {
+            /* the second answer of a re-asked device: it was slow, take the trouble back */
+            n->late[m->src] = 0;
+            n->trouble[m->src] -=
+                n->trouble[m->src] < TROUBLE_HIT ? n->trouble[m->src] : TROUBLE_HIT;
         }
         return;
     }
@@ -801,8 +825,11 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (!first_copy(n, n->received, d))
+    if (!first_copy(n, n->received, d)) {
+        if (n->single && n->retried[d] && (n->single[d] & PROBE_ONE_COPY))
+            n->single[d] |= PROBE_SLOW;
         return;
+    }
     /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
        first one of a device: without it a device slower than the first deadline would be
        re-asked before it answers at every sync and never get a sample. It is measured from
@@ -1290,6 +1317,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->lossy_until = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
         if (cfg->sync.slow_safe) {
             n->late = alloc_bytes(n, nd, &failed);
+            n->single = alloc_bytes(n, nd, &failed);
             n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
             if (cfg->sync.reliable_fn) {
                 n->unreliable = alloc_bytes(n, nd, &failed);
@@ -1351,7 +1379,7 @@ void halo_node_free(halo_node *n) {
         n->received,    n->dev_start,   n->dev_groups, n->partials,   n->missing_at,   n->row,
         n->scratch_row, n->srtt_ns,     n->rttvar_ns,  n->retried,    n->wait_at,      n->block_at,
         n->last_gids,   n->last_count,  n->mesh_gids,  n->mesh_parts, n->mesh_gots,    n->mesh_keys,
-        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable};
+        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable,   n->single};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
