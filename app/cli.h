@@ -181,5 +181,6 @@ int halo_cmd_db(int argc, char **argv);      /* app/cmd_sweep.c */
 int halo_cmd_plot(int argc, char **argv);    /* app/cmd_results.c */
 int halo_cmd_report(int argc, char **argv);  /* app/cmd_results.c */
 int halo_cmd_regress(int argc, char **argv); /* app/cmd_results.c */
+int halo_cmd_export(int argc, char **argv);  /* app/cmd_results.c */
 
 #endif /* HALO_APP_CLI_H */

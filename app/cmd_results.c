@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "results/export.h"
 #include "results/plot.h"
 #include "results/regress.h"
 #include "results/report.h"
@@ -127,22 +128,29 @@ static int report_fidelity(int argc, char **argv) {
 int halo_cmd_report(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "fidelity") == 0)
         return report_fidelity(argc - 1, argv + 1);
-    const char *db = NULL;
+    const char *db = NULL, *scenario = NULL;
     float confidence = 0.95f;
+    int json = 0;
     const halo_cli_opt opts[] = {
         {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
         {"confidence", 0, HALO_CLI_FLOAT, &confidence, 0.5, 0.999, NULL, "C",
          "confidence of the intervals (default 0.95)"},
+        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
+         "only this scenario (default: every one)"},
+        {"json", 0, HALO_CLI_FLAG, &json, 0, 0, NULL, NULL,
+         "one JSON document instead of markdown"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
     };
     const halo_cli_spec spec = {
         .name = "report",
-        .synopsis = "--db FILE [--confidence C]\n       halo report fidelity --db FILE "
-                    "[--harness NAME]",
+        .synopsis = "--db FILE [--scenario NAME] [--json] [--confidence C]\n       halo "
+                    "report fidelity --db FILE [--harness NAME]",
         .about = "Prints markdown tables of every scenario in the database (its newest text):\n"
                  "per point, ms/token with its confidence interval over runs (C, default 0.95;\n"
-                 "Student's t), p99, the split, missing contributions, the speedup over the\n"
-                 "matching distributed-llama point, and perplexity where measured.\n"
+                 "Student's t), p99, the split (compute + stragglers + network = ms/token),\n"
+                 "missing contributions, loss, packets lost and dropped by full queues, the\n"
+                 "speedup over the matching distributed-llama point, and perplexity where\n"
+                 "measured. --json: the same numbers as one JSON document.\n"
                  "'halo report fidelity' compares measured runs with their simulated mirrors\n"
                  "('halo report fidelity --help').\n",
         .opts = opts,
@@ -151,7 +159,8 @@ int halo_cmd_report(int argc, char **argv) {
     if (status >= 0)
         return status;
     halo_err err = {0};
-    int rc = halo_report_write(stdout, db, confidence, &err);
+    halo_report_opts ro = {.confidence = confidence, .scenario = scenario, .json = json};
+    int rc = halo_report_write_opts(stdout, db, &ro, &err);
     return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
 }
 
@@ -172,8 +181,9 @@ int halo_cmd_regress(int argc, char **argv) {
         .synopsis = "--db FILE --baseline CSV [--write]",
         .about = "Compares the database's curves (per point: mean ms/token, missing %, speedup "
                  "over\ndistributed-llama, perplexity) with a committed baseline CSV whose rows "
-                 "carry\ntheir tolerances (relative, and an absolute floor). Prints a table and "
-                 "exits 1\nif any value is outside its tolerance or missing. --write writes the "
+                 "carry\ntheir tolerances (relative, and an absolute floor). Prints a table. Exit "
+                 "status: 0\nall within tolerance, 1 any value outside its tolerance or missing "
+                 "(regressed),\n2 the database or the baseline cannot be read. --write writes the "
                  "baseline\nfrom the database instead (default tolerances: ms/token and speedup "
                  "10%,\nmissing 25% or 0.5 points, perplexity 2%).\n",
         .opts = opts,
@@ -196,10 +206,59 @@ int halo_cmd_regress(int argc, char **argv) {
                             "%d of %d values outside their tolerance against %s", failed, n,
                             baseline);
     }
-    if (rc != HALO_OK || failed > 0) { /* a regression is a failure, not a usage error */
-        (void)fflush(stdout);
+    /* Exit status: 0 all within tolerance, 1 regressed (a value outside its tolerance or
+       missing), 2 the database or the baseline cannot be read (or a usage error): a script
+       tells a regression from a broken setup (issue 17). */
+    (void)fflush(stdout);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return HALO_EXIT_USAGE;
+    }
+    if (failed > 0) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
+    return HALO_EXIT_OK;
+}
+
+/* ==== halo export ==== */
+
+int halo_cmd_export(int argc, char **argv) {
+    const char *db = NULL, *scenario = NULL, *out_path = NULL;
+    const halo_cli_opt opts[] = {
+        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
+        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
+         "only this scenario (default: every one)"},
+        {"out", 'o', HALO_CLI_PATH, &out_path, 0, 0, NULL, "CSV",
+         "write to this file (default: standard output)"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+    };
+    const halo_cli_spec spec = {
+        .name = "export",
+        .synopsis = "--db FILE [--scenario NAME] [--out CSV]",
+        .about = "Writes the database's runs (each scenario's version swept last) as one tidy "
+                 "CSV\ntable: one row per run; scenario, point, run, one column per sweep axis "
+                 "with its\nvalue as written in the scenario, then the system, conditions and "
+                 "measurements\n(ms/token and its split, missing contributions, loss, packets "
+                 "lost and dropped\nby full queues, perplexity) and the run's identity.\n",
+        .opts = opts,
+        .required = (const char *const[]){"db", NULL}};
+    int status = halo_cli_parse_or_exit(&spec, argc, argv);
+    if (status >= 0)
+        return status;
+    halo_err err = {0};
+    FILE *f = stdout;
+    if (out_path && !(f = fopen(out_path, "w"))) {
+        (void)HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+        return fail(HALO_ERR_IO, &err);
+    }
+    long n = 0;
+    int rc = halo_export_csv(f, db, scenario, &n, &err);
+    if (f != stdout && fclose(f) != 0 && rc == HALO_OK)
+        rc = HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+    if (rc != HALO_OK)
+        return fail(rc, &err);
+    if (out_path)
+        (void)fprintf(stderr, "halo export: %ld runs into %s\n", n, out_path);
     return HALO_EXIT_OK;
 }

@@ -44,7 +44,7 @@ static int parse(int argc, char **argv, sweep_opts *o) {
         {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",
          "score only the first N stories of the evaluation text"},
         {"list", 0, HALO_CLI_FLAG, &o->list, 0, 0, NULL, NULL,
-         "print the runs still to do (point run) and exit"},
+         "print the runs still to do (point run label) and exit"},
         {"quiet", 'q', HALO_CLI_FLAG, &o->quiet, 0, 0, NULL, NULL,
          "no progress line (it is shown only on a terminal anyway)"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
@@ -58,8 +58,10 @@ static int parse(int argc, char **argv, sweep_opts *o) {
                  "flight and\nthe next sweep into the same database skips what is there "
                  "(resume).\n",
         .opts = opts,
-        .after = "Runs are identified by the scenario text's sha256, the point and the run "
-                 "number.\nSchema and queries: docs/results.md.\n",
+        .after = "A run is identified by its fully resolved point (model, profiles, links, "
+                 "every\nsetting; not comments or formatting) and its run number: a run stored "
+                 "with the\nsame identity is not simulated again but copied. Schema and "
+                 "queries:\ndocs/results.md.\n",
         .positional = "SCENARIO file",
         .pos_out = &o->path,
         .required = (const char *const[]){"db", NULL}};
@@ -131,24 +133,30 @@ int halo_cmd_sweep(int argc, char **argv) {
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
-    long n_todo = halo_sweep_n_todo(w);
-    if (o.list) {
-        const halo_sweep_item *todo = halo_sweep_todo(w);
-        for (long k = 0; k < n_todo; k++)
-            (void)printf("%ld %d\n", todo[k].point, todo[k].run);
+    long n_todo = halo_sweep_n_todo(w), n_copies = halo_sweep_n_copies(w);
+    for (int i = 0; i < halo_sweep_n_warnings(w); i++)
+        (void)fprintf(stderr, "halo sweep: warning: %s\n", halo_sweep_warning(w, i));
+    if (o.list) { /* point, run, label; copies end with "(copy)" */
+        const halo_sweep_item *todo = halo_sweep_todo(w), *copies = halo_sweep_copies(w);
+        for (long k = 0; k < n_todo + n_copies; k++) {
+            const halo_sweep_item *it = k < n_todo ? &todo[k] : &copies[k - n_todo];
+            const char *label = halo_sweep_point_label(w, it->point);
+            (void)printf("%ld %d %s%s\n", it->point, it->run, label ? label : "(does not load)",
+                         k < n_todo ? "" : " (copy)");
+        }
         halo_sweep_free(w);
         return HALO_EXIT_OK;
     }
     progress pr = {.show = !o.quiet && isatty(STDERR_FILENO), .t0_ns = halo_cli_now_ns()};
-    halo_sweep_progress p = {.total = n_todo};
+    halo_sweep_progress p = {.total = n_todo + n_copies};
     progress_print(&pr, &p);
     rc = halo_sweep_run(w, (int)o.jobs, on_run, &pr, &p, &err);
     if (pr.show)
         (void)fprintf(stderr, "\n");
-    (void)printf("halo sweep: %s: %ld runs in shard %ld/%ld, %ld already in %s, %ld done, %ld "
-                 "failed, %.1f s\n",
+    (void)printf("halo sweep: %s: %ld runs in shard %ld/%ld, %ld already in %s, %ld done (%ld "
+                 "copied: same simulation), %ld failed, %.1f s\n",
                  o.path, halo_sweep_n_runs(w), o.cfg.shard_idx, o.cfg.n_shards,
-                 halo_sweep_n_stored(w), o.db_path, p.done, p.failed,
+                 halo_sweep_n_stored(w), o.db_path, p.done, n_copies, p.failed,
                  (double)(halo_cli_now_ns() - pr.t0_ns) / 1e9);
     halo_sweep_free(w);
     if (rc != HALO_OK) {
@@ -156,7 +164,8 @@ int halo_cmd_sweep(int argc, char **argv) {
         return HALO_EXIT_FAIL;
     }
     if (p.failed > 0) {
-        (void)fprintf(stderr, "halo: %ld of %ld runs failed (see above)\n", p.failed, n_todo);
+        (void)fprintf(stderr, "halo: %ld of %ld runs failed (see above)\n", p.failed,
+                      n_todo + n_copies);
         return HALO_EXIT_FAIL;
     }
     return HALO_EXIT_OK;
@@ -296,6 +305,26 @@ int halo_cmd_db(int argc, char **argv) {
     }
     const char *sub = argv[1];
     int rc;
+    /* `halo db SUB --help` (issue 17: it was taken as a file name or an unknown subcommand) */
+    static const char *const sub_usage[][2] = {
+        {"merge", "usage: halo db merge DEST SRC...\n\nCopies every run DEST lacks (same "
+                  "scenario, point and run) from each SRC,\nwith its rows, and the measured "
+                  "runs DEST lacks, one transaction per SRC;\nDEST is created when missing. "
+                  "Merging twice copies nothing.\n"},
+        {"migrate", "usage: halo db migrate FILE\n\nUpgrades an older schema in place, in "
+                    "one transaction, keeping every run.\n"},
+        {"info", "usage: halo db info FILE\n\nPrints the schema version, the runs per "
+                 "scenario version (name, hash, runs,\npoints, kind) and the measured runs per "
+                 "harness and source.\n"},
+        {"schema", "usage: halo db schema\n\nPrints the schema compiled into halo "
+                   "(results/schema.sql).\n"},
+    };
+    for (size_t i = 0; argc >= 3 && i < sizeof sub_usage / sizeof sub_usage[0]; i++)
+        if (strcmp(sub, sub_usage[i][0]) == 0 &&
+            (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            (void)fputs(sub_usage[i][1], stdout);
+            return HALO_EXIT_OK;
+        }
     if (strcmp(sub, "schema") == 0 && argc == 2) {
         (void)fputs(halo_db_schema_sql(), stdout);
         return HALO_EXIT_OK;

@@ -36,6 +36,7 @@ int halo_cmd_worker(int argc, char **argv) {
     int kind = HALO_NET_KIND_UDP;
     long threads = 1;
     float memory_mb = 0;
+    long max_conns = 64, preauth_ms = 2000;
     const halo_cli_opt opts[] = {
         {"listen", 'l', HALO_CLI_STRING, &listen, 0, 0, NULL, "ADDR:PORT",
          "where to listen (e.g. 127.0.0.1:7001)"},
@@ -51,6 +52,11 @@ int halo_cmd_worker(int argc, char **argv) {
          "keep at most this many MiB of group weights in memory\nand read the rest from the "
          "model file as needed,\nreading the next block ahead (default 0: the whole\nmodel "
          "is mapped)"},
+        {"max-conns", 0, HALO_CLI_LONG, &max_conns, 1, 65536, NULL, "N",
+         "tcp: connections held at once (default 64); at the\ncap the oldest one not yet "
+         "authenticated is closed"},
+        {"preauth-timeout-ms", 0, HALO_CLI_LONG, &preauth_ms, 1, 3600000, NULL, "MS",
+         "tcp: close a connection that has not authenticated\nwithin this (default 2000)"},
         {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
     };
     halo_cli_spec spec = {
@@ -95,6 +101,8 @@ int halo_cmd_worker(int argc, char **argv) {
                                  .stop = &stop_flag,
                                  .memory_bytes = (uint64_t)((double)memory_mb * 1048576.0),
                                  .model_path = model_path,
+                                 .max_conns = (int)max_conns,
+                                 .preauth_timeout_ns = (uint64_t)preauth_ms * 1000000ull,
                                  .log_fn = log_line};
         rc = halo_worker_run(&wc, &err);
     }

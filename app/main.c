@@ -2,6 +2,9 @@
  * The `halo` command: dispatches to subcommands.
  */
 #include "app/cli.h"
+#include "core/quant.h"
+#include "results/db.h"
+#include "sim/ns3/ns3_shim.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +27,7 @@ static const struct {
     {"plot", halo_cmd_plot, "gnuplot figures (PNG, SVG) from a results database"},
     {"report", halo_cmd_report, "markdown tables with confidence intervals from a database"},
     {"regress", halo_cmd_regress, "compare a database's curves with a committed baseline"},
+    {"export", halo_cmd_export, "a database's runs as one tidy CSV table"},
 };
 
 enum {
@@ -40,6 +44,23 @@ static void usage(FILE *f) {
                      "Environment: HALO_MODEL_DIR overrides where the bundled model is found.\n");
 }
 
+/* The version, the source revision and what this build can do (issue 17): a result's
+   provenance names the binary, and a missing feature is found before a run needs it. */
+static void print_version(void) {
+    (void)printf("halo %s\ngit revision %s\n", HALO_VERSION, halo_db_git_rev());
+    if (halo_ns3_available())
+        (void)printf("ns-3 backend: yes (ns-3 %s)\n", halo_ns3_version());
+    else
+        (void)printf("ns-3 backend: no (configure with -DHALO_NS3=ON and libns3-dev)\n");
+    (void)printf("GGUF kernels on this processor:");
+    for (int isa = 0; isa < HALO_ISA_COUNT_; isa++) {
+        const halo_qkernels *k = halo_qkernels_get(isa);
+        if (k)
+            (void)printf(" %s", k->name);
+    }
+    (void)printf(" (in use: %s)\n", halo_qkernels_best()->name);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -51,7 +72,7 @@ int main(int argc, char **argv) {
         return HALO_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0) {
-        (void)printf("halo %s\n", HALO_VERSION);
+        print_version();
         return HALO_EXIT_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

@@ -335,6 +335,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .heartbeat_ns = (uint64_t)(cf.heartbeat_ms * 1e6),
             .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
+            .auth_only = cf.auth_only,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
@@ -518,12 +519,12 @@ static void report_remote(const halo_runner *e, FILE *f) {
     (void)fprintf(f,
                   "root transport: %llu frames sent, %llu received; dropped %llu injected, "
                   "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
-                  "stale; %llu TCP frames held back\n",
+                  "stale, %llu outside the session; %llu TCP frames held back\n",
                   (unsigned long long)ns.frames_sent, (unsigned long long)ns.frames_recv,
                   (unsigned long long)ns.injected_drops, (unsigned long long)ns.bad_auth,
                   (unsigned long long)ns.replayed, (unsigned long long)ns.malformed,
                   (unsigned long long)ns.incomplete, (unsigned long long)ns.stale,
-                  (unsigned long long)ns.injected_holds);
+                  (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds);
 }
 
 void halo_runner_report(const halo_runner *e, FILE *f) {

@@ -79,80 +79,93 @@ enum {
     K_COUNT
 };
 
-#define ALL  HALO_ENGINE_WHERE_ALL
-#define SIM  HALO_ENGINE_WHERE_SIM
-#define NET  HALO_ENGINE_WHERE_NET
-#define LOOP HALO_ENGINE_WHERE_LOOP
-#define E(n, names, w, arg, help) \
-    { n, HALO_ENGINE_TYPE_ENUM, names, 0, 0, 0, 0, w, arg, help }
-#define N(n, lo, lo_open, hi, hi_open, w, arg, help) \
-    { n, HALO_ENGINE_TYPE_NUMBER, NULL, lo, hi, lo_open, hi_open, w, arg, help }
-#define I(n, lo, hi, w, arg, help) \
-    { n, HALO_ENGINE_TYPE_INTEGER, NULL, lo, hi, 0, 0, w, arg, help }
-#define B(n, w, help) \
-    { n, HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, w, "BOOL", help }
-#define S(n, type, w, arg, help) \
-    { n, type, NULL, 0, 0, 0, 0, w, arg, help }
+#define ALL      HALO_ENGINE_WHERE_ALL
+#define SIM      HALO_ENGINE_WHERE_SIM
+#define NET      HALO_ENGINE_WHERE_NET
+#define LOOP     HALO_ENGINE_WHERE_LOOP
+#define F(field) offsetof(halo_engine_config, field)
+#define E(n, f, names, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_ENUM, names, 0, 0, 0, 0, w, arg, help, f }
+#define N(n, f, lo, lo_open, hi, hi_open, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_NUMBER, NULL, lo, hi, lo_open, hi_open, w, arg, help, F(f) }
+#define I(n, f, lo, hi, w, arg, help) \
+    { n, HALO_ENGINE_TYPE_INTEGER, NULL, lo, hi, 0, 0, w, arg, help, F(f) }
+#define B(n, f, w, help) \
+    { n, HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, w, "BOOL", help, F(f) }
+#define S(n, f, type, w, arg, help) \
+    { n, type, NULL, 0, 0, 0, 0, w, arg, help, F(f) }
 
 const halo_engine_key halo_engine_keys[] = {
-    E("baseline", halo_engine_preset_names, ALL, "NAME",
+    E("baseline", HALO_ENGINE_NO_FIELD, halo_engine_preset_names, ALL, "NAME",
       "preset: dllama, balanced, relaxed, halo, strict-datagram or strict-tcp-tuned (other "
       "keys override it)"),
-    S("placement", HALO_ENGINE_TYPE_STRING, ALL, "SPEC",
+    S("placement", placement, HALO_ENGINE_TYPE_STRING, ALL, "SPEC",
       "equal | balanced | scheduled | weights:W0,W1,.. | explicit:A0,../F0,.."),
-    E("sync", sync_names, ALL, "POLICY", "strict (wait for all) or relaxed (deadline)"),
-    N("deadline_ms", 0, 0, 1e6, 0, ALL, "MS", "relaxed: wait this long after a broadcast"),
-    S("critical", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
+    E("sync", F(policy), sync_names, ALL, "POLICY", "strict (wait for all) or relaxed (deadline)"),
+    N("deadline_ms", deadline_ns, 0, 0, 1e6, 0, ALL, "MS",
+      "relaxed: wait this long after a broadcast"),
+    S("critical", critical, HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
       "relaxed: devices always awaited (all: every device)"),
-    E("encoding", encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
-    I("group_size", 0, 1 << 20, ALL, "G",
+    E("encoding", F(encoding), encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
+    I("group_size", group_size, 0, 1 << 20, ALL, "G",
       "hidden neurons per FFN group (0: 32, or a quantised model's block)"),
-    E("delivery", delivery_names, SIM | NET, "KIND",
+    E("delivery", F(delivery), delivery_names, SIM | NET, "KIND",
       "datagram (UDP) or stream (TCP); default: stream if strict"),
-    I("tcp.init_cwnd", 1, 1000, SIM, "SEGS", "simulated TCP: initial window"),
-    N("tcp.rto_min_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: minimum RTO"),
-    N("tcp.rto_max_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: maximum RTO"),
-    N("tcp.rto_init_ms", 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: RTO before a sample"),
-    N("tcp.delack_ms", 0, 0, 1e7, 0, SIM, "MS", "simulated TCP: delayed-ACK timeout"),
-    B("tcp.tlp", SIM, "simulated TCP: tail loss probes"),
-    I("tcp.dupack_threshold", 1, 100, SIM, "N", "simulated TCP: fast retransmit threshold"),
-    I("tcp.quickack_segments", 0, 1000000, SIM, "N", "simulated TCP: quick ACKs at start"),
-    B("tcp.quickack", SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
-    N("tcp.tick_ms", 0, 0, 100, 0, SIM, "MS", "simulated TCP: timer granularity (jiffy)"),
-    E("tcp.cc", tcp_cc_names, SIM, "CC", "simulated TCP: congestion control, cubic or reno"),
-    N("tcp.rx_batch_us", 0, 0, 1e6, 0, SIM, "US",
+    I("tcp.init_cwnd", tcp.init_cwnd, 1, 1000, SIM, "SEGS", "simulated TCP: initial window"),
+    N("tcp.rto_min_ms", tcp.rto_min_ns, 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: minimum RTO"),
+    N("tcp.rto_max_ms", tcp.rto_max_ns, 0, 1, 1e7, 0, SIM, "MS", "simulated TCP: maximum RTO"),
+    N("tcp.rto_init_ms", tcp.rto_init_ns, 0, 1, 1e7, 0, SIM, "MS",
+      "simulated TCP: RTO before a sample"),
+    N("tcp.delack_ms", tcp.delack_ns, 0, 0, 1e7, 0, SIM, "MS",
+      "simulated TCP: delayed-ACK timeout"),
+    B("tcp.tlp", tcp.tlp, SIM, "simulated TCP: tail loss probes"),
+    I("tcp.dupack_threshold", tcp.dupack_threshold, 1, 100, SIM, "N",
+      "simulated TCP: fast retransmit threshold"),
+    I("tcp.quickack_segments", tcp.quickack_segments, 0, 1000000, SIM, "N",
+      "simulated TCP: quick ACKs at start"),
+    B("tcp.quickack", tcp.quickack, SIM, "simulated TCP: ACK every segment at once (TCP_QUICKACK)"),
+    N("tcp.tick_ms", tcp.tick_ns, 0, 0, 100, 0, SIM, "MS",
+      "simulated TCP: timer granularity (jiffy)"),
+    E("tcp.cc", F(tcp.cc), tcp_cc_names, SIM, "CC",
+      "simulated TCP: congestion control, cubic or reno"),
+    N("tcp.rx_batch_us", tcp.rx_batch_ns, 0, 0, 1e6, 0, SIM, "US",
       "simulated TCP: the receiver reads (and ACKs) a burst this long after its last segment"),
-    N("tcp.comp_sack_delay_us", 0, 0, 1e6, 0, SIM, "US",
+    N("tcp.comp_sack_delay_us", tcp.comp_sack_delay_ns, 0, 0, 1e6, 0, SIM, "US",
       "simulated TCP: longest wait of a compressed SACK (tcp_comp_sack_delay_ns)"),
-    N("tcp.comp_sack_slack_us", 0, 0, 1e6, 0, SIM, "US",
+    N("tcp.comp_sack_slack_us", tcp.comp_sack_slack_ns, 0, 0, 1e6, 0, SIM, "US",
       "simulated TCP: slack of the compressed-SACK timer (tcp_comp_sack_slack_ns)"),
-    I("tcp.comp_sack_nr", 0, 255, SIM, "N",
+    I("tcp.comp_sack_nr", tcp.comp_sack_nr, 0, 255, SIM, "N",
       "simulated TCP: SACKs compressed in a row, 0: none (tcp_comp_sack_nr)"),
-    B("tcp.slow_start_after_idle", SIM,
+    B("tcp.slow_start_after_idle", tcp.slow_start_after_idle, SIM,
       "simulated TCP: restart from the initial window after an idle RTO"),
-    E("importance", importance_names, ALL, "SCORING",
+    E("importance", F(importance), importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
-    N("tau", 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
-    S("predictor", HALO_ENGINE_TYPE_PATH, ALL, "FILE", "predictor file (default: model's .pred)"),
-    B("place_critical", ALL, "move critical FFN groups onto reliable devices"),
-    B("attention_critical", ALL, "always await devices holding attention groups"),
-    S("reliable", HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
+    N("tau", tau, 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
+    S("predictor", predictor, HALO_ENGINE_TYPE_PATH, ALL, "FILE",
+      "predictor file (default: model's .pred)"),
+    B("place_critical", place_critical, ALL, "move critical FFN groups onto reliable devices"),
+    B("attention_critical", attention_critical, ALL,
+      "always await devices holding attention groups"),
+    S("reliable", reliable, HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
       "devices whose links lose nothing (default: derived)"),
-    N("synthetic_sigma", 0, 1, 10, 0, ALL, "S|measured",
+    N("synthetic_sigma", synthetic_sigma, 0, 1, 10, 0, ALL, "S|measured",
       "log-normal sigma of synthetic scores, or measured (default: per block kind, depth and "
       "group count as measured on the bundled model)"),
-    B("adaptive_deadline", ALL, "deadline from measured arrival delays"),
-    N("deadline_min_ms", 0, 0, 1e6, 0, ALL, "MS", "lower clamp of the adaptive deadline"),
-    N("deadline_max_ms", 0, 1, 1e6, 0, ALL, "MS", "upper clamp of the adaptive deadline"),
-    I("redundancy", 1, 8, ALL, "N", "copies of each activation to a critical device"),
-    B("memory_budget", SIM, "devices stream the group weights their memory cannot hold"),
-    B("prefetch", SIM, "memory_budget: read the next streamed block ahead"),
-    E("simulator", simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
-    E("collective", collective_names, SIM | LOOP, "KIND",
+    B("adaptive_deadline", adaptive_deadline, ALL, "deadline from measured arrival delays"),
+    N("deadline_min_ms", deadline_min_ns, 0, 0, 1e6, 0, ALL, "MS",
+      "lower clamp of the adaptive deadline"),
+    N("deadline_max_ms", deadline_max_ns, 0, 1, 1e6, 0, ALL, "MS",
+      "upper clamp of the adaptive deadline"),
+    I("redundancy", redundancy, 1, 8, ALL, "N", "copies of each activation to a critical device"),
+    B("memory_budget", memory_budget, SIM,
+      "devices stream the group weights their memory cannot hold"),
+    B("prefetch", prefetch, SIM, "memory_budget: read the next streamed block ahead"),
+    E("simulator", F(simulator), simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
+    E("collective", F(collective), collective_names, SIM | LOOP, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
-    N("heartbeat_ms", 0, 0, 1e6, 0, SIM, "MS",
+    N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
-    B("redundancy_on_loss", ALL,
+    B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
 };
 
@@ -161,6 +174,7 @@ const halo_engine_key halo_engine_keys[] = {
 #undef I
 #undef B
 #undef S
+#undef F
 
 const int halo_engine_n_keys = (int)(sizeof halo_engine_keys / sizeof halo_engine_keys[0]);
 
@@ -319,169 +333,55 @@ int halo_engine_preset(halo_engine_config *c, const char *name, halo_err *err) {
 
 /* ==== Values from text ==== */
 
-static uint64_t ms_to_ns(double ms) {
-    return (uint64_t)llround(ms * 1e6);
+/* Where key k's value is stored in c (halo_engine_key.offset). */
+static void *field_of(halo_engine_config *c, int k) {
+    HALO_ASSERT(halo_engine_keys[k].offset != HALO_ENGINE_NO_FIELD);
+    return (char *)c + halo_engine_keys[k].offset;
 }
 
-static uint64_t us_to_ns(double us) {
-    return (uint64_t)llround(us * 1e3);
+/* Nanoseconds per unit of a NUMBER key named with one (_ms, _us), or 0 for a plain number. */
+static double ns_per_unit(const char *name) {
+    size_t n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, "_ms") == 0)
+        return 1e6;
+    if (n > 3 && strcmp(name + n - 3, "_us") == 0)
+        return 1e3;
+    return 0.0;
 }
 
 /* Stores a parsed number of key k. */
 static void set_number(halo_engine_config *c, int k, double v) {
-    switch (k) {
-    case K_DEADLINE_MS:
-        c->deadline_ns = ms_to_ns(v);
-        break;
-    case K_TCP_RTO_MIN_MS:
-        c->tcp.rto_min_ns = ms_to_ns(v);
-        break;
-    case K_TCP_RTO_MAX_MS:
-        c->tcp.rto_max_ns = ms_to_ns(v);
-        break;
-    case K_TCP_RTO_INIT_MS:
-        c->tcp.rto_init_ns = ms_to_ns(v);
-        break;
-    case K_TCP_DELACK_MS:
-        c->tcp.delack_ns = ms_to_ns(v);
-        break;
-    case K_TCP_TICK_MS:
-        c->tcp.tick_ns = ms_to_ns(v);
-        break;
-    case K_TCP_RX_BATCH_US:
-        c->tcp.rx_batch_ns = us_to_ns(v);
-        break;
-    case K_TCP_COMP_SACK_DELAY_US:
-        c->tcp.comp_sack_delay_ns = us_to_ns(v);
-        break;
-    case K_TCP_COMP_SACK_SLACK_US:
-        c->tcp.comp_sack_slack_ns = us_to_ns(v);
-        break;
-    case K_TAU:
-        c->tau = v;
-        break;
-    case K_SYNTHETIC_SIGMA:
-        c->synthetic_sigma = v;
-        break;
-    case K_DEADLINE_MIN_MS:
-        c->deadline_min_ns = ms_to_ns(v);
-        break;
-    case K_DEADLINE_MAX_MS:
-        c->deadline_max_ns = ms_to_ns(v);
-        break;
-    case K_HEARTBEAT_MS:
-        c->heartbeat_ns = ms_to_ns(v);
-        break;
-    default:
-        halo_assert_fail(__FILE__, __LINE__, "not a number key");
-    }
-}
-
-static void set_integer(halo_engine_config *c, int k, long long v) {
-    switch (k) {
-    case K_GROUP_SIZE:
-        c->group_size = (int)v;
-        break;
-    case K_TCP_INIT_CWND:
-        c->tcp.init_cwnd = (int)v;
-        break;
-    case K_TCP_DUPACK_THRESHOLD:
-        c->tcp.dupack_threshold = (int)v;
-        break;
-    case K_TCP_QUICKACK_SEGMENTS:
-        c->tcp.quickack_segments = (int)v;
-        break;
-    case K_TCP_COMP_SACK_NR:
-        c->tcp.comp_sack_nr = (int)v;
-        break;
-    case K_REDUNDANCY:
-        c->redundancy = (int)v;
-        break;
-    default:
-        halo_assert_fail(__FILE__, __LINE__, "not an integer key");
-    }
-}
-
-static int *bool_field(halo_engine_config *c, int k) {
-    switch (k) {
-    case K_TCP_TLP:
-        return &c->tcp.tlp;
-    case K_TCP_QUICKACK:
-        return &c->tcp.quickack;
-    case K_TCP_SLOW_START_AFTER_IDLE:
-        return &c->tcp.slow_start_after_idle;
-    case K_PLACE_CRITICAL:
-        return &c->place_critical;
-    case K_ATTENTION_CRITICAL:
-        return &c->attention_critical;
-    case K_ADAPTIVE_DEADLINE:
-        return &c->adaptive_deadline;
-    case K_MEMORY_BUDGET:
-        return &c->memory_budget;
-    case K_PREFETCH:
-        return &c->prefetch;
-    case K_REDUNDANCY_ON_LOSS:
-        return &c->redundancy_on_loss;
-    default:
-        halo_assert_fail(__FILE__, __LINE__, "not a bool key");
-        return NULL;
-    }
+    double scale = ns_per_unit(halo_engine_keys[k].name);
+    if (scale > 0.0)
+        *(uint64_t *)field_of(c, k) = (uint64_t)llround(v * scale);
+    else
+        *(double *)field_of(c, k) = v;
 }
 
 static int set_enum(halo_engine_config *c, int k, const char *value, halo_err *err) {
     int v = 0, rc = halo_parse_enum(value, halo_engine_keys[k].names, &v, err);
     if (rc != HALO_OK)
         return rc;
-    switch (k) {
-    case K_SYNC:
-        c->policy = v;
-        break;
-    case K_ENCODING:
-        c->encoding = v;
-        break;
-    case K_DELIVERY:
-        c->delivery = v;
-        break;
-    case K_IMPORTANCE:
-        c->importance = v == 4 ? HALO_ENGINE_IMPORTANCE_NONE : v;
-        break;
-    case K_SIMULATOR:
-        c->simulator = v;
-        break;
-    case K_COLLECTIVE:
-        c->collective = v;
-        break;
-    case K_TCP_CC:
-        c->tcp.cc = v;
-        break;
-    default:
-        halo_assert_fail(__FILE__, __LINE__, "not an enum key");
-    }
+    if (k == K_IMPORTANCE && v == 4) /* "none", after the halo_scoring values */
+        v = HALO_ENGINE_IMPORTANCE_NONE;
+    *(int *)field_of(c, k) = v;
     return HALO_OK;
 }
 
 static int set_string(halo_engine_config *c, int k, const char *value, halo_err *err) {
-    switch (k) {
-    case K_PLACEMENT:
-        return replace_str(&c->placement, value, err);
-    case K_PREDICTOR:
-        if (!*value)
-            return HALO_FAIL(err, HALO_ERR_ARG, "expected a file name, got an empty value");
-        return replace_str(&c->predictor, value, err);
-    case K_CRITICAL:
-    case K_RELIABLE:
+    char **dst = field_of(c, k);
+    if (k == K_PREDICTOR && !*value)
+        return HALO_FAIL(err, HALO_ERR_ARG, "expected a file name, got an empty value");
+    if (k == K_CRITICAL || k == K_RELIABLE) {
         /* syntax now, the range when the cluster size is known (finish) */
         if (k == K_CRITICAL && strcmp(value, "all") == 0)
-            return replace_str(&c->critical, value, err);
+            return replace_str(dst, value, err);
         if (*value &&
             halo_parse_list_count(value, value + strlen(value), 0, HALO_MAX_DEVICES - 1, 1) < 0)
             return HALO_FAIL(err, HALO_ERR_ARG, "'%s' is not a list of device numbers", value);
-        return replace_str(k == K_CRITICAL ? &c->critical : &c->reliable, *value ? value : NULL,
-                           err);
-    default:
-        halo_assert_fail(__FILE__, __LINE__, "not a string key");
-        return HALO_ERR_ARG;
+        return replace_str(dst, *value ? value : NULL, err);
     }
+    return replace_str(dst, value, err);
 }
 
 int halo_engine_set(halo_engine_config *c, const char *name, const char *value, halo_err *err) {
@@ -508,10 +408,10 @@ int halo_engine_set(halo_engine_config *c, const char *name, const char *value, 
     case HALO_ENGINE_TYPE_INTEGER:
         rc = halo_parse_integer(value, (long long)key->lo, (long long)key->hi, &i, err);
         if (rc == HALO_OK)
-            set_integer(c, k, i);
+            *(int *)field_of(c, k) = (int)i;
         break;
     case HALO_ENGINE_TYPE_BOOL:
-        rc = halo_parse_bool(value, bool_field(c, k), err);
+        rc = halo_parse_bool(value, field_of(c, k), err);
         break;
     default:
         rc = set_string(c, k, value, err);

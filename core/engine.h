@@ -119,7 +119,14 @@ typedef struct halo_engine_key {
     int where;                /* HALO_ENGINE_WHERE_* bits */
     const char *arg;          /* the value's placeholder in help ("MS", "POLICY") */
     const char *help;         /* one line */
+    /* Where the value is stored: offsetof(halo_engine_config, field), or HALO_ENGINE_NO_FIELD
+       (baseline: a preset, not a field). ENUM, INTEGER and BOOL fields are int; STRING,
+       PATH and DEVICES ones char *; a NUMBER key named with a unit (_ms, _us) is stored as
+       uint64_t nanoseconds, any other NUMBER as double. */
+    size_t offset;
 } halo_engine_key;
+
+#define HALO_ENGINE_NO_FIELD ((size_t)-1)
 
 /* The key table (halo_engine_n_keys entries). Key k's bit in `set` is 1 << k. */
 extern const halo_engine_key halo_engine_keys[];

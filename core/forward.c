@@ -91,6 +91,21 @@ static void attn_head(void *arg, int h) {
                 s->key_cache + kv_off, s->value_cache + kv_off, kv_dim, NULL, j->pos, head_size);
 }
 
+/* Heads 2p and 2p + 1, which share a KV head (n_heads / n_kv_heads even): one pass over the
+   keys and values for both (halo_attend2), the same results as attn_head for each. */
+static void attn_pair(void *arg, int p) {
+    const attn_job *j = arg;
+    halo_state *s = j->s;
+    const halo_model_config *c = halo_model_get_config(s->model);
+    int head_size = halo_model_head_size(c);
+    int h = 2 * p;
+    size_t kv_off = j->layer_off + (size_t)(h / (c->n_heads / c->n_kv_heads)) * (size_t)head_size;
+    size_t h_off = (size_t)h * (size_t)head_size;
+    halo_attend2(s->xb + h_off, s->att + (size_t)h * (size_t)c->seq_len, (size_t)c->seq_len,
+                 s->q + h_off, s->key_cache + kv_off, s->value_cache + kv_off,
+                 (size_t)halo_model_kv_dim(c), j->pos, head_size);
+}
+
 enum {
     ATTN_MIN_PARALLEL = 1 << 16
 };
@@ -144,7 +159,10 @@ float *halo_forward_hooked(halo_state *s, int token, int pos, const halo_forward
         attn_job job = {s, layer_off, pos};
         /* Short contexts are cheaper to run inline than to hand out. */
         int big = (long)(pos + 1) * c->dim >= ATTN_MIN_PARALLEL;
-        halo_pool_run(big ? s->pool : NULL, attn_head, &job, c->n_heads);
+        if ((c->n_heads / c->n_kv_heads) % 2 == 0)
+            halo_pool_run(big ? s->pool : NULL, attn_pair, &job, c->n_heads / 2);
+        else
+            halo_pool_run(big ? s->pool : NULL, attn_head, &job, c->n_heads);
         halo_act_set(&s->act, s->xb, c->dim);
         mv(s, s->xb2, &L->wo);
         for (size_t i = 0; i < dim; i++)

@@ -142,23 +142,33 @@ static int skip_scalar(cursor *c, int type) {
     return 0;
 }
 
+/* Reads the name of item i (a key or a tensor, `kind`): a string of 1 to max_bytes bytes
+   without a NUL, copied NUL-terminated to *names_end, which moves past it; *out points at
+   the copy. */
+static int read_name(cursor *c, const char *what, const char *kind, int i, int max_bytes,
+                     char **names_end, const char **out, halo_err *err) {
+    const unsigned char *s;
+    uint64_t len;
+    if (rd_str(c, (uint64_t)max_bytes, &s, &len) != 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s %d: name truncated or longer than %d bytes",
+                         what, kind, i, max_bytes);
+    if (len == 0 || memchr(s, 0, (size_t)len))
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s %d: name is empty or holds a NUL byte", what,
+                         kind, i);
+    memcpy(*names_end, s, (size_t)len);
+    (*names_end)[len] = '\0';
+    *out = *names_end;
+    *names_end += len + 1;
+    return HALO_OK;
+}
+
 static int parse_kv(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
     const char *what = g->what;
     for (int i = 0; i < g->n_kv; i++) {
-        const unsigned char *s;
-        uint64_t len;
-        if (rd_str(c, MAX_KEY_BYTES, &s, &len) != 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: key %d: name truncated or longer than %d bytes", what, i,
-                             MAX_KEY_BYTES);
-        if (len == 0 || memchr(s, 0, (size_t)len))
-            return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key %d: name is empty or holds a NUL byte",
-                             what, i);
-        memcpy(*names_end, s, (size_t)len);
-        (*names_end)[len] = '\0';
         halo_gguf_kv *kv = &g->kv[i];
-        kv->key = *names_end;
-        *names_end += len + 1;
+        int rc = read_name(c, what, "key", i, MAX_KEY_BYTES, names_end, &kv->key, err);
+        if (rc != HALO_OK)
+            return rc;
         if (!has(c, 4))
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: key '%s': value type truncated", what,
                              kv->key);
@@ -216,20 +226,10 @@ static int parse_kv(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
 static int parse_tensors(halo_gguf *g, cursor *c, char **names_end, halo_err *err) {
     const char *what = g->what;
     for (int i = 0; i < g->n_tensors; i++) {
-        const unsigned char *s;
-        uint64_t len;
-        if (rd_str(c, MAX_NAME_BYTES, &s, &len) != 0)
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: tensor %d: name truncated or longer than %d bytes", what, i,
-                             MAX_NAME_BYTES);
-        if (len == 0 || memchr(s, 0, (size_t)len))
-            return HALO_FAIL(err, HALO_ERR_FORMAT,
-                             "%s: tensor %d: name is empty or holds a NUL byte", what, i);
-        memcpy(*names_end, s, (size_t)len);
-        (*names_end)[len] = '\0';
         halo_gguf_tensor *t = &g->tensors[i];
-        t->name = *names_end;
-        *names_end += len + 1;
+        int rc = read_name(c, what, "tensor", i, MAX_NAME_BYTES, names_end, &t->name, err);
+        if (rc != HALO_OK)
+            return rc;
         if (!has(c, 4))
             return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: tensor '%s': info truncated", what,
                              t->name);
@@ -509,34 +509,39 @@ const halo_gguf_tensor *halo_gguf_tensor_at(const halo_gguf *g, int i) {
     return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
 }
 
-const halo_gguf_kv *halo_gguf_find(const halo_gguf *g, const char *key) {
-    int lo = 0, hi = g->n_kv;
+static const char *kv_key(const halo_gguf *g, int i) {
+    return g->kv[i].key;
+}
+
+static const char *tensor_name(const halo_gguf *g, int i) {
+    return g->tensors[i].name;
+}
+
+/* The item named `name` by binary search over `order` (n indices sorted by name_of), or -1. */
+static int find_sorted(const halo_gguf *g, const int *order, int n,
+                       const char *(*name_of)(const halo_gguf *, int), const char *name) {
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->kv[g->kv_sorted[mid]].key, key);
+        int c = strcmp(name_of(g, order[mid]), name);
         if (c == 0)
-            return &g->kv[g->kv_sorted[mid]];
+            return order[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return NULL;
+    return -1;
+}
+
+const halo_gguf_kv *halo_gguf_find(const halo_gguf *g, const char *key) {
+    int i = find_sorted(g, g->kv_sorted, g->n_kv, kv_key, key);
+    return i >= 0 ? &g->kv[i] : NULL;
 }
 
 const halo_gguf_tensor *halo_gguf_find_tensor(const halo_gguf *g, const char *name) {
-    int lo = 0, hi = g->n_tensors;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->tensors[g->tensor_sorted[mid]].name, name);
-        if (c == 0)
-            return &g->tensors[g->tensor_sorted[mid]];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    int i = find_sorted(g, g->tensor_sorted, g->n_tensors, tensor_name, name);
+    return i >= 0 ? &g->tensors[i] : NULL;
 }
 
 static int is_int_type(int t) {
@@ -745,6 +750,12 @@ static int put_u32le(halo_gguf_writer *w, uint32_t v) {
     return put_bytes(w, b, 4);
 }
 
+static int put_f32le(halo_gguf_writer *w, float v) {
+    unsigned char b[4];
+    halo_put_f32(b, v);
+    return put_bytes(w, b, 4);
+}
+
 static int put_u64le(halo_gguf_writer *w, uint64_t v) {
     unsigned char b[8];
     halo_put_u64(b, v);
@@ -770,16 +781,12 @@ int halo_gguf_put_u32(halo_gguf_writer *w, const char *key, uint32_t v) {
 }
 
 int halo_gguf_put_i32(halo_gguf_writer *w, const char *key, int32_t v) {
-    unsigned char b[4];
-    halo_put_i32(b, v);
-    (void)(put_key(w, key, HALO_GGUF_I32) | put_bytes(w, b, 4));
+    (void)(put_key(w, key, HALO_GGUF_I32) | put_u32le(w, (uint32_t)v));
     return put_status(w);
 }
 
 int halo_gguf_put_f32(halo_gguf_writer *w, const char *key, float v) {
-    unsigned char b[4];
-    halo_put_f32(b, v);
-    (void)(put_key(w, key, HALO_GGUF_F32) | put_bytes(w, b, 4));
+    (void)(put_key(w, key, HALO_GGUF_F32) | put_f32le(w, v));
     return put_status(w);
 }
 
@@ -808,21 +815,15 @@ int halo_gguf_put_arr_str(halo_gguf_writer *w, const char *key, const char *cons
 
 int halo_gguf_put_arr_f32(halo_gguf_writer *w, const char *key, const float *v, uint64_t n) {
     (void)put_array_head(w, key, HALO_GGUF_F32, n);
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char b[4];
-        halo_put_f32(b, v[i]);
-        (void)put_bytes(w, b, 4);
-    }
+    for (uint64_t i = 0; i < n; i++)
+        (void)put_f32le(w, v[i]);
     return put_status(w);
 }
 
 int halo_gguf_put_arr_i32(halo_gguf_writer *w, const char *key, const int32_t *v, uint64_t n) {
     (void)put_array_head(w, key, HALO_GGUF_I32, n);
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char b[4];
-        halo_put_i32(b, v[i]);
-        (void)put_bytes(w, b, 4);
-    }
+    for (uint64_t i = 0; i < n; i++)
+        (void)put_u32le(w, (uint32_t)v[i]);
     return put_status(w);
 }
 

@@ -180,11 +180,6 @@ static void qtask(void *arg, int task_idx) {
     rows_task(j, r0, r1);
 }
 
-/* As core/ops.c: below this many multiply-adds a job costs more to hand out than to do. */
-enum {
-    MIN_PARALLEL = 1 << 17
-};
-
 void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int col0,
                   const float *x, const void *xq, int rows, int cols, int accumulate) {
     HALO_DASSERT(row0 >= 0 && rows >= 0 && row0 + rows <= w->rows);
@@ -207,32 +202,24 @@ void halo_mat_vec(halo_pool *pool, float *out, const halo_mat *w, int row0, int 
               .rows_per_task = rows,
               .accumulate = accumulate,
               .packed = 0};
-    int n_threads = halo_pool_n_threads(pool);
     j.packed = w->packed && xq &&
                ((w->type == HALO_TYPE_Q4_0 && j.k->gemv_q4_0x8) ||
                 (w->type == HALO_TYPE_Q4_K && j.k->gemv_q4_Kx8));
     if (j.packed) {
         int g_first = row0 / 8, n_groups = (row0 + rows + 7) / 8 - g_first;
-        if (n_threads == 1 || (long)rows * cols < MIN_PARALLEL) {
+        /* rows_per_task counts groups of 8 rows here */
+        int n_tasks = halo_pool_split(pool, n_groups, (long)rows * cols, 1, &j.rows_per_task);
+        if (n_tasks == 0)
             packed_task(&j, g_first, g_first + n_groups);
-            return;
-        }
-        int n_tasks = n_threads * 4;
-        j.rows_per_task = (n_groups + n_tasks - 1) / n_tasks; /* groups per task */
-        n_tasks = (n_groups + j.rows_per_task - 1) / j.rows_per_task;
-        halo_pool_run(pool, qtask, &j, n_tasks);
+        else
+            halo_pool_run(pool, qtask, &j, n_tasks);
         return;
     }
-    if (n_threads == 1 || (long)rows * cols < MIN_PARALLEL) {
+    int n_tasks = halo_pool_split(pool, rows, (long)rows * cols, 4, &j.rows_per_task);
+    if (n_tasks == 0)
         rows_task(&j, 0, rows);
-        return;
-    }
-    int n_tasks = n_threads * 4;
-    j.rows_per_task = (rows + n_tasks - 1) / n_tasks;
-    if (j.rows_per_task < 4)
-        j.rows_per_task = 4;
-    n_tasks = (rows + j.rows_per_task - 1) / j.rows_per_task;
-    halo_pool_run(pool, qtask, &j, n_tasks);
+    else
+        halo_pool_run(pool, qtask, &j, n_tasks);
 }
 
 void halo_mat_row(const halo_mat *w, int row, float *out) {

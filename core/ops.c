@@ -17,6 +17,22 @@ static inline v4f load4(const float *p) {
     return v;
 }
 
+/* The end of the blocked dot products, from element i: one more 4-lane step into acc0, the
+   lanes summed pairwise, then a scalar tail. */
+static inline float dot_finish(const float *a, const float *b, int n, int i, v4f acc0, v4f acc1) {
+    if (i + 4 <= n) {
+        acc0 += load4(a + i) * load4(b + i);
+        i += 4;
+    }
+    v4f acc = acc0 + acc1;
+    float f[4];
+    memcpy(f, &acc, sizeof f);
+    float s = (f[0] + f[2]) + (f[1] + f[3]);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
 /*
  * Two 4-lane accumulators over 8 floats per step, a 4-lane step, then a scalar tail. Measured
  * (issue 2): a kernel doing four rows per step to share the loads of x was 25% slower here
@@ -30,17 +46,7 @@ static inline float dot_blocked(const float *a, const float *b, int n) {
         acc0 += load4(a + i) * load4(b + i);
         acc1 += load4(a + i + 4) * load4(b + i + 4);
     }
-    if (i + 4 <= n) {
-        acc0 += load4(a + i) * load4(b + i);
-        i += 4;
-    }
-    v4f acc = acc0 + acc1;
-    float f[4];
-    memcpy(f, &acc, sizeof f);
-    float s = (f[0] + f[2]) + (f[1] + f[3]);
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return dot_finish(a, b, n, i, acc0, acc1);
 }
 
 float halo_dot(const float *a, const float *b, int n) {
@@ -80,19 +86,185 @@ void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float e
         out[i] = w[i] * (ss * x[i]);
 }
 
+/* ==== Exponentials: libm's expf, four at a time where that is exact ==== */
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+#define HALO_OPS_EXPF_FMA 1
+#include <immintrin.h>
+#include <stdint.h>
+
+/*
+ * glibc's expf (since 2.27: sysdeps/ieee754/flt-32/e_expf.c, ARM's optimized-routines
+ * algorithm) as glibc runs it on a processor with AVX2 and FMA, where its ifunc picks
+ * __expf_fma: the same table, constants and operations, the fused multiply-adds where that
+ * build has them (read from its disassembly in glibc 2.36), on four doubles at once. So the
+ * results equal libm's bit for bit (tests/test_forward.c compares them over the floats),
+ * and the softmax keeps llama2.c's numerics (the golden tests) at a fraction of the cost of
+ * one library call per attention score (issue 16: a sixth of the bundled model's decode).
+ * Lanes that glibc sends to its special cases (|x| >= 88, infinities, NaN) call expf itself.
+ */
+static const uint64_t expf_tab[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
+    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
+    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
+    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
+    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
+    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
+    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+};
+
+/* expf of the four lanes of d into *out, or 0 (nothing written) if a lane needs glibc's
+   special cases. */
+__attribute__((target("avx2,fma"))) static inline int expf4_fma(__m128 d, __m128 *out) {
+    __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_castps_si128(d), 20), _mm_set1_epi32(0x7ff));
+    if (_mm_movemask_epi8(_mm_cmpgt_epi32(top, _mm_set1_epi32(0x42a)))) /* top12(88.0f) */
+        return 0;
+    const __m256d invln2n = _mm256_set1_pd(0x1.71547652b82fep+5); /* 32 / ln 2 */
+    const __m256d shift = _mm256_set1_pd(0x1.8p+52);
+    __m256d xd = _mm256_cvtps_pd(d);
+    __m256d kd = _mm256_fmadd_pd(invln2n, xd, shift); /* round(x * 32 / ln 2), in its bits */
+    __m256i ki = _mm256_castpd_si256(kd);
+    kd = _mm256_sub_pd(kd, shift);
+    __m256d r = _mm256_fmsub_pd(invln2n, xd, kd);
+    __m256d z = _mm256_fmadd_pd(r, _mm256_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32),
+                                _mm256_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32));
+    __m256d r2 = _mm256_mul_pd(r, r);
+    __m256d y = _mm256_fmadd_pd(r, _mm256_set1_pd(0x1.62e42ff0c52d6p-1 / 32), _mm256_set1_pd(1.0));
+    y = _mm256_fmadd_pd(z, r2, y);
+    __m256i t = _mm256_i64gather_epi64((const long long *)expf_tab,
+                                       _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    t = _mm256_add_epi64(t, _mm256_slli_epi64(ki, 47));
+    *out = _mm256_cvtpd_ps(_mm256_mul_pd(y, _mm256_castsi256_pd(t)));
+    return 1;
+}
+
+/* x[i] = expf(x[i] - sub); returns ((0 + x[0]) + x[1]) + ... over the new values, in that
+   order (the softmax's sum: adding each group of four as it is computed lets the additions,
+   one chain, run beside the next group's exponentials). */
+__attribute__((target("avx2,fma"), noinline)) static float expf_sub_sum_fma(float *x, int n,
+                                                                            float sub) {
+    __m128 s = _mm_set1_ps(sub);
+    float sum = 0.0f;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 d = _mm_sub_ps(_mm_loadu_ps(x + i), s), e;
+        if (expf4_fma(d, &e)) {
+            _mm_storeu_ps(x + i, e);
+        } else {
+            for (int k = i; k < i + 4; k++)
+                x[k] = expf(x[k] - sub);
+        }
+        sum += x[i];
+        sum += x[i + 1];
+        sum += x[i + 2];
+        sum += x[i + 3];
+    }
+    if (i < n) {
+        /* The last 1-3 values through a masked load, zeros in the other lanes. */
+        __m128i lanes = _mm_setr_epi32(0, 1, 2, 3);
+        __m128i mask = _mm_cmpgt_epi32(_mm_set1_epi32(n - i), lanes);
+        __m128 d = _mm_sub_ps(_mm_maskload_ps(x + i, mask), s), e;
+        if (expf4_fma(d, &e)) {
+            _mm_maskstore_ps(x + i, mask, e);
+        } else {
+            for (int k = i; k < n; k++)
+                x[k] = expf(x[k] - sub);
+        }
+        for (; i < n; i++)
+            sum += x[i];
+    }
+    _mm256_zeroupper();
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static void swiglu_fma(float *hb, const float *hb2, int n) {
+    int i = 0;
+    const __m128 one = _mm_set1_ps(1.0f);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(hb + i), e;
+        if (!expf4_fma(_mm_xor_ps(v, _mm_set1_ps(-0.0f)), &e))
+            break; /* the rest in the scalar loop */
+        v = _mm_mul_ps(v, _mm_div_ps(one, _mm_add_ps(one, e)));
+        _mm_storeu_ps(hb + i, _mm_mul_ps(v, _mm_loadu_ps(hb2 + i)));
+    }
+    for (; i < n; i++) {
+        float v = hb[i];
+        v *= 1.0f / (1.0f + expf(-v));
+        hb[i] = v * hb2[i];
+    }
+    _mm256_zeroupper();
+}
+
+/* expf_sub_sum_fma for two rows at once: the two chains of additions side by side. */
+__attribute__((target("avx2,fma"), noinline)) static void
+expf_sub_sum2_fma(float *x0, float *x1, int n, float sub0, float sub1, float *sums) {
+    __m128 s0 = _mm_set1_ps(sub0), s1 = _mm_set1_ps(sub1);
+    float sum0 = 0.0f, sum1 = 0.0f;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 e0, e1;
+        if (expf4_fma(_mm_sub_ps(_mm_loadu_ps(x0 + i), s0), &e0) &&
+            expf4_fma(_mm_sub_ps(_mm_loadu_ps(x1 + i), s1), &e1)) {
+            _mm_storeu_ps(x0 + i, e0);
+            _mm_storeu_ps(x1 + i, e1);
+        } else {
+            for (int k = i; k < i + 4; k++) {
+                x0[k] = expf(x0[k] - sub0);
+                x1[k] = expf(x1[k] - sub1);
+            }
+        }
+        sum0 += x0[i];
+        sum1 += x1[i];
+        sum0 += x0[i + 1];
+        sum1 += x1[i + 1];
+        sum0 += x0[i + 2];
+        sum1 += x1[i + 2];
+        sum0 += x0[i + 3];
+        sum1 += x1[i + 3];
+    }
+    for (; i < n; i++) {
+        sum0 += x0[i] = expf(x0[i] - sub0);
+        sum1 += x1[i] = expf(x1[i] - sub1);
+    }
+    sums[0] = sum0;
+    sums[1] = sum1;
+    _mm256_zeroupper();
+}
+
+static int have_expf_fma(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+/* x[i] = expf(x[i] - sub), and the sum of the new values in index order. */
+static float expf_sub_sum(float *x, int n, float sub) {
+#ifdef HALO_OPS_EXPF_FMA
+    if (have_expf_fma())
+        return expf_sub_sum_fma(x, n, sub);
+#endif
+    /* The exponentials first, then their sum in the same order: the sum stays in a register
+       instead of crossing each library call through the stack. */
+    for (int i = 0; i < n; i++)
+        x[i] = expf(x[i] - sub);
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++)
+        sum += x[i];
+    return sum;
+}
+
+void halo_expf_sub(float *x, int n, float sub) {
+    (void)expf_sub_sum(x, n, sub);
+}
+
 /* halo_softmax's body, inlined into the attention variants below. */
 static inline __attribute__((always_inline)) void softmax_body(float *x, int n) {
     float max = x[0];
     for (int i = 1; i < n; i++)
         if (x[i] > max)
             max = x[i];
-    /* The exponentials first, then their sum in the same order: the sum stays in a register
-       instead of crossing each library call through the stack. */
-    for (int i = 0; i < n; i++)
-        x[i] = expf(x[i] - max);
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++)
-        sum += x[i];
+    float sum = expf_sub_sum(x, n, max);
     /* Four correctly rounded divisions at a time: the scalar loop's results. */
     v4f s4 = {sum, sum, sum, sum};
     int i = 0;
@@ -144,17 +316,7 @@ __attribute__((target("avx2"))) static inline float dot_blocked_avx2(const float
     v4f acc0, acc1;
     memcpy(&acc0, &acc8, sizeof acc0);
     memcpy(&acc1, (const char *)&acc8 + sizeof acc0, sizeof acc1);
-    if (i + 4 <= n) {
-        acc0 += load4(a + i) * load4(b + i);
-        i += 4;
-    }
-    v4f acc = acc0 + acc1;
-    float f[4];
-    memcpy(f, &acc, sizeof f);
-    float s = (f[0] + f[2]) + (f[1] + f[3]);
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return dot_finish(a, b, n, i, acc0, acc1);
 }
 
 /* Four rows of dot_blocked_avx2 at once, each row its own accumulators and the same
@@ -245,26 +407,14 @@ static void matvec_task(void *arg, int task_idx) {
     matvec_rows(j, r0, r1);
 }
 
-/* Below this many multiply-adds a job costs more to hand out than to do. */
-enum {
-    MATVEC_MIN_PARALLEL = 1 << 17
-};
-
 void halo_matvec_window(halo_pool *pool, float *out, const float *w, size_t row_stride,
                         const float *x, int rows, int cols, int accumulate) {
     matvec_job j = {out, w, row_stride, x, rows, cols, rows, accumulate};
-    int n_threads = halo_pool_n_threads(pool);
-    if (n_threads == 1 || (long)rows * cols < MATVEC_MIN_PARALLEL) {
+    int n_tasks = halo_pool_split(pool, rows, (long)rows * cols, 4, &j.rows_per_task);
+    if (n_tasks == 0)
         matvec_rows(&j, 0, rows);
-        return;
-    }
-    /* A few tasks per thread balance uneven progress; keep 4+ rows per task. */
-    int n_tasks = n_threads * 4;
-    j.rows_per_task = (rows + n_tasks - 1) / n_tasks;
-    if (j.rows_per_task < 4)
-        j.rows_per_task = 4;
-    n_tasks = (rows + j.rows_per_task - 1) / j.rows_per_task;
-    halo_pool_run(pool, matvec_task, &j, n_tasks);
+    else
+        halo_pool_run(pool, matvec_task, &j, n_tasks);
 }
 
 void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *x, int rows,
@@ -273,6 +423,12 @@ void halo_matvec_pool(halo_pool *pool, float *out, const float *w, const float *
 }
 
 void halo_swiglu(float *hb, const float *hb2, int n) {
+#ifdef HALO_OPS_EXPF_FMA
+    if (have_expf_fma()) {
+        swiglu_fma(hb, hb2, n);
+        return;
+    }
+#endif
     for (int i = 0; i < n; i++) {
         float v = hb[i];
         v *= 1.0f / (1.0f + expf(-v));
@@ -446,6 +602,126 @@ void halo_attend(float *out, float *att, const float *q, const float *k_cache, c
     }
 #endif
     attend_sizes(out, att, q, k_cache, v_cache, kv_stride, valid, pos, head_size);
+}
+
+#ifdef HALO_OPS_EXPF_FMA
+/* a = lo + hi of p (positions r | r + 1: the first additions of two positions' scores). */
+#define HALO_HS8_PAIR(pa, pb)                               \
+    _mm256_add_ps(_mm256_permute2f128_ps((pa), (pb), 0x20), \
+                  _mm256_permute2f128_ps((pa), (pb), 0x31))
+
+/* The scores of positions t..t+7 (keys at k, kv_stride apart) of one head of size 8: every
+   product q_j k_j, then per position ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)),
+   dot_blocked's order for 8 values, times scale. Two positions share a register for the first
+   additions; the transposition leaves positions in the order 0 2 4 6 1 3 5 7, which one
+   permutation undoes. Written out (no arrays): GCC -O2 kept arrays of registers on the stack. */
+__attribute__((target("avx2,fma"))) static inline __m256
+scores8_hs8(__m256 q8, __m256 k0, __m256 k1, __m256 k2, __m256 k3, __m256 k4, __m256 k5, __m256 k6,
+            __m256 k7, __m256 scale) {
+    __m256 a0 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k0), _mm256_mul_ps(q8, k1));
+    __m256 a1 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k2), _mm256_mul_ps(q8, k3));
+    __m256 a2 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k4), _mm256_mul_ps(q8, k5));
+    __m256 a3 = HALO_HS8_PAIR(_mm256_mul_ps(q8, k6), _mm256_mul_ps(q8, k7));
+    __m256 s1 = _mm256_add_ps(_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+    __m256 s2 = _mm256_add_ps(_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+    __m256 s = _mm256_add_ps(_mm256_shuffle_ps(s1, s2, 0x44), _mm256_shuffle_ps(s1, s2, 0xee));
+    s = _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_mul_ps(s, scale);
+}
+
+/* One score of a head of size 8, the same operations one position at a time. */
+__attribute__((target("avx2,fma"))) static inline float score1_hs8(__m256 q8, const float *k,
+                                                                   float scale) {
+    __m256 p = _mm256_mul_ps(q8, _mm256_loadu_ps(k));
+    __m128 acc = _mm_add_ps(_mm256_castps256_ps128(p), _mm256_extractf128_ps(p, 1));
+    float f[4];
+    _mm_storeu_ps(f, acc);
+    return ((f[0] + f[2]) + (f[1] + f[3])) * scale;
+}
+
+/* The largest of x[0..n), n > 0, as softmax_body's loop finds it: each lane keeps
+   "x > max ? x : max" from x[0] on, which is what max_ps computes (NaN included); only the
+   sign of a zero maximum can differ, and x - (+0) and x - (-0) have the same exponential. */
+__attribute__((target("avx2,fma"))) static inline float max_of(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(x[0]);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+    __m128 h = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    h = _mm_max_ps(_mm_movehl_ps(h, h), h);
+    h = _mm_max_ss(_mm_movehdup_ps(h), h);
+    float max = _mm_cvtss_f32(h);
+    for (; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    return max;
+}
+
+/* x[0..n) /= sum, correctly rounded divisions as the scalar loop's. */
+__attribute__((target("avx2,fma"))) static inline void div_by(float *x, int n, float sum) {
+    __m256 s8 = _mm256_set1_ps(sum);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), s8));
+    for (; i < n; i++)
+        x[i] /= sum;
+}
+
+/*
+ * halo_attend2 for head size 8 without a mask (the bundled model): the keys of eight positions
+ * loaded once for both heads, and the two heads' chains of additions (softmax sum, weighted
+ * values) side by side instead of one after the other. Every score, exponential, sum,
+ * quotient and output is the operation sequence of attend_avx2's head-size-8 path.
+ */
+__attribute__((target("avx2,fma"))) static void
+attend2_hs8_fma(float *out, float *att0, float *att1, const float *q, const float *k_cache,
+                const float *v_cache, size_t kv_stride, int pos) {
+    float scale = 1.0f / sqrtf(8.0f);
+    __m256 scale8 = _mm256_set1_ps(scale);
+    __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + 8);
+    int n = pos + 1, t = 0;
+    for (; t + 8 <= n; t += 8) {
+        const float *k = k_cache + (size_t)t * kv_stride;
+        __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + kv_stride);
+        __m256 k2 = _mm256_loadu_ps(k + 2 * kv_stride), k3 = _mm256_loadu_ps(k + 3 * kv_stride);
+        __m256 k4 = _mm256_loadu_ps(k + 4 * kv_stride), k5 = _mm256_loadu_ps(k + 5 * kv_stride);
+        __m256 k6 = _mm256_loadu_ps(k + 6 * kv_stride), k7 = _mm256_loadu_ps(k + 7 * kv_stride);
+        _mm256_storeu_ps(att0 + t, scores8_hs8(q0, k0, k1, k2, k3, k4, k5, k6, k7, scale8));
+        _mm256_storeu_ps(att1 + t, scores8_hs8(q1, k0, k1, k2, k3, k4, k5, k6, k7, scale8));
+    }
+    for (; t < n; t++) {
+        att0[t] = score1_hs8(q0, k_cache + (size_t)t * kv_stride, scale);
+        att1[t] = score1_hs8(q1, k_cache + (size_t)t * kv_stride, scale);
+    }
+    float max0 = max_of(att0, n), max1 = max_of(att1, n);
+    float sums[2];
+    expf_sub_sum2_fma(att0, att1, n, max0, max1, sums);
+    div_by(att0, n, sums[0]);
+    div_by(att1, n, sums[1]);
+    __m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
+    for (t = 0; t < n; t++) {
+        __m256 v = _mm256_loadu_ps(v_cache + (size_t)t * kv_stride);
+        o0 = _mm256_add_ps(o0, _mm256_mul_ps(v, _mm256_broadcast_ss(att0 + t)));
+        o1 = _mm256_add_ps(o1, _mm256_mul_ps(v, _mm256_broadcast_ss(att1 + t)));
+    }
+    _mm256_storeu_ps(out, o0);
+    _mm256_storeu_ps(out + 8, o1);
+    _mm256_zeroupper();
+}
+#endif
+
+void halo_attend2(float *out, float *att, size_t att_stride, const float *q, const float *k_cache,
+                  const float *v_cache, size_t kv_stride, int pos, int head_size) {
+#ifdef HALO_OPS_EXPF_FMA
+    if (head_size == 8 && have_expf_fma()) {
+        attend2_hs8_fma(out, att, att + att_stride, q, k_cache, v_cache, kv_stride, pos);
+        return;
+    }
+#endif
+    size_t hs = (size_t)head_size;
+    halo_attend(out, att, q, k_cache, v_cache, kv_stride, NULL, pos, head_size);
+    halo_attend(out + hs, att + att_stride, q + hs, k_cache, v_cache, kv_stride, NULL, pos,
+                head_size);
 }
 
 double halo_nll(const float *logits, int n, int target) {

@@ -27,6 +27,12 @@ void halo_rmsnorm(float *out, const float *x, const float *w, int n);
 /* The same with the model's epsilon (halo_rmsnorm is this with 1e-5f). */
 void halo_rmsnorm_eps(float *out, const float *x, const float *w, int n, float eps);
 
+/*
+ * x[i] = expf(x[i] - sub) for i in [0, n): the C library's expf bit for bit (on x86-64 with
+ * glibc, AVX2 and FMA, four at a time by glibc's own algorithm; elsewhere expf itself).
+ */
+void halo_expf_sub(float *x, int n, float sub);
+
 /* In-place softmax of x[0..n), n > 0. */
 void halo_softmax(float *x, int n);
 
@@ -64,6 +70,16 @@ void halo_rope(float *vec, int n, int head_size, const float *freq, int pos);
  */
 void halo_attend(float *out, float *att, const float *q, const float *k_cache, const float *v_cache,
                  size_t kv_stride, const unsigned char *valid, int pos, int head_size);
+
+/*
+ * Two query heads that share one KV head (grouped-query attention), without a mask:
+ * halo_attend of q[0..head_size) into out[0..head_size) with scratch att, and of
+ * q[head_size..2 head_size) into out[head_size..2 head_size) with scratch att + att_stride.
+ * The results of the two halo_attend calls bit for bit; the pair shares the loads of keys
+ * and values and runs the two heads' chains of additions side by side.
+ */
+void halo_attend2(float *out, float *att, size_t att_stride, const float *q, const float *k_cache,
+                  const float *v_cache, size_t kv_stride, int pos, int head_size);
 
 /* Negative log-likelihood of `target` under softmax(logits[0..n)), in double precision. */
 double halo_nll(const float *logits, int n, int target);

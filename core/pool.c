@@ -133,6 +133,19 @@ int halo_pool_n_threads(const halo_pool *pool) {
     return pool ? pool->n_threads : 1;
 }
 
+int halo_pool_split(const halo_pool *pool, int n_items, long work, int min_per_task,
+                    int *per_task) {
+    int n_threads = halo_pool_n_threads(pool);
+    if (n_threads == 1 || work < HALO_POOL_MIN_PARALLEL)
+        return 0;
+    int n_tasks = n_threads * 4;
+    int per = (n_items + n_tasks - 1) / n_tasks;
+    if (per < min_per_task)
+        per = min_per_task;
+    *per_task = per;
+    return (n_items + per - 1) / per;
+}
+
 void halo_pool_run(halo_pool *p, halo_pool_fn fn, void *arg, int n_tasks) {
     if (!p || p->n_threads == 1 || n_tasks <= 1) {
         for (int i = 0; i < n_tasks; i++)

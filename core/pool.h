@@ -29,6 +29,20 @@ void halo_pool_free(halo_pool *pool);
 /* Threads in the pool, the caller's included; 1 for a NULL pool. */
 int halo_pool_n_threads(const halo_pool *pool);
 
+/* Below this many multiply-adds (or units of like cost) a job costs more to hand out than
+   to do. */
+#define HALO_POOL_MIN_PARALLEL (1L << 17)
+
+/*
+ * How a job of n_items items (rows, row groups), `work` multiply-adds in all, is split over
+ * the pool: four tasks per thread, which balances uneven progress, of at least
+ * min_per_task items each. Returns the number of tasks for halo_pool_run and sets
+ * *per_task (items per task, the last task takes the rest); returns 0, leaving *per_task
+ * alone, when the job is better done on the caller's thread (one thread, or less work than
+ * HALO_POOL_MIN_PARALLEL).
+ */
+int halo_pool_split(const halo_pool *pool, int n_items, long work, int min_per_task, int *per_task);
+
 /* Number of online cores (at least 1). */
 int halo_pool_default_threads(void);
 

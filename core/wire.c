@@ -5,6 +5,7 @@
 #include "core/wire.h"
 
 #include "core/bytes.h"
+#include "core/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -60,58 +61,6 @@ uint32_t halo_crc32(uint32_t crc, const void *data, size_t n) {
     return ~crc;
 }
 
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* ==== binary16 ==== */
-
-uint16_t halo_f32_to_f16(float f) {
-    uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 0xffu) /* inf or NaN (NaN keeps a quiet bit) */
-        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) { /* subnormal half or zero */
-        if (e < -10)
-            return sign;
-        man |= 0x800000u;
-        int shift = 14 - e;
-        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1u)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1u)))
-        half++; /* may carry into the exponent, up to infinity: correct rounding */
-    return (uint16_t)(sign | half);
-}
-
-float halo_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0) {
-        if (man == 0)
-            return bits_f32(sign);
-        float v = ldexpf((float)man, -24); /* subnormal */
-        return sign ? -v : v;
-    }
-    if (exp == 31)
-        return bits_f32(sign | 0x7f800000u | (man << 13));
-    return bits_f32(sign | ((exp - 15 + 127) << 23) | (man << 13));
-}
-
 /* ==== Messages ==== */
 
 /* The payload encoding without the flags. */
@@ -160,8 +109,8 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
         for (uint32_t i = 0; i < k; i++)
             amax = fmaxf(amax, fabsf(v[b + i]));
         /* The scale travels as binary16, so quantise with the rounded scale. */
-        uint16_t d16 = halo_f32_to_f16(amax / 127.0f);
-        float d = halo_f16_to_f32(d16);
+        uint16_t d16 = halo_f32_to_fp16(amax / 127.0f);
+        float d = halo_fp16_to_f32(d16);
         float inv = d > 0.0f ? 1.0f / d : 0.0f;
         halo_put_u16(p, d16);
         for (uint32_t i = 0; i < HALO_WIRE_Q8_BLOCK; i++) {
@@ -175,7 +124,7 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
 
 static void decode_q8(float *v, const unsigned char *p, uint32_t n) {
     for (uint32_t b = 0; b < n; b += HALO_WIRE_Q8_BLOCK) {
-        float d = halo_f16_to_f32(halo_get_u16(p));
+        float d = halo_fp16_to_f32(halo_get_u16(p));
         uint32_t k = n - b < HALO_WIRE_Q8_BLOCK ? n - b : HALO_WIRE_Q8_BLOCK;
         for (uint32_t i = 0; i < k; i++)
             v[b + i] = d * (float)(int8_t)p[2 + i];
@@ -221,7 +170,7 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     unsigned char *payload = body + 2 * (size_t)m->n_groups;
     if (values_encoding(m->encoding) == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < m->n_values; i++)
-            halo_put_u32(payload + 4 * (size_t)i, f32_bits(values[i]));
+            halo_put_f32(payload + 4 * (size_t)i, values[i]);
     else if (values_encoding(m->encoding) == HALO_ENCODING_Q8)
         encode_q8(payload, values, m->n_values);
     uint32_t crc = halo_crc32(0, p, 32);
@@ -279,7 +228,7 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
     q += 2 * (size_t)h.n_groups;
     if (values_encoding(h.encoding) == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < h.n_values; i++)
-            values[i] = bits_f32(halo_get_u32(q + 4 * (size_t)i));
+            values[i] = halo_get_f32(q + 4 * (size_t)i);
     else if (values_encoding(h.encoding) == HALO_ENCODING_Q8)
         decode_q8(values, q, h.n_values);
     *m = h;

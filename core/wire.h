@@ -122,8 +122,4 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
 /* CRC-32 (IEEE 802.3) of data[0..n), continuing from `crc` (start with 0). */
 uint32_t halo_crc32(uint32_t crc, const void *data, size_t n);
 
-/* IEEE binary16 conversions (round to nearest even; overflow to infinity). */
-uint16_t halo_f32_to_f16(float f);
-float halo_f16_to_f32(uint16_t h);
-
 #endif /* HALO_WIRE_H */

@@ -222,6 +222,7 @@ static int copy_node(builder *b, const halo_yaml_node *src, int depth, int line,
     if (!n)
         return bnomem(b);
     n->plain = src->plain;
+    n->origin = src->origin ? src->origin : src; /* one sweep axis, however often aliased */
     if (src->str && !(n->str = strdup(src->str))) {
         node_free(n);
         return bnomem(b);

@@ -33,17 +33,19 @@ enum halo_yaml_kind {
 typedef struct halo_yaml_node halo_yaml_node;
 
 struct halo_yaml_node {
-    int kind;               /* enum halo_yaml_kind */
-    int line;               /* 1-based line where the node starts */
-    int plain;              /* scalar: plain style and no explicit !!str tag */
-    int mark;               /* free for the reader (-1 initially; the scenario loader marks
-                               its sweep axes here) */
-    const char *file;       /* the file's path (owned by its document) */
-    char *str;              /* scalar text, NUL-terminated */
-    int n;                  /* items (sequence) or entries (mapping) */
-    halo_yaml_node **items; /* (n) sequence items; mapping values */
-    char **keys;            /* (n) mapping keys */
-    int *key_lines;         /* (n) mapping keys' lines */
+    int kind;                     /* enum halo_yaml_kind */
+    int line;                     /* 1-based line where the node starts */
+    int plain;                    /* scalar: plain style and no explicit !!str tag */
+    int mark;                     /* free for the reader (-1 initially; the scenario loader marks
+                                     its sweep axes here) */
+    const halo_yaml_node *origin; /* an alias's copy: the anchored node it copies (which
+                                     precedes it in the document); NULL otherwise */
+    const char *file;             /* the file's path (owned by its document) */
+    char *str;                    /* scalar text, NUL-terminated */
+    int n;                        /* items (sequence) or entries (mapping) */
+    halo_yaml_node **items;       /* (n) sequence items; mapping values */
+    char **keys;                  /* (n) mapping keys */
+    int *key_lines;               /* (n) mapping keys' lines */
     /* private to the builder */
     int cap;
     char *pkey;

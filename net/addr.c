@@ -149,11 +149,12 @@ int halo_net_addr_sockname(halo_net_addr *out, int fd, halo_err *err) {
     return HALO_OK;
 }
 
-/* Turns the socket option (level, name) on and makes `s` non-blocking; on failure closes `s`
- * and fails naming `op`. */
+/* Turns the socket option (level, name) on (name 0: none) and makes `s` non-blocking; on
+ * failure closes `s` and fails naming `op`. */
 static int tune(int s, int level, int name, const char *op, halo_err *err) {
     int one = 1, fl;
-    (void)setsockopt(s, level, name, &one, sizeof one);
+    if (name)
+        (void)setsockopt(s, level, name, &one, sizeof one);
     if ((fl = fcntl(s, F_GETFL, 0)) < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0) {
         int e = errno;
         (void)close(s);
@@ -179,7 +180,11 @@ static int new_socket(int *fd, const halo_net_addr *a, int sock_type, int level,
 
 int halo_net_addr_bind(int *fd, const halo_net_addr *a, int sock_type, halo_err *err) {
     int s;
-    int rc = new_socket(&s, a, sock_type, SOL_SOCKET, SO_REUSEADDR, "bind", err);
+    /* SO_REUSEADDR only where it means "rebind a port in TIME_WAIT" (TCP listeners). On a
+       datagram socket it lets any local user bind the same port beside us and receive our
+       datagrams (issue 18: a worker's port was taken over and a refusal forged). */
+    int rc = new_socket(&s, a, sock_type, SOL_SOCKET, sock_type == SOCK_STREAM ? SO_REUSEADDR : 0,
+                        "bind", err);
     *fd = -1;
     if (rc != HALO_OK)
         return rc;

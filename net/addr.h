@@ -56,7 +56,9 @@ int halo_net_addr_sockname(halo_net_addr *out, int fd, halo_err *err);
 
 /*
  * Makes a non-blocking socket of a's family, of `sock_type` (SOCK_DGRAM or SOCK_STREAM),
- * with SO_REUSEADDR, binds it to `a` and, for SOCK_STREAM, listens (backlog 64). *fd
+ * binds it to `a` and, for SOCK_STREAM, listens (backlog 64). Only a stream socket gets
+ * SO_REUSEADDR (restart over TIME_WAIT); a datagram socket's port is exclusive: no other
+ * socket, of this process or another user's, can bind it beside ours (issue 18). *fd
  * receives it (the caller closes it), -1 on failure. Errors: HALO_ERR_ARG (no address),
  * HALO_ERR_IO ("bind host:port (udp|tcp): errno text").
  */

@@ -21,7 +21,7 @@ static const halo_yaml_limits limits = {
 
 static const char *const top_keys[] = {"key",           "workers",   "bind",     "heartbeat_ms",
                                        "dead_after_ms", "rejoin_ms", "stall_ms", "join_timeout_ms",
-                                       "inject",        "engine",    NULL};
+                                       "inject",        "engine",    "encrypt",  NULL};
 
 /* Keys of earlier versions, now in the engine section: a message that says where. */
 static const struct {
@@ -151,6 +151,12 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
             rc = get_number(v, ms_keys[i], 1.0, 3.6e6, ms_vals[i], err);
     if (rc == HALO_OK && (v = halo_yaml_get(r, "inject")))
         rc = load_inject(cf, v, err);
+    int encrypt = 1;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "encrypt")) &&
+        (rc = get_scalar(v, "encrypt", "true or false", err)) == HALO_OK &&
+        halo_parse_bool(v->str, &encrypt, err) != HALO_OK)
+        rc = halo_yaml_prefix(err, v, "encrypt");
+    cf->auth_only = !encrypt;
     if (rc == HALO_OK && !cf->n_workers)
         rc =
             HALO_FAIL(err, HALO_ERR_FORMAT, "%s: workers: missing (a list of host:port)", cf->path);

@@ -12,6 +12,7 @@
  *   stall_ms: 5000
  *   join_timeout_ms: 3000
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
+ *   encrypt: true             # false: session frames authenticated, not encrypted
  *   engine:                   # the engine configuration (core/engine.h): the same keys,
  *     baseline: halo          # values and meanings as a scenario's engine: section and
  *     deadline_ms: 10         # the command line's engine flags; delivery picks the
@@ -41,6 +42,7 @@ typedef struct halo_clusterfile {
     double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
     double loss, delay_ms;     /* injected on worker links */
     uint64_t seed;             /* of the injected loss */
+    int auth_only;             /* encrypt: false (issue 18) */
     halo_engine_config engine; /* the engine: section over the halo preset, not finished */
     /* where the engine section stands, for halo_clusterfile_finish's messages */
     struct halo_yaml_doc *doc;

@@ -21,24 +21,33 @@
 #define OFF_MSG_BYTES 24
 #define OFF_OFFSET    28
 
+#define TYPE_MASK 0x3f
+
 static const unsigned char magic[4] = {'H', 'N', 'E', 'T'}; /* bytes, no NUL */
 
 _Static_assert(OFF_OFFSET + 4 == HALO_NET_HEADER_BYTES, "the header is 32 bytes");
 _Static_assert(crypto_auth_BYTES == HALO_NET_TAG_BYTES, "the tag is crypto_auth's");
 _Static_assert(crypto_auth_KEYBYTES == HALO_NET_KEY_BYTES, "the key is crypto_auth's");
+_Static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES == HALO_NET_SESSION_TAG_BYTES,
+               "a session frame's tag is the AEAD's");
+_Static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == HALO_NET_SESSION_KEY_BYTES,
+               "a session key is the AEAD's");
+_Static_assert(HALO_NET_SESSION_OVERHEAD_BYTES <= HALO_NET_OVERHEAD_BYTES,
+               "a session frame is never longer than a cluster-key frame of the same payload");
 
 /* ==== Frames ==== */
 
-size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const void *payload,
-                           void *out, size_t cap) {
+/* Writes the header of h with type byte `type`; 0 if a field does not fit its width or the
+   frame (overhead `over`) does not fit cap. */
+static int put_header(unsigned char *f, const halo_net_frame *h, unsigned type, size_t over,
+                      size_t cap) {
     size_t len = h->payload_bytes;
     if (len > HALO_NET_MAX_PAYLOAD_BYTES || h->frag_idx > 65535 || h->frag_count > 65535 ||
-        cap < HALO_NET_OVERHEAD_BYTES + len)
+        cap < over + len)
         return 0;
-    unsigned char *f = out;
     memcpy(f, magic, sizeof magic);
     f[OFF_VERSION] = VERSION;
-    f[OFF_TYPE] = (unsigned char)h->type;
+    f[OFF_TYPE] = (unsigned char)type;
     halo_put_u16(f + OFF_SRC, (uint16_t)h->src);
     halo_put_u16(f + OFF_DST, (uint16_t)h->dst);
     halo_put_u16(f + OFF_FRAG_IDX, (uint16_t)h->frag_idx);
@@ -47,28 +56,84 @@ size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const vo
     halo_put_u64(f + OFF_SEQ, h->seq);
     halo_put_u32(f + OFF_MSG_BYTES, h->msg_bytes);
     halo_put_u32(f + OFF_OFFSET, h->offset_bytes);
+    return 1;
+}
+
+size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const void *payload,
+                           void *out, size_t cap) {
+    unsigned char *f = out;
+    size_t len = h->payload_bytes;
+    if (!put_header(f, h, (unsigned)h->type & TYPE_MASK, HALO_NET_OVERHEAD_BYTES, cap))
+        return 0;
     if (len)
         memcpy(f + HALO_NET_HEADER_BYTES, payload, len);
     crypto_auth(f + HALO_NET_HEADER_BYTES + len, f, HALO_NET_HEADER_BYTES + len, key);
     return HALO_NET_OVERHEAD_BYTES + len;
 }
 
-int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t max_frame_bytes,
-                        int n_nodes, halo_net_frame *out) {
+/* The AEAD's nonce: the frame's sequence number. A session key seals one direction of one
+   pair, and a sender's sequence numbers only grow (they start at its wall clock), so no
+   nonce repeats under a key. */
+static void nonce_of(unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES],
+                     uint64_t seq) {
+    memset(nonce, 0, crypto_aead_chacha20poly1305_ietf_NPUBBYTES);
+    halo_put_u64(nonce, seq);
+}
+
+size_t halo_net_frame_seal_session(const uint8_t *key, int encrypt, const halo_net_frame *h,
+                                   const void *payload, void *out, size_t cap) {
+    unsigned char *f = out;
+    size_t len = h->payload_bytes;
+    unsigned type = ((unsigned)h->type & TYPE_MASK) | HALO_NET_FRAME_SESSION |
+                    (encrypt ? 0u : (unsigned)HALO_NET_FRAME_CLEAR);
+    if (!put_header(f, h, type, HALO_NET_SESSION_OVERHEAD_BYTES, cap))
+        return 0;
+    unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    nonce_of(nonce, h->seq);
+    unsigned char *body = f + HALO_NET_HEADER_BYTES;
+    if (encrypt) {
+        /* the header is the associated data, the payload is encrypted */
+        (void)crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            body, body + len, NULL, payload, len, f, HALO_NET_HEADER_BYTES, NULL, nonce, key);
+    } else {
+        /* header and payload are associated data; nothing is encrypted */
+        if (len)
+            memcpy(body, payload, len);
+        (void)crypto_aead_chacha20poly1305_ietf_encrypt_detached(body + len, body + len, NULL, body,
+                                                                 0, f, HALO_NET_HEADER_BYTES + len,
+                                                                 NULL, nonce, key);
+    }
+    return HALO_NET_SESSION_OVERHEAD_BYTES + len;
+}
+
+int halo_net_frame_peek_session(const void *buf, size_t len, int *src) {
     const unsigned char *f = buf;
-    if (len < HALO_NET_OVERHEAD_BYTES || memcmp(f, magic, sizeof magic) != 0 ||
-        f[OFF_VERSION] != VERSION)
+    if (len < HALO_NET_HEADER_BYTES || memcmp(f, magic, sizeof magic) != 0 ||
+        !(f[OFF_TYPE] & HALO_NET_FRAME_SESSION))
+        return 0;
+    *src = halo_get_u16(f + OFF_SRC);
+    return 1;
+}
+
+/* The checks before the tag: magic, version, the session flag as expected, lengths. */
+static int check_outer(const unsigned char *f, size_t len, size_t max_frame_bytes, int session,
+                       size_t *flen) {
+    size_t over = session ? HALO_NET_SESSION_OVERHEAD_BYTES : HALO_NET_OVERHEAD_BYTES;
+    if (len < over || memcmp(f, magic, sizeof magic) != 0 || f[OFF_VERSION] != VERSION ||
+        ((f[OFF_TYPE] & HALO_NET_FRAME_SESSION) != 0) != (session != 0))
         return HALO_NET_VERDICT_MALFORMED;
     if (len > HALO_NET_MAX_FRAME_BYTES || len > max_frame_bytes)
         return HALO_NET_VERDICT_OVERSIZED;
-    size_t flen = halo_get_u16(f + OFF_PAYLOAD_N);
-    if (flen + HALO_NET_OVERHEAD_BYTES != len)
+    *flen = halo_get_u16(f + OFF_PAYLOAD_N);
+    if (*flen + over != len)
         return HALO_NET_VERDICT_MALFORMED;
-    if (crypto_auth_verify(f + HALO_NET_HEADER_BYTES + flen, f, HALO_NET_HEADER_BYTES + flen,
-                           key) != 0)
-        return HALO_NET_VERDICT_BAD_AUTH;
+    return HALO_NET_VERDICT_OK;
+}
+
+/* The checks after the tag: the authenticated fields. */
+static int check_fields(const unsigned char *f, size_t flen, int n_nodes, halo_net_frame *out) {
     halo_net_frame h = {
-        .type = f[OFF_TYPE],
+        .type = f[OFF_TYPE] & TYPE_MASK,
         .src = halo_get_u16(f + OFF_SRC),
         .dst = halo_get_u16(f + OFF_DST),
         .frag_idx = halo_get_u16(f + OFF_FRAG_IDX),
@@ -78,6 +143,9 @@ int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t 
         .msg_bytes = halo_get_u32(f + OFF_MSG_BYTES),
         .offset_bytes = halo_get_u32(f + OFF_OFFSET),
     };
+    int flags = f[OFF_TYPE] & ~TYPE_MASK;
+    if ((flags & HALO_NET_FRAME_CLEAR) && !(flags & HALO_NET_FRAME_SESSION))
+        return HALO_NET_VERDICT_MALFORMED;
     if (h.type < HALO_NET_FRAME_DATA || h.type > HALO_NET_FRAME_PONG || h.src >= n_nodes ||
         h.dst >= n_nodes || h.src == h.dst || h.frag_count == 0 || h.frag_idx >= h.frag_count ||
         h.offset_bytes > h.msg_bytes || flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
@@ -88,11 +156,54 @@ int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t 
     return HALO_NET_VERDICT_OK;
 }
 
+int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t max_frame_bytes,
+                        int n_nodes, halo_net_frame *out) {
+    const unsigned char *f = buf;
+    size_t flen;
+    int v = check_outer(f, len, max_frame_bytes, 0, &flen);
+    if (v != HALO_NET_VERDICT_OK)
+        return v;
+    if (crypto_auth_verify(f + HALO_NET_HEADER_BYTES + flen, f, HALO_NET_HEADER_BYTES + flen,
+                           key) != 0)
+        return HALO_NET_VERDICT_BAD_AUTH;
+    return check_fields(f, flen, n_nodes, out);
+}
+
+int halo_net_frame_open_session(const uint8_t *key, const void *buf, size_t len,
+                                size_t max_frame_bytes, int n_nodes, void *plain,
+                                const unsigned char **payload, halo_net_frame *out) {
+    const unsigned char *f = buf;
+    size_t flen;
+    int v = check_outer(f, len, max_frame_bytes, 1, &flen);
+    if (v != HALO_NET_VERDICT_OK)
+        return v;
+    if (!key)
+        return HALO_NET_VERDICT_BAD_SESSION;
+    unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    nonce_of(nonce, halo_get_u64(f + OFF_SEQ));
+    const unsigned char *body = f + HALO_NET_HEADER_BYTES;
+    int bad;
+    if (f[OFF_TYPE] & HALO_NET_FRAME_CLEAR) {
+        bad = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+            NULL, NULL, body, 0, body + flen, f, HALO_NET_HEADER_BYTES + flen, nonce, key);
+        *payload = body;
+    } else {
+        bad = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+            plain, NULL, body, flen, body + flen, f, HALO_NET_HEADER_BYTES, nonce, key);
+        *payload = plain;
+    }
+    if (bad)
+        return HALO_NET_VERDICT_BAD_SESSION;
+    return check_fields(f, flen, n_nodes, out);
+}
+
 size_t halo_net_frame_wire_bytes(const void *hdr) {
     const unsigned char *f = hdr;
     if (memcmp(f, magic, sizeof magic) != 0)
         return 0;
-    return HALO_NET_OVERHEAD_BYTES + halo_get_u16(f + OFF_PAYLOAD_N);
+    return (f[OFF_TYPE] & HALO_NET_FRAME_SESSION ? HALO_NET_SESSION_OVERHEAD_BYTES
+                                                 : HALO_NET_OVERHEAD_BYTES) +
+           halo_get_u16(f + OFF_PAYLOAD_N);
 }
 
 int halo_net_frame_is_refusal(const void *buf, size_t len) {

@@ -3,7 +3,9 @@
  * table): a 32-byte little-endian header (magic "HNET", version 1, type, source and
  * destination node, fragment index and count, payload bytes, 64-bit sequence number,
  * message bytes, offset), the payload, and a 32-byte tag (libsodium's crypto_auth,
- * HMAC-SHA512-256, under the cluster key) over both. Also what a receiver keeps per sender
+ * HMAC-SHA512-256, under the cluster key) over both; or, as a session frame (issue 18), the
+ * same header flagged, the payload encrypted (or only authenticated) and a 16-byte
+ * ChaCha20-Poly1305 tag under a session key (net/session.h). Also what a receiver keeps per sender
  * to judge frames: the replay window over sequence numbers and the reassembly of a
  * fragmented message; and the 8-byte unauthenticated refusal ("HNETNAK1") a receiver sends
  * to a peer whose frames fail authentication.
@@ -17,25 +19,34 @@
 #define HALO_NET_FRAME_H
 
 #include "net/key.h"
+#include "net/session.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_NET_HEADER_BYTES      32
-#define HALO_NET_TAG_BYTES         32
-#define HALO_NET_OVERHEAD_BYTES    (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
-#define HALO_NET_MAX_PAYLOAD_BYTES 65535u /* one frame's payload: a 16-bit field */
-#define HALO_NET_MAX_FRAME_BYTES   (HALO_NET_OVERHEAD_BYTES + HALO_NET_MAX_PAYLOAD_BYTES)
-#define HALO_NET_MAX_MESSAGE_BYTES (1u << 22) /* 4 MiB: larger messages are refused/dropped */
-#define HALO_NET_REPLAY_WINDOW     64
-#define HALO_NET_REFUSAL           "HNETNAK1" /* not a frame: "your tag did not verify" */
-#define HALO_NET_REFUSAL_BYTES     8
+#define HALO_NET_HEADER_BYTES           32
+#define HALO_NET_TAG_BYTES              32
+#define HALO_NET_OVERHEAD_BYTES         (HALO_NET_HEADER_BYTES + HALO_NET_TAG_BYTES)
+#define HALO_NET_MAX_PAYLOAD_BYTES      65535u /* one frame's payload: a 16-bit field */
+#define HALO_NET_MAX_FRAME_BYTES        (HALO_NET_OVERHEAD_BYTES + HALO_NET_MAX_PAYLOAD_BYTES)
+#define HALO_NET_MAX_MESSAGE_BYTES      (1u << 22) /* 4 MiB: larger messages are refused/dropped */
+#define HALO_NET_REPLAY_WINDOW          64
+#define HALO_NET_REFUSAL                "HNETNAK1" /* not a frame: "your tag did not verify" */
+#define HALO_NET_REFUSAL_BYTES          8
+#define HALO_NET_SESSION_TAG_BYTES      16 /* a session frame's AEAD tag */
+#define HALO_NET_SESSION_OVERHEAD_BYTES (HALO_NET_HEADER_BYTES + HALO_NET_SESSION_TAG_BYTES)
 
 enum halo_net_frame_type {
     HALO_NET_FRAME_DATA = 1,    /* a message for the node's receive callback */
     HALO_NET_FRAME_CONTROL = 2, /* a message for the control callback (join, ...) */
     HALO_NET_FRAME_PING = 3,    /* answered with PONG by the transport itself */
     HALO_NET_FRAME_PONG = 4,
+    /* flags in the type byte (issue 18): a session frame, sealed with ChaCha20-Poly1305
+       (IETF) under a session key (net/session.h), nonce = its sequence number, the header
+       as associated data, its payload encrypted, or only authenticated with CLEAR. Its tag
+       is HALO_NET_SESSION_TAG_BYTES. */
+    HALO_NET_FRAME_SESSION = 0x80,
+    HALO_NET_FRAME_CLEAR = 0x40,
 };
 
 /* A frame's header fields. */
@@ -63,9 +74,11 @@ size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const vo
 /* What is wrong with a received frame (halo_net_frame_open). */
 enum halo_net_verdict {
     HALO_NET_VERDICT_OK = 0,
-    HALO_NET_VERDICT_MALFORMED = 1, /* bad magic, version, lengths, types, nodes, fragments */
-    HALO_NET_VERDICT_OVERSIZED = 2, /* longer than the limit, or a message over 4 MiB */
-    HALO_NET_VERDICT_BAD_AUTH = 3,  /* the tag does not verify under the key */
+    HALO_NET_VERDICT_MALFORMED = 1,   /* bad magic, version, lengths, types, nodes, fragments */
+    HALO_NET_VERDICT_OVERSIZED = 2,   /* longer than the limit, or a message over 4 MiB */
+    HALO_NET_VERDICT_BAD_AUTH = 3,    /* the tag does not verify under the key */
+    HALO_NET_VERDICT_BAD_SESSION = 4, /* a session frame that no current session key opens
+                                         (recorded from an earlier session, or forged) */
 };
 
 /*
@@ -81,9 +94,34 @@ int halo_net_frame_open(const uint8_t *key, const void *buf, size_t len, size_t 
                         int n_nodes, halo_net_frame *out);
 
 /*
+ * Seals one session frame: header `h` (its type without flags), h->payload_bytes of
+ * `payload`, under the session key `key` (HALO_NET_SESSION_KEY_BYTES: the sender's tx key),
+ * the payload encrypted if `encrypt`, else only authenticated; into out (capacity cap).
+ * Returns the frame's length (HALO_NET_SESSION_OVERHEAD_BYTES + payload), or 0 as
+ * halo_net_frame_seal. h->seq must never repeat under one key (the transport's do not).
+ */
+size_t halo_net_frame_seal_session(const uint8_t *key, int encrypt, const halo_net_frame *h,
+                                   const void *payload, void *out, size_t cap);
+
+/* 1 if buf[0..len) has the magic and the session flag: then *src is the node it claims to
+   come from (unauthenticated: it only picks the key to try). 0 otherwise. */
+int halo_net_frame_peek_session(const void *buf, size_t len, int *src);
+
+/*
+ * halo_net_frame_open for a session frame, under the receiver's rx key for the claimed
+ * sender (`key`; NULL when there is no session with it). The same checks in the same order,
+ * with BAD_SESSION where the tag does not verify (or there is no key). On OK *payload is the
+ * plaintext payload, out->payload_bytes long: `plain` (capacity HALO_NET_MAX_PAYLOAD_BYTES)
+ * when it was encrypted, else inside buf.
+ */
+int halo_net_frame_open_session(const uint8_t *key, const void *buf, size_t len,
+                                size_t max_frame_bytes, int n_nodes, void *plain,
+                                const unsigned char **payload, halo_net_frame *out);
+
+/*
  * For a stream: the length of the frame whose first HALO_NET_HEADER_BYTES bytes are at
- * `hdr` (HALO_NET_OVERHEAD_BYTES + its payload bytes), or 0 if they do not start with the
- * magic (the stream is not carrying frames).
+ * `hdr` (its overhead, by the session flag, + its payload bytes), or 0 if they do not start
+ * with the magic (the stream is not carrying frames).
  */
 size_t halo_net_frame_wire_bytes(const void *hdr);
 

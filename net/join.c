@@ -27,6 +27,8 @@ void halo_net_join_encode(const halo_net_join *j, unsigned char *p) {
     halo_put_u64(p + 40, (uint64_t)(j->loss_rate * 1e9));
     halo_put_u64(p + 48, j->delay_ns);
     halo_put_u64(p + 56, j->loss_seed);
+    memcpy(p + 64, j->kx_pk, sizeof j->kx_pk);
+    halo_put_u32(p + 96, j->flags);
 }
 
 int halo_net_join_decode(halo_net_join *j, const void *msg, size_t len) {
@@ -45,6 +47,8 @@ int halo_net_join_decode(halo_net_join *j, const void *msg, size_t len) {
     j->loss_rate = loss < 1000000000ull ? (double)loss / 1e9 : 0.0;
     j->delay_ns = halo_get_u64(p + 48);
     j->loss_seed = halo_get_u64(p + 56);
+    memcpy(j->kx_pk, p + 64, sizeof j->kx_pk);
+    j->flags = halo_get_u32(p + 96);
     return 1;
 }
 
@@ -54,6 +58,7 @@ void halo_net_jack_encode(const halo_net_jack *a, unsigned char *p) {
     halo_put_u16(p + 6, (uint16_t)a->node_idx);
     halo_put_u64(p + 8, a->model_hash);
     halo_put_u64(p + 16, a->session);
+    memcpy(p + 24, a->kx_pk, sizeof a->kx_pk);
 }
 
 int halo_net_jack_decode(halo_net_jack *a, const void *msg, size_t len) {
@@ -64,6 +69,7 @@ int halo_net_jack_decode(halo_net_jack *a, const void *msg, size_t len) {
     a->node_idx = halo_get_u16(p + 6);
     a->model_hash = halo_get_u64(p + 8);
     a->session = halo_get_u64(p + 16);
+    memcpy(a->kx_pk, p + 24, sizeof a->kx_pk);
     return 1;
 }
 

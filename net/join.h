@@ -2,9 +2,10 @@
  * What the root (net/root.h) and the worker daemon (net/worker.h) say to each other beside
  * the core's wire messages: the JOIN a root sends to make a worker node `node_idx` of its
  * cluster, and the worker's JACK (accepted, or refused and why). Both travel as CONTROL
- * frames of the socket transport, so they are authenticated; these are their fixed-size,
- * little-endian encodings (magic, version, fields), and the event-log callback both sides
- * report through.
+ * frames of the socket transport, so they are authenticated under the cluster key; they
+ * also carry the two halves of the session key exchange (net/session.h). These are their
+ * fixed-size, little-endian encodings (magic, version, fields), and the event-log callback
+ * both sides report through.
  *
  * Only encoding: whether a JOIN is acceptable (model hash, clock skew, settings) is the
  * worker's decision, what a JACK means for the placement is the root's.
@@ -15,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALO_NET_JOIN_BYTES   64
-#define HALO_NET_JACK_BYTES   24
-#define HALO_NET_JOIN_VERSION 1
+#define HALO_NET_JOIN_BYTES   104
+#define HALO_NET_JACK_BYTES   56
+#define HALO_NET_JOIN_VERSION 2 /* 2: the session key exchange (issue 18) */
+
+#define HALO_NET_JOIN_ENCRYPT 1u /* flags: session payloads encrypted (else authenticated) */
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {
@@ -32,6 +35,8 @@ typedef struct halo_net_join {
                             travels in units of 1e-9 */
     uint64_t delay_ns;   /* injected delay, likewise */
     uint64_t loss_seed;  /* seed of the worker's loss stream */
+    uint8_t kx_pk[32];   /* the root's ephemeral public key of this session (net/session.h) */
+    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT */
 } halo_net_join;
 
 enum halo_net_jack_status {
@@ -47,6 +52,7 @@ typedef struct halo_net_jack {
     int node_idx;        /* the JOIN's node_idx */
     uint64_t model_hash; /* the worker's halo_model_hash */
     uint64_t session;    /* the JOIN's session */
+    uint8_t kx_pk[32];   /* the worker's ephemeral public key for this session (status OK) */
 } halo_net_jack;
 
 /* Encodes j into p[0..HALO_NET_JOIN_BYTES). */

@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_FILE_MAX_BYTES 4096 /* 64 digits and generous whitespace */
@@ -57,17 +57,56 @@ static int parse_key(const char *path, const char *buf, size_t n, uint8_t key[HA
     return HALO_OK;
 }
 
+/* Refuses a key file that others can read or write, or that another user owns (ssh's rule
+   for private keys; issue 18: a 0644 key file was accepted silently). */
+static int check_private(const char *path, const struct stat *st, halo_err *err) {
+    if ((st->st_mode & 077) != 0)
+        return HALO_FAIL(err, HALO_ERR_IO,
+                         "key file %s: permissions %04o are too open; a cluster key must be "
+                         "readable by its owner only (chmod 600 %s)",
+                         path, (unsigned)(st->st_mode & 07777), path);
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return HALO_FAIL(err, HALO_ERR_IO,
+                         "key file %s: owned by uid %u, not by us (uid %u) or root; refusing it",
+                         path, (unsigned)st->st_uid, (unsigned)geteuid());
+    return HALO_OK;
+}
+
 int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_err *err) {
-    char *buf = NULL;
-    size_t n = 0;
-    int rc = halo_file_read(path, KEY_FILE_MAX_BYTES, &buf, &n, err);
+    int fd = -1;
+    uint64_t size = 0;
+    int rc = halo_file_open_regular(path, &fd, &size, err);
     if (rc != HALO_OK) {
         (void)halo_err_prefix(err, "key file ");
         return rc;
     }
-    rc = parse_key(path, buf, n, key, err);
-    sodium_memzero(buf, n);
-    free(buf);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
+    if (rc == HALO_OK)
+        rc = check_private(path, &st, err);
+    if (rc == HALO_OK && size > KEY_FILE_MAX_BYTES)
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: %llu bytes, more than the %d allowed",
+                       path, (unsigned long long)size, KEY_FILE_MAX_BYTES);
+    char buf[KEY_FILE_MAX_BYTES + 1];
+    size_t n = 0;
+    while (rc == HALO_OK && n < sizeof buf) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    (void)close(fd);
+    if (rc == HALO_OK && n > KEY_FILE_MAX_BYTES)
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT, "key file %s: more than the %d bytes allowed", path,
+                       KEY_FILE_MAX_BYTES);
+    if (rc == HALO_OK)
+        rc = parse_key(path, buf, n, key, err);
+    sodium_memzero(buf, sizeof buf);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "core/cluster.h"
 #include "net/addr.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct halo_remote {
     double *weights; /* (n_devices) */
     uint8_t *critical;
     uint64_t session, model_hash;
+    halo_net_kx kx;                  /* this session's ephemeral key pair (net/session.h) */
+    uint8_t key[HALO_NET_KEY_BYTES]; /* the cluster key (cfg.key is borrowed for new only) */
     uint64_t hb_id;
     int hb_armed;
     int membership_changed; /* placement must be rebuilt */
@@ -58,7 +61,9 @@ static void send_join(halo_remote *r, int d) {
                        .session = r->session,
                        .loss_rate = r->cfg.loss_rate,
                        .delay_ns = r->cfg.delay_ns,
-                       .loss_seed = r->cfg.loss_seed + (uint64_t)d};
+                       .loss_seed = r->cfg.loss_seed + (uint64_t)d,
+                       .flags = r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT};
+    memcpy(j.kx_pk, r->kx.pk, sizeof j.kx_pk);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
     r->w[d].last_join_ns = r->t->ops->now_ns(r->t, 0);
@@ -87,6 +92,12 @@ static void root_control(void *ctx, int dst, int src, const void *msg, size_t le
     }
     if (w->joined)
         return;
+    /* the session keys with this worker: from now on its frames must be under them */
+    halo_net_session s;
+    if (halo_net_session_derive(&s, &r->kx, a.kx_pk, 1, r->key, !r->cfg.auth_only, NULL) != HALO_OK)
+        return;
+    halo_net_set_session(r->t, src, &s);
+    sodium_memzero(&s, sizeof s);
     w->joined = 1;
     w->refused = 0;
     w->pending_since_ns = 0;
@@ -310,6 +321,11 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
         r->cfg.stall_ns = 5000000000ull;
     r->model_hash = halo_model_hash(cfg->model);
     r->session = halo_net_wall_ns() ^ ((uint64_t)(uintptr_t)r << 16);
+    memcpy(r->key, cfg->key, sizeof r->key);
+    if (halo_net_kx_new(&r->kx, err) != HALO_OK) {
+        halo_remote_free(r);
+        return HALO_ERR_IO;
+    }
     const char **addrs = calloc((size_t)r->n_devices, sizeof *addrs);
     uint8_t *local = calloc((size_t)r->n_devices, 1);
     if (!addrs || !local) {
@@ -340,7 +356,8 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                               .key = cfg->key,
                               .loss_rate = cfg->loss_rate,
                               .delay_ns = cfg->delay_ns,
-                              .seed = cfg->loss_seed};
+                              .seed = cfg->loss_seed,
+                              .require_session = 1};
         rc = halo_net_new(&r->t, &nc, err);
     }
     free(addrs);
@@ -388,6 +405,8 @@ void halo_remote_free(halo_remote *r) {
     halo_node_free(r->root);
     halo_transport_free(r->t);
     halo_placement_free(&r->placement);
+    halo_net_kx_wipe(&r->kx);
+    sodium_memzero(r->key, sizeof r->key);
     free(r); /* with its tables */
 }
 

@@ -9,7 +9,9 @@
  * the root's wall clock, and the injected loss the worker should apply to what it sends).
  * The worker answers JACK (accepted, or refused with its own hash). A worker holding another
  * cluster key cannot verify the JOIN and answers with an unauthenticated refusal, which the
- * root reports as a key mismatch.
+ * root reports as a key mismatch. JOIN and JACK carry the two public halves of a per-session
+ * key exchange (net/session.h): once a worker has accepted, everything but JOIN/JACK between
+ * it and the root is sealed with that session's keys (encrypted unless auth_only).
  *
  * Fault tolerance: the root pings every worker every heartbeat_ns (the transport answers
  * PINGs itself); a worker that has not answered for dead_after_ns is lost. The token in
@@ -50,6 +52,7 @@ typedef struct halo_remote_config {
     uint64_t dead_after_ns;   /* 0 = 1 s */
     uint64_t rejoin_ns;       /* 0 = 500 ms */
     uint64_t stall_ns;        /* 0 = 5 s */
+    int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;

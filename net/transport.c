@@ -29,10 +29,15 @@ enum {
     EV_RELEASE = 3, /* a frame held by the loss layer goes out */
 };
 
-#define TCP_FRAG_BYTES 60000u
-#define TCP_OUT_LIMIT  (64u << 20) /* a peer that stops reading is cut off */
-#define REFUSAL_GAP_NS 100000000ull
-#define RX_BURST       64
+#define TCP_FRAG_BYTES        60000u
+#define TCP_OUT_LIMIT         (64u << 20) /* a peer that stops reading is cut off */
+#define REFUSAL_GAP_NS        100000000ull
+#define RX_BURST              64
+#define RX_CONN_BUDGET        (256u << 10) /* bytes read from one connection per poll round */
+#define DEFAULT_MAX_CONNS     64
+#define DEFAULT_PREAUTH_NS    2000000000ull
+#define ACCEPT_BACKOFF_MIN_NS 10000000ull   /* 10 ms */
+#define ACCEPT_BACKOFF_MAX_NS 1000000000ull /* 1 s */
 
 /* ==== State ==== */
 
@@ -44,11 +49,12 @@ typedef struct msgbuf {
 
 typedef struct conn {
     int fd;
-    int ep;         /* endpoint that owns it */
-    int peer;       /* node at the other end, -1 until its first authenticated frame */
-    int outgoing;   /* we connected (1) or accepted (0) */
-    int connecting; /* non-blocking connect in progress */
-    int broken;     /* to be closed by the poll loop (never freed under a caller) */
+    int ep;               /* endpoint that owns it */
+    int peer;             /* node at the other end, -1 until its first authenticated frame */
+    int outgoing;         /* we connected (1) or accepted (0) */
+    int connecting;       /* non-blocking connect in progress */
+    int broken;           /* to be closed by the poll loop (never freed under a caller) */
+    uint64_t accepted_ns; /* now_ns when accepted (outgoing: 0) */
     unsigned char *in;
     size_t in_len, in_cap;
     unsigned char *out;
@@ -61,6 +67,8 @@ typedef struct endpoint {
     int node;
     conn *conns;
     uint64_t last_refusal_ns;
+    uint64_t accept_resume_ns;  /* accept failed (no fds): not polled before this; 0 = polled */
+    uint64_t accept_backoff_ns; /* the last pause; doubles while accept keeps failing */
 } endpoint;
 
 typedef struct peer {
@@ -71,6 +79,9 @@ typedef struct peer {
     uint64_t last_heard_ns;
     uint64_t refusals;
     halo_net_reasm reasm;
+    /* session keys with this node (net/session.h), when has_session */
+    halo_net_session session;
+    int has_session;
     /* send side, per local sender */
     uint64_t next_seq;
     halo_rng rng;
@@ -89,6 +100,9 @@ typedef struct net {
     size_t mtu;
     double loss_rate;
     uint64_t delay_ns, rto_ns, seed, idle_timeout_ns;
+    int require_session;         /* DATA, PING, PONG only under a session key */
+    int max_conns;               /* accepted connections held per listening socket */
+    uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
     peer *peers;
     endpoint *eps;
     int n_eps;
@@ -97,8 +111,9 @@ typedef struct net {
     halo_net_control_fn control;
     void *control_ctx;
     halo_net_stats stats;
-    unsigned char frame[HALO_NET_MAX_FRAME_BYTES]; /* scratch for sealing */
-    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];    /* scratch for UDP receive */
+    unsigned char frame[HALO_NET_MAX_FRAME_BYTES];   /* scratch for sealing */
+    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
+    unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -298,6 +313,36 @@ static int lossy_emit(net *n, int src, int ep_idx, int dst, const unsigned char 
     return rc;
 }
 
+/* ==== Seal and open: the cluster key, or the session key of the pair (issue 18) ==== */
+
+/* Seals frame h into n->frame. CONTROL frames (JOIN, JACK: the key exchange itself) always
+   go under the cluster key; the rest under the session key when the pair has one. */
+static size_t seal(net *n, const halo_net_frame *h, const void *payload) {
+    const peer *d = &n->peers[h->dst];
+    if (d->has_session && h->type != HALO_NET_FRAME_CONTROL)
+        return halo_net_frame_seal_session(d->session.tx, d->session.encrypt, h, payload, n->frame,
+                                           sizeof n->frame);
+    return halo_net_frame_seal(n->key, h, payload, n->frame, sizeof n->frame);
+}
+
+/* Opens frame f[0..len): a session frame under the claimed sender's rx key, anything else
+   under the cluster key; with require_session only CONTROL may come without a session.
+   *payload: the plaintext payload. Returns an enum halo_net_verdict. */
+static int open_frame(net *n, const unsigned char *f, size_t len, size_t max, halo_net_frame *h,
+                      const unsigned char **payload) {
+    int src;
+    if (halo_net_frame_peek_session(f, len, &src)) {
+        const peer *p = src >= 0 && src < n->n_nodes ? &n->peers[src] : NULL;
+        return halo_net_frame_open_session(p && p->has_session ? p->session.rx : NULL, f, len, max,
+                                           n->n_nodes, n->plain, payload, h);
+    }
+    int v = halo_net_frame_open(n->key, f, len, max, n->n_nodes, h);
+    *payload = f + HALO_NET_HEADER_BYTES;
+    if (v == HALO_NET_VERDICT_OK && n->require_session && h->type != HALO_NET_FRAME_CONTROL)
+        return HALO_NET_VERDICT_BAD_SESSION;
+    return v;
+}
+
 static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
                       halo_err *err) {
     if (src < 0 || src >= n->n_nodes || dst < 0 || dst >= n->n_nodes || src == dst)
@@ -318,9 +363,16 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
-        size_t flen =
-            halo_net_seal_fragment(n->key, type, src, dst, s->next_seq++, i, count, (uint32_t)len,
-                                   (uint32_t)off, payload, part, n->frame, sizeof n->frame);
+        halo_net_frame h = {.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = i,
+                            .frag_count = count,
+                            .payload_bytes = part,
+                            .seq = s->next_seq++,
+                            .msg_bytes = (uint32_t)len,
+                            .offset_bytes = (uint32_t)off};
+        size_t flen = seal(n, &h, payload);
         HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
@@ -384,6 +436,11 @@ static int rx_verdict(net *n, endpoint *ep, conn *c, const halo_net_addr *from, 
         n->stats.bad_auth++;
         refuse(n, ep, c, from);
         break;
+    case HALO_NET_VERDICT_BAD_SESSION:
+        /* a peer with the cluster key but not this session (a recording, or a root that
+           has not finished the exchange): no refusal, which would read "wrong key" */
+        n->stats.bad_session++;
+        break;
     default:
         n->stats.malformed++;
         break;
@@ -402,8 +459,9 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return -1;
     }
     halo_net_frame h;
+    const unsigned char *payload;
     size_t max = n->kind == HALO_NET_KIND_UDP ? n->mtu : HALO_NET_MAX_FRAME_BYTES;
-    if (rx_verdict(n, ep, c, from, halo_net_frame_open(n->key, f, len, max, n->n_nodes, &h)) != 0)
+    if (rx_verdict(n, ep, c, from, open_frame(n, f, len, max, &h, &payload)) != 0)
         return -1;
     int src = h.src, dst = h.dst;
     if ((!n->wildcard && dst != ep->node) || !is_local(n, dst)) {
@@ -439,7 +497,7 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return 0;
     const unsigned char *msg;
     int abandoned;
-    int r = halo_net_reasm_add(&p->reasm, &h, f + HALO_NET_HEADER_BYTES, &msg, &abandoned);
+    int r = halo_net_reasm_add(&p->reasm, &h, payload, &msg, &abandoned);
     if (abandoned)
         n->stats.incomplete++;
     if (r == HALO_NET_REASM_INCONSISTENT)
@@ -527,35 +585,129 @@ static int tcp_parse(net *n, conn *c) {
 
 /* Reads what is there; -1 when the connection is finished. */
 static int rx_tcp(net *n, conn *c) {
-    for (int i = 0; i < RX_BURST; i++) {
-        if (c->in_cap - c->in_len < 65536) {
-            size_t cap = c->in_len + (size_t)2 * HALO_NET_MAX_FRAME_BYTES;
+    /* Fair between peers: each connection gets at most RX_CONN_BUDGET bytes per poll round.
+       Bounded per peer: until it has authenticated, a connection buffers at most one frame
+       (tcp_parse takes every whole frame out), not 128 KiB more at every read. */
+    size_t budget = RX_CONN_BUDGET;
+    for (int i = 0; i < RX_BURST && budget > 0; i++) {
+        size_t want = c->peer < 0 ? HALO_NET_MAX_FRAME_BYTES
+                                  : c->in_len + (size_t)2 * HALO_NET_MAX_FRAME_BYTES;
+        if (c->in_cap - c->in_len < 65536 && want > c->in_cap) {
+            size_t cap = want;
             unsigned char *p = realloc(c->in, cap);
             if (!p)
                 return -1;
             c->in = p;
             c->in_cap = cap;
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        size_t room = c->in_cap - c->in_len;
+        if (room == 0) /* cannot happen: a whole frame fits and is parsed */
+            return -1;
+        ssize_t r = recv(c->fd, c->in + c->in_len, room < budget ? room : budget, 0);
         if (r == 0)
             return -1;
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
         c->in_len += (size_t)r;
+        budget -= (size_t)r;
         if (tcp_parse(n, c) != 0)
             return -1;
     }
     return 0;
 }
 
+/* ==== Admission: connection cap, pre-authentication timeout, accept backoff ==== */
+
+/* Accepted connections of ep not yet closing; *oldest: the oldest one that has not
+   authenticated (NULL if none). */
+static int count_accepted(const endpoint *ep, conn **oldest) {
+    int k = 0;
+    *oldest = NULL;
+    for (conn *c = ep->conns; c; c = c->next) {
+        if (c->outgoing || c->broken)
+            continue;
+        k++;
+        if (c->peer < 0 && (!*oldest || c->accepted_ns <= (*oldest)->accepted_ns))
+            *oldest = c;
+    }
+    return k;
+}
+
+/*
+ * Accepts what is waiting (issue 18: idle connections exhausted the worker). At the cap the
+ * oldest connection that has not authenticated makes room (an authenticated peer is never
+ * pushed out by strangers), or the new one is closed when every held connection is
+ * authenticated. When accept itself fails (no fds left: EMFILE, ENFILE, ENOBUFS) the
+ * connection stays in the backlog and the socket stays readable, which spun the loop at
+ * 100% CPU: the oldest unauthenticated connection is closed instead and the listening socket
+ * rests 10 ms, doubling up to 1 s while accept keeps failing.
+ */
 static void accept_all(net *n, int ep_idx) {
+    endpoint *ep = &n->eps[ep_idx];
     for (int i = 0; i < RX_BURST; i++) {
         int fd;
-        if (halo_net_addr_accept(&fd, n->eps[ep_idx].fd, NULL) != HALO_OK)
+        conn *oldest;
+        int rc = halo_net_addr_accept(&fd, ep->fd, NULL);
+        if (rc == HALO_ERR_AGAIN)
             return;
-        if (!conn_add(n, ep_idx, fd, -1, 0))
+        if (rc != HALO_OK) {
+            n->stats.accept_failures++;
+            (void)count_accepted(ep, &oldest);
+            if (oldest) {
+                oldest->broken = 1;
+                n->stats.conns_evicted++;
+            }
+            uint64_t b = ep->accept_backoff_ns ? 2 * ep->accept_backoff_ns : ACCEPT_BACKOFF_MIN_NS;
+            ep->accept_backoff_ns = b < ACCEPT_BACKOFF_MAX_NS ? b : ACCEPT_BACKOFF_MAX_NS;
+            ep->accept_resume_ns = now_of(n) + ep->accept_backoff_ns;
+            return;
+        }
+        ep->accept_backoff_ns = 0;
+        if (count_accepted(ep, &oldest) >= n->max_conns) {
+            if (!oldest) {
+                (void)close(fd);
+                n->stats.conns_refused++;
+                continue;
+            }
+            oldest->broken = 1;
+            n->stats.conns_evicted++;
+        }
+        conn *c = conn_add(n, ep_idx, fd, -1, 0);
+        if (!c)
             (void)close(fd);
+        else
+            c->accepted_ns = now_of(n);
     }
+}
+
+/* Closes accepted connections that did not authenticate within preauth_timeout_ns. */
+static void expire_preauth(net *n, uint64_t now) {
+    for (int e = 0; e < n->n_eps; e++)
+        for (conn *c = n->eps[e].conns; c; c = c->next)
+            if (!c->outgoing && c->peer < 0 && !c->broken &&
+                now - c->accepted_ns >= n->preauth_timeout_ns) {
+                c->broken = 1;
+                n->stats.conns_timed_out++;
+            }
+}
+
+/* How long the poll may sleep, at most, for the admission rules: until a paused listening
+   socket resumes or the first unauthenticated connection expires. */
+static uint64_t admission_wait_ns(const net *n, uint64_t now, uint64_t wait) {
+    for (int e = 0; e < n->n_eps; e++) {
+        const endpoint *ep = &n->eps[e];
+        if (ep->accept_resume_ns) {
+            uint64_t left = ep->accept_resume_ns > now ? ep->accept_resume_ns - now : 0;
+            wait = left < wait ? left : wait;
+        }
+        for (const conn *c = ep->conns; c; c = c->next)
+            if (!c->outgoing && c->peer < 0 && !c->broken) {
+                uint64_t due = c->accepted_ns + n->preauth_timeout_ns;
+                uint64_t left = due > now ? due - now : 0;
+                wait = left < wait ? left : wait;
+            }
+    }
+    return wait;
 }
 
 void halo_net_inject_rx(halo_transport *t, int node, const void *buf, size_t len) {
@@ -689,8 +841,13 @@ static size_t poll_set(net *n) {
         n->pcap = need;
     }
     size_t k = 0;
+    uint64_t now = now_of(n);
     for (int e = 0; e < n->n_eps; e++) {
-        n->pfds[k] = (struct pollfd){.fd = n->eps[e].fd, .events = POLLIN};
+        endpoint *ep = &n->eps[e];
+        if (ep->accept_resume_ns && ep->accept_resume_ns <= now)
+            ep->accept_resume_ns = 0;
+        /* a paused listening socket is left out (a negative fd is ignored by poll) */
+        n->pfds[k] = (struct pollfd){.fd = ep->accept_resume_ns ? -1 : ep->fd, .events = POLLIN};
         n->pconns[k++] = NULL;
         for (conn *c = n->eps[e].conns; c; c = c->next) {
             short ev = POLLIN;
@@ -705,12 +862,16 @@ static size_t poll_set(net *n) {
 
 static void poll_once(net *n, uint64_t timeout_ns) {
     size_t k = poll_set(n);
+    timeout_ns = admission_wait_ns(n, now_of(n), timeout_ns);
     struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
                           .tv_nsec = (long)(timeout_ns % 1000000000ull)};
     int r = ppoll(n->pfds, (nfds_t)k, &ts, NULL);
     n->last_poll_ns = now_of(n);
-    if (r <= 0)
+    if (r <= 0) {
+        expire_preauth(n, n->last_poll_ns);
+        sweep(n);
         return;
+    }
     for (size_t i = 0; i < k; i++) {
         short re = n->pfds[i].revents;
         if (!re)
@@ -718,7 +879,7 @@ static void poll_once(net *n, uint64_t timeout_ns) {
         conn *c = n->pconns[i];
         if (!c) {
             int e = 0;
-            while (e < n->n_eps && n->eps[e].fd != n->pfds[i].fd)
+            while (e < n->n_eps && (n->pfds[i].fd < 0 || n->eps[e].fd != n->pfds[i].fd))
                 e++;
             if (e == n->n_eps)
                 continue;
@@ -744,6 +905,7 @@ static void poll_once(net *n, uint64_t timeout_ns) {
         if (bad)
             c->broken = 1;
     }
+    expire_preauth(n, now_of(n));
     sweep(n);
 }
 
@@ -796,8 +958,10 @@ static void net_destroy(halo_transport *t) {
         if (n->eps[e].fd >= 0)
             (void)close(n->eps[e].fd);
     }
-    for (int i = 0; n->peers && i < n->n_nodes; i++)
+    for (int i = 0; n->peers && i < n->n_nodes; i++) {
         halo_net_reasm_free(&n->peers[i].reasm);
+        sodium_memzero(&n->peers[i].session, sizeof n->peers[i].session);
+    }
     sodium_memzero(n->key, sizeof n->key);
     free(n->pfds);
     free(n->pconns);
@@ -889,6 +1053,9 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->mtu = cfg->mtu_bytes ? cfg->mtu_bytes : 1400;
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
+    n->require_session = cfg->require_session != 0;
+    n->max_conns = cfg->max_conns > 0 ? cfg->max_conns : DEFAULT_MAX_CONNS;
+    n->preauth_timeout_ns = cfg->preauth_timeout_ns ? cfg->preauth_timeout_ns : DEFAULT_PREAUTH_NS;
     n->t0_ns = mono_ns();
     n->peers = calloc((size_t)n->n_nodes, sizeof *n->peers);
     int n_eps = 0;
@@ -938,6 +1105,17 @@ int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *e
     if (node < 0 || node >= n->n_nodes)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: no node %d", node);
     return halo_net_addr_parse(&n->peers[node].addr, addr, err);
+}
+
+void halo_net_set_session(halo_transport *t, int node, const halo_net_session *s) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes)
+        return;
+    peer *p = &n->peers[node];
+    sodium_memzero(&p->session, sizeof p->session);
+    p->has_session = s != NULL;
+    if (s)
+        p->session = *s;
 }
 
 void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx) {

@@ -4,7 +4,9 @@
  * the monotonic clock. now_ns is real time since the transport was made; charge does nothing
  * (the time really passed).
  *
- * Every message travels in authenticated frames (net/frame.h; docs/net.md has the layout).
+ * Every message travels in authenticated frames (net/frame.h; docs/net.md has the layout):
+ * under the cluster key, or, between nodes given session keys (halo_net_set_session), as
+ * encrypted session frames; with require_session nothing but CONTROL is taken without one.
  * Over UDP a message larger than the MTU is cut into fragments and reassembled; a message
  * with a lost fragment is lost (nothing is retransmitted). Over TCP frames follow each other
  * on a connection.
@@ -14,6 +16,9 @@
  * and counted; nothing a peer sends can crash the process or make it allocate more than
  * HALO_NET_MAX_MESSAGE_BYTES per sender. A sender's sequence numbers start at its wall
  * clock in nanoseconds, so a restarted sender is accepted and old frames are not.
+ * Accepted TCP connections are admitted under a cap, must authenticate within a timeout,
+ * buffer at most one frame until they do, and each gets a bounded share of every poll
+ * round; when accept fails for lack of fds the listening socket rests instead of spinning.
  *
  * Nodes: the transport spans n_nodes indices. Either every node marked `local` gets its own
  * socket (several nodes in one process: tests), or one socket bound at `listen` hosts
@@ -37,6 +42,7 @@
 #include "core/transport.h"
 #include "net/frame.h"
 #include "net/key.h"
+#include "net/session.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +69,16 @@ typedef struct halo_net_config {
     uint64_t seed;            /* injected loss: seed of the per-node streams */
     uint64_t idle_timeout_ns; /* run: HALO_ERR_TIMEOUT after this long without any event;
                                  0 = never */
+    /* Admission of accepted TCP connections (issue 18). At most max_conns per listening
+       socket (0 = 64); at the cap the oldest one that has not authenticated is closed for the
+       new one. One that has sent no authenticated frame within preauth_timeout_ns (0 = 2 s)
+       is closed, and until then it buffers at most one frame. */
+    int max_conns;
+    uint64_t preauth_timeout_ns;
+    /* 1: DATA, PING and PONG frames are accepted only under a session key of their sender
+       (halo_net_set_session); under the cluster key alone they are dropped (bad_session).
+       CONTROL frames (the JOIN/JACK key exchange) always travel under the cluster key. */
+    int require_session;
 } halo_net_config;
 
 /*
@@ -87,6 +103,15 @@ void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, u
  */
 typedef void (*halo_net_control_fn)(void *ctx, int dst, int src, const void *msg, size_t len);
 
+/*
+ * Sets (s not NULL: copied) or clears (NULL) the session keys between this transport's
+ * node(s) and `node` (net/session.h). From now on every DATA, PING and PONG frame to `node`
+ * is sealed with s->tx (encrypted if s->encrypt), and session frames from it are opened with
+ * s->rx; frames under an earlier session's keys no longer open (bad_session). Nothing for a
+ * node out of range.
+ */
+void halo_net_set_session(halo_transport *t, int node, const halo_net_session *s);
+
 /* Sets the control callback (replacing any earlier one). */
 void halo_net_set_control(halo_transport *t, halo_net_control_fn fn, void *ctx);
 
@@ -108,6 +133,8 @@ typedef struct halo_net_stats {
     uint64_t frames_sent, frames_recv; /* frames that passed every check */
     uint64_t bytes_sent, bytes_recv;   /* on the wire, framing included */
     uint64_t bad_auth;                 /* dropped: tag did not verify */
+    uint64_t bad_session;              /* dropped: no current session key opens it, or it
+                                          needed one (require_session) */
     uint64_t replayed;                 /* dropped: sequence number seen or too old */
     uint64_t malformed;                /* dropped: bad magic, version, sizes, fields */
     uint64_t oversized;                /* dropped: larger than the limits */
@@ -117,7 +144,12 @@ typedef struct halo_net_stats {
     uint64_t injected_drops;           /* frames the loss layer dropped */
     uint64_t injected_holds;           /* TCP frames the loss layer held back */
     uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */
-    uint64_t conns_closed;             /* TCP connections closed on error or EOF */
+    uint64_t conns_closed;             /* TCP connections closed (any reason) */
+    uint64_t conns_evicted;            /* closed unauthenticated to admit another */
+    uint64_t conns_refused;            /* accepted and closed at once: the cap is all
+                                          authenticated peers */
+    uint64_t conns_timed_out;          /* closed: not authenticated within the timeout */
+    uint64_t accept_failures;          /* accept failed (no fds): the listener rested */
 } halo_net_stats;
 
 /* Cumulative statistics of the whole transport. */

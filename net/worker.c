@@ -9,6 +9,7 @@
 #include "core/node.h"
 #include "core/plan.h"
 
+#include <sodium.h>
 #include <string.h>
 
 typedef struct worker {
@@ -20,7 +21,30 @@ typedef struct worker {
     int node_idx;
     uint64_t session, hash;
     uint64_t joins, refusals;
+    /* the key exchange of the current session: our pair, made for the root's public key
+       root_pk (a JOIN the root repeats gets the same answer) */
+    halo_net_kx kx;
+    uint8_t root_pk[HALO_NET_KX_PUBLIC_BYTES];
+    int have_kx;
+    uint64_t start_wall_ns; /* wall clock when this worker started */
+    uint64_t early_joins;   /* JOINs stamped before that: ignored */
 } worker;
+
+/* The session keys for JOIN j, made with a fresh key pair unless j repeats the exchange we
+   answered last. */
+static int worker_session(worker *w, const halo_net_join *j, halo_net_session *s) {
+    if (!w->have_kx || j->session != w->session ||
+        memcmp(j->kx_pk, w->root_pk, sizeof w->root_pk) != 0) {
+        halo_net_kx_wipe(&w->kx);
+        w->have_kx = 0;
+        if (halo_net_kx_new(&w->kx, NULL) != HALO_OK)
+            return HALO_ERR_IO;
+        memcpy(w->root_pk, j->kx_pk, sizeof w->root_pk);
+        w->have_kx = 1;
+    }
+    return halo_net_session_derive(s, &w->kx, j->kx_pk, 0, w->cfg->key,
+                                   (j->flags & HALO_NET_JOIN_ENCRYPT) != 0, NULL);
+}
 
 static void worker_control(void *ctx, int dst, int src, const void *msg, size_t len) {
     worker *w = ctx;
@@ -28,6 +52,17 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     if (src != 0 || !halo_net_join_decode(&j, msg, len) || j.node_idx != dst || j.node_idx < 1 ||
         j.node_idx >= j.n_devices || j.n_devices > HALO_MAX_DEVICES)
         return;
+    if (j.wall_ns < w->start_wall_ns) {
+        /* Sent before this worker started: a recording of an earlier session replayed to a
+           restarted worker (issue 18), since a live root stamps every JOIN when it sends it.
+           No answer at all, so the replay gets nothing back. */
+        if (w->early_joins++ == 0)
+            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
+                         "ignoring a join stamped %.3f s before this worker started (a replayed "
+                         "recording, or a root whose clock is behind ours)",
+                         (double)(w->start_wall_ns - j.wall_ns) / 1e9);
+        return;
+    }
     uint64_t now = halo_net_wall_ns();
     uint64_t skew = now > j.wall_ns ? now - j.wall_ns : j.wall_ns - now;
     int status = HALO_NET_JACK_OK;
@@ -38,6 +73,10 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     const halo_model_config *mc = halo_model_get_config(w->cfg->model);
     halo_groups g;
     halo_err e = {0};
+    halo_net_session sess;
+    memset(&sess, 0, sizeof sess);
+    if (status == HALO_NET_JACK_OK && worker_session(w, &j, &sess) != HALO_OK)
+        status = HALO_NET_JACK_BAD;
     if (status == HALO_NET_JACK_OK &&
         (j.encoding < 0 || j.encoding >= HALO_ENCODING_COUNT_ || j.ffn_group_size < 1 ||
          halo_groups_init(&g, mc, j.ffn_group_size, &e) != HALO_OK))
@@ -97,9 +136,16 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     }
     halo_net_jack a = {
         .status = status, .node_idx = j.node_idx, .model_hash = w->hash, .session = j.session};
+    if (status == HALO_NET_JACK_OK)
+        memcpy(a.kx_pk, w->kx.pk, sizeof a.kx_pk);
     unsigned char ack[HALO_NET_JACK_BYTES];
     halo_net_jack_encode(&a, ack);
     (void)halo_net_send_control(w->t, dst, 0, ack, sizeof ack, NULL);
+    /* after the JACK (which travels under the cluster key): the root's frames must now come
+       under this session's keys, so a recording of an earlier session opens nothing */
+    if (status == HALO_NET_JACK_OK)
+        halo_net_set_session(w->t, 0, &sess);
+    sodium_memzero(&sess, sizeof sess);
 }
 
 static int worker_stop(void *arg) {
@@ -108,9 +154,15 @@ static int worker_stop(void *arg) {
 }
 
 int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
-    worker w = {.cfg = cfg, .hash = halo_model_hash(cfg->model)};
-    halo_net_config nc = {
-        .kind = cfg->kind, .n_nodes = HALO_MAX_DEVICES, .listen = cfg->listen, .key = cfg->key};
+    worker w = {
+        .cfg = cfg, .hash = halo_model_hash(cfg->model), .start_wall_ns = halo_net_wall_ns()};
+    halo_net_config nc = {.kind = cfg->kind,
+                          .n_nodes = HALO_MAX_DEVICES,
+                          .listen = cfg->listen,
+                          .key = cfg->key,
+                          .max_conns = cfg->max_conns,
+                          .preauth_timeout_ns = cfg->preauth_timeout_ns,
+                          .require_session = 1};
     int rc = halo_net_new(&w.t, &nc, err);
     if (rc != HALO_OK)
         return rc;
@@ -125,14 +177,23 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     const halo_node_stats *ns = w.node ? halo_node_get_stats(w.node) : NULL;
     halo_net_log(
         cfg->log_fn, cfg->log_ctx,
-        "stopping: %llu joins, %llu refused; %llu blocks computed; frames dropped: %llu "
+        "stopping: %llu joins, %llu refused, %llu stamped before our start ignored; %llu "
+        "blocks computed; frames dropped: %llu "
         "unauthenticated, %llu replayed, %llu malformed, %llu oversized, %llu misaddressed, "
-        "%llu stale",
+        "%llu stale, %llu outside the session",
         (unsigned long long)w.joins, (unsigned long long)w.refusals,
-        (unsigned long long)(ns ? ns->computed : 0), (unsigned long long)s.bad_auth,
-        (unsigned long long)s.replayed, (unsigned long long)s.malformed,
-        (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
-        (unsigned long long)s.stale);
+        (unsigned long long)w.early_joins, (unsigned long long)(ns ? ns->computed : 0),
+        (unsigned long long)s.bad_auth, (unsigned long long)s.replayed,
+        (unsigned long long)s.malformed, (unsigned long long)s.oversized,
+        (unsigned long long)s.misaddressed, (unsigned long long)s.stale,
+        (unsigned long long)s.bad_session);
+    if (cfg->kind == HALO_NET_KIND_TCP)
+        halo_net_log(cfg->log_fn, cfg->log_ctx,
+                     "connections: %llu closed, %llu evicted unauthenticated at the cap, %llu "
+                     "refused, %llu timed out unauthenticated, %llu failed accepts (no fds)",
+                     (unsigned long long)s.conns_closed, (unsigned long long)s.conns_evicted,
+                     (unsigned long long)s.conns_refused, (unsigned long long)s.conns_timed_out,
+                     (unsigned long long)s.accept_failures);
     if (w.loader) {
         halo_loader_stats ls;
         halo_loader_get_stats(w.loader, &ls);
@@ -153,5 +214,6 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     halo_node_free(w.node);
     halo_loader_free(w.loader);
     halo_transport_free(w.t);
+    halo_net_kx_wipe(&w.kx);
     return rc;
 }

@@ -7,6 +7,12 @@
  * root after a loss) replaces the node. The transport answers the root's PINGs only while a
  * node is hosted, so a restarted worker looks lost to the root until it is joined again.
  *
+ * Hardening (issue 18): the JOIN and JACK carry a per-session key exchange (net/session.h)
+ * and everything else between root and worker travels under its keys, so a recorded session
+ * opens nothing; a JOIN stamped before the worker started is ignored without an answer; TCP
+ * connections are admitted under a cap and must authenticate within a timeout
+ * (halo_net_config's admission fields); the UDP port is bound exclusively.
+ *
  * A worker whose memory cannot hold its share (memory_bytes) streams its groups' weights from
  * its checkpoint through the loader, and logs what it read, waited for and hid at the end.
  *
@@ -36,6 +42,10 @@ typedef struct halo_worker_config {
        reading the next block ahead while it computes. */
     uint64_t memory_bytes;
     const char *model_path; /* the checkpoint of `model` (memory_bytes > 0) */
+    /* TCP admission (halo_net_config): connections held at once (0 = 64) and how long one
+       may stay without authenticating (0 = 2 s); nothing a stranger sends can hold more. */
+    int max_conns;
+    uint64_t preauth_timeout_ns;
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_worker_config;

@@ -23,7 +23,7 @@ variant() {
 }
 
 base=$("$halo" eval --json --max-stories "$stories" "$text" 2>/dev/null | field perplexity)
-strict=$("$halo" sim --json --point 0 "$here/scenarios/headline.yaml" | field mean_ms)
+strict=$("$halo" sim --json --point 0 --run 0 "$here/scenarios/headline.yaml" | field mean_ms)
 echo "Loss-free perplexity $base (stories 1..$stories); distributed-llama on the headline"
 echo "cluster: $strict ms/token (first run)."
 echo

@@ -57,16 +57,7 @@ point_stats() {
     shift 2
     local runs=()
     [ $quick = 1 ] && runs=(--run 0)
-    "$halo" sim --json --point "$point" "${runs[@]}" "$@" "$scen" | awk '
-    {
-        n = split($0, runs, /\{"run": /)
-        for (i = 2; i <= n; i++) {
-            mean += val(runs[i], "mean_ms"); ex += val(runs[i], "expected")
-            miss += val(runs[i], "missing"); k++
-        }
-        printf "%.1f %.2f\n", mean / k, (ex > 0 ? 100 * miss / ex : 0)
-    }
-    '"$AWK_VAL"
+    "$halo" sim --json --point "$point" "${runs[@]}" "$@" "$scen" | run_stats
 }
 
 # ladder TITLE SCENARIO POINT: one table

@@ -12,16 +12,7 @@ use_halo headline "${1:-$here/build/dev/app/halo}"
 
 # mean_ms and missing share over the runs of one point
 stats() {
-    "$halo" sim --json --point "$2" "$1" | awk '
-    {
-        n = split($0, runs, /\{"run": /)
-        for (i = 2; i <= n; i++) {
-            mean += val(runs[i], "mean_ms"); ex += val(runs[i], "expected")
-            miss += val(runs[i], "missing"); k++
-        }
-        printf "%.1f %.2f\n", mean / k, (ex > 0 ? 100 * miss / ex : 0)
-    }
-    '"$AWK_VAL"
+    "$halo" sim --json --point "$2" "$1" | run_stats
 }
 
 echo "| losses | distributed-llama (strict, TCP) ms/token | HALO ms/token | contributions dropped | speedup | paper |"

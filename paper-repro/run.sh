@@ -15,17 +15,13 @@
 set -euo pipefail
 # shellcheck source=paper-repro/lib.sh
 . "$(dirname "$0")/lib.sh"
-quick=0 out="" jobs=$(nproc 2>/dev/null || echo 2)
-while [ $# -gt 0 ]; do
-    case $1 in
-    --quick) quick=1 ;;
-    --out) out=$2; shift ;;
-    --jobs) jobs=$2; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
+repro_options "$@"
+shift "$nargs"
+case ${1-} in
+"") ;;
+-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+*) echo "paper-repro: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
 use_halo paper-repro "${HALO:-$here/build/dev/app/halo}" "run 'make build'"
 command -v sqlite3 >/dev/null || { echo "paper-repro: needs the sqlite3 command (scripts/deps.sh)" >&2; exit 2; }
 stories=124 mode=full suffix=""

@@ -41,7 +41,12 @@ static const char *const migrations[] = {
     SCHEMA_SECTION, /* 1 -> 2: measured runs (measured_run, measured_token, views measured_cell
                        and fidelity; issue 13) */
     SCHEMA_SECTION, /* 2 -> 3: view speedup (the speedup figures' queries) */
+    SCHEMA_SECTION, /* 3 -> 4: run identity (run.point_hash, resolved, copied_from; issue 17) */
 };
+
+const char *halo_db_git_rev(void) {
+    return HALO_GIT_REV;
+}
 
 const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
@@ -305,8 +310,9 @@ int halo_db_put_scenario(halo_db *db, const halo_scenario *sc, const char *hash,
     char now[32];
     halo_db_now_utc(now, sizeof now);
     rc = sqlite3_prepare_v2(db->db,
-                            "INSERT OR IGNORE INTO scenario (hash, name, path, text, "
-                            "n_points, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                            "INSERT INTO scenario (hash, name, path, text, n_points, "
+                            "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?6) ON "
+                            "CONFLICT (hash) DO UPDATE SET last_seen = excluded.last_seen",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
         (void)sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
@@ -466,58 +472,88 @@ static double ms(uint64_t ns) {
     return (double)ns / 1e6;
 }
 
-static const char run_sql[] =
-    "INSERT INTO run (scenario_hash, scenario_name, point, point_label, run, seed, kind, model, "
-    "model_hash, weights, n_devices, engine, system, placement, sync, delivery, encoding, "
-    "importance, tau, deadline_ms, adaptive_deadline, redundancy, place_critical, "
-    "memory_budget, prefetch, settings, "
-    "loss, speed_ratio, tokens, mean_ms, p50_ms, p90_ms, p99_ms, max_ms, compute_ms, "
-    "stragglers_ms, network_ms, expected, missing, retransmits, timeouts, probes, msgs_lost, "
-    "bytes_on_wire, events, storage_read_ms, storage_stall_ms, git_rev, host, halo_version, "
-    "sqlite_version, compiler, started_at, "
-    "finished_at, wall_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-    "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+/* Per-point columns of a run, in binding order: what identifies and describes the point
+   (also rewritten when a run is copied to another point with the same identity). */
+#define POINT_COLUMNS                                                                           \
+    "scenario_hash, scenario_name, point, point_label, run, seed, model, model_hash, weights, " \
+    "n_devices, engine, system, placement, sync, delivery, encoding, importance, tau, "         \
+    "deadline_ms, adaptive_deadline, redundancy, place_critical, memory_budget, prefetch, "     \
+    "settings, loss, speed_ratio, point_hash, resolved"
 
-static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo_db_run_info *in,
-                       const halo_sim_result *r, int *dup, halo_err *err) {
-    char mhash[65], settings[4096], host[256] = "unknown";
+static const char run_sql[] =
+    "INSERT INTO run (" POINT_COLUMNS ", kind, tokens, mean_ms, p50_ms, p90_ms, p99_ms, max_ms, "
+    "compute_ms, stragglers_ms, network_ms, expected, missing, retransmits, timeouts, probes, "
+    "msgs_lost, bytes_on_wire, events, storage_read_ms, storage_stall_ms, git_rev, host, "
+    "halo_version, sqlite_version, compiler, started_at, finished_at, wall_s, packets_lost, "
+    "queue_drops) VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, "
+    "?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?)";
+
+/*
+ * A value as it is written with 15 significant digits: the mean loss over identical links
+ * (0.05 on 7 workers) sums to 0.05000000000000001, which would break `WHERE loss = 0.05`;
+ * every value written in a scenario has at most 15 significant digits, so this gives it back
+ * exactly (issue 17).
+ */
+static double as_written(double v) {
+    char s[32];
+    (void)snprintf(s, sizeof s, "%.15g", v);
+    return strtod(s, NULL);
+}
+
+/* Binds the POINT_COLUMNS of replication `run` of point sc. */
+static int bind_point(binder *b, const halo_scenario *sc, int run, const halo_db_run_info *in,
+                      halo_err *err) {
+    char mhash[65], settings[4096];
     int rc = model_hash(sc, mhash, err);
     if (rc != HALO_OK)
         return rc;
     settings_json(sc, settings, sizeof settings);
+    bt(b, in->scenario_hash);
+    bt(b, sc->name);
+    bi(b, sc->point);
+    bt(b, sc->point_label);
+    bi(b, run);
+    bi(b, (long long)sc->seed);
+    bt(b, sc->model_file ? sc->model_file : sc->shape_name);
+    bt(b, mhash);
+    bt(b, weights_name(sc->weight_type));
+    bi(b, sc->n_devices);
+    bt(b, sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim");
+    bt(b, sc->engine.baseline[0] ? sc->engine.baseline : "custom");
+    bt(b, sc->engine.placement ? sc->engine.placement : "equal");
+    bt(b, sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict");
+    bt(b, sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram");
+    bt(b, sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32");
+    bt(b, importance_name(sc->engine.importance));
+    bd(b, sc->engine.tau);
+    bd(b, ms(sc->engine.deadline_ns));
+    bi(b, sc->engine.adaptive_deadline);
+    bi(b, sc->engine.redundancy);
+    bi(b, sc->engine.place_critical);
+    bi(b, sc->engine.memory_budget);
+    bi(b, sc->engine.prefetch);
+    bt(b, settings);
+    bd(b, as_written(mean_worker_loss(sc)));
+    bd(b, speed_ratio(sc));
+    bt(b, in->point_hash ? in->point_hash : "");
+    bt(b, in->resolved ? in->resolved : "");
+    return HALO_OK;
+}
+
+static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo_db_run_info *in,
+                       const halo_sim_result *r, int *dup, halo_err *err) {
+    char host[256] = "unknown";
     (void)gethostname(host, sizeof host - 1);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db->db, run_sql, -1, &st, NULL) != SQLITE_OK)
         return sql_fail(db, err, "run");
     binder b = {st, 0};
-    bt(&b, in->scenario_hash);
-    bt(&b, sc->name);
-    bi(&b, sc->point);
-    bt(&b, sc->point_label);
-    bi(&b, run);
-    bi(&b, (long long)sc->seed);
+    int rc = bind_point(&b, sc, run, in, err);
+    if (rc != HALO_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     bt(&b, r->numerics ? "numerics" : "shape-only");
-    bt(&b, sc->model_file ? sc->model_file : sc->shape_name);
-    bt(&b, mhash);
-    bt(&b, weights_name(sc->weight_type));
-    bi(&b, sc->n_devices);
-    bt(&b, sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim");
-    bt(&b, sc->engine.baseline[0] ? sc->engine.baseline : "custom");
-    bt(&b, sc->engine.placement ? sc->engine.placement : "equal");
-    bt(&b, sc->engine.policy == HALO_SYNC_POLICY_RELAXED ? "relaxed" : "strict");
-    bt(&b, sc->engine.delivery == HALO_DELIVERY_STREAM ? "stream" : "datagram");
-    bt(&b, sc->engine.encoding == HALO_ENCODING_Q8 ? "q8" : "f32");
-    bt(&b, importance_name(sc->engine.importance));
-    bd(&b, sc->engine.tau);
-    bd(&b, ms(sc->engine.deadline_ns));
-    bi(&b, sc->engine.adaptive_deadline);
-    bi(&b, sc->engine.redundancy);
-    bi(&b, sc->engine.place_critical);
-    bi(&b, sc->engine.memory_budget);
-    bi(&b, sc->engine.prefetch);
-    bt(&b, settings);
-    bd(&b, mean_worker_loss(sc));
-    bd(&b, speed_ratio(sc));
     bi(&b, r->n_tokens);
     bd(&b, r->mean_ms);
     bd(&b, r->p50_ms);
@@ -545,6 +581,14 @@ static int insert_main(halo_db *db, const halo_scenario *sc, int run, const halo
     bt(&b, in->started_at);
     bt(&b, in->finished_at);
     bd(&b, (double)r->wall_ns / 1e9);
+    uint64_t lost = 0, qdrops = 0;
+    for (int d = 0; d < r->n_devices; d++) {
+        lost += r->devices[d].packets_lost;
+        qdrops += r->devices[d].queue_drops;
+    }
+    bi(&b, (long long)lost);
+    bi(&b, (long long)qdrops);
+    HALO_ASSERT(b.i == sqlite3_bind_parameter_count(st)); /* run_sql and the binds agree */
     int s = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(db->db);
     sqlite3_finalize(st);
@@ -650,6 +694,7 @@ static void bind_device(binder *b, int d, const void *ctx) {
     bi(b, (long long)s->storage_bytes);
     bd(b, ms(s->storage_read_ns));
     bd(b, ms(s->storage_stall_ns));
+    bi(b, (long long)s->queue_drops);
 }
 
 static void bind_layer(binder *b, int l, const void *ctx) {
@@ -695,8 +740,8 @@ static int insert_details(halo_db *db, sqlite3_int64 id, const halo_scenario *sc
                          r->n_tokens, bind_token, r, err);
     if (rc == HALO_OK)
         rc = insert_rows(db, "device_stat",
-                         "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", id,
-                         n_dev, bind_device, &dr, err);
+                         "INSERT INTO device_stat VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         id, n_dev, bind_device, &dr, err);
     if (rc == HALO_OK)
         rc = insert_rows(db, "layer_stat", "INSERT INTO layer_stat VALUES (?,?,?,?,?,?,?,?)", id,
                          r->n_layers, bind_layer, r, err);
@@ -875,6 +920,129 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
     (void)sqlite3_exec(db->db, "DETACH DATABASE src", NULL, NULL, NULL);
     if (rc == HALO_OK)
         *n_skipped = total - *n_copied;
+    return rc;
+}
+
+/* ==== Runs by identity (issue 17) ==== */
+
+int halo_db_find_run(halo_db *db, const char *scenario_name, const char *point_hash, int run,
+                     long long *id, halo_err *err) {
+    *id = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->db,
+                                "SELECT id FROM run WHERE scenario_name = ? AND point_hash = ? "
+                                "AND run = ? AND point_hash <> '' ORDER BY copied_from <> '', id "
+                                "LIMIT 1",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        (void)sqlite3_bind_text(st, 1, scenario_name, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 2, point_hash, -1, SQLITE_STATIC);
+        (void)sqlite3_bind_int(st, 3, run);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *id = sqlite3_column_int64(st, 0);
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? HALO_OK : sql_fail(db, err, "looking up a run by identity");
+}
+
+/* The copy's select list: the run's columns after `id`, each per-point column a numbered
+   parameter (?1.. in POINT_COLUMNS order), copied_from naming the source (or its source). */
+static int copy_select(halo_db *db, char *cols, size_t ccap, char *sel, size_t cap, halo_err *err) {
+    int rc = columns(db, "run", 1, cols, ccap, err);
+    if (rc != HALO_OK)
+        return rc;
+    static const char point_cols[] = POINT_COLUMNS;
+    size_t used = 0;
+    sel[0] = '\0';
+    for (const char *c = cols; *c;) {
+        const char *e = strstr(c, ", ");
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        char name[64], expr[160];
+        (void)snprintf(name, sizeof name, "%.*s", (int)n, c);
+        int k = 0, found = 0;
+        for (const char *p = point_cols; *p && !found;) {
+            const char *q = strstr(p, ", ");
+            size_t m = q ? (size_t)(q - p) : strlen(p);
+            k++;
+            found = m == strlen(name) && strncmp(p, name, m) == 0;
+            p = q ? q + 2 : p + m;
+        }
+        if (found)
+            (void)snprintf(expr, sizeof expr, "?%d", k);
+        else if (strcmp(name, "copied_from") == 0)
+            (void)snprintf(expr, sizeof expr,
+                           "CASE WHEN copied_from <> '' THEN copied_from ELSE scenario_hash || "
+                           "'/' || point || '/' || run END");
+        else
+            (void)snprintf(expr, sizeof expr, "%s", name);
+        used += (size_t)snprintf(sel + used, used < cap ? cap - used : 0, "%s%s", used ? ", " : "",
+                                 expr);
+        c = e ? e + 2 : c + n;
+    }
+    if (used >= cap)
+        return HALO_FAIL(err, HALO_ERR_ARG, "run: too many columns");
+    return HALO_OK;
+}
+
+int halo_db_copy_run(halo_db *db, long long src_id, const halo_scenario *sc, int run,
+                     const halo_db_run_info *info, int *inserted, halo_err *err) {
+    *inserted = 0;
+    int rc = halo__db_writable(db, err);
+    if (rc != HALO_OK)
+        return rc;
+    char cols[4096], sel[8192], sql[16384];
+    rc = copy_select(db, cols, sizeof cols, sel, sizeof sel, err);
+    if (rc != HALO_OK)
+        return rc;
+    rc = exec(db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc != HALO_OK)
+        return rc;
+    int n_point = 1;
+    for (const char *p = POINT_COLUMNS; (p = strstr(p, ", ")); p += 2)
+        n_point++;
+    (void)snprintf(sql, sizeof sql, "INSERT INTO run (%s) SELECT %s FROM run WHERE id = ?%d", cols,
+                   sel, n_point + 1);
+    sqlite3_stmt *st = NULL;
+    int dup = 0;
+    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        rc = sql_fail(db, err, "copying a run");
+    binder b = {st, 0};
+    if (rc == HALO_OK)
+        rc = bind_point(&b, sc, run, info, err);
+    if (rc == HALO_OK) {
+        (void)sqlite3_bind_int64(st, n_point + 1, src_id);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE && sqlite3_changes(db->db) == 0)
+            rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: no run %lld to copy", db->path, src_id);
+        else if (s != SQLITE_DONE && sqlite3_extended_errcode(db->db) == SQLITE_CONSTRAINT_UNIQUE)
+            dup = 1;
+        else if (s != SQLITE_DONE)
+            rc = sql_fail(db, err, "copying a run");
+    }
+    sqlite3_finalize(st);
+    sqlite3_int64 id = sqlite3_last_insert_rowid(db->db);
+    if (rc == HALO_OK && !dup)
+        rc = insert_axes(db, id, sc->point_label, err);
+    static const char *const children[] = {"token", "device_stat", "layer_stat", "quality"};
+    for (size_t i = 0; rc == HALO_OK && !dup && i < sizeof children / sizeof children[0]; i++) {
+        rc = columns(db, children[i], 1, cols, sizeof cols, err);
+        if (rc != HALO_OK)
+            break;
+        (void)snprintf(sql, sizeof sql,
+                       "INSERT INTO %s (run_id, %s) SELECT %lld, %s FROM %s WHERE run_id = %lld",
+                       children[i], cols, (long long)id, cols, children[i], src_id);
+        rc = exec(db, sql, children[i], err);
+    }
+    if (rc == HALO_OK && !dup) {
+        rc = exec(db, "COMMIT", "commit", err);
+        if (rc == HALO_OK) {
+            *inserted = 1;
+            return HALO_OK;
+        }
+    }
+    (void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

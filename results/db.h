@@ -15,7 +15,9 @@
  *
  * Concurrency: writers use WAL mode with a busy timeout of 60 s, so several processes (the
  * workers of a sweep, several sweeps) can write to one file; each run is one transaction,
- * and a run is unique on (scenario hash, point, run).
+ * and a run is unique on (scenario hash, point, run). Since version 4 the scenario hash is
+ * that of its resolved points, and each run carries its point's identity (point_hash and the
+ * resolved JSON, results/identity.h).
  */
 #ifndef HALO_RESULTS_DB_H
 #define HALO_RESULTS_DB_H
@@ -28,7 +30,7 @@
 #include <stddef.h>
 
 /* The schema version this binary writes and reads. */
-#define HALO_DB_VERSION 3
+#define HALO_DB_VERSION 4
 
 /* Flags of halo_db_new. */
 enum {
@@ -61,9 +63,15 @@ const char *halo_db_path(const halo_db *db);
 /* The schema's SQL text compiled into the binary (static). */
 const char *halo_db_schema_sql(void);
 
+/* The git revision of this build's source tree ("unknown" outside git; static): what every
+   run records as its git_rev, and what `halo --version` prints. */
+const char *halo_db_git_rev(void);
+
 /*
- * Records the scenario's text under `hash` (hex sha256 of sc->text) if not present.
- * Errors: HALO_ERR_ARG (read-only database), HALO_ERR_IO (SQLite).
+ * Records the scenario's text under `hash` (the sweep's identity of the scenario: sha256 of
+ * its name and its points' identities) if not present, and notes that it was swept now
+ * (last_seen: the view latest_run reads the version swept last). Errors: HALO_ERR_ARG (read-only
+ * database), HALO_ERR_IO (SQLite).
  */
 int halo_db_put_scenario(halo_db *db, const halo_scenario *sc, const char *hash, halo_err *err);
 
@@ -81,8 +89,10 @@ typedef struct halo_db_run_info {
     const char *git_rev;       /* of the binary, or NULL: the build's own revision */
     const char *started_at;    /* UTC ISO 8601 (halo_db_now_utc) */
     const char *finished_at;
-    const char *eval_file; /* evaluation text (when q is given), or NULL */
-    const char *eval_hash; /* its sha256, or NULL */
+    const char *eval_file;  /* evaluation text (when q is given), or NULL */
+    const char *eval_hash;  /* its sha256, or NULL */
+    const char *point_hash; /* the point's identity (results/identity.h), or NULL: none */
+    const char *resolved;   /* the resolved point as JSON, or NULL */
 } halo_db_run_info;
 
 /*
@@ -99,6 +109,26 @@ int halo_db_insert_run(halo_db *db, const halo_scenario *sc, int run, const halo
                        const halo_sim_result *qr, int *inserted, halo_err *err);
 
 /*
+ * The id of a stored run of scenario `scenario_name` whose point has the identity
+ * `point_hash` (results/identity.h), replication `run`, into *id (a simulated run before a
+ * copy of one); 0 when there is none. Errors: HALO_ERR_IO (SQLite).
+ */
+int halo_db_find_run(halo_db *db, const char *scenario_name, const char *point_hash, int run,
+                     long long *id, halo_err *err);
+
+/*
+ * Stores stored run `src_id` again as replication `run` of point `sc` (same identity, another
+ * point or scenario version), in one transaction: the run row with the point's own columns
+ * (scenario hash from info, name, point, label, settings, identity) and the source's results
+ * and provenance, copied_from naming the simulated run (scenario_hash/point/run), its axes
+ * from sc's label, and copies of its token, device, layer and quality rows. Nothing is
+ * simulated. *inserted is 1, or 0 when (scenario hash, point, run) was already stored.
+ * Errors: HALO_ERR_ARG (read-only database, no such run), HALO_ERR_IO (SQLite).
+ */
+int halo_db_copy_run(halo_db *db, long long src_id, const halo_scenario *sc, int run,
+                     const halo_db_run_info *info, int *inserted, halo_err *err);
+
+/*
  * Copies every run of the database at `src_path` that `db` does not have (same scenario
  * hash, point and run) into `db`, with its rows, and every measured run it does not have
  * (same harness, cell, run and source) with its tokens, in one transaction; the source is
@@ -113,10 +143,10 @@ int halo_db_merge(halo_db *db, const char *src_path, long *n_copied, long *n_ski
 /* Runs stored (all scenarios) into *n. Errors: HALO_ERR_IO, HALO_ERR_FORMAT. */
 int halo_db_count_runs(halo_db *db, long *n, halo_err *err);
 
-/* The runs of one scenario text, for `halo db info`. */
+/* The runs of one scenario version (results/identity.h), for `halo db info`. */
 typedef struct halo_db_scenario_info {
     char name[128]; /* the scenario's name */
-    char hash[65];  /* hex sha256 of its text */
+    char hash[65];  /* its identity: hex sha256 of its name and points */
     char kind[16];  /* "numerics" or "shape-only" (of one of its runs) */
     long n_runs;    /* runs stored */
     long n_points;  /* distinct points among them */
@@ -134,7 +164,7 @@ typedef struct halo_db_measured_info {
 
 typedef struct halo_db_info {
     int version;                      /* schema version */
-    long n_scenarios;                 /* scenario texts with runs */
+    long n_scenarios;                 /* scenario versions with runs */
     halo_db_scenario_info *scenarios; /* (n_scenarios), in the order of their first run */
     long n_measured_runs;             /* measured runs stored (all harnesses and sources) */
     long n_measured;                  /* (harness, source) groups of them */
@@ -143,7 +173,7 @@ typedef struct halo_db_info {
 
 /*
  * Fills *info (overwritten; free with halo_db_info_free) with the schema version, the runs
- * per scenario text and the measured runs per harness and source. Errors: HALO_ERR_IO
+ * per scenario version and the measured runs per harness and source. Errors: HALO_ERR_IO
  * (SQLite), HALO_ERR_NOMEM.
  */
 int halo_db_get_info(halo_db *db, halo_db_info *info, halo_err *err);

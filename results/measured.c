@@ -215,6 +215,15 @@ static int valid_name(const char *s) {
     return 1;
 }
 
+/* HALO_OK for a valid harness name, else HALO_ERR_ARG naming it. */
+static int check_harness(const char *harness, halo_err *err) {
+    if (valid_name(harness))
+        return HALO_OK;
+    return HALO_FAIL(err, HALO_ERR_ARG,
+                     "harness name '%.40s': expected 1 to %d letters, digits, '-', '_', '.'",
+                     harness, NAME_MAX_BYTES - 1);
+}
+
 /* A name (system, model) in column col into buf (NAME_MAX_BYTES). */
 static int name_field(const csv *c, const char *header, int col, char *buf, halo_err *err) {
     const char *s = c->f[col];
@@ -642,11 +651,9 @@ static int import_all(importer *im, halo_measured_counts *k, halo_err *err) {
 int halo_measured_import(halo_db *db, const halo_measured *m, const char *harness, const char *host,
                          const char *source, halo_measured_counts *counts, halo_err *err) {
     *counts = (halo_measured_counts){.n_runs = m->n_runs};
-    if (!valid_name(harness))
-        return HALO_FAIL(err, HALO_ERR_ARG,
-                         "harness name '%.40s': expected 1 to %d letters, digits, '-', '_', '.'",
-                         harness, NAME_MAX_BYTES - 1);
-    int rc = halo__db_writable(db, err);
+    int rc = check_harness(harness, err);
+    if (rc == HALO_OK)
+        rc = halo__db_writable(db, err);
     if (rc != HALO_OK)
         return rc;
     char hostname[256] = "unknown", now[32], src[4096];
@@ -694,12 +701,11 @@ int halo_measured_import_dir(const char *db_path, const char *dir, const char *h
     *counts = (halo_measured_counts){0};
     if (!harness)
         harness = HALO_MEASURED_DEFAULT_HARNESS;
-    if (!valid_name(harness))
-        return HALO_FAIL(err, HALO_ERR_ARG,
-                         "harness name '%.40s': expected 1 to %d letters, digits, '-', '_', '.'",
-                         harness, NAME_MAX_BYTES - 1);
+    int rc = check_harness(harness, err);
+    if (rc != HALO_OK)
+        return rc;
     halo_measured *m = NULL;
-    int rc = halo_measured_load(&m, dir, err);
+    rc = halo_measured_load(&m, dir, err);
     halo_db *db = NULL;
     if (rc == HALO_OK)
         rc = halo_db_new(&db, db_path, HALO_DB_CREATE, err);
@@ -792,11 +798,9 @@ static int record_run(mrun *r, const char *source, const halo_measured_run_info 
 int halo_measured_record(halo_db *db, const char *harness, const char *source,
                          const halo_measured_run_info *info, const double *token_ms, long n_tokens,
                          long long *run_out, halo_err *err) {
-    if (!valid_name(harness))
-        return HALO_FAIL(err, HALO_ERR_ARG,
-                         "harness name '%.40s': expected 1 to %d letters, digits, '-', '_', '.'",
-                         harness, NAME_MAX_BYTES - 1);
-    int rc = halo__db_writable(db, err);
+    int rc = check_harness(harness, err);
+    if (rc == HALO_OK)
+        rc = halo__db_writable(db, err);
     if (rc != HALO_OK)
         return rc;
     mrun r = {0};

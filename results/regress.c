@@ -84,6 +84,22 @@ static void tolerance(const char *name, double *rel, double *abs_) {
     }
 }
 
+/* A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break: a label
+   such as "engine.critical=1,3" (issue 17). */
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        (void)fputs(s, f);
+        return;
+    }
+    (void)fputc('"', f);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"')
+            (void)fputc('"', f);
+        (void)fputc(*c, f);
+    }
+    (void)fputc('"', f);
+}
+
 int halo_regress_write_baseline(const char *db_path, const char *baseline_path, int *n_values,
                                 halo_err *err) {
     metric *v = NULL;
@@ -104,8 +120,10 @@ int halo_regress_write_baseline(const char *db_path, const char *baseline_path, 
         for (int i = 0; i < n; i++) {
             double rel, abs_;
             tolerance(v[i].name, &rel, &abs_);
-            (void)fprintf(f, "%s,%s,%s,%.6g,%g,%g\n", v[i].scenario, v[i].label, v[i].name,
-                          v[i].value, rel, abs_);
+            csv_field(f, v[i].scenario);
+            (void)fputc(',', f);
+            csv_field(f, v[i].label);
+            (void)fprintf(f, ",%s,%.6g,%g,%g\n", v[i].name, v[i].value, rel, abs_);
         }
         if (fclose(f) != 0 || rename(tmp, baseline_path) != 0)
             rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s", baseline_path, strerror(errno));
@@ -116,19 +134,46 @@ int halo_regress_write_baseline(const char *db_path, const char *baseline_path, 
     return rc;
 }
 
-/* Splits `line` at commas into at most 6 fields (the last keeps any further commas);
-   returns the number of fields. */
+/* Splits `line` (changed in place) into at most 6 CSV fields: a field may be quoted, with ""
+   for a quote inside. Returns the number of fields, or -1 for a field with a quote left
+   open or text after its closing quote. */
 static int split(char *line, char *field[6]) {
     int nf = 0;
-    for (char *s = line; nf < 6;) {
-        field[nf++] = s;
-        char *c = strchr(s, ',');
-        if (!c)
-            break;
-        *c = '\0';
-        s = c + 1;
+    char *s = line;
+    for (;;) {
+        if (nf == 6)
+            return 7; /* more fields than a row has */
+        if (*s == '"') {
+            char *w = s, *r = s + 1;
+            field[nf++] = w;
+            for (;;) {
+                if (!*r)
+                    return -1;
+                if (r[0] == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (r[0] == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            *w = '\0';
+            if (*r != ',' && *r != '\0')
+                return -1;
+            if (*r == '\0')
+                return nf;
+            s = r + 1;
+        } else {
+            field[nf++] = s;
+            char *c = strchr(s, ',');
+            if (!c)
+                return nf;
+            *c = '\0';
+            s = c + 1;
+        }
     }
-    return nf;
 }
 
 /* Checks one baseline row against the current values, printing its table row; returns 1 if
@@ -142,7 +187,9 @@ static int check_row(FILE *out, char *line, const char *path, int lineno, const 
     double abs_ = nf == 6 ? strtod(field[5], &end3) : 0;
     if (nf != 6 || *end1 || *end2 || *end3)
         return HALO_FAIL(err, HALO_ERR_FORMAT,
-                         "%s:%d: expected scenario,label,metric,value,rel,abs", path, lineno);
+                         "%s:%d: expected scenario,label,metric,value,rel,abs (a field with a "
+                         "comma in double quotes)",
+                         path, lineno);
     const metric *m = NULL;
     for (int i = 0; i < n_cur && !m; i++)
         if (strcmp(cur[i].scenario, field[0]) == 0 && strcmp(cur[i].label, field[1]) == 0 &&

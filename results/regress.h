@@ -7,8 +7,10 @@
  *   # comment
  *   scenario,point label,metric,value,relative tolerance,absolute tolerance
  *
- * A value passes when |now - baseline| <= max(|baseline| * relative, absolute). A baseline
- * row whose point or metric the database lacks fails.
+ * Fields follow RFC 4180: a label with a comma ("engine.critical=1,3") is written in double
+ * quotes (a quote inside doubled) and read back so. A value passes when |now - baseline| <=
+ * max(|baseline| * relative, absolute). A baseline row whose point or metric the database
+ * lacks fails.
  *
  * Not here: running the sweeps that fill the database (scripts/regress.sh does, with
  * `halo sweep`).

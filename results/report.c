@@ -47,7 +47,8 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src) {
 int halo_report_points_load(halo_db *hdb, halo_report_points *ps, halo_err *err) {
     static const char sql[] =
         "SELECT r.scenario_name, r.point_label, r.system, r.kind, r.point, r.mean_ms, r.p99_ms, "
-        "r.missing, r.expected, r.compute_ms, r.network_ms, q.perplexity FROM latest_run r "
+        "r.missing, r.expected, r.compute_ms, r.network_ms, q.perplexity, r.stragglers_ms, "
+        "r.loss, r.packets_lost, r.queue_drops FROM latest_run r "
         "LEFT JOIN quality q ON q.run_id = r.id ORDER BY r.scenario_name, r.point, r.run";
     *ps = (halo_report_points){0};
     sqlite3 *db = halo__db_handle(hdb);
@@ -81,6 +82,10 @@ int halo_report_points_load(halo_db *hdb, halo_report_points *ps, halo_err *err)
         p->missing_pct = expected > 0 ? 100 * miss / expected : 0;
         p->compute_ms += sqlite3_column_double(st, 9);
         p->network_ms += sqlite3_column_double(st, 10);
+        p->stragglers_ms += sqlite3_column_double(st, 12);
+        p->loss += sqlite3_column_double(st, 13);
+        p->packets_lost += sqlite3_column_double(st, 14);
+        p->queue_drops += sqlite3_column_double(st, 15);
         if (sqlite3_column_type(st, 11) != SQLITE_NULL && p->n_quality < HALO_REPORT_MAX_RUNS)
             p->ppl[p->n_quality++] = sqlite3_column_double(st, 11);
         p->n_runs++; /* all runs here, for the means; capped below */
@@ -91,6 +96,10 @@ int halo_report_points_load(halo_db *hdb, halo_report_points *ps, halo_err *err)
         p->p99_ms /= p->n_runs;
         p->compute_ms /= p->n_runs;
         p->network_ms /= p->n_runs;
+        p->stragglers_ms /= p->n_runs;
+        p->loss /= p->n_runs;
+        p->packets_lost /= p->n_runs;
+        p->queue_drops /= p->n_runs;
         if (p->n_runs > HALO_REPORT_MAX_RUNS)
             p->n_runs = HALO_REPORT_MAX_RUNS;
     }
@@ -145,7 +154,7 @@ static void scenario_header(FILE *out, sqlite3 *db, const char *name) {
     if (st)
         (void)fprintf(out,
                       "Model %s (%s weights, %s), %s devices, seed %lld, %d runs stored, %d "
-                      "tokens per run; scenario text %s, halo %s.\n\n",
+                      "tokens per run; scenario version %s, halo %s.\n\n",
                       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
                       sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
                       (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 5),
@@ -162,20 +171,35 @@ static void mean_text(char *buf, size_t cap, int decimals, double m, double h, i
         (void)snprintf(buf, cap, "%.*f", decimals, m);
 }
 
+/* The speedup over the matching dllama point: 1 with *value and its interval's ends (0 when
+   the interval is not defined), 0 when there is none. */
+static int speedup(const halo_report_points *ps, const halo_report_point *p, double confidence,
+                   double *value, double *lo, double *hi) {
+    double m, h, dm, dh;
+    const halo_report_point *d = halo_report_peer(ps, p);
+    halo_report_mean_ci(p->ms, p->n_runs, confidence, &m, &h);
+    if (!d || !(m > 0))
+        return 0;
+    halo_report_mean_ci(d->ms, d->n_runs, confidence, &dm, &dh);
+    *value = dm / m;
+    *lo = *hi = 0;
+    if (m - h > 0) {
+        *lo = (dm - dh) / (m + h);
+        *hi = (dm + dh) / (m - h);
+    }
+    return 1;
+}
+
 static void point_row(FILE *out, const halo_report_points *ps, const halo_report_point *p,
                       double confidence) {
-    double m, h;
+    double m, h, sv, lo, hi;
     halo_report_mean_ci(p->ms, p->n_runs, confidence, &m, &h);
     char speed[96] = "-", ppl[64] = "-", ms[64];
-    const halo_report_point *d = halo_report_peer(ps, p);
-    if (d) {
-        double dm, dh;
-        halo_report_mean_ci(d->ms, d->n_runs, confidence, &dm, &dh);
-        if (m > 0 && m - h > 0)
-            (void)snprintf(speed, sizeof speed, "%.2fx [%.2f, %.2f]", dm / m, (dm - dh) / (m + h),
-                           (dm + dh) / (m - h));
-        else if (m > 0)
-            (void)snprintf(speed, sizeof speed, "%.2fx", dm / m);
+    if (speedup(ps, p, confidence, &sv, &lo, &hi)) {
+        if (hi > 0)
+            (void)snprintf(speed, sizeof speed, "%.2fx [%.2f, %.2f]", sv, lo, hi);
+        else
+            (void)snprintf(speed, sizeof speed, "%.2fx", sv);
     }
     if (p->n_quality > 0) {
         double qm, qh;
@@ -185,9 +209,12 @@ static void point_row(FILE *out, const halo_report_points *ps, const halo_report
         (void)snprintf(ppl, sizeof ppl, "n/a (shape-only)");
     }
     mean_text(ms, sizeof ms, 2, m, h, p->n_runs);
-    (void)fprintf(out, "| %s | %d | %s | %.1f | %.1f | %.1f | %.2f%% | %s | %s |\n",
+    (void)fprintf(out,
+                  "| %s | %d | %s | %.1f | %.1f | %.1f | %.1f | %.2f%% | %.4g | %.0f | %.0f | %s "
+                  "| %s |\n",
                   p->label[0] ? p->label : "(single point)", p->n_runs, ms, p->p99_ms,
-                  p->compute_ms, p->network_ms, p->missing_pct, speed, ppl);
+                  p->compute_ms, p->stragglers_ms, p->network_ms, p->missing_pct, p->loss,
+                  p->packets_lost, p->queue_drops, speed, ppl);
 }
 
 int halo_report_points_read(const char *db_path, halo_db **db, halo_report_points *ps,
@@ -206,36 +233,235 @@ int halo_report_points_read(const char *db_path, halo_db **db, halo_report_point
     return rc;
 }
 
+/* ==== JSON ==== */
+
+static void json_str(FILE *out, const char *s) {
+    (void)fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            (void)fprintf(out, "\\%c", *c);
+        else if (*c < 0x20)
+            (void)fprintf(out, "\\u%04x", *c);
+        else
+            (void)fputc(*c, out);
+    }
+    (void)fputc('"', out);
+}
+
+/* A number, or null when it is not finite. */
+static void json_num(FILE *out, double v) {
+    if (isfinite(v))
+        (void)fprintf(out, "%.10g", v);
+    else
+        (void)fputs("null", out);
+}
+
+/* {"key": "value", ...} of a label "k1=v1 k2=v2". */
+static void json_axes(FILE *out, const char *label) {
+    (void)fputc('{', out);
+    int first = 1;
+    for (const char *s = label; *s;) {
+        size_t n = strcspn(s, " ");
+        const char *eq = memchr(s, '=', n);
+        if (eq) {
+            char key[256], val[256];
+            (void)snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
+            (void)snprintf(val, sizeof val, "%.*s", (int)(s + n - eq - 1), eq + 1);
+            (void)fputs(first ? "" : ", ", out);
+            json_str(out, key);
+            (void)fputs(": ", out);
+            json_str(out, val);
+            first = 0;
+        }
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    (void)fputc('}', out);
+}
+
+static void json_point(FILE *out, const halo_report_points *ps, const halo_report_point *p,
+                       double confidence) {
+    double m, h, sv, lo, hi;
+    halo_report_mean_ci(p->ms, p->n_runs, confidence, &m, &h);
+    (void)fprintf(out, "{\"point\": %ld, \"label\": ", p->point);
+    json_str(out, p->label);
+    (void)fputs(", \"axes\": ", out);
+    json_axes(out, p->label);
+    (void)fputs(", \"system\": ", out);
+    json_str(out, p->system);
+    (void)fprintf(out, ", \"runs\": %d, \"ms_per_token\": {\"mean\": ", p->n_runs);
+    json_num(out, m);
+    (void)fputs(", \"ci\": ", out);
+    json_num(out, h);
+
+    const struct {
+        const char *key;
+        double v;
+    } f[] = {{"p99_ms", p->p99_ms},
+             {"compute_ms", p->compute_ms},
+             {"stragglers_ms", p->stragglers_ms},
+             {"network_ms", p->network_ms},
+             {"missing_pct", p->missing_pct},
+             {"loss", p->loss},
+             {"packets_lost", p->packets_lost},
+             {"queue_drops", p->queue_drops}};
+
+    (void)fputc('}', out);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        (void)fprintf(out, ", \"%s\": ", f[i].key);
+        json_num(out, f[i].v);
+    }
+    (void)fputs(", \"speedup\": ", out);
+    if (speedup(ps, p, confidence, &sv, &lo, &hi)) {
+        (void)fputs("{\"mean\": ", out);
+        json_num(out, sv);
+        (void)fputs(", \"lo\": ", out);
+        json_num(out, hi > 0 ? lo : (double)NAN);
+        (void)fputs(", \"hi\": ", out);
+        json_num(out, hi > 0 ? hi : (double)NAN);
+        (void)fputc('}', out);
+    } else {
+        (void)fputs("null", out);
+    }
+    (void)fputs(", \"perplexity\": ", out);
+    if (p->n_quality > 0) {
+        double qm, qh;
+        halo_report_mean_ci(p->ppl, p->n_quality, confidence, &qm, &qh);
+        (void)fputs("{\"mean\": ", out);
+        json_num(out, qm);
+        (void)fputs(", \"ci\": ", out);
+        json_num(out, qh);
+        (void)fputc('}', out);
+    } else {
+        (void)fputs("null", out);
+    }
+    (void)fputc('}', out);
+}
+
+static void json_scenario_head(FILE *out, sqlite3 *db, const char *name) {
+    (void)fputs("{\"name\": ", out);
+    json_str(out, name);
+    sqlite3_stmt *st = first_row(db,
+                                 "SELECT model, weights, kind, max(n_devices) FROM latest_run "
+                                 "WHERE scenario_name = ?",
+                                 name);
+    if (st) {
+        static const char *const keys[] = {"model", "weights", "kind"};
+        for (int k = 0; k < 3; k++) {
+            const unsigned char *v = sqlite3_column_text(st, k);
+            (void)fprintf(out, ", \"%s\": ", keys[k]);
+            json_str(out, v ? (const char *)v : "");
+        }
+        (void)fprintf(out, ", \"devices\": %d", sqlite3_column_int(st, 3));
+    }
+    sqlite3_finalize(st);
+    (void)fputs(", \"points\": [", out);
+}
+
+/* ==== Writing ==== */
+
+/* The scenario names of ps, for a message ("a, b"). */
+static void scenario_names(const halo_report_points *ps, char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (long i = 0; i < ps->n && used < cap; i++)
+        if (i == 0 || strcmp(ps->v[i - 1].scenario, ps->v[i].scenario) != 0)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                                     ps->v[i].scenario);
+}
+
 int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err) {
+    halo_report_opts o = {.confidence = confidence};
+    return halo_report_write_opts(out, db_path, &o, err);
+}
+
+static void markdown(FILE *out, sqlite3 *db, const halo_report_points *ps, const char *db_path,
+                     const char *only, double confidence) {
+    int pct = (int)lround(confidence * 100), any = 0;
+    double qdrops = 0;
+    for (long i = 0; i < ps->n; i++) {
+        const halo_report_point *p = &ps->v[i];
+        if (only && strcmp(p->scenario, only) != 0)
+            continue;
+        any = 1;
+        if (i == 0 || strcmp(ps->v[i - 1].scenario, p->scenario) != 0) {
+            scenario_header(out, db, p->scenario);
+            (void)fprintf(out,
+                          "| point | runs | ms/token (mean ± %d%% CI) | p99 ms | compute ms | "
+                          "stragglers ms | network ms | missing | loss | packets lost | queue "
+                          "drops | speedup vs dllama | perplexity (± %d%% CI) |\n"
+                          "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+                          pct, pct);
+            qdrops = 0;
+        }
+        point_row(out, ps, p, confidence);
+        qdrops += p->queue_drops;
+        if (i + 1 == ps->n || strcmp(ps->v[i + 1].scenario, p->scenario) != 0) {
+            (void)fprintf(out, "\n");
+            if (qdrops > 0)
+                (void)fprintf(out,
+                              "**Queue drops:** full drop-tail queues dropped packets at some "
+                              "points (column queue drops, per run; on lossless links too): "
+                              "their time is in the network column. The links' `queue_kb` sets "
+                              "the queues.\n\n");
+        }
+    }
+    if (!any)
+        (void)fprintf(out, "No runs in %s.\n", db_path);
+    if (any)
+        (void)fprintf(out,
+                      "Confidence intervals: Student's t over the runs of a point (GSL "
+                      "gsl_cdf_tdist_Pinv), none with one run. compute + stragglers + network = "
+                      "ms/token (means over the runs). loss: mean loss per packet over the "
+                      "workers' links; packets lost and queue drops: per run, over the "
+                      "measured tokens. Speedup: the mean ms/token of the "
+                      "matching engine.baseline=dllama point over this point's; its interval "
+                      "combines the two intervals' ends (conservative). Shape-only runs have no "
+                      "numerics and so no perplexity.\n");
+}
+
+static void json_doc(FILE *out, sqlite3 *db, const halo_report_points *ps, const char *db_path,
+                     const char *only, double confidence) {
+    (void)fputs("{\"db\": ", out);
+    json_str(out, db_path);
+    (void)fprintf(out, ", \"confidence\": %g, \"scenarios\": [", confidence);
+    int n_sc = 0, n_pt = 0;
+    for (long i = 0; i < ps->n; i++) {
+        const halo_report_point *p = &ps->v[i];
+        if (only && strcmp(p->scenario, only) != 0)
+            continue;
+        if (i == 0 || strcmp(ps->v[i - 1].scenario, p->scenario) != 0) {
+            (void)fputs(n_sc++ ? "]}, " : "", out);
+            json_scenario_head(out, db, p->scenario);
+            n_pt = 0;
+        }
+        (void)fputs(n_pt++ ? ", " : "", out);
+        json_point(out, ps, p, confidence);
+    }
+    (void)fputs(n_sc ? "]}]}\n" : "]}\n", out);
+}
+
+int halo_report_write_opts(FILE *out, const char *db_path, const halo_report_opts *o,
+                           halo_err *err) {
     halo_db *hdb = NULL;
     halo_report_points ps;
     int rc = halo_report_points_read(db_path, &hdb, &ps, err);
     if (rc != HALO_OK)
         return rc;
-    if (ps.n == 0)
-        (void)fprintf(out, "No runs in %s.\n", db_path);
-    int pct = (int)lround(confidence * 100);
-    for (int i = 0; rc == HALO_OK && i < ps.n; i++) {
-        const halo_report_point *p = &ps.v[i];
-        if (i == 0 || strcmp(ps.v[i - 1].scenario, p->scenario) != 0) {
-            scenario_header(out, halo__db_handle(hdb), p->scenario);
-            (void)fprintf(out,
-                          "| point | runs | ms/token (mean ± %d%% CI) | p99 ms | compute ms | "
-                          "network ms | missing | speedup vs dllama | perplexity (± %d%% CI) |\n"
-                          "|---|---|---|---|---|---|---|---|---|\n",
-                          pct, pct);
-        }
-        point_row(out, &ps, p, confidence);
-        if (i + 1 == ps.n || strcmp(ps.v[i + 1].scenario, p->scenario) != 0)
-            (void)fprintf(out, "\n");
+    int found = !o->scenario;
+    for (long i = 0; !found && i < ps.n; i++)
+        found = strcmp(ps.v[i].scenario, o->scenario) == 0;
+    if (!found) {
+        char names[512];
+        scenario_names(&ps, names, sizeof names);
+        rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: no scenario named '%s' (there: %s)", db_path,
+                       o->scenario, names[0] ? names : "none");
+    } else if (o->json) {
+        json_doc(out, halo__db_handle(hdb), &ps, db_path, o->scenario, o->confidence);
+    } else {
+        markdown(out, halo__db_handle(hdb), &ps, db_path, o->scenario, o->confidence);
     }
-    if (rc == HALO_OK && ps.n > 0)
-        (void)fprintf(out,
-                      "Confidence intervals: Student's t over the runs of a point (GSL "
-                      "gsl_cdf_tdist_Pinv), none with one run. Speedup: the mean ms/token of the "
-                      "matching engine.baseline=dllama point over this point's; its interval "
-                      "combines the two intervals' ends (conservative). Shape-only runs have no "
-                      "numerics and so no perplexity.\n");
     if (rc == HALO_OK && (fflush(out) != 0 || ferror(out)))
         rc = HALO_FAIL(err, HALO_ERR_IO, "writing the report of %s failed", db_path);
     halo_report_points_free(&ps);

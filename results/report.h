@@ -32,6 +32,11 @@ typedef struct halo_report_point {
     int n_runs;        /* runs (at most HALO_REPORT_MAX_RUNS) */
     double ms[HALO_REPORT_MAX_RUNS];       /* (n_runs) mean ms/token of each run */
     double p99_ms, compute_ms, network_ms; /* means over the runs */
+    double stragglers_ms;                  /* mean over the runs: compute + stragglers +
+                                              network = ms/token */
+    double loss;                           /* mean loss per packet over the workers' links */
+    double packets_lost, queue_drops;      /* per run (mean): packets lost, and of them
+                                              dropped by full drop-tail queues */
     double missing_pct;                    /* missing of expected contributions, all runs */
     int n_quality;                         /* runs with a quality row */
     double ppl[HALO_REPORT_MAX_RUNS];      /* (n_quality) their perplexities */
@@ -83,6 +88,26 @@ void halo_report_mean_ci(const double *x, int n, double confidence, double *mean
  * HALO_ERR_NOMEM.
  */
 int halo_report_write(FILE *out, const char *db_path, double confidence, halo_err *err);
+
+/* What halo_report_write_opts writes. */
+typedef struct halo_report_opts {
+    double confidence;    /* of the intervals, in (0.5, 1) */
+    const char *scenario; /* only this scenario name, or NULL: all */
+    int json;             /* 1: one JSON document instead of markdown */
+} halo_report_opts;
+
+/*
+ * halo_report_write with options: only the points of o->scenario (HALO_ERR_ARG naming the
+ * scenarios there when it has none), as markdown or as JSON: {"db", "confidence",
+ * "scenarios": [{"name", "model", "weights", "kind", "devices", "points": [{"point", "label",
+ * "axes": {key: value as written}, "system", "runs", "ms_per_token": {"mean", "ci"},
+ * "p99_ms", "compute_ms", "stragglers_ms", "network_ms", "missing_pct", "loss",
+ * "packets_lost", "queue_drops", "speedup": {"mean", "lo", "hi"} | null, "perplexity":
+ * {"mean", "ci"} | null}]}]} (ci: the interval's half-width, 0 with one run).
+ * Errors: as halo_report_write, and HALO_ERR_ARG (no such scenario).
+ */
+int halo_report_write_opts(FILE *out, const char *db_path, const halo_report_opts *o,
+                           halo_err *err);
 
 /* The error, in percent, beyond which `halo report fidelity` marks a cell (issue 13's
    acceptance bound). */

@@ -1,23 +1,25 @@
--- The halo results database (SQLite), schema version 3.
+-- The halo results database (SQLite), schema version 4.
 --
 -- `halo sweep` (and `halo db import-measured`) creates it (WAL mode) and stamps PRAGMA
--- user_version = 3; a database with a newer version is refused, an older one is migrated
+-- user_version = 4; a database with a newer version is refused, an older one is migrated
 -- only by `halo db migrate`. Every run (one replication of one sweep point) is written in one
 -- transaction: its row in `run` and all its rows in `token`, `device_stat`, `layer_stat`,
 -- `run_axis` and `quality` appear together or not at all.
 --
 -- Version 1 is everything down to the line "-- ==== Version 2"; version 2 added the section
 -- that follows it (measured runs), version 3 the one after "-- ==== Version 3" (the speedup
--- view). Each migration (results/db.c) runs its version's section as it is written here, so
+-- view), version 4 the one after "-- ==== Version 4" (run identity). Each migration (results/db.c) runs its version's section as it is written here, so
 -- a migrated database has exactly the schema of a new one.
 --
 -- Times are stored in milliseconds (REAL) at this edge; the engine counts integer ns.
 -- This file is compiled into the halo binary (results/CMakeLists.txt embeds it), so an
 -- installed halo needs no source tree.
 
--- One row per distinct scenario text (sha256 of the file's bytes).
+-- One row per distinct scenario: since version 4 the sha256 of its resolved points (see
+-- run.point_hash), so a comment or reformatting keeps the row and a changed profile makes a
+-- new one; `text` is the text first seen with it. Before version 4: of the file's bytes.
 CREATE TABLE IF NOT EXISTS scenario (
-    hash        TEXT PRIMARY KEY,   -- sha256 of `text`, hex
+    hash        TEXT PRIMARY KEY,   -- sha256 of the name and every point's identity, hex
     name        TEXT NOT NULL,      -- the scenario's `name:` (or file name)
     path        TEXT NOT NULL,      -- as given to halo sweep (first time seen)
     text        TEXT NOT NULL,      -- the whole scenario file
@@ -280,3 +282,38 @@ CREATE VIEW IF NOT EXISTS speedup AS
             AND d.n_devices = a.n_devices AND d.speed_ratio = a.speed_ratio
             AND d.loss = a.loss AND d.tau = a.tau
     WHERE a.system <> 'dllama';
+
+-- ==== Version 4: run identity, queue drops (issue 17) ====
+--
+-- A run is identified by what it simulated: point_hash is the sha256 of `resolved`, the fully
+-- resolved point as canonical JSON (model content, every device's profile and links after
+-- names and overrides, every engine setting, workload, seed; results/identity.h). A sweep
+-- simulates a (point, run) only when no run of the same scenario name has its identity and
+-- run number; otherwise it copies that run's rows under the new point (copied_from names the
+-- source as scenario_hash/point/run). Runs stored before version 4 have an empty identity and
+-- are simulated again by the next sweep (they stay in the database).
+ALTER TABLE run ADD COLUMN point_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE run ADD COLUMN resolved TEXT NOT NULL DEFAULT '';
+ALTER TABLE run ADD COLUMN copied_from TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS run_identity ON run (scenario_name, point_hash, run);
+
+-- Where packets went (over the measured tokens, summed over devices): lost by the links' loss
+-- models or dropped by a full drop-tail queue (`queue_kb`, or a link file's default). Queue
+-- drops happen on lossless links too, when a burst (the root's broadcast to many workers)
+-- exceeds a queue; halo report shows both. Runs before version 4: 0.
+ALTER TABLE run ADD COLUMN packets_lost INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN queue_drops INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_stat ADD COLUMN queue_drops INTEGER NOT NULL DEFAULT 0; -- of packets_lost
+
+-- When a sweep last planned the scenario (UTC): a scenario edited back to an earlier version
+-- is that version again, and the newest again for latest_run.
+ALTER TABLE scenario ADD COLUMN last_seen TEXT NOT NULL DEFAULT '';
+
+-- The runs of the version of each scenario name that was swept last (what plots, reports and
+-- regress read).
+DROP VIEW IF EXISTS latest_run;
+CREATE VIEW latest_run AS
+    SELECT r.* FROM run r
+    WHERE r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = r.scenario_name
+                             ORDER BY max(s.first_seen, s.last_seen) DESC, s.rowid DESC
+                             LIMIT 1);

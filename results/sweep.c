@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/parse.h"
 #include "results/db.h"
+#include "results/identity.h"
 #include "results/sha256.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -120,17 +121,33 @@ int halo_sweep_db_path(const char *pattern, long shard_idx, char *buf, size_t ca
 
 struct halo_sweep {
     halo_sweep_config cfg;
-    char hash[65];   /* sha256 of the scenario's text: the sweep's identity in the database */
+    char hash[65];   /* the scenario's identity in the database: sha256 of its name and every
+                        point's identity (issue 17) */
+    char *name;      /* the scenario's name (of its first point that loads) */
     char *eval_text; /* cfg.eval_path's text, or NULL */
     char eval_hash[65];
-    halo_sweep_item *todo;
-    long n_todo, n_runs, n_stored;
+    long n_points;
+    char (*ph)[65];            /* (n_points) each point's identity, "" for one that fails */
+    char **labels;             /* (n_points) each point's label, NULL for one that fails */
+    halo_identity_cache cache; /* file hashes (each process its own) */
+    halo_sweep_item *todo;     /* runs to simulate */
+    halo_sweep_item *copies;   /* runs whose identity another run has: copied, not simulated */
+    long n_todo, n_runs, n_stored, n_copies;
+    char warnings[4][640]; /* axes that change nothing at some points */
+    int n_warnings;
 };
 
 void halo_sweep_free(halo_sweep *w) {
     if (!w)
         return;
+    for (long p = 0; w->labels && p < w->n_points; p++)
+        free(w->labels[p]);
+    free(w->labels);
+    free(w->ph);
+    free(w->name);
+    halo_identity_cache_free(&w->cache);
     free(w->todo);
+    free(w->copies);
     free(w->eval_text);
     free(w);
 }
@@ -151,87 +168,218 @@ const halo_sweep_item *halo_sweep_todo(const halo_sweep *w) {
     return w->todo;
 }
 
-/* The runs of every point into runs[n_points] (the number of runs may be an axis). */
-static int point_runs(const halo_sweep *w, halo_scenario *sc0, int *runs, int *max_runs,
-                      halo_err *err) {
-    *max_runs = sc0->runs;
-    for (long p = 0; p < sc0->n_points; p++) {
-        halo_scenario *s = sc0;
-        if (p > 0) {
-            int rc = halo_scenario_load(&s, w->cfg.scenario_path, p, err);
-            if (rc != HALO_OK)
-                return rc;
+long halo_sweep_n_copies(const halo_sweep *w) {
+    return w->n_copies;
+}
+
+const halo_sweep_item *halo_sweep_copies(const halo_sweep *w) {
+    return w->copies;
+}
+
+const char *halo_sweep_point_label(const halo_sweep *w, long point) {
+    return point >= 0 && point < w->n_points && w->labels[point] ? w->labels[point] : NULL;
+}
+
+int halo_sweep_n_warnings(const halo_sweep *w) {
+    return w->n_warnings;
+}
+
+const char *halo_sweep_warning(const halo_sweep *w, int i) {
+    return i >= 0 && i < w->n_warnings ? w->warnings[i] : NULL;
+}
+
+/* The evaluation text a point's runs score: --eval's, else the point's (numerics only). */
+static const char *point_eval(const halo_sweep *w, const halo_scenario *sc) {
+    if (!sc->model_file)
+        return NULL;
+    return w->cfg.eval_path ? w->cfg.eval_path : sc->eval_file;
+}
+
+/*
+ * Loads every point: its runs (the number of runs may be an axis), label and identity. A
+ * point that fails to load (a bad value in one axis) is kept with the runs of the first
+ * point that loads, no identity, and is run (and fails, with its error) like any other:
+ * it fails only its own runs. *first_err receives the first such error; *n_loaded counts the
+ * points that load.
+ */
+static int load_points(halo_sweep *w, int *runs, int *max_runs, long *n_loaded, halo_err *first_err,
+                       halo_err *err) {
+    int rc = HALO_OK, fallback = 0;
+    *max_runs = 1;
+    *n_loaded = 0;
+    for (long p = 0; p < w->n_points && rc == HALO_OK; p++) {
+        halo_scenario *s = NULL;
+        halo_err e = {0};
+        int lrc = halo_scenario_load(&s, w->cfg.scenario_path, p, &e);
+        if (lrc == HALO_ERR_NOMEM) {
+            *err = e;
+            rc = lrc;
+            break;
         }
+        if (lrc != HALO_OK) {
+            if (first_err->code == 0)
+                *first_err = e;
+            runs[p] = -1;
+            continue;
+        }
+        char *json = NULL;
+        rc = halo_identity_point(s, point_eval(w, s), &w->cache, &json, w->ph[p], err);
+        free(json);
+        if (rc == HALO_OK && !(w->labels[p] = strdup(s->point_label)))
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", w->cfg.scenario_path);
+        if (rc == HALO_OK && !w->name && !(w->name = strdup(s->name)))
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", w->cfg.scenario_path);
         runs[p] = s->runs;
+        if (*n_loaded == 0)
+            fallback = s->runs;
         if (s->runs > *max_runs)
             *max_runs = s->runs;
-        if (p > 0)
-            halo_scenario_free(s);
+        ++*n_loaded;
+        halo_scenario_free(s);
     }
-    return HALO_OK;
+    for (long p = 0; p < w->n_points; p++)
+        if (runs[p] < 0)
+            runs[p] = fallback > 0 ? fallback : 1;
+    return rc;
+}
+
+/* The scenario's identity: its name and every point's identity. */
+static void scenario_identity(halo_sweep *w) {
+    halo_sha256 h;
+    halo_sha256_init(&h);
+    halo_sha256_update(&h, w->name, strlen(w->name) + 1);
+    for (long p = 0; p < w->n_points; p++)
+        halo_sha256_update(&h, w->ph[p], 65);
+    halo_sha256_hex(&h, w->hash);
 }
 
 /* Opens the database for planning: created (with the scenario's text) unless list_only;
  *db stays NULL for a list_only plan of a missing database. */
-static int plan_db(const halo_sweep *w, const halo_scenario *sc, halo_db **db, halo_err *err) {
+static int plan_db(const halo_sweep *w, halo_db **db, halo_err *err) {
     *db = NULL;
     if (w->cfg.list_only) {
         struct stat st;
         return stat(w->cfg.db_path, &st) == 0 ? halo_db_new(db, w->cfg.db_path, HALO_DB_READ, err)
                                               : HALO_OK;
     }
-    int rc = halo_db_new(db, w->cfg.db_path, HALO_DB_CREATE, err);
+    halo_scenario *sc = NULL;
+    int rc = HALO_OK;
+    for (long p = 0; p < w->n_points && !sc; p++)
+        if (w->labels[p])
+            rc = halo_scenario_load(&sc, w->cfg.scenario_path, p, err);
+    if (rc == HALO_OK)
+        rc = halo_db_new(db, w->cfg.db_path, HALO_DB_CREATE, err);
     if (rc == HALO_OK)
         rc = halo_db_put_scenario(*db, sc, w->hash, err);
+    halo_scenario_free(sc);
     return rc;
 }
 
-/* Expands the points and runs, keeps this shard's, drops those in the database. */
+/* The earlier point with the identity of point p, or -1 (quadratic: bounded). */
+static long same_as(const halo_sweep *w, long p) {
+    if (!w->ph[p][0] || w->n_points > 8192)
+        return -1;
+    for (long q = 0; q < p; q++)
+        if (strcmp(w->ph[q], w->ph[p]) == 0)
+            return q;
+    return -1;
+}
+
+/* Notes that point p simulates what point q does: the axes whose values differ change
+   nothing there. One warning per set of such axes. */
+static void note_alias(halo_sweep *w, long p, long q) {
+    char keys[128] = "", example[160];
+    size_t used = 0;
+    const char *a = w->labels[p], *b = w->labels[q];
+    while (*a && *b) {
+        size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+        if (la != lb || strncmp(a, b, la) != 0) {
+            size_t k = strcspn(a, "=");
+            if (k > la)
+                k = la;
+            used += (size_t)snprintf(keys + used, used < sizeof keys ? sizeof keys - used : 0,
+                                     "%s%.*s", used ? ", " : "", (int)k, a);
+        }
+        a += la + (a[la] == ' ');
+        b += lb + (b[lb] == ' ');
+    }
+    if (!keys[0]) /* the same values twice in one list */
+        (void)snprintf(keys, sizeof keys, "a value repeated in an axis");
+    for (int i = 0; i < w->n_warnings; i++)
+        if (strncmp(w->warnings[i], keys, strlen(keys)) == 0 && w->warnings[i][strlen(keys)] == ':')
+            return;
+    if (w->n_warnings >= (int)(sizeof w->warnings / sizeof w->warnings[0]))
+        return;
+    (void)snprintf(example, sizeof example, "%.150s", w->labels[p]);
+    (void)snprintf(w->warnings[w->n_warnings++], sizeof w->warnings[0],
+                   "%s: changes nothing at point %ld (%s), the same simulation as point %ld: "
+                   "such points are simulated once and copied",
+                   keys, p, example, q);
+}
+
+/* Expands the points and runs, keeps this shard's, drops those in the database, and copies
+   instead of simulating the runs whose identity is stored or simulated by an earlier point. */
 static int plan(halo_sweep *w, halo_err *err) {
     const halo_sweep_config *c = &w->cfg;
-    halo_scenario *sc = NULL;
-    int rc = halo_scenario_load(&sc, c->scenario_path, 0, err);
+    int rc = halo_scenario_n_points(c->scenario_path, &w->n_points, err);
     if (rc != HALO_OK)
         return rc;
-    long n_points = sc->n_points;
-    halo_sha256_str(sc->text, w->hash);
+    long n_points = w->n_points, n_loaded = 0;
     int max_runs = 0;
     int *runs = calloc((size_t)n_points, sizeof *runs);
-    if (!runs) {
-        rc = HALO_ERR_NOMEM;
-        (void)HALO_FAIL(err, rc, "%s: out of memory", c->scenario_path);
-    } else {
-        rc = point_runs(w, sc, runs, &max_runs, err);
+    w->ph = calloc((size_t)n_points, sizeof *w->ph);
+    w->labels = calloc((size_t)n_points, sizeof *w->labels);
+    halo_err first = {0};
+    if (!runs || !w->ph || !w->labels)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", c->scenario_path);
+    else
+        rc = load_points(w, runs, &max_runs, &n_loaded, &first, err);
+    if (rc == HALO_OK && n_loaded == 0) { /* no point loads: the scenario is wrong */
+        *err = first;
+        rc = first.code ? first.code : HALO_ERR_FORMAT;
     }
     halo_db *db = NULL;
     unsigned char *done = NULL;
-    if (rc == HALO_OK)
-        rc = plan_db(w, sc, &db, err);
     if (rc == HALO_OK) {
-        done = calloc((size_t)(n_points * max_runs) + 1, 1);
-        w->todo = calloc((size_t)(n_points * max_runs) + 1, sizeof *w->todo);
-        if (!done || !w->todo) {
-            rc = HALO_ERR_NOMEM;
-            (void)HALO_FAIL(err, rc, "%s: out of memory", c->scenario_path);
-        }
+        scenario_identity(w);
+        rc = plan_db(w, &db, err);
+    }
+    if (rc == HALO_OK) {
+        size_t n = (size_t)(n_points * max_runs) + 1;
+        done = calloc(n, 1);
+        w->todo = calloc(n, sizeof *w->todo);
+        w->copies = calloc(n, sizeof *w->copies);
+        if (!done || !w->todo || !w->copies)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", c->scenario_path);
     }
     if (rc == HALO_OK && db)
         rc = halo_db_done_runs(db, w->hash, n_points, max_runs, done, err);
-    halo_db_free(db);
     long index = 0;
-    for (long p = 0; rc == HALO_OK && p < n_points; p++)
-        for (int r = 0; r < runs[p]; r++, index++) {
+    for (long p = 0; rc == HALO_OK && p < n_points; p++) {
+        long q = same_as(w, p);
+        if (q >= 0)
+            note_alias(w, p, q);
+        for (int r = 0; rc == HALO_OK && r < runs[p]; r++, index++) {
             if (index % c->n_shards != c->shard_idx)
                 continue;
             w->n_runs++;
-            if (done[p * max_runs + r])
+            long long src = 0;
+            if (done[p * max_runs + r]) {
                 w->n_stored++;
+                continue;
+            }
+            if (db && w->ph[p][0])
+                rc = halo_db_find_run(db, w->name, w->ph[p], r, &src, err);
+            /* an earlier point of this sweep simulates it: copied after (one shard only) */
+            if (src || (q >= 0 && r < runs[q] && c->n_shards == 1))
+                w->copies[w->n_copies++] = (halo_sweep_item){p, r};
             else
                 w->todo[w->n_todo++] = (halo_sweep_item){p, r};
         }
+    }
+    halo_db_free(db);
     free(done);
     free(runs);
-    halo_scenario_free(sc);
     return rc;
 }
 
@@ -293,7 +441,7 @@ static int run_quality(const halo_sweep *w, const halo_scenario *sc, int run, ha
 }
 
 /* Runs one item and writes it to the open database. */
-static int run_item(const halo_sweep *w, halo_db *db, const halo_sweep_item *it, int *inserted,
+static int run_item(halo_sweep *w, halo_db *db, const halo_sweep_item *it, int *inserted,
                     halo_err *err) {
     *inserted = 0;
     halo_scenario *sc = NULL;
@@ -311,15 +459,21 @@ static int run_item(const halo_sweep *w, halo_db *db, const halo_sweep_item *it,
         rc = run_quality(w, sc, it->run, &q, &qr, &efile, ehash, &with_q, err);
     halo_db_now_utc(finished, sizeof finished);
     r.wall_ns += qr.wall_ns; /* the run's wall time includes its evaluation */
+    char *json = NULL, ph[65];
+    if (rc == HALO_OK)
+        rc = halo_identity_point(sc, point_eval(w, sc), &w->cache, &json, ph, err);
     if (rc == HALO_OK) {
         halo_db_run_info info = {.scenario_hash = w->hash,
                                  .started_at = started,
                                  .finished_at = finished,
                                  .eval_file = efile,
-                                 .eval_hash = ehash};
+                                 .eval_hash = ehash,
+                                 .point_hash = ph,
+                                 .resolved = json};
         rc = halo_db_insert_run(db, sc, it->run, &info, &r, with_q ? &q : NULL, with_q ? &qr : NULL,
                                 inserted, err);
     }
+    free(json);
     halo_sim_result_free(&r);
     halo_sim_result_free(&qr);
     halo_scenario_free(sc);
@@ -338,7 +492,7 @@ static void report_run(halo_sweep_cb cb, void *ctx, const halo_sweep_item *it, i
         cb(ctx, it, status, e, p);
 }
 
-static int run_serial(const halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
+static int run_serial(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
                       halo_err *err) {
     halo_db *db = NULL;
     int rc = halo_db_new(&db, w->cfg.db_path, HALO_DB_CREATE, err);
@@ -420,7 +574,7 @@ static void send_report(int fd, int64_t item, int worker, int status, int insert
 
 /* The body of worker process `idx`: runs the items it is sent until its socket closes, and
    ends the process. */
-static void worker_main(const halo_sweep *w, int idx, int task_fd, int report_fd) {
+static void worker_main(halo_sweep *w, int idx, int task_fd, int report_fd) {
     /* Die with the parent: a killed sweep leaves no orphan writing on its own. */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
@@ -466,7 +620,7 @@ static void feed(pool *pl, const halo_sweep *w, int i) {
 }
 
 /* Forks up to n workers; pl->n counts those started. */
-static int start_workers(pool *pl, const halo_sweep *w, int n, halo_err *err) {
+static int start_workers(pool *pl, halo_sweep *w, int n, halo_err *err) {
     int report[2];
     if (pipe(report) != 0)
         return HALO_FAIL(err, HALO_ERR_IO, "pipe: %s", strerror(errno));
@@ -565,8 +719,9 @@ static int live_workers(const pool *pl) {
     return n;
 }
 
-static int run_parallel(const halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx,
+static int run_parallel(halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx,
                         halo_sweep_progress *p, halo_err *err) {
+    long done0 = p->done + p->failed;
     int n = (int)(jobs < w->n_todo ? jobs : w->n_todo);
     pool pl = {.report = -1};
     pl.pid = calloc((size_t)n, sizeof *pl.pid);
@@ -605,7 +760,7 @@ static int run_parallel(const halo_sweep *w, int jobs, halo_sweep_cb cb, void *c
         while (pl.pid[i] > 0 && waitpid(pl.pid[i], &status, 0) < 0 && errno == EINTR)
             ;
     }
-    long lost = w->n_todo - p->done - p->failed;
+    long lost = w->n_todo - (p->done + p->failed - done0);
     if (rc == HALO_OK && lost > 0) {
         p->failed += lost;
         rc = HALO_FAIL(err, HALO_ERR_IO, "%ld runs were lost with their worker processes", lost);
@@ -616,13 +771,55 @@ static int run_parallel(const halo_sweep *w, int jobs, halo_sweep_cb cb, void *c
     return rc;
 }
 
+/* ==== Copies ==== */
+
+/* Stores run `it` as a copy of the stored run with its identity (results/db.h). */
+static int copy_item(halo_sweep *w, halo_db *db, const halo_sweep_item *it, halo_err *err) {
+    long long src = 0;
+    int rc = halo_db_find_run(db, w->name, w->ph[it->point], it->run, &src, err);
+    if (rc == HALO_OK && !src)
+        return HALO_FAIL(err, HALO_ERR_IO,
+                         "point %ld run %d: the run it copies (the same simulation at an earlier "
+                         "point) failed",
+                         it->point, it->run);
+    halo_scenario *sc = NULL;
+    if (rc == HALO_OK)
+        rc = halo_scenario_load(&sc, w->cfg.scenario_path, it->point, err);
+    char *json = NULL, ph[65];
+    if (rc == HALO_OK)
+        rc = halo_identity_point(sc, point_eval(w, sc), &w->cache, &json, ph, err);
+    if (rc == HALO_OK) {
+        halo_db_run_info info = {.scenario_hash = w->hash, .point_hash = ph, .resolved = json};
+        int inserted = 0;
+        rc = halo_db_copy_run(db, src, sc, it->run, &info, &inserted, err);
+    }
+    free(json);
+    halo_scenario_free(sc);
+    return rc;
+}
+
+static int run_copies(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
+                      halo_err *err) {
+    halo_db *db = NULL;
+    int rc = halo_db_new(&db, w->cfg.db_path, HALO_DB_CREATE, err);
+    for (long k = 0; rc == HALO_OK && k < w->n_copies; k++) {
+        halo_err e = {0};
+        int s = copy_item(w, db, &w->copies[k], &e);
+        report_run(cb, ctx, &w->copies[k], s, &e, p);
+    }
+    halo_db_free(db);
+    return rc;
+}
+
 int halo_sweep_run(halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx, halo_sweep_progress *out,
                    halo_err *err) {
     HALO_ASSERT(!w->cfg.list_only);
-    halo_sweep_progress p = {.total = w->n_todo};
+    halo_sweep_progress p = {.total = w->n_todo + w->n_copies};
     int rc = HALO_OK;
     if (w->n_todo > 0)
         rc = jobs > 1 ? run_parallel(w, jobs, cb, ctx, &p, err) : run_serial(w, cb, ctx, &p, err);
+    if (rc == HALO_OK && w->n_copies > 0)
+        rc = run_copies(w, cb, ctx, &p, err);
     if (out)
         *out = p;
     return rc;

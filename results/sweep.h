@@ -71,9 +71,12 @@ typedef struct halo_sweep halo_sweep;
 
 /*
  * Plans the sweep of cfg->scenario_path: reads the evaluation text, loads every point (the
- * number of runs may itself be a sweep axis), opens or creates the database and records the
- * scenario's text (not with list_only), and keeps this shard's runs that the database does
- * not hold. The config's strings are borrowed until halo_sweep_free. Nothing is created
+ * number of runs may itself be a sweep axis) and its identity (results/identity.h), opens or
+ * creates the database and records the scenario (not with list_only), and keeps this shard's
+ * runs that the database does not hold: those to simulate, and those to copy from a stored
+ * run (or an earlier point) with the same identity. A point that fails to load (a bad value
+ * in one axis) is planned like the others and fails only its own runs; the plan fails only
+ * when no point loads. The config's strings are borrowed until halo_sweep_free. Nothing is created
  * when the scenario or the evaluation text cannot be read. *out is NULL on failure.
  * Errors: those of halo_scenario_load (HALO_ERR_IO, HALO_ERR_FORMAT naming file, line and
  * key), of reading the evaluation text (HALO_ERR_IO, HALO_ERR_FORMAT), of halo_db_new,
@@ -89,8 +92,27 @@ long halo_sweep_n_runs(const halo_sweep *w);
 long halo_sweep_n_stored(const halo_sweep *w);
 long halo_sweep_n_todo(const halo_sweep *w);
 
-/* The runs left to do, (halo_sweep_n_todo) in point-major order; owned by w. */
+/* The runs left to simulate, (halo_sweep_n_todo) in point-major order; owned by w. */
 const halo_sweep_item *halo_sweep_todo(const halo_sweep *w);
+
+/*
+ * The runs left to do that are not simulated but copied (halo_sweep_n_copies of them, owned
+ * by w): their point's identity (results/identity.h) is that of a run already stored under
+ * the same scenario name (an unchanged point of an edited scenario), or of an earlier point
+ * of this sweep (an axis that changes nothing there, such as tau under baseline dllama),
+ * which is simulated first.
+ */
+long halo_sweep_n_copies(const halo_sweep *w);
+const halo_sweep_item *halo_sweep_copies(const halo_sweep *w);
+
+/* The label of a point ("engine.tau=0.5 ..."; owned by w), or NULL for a point that does not
+   load (its runs fail with the error). */
+const char *halo_sweep_point_label(const halo_sweep *w, long point);
+
+/* Warnings of the plan (static text owned by w): axes that change nothing at some points,
+   which are therefore simulated once and copied. */
+int halo_sweep_n_warnings(const halo_sweep *w);
+const char *halo_sweep_warning(const halo_sweep *w, int i);
 
 /* ==== Running ==== */
 

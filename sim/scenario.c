@@ -90,6 +90,14 @@ static char *join_path(const char *dir, const char *rel) {
 
 /* ==== Interpretation context and typed getters ==== */
 
+/* One entry of a point's label: key path (or variable name) = the axis's chosen value. Linked
+   variables are one axis with an entry each; an alias of an axis has none of its own. */
+typedef struct label_entry {
+    char *kp;
+    const halo_yaml_node *node; /* the list */
+    int axis;
+} label_entry;
+
 typedef struct ctx {
     halo_err *err;
     char *scen_dir;       /* directory of the scenario file */
@@ -98,6 +106,11 @@ typedef struct ctx {
     char **axis_kp;       /* (n_axes) key path of each axis */
     int n_axes;
     long cap_axes;
+    label_entry *labels; /* (n_labels) what a point's label shows, in document order */
+    int n_labels;
+    long cap_labels;
+    const halo_yaml_node *vars;        /* the top-level `vars:` mapping, or NULL */
+    const halo_yaml_node *linked;      /* the top-level `linked:` list, or NULL */
     halo_yaml_doc **docs;              /* [0] the scenario, then the named files used */
     const halo_engine_args *overrides; /* engine keys given on the command line, or NULL */
     int n_docs;
@@ -110,6 +123,9 @@ static void ctx_free(ctx *c) {
     for (int i = 0; i < c->n_axes; i++)
         free(c->axis_kp[i]);
     free(c->axis_kp);
+    for (int i = 0; i < c->n_labels; i++)
+        free(c->labels[i].kp);
+    free(c->labels);
     for (int i = 0; i < c->n_docs; i++)
         halo_yaml_free(c->docs[i]);
     free(c->docs);
@@ -124,8 +140,14 @@ static int nomem(ctx *c) {
 #define BAD(c, node, kp, ...) \
     FAILC((c), HALO_ERR_FORMAT, (node)->file, (node)->line, (kp), __VA_ARGS__)
 
-/* The node a value stands for at this point: an axis's chosen item, else itself. */
+/* The node a value stands for at this point: a variable's value (`$name`), an axis's chosen
+   item, else itself. */
 static const halo_yaml_node *pick(const ctx *c, const halo_yaml_node *n) {
+    if (n->kind == HALO_YAML_SCALAR && n->plain && n->str[0] == '$' && c->vars) {
+        const halo_yaml_node *v = halo_yaml_get(c->vars, n->str + 1);
+        if (v)
+            n = v;
+    }
     if (n->kind == HALO_YAML_SEQ && n->mark >= 0)
         return n->items[c->digit[n->mark]];
     return n;
@@ -448,10 +470,11 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {
-    "base",    "gflops",  "mem_bw_gbps",    "mem_mb", "storage_mbps",    "op_overhead_us",
-    "send_us", "recv_us", "copy_ns_per_kb", "cores",  "strided_bw_gbps", "compute_cv",
-    "source",  NULL};
+static const char *const profile_keys[] = {"base",         "gflops",          "mem_bw_gbps",
+                                           "mem_mb",       "storage_mbps",    "op_overhead_us",
+                                           "send_us",      "recv_us",         "copy_ns_per_kb",
+                                           "cores",        "strided_bw_gbps", "compute_cv",
+                                           "host_overlap", "source",          NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -466,6 +489,7 @@ static const num_key profile_nums[] = {
     {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
     {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
     {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
+    {"host_overlap", F_DOUBLE, 0, 1, 0, 1, PROF(host_overlap), 0},
 };
 #undef PROF
 
@@ -906,8 +930,9 @@ static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *to
 /* ==== Workload and top level ==== */
 
 static const char *const workload_keys[] = {"prompt", "tokens", "temperature", "eval", NULL};
-static const char *const top_keys[] = {"name",     "description", "model", "devices", "engine",
-                                       "workload", "seed",        "runs",  NULL};
+static const char *const top_keys[] = {"name",   "description", "model", "devices",
+                                       "engine", "workload",    "seed",  "runs",
+                                       "vars",   "linked",      NULL};
 
 static int load_workload(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
     const char *kp = "workload";
@@ -985,6 +1010,18 @@ static int load_top(ctx *c, const halo_yaml_node *r, const char *path, halo_scen
 
 /* ==== Sweep axes ==== */
 
+static int add_label(ctx *c, const halo_yaml_node *n, const char *kp) {
+    label_entry *l = halo__grow(c->labels, c->n_labels, &c->cap_labels, sizeof *l, 8);
+    if (!l)
+        return nomem(c);
+    c->labels = l;
+    if (!(l[c->n_labels].kp = dupstr(kp)))
+        return nomem(c);
+    l[c->n_labels].node = n;
+    l[c->n_labels++].axis = n->mark;
+    return HALO_OK;
+}
+
 static int add_axis(ctx *c, halo_yaml_node *n, const char *kp) {
     for (int j = 0; j < n->n; j++)
         if (n->items[j]->kind != HALO_YAML_SCALAR) {
@@ -1002,17 +1039,140 @@ static int add_axis(ctx *c, halo_yaml_node *n, const char *kp) {
     if (!(c->axis_kp[c->n_axes] = dupstr(kp)))
         return nomem(c);
     n->mark = c->n_axes++;
+    return add_label(c, n, kp);
+}
+
+/* The group of `linked:` that names variable `name`, or NULL. */
+static const halo_yaml_node *linked_group(const ctx *c, const char *name) {
+    for (int g = 0; c->linked && g < c->linked->n; g++)
+        for (int i = 0; i < c->linked->items[g]->n; i++)
+            if (strcmp(c->linked->items[g]->items[i]->str, name) == 0)
+                return c->linked->items[g];
+    return NULL;
+}
+
+static int valid_var(const char *s) {
+    if (!*s)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* `linked:` is a list of groups, each a list of names of list variables, each in one group. */
+static int check_linked(ctx *c, const char *kp) {
+    const halo_yaml_node *l = c->linked;
+    if (l->kind != HALO_YAML_SEQ)
+        return BAD(c, l, kp, "expected a list of lists of variable names, got %s",
+                   halo_yaml_kind_name(l));
+    char sub[HALO_YAML_KP_MAX], el[HALO_YAML_KP_MAX];
+    for (int g = 0; g < l->n; g++) {
+        const halo_yaml_node *grp = l->items[g];
+        halo_yaml_kp_idx(sub, kp, g);
+        if (grp->kind != HALO_YAML_SEQ)
+            return BAD(c, grp, sub, "expected a list of variable names, got %s",
+                       halo_yaml_kind_name(grp));
+        for (int i = 0; i < grp->n; i++) {
+            const halo_yaml_node *nm = grp->items[i];
+            halo_yaml_kp_idx(el, sub, i);
+            if (nm->kind != HALO_YAML_SCALAR)
+                return BAD(c, nm, el, "expected a variable name, got %s", halo_yaml_kind_name(nm));
+            const halo_yaml_node *v = c->vars ? halo_yaml_get(c->vars, nm->str) : NULL;
+            if (!v)
+                return BAD(c, nm, el, "unknown variable '%s' (define it under vars:)", nm->str);
+            if (v->kind != HALO_YAML_SEQ)
+                return BAD(c, nm, el, "variable '%s' is not a list (only lists are linked)",
+                           nm->str);
+            if (linked_group(c, nm->str) != grp)
+                return BAD(c, nm, el, "variable '%s' is in two linked groups", nm->str);
+            for (int j = 0; j < i; j++)
+                if (strcmp(grp->items[j]->str, nm->str) == 0)
+                    return BAD(c, nm, el, "variable '%s' is listed twice", nm->str);
+        }
+    }
     return HALO_OK;
 }
 
-/* Marks every list except the top-level `devices` list as an axis, in document order. */
+/* The variables of `vars:`: a list is an axis of its own, or shares one with the variables
+   linked to it (equal lengths); a scalar is a constant. */
+static int find_vars(ctx *c, halo_yaml_node *m, const char *kp) {
+    if (m->kind != HALO_YAML_MAP)
+        return BAD(c, m, kp, "expected a mapping of variable names to values or lists, got %s",
+                   halo_yaml_kind_name(m));
+    char sub[HALO_YAML_KP_MAX];
+    int rc = HALO_OK;
+    for (int i = 0; i < m->n && rc == HALO_OK; i++) {
+        halo_yaml_node *v = m->items[i];
+        const char *name = m->keys[i];
+        halo_yaml_kp_key(sub, kp, name);
+        if (!valid_var(name)) {
+            rc = FAILC(c, HALO_ERR_FORMAT, m->file, m->key_lines[i], sub,
+                       "'%s' is not a valid variable name (letters, digits, '_', '-')", name);
+            break;
+        }
+        if (v->kind == HALO_YAML_MAP) {
+            rc = BAD(c, v, sub, "a variable is a value or a list of values, not a mapping");
+            break;
+        }
+        if (v->kind != HALO_YAML_SEQ)
+            continue;
+        const halo_yaml_node *grp = linked_group(c, name), *first = NULL;
+        for (int j = 0; grp && j < grp->n && !first; j++) {
+            const halo_yaml_node *o = halo_yaml_get(m, grp->items[j]->str);
+            if (o != v && o && o->mark >= 0)
+                first = o;
+        }
+        if (!first) {
+            rc = add_axis(c, v, name);
+        } else if (first->n != v->n) {
+            rc = BAD(c, v, sub,
+                     "linked variables need lists of one length ('%s' has %d values, "
+                     "this %d)",
+                     c->axis_kp[first->mark], first->n, v->n);
+        } else {
+            rc = add_axis(c, v, name); /* checks the items; then it joins the group's axis */
+            if (rc == HALO_OK) {
+                free(c->axis_kp[--c->n_axes]);
+                v->mark = first->mark;
+                c->labels[c->n_labels - 1].axis = first->mark;
+            }
+        }
+    }
+    return rc;
+}
+
+/*
+ * Marks every list except the top-level `devices` list as an axis, in document order: a copy
+ * of an anchored list (a YAML alias) is the anchor's axis, not one of its own; the lists of
+ * `vars:` are named axes, and the variables of one `linked:` group share one. Checks that
+ * every `$name` refers to a variable.
+ */
 static int find_axes(ctx *c, halo_yaml_node *n, const char *kp, int top) {
     char sub[HALO_YAML_KP_MAX];
     int rc = HALO_OK;
-    if (n->kind == HALO_YAML_SEQ)
+    if (n->kind == HALO_YAML_SEQ) {
+        if (n->origin && n->origin->kind == HALO_YAML_SEQ && n->origin->mark >= 0) {
+            n->mark = n->origin->mark;
+            return HALO_OK;
+        }
         return add_axis(c, n, kp);
+    }
+    if (n->kind == HALO_YAML_SCALAR && n->plain && n->str[0] == '$' &&
+        !(c->vars && halo_yaml_get(c->vars, n->str + 1)))
+        return BAD(c, n, kp, "unknown variable '%s' (define it under vars:)", n->str);
     if (n->kind != HALO_YAML_MAP)
         return HALO_OK;
+    if (top) {
+        c->vars = halo_yaml_get(n, "vars");
+        c->linked = halo_yaml_get(n, "linked");
+        if (c->vars && c->vars->kind != HALO_YAML_MAP)
+            return BAD(c, c->vars, "vars", "expected a mapping of variable names, got %s",
+                       halo_yaml_kind_name(c->vars));
+        if (c->linked && (rc = check_linked(c, "linked")) != HALO_OK)
+            return rc;
+    }
     for (int i = 0; i < n->n && rc == HALO_OK; i++) {
         halo_yaml_node *v = n->items[i];
         halo_yaml_kp_key(sub, kp, n->keys[i]);
@@ -1021,7 +1181,9 @@ static int find_axes(ctx *c, halo_yaml_node *n, const char *kp, int top) {
                 char el[HALO_YAML_KP_MAX];
                 rc = find_axes(c, v->items[j], halo_yaml_kp_idx(el, sub, j), 0);
             }
-        } else {
+        } else if (top && strcmp(n->keys[i], "vars") == 0) {
+            rc = find_vars(c, v, sub);
+        } else if (!(top && strcmp(n->keys[i], "linked") == 0)) {
             rc = find_axes(c, v, sub, 0);
         }
     }
@@ -1068,16 +1230,18 @@ static int select_point(ctx *c, const halo_yaml_node *root, const char *path, lo
         p /= axes[k]->n;
     }
     size_t len = 1;
-    for (int k = 0; k < c->n_axes && rc == HALO_OK; k++)
-        len += strlen(c->axis_kp[k]) + strlen(axes[k]->items[c->digit[k]]->str) + 2;
+    for (int k = 0; k < c->n_labels && rc == HALO_OK; k++)
+        len += strlen(c->labels[k].kp) +
+               strlen(c->labels[k].node->items[c->digit[c->labels[k].axis]]->str) + 2;
     if (rc == HALO_OK && !(s->point_label = malloc(len)))
         rc = nomem(c);
     if (rc == HALO_OK) {
         size_t used = 0;
         s->point_label[0] = '\0';
-        for (int k = 0; k < c->n_axes; k++) {
-            int w = snprintf(s->point_label + used, len - used, "%s%s=%s", k ? " " : "",
-                             c->axis_kp[k], axes[k]->items[c->digit[k]]->str);
+        for (int k = 0; k < c->n_labels; k++) {
+            const label_entry *l = &c->labels[k];
+            int w = snprintf(s->point_label + used, len - used, "%s%s=%s", k ? " " : "", l->kp,
+                             l->node->items[c->digit[l->axis]]->str);
             if (w > 0)
                 used += (size_t)w;
         }
@@ -1125,6 +1289,42 @@ void halo_scenario_free(halo_scenario *s) {
     free(s->prompt);
     free(s->eval_file);
     free(s);
+}
+
+int halo_scenario_n_points(const char *path, long *n_points, halo_err *err) {
+    HALO_ASSERT(path && n_points);
+    *n_points = 0;
+    ctx c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    halo_yaml_doc *d = NULL;
+    int rc = halo_yaml_load(&d, path, NULL, err);
+    if (rc == HALO_OK)
+        rc = ctx_add_doc(&c, d);
+    if (rc == HALO_OK && (!d->root || d->root->kind != HALO_YAML_MAP))
+        rc =
+            FAIL(err, HALO_ERR_FORMAT, "%s:1: document: expected a mapping at the top level", path);
+    if (rc == HALO_OK)
+        rc = find_axes(&c, d->root, "", 1);
+    const halo_yaml_node **axes = NULL;
+    if (rc == HALO_OK &&
+        !(axes = calloc((size_t)(c.n_axes ? c.n_axes : 1), sizeof(const halo_yaml_node *))))
+        rc = nomem(&c);
+    long n = 1;
+    if (rc == HALO_OK) {
+        collect_axes(d->root, axes);
+        for (int k = 0; k < c.n_axes && rc == HALO_OK; k++) {
+            if (n > MAX_POINTS / axes[k]->n)
+                rc = BAD(&c, axes[k], c.axis_kp[k], "more than %d sweep points", MAX_POINTS);
+            else
+                n *= axes[k]->n;
+        }
+    }
+    free(axes);
+    ctx_free(&c);
+    if (rc == HALO_OK)
+        *n_points = n;
+    return rc;
 }
 
 int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_err *err) {

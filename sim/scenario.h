@@ -83,6 +83,14 @@ int halo_scenario_load(halo_scenario **out, const char *path, long point, halo_e
 int halo_scenario_load_with(halo_scenario **out, const char *path, long point,
                             const halo_engine_args *overrides, halo_err *err);
 
+/*
+ * The number of sweep points of the scenario at `path`, from its axes alone (no point is
+ * validated), so that a sweep can plan points of which some fail to load (issue 17: a bad
+ * value fails only its points). Errors: HALO_ERR_IO, HALO_ERR_FORMAT (syntax, a bad axis,
+ * too many points), HALO_ERR_NOMEM.
+ */
+int halo_scenario_n_points(const char *path, long *n_points, halo_err *err);
+
 /* Frees; NULL is a no-op. */
 void halo_scenario_free(halo_scenario *s);
 

@@ -162,9 +162,13 @@ int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_n
     return l->p_good_bad <= 1.0 ? 0 : -1;
 }
 
+/* link_transmit's result for a packet that a full queue dropped (UINT64_MAX: lost on the
+   wire). */
+#define QUEUE_DROPPED (UINT64_MAX - 1)
+
 /*
  * Puts a packet of `wire_bytes` onto `l` at time `t`. Returns its arrival time at the far
- * end, or UINT64_MAX when it is lost (on the wire or by a full queue).
+ * end, UINT64_MAX when it is lost on the wire, or QUEUE_DROPPED when a full queue drops it.
  */
 static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     l->packets++;
@@ -174,7 +178,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
         double backlog = (double)(start - t) * l->spec.bandwidth_bps / 8e9;
         if (backlog + (double)wire_bytes > (double)l->spec.queue_bytes) {
             l->lost++;
-            return UINT64_MAX;
+            return QUEUE_DROPPED;
         }
     }
     uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
@@ -301,6 +305,9 @@ typedef struct node {
     void *recv_ctx;
     halo_sim_node_stats stats;
     halo_rng rng; /* compute_cv draws (purpose 3) */
+    /* The latest waiting part of a host cost (host_overlap): the device takes no core of its
+       host in [wait_from_ns, wait_until_ns); contiguous waits are merged. */
+    uint64_t wait_from_ns, wait_until_ns;
 } node;
 
 typedef struct sim {
@@ -355,8 +362,9 @@ static void dgram_fragment_done(sim *s, dgram *d, int lost);
  * when the link drops it, counted as lost by its source and recycled. */
 static void hop(sim *s, packet *p, link *l, uint64_t t, int kind) {
     uint64_t at = link_transmit(l, t, p->wire_bytes);
-    if (at == UINT64_MAX) {
+    if (at >= QUEUE_DROPPED) {
         s->nodes[p->src].stats.packets_lost++;
+        s->nodes[p->src].stats.queue_drops += at == QUEUE_DROPPED;
         if (p->kind == 0)
             dgram_fragment_done(s, p->dg, 1);
         packet_put(s, p);
@@ -378,12 +386,15 @@ static void at_switch(sim *s, packet *p) {
     hop(s, p, &s->down[p->dst], s->now_ns, EV_ARRIVE);
 }
 
-/* How many other devices of node i's host are busy (computing or in a system call) at t. */
+/* How many other devices of node i's host are busy (computing or in a system call, not
+   waiting in the overlapped part of a host cost) at t. */
 static int host_busy(const sim *s, int i, uint64_t t) {
     int k = 0;
-    for (int j = 0; j < s->n; j++)
-        k += j != i && s->nodes[j].dev.host == s->nodes[i].dev.host &&
-             s->nodes[j].clock.busy_until_ns > t;
+    for (int j = 0; j < s->n; j++) {
+        const node *o = &s->nodes[j];
+        k += j != i && o->dev.host == s->nodes[i].dev.host && o->clock.busy_until_ns > t &&
+             !(t >= o->wait_from_ns && t < o->wait_until_ns);
+    }
     return k;
 }
 
@@ -401,6 +412,27 @@ static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
     return share > 1.0 ? (uint64_t)llround((double)dt * (share - 1.0)) : 0;
 }
 
+/*
+ * Charges node i a host cost of `cost` ns starting at `start` (not before its busy end):
+ * the waiting share (host_overlap) first, taking no core, then the CPU share, stretched when
+ * the host's cores are shared. Sets busy_until_ns and adds to host_ns.
+ */
+static void charge_host(sim *s, int i, uint64_t start, uint64_t cost) {
+    node *n = &s->nodes[i];
+    uint64_t wait = n->dev.host > 0 && n->dev.host_overlap > 0
+                        ? (uint64_t)llround((double)cost * n->dev.host_overlap)
+                        : 0;
+    uint64_t cpu = cost - wait;
+    if (wait) {
+        if (start > n->wait_until_ns)
+            n->wait_from_ns = start;
+        n->wait_until_ns = start + wait;
+    }
+    cpu += host_share_extra(s, i, start + wait, cpu);
+    n->clock.busy_until_ns = start + wait + cpu;
+    n->stats.host_ns += wait + cpu;
+}
+
 /* ==== Datagram delivery ==== */
 
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
@@ -416,12 +448,9 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
     uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
-    if (cost) {
-        uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
-        cost += host_share_extra(s, dst, start, cost);
-        n->clock.busy_until_ns = start + cost;
-        n->stats.host_ns += cost;
-    }
+    if (cost)
+        charge_host(s, dst, n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns,
+                    cost);
     if (msg == MSG_PING)
         control_send(s, dst, src, MSG_PONG);
     else if (msg == MSG_APP && n->recv)
@@ -1413,12 +1442,8 @@ static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len,
     node *sn = &s->nodes[src];
     uint64_t cost =
         halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
-    if (cost) {
-        uint64_t start = node_now(s, src);
-        cost += host_share_extra(s, src, start, cost);
-        sn->clock.busy_until_ns = start + cost;
-        sn->stats.host_ns += cost;
-    }
+    if (cost)
+        charge_host(s, src, node_now(s, src), cost);
     uint64_t depart = node_now(s, src);
     if (depart > s->now_ns) { /* the node is still busy: it sends when done */
         halo_event ev = {.time_ns = depart,
@@ -1654,6 +1679,9 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
     if (!(d->compute_cv >= 0) || d->compute_cv > 10)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
                          d->compute_cv);
+    if (!(d->host_overlap >= 0) || d->host_overlap > 1)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host_overlap %g not in [0, 1]", i,
+                         d->host_overlap);
     return HALO_OK;
 }
 

@@ -104,6 +104,13 @@ typedef struct halo_device_profile {
        other devices of the host are busy takes max(1, (k + 1) / cores) times longer. 0 = a device
        with a CPU of its own. */
     int host, cores;
+    /* The share of each host cost (send_ns, recv_ns, the copy) that is waiting rather than CPU
+       work, in [0, 1]: the wake-up of a blocked process, which the kernel overlaps with other
+       processes' work. On a shared host that share comes first, takes no core (other devices
+       do not count the device as busy during it) and is not stretched by sharing; the rest is
+       charged as CPU work as above. A device's own time is the same (it waits either way).
+       0 = every host cost is CPU work (the default); no effect without a shared host. */
+    double host_overlap;
 } halo_device_profile;
 
 /*
@@ -170,6 +177,9 @@ struct halo_sim_node_stats {
     uint64_t storage_stall_ns; /* time compute waited for storage; the rest of the reading
                                   was hidden behind compute, communication and waiting */
     uint64_t host_ns;          /* time busy sending and receiving messages (host costs) */
+    uint64_t queue_drops;      /* of packets_lost, those a full drop-tail queue dropped (on
+                                  this node's uplink or on the downlink to their destination);
+                                  the rest the links' loss models lost */
 };
 
 /* Copies node's statistics. `t` must be a simulator. */

@@ -152,6 +152,7 @@ static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err)
         SUB(msgs_lost);
         SUB(packets_sent);
         SUB(packets_lost);
+        SUB(queue_drops);
         SUB(bytes_on_wire);
         SUB(retransmits);
         SUB(timeouts);

@@ -2,15 +2,20 @@
  * Addresses and the sockets made from them (net/addr.h), on loopback: parsing and its
  * errors, formatting, comparing, and bind/connect/accept.
  */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #define _POSIX_C_SOURCE 200809L
 
 #include "net/addr.h"
 #include "tests/test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void host_port_parses_and_formats_back(void) {
@@ -137,6 +142,52 @@ static void datagram_socket_binds_a_free_port(void) {
     ASSERT_EQ(halo_net_addr_bind(&fd, &none, SOCK_DGRAM, NULL), HALO_ERR_ARG);
 }
 
+/* What the port takeover of issue 18 did: a second process binds the worker's UDP port with
+   SO_REUSEADDR (or SO_REUSEPORT), on the wildcard or a specific address, and receives its
+   datagrams. Every such bind must fail with EADDRINUSE. */
+static int child_can_bind(uint16_t port, int any_host, int opt) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int s = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+        if (s < 0)
+            _exit(2);
+        (void)setsockopt(s, SOL_SOCKET, opt, &one, sizeof one);
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+        in.sin_addr.s_addr = htonl(any_host ? INADDR_ANY : INADDR_LOOPBACK);
+        if (bind(s, (const struct sockaddr *)&in, sizeof in) == 0)
+            _exit(1);
+        _exit(errno == EADDRINUSE ? 0 : 3);
+    }
+    int st = 0;
+    ASSERT(pid > 0);
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void datagram_port_cannot_be_bound_by_another_process(void) {
+    for (int wild = 0; wild <= 1; wild++) {
+        halo_net_addr at, bound;
+        ASSERT_OK(halo_net_addr_parse(&at, wild ? "0.0.0.0:0" : "127.0.0.1:0", NULL));
+        int fd;
+        ASSERT_OK(halo_net_addr_bind(&fd, &at, SOCK_DGRAM, NULL));
+        ASSERT_OK(halo_net_addr_sockname(&bound, fd, NULL));
+        uint16_t port = (uint16_t)halo_net_addr_port(&bound);
+        for (int any_host = 0; any_host <= 1; any_host++) {
+            ASSERT_EQ(child_can_bind(port, any_host, SO_REUSEADDR), 0);
+            ASSERT_EQ(child_can_bind(port, any_host, SO_REUSEPORT), 0);
+        }
+        /* and our own bind says so, naming the address */
+        halo_err err = {0};
+        int fd2;
+        halo_net_addr_loopback(&at, port);
+        ASSERT_EQ(halo_net_addr_bind(&fd2, &at, SOCK_DGRAM, &err), HALO_ERR_IO);
+        ASSERT_STR_CONTAINS(err.msg, "(udp)");
+        ASSERT_OK(close(fd));
+    }
+}
+
 TEST_MAIN(TEST(host_port_parses_and_formats_back), TEST(ipv6_addresses_parse_format_and_bind),
           TEST(bad_addresses_are_refused_with_the_text),
-          TEST(stream_sockets_bind_connect_and_accept), TEST(datagram_socket_binds_a_free_port))
+          TEST(stream_sockets_bind_connect_and_accept), TEST(datagram_socket_binds_a_free_port),
+          TEST(datagram_port_cannot_be_bound_by_another_process))

@@ -212,9 +212,84 @@ static void reassembly_drops_abandoned_and_inconsistent_messages(void) {
     halo_net_reasm_free(&r); /* freeing an empty one is a no-op */
 }
 
+/* A session pair (net/session.h): the root's keys in *r, the worker's in *w. */
+static void session_pair(halo_net_session *r, halo_net_session *w, int encrypt) {
+    halo_net_kx kr, kw;
+    ASSERT_OK(halo_net_kx_new(&kr, NULL));
+    ASSERT_OK(halo_net_kx_new(&kw, NULL));
+    ASSERT_OK(halo_net_session_derive(r, &kr, kw.pk, 1, key, encrypt, NULL));
+    ASSERT_OK(halo_net_session_derive(w, &kw, kr.pk, 0, key, encrypt, NULL));
+    ASSERT(memcmp(r->tx, w->rx, sizeof r->tx) == 0);
+    ASSERT(memcmp(r->rx, w->tx, sizeof r->rx) == 0);
+    ASSERT(memcmp(r->tx, r->rx, sizeof r->rx) != 0);
+    /* the same exchange under another cluster key gives other keys */
+    halo_net_session o;
+    ASSERT_OK(halo_net_session_derive(&o, &kr, kw.pk, 1, other_key, encrypt, NULL));
+    ASSERT(memcmp(o.tx, r->tx, sizeof o.tx) != 0);
+    /* a public key of small order is refused */
+    uint8_t zero[HALO_NET_KX_PUBLIC_BYTES] = {0};
+    ASSERT_EQ(halo_net_session_derive(&o, &kr, zero, 1, key, encrypt, NULL), HALO_ERR_ARG);
+}
+
+static int contains(const unsigned char *hay, size_t n, const void *needle, size_t m) {
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0)
+            return 1;
+    return 0;
+}
+
+static void session_frames_are_encrypted_and_any_change_is_detected(void) {
+    ASSERT(sodium_init() >= 0);
+    static unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES];
+    const char payload[] = "activations of layer 3, in clear before issue 18";
+    for (int encrypt = 1; encrypt >= 0; encrypt--) {
+        halo_net_session r, w, old_r, old_w;
+        session_pair(&r, &w, encrypt);
+        session_pair(&old_r, &old_w, encrypt);
+        halo_net_frame h = header(HALO_NET_FRAME_DATA, 2, 0, 77, sizeof payload);
+        size_t n = halo_net_frame_seal_session(w.tx, encrypt, &h, payload, buf, sizeof buf);
+        ASSERT_EQ(n, HALO_NET_SESSION_OVERHEAD_BYTES + sizeof payload);
+        ASSERT_EQ(halo_net_frame_wire_bytes(buf), n);
+        ASSERT_EQ(contains(buf, n, payload, sizeof payload), !encrypt);
+        int src = -1;
+        ASSERT(halo_net_frame_peek_session(buf, n, &src));
+        ASSERT_EQ(src, 2);
+        halo_net_frame got;
+        const unsigned char *p = NULL;
+        ASSERT_EQ(halo_net_frame_open_session(r.rx, buf, n, n, 4, plain, &p, &got),
+                  HALO_NET_VERDICT_OK);
+        ASSERT(memcmp(p, payload, sizeof payload) == 0);
+        ASSERT_EQ(got.type, HALO_NET_FRAME_DATA);
+        ASSERT_EQ(got.seq, 77);
+        /* not under the cluster key, not without a session, not under another session's or
+           the other direction's key */
+        ASSERT_EQ(halo_net_frame_open(key, buf, n, n, 4, &got), HALO_NET_VERDICT_MALFORMED);
+        ASSERT_EQ(halo_net_frame_open_session(NULL, buf, n, n, 4, plain, &p, &got),
+                  HALO_NET_VERDICT_BAD_SESSION);
+        ASSERT_EQ(halo_net_frame_open_session(old_r.rx, buf, n, n, 4, plain, &p, &got),
+                  HALO_NET_VERDICT_BAD_SESSION);
+        ASSERT_EQ(halo_net_frame_open_session(r.tx, buf, n, n, 4, plain, &p, &got),
+                  HALO_NET_VERDICT_BAD_SESSION);
+        /* every single bit changed anywhere in the frame: never accepted */
+        for (size_t i = 0; i < n; i++)
+            for (int bit = 0; bit < 8; bit++) {
+                buf[i] ^= (unsigned char)(1u << bit);
+                ASSERT(halo_net_frame_open_session(r.rx, buf, n, n, 4, plain, &p, &got) !=
+                       HALO_NET_VERDICT_OK);
+                buf[i] ^= (unsigned char)(1u << bit);
+            }
+        /* a cluster-key frame is not taken for a session frame */
+        size_t m = halo_net_frame_seal(key, &h, payload, buf, sizeof buf);
+        ASSERT(!halo_net_frame_peek_session(buf, m, &src));
+        ASSERT_EQ(halo_net_frame_open_session(r.rx, buf, m, m, 4, plain, &p, &got),
+                  HALO_NET_VERDICT_MALFORMED);
+    }
+}
+
 TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(seal_refuses_what_does_not_fit), TEST(open_judges_authenticated_fields),
           TEST(open_judges_bytes_before_the_tag),
           TEST(replay_window_accepts_each_number_once_within_64),
           TEST(reassembly_joins_fragments_in_any_order),
-          TEST(reassembly_drops_abandoned_and_inconsistent_messages))
+          TEST(reassembly_drops_abandoned_and_inconsistent_messages),
+          TEST(session_frames_are_encrypted_and_any_change_is_detected))

@@ -299,7 +299,7 @@ static void converted_bundled_model_matches_llama2c(void) {
     halo_model_free(ref);
 }
 
-/* A small synthetic model whose widths are whole K blocks (dim 256, hidden 512). */
+/* A small synthetic model whose widths are whole K blocks (tu_model_shape "k-blocks"). */
 static const char *synthetic(int ftype) {
     static char paths[16][512];
     char *p = paths[ftype % 16];
@@ -307,14 +307,7 @@ static const char *synthetic(int ftype) {
         char name[64];
         (void)snprintf(name, sizeof name, "syn-%s", halo_ftype_name(ftype));
         (void)snprintf(p, 512, "%s", tu_tmp_path(name));
-        halo_model_config c = {.dim = 256,
-                               .hidden_dim = 512,
-                               .n_layers = 2,
-                               .n_heads = 4,
-                               .n_kv_heads = 2,
-                               .vocab_size = 512,
-                               .seq_len = 64,
-                               .shared_classifier = 0};
+        halo_model_config c = tu_model_shape("k-blocks");
         halo_tokenizer *t = NULL;
         halo_err err = {0};
         ASSERT_OK(halo_tokenizer_load(&t, tu_src_path("models/tok512.bin"), 512, &err));
@@ -329,14 +322,8 @@ static const char *synthetic(int ftype) {
    frequencies are theta^(-2i/head_size), and the logits differ from the same weights at
    10000 (llama.cpp agrees with both: tools/compare-llamacpp.sh). */
 static void rope_base_from_the_file_is_used(void) {
-    halo_model_config c = {.dim = 256,
-                           .hidden_dim = 512,
-                           .n_layers = 2,
-                           .n_heads = 8,
-                           .n_kv_heads = 2,
-                           .vocab_size = 512,
-                           .seq_len = 16,
-                           .shared_classifier = 0};
+    halo_model_config c = tu_model_shape("k-blocks");
+    const int head_size = c.dim / c.n_heads;
     float thetas[2] = {0.0f, 500000.0f};
     float logits[2][512];
     for (int k = 0; k < 2; k++) {
@@ -348,10 +335,11 @@ static void rope_base_from_the_file_is_used(void) {
         halo_model *m = load(p);
         float want = k ? 500000.0f : 10000.0f;
         ASSERT(halo_model_rope_theta(m) == want);
-        float freq[16];
+        float freq[128];
+        ASSERT(head_size / 2 <= 128);
         halo_model_rope_freq(m, freq);
-        for (int i = 0; i < 16; i++)
-            ASSERT(freq[i] == 1.0f / powf(want, (float)(2 * i) / 32.0f));
+        for (int i = 0; i < head_size / 2; i++)
+            ASSERT(freq[i] == 1.0f / powf(want, (float)(2 * i) / (float)head_size));
         halo_state *s = NULL;
         ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
         int token = HALO_TOKEN_BOS;

@@ -17,8 +17,11 @@ static void join_survives_its_encoding(void) {
                        .session = 0xfedcba9876543210ull,
                        .loss_rate = 0.02,
                        .delay_ns = 1500000,
-                       .loss_seed = 42},
+                       .loss_seed = 42,
+                       .flags = HALO_NET_JOIN_ENCRYPT},
                   d;
+    for (int i = 0; i < 32; i++)
+        j.kx_pk[i] = (uint8_t)(200 + i);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
     ASSERT(memcmp(buf, "JOIN", 4) == 0);
@@ -33,6 +36,8 @@ static void join_survives_its_encoding(void) {
     ASSERT_NEAR(d.loss_rate, 0.02, 1e-9);
     ASSERT_EQ(d.delay_ns, 1500000);
     ASSERT_EQ(d.loss_seed, 42);
+    ASSERT(memcmp(d.kx_pk, j.kx_pk, sizeof j.kx_pk) == 0);
+    ASSERT_EQ(d.flags, HALO_NET_JOIN_ENCRYPT);
 }
 
 static void join_decode_refuses_other_bytes(void) {
@@ -41,9 +46,9 @@ static void join_decode_refuses_other_bytes(void) {
     halo_net_join_encode(&j, buf);
     ASSERT(!halo_net_join_decode(&d, buf, HALO_NET_JOIN_BYTES - 1));
     ASSERT(!halo_net_join_decode(&d, buf, HALO_NET_JOIN_BYTES + 1));
-    buf[4] = 2; /* another version */
+    buf[4] = 1; /* another version: 1, before the key exchange */
     ASSERT(!halo_net_join_decode(&d, buf, HALO_NET_JOIN_BYTES));
-    buf[4] = 1;
+    buf[4] = HALO_NET_JOIN_VERSION;
     buf[0] = 'j';
     ASSERT(!halo_net_join_decode(&d, buf, HALO_NET_JOIN_BYTES));
     /* a loss rate of 1 or more does not survive: the worker would drop everything */
@@ -59,6 +64,8 @@ static void jack_survives_its_encoding(void) {
                        .model_hash = 0xaabbccddeeff0011ull,
                        .session = 99},
                   d;
+    for (int i = 0; i < 32; i++)
+        a.kx_pk[i] = (uint8_t)(7 * i);
     unsigned char buf[HALO_NET_JACK_BYTES];
     halo_net_jack_encode(&a, buf);
     ASSERT(halo_net_jack_decode(&d, buf, sizeof buf));
@@ -66,6 +73,7 @@ static void jack_survives_its_encoding(void) {
     ASSERT_EQ(d.node_idx, 7);
     ASSERT(d.model_hash == a.model_hash);
     ASSERT_EQ(d.session, 99);
+    ASSERT(memcmp(d.kx_pk, a.kx_pk, sizeof a.kx_pk) == 0);
     ASSERT(!halo_net_jack_decode(&d, buf, sizeof buf - 1));
     buf[3] = 'X';
     ASSERT(!halo_net_jack_decode(&d, buf, sizeof buf));

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const uint8_t key[HALO_NET_KEY_BYTES] = {7, 7, 7, 1};
@@ -313,6 +314,21 @@ static void key_files_are_checked(void) {
     ASSERT_OK(halo_net_key_generate(path, &err));
     ASSERT_OK(halo_net_key_load(path, k, &err));
     ASSERT_EQ(halo_net_key_generate(path, &err), HALO_ERR_IO); /* never overwrites */
+    struct stat st;
+    ASSERT_OK(stat(path, &st));
+    ASSERT_EQ(st.st_mode & 0777, 0600); /* keygen makes it private */
+    /* readable or writable by anyone but the owner: refused like ssh does (issue 18) */
+    const unsigned modes[] = {0644, 0640, 0604, 0620, 0602, 0660};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        ASSERT_OK(chmod(path, modes[i]));
+        ASSERT_EQ(halo_net_key_load(path, k, &err), HALO_ERR_IO);
+        ASSERT_STR_CONTAINS(err.msg, "are too open");
+        ASSERT_STR_CONTAINS(err.msg, "chmod 600");
+        ASSERT_STR_CONTAINS(err.msg, path);
+    }
+    ASSERT_OK(chmod(path, 0400));
+    ASSERT_OK(halo_net_key_load(path, k, &err));
+    ASSERT_OK(chmod(path, 0600));
     FILE *f = fopen(path, "w");
     ASSERT(f != NULL);
     (void)fputs("abc\n", f);
@@ -323,6 +339,80 @@ static void key_files_are_checked(void) {
     ASSERT_EQ(halo_net_key_load(path, k, &err), HALO_ERR_IO);
 }
 
+/* Issue 18: with require_session, node 0 takes DATA from node 1 only under the session's keys:
+   a forged, tampered, earlier-session or cluster-key-only frame is dropped, counted, and
+   answered with nothing (no refusal). */
+static void session_frames_alone_reach_a_session_transport(void) {
+    for (int kind = 0; kind < 2; kind++) {
+        uint8_t local[2] = {1, 0};
+        halo_net_config cfg = {.kind = kind,
+                               .n_nodes = 2,
+                               .local = local,
+                               .key = key,
+                               .idle_timeout_ns = 100000000ull,
+                               .require_session = 1};
+        halo_transport *t = NULL;
+        ASSERT_OK(halo_net_new(&t, &cfg, NULL));
+        inbox box = {.last_first = -1};
+        ASSERT_OK(t->ops->attach(t, 0, on_recv, &box, NULL));
+        halo_net_kx kr, kw, kold;
+        ASSERT_OK(halo_net_kx_new(&kr, NULL));
+        ASSERT_OK(halo_net_kx_new(&kw, NULL));
+        ASSERT_OK(halo_net_kx_new(&kold, NULL));
+        halo_net_session r, w, old;
+        ASSERT_OK(halo_net_session_derive(&r, &kr, kw.pk, 1, key, 1, NULL));
+        ASSERT_OK(halo_net_session_derive(&w, &kw, kr.pk, 0, key, 1, NULL));
+        ASSERT_OK(halo_net_session_derive(&old, &kold, kr.pk, 0, key, 1, NULL));
+        halo_net_set_session(t, 1, &r);
+        unsigned char f[256];
+        int v = 1;
+        uint64_t seq = 100;
+        for (int encrypt = 1; encrypt >= 0; encrypt--) { /* delivered: v = 1, 2 */
+            halo_net_frame h = {.type = HALO_NET_FRAME_DATA,
+                                .src = 1,
+                                .dst = 0,
+                                .frag_count = 1,
+                                .payload_bytes = sizeof v,
+                                .seq = seq,
+                                .msg_bytes = sizeof v};
+            seq++;
+            size_t n = halo_net_frame_seal_session(w.tx, encrypt, &h, &v, f, sizeof f);
+            halo_net_inject_rx(t, 0, f, n);
+            v++;
+        }
+        for (int i = 0; i < 5; i++) { /* dropped */
+            halo_net_frame h = {.type = HALO_NET_FRAME_DATA,
+                                .src = 1,
+                                .dst = 0,
+                                .frag_count = 1,
+                                .payload_bytes = sizeof v,
+                                .seq = seq,
+                                .msg_bytes = sizeof v};
+            seq++;
+            size_t n = i == 0   ? halo_net_frame_seal_session(old.tx, 1, &h, &v, f, sizeof f)
+                       : i == 4 ? halo_net_frame_seal(key, &h, &v, f, sizeof f)
+                                : halo_net_frame_seal_session(w.tx, 1, &h, &v, f, sizeof f);
+            if (i == 1)
+                f[HALO_NET_HEADER_BYTES] ^= 0x10; /* ciphertext */
+            if (i == 2)
+                f[n - 1] ^= 0x01; /* tag */
+            if (i == 3)
+                f[16] ^= 0x01; /* the sequence number in the header */
+            halo_net_inject_rx(t, 0, f, n);
+            v++;
+        }
+        drain(t, &box, 2);
+        halo_net_stats s;
+        halo_net_get_stats(t, &s);
+        ASSERT_EQ(box.count, 2);
+        ASSERT_EQ(box.bad_order, 0);
+        ASSERT_EQ(s.bad_session, 5);
+        ASSERT_EQ(s.bad_auth, 0);
+        ASSERT_EQ(s.frames_sent, 0); /* nothing answered */
+        halo_transport_free(t);
+    }
+}
+
 TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(unauthenticated_frames_are_dropped_and_counted),
           TEST(replay_window_accepts_reordering_and_refuses_old),
@@ -331,4 +421,5 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),
           TEST(udp_fragments_large_messages_within_the_mtu),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
-          TEST(tcp_loss_layer_delays_but_never_loses), TEST(key_files_are_checked))
+          TEST(tcp_loss_layer_delays_but_never_loses), TEST(key_files_are_checked),
+          TEST(session_frames_alone_reach_a_session_transport))

@@ -2,7 +2,7 @@
 # Socket clusters on loopback: `halo worker` processes and a root (`halo generate --cluster`).
 # Every case starts its own workers on free ports of 127.0.0.1, stops by itself (every wait
 # is bounded) and kills what it started, whatever happens (trap).
-# usage: test_net.sh HALO_BINARY SOURCE_DIR CASE
+# usage: test_net.sh HALO_BINARY SOURCE_DIR CASE [UDP_REPLAY_BINARY]
 #   identity   root + 3 workers, nothing dropped: greedy ids equal single-device generate,
 #              over UDP (relaxed, generous deadline), UDP (strict) and TCP (strict); eval
 #              --cluster's mean NLL equals the single device's (TCP strict)
@@ -15,6 +15,15 @@
 #              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
+#   exhaust    a TCP worker under 500 held connections (half with a partial 60 KB frame,
+#              50 replaced every 0.2 s): a root still joins and gets the single-device ids,
+#              the worker holds at most its cap (64) of them; under an fd limit of 128 its
+#              accepts fail and it rests instead of spinning; a silent connection is closed
+#              after the pre-authentication timeout. Exits 77 if RLIMIT_NOFILE cannot be
+#              raised to 1024.
+#   replay     a session recorded through a UDP relay (root -> worker) and replayed, without
+#              the key, to the restarted worker: it computes nothing and sends nothing back;
+#              the recorded activations are not in clear on the wire
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -23,6 +32,7 @@ set -u
 halo_bin=$1
 src=$2
 case_name=${3:-}
+replay_bin=${4:-}
 export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -118,13 +128,15 @@ cluster_file() {
 "$halo_bin" generate -t 0 -n 200 --ids >"$tmp/single.txt" 2>/dev/null || exit 1
 
 case_identity() {
-    for setting in "udp relaxed" "udp strict" "tcp strict"; do
+    # sessions are encrypted by default; the last setting only authenticates (encrypt: false)
+    for setting in "udp relaxed" "udp strict" "tcp strict" "udp strict authenticated-only"; do
         set -- $setting
-        local transport=$1 sync=$2 addrs=()
+        local transport=$1 sync=$2 addrs=() extra=""
+        [ -n "${3:-}" ] && extra="encrypt: false"
         start_workers "id-$transport-$sync" "$transport" 127.0.0.1:0 || return
         # relaxed with a fixed 2 s deadline (the relaxed preset) loses nothing on loopback
-        ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" "$transport" \
-            "$sync" "${addrs[@]}"
+        EXTRA=$extra ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' cluster_file "$tmp/c.yaml" \
+            "$transport" "$sync" "${addrs[@]}"
         if [ "$transport" = tcp ]; then
             # teacher-forced quality through the cluster equals the single device's
             local nll1 nll2
@@ -143,7 +155,7 @@ case_identity() {
         if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/c.yaml" \
             >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
             grep -q "0 of .* remote contributions missing" "$tmp/err.txt"; then
-            ok "root + 3 workers, $transport $sync: 200 greedy ids equal single-device generate"
+            ok "root + 3 workers, $transport $sync ${3:-encrypted}: 200 greedy ids equal single-device generate"
         else
             not_ok "root + 3 workers, $transport $sync: output differs or failed"
             sed 's/^/    /' "$tmp/err.txt" | head -20
@@ -219,13 +231,15 @@ case_refusals() {
         "--importance: needs sync: relaxed" -- --cluster "$tmp/model.yaml" --importance oracle
     printf 'key: k.key\n' >"$tmp/nowk.yaml"
     expect_refusal "no workers" "workers: missing" -- --cluster "$tmp/nowk.yaml"
-    # the worker's and keygen's own errors
+    # the worker's and keygen's own errors; a key file others can read (issue 18)
+    (umask 022 && cp "$tmp/k.key" "$tmp/open.key" && chmod 644 "$tmp/open.key")
     local cmd
     for cmd in "worker --listen 127.0.0.1:0|--listen and --key are required|2" \
         "worker --listen 127.0.0.1:0 --key $tmp/nokey|$tmp/nokey|1" \
         "worker --listen nowhere --key $tmp/k.key|address 'nowhere': expected host:port|1" \
         "worker --listen 127.0.0.1:0 --key $tmp/k.key --transport sctp|is not one of udp, tcp|2" \
-        "keygen $tmp/k.key|File exists|1"; do
+        "keygen $tmp/k.key|File exists|1" \
+        "worker --listen 127.0.0.1:0 --key $tmp/open.key|permissions 0644 are too open|1"; do
         IFS='|' read -r args needle want <<<"$cmd"
         timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
         local rc=$?
@@ -237,6 +251,7 @@ case_refusals() {
         fi
     done
     printf 'zz%.0s' $(seq 32) >"$tmp/badkey"
+    chmod 600 "$tmp/badkey"
     cluster_file "$tmp/bk.yaml" udp strict "$good"
     sed -i 's/^key: k.key/key: badkey/' "$tmp/bk.yaml"
     expect_refusal "bad key file" "not hexadecimal" -- --cluster "$tmp/bk.yaml"
@@ -510,8 +525,239 @@ case_ipv6() {
     done
 }
 
+# attacker PORT N: holds N TCP connections to 127.0.0.1:PORT, every other one carrying the
+# first 30 KB of a 60 KB frame it never finishes, and replaces its oldest 50 every 0.2 s
+# (so the worker always sees fresh strangers), until killed. Writes $tmp/attacker.ready once
+# N are open.
+attacker() {
+    local port=$1 n=$2 fds=() fd
+    trap '' PIPE
+    while :; do
+        while [ ${#fds[@]} -lt "$n" ]; do
+            exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || { sleep 0.05; continue; }
+            if [ $((${#fds[@]} % 2)) -eq 1 ]; then
+                { printf 'HNET\x01\x01\x00\x00\x01\x00\x00\x00\x01\x00\x60\xea' &&
+                    head -c 30000 /dev/zero; } >&"$fd" 2>/dev/null
+            fi
+            fds+=("$fd")
+        done
+        [ -e "$tmp/attacker.ready" ] || echo "$n" >"$tmp/attacker.ready"
+        sleep 0.2
+        for fd in "${fds[@]:0:50}"; do
+            exec {fd}>&-
+        done
+        fds=("${fds[@]:50}")
+    done
+}
+
+# exhaust_round NAME N WORKER_PREFIX... -- WORKER_ARGS: a TCP worker (started under the
+# command prefix, e.g. prlimit) attacked by N held connections; a root must still join and
+# produce the single-device ids; prints the worker's CPU ticks over 2 s of attack only.
+exhaust_round() {
+    local name=$1 n=$2 addr port wpid apid before after fds
+    shift 2
+    NETNS='' start_worker_pre "$name" "$@" >"$tmp/$name.addr" || return
+    addr=$(cat "$tmp/$name.addr")
+    wpid=$(cat "$tmp/$name.pid")
+    port=${addr##*:}
+    rm -f "$tmp/attacker.ready"
+    attacker "$port" "$n" &
+    apid=$!
+    pids+=("$apid")
+    for _ in $(seq 600); do
+        [ -e "$tmp/attacker.ready" ] && break
+        sleep 0.05
+    done
+    if [ ! -e "$tmp/attacker.ready" ]; then
+        not_ok "$name: the attacker did not get $n connections open"
+        kill "$apid" 2>/dev/null
+        return
+    fi
+    before=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+    sleep 2
+    after=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+    fds=$(ls "/proc/$wpid/fd" | wc -l)
+    echo "# $name: worker CPU over 2 s of $n held connections: $((after - before)) ticks" \
+        "($(getconf CLK_TCK)/s); $fds fds open"
+    cluster_file "$tmp/$name.yaml" tcp strict "$addr"
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        ok "$name: a root joins while $n connections are held and gets the single-device ids"
+    else
+        not_ok "$name: the root did not complete under $n held connections"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    kill "$apid" 2>/dev/null
+    wait "$apid" 2>/dev/null
+    kill "$wpid"
+    for _ in $(seq 100); do
+        kill -0 "$wpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "$fds" >"$tmp/$name.fds"
+}
+
+# start_worker_pre NAME PREFIX... -- ARGS: start_worker under a command prefix, over TCP.
+start_worker_pre() {
+    local name=$1 pre=() a
+    shift
+    while [ "$1" != -- ]; do
+        pre+=("$1")
+        shift
+    done
+    shift
+    "${pre[@]}" "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp \
+        "$@" >"$tmp/$name.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    echo "$pid" >"$tmp/$name.pid"
+    for _ in $(seq 100); do
+        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
+        if [ -n "$a" ]; then
+            echo "$a"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "worker $name did not start:" >&2
+    cat "$tmp/$name.log" >&2
+    return 1
+}
+
+# wait_exit PID: waits (at most 10 s) for a process to end.
+wait_exit() {
+    for _ in $(seq 200); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# Issue 18's replay attack: a recorded session replayed to a restarted worker.
+case_replay() {
+    [ -x "$replay_bin" ] || { echo "skipped: no udp_replay helper given"; exit 77; }
+    local waddr wport rport recpid line spare
+    # a worker that was already running when the session was recorded (so the JOIN's stamp
+    # does not give the replay away): only the key exchange stands between it and the replay
+    spare=$(start_worker rp-0 udp 127.0.0.1:0) || return
+    waddr=$(start_worker rp-1 udp 127.0.0.1:0) || return
+    wport=${waddr##*:}
+    "$replay_bin" record 0 "$wport" "$tmp/rec.bin" 60 >"$tmp/rec.port" &
+    recpid=$!
+    pids+=("$recpid")
+    for _ in $(seq 100); do
+        [ -s "$tmp/rec.port" ] && break
+        sleep 0.05
+    done
+    rport=$(cat "$tmp/rec.port")
+    cluster_file "$tmp/rp.yaml" udp strict "127.0.0.1:$rport"
+    if timeout 60 "$halo_bin" generate -t 0 -n 50 --ids --cluster "$tmp/rp.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt"; then
+        ok "a session through the recording relay completes ($(wc -c <"$tmp/rec.bin") bytes recorded)"
+    else
+        not_ok "the session through the relay failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+        return
+    fi
+    kill "$recpid"
+    # on the wire: DATA and PING only as encrypted session frames (type 0x81, 0x83), never
+    # under the cluster key alone (0x01, 0x03) or authenticated only (0xc1, 0xc3)
+    "$replay_bin" types "$tmp/rec.bin" >"$tmp/types.txt"
+    if grep -q '^0x81 ' "$tmp/types.txt" && ! grep -qE '^0x(01|03|c1|c3) ' "$tmp/types.txt"; then
+        ok "root -> worker frames by type: $(tr '\n' ' ' <"$tmp/types.txt")(DATA encrypted)"
+    else
+        not_ok "root -> worker frames by type: $(tr '\n' ' ' <"$tmp/types.txt")"
+    fi
+    kill "$(cat "$tmp/rp-1.pid")"
+    wait_exit "$(cat "$tmp/rp-1.pid")"
+    line=$(grep -o '[0-9]* blocks computed' "$tmp/rp-1.log")
+    if [ "${line%% *}" -gt 0 ] 2>/dev/null; then
+        ok "the recorded session made the worker compute ($line)"
+    else
+        not_ok "the recorded session computed nothing: $(grep stopping "$tmp/rp-1.log")"
+    fi
+    # the worker restarts on the same port; the recording is replayed to it
+    start_worker rp-2 udp "127.0.0.1:$wport" >/dev/null || return
+    line=$("$replay_bin" replay "$tmp/rec.bin" "$wport" 1500)
+    echo "# replay: $line"
+    kill "$(cat "$tmp/rp-2.pid")"
+    wait_exit "$(cat "$tmp/rp-2.pid")"
+    case "$line" in
+    "sent 0 "*) not_ok "the replay sent nothing: $line" ;;
+    *"back 0 0;"*) ok "the restarted worker sent nothing back to the replay ($line)" ;;
+    *) not_ok "the restarted worker answered the replay: $line" ;;
+    esac
+    if grep -q "stopping: 0 joins, .* 0 blocks computed" "$tmp/rp-2.log" &&
+        grep -q "ignoring a join stamped" "$tmp/rp-2.log"; then
+        ok "the restarted worker joined nothing and computed nothing: $(grep -o 'stopping: .*' "$tmp/rp-2.log")"
+    else
+        not_ok "the restarted worker took the replay"
+        cat "$tmp/rp-2.log"
+    fi
+    line=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
+    echo "# replay to a worker started before the recording: $line"
+    kill "$(cat "$tmp/rp-0.pid")"
+    wait_exit "$(cat "$tmp/rp-0.pid")"
+    case "$line" in
+    *"other 0") ok "a worker older than the recording answers its JOIN only: $line" ;;
+    *) not_ok "a worker older than the recording answered more than the JOIN: $line" ;;
+    esac
+    if grep -q "stopping: 1 joins, .* 0 blocks computed; .* [1-9][0-9]* outside the session" \
+        "$tmp/rp-0.log"; then
+        ok "its session keys are its own: $(grep -o 'stopping: .*' "$tmp/rp-0.log")"
+    else
+        not_ok "a worker older than the recording computed for the replay"
+        cat "$tmp/rp-0.log"
+    fi
+}
+
+# Issue 18's exhaustion attack: idle and half-sent connections against a TCP worker.
+case_exhaust() {
+    ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -ge 1024 ] ||
+        { echo "skipped: cannot raise RLIMIT_NOFILE to 1024 for 500 connections"; exit 77; }
+    # 1. the cap: 500 held connections, the worker keeps at most 64 (+ its own few fds)
+    exhaust_round cap 500 -- || return
+    local fds
+    fds=$(cat "$tmp/cap.fds")
+    if [ "$fds" -le 74 ]; then
+        ok "cap: the worker held $fds fds under 500 connections (cap 64)"
+    else
+        not_ok "cap: the worker held $fds fds under 500 connections (cap 64)"
+    fi
+    if grep -q "connections: .* [1-9][0-9]* evicted unauthenticated" "$tmp/cap.log"; then
+        ok "cap: $(grep -o 'connections: .*' "$tmp/cap.log")"
+    else
+        not_ok "cap: no evictions reported"
+        cat "$tmp/cap.log"
+    fi
+    # 2. no fds left: limit 128, no cap to speak of, 200 connections; accept fails, the
+    #    listener rests and the oldest stranger is closed instead of the loop spinning
+    command -v prlimit >/dev/null || { echo "# prlimit missing: the fd-limit round skipped"; return; }
+    exhaust_round nofd 200 prlimit --nofile=128:128 -- --max-conns 1000 || return
+    if grep -q "connections: .* [1-9][0-9]* failed accepts" "$tmp/nofd.log"; then
+        ok "fd limit 128: $(grep -o 'connections: .*' "$tmp/nofd.log")"
+    else
+        not_ok "fd limit 128: no failed accepts reported (the limit was not reached?)"
+        cat "$tmp/nofd.log"
+    fi
+    # 3. the pre-authentication timeout alone: one silent connection is closed
+    local addr
+    addr=$(NETNS='' start_worker_pre quiet -- --preauth-timeout-ms 300) || return
+    exec {q}<>"/dev/tcp/127.0.0.1/${addr##*:}"
+    if timeout 10 cat <&"$q" >/dev/null; then
+        ok "a connection that never authenticates is closed by the worker (300 ms timeout)"
+    else
+        not_ok "a silent connection was still open after 10 s"
+    fi
+    exec {q}>&-
+}
+
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6) "case_$case_name" ;;
+identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust |
+    replay)
+    "case_$case_name"
+    ;;
 *)
     echo "test_net.sh: unknown case '$case_name'" >&2
     exit 2

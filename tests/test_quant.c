@@ -39,6 +39,10 @@ static void half_roundtrip_is_exact(void) {
     ASSERT_EQ(halo_f32_to_fp16(1.0f + 0x1p-11f), 0x3C00);   /* tie: to even */
     ASSERT_EQ(halo_f32_to_fp16(1.0f + 0x1.8p-11f), 0x3C01); /* above the tie: up */
     ASSERT_EQ(halo_f32_to_fp16(1e6f), 0x7C00);              /* overflow: infinity */
+    ASSERT_EQ(halo_f32_to_fp16(65504.0f), 0x7BFF);          /* the largest half */
+    ASSERT_EQ(halo_f32_to_fp16(65520.0f), 0x7C00);          /* rounds up to infinity */
+    ASSERT_EQ(halo_f32_to_fp16(0x1p-24f), 0x0001);
+    ASSERT(isnan(halo_fp16_to_f32(halo_f32_to_fp16(NAN))));
 }
 
 static void type_table(void) {

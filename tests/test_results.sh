@@ -88,7 +88,7 @@ case_results_sweep() {
     check "piped: no progress line, one summary line" test "$(grep -c ETA "$tmp/err"):$(wc -l <"$tmp/out")" = 0:1
     check "6 runs stored (2 points x 3 runs)" test "$(runs "$db")" = 6
     check "WAL mode" test "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal
-    check "schema version 3" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 3
+    check "schema version 4" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 4
     check "32 token rows per run" test "$(sqlite3 "$db" 'SELECT count(*) FROM token')" = 192
     check "per-layer rows (32 layers)" test "$(sqlite3 "$db" 'SELECT count(*) FROM layer_stat')" = 192
     check "per-device rows (8 devices)" test "$(sqlite3 "$db" 'SELECT count(*) FROM device_stat')" = 48
@@ -301,7 +301,7 @@ case_results_measured() {
     write_measured "$gt"
     expect_ok db import-measured "$db" "$gt"
     check "import: 3 runs, 5 tokens" grep -qxF "$gt: 3 runs (5 tokens) imported into $db, 0 runs (0 tokens) already there" "$tmp/out"
-    check "stored: 3 runs, 5 tokens, schema version 3" test "$(q "$db" 'SELECT count(*) FROM measured_run; SELECT count(*) FROM measured_token; PRAGMA user_version' | tr '\n' ' ')" = "3 5 3 "
+    check "stored: 3 runs, 5 tokens, schema version 4" test "$(q "$db" 'SELECT count(*) FROM measured_run; SELECT count(*) FROM measured_token; PRAGMA user_version' | tr '\n' ' ')" = "3 5 4 "
     expect_ok db import-measured --harness ground-truth "$db" "$gt/"
     check "importing again adds nothing" grep -q ": 0 runs (0 tokens) imported into .*, 3 runs (5 tokens) already there" "$tmp/out"
     check "still 3 runs" test "$(q "$db" 'SELECT count(*) FROM measured_run')" = 3
@@ -363,12 +363,19 @@ case_results_measured() {
     # a version-1 database: refused until migrated; migrated, it keeps its runs and has a new
     # database's schema
     cp "$tmp/sim.db" "$tmp/v1.db"
-    q "$tmp/v1.db" "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW measured_cell;
-        DROP TABLE measured_token; DROP TABLE measured_run; PRAGMA user_version = 1"
-    expect_fail 1 "schema version 1 is older than this halo's 3; run 'halo db migrate" -- report --db "$tmp/v1.db"
+    q "$tmp/v1.db" "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW latest_run;
+        ALTER TABLE scenario DROP COLUMN last_seen; ALTER TABLE run DROP COLUMN packets_lost;
+        ALTER TABLE run DROP COLUMN queue_drops; ALTER TABLE device_stat DROP COLUMN queue_drops;
+        DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from;
+        ALTER TABLE run DROP COLUMN resolved; ALTER TABLE run DROP COLUMN point_hash; DROP VIEW measured_cell;
+        DROP TABLE measured_token; DROP TABLE measured_run;
+        CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE r.scenario_hash = (SELECT s.hash
+            FROM scenario s WHERE s.name = r.scenario_name ORDER BY s.first_seen DESC, s.rowid
+            DESC LIMIT 1); PRAGMA user_version = 1"
+    expect_fail 1 "schema version 1 is older than this halo's 4; run 'halo db migrate" -- report --db "$tmp/v1.db"
     expect_fail 1 "run 'halo db migrate" -- db import-measured "$tmp/v1.db" "$gt"
     expect_ok db migrate "$tmp/v1.db"
-    check "migrate: now version 3" grep -qxF "$tmp/v1.db: schema version 3" "$tmp/out"
+    check "migrate: now version 4" grep -qxF "$tmp/v1.db: schema version 4" "$tmp/out"
     check "migrate: its runs kept" test "$(runs "$tmp/v1.db")" = "$(runs "$tmp/sim.db")"
     check "migrate: the schema of a new database" test "$(q "$tmp/v1.db" .schema)" = "$(q "$tmp/sim.db" .schema)"
     expect_ok db import-measured "$tmp/v1.db" "$gt"

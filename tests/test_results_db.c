@@ -261,15 +261,26 @@ static void version_1_database_is_refused_then_migrated(void) {
     (void)snprintf(fresh, sizeof fresh, "%s", tu_tmp_path("v2.db"));
     halo_db *db = NULL;
     halo_err err = {0};
-    /* a version-1 database: a new one without what versions 2 and 3 added, with a run */
+    /* a version-1 database: a new one without what versions 2 to 4 added, with a run */
     ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
     ASSERT_EQ(store(db, &f, &err), 1);
     halo_db_free(db);
     sqlite3 *raw = NULL;
     ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw,
-                           "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW measured_cell; "
+                           "DROP VIEW speedup; DROP VIEW fidelity; DROP VIEW latest_run; "
+                           "ALTER TABLE scenario DROP COLUMN last_seen; "
+                           "ALTER TABLE run DROP COLUMN packets_lost; "
+                           "ALTER TABLE run DROP COLUMN queue_drops; "
+                           "ALTER TABLE device_stat DROP COLUMN queue_drops; "
+                           "DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from; "
+                           "ALTER TABLE run DROP COLUMN resolved; "
+                           "ALTER TABLE run DROP COLUMN point_hash; "
+                           "DROP VIEW measured_cell; "
                            "DROP TABLE measured_token; DROP TABLE measured_run; "
+                           "CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE "
+                           "r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = "
+                           "r.scenario_name ORDER BY s.first_seen DESC, s.rowid DESC LIMIT 1); "
                            "PRAGMA user_version = 1",
                            NULL, NULL, NULL),
               SQLITE_OK);
@@ -277,7 +288,7 @@ static void version_1_database_is_refused_then_migrated(void) {
     /* refused for reading and for writing, naming the command that migrates */
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_READ, &err), HALO_ERR_FORMAT);
     ASSERT(db == NULL);
-    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 3");
+    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 4");
     ASSERT_STR_CONTAINS(err.msg, "halo db migrate");
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_CREATE, &err), HALO_ERR_FORMAT);
     /* migrated: its run kept, and the schema of a new database, object for object */

@@ -403,6 +403,67 @@ static void devices_sharing_a_host_share_its_cores(void) {
     halo_transport_free(t);
 }
 
+/*
+ * host_overlap: the waiting share of a host cost takes no core of a shared host. Devices 0
+ * and 1 (host of 2 cores) each send a message costing 1 ms of host time at t = 0, then
+ * device 2 computes for 1 ms. With host_overlap 0 both senders hold a core, so device 2's
+ * segment starts with 2 others busy and takes 3/2 as long; with 1 they only wait, and it
+ * runs at full speed; with 0.5 device 2 starts while both are in their waiting half. The
+ * senders' own times are 1 ms whatever the share (they wait either way), and a 2-core host
+ * with three senders stretches the third's CPU share only.
+ */
+static uint64_t overlap_compute_end_ns(double overlap, uint64_t *sender_end_ns) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+        w.dev[i].send_ns = 1000000;
+        w.dev[i].host_overlap = overlap;
+    }
+    halo_transport *t = make(&w);
+    unsigned char msg[8] = {1};
+    ASSERT_OK(t->ops->send(t, 0, 2, msg, sizeof msg, NULL));
+    ASSERT_OK(t->ops->send(t, 1, 2, msg, sizeof msg, NULL));
+    *sender_end_ns = t->ops->now_ns(t, 1);
+    halo_cost ms = {.flops = 1e6}; /* 1 ms at 1 GFLOP/s */
+    t->ops->charge(t, 2, &ms);
+    uint64_t end = t->ops->now_ns(t, 2);
+    halo_transport_free(t);
+    return end;
+}
+
+static void host_overlap_frees_the_core_during_a_wake_up(void) {
+    uint64_t sender = 0;
+    ASSERT_EQ(overlap_compute_end_ns(0, &sender), 1500000);
+    ASSERT_EQ(sender, 1000000);
+    ASSERT_EQ(overlap_compute_end_ns(1, &sender), 1000000);
+    ASSERT_EQ(sender, 1000000);
+    ASSERT_EQ(overlap_compute_end_ns(0.5, &sender), 1000000);
+    ASSERT_EQ(sender, 1000000);
+    /* three senders on two cores: the third's CPU share (1 - overlap) starts after its
+       waiting share; with overlap 0 it starts while both others are busy: x 3/2 */
+    for (int k = 0; k < 2; k++) {
+        double overlap = k ? 0.5 : 0.0;
+        world w;
+        world_init(&w, 4, HALO_DELIVERY_DATAGRAM);
+        for (int i = 0; i < 3; i++) {
+            w.dev[i].host = 1;
+            w.dev[i].cores = 2;
+            w.dev[i].send_ns = 1000000;
+            w.dev[i].host_overlap = overlap;
+        }
+        halo_transport *t = make(&w);
+        unsigned char msg[8] = {1};
+        for (int i = 0; i < 3; i++)
+            ASSERT_OK(t->ops->send(t, i, 3, msg, sizeof msg, NULL));
+        /* overlap 0: 1 ms x 3/2; 0.5: 0.5 ms waiting, then 0.5 ms of CPU starting at 0.5 ms
+           while devices 0 and 1 are in their CPU share too: 0.5 + 0.75 ms */
+        ASSERT_EQ(t->ops->now_ns(t, 2), k ? 1250000 : 1500000);
+        halo_transport_free(t);
+    }
+}
+
 /* Bytes read through column windows go at the device's strided bandwidth, the others at its
    memory bandwidth; without a strided bandwidth every byte goes at the memory bandwidth. */
 static void strided_bytes_go_at_the_strided_bandwidth(void) {
@@ -786,6 +847,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
           TEST(host_costs_keep_the_sender_and_the_receiver_busy),
           TEST(devices_sharing_a_host_share_its_cores),
+          TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(heartbeats_are_answered_and_never_delivered),

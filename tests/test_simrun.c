@@ -84,6 +84,17 @@ static void time_split_adds_up(void) {
     }
 }
 
+/* The scenario `text`, written to the scratch file `name` and loaded (point 0). */
+static halo_scenario *load_text(const char *name, const char *text) {
+    const char *path = tu_tmp_path(name);
+    tu_write_file(path, text, strlen(text));
+    halo_scenario *sc = NULL;
+    halo_err err = {0};
+    if (halo_scenario_load(&sc, path, 0, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    return sc;
+}
+
 /* A scenario file of the bundled model on 4 Pi 4B whose workers lose `loss` of their packets,
    with engine settings `engine` (YAML flow mapping body). */
 static halo_scenario *tiny(const char *name, double loss, const char *engine) {
@@ -96,13 +107,7 @@ static halo_scenario *tiny(const char *name, double loss, const char *engine) {
                    "engine: {%s}\n"
                    "workload: {prompt: \"Once upon a time\", tokens: 24}\n",
                    tu_src_path("models/stories260K.bin"), loss, engine);
-    const char *path = tu_tmp_path(name);
-    tu_write_file(path, text, strlen(text));
-    halo_scenario *sc = NULL;
-    halo_err err = {0};
-    if (halo_scenario_load(&sc, path, 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return sc;
+    return load_text(name, text);
 }
 
 /* strict-datagram (the cheapest fix a strict system could make) loses datagrams but never a
@@ -140,12 +145,7 @@ static void clean_shape(const char *engine, double *ms, uint64_t *bytes) {
                    "engine: {%s, encoding: q8}\n"
                    "workload: {tokens: 4}\n",
                    engine);
-    const char *path = tu_tmp_path("clean-shape.yaml");
-    tu_write_file(path, text, strlen(text));
-    halo_scenario *sc = NULL;
-    halo_err err = {0};
-    if (halo_scenario_load(&sc, path, 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_scenario *sc = load_text("clean-shape.yaml", text);
     halo_sim_result r;
     run(sc, 0, &r);
     ASSERT_EQ(r.missing, 0);
@@ -155,7 +155,7 @@ static void clean_shape(const char *engine, double *ms, uint64_t *bytes) {
     halo_scenario_free(sc);
 }
 
-/* No loss, no penalty (issue 14): on a clean network with the fitted host costs (311 us per
+/* No loss, no penalty (issue 14): on a clean network with the fitted host costs (320 us per
    message), HALO is not slower than strict distributed-llama (mesh, TCP) in simulated time,
    because it sends no redundant copies until a contribution goes missing and its root, which
    serialises the star's messages, holds no share; with copies always on it pays for them. */

@@ -100,6 +100,7 @@ halo_model_config tu_model_shape(const char *name) {
         {"gqa", {96, 200, 3, 6, 2, 50, 16, 0}},
         {"big-groups", {128, 512, 4, 4, 2, 16, 8, 0}},
         {"tiny", {16, 32, 4, 2, 2, 8, 8, 1}},
+        {"k-blocks", {256, 512, 2, 4, 2, 512, 64, 0}},
     };
 
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)

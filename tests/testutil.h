@@ -41,7 +41,11 @@ unsigned char *tu_read_file(const char *path, size_t *n);
  *  - "big-groups": groups that take a while to read (FFN groups of 32 neurons are 48 kB);
  *    dim 128, hidden 512, 4 layers, 4 heads over 2 KV heads, separate classifier;
  *  - "tiny": dim 16, hidden 32, 4 layers, 2 heads (head size 8, no grouping), 8 tokens,
- *    8 positions, shared classifier.
+ *    8 positions, shared classifier;
+ *  - "k-blocks": widths that are whole quantisation K blocks (dim 256, hidden 512), so every
+ *    GGUF type applies, and matrices large enough for the FFN and classifier products to be
+ *    split across threads; 2 layers, 4 heads over 2 KV heads, 512 tokens, 64 positions,
+ *    separate classifier.
  * An unknown name fails the test.
  */
 halo_model_config tu_model_shape(const char *name);

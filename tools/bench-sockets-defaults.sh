@@ -24,6 +24,8 @@
 # (tools/splice-doc.sh). Every process and namespace it makes is removed on exit (trap); it
 # talks only to 127.0.0.1 and the addresses inside its namespaces.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -44,8 +46,8 @@ while [ $# -gt 0 ]; do
     --modes) modes=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-sockets-defaults: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
     esac
     shift
 done
@@ -65,7 +67,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-log() { echo "bench-sockets-defaults: $*" >&2; }
 "$halo" keygen "$tmp/k.key" >/dev/null
 
 setup_netns() {

@@ -29,6 +29,8 @@
 # unless LLAMA_DIR already holds the build), LLAMA_COMMIT (default c392e5094, Feb 2025),
 # LLAMA_NATIVE (ON: -march=native, the default llama.cpp build; OFF: portable).
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build= types="f32 f16 q8_0 q4_0" positions=64 threads=2 ppl=1 docs=
 while [ $# -gt 0 ]; do
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2 && shift 2 ;;
     --no-ppl) ppl=0 && shift ;;
     --docs) docs=$2 && shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' && exit 0 ;;
+    -h | --help) script_help; exit 0 ;;
     *) echo "compare-llamacpp.sh: unknown option $1" >&2 && exit 2 ;;
     esac
 done
@@ -53,7 +55,6 @@ LLAMA_DIR=${LLAMA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/halo/llama.cpp}
 LLAMA_COMMIT=${LLAMA_COMMIT:-c392e5094}
 LLAMA_NATIVE=${LLAMA_NATIVE:-ON}
 bin=$LLAMA_DIR/build/bin
-log() { echo "compare-llamacpp: $*" >&2; }
 
 # ---- llama.cpp: fetch and build (once) ----
 if ! [ -x "$bin/llama-bench" ] || ! [ -f "$bin/libllama.so" ]; then

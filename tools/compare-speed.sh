@@ -36,6 +36,8 @@
 #                 "<!-- compare-speed.sh: begin -->" and "<!-- compare-speed.sh: end -->"
 #                 (docs/models.md; tools/splice-doc.sh)
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rounds=5 nodes="1 2 4" threads=2 tokens=64 models="T S" build= docs= rt=1
 while [ $# -gt 0 ]; do
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2 && shift 2 ;;
     --docs) docs=$2 && shift 2 ;;
     --no-rt) rt=0 && shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' && exit 0 ;;
+    -h | --help) script_help; exit 0 ;;
     *) echo "compare-speed.sh: unknown option $1" >&2 && exit 2 ;;
     esac
 done
@@ -78,43 +80,29 @@ cleanup() {
 }
 trap cleanup EXIT
 export HALO_MODEL_DIR=$here/models
-log() { echo "compare-speed: $*" >&2; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "nan" }'; }
 port=$((7400 + RANDOM % 500))
-prio=()
-if [ "$rt" = 1 ]; then
-    if chrt -f 5 true 2>/dev/null; then
-        prio=(chrt -f 5)
-    else
-        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
-    fi
-fi
-out=$scratch/out.md
-: >"$out"
+rt_prio "$rt"
+# Each part writes its own block (T: "compare-speed.sh", S: "compare-speed.sh bundled"), with
+# its own header line, so that `--models S --docs FILE` renews the bundled model's table alone.
+out=$scratch/out-T.md
+: >"$scratch/out-T.md"
+: >"$scratch/out-S.md"
 emit() { cat >>"$out"; }
 
-make_file() { # make_file OUT cmd...: runs cmd with OUT.tmp in place of OUT, then renames
-    local f=$1
-    shift
-    [ -s "$f" ] && return 0
-    log "writing $f"
-    "${@//@OUT@/$f.tmp}" >&2
-    mv "$f.tmp" "$f"
-}
 mkdir -p "$dm"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-{
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`tools/compare-speed.sh --rounds $rounds" \
-        "--threads $threads --tokens $tokens\` on $(nproc) cores ($cpu), load average" \
-        "$(cut -d' ' -f1-3 /proc/loadavg) at the start, the systems at" \
-        "$([ ${#prio[@]} -gt 0 ] && echo "real-time priority (SCHED_FIFO 5)" || echo "normal priority");" \
+header() { # header OPTIONS: the line saying when, how and with what a block was measured
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`tools/compare-speed.sh $1\` on" \
+        "$(nproc) cores ($cpu), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, the" \
+        "systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (SCHED_FIFO 5)" || echo "normal priority");" \
         "halo $(git -C "$here" rev-parse --short HEAD)" \
         "($(basename "$build") build), llama.cpp" \
         "$(git -C "$LLAMA_DIR/src" rev-parse --short HEAD 2>/dev/null || echo '?'), distributed-llama" \
         "$(git -C "$DLLAMA_DIR/src" describe --tags 2>/dev/null || echo '?')."
     echo
-} | emit
+}
 
 # ---- T: per-token decode time, 1, 2 and 4 nodes ----
 start_workers() { # start_workers SYSTEM MODEL N PORT: N - 1 workers on PORT+1...; prints them
@@ -177,6 +165,7 @@ run_t() { # run_t SYSTEM MODEL N ADDRS -> "ms/token [bandwidth-fraction bandwidt
 }
 
 if [[ " $models " == *" T "* ]]; then
+    header "--rounds $rounds --threads $threads --tokens $tokens" | emit
     T_BIN=$dm/tinyllama-f32.bin T_TOK=$dm/tinyllama.tok.bin
     make_file "$T_BIN" "$files" random-checkpoint @OUT@ --shape tinyllama
     make_file "$T_TOK" "$files" random-tokenizer 32000 @OUT@
@@ -267,6 +256,8 @@ subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNUL
 print("%.6f" % (cpu() - before))' "$@"
 }
 if [[ " $models " == *" S "* ]]; then
+    out=$scratch/out-S.md
+    header "--models S --rounds $rounds" | emit
     make_file "$dm/stories260K.m" "$files" model "$here/models/stories260K.bin" @OUT@
     make_file "$dm/stories260K.t" "$files" tokenizer "$here/models/tok512.bin" @OUT@
     runs=$((rounds * 6 + 1))
@@ -303,12 +294,14 @@ if [[ " $models " == *" S "* ]]; then
         done
         awk '{ k = $1; if ($2 == 256) { h2[k] = $3; d2[k] = $4 } else { h1[k] = $3; d1[k] = $4 } }
              END { for (k in h2) if ((d2[k] - d1[k]) > 0) print (h2[k] - h1[k]) / (d2[k] - d1[k]) }' "$scratch/s.txt" |
-            median | awk '{ printf "\nhalo / distributed-llama, decode CPU per position, median over rounds: %.2f\n\n", $1 }'
+            median | awk '{ printf "\nhalo / distributed-llama, decode CPU per position, median over rounds: %.2f" \
+                                 " (halo decodes %.2fx as fast)\n\n", $1, 1 / $1 }'
     } | emit
 fi
 
-cat "$out"
+cat "$scratch/out-T.md" "$scratch/out-S.md"
 if [ -n "$docs" ]; then
-    "$here/tools/splice-doc.sh" "$docs" compare-speed.sh <"$out"
+    [[ " $models " != *" T "* ]] || "$here/tools/splice-doc.sh" "$docs" compare-speed.sh <"$scratch/out-T.md"
+    [[ " $models " != *" S "* ]] || "$here/tools/splice-doc.sh" "$docs" "compare-speed.sh bundled" <"$scratch/out-S.md"
     log "wrote the tables into $docs"
 fi

@@ -43,6 +43,7 @@
 #include "core/bytes.h"
 #include "core/file.h"
 #include "core/model.h"
+#include "core/quant.h"
 #include "core/wire.h"
 
 #include <errno.h>
@@ -184,7 +185,7 @@ static void out_row(out_file *o, int type, const float *x, size_t n) {
         float delta = (-lo > hi ? lo : hi) / -8.0f;
         float inv = delta != 0.0f ? 1.0f / delta : 0.0f;
         unsigned char blk[2 + DL_BLOCK / 2];
-        halo_put_u16(blk, halo_f32_to_f16(delta));
+        halo_put_u16(blk, halo_f32_to_fp16(delta));
         for (int j = 0; j < DL_BLOCK / 2; j++) {
             int q[2];
             for (int h = 0; h < 2; h++) {

@@ -56,7 +56,20 @@
 #                      the host cost per message on the loss-free 2-node S cells); 1 is
 #                      measured at loss 0 only
 #   --systems "..."    among dllama dllama-q40 halo-strict halo-udp (default all four)
-#   --repeats R        runs per cell (default 3)
+#   --repeats R        runs per cell (default 3), interleaved
+#   --target-se PCT    top-up of few-event cells: after the interleaved repeats, every lossy
+#                      cell with 2 or more nodes gets more runs, one at a time and in turn,
+#                      while the standard error of its mean ms/token (sd / sqrt(tokens) over
+#                      its counted intervals) is above PCT% of its cost of loss (its mean
+#                      minus the same system's loss-free mean at that node count; its mean
+#                      if that cell was not measured), up to --max-repeats-s/-t runs. At
+#                      1-2% loss a run holds a handful of retransmission timeouts (~200 ms
+#                      each) and 3 runs leave a mean that moves by half between runs
+#                      (distributed-llama S 2 nodes 1%: SE 33% of the mean). Default 10; 0:
+#                      no top-up
+#   --max-repeats-s M  most runs of an S cell with the top-up (default 40: ~1-3 s a run)
+#   --max-repeats-t M  most runs of a T cell with the top-up (default 8: 10-60 s a run, and
+#                      distributed-llama streams 3.3 GB of weights at each start)
 #   --tokens-s N       tokens per run on S (default 128), --tokens-t N on T (default 16)
 #   --warmup W         intervals dropped at the start of each run (default 2)
 #   --udp-engine TEXT  the halo-udp engine section's keys on S (default above)
@@ -104,6 +117,8 @@
 # Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
 # failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -112,6 +127,9 @@ losses="0 0.01 0.02 0.05"
 nodes_list="1 2 4"
 systems="dllama dllama-q40 halo-strict halo-udp"
 repeats=3
+target_se=10
+max_repeats_s=40
+max_repeats_t=8
 tokens_s=128
 tokens_t=16
 warmup=2
@@ -131,6 +149,9 @@ while [ $# -gt 0 ]; do
     --nodes) nodes_list=${2:?}; shift ;;
     --systems) systems=${2:?}; shift ;;
     --repeats) repeats=${2:?}; shift ;;
+    --target-se) target_se=${2:?}; shift ;;
+    --max-repeats-s) max_repeats_s=${2:?}; shift ;;
+    --max-repeats-t) max_repeats_t=${2:?}; shift ;;
     --tokens-s) tokens_s=${2:?}; shift ;;
     --tokens-t) tokens_t=${2:?}; shift ;;
     --warmup) warmup=${2:?}; shift ;;
@@ -141,8 +162,8 @@ while [ $# -gt 0 ]; do
     --no-rt) rt=0 ;;
     --out) out=${2:?}; shift ;;
     --build) build=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "ground-truth: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
     esac
     shift
 done
@@ -152,7 +173,12 @@ if [ $quick = 1 ]; then
     nodes_list="1 4"
     repeats=1
     tokens_s=48
+    target_se=0
 fi
+case "$target_se" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --target-se: '$target_se' is not a number" >&2; exit 2 ;; esac
+for m in "$max_repeats_s" "$max_repeats_t"; do
+    case "$m" in '' | *[!0-9]*) echo "ground-truth: --max-repeats-s/-t: '$m' is not a whole number" >&2; exit 2 ;; esac
+done
 for n in $nodes_list; do
     case "$n" in 1 | 2 | 4) ;; *) echo "ground-truth: nodes must be 1, 2 or 4" >&2; exit 2 ;; esac
 done
@@ -161,7 +187,6 @@ for s in $systems; do
     *) echo "ground-truth: unknown system $s" >&2; exit 2 ;; esac
 done
 
-log() { echo "ground-truth: $*" >&2; }
 skip() { echo "skipped: $*" >&2; exit 77; }
 
 # ==== Requirements ====
@@ -238,14 +263,6 @@ fi
 dllama_rev=$(git -C "$DLLAMA_DIR/src" rev-parse --short HEAD 2>/dev/null || echo "?")
 
 mkdir -p "$mdir" "$out"
-make_file() { # make_file OUT cmd...: runs cmd with OUT.tmp in place of OUT, then renames
-    local f=$1
-    shift
-    [ -s "$f" ] && return 0
-    log "writing $f"
-    "${@//@OUT@/$f.tmp}" >&2
-    mv "$f.tmp" "$f"
-}
 # S: the bundled model; its distributed-llama files.
 S_BIN=$repo/models/stories260K.bin
 S_TOK=$repo/models/tok512.bin
@@ -541,14 +558,7 @@ check_text() {
 # unless --no-rt: other jobs on the machine then wait for them instead of the reverse, so a
 # shared machine measures close to a quiet one (the kernel still keeps 5% of each second for
 # other tasks, sched_rt_runtime_us).
-prio=()
-if [ "$rt" = 1 ]; then
-    if chrt -f 5 true 2>/dev/null; then
-        prio=(chrt -f 5)
-    else
-        log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
-    fi
-fi
+rt_prio "$rt"
 stamper=("$stamp")
 if chrt -f 10 true 2>/dev/null; then
     stamper=(chrt -f 10 "$stamp")
@@ -585,6 +595,24 @@ cells_of() { # cells_of MODEL NODES LOSS: the systems run at that point
     [ "$2" = 1 ] && [ $has_halo = 1 ] && echo halo
     return 0
 }
+# cell_runs SYSTEM MODEL LOSS NODES: runs of the cell so far (runs.csv)
+cell_runs() {
+    awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" \
+        'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++ } END { print r + 0 }' "$runs"
+}
+# unstable SYSTEM MODEL LOSS NODES: true when the standard error of the cell's mean ms/token
+# is above target_se% of its cost of loss (its mean above the loss-free cell of the same
+# system, model and nodes; the mean itself without that cell), from samples.csv
+unstable() {
+    awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" -v t="$target_se" '
+        NR > 1 && $1 == s && $2 == m && $4 == n && $3 == l { k++; x += $7; xx += $7 * $7 }
+        NR > 1 && $1 == s && $2 == m && $4 == n && $3 + 0 == 0 { k0++; x0 += $7 }
+        END { if (k < 2) exit 0
+              mean = x / k; v = xx / k - mean * mean; se = sqrt(v > 0 ? v / (k - 1) : 0)
+              cost = k0 ? mean - x0 / k0 : mean
+              if (cost <= 0) cost = mean
+              exit !(se > t / 100 * cost) }' "$samples"
+}
 n_cells=0
 for model in $models; do
     for nodes in $nodes_list; do
@@ -610,6 +638,26 @@ for model in $models; do
                 done
             done
         done
+    done
+    # Top-up of few-event cells (--target-se): rounds over the lossy cells, one more run for
+    # each cell whose mean is not yet stable, until none is left or all reached --max-repeats.
+    while awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; do
+        more=0
+        for nodes in $nodes_list; do
+            [ "$nodes" -gt 1 ] || continue
+            for loss in $losses; do
+                awk -v l="$loss" 'BEGIN { exit !(l > 0) }' || continue
+                for sys in $(cells_of "$model" "$nodes" "$loss"); do
+                    rep=$(cell_runs "$sys" "$model" "$loss" "$nodes")
+                    [ "$rep" -lt "$([ "$model" = S ] && echo "$max_repeats_s" || echo "$max_repeats_t")" ] || continue
+                    unstable "$sys" "$model" "$loss" "$nodes" || continue
+                    n_cells=$((n_cells + 1))
+                    run_cell "$sys" "$model" "$loss" "$nodes" $((rep + 1))
+                    more=1
+                done
+            done
+        done
+        [ $more = 1 ] || break
     done
     stop_bg hw-
 done
@@ -664,6 +712,10 @@ echo "load average $load_start at the start, $load_end at the end; $elapsed s in
 echo "Root + workers each in a network namespace on one bridge; nftables random drops of IPv4 TCP/UDP"
 echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
 echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped;"
+if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
+    echo "lossy cells topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
+    echo "$target_se% of the cost of loss;"
+fi
 echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
 echo

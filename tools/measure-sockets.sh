@@ -36,6 +36,8 @@
 # Every process and namespace this script makes is removed on exit (trap). Needs nothing
 # but the built binary for inproc; root, `ip netns` and iptables for netns.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -54,8 +56,8 @@ while [ $# -gt 0 ]; do
     --stories) stories=${2:?}; shift ;;
     --quick) quick=1 ;;
     --bin) halo=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "measure-sockets: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
     esac
     shift
 done
@@ -92,7 +94,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-log() { echo "measure-sockets: $*" >&2; }
 
 "$halo" keygen "$tmp/k.key"
 

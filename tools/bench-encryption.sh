@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Issue 18: what encrypting a socket cluster's session frames costs per token. Root + 3
+# `halo worker` processes on 127.0.0.1, strict sync over UDP (every contribution awaited, so
+# every run moves the same frames and yields the same text), measured interleaved: each
+# round runs every configuration once, in an order that alternates between rounds, so that
+# load on the machine falls on all of them alike. Configurations:
+#   encrypted   the default: ChaCha20-Poly1305 session frames, payload encrypted
+#   auth-only   `encrypt: false`: the same AEAD over header and payload, nothing encrypted
+#   before      (with --before BIN) another build's binary and workers, e.g. one from before
+#               issue 18 (frames authenticated with HMAC-SHA512-256 under the cluster key)
+# Prints, per model, the median ms/token of each configuration (the root's own figure: the
+# generation only, after loading and joining) and the median of the per-round ratios
+# encrypted / auth-only (and encrypted / before).
+#
+#   tools/bench-encryption.sh [--rounds N] [--tokens N] [--big MODEL [--big-tokens N]]
+#                             [--bin PATH] [--before PATH]
+#
+# MODEL: a larger model for the second table (e.g. `halo convert --synthetic stories110m -o
+# F`: random weights of the 110M shape, tokenizer embedded). Every process it starts is
+# stopped on exit (trap); it talks only to 127.0.0.1.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+halo=$repo/build/dev/app/halo
+before=""
+rounds=5
+tokens=64
+big="" big_tokens=16
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --rounds) rounds=${2:?}; shift ;;
+    --tokens) tokens=${2:?}; shift ;;
+    --big) big=${2:?}; shift ;;
+    --big-tokens) big_tokens=${2:?}; shift ;;
+    --bin) halo=${2:?}; shift ;;
+    --before) before=${2:?}; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-encryption: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -x "$halo" ] || { echo "bench-encryption: $halo not built" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-benc.XXXXXX")
+cleanup() {
+    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$halo" keygen "$tmp/k.key" >/dev/null
+
+# workers NAME BIN MODEL: starts three workers of BIN; prints their addresses comma-separated
+workers() {
+    local name=$1 bin=$2 model=$3 addrs=() i a
+    for i in 1 2 3; do
+        "$bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" -m "$model" \
+            >"$tmp/$name-$i.log" 2>&1 &
+        echo $! >"$tmp/$name-$i.pid"
+    done
+    for i in 1 2 3; do
+        a=""
+        for _ in $(seq 600); do
+            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name-$i.log")
+            [ -n "$a" ] && break
+            sleep 0.1
+        done
+        [ -n "$a" ] || { echo "bench-encryption: worker $name-$i did not start" >&2; exit 1; }
+        addrs+=("$a")
+    done
+    (IFS=,; echo "${addrs[*]}")
+}
+
+stop_workers() {
+    local f
+    for f in "$tmp/$1"-*.pid; do kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+}
+
+# run BIN CLUSTER MODEL N: one generation; prints its ms/token
+run() {
+    local out
+    out=$("$1" generate -m "$3" -t 0 -n "$4" -p "Once upon a time" --cluster "$2" 2>&1 >/dev/null) ||
+        { echo "bench-encryption: generate failed: $out" >&2; exit 1; }
+    sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' <<<"$out" | head -n 1
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# bench LABEL MODEL TOKENS: the rounds over one model; appends a table row
+bench() {
+    local label=$1 model=$2 n=$3 a b r
+    a=$(workers "w-$label" "$halo" "$model")
+    printf 'key: k.key\nworkers: [%s]\nengine: {sync: strict, delivery: datagram}\n' "$a" \
+        >"$tmp/enc.yaml"
+    { cat "$tmp/enc.yaml"; echo "encrypt: false"; } >"$tmp/auth.yaml"
+    local configs=(enc auth)
+    if [ -n "$before" ]; then
+        b=$(workers "b-$label" "$before" "$model")
+        printf 'key: k.key\nworkers: [%s]\nengine: {sync: strict, delivery: datagram}\n' "$b" \
+            >"$tmp/before.yaml"
+        configs+=(before)
+    fi
+    : >"$tmp/$label.txt"
+    for ((r = 1; r <= rounds; r++)); do
+        local order=("${configs[@]}")
+        if ((r % 2 == 0)); then # reversed every other round
+            order=()
+            for ((i = ${#configs[@]} - 1; i >= 0; i--)); do order+=("${configs[$i]}"); done
+        fi
+        local line="" c ms
+        declare -A got=()
+        for c in "${order[@]}"; do
+            if [ "$c" = before ]; then
+                ms=$(run "$before" "$tmp/before.yaml" "$model" "$n")
+            else
+                ms=$(run "$halo" "$tmp/$c.yaml" "$model" "$n")
+            fi
+            got[$c]=$ms
+        done
+        for c in "${configs[@]}"; do line+="${got[$c]} "; done
+        echo "$line" >>"$tmp/$label.txt"
+        echo "# $label round $r: ${configs[*]} = $line" >&2
+        unset got
+    done
+    stop_workers "w-$label"
+    stop_workers "b-$label"
+    local med_enc med_auth ratio row
+    med_enc=$(awk '{print $1}' "$tmp/$label.txt" | median)
+    med_auth=$(awk '{print $2}' "$tmp/$label.txt" | median)
+    ratio=$(awk '{print $1 / $2}' "$tmp/$label.txt" | median)
+    row="| $label | $n | $rounds | $med_enc | $med_auth | $(printf '%.3f' "$ratio")x"
+    if [ -n "$before" ]; then
+        row+=" | $(awk '{print $3}' "$tmp/$label.txt" | median)"
+        row+=" | $(printf '%.3f' "$(awk '{print $1 / $3}' "$tmp/$label.txt" | median)")x"
+    fi
+    echo "$row |"
+}
+
+echo "$(nproc) cores, $(uname -r); root + 3 workers on 127.0.0.1, strict sync over UDP, greedy"
+echo
+if [ -n "$before" ]; then
+    echo "| model | tokens | rounds | encrypted ms/token | auth-only ms/token | encrypted / auth-only | before ms/token | encrypted / before |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+else
+    echo "| model | tokens | rounds | encrypted ms/token | auth-only ms/token | encrypted / auth-only |"
+    echo "|---|---:|---:|---:|---:|---:|"
+fi
+bench stories260K "$repo/models/stories260K.bin" "$tokens"
+[ -n "$big" ] && bench "$(basename "$big")" "$big" "$big_tokens"
+exit 0
