@@ -754,8 +754,7 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust |
-    replay)
+identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
     "case_$case_name"
     ;;
 *)
