@@ -259,6 +259,13 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
         rc = halo_engine_set(&cf->engine, "placement", "equal", err);
         cf->engine.set &= ~(1ull << halo_engine_key_find("placement"));
     }
+    /* Real sockets answer in ~0.1 ms and their jitter is measured (rttvar): the preset's floor of
+       0.5 ms, made for simulated links, would make every lost exchange cost five loss-free syncs
+       of a small model (issue 15). A file or flag that sets the key keeps its value. */
+    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "deadline_min_ms")) {
+        rc = halo_engine_set(&cf->engine, "deadline_min_ms", "0.1", err);
+        cf->engine.set &= ~(1ull << halo_engine_key_find("deadline_min_ms"));
+    }
     if (rc == HALO_OK) {
         /* a key a flag set is named as the flag, a key of the file at its line */
         halo_engine_config trial;

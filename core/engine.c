@@ -1050,6 +1050,7 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
                                  .redundancy_on_loss = e->cfg.redundancy_on_loss,
                                  .deadline_max_ns = e->cfg.deadline_max_ns,
                                  .plan_fn = e->importance ? halo_importance_plan : NULL,
+                                 .reliable_fn = e->importance ? halo_importance_set_reliable : NULL,
                                  .plan_ctx = e->importance};
     *out = e;
     return HALO_OK;

@@ -22,6 +22,7 @@ struct halo_importance {
     float *scratch;      /* oracle scoring only: hidden_dim + dim */
     double *sigma;       /* (n_layers, 2): synthetic scores' sigma per layer and block kind */
     halo_rng rng;
+    int dynamic; /* halo_importance_set_reliable was called */
     halo_importance_stats stats;
 };
 
@@ -136,6 +137,16 @@ static void order_by_score(halo_importance *m, int n) {
     }
 }
 
+void halo_importance_set_reliable(void *ctx, int device, int reliable) {
+    halo_importance *m = ctx;
+    if (!m->dynamic) { /* from now on the calls say it */
+        memset(m->reliable, 1, (size_t)m->cfg.n_devices);
+        m->dynamic = 1;
+    }
+    if (device > 0 && device < m->cfg.n_devices)
+        m->reliable[device] = reliable != 0;
+}
+
 void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const float *xb,
                           uint16_t *devices, int n, uint8_t *critical) {
     halo_importance *m = ctx;
@@ -145,7 +156,13 @@ void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const 
     m->stats.syncs++;
     m->stats.groups += (uint64_t)n;
     m->stats.critical += (uint64_t)n_crit;
-    if (phase == 1 && m->cfg.place) {
+    int place = m->cfg.place;
+    if (place && m->dynamic) { /* only while some link loses */
+        place = 0;
+        for (int d = 1; d < m->cfg.n_devices; d++)
+            place |= !m->reliable[d];
+    }
+    if (phase == 1 && place) {
         /* Same number of groups per device; the best groups go to reliable devices. */
         int nd = m->cfg.n_devices;
         memset(m->slots, 0, (size_t)nd * sizeof *m->slots);

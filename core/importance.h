@@ -72,6 +72,15 @@ void halo_importance_free(halo_importance *imp);
 void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const float *xb,
                           uint16_t *devices, int n_groups, uint8_t *critical);
 
+/*
+ * The reliable_fn of halo_sync_config (core/node.h); ctx is the halo_importance. Once it is
+ * called, the devices' reliability comes from these calls (the configured `reliable` list
+ * is replaced; the root stays reliable), and FFN placement runs only while some device is
+ * unreliable: with every link clean, moving critical groups gains nothing and costs
+ * scattered weights (socket clusters; simulated runs never call it).
+ */
+void halo_importance_set_reliable(void *ctx, int device, int reliable);
+
 typedef struct halo_importance_stats {
     uint64_t syncs;            /* blocks planned */
     uint64_t groups;           /* groups seen */

@@ -66,14 +66,19 @@ struct halo_node {
     uint64_t sync_seq;             /* syncs begun so far */
     uint64_t *lossy_until;         /* (n_devices) redundancy_on_loss: sync_seq below which the
                                       device gets the extra copies (evidence of loss) */
-    uint8_t *late;                 /* slow_safe: (n_devices) missing in the last finished sync,
-                                      its late arrival is still a delay sample */
+    uint8_t *late;                 /* slow_safe: (n_devices) LATE_MISSING: missing in the last
+                                      finished sync, its late arrival is still a delay sample;
+                                      LATE_RETRIED: re-asked there and counted as trouble, a
+                                      second answer proves it was slow, not lost */
+    uint8_t *single;               /* slow_safe: (n_devices) PROBE_* bits of the current sync */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
-    uint32_t *trouble;                /* slow_safe: (n_devices) share of a device's syncs, in
-                                         1/65536, that needed a repeated request or went
-                                         without it (EWMA, gain 1/16): redundancy pays only
-                                         where this is not 0 */
+    uint8_t *unreliable; /* slow_safe with reliable_fn: (n_devices) as last told, 2 = not yet */
+    uint32_t *trouble;   /* slow_safe: (n_devices) share of a device's syncs, in
+                            1/65536, that needed a repeated request or went
+                            without it (EWMA, gain 1/16): redundancy pays only
+                            where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
+    uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -424,8 +429,16 @@ static void worker_on_activation(halo_node *n, const halo_msg *m) {
     reply.src = (uint16_t)n->idx;
     reply.dst = 0;
     /* A failed send is a lost contribution: the root's policy deals with it. */
-    if (send_msg(n, &reply, n->rx_groups, n->own, NULL) != HALO_OK)
+    if (send_msg(n, &reply, n->rx_groups, n->own, NULL) != HALO_OK) {
         n->stats.malformed++;
+        return;
+    }
+    if ((m->encoding & HALO_WIRE_ANSWER_TWICE) && n->tx_len && n->tx_key == key &&
+        n->t->ops->send(n->t, n->idx, 0, n->tx, n->tx_len, NULL) == HALO_OK) {
+        n->stats.resent++;
+        n->stats.msgs_sent++;
+        n->stats.bytes_sent += n->tx_len;
+    }
 }
 
 /* ==== Root ==== */
@@ -460,6 +473,15 @@ static int sync_complete(const halo_node *n) {
 }
 
 static int begin_sync(halo_node *n, halo_err *err);
+
+enum {
+    LATE_MISSING = 1,
+    LATE_RETRIED = 2,
+    PROBE_ONE_COPY = 1, /* one copy of the activation went out: a second answer is a reply to a
+                           repeated request, so the first request (or its answer) was not lost */
+    PROBE_SLOW = 2,     /* such a second answer came in this sync */
+    TROUBLE_HIT = 65536u / 16,
+};
 
 /* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
 static void saw_loss(halo_node *n, int d) {
@@ -518,12 +540,17 @@ static void finish_sync(halo_node *n) {
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
         }
+        /* slow_safe: a device re-asked only because it was slow (both answers came) is no
+           trouble: copies and moved groups would not help it (a descheduled worker on a busy
+           host is not a lossy link) */
+        int slow = n->single && (n->single[d] & PROBE_SLOW);
+        int hit = (n->retried[d] && !slow) || !n->received[d];
         if (n->late)
-            n->late[d] = !n->received[d] && !n->retried[d];
-        if (n->trouble) {
-            uint32_t hit = (n->retried[d] || !n->received[d]) ? 65536u : 0u;
-            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + hit / 16;
-        }
+            n->late[d] = !n->received[d] && !n->retried[d]                          ? LATE_MISSING
+                         : hit && n->received[d] && (n->single[d] & PROBE_ONE_COPY) ? LATE_RETRIED
+                                                                                    : 0;
+        if (n->trouble)
+            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + (hit ? TROUBLE_HIT : 0);
     }
     n->late_key = block_key(n->step, n->layer, n->phase);
     n->late_start_ns = n->sync_start_ns;
@@ -571,10 +598,11 @@ static void complete_and_advance(halo_node *n) {
         root_fail(n, rc, &err);
 }
 
-static int send_activation(halo_node *n, int d, halo_err *err) {
+/* `flags`: 0, or HALO_WIRE_ANSWER_TWICE with redundant copies (wire.h). */
+static int send_activation(halo_node *n, int d, int flags, halo_err *err) {
     halo_msg m = {.kind = HALO_MSG_ACTIVATION,
                   .phase = (uint8_t)n->phase,
-                  .encoding = (uint8_t)(n->encoding | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .encoding = (uint8_t)(n->encoding | flags | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
                   .src = 0,
                   .dst = (uint16_t)d,
                   .step = n->step,
@@ -602,7 +630,7 @@ static void on_deadline(void *arg) {
     for (int d = 1; d < n->n_devices; d++) {
         if (n->received[d] || !must_await(n, d) || n->dev_start[d + 1] == n->dev_start[d])
             continue;
-        int rc = send_activation(n, d, &err);
+        int rc = send_activation(n, d, 0, &err);
         if (rc != HALO_OK) {
             root_fail(n, rc, &err);
             return;
@@ -612,6 +640,7 @@ static void on_deadline(void *arg) {
         halo_transport_trace(n->t, 0, "ask again", now, now, 1, d);
         saw_loss(n, d);
     }
+    n->retry_ns = n->t->ops->now_ns(n->t, 0);
     /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
        is merely slow is not flooded with requests it answers from its cache */
     if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
@@ -663,6 +692,8 @@ static void observe_delay(halo_node *n, int d, int phase, uint64_t delay) {
     uint64_t diff = delay > s ? delay - s : s - delay;
     n->rttvar_ns[i] = (3 * n->rttvar_ns[i] + diff) / 4;
     n->srtt_ns[i] = (7 * s + delay) / 8;
+    if (!n->srtt_ns[i]) /* 0 means "no sample yet" */
+        n->srtt_ns[i] = 1;
 }
 
 /* Orders the current block's groups by device (counting sort). */
@@ -698,6 +729,14 @@ static int begin_sync(halo_node *n, halo_err *err) {
                                : n->placement.ffn + (size_t)n->layer * (size_t)g->n_ffn;
     memcpy(n->row, base, (size_t)count * sizeof *n->row);
     memcpy(n->critical, n->critical_cfg, (size_t)n->n_devices);
+    if (n->unreliable && n->trouble)
+        for (int d = 1; d < n->n_devices; d++) {
+            uint8_t bad = n->trouble[d] >= 256;
+            if (n->unreliable[d] != bad) {
+                n->unreliable[d] = bad;
+                n->sync.reliable_fn(n->sync.plan_ctx, d, !bad);
+            }
+        }
     if (n->sync.plan_fn) {
         uint16_t *devices = n->row;
         if (n->phase == HALO_PHASE_ATTN) { /* attention groups stay where their caches are */
@@ -723,8 +762,13 @@ static int begin_sync(halo_node *n, halo_err *err) {
            clean link they are pure cost: messages, wake-ups and answers from the cache) */
         if (n->trouble && n->trouble[d] < 256)
             copies = 1;
+        /* slow_safe: with copies, the device answers twice too (the answer direction loses
+           as often as the request direction) */
+        int flags = copies > 1 && n->sync.slow_safe ? HALO_WIRE_ANSWER_TWICE : 0;
+        if (n->single)
+            n->single[d] = copies == 1 ? PROBE_ONE_COPY : 0;
         for (int k = 0; k < copies; k++) {
-            int rc = send_activation(n, d, err);
+            int rc = send_activation(n, d, flags, err);
             if (rc != HALO_OK)
                 return rc;
         }
@@ -767,12 +811,17 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
     uint64_t cur = block_key(n->step, n->layer, n->phase);
     if (!n->in_flight || key != cur) {
         n->stats.stale++;
-        if (n->late && key == n->late_key && n->late[m->src]) {
+        if (n->late && key == n->late_key && n->late[m->src] == LATE_MISSING) {
             /* slow, not lost: its delay is a sample, or the deadline would never learn to
                wait for a device slower than it (issue 15) */
             uint64_t now = n->t->ops->now_ns(n->t, 0);
             n->late[m->src] = 0;
             observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
+        } else if (n->late && key == n->late_key && n->late[m->src] == LATE_RETRIED) {
+            /* the second answer of a re-asked device: it was slow, take the trouble back */
+            n->late[m->src] = 0;
+            n->trouble[m->src] -=
+                n->trouble[m->src] < TROUBLE_HIT ? n->trouble[m->src] : TROUBLE_HIT;
         }
         return;
     }
@@ -783,15 +832,22 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
         n->stats.malformed++;
         return;
     }
-    if (!first_copy(n, n->received, d))
+    if (!first_copy(n, n->received, d)) {
+        if (n->single && n->retried[d] && (n->single[d] & PROBE_ONE_COPY))
+            n->single[d] |= PROBE_SLOW;
         return;
+    }
     /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
        first one of a device: without it a device slower than the first deadline would be
-       re-asked before it answers at every sync and never get a sample (measured from the
-       first request, so at worst too long: safe, and later samples pull it down) */
+       re-asked before it answers at every sync and never get a sample. It is measured from
+       the last request: measured from the first, one lost first exchange made the estimate
+       the whole initial deadline (10 ms against 0.1 ms answers) and kept every deadline of
+       that block kind long for dozens of syncs; a device that is merely slow gets a sample
+       too short, and its late answers (below) raise it. */
     if (!n->retried[d] || (n->sync.slow_safe && !n->srtt_ns[2 * d + n->phase])) {
         uint64_t now = n->t->ops->now_ns(n->t, 0);
-        observe_delay(n, d, n->phase, now > n->sync_start_ns ? now - n->sync_start_ns : 0);
+        uint64_t from = n->retried[d] ? n->retry_ns : n->sync_start_ns;
+        observe_delay(n, d, n->phase, now > from ? now - from : 0);
     }
     if (n->numerics)
         memcpy(n->partials + (size_t)d * (size_t)n->mc->dim, n->rx_values,
@@ -1270,7 +1326,13 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->lossy_until = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
         if (cfg->sync.slow_safe) {
             n->late = alloc_bytes(n, nd, &failed);
+            n->single = alloc_bytes(n, nd, &failed);
             n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+            if (cfg->sync.reliable_fn) {
+                n->unreliable = alloc_bytes(n, nd, &failed);
+                if (n->unreliable)
+                    memset(n->unreliable, 2, nd); /* every device is told at the first sync */
+            }
         }
         n->critical = alloc_bytes(n, nd, &failed);
         n->received = alloc_bytes(n, nd, &failed);
@@ -1319,14 +1381,14 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
-                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
-                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
-                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble};
+    void *bufs[] = {
+        n->x,           n->xb,          n->own,        n->q,          n->head_out,     n->att,
+        n->hb,          n->hb2,         n->freq,       n->key_cache,  n->value_cache,  n->valid,
+        n->tx,          n->rx_groups,   n->rx_values,  n->logits,     n->critical_cfg, n->critical,
+        n->received,    n->dev_start,   n->dev_groups, n->partials,   n->missing_at,   n->row,
+        n->scratch_row, n->srtt_ns,     n->rttvar_ns,  n->retried,    n->wait_at,      n->block_at,
+        n->last_gids,   n->last_count,  n->mesh_gids,  n->mesh_parts, n->mesh_gots,    n->mesh_keys,
+        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable,   n->single};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);

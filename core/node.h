@@ -103,6 +103,16 @@ typedef struct halo_sync_config {
     halo_plan_fn plan_fn; /* optional per-sync planning */
     void *plan_ctx;
     /*
+     * Optional, slow_safe only: the root tells the planning hook (plan_ctx) which devices'
+     * links lose: reliable = 0 once a device's exchanges failed lately (a repeated request
+     * or a missing contribution in more than ~1/256 of its recent syncs, the gate of the
+     * redundant copies), 1 again when they stop; called at the start of a sync, for every
+     * device once at the first sync and then on each change. The importance hook moves
+     * critical groups only while some device is unreliable (no loss, no penalty: on a clean
+     * network every group stays where the placement put it).
+     */
+    void (*reliable_fn)(void *plan_ctx, int device, int reliable);
+    /*
      * relaxed with adaptive: deadlines never drop work that is merely slow (issue 15). A
      * device is awaited (and re-asked every deadline, as a critical one) until its delay for
      * the block kind has a sample, and a contribution that arrives after its sync finished

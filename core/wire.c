@@ -63,9 +63,20 @@ uint32_t halo_crc32(uint32_t crc, const void *data, size_t n) {
 
 /* ==== Messages ==== */
 
+/* The payload encoding without the flags. */
+static int base_encoding(unsigned encoding) {
+    return (int)(encoding & ~(unsigned)(HALO_WIRE_ELIDED | HALO_WIRE_ANSWER_TWICE));
+}
+
+/* The encoding of the values a message carries: -1 when elided. */
+static int values_encoding(unsigned encoding) {
+    return (encoding & HALO_WIRE_ELIDED) ? -1 : base_encoding(encoding);
+}
+
 static size_t payload_bytes(int encoding, uint32_t n_values) {
     if (encoding & HALO_WIRE_ELIDED)
         return 0;
+    encoding = base_encoding((unsigned)encoding);
     if (encoding == HALO_ENCODING_F32)
         return (size_t)n_values * 4;
     return ((size_t)n_values + HALO_WIRE_Q8_BLOCK - 1) / HALO_WIRE_Q8_BLOCK *
@@ -88,7 +99,7 @@ size_t halo_wire_charged_size(const void *buf, size_t len) {
 }
 
 static int encoding_ok(unsigned encoding) {
-    return (encoding & ~(unsigned)HALO_WIRE_ELIDED) < HALO_ENCODING_COUNT_;
+    return base_encoding(encoding) < HALO_ENCODING_COUNT_;
 }
 
 static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
@@ -135,7 +146,7 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     if (total > cap)
         return HALO_FAIL(err, HALO_ERR_ARG, "wire: message of %zu bytes, buffer of %zu", total,
                          cap);
-    if (m->encoding == HALO_ENCODING_Q8)
+    if (values_encoding(m->encoding) == HALO_ENCODING_Q8)
         for (uint32_t i = 0; i < m->n_values; i++)
             if (!isfinite(values[i]))
                 return HALO_FAIL(err, HALO_ERR_ARG, "wire: value %u is not finite", i);
@@ -157,10 +168,10 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     for (unsigned i = 0; i < m->n_groups; i++)
         halo_put_u16(body + 2 * i, groups[i]);
     unsigned char *payload = body + 2 * (size_t)m->n_groups;
-    if (m->encoding == HALO_ENCODING_F32)
+    if (values_encoding(m->encoding) == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < m->n_values; i++)
             halo_put_f32(payload + 4 * (size_t)i, values[i]);
-    else if (m->encoding == HALO_ENCODING_Q8)
+    else if (values_encoding(m->encoding) == HALO_ENCODING_Q8)
         encode_q8(payload, values, m->n_values);
     uint32_t crc = halo_crc32(0, p, 32);
     crc = halo_crc32(crc, body, total - HALO_WIRE_HEADER_BYTES);
@@ -215,10 +226,10 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
     for (unsigned i = 0; i < h.n_groups; i++)
         groups[i] = halo_get_u16(q + 2 * i);
     q += 2 * (size_t)h.n_groups;
-    if (h.encoding == HALO_ENCODING_F32)
+    if (values_encoding(h.encoding) == HALO_ENCODING_F32)
         for (uint32_t i = 0; i < h.n_values; i++)
             values[i] = halo_get_f32(q + 4 * (size_t)i);
-    else if (h.encoding == HALO_ENCODING_Q8)
+    else if (values_encoding(h.encoding) == HALO_ENCODING_Q8)
         decode_q8(values, q, h.n_values);
     *m = h;
     return HALO_OK;

@@ -49,6 +49,14 @@
  */
 #define HALO_WIRE_ELIDED 0x80
 
+/*
+ * Flag in the encoding byte of an ACTIVATION: the root sends this device redundant copies
+ * (its exchanges failed lately): the device sends its answer to the first copy twice, so the
+ * answer direction is as redundant as the request direction (a device that received one
+ * copy of two would otherwise answer once). Repeated requests do not carry it.
+ */
+#define HALO_WIRE_ANSWER_TWICE 0x40
+
 enum halo_msg_kind {
     HALO_MSG_ACTIVATION = 1, /* root -> device: normalised layer input, groups to compute */
     HALO_MSG_PARTIAL = 2,    /* device -> root (star), or -> every peer (mesh): sum of the

@@ -197,13 +197,19 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     if (w.loader) {
         halo_loader_stats ls;
         halo_loader_get_stats(w.loader, &ls);
+        /* a token is 2 n_layers blocks when the worker holds groups of every block */
+        double tokens =
+            (double)(ns ? ns->computed : 0) / (2.0 * halo_model_get_config(cfg->model)->n_layers);
+        double per = tokens > 0 ? 1e6 * tokens : 1.0;
         halo_net_log(cfg->log_fn, cfg->log_ctx,
                      "weights streamed: %.1f MB read in %llu reads, %.3f s reading, %.3f s "
-                     "waited, %.3f s hidden behind compute; %llu of %llu acquires were hits",
+                     "waited, %.3f s hidden behind compute; %llu of %llu acquires were hits; "
+                     "per token (%.0f): %.3f ms reading, %.3f ms waited, %.3f ms hidden",
                      (double)ls.bytes_read / 1e6, (unsigned long long)ls.n_reads,
                      (double)ls.load_ns / 1e9, (double)ls.wait_ns / 1e9,
                      (double)ls.hidden_load_ns / 1e9, (unsigned long long)ls.n_hits,
-                     (unsigned long long)ls.n_acquires);
+                     (unsigned long long)ls.n_acquires, tokens, (double)ls.load_ns / per,
+                     (double)ls.wait_ns / per, (double)ls.hidden_load_ns / per);
     }
     halo_node_free(w.node);
     halo_loader_free(w.loader);

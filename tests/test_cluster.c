@@ -250,6 +250,63 @@ static void device_that_missed_a_broadcast_rejoins_with_masked_history(void) {
     halo_model_free(m);
 }
 
+/* Drops the first activation the root sends to device 1 (step 0, layer 0, attention). */
+static int drop_first_activation(void *ctx, int src, int dst, const void *msg, size_t len) {
+    int *dropped = ctx;
+    halo_msg h;
+    static uint16_t g[64];
+    static float v[64];
+    if (*dropped || src != 0 || dst != 1 ||
+        halo_wire_decode(msg, len, &h, g, 64, v, 64, NULL) != HALO_OK ||
+        h.kind != HALO_MSG_ACTIVATION)
+        return 0;
+    *dropped = 1;
+    return 1;
+}
+
+/* slow_safe (socket clusters): a device's first delay sample, when its first exchange was
+   lost and re-requested, is measured from the repeated request. Measured from the first
+   request it was the whole initial deadline (10 ms here against answers that take no time),
+   and every later deadline of that block kind stayed long for dozens of syncs. */
+static void first_sample_after_a_lost_exchange_is_from_the_repeat(void) {
+    halo_model *m = tu_bundled_model();
+    int dropped = 0;
+    halo_transport *t = NULL;
+    halo_loop_config lc = {.n_nodes = 4, .drop_fn = drop_first_activation, .drop_ctx = &dropped};
+    ASSERT_OK(halo_loop_new(&t, &lc, NULL));
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = 4,
+                              .transport = t,
+                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED,
+                                       .deadline_ns = 10000000,
+                                       .adaptive = 1,
+                                       .deadline_min_ns = 100000,
+                                       .deadline_max_ns = 1000000000,
+                                       .slow_safe = 1}};
+    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
+        TEST_FAIL_AT("%s", err.msg);
+    int token = 1;
+    for (int pos = 0; pos < 3; pos++) {
+        const float *l;
+        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, &err));
+        token = halo_argmax(l, VOCAB);
+    }
+    const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(c, 0));
+    ASSERT_EQ(dropped, 1);
+    ASSERT_EQ(rs->missing, 0); /* awaited (no sample yet) and asked again */
+    ASSERT(rs->retries >= 1);
+    ASSERT(rs->deadlines >= 20);
+    /* every sync after the first: the 0.1 ms floor (the loop takes no time) */
+    printf("# %llu deadlines, %llu ns in all\n", (unsigned long long)rs->deadlines,
+           (unsigned long long)rs->deadline_sum_ns);
+    ASSERT(rs->deadline_sum_ns - 10000000 * 2 <= (rs->deadlines - 2) * 100000);
+    halo_cluster_free(c);
+    halo_transport_free(t);
+    halo_model_free(m);
+}
+
 static void cluster_tokens_do_not_allocate(void) {
     halo_model *m = tu_bundled_model();
     double rates[5] = {0, 0.1, 0.1, 0, 0};
@@ -349,4 +406,5 @@ TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
           TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),
           TEST(relaxed_sync_counts_every_injected_drop),
           TEST(strict_sync_stalls_on_a_lost_contribution),
-          TEST(device_that_missed_a_broadcast_rejoins_with_masked_history))
+          TEST(device_that_missed_a_broadcast_rejoins_with_masked_history),
+          TEST(first_sample_after_a_lost_exchange_is_from_the_repeat))

@@ -164,6 +164,53 @@ static uint64_t synthetic_run(const halo_model *m, double sigma, uint64_t seed, 
     return c;
 }
 
+/* Moves of FFN groups by one plan of a synthetic hook (placement on) over 4 devices. */
+static int moved_groups(halo_importance *imp, const halo_groups *g, uint16_t *dev) {
+    for (int i = 0; i < g->n_ffn; i++)
+        dev[i] = (uint16_t)(i % 4);
+    uint8_t crit[4] = {0};
+    halo_importance_plan(imp, 0, 1, HALO_PHASE_FFN, NULL, dev, g->n_ffn, crit);
+    int moved = 0;
+    for (int i = 0; i < g->n_ffn; i++)
+        moved += dev[i] != i % 4;
+    return moved;
+}
+
+/* Socket roots tell the hook which links lose (halo_importance_set_reliable): critical
+   groups move only while one does, and then off that device. */
+static void placement_moves_groups_only_while_a_link_loses(void) {
+    halo_model_config shape;
+    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
+    halo_model *m = NULL;
+    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_groups g;
+    ASSERT_OK(halo_groups_init(&g, halo_model_get_config(m), 32, NULL));
+    halo_importance_config ic = {.model = m,
+                                 .groups = &g,
+                                 .n_devices = 4,
+                                 .scoring = HALO_SCORING_SYNTHETIC,
+                                 .tau = 0.5,
+                                 .place = 1,
+                                 .seed = 3};
+    halo_importance *imp = NULL;
+    ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
+    static uint16_t dev[4096];
+    ASSERT(g.n_ffn <= 4096);
+    ASSERT(moved_groups(imp, &g, dev) > 0); /* static reliability: only the root is reliable */
+    for (int d = 1; d < 4; d++)
+        halo_importance_set_reliable(imp, d, 1);
+    ASSERT_EQ(moved_groups(imp, &g, dev), 0); /* clean links: nothing moves */
+    uint64_t exposed = halo_importance_get_stats(imp)->critical_exposed;
+    halo_importance_set_reliable(imp, 2, 0);
+    ASSERT(moved_groups(imp, &g, dev) > 0);
+    /* device 2 got the lowest-scoring quarter of the groups: at tau 0.5 no critical one */
+    ASSERT_EQ(halo_importance_get_stats(imp)->critical_exposed, exposed);
+    halo_importance_set_reliable(imp, 2, 1);
+    ASSERT_EQ(moved_groups(imp, &g, dev), 0);
+    halo_importance_free(imp);
+    halo_model_free(m);
+}
+
 static void synthetic_scores_are_deterministic_for_a_sigma(void) {
     halo_model_config shape;
     ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
@@ -201,6 +248,7 @@ int main(int argc, char **argv) {
         TEST(table_is_interpolated_and_clamped),
         TEST(the_key_takes_a_number_or_measured),
         TEST(synthetic_scores_are_deterministic_for_a_sigma),
+        TEST(placement_moves_groups_only_while_a_link_loses),
     };
     return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
 }

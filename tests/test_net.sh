@@ -399,6 +399,36 @@ case_stream() {
     fi
 }
 
+# stream_half: workers over UDP (strict sync over datagrams) with half their share in memory:
+# the bundled model's group weights are 5 x 45312 floats (906 KB), an equal share of four
+# devices 226 KB (0.216 MiB), so --memory-mb 0.11 holds about half of it and the rest is read
+# at every token. The text is the single device's; each worker reports read, waited and
+# hidden (read ahead behind compute) time per token.
+case_stream_half() {
+    local addrs=()
+    start_workers sh udp 127.0.0.1:0 --memory-mb 0.11 || return
+    cluster_file "$tmp/sh.yaml" udp strict "${addrs[@]}"
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/sh.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        ok "workers over UDP with half their share in memory: the single-device ids"
+    else
+        not_ok "workers with half their share in memory: output differs or failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers sh-{1,2,3}
+    wait 2>/dev/null
+    local line
+    line=$(grep -o 'per token ([0-9]*): [0-9.]* ms reading, [0-9.]* ms waited, [0-9.]* ms hidden' \
+        "$tmp/sh-1.log" | head -1)
+    if [ -n "$line" ] && grep -q 'acquires were hits' "$tmp/sh-1.log" &&
+        ! grep -q 'weights streamed: 0.0 MB' "$tmp/sh-1.log"; then
+        ok "the worker reports its loading $line"
+    else
+        not_ok "the worker did not report read, waited and hidden time per token"
+        sed 's/^/    /' "$tmp/sh-1.log" | head
+    fi
+}
+
 # defaults: a cluster file without an engine section (the halo preset: adaptive deadline,
 # predictor, redundancy) under 5% injected loss completes; --db stores the run as a measured
 # run with a row per token, and `halo report fidelity` lists it.
@@ -724,7 +754,7 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | defaults | ipv6 | exhaust | replay)
+identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
     "case_$case_name"
     ;;
 *)

@@ -216,6 +216,25 @@ static void elided_payloads_are_charged_their_full_size(void) {
     ASSERT_EQ(halo_wire_charged_size("junk", 4), 4);
 }
 
+/* The answer-twice flag travels beside the encoding and changes nothing of the payload. */
+static void answer_twice_flag_keeps_the_payload(void) {
+    for (int enc = 0; enc < 2; enc++) {
+        unsigned char plain[512], flagged[512];
+        size_t a = valid_message(plain, sizeof plain, enc);
+        size_t b = valid_message(flagged, sizeof flagged, enc | HALO_WIRE_ANSWER_TWICE);
+        ASSERT_EQ(a, b);
+        ASSERT(memcmp(plain + 36, flagged + 36, a - 36) == 0);
+        halo_msg d;
+        uint16_t g[4];
+        float v[64];
+        ASSERT_OK(halo_wire_decode(flagged, b, &d, g, 4, v, 64, NULL));
+        ASSERT_EQ(d.encoding, enc | HALO_WIRE_ANSWER_TWICE);
+        ASSERT_EQ(d.n_values, 40);
+        ASSERT_NEAR(v[39], 39 * 0.25, enc == HALO_ENCODING_F32 ? 0 : 0.1);
+    }
+}
+
 TEST_MAIN(TEST(elided_payloads_are_charged_their_full_size), TEST(f32_messages_round_trip_exactly),
           TEST(q8_messages_are_within_half_a_step), TEST(crc32_matches_the_standard_check_value),
-          TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash))
+          TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash),
+          TEST(answer_twice_flag_keeps_the_payload))
