@@ -50,7 +50,8 @@ case_fifo() {
     expect_fast_fail 5 1 "not a regular file" -- sweep "$src/scenarios/tiny-loss.yaml" --db "$f"
     expect_fast_fail 5 1 "not a regular file" -- db info "$f"
     expect_fast_fail 5 1 "not a regular file" -- report --db "$f"
-    expect_fast_fail 5 1 "not a regular file" -- regress --db "$f" --baseline "$src/regress/baseline.csv"
+    # regress: exit 2 is "cannot read" (1 is "regressed"), docs/results.md
+    expect_fast_fail 5 2 "not a regular file" -- regress --db "$f" --baseline "$src/regress/baseline.csv"
     expect_fast_fail 5 1 "not a regular file (a FIFO)" -- generate --cluster "$f" -n 2
     expect_fast_fail 5 1 "not a regular file (a FIFO)" -- worker --listen 127.0.0.1:0 --key "$f"
     # outputs: refused without waiting for a reader, and the FIFO is left alone
