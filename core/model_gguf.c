@@ -89,7 +89,7 @@ static void copy_vector(const halo_gguf_tensor *t, float *out) {
 static int nearest_weight_type(double bytes_per_weight) {
     static const int types[] = {HALO_WEIGHT_F32, HALO_WEIGHT_F16, HALO_WEIGHT_Q80, HALO_WEIGHT_Q40};
     int best = HALO_WEIGHT_F32;
-    double best_d = INFINITY;
+    double best_d = HUGE_VAL;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         double d = fabs(log(bytes_per_weight / halo_weight_bytes(types[i])));
         if (d < best_d) {

@@ -486,7 +486,7 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     if (!d)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", dat, strerror(errno));
     int block[MAX_PANELS][MAX_SERIES], n_blocks = 0;
-    double ymin = INFINITY, ymax = -INFINITY;
+    double ymin = HUGE_VAL, ymax = -HUGE_VAL;
     *rows = 0;
     (void)fprintf(d, "# %s against %s: x (%s), mean, interval low, interval high\n",
                   metrics[f->m].name, s->keys[f->x], xnum ? "as swept" : "index of the value");

@@ -179,7 +179,7 @@ static int num_field(const csv *c, const char *header, int col, double lo, doubl
                      double *out, halo_err *err) {
     const char *s = c->f[col];
     if (optional && !*s) {
-        *out = NAN;
+        *out = (double)NAN;
         return HALO_OK;
     }
     double v;
@@ -289,7 +289,7 @@ static int run_fields(const csv *c, mrun *r, halo_err *err) {
     static const char *const h = HALO_MEASURED_RUNS_HEADER;
     int rc = int_field(c, h, 5, 0, &r->tokens, err);
     if (rc == HALO_OK)
-        rc = num_field(c, h, 6, 0, INFINITY, 0, &r->csv_mean_ms, err);
+        rc = num_field(c, h, 6, 0, HUGE_VAL, 0, &r->csv_mean_ms, err);
     if (rc == HALO_OK)
         rc = int_field(c, h, 7, 0, &r->frames, err);
     if (rc == HALO_OK)
@@ -301,9 +301,9 @@ static int run_fields(const csv *c, mrun *r, halo_err *err) {
     if (rc == HALO_OK)
         rc = num_field(c, h, 9, 0, 100, 1, &r->missing_pct, err);
     if (rc == HALO_OK)
-        rc = num_field(c, h, 10, 0, INFINITY, 1, &r->self_ms, err);
+        rc = num_field(c, h, 10, 0, HUGE_VAL, 1, &r->self_ms, err);
     if (rc == HALO_OK)
-        rc = num_field(c, h, 11, 0, INFINITY, 0, &r->wall_s, err);
+        rc = num_field(c, h, 11, 0, HUGE_VAL, 0, &r->wall_s, err);
     if (rc == HALO_OK && halo_parse_enum(c->f[12], status_names, &r->status, err) != HALO_OK)
         rc = at_field(c, h, 12, err);
     r->mean_ms = r->tokens > 0 ? r->csv_mean_ms : (double)NAN;
@@ -376,7 +376,7 @@ static int sample_line(halo_measured *m, const csv *c, mrun **last, halo_err *er
     if (rc == HALO_OK)
         rc = int_field(c, h, 5, 0, &s.idx, err);
     if (rc == HALO_OK)
-        rc = num_field(c, h, 6, 0, INFINITY, 0, &s.ms, err);
+        rc = num_field(c, h, 6, 0, HUGE_VAL, 0, &s.ms, err);
     if (rc != HALO_OK)
         return rc;
     mrun *r = *last && same_key(*last, &k) ? *last : NULL;
@@ -442,7 +442,7 @@ static int finish_run(const halo_measured *m, mrun *r, halo_err *err) {
         return HALO_FAIL(
             err, HALO_ERR_FORMAT, "%s:%ld: %s run %lld: tokens %lld, but %s has %ld samples of it",
             m->runs_path, r->line, r->cell, r->run, r->tokens, m->samples_path, r->n_s);
-    r->p50_ms = r->p90_ms = r->max_ms = NAN;
+    r->p50_ms = r->p90_ms = r->max_ms = (double)NAN;
     if (r->n_s == 0)
         return HALO_OK;
     double *v = malloc((size_t)r->n_s * sizeof *v), sum = 0;
@@ -763,10 +763,10 @@ static int record_run(mrun *r, const char *source, const halo_measured_run_info 
     r->frames = info->frames;
     r->dropped = info->dropped;
     r->missing_pct = info->missing_pct;
-    r->self_ms = NAN;
+    r->self_ms = (double)NAN;
     r->wall_s = info->wall_s;
     r->status = info->failed ? 1 : 0;
-    r->mean_ms = r->p50_ms = r->p90_ms = r->max_ms = NAN;
+    r->mean_ms = r->p50_ms = r->p90_ms = r->max_ms = (double)NAN;
     if (n_tokens == 0)
         return HALO_OK;
     r->s = malloc((size_t)n_tokens * sizeof *r->s);
