@@ -24,21 +24,18 @@ static const char *kind_of(mode_t m) {
     return "another kind of file";
 }
 
-int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err) {
-    *fd = -1;
-    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (f < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(f, &st) != 0) {
+/* What opening any file shares, after open(2) with O_NONBLOCK gave `f`: it must be a regular
+   file (*st its status), and blocking again. On failure `f` is closed and err names path. */
+static int settle_regular(const char *path, int f, struct stat *st, halo_err *err) {
+    if (fstat(f, st) != 0) {
         int e = errno;
         (void)close(f);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         (void)close(f);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (%s)", path,
-                         kind_of(st.st_mode));
+                         kind_of(st->st_mode));
     }
     int flags = fcntl(f, F_GETFL);
     if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
@@ -46,6 +43,18 @@ int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo
         (void)close(f);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(e));
     }
+    return HALO_OK;
+}
+
+int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err) {
+    *fd = -1;
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = settle_regular(path, f, &st, err);
+    if (rc != HALO_OK)
+        return rc;
     *fd = f;
     if (size_bytes)
         *size_bytes = (uint64_t)st.st_size;
@@ -61,18 +70,10 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err) {
     if (f < 0)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(f, &st) != 0) {
-        int e = errno;
-        (void)close(f);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        (void)close(f);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (%s)", path,
-                         kind_of(st.st_mode));
-    }
-    int flags = fcntl(f, F_GETFL);
-    if (flags < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0 || ftruncate(f, 0) != 0) {
+    int rc = settle_regular(path, f, &st, err);
+    if (rc != HALO_OK)
+        return rc;
+    if (ftruncate(f, 0) != 0) {
         int e = errno;
         (void)close(f);
         return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(e));
