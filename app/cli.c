@@ -264,19 +264,6 @@ void halo_cli_print_err(const halo_err *err) {
         (void)fprintf(stderr, "halo: %s\n", err->msg);
 }
 
-void halo_cli_print_json_string(FILE *f, const char *s) {
-    (void)fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            (void)fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            (void)fprintf(f, "\\u%04x", *p);
-        else
-            (void)fputc(*p, f);
-    }
-    (void)fputc('"', f);
-}
-
 uint64_t halo_cli_now_ns(void) {
     struct timespec ts;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);

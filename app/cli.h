@@ -132,9 +132,6 @@ const char *halo_cli_bundled_path(const char *name, char *buf, size_t size);
 /* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
 void halo_cli_print_err(const halo_err *err);
 
-/* Writes `s` as a JSON string literal (quoted, escaped). */
-void halo_cli_print_json_string(FILE *f, const char *s);
-
 /* Monotonic wall-clock time in nanoseconds. */
 uint64_t halo_cli_now_ns(void);
 

@@ -10,6 +10,7 @@
 #include "app/cli.h"
 #include "core/file.h"
 #include "core/predictor_fit.h"
+#include "results/report.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -269,9 +270,9 @@ static void json_recall(const halo_predictor_fit_report *r, const halo_predictor
 static void print_json(const halo_predictor_fit_report *r, const cal_opts *o, const char *out) {
     const halo_predictor_fit_cand *ch = &r->cands[r->chosen];
     (void)printf("{\"text\": ");
-    halo_cli_print_json_string(stdout, o->file);
+    halo_report_json_string(stdout, o->file);
     (void)printf(", \"out\": ");
-    halo_cli_print_json_string(stdout, out);
+    halo_report_json_string(stdout, out);
     (void)printf(", \"bytes\": %llu, \"stories\": %ld, \"fit_stories\": [%ld, %ld], "
                  "\"heldout_stories\": [1, %ld], \"fit_positions\": %ld, "
                  "\"heldout_positions\": %ld, \"method\": \"%s\", \"rank\": %d, \"attn\": \"%s\", "

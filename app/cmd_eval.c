@@ -8,6 +8,7 @@
 #include "app/runner.h"
 #include "core/eval.h"
 #include "core/file.h"
+#include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 
@@ -109,11 +110,11 @@ static int eval_scenario(const eval_opts *o) {
     double nll = halo_eval_mean_nll(&q);
     if (o->json) {
         (void)printf("{\"file\": ");
-        halo_cli_print_json_string(stdout, o->file);
+        halo_report_json_string(stdout, o->file);
         (void)printf(", \"scenario\": ");
-        halo_cli_print_json_string(stdout, sc->path);
+        halo_report_json_string(stdout, sc->path);
         (void)printf(", \"point\": %ld, \"label\": ", sc->point);
-        halo_cli_print_json_string(stdout, sc->point_label);
+        halo_report_json_string(stdout, sc->point_label);
         (void)printf(", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"mean_ms\": %.6f, "
                      "\"p99_ms\": %.6f, \"contributions\": %llu, \"missing\": %llu, "
@@ -191,7 +192,7 @@ int halo_cmd_eval(int argc, char **argv) {
     double nll = halo_eval_mean_nll(&tot);
     if (o.json) {
         (void)printf("{\"file\": ");
-        halo_cli_print_json_string(stdout, o.file);
+        halo_report_json_string(stdout, o.file);
         (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f, "
                      "\"contributions\": %llu, \"missing\": %llu}\n",

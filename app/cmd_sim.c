@@ -7,6 +7,7 @@
 
 #include "app/cli.h"
 #include "app/runner.h"
+#include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 #include "sim/world.h"
@@ -146,7 +147,7 @@ static void print_json_run(int run, const halo_sim_result *r, int first) {
     (void)printf("]");
     if (r->text) {
         (void)printf(", \"text\": ");
-        halo_cli_print_json_string(stdout, r->text);
+        halo_report_json_string(stdout, r->text);
     }
     (void)printf("}");
 }
@@ -189,11 +190,11 @@ int halo_cmd_sim(int argc, char **argv) {
     int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;
     if (o.json) {
         (void)printf("{\"scenario\": ");
-        halo_cli_print_json_string(stdout, sc->path);
+        halo_report_json_string(stdout, sc->path);
         (void)printf(", \"name\": ");
-        halo_cli_print_json_string(stdout, sc->name);
+        halo_report_json_string(stdout, sc->name);
         (void)printf(", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point, sc->n_points);
-        halo_cli_print_json_string(stdout, sc->point_label);
+        halo_report_json_string(stdout, sc->point_label);
         print_json_engine(sc);
         (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
                      sc->n_devices, policy_name(sc->engine.policy),
