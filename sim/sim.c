@@ -1672,29 +1672,15 @@ static void sim_destroy(halo_transport *t) {
     free(s);
 }
 
-static const halo_transport_ops sim_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-};
+/* The slots of both vtables below. */
+#define SIM_OPS                                                                             \
+    .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
+    .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy
+
+static const halo_transport_ops sim_ops = {SIM_OPS};
 
 /* The same with the trace op: only a traced world pays even the test for it in core. */
-static const halo_transport_ops sim_traced_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-    .trace = sim_trace,
-};
+static const halo_transport_ops sim_traced_ops = {SIM_OPS, .trace = sim_trace};
 
 /* ==== Setup ==== */
 
