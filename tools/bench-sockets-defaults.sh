@@ -46,8 +46,7 @@ while [ $# -gt 0 ]; do
     --modes) modes=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
@@ -69,29 +68,9 @@ cleanup() {
 trap cleanup EXIT
 "$halo" keygen "$tmp/k.key" >/dev/null
 
-setup_netns() {
-    [ "$(id -u)" -eq 0 ] || { log "netns skipped: needs root"; return 1; }
-    command -v iptables >/dev/null 2>&1 || { log "netns skipped: no iptables"; return 1; }
-    ip netns add "$NS_R" 2>/dev/null || { log "netns skipped: cannot make a namespace"; return 1; }
-    made_ns=1
-    ip netns add "$NS_W" || return 1
-    local rc=0
-    netns_veth "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W" 1 || rc=$?
-    [ $rc -ne 1 ] || { log "netns skipped: cannot make a veth pair"; return 1; }
-    ip netns exec "$NS_R" iptables -w -L INPUT >/dev/null 2>&1 ||
-        { log "netns skipped: iptables does not work in a namespace"; return 1; }
-}
+setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W"; }
 
-kernel_loss() { # kernel_loss P: random drops on the INPUT of both namespaces
-    local nd
-    for nd in "$NS_R:halo-bsr" "$NS_W:halo-bsw"; do
-        ip netns exec "${nd%%:*}" iptables -w -F INPUT
-        if awk -v p="$1" 'BEGIN { exit !(p > 0) }'; then
-            ip netns exec "${nd%%:*}" iptables -w -A INPUT -i "${nd#*:}" -m statistic \
-                --mode random --probability "$1" -j DROP
-        fi
-    done
-}
+kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-bsr" "$NS_W:halo-bsw"; }
 
 at() { # at MODE ROLE cmd...: runs in the mode's place
     local mode=$1 role=$2

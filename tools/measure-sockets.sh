@@ -56,8 +56,7 @@ while [ $# -gt 0 ]; do
     --stories) stories=${2:?}; shift ;;
     --quick) quick=1 ;;
     --bin) halo=${2:?}; shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
@@ -156,31 +155,9 @@ cluster() {
     echo "$f"
 }
 
-set_kernel_loss() { # set_kernel_loss P: random drops on the INPUT of both namespaces
-    local p=$1
-    for nd in "$NS_R:halo-skr" "$NS_W:halo-skw"; do
-        local ns=${nd%%:*} dev=${nd#*:}
-        ip netns exec "$ns" iptables -w -F INPUT
-        if awk -v p="$p" 'BEGIN { exit !(p > 0) }'; then
-            ip netns exec "$ns" iptables -w -A INPUT -i "$dev" -m statistic --mode random \
-                --probability "$p" -j DROP
-        fi
-    done
-}
+set_kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-skr" "$NS_W:halo-skw"; }
 
-setup_netns() {
-    [ "$(id -u)" -eq 0 ] || { log "netns skipped: needs root"; return 1; }
-    command -v iptables >/dev/null 2>&1 || { log "netns skipped: iptables not found"; return 1; }
-    ip netns add "$NS_R" 2>/dev/null || { log "netns skipped: cannot create a namespace"; return 1; }
-    made_ns=1
-    ip netns add "$NS_W" || return 1
-    local rc=0
-    netns_veth "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$IP_W" 1 || rc=$?
-    [ $rc -ne 1 ] || { log "netns skipped: cannot create a veth pair"; return 1; }
-    ip netns exec "$NS_R" iptables -w -L INPUT >/dev/null 2>&1 ||
-        { log "netns skipped: iptables does not work in a namespace"; return 1; }
-    return 0
-}
+setup_netns() { netns_iptables_pair "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$IP_W"; }
 
 # gen MODE TRANSPORT LOSS: prints "ms_per_token missing_percent"
 gen() {

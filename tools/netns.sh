@@ -1,8 +1,10 @@
 # Network namespaces joined by a veth pair, for the scripts that run processes on either side
 # of a real kernel link: tests/test_net.sh (the socket cluster under kernel drops),
 # tools/measure-sockets.sh and tools/measure-kernel-tcp.sh. Sourced, not run; needs root and
-# iproute2's `ip`. Not here: making and naming the namespaces, the drop rules (iptables or
-# nft, each script its own), tools/ground-truth.sh's bridge of many namespaces.
+# iproute2's `ip`. Also the pair of namespaces with iptables drops that
+# tools/measure-sockets.sh and tools/bench-sockets-defaults.sh both use (netns_iptables_pair,
+# netns_iptables_loss). Not here: naming the namespaces, other drop rules (nft, each script its
+# own), tools/ground-truth.sh's bridge of many namespaces.
 
 # netns_veth NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B [GSO_SEGS]: joins the namespaces NS_A and NS_B
 # with a veth pair, DEV_A (ADDR_A/24) in NS_A and DEV_B (ADDR_B/24) in NS_B, both ends and lo
@@ -33,5 +35,39 @@ netns_remove() {
             kill -9 "$p" 2>/dev/null || true
         done
         ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+# netns_iptables_pair NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B: makes the namespaces NS_A and NS_B
+# joined by netns_veth with one segment per packet, for drops by iptables; made_ns=1 once NS_A
+# exists (the caller removes both with netns_remove). Returns 1 with a line through the
+# caller's `log` (tools/lib.sh) when this machine cannot: not root, no iptables, no namespace
+# or veth pair, or iptables not working inside a namespace.
+netns_iptables_pair() {
+    [ "$(id -u)" -eq 0 ] || { log "netns skipped: needs root"; return 1; }
+    command -v iptables >/dev/null 2>&1 || { log "netns skipped: iptables not found"; return 1; }
+    ip netns add "$1" 2>/dev/null || { log "netns skipped: cannot create a namespace"; return 1; }
+    # shellcheck disable=SC2034 # made_ns: read by the caller's cleanup
+    made_ns=1
+    ip netns add "$4" || return 1
+    local rc=0
+    netns_veth "$@" 1 || rc=$?
+    [ $rc -ne 1 ] || { log "netns skipped: cannot create a veth pair"; return 1; }
+    ip netns exec "$1" iptables -w -L INPUT >/dev/null 2>&1 ||
+        { log "netns skipped: iptables does not work in a namespace"; return 1; }
+    return 0
+}
+
+# netns_iptables_loss P NS:DEV...: random drops with probability P (none for 0) on the INPUT
+# of each DEV in its namespace NS (iptables statistic), replacing the rules there.
+netns_iptables_loss() {
+    local p=$1 nd
+    shift
+    for nd in "$@"; do
+        ip netns exec "${nd%%:*}" iptables -w -F INPUT
+        if awk -v p="$p" 'BEGIN { exit !(p > 0) }'; then
+            ip netns exec "${nd%%:*}" iptables -w -A INPUT -i "${nd#*:}" -m statistic \
+                --mode random --probability "$p" -j DROP
+        fi
     done
 }
