@@ -72,22 +72,12 @@ setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$
 
 kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-bsr" "$NS_W:halo-bsw"; }
 
-at() { # at MODE ROLE cmd...: runs in the mode's place
-    local mode=$1 role=$2
-    shift 2
-    if [ "$mode" = netns ]; then
-        if [ "$role" = root ]; then ip netns exec "$NS_R" "$@"; else ip netns exec "$NS_W" "$@"; fi
-    else
-        "$@"
-    fi
-}
-
 # workers MODE MODEL TRANSPORT: starts three, prints their addresses comma-separated
 workers() {
     local mode=$1 model=$2 transport=$3 addrs=() i a host=127.0.0.1
     [ "$mode" = netns ] && host=$IP_W
     for i in 1 2 3; do
-        at "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
+        netns_in_mode "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
             --transport "$transport" -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
         echo $! >"$tmp/w-$transport-$i.pid"
     done
@@ -131,7 +121,7 @@ one() {
     cfile "$mode" "$cfg" "$loss" "$addrs" "$f"
     [ "$mode" = netns ] && kernel_loss "$loss"
     for try in 1 2; do # a failed run (printed on stderr) is run once more
-        if at "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
+        if netns_in_mode "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
             -n "$tokens" -t 0 --cluster "$f" >/dev/null 2>"$tmp/err"; then
             break
         fi

@@ -96,16 +96,6 @@ trap 'exit 143' TERM
 
 "$halo" keygen "$tmp/k.key"
 
-in_mode() { # in_mode MODE ROLE cmd...: run in the mode's place (ROLE root or worker)
-    local mode=$1 role=$2
-    shift 2
-    if [ "$mode" = netns ]; then
-        if [ "$role" = root ]; then ip netns exec "$NS_R" "$@"; else ip netns exec "$NS_W" "$@"; fi
-    else
-        "$@"
-    fi
-}
-
 # start_workers MODE TRANSPORT: three workers; their addresses go to $tmp/MODE-TRANSPORT.addrs
 start_workers() {
     local mode=$1 transport=$2 host=127.0.0.1 addrs=()
@@ -163,7 +153,7 @@ setup_netns() { netns_iptables_pair "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$
 gen() {
     local f
     f=$(cluster "$1" "$2" "$3")
-    in_mode "$1" root "$halo" generate -t 0 -n "$tokens" -p "$prompt" --cluster "$f" \
+    netns_in_mode "$1" root "$halo" generate -t 0 -n "$tokens" -p "$prompt" --cluster "$f" \
         >"$tmp/gen.out" 2>"$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
     local ms miss
     ms=$(sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/gen.err")
@@ -175,7 +165,7 @@ gen() {
 ppl() {
     local f
     f=$(cluster "$1" "$2" "$3" "${4:-predictor}")
-    in_mode "$1" root "$halo" eval --cluster "$f" --max-stories "$stories" --json "$data" \
+    netns_in_mode "$1" root "$halo" eval --cluster "$f" --max-stories "$stories" --json "$data" \
         >"$tmp/eval.out" 2>"$tmp/eval.err" || { cat "$tmp/eval.err" >&2; exit 1; }
     awk -F'[:,]' '{ for (i = 1; i < NF; i++) {
             if ($i ~ /"perplexity"/) p = $(i + 1)

@@ -1,10 +1,11 @@
 # Network namespaces joined by a veth pair, for the scripts that run processes on either side
 # of a real kernel link: tests/test_net.sh (the socket cluster under kernel drops),
 # tools/measure-sockets.sh and tools/measure-kernel-tcp.sh. Sourced, not run; needs root and
-# iproute2's `ip`. Also the pair of namespaces with iptables drops that
-# tools/measure-sockets.sh and tools/bench-sockets-defaults.sh both use (netns_iptables_pair,
-# netns_iptables_loss). Not here: naming the namespaces, other drop rules (nft, each script its
-# own), tools/ground-truth.sh's bridge of many namespaces.
+# iproute2's `ip`. Also what tools/measure-sockets.sh and tools/bench-sockets-defaults.sh
+# share: two namespaces $NS_R and $NS_W with iptables drops (netns_iptables_pair,
+# netns_iptables_loss) and running a command in one of them (netns_in_mode). Not here: naming
+# the namespaces, other drop rules (nft, each script its own), tools/ground-truth.sh's bridge
+# of many namespaces.
 
 # netns_veth NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B [GSO_SEGS]: joins the namespaces NS_A and NS_B
 # with a veth pair, DEV_A (ADDR_A/24) in NS_A and DEV_B (ADDR_B/24) in NS_B, both ends and lo
@@ -70,4 +71,16 @@ netns_iptables_loss() {
                 --mode random --probability "$p" -j DROP
         fi
     done
+}
+
+# netns_in_mode MODE ROLE CMD...: runs CMD in the namespace $NS_R (ROLE root) or $NS_W (any
+# other ROLE) when MODE is netns, else here.
+netns_in_mode() {
+    local mode=$1 role=$2
+    shift 2
+    if [ "$mode" = netns ]; then
+        if [ "$role" = root ]; then ip netns exec "$NS_R" "$@"; else ip netns exec "$NS_W" "$@"; fi
+    else
+        "$@"
+    fi
 }
