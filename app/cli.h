@@ -48,6 +48,39 @@ typedef struct halo_cli_opt {
     const char *help;           /* the help text; '\n' starts a continuation line */
 } halo_cli_opt;
 
+/*
+ * The entries of an option table, one macro per kind (git's parse-options OPT_* idiom): each
+ * names only the fields its kind uses, and a `dest` of another type than the kind stores does
+ * not compile ("pointer type mismatch"). HALO_CLI_OPT_END ends the table.
+ */
+#define HALO_CLI_DEST(type, dest) ((void *)(1 ? (dest) : (type *)0))
+#define HALO_CLI_OPT_(name_, short_, kind_, dest_, lo_, hi_, choices_, arg_, help_)             \
+    {                                                                                           \
+        .name = (name_), .short_name = (short_), .kind = (kind_), .dest = (dest_), .lo = (lo_), \
+        .hi = (hi_), .choices = (choices_), .arg = (arg_), .help = (help_)                      \
+    }
+#define HALO_CLI_OPT_FLAG(name, short_name, dest, help) \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_FLAG, HALO_CLI_DEST(int, dest), 0, 0, NULL, NULL, help)
+#define HALO_CLI_OPT_STRING(name, short_name, dest, arg, help)                                \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_STRING, HALO_CLI_DEST(const char *, dest), 0, 0, \
+                  NULL, arg, help)
+#define HALO_CLI_OPT_PATH(name, short_name, dest, arg, help)                                      \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_PATH, HALO_CLI_DEST(const char *, dest), 0, 0, NULL, \
+                  arg, help)
+#define HALO_CLI_OPT_LONG(name, short_name, dest, lo, hi, arg, help)                             \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_LONG, HALO_CLI_DEST(long, dest), lo, hi, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_FLOAT(name, short_name, dest, lo, hi, arg, help)                              \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_FLOAT, HALO_CLI_DEST(float, dest), lo, hi, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_U64(name, short_name, dest, arg, help)                                       \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_U64, HALO_CLI_DEST(uint64_t, dest), 0, 0, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_CHOICE(name, short_name, dest, choices, arg, help)                            \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_CHOICE, HALO_CLI_DEST(int, dest), 0, 0, choices, arg, \
+                  help)
+#define HALO_CLI_OPT_END HALO_CLI_OPT_(NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL)
+
 /* A command's options and help: halo_cli_parse reads argv by it, halo_cli_usage prints it. */
 typedef struct halo_cli_spec {
     const char *name;     /* "generate" */

@@ -35,23 +35,23 @@ static int parse(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.max_stories = -1};
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
-        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint or GGUF file (default: bundled)"},
-        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
-        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
-         "compute threads, 0 = one per core (default 0)"},
-        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",
-         "score only the first N stories"},
-        {"scenario", 0, HALO_CLI_PATH, &o->scenario, 0, 0, NULL, "FILE",
-         "evaluate through a simulated cluster (losses and\nall), reporting quality and "
-         "simulated time together"},
-        {"point", 0, HALO_CLI_LONG, &o->point, 0, 1L << 40, NULL, "I",
-         "the scenario's sweep point (default 0)"},
-        {"run", 0, HALO_CLI_LONG, &o->run, 0, 1000000, NULL, "R", "the replication (default 0)"},
-        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
-         "print one JSON object instead of text"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
+                          "llama2.c checkpoint or GGUF file (default: bundled)"),
+        HALO_CLI_OPT_PATH(
+            "tokenizer", 'z', &o->tokenizer, "FILE",
+            "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"),
+        HALO_CLI_OPT_LONG("threads", 0, &o->threads, 0, 1024, "T",
+                          "compute threads, 0 = one per core (default 0)"),
+        HALO_CLI_OPT_LONG("max-stories", 0, &o->max_stories, 1, 1L << 30, "N",
+                          "score only the first N stories"),
+        HALO_CLI_OPT_PATH("scenario", 0, &o->scenario, "FILE",
+                          "evaluate through a simulated cluster (losses and\nall), reporting "
+                          "quality and simulated time together"),
+        HALO_CLI_OPT_LONG("point", 0, &o->point, 0, 1L << 40, "I",
+                          "the scenario's sweep point (default 0)"),
+        HALO_CLI_OPT_LONG("run", 0, &o->run, 0, 1000000, "R", "the replication (default 0)"),
+        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of text"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "eval",
