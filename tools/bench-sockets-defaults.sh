@@ -52,11 +52,7 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$halo" ] || { echo "bench-sockets-defaults: $halo not built" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsd.XXXXXX")
-NS_R=halo-bsd-r-$$
-NS_W=halo-bsd-w-$$
-sub=$(($$ % 250 + 1))
-IP_R=10.216.$sub.1
-IP_W=10.216.$sub.2
+netns_names halo-bsd 10.216
 made_ns=0
 # workers are started inside $(...): their pids go to files, not to a variable
 cleanup() {

@@ -73,11 +73,7 @@ data=$repo/data/tinystories-valid-dev.txt
 prompt="Once upon a time"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-sockets.XXXXXX")
-NS_R=halo-sk-r-$$
-NS_W=halo-sk-w-$$
-sub=$(($$ % 250 + 1))
-IP_R=10.214.$sub.1
-IP_W=10.214.$sub.2
+netns_names halo-sk 10.214
 made_ns=0
 cleanup() {
     local rc=$?

@@ -2,10 +2,10 @@
 # of a real kernel link: tests/test_net.sh (the socket cluster under kernel drops),
 # tools/measure-sockets.sh and tools/measure-kernel-tcp.sh. Sourced, not run; needs root and
 # iproute2's `ip`. Also what tools/measure-sockets.sh and tools/bench-sockets-defaults.sh
-# share: two namespaces $NS_R and $NS_W with iptables drops (netns_iptables_pair,
-# netns_iptables_loss) and running a command in one of them (netns_in_mode). Not here: naming
-# the namespaces, other drop rules (nft, each script its own), tools/ground-truth.sh's bridge
-# of many namespaces.
+# share: two namespaces $NS_R and $NS_W named for this process (netns_names), with iptables
+# drops (netns_iptables_pair, netns_iptables_loss), and running a command in one of them
+# (netns_in_mode). Not here: other drop rules (nft, each script its own),
+# tools/ground-truth.sh's bridge of many namespaces.
 
 # netns_veth NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B [GSO_SEGS]: joins the namespaces NS_A and NS_B
 # with a veth pair, DEV_A (ADDR_A/24) in NS_A and DEV_B (ADDR_B/24) in NS_B, both ends and lo
@@ -37,6 +37,16 @@ netns_remove() {
         done
         ip netns del "$ns" 2>/dev/null || true
     done
+}
+
+# netns_names PREFIX NET: names unique to this process for the functions below: NS_R and NS_W
+# are PREFIX-r-PID and PREFIX-w-PID, IP_R and IP_W NET.S.1 and NET.S.2 (S = PID % 250 + 1).
+# shellcheck disable=SC2034 # all of them are read by the caller
+netns_names() {
+    NS_R=$1-r-$$
+    NS_W=$1-w-$$
+    IP_R=$2.$(($$ % 250 + 1)).1
+    IP_W=$2.$(($$ % 250 + 1)).2
 }
 
 # netns_iptables_pair NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B: makes the namespaces NS_A and NS_B
