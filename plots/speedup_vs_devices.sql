@@ -5,5 +5,5 @@ SELECT system AS series, n_devices, speedup, low, high
 FROM speedup_ci WHERE scenario_name = 'sweep-scale'
 ORDER BY system, n_devices;
 SELECT printf('%s (%s, %s), %g%% loss on every worker''s links, %d tokens, %d runs per point',
-              model, weights, kind, 100 * max(loss), tokens, count(*) / count(DISTINCT point))
-FROM latest_run WHERE scenario_name = 'sweep-scale';
+              model, weights, kind, loss_pct, tokens, runs_per_point)
+FROM sweep_conditions WHERE scenario_name = 'sweep-scale';

@@ -5,6 +5,5 @@ SELECT system AS series, speed_ratio, speedup, low, high
 FROM speedup_ci WHERE scenario_name = 'sweep-hetero'
 ORDER BY system, speed_ratio;
 SELECT printf('%s (%s, %s), %d devices (4 slowed), %g%% loss on workers'' links, %d tokens, %d runs per point',
-              model, weights, kind, n_devices, 100 * max(loss), tokens,
-              count(*) / count(DISTINCT point))
-FROM latest_run WHERE scenario_name = 'sweep-hetero';
+              model, weights, kind, n_devices, loss_pct, tokens, runs_per_point)
+FROM sweep_conditions WHERE scenario_name = 'sweep-hetero';

@@ -5,6 +5,5 @@ SELECT system AS series, tau, speedup, low, high, missing_pct
 FROM speedup_ci WHERE scenario_name = 'sweep-tau'
 ORDER BY system, tau;
 SELECT printf('%s (%s, %s), %d devices, %g%% loss on every worker''s links, %d tokens, %d runs per point',
-              model, weights, kind, n_devices, 100 * max(loss), tokens,
-              count(*) / count(DISTINCT point))
-FROM latest_run WHERE scenario_name = 'sweep-tau';
+              model, weights, kind, n_devices, loss_pct, tokens, runs_per_point)
+FROM sweep_conditions WHERE scenario_name = 'sweep-tau';
