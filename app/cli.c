@@ -264,6 +264,11 @@ void halo_cli_print_err(const halo_err *err) {
         (void)fprintf(stderr, "halo: %s\n", err->msg);
 }
 
+int halo_cli_fail(int rc, const halo_err *err) {
+    halo_cli_print_err(err);
+    return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+}
+
 uint64_t halo_cli_now_ns(void) {
     struct timespec ts;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -165,6 +165,10 @@ const char *halo_cli_bundled_path(const char *name, char *buf, size_t size);
 /* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
 void halo_cli_print_err(const halo_err *err);
 
+/* A command's failure `rc`: prints err (halo_cli_print_err) and returns the exit status,
+   HALO_EXIT_USAGE for HALO_ERR_ARG (a bad argument), else HALO_EXIT_FAIL. */
+int halo_cli_fail(int rc, const halo_err *err);
+
 /* Monotonic wall-clock time in nanoseconds. */
 uint64_t halo_cli_now_ns(void);
 

@@ -125,8 +125,7 @@ int halo_cmd_convert(int argc, char **argv) {
     halo_tokenizer_free(tok);
     halo_model_free(model);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     return HALO_EXIT_OK;
 }

@@ -104,8 +104,7 @@ static int eval_scenario(const eval_opts *o) {
     free(text);
     if (rc != HALO_OK) {
         halo_scenario_free(sc);
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     double nll = halo_eval_mean_nll(&q);
     if (o->json) {

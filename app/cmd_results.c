@@ -18,12 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What a command returns for a failure: a bad argument is a usage error (2), anything else
-   a failure (1). */
+/* halo_cli_fail after what the command printed so far (a report's lines before its error). */
 static int fail(int rc, const halo_err *err) {
     (void)fflush(stdout);
-    halo_cli_print_err(err);
-    return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+    return halo_cli_fail(rc, err);
 }
 
 /* ==== halo plot ==== */

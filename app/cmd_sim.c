@@ -172,8 +172,7 @@ int halo_cmd_sim(int argc, char **argv) {
     halo_scenario *sc = NULL;
     rc = halo_scenario_load_with(&sc, o.path, o.point, &o.args.engine, &err);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     if (!halo_world_available(sc->engine.simulator)) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,

@@ -289,8 +289,7 @@ static int db_import_measured(int argc, char **argv) {
     halo_measured_counts k;
     int rc = halo_measured_import_dir(db, dir, harness, host, &k, &err);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     (void)printf("%s: %ld runs (%ld tokens) imported into %s, %ld runs (%ld tokens) already "
                  "there\n",
