@@ -81,6 +81,18 @@ typedef struct halo_cli_opt {
                   help)
 #define HALO_CLI_OPT_END HALO_CLI_OPT_(NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL)
 
+/* Options that several commands take with the same meaning, written once. */
+#define HALO_CLI_OPT_MODEL(dest)                  \
+    HALO_CLI_OPT_PATH("model", 'm', dest, "FILE", \
+                      "llama2.c checkpoint or GGUF file (default: bundled)")
+#define HALO_CLI_OPT_TOKENIZER(dest)                                                          \
+    HALO_CLI_OPT_PATH("tokenizer", 'z', dest, "FILE",                                         \
+                      "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the " \
+                      "bundled one)")
+#define HALO_CLI_OPT_THREADS(dest)                      \
+    HALO_CLI_OPT_LONG("threads", 0, dest, 0, 1024, "T", \
+                      "compute threads, 0 = one per core (default 0)")
+
 /* A command's options and help: halo_cli_parse reads argv by it, halo_cli_usage prints it. */
 typedef struct halo_cli_spec {
     const char *name;     /* "generate" */

@@ -42,8 +42,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
                       .types = "q8_0,q4_0,q4_k_m",
                       .shape = "bench-110m"};
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_LONG("threads", 0, &o->threads, 0, 1024, "T",
-                          "compute threads, 0 = one per core (default 0)"),
+        HALO_CLI_OPT_THREADS(&o->threads),
         HALO_CLI_OPT_LONG("tokens", 0, &o->tokens, 1, 512, "N",
                           "tokens decoded on the bundled model (default 256)"),
         HALO_CLI_OPT_LONG("big-tokens", 0, &o->big_tokens, 1, 256, "N",

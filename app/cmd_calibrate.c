@@ -61,11 +61,8 @@ static int parse(int argc, char **argv, cal_opts *o) {
                    "score per group) or none (all\nequal) (default %s)",
                    halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
-                          "llama2.c checkpoint or GGUF file (default: bundled)"),
-        HALO_CLI_OPT_PATH(
-            "tokenizer", 'z', &o->tokenizer, "FILE",
-            "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"),
+        HALO_CLI_OPT_MODEL(&o->model),
+        HALO_CLI_OPT_TOKENIZER(&o->tokenizer),
         HALO_CLI_OPT_PATH("out", 'o', &o->out, "FILE",
                           "predictor file to write (default: the model's name with\n.pred, in the "
                           "current directory)"),

@@ -35,13 +35,9 @@ static int parse(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.max_stories = -1};
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
-                          "llama2.c checkpoint or GGUF file (default: bundled)"),
-        HALO_CLI_OPT_PATH(
-            "tokenizer", 'z', &o->tokenizer, "FILE",
-            "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"),
-        HALO_CLI_OPT_LONG("threads", 0, &o->threads, 0, 1024, "T",
-                          "compute threads, 0 = one per core (default 0)"),
+        HALO_CLI_OPT_MODEL(&o->model),
+        HALO_CLI_OPT_TOKENIZER(&o->tokenizer),
+        HALO_CLI_OPT_THREADS(&o->threads),
         HALO_CLI_OPT_LONG("max-stories", 0, &o->max_stories, 1, 1L << 30, "N",
                           "score only the first N stories"),
         HALO_CLI_OPT_PATH("scenario", 0, &o->scenario, "FILE",

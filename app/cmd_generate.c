@@ -42,8 +42,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         HALO_CLI_OPT_FLOAT("top-p", 0, &o->top_p, 1e-6, 1, "P",
                            "nucleus sampling threshold in (0, 1] (default 0.9)"),
         HALO_CLI_OPT_U64("seed", 's', &o->seed, "S", "sampling seed (default 42)"),
-        HALO_CLI_OPT_LONG("threads", 0, &o->threads, 0, 1024, "T",
-                          "compute threads, 0 = one per core (default 0)"),
+        HALO_CLI_OPT_THREADS(&o->threads),
         HALO_CLI_OPT_FLAG("ids", 0, &o->ids, "print token ids, one per line, instead of text"),
         HALO_CLI_OPT_END,
     };

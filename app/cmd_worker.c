@@ -42,8 +42,7 @@ int halo_cmd_worker(int argc, char **argv) {
                             "where to listen (e.g. 127.0.0.1:7001)"),
         HALO_CLI_OPT_PATH("key", 'k', &key_path, "FILE",
                           "cluster key file (64 hex digits; halo keygen)"),
-        HALO_CLI_OPT_PATH("model", 'm', &model, "FILE",
-                          "llama2.c checkpoint or GGUF file (default: bundled)"),
+        HALO_CLI_OPT_MODEL(&model),
         HALO_CLI_OPT_CHOICE(
             "transport", 0, &kind, transports, "T",
             "udp (default) or tcp: the root's engine.delivery\n(datagram or stream)"),
