@@ -97,16 +97,11 @@ static int store(const halo_cli_opt *o, const char *arg, halo_err *err) {
     return rc;
 }
 
-/* The first of spec->required that was not given, as an error. */
+/* The first required option of the table that was not given, as an error. */
 static int check_required(const halo_cli_spec *spec, halo_err *err) {
-    for (const char *const *r = spec->required; r && *r; r++) {
-        const halo_cli_opt *o = spec->opts;
-        while (o->name && strcmp(o->name, *r) != 0)
-            o++;
-        HALO_ASSERT(o->name && (o->kind == HALO_CLI_PATH || o->kind == HALO_CLI_STRING));
-        if (!*(const char *const *)o->dest)
+    for (const halo_cli_opt *o = spec->opts; o && o->name; o++)
+        if (o->required && !*(const char *const *)o->dest)
             return HALO_FAIL(err, HALO_ERR_ARG, "missing --%s %s", o->name, o->arg);
-    }
     return HALO_OK;
 }
 

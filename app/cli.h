@@ -46,6 +46,7 @@ typedef struct halo_cli_opt {
     const char *const *choices; /* CHOICE: the names, NULL-terminated */
     const char *arg;            /* the value's placeholder in the help ("FILE", "N") */
     const char *help;           /* the help text; '\n' starts a continuation line */
+    int required;               /* PATH: 1 when it must be given ("missing --NAME ARG") */
 } halo_cli_opt;
 
 /*
@@ -61,6 +62,13 @@ typedef struct halo_cli_opt {
     }
 #define HALO_CLI_OPT_FLAG(name, short_name, dest, help) \
     HALO_CLI_OPT_(name, short_name, HALO_CLI_FLAG, HALO_CLI_DEST(int, dest), 0, 0, NULL, NULL, help)
+/* A PATH option that must be given: halo_cli_parse fails with "missing --NAME ARG" for the
+   first one of the table absent. */
+#define HALO_CLI_OPT_REQUIRED_PATH(name_, short_, dest_, arg_, help_)                             \
+    {                                                                                             \
+        .name = (name_), .short_name = (short_), .kind = HALO_CLI_PATH,                           \
+        .dest = HALO_CLI_DEST(const char *, dest_), .arg = (arg_), .help = (help_), .required = 1 \
+    }
 #define HALO_CLI_OPT_STRING(name, short_name, dest, arg, help)                                \
     HALO_CLI_OPT_(name, short_name, HALO_CLI_STRING, HALO_CLI_DEST(const char *, dest), 0, 0, \
                   NULL, arg, help)
@@ -104,9 +112,6 @@ typedef struct halo_cli_spec {
                                 NULL for none */
     const char **pos_out;    /* where the positional argument goes */
     int optional_positional; /* 1: the positional argument may be absent */
-    /* Long names of PATH or STRING options that must be given, NULL-terminated, or NULL:
-       halo_cli_parse fails with "missing --NAME ARG" for the first one absent. */
-    const char *const *required;
     /* More options handled elsewhere (the runner's engine and world flags): their long
        options, a handler (returns 1 for a code it does not know) and their help. */
     const struct option *more;

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The --db option of every command here. */
+#define DB_OPT(dest) HALO_CLI_OPT_REQUIRED_PATH("db", 0, dest, "FILE", "the results database")
+
 /* halo_cli_fail after what the command printed so far (a report's lines before its error). */
 static int fail(int rc, const halo_err *err) {
     (void)fflush(stdout);
@@ -108,8 +111,9 @@ int halo_cmd_plot(int argc, char **argv) {
     halo_plot_options o = {0};
     float confidence = 0.95f;
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &db, "FILE", "the results database"),
-        HALO_CLI_OPT_PATH("out", 0, &out, "DIR", "where the figures go (created if missing)"),
+        DB_OPT(&db),
+        HALO_CLI_OPT_REQUIRED_PATH("out", 0, &out, "DIR",
+                                   "where the figures go (created if missing)"),
         HALO_CLI_OPT_PATH("plots", 0, &plots, "DIR", "the paper figures' scripts"),
         HALO_CLI_OPT_STRING("scenario", 0, &o.scenario, "NAME",
                             "only this scenario's figures (no paper figures)"),
@@ -147,8 +151,7 @@ int halo_cmd_plot(int argc, char **argv) {
                     "[--series KEY]\n       [--facet KEY] [--format LIST] [--size wide|column] "
                     "[--plots DIR]",
         .about = about,
-        .opts = opts,
-        .required = (const char *const[]){"db", "out", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -179,7 +182,7 @@ int halo_cmd_plot(int argc, char **argv) {
 static int report_fidelity(int argc, char **argv) {
     const char *db = NULL, *harness = NULL;
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &db, "FILE", "the results database"),
+        DB_OPT(&db),
         HALO_CLI_OPT_STRING("harness", 0, &harness, "NAME",
                             "only the runs this harness measured (default: all)"),
         HALO_CLI_OPT_END,
@@ -195,8 +198,7 @@ static int report_fidelity(int argc, char **argv) {
                  "error. Errors beyond 25% are in bold; the\nlast line counts the cells within "
                  "25%. Exits 0 whatever the errors (it is a report);\n1 without a database "
                  "or measured runs.\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -212,7 +214,7 @@ int halo_cmd_report(int argc, char **argv) {
     float confidence = 0.95f;
     int json = 0;
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &db, "FILE", "the results database"),
+        DB_OPT(&db),
         HALO_CLI_OPT_FLOAT("confidence", 0, &confidence, 0.5, 0.999, "C",
                            "confidence of the intervals (default 0.95)"),
         HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
@@ -232,8 +234,7 @@ int halo_cmd_report(int argc, char **argv) {
                  "measured. --json: the same numbers as one JSON document.\n"
                  "'halo report fidelity' compares measured runs with their simulated mirrors\n"
                  "('halo report fidelity --help').\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -249,8 +250,8 @@ int halo_cmd_regress(int argc, char **argv) {
     const char *db = NULL, *baseline = NULL;
     int write = 0;
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &db, "FILE", "the results database"),
-        HALO_CLI_OPT_PATH("baseline", 0, &baseline, "CSV", "the committed baseline"),
+        DB_OPT(&db),
+        HALO_CLI_OPT_REQUIRED_PATH("baseline", 0, &baseline, "CSV", "the committed baseline"),
         HALO_CLI_OPT_FLAG("write", 0, &write, "write the baseline from the database instead"),
         HALO_CLI_OPT_END,
     };
@@ -264,8 +265,7 @@ int halo_cmd_regress(int argc, char **argv) {
                  "(regressed),\n2 the database or the baseline cannot be read. --write writes the "
                  "baseline\nfrom the database instead (default tolerances: ms/token and speedup "
                  "10%,\nmissing 25% or 0.5 points, perplexity 2%).\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", "baseline", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -304,7 +304,7 @@ int halo_cmd_regress(int argc, char **argv) {
 int halo_cmd_export(int argc, char **argv) {
     const char *db = NULL, *scenario = NULL, *out_path = NULL;
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &db, "FILE", "the results database"),
+        DB_OPT(&db),
         HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
                             "only this scenario (default: every one)"),
         HALO_CLI_OPT_PATH("out", 'o', &out_path, "CSV",
@@ -319,8 +319,7 @@ int halo_cmd_export(int argc, char **argv) {
                  "with its\nvalue as written in the scenario, then the system, conditions and "
                  "measurements\n(ms/token and its split, missing contributions, loss, packets "
                  "lost and dropped\nby full queues, perplexity) and the run's identity.\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;

@@ -29,9 +29,10 @@ typedef struct sweep_opts {
 static int parse(int argc, char **argv, sweep_opts *o) {
     *o = (sweep_opts){.jobs = 1, .max_stories = -1};
     const halo_cli_opt opts[] = {
-        HALO_CLI_OPT_PATH("db", 0, &o->db, "FILE",
-                          "results database (created if missing; its directory must\nexist); '%r' "
-                          "in FILE is replaced by the shard index"),
+        HALO_CLI_OPT_REQUIRED_PATH(
+            "db", 0, &o->db, "FILE",
+            "results database (created if missing; its directory must\nexist); '%r' "
+            "in FILE is replaced by the shard index"),
         HALO_CLI_OPT_LONG("jobs", 'j', &o->jobs, 1, 1024, "N", "worker processes (default 1)"),
         HALO_CLI_OPT_STRING(
             "shard", 0, &o->shard, "I/N|auto",
@@ -64,8 +65,7 @@ static int parse(int argc, char **argv, sweep_opts *o) {
                  "with the\nsame identity is not simulated again but copied. Schema and "
                  "queries:\ndocs/results.md.\n",
         .positional = "SCENARIO file",
-        .pos_out = &o->path,
-        .required = (const char *const[]){"db", NULL}};
+        .pos_out = &o->path};
     halo_err err = {0};
     int rc = halo_cli_parse(&spec, argc, argv, &err);
     o->cfg = (halo_sweep_config){.n_shards = 1};
