@@ -62,6 +62,12 @@ typedef struct halo_cli_opt {
     }
 #define HALO_CLI_OPT_FLAG(name, short_name, dest, help) \
     HALO_CLI_OPT_(name, short_name, HALO_CLI_FLAG, HALO_CLI_DEST(int, dest), 0, 0, NULL, NULL, help)
+#define HALO_CLI_OPT_STRING(name, short_name, dest, arg, help)                                \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_STRING, HALO_CLI_DEST(const char *, dest), 0, 0, \
+                  NULL, arg, help)
+#define HALO_CLI_OPT_PATH(name, short_name, dest, arg, help)                                      \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_PATH, HALO_CLI_DEST(const char *, dest), 0, 0, NULL, \
+                  arg, help)
 /* A PATH option that must be given: halo_cli_parse fails with "missing --NAME ARG" for the
    first one of the table absent. */
 #define HALO_CLI_OPT_REQUIRED_PATH(name_, short_, dest_, arg_, help_)                             \
@@ -69,12 +75,6 @@ typedef struct halo_cli_opt {
         .name = (name_), .short_name = (short_), .kind = HALO_CLI_PATH,                           \
         .dest = HALO_CLI_DEST(const char *, dest_), .arg = (arg_), .help = (help_), .required = 1 \
     }
-#define HALO_CLI_OPT_STRING(name, short_name, dest, arg, help)                                \
-    HALO_CLI_OPT_(name, short_name, HALO_CLI_STRING, HALO_CLI_DEST(const char *, dest), 0, 0, \
-                  NULL, arg, help)
-#define HALO_CLI_OPT_PATH(name, short_name, dest, arg, help)                                      \
-    HALO_CLI_OPT_(name, short_name, HALO_CLI_PATH, HALO_CLI_DEST(const char *, dest), 0, 0, NULL, \
-                  arg, help)
 #define HALO_CLI_OPT_LONG(name, short_name, dest, lo, hi, arg, help)                             \
     HALO_CLI_OPT_(name, short_name, HALO_CLI_LONG, HALO_CLI_DEST(long, dest), lo, hi, NULL, arg, \
                   help)
