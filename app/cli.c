@@ -173,14 +173,6 @@ int halo_cli_parse_or_exit(const halo_cli_spec *spec, int argc, char **argv) {
     return rc != HALO_OK ? halo_cli_usage_error(&err, spec->name) : -1;
 }
 
-int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err) {
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    return rc != HALO_OK ? halo_cli_usage_error(err, cmd) : -1;
-}
-
 int halo_cli_usage_error(const halo_err *err, const char *cmd) {
     halo_cli_print_err(err);
     (void)fprintf(stderr, "Try 'halo %s --help'.\n", cmd);

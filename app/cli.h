@@ -152,13 +152,6 @@ int halo_cli_bad_option(int c, char *const *argv, halo_err *err);
 int halo_cli_one_arg(int argc, char *const *argv, const char *what, const char **out,
                      halo_err *err);
 
-/*
- * What a command does with its option parser's result `rc`: 1 (--help) prints usage to
- * stdout and gives exit status 0; an error prints it with a "Try 'halo CMD --help'" hint and
- * gives 2; HALO_OK gives -1 (go on).
- */
-int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err);
-
 /* Prints a usage error with the "Try 'halo CMD --help'" hint; returns exit status 2. */
 int halo_cli_usage_error(const halo_err *err, const char *cmd);
 
