@@ -161,7 +161,7 @@ const halo_engine_key halo_engine_keys[] = {
       "devices stream the group weights their memory cannot hold"),
     B("prefetch", prefetch, SIM, "memory_budget: read the next streamed block ahead"),
     E("simulator", F(simulator), simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
-    E("collective", F(collective), collective_names, SIM | LOOP, "KIND",
+    E("collective", F(collective), collective_names, ALL, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
@@ -543,10 +543,12 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
         (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
         return BAD_KEY(K_IMPORTANCE,
                        "a shape has no activations to score: use synthetic (or a model file)");
-    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET)
-        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: sockets gather at the
-                                                 root until a socket mesh exists (explicit
-                                                 collective: mesh is refused above) */
+    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET &&
+        !is_set(c, K_COLLECTIVE))
+        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: a socket cluster
+                                                 gathers at the root unless the file or a flag
+                                                 says collective: mesh (the star recovers from
+                                                 a lost worker, the mesh stops; issue 15) */
     if (c->collective == HALO_COLLECTIVE_MESH && c->policy != HALO_SYNC_POLICY_STRICT)
         return BAD_KEY(K_COLLECTIVE, "mesh needs sync: strict (as distributed-llama)");
     if (c->deadline_min_ns > c->deadline_max_ns) {

@@ -149,8 +149,9 @@ int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *s
 /*
  * Applies a preset: the one mapping from a baseline name to settings.
  *   dllama     strict sync, equal split, reliable stream, the mesh collective
- *              (distributed-llama; socket clusters gather at the root until they have a
- *              mesh);
+ *              (distributed-llama; a socket cluster gathers at the root unless
+ *              collective: mesh is given explicitly, since only the star recovers from a
+ *              lost worker);
  *   balanced   strict sync, split by device speed;
  *   relaxed    relaxed sync with a fixed deadline, equal split, no importance;
  *   halo       relaxed sync, split by device speed, importance from the predictor (synthetic

@@ -53,6 +53,9 @@ typedef struct halo_remote_config {
     uint64_t rejoin_ns;       /* 0 = 500 ms */
     uint64_t stall_ns;        /* 0 = 5 s */
     int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
+    int collective;           /* enum halo_collective: star, or mesh (strict sync; every worker
+                                 sends its partials to every node, net/mesh.h; a lost worker
+                                 ends the run with HALO_ERR_CLOSED instead of a re-placement) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;
