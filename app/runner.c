@@ -337,6 +337,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
             .auth_only = cf.auth_only,
             .collective = ec->collective,
+            .split_classifier = ec->split_classifier,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
@@ -357,7 +358,9 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                                rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
                                ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
                                ec->placement,
-                               ec->collective == HALO_COLLECTIVE_MESH ? ", mesh" : "");
+                               ec->collective == HALO_COLLECTIVE_MESH ? ", mesh"
+                               : ec->split_classifier                 ? ", split classifier"
+                                                                      : "");
         }
         if (rc == HALO_OK)
             rc = halo_remote_new(&e->r, &rc_cfg, err);

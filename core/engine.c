@@ -76,6 +76,7 @@ enum {
     K_COLLECTIVE,
     K_HEARTBEAT_MS,
     K_REDUNDANCY_ON_LOSS,
+    K_SPLIT_CLASSIFIER,
     K_COUNT
 };
 
@@ -167,6 +168,8 @@ const halo_engine_key halo_engine_keys[] = {
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
+    B("split_classifier", split_classifier, ALL,
+      "star: every device computes a slice of the classifier, the root gathers the logits"),
 };
 
 #undef E
@@ -650,6 +653,13 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
            collective_names[c->collective], ns_ms(c->heartbeat_ns),
            c->redundancy_on_loss ? "true" : "false");
+    /* issue 15's key is written only when on, so every configuration from before it keeps
+       its text (the runs' identities in results databases) */
+    if (c->split_classifier) {
+        if (b.len > 0)
+            b.len--; /* the closing brace */
+        sb_add(&b, ", \"split_classifier\": true}");
+    }
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -1084,6 +1094,7 @@ int halo_engine_cluster_new(halo_cluster **out, const halo_engine *e, halo_trans
                               .budget_bytes = e->budgets,
                               .prefetch = e->cfg.prefetch,
                               .collective = e->cfg.collective,
+                              .split_classifier = e->cfg.split_classifier,
                               .sync = e->sync};
     return halo_cluster_new(out, &cc, err);
 }

@@ -88,6 +88,9 @@ typedef struct halo_engine_config {
     int memory_budget;      /* devices hold at most their memory of group weights */
     int prefetch;           /* memory_budget: read the next streamed block ahead */
     int redundancy_on_loss; /* extra copies only after a contribution went missing */
+    int split_classifier;   /* star: every device computes a slice of the classifier's rows
+                               and the root gathers the logits (core/node.h); the mesh always
+                               splits it */
     uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 

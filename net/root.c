@@ -67,7 +67,8 @@ static void send_join(halo_remote *r, int d) {
                        .loss_seed = r->cfg.loss_seed + (uint64_t)d,
                        .flags =
                            (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
-                           (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u)};
+                           (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u) |
+                           (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u)};
     memcpy(j.kx_pk, r->kx.pk, sizeof j.kx_pk);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
@@ -310,7 +311,8 @@ static int make_root_node(halo_remote *r, halo_err *err) {
                            .encoding = r->cfg.encoding,
                            .sync = r->cfg.sync,
                            .collective = r->cfg.collective,
-                           .mesh_placement = &r->placement};
+                           .mesh_placement = &r->placement,
+                           .split_classifier = r->cfg.split_classifier};
     nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
     return halo_node_new(&r->root, &nc, err);
 }

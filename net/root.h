@@ -56,6 +56,8 @@ typedef struct halo_remote_config {
     int collective;           /* enum halo_collective: star, or mesh (strict sync; every worker
                                  sends its partials to every node, net/mesh.h; a lost worker
                                  ends the run with HALO_ERR_CLOSED instead of a re-placement) */
+    int split_classifier;     /* star: every node computes a slice of the classifier (the JOIN
+                                 tells the workers; core/node.h) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;

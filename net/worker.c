@@ -181,7 +181,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                                .transport = w->t,
                                .pool = w->cfg->pool,
                                .encoding = j.encoding,
-                               .loader = w->loader};
+                               .loader = w->loader,
+                               .split_classifier = (j.flags & HALO_NET_JOIN_SPLIT) != 0};
         if (mesh) { /* the node comes with the PEERS (its placement and peers) */
             w->mesh = 1;
             w->mesh_n = j.n_devices;
