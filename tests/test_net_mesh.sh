@@ -4,8 +4,12 @@
 # the classifier split in four row slices).
 #   - strict over TCP and over UDP: 200 greedy ids equal single-device generate on the
 #     bundled model; the workers log that they connected to their 2 peers;
+#   - the star with split_classifier: true (each node computes a quarter of the classifier,
+#     the root gathers the logits), strict over TCP and relaxed over UDP (2 s deadline: on
+#     loopback nothing is late): the same 200 ids;
 #   - a small synthetic model with the 32000-token vocabulary (dim 64, 2 layers): 24 greedy
-#     ids equal the single device's, for the mesh and for the star;
+#     ids equal the single device's, for the mesh, the star and the star with the split
+#     classifier;
 #   - mesh with relaxed sync is refused with the reason;
 #   - kill -9 of worker 2 mid-generation: the root stops with a clear error naming the
 #     worker within the dead-after time (the mesh does not recover; the star does, see
@@ -47,7 +51,7 @@ start_workers() {
         pids+=("$pid")
         wpids+=("$pid")
         for _ in $(seq 100); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$prefix-$i.log")
+            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$prefix-$i.log" 2>/dev/null)
             [ -n "$a" ] && break
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -100,6 +104,21 @@ for t in "tcp stream" "udp datagram"; do
         not_ok "mesh over $1: output differs or failed"
         sed 's/^/    /' "$tmp/err.txt" | head -20
     fi
+    if [ "$1" = tcp ]; then
+        cluster_file "$tmp/s.yaml" "$2" star "split_classifier: true"
+    else
+        cluster_file "$tmp/s.yaml" "$2" star "split_classifier: true" "deadline_ms: 2000"
+        sed -i 's/sync: strict/sync: relaxed/' "$tmp/s.yaml"
+    fi
+    what="split classifier, $(sed -n 's/  sync: //p' "$tmp/s.yaml") over $1"
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/s.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
+        grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"; then
+        ok "$what: 200 greedy ids equal single-device generate"
+    else
+        not_ok "$what: output differs or failed"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
     stop_workers
     if grep -q "mesh: connected to 2 peers" "$tmp/m-$1-1.log" &&
         grep -q "mesh collective" "$tmp/m-$1-3.log" &&
@@ -128,8 +147,12 @@ stop_workers
 "$halo_bin" convert --synthetic 64,128,2,4,2,32000,32 -o "$tmp/v.gguf" >/dev/null 2>&1 || exit 1
 "$halo_bin" generate -m "$tmp/v.gguf" -t 0 -n 24 --ids >"$tmp/vsingle.txt" 2>/dev/null || exit 1
 start_workers v tcp -m "$tmp/v.gguf" || exit 1
-for c in mesh star; do
-    cluster_file "$tmp/v.yaml" stream "$c"
+for c in mesh star split; do
+    if [ $c = split ]; then
+        cluster_file "$tmp/v.yaml" stream star "split_classifier: true"
+    else
+        cluster_file "$tmp/v.yaml" stream "$c"
+    fi
     if timeout 120 "$halo_bin" generate -m "$tmp/v.gguf" -t 0 -n 24 --ids --cluster "$tmp/v.yaml" \
         >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/vsingle.txt"; then
         ok "vocabulary 32000 (synthetic), $c over tcp: 24 greedy ids equal the single device's"
