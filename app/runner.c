@@ -336,6 +336,8 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
             .auth_only = cf.auth_only,
+            .collective = ec->collective,
+            .split_classifier = ec->split_classifier,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
@@ -350,12 +352,15 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                 rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
             else
                 (void)snprintf(e->source, cap,
-                               "%s; engine %s, %s, %s, deadline %s, redundancy %d, placement %s",
+                               "%s; engine %s, %s, %s, deadline %s, redundancy %d, placement %s%s",
                                o->cluster, ec->baseline[0] ? ec->baseline : "custom",
                                ec->policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
                                rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
                                ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
-                               ec->placement);
+                               ec->placement,
+                               ec->collective == HALO_COLLECTIVE_MESH ? ", mesh"
+                               : ec->split_classifier                 ? ", split classifier"
+                                                                      : "");
         }
         if (rc == HALO_OK)
             rc = halo_remote_new(&e->r, &rc_cfg, err);
