@@ -456,7 +456,10 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     node *n = &s->nodes[dst];
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
-    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
+    /* the copy is of the message's size on the wire: an elided payload (a shape model's
+       message, core/wire.h) stands for all of its bytes */
+    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns,
+                                        msg == MSG_APP ? halo_wire_charged_size(data, len) : len);
     if (cost) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
         charge_host(s, dst, start, cost);
@@ -1469,7 +1472,8 @@ static void network_send(sim *s, int src, int dst, unsigned char *data, size_t l
 static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
     node *sn = &s->nodes[src];
     uint64_t cost =
-        halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+        halo_device_host_ns(&sn->dev, sn->dev.send_ns,
+                            msg == MSG_APP ? halo_wire_charged_size(data, len) : HEARTBEAT_BYTES);
     if (cost) {
         uint64_t start = node_now(s, src);
         charge_host(s, src, start, cost);

@@ -382,6 +382,41 @@ static void host_costs_keep_the_sender_and_the_receiver_busy(void) {
 }
 
 /*
+ * The copy part of a host cost is of the message's size on the wire: an elided message (a
+ * shape model's, which carries its header only) costs what its full payload would, on the
+ * sender and on the receiver, so copy_ns_per_kb means the same for shape and real models.
+ */
+static void host_copy_of_an_elided_message_is_charged_its_full_size(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.dev[1].copy_ns_per_kb = 1000;
+    w.dev[0].copy_ns_per_kb = 2000;
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    halo_msg m = {.kind = HALO_MSG_PARTIAL,
+                  .encoding = HALO_ENCODING_F32 | HALO_WIRE_ELIDED,
+                  .src = 1,
+                  .dst = 0,
+                  .n_values = 4096};
+    unsigned char buf[64];
+    size_t len = 0;
+    ASSERT_OK(halo_wire_encode(&m, NULL, NULL, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, HALO_WIRE_HEADER_BYTES);
+    size_t full = halo_wire_charged_size(buf, len);
+    ASSERT_EQ(full, HALO_WIRE_HEADER_BYTES + 4 * 4096);
+    ASSERT_OK(t->ops->send(t, 1, 0, buf, len, NULL));
+    uint64_t send_copy = (uint64_t)llround(1000.0 * (double)full / 1024.0);
+    ASSERT_EQ(t->ops->now_ns(t, 1), send_copy); /* not 1000 * 36 / 1024 */
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.host_ns, (uint64_t)llround(2000.0 * (double)full / 1024.0));
+    halo_transport_free(t);
+}
+
+/*
  * Three devices on a host of two cores: the third compute segment to start while the
  * other two run takes 3/2 as long; a device on a host of its own is not slowed.
  */
@@ -846,6 +881,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(bad_configurations_are_rejected_with_the_field),
           TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
           TEST(host_costs_keep_the_sender_and_the_receiver_busy),
+          TEST(host_copy_of_an_elided_message_is_charged_its_full_size),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
