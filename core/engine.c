@@ -76,6 +76,7 @@ enum {
     K_COLLECTIVE,
     K_HEARTBEAT_MS,
     K_REDUNDANCY_ON_LOSS,
+    K_PARITY,
     K_COUNT
 };
 
@@ -167,6 +168,9 @@ const halo_engine_key halo_engine_keys[] = {
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
+    B("parity", parity, SIM | NET,
+      "datagram delivery: one parity datagram (XOR) after every message of 2+ datagrams "
+      "repairs any one lost (default: off; on in a socket cluster's halo preset)"),
 };
 
 #undef E
@@ -642,12 +646,15 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
            ", \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
            "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
-           "\"redundancy_on_loss\": %s}",
+           "\"redundancy_on_loss\": %s",
            c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
            collective_names[c->collective], ns_ms(c->heartbeat_ns),
            c->redundancy_on_loss ? "true" : "false");
+    if (c->parity) /* only when on: every configuration before the key keeps its text */
+        sb_add(&b, ", \"parity\": true");
+    sb_add(&b, "}");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;

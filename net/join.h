@@ -21,6 +21,9 @@
 #define HALO_NET_JOIN_VERSION 2 /* 2: the session key exchange (issue 18) */
 
 #define HALO_NET_JOIN_ENCRYPT 1u /* flags: session payloads encrypted (else authenticated) */
+#define HALO_NET_JOIN_PARITY                                       \
+    2u /* flags: send a parity frame after every message of two or \
+          more datagrams (net/transport.h, issue 15) */
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {
@@ -36,7 +39,7 @@ typedef struct halo_net_join {
     uint64_t delay_ns;   /* injected delay, likewise */
     uint64_t loss_seed;  /* seed of the worker's loss stream */
     uint8_t kx_pk[32];   /* the root's ephemeral public key of this session (net/session.h) */
-    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT */
+    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT, HALO_NET_JOIN_PARITY */
 } halo_net_join;
 
 enum halo_net_jack_status {

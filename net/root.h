@@ -53,6 +53,8 @@ typedef struct halo_remote_config {
     uint64_t rejoin_ns;       /* 0 = 500 ms */
     uint64_t stall_ns;        /* 0 = 5 s */
     int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
+    int parity;               /* UDP: root and workers send a parity frame after every message
+                                 of two or more datagrams (engine.parity, issue 15) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;

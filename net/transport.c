@@ -101,6 +101,7 @@ typedef struct net {
     double loss_rate;
     uint64_t delay_ns, rto_ns, seed, idle_timeout_ns;
     int require_session;         /* DATA, PING, PONG only under a session key */
+    int parity;                  /* UDP: a parity frame after a message of 2+ fragments */
     int max_conns;               /* accepted connections held per listening socket */
     uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
     peer *peers;
@@ -114,6 +115,7 @@ typedef struct net {
     unsigned char frame[HALO_NET_MAX_FRAME_BYTES];   /* scratch for sealing */
     unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
     unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
+    unsigned char par[HALO_NET_MAX_PAYLOAD_BYTES];   /* the parity being sent */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -378,6 +380,33 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
         if (rc != HALO_OK)
             return rc;
     }
+    if (n->parity && n->kind == HALO_NET_KIND_UDP && count >= 2 &&
+        (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)) {
+        /* the XOR of the fragments, each padded to `frag` bytes with zeros */
+        const unsigned char *m = msg;
+        memcpy(n->par, m, frag);
+        for (unsigned i = 1; i < count; i++) {
+            size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
+            for (size_t k = 0; k < part; k++)
+                n->par[k] ^= m[off + k];
+        }
+        halo_net_frame h = {.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = count,
+                            .frag_count = count,
+                            .payload_bytes = frag,
+                            .seq = s->next_seq++,
+                            .msg_bytes = (uint32_t)len,
+                            .offset_bytes = 0,
+                            .parity = 1};
+        size_t flen = seal(n, &h, n->par);
+        HALO_ASSERT(flen > 0);
+        int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
+        if (rc != HALO_OK)
+            return rc;
+        n->stats.parity_sent++;
+    }
     if (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)
         n->stats.msgs_sent++;
     return HALO_OK;
@@ -502,9 +531,11 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         n->stats.incomplete++;
     if (r == HALO_NET_REASM_INCONSISTENT)
         n->stats.malformed++;
-    if (r != HALO_NET_REASM_DONE)
+    if (r == HALO_NET_REASM_REPAIRED)
+        n->stats.repaired++;
+    else if (r != HALO_NET_REASM_DONE)
         return 0;
-    uint64_t first = h.seq - h.frag_idx;
+    uint64_t first = h.seq - h.frag_idx; /* a parity's frag_idx is frag_count: the same */
     if (p->delivered_seq && first <= p->delivered_seq) {
         n->stats.stale++;
         return 0;
@@ -983,6 +1014,10 @@ static const halo_transport_ops net_ops = {
 
 /* ==== Construction and extras ==== */
 
+void halo_net_set_parity(halo_transport *t, int on) {
+    as_net(t)->parity = on != 0;
+}
+
 void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, uint64_t seed) {
     net *n = as_net(t);
     n->loss_rate = loss_rate > 0.0 && loss_rate < 1.0 ? loss_rate : 0.0;
@@ -1054,6 +1089,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
     n->require_session = cfg->require_session != 0;
+    n->parity = cfg->parity != 0;
     n->max_conns = cfg->max_conns > 0 ? cfg->max_conns : DEFAULT_MAX_CONNS;
     n->preauth_timeout_ns = cfg->preauth_timeout_ns ? cfg->preauth_timeout_ns : DEFAULT_PREAUTH_NS;
     n->t0_ns = mono_ns();

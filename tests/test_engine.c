@@ -413,6 +413,9 @@ static void every_key_has_a_flag_and_round_trips(void) {
     halo_engine_config_init(&c);
     char json[4096];
     json_of(&c, json, sizeof json);
+    ASSERT(!strstr(json, "\"parity\":")); /* off: the text from before the key */
+    c.parity = 1;
+    json_of(&c, json, sizeof json);
     for (int k = 0; k < halo_engine_n_keys; k++) {
         const char *name = halo_engine_keys[k].name;
         const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;
