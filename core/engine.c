@@ -170,7 +170,8 @@ const halo_engine_key halo_engine_keys[] = {
       "extra copies only to devices whose contribution went missing lately"),
     B("parity", parity, SIM | NET,
       "datagram delivery: one parity datagram (XOR) after every message of 2+ datagrams "
-      "repairs any one lost (default: off; on in a socket cluster's halo preset)"),
+      "repairs any one lost (default: off; in a socket cluster's halo preset on, and sent "
+      "only while a link loses)"),
 };
 
 #undef E

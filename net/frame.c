@@ -21,7 +21,7 @@
 #define OFF_MSG_BYTES 24
 #define OFF_OFFSET    28
 
-#define TYPE_MASK 0x1f
+#define TYPE_MASK 0x0f
 
 static const unsigned char magic[4] = {'H', 'N', 'E', 'T'}; /* bytes, no NUL */
 
@@ -63,7 +63,8 @@ size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const vo
                            void *out, size_t cap) {
     unsigned char *f = out;
     size_t len = h->payload_bytes;
-    unsigned type = ((unsigned)h->type & TYPE_MASK) | (h->parity ? HALO_NET_FRAME_PARITY : 0u);
+    unsigned type = ((unsigned)h->type & TYPE_MASK) | (h->parity ? HALO_NET_FRAME_PARITY : 0u) |
+                    (h->lossy ? HALO_NET_FRAME_LOSSY : 0u);
     if (!put_header(f, h, type, HALO_NET_OVERHEAD_BYTES, cap))
         return 0;
     if (len)
@@ -87,7 +88,8 @@ size_t halo_net_frame_seal_session(const uint8_t *key, int encrypt, const halo_n
     size_t len = h->payload_bytes;
     unsigned type = ((unsigned)h->type & TYPE_MASK) | HALO_NET_FRAME_SESSION |
                     (encrypt ? 0u : (unsigned)HALO_NET_FRAME_CLEAR) |
-                    (h->parity ? (unsigned)HALO_NET_FRAME_PARITY : 0u);
+                    (h->parity ? (unsigned)HALO_NET_FRAME_PARITY : 0u) |
+                    (h->lossy ? (unsigned)HALO_NET_FRAME_LOSSY : 0u);
     if (!put_header(f, h, type, HALO_NET_SESSION_OVERHEAD_BYTES, cap))
         return 0;
     unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
@@ -147,6 +149,7 @@ static int check_fields(const unsigned char *f, size_t flen, int n_nodes, halo_n
     };
     int flags = f[OFF_TYPE] & ~TYPE_MASK;
     h.parity = (flags & HALO_NET_FRAME_PARITY) != 0;
+    h.lossy = (flags & HALO_NET_FRAME_LOSSY) != 0;
     if ((flags & HALO_NET_FRAME_CLEAR) && !(flags & HALO_NET_FRAME_SESSION))
         return HALO_NET_VERDICT_MALFORMED;
     if (h.type < HALO_NET_FRAME_DATA || h.type > HALO_NET_FRAME_PONG || h.src >= n_nodes ||

@@ -53,6 +53,9 @@ enum halo_net_frame_type {
        its offset 0, and F * (frag_count - 1) < msg_bytes <= F * frag_count. With it a
        receiver rebuilds any one lost fragment of the message without a round trip. */
     HALO_NET_FRAME_PARITY = 0x20,
+    /* flag (issue 15), on any frame: its sender lost or repaired a message from the frame's
+       destination lately and asks it for parity frames (parity "on loss") */
+    HALO_NET_FRAME_LOSSY = 0x10,
 };
 
 /* A frame's header fields. */
@@ -66,6 +69,7 @@ typedef struct halo_net_frame {
     uint32_t msg_bytes;    /* the whole message */
     uint32_t offset_bytes; /* of this fragment's payload in the message */
     int parity;            /* 1: the parity fragment (HALO_NET_FRAME_PARITY) */
+    int lossy;             /* 1: HALO_NET_FRAME_LOSSY */
 } halo_net_frame;
 
 /*

@@ -21,9 +21,9 @@
 #define HALO_NET_JOIN_VERSION 2 /* 2: the session key exchange (issue 18) */
 
 #define HALO_NET_JOIN_ENCRYPT 1u /* flags: session payloads encrypted (else authenticated) */
-#define HALO_NET_JOIN_PARITY                                       \
-    2u /* flags: send a parity frame after every message of two or \
-          more datagrams (net/transport.h, issue 15) */
+/* flags: parity frames to a peer that lost messages lately (HALO_NET_PARITY_ON_LOSS,
+   net/transport.h; issue 15) */
+#define HALO_NET_JOIN_PARITY  2u
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {

@@ -54,7 +54,8 @@ typedef struct halo_remote_config {
     uint64_t stall_ns;        /* 0 = 5 s */
     int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
     int parity;               /* UDP: root and workers send a parity frame after every message
-                                 of two or more datagrams (engine.parity, issue 15) */
+                                 of two or more datagrams to a peer whose messages to them were
+                                 lost lately (HALO_NET_PARITY_ON_LOSS; engine.parity, issue 15) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;

@@ -395,7 +395,15 @@ static void parity_frame_opens_and_its_fields_are_judged(void) {
     halo_net_frame o;
     ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
     ASSERT_EQ(o.parity, 1);
+    ASSERT_EQ(o.lossy, 0);
     ASSERT_EQ(o.frag_idx, 3);
+    h.lossy = 1; /* the request for parity travels on any frame, sessions too */
+    n = halo_net_frame_seal(key, &h, par, buf, sizeof buf);
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.lossy, 1);
+    ASSERT_EQ(o.parity, 1);
+    ASSERT_EQ(o.type, HALO_NET_FRAME_DATA);
+    h.lossy = 0;
     halo_net_frame d = frag(100, 2, 3, 31, 24, 7); /* a data fragment is not a parity */
     n = halo_net_frame_seal(key, &d, par, buf, sizeof buf);
     ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);

@@ -358,6 +358,42 @@ static void udp_parity_repairs_one_lost_fragment_per_message(void) {
     ASSERT_EQ(with.malformed, 0);
 }
 
+/* Node 1 sends n messages of three datagrams to node 0, node 0 pings node 1 after each (the
+   ping and its pong carry the flags back), in parity mode `mode`; *st: the counters. */
+static checked parity_dialogue(int mode, double loss, int n, halo_net_stats *st) {
+    halo_transport *t = make(HALO_NET_KIND_UDP, 2, loss, 9, 512);
+    halo_net_set_parity(t, mode);
+    checked c = {0};
+    ASSERT_OK(t->ops->attach(t, 0, on_checked, &c, NULL));
+    ASSERT_OK(t->ops->attach(t, 1, NULL, NULL, NULL));
+    unsigned char m[1000];
+    for (int i = 0; i < n; i++) {
+        fill(m, sizeof m, i);
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+        tu_count_goal w = {&c.count, c.count + 1};
+        (void)t->ops->run(t, tu_count_reached, &w, NULL); /* until it arrives or 0.1 s idle */
+        ASSERT_OK(halo_net_ping(t, 0, 1, NULL));
+    }
+    halo_net_get_stats(t, st);
+    halo_transport_free(t);
+    return c;
+}
+
+/* Issue 15, parity on loss: without loss nothing asks for parity and none is sent; with
+   loss, the receiver's flag turns it on and lost fragments are repaired. */
+static void udp_parity_on_loss_starts_with_the_first_loss(void) {
+    halo_net_stats clean, lossy;
+    checked a = parity_dialogue(HALO_NET_PARITY_ON_LOSS, 0.0, 100, &clean);
+    ASSERT_EQ(a.count, 100);
+    ASSERT_EQ(a.wrong, 0);
+    ASSERT_EQ(clean.parity_sent, 0);
+    checked b = parity_dialogue(HALO_NET_PARITY_ON_LOSS, 0.1, 300, &lossy);
+    ASSERT_EQ(b.wrong, 0);
+    ASSERT(lossy.parity_sent > 200); /* on from the first lost message to the end */
+    ASSERT(lossy.repaired > 20);
+    ASSERT(b.count > 260);
+}
+
 static void tcp_loss_layer_delays_but_never_loses(void) {
     inbox a = exchange(HALO_NET_KIND_TCP, 0.05, 7, 0, 300, 100);
     ASSERT_EQ(a.count, 300);
@@ -483,5 +519,6 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(udp_fragments_large_messages_within_the_mtu),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
           TEST(udp_parity_repairs_one_lost_fragment_per_message),
+          TEST(udp_parity_on_loss_starts_with_the_first_loss),
           TEST(tcp_loss_layer_delays_but_never_loses), TEST(key_files_are_checked),
           TEST(session_frames_alone_reach_a_session_transport))
