@@ -107,8 +107,12 @@ at() { # at MODE ROLE cmd...: runs in the mode's place
 workers() {
     local mode=$1 model=$2 transport=$3 addrs=() i a host=127.0.0.1
     [ "$mode" = netns ] && host=$IP_W
+    # started directly in the background (not through `at`, a function: its $! was the
+    # subshell's, and killing that left the worker running after the script ended)
+    local ns=()
+    [ "$mode" = netns ] && ns=(ip netns exec "$NS_W")
     for i in 1 2 3; do
-        at "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
+        "${ns[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
             --transport "$transport" -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
         echo $! >"$tmp/w-$transport-$i.pid"
     done
