@@ -77,6 +77,7 @@ enum {
     K_HEARTBEAT_MS,
     K_REDUNDANCY_ON_LOSS,
     K_SPLIT_CLASSIFIER,
+    K_PARITY,
     K_COUNT
 };
 
@@ -170,6 +171,10 @@ const halo_engine_key halo_engine_keys[] = {
       "extra copies only to devices whose contribution went missing lately"),
     B("split_classifier", split_classifier, ALL,
       "star: every device computes a slice of the classifier, the root gathers the logits"),
+    B("parity", parity, SIM | NET,
+      "datagram delivery: one parity datagram (XOR) after every message of 2+ datagrams "
+      "repairs any one lost (default: off; in a socket cluster's halo preset on, and sent "
+      "only while a link loses)"),
 };
 
 #undef E
@@ -647,19 +652,19 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
            ", \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
            "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
-           "\"redundancy_on_loss\": %s}",
+           "\"redundancy_on_loss\": %s",
            c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
            collective_names[c->collective], ns_ms(c->heartbeat_ns),
            c->redundancy_on_loss ? "true" : "false");
-    /* issue 15's key is written only when on, so every configuration from before it keeps
-       its text (the runs' identities in results databases) */
-    if (c->split_classifier) {
-        if (b.len > 0)
-            b.len--; /* the closing brace */
-        sb_add(&b, ", \"split_classifier\": true}");
-    }
+    /* issue 15's keys are written only when on, so every configuration from before them
+       keeps its text (the runs' identities in results databases) */
+    if (c->split_classifier)
+        sb_add(&b, ", \"split_classifier\": true");
+    if (c->parity)
+        sb_add(&b, ", \"parity\": true");
+    sb_add(&b, "}");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;

@@ -79,6 +79,7 @@ struct halo_node {
                             where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
+    int scored;           /* plan_fn has run for the current sync (slow_safe defers it) */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -629,6 +630,26 @@ static int send_activation(halo_node *n, int d, int flags, halo_err *err) {
 
 static void classifier_deadline(halo_node *n);
 
+/* slow_safe with reliable_fn: 1 if the hook has been told that every device is reliable. */
+static int all_reliable(const halo_node *n) {
+    if (!n->sync.slow_safe || !n->unreliable)
+        return 0;
+    for (int d = 1; d < n->n_devices; d++)
+        if (n->unreliable[d])
+            return 0;
+    return 1;
+}
+
+/* The hook's critical set for the current sync, asked after its activations went out: the
+   groups stay where they are (a scratch copy of the row). */
+static void score_late(halo_node *n) {
+    int count = n->phase == HALO_PHASE_ATTN ? n->g.n_attn : n->g.n_ffn;
+    memcpy(n->scratch_row, n->row, (size_t)count * sizeof *n->row);
+    n->sync.plan_fn(n->sync.plan_ctx, n->step, n->layer, n->phase, n->xb, n->scratch_row, count,
+                    n->critical);
+    n->scored = 1;
+}
+
 static void on_deadline(void *arg) {
     halo_node *n = arg;
     n->deadline_armed = 0;
@@ -641,6 +662,8 @@ static void on_deadline(void *arg) {
     }
     uint64_t now = n->t->ops->now_ns(n->t, 0);
     halo_transport_trace(n->t, 0, "deadline passed", now, now, 1, (int64_t)n->deadline_ns);
+    if (!n->scored)
+        score_late(n);
     if (sync_complete(n)) {
         complete_and_advance(n);
         return;
@@ -757,7 +780,13 @@ static int begin_sync(halo_node *n, halo_err *err) {
                 n->sync.reliable_fn(n->sync.plan_ctx, d, !bad);
             }
         }
-    if (n->sync.plan_fn) {
+    /* slow_safe: while every link is clean the hook can move nothing, and the critical set
+       matters only once a deadline passes with contributions missing: score then
+       (on_deadline), not before the activations go out (issue 15: no loss, no penalty) */
+    n->scored = 1;
+    if (n->sync.plan_fn && all_reliable(n)) {
+        n->scored = 0;
+    } else if (n->sync.plan_fn) {
         uint16_t *devices = n->row;
         if (n->phase == HALO_PHASE_ATTN) { /* attention groups stay where their caches are */
             memcpy(n->scratch_row, n->row, (size_t)count * sizeof *n->row);

@@ -23,6 +23,9 @@
 #define HALO_NET_JOIN_ENCRYPT 1u /* flags: session payloads encrypted (else authenticated) */
 #define HALO_NET_JOIN_MESH    2u /* flags: the mesh collective; a PEERS follows (net/mesh.h) */
 #define HALO_NET_JOIN_SPLIT   4u /* flags: star with the classifier split (core/node.h) */
+/* flags: parity frames to a peer that lost messages lately (HALO_NET_PARITY_ON_LOSS,
+   net/transport.h; issue 15) */
+#define HALO_NET_JOIN_PARITY  8u
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {
@@ -38,7 +41,7 @@ typedef struct halo_net_join {
     uint64_t delay_ns;   /* injected delay, likewise */
     uint64_t loss_seed;  /* seed of the worker's loss stream */
     uint8_t kx_pk[32];   /* the root's ephemeral public key of this session (net/session.h) */
-    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT, HALO_NET_JOIN_MESH, HALO_NET_JOIN_SPLIT */
+    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT, _MESH, _SPLIT, _PARITY */
 } halo_net_join;
 
 enum halo_net_jack_status {

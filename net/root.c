@@ -68,7 +68,8 @@ static void send_join(halo_remote *r, int d) {
                        .flags =
                            (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
                            (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u) |
-                           (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u)};
+                           (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u) |
+                           (r->cfg.parity ? HALO_NET_JOIN_PARITY : 0u)};
     memcpy(j.kx_pk, r->kx.pk, sizeof j.kx_pk);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
@@ -415,7 +416,8 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                               .loss_rate = cfg->loss_rate,
                               .delay_ns = cfg->delay_ns,
                               .seed = cfg->loss_seed,
-                              .require_session = 1};
+                              .require_session = 1,
+                              .parity = cfg->parity ? HALO_NET_PARITY_ON_LOSS : 0};
         rc = halo_net_new(&r->t, &nc, err);
     }
     free(addrs);

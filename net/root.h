@@ -66,6 +66,9 @@ typedef struct halo_remote_config {
                                  ends the run with HALO_ERR_CLOSED instead of a re-placement) */
     int split_classifier;     /* star: every node computes a slice of the classifier (the JOIN
                                  tells the workers; core/node.h) */
+    int parity;               /* UDP: root and workers send a parity frame after every message
+                                 of two or more datagrams to a peer whose messages to them were
+                                 lost lately (HALO_NET_PARITY_ON_LOSS; engine.parity, issue 15) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;

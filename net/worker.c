@@ -201,6 +201,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                session at 5% injected loss). */
             if (j.session != w->session)
                 halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
+            halo_net_set_parity(w->t, j.flags & HALO_NET_JOIN_PARITY ? HALO_NET_PARITY_ON_LOSS
+                                                                     : HALO_NET_PARITY_OFF);
             if (j.session != w->session)
                 halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
                              "joined session %016llx as node %d of %d (%s payloads, %s collective, "

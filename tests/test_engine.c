@@ -413,12 +413,16 @@ static void every_key_has_a_flag_and_round_trips(void) {
     halo_engine_config_init(&c);
     char json[4096];
     json_of(&c, json, sizeof json);
-    /* split_classifier (issue 15) is written only when on: the text of every configuration
-       from before it, and so the identity of stored runs, stays as it was */
+    /* split_classifier and parity (issue 15) are written only when on: the text of every
+       configuration from before them, and so the identity of stored runs, stays as it was */
     ASSERT(strstr(json, "split_classifier") == NULL);
+    ASSERT(!strstr(json, "\"parity\":"));
     c.split_classifier = 1;
     json_of(&c, json, sizeof json);
     ASSERT_STR_CONTAINS(json, "\"redundancy_on_loss\": false, \"split_classifier\": true}");
+    c.parity = 1;
+    json_of(&c, json, sizeof json);
+    ASSERT_STR_CONTAINS(json, "\"split_classifier\": true, \"parity\": true}");
     for (int k = 0; k < halo_engine_n_keys; k++) {
         const char *name = halo_engine_keys[k].name;
         const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;

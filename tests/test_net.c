@@ -297,6 +297,103 @@ static void udp_loss_layer_is_seeded_and_drops_whole_messages(void) {
     ASSERT_EQ(f.bytes, (size_t)f.count * 3000);
 }
 
+typedef struct checked {
+    int count, wrong;
+} checked;
+
+/* Message i's bytes: its number, then a pattern of i. */
+static void fill(unsigned char *m, size_t len, int i) {
+    for (size_t k = 0; k < len; k++)
+        m[k] = (unsigned char)(i * 31 + (int)k * 7);
+    memcpy(m, &i, sizeof i);
+}
+
+static void on_checked(void *ctx, int src, const void *msg, size_t len) {
+    (void)src;
+    checked *c = ctx;
+    unsigned char want[1000];
+    int i;
+    memcpy(&i, msg, sizeof i);
+    fill(want, sizeof want, i);
+    c->count++;
+    c->wrong += len != sizeof want || memcmp(msg, want, len) != 0;
+}
+
+/* n messages of 1000 bytes (three fragments at MTU 512) at 10% seeded loss, parity on or
+   off: how many arrived intact, and the sender's and receiver's counters. */
+static checked parity_exchange(int parity, int n, halo_net_stats *st) {
+    halo_transport *t = make(HALO_NET_KIND_UDP, 2, 0.1, 5, 512);
+    halo_net_set_parity(t, parity);
+    checked c = {0};
+    ASSERT_OK(t->ops->attach(t, 0, on_checked, &c, NULL));
+    unsigned char m[1000];
+    for (int i = 0; i < n; i++) {
+        fill(m, sizeof m, i);
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+        if (i % 20 == 19) {
+            tu_count_goal w = {&c.count, i + 1};
+            (void)t->ops->run(t, tu_count_reached, &w, NULL);
+        }
+    }
+    tu_count_goal w = {&c.count, n};
+    (void)t->ops->run(t, tu_count_reached, &w, NULL);
+    halo_net_get_stats(t, st);
+    halo_transport_free(t);
+    return c;
+}
+
+/* Issue 15: with parity a message of three fragments survives any one lost (0.9^4 + 4 *
+   0.1 * 0.9^3 = 94.8% at 10% frame loss, against 0.9^3 = 72.9% without), byte for byte. */
+static void udp_parity_repairs_one_lost_fragment_per_message(void) {
+    halo_net_stats with, without;
+    checked p = parity_exchange(1, 400, &with), q = parity_exchange(0, 400, &without);
+    ASSERT_EQ(p.wrong, 0);
+    ASSERT_EQ(q.wrong, 0);
+    ASSERT(p.count > 360 && p.count <= 400);
+    ASSERT(q.count > 250 && q.count < 330);
+    ASSERT(with.repaired > 40);
+    ASSERT_EQ(with.parity_sent, 400);
+    ASSERT_EQ(without.parity_sent, 0);
+    ASSERT_EQ(without.repaired, 0);
+    ASSERT_EQ(with.malformed, 0);
+}
+
+/* Node 1 sends n messages of three datagrams to node 0, node 0 pings node 1 after each (the
+   ping and its pong carry the flags back), in parity mode `mode`; *st: the counters. */
+static checked parity_dialogue(int mode, double loss, int n, halo_net_stats *st) {
+    halo_transport *t = make(HALO_NET_KIND_UDP, 2, loss, 9, 512);
+    halo_net_set_parity(t, mode);
+    checked c = {0};
+    ASSERT_OK(t->ops->attach(t, 0, on_checked, &c, NULL));
+    ASSERT_OK(t->ops->attach(t, 1, NULL, NULL, NULL));
+    unsigned char m[1000];
+    for (int i = 0; i < n; i++) {
+        fill(m, sizeof m, i);
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+        tu_count_goal w = {&c.count, c.count + 1};
+        (void)t->ops->run(t, tu_count_reached, &w, NULL); /* until it arrives or 0.1 s idle */
+        ASSERT_OK(halo_net_ping(t, 0, 1, NULL));
+    }
+    halo_net_get_stats(t, st);
+    halo_transport_free(t);
+    return c;
+}
+
+/* Issue 15, parity on loss: without loss nothing asks for parity and none is sent; with
+   loss, the receiver's flag turns it on and lost fragments are repaired. */
+static void udp_parity_on_loss_starts_with_the_first_loss(void) {
+    halo_net_stats clean, lossy;
+    checked a = parity_dialogue(HALO_NET_PARITY_ON_LOSS, 0.0, 100, &clean);
+    ASSERT_EQ(a.count, 100);
+    ASSERT_EQ(a.wrong, 0);
+    ASSERT_EQ(clean.parity_sent, 0);
+    checked b = parity_dialogue(HALO_NET_PARITY_ON_LOSS, 0.1, 300, &lossy);
+    ASSERT_EQ(b.wrong, 0);
+    ASSERT(lossy.parity_sent > 200); /* on from the first lost message to the end */
+    ASSERT(lossy.repaired > 20);
+    ASSERT(b.count > 260);
+}
+
 static void tcp_loss_layer_delays_but_never_loses(void) {
     inbox a = exchange(HALO_NET_KIND_TCP, 0.05, 7, 0, 300, 100);
     ASSERT_EQ(a.count, 300);
@@ -421,5 +518,7 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),
           TEST(udp_fragments_large_messages_within_the_mtu),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
+          TEST(udp_parity_repairs_one_lost_fragment_per_message),
+          TEST(udp_parity_on_loss_starts_with_the_first_loss),
           TEST(tcp_loss_layer_delays_but_never_loses), TEST(key_files_are_checked),
           TEST(session_frames_alone_reach_a_session_transport))

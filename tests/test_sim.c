@@ -180,6 +180,41 @@ static void bernoulli_loss_loses_messages_with_any_lost_fragment(void) {
     ASSERT_NEAR(three / (double)n, 0.857375, 5 * sqrt(0.857 * 0.143 / n));
 }
 
+/* Issue 15: with parity a message of three fragments sends four and arrives when any three
+   do (at 5% loss 0.95^4 + 4 * 0.05 * 0.95^3 = 0.986); a one-fragment message has none. It
+   arrives with its last data fragment when nothing is lost (not after the parity). */
+static void parity_delivers_messages_with_one_lost_fragment(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    w.cfg.parity = 1;
+    int n = 20000;
+    int one = delivered(&w, n, 1000), three = delivered(&w, n, 4000);
+    ASSERT_NEAR(one / (double)n, 0.95, 5 * sqrt(0.95 * 0.05 / n));
+    ASSERT_NEAR(three / (double)n, 0.98598125, 5 * sqrt(0.986 * 0.014 / n));
+    /* no loss: the same arrival time as without parity */
+    uint64_t at[2];
+    for (int p = 0; p < 2; p++) {
+        world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+        w.cfg.parity = p;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        static unsigned char msg[4000];
+        ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+        drain(t);
+        ASSERT_EQ(r.count, 1);
+        at[p] = r.at_ns[0];
+        halo_transport_free(t);
+    }
+    ASSERT_EQ(at[0], at[1]);
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.cfg.parity = 1;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "engine.parity");
+}
+
 static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
@@ -874,6 +909,7 @@ static void bad_configurations_are_rejected_with_the_field(void) {
 TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(incast_queues_at_the_receivers_port),
           TEST(bernoulli_loss_loses_messages_with_any_lost_fragment),
+          TEST(parity_delivers_messages_with_one_lost_fragment),
           TEST(gilbert_elliott_has_its_stationary_rate_and_bursts),
           TEST(runs_are_deterministic_and_runs_differ), TEST(compute_delays_the_nodes_sends),
           TEST(stream_delivers_everything_in_order_despite_loss),

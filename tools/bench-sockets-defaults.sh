@@ -72,8 +72,12 @@ kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-bsr" "$NS_W:halo-bsw"; }
 workers() {
     local mode=$1 model=$2 transport=$3 addrs=() i a host=127.0.0.1
     [ "$mode" = netns ] && host=$IP_W
+    # started directly in the background (not through `at`, a function: its $! was the
+    # subshell's, and killing that left the worker running after the script ended)
+    local ns=()
+    [ "$mode" = netns ] && ns=(ip netns exec "$NS_W")
     for i in 1 2 3; do
-        netns_in_mode "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
+        "${ns[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
             --transport "$transport" -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
         echo $! >"$tmp/w-$transport-$i.pid"
     done
