@@ -412,16 +412,22 @@ static void devices_sharing_a_host_share_its_cores(void) {
  * senders' own times are 1 ms whatever the share (they wait either way), and a 2-core host
  * with three senders stretches the third's CPU share only.
  */
+/* A transport for a world of n_devices whose devices 0..2 share host 1 of 2 cores, each
+   send costing 1 ms of host time of which the share `overlap` is waiting. */
+static halo_transport *make_shared_host(world *w, int n_devices, double overlap) {
+    world_init(w, n_devices, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w->dev[i].host = 1;
+        w->dev[i].cores = 2;
+        w->dev[i].send_ns = 1000000;
+        w->dev[i].host_overlap = overlap;
+    }
+    return make(w);
+}
+
 static uint64_t overlap_compute_end_ns(double overlap, uint64_t *sender_end_ns) {
     world w;
-    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
-    for (int i = 0; i < 3; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].send_ns = 1000000;
-        w.dev[i].host_overlap = overlap;
-    }
-    halo_transport *t = make(&w);
+    halo_transport *t = make_shared_host(&w, 3, overlap);
     unsigned char msg[8] = {1};
     ASSERT_OK(t->ops->send(t, 0, 2, msg, sizeof msg, NULL));
     ASSERT_OK(t->ops->send(t, 1, 2, msg, sizeof msg, NULL));
@@ -446,14 +452,7 @@ static void host_overlap_frees_the_core_during_a_wake_up(void) {
     for (int k = 0; k < 2; k++) {
         double overlap = k ? 0.5 : 0.0;
         world w;
-        world_init(&w, 4, HALO_DELIVERY_DATAGRAM);
-        for (int i = 0; i < 3; i++) {
-            w.dev[i].host = 1;
-            w.dev[i].cores = 2;
-            w.dev[i].send_ns = 1000000;
-            w.dev[i].host_overlap = overlap;
-        }
-        halo_transport *t = make(&w);
+        halo_transport *t = make_shared_host(&w, 4, overlap);
         unsigned char msg[8] = {1};
         for (int i = 0; i < 3; i++)
             ASSERT_OK(t->ops->send(t, i, 3, msg, sizeof msg, NULL));
