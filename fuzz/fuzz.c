@@ -63,6 +63,14 @@ void fz_model_run(const halo_model *m, const halo_tokenizer *t, const char *prom
     halo_state_free(s);
 }
 
+int fz_flagged(const uint8_t *raw, size_t raw_size, unsigned char *out, size_t cap, size_t *size) {
+    if (raw_size < 1 || raw_size - 1 > cap)
+        return -1;
+    *size = raw_size - 1;
+    memcpy(out, raw + 1, *size);
+    return raw[0];
+}
+
 const char *fz_src_path(const char *rel) {
     static char ring[4][4096];
     static int next;

@@ -45,6 +45,14 @@ int fz_model_fits(const halo_model *m);
 void fz_model_run(const halo_model *m, const halo_tokenizer *t, const char *prompt,
                   int max_positions);
 
+/*
+ * Splits an input whose first byte holds the target's flags: the rest
+ * is copied into out (cap bytes), where the target may patch it (a checksum made valid, so
+ * the fuzzer gets past it), its size into *size. Returns the flags (0..255), or -1 when the
+ * input is empty or the rest does not fit.
+ */
+int fz_flagged(const uint8_t *raw, size_t raw_size, unsigned char *out, size_t cap, size_t *size);
+
 /* A harness-level invariant failed: prints `what` and aborts (libFuzzer saves the input). */
 #define FZ_CHECK(cond)                                                                      \
     do {                                                                                    \
