@@ -133,17 +133,19 @@ static void the_key_takes_a_number_or_measured(void) {
                                  "'wide'");
 }
 
-/* A synthetic hook for model m over n_devices with threshold tau and seed (run 0), on *g
-   (groups of 32, initialised here); *ic sets what else the caller wants (sigma, placement). */
+/* A synthetic hook for model m over n_devices with threshold tau, spread sigma (0: the
+   default), placement on or off and seed (run 0), on *g (groups of 32, initialised here). */
 static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g, int n_devices,
-                                             double tau, uint64_t seed, halo_importance_config ic) {
+                                             double tau, double sigma, int place, uint64_t seed) {
     ASSERT_OK(halo_groups_init(g, halo_model_get_config(m), 32, NULL));
-    ic.model = m;
-    ic.groups = g;
-    ic.n_devices = n_devices;
-    ic.scoring = HALO_SCORING_SYNTHETIC;
-    ic.tau = tau;
-    ic.seed = seed;
+    halo_importance_config ic = {.model = m,
+                                 .groups = g,
+                                 .n_devices = n_devices,
+                                 .scoring = HALO_SCORING_SYNTHETIC,
+                                 .tau = tau,
+                                 .synthetic_sigma = sigma,
+                                 .place = place,
+                                 .seed = seed};
     halo_importance *imp = NULL;
     ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
     return imp;
@@ -152,8 +154,7 @@ static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g
 /* Critical groups chosen by a synthetic hook on the 7B shape over a few syncs. */
 static uint64_t synthetic_run(const halo_model *m, double sigma, uint64_t seed, uint8_t *crit_out) {
     halo_groups g;
-    halo_importance *imp = synthetic_importance(m, &g, 8, 0.9, seed,
-                                                (halo_importance_config){.synthetic_sigma = sigma});
+    halo_importance *imp = synthetic_importance(m, &g, 8, 0.9, sigma, 0, seed);
     uint16_t dev[512];
     for (int step = 0; step < 4; step++)
         for (int l = 0; l < g.n_layers; l += 7)
@@ -191,8 +192,7 @@ static void placement_moves_groups_only_while_a_link_loses(void) {
     halo_model *m = NULL;
     ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
     halo_groups g;
-    halo_importance *imp =
-        synthetic_importance(m, &g, 4, 0.5, 3, (halo_importance_config){.place = 1});
+    halo_importance *imp = synthetic_importance(m, &g, 4, 0.5, 0, 1, 3);
     static uint16_t dev[4096];
     ASSERT(g.n_ffn <= 4096);
     ASSERT(moved_groups(imp, &g, dev) > 0); /* static reliability: only the root is reliable */
