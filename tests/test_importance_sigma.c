@@ -133,19 +133,14 @@ static void the_key_takes_a_number_or_measured(void) {
                                  "'wide'");
 }
 
-/* A synthetic hook for model m over n_devices with threshold tau, spread sigma (0: the
-   default), placement on or off and seed (run 0), on *g (groups of 32, initialised here). */
-static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g, int n_devices,
-                                             double tau, double sigma, int place, uint64_t seed) {
+/* A synthetic hook for model m on *g (groups of 32, initialised here), with the devices,
+   threshold, spread, placement and seed of ic. */
+static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g,
+                                             halo_importance_config ic) {
     ASSERT_OK(halo_groups_init(g, halo_model_get_config(m), 32, NULL));
-    halo_importance_config ic = {.model = m,
-                                 .groups = g,
-                                 .n_devices = n_devices,
-                                 .scoring = HALO_SCORING_SYNTHETIC,
-                                 .tau = tau,
-                                 .synthetic_sigma = sigma,
-                                 .place = place,
-                                 .seed = seed};
+    ic.model = m;
+    ic.groups = g;
+    ic.scoring = HALO_SCORING_SYNTHETIC;
     halo_importance *imp = NULL;
     ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
     return imp;
@@ -154,7 +149,10 @@ static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g
 /* Critical groups chosen by a synthetic hook on the 7B shape over a few syncs. */
 static uint64_t synthetic_run(const halo_model *m, double sigma, uint64_t seed, uint8_t *crit_out) {
     halo_groups g;
-    halo_importance *imp = synthetic_importance(m, &g, 8, 0.9, sigma, 0, seed);
+    halo_importance *imp = synthetic_importance(
+        m, &g,
+        (halo_importance_config){
+            .n_devices = 8, .tau = 0.9, .synthetic_sigma = sigma, .seed = seed});
     uint16_t dev[512];
     for (int step = 0; step < 4; step++)
         for (int l = 0; l < g.n_layers; l += 7)
@@ -192,7 +190,8 @@ static void placement_moves_groups_only_while_a_link_loses(void) {
     halo_model *m = NULL;
     ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
     halo_groups g;
-    halo_importance *imp = synthetic_importance(m, &g, 4, 0.5, 0, 1, 3);
+    halo_importance *imp = synthetic_importance(
+        m, &g, (halo_importance_config){.n_devices = 4, .tau = 0.5, .place = 1, .seed = 3});
     static uint16_t dev[4096];
     ASSERT(g.n_ffn <= 4096);
     ASSERT(moved_groups(imp, &g, dev) > 0); /* static reliability: only the root is reliable */
