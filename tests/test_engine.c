@@ -511,18 +511,9 @@ static void every_key_goes_through_a_cluster_file(void) {
     }
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        TEST(cluster_file_defaults_to_the_halo_preset),
-        TEST(every_key_goes_through_a_cluster_file),
-        TEST(presets_map_names_to_settings),
-        TEST(explicit_keys_override_the_preset_in_any_order),
-        TEST(fair_baselines_are_presets),
-        TEST(balanced_host_relieves_the_root),
-        TEST(bad_values_and_combinations_are_named),
-        TEST(three_front_ends_give_equal_configs),
-        TEST(yaml_front_ends_place_errors_at_the_key),
-        TEST(every_key_has_a_flag_and_round_trips),
-    };
-    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
-}
+TEST_MAIN(TEST(cluster_file_defaults_to_the_halo_preset),
+          TEST(every_key_goes_through_a_cluster_file), TEST(presets_map_names_to_settings),
+          TEST(explicit_keys_override_the_preset_in_any_order), TEST(fair_baselines_are_presets),
+          TEST(balanced_host_relieves_the_root), TEST(bad_values_and_combinations_are_named),
+          TEST(three_front_ends_give_equal_configs), TEST(yaml_front_ends_place_errors_at_the_key),
+          TEST(every_key_has_a_flag_and_round_trips))

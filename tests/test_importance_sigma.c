@@ -240,13 +240,7 @@ static void synthetic_scores_are_deterministic_for_a_sigma(void) {
     halo_model_free(m);
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        TEST(measurement_gives_finite_sigmas_in_a_sane_range),
-        TEST(table_is_interpolated_and_clamped),
-        TEST(the_key_takes_a_number_or_measured),
-        TEST(synthetic_scores_are_deterministic_for_a_sigma),
-        TEST(placement_moves_groups_only_while_a_link_loses),
-    };
-    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
-}
+TEST_MAIN(TEST(measurement_gives_finite_sigmas_in_a_sane_range),
+          TEST(table_is_interpolated_and_clamped), TEST(the_key_takes_a_number_or_measured),
+          TEST(synthetic_scores_are_deterministic_for_a_sigma),
+          TEST(placement_moves_groups_only_while_a_link_loses))
