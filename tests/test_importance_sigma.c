@@ -185,10 +185,7 @@ static int moved_groups(halo_importance *imp, const halo_groups *g, uint16_t *de
 /* Socket roots tell the hook which links lose (halo_importance_set_reliable): critical
    groups move only while one does, and then off that device. */
 static void placement_moves_groups_only_while_a_link_loses(void) {
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     halo_groups g;
     halo_importance *imp = synthetic_importance(
         m, &g, (halo_importance_config){.n_devices = 4, .tau = 0.5, .place = 1, .seed = 3});
@@ -210,10 +207,7 @@ static void placement_moves_groups_only_while_a_link_loses(void) {
 }
 
 static void synthetic_scores_are_deterministic_for_a_sigma(void) {
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     uint8_t a[8] = {0}, b[8] = {0}, o[8] = {0};
     uint64_t ca = synthetic_run(m, 1.5, 7, a), cb = synthetic_run(m, 1.5, 7, b);
     ASSERT_EQ(ca, cb);
@@ -227,7 +221,7 @@ static void synthetic_scores_are_deterministic_for_a_sigma(void) {
     ASSERT(meas != synthetic_run(m, 1.0, 7, o));
     halo_err err = {0};
     halo_groups g;
-    ASSERT_OK(halo_groups_init(&g, &shape, 32, NULL));
+    ASSERT_OK(halo_groups_init(&g, halo_model_get_config(m), 32, NULL));
     halo_importance_config ic = {.model = m,
                                  .groups = &g,
                                  .n_devices = 8,
