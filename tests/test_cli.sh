@@ -364,10 +364,6 @@ case_gguf() {
     ls "$tmp" | grep -q '^x.gguf$' && { echo "not ok - a failed convert left x.gguf"; failures=$((failures + 1)); }
 }
 
-for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate \
-    memory eval_scenario gguf; do
-    if [ -z "$only" ] || [ "$only" = "$c" ]; then
-        "case_$c"
-    fi
-done
+run_cases golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim \
+    calibrate memory eval_scenario gguf
 finish

@@ -79,15 +79,28 @@ static void drain(halo_transport *t, inbox *box, int n) {
 }
 
 /* Node 0 of a fresh two-node transport of `kind` receives frames[0..n_frames) (of len[]
-   bytes): *box counts what reaches the application, *s is the transport's counters. */
-static void receive_frames(int kind, const unsigned char *const *frames, const size_t *len,
-                           int n_frames, inbox *box, halo_net_stats *s) {
-    halo_transport *t = make_rx(kind, 2, 0, 0, 0, box, -1);
+   bytes): returns how many reach the application; *s is the transport's counters. */
+static int receive_frames(int kind, const unsigned char *const *frames, const size_t *len,
+                          int n_frames, halo_net_stats *s) {
+    inbox box;
+    halo_transport *t = make_rx(kind, 2, 0, 0, 0, &box, -1);
     for (int i = 0; i < n_frames; i++)
         halo_net_inject_rx(t, 0, frames[i], len[i]);
-    drain(t, box, n_frames);
+    drain(t, &box, n_frames);
     halo_net_get_stats(t, s);
     halo_transport_free(t);
+    return box.count;
+}
+
+/* The header of a one-fragment DATA message from node 1 to node 0 carrying one int. */
+static halo_net_frame int_frame(uint64_t seq) {
+    return (halo_net_frame){.type = HALO_NET_FRAME_DATA,
+                            .src = 1,
+                            .dst = 0,
+                            .frag_count = 1,
+                            .payload_bytes = sizeof(int),
+                            .seq = seq,
+                            .msg_bytes = sizeof(int)};
 }
 
 static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
@@ -99,10 +112,8 @@ static void valid_frame_is_delivered_once_and_replay_is_counted(void) {
         ASSERT(n > 0);
         const unsigned char *frames[] = {f, f}; /* the second is a replay */
         const size_t len[] = {n, n};
-        inbox box;
         halo_net_stats s;
-        receive_frames(kind, frames, len, 2, &box, &s);
-        ASSERT_EQ(box.count, 1);
+        ASSERT_EQ(receive_frames(kind, frames, len, 2, &s), 1);
         ASSERT_EQ(s.replayed, 1);
     }
 }
@@ -119,10 +130,8 @@ static void unauthenticated_frames_are_dropped_and_counted(void) {
             halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 2, &v, sizeof v, f[1], sizeof f[1]);
         f[1][HALO_NET_HEADER_BYTES] ^= 1;
         const unsigned char *frames[] = {f[0], f[1]};
-        inbox box;
         halo_net_stats s;
-        receive_frames(kind, frames, len, 2, &box, &s);
-        ASSERT_EQ(box.count, 0);
+        ASSERT_EQ(receive_frames(kind, frames, len, 2, &s), 0);
         ASSERT_EQ(s.bad_auth, 2);
     }
 }
@@ -465,27 +474,13 @@ static void session_frames_alone_reach_a_session_transport(void) {
         int v = 1;
         uint64_t seq = 100;
         for (int encrypt = 1; encrypt >= 0; encrypt--) { /* delivered: v = 1, 2 */
-            halo_net_frame h = {.type = HALO_NET_FRAME_DATA,
-                                .src = 1,
-                                .dst = 0,
-                                .frag_count = 1,
-                                .payload_bytes = sizeof v,
-                                .seq = seq,
-                                .msg_bytes = sizeof v};
-            seq++;
+            halo_net_frame h = int_frame(seq++);
             size_t n = halo_net_frame_seal_session(w.tx, encrypt, &h, &v, f, sizeof f);
             halo_net_inject_rx(t, 0, f, n);
             v++;
         }
         for (int i = 0; i < 5; i++) { /* dropped */
-            halo_net_frame h = {.type = HALO_NET_FRAME_DATA,
-                                .src = 1,
-                                .dst = 0,
-                                .frag_count = 1,
-                                .payload_bytes = sizeof v,
-                                .seq = seq,
-                                .msg_bytes = sizeof v};
-            seq++;
+            halo_net_frame h = int_frame(seq++);
             size_t n = i == 0   ? halo_net_frame_seal_session(old.tx, 1, &h, &v, f, sizeof f)
                        : i == 4 ? halo_net_frame_seal(key, &h, &v, f, sizeof f)
                                 : halo_net_frame_seal_session(w.tx, 1, &h, &v, f, sizeof f);

@@ -57,6 +57,12 @@ static halo_transport *make_rx(world *w, rx *r) {
     return t;
 }
 
+/* make_rx on a fresh world_init(w, n, delivery). */
+static halo_transport *world_rx(world *w, int n, int delivery, rx *r) {
+    world_init(w, n, delivery);
+    return make_rx(w, r);
+}
+
 static int idle(void *arg) {
     (void)arg;
     return 0;
@@ -117,9 +123,8 @@ static void storage_reads_delay_compute_and_read_ahead_overlaps_it(void) {
 
 static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_DATAGRAM, &r);
     unsigned char msg[4000] = {1};
     ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
     drain(t);
@@ -140,9 +145,8 @@ static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) 
 
 static void incast_queues_at_the_receivers_port(void) {
     world w;
-    world_init(&w, 5, HALO_DELIVERY_DATAGRAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 5, HALO_DELIVERY_DATAGRAM, &r);
     unsigned char msg[1400] = {0};
     for (int i = 1; i < 5; i++)
         ASSERT_OK(t->ops->send(t, i, 0, msg, sizeof msg, NULL));
@@ -482,16 +486,22 @@ static void devices_sharing_a_host_share_its_cores(void) {
  * senders' own times are 1 ms whatever the share (they wait either way), and a 2-core host
  * with three senders stretches the third's CPU share only.
  */
+/* A transport for a world of n_devices whose devices 0..2 share host 1 of 2 cores, each
+   send costing 1 ms of host time of which the share `overlap` is waiting. */
+static halo_transport *make_shared_host(world *w, int n_devices, double overlap) {
+    world_init(w, n_devices, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w->dev[i].host = 1;
+        w->dev[i].cores = 2;
+        w->dev[i].send_ns = 1000000;
+        w->dev[i].host_overlap = overlap;
+    }
+    return make(w);
+}
+
 static uint64_t overlap_compute_end_ns(double overlap, uint64_t *sender_end_ns) {
     world w;
-    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
-    for (int i = 0; i < 3; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].send_ns = 1000000;
-        w.dev[i].host_overlap = overlap;
-    }
-    halo_transport *t = make(&w);
+    halo_transport *t = make_shared_host(&w, 3, overlap);
     unsigned char msg[8] = {1};
     ASSERT_OK(t->ops->send(t, 0, 2, msg, sizeof msg, NULL));
     ASSERT_OK(t->ops->send(t, 1, 2, msg, sizeof msg, NULL));
@@ -516,14 +526,7 @@ static void host_overlap_frees_the_core_during_a_wake_up(void) {
     for (int k = 0; k < 2; k++) {
         double overlap = k ? 0.5 : 0.0;
         world w;
-        world_init(&w, 4, HALO_DELIVERY_DATAGRAM);
-        for (int i = 0; i < 3; i++) {
-            w.dev[i].host = 1;
-            w.dev[i].cores = 2;
-            w.dev[i].send_ns = 1000000;
-            w.dev[i].host_overlap = overlap;
-        }
-        halo_transport *t = make(&w);
+        halo_transport *t = make_shared_host(&w, 4, overlap);
         unsigned char msg[8] = {1};
         for (int i = 0; i < 3; i++)
             ASSERT_OK(t->ops->send(t, i, 3, msg, sizeof msg, NULL));
@@ -677,9 +680,8 @@ static uint64_t acks_of_0(halo_transport *t) {
  */
 static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_STREAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
     (void)send_1_to_0(t, 1000); /* an RTT sample: srtt 418.88 us, RTO 200.41888 ms */
     run_for(t, 10000000);
     ASSERT_EQ(r.count, 1);
@@ -704,9 +706,8 @@ static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
 static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
     for (int lost = 0; lost < 2; lost++) {
         world w;
-        world_init(&w, 2, HALO_DELIVERY_STREAM);
         rx r;
-        halo_transport *t = make_rx(&w, &r);
+        halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
         (void)send_1_to_0(t, 1000);
         run_for(t, 10000000);
         ASSERT_OK(halo_sim_drop_packet(t, 1, (uint64_t)lost));
@@ -737,9 +738,8 @@ static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
  */
 static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_STREAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
     for (int i = 0; i < 16; i++) {
         (void)send_1_to_0(t, 1448);
         run_for(t, 1000000);
