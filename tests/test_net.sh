@@ -23,7 +23,9 @@
 #              raised to 1024.
 #   replay     a session recorded through a UDP relay (root -> worker) and replayed, without
 #              the key, to the restarted worker: it computes nothing and sends nothing back;
-#              the recorded activations are not in clear on the wire
+#              the recorded activations are not in clear on the wire; a worker older than
+#              the recording answers its JOIN once (one JACK, smaller than the JOIN) and
+#              nothing when the same recording is replayed again
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -697,12 +699,30 @@ case_replay() {
     fi
     line=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
     echo "# replay to a worker started before the recording: $line"
-    kill "$(cat "$tmp/rp-0.pid")"
-    wait_exit "$(cat "$tmp/rp-0.pid")"
     case "$line" in
     *"other 0") ok "a worker older than the recording answers its JOIN only: $line" ;;
     *) not_ok "a worker older than the recording answered more than the JOIN: $line" ;;
     esac
+    # that one answer is the bound: the JACK is smaller than the JOIN (no amplification),
+    # and the same recording replayed again (from a fresh socket) gets nothing back
+    local again
+    again=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
+    echo "# the same replay again: $again"
+    kill "$(cat "$tmp/rp-0.pid")"
+    wait_exit "$(cat "$tmp/rp-0.pid")"
+    case "$again" in
+    "sent 0 "*) not_ok "the second replay sent nothing: $again" ;;
+    *"back 0 0;"*) ok "a second replay of the recording gets no answer ($again)" ;;
+    *) not_ok "a second replay of the recording was answered: $again" ;;
+    esac
+    local sent_b back_b
+    sent_b=$(echo "$line" | sed -n 's/^sent [0-9]* \([0-9]*\),.*/\1/p')
+    back_b=$(echo "$line" | sed -n 's/.*back [0-9]* \([0-9]*\);.*/\1/p')
+    if [ -n "$sent_b" ] && [ -n "$back_b" ] && [ "$back_b" -le 200 ]; then
+        ok "reflection: $back_b bytes back for $sent_b bytes replayed (one JACK)"
+    else
+        not_ok "reflection: '$back_b' bytes back for '$sent_b' replayed"
+    fi
     if grep -q "stopping: 1 joins, .* 0 blocks computed; .* [1-9][0-9]* outside the session" \
         "$tmp/rp-0.log"; then
         ok "its session keys are its own: $(grep -o 'stopping: .*' "$tmp/rp-0.log")"
