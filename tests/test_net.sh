@@ -15,6 +15,9 @@
 #              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
+#   slow       a worker that cannot keep up (frozen 1.2 s): under strict sync the stall names
+#              it and says what happens (waiting, lost after dead_after); under relaxed sync
+#              the root names it as missing the deadline (its parts counted as zero)
 #   exhaust    a TCP worker under 500 held connections (half with a partial 60 KB frame,
 #              50 replaced every 0.2 s): a root still joins and gets the single-device ids,
 #              the worker holds at most its cap (64) of them; under an fd limit of 128 its
@@ -328,6 +331,60 @@ case_stall() {
         sed 's/^/    /' "$tmp/err.txt" | head -20
     fi
     stop_workers st-{1,2,3}
+}
+
+# A worker that cannot keep up (issue 18): frozen (SIGSTOP) for 1.2 s, not long enough to be
+# lost (dead_after 5 s). Under strict sync the stall names the worker the token waits for and
+# what happens; under relaxed sync with a fixed 20 ms deadline its contributions are counted
+# as zero and the root names it as not keeping up. Both runs complete.
+case_slow() {
+    local addrs=() pid port
+    start_workers sl tcp 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 500\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/sl.yaml" tcp strict "${addrs[@]}"
+    slow_round "$tmp/sl.yaml" sl-2
+    if grep -q "stalled for 0.5 s (a contribution the strict policy waits for never came); waiting for worker 2 (127.0.0.1:$port): silent for [0-9]* ms (declared lost and its groups moved after 5000 ms); recomputing" \
+        "$tmp/err.txt"; then
+        ok "strict: $(grep -m1 -o 'token at position.*' "$tmp/err.txt")"
+    else
+        not_ok "strict: the stall does not name worker 2 and what happens"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers sl-{1,2,3}
+    start_workers su udp 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 5000\ninject: {delay_ms: 2}' ENGINE=$'baseline: relaxed\ndeadline_ms: 20' \
+        cluster_file "$tmp/su.yaml" udp relaxed "${addrs[@]}"
+    slow_round "$tmp/su.yaml" su-2
+    if grep -q "worker 2 (127.0.0.1:$port) cannot keep up: [0-9]* of its [0-9]* contributions to the token at position [0-9]* missed the deadline and were counted as zero (the relaxed policy does not wait for it; 1 such tokens so far)" \
+        "$tmp/err.txt"; then
+        ok "relaxed: $(grep -m1 -o 'worker 2 .* cannot keep up.*' "$tmp/err.txt")"
+    else
+        not_ok "relaxed: the root does not name worker 2 as not keeping up"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers su-{1,2,3}
+}
+
+# slow_round CLUSTER_FILE WORKER: generates 200 tokens while WORKER is frozen for 1.2 s after
+# the first second; the run must complete (stderr in $tmp/err.txt).
+slow_round() {
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$1" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    local gen=$!
+    pids+=("$gen")
+    sleep 1
+    kill -STOP "$(cat "$tmp/$2.pid")"
+    sleep 1.2
+    kill -CONT "$(cat "$tmp/$2.pid")"
+    wait "$gen"
+    local rc=$?
+    if [ $rc -eq 0 ]; then
+        ok "$1: generation completes with worker $2 frozen for 1.2 s"
+    else
+        not_ok "$1: generation failed with worker $2 frozen (exit $rc)"
+    fi
 }
 
 case_kill9() {
@@ -774,7 +831,7 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
+identity | refusals | kill9 | stall | slow | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
     "case_$case_name"
     ;;
 *)
