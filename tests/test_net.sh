@@ -24,6 +24,9 @@
 #              accepts fail and it rests instead of spinning; a silent connection is closed
 #              after the pre-authentication timeout. Exits 77 if RLIMIT_NOFILE cannot be
 #              raised to 1024.
+#   flood      3 flooders of garbage frames at worker 2 (TCP: a connection per frame; UDP:
+#              datagrams) while a root generates under strict sync: it completes with the
+#              single-device ids; both times printed
 #   replay     a session recorded through a UDP relay (root -> worker) and replayed, without
 #              the key, to the restarted worker: it computes nothing and sends nothing back;
 #              the recorded activations are not in clear on the wire; a worker older than
@@ -789,6 +792,94 @@ case_replay() {
     fi
 }
 
+# flooder TRANSPORT PORT: sends garbage frames to 127.0.0.1:PORT as fast as bash can, until
+# killed. tcp: a new connection each time, a frame header announcing 60 KB and 60 KB of
+# zeros (refused at its tag: the worker closes the connection); udp: 1200-byte datagrams
+# under a frame header (dropped as unauthenticated).
+flooder() {
+    local transport=$1 port=$2 fd
+    local hdr='HNET\x01\x01\x00\x00\x01\x00\x00\x00\x01\x00\x60\xea'
+    local blob
+    trap '' PIPE
+    if [ "$transport" = udp ]; then
+        exec {fd}>"/dev/udp/127.0.0.1/$port" || return
+        blob=$(head -c 1184 /dev/zero | tr '\0' x)
+        while :; do printf "$hdr%s" "$blob" >&"$fd" 2>/dev/null; done
+    fi
+    while :; do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || { sleep 0.01; continue; }
+        { printf "$hdr" && head -c 61440 /dev/zero; } >&"$fd" 2>/dev/null
+        exec {fd}>&-
+    done
+}
+
+# flood_round NAME TRANSPORT: three workers, a root (strict sync) generating 200 tokens, then
+# the same while 3 flooders hit worker 2: the root's session must not starve (same ids as a
+# single device, within the timeout); prints both times and worker 2's drop counts.
+flood_round() {
+    local name=$1 transport=$2 addrs=() t0 t1 t2 fl=() i port other
+    other=$(start_worker "$name-x" "$transport" 127.0.0.1:0) || return
+    start_workers "$name" "$transport" 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    cluster_file "$tmp/$name.yaml" "$transport" strict "${addrs[@]}"
+    t0=$(date +%s%N)
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" || not_ok "$name: the run without a flood failed"
+    local t1_0
+    t1_0=$(date +%s%N)
+    # the control: the same flooders against a worker outside the cluster (the CPU they take
+    # from this shared machine, without touching the cluster's sockets)
+    for i in 1 2 3; do
+        flooder "$transport" "${other##*:}" &
+        fl+=("$!")
+        pids+=("$!")
+    done
+    sleep 0.5
+    local tc0 tc1
+    tc0=$(date +%s%N)
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" || not_ok "$name: the control run failed"
+    tc1=$(date +%s%N)
+    kill "${fl[@]}" 2>/dev/null
+    wait "${fl[@]}" 2>/dev/null
+    fl=()
+    stop_workers "$name-x"
+    t1=$(date +%s%N)
+    for i in 1 2 3; do
+        flooder "$transport" "$port" &
+        fl+=("$!")
+        pids+=("$!")
+    done
+    sleep 0.5
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        t2=$(date +%s%N)
+        ok "$name: a root's session is not starved by 3 flooders of worker 2: 200 tokens in $(((t2 - t1 - 500000000) / 1000000)) ms (flooding a worker outside the cluster: $(((tc1 - tc0) / 1000000)) ms; no flood: $(((t1_0 - t0) / 1000000)) ms), single-device ids"
+    else
+        not_ok "$name: the root did not complete under the flood"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    kill "${fl[@]}" 2>/dev/null
+    wait "${fl[@]}" 2>/dev/null
+    stop_workers "$name"-{1,2,3}
+    wait_exit "$(cat "$tmp/$name-2.pid")"
+    echo "# $name worker 2: $(grep -o 'stopping: .*' "$tmp/$name-2.log")"
+    grep -o 'connections: .*' "$tmp/$name-2.log" | sed 's/^/# /'
+    if grep -q "stopping: .* [1-9][0-9]* \(unauthenticated\|malformed\)" "$tmp/$name-2.log" ||
+        grep -q "connections: [1-9]" "$tmp/$name-2.log"; then
+        ok "$name: worker 2 saw the flood and dropped it"
+    else
+        not_ok "$name: worker 2 did not see the flood"
+    fi
+}
+
+# Fairness between peers at the worker (issue 18): a flood from strangers does not starve
+# the root's session, over TCP (one connection per garbage frame) and UDP (datagrams).
+case_flood() {
+    flood_round fl-tcp tcp
+    flood_round fl-udp udp
+}
+
 # Issue 18's exhaustion attack: idle and half-sent connections against a TCP worker.
 case_exhaust() {
     ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -ge 1024 ] ||
@@ -831,7 +922,7 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | slow | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
+identity | refusals | kill9 | stall | slow | flood | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
     "case_$case_name"
     ;;
 *)
