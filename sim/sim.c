@@ -1644,7 +1644,7 @@ static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *er
 static void sim_destroy(halo_transport *t) {
     sim *s = as_sim(t);
     halo_event ev;
-    while (halo_evq_pop(s->q, &ev)) {
+    while (s->q && halo_evq_pop(s->q, &ev)) { /* no queue: halo_sim_new failed */
         if (ev.kind == EV_SEND) {
             free(ev.ptr);
         } else if (ev.kind == EV_SWITCH || ev.kind == EV_ARRIVE) {
@@ -1672,29 +1672,15 @@ static void sim_destroy(halo_transport *t) {
     free(s);
 }
 
-static const halo_transport_ops sim_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-};
+/* The slots of both vtables below. */
+#define SIM_OPS                                                                             \
+    .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
+    .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy
+
+static const halo_transport_ops sim_ops = {SIM_OPS};
 
 /* The same with the trace op: only a traced world pays even the test for it in core. */
-static const halo_transport_ops sim_traced_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-    .trace = sim_trace,
-};
+static const halo_transport_ops sim_traced_ops = {SIM_OPS, .trace = sim_trace};
 
 /* ==== Setup ==== */
 
@@ -1798,12 +1784,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         s->base.ops = &sim_traced_ops;
     }
     if (rc != HALO_OK) {
-        halo_evq_free(s->q);
-        free(s->nodes);
-        free(s->up);
-        free(s->down);
-        free(s->conns);
-        free(s);
+        sim_destroy(&s->base);
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
