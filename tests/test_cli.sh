@@ -310,8 +310,10 @@ case_gguf() {
     cp "$tmp/out" "$tmp/ids-nodes"
     if [ -z "$run_prefix" ]; then
         halo keygen "$tmp/k.key" >/dev/null
-        halo worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp -m "$tmp/k.gguf" \
-            >"$tmp/w.log" 2>&1 &
+        # the binary itself, not the halo function: $! must be the worker (killed below), not
+        # a subshell whose kill left the worker running after every test run
+        "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp \
+            -m "$tmp/k.gguf" >"$tmp/w.log" 2>&1 &
         local wpid=$! addr=
         for _ in $(seq 100); do
             addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w.log")
