@@ -14,6 +14,7 @@
 
 #include "app/cli.h"
 #include "core/gguf.h"
+#include "core/json.h"
 #include "core/ops.h"
 #include "core/quant.h"
 #include "core/sampler.h"
@@ -374,6 +375,70 @@ static int bench_sim(sim_bench *b, halo_err *err) {
     return rc;
 }
 
+/* A double as JSON (core/json.h): never NaN or Inf; the first that is not finite is kept in
+   g and fails the document. */
+static void jnum(FILE *js, const char *key, double v, int digits, halo_json_guard *g) {
+    (void)fprintf(js, ", \"%s\": ", key);
+    halo_json_num(js, v, HALO_JSON_FIXED, digits, key, g);
+}
+
+/* --json: one document, built in memory and printed only when every number is finite (a
+   zero time would make tokens/s infinite; issue 18). */
+static int print_json(int threads, const char *kernels, double bps, const decode_result *res,
+                      int n_res, const sim_bench *sims, int n_sims) {
+    char *doc = NULL;
+    size_t doc_len = 0;
+    halo_err err = {0};
+    halo_json_guard g = {0};
+    FILE *js = open_memstream(&doc, &doc_len);
+    if (!js) {
+        (void)HALO_FAIL(&err, HALO_ERR_NOMEM, "bench --json: out of memory");
+        halo_cli_print_err(&err);
+        return HALO_EXIT_FAIL;
+    }
+    (void)fprintf(js, "{\"threads\": %d, \"kernels\": \"%s\"", threads, kernels);
+    jnum(js, "bandwidth_gbps", bps / 1e9, 3, &g);
+    (void)fprintf(js, ", \"models\": [");
+    for (int i = 0; i < n_res; i++) {
+        const decode_result *r = &res[i];
+        double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
+        (void)fprintf(js,
+                      "%s{\"name\": \"%s\", \"type\": \"%s\", \"params\": %llu, "
+                      "\"bytes_per_token\": %llu, \"tokens\": %ld",
+                      i ? ", " : "", r->name, r->type, (unsigned long long)r->params,
+                      (unsigned long long)r->bytes_per_token, r->tokens);
+        jnum(js, "ms_per_token", r->ms_per_token, 4, &g);
+        jnum(js, "tokens_per_s", 1e3 / r->ms_per_token, 2, &g);
+        jnum(js, "gbps", gbps, 3, &g);
+        jnum(js, "bandwidth_gbps", r->bps / 1e9, 3, &g);
+        jnum(js, "bandwidth_fraction", gbps * 1e9 / r->bps, 4, &g);
+        (void)fprintf(js, "}");
+    }
+    (void)fprintf(js, "], \"simulator\": [");
+    for (int i = 0; i < n_sims; i++) {
+        (void)fprintf(js, "%s{\"scenario\": \"%s\", \"tokens\": %d", i ? ", " : "", sims[i].file,
+                      sims[i].tokens);
+        jnum(js, "wall_s", sims[i].wall_s, 4, &g);
+        jnum(js, "simulated_tokens_per_s", sims[i].tokens / sims[i].wall_s, 1, &g);
+        (void)fprintf(js, ", \"events\": %llu", (unsigned long long)sims[i].events);
+        jnum(js, "simulated_ms_per_token", sims[i].sim_ms, 3, &g);
+        (void)fprintf(js, "}");
+    }
+    (void)fprintf(js, "]}\n");
+    int rc =
+        fclose(js) == 0 ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "bench --json: out of memory");
+    if (rc == HALO_OK)
+        rc = halo_json_guard_check(&g, "bench --json", &err);
+    if (rc == HALO_OK)
+        (void)fwrite(doc, 1, doc_len, stdout);
+    free(doc);
+    if (rc != HALO_OK) {
+        halo_cli_print_err(&err);
+        return HALO_EXIT_FAIL;
+    }
+    return HALO_EXIT_OK;
+}
+
 int halo_cmd_bench(int argc, char **argv) {
     halo_err err = {0};
     bench_opts o;
@@ -437,32 +502,8 @@ int halo_cmd_bench(int argc, char **argv) {
         return HALO_EXIT_FAIL;
     }
     const char *kernels = halo_qkernels_best()->name;
-    if (o.json) {
-        (void)printf("{\"threads\": %d, \"kernels\": \"%s\", \"bandwidth_gbps\": %.3f, "
-                     "\"models\": [",
-                     threads, kernels, bps / 1e9);
-        for (int i = 0; i < n_res; i++) {
-            const decode_result *r = &res[i];
-            double gbps = (double)r->bytes_per_token / (r->ms_per_token / 1e3) / 1e9;
-            (void)printf("%s{\"name\": \"%s\", \"type\": \"%s\", \"params\": %llu, "
-                         "\"bytes_per_token\": %llu, \"tokens\": %ld, \"ms_per_token\": %.4f, "
-                         "\"tokens_per_s\": %.2f, \"gbps\": %.3f, \"bandwidth_gbps\": %.3f, "
-                         "\"bandwidth_fraction\": %.4f}",
-                         i ? ", " : "", r->name, r->type, (unsigned long long)r->params,
-                         (unsigned long long)r->bytes_per_token, r->tokens, r->ms_per_token,
-                         1e3 / r->ms_per_token, gbps, r->bps / 1e9, gbps * 1e9 / r->bps);
-        }
-        (void)printf("], \"simulator\": [");
-        for (int i = 0; i < n_sims; i++)
-            (void)printf("%s{\"scenario\": \"%s\", \"tokens\": %d, \"wall_s\": %.4f, "
-                         "\"simulated_tokens_per_s\": %.1f, \"events\": %llu, "
-                         "\"simulated_ms_per_token\": %.3f}",
-                         i ? ", " : "", sims[i].file, sims[i].tokens, sims[i].wall_s,
-                         sims[i].tokens / sims[i].wall_s, (unsigned long long)sims[i].events,
-                         sims[i].sim_ms);
-        (void)printf("]}\n");
-        return HALO_EXIT_OK;
-    }
+    if (o.json)
+        return print_json(threads, kernels, bps, res, n_res, sims, n_sims);
     (void)printf("threads: %d   kernels: %s   memory read bandwidth: %.2f GB/s (best of 5, "
                  "512 MiB)\n\n",
                  threads, kernels, bps / 1e9);

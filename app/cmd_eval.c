@@ -8,6 +8,7 @@
 #include "app/runner.h"
 #include "core/eval.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -77,6 +78,12 @@ static void progress_cb(void *ctx, long stories, long tokens) {
 }
 
 /* `halo eval --scenario`: quality and time from the same simulated runs. */
+/* A double as JSON: fixed, 6 digits, never NaN or Inf (core/json.h). */
+static void json6(FILE *js, const char *key, double v, halo_json_guard *g) {
+    (void)fprintf(js, ", \"%s\": ", key);
+    halo_json_num(js, v, HALO_JSON_FIXED, 6, key, g);
+}
+
 static int eval_scenario(const eval_opts *o) {
     halo_err err = {0};
     if (o->model || o->tokenizer || o->engine.nodes || o->engine.cluster || o->engine.speeds ||
@@ -104,19 +111,45 @@ static int eval_scenario(const eval_opts *o) {
     }
     double nll = halo_eval_mean_nll(&q);
     if (o->json) {
-        (void)printf("{\"file\": ");
-        halo_report_json_string(stdout, o->file);
-        (void)printf(", \"scenario\": ");
-        halo_report_json_string(stdout, sc->path);
-        (void)printf(", \"point\": %ld, \"label\": ", sc->point);
-        halo_report_json_string(stdout, sc->point_label);
-        (void)printf(", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
-                     "\"nll\": %.6f, \"perplexity\": %.6f, \"mean_ms\": %.6f, "
-                     "\"p99_ms\": %.6f, \"contributions\": %llu, \"missing\": %llu, "
-                     "\"wall_s\": %.3f}\n",
-                     o->run, q.stories, q.tokens, q.truncated, nll, exp(nll), r.mean_ms, r.p99_ms,
-                     (unsigned long long)r.expected, (unsigned long long)r.missing,
-                     (double)r.wall_ns / 1e9);
+        /* built in memory, printed only if every number is finite (core/json.h) */
+        char *doc = NULL;
+        size_t doc_len = 0;
+        FILE *js = open_memstream(&doc, &doc_len);
+        halo_json_guard g = {0};
+        int jrc = js ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        if (js) {
+            (void)fprintf(js, "{\"file\": ");
+            halo_report_json_string(js, o->file);
+            (void)fprintf(js, ", \"scenario\": ");
+            halo_report_json_string(js, sc->path);
+            (void)fprintf(js, ", \"point\": %ld, \"label\": ", sc->point);
+            halo_report_json_string(js, sc->point_label);
+            (void)fprintf(js,
+                          ", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, "
+                          "\"truncated\": %ld",
+                          o->run, q.stories, q.tokens, q.truncated);
+            json6(js, "nll", nll, &g);
+            json6(js, "perplexity", exp(nll), &g);
+            json6(js, "mean_ms", r.mean_ms, &g);
+            json6(js, "p99_ms", r.p99_ms, &g);
+            (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu, \"wall_s\": ",
+                          (unsigned long long)r.expected, (unsigned long long)r.missing);
+            halo_json_num(js, (double)r.wall_ns / 1e9, HALO_JSON_FIXED, 3, "wall_s", &g);
+            (void)fprintf(js, "}\n");
+            if (fclose(js) != 0)
+                jrc = HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        }
+        if (jrc == HALO_OK)
+            jrc = halo_json_guard_check(&g, "eval --json", &err);
+        if (jrc == HALO_OK)
+            (void)fwrite(doc, 1, doc_len, stdout);
+        free(doc);
+        if (jrc != HALO_OK) {
+            halo_cli_print_err(&err);
+            halo_sim_result_free(&r);
+            halo_scenario_free(sc);
+            return HALO_EXIT_FAIL;
+        }
     } else {
         (void)printf("file        %s\nscenario    %s (point %ld%s%s, run %ld)\nstories     %ld\n"
                      "tokens      %ld\ntruncated   %ld\nnll/token   %.6f\nperplexity  %.6f\n"
@@ -186,13 +219,36 @@ int halo_cmd_eval(int argc, char **argv) {
     }
     double nll = halo_eval_mean_nll(&tot);
     if (o.json) {
-        (void)printf("{\"file\": ");
-        halo_report_json_string(stdout, o.file);
-        (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
-                     "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f, "
-                     "\"contributions\": %llu, \"missing\": %llu}\n",
-                     tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs,
-                     (unsigned long long)expected, (unsigned long long)missing);
+        /* built in memory, printed only if every number is finite (core/json.h; the mean
+           NLL was checked by halo_eval_text already) */
+        char *doc = NULL;
+        size_t doc_len = 0;
+        FILE *js = open_memstream(&doc, &doc_len);
+        halo_json_guard g = {0};
+        rc = js ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        if (js) {
+            (void)fprintf(js, "{\"file\": ");
+            halo_report_json_string(js, o.file);
+            (void)fprintf(js, ", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld",
+                          tot.stories, tot.tokens, tot.truncated);
+            json6(js, "nll", nll, &g);
+            json6(js, "perplexity", exp(nll), &g);
+            (void)fprintf(js, ", \"seconds\": ");
+            halo_json_num(js, secs, HALO_JSON_FIXED, 3, "seconds", &g);
+            (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu}\n",
+                          (unsigned long long)expected, (unsigned long long)missing);
+            if (fclose(js) != 0)
+                rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        }
+        if (rc == HALO_OK)
+            rc = halo_json_guard_check(&g, "eval --json", &err);
+        if (rc == HALO_OK)
+            (void)fwrite(doc, 1, doc_len, stdout);
+        free(doc);
+        if (rc != HALO_OK) {
+            halo_cli_print_err(&err);
+            return HALO_EXIT_FAIL;
+        }
     } else {
         (void)printf("file        %s\nstories     %ld\ntokens      %ld\ntruncated   %ld\n"
                      "nll/token   %.6f\nperplexity  %.6f\nseconds     %.3f\n",

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "core/file.h"
 #include "results/export.h"
 #include "results/plot.h"
 #include "results/regress.h"
@@ -324,15 +325,21 @@ int halo_cmd_export(int argc, char **argv) {
     if (status >= 0)
         return status;
     halo_err err = {0};
-    FILE *f = stdout;
-    if (out_path && !(f = fopen(out_path, "w"))) {
-        (void)HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+    /* --out: written whole or not at all (a full disk leaves no half table; issue 18) */
+    halo_file_out o = {0};
+    if (out_path && halo_file_out_open(&o, out_path, 0644, &err) != HALO_OK)
         return fail(HALO_ERR_IO, &err);
-    }
     long n = 0;
-    int rc = halo_export_csv(f, db, scenario, &n, &err);
-    if (f != stdout && fclose(f) != 0 && rc == HALO_OK)
-        rc = HALO_FAIL(&err, HALO_ERR_IO, "%s: cannot write", out_path);
+    int rc = halo_export_csv(out_path ? o.f : stdout, db, scenario, &n, &err);
+    if (out_path && (rc == HALO_OK || ferror(o.f))) { /* a failed write: commit says why */
+        halo_err cerr = {0};
+        int c = halo_file_out_commit(&o, &cerr);
+        if (c != HALO_OK) {
+            rc = c;
+            err = cerr;
+        }
+    }
+    halo_file_out_abort(&o);
     if (rc != HALO_OK)
         return fail(rc, &err);
     if (out_path)

@@ -7,6 +7,7 @@
 
 #include "app/cli.h"
 #include "app/runner.h"
+#include "core/json.h"
 #include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
@@ -126,40 +127,76 @@ static void print_text(const halo_scenario *sc, int run, const halo_sim_result *
         (void)printf("  text: %s\n", r->text);
 }
 
-static void print_json_run(int run, const halo_sim_result *r, int first) {
-    (void)printf("%s{\"run\": %d, \"tokens\": %d, \"mean_ms\": %.6f, \"p50_ms\": %.6f, "
-                 "\"p90_ms\": %.6f, \"p99_ms\": %.6f, \"max_ms\": %.6f, \"compute_ms\": %.6f, "
-                 "\"stragglers_ms\": %.6f, \"network_ms\": %.6f, \"expected\": %llu, "
-                 "\"missing\": %llu, \"retransmits\": %llu, \"timeouts\": %llu, "
-                 "\"probes\": %llu, \"datagrams_lost\": %llu, \"bytes_on_wire\": %llu, "
-                 "\"storage_read_ms\": %.6f, \"storage_stall_ms\": %.6f, "
-                 "\"storage_bytes\": %llu, \"share_bytes\": %llu, \"pinned_bytes\": %llu, "
-                 "\"events\": %llu, \"wall_s\": %.6f, \"token_ms\": [",
-                 first ? "" : ", ", run, r->n_tokens, r->mean_ms, r->p50_ms, r->p90_ms, r->p99_ms,
-                 r->max_ms, r->compute_ms, r->stragglers_ms, r->network_ms,
-                 (unsigned long long)r->expected, (unsigned long long)r->missing,
-                 (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
-                 (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
-                 (unsigned long long)r->bytes_on_wire, r->storage_read_ms, r->storage_stall_ms,
-                 (unsigned long long)r->storage_bytes, (unsigned long long)r->share_bytes,
-                 (unsigned long long)r->pinned_bytes, (unsigned long long)r->events,
-                 (double)r->wall_ns / 1e9);
+/* A double of a run as JSON: fixed, 6 digits, never NaN or Inf (core/json.h). */
+static void num6(FILE *js, const char *key, double v, halo_json_guard *g) {
+    (void)fprintf(js, ", \"%s\": ", key);
+    halo_json_num(js, v, HALO_JSON_FIXED, 6, key, g);
+}
+
+static void json_run(FILE *js, int run, const halo_sim_result *r, int first, halo_json_guard *g) {
+    (void)fprintf(js, "%s{\"run\": %d, \"tokens\": %d", first ? "" : ", ", run, r->n_tokens);
+    num6(js, "mean_ms", r->mean_ms, g);
+    num6(js, "p50_ms", r->p50_ms, g);
+    num6(js, "p90_ms", r->p90_ms, g);
+    num6(js, "p99_ms", r->p99_ms, g);
+    num6(js, "max_ms", r->max_ms, g);
+    num6(js, "compute_ms", r->compute_ms, g);
+    num6(js, "stragglers_ms", r->stragglers_ms, g);
+    num6(js, "network_ms", r->network_ms, g);
+    (void)fprintf(js,
+                  ", \"expected\": %llu, \"missing\": %llu, \"retransmits\": %llu, "
+                  "\"timeouts\": %llu, \"probes\": %llu, \"datagrams_lost\": %llu, "
+                  "\"bytes_on_wire\": %llu",
+                  (unsigned long long)r->expected, (unsigned long long)r->missing,
+                  (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
+                  (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
+                  (unsigned long long)r->bytes_on_wire);
+    num6(js, "storage_read_ms", r->storage_read_ms, g);
+    num6(js, "storage_stall_ms", r->storage_stall_ms, g);
+    (void)fprintf(js,
+                  ", \"storage_bytes\": %llu, \"share_bytes\": %llu, \"pinned_bytes\": %llu, "
+                  "\"events\": %llu",
+                  (unsigned long long)r->storage_bytes, (unsigned long long)r->share_bytes,
+                  (unsigned long long)r->pinned_bytes, (unsigned long long)r->events);
+    num6(js, "wall_s", (double)r->wall_ns / 1e9, g);
+    (void)fprintf(js, ", \"token_ms\": [");
     for (int i = 0; i < r->n_tokens; i++)
-        (void)printf("%s%.6f", i ? ", " : "", (double)r->tokens[i].time_ns / 1e6);
-    (void)printf("]");
+        (void)fprintf(js, "%s%.6f", i ? ", " : "", (double)r->tokens[i].time_ns / 1e6);
+    (void)fprintf(js, "]");
     if (r->text) {
-        (void)printf(", \"text\": ");
-        halo_report_json_string(stdout, r->text);
+        (void)fprintf(js, ", \"text\": ");
+        halo_report_json_string(js, r->text);
     }
-    (void)printf("}");
+    (void)fprintf(js, "}");
+}
+
+/* One run's JSON object on stdout, printed only when all of it is finite; else an error
+   naming the run and the field. */
+static int print_json_run(int run, const halo_sim_result *r, int first, halo_err *err) {
+    char *doc = NULL, what[48];
+    size_t len = 0;
+    halo_json_guard g = {0};
+    FILE *js = open_memstream(&doc, &len);
+    if (!js)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "sim --json: out of memory");
+    json_run(js, run, r, first, &g);
+    int rc =
+        fclose(js) == 0 ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "sim --json: out of memory");
+    (void)snprintf(what, sizeof what, "sim --json: run %d", run);
+    if (rc == HALO_OK)
+        rc = halo_json_guard_check(&g, what, err);
+    if (rc == HALO_OK)
+        (void)fwrite(doc, 1, len, stdout);
+    free(doc);
+    return rc;
 }
 
 /* The engine and the settings it runs with (TCP parameters, queue), as JSON. */
-static void print_json_engine(const halo_scenario *sc) {
+static void print_json_engine(FILE *js, const halo_scenario *sc) {
     char buf[1536];
     halo_simrun_engine_json(sc, buf, sizeof buf);
-    (void)printf(", \"engine\": \"%s\", \"engine_settings\": %s",
-                 sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", buf);
+    (void)fprintf(js, ", \"engine\": \"%s\", \"engine_settings\": %s",
+                  sc->engine.simulator == HALO_SIMULATOR_NS3 ? "ns3" : "sim", buf);
 }
 
 int halo_cmd_sim(int argc, char **argv) {
@@ -189,17 +226,21 @@ int halo_cmd_sim(int argc, char **argv) {
     }
     int first_run = o.run >= 0 ? (int)o.run : 0;
     int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;
+    /* --json: each run's object is built in memory and printed only when every number in it
+       is finite (issue 18); a run that fails ends the document there, as any failed run. */
+    FILE *js = stdout;
     if (o.json) {
-        (void)printf("{\"scenario\": ");
-        halo_report_json_string(stdout, sc->path);
-        (void)printf(", \"name\": ");
-        halo_report_json_string(stdout, sc->name);
-        (void)printf(", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point, sc->n_points);
-        halo_report_json_string(stdout, sc->point_label);
-        print_json_engine(sc);
-        (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
-                     sc->n_devices, policy_name(sc->engine.policy),
-                     sc->model_file ? "numerics" : "shape-only");
+        (void)fprintf(js, "{\"scenario\": ");
+        halo_report_json_string(js, sc->path);
+        (void)fprintf(js, ", \"name\": ");
+        halo_report_json_string(js, sc->name);
+        (void)fprintf(js, ", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point,
+                      sc->n_points);
+        halo_report_json_string(js, sc->point_label);
+        print_json_engine(js, sc);
+        (void)fprintf(js, ", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
+                      sc->n_devices, policy_name(sc->engine.policy),
+                      sc->model_file ? "numerics" : "shape-only");
     } else {
         (void)printf("scenario %s (%s), point %ld of %ld%s%s\n", sc->name, sc->path, sc->point,
                      sc->n_points, sc->point_label[0] ? ": " : "", sc->point_label);
@@ -221,7 +262,7 @@ int halo_cmd_sim(int argc, char **argv) {
         if (rc != HALO_OK)
             break;
         if (o.json)
-            print_json_run(run, &r, run == first_run);
+            rc = print_json_run(run, &r, run == first_run, &err);
         else
             print_text(sc, run, &r, o.per_token);
         halo_sim_result_free(&r);

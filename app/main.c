@@ -8,9 +8,11 @@
 #include "results/db.h"
 #include "sim/world.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -65,6 +67,25 @@ static void print_version(void) {
     (void)printf(" (in use: %s)\n", halo_qkernels_best()->name);
 }
 
+/*
+ * A command's exit status, made a failure when its standard output could not be written
+ * whole (issue 18: `halo report --json > FILE` on a full disk exited 0 with an empty or cut
+ * file). The reason comes from one more write: stdio keeps no errno.
+ */
+static int stdout_checked(int status) {
+    int bad = ferror(stdout);
+    errno = 0;
+    if (fflush(stdout) == 0 && !bad)
+        return status;
+    int e = errno;
+    char c = '\n';
+    if (e == 0 && write(STDOUT_FILENO, &c, 1) < 0)
+        e = errno;
+    (void)fprintf(stderr, "halo: standard output: write failed: %s\n",
+                  e ? strerror(e) : "write error");
+    return status == HALO_EXIT_OK ? HALO_EXIT_FAIL : status;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -84,7 +105,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return stdout_checked(commands[i].run(argc - 1, argv + 1));
     (void)fprintf(stderr, "halo: unknown command '%s'\n", cmd);
     usage(stderr);
     return HALO_EXIT_USAGE;

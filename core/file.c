@@ -1,7 +1,7 @@
 /*
- * Whole-file reads of regular files (core/file.h).
+ * Whole-file reads of regular files, and outputs written whole or not at all (core/file.h).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "core/file.h"
 
@@ -167,4 +167,126 @@ int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: contains a NUL byte; not a text file", path);
     }
     return rc;
+}
+
+/* ==== Outputs written whole or not at all ==== */
+
+static void out_close(halo_file_out *o) {
+    free(o->path);
+    free(o->tmp_path);
+    o->f = NULL;
+    o->path = o->tmp_path = NULL;
+}
+
+/* Where the symbolic link `path` points (a new string), also when the target does not exist
+   yet; NULL when it cannot be read. */
+static char *link_target(const char *path) {
+    char *real = realpath(path, NULL);
+    if (real)
+        return real;
+    char to[4096];
+    ssize_t n = readlink(path, to, sizeof to - 1);
+    if (n <= 0)
+        return NULL;
+    to[n] = '\0';
+    const char *slash = strrchr(path, '/');
+    int dir_len = to[0] == '/' || !slash ? 0 : (int)(slash - path + 1);
+    size_t cap = (size_t)dir_len + (size_t)n + 1;
+    char *out = malloc(cap);
+    if (out)
+        (void)snprintf(out, cap, "%.*s%s", dir_len, path, to);
+    return out;
+}
+
+int halo_file_out_open(halo_file_out *o, const char *path, unsigned mode, halo_err *err) {
+    *o = (halo_file_out){0};
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (%s)", path,
+                         kind_of(st.st_mode));
+    /* A symbolic link is written through: the temporary file goes beside its target. */
+    char *real = NULL;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        real = link_target(path);
+    o->path = real ? real : strdup(path);
+    size_t len = o->path ? strlen(o->path) : 0;
+    if (!o->path || !(o->tmp_path = malloc(len + 48))) {
+        out_close(o);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
+    }
+    const char *slash = strrchr(o->path, '/');
+    int dir_len = slash ? (int)(slash - o->path + 1) : 0;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        (void)snprintf(o->tmp_path, len + 48, "%.*s.%s.%ld.%d.tmp", dir_len, o->path,
+                       o->path + dir_len, (long)getpid(), attempt);
+        fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        int e = errno;
+        if (fd >= 0) {
+            (void)close(fd);
+            (void)unlink(o->tmp_path);
+        }
+        (void)HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create %s: %s", path, o->tmp_path,
+                        strerror(e));
+        out_close(o);
+        return HALO_ERR_IO;
+    }
+    return HALO_OK;
+}
+
+/* Why an earlier buffered write to fd failed (stdio keeps no errno): one more byte at the
+   end says (ENOSPC, EDQUOT, EFBIG); the temporary file is removed afterwards anyway. */
+static int write_errno(int fd) {
+    char c = 0;
+    if (lseek(fd, 0, SEEK_END) >= 0 && write(fd, &c, 1) < 0)
+        return errno;
+    return 0;
+}
+
+int halo_file_out_commit(halo_file_out *o, halo_err *err) {
+    if (!o->f)
+        return HALO_FAIL(err, HALO_ERR_ARG, "output not open");
+    int bad = ferror(o->f);
+    int e = 0;
+    if (fflush(o->f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    /* Synced before the rename: a crash then leaves the old file or the whole new one. */
+    if (!bad && fsync(fileno(o->f)) != 0 && errno != EINVAL) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad && e == 0)
+        e = write_errno(fileno(o->f));
+    if (fclose(o->f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    o->f = NULL;
+    int rc = HALO_OK;
+    if (bad)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: write failed: %s (nothing written under that name)",
+                       o->path, e ? strerror(e) : "write error");
+    else if (rename(o->tmp_path, o->path) != 0)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot rename %s to it: %s", o->path, o->tmp_path,
+                       strerror(errno));
+    if (rc != HALO_OK)
+        (void)unlink(o->tmp_path);
+    out_close(o);
+    return rc;
+}
+
+void halo_file_out_abort(halo_file_out *o) {
+    if (!o->f && !o->path)
+        return;
+    if (o->f)
+        (void)fclose(o->f);
+    if (o->tmp_path)
+        (void)unlink(o->tmp_path);
+    out_close(o);
 }

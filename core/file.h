@@ -7,7 +7,10 @@
  *
  * Large model checkpoints are mapped by core/model.c, which uses halo_file_open_regular.
  * Outputs written in place (GGUF and checkpoint files) are created by halo_file_create, which
- * refuses a FIFO or device named as an output at once, as the readers do for inputs.
+ * refuses a FIFO or device named as an output at once, as the readers do for inputs. Outputs
+ * that must never be left half-written under their name (CSV exports, figures' captions,
+ * traces) go through halo_file_out: a temporary file beside the final one, renamed over it
+ * once every byte is written (issue 18: a full disk leaves the old file or none).
  */
 #ifndef HALO_FILE_H
 #define HALO_FILE_H
@@ -16,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Opens `path` read-only for a regular file, without blocking on a FIFO (O_NONBLOCK is set
@@ -59,5 +63,38 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err);
  */
 int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                         halo_err *err);
+
+/* ==== Outputs written whole or not at all ==== */
+
+/* An output being written under a temporary name (caller-allocated; fields read-only). */
+typedef struct halo_file_out {
+    FILE *f;        /* write the content here; NULL when not open */
+    char *path;     /* the final name (owned); a symbolic link's target when path is one */
+    char *tmp_path; /* the temporary name in the same directory (owned) */
+} halo_file_out;
+
+/*
+ * Opens an output whose content appears under `path` only once complete: o->f is a new file
+ * named ".<name>.<pid>.tmp" beside it (permission bits `mode`, less the umask). An existing
+ * `path` must be a regular file (a FIFO, device or directory is refused at once, as
+ * halo_file_create refuses them); a symbolic link is followed, so its target is replaced.
+ * Errors: HALO_ERR_IO (not a regular file, cannot create in the directory: the message names
+ * the path and the reason), HALO_ERR_NOMEM. On failure *o is closed (halo_file_out_abort is a
+ * no-op on it).
+ */
+int halo_file_out_open(halo_file_out *o, const char *path, unsigned mode, halo_err *err);
+
+/*
+ * Finishes the output: flushes and syncs o->f, closes it and renames the temporary file over
+ * the final name. On any failure (a write that failed earlier included: a full disk, a quota,
+ * the file-size limit) the temporary file is removed and whatever `path` held before is left
+ * as it was. *o is closed either way. Errors: HALO_ERR_IO ("PATH: write failed: No space left
+ * on device"; "cannot rename ...").
+ */
+int halo_file_out_commit(halo_file_out *o, halo_err *err);
+
+/* Closes o->f and removes the temporary file; the final name is untouched. Closed or zeroed
+ *o: a no-op. */
+void halo_file_out_abort(halo_file_out *o);
 
 #endif /* HALO_FILE_H */

@@ -92,10 +92,11 @@ struct halo_node {
     int deadline_armed, deadline_passed;
     uint64_t ready_ns;
     halo_token_metrics metrics;
-    uint64_t *missing_at; /* (n_layers, 2) */
-    uint64_t *wait_at;    /* (n_layers, 2) root idle at each block's sync, ns */
-    uint64_t *block_at;   /* (n_layers, 2) root time from the previous sync to this one, ns */
-    uint64_t block_t0_ns; /* when the current block started (token start or last sync) */
+    uint64_t *missing_at;  /* (n_layers, 2) */
+    uint64_t *missing_dev; /* root: (n_devices) missing contributions per device, all tokens */
+    uint64_t *wait_at;     /* (n_layers, 2) root idle at each block's sync, ns */
+    uint64_t *block_at;    /* (n_layers, 2) root time from the previous sync to this one, ns */
+    uint64_t block_t0_ns;  /* when the current block started (token start or last sync) */
 
     /* mesh (all-gather): every node */
     int collective;         /* enum halo_collective */
@@ -554,6 +555,7 @@ static void finish_sync(halo_node *n) {
             n->metrics.missing++;
             n->stats.missing++;
             n->missing_at[n->layer * 2 + n->phase]++;
+            n->missing_dev[d]++;
         }
         /* slow_safe: a device re-asked only because it was slow (both answers came) is no
            trouble: copies and moved groups would not help it (a descheduled worker on a busy
@@ -1560,6 +1562,7 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->dev_groups = alloc_bytes(n, (size_t)n->max_groups * sizeof(uint16_t), &failed);
         n->partials = alloc_bytes(n, nd * dim * f, &failed);
         n->missing_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
+        n->missing_dev = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
         n->wait_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
         n->block_at = alloc_bytes(n, (size_t)c->n_layers * 2 * sizeof(uint64_t), &failed);
         if (!failed && cfg->sync.critical)
@@ -1601,14 +1604,15 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {
-        n->x,           n->xb,          n->own,        n->q,          n->head_out,     n->att,
-        n->hb,          n->hb2,         n->freq,       n->key_cache,  n->value_cache,  n->valid,
-        n->tx,          n->rx_groups,   n->rx_values,  n->logits,     n->critical_cfg, n->critical,
-        n->received,    n->dev_start,   n->dev_groups, n->partials,   n->missing_at,   n->row,
-        n->scratch_row, n->srtt_ns,     n->rttvar_ns,  n->retried,    n->wait_at,      n->block_at,
-        n->last_gids,   n->last_count,  n->mesh_gids,  n->mesh_parts, n->mesh_gots,    n->mesh_keys,
-        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable,   n->single};
+    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
+                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
+                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
+                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
+                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
+                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
+                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
+                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble,
+                    n->unreliable,  n->single,       n->missing_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_placement_free(&n->placement);
@@ -1717,6 +1721,16 @@ const halo_node_stats *halo_node_get_stats(const halo_node *n) {
 uint64_t halo_node_missing_at(const halo_node *n, int layer, int phase) {
     HALO_ASSERT(n->idx == 0 && layer >= 0 && layer < n->mc->n_layers && phase >= 0 && phase < 2);
     return n->missing_at[layer * 2 + phase];
+}
+
+uint64_t halo_node_missing_from(const halo_node *n, int d) {
+    HALO_ASSERT(n->idx == 0 && d >= 0 && d < n->n_devices);
+    return n->missing_dev[d];
+}
+
+int halo_node_awaiting(const halo_node *n, int d) {
+    HALO_ASSERT(n->idx == 0 && d >= 0 && d < n->n_devices);
+    return n->in_flight && d > 0 && n->dev_start[d + 1] != n->dev_start[d] && !n->received[d];
 }
 
 uint64_t halo_node_wait_at(const halo_node *n, int layer, int phase) {

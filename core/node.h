@@ -240,6 +240,14 @@ const halo_node_stats *halo_node_get_stats(const halo_node *node);
 /* Root: missing contributions so far in (layer, phase), phase an enum halo_phase. */
 uint64_t halo_node_missing_at(const halo_node *root, int layer, int phase);
 
+/* Root: missing contributions of device d (0..n_devices-1) so far, all tokens: what the
+   deadline counted as zero because d's answer was lost or late. */
+uint64_t halo_node_missing_from(const halo_node *root, int d);
+
+/* Root: 1 when the sync in flight still waits for device d's contribution (d holds groups of
+   this block and nothing arrived from it yet), else 0. Valid until the token is aborted. */
+int halo_node_awaiting(const halo_node *root, int d);
+
 /* Root: total idle time (ns) so far at the sync of (layer, phase), all tokens. */
 uint64_t halo_node_wait_at(const halo_node *root, int layer, int phase);
 

@@ -27,6 +27,9 @@ typedef struct worker_state {
     int ever_lost;
     uint8_t kx_pk[HALO_NET_KX_PUBLIC_BYTES]; /* its public key of this session (the mesh's
                                                  pair keys, net/mesh.h) */
+    int blocks_per_token;   /* syncs per token in which it holds groups (placement) */
+    uint64_t missing_seen;  /* halo_node_missing_from after the last token */
+    uint64_t behind_tokens; /* tokens in which it missed half or more of its contributions */
 } worker_state;
 
 struct halo_remote {
@@ -211,6 +214,13 @@ static int rebuild_placement(halo_remote *r, halo_err *err) {
                 f += nf;
             }
             r->w[d].in_placement = a + f > 0;
+            int blocks = 0;
+            for (int l = 0; l < r->groups.n_layers; l++) {
+                int na = 0, nf = 0;
+                (void)halo_placement_count(&r->placement, l, d, &na, &nf);
+                blocks += (na > 0) + (nf > 0);
+            }
+            r->w[d].blocks_per_token = blocks;
         }
         if (r->stats.lost || r->stats.rejoined)
             halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
@@ -482,11 +492,69 @@ enum {
     RUN_AGAIN = 1, /* placement changed or stalled: recompute */
 };
 
+/* ==== A worker that cannot keep up (issue 18) ==== */
+
+/* Into buf: "; waiting for worker 2 (addr): ..." naming each worker the sync in flight still
+   waits for and what the root will do about it ("" when none). */
+static void awaited_workers(halo_remote *r, char *buf, size_t cap) {
+    size_t at = 0;
+    buf[0] = '\0';
+    uint64_t now = r->t->ops->now_ns(r->t, 0);
+    for (int d = 1; d < r->n_devices && at < cap; d++) {
+        if (!halo_node_awaiting(r->root, d))
+            continue;
+        uint64_t heard = halo_net_last_heard_ns(r->t, d);
+        double silent_ms = heard && now > heard ? (double)(now - heard) / 1e6 : -1;
+        int n;
+        if (silent_ms >= 0 && silent_ms < 2e-6 * (double)r->cfg.heartbeat_ns)
+            n = snprintf(buf + at, cap - at,
+                         "; waiting for worker %d (%s): it answers heartbeats but has not sent "
+                         "its part (too slow for its share; it stays in the placement)",
+                         d, r->w[d].addr);
+        else
+            n = snprintf(buf + at, cap - at,
+                         "; waiting for worker %d (%s): silent for %.0f ms (declared lost and "
+                         "its groups moved after %.0f ms)",
+                         d, r->w[d].addr, silent_ms >= 0 ? silent_ms : 0.0,
+                         (double)r->cfg.dead_after_ns / 1e6);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    if (at >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
+}
+
+/* After a token: a worker that missed half or more of its contributions to it (late or
+   lost, counted as zero at the deadline) is named, the first time and then at 2, 4, 8...
+   such tokens, so a slow worker under the relaxed policy does not degrade the output
+   silently. */
+static void note_behind(halo_remote *r, int pos) {
+    for (int d = 1; d < r->n_devices; d++) {
+        worker_state *w = &r->w[d];
+        uint64_t missing = halo_node_missing_from(r->root, d);
+        uint64_t missed = missing - w->missing_seen;
+        w->missing_seen = missing;
+        if (!w->joined || w->blocks_per_token == 0 || 2 * missed < (uint64_t)w->blocks_per_token)
+            continue;
+        w->behind_tokens++;
+        if (w->behind_tokens & (w->behind_tokens - 1))
+            continue; /* not a power of two */
+        halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                     "worker %d (%s) cannot keep up: %llu of its %d contributions to the token "
+                     "at position %d missed the deadline and were counted as zero (the %s "
+                     "policy does not wait for it; %llu such tokens so far)",
+                     d, w->addr, (unsigned long long)missed, w->blocks_per_token, pos,
+                     r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
+                     (unsigned long long)w->behind_tokens);
+    }
+}
+
 static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
     r->lost_in_flight = 0;
     r->stalled = 0;
     r->cur_pos = pos;
     r->token_start_ns = r->t->ops->now_ns(r->t, 0);
+    for (int d = 1; d < r->n_devices; d++) /* note_behind counts this run of the token only */
+        r->w[d].missing_seen = halo_node_missing_from(r->root, d);
     int rc = halo_node_start_token(r->root, token, pos, err);
     if (rc == HALO_OK)
         rc = r->t->ops->run(r->t, token_over, r, err);
@@ -494,15 +562,18 @@ static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
         return rc;
     if (halo_node_token_done(r->root) && !r->lost_in_flight)
         return halo_node_token_status(r->root, err);
+    char who[512];
+    if (r->stalled)
+        awaited_workers(r, who, sizeof who);
     halo_node_abort_token(r->root, HALO_ERR_CLOSED);
     if (r->stalled) {
         r->stats.stalls++;
         halo_net_log(
             r->cfg.log_fn, r->cfg.log_ctx,
             "token at position %d stalled for %.1f s (a contribution the %s policy waits for "
-            "never came); recomputing",
+            "never came)%s; recomputing",
             pos, (double)r->cfg.stall_ns / 1e9,
-            r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed");
+            r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed", who);
     }
     return RUN_AGAIN;
 }
@@ -548,6 +619,7 @@ int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits
         if (rc == RUN_OK)
             rc = run_token(r, token, pos, err);
         if (rc == RUN_OK) {
+            note_behind(r, pos);
             *logits = halo_node_logits(r->root);
             return HALO_OK;
         }

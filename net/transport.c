@@ -34,6 +34,7 @@ enum {
 #define REFUSAL_GAP_NS        100000000ull
 #define RX_BURST              64
 #define RX_CONN_BUDGET        (256u << 10) /* bytes read from one connection per poll round */
+#define RX_STRANGER_BUDGET    (64u << 10)  /* bytes read from all unauthenticated ones, per round */
 #define DEFAULT_MAX_CONNS     64
 #define DEFAULT_PREAUTH_NS    2000000000ull
 #define ACCEPT_BACKOFF_MIN_NS 10000000ull   /* 10 ms */
@@ -108,6 +109,7 @@ typedef struct net {
     int parity;                  /* UDP: enum halo_net_parity */
     int max_conns;               /* accepted connections held per listening socket */
     uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
+    size_t rx_round;             /* poll rounds: where the strangers' turn starts (poll_once) */
     peer *peers;
     endpoint *eps;
     int n_eps;
@@ -628,12 +630,9 @@ static int tcp_parse(net *n, conn *c) {
     return rc;
 }
 
-/* Reads what is there; -1 when the connection is finished. */
-static int rx_tcp(net *n, conn *c) {
-    /* Fair between peers: each connection gets at most RX_CONN_BUDGET bytes per poll round.
-       Bounded per peer: until it has authenticated, a connection buffers at most one frame
-       (tcp_parse takes every whole frame out), not 128 KiB more at every read. */
-    size_t budget = RX_CONN_BUDGET;
+/* rx_tcp with at most *budget_io bytes; *budget_io: what is left of them. */
+static int rx_tcp_budget(net *n, conn *c, size_t *budget_io) {
+    size_t budget = *budget_io;
     for (int i = 0; i < RX_BURST && budget > 0; i++) {
         size_t want = c->peer < 0 ? HALO_NET_MAX_FRAME_BYTES
                                   : c->in_len + (size_t)2 * HALO_NET_MAX_FRAME_BYTES;
@@ -655,10 +654,28 @@ static int rx_tcp(net *n, conn *c) {
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
         c->in_len += (size_t)r;
         budget -= (size_t)r;
+        *budget_io = budget;
         if (tcp_parse(n, c) != 0)
             return -1;
     }
     return 0;
+}
+
+/* Reads what is there; -1 when the connection is finished. `shared` (NULL for an
+   authenticated connection): what is left this round of the budget all unauthenticated
+   connections share, reduced by what this one read. */
+static int rx_tcp(net *n, conn *c, size_t *shared) {
+    /* Fair between peers: each connection gets at most RX_CONN_BUDGET bytes per poll round.
+       Bounded per peer: until it has authenticated, a connection buffers at most one frame
+       (tcp_parse takes every whole frame out), not 128 KiB more at every read. */
+    size_t budget = RX_CONN_BUDGET;
+    if (shared && *shared < budget)
+        budget = *shared;
+    size_t start = budget;
+    int rc = rx_tcp_budget(n, c, &budget);
+    if (shared)
+        *shared -= start - budget;
+    return rc;
 }
 
 /* ==== Admission: connection cap, pre-authentication timeout, accept backoff ==== */
@@ -917,11 +934,22 @@ static void poll_once(net *n, uint64_t timeout_ns) {
         sweep(n);
         return;
     }
-    for (size_t i = 0; i < k; i++) {
+    /* Fair between peers (issue 18): authenticated connections and our own outgoing ones
+       first, each with its own budget; then the listeners and the connections that have not
+       authenticated, which share RX_STRANGER_BUDGET per round, from a rotating start. */
+    size_t strangers = RX_STRANGER_BUDGET;
+    n->rx_round++;
+    for (size_t j = 0; j < 2 * k; j++) {
+        int first_pass = j < k;
+        size_t i = first_pass ? j : (j - k + n->rx_round) % k;
         short re = n->pfds[i].revents;
         if (!re)
             continue;
         conn *c = n->pconns[i];
+        int trusted = c && (c->outgoing || c->peer >= 0);
+        if (trusted != first_pass)
+            continue;
+        n->pfds[i].revents = 0; /* handled once: a stranger that authenticates stays done */
         if (!c) {
             int e = 0;
             while (e < n->n_eps && (n->pfds[i].fd < 0 || n->eps[e].fd != n->pfds[i].fd))
@@ -946,7 +974,7 @@ static void poll_once(net *n, uint64_t timeout_ns) {
         if (!bad && (re & POLLOUT))
             bad = conn_flush(c) != 0;
         if (!bad && (re & (POLLIN | POLLHUP | POLLERR)))
-            bad = rx_tcp(n, c) != 0;
+            bad = rx_tcp(n, c, trusted ? NULL : &strangers) != 0;
         if (bad)
             c->broken = 1;
     }

@@ -36,7 +36,13 @@ typedef struct worker {
     int mesh_encoding; /* the JOIN's payload encoding */
     int mesh_encrypt;  /* the JOIN's HALO_NET_JOIN_ENCRYPT */
     halo_groups mesh_g;
+    uint64_t last_join_ns; /* the stamp of the last JOIN answered (0: none yet) */
+    uint64_t old_joins;    /* JOINs stamped no later than that: ignored */
 } worker;
+
+/* A JACK is never larger than the JOIN it answers: an answered replay (or a JOIN with a
+   forged source address, which needs the cluster key) reflects less than it costs. */
+_Static_assert(HALO_NET_JACK_BYTES <= HALO_NET_JOIN_BYTES, "a JACK must not amplify a JOIN");
 
 /* Forgets the peer sessions of an earlier mesh session. */
 static void mesh_forget(worker *w) {
@@ -133,6 +139,19 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                          (double)(w->start_wall_ns - j.wall_ns) / 1e9);
         return;
     }
+    if (j.wall_ns <= w->last_join_ns) {
+        /* Answered only when stamped after the last JOIN answered: a live root stamps each
+           JOIN (and each repeat) when it sends it, so only a replay comes out of order. The
+           frames' replay window already drops a recording older than what this worker heard
+           since; this bound does not depend on sequence numbers (issue 18, docs/net.md). */
+        if (w->old_joins++ == 0)
+            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
+                         "ignoring a join stamped %.3f s before the last join answered (a "
+                         "replayed recording)",
+                         (double)(w->last_join_ns - j.wall_ns) / 1e9);
+        return;
+    }
+    w->last_join_ns = j.wall_ns;
     uint64_t now = halo_net_wall_ns();
     uint64_t skew = now > j.wall_ns ? now - j.wall_ns : j.wall_ns - now;
     int status = HALO_NET_JACK_OK;
@@ -264,16 +283,16 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
     const halo_node_stats *ns = w.node ? halo_node_get_stats(w.node) : NULL;
     halo_net_log(
         cfg->log_fn, cfg->log_ctx,
-        "stopping: %llu joins, %llu refused, %llu stamped before our start ignored; %llu "
-        "blocks computed; frames dropped: %llu "
+        "stopping: %llu joins, %llu refused, %llu stamped before our start ignored, %llu "
+        "stamped out of order ignored; %llu blocks computed; frames dropped: %llu "
         "unauthenticated, %llu replayed, %llu malformed, %llu oversized, %llu misaddressed, "
         "%llu stale, %llu outside the session",
         (unsigned long long)w.joins, (unsigned long long)w.refusals,
-        (unsigned long long)w.early_joins, (unsigned long long)(ns ? ns->computed : 0),
-        (unsigned long long)s.bad_auth, (unsigned long long)s.replayed,
-        (unsigned long long)s.malformed, (unsigned long long)s.oversized,
-        (unsigned long long)s.misaddressed, (unsigned long long)s.stale,
-        (unsigned long long)s.bad_session);
+        (unsigned long long)w.early_joins, (unsigned long long)w.old_joins,
+        (unsigned long long)(ns ? ns->computed : 0), (unsigned long long)s.bad_auth,
+        (unsigned long long)s.replayed, (unsigned long long)s.malformed,
+        (unsigned long long)s.oversized, (unsigned long long)s.misaddressed,
+        (unsigned long long)s.stale, (unsigned long long)s.bad_session);
     if (cfg->kind == HALO_NET_KIND_TCP)
         halo_net_log(cfg->log_fn, cfg->log_ctx,
                      "connections: %llu closed, %llu evicted unauthenticated at the cap, %llu "

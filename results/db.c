@@ -26,7 +26,8 @@
 struct halo_db {
     sqlite3 *db;
     char *path;
-    int read_only; /* opened with HALO_DB_READ */
+    int read_only;    /* opened with HALO_DB_READ */
+    int out_of_space; /* a write failed for want of space (halo_db_out_of_space) */
 };
 
 /*
@@ -53,12 +54,23 @@ const char *halo_db_schema_sql(void) {
     return (const char *)halo_schema_sql_bytes;
 }
 
+/* 1 when SQLite's last failure on `db` was for want of space: SQLITE_FULL, or an I/O error
+   whose system reason is a full file system, a quota or the file-size limit. */
+static int space_failure(sqlite3 *db) {
+    int code = sqlite3_errcode(db) & 0xff, sys = sqlite3_system_errno(db);
+    return code == SQLITE_FULL ||
+           (code == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG));
+}
+
 /* SQLite's message, with the system's reason when SQLite saw an I/O error or a full disk:
-   "disk I/O error (File too large)" names a file-size limit (ulimit -f) or a full disk. */
+   "disk I/O error (File too large)" names a file-size limit (ulimit -f) or a full disk.
+   Notes a failure for want of space (halo_db_out_of_space). */
 static const char *sql_msg(halo_db *db, const char *msg, char *buf, size_t cap) {
     int code = sqlite3_errcode(db->db) & 0xff, sys = sqlite3_system_errno(db->db);
     if (!msg)
         msg = sqlite3_errmsg(db->db);
+    if (space_failure(db->db))
+        db->out_of_space = 1;
     struct rlimit fs;
     if ((code == SQLITE_IOERR || code == SQLITE_FULL) && sys != 0)
         (void)snprintf(buf, cap, "%s (%s)", msg, strerror(sys));
@@ -67,6 +79,8 @@ static const char *sql_msg(halo_db *db, const char *msg, char *buf, size_t cap) 
         (void)snprintf(buf, cap,
                        "%s (a full disk, or the file-size limit of %llu bytes: ulimit -f)", msg,
                        (unsigned long long)fs.rlim_cur);
+    else if (code == SQLITE_FULL) /* SQLite saw the short write itself: no errno */
+        (void)snprintf(buf, cap, "%s (no space left on its file system)", msg);
     else
         (void)snprintf(buf, cap, "%s", msg);
     return buf;
@@ -329,6 +343,18 @@ int halo_db_new(halo_db **out, const char *path, int flags, halo_err *err) {
         (void)sqlite3_busy_timeout(db->db, 60000);
         rc = check_version(db, flags, err);
     }
+    /* A reader on a full file system (issue 18): a WAL database needs its -shm file, which
+     * cannot be made there; read it as a read-only directory is read, without one. */
+    if (rc != HALO_OK && !writer && db->db && space_failure(db->db)) {
+        (void)sqlite3_close_v2(db->db);
+        db->db = NULL;
+        db->out_of_space = 0;
+        rc = open_read_only(db, path, err);
+        if (rc == HALO_OK) {
+            (void)sqlite3_busy_timeout(db->db, 60000);
+            rc = check_version(db, flags, err);
+        }
+    }
     /* WAL: readers never block the writer, and a process killed mid-transaction leaves
      * the last committed state. synchronous=NORMAL is safe against a killed process (not
      * against power loss, which may lose the last commits but not consistency). */
@@ -365,6 +391,14 @@ sqlite3 *halo__db_handle(halo_db *db) {
 
 const char *halo_db_path(const halo_db *db) {
     return db->path;
+}
+
+const char *halo__db_errmsg(halo_db *db, char *buf, size_t cap) {
+    return sql_msg(db, NULL, buf, cap);
+}
+
+int halo_db_out_of_space(const halo_db *db) {
+    return db->out_of_space;
 }
 
 int halo__db_writable(const halo_db *db, halo_err *err) {

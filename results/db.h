@@ -63,6 +63,14 @@ void halo_db_free(halo_db *db);
 /* The path it was opened with (owned by db). */
 const char *halo_db_path(const halo_db *db);
 
+/*
+ * 1 once a write to `db` failed for want of space: a full file system (SQLITE_FULL, ENOSPC),
+ * a disk quota (EDQUOT) or the file-size limit (EFBIG, ulimit -f). Every later write would
+ * fail the same way, so a sweep stops there; what was committed before stays readable (each
+ * run is one transaction). 0 otherwise.
+ */
+int halo_db_out_of_space(const halo_db *db);
+
 /* The schema's SQL text compiled into the binary (static). */
 const char *halo_db_schema_sql(void);
 

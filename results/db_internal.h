@@ -17,4 +17,9 @@ sqlite3 *halo__db_handle(halo_db *db);
    read-only. */
 int halo__db_writable(const halo_db *db, halo_err *err);
 
+/* SQLite's last message on db's connection with the system's reason (a full disk, the
+   file-size limit), into buf (cap bytes; returned); notes a failure for want of space
+   (halo_db_out_of_space). */
+const char *halo__db_errmsg(halo_db *db, char *buf, size_t cap);
+
 #endif /* HALO_RESULTS_DB_INTERNAL_H */

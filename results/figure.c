@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/file.h"
 #include "core/grow.h"
 #include "results/plot_internal.h"
 #include "results/report.h"
@@ -484,9 +485,11 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
                          "%s: too many values to draw (x %s: %d, series: %d, panels: %d; at "
                          "most %d, %d, %d)",
                          s->name, s->keys[f->x], nx, ns, nf, MAX_XVALUES, MAX_SERIES, MAX_PANELS);
-    FILE *d = fopen(dat, "w");
-    if (!d)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", dat, strerror(errno));
+    halo_file_out dout; /* written whole or not at all (issue 18) */
+    int drc = halo_file_out_open(&dout, dat, 0644, err);
+    if (drc != HALO_OK)
+        return drc;
+    FILE *d = dout.f;
     int block[MAX_PANELS][MAX_SERIES], n_blocks = 0;
     double ymin = HUGE_VAL, ymax = -HUGE_VAL;
     *rows = 0;
@@ -525,8 +528,8 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
             if (*rows > before)
                 block[fi][si] = n_blocks++;
         }
-    if (fclose(d) != 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: write error", dat);
+    if ((drc = halo_file_out_commit(&dout, err)) != HALO_OK)
+        return drc;
     if (*rows == 0)
         return HALO_OK;
 
@@ -607,12 +610,12 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     }
     if (nf > 1)
         add(sc, SCRIPT_BYTES, &len, "unset multiplot\n");
-    int rc = HALO_OK;
-    FILE *g = fopen(gp, "w");
-    if (!g)
-        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s", gp, strerror(errno));
-    else if (fwrite(sc, 1, len, g) != len || fclose(g) != 0)
-        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: write error", gp);
+    halo_file_out g;
+    int rc = halo_file_out_open(&g, gp, 0644, err);
+    if (rc == HALO_OK) {
+        (void)fwrite(sc, 1, len, g.f);
+        rc = halo_file_out_commit(&g, err);
+    }
     free(sc);
     return rc;
 }

@@ -566,8 +566,9 @@ typedef struct importer {
 } importer;
 
 static int sql_fail(const importer *im, const char *what, halo_err *err) {
+    char m[200];
     return HALO_FAIL(err, HALO_ERR_IO, "%s: %s: %s", halo_db_path(im->db), what,
-                     sqlite3_errmsg(im->h));
+                     halo__db_errmsg(im->db, m, sizeof m));
 }
 
 static void bind_identity(sqlite3_stmt *st, const importer *im, const mrun *r) {

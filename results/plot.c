@@ -187,10 +187,57 @@ static int gnuplot(const char *gp, const char *vars, const char *out, halo_err *
 
 /* ==== Formats and sizes ==== */
 
+/* Each format with the bytes its complete file ends with (PNG's IEND chunk, SVG's closing
+   tag, PDF's end-of-file marker): gnuplot exits 0 even when it could not write the whole
+   file (a full disk), so the ending is what tells a complete figure (issue 18). */
 static const struct format {
     unsigned bit;
     const char *ext;
-} formats[] = {{HALO_PLOT_PNG, "png"}, {HALO_PLOT_SVG, "svg"}, {HALO_PLOT_PDF, "pdf"}};
+    const char *end;
+    size_t end_len;
+} formats[] = {{HALO_PLOT_PNG, "png", "IEND\xae\x42\x60\x82", 8},
+               {HALO_PLOT_SVG, "svg", "</svg>", 6},
+               {HALO_PLOT_PDF, "pdf", "%%EOF", 5}};
+
+/* 1 when the file at path ends with f's ending (trailing white space aside). */
+static int complete(const char *path, const struct format *f) {
+    char tail[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof tail ? size - (off_t)sizeof tail : 0;
+    ssize_t n = size > 0 ? pread(fd, tail, (size_t)(size - from), from) : 0;
+    (void)close(fd);
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r' || tail[n - 1] == ' '))
+        n--;
+    return n >= (ssize_t)f->end_len && memcmp(tail + n - f->end_len, f->end, f->end_len) == 0;
+}
+
+/*
+ * Runs gnuplot for one output into a temporary name beside `out`, and renames it to `out`
+ * only when complete: a full disk leaves no half-written figure under its name.
+ */
+static int render_one(const struct format *f, const char *gp, const char *vars_fmt_head,
+                      const char *vars_tail, const char *out, halo_err *err) {
+    char tmp[4500], vars[8192 + 4500 + 256];
+    const char *slash = strrchr(out, '/');
+    int dir_len = slash ? (int)(slash - out + 1) : 0;
+    (void)snprintf(tmp, sizeof tmp, "%.*s.%s.%ld.tmp", dir_len, out, out + dir_len, (long)getpid());
+    (void)snprintf(vars, sizeof vars, "%s; set output '%s'; %s", vars_fmt_head, tmp, vars_tail);
+    int rc = gnuplot(gp, vars, out, err);
+    if (rc == HALO_OK && !complete(tmp, f))
+        rc = HALO_FAIL(err, HALO_ERR_IO,
+                       "%s: gnuplot's %s is incomplete (a full disk or the file-size limit?); "
+                       "nothing written under that name",
+                       out, f->ext);
+    if (rc == HALO_OK && rename(tmp, out) != 0)
+        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot rename %s to it: %s", out, tmp,
+                       strerror(errno));
+    if (rc != HALO_OK)
+        (void)unlink(tmp);
+    return rc;
+}
 
 /* The gnuplot terminal for one format, size and height in panel rows (one panel row is the
    base height; each further row adds 60% of it). Column width: 3.3 in with 8 pt text; its
@@ -221,19 +268,18 @@ static void terminal(unsigned bit, int size, int panel_rows, char *buf, size_t c
 }
 
 static int write_caption(const char *path, const char *caption, halo_err *err) {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(errno));
-    (void)fprintf(f, "%s\n", caption);
-    if (fclose(f) != 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: write error", path);
-    return HALO_OK;
+    halo_file_out o;
+    int rc = halo_file_out_open(&o, path, 0644, err);
+    if (rc != HALO_OK)
+        return rc;
+    (void)fprintf(o.f, "%s\n", caption);
+    return halo_file_out_commit(&o, err);
 }
 
 int halo__plot_render(halo__plot *p, const char *plot_dir, const char *name, const char *gp,
                       const char *dat, const char *series, const char *conditions, int paper,
                       int panel_rows, long rows, const char *caption, halo_err *err) {
-    char files[3][4400], cap_path[4400], term[160], vars[8192];
+    char files[3][4400], cap_path[4400], term[160], head[200], vars[8192];
     halo_plot_figure fig = {.name = name, .rows = rows};
     int rc = HALO_OK;
     for (size_t i = 0; rc == HALO_OK && i < sizeof formats / sizeof formats[0]; i++) {
@@ -242,11 +288,12 @@ int halo__plot_render(halo__plot *p, const char *plot_dir, const char *name, con
         char *out = files[fig.n_files];
         (void)snprintf(out, sizeof files[0], "%s/%s.%s", p->out_dir, name, formats[i].ext);
         terminal(formats[i].bit, p->opt->size, panel_rows, term, sizeof term);
+        (void)snprintf(head, sizeof head, "set terminal %s", term);
         (void)snprintf(vars, sizeof vars,
-                       "set terminal %s; set output '%s'; datafile = '%s'; series = '%s'; "
-                       "conditions = '%s'; paper = %d; plotdir = '%s'; panel_rows = %d",
-                       term, out, dat, series, conditions, paper, plot_dir, panel_rows);
-        rc = gnuplot(gp, vars, out, err);
+                       "datafile = '%s'; series = '%s'; conditions = '%s'; paper = %d; "
+                       "plotdir = '%s'; panel_rows = %d",
+                       dat, series, conditions, paper, plot_dir, panel_rows);
+        rc = render_one(&formats[i], gp, head, vars, out, err);
         if (rc == HALO_OK)
             fig.files[fig.n_files++] = out;
     }

@@ -7,6 +7,7 @@
 #include "results/report.h"
 
 #include "core/grow.h"
+#include "core/json.h"
 #include "results/db_internal.h"
 
 #include <gsl/gsl_cdf.h>
@@ -262,12 +263,16 @@ void halo_report_csv_field(FILE *out, const char *s) {
     (void)fputc('"', out);
 }
 
-/* A number, or null when it is not finite. */
-static void json_num(FILE *out, double v) {
-    if (isfinite(v))
-        (void)fprintf(out, "%.10g", v);
-    else
-        (void)fputs("null", out);
+/* A measured value (core/json.h): never NaN or Inf; one that is not finite is printed as
+   null and recorded in the document's guard, which then fails the report naming it. */
+static void json_num(FILE *out, double v, const char *field, halo_json_guard *g) {
+    halo_json_num(out, v, HALO_JSON_GENERAL, 10, field, g);
+}
+
+/* A statistic that may not exist: null by the format's contract (the interval of a speedup
+   with no interval of its own), never an error. */
+static void json_num_or_null(FILE *out, double v) {
+    halo_json_num(out, v, HALO_JSON_GENERAL, 10, NULL, NULL);
 }
 
 /* {"key": "value", ...} of a label "k1=v1 k2=v2". */
@@ -295,7 +300,7 @@ static void json_axes(FILE *out, const char *label) {
 }
 
 static void json_point(FILE *out, const halo_report_points *ps, const halo_report_point *p,
-                       double confidence) {
+                       double confidence, halo_json_guard *g) {
     double m, h, sv, lo, hi;
     halo_report_mean_ci(p->ms, p->n_runs, confidence, &m, &h);
     (void)fprintf(out, "{\"point\": %ld, \"label\": ", p->point);
@@ -305,9 +310,9 @@ static void json_point(FILE *out, const halo_report_points *ps, const halo_repor
     (void)fputs(", \"system\": ", out);
     halo_report_json_string(out, p->system);
     (void)fprintf(out, ", \"runs\": %d, \"ms_per_token\": {\"mean\": ", p->n_runs);
-    json_num(out, m);
+    json_num(out, m, "ms_per_token.mean", g);
     (void)fputs(", \"ci\": ", out);
-    json_num(out, h);
+    json_num(out, h, "ms_per_token.ci", g);
 
     const struct {
         const char *key;
@@ -324,16 +329,16 @@ static void json_point(FILE *out, const halo_report_points *ps, const halo_repor
     (void)fputc('}', out);
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         (void)fprintf(out, ", \"%s\": ", f[i].key);
-        json_num(out, f[i].v);
+        json_num(out, f[i].v, f[i].key, g);
     }
     (void)fputs(", \"speedup\": ", out);
     if (speedup(ps, p, confidence, &sv, &lo, &hi)) {
         (void)fputs("{\"mean\": ", out);
-        json_num(out, sv);
+        json_num(out, sv, "speedup.mean", g);
         (void)fputs(", \"lo\": ", out);
-        json_num(out, hi > 0 ? lo : (double)NAN);
+        json_num_or_null(out, hi > 0 ? lo : (double)NAN);
         (void)fputs(", \"hi\": ", out);
-        json_num(out, hi > 0 ? hi : (double)NAN);
+        json_num_or_null(out, hi > 0 ? hi : (double)NAN);
         (void)fputc('}', out);
     } else {
         (void)fputs("null", out);
@@ -343,9 +348,9 @@ static void json_point(FILE *out, const halo_report_points *ps, const halo_repor
         double qm, qh;
         halo_report_mean_ci(p->ppl, p->n_quality, confidence, &qm, &qh);
         (void)fputs("{\"mean\": ", out);
-        json_num(out, qm);
+        json_num(out, qm, "perplexity.mean", g);
         (void)fputs(", \"ci\": ", out);
-        json_num(out, qh);
+        json_num(out, qh, "perplexity.ci", g);
         (void)fputc('}', out);
     } else {
         (void)fputs("null", out);
@@ -436,7 +441,7 @@ static void markdown(FILE *out, sqlite3 *db, const halo_report_points *ps, const
 }
 
 static void json_doc(FILE *out, sqlite3 *db, const halo_report_points *ps, const char *db_path,
-                     const char *only, double confidence) {
+                     const char *only, double confidence, halo_json_guard *g) {
     (void)fputs("{\"db\": ", out);
     halo_report_json_string(out, db_path);
     (void)fprintf(out, ", \"confidence\": %g, \"scenarios\": [", confidence);
@@ -451,7 +456,7 @@ static void json_doc(FILE *out, sqlite3 *db, const halo_report_points *ps, const
             n_pt = 0;
         }
         (void)fputs(n_pt++ ? ", " : "", out);
-        json_point(out, ps, p, confidence);
+        json_point(out, ps, p, confidence, g);
     }
     (void)fputs(n_sc ? "]}]}\n" : "]}\n", out);
 }
@@ -472,7 +477,23 @@ int halo_report_write_opts(FILE *out, const char *db_path, const halo_report_opt
         rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: no scenario named '%s' (there: %s)", db_path,
                        o->scenario, names[0] ? names : "none");
     } else if (o->json) {
-        json_doc(out, halo__db_handle(hdb), &ps, db_path, o->scenario, o->confidence);
+        /* built in memory, written only when every measured number is finite (core/json.h) */
+        char *doc = NULL;
+        size_t doc_len = 0;
+        FILE *js = open_memstream(&doc, &doc_len);
+        halo_json_guard g = {0};
+        if (!js)
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "report --json: out of memory");
+        if (js) {
+            json_doc(js, halo__db_handle(hdb), &ps, db_path, o->scenario, o->confidence, &g);
+            if (fclose(js) != 0)
+                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "report --json: out of memory");
+        }
+        if (rc == HALO_OK)
+            rc = halo_json_guard_check(&g, db_path, err);
+        if (rc == HALO_OK)
+            (void)fwrite(doc, 1, doc_len, out);
+        free(doc);
     } else {
         markdown(out, halo__db_handle(hdb), &ps, db_path, o->scenario, o->confidence);
     }

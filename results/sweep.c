@@ -492,6 +492,16 @@ static void report_run(halo_sweep_cb cb, void *ctx, const halo_sweep_item *it, i
         cb(ctx, it, status, e, p);
 }
 
+/* The sweep's error once the database ran out of space: every later run would fail the same
+   way, so the sweep stops (issue 18). `left` runs were not attempted. */
+static int stopped_for_space(const halo_sweep *w, long left, halo_err *err) {
+    return HALO_FAIL(err, HALO_ERR_IO,
+                     "%s: out of space (see above): the sweep stopped with %ld runs not "
+                     "attempted; every run stored before is kept: free space and run the "
+                     "same sweep again to resume",
+                     w->cfg.db_path, left);
+}
+
 static int run_serial(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
                       halo_err *err) {
     halo_db *db = NULL;
@@ -501,6 +511,8 @@ static int run_serial(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_pro
         halo_err e = {0};
         int s = run_item(w, db, &w->todo[k], &inserted, &e);
         report_run(cb, ctx, &w->todo[k], s, &e, p);
+        if (s != HALO_OK && halo_db_out_of_space(db))
+            rc = stopped_for_space(w, w->n_todo - k - 1 + w->n_copies, err);
     }
     halo_db_free(db);
     return rc;
@@ -517,6 +529,7 @@ static int run_serial(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_pro
 typedef struct report_msg {
     int64_t item;
     int32_t worker, status, inserted, line;
+    int32_t out_of_space; /* the database ran out of space (halo_db_out_of_space) */
     const char *file;
     char msg[256];
 } report_msg;
@@ -562,8 +575,12 @@ static int read_all(int fd, void *p, size_t n) {
 }
 
 static void send_report(int fd, int64_t item, int worker, int status, int inserted,
-                        const halo_err *e) {
-    report_msg m = {.item = item, .worker = worker, .status = status, .inserted = inserted};
+                        int out_of_space, const halo_err *e) {
+    report_msg m = {.item = item,
+                    .worker = worker,
+                    .status = status,
+                    .inserted = inserted,
+                    .out_of_space = out_of_space};
     if (status != HALO_OK) {
         m.line = e->line;
         m.file = e->file;
@@ -583,7 +600,7 @@ static void worker_main(halo_sweep *w, int idx, int task_fd, int report_fd) {
     halo_db *db = NULL;
     int rc = halo_db_new(&db, w->cfg.db_path, HALO_DB_CREATE, &err);
     if (rc != HALO_OK) {
-        send_report(report_fd, -1, idx, rc, 0, &err);
+        send_report(report_fd, -1, idx, rc, 0, 0, &err);
         _exit(1);
     }
     int64_t k;
@@ -591,7 +608,8 @@ static void worker_main(halo_sweep *w, int idx, int task_fd, int report_fd) {
         int inserted = 0;
         err = (halo_err){0};
         rc = run_item(w, db, &w->todo[k], &inserted, &err);
-        send_report(report_fd, k, idx, rc, inserted, &err);
+        send_report(report_fd, k, idx, rc, inserted, rc != HALO_OK && halo_db_out_of_space(db),
+                    &err);
     }
     halo_db_free(db);
     _exit(0);
@@ -606,12 +624,13 @@ typedef struct pool {
     int report;   /* read end of the shared report pipe */
     long next;    /* next item to hand out */
     long busy;    /* items handed out and not reported */
+    int stop;     /* a worker's database ran out of space: hand out nothing more */
 } pool;
 
 /* Hands worker i the next item, if any. */
 static void feed(pool *pl, const halo_sweep *w, int i) {
     pl->cur[i] = -1;
-    if (pl->next >= w->n_todo || pl->task[i] < 0)
+    if (pl->stop || pl->next >= w->n_todo || pl->task[i] < 0)
         return;
     if (send_task(pl->task[i], pl->next) == 0) {
         pl->cur[i] = pl->next++;
@@ -672,6 +691,7 @@ static void on_report(pool *pl, const halo_sweep *w, const report_msg *m, halo_s
     if (m->item >= w->n_todo || pl->cur[m->worker] != m->item)
         return;
     pl->busy--;
+    pl->stop |= m->out_of_space != 0;
     report_run(cb, ctx, &w->todo[m->item], m->status, &e, p);
     feed(pl, w, m->worker);
 }
@@ -761,7 +781,9 @@ static int run_parallel(halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx,
             ;
     }
     long lost = w->n_todo - (p->done + p->failed - done0);
-    if (rc == HALO_OK && lost > 0) {
+    if (rc == HALO_OK && pl.stop)
+        rc = stopped_for_space(w, lost + w->n_copies, err);
+    else if (rc == HALO_OK && lost > 0) {
         p->failed += lost;
         rc = HALO_FAIL(err, HALO_ERR_IO, "%ld runs were lost with their worker processes", lost);
     }
@@ -806,6 +828,8 @@ static int run_copies(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_pro
         halo_err e = {0};
         int s = copy_item(w, db, &w->copies[k], &e);
         report_run(cb, ctx, &w->copies[k], s, &e, p);
+        if (s != HALO_OK && halo_db_out_of_space(db))
+            rc = stopped_for_space(w, w->n_copies - k - 1, err);
     }
     halo_db_free(db);
     return rc;

@@ -136,10 +136,13 @@ typedef void (*halo_sweep_cb)(void *ctx, const halo_sweep_item *item, int status
 /*
  * Runs every run left to do and stores it: in this process when jobs <= 1, else in
  * min(jobs, runs) worker processes forked from this one (they die with it). A run that
- * fails is counted and reported through cb (may be NULL), and the others go on; *out
- * (may be NULL) receives the final counts. Not for a list_only plan.
- * Errors (the sweep itself, not a run): those of halo_db_new (in-process), HALO_ERR_IO
- * (pipes, fork; runs lost with their worker processes), HALO_ERR_NOMEM.
+ * fails is counted and reported through cb (may be NULL), and the others go on, except
+ * when it failed because the database ran out of space (halo_db_out_of_space: a full disk,
+ * a quota, the file-size limit): then nothing more is started and the sweep fails, every
+ * run stored before kept. *out (may be NULL) receives the final counts. Not for a list_only
+ * plan. Errors (the sweep itself, not a run): those of halo_db_new (in-process),
+ * HALO_ERR_IO (pipes, fork; runs lost with their worker processes; out of space: the message
+ * names the database and how many runs were not attempted), HALO_ERR_NOMEM.
  */
 int halo_sweep_run(halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx, halo_sweep_progress *out,
                    halo_err *err);

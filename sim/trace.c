@@ -6,6 +6,8 @@
 
 #include "sim/trace.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,9 +114,12 @@ static void metadata(FILE *f, const halo_trace *t, const char *const *names) {
 
 int halo_trace_write(const halo_trace *t, const char *path, const char *const *node_names,
                      halo_err *err) {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, strerror(errno));
+    /* written whole or not at all: a full disk leaves no half trace (issue 18) */
+    halo_file_out o;
+    int rc = halo_file_out_open(&o, path, 0644, err);
+    if (rc != HALO_OK)
+        return rc;
+    FILE *f = o.f;
     (void)fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     metadata(f, t, node_names);
     for (long i = 0; i < t->n; i++) {
@@ -145,8 +150,5 @@ int halo_trace_write(const halo_trace *t, const char *path, const char *const *n
                   "\"otherData\":{\"generator\":\"halo sim --trace\",\"time\":\"simulated\","
                   "\"events\":%ld,\"dropped_events\":%ld,\"max_events\":%ld}}\n",
                   t->n, t->dropped, t->cap);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: write error", path);
-    return HALO_OK;
+    return halo_file_out_commit(&o, err);
 }

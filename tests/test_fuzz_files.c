@@ -38,7 +38,7 @@ static size_t mutate(unsigned char *buf, size_t n, size_t hot, halo_rng *rng) {
 static void fuzz(const char *src, const char *scratch, size_t hot, uint64_t seed,
                  int (*try_file)(const char *path, halo_err *err)) {
     size_t n;
-    unsigned char *orig = tu_read_file(tu_src_path(src), &n);
+    unsigned char *orig = tu_read_file(src[0] == '/' ? src : tu_src_path(src), &n);
     unsigned char *buf = malloc(n);
     const char *p = tu_tmp_path(scratch);
     halo_rng rng;
@@ -111,4 +111,24 @@ static void mutated_tokenizers_fail_cleanly_or_work(void) {
     fuzz("models/tok512.bin", "fuzz-tok.bin", 0, 77, try_tokenizer);
 }
 
-TEST_MAIN(TEST(mutated_models_fail_cleanly_or_run), TEST(mutated_tokenizers_fail_cleanly_or_work))
+/* Issue 18: the mutations only ever started from the 512-token vocabulary, so the small
+   vocabularies whose byte fallback read out of bounds were never reached. The same mutations
+   of a 35-token model (under the 259 byte-fallback pieces) fail cleanly or run in bounds. */
+static void mutated_small_vocabulary_models_fail_cleanly_or_run(void) {
+    halo_model_config cfg = {.dim = 8,
+                             .hidden_dim = 16,
+                             .n_layers = 1,
+                             .n_heads = 2,
+                             .n_kv_heads = 2,
+                             .vocab_size = 35,
+                             .seq_len = 32,
+                             .shared_classifier = 1};
+    const char *path = NULL;
+    halo_model_free(tu_random_model("fuzz-small-src.bin", &cfg, 7, &path));
+    char src[4096];
+    (void)snprintf(src, sizeof src, "%s", path);
+    fuzz(src, "fuzz-small.bin", 28, 2025, try_model);
+}
+
+TEST_MAIN(TEST(mutated_models_fail_cleanly_or_run), TEST(mutated_tokenizers_fail_cleanly_or_work),
+          TEST(mutated_small_vocabulary_models_fail_cleanly_or_run))

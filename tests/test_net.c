@@ -505,7 +505,30 @@ static void session_frames_alone_reach_a_session_transport(void) {
     }
 }
 
+/* Issue 18's port takeover ended in a forged refusal that made the root report a wrong
+   cluster key. With the port exclusive (test_addr), a refusal can only come from another
+   address, and one from any address but the peer's is not counted against it. */
+static void refusal_from_another_address_is_not_counted(void) {
+    uint8_t local[2] = {1, 0};
+    halo_net_config cfg = {.kind = HALO_NET_KIND_UDP,
+                           .n_nodes = 2,
+                           .local = local,
+                           .key = key,
+                           .idle_timeout_ns = 100000000ull};
+    halo_transport *t = NULL;
+    ASSERT_OK(halo_net_new(&t, &cfg, NULL));
+    /* halo_net_inject_rx delivers from 127.0.0.1:9 */
+    ASSERT_OK(halo_net_set_addr(t, 1, "127.0.0.1:7001", NULL));
+    halo_net_inject_rx(t, 0, HALO_NET_REFUSAL, HALO_NET_REFUSAL_BYTES);
+    ASSERT_EQ(halo_net_refusals(t, 1), 0);
+    ASSERT_OK(halo_net_set_addr(t, 1, "127.0.0.1:9", NULL));
+    halo_net_inject_rx(t, 0, HALO_NET_REFUSAL, HALO_NET_REFUSAL_BYTES);
+    ASSERT_EQ(halo_net_refusals(t, 1), 1); /* from the peer's own address: counted */
+    halo_transport_free(t);
+}
+
 TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
+          TEST(refusal_from_another_address_is_not_counted),
           TEST(unauthenticated_frames_are_dropped_and_counted),
           TEST(replay_window_accepts_reordering_and_refuses_old),
           TEST(oversized_and_misaddressed_frames_are_counted),

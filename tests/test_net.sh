@@ -15,15 +15,23 @@
 #              completes; exits 77 without IPv6 loopback
 #   stall      a worker frozen (SIGSTOP) under strict sync: the stall is reported and the
 #              token recomputed until the worker runs again; the text is the single device's
+#   slow       a worker that cannot keep up (frozen 1.2 s): under strict sync the stall names
+#              it and says what happens (waiting, lost after dead_after); under relaxed sync
+#              the root names it as missing the deadline (its parts counted as zero)
 #   exhaust    a TCP worker under 500 held connections (half with a partial 60 KB frame,
 #              50 replaced every 0.2 s): a root still joins and gets the single-device ids,
 #              the worker holds at most its cap (64) of them; under an fd limit of 128 its
 #              accepts fail and it rests instead of spinning; a silent connection is closed
 #              after the pre-authentication timeout. Exits 77 if RLIMIT_NOFILE cannot be
 #              raised to 1024.
+#   flood      3 flooders of garbage frames at worker 2 (TCP: a connection per frame; UDP:
+#              datagrams) while a root generates under strict sync: it completes with the
+#              single-device ids; both times printed
 #   replay     a session recorded through a UDP relay (root -> worker) and replayed, without
 #              the key, to the restarted worker: it computes nothing and sends nothing back;
-#              the recorded activations are not in clear on the wire
+#              the recorded activations are not in clear on the wire; a worker older than
+#              the recording answers its JOIN once (one JACK, smaller than the JOIN) and
+#              nothing when the same recording is replayed again
 #   netns      root in one network namespace, 3 workers in another (veth), 3% kernel random
 #              drops (iptables) on both ends: strict over TCP still yields the single-device
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
@@ -323,6 +331,60 @@ case_stall() {
     stop_workers st-{1,2,3}
 }
 
+# A worker that cannot keep up (issue 18): frozen (SIGSTOP) for 1.2 s, not long enough to be
+# lost (dead_after 5 s). Under strict sync the stall names the worker the token waits for and
+# what happens; under relaxed sync with a fixed 20 ms deadline its contributions are counted
+# as zero and the root names it as not keeping up. Both runs complete.
+case_slow() {
+    local addrs=() pid port
+    start_workers sl tcp 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 500\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/sl.yaml" tcp strict "${addrs[@]}"
+    slow_round "$tmp/sl.yaml" sl-2
+    if grep -q "stalled for 0.5 s (a contribution the strict policy waits for never came); waiting for worker 2 (127.0.0.1:$port): silent for [0-9]* ms (declared lost and its groups moved after 5000 ms); recomputing" \
+        "$tmp/err.txt"; then
+        ok "strict: $(grep -m1 -o 'token at position.*' "$tmp/err.txt")"
+    else
+        not_ok "strict: the stall does not name worker 2 and what happens"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers sl-{1,2,3}
+    start_workers su udp 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: 5000\ninject: {delay_ms: 2}' ENGINE=$'baseline: relaxed\ndeadline_ms: 20' \
+        cluster_file "$tmp/su.yaml" udp relaxed "${addrs[@]}"
+    slow_round "$tmp/su.yaml" su-2
+    if grep -q "worker 2 (127.0.0.1:$port) cannot keep up: [0-9]* of its [0-9]* contributions to the token at position [0-9]* missed the deadline and were counted as zero (the relaxed policy does not wait for it; 1 such tokens so far)" \
+        "$tmp/err.txt"; then
+        ok "relaxed: $(grep -m1 -o 'worker 2 .* cannot keep up.*' "$tmp/err.txt")"
+    else
+        not_ok "relaxed: the root does not name worker 2 as not keeping up"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    stop_workers su-{1,2,3}
+}
+
+# slow_round CLUSTER_FILE WORKER: generates 200 tokens while WORKER is frozen for 1.2 s after
+# the first second; the run must complete (stderr in $tmp/err.txt).
+slow_round() {
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$1" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    local gen=$!
+    pids+=("$gen")
+    sleep 1
+    kill -STOP "$(cat "$tmp/$2.pid")"
+    sleep 1.2
+    kill -CONT "$(cat "$tmp/$2.pid")"
+    wait "$gen"
+    local rc=$?
+    if [ $rc -eq 0 ]; then
+        ok "$1: generation completes with worker $2 frozen for 1.2 s"
+    else
+        not_ok "$1: generation failed with worker $2 frozen (exit $rc)"
+    fi
+}
+
 case_kill9() {
     kill9 tcp strict
     kill9 udp relaxed
@@ -610,12 +672,30 @@ case_replay() {
     fi
     line=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
     echo "# replay to a worker started before the recording: $line"
-    kill "$(cat "$tmp/rp-0.pid")"
-    wait_exit "$(cat "$tmp/rp-0.pid")"
     case "$line" in
     *"other 0") ok "a worker older than the recording answers its JOIN only: $line" ;;
     *) not_ok "a worker older than the recording answered more than the JOIN: $line" ;;
     esac
+    # that one answer is the bound: the JACK is smaller than the JOIN (no amplification),
+    # and the same recording replayed again (from a fresh socket) gets nothing back
+    local again
+    again=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
+    echo "# the same replay again: $again"
+    kill "$(cat "$tmp/rp-0.pid")"
+    wait_exit "$(cat "$tmp/rp-0.pid")"
+    case "$again" in
+    "sent 0 "*) not_ok "the second replay sent nothing: $again" ;;
+    *"back 0 0;"*) ok "a second replay of the recording gets no answer ($again)" ;;
+    *) not_ok "a second replay of the recording was answered: $again" ;;
+    esac
+    local sent_b back_b
+    sent_b=$(echo "$line" | sed -n 's/^sent [0-9]* \([0-9]*\),.*/\1/p')
+    back_b=$(echo "$line" | sed -n 's/.*back [0-9]* \([0-9]*\);.*/\1/p')
+    if [ -n "$sent_b" ] && [ -n "$back_b" ] && [ "$back_b" -le 200 ]; then
+        ok "reflection: $back_b bytes back for $sent_b bytes replayed (one JACK)"
+    else
+        not_ok "reflection: '$back_b' bytes back for '$sent_b' replayed"
+    fi
     if grep -q "stopping: 1 joins, .* 0 blocks computed; .* [1-9][0-9]* outside the session" \
         "$tmp/rp-0.log"; then
         ok "its session keys are its own: $(grep -o 'stopping: .*' "$tmp/rp-0.log")"
@@ -623,6 +703,94 @@ case_replay() {
         not_ok "a worker older than the recording computed for the replay"
         cat "$tmp/rp-0.log"
     fi
+}
+
+# flooder TRANSPORT PORT: sends garbage frames to 127.0.0.1:PORT as fast as bash can, until
+# killed. tcp: a new connection each time, a frame header announcing 60 KB and 60 KB of
+# zeros (refused at its tag: the worker closes the connection); udp: 1200-byte datagrams
+# under a frame header (dropped as unauthenticated).
+flooder() {
+    local transport=$1 port=$2 fd
+    local hdr='HNET\x01\x01\x00\x00\x01\x00\x00\x00\x01\x00\x60\xea'
+    local blob
+    trap '' PIPE
+    if [ "$transport" = udp ]; then
+        exec {fd}>"/dev/udp/127.0.0.1/$port" || return
+        blob=$(head -c 1184 /dev/zero | tr '\0' x)
+        while :; do printf "$hdr%s" "$blob" >&"$fd" 2>/dev/null; done
+    fi
+    while :; do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || { sleep 0.01; continue; }
+        { printf "$hdr" && head -c 61440 /dev/zero; } >&"$fd" 2>/dev/null
+        exec {fd}>&-
+    done
+}
+
+# flood_round NAME TRANSPORT: three workers, a root (strict sync) generating 200 tokens, then
+# the same while 3 flooders hit worker 2: the root's session must not starve (same ids as a
+# single device, within the timeout); prints both times and worker 2's drop counts.
+flood_round() {
+    local name=$1 transport=$2 addrs=() t0 t1 t2 fl=() i port other
+    other=$(start_worker "$name-x" "$transport" 127.0.0.1:0) || return
+    start_workers "$name" "$transport" 127.0.0.1:0 || return
+    port=${addrs[1]##*:}
+    cluster_file "$tmp/$name.yaml" "$transport" strict "${addrs[@]}"
+    t0=$(date +%s%N)
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" || not_ok "$name: the run without a flood failed"
+    local t1_0
+    t1_0=$(date +%s%N)
+    # the control: the same flooders against a worker outside the cluster (the CPU they take
+    # from this shared machine, without touching the cluster's sockets)
+    for i in 1 2 3; do
+        flooder "$transport" "${other##*:}" &
+        fl+=("$!")
+        pids+=("$!")
+    done
+    sleep 0.5
+    local tc0 tc1
+    tc0=$(date +%s%N)
+    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" || not_ok "$name: the control run failed"
+    tc1=$(date +%s%N)
+    kill "${fl[@]}" 2>/dev/null
+    wait "${fl[@]}" 2>/dev/null
+    fl=()
+    stop_workers "$name-x"
+    t1=$(date +%s%N)
+    for i in 1 2 3; do
+        flooder "$transport" "$port" &
+        fl+=("$!")
+        pids+=("$!")
+    done
+    sleep 0.5
+    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
+        t2=$(date +%s%N)
+        ok "$name: a root's session is not starved by 3 flooders of worker 2: 200 tokens in $(((t2 - t1 - 500000000) / 1000000)) ms (flooding a worker outside the cluster: $(((tc1 - tc0) / 1000000)) ms; no flood: $(((t1_0 - t0) / 1000000)) ms), single-device ids"
+    else
+        not_ok "$name: the root did not complete under the flood"
+        sed 's/^/    /' "$tmp/err.txt" | head -20
+    fi
+    kill "${fl[@]}" 2>/dev/null
+    wait "${fl[@]}" 2>/dev/null
+    stop_workers "$name"-{1,2,3}
+    wait_exit "$(cat "$tmp/$name-2.pid")"
+    echo "# $name worker 2: $(grep -o 'stopping: .*' "$tmp/$name-2.log")"
+    grep -o 'connections: .*' "$tmp/$name-2.log" | sed 's/^/# /'
+    if grep -q "stopping: .* [1-9][0-9]* \(unauthenticated\|malformed\)" "$tmp/$name-2.log" ||
+        grep -q "connections: [1-9]" "$tmp/$name-2.log"; then
+        ok "$name: worker 2 saw the flood and dropped it"
+    else
+        not_ok "$name: worker 2 did not see the flood"
+    fi
+}
+
+# Fairness between peers at the worker (issue 18): a flood from strangers does not starve
+# the root's session, over TCP (one connection per garbage frame) and UDP (datagrams).
+case_flood() {
+    flood_round fl-tcp tcp
+    flood_round fl-udp udp
 }
 
 # Issue 18's exhaustion attack: idle and half-sent connections against a TCP worker.
@@ -667,7 +835,7 @@ case_exhaust() {
 }
 
 case "$case_name" in
-identity | refusals | kill9 | stall | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
+identity | refusals | kill9 | stall | slow | flood | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
     "case_$case_name"
     ;;
 *)
