@@ -286,6 +286,20 @@ void halo_net_reasm_free(halo_net_reasm *r) {
     halo_net_reasm_init(r);
 }
 
+/* Makes *buf (*cap bytes allocated) hold at least `need` bytes, reallocating it to exactly
+   that many when it is smaller. Returns 0, or -1 when out of memory (then *buf and *cap are
+   unchanged). */
+static int reserve(unsigned char **buf, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return 0;
+    unsigned char *b = realloc(*buf, need);
+    if (!b)
+        return -1;
+    *buf = b;
+    *cap = need;
+    return 0;
+}
+
 /* The one fragment missing from r (got == count - 1, parity in): the XOR of the parity and
    every other F-byte block of the message, written in place. */
 static void repair(halo_net_reasm *r) {
@@ -323,13 +337,8 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         r->count = 0;
     }
     if (!r->count) {
-        if (h->msg_bytes > r->cap) {
-            unsigned char *b = realloc(r->buf, h->msg_bytes);
-            if (!b)
-                return HALO_NET_REASM_NOMEM;
-            r->buf = b;
-            r->cap = h->msg_bytes;
-        }
+        if (reserve(&r->buf, &r->cap, h->msg_bytes) != 0)
+            return HALO_NET_REASM_NOMEM;
         r->first = first;
         r->count = h->frag_count;
         r->got = 0;
@@ -349,13 +358,8 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
             r->count = 0;
             return HALO_NET_REASM_INCONSISTENT;
         }
-        if (h->payload_bytes > r->par_cap) {
-            unsigned char *b = realloc(r->par, h->payload_bytes);
-            if (!b)
-                return HALO_NET_REASM_NOMEM;
-            r->par = b;
-            r->par_cap = h->payload_bytes;
-        }
+        if (reserve(&r->par, &r->par_cap, h->payload_bytes) != 0)
+            return HALO_NET_REASM_NOMEM;
         memcpy(r->par, payload, h->payload_bytes);
         r->par_len = h->payload_bytes;
     } else {

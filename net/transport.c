@@ -10,6 +10,7 @@
 #include "net/transport.h"
 
 #include "core/evq.h"
+#include "core/grow.h"
 #include "core/plan.h"
 #include "core/rng.h"
 #include "net/addr.h"
@@ -58,8 +59,8 @@ typedef struct conn {
     uint64_t accepted_ns; /* now_ns when accepted (outgoing: 0) */
     unsigned char *in;
     size_t in_len, in_cap;
-    unsigned char *out;
-    size_t out_len, out_off, out_cap;
+    halo_byte_array out; /* queued to send: out.n bytes, those from out_off on not yet sent */
+    size_t out_off;
     struct conn *next;
 } conn;
 
@@ -174,7 +175,7 @@ static void conn_close(net *n, conn *c) {
         }
     (void)close(c->fd);
     free(c->in);
-    free(c->out);
+    free(c->out.p);
     free(c);
     n->stats.conns_closed++;
 }
@@ -193,35 +194,23 @@ static conn *conn_add(net *n, int ep_idx, int fd, int peer_idx, int outgoing) {
 }
 
 static int conn_append(conn *c, const void *data, size_t len) {
-    if (c->out_off > 0 && c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
-    if (c->out_len + len > TCP_OUT_LIMIT)
+    if (c->out_off > 0 && c->out_off == c->out.n)
+        c->out_off = c->out.n = 0;
+    if (c->out.n + len > TCP_OUT_LIMIT)
         return -1;
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + len)
-            cap *= 2;
-        unsigned char *p = realloc(c->out, cap);
-        if (!p)
-            return -1;
-        c->out = p;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
-    return 0;
+    return halo__append(&c->out, data, len, 4096);
 }
 
 /* Writes what the kernel takes; -1 when the connection broke. */
 static int conn_flush(conn *c) {
-    while (!c->connecting && c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (!c->connecting && c->out_off < c->out.n) {
+        ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.n - c->out_off, MSG_NOSIGNAL);
         if (w < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
         c->out_off += (size_t)w;
     }
-    if (c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
+    if (c->out_off == c->out.n)
+        c->out_off = c->out.n = 0;
     return 0;
 }
 
@@ -913,7 +902,7 @@ static size_t poll_set(net *n) {
         n->pconns[k++] = NULL;
         for (conn *c = n->eps[e].conns; c; c = c->next) {
             short ev = POLLIN;
-            if (c->connecting || c->out_len > c->out_off)
+            if (c->connecting || c->out.n > c->out_off)
                 ev |= POLLOUT;
             n->pfds[k] = (struct pollfd){.fd = c->fd, .events = ev};
             n->pconns[k++] = c;

@@ -1,8 +1,10 @@
 # tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
-# test_net.sh, test_plot.sh, test_research.sh, test_results.sh and test_trace.sh): sanitizer
-# settings for the halo binary, TAP-style results (ok, not_ok, check, show, finish), running
-# halo under expect_ok / expect_fail, the scenario scripts' preamble (scenario_script) and
-# the case dispatch (run_cases). Not a test by itself.
+# test_net.sh, test_net_mesh.sh, test_plot.sh, test_research.sh, test_results.sh and
+# test_trace.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok,
+# check, show, finish), running halo under expect_ok / expect_fail, the scenario scripts'
+# preamble (scenario_script), the case dispatch (run_cases) and the worker processes of the
+# socket tests (start_worker, start_workers, stop_workers, wait_exit, stop_started). Not a
+# test by itself.
 #
 # The sourcing script sets halo_bin (the binary), optionally run_prefix (an emulator and its
 # arguments, word-split; empty: none), and calls scratch_dir before anything writes to $tmp.
@@ -118,4 +120,82 @@ run_cases() {
         echo "# $c"
         "case_$c"
     done
+}
+
+# Worker processes of a socket test (test_net.sh, test_net_mesh.sh), which sets halo_bin,
+# calls scratch_dir, writes a cluster key to $tmp/k.key and keeps the pids of what else it
+# starts in the array pids.
+
+# start_worker NAME TRANSPORT ADDR [extra args]: starts a worker (inside the network
+# namespace $NETNS when set, under the command prefix $PRE, word-split, when set), waits (at
+# most 10 s) for it to listen; prints its address (IPv4 or bracketed IPv6).
+start_worker() {
+    local name=$1 transport=$2 addr=$3
+    shift 3
+    local pre=()
+    [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
+    [ -n "${PRE:-}" ] && read -ra pre <<<"$PRE"
+    "${pre[@]}" "$halo_bin" worker --listen "$addr" --key "$tmp/k.key" --transport "$transport" \
+        "$@" >"$tmp/$name.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    echo "$pid" >"$tmp/$name.pid"
+    for _ in $(seq 100); do
+        local a
+        a=$(sed -n 's/.*listening on \([^ ]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
+        if [ -n "$a" ]; then
+            echo "$a"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "worker $name did not start:" >&2
+    cat "$tmp/$name.log" >&2
+    return 1
+}
+
+# start_workers PREFIX TRANSPORT ADDR [extra args]: starts workers PREFIX-1, -2 and -3
+# (start_worker) and puts their addresses in the caller's array addrs; fails when one does
+# not start.
+start_workers() {
+    local prefix=$1 transport=$2 addr=$3 i a
+    shift 3
+    addrs=()
+    for i in 1 2 3; do
+        a=$(start_worker "$prefix-$i" "$transport" "$addr" "$@") || return 1
+        addrs+=("$a")
+    done
+}
+
+# stop_workers NAME...: TERM to the workers started under these names.
+stop_workers() {
+    local n
+    for n in "$@"; do
+        kill "$(cat "$tmp/$n.pid")" 2>/dev/null
+    done
+}
+
+# wait_exit PID: waits (at most 10 s) for a process to end.
+wait_exit() {
+    for _ in $(seq 200); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# stop_started: TERM to every process in the array pids and every one named by a $tmp/*.pid
+# file (workers started inside $(...) are known by their pid files only), so that `timeout`
+# passes it on to the root it runs; 0.2 s later KILL to whatever is left. For an EXIT trap.
+stop_started() {
+    local all=("${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null))
+    for p in "${all[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    sleep 0.2
+    for p in "${all[@]}"; do
+        kill -9 "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
 }

@@ -7,19 +7,14 @@
  */
 #include "net/mesh.h"
 #include "tests/test.h"
+#include "tests/testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* A placement of 4 devices over 3 layers of 2 attention and 5 FFN groups, weights 1,2,1,3. */
 static void make_placement(halo_placement *p) {
-    halo_model_config mc = {.dim = 64,
-                            .hidden_dim = 160,
-                            .n_layers = 3,
-                            .n_heads = 4,
-                            .n_kv_heads = 2,
-                            .vocab_size = 512,
-                            .seq_len = 32};
+    halo_model_config mc = tu_model_shape("mesh");
     halo_groups g;
     ASSERT_OK(halo_groups_init(&g, &mc, 32, NULL));
     ASSERT_EQ(g.n_ffn, 5);

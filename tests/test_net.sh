@@ -48,71 +48,11 @@ export HALO_MODEL_DIR=$src/models
 scratch_dir net
 pids=()
 cleanup() {
-    # Workers started inside $(...) are known by their pid files only. TERM first, so that
-    # `timeout` passes it on to the root it runs; then KILL whatever is left.
-    local all=("${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null))
-    for p in "${all[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    sleep 0.2
-    for p in "${all[@]}"; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_started
     netns_remove $(cat "$tmp/ns" 2>/dev/null)
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# start_worker NAME TRANSPORT ADDR [extra args]: starts a worker (inside the network
-# namespace $NETNS when set, under the command prefix $PRE, word-split, when set), waits (at
-# most 10 s) for it to listen; prints its address (IPv4 or bracketed IPv6).
-start_worker() {
-    local name=$1 transport=$2 addr=$3
-    shift 3
-    local pre=()
-    [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
-    [ -n "${PRE:-}" ] && read -ra pre <<<"$PRE"
-    "${pre[@]}" "$halo_bin" worker --listen "$addr" --key "$tmp/k.key" --transport "$transport" \
-        "$@" >"$tmp/$name.log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    echo "$pid" >"$tmp/$name.pid"
-    for _ in $(seq 100); do
-        local a
-        a=$(sed -n 's/.*listening on \([^ ]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
-        if [ -n "$a" ]; then
-            echo "$a"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "worker $name did not start:" >&2
-    cat "$tmp/$name.log" >&2
-    return 1
-}
-
-# start_workers PREFIX TRANSPORT ADDR [extra args]: starts workers PREFIX-1, -2 and -3
-# (start_worker) and puts their addresses in the caller's array addrs; fails when one does
-# not start.
-start_workers() {
-    local prefix=$1 transport=$2 addr=$3 i a
-    shift 3
-    addrs=()
-    for i in 1 2 3; do
-        a=$(start_worker "$prefix-$i" "$transport" "$addr" "$@") || return 1
-        addrs+=("$a")
-    done
-}
-
-# stop_workers NAME...: TERM to the workers started under these names.
-stop_workers() {
-    local n
-    for n in "$@"; do
-        kill "$(cat "$tmp/$n.pid")" 2>/dev/null
-    done
-}
 
 # cluster_file FILE TRANSPORT SYNC ADDR... (extra top-level YAML lines from $EXTRA, extra
 # engine keys from $ENGINE, one per line)
@@ -600,15 +540,6 @@ exhaust_round() {
 wait_file() {
     for _ in $(seq "$3"); do
         test "$1" "$2" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-# wait_exit PID: waits (at most 10 s) for a process to end.
-wait_exit() {
-    for _ in $(seq 200); do
-        kill -0 "$1" 2>/dev/null || return 0
         sleep 0.05
     done
     return 1

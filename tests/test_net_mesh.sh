@@ -25,51 +25,19 @@ export HALO_MODEL_DIR=$src/models
 scratch_dir mesh
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    sleep 0.2
-    for p in "${pids[@]}"; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_started
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# start_workers PREFIX TRANSPORT [extra args]: workers PREFIX-1..3 on free loopback ports;
-# their addresses go into the array addrs, their pids into wpids.
-start_workers() {
-    local prefix=$1 transport=$2 i
-    shift 2
-    addrs=()
-    wpids=()
+# end_workers PREFIX: stops the workers PREFIX-1..3 (start_workers) and waits for them to end
+# (their logs are complete then).
+end_workers() {
+    local i
+    stop_workers "$1"-{1,2,3}
     for i in 1 2 3; do
-        "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport "$transport" \
-            "$@" >"$tmp/$prefix-$i.log" 2>&1 &
-        local pid=$! a=""
-        pids+=("$pid")
-        wpids+=("$pid")
-        for _ in $(seq 100); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$prefix-$i.log" 2>/dev/null)
-            [ -n "$a" ] && break
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if [ -z "$a" ]; then
-            echo "worker $prefix-$i did not start:" >&2
-            cat "$tmp/$prefix-$i.log" >&2
-            return 1
-        fi
-        addrs+=("$a")
+        wait_exit "$(cat "$tmp/$1-$i.pid")"
     done
-}
-
-stop_workers() {
-    for p in "${wpids[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait "${wpids[@]}" 2>/dev/null
 }
 
 # cluster_file FILE DELIVERY COLLECTIVE [extra engine lines]
@@ -88,22 +56,28 @@ cluster_file() {
     } >"$f"
 }
 
+# same_ids EXPECTED N CLUSTER [generate args]: N greedy ids generated with the cluster file
+# CLUSTER (within 120 s) equal the file EXPECTED; stdout in $tmp/out.txt, stderr in
+# $tmp/err.txt.
+same_ids() {
+    local expected=$1 n=$2 cluster=$3
+    shift 3
+    timeout 120 "$halo_bin" generate "$@" -t 0 -n "$n" --ids --cluster "$cluster" \
+        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$expected"
+}
+
 "$halo_bin" keygen "$tmp/k.key" || exit 1
 "$halo_bin" generate -t 0 -n 200 --ids >"$tmp/single.txt" 2>/dev/null || exit 1
 
 # 1. the bundled model, strict over TCP and UDP
 for t in "tcp stream" "udp datagram"; do
     set -- $t
-    start_workers "m-$1" "$1" || exit 1
+    start_workers "m-$1" "$1" 127.0.0.1:0 || exit 1
     cluster_file "$tmp/m.yaml" "$2" mesh
-    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/m.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
-        grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"; then
-        ok "mesh, root + 3 workers, strict over $1: 200 greedy ids equal single-device generate"
-    else
-        not_ok "mesh over $1: output differs or failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    same_ids "$tmp/single.txt" 200 "$tmp/m.yaml" &&
+        grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
+    verdict $? "mesh, root + 3 workers, strict over $1: 200 greedy ids equal single-device generate" \
+        "mesh over $1: output differs or failed"
     if [ "$1" = tcp ]; then
         cluster_file "$tmp/s.yaml" "$2" star "split_classifier: true"
     else
@@ -111,15 +85,11 @@ for t in "tcp stream" "udp datagram"; do
         sed -i 's/sync: strict/sync: relaxed/' "$tmp/s.yaml"
     fi
     what="split classifier, $(sed -n 's/  sync: //p' "$tmp/s.yaml") over $1"
-    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/s.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
-        grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"; then
-        ok "$what: 200 greedy ids equal single-device generate"
-    else
-        not_ok "$what: output differs or failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
-    stop_workers
+    same_ids "$tmp/single.txt" 200 "$tmp/s.yaml" &&
+        grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
+    verdict $? "$what: 200 greedy ids equal single-device generate" \
+        "$what: output differs or failed"
+    end_workers "m-$1"
     if grep -q "mesh: connected to 2 peers" "$tmp/m-$1-1.log" &&
         grep -q "mesh collective" "$tmp/m-$1-3.log" &&
         grep -q "frames dropped: 0 unauthenticated, 0 replayed, 0 malformed" "$tmp/m-$1-2.log"; then
@@ -131,7 +101,7 @@ for t in "tcp stream" "udp datagram"; do
 done
 
 # 2. relaxed sync with the mesh is refused
-start_workers r udp || exit 1
+start_workers r udp 127.0.0.1:0 || exit 1
 cluster_file "$tmp/r.yaml" datagram mesh
 sed -i 's/sync: strict/sync: relaxed/' "$tmp/r.yaml"
 if ! timeout 30 "$halo_bin" generate -t 0 -n 4 --cluster "$tmp/r.yaml" >/dev/null 2>"$tmp/err.txt" &&
@@ -141,37 +111,33 @@ else
     not_ok "mesh with relaxed sync was not refused"
     sed 's/^/    /' "$tmp/err.txt" | head
 fi
-stop_workers
+end_workers r
 
 # 3. a synthetic model with a 32000-token vocabulary (the classifier is most of its compute)
 "$halo_bin" convert --synthetic 64,128,2,4,2,32000,32 -o "$tmp/v.gguf" >/dev/null 2>&1 || exit 1
 "$halo_bin" generate -m "$tmp/v.gguf" -t 0 -n 24 --ids >"$tmp/vsingle.txt" 2>/dev/null || exit 1
-start_workers v tcp -m "$tmp/v.gguf" || exit 1
+start_workers v tcp 127.0.0.1:0 -m "$tmp/v.gguf" || exit 1
 for c in mesh star split; do
     if [ $c = split ]; then
         cluster_file "$tmp/v.yaml" stream star "split_classifier: true"
     else
         cluster_file "$tmp/v.yaml" stream "$c"
     fi
-    if timeout 120 "$halo_bin" generate -m "$tmp/v.gguf" -t 0 -n 24 --ids --cluster "$tmp/v.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/vsingle.txt"; then
-        ok "vocabulary 32000 (synthetic), $c over tcp: 24 greedy ids equal the single device's"
-    else
-        not_ok "vocabulary 32000, $c: output differs or failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    same_ids "$tmp/vsingle.txt" 24 "$tmp/v.yaml" -m "$tmp/v.gguf"
+    verdict $? "vocabulary 32000 (synthetic), $c over tcp: 24 greedy ids equal the single device's" \
+        "vocabulary 32000, $c: output differs or failed"
 done
-stop_workers
+end_workers v
 
 # 4. kill -9 of a worker in the middle of a mesh run: a clear error, not a hang
-start_workers k tcp || exit 1
+start_workers k tcp 127.0.0.1:0 || exit 1
 EXTRA=$'dead_after_ms: 400\ninject: {delay_ms: 2}' cluster_file "$tmp/k.yaml" stream mesh
 timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/k.yaml" \
     >"$tmp/out.txt" 2>"$tmp/err.txt" &
 gen=$!
 pids+=("$gen")
 sleep 1.5
-kill -9 "${wpids[1]}"
+kill -9 "$(cat "$tmp/k-2.pid")"
 wait "$gen"
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
@@ -182,5 +148,5 @@ else
     not_ok "kill -9 of worker 2 in a mesh (exit $rc)"
     sed 's/^/    /' "$tmp/err.txt" | head -20
 fi
-stop_workers
+end_workers k
 finish

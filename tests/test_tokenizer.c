@@ -225,14 +225,7 @@ static void small_vocabularies_encode_inside_the_vocabulary(void) {
 /* The pair `halo generate` loads: a 35-token model and vocabulary (no byte pieces, no space
    piece) run an ordinary prompt through the forward pass (issue 18: it aborted). */
 static void small_vocabulary_model_runs_a_prompt(void) {
-    halo_model_config cfg = {.dim = 8,
-                             .hidden_dim = 16,
-                             .n_layers = 1,
-                             .n_heads = 2,
-                             .n_kv_heads = 2,
-                             .vocab_size = 35,
-                             .seq_len = 32,
-                             .shared_classifier = 1};
+    halo_model_config cfg = tu_model_shape("small-vocab");
     halo_model *m = tu_random_model("small-vocab.bin", &cfg, 5, NULL);
     halo_tokenizer *t = NULL;
     halo_err err = {0};

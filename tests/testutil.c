@@ -108,10 +108,9 @@ halo_model_config tu_model_shape(const char *name) {
         const char *name;
         halo_model_config cfg; /* dim, hidden, layers, heads, kv heads, vocab, seq, shared */
     } shapes[] = {
-        {"gqa", {96, 200, 3, 6, 2, 50, 16, 0}},
-        {"big-groups", {128, 512, 4, 4, 2, 16, 8, 0}},
-        {"tiny", {16, 32, 4, 2, 2, 8, 8, 1}},
-        {"k-blocks", {256, 512, 2, 4, 2, 512, 64, 0}},
+        {"gqa", {96, 200, 3, 6, 2, 50, 16, 0}},   {"big-groups", {128, 512, 4, 4, 2, 16, 8, 0}},
+        {"tiny", {16, 32, 4, 2, 2, 8, 8, 1}},     {"k-blocks", {256, 512, 2, 4, 2, 512, 64, 0}},
+        {"mesh", {64, 160, 3, 4, 2, 512, 32, 0}}, {"small-vocab", {8, 16, 1, 2, 2, 35, 32, 1}},
     };
 
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)

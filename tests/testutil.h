@@ -45,7 +45,11 @@ unsigned char *tu_read_file(const char *path, size_t *n);
  *  - "k-blocks": widths that are whole quantisation K blocks (dim 256, hidden 512), so every
  *    GGUF type applies, and matrices large enough for the FFN and classifier products to be
  *    split across threads; 2 layers, 4 heads over 2 KV heads, 512 tokens, 64 positions,
- *    separate classifier.
+ *    separate classifier;
+ *  - "mesh": 5 FFN groups of 32 neurons (hidden 160) and 2 attention groups: dim 64,
+ *    3 layers, 4 heads over 2 KV heads, 512 tokens, 32 positions, separate classifier;
+ *  - "small-vocab": the 35-token vocabulary of a model without byte pieces: dim 8,
+ *    hidden 16, 1 layer, 2 heads, 32 positions, shared classifier.
  * An unknown name fails the test.
  */
 halo_model_config tu_model_shape(const char *name);

@@ -19,6 +19,8 @@
 # F`: random weights of the 110M shape, tokenizer embedded). Every process it starts is
 # stopped on exit (trap); it talks only to 127.0.0.1.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -35,45 +37,15 @@ while [ $# -gt 0 ]; do
     --big-tokens) big_tokens=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --before) before=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-encryption: unknown argument $1" >&2; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
-[ -x "$halo" ] || { echo "bench-encryption: $halo not built" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-benc.XXXXXX")
-cleanup() {
-    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$halo" keygen "$tmp/k.key" >/dev/null
+bench_tmp "$halo" halo-benc
 
 # workers NAME BIN MODEL: starts three workers of BIN; prints their addresses comma-separated
 workers() {
-    local name=$1 bin=$2 model=$3 addrs=() i a
-    for i in 1 2 3; do
-        "$bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" -m "$model" \
-            >"$tmp/$name-$i.log" 2>&1 &
-        echo $! >"$tmp/$name-$i.pid"
-    done
-    for i in 1 2 3; do
-        a=""
-        for _ in $(seq 600); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name-$i.log")
-            [ -n "$a" ] && break
-            sleep 0.1
-        done
-        [ -n "$a" ] || { echo "bench-encryption: worker $name-$i did not start" >&2; exit 1; }
-        addrs+=("$a")
-    done
-    (IFS=,; echo "${addrs[*]}")
-}
-
-stop_workers() {
-    local f
-    for f in "$tmp/$1"-*.pid; do kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+    start_workers "$tmp" "$1" "$2" worker --listen 127.0.0.1:0 --key "$tmp/k.key" -m "$3"
 }
 
 # run BIN CLUSTER MODEL N: one generation; prints its ms/token
@@ -122,8 +94,8 @@ bench() {
         echo "# $label round $r: ${configs[*]} = $line" >&2
         unset got
     done
-    stop_workers "w-$label"
-    stop_workers "b-$label"
+    stop_pids "$tmp" "w-$label"
+    stop_pids "$tmp" "b-$label"
     local med_enc med_auth ratio row
     med_enc=$(awk '{print $1}' "$tmp/$label.txt" | median)
     med_auth=$(awk '{print $2}' "$tmp/$label.txt" | median)

@@ -54,43 +54,18 @@ while [ $# -gt 0 ]; do
             models+=("$2|$3|$4||"); shift 3
         fi
         ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
 [ ${#models[@]} -gt 0 ] ||
     models=("stories260K|$repo/models/stories260K.bin|$repo/models/tok512.bin||")
-[ -x "$halo" ] || { echo "bench-sockets-collective: $halo not built" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsc.XXXXXX")
-cleanup() {
-    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$halo" keygen "$tmp/k.key" >/dev/null
+bench_tmp "$halo" halo-bsc
 
 # workers MODEL TRANSPORT: three halo workers, their addresses comma-separated
 workers() {
-    local model=$1 transport=$2 addrs=() i a
-    for i in 1 2 3; do
-        "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport "$transport" \
-            -m "$model" --threads 1 >"$tmp/w-$transport-$i.log" 2>&1 &
-        echo $! >"$tmp/w-$transport-$i.pid"
-    done
-    for i in 1 2 3; do
-        a=""
-        for _ in $(seq 300); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w-$transport-$i.log" \
-                2>/dev/null || true)
-            [ -n "$a" ] && break
-            sleep 0.1
-        done
-        [ -n "$a" ] || { log "worker did not start"; exit 1; }
-        addrs+=("$a")
-    done
-    (IFS=,; echo "${addrs[*]}")
+    start_workers "$tmp" "w-$2" "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" \
+        --transport "$2" -m "$1" --threads 1
 }
 
 # dllama_workers: three distributed-llama workers on free ports; prints their addresses
@@ -108,10 +83,7 @@ dllama_workers() {
 }
 
 stop_all() {
-    for f in "$tmp"/*.pid; do
-        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-        rm -f "$f"
-    done
+    stop_pids "$tmp"
     wait 2>/dev/null || true
 }
 
@@ -166,7 +138,7 @@ bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
             local da
             da=$(dllama_workers)
             echo "$r dllama $(one_dllama "$dm" "$dt" "$da")" >>"$tmp/rows"
-            for f in "$tmp"/dw-*.pid; do kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+            stop_pids "$tmp" dw
         fi
     done
     stop_all

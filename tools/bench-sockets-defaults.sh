@@ -50,19 +50,12 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$halo" ] || { echo "bench-sockets-defaults: $halo not built" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsd.XXXXXX")
 netns_names halo-bsd 10.216
 made_ns=0
-# workers are started inside $(...): their pids go to files, not to a variable
-cleanup() {
-    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$halo" keygen "$tmp/k.key" >/dev/null
+# workers are started inside $(...): their pids go to files, not to a variable (bench_tmp's
+# exit trap stops them)
+cleanup_more() { [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"; }
+bench_tmp "$halo" halo-bsd
 
 setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W"; }
 
@@ -70,36 +63,17 @@ kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-bsr" "$NS_W:halo-bsw"; }
 
 # workers MODE MODEL TRANSPORT: starts three, prints their addresses comma-separated
 workers() {
-    local mode=$1 model=$2 transport=$3 addrs=() i a host=127.0.0.1
+    local mode=$1 model=$2 transport=$3 host=127.0.0.1 ns=()
     [ "$mode" = netns ] && host=$IP_W
+    [ "$mode" = netns ] && ns=(ip netns exec "$NS_W")
     # started directly in the background (not through `at`, a function: its $! was the
     # subshell's, and killing that left the worker running after the script ended)
-    local ns=()
-    [ "$mode" = netns ] && ns=(ip netns exec "$NS_W")
-    for i in 1 2 3; do
-        "${ns[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
-            --transport "$transport" -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
-        echo $! >"$tmp/w-$transport-$i.pid"
-    done
-    for i in 1 2 3; do
-        a=""
-        for _ in $(seq 300); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w-$transport-$i.log" \
-                2>/dev/null || true)
-            [ -n "$a" ] && break
-            sleep 0.1
-        done
-        [ -n "$a" ] || { log "worker did not start"; exit 1; }
-        addrs+=("$a")
-    done
-    (IFS=,; echo "${addrs[*]}")
+    start_workers "$tmp" "w-$transport" "${ns[@]}" "$halo" worker --listen "$host:0" \
+        --key "$tmp/k.key" --transport "$transport" -m "$model"
 }
 
 stop_workers() {
-    for f in "$tmp"/*.pid; do
-        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-        rm -f "$f"
-    done
+    stop_pids "$tmp"
     wait 2>/dev/null || true
 }
 

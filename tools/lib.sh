@@ -45,3 +45,60 @@ rt_prio() {
         fi
     fi
 }
+
+# start_workers DIR NAME CMD...: runs the command line CMD (a `halo worker` listening on a
+# port 0, or the same behind a prefix such as `ip netns exec NS`) three times in the
+# background, each with its output in DIR/NAME-I.log and its pid in DIR/NAME-I.pid (I = 1, 2,
+# 3); waits up to 60 s for each one's "listening on ADDR " line and prints the three ADDRs
+# comma-separated. Exits 1 with a log line when one does not start (run it in $(...): the
+# caller's assignment then fails). stop_pids DIR NAME stops them.
+start_workers() {
+    local dir=$1 name=$2 addrs=() i a
+    shift 2
+    for i in 1 2 3; do
+        "$@" >"$dir/$name-$i.log" 2>&1 &
+        echo $! >"$dir/$name-$i.pid"
+    done
+    for i in 1 2 3; do
+        a=""
+        for _ in $(seq 600); do
+            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$dir/$name-$i.log" \
+                2>/dev/null || true)
+            [ -n "$a" ] && break
+            sleep 0.1
+        done
+        [ -n "$a" ] || { log "worker $name-$i did not start"; exit 1; }
+        addrs+=("$a")
+    done
+    (IFS=,; echo "${addrs[*]}")
+}
+
+# stop_pids DIR [NAME]: kills the process of every DIR/NAME-*.pid (of every DIR/*.pid without
+# NAME) and removes those files; never fails, waits for nothing.
+stop_pids() {
+    local f
+    for f in "$1/${2:+$2-}"*.pid; do
+        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
+}
+
+# bench_tmp HALO PREFIX: for a script that runs a socket cluster of the binary HALO: exits 1
+# with a log line unless HALO is executable; sets tmp to a new directory
+# ${TMPDIR:-/tmp}/PREFIX.XXXXXX holding a cluster key tmp/k.key (HALO keygen); on exit (trap
+# EXIT) the processes of its *.pid files are stopped (stop_pids), the caller's function
+# cleanup_more runs when one is defined, and the directory is removed.
+bench_tmp() {
+    [ -x "$1" ] || { log "$1 not built"; exit 1; }
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX")
+    trap bench_cleanup EXIT
+    "$1" keygen "$tmp/k.key" >/dev/null
+}
+
+# bench_cleanup: what bench_tmp runs on exit.
+bench_cleanup() {
+    stop_pids "$tmp"
+    wait 2>/dev/null || true
+    if declare -F cleanup_more >/dev/null; then cleanup_more; fi
+    rm -rf "$tmp"
+}
