@@ -10,6 +10,7 @@
 #include "core/transport_loop.h"
 #include "net/clusterfile.h"
 #include "net/key.h"
+#include "net/replan.h"
 #include "net/transport.h"
 #include "results/measured.h"
 
@@ -246,7 +247,7 @@ static void log_line(void *ctx, const char *line) {
 
 /* The engine of a socket cluster: the file's engine section, the flags over it. */
 static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner_opts *o,
-                         const char *model_path, halo_err *err) {
+                         const char *model_path, int *scheduled, halo_err *err) {
     int n = cf->n_workers + 1;
     const char *bad = NULL;
     int rc = halo_engine_args_apply(&cf->engine, &o->engine, &bad, err);
@@ -278,6 +279,12 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
     }
     if (rc == HALO_OK)
         rc = halo_clusterfile_finish(cf, 1, err);
+    /* placement scheduled: the root probes its workers at join and runs the scheduler itself
+       (net/replan.h); the engine starts from an equal split it does not use */
+    *scheduled =
+        rc == HALO_OK && cf->engine.placement && strcmp(cf->engine.placement, "scheduled") == 0;
+    if (*scheduled)
+        rc = halo_engine_set(&cf->engine, "placement", "equal", err);
     char bundled[4096];
     halo_engine_env env = {.model = e->b.model,
                            .model_path = model_path,
@@ -310,8 +317,9 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     if (rc == HALO_OK)
         rc = halo_net_key_load(cf.key_path, key, err);
+    int scheduled = 0;
     if (rc == HALO_OK)
-        rc = remote_engine(e, &cf, o, model_path, err);
+        rc = remote_engine(e, &cf, o, model_path, &scheduled, err);
     if (rc == HALO_OK)
         rc = halo_engine_shares(e->engine, shares, err);
     if (rc == HALO_OK) {
@@ -337,6 +345,10 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
             .auth_only = cf.auth_only,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+            .scheduled = scheduled,
+            .replan_tokens = cf.replan_tokens,
+            .replan_band = cf.replan_band,
+            .speed_override = cf.speed,
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
         (void)snprintf(e->system, sizeof e->system, "%s",
@@ -355,7 +367,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                                ec->policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
                                rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
                                ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
-                               ec->placement);
+                               scheduled ? "scheduled" : ec->placement);
         }
         if (rc == HALO_OK)
             rc = halo_remote_new(&e->r, &rc_cfg, err);
@@ -516,6 +528,13 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   (unsigned long long)st.lost, (unsigned long long)st.rejoined,
                   (unsigned long long)st.stalls, (unsigned long long)st.recomputations,
                   (unsigned long long)st.replayed_tokens, st.alive);
+    const halo_replan *rp = halo_remote_replan(e->r);
+    if (rp) {
+        char split[192];
+        halo_replan_split(rp, split, sizeof split);
+        (void)fprintf(f, "scheduled placement: %llu re-plans; split now %s\n",
+                      (unsigned long long)st.replans, split);
+    }
     (void)fprintf(f,
                   "root transport: %llu frames sent, %llu received; dropped %llu injected, "
                   "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "

@@ -21,6 +21,9 @@
 #define HALO_NET_JOIN_VERSION 2 /* 2: the session key exchange (issue 18) */
 
 #define HALO_NET_JOIN_ENCRYPT 1u /* flags: session payloads encrypted (else authenticated) */
+#define HALO_NET_JOIN_PROBE                                      \
+    2u /* flags: time the speed probe and send it after the JACK \
+          (net/probe.h; scheduled placement, issue 15) */
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {

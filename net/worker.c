@@ -8,6 +8,7 @@
 #include "core/loader.h"
 #include "core/node.h"
 #include "core/plan.h"
+#include "net/probe.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -28,7 +29,27 @@ typedef struct worker {
     int have_kx;
     uint64_t start_wall_ns; /* wall clock when this worker started */
     uint64_t early_joins;   /* JOINs stamped before that: ignored */
+    halo_net_probe probe;   /* the speed probe of session probe.session (issue 15) */
+    int have_probe;
 } worker;
+
+/* The speed probe a JOIN with HALO_NET_JOIN_PROBE asks for, after the JACK: timed once per
+   session (a repeated JOIN gets the same result again). */
+static void send_probe(worker *w, const halo_net_join *j, int dst) {
+    if (!w->have_probe || w->probe.session != j->session || w->probe.node_idx != j->node_idx) {
+        halo_net_probe p = {.node_idx = j->node_idx, .session = j->session};
+        if (halo_net_probe_run(w->cfg->model, w->cfg->pool, j->n_devices, 5000000, &p, NULL) !=
+            HALO_OK)
+            return;
+        w->probe = p;
+        w->have_probe = 1;
+        halo_net_log(w->cfg->log_fn, w->cfg->log_ctx, "speed probe: %.3g flop/s in %.1f ms",
+                     p.flops_per_s, (double)p.probe_ns / 1e6);
+    }
+    unsigned char buf[HALO_NET_PROBE_BYTES];
+    halo_net_probe_encode(&w->probe, buf);
+    (void)halo_net_send_control(w->t, dst, 0, buf, sizeof buf, NULL);
+}
 
 /* The session keys for JOIN j, made with a fresh key pair unless j repeats the exchange we
    answered last. */
@@ -146,6 +167,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     if (status == HALO_NET_JACK_OK)
         halo_net_set_session(w->t, 0, &sess);
     sodium_memzero(&sess, sizeof sess);
+    if (status == HALO_NET_JACK_OK && (j.flags & HALO_NET_JOIN_PROBE))
+        send_probe(w, &j, dst);
 }
 
 static int worker_stop(void *arg) {
