@@ -183,8 +183,17 @@ int halo_cmd_eval(int argc, char **argv) {
             err = rec_err;
         }
     }
+    /* the re-plans of a scheduled socket cluster, for --json (the runner is closed first) */
+    char *replans = NULL;
+    size_t replans_len = 0;
+    FILE *rf = o.json ? open_memstream(&replans, &replans_len) : NULL;
+    if (rf) {
+        halo_runner_replans_json(&e, rf);
+        (void)fclose(rf);
+    }
     halo_runner_close(&e);
     if (rc != HALO_OK) {
+        free(replans);
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
@@ -194,13 +203,17 @@ int halo_cmd_eval(int argc, char **argv) {
         halo_cli_print_json_string(stdout, o.file);
         (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f, "
-                     "\"contributions\": %llu, \"missing\": %llu}\n",
+                     "\"contributions\": %llu, \"missing\": %llu",
                      tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs,
                      (unsigned long long)expected, (unsigned long long)missing);
+        if (replans && replans_len)
+            (void)printf("%s", replans);
+        (void)printf("}\n");
     } else {
         (void)printf("file        %s\nstories     %ld\ntokens      %ld\ntruncated   %ld\n"
                      "nll/token   %.6f\nperplexity  %.6f\nseconds     %.3f\n",
                      o.file, tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
     }
+    free(replans);
     return HALO_EXIT_OK;
 }

@@ -464,6 +464,17 @@ int halo_runner_record(const halo_runner *e, const halo_runner_opts *o, const ch
                                    .missing_pct = NAN,
                                    .wall_s = (double)(halo_cli_now_ns() - e->opened_ns) / 1e9,
                                    .failed = failed};
+    halo_measured_replan replans[64];
+    const halo_replan *rp = e->r ? halo_remote_replan(e->r) : NULL;
+    for (int i = 0, n = rp ? halo_replan_count_events(rp) : 0; i < n; i++) {
+        const halo_replan_event *ev = halo_replan_event_at(rp, i);
+        if (ev && info.n_replans < 64)
+            replans[info.n_replans++] = (halo_measured_replan){.token = ev->token,
+                                                               .reason = ev->reason,
+                                                               .old_split = ev->old_split,
+                                                               .new_split = ev->new_split};
+    }
+    info.replans = replans;
     if (e->r) {
         halo_net_stats ns;
         halo_net_get_stats(halo_remote_transport(e->r), &ns);
@@ -577,6 +588,26 @@ void halo_runner_report(const halo_runner *e, FILE *f) {
                       (unsigned long long)s->stale, (unsigned long long)s->duplicate,
                       (unsigned long long)s->malformed, (unsigned long long)ls.msgs_dropped);
     }
+}
+
+void halo_runner_replans_json(const halo_runner *e, FILE *f) {
+    const halo_replan *rp = e->r ? halo_remote_replan(e->r) : NULL;
+    if (!rp)
+        return;
+    (void)fprintf(f, ", \"replans\": [");
+    for (int i = 0, k = 0, n = halo_replan_count_events(rp); i < n; i++) {
+        const halo_replan_event *ev = halo_replan_event_at(rp, i);
+        if (!ev)
+            continue;
+        (void)fprintf(f, "%s{\"token\": %d, \"reason\": ", k++ ? ", " : "", ev->token);
+        halo_cli_print_json_string(f, ev->reason);
+        (void)fprintf(f, ", \"old_split\": ");
+        halo_cli_print_json_string(f, ev->old_split);
+        (void)fprintf(f, ", \"new_split\": ");
+        halo_cli_print_json_string(f, ev->new_split);
+        (void)fprintf(f, "}");
+    }
+    (void)fprintf(f, "]");
 }
 
 void halo_runner_close(halo_runner *e) {

@@ -14,7 +14,7 @@
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
  *   #   inject.speed: [1e7, 1e7, 2.5e6, 1e7]   # flop/s instead of the probes (scheduled)
  *   replan_tokens: 32         # engine.placement scheduled: at most one re-plan per N tokens
- *   replan_band: 0.25         # and only beyond this drift and gain (hysteresis)
+ *   replan_band: 0.5          # and only beyond this drift and gain (hysteresis)
  *   encrypt: true             # false: session frames authenticated, not encrypted
  *   engine:                   # the engine configuration (core/engine.h): the same keys,
  *     baseline: halo          # values and meanings as a scenario's engine: section and

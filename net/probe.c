@@ -41,9 +41,11 @@ int halo_net_probe_run(const halo_model *model, halo_pool *pool, int n_devices, 
         for (int i = 0; i < c->dim; i++)
             x[i] = (float)((i % 7) - 3) * 0.125f;
         halo_act_set(&act, x, c->dim);
-        uint64_t t0 = mono_ns(), now = t0;
+        uint64_t t0 = mono_ns(), now = t0, best = 0;
+        uint64_t per_pass = (uint64_t)c->n_layers * 4ull * (uint64_t)rows * (uint64_t)c->dim;
         int passes = 0;
         while (passes < 1000000 && (passes == 0 || now - t0 < budget_ns)) {
+            uint64_t p0 = now;
             for (int l = 0; l < c->n_layers; l++) {
                 const halo_layer *L = halo_model_layer(model, l);
                 halo_mat_vec(pool, y, &L->w1, 0, 0, x, halo_act_get(&act, &L->w1), rows, c->dim, 0);
@@ -51,11 +53,14 @@ int halo_net_probe_run(const halo_model *model, halo_pool *pool, int n_devices, 
             }
             passes++;
             now = mono_ns();
+            if (!best || now - p0 < best)
+                best = now > p0 ? now - p0 : 1;
         }
+        /* the fastest pass: a pass the scheduler interrupted (other processes probing at the
+           same time on a shared host) says nothing about the device */
         out->probe_ns = now > t0 ? now - t0 : 1;
-        out->flops =
-            (uint64_t)passes * (uint64_t)c->n_layers * 4ull * (uint64_t)rows * (uint64_t)c->dim;
-        out->flops_per_s = (double)out->flops * 1e9 / (double)out->probe_ns;
+        out->flops = (uint64_t)passes * per_pass;
+        out->flops_per_s = (double)per_pass * 1e9 / (double)best;
     }
     halo_act_free(&act);
     free(x);

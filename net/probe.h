@@ -32,7 +32,8 @@ typedef struct halo_net_probe {
  * Times products of `model`'s W1 and W3 rows over an equal share (1 / n_devices of the
  * hidden dimension, at least one row) of every layer, with `pool` (borrowed, may be NULL),
  * repeated until about `budget_ns` passed (at least one pass), and fills
- * out->flops_per_s, probe_ns and flops (node_idx and session are left as they are). A
+ * out->flops_per_s (from the fastest pass: an interrupted pass says nothing about the
+ * device), probe_ns and flops (node_idx and session are left as they are). A
  * shape-only model has nothing to time: the rate is 0. Allocates one scratch vector.
  * Errors: HALO_ERR_NOMEM.
  */

@@ -46,7 +46,7 @@ int halo_replan_new(halo_replan **out, const halo_replan_config *cfg, halo_err *
     if (!rp->cfg.every_tokens)
         rp->cfg.every_tokens = 32;
     if (!(rp->cfg.band > 0))
-        rp->cfg.band = 0.25;
+        rp->cfg.band = 0.5;
     if (!(rp->cfg.lossy_rate > 0))
         rp->cfg.lossy_rate = 0.01;
     if (!rp->cfg.packet_bytes)
@@ -94,11 +94,18 @@ static uint64_t msg_bytes(const halo_replan *rp) {
 static int build_problem(const halo_replan *rp, halo_sched_device *sd, int *map, int *k_out,
                          halo_sched_problem *p, halo_err *err) {
     int k = 0;
+    /* a worker whose round trip is not measured yet (it held no groups) is taken to be as
+       far as the farthest measured one, not free */
+    uint64_t known = 0;
+    for (int d = 1; d < rp->cfg.n_devices; d++)
+        if (rp->dev[d].alive && rp->dev[d].comm_ns > known)
+            known = rp->dev[d].comm_ns;
     for (int d = 0; d < rp->cfg.n_devices; d++) {
         if (!rp->dev[d].alive)
             continue;
         double tx_ns = (double)msg_bytes(rp) * 8.0 / LINK_BPS * 1e9;
-        double lat = (double)rp->dev[d].comm_ns / 2.0 - tx_ns;
+        uint64_t comm = rp->dev[d].comm_ns ? rp->dev[d].comm_ns : known;
+        double lat = (double)comm / 2.0 - tx_ns;
         sd[k] = (halo_sched_device){.flops_per_s = speed_of(rp, d),
                                     .mem_bw_bps = 1e15, /* the probe's rate includes memory */
                                     .mem_bytes = 1ull << 50,
@@ -150,6 +157,11 @@ void halo_replan_observe(halo_replan *rp, int d, const halo_node_link *link) {
     }
     if (comm >= 0)
         rp->dev[d].comm_ns = comm > 1 ? (uint64_t)comm : 1;
+}
+
+void halo_replan_set_comm(halo_replan *rp, int d, uint64_t comm_ns) {
+    if (d > 0 && d < rp->cfg.n_devices)
+        rp->dev[d].comm_ns = comm_ns;
 }
 
 void halo_replan_set_loss(halo_replan *rp, int d, double loss) {
@@ -238,8 +250,8 @@ static int solve(const halo_replan *rp, int count[2][HALO_MAX_DEVICES], double *
     return rc;
 }
 
-/* The modelled time of the current plan under what is known now. */
-static double current_obj(const halo_replan *rp) {
+/* The modelled time of split `count` under what is known now. */
+static double obj_of(const halo_replan *rp, int count[2][HALO_MAX_DEVICES]) {
     halo_sched_device sd[HALO_MAX_DEVICES];
     int map[HALO_MAX_DEVICES], k;
     halo_sched_problem p;
@@ -250,7 +262,7 @@ static double current_obj(const halo_replan *rp) {
         int total[2] = {0, 0};
         for (int b = 0; b < 2; b++)
             for (int i = 0; i < k; i++) {
-                s.n_groups[b][i] = rp->count[b][map[i]];
+                s.n_groups[b][i] = count[b][map[i]];
                 total[b] += s.n_groups[b][i];
             }
         if (total[0] == p.groups.n_attn && total[1] == p.groups.n_ffn)
@@ -328,7 +340,7 @@ int halo_replan_check(halo_replan *rp, int token, int *changed, halo_err *err) {
                                    "%sdevice %d's speed %.3g -> %.3g flop/s", at ? "; " : "", d,
                                    rp->used[d].flops_per_s, rp->dev[d].flops_per_s);
         } else if (drifted((double)rp->dev[d].comm_ns, (double)rp->used[d].comm_ns, rp->cfg.band,
-                           50000.0)) {
+                           100000.0)) {
             drift = 1;
             at += (size_t)snprintf(reason + at, sizeof reason - at,
                                    "%sdevice %d's round trip %.3f -> %.3f ms", at ? "; " : "", d,
@@ -343,7 +355,17 @@ int halo_replan_check(halo_replan *rp, int token, int *changed, halo_err *err) {
     int rc = solve(rp, count, &obj, err);
     if (rc != HALO_OK)
         return rc;
-    double cur = current_obj(rp);
+    if (!loss_changed) {
+        /* a drift moves FFN groups only: they hold no state, while moved attention groups
+           need the sequence recomputed for their KV caches (a cost growing with the position
+           that a drift of a round trip does not repay). The two blocks' times add up with
+           no coupling (memory is not modelled), so the solved FFN counts stay optimal. */
+        memcpy(count[HALO_SCHED_ATTN], rp->count[HALO_SCHED_ATTN], sizeof count[0]);
+        obj = obj_of(rp, count);
+    }
+    int cur_count[2][HALO_MAX_DEVICES];
+    memcpy(cur_count, rp->count, sizeof cur_count);
+    double cur = obj_of(rp, cur_count);
     int same = memcmp(count, rp->count, sizeof rp->count) == 0;
     int worth = loss_changed || !(obj * (1.0 + rp->cfg.band) >= cur);
     if (same || !worth) {

@@ -16,21 +16,23 @@
  *    gap.
  *
  * The schedule: the scheduler's heuristic over the alive devices with those speeds, round
- * trips and losses (penalty of a lost exchange: what the caller says, the deadline under
- * relaxed sync), and one rule of HALO's critical placement on top: a device whose link is
- * lossy (frame loss above `lossy_rate`) holds no attention group. Attention groups are
- * pinned to their devices by their KV caches and awaited at every sync (the importance hook
- * moves only FFN groups per sync), so each of their lost exchanges costs a deadline; they go
- * to the non-lossy device whose modelled time grows least.
+ * trips (a worker not measured yet: the largest measured one) and losses (penalty of a lost
+ * exchange: what the caller says, the deadline under relaxed sync), and one rule of HALO's critical
+ * placement on top: a device whose link is lossy (frame loss above `lossy_rate`) holds no attention
+ * group. Attention groups are pinned to their devices by their KV caches and awaited at every sync
+ * (the importance hook moves only FFN groups per sync), so each of their lost exchanges costs a
+ * deadline; they go to the non-lossy device whose modelled time grows least.
  *
  * The re-plan rule (hysteresis, bounded rate): at a token boundary, at most once every
  * `every_tokens` tokens, the measurements are compared with those the current plan was made
  * with. A re-plan happens when a link turned lossy or clean (frame loss above `lossy_rate`,
- * clean again below half of it), or when a speed or a round trip drifted by
- * more than `band` (relative; round trips by at least 50 us) and the new schedule's modelled
- * time is better than the current one's by more than `band` as well; a new schedule equal to
- * the current one is no re-plan. Membership changes (a lost or rejoined worker) always plan
- * again. Each re-plan is kept as an event (token, reason, old and new split).
+ * clean again below half of it), or when a speed or a round trip drifted by more than `band`
+ * (relative; round trips by at least 100 us) and the new schedule's modelled time is better
+ * than the current one's by more than `band` as well; a new schedule equal to the current one
+ * is no re-plan. A drift moves FFN groups only (they hold no state); attention groups, whose
+ * KV caches make a move cost a recomputation of the sequence so far, move when a link turns
+ * lossy or clean and when the membership changes. Membership changes (a lost or rejoined worker)
+ * always plan again. Each re-plan is kept as an event (token, reason, old and new split).
  *
  * Not here: applying a plan (net/root.c sets the placement at a token boundary and
  * recomputes the sequence when attention groups moved), the measurements themselves.
@@ -51,7 +53,7 @@ typedef struct halo_replan_config {
     const halo_groups *groups; /* copied */
     int n_devices;             /* root included, 2..HALO_MAX_DEVICES */
     int every_tokens;          /* at most one re-plan per this many tokens; 0 = 32 */
-    double band;               /* hysteresis (relative drift and gain); 0 = 0.25 */
+    double band;               /* hysteresis (relative drift and gain); 0 = 0.5 */
     double lossy_rate;         /* frame loss that makes a link lossy; 0 = 0.01 */
     uint64_t packet_bytes;     /* payload per datagram; 0 = 1336 (UDP, 1400-byte MTU) */
 } halo_replan_config;
@@ -87,6 +89,9 @@ void halo_replan_set_device(halo_replan *rp, int d, int alive, double flops_per_
 /* The measurement of device d's link from the root node (halo_node_get_link): updates its
    comm_ns (the delay less the modelled compute of its current groups). */
 void halo_replan_observe(halo_replan *rp, int d, const halo_node_link *link);
+
+/* Device d's round trip without compute, measured otherwise (ping at join), ns. */
+void halo_replan_set_comm(halo_replan *rp, int d, uint64_t comm_ns);
 
 /* Device d's measured frame loss (clamped to [0, 0.99]). */
 void halo_replan_set_loss(halo_replan *rp, int d, double loss);

@@ -598,6 +598,53 @@ static void measure_loss(halo_remote *r, int d) {
     }
 }
 
+typedef struct ping_wait {
+    halo_remote *r;
+    uint64_t sent_ns;
+    int timed_out;
+} ping_wait;
+
+static int pings_back(void *arg) {
+    ping_wait *pw = arg;
+    if (pw->timed_out)
+        return 1;
+    for (int d = 1; d < pw->r->n_devices; d++)
+        if (pw->r->w[d].joined && halo_net_last_heard_ns(pw->r->t, d) < pw->sent_ns)
+            return 0;
+    return 1;
+}
+
+static void ping_timeout(void *arg) {
+    ((ping_wait *)arg)->timed_out = 1;
+}
+
+/* The initial round trips, before any exchange has measured them: three rounds of pings
+   (the transport answers them at once), the fastest of each worker's answers. Nothing else
+   travels then, so the first frame heard after a ping is its answer. */
+static void sched_ping(halo_remote *r) {
+    uint64_t best[HALO_MAX_DEVICES] = {0};
+    for (int round = 0; round < 3; round++) {
+        ping_wait pw = {.r = r, .sent_ns = r->t->ops->now_ns(r->t, 0)};
+        uint64_t id = 0;
+        for (int d = 1; d < r->n_devices; d++)
+            if (r->w[d].joined)
+                (void)halo_net_ping(r->t, 0, d, NULL);
+        if (r->t->ops->schedule(r->t, 0, 100000000ull, ping_timeout, &pw, &id, NULL) != HALO_OK)
+            return;
+        (void)r->t->ops->run(r->t, pings_back, &pw, NULL);
+        pw.timed_out = 1;
+        (void)r->t->ops->cancel(r->t, id);
+        for (int d = 1; d < r->n_devices; d++) {
+            uint64_t heard = halo_net_last_heard_ns(r->t, d);
+            if (r->w[d].joined && heard >= pw.sent_ns && (!best[d] || heard - pw.sent_ns < best[d]))
+                best[d] = heard - pw.sent_ns ? heard - pw.sent_ns : 1;
+        }
+    }
+    for (int d = 1; d < r->n_devices; d++)
+        if (best[d])
+            halo_replan_set_comm(r->rp, d, best[d]);
+}
+
 /* Who is in the cluster, how fast, and what its link measures, into the scheduler. */
 static void sched_members(halo_remote *r) {
     for (int d = 1; d < r->n_devices; d++) {
@@ -640,6 +687,8 @@ static void log_event(halo_remote *r) {
 
 static int sched_rebuild(halo_remote *r, halo_err *err) {
     sched_members(r);
+    if (!halo_replan_count_events(r->rp) && !r->stats.lost && !r->stats.rejoined)
+        sched_ping(r); /* the first plan */
     int before = halo_replan_count_events(r->rp);
     char reason[64];
     (void)snprintf(reason, sizeof reason, "membership changed at position %d", r->cur_pos);

@@ -66,7 +66,7 @@ typedef struct halo_remote_config {
        re-planned when the measurements drift (weights is then ignored) */
     int scheduled;
     int replan_tokens;            /* at most one re-plan per this many tokens; 0 = 32 */
-    double replan_band;           /* hysteresis; 0 = 0.25 */
+    double replan_band;           /* hysteresis; 0 = 0.5 */
     const double *speed_override; /* (n_workers + 1) flop/s or NULL: used instead of the
                                      probed speeds (tests and what-if runs: a slow device) */
     halo_net_log_fn log_fn;

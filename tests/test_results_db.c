@@ -288,7 +288,7 @@ static void version_1_database_is_refused_then_migrated(void) {
     /* refused for reading and for writing, naming the command that migrates */
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_READ, &err), HALO_ERR_FORMAT);
     ASSERT(db == NULL);
-    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 4");
+    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 5");
     ASSERT_STR_CONTAINS(err.msg, "halo db migrate");
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_CREATE, &err), HALO_ERR_FORMAT);
     /* migrated: its run kept, and the schema of a new database, object for object */
