@@ -320,6 +320,14 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
     int scheduled = 0;
     if (rc == HALO_OK)
         rc = remote_engine(e, &cf, o, model_path, &scheduled, err);
+    if (rc == HALO_OK && !scheduled && (cf.replan_tokens || cf.replan_band > 0 || cf.speed))
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "%s: %s applies to engine.placement scheduled only (the placement is %s)",
+                       o->cluster,
+                       cf.speed           ? "inject.speed"
+                       : cf.replan_tokens ? "replan_tokens"
+                                          : "replan_band",
+                       halo_engine_get_config(e->engine)->placement);
     if (rc == HALO_OK)
         rc = halo_engine_shares(e->engine, shares, err);
     if (rc == HALO_OK) {

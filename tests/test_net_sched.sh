@@ -15,7 +15,8 @@
 #           the ids equal the single device's
 #   steady  a clean run with the default (halo) preset, re-plans allowed every 8 tokens: zero
 #           re-plans (the ids are not compared: under load the halo preset may drop a
-#           contribution that comes later than its deadline)
+#           contribution that comes later than its deadline); replan_tokens without
+#           placement scheduled is refused
 set -u
 halo_bin=$1
 src=$2
@@ -216,6 +217,15 @@ inject: {speed: $SLOWED}" cluster "$tmp/steady.yaml" "${w[@]}"
     local rc=$?
     local n
     n=$(grep -c "re-plan at token" "$tmp/steady.err")
+    # the scheduler's keys without the scheduler are refused, naming the key
+    printf 'key: k.key\nworkers: [%s]\nreplan_tokens: 8\n' "${w[0]}" >"$tmp/bad.yaml"
+    if ! timeout 30 "$halo_bin" generate -n 2 --cluster "$tmp/bad.yaml" >/dev/null \
+        2>"$tmp/bad.err" && grep -q "replan_tokens applies to engine.placement scheduled only" \
+        "$tmp/bad.err"; then
+        ok "replan_tokens without placement scheduled is refused"
+    else
+        not_ok "replan_tokens without placement scheduled: $(cat "$tmp/bad.err")"
+    fi
     if [ $rc -eq 0 ] && [ "$n" = 0 ] && grep -q "0 re-plans" "$tmp/steady.err"; then
         ok "a clean steady run re-plans zero times"
     else

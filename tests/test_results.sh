@@ -367,7 +367,7 @@ case_results_measured() {
         ALTER TABLE run DROP COLUMN queue_drops; ALTER TABLE device_stat DROP COLUMN queue_drops;
         DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from;
         ALTER TABLE run DROP COLUMN resolved; ALTER TABLE run DROP COLUMN point_hash; DROP VIEW measured_cell;
-        DROP TABLE measured_token; DROP TABLE measured_run;
+        DROP TABLE measured_replan; DROP TABLE measured_token; DROP TABLE measured_run;
         CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE r.scenario_hash = (SELECT s.hash
             FROM scenario s WHERE s.name = r.scenario_name ORDER BY s.first_seen DESC, s.rowid
             DESC LIMIT 1); PRAGMA user_version = 1"
