@@ -161,7 +161,7 @@ void halo_replan_observe(halo_replan *rp, int d, const halo_node_link *link) {
 }
 
 void halo_replan_set_comm(halo_replan *rp, int d, uint64_t comm_ns) {
-    if (d > 0 && d < rp->cfg.n_devices)
+    if (d > 0 && d < rp->cfg.n_devices && d < HALO_MAX_DEVICES)
         rp->dev[d].comm_ns = comm_ns;
 }
 

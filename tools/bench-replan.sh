@@ -79,7 +79,7 @@ run() {
     {
         echo "key: k.key"
         echo "workers: [${w[0]}, 127.0.0.1:$port, ${w[2]}]"
-        echo "replan_tokens: $replan"
+        [ "$cfg" = scheduled ] && echo "replan_tokens: $replan"
         echo "engine:"
         [ "$cfg" = scheduled ] && echo "  placement: scheduled" || echo "  placement: equal"
     } >"$tmp/c.yaml"
