@@ -5,10 +5,12 @@
 # gone to the worker. Two cluster files, both the halo preset (no other engine key):
 #   fixed      engine.placement equal (the preset's split over sockets);
 #   scheduled  engine.placement scheduled (probes, measured links, re-plans every
-#              --replan-tokens tokens at most).
-# Each round runs both once (the order alternating), so load on the shared machine falls on
-# both alike; it prints each run's ms/token (the root's generation line) and re-plans, then
-# the medians and the median of the per-round ratios scheduled / fixed.
+#              --replan-tokens tokens at most);
+#   once       engine.placement scheduled planned once at join (replan_tokens 1000000): what
+#              the probes and the first round trips alone give, without re-plans.
+# Each round runs each once (the order rotating), so load on the shared machine falls on all
+# alike; it prints each run's ms/token (the root's generation line) and re-plans, then the
+# medians and the medians of the per-round ratios scheduled / fixed and once / fixed.
 #
 #   tools/bench-replan.sh [--rounds N] [--tokens N] [--loss P] [--after N] [--replan-tokens N]
 #                         [--model M.bin --tokenizer T.bin] [--bin PATH] [--lossy PATH]
@@ -80,8 +82,9 @@ run() {
         echo "key: k.key"
         echo "workers: [${w[0]}, 127.0.0.1:$port, ${w[2]}]"
         [ "$cfg" = scheduled ] && echo "replan_tokens: $replan"
+        [ "$cfg" = once ] && echo "replan_tokens: 1000000"
         echo "engine:"
-        [ "$cfg" = scheduled ] && echo "  placement: scheduled" || echo "  placement: equal"
+        [ "$cfg" = fixed ] && echo "  placement: equal" || echo "  placement: scheduled"
     } >"$tmp/c.yaml"
     timeout 900 "$halo" generate "${margs[@]}" -t 0 -n "$tokens" -p "Once upon a time" \
         --cluster "$tmp/c.yaml" >/dev/null 2>"$tmp/$cfg-$r.err" || true
@@ -98,21 +101,25 @@ echo "# $(date -u +%FT%TZ) $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); m
     "$tokens tokens, loss $loss on worker 2's link after $after datagrams, replan_tokens $replan"
 echo "round config ms_per_token replans relay"
 for r in $(seq "$rounds"); do
-    order="fixed scheduled"
-    [ $((r % 2)) -eq 0 ] && order="scheduled fixed"
+    order="fixed scheduled once"
+    [ $((r % 3)) -eq 2 ] && order="scheduled once fixed"
+    [ $((r % 3)) -eq 0 ] && order="once fixed scheduled"
     for cfg in $order; do
         echo "$r $cfg $(run "$cfg" "$r")"
     done
 done | tee "$tmp/rows"
 awk '
-    { ms[$2, $1] = $3; if ($2 == "fixed") f[++nf] = $3; else s[++ns] = $3 }
+    { ms[$2, $1] = $3; if ($2 == "fixed") f[++nf] = $3; else if ($2 == "scheduled") s[++ns] = $3; else o[++no] = $3 }
     function median(a, n,   i, j, t) {
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
     END {
-        for (r = 1; (("fixed", r) in ms); r++) q[r] = ms["scheduled", r] / ms["fixed", r]
-        printf "median ms/token: fixed %.3f, scheduled %.3f; scheduled / fixed per round: median %.2fx (", median(f, nf), median(s, ns), median(q, r - 1)
+        for (r = 1; (("fixed", r) in ms); r++) { q[r] = ms["scheduled", r] / ms["fixed", r]; p[r] = ms["once", r] / ms["fixed", r] }
+        printf "median ms/token: fixed %.3f, scheduled %.3f, once %.3f\n", median(f, nf), median(s, ns), median(o, no)
+        printf "scheduled / fixed per round: median %.2fx (", median(q, r - 1)
         for (i = 1; i < r; i++) printf "%s%.2f", (i > 1 ? " " : ""), ms["scheduled", i] / ms["fixed", i]
+        printf ")\nonce / fixed per round: median %.2fx (", median(p, r - 1)
+        for (i = 1; i < r; i++) printf "%s%.2f", (i > 1 ? " " : ""), ms["once", i] / ms["fixed", i]
         printf ")\n"
     }' "$tmp/rows"
