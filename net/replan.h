@@ -68,7 +68,8 @@ typedef struct halo_replan_device {
 
 /* One re-plan. */
 typedef struct halo_replan_event {
-    int token;                           /* the position from which the new split applies */
+    int token;                           /* tokens run before the new split applied (the
+                                            position, in one sequence from 0) */
     char reason[256];                    /* what drifted (cut at 255 bytes) */
     char old_split[192], new_split[192]; /* "attn 2,1,1,0 ffn 2,2,1,1": groups per device */
     int attn_moved; /* attention groups changed device (KV caches must be rebuilt) */

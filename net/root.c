@@ -56,7 +56,9 @@ struct halo_remote {
     uint64_t token_start_ns;
     int stalled;
     halo_remote_stats stats;
-    halo_replan *rp; /* scheduled placement (net/replan.h), or NULL */
+    halo_replan *rp;    /* scheduled placement (net/replan.h), or NULL */
+    int tokens_started; /* halo_remote_forward calls: the re-plan rule's clock (positions
+                           restart with every sequence) */
 };
 
 static void got_probe(halo_remote *r, int src, const void *msg, size_t len);
@@ -487,6 +489,7 @@ int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster: position %d out of range", pos);
     r->history[pos] = token;
     int recompute = 0;
+    r->tokens_started++;
     if (r->rp && !r->membership_changed) {
         int rc = sched_boundary(r, pos, &recompute, err);
         if (rc != HALO_OK)
@@ -677,12 +680,12 @@ static int sched_apply(halo_remote *r, halo_err *err) {
     return rc;
 }
 
-static void log_event(halo_remote *r) {
+static void log_event(halo_remote *r, int recompute) {
     const halo_replan_event *e = halo_replan_event_at(r->rp, halo_replan_count_events(r->rp) - 1);
     if (e)
         halo_net_log(r->cfg.log_fn, r->cfg.log_ctx, "re-plan at token %d: %s; split %s -> %s%s",
                      e->token, e->reason, e->old_split, e->new_split,
-                     e->attn_moved && e->token > 0 ? "; recomputing the sequence so far" : "");
+                     recompute ? "; recomputing the sequence so far" : "");
 }
 
 static int sched_rebuild(halo_remote *r, halo_err *err) {
@@ -692,14 +695,15 @@ static int sched_rebuild(halo_remote *r, halo_err *err) {
     int before = halo_replan_count_events(r->rp);
     char reason[64];
     (void)snprintf(reason, sizeof reason, "membership changed at position %d", r->cur_pos);
-    int rc = halo_replan_plan(r->rp, r->cur_pos, reason, err);
+    int rc =
+        halo_replan_plan(r->rp, r->tokens_started > 0 ? r->tokens_started - 1 : 0, reason, err);
     if (rc == HALO_OK)
         rc = sched_apply(r, err);
     if (rc == HALO_OK) {
         char split[192];
         halo_replan_split(r->rp, split, sizeof split);
         if (halo_replan_count_events(r->rp) > before)
-            log_event(r);
+            log_event(r, r->cur_pos > 0);
         else if (!before && !r->stats.lost)
             halo_net_log(r->cfg.log_fn, r->cfg.log_ctx, "scheduled split %s", split);
         r->membership_changed = 0;
@@ -733,20 +737,20 @@ static uint64_t sched_penalty(halo_remote *r) {
     return worst;
 }
 
-/* The re-plan rule at the boundary before position `pos`. */
+/* The re-plan rule at the boundary before position `pos` (the tokens_started-th token). */
 static int sched_boundary(halo_remote *r, int pos, int *recompute, halo_err *err) {
     sched_members(r);
     halo_replan_set_penalty(r->rp, sched_penalty(r));
     int changed = 0;
-    int rc = halo_replan_check(r->rp, pos, &changed, err);
+    int rc = halo_replan_check(r->rp, r->tokens_started - 1, &changed, err);
     if (rc != HALO_OK || !changed)
         return rc;
     rc = sched_apply(r, err);
     if (rc != HALO_OK)
         return rc;
-    log_event(r);
     const halo_replan_event *e = halo_replan_event_at(r->rp, halo_replan_count_events(r->rp) - 1);
     if (e && e->attn_moved && pos > 0)
-        *recompute = 1;
+        *recompute = 1; /* the sequence so far, for the moved groups' KV caches */
+    log_event(r, *recompute);
     return HALO_OK;
 }

@@ -90,7 +90,7 @@ int halo_measured_import_dir(const char *db_path, const char *dir, const char *h
 
 /* A re-plan of the runtime scheduler during a measured run (table measured_replan). */
 typedef struct halo_measured_replan {
-    int token;             /* the position from which the new split applied */
+    int token;             /* tokens run before the new split applied */
     const char *reason;    /* borrowed */
     const char *old_split; /* borrowed: "attn 2,1,1,0 ffn 2,2,1,1" */
     const char *new_split;

@@ -323,14 +323,14 @@ CREATE VIEW latest_run AS
 -- ==== Version 5: re-plans of measured runs (issue 15) ====
 
 -- The runtime scheduler's re-plans during a measured run of a socket cluster
--- (engine.placement scheduled, net/replan.h): from which token the new split applied, why
--- (what drifted: a link turned lossy or clean, a round trip or speed beyond the band, a
+-- (engine.placement scheduled, net/replan.h): after how many tokens the new split applied,
+-- why (what drifted: a link turned lossy or clean, a round trip or speed beyond the band, a
 -- worker lost or back), and the split before and after as groups per device
 -- ("attn 2,1,1,0 ffn 2,2,1,1", the root first). None for a run that did not re-plan.
 CREATE TABLE IF NOT EXISTS measured_replan (
     measured_run_id INTEGER NOT NULL REFERENCES measured_run(id),
     idx             INTEGER NOT NULL,   -- from 1, in the order they happened
-    token           INTEGER NOT NULL,   -- the position from which the new split applied
+    token           INTEGER NOT NULL,   -- tokens run before the new split applied
     reason          TEXT NOT NULL,
     old_split       TEXT NOT NULL,
     new_split       TEXT NOT NULL,
