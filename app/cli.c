@@ -97,16 +97,11 @@ static int store(const halo_cli_opt *o, const char *arg, halo_err *err) {
     return rc;
 }
 
-/* The first of spec->required that was not given, as an error. */
+/* The first required option of the table that was not given, as an error. */
 static int check_required(const halo_cli_spec *spec, halo_err *err) {
-    for (const char *const *r = spec->required; r && *r; r++) {
-        const halo_cli_opt *o = spec->opts;
-        while (o->name && strcmp(o->name, *r) != 0)
-            o++;
-        HALO_ASSERT(o->name && (o->kind == HALO_CLI_PATH || o->kind == HALO_CLI_STRING));
-        if (!*(const char *const *)o->dest)
+    for (const halo_cli_opt *o = spec->opts; o && o->name; o++)
+        if (o->required && !*(const char *const *)o->dest)
             return HALO_FAIL(err, HALO_ERR_ARG, "missing --%s %s", o->name, o->arg);
-    }
     return HALO_OK;
 }
 
@@ -176,14 +171,6 @@ int halo_cli_parse_or_exit(const halo_cli_spec *spec, int argc, char **argv) {
         return HALO_EXIT_OK;
     }
     return rc != HALO_OK ? halo_cli_usage_error(&err, spec->name) : -1;
-}
-
-int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err) {
-    if (rc == 1) {
-        usage(stdout);
-        return HALO_EXIT_OK;
-    }
-    return rc != HALO_OK ? halo_cli_usage_error(err, cmd) : -1;
 }
 
 int halo_cli_usage_error(const halo_err *err, const char *cmd) {
@@ -264,17 +251,9 @@ void halo_cli_print_err(const halo_err *err) {
         (void)fprintf(stderr, "halo: %s\n", err->msg);
 }
 
-void halo_cli_print_json_string(FILE *f, const char *s) {
-    (void)fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            (void)fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            (void)fprintf(f, "\\u%04x", *p);
-        else
-            (void)fputc(*p, f);
-    }
-    (void)fputc('"', f);
+int halo_cli_fail(int rc, const halo_err *err) {
+    halo_cli_print_err(err);
+    return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
 }
 
 uint64_t halo_cli_now_ns(void) {

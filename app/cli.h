@@ -46,7 +46,60 @@ typedef struct halo_cli_opt {
     const char *const *choices; /* CHOICE: the names, NULL-terminated */
     const char *arg;            /* the value's placeholder in the help ("FILE", "N") */
     const char *help;           /* the help text; '\n' starts a continuation line */
+    int required;               /* PATH: 1 when it must be given ("missing --NAME ARG") */
 } halo_cli_opt;
+
+/*
+ * The entries of an option table, one macro per kind (git's parse-options OPT_* idiom): each
+ * names only the fields its kind uses, and a `dest` of another type than the kind stores does
+ * not compile ("pointer type mismatch"). HALO_CLI_OPT_END ends the table.
+ */
+#define HALO_CLI_DEST(type, dest) ((void *)(1 ? (dest) : (type *)0))
+#define HALO_CLI_OPT_(name_, short_, kind_, dest_, lo_, hi_, choices_, arg_, help_)             \
+    {                                                                                           \
+        .name = (name_), .short_name = (short_), .kind = (kind_), .dest = (dest_), .lo = (lo_), \
+        .hi = (hi_), .choices = (choices_), .arg = (arg_), .help = (help_)                      \
+    }
+#define HALO_CLI_OPT_FLAG(name, short_name, dest, help) \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_FLAG, HALO_CLI_DEST(int, dest), 0, 0, NULL, NULL, help)
+#define HALO_CLI_OPT_STRING(name, short_name, dest, arg, help)                                \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_STRING, HALO_CLI_DEST(const char *, dest), 0, 0, \
+                  NULL, arg, help)
+#define HALO_CLI_OPT_PATH(name, short_name, dest, arg, help)                                      \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_PATH, HALO_CLI_DEST(const char *, dest), 0, 0, NULL, \
+                  arg, help)
+/* A PATH option that must be given: halo_cli_parse fails with "missing --NAME ARG" for the
+   first one of the table absent. */
+#define HALO_CLI_OPT_REQUIRED_PATH(name_, short_, dest_, arg_, help_)                             \
+    {                                                                                             \
+        .name = (name_), .short_name = (short_), .kind = HALO_CLI_PATH,                           \
+        .dest = HALO_CLI_DEST(const char *, dest_), .arg = (arg_), .help = (help_), .required = 1 \
+    }
+#define HALO_CLI_OPT_LONG(name, short_name, dest, lo, hi, arg, help)                             \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_LONG, HALO_CLI_DEST(long, dest), lo, hi, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_FLOAT(name, short_name, dest, lo, hi, arg, help)                              \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_FLOAT, HALO_CLI_DEST(float, dest), lo, hi, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_U64(name, short_name, dest, arg, help)                                       \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_U64, HALO_CLI_DEST(uint64_t, dest), 0, 0, NULL, arg, \
+                  help)
+#define HALO_CLI_OPT_CHOICE(name, short_name, dest, choices, arg, help)                            \
+    HALO_CLI_OPT_(name, short_name, HALO_CLI_CHOICE, HALO_CLI_DEST(int, dest), 0, 0, choices, arg, \
+                  help)
+#define HALO_CLI_OPT_END HALO_CLI_OPT_(NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL)
+
+/* Options that several commands take with the same meaning, written once. */
+#define HALO_CLI_OPT_MODEL(dest)                  \
+    HALO_CLI_OPT_PATH("model", 'm', dest, "FILE", \
+                      "llama2.c checkpoint or GGUF file (default: bundled)")
+#define HALO_CLI_OPT_TOKENIZER(dest)                                                          \
+    HALO_CLI_OPT_PATH("tokenizer", 'z', dest, "FILE",                                         \
+                      "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the " \
+                      "bundled one)")
+#define HALO_CLI_OPT_THREADS(dest)                      \
+    HALO_CLI_OPT_LONG("threads", 0, dest, 0, 1024, "T", \
+                      "compute threads, 0 = one per core (default 0)")
 
 /* A command's options and help: halo_cli_parse reads argv by it, halo_cli_usage prints it. */
 typedef struct halo_cli_spec {
@@ -59,9 +112,6 @@ typedef struct halo_cli_spec {
                                 NULL for none */
     const char **pos_out;    /* where the positional argument goes */
     int optional_positional; /* 1: the positional argument may be absent */
-    /* Long names of PATH or STRING options that must be given, NULL-terminated, or NULL:
-       halo_cli_parse fails with "missing --NAME ARG" for the first one absent. */
-    const char *const *required;
     /* More options handled elsewhere (the runner's engine and world flags): their long
        options, a handler (returns 1 for a code it does not know) and their help. */
     const struct option *more;
@@ -102,13 +152,6 @@ int halo_cli_bad_option(int c, char *const *argv, halo_err *err);
 int halo_cli_one_arg(int argc, char *const *argv, const char *what, const char **out,
                      halo_err *err);
 
-/*
- * What a command does with its option parser's result `rc`: 1 (--help) prints usage to
- * stdout and gives exit status 0; an error prints it with a "Try 'halo CMD --help'" hint and
- * gives 2; HALO_OK gives -1 (go on).
- */
-int halo_cli_after_parse(int rc, const char *cmd, void (*usage)(FILE *), const halo_err *err);
-
 /* Prints a usage error with the "Try 'halo CMD --help'" hint; returns exit status 2. */
 int halo_cli_usage_error(const halo_err *err, const char *cmd);
 
@@ -132,8 +175,9 @@ const char *halo_cli_bundled_path(const char *name, char *buf, size_t size);
 /* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
 void halo_cli_print_err(const halo_err *err);
 
-/* Writes `s` as a JSON string literal (quoted, escaped). */
-void halo_cli_print_json_string(FILE *f, const char *s);
+/* A command's failure `rc`: prints err (halo_cli_print_err) and returns the exit status,
+   HALO_EXIT_USAGE for HALO_ERR_ARG (a bad argument), else HALO_EXIT_FAIL. */
+int halo_cli_fail(int rc, const halo_err *err);
 
 /* Monotonic wall-clock time in nanoseconds. */
 uint64_t halo_cli_now_ns(void);

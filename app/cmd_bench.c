@@ -42,32 +42,31 @@ static int parse(int argc, char **argv, bench_opts *o) {
                       .types = "q8_0,q4_0,q4_k_m",
                       .shape = "bench-110m"};
     const halo_cli_opt opts[] = {
-        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
-         "compute threads, 0 = one per core (default 0)"},
-        {"tokens", 0, HALO_CLI_LONG, &o->tokens, 1, 512, NULL, "N",
-         "tokens decoded on the bundled model (default 256)"},
-        {"big-tokens", 0, HALO_CLI_LONG, &o->big_tokens, 1, 256, NULL, "N",
-         "tokens decoded on the synthetic models (default 64)"},
-        {"reps", 0, HALO_CLI_LONG, &o->reps, 1, 100, NULL, "N",
-         "timed repetitions per model, each between two\nbandwidth measurements (default 3)"},
-        {"types", 0, HALO_CLI_STRING, &o->types, 0, 0, NULL, "LIST",
-         "quantised synthetic models: a comma-separated list\nof q8_0, q4_0, q4_k_m, f16, or "
-         "none (default\nq8_0,q4_0,q4_k_m)"},
-        {"shape", 0, HALO_CLI_STRING, &o->shape, 0, 0, NULL, "NAME",
-         "their shape (default bench-110m: the float32 model's;\ntinyllama-1.1b, llama2-7b, "
-         "...: halo convert --help)"},
-        {"no-big", 0, HALO_CLI_FLAG, &o->no_big, 0, 0, NULL, NULL, "skip the synthetic models"},
-        {"no-sim", 0, HALO_CLI_FLAG, &o->no_sim, 0, 0, NULL, NULL,
-         "skip the simulator's own speed (scenarios/bench/*.yaml)"},
-        {"save-big", 0, HALO_CLI_PATH, &o->save_big, 0, 0, NULL, "FILE",
-         "write the synthetic float32 model to FILE and keep it\n(to run other programs on the "
-         "same weights)"},
-        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "time this model (a llama2.c checkpoint or a GGUF\nfile) instead: --big-tokens "
-         "tokens, --reps\nrepetitions, nothing else"},
-        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
-         "print one JSON object instead of a table"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_THREADS(&o->threads),
+        HALO_CLI_OPT_LONG("tokens", 0, &o->tokens, 1, 512, "N",
+                          "tokens decoded on the bundled model (default 256)"),
+        HALO_CLI_OPT_LONG("big-tokens", 0, &o->big_tokens, 1, 256, "N",
+                          "tokens decoded on the synthetic models (default 64)"),
+        HALO_CLI_OPT_LONG(
+            "reps", 0, &o->reps, 1, 100, "N",
+            "timed repetitions per model, each between two\nbandwidth measurements (default 3)"),
+        HALO_CLI_OPT_STRING("types", 0, &o->types, "LIST",
+                            "quantised synthetic models: a comma-separated list\nof q8_0, q4_0, "
+                            "q4_k_m, f16, or none (default\nq8_0,q4_0,q4_k_m)"),
+        HALO_CLI_OPT_STRING("shape", 0, &o->shape, "NAME",
+                            "their shape (default bench-110m: the float32 "
+                            "model's;\ntinyllama-1.1b, llama2-7b, ...: halo convert --help)"),
+        HALO_CLI_OPT_FLAG("no-big", 0, &o->no_big, "skip the synthetic models"),
+        HALO_CLI_OPT_FLAG("no-sim", 0, &o->no_sim,
+                          "skip the simulator's own speed (scenarios/bench/*.yaml)"),
+        HALO_CLI_OPT_PATH("save-big", 0, &o->save_big, "FILE",
+                          "write the synthetic float32 model to FILE and keep it\n(to run other "
+                          "programs on the same weights)"),
+        HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
+                          "time this model (a llama2.c checkpoint or a GGUF\nfile) instead: "
+                          "--big-tokens tokens, --reps\nrepetitions, nothing else"),
+        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of a table"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "bench",

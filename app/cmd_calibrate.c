@@ -10,6 +10,7 @@
 #include "app/cli.h"
 #include "core/file.h"
 #include "core/predictor_fit.h"
+#include "results/report.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -60,26 +61,24 @@ static int parse(int argc, char **argv, cal_opts *o) {
                    "score per group) or none (all\nequal) (default %s)",
                    halo_predictor_fit_attn_name(HALO_PREDICTOR_FIT_ATTN_PRIOR));
     const halo_cli_opt opts[] = {
-        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint or GGUF file (default: bundled)"},
-        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
-        {"out", 'o', HALO_CLI_PATH, &o->out, 0, 0, NULL, "FILE",
-         "predictor file to write (default: the model's name with\n.pred, in the current "
-         "directory)"},
-        {"rank", 'r', HALO_CLI_LONG, &rank, 1, 1 << 16, NULL, "R", rank_help},
-        {"method", 0, HALO_CLI_CHOICE, &o->fit.method, 0, 0, methods, "M", method_help},
-        {"attn", 0, HALO_CLI_CHOICE, &o->fit.attn, 0, 0, attns, "A", attn_help},
-        {"fit-from", 0, HALO_CLI_LONG, &fit_from, 2, 1L << 30, NULL, "K",
-         "fit on stories K..N, measure on 1..K-1 (default: the last\n30% are fitted on)"},
-        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 2, 1L << 30, NULL, "N",
-         "read only the first N stories of TEXTFILE"},
-        {"compare", 0, HALO_CLI_FLAG, &o->fit.compare, 0, 0, NULL, NULL,
-         "also fit and measure every method at ranks 4, 8, 16, 32\nand full rank, and print "
-         "the comparison"},
-        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
-         "print one JSON object instead of tables"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_MODEL(&o->model),
+        HALO_CLI_OPT_TOKENIZER(&o->tokenizer),
+        HALO_CLI_OPT_PATH("out", 'o', &o->out, "FILE",
+                          "predictor file to write (default: the model's name with\n.pred, in the "
+                          "current directory)"),
+        HALO_CLI_OPT_LONG("rank", 'r', &rank, 1, 1 << 16, "R", rank_help),
+        HALO_CLI_OPT_CHOICE("method", 0, &o->fit.method, methods, "M", method_help),
+        HALO_CLI_OPT_CHOICE("attn", 0, &o->fit.attn, attns, "A", attn_help),
+        HALO_CLI_OPT_LONG(
+            "fit-from", 0, &fit_from, 2, 1L << 30, "K",
+            "fit on stories K..N, measure on 1..K-1 (default: the last\n30% are fitted on)"),
+        HALO_CLI_OPT_LONG("max-stories", 0, &o->max_stories, 2, 1L << 30, "N",
+                          "read only the first N stories of TEXTFILE"),
+        HALO_CLI_OPT_FLAG("compare", 0, &o->fit.compare,
+                          "also fit and measure every method at ranks 4, 8, 16, 32\nand full rank, "
+                          "and print the comparison"),
+        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of tables"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "calibrate",
@@ -269,9 +268,9 @@ static void json_recall(const halo_predictor_fit_report *r, const halo_predictor
 static void print_json(const halo_predictor_fit_report *r, const cal_opts *o, const char *out) {
     const halo_predictor_fit_cand *ch = &r->cands[r->chosen];
     (void)printf("{\"text\": ");
-    halo_cli_print_json_string(stdout, o->file);
+    halo_report_json_string(stdout, o->file);
     (void)printf(", \"out\": ");
-    halo_cli_print_json_string(stdout, out);
+    halo_report_json_string(stdout, out);
     (void)printf(", \"bytes\": %llu, \"stories\": %ld, \"fit_stories\": [%ld, %ld], "
                  "\"heldout_stories\": [1, %ld], \"fit_positions\": %ld, "
                  "\"heldout_positions\": %ld, \"method\": \"%s\", \"rank\": %d, \"attn\": \"%s\", "

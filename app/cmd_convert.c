@@ -21,24 +21,23 @@ typedef struct convert_opts {
 static int parse(int argc, char **argv, convert_opts *o) {
     *o = (convert_opts){.type = "f32", .seed = 1234};
     const halo_cli_opt opts[] = {
-        {"output", 'o', HALO_CLI_PATH, &o->output, 0, 0, NULL, "FILE", "the GGUF file to write"},
-        {"type", 't', HALO_CLI_STRING, &o->type, 0, 0, NULL, "T",
-         "f32 (default), f16, q8_0, q4_0 or q4_k_m"},
-        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer to embed (default: the bundled\ntok512.bin for a checkpoint, the "
-         "input's own vocabulary\nfor a GGUF file, models/tokenizer.bin (Llama 2,\n32000 "
-         "tokens) for --synthetic)"},
-        {"synthetic", 0, HALO_CLI_STRING, &o->synthetic, 0, 0, NULL, "SHAPE",
-         "random weights of a shape instead of an input:\ntinyllama-1.1b, llama2-7b, "
-         "llama2-13b, stories110m,\nstories15m, bench-110m, or D,H,L,NH,NKV,V,S (dim,\nhidden, "
-         "layers, heads, kv heads, vocab, context)"},
-        {"seed", 0, HALO_CLI_U64, &o->seed, 0, 0, NULL, "N",
-         "seed of the synthetic weights (default 1234)"},
-        {"rope-theta", 0, HALO_CLI_FLOAT, &o->rope_theta, 2, 1e9, NULL, "X",
-         "RoPE base of the synthetic model (default 10000;\nLlama 3: 500000)"},
-        {"name", 0, HALO_CLI_STRING, &o->name, 0, 0, NULL, "NAME",
-         "general.name of the file (default: halo)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_PATH("output", 'o', &o->output, "FILE", "the GGUF file to write"),
+        HALO_CLI_OPT_STRING("type", 't', &o->type, "T", "f32 (default), f16, q8_0, q4_0 or q4_k_m"),
+        HALO_CLI_OPT_PATH("tokenizer", 'z', &o->tokenizer, "FILE",
+                          "llama2.c tokenizer to embed (default: the bundled\ntok512.bin for a "
+                          "checkpoint, the input's own vocabulary\nfor a GGUF file, "
+                          "models/tokenizer.bin (Llama 2,\n32000 tokens) for --synthetic)"),
+        HALO_CLI_OPT_STRING(
+            "synthetic", 0, &o->synthetic, "SHAPE",
+            "random weights of a shape instead of an input:\ntinyllama-1.1b, llama2-7b, "
+            "llama2-13b, stories110m,\nstories15m, bench-110m, or D,H,L,NH,NKV,V,S (dim,\nhidden, "
+            "layers, heads, kv heads, vocab, context)"),
+        HALO_CLI_OPT_U64("seed", 0, &o->seed, "N", "seed of the synthetic weights (default 1234)"),
+        HALO_CLI_OPT_FLOAT("rope-theta", 0, &o->rope_theta, 2, 1e9, "X",
+                           "RoPE base of the synthetic model (default 10000;\nLlama 3: 500000)"),
+        HALO_CLI_OPT_STRING("name", 0, &o->name, "NAME",
+                            "general.name of the file (default: halo)"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "convert",
@@ -126,8 +125,7 @@ int halo_cmd_convert(int argc, char **argv) {
     halo_tokenizer_free(tok);
     halo_model_free(model);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     return HALO_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include "app/runner.h"
 #include "core/eval.h"
 #include "core/file.h"
+#include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 
@@ -34,23 +35,19 @@ static int parse(int argc, char **argv, eval_opts *o) {
     *o = (eval_opts){.max_stories = -1};
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
-        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint or GGUF file (default: bundled)"},
-        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled one)"},
-        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
-         "compute threads, 0 = one per core (default 0)"},
-        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",
-         "score only the first N stories"},
-        {"scenario", 0, HALO_CLI_PATH, &o->scenario, 0, 0, NULL, "FILE",
-         "evaluate through a simulated cluster (losses and\nall), reporting quality and "
-         "simulated time together"},
-        {"point", 0, HALO_CLI_LONG, &o->point, 0, 1L << 40, NULL, "I",
-         "the scenario's sweep point (default 0)"},
-        {"run", 0, HALO_CLI_LONG, &o->run, 0, 1000000, NULL, "R", "the replication (default 0)"},
-        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
-         "print one JSON object instead of text"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_MODEL(&o->model),
+        HALO_CLI_OPT_TOKENIZER(&o->tokenizer),
+        HALO_CLI_OPT_THREADS(&o->threads),
+        HALO_CLI_OPT_LONG("max-stories", 0, &o->max_stories, 1, 1L << 30, "N",
+                          "score only the first N stories"),
+        HALO_CLI_OPT_PATH("scenario", 0, &o->scenario, "FILE",
+                          "evaluate through a simulated cluster (losses and\nall), reporting "
+                          "quality and simulated time together"),
+        HALO_CLI_OPT_LONG("point", 0, &o->point, 0, 1L << 40, "I",
+                          "the scenario's sweep point (default 0)"),
+        HALO_CLI_OPT_LONG("run", 0, &o->run, 0, 1000000, "R", "the replication (default 0)"),
+        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of text"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "eval",
@@ -103,17 +100,16 @@ static int eval_scenario(const eval_opts *o) {
     free(text);
     if (rc != HALO_OK) {
         halo_scenario_free(sc);
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     double nll = halo_eval_mean_nll(&q);
     if (o->json) {
         (void)printf("{\"file\": ");
-        halo_cli_print_json_string(stdout, o->file);
+        halo_report_json_string(stdout, o->file);
         (void)printf(", \"scenario\": ");
-        halo_cli_print_json_string(stdout, sc->path);
+        halo_report_json_string(stdout, sc->path);
         (void)printf(", \"point\": %ld, \"label\": ", sc->point);
-        halo_cli_print_json_string(stdout, sc->point_label);
+        halo_report_json_string(stdout, sc->point_label);
         (void)printf(", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"mean_ms\": %.6f, "
                      "\"p99_ms\": %.6f, \"contributions\": %llu, \"missing\": %llu, "
@@ -200,7 +196,7 @@ int halo_cmd_eval(int argc, char **argv) {
     double nll = halo_eval_mean_nll(&tot);
     if (o.json) {
         (void)printf("{\"file\": ");
-        halo_cli_print_json_string(stdout, o.file);
+        halo_report_json_string(stdout, o.file);
         (void)printf(", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld, "
                      "\"nll\": %.6f, \"perplexity\": %.6f, \"seconds\": %.3f, "
                      "\"contributions\": %llu, \"missing\": %llu",

@@ -28,25 +28,23 @@ static int parse(int argc, char **argv, gen_opts *o) {
     *o = (gen_opts){.prompt = "", .steps = 256, .temp = 1.0f, .top_p = 0.9f, .seed = 42};
     halo_runner_opts_init(&o->engine);
     const halo_cli_opt opts[] = {
-        {"model", 'm', HALO_CLI_PATH, &o->model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint or GGUF file (default: bundled\nstories260K.bin)"},
-        {"tokenizer", 'z', HALO_CLI_PATH, &o->tokenizer, 0, 0, NULL, "FILE",
-         "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the bundled "
-         "tok512.bin)"},
-        {"prompt", 'p', HALO_CLI_STRING, &o->prompt, 0, 0, NULL, "TEXT", "prompt (default: empty)"},
-        {"steps", 'n', HALO_CLI_LONG, &o->steps, 1, 1 << 30, NULL, "N",
-         "tokens to generate after the prompt (default 256); the prompt,\nBOS included, plus N - "
-         "1 must fit in the model's context"},
-        {"temp", 't', HALO_CLI_FLOAT, &o->temp, 0, 1e6, NULL, "T",
-         "temperature, 0 = greedy (default 1.0)"},
-        {"top-p", 0, HALO_CLI_FLOAT, &o->top_p, 1e-6, 1, NULL, "P",
-         "nucleus sampling threshold in (0, 1] (default 0.9)"},
-        {"seed", 's', HALO_CLI_U64, &o->seed, 0, 0, NULL, "S", "sampling seed (default 42)"},
-        {"threads", 0, HALO_CLI_LONG, &o->threads, 0, 1024, NULL, "T",
-         "compute threads, 0 = one per core (default 0)"},
-        {"ids", 0, HALO_CLI_FLAG, &o->ids, 0, 0, NULL, NULL,
-         "print token ids, one per line, instead of text"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
+                          "llama2.c checkpoint or GGUF file (default: bundled\nstories260K.bin)"),
+        HALO_CLI_OPT_PATH("tokenizer", 'z', &o->tokenizer, "FILE",
+                          "llama2.c tokenizer (default: a GGUF file's own\nvocabulary, else the "
+                          "bundled tok512.bin)"),
+        HALO_CLI_OPT_STRING("prompt", 'p', &o->prompt, "TEXT", "prompt (default: empty)"),
+        HALO_CLI_OPT_LONG("steps", 'n', &o->steps, 1, 1 << 30, "N",
+                          "tokens to generate after the prompt (default 256); the prompt,\nBOS "
+                          "included, plus N - 1 must fit in the model's context"),
+        HALO_CLI_OPT_FLOAT("temp", 't', &o->temp, 0, 1e6, "T",
+                           "temperature, 0 = greedy (default 1.0)"),
+        HALO_CLI_OPT_FLOAT("top-p", 0, &o->top_p, 1e-6, 1, "P",
+                           "nucleus sampling threshold in (0, 1] (default 0.9)"),
+        HALO_CLI_OPT_U64("seed", 's', &o->seed, "S", "sampling seed (default 42)"),
+        HALO_CLI_OPT_THREADS(&o->threads),
+        HALO_CLI_OPT_FLAG("ids", 0, &o->ids, "print token ids, one per line, instead of text"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "generate",

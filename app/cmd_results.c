@@ -18,12 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What a command returns for a failure: a bad argument is a usage error (2), anything else
-   a failure (1). */
+/* The --db option of every command here. */
+#define DB_OPT(dest) HALO_CLI_OPT_REQUIRED_PATH("db", 0, dest, "FILE", "the results database")
+
+/* halo_cli_fail after what the command printed so far (a report's lines before its error). */
 static int fail(int rc, const halo_err *err) {
     (void)fflush(stdout);
-    halo_cli_print_err(err);
-    return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+    return halo_cli_fail(rc, err);
 }
 
 /* ==== halo plot ==== */
@@ -110,26 +111,25 @@ int halo_cmd_plot(int argc, char **argv) {
     halo_plot_options o = {0};
     float confidence = 0.95f;
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
-        {"out", 0, HALO_CLI_PATH, &out, 0, 0, NULL, "DIR",
-         "where the figures go (created if missing)"},
-        {"plots", 0, HALO_CLI_PATH, &plots, 0, 0, NULL, "DIR", "the paper figures' scripts"},
-        {"scenario", 0, HALO_CLI_STRING, &o.scenario, 0, 0, NULL, "NAME",
-         "only this scenario's figures (no paper figures)"},
-        {"x", 0, HALO_CLI_STRING, &o.x, 0, 0, NULL, "KEY",
-         "x axis: a sweep axis (devices[1].link.loss) or loss, loss_pct,\nspeed_ratio, "
-         "n_devices, system"},
-        {"y", 0, HALO_CLI_STRING, &o.y, 0, 0, NULL, "METRIC[,...]",
-         "what to draw (the metrics above)"},
-        {"series", 0, HALO_CLI_STRING, &o.series, 0, 0, NULL, "KEY", "one line per value"},
-        {"facet", 0, HALO_CLI_STRING, &o.facet, 0, 0, NULL, "KEY", "one panel per value"},
-        {"format", 0, HALO_CLI_STRING, &format, 0, 0, NULL, "LIST",
-         "png, svg, pdf, comma-separated (default all three)"},
-        {"size", 0, HALO_CLI_CHOICE, &o.size, 0, 0, sizes, "SIZE",
-         "wide (960x640 px, 11 pt; default) or column (3.3 in, 8 pt)"},
-        {"confidence", 0, HALO_CLI_FLOAT, &confidence, 0.5, 0.999, NULL, "C",
-         "of the error bars (default 0.95, as halo report)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        DB_OPT(&db),
+        HALO_CLI_OPT_REQUIRED_PATH("out", 0, &out, "DIR",
+                                   "where the figures go (created if missing)"),
+        HALO_CLI_OPT_PATH("plots", 0, &plots, "DIR", "the paper figures' scripts"),
+        HALO_CLI_OPT_STRING("scenario", 0, &o.scenario, "NAME",
+                            "only this scenario's figures (no paper figures)"),
+        HALO_CLI_OPT_STRING("x", 0, &o.x, "KEY",
+                            "x axis: a sweep axis (devices[1].link.loss) or loss, "
+                            "loss_pct,\nspeed_ratio, n_devices, system"),
+        HALO_CLI_OPT_STRING("y", 0, &o.y, "METRIC[,...]", "what to draw (the metrics above)"),
+        HALO_CLI_OPT_STRING("series", 0, &o.series, "KEY", "one line per value"),
+        HALO_CLI_OPT_STRING("facet", 0, &o.facet, "KEY", "one panel per value"),
+        HALO_CLI_OPT_STRING("format", 0, &format, "LIST",
+                            "png, svg, pdf, comma-separated (default all three)"),
+        HALO_CLI_OPT_CHOICE("size", 0, &o.size, sizes, "SIZE",
+                            "wide (960x640 px, 11 pt; default) or column (3.3 in, 8 pt)"),
+        HALO_CLI_OPT_FLOAT("confidence", 0, &confidence, 0.5, 0.999, "C",
+                           "of the error bars (default 0.95, as halo report)"),
+        HALO_CLI_OPT_END,
     };
     char about[2048];
     (void)snprintf(
@@ -151,8 +151,7 @@ int halo_cmd_plot(int argc, char **argv) {
                     "[--series KEY]\n       [--facet KEY] [--format LIST] [--size wide|column] "
                     "[--plots DIR]",
         .about = about,
-        .opts = opts,
-        .required = (const char *const[]){"db", "out", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -183,10 +182,10 @@ int halo_cmd_plot(int argc, char **argv) {
 static int report_fidelity(int argc, char **argv) {
     const char *db = NULL, *harness = NULL;
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
-        {"harness", 0, HALO_CLI_STRING, &harness, 0, 0, NULL, "NAME",
-         "only the runs this harness measured (default: all)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        DB_OPT(&db),
+        HALO_CLI_OPT_STRING("harness", 0, &harness, "NAME",
+                            "only the runs this harness measured (default: all)"),
+        HALO_CLI_OPT_END,
     };
     const halo_cli_spec spec = {
         .name = "report fidelity",
@@ -199,8 +198,7 @@ static int report_fidelity(int argc, char **argv) {
                  "error. Errors beyond 25% are in bold; the\nlast line counts the cells within "
                  "25%. Exits 0 whatever the errors (it is a report);\n1 without a database "
                  "or measured runs.\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -216,14 +214,13 @@ int halo_cmd_report(int argc, char **argv) {
     float confidence = 0.95f;
     int json = 0;
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
-        {"confidence", 0, HALO_CLI_FLOAT, &confidence, 0.5, 0.999, NULL, "C",
-         "confidence of the intervals (default 0.95)"},
-        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
-         "only this scenario (default: every one)"},
-        {"json", 0, HALO_CLI_FLAG, &json, 0, 0, NULL, NULL,
-         "one JSON document instead of markdown"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        DB_OPT(&db),
+        HALO_CLI_OPT_FLOAT("confidence", 0, &confidence, 0.5, 0.999, "C",
+                           "confidence of the intervals (default 0.95)"),
+        HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
+                            "only this scenario (default: every one)"),
+        HALO_CLI_OPT_FLAG("json", 0, &json, "one JSON document instead of markdown"),
+        HALO_CLI_OPT_END,
     };
     const halo_cli_spec spec = {
         .name = "report",
@@ -237,8 +234,7 @@ int halo_cmd_report(int argc, char **argv) {
                  "measured. --json: the same numbers as one JSON document.\n"
                  "'halo report fidelity' compares measured runs with their simulated mirrors\n"
                  "('halo report fidelity --help').\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -254,11 +250,10 @@ int halo_cmd_regress(int argc, char **argv) {
     const char *db = NULL, *baseline = NULL;
     int write = 0;
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
-        {"baseline", 0, HALO_CLI_PATH, &baseline, 0, 0, NULL, "CSV", "the committed baseline"},
-        {"write", 0, HALO_CLI_FLAG, &write, 0, 0, NULL, NULL,
-         "write the baseline from the database instead"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        DB_OPT(&db),
+        HALO_CLI_OPT_REQUIRED_PATH("baseline", 0, &baseline, "CSV", "the committed baseline"),
+        HALO_CLI_OPT_FLAG("write", 0, &write, "write the baseline from the database instead"),
+        HALO_CLI_OPT_END,
     };
     const halo_cli_spec spec = {
         .name = "regress",
@@ -270,8 +265,7 @@ int halo_cmd_regress(int argc, char **argv) {
                  "(regressed),\n2 the database or the baseline cannot be read. --write writes the "
                  "baseline\nfrom the database instead (default tolerances: ms/token and speedup "
                  "10%,\nmissing 25% or 0.5 points, perplexity 2%).\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", "baseline", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
@@ -310,12 +304,12 @@ int halo_cmd_regress(int argc, char **argv) {
 int halo_cmd_export(int argc, char **argv) {
     const char *db = NULL, *scenario = NULL, *out_path = NULL;
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &db, 0, 0, NULL, "FILE", "the results database"},
-        {"scenario", 0, HALO_CLI_STRING, &scenario, 0, 0, NULL, "NAME",
-         "only this scenario (default: every one)"},
-        {"out", 'o', HALO_CLI_PATH, &out_path, 0, 0, NULL, "CSV",
-         "write to this file (default: standard output)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        DB_OPT(&db),
+        HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
+                            "only this scenario (default: every one)"),
+        HALO_CLI_OPT_PATH("out", 'o', &out_path, "CSV",
+                          "write to this file (default: standard output)"),
+        HALO_CLI_OPT_END,
     };
     const halo_cli_spec spec = {
         .name = "export",
@@ -325,8 +319,7 @@ int halo_cmd_export(int argc, char **argv) {
                  "with its\nvalue as written in the scenario, then the system, conditions and "
                  "measurements\n(ms/token and its split, missing contributions, loss, packets "
                  "lost and dropped\nby full queues, perplexity) and the run's identity.\n",
-        .opts = opts,
-        .required = (const char *const[]){"db", NULL}};
+        .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;

@@ -7,6 +7,7 @@
 
 #include "app/cli.h"
 #include "app/runner.h"
+#include "results/report.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 #include "sim/world.h"
@@ -34,26 +35,28 @@ static int parse(int argc, char **argv, sim_opts *o) {
     halo_runner_opts_init(&o->args);
     int engine = -1;
     const halo_cli_opt opts[] = {
-        {"point", 0, HALO_CLI_LONG, &o->point, 0, 1L << 40, NULL, "I",
-         "which point of the scenario's sweep (default 0)"},
-        {"run", 0, HALO_CLI_LONG, &o->run, 0, 1000000, NULL, "R",
-         "run only replication R, any number (default: the\nscenario's runs 0..runs-1)"},
-        {"engine", 0, HALO_CLI_CHOICE, &engine, 0, 0, simulator_names, "E",
-         "network engine: sim (in-tree, default) or ns3\n(the same as --simulator E)"},
-        {"per-token", 0, HALO_CLI_FLAG, &o->per_token, 0, 0, NULL, NULL,
-         "print every token (default: up to 32 tokens)"},
-        {"json", 0, HALO_CLI_FLAG, &o->json, 0, 0, NULL, NULL,
-         "print one JSON object instead of text"},
-        {"points", 0, HALO_CLI_FLAG, &o->points, 0, 0, NULL, NULL,
-         "print the number of sweep points and exit"},
-        {"trace", 0, HALO_CLI_PATH, &o->trace, 0, 0, NULL, "FILE",
-         "write a trace-event JSON of the first run simulated\n(ui.perfetto.dev, "
-         "chrome://tracing; in-tree engine)"},
-        {"trace-max-events", 0, HALO_CLI_LONG, &o->trace_max, 1, 100000000, NULL, "N",
-         "keep at most N trace events (default 200000,\nabout 20 MB; later ones are counted)"},
-        {"pcap", 0, HALO_CLI_PATH, &o->pcap, 0, 0, NULL, "PREFIX",
-         "packet captures PREFIX-D.pcap (device D) of the first\nrun (engine ns3)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_LONG("point", 0, &o->point, 0, 1L << 40, "I",
+                          "which point of the scenario's sweep (default 0)"),
+        HALO_CLI_OPT_LONG(
+            "run", 0, &o->run, 0, 1000000, "R",
+            "run only replication R, any number (default: the\nscenario's runs 0..runs-1)"),
+        HALO_CLI_OPT_CHOICE(
+            "engine", 0, &engine, simulator_names, "E",
+            "network engine: sim (in-tree, default) or ns3\n(the same as --simulator E)"),
+        HALO_CLI_OPT_FLAG("per-token", 0, &o->per_token,
+                          "print every token (default: up to 32 tokens)"),
+        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of text"),
+        HALO_CLI_OPT_FLAG("points", 0, &o->points, "print the number of sweep points and exit"),
+        HALO_CLI_OPT_PATH("trace", 0, &o->trace, "FILE",
+                          "write a trace-event JSON of the first run simulated\n(ui.perfetto.dev, "
+                          "chrome://tracing; in-tree engine)"),
+        HALO_CLI_OPT_LONG(
+            "trace-max-events", 0, &o->trace_max, 1, 100000000, "N",
+            "keep at most N trace events (default 200000,\nabout 20 MB; later ones are counted)"),
+        HALO_CLI_OPT_PATH(
+            "pcap", 0, &o->pcap, "PREFIX",
+            "packet captures PREFIX-D.pcap (device D) of the first\nrun (engine ns3)"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "sim",
@@ -146,7 +149,7 @@ static void print_json_run(int run, const halo_sim_result *r, int first) {
     (void)printf("]");
     if (r->text) {
         (void)printf(", \"text\": ");
-        halo_cli_print_json_string(stdout, r->text);
+        halo_report_json_string(stdout, r->text);
     }
     (void)printf("}");
 }
@@ -169,8 +172,7 @@ int halo_cmd_sim(int argc, char **argv) {
     halo_scenario *sc = NULL;
     rc = halo_scenario_load_with(&sc, o.path, o.point, &o.args.engine, &err);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     if (!halo_world_available(sc->engine.simulator)) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,
@@ -189,11 +191,11 @@ int halo_cmd_sim(int argc, char **argv) {
     int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;
     if (o.json) {
         (void)printf("{\"scenario\": ");
-        halo_cli_print_json_string(stdout, sc->path);
+        halo_report_json_string(stdout, sc->path);
         (void)printf(", \"name\": ");
-        halo_cli_print_json_string(stdout, sc->name);
+        halo_report_json_string(stdout, sc->name);
         (void)printf(", \"point\": %ld, \"points\": %ld, \"label\": ", sc->point, sc->n_points);
-        halo_cli_print_json_string(stdout, sc->point_label);
+        halo_report_json_string(stdout, sc->point_label);
         print_json_engine(sc);
         (void)printf(", \"devices\": %d, \"policy\": \"%s\", \"kind\": \"%s\", \"runs\": [",
                      sc->n_devices, policy_name(sc->engine.policy),

@@ -29,25 +29,27 @@ typedef struct sweep_opts {
 static int parse(int argc, char **argv, sweep_opts *o) {
     *o = (sweep_opts){.jobs = 1, .max_stories = -1};
     const halo_cli_opt opts[] = {
-        {"db", 0, HALO_CLI_PATH, &o->db, 0, 0, NULL, "FILE",
-         "results database (created if missing; its directory must\nexist); '%r' in FILE is "
-         "replaced by the shard index"},
-        {"jobs", 'j', HALO_CLI_LONG, &o->jobs, 1, 1024, NULL, "N", "worker processes (default 1)"},
-        {"shard", 0, HALO_CLI_STRING, &o->shard, 0, 0, NULL, "I/N|auto",
-         "run only the runs with index % N == I (0 <= I < N), for\nseveral machines; merge with "
-         "'halo db merge'. auto: I and N\nfrom the launcher: Open MPI (OMPI_COMM_WORLD_RANK/SIZE),"
-         "\nPMI (PMI_RANK/SIZE), or a Slurm job array\n(SLURM_ARRAY_TASK_ID - MIN, "
-         "SLURM_ARRAY_TASK_COUNT)"},
-        {"eval", 0, HALO_CLI_PATH, &o->eval, 0, 0, NULL, "FILE",
-         "also measure quality (perplexity) of numerics points on\nFILE (default: the scenario's "
-         "workload.eval, if any)"},
-        {"max-stories", 0, HALO_CLI_LONG, &o->max_stories, 1, 1L << 30, NULL, "N",
-         "score only the first N stories of the evaluation text"},
-        {"list", 0, HALO_CLI_FLAG, &o->list, 0, 0, NULL, NULL,
-         "print the runs still to do (point run label) and exit"},
-        {"quiet", 'q', HALO_CLI_FLAG, &o->quiet, 0, 0, NULL, NULL,
-         "no progress line (it is shown only on a terminal anyway)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_REQUIRED_PATH(
+            "db", 0, &o->db, "FILE",
+            "results database (created if missing; its directory must\nexist); '%r' "
+            "in FILE is replaced by the shard index"),
+        HALO_CLI_OPT_LONG("jobs", 'j', &o->jobs, 1, 1024, "N", "worker processes (default 1)"),
+        HALO_CLI_OPT_STRING(
+            "shard", 0, &o->shard, "I/N|auto",
+            "run only the runs with index % N == I (0 <= I < N), for\nseveral machines; merge with "
+            "'halo db merge'. auto: I and N\nfrom the launcher: Open MPI "
+            "(OMPI_COMM_WORLD_RANK/SIZE),\nPMI (PMI_RANK/SIZE), or a Slurm job "
+            "array\n(SLURM_ARRAY_TASK_ID - MIN, SLURM_ARRAY_TASK_COUNT)"),
+        HALO_CLI_OPT_PATH("eval", 0, &o->eval, "FILE",
+                          "also measure quality (perplexity) of numerics points on\nFILE (default: "
+                          "the scenario's workload.eval, if any)"),
+        HALO_CLI_OPT_LONG("max-stories", 0, &o->max_stories, 1, 1L << 30, "N",
+                          "score only the first N stories of the evaluation text"),
+        HALO_CLI_OPT_FLAG("list", 0, &o->list,
+                          "print the runs still to do (point run label) and exit"),
+        HALO_CLI_OPT_FLAG("quiet", 'q', &o->quiet,
+                          "no progress line (it is shown only on a terminal anyway)"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "sweep",
@@ -63,8 +65,7 @@ static int parse(int argc, char **argv, sweep_opts *o) {
                  "with the\nsame identity is not simulated again but copied. Schema and "
                  "queries:\ndocs/results.md.\n",
         .positional = "SCENARIO file",
-        .pos_out = &o->path,
-        .required = (const char *const[]){"db", NULL}};
+        .pos_out = &o->path};
     halo_err err = {0};
     int rc = halo_cli_parse(&spec, argc, argv, &err);
     o->cfg = (halo_sweep_config){.n_shards = 1};
@@ -239,11 +240,11 @@ static int db_merge(int n_src, char **src, const char *dest, halo_err *err) {
 static int db_import_measured(int argc, char **argv) {
     const char *harness = HALO_MEASURED_DEFAULT_HARNESS, *host = NULL, *dir = NULL;
     const halo_cli_opt opts[] = {
-        {"harness", 0, HALO_CLI_STRING, &harness, 0, 0, NULL, "NAME",
-         "what measured (default " HALO_MEASURED_DEFAULT_HARNESS ")"},
-        {"host", 0, HALO_CLI_STRING, &host, 0, 0, NULL, "NAME",
-         "the machine measured on (default: this machine's name)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_STRING("harness", 0, &harness, "NAME",
+                            "what measured (default " HALO_MEASURED_DEFAULT_HARNESS ")"),
+        HALO_CLI_OPT_STRING("host", 0, &host, "NAME",
+                            "the machine measured on (default: this machine's name)"),
+        HALO_CLI_OPT_END,
     };
     const halo_cli_spec spec = {
         .name = "db import-measured",
@@ -288,8 +289,7 @@ static int db_import_measured(int argc, char **argv) {
     halo_measured_counts k;
     int rc = halo_measured_import_dir(db, dir, harness, host, &k, &err);
     if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
+        return halo_cli_fail(rc, &err);
     }
     (void)printf("%s: %ld runs (%ld tokens) imported into %s, %ld runs (%ld tokens) already "
                  "there\n",

@@ -38,26 +38,27 @@ int halo_cmd_worker(int argc, char **argv) {
     float memory_mb = 0;
     long max_conns = 64, preauth_ms = 2000;
     const halo_cli_opt opts[] = {
-        {"listen", 'l', HALO_CLI_STRING, &listen, 0, 0, NULL, "ADDR:PORT",
-         "where to listen (e.g. 127.0.0.1:7001)"},
-        {"key", 'k', HALO_CLI_PATH, &key_path, 0, 0, NULL, "FILE",
-         "cluster key file (64 hex digits; halo keygen)"},
-        {"model", 'm', HALO_CLI_PATH, &model, 0, 0, NULL, "FILE",
-         "llama2.c checkpoint or GGUF file (default: bundled)"},
-        {"transport", 0, HALO_CLI_CHOICE, &kind, 0, 0, transports, "T",
-         "udp (default) or tcp: the root's engine.delivery\n(datagram or stream)"},
-        {"threads", 0, HALO_CLI_LONG, &threads, 0, 1024, NULL, "T",
-         "compute threads, 0 = one per core (default 1)"},
-        {"memory-mb", 0, HALO_CLI_FLOAT, &memory_mb, 0, 1e7, NULL, "MB",
-         "keep at most this many MiB of group weights in memory\nand read the rest from the "
-         "model file as needed,\nreading the next block ahead (default 0: the whole\nmodel "
-         "is mapped)"},
-        {"max-conns", 0, HALO_CLI_LONG, &max_conns, 1, 65536, NULL, "N",
-         "tcp: connections held at once (default 64); at the\ncap the oldest one not yet "
-         "authenticated is closed"},
-        {"preauth-timeout-ms", 0, HALO_CLI_LONG, &preauth_ms, 1, 3600000, NULL, "MS",
-         "tcp: close a connection that has not authenticated\nwithin this (default 2000)"},
-        {NULL, 0, 0, NULL, 0, 0, NULL, NULL, NULL},
+        HALO_CLI_OPT_STRING("listen", 'l', &listen, "ADDR:PORT",
+                            "where to listen (e.g. 127.0.0.1:7001)"),
+        HALO_CLI_OPT_PATH("key", 'k', &key_path, "FILE",
+                          "cluster key file (64 hex digits; halo keygen)"),
+        HALO_CLI_OPT_MODEL(&model),
+        HALO_CLI_OPT_CHOICE(
+            "transport", 0, &kind, transports, "T",
+            "udp (default) or tcp: the root's engine.delivery\n(datagram or stream)"),
+        HALO_CLI_OPT_LONG("threads", 0, &threads, 0, 1024, "T",
+                          "compute threads, 0 = one per core (default 1)"),
+        HALO_CLI_OPT_FLOAT("memory-mb", 0, &memory_mb, 0, 1e7, "MB",
+                           "keep at most this many MiB of group weights in memory\nand read the "
+                           "rest from the model file as needed,\nreading the next block ahead "
+                           "(default 0: the whole\nmodel is mapped)"),
+        HALO_CLI_OPT_LONG("max-conns", 0, &max_conns, 1, 65536, "N",
+                          "tcp: connections held at once (default 64); at the\ncap the oldest one "
+                          "not yet authenticated is closed"),
+        HALO_CLI_OPT_LONG(
+            "preauth-timeout-ms", 0, &preauth_ms, 1, 3600000, "MS",
+            "tcp: close a connection that has not authenticated\nwithin this (default 2000)"),
+        HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
         .name = "worker",

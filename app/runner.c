@@ -13,6 +13,7 @@
 #include "net/replan.h"
 #include "net/transport.h"
 #include "results/measured.h"
+#include "results/report.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -267,6 +268,16 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
         rc = halo_engine_set(&cf->engine, "deadline_min_ms", "0.1", err);
         cf->engine.set &= ~(1ull << halo_engine_key_find("deadline_min_ms"));
     }
+    /* The halo preset over real sockets sends a parity datagram after every message of two or
+       more to a peer whose messages were lost lately (issue 15: on the 110M model three
+       datagrams a message lost 14% of the messages at 5% frame loss, each a re-ask after a
+       compute-time deadline; with parity 1.4%; on a clean network none is sent). The
+       simulated preset keeps it off (its figures stay as published). */
+    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "parity") &&
+        strcmp(cf->engine.baseline, "halo") == 0) {
+        rc = halo_engine_set(&cf->engine, "parity", "true", err);
+        cf->engine.set &= ~(1ull << halo_engine_key_find("parity"));
+    }
     if (rc == HALO_OK) {
         /* a key a flag set is named as the flag, a key of the file at its line */
         halo_engine_config trial;
@@ -352,6 +363,9 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .dead_after_ns = (uint64_t)(cf.dead_after_ms * 1e6),
             .rejoin_ns = (uint64_t)(cf.rejoin_ms * 1e6),
             .auth_only = cf.auth_only,
+            .collective = ec->collective,
+            .split_classifier = ec->split_classifier,
+            .parity = ec->parity && ec->delivery == HALO_DELIVERY_DATAGRAM,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
             .scheduled = scheduled,
             .replan_tokens = cf.replan_tokens,
@@ -370,12 +384,15 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                 rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
             else
                 (void)snprintf(e->source, cap,
-                               "%s; engine %s, %s, %s, deadline %s, redundancy %d, placement %s",
+                               "%s; engine %s, %s, %s, deadline %s, redundancy %d, placement %s%s",
                                o->cluster, ec->baseline[0] ? ec->baseline : "custom",
                                ec->policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
                                rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
                                ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
-                               scheduled ? "scheduled" : ec->placement);
+                               scheduled ? "scheduled" : ec->placement,
+                               ec->collective == HALO_COLLECTIVE_MESH ? ", mesh"
+                               : ec->split_classifier                 ? ", split classifier"
+                                                                      : "");
         }
         if (rc == HALO_OK)
             rc = halo_remote_new(&e->r, &rc_cfg, err);
@@ -557,12 +574,14 @@ static void report_remote(const halo_runner *e, FILE *f) {
     (void)fprintf(f,
                   "root transport: %llu frames sent, %llu received; dropped %llu injected, "
                   "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
-                  "stale, %llu outside the session; %llu TCP frames held back\n",
+                  "stale, %llu outside the session; %llu TCP frames held back; %llu parity "
+                  "frames sent, %llu messages repaired from parity\n",
                   (unsigned long long)ns.frames_sent, (unsigned long long)ns.frames_recv,
                   (unsigned long long)ns.injected_drops, (unsigned long long)ns.bad_auth,
                   (unsigned long long)ns.replayed, (unsigned long long)ns.malformed,
                   (unsigned long long)ns.incomplete, (unsigned long long)ns.stale,
-                  (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds);
+                  (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds,
+                  (unsigned long long)ns.parity_sent, (unsigned long long)ns.repaired);
 }
 
 void halo_runner_report(const halo_runner *e, FILE *f) {
@@ -608,11 +627,11 @@ void halo_runner_replans_json(const halo_runner *e, FILE *f) {
         if (!ev)
             continue;
         (void)fprintf(f, "%s{\"token\": %d, \"reason\": ", k++ ? ", " : "", ev->token);
-        halo_cli_print_json_string(f, ev->reason);
+        halo_report_json_string(f, ev->reason);
         (void)fprintf(f, ", \"old_split\": ");
-        halo_cli_print_json_string(f, ev->old_split);
+        halo_report_json_string(f, ev->old_split);
         (void)fprintf(f, ", \"new_split\": ");
-        halo_cli_print_json_string(f, ev->new_split);
+        halo_report_json_string(f, ev->new_split);
         (void)fprintf(f, "}");
     }
     (void)fprintf(f, "]");

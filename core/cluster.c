@@ -103,7 +103,8 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                                .memplan = c->plans ? c->plans[i] : NULL,
                                .loader = cfg->loaders ? cfg->loaders[i] : NULL,
                                .collective = cfg->collective,
-                               .mesh_placement = &c->placement};
+                               .mesh_placement = &c->placement,
+                               .split_classifier = cfg->split_classifier};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)

@@ -28,7 +28,8 @@ typedef struct halo_cluster_config {
     /* (n_devices) borrowed loaders, entries may be NULL; or NULL: devices whose group
        weights are really read from the checkpoint through a loader (core/node.h). */
     struct halo_loader *const *loaders;
-    int collective; /* enum halo_collective (core/node.h) */
+    int collective;       /* enum halo_collective (core/node.h) */
+    int split_classifier; /* star: the classifier split over the devices (core/node.h) */
 } halo_cluster_config;
 
 typedef struct halo_cluster halo_cluster;

@@ -76,6 +76,8 @@ enum {
     K_COLLECTIVE,
     K_HEARTBEAT_MS,
     K_REDUNDANCY_ON_LOSS,
+    K_SPLIT_CLASSIFIER,
+    K_PARITY,
     K_COUNT
 };
 
@@ -161,12 +163,18 @@ const halo_engine_key halo_engine_keys[] = {
       "devices stream the group weights their memory cannot hold"),
     B("prefetch", prefetch, SIM, "memory_budget: read the next streamed block ahead"),
     E("simulator", F(simulator), simulator_names, SIM, "ENGINE", "sim (in-tree) or ns3"),
-    E("collective", F(collective), collective_names, SIM | LOOP, "KIND",
+    E("collective", F(collective), collective_names, ALL, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
+    B("split_classifier", split_classifier, ALL,
+      "star: every device computes a slice of the classifier, the root gathers the logits"),
+    B("parity", parity, SIM | NET,
+      "datagram delivery: one parity datagram (XOR) after every message of 2+ datagrams "
+      "repairs any one lost (default: off; in a socket cluster's halo preset on, and sent "
+      "only while a link loses)"),
 };
 
 #undef E
@@ -543,10 +551,12 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
         (c->importance == HALO_SCORING_PREDICTOR || c->importance == HALO_SCORING_ORACLE))
         return BAD_KEY(K_IMPORTANCE,
                        "a shape has no activations to score: use synthetic (or a model file)");
-    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET)
-        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: sockets gather at the
-                                                 root until a socket mesh exists (explicit
-                                                 collective: mesh is refused above) */
+    if (c->collective == HALO_COLLECTIVE_MESH && where == HALO_ENGINE_WHERE_NET &&
+        !is_set(c, K_COLLECTIVE))
+        c->collective = HALO_COLLECTIVE_STAR; /* the dllama preset's mesh: a socket cluster
+                                                 gathers at the root unless the file or a flag
+                                                 says collective: mesh (the star recovers from
+                                                 a lost worker, the mesh stops; issue 15) */
     if (c->collective == HALO_COLLECTIVE_MESH && c->policy != HALO_SYNC_POLICY_STRICT)
         return BAD_KEY(K_COLLECTIVE, "mesh needs sync: strict (as distributed-llama)");
     if (c->deadline_min_ns > c->deadline_max_ns) {
@@ -642,12 +652,19 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
            ", \"adaptive_deadline\": %s, \"deadline_min_ms\": %.6g, "
            "\"deadline_max_ms\": %.6g, \"redundancy\": %d, \"memory_budget\": %s, \"prefetch\": "
            "%s, \"simulator\": \"%s\", \"collective\": \"%s\", \"heartbeat_ms\": %.6g, "
-           "\"redundancy_on_loss\": %s}",
+           "\"redundancy_on_loss\": %s",
            c->adaptive_deadline ? "true" : "false", ns_ms(c->deadline_min_ns),
            ns_ms(c->deadline_max_ns), c->redundancy, c->memory_budget ? "true" : "false",
            c->prefetch ? "true" : "false", simulator_names[c->simulator],
            collective_names[c->collective], ns_ms(c->heartbeat_ns),
            c->redundancy_on_loss ? "true" : "false");
+    /* issue 15's keys are written only when on, so every configuration from before them
+       keeps its text (the runs' identities in results databases) */
+    if (c->split_classifier)
+        sb_add(&b, ", \"split_classifier\": true");
+    if (c->parity)
+        sb_add(&b, ", \"parity\": true");
+    sb_add(&b, "}");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
     return b.len;
@@ -1082,6 +1099,7 @@ int halo_engine_cluster_new(halo_cluster **out, const halo_engine *e, halo_trans
                               .budget_bytes = e->budgets,
                               .prefetch = e->cfg.prefetch,
                               .collective = e->cfg.collective,
+                              .split_classifier = e->cfg.split_classifier,
                               .sync = e->sync};
     return halo_cluster_new(out, &cc, err);
 }

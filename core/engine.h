@@ -88,6 +88,11 @@ typedef struct halo_engine_config {
     int memory_budget;      /* devices hold at most their memory of group weights */
     int prefetch;           /* memory_budget: read the next streamed block ahead */
     int redundancy_on_loss; /* extra copies only after a contribution went missing */
+    int split_classifier;   /* star: every device computes a slice of the classifier's rows
+                               and the root gathers the logits (core/node.h); the mesh always
+                               splits it */
+    int parity;             /* datagram delivery: a parity datagram (XOR of the fragments) after
+                               every message of two or more, so one lost fragment is rebuilt */
     uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 
@@ -149,8 +154,9 @@ int halo_engine_config_copy(halo_engine_config *dst, const halo_engine_config *s
 /*
  * Applies a preset: the one mapping from a baseline name to settings.
  *   dllama     strict sync, equal split, reliable stream, the mesh collective
- *              (distributed-llama; socket clusters gather at the root until they have a
- *              mesh);
+ *              (distributed-llama; a socket cluster gathers at the root unless
+ *              collective: mesh is given explicitly, since only the star recovers from a
+ *              lost worker);
  *   balanced   strict sync, split by device speed;
  *   relaxed    relaxed sync with a fixed deadline, equal split, no importance;
  *   halo       relaxed sync, split by device speed, importance from the predictor (synthetic
@@ -196,7 +202,8 @@ int halo_engine_config_finish(halo_engine_config *c, int n_devices, int has_weig
 /*
  * Writes the configuration as one JSON object with every key in table order (canonical: the
  * same settings give the same text, whichever front-end filled them), into buf (truncated
- * to cap, always NUL-terminated). Returns the length it needed.
+ * to cap, always NUL-terminated); "parity" only when on, so that the text of every
+ * configuration from before that key is unchanged. Returns the length it needed.
  */
 size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t cap);
 

@@ -82,6 +82,25 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err) {
     return HALO_OK;
 }
 
+int halo_file_read_fd(int fd, const char *path, void *buf, size_t cap, size_t *len_bytes,
+                      halo_err *err) {
+    unsigned char *p = buf;
+    size_t n = 0;
+    int rc = HALO_OK;
+    while (n < cap) {
+        ssize_t got = read(fd, p + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+    }
+    *len_bytes = n;
+    return rc;
+}
+
 int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                    halo_err *err) {
     *out = NULL;
@@ -105,31 +124,24 @@ int halo_file_read(const char *path, size_t max_bytes, char **out, size_t *len_b
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, cap);
     }
     for (;;) {
-        if (n == cap) {
-            if (cap > max_bytes) {
-                rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: larger than the limit of %zu bytes", path,
-                               max_bytes);
-                break;
-            }
-            size_t nc = cap * 2 < max_bytes + 1 ? cap * 2 : max_bytes + 1;
-            char *b = realloc(buf, nc + 1);
-            if (!b) {
-                rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = b;
-            cap = nc;
-        }
-        ssize_t got = read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        size_t got;
+        rc = halo_file_read_fd(fd, path, buf + n, cap - n, &got, err);
+        n += got;
+        if (rc != HALO_OK || n < cap) /* an error, or the end of the file */
+            break;
+        if (cap > max_bytes) {
+            rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: larger than the limit of %zu bytes", path,
+                           max_bytes);
             break;
         }
-        if (got == 0)
+        size_t nc = cap * 2 < max_bytes + 1 ? cap * 2 : max_bytes + 1;
+        char *b = realloc(buf, nc + 1);
+        if (!b) {
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
             break;
-        n += (size_t)got;
+        }
+        buf = b;
+        cap = nc;
     }
     (void)close(fd);
     if (rc == HALO_OK && n > max_bytes)

@@ -26,6 +26,15 @@
 int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err);
 
 /*
+ * Reads from the open descriptor fd (of the file at `path`, named in messages) into buf until
+ * end of file or until cap bytes are in (then more may follow), retrying on EINTR; *len_bytes
+ * receives how many were read. For readers with a buffer of their own (a key file kept off the
+ * heap). Errors: HALO_ERR_IO ("cannot read").
+ */
+int halo_file_read_fd(int fd, const char *path, void *buf, size_t cap, size_t *len_bytes,
+                      halo_err *err);
+
+/*
  * Reads the whole regular file at `path` into a new buffer with a NUL byte after the
  * content (so text can be used as a C string), at most `max_bytes` of content. *out receives
  * the buffer (the caller frees it) and *len_bytes the content's length. On failure *out is

@@ -8,6 +8,7 @@
 
 #include "core/bytes.h"
 #include "core/file.h"
+#include "core/grow.h"
 #include "core/quant.h"
 
 #include <errno.h>
@@ -693,8 +694,7 @@ typedef struct wtensor {
 struct halo_gguf_writer {
     char *path;
     FILE *f;
-    unsigned char *kv;
-    size_t kv_len, kv_cap;
+    halo_byte_array kv_bytes; /* the key-value section as written so far */
     uint64_t n_kv;
     wtensor *t;
     int n_t, cap_t;
@@ -731,20 +731,10 @@ int halo_gguf_writer_new(halo_gguf_writer **out, const char *path, halo_err *err
 static int put_bytes(halo_gguf_writer *w, const void *p, size_t n) {
     if (w->failed)
         return -1;
-    if (w->kv_len + n > w->kv_cap) {
-        size_t cap = w->kv_cap ? w->kv_cap : 4096;
-        while (cap < w->kv_len + n)
-            cap *= 2;
-        unsigned char *b = realloc(w->kv, cap);
-        if (!b) {
-            w->failed = 1;
-            return -1;
-        }
-        w->kv = b;
-        w->kv_cap = cap;
+    if (halo__append(&w->kv_bytes, p, n, 4096) != 0) {
+        w->failed = 1;
+        return -1;
     }
-    memcpy(w->kv + w->kv_len, p, n);
-    w->kv_len += n;
     return 0;
 }
 
@@ -896,7 +886,7 @@ int halo_gguf_begin_data(halo_gguf_writer *w, halo_err *err) {
     halo_put_u64(h + 16, w->n_kv);
     int rc = write_file(w, h, sizeof h, err);
     if (rc == HALO_OK)
-        rc = write_file(w, w->kv, w->kv_len, err);
+        rc = write_file(w, w->kv_bytes.p, w->kv_bytes.n, err);
     for (int i = 0; rc == HALO_OK && i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
         size_t len = strlen(t->name);
@@ -976,7 +966,7 @@ int halo_gguf_writer_finish(halo_gguf_writer *w, int ok, halo_err *err) {
     for (int i = 0; i < w->n_t; i++)
         free(w->t[i].name);
     free(w->t);
-    free(w->kv);
+    free(w->kv_bytes.p);
     free(w->path);
     free(w);
     return rc;

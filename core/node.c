@@ -79,6 +79,7 @@ struct halo_node {
                             where this is not 0 */
     uint64_t sync_start_ns, deadline_ns;
     uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
+    int scored;           /* plan_fn has run for the current sync (slow_safe defers it) */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -115,6 +116,10 @@ struct halo_node {
     float *mesh_slice;   /* worker: (slice) its classifier rows' logits */
     size_t rx_cap;       /* floats rx_values holds: dim, or a classifier slice (mesh) */
     int mesh_slices;     /* root: classifier slices gathered for the token */
+
+    /* star with a split classifier (issue 15) */
+    int split_cls;   /* halo_node_config.split_classifier */
+    int classifying; /* root: the token's blocks are done, the logits slices are awaited */
 
     halo_node_stats stats;
 };
@@ -452,6 +457,7 @@ static void root_fail(halo_node *n, int rc, const halo_err *err) {
             HALO_FAIL(&n->err, rc, "node 0: %s", halo_strerror(rc));
     }
     n->in_flight = 0;
+    n->classifying = 0;
     n->done = 1;
 }
 
@@ -496,8 +502,17 @@ static int copies_for(const halo_node *n, int d) {
     return !c->redundancy_on_loss || n->sync_seq < n->lossy_until[d] ? c->redundancy : 1;
 }
 
+static int classifier_start(halo_node *n, halo_err *err);
+
 static void finish_token(halo_node *n) {
     const halo_model_config *c = n->mc;
+    if (n->split_cls) {
+        halo_err err = {0};
+        int rc = classifier_start(n, &err);
+        if (rc != HALO_OK)
+            root_fail(n, rc, &err);
+        return;
+    }
     if (n->numerics) {
         halo_rmsnorm_eps(n->x, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
         const halo_mat *cls = halo_model_classifier(n->model);
@@ -578,7 +593,7 @@ static void finish_sync(halo_node *n) {
  * recursion: blocks that need no remote contribution complete at once.
  */
 static int advance(halo_node *n, halo_err *err) {
-    while (n->in_flight) {
+    while (n->in_flight && !n->classifying) {
         int rc = begin_sync(n, err);
         if (rc != HALO_OK)
             return rc;
@@ -613,14 +628,42 @@ static int send_activation(halo_node *n, int d, int flags, halo_err *err) {
     return send_msg(n, &m, n->dev_groups + n->dev_start[d], n->xb, err);
 }
 
+static void classifier_deadline(halo_node *n);
+
+/* slow_safe with reliable_fn: 1 if the hook has been told that every device is reliable. */
+static int all_reliable(const halo_node *n) {
+    if (!n->sync.slow_safe || !n->unreliable)
+        return 0;
+    for (int d = 1; d < n->n_devices; d++)
+        if (n->unreliable[d])
+            return 0;
+    return 1;
+}
+
+/* The hook's critical set for the current sync, asked after its activations went out: the
+   groups stay where they are (a scratch copy of the row). */
+static void score_late(halo_node *n) {
+    int count = n->phase == HALO_PHASE_ATTN ? n->g.n_attn : n->g.n_ffn;
+    memcpy(n->scratch_row, n->row, (size_t)count * sizeof *n->row);
+    n->sync.plan_fn(n->sync.plan_ctx, n->step, n->layer, n->phase, n->xb, n->scratch_row, count,
+                    n->critical);
+    n->scored = 1;
+}
+
 static void on_deadline(void *arg) {
     halo_node *n = arg;
     n->deadline_armed = 0;
     n->deadline_passed = 1;
     if (!n->in_flight)
         return;
+    if (n->classifying) {
+        classifier_deadline(n);
+        return;
+    }
     uint64_t now = n->t->ops->now_ns(n->t, 0);
     halo_transport_trace(n->t, 0, "deadline passed", now, now, 1, (int64_t)n->deadline_ns);
+    if (!n->scored)
+        score_late(n);
     if (sync_complete(n)) {
         complete_and_advance(n);
         return;
@@ -737,7 +780,13 @@ static int begin_sync(halo_node *n, halo_err *err) {
                 n->sync.reliable_fn(n->sync.plan_ctx, d, !bad);
             }
         }
-    if (n->sync.plan_fn) {
+    /* slow_safe: while every link is clean the hook can move nothing, and the critical set
+       matters only once a deadline passes with contributions missing: score then
+       (on_deadline), not before the activations go out (issue 15: no loss, no penalty) */
+    n->scored = 1;
+    if (n->sync.plan_fn && all_reliable(n)) {
+        n->scored = 0;
+    } else if (n->sync.plan_fn) {
         uint16_t *devices = n->row;
         if (n->phase == HALO_PHASE_ATTN) { /* attention groups stay where their caches are */
             memcpy(n->scratch_row, n->row, (size_t)count * sizeof *n->row);
@@ -1162,6 +1211,162 @@ static void mesh_on_logits(halo_node *n, const halo_msg *m) {
     mesh_root_slice_in(n);
 }
 
+/* ==== Star: the split classifier (issue 15) ==== */
+
+/* Block key of a token's classifier (after every layer's blocks). */
+static uint64_t classifier_key(const halo_node *n, uint32_t step) {
+    return block_key(step, n->mc->n_layers, HALO_PHASE_ATTN);
+}
+
+/* Sends the final normalised residual to device d: "compute your classifier rows". */
+static int send_classify(halo_node *n, int d, halo_err *err) {
+    halo_msg m = {.kind = HALO_MSG_STATE,
+                  .encoding = (uint8_t)(HALO_ENCODING_F32 | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = 0,
+                  .dst = (uint16_t)d,
+                  .step = n->step,
+                  .pos = (uint32_t)n->pos,
+                  .n_values = (uint32_t)n->mc->dim};
+    return send_msg(n, &m, NULL, n->xb, err);
+}
+
+/* Root: the slice of device d is in (d = 0: the root's own). */
+static void classifier_slice_in(halo_node *n) {
+    if (++n->mesh_slices < n->n_devices)
+        return;
+    if (n->deadline_armed) {
+        (void)n->t->ops->cancel(n->t, n->deadline_id);
+        n->deadline_armed = 0;
+    }
+    n->classifying = 0;
+    n->metrics.end_ns = n->t->ops->now_ns(n->t, 0);
+    n->in_flight = 0;
+    n->done = 1;
+}
+
+/* Root, after the last block: asks every worker for its slice, computes its own. */
+static int classifier_start(halo_node *n, halo_err *err) {
+    const halo_model_config *c = n->mc;
+    if (n->numerics)
+        halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
+    charge(n, 3.0 * c->dim, 8.0 * c->dim, 0);
+    n->classifying = 1;
+    n->mesh_slices = 0;
+    memset(n->received, 0, (size_t)n->n_devices);
+    for (int d = 1; d < n->n_devices; d++) {
+        int rc = send_classify(n, d, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    if (n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
+        /* a slice is a few blocks' work: four times the last block's deadline, then doubling */
+        uint64_t dl = 4 * (n->deadline_ns ? n->deadline_ns : n->sync.deadline_ns);
+        if (n->sync.deadline_max_ns && dl > n->sync.deadline_max_ns)
+            dl = n->sync.deadline_max_ns;
+        n->deadline_ns = dl;
+        int rc = n->t->ops->schedule(n->t, 0, dl, on_deadline, n, &n->deadline_id, err);
+        if (rc != HALO_OK)
+            return rc;
+        n->deadline_armed = 1;
+    }
+    int lo, hi;
+    mesh_slice_rows(n, 0, &lo, &hi);
+    if (n->numerics) {
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->xb, c->dim);
+        halo_mat_vec(n->pool, n->logits + lo, cls, lo, 0, n->xb, halo_act_get(&n->act, cls),
+                     hi - lo, c->dim, 0);
+    }
+    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+    n->ready_ns = n->t->ops->now_ns(n->t, 0);
+    classifier_slice_in(n);
+    return HALO_OK;
+}
+
+/* Root, relaxed: the classifier's deadline passed with slices missing: ask those again. */
+static void classifier_deadline(halo_node *n) {
+    halo_err err = {0};
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->received[d])
+            continue;
+        int rc = send_classify(n, d, &err);
+        if (rc != HALO_OK) {
+            root_fail(n, rc, &err);
+            return;
+        }
+        n->stats.retries++;
+    }
+    if (n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
+        n->deadline_ns *= 2; /* as the syncs' repeated requests back off */
+    int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
+    if (rc != HALO_OK) {
+        root_fail(n, rc, &err);
+        return;
+    }
+    n->deadline_armed = 1;
+}
+
+/* Root: a worker's logits slice. */
+static void classifier_on_logits(halo_node *n, const halo_msg *m) {
+    int lo, hi, d = m->src;
+    mesh_slice_rows(n, d, &lo, &hi);
+    if (!n->in_flight || !n->classifying || m->step != n->step || m->layer != d) {
+        n->stats.stale++;
+        return;
+    }
+    if (m->n_values != (uint32_t)(hi - lo)) {
+        n->stats.malformed++;
+        return;
+    }
+    if (!first_copy(n, n->received, d))
+        return;
+    if (n->numerics)
+        memcpy(n->logits + lo, n->rx_values, (size_t)(hi - lo) * sizeof(float));
+    classifier_slice_in(n);
+}
+
+/* Worker: the root asks for this node's classifier rows (again, if the answer was lost). */
+static void worker_on_classify(halo_node *n, const halo_msg *m) {
+    uint64_t key = classifier_key(n, m->step);
+    if (n->have_last && key <= n->last_key) {
+        if (key != n->last_key) {
+            n->stats.stale++;
+            return;
+        }
+        n->stats.duplicate++;
+        if (n->tx_len && n->tx_key == block_key(m->step, n->idx, 0) &&
+            n->t->ops->send(n->t, n->idx, 0, n->tx, n->tx_len, NULL) == HALO_OK) {
+            n->stats.resent++;
+            n->stats.msgs_sent++;
+            n->stats.bytes_sent += n->tx_len;
+        }
+        return;
+    }
+    n->have_last = 1;
+    n->last_key = key;
+    const halo_model_config *c = n->mc;
+    int lo, hi;
+    mesh_slice_rows(n, n->idx, &lo, &hi);
+    if (n->numerics) {
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->rx_values, c->dim);
+        halo_mat_vec(n->pool, n->mesh_slice, cls, lo, 0, n->rx_values, halo_act_get(&n->act, cls),
+                     hi - lo, c->dim, 0);
+    }
+    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+    n->stats.computed++;
+    halo_msg r = {.kind = HALO_MSG_LOGITS,
+                  .encoding = (uint8_t)(HALO_ENCODING_F32 | (n->numerics ? 0 : HALO_WIRE_ELIDED)),
+                  .src = (uint16_t)n->idx,
+                  .dst = 0,
+                  .step = m->step,
+                  .pos = m->pos,
+                  .layer = (uint16_t)n->idx,
+                  .n_values = (uint32_t)(hi - lo)};
+    if (send_msg(n, &r, NULL, n->mesh_slice, NULL) != HALO_OK)
+        n->stats.malformed++;
+}
+
 /* ==== Receiving ==== */
 
 static void on_message(void *ctx, int src, const void *msg, size_t len) {
@@ -1170,7 +1375,7 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
     n->stats.bytes_recv += len;
     halo_msg m;
     int mesh = n->collective == HALO_COLLECTIVE_MESH;
-    size_t cap = mesh ? n->rx_cap : (size_t)n->mc->dim;
+    size_t cap = mesh || n->split_cls ? n->rx_cap : (size_t)n->mc->dim;
     if (halo_wire_decode(msg, len, &m, n->rx_groups, (size_t)n->max_groups, n->rx_values, cap,
                          NULL) != HALO_OK ||
         m.src != src || m.dst != n->idx || m.src >= n->n_devices ||
@@ -1182,12 +1387,20 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
         mesh_on_logits(n, &m);
         return;
     }
+    if (n->split_cls && m.kind == HALO_MSG_LOGITS && n->idx == 0 && m.src != 0) {
+        classifier_on_logits(n, &m);
+        return;
+    }
     if (m.n_values != (uint32_t)n->mc->dim || m.layer >= n->mc->n_layers) {
         n->stats.malformed++;
         return;
     }
     if (mesh && m.kind == HALO_MSG_STATE && n->idx != 0 && m.src == 0 && m.n_groups == 0) {
         mesh_on_state(n, &m);
+        return;
+    }
+    if (n->split_cls && m.kind == HALO_MSG_STATE && n->idx != 0 && m.src == 0 && m.n_groups == 0) {
+        worker_on_classify(n, &m);
         return;
     }
     if (!groups_ok(n, m.phase, n->rx_groups, m.n_groups)) {
@@ -1254,6 +1467,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         return HALO_FAIL(err, HALO_ERR_NOMEM, "node %d: out of memory", cfg->node_idx);
     n->idx = cfg->node_idx;
     n->collective = cfg->collective;
+    n->split_cls =
+        cfg->split_classifier && cfg->collective == HALO_COLLECTIVE_STAR && cfg->n_devices > 1;
     n->n_devices = cfg->n_devices;
     n->encoding = cfg->encoding;
     n->model = cfg->model;
@@ -1304,6 +1519,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
         n->mesh_keys = alloc_bytes(n, (size_t)n->mesh_slots * sizeof(uint64_t), &failed);
         for (int k = 0; n->mesh_keys && k < n->mesh_slots; k++)
             n->mesh_keys[k] = MESH_EMPTY;
+        if (n->idx != 0)
+            n->mesh_slice = alloc_bytes(n, slice * f, &failed);
+    } else if (n->split_cls) {
+        size_t slice = (size_t)c->vocab_size - (size_t)(c->vocab_size / n->n_devices) * (nd - 1);
+        n->rx_cap = slice > dim ? slice : dim;
         if (n->idx != 0)
             n->mesh_slice = alloc_bytes(n, slice * f, &failed);
     }
@@ -1429,6 +1649,7 @@ int halo_node_start_token(halo_node *n, int token, int pos, halo_err *err) {
     n->layer = 0;
     n->phase = HALO_PHASE_ATTN;
     n->in_flight = 1;
+    n->classifying = 0;
     n->done = 0;
     n->status = HALO_OK;
     n->metrics = (halo_token_metrics){
@@ -1465,6 +1686,7 @@ void halo_node_abort_token(halo_node *n, int code) {
         n->deadline_armed = 0;
     }
     HALO_FAIL(&n->err, code, "node 0: token at position %d abandoned", n->pos);
+    n->classifying = 0;
     n->status = code;
     n->in_flight = 0;
     n->done = 1;

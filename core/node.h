@@ -151,6 +151,17 @@ typedef struct halo_node_config {
     struct halo_loader *loader;
     int collective;                       /* enum halo_collective */
     const halo_placement *mesh_placement; /* mesh: the fixed placement (copied; every node) */
+    /*
+     * Star only, every node of the cluster alike (issue 15): the classifier is split as the
+     * mesh splits it. After the last block the root sends the final normalised residual
+     * (f32, a STATE message) to every worker, computes its own slice of the output rows
+     * (vocab_size / n_devices, the last device the remainder) and gathers the workers'
+     * logits slices (LOGITS). Under relaxed sync a missing slice is asked again every
+     * deadline (four times the last block's, doubling); a worker answers a repeated request
+     * from its cache. Under strict sync every slice is awaited. The logits equal the
+     * single-device ones bit for bit.
+     */
+    int split_classifier;
 } halo_node_config;
 
 typedef struct halo_node halo_node;

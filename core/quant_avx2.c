@@ -244,6 +244,61 @@ static float avx2_dot_q6_K(const void *vw, const void *vx, int nb) {
     return s;
 }
 
+/* ==== What the packed kernels of both instruction sets share ==== */
+
+/* Four activations p[0..3] broadcast to every 32-bit lane. */
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* One Q4_0x8 block's eight row sums (the levels' products with the activations, 8 * sum(y)
+   not yet taken off) scaled by the rows' and the activations' scales, added to acc. */
+static inline __m256 q4_0x8_block_acc(const unsigned char *w, const act_q8_0 *xb, __m256i sum,
+                                      __m256 acc) {
+    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(xb->sum8));
+    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)),
+                             _mm256_set1_ps(xb->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+}
+
+/* sumi plus the 32-bit sums lo and hi of run c's two sub-blocks times the eight rows' scales
+   of those sub-blocks. */
+static inline __m256i q4_Kx8_scaled(const unsigned char *w, int c, __m256i lo, __m256i hi,
+                                    __m256i sumi) {
+    __m256i sl =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(w + 32 + 16 * c)));
+    __m256i sh =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(w + 40 + 16 * c)));
+    sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(lo, sl));
+    return _mm256_add_epi32(sumi, _mm256_mullo_epi32(hi, sh));
+}
+
+/* One Q4_Kx8 block's scaled sums sumi times the rows' and the activations' scales, less the
+   rows' minimums times the activations' sums of each sub-block pair (one madd per pair),
+   added to acc. */
+static inline __m256 q4_Kx8_block_acc(const unsigned char *w, const act_q8_K *xb, __m256i sumi,
+                                      __m256 acc) {
+    __m256i summ = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) {
+        int16_t pair[2] = {(int16_t)(xb->bsums[4 * i] + xb->bsums[4 * i + 1]),
+                           (int16_t)(xb->bsums[4 * i + 2] + xb->bsums[4 * i + 3])};
+        int32_t p32;
+        memcpy(&p32, pair, 4);
+        __m256i mins =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 96 + 16 * i)));
+        summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins, _mm256_set1_epi32(p32)));
+    }
+    __m256 dy = _mm256_set1_ps(xb->d);
+    __m256 d =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)), dy);
+    __m256 dm = _mm256_mul_ps(
+        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 16))), dy);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
+}
+
 /* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, four
    32-byte loads give the levels of all eight rows (low and high nibbles), each multiplied
    with one broadcast group of four activations; 8 * sum(y) comes off every lane; the eight
@@ -259,18 +314,12 @@ static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out)
         __m256i sum = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
-            int32_t ylo, yhi;
-            memcpy(&ylo, y + 4 * c, 4);
-            memcpy(&yhi, y + 16 + 4 * c, 4);
-            __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo));
+            __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low), bcast4(y + 4 * c));
             __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                               _mm256_set1_epi32(yhi));
+                                               bcast4(y + 16 + 4 * c));
             sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(plo, phi), ones));
         }
-        sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(x[b].sum8));
-        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)),
-                                 _mm256_set1_ps(x[b].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+        acc = q4_0x8_block_acc(w, &x[b], sum, acc);
     }
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
@@ -295,39 +344,16 @@ static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
             for (int g = 0; g < 8; g++) {
                 __m256i raw =
                     _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
-                int32_t ylo, yhi;
-                memcpy(&ylo, y + 64 * c + 4 * g, 4);
-                memcpy(&yhi, y + 64 * c + 32 + 4 * g, 4);
-                lo = _mm256_add_epi16(
-                    lo, _mm256_maddubs_epi16(_mm256_and_si256(raw, low), _mm256_set1_epi32(ylo)));
+                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(raw, low),
+                                                               bcast4(y + 64 * c + 4 * g)));
                 hi = _mm256_add_epi16(
                     hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                             _mm256_set1_epi32(yhi)));
+                                             bcast4(y + 64 * c + 32 + 4 * g)));
             }
-            __m256i sl = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(w + 32 + 16 * c)));
-            __m256i sh = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(w + 40 + 16 * c)));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(lo, ones), sl));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_madd_epi16(hi, ones), sh));
+            sumi =
+                q4_Kx8_scaled(w, c, _mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones), sumi);
         }
-        __m256i summ = _mm256_setzero_si256();
-        for (int i = 0; i < 4; i++) {
-            int16_t pair[2] = {(int16_t)(x[b].bsums[4 * i] + x[b].bsums[4 * i + 1]),
-                               (int16_t)(x[b].bsums[4 * i + 2] + x[b].bsums[4 * i + 3])};
-            int32_t p32;
-            memcpy(&p32, pair, 4);
-            __m256i mins = _mm256_cvtepu8_epi16(
-                _mm_loadu_si128((const __m128i *)(const void *)(w + 96 + 16 * i)));
-            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins, _mm256_set1_epi32(p32)));
-        }
-        __m256 dy = _mm256_set1_ps(x[b].d);
-        __m256 d =
-            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)), dy);
-        __m256 dm = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 16))), dy);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
-        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
+        acc = q4_Kx8_block_acc(w, &x[b], sumi, acc);
     }
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
@@ -348,23 +374,6 @@ static float avx2_sum_f32(const float *x, size_t n) {
         s += x[i];
     _mm256_zeroupper();
     return s;
-}
-
-static const halo_qkernels AVX2 = {
-    .isa = HALO_ISA_AVX2,
-    .name = "avx2",
-    .dot_f16 = avx2_dot_f16,
-    .dot_q4_0 = avx2_dot_q4_0,
-    .dot_q8_0 = avx2_dot_q8_0,
-    .dot_q4_K = avx2_dot_q4_K,
-    .dot_q6_K = avx2_dot_q6_K,
-    .gemv_q4_0x8 = avx2_gemv_q4_0x8,
-    .gemv_q4_Kx8 = avx2_gemv_q4_Kx8,
-    .sum_f32 = avx2_sum_f32,
-};
-
-const halo_qkernels *halo_qkernels_avx2_table(void) {
-    return &AVX2;
 }
 
 /*
@@ -393,17 +402,11 @@ static void vnni_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out)
         __m256i sum = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
-            int32_t ylo, yhi;
-            memcpy(&ylo, y + 4 * c, 4);
-            memcpy(&yhi, y + 16 + 4 * c, 4);
-            sum = _mm256_dpbusd_epi32(sum, _mm256_and_si256(raw, low), _mm256_set1_epi32(ylo));
+            sum = _mm256_dpbusd_epi32(sum, _mm256_and_si256(raw, low), bcast4(y + 4 * c));
             sum = _mm256_dpbusd_epi32(sum, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                      _mm256_set1_epi32(yhi));
+                                      bcast4(y + 16 + 4 * c));
         }
-        sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(x[b].sum8));
-        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)),
-                                 _mm256_set1_ps(x[b].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+        acc = q4_0x8_block_acc(w, &x[b], sum, acc);
     }
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
@@ -422,37 +425,14 @@ static void vnni_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
             for (int g = 0; g < 8; g++) {
                 __m256i raw =
                     _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
-                int32_t ylo, yhi;
-                memcpy(&ylo, y + 64 * c + 4 * g, 4);
-                memcpy(&yhi, y + 64 * c + 32 + 4 * g, 4);
-                lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(raw, low), _mm256_set1_epi32(ylo));
+                lo =
+                    _mm256_dpbusd_epi32(lo, _mm256_and_si256(raw, low), bcast4(y + 64 * c + 4 * g));
                 hi = _mm256_dpbusd_epi32(hi, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                         _mm256_set1_epi32(yhi));
+                                         bcast4(y + 64 * c + 32 + 4 * g));
             }
-            __m256i sl = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(w + 32 + 16 * c)));
-            __m256i sh = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(w + 40 + 16 * c)));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(lo, sl));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(hi, sh));
+            sumi = q4_Kx8_scaled(w, c, lo, hi, sumi);
         }
-        __m256i summ = _mm256_setzero_si256();
-        for (int i = 0; i < 4; i++) {
-            int16_t pair[2] = {(int16_t)(x[b].bsums[4 * i] + x[b].bsums[4 * i + 1]),
-                               (int16_t)(x[b].bsums[4 * i + 2] + x[b].bsums[4 * i + 3])};
-            int32_t p32;
-            memcpy(&p32, pair, 4);
-            __m256i mins = _mm256_cvtepu8_epi16(
-                _mm_loadu_si128((const __m128i *)(const void *)(w + 96 + 16 * i)));
-            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins, _mm256_set1_epi32(p32)));
-        }
-        __m256 dy = _mm256_set1_ps(x[b].d);
-        __m256 d =
-            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)w)), dy);
-        __m256 dm = _mm256_mul_ps(
-            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 16))), dy);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
-        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
+        acc = q4_Kx8_block_acc(w, &x[b], sumi, acc);
     }
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
@@ -465,18 +445,23 @@ static void vnni_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out)
 #pragma GCC pop_options
 #endif
 
-static const halo_qkernels AVX2_VNNI = {
-    .isa = HALO_ISA_AVX2_VNNI,
-    .name = "avx2+vnni",
-    .dot_f16 = avx2_dot_f16,
-    .dot_q4_0 = avx2_dot_q4_0,
-    .dot_q8_0 = avx2_dot_q8_0,
-    .dot_q4_K = avx2_dot_q4_K,
-    .dot_q6_K = avx2_dot_q6_K,
-    .gemv_q4_0x8 = vnni_gemv_q4_0x8,
-    .gemv_q4_Kx8 = vnni_gemv_q4_Kx8,
-    .sum_f32 = avx2_sum_f32,
-};
+/* The AVX2 kernels' table with the packed kernels given (the VNNI table differs in those). */
+#define AVX2_TABLE(isa_, name_, gemv_q4_0x8_, gemv_q4_Kx8_)                                    \
+    {                                                                                          \
+        .isa = (isa_), .name = (name_), .dot_f16 = avx2_dot_f16, .dot_q4_0 = avx2_dot_q4_0,    \
+        .dot_q8_0 = avx2_dot_q8_0, .dot_q4_K = avx2_dot_q4_K, .dot_q6_K = avx2_dot_q6_K,       \
+        .gemv_q4_0x8 = (gemv_q4_0x8_), .gemv_q4_Kx8 = (gemv_q4_Kx8_), .sum_f32 = avx2_sum_f32, \
+    }
+
+static const halo_qkernels AVX2 =
+    AVX2_TABLE(HALO_ISA_AVX2, "avx2", avx2_gemv_q4_0x8, avx2_gemv_q4_Kx8);
+
+const halo_qkernels *halo_qkernels_avx2_table(void) {
+    return &AVX2;
+}
+
+static const halo_qkernels AVX2_VNNI =
+    AVX2_TABLE(HALO_ISA_AVX2_VNNI, "avx2+vnni", vnni_gemv_q4_0x8, vnni_gemv_q4_Kx8);
 
 const halo_qkernels *halo_qkernels_avx2_vnni_table(void) {
     return &AVX2_VNNI;

@@ -9,6 +9,9 @@
 #ifndef HALO_FUZZ_H
 #define HALO_FUZZ_H
 
+#include "core/model.h"
+#include "core/tokenizer.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +29,29 @@ const char *fz_file(int slot, const void *data, size_t n);
 /* `rel` under the source tree (HALO_SOURCE_DIR, compiled in), in one of four static buffers
    used in turn (valid until the fourth call after). */
 const char *fz_src_path(const char *rel);
+
+/*
+ * Whether the run state of `m` (KV cache, activations, logits) fits the harness's memory
+ * budget of 64 MiB (a limit of the harness, not of halo): 1 if it does, else 0.
+ */
+int fz_model_fits(const halo_model *m);
+
+/*
+ * Runs what `halo generate` does with model `m` and tokenizer `t` (borrowed): encodes
+ * `prompt` (at most 64 tokens, every id inside the vocabulary), feeds up to max_positions of
+ * them through the forward pass and checks that each greedy next token is inside the
+ * vocabulary and decodes. A run state that cannot be allocated ends it quietly.
+ */
+void fz_model_run(const halo_model *m, const halo_tokenizer *t, const char *prompt,
+                  int max_positions);
+
+/*
+ * Splits an input whose first byte holds the target's flags: the rest
+ * is copied into out (cap bytes), where the target may patch it (a checksum made valid, so
+ * the fuzzer gets past it), its size into *size. Returns the flags (0..255), or -1 when the
+ * input is empty or the rest does not fit.
+ */
+int fz_flagged(const uint8_t *raw, size_t raw_size, unsigned char *out, size_t cap, size_t *size);
 
 /* A harness-level invariant failed: prints `what` and aborts (libFuzzer saves the input). */
 #define FZ_CHECK(cond)                                                                      \

@@ -9,10 +9,8 @@
  * greedy token inside the vocabulary). Run states over 64 MiB are skipped (the harness's
  * budget).
  */
-#include "core/forward.h"
 #include "core/gguf.h"
 #include "core/model.h"
-#include "core/sampler.h"
 #include "core/tokenizer.h"
 #include "fuzz/fuzz.h"
 
@@ -51,29 +49,15 @@ static void walk(const halo_gguf *g) {
 }
 
 static void run(const halo_model *m) {
-    const halo_model_config *c = halo_model_get_config(m);
-    double state = ((double)c->n_layers * c->seq_len * c->dim * 2 + (double)c->hidden_dim * 3 +
-                    (double)c->vocab_size + (double)c->n_heads * c->seq_len) *
-                   4.0;
-    if (state > 64.0 * 1024 * 1024)
+    if (!fz_model_fits(m))
         return;
     halo_tokenizer *t = NULL;
     halo_err err = {0};
     const halo_gguf *g = halo_model_gguf(m);
-    if (!g || halo_tokenizer_load_gguf(&t, g, c->vocab_size, &err) != HALO_OK)
+    if (!g ||
+        halo_tokenizer_load_gguf(&t, g, halo_model_get_config(m)->vocab_size, &err) != HALO_OK)
         return;
-    const char *prompt = "Once upon a time \xe2\x96\x81 \xc3\xa9";
-    int tokens[64], n = 0;
-    FZ_CHECK(halo_tokenizer_encode(t, prompt, 1, 0, tokens, 64, &n, &err) == HALO_OK);
-    halo_state *s = NULL;
-    if (halo_state_new(&s, m, NULL, &err) == HALO_OK) {
-        for (int pos = 0; pos < n && pos < 3 && pos < c->seq_len; pos++) {
-            FZ_CHECK(tokens[pos] >= 0 && tokens[pos] < c->vocab_size);
-            int next = halo_argmax(halo_forward(s, tokens[pos], pos), c->vocab_size);
-            FZ_CHECK(next >= 0 && next < c->vocab_size);
-        }
-        halo_state_free(s);
-    }
+    fz_model_run(m, t, "Once upon a time \xe2\x96\x81 \xc3\xa9", 3);
     halo_tokenizer_free(t);
 }
 

@@ -8,41 +8,20 @@
  * next token is inside the vocabulary. Models whose run state would exceed 64 MiB are only
  * loaded (the harness's memory budget, not a limit of halo).
  */
-#include "core/forward.h"
 #include "core/model.h"
-#include "core/sampler.h"
 #include "core/tokenizer.h"
 #include "fuzz/fuzz.h"
 
 #include <string.h>
 
 static void run(const halo_model *m, const char *tok_path) {
-    const halo_model_config *c = halo_model_get_config(m);
-    double state = ((double)c->n_layers * c->seq_len * c->dim * 2 + (double)c->hidden_dim * 3 +
-                    (double)c->vocab_size + (double)c->n_heads * c->seq_len) *
-                   4.0;
-    if (state > 64.0 * 1024 * 1024)
+    if (!fz_model_fits(m))
         return;
     halo_tokenizer *t = NULL;
     halo_err err = {0};
-    if (halo_tokenizer_load(&t, tok_path, c->vocab_size, &err) != HALO_OK)
+    if (halo_tokenizer_load(&t, tok_path, halo_model_get_config(m)->vocab_size, &err) != HALO_OK)
         return;
-    const char *prompt = "Once upon a time, \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80 ~";
-    int tokens[64], n = 0;
-    FZ_CHECK(halo_tokenizer_max_tokens(prompt) <= 64);
-    FZ_CHECK(halo_tokenizer_encode(t, prompt, 1, 0, tokens, 64, &n, &err) == HALO_OK);
-    halo_state *s = NULL;
-    if (halo_state_new(&s, m, NULL, &err) == HALO_OK) {
-        for (int pos = 0; pos < n && pos < 4 && pos < c->seq_len; pos++) {
-            FZ_CHECK(tokens[pos] >= 0 && tokens[pos] < c->vocab_size);
-            const float *logits = halo_forward(s, tokens[pos], pos);
-            int next = halo_argmax(logits, c->vocab_size);
-            FZ_CHECK(next >= 0 && next < c->vocab_size);
-            size_t nb;
-            (void)halo_tokenizer_decode(t, tokens[pos], next, &nb);
-        }
-        halo_state_free(s);
-    }
+    fz_model_run(m, t, "Once upon a time, \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80 ~", 4);
     halo_tokenizer_free(t);
 }
 

@@ -7,6 +7,7 @@
  * the checksum. The file is loaded for the bundled model. A refusal must leave
  * *out NULL and name the file; a predictor that loads reports a rank inside 1..dim.
  */
+#include "core/bytes.h"
 #include "core/model.h"
 #include "core/predictor.h"
 #include "core/wire.h"
@@ -32,15 +33,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static unsigned char copy[1 << 20];
 
 int LLVMFuzzerTestOneInput(const uint8_t *raw, size_t raw_size) {
-    if (raw_size < 1 || raw_size - 1 > sizeof copy)
+    size_t size;
+    int flags = fz_flagged(raw, raw_size, copy, sizeof copy, &size);
+    if (flags < 0)
         return 0;
-    size_t size = raw_size - 1;
-    memcpy(copy, raw + 1, size);
-    if ((raw[0] & 1) && size >= 4) {
-        uint32_t crc = halo_crc32(0, copy, size - 4);
-        for (int i = 0; i < 4; i++)
-            copy[size - 4 + i] = (unsigned char)(crc >> (8 * i));
-    }
+    if ((flags & 1) && size >= 4) /* flag 1: the trailing CRC made valid */
+        halo_put_u32(copy + size - 4, halo_crc32(0, copy, size - 4));
     const char *path = fz_file(0, copy, size);
     halo_predictor *p = NULL;
     halo_err err = {0};

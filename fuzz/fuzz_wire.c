@@ -7,6 +7,7 @@
  * either refuses it or decodes a header whose counts fit the buffers, and a decoded message
  * re-encodes (with the encoding and values it carried) to no more bytes than the limit.
  */
+#include "core/bytes.h"
 #include "core/wire.h"
 #include "fuzz/fuzz.h"
 
@@ -23,16 +24,15 @@ static unsigned char out[1 << 20];
 static unsigned char in[1 << 20];
 
 int LLVMFuzzerTestOneInput(const uint8_t *raw, size_t raw_size) {
-    if (raw_size < 1 || raw_size - 1 > sizeof in)
+    size_t size;
+    int flags = fz_flagged(raw, raw_size, in, sizeof in, &size);
+    if (flags < 0)
         return 0;
-    size_t size = raw_size - 1;
-    memcpy(in, raw + 1, size);
     const unsigned char *data = in;
-    if ((raw[0] & 1) && size >= HALO_WIRE_HEADER_BYTES) {
+    if ((flags & 1) && size >= HALO_WIRE_HEADER_BYTES) { /* flag 1: the header's CRC made valid */
         uint32_t crc = halo_crc32(0, in, 32);
         crc = halo_crc32(crc, in + HALO_WIRE_HEADER_BYTES, size - HALO_WIRE_HEADER_BYTES);
-        for (int i = 0; i < 4; i++)
-            in[32 + i] = (unsigned char)(crc >> (8 * i));
+        halo_put_u32(in + 32, crc);
     }
     (void)halo_wire_charged_size(data, size);
     halo_msg m;

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "core/bytes.h"
+#include "core/grow.h"
 #include "core/model.h"
 #include "core/predictor.h"
 #include "core/tokenizer.h"
@@ -35,20 +36,11 @@ static const char *path_of(const char *target, const char *name) {
     return buf;
 }
 
-typedef struct buf {
-    unsigned char *p;
-    size_t n, cap;
-} buf;
+typedef halo_byte_array buf;
 
 static void put(buf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            die("out of memory", NULL);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
+    if (halo__append(b, p, n, 64) != 0)
+        die("out of memory", NULL);
 }
 
 static void put_u32(buf *b, uint32_t v) {

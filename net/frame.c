@@ -21,7 +21,7 @@
 #define OFF_MSG_BYTES 24
 #define OFF_OFFSET    28
 
-#define TYPE_MASK 0x3f
+#define TYPE_MASK 0x0f
 
 static const unsigned char magic[4] = {'H', 'N', 'E', 'T'}; /* bytes, no NUL */
 
@@ -63,7 +63,9 @@ size_t halo_net_frame_seal(const uint8_t *key, const halo_net_frame *h, const vo
                            void *out, size_t cap) {
     unsigned char *f = out;
     size_t len = h->payload_bytes;
-    if (!put_header(f, h, (unsigned)h->type & TYPE_MASK, HALO_NET_OVERHEAD_BYTES, cap))
+    unsigned type = ((unsigned)h->type & TYPE_MASK) | (h->parity ? HALO_NET_FRAME_PARITY : 0u) |
+                    (h->lossy ? HALO_NET_FRAME_LOSSY : 0u);
+    if (!put_header(f, h, type, HALO_NET_OVERHEAD_BYTES, cap))
         return 0;
     if (len)
         memcpy(f + HALO_NET_HEADER_BYTES, payload, len);
@@ -85,7 +87,9 @@ size_t halo_net_frame_seal_session(const uint8_t *key, int encrypt, const halo_n
     unsigned char *f = out;
     size_t len = h->payload_bytes;
     unsigned type = ((unsigned)h->type & TYPE_MASK) | HALO_NET_FRAME_SESSION |
-                    (encrypt ? 0u : (unsigned)HALO_NET_FRAME_CLEAR);
+                    (encrypt ? 0u : (unsigned)HALO_NET_FRAME_CLEAR) |
+                    (h->parity ? (unsigned)HALO_NET_FRAME_PARITY : 0u) |
+                    (h->lossy ? (unsigned)HALO_NET_FRAME_LOSSY : 0u);
     if (!put_header(f, h, type, HALO_NET_SESSION_OVERHEAD_BYTES, cap))
         return 0;
     unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
@@ -144,11 +148,22 @@ static int check_fields(const unsigned char *f, size_t flen, int n_nodes, halo_n
         .offset_bytes = halo_get_u32(f + OFF_OFFSET),
     };
     int flags = f[OFF_TYPE] & ~TYPE_MASK;
+    h.parity = (flags & HALO_NET_FRAME_PARITY) != 0;
+    h.lossy = (flags & HALO_NET_FRAME_LOSSY) != 0;
     if ((flags & HALO_NET_FRAME_CLEAR) && !(flags & HALO_NET_FRAME_SESSION))
         return HALO_NET_VERDICT_MALFORMED;
     if (h.type < HALO_NET_FRAME_DATA || h.type > HALO_NET_FRAME_PONG || h.src >= n_nodes ||
-        h.dst >= n_nodes || h.src == h.dst || h.frag_count == 0 || h.frag_idx >= h.frag_count ||
-        h.offset_bytes > h.msg_bytes || flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
+        h.dst >= n_nodes || h.src == h.dst || h.frag_count == 0 ||
+        h.frag_idx >= h.frag_count + (unsigned)h.parity || h.offset_bytes > h.msg_bytes ||
+        flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
+        return HALO_NET_VERDICT_MALFORMED;
+    /* a parity: after the last fragment, of a message of two or more, F * (count - 1) <
+       msg_bytes <= F * count for its length F */
+    if (h.parity &&
+        (h.frag_idx != h.frag_count || h.frag_count < 2 || h.offset_bytes != 0 || flen == 0 ||
+         (h.type != HALO_NET_FRAME_DATA && h.type != HALO_NET_FRAME_CONTROL) ||
+         (uint64_t)flen * (h.frag_count - 1) >= h.msg_bytes ||
+         (uint64_t)flen * h.frag_count < h.msg_bytes))
         return HALO_NET_VERDICT_MALFORMED;
     if (h.msg_bytes > HALO_NET_MAX_MESSAGE_BYTES)
         return HALO_NET_VERDICT_OVERSIZED;
@@ -267,7 +282,27 @@ void halo_net_reasm_init(halo_net_reasm *r) {
 
 void halo_net_reasm_free(halo_net_reasm *r) {
     free(r->buf);
+    free(r->par);
     halo_net_reasm_init(r);
+}
+
+/* The one fragment missing from r (got == count - 1, parity in): the XOR of the parity and
+   every other F-byte block of the message, written in place. */
+static void repair(halo_net_reasm *r) {
+    size_t fb = r->par_len;
+    uint64_t all = (uint64_t)r->count * (r->count - 1) / 2;
+    uint64_t miss = all - r->idx_sum; /* < count: the indices stored are distinct */
+    size_t at = (size_t)miss * fb;
+    for (unsigned j = 0; j < r->count; j++) {
+        if (j == miss)
+            continue;
+        size_t off = (size_t)j * fb, n = r->len - off < fb ? r->len - off : fb;
+        const unsigned char *b = r->buf + off;
+        for (size_t i = 0; i < n; i++)
+            r->par[i] ^= b[i];
+    }
+    size_t n = r->len - at < fb ? r->len - at : fb;
+    memcpy(r->buf + at, r->par, n);
 }
 
 int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
@@ -281,6 +316,8 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         return HALO_NET_REASM_DONE;
     }
     uint64_t first = h->seq - h->frag_idx;
+    if ((r->have_done && first == r->done_first) || (h->parity && r->count && first < r->first))
+        return HALO_NET_REASM_SPARE;
     if (r->count && r->first != first) {
         *abandoned = 1;
         r->count = 0;
@@ -296,6 +333,8 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         r->first = first;
         r->count = h->frag_count;
         r->got = 0;
+        r->par_len = 0;
+        r->idx_sum = 0;
         r->len = h->msg_bytes;
         r->type = h->type;
         r->dst = h->dst;
@@ -305,11 +344,40 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         r->count = 0;
         return HALO_NET_REASM_INCONSISTENT;
     }
-    if (h->payload_bytes) /* a zero-byte message has no buffer: r->buf may be NULL */
-        memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
-    if (++r->got < h->frag_count)
-        return HALO_NET_REASM_MORE;
+    if (h->parity) {
+        if (r->par_len) { /* a second parity of one message: only a forger makes it */
+            r->count = 0;
+            return HALO_NET_REASM_INCONSISTENT;
+        }
+        if (h->payload_bytes > r->par_cap) {
+            unsigned char *b = realloc(r->par, h->payload_bytes);
+            if (!b)
+                return HALO_NET_REASM_NOMEM;
+            r->par = b;
+            r->par_cap = h->payload_bytes;
+        }
+        memcpy(r->par, payload, h->payload_bytes);
+        r->par_len = h->payload_bytes;
+    } else {
+        if (h->payload_bytes) /* a zero-byte message has no buffer: r->buf may be NULL */
+            memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
+        r->got++;
+        r->idx_sum += h->frag_idx;
+    }
+    int result = HALO_NET_REASM_DONE;
+    if (r->got < r->count) {
+        if (!r->par_len || r->got + 1 < r->count)
+            return HALO_NET_REASM_MORE;
+        if ((uint64_t)r->count * (r->count - 1) / 2 - r->idx_sum >= r->count) {
+            r->count = 0; /* indices stored twice: only a caller without the replay window */
+            return HALO_NET_REASM_INCONSISTENT;
+        }
+        repair(r);
+        result = HALO_NET_REASM_REPAIRED;
+    }
     r->count = 0;
+    r->have_done = 1;
+    r->done_first = first;
     *msg = r->buf ? r->buf : payload;
-    return HALO_NET_REASM_DONE;
+    return result;
 }

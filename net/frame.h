@@ -47,6 +47,15 @@ enum halo_net_frame_type {
        is HALO_NET_SESSION_TAG_BYTES. */
     HALO_NET_FRAME_SESSION = 0x80,
     HALO_NET_FRAME_CLEAR = 0x40,
+    /* flag (issue 15): the frame is the message's parity fragment, the XOR of its
+       frag_count fragments each padded with zeros to the parity's length (the fragment size
+       F). Its frag_idx is frag_count (sequence number: the first fragment's + frag_count),
+       its offset 0, and F * (frag_count - 1) < msg_bytes <= F * frag_count. With it a
+       receiver rebuilds any one lost fragment of the message without a round trip. */
+    HALO_NET_FRAME_PARITY = 0x20,
+    /* flag (issue 15), on any frame: its sender lost or repaired a message from the frame's
+       destination lately and asks it for parity frames (parity "on loss") */
+    HALO_NET_FRAME_LOSSY = 0x10,
 };
 
 /* A frame's header fields. */
@@ -59,6 +68,8 @@ typedef struct halo_net_frame {
     uint64_t seq;          /* the sender's sequence number of this frame */
     uint32_t msg_bytes;    /* the whole message */
     uint32_t offset_bytes; /* of this fragment's payload in the message */
+    int parity;            /* 1: the parity fragment (HALO_NET_FRAME_PARITY) */
+    int lossy;             /* 1: HALO_NET_FRAME_LOSSY */
 } halo_net_frame;
 
 /*
@@ -181,6 +192,13 @@ typedef struct halo_net_reasm {
     unsigned count;     /* fragments of the message; 0 = nothing in progress */
     unsigned got;       /* fragments stored */
     int type, dst;      /* every fragment must agree */
+    /* parity (HALO_NET_FRAME_PARITY) */
+    unsigned char *par;  /* (par_cap) the message's parity payload, owned */
+    size_t par_cap;      /* bytes allocated */
+    size_t par_len;      /* the parity's length (the fragment size); 0 = none received */
+    uint64_t idx_sum;    /* sum of the stored fragments' indices: names the missing one */
+    uint64_t done_first; /* first sequence number of the last message completed */
+    int have_done;       /* done_first is set */
 } halo_net_reasm;
 
 enum halo_net_reasm_result {
@@ -190,6 +208,11 @@ enum halo_net_reasm_result {
                                         single fragment with msg_bytes != its payload): the
                                         fragment and that message are dropped */
     HALO_NET_REASM_NOMEM = 3,        /* no memory for the message: the fragment is dropped */
+    HALO_NET_REASM_SPARE = 4,        /* a fragment (or parity) of a message already complete,
+                                        or a parity older than the message in progress:
+                                        nothing to do, nothing abandoned */
+    HALO_NET_REASM_REPAIRED = 5,     /* as DONE, with one lost fragment rebuilt from the
+                                        parity */
 };
 
 void halo_net_reasm_init(halo_net_reasm *r);
@@ -204,6 +227,12 @@ void halo_net_reasm_free(halo_net_reasm *r);
  * the whole message, h->msg_bytes long: `payload` itself for a single-fragment message
  * (which leaves a message in progress alone) or a zero-byte one, else r's buffer, valid
  * until the next add or free. Returns an enum halo_net_reasm_result.
+ *
+ * Parity (h->parity): a message whose fragments are all in but one, and its parity, is
+ * complete: the missing fragment is the XOR of the parity and the others
+ * (HALO_NET_REASM_REPAIRED). A parity or fragment of the message completed last is SPARE.
+ * Fragments at offsets other than idx * F (which an honest sender never makes) rebuild
+ * garbage, never memory outside the buffers; the core's wire CRC refuses it.
  */
 int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
                        const unsigned char **msg, int *abandoned);

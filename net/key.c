@@ -90,15 +90,10 @@ int halo_net_key_load(const char *path, uint8_t key[HALO_NET_KEY_BYTES], halo_er
                        path, (unsigned long long)size, KEY_FILE_MAX_BYTES);
     char buf[KEY_FILE_MAX_BYTES + 1];
     size_t n = 0;
-    while (rc == HALO_OK && n < sizeof buf) {
-        ssize_t r = read(fd, buf + n, sizeof buf - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = HALO_FAIL(err, HALO_ERR_IO, "key file %s: %s", path, strerror(errno));
-        if (r <= 0)
-            break;
-        n += (size_t)r;
+    if (rc == HALO_OK) {
+        rc = halo_file_read_fd(fd, path, buf, sizeof buf, &n, err);
+        if (rc != HALO_OK)
+            (void)halo_err_prefix(err, "key file ");
     }
     (void)close(fd);
     if (rc == HALO_OK && n > KEY_FILE_MAX_BYTES)

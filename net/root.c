@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "core/cluster.h"
 #include "net/addr.h"
+#include "net/mesh.h"
 #include "net/probe.h"
 #include "net/replan.h"
 
@@ -31,6 +32,8 @@ typedef struct worker_state {
     uint64_t rx_frames, rx_top;    /* halo_net_peer_rx at the last boundary */
     uint64_t win_frames, win_span; /* the window being measured: frames in, numbers spent */
     double loss;                   /* the last full window's loss */
+    uint8_t kx_pk[HALO_NET_KX_PUBLIC_BYTES]; /* its public key of this session (the mesh's
+                                                 pair keys, net/mesh.h) */
 } worker_state;
 
 struct halo_remote {
@@ -64,18 +67,21 @@ struct halo_remote {
 static void got_probe(halo_remote *r, int src, const void *msg, size_t len);
 
 static void send_join(halo_remote *r, int d) {
-    halo_net_join j = {.node_idx = d,
-                       .n_devices = r->n_devices,
-                       .encoding = r->cfg.encoding,
-                       .ffn_group_size = r->groups.ffn_size,
-                       .model_hash = r->model_hash,
-                       .wall_ns = halo_net_wall_ns(),
-                       .session = r->session,
-                       .loss_rate = r->cfg.loss_rate,
-                       .delay_ns = r->cfg.delay_ns,
-                       .loss_seed = r->cfg.loss_seed + (uint64_t)d,
-                       .flags = (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
-                                (r->rp ? HALO_NET_JOIN_PROBE : 0u)};
+    halo_net_join j = {
+        .node_idx = d,
+        .n_devices = r->n_devices,
+        .encoding = r->cfg.encoding,
+        .ffn_group_size = r->groups.ffn_size,
+        .model_hash = r->model_hash,
+        .wall_ns = halo_net_wall_ns(),
+        .session = r->session,
+        .loss_rate = r->cfg.loss_rate,
+        .delay_ns = r->cfg.delay_ns,
+        .loss_seed = r->cfg.loss_seed + (uint64_t)d,
+        .flags = (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
+                 (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u) |
+                 (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u) |
+                 (r->cfg.parity ? HALO_NET_JOIN_PARITY : 0u) | (r->rp ? HALO_NET_JOIN_PROBE : 0u)};
     memcpy(j.kx_pk, r->kx.pk, sizeof j.kx_pk);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
@@ -115,6 +121,7 @@ static void root_control(void *ctx, int dst, int src, const void *msg, size_t le
         return;
     halo_net_set_session(r->t, src, &s);
     sodium_memzero(&s, sizeof s);
+    memcpy(w->kx_pk, a.kx_pk, sizeof w->kx_pk);
     w->joined = 1;
     w->refused = 0;
     w->pending_since_ns = 0;
@@ -318,6 +325,57 @@ static int join_all(halo_remote *r, halo_err *err) {
 static int sched_new(halo_remote *r, halo_err *err);
 static int sched_boundary(halo_remote *r, int pos, int *recompute, halo_err *err);
 
+/* The root's node: the star's, or (mesh) with the placement r->placement that every node of
+   the mesh holds. */
+static int make_root_node(halo_remote *r, halo_err *err) {
+    halo_node_config nc = {.node_idx = 0,
+                           .n_devices = r->n_devices,
+                           .model = r->cfg.model,
+                           .groups = &r->groups,
+                           .transport = r->t,
+                           .pool = r->cfg.pool,
+                           .encoding = r->cfg.encoding,
+                           .sync = r->cfg.sync,
+                           .collective = r->cfg.collective,
+                           .mesh_placement = &r->placement,
+                           .split_classifier = r->cfg.split_classifier};
+    nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
+    return halo_node_new(&r->root, &nc, err);
+}
+
+/* The mesh collective (net/mesh.h): once every worker has joined, the placement over all of
+   them, the peer list to every worker, and the root's node. */
+static int mesh_setup(halo_remote *r, halo_err *err) {
+    halo_placement p = {0};
+    const char **addrs = calloc((size_t)r->n_devices, sizeof *addrs);
+    uint8_t(*pks)[HALO_NET_KX_PUBLIC_BYTES] = calloc((size_t)r->n_devices, sizeof *pks);
+    int rc = addrs && pks ? halo_placement_init(&p, &r->groups, r->n_devices, r->weights, err)
+                          : HALO_FAIL(err, HALO_ERR_NOMEM, "cluster: out of memory");
+    for (int d = 1; rc == HALO_OK && d < r->n_devices; d++) {
+        addrs[d] = r->w[d].addr;
+        memcpy(pks[d], r->w[d].kx_pk, sizeof pks[d]);
+    }
+    if (rc == HALO_OK) {
+        halo_placement_copy(&r->placement, &p);
+        halo_net_mesh_setup s = {.t = r->t,
+                                 .restore_fn = root_control,
+                                 .restore_ctx = r,
+                                 .session = r->session,
+                                 .n_devices = r->n_devices,
+                                 .addrs = addrs,
+                                 .pks = (const uint8_t(*)[HALO_NET_KX_PUBLIC_BYTES])pks,
+                                 .placement = &p,
+                                 .timeout_ns = r->cfg.join_timeout_ns};
+        rc = halo_net_mesh_setup_run(&s, err);
+    }
+    if (rc == HALO_OK)
+        rc = make_root_node(r, err);
+    halo_placement_free(&p);
+    free(addrs);
+    free(pks);
+    return rc;
+}
+
 static void carve(void *obj, halo_arena *a) {
     halo_remote *r = obj;
     r->w = halo_arena_take(a, (size_t)r->n_devices, sizeof *r->w);
@@ -383,7 +441,8 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                               .loss_rate = cfg->loss_rate,
                               .delay_ns = cfg->delay_ns,
                               .seed = cfg->loss_seed,
-                              .require_session = 1};
+                              .require_session = 1,
+                              .parity = cfg->parity ? HALO_NET_PARITY_ON_LOSS : 0};
         rc = halo_net_new(&r->t, &nc, err);
     }
     free(addrs);
@@ -396,24 +455,21 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                               err);
     if (rc == HALO_OK)
         rc = halo_placement_init(&r->placement, &r->groups, r->n_devices, NULL, err);
-    if (rc == HALO_OK) {
-        halo_node_config nc = {.node_idx = 0,
-                               .n_devices = r->n_devices,
-                               .model = cfg->model,
-                               .groups = &r->groups,
-                               .transport = r->t,
-                               .pool = cfg->pool,
-                               .encoding = cfg->encoding,
-                               .sync = cfg->sync};
-        nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
-        rc = halo_node_new(&r->root, &nc, err);
-    }
+    int mesh = cfg->collective == HALO_COLLECTIVE_MESH;
+    if (rc == HALO_OK && !mesh)
+        rc = make_root_node(r, err);
+    if (rc == HALO_OK && cfg->scheduled && mesh)
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "cluster: placement scheduled needs the star collective (a mesh keeps the "
+                       "placement every node holds)");
     if (rc == HALO_OK && cfg->scheduled)
         rc = sched_new(r, err);
     if (rc == HALO_OK) {
         halo_net_set_control(r->t, root_control, r);
         rc = join_all(r, err);
     }
+    if (rc == HALO_OK && mesh) /* the root's node needs the placement every node holds */
+        rc = mesh_setup(r, err);
     if (rc == HALO_OK)
         rc = rebuild_placement(r, err);
     if (rc == HALO_OK)
@@ -483,6 +539,21 @@ static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
     return RUN_AGAIN;
 }
 
+/* A worker of a mesh was lost: every node's placement is fixed and every node waits for every
+   peer, so the mesh cannot go on without it (distributed-llama stops too). */
+static int mesh_lost(halo_remote *r, int pos, halo_err *err) {
+    for (int d = 1; d < r->n_devices; d++)
+        if (!r->w[d].joined)
+            return HALO_FAIL(err, HALO_ERR_CLOSED,
+                             "worker %d (%s) was lost at position %d: the mesh collective cannot "
+                             "go on without it (every node holds a fixed share and waits for "
+                             "every peer); restart the cluster, or use engine.collective: star, "
+                             "which moves a lost worker's groups to the others",
+                             d, r->w[d].addr, pos);
+    return HALO_FAIL(err, HALO_ERR_CLOSED, "cluster: the mesh's membership changed at position %d",
+                     pos);
+}
+
 int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits, halo_err *err) {
     *logits = NULL;
     if (pos < 0 || pos >= r->seq_len)
@@ -496,6 +567,8 @@ int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits
             return rc;
     }
     for (int attempt = 0; attempt < 4 * r->n_devices + 8; attempt++) {
+        if (r->membership_changed && r->cfg.collective == HALO_COLLECTIVE_MESH)
+            return mesh_lost(r, pos, err);
         if (r->membership_changed) {
             int rc = rebuild_placement(r, err);
             if (rc != HALO_OK)

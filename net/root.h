@@ -13,6 +13,12 @@
  * key exchange (net/session.h): once a worker has accepted, everything but JOIN/JACK between
  * it and the root is sealed with that session's keys (encrypted unless auth_only).
  *
+ * Collectives (issue 15): the star (the root gathers every block's partial sums), with or
+ * without the classifier split over the workers (split_classifier, core/node.h), or the mesh
+ * (collective: every node sends its partial sums to every peer; strict sync only): after
+ * the join the root sends every worker the peer list (net/mesh.h) and waits for all to take
+ * it before the first token.
+ *
  * Fault tolerance: the root pings every worker every heartbeat_ns (the transport answers
  * PINGs itself); a worker that has not answered for dead_after_ns is lost. The token in
  * flight is abandoned, the placement is rebuilt over the remaining devices (same rule as the
@@ -21,7 +27,9 @@
  * the token runs again. A lost worker is sent JOIN again every rejoin_ns; once it accepts,
  * it is back in the placement from the next token, again with a recomputation. A token that
  * makes no progress for stall_ns (a strict sync whose contribution was lost) is reported and
- * recomputed the same way instead of hanging.
+ * recomputed the same way instead of hanging. A mesh cannot re-place a lost worker's groups
+ * (every node holds the fixed placement): halo_remote_forward fails with HALO_ERR_CLOSED
+ * naming the worker instead.
  *
  * Scheduled placement (cfg.scheduled, issue 15): every worker times a short probe at join
  * and reports it (net/probe.h; the root probes itself too); the split is the scheduler's
@@ -61,6 +69,14 @@ typedef struct halo_remote_config {
     uint64_t rejoin_ns;       /* 0 = 500 ms */
     uint64_t stall_ns;        /* 0 = 5 s */
     int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
+    int collective;           /* enum halo_collective: star, or mesh (strict sync; every worker
+                                 sends its partials to every node, net/mesh.h; a lost worker
+                                 ends the run with HALO_ERR_CLOSED instead of a re-placement) */
+    int split_classifier;     /* star: every node computes a slice of the classifier (the JOIN
+                                 tells the workers; core/node.h) */
+    int parity;               /* UDP: root and workers send a parity frame after every message
+                                 of two or more datagrams to a peer whose messages to them were
+                                 lost lately (HALO_NET_PARITY_ON_LOSS; engine.parity, issue 15) */
     /* engine.placement scheduled (issue 15, net/replan.h): every node's speed is probed at
        join, links are measured during the run, and the split comes from the scheduler and is
        re-planned when the measurements drift (weights is then ignored) */
@@ -89,7 +105,7 @@ void halo_remote_free(halo_remote *r);
  * Runs `token` at `pos` through the cluster (recovering from lost workers as above) and
  * returns the root's logits in *logits (valid until the next call). Positions of a sequence
  * must come in order from 0. Errors: HALO_ERR_ARG, HALO_ERR_NOMEM, HALO_ERR_TIMEOUT (the
- * cluster kept failing the token).
+ * cluster kept failing the token), HALO_ERR_CLOSED (mesh: a worker was lost).
  */
 int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits, halo_err *err);
 

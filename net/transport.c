@@ -86,8 +86,12 @@ typedef struct peer {
     /* send side, per local sender */
     uint64_t next_seq;
     halo_rng rng;
-    uint64_t release_ns; /* loss layer: frames to this peer leave in order, not before */
-    int held;            /* loss layer: frames to this peer waiting in the event queue */
+    uint64_t release_ns;         /* loss layer: frames to this peer leave in order, not before */
+    uint64_t rx_loss_until_ns;   /* a message from this peer was lost or repaired lately:
+                                    frames to it carry HALO_NET_FRAME_LOSSY until then */
+    uint64_t tx_parity_until_ns; /* HALO_NET_PARITY_ON_LOSS: it asked for parity; send it
+                                    parity frames until then */
+    int held;                    /* loss layer: frames to this peer waiting in the event queue */
     /* local */
     halo_recv_fn recv;
     void *recv_ctx;
@@ -102,6 +106,7 @@ typedef struct net {
     double loss_rate;
     uint64_t delay_ns, rto_ns, seed, idle_timeout_ns;
     int require_session;         /* DATA, PING, PONG only under a session key */
+    int parity;                  /* UDP: enum halo_net_parity */
     int max_conns;               /* accepted connections held per listening socket */
     uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
     peer *peers;
@@ -115,6 +120,7 @@ typedef struct net {
     unsigned char frame[HALO_NET_MAX_FRAME_BYTES];   /* scratch for sealing */
     unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
     unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
+    unsigned char par[HALO_NET_MAX_PAYLOAD_BYTES];   /* the parity being sent */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -361,6 +367,8 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     unsigned count = len == 0 ? 1 : (unsigned)((len + frag - 1) / frag);
     peer *s = &n->peers[src];
     int ep_idx = (int)(ep - n->eps);
+    uint64_t now = now_of(n);
+    int lossy = now < d->rx_loss_until_ns;
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
@@ -372,12 +380,43 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
                             .payload_bytes = part,
                             .seq = s->next_seq++,
                             .msg_bytes = (uint32_t)len,
-                            .offset_bytes = (uint32_t)off};
+                            .offset_bytes = (uint32_t)off,
+                            .lossy = lossy};
         size_t flen = seal(n, &h, payload);
         HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
         if (rc != HALO_OK)
             return rc;
+    }
+    int parity = n->parity == HALO_NET_PARITY_ALWAYS ||
+                 (n->parity == HALO_NET_PARITY_ON_LOSS && now < d->tx_parity_until_ns);
+    if (parity && n->kind == HALO_NET_KIND_UDP && count >= 2 &&
+        (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)) {
+        /* the XOR of the fragments, each padded to `frag` bytes with zeros */
+        const unsigned char *m = msg;
+        memcpy(n->par, m, frag);
+        for (unsigned i = 1; i < count; i++) {
+            size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
+            for (size_t k = 0; k < part; k++)
+                n->par[k] ^= m[off + k];
+        }
+        halo_net_frame h = {.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = count,
+                            .frag_count = count,
+                            .payload_bytes = frag,
+                            .seq = s->next_seq++,
+                            .msg_bytes = (uint32_t)len,
+                            .offset_bytes = 0,
+                            .parity = 1,
+                            .lossy = lossy};
+        size_t flen = seal(n, &h, n->par);
+        HALO_ASSERT(flen > 0);
+        int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
+        if (rc != HALO_OK)
+            return rc;
+        n->stats.parity_sent++;
     }
     if (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)
         n->stats.msgs_sent++;
@@ -488,6 +527,8 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         c->peer = src;
     else if (from && !halo_net_addr_equal(&p->addr, from))
         p->addr = *from;
+    if (h.lossy)
+        p->tx_parity_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
     if (h.type == HALO_NET_FRAME_PING) {
         /* A daemon answers only for a node it really hosts: a worker restarted since its
            join (no node yet) stays silent, so the root sees it lost and joins it again. */
@@ -504,9 +545,13 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         n->stats.incomplete++;
     if (r == HALO_NET_REASM_INCONSISTENT)
         n->stats.malformed++;
-    if (r != HALO_NET_REASM_DONE)
+    if (r == HALO_NET_REASM_REPAIRED)
+        n->stats.repaired++;
+    if (abandoned || r == HALO_NET_REASM_REPAIRED) /* this peer's messages lose: ask for parity */
+        p->rx_loss_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
+    if (r != HALO_NET_REASM_DONE && r != HALO_NET_REASM_REPAIRED)
         return 0;
-    uint64_t first = h.seq - h.frag_idx;
+    uint64_t first = h.seq - h.frag_idx; /* a parity's frag_idx is frag_count: the same */
     if (p->delivered_seq && first <= p->delivered_seq) {
         n->stats.stale++;
         return 0;
@@ -985,6 +1030,12 @@ static const halo_transport_ops net_ops = {
 
 /* ==== Construction and extras ==== */
 
+void halo_net_set_parity(halo_transport *t, int mode) {
+    as_net(t)->parity = mode == HALO_NET_PARITY_ALWAYS || mode == HALO_NET_PARITY_ON_LOSS
+                            ? mode
+                            : HALO_NET_PARITY_OFF;
+}
+
 void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, uint64_t seed) {
     net *n = as_net(t);
     n->loss_rate = loss_rate > 0.0 && loss_rate < 1.0 ? loss_rate : 0.0;
@@ -1056,6 +1107,9 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
     n->require_session = cfg->require_session != 0;
+    n->parity = cfg->parity == HALO_NET_PARITY_ALWAYS || cfg->parity == HALO_NET_PARITY_ON_LOSS
+                    ? cfg->parity
+                    : HALO_NET_PARITY_OFF;
     n->max_conns = cfg->max_conns > 0 ? cfg->max_conns : DEFAULT_MAX_CONNS;
     n->preauth_timeout_ns = cfg->preauth_timeout_ns ? cfg->preauth_timeout_ns : DEFAULT_PREAUTH_NS;
     n->t0_ns = mono_ns();

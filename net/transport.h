@@ -8,8 +8,9 @@
  * under the cluster key, or, between nodes given session keys (halo_net_set_session), as
  * encrypted session frames; with require_session nothing but CONTROL is taken without one.
  * Over UDP a message larger than the MTU is cut into fragments and reassembled; a message
- * with a lost fragment is lost (nothing is retransmitted). Over TCP frames follow each other
- * on a connection.
+ * with a lost fragment is lost (nothing is retransmitted), unless a parity frame (the XOR of
+ * the fragments, `parity`) lets the receiver rebuild the one fragment lost. Over TCP frames follow
+ * each other on a connection.
  *
  * Receive path: frames that are malformed, oversized, unauthenticated, replayed (a 64-entry
  * sliding window per sender over its sequence numbers), mis-addressed or stale are dropped
@@ -79,7 +80,24 @@ typedef struct halo_net_config {
        (halo_net_set_session); under the cluster key alone they are dropped (bad_session).
        CONTROL frames (the JOIN/JACK key exchange) always travel under the cluster key. */
     int require_session;
+    /* UDP (issue 15): enum halo_net_parity. A parity frame after the fragments of a message
+       of two or more, the XOR of its fragments (net/frame.h, HALO_NET_FRAME_PARITY): a
+       receiver rebuilds any one lost fragment without a round trip. Receivers always use a
+       parity that comes. */
+    int parity;
 } halo_net_config;
+
+enum halo_net_parity {
+    HALO_NET_PARITY_OFF = 0,
+    HALO_NET_PARITY_ALWAYS = 1, /* after every message of two or more fragments */
+    /* only to a node that asked for it lately: a node that lost (a message abandoned
+       incomplete) or repaired a message from another flags every frame it sends to it
+       HALO_NET_FRAME_LOSSY for HALO_NET_PARITY_HOLD_NS, and that one sends parity to it
+       until HALO_NET_PARITY_HOLD_NS after the last such frame: no loss, no parity */
+    HALO_NET_PARITY_ON_LOSS = 2,
+};
+
+#define HALO_NET_PARITY_HOLD_NS 2000000000ull
 
 /*
  * Makes the transport and binds its sockets (listening, for TCP). Errors: HALO_ERR_ARG (bad
@@ -93,6 +111,9 @@ int halo_net_port(halo_transport *t, int node);
 
 /* Sets or replaces the address of remote `node` ("host:port"). Errors: HALO_ERR_ARG. */
 int halo_net_set_addr(halo_transport *t, int node, const char *addr, halo_err *err);
+
+/* Sets the parity mode (enum halo_net_parity, as in the config) of messages sent from now on. */
+void halo_net_set_parity(halo_transport *t, int mode);
 
 /* Changes the injected loss (as in the config) of frames sent from now on. */
 void halo_net_set_loss(halo_transport *t, double loss_rate, uint64_t delay_ns, uint64_t seed);
@@ -150,6 +171,9 @@ typedef struct halo_net_stats {
     uint64_t misaddressed;             /* dropped: for a node not hosted here */
     uint64_t stale;                    /* dropped: message older than one delivered */
     uint64_t incomplete;               /* messages lost to a missing fragment */
+    uint64_t parity_sent;              /* parity frames sent (config parity) */
+    uint64_t repaired;                 /* messages completed by rebuilding a lost fragment
+                                          from their parity */
     uint64_t injected_drops;           /* frames the loss layer dropped */
     uint64_t injected_holds;           /* TCP frames the loss layer held back */
     uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */

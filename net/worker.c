@@ -8,6 +8,7 @@
 #include "core/loader.h"
 #include "core/node.h"
 #include "core/plan.h"
+#include "net/mesh.h"
 #include "net/probe.h"
 
 #include <sodium.h>
@@ -31,6 +32,13 @@ typedef struct worker {
     uint64_t early_joins;   /* JOINs stamped before that: ignored */
     halo_net_probe probe;   /* the speed probe of session probe.session (issue 15) */
     int have_probe;
+    /* the mesh collective (net/mesh.h): a JOIN flagged mesh makes no node; the PEERS that
+       follows gives the peers' keys and addresses and the placement, then the node is made */
+    int mesh;          /* the current session is a mesh */
+    int mesh_n;        /* its n_devices (peer sessions to clear at the next session) */
+    int mesh_encoding; /* the JOIN's payload encoding */
+    int mesh_encrypt;  /* the JOIN's HALO_NET_JOIN_ENCRYPT */
+    halo_groups mesh_g;
 } worker;
 
 /* The speed probe a JOIN with HALO_NET_JOIN_PROBE asks for, after the JACK: timed once per
@@ -49,6 +57,63 @@ static void send_probe(worker *w, const halo_net_join *j, int dst) {
     unsigned char buf[HALO_NET_PROBE_BYTES];
     halo_net_probe_encode(&w->probe, buf);
     (void)halo_net_send_control(w->t, dst, 0, buf, sizeof buf, NULL);
+}
+
+/* Forgets the peer sessions of an earlier mesh session. */
+static void mesh_forget(worker *w) {
+    for (int d = 1; d < w->mesh_n; d++)
+        if (d != w->node_idx)
+            halo_net_set_session(w->t, d, NULL);
+    w->mesh = 0;
+    w->mesh_n = 0;
+}
+
+/* PEERS from the root of our mesh session: connect to the peers, make the node, answer PACK
+   (again for a repeated PEERS). Anything not for our current session gets no answer. */
+static void worker_peers(worker *w, int dst, int src, const halo_net_peers *v) {
+    if (src != 0 || !w->mesh || v->session != w->session || v->node_idx != w->node_idx ||
+        dst != w->node_idx || !w->have_kx ||
+        memcmp(halo_net_peers_pk(v, dst), w->kx.pk, HALO_NET_KX_PUBLIC_BYTES) != 0)
+        return;
+    int status = 0;
+    if (!w->node) {
+        halo_err e = {0};
+        halo_placement pl = {0};
+        int rc = v->n_devices == w->mesh_n
+                     ? halo_placement_init(&pl, &w->mesh_g, v->n_devices, NULL, &e)
+                     : HALO_FAIL(&e, HALO_ERR_ARG, "mesh: %d devices in the peer list, %d joined",
+                                 v->n_devices, w->mesh_n);
+        if (rc == HALO_OK)
+            rc = halo_net_peers_placement(v, &pl, &e);
+        if (rc == HALO_OK)
+            rc = halo_net_mesh_connect(w->t, v, w->node_idx, &w->kx, w->cfg->key, w->mesh_encrypt,
+                                       &e);
+        if (rc == HALO_OK) {
+            halo_node_config nc = {.node_idx = w->node_idx,
+                                   .n_devices = v->n_devices,
+                                   .model = w->cfg->model,
+                                   .groups = &w->mesh_g,
+                                   .transport = w->t,
+                                   .pool = w->cfg->pool,
+                                   .encoding = w->mesh_encoding,
+                                   .loader = w->loader,
+                                   .collective = HALO_COLLECTIVE_MESH,
+                                   .mesh_placement = &pl};
+            rc = halo_node_new(&w->node, &nc, &e);
+        }
+        halo_placement_free(&pl);
+        if (rc != HALO_OK) {
+            status = 1;
+            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx, "cannot join the mesh: %s", e.msg);
+        } else {
+            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
+                         "mesh: connected to %d peers of session %016llx", v->n_devices - 2,
+                         (unsigned long long)v->session);
+        }
+    }
+    unsigned char ack[HALO_NET_PACK_BYTES];
+    halo_net_pack_encode(ack, v->session, w->node_idx, status);
+    (void)halo_net_send_control(w->t, dst, 0, ack, sizeof ack, NULL);
 }
 
 /* The session keys for JOIN j, made with a fresh key pair unless j repeats the exchange we
@@ -70,6 +135,11 @@ static int worker_session(worker *w, const halo_net_join *j, halo_net_session *s
 static void worker_control(void *ctx, int dst, int src, const void *msg, size_t len) {
     worker *w = ctx;
     halo_net_join j;
+    halo_net_peers v;
+    if (halo_net_peers_decode(&v, msg, len)) {
+        worker_peers(w, dst, src, &v);
+        return;
+    }
     if (src != 0 || !halo_net_join_decode(&j, msg, len) || j.node_idx != dst || j.node_idx < 1 ||
         j.node_idx >= j.n_devices || j.n_devices > HALO_MAX_DEVICES)
         return;
@@ -102,7 +172,13 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
         (j.encoding < 0 || j.encoding >= HALO_ENCODING_COUNT_ || j.ffn_group_size < 1 ||
          halo_groups_init(&g, mc, j.ffn_group_size, &e) != HALO_OK))
         status = HALO_NET_JACK_BAD;
-    if (status == HALO_NET_JACK_OK) {
+    int mesh = (j.flags & HALO_NET_JOIN_MESH) != 0;
+    /* a mesh JOIN the root repeats (its JACK was lost) keeps what the session has made */
+    int repeat = status == HALO_NET_JACK_OK && mesh && w->mesh && j.session == w->session &&
+                 j.node_idx == w->node_idx;
+    if (status == HALO_NET_JACK_OK && !repeat) {
+        if (w->mesh_n)
+            mesh_forget(w);
         halo_node_free(w->node);
         w->node = NULL;
         if (w->cfg->memory_bytes && (!w->loader || w->loader_ffn != j.ffn_group_size)) {
@@ -116,7 +192,7 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
             w->loader_ffn = j.ffn_group_size;
         }
     }
-    if (status == HALO_NET_JACK_OK) {
+    if (status == HALO_NET_JACK_OK && !repeat) {
         if (w->node_idx > 0 && w->node_idx != j.node_idx)
             (void)w->t->ops->attach(w->t, w->node_idx, NULL, NULL, NULL);
         halo_node_config nc = {.node_idx = j.node_idx,
@@ -126,8 +202,16 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                                .transport = w->t,
                                .pool = w->cfg->pool,
                                .encoding = j.encoding,
-                               .loader = w->loader};
-        if (halo_node_new(&w->node, &nc, &e) != HALO_OK) {
+                               .loader = w->loader,
+                               .split_classifier = (j.flags & HALO_NET_JOIN_SPLIT) != 0};
+        if (mesh) { /* the node comes with the PEERS (its placement and peers) */
+            w->mesh = 1;
+            w->mesh_n = j.n_devices;
+            w->mesh_encoding = j.encoding;
+            w->mesh_encrypt = (j.flags & HALO_NET_JOIN_ENCRYPT) != 0;
+            w->mesh_g = g;
+        }
+        if (!mesh && halo_node_new(&w->node, &nc, &e) != HALO_OK) {
             status = HALO_NET_JACK_BAD;
             w->node_idx = 0;
         } else {
@@ -138,12 +222,15 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                session at 5% injected loss). */
             if (j.session != w->session)
                 halo_net_set_loss(w->t, j.loss_rate, j.delay_ns, j.loss_seed);
+            halo_net_set_parity(w->t, j.flags & HALO_NET_JOIN_PARITY ? HALO_NET_PARITY_ON_LOSS
+                                                                     : HALO_NET_PARITY_OFF);
             if (j.session != w->session)
-                halo_net_log(
-                    w->cfg->log_fn, w->cfg->log_ctx,
-                    "joined session %016llx as node %d of %d (%s payloads, injected loss %g)",
-                    (unsigned long long)j.session, j.node_idx, j.n_devices,
-                    j.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", j.loss_rate);
+                halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
+                             "joined session %016llx as node %d of %d (%s payloads, %s collective, "
+                             "injected loss %g)",
+                             (unsigned long long)j.session, j.node_idx, j.n_devices,
+                             j.encoding == HALO_ENCODING_Q8 ? "q8" : "f32", mesh ? "mesh" : "star",
+                             j.loss_rate);
             w->session = j.session;
             w->joins++;
         }

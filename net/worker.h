@@ -13,6 +13,9 @@
  * connections are admitted under a cap and must authenticate within a timeout
  * (halo_net_config's admission fields); the UDP port is bound exclusively.
  *
+ * Under the mesh collective (a JOIN flagged HALO_NET_JOIN_MESH) the node is made when the
+ * root's PEERS arrives (net/mesh.h): the peers' addresses and keys, and the placement.
+ *
  * A worker whose memory cannot hold its share (memory_bytes) streams its groups' weights from
  * its checkpoint through the loader, and logs what it read, waited for and hid at the end.
  *

@@ -1,22 +1,9 @@
 -- Speedup over distributed-llama against heterogeneity, measured as the speed ratio of the
 -- fastest to the slowest device (scenarios/sweep-hetero.yaml): series, ratio, speedup, its
--- interval.
--- The interval of each speedup is the report's: from the ends of the two confidence intervals
--- of the mean over runs (ci_half: Student's t), low = (dllama - h_d) / (ms + h), high =
--- (dllama + h_d) / (ms - h); the speedup alone when ms - h <= 0. Pairs as the view speedup.
-WITH m AS (
-    SELECT system, n_devices, speed_ratio, loss, tau, avg(mean_ms) AS ms, ci_half(mean_ms) AS h
-    FROM latest_run WHERE scenario_name = 'sweep-hetero'
-    GROUP BY system, n_devices, speed_ratio, loss, tau)
-SELECT a.system AS series, a.speed_ratio, d.ms / a.ms,
-       CASE WHEN a.ms > a.h THEN (d.ms - d.h) / (a.ms + a.h) ELSE d.ms / a.ms END,
-       CASE WHEN a.ms > a.h THEN (d.ms + d.h) / (a.ms - a.h) ELSE d.ms / a.ms END
-FROM m a JOIN m d
-     ON d.system = 'dllama' AND d.n_devices = a.n_devices AND d.speed_ratio = a.speed_ratio
-        AND d.loss = a.loss AND d.tau = a.tau
-WHERE a.system <> 'dllama'
-ORDER BY a.system, a.speed_ratio;
+-- interval (the view speedup_ci of _speedup.sql: the report's interval).
+SELECT system AS series, speed_ratio, speedup, low, high
+FROM speedup_ci WHERE scenario_name = 'sweep-hetero'
+ORDER BY system, speed_ratio;
 SELECT printf('%s (%s, %s), %d devices (4 slowed), %g%% loss on workers'' links, %d tokens, %d runs per point',
-              model, weights, kind, n_devices, 100 * max(loss), tokens,
-              count(*) / count(DISTINCT point))
-FROM latest_run WHERE scenario_name = 'sweep-hetero';
+              model, weights, kind, n_devices, loss_pct, tokens, runs_per_point)
+FROM sweep_conditions WHERE scenario_name = 'sweep-hetero';

@@ -7,6 +7,7 @@
 
 #include "core/grow.h"
 #include "results/db_internal.h"
+#include "results/report.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +30,12 @@ enum {
     N_COLUMNS = 29,
 };
 
-/* One CSV field, quoted when it must be. */
+/* One CSV field after a comma (unless first); nothing for NULL. */
 static void field(FILE *out, const char *s, int first) {
     if (!first)
         (void)fputc(',', out);
-    if (!s)
-        return;
-    if (!strpbrk(s, ",\"\r\n")) {
-        (void)fputs(s, out);
-        return;
-    }
-    (void)fputc('"', out);
-    for (const char *c = s; *c; c++) {
-        if (*c == '"')
-            (void)fputc('"', out);
-        (void)fputc(*c, out);
-    }
-    (void)fputc('"', out);
+    if (s)
+        halo_report_csv_field(out, s);
 }
 
 typedef struct axes {

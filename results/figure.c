@@ -124,18 +124,28 @@ static fpoint *point_of(fscen *s, long point) {
     return NULL;
 }
 
+/* Prepares sql with the scenario's name as ?1 into *st; `what` names the reading in the
+   error ("axes", "runs"). */
+static int prepare_for(halo__plot *p, const char *sql, const fscen *s, const char *what,
+                       sqlite3_stmt **st, halo_err *err) {
+    if (sqlite3_prepare_v2(p->db, sql, -1, st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(*st, 1, s->name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: reading %s: %s", p->db_path, what,
+                         sqlite3_errmsg(p->db));
+    }
+    return HALO_OK;
+}
+
 static int load_axes(halo__plot *p, fscen *s, halo_err *err) {
     static const char sql[] =
         "SELECT r.point, a.key, a.value FROM run_axis a JOIN latest_run r ON r.id = a.run_id "
         "WHERE r.scenario_name = ?1 ORDER BY r.point, r.run, "
         "instr(' ' || r.point_label, ' ' || a.key || '=')";
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: reading axes: %s", p->db_path,
-                         sqlite3_errmsg(p->db));
-    }
+    if (prepare_for(p, sql, s, "axes", &st, err) != HALO_OK)
+        return HALO_ERR_IO;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *key = (const char *)sqlite3_column_text(st, 1);
         const char *val = (const char *)sqlite3_column_text(st, 2);
@@ -167,12 +177,8 @@ static int load_runs(halo__plot *p, fscen *s, halo_err *err) {
         "r.model, r.weights, r.tokens FROM latest_run r LEFT JOIN quality q ON q.run_id = r.id "
         "WHERE r.scenario_name = ?1 ORDER BY r.point, r.run";
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: reading runs: %s", p->db_path,
-                         sqlite3_errmsg(p->db));
-    }
+    if (prepare_for(p, sql, s, "runs", &st, err) != HALO_OK)
+        return HALO_ERR_IO;
     int rc = HALO_OK;
     s->n_devices_min = s->n_devices_max = -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -288,12 +294,8 @@ static int fscen_load(halo__plot *p, const char *name, fscen *s, halo_err *err) 
                               "(SELECT min(point) FROM latest_run WHERE scenario_name = ?1) "
                               "ORDER BY instr(' ' || r.point_label, ' ' || a.key || '=')";
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: reading axes: %s", p->db_path,
-                         sqlite3_errmsg(p->db));
-    }
+    if (prepare_for(p, sql, s, "axes", &st, err) != HALO_OK)
+        return HALO_ERR_IO;
     while (sqlite3_step(st) == SQLITE_ROW && s->n_axes < MAX_KEYS - 5)
         (void)snprintf(s->keys[s->n_axes++], sizeof s->keys[0], "%s",
                        (const char *)sqlite3_column_text(st, 0));

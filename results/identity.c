@@ -6,6 +6,7 @@
 #include "results/identity.h"
 
 #include "core/importance.h"
+#include "results/report.h"
 #include "results/sha256.h"
 
 #include <stdarg.h>
@@ -14,59 +15,29 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ==== A growing string ==== */
+/* ==== The JSON text: a memory stream ==== */
 
 typedef struct buf {
+    FILE *f; /* open_memstream's, onto s and len */
     char *s;
-    size_t len, cap;
-    int oom;
+    size_t len;
 } buf;
 
 static void add(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void add(buf *b, const char *fmt, ...) {
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vfprintf(b->f, fmt, ap);
+    va_end(ap);
 }
 
 /* A JSON string, or null. */
 static void add_str(buf *b, const char *s) {
-    if (!s) {
+    if (s)
+        halo_report_json_string(b->f, s);
+    else
         add(b, "null");
-        return;
-    }
-    add(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            add(b, "\\%c", *p);
-        else if (*p < 0x20)
-            add(b, "\\u%04x", *p);
-        else
-            add(b, "%c", *p);
-    }
-    add(b, "\"");
 }
 
 /* Doubles with 17 significant digits: the value exactly, so that different values never
@@ -235,6 +206,8 @@ int halo_identity_point(const halo_scenario *sc, const char *eval_path, halo_ide
                         char **json, char hash[65], halo_err *err) {
     *json = NULL;
     buf b = {0};
+    if (!(b.f = open_memstream(&b.s, &b.len)))
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", sc->path);
     int rc = HALO_OK;
     add(&b, "{\"model\": {");
     if (sc->model_file) {
@@ -268,8 +241,9 @@ int halo_identity_point(const halo_scenario *sc, const char *eval_path, halo_ide
     if (rc == HALO_OK)
         rc = add_file(&b, cache, "eval_sha256", eval_path, err);
     add(&b, "}, \"seed\": %llu}", (unsigned long long)sc->seed);
-    if (rc == HALO_OK && b.oom)
-        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", sc->path);
+    int failed = ferror(b.f);
+    if (fclose(b.f) != 0 || failed) /* a write to a memory stream fails only for memory */
+        rc = rc != HALO_OK ? rc : HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", sc->path);
     if (rc != HALO_OK) {
         free(b.s);
         return rc;

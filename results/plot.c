@@ -276,22 +276,53 @@ static int cmp_str(const void *a, const void *b) {
 
 /* The figures of dir (NAME of each NAME.gp not starting with '_'), sorted; the caller
    frees names[0..*n-1]. */
-static int list_figures(const char *dir, char **names, int *n, halo_err *err) {
+/* The names in dir ending in `suffix` (the suffix taken off), sorted: those starting with "_"
+   when `shared`, else the others. */
+static int list_files(const char *dir, const char *suffix, int shared, char **names, int *n,
+                      halo_err *err) {
     *n = 0;
     DIR *d = opendir(dir);
     if (!d)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: plot scripts not found: %s (set HALO_PLOT_DIR)",
                          dir, strerror(errno));
+    size_t slen = strlen(suffix);
     struct dirent *e;
     while ((e = readdir(d)) != NULL && *n < MAX_FIGURES) {
         size_t len = strlen(e->d_name);
-        if (len > 3 && strcmp(e->d_name + len - 3, ".gp") == 0 && e->d_name[0] != '_' &&
-            (names[*n] = strndup(e->d_name, len - 3)) != NULL)
+        if (len > slen && strcmp(e->d_name + len - slen, suffix) == 0 &&
+            (e->d_name[0] == '_') == shared && (names[*n] = strndup(e->d_name, len - slen)) != NULL)
             (*n)++;
     }
     (void)closedir(d);
     qsort(names, (size_t)*n, sizeof *names, cmp_str);
     return HALO_OK;
+}
+
+/* Runs the shared queries of dir (_*.sql, in name order) on db: the TEMP views that the
+   figures' queries read (plots/_speedup.sql). The connection is query_only (results/db.c),
+   which refuses even a TEMP view, so that is lifted while they run; a TEMP view lives in
+   the connection's own temporary schema, never in the database file. */
+static int run_shared(sqlite3 *db, const char *dir, halo_err *err) {
+    char *names[MAX_FIGURES] = {NULL};
+    int n = 0;
+    int rc = list_files(dir, ".sql", 1, names, &n, err);
+    for (int i = 0; i < n; i++) {
+        char path[4400], *sql = NULL;
+        size_t len;
+        (void)snprintf(path, sizeof path, "%s/%s.sql", dir, names[i]);
+        if (rc == HALO_OK)
+            rc = halo_file_read_text(path, MAX_SQL_BYTES, &sql, &len, err);
+        if (rc == HALO_OK &&
+            (sqlite3_exec(db, "PRAGMA query_only=OFF", NULL, NULL, NULL) != SQLITE_OK ||
+             sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK))
+            rc = HALO_FAIL(err, HALO_ERR_FORMAT, "%s: %s", path, sqlite3_errmsg(db));
+        if (sqlite3_exec(db, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK &&
+            rc == HALO_OK)
+            rc = HALO_FAIL(err, HALO_ERR_IO, "%s: %s", path, sqlite3_errmsg(db));
+        free(sql);
+        free(names[i]);
+    }
+    return rc;
 }
 
 static int make_out_dir(const char *out, halo_err *err) {
@@ -438,7 +469,9 @@ int halo_plot_draw(const char *db_path, const char *out_dir, const halo_plot_opt
     if (rc == HALO_OK)
         rc = make_out_dir(out_dir, err);
     if (rc == HALO_OK && !chosen && o.plot_dir)
-        rc = list_figures(o.plot_dir, names, &n, err);
+        rc = list_files(o.plot_dir, ".gp", 0, names, &n, err);
+    if (rc == HALO_OK && n > 0)
+        rc = run_shared(p.db, o.plot_dir, err);
     if (rc == HALO_OK)
         rc = make_scratch(scratch, sizeof scratch, err);
     p.scratch = scratch;

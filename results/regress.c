@@ -84,22 +84,6 @@ static void tolerance(const char *name, double *rel, double *abs_) {
     }
 }
 
-/* A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break: a label
-   such as "engine.critical=1,3" (issue 17). */
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        (void)fputs(s, f);
-        return;
-    }
-    (void)fputc('"', f);
-    for (const char *c = s; *c; c++) {
-        if (*c == '"')
-            (void)fputc('"', f);
-        (void)fputc(*c, f);
-    }
-    (void)fputc('"', f);
-}
-
 int halo_regress_write_baseline(const char *db_path, const char *baseline_path, int *n_values,
                                 halo_err *err) {
     metric *v = NULL;
@@ -120,9 +104,9 @@ int halo_regress_write_baseline(const char *db_path, const char *baseline_path, 
         for (int i = 0; i < n; i++) {
             double rel, abs_;
             tolerance(v[i].name, &rel, &abs_);
-            csv_field(f, v[i].scenario);
+            halo_report_csv_field(f, v[i].scenario);
             (void)fputc(',', f);
-            csv_field(f, v[i].label);
+            halo_report_csv_field(f, v[i].label);
             (void)fprintf(f, ",%s,%.6g,%g,%g\n", v[i].name, v[i].value, rel, abs_);
         }
         if (fclose(f) != 0 || rename(tmp, baseline_path) != 0)

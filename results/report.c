@@ -235,7 +235,7 @@ int halo_report_points_read(const char *db_path, halo_db **db, halo_report_point
 
 /* ==== JSON ==== */
 
-static void json_str(FILE *out, const char *s) {
+void halo_report_json_string(FILE *out, const char *s) {
     (void)fputc('"', out);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         if (*c == '"' || *c == '\\')
@@ -244,6 +244,20 @@ static void json_str(FILE *out, const char *s) {
             (void)fprintf(out, "\\u%04x", *c);
         else
             (void)fputc(*c, out);
+    }
+    (void)fputc('"', out);
+}
+
+void halo_report_csv_field(FILE *out, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        (void)fputs(s, out);
+        return;
+    }
+    (void)fputc('"', out);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"')
+            (void)fputc('"', out);
+        (void)fputc(*c, out);
     }
     (void)fputc('"', out);
 }
@@ -268,9 +282,9 @@ static void json_axes(FILE *out, const char *label) {
             (void)snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
             (void)snprintf(val, sizeof val, "%.*s", (int)(s + n - eq - 1), eq + 1);
             (void)fputs(first ? "" : ", ", out);
-            json_str(out, key);
+            halo_report_json_string(out, key);
             (void)fputs(": ", out);
-            json_str(out, val);
+            halo_report_json_string(out, val);
             first = 0;
         }
         s += n;
@@ -285,11 +299,11 @@ static void json_point(FILE *out, const halo_report_points *ps, const halo_repor
     double m, h, sv, lo, hi;
     halo_report_mean_ci(p->ms, p->n_runs, confidence, &m, &h);
     (void)fprintf(out, "{\"point\": %ld, \"label\": ", p->point);
-    json_str(out, p->label);
+    halo_report_json_string(out, p->label);
     (void)fputs(", \"axes\": ", out);
     json_axes(out, p->label);
     (void)fputs(", \"system\": ", out);
-    json_str(out, p->system);
+    halo_report_json_string(out, p->system);
     (void)fprintf(out, ", \"runs\": %d, \"ms_per_token\": {\"mean\": ", p->n_runs);
     json_num(out, m);
     (void)fputs(", \"ci\": ", out);
@@ -341,7 +355,7 @@ static void json_point(FILE *out, const halo_report_points *ps, const halo_repor
 
 static void json_scenario_head(FILE *out, sqlite3 *db, const char *name) {
     (void)fputs("{\"name\": ", out);
-    json_str(out, name);
+    halo_report_json_string(out, name);
     sqlite3_stmt *st = first_row(db,
                                  "SELECT model, weights, kind, max(n_devices) FROM latest_run "
                                  "WHERE scenario_name = ?",
@@ -351,7 +365,7 @@ static void json_scenario_head(FILE *out, sqlite3 *db, const char *name) {
         for (int k = 0; k < 3; k++) {
             const unsigned char *v = sqlite3_column_text(st, k);
             (void)fprintf(out, ", \"%s\": ", keys[k]);
-            json_str(out, v ? (const char *)v : "");
+            halo_report_json_string(out, v ? (const char *)v : "");
         }
         (void)fprintf(out, ", \"devices\": %d", sqlite3_column_int(st, 3));
     }
@@ -424,7 +438,7 @@ static void markdown(FILE *out, sqlite3 *db, const halo_report_points *ps, const
 static void json_doc(FILE *out, sqlite3 *db, const halo_report_points *ps, const char *db_path,
                      const char *only, double confidence) {
     (void)fputs("{\"db\": ", out);
-    json_str(out, db_path);
+    halo_report_json_string(out, db_path);
     (void)fprintf(out, ", \"confidence\": %g, \"scenarios\": [", confidence);
     int n_sc = 0, n_pt = 0;
     for (long i = 0; i < ps->n; i++) {

@@ -22,6 +22,13 @@
 /* Runs of one point kept for the intervals (a point's further runs count in its means). */
 #define HALO_REPORT_MAX_RUNS 64
 
+/* Writes s as a JSON string literal (quoted; '"', '\\' and control characters escaped). */
+void halo_report_json_string(FILE *out, const char *s);
+
+/* Writes s as one CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break
+   (a label such as "engine.critical=1,3", issue 17). */
+void halo_report_csv_field(FILE *out, const char *s);
+
 /* The runs of one (scenario, point). */
 typedef struct halo_report_point {
     char scenario[64]; /* the scenario's name */

@@ -1260,23 +1260,20 @@ static int select_point(ctx *c, const halo_yaml_node *root, const char *path, lo
 /* ==== Public API ==== */
 
 int halo_scenario_shape(const char *name, halo_model_config *out) {
-    static const struct {
-        const char *name;
-        halo_model_config cfg;
-    } shapes[] = {
-        {"llama2-7b", {4096, 11008, 32, 32, 32, 32000, 4096, 0}},
-        {"llama2-13b", {5120, 13824, 40, 40, 40, 32000, 4096, 0}},
-        {"tinyllama-1.1b", {2048, 5632, 22, 32, 4, 32000, 2048, 0}},
-        {"llama3-8b", {4096, 14336, 32, 32, 8, 128256, 8192, 0}},
-    };
-
-    for (size_t i = 0; name && i < sizeof shapes / sizeof shapes[0]; i++)
-        if (strcmp(name, shapes[i].name) == 0) {
-            if (out)
-                *out = shapes[i].cfg;
-            return HALO_OK;
-        }
-    return HALO_ERR_ARG;
+    /* The paper's shapes: the LLaMA 2 ones and TinyLlama as core names them
+       (halo_model_shape_named), and Llama 3 8B, which core does not offer (halo convert's
+       synthetic models take the 32000-token bundled vocabulary; it has 128256 tokens). */
+    static const halo_model_config llama3_8b = {4096, 14336, 32, 32, 8, 128256, 8192, 0};
+    static const char *const from_core[] = {"llama2-7b", "llama2-13b", "tinyllama-1.1b"};
+    halo_model_config c = llama3_8b;
+    int found = name && strcmp(name, "llama3-8b") == 0;
+    for (size_t i = 0; name && !found && i < sizeof from_core / sizeof from_core[0]; i++)
+        found = strcmp(name, from_core[i]) == 0 && halo_model_shape_named(name, &c) == HALO_OK;
+    if (!found)
+        return HALO_ERR_ARG;
+    if (out)
+        *out = c;
+    return HALO_OK;
 }
 
 void halo_scenario_free(halo_scenario *s) {

@@ -212,6 +212,10 @@ typedef struct dgram {
     int msg;       /* MSG_APP, MSG_PING or MSG_PONG */
     int remaining; /* fragments not yet arrived or lost */
     int lost;
+    int arrived; /* fragments arrived */
+    int need;    /* fragments that make the message: all of them, or all but one with a
+                    parity fragment (any n of the n data fragments and the parity) */
+    int delivered;
     size_t len;
     unsigned char *data;
 } dgram;
@@ -318,6 +322,7 @@ typedef struct sim {
     link *up, *down;
     conn **conns; /* (n, n), created on first use */
     int delivery;
+    int parity; /* datagram delivery: a parity fragment after every message of 2+ */
     halo_tcp_config tcp;
     uint64_t heartbeat_ns;
     uint64_t last_app_ns; /* the application's last send, charge or timer */
@@ -456,7 +461,10 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     node *n = &s->nodes[dst];
     if (msg == MSG_APP)
         s->nodes[src].stats.msgs_delivered++;
-    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns, len);
+    /* the copy is of the message's size on the wire: an elided payload (a shape model's
+       message, core/wire.h) stands for all of its bytes */
+    uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns,
+                                        msg == MSG_APP ? halo_wire_charged_size(data, len) : len);
     if (cost) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
         charge_host(s, dst, start, cost);
@@ -473,18 +481,22 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
         n->recv(n->recv_ctx, src, data, len);
 }
 
+/* A message is delivered when `need` of its fragments have arrived (all of them without
+   parity: at the last one), and is lost if that never happens. */
 static void dgram_fragment_done(sim *s, dgram *d, int lost) {
     d->lost |= lost;
+    if (!lost && ++d->arrived == d->need) {
+        d->delivered = 1;
+        deliver(s, d->src, d->dst, d->data, d->len, d->msg);
+    }
     if (--d->remaining > 0)
         return;
-    if (d->lost) {
+    if (!d->delivered) {
         if (d->msg == MSG_APP)
             s->nodes[d->src].stats.msgs_lost++;
         if (s->trace && d->msg == MSG_APP)
             halo_trace_add(s->trace, d->src, HALO_TRACE_NET, "message lost", s->now_ns, s->now_ns,
                            1, d->dst, (int64_t)d->len);
-    } else {
-        deliver(s, d->src, d->dst, d->data, d->len, d->msg);
     }
     free(d->data);
     free(d);
@@ -507,20 +519,29 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
     uint64_t charged = message_bytes(data, len, msg);
     uint64_t frag = (uint64_t)(up->spec.mtu_bytes - UDP_IP_HEADER);
     int n_frag = fragments(s, src, charged);
+    /* parity: one more fragment, the XOR of the others, sent last (net/transport.h) */
+    int n_sent = n_frag + (s->parity && msg == MSG_APP && n_frag >= 2);
     dgram *d = calloc(1, sizeof *d);
     if (!d) {
         free(data);
         s->failed = 1;
         return;
     }
-    *d = (dgram){.src = src, .dst = dst, .msg = msg, .remaining = n_frag, .len = len, .data = data};
-    for (int i = 0; i < n_frag; i++) {
+    *d = (dgram){.src = src,
+                 .dst = dst,
+                 .msg = msg,
+                 .remaining = n_sent,
+                 .need = n_frag,
+                 .len = len,
+                 .data = data};
+    for (int i = 0; i < n_sent; i++) {
         packet *p = packet_get(s);
         if (!p) {
             dgram_fragment_done(s, d, 1);
             continue;
         }
-        uint64_t bytes = i + 1 < n_frag ? frag : charged - frag * (uint64_t)(n_frag - 1);
+        uint64_t bytes =
+            i + 1 < n_frag || i == n_frag ? frag : charged - frag * (uint64_t)(n_frag - 1);
         *p = (packet){.kind = 0,
                       .src = src,
                       .dst = dst,
@@ -1469,7 +1490,8 @@ static void network_send(sim *s, int src, int dst, unsigned char *data, size_t l
 static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len, int msg) {
     node *sn = &s->nodes[src];
     uint64_t cost =
-        halo_device_host_ns(&sn->dev, sn->dev.send_ns, msg == MSG_APP ? len : HEARTBEAT_BYTES);
+        halo_device_host_ns(&sn->dev, sn->dev.send_ns,
+                            msg == MSG_APP ? halo_wire_charged_size(data, len) : HEARTBEAT_BYTES);
     if (cost) {
         uint64_t start = node_now(s, src);
         charge_host(s, src, start, cost);
@@ -1644,7 +1666,7 @@ static int sim_run(halo_transport *t, halo_done_fn done, void *arg, halo_err *er
 static void sim_destroy(halo_transport *t) {
     sim *s = as_sim(t);
     halo_event ev;
-    while (halo_evq_pop(s->q, &ev)) {
+    while (s->q && halo_evq_pop(s->q, &ev)) { /* no queue: halo_sim_new failed */
         if (ev.kind == EV_SEND) {
             free(ev.ptr);
         } else if (ev.kind == EV_SWITCH || ev.kind == EV_ARRIVE) {
@@ -1672,29 +1694,15 @@ static void sim_destroy(halo_transport *t) {
     free(s);
 }
 
-static const halo_transport_ops sim_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-};
+/* The slots of both vtables below. */
+#define SIM_OPS                                                                             \
+    .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
+    .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy
+
+static const halo_transport_ops sim_ops = {SIM_OPS};
 
 /* The same with the trace op: only a traced world pays even the test for it in core. */
-static const halo_transport_ops sim_traced_ops = {
-    .attach = sim_attach,
-    .send = sim_send,
-    .schedule = sim_schedule,
-    .cancel = sim_cancel,
-    .now_ns = sim_now,
-    .charge = sim_charge,
-    .run = sim_run,
-    .destroy = sim_destroy,
-    .trace = sim_trace,
-};
+static const halo_transport_ops sim_traced_ops = {SIM_OPS, .trace = sim_trace};
 
 /* ==== Setup ==== */
 
@@ -1782,6 +1790,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     s->base.ops = &sim_ops;
     s->n = cfg->n_nodes;
     s->delivery = cfg->delivery;
+    s->parity = cfg->parity != 0;
     s->tcp = cfg->tcp;
     s->heartbeat_ns = cfg->heartbeat_ns;
     size_t n = (size_t)cfg->n_nodes;
@@ -1798,12 +1807,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         s->base.ops = &sim_traced_ops;
     }
     if (rc != HALO_OK) {
-        halo_evq_free(s->q);
-        free(s->nodes);
-        free(s->up);
-        free(s->down);
-        free(s->conns);
-        free(s);
+        sim_destroy(&s->base);
         return rc;
     }
     for (size_t i = 0; i < n; i++) {

@@ -226,6 +226,7 @@ static int build(run_ctx *x, int run, halo_err *err) {
                           .downlink = x->down,
                           .delivery = sc->engine.delivery,
                           .tcp = sc->engine.tcp,
+                          .parity = sc->engine.parity,
                           .heartbeat_ns = sc->engine.heartbeat_ns,
                           .seed = sc->seed,
                           .run = (uint64_t)run};

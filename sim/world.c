@@ -13,6 +13,10 @@ static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "engine.heartbeat_ms: only the in-tree simulator sends heartbeats "
                          "(simulator: sim), not ns-3");
+    if (cfg->parity)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "engine.parity: only the in-tree simulator models parity datagrams "
+                         "(simulator: sim), not ns-3");
     for (int i = 0; cfg->devices && i < cfg->n_nodes; i++) {
         const halo_device_profile *d = &cfg->devices[i];
         if (d->host)

@@ -1,6 +1,8 @@
-# tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_results.sh and
-# test_net.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok, check,
-# finish) and running halo under expect_ok / expect_fail. Not a test by itself.
+# tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
+# test_net.sh, test_plot.sh, test_research.sh, test_results.sh and test_trace.sh): sanitizer
+# settings for the halo binary, TAP-style results (ok, not_ok, check, show, finish), running
+# halo under expect_ok / expect_fail, the scenario scripts' preamble (scenario_script) and
+# the case dispatch (run_cases). Not a test by itself.
 #
 # The sourcing script sets halo_bin (the binary), optionally run_prefix (an emulator and its
 # arguments, word-split; empty: none), and calls scratch_dir before anything writes to $tmp.
@@ -33,6 +35,23 @@ check() { # check DESCRIPTION COMMAND...: the command succeeds
     if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
 
+# show FILE [N]: the first N (default 20) lines of FILE, indented, under a failed check.
+show() {
+    sed 's/^/    /' "$1" | head -n "${2:-20}"
+}
+
+# verdict STATUS OK_TEXT NOT_OK_TEXT [FILE]: ok OK_TEXT when STATUS (of a check, passed as
+# `verdict $? ...` right after it: $? expands before the texts' command substitutions) is 0,
+# else not_ok NOT_OK_TEXT followed by show FILE (default $tmp/err.txt).
+verdict() {
+    if [ "$1" -eq 0 ]; then
+        ok "$2"
+    else
+        not_ok "$3"
+        show "${4:-$tmp/err.txt}"
+    fi
+}
+
 # The totals; the status is 0 when nothing failed (call it last).
 finish() {
     echo "1..$count"
@@ -55,7 +74,7 @@ expect_fail() {
         grep -qE 'Sanitizer|runtime error|Segmentation|Aborted' "$tmp/err" ||
         [ "${first#halo: }" = "$first" ]; then
         not_ok "halo $* (exit $got, want $want, needle '$needle')"
-        sed 's/^/    /' "$tmp/err" | head -n 20
+        show "$tmp/err"
     else
         ok "halo $* -> $first"
     fi
@@ -67,6 +86,36 @@ expect_ok() {
         ok "halo $*"
     else
         not_ok "halo $* (exit $?)"
-        sed 's/^/    /' "$tmp/err" | head -n 20
+        show "$tmp/err"
     fi
+}
+
+# scenario_script NAME HALO_BINARY SOURCE_DIR [CASE]: the preamble of the scripts that run
+# the bundled scenarios: halo_bin, src, only (CASE; empty: every case) and sc (scenarios/);
+# halo finds models, scenarios and plot queries in the source tree; $tmp is a fresh scratch
+# directory named after NAME.
+scenario_script() {
+    halo_bin=$2
+    src=$3
+    only=${4:-}
+    sc=$src/scenarios
+    export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
+    scratch_dir "$1"
+}
+
+# run_cases CASE...: runs case_CASE for each CASE in order, or only case_$only when the
+# script was given one; a name that is no case fails (exit 2) before anything runs.
+run_cases() {
+    if [ -n "${only:-}" ]; then
+        if ! declare -F "case_$only" >/dev/null; then
+            echo "unknown case '$only' (cases: $*)" >&2
+            exit 2
+        fi
+        set -- "$only"
+    fi
+    local c
+    for c in "$@"; do
+        echo "# $c"
+        "case_$c"
+    done
 }

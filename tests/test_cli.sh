@@ -310,8 +310,10 @@ case_gguf() {
     cp "$tmp/out" "$tmp/ids-nodes"
     if [ -z "$run_prefix" ]; then
         halo keygen "$tmp/k.key" >/dev/null
-        halo worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp -m "$tmp/k.gguf" \
-            >"$tmp/w.log" 2>&1 &
+        # the binary itself, not the halo function: $! must be the worker's pid (killing the
+        # function's subshell left the worker running after the test)
+        "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp \
+            -m "$tmp/k.gguf" >"$tmp/w.log" 2>&1 &
         local wpid=$! addr=
         for _ in $(seq 100); do
             addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w.log")
@@ -362,10 +364,6 @@ case_gguf() {
     ls "$tmp" | grep -q '^x.gguf$' && { echo "not ok - a failed convert left x.gguf"; failures=$((failures + 1)); }
 }
 
-for c in golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim calibrate \
-    memory eval_scenario gguf; do
-    if [ -z "$only" ] || [ "$only" = "$c" ]; then
-        "case_$c"
-    fi
-done
+run_cases golden help bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim \
+    calibrate memory eval_scenario gguf
 finish

@@ -48,13 +48,14 @@ typedef struct run_opts {
     void *drop_ctx;
     halo_loader *const *loaders; /* (n_devices) or NULL */
     int collective;              /* enum halo_collective */
+    int split_classifier;
 } run_opts;
 
 typedef struct run_result {
     int rc;
     int ids[STEPS];
     double max_rel_err; /* max over tokens of max|l - ref| / max|ref| */
-    uint64_t missing, expected, dropped, stale, duplicate;
+    uint64_t missing, expected, dropped, stale, duplicate, retries;
     halo_err err;
 } run_result;
 
@@ -76,6 +77,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .transport = t,
                               .loaders = o->loaders,
                               .collective = o->collective,
+                              .split_classifier = o->split_classifier,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -103,6 +105,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
     r->expected = rs->expected;
     r->stale = rs->stale;
     r->duplicate = rs->duplicate;
+    r->retries = rs->retries;
     for (int d = 0; d < o->n_devices; d++) {
         halo_loop_stats ls;
         halo_loop_get_stats(t, d, &ls);
@@ -122,8 +125,8 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
 /* Clusters of every size and placement of a list, with the collective `collective`, give
    the single device's tokens and logits (within 1e-5 relative; exactly on one device) with
    nothing missing, stale or duplicated. */
-static void placements_match_the_single_device(halo_model *m, const reference *ref,
-                                               int collective) {
+static void placements_match_the_single_device(halo_model *m, const reference *ref, int collective,
+                                               int split_classifier) {
     struct {
         int n;
         const char *placement;
@@ -143,7 +146,8 @@ static void placements_match_the_single_device(halo_model *m, const reference *r
         run_opts o = {.n_devices = cases[k].n,
                       .placement = cases[k].placement,
                       .policy = HALO_SYNC_POLICY_STRICT,
-                      .collective = collective};
+                      .collective = collective,
+                      .split_classifier = split_classifier};
         static run_result r;
         run_cluster(m, &o, ref->logits, &r);
         if (r.rc != HALO_OK)
@@ -159,14 +163,60 @@ static void placements_match_the_single_device(halo_model *m, const reference *r
         ASSERT_EQ(r.missing, 0);
         ASSERT_EQ(r.stale + r.duplicate, 0);
         printf("# %s n=%d %-36s max relative logit error %.3g\n",
-               collective == HALO_COLLECTIVE_MESH ? "mesh" : "star", cases[k].n, cases[k].placement,
-               r.max_rel_err);
+               collective == HALO_COLLECTIVE_MESH ? "mesh"
+               : split_classifier                 ? "star, split classifier"
+                                                  : "star",
+               cases[k].n, cases[k].placement, r.max_rel_err);
     }
 }
 
 static void clusters_of_any_size_match_the_single_device(void) {
     halo_model *m = tu_bundled_model();
-    placements_match_the_single_device(m, single_device(m), HALO_COLLECTIVE_STAR);
+    placements_match_the_single_device(m, single_device(m), HALO_COLLECTIVE_STAR, 0);
+    halo_model_free(m);
+}
+
+/* Drops the first copy of device 2's logits slice of steps 2..4 (issue 15's split
+   classifier); ctx counts the drops. */
+static int drop_some_logits(void *ctx, int src, int dst, const void *msg, size_t len) {
+    int *n = ctx;
+    halo_msg h;
+    static uint16_t g[64];
+    static float v[512];
+    static uint32_t last = UINT32_MAX;
+    if (src != 2 || dst != 0 || halo_wire_decode(msg, len, &h, g, 64, v, 512, NULL) != HALO_OK ||
+        h.kind != HALO_MSG_LOGITS || h.step < 2 || h.step > 4 || h.step == last)
+        return 0;
+    last = h.step;
+    ++*n;
+    return 1;
+}
+
+/*
+ * Issue 15: the star with the classifier split over the devices (each computes
+ * vocab / n rows, the root gathers the slices) gives the single device's logits for every
+ * size and placement; under relaxed sync a lost slice is asked again and answered from the
+ * worker's cache, so the text stays the single device's.
+ */
+static void split_classifier_matches_the_single_device(void) {
+    halo_model *m = tu_bundled_model();
+    const reference *ref = single_device(m);
+    placements_match_the_single_device(m, ref, HALO_COLLECTIVE_STAR, 1);
+    int dropped = 0;
+    run_opts o = {.n_devices = 4,
+                  .policy = HALO_SYNC_POLICY_RELAXED,
+                  .deadline_ns = 1000000000ull, /* nothing else is late on the loop */
+                  .drop_fn = drop_some_logits,
+                  .drop_ctx = &dropped,
+                  .split_classifier = 1};
+    static run_result r;
+    run_cluster(m, &o, ref->logits, &r);
+    if (r.rc != HALO_OK)
+        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_EQ(dropped, 3);
+    ASSERT_EQ(r.retries, 3); /* one repeated request per lost slice */
+    ASSERT_EQ(r.missing, 0);
+    ASSERT(memcmp(r.ids, ref->ids, sizeof r.ids) == 0);
     halo_model_free(m);
 }
 
@@ -382,7 +432,7 @@ static void workers_streaming_through_loaders_match_the_single_device(void) {
  */
 static void mesh_all_gather_matches_the_single_device(void) {
     halo_model *m = tu_bundled_model();
-    placements_match_the_single_device(m, single_device(m), HALO_COLLECTIVE_MESH);
+    placements_match_the_single_device(m, single_device(m), HALO_COLLECTIVE_MESH, 0);
     /* mesh refuses what it cannot do: relaxed sync */
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = 2};
@@ -401,6 +451,7 @@ static void mesh_all_gather_matches_the_single_device(void) {
 }
 
 TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+          TEST(split_classifier_matches_the_single_device),
           TEST(mesh_all_gather_matches_the_single_device),
           TEST(workers_streaming_through_loaders_match_the_single_device),
           TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),

@@ -86,10 +86,7 @@ static void host_placement(const char *spec, int n, double host_us, char *out, s
     halo_engine_config_init(&c);
     ASSERT_OK(halo_engine_set(&c, "placement", spec, NULL));
     ASSERT_OK(halo_engine_config_finish(&c, n, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     halo_engine_device dev[8] = {{0}};
     for (int d = 0; d < n; d++)
         dev[d] = (halo_engine_device){.speed = 5.74e9, /* Q4_0 weights/s of a Pi 4B */
@@ -137,9 +134,7 @@ static void fair_baselines_are_presets(void) {
     ASSERT_EQ(c.redundancy, 1);
     halo_engine_device dev[8] = {{0}};
     halo_model *m = NULL;
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("tinyllama-1.1b", &shape));
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    m = tu_shape_model("tinyllama-1.1b", HALO_WEIGHT_Q40);
     halo_engine_env env = {.model = m, .n_devices = 8, .devices = dev};
     for (int d = 0; d < 8; d++)
         dev[d] = (halo_engine_device){.speed = 1, .loss = d ? 0.05 : 0};
@@ -413,6 +408,16 @@ static void every_key_has_a_flag_and_round_trips(void) {
     halo_engine_config_init(&c);
     char json[4096];
     json_of(&c, json, sizeof json);
+    /* split_classifier and parity (issue 15) are written only when on: the text of every
+       configuration from before them, and so the identity of stored runs, stays as it was */
+    ASSERT(strstr(json, "split_classifier") == NULL);
+    ASSERT(!strstr(json, "\"parity\":"));
+    c.split_classifier = 1;
+    json_of(&c, json, sizeof json);
+    ASSERT_STR_CONTAINS(json, "\"redundancy_on_loss\": false, \"split_classifier\": true}");
+    c.parity = 1;
+    json_of(&c, json, sizeof json);
+    ASSERT_STR_CONTAINS(json, "\"split_classifier\": true, \"parity\": true}");
     for (int k = 0; k < halo_engine_n_keys; k++) {
         const char *name = halo_engine_keys[k].name;
         const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;
@@ -511,18 +516,9 @@ static void every_key_goes_through_a_cluster_file(void) {
     }
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        TEST(cluster_file_defaults_to_the_halo_preset),
-        TEST(every_key_goes_through_a_cluster_file),
-        TEST(presets_map_names_to_settings),
-        TEST(explicit_keys_override_the_preset_in_any_order),
-        TEST(fair_baselines_are_presets),
-        TEST(balanced_host_relieves_the_root),
-        TEST(bad_values_and_combinations_are_named),
-        TEST(three_front_ends_give_equal_configs),
-        TEST(yaml_front_ends_place_errors_at_the_key),
-        TEST(every_key_has_a_flag_and_round_trips),
-    };
-    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
-}
+TEST_MAIN(TEST(cluster_file_defaults_to_the_halo_preset),
+          TEST(every_key_goes_through_a_cluster_file), TEST(presets_map_names_to_settings),
+          TEST(explicit_keys_override_the_preset_in_any_order), TEST(fair_baselines_are_presets),
+          TEST(balanced_host_relieves_the_root), TEST(bad_values_and_combinations_are_named),
+          TEST(three_front_ends_give_equal_configs), TEST(yaml_front_ends_place_errors_at_the_key),
+          TEST(every_key_has_a_flag_and_round_trips))

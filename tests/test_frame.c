@@ -304,6 +304,134 @@ static void zero_byte_message_in_fragments_completes(void) {
     halo_net_reasm_free(&r);
 }
 
+/* The parity frame of fragments f (count of them, `fb` bytes each but the last) of msg. */
+static halo_net_frame parity_of(uint64_t first, unsigned count, const unsigned char *msg,
+                                uint32_t len, size_t fb, unsigned char *par) {
+    memset(par, 0, fb);
+    for (size_t i = 0; i < len; i++)
+        par[i % fb] ^= msg[i];
+    halo_net_frame h = frag(first, count, count, len, 0, fb);
+    h.parity = 1;
+    return h;
+}
+
+/* Issue 15: a message of three fragments and its parity completes whichever one of the
+   four is lost, with the message's bytes; a parity after a complete message is spare; two
+   lost fragments are still a lost message. */
+static void parity_rebuilds_any_one_lost_fragment(void) {
+    const unsigned char text[] = "0123456789abcdefghijklmnopqrstu"; /* 31 bytes: 12, 12, 7 */
+    const uint32_t len = 31;
+    const size_t fb = 12;
+    unsigned char par[12];
+    for (int lost = 0; lost < 4; lost++) {
+        halo_net_reasm r;
+        halo_net_reasm_init(&r);
+        const unsigned char *msg = NULL;
+        int abandoned, last = HALO_NET_REASM_MORE;
+        uint64_t first = 100;
+        for (unsigned i = 0; i < 3; i++) {
+            if ((int)i == lost)
+                continue;
+            size_t off = i * fb, n = len - off < fb ? len - off : fb;
+            halo_net_frame f = frag(first, i, 3, len, (uint32_t)off, n);
+            last = halo_net_reasm_add(&r, &f, text + off, &msg, &abandoned);
+        }
+        halo_net_frame p = parity_of(first, 3, text, len, fb, par);
+        int at_parity = halo_net_reasm_add(&r, &p, par, &msg, &abandoned);
+        if (lost == 3) { /* nothing lost: done before the parity, which is spare */
+            ASSERT_EQ(last, HALO_NET_REASM_DONE);
+            ASSERT_EQ(at_parity, HALO_NET_REASM_SPARE);
+        } else {
+            ASSERT_EQ(last, HALO_NET_REASM_MORE);
+            ASSERT_EQ(at_parity, HALO_NET_REASM_REPAIRED);
+            ASSERT(memcmp(msg, text, len) == 0);
+            /* the lost fragment arriving late after all: spare, nothing abandoned */
+            size_t off = (size_t)lost * fb, n = len - off < fb ? len - off : fb;
+            halo_net_frame f = frag(first, (unsigned)lost, 3, len, (uint32_t)off, n);
+            ASSERT_EQ(halo_net_reasm_add(&r, &f, text + off, &msg, &abandoned),
+                      HALO_NET_REASM_SPARE);
+        }
+        ASSERT_EQ(abandoned, 0);
+        halo_net_reasm_free(&r);
+    }
+    /* the parity first, then two of three fragments */
+    halo_net_reasm r;
+    halo_net_reasm_init(&r);
+    const unsigned char *msg = NULL;
+    int abandoned;
+    halo_net_frame p = parity_of(200, 3, text, len, fb, par);
+    ASSERT_EQ(halo_net_reasm_add(&r, &p, par, &msg, &abandoned), HALO_NET_REASM_MORE);
+    halo_net_frame f2 = frag(200, 2, 3, len, 24, 7), f0 = frag(200, 0, 3, len, 0, 12);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f2, text + 24, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f0, text, &msg, &abandoned), HALO_NET_REASM_REPAIRED);
+    ASSERT(memcmp(msg, text, len) == 0);
+    /* two fragments lost: the parity cannot help; the next message abandons it */
+    halo_net_frame h0 = frag(300, 0, 3, len, 0, 12);
+    p = parity_of(300, 3, text, len, fb, par);
+    ASSERT_EQ(halo_net_reasm_add(&r, &h0, text, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &p, par, &msg, &abandoned), HALO_NET_REASM_MORE);
+    halo_net_frame g0 = frag(400, 0, 2, 20, 0, 12);
+    ASSERT_EQ(halo_net_reasm_add(&r, &g0, text, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(abandoned, 1);
+    /* a parity older than the message in progress is spare, not an abandonment */
+    ASSERT_EQ(halo_net_reasm_add(&r, &p, par, &msg, &abandoned), HALO_NET_REASM_SPARE);
+    ASSERT_EQ(abandoned, 0);
+    /* the next message's parity rebuilds its second fragment (8 bytes of 12) */
+    halo_net_frame q = parity_of(400, 2, text, 20, fb, par);
+    ASSERT_EQ(halo_net_reasm_add(&r, &q, par, &msg, &abandoned), HALO_NET_REASM_REPAIRED);
+    ASSERT(memcmp(msg, text, 20) == 0);
+    halo_net_reasm_free(&r);
+}
+
+/* Issue 15: a parity frame seals and opens with its flag, and its fields are judged: after
+   the last fragment, of two or more, at offset 0, of the fragment size. */
+static void parity_frame_opens_and_its_fields_are_judged(void) {
+    ASSERT(sodium_init() >= 0);
+    unsigned char par[12] = {1, 2, 3};
+    halo_net_frame h = frag(100, 3, 3, 31, 0, 12);
+    h.parity = 1;
+    ASSERT_EQ(verdict_of(&h, key), HALO_NET_VERDICT_OK);
+    size_t n = halo_net_frame_seal(key, &h, par, buf, sizeof buf);
+    halo_net_frame o;
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.parity, 1);
+    ASSERT_EQ(o.lossy, 0);
+    ASSERT_EQ(o.frag_idx, 3);
+    h.lossy = 1; /* the request for parity travels on any frame, sessions too */
+    n = halo_net_frame_seal(key, &h, par, buf, sizeof buf);
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.lossy, 1);
+    ASSERT_EQ(o.parity, 1);
+    ASSERT_EQ(o.type, HALO_NET_FRAME_DATA);
+    h.lossy = 0;
+    halo_net_frame d = frag(100, 2, 3, 31, 24, 7); /* a data fragment is not a parity */
+    n = halo_net_frame_seal(key, &d, par, buf, sizeof buf);
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.parity, 0);
+    halo_net_frame b = h;
+    b.frag_idx = 2; /* not after the last fragment */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.frag_idx = b.frag_count = 1; /* a single-fragment message has none */
+    b.msg_bytes = 12;
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.payload_bytes = 10; /* 10 * 3 < 31: not the fragment size */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.payload_bytes = 16; /* 16 * 2 >= 31 */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.offset_bytes = 1;
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.type = HALO_NET_FRAME_PING;
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b = h;
+    b.parity = 0; /* frag_idx == frag_count without the flag */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+}
+
 TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(seal_refuses_what_does_not_fit), TEST(open_judges_authenticated_fields),
           TEST(open_judges_bytes_before_the_tag),
@@ -311,4 +439,6 @@ TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(reassembly_joins_fragments_in_any_order),
           TEST(reassembly_drops_abandoned_and_inconsistent_messages),
           TEST(session_frames_are_encrypted_and_any_change_is_detected),
-          TEST(zero_byte_message_in_fragments_completes))
+          TEST(zero_byte_message_in_fragments_completes),
+          TEST(parity_rebuilds_any_one_lost_fragment),
+          TEST(parity_frame_opens_and_its_fields_are_judged))

@@ -11,6 +11,7 @@
 #include "core/cluster.h"
 #include "core/forward.h"
 #include "core/gguf.h"
+#include "core/grow.h"
 #include "core/rng.h"
 #include "core/sampler.h"
 #include "core/transport_loop.h"
@@ -22,24 +23,15 @@
 
 /* ==== A byte builder for hand-made files ==== */
 
-typedef struct buf {
-    unsigned char *p;
-    size_t n, cap;
-} buf;
+typedef halo_byte_array buf;
 
 static void put(buf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        ASSERT(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
+    ASSERT_EQ(halo__append(b, p, n, 64), 0);
 }
 
 static void u32(buf *b, uint32_t v) {
-    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
+    unsigned char x[4];
+    halo_put_u32(x, v);
     put(b, x, 4);
 }
 

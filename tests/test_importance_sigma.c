@@ -133,20 +133,26 @@ static void the_key_takes_a_number_or_measured(void) {
                                  "'wide'");
 }
 
+/* A synthetic hook for model m on *g (groups of 32, initialised here), with the devices,
+   threshold, spread, placement and seed of ic. */
+static halo_importance *synthetic_importance(const halo_model *m, halo_groups *g,
+                                             halo_importance_config ic) {
+    ASSERT_OK(halo_groups_init(g, halo_model_get_config(m), 32, NULL));
+    ic.model = m;
+    ic.groups = g;
+    ic.scoring = HALO_SCORING_SYNTHETIC;
+    halo_importance *imp = NULL;
+    ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
+    return imp;
+}
+
 /* Critical groups chosen by a synthetic hook on the 7B shape over a few syncs. */
 static uint64_t synthetic_run(const halo_model *m, double sigma, uint64_t seed, uint8_t *crit_out) {
     halo_groups g;
-    ASSERT_OK(halo_groups_init(&g, halo_model_get_config(m), 32, NULL));
-    halo_importance_config ic = {.model = m,
-                                 .groups = &g,
-                                 .n_devices = 8,
-                                 .scoring = HALO_SCORING_SYNTHETIC,
-                                 .tau = 0.9,
-                                 .synthetic_sigma = sigma,
-                                 .seed = seed,
-                                 .run = 0};
-    halo_importance *imp = NULL;
-    ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
+    halo_importance *imp = synthetic_importance(
+        m, &g,
+        (halo_importance_config){
+            .n_devices = 8, .tau = 0.9, .synthetic_sigma = sigma, .seed = seed});
     uint16_t dev[512];
     for (int step = 0; step < 4; step++)
         for (int l = 0; l < g.n_layers; l += 7)
@@ -179,21 +185,10 @@ static int moved_groups(halo_importance *imp, const halo_groups *g, uint16_t *de
 /* Socket roots tell the hook which links lose (halo_importance_set_reliable): critical
    groups move only while one does, and then off that device. */
 static void placement_moves_groups_only_while_a_link_loses(void) {
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     halo_groups g;
-    ASSERT_OK(halo_groups_init(&g, halo_model_get_config(m), 32, NULL));
-    halo_importance_config ic = {.model = m,
-                                 .groups = &g,
-                                 .n_devices = 4,
-                                 .scoring = HALO_SCORING_SYNTHETIC,
-                                 .tau = 0.5,
-                                 .place = 1,
-                                 .seed = 3};
-    halo_importance *imp = NULL;
-    ASSERT_OK(halo_importance_new(&imp, &ic, NULL));
+    halo_importance *imp = synthetic_importance(
+        m, &g, (halo_importance_config){.n_devices = 4, .tau = 0.5, .place = 1, .seed = 3});
     static uint16_t dev[4096];
     ASSERT(g.n_ffn <= 4096);
     ASSERT(moved_groups(imp, &g, dev) > 0); /* static reliability: only the root is reliable */
@@ -212,10 +207,7 @@ static void placement_moves_groups_only_while_a_link_loses(void) {
 }
 
 static void synthetic_scores_are_deterministic_for_a_sigma(void) {
-    halo_model_config shape;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &shape));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &shape, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     uint8_t a[8] = {0}, b[8] = {0}, o[8] = {0};
     uint64_t ca = synthetic_run(m, 1.5, 7, a), cb = synthetic_run(m, 1.5, 7, b);
     ASSERT_EQ(ca, cb);
@@ -229,7 +221,7 @@ static void synthetic_scores_are_deterministic_for_a_sigma(void) {
     ASSERT(meas != synthetic_run(m, 1.0, 7, o));
     halo_err err = {0};
     halo_groups g;
-    ASSERT_OK(halo_groups_init(&g, &shape, 32, NULL));
+    ASSERT_OK(halo_groups_init(&g, halo_model_get_config(m), 32, NULL));
     halo_importance_config ic = {.model = m,
                                  .groups = &g,
                                  .n_devices = 8,
@@ -242,13 +234,7 @@ static void synthetic_scores_are_deterministic_for_a_sigma(void) {
     halo_model_free(m);
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        TEST(measurement_gives_finite_sigmas_in_a_sane_range),
-        TEST(table_is_interpolated_and_clamped),
-        TEST(the_key_takes_a_number_or_measured),
-        TEST(synthetic_scores_are_deterministic_for_a_sigma),
-        TEST(placement_moves_groups_only_while_a_link_loses),
-    };
-    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
-}
+TEST_MAIN(TEST(measurement_gives_finite_sigmas_in_a_sane_range),
+          TEST(table_is_interpolated_and_clamped), TEST(the_key_takes_a_number_or_measured),
+          TEST(synthetic_scores_are_deterministic_for_a_sigma),
+          TEST(placement_moves_groups_only_while_a_link_loses))

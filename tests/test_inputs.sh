@@ -190,9 +190,5 @@ case_read_only_db() {
     check "no side files left beside it" test ! -e "$tmp/r.db-wal" -a ! -e "$tmp/r.db-shm"
 }
 
-for c in fifo yaml_bombs cluster_files nan_eval numbers empty_db file_size_limit read_only_db; do
-    if [ -z "$only" ] || [ "$only" = "$c" ]; then
-        "case_$c"
-    fi
-done
+run_cases fifo yaml_bombs cluster_files nan_eval numbers empty_db file_size_limit read_only_db
 finish

@@ -56,13 +56,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_worker NAME TRANSPORT ADDR [extra args]: starts a worker, waits (at most 10 s) for
-# it to listen; prints its address.
+# start_worker NAME TRANSPORT ADDR [extra args]: starts a worker (inside the network
+# namespace $NETNS when set, under the command prefix $PRE, word-split, when set), waits (at
+# most 10 s) for it to listen; prints its address (IPv4 or bracketed IPv6).
 start_worker() {
     local name=$1 transport=$2 addr=$3
     shift 3
     local pre=()
     [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
+    [ -n "${PRE:-}" ] && read -ra pre <<<"$PRE"
     "${pre[@]}" "$halo_bin" worker --listen "$addr" --key "$tmp/k.key" --transport "$transport" \
         "$@" >"$tmp/$name.log" 2>&1 &
     local pid=$!
@@ -70,7 +72,7 @@ start_worker() {
     echo "$pid" >"$tmp/$name.pid"
     for _ in $(seq 100); do
         local a
-        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
+        a=$(sed -n 's/.*listening on \([^ ]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
         if [ -n "$a" ]; then
             echo "$a"
             return 0
@@ -124,6 +126,22 @@ cluster_file() {
     } >"$f"
 }
 
+# cluster_generate FILE [ARGS...]: greedy ids ($N of them, default 200) from a root on the
+# cluster in FILE (inside the network namespace $ROOTNS when set) into $tmp/out.txt, its
+# stderr into $tmp/err.txt, within $TIMEOUT s (default 120).
+cluster_generate() {
+    local f=$1 pre=()
+    shift
+    [ -n "${ROOTNS:-}" ] && pre=(ip netns exec "$ROOTNS")
+    timeout "${TIMEOUT:-120}" "${pre[@]}" "$halo_bin" generate -t 0 -n "${N:-200}" --ids \
+        --cluster "$f" "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
+}
+
+# single_ids: the cluster's ids ($tmp/out.txt) are the single device's.
+single_ids() {
+    cmp -s "$tmp/out.txt" "$tmp/single.txt"
+}
+
 "$halo_bin" keygen "$tmp/k.key" || exit 1
 "$halo_bin" generate -t 0 -n 200 --ids >"$tmp/single.txt" 2>/dev/null || exit 1
 
@@ -152,14 +170,10 @@ case_identity() {
                 not_ok "eval --cluster ($transport $sync): mean NLL '$nll2', single device '$nll1'"
             fi
         fi
-        if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/c.yaml" \
-            >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
-            grep -q "0 of .* remote contributions missing" "$tmp/err.txt"; then
-            ok "root + 3 workers, $transport $sync ${3:-encrypted}: 200 greedy ids equal single-device generate"
-        else
-            not_ok "root + 3 workers, $transport $sync: output differs or failed"
-            sed 's/^/    /' "$tmp/err.txt" | head -20
-        fi
+        cluster_generate "$tmp/c.yaml" && single_ids &&
+            grep -q "0 of .* remote contributions missing" "$tmp/err.txt"
+        verdict $? "root + 3 workers, $transport $sync ${3:-encrypted}: 200 greedy ids equal single-device generate" \
+            "root + 3 workers, $transport $sync: output differs or failed"
         stop_workers "id-$transport-$sync"-{1,2,3}
     done
     wait 2>/dev/null
@@ -180,12 +194,8 @@ expect_refusal() {
     shift 3
     timeout 30 "$halo_bin" generate -t 0 -n 5 "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
     local rc=$?
-    if [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"; then
-        ok "$name -> $(head -n 1 "$tmp/err.txt")"
-    else
-        not_ok "$name (exit $rc, want $want and '$needle')"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"
+    verdict $? "$name -> $(head -n 1 "$tmp/err.txt")" "$name (exit $rc, want $want and '$needle')"
 }
 
 case_refusals() {
@@ -243,12 +253,9 @@ case_refusals() {
         IFS='|' read -r args needle want <<<"$cmd"
         timeout 10 "$halo_bin" $args >"$tmp/out.txt" 2>"$tmp/err.txt"
         local rc=$?
-        if [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"; then
-            ok "halo $args -> $(head -n 1 "$tmp/err.txt")"
-        else
-            not_ok "halo $args (exit $rc, want $want and '$needle')"
-            sed 's/^/    /' "$tmp/err.txt" | head
-        fi
+        [ $rc -eq "$want" ] && grep -qF -- "$needle" "$tmp/err.txt"
+        verdict $? "halo $args -> $(head -n 1 "$tmp/err.txt")" \
+            "halo $args (exit $rc, want $want and '$needle')"
     done
     printf 'zz%.0s' $(seq 32) >"$tmp/badkey"
     chmod 600 "$tmp/badkey"
@@ -267,8 +274,7 @@ kill9() {
     start_workers "k-$transport" "$transport" 127.0.0.1:0 || return
     EXTRA=$'dead_after_ms: 400\ninject: {delay_ms: 2}' ENGINE="deadline_ms: 2000" \
         cluster_file "$tmp/k.yaml" "$transport" "$sync" "${addrs[@]}"
-    timeout 180 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/k.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    TIMEOUT=180 cluster_generate "$tmp/k.yaml" &
     local gen=$!
     pids+=("$gen")
     sleep 1.5
@@ -278,22 +284,15 @@ kill9() {
     wait "$gen"
     local rc=$?
     local what="kill -9 of worker 2 mid-generation, restart after $gap s ($transport, $sync)"
-    if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 200 ] &&
+    [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 200 ] &&
         grep -q "worker 2 (${addrs[1]}) lost at position" "$tmp/err.txt" &&
         grep -q "cluster events: 1 workers lost, 1 rejoined" "$tmp/err.txt" &&
-        grep -q "worker 2 (${addrs[1]}) rejoined at position" "$tmp/err.txt"; then
-        ok "$what: 200 tokens, loss and rejoin logged and counted"
-    else
-        not_ok "$what (exit $rc, $(wc -l <"$tmp/out.txt") ids)"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+        grep -q "worker 2 (${addrs[1]}) rejoined at position" "$tmp/err.txt"
+    verdict $? "$what: 200 tokens, loss and rejoin logged and counted" \
+        "$what (exit $rc, $(wc -l <"$tmp/out.txt") ids)"
     # Strict recomputes the sequence on the new placement: the text is the single device's.
     if [ "$sync" = strict ]; then
-        if cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
-            ok "$what: greedy ids still equal single-device generate"
-        else
-            not_ok "$what: greedy ids differ from single-device generate"
-        fi
+        check "$what: greedy ids still equal single-device generate" single_ids
     fi
     stop_workers "k-$transport"-{1,3,2b}
 }
@@ -306,8 +305,7 @@ case_stall() {
     start_workers st tcp 127.0.0.1:0 || return
     EXTRA=$'dead_after_ms: 5000\nstall_ms: 700\ninject: {delay_ms: 2}' \
         cluster_file "$tmp/st.yaml" tcp strict "${addrs[@]}"
-    timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/st.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" &
+    cluster_generate "$tmp/st.yaml" &
     local gen=$!
     pids+=("$gen")
     sleep 1
@@ -316,15 +314,12 @@ case_stall() {
     kill -CONT "$(cat "$tmp/st-2.pid")"
     wait "$gen"
     local rc=$?
-    if [ $rc -eq 0 ] && cmp -s "$tmp/out.txt" "$tmp/single.txt" &&
+    [ $rc -eq 0 ] && single_ids &&
         grep -q "stalled for 0.7 s (a contribution the strict policy waits for never came)" \
             "$tmp/err.txt" && grep -q "cluster events: 0 workers lost, 0 rejoined, [1-9]" \
-        "$tmp/err.txt"; then
-        ok "frozen worker under strict: stall reported and recovered, single-device text"
-    else
-        not_ok "frozen worker under strict (exit $rc)"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+        "$tmp/err.txt"
+    verdict $? "frozen worker under strict: stall reported and recovered, single-device text" \
+        "frozen worker under strict (exit $rc)"
     stop_workers st-{1,2,3}
 }
 
@@ -357,18 +352,14 @@ case_netns() {
         local engine=$'deadline_ms: 5\nimportance: predictor' extra=""
         [ "$transport" = tcp ] && engine="" extra="stall_ms: 60000"
         EXTRA=$extra ENGINE=$engine cluster_file "$tmp/ns.yaml" "$transport" "$sync" "${addrs[@]}"
-        timeout 250 ip netns exec "$r" "$halo_bin" generate -t 0 -n 24 --ids --cluster \
-            "$tmp/ns.yaml" >"$tmp/out.txt" 2>"$tmp/err.txt"
+        ROOTNS=$r TIMEOUT=250 N=24 cluster_generate "$tmp/ns.yaml"
         local rc=$?
         head -n 24 "$tmp/single.txt" >"$tmp/single24.txt"
-        if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 24 ] &&
-            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single24.txt"; }; then
-            ok "netns, 3% kernel drops, $transport $sync: 24 tokens$([ "$transport" = tcp ] &&
-                echo ", equal to single-device generate") ($(grep -o '[0-9.]* ms/token' "$tmp/err.txt"))"
-        else
-            not_ok "netns, 3% kernel drops, $transport $sync (exit $rc)"
-            sed 's/^/    /' "$tmp/err.txt" | head -20
-        fi
+        [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out.txt")" -eq 24 ] &&
+            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single24.txt"; }
+        verdict $? "netns, 3% kernel drops, $transport $sync: 24 tokens$([ "$transport" = tcp ] &&
+            echo ", equal to single-device generate") ($(grep -o '[0-9.]* ms/token' "$tmp/err.txt"))" \
+            "netns, 3% kernel drops, $transport $sync (exit $rc)"
         stop_workers "ns-$transport"-{1,2,3}
     done
 }
@@ -380,23 +371,16 @@ case_stream() {
     local addrs=()
     start_workers st tcp 127.0.0.1:0 --memory-mb 0.06 || return
     ENGINE="baseline: dllama" cluster_file "$tmp/s.yaml" tcp strict "${addrs[@]}"
-    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/s.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
-        ok "workers streaming their groups (60 KiB of weights in memory): the single-device ids"
-    else
-        not_ok "workers streaming their groups: output differs or failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    cluster_generate "$tmp/s.yaml" && single_ids
+    verdict $? "workers streaming their groups (60 KiB of weights in memory): the single-device ids" \
+        "workers streaming their groups: output differs or failed"
     stop_workers st-{1,2,3}
     wait 2>/dev/null
     local line
     line=$(grep -o 'weights streamed: [0-9.]* MB read' "$tmp/st-1.log" | head -1)
-    if [ -n "$line" ] && ! grep -q 'weights streamed: 0.0 MB' "$tmp/st-1.log"; then
-        ok "the worker reports what it read: $line"
-    else
-        not_ok "the worker did not report streamed weights"
-        sed 's/^/    /' "$tmp/st-1.log" | head
-    fi
+    [ -n "$line" ] && ! grep -q 'weights streamed: 0.0 MB' "$tmp/st-1.log"
+    verdict $? "the worker reports what it read: $line" \
+        "the worker did not report streamed weights" "$tmp/st-1.log"
 }
 
 # stream_half: workers over UDP (strict sync over datagrams) with half their share in memory:
@@ -408,25 +392,18 @@ case_stream_half() {
     local addrs=()
     start_workers sh udp 127.0.0.1:0 --memory-mb 0.11 || return
     cluster_file "$tmp/sh.yaml" udp strict "${addrs[@]}"
-    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/sh.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
-        ok "workers over UDP with half their share in memory: the single-device ids"
-    else
-        not_ok "workers with half their share in memory: output differs or failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    cluster_generate "$tmp/sh.yaml" && single_ids
+    verdict $? "workers over UDP with half their share in memory: the single-device ids" \
+        "workers with half their share in memory: output differs or failed"
     stop_workers sh-{1,2,3}
     wait 2>/dev/null
     local line
     line=$(grep -o 'per token ([0-9]*): [0-9.]* ms reading, [0-9.]* ms waited, [0-9.]* ms hidden' \
         "$tmp/sh-1.log" | head -1)
-    if [ -n "$line" ] && grep -q 'acquires were hits' "$tmp/sh-1.log" &&
-        ! grep -q 'weights streamed: 0.0 MB' "$tmp/sh-1.log"; then
-        ok "the worker reports its loading $line"
-    else
-        not_ok "the worker did not report read, waited and hidden time per token"
-        sed 's/^/    /' "$tmp/sh-1.log" | head
-    fi
+    [ -n "$line" ] && grep -q 'acquires were hits' "$tmp/sh-1.log" &&
+        ! grep -q 'weights streamed: 0.0 MB' "$tmp/sh-1.log"
+    verdict $? "the worker reports its loading $line" \
+        "the worker did not report read, waited and hidden time per token" "$tmp/sh-1.log"
 }
 
 # defaults: a cluster file without an engine section (the halo preset: adaptive deadline,
@@ -437,37 +414,22 @@ case_defaults() {
     start_workers df udp 127.0.0.1:0 || return
     printf 'key: k.key\nworkers: [%s]\ninject: {loss: 0.05, seed: 3}\n' \
         "$(IFS=,; echo "${addrs[*]}")" >"$tmp/d.yaml"
-    if timeout 120 "$halo_bin" generate -t 0 -n 48 --ids --cluster "$tmp/d.yaml" \
-        --db "$tmp/m.db" >"$tmp/out.txt" 2>"$tmp/err.txt" && [ "$(wc -l <"$tmp/out.txt")" = 48 ] &&
-        grep -q "cluster: 4 devices over sockets" "$tmp/err.txt"; then
-        ok "defaults (halo preset), 5% injected loss: 48 tokens"
-    else
-        not_ok "defaults, 5% injected loss: failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
-    if timeout 120 "$halo_bin" eval --max-stories 1 --cluster "$tmp/d.yaml" --db "$tmp/m.db" \
-        "$src/data/tinystories-valid-dev.txt" >/dev/null 2>"$tmp/err.txt"; then
-        ok "eval --cluster --db under the defaults"
-    else
-        not_ok "eval --cluster --db failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    N=48 cluster_generate "$tmp/d.yaml" --db "$tmp/m.db" && [ "$(wc -l <"$tmp/out.txt")" = 48 ] &&
+        grep -q "cluster: 4 devices over sockets" "$tmp/err.txt"
+    verdict $? "defaults (halo preset), 5% injected loss: 48 tokens" "defaults, 5% injected loss: failed"
+    timeout 120 "$halo_bin" eval --max-stories 1 --cluster "$tmp/d.yaml" --db "$tmp/m.db" \
+        "$src/data/tinystories-valid-dev.txt" >/dev/null 2>"$tmp/err.txt"
+    verdict $? "eval --cluster --db under the defaults" "eval --cluster --db failed"
     stop_workers df-{1,2,3}
     "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-generate >"$tmp/rep.txt" 2>&1
-    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt" &&
-        grep -q '1 measured runs of 1 cells' "$tmp/rep.txt"; then
-        ok "the measured run is in the database and the fidelity report"
-    else
-        not_ok "measured run missing from the report"
-        sed 's/^/    /' "$tmp/rep.txt" | head -20
-    fi
+    grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt" &&
+        grep -q '1 measured runs of 1 cells' "$tmp/rep.txt"
+    verdict $? "the measured run is in the database and the fidelity report" \
+        "measured run missing from the report" "$tmp/rep.txt"
     "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-eval >"$tmp/rep.txt" 2>&1
-    if grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt"; then
-        ok "eval's measured run is stored under harness halo-eval"
-    else
-        not_ok "eval's measured run missing"
-        sed 's/^/    /' "$tmp/rep.txt" | head -20
-    fi
+    grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt"
+    verdict $? "eval's measured run is stored under harness halo-eval" "eval's measured run missing" \
+        "$tmp/rep.txt"
     if "$halo_bin" generate -n 4 --nodes 2 --db "$tmp/m.db" >/dev/null 2>"$tmp/err.txt"; then
         not_ok "--db with --nodes was accepted"
     else
@@ -493,34 +455,15 @@ case_ipv6() {
         exit 77
     fi
     for transport in tcp udp; do
-        local addrs=() i a
-        for i in 1 2 3; do
-            "$halo_bin" worker --listen '[::1]:0' --key "$tmp/k.key" --transport "$transport" \
-                >"$tmp/v6-$transport-$i.log" 2>&1 &
-            pids+=($!)
-            echo $! >"$tmp/v6-$transport-$i.pid"
-            a=""
-            for _ in $(seq 100); do
-                a=$(sed -n 's/.*listening on \(\[[0-9a-f:]*\]:[0-9]*\) .*/\1/p' \
-                    "$tmp/v6-$transport-$i.log" 2>/dev/null)
-                [ -n "$a" ] && break
-                sleep 0.1
-            done
-            addrs+=("$a")
-        done
+        local addrs=()
+        start_workers "v6-$transport" "$transport" '[::1]:0' || return
         local engine="baseline: dllama"
         [ "$transport" = udp ] && engine="baseline: halo"
         printf 'key: k.key\nworkers: ["%s", "%s", "%s"]\nengine: {%s}\n' "${addrs[@]}" \
             "$engine" >"$tmp/v6.yaml"
-        if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/v6.yaml" \
-            >"$tmp/out.txt" 2>"$tmp/err.txt" &&
-            { [ "$transport" = udp ] || cmp -s "$tmp/out.txt" "$tmp/single.txt"; }; then
-            ok "IPv6 loopback cluster over $transport ($engine)$([ "$transport" = tcp ] &&
-                echo ': the single-device ids')"
-        else
-            not_ok "IPv6 loopback cluster over $transport: failed or differs"
-            sed 's/^/    /' "$tmp/err.txt" | head -20
-        fi
+        cluster_generate "$tmp/v6.yaml" && { [ "$transport" = udp ] || single_ids; }
+        verdict $? "IPv6 loopback cluster over $transport ($engine)$([ "$transport" = tcp ] &&
+            echo ': the single-device ids')" "IPv6 loopback cluster over $transport: failed or differs"
         stop_workers "v6-$transport"-{1,2,3}
     done
 }
@@ -550,13 +493,13 @@ attacker() {
     done
 }
 
-# exhaust_round NAME N WORKER_PREFIX... -- WORKER_ARGS: a TCP worker (started under the
-# command prefix, e.g. prlimit) attacked by N held connections; a root must still join and
-# produce the single-device ids; prints the worker's CPU ticks over 2 s of attack only.
+# exhaust_round NAME N [WORKER_ARGS]: a TCP worker (started under the command prefix $PRE,
+# e.g. prlimit) attacked by N held connections; a root must still join and produce the
+# single-device ids; prints the worker's CPU ticks over 2 s of attack only.
 exhaust_round() {
     local name=$1 n=$2 addr port wpid apid before after fds
     shift 2
-    NETNS='' start_worker_pre "$name" "$@" >"$tmp/$name.addr" || return
+    start_worker "$name" tcp 127.0.0.1:0 "$@" >"$tmp/$name.addr" || return
     addr=$(cat "$tmp/$name.addr")
     wpid=$(cat "$tmp/$name.pid")
     port=${addr##*:}
@@ -564,10 +507,7 @@ exhaust_round() {
     attacker "$port" "$n" &
     apid=$!
     pids+=("$apid")
-    for _ in $(seq 600); do
-        [ -e "$tmp/attacker.ready" ] && break
-        sleep 0.05
-    done
+    wait_file -e "$tmp/attacker.ready" 600
     if [ ! -e "$tmp/attacker.ready" ]; then
         not_ok "$name: the attacker did not get $n connections open"
         kill "$apid" 2>/dev/null
@@ -580,13 +520,9 @@ exhaust_round() {
     echo "# $name: worker CPU over 2 s of $n held connections: $((after - before)) ticks" \
         "($(getconf CLK_TCK)/s); $fds fds open"
     cluster_file "$tmp/$name.yaml" tcp strict "$addr"
-    if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
-        ok "$name: a root joins while $n connections are held and gets the single-device ids"
-    else
-        not_ok "$name: the root did not complete under $n held connections"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
+    cluster_generate "$tmp/$name.yaml" && single_ids
+    verdict $? "$name: a root joins while $n connections are held and gets the single-device ids" \
+        "$name: the root did not complete under $n held connections"
     kill "$apid" 2>/dev/null
     wait "$apid" 2>/dev/null
     kill "$wpid"
@@ -597,31 +533,13 @@ exhaust_round() {
     echo "$fds" >"$tmp/$name.fds"
 }
 
-# start_worker_pre NAME PREFIX... -- ARGS: start_worker under a command prefix, over TCP.
-start_worker_pre() {
-    local name=$1 pre=() a
-    shift
-    while [ "$1" != -- ]; do
-        pre+=("$1")
-        shift
+# wait_file TEST FILE N: waits until `test TEST FILE` holds (-e: FILE exists, -s: it is not
+# empty), N times 0.05 s at most.
+wait_file() {
+    for _ in $(seq "$3"); do
+        test "$1" "$2" && return 0
+        sleep 0.05
     done
-    shift
-    "${pre[@]}" "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport tcp \
-        "$@" >"$tmp/$name.log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    echo "$pid" >"$tmp/$name.pid"
-    for _ in $(seq 100); do
-        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
-        if [ -n "$a" ]; then
-            echo "$a"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "worker $name did not start:" >&2
-    cat "$tmp/$name.log" >&2
     return 1
 }
 
@@ -646,20 +564,15 @@ case_replay() {
     "$replay_bin" record 0 "$wport" "$tmp/rec.bin" 60 >"$tmp/rec.port" &
     recpid=$!
     pids+=("$recpid")
-    for _ in $(seq 100); do
-        [ -s "$tmp/rec.port" ] && break
-        sleep 0.05
-    done
+    wait_file -s "$tmp/rec.port" 100
     rport=$(cat "$tmp/rec.port")
     cluster_file "$tmp/rp.yaml" udp strict "127.0.0.1:$rport"
-    if timeout 60 "$halo_bin" generate -t 0 -n 50 --ids --cluster "$tmp/rp.yaml" \
-        >"$tmp/out.txt" 2>"$tmp/err.txt"; then
-        ok "a session through the recording relay completes ($(wc -c <"$tmp/rec.bin") bytes recorded)"
-    else
+    if ! TIMEOUT=60 N=50 cluster_generate "$tmp/rp.yaml"; then
         not_ok "the session through the relay failed"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
+        show "$tmp/err.txt"
         return
     fi
+    ok "a session through the recording relay completes ($(wc -c <"$tmp/rec.bin") bytes recorded)"
     kill "$recpid"
     # on the wire: DATA and PING only as encrypted session frames (type 0x81, 0x83), never
     # under the cluster key alone (0x01, 0x03) or authenticated only (0xc1, 0xc3)
@@ -717,7 +630,7 @@ case_exhaust() {
     ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -ge 1024 ] ||
         { echo "skipped: cannot raise RLIMIT_NOFILE to 1024 for 500 connections"; exit 77; }
     # 1. the cap: 500 held connections, the worker keeps at most 64 (+ its own few fds)
-    exhaust_round cap 500 -- || return
+    exhaust_round cap 500 || return
     local fds
     fds=$(cat "$tmp/cap.fds")
     if [ "$fds" -le 74 ]; then
@@ -734,7 +647,7 @@ case_exhaust() {
     # 2. no fds left: limit 128, no cap to speak of, 200 connections; accept fails, the
     #    listener rests and the oldest stranger is closed instead of the loop spinning
     command -v prlimit >/dev/null || { echo "# prlimit missing: the fd-limit round skipped"; return; }
-    exhaust_round nofd 200 prlimit --nofile=128:128 -- --max-conns 1000 || return
+    PRE="prlimit --nofile=128:128" exhaust_round nofd 200 --max-conns 1000 || return
     if grep -q "connections: .* [1-9][0-9]* failed accepts" "$tmp/nofd.log"; then
         ok "fd limit 128: $(grep -o 'connections: .*' "$tmp/nofd.log")"
     else
@@ -743,7 +656,7 @@ case_exhaust() {
     fi
     # 3. the pre-authentication timeout alone: one silent connection is closed
     local addr
-    addr=$(NETNS='' start_worker_pre quiet -- --preauth-timeout-ms 300) || return
+    addr=$(start_worker quiet tcp 127.0.0.1:0 --preauth-timeout-ms 300) || return
     exec {q}<>"/dev/tcp/127.0.0.1/${addr##*:}"
     if timeout 10 cat <&"$q" >/dev/null; then
         ok "a connection that never authenticates is closed by the worker (300 ms timeout)"

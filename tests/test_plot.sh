@@ -6,14 +6,9 @@
 # is drawn. Skips (77) when gnuplot is missing.
 # usage: test_plot.sh HALO_BINARY SOURCE_DIR CASE
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
-export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir plot
-sc=$src/scenarios
+scenario_script plot "$@"
 
 if ! command -v gnuplot >/dev/null; then
     echo "# skip: gnuplot not installed (scripts/deps.sh installs gnuplot-nox)"
@@ -132,11 +127,5 @@ case_plot_paper_marker() {
     check "time_vs_loss: error bars from the t-intervals (no s.d.)" bash -c "! grep -q 's.d.' '$tmp/rf/time_vs_loss.svg'"
 }
 
-cases=(plot_any_sweep plot_nothing_drawn plot_paper_marker)
-for c in "${cases[@]}"; do
-    if [ -z "$only" ] || [ "$only" = "$c" ]; then
-        echo "# $c"
-        "case_$c"
-    fi
-done
+run_cases plot_any_sweep plot_nothing_drawn plot_paper_marker
 finish

@@ -8,16 +8,21 @@
 # stored as written, --version) and the example scenario written from the docs alone.
 # usage: test_research.sh HALO_BINARY SOURCE_DIR CASE
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
-export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir research
-sc=$src/scenarios
+scenario_script research "$@"
 
 q() { sqlite3 -batch -noheader "$@"; }
+
+# rpi_scenario FILE NAME N_WORKERS LOSS ENGINE [LINE]: a scenario NAME of TinyLlama (q40, 2
+# tokens) on a Raspberry Pi 4B root and N_WORKERS more, their gigabit links losing LOSS (a
+# value or a list), with ENGINE as its engine mapping and LINE added at the end.
+rpi_scenario() {
+    printf '%s\n' "name: $2" "model: {shape: tinyllama-1.1b, weights: q40}" "devices:" \
+        "  - {profile: rpi4b, link: gige}" \
+        "  - {profile: rpi4b, count: $3, link: {base: gige, loss: $4}}" "engine: $5" \
+        "workload: {tokens: 2}" ${6:+"$6"} >"$1"
+}
 
 # A small scenario beside a profile file of its own: the worker's profile is an axis over
 # that file and a bundled one, so editing the file touches exactly half the points.
@@ -77,16 +82,8 @@ EOF
     check "identity: the first version again: nothing reruns" grep -q "8 already in" "$tmp/out"
     check "identity: ... and latest_run reads it" test "$(q "$db" "SELECT mean_ms FROM latest_run WHERE point = 0 AND run = 0")" = "$old"
     # tau under distributed-llama changes nothing: simulated once, copied, with a warning
-    cat >"$tmp/tau.yaml" <<'EOF'
-name: tau
-model: {shape: tinyllama-1.1b, weights: q40}
-devices:
-  - {profile: rpi4b, link: gige}
-  - {profile: rpi4b, count: 3, link: {base: gige, loss: 0.05}}
-engine: {baseline: [dllama, halo], tau: [0.5, 0.7, 0.9]}
-workload: {tokens: 2}
-runs: 2
-EOF
+    rpi_scenario "$tmp/tau.yaml" tau 3 0.05 "{baseline: [dllama, halo], tau: [0.5, 0.7, 0.9]}" \
+        "runs: 2"
     expect_ok sweep --db "$tmp/tau.db" "$tmp/tau.yaml" --jobs 2
     check "tau under dllama: a warning names the axis" grep -q "warning: engine.tau: changes nothing at point 1 (engine.baseline=dllama engine.tau=0.7)" "$tmp/err"
     check "tau under dllama: 4 of 12 runs copied" grep -q "12 done (4 copied" "$tmp/out"
@@ -211,15 +208,7 @@ EOF
 # The CLI fixes of issue 17, one check (or more) each.
 case_research_bugs() {
     # regress: a label with a comma is quoted in the baseline and read back
-    cat >"$tmp/crit.yaml" <<'EOF'
-name: crit
-model: {shape: tinyllama-1.1b, weights: q40}
-devices:
-  - {profile: rpi4b, link: gige}
-  - {profile: rpi4b, count: 3, link: {base: gige, loss: 0.02}}
-engine: {baseline: [dllama, relaxed], critical: ["1,3", "2"]}
-workload: {tokens: 2}
-EOF
+    rpi_scenario "$tmp/crit.yaml" crit 3 0.02 '{baseline: [dllama, relaxed], critical: ["1,3", "2"]}'
     expect_ok sweep --db "$tmp/c.db" "$tmp/crit.yaml"
     expect_ok regress --db "$tmp/c.db" --baseline "$tmp/base.csv" --write
     check "regress --write: a label with a comma is quoted" grep -qF 'crit,"engine.baseline=relaxed engine.critical=1,3",mean_ms,' "$tmp/base.csv"
@@ -250,15 +239,7 @@ EOF
     check "a bad axis value: 4 runs stored" test "$(q "$tmp/bad.db" "SELECT count(*) FROM run")" = 4
     check "a bad axis value: 4 failures reported" grep -q "halo: 4 of 8 runs failed" "$tmp/err"
     # loss as written: WHERE loss = 0.05 finds the runs of 5% loss on 7 workers
-    cat >"$tmp/l7.yaml" <<'EOF'
-name: l7
-model: {shape: tinyllama-1.1b, weights: q40}
-devices:
-  - {profile: rpi4b, link: gige}
-  - {profile: rpi4b, count: 7, link: {base: gige, loss: [0.05, 0.03]}}
-engine: {baseline: dllama}
-workload: {tokens: 2}
-EOF
+    rpi_scenario "$tmp/l7.yaml" l7 7 "[0.05, 0.03]" "{baseline: dllama}"
     expect_ok sweep --db "$tmp/l7.db" "$tmp/l7.yaml"
     check "loss stored as written: WHERE loss = 0.05" test "$(q "$tmp/l7.db" "SELECT count(*) FROM run WHERE loss = 0.05")" = 1
     check "loss stored as written: WHERE loss = 0.03" test "$(q "$tmp/l7.db" "SELECT count(*) FROM run WHERE loss = 0.03")" = 1
@@ -290,14 +271,5 @@ case_research_example() {
     check "example: a reformatted copy reruns nothing" grep -q "72 runs in shard 0/1, 72 already in" "$tmp/out"
 }
 
-cases=(research_identity research_sweeps research_export research_bugs research_example)
-if [ -n "$only" ]; then
-    if ! declare -F "case_$only" >/dev/null; then
-        echo "unknown case '$only' (cases: ${cases[*]})" >&2
-        exit 2
-    fi
-    "case_$only"
-else
-    for c in "${cases[@]}"; do "case_$c"; done
-fi
+run_cases research_identity research_sweeps research_export research_bugs research_example
 finish

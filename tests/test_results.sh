@@ -6,14 +6,9 @@
 # measured runs (halo db import-measured, halo report fidelity, halo db migrate from version 1).
 # usage: test_results.sh HALO_BINARY SOURCE_DIR CASE
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
-export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir results
-sc=$src/scenarios
+scenario_script results "$@"
 
 runs() { sqlite3 -batch -noheader "$1" "SELECT count(*) FROM run"; }
 
@@ -381,15 +376,6 @@ case_results_measured() {
     check "a migrated database takes measured runs" test "$(q "$tmp/v1.db" 'SELECT count(*) FROM fidelity')" = 1
 }
 
-cases=(results_bad_inputs results_sweep results_crash_resume results_concurrent results_shards
-    results_regress results_measured)
-if [ -n "$only" ]; then
-    if ! declare -F "case_$only" >/dev/null; then
-        echo "unknown case '$only' (cases: ${cases[*]})" >&2
-        exit 2
-    fi
-    "case_$only"
-else
-    for c in "${cases[@]}"; do "case_$c"; done
-fi
+run_cases results_bad_inputs results_sweep results_crash_resume results_concurrent \
+    results_shards results_regress results_measured
 finish

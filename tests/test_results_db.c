@@ -717,19 +717,8 @@ static void fidelity_view_compares_measured_and_simulated(void) {
     ASSERT_STR_CONTAINS(err.msg, "no measured runs of harness 'nope' (there: ground-truth)");
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        {"created_db_stores_a_simulated_run_once", created_db_stores_a_simulated_run_once},
-        {"read_only_open_writes_nothing", read_only_open_writes_nothing},
-        {"merge_copies_only_missing_runs", merge_copies_only_missing_runs},
-        {"bad_paths_and_files_give_clear_errors", bad_paths_and_files_give_clear_errors},
-        {"version_1_database_is_refused_then_migrated",
-         version_1_database_is_refused_then_migrated},
-        {"measured_runs_are_imported_once", measured_runs_are_imported_once},
-        {"measured_bad_inputs_are_named_with_file_line",
-         measured_bad_inputs_are_named_with_file_line},
-        {"fidelity_view_compares_measured_and_simulated",
-         fidelity_view_compares_measured_and_simulated},
-    };
-    return test_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
-}
+TEST_MAIN(TEST(created_db_stores_a_simulated_run_once), TEST(read_only_open_writes_nothing),
+          TEST(merge_copies_only_missing_runs), TEST(bad_paths_and_files_give_clear_errors),
+          TEST(version_1_database_is_refused_then_migrated), TEST(measured_runs_are_imported_once),
+          TEST(measured_bad_inputs_are_named_with_file_line),
+          TEST(fidelity_view_compares_measured_and_simulated))

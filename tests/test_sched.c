@@ -45,14 +45,21 @@ static void init_problem(halo_sched_problem *p, const halo_model_config *cfg,
     ASSERT_OK(halo_sched_problem_init(p, cfg, HALO_WEIGHT_F32, 16, dev, n_dev, NULL));
 }
 
-/* *p: n_dev devices of 1 GFLOP/s with memory to spare (device 0 the root) on *cfg =
-   tiny_cfg(n_kv, n_ffn, n_layers); the caller may change dev[] afterwards. */
-static void plain_problem(halo_sched_problem *p, halo_model_config *cfg, halo_sched_device *dev,
-                          int n_dev, int n_kv, int n_ffn, int n_layers) {
-    *cfg = tiny_cfg(n_kv, n_ffn, n_layers);
+/* A problem with the model and devices it points to. */
+typedef struct plain {
+    halo_model_config cfg;
+    halo_sched_device dev[4];
+    halo_sched_problem p;
+} plain;
+
+/* f->p: n_dev (at most 4) devices of 1 GFLOP/s with memory to spare (device 0 the root) on
+   f->cfg = tiny_cfg(n_kv, n_ffn, n_layers); the caller may change f->dev[] afterwards. */
+static void plain_problem(plain *f, int n_dev, int n_kv, int n_ffn, int n_layers) {
+    ASSERT(n_dev <= 4);
+    f->cfg = tiny_cfg(n_kv, n_ffn, n_layers);
     for (int d = 0; d < n_dev; d++)
-        dev[d] = plain_device(1, d == 0);
-    init_problem(p, cfg, dev, n_dev);
+        f->dev[d] = plain_device(1, d == 0);
+    init_problem(&f->p, &f->cfg, f->dev, n_dev);
 }
 
 /* Both solvers refuse `p` (HALO_ERR_ARG) with messages containing `heuristic_says` and
@@ -72,6 +79,23 @@ static void solvers_refuse(const halo_sched_problem *p, const char *heuristic_sa
         ASSERT_STR_CONTAINS(err.msg, exact_says);
     }
     halo_sched_solution_free(&s);
+}
+
+/* *he and *ex (initialised here; the caller frees them): p solved by the heuristic and by the
+   exact solver, both of which must succeed. */
+static void solve_both(const halo_sched_problem *p, halo_sched_solution *he,
+                       halo_sched_solution *ex) {
+    ASSERT_OK(halo_sched_solution_init(he, p->n_devices, NULL));
+    ASSERT_OK(halo_sched_solution_init(ex, p->n_devices, NULL));
+    ASSERT_OK(halo_sched_solve_heuristic(p, he, NULL));
+    ASSERT_OK(halo_sched_solve_exact(p, EXACT_MS, ex, NULL));
+}
+
+/* The heuristic's objective equals the exact solver's (within rounding); frees both. */
+static void agree_and_free(halo_sched_solution *he, halo_sched_solution *ex) {
+    ASSERT_NEAR(he->objective_ns, ex->objective_ns, 1e-9 * ex->objective_ns);
+    halo_sched_solution_free(he);
+    halo_sched_solution_free(ex);
 }
 
 static uint64_t total_need(const halo_sched_problem *p) {
@@ -185,54 +209,46 @@ static void heuristic_places_every_group_within_memory(void) {
 }
 
 static void total_memory_too_small_is_a_clear_error(void) {
-    halo_model_config cfg;
-    halo_sched_device dev[3];
-    halo_sched_problem p;
-    plain_problem(&p, &cfg, dev, 3, 4, 8, 2);
+    plain f;
+    plain_problem(&f, 3, 4, 8, 2);
     for (int d = 0; d < 3; d++)
-        dev[d].mem_bytes = total_need(&p) / 3 - 1;
-    solvers_refuse(&p, "total memory too small", "total memory too small");
+        f.dev[d].mem_bytes = total_need(&f.p) / 3 - 1;
+    solvers_refuse(&f.p, "total memory too small", "total memory too small");
 }
 
 static void group_larger_than_every_device_is_a_clear_error(void) {
-    halo_model_config cfg;
-    halo_sched_device dev[2];
-    halo_sched_problem p;
-    plain_problem(&p, &cfg, dev, 2, 4, 8, 2);
-    dev[0].mem_bytes = dev[1].mem_bytes = halo_sched_group_bytes(&p, HALO_SCHED_ATTN) - 1;
-    solvers_refuse(&p, "one attention group needs", "one attention group needs");
+    plain f;
+    plain_problem(&f, 2, 4, 8, 2);
+    f.dev[0].mem_bytes = f.dev[1].mem_bytes = halo_sched_group_bytes(&f.p, HALO_SCHED_ATTN) - 1;
+    solvers_refuse(&f.p, "one attention group needs", "one attention group needs");
 }
 
 static void fragmented_memory_is_infeasible_for_both_solvers(void) {
     /* Attention groups of 2.5 FFN groups; two devices of 1.6 attention groups each hold one
      * attention group and one FFN group, but three FFN groups must be placed. The totals
      * fit exactly, and either block alone fits. */
-    halo_model_config cfg;
-    halo_sched_device dev[2];
-    halo_sched_problem p;
-    plain_problem(&p, &cfg, dev, 2, 2, 3, 1);
-    uint64_t sf = halo_sched_group_bytes(&p, HALO_SCHED_FFN);
-    p.kv_bytes = 0;
-    uint64_t sa0 = halo_sched_group_bytes(&p, HALO_SCHED_ATTN);
+    plain f;
+    plain_problem(&f, 2, 2, 3, 1);
+    uint64_t sf = halo_sched_group_bytes(&f.p, HALO_SCHED_FFN);
+    f.p.kv_bytes = 0;
+    uint64_t sa0 = halo_sched_group_bytes(&f.p, HALO_SCHED_ATTN);
     ASSERT(sf * 5 / 2 > sa0);
-    p.kv_bytes = sf * 5 / 2 - sa0;
-    ASSERT_EQ(halo_sched_group_bytes(&p, HALO_SCHED_ATTN), sf * 5 / 2);
-    dev[0].mem_bytes = dev[1].mem_bytes = sf * 4; /* 1.6 attention groups */
-    ASSERT_EQ(total_need(&p), dev[0].mem_bytes + dev[1].mem_bytes);
-    solvers_refuse(&p, "not device by device", "no schedule fits memory");
-    ASSERT(brute_force(&p) == HUGE_VAL);
+    f.p.kv_bytes = sf * 5 / 2 - sa0;
+    ASSERT_EQ(halo_sched_group_bytes(&f.p, HALO_SCHED_ATTN), sf * 5 / 2);
+    f.dev[0].mem_bytes = f.dev[1].mem_bytes = sf * 4; /* 1.6 attention groups */
+    ASSERT_EQ(total_need(&f.p), f.dev[0].mem_bytes + f.dev[1].mem_bytes);
+    solvers_refuse(&f.p, "not device by device", "no schedule fits memory");
+    ASSERT(brute_force(&f.p) == HUGE_VAL);
 }
 
 static void bad_device_is_named(void) {
-    halo_model_config cfg;
-    halo_sched_device dev[3];
-    halo_sched_problem p;
-    plain_problem(&p, &cfg, dev, 3, 2, 3, 1);
-    dev[2].loss = 1.0;
-    solvers_refuse(&p, "device 2: loss 1", NULL);
-    dev[2].loss = 0;
-    dev[1].flops_per_s = 0;
-    solvers_refuse(&p, NULL, "device 1: flops_per_s 0");
+    plain f;
+    plain_problem(&f, 3, 2, 3, 1);
+    f.dev[2].loss = 1.0;
+    solvers_refuse(&f.p, "device 2: loss 1", NULL);
+    f.dev[2].loss = 0;
+    f.dev[1].flops_per_s = 0;
+    solvers_refuse(&f.p, NULL, "device 1: flops_per_s 0");
 }
 
 static void exact_matches_brute_force_and_bounds_heuristic(void) {
@@ -293,21 +309,15 @@ static void faster_devices_get_proportionally_more_groups(void) {
     halo_sched_device dev[3] = {plain_device(1, 1), plain_device(2, 0), plain_device(3, 0)};
     halo_sched_problem p;
     init_problem(&p, &cfg, dev, 3);
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 3, NULL));
-    ASSERT_OK(halo_sched_solve_heuristic(&p, &s, NULL));
+    halo_sched_solution s, ex;
+    solve_both(&p, &s, &ex);
     ASSERT(s.optimal);
     int want_attn[3] = {2, 4, 6}, want_ffn[3] = {10, 20, 30};
     for (int d = 0; d < 3; d++) {
         ASSERT_EQ(s.n_groups[HALO_SCHED_ATTN][d], want_attn[d]);
         ASSERT_EQ(s.n_groups[HALO_SCHED_FFN][d], want_ffn[d]);
     }
-    halo_sched_solution ex;
-    ASSERT_OK(halo_sched_solution_init(&ex, 3, NULL));
-    ASSERT_OK(halo_sched_solve_exact(&p, EXACT_MS, &ex, NULL));
-    ASSERT_NEAR(ex.objective_ns, s.objective_ns, 1e-9 * s.objective_ns);
-    halo_sched_solution_free(&ex);
-    halo_sched_solution_free(&s);
+    agree_and_free(&s, &ex);
 }
 
 static void lossy_device_gets_fewer_groups_than_clean_twin(void) {
@@ -322,10 +332,7 @@ static void lossy_device_gets_fewer_groups_than_clean_twin(void) {
     init_problem(&p, &cfg, dev, 3);
     p.loss_penalty_ns = 2000000;
     halo_sched_solution he, ex;
-    ASSERT_OK(halo_sched_solution_init(&he, 3, NULL));
-    ASSERT_OK(halo_sched_solution_init(&ex, 3, NULL));
-    ASSERT_OK(halo_sched_solve_heuristic(&p, &he, NULL));
-    ASSERT_OK(halo_sched_solve_exact(&p, EXACT_MS, &ex, NULL));
+    solve_both(&p, &he, &ex);
     const halo_sched_solution *sols[2] = {&he, &ex};
     for (int i = 0; i < 2; i++) {
         const halo_sched_solution *s = sols[i];
@@ -333,9 +340,7 @@ static void lossy_device_gets_fewer_groups_than_clean_twin(void) {
         ASSERT(s->n_groups[HALO_SCHED_FFN][2] < s->n_groups[HALO_SCHED_FFN][1]);
         ASSERT(s->n_groups[HALO_SCHED_ATTN][2] <= s->n_groups[HALO_SCHED_ATTN][1]);
     }
-    ASSERT_NEAR(he.objective_ns, ex.objective_ns, 1e-9 * ex.objective_ns);
-    halo_sched_solution_free(&he);
-    halo_sched_solution_free(&ex);
+    agree_and_free(&he, &ex);
 }
 
 static void tight_memory_moves_groups_off_the_fast_device(void) {
@@ -345,17 +350,13 @@ static void tight_memory_moves_groups_off_the_fast_device(void) {
     halo_sched_problem p;
     init_problem(&p, &cfg, dev, 3);
     dev[0].mem_bytes = total_need(&p) / 4;
-    halo_sched_solution s;
-    ASSERT_OK(halo_sched_solution_init(&s, 3, NULL));
-    ASSERT_OK(halo_sched_solve_heuristic(&p, &s, NULL));
+    halo_sched_solution s, ex;
+    solve_both(&p, &s, &ex);
     ASSERT_OK(halo_sched_check(&p, &s, NULL));
     ASSERT(!s.optimal);
     uint64_t used = (uint64_t)s.n_groups[0][0] * halo_sched_group_bytes(&p, 0) +
                     (uint64_t)s.n_groups[1][0] * halo_sched_group_bytes(&p, 1);
     ASSERT(used * 10 >= dev[0].mem_bytes * 9); /* the fast device is nearly full */
-    halo_sched_solution ex;
-    ASSERT_OK(halo_sched_solution_init(&ex, 3, NULL));
-    ASSERT_OK(halo_sched_solve_exact(&p, EXACT_MS, &ex, NULL));
     ASSERT(ex.optimal);
     ASSERT(s.objective_ns >= ex.objective_ns * (1.0 - 1e-9));
     ASSERT(s.objective_ns <= ex.objective_ns * 1.05);

@@ -57,6 +57,12 @@ static halo_transport *make_rx(world *w, rx *r) {
     return t;
 }
 
+/* make_rx on a fresh world_init(w, n, delivery). */
+static halo_transport *world_rx(world *w, int n, int delivery, rx *r) {
+    world_init(w, n, delivery);
+    return make_rx(w, r);
+}
+
 static int idle(void *arg) {
     (void)arg;
     return 0;
@@ -117,9 +123,8 @@ static void storage_reads_delay_compute_and_read_ahead_overlaps_it(void) {
 
 static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_DATAGRAM, &r);
     unsigned char msg[4000] = {1};
     ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
     drain(t);
@@ -140,9 +145,8 @@ static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) 
 
 static void incast_queues_at_the_receivers_port(void) {
     world w;
-    world_init(&w, 5, HALO_DELIVERY_DATAGRAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 5, HALO_DELIVERY_DATAGRAM, &r);
     unsigned char msg[1400] = {0};
     for (int i = 1; i < 5; i++)
         ASSERT_OK(t->ops->send(t, i, 0, msg, sizeof msg, NULL));
@@ -178,6 +182,41 @@ static void bernoulli_loss_loses_messages_with_any_lost_fragment(void) {
     /* expected 0.95 and 0.95^3 = 0.857; 5 standard deviations of a binomial */
     ASSERT_NEAR(one / (double)n, 0.95, 5 * sqrt(0.95 * 0.05 / n));
     ASSERT_NEAR(three / (double)n, 0.857375, 5 * sqrt(0.857 * 0.143 / n));
+}
+
+/* Issue 15: with parity a message of three fragments sends four and arrives when any three
+   do (at 5% loss 0.95^4 + 4 * 0.05 * 0.95^3 = 0.986); a one-fragment message has none. It
+   arrives with its last data fragment when nothing is lost (not after the parity). */
+static void parity_delivers_messages_with_one_lost_fragment(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.up[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = 0.05};
+    w.cfg.parity = 1;
+    int n = 20000;
+    int one = delivered(&w, n, 1000), three = delivered(&w, n, 4000);
+    ASSERT_NEAR(one / (double)n, 0.95, 5 * sqrt(0.95 * 0.05 / n));
+    ASSERT_NEAR(three / (double)n, 0.98598125, 5 * sqrt(0.986 * 0.014 / n));
+    /* no loss: the same arrival time as without parity */
+    uint64_t at[2];
+    for (int p = 0; p < 2; p++) {
+        world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+        w.cfg.parity = p;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        static unsigned char msg[4000];
+        ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
+        drain(t);
+        ASSERT_EQ(r.count, 1);
+        at[p] = r.at_ns[0];
+        halo_transport_free(t);
+    }
+    ASSERT_EQ(at[0], at[1]);
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.cfg.parity = 1;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "engine.parity");
 }
 
 static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
@@ -382,6 +421,41 @@ static void host_costs_keep_the_sender_and_the_receiver_busy(void) {
 }
 
 /*
+ * The copy part of a host cost is of the message's size on the wire: an elided message (a
+ * shape model's, which carries its header only) costs what its full payload would, on the
+ * sender and on the receiver, so copy_ns_per_kb means the same for shape and real models.
+ */
+static void host_copy_of_an_elided_message_is_charged_its_full_size(void) {
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.dev[1].copy_ns_per_kb = 1000;
+    w.dev[0].copy_ns_per_kb = 2000;
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 0};
+    ASSERT_OK(t->ops->attach(t, 0, on_recv, &r, NULL));
+    halo_msg m = {.kind = HALO_MSG_PARTIAL,
+                  .encoding = HALO_ENCODING_F32 | HALO_WIRE_ELIDED,
+                  .src = 1,
+                  .dst = 0,
+                  .n_values = 4096};
+    unsigned char buf[64];
+    size_t len = 0;
+    ASSERT_OK(halo_wire_encode(&m, NULL, NULL, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, HALO_WIRE_HEADER_BYTES);
+    size_t full = halo_wire_charged_size(buf, len);
+    ASSERT_EQ(full, HALO_WIRE_HEADER_BYTES + 4 * 4096);
+    ASSERT_OK(t->ops->send(t, 1, 0, buf, len, NULL));
+    uint64_t send_copy = (uint64_t)llround(1000.0 * (double)full / 1024.0);
+    ASSERT_EQ(t->ops->now_ns(t, 1), send_copy); /* not 1000 * 36 / 1024 */
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.host_ns, (uint64_t)llround(2000.0 * (double)full / 1024.0));
+    halo_transport_free(t);
+}
+
+/*
  * Three devices on a host of two cores: the third compute segment to start while the
  * other two run takes 3/2 as long; a device on a host of its own is not slowed.
  */
@@ -412,16 +486,22 @@ static void devices_sharing_a_host_share_its_cores(void) {
  * senders' own times are 1 ms whatever the share (they wait either way), and a 2-core host
  * with three senders stretches the third's CPU share only.
  */
+/* A transport for a world of n_devices whose devices 0..2 share host 1 of 2 cores, each
+   send costing 1 ms of host time of which the share `overlap` is waiting. */
+static halo_transport *make_shared_host(world *w, int n_devices, double overlap) {
+    world_init(w, n_devices, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w->dev[i].host = 1;
+        w->dev[i].cores = 2;
+        w->dev[i].send_ns = 1000000;
+        w->dev[i].host_overlap = overlap;
+    }
+    return make(w);
+}
+
 static uint64_t overlap_compute_end_ns(double overlap, uint64_t *sender_end_ns) {
     world w;
-    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
-    for (int i = 0; i < 3; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].send_ns = 1000000;
-        w.dev[i].host_overlap = overlap;
-    }
-    halo_transport *t = make(&w);
+    halo_transport *t = make_shared_host(&w, 3, overlap);
     unsigned char msg[8] = {1};
     ASSERT_OK(t->ops->send(t, 0, 2, msg, sizeof msg, NULL));
     ASSERT_OK(t->ops->send(t, 1, 2, msg, sizeof msg, NULL));
@@ -446,14 +526,7 @@ static void host_overlap_frees_the_core_during_a_wake_up(void) {
     for (int k = 0; k < 2; k++) {
         double overlap = k ? 0.5 : 0.0;
         world w;
-        world_init(&w, 4, HALO_DELIVERY_DATAGRAM);
-        for (int i = 0; i < 3; i++) {
-            w.dev[i].host = 1;
-            w.dev[i].cores = 2;
-            w.dev[i].send_ns = 1000000;
-            w.dev[i].host_overlap = overlap;
-        }
-        halo_transport *t = make(&w);
+        halo_transport *t = make_shared_host(&w, 4, overlap);
         unsigned char msg[8] = {1};
         for (int i = 0; i < 3; i++)
             ASSERT_OK(t->ops->send(t, i, 3, msg, sizeof msg, NULL));
@@ -607,9 +680,8 @@ static uint64_t acks_of_0(halo_transport *t) {
  */
 static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_STREAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
     (void)send_1_to_0(t, 1000); /* an RTT sample: srtt 418.88 us, RTO 200.41888 ms */
     run_for(t, 10000000);
     ASSERT_EQ(r.count, 1);
@@ -634,9 +706,8 @@ static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
 static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
     for (int lost = 0; lost < 2; lost++) {
         world w;
-        world_init(&w, 2, HALO_DELIVERY_STREAM);
         rx r;
-        halo_transport *t = make_rx(&w, &r);
+        halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
         (void)send_1_to_0(t, 1000);
         run_for(t, 10000000);
         ASSERT_OK(halo_sim_drop_packet(t, 1, (uint64_t)lost));
@@ -667,9 +738,8 @@ static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
  */
 static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void) {
     world w;
-    world_init(&w, 2, HALO_DELIVERY_STREAM);
     rx r;
-    halo_transport *t = make_rx(&w, &r);
+    halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
     for (int i = 0; i < 16; i++) {
         (void)send_1_to_0(t, 1448);
         run_for(t, 1000000);
@@ -839,6 +909,7 @@ static void bad_configurations_are_rejected_with_the_field(void) {
 TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(incast_queues_at_the_receivers_port),
           TEST(bernoulli_loss_loses_messages_with_any_lost_fragment),
+          TEST(parity_delivers_messages_with_one_lost_fragment),
           TEST(gilbert_elliott_has_its_stationary_rate_and_bursts),
           TEST(runs_are_deterministic_and_runs_differ), TEST(compute_delays_the_nodes_sends),
           TEST(stream_delivers_everything_in_order_despite_loss),
@@ -846,6 +917,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(bad_configurations_are_rejected_with_the_field),
           TEST(storage_reads_delay_compute_and_read_ahead_overlaps_it),
           TEST(host_costs_keep_the_sender_and_the_receiver_busy),
+          TEST(host_copy_of_an_elided_message_is_charged_its_full_size),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(strided_bytes_go_at_the_strided_bandwidth),

@@ -130,10 +130,7 @@ static void strict_stream_pays_for_loss_in_time(void) {
 }
 
 static void shape_only_llama2_7b_runs_without_weights(void) {
-    halo_model_config cfg;
-    ASSERT_OK(halo_scenario_shape("llama2-7b", &cfg));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &cfg, HALO_WEIGHT_Q40, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     ASSERT(!halo_model_has_weights(m));
     world w;
     world_init(&w, 8, HALO_DELIVERY_STREAM, 0.0, 0);
@@ -148,10 +145,7 @@ static void shape_only_llama2_7b_runs_without_weights(void) {
 /* Device `dev`'s compute time for one token of shape-only TinyLlama (f32) on n devices, with
    strided_bw_bps on every device (memory bandwidth 3 GB/s). */
 static uint64_t tinyllama_compute_ns(int n, int dev, double strided_bw_bps) {
-    halo_model_config cfg;
-    ASSERT_OK(halo_scenario_shape("tinyllama-1.1b", &cfg));
-    halo_model *m = NULL;
-    ASSERT_OK(halo_model_new_shape(&m, &cfg, HALO_WEIGHT_F32, NULL));
+    halo_model *m = tu_shape_model("tinyllama-1.1b", HALO_WEIGHT_F32);
     world w;
     world_init(&w, n, HALO_DELIVERY_DATAGRAM, 0.0, 0);
     for (int i = 0; i < n; i++)

@@ -170,12 +170,6 @@ static void halo_without_loss_is_not_slower_than_strict(void) {
     ASSERT(copies_ms > halo_ms);
 }
 
-int main(int argc, char **argv) {
-    static const test_case cases[] = {
-        TEST(same_seed_and_run_give_identical_results),
-        TEST(time_split_adds_up),
-        TEST(strict_datagram_keeps_every_contribution_under_loss),
-        TEST(halo_without_loss_is_not_slower_than_strict),
-    };
-    return test_main(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
-}
+TEST_MAIN(TEST(same_seed_and_run_give_identical_results), TEST(time_split_adds_up),
+          TEST(strict_datagram_keeps_every_contribution_under_loss),
+          TEST(halo_without_loss_is_not_slower_than_strict))

@@ -6,14 +6,9 @@
 # tests/test_trace.c. Case ns3_pcap skips (77) when halo was built without ns-3.
 # usage: test_trace.sh HALO_BINARY SOURCE_DIR CASE
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
-export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir trace
-sc=$src/scenarios
+scenario_script trace "$@"
 
 results() { sed -E 's/"wall_s": [0-9.e+-]+/"wall_s": X/g' "$1"; }
 
@@ -67,11 +62,5 @@ case_ns3_pcap() {
     expect_fail 1 "no/dir/cap-0.pcap" -- sim --engine ns3 --pcap "$tmp/no/dir/cap" "$sc/ns3-cross.yaml"
 }
 
-cases=(sim_trace ns3_pcap)
-for c in "${cases[@]}"; do
-    if [ -z "$only" ] || [ "$only" = "$c" ]; then
-        echo "# $c"
-        "case_$c"
-    fi
-done
+run_cases sim_trace ns3_pcap
 finish

@@ -92,6 +92,17 @@ unsigned char *tu_read_file(const char *path, size_t *n) {
 
 /* ==== Models ==== */
 
+halo_model *tu_shape_model(const char *name, int weight_type) {
+    halo_model_config cfg;
+    if (halo_model_shape_named(name, &cfg) != HALO_OK)
+        TEST_FAIL_AT("unknown shape '%s'", name);
+    halo_model *m = NULL;
+    halo_err err = {0};
+    if (halo_model_new_shape(&m, &cfg, weight_type, &err) != HALO_OK)
+        TEST_FAIL_AT("%s: %s", name, err.msg);
+    return m;
+}
+
 halo_model_config tu_model_shape(const char *name) {
     static const struct {
         const char *name;

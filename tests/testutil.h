@@ -53,6 +53,11 @@ halo_model_config tu_model_shape(const char *name);
 /* Loads the model at `path`; the caller frees it. */
 halo_model *tu_load_model(const char *path);
 
+/* A shape-only model (no weights) of the named shape (core's halo_model_shape_named:
+   "llama2-7b", "tinyllama-1.1b", ...) with weights of weight_type; fails the test when the
+   name is unknown. Free with halo_model_free. */
+halo_model *tu_shape_model(const char *name, int weight_type);
+
 /* The bundled stories260K model (models/stories260K.bin); the caller frees it. */
 halo_model *tu_bundled_model(void);
 

@@ -46,18 +46,13 @@ while [ $# -gt 0 ]; do
     --modes) modes=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
 [ -x "$halo" ] || { echo "bench-sockets-defaults: $halo not built" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsd.XXXXXX")
-NS_R=halo-bsd-r-$$
-NS_W=halo-bsd-w-$$
-sub=$(($$ % 250 + 1))
-IP_R=10.216.$sub.1
-IP_W=10.216.$sub.2
+netns_names halo-bsd 10.216
 made_ns=0
 # workers are started inside $(...): their pids go to files, not to a variable
 cleanup() {
@@ -69,46 +64,20 @@ cleanup() {
 trap cleanup EXIT
 "$halo" keygen "$tmp/k.key" >/dev/null
 
-setup_netns() {
-    [ "$(id -u)" -eq 0 ] || { log "netns skipped: needs root"; return 1; }
-    command -v iptables >/dev/null 2>&1 || { log "netns skipped: no iptables"; return 1; }
-    ip netns add "$NS_R" 2>/dev/null || { log "netns skipped: cannot make a namespace"; return 1; }
-    made_ns=1
-    ip netns add "$NS_W" || return 1
-    local rc=0
-    netns_veth "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W" 1 || rc=$?
-    [ $rc -ne 1 ] || { log "netns skipped: cannot make a veth pair"; return 1; }
-    ip netns exec "$NS_R" iptables -w -L INPUT >/dev/null 2>&1 ||
-        { log "netns skipped: iptables does not work in a namespace"; return 1; }
-}
+setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W"; }
 
-kernel_loss() { # kernel_loss P: random drops on the INPUT of both namespaces
-    local nd
-    for nd in "$NS_R:halo-bsr" "$NS_W:halo-bsw"; do
-        ip netns exec "${nd%%:*}" iptables -w -F INPUT
-        if awk -v p="$1" 'BEGIN { exit !(p > 0) }'; then
-            ip netns exec "${nd%%:*}" iptables -w -A INPUT -i "${nd#*:}" -m statistic \
-                --mode random --probability "$1" -j DROP
-        fi
-    done
-}
-
-at() { # at MODE ROLE cmd...: runs in the mode's place
-    local mode=$1 role=$2
-    shift 2
-    if [ "$mode" = netns ]; then
-        if [ "$role" = root ]; then ip netns exec "$NS_R" "$@"; else ip netns exec "$NS_W" "$@"; fi
-    else
-        "$@"
-    fi
-}
+kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-bsr" "$NS_W:halo-bsw"; }
 
 # workers MODE MODEL TRANSPORT: starts three, prints their addresses comma-separated
 workers() {
     local mode=$1 model=$2 transport=$3 addrs=() i a host=127.0.0.1
     [ "$mode" = netns ] && host=$IP_W
+    # started directly in the background (not through `at`, a function: its $! was the
+    # subshell's, and killing that left the worker running after the script ended)
+    local ns=()
+    [ "$mode" = netns ] && ns=(ip netns exec "$NS_W")
     for i in 1 2 3; do
-        at "$mode" worker "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
+        "${ns[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
             --transport "$transport" -m "$model" >"$tmp/w-$transport-$i.log" 2>&1 &
         echo $! >"$tmp/w-$transport-$i.pid"
     done
@@ -152,7 +121,7 @@ one() {
     cfile "$mode" "$cfg" "$loss" "$addrs" "$f"
     [ "$mode" = netns ] && kernel_loss "$loss"
     for try in 1 2; do # a failed run (printed on stderr) is run once more
-        if at "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
+        if netns_in_mode "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
             -n "$tokens" -t 0 --cluster "$f" >/dev/null 2>"$tmp/err"; then
             break
         fi

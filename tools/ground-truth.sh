@@ -162,8 +162,7 @@ while [ $# -gt 0 ]; do
     --no-rt) rt=0 ;;
     --out) out=${2:?}; shift ;;
     --build) build=${2:?}; shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done

@@ -56,8 +56,7 @@ while [ $# -gt 0 ]; do
     --stories) stories=${2:?}; shift ;;
     --quick) quick=1 ;;
     --bin) halo=${2:?}; shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) log "unknown argument $1"; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
@@ -74,11 +73,7 @@ data=$repo/data/tinystories-valid-dev.txt
 prompt="Once upon a time"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-sockets.XXXXXX")
-NS_R=halo-sk-r-$$
-NS_W=halo-sk-w-$$
-sub=$(($$ % 250 + 1))
-IP_R=10.214.$sub.1
-IP_W=10.214.$sub.2
+netns_names halo-sk 10.214
 made_ns=0
 cleanup() {
     local rc=$?
@@ -96,16 +91,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$halo" keygen "$tmp/k.key"
-
-in_mode() { # in_mode MODE ROLE cmd...: run in the mode's place (ROLE root or worker)
-    local mode=$1 role=$2
-    shift 2
-    if [ "$mode" = netns ]; then
-        if [ "$role" = root ]; then ip netns exec "$NS_R" "$@"; else ip netns exec "$NS_W" "$@"; fi
-    else
-        "$@"
-    fi
-}
 
 # start_workers MODE TRANSPORT: three workers; their addresses go to $tmp/MODE-TRANSPORT.addrs
 start_workers() {
@@ -156,37 +141,15 @@ cluster() {
     echo "$f"
 }
 
-set_kernel_loss() { # set_kernel_loss P: random drops on the INPUT of both namespaces
-    local p=$1
-    for nd in "$NS_R:halo-skr" "$NS_W:halo-skw"; do
-        local ns=${nd%%:*} dev=${nd#*:}
-        ip netns exec "$ns" iptables -w -F INPUT
-        if awk -v p="$p" 'BEGIN { exit !(p > 0) }'; then
-            ip netns exec "$ns" iptables -w -A INPUT -i "$dev" -m statistic --mode random \
-                --probability "$p" -j DROP
-        fi
-    done
-}
+set_kernel_loss() { netns_iptables_loss "$1" "$NS_R:halo-skr" "$NS_W:halo-skw"; }
 
-setup_netns() {
-    [ "$(id -u)" -eq 0 ] || { log "netns skipped: needs root"; return 1; }
-    command -v iptables >/dev/null 2>&1 || { log "netns skipped: iptables not found"; return 1; }
-    ip netns add "$NS_R" 2>/dev/null || { log "netns skipped: cannot create a namespace"; return 1; }
-    made_ns=1
-    ip netns add "$NS_W" || return 1
-    local rc=0
-    netns_veth "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$IP_W" 1 || rc=$?
-    [ $rc -ne 1 ] || { log "netns skipped: cannot create a veth pair"; return 1; }
-    ip netns exec "$NS_R" iptables -w -L INPUT >/dev/null 2>&1 ||
-        { log "netns skipped: iptables does not work in a namespace"; return 1; }
-    return 0
-}
+setup_netns() { netns_iptables_pair "$NS_R" halo-skr "$IP_R" "$NS_W" halo-skw "$IP_W"; }
 
 # gen MODE TRANSPORT LOSS: prints "ms_per_token missing_percent"
 gen() {
     local f
     f=$(cluster "$1" "$2" "$3")
-    in_mode "$1" root "$halo" generate -t 0 -n "$tokens" -p "$prompt" --cluster "$f" \
+    netns_in_mode "$1" root "$halo" generate -t 0 -n "$tokens" -p "$prompt" --cluster "$f" \
         >"$tmp/gen.out" 2>"$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
     local ms miss
     ms=$(sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/gen.err")
@@ -198,7 +161,7 @@ gen() {
 ppl() {
     local f
     f=$(cluster "$1" "$2" "$3" "${4:-predictor}")
-    in_mode "$1" root "$halo" eval --cluster "$f" --max-stories "$stories" --json "$data" \
+    netns_in_mode "$1" root "$halo" eval --cluster "$f" --max-stories "$stories" --json "$data" \
         >"$tmp/eval.out" 2>"$tmp/eval.err" || { cat "$tmp/eval.err" >&2; exit 1; }
     awk -F'[:,]' '{ for (i = 1; i < NF; i++) {
             if ($i ~ /"perplexity"/) p = $(i + 1)

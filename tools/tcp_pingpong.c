@@ -1,7 +1,7 @@
 // tcp_pingpong: kernel TCP request/response latency, the pattern of a tensor-parallel sync.
 //
 //   halo_tcp_pingpong server --listen ADDR:PORT [--conns N] [--accept-timeout-ms T]
-//                            [--timeout-ms T] [--cc NAME] [--tcp-info]
+//                            [--timeout-ms T] [--cc NAME] [--tcp-info] [--busy-us U]
 //   halo_tcp_pingpong client --connect ADDR:PORT --size BYTES --count N [--interval-us U]
 //                            [--warmup K] [--out FILE] [--connect-timeout-ms T]
 //                            [--timeout-ms T] [--cc NAME] [--tcp-info]
@@ -64,7 +64,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage:\n"
             "  %s server --listen ADDR:PORT [--conns N] [--accept-timeout-ms T]\n"
-            "            [--timeout-ms T] [--cc NAME] [--tcp-info]\n"
+            "            [--timeout-ms T] [--cc NAME] [--tcp-info] [--busy-us U]\n"
             "  %s client --connect ADDR:PORT --size BYTES --count N [--interval-us U]\n"
             "            [--warmup K] [--out FILE] [--connect-timeout-ms T] [--timeout-ms T]\n"
             "            [--cc NAME] [--tcp-info]\n"
@@ -76,6 +76,8 @@ static void usage(FILE *f) {
             "  --interval-us       pause after each exchange (default 1000)\n"
             "  --out               CSV size,seq,rtt_ns (default - = stdout)\n"
             "  --conns             server: connections to serve, one after another (default 1)\n"
+            "  --busy-us           server: after each reply, do not read for U us (a peer that\n"
+            "                      computes between exchanges; default 0)\n"
             "  --accept-timeout-ms server: give up when no client comes (default 60000)\n"
             "  --connect-timeout-ms client: keep retrying a refused connect (default 10000)\n"
             "  --timeout-ms        SO_RCVTIMEO/SO_SNDTIMEO of the connection (default 30000)\n"
@@ -301,6 +303,7 @@ struct server_opts {
     const char *listen;
     uint32_t conns;
     uint32_t accept_timeout_ms;
+    uint32_t busy_us; // after each reply, not reading for this long (a peer computing)
     struct conn_opts conn;
 };
 
@@ -358,6 +361,9 @@ static int serve_conn(int fd, const struct server_opts *o) {
         if (send_full(fd, buf, size, "reply") != 0) {
             ret = -1;
             break;
+        }
+        if (o->busy_us > 0) {
+            sleep_us(o->busy_us);
         }
     }
     free(buf);
@@ -631,6 +637,8 @@ int main(int argc, char **argv) {
             r = parse_u32(a, v, 1, PP_MAX_TIMEOUT, &conn.timeout_ms);
         } else if (is_server && strcmp(a, "--listen") == 0) {
             so.listen = v;
+        } else if (is_server && strcmp(a, "--busy-us") == 0) {
+            r = parse_u32(a, v, 0, 10000000, &so.busy_us);
         } else if (is_server && strcmp(a, "--conns") == 0) {
             r = parse_u32(a, v, 1, PP_MAX_CONNS, &so.conns);
         } else if (is_server && strcmp(a, "--accept-timeout-ms") == 0) {

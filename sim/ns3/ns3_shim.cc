@@ -276,10 +276,12 @@ class World {
     }
 
     /* The receiver takes a message when it is free, after its host cost (device profile:
-       recv_ns per message, copy_ns_per_kb), as the in-tree engine. */
-    void ChargeReceive(int dst, size_t len) {
+       recv_ns per message, copy_ns_per_kb of its size on the wire: an elided payload counts in
+       full), as the in-tree engine. */
+    void ChargeReceive(int dst, const std::vector<unsigned char> &data) {
         NodeState &r = nodes[(size_t)dst];
-        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns, len);
+        uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns,
+                                            halo_wire_charged_size(data.data(), data.size()));
         if (!cost)
             return;
         uint64_t start = NodeNow(dst);
@@ -304,7 +306,7 @@ class World {
             return;
         }
         nodes[(size_t)d->src].stats.msgs_delivered++;
-        ChargeReceive(d->dst, d->data.size());
+        ChargeReceive(d->dst, d->data);
         NodeState &r = nodes[(size_t)d->dst];
         if (r.recv) {
             r.recv(r.recv_ctx, d->src, d->data.data(), d->data.size());
@@ -394,7 +396,7 @@ class World {
             std::vector<unsigned char> data = std::move(d.msgs.front().data);
             d.msgs.pop_front();
             nodes[(size_t)src].stats.msgs_delivered++;
-            ChargeReceive(dst, data.size());
+            ChargeReceive(dst, data);
             NodeState &r = nodes[(size_t)dst];
             if (r.recv) {
                 r.recv(r.recv_ctx, src, data.data(), data.size());
@@ -717,7 +719,8 @@ int w_send(halo_transport *t, int src, int dst, const void *msg, size_t len, hal
             static_cast<const unsigned char *>(msg), static_cast<const unsigned char *>(msg) + len);
         /* the sender's host cost */
         NodeState &sn = w->nodes[(size_t)src];
-        uint64_t cost = halo_device_host_ns(&sn.profile, sn.profile.send_ns, len);
+        uint64_t cost =
+            halo_device_host_ns(&sn.profile, sn.profile.send_ns, halo_wire_charged_size(msg, len));
         if (cost) {
             uint64_t start = w->NodeNow(src);
             sn.clock.busy_until_ns = start + cost;

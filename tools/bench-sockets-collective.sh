@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Issue 15, item 6 (distributed speed without loss): root + 3 workers on 127.0.0.1, no loss,
+# the collectives of a socket cluster measured against each other and against
+# distributed-llama on the same model, each configuration once per round, round after
+# round (interleaved), so that load on the machine falls on all of them alike. Columns:
+#   strict       engine {baseline: dllama}: strict sync over TCP, star (the root gathers the
+#                partial sums and computes the whole classifier)
+#   mesh         the same with collective: mesh (every node sends its partial sums to every
+#                peer; the classifier split in 4 row slices)
+#   split        strict star with split_classifier: true (classifier split, blocks gathered)
+#   halo         no engine section (the halo preset: relaxed sync over UDP, importance from
+#                the predictor, adaptive deadline), star
+#   halo-split   the halo preset with split_classifier: true
+#   dllama       distributed-llama (f32 weights, f32 sync buffer, --nthreads 1, --net-turbo 0,
+#                its own 3 workers on loopback ports), when --dllama BIN is given
+# Every halo root and worker runs one compute thread (--threads 1), as distributed-llama's
+# --nthreads 1. Times: the root's ms/token of the generated tokens (halo: `(X ms/token)`;
+# distributed-llama: its "Prediction ... ms/tok" line), prompt "Once upon a time", greedy.
+# Per round the ratios to `strict` are taken; their medians (range over the rounds) are
+# printed, with the median times.
+#
+#   tools/bench-sockets-collective.sh [--rounds N] [--tokens N] [--bin PATH]
+#        [--model NAME BIN TOK [DLLAMA_M DLLAMA_T]]...   (default: the bundled model only)
+#        [--dllama BIN] [--write FILE]
+#
+# --model may repeat; DLLAMA_M/_T are the model and tokenizer converted for
+# distributed-llama (tools' halo_dllama_files model / tokenizer). The halo columns need
+# BIN.pred beside a model (halo calibrate) for the halo preset; without it they are "-".
+# --write FILE splices the table between FILE's lines `<!-- bench-sockets-collective.sh:
+# begin -->` and `... end -->` (tools/splice-doc.sh). Everything it starts is stopped on exit.
+set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+halo=$repo/build/dev/app/halo
+rounds=3
+tokens=32
+write=""
+dllama=""
+models=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --rounds) rounds=${2:?}; shift ;;
+    --tokens) tokens=${2:?}; shift ;;
+    --bin) halo=${2:?}; shift ;;
+    --dllama) dllama=${2:?}; shift ;;
+    --write) write=${2:?}; shift ;;
+    --model)
+        if [ $# -ge 6 ] && [ "${5#--}" = "$5" ]; then
+            models+=("$2|$3|$4|$5|$6"); shift 5
+        else
+            models+=("$2|$3|$4||"); shift 3
+        fi
+        ;;
+    -h | --help) script_help; exit 0 ;;
+    *) log "unknown argument $1"; exit 2 ;;
+    esac
+    shift
+done
+[ ${#models[@]} -gt 0 ] ||
+    models=("stories260K|$repo/models/stories260K.bin|$repo/models/tok512.bin||")
+[ -x "$halo" ] || { echo "bench-sockets-collective: $halo not built" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-bsc.XXXXXX")
+cleanup() {
+    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$halo" keygen "$tmp/k.key" >/dev/null
+
+# workers MODEL TRANSPORT: three halo workers, their addresses comma-separated
+workers() {
+    local model=$1 transport=$2 addrs=() i a
+    for i in 1 2 3; do
+        "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport "$transport" \
+            -m "$model" --threads 1 >"$tmp/w-$transport-$i.log" 2>&1 &
+        echo $! >"$tmp/w-$transport-$i.pid"
+    done
+    for i in 1 2 3; do
+        a=""
+        for _ in $(seq 300); do
+            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w-$transport-$i.log" \
+                2>/dev/null || true)
+            [ -n "$a" ] && break
+            sleep 0.1
+        done
+        [ -n "$a" ] || { log "worker did not start"; exit 1; }
+        addrs+=("$a")
+    done
+    (IFS=,; echo "${addrs[*]}")
+}
+
+# dllama_workers: three distributed-llama workers on free ports; prints their addresses
+dllama_workers() {
+    local addrs=() i p
+    for i in 1 2 3; do
+        p=$((20000 + ($$ + 7 * i) % 20000))
+        "$dllama" worker --host 127.0.0.1 --port "$p" --nthreads 1 --net-turbo 0 \
+            >"$tmp/dw-$i.log" 2>&1 &
+        echo $! >"$tmp/dw-$i.pid"
+        addrs+=("127.0.0.1:$p")
+    done
+    sleep 0.5
+    echo "${addrs[*]}"
+}
+
+stop_all() {
+    for f in "$tmp"/*.pid; do
+        [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
+    wait 2>/dev/null || true
+}
+
+# one CONFIG MODEL TOK: prints the root's ms/token (nan when it failed twice)
+one() {
+    local cfg=$1 model=$2 tok=$3 f=$tmp/c.yaml try addrs=$tcp
+    case "$cfg" in halo | halo-split) addrs=$udp ;; esac
+    printf 'key: %s\nworkers: [%s]\nstall_ms: 60000\n' "$tmp/k.key" "$addrs" >"$f"
+    case "$cfg" in
+    strict) printf 'engine: {baseline: dllama}\n' >>"$f" ;;
+    mesh) printf 'engine: {baseline: dllama, collective: mesh}\n' >>"$f" ;;
+    split) printf 'engine: {baseline: dllama, split_classifier: true}\n' >>"$f" ;;
+    halo-split) printf 'engine: {split_classifier: true}\n' >>"$f" ;;
+    esac
+    for try in 1 2; do
+        if "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" -n "$tokens" -t 0 \
+            --threads 1 --cluster "$f" >/dev/null 2>"$tmp/err"; then
+            sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/err"
+            return
+        fi
+        { log "$cfg failed (try $try):"; tail -5 "$tmp/err"; } >&2
+    done
+    echo nan
+}
+
+one_dllama() { # MODEL_M TOK_T ADDRS
+    local out=$tmp/dl.out
+    # shellcheck disable=SC2086 # the addresses are words
+    if timeout 600 "$dllama" inference --model "$1" --tokenizer "$2" --buffer-float-type f32 \
+        --nthreads 1 --prompt "Once upon a time" --steps $((tokens + 5)) --temperature 0 \
+        --seed 1 --max-seq-len 256 --net-turbo 0 --workers $3 >"$out" 2>&1; then
+        awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out"
+    else
+        { log "dllama failed:"; tail -5 "$out"; } >&2
+        echo nan
+    fi
+}
+
+bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
+    local name=$1 model=$2 tok=$3 dm=$4 dt=$5 r cfgs="strict mesh split"
+    [ -e "${model%.*}.pred" ] && cfgs="$cfgs halo halo-split"
+    udp=$(workers "$model" udp)
+    tcp=$(workers "$model" tcp)
+    : >"$tmp/rows"
+    for r in $(seq "$rounds"); do
+        log "$name round $r of $rounds"
+        for c in $cfgs; do
+            echo "$r $c $(one "$c" "$model" "$tok")" >>"$tmp/rows"
+        done
+        if [ -n "$dllama" ] && [ -n "$dm" ]; then
+            # distributed-llama's workers serve one root each: started per run
+            local da
+            da=$(dllama_workers)
+            echo "$r dllama $(one_dllama "$dm" "$dt" "$da")" >>"$tmp/rows"
+            for f in "$tmp"/dw-*.pid; do kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+        fi
+    done
+    stop_all
+    cp "$tmp/rows" "$tmp/rows-$name"
+    awk -v name="$name" '
+        function median(a, n,    i, j, t) {
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { v[$1, $2] = $3; if ($1 > R) R = $1; have[$2] = 1 }
+        END {
+            n = split("strict mesh split halo halo-split dllama", K, " ")
+            line = "| " name
+            for (k = 1; k <= n; k++) {
+                if (!have[K[k]]) { line = line " | -"; continue }
+                for (r = 1; r <= R; r++) x[r] = v[r, K[k]]
+                line = line sprintf(" | %.3f", median(x, R))
+            }
+            for (k = 2; k <= n; k++) {
+                if (!have[K[k]]) { line = line " | -"; continue }
+                lo = 1e9; hi = 0
+                for (r = 1; r <= R; r++) {
+                    x[r] = v[r, K[k]] / v[r, "strict"]
+                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+                }
+                line = line sprintf(" | **%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
+            }
+            print line " |"
+        }' "$tmp/rows"
+}
+
+out=$tmp/table.md
+{
+    echo "root + 3 workers on 127.0.0.1, no loss, one compute thread per process, $(nproc) cores,"
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg) at the start; $rounds interleaved rounds of $tokens greedy"
+    echo "tokens; ms/token of the root, medians over the rounds; ratios to strict (star) per round,"
+    echo "their median (range); $(date -u +%Y-%m-%d)."
+    echo
+    echo "| model | strict ms/token | mesh | split | halo | halo-split | dllama | mesh / strict | split / strict | halo / strict | halo-split / strict | dllama / strict |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >"$out"
+for m in "${models[@]}"; do
+    IFS='|' read -r name bin tok dm dt <<<"$m"
+    bench_model "$name" "$bin" "$tok" "$dm" "$dt" >>"$out"
+done
+cat "$out"
+[ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-collective.sh <"$out"
+exit 0
