@@ -212,8 +212,17 @@ int halo_cmd_eval(int argc, char **argv) {
             err = rec_err;
         }
     }
+    /* the re-plans of a scheduled socket cluster, for --json (the runner is closed first) */
+    char *replans = NULL;
+    size_t replans_len = 0;
+    FILE *rf = o.json ? open_memstream(&replans, &replans_len) : NULL;
+    if (rf) {
+        halo_runner_replans_json(&e, rf);
+        (void)fclose(rf);
+    }
     halo_runner_close(&e);
     if (rc != HALO_OK) {
+        free(replans);
         halo_cli_print_err(&err);
         return HALO_EXIT_FAIL;
     }
@@ -235,8 +244,11 @@ int halo_cmd_eval(int argc, char **argv) {
             json6(js, "perplexity", exp(nll), &g);
             (void)fprintf(js, ", \"seconds\": ");
             halo_json_num(js, secs, HALO_JSON_FIXED, 3, "seconds", &g);
-            (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu}\n",
+            (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu",
                           (unsigned long long)expected, (unsigned long long)missing);
+            if (replans && replans_len)
+                (void)fprintf(js, "%s", replans);
+            (void)fprintf(js, "}\n");
             if (fclose(js) != 0)
                 rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
         }
@@ -254,5 +266,6 @@ int halo_cmd_eval(int argc, char **argv) {
                      "nll/token   %.6f\nperplexity  %.6f\nseconds     %.3f\n",
                      o.file, tot.stories, tot.tokens, tot.truncated, nll, exp(nll), secs);
     }
+    free(replans);
     return HALO_EXIT_OK;
 }

@@ -10,8 +10,10 @@
 #include "core/transport_loop.h"
 #include "net/clusterfile.h"
 #include "net/key.h"
+#include "net/replan.h"
 #include "net/transport.h"
 #include "results/measured.h"
+#include "results/report.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -246,7 +248,7 @@ static void log_line(void *ctx, const char *line) {
 
 /* The engine of a socket cluster: the file's engine section, the flags over it. */
 static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner_opts *o,
-                         const char *model_path, halo_err *err) {
+                         const char *model_path, int *scheduled, halo_err *err) {
     int n = cf->n_workers + 1;
     const char *bad = NULL;
     int rc = halo_engine_args_apply(&cf->engine, &o->engine, &bad, err);
@@ -288,6 +290,12 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
     }
     if (rc == HALO_OK)
         rc = halo_clusterfile_finish(cf, 1, err);
+    /* placement scheduled: the root probes its workers at join and runs the scheduler itself
+       (net/replan.h); the engine starts from an equal split it does not use */
+    *scheduled =
+        rc == HALO_OK && cf->engine.placement && strcmp(cf->engine.placement, "scheduled") == 0;
+    if (*scheduled)
+        rc = halo_engine_set(&cf->engine, "placement", "equal", err);
     char bundled[4096];
     halo_engine_env env = {.model = e->b.model,
                            .model_path = model_path,
@@ -320,8 +328,17 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     if (rc == HALO_OK)
         rc = halo_net_key_load(cf.key_path, key, err);
+    int scheduled = 0;
     if (rc == HALO_OK)
-        rc = remote_engine(e, &cf, o, model_path, err);
+        rc = remote_engine(e, &cf, o, model_path, &scheduled, err);
+    if (rc == HALO_OK && !scheduled && (cf.replan_tokens || cf.replan_band > 0 || cf.speed))
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "%s: %s applies to engine.placement scheduled only (the placement is %s)",
+                       o->cluster,
+                       cf.speed           ? "inject.speed"
+                       : cf.replan_tokens ? "replan_tokens"
+                                          : "replan_band",
+                       halo_engine_get_config(e->engine)->placement);
     if (rc == HALO_OK)
         rc = halo_engine_shares(e->engine, shares, err);
     if (rc == HALO_OK) {
@@ -350,6 +367,10 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .split_classifier = ec->split_classifier,
             .parity = ec->parity && ec->delivery == HALO_DELIVERY_DATAGRAM,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+            .scheduled = scheduled,
+            .replan_tokens = cf.replan_tokens,
+            .replan_band = cf.replan_band,
+            .speed_override = cf.speed,
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
         (void)snprintf(e->system, sizeof e->system, "%s",
@@ -368,7 +389,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                                ec->policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed",
                                rc_cfg.kind == HALO_NET_KIND_TCP ? "tcp" : "udp",
                                ec->adaptive_deadline ? "adaptive" : "fixed", ec->redundancy,
-                               ec->placement,
+                               scheduled ? "scheduled" : ec->placement,
                                ec->collective == HALO_COLLECTIVE_MESH ? ", mesh"
                                : ec->split_classifier                 ? ", split classifier"
                                                                       : "");
@@ -468,6 +489,17 @@ int halo_runner_record(const halo_runner *e, const halo_runner_opts *o, const ch
                                    .missing_pct = NAN,
                                    .wall_s = (double)(halo_cli_now_ns() - e->opened_ns) / 1e9,
                                    .failed = failed};
+    halo_measured_replan replans[64];
+    const halo_replan *rp = e->r ? halo_remote_replan(e->r) : NULL;
+    for (int i = 0, n = rp ? halo_replan_count_events(rp) : 0; i < n; i++) {
+        const halo_replan_event *ev = halo_replan_event_at(rp, i);
+        if (ev && info.n_replans < 64)
+            replans[info.n_replans++] = (halo_measured_replan){.token = ev->token,
+                                                               .reason = ev->reason,
+                                                               .old_split = ev->old_split,
+                                                               .new_split = ev->new_split};
+    }
+    info.replans = replans;
     if (e->r) {
         halo_net_stats ns;
         halo_net_get_stats(halo_remote_transport(e->r), &ns);
@@ -532,6 +564,13 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   (unsigned long long)st.lost, (unsigned long long)st.rejoined,
                   (unsigned long long)st.stalls, (unsigned long long)st.recomputations,
                   (unsigned long long)st.replayed_tokens, st.alive);
+    const halo_replan *rp = halo_remote_replan(e->r);
+    if (rp) {
+        char split[192];
+        halo_replan_split(rp, split, sizeof split);
+        (void)fprintf(f, "scheduled placement: %llu re-plans; split now %s\n",
+                      (unsigned long long)st.replans, split);
+    }
     (void)fprintf(f,
                   "root transport: %llu frames sent, %llu received; dropped %llu injected, "
                   "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
@@ -576,6 +615,26 @@ void halo_runner_report(const halo_runner *e, FILE *f) {
                       (unsigned long long)s->stale, (unsigned long long)s->duplicate,
                       (unsigned long long)s->malformed, (unsigned long long)ls.msgs_dropped);
     }
+}
+
+void halo_runner_replans_json(const halo_runner *e, FILE *f) {
+    const halo_replan *rp = e->r ? halo_remote_replan(e->r) : NULL;
+    if (!rp)
+        return;
+    (void)fprintf(f, ", \"replans\": [");
+    for (int i = 0, k = 0, n = halo_replan_count_events(rp); i < n; i++) {
+        const halo_replan_event *ev = halo_replan_event_at(rp, i);
+        if (!ev)
+            continue;
+        (void)fprintf(f, "%s{\"token\": %d, \"reason\": ", k++ ? ", " : "", ev->token);
+        halo_report_json_string(f, ev->reason);
+        (void)fprintf(f, ", \"old_split\": ");
+        halo_report_json_string(f, ev->old_split);
+        (void)fprintf(f, ", \"new_split\": ");
+        halo_report_json_string(f, ev->new_split);
+        (void)fprintf(f, "}");
+    }
+    (void)fprintf(f, "]");
 }
 
 void halo_runner_close(halo_runner *e) {

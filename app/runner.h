@@ -101,6 +101,11 @@ int halo_runner_record(const halo_runner *e, const halo_runner_opts *o, const ch
 /* Prints the cluster's metrics (nothing for a single device) to f. */
 void halo_runner_report(const halo_runner *e, FILE *f);
 
+/* A socket cluster with placement scheduled: prints `, "replans": [{"token": T, "reason":
+   "..", "old_split": "..", "new_split": ".."}, ..]` (a JSON member to append to an object)
+   to f; nothing otherwise. */
+void halo_runner_replans_json(const halo_runner *e, FILE *f);
+
 /* Frees; safe on a zeroed runner. */
 void halo_runner_close(halo_runner *e);
 

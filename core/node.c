@@ -1743,6 +1743,14 @@ uint64_t halo_node_block_at(const halo_node *n, int layer, int phase) {
     return n->block_at[layer * 2 + phase];
 }
 
+void halo_node_get_link(const halo_node *n, int d, halo_node_link *out) {
+    HALO_ASSERT(n->idx == 0 && d > 0 && d < n->n_devices);
+    for (int ph = 0; ph < 2; ph++) {
+        out->srtt_ns[ph] = n->srtt_ns[2 * d + ph];
+        out->rttvar_ns[ph] = n->rttvar_ns[2 * d + ph];
+    }
+}
+
 size_t halo_node_bytes(const halo_node *n) {
     return n->bytes;
 }

@@ -258,6 +258,17 @@ uint64_t halo_node_wait_at(const halo_node *root, int layer, int phase);
  */
 uint64_t halo_node_block_at(const halo_node *root, int layer, int phase);
 
+/* Root: what the sync machinery measured of device d's exchanges (issue 15, the runtime
+   scheduler of net/replan.h reads it). */
+typedef struct halo_node_link {
+    uint64_t srtt_ns[2];   /* per phase (enum halo_phase): smoothed delay from broadcast to
+                              contribution (network and the device's compute); 0 = no sample */
+    uint64_t rttvar_ns[2]; /* their mean deviations */
+} halo_node_link;
+
+/* Root: fills *out for device d (1..n_devices-1). */
+void halo_node_get_link(const halo_node *root, int d, halo_node_link *out);
+
 /* Bytes this node allocated. */
 size_t halo_node_bytes(const halo_node *node);
 

@@ -21,7 +21,8 @@ static const halo_yaml_limits limits = {
 
 static const char *const top_keys[] = {"key",           "workers",   "bind",     "heartbeat_ms",
                                        "dead_after_ms", "rejoin_ms", "stall_ms", "join_timeout_ms",
-                                       "inject",        "engine",    "encrypt",  NULL};
+                                       "inject",        "engine",    "encrypt",  "replan_tokens",
+                                       "replan_band",   NULL};
 
 /* Keys of earlier versions, now in the engine section: a message that says where. */
 static const struct {
@@ -111,10 +112,28 @@ static int load_workers(halo_clusterfile *cf, const halo_yaml_node *v, halo_err 
     return HALO_OK;
 }
 
+/* inject.speed: one speed (flop/s) per device, the root first, used instead of the probes. */
+static int load_speed(halo_clusterfile *cf, const halo_yaml_node *v, halo_err *err) {
+    if (v->kind != HALO_YAML_SEQ || v->n != cf->n_workers + 1)
+        return bad(err, v, "inject.speed",
+                   "expected a list of one speed (flop/s) per device (the root first, then "
+                   "each worker)");
+    if (!(cf->speed = calloc((size_t)v->n, sizeof *cf->speed)))
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < v->n; i++) {
+        char kp[HALO_YAML_KP_MAX];
+        (void)halo_yaml_kp_idx(kp, "inject.speed", i);
+        int rc = get_number(v->items[i], kp, 1.0, 1e18, &cf->speed[i], err);
+        if (rc != HALO_OK)
+            return rc;
+    }
+    return HALO_OK;
+}
+
 static int load_inject(halo_clusterfile *cf, const halo_yaml_node *m, halo_err *err) {
-    static const char *const keys[] = {"loss", "delay_ms", "seed", NULL};
+    static const char *const keys[] = {"loss", "delay_ms", "seed", "speed", NULL};
     if (m->kind != HALO_YAML_MAP)
-        return bad(err, m, "inject", "expected a mapping (loss, delay_ms, seed)");
+        return bad(err, m, "inject", "expected a mapping (loss, delay_ms, seed, speed)");
     int rc = halo_yaml_check_keys(m, "inject", keys, err);
     const halo_yaml_node *v;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "loss")))
@@ -125,6 +144,8 @@ static int load_inject(halo_clusterfile *cf, const halo_yaml_node *m, halo_err *
         (rc = get_scalar(v, "inject.seed", "an integer", err)) == HALO_OK &&
         halo_parse_u64(v->str, &cf->seed, err) != HALO_OK)
         rc = halo_yaml_prefix(err, v, "inject.seed");
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "speed")))
+        rc = load_speed(cf, v, err);
     return rc;
 }
 
@@ -151,6 +172,14 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
             rc = get_number(v, ms_keys[i], 1.0, 3.6e6, ms_vals[i], err);
     if (rc == HALO_OK && (v = halo_yaml_get(r, "inject")))
         rc = load_inject(cf, v, err);
+    double replan_tokens = 0;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "replan_tokens")) &&
+        (rc = get_number(v, "replan_tokens", 1, 1e6, &replan_tokens, err)) == HALO_OK &&
+        replan_tokens != (double)(int)replan_tokens)
+        rc = bad(err, v, "replan_tokens", "expected a whole number of tokens");
+    cf->replan_tokens = (int)replan_tokens;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "replan_band")))
+        rc = get_number(v, "replan_band", 0.01, 10, &cf->replan_band, err);
     int encrypt = 1;
     if (rc == HALO_OK && (v = halo_yaml_get(r, "encrypt")) &&
         (rc = get_scalar(v, "encrypt", "true or false", err)) == HALO_OK &&
@@ -211,6 +240,7 @@ void halo_clusterfile_free(halo_clusterfile *cf) {
     for (int i = 0; cf->workers && i < cf->n_workers; i++)
         free(cf->workers[i]);
     free(cf->workers);
+    free(cf->speed);
     free(cf->key_path);
     free(cf->bind);
     free(cf->path);

@@ -12,6 +12,9 @@
  *   stall_ms: 5000
  *   join_timeout_ms: 3000
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
+ *   #   inject.speed: [1e7, 1e7, 2.5e6, 1e7]   # flop/s instead of the probes (scheduled)
+ *   replan_tokens: 32         # engine.placement scheduled: at most one re-plan per N tokens
+ *   replan_band: 0.5          # and only beyond this drift and gain (hysteresis)
  *   encrypt: true             # false: session frames authenticated, not encrypted
  *   engine:                   # the engine configuration (core/engine.h): the same keys,
  *     baseline: halo          # values and meanings as a scenario's engine: section and
@@ -42,6 +45,9 @@ typedef struct halo_clusterfile {
     double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
     double loss, delay_ms;     /* injected on worker links */
     uint64_t seed;             /* of the injected loss */
+    double *speed;             /* inject.speed: (n_workers + 1) flop/s, or NULL */
+    int replan_tokens;         /* 0 = default */
+    double replan_band;        /* 0 = default */
     int auth_only;             /* encrypt: false (issue 18) */
     halo_engine_config engine; /* the engine: section over the halo preset, not finished */
     /* where the engine section stands, for halo_clusterfile_finish's messages */

@@ -26,6 +26,9 @@
 /* flags: parity frames to a peer that lost messages lately (HALO_NET_PARITY_ON_LOSS,
    net/transport.h; issue 15) */
 #define HALO_NET_JOIN_PARITY  8u
+/* flags: time the speed probe and send it after the JACK (net/probe.h; scheduled placement,
+   issue 15) */
+#define HALO_NET_JOIN_PROBE   16u
 
 /* A JOIN: the root asks a worker to be node node_idx of a cluster session. */
 typedef struct halo_net_join {
@@ -41,7 +44,7 @@ typedef struct halo_net_join {
     uint64_t delay_ns;   /* injected delay, likewise */
     uint64_t loss_seed;  /* seed of the worker's loss stream */
     uint8_t kx_pk[32];   /* the root's ephemeral public key of this session (net/session.h) */
-    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT, _MESH, _SPLIT, _PARITY */
+    unsigned flags;      /* HALO_NET_JOIN_ENCRYPT, _MESH, _SPLIT, _PARITY, _PROBE */
 } halo_net_join;
 
 enum halo_net_jack_status {

@@ -10,6 +10,8 @@
 #include "core/cluster.h"
 #include "net/addr.h"
 #include "net/mesh.h"
+#include "net/probe.h"
+#include "net/replan.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -25,6 +27,11 @@ typedef struct worker_state {
     uint64_t pending_since_ns;
     uint64_t last_join_ns;
     int ever_lost;
+    double probe_flops_per_s; /* scheduled: the worker's probe this session (0: none yet) */
+    /* scheduled: frame loss from the sequence gaps of what arrives from it */
+    uint64_t rx_frames, rx_top;    /* halo_net_peer_rx at the last boundary */
+    uint64_t win_frames, win_span; /* the window being measured: frames in, numbers spent */
+    double loss;                   /* the last full window's loss */
     uint8_t kx_pk[HALO_NET_KX_PUBLIC_BYTES]; /* its public key of this session (the mesh's
                                                  pair keys, net/mesh.h) */
     int blocks_per_token;   /* syncs per token in which it holds groups (placement) */
@@ -55,24 +62,29 @@ struct halo_remote {
     uint64_t token_start_ns;
     int stalled;
     halo_remote_stats stats;
+    halo_replan *rp;    /* scheduled placement (net/replan.h), or NULL */
+    int tokens_started; /* halo_remote_forward calls: the re-plan rule's clock (positions
+                           restart with every sequence) */
 };
 
+static void got_probe(halo_remote *r, int src, const void *msg, size_t len);
+
 static void send_join(halo_remote *r, int d) {
-    halo_net_join j = {.node_idx = d,
-                       .n_devices = r->n_devices,
-                       .encoding = r->cfg.encoding,
-                       .ffn_group_size = r->groups.ffn_size,
-                       .model_hash = r->model_hash,
-                       .wall_ns = halo_net_wall_ns(),
-                       .session = r->session,
-                       .loss_rate = r->cfg.loss_rate,
-                       .delay_ns = r->cfg.delay_ns,
-                       .loss_seed = r->cfg.loss_seed + (uint64_t)d,
-                       .flags =
-                           (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
-                           (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u) |
-                           (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u) |
-                           (r->cfg.parity ? HALO_NET_JOIN_PARITY : 0u)};
+    halo_net_join j = {
+        .node_idx = d,
+        .n_devices = r->n_devices,
+        .encoding = r->cfg.encoding,
+        .ffn_group_size = r->groups.ffn_size,
+        .model_hash = r->model_hash,
+        .wall_ns = halo_net_wall_ns(),
+        .session = r->session,
+        .loss_rate = r->cfg.loss_rate,
+        .delay_ns = r->cfg.delay_ns,
+        .loss_seed = r->cfg.loss_seed + (uint64_t)d,
+        .flags = (r->cfg.auth_only ? 0u : HALO_NET_JOIN_ENCRYPT) |
+                 (r->cfg.collective == HALO_COLLECTIVE_MESH ? HALO_NET_JOIN_MESH : 0u) |
+                 (r->cfg.split_classifier ? HALO_NET_JOIN_SPLIT : 0u) |
+                 (r->cfg.parity ? HALO_NET_JOIN_PARITY : 0u) | (r->rp ? HALO_NET_JOIN_PROBE : 0u)};
     memcpy(j.kx_pk, r->kx.pk, sizeof j.kx_pk);
     unsigned char buf[HALO_NET_JOIN_BYTES];
     halo_net_join_encode(&j, buf);
@@ -83,6 +95,10 @@ static void send_join(halo_remote *r, int d) {
 static void root_control(void *ctx, int dst, int src, const void *msg, size_t len) {
     halo_remote *r = ctx;
     halo_net_jack a;
+    if (dst == 0 && src > 0 && src < r->n_devices && len == HALO_NET_PROBE_BYTES) {
+        got_probe(r, src, msg, len);
+        return;
+    }
     if (dst != 0 || src <= 0 || src >= r->n_devices || !halo_net_jack_decode(&a, msg, len) ||
         a.session != r->session || a.node_idx != src)
         return;
@@ -172,8 +188,12 @@ static void heartbeat(void *arg) {
         r->hb_armed = 1;
 }
 
+static int sched_rebuild(halo_remote *r, halo_err *err);
+
 /* Rebuilds the placement over the root and the joined workers. */
 static int rebuild_placement(halo_remote *r, halo_err *err) {
+    if (r->rp)
+        return sched_rebuild(r, err);
     int *dev = malloc((size_t)r->n_devices * sizeof *dev);
     double *w = malloc((size_t)r->n_devices * sizeof *w);
     halo_placement small = {0};
@@ -246,8 +266,9 @@ static int all_answered(void *arg) {
     if (jw->timed_out)
         return 1;
     for (int d = 1; d < jw->r->n_devices; d++)
-        if (!jw->r->w[d].joined && !jw->r->w[d].refused)
-            return 0;
+        if ((!jw->r->w[d].joined && !jw->r->w[d].refused) ||
+            (jw->r->rp && jw->r->w[d].joined && !jw->r->w[d].probe_flops_per_s))
+            return 0; /* scheduled: the probe follows the JACK */
     return 1;
 }
 
@@ -259,8 +280,9 @@ static void join_resend(void *arg) {
     join_wait *jw = arg;
     halo_remote *r = jw->r;
     for (int d = 1; d < r->n_devices; d++)
-        if (!r->w[d].joined && !r->w[d].refused)
-            send_join(r, d);
+        if ((!r->w[d].joined && !r->w[d].refused) ||
+            (r->rp && r->w[d].joined && !r->w[d].probe_flops_per_s))
+            send_join(r, d); /* a repeated JOIN gets the JACK and the probe again */
     if (!jw->timed_out)
         (void)r->t->ops->schedule(r->t, 0, 200000000ull, join_resend, jw, &jw->resend_id, NULL);
 }
@@ -309,6 +331,9 @@ static int join_all(halo_remote *r, halo_err *err) {
     }
     return HALO_OK;
 }
+
+static int sched_new(halo_remote *r, halo_err *err);
+static int sched_boundary(halo_remote *r, int pos, int *recompute, halo_err *err);
 
 /* The root's node: the star's, or (mesh) with the placement r->placement that every node of
    the mesh holds. */
@@ -443,6 +468,12 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
     int mesh = cfg->collective == HALO_COLLECTIVE_MESH;
     if (rc == HALO_OK && !mesh)
         rc = make_root_node(r, err);
+    if (rc == HALO_OK && cfg->scheduled && mesh)
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "cluster: placement scheduled needs the star collective (a mesh keeps the "
+                       "placement every node holds)");
+    if (rc == HALO_OK && cfg->scheduled)
+        rc = sched_new(r, err);
     if (rc == HALO_OK) {
         halo_net_set_control(r->t, root_control, r);
         rc = join_all(r, err);
@@ -467,6 +498,7 @@ void halo_remote_free(halo_remote *r) {
         return;
     halo_node_free(r->root);
     halo_transport_free(r->t);
+    halo_replan_free(r->rp);
     halo_placement_free(&r->placement);
     halo_net_kx_wipe(&r->kx);
     sodium_memzero(r->key, sizeof r->key);
@@ -599,6 +631,12 @@ int halo_remote_forward(halo_remote *r, int token, int pos, const float **logits
         return HALO_FAIL(err, HALO_ERR_ARG, "cluster: position %d out of range", pos);
     r->history[pos] = token;
     int recompute = 0;
+    r->tokens_started++;
+    if (r->rp && !r->membership_changed) {
+        int rc = sched_boundary(r, pos, &recompute, err);
+        if (rc != HALO_OK)
+            return rc;
+    }
     for (int attempt = 0; attempt < 4 * r->n_devices + 8; attempt++) {
         if (r->membership_changed && r->cfg.collective == HALO_COLLECTIVE_MESH)
             return mesh_lost(r, pos, err);
@@ -641,4 +679,223 @@ halo_transport *halo_remote_transport(halo_remote *r) {
 
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out) {
     *out = r->stats;
+    out->replans = r->rp ? (uint64_t)halo_replan_count_events(r->rp) : 0;
+}
+
+const struct halo_replan *halo_remote_replan(const halo_remote *r) {
+    return r->rp;
+}
+
+/* ==== Scheduled placement (issue 15, net/replan.h) ==== */
+
+static void got_probe(halo_remote *r, int src, const void *msg, size_t len) {
+    halo_net_probe p;
+    if (!r->rp || !halo_net_probe_decode(&p, msg, len) || p.session != r->session ||
+        p.node_idx != src || !(p.flops_per_s > 0))
+        return;
+    const double *o = r->cfg.speed_override;
+    if (!r->w[src].probe_flops_per_s)
+        halo_net_log(r->cfg.log_fn, r->cfg.log_ctx,
+                     "worker %d (%s) probed %.3g flop/s in %.1f ms%s", src, r->w[src].addr,
+                     p.flops_per_s, (double)p.probe_ns / 1e6,
+                     o ? " (the injected speed is used instead)" : "");
+    r->w[src].probe_flops_per_s = o ? o[src] : p.flops_per_s;
+}
+
+static int sched_new(halo_remote *r, halo_err *err) {
+    halo_replan_config rc_cfg = {.model = r->cfg.model,
+                                 .groups = &r->groups,
+                                 .n_devices = r->n_devices,
+                                 .every_tokens = r->cfg.replan_tokens,
+                                 .band = r->cfg.replan_band,
+                                 .packet_bytes = r->cfg.kind == HALO_NET_KIND_UDP ? 1336 : 60000};
+    int rc = halo_replan_new(&r->rp, &rc_cfg, err);
+    halo_net_probe p = {0};
+    if (rc == HALO_OK)
+        rc = halo_net_probe_run(r->cfg.model, r->cfg.pool, r->n_devices, 5000000, &p, err);
+    if (rc == HALO_OK) {
+        halo_replan_set_device(r->rp, 0, 1,
+                               r->cfg.speed_override ? r->cfg.speed_override[0] : p.flops_per_s);
+        halo_net_log(r->cfg.log_fn, r->cfg.log_ctx, "root probed %.3g flop/s in %.1f ms",
+                     p.flops_per_s, (double)p.probe_ns / 1e6);
+    }
+    return rc;
+}
+
+/* Worker d's frame loss: the sequence numbers it spent against the frames that came, over
+   windows of at least 256 numbers. A jump no loss explains (a restarted worker numbers from
+   its clock) starts a new window. */
+static void measure_loss(halo_remote *r, int d) {
+    worker_state *w = &r->w[d];
+    uint64_t frames, top;
+    halo_net_peer_rx(r->t, d, &frames, &top);
+    uint64_t df = frames - w->rx_frames, ds = top - w->rx_top;
+    int sane =
+        w->rx_top && top >= w->rx_top && frames >= w->rx_frames && ds >= df && ds <= 4 * df + 1024;
+    w->rx_frames = frames;
+    w->rx_top = top;
+    if (!sane) {
+        w->win_frames = w->win_span = 0;
+        return;
+    }
+    w->win_frames += df;
+    w->win_span += ds;
+    if (w->win_span >= 256) {
+        w->loss = 1.0 - (double)w->win_frames / (double)w->win_span;
+        w->win_frames = w->win_span = 0;
+    }
+}
+
+typedef struct ping_wait {
+    halo_remote *r;
+    uint64_t sent_ns;
+    int timed_out;
+} ping_wait;
+
+static int pings_back(void *arg) {
+    ping_wait *pw = arg;
+    if (pw->timed_out)
+        return 1;
+    for (int d = 1; d < pw->r->n_devices; d++)
+        if (pw->r->w[d].joined && halo_net_last_heard_ns(pw->r->t, d) < pw->sent_ns)
+            return 0;
+    return 1;
+}
+
+static void ping_timeout(void *arg) {
+    ((ping_wait *)arg)->timed_out = 1;
+}
+
+/* The initial round trips, before any exchange has measured them: three rounds of pings
+   (the transport answers them at once), the fastest of each worker's answers. Nothing else
+   travels then, so the first frame heard after a ping is its answer. */
+static void sched_ping(halo_remote *r) {
+    uint64_t best[HALO_MAX_DEVICES] = {0};
+    for (int round = 0; round < 3; round++) {
+        ping_wait pw = {.r = r, .sent_ns = r->t->ops->now_ns(r->t, 0)};
+        uint64_t id = 0;
+        for (int d = 1; d < r->n_devices; d++)
+            if (r->w[d].joined)
+                (void)halo_net_ping(r->t, 0, d, NULL);
+        if (r->t->ops->schedule(r->t, 0, 100000000ull, ping_timeout, &pw, &id, NULL) != HALO_OK)
+            return;
+        (void)r->t->ops->run(r->t, pings_back, &pw, NULL);
+        pw.timed_out = 1;
+        (void)r->t->ops->cancel(r->t, id);
+        for (int d = 1; d < r->n_devices; d++) {
+            uint64_t heard = halo_net_last_heard_ns(r->t, d);
+            if (r->w[d].joined && heard >= pw.sent_ns && (!best[d] || heard - pw.sent_ns < best[d]))
+                best[d] = heard - pw.sent_ns ? heard - pw.sent_ns : 1;
+        }
+    }
+    for (int d = 1; d < r->n_devices; d++)
+        if (best[d])
+            halo_replan_set_comm(r->rp, d, best[d]);
+}
+
+/* Who is in the cluster, how fast, and what its link measures, into the scheduler. */
+static void sched_members(halo_remote *r) {
+    for (int d = 1; d < r->n_devices; d++) {
+        halo_node_link l;
+        halo_node_get_link(r->root, d, &l);
+        halo_replan_set_device(r->rp, d, r->w[d].joined, r->w[d].probe_flops_per_s);
+        if (r->w[d].joined) {
+            measure_loss(r, d);
+            halo_replan_observe(r->rp, d, &l);
+            halo_replan_set_loss(r->rp, d, r->w[d].loss);
+        }
+    }
+}
+
+/* The scheduler's plan into the root node's placement. */
+static int sched_apply(halo_remote *r, halo_err *err) {
+    halo_placement p;
+    int rc = halo_replan_placement(r->rp, &p, err);
+    if (rc != HALO_OK)
+        return rc;
+    halo_placement_copy(&r->placement, &p);
+    halo_placement_free(&p);
+    rc = halo_node_set_placement(r->root, &r->placement, err);
+    int alive = 0;
+    for (int d = 1; d < r->n_devices; d++) {
+        r->w[d].in_placement = halo_replan_count(r->rp, 0, d) + halo_replan_count(r->rp, 1, d) > 0;
+        alive += r->w[d].joined;
+    }
+    r->stats.alive = alive;
+    return rc;
+}
+
+static void log_event(halo_remote *r, int recompute) {
+    const halo_replan_event *e = halo_replan_event_at(r->rp, halo_replan_count_events(r->rp) - 1);
+    if (e)
+        halo_net_log(r->cfg.log_fn, r->cfg.log_ctx, "re-plan at token %d: %s; split %s -> %s%s",
+                     e->token, e->reason, e->old_split, e->new_split,
+                     recompute ? "; recomputing the sequence so far" : "");
+}
+
+static int sched_rebuild(halo_remote *r, halo_err *err) {
+    sched_members(r);
+    if (!halo_replan_count_events(r->rp) && !r->stats.lost && !r->stats.rejoined)
+        sched_ping(r); /* the first plan */
+    int before = halo_replan_count_events(r->rp);
+    char reason[64];
+    (void)snprintf(reason, sizeof reason, "membership changed at position %d", r->cur_pos);
+    int rc =
+        halo_replan_plan(r->rp, r->tokens_started > 0 ? r->tokens_started - 1 : 0, reason, err);
+    if (rc == HALO_OK)
+        rc = sched_apply(r, err);
+    if (rc == HALO_OK) {
+        char split[192];
+        halo_replan_split(r->rp, split, sizeof split);
+        if (halo_replan_count_events(r->rp) > before)
+            log_event(r, r->cur_pos > 0);
+        else if (!before && !r->stats.lost)
+            halo_net_log(r->cfg.log_fn, r->cfg.log_ctx, "scheduled split %s", split);
+        r->membership_changed = 0;
+    }
+    return rc;
+}
+
+/* The penalty of a failed exchange: the deadline the root would wait. */
+static uint64_t sched_penalty(halo_remote *r) {
+    const halo_sync_config *c = &r->cfg.sync;
+    if (c->policy == HALO_SYNC_POLICY_STRICT)
+        return 200000000; /* a retransmission timeout */
+    if (!c->adaptive)
+        return c->deadline_ns;
+    uint64_t worst = 0;
+    for (int d = 1; d < r->n_devices; d++) {
+        if (!r->w[d].joined)
+            continue;
+        halo_node_link l;
+        halo_node_get_link(r->root, d, &l);
+        for (int b = 0; b < 2; b++)
+            if (l.srtt_ns[b] && l.srtt_ns[b] + 4 * l.rttvar_ns[b] > worst)
+                worst = l.srtt_ns[b] + 4 * l.rttvar_ns[b];
+    }
+    if (!worst)
+        worst = c->deadline_ns;
+    if (worst < c->deadline_min_ns)
+        worst = c->deadline_min_ns;
+    if (c->deadline_max_ns && worst > c->deadline_max_ns)
+        worst = c->deadline_max_ns;
+    return worst;
+}
+
+/* The re-plan rule at the boundary before position `pos` (the tokens_started-th token). */
+static int sched_boundary(halo_remote *r, int pos, int *recompute, halo_err *err) {
+    sched_members(r);
+    halo_replan_set_penalty(r->rp, sched_penalty(r));
+    int changed = 0;
+    int rc = halo_replan_check(r->rp, r->tokens_started - 1, &changed, err);
+    if (rc != HALO_OK || !changed)
+        return rc;
+    rc = sched_apply(r, err);
+    if (rc != HALO_OK)
+        return rc;
+    const halo_replan_event *e = halo_replan_event_at(r->rp, halo_replan_count_events(r->rp) - 1);
+    if (e && e->attn_moved && pos > 0)
+        *recompute = 1; /* the sequence so far, for the moved groups' KV caches */
+    log_event(r, *recompute);
+    return HALO_OK;
 }

@@ -31,6 +31,14 @@
  * (every node holds the fixed placement): halo_remote_forward fails with HALO_ERR_CLOSED
  * naming the worker instead.
  *
+ * Scheduled placement (cfg.scheduled, issue 15): every worker times a short probe at join
+ * and reports it (net/probe.h; the root probes itself too); the split is the scheduler's
+ * over those speeds (net/replan.h) and, at token boundaries, is planned again when the
+ * links' measured round trips and losses (from the root node's sync machinery) drift beyond
+ * the hysteresis band, at most once per replan_tokens tokens. A re-plan is logged (token,
+ * reason, old and new split) and takes effect at the token boundary; when attention groups
+ * moved, the sequence so far is recomputed first (their KV caches), as after a lost worker.
+ *
  * Not here: reading the cluster file (net/clusterfile.h) and the key file (net/key.h), which
  * the caller does; the worker's side. The root is a single point of failure.
  */
@@ -69,6 +77,14 @@ typedef struct halo_remote_config {
     int parity;               /* UDP: root and workers send a parity frame after every message
                                  of two or more datagrams to a peer whose messages to them were
                                  lost lately (HALO_NET_PARITY_ON_LOSS; engine.parity, issue 15) */
+    /* engine.placement scheduled (issue 15, net/replan.h): every node's speed is probed at
+       join, links are measured during the run, and the split comes from the scheduler and is
+       re-planned when the measurements drift (weights is then ignored) */
+    int scheduled;
+    int replan_tokens;            /* at most one re-plan per this many tokens; 0 = 32 */
+    double replan_band;           /* hysteresis; 0 = 0.5 */
+    const double *speed_override; /* (n_workers + 1) flop/s or NULL: used instead of the
+                                     probed speeds (tests and what-if runs: a slow device) */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;
@@ -104,8 +120,13 @@ typedef struct halo_remote_stats {
     uint64_t recomputations;  /* sequences recomputed after a placement change */
     uint64_t replayed_tokens; /* tokens run again by those recomputations */
     int alive;                /* workers in the placement now */
+    uint64_t replans;         /* scheduled: placements changed by the re-plan rule */
 } halo_remote_stats;
 
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out);
+
+/* The runtime scheduler (its plan, its re-plan events), or NULL unless cfg.scheduled; owned
+   by r. */
+const struct halo_replan *halo_remote_replan(const halo_remote *r);
 
 #endif /* HALO_NET_ROOT_H */

@@ -79,6 +79,7 @@ typedef struct peer {
     halo_net_replay replay;
     uint64_t delivered_seq; /* first sequence number of the last delivered message */
     uint64_t last_heard_ns;
+    uint64_t rx_frames; /* frames accepted from this sender (halo_net_peer_rx) */
     uint64_t refusals;
     halo_net_reasm reasm;
     /* session keys with this node (net/session.h), when has_session */
@@ -509,6 +510,7 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
     }
     n->stats.frames_recv++;
     n->stats.bytes_recv += len;
+    p->rx_frames++;
     p->last_heard_ns = now_of(n);
     if (p->last_heard_ns == 0)
         p->last_heard_ns = 1;
@@ -1202,6 +1204,13 @@ int halo_net_send_control(halo_transport *t, int src, int dst, const void *msg, 
 
 int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err) {
     return tx_message(as_net(t), HALO_NET_FRAME_PING, src, dst, NULL, 0, err);
+}
+
+void halo_net_peer_rx(halo_transport *t, int node, uint64_t *frames, uint64_t *top_seq) {
+    net *n = as_net(t);
+    int ok = node >= 0 && node < n->n_nodes;
+    *frames = ok ? n->peers[node].rx_frames : 0;
+    *top_seq = ok && n->peers[node].replay.have_seq ? n->peers[node].replay.top_seq : 0;
 }
 
 uint64_t halo_net_last_heard_ns(halo_transport *t, int node) {

@@ -146,6 +146,15 @@ int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err);
 /* now_ns of the last authenticated frame from `node` (0: never). */
 uint64_t halo_net_last_heard_ns(halo_transport *t, int node);
 
+/*
+ * What arrived from sender `node`: frames accepted (*frames) and the highest sequence number
+ * accepted (*top_seq, 0 before any). A sender numbers every frame it sends, so between two
+ * calls the growth of top_seq less the growth of frames is what was lost on the way (or sent
+ * elsewhere: exact for a worker, which talks to the root only); the runtime scheduler
+ * measures links with it (net/replan.h).
+ */
+void halo_net_peer_rx(halo_transport *t, int node, uint64_t *frames, uint64_t *top_seq);
+
 /* Unauthenticated refusals ("wrong key") received from the address of `node`. */
 uint64_t halo_net_refusals(halo_transport *t, int node);
 

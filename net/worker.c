@@ -9,6 +9,7 @@
 #include "core/node.h"
 #include "core/plan.h"
 #include "net/mesh.h"
+#include "net/probe.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -29,6 +30,8 @@ typedef struct worker {
     int have_kx;
     uint64_t start_wall_ns; /* wall clock when this worker started */
     uint64_t early_joins;   /* JOINs stamped before that: ignored */
+    halo_net_probe probe;   /* the speed probe of session probe.session (issue 15) */
+    int have_probe;
     /* the mesh collective (net/mesh.h): a JOIN flagged mesh makes no node; the PEERS that
        follows gives the peers' keys and addresses and the placement, then the node is made */
     int mesh;          /* the current session is a mesh */
@@ -43,6 +46,24 @@ typedef struct worker {
 /* A JACK is never larger than the JOIN it answers: an answered replay (or a JOIN with a
    forged source address, which needs the cluster key) reflects less than it costs. */
 _Static_assert(HALO_NET_JACK_BYTES <= HALO_NET_JOIN_BYTES, "a JACK must not amplify a JOIN");
+
+/* The speed probe a JOIN with HALO_NET_JOIN_PROBE asks for, after the JACK: timed once per
+   session (a repeated JOIN gets the same result again). */
+static void send_probe(worker *w, const halo_net_join *j, int dst) {
+    if (!w->have_probe || w->probe.session != j->session || w->probe.node_idx != j->node_idx) {
+        halo_net_probe p = {.node_idx = j->node_idx, .session = j->session};
+        if (halo_net_probe_run(w->cfg->model, w->cfg->pool, j->n_devices, 5000000, &p, NULL) !=
+            HALO_OK)
+            return;
+        w->probe = p;
+        w->have_probe = 1;
+        halo_net_log(w->cfg->log_fn, w->cfg->log_ctx, "speed probe: %.3g flop/s in %.1f ms",
+                     p.flops_per_s, (double)p.probe_ns / 1e6);
+    }
+    unsigned char buf[HALO_NET_PROBE_BYTES];
+    halo_net_probe_encode(&w->probe, buf);
+    (void)halo_net_send_control(w->t, dst, 0, buf, sizeof buf, NULL);
+}
 
 /* Forgets the peer sessions of an earlier mesh session. */
 static void mesh_forget(worker *w) {
@@ -252,6 +273,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
     if (status == HALO_NET_JACK_OK)
         halo_net_set_session(w->t, 0, &sess);
     sodium_memzero(&sess, sizeof sess);
+    if (status == HALO_NET_JACK_OK && (j.flags & HALO_NET_JOIN_PROBE))
+        send_probe(w, &j, dst);
 }
 
 static int worker_stop(void *arg) {

@@ -44,6 +44,7 @@ static const char *const migrations[] = {
                        and fidelity; issue 13) */
     SCHEMA_SECTION, /* 2 -> 3: view speedup (the speedup figures' queries) */
     SCHEMA_SECTION, /* 3 -> 4: run identity (run.point_hash, resolved, copied_from; issue 17) */
+    SCHEMA_SECTION, /* 4 -> 5: re-plans of measured runs (measured_replan; issue 15) */
 };
 
 const char *halo_db_git_rev(void) {
@@ -949,6 +950,11 @@ static int merge_measured(halo_db *db, long *n_measured, halo_err *err) {
                        "JOIN main.measured_run m ON m.harness = s.harness AND m.cell = s.cell AND "
                        "m.run = s.run AND m.source = s.source WHERE s.id IN (SELECT old_id FROM "
                        "temp.merge_measured);"
+                       "INSERT INTO main.measured_replan SELECT m.id, c.idx, c.token, c.reason, "
+                       "c.old_split, c.new_split FROM src.measured_replan c JOIN src.measured_run "
+                       "s ON c.measured_run_id = s.id JOIN main.measured_run m ON m.harness = "
+                       "s.harness AND m.cell = s.cell AND m.run = s.run AND m.source = s.source "
+                       "WHERE s.id IN (SELECT old_id FROM temp.merge_measured);"
                        "DROP TABLE temp.merge_measured",
                        cols, cols);
         rc = exec(db, sql, "merge measured runs", err);

@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 /* The schema version this binary writes and reads. */
-#define HALO_DB_VERSION 4
+#define HALO_DB_VERSION 5
 
 /* Flags of halo_db_new. */
 enum {

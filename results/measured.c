@@ -604,7 +604,7 @@ static int find_run(const importer *im, const mrun *r, int *present, halo_err *e
                      r->tokens, isnan(r->mean_ms) ? 0.0 : r->mean_ms);
 }
 
-static int insert_run(const importer *im, const mrun *r, halo_err *err) {
+static int insert_run(const importer *im, const mrun *r, sqlite3_int64 *id_out, halo_err *err) {
     sqlite3_stmt *st = im->insert;
     (void)sqlite3_reset(st);
     (void)sqlite3_clear_bindings(st);
@@ -620,6 +620,8 @@ static int insert_run(const importer *im, const mrun *r, halo_err *err) {
     if (sqlite3_step(st) != SQLITE_DONE)
         return sql_fail(im, "measured_run", err);
     sqlite3_int64 id = sqlite3_last_insert_rowid(im->h);
+    if (id_out)
+        *id_out = id;
     for (long i = 0; i < r->n_s; i++) {
         (void)sqlite3_reset(im->token);
         (void)sqlite3_bind_int64(im->token, 1, id);
@@ -641,7 +643,7 @@ static int import_all(importer *im, halo_measured_counts *k, halo_err *err) {
             k->n_present++;
             k->n_tokens_present += r->n_s;
         } else if (rc == HALO_OK) {
-            rc = insert_run(im, r, err);
+            rc = insert_run(im, r, NULL, err);
             k->n_imported++;
             k->n_tokens_new += r->n_s;
         }
@@ -796,6 +798,32 @@ static int record_run(mrun *r, const char *source, const halo_measured_run_info 
     return HALO_OK;
 }
 
+/* The run's re-plans (measured_replan), inside the record's transaction. */
+static int insert_replans(const importer *im, sqlite3_int64 id, const halo_measured_run_info *info,
+                          halo_err *err) {
+    if (!info->n_replans)
+        return HALO_OK;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(im->h, "INSERT INTO measured_replan VALUES (?, ?, ?, ?, ?, ?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_fail(im, "preparing measured_replan", err);
+    int rc = HALO_OK;
+    for (int i = 0; rc == HALO_OK && i < info->n_replans; i++) {
+        const halo_measured_replan *p = &info->replans[i];
+        (void)sqlite3_reset(st);
+        (void)sqlite3_bind_int64(st, 1, id);
+        (void)sqlite3_bind_int64(st, 2, i + 1);
+        (void)sqlite3_bind_int64(st, 3, p->token);
+        (void)sqlite3_bind_text(st, 4, p->reason ? p->reason : "", -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 5, p->old_split ? p->old_split : "", -1, SQLITE_STATIC);
+        (void)sqlite3_bind_text(st, 6, p->new_split ? p->new_split : "", -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_fail(im, "measured_replan", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int halo_measured_record(halo_db *db, const char *harness, const char *source,
                          const halo_measured_run_info *info, const double *token_ms, long n_tokens,
                          long long *run_out, halo_err *err) {
@@ -830,8 +858,11 @@ int halo_measured_record(halo_db *db, const char *harness, const char *source,
         rc = sql_fail(&im, "begin", err);
     } else if (rc == HALO_OK) {
         rc = next_run(&im, &r, &r.run, err);
+        sqlite3_int64 id = 0;
         if (rc == HALO_OK)
-            rc = insert_run(&im, &r, err);
+            rc = insert_run(&im, &r, &id, err);
+        if (rc == HALO_OK)
+            rc = insert_replans(&im, id, info, err);
         if (rc == HALO_OK && sqlite3_exec(im.h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
             rc = sql_fail(&im, "commit", err);
         if (rc != HALO_OK)

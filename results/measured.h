@@ -88,6 +88,14 @@ int halo_measured_import(halo_db *db, const halo_measured *m, const char *harnes
 int halo_measured_import_dir(const char *db_path, const char *dir, const char *harness,
                              const char *host, halo_measured_counts *counts, halo_err *err);
 
+/* A re-plan of the runtime scheduler during a measured run (table measured_replan). */
+typedef struct halo_measured_replan {
+    int token;             /* tokens run before the new split applied */
+    const char *reason;    /* borrowed */
+    const char *old_split; /* borrowed: "attn 2,1,1,0 ffn 2,2,1,1" */
+    const char *new_split;
+} halo_measured_replan;
+
 /* One run measured by halo itself (a socket cluster's `halo generate/eval --db`). */
 typedef struct halo_measured_run_info {
     const char *system; /* letters, digits, '-', '_', '.': "halo", "halo-strict", ... */
@@ -99,14 +107,17 @@ typedef struct halo_measured_run_info {
     double missing_pct; /* contributions missing, % of expected; NAN when not reported */
     double wall_s;      /* the run's whole time */
     int failed;         /* 1: status 'failed' (the tokens counted before it are kept) */
+    const halo_measured_replan *replans; /* (n_replans) or NULL: stored in measured_replan */
+    int n_replans;
 } halo_measured_run_info;
 
 /*
  * Stores one run into db in one transaction: a measured_run row (cell system/model/nodes/
  * loss, the loss written with %g; run number one above the highest stored for the same
  * harness, cell and source; host this machine's name; imported_at now) and a measured_token
- * row per token interval token_ms[0..n_tokens) (idx from 1); the run's mean, p50, p90 and max
- * come from the intervals as for an import. `harness` and `source` (what ran: a cluster
+ * row per token interval token_ms[0..n_tokens) (idx from 1), and a measured_replan row per
+ * re-plan in info->replans (idx from 1); the run's mean, p50, p90 and max come from the
+ * intervals as for an import. `harness` and `source` (what ran: a cluster
  * file and its engine settings, say) are borrowed strings; the stored source adds the
  * build ("; halo VERSION (GIT_REV)"). *run_out (may be NULL) receives the run number.
  * Errors: HALO_ERR_ARG (read-only database, a bad harness, system or model name, values out

@@ -1,14 +1,16 @@
--- The halo results database (SQLite), schema version 4.
+-- The halo results database (SQLite), schema version 5.
 --
 -- `halo sweep` (and `halo db import-measured`) creates it (WAL mode) and stamps PRAGMA
--- user_version = 4; a database with a newer version is refused, an older one is migrated
+-- user_version = 5; a database with a newer version is refused, an older one is migrated
 -- only by `halo db migrate`. Every run (one replication of one sweep point) is written in one
 -- transaction: its row in `run` and all its rows in `token`, `device_stat`, `layer_stat`,
 -- `run_axis` and `quality` appear together or not at all.
 --
 -- Version 1 is everything down to the line "-- ==== Version 2"; version 2 added the section
 -- that follows it (measured runs), version 3 the one after "-- ==== Version 3" (the speedup
--- view), version 4 the one after "-- ==== Version 4" (run identity). Each migration (results/db.c) runs its version's section as it is written here, so
+-- view), version 4 the one after "-- ==== Version 4" (run identity), version 5 the one after
+-- "-- ==== Version 5" (re-plans of measured runs). Each migration (results/db.c) runs its
+-- version's section as it is written here, so
 -- a migrated database has exactly the schema of a new one.
 --
 -- Times are stored in milliseconds (REAL) at this edge; the engine counts integer ns.
@@ -317,3 +319,20 @@ CREATE VIEW latest_run AS
     WHERE r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = r.scenario_name
                              ORDER BY max(s.first_seen, s.last_seen) DESC, s.rowid DESC
                              LIMIT 1);
+
+-- ==== Version 5: re-plans of measured runs (issue 15) ====
+
+-- The runtime scheduler's re-plans during a measured run of a socket cluster
+-- (engine.placement scheduled, net/replan.h): after how many tokens the new split applied,
+-- why (what drifted: a link turned lossy or clean, a round trip or speed beyond the band, a
+-- worker lost or back), and the split before and after as groups per device
+-- ("attn 2,1,1,0 ffn 2,2,1,1", the root first). None for a run that did not re-plan.
+CREATE TABLE IF NOT EXISTS measured_replan (
+    measured_run_id INTEGER NOT NULL REFERENCES measured_run(id),
+    idx             INTEGER NOT NULL,   -- from 1, in the order they happened
+    token           INTEGER NOT NULL,   -- tokens run before the new split applied
+    reason          TEXT NOT NULL,
+    old_split       TEXT NOT NULL,
+    new_split       TEXT NOT NULL,
+    PRIMARY KEY (measured_run_id, idx)
+);

@@ -83,7 +83,7 @@ case_results_sweep() {
     check "piped: no progress line, one summary line" test "$(grep -c ETA "$tmp/err"):$(wc -l <"$tmp/out")" = 0:1
     check "6 runs stored (2 points x 3 runs)" test "$(runs "$db")" = 6
     check "WAL mode" test "$(sqlite3 "$db" 'PRAGMA journal_mode')" = wal
-    check "schema version 4" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 4
+    check "schema version 5" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 5
     check "32 token rows per run" test "$(sqlite3 "$db" 'SELECT count(*) FROM token')" = 192
     check "per-layer rows (32 layers)" test "$(sqlite3 "$db" 'SELECT count(*) FROM layer_stat')" = 192
     check "per-device rows (8 devices)" test "$(sqlite3 "$db" 'SELECT count(*) FROM device_stat')" = 48
@@ -295,7 +295,7 @@ case_results_measured() {
     write_measured "$gt"
     expect_ok db import-measured "$db" "$gt"
     check "import: 3 runs, 5 tokens" grep -qxF "$gt: 3 runs (5 tokens) imported into $db, 0 runs (0 tokens) already there" "$tmp/out"
-    check "stored: 3 runs, 5 tokens, schema version 4" test "$(q "$db" 'SELECT count(*) FROM measured_run; SELECT count(*) FROM measured_token; PRAGMA user_version' | tr '\n' ' ')" = "3 5 4 "
+    check "stored: 3 runs, 5 tokens, schema version 5" test "$(q "$db" 'SELECT count(*) FROM measured_run; SELECT count(*) FROM measured_token; PRAGMA user_version' | tr '\n' ' ')" = "3 5 5 "
     expect_ok db import-measured --harness ground-truth "$db" "$gt/"
     check "importing again adds nothing" grep -q ": 0 runs (0 tokens) imported into .*, 3 runs (5 tokens) already there" "$tmp/out"
     check "still 3 runs" test "$(q "$db" 'SELECT count(*) FROM measured_run')" = 3
@@ -362,14 +362,14 @@ case_results_measured() {
         ALTER TABLE run DROP COLUMN queue_drops; ALTER TABLE device_stat DROP COLUMN queue_drops;
         DROP INDEX run_identity; ALTER TABLE run DROP COLUMN copied_from;
         ALTER TABLE run DROP COLUMN resolved; ALTER TABLE run DROP COLUMN point_hash; DROP VIEW measured_cell;
-        DROP TABLE measured_token; DROP TABLE measured_run;
+        DROP TABLE measured_replan; DROP TABLE measured_token; DROP TABLE measured_run;
         CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE r.scenario_hash = (SELECT s.hash
             FROM scenario s WHERE s.name = r.scenario_name ORDER BY s.first_seen DESC, s.rowid
             DESC LIMIT 1); PRAGMA user_version = 1"
-    expect_fail 1 "schema version 1 is older than this halo's 4; run 'halo db migrate" -- report --db "$tmp/v1.db"
+    expect_fail 1 "schema version 1 is older than this halo's 5; run 'halo db migrate" -- report --db "$tmp/v1.db"
     expect_fail 1 "run 'halo db migrate" -- db import-measured "$tmp/v1.db" "$gt"
     expect_ok db migrate "$tmp/v1.db"
-    check "migrate: now version 4" grep -qxF "$tmp/v1.db: schema version 4" "$tmp/out"
+    check "migrate: now version 5" grep -qxF "$tmp/v1.db: schema version 5" "$tmp/out"
     check "migrate: its runs kept" test "$(runs "$tmp/v1.db")" = "$(runs "$tmp/sim.db")"
     check "migrate: the schema of a new database" test "$(q "$tmp/v1.db" .schema)" = "$(q "$tmp/sim.db" .schema)"
     expect_ok db import-measured "$tmp/v1.db" "$gt"

@@ -277,7 +277,8 @@ static void version_1_database_is_refused_then_migrated(void) {
                            "ALTER TABLE run DROP COLUMN resolved; "
                            "ALTER TABLE run DROP COLUMN point_hash; "
                            "DROP VIEW measured_cell; "
-                           "DROP TABLE measured_token; DROP TABLE measured_run; "
+                           "DROP TABLE measured_replan; DROP TABLE measured_token; "
+                           "DROP TABLE measured_run; "
                            "CREATE VIEW latest_run AS SELECT r.* FROM run r WHERE "
                            "r.scenario_hash = (SELECT s.hash FROM scenario s WHERE s.name = "
                            "r.scenario_name ORDER BY s.first_seen DESC, s.rowid DESC LIMIT 1); "
@@ -288,7 +289,7 @@ static void version_1_database_is_refused_then_migrated(void) {
     /* refused for reading and for writing, naming the command that migrates */
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_READ, &err), HALO_ERR_FORMAT);
     ASSERT(db == NULL);
-    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 4");
+    ASSERT_STR_CONTAINS(err.msg, "schema version 1 is older than this halo's 5");
     ASSERT_STR_CONTAINS(err.msg, "halo db migrate");
     ASSERT_EQ(halo_db_new(&db, path, HALO_DB_CREATE, &err), HALO_ERR_FORMAT);
     /* migrated: its run kept, and the schema of a new database, object for object */
