@@ -7,6 +7,7 @@
  * independence.
  */
 #include "core/mat.h"
+#include "core/ops.h"
 #include "core/quant.h"
 #include "core/rng.h"
 #include "tests/test.h"
@@ -503,6 +504,41 @@ static void windows_and_threads(void) {
     free(scratch);
 }
 
+/* f32 products take small matrices with short rows four rows at a time and larger ones one
+   row after the other (core/ops.c): the same results bit for bit, with or without threads and
+   for windows of a wider matrix. */
+static void f32_rows_one_or_four_at_a_time(void) {
+    halo_rng rng;
+    halo_rng_init(&rng, 33);
+
+    enum {
+        ROWS = 4200, /* ROWS x STRIDE floats: more than 1 MiB, one row at a time */
+        STRIDE = 72,
+        COLS = 64, /* short rows: four at a time in small windows */
+        CHUNK = 12 /* 12 rows: four at a time */
+    };
+
+    float *w = malloc((size_t)ROWS * STRIDE * sizeof *w);
+    static float x[COLS], big[ROWS], small[ROWS], pooled[ROWS];
+    ASSERT(w != NULL);
+    fill(w, ROWS * STRIDE, &rng, 1.0f);
+    fill(x, COLS, &rng, 1.0f);
+    halo_pool *pool = NULL;
+    ASSERT_OK(halo_pool_new(&pool, tu_max_threads(2), NULL));
+    for (int c0 = 0; c0 <= STRIDE - COLS; c0 += STRIDE - COLS) {
+        halo_matvec_window(NULL, big, w + c0, STRIDE, x, ROWS, COLS, 0);
+        halo_matvec_window(pool, pooled, w + c0, STRIDE, x, ROWS, COLS, 0);
+        for (int r = 0; r < ROWS; r += CHUNK) {
+            int n = ROWS - r < CHUNK ? ROWS - r : CHUNK;
+            halo_matvec_window(NULL, small + r, w + (size_t)r * STRIDE + c0, STRIDE, x, n, COLS, 0);
+        }
+        ASSERT(memcmp(big, small, sizeof big) == 0);
+        ASSERT(memcmp(big, pooled, sizeof big) == 0);
+    }
+    halo_pool_free(pool);
+    free(w);
+}
+
 /* halo_act quantises once per format and follows halo_act_set. */
 static void act_cache(void) {
     halo_act a;
@@ -537,4 +573,4 @@ static void act_cache(void) {
 TEST_MAIN(TEST(half_roundtrip_is_exact), TEST(type_table), TEST(layouts_read_back),
           TEST(quantisation_error_is_bounded), TEST(activations_quantise_as_documented),
           TEST(kernels_match_the_exact_dot), TEST(sums_of_every_table), TEST(packed_rows),
-          TEST(windows_and_threads), TEST(act_cache))
+          TEST(windows_and_threads), TEST(f32_rows_one_or_four_at_a_time), TEST(act_cache))
