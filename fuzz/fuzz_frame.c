@@ -4,11 +4,12 @@
  * Two halves per input. (1) The input as one received datagram: halo_net_frame_open must
  * refuse it or give a header consistent with its length (forging the tag is not the
  * fuzzer's job). (2) The input as a script of fragments a peer holding the key could send:
- * records of type, src, dst, u16 sequence step, fragment index and count, u16 message bytes,
- * u16 offset and u8 payload length, then the payload. Each is sealed under the key, opened,
- * passed through a replay window per sender and added to that sender's reassembly, as the
- * transport does; a completed message has exactly the announced length (issue 18: a
- * zero-byte multi-fragment message did memcpy(NULL, ..., 0)).
+ * records of type (with the parity and lossy flags in its upper bits), src, dst, u16 sequence
+ * step, fragment index and count, u16 message bytes, u16 offset and u8 payload length, then
+ * the payload. Each is sealed under the key, opened, passed through a replay window per
+ * sender and added to that sender's reassembly, as the transport does; a completed (or
+ * repaired) message has exactly the announced length (issue 18: a zero-byte multi-fragment
+ * message did memcpy(NULL, ..., 0)).
  */
 #include "fuzz/fuzz.h"
 #include "net/frame.h"
@@ -69,8 +70,19 @@ static void script(const uint8_t *data, size_t size) {
             len = size - at;
         const uint8_t *payload = data + at;
         at += len;
-        size_t n = halo_net_seal_fragment(key, type, src, dst, seq[src], idx, count, msg_bytes,
-                                          offset, payload, len, frame, sizeof frame);
+        /* p[0]'s upper bits: the parity and lossy flags (issue 15's parity frames) */
+        halo_net_frame out = {.type = type,
+                              .src = src,
+                              .dst = dst,
+                              .frag_idx = idx,
+                              .frag_count = count,
+                              .payload_bytes = len,
+                              .seq = seq[src],
+                              .msg_bytes = msg_bytes,
+                              .offset_bytes = offset,
+                              .parity = (p[0] >> 2) & 1,
+                              .lossy = (p[0] >> 3) & 1};
+        size_t n = halo_net_frame_seal(key, &out, payload, frame, sizeof frame);
         if (n == 0)
             continue;
         halo_net_frame h;
@@ -83,8 +95,8 @@ static void script(const uint8_t *data, size_t size) {
         const unsigned char *msg;
         int abandoned;
         int res = halo_net_reasm_add(&r[src], &h, frame + HALO_NET_HEADER_BYTES, &msg, &abandoned);
-        FZ_CHECK(res >= HALO_NET_REASM_MORE && res <= HALO_NET_REASM_NOMEM);
-        if (res == HALO_NET_REASM_DONE && h.msg_bytes > 0) {
+        FZ_CHECK(res >= HALO_NET_REASM_MORE && res <= HALO_NET_REASM_REPAIRED);
+        if ((res == HALO_NET_REASM_DONE || res == HALO_NET_REASM_REPAIRED) && h.msg_bytes > 0) {
             FZ_CHECK(msg != NULL);
             volatile unsigned char sink = msg[0] ^ msg[h.msg_bytes - 1];
             (void)sink;
