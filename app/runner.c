@@ -575,13 +575,15 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   "root transport: %llu frames sent, %llu received; dropped %llu injected, "
                   "%llu unauthenticated, %llu replayed, %llu malformed, %llu incomplete, %llu "
                   "stale, %llu outside the session; %llu TCP frames held back; %llu parity "
-                  "frames sent, %llu messages repaired from parity\n",
+                  "frames sent, %llu messages repaired from parity; %llu frames lost on the "
+                  "way in (sequence gaps)\n",
                   (unsigned long long)ns.frames_sent, (unsigned long long)ns.frames_recv,
                   (unsigned long long)ns.injected_drops, (unsigned long long)ns.bad_auth,
                   (unsigned long long)ns.replayed, (unsigned long long)ns.malformed,
                   (unsigned long long)ns.incomplete, (unsigned long long)ns.stale,
                   (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds,
-                  (unsigned long long)ns.parity_sent, (unsigned long long)ns.repaired);
+                  (unsigned long long)ns.parity_sent, (unsigned long long)ns.repaired,
+                  (unsigned long long)ns.gap_frames);
 }
 
 void halo_runner_report(const halo_runner *e, FILE *f) {

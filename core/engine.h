@@ -92,7 +92,8 @@ typedef struct halo_engine_config {
                                and the root gathers the logits (core/node.h); the mesh always
                                splits it */
     int parity;             /* datagram delivery: a parity datagram (XOR of the fragments) after
-                               every message of two or more, so one lost fragment is rebuilt */
+                               every message, so one lost fragment is rebuilt (of a single
+                               datagram: a copy of it) */
     uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 

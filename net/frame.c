@@ -157,13 +157,12 @@ static int check_fields(const unsigned char *f, size_t flen, int n_nodes, halo_n
         h.frag_idx >= h.frag_count + (unsigned)h.parity || h.offset_bytes > h.msg_bytes ||
         flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
         return HALO_NET_VERDICT_MALFORMED;
-    /* a parity: after the last fragment, of a message of two or more, F * (count - 1) <
-       msg_bytes <= F * count for its length F */
-    if (h.parity &&
-        (h.frag_idx != h.frag_count || h.frag_count < 2 || h.offset_bytes != 0 || flen == 0 ||
-         (h.type != HALO_NET_FRAME_DATA && h.type != HALO_NET_FRAME_CONTROL) ||
-         (uint64_t)flen * (h.frag_count - 1) >= h.msg_bytes ||
-         (uint64_t)flen * h.frag_count < h.msg_bytes))
+    /* a parity: after the last fragment, F * (count - 1) < msg_bytes <= F * count for its
+       length F (of a single fragment: F = msg_bytes, a copy of the message) */
+    if (h.parity && (h.frag_idx != h.frag_count || h.offset_bytes != 0 || flen == 0 ||
+                     (h.type != HALO_NET_FRAME_DATA && h.type != HALO_NET_FRAME_CONTROL) ||
+                     (uint64_t)flen * (h.frag_count - 1) >= h.msg_bytes ||
+                     (uint64_t)flen * h.frag_count < h.msg_bytes))
         return HALO_NET_VERDICT_MALFORMED;
     if (h.msg_bytes > HALO_NET_MAX_MESSAGE_BYTES)
         return HALO_NET_VERDICT_OVERSIZED;

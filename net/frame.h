@@ -51,7 +51,9 @@ enum halo_net_frame_type {
        frag_count fragments each padded with zeros to the parity's length (the fragment size
        F). Its frag_idx is frag_count (sequence number: the first fragment's + frag_count),
        its offset 0, and F * (frag_count - 1) < msg_bytes <= F * frag_count. With it a
-       receiver rebuilds any one lost fragment of the message without a round trip. */
+       receiver rebuilds any one lost fragment of the message without a round trip. The
+       parity of a single-fragment message (frag_count 1, frag_idx 1, F = msg_bytes) is a
+       copy of it: a duplicate datagram with its own sequence number. */
     HALO_NET_FRAME_PARITY = 0x20,
     /* flag (issue 15), on any frame: its sender lost or repaired a message from the frame's
        destination lately and asks it for parity frames (parity "on loss") */
@@ -228,6 +230,8 @@ void halo_net_reasm_free(halo_net_reasm *r);
  * (which leaves a message in progress alone) or a zero-byte one, else r's buffer, valid
  * until the next add or free. Returns an enum halo_net_reasm_result.
  *
+ * The parity of a single-fragment message (its copy) is DONE as the fragment itself is: the
+ * caller, which knows whether the original was delivered, tells them apart by h->parity.
  * Parity (h->parity): a message whose fragments are all in but one, and its parity, is
  * complete: the missing fragment is the XOR of the parity and the others
  * (HALO_NET_REASM_REPAIRED). A parity or fragment of the message completed last is SPARE.

@@ -1,7 +1,7 @@
 /*
  * The socket transports (net/transport.h): endpoints and TCP connections, the send path
  * (fragmenting, sealing, the seeded loss/delay layer), the receive path (what a frame's
- * verdict costs, the replay window and reassembly per sender, delivery through the event
+ * verdict costs, the replay window, reassembly and loss seen per link, delivery through the event
  * queue), and the ppoll loop that runs timers and sockets. Frames themselves are
  * net/frame.c's; sockets are made by net/addr.c.
  */
@@ -40,6 +40,9 @@ enum {
 #define DEFAULT_PREAUTH_NS    2000000000ull
 #define ACCEPT_BACKOFF_MIN_NS 10000000ull   /* 10 ms */
 #define ACCEPT_BACKOFF_MAX_NS 1000000000ull /* 1 s */
+#define RESTART_GAP                                                    \
+    (1u << 20) /* a jump in a link's sequence numbers beyond this is a \
+                  restarted sender, not a loss */
 
 /* ==== State ==== */
 
@@ -73,27 +76,36 @@ typedef struct endpoint {
     uint64_t accept_backoff_ns; /* the last pause; doubles while accept keeps failing */
 } endpoint;
 
-typedef struct peer {
-    halo_net_addr addr; /* len 0: not known (yet) */
-    /* receive side, per sender */
+/* One local endpoint and one remote node: the receive side of what that node sends to the
+   endpoint's node and the send side of what the endpoint's node sends to it. Sequence
+   numbers count per link (issue 15), so a gap in them is a frame lost on this link. */
+typedef struct chan {
+    /* receive side */
     halo_net_replay replay;
     uint64_t delivered_seq; /* first sequence number of the last delivered message */
-    uint64_t last_heard_ns;
-    uint64_t rx_frames; /* frames accepted from this sender (halo_net_peer_rx) */
-    uint64_t refusals;
+    uint64_t rx_frames;     /* frames accepted on this link (halo_net_peer_rx) */
+    uint64_t rx_gap_frames; /* sequence numbers skipped: frames lost on the way */
     halo_net_reasm reasm;
+    uint64_t rx_loss_until_ns; /* a frame on this link was lost (a gap in its sequence
+                                  numbers) or a message repaired lately: frames back carry
+                                  HALO_NET_FRAME_LOSSY until then */
+    /* send side */
+    uint64_t next_seq;
+    uint64_t tx_parity_until_ns; /* HALO_NET_PARITY_ON_LOSS: the remote asked for parity;
+                                    send it parity frames until then */
+} chan;
+
+typedef struct peer {
+    halo_net_addr addr; /* len 0: not known (yet) */
+    uint64_t last_heard_ns;
+    uint64_t refusals;
     /* session keys with this node (net/session.h), when has_session */
     halo_net_session session;
     int has_session;
     /* send side, per local sender */
-    uint64_t next_seq;
     halo_rng rng;
-    uint64_t release_ns;         /* loss layer: frames to this peer leave in order, not before */
-    uint64_t rx_loss_until_ns;   /* a message from this peer was lost or repaired lately:
-                                    frames to it carry HALO_NET_FRAME_LOSSY until then */
-    uint64_t tx_parity_until_ns; /* HALO_NET_PARITY_ON_LOSS: it asked for parity; send it
-                                    parity frames until then */
-    int held;                    /* loss layer: frames to this peer waiting in the event queue */
+    uint64_t release_ns; /* loss layer: frames to this peer leave in order, not before */
+    int held;            /* loss layer: frames to this peer waiting in the event queue */
     /* local */
     halo_recv_fn recv;
     void *recv_ctx;
@@ -113,6 +125,7 @@ typedef struct net {
     uint64_t preauth_timeout_ns; /* an accepted connection must authenticate within this */
     size_t rx_round;             /* poll rounds: where the strangers' turn starts (poll_once) */
     peer *peers;
+    chan *chans; /* (n_eps, n_nodes): chans[ep * n_nodes + node] */
     endpoint *eps;
     int n_eps;
     halo_evq *q;
@@ -133,6 +146,11 @@ typedef struct net {
 
 static net *as_net(halo_transport *t) {
     return (net *)t;
+}
+
+/* The link between local endpoint ep_idx and node `node`. */
+static chan *chan_of(net *n, int ep_idx, int node) {
+    return &n->chans[(size_t)ep_idx * (size_t)n->n_nodes + (size_t)node];
 }
 
 static uint64_t mono_ns(void) {
@@ -356,10 +374,10 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
         return HALO_FAIL(err, HALO_ERR_CLOSED, "net: no address for node %d yet", dst);
     size_t frag = n->kind == HALO_NET_KIND_UDP ? n->mtu - HALO_NET_OVERHEAD_BYTES : TCP_FRAG_BYTES;
     unsigned count = len == 0 ? 1 : (unsigned)((len + frag - 1) / frag);
-    peer *s = &n->peers[src];
     int ep_idx = (int)(ep - n->eps);
+    chan *l = chan_of(n, ep_idx, dst);
     uint64_t now = now_of(n);
-    int lossy = now < d->rx_loss_until_ns;
+    int lossy = now < l->rx_loss_until_ns;
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
@@ -369,7 +387,7 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
                             .frag_idx = i,
                             .frag_count = count,
                             .payload_bytes = part,
-                            .seq = s->next_seq++,
+                            .seq = l->next_seq++,
                             .msg_bytes = (uint32_t)len,
                             .offset_bytes = (uint32_t)off,
                             .lossy = lossy};
@@ -380,12 +398,14 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
             return rc;
     }
     int parity = n->parity == HALO_NET_PARITY_ALWAYS ||
-                 (n->parity == HALO_NET_PARITY_ON_LOSS && now < d->tx_parity_until_ns);
-    if (parity && n->kind == HALO_NET_KIND_UDP && count >= 2 &&
+                 (n->parity == HALO_NET_PARITY_ON_LOSS && now < l->tx_parity_until_ns);
+    if (parity && n->kind == HALO_NET_KIND_UDP && len > 0 &&
         (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)) {
-        /* the XOR of the fragments, each padded to `frag` bytes with zeros */
+        /* the XOR of the fragments, each padded to `frag` bytes with zeros; of a single
+           fragment, the fragment itself (a copy of the message: issue 15) */
         const unsigned char *m = msg;
-        memcpy(n->par, m, frag);
+        size_t par_bytes = count >= 2 ? frag : len;
+        memcpy(n->par, m, par_bytes);
         for (unsigned i = 1; i < count; i++) {
             size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
             for (size_t k = 0; k < part; k++)
@@ -396,8 +416,8 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
                             .dst = dst,
                             .frag_idx = count,
                             .frag_count = count,
-                            .payload_bytes = frag,
-                            .seq = s->next_seq++,
+                            .payload_bytes = par_bytes,
+                            .seq = l->next_seq++,
                             .msg_bytes = (uint32_t)len,
                             .offset_bytes = 0,
                             .parity = 1,
@@ -504,13 +524,15 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return -1;
     }
     peer *p = &n->peers[src];
-    if (!halo_net_replay_accept(&p->replay, h.seq)) {
+    chan *l = chan_of(n, (int)(ep - n->eps), src);
+    uint64_t top = l->replay.have_seq ? l->replay.top_seq : 0;
+    if (!halo_net_replay_accept(&l->replay, h.seq)) {
         n->stats.replayed++;
         return 0;
     }
     n->stats.frames_recv++;
     n->stats.bytes_recv += len;
-    p->rx_frames++;
+    l->rx_frames++;
     p->last_heard_ns = now_of(n);
     if (p->last_heard_ns == 0)
         p->last_heard_ns = 1;
@@ -519,7 +541,14 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
     else if (from && !halo_net_addr_equal(&p->addr, from))
         p->addr = *from;
     if (h.lossy)
-        p->tx_parity_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
+        l->tx_parity_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
+    /* numbers skipped on this link are frames lost on the way (a jump beyond RESTART_GAP is
+       a restarted sender, which numbers from its clock): ask for parity (issue 15) */
+    if (top && h.seq > top + 1 && h.seq - top - 1 <= RESTART_GAP) {
+        l->rx_gap_frames += h.seq - top - 1;
+        l->rx_loss_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
+        n->stats.gap_frames += h.seq - top - 1;
+    }
     if (h.type == HALO_NET_FRAME_PING) {
         /* A daemon answers only for a node it really hosts: a worker restarted since its
            join (no node yet) stays silent, so the root sees it lost and joins it again. */
@@ -531,23 +560,30 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         return 0;
     const unsigned char *msg;
     int abandoned;
-    int r = halo_net_reasm_add(&p->reasm, &h, payload, &msg, &abandoned);
+    int r = halo_net_reasm_add(&l->reasm, &h, payload, &msg, &abandoned);
     if (abandoned)
         n->stats.incomplete++;
     if (r == HALO_NET_REASM_INCONSISTENT)
         n->stats.malformed++;
+    uint64_t first = h.seq - h.frag_idx; /* a parity's frag_idx is frag_count: the same */
+    if (r == HALO_NET_REASM_DONE && h.parity && h.frag_count == 1) {
+        /* the copy of a single-frame message: spare when the original came (or a later
+           message did), else it stands in for the lost original */
+        if (l->delivered_seq && first <= l->delivered_seq)
+            return 0;
+        r = HALO_NET_REASM_REPAIRED;
+    }
     if (r == HALO_NET_REASM_REPAIRED)
         n->stats.repaired++;
     if (abandoned || r == HALO_NET_REASM_REPAIRED) /* this peer's messages lose: ask for parity */
-        p->rx_loss_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
+        l->rx_loss_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
     if (r != HALO_NET_REASM_DONE && r != HALO_NET_REASM_REPAIRED)
         return 0;
-    uint64_t first = h.seq - h.frag_idx; /* a parity's frag_idx is frag_count: the same */
-    if (p->delivered_seq && first <= p->delivered_seq) {
+    if (l->delivered_seq && first <= l->delivered_seq) {
         n->stats.stale++;
         return 0;
     }
-    p->delivered_seq = first;
+    l->delivered_seq = first;
     deliver_later(n, h.type, src, dst, msg, h.msg_bytes);
     return 0;
 }
@@ -1022,14 +1058,15 @@ static void net_destroy(halo_transport *t) {
         if (n->eps[e].fd >= 0)
             (void)close(n->eps[e].fd);
     }
-    for (int i = 0; n->peers && i < n->n_nodes; i++) {
-        halo_net_reasm_free(&n->peers[i].reasm);
+    for (size_t i = 0; n->chans && i < (size_t)n->n_eps * (size_t)n->n_nodes; i++)
+        halo_net_reasm_free(&n->chans[i].reasm);
+    for (int i = 0; n->peers && i < n->n_nodes; i++)
         sodium_memzero(&n->peers[i].session, sizeof n->peers[i].session);
-    }
     sodium_memzero(n->key, sizeof n->key);
     free(n->pfds);
     free(n->pconns);
     free(n->eps);
+    free(n->chans);
     free(n->peers);
     free(n);
 }
@@ -1136,22 +1173,25 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
         n_eps += cfg->local[i] != 0;
     n->n_eps = n->wildcard ? 1 : n_eps;
     n->eps = calloc((size_t)(n->n_eps ? n->n_eps : 1), sizeof *n->eps);
-    int rc = n->peers && n->eps ? halo_evq_new(&n->q, err)
-                                : HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory");
+    n->chans = calloc((size_t)(n->n_eps ? n->n_eps : 1) * (size_t)n->n_nodes, sizeof *n->chans);
+    int rc = n->peers && n->eps && n->chans ? halo_evq_new(&n->q, err)
+                                            : HALO_FAIL(err, HALO_ERR_NOMEM, "net: out of memory");
     if (rc != HALO_OK) {
         free(n->peers);
         free(n->eps);
+        free(n->chans);
         free(n);
         return rc;
     }
     for (int e = 0; e < n->n_eps; e++)
         n->eps[e].fd = -1;
     uint64_t seq0 = halo_net_wall_ns();
-    for (int i = 0; i < n->n_nodes; i++) {
-        halo_net_replay_init(&n->peers[i].replay);
-        halo_net_reasm_init(&n->peers[i].reasm);
+    for (int i = 0; i < n->n_nodes; i++)
         n->peers[i].ep = -1;
-        n->peers[i].next_seq = seq0;
+    for (size_t i = 0; i < (size_t)n->n_eps * (size_t)n->n_nodes; i++) {
+        halo_net_replay_init(&n->chans[i].replay);
+        halo_net_reasm_init(&n->chans[i].reasm);
+        n->chans[i].next_seq = seq0;
     }
     halo_net_set_loss(&n->base, cfg->loss_rate, cfg->delay_ns, cfg->seed);
     rc = bind_endpoints(n, cfg, err);
@@ -1208,9 +1248,9 @@ int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err) {
 
 void halo_net_peer_rx(halo_transport *t, int node, uint64_t *frames, uint64_t *top_seq) {
     net *n = as_net(t);
-    int ok = node >= 0 && node < n->n_nodes;
-    *frames = ok ? n->peers[node].rx_frames : 0;
-    *top_seq = ok && n->peers[node].replay.have_seq ? n->peers[node].replay.top_seq : 0;
+    const chan *l = node >= 0 && node < n->n_nodes && n->n_eps > 0 ? chan_of(n, 0, node) : NULL;
+    *frames = l ? l->rx_frames : 0;
+    *top_seq = l && l->replay.have_seq ? l->replay.top_seq : 0;
 }
 
 uint64_t halo_net_last_heard_ns(halo_transport *t, int node) {

@@ -13,10 +13,11 @@
  * each other on a connection.
  *
  * Receive path: frames that are malformed, oversized, unauthenticated, replayed (a 64-entry
- * sliding window per sender over its sequence numbers), mis-addressed or stale are dropped
+ * sliding window per link over its sequence numbers), mis-addressed or stale are dropped
  * and counted; nothing a peer sends can crash the process or make it allocate more than
- * HALO_NET_MAX_MESSAGE_BYTES per sender. A sender's sequence numbers start at its wall
- * clock in nanoseconds, so a restarted sender is accepted and old frames are not.
+ * HALO_NET_MAX_MESSAGE_BYTES per sender. Sequence numbers count per link (sending node,
+ * receiving node; issue 15: a gap in them is a frame lost on that link) and start at the
+ * sender's wall clock in nanoseconds, so a restarted sender is accepted and old frames are not.
  * Accepted TCP connections are admitted under a cap, must authenticate within a timeout,
  * buffer at most one frame until they do, and each gets a bounded share of every poll
  * round; when accept fails for lack of fds the listening socket rests instead of spinning.
@@ -80,18 +81,20 @@ typedef struct halo_net_config {
        (halo_net_set_session); under the cluster key alone they are dropped (bad_session).
        CONTROL frames (the JOIN/JACK key exchange) always travel under the cluster key. */
     int require_session;
-    /* UDP (issue 15): enum halo_net_parity. A parity frame after the fragments of a message
-       of two or more, the XOR of its fragments (net/frame.h, HALO_NET_FRAME_PARITY): a
-       receiver rebuilds any one lost fragment without a round trip. Receivers always use a
-       parity that comes. */
+    /* UDP (issue 15): enum halo_net_parity. A parity frame after the fragments of a
+       message, the XOR of its fragments (net/frame.h, HALO_NET_FRAME_PARITY): a receiver
+       rebuilds any one lost fragment without a round trip; of a single-datagram message it
+       is a copy, which stands in for a lost original. Receivers always use a parity that
+       comes. */
     int parity;
 } halo_net_config;
 
 enum halo_net_parity {
     HALO_NET_PARITY_OFF = 0,
-    HALO_NET_PARITY_ALWAYS = 1, /* after every message of two or more fragments */
-    /* only to a node that asked for it lately: a node that lost (a message abandoned
-       incomplete) or repaired a message from another flags every frame it sends to it
+    HALO_NET_PARITY_ALWAYS = 1, /* after every DATA and CONTROL message */
+    /* only to a node that asked for it lately: a node that lost a frame from another (a gap
+       in the link's sequence numbers), or lost (abandoned incomplete) or repaired a message
+       from it, flags every frame it sends to it
        HALO_NET_FRAME_LOSSY for HALO_NET_PARITY_HOLD_NS, and that one sends parity to it
        until HALO_NET_PARITY_HOLD_NS after the last such frame: no loss, no parity */
     HALO_NET_PARITY_ON_LOSS = 2,
@@ -147,10 +150,10 @@ int halo_net_ping(halo_transport *t, int src, int dst, halo_err *err);
 uint64_t halo_net_last_heard_ns(halo_transport *t, int node);
 
 /*
- * What arrived from sender `node`: frames accepted (*frames) and the highest sequence number
- * accepted (*top_seq, 0 before any). A sender numbers every frame it sends, so between two
- * calls the growth of top_seq less the growth of frames is what was lost on the way (or sent
- * elsewhere: exact for a worker, which talks to the root only); the runtime scheduler
+ * What arrived from sender `node` at the first local node (the only one of a cluster
+ * process): frames accepted (*frames) and the highest sequence number accepted (*top_seq, 0
+ * before any). A sender numbers the frames of each link, so between two calls the growth of
+ * top_seq less the growth of frames is what was lost on the way; the runtime scheduler
  * measures links with it (net/replan.h).
  */
 void halo_net_peer_rx(halo_transport *t, int node, uint64_t *frames, uint64_t *top_seq);
@@ -173,7 +176,10 @@ typedef struct halo_net_stats {
     uint64_t incomplete;               /* messages lost to a missing fragment */
     uint64_t parity_sent;              /* parity frames sent (config parity) */
     uint64_t repaired;                 /* messages completed by rebuilding a lost fragment
-                                          from their parity */
+                                          from their parity (or delivered from the copy of a
+                                          single-frame message whose original was lost) */
+    uint64_t gap_frames;               /* sequence numbers skipped on the links: frames lost
+                                          on the way (issue 15) */
     uint64_t injected_drops;           /* frames the loss layer dropped */
     uint64_t injected_holds;           /* TCP frames the loss layer held back */
     uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */

@@ -519,8 +519,9 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
     uint64_t charged = message_bytes(data, len, msg);
     uint64_t frag = (uint64_t)(up->spec.mtu_bytes - UDP_IP_HEADER);
     int n_frag = fragments(s, src, charged);
-    /* parity: one more fragment, the XOR of the others, sent last (net/transport.h) */
-    int n_sent = n_frag + (s->parity && msg == MSG_APP && n_frag >= 2);
+    /* parity: one more fragment, the XOR of the others, sent last (net/transport.h); of a
+       single-fragment message a copy of it, as long as the message */
+    int n_sent = n_frag + (s->parity && msg == MSG_APP && charged > 0);
     dgram *d = calloc(1, sizeof *d);
     if (!d) {
         free(data);
@@ -540,8 +541,8 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
             dgram_fragment_done(s, d, 1);
             continue;
         }
-        uint64_t bytes =
-            i + 1 < n_frag || i == n_frag ? frag : charged - frag * (uint64_t)(n_frag - 1);
+        uint64_t last = charged - frag * (uint64_t)(n_frag - 1); /* the last fragment's */
+        uint64_t bytes = i + 1 < n_frag ? frag : i == n_frag && n_frag >= 2 ? frag : last;
         *p = (packet){.kind = 0,
                       .src = src,
                       .dst = dst,

@@ -412,8 +412,15 @@ static void parity_frame_opens_and_its_fields_are_judged(void) {
     b.frag_idx = 2; /* not after the last fragment */
     ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
     b = h;
-    b.frag_idx = b.frag_count = 1; /* a single-fragment message has none */
+    b.frag_idx = b.frag_count = 1; /* a single-fragment message's parity: a copy of it */
     b.msg_bytes = 12;
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_OK);
+    b.msg_bytes = 13; /* shorter than the message */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b.msg_bytes = 11; /* longer than the message */
+    ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
+    b.msg_bytes = 12;
+    b.frag_idx = 0; /* not after the fragment */
     ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
     b = h;
     b.payload_bytes = 10; /* 10 * 3 < 31: not the fragment size */
@@ -432,6 +439,34 @@ static void parity_frame_opens_and_its_fields_are_judged(void) {
     ASSERT_EQ(verdict_of(&b, key), HALO_NET_VERDICT_MALFORMED);
 }
 
+/* Issue 15: the parity of a single-fragment message is a copy of it (frag_idx 1 of 1, the
+   next sequence number): the reassembly completes it as it does the original, and it leaves
+   a message in progress alone; the transport tells the two apart by the flag. */
+static void single_fragment_parity_is_a_copy(void) {
+    ASSERT(sodium_init() >= 0);
+    const char text[] = "one datagram";
+    size_t len = sizeof text - 1;
+    halo_net_frame p = frag(500, 1, 1, (uint32_t)len, 0, len);
+    p.parity = 1;
+    size_t n = halo_net_frame_seal(key, &p, text, buf, sizeof buf);
+    halo_net_frame o;
+    ASSERT_EQ(halo_net_frame_open(key, buf, n, sizeof buf, 4, &o), HALO_NET_VERDICT_OK);
+    ASSERT_EQ(o.parity, 1);
+    ASSERT_EQ(o.seq - o.frag_idx, 500); /* names the original's sequence number */
+    halo_net_reasm r;
+    halo_net_reasm_init(&r);
+    const unsigned char *msg;
+    int abandoned;
+    halo_net_frame f0 = frag(400, 0, 3, 31, 0, 12);
+    ASSERT_EQ(halo_net_reasm_add(&r, &f0, text, &msg, &abandoned), HALO_NET_REASM_MORE);
+    ASSERT_EQ(halo_net_reasm_add(&r, &o, buf + HALO_NET_HEADER_BYTES, &msg, &abandoned),
+              HALO_NET_REASM_DONE);
+    ASSERT_EQ(abandoned, 0);
+    ASSERT(memcmp(msg, text, len) == 0);
+    ASSERT_EQ(r.count, 3); /* the message in progress is still there */
+    halo_net_reasm_free(&r);
+}
+
 TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(seal_refuses_what_does_not_fit), TEST(open_judges_authenticated_fields),
           TEST(open_judges_bytes_before_the_tag),
@@ -441,4 +476,5 @@ TEST_MAIN(TEST(sealed_frame_opens_with_its_header_and_payload),
           TEST(session_frames_are_encrypted_and_any_change_is_detected),
           TEST(zero_byte_message_in_fragments_completes),
           TEST(parity_rebuilds_any_one_lost_fragment),
-          TEST(parity_frame_opens_and_its_fields_are_judged))
+          TEST(parity_frame_opens_and_its_fields_are_judged),
+          TEST(single_fragment_parity_is_a_copy))
