@@ -540,6 +540,11 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         c->peer = src;
     else if (from && !halo_net_addr_equal(&p->addr, from))
         p->addr = *from;
+    if (top && h.seq > top + RESTART_GAP) {
+        /* a restarted sender (a new root for a worker daemon): what the link lost before
+           says nothing about the new one */
+        l->rx_loss_until_ns = l->tx_parity_until_ns = 0;
+    }
     if (h.lossy)
         l->tx_parity_until_ns = p->last_heard_ns + HALO_NET_PARITY_HOLD_NS;
     /* numbers skipped on this link are frames lost on the way (a jump beyond RESTART_GAP is
