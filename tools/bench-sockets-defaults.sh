@@ -9,9 +9,13 @@
 #   HALO 0% / strict TCP 0%  (a clean network costs HALO nothing: at most 1.0x)
 #   missing contributions at 0% (deadlines never drop work that is merely slow)
 #   perplexity at 5% / 0%    (bundled model, teacher-forced over the first stories; loopback)
+#   dllama 5% / HALO 5%      (netns with --dllama: distributed-llama at 0% and 5% kernel drops
+#                             in the same namespaces and rounds; HALO at least 10x faster)
 #
 #   tools/bench-sockets-defaults.sh [--rounds N] [--tokens N] [--stories K]
-#                                   [--big MODEL.bin TOKENIZER.bin] [--modes "loopback netns"]
+#                                   [--big MODEL.bin TOKENIZER.bin [DLLAMA_M DLLAMA_T]]
+#                                   [--modes "loopback netns"] [--dllama BIN]
+#                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
 #                                   [--bin PATH] [--write FILE]
 #
 # Modes: loopback (127.0.0.1, loss injected by the transports: `inject:`), netns (the root in
@@ -21,8 +25,16 @@
 # tokenizer from `halo_dllama_files random-tokenizer 32000 T` and a predictor from `halo
 # calibrate`: the halo preset needs MODEL.pred beside it). --write FILE puts the table between
 # FILE's lines `<!-- bench-sockets-defaults.sh: begin -->` and `... end -->`
-# (tools/splice-doc.sh). Every process and namespace it makes is removed on exit (trap); it
-# talks only to 127.0.0.1 and the addresses inside its namespaces.
+# (tools/splice-doc.sh). --dllama BIN (distributed-llama v0.16.4's `dllama`, as
+# tools/ground-truth.sh builds it) adds, in netns mode only, distributed-llama on the same
+# model with its own 3 workers in the workers' namespace (f32 weights and sync buffer, one
+# thread, --net-turbo 0, workers started per run: they serve one root each) at 0% and 5% in
+# every round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for
+# it: DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
+# bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
+# Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
+# per-round values follow it. Every process and namespace it makes is removed on exit (trap);
+# it talks only to 127.0.0.1 and the addresses inside its namespaces.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,13 +48,23 @@ tokens=48
 stories=3
 modes="loopback"
 write=""
-big_model="" big_tok=""
+big_model="" big_tok="" big_dm="" big_dt=""
+dllama=""
+dl_bundled_m=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
+dl_bundled_t=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.t
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=${2:?}; shift ;;
     --tokens) tokens=${2:?}; shift ;;
     --stories) stories=${2:?}; shift ;;
-    --big) big_model=${2:?}; big_tok=${3:?}; shift 2 ;;
+    --big)
+        big_model=${2:?}; big_tok=${3:?}; shift 2
+        if [ $# -ge 3 ] && [ "${2#--}" = "$2" ] && [ "${3#--}" = "$3" ]; then
+            big_dm=$2; big_dt=$3; shift 2
+        fi
+        ;;
+    --dllama) dllama=${2:?}; shift ;;
+    --dllama-bundled) dl_bundled_m=${2:?}; dl_bundled_t=${3:?}; shift 2 ;;
     --modes) modes=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
@@ -109,6 +131,35 @@ one() {
     echo "$ms ${miss:-0}"
 }
 
+# one_dllama LOSS DLLAMA_M DLLAMA_T: distributed-llama (netns) with three fresh workers in
+# the workers' namespace at kernel loss LOSS; prints its ms/token (nan when it failed)
+dl_port=$((20000 + $$ % 10000))
+one_dllama() {
+    local loss=$1 dm=$2 dt=$3 addrs=() i out=$tmp/dl.out ms=nan
+    for i in 1 2 3; do
+        dl_port=$((dl_port + 1))
+        [ $dl_port -lt 60000 ] || dl_port=20001
+        ip netns exec "$NS_W" "$dllama" worker --host "$IP_W" --port "$dl_port" --nthreads 1 \
+            --net-turbo 0 >"$tmp/dw-$i.log" 2>&1 &
+        echo $! >"$tmp/dw-$i.pid"
+        addrs+=("$IP_W:$dl_port")
+    done
+    sleep 0.5
+    kernel_loss "$loss"
+    if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
+        --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
+        --steps $((tokens + 5)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
+        --workers "${addrs[@]}" >"$out" 2>&1; then
+        ms=$(awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out")
+    else
+        { log "dllama at loss $loss failed:"; tail -5 "$out"; } >&2
+    fi
+    kernel_loss 0
+    stop_pids "$tmp" dw
+    wait 2>/dev/null || true
+    echo "${ms:-nan}"
+}
+
 # ppl LOSS ADDRS: perplexity of the bundled model through the cluster (loopback)
 ppl() {
     local f=$tmp/e.yaml
@@ -118,8 +169,9 @@ ppl() {
         sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p'
 }
 
-bench_model() { # MODE NAME MODEL TOK
-    local mode=$1 name=$2 model=$3 tok=$4 r udp tcp
+bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
+    local mode=$1 name=$2 model=$3 tok=$4 dm=${5:-} dt=${6:-} r udp tcp dl=0
+    [ "$mode" = netns ] && [ -n "$dllama" ] && [ -n "$dm" ] && dl=1
     udp=$(workers "$mode" "$model" udp)
     tcp=$(workers "$mode" "$model" tcp)
     : >"$tmp/rows"
@@ -129,6 +181,10 @@ bench_model() { # MODE NAME MODEL TOK
         echo "$r sudp0 $(one "$mode" sudp 0 "$model" "$tok" "$udp")" >>"$tmp/rows"
         echo "$r halo0 $(one "$mode" halo 0 "$model" "$tok" "$udp")" >>"$tmp/rows"
         echo "$r halo5 $(one "$mode" halo 0.05 "$model" "$tok" "$udp")" >>"$tmp/rows"
+        if [ $dl = 1 ]; then
+            echo "$r dl0 $(one_dllama 0 "$dm" "$dt") 0" >>"$tmp/rows"
+            echo "$r dl5 $(one_dllama 0.05 "$dm" "$dt") 0" >>"$tmp/rows"
+        fi
     done
     local pp="-"
     if [ "$name" = stories260K ] && [ "$mode" = loopback ]; then
@@ -139,7 +195,7 @@ bench_model() { # MODE NAME MODEL TOK
     fi
     stop_workers
     cp "$tmp/rows" "$tmp/rows-$mode-$name"
-    awk -v name="$name" -v mode="$mode" -v pp="$pp" '
+    awk -v name="$name" -v mode="$mode" -v pp="$pp" -v dl=$dl -v per="$tmp/per-round" '
         function median(a, n,    i, j, t) {
             for (i = 2; i <= n; i++)
                 for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -163,9 +219,24 @@ bench_model() { # MODE NAME MODEL TOK
             for (r = 1; r <= R; r++) { if (x[r] < lo0) lo0 = x[r]; if (x[r] > hi0) hi0 = x[r] }
             for (r = 1; r <= R; r++) x[r] = v[r, "sudp0"] / v[r, "strict0"]
             qu = median(x, R)
-            printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | **%.2fx** (%.2f-%.2f) | **%.2fx** (%.2f-%.2f) | %.2fx | %.2f%% (max %.2f%%) | %.2f%% | %s |\n",
+            d0 = d5 = dq = "-"
+            if (dl) {
+                for (r = 1; r <= R; r++) x[r] = v[r, "dl0"]
+                d0 = sprintf("%.3f", median(x, R))
+                for (r = 1; r <= R; r++) x[r] = v[r, "dl5"]
+                d5 = sprintf("%.3f", median(x, R))
+                lo = 1e9; hi = 0; list = ""
+                for (r = 1; r <= R; r++) {
+                    x[r] = v[r, "dl5"] / v[r, "halo5"]
+                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+                    list = list sprintf(" %.1f", x[r])
+                }
+                dq = sprintf("**%.1fx** (%.1f-%.1f)", median(x, R), lo, hi)
+                printf "%s, %s: dllama 5%% / HALO 5%% per round:%s\n", mode, name, list >>per
+            }
+            printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | **%.2fx** (%.2f-%.2f) | **%.2fx** (%.2f-%.2f) | %.2fx | %.2f%% (max %.2f%%) | %.2f%% | %s | %s | %s | %s |\n",
                 mode, name, med["strict0"], med["sudp0"], med["halo0"], med["halo5"], q5, lo5, hi5,
-                q0, lo0, hi0, qu, mis["halo0"], mx["halo0"], mis["halo5"], pp
+                q0, lo0, hi0, qu, mis["halo0"], mx["halo0"], mis["halo5"], pp, d0, d5, dq
         }' "$tmp/rows"
 }
 
@@ -176,20 +247,29 @@ out=$tmp/table.md
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
     echo "(range over the rounds in brackets)."
     echo
-    echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% | dllama 0% | dllama 5% | dllama 5% / HALO 5% |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 } >"$out"
+: >"$tmp/per-round"
 for mode in $modes; do
     case "$mode" in
     loopback) ;;
     netns) setup_netns || continue ;;
     *) log "unknown mode $mode"; exit 2 ;;
     esac
-    bench_model "$mode" stories260K "$repo/models/stories260K.bin" "$repo/models/tok512.bin" >>"$out"
+    dm="" dt=""
+    [ -e "$dl_bundled_m" ] && [ -e "$dl_bundled_t" ] && dm=$dl_bundled_m dt=$dl_bundled_t
+    bench_model "$mode" stories260K "$repo/models/stories260K.bin" "$repo/models/tok512.bin" \
+        "$dm" "$dt" >>"$out"
     if [ -n "$big_model" ]; then
-        bench_model "$mode" "$(basename "$big_model" .bin)" "$big_model" "$big_tok" >>"$out"
+        bench_model "$mode" "$(basename "$big_model" .bin)" "$big_model" "$big_tok" "$big_dm" \
+            "$big_dt" >>"$out"
     fi
 done
+if [ -s "$tmp/per-round" ]; then
+    echo >>"$out"
+    sed 's/$/./' "$tmp/per-round" >>"$out"
+fi
 cat "$out"
 [ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-defaults.sh <"$out"
 exit 0
