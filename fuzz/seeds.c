@@ -313,6 +313,13 @@ static void frame_seeds(void) {
     frag(&b, 1, 3, 0, 1, 1, 3, 0, 0, "");
     frag(&b, 1, 3, 0, 1, 2, 3, 0, 0, "");
     save("frame", "empty-fragments", &b);
+    /* issue 15: a single-datagram message's parity is a copy of it (type 5: DATA with the
+       parity flag, fragment 1 of 1), after its original, then in place of a lost one */
+    b.n = 0;
+    frag(&b, 1, 1, 0, 1, 0, 1, 3, 0, "one");
+    frag(&b, 5, 1, 0, 1, 1, 1, 3, 0, "one");
+    frag(&b, 5, 1, 0, 2, 1, 1, 3, 0, "two");
+    save("frame", "single-fragment-copy", &b);
     free(b.p);
 }
 

@@ -28,7 +28,8 @@
 # (tools/splice-doc.sh). --dllama BIN (distributed-llama v0.16.4's `dllama`, as
 # tools/ground-truth.sh builds it) adds, in netns mode only, distributed-llama on the same
 # model with its own 3 workers in the workers' namespace (f32 weights and sync buffer, one
-# thread, --net-turbo 0, workers started per run: they serve one root each) at 0% and 5% in
+# thread, --net-turbo 0, workers started per run: they serve one root each; --steps tokens + 20,
+# room for the prompt) at 0% and 5% in
 # every round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for
 # it: DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
 # bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
@@ -148,7 +149,7 @@ one_dllama() {
     kernel_loss "$loss"
     if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
-        --steps $((tokens + 5)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
+        --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
         --workers "${addrs[@]}" >"$out" 2>&1; then
         ms=$(awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out")
     else
