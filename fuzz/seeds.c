@@ -320,6 +320,12 @@ static void frame_seeds(void) {
     frag(&b, 5, 1, 0, 1, 1, 1, 3, 0, "one");
     frag(&b, 5, 1, 0, 2, 1, 1, 3, 0, "two");
     save("frame", "single-fragment-copy", &b);
+    /* a message of three fragments, two of them lost, with P and Q (fragments 3 and 4) */
+    b.n = 0;
+    frag(&b, 1, 1, 0, 1, 1, 3, 20, 8, "BBBBBBBB");
+    frag(&b, 5, 1, 0, 2, 3, 3, 20, 0, "PPPPPPPP");
+    frag(&b, 5, 1, 0, 1, 4, 3, 20, 0, "QQQQQQQQ");
+    save("frame", "two-lost-with-p-and-q", &b);
     free(b.p);
 }
 

@@ -25,6 +25,55 @@
 
 static const unsigned char magic[4] = {'H', 'N', 'E', 'T'}; /* bytes, no NUL */
 
+/* GF(2^8) with the polynomial 0x11d and generator 2 (RAID-6's field): gf_exp[i] = 2^i
+   (twice over, so that a sum of two logarithms needs no reduction), gf_log its inverse
+   (gf_log[0] unused). */
+static const unsigned char gf_exp[510] = {
+    1,   2,   4,   8,   16,  32,  64,  128, 29,  58,  116, 232, 205, 135, 19,  38,  76,  152, 45,
+    90,  180, 117, 234, 201, 143, 3,   6,   12,  24,  48,  96,  192, 157, 39,  78,  156, 37,  74,
+    148, 53,  106, 212, 181, 119, 238, 193, 159, 35,  70,  140, 5,   10,  20,  40,  80,  160, 93,
+    186, 105, 210, 185, 111, 222, 161, 95,  190, 97,  194, 153, 47,  94,  188, 101, 202, 137, 15,
+    30,  60,  120, 240, 253, 231, 211, 187, 107, 214, 177, 127, 254, 225, 223, 163, 91,  182, 113,
+    226, 217, 175, 67,  134, 17,  34,  68,  136, 13,  26,  52,  104, 208, 189, 103, 206, 129, 31,
+    62,  124, 248, 237, 199, 147, 59,  118, 236, 197, 151, 51,  102, 204, 133, 23,  46,  92,  184,
+    109, 218, 169, 79,  158, 33,  66,  132, 21,  42,  84,  168, 77,  154, 41,  82,  164, 85,  170,
+    73,  146, 57,  114, 228, 213, 183, 115, 230, 209, 191, 99,  198, 145, 63,  126, 252, 229, 215,
+    179, 123, 246, 241, 255, 227, 219, 171, 75,  150, 49,  98,  196, 149, 55,  110, 220, 165, 87,
+    174, 65,  130, 25,  50,  100, 200, 141, 7,   14,  28,  56,  112, 224, 221, 167, 83,  166, 81,
+    162, 89,  178, 121, 242, 249, 239, 195, 155, 43,  86,  172, 69,  138, 9,   18,  36,  72,  144,
+    61,  122, 244, 245, 247, 243, 251, 235, 203, 139, 11,  22,  44,  88,  176, 125, 250, 233, 207,
+    131, 27,  54,  108, 216, 173, 71,  142, 1,   2,   4,   8,   16,  32,  64,  128, 29,  58,  116,
+    232, 205, 135, 19,  38,  76,  152, 45,  90,  180, 117, 234, 201, 143, 3,   6,   12,  24,  48,
+    96,  192, 157, 39,  78,  156, 37,  74,  148, 53,  106, 212, 181, 119, 238, 193, 159, 35,  70,
+    140, 5,   10,  20,  40,  80,  160, 93,  186, 105, 210, 185, 111, 222, 161, 95,  190, 97,  194,
+    153, 47,  94,  188, 101, 202, 137, 15,  30,  60,  120, 240, 253, 231, 211, 187, 107, 214, 177,
+    127, 254, 225, 223, 163, 91,  182, 113, 226, 217, 175, 67,  134, 17,  34,  68,  136, 13,  26,
+    52,  104, 208, 189, 103, 206, 129, 31,  62,  124, 248, 237, 199, 147, 59,  118, 236, 197, 151,
+    51,  102, 204, 133, 23,  46,  92,  184, 109, 218, 169, 79,  158, 33,  66,  132, 21,  42,  84,
+    168, 77,  154, 41,  82,  164, 85,  170, 73,  146, 57,  114, 228, 213, 183, 115, 230, 209, 191,
+    99,  198, 145, 63,  126, 252, 229, 215, 179, 123, 246, 241, 255, 227, 219, 171, 75,  150, 49,
+    98,  196, 149, 55,  110, 220, 165, 87,  174, 65,  130, 25,  50,  100, 200, 141, 7,   14,  28,
+    56,  112, 224, 221, 167, 83,  166, 81,  162, 89,  178, 121, 242, 249, 239, 195, 155, 43,  86,
+    172, 69,  138, 9,   18,  36,  72,  144, 61,  122, 244, 245, 247, 243, 251, 235, 203, 139, 11,
+    22,  44,  88,  176, 125, 250, 233, 207, 131, 27,  54,  108, 216, 173, 71,  142,
+};
+static const unsigned char gf_log[256] = {
+    0,   0,   1,   25,  2,   50,  26,  198, 3,   223, 51,  238, 27,  104, 199, 75,  4,   100, 224,
+    14,  52,  141, 239, 129, 28,  193, 105, 248, 200, 8,   76,  113, 5,   138, 101, 47,  225, 36,
+    15,  33,  53,  147, 142, 218, 240, 18,  130, 69,  29,  181, 194, 125, 106, 39,  249, 185, 201,
+    154, 9,   120, 77,  228, 114, 166, 6,   191, 139, 98,  102, 221, 48,  253, 226, 152, 37,  179,
+    16,  145, 34,  136, 54,  208, 148, 206, 143, 150, 219, 189, 241, 210, 19,  92,  131, 56,  70,
+    64,  30,  66,  182, 163, 195, 72,  126, 110, 107, 58,  40,  84,  250, 133, 186, 61,  202, 94,
+    155, 159, 10,  21,  121, 43,  78,  212, 229, 172, 115, 243, 167, 87,  7,   112, 192, 247, 140,
+    128, 99,  13,  103, 74,  222, 237, 49,  197, 254, 24,  227, 165, 153, 119, 38,  184, 180, 124,
+    17,  68,  146, 217, 35,  32,  137, 46,  55,  63,  209, 91,  149, 188, 207, 205, 144, 135, 151,
+    178, 220, 252, 190, 97,  242, 86,  211, 171, 20,  42,  93,  158, 132, 60,  57,  83,  71,  109,
+    65,  162, 31,  45,  67,  216, 183, 123, 164, 118, 196, 23,  73,  236, 127, 12,  111, 246, 108,
+    161, 59,  82,  41,  157, 85,  170, 251, 96,  134, 177, 187, 204, 62,  90,  203, 89,  95,  176,
+    156, 169, 160, 81,  11,  245, 22,  235, 122, 117, 44,  215, 79,  174, 213, 233, 230, 231, 173,
+    232, 116, 214, 244, 234, 168, 80,  88,  175,
+};
+
 _Static_assert(OFF_OFFSET + 4 == HALO_NET_HEADER_BYTES, "the header is 32 bytes");
 _Static_assert(crypto_auth_BYTES == HALO_NET_TAG_BYTES, "the tag is crypto_auth's");
 _Static_assert(crypto_auth_KEYBYTES == HALO_NET_KEY_BYTES, "the key is crypto_auth's");
@@ -154,12 +203,15 @@ static int check_fields(const unsigned char *f, size_t flen, int n_nodes, halo_n
         return HALO_NET_VERDICT_MALFORMED;
     if (h.type < HALO_NET_FRAME_DATA || h.type > HALO_NET_FRAME_PONG || h.src >= n_nodes ||
         h.dst >= n_nodes || h.src == h.dst || h.frag_count == 0 ||
-        h.frag_idx >= h.frag_count + (unsigned)h.parity || h.offset_bytes > h.msg_bytes ||
+        h.frag_idx >= h.frag_count + (h.parity ? 2u : 0u) || h.offset_bytes > h.msg_bytes ||
         flen > h.msg_bytes - h.offset_bytes || h.seq < h.frag_idx)
         return HALO_NET_VERDICT_MALFORMED;
-    /* a parity: after the last fragment, F * (count - 1) < msg_bytes <= F * count for its
-       length F (of a single fragment: F = msg_bytes, a copy of the message) */
-    if (h.parity && (h.frag_idx != h.frag_count || h.offset_bytes != 0 || flen == 0 ||
+    /* a parity: after the last fragment (P), or after P (Q, of 2..HALO_NET_Q_MAX_FRAGMENTS
+       fragments), F * (count - 1) < msg_bytes <= F * count for its length F (of a single
+       fragment: F = msg_bytes, a copy of the message) */
+    int q_idx = h.frag_idx == h.frag_count + 1 && h.frag_count >= 2 &&
+                h.frag_count <= HALO_NET_Q_MAX_FRAGMENTS;
+    if (h.parity && ((h.frag_idx != h.frag_count && !q_idx) || h.offset_bytes != 0 || flen == 0 ||
                      (h.type != HALO_NET_FRAME_DATA && h.type != HALO_NET_FRAME_CONTROL) ||
                      (uint64_t)flen * (h.frag_count - 1) >= h.msg_bytes ||
                      (uint64_t)flen * h.frag_count < h.msg_bytes))
@@ -282,6 +334,7 @@ void halo_net_reasm_init(halo_net_reasm *r) {
 void halo_net_reasm_free(halo_net_reasm *r) {
     free(r->buf);
     free(r->par);
+    free(r->q);
     halo_net_reasm_init(r);
 }
 
@@ -299,23 +352,86 @@ static int reserve(unsigned char **buf, size_t *cap, size_t need) {
     return 0;
 }
 
-/* The one fragment missing from r (got == count - 1, parity in): the XOR of the parity and
-   every other F-byte block of the message, written in place. */
-static void repair(halo_net_reasm *r) {
-    size_t fb = r->par_len;
-    uint64_t all = (uint64_t)r->count * (r->count - 1) / 2;
-    uint64_t miss = all - r->idx_sum; /* < count: the indices stored are distinct */
-    size_t at = (size_t)miss * fb;
-    for (unsigned j = 0; j < r->count; j++) {
-        if (j == miss)
-            continue;
-        size_t off = (size_t)j * fb, n = r->len - off < fb ? r->len - off : fb;
-        const unsigned char *b = r->buf + off;
+/* Bytes of fragment j of r (F-byte blocks; the last one shorter). */
+static size_t block_bytes(const halo_net_reasm *r, size_t fb, unsigned j) {
+    size_t off = (size_t)j * fb;
+    return r->len - off < fb ? r->len - off : fb;
+}
+
+/* c * b in GF(2^8). */
+static unsigned char gf_mul(unsigned char c, unsigned char b) {
+    return c && b ? gf_exp[gf_log[c] + gf_log[b]] : 0;
+}
+
+/* acc[0..n) ^= 2^j * b[0..n) in GF(2^8) (j < 255). */
+static void gf_addmul(unsigned char *acc, const unsigned char *b, size_t n, unsigned j) {
+    if (j == 0) {
         for (size_t i = 0; i < n; i++)
-            r->par[i] ^= b[i];
+            acc[i] ^= b[i];
+        return;
     }
-    size_t n = r->len - at < fb ? r->len - at : fb;
-    memcpy(r->buf + at, r->par, n);
+    unsigned char row[256];
+    for (unsigned v = 0; v < 256; v++)
+        row[v] = gf_mul(gf_exp[j], (unsigned char)v);
+    for (size_t i = 0; i < n; i++)
+        acc[i] ^= row[b[i]];
+}
+
+void halo_net_parity_q(unsigned char *q, const void *msg, size_t len, size_t frag, unsigned count) {
+    const unsigned char *m = msg;
+    memset(q, 0, frag);
+    for (unsigned j = 0; j < count; j++) {
+        size_t off = (size_t)j * frag, n = len - off < frag ? len - off : frag;
+        gf_addmul(q, m + off, n, j);
+    }
+}
+
+/* The one fragment `miss` missing from r, P in: the XOR of P and every other F-byte block of
+   the message, written in place. */
+static void repair(halo_net_reasm *r, unsigned miss) {
+    size_t fb = r->par_len;
+    for (unsigned j = 0; j < r->count; j++)
+        if (j != miss)
+            gf_addmul(r->par, r->buf + (size_t)j * fb, block_bytes(r, fb, j), 0);
+    memcpy(r->buf + (size_t)miss * fb, r->par, block_bytes(r, fb, miss));
+}
+
+/* The one fragment `miss` missing from r, Q in and no P: Q less every other block's 2^j
+   multiple, divided by 2^miss. */
+static void repair_q(halo_net_reasm *r, unsigned miss) {
+    size_t fb = r->q_len;
+    for (unsigned j = 0; j < r->count; j++)
+        if (j != miss)
+            gf_addmul(r->q, r->buf + (size_t)j * fb, block_bytes(r, fb, j), j);
+    unsigned char inv = gf_exp[(255 - miss) % 255];
+    unsigned char *d = r->buf + (size_t)miss * fb;
+    size_t n = block_bytes(r, fb, miss);
+    for (size_t i = 0; i < n; i++)
+        d[i] = gf_mul(inv, r->q[i]);
+}
+
+/* The two fragments x < y missing from r, P and Q in (RAID-6): with Pxy = D_x + D_y and
+   Qxy = 2^x D_x + 2^y D_y (the other blocks taken out), D_x = A Pxy + B Qxy for
+   A = 2^(y-x) / (2^(y-x) + 1) and B = 2^-x / (2^(y-x) + 1); D_y = Pxy + D_x. */
+static void repair_two(halo_net_reasm *r, unsigned x, unsigned y) {
+    size_t fb = r->par_len;
+    for (unsigned j = 0; j < r->count; j++)
+        if (j != x && j != y) {
+            gf_addmul(r->par, r->buf + (size_t)j * fb, block_bytes(r, fb, j), 0);
+            gf_addmul(r->q, r->buf + (size_t)j * fb, block_bytes(r, fb, j), j);
+        }
+    unsigned char a = gf_exp[y - x], den = (unsigned char)(a ^ 1);
+    unsigned char inv = gf_exp[255 - gf_log[den]];
+    unsigned char ca = gf_mul(a, inv), cb = gf_mul(gf_exp[(255 - x) % 255], inv);
+    unsigned char *dx = r->buf + (size_t)x * fb, *dy = r->buf + (size_t)y * fb;
+    size_t nx = block_bytes(r, fb, x), ny = block_bytes(r, fb, y);
+    for (size_t i = 0; i < fb; i++) {
+        unsigned char v = (unsigned char)(gf_mul(ca, r->par[i]) ^ gf_mul(cb, r->q[i]));
+        if (i < nx)
+            dx[i] = v;
+        if (i < ny)
+            dy[i] = (unsigned char)(r->par[i] ^ v);
+    }
 }
 
 int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
@@ -341,8 +457,9 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         r->first = first;
         r->count = h->frag_count;
         r->got = 0;
-        r->par_len = 0;
+        r->par_len = r->q_len = 0;
         r->idx_sum = 0;
+        r->have_mask = 0;
         r->len = h->msg_bytes;
         r->type = h->type;
         r->dst = h->dst;
@@ -353,15 +470,27 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
         return HALO_NET_REASM_INCONSISTENT;
     }
     if (h->parity) {
-        if (r->par_len) { /* a second parity of one message: only a forger makes it */
+        int is_q = h->frag_idx == h->frag_count + 1;
+        unsigned char **pb = is_q ? &r->q : &r->par;
+        size_t *pcap = is_q ? &r->q_cap : &r->par_cap, *plen = is_q ? &r->q_len : &r->par_len;
+        size_t other = is_q ? r->par_len : r->q_len;
+        /* a second P or Q of one message, or the two of different lengths: only a forger */
+        if (*plen || (other && other != h->payload_bytes)) {
             r->count = 0;
             return HALO_NET_REASM_INCONSISTENT;
         }
-        if (reserve(&r->par, &r->par_cap, h->payload_bytes) != 0)
+        if (reserve(pb, pcap, h->payload_bytes) != 0)
             return HALO_NET_REASM_NOMEM;
-        memcpy(r->par, payload, h->payload_bytes);
-        r->par_len = h->payload_bytes;
+        memcpy(*pb, payload, h->payload_bytes);
+        *plen = h->payload_bytes;
     } else {
+        if (r->count <= HALO_NET_Q_MAX_FRAGMENTS) {
+            if (r->have_mask >> h->frag_idx & 1) { /* only a caller without the replay window */
+                r->count = 0;
+                return HALO_NET_REASM_INCONSISTENT;
+            }
+            r->have_mask |= 1ull << h->frag_idx;
+        }
         if (h->payload_bytes) /* a zero-byte message has no buffer: r->buf may be NULL */
             memcpy(r->buf + h->offset_bytes, payload, h->payload_bytes);
         r->got++;
@@ -369,13 +498,35 @@ int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *p
     }
     int result = HALO_NET_REASM_DONE;
     if (r->got < r->count) {
-        if (!r->par_len || r->got + 1 < r->count)
+        unsigned missing = r->count - r->got;
+        if (missing == 1 && (r->par_len || r->q_len)) {
+            uint64_t miss = (uint64_t)r->count * (r->count - 1) / 2 - r->idx_sum;
+            if (miss >= r->count) {
+                r->count = 0; /* indices stored twice: only a caller without the replay window */
+                return HALO_NET_REASM_INCONSISTENT;
+            }
+            if (r->par_len)
+                repair(r, (unsigned)miss);
+            else
+                repair_q(r, (unsigned)miss);
+        } else if (missing == 2 && r->par_len && r->q_len) {
+            /* Q comes only for count <= HALO_NET_Q_MAX_FRAGMENTS: the mask names the two */
+            unsigned x = r->count, y = r->count;
+            for (unsigned j = 0; j < r->count; j++)
+                if (!(r->have_mask >> j & 1)) {
+                    if (x == r->count)
+                        x = j;
+                    else
+                        y = j;
+                }
+            if (y == r->count) {
+                r->count = 0;
+                return HALO_NET_REASM_INCONSISTENT;
+            }
+            repair_two(r, x, y);
+        } else {
             return HALO_NET_REASM_MORE;
-        if ((uint64_t)r->count * (r->count - 1) / 2 - r->idx_sum >= r->count) {
-            r->count = 0; /* indices stored twice: only a caller without the replay window */
-            return HALO_NET_REASM_INCONSISTENT;
         }
-        repair(r);
         result = HALO_NET_REASM_REPAIRED;
     }
     r->count = 0;

@@ -35,6 +35,7 @@
 #define HALO_NET_REFUSAL_BYTES          8
 #define HALO_NET_SESSION_TAG_BYTES      16 /* a session frame's AEAD tag */
 #define HALO_NET_SESSION_OVERHEAD_BYTES (HALO_NET_HEADER_BYTES + HALO_NET_SESSION_TAG_BYTES)
+#define HALO_NET_Q_MAX_FRAGMENTS        64 /* messages with a second parity (Q): 2..64 fragments */
 
 enum halo_net_frame_type {
     HALO_NET_FRAME_DATA = 1,    /* a message for the node's receive callback */
@@ -53,7 +54,11 @@ enum halo_net_frame_type {
        its offset 0, and F * (frag_count - 1) < msg_bytes <= F * frag_count. With it a
        receiver rebuilds any one lost fragment of the message without a round trip. The
        parity of a single-fragment message (frag_count 1, frag_idx 1, F = msg_bytes) is a
-       copy of it: a duplicate datagram with its own sequence number. */
+       copy of it: a duplicate datagram with its own sequence number. A message of 2 to
+       HALO_NET_Q_MAX_FRAGMENTS fragments may have a second one after it, Q (frag_idx
+       frag_count + 1, the next sequence number, the same F): the sum of 2^i times fragment
+       i in GF(2^8) (RAID-6's code, halo_net_parity_q); with P and Q any two lost fragments
+       are rebuilt. */
     HALO_NET_FRAME_PARITY = 0x20,
     /* flag (issue 15), on any frame: its sender lost or repaired a message from the frame's
        destination lately and asks it for parity frames (parity "on loss") */
@@ -159,6 +164,13 @@ size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, ui
                               unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
                               const void *payload, size_t len, void *out, size_t cap);
 
+/*
+ * The second parity (Q) of a message of `count` fragments of `frag` bytes, msg[0..len):
+ * q[0..frag) = sum over i of 2^i * fragment i (zero-padded to frag bytes) in GF(2^8) with
+ * the polynomial 0x11d. count < 255.
+ */
+void halo_net_parity_q(unsigned char *q, const void *msg, size_t len, size_t frag, unsigned count);
+
 /* ==== Replay window ==== */
 
 /*
@@ -198,6 +210,11 @@ typedef struct halo_net_reasm {
     unsigned char *par;  /* (par_cap) the message's parity payload, owned */
     size_t par_cap;      /* bytes allocated */
     size_t par_len;      /* the parity's length (the fragment size); 0 = none received */
+    unsigned char *q;    /* (q_cap) the message's second parity (Q), owned */
+    size_t q_cap;        /* bytes allocated */
+    size_t q_len;        /* Q's length (the fragment size); 0 = none received */
+    uint64_t have_mask;  /* bit i: fragment i stored (messages of at most
+                            HALO_NET_Q_MAX_FRAGMENTS fragments) */
     uint64_t idx_sum;    /* sum of the stored fragments' indices: names the missing one */
     uint64_t done_first; /* first sequence number of the last message completed */
     int have_done;       /* done_first is set */
@@ -233,10 +250,11 @@ void halo_net_reasm_free(halo_net_reasm *r);
  * The parity of a single-fragment message (its copy) is DONE as the fragment itself is: the
  * caller, which knows whether the original was delivered, tells them apart by h->parity.
  * Parity (h->parity): a message whose fragments are all in but one, and its parity, is
- * complete: the missing fragment is the XOR of the parity and the others
- * (HALO_NET_REASM_REPAIRED). A parity or fragment of the message completed last is SPARE.
- * Fragments at offsets other than idx * F (which an honest sender never makes) rebuild
- * garbage, never memory outside the buffers; the core's wire CRC refuses it.
+ * complete: the missing fragment is the XOR of the parity and the others, or follows from Q
+ * (HALO_NET_REASM_REPAIRED); with both P and Q, all in but two is complete. A parity or fragment of
+ * the message completed last is SPARE. Fragments at offsets other than idx * F (which an honest
+ * sender never makes) rebuild garbage, never memory outside the buffers; the core's wire CRC
+ * refuses it.
  */
 int halo_net_reasm_add(halo_net_reasm *r, const halo_net_frame *h, const void *payload,
                        const unsigned char **msg, int *abandoned);

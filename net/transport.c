@@ -137,6 +137,7 @@ typedef struct net {
     unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
     unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
     unsigned char par[HALO_NET_MAX_PAYLOAD_BYTES];   /* the parity being sent */
+    unsigned char qpar[HALO_NET_MAX_PAYLOAD_BYTES];  /* the second parity (Q) being sent */
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
@@ -411,23 +412,29 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
             for (size_t k = 0; k < part; k++)
                 n->par[k] ^= m[off + k];
         }
-        halo_net_frame h = {.type = type,
-                            .src = src,
-                            .dst = dst,
-                            .frag_idx = count,
-                            .frag_count = count,
-                            .payload_bytes = par_bytes,
-                            .seq = l->next_seq++,
-                            .msg_bytes = (uint32_t)len,
-                            .offset_bytes = 0,
-                            .parity = 1,
-                            .lossy = lossy};
-        size_t flen = seal(n, &h, n->par);
-        HALO_ASSERT(flen > 0);
-        int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
-        if (rc != HALO_OK)
-            return rc;
-        n->stats.parity_sent++;
+        /* then Q, of 2..HALO_NET_Q_MAX_FRAGMENTS: with P any two lost fragments are rebuilt */
+        unsigned n_par = count >= 2 && count <= HALO_NET_Q_MAX_FRAGMENTS ? 2 : 1;
+        if (n_par == 2)
+            halo_net_parity_q(n->qpar, msg, len, frag, count);
+        for (unsigned k = 0; k < n_par; k++) {
+            halo_net_frame h = {.type = type,
+                                .src = src,
+                                .dst = dst,
+                                .frag_idx = count + k,
+                                .frag_count = count,
+                                .payload_bytes = par_bytes,
+                                .seq = l->next_seq++,
+                                .msg_bytes = (uint32_t)len,
+                                .offset_bytes = 0,
+                                .parity = 1,
+                                .lossy = lossy};
+            size_t flen = seal(n, &h, k ? n->qpar : n->par);
+            HALO_ASSERT(flen > 0);
+            int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
+            if (rc != HALO_OK)
+                return rc;
+            n->stats.parity_sent++;
+        }
     }
     if (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)
         n->stats.msgs_sent++;

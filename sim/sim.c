@@ -205,6 +205,10 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
     return arrive;
 }
 
+/* Messages of 2..this many fragments get a second parity datagram (net/frame.h's
+   HALO_NET_Q_MAX_FRAGMENTS; sim does not include net/). */
+#define HALO_NET_Q_MAX_FRAGMENTS_SIM 64
+
 /* ==== Structures ==== */
 
 typedef struct dgram {
@@ -519,9 +523,13 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
     uint64_t charged = message_bytes(data, len, msg);
     uint64_t frag = (uint64_t)(up->spec.mtu_bytes - UDP_IP_HEADER);
     int n_frag = fragments(s, src, charged);
-    /* parity: one more fragment, the XOR of the others, sent last (net/transport.h); of a
-       single-fragment message a copy of it, as long as the message */
-    int n_sent = n_frag + (s->parity && msg == MSG_APP && charged > 0);
+    /* parity (net/transport.h): P, the XOR of the fragments, sent after them (of a single
+       fragment a copy of it, as long as the message), then Q for 2..64 fragments; the
+       message arrives when any n_frag of them have */
+    int n_par = s->parity && msg == MSG_APP && charged > 0
+                    ? (n_frag >= 2 && n_frag <= HALO_NET_Q_MAX_FRAGMENTS_SIM ? 2 : 1)
+                    : 0;
+    int n_sent = n_frag + n_par;
     dgram *d = calloc(1, sizeof *d);
     if (!d) {
         free(data);
@@ -542,7 +550,7 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
             continue;
         }
         uint64_t last = charged - frag * (uint64_t)(n_frag - 1); /* the last fragment's */
-        uint64_t bytes = i + 1 < n_frag ? frag : i == n_frag && n_frag >= 2 ? frag : last;
+        uint64_t bytes = i + 1 < n_frag ? frag : i >= n_frag && n_frag >= 2 ? frag : last;
         *p = (packet){.kind = 0,
                       .src = src,
                       .dst = dst,
