@@ -268,10 +268,11 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
         rc = halo_engine_set(&cf->engine, "deadline_min_ms", "0.1", err);
         cf->engine.set &= ~(1ull << halo_engine_key_find("deadline_min_ms"));
     }
-    /* The halo preset over real sockets sends a parity datagram after every message of two or
-       more to a peer whose messages were lost lately (issue 15: on the 110M model three
-       datagrams a message lost 14% of the messages at 5% frame loss, each a re-ask after a
-       compute-time deadline; with parity 1.4%; on a clean network none is sent). The
+    /* The halo preset over real sockets sends parity datagrams after every message to a peer
+       whose frames were lost lately (issue 15: on the 110M model three datagrams a message
+       lost 14% of the messages at 5% frame loss, each a re-ask after a compute-time
+       deadline; with P and Q 0.12%; the bundled model's one-datagram messages get a copy;
+       on a clean network none is sent). The
        simulated preset keeps it off (its figures stay as published). */
     if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "parity") &&
         strcmp(cf->engine.baseline, "halo") == 0) {

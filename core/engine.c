@@ -172,8 +172,9 @@ const halo_engine_key halo_engine_keys[] = {
     B("split_classifier", split_classifier, ALL,
       "star: every device computes a slice of the classifier, the root gathers the logits"),
     B("parity", parity, SIM | NET,
-      "datagram delivery: one parity datagram (XOR) after every message repairs any one "
-      "lost datagram (of a one-datagram message: a copy) (default: off; in a socket cluster's halo "
+      "datagram delivery: parity datagrams after every message repair lost ones: a copy of "
+      "a one-datagram message, the XOR and a RAID-6 Q of 2..64 datagrams (any two lost) "
+      "(default: off; in a socket cluster's halo "
       "preset on, and sent "
       "only while a link loses)"),
 };

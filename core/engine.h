@@ -91,9 +91,9 @@ typedef struct halo_engine_config {
     int split_classifier;   /* star: every device computes a slice of the classifier's rows
                                and the root gathers the logits (core/node.h); the mesh always
                                splits it */
-    int parity;             /* datagram delivery: a parity datagram (XOR of the fragments) after
-                               every message, so one lost fragment is rebuilt (of a single
-                               datagram: a copy of it) */
+    int parity;             /* datagram delivery: parity datagrams after every message: a copy
+                               of a single datagram; the XOR of the fragments and, for 2..64,
+                               a second (RAID-6's Q), so any two lost are rebuilt */
     uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 

@@ -5,7 +5,7 @@
  * message bytes, offset), the payload, and a 32-byte tag (libsodium's crypto_auth,
  * HMAC-SHA512-256, under the cluster key) over both; or, as a session frame (issue 18), the
  * same header flagged, the payload encrypted (or only authenticated) and a 16-byte
- * ChaCha20-Poly1305 tag under a session key (net/session.h). Also what a receiver keeps per sender
+ * ChaCha20-Poly1305 tag under a session key (net/session.h). Also what a receiver keeps per link
  * to judge frames: the replay window over sequence numbers and the reassembly of a
  * fragmented message; and the 8-byte unauthenticated refusal ("HNETNAK1") a receiver sends
  * to a peer whose frames fail authentication.

@@ -81,11 +81,11 @@ typedef struct halo_net_config {
        (halo_net_set_session); under the cluster key alone they are dropped (bad_session).
        CONTROL frames (the JOIN/JACK key exchange) always travel under the cluster key. */
     int require_session;
-    /* UDP (issue 15): enum halo_net_parity. A parity frame after the fragments of a
-       message, the XOR of its fragments (net/frame.h, HALO_NET_FRAME_PARITY): a receiver
-       rebuilds any one lost fragment without a round trip; of a single-datagram message it
-       is a copy, which stands in for a lost original. Receivers always use a parity that
-       comes. */
+    /* UDP (issue 15): enum halo_net_parity. Parity frames after the fragments of a message
+       (net/frame.h, HALO_NET_FRAME_PARITY): P, their XOR, and for 2..64 fragments Q, so that
+       a receiver rebuilds any two lost frames without a round trip; of a single-datagram
+       message P is a copy, which stands in for a lost original. Receivers always use the
+       parity that comes. */
     int parity;
 } halo_net_config;
 

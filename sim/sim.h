@@ -151,10 +151,10 @@ typedef struct halo_sim_config {
     int delivery;                       /* enum halo_delivery */
     halo_tcp_config tcp;                /* stream delivery settings */
     int parity;                         /* datagram delivery: after every application message
-                                           one more fragment, the XOR of its fragments (of a
-                                           single one: a copy): the message arrives when all
-                                           but one of them have (engine.parity; the in-tree
-                                           engine only) */
+                                           its parity fragments (a copy of a single one; P
+                                           and, for 2..64, Q): the message arrives when as
+                                           many fragments as it has data ones have
+                                           (engine.parity; the in-tree engine only) */
     uint64_t heartbeat_ns;              /* node 0 pings every other node this often, 0 = never */
     uint64_t seed, run;                 /* random streams */
     long trace_max_events;              /* > 0: keep a trace of at most this many events
