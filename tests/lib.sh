@@ -1,6 +1,6 @@
 # tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
-# test_net.sh, test_net_mesh.sh, test_plot.sh, test_research.sh, test_results.sh and
-# test_trace.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok,
+# test_net.sh, test_net_mesh.sh, test_net_sched.sh, test_plot.sh, test_research.sh,
+# test_results.sh and test_trace.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok,
 # check, show, finish), running halo under expect_ok / expect_fail, the scenario scripts'
 # preamble (scenario_script), the case dispatch (run_cases) and the worker processes of the
 # socket tests (start_worker, start_workers, stop_workers, wait_exit, stop_started). Not a
@@ -122,9 +122,9 @@ run_cases() {
     done
 }
 
-# Worker processes of a socket test (test_net.sh, test_net_mesh.sh), which sets halo_bin,
-# calls scratch_dir, writes a cluster key to $tmp/k.key and keeps the pids of what else it
-# starts in the array pids.
+# Worker processes of a socket test (test_net.sh, test_net_mesh.sh, test_net_sched.sh),
+# which sets halo_bin, calls scratch_dir, writes a cluster key to $tmp/k.key and keeps the
+# pids of what else it starts in the array pids.
 
 # start_worker NAME TRANSPORT ADDR [extra args]: starts a worker (inside the network
 # namespace $NETNS when set, under the command prefix $PRE, word-split, when set), waits (at

@@ -27,36 +27,7 @@ export HALO_MODEL_DIR=$src/models
 . "$(dirname "$0")/lib.sh"
 scratch_dir net-sched
 pids=()
-cleanup() {
-    local all=("${pids[@]}")
-    for p in "${all[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    sleep 0.2
-    for p in "${all[@]}"; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# start_worker NAME: a UDP worker on a free loopback port; its address into $addr.
-start_worker() {
-    local name=$1
-    "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport udp \
-        >"$tmp/$name.log" 2>&1 &
-    pids+=("$!")
-    addr=""
-    for _ in $(seq 100); do
-        addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
-        [ -n "$addr" ] && return 0
-        sleep 0.1
-    done
-    echo "worker $name did not start" >&2
-    cat "$tmp/$name.log" >&2
-    return 1
-}
+trap 'stop_started; rm -rf "$tmp"' EXIT
 
 # start_relay NAME TARGET_ADDR LOSS AFTER: udp_lossy in front of a worker; its address into
 # $addr.
@@ -115,11 +86,8 @@ attn_of() {
 }
 
 case_lossy() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     local preset
     for preset in strict-datagram halo; do
         # ~10 datagrams per token go to worker 2: the loss starts near token 60
@@ -175,11 +143,8 @@ inject: {speed: $SLOWED}" ENGINE="baseline: $preset" cluster "$tmp/$preset.yaml"
 }
 
 case_slow() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     # every contribution awaited, so the ids are exact whatever the load
     EXTRA="inject: {speed: [1e7, 1e7, 2.5e6, 1e7]}" ENGINE="baseline: strict-datagram" \
         cluster "$tmp/slow.yaml" "${w[@]}"
@@ -206,11 +171,8 @@ case_slow() {
 }
 
 case_steady() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     EXTRA="replan_tokens: 8
 inject: {speed: $SLOWED}" cluster "$tmp/steady.yaml" "${w[@]}"
     run steady
