@@ -39,7 +39,7 @@
 set -u
 halo_bin=$1
 src=$2
-case_name=${3:-}
+only=${3:-}
 replay_bin=${4:-}
 export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
@@ -765,13 +765,6 @@ case_exhaust() {
     exec {q}>&-
 }
 
-case "$case_name" in
-identity | refusals | kill9 | stall | slow | flood | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
-    "case_$case_name"
-    ;;
-*)
-    echo "test_net.sh: unknown case '$case_name'" >&2
-    exit 2
-    ;;
-esac
+run_cases identity refusals kill9 stall slow flood netns stream stream_half defaults ipv6 exhaust \
+    replay
 finish

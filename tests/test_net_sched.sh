@@ -20,7 +20,7 @@
 set -u
 halo_bin=$1
 src=$2
-case_name=${3:-}
+only=${3:-}
 lossy_bin=${4:-}
 export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
@@ -196,11 +196,5 @@ inject: {speed: $SLOWED}" cluster "$tmp/steady.yaml" "${w[@]}"
     fi
 }
 
-case "$case_name" in
-lossy | slow | steady) "case_$case_name" ;;
-*)
-    echo "unknown case '$case_name'" >&2
-    exit 2
-    ;;
-esac
+run_cases lossy slow steady
 finish
