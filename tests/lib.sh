@@ -1,10 +1,10 @@
 # tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
 # test_net.sh, test_net_mesh.sh, test_net_sched.sh, test_plot.sh, test_research.sh,
-# test_results.sh and test_trace.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok,
-# check, show, finish), running halo under expect_ok / expect_fail, the scenario scripts'
-# preamble (scenario_script), the case dispatch (run_cases) and the worker processes of the
-# socket tests (start_worker, start_workers, stop_workers, wait_exit, stop_started). Not a
-# test by itself.
+# test_results.sh and test_trace.sh): sanitizer settings for the halo binary, TAP-style
+# results (ok, not_ok, check, show, finish), running halo under expect_ok / expect_fail, the
+# scenario scripts' preamble (scenario_script), the case dispatch (run_cases) and the worker
+# processes of the socket tests (start_worker, start_workers, stop_workers, end_workers,
+# wait_exit, stop_started). Not a test by itself.
 #
 # The sourcing script sets halo_bin (the binary), optionally run_prefix (an emulator and its
 # arguments, word-split; empty: none), and calls scratch_dir before anything writes to $tmp.
@@ -173,6 +173,16 @@ stop_workers() {
     local n
     for n in "$@"; do
         kill "$(cat "$tmp/$n.pid")" 2>/dev/null
+    done
+}
+
+# end_workers NAME...: TERM to the workers started under these names, then waits (at most
+# 10 s each) for each to end, so that their logs are complete.
+end_workers() {
+    local n
+    stop_workers "$@"
+    for n in "$@"; do
+        wait_exit "$(cat "$tmp/$n.pid")"
     done
 }
 
