@@ -466,13 +466,15 @@ int halo_type_act_format(int type) {
 
 void halo_dequantize_row(int type, const void *src, float *dst, int64_t n) {
     const type_ops *o = ops_of(type);
-    HALO_ASSERT(o && "dequantize: unsupported type");
+    if (!o)
+        HALO_ASSERT(!"dequantize: unsupported type");
     o->to_float(src, dst, n / halo_type_block(type));
 }
 
 void halo_quantize_row(int type, const float *src, void *dst, int64_t n) {
     const type_ops *o = ops_of(type);
-    HALO_ASSERT(o && "quantize: unsupported type");
+    if (!o)
+        HALO_ASSERT(!"quantize: unsupported type");
     o->from_float(src, dst, n / halo_type_block(type));
 }
 
