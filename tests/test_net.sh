@@ -37,15 +37,11 @@
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
 #              ...") without root, namespaces or iptables; removes namespaces always.
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
 replay_bin=${4:-}
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+halo_script net "$@"
 . "$src/tools/netns.sh"
-scratch_dir net
 pids=()
 cleanup() {
     stop_started

@@ -17,12 +17,9 @@
 # Every wait is bounded; everything started is killed at exit.
 # usage: test_net_mesh.sh HALO_BINARY SOURCE_DIR
 set -u
-halo_bin=$1
-src=$2
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir mesh
+halo_script mesh "$@"
 pids=()
 cleanup() {
     stop_started

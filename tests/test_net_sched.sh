@@ -18,14 +18,10 @@
 #           contribution that comes later than its deadline); replan_tokens without
 #           placement scheduled is refused
 set -u
-halo_bin=$1
-src=$2
-only=${3:-}
 lossy_bin=${4:-}
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir net-sched
+halo_script net-sched "$@"
 pids=()
 trap 'stop_started; rm -rf "$tmp"' EXIT
 
