@@ -133,7 +133,10 @@
 #                   retransmits), rx_2_50 (loss probes, RACK timer), rx_50_150, rx_150_300
 #                   (one retransmission timeout, or a probe with one segment out),
 #                   rx_300_600 (a timeout after a lost retransmission: backoff), rx_ge600;
-#                   rto_ms_max: the largest rto ss showed on the root's connections
+#                   rto_ms_max: the largest rto ss showed on the root's connections;
+#                   capture_tokens: the tokens the capture holds (lossy_tokens' rule from
+#                   its first frame on; the capture starts just after the arming when the
+#                   loss is armed at the first token), for the capture's columns
 # Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
 # failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
 set -euo pipefail
@@ -386,14 +389,23 @@ loss_counters() { # prints "frames dropped" since the last set_loss
 
 # ==== The kernel's TCP view of a run (--tcp-stats) ====
 ns_of() { if [ "$1" = 0 ]; then echo "$NS_R"; else echo "$P-w$1"; fi; } # ns_of NODE_IDX
-# tcp_begin NODES TAG: zeroes each node namespace's TCP counters (nstat's history, one file
-# per namespace), starts a capture of the frames each node sends (its bridge port's ingress,
-# before the drop rule; headers only) and the sampler of the root's `ss -ti`. Every
-# background process writes to a file (this runs inside $(...) when the loss is armed late).
-tcp_begin() {
+# tcp_zero NODES: zeroes each node namespace's TCP counters (nstat's history, one file per
+# namespace): just before the loss is armed, so that the counters hold the lossy part.
+tcp_zero() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        NSTAT_HISTORY=$tmp/nstat.$i ip netns exec "$(ns_of $i)" nstat -n
+    done
+}
+# tcp_watch NODES TAG: starts a capture of the frames each node sends (its bridge port's
+# ingress, before the drop rule; headers only) and the sampler of the root's `ss -ti`, without
+# waiting for them (when the loss is armed at the first token, after the arming: starting
+# them takes up to a second on a busy machine, and tokens before the arming do not count; the
+# capture then misses its first moments, and tcp.csv's capture_tokens counts only the tokens
+# it holds). Every background process writes to a file (this runs inside $(...) then).
+tcp_watch() {
     local nodes=$1 tag=$2 i
     for ((i = 0; i < nodes; i++)); do
-        NSTAT_HISTORY=$tmp/nstat.$i ip netns exec "$(ns_of $i)" nstat -n
         ip netns exec "$NS_BR" tcpdump -i "p$i" -Q in -nn -s 96 -B 32768 \
             -w "$out/tcp/$tag.p$i.pcap" tcp >/dev/null 2>&1 &
         echo $! >"$tmp/tcpdump-$i.pid"
@@ -406,12 +418,12 @@ tcp_begin() {
         done >"$out/tcp/$tag.ss.txt" 2>/dev/null
     ) >/dev/null 2>&1 &
     echo $! >"$tmp/tcpss.pid"
-    sleep 0.3 # tcpdump's socket is open by then
 }
-# tcp_end NODES TAG SYSTEM MODEL LOSS NODES REP LOSSY_TOKENS: the counters since tcp_begin,
-# the captures read; appends the run's row to tcp.csv
+# tcp_end NODES TAG SYSTEM MODEL LOSS NODES REP LOSSY_TOKENS RUN_OUTPUT PATTERN ARMED_LATE: the
+# counters since tcp_zero, the captures read; appends the run's row to tcp.csv (capture_tokens:
+# LOSSY_TOKENS's rule from the first captured frame on, from the run's stamped token lines)
 tcp_end() {
-    local nodes=$1 tag=$2 i f
+    local nodes=$1 tag=$2 i f t_cap cap_tokens
     for ((i = 0; i < nodes; i++)); do
         NSTAT_HISTORY=$tmp/nstat.$i ip netns exec "$(ns_of $i)" nstat >"$out/tcp/$tag.nstat.$i.txt"
         rm -f "$tmp/nstat.$i"
@@ -442,8 +454,15 @@ tcp_end() {
             last[k] = $1
         }
         END { printf "%d,%d,%d,%d,%d,%d,%d", n, b[0], b[1], b[2], b[3], b[4], b[5] }')
-    rto=$(grep -o 'rto:[0-9.]*' "$out/tcp/$tag.ss.txt" | cut -d: -f2 | sort -g | tail -n 1)
-    echo "$3,$4,$5,$6,$7,$8,$counters,$bands,${rto:-}" >>"$out/tcp.csv"
+    rto=$({ grep -o 'rto:[0-9.]*' "$out/tcp/$tag.ss.txt" || true; } | cut -d: -f2 | sort -g | tail -n 1)
+    t_cap=$(for ((i = 0; i < nodes; i++)); do
+        tcpdump -nn -tt -c 1 -r "$out/tcp/$tag.p$i.pcap" 2>/dev/null | awk '{ print $1 }'
+    done | sort -g | head -n 1)
+    cap_tokens=$(awk -F'\t' -v pat="${10}" -v t0="${t_cap:-0}" -v late="${11}" '
+        $2 ~ pat { t = $1 + 0; if (late == 1) { if (n++ && prev >= t0) c++ } else if (t >= t0) c++; prev = t }
+        END { print c + 0 }' "$9")
+    [ -n "$t_cap" ] || cap_tokens=0
+    echo "$3,$4,$5,$6,$7,$8,$counters,$bands,${rto:-},$cap_tokens" >>"$out/tcp.csv"
 }
 
 # ==== Workers (started once per model, kept across runs) ====
@@ -524,7 +543,7 @@ echo "system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self
 mkdir -p "$tmp/text"
 if [ $tcp_stats = 1 ]; then
     mkdir -p "$out/tcp"
-    echo "system,model,loss,nodes,run,lossy_tokens,retrans_segs,timeouts,probes,probe_recoveries,fast_retrans,delayed_acks,spurious_rtos,lost_retransmits,data_segs,rx_lt2,rx_2_50,rx_50_150,rx_150_300,rx_300_600,rx_ge600,rto_ms_max" >"$out/tcp.csv"
+    echo "system,model,loss,nodes,run,lossy_tokens,retrans_segs,timeouts,probes,probe_recoveries,fast_retrans,delayed_acks,spurious_rtos,lost_retransmits,data_segs,rx_lt2,rx_2_50,rx_50_150,rx_150_300,rx_300_600,rx_ge600,rto_ms_max,capture_tokens" >"$out/tcp.csv"
 fi
 n_done=0
 run_cell() {
@@ -551,7 +570,11 @@ run_cell() {
     fi
     local tag="$sys-$model-$loss-$nodes-$rep"
     if [ $arm = 0 ]; then
-        [ $tcp_stats = 0 ] || tcp_begin "$nodes" "$tag"
+        if [ $tcp_stats = 1 ]; then
+            tcp_zero "$nodes"
+            tcp_watch "$nodes" "$tag"
+            sleep 0.3 # the captures are open by then
+        fi
         set_loss "$loss"
     fi
     local t_arm=0 t0=$SECONDS
@@ -568,9 +591,10 @@ run_cell() {
         t_arm=$(
             [ ${#prio[@]} -gt 0 ] && chrt -f -p 10 "$BASHPID" >/dev/null
             while kill -0 $pid 2>/dev/null && ! grep -q "🔶" "$o"; do sleep 0.05; done
-            [ $tcp_stats = 0 ] || tcp_begin "$nodes" "$tag"
+            [ $tcp_stats = 0 ] || tcp_zero "$nodes"
             set_loss "$loss"
             echo "$EPOCHREALTIME"
+            [ $tcp_stats = 0 ] || tcp_watch "$nodes" "$tag"
         )
     fi
     local rc=0
@@ -619,7 +643,8 @@ run_cell() {
     fi
     if [ $tcp_stats = 1 ]; then
         # tokens made under loss: the intervals after the arming, or every token line
-        tcp_end "$nodes" "$tag" "$sys" "$model" "$loss" "$nodes" "$rep" "$([ $arm = 1 ] && echo "$j" || echo "$k")"
+        tcp_end "$nodes" "$tag" "$sys" "$model" "$loss" "$nodes" "$rep" \
+            "$([ $arm = 1 ] && echo "$j" || echo "$k")" "$o" "$pat" "$arm"
     fi
     local wall=$((SECONDS - t0))
     echo "$sys,$model,$loss,$nodes,$rep,$c,$mean,${fd% *},${fd#* },$miss,$self,$wall,$status" >>"$runs"
