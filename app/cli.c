@@ -256,6 +256,28 @@ int halo_cli_fail(int rc, const halo_err *err) {
     return rc == HALO_ERR_ARG ? HALO_EXIT_USAGE : HALO_EXIT_FAIL;
 }
 
+int halo_cli_json_open(halo_cli_json *j, const char *what, halo_err *err) {
+    memset(j, 0, sizeof *j);
+    j->js = open_memstream(&j->doc, &j->doc_len);
+    return j->js ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
+}
+
+int halo_cli_json_print(halo_cli_json *j, const char *what, halo_err *err) {
+    int rc = HALO_OK;
+    if (!j->js)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
+    else if (fclose(j->js) != 0)
+        rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", what);
+    j->js = NULL;
+    if (rc == HALO_OK)
+        rc = halo_json_guard_check(&j->g, what, err);
+    if (rc == HALO_OK)
+        (void)fwrite(j->doc, 1, j->doc_len, stdout);
+    free(j->doc);
+    j->doc = NULL;
+    return rc;
+}
+
 uint64_t halo_cli_now_ns(void) {
     struct timespec ts;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -7,6 +7,7 @@
 #define HALO_APP_CLI_H
 
 #include "core/forward.h"
+#include "core/json.h"
 #include "core/model.h"
 #include "core/pool.h"
 #include "core/status.h"
@@ -178,6 +179,26 @@ void halo_cli_print_err(const halo_err *err);
 /* A command's failure `rc`: prints err (halo_cli_print_err) and returns the exit status,
    HALO_EXIT_USAGE for HALO_ERR_ARG (a bad argument), else HALO_EXIT_FAIL. */
 int halo_cli_fail(int rc, const halo_err *err);
+
+/* A --json document built in memory and printed only when every number in it is finite
+   (core/json.h; issue 18): halo_cli_json_open, fprintf to js (numbers through
+   halo_json_num with &g), then halo_cli_json_print. */
+typedef struct halo_cli_json {
+    FILE *js;          /* the in-memory stream; NULL when it could not be opened */
+    halo_json_guard g; /* the first non-finite number written, if any */
+    char *doc;         /* the document (owned; freed by halo_cli_json_print) */
+    size_t doc_len;    /* its length in bytes */
+} halo_cli_json;
+
+/* Opens j->js. Returns HALO_OK, or HALO_ERR_NOMEM naming `what` ("bench --json"). */
+int halo_cli_json_open(halo_cli_json *j, const char *what, halo_err *err);
+
+/* Ends the document of halo_cli_json_open (after an open that failed, j->js is NULL and
+   this fails again): closes the stream, checks the guard, writes the document to stdout
+   only when both succeeded, frees it. Returns HALO_OK, HALO_ERR_NOMEM
+   (the stream failed) or HALO_ERR_FORMAT (a non-finite number); errors name `what`. Does
+   not print the error. */
+int halo_cli_json_print(halo_cli_json *j, const char *what, halo_err *err);
 
 /* Monotonic wall-clock time in nanoseconds. */
 uint64_t halo_cli_now_ns(void);

@@ -386,18 +386,14 @@ static void jnum(FILE *js, const char *key, double v, int digits, halo_json_guar
    zero time would make tokens/s infinite; issue 18). */
 static int print_json(int threads, const char *kernels, double bps, const decode_result *res,
                       int n_res, const sim_bench *sims, int n_sims) {
-    char *doc = NULL;
-    size_t doc_len = 0;
     halo_err err = {0};
-    halo_json_guard g = {0};
-    FILE *js = open_memstream(&doc, &doc_len);
-    if (!js) {
-        (void)HALO_FAIL(&err, HALO_ERR_NOMEM, "bench --json: out of memory");
-        halo_cli_print_err(&err);
-        return HALO_EXIT_FAIL;
-    }
+    halo_cli_json j;
+    if (halo_cli_json_open(&j, "bench --json", &err) != HALO_OK)
+        return halo_cli_fail(HALO_ERR_NOMEM, &err);
+    FILE *js = j.js;
+    halo_json_guard *g = &j.g;
     (void)fprintf(js, "{\"threads\": %d, \"kernels\": \"%s\"", threads, kernels);
-    jnum(js, "bandwidth_gbps", bps / 1e9, 3, &g);
+    jnum(js, "bandwidth_gbps", bps / 1e9, 3, g);
     (void)fprintf(js, ", \"models\": [");
     for (int i = 0; i < n_res; i++) {
         const decode_result *r = &res[i];
@@ -407,36 +403,26 @@ static int print_json(int threads, const char *kernels, double bps, const decode
                       "\"bytes_per_token\": %llu, \"tokens\": %ld",
                       i ? ", " : "", r->name, r->type, (unsigned long long)r->params,
                       (unsigned long long)r->bytes_per_token, r->tokens);
-        jnum(js, "ms_per_token", r->ms_per_token, 4, &g);
-        jnum(js, "tokens_per_s", 1e3 / r->ms_per_token, 2, &g);
-        jnum(js, "gbps", gbps, 3, &g);
-        jnum(js, "bandwidth_gbps", r->bps / 1e9, 3, &g);
-        jnum(js, "bandwidth_fraction", gbps * 1e9 / r->bps, 4, &g);
+        jnum(js, "ms_per_token", r->ms_per_token, 4, g);
+        jnum(js, "tokens_per_s", 1e3 / r->ms_per_token, 2, g);
+        jnum(js, "gbps", gbps, 3, g);
+        jnum(js, "bandwidth_gbps", r->bps / 1e9, 3, g);
+        jnum(js, "bandwidth_fraction", gbps * 1e9 / r->bps, 4, g);
         (void)fprintf(js, "}");
     }
     (void)fprintf(js, "], \"simulator\": [");
     for (int i = 0; i < n_sims; i++) {
         (void)fprintf(js, "%s{\"scenario\": \"%s\", \"tokens\": %d", i ? ", " : "", sims[i].file,
                       sims[i].tokens);
-        jnum(js, "wall_s", sims[i].wall_s, 4, &g);
-        jnum(js, "simulated_tokens_per_s", sims[i].tokens / sims[i].wall_s, 1, &g);
+        jnum(js, "wall_s", sims[i].wall_s, 4, g);
+        jnum(js, "simulated_tokens_per_s", sims[i].tokens / sims[i].wall_s, 1, g);
         (void)fprintf(js, ", \"events\": %llu", (unsigned long long)sims[i].events);
-        jnum(js, "simulated_ms_per_token", sims[i].sim_ms, 3, &g);
+        jnum(js, "simulated_ms_per_token", sims[i].sim_ms, 3, g);
         (void)fprintf(js, "}");
     }
     (void)fprintf(js, "]}\n");
-    int rc =
-        fclose(js) == 0 ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "bench --json: out of memory");
-    if (rc == HALO_OK)
-        rc = halo_json_guard_check(&g, "bench --json", &err);
-    if (rc == HALO_OK)
-        (void)fwrite(doc, 1, doc_len, stdout);
-    free(doc);
-    if (rc != HALO_OK) {
-        halo_cli_print_err(&err);
-        return HALO_EXIT_FAIL;
-    }
-    return HALO_EXIT_OK;
+    int rc = halo_cli_json_print(&j, "bench --json", &err);
+    return rc == HALO_OK ? HALO_EXIT_OK : halo_cli_fail(rc, &err);
 }
 
 int halo_cmd_bench(int argc, char **argv) {

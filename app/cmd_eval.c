@@ -112,11 +112,9 @@ static int eval_scenario(const eval_opts *o) {
     double nll = halo_eval_mean_nll(&q);
     if (o->json) {
         /* built in memory, printed only if every number is finite (core/json.h) */
-        char *doc = NULL;
-        size_t doc_len = 0;
-        FILE *js = open_memstream(&doc, &doc_len);
-        halo_json_guard g = {0};
-        int jrc = js ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        halo_cli_json j;
+        FILE *js = halo_cli_json_open(&j, "eval --json", &err) == HALO_OK ? j.js : NULL;
+        halo_json_guard *g = &j.g;
         if (js) {
             (void)fprintf(js, "{\"file\": ");
             halo_report_json_string(js, o->file);
@@ -128,23 +126,16 @@ static int eval_scenario(const eval_opts *o) {
                           ", \"run\": %ld, \"stories\": %ld, \"tokens\": %ld, "
                           "\"truncated\": %ld",
                           o->run, q.stories, q.tokens, q.truncated);
-            json6(js, "nll", nll, &g);
-            json6(js, "perplexity", exp(nll), &g);
-            json6(js, "mean_ms", r.mean_ms, &g);
-            json6(js, "p99_ms", r.p99_ms, &g);
+            json6(js, "nll", nll, g);
+            json6(js, "perplexity", exp(nll), g);
+            json6(js, "mean_ms", r.mean_ms, g);
+            json6(js, "p99_ms", r.p99_ms, g);
             (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu, \"wall_s\": ",
                           (unsigned long long)r.expected, (unsigned long long)r.missing);
-            halo_json_num(js, (double)r.wall_ns / 1e9, HALO_JSON_FIXED, 3, "wall_s", &g);
+            halo_json_num(js, (double)r.wall_ns / 1e9, HALO_JSON_FIXED, 3, "wall_s", g);
             (void)fprintf(js, "}\n");
-            if (fclose(js) != 0)
-                jrc = HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
         }
-        if (jrc == HALO_OK)
-            jrc = halo_json_guard_check(&g, "eval --json", &err);
-        if (jrc == HALO_OK)
-            (void)fwrite(doc, 1, doc_len, stdout);
-        free(doc);
-        if (jrc != HALO_OK) {
+        if (halo_cli_json_print(&j, "eval --json", &err) != HALO_OK) {
             halo_cli_print_err(&err);
             halo_sim_result_free(&r);
             halo_scenario_free(sc);
@@ -230,34 +221,26 @@ int halo_cmd_eval(int argc, char **argv) {
     if (o.json) {
         /* built in memory, printed only if every number is finite (core/json.h; the mean
            NLL was checked by halo_eval_text already) */
-        char *doc = NULL;
-        size_t doc_len = 0;
-        FILE *js = open_memstream(&doc, &doc_len);
-        halo_json_guard g = {0};
-        rc = js ? HALO_OK : HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
+        halo_cli_json j;
+        FILE *js = halo_cli_json_open(&j, "eval --json", &err) == HALO_OK ? j.js : NULL;
+        halo_json_guard *g = &j.g;
         if (js) {
             (void)fprintf(js, "{\"file\": ");
             halo_report_json_string(js, o.file);
             (void)fprintf(js, ", \"stories\": %ld, \"tokens\": %ld, \"truncated\": %ld",
                           tot.stories, tot.tokens, tot.truncated);
-            json6(js, "nll", nll, &g);
-            json6(js, "perplexity", exp(nll), &g);
+            json6(js, "nll", nll, g);
+            json6(js, "perplexity", exp(nll), g);
             (void)fprintf(js, ", \"seconds\": ");
-            halo_json_num(js, secs, HALO_JSON_FIXED, 3, "seconds", &g);
+            halo_json_num(js, secs, HALO_JSON_FIXED, 3, "seconds", g);
             (void)fprintf(js, ", \"contributions\": %llu, \"missing\": %llu",
                           (unsigned long long)expected, (unsigned long long)missing);
             if (replans && replans_len)
                 (void)fprintf(js, "%s", replans);
             (void)fprintf(js, "}\n");
-            if (fclose(js) != 0)
-                rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "eval --json: out of memory");
         }
-        if (rc == HALO_OK)
-            rc = halo_json_guard_check(&g, "eval --json", &err);
-        if (rc == HALO_OK)
-            (void)fwrite(doc, 1, doc_len, stdout);
-        free(doc);
-        if (rc != HALO_OK) {
+        if (halo_cli_json_print(&j, "eval --json", &err) != HALO_OK) {
+            free(replans);
             halo_cli_print_err(&err);
             return HALO_EXIT_FAIL;
         }

@@ -173,22 +173,13 @@ static void json_run(FILE *js, int run, const halo_sim_result *r, int first, hal
 /* One run's JSON object on stdout, printed only when all of it is finite; else an error
    naming the run and the field. */
 static int print_json_run(int run, const halo_sim_result *r, int first, halo_err *err) {
-    char *doc = NULL, what[48];
-    size_t len = 0;
-    halo_json_guard g = {0};
-    FILE *js = open_memstream(&doc, &len);
-    if (!js)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "sim --json: out of memory");
-    json_run(js, run, r, first, &g);
-    int rc =
-        fclose(js) == 0 ? HALO_OK : HALO_FAIL(err, HALO_ERR_NOMEM, "sim --json: out of memory");
+    char what[48];
+    halo_cli_json j;
+    if (halo_cli_json_open(&j, "sim --json", err) != HALO_OK)
+        return HALO_ERR_NOMEM;
+    json_run(j.js, run, r, first, &j.g);
     (void)snprintf(what, sizeof what, "sim --json: run %d", run);
-    if (rc == HALO_OK)
-        rc = halo_json_guard_check(&g, what, err);
-    if (rc == HALO_OK)
-        (void)fwrite(doc, 1, len, stdout);
-    free(doc);
-    return rc;
+    return halo_cli_json_print(&j, what, err);
 }
 
 /* The engine and the settings it runs with (TCP parameters, queue), as JSON. */

@@ -19,7 +19,7 @@ enum halo_delivery {
 
 /* Congestion control (Linux: net.ipv4.tcp_congestion_control). */
 enum halo_tcp_cc {
-    HALO_TCP_CC_CUBIC = 0, /* Linux's default: window x0.7 on a loss */
+    HALO_TCP_CC_CUBIC = 0, /* Linux's default: window x0.7 on a loss, tcp_cubic.c's growth */
     HALO_TCP_CC_RENO = 1,  /* window halved on a loss, +1 segment per window acknowledged */
 };
 

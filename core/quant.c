@@ -49,20 +49,6 @@ static const type_info *info(int type) {
     return &TYPES[type];
 }
 
-int halo_type_supported(int type) {
-    switch (type) {
-    case HALO_TYPE_F32:
-    case HALO_TYPE_F16:
-    case HALO_TYPE_Q4_0:
-    case HALO_TYPE_Q8_0:
-    case HALO_TYPE_Q4_K:
-    case HALO_TYPE_Q6_K:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 const char *halo_type_name(int type) {
     const type_info *t = info(type);
     return t ? t->name : "unknown";
@@ -90,19 +76,6 @@ size_t halo_type_row_bytes(int type, int64_t n) {
     if (!t)
         return 0;
     return (size_t)(n / t->block) * (size_t)t->block_bytes;
-}
-
-int halo_type_act_format(int type) {
-    switch (type) {
-    case HALO_TYPE_Q4_0:
-    case HALO_TYPE_Q8_0:
-        return HALO_ACT_Q8_0;
-    case HALO_TYPE_Q4_K:
-    case HALO_TYPE_Q6_K:
-        return HALO_ACT_Q8_K;
-    default:
-        return HALO_ACT_F32;
-    }
 }
 
 int halo_act_block(int format) {
@@ -168,7 +141,8 @@ static inline float half(const uint16_t *p) {
 
 /* ==== Dequantisation ==== */
 
-static void dequant_q4_0(const block_q4_0 *b, float *y, int64_t nb) {
+static void dequant_q4_0(const void *vb, float *y, int64_t nb) {
+    const block_q4_0 *b = vb;
     for (int64_t i = 0; i < nb; i++, y += QK4_0) {
         float d = half(&b[i].d);
         for (int j = 0; j < QK4_0 / 2; j++) {
@@ -178,7 +152,8 @@ static void dequant_q4_0(const block_q4_0 *b, float *y, int64_t nb) {
     }
 }
 
-static void dequant_q8_0(const block_q8_0 *b, float *y, int64_t nb) {
+static void dequant_q8_0(const void *vb, float *y, int64_t nb) {
+    const block_q8_0 *b = vb;
     for (int64_t i = 0; i < nb; i++, y += QK8_0) {
         float d = half(&b[i].d);
         for (int j = 0; j < QK8_0; j++)
@@ -186,7 +161,8 @@ static void dequant_q8_0(const block_q8_0 *b, float *y, int64_t nb) {
     }
 }
 
-static void dequant_q4_K(const block_q4_K *b, float *y, int64_t nb) {
+static void dequant_q4_K(const void *vb, float *y, int64_t nb) {
+    const block_q4_K *b = vb;
     for (int64_t i = 0; i < nb; i++) {
         float d = half(&b[i].d), dmin = half(&b[i].dmin);
         const uint8_t *q = b[i].qs;
@@ -204,7 +180,8 @@ static void dequant_q4_K(const block_q4_K *b, float *y, int64_t nb) {
     }
 }
 
-static void dequant_q6_K(const block_q6_K *b, float *y, int64_t nb) {
+static void dequant_q6_K(const void *vb, float *y, int64_t nb) {
+    const block_q6_K *b = vb;
     for (int64_t i = 0; i < nb; i++) {
         float d = half(&b[i].d);
         const uint8_t *ql = b[i].ql, *qh = b[i].qh;
@@ -225,34 +202,16 @@ static void dequant_q6_K(const block_q6_K *b, float *y, int64_t nb) {
     }
 }
 
-void halo_dequantize_row(int type, const void *src, float *dst, int64_t n) {
-    switch (type) {
-    case HALO_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case HALO_TYPE_F16: {
-        const unsigned char *p = src;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, sizeof h);
-            dst[i] = halo_fp16_to_f32(h);
-        }
-        break;
-    }
-    case HALO_TYPE_Q4_0:
-        dequant_q4_0(src, dst, n / QK4_0);
-        break;
-    case HALO_TYPE_Q8_0:
-        dequant_q8_0(src, dst, n / QK8_0);
-        break;
-    case HALO_TYPE_Q4_K:
-        dequant_q4_K(src, dst, n / QK_K);
-        break;
-    case HALO_TYPE_Q6_K:
-        dequant_q6_K(src, dst, n / QK_K);
-        break;
-    default:
-        HALO_ASSERT(!"dequantize: unsupported type");
+static void dequant_f32(const void *src, float *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+static void dequant_f16(const void *src, float *dst, int64_t n) {
+    const unsigned char *p = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        dst[i] = halo_fp16_to_f32(h);
     }
 }
 
@@ -277,7 +236,8 @@ static inline float min_f(float a, float b) {
     return b < a ? b : a;
 }
 
-static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb) {
+static void quant_q8_0(const float *x, void *vy, int64_t nb) {
+    block_q8_0 *y = vy;
     for (int64_t i = 0; i < nb; i++, x += QK8_0) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++)
@@ -290,7 +250,8 @@ static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb) {
     }
 }
 
-static void quant_q4_0(const float *x, block_q4_0 *y, int64_t nb) {
+static void quant_q4_0(const float *x, void *vy, int64_t nb) {
+    block_q4_0 *y = vy;
     for (int64_t i = 0; i < nb; i++, x += QK4_0) {
         float amax = 0.0f, max = 0.0f;
         for (int j = 0; j < QK4_0; j++) {
@@ -358,7 +319,8 @@ static void fit_scale_min(const float *x, float *scale, float *min) {
     *min = mn;
 }
 
-static void quant_q4_K(const float *x, block_q4_K *y, int64_t nb) {
+static void quant_q4_K(const float *x, void *vy, int64_t nb) {
+    block_q4_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         float scales[8], mins[8], max_scale = 0.0f, max_min = 0.0f;
         for (int j = 0; j < 8; j++) {
@@ -403,7 +365,8 @@ static void quant_q4_K(const float *x, block_q4_K *y, int64_t nb) {
     }
 }
 
-static void quant_q6_K(const float *x, block_q6_K *y, int64_t nb) {
+static void quant_q6_K(const float *x, void *vy, int64_t nb) {
+    block_q6_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         float scales[16], max_scale = 0.0f, max_abs_scale = 0.0f;
         for (int s = 0; s < 16; s++) {
@@ -453,34 +416,66 @@ static void quant_q6_K(const float *x, block_q6_K *y, int64_t nb) {
     }
 }
 
+static void quant_f32(const float *src, void *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+static void quant_f16(const float *src, void *dst, int64_t n) {
+    unsigned char *p = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = halo_f32_to_fp16(src[i]);
+        memcpy(p + 2 * i, &h, sizeof h);
+    }
+}
+
+/* ==== Rows of the types computed with ==== */
+
+/* The types halo computes with: the conversion of their blocks in both directions and the
+   activation format their kernels take (one entry per type, instead of one switch per
+   question). */
+typedef struct type_ops {
+    void (*to_float)(const void *src, float *dst, int64_t n_blocks);
+    void (*from_float)(const float *src, void *dst, int64_t n_blocks);
+    int act_format; /* enum halo_act_format */
+} type_ops;
+
+static const type_ops OPS[] = {
+    [HALO_TYPE_F32] = {dequant_f32, quant_f32, HALO_ACT_F32},
+    [HALO_TYPE_F16] = {dequant_f16, quant_f16, HALO_ACT_F32},
+    [HALO_TYPE_Q4_0] = {dequant_q4_0, quant_q4_0, HALO_ACT_Q8_0},
+    [HALO_TYPE_Q8_0] = {dequant_q8_0, quant_q8_0, HALO_ACT_Q8_0},
+    [HALO_TYPE_Q4_K] = {dequant_q4_K, quant_q4_K, HALO_ACT_Q8_K},
+    [HALO_TYPE_Q6_K] = {dequant_q6_K, quant_q6_K, HALO_ACT_Q8_K},
+};
+
+/* The entry of a supported type, else NULL. */
+static const type_ops *ops_of(int type) {
+    if (type < 0 || type >= (int)(sizeof OPS / sizeof OPS[0]) || !OPS[type].to_float)
+        return NULL;
+    return &OPS[type];
+}
+
+int halo_type_supported(int type) {
+    return ops_of(type) != NULL;
+}
+
+int halo_type_act_format(int type) {
+    const type_ops *o = ops_of(type);
+    return o ? o->act_format : HALO_ACT_F32;
+}
+
+void halo_dequantize_row(int type, const void *src, float *dst, int64_t n) {
+    const type_ops *o = ops_of(type);
+    if (!o)
+        HALO_ASSERT(!"dequantize: unsupported type");
+    o->to_float(src, dst, n / halo_type_block(type));
+}
+
 void halo_quantize_row(int type, const float *src, void *dst, int64_t n) {
-    switch (type) {
-    case HALO_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case HALO_TYPE_F16: {
-        unsigned char *p = dst;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = halo_f32_to_fp16(src[i]);
-            memcpy(p + 2 * i, &h, sizeof h);
-        }
-        break;
-    }
-    case HALO_TYPE_Q4_0:
-        quant_q4_0(src, dst, n / QK4_0);
-        break;
-    case HALO_TYPE_Q8_0:
-        quant_q8_0(src, dst, n / QK8_0);
-        break;
-    case HALO_TYPE_Q4_K:
-        quant_q4_K(src, dst, n / QK_K);
-        break;
-    case HALO_TYPE_Q6_K:
-        quant_q6_K(src, dst, n / QK_K);
-        break;
-    default:
+    const type_ops *o = ops_of(type);
+    if (!o)
         HALO_ASSERT(!"quantize: unsupported type");
-    }
+    o->from_float(src, dst, n / halo_type_block(type));
 }
 
 /* ==== Quantisation of activations ==== */

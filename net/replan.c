@@ -4,9 +4,9 @@
 #include "net/replan.h"
 
 #include "core/sched.h"
+#include "core/text.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,18 +310,6 @@ int halo_replan_plan(halo_replan *rp, int token, const char *reason, halo_err *e
     return HALO_OK;
 }
 
-/* Appends to reason[cap] at *at, cutting what does not fit. */
-__attribute__((format(printf, 4, 5))) static void add(char *reason, size_t cap, size_t *at,
-                                                      const char *fmt, ...) {
-    if (*at >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(reason + *at, cap - *at, fmt, ap);
-    va_end(ap);
-    *at = n < 0 ? cap : *at + (size_t)n;
-}
-
 static int drifted(double now, double then, double band, double floor_abs) {
     double diff = fabs(now - then);
     return diff > floor_abs && diff > band * (then > 0 ? then : 0);
@@ -339,23 +327,24 @@ int halo_replan_check(halo_replan *rp, int token, int *changed, halo_err *err) {
     for (int d = 1; d < rp->cfg.n_devices; d++) {
         if (rp->lossy[d] != rp->lossy_used[d]) {
             loss_changed = 1;
-            add(reason, sizeof reason, &at, "%sdevice %d's link %s (%.1f%% of its frames lost)",
-                at ? "; " : "", d, rp->lossy[d] ? "turned lossy" : "is clean",
-                100.0 * rp->dev[d].loss);
+            halo_text_appendf(reason, sizeof reason, &at,
+                              "%sdevice %d's link %s (%.1f%% of its frames lost)", at ? "; " : "",
+                              d, rp->lossy[d] ? "turned lossy" : "is clean",
+                              100.0 * rp->dev[d].loss);
             continue;
         }
         if (!rp->dev[d].alive)
             continue;
         if (drifted(rp->dev[d].flops_per_s, rp->used[d].flops_per_s, rp->cfg.band, 0)) {
             drift = 1;
-            add(reason, sizeof reason, &at, "%sdevice %d's speed %.3g -> %.3g flop/s",
-                at ? "; " : "", d, rp->used[d].flops_per_s, rp->dev[d].flops_per_s);
+            halo_text_appendf(reason, sizeof reason, &at, "%sdevice %d's speed %.3g -> %.3g flop/s",
+                              at ? "; " : "", d, rp->used[d].flops_per_s, rp->dev[d].flops_per_s);
         } else if (drifted((double)rp->dev[d].comm_ns, (double)rp->used[d].comm_ns, rp->cfg.band,
                            100000.0)) {
             drift = 1;
-            add(reason, sizeof reason, &at, "%sdevice %d's round trip %.3f -> %.3f ms",
-                at ? "; " : "", d, (double)rp->used[d].comm_ns / 1e6,
-                (double)rp->dev[d].comm_ns / 1e6);
+            halo_text_appendf(reason, sizeof reason, &at,
+                              "%sdevice %d's round trip %.3f -> %.3f ms", at ? "; " : "", d,
+                              (double)rp->used[d].comm_ns / 1e6, (double)rp->dev[d].comm_ns / 1e6);
         }
     }
     if (!loss_changed && !drift)
@@ -386,8 +375,8 @@ int halo_replan_check(halo_replan *rp, int token, int *changed, halo_err *err) {
         return HALO_OK;
     }
     if (!loss_changed)
-        add(reason, sizeof reason, &at, "; modelled %.3f -> %.3f ms per layer", cur / 1e6,
-            obj / 1e6);
+        halo_text_appendf(reason, sizeof reason, &at, "; modelled %.3f -> %.3f ms per layer",
+                          cur / 1e6, obj / 1e6);
     adopt(rp, count, token, reason);
     *changed = 1;
     return HALO_OK;

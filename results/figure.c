@@ -12,13 +12,13 @@
 
 #include "core/file.h"
 #include "core/grow.h"
+#include "core/text.h"
 #include "results/plot_internal.h"
 #include "results/report.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,21 +443,6 @@ static int in_figure(const fig *f, const fpoint *pt) {
     return 1;
 }
 
-/* Appends printf output to buf of cap bytes holding *len. */
-static void add(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void add(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
-    if (*len >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(buf + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *len = *len + (size_t)w < cap ? *len + (size_t)w : cap;
-}
-
 static const char style[] = "set termoption noenhanced\n"
                             "set grid back lc rgb '#dddddd'\n"
                             "set border 3\n"
@@ -537,45 +522,48 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
     if (!sc)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", s->name);
     size_t len = 0;
-    add(sc, SCRIPT_BYTES, &len, "%s", style);
+    halo_text_appendf(sc, SCRIPT_BYTES, &len, "%s", style);
     gp_text(s->keys[f->x], t, sizeof t);
-    add(sc, SCRIPT_BYTES, &len, "set xlabel '%s'\nset ylabel '%s'\n", t, metrics[f->m].label);
+    halo_text_appendf(sc, SCRIPT_BYTES, &len, "set xlabel '%s'\nset ylabel '%s'\n", t,
+                      metrics[f->m].label);
     int logy = metrics[f->m].time && ymin > 0 && ymax / ymin > 20;
     if (logy)
-        add(sc, SCRIPT_BYTES, &len, "set logscale y\n");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set logscale y\n");
     if (nf > 1 && logy) /* panels share one y range, so that they compare */
-        add(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n", ymin / 1.25, ymax * 1.25);
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n", ymin / 1.25,
+                          ymax * 1.25);
     else if (nf > 1 && ymin >= 0 && ymax > 0)
-        add(sc, SCRIPT_BYTES, &len, "set yrange [0:%.10g]\n", ymax * 1.08);
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set yrange [0:%.10g]\n", ymax * 1.08);
     else if (nf > 1 && ymax > ymin)
-        add(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n", ymin - 0.05 * (ymax - ymin),
-            ymax + 0.05 * (ymax - ymin));
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set yrange [%.10g:%.10g]\n",
+                          ymin - 0.05 * (ymax - ymin), ymax + 0.05 * (ymax - ymin));
     else if (ymin >= 0)
-        add(sc, SCRIPT_BYTES, &len, "set yrange [0:*]\n");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set yrange [0:*]\n");
     if (!xnum) {
-        add(sc, SCRIPT_BYTES, &len, "set xrange [-0.5:%d.5]\nset xtics (", nx - 1);
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set xrange [-0.5:%d.5]\nset xtics (", nx - 1);
         for (int xi = 0; xi < nx; xi++) {
             gp_text(xv[xi], t, sizeof t);
-            add(sc, SCRIPT_BYTES, &len, "%s'%s' %d", xi ? ", " : "", t, xi);
+            halo_text_appendf(sc, SCRIPT_BYTES, &len, "%s'%s' %d", xi ? ", " : "", t, xi);
         }
-        add(sc, SCRIPT_BYTES, &len, ")\n");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, ")\n");
     }
     if (xnum && nx <= 8) { /* tics at the values swept, as written */
-        add(sc, SCRIPT_BYTES, &len, "set xtics (");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "set xtics (");
         for (int xi = 0; xi < nx; xi++)
-            add(sc, SCRIPT_BYTES, &len, "%s'%s' %s", xi ? ", " : "", xv[xi], xv[xi]);
-        add(sc, SCRIPT_BYTES, &len, ")\n");
+            halo_text_appendf(sc, SCRIPT_BYTES, &len, "%s'%s' %s", xi ? ", " : "", xv[xi], xv[xi]);
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, ")\n");
     }
     int cols = nf <= 2 ? nf : (p->opt->size == HALO_PLOT_SIZE_COLUMN ? 2 : (nf <= 6 ? 3 : 4));
     *panel_rows = (nf + cols - 1) / cols;
     /* the key above the panels, in a line of its own (a blank multiplot title keeps room) */
     if (nf > 1)
-        add(sc, SCRIPT_BYTES, &len,
-            "set key horizontal center top at screen 0.5, 0.995 samplen 2\n"
-            "set multiplot layout %d,%d title ' '\n",
-            *panel_rows, cols);
+        halo_text_appendf(sc, SCRIPT_BYTES, &len,
+                          "set key horizontal center top at screen 0.5, 0.995 samplen 2\n"
+                          "set multiplot layout %d,%d title ' '\n",
+                          *panel_rows, cols);
     else
-        add(sc, SCRIPT_BYTES, &len, "set key outside horizontal center top samplen 2\n");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len,
+                          "set key outside horizontal center top samplen 2\n");
     for (int fi = 0; fi < nf; fi++) {
         if (f->facet >= 0) { /* the key's last part (the caption names it whole), unless
                                 that is the name of the x or series key */
@@ -587,7 +575,7 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
                 part = full;
             gp_text(part, k, sizeof k);
             gp_text(fv[fi], t, sizeof t);
-            add(sc, SCRIPT_BYTES, &len, "set title '%s=%s'\n", k, t);
+            halo_text_appendf(sc, SCRIPT_BYTES, &len, "set title '%s=%s'\n", k, t);
         }
         int first = 1;
         for (int si = 0; si < ns; si++) {
@@ -595,21 +583,23 @@ static int write_figure(halo__plot *p, const fig *f, const char *dat, const char
                 continue;
             gp_text(f->series >= 0 ? sv[si] : "", t, sizeof t);
             /* categories are not a line: points and bars only */
-            add(sc, SCRIPT_BYTES, &len,
-                "%sdatafile index %d using 1:2:3:4 with %s ls %d title '%s'",
-                first ? "plot " : ", \\\n     ", block[fi][si], xnum ? "yerrorlines" : "yerrorbars",
-                si % 6 + 1, fi == 0 ? t : "");
+            halo_text_appendf(sc, SCRIPT_BYTES, &len,
+                              "%sdatafile index %d using 1:2:3:4 with %s ls %d title '%s'",
+                              first ? "plot " : ", \\\n     ", block[fi][si],
+                              xnum ? "yerrorlines" : "yerrorbars", si % 6 + 1, fi == 0 ? t : "");
             first = 0;
         }
         if (f->m == M_SPEEDUP)
-            add(sc, SCRIPT_BYTES, &len, ", \\\n     1 with lines dt 3 lc rgb '#555555' title '%s'",
-                fi == 0 ? "distributed-llama" : "");
+            halo_text_appendf(sc, SCRIPT_BYTES, &len,
+                              ", \\\n     1 with lines dt 3 lc rgb '#555555' title '%s'",
+                              fi == 0 ? "distributed-llama" : "");
         if (first) /* an empty panel: an invisible point keeps the layout */
-            add(sc, SCRIPT_BYTES, &len, "plot 1/0 notitle");
-        add(sc, SCRIPT_BYTES, &len, "\nunset key\n"); /* the first panel's key serves all */
+            halo_text_appendf(sc, SCRIPT_BYTES, &len, "plot 1/0 notitle");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len,
+                          "\nunset key\n"); /* the first panel's key serves all */
     }
     if (nf > 1)
-        add(sc, SCRIPT_BYTES, &len, "unset multiplot\n");
+        halo_text_appendf(sc, SCRIPT_BYTES, &len, "unset multiplot\n");
     halo_file_out g;
     int rc = halo_file_out_open(&g, gp, 0644, err);
     if (rc == HALO_OK) {
@@ -624,38 +614,42 @@ static void caption_of(halo__plot *p, const fig *f, char *buf, size_t cap) {
     const fscen *s = f->s;
     size_t len = 0;
     const char *label = metrics[f->m].label;
-    add(buf, cap, &len, "%c%s against %s", label[0] - 'a' + 'A', label + 1, s->keys[f->x]);
+    halo_text_appendf(buf, cap, &len, "%c%s against %s", label[0] - 'a' + 'A', label + 1,
+                      s->keys[f->x]);
     if (f->series >= 0)
-        add(buf, cap, &len, ", one line per %s", s->keys[f->series]);
+        halo_text_appendf(buf, cap, &len, ", one line per %s", s->keys[f->series]);
     if (f->facet >= 0)
-        add(buf, cap, &len, ", one panel per %s", s->keys[f->facet]);
+        halo_text_appendf(buf, cap, &len, ", one panel per %s", s->keys[f->facet]);
     for (int i = 0; i < f->n_split; i++)
-        add(buf, cap, &len, "%s%s=%s", i ? ", " : "; at ", s->keys[f->split[i]],
-            f->at->val[f->split[i]]);
-    add(buf, cap, &len, ". Scenario %s: %s (%s weights), ", s->name, s->model, s->weights);
+        halo_text_appendf(buf, cap, &len, "%s%s=%s", i ? ", " : "; at ", s->keys[f->split[i]],
+                          f->at->val[f->split[i]]);
+    halo_text_appendf(buf, cap, &len, ". Scenario %s: %s (%s weights), ", s->name, s->model,
+                      s->weights);
     if (s->n_devices_min == s->n_devices_max)
-        add(buf, cap, &len, "%d devices", s->n_devices_min);
+        halo_text_appendf(buf, cap, &len, "%d devices", s->n_devices_min);
     else
-        add(buf, cap, &len, "%d to %d devices", s->n_devices_min, s->n_devices_max);
-    add(buf, cap, &len, ", %d tokens per run, ", s->tokens);
+        halo_text_appendf(buf, cap, &len, "%d to %d devices", s->n_devices_min, s->n_devices_max);
+    halo_text_appendf(buf, cap, &len, ", %d tokens per run, ", s->tokens);
     if (s->runs_min == s->runs_max)
-        add(buf, cap, &len, "%d runs per point.", s->runs_min);
+        halo_text_appendf(buf, cap, &len, "%d runs per point.", s->runs_min);
     else
-        add(buf, cap, &len, "%d to %d runs per point.", s->runs_min, s->runs_max);
+        halo_text_appendf(buf, cap, &len, "%d to %d runs per point.", s->runs_min, s->runs_max);
     int pct = (int)lround(100 * p->opt->confidence);
     if (f->m == M_SPEEDUP)
-        add(buf, cap, &len,
+        halo_text_appendf(
+            buf, cap, &len,
             " Speedup: distributed-llama's mean time per token over this point's (the matching "
             "engine.baseline=dllama point). Error bars: from the ratio of the ends of the two "
             "%d%% confidence intervals of the mean over runs (Student's t), as in halo report.",
             pct);
     else
-        add(buf, cap, &len,
+        halo_text_appendf(
+            buf, cap, &len,
             " Error bars: %d%% confidence intervals of the mean over runs (Student's t), as in "
             "halo report.",
             pct);
     if (s->runs_min < 2)
-        add(buf, cap, &len, " Points with one run have no bar.");
+        halo_text_appendf(buf, cap, &len, " Points with one run have no bar.");
 }
 
 /* FNV-1a of a figure's name parts, for stems too long to keep whole. */
@@ -735,11 +729,12 @@ static int chosen_key(const fscen *s, const char *opt, const char *key, char *wh
     int k = key_index(s, key);
     if (k < 0) {
         size_t len = 0;
-        add(why, cap, &len, "%s %s: not an axis of this scenario; its axes:", opt, key);
+        halo_text_appendf(why, cap, &len, "%s %s: not an axis of this scenario; its axes:", opt,
+                          key);
         for (int i = 0; i < s->n_axes; i++)
-            add(why, cap, &len, " %s", s->keys[i]);
-        add(why, cap, &len, "%s; derived: loss loss_pct speed_ratio n_devices system",
-            s->n_axes ? "" : " none");
+            halo_text_appendf(why, cap, &len, " %s", s->keys[i]);
+        halo_text_appendf(why, cap, &len, "%s; derived: loss loss_pct speed_ratio n_devices system",
+                          s->n_axes ? "" : " none");
     }
     return k;
 }
@@ -817,7 +812,7 @@ static int draw_scenario(halo__plot *p, fscen *s, halo_err *err) {
                 char kv[2 * MAX_VALUE + 160];
                 (void)snprintf(kv, sizeof kv, "%s=%s", s->keys[f.split[i]], f.at->val[f.split[i]]);
                 file_part(kv, part, sizeof part);
-                add(suffix, sizeof suffix, &len, ".%s", part);
+                halo_text_appendf(suffix, sizeof suffix, &len, ".%s", part);
             }
             int rc = draw_figure(p, &f, suffix, err);
             if (rc != HALO_OK)
@@ -851,7 +846,7 @@ int halo__figure_draw(halo__plot *p, char *const *covered, int n_covered, halo_e
         char list[2048] = "";
         size_t len = 0;
         for (int i = 0; i < n; i++)
-            add(list, sizeof list, &len, " %s", names[i]);
+            halo_text_appendf(list, sizeof list, &len, " %s", names[i]);
         return HALO_FAIL(err, HALO_ERR_ARG, "--scenario %s: not in %s; there:%s", p->opt->scenario,
                          p->db_path, n ? list : " none");
     }

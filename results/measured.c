@@ -571,20 +571,22 @@ static int sql_fail(const importer *im, const char *what, halo_err *err) {
                      halo__db_errmsg(im->db, m, sizeof m));
 }
 
-static void bind_identity(sqlite3_stmt *st, const importer *im, const mrun *r) {
+/* Resets st (find_sql or insert_sql) and binds the run's identity to ?1-?4 and its values
+   to ?5-?15, which both statements share. */
+static void bind_run(sqlite3_stmt *st, const importer *im, const mrun *r) {
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
     (void)sqlite3_bind_text(st, 1, im->harness, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 2, r->cell, -1, SQLITE_STATIC);
     (void)sqlite3_bind_int64(st, 3, r->run);
     (void)sqlite3_bind_text(st, 4, im->source, -1, SQLITE_STATIC);
+    bind_values(st, 5, r);
 }
 
 /* *present: 1 when the run is stored with the same values; an error when with others. */
 static int find_run(const importer *im, const mrun *r, int *present, halo_err *err) {
     sqlite3_stmt *st = im->find;
-    (void)sqlite3_reset(st);
-    (void)sqlite3_clear_bindings(st);
-    bind_identity(st, im, r);
-    bind_values(st, 5, r);
+    bind_run(st, im, r);
     int s = sqlite3_step(st);
     *present = 0;
     if (s == SQLITE_DONE)
@@ -606,10 +608,7 @@ static int find_run(const importer *im, const mrun *r, int *present, halo_err *e
 
 static int insert_run(const importer *im, const mrun *r, sqlite3_int64 *id_out, halo_err *err) {
     sqlite3_stmt *st = im->insert;
-    (void)sqlite3_reset(st);
-    (void)sqlite3_clear_bindings(st);
-    bind_identity(st, im, r);
-    bind_values(st, 5, r);
+    bind_run(st, im, r);
     (void)sqlite3_bind_text(st, 16, r->system, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(st, 17, r->model, -1, SQLITE_STATIC);
     (void)sqlite3_bind_int64(st, 18, r->nodes);

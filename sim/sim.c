@@ -12,6 +12,7 @@
 #include "core/evq.h"
 #include "core/rng.h"
 #include "core/wire.h"
+#include "sim/cubic.h"
 #include "sim/trace.h"
 
 #include <math.h>
@@ -269,6 +270,8 @@ struct conn {
     segment *segs; /* in flight, ordered by seq, ring */
     int head_seg, n_segs, cap_segs;
     double cwnd, ssthresh;             /* segments */
+    halo_cubic cubic;                  /* cubic's growth state (tcp.cc cubic) */
+    uint32_t cwnd_cnt;                 /* cubic: segments acknowledged toward the next +1 */
     int ca_state;                      /* CA_OPEN .. CA_LOSS */
     uint64_t high_seq;                 /* a recovery or loss episode ends when snd_una reaches it */
     double prior_cwnd, prior_ssthresh; /* before the episode (undo) */
@@ -582,10 +585,11 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
  * (Linux's icsk_pending) is the tail loss probe (open state only, one probe at a time), the
  * RACK reorder timer or the RTO; a timeout marks every unSACKed segment lost and restarts
  * from one segment. cwnd shrinks to 0.7 (cubic) or 0.5 (Reno) on a loss and, above
- * ssthresh, grows by one segment per window acknowledged with either (cubic's curve is
- * time-based and not modelled; Reno's growth fits the kernel's 16-64 kB cells better than
- * cubic's TCP-friendly 0.53 segment per window, docs/kernel-tcp.md). One RTT sample per
- * ACK, from its oldest newly acknowledged segment (Karn: none if a retransmission is among
+ * ssthresh, grows as Linux's tcp_cubic.c grows it (sim/cubic.h: the curve in jiffies since the
+ * last reduction, the TCP-friendly estimate, the rate recomputed at most once per HZ / 32
+ * while the window stands, which freezes a window reduced every few tens of ms: the cluster
+ * cells of docs/ground-truth.md) or by one segment per window acknowledged (Reno). One RTT sample
+ * per ACK, from its oldest newly acknowledged segment (Karn: none if a retransmission is among
  * them; then SACK, then the timestamp of the first). An episode whose retransmissions all
  * turn out duplicate (D-SACK) is undone. A sender idle for more than an RTO restarts from
  * the initial window (tcp_slow_start_after_idle).
@@ -709,10 +713,28 @@ static int cwnd_segs(const conn *c) {
     return w < 1 ? 1 : w;
 }
 
-/* ssthresh after a loss: cubic's max(cwnd * 717 / 1024, 2), Reno's max(cwnd / 2, 2). */
-static double loss_ssthresh(const sim *s, const conn *c) {
-    double beta = s->tcp.cc == HALO_TCP_CC_RENO ? 0.5 : 717.0 / 1024.0;
-    double t = floor(floor(c->cwnd) * beta);
+/* The kernel's jiffies now (the tick count plus one, so that 0 can mean "none" as in
+   tcp_cubic.c) and its HZ; without a tick, 1 ms jiffies. */
+static uint64_t tick_of(const sim *s) {
+    return s->tcp.tick_ns ? s->tcp.tick_ns : 1000000;
+}
+
+static uint64_t jiffies_at(const sim *s, uint64_t t_ns) {
+    return t_ns / tick_of(s) + 1;
+}
+
+static uint32_t hz_of(const sim *s) {
+    return (uint32_t)(1000000000ull / tick_of(s));
+}
+
+/* ssthresh after a loss (the congestion control's ssthresh(), a reduction): cubic's
+   max(cwnd * 717 / 1024, 2), which also ends its epoch (sim/cubic.h), Reno's
+   max(cwnd / 2, 2). The window's growth credit restarts (tcp_init_cwnd_reduction). */
+static double loss_ssthresh(const sim *s, conn *c) {
+    c->cwnd_cnt = 0;
+    if (s->tcp.cc == HALO_TCP_CC_CUBIC)
+        return halo_cubic_ssthresh(&c->cubic, (uint32_t)floor(c->cwnd));
+    double t = floor(floor(c->cwnd) * 0.5);
     return t > 2 ? t : 2;
 }
 
@@ -932,6 +954,10 @@ static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
             rc->pingpong = 1;
         fill_ack(s, p, rc); /* piggyback the ACK for data flowing back to us */
     }
+    /* CA_EVENT_TX_START: data leaves with nothing in flight (this segment not counted) */
+    if (s->tcp.cc == HALO_TCP_CC_CUBIC && c->last_send_ns > 0 &&
+        in_flight(c) - (!g->sacked && !g->lost) == 0)
+        halo_cubic_tx_start(&c->cubic, jiffies_at(s, s->now_ns), jiffies_at(s, c->last_send_ns));
     g->sent_ns = s->now_ns;
     if (retransmission) {
         g->retransmitted = 1;
@@ -1177,11 +1203,21 @@ static void prr(conn *c, int delivered, int newly_lost, int progressed) {
 }
 
 /* Window growth on an ACK that delivered `acked` segments, when the window was the limit
-   (tcp_is_cwnd_limited): slow start below ssthresh, then additive increase. */
-static void cong_avoid(conn *c, int acked) {
+   (tcp_is_cwnd_limited): slow start below ssthresh, then cubic's rate (sim/cubic.h) or
+   Reno's additive increase. */
+static void cong_avoid(sim *s, conn *c, int acked) {
     int limited = c->cwnd_limited || (c->cwnd < c->ssthresh && c->cwnd < 2 * c->max_out);
     if (!limited || acked <= 0)
         return;
+    if (s->tcp.cc == HALO_TCP_CC_CUBIC) {
+        halo_cubic_window w = {.cwnd = (uint32_t)c->cwnd,
+                               .ssthresh = c->ssthresh < 1e9 ? (uint32_t)c->ssthresh : UINT32_MAX,
+                               .cwnd_cnt = c->cwnd_cnt};
+        halo_cubic_cong_avoid(&c->cubic, &w, (uint32_t)acked, jiffies_at(s, s->now_ns), hz_of(s));
+        c->cwnd = w.cwnd;
+        c->cwnd_cnt = w.cwnd_cnt;
+        return;
+    }
     double left = acked;
     if (c->cwnd < c->ssthresh) {
         double room = c->ssthresh - c->cwnd;
@@ -1267,15 +1303,24 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
     if (p->dsack && c->undo_retrans > 0)
         c->undo_retrans--;
     /* one RTT sample per ACK (tcp_ack_update_rtt); a valid one resets the backoff */
+    uint64_t ca_rtt = 0;
+    int sampled = 1;
     if (have_ackt && !rtx_acked) {
         update_rtt(c, now - first_ackt, now - last_ackt);
-        c->backoff = 0;
+        ca_rtt = now - last_ackt;
     } else if (have_sackt) {
         update_rtt(c, now - first_sackt, now - first_sackt);
-        c->backoff = 0;
+        ca_rtt = now - first_sackt;
     } else if (progressed) { /* timestamps: the echo of the first segment's last send */
         update_rtt(c, now - una_sent, now - una_sent);
+        ca_rtt = now - una_sent;
+    } else {
+        sampled = 0;
+    }
+    if (sampled) {
         c->backoff = 0;
+        if (s->tcp.cc == HALO_TCP_CC_CUBIC)
+            halo_cubic_rtt_sample(&c->cubic, ca_rtt / 1000, jiffies_at(s, now), hz_of(s));
     }
     /* the loss probe's outcome (tcp_process_tlp_ack) */
     if (c->tlp_high_seq && p->ack >= c->tlp_high_seq) {
@@ -1305,7 +1350,7 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
     if (c->ca_state == CA_RECOVERY)
         prr(c, delivered, lost, progressed);
     else if (progressed)
-        cong_avoid(c, delivered);
+        cong_avoid(s, c, delivered);
     settle_state(c);
     if (progressed && !reo_armed && !schedule_probe(s, c, 1))
         rearm_rto(s, c, 0);
@@ -1382,6 +1427,8 @@ static void retransmit_timeout(sim *s, conn *c) {
             g->lost = 1;
     }
     c->cwnd = 1;
+    c->cwnd_cnt = 0;
+    halo_cubic_reset(&c->cubic); /* tcp_set_ca_state(TCP_CA_Loss): bictcp_reset */
     c->ca_state = CA_LOSS;
     c->high_seq = c->snd_nxt;
     c->tlp_high_seq = 0;

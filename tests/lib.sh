@@ -1,13 +1,14 @@
 # tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
-# test_net.sh, test_net_mesh.sh, test_plot.sh, test_research.sh, test_results.sh and
-# test_trace.sh): sanitizer settings for the halo binary, TAP-style results (ok, not_ok,
-# check, show, finish), running halo under expect_ok / expect_fail, the scenario scripts'
-# preamble (scenario_script), the case dispatch (run_cases) and the worker processes of the
-# socket tests (start_worker, start_workers, stop_workers, wait_exit, stop_started). Not a
-# test by itself.
+# test_net.sh, test_net_mesh.sh, test_net_sched.sh, test_plot.sh, test_research.sh,
+# test_results.sh and test_trace.sh): sanitizer settings for the halo binary, TAP-style
+# results (ok, not_ok, check, show, finish), running halo under expect_ok / expect_fail, the
+# scripts' preamble (halo_script, scenario_script), the case dispatch (run_cases) and the
+# worker processes of the socket tests (start_worker, start_workers, stop_workers,
+# end_workers, wait_exit, stop_started). Not a test by itself.
 #
-# The sourcing script sets halo_bin (the binary), optionally run_prefix (an emulator and its
-# arguments, word-split; empty: none), and calls scratch_dir before anything writes to $tmp.
+# The sourcing script calls halo_script or scenario_script (or sets halo_bin, the binary, and
+# calls scratch_dir) before anything writes to $tmp, and optionally sets run_prefix (an
+# emulator and its arguments, word-split; empty: none).
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=99:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -92,17 +93,25 @@ expect_ok() {
     fi
 }
 
-# scenario_script NAME HALO_BINARY SOURCE_DIR [CASE]: the preamble of the scripts that run
-# the bundled scenarios: halo_bin, src, only (CASE; empty: every case) and sc (scenarios/);
-# halo finds models, scenarios and plot queries in the source tree; $tmp is a fresh scratch
-# directory named after NAME.
-scenario_script() {
+# halo_script NAME HALO_BINARY SOURCE_DIR [CASE]: the preamble of the scripts run with the
+# halo binary and the source tree: halo_bin, src (made absolute), only (CASE; empty: every
+# case); halo finds the bundled models in the source tree; $tmp is a fresh scratch directory
+# named after NAME.
+halo_script() {
     halo_bin=$2
-    src=$3
+    src=$(cd "$3" && pwd)
     only=${4:-}
-    sc=$src/scenarios
-    export HALO_MODEL_DIR=$src/models HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
+    export HALO_MODEL_DIR=$src/models
     scratch_dir "$1"
+}
+
+# scenario_script NAME HALO_BINARY SOURCE_DIR [CASE]: halo_script for the scripts that run
+# the bundled scenarios, and sc (scenarios/); halo also finds scenarios and plot queries in
+# the source tree.
+scenario_script() {
+    halo_script "$@"
+    sc=$src/scenarios
+    export HALO_SCENARIO_DIR=$src/scenarios HALO_PLOT_DIR=$src/plots
 }
 
 # run_cases CASE...: runs case_CASE for each CASE in order, or only case_$only when the
@@ -122,9 +131,9 @@ run_cases() {
     done
 }
 
-# Worker processes of a socket test (test_net.sh, test_net_mesh.sh), which sets halo_bin,
-# calls scratch_dir, writes a cluster key to $tmp/k.key and keeps the pids of what else it
-# starts in the array pids.
+# Worker processes of a socket test (test_net.sh, test_net_mesh.sh, test_net_sched.sh),
+# which sets halo_bin, calls scratch_dir, writes a cluster key to $tmp/k.key and keeps the
+# pids of what else it starts in the array pids.
 
 # start_worker NAME TRANSPORT ADDR [extra args]: starts a worker (inside the network
 # namespace $NETNS when set, under the command prefix $PRE, word-split, when set), waits (at
@@ -173,6 +182,16 @@ stop_workers() {
     local n
     for n in "$@"; do
         kill "$(cat "$tmp/$n.pid")" 2>/dev/null
+    done
+}
+
+# end_workers NAME...: TERM to the workers started under these names, then waits (at most
+# 10 s each) for each to end, so that their logs are complete.
+end_workers() {
+    local n
+    stop_workers "$@"
+    for n in "$@"; do
+        wait_exit "$(cat "$tmp/$n.pid")"
     done
 }
 

@@ -3,14 +3,10 @@
 # non-zero exit status (never a crash or a sanitizer report) for every kind of bad input.
 # usage: test_cli.sh HALO_BINARY SOURCE_DIR [case]   (HALO_RUN_PREFIX may hold an emulator)
 set -u
-halo_bin=$1
-src=$(cd "$2" && pwd)
-only=${3:-}
 run_prefix=${HALO_RUN_PREFIX:-}
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir cli
+halo_script cli "$@"
 
 case_golden() {
     local threads=()

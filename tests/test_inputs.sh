@@ -6,15 +6,11 @@
 # in a subshell) and a read-only results database each give one clear message.
 # usage: test_inputs.sh HALO_BINARY SOURCE_DIR [case]
 set -u
-halo_bin=$1
-src=$(cd "$2" && pwd)
-only=${3:-}
-export HALO_MODEL_DIR=$src/models
 # Nothing here may hang: every run is bounded (a hang fails as exit 124).
 run_prefix="timeout 20"
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir inputs
+halo_script inputs "$@"
 
 # expect_fast_fail SECONDS STATUS NEEDLE -- ARGS...: expect_fail, within SECONDS.
 expect_fast_fail() {

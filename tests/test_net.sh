@@ -39,15 +39,11 @@
 #              text; HALO over UDP completes and counts what it lost. Exits 77 ("skipped:
 #              ...") without root, namespaces or iptables; removes namespaces always.
 set -u
-halo_bin=$1
-src=$2
-case_name=${3:-}
 replay_bin=${4:-}
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+halo_script net "$@"
 . "$src/tools/netns.sh"
-scratch_dir net
 pids=()
 cleanup() {
     stop_started
@@ -278,33 +274,31 @@ case_stall() {
 # what happens; under relaxed sync with a fixed 20 ms deadline its contributions are counted
 # as zero and the root names it as not keeping up. Both runs complete.
 case_slow() {
-    local addrs=() pid port
-    start_workers sl tcp 127.0.0.1:0 || return
-    port=${addrs[1]##*:}
-    EXTRA=$'dead_after_ms: 5000\nstall_ms: 500\ninject: {delay_ms: 2}' \
-        cluster_file "$tmp/sl.yaml" tcp strict "${addrs[@]}"
-    slow_round "$tmp/sl.yaml" sl-2
-    if grep -q "stalled for 0.5 s (a contribution the strict policy waits for never came); waiting for worker 2 (127.0.0.1:$port): silent for [0-9]* ms (declared lost and its groups moved after 5000 ms); recomputing" \
-        "$tmp/err.txt"; then
-        ok "strict: $(grep -m1 -o 'token at position.*' "$tmp/err.txt")"
+    slow_worker sl tcp strict 500 \
+        "stalled for 0.5 s (a contribution the strict policy waits for never came); waiting for worker 2 (127.0.0.1:PORT): silent for [0-9]* ms (declared lost and its groups moved after 5000 ms); recomputing" \
+        'token at position.*' "the stall does not name worker 2 and what happens"
+    ENGINE=$'baseline: relaxed\ndeadline_ms: 20' slow_worker su udp relaxed 5000 \
+        "worker 2 (127.0.0.1:PORT) cannot keep up: [0-9]* of its [0-9]* contributions to the token at position [0-9]* missed the deadline and were counted as zero (the relaxed policy does not wait for it; 1 such tokens so far)" \
+        'worker 2 .* cannot keep up.*' "the root does not name worker 2 as not keeping up"
+}
+
+# slow_worker PREFIX TRANSPORT SYNC STALL_MS NEEDLE SHOWN MISSING: a cluster of workers
+# PREFIX-1..3 (dead_after 5 s, the given stall_ms, engine lines from $ENGINE) with worker 2
+# frozen (slow_round); ok when stderr matches the grep pattern NEEDLE (PORT: worker 2's port),
+# showing the first match of SHOWN, else not_ok "SYNC: MISSING".
+slow_worker() {
+    local prefix=$1 transport=$2 sync=$3 stall=$4 needle=$5 shown=$6 missing=$7 addrs=()
+    start_workers "$prefix" "$transport" 127.0.0.1:0 || return
+    EXTRA=$'dead_after_ms: 5000\nstall_ms: '"$stall"$'\ninject: {delay_ms: 2}' \
+        cluster_file "$tmp/$prefix.yaml" "$transport" "$sync" "${addrs[@]}"
+    slow_round "$tmp/$prefix.yaml" "$prefix-2"
+    if grep -q "${needle//PORT/${addrs[1]##*:}}" "$tmp/err.txt"; then
+        ok "$sync: $(grep -m1 -o "$shown" "$tmp/err.txt")"
     else
-        not_ok "strict: the stall does not name worker 2 and what happens"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
+        not_ok "$sync: $missing"
+        show "$tmp/err.txt"
     fi
-    stop_workers sl-{1,2,3}
-    start_workers su udp 127.0.0.1:0 || return
-    port=${addrs[1]##*:}
-    EXTRA=$'dead_after_ms: 5000\nstall_ms: 5000\ninject: {delay_ms: 2}' ENGINE=$'baseline: relaxed\ndeadline_ms: 20' \
-        cluster_file "$tmp/su.yaml" udp relaxed "${addrs[@]}"
-    slow_round "$tmp/su.yaml" su-2
-    if grep -q "worker 2 (127.0.0.1:$port) cannot keep up: [0-9]* of its [0-9]* contributions to the token at position [0-9]* missed the deadline and were counted as zero (the relaxed policy does not wait for it; 1 such tokens so far)" \
-        "$tmp/err.txt"; then
-        ok "relaxed: $(grep -m1 -o 'worker 2 .* cannot keep up.*' "$tmp/err.txt")"
-    else
-        not_ok "relaxed: the root does not name worker 2 as not keeping up"
-        sed 's/^/    /' "$tmp/err.txt" | head -20
-    fi
-    stop_workers su-{1,2,3}
+    stop_workers "$prefix"-{1,2,3}
 }
 
 # slow_round CLUSTER_FILE WORKER: generates 200 tokens while WORKER is frozen for 1.2 s after
@@ -563,6 +557,16 @@ wait_file() {
     return 1
 }
 
+# unanswered LINE OK_TEXT NOT_OK_TEXT: ok OK_TEXT when udp_replay's LINE says it sent
+# datagrams and none came back; not_ok otherwise (NOT_OK_TEXT when something came back).
+unanswered() {
+    case "$1" in
+    "sent 0 "*) not_ok "the replay sent nothing: $1" ;;
+    *"back 0 0;"*) ok "$2 ($1)" ;;
+    *) not_ok "$3: $1" ;;
+    esac
+}
+
 # Issue 18's replay attack: a recorded session replayed to a restarted worker.
 case_replay() {
     [ -x "$replay_bin" ] || { echo "skipped: no udp_replay helper given"; exit 77; }
@@ -593,8 +597,7 @@ case_replay() {
     else
         not_ok "root -> worker frames by type: $(tr '\n' ' ' <"$tmp/types.txt")"
     fi
-    kill "$(cat "$tmp/rp-1.pid")"
-    wait_exit "$(cat "$tmp/rp-1.pid")"
+    end_workers rp-1
     line=$(grep -o '[0-9]* blocks computed' "$tmp/rp-1.log")
     if [ "${line%% *}" -gt 0 ] 2>/dev/null; then
         ok "the recorded session made the worker compute ($line)"
@@ -605,13 +608,9 @@ case_replay() {
     start_worker rp-2 udp "127.0.0.1:$wport" >/dev/null || return
     line=$("$replay_bin" replay "$tmp/rec.bin" "$wport" 1500)
     echo "# replay: $line"
-    kill "$(cat "$tmp/rp-2.pid")"
-    wait_exit "$(cat "$tmp/rp-2.pid")"
-    case "$line" in
-    "sent 0 "*) not_ok "the replay sent nothing: $line" ;;
-    *"back 0 0;"*) ok "the restarted worker sent nothing back to the replay ($line)" ;;
-    *) not_ok "the restarted worker answered the replay: $line" ;;
-    esac
+    end_workers rp-2
+    unanswered "$line" "the restarted worker sent nothing back to the replay" \
+        "the restarted worker answered the replay"
     if grep -q "stopping: 0 joins, .* 0 blocks computed" "$tmp/rp-2.log" &&
         grep -q "ignoring a join stamped" "$tmp/rp-2.log"; then
         ok "the restarted worker joined nothing and computed nothing: $(grep -o 'stopping: .*' "$tmp/rp-2.log")"
@@ -630,13 +629,9 @@ case_replay() {
     local again
     again=$("$replay_bin" replay "$tmp/rec.bin" "${spare##*:}" 1500)
     echo "# the same replay again: $again"
-    kill "$(cat "$tmp/rp-0.pid")"
-    wait_exit "$(cat "$tmp/rp-0.pid")"
-    case "$again" in
-    "sent 0 "*) not_ok "the second replay sent nothing: $again" ;;
-    *"back 0 0;"*) ok "a second replay of the recording gets no answer ($again)" ;;
-    *) not_ok "a second replay of the recording was answered: $again" ;;
-    esac
+    end_workers rp-0
+    unanswered "$again" "a second replay of the recording gets no answer" \
+        "a second replay of the recording was answered"
     local sent_b back_b
     sent_b=$(echo "$line" | sed -n 's/^sent [0-9]* \([0-9]*\),.*/\1/p')
     back_b=$(echo "$line" | sed -n 's/.*back [0-9]* \([0-9]*\);.*/\1/p')
@@ -675,11 +670,30 @@ flooder() {
     done
 }
 
+# flooders TRANSPORT PORT: three flooders of 127.0.0.1:PORT in the background (their pids
+# added to the caller's array fl, and to pids), given 0.5 s to get going.
+flooders() {
+    local i
+    for i in 1 2 3; do
+        flooder "$1" "$2" &
+        fl+=("$!")
+        pids+=("$!")
+    done
+    sleep 0.5
+}
+
+# stop_flooders: ends the flooders in the caller's array fl and empties it.
+stop_flooders() {
+    kill "${fl[@]}" 2>/dev/null
+    wait "${fl[@]}" 2>/dev/null
+    fl=()
+}
+
 # flood_round NAME TRANSPORT: three workers, a root (strict sync) generating 200 tokens, then
 # the same while 3 flooders hit worker 2: the root's session must not starve (same ids as a
 # single device, within the timeout); prints both times and worker 2's drop counts.
 flood_round() {
-    local name=$1 transport=$2 addrs=() t0 t1 t2 fl=() i port other
+    local name=$1 transport=$2 addrs=() t0 t1 t2 fl=() port other
     other=$(start_worker "$name-x" "$transport" 127.0.0.1:0) || return
     start_workers "$name" "$transport" 127.0.0.1:0 || return
     port=${addrs[1]##*:}
@@ -691,28 +705,16 @@ flood_round() {
     t1_0=$(date +%s%N)
     # the control: the same flooders against a worker outside the cluster (the CPU they take
     # from this shared machine, without touching the cluster's sockets)
-    for i in 1 2 3; do
-        flooder "$transport" "${other##*:}" &
-        fl+=("$!")
-        pids+=("$!")
-    done
-    sleep 0.5
+    flooders "$transport" "${other##*:}"
     local tc0 tc1
     tc0=$(date +%s%N)
     timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
         >"$tmp/out.txt" 2>"$tmp/err.txt" || not_ok "$name: the control run failed"
     tc1=$(date +%s%N)
-    kill "${fl[@]}" 2>/dev/null
-    wait "${fl[@]}" 2>/dev/null
-    fl=()
+    stop_flooders
     stop_workers "$name-x"
     t1=$(date +%s%N)
-    for i in 1 2 3; do
-        flooder "$transport" "$port" &
-        fl+=("$!")
-        pids+=("$!")
-    done
-    sleep 0.5
+    flooders "$transport" "$port"
     if timeout 120 "$halo_bin" generate -t 0 -n 200 --ids --cluster "$tmp/$name.yaml" \
         >"$tmp/out.txt" 2>"$tmp/err.txt" && cmp -s "$tmp/out.txt" "$tmp/single.txt"; then
         t2=$(date +%s%N)
@@ -721,10 +723,8 @@ flood_round() {
         not_ok "$name: the root did not complete under the flood"
         sed 's/^/    /' "$tmp/err.txt" | head -20
     fi
-    kill "${fl[@]}" 2>/dev/null
-    wait "${fl[@]}" 2>/dev/null
-    stop_workers "$name"-{1,2,3}
-    wait_exit "$(cat "$tmp/$name-2.pid")"
+    stop_flooders
+    end_workers "$name"-{1,2,3}
     echo "# $name worker 2: $(grep -o 'stopping: .*' "$tmp/$name-2.log")"
     grep -o 'connections: .*' "$tmp/$name-2.log" | sed 's/^/# /'
     if grep -q "stopping: .* [1-9][0-9]* \(unauthenticated\|malformed\)" "$tmp/$name-2.log" ||
@@ -783,13 +783,6 @@ case_exhaust() {
     exec {q}>&-
 }
 
-case "$case_name" in
-identity | refusals | kill9 | stall | slow | flood | netns | stream | stream_half | defaults | ipv6 | exhaust | replay)
-    "case_$case_name"
-    ;;
-*)
-    echo "test_net.sh: unknown case '$case_name'" >&2
-    exit 2
-    ;;
-esac
+run_cases identity refusals kill9 stall slow flood netns stream stream_half defaults ipv6 exhaust \
+    replay
 finish

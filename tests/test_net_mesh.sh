@@ -17,28 +17,15 @@
 # Every wait is bounded; everything started is killed at exit.
 # usage: test_net_mesh.sh HALO_BINARY SOURCE_DIR
 set -u
-halo_bin=$1
-src=$2
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir mesh
+halo_script mesh "$@"
 pids=()
 cleanup() {
     stop_started
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# end_workers PREFIX: stops the workers PREFIX-1..3 (start_workers) and waits for them to end
-# (their logs are complete then).
-end_workers() {
-    local i
-    stop_workers "$1"-{1,2,3}
-    for i in 1 2 3; do
-        wait_exit "$(cat "$tmp/$1-$i.pid")"
-    done
-}
 
 # cluster_file FILE DELIVERY COLLECTIVE [extra engine lines]
 cluster_file() {
@@ -92,7 +79,7 @@ for t in "tcp stream" "udp datagram"; do
         grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
     verdict $? "$what: 200 greedy ids equal single-device generate" \
         "$what: output differs or failed"
-    end_workers "m-$1"
+    end_workers "m-$1"-{1,2,3}
     if grep -q "mesh: connected to 2 peers" "$tmp/m-$1-1.log" &&
         grep -q "mesh collective" "$tmp/m-$1-3.log" &&
         grep -q "frames dropped: 0 unauthenticated, 0 replayed, 0 malformed" "$tmp/m-$1-2.log"; then
@@ -114,7 +101,7 @@ else
     not_ok "mesh with relaxed sync was not refused"
     sed 's/^/    /' "$tmp/err.txt" | head
 fi
-end_workers r
+end_workers r-{1,2,3}
 
 # 3. a synthetic model with a 32000-token vocabulary (the classifier is most of its compute)
 "$halo_bin" convert --synthetic 64,128,2,4,2,32000,32 -o "$tmp/v.gguf" >/dev/null 2>&1 || exit 1
@@ -130,7 +117,7 @@ for c in mesh star split; do
     verdict $? "vocabulary 32000 (synthetic), $c over tcp: 24 greedy ids equal the single device's" \
         "vocabulary 32000, $c: output differs or failed"
 done
-end_workers v
+end_workers v-{1,2,3}
 
 # 4. kill -9 of a worker in the middle of a mesh run: a clear error, not a hang
 start_workers k tcp 127.0.0.1:0 || exit 1
@@ -151,5 +138,5 @@ else
     not_ok "kill -9 of worker 2 in a mesh (exit $rc)"
     sed 's/^/    /' "$tmp/err.txt" | head -20
 fi
-end_workers k
+end_workers k-{1,2,3}
 finish

@@ -18,45 +18,12 @@
 #           contribution that comes later than its deadline); replan_tokens without
 #           placement scheduled is refused
 set -u
-halo_bin=$1
-src=$2
-case_name=${3:-}
 lossy_bin=${4:-}
-export HALO_MODEL_DIR=$src/models
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
-scratch_dir net-sched
+halo_script net-sched "$@"
 pids=()
-cleanup() {
-    local all=("${pids[@]}")
-    for p in "${all[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    sleep 0.2
-    for p in "${all[@]}"; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# start_worker NAME: a UDP worker on a free loopback port; its address into $addr.
-start_worker() {
-    local name=$1
-    "$halo_bin" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport udp \
-        >"$tmp/$name.log" 2>&1 &
-    pids+=("$!")
-    addr=""
-    for _ in $(seq 100); do
-        addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null)
-        [ -n "$addr" ] && return 0
-        sleep 0.1
-    done
-    echo "worker $name did not start" >&2
-    cat "$tmp/$name.log" >&2
-    return 1
-}
+trap 'stop_started; rm -rf "$tmp"' EXIT
 
 # start_relay NAME TARGET_ADDR LOSS AFTER: udp_lossy in front of a worker; its address into
 # $addr.
@@ -115,11 +82,8 @@ attn_of() {
 }
 
 case_lossy() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     local preset
     for preset in strict-datagram halo; do
         # ~10 datagrams per token go to worker 2: the loss starts near token 60
@@ -175,11 +139,8 @@ inject: {speed: $SLOWED}" ENGINE="baseline: $preset" cluster "$tmp/$preset.yaml"
 }
 
 case_slow() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     # every contribution awaited, so the ids are exact whatever the load
     EXTRA="inject: {speed: [1e7, 1e7, 2.5e6, 1e7]}" ENGINE="baseline: strict-datagram" \
         cluster "$tmp/slow.yaml" "${w[@]}"
@@ -206,11 +167,8 @@ case_slow() {
 }
 
 case_steady() {
-    local w=() i
-    for i in 1 2 3; do
-        start_worker "w$i" || return
-        w+=("$addr")
-    done
+    start_workers w udp 127.0.0.1:0 || return
+    local w=("${addrs[@]}")
     EXTRA="replan_tokens: 8
 inject: {speed: $SLOWED}" cluster "$tmp/steady.yaml" "${w[@]}"
     run steady
@@ -234,11 +192,5 @@ inject: {speed: $SLOWED}" cluster "$tmp/steady.yaml" "${w[@]}"
     fi
 }
 
-case "$case_name" in
-lossy | slow | steady) "case_$case_name" ;;
-*)
-    echo "unknown case '$case_name'" >&2
-    exit 2
-    ;;
-esac
+run_cases lossy slow steady
 finish

@@ -66,7 +66,7 @@ case_plot_any_sweep() {
     row=$(grep -E '^\| devices\[1\]\.link\.gilbert\.mean_loss=0\.05 engine\.baseline=halo engine\.tau=0\.2 ' \
         "$tmp/report.md")
     want="$(echo "$row" | awk -F'|' '{print $4}' | tr -d ' ')|$(echo "$row" |
-        grep -oE '[0-9.]+x \[[0-9.]+, [0-9.]+\]' | tr -d ' ')"
+        grep -oE '[0-9.]+x \[-?[0-9.]+, [0-9.]+\]' | tr -d ' ')"
     got=$(awk '/^# block/ {b = $0} b ~ /engine.tau=0.2 engine.baseline=halo/ && $1 == "0.05" {
             printf "%.2f±%.2f", $2, $4 - $2 }' "$stem.dat")
     got="$got|$(awk '/^# block/ {b = $0} b ~ /engine.tau=0.2 engine.baseline=halo/ && $1 == "0.05" {

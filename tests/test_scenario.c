@@ -107,8 +107,9 @@ static void tiny_loss_sweeps_loss_over_three_points(void) {
             ASSERT(strcmp(dev->profile_name, "rpi4b") == 0);
             ASSERT_NEAR(dev->profile.flops_per_s, 12e9, 1);
             ASSERT_NEAR(dev->profile.mem_bw_bps, 3.2043e9, 1); /* calibrated value */
-            ASSERT_EQ(dev->profile.send_ns, 319782);           /* host costs */
-            ASSERT_EQ(dev->profile.recv_ns, 319782);
+            ASSERT_EQ(dev->profile.send_ns, 0); /* host costs: per KiB, not per message */
+            ASSERT_EQ(dev->profile.recv_ns, 0);
+            ASSERT_NEAR(dev->profile.copy_ns_per_kb, 70930.5614, 1e-6); /* calibrated value */
             ASSERT_EQ(dev->profile.mem_bytes, 3584ull << 20);
             const halo_link_spec *l[2] = {&dev->uplink, &dev->downlink};
             for (int k = 0; k < 2; k++) {

@@ -19,85 +19,49 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
+#include "core/bytes.h"
+#include "tests/udp_relay.h"
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-static struct sockaddr_in loop_addr(int port) {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static double mono_s(void) {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int bound_socket(int port) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = loop_addr(port);
-    if (s < 0 || bind(s, (const struct sockaddr *)&a, sizeof a) != 0) {
-        perror("udp_replay: bind");
-        exit(1);
-    }
-    return s;
+/* udp_relay_hook: appends every client -> target datagram to the FILE in ctx. */
+static int append(void *ctx, int to_target, const unsigned char *buf, size_t n) {
+    FILE *f = ctx;
+    unsigned char len[4];
+    halo_put_u32(len, (uint32_t)n);
+    if (!to_target)
+        return 1;
+    return fwrite(len, 1, 4, f) == 4 && fwrite(buf, 1, n, f) == n && fflush(f) == 0 ? 1 : -1;
 }
 
 static int record(int listen_port, int target_port, const char *path, double seconds) {
-    int front = bound_socket(listen_port), back = bound_socket(0);
+    udp_relay r;
+    int port = udp_relay_open(&r, listen_port, target_port, "udp_replay");
     FILE *f = fopen(path, "wb");
     if (!f) {
         perror(path);
         return 1;
     }
-    struct sockaddr_in a, client, target = loop_addr(target_port);
-    socklen_t al = sizeof a;
-    (void)getsockname(front, (struct sockaddr *)&a, &al);
-    (void)printf("%d\n", ntohs(a.sin_port));
+    (void)printf("%d\n", port);
     (void)fflush(stdout);
-    int have_client = 0;
-    static unsigned char buf[70000];
-    double end = mono_s() + seconds;
-    while (mono_s() < end) {
-        struct pollfd p[2] = {{.fd = front, .events = POLLIN}, {.fd = back, .events = POLLIN}};
-        if (poll(p, 2, 50) <= 0)
-            continue;
-        if (p[0].revents & POLLIN) {
-            struct sockaddr_in from;
-            socklen_t fl = sizeof from;
-            ssize_t r = recvfrom(front, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-            if (r > 0) {
-                client = from;
-                have_client = 1;
-                unsigned char len[4] = {(unsigned char)r, (unsigned char)(r >> 8),
-                                        (unsigned char)(r >> 16), (unsigned char)(r >> 24)};
-                if (fwrite(len, 1, 4, f) != 4 || fwrite(buf, 1, (size_t)r, f) != (size_t)r ||
-                    fflush(f) != 0)
-                    return 1;
-                (void)sendto(back, buf, (size_t)r, 0, (const struct sockaddr *)&target,
-                             sizeof target);
-            }
-        }
-        if (p[1].revents & POLLIN) {
-            ssize_t r = recv(back, buf, sizeof buf, 0);
-            if (r > 0 && have_client)
-                (void)sendto(front, buf, (size_t)r, 0, (const struct sockaddr *)&client,
-                             sizeof client);
-        }
-    }
+    if (udp_relay_run(&r, seconds, 50, NULL, append, f) != 0)
+        return 1;
     return fclose(f) == 0 ? 0 : 1;
+}
+
+/* The next datagram of a recorded FILE (4-byte little-endian length, the bytes) into buf of
+   cap bytes; 0 at the end of the file or at a record that does not fit. */
+static int next_record(FILE *f, unsigned char *buf, size_t cap, size_t *n) {
+    unsigned char len[4];
+    if (fread(len, 1, 4, f) != 4)
+        return 0;
+    *n = halo_get_u32(len);
+    return *n <= cap && fread(buf, 1, *n, f) == *n;
 }
 
 static int replay(const char *path, int target_port, int wait_ms) {
@@ -106,16 +70,12 @@ static int replay(const char *path, int target_port, int wait_ms) {
         perror(path);
         return 1;
     }
-    int s = bound_socket(0);
-    struct sockaddr_in target = loop_addr(target_port);
+    int s = udp_relay_socket(0, "udp_replay");
+    struct sockaddr_in target = udp_relay_loop_addr(target_port);
     static unsigned char buf[70000];
-    unsigned char len[4];
+    size_t n;
     long n_sent = 0, b_sent = 0, n_back = 0, b_back = 0, control = 0, other = 0;
-    while (fread(len, 1, 4, f) == 4) {
-        size_t n =
-            (size_t)len[0] | (size_t)len[1] << 8 | (size_t)len[2] << 16 | (size_t)len[3] << 24;
-        if (n > sizeof buf || fread(buf, 1, n, f) != n)
-            break;
+    while (next_record(f, buf, sizeof buf, &n)) {
         if (sendto(s, buf, n, 0, (const struct sockaddr *)&target, sizeof target) == (ssize_t)n) {
             n_sent++;
             b_sent += (long)n;
@@ -127,8 +87,8 @@ static int replay(const char *path, int target_port, int wait_ms) {
         }
     }
     (void)fclose(f);
-    double end = mono_s() + wait_ms / 1000.0;
-    while (mono_s() < end) {
+    double end = udp_relay_now_s() + wait_ms / 1000.0;
+    while (udp_relay_now_s() < end) {
         struct pollfd p = {.fd = s, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0)
             continue;
@@ -154,13 +114,9 @@ static int types(const char *path) {
         return 1;
     }
     static unsigned char buf[70000];
-    unsigned char len[4];
+    size_t n;
     long count[256] = {0};
-    while (fread(len, 1, 4, f) == 4) {
-        size_t n =
-            (size_t)len[0] | (size_t)len[1] << 8 | (size_t)len[2] << 16 | (size_t)len[3] << 24;
-        if (n > sizeof buf || fread(buf, 1, n, f) != n)
-            break;
+    while (next_record(f, buf, sizeof buf, &n)) {
         if (n >= 6 && memcmp(buf, "HNET", 4) == 0)
             count[buf[5]]++;
     }

@@ -17,6 +17,9 @@
 #
 # Every process it starts is killed on exit (trap); it talks only to 127.0.0.1.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
@@ -33,46 +36,24 @@ while [ $# -gt 0 ]; do
     --tokenizer) tok=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --lossy) lossy=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-replan: unknown argument $1" >&2; exit 2 ;;
+    *) other_arg "$1" ;;
     esac
     shift
 done
 export HALO_MODEL_DIR=$repo/models
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-replan.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.2
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap 'cleanup 2>/dev/null' EXIT
+bench_tmp "$halo" halo-replan
 margs=() wargs=()
 [ -n "$model" ] && margs=(-m "$model") && wargs=(-m "$model")
 [ -n "$tok" ] && margs+=(-z "$tok")
-"$halo" keygen "$tmp/k.key" >/dev/null
-w=()
-for i in 1 2 3; do
-    "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" --transport udp "${wargs[@]}" \
-        >"$tmp/w$i.log" 2>&1 &
-    pids+=("$!")
-    a=""
-    for _ in $(seq 600); do
-        a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/w$i.log" 2>/dev/null)
-        [ -n "$a" ] && break
-        sleep 0.1
-    done
-    [ -n "$a" ] || { echo "bench-replan: worker $i did not start" >&2; cat "$tmp/w$i.log" >&2; exit 1; }
-    w+=("$a")
-done
+addrs=$(start_workers "$tmp" w "$halo" worker --listen 127.0.0.1:0 --key "$tmp/k.key" \
+    --transport udp "${wargs[@]}")
+IFS=, read -ra w <<<"$addrs"
 # run CONFIG ROUND: one generation through a fresh relay; prints "ms/token re-plans"
 run() {
     local cfg=$1 r=$2 port=""
     "$lossy" 0 "${w[1]##*:}" "$loss" "$after" 600 "$r" >"$tmp/relay.out" 2>"$tmp/relay.err" &
     local rp=$!
-    pids+=("$rp")
+    echo "$rp" >"$tmp/relay.pid"
     for _ in $(seq 100); do
         port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/relay.out")
         [ -n "$port" ] && break
@@ -90,6 +71,7 @@ run() {
         --cluster "$tmp/c.yaml" >/dev/null 2>"$tmp/$cfg-$r.err" || true
     kill "$rp" 2>/dev/null || true
     wait "$rp" 2>/dev/null || true
+    rm -f "$tmp/relay.pid"
     local ms n
     ms=$(sed -n 's/.*tokens\/s (\([0-9.]*\) ms\/token).*/\1/p' "$tmp/$cfg-$r.err")
     n=$(grep -c "re-plan at token" "$tmp/$cfg-$r.err" || true)

@@ -41,8 +41,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2 && shift 2 ;;
     --no-ppl) ppl=0 && shift ;;
     --docs) docs=$2 && shift 2 ;;
-    -h | --help) script_help; exit 0 ;;
-    *) echo "compare-llamacpp.sh: unknown option $1" >&2 && exit 2 ;;
+    *) other_arg "$1" ;;
     esac
 done
 if [ -z "$build" ]; then

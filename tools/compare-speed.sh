@@ -50,8 +50,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2 && shift 2 ;;
     --docs) docs=$2 && shift 2 ;;
     --no-rt) rt=0 && shift ;;
-    -h | --help) script_help; exit 0 ;;
-    *) echo "compare-speed.sh: unknown option $1" >&2 && exit 2 ;;
+    *) other_arg "$1" ;;
     esac
 done
 [ -n "$build" ] || build=$here/build/release

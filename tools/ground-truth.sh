@@ -80,6 +80,12 @@
 #   --cc NAME          TCP congestion control on the namespaces' routes (default cubic, the
 #                      Linux and Raspberry Pi OS default; this host's is bbr, which a
 #                      namespace inherits); `default` leaves the namespaces' own
+#   --tcp-stats        per run, the kernel's TCP view (needs nstat, ss, tcpdump): each node
+#                      namespace's TCP counters over the lossy part of the run (from the
+#                      moment the loss is armed), `ss -ti` of the root's connections every
+#                      0.25 s, and the headers of every frame each node sent, captured on its
+#                      bridge port before the drop rule; in --out: tcp.csv (one row per run,
+#                      columns below) and tcp/ (the raw files, named after the run)
 #   --out DIR          where the CSV files go (default build/ground-truth)
 #   --build DIR        halo's build tree (default build/bench: -O2 -march=native, like
 #                      distributed-llama's -O3 -march=native; made with `make bench` if
@@ -114,6 +120,23 @@
 #                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
 #                   failed: a non-zero exit or fewer token lines than asked; timeout: killed
 #                   after --run-timeout)
+#   tcp.csv (--tcp-stats)  system,model,loss,nodes,run,lossy_tokens (token lines produced while
+#                   the loss was armed: the counters' span), then, summed over the nodes'
+#                   namespaces, the kernel counters: retrans_segs (TcpRetransSegs), timeouts
+#                   (TcpExtTCPTimeouts), probes (TcpExtTCPLossProbes), probe_recoveries
+#                   (TcpExtTCPLossProbeRecovery), fast_retrans (TcpExtTCPFastRetrans),
+#                   delayed_acks (TcpExtDelayedACKs), spurious_rtos (TcpExtTCPSpuriousRTOs),
+#                   lost_retransmits (TcpExtTCPLostRetransmit), data_segs (data segments the
+#                   nodes sent, first transmissions and retransmissions, from the capture),
+#                   and the capture's retransmissions banded by the time since the same
+#                   sequence was last sent by the same node: rx_lt2 (<2 ms: RACK, fast
+#                   retransmits), rx_2_50 (loss probes, RACK timer), rx_50_150, rx_150_300
+#                   (one retransmission timeout, or a probe with one segment out),
+#                   rx_300_600 (a timeout after a lost retransmission: backoff), rx_ge600;
+#                   rto_ms_max: the largest rto ss showed on the root's connections;
+#                   capture_tokens: the tokens the capture holds (lossy_tokens' rule from
+#                   its first frame on; the capture starts just after the arming when the
+#                   loss is armed at the first token), for the capture's columns
 # Everything made (namespaces, veths, bridge, nft table, processes) is removed on exit,
 # failure or Ctrl-C. Exit 77 with "skipped: ..." when not root or a tool is missing.
 set -euo pipefail
@@ -141,6 +164,7 @@ rt=1
 out=$repo/build/ground-truth
 build=$repo/build/bench
 quick=0
+tcp_stats=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -161,6 +185,7 @@ while [ $# -gt 0 ]; do
     --cc) cc=${2:?}; shift ;;
     --no-rt) rt=0 ;;
     --out) out=${2:?}; shift ;;
+    --tcp-stats) tcp_stats=1 ;;
     --build) build=${2:?}; shift ;;
     *) other_arg "$1" ;;
     esac
@@ -190,6 +215,11 @@ skip() { echo "skipped: $*" >&2; exit 77; }
 
 # ==== Requirements ====
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
+if [ $tcp_stats = 1 ]; then
+    for t in nstat ss tcpdump; do
+        command -v "$t" >/dev/null 2>&1 || skip "$t not found (--tcp-stats)"
+    done
+fi
 for t in ip nft ethtool timeout git make g++ cmake sort awk; do
     command -v "$t" >/dev/null 2>&1 || skip "$t not found"
 done
@@ -357,6 +387,84 @@ loss_counters() { # prints "frames dropped" since the last set_loss
              END { printf "%d %d\n", v[0] + 0, v[1] + 0 }'
 }
 
+# ==== The kernel's TCP view of a run (--tcp-stats) ====
+ns_of() { if [ "$1" = 0 ]; then echo "$NS_R"; else echo "$P-w$1"; fi; } # ns_of NODE_IDX
+# tcp_zero NODES: zeroes each node namespace's TCP counters (nstat's history, one file per
+# namespace): just before the loss is armed, so that the counters hold the lossy part.
+tcp_zero() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        NSTAT_HISTORY=$tmp/nstat.$i ip netns exec "$(ns_of $i)" nstat -n
+    done
+}
+# tcp_watch NODES TAG: starts a capture of the frames each node sends (its bridge port's
+# ingress, before the drop rule; headers only) and the sampler of the root's `ss -ti`, without
+# waiting for them (when the loss is armed at the first token, after the arming: starting
+# them takes up to a second on a busy machine, and tokens before the arming do not count; the
+# capture then misses its first moments, and tcp.csv's capture_tokens counts only the tokens
+# it holds). Every background process writes to a file (this runs inside $(...) then).
+tcp_watch() {
+    local nodes=$1 tag=$2 i
+    for ((i = 0; i < nodes; i++)); do
+        ip netns exec "$NS_BR" tcpdump -i "p$i" -Q in -nn -s 96 -B 32768 \
+            -w "$out/tcp/$tag.p$i.pcap" tcp >/dev/null 2>&1 &
+        echo $! >"$tmp/tcpdump-$i.pid"
+    done
+    (
+        while :; do
+            echo "# $EPOCHREALTIME"
+            ip netns exec "$NS_R" ss -tinH
+            sleep 0.25
+        done >"$out/tcp/$tag.ss.txt" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    echo $! >"$tmp/tcpss.pid"
+}
+# tcp_end NODES TAG SYSTEM MODEL LOSS NODES REP LOSSY_TOKENS RUN_OUTPUT PATTERN ARMED_LATE: the
+# counters since tcp_zero, the captures read; appends the run's row to tcp.csv (capture_tokens:
+# LOSSY_TOKENS's rule from the first captured frame on, from the run's stamped token lines)
+tcp_end() {
+    local nodes=$1 tag=$2 i f t_cap cap_tokens
+    for ((i = 0; i < nodes; i++)); do
+        NSTAT_HISTORY=$tmp/nstat.$i ip netns exec "$(ns_of $i)" nstat >"$out/tcp/$tag.nstat.$i.txt"
+        rm -f "$tmp/nstat.$i"
+    done
+    sleep 0.3
+    for f in "$tmp"/tcpdump-*.pid "$tmp/tcpss.pid"; do
+        [ -e "$f" ] || continue
+        kill "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
+    sleep 0.5
+    local counters bands rto
+    counters=$(cat "$out/tcp/$tag".nstat.*.txt | awk '
+        { v[$1] += $2 }
+        END { printf "%d,%d,%d,%d,%d,%d,%d,%d", v["TcpRetransSegs"], v["TcpExtTCPTimeouts"],
+              v["TcpExtTCPLossProbes"], v["TcpExtTCPLossProbeRecovery"], v["TcpExtTCPFastRetrans"],
+              v["TcpExtDelayedACKs"], v["TcpExtTCPSpuriousRTOs"], v["TcpExtTCPLostRetransmit"] }')
+    bands=$(for ((i = 0; i < nodes; i++)); do
+        tcpdump -nn -tt -S -r "$out/tcp/$tag.p$i.pcap" 2>/dev/null
+    done | awk '
+        / seq [0-9]+:[0-9]+/ {
+            match($0, / seq [0-9]+:/); seq = substr($0, RSTART + 5, RLENGTH - 6)
+            k = $3 " " seq; n++
+            if (k in last) {
+                g = ($1 - last[k]) * 1000
+                b[g < 2 ? 0 : g < 50 ? 1 : g < 150 ? 2 : g < 300 ? 3 : g < 600 ? 4 : 5]++
+            }
+            last[k] = $1
+        }
+        END { printf "%d,%d,%d,%d,%d,%d,%d", n, b[0], b[1], b[2], b[3], b[4], b[5] }')
+    rto=$({ grep -o 'rto:[0-9.]*' "$out/tcp/$tag.ss.txt" || true; } | cut -d: -f2 | sort -g | tail -n 1)
+    t_cap=$(for ((i = 0; i < nodes; i++)); do
+        tcpdump -nn -tt -c 1 -r "$out/tcp/$tag.p$i.pcap" 2>/dev/null | awk '{ print $1 }'
+    done | sort -g | head -n 1)
+    cap_tokens=$(awk -F'\t' -v pat="${10}" -v t0="${t_cap:-0}" -v late="${11}" '
+        $2 ~ pat { t = $1 + 0; if (late == 1) { if (n++ && prev >= t0) c++ } else if (t >= t0) c++; prev = t }
+        END { print c + 0 }' "$9")
+    [ -n "$t_cap" ] || cap_tokens=0
+    echo "$3,$4,$5,$6,$7,$8,$counters,$bands,${rto:-},$cap_tokens" >>"$out/tcp.csv"
+}
+
 # ==== Workers (started once per model, kept across runs) ====
 start_bg() { # start_bg NAME NS cmd...: a background process in NS, pid in $tmp/NAME.pid
     local name=$1 ns=$2
@@ -433,6 +541,10 @@ runs=$out/runs.csv
 echo "system,model,loss,nodes,run,idx,ms" >"$samples"
 echo "system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self_ms,wall_s,status" >"$runs"
 mkdir -p "$tmp/text"
+if [ $tcp_stats = 1 ]; then
+    mkdir -p "$out/tcp"
+    echo "system,model,loss,nodes,run,lossy_tokens,retrans_segs,timeouts,probes,probe_recoveries,fast_retrans,delayed_acks,spurious_rtos,lost_retransmits,data_segs,rx_lt2,rx_2_50,rx_50_150,rx_150_300,rx_300_600,rx_ge600,rto_ms_max,capture_tokens" >"$out/tcp.csv"
+fi
 n_done=0
 run_cell() {
     local sys=$1 model=$2 loss=$3 nodes=$4 rep=$5
@@ -456,7 +568,15 @@ run_cell() {
             -n "$n" --threads 1 --ids)
         [ "$nodes" -gt 1 ] && cmd+=(--cluster "$(cluster_file "$model" "$sys" "$nodes")")
     fi
-    [ $arm = 0 ] && set_loss "$loss"
+    local tag="$sys-$model-$loss-$nodes-$rep"
+    if [ $arm = 0 ]; then
+        if [ $tcp_stats = 1 ]; then
+            tcp_zero "$nodes"
+            tcp_watch "$nodes" "$tag"
+            sleep 0.3 # the captures are open by then
+        fi
+        set_loss "$loss"
+    fi
     local t_arm=0 t0=$SECONDS
     (
         ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${cmd[@]}" 2>"$e" |
@@ -471,8 +591,10 @@ run_cell() {
         t_arm=$(
             [ ${#prio[@]} -gt 0 ] && chrt -f -p 10 "$BASHPID" >/dev/null
             while kill -0 $pid 2>/dev/null && ! grep -q "🔶" "$o"; do sleep 0.05; done
+            [ $tcp_stats = 0 ] || tcp_zero "$nodes"
             set_loss "$loss"
             echo "$EPOCHREALTIME"
+            [ $tcp_stats = 0 ] || tcp_watch "$nodes" "$tag"
         )
     fi
     local rc=0
@@ -492,9 +614,9 @@ run_cell() {
                        if (j > w) { ms = (t - prev) * 1000; c++; s += ms
                                     printf "%s,%s,%s,%d,%d,%d,%.4f\n", sys, model, loss, nodes, rep, c, ms >> out } }
                    prev = t }
-        END { printf "%d %d %.4f\n", k, c, (c ? s / c : 0) }' "$o")
-    local k c mean
-    read -r k c mean <<<"$line"
+        END { printf "%d %d %.4f %d\n", k, c, (c ? s / c : 0), j }' "$o")
+    local k c mean j
+    read -r k c mean j <<<"$line"
     if [ "$k" != "$n" ] && [ "$status" = ok ]; then
         status=failed
         log "$sys $model loss $loss nodes $nodes run $rep: $k token lines of $n"
@@ -518,6 +640,11 @@ run_cell() {
     if [ "$status" != ok ]; then
         log "run failed ($status): ${cmd[*]}"
         tail -5 "$e" >&2 || true
+    fi
+    if [ $tcp_stats = 1 ]; then
+        # tokens made under loss: the intervals after the arming, or every token line
+        tcp_end "$nodes" "$tag" "$sys" "$model" "$loss" "$nodes" "$rep" \
+            "$([ $arm = 1 ] && echo "$j" || echo "$k")" "$o" "$pat" "$arm"
     fi
     local wall=$((SECONDS - t0))
     echo "$sys,$model,$loss,$nodes,$rep,$c,$mean,${fd% *},${fd#* },$miss,$self,$wall,$status" >>"$runs"

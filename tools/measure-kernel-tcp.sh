@@ -46,6 +46,8 @@
 # delayed ACKs) and, rarely, CPU scheduling, not from propagation.
 # Everything (processes, namespaces, rules) is removed on exit, failure or Ctrl-C.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SKIP=77
 die() {
@@ -57,7 +59,7 @@ skip() {
     exit "$SKIP"
 }
 usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    script_help >&2
     exit "${1:-2}"
 }
 

@@ -67,61 +67,24 @@ else
     tokens=${tokens:-64}
     stories=${stories:-3}
 fi
-[ -x "$halo" ] || { echo "measure-sockets: $halo not built (make build)" >&2; exit 1; }
 export HALO_MODEL_DIR=$repo/models
 data=$repo/data/tinystories-valid-dev.txt
 prompt="Once upon a time"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-sockets.XXXXXX")
 netns_names halo-sk 10.214
 made_ns=0
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    for f in "$tmp"/*.pid; do
-        [ -e "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
+cleanup_more() { [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"; }
+bench_tmp "$halo" halo-sockets
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$halo" keygen "$tmp/k.key"
-
-# start_workers MODE TRANSPORT: three workers; their addresses go to $tmp/MODE-TRANSPORT.addrs
-start_workers() {
-    local mode=$1 transport=$2 host=127.0.0.1 addrs=()
-    [ "$mode" = netns ] && host=$IP_W
-    for i in 1 2 3; do
-        local name=$mode-$transport-$i
-        # Started directly (ip netns exec execs), so $! is the worker itself.
-        local pre=()
-        [ "$mode" = netns ] && pre=(ip netns exec "$NS_W")
-        "${pre[@]}" "$halo" worker --listen "$host:0" --key "$tmp/k.key" \
-            --transport "$transport" >"$tmp/$name.log" 2>&1 &
-        echo $! >"$tmp/$name.pid"
-        local a=""
-        for _ in $(seq 100); do
-            a=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\) .*/\1/p' "$tmp/$name.log" 2>/dev/null ||
-                true)
-            [ -n "$a" ] && break
-            sleep 0.1
-        done
-        [ -n "$a" ] || { cat "$tmp/$name.log" >&2; log "worker $name did not start"; exit 1; }
-        addrs+=("$a")
-    done
-    (IFS=,; echo "${addrs[*]}") >"$tmp/$mode-$transport.addrs"
-}
-
-stop_workers() {
-    for f in "$tmp/$1"-*.pid; do
-        kill "$(cat "$f")" 2>/dev/null || true
-        rm -f "$f"
-    done
+# workers MODE TRANSPORT: three workers (in mode netns inside $NS_W; ip netns exec execs, so
+# each pid file holds the worker itself); their addresses go to $tmp/MODE-TRANSPORT.addrs
+workers() {
+    local host=127.0.0.1 pre=()
+    [ "$1" = netns ] && host=$IP_W && pre=(ip netns exec "$NS_W")
+    start_workers "$tmp" "$1-$2" "${pre[@]}" "$halo" worker --listen "$host:0" \
+        --key "$tmp/k.key" --transport "$2" >"$tmp/$1-$2.addrs"
 }
 
 # cluster MODE TRANSPORT LOSS [IMPORTANCE]: writes the cluster file, prints its path
@@ -183,8 +146,8 @@ for mode in $modes; do
     fi
     [ "$mode" = inproc ] || [ "$mode" = netns ] || { log "unknown mode $mode"; exit 2; }
     ran_modes="$ran_modes $mode"
-    start_workers "$mode" tcp
-    start_workers "$mode" udp
+    workers "$mode" tcp
+    workers "$mode" udp
     for loss in $losses; do
         [ "$mode" = netns ] && set_kernel_loss "$loss"
         log "$mode loss $loss: strict over TCP"
@@ -200,7 +163,7 @@ for mode in $modes; do
         fi
     done
     [ "$mode" = netns ] && set_kernel_loss 0
-    stop_workers "$mode"
+    stop_pids "$tmp" "$mode"
 done
 
 echo "## Socket cluster: root + 3 workers on this machine"

@@ -78,6 +78,8 @@
 #                 spread of compute times, 3.3)
 #   -h, --help    this text
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -88,7 +90,6 @@ build=$repo/build/dev
 fit_only=0
 cv_per_nodes=0
 gt=""
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --db) db=${2:?--db needs a file}; shift ;;
@@ -97,8 +98,7 @@ while [ $# -gt 0 ]; do
     --build) build=${2:?--build needs a directory}; shift ;;
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
-    -h | --help) usage; exit 0 ;;
-    -*) echo "mirror-ground-truth: unknown option '$1' (--help lists them)" >&2; exit 2 ;;
+    -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
        gt=$1 ;;
     esac
@@ -118,7 +118,6 @@ heartbeat_ms=100 # halo's socket root pings each worker this often (cluster file
                  # by the harness): under TCP the ping after a lost segment brings the SACK
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-log() { echo "mirror-ground-truth: $*" >&2; }
 
 # The cells: system,model,loss,nodes,ms_mean,engine (header checked by name).
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i

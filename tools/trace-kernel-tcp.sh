@@ -24,11 +24,13 @@
 # probes; 150 ms and more: retransmission timeouts, and probes sent with one segment out).
 # Needs root, ip, nft, ethtool, tcpdump; exits 77 with "skipped: ..." without them.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/netns.sh"
 usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    script_help >&2
     exit 2
 }
 iv=1000
