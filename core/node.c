@@ -195,6 +195,24 @@ static void loader_read_ahead(halo_node *n, int layer, int phase, const uint16_t
     }
 }
 
+/* The end of the run of consecutive groups gids[i], gids[i] + 1, ... (ascending). */
+static int run_end_of(const uint16_t *gids, int i, int count) {
+    int j = i + 1;
+    while (j < count && gids[j] == gids[j - 1] + 1)
+        j++;
+    return j;
+}
+
+/* Whether the row products of a run of consecutive groups may go through one matrix-vector
+   product (one linear stream through the rows) instead of one per group: f32 rows are
+   computed one by one whatever the range (halo_matvec_window; dot4 gives the same sums), so
+   the results are the same bit for bit. A group of 32 FFN rows is 96 KB on the 110M model:
+   per group, w1 and w3 alternated 32 short streams per block (issue 15). Quantised
+   matrices keep one product per group. */
+static int runs_f32(const halo_mat *w) {
+    return w->type == HALO_TYPE_F32;
+}
+
 /* Attention groups through the loader: each group's packed weights, one at a time.
    Returns 0, or -1 when a group could not be read (nothing is left pinned). */
 static int attn_from_loader(halo_node *n, int layer, const uint16_t *gids, int count,
@@ -278,17 +296,23 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
     }
     const halo_layer *L = halo_model_layer(n->model, layer);
     halo_act_set(&n->act, xb, c->dim);
-    for (int i = 0; i < count; i++) {
+    /* f32: q, k and v of a run of consecutive groups in one product each (runs_f32) */
+    int runs = runs_f32(&L->wq) && runs_f32(&L->wk) && runs_f32(&L->wv);
+    for (int i = 0, run_end = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
         float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
-        halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb, halo_act_get(&n->act, &L->wq),
-                     (int)grp_cols, c->dim, 0);
-        halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk), hs,
-                     c->dim, 0);
-        halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv), hs,
-                     c->dim, 0);
+        if (i >= run_end) {
+            run_end = runs ? run_end_of(gids, i, count) : i + 1;
+            int len = run_end - i;
+            halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb,
+                         halo_act_get(&n->act, &L->wq), (int)grp_cols * len, c->dim, 0);
+            halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk),
+                         hs * len, c->dim, 0);
+            halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv),
+                         hs * len, c->dim, 0);
+        }
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
@@ -335,14 +359,21 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         return ffn_from_loader(n, layer, gids, count, xb, out);
     const halo_layer *L = halo_model_layer(n->model, layer);
     halo_act_set(&n->act, xb, (int)dim);
-    for (int i = 0; i < count; i++) {
+    /* f32: w1 and w3 of a run of consecutive groups in one product each (runs_f32) */
+    int runs = runs_f32(&L->w1) && runs_f32(&L->w3);
+    for (int i = 0; i < count;) {
+        int j = runs ? run_end_of(gids, i, count) : i + 1;
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
-        int len = halo_groups_ffn_len(&n->g, gids[i]);
-        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1), len,
-                     (int)dim, 0);
-        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3), len,
-                     (int)dim, 0);
-        halo_swiglu(n->hb + s, n->hb2 + s, len);
+        size_t e = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
+                   (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
+        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1),
+                     (int)(e - s), (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3),
+                     (int)(e - s), (int)dim, 0);
+        for (; i < j; i++) /* swiglu group by group, as before (its vector steps unchanged) */
+            halo_swiglu(n->hb + halo_groups_ffn_start(&n->g, gids[i]),
+                        n->hb2 + halo_groups_ffn_start(&n->g, gids[i]),
+                        halo_groups_ffn_len(&n->g, gids[i]));
     }
     memset(out, 0, dim * sizeof *out);
     for (int i = 0; i < count;) {
