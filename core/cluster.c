@@ -104,7 +104,8 @@ int halo_cluster_new(halo_cluster **out, const halo_cluster_config *cfg, halo_er
                                .loader = cfg->loaders ? cfg->loaders[i] : NULL,
                                .collective = cfg->collective,
                                .mesh_placement = &c->placement,
-                               .split_classifier = cfg->split_classifier};
+                               .split_classifier = cfg->split_classifier,
+                               .pack_windows = cfg->pack_windows};
         rc = halo_node_new(&c->nodes[i], &nc, err);
     }
     if (rc == HALO_OK)

@@ -30,6 +30,7 @@ typedef struct halo_cluster_config {
     struct halo_loader *const *loaders;
     int collective;       /* enum halo_collective (core/node.h) */
     int split_classifier; /* star: the classifier split over the devices (core/node.h) */
+    int pack_windows;     /* nodes copy their Wo and W2 column windows (core/node.h) */
 } halo_cluster_config;
 
 typedef struct halo_cluster halo_cluster;

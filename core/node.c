@@ -118,6 +118,11 @@ struct halo_node {
     size_t rx_cap;       /* floats rx_values holds: dim, or a classifier slice (mesh) */
     int mesh_slices;     /* root: classifier slices gathered for the token */
 
+    /* packed column windows of Wo and W2 (halo_node_config.pack_windows): per layer */
+    int pack; /* still packing (off after too many copies) */
+    struct packed_win *pack_wo, *pack_w2;
+    int pack_copies; /* windows copied so far */
+
     /* star with a split classifier (issue 15) */
     int split_cls;   /* halo_node_config.split_classifier */
     int classifying; /* root: the token's blocks are done, the logits slices are awaited */
@@ -130,6 +135,52 @@ static uint64_t block_key(uint32_t step, int layer, int phase) {
 }
 
 /* ==== Group compute ==== */
+
+/* A layer's copy of the column window [c0, c0 + cols) of a dim-row f32 matrix. */
+typedef struct packed_win {
+    size_t c0, cols;
+    float *w; /* dim x cols, row-major; NULL: none */
+} packed_win;
+
+/* The weights of window [c0, c0 + cols) of f32 matrix m (rows dim) as a contiguous copy,
+   made now if pw holds another window; NULL when the node reads in place (pw NULL, not
+   packing, a window as wide as the matrix, out of memory, or too many copies). */
+static const float *packed_window(halo_node *n, packed_win *pw, const halo_mat *m, size_t c0,
+                                  size_t cols) {
+    if (!pw || !n->pack || m->type != HALO_TYPE_F32 || cols >= (size_t)m->cols)
+        return NULL;
+    if (pw->w && pw->c0 == c0 && pw->cols == cols)
+        return pw->w;
+    if (n->pack_copies >= 4 * n->mc->n_layers * 2) { /* windows keep moving: stop copying */
+        n->pack = 0;
+        return NULL;
+    }
+    size_t rows = (size_t)m->rows, stride = m->row_bytes / sizeof(float);
+    float *w = pw->cols == cols && pw->w ? pw->w : malloc(rows * cols * sizeof *w);
+    if (!w)
+        return NULL;
+    if (w != pw->w)
+        free(pw->w);
+    const float *src = (const float *)m->data + c0;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(w + r * cols, src + r * stride, cols * sizeof *w);
+    pw->w = w;
+    pw->c0 = c0;
+    pw->cols = cols;
+    n->pack_copies++;
+    return w;
+}
+
+/* out (+)= window [c0, c0 + cols) of m (rows dim) times x: from the packed copy when there is
+   one (the same sums: each row's dot product over the same values in the same order). */
+static void window_product(halo_node *n, packed_win *pw, float *out, const halo_mat *m, size_t c0,
+                           size_t cols, const float *x, const void *xq) {
+    const float *pk = packed_window(n, pw, m, c0, cols);
+    if (pk)
+        halo_matvec_window(n->pool, out, pk, cols, x, m->rows, (int)cols, 1);
+    else
+        halo_mat_vec(n->pool, out, m, 0, (int)c0, x, xq, m->rows, (int)cols, 1);
+}
 
 static void charge(halo_node *n, double flops, double bytes, double ops) {
     halo_cost c = {.flops = flops, .bytes = bytes, .ops = ops};
@@ -193,6 +244,24 @@ static void loader_read_ahead(halo_node *n, int layer, int phase, const uint16_t
             k = 0;
         }
     }
+}
+
+/* The end of the run of consecutive groups gids[i], gids[i] + 1, ... (ascending). */
+static int run_end_of(const uint16_t *gids, int i, int count) {
+    int j = i + 1;
+    while (j < count && gids[j] == gids[j - 1] + 1)
+        j++;
+    return j;
+}
+
+/* Whether the row products of a run of consecutive groups may go through one matrix-vector
+   product (one linear stream through the rows) instead of one per group: f32 rows are
+   computed one by one whatever the range (halo_matvec_window; dot4 gives the same sums), so
+   the results are the same bit for bit. A group of 32 FFN rows is 96 KB on the 110M model:
+   per group, w1 and w3 alternated 32 short streams per block (issue 15). Quantised
+   matrices keep one product per group. */
+static int runs_f32(const halo_mat *w) {
+    return w->type == HALO_TYPE_F32;
 }
 
 /* Attention groups through the loader: each group's packed weights, one at a time.
@@ -278,17 +347,23 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
     }
     const halo_layer *L = halo_model_layer(n->model, layer);
     halo_act_set(&n->act, xb, c->dim);
-    for (int i = 0; i < count; i++) {
+    /* f32: q, k and v of a run of consecutive groups in one product each (runs_f32) */
+    int runs = runs_f32(&L->wq) && runs_f32(&L->wk) && runs_f32(&L->wv);
+    for (int i = 0, run_end = 0; i < count; i++) {
         size_t g = gids[i];
         float *q = n->q + g * grp_cols;
         float *k = n->key_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
-        halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb, halo_act_get(&n->act, &L->wq),
-                     (int)grp_cols, c->dim, 0);
-        halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk), hs,
-                     c->dim, 0);
-        halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv), hs,
-                     c->dim, 0);
+        if (i >= run_end) {
+            run_end = runs ? run_end_of(gids, i, count) : i + 1;
+            int len = run_end - i;
+            halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb,
+                         halo_act_get(&n->act, &L->wq), (int)grp_cols * len, c->dim, 0);
+            halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk),
+                         hs * len, c->dim, 0);
+            halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv),
+                         hs * len, c->dim, 0);
+        }
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
         unsigned char *valid = n->valid + (l * (size_t)n->g.n_attn + g) * seq;
@@ -309,8 +384,10 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
         halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
-        halo_mat_vec(n->pool, out, &L->wo, 0, (int)c0, n->head_out + c0,
-                     halo_act_get(&n->win, &L->wo), c->dim, (int)cols, 1);
+        /* one run per block (the usual placement): its window may be packed */
+        packed_win *pw = i == 0 && j == count && n->pack_wo ? &n->pack_wo[layer] : NULL;
+        window_product(n, pw, out, &L->wo, c0, cols, n->head_out + c0,
+                       halo_act_get(&n->win, &L->wo));
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
@@ -335,14 +412,21 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         return ffn_from_loader(n, layer, gids, count, xb, out);
     const halo_layer *L = halo_model_layer(n->model, layer);
     halo_act_set(&n->act, xb, (int)dim);
-    for (int i = 0; i < count; i++) {
+    /* f32: w1 and w3 of a run of consecutive groups in one product each (runs_f32) */
+    int runs = runs_f32(&L->w1) && runs_f32(&L->w3);
+    for (int i = 0; i < count;) {
+        int j = runs ? run_end_of(gids, i, count) : i + 1;
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
-        int len = halo_groups_ffn_len(&n->g, gids[i]);
-        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1), len,
-                     (int)dim, 0);
-        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3), len,
-                     (int)dim, 0);
-        halo_swiglu(n->hb + s, n->hb2 + s, len);
+        size_t e = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
+                   (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
+        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1),
+                     (int)(e - s), (int)dim, 0);
+        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3),
+                     (int)(e - s), (int)dim, 0);
+        for (; i < j; i++) /* swiglu group by group, as before (its vector steps unchanged) */
+            halo_swiglu(n->hb + halo_groups_ffn_start(&n->g, gids[i]),
+                        n->hb2 + halo_groups_ffn_start(&n->g, gids[i]),
+                        halo_groups_ffn_len(&n->g, gids[i]));
     }
     memset(out, 0, dim * sizeof *out);
     for (int i = 0; i < count;) {
@@ -353,8 +437,8 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
         halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
-        halo_mat_vec(n->pool, out, &L->w2, 0, (int)c0, n->hb + c0, halo_act_get(&n->win, &L->w2),
-                     (int)dim, (int)(c1 - c0), 1);
+        packed_win *pw = i == 0 && j == count && n->pack_w2 ? &n->pack_w2[layer] : NULL;
+        window_product(n, pw, out, &L->w2, c0, c1 - c0, n->hb + c0, halo_act_get(&n->win, &L->w2));
         i = j;
     }
     return 0;
@@ -1532,6 +1616,11 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->rx_values = alloc_bytes(n, n->rx_cap * f, &failed);
     n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)n->rx_cap);
     n->tx = alloc_bytes(n, n->tx_cap, &failed);
+    if (cfg->pack_windows && n->numerics && !n->loader) {
+        n->pack = 1;
+        n->pack_wo = alloc_bytes(n, (size_t)c->n_layers * sizeof *n->pack_wo, &failed);
+        n->pack_w2 = alloc_bytes(n, (size_t)c->n_layers * sizeof *n->pack_w2, &failed);
+    }
     if (n->loader) {
         size_t blocks = (size_t)c->n_layers * 2;
         n->last_gids = alloc_bytes(n, blocks * (size_t)n->max_groups * sizeof(uint16_t), &failed);
@@ -1615,6 +1704,14 @@ void halo_node_free(halo_node *n) {
                     n->unreliable,  n->single,       n->missing_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    for (int l = 0; n->mc && l < n->mc->n_layers; l++) {
+        if (n->pack_wo)
+            free(n->pack_wo[l].w);
+        if (n->pack_w2)
+            free(n->pack_w2[l].w);
+    }
+    free(n->pack_wo);
+    free(n->pack_w2);
     halo_placement_free(&n->placement);
     halo_act_free(&n->act);
     halo_act_free(&n->win);

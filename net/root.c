@@ -348,7 +348,8 @@ static int make_root_node(halo_remote *r, halo_err *err) {
                            .sync = r->cfg.sync,
                            .collective = r->cfg.collective,
                            .mesh_placement = &r->placement,
-                           .split_classifier = r->cfg.split_classifier};
+                           .split_classifier = r->cfg.split_classifier,
+                           .pack_windows = 1};
     nc.sync.slow_safe = 1; /* real compute times are whatever they are (issue 15) */
     return halo_node_new(&r->root, &nc, err);
 }

@@ -104,7 +104,8 @@ static void worker_peers(worker *w, int dst, int src, const halo_net_peers *v) {
                                    .encoding = w->mesh_encoding,
                                    .loader = w->loader,
                                    .collective = HALO_COLLECTIVE_MESH,
-                                   .mesh_placement = &pl};
+                                   .mesh_placement = &pl,
+                                   .pack_windows = 1};
             rc = halo_node_new(&w->node, &nc, &e);
         }
         halo_placement_free(&pl);
@@ -222,7 +223,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
                                .pool = w->cfg->pool,
                                .encoding = j.encoding,
                                .loader = w->loader,
-                               .split_classifier = (j.flags & HALO_NET_JOIN_SPLIT) != 0};
+                               .split_classifier = (j.flags & HALO_NET_JOIN_SPLIT) != 0,
+                               .pack_windows = 1};
         if (mesh) { /* the node comes with the PEERS (its placement and peers) */
             w->mesh = 1;
             w->mesh_n = j.n_devices;

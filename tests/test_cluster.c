@@ -49,6 +49,8 @@ typedef struct run_opts {
     halo_loader *const *loaders; /* (n_devices) or NULL */
     int collective;              /* enum halo_collective */
     int split_classifier;
+    int pack_windows;
+    float *logits; /* (STEPS * VOCAB) or NULL: every step's logits, kept */
 } run_opts;
 
 typedef struct run_result {
@@ -78,6 +80,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .loaders = o->loaders,
                               .collective = o->collective,
                               .split_classifier = o->split_classifier,
+                              .pack_windows = o->pack_windows,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
     if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
         TEST_FAIL_AT("%s", r->err.msg);
@@ -87,6 +90,8 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
         r->rc = halo_cluster_forward(c, token, pos, &l, &r->err);
         if (r->rc != HALO_OK)
             break;
+        if (o->logits)
+            memcpy(o->logits + (size_t)pos * VOCAB, l, VOCAB * sizeof *l);
         if (ref_logits) {
             const float *ref = ref_logits + (size_t)pos * VOCAB;
             float ref_max = 0, diff_max = 0;
@@ -450,7 +455,54 @@ static void mesh_all_gather_matches_the_single_device(void) {
     halo_model_free(m);
 }
 
+/*
+ * Issue 15: nodes that copy their column windows of Wo and W2 contiguous (pack_windows, as a
+ * socket cluster's do) compute the same products bit for bit: every step's logits equal the
+ * unpacked cluster's exactly, star and mesh, one run of groups per block (packed) or several
+ * (read in place).
+ */
+static void packed_windows_give_the_same_logits(void) {
+    halo_model *m = tu_bundled_model();
+
+    struct {
+        int n, collective;
+        const char *placement;
+    } cases[] = {
+        {2, HALO_COLLECTIVE_STAR, "equal"},
+        {4, HALO_COLLECTIVE_STAR, "equal"},
+        {3, HALO_COLLECTIVE_STAR, "weights:1,2,5"},
+        {4, HALO_COLLECTIVE_STAR, "explicit:3,3,1,0/2,0,2,1,3,3"},
+        {4, HALO_COLLECTIVE_MESH, "equal"},
+    };
+
+    float *a = malloc((size_t)STEPS * VOCAB * sizeof *a);
+    float *b = malloc((size_t)STEPS * VOCAB * sizeof *b);
+    ASSERT(a && b);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        static run_result r0, r1;
+        run_opts o = {.n_devices = cases[k].n,
+                      .placement = cases[k].placement,
+                      .policy = HALO_SYNC_POLICY_STRICT,
+                      .collective = cases[k].collective,
+                      .logits = a};
+        run_cluster(m, &o, NULL, &r0);
+        o.pack_windows = 1;
+        o.logits = b;
+        run_cluster(m, &o, NULL, &r1);
+        ASSERT_OK(r0.rc);
+        ASSERT_OK(r1.rc);
+        if (memcmp(a, b, (size_t)STEPS * VOCAB * sizeof *a) != 0)
+            TEST_FAIL_AT("n=%d %s: packed windows changed the logits", cases[k].n,
+                         cases[k].placement);
+        ASSERT(memcmp(r0.ids, r1.ids, sizeof r0.ids) == 0);
+    }
+    free(a);
+    free(b);
+    halo_model_free(m);
+}
+
 TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
+          TEST(packed_windows_give_the_same_logits),
           TEST(split_classifier_matches_the_single_device),
           TEST(mesh_all_gather_matches_the_single_device),
           TEST(workers_streaming_through_loaders_match_the_single_device),
