@@ -7,6 +7,7 @@
 #include "app/runner.h"
 
 #include "core/forward.h"
+#include "core/importance.h"
 #include "core/transport_loop.h"
 #include "net/clusterfile.h"
 #include "net/key.h"
@@ -585,6 +586,13 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds,
                   (unsigned long long)ns.parity_sent, (unsigned long long)ns.repaired,
                   (unsigned long long)ns.gap_frames);
+    const halo_importance_stats *is = halo_engine_importance_stats(e->engine);
+    if (is)
+        (void)fprintf(f,
+                      "root importance: %llu of %llu syncs scored by the predictor (%.3f GFLOP), "
+                      "%llu critical groups left on unreliable devices\n",
+                      (unsigned long long)is->syncs, (unsigned long long)rs->deadlines,
+                      is->predictor_flops / 1e9, (unsigned long long)is->critical_exposed);
 }
 
 void halo_runner_report(const halo_runner *e, FILE *f) {

@@ -68,8 +68,9 @@ struct halo_node {
                                       device gets the extra copies (evidence of loss) */
     uint8_t *late;                 /* slow_safe: (n_devices) LATE_MISSING: missing in the last
                                       finished sync, its late arrival is still a delay sample;
-                                      LATE_RETRIED: re-asked there and counted as trouble, a
-                                      second answer proves it was slow, not lost */
+                                      LATE_RETRIED: re-asked there and answered once; its
+                                      trouble counts at the next finished sync unless a second
+                                      answer proves it was slow, not lost */
     uint8_t *single;               /* slow_safe: (n_devices) PROBE_* bits of the current sync */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
     uint8_t *unreliable; /* slow_safe with reliable_fn: (n_devices) as last told, 2 = not yet */
@@ -628,6 +629,10 @@ static void finish_sync(halo_node *n) {
     n->block_t0_ns = now;
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
+        /* slow_safe: re-asked in the last sync and its second answer did not come during this
+           one: the first exchange was lost after all, its trouble counts now (below) */
+        if (n->late && n->late[d] == LATE_RETRIED && n->trouble)
+            n->trouble[d] += TROUBLE_HIT;
         if (n->late)
             n->late[d] = 0;
         if (n->dev_start[d + 1] == n->dev_start[d])
@@ -650,8 +655,14 @@ static void finish_sync(halo_node *n) {
             n->late[d] = !n->received[d] && !n->retried[d]                          ? LATE_MISSING
                          : hit && n->received[d] && (n->single[d] & PROBE_ONE_COPY) ? LATE_RETRIED
                                                                                     : 0;
+        /* a re-asked device that answered once counts as trouble only if its second answer
+           does not follow within the next sync (above): counted at once, a device a scheduling
+           stall delayed was unreliable for the next sync, which then moved critical groups,
+           scored with the predictor and sent copies on a clean network (issue 15) */
+        int deferred = n->late && n->late[d] == LATE_RETRIED;
         if (n->trouble)
-            n->trouble[d] = n->trouble[d] - n->trouble[d] / 16 + (hit ? TROUBLE_HIT : 0);
+            n->trouble[d] =
+                n->trouble[d] - n->trouble[d] / 16 + (hit && !deferred ? TROUBLE_HIT : 0);
     }
     n->late_key = block_key(n->step, n->layer, n->phase);
     n->late_start_ns = n->sync_start_ns;
@@ -953,10 +964,8 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
             n->late[m->src] = 0;
             observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
         } else if (n->late && key == n->late_key && n->late[m->src] == LATE_RETRIED) {
-            /* the second answer of a re-asked device: it was slow, take the trouble back */
+            /* the second answer of a re-asked device: it was slow, its trouble is not counted */
             n->late[m->src] = 0;
-            n->trouble[m->src] -=
-                n->trouble[m->src] < TROUBLE_HIT ? n->trouble[m->src] : TROUBLE_HIT;
         }
         return;
     }
