@@ -750,22 +750,28 @@ static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *e
 }
 
 /*
- * "balanced-host": balanced, with the per-message host costs of the star collective. A block
- * costs device d its share x_d of the block's weights W at its speed s_d (weights per
- * second) plus its messages: a worker receives one activation and sends one partial
- * (h_d = send + recv), the root sends N-1 activations and receives N-1 partials ((N-1) h_0),
- * one after the other on its CPU. Shares that make every device finish together:
- * t = (W + sum s_d h_d) / sum s_d and x_d = s_d (t - h_d) / W; when the root's comes out
- * negative it holds (almost) nothing and coordinates (the workers are solved without it).
- * W is a block's mean weight count (attention and FFN blocks alternate). Without host costs,
- * under the mesh collective (every device sends and receives alike) or with memory budgets
- * (moving work onto memory-poor devices costs storage reads this model does not weigh)
- * this is "balanced".
+ * "balanced-host": balanced, with the host costs of the star collective's messages, charged
+ * as the simulator charges them (sim/sim.h, halo_device_host_ns): a message sent costs its
+ * sender send_ns, one received its receiver recv_ns, and each side copy_ns_per_kb per KiB of
+ * the message's size on the wire. Per block a worker d receives one activation and sends one
+ * partial sum, both of m_d bytes (the header, its group ids and dim values in the configured
+ * encoding): h_d = send_d + recv_d + 2 m_d c_d / 1024; the root sends the N-1 activations and
+ * receives the N-1 partials, one after the other on its CPU: h_0 = sum over the workers of
+ * send_0 + recv_0 + 2 m_d c_0 / 1024. A block costs device d its share x_d of the block's
+ * weights W at its speed s_d (weights per second) plus h_d. Shares that make every device
+ * finish together: t = (W + sum s_d h_d) / sum s_d and x_d = s_d (t - h_d) / W; when the
+ * root's comes out negative it holds (almost) nothing and coordinates (the workers are solved
+ * without it). W is a block's mean weight count, and a worker's group ids are its speed's
+ * share of a block's mean group count (attention and FFN blocks alternate; the ids are 2 bytes
+ * each, a small part of a message). Without host costs, under the mesh collective (every
+ * device sends and receives alike) or with memory budgets (moving work onto memory-poor
+ * devices costs storage reads this model does not weigh) this is "balanced".
  */
 static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
     int n = e->n_devices, any = 0;
     for (int d = 0; env->devices && d < n; d++)
-        any |= env->devices[d].send_ns + env->devices[d].recv_ns > 0;
+        any |= env->devices[d].send_ns + env->devices[d].recv_ns > 0 ||
+               env->devices[d].copy_ns_per_kb > 0;
     /* memory_budget: a device streams what its memory does not hold, so moving the root's
        share onto memory-poor workers costs storage time this model does not see: balanced
        (placement: scheduled weighs memory) */
@@ -774,6 +780,8 @@ static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_e
     const halo_model_config *mc = halo_model_get_config(e->model);
     double dim = mc->dim, kv = halo_model_kv_dim(mc);
     double w_block = (2.0 * dim * dim + 2.0 * dim * kv + 3.0 * dim * mc->hidden_dim) / 2.0;
+    int gs = group_size_of(e);
+    double g_block = (mc->n_kv_heads + (double)((mc->hidden_dim + gs - 1) / gs)) / 2.0;
     double x[HALO_MAX_DEVICES], s_sum = 0, sh_sum = 0;
     for (int d = 0; d < n; d++) {
         double s = env->devices[d].speed;
@@ -782,11 +790,21 @@ static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_e
                              "%s: engine.placement balanced-host needs every device's speed "
                              "(device %d's is not known)",
                              e->name, d);
-        double h = (double)(env->devices[d].send_ns + env->devices[d].recv_ns) * 1e-9;
-        x[d] = h * (d == 0 ? n - 1 : 1); /* the device's message time per block, for now */
         s_sum += s;
-        sh_sum += s * x[d];
     }
+    const halo_engine_device *root = &env->devices[0];
+    x[0] = 0;
+    for (int d = 1; d < n; d++) {
+        const halo_engine_device *v = &env->devices[d];
+        double groups = floor(g_block * v->speed / s_sum + 0.5);
+        double kib =
+            (double)halo_wire_size(e->cfg.encoding, (unsigned)groups, (uint32_t)dim) / 1024.0;
+        /* the device's message time per block, for now */
+        x[d] = ((double)(v->send_ns + v->recv_ns) + 2.0 * kib * v->copy_ns_per_kb) * 1e-9;
+        x[0] += ((double)(root->send_ns + root->recv_ns) + 2.0 * kib * root->copy_ns_per_kb) * 1e-9;
+    }
+    for (int d = 0; d < n; d++)
+        sh_sum += env->devices[d].speed * x[d];
     double t = (w_block + sh_sum) / s_sum;
     int root_out = t <= x[0];
     if (root_out) { /* the root only coordinates */

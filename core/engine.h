@@ -243,6 +243,7 @@ typedef struct halo_engine_device {
     uint64_t link_latency_ns;  /* one-way latency, both directions added */
     double loss;               /* mean loss of the lossier direction; 0 = reliable */
     uint64_t send_ns, recv_ns; /* host cost of one message sent / received ("balanced-host") */
+    double copy_ns_per_kb;     /* host cost per KiB of a message sent or received, on top */
 } halo_engine_device;
 
 typedef struct halo_engine_env {

@@ -197,7 +197,8 @@ static halo_engine_device *engine_devices(const halo_scenario *sc, double wbytes
                                  .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
                                  .loss = up > down ? up : down,
                                  .send_ns = v->profile.send_ns,
-                                 .recv_ns = v->profile.recv_ns};
+                                 .recv_ns = v->profile.recv_ns,
+                                 .copy_ns_per_kb = v->profile.copy_ns_per_kb};
     }
     return ed;
 }
