@@ -214,11 +214,13 @@ case_refusals() {
 }
 
 # kill9 TRANSPORT SYNC [GAP]: 200 tokens slowed by 2 ms injected delay per frame; worker 2
-# is killed after 1.5 s and restarted GAP s later (default 1.5) on the same address.
+# is killed after 1.5 s and restarted GAP s later (default 1.5) on the same address. The root
+# declares a worker lost after 1.5 s without an answer: long enough that a loaded machine
+# (ASan in CI, 2 cores) does not make every worker look dead at once (it did at 400 ms).
 kill9() {
     local transport=$1 sync=$2 gap=${3:-1.5} addrs=()
     start_workers "k-$transport" "$transport" 127.0.0.1:0 || return
-    EXTRA=$'dead_after_ms: 400\ninject: {delay_ms: 2}' ENGINE="deadline_ms: 2000" \
+    EXTRA=$'dead_after_ms: 1500\ninject: {delay_ms: 2}' ENGINE="deadline_ms: 2000" \
         cluster_file "$tmp/k.yaml" "$transport" "$sync" "${addrs[@]}"
     TIMEOUT=180 cluster_generate "$tmp/k.yaml" &
     local gen=$!
