@@ -37,7 +37,7 @@ CROSS_LABELS ?= golden|unit
 CROSS_EXCLUDE ?= results|inputs
 
 # The fuzz targets' run times (scripts/fuzz.sh) and how many run at once.
-FUZZ_CI_SECONDS   ?= 60
+FUZZ_CI_SECONDS   ?= 40
 FUZZ_LONG_SECONDS ?= 1800
 FUZZ_JOBS         ?= $(NPROC)
 
