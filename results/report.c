@@ -642,7 +642,8 @@ typedef struct fidelity_cell {
         VERDICT_UNDECIDED
     } verdict;
 
-    long runs; /* undecided: runs per cell that would decide it; 0: unknown (one run) */
+    long runs;  /* undecided: runs per cell that would decide it; 0: unknown (n_runs < 2) */
+    int n_runs; /* the cell's counted runs */
 } fidelity_cell;
 
 static int col_null(sqlite3_stmt *st, int col) {
@@ -660,6 +661,7 @@ static fidelity_cell fidelity_assess(sqlite3_stmt *st) {
     fidelity_cell c = {0};
     double mean = sqlite3_column_double(st, F_MEAN);
     double n = sqlite3_column_double(st, F_N), var = sqlite3_column_double(st, F_VAR);
+    c.n_runs = col_null(st, F_N) ? 0 : sqlite3_column_int(st, F_N);
     int has_var = !col_null(st, F_N) && !col_null(st, F_VAR) && n >= 2;
     if (has_var && !col_null(st, F_MEAN)) {
         c.has_mean_half = 1;
@@ -732,7 +734,9 @@ static void verdict_text(char *buf, size_t cap, const fidelity_cell *c) {
         (void)snprintf(buf, cap, "**outside**");
         break;
     case VERDICT_UNDECIDED:
-        if (c->runs == 0)
+        if (c->runs == 0 && c->n_runs == 0)
+            (void)snprintf(buf, cap, "undecided: no run counted");
+        else if (c->runs == 0)
             (void)snprintf(buf, cap, "undecided: one run");
         else if (c->runs > FIDELITY_MAX_RUNS)
             (void)snprintf(buf, cap, "undecided: over %d runs", FIDELITY_MAX_RUNS);
@@ -879,7 +883,8 @@ int halo_report_fidelity(FILE *out, const char *db_path, const char *harness,
             "outside: a decided value (mean or cost of loss) has an error beyond %.0f%%; "
             "undecided: otherwise a value is not decided (with the runs of each, this cell "
             "and its loss-free cell alike, that would narrow its interval to ±%.0f%% at the "
-            "spread measured; 'one run': no spread known); within: both decided and within. "
+            "spread measured; 'one run': the cell or its loss-free cell has one run, so no "
+            "spread is known); within: both decided and within. "
             "The simulated runs' own spread is not counted.\n\n",
             100 * FIDELITY_CONFIDENCE, HALO_REPORT_FIDELITY_BOUND_PCT,
             HALO_REPORT_FIDELITY_BOUND_PCT, HALO_REPORT_FIDELITY_BOUND_PCT);
@@ -892,7 +897,7 @@ int halo_report_fidelity(FILE *out, const char *db_path, const char *harness,
         if (fflush(out) != 0 || ferror(out))
             rc = HALO_FAIL(err, HALO_ERR_IO, "writing the fidelity report of %s failed", db_path);
     }
-    if (counts)
+    if (counts && rc == HALO_OK)
         *counts = k;
     halo_db_free(hdb);
     return rc;

@@ -145,7 +145,8 @@ typedef struct halo_report_fidelity_counts {
  * "outside" when a decided value's error (mean or cost) is beyond the bound, else
  * "undecided: N runs" when a value is not decided (N: the runs of the cell, and of its
  * loss-free cell alike, that would narrow the interval to the bound at the spread measured;
- * "one run" when no spread is known), else "within". A cell whose mean or cost error
+ * "one run" when the cell or its loss-free cell has one run, so no spread is known; "no
+ * run counted" when the cell has none), else "within". A cell whose mean or cost error
  * exceeds the bound in magnitude has that error in bold; a cell without a simulated
  * counterpart (no scenario named mirror/CELL) has "-" in the simulated columns and the
  * verdict. Then a note on the method, and last a line counting the cells within the bound
