@@ -619,7 +619,12 @@ static long runs_to_decide(double a, double b, double target) {
         return 2;
     if (!(target > 0))
         return FIDELITY_MAX_RUNS + 1;
-    for (long n = 2; n <= FIDELITY_MAX_RUNS; n++) {
+    /* t exceeds the normal quantile at every df: no n below the normal bound qualifies */
+    double z = gsl_cdf_ugaussian_Pinv(0.5 + FIDELITY_CONFIDENCE / 2);
+    double first = floor(z * z * (a + b) / (target * target));
+    if (first > FIDELITY_MAX_RUNS)
+        return FIDELITY_MAX_RUNS + 1;
+    for (long n = first > 2 ? (long)first : 2; n <= FIDELITY_MAX_RUNS; n++) {
         double df = (double)(n - 1) * (a + b) * (a + b) / (a * a + b * b);
         if (t_quantile(df) * sqrt((a + b) / (double)n) <= target)
             return n;
