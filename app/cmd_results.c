@@ -196,15 +196,17 @@ static int report_fidelity(int argc, char **argv) {
                  "system/model/nodes/loss):\nper cell the measured mean ms/token (min-max over "
                  "runs), the simulated mean, the\nerror, the cost of loss (the mean above loss "
                  "0) measured and simulated and its\nerror, p90 measured and simulated and its "
-                 "error. Errors beyond 25% are in bold; the\nlast line counts the cells within "
-                 "25%. Exits 0 whatever the errors (it is a report);\n1 without a database "
-                 "or measured runs.\n",
+                 "error, the 95% intervals of the measured mean and cost, and a verdict: within,\n"
+                 "outside, or undecided (an interval wider than +-25%; with the runs that "
+                 "would\ndecide it). Errors beyond 25% are in bold; the last line counts the "
+                 "cells within\n25% and the verdicts. Exits 0 whatever the errors (it is a "
+                 "report); 1 without a\ndatabase or measured runs.\n",
         .opts = opts};
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     if (status >= 0)
         return status;
     halo_err err = {0};
-    int rc = halo_report_fidelity(stdout, db, harness, NULL, NULL, &err);
+    int rc = halo_report_fidelity(stdout, db, harness, NULL, &err);
     return rc == HALO_OK ? HALO_EXIT_OK : fail(rc, &err);
 }
 

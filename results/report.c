@@ -506,13 +506,35 @@ int halo_report_write_opts(FILE *out, const char *db_path, const halo_report_opt
 
 /* ==== Fidelity: measured against simulated ==== */
 
-/* The measured cells with their simulated counterpart, where there is one. */
+/* The measured cells with their simulated counterpart, where there is one, and the spread
+   of their run means: n and the sample variance var of the cell's counted run means (NULL
+   with one run); for a lossy cell, over the loss-0 cells of the same harness, system, model
+   and nodes that its cost of loss subtracts (usually one): how many (k), how many with a
+   variance (k_var), the sum of their variances, of their squared standard errors (var / n),
+   and of (var / n)^2 / (n - 1) (for Welch-Satterthwaite's degrees of freedom). */
 static const char fidelity_sql[] =
+    "WITH counted AS ("
+    "  SELECT harness, cell, system, model, nodes, loss, mean_ms FROM measured_run "
+    "  WHERE (status = 'ok' OR tokens > 0) AND mean_ms IS NOT NULL), "
+    "cs AS (SELECT harness, cell, count(*) AS n, avg(mean_ms) AS m FROM counted "
+    "  GROUP BY harness, cell), "
+    "cv AS (SELECT c.harness, c.cell, c.system, c.model, c.nodes, c.loss, s.n, "
+    "  sum((c.mean_ms - s.m) * (c.mean_ms - s.m)) / NULLIF(s.n - 1, 0) AS var "
+    "  FROM counted c JOIN cs s ON s.harness = c.harness AND s.cell = c.cell "
+    "  GROUP BY c.harness, c.cell), "
+    "bv AS (SELECT harness, system, model, nodes, count(*) AS k, count(var) AS k_var, "
+    "  sum(var) AS sum_var, sum(var / n) AS sum_se2, "
+    "  sum(var * var / (n * n * (n - 1))) AS sum_se4_df "
+    "  FROM cv WHERE loss = 0 GROUP BY harness, system, model, nodes) "
     "SELECT c.harness, c.model, c.system, c.nodes, c.loss, c.runs, c.failed_runs, "
     "c.measured_mean_ms, c.measured_run_min_ms, c.measured_run_max_ms, f.simulated_mean_ms, "
     "f.error_pct, c.measured_cost_ms, f.simulated_cost_ms, f.cost_error_pct, c.measured_p90_ms, "
-    "f.simulated_p90_ms, f.p90_error_pct, f.simulated_runs "
+    "f.simulated_p90_ms, f.p90_error_pct, f.simulated_runs, "
+    "v.n, v.var, b.k, b.k_var, b.sum_var, b.sum_se2, b.sum_se4_df "
     "FROM measured_cell c LEFT JOIN fidelity f ON f.harness = c.harness AND f.cell = c.cell "
+    "LEFT JOIN cv v ON v.harness = c.harness AND v.cell = c.cell "
+    "LEFT JOIN bv b ON c.loss > 0 AND b.harness = c.harness AND b.system = c.system "
+    "AND b.model = c.model AND b.nodes = c.nodes "
     "WHERE ?1 IS NULL OR c.harness = ?1 "
     "ORDER BY c.harness, c.model, c.system, c.nodes, c.loss, c.cell";
 
@@ -536,17 +558,28 @@ enum {
     F_SIM_P90,
     F_P90_ERROR,
     F_SIM_RUNS,
+    F_N,
+    F_VAR,
+    F_BASE_K,
+    F_BASE_K_VAR,
+    F_BASE_SUM_VAR,
+    F_BASE_SUM_SE2,
+    F_BASE_SUM_SE4_DF,
 };
+
+/* v in ms with about four significant digits. */
+static void ms_value(char *buf, size_t cap, double v) {
+    double a = fabs(v);
+    int decimals = a >= 100 ? 1 : a >= 10 ? 2 : a >= 1 ? 3 : 4;
+    (void)snprintf(buf, cap, "%.*f", decimals, v);
+}
 
 /* Column col in ms with about four significant digits, or "-" for NULL. */
 static void ms_text(char *buf, size_t cap, sqlite3_stmt *st, int col) {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
         (void)snprintf(buf, cap, "-");
-        return;
-    }
-    double v = sqlite3_column_double(st, col), a = fabs(v);
-    int decimals = a >= 100 ? 1 : a >= 10 ? 2 : a >= 1 ? 3 : 4;
-    (void)snprintf(buf, cap, "%.*f", decimals, v);
+    else
+        ms_value(buf, cap, sqlite3_column_double(st, col));
 }
 
 /* Column col, an error in percent ("+12.3%"; "-" for NULL), in bold when `mark` and beyond
@@ -561,6 +594,163 @@ static int pct_text(char *buf, size_t cap, sqlite3_stmt *st, int col, int mark) 
     const char *b = off && mark ? "**" : "";
     (void)snprintf(buf, cap, "%s%+.1f%%%s", b, v, b);
     return off;
+}
+
+/* ---- The measured values' uncertainty ---- */
+
+/* Of the intervals of the fidelity report (two-sided). */
+#define FIDELITY_CONFIDENCE 0.95
+
+/* The most runs per cell `runs_to_decide` looks for. */
+#define FIDELITY_MAX_RUNS 100000
+
+/* The t quantile of FIDELITY_CONFIDENCE (two-sided) with df degrees of freedom (df > 0,
+   not necessarily whole: Welch-Satterthwaite's). */
+static double t_quantile(double df) {
+    return gsl_cdf_tdist_Pinv(0.5 + FIDELITY_CONFIDENCE / 2, df);
+}
+
+/* The smallest number of runs n >= 2 of each cell at which the interval's half-width
+   t(df(n)) * sqrt((a + b) / n) is at most `target` (a, b: the run variances of the cell and
+   of its loss-free cell, b = 0 for a mean; df(n) = (n - 1) (a + b)^2 / (a^2 + b^2), Welch-
+   Satterthwaite's for n runs of each); FIDELITY_MAX_RUNS + 1 when more would be needed. */
+static long runs_to_decide(double a, double b, double target) {
+    if (a + b <= 0)
+        return 2;
+    if (!(target > 0))
+        return FIDELITY_MAX_RUNS + 1;
+    /* t exceeds the normal quantile at every df: no n below the normal bound qualifies */
+    double z = gsl_cdf_ugaussian_Pinv(0.5 + FIDELITY_CONFIDENCE / 2);
+    double first = floor(z * z * (a + b) / (target * target));
+    if (first > FIDELITY_MAX_RUNS)
+        return FIDELITY_MAX_RUNS + 1;
+    for (long n = first > 2 ? (long)first : 2; n <= FIDELITY_MAX_RUNS; n++) {
+        double df = (double)(n - 1) * (a + b) * (a + b) / (a * a + b * b);
+        if (t_quantile(df) * sqrt((a + b) / (double)n) <= target)
+            return n;
+    }
+    return FIDELITY_MAX_RUNS + 1;
+}
+
+/* One measured cell's intervals and verdict. */
+typedef struct fidelity_cell {
+    int has_mean_half; /* mean_half_ms is known (two or more runs) */
+    double mean_half_ms;
+    int has_cost;      /* a lossy cell with a loss-free one: cost_ms is known */
+    int has_cost_half; /* cost_half_ms is known (two or more runs in each) */
+    double cost_ms, cost_half_ms;
+
+    enum {
+        VERDICT_NONE,
+        VERDICT_WITHIN,
+        VERDICT_OUTSIDE,
+        VERDICT_UNDECIDED
+    } verdict;
+
+    long runs;  /* undecided: runs per cell that would decide it; 0: unknown (n_runs < 2) */
+    int n_runs; /* the cell's counted runs */
+} fidelity_cell;
+
+static int col_null(sqlite3_stmt *st, int col) {
+    return sqlite3_column_type(st, col) == SQLITE_NULL;
+}
+
+/*
+ * The measured mean's and cost's 95% intervals of the row at st, and the verdict (for a
+ * cell with a simulated mirror): a value is decided when its interval's half-width is at
+ * most the bound (25%) of its magnitude. Outside: a decided value's error is beyond the
+ * bound. Otherwise undecided when a value is not decided, within when all are.
+ */
+static fidelity_cell fidelity_assess(sqlite3_stmt *st) {
+    const double bound = HALO_REPORT_FIDELITY_BOUND_PCT / 100;
+    fidelity_cell c = {0};
+    double mean = sqlite3_column_double(st, F_MEAN);
+    double n = sqlite3_column_double(st, F_N), var = sqlite3_column_double(st, F_VAR);
+    c.n_runs = col_null(st, F_N) ? 0 : sqlite3_column_int(st, F_N);
+    int has_var = !col_null(st, F_N) && !col_null(st, F_VAR) && n >= 2;
+    if (has_var && !col_null(st, F_MEAN)) {
+        c.has_mean_half = 1;
+        c.mean_half_ms = t_quantile(n - 1) * sqrt(var / n);
+    }
+    /* the cost: this cell's mean minus the mean of its loss-free cells (k of them) */
+    double k = sqlite3_column_double(st, F_BASE_K);
+    double base_var = 0; /* of one run of the loss-free mean, for runs_to_decide */
+    c.has_cost = !col_null(st, F_COST);
+    if (c.has_cost) {
+        c.cost_ms = sqlite3_column_double(st, F_COST);
+        int base_known = !col_null(st, F_BASE_K) && k >= 1 &&
+                         sqlite3_column_int(st, F_BASE_K_VAR) == sqlite3_column_int(st, F_BASE_K);
+        if (has_var && base_known) {
+            double se_l2 = var / n, se_b2 = sqlite3_column_double(st, F_BASE_SUM_SE2) / (k * k);
+            double se2 = se_l2 + se_b2;
+            double dfden = se_l2 * se_l2 / (n - 1) +
+                           sqlite3_column_double(st, F_BASE_SUM_SE4_DF) / (k * k * k * k);
+            c.has_cost_half = 1;
+            c.cost_half_ms = se2 > 0 ? t_quantile(se2 * se2 / dfden) * sqrt(se2) : 0;
+            base_var = sqlite3_column_double(st, F_BASE_SUM_VAR) / (k * k);
+        }
+    }
+    if (col_null(st, F_SIM_RUNS))
+        return c; /* no mirror, no verdict */
+    int mean_decided = c.has_mean_half && c.mean_half_ms <= bound * fabs(mean);
+    int cost_decided = c.has_cost_half && c.cost_half_ms <= bound * fabs(c.cost_ms);
+    double err = sqlite3_column_double(st, F_ERROR),
+           cost_err = sqlite3_column_double(st, F_COST_ERROR);
+    int mean_off = !col_null(st, F_ERROR) && fabs(err) > HALO_REPORT_FIDELITY_BOUND_PCT;
+    int cost_off = !col_null(st, F_COST_ERROR) && fabs(cost_err) > HALO_REPORT_FIDELITY_BOUND_PCT;
+    if ((mean_decided && mean_off) || (cost_decided && cost_off)) {
+        c.verdict = VERDICT_OUTSIDE;
+    } else if (!mean_decided || (c.has_cost && !cost_decided)) {
+        c.verdict = VERDICT_UNDECIDED;
+        if (has_var && (!c.has_cost || c.has_cost_half)) {
+            if (!mean_decided)
+                c.runs = runs_to_decide(var, 0, bound * fabs(mean));
+            if (c.has_cost && !cost_decided) {
+                long r = runs_to_decide(var, base_var, bound * fabs(c.cost_ms));
+                c.runs = r > c.runs ? r : c.runs;
+            }
+        }
+    } else {
+        c.verdict = VERDICT_WITHIN;
+    }
+    return c;
+}
+
+/* "±HALF (PCT%)" of a value, or "-" when unknown. */
+static void half_text(char *buf, size_t cap, int known, double half, double value) {
+    char ms[24];
+    if (!known) {
+        (void)snprintf(buf, cap, "-");
+        return;
+    }
+    ms_value(ms, sizeof ms, half);
+    if (value != 0)
+        (void)snprintf(buf, cap, "±%s (%.1f%%)", ms, 100 * half / fabs(value));
+    else
+        (void)snprintf(buf, cap, "±%s", ms);
+}
+
+static void verdict_text(char *buf, size_t cap, const fidelity_cell *c) {
+    switch (c->verdict) {
+    case VERDICT_WITHIN:
+        (void)snprintf(buf, cap, "within");
+        break;
+    case VERDICT_OUTSIDE:
+        (void)snprintf(buf, cap, "**outside**");
+        break;
+    case VERDICT_UNDECIDED:
+        if (c->runs == 0 && c->n_runs == 0)
+            (void)snprintf(buf, cap, "undecided: no run counted");
+        else if (c->runs == 0)
+            (void)snprintf(buf, cap, "undecided: one run");
+        else if (c->runs > FIDELITY_MAX_RUNS)
+            (void)snprintf(buf, cap, "undecided: over %d runs", FIDELITY_MAX_RUNS);
+        else
+            (void)snprintf(buf, cap, "undecided: %ld runs", c->runs);
+        break;
+    default:
+        (void)snprintf(buf, cap, "-");
+    }
 }
 
 /* The heading of one harness's table: where its runs came from, how many have a mirror. */
@@ -581,15 +771,16 @@ static void fidelity_header(FILE *out, sqlite3 *db, const char *harness) {
     sqlite3_finalize(st);
     (void)fprintf(out, "| model | system | nodes | loss | measured ms/token (run min-max) | "
                        "simulated | error | measured cost of loss | simulated cost | cost error | "
-                       "measured p90 | simulated p90 | p90 error |\n"
-                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                       "measured p90 | simulated p90 | p90 error | measured mean ±95%% | "
+                       "measured cost ±95%% | verdict |\n"
+                       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
-/* One cell's row; *simulated and *within tell whether it has a mirror and is within the
-   bound. */
-static void fidelity_row(FILE *out, sqlite3_stmt *st, int *simulated, int *within) {
+/* One cell's row; counts it in *k. */
+static void fidelity_row(FILE *out, sqlite3_stmt *st, halo_report_fidelity_counts *k) {
     char mean[48], lo[24], hi[24], sim[24], err_mean[24], cost[24], sim_cost[24], err_cost[24];
-    char p90[24], sim_p90[24], err_p90[24], failed[48] = "";
+    char p90[24], sim_p90[24], err_p90[24], failed[48] = "", mean_half[48], cost_half[48];
+    char verdict[48];
     ms_text(mean, sizeof mean, st, F_MEAN);
     ms_text(lo, sizeof lo, st, F_MIN);
     ms_text(hi, sizeof hi, st, F_MAX);
@@ -601,17 +792,29 @@ static void fidelity_row(FILE *out, sqlite3_stmt *st, int *simulated, int *withi
     int off = pct_text(err_mean, sizeof err_mean, st, F_ERROR, 1);
     off |= pct_text(err_cost, sizeof err_cost, st, F_COST_ERROR, 1);
     (void)pct_text(err_p90, sizeof err_p90, st, F_P90_ERROR, 0);
-    *simulated = sqlite3_column_type(st, F_SIM_RUNS) != SQLITE_NULL;
-    *within = *simulated && !off;
+    fidelity_cell c = fidelity_assess(st);
+    half_text(mean_half, sizeof mean_half, c.has_mean_half, c.mean_half_ms,
+              sqlite3_column_double(st, F_MEAN));
+    half_text(cost_half, sizeof cost_half, c.has_cost_half, c.cost_half_ms, c.cost_ms);
+    verdict_text(verdict, sizeof verdict, &c);
+    int simulated = !col_null(st, F_SIM_RUNS);
+    k->n_cells += simulated;
+    k->n_within += simulated && !off;
+    k->n_unmirrored += !simulated;
+    k->n_verdict_within += c.verdict == VERDICT_WITHIN;
+    k->n_outside += c.verdict == VERDICT_OUTSIDE;
+    k->n_undecided += c.verdict == VERDICT_UNDECIDED;
     int n_failed = sqlite3_column_int(st, F_FAILED);
     if (n_failed > 0)
         (void)snprintf(failed, sizeof failed, "; %d of %d runs failed", n_failed,
                        sqlite3_column_int(st, F_RUNS));
-    (void)fprintf(
-        out, "| %s | %s | %d | %g%% | %s (%s-%s%s) | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-        sqlite3_column_text(st, F_MODEL), sqlite3_column_text(st, F_SYSTEM),
-        sqlite3_column_int(st, F_NODES), 100 * sqlite3_column_double(st, F_LOSS), mean, lo, hi,
-        failed, sim, err_mean, cost, sim_cost, err_cost, p90, sim_p90, err_p90);
+    (void)fprintf(out,
+                  "| %s | %s | %d | %g%% | %s (%s-%s%s) | %s | %s | %s | %s | %s | %s | %s | %s "
+                  "| %s | %s | %s |\n",
+                  sqlite3_column_text(st, F_MODEL), sqlite3_column_text(st, F_SYSTEM),
+                  sqlite3_column_int(st, F_NODES), 100 * sqlite3_column_double(st, F_LOSS), mean,
+                  lo, hi, failed, sim, err_mean, cost, sim_cost, err_cost, p90, sim_p90, err_p90,
+                  mean_half, cost_half, verdict);
 }
 
 /* No measured runs (of `harness`): an error naming the harnesses there. */
@@ -631,15 +834,18 @@ static int no_measured_runs(sqlite3 *db, const char *db_path, const char *harnes
                      db_path, db_path);
 }
 
-int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, int *n_cells,
-                         int *n_within, halo_err *err) {
+int halo_report_fidelity(FILE *out, const char *db_path, const char *harness,
+                         halo_report_fidelity_counts *counts, halo_err *err) {
+    halo_report_fidelity_counts k = {0};
+    if (counts)
+        *counts = k;
     halo_db *hdb = NULL;
     int rc = halo_db_new(&hdb, db_path, HALO_DB_READ, err);
     if (rc != HALO_OK)
         return rc;
     sqlite3 *db = halo__db_handle(hdb);
     sqlite3_stmt *st = NULL;
-    int cells = 0, within = 0, unmirrored = 0, rows = 0, s = SQLITE_DONE;
+    int rows = 0, s = SQLITE_DONE;
     char current[256] = "";
     if (sqlite3_prepare_v2(db, fidelity_sql, -1, &st, NULL) != SQLITE_OK)
         rc = HALO_FAIL(err, HALO_ERR_IO, "%s: reading measured runs: %s", db_path,
@@ -654,11 +860,7 @@ int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, in
             copy_text(current, sizeof current, sqlite3_column_text(st, F_HARNESS));
             fidelity_header(out, db, current);
         }
-        int simulated, ok;
-        fidelity_row(out, st, &simulated, &ok);
-        cells += simulated;
-        within += ok;
-        unmirrored += !simulated;
+        fidelity_row(out, st, &k);
     }
     if (rc == HALO_OK && s != SQLITE_DONE)
         rc = HALO_FAIL(err, HALO_ERR_IO, "%s: reading measured runs: %s", db_path,
@@ -676,17 +878,32 @@ int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, in
             "loss: the mean above the same system, model and nodes at loss 0. In bold: an "
             "error beyond %.0f%% in magnitude; '-': no value (no mirror, or loss 0).\n\n",
             HALO_REPORT_FIDELITY_BOUND_PCT);
+        (void)fprintf(
+            out,
+            "±95%%: the half-width of the %.0f%% t-interval of the measured mean (from the run "
+            "means, n - 1 degrees of freedom) and of the measured cost of loss (the standard "
+            "errors of the cell's and its loss-free cell's means combined, Welch-Satterthwaite "
+            "degrees of freedom), in ms and in %% of the value; '-': one run. Verdict: a "
+            "measured value is decided when that half-width is at most %.0f%% of it; "
+            "outside: a decided value (mean or cost of loss) has an error beyond %.0f%%; "
+            "undecided: otherwise a value is not decided (with the runs of each, this cell "
+            "and its loss-free cell alike, that would narrow its interval to ±%.0f%% at the "
+            "spread measured; 'one run': the cell or its loss-free cell has one run, so no "
+            "spread is known); within: both decided and within. "
+            "The simulated runs' own spread is not counted.\n\n",
+            100 * FIDELITY_CONFIDENCE, HALO_REPORT_FIDELITY_BOUND_PCT,
+            HALO_REPORT_FIDELITY_BOUND_PCT, HALO_REPORT_FIDELITY_BOUND_PCT);
         (void)fprintf(out,
                       "Within %.0f%% (mean and cost of loss): %d of %d cells with a simulated "
-                      "mirror; %d measured cells without one.\n",
-                      HALO_REPORT_FIDELITY_BOUND_PCT, within, cells, unmirrored);
+                      "mirror; %d measured cells without one. With the measured intervals: "
+                      "%d within, %d outside, %d undecided.\n",
+                      HALO_REPORT_FIDELITY_BOUND_PCT, k.n_within, k.n_cells, k.n_unmirrored,
+                      k.n_verdict_within, k.n_outside, k.n_undecided);
         if (fflush(out) != 0 || ferror(out))
             rc = HALO_FAIL(err, HALO_ERR_IO, "writing the fidelity report of %s failed", db_path);
     }
-    if (n_cells)
-        *n_cells = cells;
-    if (n_within)
-        *n_within = within;
+    if (counts && rc == HALO_OK)
+        *counts = k;
     halo_db_free(hdb);
     return rc;
 }

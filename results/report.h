@@ -120,22 +120,42 @@ int halo_report_write_opts(FILE *out, const char *db_path, const halo_report_opt
    acceptance bound). */
 #define HALO_REPORT_FIDELITY_BOUND_PCT 25.0
 
+/* What the fidelity report counted (halo_report_fidelity). */
+typedef struct halo_report_fidelity_counts {
+    int n_cells;      /* measured cells with a simulated mirror */
+    int n_within;     /* of them, mean and cost errors within the bound (point values) */
+    int n_unmirrored; /* measured cells without a mirror */
+    /* of n_cells, the verdicts with the measured values' 95% intervals (they add up) */
+    int n_verdict_within; /* every measured value decided, every error within the bound */
+    int n_outside;        /* a decided value's error beyond the bound */
+    int n_undecided;      /* otherwise: some value's interval is wider than the bound */
+} halo_report_fidelity_counts;
+
 /*
  * Writes the fidelity report of the database at `db_path` (opened read-only) to `out`: per
  * harness (only `harness` when not NULL; borrowed) a markdown table with one row per
  * measured cell, ordered by model, system, nodes and loss: measured mean ms/token (min-max
  * of the run means), simulated mean, error %, the cost of loss measured and simulated (mean
  * above the same system/model/nodes at loss 0) and its error %, p90 measured and simulated
- * and its error %. A cell whose mean or cost error exceeds HALO_REPORT_FIDELITY_BOUND_PCT in
- * magnitude has that error in bold; a cell without a simulated counterpart (no scenario
- * named mirror/CELL) has "-" in the simulated columns. Then a note on the method, and last a
- * line counting the cells within the bound. *n_cells (cells with a simulation) and
- * *n_within (of them within the bound) are set when not NULL.
+ * and its error %; then the half-widths of the 95% t-intervals of the measured mean (from
+ * the cell's run means, n - 1 degrees of freedom; "-" with one run) and of the measured cost
+ * of loss (the cell's and its loss-free cells' standard errors combined, Welch-Satterthwaite
+ * degrees of freedom), each in ms and in % of the value, and the verdict: a measured value is
+ * decided when its half-width is at most HALO_REPORT_FIDELITY_BOUND_PCT of its magnitude;
+ * "outside" when a decided value's error (mean or cost) is beyond the bound, else
+ * "undecided: N runs" when a value is not decided (N: the runs of the cell, and of its
+ * loss-free cell alike, that would narrow the interval to the bound at the spread measured;
+ * "one run" when the cell or its loss-free cell has one run, so no spread is known; "no
+ * run counted" when the cell has none), else "within". A cell whose mean or cost error
+ * exceeds the bound in magnitude has that error in bold; a cell without a simulated
+ * counterpart (no scenario named mirror/CELL) has "-" in the simulated columns and the
+ * verdict. Then a note on the method, and last a line counting the cells within the bound
+ * (point values) and the verdicts. *counts is set when not NULL (zeroed on failure).
  * Errors: those of halo_db_new (HALO_DB_READ), HALO_ERR_FORMAT (no measured runs, or none of
  * `harness`: the message says so and names the harnesses there), HALO_ERR_IO (SQLite, or
  * writing to out), HALO_ERR_NOMEM.
  */
-int halo_report_fidelity(FILE *out, const char *db_path, const char *harness, int *n_cells,
-                         int *n_within, halo_err *err);
+int halo_report_fidelity(FILE *out, const char *db_path, const char *harness,
+                         halo_report_fidelity_counts *counts, halo_err *err);
 
 #endif /* HALO_RESULTS_REPORT_H */

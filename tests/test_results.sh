@@ -321,7 +321,7 @@ case_results_measured() {
     expect_ok report fidelity --db "$db"
     check "report: one table row per measured cell" test "$(grep -c '^| S |' "$tmp/out")" = 3
     check "report: without a mirror, '-' for the simulated values" grep -qF '| S | dllama | 4 | 1% | 50.00 (50.00-50.00; 1 of 1 runs failed) | - | - | - |' "$tmp/out"
-    check "report: the last line counts the cells" test "$(tail -n 1 "$tmp/out")" = "Within 25% (mean and cost of loss): 0 of 0 cells with a simulated mirror; 3 measured cells without one."
+    check "report: the last line counts the cells" test "$(tail -n 1 "$tmp/out")" = "Within 25% (mean and cost of loss): 0 of 0 cells with a simulated mirror; 3 measured cells without one. With the measured intervals: 0 within, 0 outside, 0 undecided."
     # the mirrors: tiny-loss at loss 0 and 1%, named mirror/CELL
     local l
     for l in 0 0.01; do
@@ -339,7 +339,8 @@ case_results_measured() {
     check "report: the error from the stored values (${want%|*})" grep -qF -- "${want%|*}" <<<"$row"
     check "report: the cost error from the stored values (${want#*|})" grep -qF -- "${want#*|}" <<<"$row"
     check "report: measured mean (min-max), cost, p90 (nearest rank)" grep -qE '^\| S \| halo-strict \| 4 \| 1% \| 30\.00 \(30\.00-30\.00\) \| [0-9.]+ \| [^|]+ \| 20\.00 \| [0-9.-]+ \| [^|]+ \| 40\.00 \|' <<<"$row"
-    check "report: 2 of the 3 cells have a mirror" grep -qE '^Within 25% \(mean and cost of loss\): [0-2] of 2 cells with a simulated mirror; 1 measured cells without one\.$' <(tail -n 1 "$tmp/out")
+    check "report: 2 of the 3 cells have a mirror" grep -qE '^Within 25% \(mean and cost of loss\): [0-2] of 2 cells with a simulated mirror; 1 measured cells without one\. With the measured intervals: 0 within, 0 outside, 2 undecided\.$' <(tail -n 1 "$tmp/out")
+    check "report: one run per cell, no interval: undecided" test "$(grep -c '| - | - | undecided: one run |$' "$tmp/out")" = 2
     expect_ok db info "$db"
     check "info: measured runs counted" grep -qxF "$db: 3 measured runs" "$tmp/out"
     check "info: per harness and source" grep -qE "^  ground-truth +3 runs +3 cells \(2 simulated\) +5 tokens +from $gt\$" "$tmp/out"

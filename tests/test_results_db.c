@@ -21,6 +21,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -690,10 +691,13 @@ static void fidelity_view_compares_measured_and_simulated(void) {
     (void)snprintf(out_path, sizeof out_path, "%s", tu_tmp_path("fidelity.md"));
     FILE *out = fopen(out_path, "w");
     ASSERT(out != NULL);
-    int n_cells = -1, n_within = -1;
-    ASSERT_OK(halo_report_fidelity(out, path, NULL, &n_cells, &n_within, &err));
+    halo_report_fidelity_counts counts;
+    ASSERT_OK(halo_report_fidelity(out, path, NULL, &counts, &err));
     ASSERT_EQ(fclose(out), 0);
-    ASSERT_EQ(n_cells, 2);
+    ASSERT_EQ(counts.n_cells, 2);
+    ASSERT_EQ(counts.n_unmirrored, 1);
+    /* two runs each (the failed one counted): intervals wider than +-25%, both undecided */
+    ASSERT_EQ(counts.n_undecided, 2);
     size_t n;
     unsigned char *bytes = tu_read_file(out_path, &n);
     char *md = calloc(1, n + 1);
@@ -702,23 +706,167 @@ static void fidelity_view_compares_measured_and_simulated(void) {
     free(bytes);
     ASSERT_STR_CONTAINS(md, "| S | dllama | 4 | 1% | 50.00 (50.00-50.00) | - | - | - |");
     ASSERT_STR_CONTAINS(md, "| S | halo-strict | 4 | 1% | 25.00 (20.00-30.00; 2 of 3 runs failed)");
-    char last[160];
+    char last[256];
     (void)snprintf(last, sizeof last,
                    "Within 25%% (mean and cost of loss): %d of 2 cells with a simulated mirror; 1 "
-                   "measured cells without one.\n",
-                   n_within);
+                   "measured cells without one. With the measured intervals: 0 within, 0 "
+                   "outside, 2 undecided.\n",
+                   counts.n_within);
     ASSERT(n >= strlen(last) && strcmp(md + n - strlen(last), last) == 0);
     free(md);
     /* no runs of a harness */
     out = fopen(out_path, "w");
     ASSERT(out != NULL);
-    ASSERT_EQ(halo_report_fidelity(out, path, "nope", NULL, NULL, &err), HALO_ERR_FORMAT);
+    ASSERT_EQ(halo_report_fidelity(out, path, "nope", NULL, &err), HALO_ERR_FORMAT);
     ASSERT_EQ(fclose(out), 0);
     ASSERT_STR_CONTAINS(err.msg, "no measured runs of harness 'nope' (there: ground-truth)");
+}
+
+/* Runs of known means, one token each (its interval is the run's mean). */
+static const char spread_runs[] =
+    HALO_MEASURED_RUNS_HEADER "\n"
+                              "halo-strict,S,0,2,1,1,100.0000,1000,0,,,1,ok\n"
+                              "halo-strict,S,0,2,2,1,100.0000,1000,0,,,1,ok\n"
+                              "halo-strict,S,0,2,3,1,100.0000,1000,0,,,1,ok\n"
+                              "halo-strict,S,0.01,2,1,1,150.0000,1000,10,,,1,ok\n"
+                              "halo-strict,S,0.01,2,2,1,160.0000,1000,10,,,1,ok\n"
+                              "halo-strict,S,0.01,2,3,1,170.0000,1000,10,,,1,ok\n"
+                              "halo-strict,S,0.02,2,1,1,290.0000,1000,20,,,1,ok\n"
+                              "halo-strict,S,0.02,2,2,1,300.0000,1000,20,,,1,ok\n"
+                              "halo-strict,S,0.02,2,3,1,310.0000,1000,20,,,1,ok\n"
+                              "halo-strict,S,0.05,2,1,1,590.0000,1000,50,,,1,ok\n"
+                              "halo-strict,S,0.05,2,2,1,600.0000,1000,50,,,1,ok\n"
+                              "halo-strict,S,0.05,2,3,1,610.0000,1000,50,,,1,ok\n"
+                              "halo-udp,S,0,2,1,1,98.0000,1000,0,0.00,,1,ok\n"
+                              "halo-udp,S,0,2,2,1,100.0000,1000,0,0.00,,1,ok\n"
+                              "halo-udp,S,0,2,3,1,102.0000,1000,0,0.00,,1,ok\n"
+                              "halo-udp,S,0.01,2,1,1,150.0000,1000,10,1.00,,1,ok\n"
+                              "halo-udp,S,0.01,2,2,1,160.0000,1000,10,1.00,,1,ok\n"
+                              "halo-udp,S,0.01,2,3,1,170.0000,1000,10,1.00,,1,ok\n"
+                              "dllama,S,0,2,1,1,50.0000,1000,0,,,1,ok\n"
+                              "dllama,S,0.01,2,1,1,60.0000,1000,10,,,1,ok\n";
+
+static const char spread_samples[] =
+    HALO_MEASURED_SAMPLES_HEADER "\n"
+                                 "halo-strict,S,0,2,1,1,100.0000\n"
+                                 "halo-strict,S,0,2,2,1,100.0000\n"
+                                 "halo-strict,S,0,2,3,1,100.0000\n"
+                                 "halo-strict,S,0.01,2,1,1,150.0000\n"
+                                 "halo-strict,S,0.01,2,2,1,160.0000\n"
+                                 "halo-strict,S,0.01,2,3,1,170.0000\n"
+                                 "halo-strict,S,0.02,2,1,1,290.0000\n"
+                                 "halo-strict,S,0.02,2,2,1,300.0000\n"
+                                 "halo-strict,S,0.02,2,3,1,310.0000\n"
+                                 "halo-strict,S,0.05,2,1,1,590.0000\n"
+                                 "halo-strict,S,0.05,2,2,1,600.0000\n"
+                                 "halo-strict,S,0.05,2,3,1,610.0000\n"
+                                 "halo-udp,S,0,2,1,1,98.0000\n"
+                                 "halo-udp,S,0,2,2,1,100.0000\n"
+                                 "halo-udp,S,0,2,3,1,102.0000\n"
+                                 "halo-udp,S,0.01,2,1,1,150.0000\n"
+                                 "halo-udp,S,0.01,2,2,1,160.0000\n"
+                                 "halo-udp,S,0.01,2,3,1,170.0000\n"
+                                 "dllama,S,0,2,1,1,50.0000\n"
+                                 "dllama,S,0.01,2,1,1,60.0000\n";
+
+/* Stores a mirror of `cell` whose one run has mean and p90 `ms`. */
+static void store_mirror_at(halo_db *db, const char *cell, double ms) {
+    char name[128], sql[320];
+    double mean, p90;
+    (void)snprintf(name, sizeof name, "mirror/%s", cell);
+    store_mirror(db, 0, name, &mean, &p90);
+    (void)snprintf(sql, sizeof sql,
+                   "UPDATE run SET mean_ms = %.17g, p90_ms = %.17g WHERE scenario_name = '%s'", ms,
+                   ms, name);
+    ASSERT_EQ(sqlite3_exec(halo__db_handle(db), sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/*
+ * The measured intervals and the verdicts, computed by hand (t quantiles of 97.5%: 2 degrees
+ * of freedom 4.302653, 3: 3.182446, 4: 2.776445):
+ * - halo-strict 2 nodes, loss 0: runs 100, 100, 100: mean 100, half-width 0; simulated 100:
+ *   within.
+ * - loss 1%: runs 150, 160, 170: mean 160, sd 10, standard error 10 / sqrt(3) = 5.773503,
+ *   half-width 4.302653 * 5.773503 = 24.84 (15.5% of 160: decided); the cost of loss 60 has
+ *   the same standard error (the loss-free cell's is 0) and 2 degrees of freedom: +-24.84,
+ *   41.4% of 60: undecided. Simulated 180 (+12.5%), cost 80 (+33.3%): undecided. Runs that
+ *   would decide it: t(n - 1) * 10 / sqrt(n) <= 15 (25% of 60): 4 runs 3.182446 * 5 = 15.91,
+ *   5 runs 2.776445 * 4.472136 = 12.42: 5 runs.
+ * - loss 2%: runs 290, 300, 310: cost 200 +-24.84 (12.4%: decided), mean 300 +-24.84 (8.3%);
+ *   simulated 360 (+20%), cost 260 (+30%): outside.
+ * - loss 5%: runs 590, 600, 610: cost 500 +-24.84 (5.0%), mean 600 +-24.84 (4.1%); simulated
+ *   560 (-6.7%), cost 460 (-8.0%): within.
+ * - halo-udp 2 nodes: loss 0 runs 98, 100, 102 (sd 2), loss 1% runs 150, 160, 170 (sd 10):
+ *   cost 60, squared standard error 100 / 3 + 4 / 3 = 34.667 (5.8878), Welch-Satterthwaite
+ *   degrees of freedom 34.667^2 / ((100 / 3)^2 / 2 + (4 / 3)^2 / 2) = 2.1597, t 4.0117:
+ *   +-23.62 (39.4% of 60); no mirror.
+ * - dllama 2 nodes, loss 0: one run of 50, simulated 50: undecided, one run (no spread);
+ *   loss 1%: one run, no mirror.
+ * Point errors within 25%: halo-strict 0 and 5%, dllama 0: 3 of 5 cells with a mirror, 3 without.
+ */
+static void fidelity_report_gives_intervals_and_verdicts(void) {
+    char dir[4096], path[4096], out_path[4096];
+    (void)snprintf(dir, sizeof dir, "%s", write_dir("spread", spread_runs, spread_samples));
+    (void)snprintf(path, sizeof path, "%s", tu_tmp_path("spread.db"));
+    halo_err err = {0};
+    halo_measured_counts k;
+    ASSERT_OK(halo_measured_import_dir(path, dir, NULL, NULL, &k, &err));
+    ASSERT_EQ(k.n_imported, 20);
+    halo_db *db = NULL;
+    ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
+    store_mirror_at(db, "halo-strict/S/2/0", 100);
+    store_mirror_at(db, "halo-strict/S/2/0.01", 180);
+    store_mirror_at(db, "halo-strict/S/2/0.02", 360);
+    store_mirror_at(db, "halo-strict/S/2/0.05", 560);
+    store_mirror_at(db, "dllama/S/2/0", 50);
+    ASSERT_NEAR(view_value(db, "fidelity", "cost_error_pct", "halo-strict/S/2/0.02"), 30, 1e-9);
+    halo_db_free(db);
+    (void)snprintf(out_path, sizeof out_path, "%s", tu_tmp_path("spread.md"));
+    FILE *out = fopen(out_path, "w");
+    ASSERT(out != NULL);
+    halo_report_fidelity_counts c;
+    ASSERT_OK(halo_report_fidelity(out, path, NULL, &c, &err));
+    ASSERT_EQ(fclose(out), 0);
+    ASSERT(c.n_cells == 5 && c.n_within == 3 && c.n_unmirrored == 3);
+    ASSERT(c.n_verdict_within == 2 && c.n_outside == 1 && c.n_undecided == 2);
+    size_t n;
+    unsigned char *bytes = tu_read_file(out_path, &n);
+    char *md = calloc(1, n + 1);
+    ASSERT(md != NULL);
+    memcpy(md, bytes, n);
+    free(bytes);
+    ASSERT_STR_CONTAINS(md, "| p90 error | measured mean ±95% | measured cost ±95% | verdict |\n");
+    ASSERT_STR_CONTAINS(md, "| S | halo-strict | 2 | 0% | 100.0 (100.0-100.0) | 100.0 | +0.0% | - "
+                            "| - | - | 100.0 | 100.0 | +0.0% | ±0.0000 (0.0%) | - | within |\n");
+    ASSERT_STR_CONTAINS(md, "| S | halo-strict | 2 | 1% | 160.0 (150.0-170.0) | 180.0 | +12.5% | "
+                            "60.00 | 80.00 | **+33.3%** | 160.0 | 180.0 | +12.5% | ±24.84 (15.5%) "
+                            "| ±24.84 (41.4%) | undecided: 5 runs |\n");
+    ASSERT_STR_CONTAINS(md, "| S | halo-strict | 2 | 2% | 300.0 (290.0-310.0) | 360.0 | +20.0% | "
+                            "200.0 | 260.0 | **+30.0%** | 300.0 | 360.0 | +20.0% | ±24.84 (8.3%) "
+                            "| ±24.84 (12.4%) | **outside** |\n");
+    ASSERT_STR_CONTAINS(md, "| S | halo-strict | 2 | 5% | 600.0 (590.0-610.0) | 560.0 | -6.7% | "
+                            "500.0 | 460.0 | -8.0% | 600.0 | 560.0 | -6.7% | ±24.84 (4.1%) | "
+                            "±24.84 (5.0%) | within |\n");
+    /* Welch-Satterthwaite: t(2.1597) * 5.8878 */
+    char udp[160];
+    (void)snprintf(udp, sizeof udp, "| ±%.2f (%.1f%%) | - |\n",
+                   gsl_cdf_tdist_Pinv(0.975, 2.1597) * 5.8878,
+                   100 * gsl_cdf_tdist_Pinv(0.975, 2.1597) * 5.8878 / 60);
+    ASSERT_STR_CONTAINS(md, "| S | halo-udp | 2 | 1% | 160.0 (150.0-170.0) | - | - | 60.00 | - |");
+    ASSERT_STR_CONTAINS(md, udp);
+    ASSERT_STR_CONTAINS(md, "| S | dllama | 2 | 0% | 50.00 (50.00-50.00) | 50.00 | +0.0% | - | - "
+                            "| - | 50.00 | 50.00 | +0.0% | - | - | undecided: one run |\n");
+    ASSERT_STR_CONTAINS(md, "| S | dllama | 2 | 1% | 60.00 (60.00-60.00) | - | - | 10.00 | - | - "
+                            "| 60.00 | - | - | - | - | - |\n");
+    ASSERT_STR_CONTAINS(md, "Within 25% (mean and cost of loss): 3 of 5 cells with a simulated "
+                            "mirror; 3 measured cells without one. With the measured intervals: "
+                            "2 within, 1 outside, 2 undecided.\n");
+    free(md);
 }
 
 TEST_MAIN(TEST(created_db_stores_a_simulated_run_once), TEST(read_only_open_writes_nothing),
           TEST(merge_copies_only_missing_runs), TEST(bad_paths_and_files_give_clear_errors),
           TEST(version_1_database_is_refused_then_migrated), TEST(measured_runs_are_imported_once),
           TEST(measured_bad_inputs_are_named_with_file_line),
-          TEST(fidelity_view_compares_measured_and_simulated))
+          TEST(fidelity_view_compares_measured_and_simulated),
+          TEST(fidelity_report_gives_intervals_and_verdicts))
