@@ -70,6 +70,10 @@
 #                 fits of strided_bw_gbps and compute_cv use R runs
 #   --cores C     cores of the mirrored host (default 2)
 #   --build DIR   halo's build tree (default build/dev)
+#   --tokens-s N, --tokens-t N  tokens of each simulated run on S and on T (default: what the
+#                 harness ran, read from its "BOS; S: N tokens per run, T: M" line in GT_DIR's
+#                 *.md files; 128 and 16, its defaults, when no such file is there, said on
+#                 stderr; files that disagree are an error naming them)
 #   --fit-only    print the fitted profiles and stop
 #   --cv-per-nodes  fit compute_cv per node count (above); without it, one value on the cell
 #                 with the most nodes, for every cell (how runs before 2026-12-04 22:00 were
@@ -89,6 +93,8 @@ cores=2
 build=$repo/build/dev
 fit_only=0
 cv_per_nodes=0
+tokens_s=""
+tokens_t=""
 gt=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -96,6 +102,8 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --cores) cores=${2:?--cores needs a number}; shift ;;
     --build) build=${2:?--build needs a directory}; shift ;;
+    --tokens-s) tokens_s=${2:?--tokens-s needs a number}; shift ;;
+    --tokens-t) tokens_t=${2:?--tokens-t needs a number}; shift ;;
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
     -*) other_arg "$1" ;;
@@ -110,6 +118,40 @@ for f in ground-truth.csv runs.csv samples.csv; do
 done
 case "$runs" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --runs: '$runs' is not a positive integer" >&2; exit 2 ;; esac
 case "$cores" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --cores: '$cores' is not a positive integer" >&2; exit 2 ;; esac
+# The harness's token counts, from the line each table it writes starts with; a table's count
+# for a model counts only if the table has rows of that model.
+harness_tokens() { # MODEL: the distinct counts of MODEL's runs, "N FILE" per line
+    local f n ref='\1'
+    [ "$1" = S ] || ref='\2'
+    for f in "$gt"/*.md; do
+        [ -r "$f" ] || continue
+        grep -q "^| $1 |" "$f" || continue
+        n=$(grep -o 'BOS; S: [0-9]* tokens per run, T: [0-9]*' "$f" | head -n 1 |
+            sed "s/BOS; S: \([0-9]*\) tokens per run, T: \([0-9]*\)/$ref/")
+        [ -z "$n" ] || echo "$n $f"
+    done
+}
+for m in S T; do
+    v=tokens_$(echo "$m" | tr ST st)
+    [ -z "${!v}" ] || continue
+    found=$(harness_tokens "$m")
+    if [ "$(printf '%s\n' "$found" | awk 'NF { print $1 }' | sort -u | grep -c .)" -gt 1 ]; then
+        echo "mirror-ground-truth: $gt: the harness's tables ran $m with different token counts (give --tokens-$(echo "$m" | tr ST st)):" >&2
+        printf '%s\n' "$found" >&2
+        exit 2
+    fi
+    if [ -n "$found" ]; then
+        printf -v "$v" '%s' "$(printf '%s\n' "$found" | awk 'NF { print $1; exit }')"
+    else
+        printf -v "$v" '%s' "$([ "$m" = S ] && echo 128 || echo 16)"
+        awk -F, -v m="$m" 'NR > 1 && $2 == m { f = 1 } END { exit !f }' "$gt/ground-truth.csv" &&
+            echo "mirror-ground-truth: $gt: no harness table of $m cells says its token count; ${!v} (the harness's default)" >&2
+    fi
+done
+echo "mirror-ground-truth: simulated runs of $tokens_s tokens on S, $tokens_t on T" >&2
+for v in "--tokens-s:$tokens_s" "--tokens-t:$tokens_t"; do
+    case "${v#*:}" in ''|*[!0-9]*|0|1|2|3) echo "mirror-ground-truth: ${v%%:*}: '${v#*:}' is not an integer above 3" >&2; exit 2 ;; esac
+done
 halo=$build/app/halo
 [ -x "$halo" ] || { echo "mirror-ground-truth: no halo binary at $halo (make build)" >&2; exit 2; }
 db=${db:-$gt/fidelity.db}
@@ -166,10 +208,10 @@ scenario() {
     echo "name: $name"
     if [ "$model" = S ]; then
         echo "model: {file: $model_s}"
-        tokens=128
+        tokens=$tokens_s
     else
         echo "model: {shape: tinyllama-1.1b, weights: $weights}"
-        tokens=16
+        tokens=$tokens_t
     fi
     echo "devices:"
     echo "  - profile: $(profile "$bw" "$ov" "$hus" "$st" "$cv")"

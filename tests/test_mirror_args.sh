@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tools/mirror-ground-truth.sh's inputs, checked before any fit runs: the simulated runs take
+# as many tokens as the harness's tables say its runs did (per model, from the tables with
+# rows of that model), tables that disagree and bad counts are refused with the files named.
+# usage: test_mirror_args.sh SOURCE_DIR
+set -euo pipefail
+src=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+gt=$tmp/gt
+mkdir "$gt"
+printf 'system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine\n' >"$gt/ground-truth.csv"
+printf 'dllama,T,0,1,1,0,45,187.6,222.5,187.6,187.6,,0,0,1/1,,186.9,x\n' >>"$gt/ground-truth.csv"
+printf 'dllama,S,0,1,1,0,125,0.05,0.06,0.05,0.05,,0,0,1/1,,0.05,x\n' >>"$gt/ground-truth.csv"
+: >"$gt/runs.csv"
+: >"$gt/samples.csv"
+table() { # FILE S_TOKENS T_TOKENS MODEL: a harness table of one row of MODEL
+    printf 'BOS; S: %s tokens per run, T: %s; the first 2 intervals of each run dropped;\n\n' "$2" "$3" >"$1"
+    printf '| model | system |\n|---|---|\n| %s | dllama |\n' "$4" >>"$1"
+}
+# run EXPECTED_STATUS ARGS...: stderr of the script (never past its input checks: no build)
+run() {
+    local want=$1 rc=0
+    shift
+    bash "$src/tools/mirror-ground-truth.sh" --build "$tmp/none" "$@" "$gt" >/dev/null 2>"$tmp/err" || rc=$?
+    [ "$rc" = "$want" ] || { echo "exit $rc, expected $want:" >&2; cat "$tmp/err" >&2; exit 1; }
+}
+fail=0
+expect() { grep -qF -- "$1" "$tmp/err" || { echo "stderr lacks '$1':" >&2; cat "$tmp/err" >&2; fail=1; }; }
+
+# No table: the harness's defaults, said.
+run 2
+expect "no harness table of S cells says its token count; 128"
+expect "simulated runs of 128 tokens on S, 16 on T"
+# T 48 from a T table; an S-only table's T count (16) is not T's.
+table "$gt/harness-t.md" 128 48 T
+table "$gt/harness-s.md" 100 16 S
+run 2
+expect "simulated runs of 100 tokens on S, 48 on T"
+# Two T tables that disagree: refused, both files named.
+table "$gt/harness-t2.md" 128 24 T
+run 2
+expect "ran T with different token counts"
+expect "harness-t2.md"
+expect "harness-t.md"
+# Given on the command line: no table read for that model.
+run 2 --tokens-t 24
+expect "simulated runs of 100 tokens on S, 24 on T"
+run 2 --tokens-t 3
+expect "--tokens-t: '3' is not an integer above 3"
+run 2 --tokens-s x --tokens-t 24
+expect "--tokens-s: 'x' is not an integer above 3"
+exit $fail
