@@ -463,13 +463,42 @@ static int send_msg(halo_node *n, const halo_msg *m, const uint16_t *gids, const
     int rc = halo_wire_encode(m, gids, values, n->tx, n->tx_cap, &len, err);
     n->tx_len = rc == HALO_OK ? len : 0;
     n->tx_key = block_key(m->step, m->layer, m->phase);
-    if (rc == HALO_OK)
+    if (rc == HALO_OK) {
+        n->stats.msgs_encoded++;
         rc = n->t->ops->send(n->t, n->idx, m->dst, n->tx, len, err);
+    }
     if (rc == HALO_OK) {
         n->stats.msgs_sent++;
         n->stats.bytes_sent += len;
     }
     return rc;
+}
+
+/* Sends message m (header, groups, values) to every device but this one, in device order:
+   encoded once, then re-addressed for each further device (the same bytes halo_wire_encode
+   gives each; issue 15: the mesh's broadcasts cost one encoding, not one per peer). */
+static int send_to_peers(halo_node *n, halo_msg *m, const uint16_t *gids, const float *values,
+                         halo_err *err) {
+    int first = 1;
+    for (int d = 0; d < n->n_devices; d++) {
+        if (d == n->idx)
+            continue;
+        m->dst = (uint16_t)d;
+        if (first) {
+            int rc = send_msg(n, m, gids, values, err);
+            if (rc != HALO_OK)
+                return rc;
+            first = 0;
+            continue;
+        }
+        halo_wire_set_dst(n->tx, n->tx_len, (uint16_t)d);
+        int rc = n->t->ops->send(n->t, n->idx, d, n->tx, n->tx_len, err);
+        if (rc != HALO_OK)
+            return rc;
+        n->stats.msgs_sent++;
+        n->stats.bytes_sent += n->tx_len;
+    }
+    return HALO_OK;
 }
 
 /* ==== Worker ==== */
@@ -1098,14 +1127,9 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
                   .layer = (uint16_t)layer,
                   .n_groups = (uint16_t)k,
                   .n_values = (uint32_t)dim};
-    for (int d = 0; d < n->n_devices; d++) {
-        if (d == n->idx)
-            continue;
-        m.dst = (uint16_t)d;
-        int rc = send_msg(n, &m, n->mesh_gids, own, err);
-        if (rc != HALO_OK)
-            return rc;
-    }
+    int rc = send_to_peers(n, &m, n->mesh_gids, own, err);
+    if (rc != HALO_OK)
+        return rc;
     if (n->idx == 0)
         n->ready_ns = n->t->ops->now_ns(n->t, 0);
     return HALO_OK;
@@ -1213,13 +1237,7 @@ static int mesh_send_state(halo_node *n, halo_err *err) {
                   .step = n->step,
                   .pos = (uint32_t)n->pos,
                   .n_values = (uint32_t)n->mc->dim};
-    for (int d = 1; d < n->n_devices; d++) {
-        m.dst = (uint16_t)d;
-        int rc = send_msg(n, &m, NULL, n->x, err);
-        if (rc != HALO_OK)
-            return rc;
-    }
-    return HALO_OK;
+    return send_to_peers(n, &m, NULL, n->x, err);
 }
 
 /* Starts a token on this node (the root at halo_node_start_token, a worker on STATE). */

@@ -233,6 +233,8 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *root);
 
 typedef struct halo_node_stats {
     uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+    uint64_t msgs_encoded;    /* messages wire-encoded: one per broadcast (the mesh collective's
+                                 partial sums and STATE), so at most msgs_sent */
     uint64_t stale;           /* dropped: for a sync already finished */
     uint64_t duplicate;       /* dropped: a second copy */
     uint64_t malformed;       /* dropped: failed decoding or validation */

@@ -138,6 +138,25 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
     return HALO_OK;
 }
 
+void halo_wire_set_dst(void *buf, size_t len, uint16_t dst) {
+    unsigned char *p = buf;
+    HALO_ASSERT(len >= HALO_WIRE_HEADER_BYTES);
+    uint16_t old = halo_get_u16(p + 10);
+    if (old == dst)
+        return;
+    /* The checksummed bytes: header bytes 0..31, then the body; dst is at 10..11 of them.
+       For equal lengths crc(m ^ d) = crc(m) ^ crc(d) ^ crc(zeros), and crc(d) ^ crc(zeros) is
+       the CRCs of their first 12 bytes, XORed, shifted over the zeros after them
+       (crc32_combine with an empty-message CRC of 0). */
+    unsigned char delta[12] = {0}, zeros[12] = {0};
+    halo_put_u16(delta + 10, (uint16_t)(old ^ dst));
+    size_t after = len - 4 - sizeof delta; /* checksummed bytes after the dst field */
+    uLong diff = (uLong)(halo_crc32(0, delta, sizeof delta) ^ halo_crc32(0, zeros, sizeof zeros));
+    uint32_t crc = halo_get_u32(p + 32) ^ (uint32_t)crc32_combine(diff, 0, (z_off_t)after);
+    halo_put_u16(p + 10, dst);
+    halo_put_u32(p + 32, crc);
+}
+
 int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups, size_t max_groups,
                      float *values, size_t max_values, halo_err *err) {
     const unsigned char *p = buf;

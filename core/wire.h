@@ -119,6 +119,16 @@ int halo_wire_encode(const halo_msg *m, const uint16_t *groups, const float *val
 int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups, size_t max_groups,
                      float *values, size_t max_values, halo_err *err);
 
+/*
+ * Re-addresses the encoded message buf[0..len) (as halo_wire_encode wrote it) to node `dst`:
+ * writes the dst field and updates the checksum without reading the body (CRC-32 is affine
+ * in the message bits: the change of two header bytes moves into the checksum through
+ * crc32_combine). The result is byte for byte what halo_wire_encode writes for the same
+ * message addressed to `dst`, so one encoding serves every peer of a broadcast (the mesh
+ * collective sends one partial sum to every peer). len must be halo_wire_encode's *len.
+ */
+void halo_wire_set_dst(void *buf, size_t len, uint16_t dst);
+
 /* CRC-32 (IEEE 802.3) of data[0..n), continuing from `crc` (start with 0). */
 uint32_t halo_crc32(uint32_t crc, const void *data, size_t n);
 

@@ -58,6 +58,7 @@ typedef struct run_result {
     int ids[STEPS];
     double max_rel_err; /* max over tokens of max|l - ref| / max|ref| */
     uint64_t missing, expected, dropped, stale, duplicate, retries;
+    uint64_t sent[8], encoded[8]; /* per device (the first 8): messages sent, wire-encoded */
     halo_err err;
 } run_result;
 
@@ -116,6 +117,10 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
         halo_loop_get_stats(t, d, &ls);
         r->dropped += ls.msgs_dropped;
         const halo_node_stats *ns = halo_node_get_stats(halo_cluster_node(c, d));
+        if (d < 8) {
+            r->sent[d] = ns->msgs_sent;
+            r->encoded[d] = ns->msgs_encoded;
+        }
         if (d > 0) {
             r->stale += ns->stale;
             r->duplicate += ns->duplicate;
@@ -456,6 +461,29 @@ static void mesh_all_gather_matches_the_single_device(void) {
 }
 
 /*
+ * Issue 15: a mesh node encodes each broadcast once and re-addresses the bytes for every
+ * further peer (halo_wire_set_dst), so of 4 devices the root encodes a STATE and a partial
+ * sum per block and sends each 3 times; a worker also sends its classifier slice once.
+ */
+static void mesh_encodes_each_broadcast_once(void) {
+    halo_model *m = tu_bundled_model();
+    run_opts o = {
+        .n_devices = 4, .policy = HALO_SYNC_POLICY_STRICT, .collective = HALO_COLLECTIVE_MESH};
+    static run_result r;
+    run_cluster(m, &o, single_device(m)->logits, &r);
+    ASSERT_OK(r.rc);
+    ASSERT(r.max_rel_err <= 1e-5);
+    const uint64_t blocks = 2 * (uint64_t)halo_model_get_config(m)->n_layers;
+    ASSERT_EQ(r.encoded[0], (uint64_t)STEPS * (1 + blocks)); /* STATE, then one per block */
+    ASSERT_EQ(r.sent[0], 3 * r.encoded[0]);
+    for (int d = 1; d < 4; d++) {
+        ASSERT_EQ(r.encoded[d], (uint64_t)STEPS * (blocks + 1)); /* partials, its logits */
+        ASSERT_EQ(r.sent[d], (uint64_t)STEPS * (3 * blocks + 1));
+    }
+    halo_model_free(m);
+}
+
+/*
  * Issue 15: nodes that copy their column windows of Wo and W2 contiguous (pack_windows, as a
  * socket cluster's do) compute the same products bit for bit: every step's logits equal the
  * unpacked cluster's exactly, star and mesh, one run of groups per block (packed) or several
@@ -504,7 +532,7 @@ static void packed_windows_give_the_same_logits(void) {
 TEST_MAIN(TEST(clusters_of_any_size_match_the_single_device),
           TEST(packed_windows_give_the_same_logits),
           TEST(split_classifier_matches_the_single_device),
-          TEST(mesh_all_gather_matches_the_single_device),
+          TEST(mesh_all_gather_matches_the_single_device), TEST(mesh_encodes_each_broadcast_once),
           TEST(workers_streaming_through_loaders_match_the_single_device),
           TEST(cluster_tokens_do_not_allocate), TEST(q8_payloads_keep_greedy_tokens_close),
           TEST(relaxed_sync_counts_every_injected_drop),

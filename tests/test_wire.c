@@ -234,7 +234,48 @@ static void answer_twice_flag_keeps_the_payload(void) {
     }
 }
 
+/* Re-addressing an encoded message gives exactly what encoding it for the other node gives
+   (the checksum included), for both encodings, many sizes and every pair of small nodes. */
+static void set_dst_equals_a_fresh_encoding(void) {
+    halo_rng rng;
+    halo_rng_init(&rng, 7);
+    static float values[3000];
+    for (int i = 0; i < 3000; i++)
+        values[i] = (halo_rng_f32(&rng) - 0.5f) * 10.0f;
+    uint16_t groups[5] = {1, 2, 3, 40, 41};
+    static unsigned char a[16384], b[16384];
+    const uint32_t counts[] = {0, 1, 31, 32, 768, 3000};
+    for (int enc = 0; enc < 2; enc++)
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+            for (uint16_t from = 0; from < 5; from++)
+                for (uint16_t to = 0; to < 5; to++) {
+                    halo_msg m = sample_header(enc, (uint16_t)(c % 6), counts[c]);
+                    size_t la, lb;
+                    m.dst = from;
+                    ASSERT_OK(halo_wire_encode(&m, groups, values, a, sizeof a, &la, NULL));
+                    m.dst = to;
+                    ASSERT_OK(halo_wire_encode(&m, groups, values, b, sizeof b, &lb, NULL));
+                    halo_wire_set_dst(a, la, to);
+                    ASSERT_EQ(la, lb);
+                    ASSERT(memcmp(a, b, la) == 0);
+                }
+    /* a large node index, and back */
+    halo_msg m = sample_header(HALO_ENCODING_F32, 2, 768);
+    size_t la, lb;
+    ASSERT_OK(halo_wire_encode(&m, groups, values, a, sizeof a, &la, NULL));
+    memcpy(b, a, la);
+    halo_wire_set_dst(a, la, 65535);
+    halo_msg d;
+    uint16_t g[4];
+    static float v[768];
+    ASSERT_OK(halo_wire_decode(a, la, &d, g, 4, v, 768, NULL));
+    ASSERT_EQ(d.dst, 65535);
+    halo_wire_set_dst(a, la, 0);
+    lb = la;
+    ASSERT(memcmp(a, b, lb) == 0);
+}
+
 TEST_MAIN(TEST(elided_payloads_are_charged_their_full_size), TEST(f32_messages_round_trip_exactly),
           TEST(q8_messages_are_within_half_a_step), TEST(crc32_matches_the_standard_check_value),
           TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash),
-          TEST(answer_twice_flag_keeps_the_payload))
+          TEST(answer_twice_flag_keeps_the_payload), TEST(set_dst_equals_a_fresh_encoding))
