@@ -611,8 +611,10 @@ static void report_remote(const halo_runner *e, FILE *f) {
     if (ec->split_classifier && ec->collective == HALO_COLLECTIVE_STAR && e->n_devices > 1)
         (void)fprintf(f,
                       "root classifier: split over %d devices; %llu workers' slices computed by "
-                      "the root, still missing at the second deadline\n",
-                      e->n_devices, (unsigned long long)rs->cls_local);
+                      "the root, still missing at the second deadline; %llu tokens computed by "
+                      "the root alone, a link having lost lately\n",
+                      e->n_devices, (unsigned long long)rs->cls_local,
+                      (unsigned long long)rs->cls_whole);
     const halo_importance_stats *is = halo_engine_importance_stats(e->engine);
     if (is)
         (void)fprintf(f,

@@ -134,8 +134,8 @@ end_workers v-{1,2,3}
 # 3b. the same model over UDP: the halo preset's split_classifier auto splits its classifier;
 #     with 10% of the frames dropped and no parity (strict-datagram), a 32 KB logits slice
 #     (23 datagrams) arrives whole about one time in ten: the root asks again at the first
-#     deadline and computes a slice still missing at the second; the ids stay the single
-#     device's
+#     deadline and computes a slice still missing at the second, or, while a worker's
+#     exchanges fail, the whole classifier; the ids stay the single device's
 start_workers vu udp 127.0.0.1:0 -m "$tmp/v.gguf" || exit 1
 {
     echo "key: k.key"
@@ -155,7 +155,7 @@ sed 's/engine: .*/inject: {loss: 0.1, seed: 3}\nengine: {baseline: strict-datagr
     "$tmp/vh.yaml" >"$tmp/vl.yaml"
 same_ids "$tmp/vsingle.txt" 24 "$tmp/vl.yaml" -m "$tmp/v.gguf" &&
     grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
-verdict $? "vocabulary 32000, split classifier, strict-datagram, 10% frames dropped: 24 ids equal ($(grep -o '[0-9]* workers. slices computed by the root' "$tmp/err.txt"))" \
+verdict $? "vocabulary 32000, split classifier, strict-datagram, 10% frames dropped: 24 ids equal ($(grep -o '[0-9]* workers. slices computed by the root' "$tmp/err.txt"), $(grep -o '[0-9]* tokens computed by the root alone' "$tmp/err.txt"))" \
     "vocabulary 32000, split classifier at 10% loss: output differs or failed"
 end_workers vu-{1,2,3}
 
