@@ -280,6 +280,15 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
         rc = halo_engine_set(&cf->engine, "parity", "true", err);
         cf->engine.set &= ~(1ull << halo_engine_key_find("parity"));
     }
+    /* ... and splits the classifier over the workers when that moves enough of its weights off
+       the root to pay for the one more exchange per token (halo_engine_split_classifier_pays:
+       on a 32000-token vocabulary, not on the bundled model's 512; issue 15). The simulated
+       preset keeps the root computing it (its figures stay as published). */
+    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "split_classifier") &&
+        strcmp(cf->engine.baseline, "halo") == 0) {
+        rc = halo_engine_set(&cf->engine, "split_classifier", "auto", err);
+        cf->engine.set &= ~(1ull << halo_engine_key_find("split_classifier"));
+    }
     if (rc == HALO_OK) {
         /* a key a flag set is named as the flag, a key of the file at its line */
         halo_engine_config trial;
@@ -308,6 +317,18 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
                            .seed = cf->seed};
     if (rc == HALO_OK)
         rc = halo_engine_new(&e->engine, &cf->engine, &env, err);
+    if (rc == HALO_OK && cf->engine.split_classifier == HALO_ENGINE_SPLIT_AUTO &&
+        halo_engine_get_config(e->engine)->collective == HALO_COLLECTIVE_STAR && n > 1) {
+        double moved = 0.0;
+        int on = halo_engine_split_classifier_pays(halo_model_get_config(e->b.model), n, &moved);
+        char line[192];
+        (void)snprintf(line, sizeof line,
+                       "split classifier (auto): %s, %.3g classifier weights per token %s the "
+                       "root (threshold %.3g)",
+                       on ? "on" : "off", moved, on ? "moved off" : "would move off",
+                       HALO_ENGINE_SPLIT_MIN_WEIGHTS);
+        log_line(NULL, line);
+    }
     return rc;
 }
 
@@ -586,6 +607,14 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   (unsigned long long)ns.bad_session, (unsigned long long)ns.injected_holds,
                   (unsigned long long)ns.parity_sent, (unsigned long long)ns.repaired,
                   (unsigned long long)ns.gap_frames);
+    const halo_engine_config *ec = halo_engine_get_config(e->engine);
+    if (ec->split_classifier && ec->collective == HALO_COLLECTIVE_STAR && e->n_devices > 1)
+        (void)fprintf(f,
+                      "root classifier: split over %d devices; %llu workers' slices computed by "
+                      "the root, still missing at the second deadline; %llu tokens computed by "
+                      "the root alone, a link having lost lately\n",
+                      e->n_devices, (unsigned long long)rs->cls_local,
+                      (unsigned long long)rs->cls_whole);
     const halo_importance_stats *is = halo_engine_importance_stats(e->engine);
     if (is)
         (void)fprintf(f,

@@ -169,8 +169,11 @@ const halo_engine_key halo_engine_keys[] = {
       "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
-    B("split_classifier", split_classifier, ALL,
-      "star: every device computes a slice of the classifier, the root gathers the logits"),
+    {"split_classifier", HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, ALL, "BOOL|auto",
+     "star: every device computes a slice of the classifier, the root gathers the logits; "
+     "auto: when it moves >= 1M classifier weights off the root (default: off; in a socket "
+     "cluster's halo preset auto)",
+     F(split_classifier)},
     B("parity", parity, SIM | NET,
       "datagram delivery: parity datagrams after every message repair lost ones: a copy of "
       "a one-datagram message, the XOR and a RAID-6 Q of 2..64 datagrams (any two lost) "
@@ -421,7 +424,13 @@ int halo_engine_set(halo_engine_config *c, const char *name, const char *value, 
             *(int *)field_of(c, k) = (int)i;
         break;
     case HALO_ENGINE_TYPE_BOOL:
+        if (k == K_SPLIT_CLASSIFIER && strcmp(value, "auto") == 0) {
+            c->split_classifier = HALO_ENGINE_SPLIT_AUTO;
+            break;
+        }
         rc = halo_parse_bool(value, field_of(c, k), err);
+        if (rc != HALO_OK && k == K_SPLIT_CLASSIFIER)
+            rc = HALO_FAIL(err, HALO_ERR_ARG, "expected true, false or auto, got '%s'", value);
         break;
     default:
         rc = set_string(c, k, value, err);
@@ -663,7 +672,8 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     /* issue 15's keys are written only when on, so every configuration from before them
        keeps its text (the runs' identities in results databases) */
     if (c->split_classifier)
-        sb_add(&b, ", \"split_classifier\": true");
+        sb_add(&b, ", \"split_classifier\": %s",
+               c->split_classifier == HALO_ENGINE_SPLIT_AUTO ? "\"auto\"" : "true");
     if (c->parity)
         sb_add(&b, ", \"parity\": true");
     sb_add(&b, "}");
@@ -1028,6 +1038,27 @@ static int check_memory(const halo_engine *e, const halo_engine_env *env, halo_e
     return rc;
 }
 
+/*
+ * The split costs one more exchange per token: the root sends the final residual (dim floats)
+ * to every worker and each answers vocab / n logits, after it computed its slice while the
+ * root computed its own. It saves the root (n - 1) / n of the classifier, vocab x dim weights.
+ * Time saved W / s against the exchange's round trip and host costs R: split when
+ * W >= s R. Neither is known before the workers join, so the rule takes s R from what was
+ * measured (docs/net.md): one core does 1-3e9 f32 weights/s (memory-bound matvec) and an
+ * exchange costs 0.05-0.5 ms on loopback and a LAN, so s R ~ 1e6 weights. On the bundled model
+ * (vocab 512, dim 64) 4 devices move 24.6K weights: the split was 1.32x slower; on the 110M
+ * model (32000 x 768) 18.4M: 0.75x the strict star's time.
+ */
+int halo_engine_split_classifier_pays(const halo_model_config *mc, int n_devices,
+                                      double *weights_moved) {
+    double w = n_devices > 1 ? (double)(n_devices - 1) / (double)n_devices *
+                                   (double)mc->vocab_size * (double)mc->dim
+                             : 0.0;
+    if (weights_moved)
+        *weights_moved = w;
+    return n_devices > 1 && w >= HALO_ENGINE_SPLIT_MIN_WEIGHTS;
+}
+
 int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
                     halo_err *err) {
     *out = NULL;
@@ -1045,6 +1076,9 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
     e->model = env->model;
     e->n_devices = n;
     (void)snprintf(e->name, sizeof e->name, "%s", env->name ? env->name : "engine");
+    if (e->cfg.split_classifier == HALO_ENGINE_SPLIT_AUTO)
+        e->cfg.split_classifier =
+            halo_engine_split_classifier_pays(halo_model_get_config(env->model), n, NULL);
     e->critical = calloc((size_t)n, 1);
     e->reliable = calloc((size_t)n, 1);
     if (!e->critical || !e->reliable)

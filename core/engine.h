@@ -46,6 +46,19 @@ enum {
     HALO_ENGINE_IMPORTANCE_AUTO = -2, /* the halo preset's: predictor, synthetic for a shape */
 };
 
+/* engine.split_classifier: auto, decided from the model and the cluster size when the engine
+   is built (halo_engine_split_classifier_pays); a finished engine holds 0 or 1. */
+enum {
+    HALO_ENGINE_SPLIT_AUTO = -1
+};
+
+/* engine.split_classifier auto: split when the classifier weights it moves off the root per
+   token, (n - 1) / n x vocab x dim, reach this many: at ~1e9 weights/s of one core (f32,
+   memory-bound: 1-3e9 measured here) that is >= 1 ms of the root's compute, against the one
+   extra exchange per token the split costs (a round trip of dim floats out and vocab / n back
+   per worker, with its host costs: 0.05-0.5 ms on loopback and a LAN). */
+#define HALO_ENGINE_SPLIT_MIN_WEIGHTS 1000000.0
+
 /* engine.synthetic_sigma: measured (the value the importance hook reads as "look it up"). */
 #define HALO_ENGINE_SIGMA_MEASURED 0.0
 
@@ -90,7 +103,8 @@ typedef struct halo_engine_config {
     int redundancy_on_loss; /* extra copies only after a contribution went missing */
     int split_classifier;   /* star: every device computes a slice of the classifier's rows
                                and the root gathers the logits (core/node.h); the mesh always
-                               splits it */
+                               splits it. 0, 1 or HALO_ENGINE_SPLIT_AUTO (resolved by
+                               halo_engine_new; the halo preset's default over sockets) */
     int parity;             /* datagram delivery: parity datagrams after every message: a copy
                                of a single datagram; the XOR of the fragments and, for 2..64,
                                a second (RAID-6's Q), so any two lost are rebuilt */
@@ -275,6 +289,13 @@ typedef struct halo_engine halo_engine;
  */
 int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
                     halo_err *err);
+
+/* engine.split_classifier auto: 1 if splitting the classifier over n_devices pays for model
+   shape mc (the classifier weights moved off the root, (n - 1) / n x vocab x dim, reach
+   HALO_ENGINE_SPLIT_MIN_WEIGHTS), else 0; 0 for one device. OUT weights_moved (may be NULL):
+   that weight count. */
+int halo_engine_split_classifier_pays(const halo_model_config *mc, int n_devices,
+                                      double *weights_moved);
 
 /* Frees; NULL is a no-op. Clusters made from the engine must be freed first. */
 void halo_engine_free(halo_engine *e);

@@ -41,7 +41,7 @@ static int read_value(halo_engine_config *c, const halo_yaml_node *v, const char
     static const char *const what[] = {"a string", "a number", "an integer", "true or false",
                                        "a string", "a string", "a string"};
     const halo_engine_key *key = &halo_engine_keys[halo_engine_key_find(name)];
-    const char *w = what[key->type];
+    const char *w = strcmp(name, "split_classifier") == 0 ? "true, false or auto" : what[key->type];
     const halo_yaml_node *s = pick(h, v);
     if (s->kind != HALO_YAML_SCALAR)
         return halo_yaml_fail(err, HALO_ERR_FORMAT, s->file, s->line, kp, "expected %s, got %s", w,

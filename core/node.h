@@ -247,6 +247,10 @@ typedef struct halo_node_stats {
     uint64_t load_failed;     /* blocks not computed: the loader could not read a group */
     uint64_t deadlines;       /* root: relaxed syncs that armed a deadline */
     uint64_t deadline_sum_ns; /* root: their first deadlines, summed */
+    uint64_t cls_local;       /* root, split classifier: a worker's slice the root computed
+                                 itself, still missing at the second deadline */
+    uint64_t cls_whole;       /* root, split classifier: tokens whose whole classifier the root
+                                 computed, a device's exchanges having failed lately */
 } halo_node_stats;
 
 /* Cumulative statistics. */

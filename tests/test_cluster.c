@@ -57,7 +57,7 @@ typedef struct run_result {
     int rc;
     int ids[STEPS];
     double max_rel_err; /* max over tokens of max|l - ref| / max|ref| */
-    uint64_t missing, expected, dropped, stale, duplicate, retries;
+    uint64_t missing, expected, dropped, stale, duplicate, retries, cls_local;
     uint64_t sent[8], encoded[8]; /* per device (the first 8): messages sent, wire-encoded */
     halo_err err;
 } run_result;
@@ -112,6 +112,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
     r->stale = rs->stale;
     r->duplicate = rs->duplicate;
     r->retries = rs->retries;
+    r->cls_local = rs->cls_local;
     for (int d = 0; d < o->n_devices; d++) {
         halo_loop_stats ls;
         halo_loop_get_stats(t, d, &ls);
@@ -202,11 +203,26 @@ static int drop_some_logits(void *ctx, int src, int dst, const void *msg, size_t
     return 1;
 }
 
+/* Drops every copy of device 2's and 3's logits slices of step 3: the workers' answers never
+   come, the root must compute those slices itself. */
+static int drop_all_logits(void *ctx, int src, int dst, const void *msg, size_t len) {
+    int *n = ctx;
+    halo_msg h;
+    static uint16_t g[64];
+    static float v[512];
+    if (src < 2 || dst != 0 || halo_wire_decode(msg, len, &h, g, 64, v, 512, NULL) != HALO_OK ||
+        h.kind != HALO_MSG_LOGITS || h.step != 3)
+        return 0;
+    ++*n;
+    return 1;
+}
+
 /*
  * Issue 15: the star with the classifier split over the devices (each computes
  * vocab / n rows, the root gathers the slices) gives the single device's logits for every
  * size and placement; under relaxed sync a lost slice is asked again and answered from the
- * worker's cache, so the text stays the single device's.
+ * worker's cache, and one still missing at the second deadline is computed by the root, so the
+ * text stays the single device's.
  */
 static void split_classifier_matches_the_single_device(void) {
     halo_model *m = tu_bundled_model();
@@ -226,6 +242,20 @@ static void split_classifier_matches_the_single_device(void) {
     ASSERT_EQ(dropped, 3);
     ASSERT_EQ(r.retries, 3); /* one repeated request per lost slice */
     ASSERT_EQ(r.missing, 0);
+    ASSERT(memcmp(r.ids, ref->ids, sizeof r.ids) == 0);
+    ASSERT_EQ(r.cls_local, 0);
+    /* the answers of two workers never come: asked again at the first deadline, computed by
+       the root at the second; the text is still the single device's */
+    dropped = 0;
+    o.drop_fn = drop_all_logits;
+    run_cluster(m, &o, ref->logits, &r);
+    if (r.rc != HALO_OK)
+        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_EQ(dropped, 4); /* two slices, each asked twice */
+    ASSERT_EQ(r.retries, 2);
+    ASSERT_EQ(r.cls_local, 2);
+    ASSERT_EQ(r.missing, 0);
+    ASSERT(r.max_rel_err < 1e-5);
     ASSERT(memcmp(r.ids, ref->ids, sizeof r.ids) == 0);
     halo_model_free(m);
 }

@@ -239,6 +239,7 @@ static void bad_values_and_combinations_are_named(void) {
         {"redundancy", "1.5", "expected an integer, got '1.5'"},
         {"sync", "lax", "'lax' is not one of strict, relaxed"},
         {"adaptive_deadline", "yes", "expected true or false, got 'yes'"},
+        {"split_classifier", "sometimes", "expected true, false or auto, got 'sometimes'"},
         {"critical", "1,,2", "'1,,2' is not a list of device numbers"},
         {"tcp.rto_min_ms", "0", "0 is not in (0, 1e+07]"},
         {"no_such_key", "1", "unknown engine key 'no_such_key'"},
@@ -426,6 +427,16 @@ static void yaml_front_ends_place_errors_at_the_key(void) {
     p = write_tmp("e3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nsync: strict\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e3.yaml:3: sync: this key moved to engine.sync");
+    p = write_tmp("e6.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                             "engine:\n  sync: relaxed\n  split_classifier: often\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "e6.yaml:5: engine.split_classifier: expected true, false or "
+                                 "auto, got 'often'");
+    p = write_tmp("e7.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                             "engine: {split_classifier: 'auto'}\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "e7.yaml:3: engine.split_classifier: expected true, false or "
+                                 "auto, got the string 'auto'");
     p = write_tmp("e4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nkey: again\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "duplicate key 'key'");
@@ -548,7 +559,77 @@ static void every_key_goes_through_a_cluster_file(void) {
     }
 }
 
+/* split_classifier: auto (the socket halo preset's default) splits the classifier when it
+   moves at least HALO_ENGINE_SPLIT_MIN_WEIGHTS of its weights off the root per token: not on
+   the bundled model (512 x 64), on the 110M model of `halo bench --save-big` (32000 x 768) and
+   on TinyLlama's shape; halo_engine_new resolves it; every front-end takes the word. */
+static void split_classifier_auto_follows_the_classifier_size(void) {
+    halo_model *small = tu_bundled_model();
+    halo_model *tiny = tu_shape_model("tinyllama-1.1b", HALO_WEIGHT_Q40);
+    halo_model_config big = *halo_model_get_config(small);
+    big.vocab_size = 32000;
+    big.dim = 768;
+    double moved = 0;
+    ASSERT_EQ(halo_engine_split_classifier_pays(halo_model_get_config(small), 4, &moved), 0);
+    ASSERT_NEAR(moved, 0.75 * 512 * 64, 1e-6);
+    ASSERT_EQ(halo_engine_split_classifier_pays(&big, 4, &moved), 1);
+    ASSERT_NEAR(moved, 0.75 * 32000 * 768, 1e-3);
+    ASSERT_EQ(halo_engine_split_classifier_pays(&big, 2, NULL), 1);
+    ASSERT_EQ(halo_engine_split_classifier_pays(&big, 1, &moved), 0); /* nothing to split */
+    ASSERT(moved == 0.0);
+    ASSERT_EQ(halo_engine_split_classifier_pays(halo_model_get_config(tiny), 8, NULL), 1);
+
+    /* through the key and the engine */
+    const halo_model *models[] = {small, tiny};
+    for (int i = 0; i < 2; i++) {
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        ASSERT_OK(halo_engine_set(&c, "split_classifier", "auto", NULL));
+        ASSERT_EQ(c.split_classifier, HALO_ENGINE_SPLIT_AUTO);
+        ASSERT(halo_engine_is_set(&c, "split_classifier"));
+        char json[4096];
+        json_of(&c, json, sizeof json);
+        ASSERT_STR_CONTAINS(json, "\"split_classifier\": \"auto\"}");
+        ASSERT_OK(halo_engine_config_finish(&c, 4, i == 0, HALO_ENGINE_WHERE_NET, NULL, NULL));
+        halo_engine_env env = {.model = models[i], .n_devices = 4};
+        halo_engine *e = NULL;
+        ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+        ASSERT_EQ(halo_engine_get_config(e)->split_classifier, i == 0 ? 0 : 1);
+        halo_engine_free(e);
+        /* explicit choices stay */
+        for (int v = 0; v < 2; v++) {
+            ASSERT_OK(halo_engine_set(&c, "split_classifier", v ? "true" : "false", NULL));
+            ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+            ASSERT_EQ(halo_engine_get_config(e)->split_classifier, v);
+            halo_engine_free(e);
+        }
+        halo_engine_config_free(&c);
+    }
+
+    /* the halo preset itself (simulated worlds, in-process clusters) keeps the root computing
+       the classifier: a socket cluster's root sets auto (app/runner.c), as it does parity */
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "baseline", "halo", NULL));
+    ASSERT_EQ(c.split_classifier, 0);
+    halo_engine_config_free(&c);
+
+    /* a cluster file takes the word */
+    halo_clusterfile cf;
+    halo_err err = {0};
+    ASSERT_OK(halo_clusterfile_load(&cf,
+                                    write_tmp("auto.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                                           "engine: {split_classifier: auto}\n"),
+                                    &err));
+    ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
+    ASSERT_EQ(cf.engine.split_classifier, HALO_ENGINE_SPLIT_AUTO);
+    halo_clusterfile_free(&cf);
+    halo_model_free(tiny);
+    halo_model_free(small);
+}
+
 TEST_MAIN(TEST(cluster_file_defaults_to_the_halo_preset),
+          TEST(split_classifier_auto_follows_the_classifier_size),
           TEST(every_key_goes_through_a_cluster_file), TEST(presets_map_names_to_settings),
           TEST(explicit_keys_override_the_preset_in_any_order), TEST(fair_baselines_are_presets),
           TEST(balanced_host_relieves_the_root), TEST(balanced_host_sees_a_per_kib_cost),

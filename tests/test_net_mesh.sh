@@ -9,7 +9,9 @@
 #     deadline: on loopback nothing is late): the same 200 ids;
 #   - a small synthetic model with the 32000-token vocabulary (dim 64, 2 layers): 24 greedy
 #     ids equal the single device's, for the mesh, the star and the star with the split
-#     classifier;
+#     classifier; over UDP the halo preset's split_classifier auto splits it (on the bundled
+#     model it does not), and with 10% of the frames dropped and no parity every lost slice
+#     is asked again or computed by the root: the ids stay the single device's;
 #   - mesh with relaxed sync is refused with the reason;
 #   - kill -9 of worker 2 mid-generation: the root stops with a clear error naming the
 #     worker within the dead-after time (the mesh does not recover; the star does, see
@@ -79,6 +81,16 @@ for t in "tcp stream" "udp datagram"; do
         grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
     verdict $? "$what: 200 greedy ids equal single-device generate" \
         "$what: output differs or failed"
+    if [ "$1" = udp ]; then
+        # the halo preset (no engine section): split_classifier auto keeps the root computing
+        # the bundled model's 512 x 64 classifier
+        printf 'key: k.key\nworkers: [%s]\n' "$(IFS=,; echo "${addrs[*]}")" >"$tmp/h.yaml"
+        timeout 120 "$halo_bin" generate -t 0 -n 8 --cluster "$tmp/h.yaml" >/dev/null 2>"$tmp/err.txt" &&
+            grep -q "split classifier (auto): off, 2.46e+04 classifier weights" "$tmp/err.txt" &&
+            ! grep -q "^root classifier:" "$tmp/err.txt"
+        verdict $? "halo preset, bundled model: split classifier auto decides off" \
+            "halo preset, bundled model: split classifier auto"
+    fi
     end_workers "m-$1"-{1,2,3}
     if grep -q "mesh: connected to 2 peers" "$tmp/m-$1-1.log" &&
         grep -q "mesh collective" "$tmp/m-$1-3.log" &&
@@ -118,6 +130,34 @@ for c in mesh star split; do
         "vocabulary 32000, $c: output differs or failed"
 done
 end_workers v-{1,2,3}
+
+# 3b. the same model over UDP: the halo preset's split_classifier auto splits its classifier;
+#     with 10% of the frames dropped and no parity (strict-datagram), a 32 KB logits slice
+#     (23 datagrams) arrives whole about one time in ten: the root asks again at the first
+#     deadline and computes a slice still missing at the second, or, while a worker's
+#     exchanges fail, the whole classifier; the ids stay the single device's
+start_workers vu udp 127.0.0.1:0 -m "$tmp/v.gguf" || exit 1
+{
+    echo "key: k.key"
+    echo "workers: [$(IFS=,; echo "${addrs[*]}")]"
+    echo "engine: {importance: uniform}"
+} >"$tmp/vh.yaml"
+# (relaxed sync: a worker a loaded machine stalls past the adaptive deadline may go missing;
+# then the ids may differ, and the share is reported)
+same_ids "$tmp/vsingle.txt" 24 "$tmp/vh.yaml" -m "$tmp/v.gguf"
+same=$?
+grep -q "split classifier (auto): on, 1.54e+06 classifier weights" "$tmp/err.txt" &&
+    grep -q "^root classifier: split over 4 devices" "$tmp/err.txt" &&
+    { [ $same = 0 ] || ! grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"; }
+verdict $? "vocabulary 32000, halo preset over udp: split classifier auto on, ids equal or the missing share reported ($(grep -o '[0-9]* of [0-9]* remote contributions missing' "$tmp/err.txt"))" \
+    "vocabulary 32000, halo preset: split classifier auto"
+sed 's/engine: .*/inject: {loss: 0.1, seed: 3}\nengine: {baseline: strict-datagram, split_classifier: auto}/' \
+    "$tmp/vh.yaml" >"$tmp/vl.yaml"
+same_ids "$tmp/vsingle.txt" 24 "$tmp/vl.yaml" -m "$tmp/v.gguf" &&
+    grep -q " 0 of .* remote contributions missing" "$tmp/err.txt"
+verdict $? "vocabulary 32000, split classifier, strict-datagram, 10% frames dropped: 24 ids equal ($(grep -o '[0-9]* workers. slices computed by the root' "$tmp/err.txt"), $(grep -o '[0-9]* tokens computed by the root alone' "$tmp/err.txt"))" \
+    "vocabulary 32000, split classifier at 10% loss: output differs or failed"
+end_workers vu-{1,2,3}
 
 # 4. kill -9 of a worker in the middle of a mesh run: a clear error, not a hang
 start_workers k tcp 127.0.0.1:0 || exit 1
