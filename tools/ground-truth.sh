@@ -59,10 +59,12 @@
 #   --repeats R        runs per cell (default 3), interleaved
 #   --target-se PCT    top-up of few-event cells: after the interleaved repeats, every lossy
 #                      cell with 2 or more nodes gets more runs, one at a time and in turn,
-#                      while the standard error of its mean ms/token (sd / sqrt(tokens) over
-#                      its counted intervals) is above PCT% of its cost of loss (its mean
-#                      minus the same system's loss-free mean at that node count; its mean
-#                      if that cell was not measured), up to --max-repeats-s/-t runs. At
+#                      while the standard error of its mean ms/token (sd / sqrt(runs) of its
+#                      run means; until 2026-12-05 over its token intervals, which are not
+#                      independent and stopped the top-up too early) is above PCT% of its
+#                      cost of loss (its mean minus the same system's loss-free mean at that
+#                      node count; its mean if that cell was not measured), up to
+#                      --max-repeats-s/-t runs. At
 #                      1-2% loss a run holds a handful of retransmission timeouts (~200 ms
 #                      each) and 3 runs leave a mean that moves by half between runs
 #                      (distributed-llama S 2 nodes 1%: SE 33% of the mean). Default 10; 0:
@@ -727,17 +729,21 @@ cell_runs() {
         'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++ } END { print r + 0 }' "$runs"
 }
 # unstable SYSTEM MODEL LOSS NODES: true when the standard error of the cell's mean ms/token
-# is above target_se% of its cost of loss (its mean above the loss-free cell of the same
-# system, model and nodes; the mean itself without that cell), from samples.csv
+# over its runs (the spread of the run means: a run's token intervals are not independent
+# draws, so their spread understates it) is above target_se% of its cost of loss (its mean
+# above the loss-free cell of the same system, model and nodes; the mean itself without that
+# cell), from runs.csv; a cell with fewer than 2 counted runs is unstable
 unstable() {
     awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" -v t="$target_se" '
-        NR > 1 && $1 == s && $2 == m && $4 == n && $3 == l { k++; x += $7; xx += $7 * $7 }
-        NR > 1 && $1 == s && $2 == m && $4 == n && $3 + 0 == 0 { k0++; x0 += $7 }
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $1 != s || $2 != m || $4 != n || $c["ms_mean"] == "" || $c["tokens"] + 0 == 0 { next }
+        $3 == l { k++; x += $c["ms_mean"]; xx += $c["ms_mean"] * $c["ms_mean"] }
+        $3 + 0 == 0 { k0++; x0 += $c["ms_mean"] }
         END { if (k < 2) exit 0
-              mean = x / k; v = xx / k - mean * mean; se = sqrt(v > 0 ? v / (k - 1) : 0)
+              mean = x / k; v = (xx - k * mean * mean) / (k - 1); se = sqrt(v > 0 ? v / k : 0)
               cost = k0 ? mean - x0 / k0 : mean
               if (cost <= 0) cost = mean
-              exit !(se > t / 100 * cost) }' "$samples"
+              exit !(se > t / 100 * cost) }' "$runs"
 }
 n_cells=0
 for model in $models; do
