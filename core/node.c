@@ -1377,6 +1377,20 @@ static void classifier_slice_in(halo_node *n) {
     n->done = 1;
 }
 
+/* Root: computes the classifier rows of device d's slice into the logits, and charges them. */
+static void classifier_rows(halo_node *n, int d) {
+    const halo_model_config *c = n->mc;
+    int lo, hi;
+    mesh_slice_rows(n, d, &lo, &hi);
+    if (n->numerics) {
+        const halo_mat *cls = halo_model_classifier(n->model);
+        halo_act_set(&n->act, n->xb, c->dim);
+        halo_mat_vec(n->pool, n->logits + lo, cls, lo, 0, n->xb, halo_act_get(&n->act, cls),
+                     hi - lo, c->dim, 0);
+    }
+    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+}
+
 /* Root, after the last block: asks every worker for its slice, computes its own. */
 static int classifier_start(halo_node *n, halo_err *err) {
     const halo_model_config *c = n->mc;
@@ -1403,15 +1417,7 @@ static int classifier_start(halo_node *n, halo_err *err) {
             return rc;
         n->deadline_armed = 1;
     }
-    int lo, hi;
-    mesh_slice_rows(n, 0, &lo, &hi);
-    if (n->numerics) {
-        const halo_mat *cls = halo_model_classifier(n->model);
-        halo_act_set(&n->act, n->xb, c->dim);
-        halo_mat_vec(n->pool, n->logits + lo, cls, lo, 0, n->xb, halo_act_get(&n->act, cls),
-                     hi - lo, c->dim, 0);
-    }
-    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+    classifier_rows(n, 0);
     n->ready_ns = n->t->ops->now_ns(n->t, 0);
     classifier_slice_in(n);
     return HALO_OK;
@@ -1419,16 +1425,7 @@ static int classifier_start(halo_node *n, halo_err *err) {
 
 /* Root: computes device d's classifier slice itself (the root holds the whole classifier). */
 static void classifier_slice_local(halo_node *n, int d) {
-    const halo_model_config *c = n->mc;
-    int lo, hi;
-    mesh_slice_rows(n, d, &lo, &hi);
-    if (n->numerics) {
-        const halo_mat *cls = halo_model_classifier(n->model);
-        halo_act_set(&n->act, n->xb, c->dim);
-        halo_mat_vec(n->pool, n->logits + lo, cls, lo, 0, n->xb, halo_act_get(&n->act, cls),
-                     hi - lo, c->dim, 0);
-    }
-    charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
+    classifier_rows(n, d);
     n->received[d] = 1;
     n->stats.cls_local++;
 }
