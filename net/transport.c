@@ -74,6 +74,7 @@ typedef struct endpoint {
     uint64_t last_refusal_ns;
     uint64_t accept_resume_ns;  /* accept failed (no fds): not polled before this; 0 = polled */
     uint64_t accept_backoff_ns; /* the last pause; doubles while accept keeps failing */
+    uint64_t last_rx_ns;        /* the arrival time given to the last datagram read here */
 } endpoint;
 
 /* One local endpoint and one remote node: the receive side of what that node sends to the
@@ -639,6 +640,14 @@ static void rx_udp(net *n, endpoint *ep) {
                 memcpy(&ts, CMSG_DATA(c), sizeof ts);
                 n->rx_at_ns = arrival_ns(n, &ts);
             }
+        /* The socket hands datagrams over in the order they arrived, so their times may not
+           go backwards: arrival_ns reads two clocks one after the other, and a thread
+           descheduled between them makes a datagram look up to that long older than it is
+           (CI, under ASan, once delivered a message before the one sent just ahead of it). */
+        if (n->rx_at_ns && n->rx_at_ns < ep->last_rx_ns)
+            n->rx_at_ns = ep->last_rx_ns;
+        if (n->rx_at_ns)
+            ep->last_rx_ns = n->rx_at_ns;
         (void)rx_frame(n, ep, NULL, &from, n->rx, (size_t)r);
         n->rx_at_ns = 0;
     }
