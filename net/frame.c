@@ -287,16 +287,23 @@ size_t halo_net_seal_frame(const uint8_t *key, int type, int src, int dst, uint6
 size_t halo_net_seal_fragment(const uint8_t *key, int type, int src, int dst, uint64_t seq,
                               unsigned idx, unsigned count, uint32_t msg_bytes, uint32_t offset,
                               const void *payload, size_t len, void *out, size_t cap) {
-    halo_net_frame h = {.type = type,
-                        .src = src,
-                        .dst = dst,
-                        .frag_idx = idx,
-                        .frag_count = count,
-                        .payload_bytes = len,
-                        .seq = seq,
-                        .msg_bytes = msg_bytes,
-                        .offset_bytes = offset};
+    halo_net_frame h =
+        halo_net_frame_fragment(type, src, dst, seq, idx, count, msg_bytes, offset, len);
     return halo_net_frame_seal(key, &h, payload, out, cap);
+}
+
+halo_net_frame halo_net_frame_fragment(int type, int src, int dst, uint64_t seq, unsigned idx,
+                                       unsigned count, uint32_t msg_bytes, uint32_t offset,
+                                       size_t payload_bytes) {
+    return (halo_net_frame){.type = type,
+                            .src = src,
+                            .dst = dst,
+                            .frag_idx = idx,
+                            .frag_count = count,
+                            .payload_bytes = payload_bytes,
+                            .seq = seq,
+                            .msg_bytes = msg_bytes,
+                            .offset_bytes = offset};
 }
 
 /* ==== Replay window ==== */

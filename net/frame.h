@@ -80,6 +80,16 @@ typedef struct halo_net_frame {
 } halo_net_frame;
 
 /*
+ * The header of fragment `idx` of `count` of a message of `msg_bytes` from node src to node
+ * dst, carrying payload_bytes of it from byte `offset`, with the sender's sequence number
+ * `seq`; neither parity nor lossy (a caller sets those fields after). The one place a
+ * sender fills a halo_net_frame; nothing is checked (halo_net_frame_seal checks widths).
+ */
+halo_net_frame halo_net_frame_fragment(int type, int src, int dst, uint64_t seq, unsigned idx,
+                                       unsigned count, uint32_t msg_bytes, uint32_t offset,
+                                       size_t payload_bytes);
+
+/*
  * Seals one frame: header `h`, h->payload_bytes of `payload`, tag under `key`
  * (HALO_NET_KEY_BYTES), into out (capacity cap bytes). Returns the frame's length
  * (HALO_NET_OVERHEAD_BYTES + payload), or 0 if it does not fit in cap or a field does not

@@ -4,6 +4,7 @@
 #include "net/join.h"
 
 #include "core/bytes.h"
+#include "net/ctlmsg.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,9 +15,7 @@ static const unsigned char join_magic[4] = {'J', 'O', 'I', 'N'};
 static const unsigned char jack_magic[4] = {'J', 'A', 'C', 'K'};
 
 void halo_net_join_encode(const halo_net_join *j, unsigned char *p) {
-    memset(p, 0, HALO_NET_JOIN_BYTES);
-    memcpy(p, join_magic, sizeof join_magic);
-    halo_put_u16(p + 4, HALO_NET_JOIN_VERSION);
+    halo_net_ctlmsg_begin(p, HALO_NET_JOIN_BYTES, join_magic, HALO_NET_JOIN_VERSION);
     halo_put_u16(p + 6, (uint16_t)j->node_idx);
     halo_put_u16(p + 8, (uint16_t)j->n_devices);
     halo_put_u16(p + 10, (uint16_t)j->encoding);
@@ -33,8 +32,7 @@ void halo_net_join_encode(const halo_net_join *j, unsigned char *p) {
 
 int halo_net_join_decode(halo_net_join *j, const void *msg, size_t len) {
     const unsigned char *p = msg;
-    if (len != HALO_NET_JOIN_BYTES || memcmp(p, join_magic, sizeof join_magic) != 0 ||
-        halo_get_u16(p + 4) != HALO_NET_JOIN_VERSION)
+    if (len != HALO_NET_JOIN_BYTES || !halo_net_ctlmsg_check(p, join_magic, HALO_NET_JOIN_VERSION))
         return 0;
     j->node_idx = halo_get_u16(p + 6);
     j->n_devices = halo_get_u16(p + 8);

@@ -14,6 +14,7 @@
 #include "net/mesh.h"
 
 #include "core/bytes.h"
+#include "net/ctlmsg.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -37,9 +38,8 @@ void halo_net_peers_encode(unsigned char *p, uint64_t session, int node_idx, int
                            const char *const *addrs, const uint8_t (*pks)[HALO_NET_KX_PUBLIC_BYTES],
                            const halo_placement *pl) {
     const halo_groups *g = &pl->groups;
-    memset(p, 0, halo_net_peers_size(n_devices, g));
-    memcpy(p, peers_magic, sizeof peers_magic);
-    halo_put_u16(p + 4, HALO_NET_PEERS_VERSION);
+    halo_net_ctlmsg_begin(p, halo_net_peers_size(n_devices, g), peers_magic,
+                          HALO_NET_PEERS_VERSION);
     halo_put_u16(p + 6, (uint16_t)node_idx);
     halo_put_u16(p + 8, (uint16_t)n_devices);
     halo_put_u16(p + 10, (uint16_t)g->n_layers);
@@ -66,8 +66,7 @@ void halo_net_peers_encode(unsigned char *p, uint64_t session, int node_idx, int
 
 int halo_net_peers_decode(halo_net_peers *v, const void *msg, size_t len) {
     const unsigned char *p = msg;
-    if (len < PEERS_HEADER || memcmp(p, peers_magic, sizeof peers_magic) != 0 ||
-        halo_get_u16(p + 4) != HALO_NET_PEERS_VERSION)
+    if (len < PEERS_HEADER || !halo_net_ctlmsg_check(p, peers_magic, HALO_NET_PEERS_VERSION))
         return 0;
     v->node_idx = halo_get_u16(p + 6);
     v->n_devices = halo_get_u16(p + 8);
@@ -123,9 +122,7 @@ int halo_net_peers_placement(const halo_net_peers *v, halo_placement *p, halo_er
 }
 
 void halo_net_pack_encode(unsigned char *p, uint64_t session, int node_idx, int status) {
-    memset(p, 0, HALO_NET_PACK_BYTES);
-    memcpy(p, pack_magic, sizeof pack_magic);
-    halo_put_u16(p + 4, HALO_NET_PEERS_VERSION);
+    halo_net_ctlmsg_begin(p, HALO_NET_PACK_BYTES, pack_magic, HALO_NET_PEERS_VERSION);
     halo_put_u16(p + 6, (uint16_t)node_idx);
     halo_put_u64(p + 8, session);
     halo_put_u16(p + 16, (uint16_t)status);
@@ -134,8 +131,7 @@ void halo_net_pack_encode(unsigned char *p, uint64_t session, int node_idx, int 
 int halo_net_pack_decode(const void *msg, size_t len, uint64_t *session, int *node_idx,
                          int *status) {
     const unsigned char *p = msg;
-    if (len != HALO_NET_PACK_BYTES || memcmp(p, pack_magic, sizeof pack_magic) != 0 ||
-        halo_get_u16(p + 4) != HALO_NET_PEERS_VERSION)
+    if (len != HALO_NET_PACK_BYTES || !halo_net_ctlmsg_check(p, pack_magic, HALO_NET_PEERS_VERSION))
         return 0;
     *node_idx = halo_get_u16(p + 6);
     *session = halo_get_u64(p + 8);

@@ -7,6 +7,7 @@
 
 #include "core/bytes.h"
 #include "core/mat.h"
+#include "net/ctlmsg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,7 @@ int halo_net_probe_run(const halo_model *model, halo_pool *pool, int n_devices, 
 }
 
 void halo_net_probe_encode(const halo_net_probe *p, unsigned char *buf) {
-    memset(buf, 0, HALO_NET_PROBE_BYTES);
-    memcpy(buf, probe_magic, sizeof probe_magic);
-    halo_put_u16(buf + 4, HALO_NET_PROBE_VERSION);
+    halo_net_ctlmsg_begin(buf, HALO_NET_PROBE_BYTES, probe_magic, HALO_NET_PROBE_VERSION);
     halo_put_u16(buf + 6, (uint16_t)p->node_idx);
     halo_put_u64(buf + 8, p->session);
     double r = p->flops_per_s > 0 && p->flops_per_s < 1.8e19 ? p->flops_per_s : 0.0;
@@ -82,8 +81,8 @@ void halo_net_probe_encode(const halo_net_probe *p, unsigned char *buf) {
 
 int halo_net_probe_decode(halo_net_probe *p, const void *msg, size_t len) {
     const unsigned char *b = msg;
-    if (len != HALO_NET_PROBE_BYTES || memcmp(b, probe_magic, sizeof probe_magic) != 0 ||
-        halo_get_u16(b + 4) != HALO_NET_PROBE_VERSION)
+    if (len != HALO_NET_PROBE_BYTES ||
+        !halo_net_ctlmsg_check(b, probe_magic, HALO_NET_PROBE_VERSION))
         return 0;
     p->node_idx = halo_get_u16(b + 6);
     p->session = halo_get_u64(b + 8);

@@ -383,16 +383,9 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     for (unsigned i = 0; i < count; i++) {
         size_t off = (size_t)i * frag, part = len - off < frag ? len - off : frag;
         const unsigned char *payload = len ? (const unsigned char *)msg + off : NULL;
-        halo_net_frame h = {.type = type,
-                            .src = src,
-                            .dst = dst,
-                            .frag_idx = i,
-                            .frag_count = count,
-                            .payload_bytes = part,
-                            .seq = l->next_seq++,
-                            .msg_bytes = (uint32_t)len,
-                            .offset_bytes = (uint32_t)off,
-                            .lossy = lossy};
+        halo_net_frame h = halo_net_frame_fragment(type, src, dst, l->next_seq++, i, count,
+                                                   (uint32_t)len, (uint32_t)off, part);
+        h.lossy = lossy;
         size_t flen = seal(n, &h, payload);
         HALO_ASSERT(flen > 0);
         int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
@@ -418,17 +411,10 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
         if (n_par == 2)
             halo_net_parity_q(n->qpar, msg, len, frag, count);
         for (unsigned k = 0; k < n_par; k++) {
-            halo_net_frame h = {.type = type,
-                                .src = src,
-                                .dst = dst,
-                                .frag_idx = count + k,
-                                .frag_count = count,
-                                .payload_bytes = par_bytes,
-                                .seq = l->next_seq++,
-                                .msg_bytes = (uint32_t)len,
-                                .offset_bytes = 0,
-                                .parity = 1,
-                                .lossy = lossy};
+            halo_net_frame h = halo_net_frame_fragment(type, src, dst, l->next_seq++, count + k,
+                                                       count, (uint32_t)len, 0, par_bytes);
+            h.parity = 1;
+            h.lossy = lossy;
             size_t flen = seal(n, &h, k ? n->qpar : n->par);
             HALO_ASSERT(flen > 0);
             int rc = lossy_emit(n, src, ep_idx, dst, n->frame, flen, err);
