@@ -208,11 +208,8 @@ static void dequant_f32(const void *src, float *dst, int64_t n) {
 
 static void dequant_f16(const void *src, float *dst, int64_t n) {
     const unsigned char *p = src;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, sizeof h);
-        dst[i] = halo_fp16_to_f32(h);
-    }
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = f16_at(p, i);
 }
 
 /* ==== Quantisation of weights ==== */
@@ -537,18 +534,10 @@ static float ref_dot_f16(const void *w, const float *x, int n) {
     float acc[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * (i + k), sizeof h);
-            acc[k] += halo_fp16_to_f32(h) * x[i + k];
-        }
+        for (int k = 0; k < 8; k++)
+            acc[k] += f16_at(p, i + k) * x[i + k];
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, sizeof h);
-        s += halo_fp16_to_f32(h) * x[i];
-    }
-    return s;
+    return dot_f16_tail(p, x, i, n, s);
 }
 
 static float ref_dot_q4_0(const void *vw, const void *vx, int nb) {

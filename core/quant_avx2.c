@@ -59,12 +59,7 @@ static float avx2_dot_f16(const void *w, const float *x, int n) {
         acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
         acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
     }
-    float s = hsum8(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, sizeof h);
-        s += _cvtsh_ss(h) * x[i];
-    }
+    float s = dot_f16_tail(p, x, i, n, hsum8(_mm256_add_ps(acc0, acc1)));
     _mm256_zeroupper();
     return s;
 }

@@ -70,6 +70,21 @@ static inline uint16_t ld_half(const uint16_t *p) {
     return v;
 }
 
+/* Element i of the F16 vector at p (any alignment) as a float; the conversion is exact. */
+static inline float f16_at(const unsigned char *p, int64_t i) {
+    uint16_t h;
+    memcpy(&h, p + 2 * i, sizeof h);
+    return halo_fp16_to_f32(h);
+}
+
+/* s plus the products of the F16 weights p[i..n) with x[i..n), added one at a time in
+   order: the scalar tail of every F16 dot kernel (after its vector or unrolled steps). */
+static inline float dot_f16_tail(const unsigned char *p, const float *x, int i, int n, float s) {
+    for (; i < n; i++)
+        s += f16_at(p, i) * x[i];
+    return s;
+}
+
 /* Sub-block j's 6-bit scale and minimum of a Q4_K block (GGML's packing). */
 static inline void q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

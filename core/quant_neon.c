@@ -34,13 +34,7 @@ static float neon_dot_f16(const void *w, const float *x, int n) {
         acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vget_low_f16(hf)), vld1q_f32(x + i));
         acc1 = vfmaq_f32(acc1, vcvt_high_f32_f16(hf), vld1q_f32(x + i + 4));
     }
-    float s = vaddvq_f32(vaddq_f32(acc0, acc1));
-    for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, sizeof h);
-        s += halo_fp16_to_f32(h) * x[i];
-    }
-    return s;
+    return dot_f16_tail(p, x, i, n, vaddvq_f32(vaddq_f32(acc0, acc1)));
 }
 
 static float neon_dot_q4_0(const void *vw, const void *vx, int nb) {
