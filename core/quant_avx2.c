@@ -294,64 +294,102 @@ static inline __m256 q4_Kx8_block_acc(const unsigned char *w, const act_q8_K *xb
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), dm, acc);
 }
 
-/* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, four
-   32-byte loads give the levels of all eight rows (low and high nibbles), each multiplied
-   with one broadcast group of four activations; 8 * sum(y) comes off every lane; the eight
-   rows' scales convert as one vector. Each row's blocks add in order, one fused multiply-add
-   per block, as the reference does. */
-static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+/* The levels of eight packed rows at p (32 bytes, four per row: lane k for row k), as
+   unsigned bytes 0..15: the low nibbles into *lo, the high nibbles into *hi. */
+static inline void q4x8_levels(const unsigned char *p, __m256i *lo, __m256i *hi) {
+    const __m256i low = _mm256_set1_epi8(0xF);
+    __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    *lo = _mm256_and_si256(raw, low);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+}
+
+/* One Q4_0x8 block's eight integer row sums with its 32 activations y (8 * sum(y) not yet
+   taken off), lane k for row k: the step in which the instruction sets differ. */
+typedef __m256i q4_0x8_sums_fn(const unsigned char *w, const int8_t *y);
+
+/* Eight packed Q4_0 rows at once: lane k of every vector belongs to row k. Per block, the
+   rows' integer sums come from `sums`; 8 * sum(y) comes off every lane; the eight rows'
+   scales convert as one vector. Each row's blocks add in order, one fused multiply-add per
+   block, as the reference does. Inlined into each instruction set's kernel; at -O2 `sums`
+   is inlined too. */
+static inline void gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out,
+                               q4_0x8_sums_fn *sums) {
     const unsigned char *w = vw;
     const act_q8_0 *x = vx;
-    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, w += 8 * sizeof(block_q4_0)) {
-        const int8_t *y = x[b].qs;
-        __m256i sum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
-            __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low), bcast4(y + 4 * c));
-            __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                               bcast4(y + 16 + 4 * c));
-            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(plo, phi), ones));
-        }
-        acc = q4_0x8_block_acc(w, &x[b], sum, acc);
-    }
+    for (int b = 0; b < nb; b++, w += 8 * sizeof(block_q4_0))
+        acc = q4_0x8_block_acc(w, &x[b], sums(w, x[b].qs), acc);
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
 }
 
-/* Eight packed Q4_K rows at once, lane k for row k. Per 32-byte run of each row: eight
-   loads give all eight rows' levels of two sub-blocks (low and high nibbles); each group of
-   four levels multiplies one broadcast group of four activations, the eight products of a
-   sub-block add in 16 bits (at most 8 * 2 * 15 * 127 = 30480), then into 32-bit lanes,
-   times the eight rows' scales of that sub-block. The minimums: the rows' mins of two
-   sub-blocks times the activations' sums of those sub-blocks, one madd per pair. */
-static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
+/* Run c of a Q4_Kx8 block (32 bytes of each row: two sub-blocks) with the block's 256
+   activations y: the eight rows' 32-bit sums of the first sub-block into *lo and of the
+   second into *hi, lane k for row k. The step in which the instruction sets differ. */
+typedef void q4_Kx8_run_fn(const unsigned char *w, int c, const int8_t *y, __m256i *lo,
+                           __m256i *hi);
+
+/* Eight packed Q4_K rows at once, lane k for row k. Per run of each block, the two
+   sub-blocks' sums from `run` times the eight rows' scales of those sub-blocks; then the
+   minimums: the rows' mins of two sub-blocks times the activations' sums of those
+   sub-blocks, one madd per pair (q4_Kx8_block_acc). Inlined as gemv_q4_0x8 is. */
+static inline void gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out,
+                               q4_Kx8_run_fn *run) {
     const unsigned char *w = vw;
     const act_q8_K *x = vx;
-    const __m256i low = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, w += HALO_PACKED_Q4_K_BYTES) {
-        const int8_t *y = x[b].qs;
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-            for (int g = 0; g < 8; g++) {
-                __m256i raw =
-                    _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
-                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(raw, low),
-                                                               bcast4(y + 64 * c + 4 * g)));
-                hi = _mm256_add_epi16(
-                    hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                             bcast4(y + 64 * c + 32 + 4 * g)));
-            }
-            sumi =
-                q4_Kx8_scaled(w, c, _mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones), sumi);
+            __m256i lo, hi;
+            run(w, c, x[b].qs, &lo, &hi);
+            sumi = q4_Kx8_scaled(w, c, lo, hi, sumi);
         }
         acc = q4_Kx8_block_acc(w, &x[b], sumi, acc);
     }
     _mm256_storeu_ps(out, acc);
     _mm256_zeroupper();
+}
+
+/* AVX2: per 32-byte load of a Q4_0x8 block, the levels (low and high nibbles) each multiply
+   one broadcast group of four activations; the two products add in 16 bits, then into
+   32-bit lanes. */
+static inline __m256i avx2_q4_0x8_sums(const unsigned char *w, const int8_t *y) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i sum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi;
+        q4x8_levels(w + 16 + 32 * c, &lo, &hi);
+        __m256i plo = _mm256_maddubs_epi16(lo, bcast4(y + 4 * c));
+        __m256i phi = _mm256_maddubs_epi16(hi, bcast4(y + 16 + 4 * c));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(plo, phi), ones));
+    }
+    return sum;
+}
+
+/* AVX2: eight loads give all eight rows' levels of run c's two sub-blocks; each group of
+   four levels multiplies one broadcast group of four activations, the eight products of a
+   sub-block add in 16 bits (at most 8 * 2 * 15 * 127 = 30480), then into 32-bit lanes. */
+static inline void avx2_q4_Kx8_run(const unsigned char *w, int c, const int8_t *y, __m256i *lo,
+                                   __m256i *hi) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) {
+        __m256i ql, qh;
+        q4x8_levels(w + 160 + 32 * (8 * c + g), &ql, &qh);
+        slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(ql, bcast4(y + 64 * c + 4 * g)));
+        shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(qh, bcast4(y + 64 * c + 32 + 4 * g)));
+    }
+    *lo = _mm256_madd_epi16(slo, ones);
+    *hi = _mm256_madd_epi16(shi, ones);
+}
+
+static void avx2_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+    gemv_q4_0x8(vw, vx, nb, out, avx2_q4_0x8_sums);
+}
+
+static void avx2_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
+    gemv_q4_Kx8(vw, vx, nb, out, avx2_q4_Kx8_run);
 }
 
 /* Four 32-byte loads per step into four accumulators, then a scalar tail. */
@@ -387,50 +425,39 @@ static float avx2_sum_f32(const float *x, size_t n) {
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")
 #endif
 
-static void vnni_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
-    const unsigned char *w = vw;
-    const act_q8_0 *x = vx;
-    const __m256i low = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, w += 8 * sizeof(block_q4_0)) {
-        const int8_t *y = x[b].qs;
-        __m256i sum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * c));
-            sum = _mm256_dpbusd_epi32(sum, _mm256_and_si256(raw, low), bcast4(y + 4 * c));
-            sum = _mm256_dpbusd_epi32(sum, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                      bcast4(y + 16 + 4 * c));
-        }
-        acc = q4_0x8_block_acc(w, &x[b], sum, acc);
+/* VNNI: one vpdpbusd per 32-byte load and nibble half of a Q4_0x8 block. */
+static inline __m256i vnni_q4_0x8_sums(const unsigned char *w, const int8_t *y) {
+    __m256i sum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi;
+        q4x8_levels(w + 16 + 32 * c, &lo, &hi);
+        sum = _mm256_dpbusd_epi32(sum, lo, bcast4(y + 4 * c));
+        sum = _mm256_dpbusd_epi32(sum, hi, bcast4(y + 16 + 4 * c));
     }
-    _mm256_storeu_ps(out, acc);
-    _mm256_zeroupper();
+    return sum;
+}
+
+/* VNNI: run c's two sub-blocks summed straight into 32-bit lanes, one vpdpbusd per load and
+   sub-block. */
+static inline void vnni_q4_Kx8_run(const unsigned char *w, int c, const int8_t *y, __m256i *lo,
+                                   __m256i *hi) {
+    __m256i slo = _mm256_setzero_si256(), shi = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) {
+        __m256i ql, qh;
+        q4x8_levels(w + 160 + 32 * (8 * c + g), &ql, &qh);
+        slo = _mm256_dpbusd_epi32(slo, ql, bcast4(y + 64 * c + 4 * g));
+        shi = _mm256_dpbusd_epi32(shi, qh, bcast4(y + 64 * c + 32 + 4 * g));
+    }
+    *lo = slo;
+    *hi = shi;
+}
+
+static void vnni_gemv_q4_0x8(const void *vw, const void *vx, int nb, float *out) {
+    gemv_q4_0x8(vw, vx, nb, out, vnni_q4_0x8_sums);
 }
 
 static void vnni_gemv_q4_Kx8(const void *vw, const void *vx, int nb, float *out) {
-    const unsigned char *w = vw;
-    const act_q8_K *x = vx;
-    const __m256i low = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, w += HALO_PACKED_Q4_K_BYTES) {
-        const int8_t *y = x[b].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-            for (int g = 0; g < 8; g++) {
-                __m256i raw =
-                    _mm256_loadu_si256((const __m256i *)(const void *)(w + 160 + 32 * (8 * c + g)));
-                lo =
-                    _mm256_dpbusd_epi32(lo, _mm256_and_si256(raw, low), bcast4(y + 64 * c + 4 * g));
-                hi = _mm256_dpbusd_epi32(hi, _mm256_and_si256(_mm256_srli_epi16(raw, 4), low),
-                                         bcast4(y + 64 * c + 32 + 4 * g));
-            }
-            sumi = q4_Kx8_scaled(w, c, lo, hi, sumi);
-        }
-        acc = q4_Kx8_block_acc(w, &x[b], sumi, acc);
-    }
-    _mm256_storeu_ps(out, acc);
-    _mm256_zeroupper();
+    gemv_q4_Kx8(vw, vx, nb, out, vnni_q4_Kx8_run);
 }
 
 #if defined(__clang__)
