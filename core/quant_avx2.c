@@ -73,57 +73,57 @@ static inline __m256i q4_0_levels(const block_q4_0 *b) {
 /* Sum of (q - 8) * y over one block, spread over eight 32-bit lanes: the unsigned levels
    multiply the activations directly (maddubs: at most 2 * 15 * 127 per pair, no saturation)
    and 8 * sum(y), stored with the activations, comes off lane 0. */
-static inline __m256i q4_0_block(const block_q4_0 *w, const act_q8_0 *x) {
+static inline __m256i q4_0_block(const void *vw, const act_q8_0 *x) {
     __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q4_0_levels(w), y), _mm256_set1_epi16(1));
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q4_0_levels(vw), y), _mm256_set1_epi16(1));
     return _mm256_sub_epi32(p, _mm256_castsi128_si256(_mm_cvtsi32_si128(x->sum8)));
 }
 
-/* Two blocks per step into two accumulators: the fused multiply-adds of consecutive blocks
-   do not wait for each other. */
-static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
-    const block_q4_0 *w = vw;
-    const act_q8_0 *x = vx;
+/* Sum of q * y over one Q8_0 block, spread over eight 32-bit lanes. */
+static inline __m256i q8_0_block(const void *vw, const act_q8_0 *x) {
+    const block_q8_0 *w = vw;
+    return dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w->qs),
+                  _mm256_loadu_si256((const __m256i *)(const void *)x->qs));
+}
+
+/* The integer sums of one weight block at w with its activations x, spread over eight
+   32-bit lanes (q4_0_block, q8_0_block). */
+typedef __m256i q_0_block_fn(const void *w, const act_q8_0 *x);
+
+/* acc plus the block at w's integer sums times its half scale (the first two bytes of Q4_0
+   and Q8_0 blocks) times the activations' scale. */
+static inline __m256 q_0_block_acc(const unsigned char *w, const act_q8_0 *x, q_0_block_fn *sums,
+                                   __m256 acc) {
+    float d = half((const uint16_t *)(const void *)w) * x->d;
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sums(w, x)), acc);
+}
+
+/* The dot of nb weight blocks of block_bytes each (Q4_0 or Q8_0, by `sums`) with their
+   activations. Two blocks per step into two accumulators: the fused multiply-adds of
+   consecutive blocks do not wait for each other. Inlined into each kernel; at -O2 `sums`
+   is inlined too. */
+static inline float dot_q_0(const void *vw, size_t block_bytes, const act_q8_0 *x, int nb,
+                            q_0_block_fn *sums) {
+    const unsigned char *w = vw;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 2 <= nb; i += 2) {
-        __m256i p0 = q4_0_block(&w[i], &x[i]), p1 = q4_0_block(&w[i + 1], &x[i + 1]);
-        acc0 =
-            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        acc0 = q_0_block_acc(w + (size_t)i * block_bytes, &x[i], sums, acc0);
+        acc1 = q_0_block_acc(w + (size_t)(i + 1) * block_bytes, &x[i + 1], sums, acc1);
     }
-    for (; i < nb; i++)
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d),
-                               _mm256_cvtepi32_ps(q4_0_block(&w[i], &x[i])), acc0);
+    if (i < nb)
+        acc0 = q_0_block_acc(w + (size_t)i * block_bytes, &x[i], sums, acc0);
     float s = hsum8(_mm256_add_ps(acc0, acc1));
     _mm256_zeroupper();
     return s;
 }
 
+static float avx2_dot_q4_0(const void *vw, const void *vx, int nb) {
+    return dot_q_0(vw, sizeof(block_q4_0), vx, nb, q4_0_block);
+}
+
 static float avx2_dot_q8_0(const void *vw, const void *vx, int nb) {
-    const block_q8_0 *w = vw;
-    const act_q8_0 *x = vx;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
-                            _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
-        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs));
-        acc0 =
-            _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i + 1].d) * x[i + 1].d),
-                               _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; i < nb; i++) {
-        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)w[i].qs),
-                           _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(&w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
-    }
-    float s = hsum8(_mm256_add_ps(acc0, acc1));
-    _mm256_zeroupper();
-    return s;
+    return dot_q_0(vw, sizeof(block_q8_0), vx, nb, q8_0_block);
 }
 
 /* A Q4_K block's eight 6-bit scales and eight 6-bit mins as 16 bytes (scales first), by
