@@ -740,23 +740,40 @@ static int parse_flags(const char *list, uint8_t *flags, int n) {
     return 0;
 }
 
-/* "balanced": weights by device speed. */
-static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+/* HALO_OK if every device's speed is known (env->devices may be NULL: none is), else
+   HALO_ERR_ARG naming engine.placement `spec` and the first device without one. */
+static int check_speeds(const halo_engine *e, const halo_engine_env *env, const char *spec,
+                        halo_err *err) {
+    for (int d = 0; d < e->n_devices; d++)
+        if (!(env->devices && env->devices[d].speed > 0))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "%s: engine.placement %s needs every device's speed (device %d's is "
+                             "not known)",
+                             e->name, spec, d);
+    return HALO_OK;
+}
+
+/* e->placement = "weights:w[0],w[1],..." (n_devices weights, each %.6g). */
+static int weights_spec(halo_engine *e, const double *w, halo_err *err) {
     size_t cap = 32 + 32 * (size_t)e->n_devices;
     e->placement = malloc(cap);
     if (!e->placement)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     size_t used = (size_t)snprintf(e->placement, cap, "weights:");
-    for (int d = 0; d < e->n_devices; d++) {
-        double s = env->devices ? env->devices[d].speed : 0.0;
-        if (!(s > 0))
-            return HALO_FAIL(err, HALO_ERR_ARG,
-                             "%s: engine.placement balanced needs every device's speed (device "
-                             "%d's is not known)",
-                             e->name, d);
-        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", s);
-    }
+    for (int d = 0; d < e->n_devices; d++)
+        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", w[d]);
     return HALO_OK;
+}
+
+/* "balanced": weights by device speed. */
+static int balanced_spec(halo_engine *e, const halo_engine_env *env, halo_err *err) {
+    int rc = check_speeds(e, env, "balanced", err);
+    if (rc != HALO_OK)
+        return rc;
+    double w[HALO_MAX_DEVICES];
+    for (int d = 0; d < e->n_devices; d++)
+        w[d] = env->devices[d].speed;
+    return weights_spec(e, w, err);
 }
 
 /*
@@ -793,15 +810,11 @@ static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_e
     int gs = group_size_of(e);
     double g_block = (mc->n_kv_heads + (double)((mc->hidden_dim + gs - 1) / gs)) / 2.0;
     double x[HALO_MAX_DEVICES], s_sum = 0, sh_sum = 0;
-    for (int d = 0; d < n; d++) {
-        double s = env->devices[d].speed;
-        if (!(s > 0))
-            return HALO_FAIL(err, HALO_ERR_ARG,
-                             "%s: engine.placement balanced-host needs every device's speed "
-                             "(device %d's is not known)",
-                             e->name, d);
-        s_sum += s;
-    }
+    int rc = check_speeds(e, env, "balanced-host", err);
+    if (rc != HALO_OK)
+        return rc;
+    for (int d = 0; d < n; d++)
+        s_sum += env->devices[d].speed;
     const halo_engine_device *root = &env->devices[0];
     x[0] = 0;
     for (int d = 1; d < n; d++) {
@@ -821,18 +834,13 @@ static int balanced_host_spec(halo_engine *e, const halo_engine_env *env, halo_e
         double s0 = env->devices[0].speed;
         t = (w_block + sh_sum - s0 * x[0]) / (s_sum - s0);
     }
-    size_t cap = 32 + 32 * (size_t)n;
-    e->placement = malloc(cap);
-    if (!e->placement)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
-    size_t used = (size_t)snprintf(e->placement, cap, "weights:");
+    double share[HALO_MAX_DEVICES];
     for (int d = 0; d < n; d++) {
-        double share = env->devices[d].speed * (t - x[d]) / w_block;
-        if ((d == 0 && root_out) || !(share > 1e-9))
-            share = 1e-9; /* rounds to no group (weights must be positive) */
-        used += (size_t)snprintf(e->placement + used, cap - used, "%s%.6g", d ? "," : "", share);
+        share[d] = env->devices[d].speed * (t - x[d]) / w_block;
+        if ((d == 0 && root_out) || !(share[d] > 1e-9))
+            share[d] = 1e-9; /* rounds to no group (weights must be positive) */
     }
-    return HALO_OK;
+    return weights_spec(e, share, err);
 }
 
 /*
