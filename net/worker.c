@@ -139,6 +139,14 @@ static int worker_session(worker *w, const halo_net_join *j, halo_net_session *s
                                    (j->flags & HALO_NET_JOIN_ENCRYPT) != 0, NULL);
 }
 
+/* Counts a JOIN ignored for one reason in *ignored and logs the first of them: "ignoring a
+   join stamped <early_ns in s> before <what>". */
+static void ignore_join(const worker *w, uint64_t *ignored, uint64_t early_ns, const char *what) {
+    if ((*ignored)++ == 0)
+        halo_net_log(w->cfg->log_fn, w->cfg->log_ctx, "ignoring a join stamped %.3f s before %s",
+                     (double)early_ns / 1e9, what);
+}
+
 static void worker_control(void *ctx, int dst, int src, const void *msg, size_t len) {
     worker *w = ctx;
     halo_net_join j;
@@ -154,11 +162,9 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
         /* Sent before this worker started: a recording of an earlier session replayed to a
            restarted worker (issue 18), since a live root stamps every JOIN when it sends it.
            No answer at all, so the replay gets nothing back. */
-        if (w->early_joins++ == 0)
-            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
-                         "ignoring a join stamped %.3f s before this worker started (a replayed "
-                         "recording, or a root whose clock is behind ours)",
-                         (double)(w->start_wall_ns - j.wall_ns) / 1e9);
+        ignore_join(w, &w->early_joins, w->start_wall_ns - j.wall_ns,
+                    "this worker started (a replayed recording, or a root whose clock is behind "
+                    "ours)");
         return;
     }
     if (j.wall_ns <= w->last_join_ns) {
@@ -166,11 +172,8 @@ static void worker_control(void *ctx, int dst, int src, const void *msg, size_t 
            JOIN (and each repeat) when it sends it, so only a replay comes out of order. The
            frames' replay window already drops a recording older than what this worker heard
            since; this bound does not depend on sequence numbers (issue 18, docs/net.md). */
-        if (w->old_joins++ == 0)
-            halo_net_log(w->cfg->log_fn, w->cfg->log_ctx,
-                         "ignoring a join stamped %.3f s before the last join answered (a "
-                         "replayed recording)",
-                         (double)(w->last_join_ns - j.wall_ns) / 1e9);
+        ignore_join(w, &w->old_joins, w->last_join_ns - j.wall_ns,
+                    "the last join answered (a replayed recording)");
         return;
     }
     w->last_join_ns = j.wall_ns;
