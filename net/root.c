@@ -261,14 +261,20 @@ typedef struct join_wait {
     uint64_t resend_id; /* the pending resend timer */
 } join_wait;
 
+/* 1 while worker d owes the root an answer to its JOIN: the JACK, or (scheduled) the probe
+   that follows the JACK. */
+static int join_awaited(const halo_remote *r, int d) {
+    const worker_state *w = &r->w[d];
+    return (!w->joined && !w->refused) || (r->rp && w->joined && !w->probe_flops_per_s);
+}
+
 static int all_answered(void *arg) {
     join_wait *jw = arg;
     if (jw->timed_out)
         return 1;
     for (int d = 1; d < jw->r->n_devices; d++)
-        if ((!jw->r->w[d].joined && !jw->r->w[d].refused) ||
-            (jw->r->rp && jw->r->w[d].joined && !jw->r->w[d].probe_flops_per_s))
-            return 0; /* scheduled: the probe follows the JACK */
+        if (join_awaited(jw->r, d))
+            return 0;
     return 1;
 }
 
@@ -280,8 +286,7 @@ static void join_resend(void *arg) {
     join_wait *jw = arg;
     halo_remote *r = jw->r;
     for (int d = 1; d < r->n_devices; d++)
-        if ((!r->w[d].joined && !r->w[d].refused) ||
-            (r->rp && r->w[d].joined && !r->w[d].probe_flops_per_s))
+        if (join_awaited(r, d))
             send_join(r, d); /* a repeated JOIN gets the JACK and the probe again */
     if (!jw->timed_out)
         (void)r->t->ops->schedule(r->t, 0, 200000000ull, join_resend, jw, &jw->resend_id, NULL);
