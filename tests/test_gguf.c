@@ -388,15 +388,13 @@ static double cluster_vs_forward(const halo_model *m, int n_devices, int steps, 
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = n_devices, .seed = 1};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
-    halo_cluster *c = NULL;
-    halo_err err = {0};
     halo_cluster_config cc = {.model = m,
                               .n_devices = n_devices,
                               .transport = t,
                               .collective = collective,
                               .sync = {.policy = HALO_SYNC_POLICY_STRICT}};
-    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_cluster *c = tu_cluster_new(&cc);
+    halo_err err = {0};
     halo_state *s = NULL;
     ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
     int vocab = halo_model_get_config(m)->vocab_size, token = HALO_TOKEN_BOS;

@@ -23,11 +23,7 @@ static void world_init(world *w, int n, int delivery) {
 }
 
 static halo_transport *make(world *w) {
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return t;
+    return tu_sim_new(&w->cfg);
 }
 
 typedef struct rx {

@@ -341,10 +341,7 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
 
 /* Workers 1 and 2 compute and send 100 messages each to node 0, which computes on each. */
 static halo_transport *run_world(tu_star *w, int *received) {
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_transport *t = tu_sim_new(&w->cfg);
     ASSERT_OK(t->ops->attach(t, 0, on_recv, received, NULL));
     unsigned char msg[6000] = {0};
     halo_cost c = {.flops = 2e5};

@@ -155,6 +155,27 @@ int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, flo
     return token;
 }
 
+/* ==== Clusters ==== */
+
+halo_cluster *tu_cluster_new(const halo_cluster_config *cc) {
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    if (halo_cluster_new(&c, cc, &err) != HALO_OK)
+        TEST_FAIL_AT("halo_cluster_new: %s", err.msg);
+    return c;
+}
+
+int tu_cluster_greedy(halo_cluster *c, int vocab_size, int token, int from_pos, int to_pos) {
+    for (int pos = from_pos; pos < to_pos; pos++) {
+        const float *l;
+        halo_err err = {0};
+        if (halo_cluster_forward(c, token, pos, &l, &err) != HALO_OK)
+            TEST_FAIL_AT("pos %d: %s", pos, err.msg);
+        token = halo_argmax(l, vocab_size);
+    }
+    return token;
+}
+
 /* ==== Transports ==== */
 
 void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev,
@@ -170,6 +191,14 @@ void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev
                                .delivery = delivery,
                                .seed = seed};
     halo_tcp_config_linux(&w->cfg.tcp);
+}
+
+halo_transport *tu_sim_new(const halo_sim_config *cfg) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    if (halo_sim_new(&t, cfg, &err) != HALO_OK)
+        TEST_FAIL_AT("halo_sim_new: %s", err.msg);
+    return t;
 }
 
 int tu_count_reached(void *goal) {
