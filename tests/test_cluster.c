@@ -83,8 +83,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .split_classifier = o->split_classifier,
                               .pack_windows = o->pack_windows,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
-    if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
-        TEST_FAIL_AT("%s", r->err.msg);
+    ASSERT_OK_ERR(halo_cluster_new(&c, &cc, &r->err), r->err);
     int token = 1;
     for (int pos = 0; pos < STEPS; pos++) {
         const float *l;
@@ -237,8 +236,7 @@ static void split_classifier_matches_the_single_device(void) {
                   .split_classifier = 1};
     static run_result r;
     run_cluster(m, &o, ref->logits, &r);
-    if (r.rc != HALO_OK)
-        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_OK_ERR(r.rc, r.err);
     ASSERT_EQ(dropped, 3);
     ASSERT_EQ(r.retries, 3); /* one repeated request per lost slice */
     ASSERT_EQ(r.missing, 0);
@@ -249,8 +247,7 @@ static void split_classifier_matches_the_single_device(void) {
     dropped = 0;
     o.drop_fn = drop_all_logits;
     run_cluster(m, &o, ref->logits, &r);
-    if (r.rc != HALO_OK)
-        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_OK_ERR(r.rc, r.err);
     ASSERT_EQ(dropped, 4); /* two slices, each asked twice */
     ASSERT_EQ(r.retries, 2);
     ASSERT_EQ(r.cls_local, 2);

@@ -28,8 +28,7 @@
 static halo_predictor *load_pred(const char *path, const halo_model *m) {
     halo_predictor *p = NULL;
     halo_err err = {0};
-    if (halo_predictor_load(&p, path, m, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_predictor_load(&p, path, m, &err), err);
     return p;
 }
 
@@ -76,8 +75,7 @@ static const char *write_random_pred(const halo_model *m, const char *name, int 
     factors x = random_factors(halo_model_get_config(m), rank, flags, 11);
     const char *path = tu_tmp_path(name);
     halo_err err = {0};
-    if (halo_predictor_write(path, m, &x.f, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_predictor_write(path, m, &x.f, &err), err);
     free_factors(&x);
     return path;
 }

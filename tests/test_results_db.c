@@ -37,10 +37,9 @@ typedef struct fixture {
 static void fixture_init(fixture *f) {
     halo_err err = {0};
     memset(f, 0, sizeof *f);
-    if (halo_scenario_load(&f->sc, tu_src_path("scenarios/tiny-loss.yaml"), 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    if (halo_simrun(f->sc, 0, &f->r, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&f->sc, tu_src_path("scenarios/tiny-loss.yaml"), 0, &err),
+                  err);
+    ASSERT_OK_ERR(halo_simrun(f->sc, 0, &f->r, &err), err);
     ASSERT(f->r.numerics);
     ASSERT(f->r.n_tokens > 0);
     halo_sha256_str(f->sc->text, f->hash);
@@ -77,8 +76,7 @@ static const char *db_with_run(const fixture *f, const char *name) {
 static long count_runs(halo_db *db) {
     long n = -1;
     halo_err err = {0};
-    if (halo_db_count_runs(db, &n, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_db_count_runs(db, &n, &err), err);
     return n;
 }
 
@@ -595,10 +593,9 @@ static void store_mirror(halo_db *db, long point, const char *name, double *mean
     halo_err err = {0};
     halo_scenario *sc = NULL;
     halo_sim_result r;
-    if (halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), point, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    if (halo_simrun(sc, 0, &r, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), point, &err),
+                  err);
+    ASSERT_OK_ERR(halo_simrun(sc, 0, &r, &err), err);
     free(sc->name);
     sc->name = strdup(name);
     ASSERT(sc->name != NULL);

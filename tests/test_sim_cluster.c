@@ -53,8 +53,7 @@ static void run_with(const halo_model *m, world *w, halo_sync_config sync, int c
     halo_err err = {0};
     for (int pos = 0; pos < steps; pos++) {
         const float *l;
-        if (halo_cluster_forward(c, token, pos, &l, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_cluster_forward(c, token, pos, &l, &err), err);
         const halo_token_metrics *tm = halo_node_last_metrics(halo_cluster_node(c, 0));
         o->token_ns[pos] = tm->end_ns - tm->start_ns;
         token = o->ids[pos] = halo_model_has_weights(m) ? halo_argmax(l, vocab) : 1;

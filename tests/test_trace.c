@@ -357,8 +357,7 @@ static halo_transport *run_world(tu_star *w, int *received) {
 static void write_trace(halo_transport *t, const char *path) {
     halo_err err = {0};
     const char *names[3] = {"device 0 (root): \"quoted\"", NULL, "device 2"};
-    if (halo_sim_trace_write(t, path, names, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_sim_trace_write(t, path, names, &err), err);
 }
 
 static void tmp_path(char *buf, size_t cap, const char *name) {
@@ -475,15 +474,13 @@ static void the_cap_bounds_the_trace_and_counts_the_rest(void) {
 static void a_simulated_runs_trace_has_the_roots_waits_and_deadlines(void) {
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    if (halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), 2, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), 2, &err), err);
     char path[512];
     tmp_path(path, sizeof path, "run");
     halo_simrun_output o = {.trace_path = path};
     halo_sim_result plain, traced;
     ASSERT_OK(halo_simrun(sc, 0, &plain, &err));
-    if (halo_simrun_with(sc, 0, &o, &traced, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_simrun_with(sc, 0, &o, &traced, &err), err);
     ASSERT_EQ(plain.n_tokens, traced.n_tokens);
     for (int i = 0; i < plain.n_tokens; i++)
         ASSERT_EQ(plain.tokens[i].time_ns, traced.tokens[i].time_ns);

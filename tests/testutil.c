@@ -122,8 +122,7 @@ halo_model_config tu_model_shape(const char *name) {
 halo_model *tu_load_model(const char *path) {
     halo_model *m = NULL;
     halo_err err = {0};
-    if (halo_model_load(&m, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_model_load(&m, path, &err), err);
     return m;
 }
 
@@ -135,8 +134,7 @@ halo_model *tu_random_model(const char *name, const halo_model_config *cfg, uint
                             const char **path_out) {
     const char *path = tu_tmp_path(name);
     halo_err err = {0};
-    if (halo_model_write_random(path, cfg, seed, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_model_write_random(path, cfg, seed, &err), err);
     if (path_out)
         *path_out = path;
     return tu_load_model(path);
@@ -160,8 +158,7 @@ int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, flo
 halo_cluster *tu_cluster_new(const halo_cluster_config *cc) {
     halo_cluster *c = NULL;
     halo_err err = {0};
-    if (halo_cluster_new(&c, cc, &err) != HALO_OK)
-        TEST_FAIL_AT("halo_cluster_new: %s", err.msg);
+    ASSERT_OK_ERR(halo_cluster_new(&c, cc, &err), err);
     return c;
 }
 
@@ -196,8 +193,7 @@ void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev
 halo_transport *tu_sim_new(const halo_sim_config *cfg) {
     halo_transport *t = NULL;
     halo_err err = {0};
-    if (halo_sim_new(&t, cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("halo_sim_new: %s", err.msg);
+    ASSERT_OK_ERR(halo_sim_new(&t, cfg, &err), err);
     return t;
 }
 
