@@ -657,12 +657,7 @@ static char *fidelity_report_text(const char *db_path, const char *md_name, char
     halo_err err = {0};
     ASSERT_OK(halo_report_fidelity(out, db_path, NULL, c, &err));
     ASSERT_EQ(fclose(out), 0);
-    unsigned char *bytes = tu_read_file(out_path, n);
-    char *md = calloc(1, *n + 1);
-    ASSERT(md != NULL);
-    memcpy(md, bytes, *n);
-    free(bytes);
-    return md;
+    return (char *)tu_read_file(out_path, n);
 }
 
 static void fidelity_view_compares_measured_and_simulated(void) {

@@ -197,17 +197,9 @@ static const jv *jget(const jv *o, const char *key) {
 }
 
 static jv *jparse_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ASSERT(f != NULL);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
+    size_t len;
+    char *buf = (char *)tu_read_file(path, &len); /* NUL-terminated */
     ASSERT(len > 0);
-    rewind(f);
-    char *buf = malloc((size_t)len + 1);
-    ASSERT(buf != NULL);
-    ASSERT_EQ(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    ASSERT_EQ(fclose(f), 0);
     jp p = {.s = buf};
     jv *v = jvalue(&p);
     ws(&p);

@@ -2,6 +2,7 @@
 
 #include "tests/testutil.h"
 
+#include "core/file.h"
 #include "core/sampler.h"
 #include "tests/test.h"
 
@@ -71,23 +72,10 @@ void tu_write_file(const char *path, const void *data, size_t n) {
 }
 
 unsigned char *tu_read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        abort();
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        abort();
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
-        abort();
-    unsigned char *buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
-        abort();
-    (void)fclose(f);
-    buf[len] = 0;
-    *n = (size_t)len;
-    return buf;
+    char *buf = NULL;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_file_read(path, (size_t)1 << 30, &buf, n, &err), err);
+    return (unsigned char *)buf;
 }
 
 /* ==== Models ==== */

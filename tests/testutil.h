@@ -30,7 +30,8 @@ int tu_max_threads(int wanted);
 /* Writes `n` bytes to `path`; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
 
-/* Reads a whole file; *n receives its size; the caller frees. Aborts on failure. */
+/* Reads a whole regular file of up to 1 GiB (halo_file_read) with a NUL byte after its
+   content; *n receives its size; the caller frees. Fails the test on an error. */
 unsigned char *tu_read_file(const char *path, size_t *n);
 
 /* ==== Models ==== */
