@@ -272,24 +272,29 @@ static void wire_seeds(void) {
     }
 }
 
-/* A fragment record of fuzz_frame's script. */
-static void frag(buf *b, int type, int src, int dst, int seq_step, int idx, int count,
-                 int msg_bytes, int offset, const char *payload) {
-    size_t len = strlen(payload);
-    unsigned char r[12] = {(unsigned char)(type - 1),
-                           (unsigned char)src,
-                           (unsigned char)dst,
-                           (unsigned char)seq_step,
+/* A fragment of fuzz_frame's script: the fields of its record, then its payload. */
+typedef struct frag_rec {
+    int type, src, dst, seq_step, idx, count, msg_bytes, offset;
+    const char *payload;
+} frag_rec;
+
+/* Appends fragment `f` to `b` as fuzz_frame's 12-byte record and the payload. */
+static void frag(buf *b, const frag_rec *f) {
+    size_t len = strlen(f->payload);
+    unsigned char r[12] = {(unsigned char)(f->type - 1),
+                           (unsigned char)f->src,
+                           (unsigned char)f->dst,
+                           (unsigned char)f->seq_step,
                            0,
-                           (unsigned char)idx,
-                           (unsigned char)count,
-                           (unsigned char)msg_bytes,
-                           (unsigned char)(msg_bytes >> 8),
-                           (unsigned char)offset,
-                           (unsigned char)(offset >> 8),
+                           (unsigned char)f->idx,
+                           (unsigned char)f->count,
+                           (unsigned char)f->msg_bytes,
+                           (unsigned char)(f->msg_bytes >> 8),
+                           (unsigned char)f->offset,
+                           (unsigned char)(f->offset >> 8),
                            (unsigned char)len};
     put(b, r, sizeof r);
-    put(b, payload, len);
+    put(b, f->payload, len);
 }
 
 static void frame_seeds(void) {
@@ -303,29 +308,40 @@ static void frame_seeds(void) {
     buf b = {0};
     put(&b, f, n);
     save("frame", "sealed", &b);
-    b.n = 0;
-    frag(&b, 1, 1, 0, 1, 0, 2, 10, 0, "hello");
-    frag(&b, 1, 1, 0, 1, 1, 2, 10, 5, "world");
-    frag(&b, 2, 2, 0, 1, 0, 1, 3, 0, "one");
-    save("frame", "two-fragments", &b);
-    b.n = 0;
-    frag(&b, 1, 3, 0, 1, 0, 3, 0, 0, "");
-    frag(&b, 1, 3, 0, 1, 1, 3, 0, 0, "");
-    frag(&b, 1, 3, 0, 1, 2, 3, 0, 0, "");
-    save("frame", "empty-fragments", &b);
-    /* issue 15: a single-datagram message's parity is a copy of it (type 5: DATA with the
-       parity flag, fragment 1 of 1), after its original, then in place of a lost one */
-    b.n = 0;
-    frag(&b, 1, 1, 0, 1, 0, 1, 3, 0, "one");
-    frag(&b, 5, 1, 0, 1, 1, 1, 3, 0, "one");
-    frag(&b, 5, 1, 0, 2, 1, 1, 3, 0, "two");
-    save("frame", "single-fragment-copy", &b);
-    /* a message of three fragments, two of them lost, with P and Q (fragments 3 and 4) */
-    b.n = 0;
-    frag(&b, 1, 1, 0, 1, 1, 3, 20, 8, "BBBBBBBB");
-    frag(&b, 5, 1, 0, 2, 3, 3, 20, 0, "PPPPPPPP");
-    frag(&b, 5, 1, 0, 1, 4, 3, 20, 0, "QQQQQQQQ");
-    save("frame", "two-lost-with-p-and-q", &b);
+
+    /* Scripts of three fragments each (type, src, dst, sequence step, index, count, message
+       bytes, offset, payload). */
+    static const struct {
+        const char *name;
+        frag_rec f[3];
+    } scripts[] = {
+        {"two-fragments",
+         {{1, 1, 0, 1, 0, 2, 10, 0, "hello"},
+          {1, 1, 0, 1, 1, 2, 10, 5, "world"},
+          {2, 2, 0, 1, 0, 1, 3, 0, "one"}}},
+        {"empty-fragments",
+         {{1, 3, 0, 1, 0, 3, 0, 0, ""},
+          {1, 3, 0, 1, 1, 3, 0, 0, ""},
+          {1, 3, 0, 1, 2, 3, 0, 0, ""}}},
+        /* issue 15: a single-datagram message's parity is a copy of it (type 5: DATA with the
+           parity flag, fragment 1 of 1), after its original, then in place of a lost one */
+        {"single-fragment-copy",
+         {{1, 1, 0, 1, 0, 1, 3, 0, "one"},
+          {5, 1, 0, 1, 1, 1, 3, 0, "one"},
+          {5, 1, 0, 2, 1, 1, 3, 0, "two"}}},
+        /* a message of three fragments, two of them lost, with P and Q (fragments 3 and 4) */
+        {"two-lost-with-p-and-q",
+         {{1, 1, 0, 1, 1, 3, 20, 8, "BBBBBBBB"},
+          {5, 1, 0, 2, 3, 3, 20, 0, "PPPPPPPP"},
+          {5, 1, 0, 1, 4, 3, 20, 0, "QQQQQQQQ"}}},
+    };
+
+    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+        b.n = 0;
+        for (int j = 0; j < 3; j++)
+            frag(&b, &scripts[i].f[j]);
+        save("frame", scripts[i].name, &b);
+    }
     free(b.p);
 }
 

@@ -51,6 +51,15 @@ typedef struct test_case {
             TEST_FAIL_AT("%s returned %d", #expr, rc_); \
     } while (0)
 
+/* ASSERT_OK for a call that reports through the halo_err `err` (a struct, not a pointer):
+   a failure prints the call, its status and err.msg. */
+#define ASSERT_OK_ERR(expr, err)                                       \
+    do {                                                               \
+        int rc_ = (expr);                                              \
+        if (rc_ != 0)                                                  \
+            TEST_FAIL_AT("%s returned %d: %s", #expr, rc_, (err).msg); \
+    } while (0)
+
 #define ASSERT_NEAR(a, b, tol)                                                                   \
     do {                                                                                         \
         double a_ = (double)(a), b_ = (double)(b);                                               \

@@ -83,8 +83,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
                               .split_classifier = o->split_classifier,
                               .pack_windows = o->pack_windows,
                               .sync = {.policy = o->policy, .deadline_ns = o->deadline_ns}};
-    if (halo_cluster_new(&c, &cc, &r->err) != HALO_OK)
-        TEST_FAIL_AT("%s", r->err.msg);
+    ASSERT_OK_ERR(halo_cluster_new(&c, &cc, &r->err), r->err);
     int token = 1;
     for (int pos = 0; pos < STEPS; pos++) {
         const float *l;
@@ -237,8 +236,7 @@ static void split_classifier_matches_the_single_device(void) {
                   .split_classifier = 1};
     static run_result r;
     run_cluster(m, &o, ref->logits, &r);
-    if (r.rc != HALO_OK)
-        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_OK_ERR(r.rc, r.err);
     ASSERT_EQ(dropped, 3);
     ASSERT_EQ(r.retries, 3); /* one repeated request per lost slice */
     ASSERT_EQ(r.missing, 0);
@@ -249,8 +247,7 @@ static void split_classifier_matches_the_single_device(void) {
     dropped = 0;
     o.drop_fn = drop_all_logits;
     run_cluster(m, &o, ref->logits, &r);
-    if (r.rc != HALO_OK)
-        TEST_FAIL_AT("%s", r.err.msg);
+    ASSERT_OK_ERR(r.rc, r.err);
     ASSERT_EQ(dropped, 4); /* two slices, each asked twice */
     ASSERT_EQ(r.retries, 2);
     ASSERT_EQ(r.cls_local, 2);
@@ -364,8 +361,6 @@ static void first_sample_after_a_lost_exchange_is_from_the_repeat(void) {
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = 4, .drop_fn = drop_first_activation, .drop_ctx = &dropped};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
-    halo_cluster *c = NULL;
-    halo_err err = {0};
     halo_cluster_config cc = {.model = m,
                               .n_devices = 4,
                               .transport = t,
@@ -375,14 +370,8 @@ static void first_sample_after_a_lost_exchange_is_from_the_repeat(void) {
                                        .deadline_min_ns = 100000,
                                        .deadline_max_ns = 1000000000,
                                        .slow_safe = 1}};
-    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    int token = 1;
-    for (int pos = 0; pos < 3; pos++) {
-        const float *l;
-        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, &err));
-        token = halo_argmax(l, VOCAB);
-    }
+    halo_cluster *c = tu_cluster_new(&cc);
+    (void)tu_cluster_greedy(c, VOCAB, 1, 0, 3);
     const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(c, 0));
     ASSERT_EQ(dropped, 1);
     ASSERT_EQ(rs->missing, 0); /* awaited (no sample yet) and asked again */
@@ -403,24 +392,16 @@ static void cluster_tokens_do_not_allocate(void) {
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = 5, .drop_rate = rates, .seed = 3};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
-    halo_cluster *c = NULL;
     halo_cluster_config cc = {.model = m,
                               .n_devices = 5,
                               .transport = t,
                               .encoding = HALO_ENCODING_Q8,
                               .sync = {.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 5000}};
-    ASSERT_OK(halo_cluster_new(&c, &cc, NULL));
-    const float *l;
-    int token = 1;
-    for (int pos = 0; pos < 8; pos++) { /* warm-up: the transport's pools reach their peak */
-        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
-        token = halo_argmax(l, VOCAB);
-    }
+    halo_cluster *c = tu_cluster_new(&cc);
+    /* warm-up: the transport's pools reach their peak */
+    int token = tu_cluster_greedy(c, VOCAB, 1, 0, 8);
     long before = ta_allocs();
-    for (int pos = 8; pos < 300; pos++) {
-        ASSERT_OK(halo_cluster_forward(c, token, pos, &l, NULL));
-        token = halo_argmax(l, VOCAB);
-    }
+    (void)tu_cluster_greedy(c, VOCAB, token, 8, 300);
     ASSERT_EQ(ta_allocs(), before);
     ASSERT(halo_node_get_stats(halo_cluster_node(c, 0))->missing > 0); /* drops happened */
     halo_cluster_free(c);

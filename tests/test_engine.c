@@ -373,16 +373,14 @@ static void three_front_ends_give_equal_configs(void) {
     halo_scenario *sc = NULL;
     halo_err err = {0};
     int rc = halo_scenario_load(&sc, write_tmp("fe.yaml", scen), 0, &err);
-    if (rc != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(rc, err);
     json_of(&sc->engine, got, sizeof got);
     ASSERT(strcmp(want, got) == 0);
     halo_scenario_free(sc);
 
     halo_clusterfile cf;
     rc = halo_clusterfile_load(&cf, write_tmp("fe-cluster.yaml", clus), &err);
-    if (rc != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(rc, err);
     ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
     json_of(&cf.engine, got, sizeof got);
     ASSERT(strcmp(want, got) == 0);

@@ -20,6 +20,19 @@ static void make_dir(void) {
     ASSERT(mkdtemp(dir) != NULL);
 }
 
+/* The path of `name` inside dir, in out[cap]. */
+static void in_dir(char *out, size_t cap, const char *name) {
+    (void)snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Writes `text` to `path` through halo_file_out and commits it (an error fails the test). */
+static void write_committed(const char *path, const char *text) {
+    halo_file_out o;
+    ASSERT_OK(halo_file_out_open(&o, path, 0644, NULL));
+    (void)fputs(text, o.f);
+    ASSERT_OK(halo_file_out_commit(&o, NULL));
+}
+
 /* Entries of dir besides . and .. */
 static int n_entries(void) {
     DIR *d = opendir(dir);
@@ -49,7 +62,7 @@ static void remove_dir(void) {
 static void content_appears_only_on_commit(void) {
     make_dir();
     char path[128], buf[64];
-    (void)snprintf(path, sizeof path, "%s/out.csv", dir);
+    in_dir(path, sizeof path, "out.csv");
     halo_file_out o;
     ASSERT_OK(halo_file_out_open(&o, path, 0644, NULL));
     (void)fprintf(o.f, "a,b\n1,2\n");
@@ -75,11 +88,9 @@ static void content_appears_only_on_commit(void) {
 static void a_failed_write_leaves_the_earlier_file(void) {
     make_dir();
     char path[128], buf[64];
-    (void)snprintf(path, sizeof path, "%s/out.txt", dir);
+    in_dir(path, sizeof path, "out.txt");
+    write_committed(path, "old\n");
     halo_file_out o;
-    ASSERT_OK(halo_file_out_open(&o, path, 0644, NULL));
-    (void)fprintf(o.f, "old\n");
-    ASSERT_OK(halo_file_out_commit(&o, NULL));
     ASSERT_OK(halo_file_out_open(&o, path, 0644, NULL));
     (void)close(fileno(o.f)); /* every write from now on fails (EBADF), as on a full disk */
     (void)fprintf(o.f, "new\n");
@@ -98,19 +109,17 @@ static void a_failed_write_leaves_the_earlier_file(void) {
 static void a_fifo_is_refused_and_a_link_written_through(void) {
     make_dir();
     char fifo[128], target[128], link[128], buf[64];
-    (void)snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    in_dir(fifo, sizeof fifo, "fifo");
     ASSERT_EQ(mkfifo(fifo, 0600), 0);
     halo_file_out o;
     halo_err err = {0};
     ASSERT_EQ(halo_file_out_open(&o, fifo, 0644, &err), HALO_ERR_IO);
     ASSERT_STR_CONTAINS(err.msg, "fifo: not a regular file (a FIFO)");
     halo_file_out_abort(&o); /* failed open: a no-op */
-    (void)snprintf(target, sizeof target, "%s/target", dir);
-    (void)snprintf(link, sizeof link, "%s/link", dir);
+    in_dir(target, sizeof target, "target");
+    in_dir(link, sizeof link, "link");
     ASSERT_EQ(symlink("target", link), 0);
-    ASSERT_OK(halo_file_out_open(&o, link, 0644, NULL));
-    (void)fprintf(o.f, "through\n");
-    ASSERT_OK(halo_file_out_commit(&o, NULL));
+    write_committed(link, "through\n");
     struct stat st;
     ASSERT_EQ(lstat(link, &st), 0);
     ASSERT(S_ISLNK(st.st_mode)); /* still a link */

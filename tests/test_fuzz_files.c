@@ -115,14 +115,7 @@ static void mutated_tokenizers_fail_cleanly_or_work(void) {
    vocabularies whose byte fallback read out of bounds were never reached. The same mutations
    of a 35-token model (under the 259 byte-fallback pieces) fail cleanly or run in bounds. */
 static void mutated_small_vocabulary_models_fail_cleanly_or_run(void) {
-    halo_model_config cfg = {.dim = 8,
-                             .hidden_dim = 16,
-                             .n_layers = 1,
-                             .n_heads = 2,
-                             .n_kv_heads = 2,
-                             .vocab_size = 35,
-                             .seq_len = 32,
-                             .shared_classifier = 1};
+    halo_model_config cfg = tu_model_shape("small-vocab");
     const char *path = NULL;
     halo_model_free(tu_random_model("fuzz-small-src.bin", &cfg, 7, &path));
     char src[4096];

@@ -225,8 +225,7 @@ static const char *bundled_as(int ftype) {
         halo_err err = {0};
         ASSERT_OK(halo_model_load(&m, tu_src_path("models/stories260K.bin"), &err));
         ASSERT_OK(halo_tokenizer_load(&t, tu_src_path("models/tok512.bin"), 512, &err));
-        if (halo_model_write_gguf(p, m, t, ftype, "stories260K", &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_model_write_gguf(p, m, t, ftype, "stories260K", &err), err);
         halo_tokenizer_free(t);
         halo_model_free(m);
     }
@@ -237,8 +236,7 @@ static halo_model *load(const char *path) {
     halo_model *m = NULL;
     halo_err err = {0};
     halo_model_opts o = {.max_seq_len = 256};
-    if (halo_model_load_opts(&m, path, &o, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_model_load_opts(&m, path, &o, &err), err);
     return m;
 }
 
@@ -303,8 +301,7 @@ static const char *synthetic(int ftype) {
         halo_tokenizer *t = NULL;
         halo_err err = {0};
         ASSERT_OK(halo_tokenizer_load(&t, tu_src_path("models/tok512.bin"), 512, &err));
-        if (halo_model_write_gguf_random(p, &c, t, ftype, 7, 0.0f, NULL, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_model_write_gguf_random(p, &c, t, ftype, 7, 0.0f, NULL, &err), err);
         halo_tokenizer_free(t);
     }
     return p;
@@ -388,15 +385,13 @@ static double cluster_vs_forward(const halo_model *m, int n_devices, int steps, 
     halo_transport *t = NULL;
     halo_loop_config lc = {.n_nodes = n_devices, .seed = 1};
     ASSERT_OK(halo_loop_new(&t, &lc, NULL));
-    halo_cluster *c = NULL;
-    halo_err err = {0};
     halo_cluster_config cc = {.model = m,
                               .n_devices = n_devices,
                               .transport = t,
                               .collective = collective,
                               .sync = {.policy = HALO_SYNC_POLICY_STRICT}};
-    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_cluster *c = tu_cluster_new(&cc);
+    halo_err err = {0};
     halo_state *s = NULL;
     ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
     int vocab = halo_model_get_config(m)->vocab_size, token = HALO_TOKEN_BOS;
@@ -705,11 +700,10 @@ static void gguf_vocabularies_equal_llama2c(void) {
                                .shared_classifier = 1};
         const char *p = tu_tmp_path(v ? "vocab32000.gguf" : "vocab512.gguf");
         halo_err err = {0};
-        if (halo_model_write_gguf_random(p, &c, a, HALO_FTYPE_F32, 1, 0.0f, NULL, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_model_write_gguf_random(p, &c, a, HALO_FTYPE_F32, 1, 0.0f, NULL, &err),
+                      err);
         halo_model *m = load(p);
-        if (halo_tokenizer_load_gguf(&b, halo_model_gguf(m), vocabs[v].vocab, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_tokenizer_load_gguf(&b, halo_model_gguf(m), vocabs[v].vocab, &err), err);
         for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
             int ta[512], tb[512], na, nb;
             ASSERT_OK(halo_tokenizer_encode(a, prompts[i], 1, 0, ta, 512, &na, NULL));

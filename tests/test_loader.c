@@ -133,44 +133,61 @@ static void touch(halo_loader *l, halo_group_key k) {
     halo_loader_release(l, k);
 }
 
+/* Acquires `k` (an error fails the test), compares its bytes with the model's tensors
+ * (check_group) and releases it. */
+static void check_acquired(const fixture *f, halo_loader *l, halo_group_key k) {
+    halo_group_weights w;
+    acquire_ok(l, k, &w);
+    check_group(f, &w);
+    halo_loader_release(l, k);
+}
+
+/* Writes the keys of every group of `layer` to keys[] in packed order (its attention groups,
+ * then its FFN groups); returns how many (n_attn + n_ffn; keys must hold that many). */
+static int layer_keys(const fixture *f, int layer, halo_group_key *keys) {
+    int n = 0;
+    for (int a = 0; a < f->g.n_attn; a++)
+        keys[n++] = attn_key(layer, a);
+    for (int i = 0; i < f->g.n_ffn; i++)
+        keys[n++] = ffn_key(layer, i);
+    return n;
+}
+
+/* keys[i] = the key of FFN group i of `layer`, for i < n. */
+static void ffn_keys(halo_group_key *keys, int layer, int n) {
+    for (int i = 0; i < n; i++)
+        keys[i] = ffn_key(layer, i);
+}
+
+/* The loader's counters now (halo_loader_get_stats), as a value. */
+static halo_loader_stats stats_of(halo_loader *l) {
+    halo_loader_stats st;
+    halo_loader_get_stats(l, &st);
+    return st;
+}
+
 /* Every group of the model, by synchronous loads through a small cache, then by whole-layer
  * prefetches (batched reads). */
 static void check_every_group(const fixture *f) {
+    int per_layer = f->g.n_attn + f->g.n_ffn;
+    halo_group_key keys[256] = {{0}};
+    ASSERT(per_layer <= 256);
     halo_loader *l = new_loader(f, f->path, 3, 0, NULL);
-    halo_group_weights w;
     for (int layer = 0; layer < f->g.n_layers; layer++) {
-        for (int a = 0; a < f->g.n_attn; a++) {
-            acquire_ok(l, attn_key(layer, a), &w);
-            check_group(f, &w);
-            halo_loader_release(l, attn_key(layer, a));
-        }
-        for (int i = 0; i < f->g.n_ffn; i++) {
-            acquire_ok(l, ffn_key(layer, i), &w);
-            check_group(f, &w);
-            halo_loader_release(l, ffn_key(layer, i));
-        }
+        int n = layer_keys(f, layer, keys);
+        for (int j = 0; j < n; j++)
+            check_acquired(f, l, keys[j]);
     }
     halo_loader_free(l);
 
-    int per_layer = f->g.n_attn + f->g.n_ffn;
     l = new_loader(f, f->path, per_layer, 0, NULL);
-    halo_group_key keys[256] = {{0}};
-    ASSERT(per_layer <= 256);
     for (int layer = 0; layer < f->g.n_layers; layer++) {
-        int n = 0;
-        for (int a = 0; a < f->g.n_attn; a++)
-            keys[n++] = attn_key(layer, a);
-        for (int i = 0; i < f->g.n_ffn; i++)
-            keys[n++] = ffn_key(layer, i);
+        int n = layer_keys(f, layer, keys);
         ASSERT_OK(halo_loader_prefetch(l, keys, n, NULL));
-        for (int j = 0; j < n; j++) {
-            acquire_ok(l, keys[j], &w);
-            check_group(f, &w);
-            halo_loader_release(l, keys[j]);
-        }
+        for (int j = 0; j < n; j++)
+            check_acquired(f, l, keys[j]);
     }
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_acquires, f->g.n_layers * per_layer);
     ASSERT_EQ(st.n_read_errors, 0);
     halo_loader_free(l);
@@ -265,14 +282,12 @@ static void cache_never_holds_more_than_capacity(void) {
             ASSERT_OK(halo_loader_prefetch(l, &k, 1, NULL));
         else
             touch(l, k);
-        halo_loader_stats st;
-        halo_loader_get_stats(l, &st);
+        halo_loader_stats st = stats_of(l);
         ASSERT(st.n_resident <= 5);
         ASSERT(st.max_resident <= 5);
     }
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_slots, 5);
     ASSERT_EQ(st.max_resident, 5);
     ASSERT(st.n_evictions > 0);
@@ -313,8 +328,7 @@ static void lru_evicts_least_recently_used(void) {
     ASSERT_EQ(halo_loader_state(l, e), HALO_LOADER_ABSENT);
     check_group(&f, &w); /* still intact */
     halo_loader_release(l, a);
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_evictions, 4);
     ASSERT_EQ(st.n_hits, 2);
     ASSERT_EQ(st.n_misses, 7);
@@ -346,8 +360,7 @@ static void groups_read_ahead_are_evicted_last(void) {
         ASSERT_EQ(halo_loader_state(l, run[i]), HALO_LOADER_RESIDENT);
     touch(l, a);
     ASSERT_EQ(halo_loader_state(l, run[0]), HALO_LOADER_ABSENT);
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_prefetch_wasted, 1);
     halo_loader_free(l);
     fixture_close(&f);
@@ -380,8 +393,7 @@ static void all_pinned_gives_again_never_blocks(void) {
     ASSERT_EQ(halo_loader_state(l, a), HALO_LOADER_ABSENT);
     halo_loader_release(l, b);
     halo_loader_release(l, c);
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_again, 2);
     ASSERT_EQ(st.n_prefetch_nospace, 1);
     halo_loader_free(l);
@@ -396,12 +408,8 @@ static void prefetch_makes_later_acquires_hits(void) {
     int per_layer = f.g.n_attn + f.g.n_ffn;
     halo_loader *l = new_loader(&f, f.path, per_layer, 0, NULL);
     halo_group_key keys[16] = {{0}};
-    int n = 0;
+    int n = layer_keys(&f, 2, keys);
     uint64_t bytes = 0;
-    for (int a = 0; a < f.g.n_attn; a++)
-        keys[n++] = attn_key(2, a);
-    for (int i = 0; i < f.g.n_ffn; i++)
-        keys[n++] = ffn_key(2, i);
     for (int j = 0; j < n; j++)
         bytes += halo_loader_group_bytes(f.cfg, &f.g, keys[j]);
     ASSERT_OK(halo_loader_prefetch(l, keys, n, NULL));
@@ -409,14 +417,9 @@ static void prefetch_makes_later_acquires_hits(void) {
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
     for (int j = 0; j < n; j++)
         ASSERT_EQ(halo_loader_state(l, keys[j]), HALO_LOADER_RESIDENT);
-    halo_group_weights w;
-    for (int j = 0; j < n; j++) {
-        acquire_ok(l, keys[j], &w);
-        check_group(&f, &w);
-        halo_loader_release(l, keys[j]);
-    }
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    for (int j = 0; j < n; j++)
+        check_acquired(&f, l, keys[j]);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_hits, n);
     ASSERT_EQ(st.n_misses, 0);
     ASSERT_EQ(st.n_inflight, 0);
@@ -433,7 +436,7 @@ static void prefetch_makes_later_acquires_hits(void) {
     /* Hits are counted once per load: the second acquire is a hit with nothing hidden. */
     halo_loader_reset_stats(l);
     touch(l, keys[0]);
-    halo_loader_get_stats(l, &st);
+    st = stats_of(l);
     ASSERT_EQ(st.n_hits, 1);
     ASSERT_EQ(st.hidden_load_ns, 0);
     halo_loader_free(l);
@@ -448,8 +451,7 @@ static void full_queue_drops_oldest_request(void) {
     ASSERT_EQ(halo_loader_queue_capacity(l), 4);
     halo_loader_pause(l, 1);
     halo_group_key keys[6] = {{0}};
-    for (int i = 0; i < 6; i++)
-        keys[i] = ffn_key(1, i);
+    ffn_keys(keys, 1, 6);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
     ASSERT_OK(halo_loader_wait_idle(l, NULL)); /* paused: does not wait for the queue */
     ASSERT_EQ(halo_loader_state(l, keys[0]), HALO_LOADER_ABSENT);
@@ -462,8 +464,7 @@ static void full_queue_drops_oldest_request(void) {
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
     for (int i = 2; i < 6; i++)
         ASSERT_EQ(halo_loader_state(l, keys[i]), HALO_LOADER_RESIDENT);
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_prefetch_dropped, 2);
     ASSERT_EQ(st.n_prefetch_loads, 3);
     ASSERT_EQ(st.n_misses, 1);
@@ -477,8 +478,7 @@ static void miss_on_a_queued_run_reads_the_run(void) {
     halo_loader *l = new_loader(&f, f.path, 12, HALO_LOADER_KINDS_FFN, NULL);
     halo_loader_pause(l, 1); /* the loader thread is "behind" */
     halo_group_key keys[6] = {{0}};
-    for (int i = 0; i < 6; i++)
-        keys[i] = ffn_key(3, i);
+    ffn_keys(keys, 3, 6);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
     halo_group_weights w;
     acquire_ok(l, keys[2], &w); /* reads groups 2..5 in one batch */
@@ -487,24 +487,20 @@ static void miss_on_a_queued_run_reads_the_run(void) {
     ASSERT_EQ(halo_loader_state(l, keys[1]), HALO_LOADER_QUEUED);
     for (int i = 3; i < 6; i++)
         ASSERT_EQ(halo_loader_state(l, keys[i]), HALO_LOADER_RESIDENT);
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_misses, 1);
     ASSERT_EQ(st.n_sync_extra, 3);
     ASSERT_EQ(st.n_reads, 2 + 64);
     ASSERT_EQ(st.bytes_read, 3 * 32 * 64 * 4 * 3 + 3 * 12 * 64 * 4);
-    for (int i = 3; i < 6; i++) { /* hits, but nothing was hidden: this thread read them */
-        acquire_ok(l, keys[i], &w);
-        check_group(&f, &w);
-        halo_loader_release(l, keys[i]);
-    }
-    halo_loader_get_stats(l, &st);
+    for (int i = 3; i < 6; i++) /* hits, but nothing was hidden: this thread read them */
+        check_acquired(&f, l, keys[i]);
+    st = stats_of(l);
     ASSERT_EQ(st.n_hits, 3);
     ASSERT_EQ(st.hidden_load_ns, 0);
     halo_loader_release(l, keys[2]);
     halo_loader_pause(l, 0);
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
-    halo_loader_get_stats(l, &st);
+    st = stats_of(l);
     ASSERT_EQ(st.n_prefetch_loads, 2);
     /* Unbatched, a miss reads its group only. */
     halo_loader_opts o = {.max_batch = 1};
@@ -545,15 +541,12 @@ static void truncated_file_gives_io_error(void) {
     /* Through the loader thread: a batch of the layer's FFN groups that fails is read again
      * group by group, so the whole groups still load. */
     halo_group_key keys[6] = {{0}};
-    for (int i = 0; i < 6; i++)
-        keys[i] = ffn_key(4, i);
+    ffn_keys(keys, 4, 6);
     ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
     for (int i = 0; i < 3; i++) {
         ASSERT_EQ(halo_loader_state(l, keys[i]), HALO_LOADER_RESIDENT);
-        acquire_ok(l, keys[i], &w);
-        check_group(&f, &w);
-        halo_loader_release(l, keys[i]);
+        check_acquired(&f, l, keys[i]);
     }
     for (int i = 3; i < 6; i++) {
         ASSERT_EQ(halo_loader_state(l, keys[i]), HALO_LOADER_FAILED);
@@ -565,11 +558,8 @@ static void truncated_file_gives_io_error(void) {
     /* The error was reported once; the next acquire tries again (and fails again). */
     ASSERT_EQ(halo_loader_acquire(l, keys[4], &w, NULL), HALO_ERR_IO);
     /* Earlier tensors are intact. */
-    acquire_ok(l, attn_key(4, 3), &w);
-    check_group(&f, &w);
-    halo_loader_release(l, attn_key(4, 3));
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    check_acquired(&f, l, attn_key(4, 3));
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_errors, 5);
     ASSERT_EQ(st.n_read_errors, 5);
     halo_loader_free(l);
@@ -731,8 +721,7 @@ static void stress_run(const fixture *f, uint64_t seed, const struct timespec *t
     while (n_held > 0)
         halo_loader_release(l, held[--n_held]);
     ASSERT_OK(halo_loader_wait_idle(l, NULL));
-    halo_loader_stats st;
-    halo_loader_get_stats(l, &st);
+    halo_loader_stats st = stats_of(l);
     ASSERT_EQ(st.n_acquires, st.n_hits + st.n_inflight + st.n_misses);
     ASSERT(st.max_resident <= 4);
     ASSERT(st.n_again > 0); /* the sequence pins all four slots at times */
@@ -762,12 +751,8 @@ static void free_with_requests_in_flight(void) {
     fixture_open(&f, stories(), 32);
     halo_group_key keys[50] = {{0}};
     int n = 0;
-    for (int layer = 0; layer < 5; layer++) {
-        for (int a = 0; a < 4; a++)
-            keys[n++] = attn_key(layer, a);
-        for (int i = 0; i < 6; i++)
-            keys[n++] = ffn_key(layer, i);
-    }
+    for (int layer = 0; layer < 5; layer++)
+        n += layer_keys(&f, layer, keys + n);
     for (int rep = 0; rep < 30; rep++) {
         halo_loader_opts o = {.max_batch = 1 + rep % 4};
         halo_loader *l = new_loader(&f, f.path, 6, 0, &o);
@@ -792,8 +777,7 @@ static void no_allocation_after_new(void) {
     ASSERT(before > before_new); /* the wrapper counts, so the check below can fail */
     halo_group_key keys[10] = {{0}};
     for (int layer = 0; layer < 5; layer++) {
-        for (int i = 0; i < 6; i++)
-            keys[i] = ffn_key(layer, i);
+        ffn_keys(keys, layer, 6);
         ASSERT_OK(halo_loader_prefetch(l, keys, 6, NULL));
         halo_group_weights w[3];
         for (int i = 0; i < 3; i++)
@@ -802,8 +786,7 @@ static void no_allocation_after_new(void) {
         for (int i = 0; i < 3; i++)
             halo_loader_release(l, keys[i]);
         ASSERT_OK(halo_loader_wait_idle(l, NULL));
-        halo_loader_stats st;
-        halo_loader_get_stats(l, &st);
+        (void)stats_of(l); /* reading the counters allocates nothing either */
     }
     ASSERT_EQ(ta_allocs(), before);
     halo_loader_free(l);

@@ -48,8 +48,7 @@ static halo_memplan *plan_for(const halo_placement *p, int device, uint64_t budg
                              .prefetch = prefetch};
     halo_memplan *m = NULL;
     halo_err err = {0};
-    if (halo_memplan_new(&m, &c, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_memplan_new(&m, &c, &err), err);
     return m;
 }
 

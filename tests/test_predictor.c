@@ -28,8 +28,7 @@
 static halo_predictor *load_pred(const char *path, const halo_model *m) {
     halo_predictor *p = NULL;
     halo_err err = {0};
-    if (halo_predictor_load(&p, path, m, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_predictor_load(&p, path, m, &err), err);
     return p;
 }
 
@@ -76,8 +75,7 @@ static const char *write_random_pred(const halo_model *m, const char *name, int 
     factors x = random_factors(halo_model_get_config(m), rank, flags, 11);
     const char *path = tu_tmp_path(name);
     halo_err err = {0};
-    if (halo_predictor_write(path, m, &x.f, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_predictor_write(path, m, &x.f, &err), err);
     free_factors(&x);
     return path;
 }
@@ -517,6 +515,25 @@ static void fuzzed_files_never_crash(void) {
 
 /* ==== Oracle ==== */
 
+/*
+ * The Euclidean norm of y = W[:, j0:j1] v in double precision, where W is (rows, stride)
+ * row-major and v has at least j1 values: the output a group of columns j0..j1-1 contributes.
+ * When acc is not NULL, acc[i] += y[i] for each of the rows.
+ */
+static double cols_norm(const float *w, int rows, int stride, int j0, int j1, const double *v,
+                        double *acc) {
+    double n2 = 0;
+    for (int i = 0; i < rows; i++) {
+        double y = 0;
+        for (int j = j0; j < j1; j++)
+            y += (double)w[i * stride + j] * v[j];
+        if (acc)
+            acc[i] += y;
+        n2 += y * y;
+    }
+    return sqrt(n2);
+}
+
 static void oracle_ffn_matches_brute_force(void) {
     halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
@@ -552,15 +569,8 @@ static void oracle_ffn_matches_brute_force(void) {
             double total[64] = {0};
             for (int f = 0; f < g.n_ffn; f++) {
                 int j0 = halo_groups_ffn_start(&g, f), len = halo_groups_ffn_len(&g, f);
-                double n2 = 0;
-                for (int i = 0; i < dim; i++) {
-                    double y = 0;
-                    for (int j = j0; j < j0 + len; j++)
-                        y += (double)w2[i * hidden + j] * h[j];
-                    total[i] += y;
-                    n2 += y * y;
-                }
-                ASSERT_NEAR(scores[f], sqrt(n2), 1e-4 * (1 + sqrt(n2)));
+                double norm = cols_norm(w2, dim, hidden, j0, j0 + len, h, total);
+                ASSERT_NEAR(scores[f], norm, 1e-4 * (1 + norm));
             }
             if (g.n_ffn == 1) { /* one group: the norm of the whole FFN output */
                 double n2 = 0;
@@ -583,19 +593,17 @@ static void oracle_attn_matches_brute_force(void) {
     ASSERT_OK(halo_groups_init(&g, c, 32, NULL));
     int dim = c->dim;
     float *att = random_floats((size_t)dim, 77), scores[8];
+    double att_d[64];
+    ASSERT(dim <= 64);
+    for (int i = 0; i < dim; i++)
+        att_d[i] = (double)att[i];
     for (int l = 0; l < c->n_layers; l++) {
         halo_oracle_score_attn(m, &g, l, att, scores);
         const float *wo = w->wo + (size_t)l * (size_t)dim * (size_t)dim;
         int cols = g.kv_mul * g.head_size;
         for (int k = 0; k < g.n_attn; k++) {
-            double n2 = 0;
-            for (int i = 0; i < dim; i++) {
-                double y = 0;
-                for (int e = k * cols; e < (k + 1) * cols; e++)
-                    y += (double)wo[i * dim + e] * (double)att[e];
-                n2 += y * y;
-            }
-            ASSERT_NEAR(scores[k], sqrt(n2), 1e-4 * (1 + sqrt(n2)));
+            double norm = cols_norm(wo, dim, dim, k * cols, (k + 1) * cols, att_d, NULL);
+            ASSERT_NEAR(scores[k], norm, 1e-4 * (1 + norm));
         }
     }
     free(att);

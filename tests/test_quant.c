@@ -19,7 +19,8 @@ static const int TYPES[] = {HALO_TYPE_F16, HALO_TYPE_Q4_0, HALO_TYPE_Q8_0, HALO_
                             HALO_TYPE_Q6_K};
 
 enum {
-    N_TYPES = sizeof TYPES / sizeof TYPES[0]
+    N_TYPES = sizeof TYPES / sizeof TYPES[0],
+    N_VEC = 4096 /* values in the long test vectors (exact_dot's buffers hold one) */
 };
 
 static void fill(float *x, int n, halo_rng *rng, float scale) {
@@ -119,21 +120,17 @@ static void quantisation_error_is_bounded(void) {
     halo_rng rng;
     halo_rng_init(&rng, 5);
 
-    enum {
-        N = 4096
-    };
-
-    static float x[N], y[N];
-    static unsigned char q[N * 4];
+    static float x[N_VEC], y[N_VEC];
+    static unsigned char q[N_VEC * 4];
     /* Relative RMS error bounds for uniform data (measured ~0.3, 0.04, 0.07, 0.02 x these). */
     const double bound[N_TYPES] = {1e-3, 0.12, 0.01, 0.06, 0.02};
     for (int t = 0; t < N_TYPES; t++) {
-        fill(x, N, &rng, 3.0f);
+        fill(x, N_VEC, &rng, 3.0f);
         x[17] = 0.0f;
-        halo_quantize_row(TYPES[t], x, q, N);
-        halo_dequantize_row(TYPES[t], q, y, N);
+        halo_quantize_row(TYPES[t], x, q, N_VEC);
+        halo_dequantize_row(TYPES[t], q, y, N_VEC);
         double e = 0, s = 0;
-        for (int i = 0; i < N; i++) {
+        for (int i = 0; i < N_VEC; i++) {
             e += ((double)y[i] - (double)x[i]) * ((double)y[i] - (double)x[i]);
             s += (double)x[i] * (double)x[i];
         }
@@ -192,7 +189,7 @@ static void activations_quantise_as_documented(void) {
 /* The dot product of row w (type t, n weights) with activations xq in double precision,
    from the dequantised weights and activations. *mag receives the sum of |terms|. */
 static double exact_dot(int t, const void *w, const void *xq, const float *x, int n, double *mag) {
-    static float wf[4096], xf[4096];
+    static float wf[N_VEC], xf[N_VEC];
     halo_dequantize_row(t, w, wf, n);
     int f = halo_type_act_format(t);
     if (f == HALO_ACT_Q8_0) {
@@ -251,12 +248,8 @@ static void kernels_match_the_exact_dot(void) {
     halo_rng rng;
     halo_rng_init(&rng, 11);
 
-    enum {
-        N = 4096
-    };
-
-    static float w[N], x[N];
-    static unsigned char q[N * 4], xq[N * 4 + 64];
+    static float w[N_VEC], x[N_VEC];
+    static unsigned char q[N_VEC * 4], xq[N_VEC * 4 + 64];
     int tables = 0;
     for (int isa = 0; isa < HALO_ISA_COUNT_; isa++) {
         const halo_qkernels *k = halo_qkernels_get(isa);
@@ -266,7 +259,7 @@ static void kernels_match_the_exact_dot(void) {
         (void)fprintf(stderr, "# kernels: %s\n", k->name);
         for (int t = 0; t < N_TYPES; t++) {
             for (int round = 0; round < 40; round++) {
-                int n = round < 4 ? 256 * (round + 1) : N - 256 * (round % 8);
+                int n = round < 4 ? 256 * (round + 1) : N_VEC - 256 * (round % 8);
                 fill(w, n, &rng, round % 3 == 0 ? 100.0f : 1.0f);
                 fill(x, n, &rng, round % 5 == 0 ? 1e-3f : 4.0f);
                 if (round % 7 == 1)

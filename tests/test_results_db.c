@@ -37,10 +37,9 @@ typedef struct fixture {
 static void fixture_init(fixture *f) {
     halo_err err = {0};
     memset(f, 0, sizeof *f);
-    if (halo_scenario_load(&f->sc, tu_src_path("scenarios/tiny-loss.yaml"), 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    if (halo_simrun(f->sc, 0, &f->r, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&f->sc, tu_src_path("scenarios/tiny-loss.yaml"), 0, &err),
+                  err);
+    ASSERT_OK_ERR(halo_simrun(f->sc, 0, &f->r, &err), err);
     ASSERT(f->r.numerics);
     ASSERT(f->r.n_tokens > 0);
     halo_sha256_str(f->sc->text, f->hash);
@@ -77,8 +76,7 @@ static const char *db_with_run(const fixture *f, const char *name) {
 static long count_runs(halo_db *db) {
     long n = -1;
     halo_err err = {0};
-    if (halo_db_count_runs(db, &n, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_db_count_runs(db, &n, &err), err);
     return n;
 }
 
@@ -595,10 +593,9 @@ static void store_mirror(halo_db *db, long point, const char *name, double *mean
     halo_err err = {0};
     halo_scenario *sc = NULL;
     halo_sim_result r;
-    if (halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), point, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    if (halo_simrun(sc, 0, &r, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), point, &err),
+                  err);
+    ASSERT_OK_ERR(halo_simrun(sc, 0, &r, &err), err);
     free(sc->name);
     sc->name = strdup(name);
     ASSERT(sc->name != NULL);
@@ -628,16 +625,45 @@ static double view_value(halo_db *db, const char *view, const char *col, const c
     return query_value(db, sql, cell);
 }
 
-static void fidelity_view_compares_measured_and_simulated(void) {
-    char dir[4096], path[4096];
-    (void)snprintf(dir, sizeof dir, "%s", write_dir("gt2", fixture_runs, fixture_samples));
-    (void)snprintf(path, sizeof path, "%s", tu_tmp_path("f.db"));
+/*
+ * Writes the harness directory `name` with `runs` and `samples` (write_dir), imports it into
+ * a new database at the scratch file `db_name` (whose path goes to path[cap]), checks that
+ * `n_imported` runs were imported, and returns that database open; the caller frees it.
+ */
+static halo_db *import_new_db(const char *name, const char *runs, const char *samples,
+                              const char *db_name, int n_imported, char *path, size_t cap) {
+    char dir[4096];
+    (void)snprintf(dir, sizeof dir, "%s", write_dir(name, runs, samples));
+    (void)snprintf(path, cap, "%s", tu_tmp_path(db_name));
     halo_err err = {0};
     halo_measured_counts k;
     ASSERT_OK(halo_measured_import_dir(path, dir, NULL, NULL, &k, &err));
-    ASSERT_EQ(k.n_imported, 6);
+    ASSERT_EQ(k.n_imported, n_imported);
     halo_db *db = NULL;
     ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
+    return db;
+}
+
+/*
+ * Writes the fidelity report of the database at `db_path` (every harness) to the scratch
+ * file `md_name` (whose path goes to out_path[cap]), its counts to *c, and returns its text,
+ * NUL-terminated, with its length in *n; the caller frees it.
+ */
+static char *fidelity_report_text(const char *db_path, const char *md_name, char *out_path,
+                                  size_t cap, halo_report_fidelity_counts *c, size_t *n) {
+    (void)snprintf(out_path, cap, "%s", tu_tmp_path(md_name));
+    FILE *out = fopen(out_path, "w");
+    ASSERT(out != NULL);
+    halo_err err = {0};
+    ASSERT_OK(halo_report_fidelity(out, db_path, NULL, c, &err));
+    ASSERT_EQ(fclose(out), 0);
+    return (char *)tu_read_file(out_path, n);
+}
+
+static void fidelity_view_compares_measured_and_simulated(void) {
+    char path[4096];
+    halo_db *db = import_new_db("gt2", fixture_runs, fixture_samples, "f.db", 6, path, sizeof path);
+    halo_err err = {0};
     ASSERT_EQ(query_number(db, "SELECT count(*) FROM measured_run WHERE harness = "
                                "'" HALO_MEASURED_DEFAULT_HARNESS "'"),
               6);
@@ -688,22 +714,13 @@ static void fidelity_view_compares_measured_and_simulated(void) {
     halo_db_free(db);
     /* the report: one row per measured cell, the dllama cell without a mirror */
     char out_path[4096];
-    (void)snprintf(out_path, sizeof out_path, "%s", tu_tmp_path("fidelity.md"));
-    FILE *out = fopen(out_path, "w");
-    ASSERT(out != NULL);
     halo_report_fidelity_counts counts;
-    ASSERT_OK(halo_report_fidelity(out, path, NULL, &counts, &err));
-    ASSERT_EQ(fclose(out), 0);
+    size_t n;
+    char *md = fidelity_report_text(path, "fidelity.md", out_path, sizeof out_path, &counts, &n);
     ASSERT_EQ(counts.n_cells, 2);
     ASSERT_EQ(counts.n_unmirrored, 1);
     /* two runs each (the failed one counted): intervals wider than +-25%, both undecided */
     ASSERT_EQ(counts.n_undecided, 2);
-    size_t n;
-    unsigned char *bytes = tu_read_file(out_path, &n);
-    char *md = calloc(1, n + 1);
-    ASSERT(md != NULL);
-    memcpy(md, bytes, n);
-    free(bytes);
     ASSERT_STR_CONTAINS(md, "| S | dllama | 4 | 1% | 50.00 (50.00-50.00) | - | - | - |");
     ASSERT_STR_CONTAINS(md, "| S | halo-strict | 4 | 1% | 25.00 (20.00-30.00; 2 of 3 runs failed)");
     char last[256];
@@ -715,7 +732,7 @@ static void fidelity_view_compares_measured_and_simulated(void) {
     ASSERT(n >= strlen(last) && strcmp(md + n - strlen(last), last) == 0);
     free(md);
     /* no runs of a harness */
-    out = fopen(out_path, "w");
+    FILE *out = fopen(out_path, "w");
     ASSERT(out != NULL);
     ASSERT_EQ(halo_report_fidelity(out, path, "nope", NULL, &err), HALO_ERR_FORMAT);
     ASSERT_EQ(fclose(out), 0);
@@ -805,15 +822,9 @@ static void store_mirror_at(halo_db *db, const char *cell, double ms) {
  * Point errors within 25%: halo-strict 0 and 5%, dllama 0: 3 of 5 cells with a mirror, 3 without.
  */
 static void fidelity_report_gives_intervals_and_verdicts(void) {
-    char dir[4096], path[4096], out_path[4096];
-    (void)snprintf(dir, sizeof dir, "%s", write_dir("spread", spread_runs, spread_samples));
-    (void)snprintf(path, sizeof path, "%s", tu_tmp_path("spread.db"));
-    halo_err err = {0};
-    halo_measured_counts k;
-    ASSERT_OK(halo_measured_import_dir(path, dir, NULL, NULL, &k, &err));
-    ASSERT_EQ(k.n_imported, 20);
-    halo_db *db = NULL;
-    ASSERT_OK(halo_db_new(&db, path, HALO_DB_CREATE, &err));
+    char path[4096], out_path[4096];
+    halo_db *db =
+        import_new_db("spread", spread_runs, spread_samples, "spread.db", 20, path, sizeof path);
     store_mirror_at(db, "halo-strict/S/2/0", 100);
     store_mirror_at(db, "halo-strict/S/2/0.01", 180);
     store_mirror_at(db, "halo-strict/S/2/0.02", 360);
@@ -821,20 +832,11 @@ static void fidelity_report_gives_intervals_and_verdicts(void) {
     store_mirror_at(db, "dllama/S/2/0", 50);
     ASSERT_NEAR(view_value(db, "fidelity", "cost_error_pct", "halo-strict/S/2/0.02"), 30, 1e-9);
     halo_db_free(db);
-    (void)snprintf(out_path, sizeof out_path, "%s", tu_tmp_path("spread.md"));
-    FILE *out = fopen(out_path, "w");
-    ASSERT(out != NULL);
     halo_report_fidelity_counts c;
-    ASSERT_OK(halo_report_fidelity(out, path, NULL, &c, &err));
-    ASSERT_EQ(fclose(out), 0);
+    size_t n;
+    char *md = fidelity_report_text(path, "spread.md", out_path, sizeof out_path, &c, &n);
     ASSERT(c.n_cells == 5 && c.n_within == 3 && c.n_unmirrored == 3);
     ASSERT(c.n_verdict_within == 2 && c.n_outside == 1 && c.n_undecided == 2);
-    size_t n;
-    unsigned char *bytes = tu_read_file(out_path, &n);
-    char *md = calloc(1, n + 1);
-    ASSERT(md != NULL);
-    memcpy(md, bytes, n);
-    free(bytes);
     ASSERT_STR_CONTAINS(md, "| p90 error | measured mean ±95% | measured cost ±95% | verdict |\n");
     ASSERT_STR_CONTAINS(md, "| S | halo-strict | 2 | 0% | 100.0 (100.0-100.0) | 100.0 | +0.0% | - "
                             "| - | - | 100.0 | 100.0 | +0.0% | ±0.0000 (0.0%) | - | within |\n");

@@ -579,8 +579,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                               "workload: {tokens: 2}\n");
     halo_scenario *s = NULL;
     halo_err err = {0};
-    if (halo_scenario_load(&s, p, 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&s, p, 0, &err), err);
     ASSERT_EQ(s->engine.collective, HALO_COLLECTIVE_MESH); /* the dllama preset's */
     ASSERT_EQ(s->engine.tcp.quickack, 0);
     ASSERT_EQ(s->engine.tcp.tick_ns, 10000000);

@@ -23,11 +23,7 @@ static void world_init(world *w, int n, int delivery) {
 }
 
 static halo_transport *make(world *w) {
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    return t;
+    return tu_sim_new(&w->cfg);
 }
 
 typedef struct rx {
@@ -71,6 +67,12 @@ static int idle(void *arg) {
 /* Runs until nothing is pending (the run ends with HALO_ERR_AGAIN by design). */
 static void drain(halo_transport *t) {
     ASSERT_EQ(t->ops->run(t, idle, NULL, NULL), HALO_ERR_AGAIN);
+}
+
+/* Sends `len` bytes of msg from node src to node dst, then runs until nothing is pending. */
+static void send_drained(halo_transport *t, int src, int dst, const void *msg, size_t len) {
+    ASSERT_OK(t->ops->send(t, src, dst, msg, len, NULL));
+    drain(t);
 }
 
 /*
@@ -126,15 +128,13 @@ static void datagram_latency_is_two_hops_of_serialisation_and_propagation(void) 
     rx r;
     halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_DATAGRAM, &r);
     unsigned char msg[4000] = {1};
-    ASSERT_OK(t->ops->send(t, 1, 0, msg, 1000, NULL));
-    drain(t);
+    send_drained(t, 1, 0, msg, 1000);
     ASSERT_EQ(r.count, 1);
     uint64_t ser = (1000 + 66) * 8; /* ns at 1 Gb/s */
     ASSERT_EQ(r.at_ns[0], 2 * (ser + 100000));
     /* 4000 bytes: fragments of 1472, 1472, 1056; pipelined through the switch. */
     uint64_t t0 = t->ops->now_ns(t, 1);
-    ASSERT_OK(t->ops->send(t, 1, 0, msg, 4000, NULL));
-    drain(t);
+    send_drained(t, 1, 0, msg, 4000);
     ASSERT_EQ(r.count, 2);
     uint64_t s_full = (1472 + 66) * 8, s_last = (1056 + 66) * 8;
     /* Store and forward: the first fragment reaches the switch after one serialisation,
@@ -207,8 +207,7 @@ static void parity_delivers_messages_with_one_lost_fragment(void) {
             rx r;
             halo_transport *t = make_rx(&w, &r);
             static unsigned char msg[4000];
-            ASSERT_OK(t->ops->send(t, 1, 0, msg, len, NULL));
-            drain(t);
+            send_drained(t, 1, 0, msg, len);
             ASSERT_EQ(r.count, 1);
             at[p] = r.at_ns[0];
             halo_transport_free(t);
@@ -242,8 +241,7 @@ static void gilbert_elliott_has_its_stationary_rate_and_bursts(void) {
     for (int i = 0; i < n; i++) {
         msg[0] = (unsigned char)i;
         int before = r.count;
-        ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
-        drain(t);
+        send_drained(t, 1, 0, msg, sizeof msg);
         got[i] = (unsigned char)(r.count > before);
     }
     int lost = 0, bursts = 0;
@@ -294,8 +292,7 @@ static void compute_delays_the_nodes_sends(void) {
     ASSERT_EQ(t->ops->now_ns(t, 1), 2001000);
     ASSERT_EQ(t->ops->now_ns(t, 0), 0);
     unsigned char msg[100] = {0};
-    ASSERT_OK(t->ops->send(t, 1, 0, msg, sizeof msg, NULL));
-    drain(t);
+    send_drained(t, 1, 0, msg, sizeof msg);
     ASSERT_EQ(r.at_ns[0], 2001000 + 2 * ((100 + 66) * 8 + 100000));
     halo_sim_node_stats st;
     halo_sim_get_stats(t, 1, &st);
@@ -367,8 +364,7 @@ static void lossy_pingpong(pingpong *p, uint64_t heartbeat_ns) {
     ASSERT_OK(t->ops->attach(t, 1, pp_server, p, NULL));
     ASSERT_OK(t->ops->attach(t, 0, pp_client, p, NULL));
     static unsigned char buf[16384];
-    ASSERT_OK(t->ops->send(t, 0, 1, buf, p->size, NULL));
-    drain(t);
+    send_drained(t, 0, 1, buf, p->size);
     ASSERT_EQ(p->n, 2000);
     halo_transport_free(t);
     p->t = NULL;

@@ -41,24 +41,19 @@ typedef struct outcome {
 static void run_with(const halo_model *m, world *w, halo_sync_config sync, int collective,
                      int steps, outcome *o) {
     memset(o, 0, sizeof *o);
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    halo_cluster *c = NULL;
+    halo_transport *t = tu_sim_new(&w->cfg);
     halo_cluster_config cc = {.model = m,
                               .n_devices = w->cfg.n_nodes,
                               .transport = t,
                               .encoding = HALO_ENCODING_Q8,
                               .collective = collective,
                               .sync = sync};
-    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_cluster *c = tu_cluster_new(&cc);
     int token = 1, vocab = halo_model_get_config(m)->vocab_size;
+    halo_err err = {0};
     for (int pos = 0; pos < steps; pos++) {
         const float *l;
-        if (halo_cluster_forward(c, token, pos, &l, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
+        ASSERT_OK_ERR(halo_cluster_forward(c, token, pos, &l, &err), err);
         const halo_token_metrics *tm = halo_node_last_metrics(halo_cluster_node(c, 0));
         o->token_ns[pos] = tm->end_ns - tm->start_ns;
         token = o->ids[pos] = halo_model_has_weights(m) ? halo_argmax(l, vocab) : 1;
@@ -150,17 +145,15 @@ static uint64_t tinyllama_compute_ns(int n, int dev, double strided_bw_bps) {
     world_init(&w, n, HALO_DELIVERY_DATAGRAM, 0.0, 0);
     for (int i = 0; i < n; i++)
         w.dev[i].strided_bw_bps = strided_bw_bps;
-    halo_transport *t = NULL;
-    halo_cluster *c = NULL;
-    halo_err err = {0};
-    ASSERT_OK(halo_sim_new(&t, &w.cfg, &err));
+    halo_transport *t = tu_sim_new(&w.cfg);
     halo_cluster_config cc = {.model = m,
                               .n_devices = n,
                               .transport = t,
                               .encoding = HALO_ENCODING_F32,
                               .sync = {.policy = HALO_SYNC_POLICY_STRICT}};
-    ASSERT_OK(halo_cluster_new(&c, &cc, &err));
+    halo_cluster *c = tu_cluster_new(&cc);
     const float *l;
+    halo_err err = {0};
     ASSERT_OK(halo_cluster_forward(c, 1, 0, &l, &err));
     halo_sim_node_stats st;
     halo_sim_get_stats(t, dev, &st);
@@ -227,11 +220,7 @@ static uint64_t slow_or_lossy(const halo_model *m, int slow, double loss, int to
     w.up[1].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
     memset(told, 0, 3 * sizeof *told);
     static const uint8_t awaited[3] = {0, 1, 1};
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w.cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    halo_cluster *c = NULL;
+    halo_transport *t = tu_sim_new(&w.cfg);
     halo_cluster_config cc = {.model = m,
                               .n_devices = 3,
                               .transport = t,
@@ -243,15 +232,8 @@ static uint64_t slow_or_lossy(const halo_model *m, int slow, double loss, int to
                                        .reliable_fn = count_unreliable,
                                        .plan_ctx = told,
                                        .slow_safe = 1}};
-    if (halo_cluster_new(&c, &cc, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
-    int token = 1;
-    for (int pos = 0; pos < 8; pos++) {
-        const float *l;
-        if (halo_cluster_forward(c, token, pos, &l, &err) != HALO_OK)
-            TEST_FAIL_AT("%s", err.msg);
-        token = halo_argmax(l, VOCAB);
-    }
+    halo_cluster *c = tu_cluster_new(&cc);
+    (void)tu_cluster_greedy(c, VOCAB, 1, 0, 8);
     const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(c, 0));
     uint64_t retries = rs->retries;
     ASSERT_EQ(rs->missing, 0); /* both awaited */

@@ -17,15 +17,13 @@
 static halo_scenario *load(const char *rel, long point) {
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    if (halo_scenario_load(&sc, tu_src_path(rel), point, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, tu_src_path(rel), point, &err), err);
     return sc;
 }
 
 static void run(const halo_scenario *sc, int r, halo_sim_result *out) {
     halo_err err = {0};
-    if (halo_simrun(sc, r, out, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_simrun(sc, r, out, &err), err);
 }
 
 static void same_seed_and_run_give_identical_results(void) {
@@ -90,8 +88,7 @@ static halo_scenario *load_text(const char *name, const char *text) {
     tu_write_file(path, text, strlen(text));
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    if (halo_scenario_load(&sc, path, 0, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, path, 0, &err), err);
     return sc;
 }
 

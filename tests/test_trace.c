@@ -197,17 +197,9 @@ static const jv *jget(const jv *o, const char *key) {
 }
 
 static jv *jparse_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ASSERT(f != NULL);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
+    size_t len;
+    char *buf = (char *)tu_read_file(path, &len); /* NUL-terminated */
     ASSERT(len > 0);
-    rewind(f);
-    char *buf = malloc((size_t)len + 1);
-    ASSERT(buf != NULL);
-    ASSERT_EQ(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    ASSERT_EQ(fclose(f), 0);
     jp p = {.s = buf};
     jv *v = jvalue(&p);
     ws(&p);
@@ -341,10 +333,7 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
 
 /* Workers 1 and 2 compute and send 100 messages each to node 0, which computes on each. */
 static halo_transport *run_world(tu_star *w, int *received) {
-    halo_transport *t = NULL;
-    halo_err err = {0};
-    if (halo_sim_new(&t, &w->cfg, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    halo_transport *t = tu_sim_new(&w->cfg);
     ASSERT_OK(t->ops->attach(t, 0, on_recv, received, NULL));
     unsigned char msg[6000] = {0};
     halo_cost c = {.flops = 2e5};
@@ -360,8 +349,7 @@ static halo_transport *run_world(tu_star *w, int *received) {
 static void write_trace(halo_transport *t, const char *path) {
     halo_err err = {0};
     const char *names[3] = {"device 0 (root): \"quoted\"", NULL, "device 2"};
-    if (halo_sim_trace_write(t, path, names, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_sim_trace_write(t, path, names, &err), err);
 }
 
 static void tmp_path(char *buf, size_t cap, const char *name) {
@@ -478,15 +466,13 @@ static void the_cap_bounds_the_trace_and_counts_the_rest(void) {
 static void a_simulated_runs_trace_has_the_roots_waits_and_deadlines(void) {
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    if (halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), 2, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_scenario_load(&sc, tu_src_path("scenarios/tiny-loss.yaml"), 2, &err), err);
     char path[512];
     tmp_path(path, sizeof path, "run");
     halo_simrun_output o = {.trace_path = path};
     halo_sim_result plain, traced;
     ASSERT_OK(halo_simrun(sc, 0, &plain, &err));
-    if (halo_simrun_with(sc, 0, &o, &traced, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_simrun_with(sc, 0, &o, &traced, &err), err);
     ASSERT_EQ(plain.n_tokens, traced.n_tokens);
     for (int i = 0; i < plain.n_tokens; i++)
         ASSERT_EQ(plain.tokens[i].time_ns, traced.tokens[i].time_ns);

@@ -2,6 +2,7 @@
 
 #include "tests/testutil.h"
 
+#include "core/file.h"
 #include "core/sampler.h"
 #include "tests/test.h"
 
@@ -71,23 +72,10 @@ void tu_write_file(const char *path, const void *data, size_t n) {
 }
 
 unsigned char *tu_read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        abort();
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        abort();
-    long len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
-        abort();
-    unsigned char *buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
-        abort();
-    (void)fclose(f);
-    buf[len] = 0;
-    *n = (size_t)len;
-    return buf;
+    char *buf = NULL;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_file_read(path, (size_t)1 << 30, &buf, n, &err), err);
+    return (unsigned char *)buf;
 }
 
 /* ==== Models ==== */
@@ -122,8 +110,7 @@ halo_model_config tu_model_shape(const char *name) {
 halo_model *tu_load_model(const char *path) {
     halo_model *m = NULL;
     halo_err err = {0};
-    if (halo_model_load(&m, path, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_model_load(&m, path, &err), err);
     return m;
 }
 
@@ -135,8 +122,7 @@ halo_model *tu_random_model(const char *name, const halo_model_config *cfg, uint
                             const char **path_out) {
     const char *path = tu_tmp_path(name);
     halo_err err = {0};
-    if (halo_model_write_random(path, cfg, seed, &err) != HALO_OK)
-        TEST_FAIL_AT("%s", err.msg);
+    ASSERT_OK_ERR(halo_model_write_random(path, cfg, seed, &err), err);
     if (path_out)
         *path_out = path;
     return tu_load_model(path);
@@ -151,6 +137,26 @@ int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, flo
         token = halo_argmax(l, vocab_size);
         if (ids)
             ids[pos] = token;
+    }
+    return token;
+}
+
+/* ==== Clusters ==== */
+
+halo_cluster *tu_cluster_new(const halo_cluster_config *cc) {
+    halo_cluster *c = NULL;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_cluster_new(&c, cc, &err), err);
+    return c;
+}
+
+int tu_cluster_greedy(halo_cluster *c, int vocab_size, int token, int from_pos, int to_pos) {
+    for (int pos = from_pos; pos < to_pos; pos++) {
+        const float *l;
+        halo_err err = {0};
+        if (halo_cluster_forward(c, token, pos, &l, &err) != HALO_OK)
+            TEST_FAIL_AT("pos %d: %s", pos, err.msg);
+        token = halo_argmax(l, vocab_size);
     }
     return token;
 }
@@ -170,6 +176,13 @@ void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev
                                .delivery = delivery,
                                .seed = seed};
     halo_tcp_config_linux(&w->cfg.tcp);
+}
+
+halo_transport *tu_sim_new(const halo_sim_config *cfg) {
+    halo_transport *t = NULL;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_sim_new(&t, cfg, &err), err);
+    return t;
 }
 
 int tu_count_reached(void *goal) {

@@ -8,6 +8,7 @@
 #ifndef HALO_TESTUTIL_H
 #define HALO_TESTUTIL_H
 
+#include "core/cluster.h"
 #include "core/forward.h"
 #include "sim/sim.h"
 
@@ -29,7 +30,8 @@ int tu_max_threads(int wanted);
 /* Writes `n` bytes to `path`; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
 
-/* Reads a whole file; *n receives its size; the caller frees. Aborts on failure. */
+/* Reads a whole regular file of up to 1 GiB (halo_file_read) with a NUL byte after its
+   content; *n receives its size; the caller frees. Fails the test on an error. */
 unsigned char *tu_read_file(const char *path, size_t *n);
 
 /* ==== Models ==== */
@@ -80,6 +82,19 @@ halo_model *tu_random_model(const char *name, const halo_model_config *cfg, uint
  */
 int tu_greedy(halo_state *s, int vocab_size, int token, int steps, int *ids, float *logits);
 
+/* ==== Clusters ==== */
+
+/* halo_cluster_new with `cc`; an error fails the test, naming it. The caller frees. */
+halo_cluster *tu_cluster_new(const halo_cluster_config *cc);
+
+/*
+ * Greedy decoding on a cluster (tu_greedy's counterpart): runs `token` at position from_pos,
+ * then each position's argmax of the first vocab_size logits, up to position to_pos - 1.
+ * Returns the last argmax (`token` when from_pos >= to_pos). An error fails the test, naming
+ * it. Allocates nothing.
+ */
+int tu_cluster_greedy(halo_cluster *c, int vocab_size, int token, int from_pos, int to_pos);
+
 /* ==== Transports ==== */
 
 enum {
@@ -100,6 +115,10 @@ typedef struct tu_star {
 
 void tu_star_init(tu_star *w, int n_nodes, int delivery, halo_device_profile dev,
                   halo_link_spec link, uint64_t seed);
+
+/* halo_sim_new with `cfg`; an error fails the test, naming it. Free with
+   halo_transport_free. */
+halo_transport *tu_sim_new(const halo_sim_config *cfg);
 
 /* A stop condition for t->ops->run: true once *count reaches n. */
 typedef struct tu_count_goal {
