@@ -101,7 +101,7 @@ one() {
     for try in 1 2; do
         if "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" -n "$tokens" -t 0 \
             --threads 1 --cluster "$f" >/dev/null 2>"$tmp/err"; then
-            sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/err"
+            gen_ms <"$tmp/err"
             return
         fi
         { log "$cfg failed (try $try):"; tail -5 "$tmp/err"; } >&2
@@ -115,7 +115,7 @@ one_dllama() { # MODEL_M TOK_T ADDRS
     if timeout 600 "$dllama" inference --model "$1" --tokenizer "$2" --buffer-float-type f32 \
         --nthreads 1 --prompt "Once upon a time" --steps $((tokens + 5)) --temperature 0 \
         --seed 1 --max-seq-len 256 --net-turbo 0 --workers $3 >"$out" 2>&1; then
-        awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out"
+        dllama_ms <"$out"
     else
         { log "dllama failed:"; tail -5 "$out"; } >&2
         echo nan

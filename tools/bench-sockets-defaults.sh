@@ -127,8 +127,8 @@ one() {
     done
     [ "$mode" = netns ] && kernel_loss 0
     local ms miss
-    ms=$(sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/err")
-    miss=$(sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p' "$tmp/err")
+    ms=$(gen_ms <"$tmp/err")
+    miss=$(gen_missing <"$tmp/err")
     echo "$ms ${miss:-0}"
 }
 
@@ -151,7 +151,7 @@ one_dllama() {
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
         --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
         --workers "${addrs[@]}" >"$out" 2>&1; then
-        ms=$(awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out")
+        ms=$(dllama_ms <"$out")
     else
         { log "dllama at loss $loss failed:"; tail -5 "$out"; } >&2
     fi
