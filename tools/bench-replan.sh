@@ -20,8 +20,6 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
 lossy=$repo/build/dev/tests/udp_lossy
 rounds=3 tokens=48 loss=0.05 after=600 replan=16 model="" tok=""

@@ -32,8 +32,6 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
 rounds=3
 tokens=32
@@ -186,5 +184,5 @@ for m in "${models[@]}"; do
     bench_model "$name" "$bin" "$tok" "$dm" "$dt" >>"$out"
 done
 cat "$out"
-[ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-collective.sh <"$out"
+[ -z "$write" ] || "$repo/tools/splice-doc.sh" "$write" bench-sockets-collective.sh <"$out"
 exit 0

@@ -40,9 +40,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 halo=$repo/build/dev/app/halo
 rounds=5
 tokens=48
@@ -272,5 +270,5 @@ if [ -s "$tmp/per-round" ]; then
     sed 's/$/./' "$tmp/per-round" >>"$out"
 fi
 cat "$out"
-[ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-defaults.sh <"$out"
+[ -z "$write" ] || "$repo/tools/splice-doc.sh" "$write" bench-sockets-defaults.sh <"$out"
 exit 0

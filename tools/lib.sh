@@ -2,9 +2,13 @@
 # text taken from a script's header comment, the end of their option loops, log lines on
 # stderr named after the script, the figures read from halo's and distributed-llama's
 # output, files made once, and the real-time priority of the systems measured. Defines
-# functions and the variable `tool`; runs nothing.
+# functions and the variables `tool` and `repo`; runs nothing.
 
 tool=$(basename "$0" .sh)
+
+# The repository's root: the folder above tools/ (this file's folder).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # gen_ms: the ms/token of a `halo generate` run, read from its stderr on stdin (the X of its
 # line "... tokens/s (X ms/token), ..."); prints nothing when the line is absent.

@@ -39,9 +39,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 modes="inproc netns"
 losses="0 0.01 0.02 0.05"
 tokens=""
