@@ -244,6 +244,10 @@ const char *halo_cli_bundled_path(const char *name, char *buf, size_t size) {
     return buf;
 }
 
+const char *halo_cli_model_path(const char *path, char *buf, size_t size) {
+    return path ? path : halo_cli_bundled_path("stories260K.bin", buf, size);
+}
+
 void halo_cli_print_err(const halo_err *err) {
     if (getenv("HALO_DEBUG") && err->file)
         (void)fprintf(stderr, "halo: %s (%s:%d)\n", err->msg, err->file, err->line);
@@ -299,8 +303,7 @@ int halo_bundle_open(halo_bundle *s, const char *model_path, const char *tokeniz
                      int threads, halo_err *err) {
     char mbuf[4096];
     memset(s, 0, sizeof *s);
-    if (!model_path)
-        model_path = halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
+    model_path = halo_cli_model_path(model_path, mbuf, sizeof mbuf);
     /* A GGUF file's context can be long (Llama 3: 8192 and more): the KV cache is allocated
        for at most HALO_CLI_MAX_CONTEXT positions. */
     halo_model_opts mo = {.max_seq_len = HALO_CLI_MAX_CONTEXT};

@@ -101,6 +101,9 @@ typedef struct halo_cli_opt {
 #define HALO_CLI_OPT_THREADS(dest)                      \
     HALO_CLI_OPT_LONG("threads", 0, dest, 0, 1024, "T", \
                       "compute threads, 0 = one per core (default 0)")
+/* --json: `instead` (a string literal) names what the JSON replaces ("text", "a table"). */
+#define HALO_CLI_OPT_JSON(dest, instead) \
+    HALO_CLI_OPT_FLAG("json", 0, dest, "print one JSON object instead of " instead)
 
 /* A command's options and help: halo_cli_parse reads argv by it, halo_cli_usage prints it. */
 typedef struct halo_cli_spec {
@@ -172,6 +175,13 @@ int halo_cli_parse_float(const char *opt, const char *s, float min, float max, f
  * source tree's models/name. Returns a pointer into `buf` (of `size` bytes).
  */
 const char *halo_cli_bundled_path(const char *name, char *buf, size_t size);
+
+/*
+ * The model file a command runs: `path` when it is not NULL, else the bundled
+ * stories260K.bin (halo_cli_bundled_path into `buf` of `size` bytes). Returns `path` or
+ * `buf`; borrowed from the caller either way.
+ */
+const char *halo_cli_model_path(const char *path, char *buf, size_t size);
 
 /* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
 void halo_cli_print_err(const halo_err *err);

@@ -66,7 +66,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         HALO_CLI_OPT_PATH("model", 'm', &o->model, "FILE",
                           "time this model (a llama2.c checkpoint or a GGUF\nfile) instead: "
                           "--big-tokens tokens, --reps\nrepetitions, nothing else"),
-        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of a table"),
+        HALO_CLI_OPT_JSON(&o->json, "a table"),
         HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {

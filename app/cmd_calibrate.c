@@ -77,7 +77,7 @@ static int parse(int argc, char **argv, cal_opts *o) {
         HALO_CLI_OPT_FLAG("compare", 0, &o->fit.compare,
                           "also fit and measure every method at ranks 4, 8, 16, 32\nand full rank, "
                           "and print the comparison"),
-        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of tables"),
+        HALO_CLI_OPT_JSON(&o->json, "tables"),
         HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
@@ -327,8 +327,7 @@ int halo_cmd_calibrate(int argc, char **argv) {
         return status;
     int rc;
     char mbuf[4096], obuf[4096];
-    const char *model_path =
-        o.model ? o.model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
+    const char *model_path = halo_cli_model_path(o.model, mbuf, sizeof mbuf);
     const char *out = o.out ? o.out : default_out(model_path, obuf, sizeof obuf);
     halo_model *model = NULL;
     halo_tokenizer *tok = NULL;

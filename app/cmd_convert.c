@@ -112,9 +112,7 @@ int halo_cmd_convert(int argc, char **argv) {
             rc = halo_model_write_gguf_random(o.output, &shape, tok, ftype, o.seed, o.rope_theta,
                                               o.name, &err);
     } else {
-        const char *mp =
-            o.input ? o.input : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
-        rc = halo_model_load(&model, mp, &err);
+        rc = halo_model_load(&model, halo_cli_model_path(o.input, mbuf, sizeof mbuf), &err);
         /* A GGUF input without a vocabulary is written without one. */
         if (rc == HALO_OK && (o.tokenizer || !halo_model_gguf(model) ||
                               halo_gguf_find(halo_model_gguf(model), "tokenizer.ggml.model")))

@@ -47,7 +47,7 @@ static int parse(int argc, char **argv, eval_opts *o) {
         HALO_CLI_OPT_LONG("point", 0, &o->point, 0, 1L << 40, "I",
                           "the scenario's sweep point (default 0)"),
         HALO_CLI_OPT_LONG("run", 0, &o->run, 0, 1000000, "R", "the replication (default 0)"),
-        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of text"),
+        HALO_CLI_OPT_JSON(&o->json, "text"),
         HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {

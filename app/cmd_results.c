@@ -21,6 +21,9 @@
 
 /* The --db option of every command here. */
 #define DB_OPT(dest) HALO_CLI_OPT_REQUIRED_PATH("db", 0, dest, "FILE", "the results database")
+/* The --scenario filter of the commands that read every scenario unless told. */
+#define SCENARIO_OPT(dest) \
+    HALO_CLI_OPT_STRING("scenario", 0, dest, "NAME", "only this scenario (default: every one)")
 
 /* halo_cli_fail after what the command printed so far (a report's lines before its error). */
 static int fail(int rc, const halo_err *err) {
@@ -220,8 +223,7 @@ int halo_cmd_report(int argc, char **argv) {
         DB_OPT(&db),
         HALO_CLI_OPT_FLOAT("confidence", 0, &confidence, 0.5, 0.999, "C",
                            "confidence of the intervals (default 0.95)"),
-        HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
-                            "only this scenario (default: every one)"),
+        SCENARIO_OPT(&scenario),
         HALO_CLI_OPT_FLAG("json", 0, &json, "one JSON document instead of markdown"),
         HALO_CLI_OPT_END,
     };
@@ -308,8 +310,7 @@ int halo_cmd_export(int argc, char **argv) {
     const char *db = NULL, *scenario = NULL, *out_path = NULL;
     const halo_cli_opt opts[] = {
         DB_OPT(&db),
-        HALO_CLI_OPT_STRING("scenario", 0, &scenario, "NAME",
-                            "only this scenario (default: every one)"),
+        SCENARIO_OPT(&scenario),
         HALO_CLI_OPT_PATH("out", 'o', &out_path, "CSV",
                           "write to this file (default: standard output)"),
         HALO_CLI_OPT_END,

@@ -46,7 +46,7 @@ static int parse(int argc, char **argv, sim_opts *o) {
             "network engine: sim (in-tree, default) or ns3\n(the same as --simulator E)"),
         HALO_CLI_OPT_FLAG("per-token", 0, &o->per_token,
                           "print every token (default: up to 32 tokens)"),
-        HALO_CLI_OPT_FLAG("json", 0, &o->json, "print one JSON object instead of text"),
+        HALO_CLI_OPT_JSON(&o->json, "text"),
         HALO_CLI_OPT_FLAG("points", 0, &o->points, "print the number of sweep points and exit"),
         HALO_CLI_OPT_PATH("trace", 0, &o->trace, "FILE",
                           "write a trace-event JSON of the first run simulated\n(ui.perfetto.dev, "

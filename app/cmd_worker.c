@@ -78,8 +78,7 @@ int halo_cmd_worker(int argc, char **argv) {
     uint8_t key[HALO_NET_KEY_BYTES];
     halo_bundle s = {0};
     char mbuf[4096];
-    const char *model_path =
-        model ? model : halo_cli_bundled_path("stories260K.bin", mbuf, sizeof mbuf);
+    const char *model_path = halo_cli_model_path(model, mbuf, sizeof mbuf);
     int rc = halo_net_key_load(key_path, key, &err);
     /* The model and threads only: a worker decodes nothing, so it loads no tokenizer (the
        bundled one would refuse a model of another vocabulary) and no run state. */

@@ -310,10 +310,10 @@ static int run_fields(const csv *c, mrun *r, halo_err *err) {
     return rc;
 }
 
-/* One line of runs.csv (c's current line) into a new run of m. */
-static int run_line(halo_measured *m, const csv *c, halo_err *err) {
-    if (c->n != RUNS_COLS)
-        return wrong_columns(c, RUNS_COLS, err);
+/* One line of runs.csv (c's current line) into a new run of m (a line_fn; runs need no
+   `last`). */
+static int run_line(halo_measured *m, const csv *c, mrun **last, halo_err *err) {
+    (void)last;
     run_key k;
     int rc = key_fields(c, HALO_MEASURED_RUNS_HEADER, &k, err);
     if (rc != HALO_OK)
@@ -339,21 +339,6 @@ static int run_line(halo_measured *m, const csv *c, halo_err *err) {
     return run_fields(c, r, err);
 }
 
-static int read_runs(halo_measured *m, halo_err *err) {
-    csv c;
-    int rc = csv_open(&c, m->runs_path, HALO_MEASURED_RUNS_HEADER, RUNS_COLS, err);
-    while (rc == HALO_OK) {
-        int got = csv_next(&c, err);
-        if (got <= 0) {
-            rc = got;
-            break;
-        }
-        rc = run_line(m, &c, err);
-    }
-    free(c.text);
-    return rc;
-}
-
 /* ==== samples.csv ==== */
 
 static int add_sample(mrun *r, const sample *s) {
@@ -368,8 +353,6 @@ static int add_sample(mrun *r, const sample *s) {
    the line before (samples come grouped by run: it is looked at first). */
 static int sample_line(halo_measured *m, const csv *c, mrun **last, halo_err *err) {
     static const char *const h = HALO_MEASURED_SAMPLES_HEADER;
-    if (c->n != SAMPLES_COLS)
-        return wrong_columns(c, SAMPLES_COLS, err);
     run_key k;
     sample s = {.line = c->line};
     int rc = key_fields(c, h, &k, err);
@@ -394,9 +377,17 @@ static int sample_line(halo_measured *m, const csv *c, mrun **last, halo_err *er
     return HALO_OK;
 }
 
-static int read_samples(halo_measured *m, halo_err *err) {
+/* One line of a CSV file into m (c's current line, of the file's n_cols columns); *last is
+   what the handler of the line before left there (NULL before the first line). */
+typedef int (*line_fn)(halo_measured *m, const csv *c, mrun **last, halo_err *err);
+
+/* Reads the CSV file `path`, whose first line must be `header` (n_cols names), and hands each
+   later line to `line`, in order, until one fails; a line of another column count fails
+   first. Returns HALO_OK or the first error (csv_open's, csv_next's or line's). */
+static int read_lines(halo_measured *m, const char *path, const char *header, int n_cols,
+                      line_fn line, halo_err *err) {
     csv c;
-    int rc = csv_open(&c, m->samples_path, HALO_MEASURED_SAMPLES_HEADER, SAMPLES_COLS, err);
+    int rc = csv_open(&c, path, header, n_cols, err);
     mrun *last = NULL;
     while (rc == HALO_OK) {
         int got = csv_next(&c, err);
@@ -404,7 +395,7 @@ static int read_samples(halo_measured *m, halo_err *err) {
             rc = got;
             break;
         }
-        rc = sample_line(m, &c, &last, err);
+        rc = c.n != n_cols ? wrong_columns(&c, n_cols, err) : line(m, &c, &last, err);
     }
     free(c.text);
     return rc;
@@ -503,9 +494,10 @@ int halo_measured_load(halo_measured **out, const char *dir, halo_err *err) {
         (size_t)w2 >= sizeof m->samples_path)
         rc = HALO_FAIL(err, HALO_ERR_ARG, "%.200s: path too long", dir);
     if (rc == HALO_OK)
-        rc = read_runs(m, err);
+        rc = read_lines(m, m->runs_path, HALO_MEASURED_RUNS_HEADER, RUNS_COLS, run_line, err);
     if (rc == HALO_OK)
-        rc = read_samples(m, err);
+        rc = read_lines(m, m->samples_path, HALO_MEASURED_SAMPLES_HEADER, SAMPLES_COLS, sample_line,
+                        err);
     for (long i = 0; rc == HALO_OK && i < m->n_runs; i++)
         rc = finish_run(m, &m->runs[i], err);
     if (rc != HALO_OK) {

@@ -502,22 +502,6 @@ static int stopped_for_space(const halo_sweep *w, long left, halo_err *err) {
                      w->cfg.db_path, left);
 }
 
-static int run_serial(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
-                      halo_err *err) {
-    halo_db *db = NULL;
-    int rc = halo_db_new(&db, w->cfg.db_path, HALO_DB_CREATE, err);
-    for (long k = 0; rc == HALO_OK && k < w->n_todo; k++) {
-        int inserted = 0;
-        halo_err e = {0};
-        int s = run_item(w, db, &w->todo[k], &inserted, &e);
-        report_run(cb, ctx, &w->todo[k], s, &e, p);
-        if (s != HALO_OK && halo_db_out_of_space(db))
-            rc = stopped_for_space(w, w->n_todo - k - 1 + w->n_copies, err);
-    }
-    halo_db_free(db);
-    return rc;
-}
-
 /* ==== Worker processes ==== */
 
 /*
@@ -820,16 +804,23 @@ static int copy_item(halo_sweep *w, halo_db *db, const halo_sweep_item *it, halo
     return rc;
 }
 
-static int run_copies(halo_sweep *w, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
-                      halo_err *err) {
+/* Runs, in this process and in order, every run to simulate (copies = 0: w->todo, run_item)
+   or every copy (copies = 1: w->copies, copy_item), each reported through cb; stops once the
+   database is out of space (the copies, which come after the runs, count as not attempted). */
+static int run_here(halo_sweep *w, int copies, halo_sweep_cb cb, void *ctx, halo_sweep_progress *p,
+                    halo_err *err) {
+    const halo_sweep_item *items = copies ? w->copies : w->todo;
+    long n = copies ? w->n_copies : w->n_todo, after = copies ? 0 : w->n_copies;
     halo_db *db = NULL;
     int rc = halo_db_new(&db, w->cfg.db_path, HALO_DB_CREATE, err);
-    for (long k = 0; rc == HALO_OK && k < w->n_copies; k++) {
+    for (long k = 0; rc == HALO_OK && k < n; k++) {
+        int inserted = 0;
         halo_err e = {0};
-        int s = copy_item(w, db, &w->copies[k], &e);
-        report_run(cb, ctx, &w->copies[k], s, &e, p);
+        int s =
+            copies ? copy_item(w, db, &items[k], &e) : run_item(w, db, &items[k], &inserted, &e);
+        report_run(cb, ctx, &items[k], s, &e, p);
         if (s != HALO_OK && halo_db_out_of_space(db))
-            rc = stopped_for_space(w, w->n_copies - k - 1, err);
+            rc = stopped_for_space(w, n - k - 1 + after, err);
     }
     halo_db_free(db);
     return rc;
@@ -841,9 +832,9 @@ int halo_sweep_run(halo_sweep *w, int jobs, halo_sweep_cb cb, void *ctx, halo_sw
     halo_sweep_progress p = {.total = w->n_todo + w->n_copies};
     int rc = HALO_OK;
     if (w->n_todo > 0)
-        rc = jobs > 1 ? run_parallel(w, jobs, cb, ctx, &p, err) : run_serial(w, cb, ctx, &p, err);
+        rc = jobs > 1 ? run_parallel(w, jobs, cb, ctx, &p, err) : run_here(w, 0, cb, ctx, &p, err);
     if (rc == HALO_OK && w->n_copies > 0)
-        rc = run_copies(w, cb, ctx, &p, err);
+        rc = run_here(w, 1, cb, ctx, &p, err);
     if (out)
         *out = p;
     return rc;

@@ -22,8 +22,6 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
 before=""
 rounds=5
@@ -53,7 +51,7 @@ run() {
     local out
     out=$("$1" generate -m "$3" -t 0 -n "$4" -p "Once upon a time" --cluster "$2" 2>&1 >/dev/null) ||
         { echo "bench-encryption: generate failed: $out" >&2; exit 1; }
-    sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' <<<"$out" | head -n 1
+    gen_ms <<<"$out" | head -n 1
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

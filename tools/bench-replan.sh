@@ -20,8 +20,6 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
 lossy=$repo/build/dev/tests/udp_lossy
 rounds=3 tokens=48 loss=0.05 after=600 replan=16 model="" tok=""
@@ -73,7 +71,7 @@ run() {
     wait "$rp" 2>/dev/null || true
     rm -f "$tmp/relay.pid"
     local ms n
-    ms=$(sed -n 's/.*tokens\/s (\([0-9.]*\) ms\/token).*/\1/p' "$tmp/$cfg-$r.err")
+    ms=$(gen_ms <"$tmp/$cfg-$r.err")
     n=$(grep -c "re-plan at token" "$tmp/$cfg-$r.err" || true)
     grep "re-plan at token\|scheduled split" "$tmp/$cfg-$r.err" | sed "s/^/#   $cfg round $r: /" >&2 || true
     [ -n "$ms" ] || tail -5 "$tmp/$cfg-$r.err" | sed "s/^/#   $cfg round $r failed: /" >&2

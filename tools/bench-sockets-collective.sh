@@ -32,8 +32,6 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
 halo=$repo/build/dev/app/halo
 rounds=3
 tokens=32
@@ -101,7 +99,7 @@ one() {
     for try in 1 2; do
         if "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" -n "$tokens" -t 0 \
             --threads 1 --cluster "$f" >/dev/null 2>"$tmp/err"; then
-            sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/err"
+            gen_ms <"$tmp/err"
             return
         fi
         { log "$cfg failed (try $try):"; tail -5 "$tmp/err"; } >&2
@@ -115,7 +113,7 @@ one_dllama() { # MODEL_M TOK_T ADDRS
     if timeout 600 "$dllama" inference --model "$1" --tokenizer "$2" --buffer-float-type f32 \
         --nthreads 1 --prompt "Once upon a time" --steps $((tokens + 5)) --temperature 0 \
         --seed 1 --max-seq-len 256 --net-turbo 0 --workers $3 >"$out" 2>&1; then
-        awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out"
+        dllama_ms <"$out"
     else
         { log "dllama failed:"; tail -5 "$out"; } >&2
         echo nan
@@ -186,5 +184,5 @@ for m in "${models[@]}"; do
     bench_model "$name" "$bin" "$tok" "$dm" "$dt" >>"$out"
 done
 cat "$out"
-[ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-collective.sh <"$out"
+[ -z "$write" ] || "$repo/tools/splice-doc.sh" "$write" bench-sockets-collective.sh <"$out"
 exit 0

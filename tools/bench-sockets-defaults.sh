@@ -40,9 +40,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 halo=$repo/build/dev/app/halo
 rounds=5
 tokens=48
@@ -127,8 +125,8 @@ one() {
     done
     [ "$mode" = netns ] && kernel_loss 0
     local ms miss
-    ms=$(sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/err")
-    miss=$(sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p' "$tmp/err")
+    ms=$(gen_ms <"$tmp/err")
+    miss=$(gen_missing <"$tmp/err")
     echo "$ms ${miss:-0}"
 }
 
@@ -151,7 +149,7 @@ one_dllama() {
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
         --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
         --workers "${addrs[@]}" >"$out" 2>&1; then
-        ms=$(awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }' "$out")
+        ms=$(dllama_ms <"$out")
     else
         { log "dllama at loss $loss failed:"; tail -5 "$out"; } >&2
     fi
@@ -272,5 +270,5 @@ if [ -s "$tmp/per-round" ]; then
     sed 's/$/./' "$tmp/per-round" >>"$out"
 fi
 cat "$out"
-[ -z "$write" ] || "$here/splice-doc.sh" "$write" bench-sockets-defaults.sh <"$out"
+[ -z "$write" ] || "$repo/tools/splice-doc.sh" "$write" bench-sockets-defaults.sh <"$out"
 exit 0

@@ -157,7 +157,7 @@ run_t() { # run_t SYSTEM MODEL N ADDRS -> "ms/token [bandwidth-fraction bandwidt
             { echo "key: k.key"; echo "workers: [${addrs// /, }]"; echo "engine: {baseline: dllama}"; } \
                 >"$scratch/c-$n.yaml"
             timeout 900 "${prio[@]}" "$halo" generate -m "$model" -t 0 -n "$tokens" --threads "$tr" \
-                --cluster "$scratch/c-$n.yaml" 2>&1 >/dev/null | sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p'
+                --cluster "$scratch/c-$n.yaml" 2>&1 >/dev/null | gen_ms
         fi
         ;;
     esac

@@ -1,9 +1,26 @@
 # tools/lib.sh: what the measurement scripts in tools/ share (sourced, never run): the help
 # text taken from a script's header comment, the end of their option loops, log lines on
-# stderr named after the script, files made once, and the real-time priority of the systems
-# measured. Defines functions and the variable `tool`; runs nothing.
+# stderr named after the script, the figures read from halo's and distributed-llama's
+# output, files made once, and the real-time priority of the systems measured. Defines
+# functions and the variables `tool` and `repo`; runs nothing.
 
 tool=$(basename "$0" .sh)
+
+# The repository's root: the folder above tools/ (this file's folder).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# gen_ms: the ms/token of a `halo generate` run, read from its stderr on stdin (the X of its
+# line "... tokens/s (X ms/token), ..."); prints nothing when the line is absent.
+gen_ms() { sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p'; }
+
+# gen_missing: the percentage of contributions a cluster's `halo generate` went without, read
+# from its stderr on stdin (the X of "missing (X%)"); prints nothing when absent.
+gen_missing() { sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p'; }
+
+# dllama_ms: distributed-llama's ms/token, read from the output of its `dllama inference` on
+# stdin: the first "ms/tok" figure at or after its "Prediction" line; nothing when absent.
+dllama_ms() { awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); print $3; exit }'; }
 
 # script_help: the script's header comment (line 2 up to its `set -euo` line) without the
 # leading '# '.

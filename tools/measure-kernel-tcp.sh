@@ -63,9 +63,7 @@ usage() {
     exit "${1:-2}"
 }
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 
 quick=0
 bin=${HALO_TCP_PINGPONG-}

@@ -39,9 +39,7 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$here")
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 modes="inproc netns"
 losses="0 0.01 0.02 0.05"
 tokens=""
@@ -115,8 +113,8 @@ gen() {
     netns_in_mode "$1" root "$halo" generate -t 0 -n "$tokens" -p "$prompt" --cluster "$f" \
         >"$tmp/gen.out" 2>"$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
     local ms miss
-    ms=$(sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p' "$tmp/gen.err")
-    miss=$(sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p' "$tmp/gen.err")
+    ms=$(gen_ms <"$tmp/gen.err")
+    miss=$(gen_missing <"$tmp/gen.err")
     echo "$ms $miss"
 }
 
@@ -133,8 +131,7 @@ ppl() {
         printf "%.4f %.2f\n", p, (c > 0 ? 100 * m / c : 0) }' "$tmp/eval.out"
 }
 
-single=$("$halo" generate -t 0 -n "$tokens" -p "$prompt" 2>&1 >/dev/null |
-    sed -n 's/.*(\([0-9.]*\) ms\/token).*/\1/p')
+single=$("$halo" generate -t 0 -n "$tokens" -p "$prompt" 2>&1 >/dev/null | gen_ms)
 single_ppl=$("$halo" eval --max-stories "$stories" --json "$data" |
     sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p')
 

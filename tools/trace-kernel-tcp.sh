@@ -27,15 +27,14 @@ set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$here/netns.sh"
+. "$repo/tools/netns.sh"
 usage() {
     script_help >&2
     exit 2
 }
 iv=1000
 busy=0
-bin=$(dirname "$here")/build/dev/tools/halo_tcp_pingpong
+bin=$repo/build/dev/tools/halo_tcp_pingpong
 while [ $# -gt 0 ]; do
     case "$1" in
     --interval-us) iv=${2:?}; shift ;;
