@@ -385,6 +385,9 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
         }
     }
     r->events = halo_world_events(world);
+    const halo_node_stats *rs = halo_node_get_stats(halo_cluster_node(x->cluster, 0));
+    r->deadline_mean_ms =
+        rs->deadlines ? (double)rs->deadline_sum_ns / 1e6 / (double)rs->deadlines : 0.0;
 }
 
 /* The end of a run whose context x was built (rc: how far it got): the summary and the

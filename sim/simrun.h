@@ -52,6 +52,9 @@ typedef struct halo_sim_result {
     uint64_t share_bytes, pinned_bytes; /* memory plans, all devices: group weights held,
                                            and of those kept in memory (core/memplan.h) */
     uint64_t expected, missing;
+    /* relaxed sync: the mean of the root's first deadlines over the whole run, prompt
+       included, as the socket root reports it ("root sync: mean deadline"); 0 = none armed */
+    double deadline_mean_ms;
     uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
     uint64_t events;  /* simulator events processed */
     uint64_t wall_ns; /* real time the simulation took */

@@ -50,4 +50,7 @@ run 2 --tokens-t 3
 expect "--tokens-t: '3' is not an integer above 3"
 run 2 --tokens-s x --tokens-t 24
 expect "--tokens-s: 'x' is not an integer above 3"
+# What compute_cv is fitted on: deadline or missing, nothing else.
+run 2 --tokens-t 24 --cv-on median
+expect "--cv-on: 'median' is not deadline or missing"
 exit $fail

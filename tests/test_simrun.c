@@ -167,6 +167,39 @@ static void halo_without_loss_is_not_slower_than_strict(void) {
     ASSERT(copies_ms > halo_ms);
 }
 
+/*
+ * deadline_mean_ms: the root's mean first deadline, what the socket root reports as "root
+ * sync: mean deadline" (the ground-truth mirror fits compute_cv on it). Fixed deadlines give
+ * the configured one; adaptive ones grow with the spread of the workers' compute times;
+ * strict sync arms none.
+ */
+static void deadline_mean_follows_the_sync_and_the_compute_spread(void) {
+    halo_scenario *sc = load("scenarios/tiny-loss.yaml", 0);
+    halo_sim_result r;
+    run(sc, 0, &r);
+    ASSERT_NEAR(r.deadline_mean_ms, 20.0, 1e-9); /* deadline_ms: 20, not adaptive */
+    halo_sim_result_free(&r);
+    sc->engine.adaptive_deadline = 1;
+    sc->engine.deadline_min_ns = 0;
+    sc->engine.deadline_max_ns = 0;
+    double mean[2];
+    for (int k = 0; k < 2; k++) {
+        for (int d = 1; d < sc->n_devices; d++)
+            sc->devices[d].profile.compute_cv = k ? 0.5 : 0.0;
+        run(sc, 0, &r);
+        mean[k] = r.deadline_mean_ms;
+        ASSERT(mean[k] > 0);
+        halo_sim_result_free(&r);
+    }
+    ASSERT(mean[1] > mean[0]);
+    sc->engine.policy = HALO_SYNC_POLICY_STRICT;
+    run(sc, 0, &r);
+    ASSERT_EQ(r.deadline_mean_ms, 0.0);
+    halo_sim_result_free(&r);
+    halo_scenario_free(sc);
+}
+
 TEST_MAIN(TEST(same_seed_and_run_give_identical_results), TEST(time_split_adds_up),
+          TEST(deadline_mean_follows_the_sync_and_the_compute_spread),
           TEST(strict_datagram_keeps_every_contribution_under_loss),
           TEST(halo_without_loss_is_not_slower_than_strict))

@@ -117,6 +117,10 @@
 #     self_ms      the system's own ms/token (dllama: Pred+Sync; halo: its summary line),
 #                  mean over runs, a check of the line stamps
 #     engine       the configuration run (no commas)
+#     deadline_ms  halo over sockets with relaxed sync: the root's mean first deadline
+#                  ("root sync: mean deadline", srtt + 4 rttvar of the contributions' delays
+#                  with adaptive deadlines), mean over the runs that printed it; empty
+#                  otherwise (the mirror fits compute_cv on it, tools/mirror-ground-truth.sh)
 #   samples.csv     system,model,loss,nodes,run,idx,ms: every counted token interval
 #   runs.csv        system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,
 #                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
@@ -628,7 +632,7 @@ run_cell() {
     else
         cut -f2- "$o" | grep -E '^[0-9]+$' >"$tmp/text/$sys-$model-$loss-$nodes-$rep" || true
     fi
-    local miss="" self=""
+    local miss="" self="" dl=""
     if [[ "$sys" == dllama* ]]; then
         # Its Prediction line: tokens/s has more digits than its ms/tok.
         self=$(cut -f2- "$o" | sed -n 's/.*tokens\/s: \([0-9.]*\) (.*/\1/p' | tail -n 1 |
@@ -636,6 +640,11 @@ run_cell() {
     else
         self=$(sed -n 's/^halo: .*(\([0-9.]*\) ms\/token).*/\1/p' "$e")
         miss=$(sed -n 's/.*missing (\([0-9.]*\)%).*/\1/p' "$e" | head -n 1)
+        # the root's mean first deadline (relaxed sync), for the mirror's compute_cv
+        dl=$(sed -n 's/^root sync: mean deadline \([0-9.]*\) ms.*/\1/p' "$e" | head -n 1)
+        if [ -n "$dl" ] && awk -v d="$dl" 'BEGIN { exit !(d > 0) }'; then
+            echo "$sys,$model,$loss,$nodes,$rep,$dl" >>"$tmp/deadlines"
+        fi
     fi
     if [ "$status" != ok ]; then
         log "run failed ($status): ${cmd[*]}"
@@ -796,7 +805,8 @@ elapsed=$(($(date +%s) - t_start))
 
 # ==== Summary ====
 csv=$out/ground-truth.csv
-echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine" >"$csv"
+echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine,deadline_ms" >"$csv"
+touch "$tmp/deadlines"
 engine_of() { # engine_of SYSTEM MODEL
     case "$1" in
     dllama) echo "distributed-llama $dllama_rev f32 weights f32 buffer net-turbo 0" ;;
@@ -831,7 +841,9 @@ while IFS=, read -r sys model loss nodes; do
     [ "$drate" = - ] && drate=""
     [ "$miss" = - ] && miss=""
     [ "$self" = - ] && self=""
-    echo "$sys,$model,$loss,$nodes,$nruns,$nfail,$ntok,$mean,$p90,$rmin,$rmax,$drate,$frames,$dropped,$same,$miss,$self,$(engine_of "$sys" "$model")" >>"$csv"
+    dl=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" \
+        '$1 == s && $2 == m && $3 == l && $4 == n { t += $6; k++ } END { if (k) printf "%.4f", t / k }' "$tmp/deadlines")
+    echo "$sys,$model,$loss,$nodes,$nruns,$nfail,$ntok,$mean,$p90,$rmin,$rmax,$drate,$frames,$dropped,$same,$miss,$self,$(engine_of "$sys" "$model"),$dl" >>"$csv"
 done < <(awk -F, 'NR > 1 && !seen[$1 FS $2 FS $3 FS $4]++ { print $1 "," $2 "," $3 "," $4 }' "$runs")
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)

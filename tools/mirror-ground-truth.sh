@@ -28,8 +28,13 @@
 #   geometric mean of the two simulated/measured ratios brought to 1; one cell if only one
 #   was measured). Without such a cell it is left out (every byte at mem_bw_gbps).
 #   Fifth (halo only), compute_cv: the variation of each compute segment's time (log-normal,
-#   seeded), on the share of contributions halo-udp missed on T at 0% loss (the adaptive
-#   deadline gives up on a contribution only when a worker is later than its usual spread),
+#   seeded), on halo-udp's loss-free T cell: on the root's mean first deadline there (the
+#   harness's deadline_ms column, recorded since 2026-12-05: srtt + 4 rttvar of the
+#   contributions' delays, which is what a lost contribution costs), or, for tables without
+#   that column or with --cv-on missing, on the share of contributions it missed (the
+#   adaptive deadline gives up on a contribution only when a worker is later than its usual
+#   spread; one percent of a few hundred contributions, so as uncertain as the cost it
+#   predicts),
 #   with --cv-per-nodes one value per node count measured, used for the T cells of that node
 #   count: the spread grows with the processes sharing the host's cores (0.085 on 2 nodes,
 #   0.325 on 4 in the run of 2026-12-04 21:55), and one width for all made every deadline on
@@ -80,6 +85,8 @@
 #                 mirrored: the 15:52 run's 2-node HALO over UDP cell missed 9% at 0% loss
 #                 from the socket root's deadline bug, which a per-node fit would take for a
 #                 spread of compute times, 3.3)
+#   --cv-on deadline|missing  what compute_cv is fitted on (above; default deadline, the
+#                 missing share where the table has no deadline_ms)
 #   -h, --help    this text
 set -euo pipefail
 # shellcheck source=tools/lib.sh
@@ -91,6 +98,7 @@ cores=2
 build=$repo/build/dev
 fit_only=0
 cv_per_nodes=0
+cv_on=deadline
 tokens_s=""
 tokens_t=""
 gt=""
@@ -104,6 +112,7 @@ while [ $# -gt 0 ]; do
     --tokens-t) tokens_t=${2:?--tokens-t needs a number}; shift ;;
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
+    --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
        gt=$1 ;;
@@ -116,6 +125,7 @@ for f in ground-truth.csv runs.csv samples.csv; do
 done
 case "$runs" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --runs: '$runs' is not a positive integer" >&2; exit 2 ;; esac
 case "$cores" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --cores: '$cores' is not a positive integer" >&2; exit 2 ;; esac
+case "$cv_on" in deadline|missing) ;; *) echo "mirror-ground-truth: --cv-on: '$cv_on' is not deadline or missing" >&2; exit 2 ;; esac
 # The harness's token counts, from the line each table it writes starts with; a table's count
 # for a model counts only if the table has rows of that model.
 harness_tokens() { # MODEL: the distinct counts of MODEL's runs, "N FILE" per line
@@ -275,6 +285,23 @@ at_cv() {
         END { printf "%.9g", v["\"expected\""] ? 100 * v["\"missing\""] / v["\"expected\""] : 0 }'
 }
 
+# gt_column COLUMN NODES: the loss-free halo-udp T cell's COLUMN of ground-truth.csv (by name;
+# nothing when the column or the cell is not there: tables before 2026-12-05 have no deadline_ms)
+gt_column() {
+    awk -F, -v col="$1" -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $c["system"] == "halo-udp" && $c["model"] == "T" && $c["loss"] + 0 == 0 && $c["nodes"] == n {
+            if (col in c) print $c[col]; exit }' "$gt/ground-truth.csv"
+}
+
+# at_cv_dl COMPUTE_CV: halo-udp's simulated mean first deadline (ms) on T at 0% loss with
+# $cv_nodes nodes (each run's "deadline_mean_ms", averaged over the runs)
+at_cv_dl() {
+    scenario fit halo-udp T "$cv_nodes" 0 "$bw" "$ov" "$cv_eng" "$runs" "$hus" "$st" "$1" >"$tmp/fit.yaml"
+    "$halo" sim --json "$tmp/fit.yaml" | awk '{ while (match($0, /"deadline_mean_ms": [0-9.e+-]+/)) {
+            split(substr($0, RSTART, RLENGTH), kv, ": "); s += kv[2]; k++; $0 = substr($0, RSTART + RLENGTH) } }
+        END { printf "%.9g", k ? s / k : 0 }'
+}
+
 # measured2 SYSTEM: the loss-free S cell with 2 nodes, or nothing
 measured2() { awk -F, -v s="$1" '$1 == s && $2 == "S" && $4 == 2 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
 
@@ -316,6 +343,7 @@ fit() {
     cv=0
     [ "$sys" = halo ] || return 0
     cvn=()
+    cv_by=()
     # one compute_cv per node count with a loss-free halo-udp T cell: the spread of compute
     # times depends on how many processes share the host's cores (2026-12-04: 0.1 gives the
     # 2-node cell's misses, 0.32 the 4-node cell's, and 0.32 on 2 nodes made every adaptive
@@ -338,19 +366,27 @@ fit() {
         # count; the largest node count's value stands for node counts without such a cell.
         [ -n "$udp_nodes" ] || { [ $round = 2 ] || log "halo: no loss-free T cell of halo-udp; compute_cv stays 0"; }
         for cv_nodes in $udp_nodes; do
-            cv_miss=$(awk -F, -v n="$cv_nodes" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-                $c["system"] == "halo-udp" && $c["model"] == "T" && $c["loss"] + 0 == 0 && $c["nodes"] == n {
-                    if ("missing_pct" in c) print $c["missing_pct"]; exit }' "$gt/ground-truth.csv")
+            cv_miss=$(gt_column missing_pct "$cv_nodes")
+            cv_dl=$(gt_column deadline_ms "$cv_nodes")
             cv_eng=$(awk -F, -v n="$cv_nodes" '$1 == "halo-udp" && $2 == "T" && $3 + 0 == 0 && $4 == n { print $6; exit }' "$tmp/cells")
-            if [ -z "$cv_miss" ] || awk -v m="$cv_miss" 'BEGIN { exit !(m <= 0) }'; then
+            if [ -n "$cv_dl" ] && [ "$cv_on" = deadline ]; then
+                # on the root's mean deadline: what a lost contribution costs
+                if awk -v a="$(at_cv_dl 0.001)" -v m="$cv_dl" 'BEGIN { exit !(a >= m) }'; then
+                    cvn[$cv_nodes]=0
+                else
+                    cvn[$cv_nodes]=$(bisect up 0.001 5 "$cv_dl" at_cv_dl)
+                fi
+                cv_by[$cv_nodes]="mean deadline $cv_dl ms"
+            elif [ -z "$cv_miss" ] || awk -v m="$cv_miss" 'BEGIN { exit !(m <= 0) }'; then
                 cvn[$cv_nodes]=0
             elif awk -v a="$(at_cv 0.001)" -v m="$cv_miss" 'BEGIN { exit !(a >= m) }'; then
                 cvn[$cv_nodes]=0
             else
                 cvn[$cv_nodes]=$(bisect up 0.001 5 "$cv_miss" at_cv)
             fi
+            [ -n "${cv_by[$cv_nodes]:-}" ] || cv_by[$cv_nodes]="missing share ${cv_miss:-none}%"
             cv=${cvn[$cv_nodes]}
-            [ $round = 1 ] || log "halo: compute_cv ${cvn[$cv_nodes]} on T with $cv_nodes nodes (halo-udp at 0%: ${cv_miss:-none}% missing)"
+            [ $round = 1 ] || log "halo: compute_cv ${cvn[$cv_nodes]} on T with $cv_nodes nodes (halo-udp at 0%: ${cv_miss:-none}% missing, mean deadline ${cv_dl:-not recorded} ms; fitted on its ${cv_by[$cv_nodes]})"
         done
     done
     log "halo: strided_bw_gbps $st (halo-strict T 2 and 4 nodes), compute_cv $cv (the largest node count's, for node counts without a halo-udp cell)"
@@ -370,11 +406,15 @@ if fit halo halo-strict; then
     for n in $(printf '%s\n' "${!cvn[@]}" | sort -n); do
         cv_list+="${cv_list:+, }${cvn[$n]} ($n nodes)"
     done
+    cv_what=""
+    for n in $(printf '%s\n' "${!cv_by[@]}" | sort -n); do
+        cv_what+="${cv_what:+, }${cv_by[$n]} on $n nodes"
+    done
     if [ "$cv_per_nodes" = 1 ]; then
         [ -z "$cv_list" ] || fam_cv[halo]=$cv_list
-        fam_on[halo]+=", halo-strict T 2 and 4 nodes at 0% (strided_bw_gbps), halo-udp T at 0% on each node count: missing share (compute_cv)"
+        fam_on[halo]+=", halo-strict T 2 and 4 nodes at 0% (strided_bw_gbps), halo-udp T at 0% on each node count: ${cv_what:-none} (compute_cv)"
     else
-        fam_on[halo]+=", halo-strict T 2 and 4 nodes at 0% (strided_bw_gbps), halo-udp T $cv_nodes nodes at 0%: missing share (compute_cv)"
+        fam_on[halo]+=", halo-strict T 2 and 4 nodes at 0% (strided_bw_gbps), halo-udp T $cv_nodes nodes at 0%: ${cv_what:-none} (compute_cv)"
     fi
 fi
 if fit dllama dllama; then
