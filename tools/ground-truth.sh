@@ -824,23 +824,7 @@ while IFS=, read -r sys model loss nodes; do
         [ -s "$ref" ] && cmp -s "$f" "$ref" && same=$((same + 1))
     done
     [ -s "$ref" ] && same="$same/$nr" || same="-"
-    stats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" \
-        'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { print $7 }' "$samples" | sort -g |
-        awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "0 - -"; exit }
-             k = int(0.9 * NR); if (k < 0.9 * NR) k++; printf "%d %.4f %.4f\n", NR, s / NR, v[k] }')
-    runstats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
-        NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++
-            if (mn == "" || $7 < mn) mn = $7; if (mx == "" || $7 > mx) mx = $7
-            fr += $8; dr += $9; if ($10 != "") { ms += $10; nm++ } if ($11 != "") { ss += $11; ns++ }
-            if ($13 != "ok") nf++ }
-        END { printf "%d %d %.4f %.4f %d %d %s %s %s\n", r, nf, mn, mx, fr, dr,
-              (fr > 0 && l > 0 ? sprintf("%.4f", dr / fr) : "-"), (nm ? sprintf("%.2f", ms / nm) : "-"),
-              (ns ? sprintf("%.3f", ss / ns) : "-") }' "$runs")
-    read -r ntok mean p90 <<<"$stats"
-    read -r nruns nfail rmin rmax frames dropped drate miss self <<<"$runstats"
-    [ "$drate" = - ] && drate=""
-    [ "$miss" = - ] && miss=""
-    [ "$self" = - ] && self=""
+    gt_cell_stats "$samples" "$runs" "$sys" "$model" "$loss" "$nodes"
     dl=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" \
         '$1 == s && $2 == m && $3 == l && $4 == n { t += $6; k++ } END { if (k) printf "%.4f", t / k }' "$tmp/deadlines")
     echo "$sys,$model,$loss,$nodes,$nruns,$nfail,$ntok,$mean,$p90,$rmin,$rmax,$drate,$frames,$dropped,$same,$miss,$self,$(engine_of "$sys" "$model"),$dl" >>"$csv"

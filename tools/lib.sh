@@ -119,3 +119,32 @@ bench_cleanup() {
     if declare -F cleanup_more >/dev/null; then cleanup_more; fi
     rm -rf "$tmp"
 }
+
+# gt_cell_stats SAMPLES RUNS SYSTEM MODEL LOSS NODES: one cell of tools/ground-truth.sh's
+# output from its samples.csv and runs.csv, into the caller's variables: ntok, mean, p90 (of
+# the token intervals; p90 nearest rank), nruns, nfail (status not ok), rmin, rmax (run means),
+# frames, dropped (summed), drate (dropped / frames, at loss > 0), miss, self (means over the
+# runs that have one); drate, miss and self are empty when there is no value. Used by the
+# harness and by merge-ground-truth.sh, so that a merged cell is computed as the harness does.
+gt_cell_stats() {
+    local stats runstats
+    stats=$(awk -F, -v s="$3" -v m="$4" -v l="$5" -v n="$6" \
+        'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { print $7 }' "$1" | sort -g |
+        awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "0 - -"; exit }
+             k = int(0.9 * NR); if (k < 0.9 * NR) k++; printf "%d %.4f %.4f\n", NR, s / NR, v[k] }')
+    runstats=$(awk -F, -v s="$3" -v m="$4" -v l="$5" -v n="$6" '
+        NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++
+            if (mn == "" || $7 < mn) mn = $7; if (mx == "" || $7 > mx) mx = $7
+            fr += $8; dr += $9; if ($10 != "") { ms += $10; nm++ } if ($11 != "") { ss += $11; ns++ }
+            if ($13 != "ok") nf++ }
+        END { printf "%d %d %.4f %.4f %d %d %s %s %s\n", r, nf, mn, mx, fr, dr,
+              (fr > 0 && l > 0 ? sprintf("%.4f", dr / fr) : "-"), (nm ? sprintf("%.2f", ms / nm) : "-"),
+              (ns ? sprintf("%.3f", ss / ns) : "-") }' "$2")
+    # shellcheck disable=SC2034 # the caller's variables
+    read -r ntok mean p90 <<<"$stats"
+    # shellcheck disable=SC2034
+    read -r nruns nfail rmin rmax frames dropped drate miss self <<<"$runstats"
+    [ "$drate" != - ] || drate=""
+    [ "$miss" != - ] || miss=""
+    [ "$self" != - ] || self=""
+}

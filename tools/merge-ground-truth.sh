@@ -16,6 +16,8 @@
 # counts they state (and refuses folders whose counts disagree). OUT must not exist.
 # Exit 2 on a bad argument, a missing or unreadable file, or CSV headers that differ.
 set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() { echo "usage: tools/merge-ground-truth.sh OUT DIR1 DIR2 ... (--help)" >&2; exit 2; }
 case "${1:-}" in
@@ -97,23 +99,7 @@ grep -q ',deadline_ms$' <(for d in "$@"; do head -n 1 "$d/ground-truth.csv"; don
     echo "$gt_head$([ $has_dl = 1 ] && echo ,deadline_ms)"
     awk -F, 'NR > 1 && !seen[$1 FS $2 FS $3 FS $4]++ { print $1 "," $2 "," $3 "," $4 }' "$tmp/out/runs.csv" |
         while IFS=, read -r sys model loss nodes; do
-            stats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" \
-                'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { print $7 }' "$tmp/out/samples.csv" | sort -g |
-                awk '{ v[NR] = $1; s += $1 } END { if (NR == 0) { print "0 - -"; exit }
-                     k = int(0.9 * NR); if (k < 0.9 * NR) k++; printf "%d %.4f %.4f\n", NR, s / NR, v[k] }')
-            runstats=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
-                NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++
-                    if (mn == "" || $7 < mn) mn = $7; if (mx == "" || $7 > mx) mx = $7
-                    fr += $8; dr += $9; if ($10 != "") { ms += $10; nm++ } if ($11 != "") { ss += $11; ns++ }
-                    if ($13 != "ok") nf++ }
-                END { printf "%d %d %.4f %.4f %d %d %s %s %s\n", r, nf, mn, mx, fr, dr,
-                      (fr > 0 && l > 0 ? sprintf("%.4f", dr / fr) : "-"), (nm ? sprintf("%.2f", ms / nm) : "-"),
-                      (ns ? sprintf("%.3f", ss / ns) : "-") }' "$tmp/out/runs.csv")
-            read -r ntok mean p90 <<<"$stats"
-            read -r nruns nfail rmin rmax frames dropped drate miss self <<<"$runstats"
-            [ "$drate" = - ] && drate=""
-            [ "$miss" = - ] && miss=""
-            [ "$self" = - ] && self=""
+            gt_cell_stats "$tmp/out/samples.csv" "$tmp/out/runs.csv" "$sys" "$model" "$loss" "$nodes"
             # same_text, engine and deadline_ms from the folders' rows of this cell
             same=$(awk -F, -v s="$sys" -v m="$model" -v l="$loss" -v n="$nodes" '
                 $2 == s && $3 == m && $4 == l && $5 == n && $8 { a += $6; b += $7; t = 1 }
