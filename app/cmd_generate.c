@@ -20,6 +20,7 @@ typedef struct gen_opts {
     float temp, top_p;
     uint64_t seed;
     int ids;
+    int ignore_eos;
     halo_runner_opts engine;
 } gen_opts;
 
@@ -44,6 +45,9 @@ static int parse(int argc, char **argv, gen_opts *o) {
         HALO_CLI_OPT_U64("seed", 's', &o->seed, "S", "sampling seed (default 42)"),
         HALO_CLI_OPT_THREADS(&o->threads),
         HALO_CLI_OPT_FLAG("ids", 0, &o->ids, "print token ids, one per line, instead of text"),
+        HALO_CLI_OPT_FLAG("ignore-eos", 0, &o->ignore_eos,
+                          "go on past BOS and EOS tokens: always N tokens (timing runs\nthat must "
+                          "all decode as many positions)"),
         HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
@@ -52,8 +56,8 @@ static int parse(int argc, char **argv, gen_opts *o) {
         .about = "Generates text on this machine. With no options it runs the bundled model\n"
                  "(stories260K) from an empty prompt.\n",
         .opts = opts,
-        .after = "Generation stops early at a BOS or EOS token. The decode speed (and a "
-                 "cluster's\nmetrics) go to stderr.\n"};
+        .after = "Generation stops early at a BOS or EOS token (unless --ignore-eos). The "
+                 "decode\nspeed (and a cluster's metrics) go to stderr.\n"};
     halo_runner_add_options(&o->engine, &spec, 1);
     return halo_cli_parse_or_exit(&spec, argc, argv);
 }
@@ -124,7 +128,7 @@ int halo_cmd_generate(int argc, char **argv) {
             next = prompt[pos + 1];
         } else {
             next = halo_sampler_sample(sampler, logits);
-            if (next == HALO_TOKEN_BOS || next == HALO_TOKEN_EOS)
+            if (!o.ignore_eos && (next == HALO_TOKEN_BOS || next == HALO_TOKEN_EOS))
                 break;
             generated++;
             if (o.ids) {

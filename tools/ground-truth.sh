@@ -568,8 +568,10 @@ run_cell() {
         # The weights stream to the workers at start: for T, arm the loss at the first token.
         [ "$model" = T ] && [ "$nodes" -gt 1 ] && arm=1
     else
+        # --ignore-eos: every run decodes the positions asked for, as distributed-llama's
+        # inference mode does (a cluster that misses contributions can meet an EOS early)
         cmd=("$halo" generate -m "$(model_bin "$model")" -z "$(model_tok "$model")" -t 0
-            -n "$n" --threads 1 --ids)
+            -n "$n" --threads 1 --ids --ignore-eos)
         [ "$nodes" -gt 1 ] && cmd+=(--cluster "$(cluster_file "$model" "$sys" "$nodes")")
     fi
     local tag="$sys-$model-$loss-$nodes-$rep"
