@@ -605,22 +605,30 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_NEAR(halo_loss_mean(k), 0.02, 1e-9);
     halo_scenario_free(s);
 
-    expect_fail(HEAD "engine: {collective: ring}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "bad.yaml:6: engine.collective: 'ring' is not one of star, mesh", NULL);
-    expect_fail(HEAD "engine: {sync: relaxed, collective: mesh}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "engine.collective: mesh needs sync: strict", NULL);
-    expect_fail(HEAD "engine: {tcp: {tick_ms: 1000}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "engine.tcp.tick_ms: 1000 is not in [0, 100]", NULL);
-    expect_fail(HEAD "engine: {tcp: {quickack: yes}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "engine.tcp.quickack: expected true or false", NULL);
-    expect_fail(HEAD "engine: {tcp: {cc: vegas}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "bad.yaml:6: engine.tcp.cc: 'vegas' is not one of cubic, reno", NULL);
-    expect_fail(HEAD "engine: {tcp: {comp_sack_nr: 256}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "bad.yaml:6: engine.tcp.comp_sack_nr: 256 is not in [0, 255]", NULL);
-    expect_fail(HEAD "engine: {tcp: {rx_batch_us: -1}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "bad.yaml:6: engine.tcp.rx_batch_us: -1 is not in", NULL);
-    expect_fail(HEAD "engine: {tcp: {slow_start_after_idle: 2}}\n" WORKLOAD, HALO_ERR_FORMAT,
-                "engine.tcp.slow_start_after_idle: expected true or false", NULL);
+    /* Bad values of the engine keys, each named with its key (and file:line where given). */
+    static const struct {
+        const char *text, *want;
+    } bad_engine[] = {
+        {HEAD "engine: {collective: ring}\n" WORKLOAD,
+         "bad.yaml:6: engine.collective: 'ring' is not one of star, mesh"},
+        {HEAD "engine: {sync: relaxed, collective: mesh}\n" WORKLOAD,
+         "engine.collective: mesh needs sync: strict"},
+        {HEAD "engine: {tcp: {tick_ms: 1000}}\n" WORKLOAD,
+         "engine.tcp.tick_ms: 1000 is not in [0, 100]"},
+        {HEAD "engine: {tcp: {quickack: yes}}\n" WORKLOAD,
+         "engine.tcp.quickack: expected true or false"},
+        {HEAD "engine: {tcp: {cc: vegas}}\n" WORKLOAD,
+         "bad.yaml:6: engine.tcp.cc: 'vegas' is not one of cubic, reno"},
+        {HEAD "engine: {tcp: {comp_sack_nr: 256}}\n" WORKLOAD,
+         "bad.yaml:6: engine.tcp.comp_sack_nr: 256 is not in [0, 255]"},
+        {HEAD "engine: {tcp: {rx_batch_us: -1}}\n" WORKLOAD,
+         "bad.yaml:6: engine.tcp.rx_batch_us: -1 is not in"},
+        {HEAD "engine: {tcp: {slow_start_after_idle: 2}}\n" WORKLOAD,
+         "engine.tcp.slow_start_after_idle: expected true or false"},
+    };
+
+    for (size_t i = 0; i < sizeof bad_engine / sizeof bad_engine[0]; i++)
+        expect_fail(bad_engine[i].text, HALO_ERR_FORMAT, bad_engine[i].want, NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, send_us: -1}\n"
                 "    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT, "bad.yaml:3: devices[0].profile.send_us: -1 is not in", NULL);
