@@ -478,8 +478,8 @@ static int send_msg(halo_node *n, const halo_msg *m, const uint16_t *gids, const
 /* Sends message m (header, groups, values) to every device but this one, in device order:
    encoded once, then re-addressed for each further device (the same bytes halo_wire_encode
    gives each; issue 15: the mesh's broadcasts cost one encoding, not one per peer). */
-static int send_to_peers(halo_node *n, halo_msg *m, const uint16_t *gids, const float *values,
-                         halo_err *err) {
+static int send_to_peers_now(halo_node *n, halo_msg *m, const uint16_t *gids, const float *values,
+                             halo_err *err) {
     int first = 1;
     for (int d = 0; d < n->n_devices; d++) {
         if (d == n->idx)
@@ -500,6 +500,15 @@ static int send_to_peers(halo_node *n, halo_msg *m, const uint16_t *gids, const 
         n->stats.bytes_sent += n->tx_len;
     }
     return HALO_OK;
+}
+
+/* send_to_peers_now as one batch (halo_transport_batch): every peer woken at once. */
+static int send_to_peers(halo_node *n, halo_msg *m, const uint16_t *gids, const float *values,
+                         halo_err *err) {
+    halo_transport_batch(n->t, n->idx, 1);
+    int rc = send_to_peers_now(n, m, gids, values, err);
+    halo_transport_batch(n->t, n->idx, 0);
+    return rc;
 }
 
 /* ==== Worker ==== */
@@ -904,6 +913,32 @@ static void collect_groups(halo_node *n) {
     n->dev_start[0] = 0;
 }
 
+/* Root: sends a block's activation to every device that holds groups of it (with copies
+   where they pay); *waiting = 1 when there is any. */
+static int send_activations(halo_node *n, int *waiting, halo_err *err) {
+    for (int d = 1; d < n->n_devices; d++) {
+        if (n->dev_start[d + 1] == n->dev_start[d])
+            continue;
+        int copies = copies_for(n, d);
+        /* slow_safe: extra copies only to a device whose exchanges have failed lately (on a
+           clean link they are pure cost: messages, wake-ups and answers from the cache) */
+        if (n->trouble && n->trouble[d] < 256)
+            copies = 1;
+        /* slow_safe: with copies, the device answers twice too (the answer direction loses
+           as often as the request direction) */
+        int flags = copies > 1 && n->sync.slow_safe ? HALO_WIRE_ANSWER_TWICE : 0;
+        if (n->single)
+            n->single[d] = copies == 1 ? PROBE_ONE_COPY : 0;
+        for (int k = 0; k < copies; k++) {
+            int rc = send_activation(n, d, flags, err);
+            if (rc != HALO_OK)
+                return rc;
+        }
+        *waiting = 1;
+    }
+    return HALO_OK;
+}
+
 static int begin_sync(halo_node *n, halo_err *err) {
     if (n->numerics) {
         const float *norm = n->phase == HALO_PHASE_ATTN ? n->w->rms_att : n->w->rms_ffn;
@@ -949,32 +984,17 @@ static int begin_sync(halo_node *n, halo_err *err) {
     n->deadline_passed = 0;
     n->sync_seq++;
     int waiting = 0;
-    for (int d = 1; d < n->n_devices; d++) {
-        if (n->dev_start[d + 1] == n->dev_start[d])
-            continue;
-        int copies = copies_for(n, d);
-        /* slow_safe: extra copies only to a device whose exchanges have failed lately (on a
-           clean link they are pure cost: messages, wake-ups and answers from the cache) */
-        if (n->trouble && n->trouble[d] < 256)
-            copies = 1;
-        /* slow_safe: with copies, the device answers twice too (the answer direction loses
-           as often as the request direction) */
-        int flags = copies > 1 && n->sync.slow_safe ? HALO_WIRE_ANSWER_TWICE : 0;
-        if (n->single)
-            n->single[d] = copies == 1 ? PROBE_ONE_COPY : 0;
-        for (int k = 0; k < copies; k++) {
-            int rc = send_activation(n, d, flags, err);
-            if (rc != HALO_OK)
-                return rc;
-        }
-        waiting = 1;
-    }
+    halo_transport_batch(n->t, 0, 1);
+    int rc = send_activations(n, &waiting, err);
+    halo_transport_batch(n->t, 0, 0);
+    if (rc != HALO_OK)
+        return rc;
     n->sync_start_ns = n->t->ops->now_ns(n->t, 0);
     if (waiting && n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
         n->deadline_ns = sync_deadline(n);
         n->stats.deadline_sum_ns += n->deadline_ns;
         n->stats.deadlines++;
-        int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
+        rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
         n->deadline_armed = 1;
@@ -1401,18 +1421,20 @@ static int classifier_start(halo_node *n, halo_err *err) {
     n->mesh_slices = 0;
     n->cls_rounds = 0;
     memset(n->received, 0, (size_t)n->n_devices);
-    for (int d = 1; d < n->n_devices; d++) {
-        int rc = send_classify(n, d, err);
-        if (rc != HALO_OK)
-            return rc;
-    }
+    halo_transport_batch(n->t, 0, 1);
+    int rc = HALO_OK;
+    for (int d = 1; d < n->n_devices && rc == HALO_OK; d++)
+        rc = send_classify(n, d, err);
+    halo_transport_batch(n->t, 0, 0);
+    if (rc != HALO_OK)
+        return rc;
     if (n->sync.policy == HALO_SYNC_POLICY_RELAXED) {
         /* a slice is a few blocks' work: four times the last block's deadline, then doubling */
         uint64_t dl = 4 * (n->deadline_ns ? n->deadline_ns : n->sync.deadline_ns);
         if (n->sync.deadline_max_ns && dl > n->sync.deadline_max_ns)
             dl = n->sync.deadline_max_ns;
         n->deadline_ns = dl;
-        int rc = n->t->ops->schedule(n->t, 0, dl, on_deadline, n, &n->deadline_id, err);
+        rc = n->t->ops->schedule(n->t, 0, dl, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
         n->deadline_armed = 1;

@@ -93,6 +93,15 @@ typedef struct halo_transport_ops {
      */
     void (*trace)(halo_transport *t, int node, const char *what, uint64_t start_ns, uint64_t end_ns,
                   int instant, int64_t arg);
+    /*
+     * Optional (NULL: every send leaves when it is made; use halo_transport_batch): with
+     * `on`, the sends `node` makes next may be held back until the call with !on, which
+     * puts them all on the wire at once. A node sending to several peers in a row brackets
+     * the sends with it: over real sockets one system call then wakes every peer, so the
+     * first peer woken cannot take the sender's CPU before the others are sent to (issue 15).
+     * It never changes what is delivered, nor the order of frames to one peer.
+     */
+    void (*batch)(halo_transport *t, int node, int on);
 } halo_transport_ops;
 
 struct halo_transport {
@@ -115,6 +124,12 @@ static inline void halo_transport_trace(halo_transport *t, int node, const char 
                                         int64_t arg) {
     if (t->ops->trace)
         t->ops->trace(t, node, what, start_ns, end_ns, instant, arg);
+}
+
+/* ops->batch when the world has it; nothing otherwise. */
+static inline void halo_transport_batch(halo_transport *t, int node, int on) {
+    if (t->ops->batch)
+        t->ops->batch(t, node, on);
 }
 
 /* Destroys `t`; NULL is a no-op. */

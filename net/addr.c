@@ -233,3 +233,22 @@ int halo_net_addr_accept(int *fd, int listen_fd, halo_err *err) {
         *fd = s;
     return rc;
 }
+
+size_t halo_net_addr_path_payload(const halo_net_addr *a) {
+    if (!a->len)
+        return 0;
+    int v6 = a->ss.ss_family == AF_INET6;
+    int s = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return 0;
+    int mtu = 0;
+    socklen_t len = sizeof mtu;
+    int ok = connect(s, (const struct sockaddr *)&a->ss, a->len) == 0 &&
+             getsockopt(s, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len) == 0;
+    (void)close(s);
+    size_t headers = v6 ? 40 + 8 : 20 + 8;
+    if (!ok || mtu <= 0 || (size_t)mtu <= headers)
+        return 0;
+    size_t payload = (size_t)mtu - headers;
+    return payload < 65507 ? payload : 65507;
+}

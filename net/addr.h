@@ -79,4 +79,12 @@ int halo_net_addr_connect(int *fd, int *in_progress, const halo_net_addr *a, hal
  */
 int halo_net_addr_accept(int *fd, int listen_fd, halo_err *err);
 
+/*
+ * The largest UDP payload one datagram to `a` carries without IP fragmentation: the MTU of
+ * the kernel's route to `a` (IP_MTU or IPV6_MTU of a datagram socket connected to it, no
+ * packet sent) less the IP and UDP headers, at most 65507; 0 when it cannot be found.
+ * Loopback gives 65507, an Ethernet route 1472 (IPv4) or 1452 (IPv6).
+ */
+size_t halo_net_addr_path_payload(const halo_net_addr *a);
+
 #endif /* HALO_NET_ADDR_H */

@@ -5,7 +5,7 @@
  * queue), and the ppoll loop that runs timers and sockets. Frames themselves are
  * net/frame.c's; sockets are made by net/addr.c.
  */
-#define _GNU_SOURCE /* ppoll */
+#define _GNU_SOURCE /* ppoll, sendmmsg */
 
 #include "net/transport.h"
 
@@ -30,16 +30,18 @@ enum {
     EV_RELEASE = 3, /* a frame held by the loss layer goes out */
 };
 
-#define TCP_FRAG_BYTES        60000u
-#define TCP_OUT_LIMIT         (64u << 20) /* a peer that stops reading is cut off */
-#define REFUSAL_GAP_NS        100000000ull
-#define RX_BURST              64
-#define RX_CONN_BUDGET        (256u << 10) /* bytes read from one connection per poll round */
-#define RX_STRANGER_BUDGET    (64u << 10)  /* bytes read from all unauthenticated ones, per round */
-#define DEFAULT_MAX_CONNS     64
-#define DEFAULT_PREAUTH_NS    2000000000ull
-#define ACCEPT_BACKOFF_MIN_NS 10000000ull   /* 10 ms */
-#define ACCEPT_BACKOFF_MAX_NS 1000000000ull /* 1 s */
+#define TCP_FRAG_BYTES         60000u
+#define TCP_OUT_LIMIT          (64u << 20) /* a peer that stops reading is cut off */
+#define REFUSAL_GAP_NS         100000000ull
+#define RX_BURST               64
+#define RX_CONN_BUDGET         (256u << 10) /* bytes read from one connection per poll round */
+#define RX_STRANGER_BUDGET     (64u << 10) /* bytes read from all unauthenticated ones, per round */
+#define DEFAULT_MAX_CONNS      64
+#define MIN_DATAGRAM_BYTES     256u  /* the smallest mtu a cluster may set */
+#define DEFAULT_DATAGRAM_BYTES 1400u /* mtu 0 when the route's MTU cannot be found */
+#define DEFAULT_PREAUTH_NS     2000000000ull
+#define ACCEPT_BACKOFF_MIN_NS  10000000ull   /* 10 ms */
+#define ACCEPT_BACKOFF_MAX_NS  1000000000ull /* 1 s */
 #define RESTART_GAP                                                    \
     (1u << 20) /* a jump in a link's sequence numbers beyond this is a \
                   restarted sender, not a loss */
@@ -110,8 +112,14 @@ typedef struct peer {
     /* local */
     halo_recv_fn recv;
     void *recv_ctx;
-    int ep; /* endpoint index of a local node, -1 otherwise */
+    int ep;            /* endpoint index of a local node, -1 otherwise */
+    size_t frag_bytes; /* UDP: payload bytes of one frame to this node (peer_frag); 0 = not
+                          found yet for its address */
 } peer;
+
+enum {
+    NET_BATCH_MAX = 32
+}; /* frames in one batch; a fuller batch is sent and a new one begun */
 
 typedef struct net {
     halo_transport base;
@@ -144,6 +152,15 @@ typedef struct net {
     size_t pcap;
     uint64_t last_poll_ns; /* now_ns when the sockets were last read */
     uint64_t rx_at_ns;     /* arrival (kernel timestamp) of the datagram being read, or 0 */
+    /* UDP frames held back between ops->batch(on) and ops->batch(off), or while one message's
+       frames are sealed, then sent by one sendmmsg per endpoint (issue 15: fewer system
+       calls, and every peer of a broadcast woken before the first can take the sender's CPU) */
+    int batching;
+    int n_batch;
+    unsigned char *batch_buf; /* NET_BATCH_MAX frames of HALO_NET_MAX_FRAME_BYTES, lazily */
+    int batch_ep[NET_BATCH_MAX];
+    struct iovec batch_iov[NET_BATCH_MAX];
+    struct mmsghdr batch_msg[NET_BATCH_MAX];
 } net;
 
 static net *as_net(halo_transport *t) {
@@ -263,11 +280,81 @@ static conn *tcp_route(net *n, int ep_idx, int dst) {
     return c;
 }
 
+/* Sends the batch: one sendmmsg per run of frames from one endpoint (a frame the kernel
+   refuses is counted as a failed send and the rest go on). */
+static void batch_flush(net *n) {
+    int i = 0;
+    while (i < n->n_batch) {
+        int e = n->batch_ep[i], run = 1;
+        while (i + run < n->n_batch && n->batch_ep[i + run] == e)
+            run++;
+        int sent = sendmmsg(n->eps[e].fd, &n->batch_msg[i], (unsigned)run, 0);
+        if (sent <= 0) {
+            if (sent < 0 && errno == EINTR)
+                continue;
+            n->stats.send_failures++;
+            sent = 1; /* the frame at i failed: go on after it */
+        } else {
+            for (int k = 0; k < sent; k++) {
+                n->stats.frames_sent++;
+                n->stats.bytes_sent += n->batch_iov[i + k].iov_len;
+            }
+        }
+        i += sent;
+    }
+    n->n_batch = 0;
+}
+
+/* Holds a sealed UDP frame for the batch (sending a full batch first); 0 when it cannot be
+   held (no memory for the batch: the caller sends it at once). */
+static int batch_add(net *n, int ep_idx, int dst, const unsigned char *f, size_t len) {
+    peer *p = &n->peers[dst];
+    if (!n->batch_buf) {
+        n->batch_buf = malloc((size_t)NET_BATCH_MAX * HALO_NET_MAX_FRAME_BYTES);
+        if (!n->batch_buf)
+            return 0;
+    }
+    if (n->n_batch == NET_BATCH_MAX)
+        batch_flush(n);
+    int i = n->n_batch++;
+    unsigned char *slot = n->batch_buf + (size_t)i * HALO_NET_MAX_FRAME_BYTES;
+    memcpy(slot, f, len);
+    n->batch_ep[i] = ep_idx;
+    n->batch_iov[i] = (struct iovec){.iov_base = slot, .iov_len = len};
+    n->batch_msg[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &p->addr.ss,
+                                                   .msg_namelen = p->addr.len,
+                                                   .msg_iov = &n->batch_iov[i],
+                                                   .msg_iovlen = 1}};
+    return 1;
+}
+
+/* Holds UDP frames from on to the matching off (calls nest), then sends them. */
+static void batch_begin(net *n) {
+    if (n->kind == HALO_NET_KIND_UDP)
+        n->batching++;
+}
+
+static void batch_end(net *n) {
+    if (n->kind == HALO_NET_KIND_UDP && n->batching > 0 && --n->batching == 0)
+        batch_flush(n);
+}
+
+/* ops->batch: UDP frames wait between on and off; TCP writes at once. */
+static void net_batch(halo_transport *t, int node, int on) {
+    (void)node;
+    if (on)
+        batch_begin(as_net(t));
+    else
+        batch_end(as_net(t));
+}
+
 /* Puts one sealed frame on the wire (no loss layer). */
 static void emit(net *n, int ep_idx, int dst, const unsigned char *f, size_t len) {
     endpoint *ep = &n->eps[ep_idx];
     if (n->kind == HALO_NET_KIND_UDP) {
         const peer *p = &n->peers[dst];
+        if (p->addr.len && n->batching && batch_add(n, ep_idx, dst, f, len))
+            return; /* counted when the batch is sent */
         if (!p->addr.len ||
             sendto(ep->fd, f, len, 0, (const struct sockaddr *)&p->addr.ss, p->addr.len) < 0) {
             n->stats.send_failures++;
@@ -361,6 +448,22 @@ static int open_frame(net *n, const unsigned char *f, size_t len, size_t max, ha
     return v;
 }
 
+/* UDP: payload bytes of one frame to peer p. With a fixed mtu, what it leaves; with mtu 0 (the
+   default), what one datagram on the kernel's route to the peer carries unfragmented (issue
+   15: on loopback a 3 KB activation is one datagram, not three: a third of the packets,
+   system calls and wake-ups), else what a 1400-byte datagram carries. */
+static size_t peer_frag(net *n, peer *p) {
+    if (n->mtu)
+        return n->mtu - HALO_NET_OVERHEAD_BYTES;
+    if (!p->frag_bytes) {
+        size_t datagram = halo_net_addr_path_payload(&p->addr);
+        if (datagram < MIN_DATAGRAM_BYTES)
+            datagram = DEFAULT_DATAGRAM_BYTES;
+        p->frag_bytes = datagram - HALO_NET_OVERHEAD_BYTES;
+    }
+    return p->frag_bytes;
+}
+
 static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
                       halo_err *err) {
     if (src < 0 || src >= n->n_nodes || dst < 0 || dst >= n->n_nodes || src == dst)
@@ -374,7 +477,7 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     peer *d = &n->peers[dst];
     if (n->kind == HALO_NET_KIND_UDP && !d->addr.len)
         return HALO_FAIL(err, HALO_ERR_CLOSED, "net: no address for node %d yet", dst);
-    size_t frag = n->kind == HALO_NET_KIND_UDP ? n->mtu - HALO_NET_OVERHEAD_BYTES : TCP_FRAG_BYTES;
+    size_t frag = n->kind == HALO_NET_KIND_UDP ? peer_frag(n, d) : TCP_FRAG_BYTES;
     unsigned count = len == 0 ? 1 : (unsigned)((len + frag - 1) / frag);
     int ep_idx = (int)(ep - n->eps);
     chan *l = chan_of(n, ep_idx, dst);
@@ -505,7 +608,8 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
     }
     halo_net_frame h;
     const unsigned char *payload;
-    size_t max = n->kind == HALO_NET_KIND_UDP ? n->mtu : HALO_NET_MAX_FRAME_BYTES;
+    /* a datagram is as long as its sender's route allows (peer_frag); a fixed mtu bounds it */
+    size_t max = n->kind == HALO_NET_KIND_UDP && n->mtu ? n->mtu : HALO_NET_MAX_FRAME_BYTES;
     if (rx_verdict(n, ep, c, from, open_frame(n, f, len, max, &h, &payload)) != 0)
         return -1;
     int src = h.src, dst = h.dst;
@@ -532,8 +636,10 @@ static int rx_frame(net *n, endpoint *ep, conn *c, const halo_net_addr *from,
         p->last_heard_ns = 1;
     if (c)
         c->peer = src;
-    else if (from && !halo_net_addr_equal(&p->addr, from))
+    else if (from && !halo_net_addr_equal(&p->addr, from)) {
         p->addr = *from;
+        p->frag_bytes = 0; /* a new address, maybe a new route */
+    }
     if (top && h.seq > top + RESTART_GAP) {
         /* a restarted sender (a new root for a worker daemon): what the link lost before
            says nothing about the new one */
@@ -962,6 +1068,8 @@ static size_t poll_set(net *n) {
 }
 
 static void poll_once(net *n, uint64_t timeout_ns) {
+    if (n->n_batch > 0) /* a batch left open is not kept waiting for the network */
+        batch_flush(n);
     size_t k = poll_set(n);
     timeout_ns = admission_wait_ns(n, now_of(n), timeout_ns);
     struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
@@ -1081,6 +1189,7 @@ static void net_destroy(halo_transport *t) {
     for (int i = 0; n->peers && i < n->n_nodes; i++)
         sodium_memzero(&n->peers[i].session, sizeof n->peers[i].session);
     sodium_memzero(n->key, sizeof n->key);
+    free(n->batch_buf);
     free(n->pfds);
     free(n->pconns);
     free(n->eps);
@@ -1098,6 +1207,7 @@ static const halo_transport_ops net_ops = {
     .charge = net_charge,
     .run = net_run,
     .destroy = net_destroy,
+    .batch = net_batch,
 };
 
 /* ==== Construction and extras ==== */
@@ -1160,7 +1270,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
         return HALO_FAIL(err, HALO_ERR_ARG, "net: a cluster key is required");
     if (!(cfg->loss_rate >= 0.0 && cfg->loss_rate < 1.0))
         return HALO_FAIL(err, HALO_ERR_ARG, "net: loss rate %g not in [0, 1)", cfg->loss_rate);
-    if (cfg->mtu_bytes && (cfg->mtu_bytes < 256 || cfg->mtu_bytes > 65507))
+    if (cfg->mtu_bytes && (cfg->mtu_bytes < MIN_DATAGRAM_BYTES || cfg->mtu_bytes > 65507))
         return HALO_FAIL(err, HALO_ERR_ARG, "net: MTU %zu bytes, expected 256..65507",
                          cfg->mtu_bytes);
     if (!cfg->listen && !cfg->local)
@@ -1175,7 +1285,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->n_nodes = cfg->n_nodes;
     n->wildcard = cfg->listen != NULL;
     memcpy(n->key, cfg->key, HALO_NET_KEY_BYTES);
-    n->mtu = cfg->mtu_bytes ? cfg->mtu_bytes : 1400;
+    n->mtu = cfg->mtu_bytes; /* 0: each peer's path MTU (peer_frag) */
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
     n->require_session = cfg->require_session != 0;

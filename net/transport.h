@@ -64,7 +64,8 @@ typedef struct halo_net_config {
     const char *listen;       /* instead of `local`: one socket bound here hosts every node
                                  index that attaches ("host:port") */
     const uint8_t *key;       /* HALO_NET_KEY_BYTES bytes: the cluster key (required) */
-    size_t mtu_bytes;         /* UDP: largest datagram; 0 = 1400, at least 256 */
+    size_t mtu_bytes;         /* UDP: largest datagram sent, 256..65507; 0 = per peer, what the
+                                 route to it carries unfragmented (1400 if not found) */
     double loss_rate;         /* injected: [0, 1) */
     uint64_t delay_ns;        /* injected: added to every frame */
     uint64_t rto_ns;          /* injected TCP loss: hold time; 0 = 200 ms (Linux's minimum RTO) */

@@ -187,7 +187,39 @@ static void datagram_port_cannot_be_bound_by_another_process(void) {
     }
 }
 
-TEST_MAIN(TEST(host_port_parses_and_formats_back), TEST(ipv6_addresses_parse_format_and_bind),
-          TEST(bad_addresses_are_refused_with_the_text),
+/* The loopback interface's MTU from sysfs; 0 when it cannot be read. */
+static long lo_mtu(void) {
+    FILE *f = fopen("/sys/class/net/lo/mtu", "r");
+    long mtu = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &mtu) != 1)
+            mtu = 0;
+        (void)fclose(f);
+    }
+    return mtu;
+}
+
+static void path_payload_is_the_route_mtu_less_headers(void) {
+    halo_net_addr none = {0}, v4, v6;
+    ASSERT_EQ(halo_net_addr_path_payload(&none), 0);
+    ASSERT_OK(halo_net_addr_parse(&v4, "127.0.0.1:9", NULL));
+    size_t p4 = halo_net_addr_path_payload(&v4); /* no packet is sent to port 9 */
+    long mtu = lo_mtu();
+    if (mtu > 0) {
+        size_t want = (size_t)mtu - 28 < 65507 ? (size_t)mtu - 28 : 65507;
+        ASSERT_EQ(p4, want);
+    } else {
+        ASSERT(p4 == 0 || (p4 >= 548 && p4 <= 65507));
+    }
+    ASSERT_OK(halo_net_addr_parse(&v6, "[::1]:9", NULL));
+    size_t p6 = halo_net_addr_path_payload(&v6); /* 0 where the host has no IPv6 */
+    if (p6 && mtu > 0) {
+        size_t want = (size_t)mtu - 48 < 65507 ? (size_t)mtu - 48 : 65507;
+        ASSERT_EQ(p6, want);
+    }
+}
+
+TEST_MAIN(TEST(host_port_parses_and_formats_back), TEST(path_payload_is_the_route_mtu_less_headers),
+          TEST(ipv6_addresses_parse_format_and_bind), TEST(bad_addresses_are_refused_with_the_text),
           TEST(stream_sockets_bind_connect_and_accept), TEST(datagram_socket_binds_a_free_port),
           TEST(datagram_port_cannot_be_bound_by_another_process))

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "core/rng.h"
+#include "net/addr.h"
 #include "net/frame.h"
 #include "net/key.h"
 #include "net/transport.h"
@@ -290,6 +291,75 @@ static void udp_fragments_large_messages_within_the_mtu(void) {
     ASSERT_EQ(box.count, 40);
     ASSERT_EQ(box.bytes, (size_t)40 * 10000);
     ASSERT_EQ(box.bad_order, 0);
+}
+
+/* mtu 0: a frame to a peer carries what one datagram on the route to it does; on loopback
+   (MTU 64 KiB) a 10000-byte message is one frame (with a fixed 512, one per 512 bytes). */
+static void udp_frames_fill_the_path_mtu_by_default(void) {
+    halo_net_addr lo;
+    ASSERT_OK(halo_net_addr_parse(&lo, "127.0.0.1:9", NULL));
+    size_t payload = halo_net_addr_path_payload(&lo);
+    if (payload < 10000 + HALO_NET_OVERHEAD_BYTES) {
+        (void)fprintf(stderr, "# skipped: loopback carries %zu bytes a datagram\n", payload);
+        return;
+    }
+    for (int fixed = 0; fixed < 2; fixed++) {
+        inbox box;
+        halo_transport *t = make_rx(HALO_NET_KIND_UDP, 2, 0, 0, fixed ? 512 : 0, &box, -1);
+        unsigned char m[10000] = {0};
+        for (int i = 0; i < 5; i++) {
+            memcpy(m, &i, sizeof i);
+            ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+        }
+        drain(t, &box, 5);
+        ASSERT_EQ(box.count, 5);
+        ASSERT_EQ(box.bad_order, 0);
+        halo_net_stats s;
+        halo_net_get_stats(t, &s);
+        size_t per_msg =
+            fixed ? (sizeof m + 511 - HALO_NET_OVERHEAD_BYTES) / (512 - HALO_NET_OVERHEAD_BYTES)
+                  : 1;
+        ASSERT_EQ(s.frames_recv, 5 * per_msg);
+        halo_transport_free(t);
+    }
+}
+
+/* Sends between batch on and off wait, then leave together, in order, nothing lost; a
+   nested pair sends only at the outer off. */
+static void udp_batch_holds_frames_until_it_ends(void) {
+    inbox box;
+    halo_transport *t = make_rx(HALO_NET_KIND_UDP, 3, 0, 0, 512, &box, -1);
+    halo_net_stats s;
+    unsigned char m[1000] = {0}; /* three frames each at mtu 512 */
+    halo_transport_batch(t, 1, 1);
+    halo_transport_batch(t, 1, 1);
+    for (int i = 0; i < 4; i++) {
+        memcpy(m, &i, sizeof i);
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+    }
+    halo_net_get_stats(t, &s);
+    ASSERT_EQ(s.frames_sent, 0);
+    halo_transport_batch(t, 1, 0);
+    halo_net_get_stats(t, &s);
+    ASSERT_EQ(s.frames_sent, 0);
+    halo_transport_batch(t, 1, 0);
+    halo_net_get_stats(t, &s);
+    ASSERT_EQ(s.frames_sent, 12);
+    for (int i = 4; i < 50; i++) { /* more than one batch holds: sent as it fills */
+        if (i == 4)
+            halo_transport_batch(t, 1, 1);
+        memcpy(m, &i, sizeof i);
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+    }
+    halo_transport_batch(t, 1, 0);
+    drain(t, &box, 50);
+    ASSERT_EQ(box.count, 50);
+    ASSERT_EQ(box.bytes, (size_t)50 * sizeof m);
+    ASSERT_EQ(box.bad_order, 0);
+    halo_net_get_stats(t, &s);
+    ASSERT_EQ(s.frames_sent, 150);
+    ASSERT_EQ(s.send_failures, 0);
+    halo_transport_free(t);
 }
 
 static void udp_loss_layer_is_seeded_and_drops_whole_messages(void) {
@@ -586,6 +656,7 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(fuzzed_receive_path_never_crashes),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),
           TEST(udp_fragments_large_messages_within_the_mtu),
+          TEST(udp_frames_fill_the_path_mtu_by_default), TEST(udp_batch_holds_frames_until_it_ends),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
           TEST(udp_parity_repairs_one_lost_fragment_per_message),
           TEST(udp_parity_on_loss_starts_with_the_first_loss),
