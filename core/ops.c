@@ -34,19 +34,30 @@ static inline float dot_finish(const float *a, const float *b, int n, int i, v4f
 }
 
 /*
- * Two 4-lane accumulators over 8 floats per step, a 4-lane step, then a scalar tail. Measured
- * (issue 2): a kernel doing four rows per step to share the loads of x was 25% slower here
- * than this one, which leaves streaming to the hardware prefetcher. Inlined where it runs on
- * short vectors (attention scores); halo_dot is the same body, so the same results.
+ * Four 4-lane accumulators over 16 floats per step (two independent chains of additions for
+ * an 8-lane register: one chain waited on the adder's latency; issue 15, one device 0.957x
+ * the time per token on the 110M f32 model, docs/net.md "Datagrams at the path MTU"), an
+ * 8-float step into the first two, the pairs folded (acc0 + acc2, acc1 + acc3), a 4-lane step,
+ * then a scalar tail. Measured (issue 2): a kernel doing four rows per step to share the loads
+ * of x was 25% slower here than this one, which leaves streaming to the hardware prefetcher.
+ * Inlined where it runs on short vectors (attention scores); halo_dot is the same body, so
+ * the same results.
  */
 static inline float dot_blocked(const float *a, const float *b, int n) {
-    v4f acc0 = {0}, acc1 = {0};
+    v4f acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 16 <= n; i += 16) {
         acc0 += load4(a + i) * load4(b + i);
         acc1 += load4(a + i + 4) * load4(b + i + 4);
+        acc2 += load4(a + i + 8) * load4(b + i + 8);
+        acc3 += load4(a + i + 12) * load4(b + i + 12);
     }
-    return dot_finish(a, b, n, i, acc0, acc1);
+    if (i + 8 <= n) {
+        acc0 += load4(a + i) * load4(b + i);
+        acc1 += load4(a + i + 4) * load4(b + i + 4);
+        i += 8;
+    }
+    return dot_finish(a, b, n, i, acc0 + acc2, acc1 + acc3);
 }
 
 float halo_dot(const float *a, const float *b, int n) {
@@ -300,19 +311,31 @@ typedef struct matvec_job {
    would spill them to the stack). */
 typedef float v8f __attribute__((vector_size(32)));
 
-/* dot_blocked with acc0 and acc1 as the two halves of one 8-lane register: the same
-   multiplications and additions lane by lane (contraction is off: no fused multiply-adds),
-   so the same result, with half the instructions. */
+/* dot_blocked with acc0 and acc1 as the two halves of one 8-lane register and acc2, acc3 as
+   those of a second: the same multiplications and additions lane by lane (contraction is
+   off: no fused multiply-adds), so the same result, with half the instructions
+   (test_quant f32_vector_paths_equal_the_portable_dot). */
 __attribute__((target("avx2"))) static inline float dot_blocked_avx2(const float *a, const float *b,
                                                                      int n) {
-    v8f acc8 = {0};
+    v8f acc8 = {0}, acc8b = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 16 <= n; i += 16) {
+        v8f x, y, xb, yb;
+        memcpy(&x, a + i, sizeof x);
+        memcpy(&y, b + i, sizeof y);
+        memcpy(&xb, a + i + 8, sizeof xb);
+        memcpy(&yb, b + i + 8, sizeof yb);
+        acc8 += x * y;
+        acc8b += xb * yb;
+    }
+    if (i + 8 <= n) {
         v8f x, y;
         memcpy(&x, a + i, sizeof x);
         memcpy(&y, b + i, sizeof y);
         acc8 += x * y;
+        i += 8;
     }
+    acc8 += acc8b;
     v4f acc0, acc1;
     memcpy(&acc0, &acc8, sizeof acc0);
     memcpy(&acc1, (const char *)&acc8 + sizeof acc0, sizeof acc1);
@@ -325,9 +348,9 @@ __attribute__((target("avx2"))) static inline float dot_blocked_avx2(const float
 __attribute__((target("avx2"))) static inline void dot4_avx2(const float *w, size_t stride,
                                                              const float *x, int n, float *out) {
     const float *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
-    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 16 <= n; i += 16) {
         v8f xv, y0, y1, y2, y3;
         memcpy(&xv, x + i, sizeof xv);
         memcpy(&y0, w0 + i, sizeof y0);
@@ -338,7 +361,33 @@ __attribute__((target("avx2"))) static inline void dot4_avx2(const float *w, siz
         a1 += y1 * xv;
         a2 += y2 * xv;
         a3 += y3 * xv;
+        memcpy(&xv, x + i + 8, sizeof xv);
+        memcpy(&y0, w0 + i + 8, sizeof y0);
+        memcpy(&y1, w1 + i + 8, sizeof y1);
+        memcpy(&y2, w2 + i + 8, sizeof y2);
+        memcpy(&y3, w3 + i + 8, sizeof y3);
+        b0 += y0 * xv;
+        b1 += y1 * xv;
+        b2 += y2 * xv;
+        b3 += y3 * xv;
     }
+    if (i + 8 <= n) {
+        v8f xv, y0, y1, y2, y3;
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&y0, w0 + i, sizeof y0);
+        memcpy(&y1, w1 + i, sizeof y1);
+        memcpy(&y2, w2 + i, sizeof y2);
+        memcpy(&y3, w3 + i, sizeof y3);
+        a0 += y0 * xv;
+        a1 += y1 * xv;
+        a2 += y2 * xv;
+        a3 += y3 * xv;
+        i += 8;
+    }
+    a0 += b0;
+    a1 += b1;
+    a2 += b2;
+    a3 += b3;
     v4f l[4], h[4];
     memcpy(&l[0], &a0, sizeof l[0]);
     memcpy(&h[0], (const char *)&a0 + sizeof l[0], sizeof h[0]);
