@@ -345,43 +345,35 @@ __attribute__((target("avx2"))) static inline float dot_blocked_avx2(const float
 /* Four rows of dot_blocked_avx2 at once, each row its own accumulators and the same
    operations in the same order (the horizontal sums done for the four rows together after a
    transposition): out[k] = row k . x, the single-row results bit for bit. */
+/* One 8-float step of dot4_avx2: *aK += row K's floats [i, i + 8) times x's, lane by lane. */
+__attribute__((target("avx2"))) static inline void dot4_step8(const float *w0, const float *w1,
+                                                              const float *w2, const float *w3,
+                                                              const float *x, int i, v8f *a0,
+                                                              v8f *a1, v8f *a2, v8f *a3) {
+    v8f xv, y0, y1, y2, y3;
+    memcpy(&xv, x + i, sizeof xv);
+    memcpy(&y0, w0 + i, sizeof y0);
+    memcpy(&y1, w1 + i, sizeof y1);
+    memcpy(&y2, w2 + i, sizeof y2);
+    memcpy(&y3, w3 + i, sizeof y3);
+    *a0 += y0 * xv;
+    *a1 += y1 * xv;
+    *a2 += y2 * xv;
+    *a3 += y3 * xv;
+}
+
 __attribute__((target("avx2"))) static inline void dot4_avx2(const float *w, size_t stride,
                                                              const float *x, int n, float *out) {
     const float *w0 = w, *w1 = w + stride, *w2 = w + 2 * stride, *w3 = w + 3 * stride;
+    /* two accumulators per row, as dot_blocked_avx2's */
     v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        v8f xv, y0, y1, y2, y3;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&y0, w0 + i, sizeof y0);
-        memcpy(&y1, w1 + i, sizeof y1);
-        memcpy(&y2, w2 + i, sizeof y2);
-        memcpy(&y3, w3 + i, sizeof y3);
-        a0 += y0 * xv;
-        a1 += y1 * xv;
-        a2 += y2 * xv;
-        a3 += y3 * xv;
-        memcpy(&xv, x + i + 8, sizeof xv);
-        memcpy(&y0, w0 + i + 8, sizeof y0);
-        memcpy(&y1, w1 + i + 8, sizeof y1);
-        memcpy(&y2, w2 + i + 8, sizeof y2);
-        memcpy(&y3, w3 + i + 8, sizeof y3);
-        b0 += y0 * xv;
-        b1 += y1 * xv;
-        b2 += y2 * xv;
-        b3 += y3 * xv;
+        dot4_step8(w0, w1, w2, w3, x, i, &a0, &a1, &a2, &a3);
+        dot4_step8(w0, w1, w2, w3, x, i + 8, &b0, &b1, &b2, &b3);
     }
     if (i + 8 <= n) {
-        v8f xv, y0, y1, y2, y3;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&y0, w0 + i, sizeof y0);
-        memcpy(&y1, w1 + i, sizeof y1);
-        memcpy(&y2, w2 + i, sizeof y2);
-        memcpy(&y3, w3 + i, sizeof y3);
-        a0 += y0 * xv;
-        a1 += y1 * xv;
-        a2 += y2 * xv;
-        a3 += y3 * xv;
+        dot4_step8(w0, w1, w2, w3, x, i, &a0, &a1, &a2, &a3);
         i += 8;
     }
     a0 += b0;

@@ -199,12 +199,31 @@ static long lo_mtu(void) {
     return mtu;
 }
 
+/* Whether this host answers IP_MTU on a connected datagram socket (qemu-user does not
+   translate the option: there the transport's 1400-byte fallback is what runs). */
+static int ip_mtu_answers(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0), mtu = 0;
+    socklen_t len = sizeof mtu;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = s >= 0 && connect(s, (const struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockopt(s, IPPROTO_IP, IP_MTU, &mtu, &len) == 0 && mtu > 0;
+    if (s >= 0)
+        (void)close(s);
+    return ok;
+}
+
 static void path_payload_is_the_route_mtu_less_headers(void) {
     halo_net_addr none = {0}, v4, v6;
     ASSERT_EQ(halo_net_addr_path_payload(&none), 0);
     ASSERT_OK(halo_net_addr_parse(&v4, "127.0.0.1:9", NULL));
     size_t p4 = halo_net_addr_path_payload(&v4); /* no packet is sent to port 9 */
     long mtu = lo_mtu();
+    if (!ip_mtu_answers()) {
+        (void)fprintf(stderr, "# IP_MTU is not answered here: the 0 of 'not found'\n");
+        ASSERT_EQ(p4, 0);
+        return;
+    }
     if (mtu > 0) {
         size_t want = (size_t)mtu - 28 < 65507 ? (size_t)mtu - 28 : 65507;
         ASSERT_EQ(p4, want);
