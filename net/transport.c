@@ -117,9 +117,10 @@ typedef struct peer {
                           found yet for its address */
 } peer;
 
+/* Frames in one batch (ops->batch): a fuller batch is sent and a new one begun. */
 enum {
     NET_BATCH_MAX = 32
-}; /* frames in one batch; a fuller batch is sent and a new one begun */
+};
 
 typedef struct net {
     halo_transport base;
@@ -464,8 +465,8 @@ static size_t peer_frag(net *n, peer *p) {
     return p->frag_bytes;
 }
 
-static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
-                      halo_err *err) {
+static int tx_message_now(net *n, int type, int src, int dst, const void *msg, size_t len,
+                          halo_err *err) {
     if (src < 0 || src >= n->n_nodes || dst < 0 || dst >= n->n_nodes || src == dst)
         return HALO_FAIL(err, HALO_ERR_ARG, "net: cannot send from node %d to node %d", src, dst);
     endpoint *ep = ep_of(n, src);
@@ -529,6 +530,16 @@ static int tx_message(net *n, int type, int src, int dst, const void *msg, size_
     if (type == HALO_NET_FRAME_DATA || type == HALO_NET_FRAME_CONTROL)
         n->stats.msgs_sent++;
     return HALO_OK;
+}
+
+/* Fragments, seals and sends one message (with its parity): over UDP its frames leave
+   together, by one sendmmsg (or with the batch the caller has open). */
+static int tx_message(net *n, int type, int src, int dst, const void *msg, size_t len,
+                      halo_err *err) {
+    batch_begin(n);
+    int rc = tx_message_now(n, type, src, dst, msg, len, err);
+    batch_end(n);
+    return rc;
 }
 
 /* ==== Receive path ==== */
