@@ -37,8 +37,9 @@ enum {
 #define RX_CONN_BUDGET         (256u << 10) /* bytes read from one connection per poll round */
 #define RX_STRANGER_BUDGET     (64u << 10) /* bytes read from all unauthenticated ones, per round */
 #define DEFAULT_MAX_CONNS      64
-#define MIN_DATAGRAM_BYTES     256u  /* the smallest mtu a cluster may set */
-#define DEFAULT_DATAGRAM_BYTES 1400u /* mtu 0 when the route's MTU cannot be found */
+#define MIN_DATAGRAM_BYTES     256u          /* the smallest mtu a cluster may set */
+#define DEFAULT_DATAGRAM_BYTES 1400u         /* mtu 0 when the route's MTU cannot be found */
+#define PATH_MTU_RECHECK_NS    1000000000ull /* peer_frag reads a route's MTU again after 1 s */
 #define DEFAULT_PREAUTH_NS     2000000000ull
 #define ACCEPT_BACKOFF_MIN_NS  10000000ull   /* 10 ms */
 #define ACCEPT_BACKOFF_MAX_NS  1000000000ull /* 1 s */
@@ -112,9 +113,10 @@ typedef struct peer {
     /* local */
     halo_recv_fn recv;
     void *recv_ctx;
-    int ep;            /* endpoint index of a local node, -1 otherwise */
-    size_t frag_bytes; /* UDP: payload bytes of one frame to this node (peer_frag); 0 = not
-                          found yet for its address */
+    int ep;                   /* endpoint index of a local node, -1 otherwise */
+    size_t frag_bytes;        /* UDP: payload bytes of one frame to this node (peer_frag); 0 = not
+                                 found yet for its address */
+    uint64_t frag_checked_ns; /* when frag_bytes was read from the route */
 } peer;
 
 /* Frames in one batch (ops->batch): a fuller batch is sent and a new one begun. */
@@ -456,11 +458,16 @@ static int open_frame(net *n, const unsigned char *f, size_t len, size_t max, ha
 static size_t peer_frag(net *n, peer *p) {
     if (n->mtu)
         return n->mtu - HALO_NET_OVERHEAD_BYTES;
-    if (!p->frag_bytes) {
+    uint64_t now = now_of(n);
+    /* read again now and then: the route's MTU falls to the path's when a router on the way
+       answers a too-large datagram (ICMP "fragmentation needed"), and the kernel would
+       otherwise cut every later datagram into IP fragments */
+    if (!p->frag_bytes || now - p->frag_checked_ns >= PATH_MTU_RECHECK_NS) {
         size_t datagram = halo_net_addr_path_payload(&p->addr);
         if (datagram < MIN_DATAGRAM_BYTES)
             datagram = DEFAULT_DATAGRAM_BYTES;
         p->frag_bytes = datagram - HALO_NET_OVERHEAD_BYTES;
+        p->frag_checked_ns = now;
     }
     return p->frag_bytes;
 }
