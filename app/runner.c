@@ -615,6 +615,12 @@ static void report_remote(const halo_runner *e, FILE *f) {
                       "the root alone, a link having lost lately\n",
                       e->n_devices, (unsigned long long)rs->cls_local,
                       (unsigned long long)rs->cls_whole);
+    halo_winpack_stats ps = halo_node_packed(halo_remote_root(e->r));
+    if (ps.copies)
+        (void)fprintf(f, "root weight windows: %ld copied, %.1f MB held (%s)%s\n", ps.copies,
+                      (double)ps.window_bytes / 1e6,
+                      ps.huge ? "huge pages advised" : "no huge pages",
+                      ps.stopped ? "; copying stopped: windows moving or over the budget" : "");
     const halo_importance_stats *is = halo_engine_importance_stats(e->engine);
     if (is)
         (void)fprintf(f,

@@ -12,6 +12,7 @@
 #include "core/mat.h"
 #include "core/memplan.h"
 #include "core/ops.h"
+#include "core/winpack.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -119,10 +120,8 @@ struct halo_node {
     size_t rx_cap;       /* floats rx_values holds: dim, or a classifier slice (mesh) */
     int mesh_slices;     /* root: classifier slices gathered for the token */
 
-    /* packed column windows of Wo and W2 (halo_node_config.pack_windows): per layer */
-    int pack; /* still packing (off after too many copies) */
-    struct packed_win *pack_wo, *pack_w2;
-    int pack_copies; /* windows copied so far */
+    /* the weight windows this node computes, copied (halo_node_config.pack_windows) */
+    halo_winpack *winpack;
 
     /* star with a split classifier (issue 15) */
     int split_cls;   /* halo_node_config.split_classifier */
@@ -138,50 +137,28 @@ static uint64_t block_key(uint32_t step, int layer, int phase) {
 
 /* ==== Group compute ==== */
 
-/* A layer's copy of the column window [c0, c0 + cols) of a dim-row f32 matrix. */
-typedef struct packed_win {
-    size_t c0, cols;
-    float *w; /* dim x cols, row-major; NULL: none */
-} packed_win;
+/* The packer's slots (core/winpack.h): one per layer and matrix, then the classifier's. */
+enum { PACK_WQ, PACK_WK, PACK_WV, PACK_WO, PACK_W1, PACK_W3, PACK_W2, PACK_PER_LAYER };
 
-/* The weights of window [c0, c0 + cols) of f32 matrix m (rows dim) as a contiguous copy,
-   made now if pw holds another window; NULL when the node reads in place (pw NULL, not
-   packing, a window as wide as the matrix, out of memory, or too many copies). */
-static const float *packed_window(halo_node *n, packed_win *pw, const halo_mat *m, size_t c0,
-                                  size_t cols) {
-    if (!pw || !n->pack || m->type != HALO_TYPE_F32 || cols >= (size_t)m->cols)
-        return NULL;
-    if (pw->w && pw->c0 == c0 && pw->cols == cols)
-        return pw->w;
-    if (n->pack_copies >= 4 * n->mc->n_layers * 2) { /* windows keep moving: stop copying */
-        n->pack = 0;
-        return NULL;
-    }
-    size_t rows = (size_t)m->rows, stride = m->row_bytes / sizeof(float);
-    float *w = pw->cols == cols && pw->w ? pw->w : malloc(rows * cols * sizeof *w);
-    if (!w)
-        return NULL;
-    if (w != pw->w)
-        free(pw->w);
-    const float *src = (const float *)m->data + c0;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(w + r * cols, src + r * stride, cols * sizeof *w);
-    pw->w = w;
-    pw->c0 = c0;
-    pw->cols = cols;
-    n->pack_copies++;
-    return w;
+/* Slot `which` of `layer` (layer n_layers, which 0: the classifier's rows), or -1 (none)
+   unless `whole`: the product is the block's only one of its matrix (one run of consecutive
+   groups, the usual placement), so its window is the one the node computes token after
+   token. */
+static int pack_slot(const halo_node *n, int whole, int layer, int which) {
+    return n->winpack && whole ? layer * PACK_PER_LAYER + which : -1;
 }
 
-/* out (+)= window [c0, c0 + cols) of m (rows dim) times x: from the packed copy when there is
-   one (the same sums: each row's dot product over the same values in the same order). */
-static void window_product(halo_node *n, packed_win *pw, float *out, const halo_mat *m, size_t c0,
-                           size_t cols, const float *x, const void *xq) {
-    const float *pk = packed_window(n, pw, m, c0, cols);
+/* out (+)= window rows [r0, r0 + rows) x columns [c0, c0 + cols) of m times x, from the
+   packed copy of slot `slot` when there is one, else in place: the same sums (each row's dot
+   product over the same values in the same order). xq: x prepared for m (in place only). */
+static void node_product(halo_node *n, int slot, float *out, const halo_mat *m, size_t r0,
+                         size_t rows, size_t c0, size_t cols, const float *x, const void *xq,
+                         int accumulate) {
+    const float *pk = slot >= 0 ? halo_winpack_get(n->winpack, slot, m, r0, rows, c0, cols) : NULL;
     if (pk)
-        halo_matvec_window(n->pool, out, pk, cols, x, m->rows, (int)cols, 1);
+        halo_matvec_window(n->pool, out, pk, cols, x, (int)rows, (int)cols, accumulate);
     else
-        halo_mat_vec(n->pool, out, m, 0, (int)c0, x, xq, m->rows, (int)cols, 1);
+        halo_mat_vec(n->pool, out, m, (int)r0, (int)c0, x, xq, (int)rows, (int)cols, accumulate);
 }
 
 static void charge(halo_node *n, double flops, double bytes, double ops) {
@@ -358,13 +335,14 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
         float *v = n->value_cache + cache_off + (size_t)pos * kv_dim + g * (size_t)hs;
         if (i >= run_end) {
             run_end = runs ? run_end_of(gids, i, count) : i + 1;
-            int len = run_end - i;
-            halo_mat_vec(n->pool, q, &L->wq, (int)(g * grp_cols), 0, xb,
-                         halo_act_get(&n->act, &L->wq), (int)grp_cols * len, c->dim, 0);
-            halo_mat_vec(n->pool, k, &L->wk, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wk),
-                         hs * len, c->dim, 0);
-            halo_mat_vec(n->pool, v, &L->wv, (int)g * hs, 0, xb, halo_act_get(&n->act, &L->wv),
-                         hs * len, c->dim, 0);
+            size_t len = (size_t)(run_end - i), khs = (size_t)hs;
+            int whole = i == 0 && run_end == count;
+            node_product(n, pack_slot(n, whole, layer, PACK_WQ), q, &L->wq, g * grp_cols,
+                         grp_cols * len, 0, dim, xb, halo_act_get(&n->act, &L->wq), 0);
+            node_product(n, pack_slot(n, whole, layer, PACK_WK), k, &L->wk, g * khs, khs * len,
+                         0, dim, xb, halo_act_get(&n->act, &L->wk), 0);
+            node_product(n, pack_slot(n, whole, layer, PACK_WV), v, &L->wv, g * khs, khs * len,
+                         0, dim, xb, halo_act_get(&n->act, &L->wv), 0);
         }
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
@@ -386,10 +364,8 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
         halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
-        /* one run per block (the usual placement): its window may be packed */
-        packed_win *pw = i == 0 && j == count && n->pack_wo ? &n->pack_wo[layer] : NULL;
-        window_product(n, pw, out, &L->wo, c0, cols, n->head_out + c0,
-                       halo_act_get(&n->win, &L->wo));
+        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_WO), out, &L->wo, 0, dim,
+                     c0, cols, n->head_out + c0, halo_act_get(&n->win, &L->wo), 1);
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
@@ -421,10 +397,11 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t s = (size_t)halo_groups_ffn_start(&n->g, gids[i]);
         size_t e = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                    (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
-        halo_mat_vec(n->pool, n->hb + s, &L->w1, (int)s, 0, xb, halo_act_get(&n->act, &L->w1),
-                     (int)(e - s), (int)dim, 0);
-        halo_mat_vec(n->pool, n->hb2 + s, &L->w3, (int)s, 0, xb, halo_act_get(&n->act, &L->w3),
-                     (int)(e - s), (int)dim, 0);
+        int whole = i == 0 && j == count;
+        node_product(n, pack_slot(n, whole, layer, PACK_W1), n->hb + s, &L->w1, s, e - s, 0, dim,
+                     xb, halo_act_get(&n->act, &L->w1), 0);
+        node_product(n, pack_slot(n, whole, layer, PACK_W3), n->hb2 + s, &L->w3, s, e - s, 0,
+                     dim, xb, halo_act_get(&n->act, &L->w3), 0);
         for (; i < j; i++) /* swiglu group by group, as before (its vector steps unchanged) */
             halo_swiglu(n->hb + halo_groups_ffn_start(&n->g, gids[i]),
                         n->hb2 + halo_groups_ffn_start(&n->g, gids[i]),
@@ -439,8 +416,8 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
         halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
-        packed_win *pw = i == 0 && j == count && n->pack_w2 ? &n->pack_w2[layer] : NULL;
-        window_product(n, pw, out, &L->w2, c0, c1 - c0, n->hb + c0, halo_act_get(&n->win, &L->w2));
+        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_W2), out, &L->w2, 0, dim,
+                     c0, c1 - c0, n->hb + c0, halo_act_get(&n->win, &L->w2), 1);
         i = j;
     }
     return 0;
@@ -1221,8 +1198,8 @@ static int mesh_classifier(halo_node *n, halo_err *err) {
         halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->xb, c->dim);
-        halo_mat_vec(n->pool, out, cls, lo, 0, n->xb, halo_act_get(&n->act, cls), hi - lo, c->dim,
-                     0);
+        node_product(n, pack_slot(n, 1, c->n_layers, 0), out, cls, (size_t)lo, (size_t)(hi - lo),
+                     0, (size_t)c->dim, n->xb, halo_act_get(&n->act, cls), 0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->mesh_active = 0;
@@ -1405,8 +1382,9 @@ static void classifier_rows(halo_node *n, int d) {
     if (n->numerics) {
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->xb, c->dim);
-        halo_mat_vec(n->pool, n->logits + lo, cls, lo, 0, n->xb, halo_act_get(&n->act, cls),
-                     hi - lo, c->dim, 0);
+        node_product(n, pack_slot(n, d == n->idx, c->n_layers, 0), n->logits + lo, cls,
+                     (size_t)lo, (size_t)(hi - lo), 0, (size_t)c->dim, n->xb,
+                     halo_act_get(&n->act, cls), 0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
 }
@@ -1538,8 +1516,9 @@ static void worker_on_classify(halo_node *n, const halo_msg *m) {
     if (n->numerics) {
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->rx_values, c->dim);
-        halo_mat_vec(n->pool, n->mesh_slice, cls, lo, 0, n->rx_values, halo_act_get(&n->act, cls),
-                     hi - lo, c->dim, 0);
+        node_product(n, pack_slot(n, 1, c->n_layers, 0), n->mesh_slice, cls, (size_t)lo,
+                     (size_t)(hi - lo), 0, (size_t)c->dim, n->rx_values,
+                     halo_act_get(&n->act, cls), 0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->stats.computed++;
@@ -1606,6 +1585,24 @@ static void on_message(void *ctx, int src, const void *msg, size_t len) {
 }
 
 /* ==== Setup and root API ==== */
+
+/* What a node's packed windows may take: twice an even share of the model's float32
+   matrices (a node computing more than that, or windows that keep moving, read in place). */
+static size_t pack_budget(const halo_model *m, int n_devices) {
+    const halo_model_config *c = halo_model_get_config(m);
+    double f32 = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const halo_layer *L = halo_model_layer(m, l);
+        const halo_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w3, &L->w2};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            if (mats[i]->type == HALO_TYPE_F32)
+                f32 += (double)mats[i]->rows * (double)mats[i]->row_bytes;
+    }
+    const halo_mat *cls = halo_model_classifier(m);
+    if (cls->type == HALO_TYPE_F32)
+        f32 += (double)cls->rows * (double)cls->row_bytes;
+    return (size_t)(2.0 * f32 / (n_devices > 0 ? n_devices : 1));
+}
 
 static void *alloc_bytes(halo_node *n, size_t size, int *failed) {
     void *p = calloc(1, size ? size : 1);
@@ -1718,11 +1715,10 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
     n->rx_values = alloc_bytes(n, n->rx_cap * f, &failed);
     n->tx_cap = halo_wire_size(HALO_ENCODING_F32, (unsigned)n->max_groups, (uint32_t)n->rx_cap);
     n->tx = alloc_bytes(n, n->tx_cap, &failed);
-    if (cfg->pack_windows && n->numerics && !n->loader) {
-        n->pack = 1;
-        n->pack_wo = alloc_bytes(n, (size_t)c->n_layers * sizeof *n->pack_wo, &failed);
-        n->pack_w2 = alloc_bytes(n, (size_t)c->n_layers * sizeof *n->pack_w2, &failed);
-    }
+    if (cfg->pack_windows && n->numerics && !n->loader && !failed &&
+        halo_winpack_new(&n->winpack, c->n_layers * PACK_PER_LAYER + 1,
+                         pack_budget(n->model, n->n_devices), NULL) != HALO_OK)
+        failed = 1;
     if (n->loader) {
         size_t blocks = (size_t)c->n_layers * 2;
         n->last_gids = alloc_bytes(n, blocks * (size_t)n->max_groups * sizeof(uint16_t), &failed);
@@ -1806,14 +1802,7 @@ void halo_node_free(halo_node *n) {
                     n->unreliable,  n->single,       n->missing_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
-    for (int l = 0; n->mc && l < n->mc->n_layers; l++) {
-        if (n->pack_wo)
-            free(n->pack_wo[l].w);
-        if (n->pack_w2)
-            free(n->pack_w2[l].w);
-    }
-    free(n->pack_wo);
-    free(n->pack_w2);
+    halo_winpack_free(n->winpack);
     halo_placement_free(&n->placement);
     halo_act_free(&n->act);
     halo_act_free(&n->win);
@@ -1915,6 +1904,10 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *n) {
 
 const halo_node_stats *halo_node_get_stats(const halo_node *n) {
     return &n->stats;
+}
+
+halo_winpack_stats halo_node_packed(const halo_node *n) {
+    return halo_winpack_get_stats(n->winpack);
 }
 
 uint64_t halo_node_missing_at(const halo_node *n, int layer, int phase) {

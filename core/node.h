@@ -43,6 +43,7 @@
 #include "core/plan.h"
 #include "core/pool.h"
 #include "core/transport.h"
+#include "core/winpack.h"
 #include "core/wire.h"
 
 #include <stdint.h>
@@ -163,16 +164,18 @@ typedef struct halo_node_config {
      */
     int split_classifier;
     /*
-     * f32 weights read from the model's mapping (no loader): the node copies each layer's
-     * column window of Wo and W2 that it computes (its groups' columns, one run of
-     * consecutive groups) into a contiguous buffer at first use and reads that: one linear
-     * stream instead of one short run per row (768 x 512 of 2048-column rows, 12 layers:
-     * 6.65-7.05 GB/s in place, 24.64-26.47 GB/s packed; issue 15). The same products bit
-     * for bit. A window that changes is copied again; after 8 n_layers copies in all (4 per
-     * layer and matrix on average) the node reads in place. Costs the windows' size in
-     * memory (about a third of the node's share of the blocks). A real world's nodes set it;
-     * the simulator's do not (its cost model keeps charging column windows as strided
-     * reads).
+     * f32 weights read from the model's mapping (no loader): the node copies the windows of
+     * every matrix it computes (its rows of Wq, Wk, Wv, W1, W3 and of its classifier slice,
+     * its columns of Wo and W2; one run of consecutive groups per block) into memory backed
+     * by huge pages at first use and reads those copies (core/winpack.h). A column window in
+     * place is a short run per row (768 x 512 of 2048-column rows, 12 layers: 6.65-7.05 GB/s
+     * in place, 24.64-26.47 GB/s packed; issue 15); a row window in place goes through the
+     * page cache's 4 KiB pages (two processes streaming at once: 26.5 against 34 GB/s each in
+     * huge pages). The same products bit for bit. A window that changes is copied again;
+     * after four copies per slot on average, or past twice an even share of the model's
+     * float32 matrices, the node reads in place. Costs the windows' size in memory (about
+     * the node's share of the weights). A real world's nodes set it; the simulator's do not
+     * (its cost model keeps charging column windows as strided reads).
      */
     int pack_windows;
 } halo_node_config;
@@ -255,6 +258,9 @@ typedef struct halo_node_stats {
 
 /* Cumulative statistics. */
 const halo_node_stats *halo_node_get_stats(const halo_node *node);
+
+/* The node's packed weight windows (halo_node_config.pack_windows): all zero without them. */
+halo_winpack_stats halo_node_packed(const halo_node *node);
 
 /* Root: missing contributions so far in (layer, phase), phase an enum halo_phase. */
 uint64_t halo_node_missing_at(const halo_node *root, int layer, int phase);

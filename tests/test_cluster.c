@@ -59,6 +59,7 @@ typedef struct run_result {
     double max_rel_err; /* max over tokens of max|l - ref| / max|ref| */
     uint64_t missing, expected, dropped, stale, duplicate, retries, cls_local;
     uint64_t sent[8], encoded[8]; /* per device (the first 8): messages sent, wire-encoded */
+    long packed[8];               /* per device (the first 8): weight windows copied */
     halo_err err;
 } run_result;
 
@@ -120,6 +121,7 @@ static void run_cluster(const halo_model *m, const run_opts *o, const float *ref
         if (d < 8) {
             r->sent[d] = ns->msgs_sent;
             r->encoded[d] = ns->msgs_encoded;
+            r->packed[d] = halo_node_packed(halo_cluster_node(c, d)).copies;
         }
         if (d > 0) {
             r->stale += ns->stale;
@@ -495,8 +497,9 @@ static void mesh_encodes_each_broadcast_once(void) {
 }
 
 /*
- * Issue 15: nodes that copy their column windows of Wo and W2 contiguous (pack_windows, as a
- * socket cluster's do) compute the same products bit for bit: every step's logits equal the
+ * Issue 15: nodes that copy the weight windows they compute (pack_windows, as a socket
+ * cluster's do: rows of Wq, Wk, Wv, W1, W3 and the classifier, columns of Wo and W2;
+ * core/winpack.h) compute the same products bit for bit: every step's logits equal the
  * unpacked cluster's exactly, star and mesh, one run of groups per block (packed) or several
  * (read in place).
  */
@@ -534,6 +537,17 @@ static void packed_windows_give_the_same_logits(void) {
             TEST_FAIL_AT("n=%d %s: packed windows changed the logits", cases[k].n,
                          cases[k].placement);
         ASSERT(memcmp(r0.ids, r1.ids, sizeof r0.ids) == 0);
+        /* and they did copy: every device, where each holds one run of groups per block
+           (in the explicit placement device 2's FFN groups 0 and 2 are read in place) */
+        long copied = 0;
+        for (int d = 0; d < cases[k].n; d++) {
+            ASSERT_EQ(r0.packed[d], 0);
+            copied += r1.packed[d];
+            if (r1.packed[d] == 0 && strncmp(cases[k].placement, "explicit", 8) != 0)
+                TEST_FAIL_AT("n=%d %s: device %d copied no window", cases[k].n,
+                             cases[k].placement, d);
+        }
+        ASSERT(copied > 0);
     }
     free(a);
     free(b);
