@@ -20,9 +20,10 @@
  * the same floats in the same order, so every product over it equals the one in place bit
  * for bit.
  *
- * Memory comes from chunks of at least 32 MiB, 2 MiB-aligned and advised MADV_HUGEPAGE on
- * Linux (malloc elsewhere), carved in 64-byte steps; they are returned only by
- * halo_winpack_free. Not thread-safe: one node's event loop uses it.
+ * Memory comes from chunks of 32 MiB (what is left of the budget when that is less; a larger
+ * window gets a chunk of its own), mapped anonymous on Linux, 2 MiB-aligned and advised
+ * MADV_HUGEPAGE from 2 MiB up (malloc elsewhere), carved in 64-byte steps; they are returned
+ * only by halo_winpack_free. Not thread-safe: one node's event loop uses it.
  */
 #ifndef HALO_WINPACK_H
 #define HALO_WINPACK_H
