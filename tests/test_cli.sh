@@ -18,6 +18,13 @@ case_golden() {
         not_ok "greedy text differs from llama2.c's"
         diff "$tmp/out" "$src/tests/golden/stories260K_greedy200.txt" | head
     fi
+    # the summary times the generated tokens apart from the prompt's passes: none here (BOS
+    # only), and one per prompt token after the first with a prompt
+    check "summary: 200 tokens, the prompt's 0 passes apart" \
+        grep -q "^halo: 200 tokens in .* ms/token), .*; the prompt's 0 forward passes" "$tmp/err"
+    expect_ok generate -t 0 -n 3 --ids -p "Once upon a time"
+    check "summary: 3 tokens, the prompt's passes apart ($(grep -o "prompt's [0-9]* forward" "$tmp/err"))" \
+        grep -q "^halo: 3 tokens in .*; the prompt's [1-9][0-9]* forward passes" "$tmp/err"
 }
 
 # Sampling meets an end-of-sequence token for some seeds (seed 6 after 185 tokens on x86-64):
