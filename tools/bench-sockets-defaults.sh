@@ -11,12 +11,13 @@
 #   perplexity at 5% / 0%    (bundled model, teacher-forced over the first stories; loopback)
 #   dllama 5% / HALO 5%      (netns with --dllama: distributed-llama at 0% and 5% kernel drops
 #                             in the same namespaces and rounds; HALO at least 10x faster)
+#   HALO 0% / dllama 0%, strict TCP 0% / dllama 0%  (without loss at least as fast: at most 1.0x)
 #
 #   tools/bench-sockets-defaults.sh [--rounds N] [--tokens N] [--stories K]
 #                                   [--big MODEL.bin TOKENIZER.bin [DLLAMA_M DLLAMA_T]]
 #                                   [--modes "loopback netns"] [--dllama BIN]
 #                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
-#                                   [--bin PATH] [--write FILE]
+#                                   [--bin PATH] [--write FILE] [--root-threads N]
 #
 # Modes: loopback (127.0.0.1, loss injected by the transports: `inject:`), netns (the root in
 # one network namespace, the workers in another, a veth pair between them, loss from kernel
@@ -34,7 +35,11 @@
 # it: DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
 # bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
 # Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
-# per-round values follow it. Every process and namespace it makes is removed on exit (trap);
+# per-round values follow it. --root-threads N (default 1): the halo root's compute threads,
+# as distributed-llama's root gets `--nthreads 1` and halo's workers one thread by default;
+# 0 is halo's own default, one per core, which on one shared 2-core host makes the root's
+# second thread compete with the three workers. ms/token is decode only for both systems
+# (halo's summary line since commit f2da046; distributed-llama's "Prediction"). Every process and namespace it makes is removed on exit (trap);
 # it talks only to 127.0.0.1 and the addresses inside its namespaces.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
@@ -47,6 +52,7 @@ tokens=48
 stories=3
 modes="loopback"
 write=""
+root_threads=1
 big_model="" big_tok="" big_dm="" big_dt=""
 dllama=""
 dl_bundled_m=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
@@ -67,6 +73,7 @@ while [ $# -gt 0 ]; do
     --modes) modes=${2:?}; shift ;;
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
+    --root-threads) root_threads=${2:?}; shift ;;
     *) other_arg "$1" ;;
     esac
     shift
@@ -117,7 +124,7 @@ one() {
     [ "$mode" = netns ] && kernel_loss "$loss"
     for try in 1 2; do # a failed run (printed on stderr) is run once more
         if netns_in_mode "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
-            -n "$tokens" -t 0 --cluster "$f" >/dev/null 2>"$tmp/err"; then
+            -n "$tokens" -t 0 --threads "$root_threads" --cluster "$f" >/dev/null 2>"$tmp/err"; then
             break
         fi
         { log "$mode $cfg at loss $loss failed (try $try):"; cat "$tmp/err"; } >&2
@@ -218,8 +225,20 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
             for (r = 1; r <= R; r++) { if (x[r] < lo0) lo0 = x[r]; if (x[r] > hi0) hi0 = x[r] }
             for (r = 1; r <= R; r++) x[r] = v[r, "sudp0"] / v[r, "strict0"]
             qu = median(x, R)
-            d0 = d5 = dq = "-"
+            d0 = d5 = dq = h0 = s0 = "-"
             if (dl) {
+                lo = 1e9; hi = 0
+                for (r = 1; r <= R; r++) {
+                    x[r] = v[r, "halo0"] / v[r, "dl0"]
+                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+                }
+                h0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
+                lo = 1e9; hi = 0
+                for (r = 1; r <= R; r++) {
+                    x[r] = v[r, "strict0"] / v[r, "dl0"]
+                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+                }
+                s0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
                 for (r = 1; r <= R; r++) x[r] = v[r, "dl0"]
                 d0 = sprintf("%.3f", median(x, R))
                 for (r = 1; r <= R; r++) x[r] = v[r, "dl5"]
@@ -233,9 +252,9 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
                 dq = sprintf("**%.1fx** (%.1f-%.1f)", median(x, R), lo, hi)
                 printf "%s, %s: dllama 5%% / HALO 5%% per round:%s\n", mode, name, list >>per
             }
-            printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | **%.2fx** (%.2f-%.2f) | **%.2fx** (%.2f-%.2f) | %.2fx | %.2f%% (max %.2f%%) | %.2f%% | %s | %s | %s | %s |\n",
+            printf "| %s | %s | %.3f | %.3f | %.3f | %.3f | **%.2fx** (%.2f-%.2f) | **%.2fx** (%.2f-%.2f) | %.2fx | %.2f%% (max %.2f%%) | %.2f%% | %s | %s | %s | %s | %s | %s |\n",
                 mode, name, med["strict0"], med["sudp0"], med["halo0"], med["halo5"], q5, lo5, hi5,
-                q0, lo0, hi0, qu, mis["halo0"], mx["halo0"], mis["halo5"], pp, d0, d5, dq
+                q0, lo0, hi0, qu, mis["halo0"], mx["halo0"], mis["halo5"], pp, d0, d5, dq, h0, s0
         }' "$tmp/rows"
 }
 
@@ -244,10 +263,11 @@ out=$tmp/table.md
     echo "root + 3 workers, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at the start;"
     echo "$rounds interleaved rounds of $tokens greedy tokens, medians over the rounds; $(date -u +%Y-%m-%d)."
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
-    echo "(range over the rounds in brackets)."
+    echo "(range over the rounds in brackets). ms/token: decode only. halo root: --threads $root_threads"
+    echo "(0: one per core); workers and distributed-llama: one thread each."
     echo
-    echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% | dllama 0% | dllama 5% | dllama 5% / HALO 5% |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+    echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% | dllama 0% | dllama 5% | dllama 5% / HALO 5% | HALO 0% / dllama 0% | strict TCP 0% / dllama 0% |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 } >"$out"
 : >"$tmp/per-round"
 for mode in $modes; do
