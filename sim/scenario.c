@@ -463,6 +463,8 @@ enum {
     P_MEMBW = 2,
     P_MEM = 4,
     P_STORAGE = 8,
+    P_CACHE = 16,
+    P_CACHEBW = 32,
 };
 
 typedef struct prof_acc {
@@ -474,7 +476,8 @@ static const char *const profile_keys[] = {"base",         "gflops",          "m
                                            "mem_mb",       "storage_mbps",    "op_overhead_us",
                                            "send_us",      "recv_us",         "copy_ns_per_kb",
                                            "cores",        "strided_bw_gbps", "compute_cv",
-                                           "host_overlap", "source",          NULL};
+                                           "host_overlap", "cache_mb",        "cache_bw_gbps",
+                                           "source",       NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -490,6 +493,8 @@ static const num_key profile_nums[] = {
     {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
     {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
     {"host_overlap", F_DOUBLE, 0, 1, 0, 1, PROF(host_overlap), 0},
+    {"cache_mb", F_U64_ROUND, 0, 1 << 20, 1, 1 << 20, PROF(cache_bytes), P_CACHE},
+    {"cache_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(cache_bw_bps), P_CACHEBW},
 };
 #undef PROF
 
@@ -538,6 +543,11 @@ static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
     for (int i = 0; rc == HALO_OK && i < 4; i++)
         if (!(a.set & req[i].bit))
             rc = missing(c, pv, kp, req[i].key);
+    /* a cache is its size and its bandwidth: one without the other is a mistake */
+    if (rc == HALO_OK && (a.set & P_CACHE) && !(a.set & P_CACHEBW))
+        rc = missing(c, pv, kp, "cache_bw_gbps");
+    if (rc == HALO_OK && (a.set & P_CACHEBW) && !(a.set & P_CACHE))
+        rc = missing(c, pv, kp, "cache_mb");
     if (rc == HALO_OK)
         dev->profile = a.p;
     return rc;

@@ -1467,8 +1467,17 @@ static void tcp_timer(sim *s, conn *c, int which) {
 
 /* ==== Devices ==== */
 
+int halo_device_caches(const halo_device_profile *p, uint64_t bytes_per_token) {
+    return p->cache_bytes > 0 && p->cache_bw_bps > 0 && bytes_per_token <= p->cache_bytes;
+}
+
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost) {
     double t_compute = cost->flops / p->flops_per_s;
+    if (p->weights_cached) {
+        double t_cache = cost->bytes / p->cache_bw_bps;
+        double t = t_compute > t_cache ? t_compute : t_cache;
+        return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
+    }
     double t_memory = cost->bytes / p->mem_bw_bps;
     if (p->strided_bw_bps > 0 && cost->strided_bytes > 0)
         t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
@@ -1816,6 +1825,10 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
     if (!(d->host_overlap >= 0) || d->host_overlap > 1)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host_overlap %g not in [0, 1]", i,
                          d->host_overlap);
+    if (!(d->cache_bw_bps >= 0) || !isfinite(d->cache_bw_bps) ||
+        (d->weights_cached && !(d->cache_bw_bps > 0)))
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: cache bandwidth %g", i,
+                         d->cache_bw_bps);
     return HALO_OK;
 }
 

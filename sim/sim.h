@@ -111,7 +111,21 @@ typedef struct halo_device_profile {
        charged as CPU work as above. A device's own time is the same (it waits either way).
        0 = every host cost is CPU work (the default); no effect without a shared host. */
     double host_overlap;
+    /* A cache that holds a small model's weights (issue 13: the bundled stories260K, 1 MB,
+       ran 1.4x faster on one device here than its bytes at memory bandwidth allow). When the
+       model's weight bytes per token fit in cache_bytes, every byte a compute segment reads
+       (strided or not) goes at cache_bw_bps instead. The whole model, not a node's share, is
+       what must fit: a rule that errs toward memory for models near the cache size. 0 = no
+       cache model (the default). weights_cached is set by whoever knows the model
+       (sim/simrun.c); halo_device_time_ns only reads it. */
+    uint64_t cache_bytes;
+    double cache_bw_bps;
+    int weights_cached;
 } halo_device_profile;
+
+/* 1 when a device with profile p holds a model of bytes_per_token weight bytes per token in
+   its cache (cache_bytes > 0, cache_bw_bps > 0 and the bytes fit). */
+int halo_device_caches(const halo_device_profile *p, uint64_t bytes_per_token);
 
 /*
  * Host cost of one message of `len` bytes on a device with profile `p`: `per_message_ns`
@@ -120,7 +134,7 @@ typedef struct halo_device_profile {
  */
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len);
 
-/* Time a device with profile `p` takes for `cost`. */
+/* Time a device with profile `p` takes for `cost` (at cache_bw_bps when p->weights_cached). */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);
 
 /* A simulated device's clocks: busy computing until, and its storage channel (one, reading

@@ -24,10 +24,11 @@ static uint64_t wall_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Relative speed of a device for the balanced split: weights it can process per second. */
+/* Relative speed of a device for the balanced split: weights it can process per second,
+   from its cache when it holds the model's (halo_device_caches). */
 static double device_speed(const halo_device_profile *p, double wbytes) {
     double t = 2.0 / p->flops_per_s;
-    double m = wbytes / p->mem_bw_bps;
+    double m = wbytes / (p->weights_cached ? p->cache_bw_bps : p->mem_bw_bps);
     return 1.0 / (t > m ? t : m);
 }
 
@@ -179,15 +180,17 @@ static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err)
 #undef SUB
 
 /* What the engine needs to know of the scenario's devices and links. */
-static halo_engine_device *engine_devices(const halo_scenario *sc, double wbytes) {
+static halo_engine_device *engine_devices(const halo_scenario *sc,
+                                          const halo_device_profile *prof, double wbytes) {
     halo_engine_device *ed = calloc((size_t)sc->n_devices, sizeof *ed);
     for (int d = 0; ed && d < sc->n_devices; d++) {
         const halo_scenario_device *v = &sc->devices[d];
         double up = halo_loss_mean(&v->uplink.loss), down = halo_loss_mean(&v->downlink.loss);
         ed[d] =
-            (halo_engine_device){.speed = device_speed(&v->profile, wbytes),
+            (halo_engine_device){.speed = device_speed(&prof[d], wbytes),
                                  .flops_per_s = v->profile.flops_per_s,
-                                 .mem_bw_bps = v->profile.mem_bw_bps,
+                                 .mem_bw_bps = prof[d].weights_cached ? prof[d].cache_bw_bps
+                                                                      : v->profile.mem_bw_bps,
                                  .mem_bytes = v->profile.mem_bytes,
                                  .op_overhead_ns = v->profile.op_overhead_ns,
                                  .storage_bw_bps = v->profile.storage_bw_bps,
@@ -216,8 +219,10 @@ static int build(run_ctx *x, int run, halo_err *err) {
     x->stall_before = calloc((size_t)n, sizeof *x->stall_before);
     if (!x->dev || !x->up || !x->down || !x->compute_before || !x->read_before || !x->stall_before)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    uint64_t per_token = halo_model_bytes_per_token(x->model);
     for (int d = 0; d < n; d++) {
         x->dev[d] = sc->devices[d].profile;
+        x->dev[d].weights_cached = halo_device_caches(&x->dev[d], per_token);
         x->up[d] = sc->devices[d].uplink;
         x->down[d] = sc->devices[d].downlink;
     }
@@ -240,7 +245,7 @@ static int build(run_ctx *x, int run, halo_err *err) {
     if (rc != HALO_OK)
         return rc;
     halo_engine_device *ed =
-        engine_devices(sc, halo_weight_bytes(halo_model_weight_type(x->model)));
+        engine_devices(sc, x->dev, halo_weight_bytes(halo_model_weight_type(x->model)));
     if (!ed)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     halo_engine_env env = {.model = x->model,

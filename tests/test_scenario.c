@@ -520,6 +520,19 @@ static void values_out_of_range_are_errors(void) {
                 "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in (0, 100000]", NULL);
+    /* a cache is a size and a bandwidth: each alone is refused, naming the other */
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
+                "  - profile: {base: rpi4b, cache_mb: 32}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:5: devices[1].profile.cache_bw_gbps: required key is missing", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, cache_bw_gbps: "
+                "80}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT, "bad.yaml:3: devices[0].profile.cache_mb: required key is missing",
+                NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, cache_mb: 0, "
+                "cache_bw_gbps: 80}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:3: devices[0].profile.cache_mb: 0 is not in (0, 1.04858e+06]", NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"

@@ -547,6 +547,31 @@ static void strided_bytes_go_at_the_strided_bandwidth(void) {
     ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 600000 + 800000);
 }
 
+/* A device that holds the model's weights in its cache (issue 13) reads every byte, strided
+   or not, at its cache bandwidth; the model must fit whole. */
+static void cached_weights_go_at_the_cache_bandwidth(void) {
+    halo_device_profile p = {.flops_per_s = 1e9,
+                             .mem_bw_bps = 1e9,
+                             .strided_bw_bps = 0.5e9,
+                             .op_overhead_ns = 1000,
+                             .cache_bytes = 2000000,
+                             .cache_bw_bps = 4e9};
+    halo_cost cost = {.flops = 1e5, .bytes = 1e6, .ops = 2, .strided_bytes = 4e5};
+    ASSERT_EQ(halo_device_caches(&p, 2000000), 1);
+    ASSERT_EQ(halo_device_caches(&p, 2000001), 0);
+    p.weights_cached = halo_device_caches(&p, 1500000);
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 250000);
+    cost.flops = 1e6; /* compute-bound at the cache's speed: the roofline still holds */
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 1000000);
+    cost.flops = 1e5;
+    p.weights_cached = 0; /* too large for it: memory as before */
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 600000 + 800000);
+    halo_device_profile none = {.flops_per_s = 1e9, .mem_bw_bps = 1e9};
+    ASSERT_EQ(halo_device_caches(&none, 1), 0); /* no cache model */
+    none.cache_bytes = 1 << 20;
+    ASSERT_EQ(halo_device_caches(&none, 1), 0); /* a size without a bandwidth holds nothing */
+}
+
 /*
  * compute_cv: each segment's time is its roofline time times a log-normal factor of mean 1
  * and that coefficient of variation, drawn from the node's own stream: the same seed and run
@@ -921,6 +946,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
+          TEST(cached_weights_go_at_the_cache_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),

@@ -199,7 +199,38 @@ static void deadline_mean_follows_the_sync_and_the_compute_spread(void) {
     halo_scenario_free(sc);
 }
 
+/* One device running the bundled model (about 1 MB of weights per token): with a cache that
+   holds them it reads at the cache's bandwidth, so its compute is faster by that ratio; with
+   a cache too small for the whole model nothing changes (issue 13). */
+static void a_model_that_fits_the_cache_is_read_at_its_bandwidth(void) {
+    static const char *caches[] = {"", ", cache_mb: 2, cache_bw_gbps: 40",
+                                   ", cache_mb: 0.5, cache_bw_gbps: 40"};
+    double ms[3];
+    for (int k = 0; k < 3; k++) {
+        char text[1024], name[32];
+        (void)snprintf(text, sizeof text,
+                       "model: {file: %s}\n"
+                       "devices:\n"
+                       "  - {profile: {gflops: 1000, mem_bw_gbps: 10, mem_mb: 1000, "
+                       "storage_mbps: 1000%s}, link: gige}\n"
+                       "engine: {baseline: dllama}\n"
+                       "workload: {prompt: \"\", tokens: 16}\n",
+                       tu_src_path("models/stories260K.bin"), caches[k]);
+        (void)snprintf(name, sizeof name, "cache%d.yaml", k);
+        halo_scenario *sc = load_text(name, text);
+        halo_sim_result r;
+        run(sc, 0, &r);
+        ms[k] = r.compute_ms;
+        halo_sim_result_free(&r);
+        halo_scenario_free(sc);
+    }
+    ASSERT(ms[0] > 0);
+    ASSERT_NEAR(ms[1], ms[0] / 4, 0.02 * ms[0]); /* 10 -> 40 GB/s: op overhead is 0 */
+    ASSERT_NEAR(ms[2], ms[0], 1e-9 * ms[0]);     /* stories260K's 1.04 MB do not fit 0.5 */
+}
+
 TEST_MAIN(TEST(same_seed_and_run_give_identical_results), TEST(time_split_adds_up),
+          TEST(a_model_that_fits_the_cache_is_read_at_its_bandwidth),
           TEST(deadline_mean_follows_the_sync_and_the_compute_spread),
           TEST(strict_datagram_keeps_every_contribution_under_loss),
           TEST(halo_without_loss_is_not_slower_than_strict))
