@@ -138,7 +138,16 @@ static uint64_t block_key(uint32_t step, int layer, int phase) {
 /* ==== Group compute ==== */
 
 /* The packer's slots (core/winpack.h): one per layer and matrix, then the classifier's. */
-enum { PACK_WQ, PACK_WK, PACK_WV, PACK_WO, PACK_W1, PACK_W3, PACK_W2, PACK_PER_LAYER };
+enum {
+    PACK_WQ,
+    PACK_WK,
+    PACK_WV,
+    PACK_WO,
+    PACK_W1,
+    PACK_W3,
+    PACK_W2,
+    PACK_PER_LAYER
+};
 
 /* Slot `which` of `layer` (layer n_layers, which 0: the classifier's rows), or -1 (none)
    unless `whole`: the product is the block's only one of its matrix (one run of consecutive
@@ -339,10 +348,10 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
             int whole = i == 0 && run_end == count;
             node_product(n, pack_slot(n, whole, layer, PACK_WQ), q, &L->wq, g * grp_cols,
                          grp_cols * len, 0, dim, xb, halo_act_get(&n->act, &L->wq), 0);
-            node_product(n, pack_slot(n, whole, layer, PACK_WK), k, &L->wk, g * khs, khs * len,
-                         0, dim, xb, halo_act_get(&n->act, &L->wk), 0);
-            node_product(n, pack_slot(n, whole, layer, PACK_WV), v, &L->wv, g * khs, khs * len,
-                         0, dim, xb, halo_act_get(&n->act, &L->wv), 0);
+            node_product(n, pack_slot(n, whole, layer, PACK_WK), k, &L->wk, g * khs, khs * len, 0,
+                         dim, xb, halo_act_get(&n->act, &L->wk), 0);
+            node_product(n, pack_slot(n, whole, layer, PACK_WV), v, &L->wv, g * khs, khs * len, 0,
+                         dim, xb, halo_act_get(&n->act, &L->wv), 0);
         }
         halo_rope(q, (int)grp_cols, hs, n->freq, pos);
         halo_rope(k, hs, hs, n->freq, pos);
@@ -364,8 +373,8 @@ static int compute_attn(halo_node *n, int layer, const uint16_t *gids, int count
             j++;
         size_t c0 = gids[i] * grp_cols, cols = (size_t)(j - i) * grp_cols;
         halo_act_set_window(&n->win, n->head_out + c0, (int)cols, (int)c0);
-        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_WO), out, &L->wo, 0, dim,
-                     c0, cols, n->head_out + c0, halo_act_get(&n->win, &L->wo), 1);
+        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_WO), out, &L->wo, 0, dim, c0,
+                     cols, n->head_out + c0, halo_act_get(&n->win, &L->wo), 1);
         i = j;
     }
     charge_attn(n, layer, gids, count, n_valid_total, (size_t)count * grp_cols);
@@ -400,8 +409,8 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         int whole = i == 0 && j == count;
         node_product(n, pack_slot(n, whole, layer, PACK_W1), n->hb + s, &L->w1, s, e - s, 0, dim,
                      xb, halo_act_get(&n->act, &L->w1), 0);
-        node_product(n, pack_slot(n, whole, layer, PACK_W3), n->hb2 + s, &L->w3, s, e - s, 0,
-                     dim, xb, halo_act_get(&n->act, &L->w3), 0);
+        node_product(n, pack_slot(n, whole, layer, PACK_W3), n->hb2 + s, &L->w3, s, e - s, 0, dim,
+                     xb, halo_act_get(&n->act, &L->w3), 0);
         for (; i < j; i++) /* swiglu group by group, as before (its vector steps unchanged) */
             halo_swiglu(n->hb + halo_groups_ffn_start(&n->g, gids[i]),
                         n->hb2 + halo_groups_ffn_start(&n->g, gids[i]),
@@ -416,8 +425,8 @@ static int compute_ffn(halo_node *n, int layer, const uint16_t *gids, int count,
         size_t c1 = (size_t)halo_groups_ffn_start(&n->g, gids[j - 1]) +
                     (size_t)halo_groups_ffn_len(&n->g, gids[j - 1]);
         halo_act_set_window(&n->win, n->hb + c0, (int)(c1 - c0), (int)c0);
-        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_W2), out, &L->w2, 0, dim,
-                     c0, c1 - c0, n->hb + c0, halo_act_get(&n->win, &L->w2), 1);
+        node_product(n, pack_slot(n, i == 0 && j == count, layer, PACK_W2), out, &L->w2, 0, dim, c0,
+                     c1 - c0, n->hb + c0, halo_act_get(&n->win, &L->w2), 1);
         i = j;
     }
     return 0;
@@ -1198,8 +1207,8 @@ static int mesh_classifier(halo_node *n, halo_err *err) {
         halo_rmsnorm_eps(n->xb, n->x, n->w->rms_final, c->dim, halo_model_norm_eps(n->model));
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->xb, c->dim);
-        node_product(n, pack_slot(n, 1, c->n_layers, 0), out, cls, (size_t)lo, (size_t)(hi - lo),
-                     0, (size_t)c->dim, n->xb, halo_act_get(&n->act, cls), 0);
+        node_product(n, pack_slot(n, 1, c->n_layers, 0), out, cls, (size_t)lo, (size_t)(hi - lo), 0,
+                     (size_t)c->dim, n->xb, halo_act_get(&n->act, cls), 0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->mesh_active = 0;
@@ -1382,9 +1391,8 @@ static void classifier_rows(halo_node *n, int d) {
     if (n->numerics) {
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->xb, c->dim);
-        node_product(n, pack_slot(n, d == n->idx, c->n_layers, 0), n->logits + lo, cls,
-                     (size_t)lo, (size_t)(hi - lo), 0, (size_t)c->dim, n->xb,
-                     halo_act_get(&n->act, cls), 0);
+        node_product(n, pack_slot(n, d == n->idx, c->n_layers, 0), n->logits + lo, cls, (size_t)lo,
+                     (size_t)(hi - lo), 0, (size_t)c->dim, n->xb, halo_act_get(&n->act, cls), 0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
 }
@@ -1517,8 +1525,8 @@ static void worker_on_classify(halo_node *n, const halo_msg *m) {
         const halo_mat *cls = halo_model_classifier(n->model);
         halo_act_set(&n->act, n->rx_values, c->dim);
         node_product(n, pack_slot(n, 1, c->n_layers, 0), n->mesh_slice, cls, (size_t)lo,
-                     (size_t)(hi - lo), 0, (size_t)c->dim, n->rx_values,
-                     halo_act_get(&n->act, cls), 0);
+                     (size_t)(hi - lo), 0, (size_t)c->dim, n->rx_values, halo_act_get(&n->act, cls),
+                     0);
     }
     charge(n, 2.0 * (hi - lo) * c->dim, n->wbytes * (hi - lo) * c->dim, 1);
     n->stats.computed++;

@@ -135,7 +135,7 @@ static float *carve(halo_winpack *p, size_t floats) {
         if (!c)
             return NULL;
     }
-    float *w = (float *)(c->base + c->used);
+    float *w = (void *)(c->base + c->used); /* ALIGN_BYTES-aligned */
     c->used += bytes;
     return w;
 }

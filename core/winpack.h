@@ -56,8 +56,8 @@ void halo_winpack_free(halo_winpack *p);
  * whole matrix, copying stopped, or no memory. The pointer stays valid until the slot is
  * asked for another window.
  */
-const float *halo_winpack_get(halo_winpack *p, int slot, const halo_mat *m, size_t r0,
-                              size_t rows, size_t c0, size_t cols);
+const float *halo_winpack_get(halo_winpack *p, int slot, const halo_mat *m, size_t r0, size_t rows,
+                              size_t c0, size_t cols);
 
 /* Counters of p (all zero for NULL). */
 halo_winpack_stats halo_winpack_get_stats(const halo_winpack *p);

@@ -323,9 +323,8 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
         (unsigned long long)s.stale, (unsigned long long)s.bad_session);
     halo_winpack_stats ps = w.node ? halo_node_packed(w.node) : (halo_winpack_stats){0};
     if (ps.copies)
-        halo_net_log(cfg->log_fn, cfg->log_ctx,
-                     "weight windows: %ld copied, %.1f MB held (%s)%s", ps.copies,
-                     (double)ps.window_bytes / 1e6,
+        halo_net_log(cfg->log_fn, cfg->log_ctx, "weight windows: %ld copied, %.1f MB held (%s)%s",
+                     ps.copies, (double)ps.window_bytes / 1e6,
                      ps.huge ? "huge pages advised" : "no huge pages",
                      ps.stopped ? "; copying stopped: windows moving or over the budget" : "");
     if (cfg->kind == HALO_NET_KIND_TCP)

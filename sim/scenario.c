@@ -472,12 +472,23 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {"base",         "gflops",          "mem_bw_gbps",
-                                           "mem_mb",       "storage_mbps",    "op_overhead_us",
-                                           "send_us",      "recv_us",         "copy_ns_per_kb",
-                                           "cores",        "strided_bw_gbps", "compute_cv",
-                                           "host_overlap", "cache_mb",        "cache_bw_gbps",
-                                           "source",       NULL};
+static const char *const profile_keys[] = {"base",
+                                           "gflops",
+                                           "mem_bw_gbps",
+                                           "mem_mb",
+                                           "storage_mbps",
+                                           "op_overhead_us",
+                                           "send_us",
+                                           "recv_us",
+                                           "copy_ns_per_kb",
+                                           "cores",
+                                           "strided_bw_gbps",
+                                           "compute_cv",
+                                           "host_overlap",
+                                           "cache_mb",
+                                           "cache_bw_gbps",
+                                           "source",
+                                           NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {

@@ -180,28 +180,27 @@ static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err)
 #undef SUB
 
 /* What the engine needs to know of the scenario's devices and links. */
-static halo_engine_device *engine_devices(const halo_scenario *sc,
-                                          const halo_device_profile *prof, double wbytes) {
+static halo_engine_device *engine_devices(const halo_scenario *sc, const halo_device_profile *prof,
+                                          double wbytes) {
     halo_engine_device *ed = calloc((size_t)sc->n_devices, sizeof *ed);
     for (int d = 0; ed && d < sc->n_devices; d++) {
         const halo_scenario_device *v = &sc->devices[d];
         double up = halo_loss_mean(&v->uplink.loss), down = halo_loss_mean(&v->downlink.loss);
-        ed[d] =
-            (halo_engine_device){.speed = device_speed(&prof[d], wbytes),
-                                 .flops_per_s = v->profile.flops_per_s,
-                                 .mem_bw_bps = prof[d].weights_cached ? prof[d].cache_bw_bps
-                                                                      : v->profile.mem_bw_bps,
-                                 .mem_bytes = v->profile.mem_bytes,
-                                 .op_overhead_ns = v->profile.op_overhead_ns,
-                                 .storage_bw_bps = v->profile.storage_bw_bps,
-                                 .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
-                                                 ? v->uplink.bandwidth_bps
-                                                 : v->downlink.bandwidth_bps,
-                                 .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
-                                 .loss = up > down ? up : down,
-                                 .send_ns = v->profile.send_ns,
-                                 .recv_ns = v->profile.recv_ns,
-                                 .copy_ns_per_kb = v->profile.copy_ns_per_kb};
+        ed[d] = (halo_engine_device){
+            .speed = device_speed(&prof[d], wbytes),
+            .flops_per_s = v->profile.flops_per_s,
+            .mem_bw_bps = prof[d].weights_cached ? prof[d].cache_bw_bps : v->profile.mem_bw_bps,
+            .mem_bytes = v->profile.mem_bytes,
+            .op_overhead_ns = v->profile.op_overhead_ns,
+            .storage_bw_bps = v->profile.storage_bw_bps,
+            .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
+                            ? v->uplink.bandwidth_bps
+                            : v->downlink.bandwidth_bps,
+            .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
+            .loss = up > down ? up : down,
+            .send_ns = v->profile.send_ns,
+            .recv_ns = v->profile.recv_ns,
+            .copy_ns_per_kb = v->profile.copy_ns_per_kb};
     }
     return ed;
 }

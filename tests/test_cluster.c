@@ -544,8 +544,8 @@ static void packed_windows_give_the_same_logits(void) {
             ASSERT_EQ(r0.packed[d], 0);
             copied += r1.packed[d];
             if (r1.packed[d] == 0 && strncmp(cases[k].placement, "explicit", 8) != 0)
-                TEST_FAIL_AT("n=%d %s: device %d copied no window", cases[k].n,
-                             cases[k].placement, d);
+                TEST_FAIL_AT("n=%d %s: device %d copied no window", cases[k].n, cases[k].placement,
+                             d);
         }
         ASSERT(copied > 0);
     }

@@ -11,7 +11,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-enum { ROWS = 40, STRIDE = 48, COLS = 40 };
+enum {
+    ROWS = 40,
+    STRIDE = 48,
+    COLS = 40
+};
 
 static float *matrix(halo_mat *m) {
     float *w = malloc((size_t)ROWS * STRIDE * sizeof *w);
@@ -31,8 +35,8 @@ static void window_equals(const float *pk, size_t r0, size_t rows, size_t c0, si
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
             if (pk[r * cols + c] != (float)((r0 + r) * 1000 + c0 + c))
-                TEST_FAIL_AT("window (%zu, %zu) x (%zu, %zu): [%zu][%zu] is %g", r0, rows, c0,
-                             cols, r, c, (double)pk[r * cols + c]);
+                TEST_FAIL_AT("window (%zu, %zu) x (%zu, %zu): [%zu][%zu] is %g", r0, rows, c0, cols,
+                             r, c, (double)pk[r * cols + c]);
 }
 
 static void a_window_is_copied_once_row_major(void) {
