@@ -76,6 +76,7 @@ static void whole_matrices_other_types_and_bad_slots_read_in_place(void) {
     q.type = HALO_TYPE_Q8_0;
     ASSERT(halo_winpack_get(p, 0, &q, 0, 4, 0, COLS) == NULL);
     ASSERT_EQ(halo_winpack_get_stats(p).copies, 0);
+    halo_winpack_free(p);
     halo_winpack_stats none = halo_winpack_get_stats(NULL);
     ASSERT_EQ(none.copies, 0);
     ASSERT_EQ(none.bytes, 0);
