@@ -17,7 +17,7 @@
 enum {
     CHUNK_MIN_BYTES = 32 << 20, /* a chunk holds several layers' windows */
     HUGE_BYTES = 2 << 20,       /* a huge page on x86-64 and most aarch64 kernels */
-    ALIGN_BYTES = 64,           /* a cache line: rows of 16 floats never straddle two */
+    ALIGN_BYTES = 64,           /* a cache line: every window starts on one */
     COPIES_PER_SLOT = 4         /* on average, before the windows count as moving */
 };
 
