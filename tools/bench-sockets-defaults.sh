@@ -39,8 +39,9 @@
 # as distributed-llama's root gets `--nthreads 1` and halo's workers one thread by default;
 # 0 is halo's own default, one per core, which on one shared 2-core host makes the root's
 # second thread compete with the three workers. ms/token is decode only for both systems
-# (halo's summary line since commit f2da046; distributed-llama's "Prediction"). Every process and namespace it makes is removed on exit (trap);
-# it talks only to 127.0.0.1 and the addresses inside its namespaces.
+# (halo's summary line since commit f2da046; distributed-llama's "Prediction"). Every
+# process and namespace it makes is removed on exit (trap); it talks only to 127.0.0.1 and
+# the addresses inside its namespaces.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
