@@ -1471,15 +1471,14 @@ int halo_device_caches(const halo_device_profile *p, uint64_t bytes_per_token) {
     return p->cache_bytes > 0 && p->cache_bw_bps > 0 && bytes_per_token <= p->cache_bytes;
 }
 
+double halo_device_weight_bw(const halo_device_profile *p) {
+    return p->weights_cached ? p->cache_bw_bps : p->mem_bw_bps;
+}
+
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost) {
     double t_compute = cost->flops / p->flops_per_s;
-    if (p->weights_cached) {
-        double t_cache = cost->bytes / p->cache_bw_bps;
-        double t = t_compute > t_cache ? t_compute : t_cache;
-        return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
-    }
-    double t_memory = cost->bytes / p->mem_bw_bps;
-    if (p->strided_bw_bps > 0 && cost->strided_bytes > 0)
+    double t_memory = cost->bytes / halo_device_weight_bw(p);
+    if (!p->weights_cached && p->strided_bw_bps > 0 && cost->strided_bytes > 0)
         t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
                    cost->strided_bytes / p->strided_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;

@@ -127,6 +127,10 @@ typedef struct halo_device_profile {
    its cache (cache_bytes > 0, cache_bw_bps > 0 and the bytes fit). */
 int halo_device_caches(const halo_device_profile *p, uint64_t bytes_per_token);
 
+/* The bandwidth a device with profile p reads weights at: cache_bw_bps when
+   p->weights_cached, else mem_bw_bps. */
+double halo_device_weight_bw(const halo_device_profile *p);
+
 /*
  * Host cost of one message of `len` bytes on a device with profile `p`: `per_message_ns`
  * (send_ns or recv_ns: the system call and wake-up of one message, however many packets or

@@ -28,7 +28,7 @@ static uint64_t wall_now_ns(void) {
    from its cache when it holds the model's (halo_device_caches). */
 static double device_speed(const halo_device_profile *p, double wbytes) {
     double t = 2.0 / p->flops_per_s;
-    double m = wbytes / (p->weights_cached ? p->cache_bw_bps : p->mem_bw_bps);
+    double m = wbytes / halo_device_weight_bw(p);
     return 1.0 / (t > m ? t : m);
 }
 
@@ -185,22 +185,23 @@ static halo_engine_device *engine_devices(const halo_scenario *sc, const halo_de
     halo_engine_device *ed = calloc((size_t)sc->n_devices, sizeof *ed);
     for (int d = 0; ed && d < sc->n_devices; d++) {
         const halo_scenario_device *v = &sc->devices[d];
+        const halo_device_profile *p = &prof[d]; /* v's, with weights_cached set */
         double up = halo_loss_mean(&v->uplink.loss), down = halo_loss_mean(&v->downlink.loss);
-        ed[d] = (halo_engine_device){
-            .speed = device_speed(&prof[d], wbytes),
-            .flops_per_s = v->profile.flops_per_s,
-            .mem_bw_bps = prof[d].weights_cached ? prof[d].cache_bw_bps : v->profile.mem_bw_bps,
-            .mem_bytes = v->profile.mem_bytes,
-            .op_overhead_ns = v->profile.op_overhead_ns,
-            .storage_bw_bps = v->profile.storage_bw_bps,
-            .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
-                            ? v->uplink.bandwidth_bps
-                            : v->downlink.bandwidth_bps,
-            .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
-            .loss = up > down ? up : down,
-            .send_ns = v->profile.send_ns,
-            .recv_ns = v->profile.recv_ns,
-            .copy_ns_per_kb = v->profile.copy_ns_per_kb};
+        ed[d] =
+            (halo_engine_device){.speed = device_speed(p, wbytes),
+                                 .flops_per_s = p->flops_per_s,
+                                 .mem_bw_bps = halo_device_weight_bw(p),
+                                 .mem_bytes = p->mem_bytes,
+                                 .op_overhead_ns = p->op_overhead_ns,
+                                 .storage_bw_bps = p->storage_bw_bps,
+                                 .link_bps = v->uplink.bandwidth_bps < v->downlink.bandwidth_bps
+                                                 ? v->uplink.bandwidth_bps
+                                                 : v->downlink.bandwidth_bps,
+                                 .link_latency_ns = v->uplink.latency_ns + v->downlink.latency_ns,
+                                 .loss = up > down ? up : down,
+                                 .send_ns = p->send_ns,
+                                 .recv_ns = p->recv_ns,
+                                 .copy_ns_per_kb = p->copy_ns_per_kb};
     }
     return ed;
 }
