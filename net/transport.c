@@ -5,7 +5,7 @@
  * queue), and the ppoll loop that runs timers and sockets. Frames themselves are
  * net/frame.c's; sockets are made by net/addr.c.
  */
-#define _GNU_SOURCE /* ppoll, sendmmsg */
+#define _GNU_SOURCE /* ppoll, sendmmsg, recvmmsg */
 
 #include "net/transport.h"
 
@@ -34,6 +34,7 @@ enum {
 #define TCP_OUT_LIMIT          (64u << 20) /* a peer that stops reading is cut off */
 #define REFUSAL_GAP_NS         100000000ull
 #define RX_BURST               64
+#define RX_MMSG                8            /* datagrams per recvmmsg */
 #define RX_CONN_BUDGET         (256u << 10) /* bytes read from one connection per poll round */
 #define RX_STRANGER_BUDGET     (64u << 10) /* bytes read from all unauthenticated ones, per round */
 #define DEFAULT_MAX_CONNS      64
@@ -145,8 +146,9 @@ typedef struct net {
     halo_net_control_fn control;
     void *control_ctx;
     halo_net_stats stats;
-    unsigned char frame[HALO_NET_MAX_FRAME_BYTES];   /* scratch for sealing */
-    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];      /* scratch for UDP receive */
+    unsigned char frame[HALO_NET_MAX_FRAME_BYTES]; /* scratch for sealing */
+    unsigned char rx[HALO_NET_MAX_FRAME_BYTES];    /* scratch for an injected frame */
+    unsigned char *rx_slots; /* RX_MMSG datagrams of HALO_NET_MAX_FRAME_BYTES, lazily (rx_udp) */
     unsigned char plain[HALO_NET_MAX_PAYLOAD_BYTES]; /* a decrypted session payload */
     unsigned char par[HALO_NET_MAX_PAYLOAD_BYTES];   /* the parity being sent */
     unsigned char qpar[HALO_NET_MAX_PAYLOAD_BYTES];  /* the second parity (Q) being sent */
@@ -720,46 +722,72 @@ static uint64_t arrival_ns(const net *n, const struct timespec *wall) {
     return now > ago ? now - ago : 1;
 }
 
-static void rx_udp(net *n, endpoint *ep) {
-    for (int i = 0; i < RX_BURST; i++) {
-        halo_net_addr from = {.len = sizeof from.ss};
-
-        union {
-            struct cmsghdr h;
-            unsigned char b[CMSG_SPACE(sizeof(struct timespec))];
-        } ctl;
-        struct iovec iov = {.iov_base = n->rx, .iov_len = sizeof n->rx};
-        struct msghdr mh = {.msg_name = &from.ss,
-                            .msg_namelen = from.len,
-                            .msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = ctl.b,
-                            .msg_controllen = sizeof ctl.b};
-        ssize_t r = recvmsg(ep->fd, &mh, MSG_TRUNC);
-        if (r < 0)
-            return;
-        from.len = mh.msg_namelen;
-        if ((size_t)r > sizeof n->rx) {
-            n->stats.oversized++;
-            continue;
+/* One received datagram: stamps its arrival, keeps arrival times from going backwards on
+   the endpoint, and hands it to rx_frame. */
+static void rx_datagram(net *n, endpoint *ep, halo_net_addr *from, struct msghdr *mh,
+                        unsigned char *buf, size_t len) {
+    from->len = mh->msg_namelen;
+    n->rx_at_ns = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            n->rx_at_ns = arrival_ns(n, &ts);
         }
-        n->rx_at_ns = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-                struct timespec ts;
-                memcpy(&ts, CMSG_DATA(c), sizeof ts);
-                n->rx_at_ns = arrival_ns(n, &ts);
+    /* The socket hands datagrams over in the order they arrived, so their times may not
+       go backwards: arrival_ns reads two clocks one after the other, and a thread
+       descheduled between them makes a datagram look up to that long older than it is
+       (CI, under ASan, once delivered a message before the one sent just ahead of it). */
+    if (n->rx_at_ns && n->rx_at_ns < ep->last_rx_ns)
+        n->rx_at_ns = ep->last_rx_ns;
+    if (n->rx_at_ns)
+        ep->last_rx_ns = n->rx_at_ns;
+    (void)rx_frame(n, ep, NULL, from, buf, len);
+    n->rx_at_ns = 0;
+}
+
+/* Reads up to RX_BURST datagrams, RX_MMSG per recvmmsg; a call that returns fewer than it
+   asked for has emptied the socket, so no call is made only to hear EAGAIN (issue 15: the
+   root made 40 receive calls per token on the bundled model, 10 of them empty; every
+   worker one empty call per message). Without the slots' memory, one datagram per call
+   into n->rx. */
+static void rx_udp(net *n, endpoint *ep) {
+    if (!n->rx_slots)
+        n->rx_slots = malloc((size_t)RX_MMSG * HALO_NET_MAX_FRAME_BYTES);
+    unsigned vlen = n->rx_slots ? RX_MMSG : 1;
+    /* CMSG_SPACE is a multiple of a cmsghdr's alignment: every row starts aligned */
+    _Alignas(struct cmsghdr) unsigned char ctl[RX_MMSG][CMSG_SPACE(sizeof(struct timespec))];
+    halo_net_addr from[RX_MMSG];
+    struct iovec iov[RX_MMSG];
+    struct mmsghdr mm[RX_MMSG];
+    for (int got = 0; got < RX_BURST;) {
+        for (unsigned i = 0; i < vlen; i++) {
+            from[i].len = sizeof from[i].ss;
+            iov[i].iov_base =
+                n->rx_slots ? n->rx_slots + (size_t)i * HALO_NET_MAX_FRAME_BYTES : n->rx;
+            iov[i].iov_len = HALO_NET_MAX_FRAME_BYTES;
+            mm[i].msg_len = 0;
+            mm[i].msg_hdr = (struct msghdr){.msg_name = &from[i].ss,
+                                            .msg_namelen = from[i].len,
+                                            .msg_iov = &iov[i],
+                                            .msg_iovlen = 1,
+                                            .msg_control = ctl[i],
+                                            .msg_controllen = sizeof ctl[i]};
+        }
+        int r = recvmmsg(ep->fd, mm, vlen, MSG_DONTWAIT | MSG_TRUNC, NULL);
+        if (r <= 0)
+            return;
+        for (int i = 0; i < r; i++) {
+            /* MSG_TRUNC: msg_len is the datagram's own length, longer than a slot when cut */
+            if (mm[i].msg_len > HALO_NET_MAX_FRAME_BYTES || (mm[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+                n->stats.oversized++;
+                continue;
             }
-        /* The socket hands datagrams over in the order they arrived, so their times may not
-           go backwards: arrival_ns reads two clocks one after the other, and a thread
-           descheduled between them makes a datagram look up to that long older than it is
-           (CI, under ASan, once delivered a message before the one sent just ahead of it). */
-        if (n->rx_at_ns && n->rx_at_ns < ep->last_rx_ns)
-            n->rx_at_ns = ep->last_rx_ns;
-        if (n->rx_at_ns)
-            ep->last_rx_ns = n->rx_at_ns;
-        (void)rx_frame(n, ep, NULL, &from, n->rx, (size_t)r);
-        n->rx_at_ns = 0;
+            rx_datagram(n, ep, &from[i], &mm[i].msg_hdr, iov[i].iov_base, mm[i].msg_len);
+        }
+        got += r;
+        if ((unsigned)r < vlen)
+            return;
     }
 }
 
@@ -1208,6 +1236,7 @@ static void net_destroy(halo_transport *t) {
         sodium_memzero(&n->peers[i].session, sizeof n->peers[i].session);
     sodium_memzero(n->key, sizeof n->key);
     free(n->batch_buf);
+    free(n->rx_slots);
     free(n->pfds);
     free(n->pconns);
     free(n->eps);

@@ -13,9 +13,12 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +325,47 @@ static void udp_frames_fill_the_path_mtu_by_default(void) {
         ASSERT_EQ(s.frames_recv, 5 * per_msg);
         halo_transport_free(t);
     }
+}
+
+/* A burst of datagrams on node 0's socket, valid frames with junk between them, more than
+   one receive call takes (net/transport.c reads 8 per recvmmsg): every valid one is delivered
+   once and in order, every junk one counted, whatever batch it shares. */
+static void udp_burst_is_read_whole_across_receive_calls(void) {
+    inbox box;
+    halo_transport *t = make_rx(HALO_NET_KIND_UDP, 2, 0, 0, 0, &box, -1);
+    int port = halo_net_port(t, 0);
+    ASSERT(port > 0);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT(s >= 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    enum {
+        VALID = 29
+    };
+
+    int junk = 0;
+    for (int i = 0; i < VALID; i++) {
+        unsigned char f[256];
+        size_t n = halo_net_seal_frame(key, HALO_NET_FRAME_DATA, 1, 0, 100 + (uint64_t)i, &i,
+                                       sizeof i, f, sizeof f);
+        ASSERT(n > 0);
+        ASSERT_EQ(sendto(s, f, n, 0, (const struct sockaddr *)&to, sizeof to), (ssize_t)n);
+        if (i % 3 == 1) {
+            unsigned char j[40] = {0xee};
+            ASSERT_EQ(sendto(s, j, sizeof j, 0, (const struct sockaddr *)&to, sizeof to),
+                      (ssize_t)sizeof j);
+            junk++;
+        }
+    }
+    drain(t, &box, VALID);
+    ASSERT_EQ(box.count, VALID);
+    ASSERT_EQ(box.bad_order, 0);
+    halo_net_stats st;
+    halo_net_get_stats(t, &st);
+    ASSERT_EQ(st.malformed + st.bad_auth, (uint64_t)junk);
+    (void)close(s);
+    halo_transport_free(t);
 }
 
 /* Sends between batch on and off wait, then leave together, in order, nothing lost; a
@@ -657,6 +701,7 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),
           TEST(udp_fragments_large_messages_within_the_mtu),
           TEST(udp_frames_fill_the_path_mtu_by_default), TEST(udp_batch_holds_frames_until_it_ends),
+          TEST(udp_burst_is_read_whole_across_receive_calls),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
           TEST(udp_parity_repairs_one_lost_fragment_per_message),
           TEST(udp_parity_on_loss_starts_with_the_first_loss),
