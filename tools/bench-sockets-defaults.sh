@@ -18,6 +18,7 @@
 #                                   [--modes "loopback netns"] [--dllama BIN]
 #                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
 #                                   [--bin PATH] [--write FILE] [--root-threads N]
+#                                   [--more-losses "0.01 0.02"]
 #
 # Modes: loopback (127.0.0.1, loss injected by the transports: `inject:`), netns (the root in
 # one network namespace, the workers in another, a veth pair between them, loss from kernel
@@ -41,7 +42,10 @@
 # second thread compete with the three workers. ms/token is decode only for both systems
 # (halo's summary line since commit f2da046; distributed-llama's "Prediction"). Every
 # process and namespace it makes is removed on exit (trap); it talks only to 127.0.0.1 and
-# the addresses inside its namespaces.
+# the addresses inside its namespaces. --more-losses "L ...": HALO (and in netns with --dllama,
+# distributed-llama) also at each loss L in every round, after the 5% runs; a second table
+# gives per model and loss HALO L% / 0% and dllama L% / HALO L% (medians, ranges), the
+# acceptance's "kernel drops at 0/1/2/5%: the same".
 set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -54,6 +58,7 @@ stories=3
 modes="loopback"
 write=""
 root_threads=1
+more_losses=""
 big_model="" big_tok="" big_dm="" big_dt=""
 dllama=""
 dl_bundled_m=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
@@ -75,6 +80,7 @@ while [ $# -gt 0 ]; do
     --bin) halo=${2:?}; shift ;;
     --write) write=${2:?}; shift ;;
     --root-threads) root_threads=${2:?}; shift ;;
+    --more-losses) more_losses=${2?}; shift ;;
     *) other_arg "$1" ;;
     esac
     shift
@@ -192,6 +198,10 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
             echo "$r dl0 $(one_dllama 0 "$dm" "$dt") 0" >>"$tmp/rows"
             echo "$r dl5 $(one_dllama 0.05 "$dm" "$dt") 0" >>"$tmp/rows"
         fi
+        for l in $more_losses; do
+            echo "$r halo$l $(one "$mode" halo "$l" "$model" "$tok" "$udp")" >>"$tmp/rows"
+            [ $dl = 0 ] || echo "$r dl$l $(one_dllama "$l" "$dm" "$dt") 0" >>"$tmp/rows"
+        done
     done
     local pp="-"
     if [ "$name" = stories260K ] && [ "$mode" = loopback ]; then
@@ -257,6 +267,40 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
                 mode, name, med["strict0"], med["sudp0"], med["halo0"], med["halo5"], q5, lo5, hi5,
                 q0, lo0, hi0, qu, mis["halo0"], mx["halo0"], mis["halo5"], pp, d0, d5, dq, h0, s0
         }' "$tmp/rows"
+    [ -z "$more_losses" ] || more_rows "$mode" "$name" $dl >>"$tmp/more"
+}
+
+# more_rows MODE NAME DL: the second table's rows of one model, from $tmp/rows
+more_rows() {
+    awk -v mode="$1" -v name="$2" -v dl="$3" -v losses="$more_losses" '
+        function median(a, n,    i, j, t) {
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        function ratio(num, den,    r, lo, hi) { # median (range) of v[r, num] / v[r, den]
+            lo = 1e9; hi = 0
+            for (r = 1; r <= R; r++) {
+                x[r] = v[r, num] / v[r, den]
+                if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+            }
+            return sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
+        }
+        function med(key,    r) { for (r = 1; r <= R; r++) x[r] = v[r, key]; return median(x, R) }
+        { v[$1, $2] = $3; m[$1, $2] = $4; if ($1 > R) R = $1 }
+        END {
+            n = split(losses " 0.05", L, " ")
+            for (i = 1; i <= n; i++) {
+                h = "halo" L[i]; d = (L[i] == "0.05") ? "dl5" : "dl" L[i]
+                if (L[i] == "0.05") h = "halo5"
+                for (r = 1; r <= R; r++) x[r] = m[r, h]
+                mis = median(x, R)
+                dms = dq = "-"
+                if (dl) { dms = sprintf("%.3f", med(d)); dq = ratio(d, h) }
+                printf "| %s | %s | %g%% | %.3f | %s | %.2f%% | %s | %s |\n", mode, name, 100 * L[i],
+                    med(h), ratio(h, "halo0"), mis, dms, dq
+            }
+        }' "$tmp/rows"
 }
 
 out=$tmp/table.md
@@ -271,6 +315,7 @@ out=$tmp/table.md
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 } >"$out"
 : >"$tmp/per-round"
+: >"$tmp/more"
 for mode in $modes; do
     case "$mode" in
     loopback) ;;
@@ -286,6 +331,16 @@ for mode in $modes; do
             "$big_dt" >>"$out"
     fi
 done
+if [ -s "$tmp/more" ]; then
+    {
+        echo
+        echo "Each loss, the same rounds (HALO and distributed-llama at 0% as above):"
+        echo
+        echo "| mode | model | loss | HALO ms/token | HALO / HALO 0% | missing | dllama ms/token | dllama / HALO |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|"
+        cat "$tmp/more"
+    } >>"$out"
+fi
 if [ -s "$tmp/per-round" ]; then
     echo >>"$out"
     sed 's/$/./' "$tmp/per-round" >>"$out"
