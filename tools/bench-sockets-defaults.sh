@@ -85,6 +85,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+for l in $more_losses; do # a drop probability each, above 0 and below 1
+    awk -v l="$l" 'BEGIN { exit !(l ~ /^[0-9]*\.?[0-9]+$/ && l > 0 && l < 1) }' ||
+        { log "--more-losses: '$l' is not a loss between 0 and 1 (e.g. \"0.01 0.02\")"; exit 2; }
+done
 netns_names halo-bsd 10.216
 made_ns=0
 # workers are started inside $(...): their pids go to files, not to a variable (bench_tmp's
