@@ -394,6 +394,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .replan_tokens = cf.replan_tokens,
             .replan_band = cf.replan_band,
             .speed_override = cf.speed,
+            .warmup = !cf.no_warmup,
             .log_fn = log_line};
         e->loss = rc_cfg.loss_rate;
         (void)snprintf(e->system, sizeof e->system, "%s",
@@ -587,6 +588,12 @@ static void report_remote(const halo_runner *e, FILE *f) {
                   (unsigned long long)st.lost, (unsigned long long)st.rejoined,
                   (unsigned long long)st.stalls, (unsigned long long)st.recomputations,
                   (unsigned long long)st.replayed_tokens, st.alive);
+    if (st.warmup_ns)
+        (void)fprintf(f,
+                      "cluster warm-up: one pass before the first token, %.1f ms%s (start-up "
+                      "time, in none of the per-token figures)\n",
+                      (double)st.warmup_ns / 1e6,
+                      st.warmup_done ? "" : ", given up (stalled or a worker lost)");
     const halo_replan *rp = halo_remote_replan(e->r);
     if (rp) {
         char split[192];

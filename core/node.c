@@ -82,6 +82,7 @@ struct halo_node {
     uint64_t sync_start_ns, deadline_ns;
     uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
     int scored;           /* plan_fn has run for the current sync (slow_safe defers it) */
+    int warmup;           /* halo_node_set_warmup: every device is awaited */
     int *dev_start;       /* (n_devices + 1) offsets into dev_groups for the current sync */
     uint16_t *dev_groups; /* groups of the current sync ordered by device */
     uint8_t *received;    /* (n_devices) */
@@ -573,9 +574,10 @@ static void root_fail(halo_node *n, int rc, const halo_err *err) {
 }
 
 /* Whether the current sync waits for device d whatever the deadline: a critical device, or
-   (slow_safe) one whose delay for this block kind has not been measured yet. */
+   (slow_safe) one whose delay for this block kind has not been measured yet; every device
+   during a warm-up pass. */
 static int must_await(const halo_node *n, int d) {
-    return n->critical[d] ||
+    return n->warmup || n->critical[d] ||
            (n->sync.slow_safe && n->sync.adaptive && !n->srtt_ns[2 * d + n->phase]);
 }
 
@@ -827,7 +829,8 @@ static void on_deadline(void *arg) {
     n->retry_ns = n->t->ops->now_ns(n->t, 0);
     /* slow_safe: each further request waits twice as long (TCP's RTO backoff): a device that
        is merely slow is not flooded with requests it answers from its cache */
-    if (n->sync.slow_safe && n->sync.deadline_max_ns && n->deadline_ns < n->sync.deadline_max_ns)
+    if ((n->sync.slow_safe || n->warmup) && n->sync.deadline_max_ns &&
+        n->deadline_ns < n->sync.deadline_max_ns)
         n->deadline_ns *= 2;
     int rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, &err);
     if (rc != HALO_OK) {
@@ -1448,7 +1451,7 @@ static void classifier_slice_local(halo_node *n, int d) {
  */
 static void classifier_deadline(halo_node *n) {
     halo_err err = {0};
-    if (++n->cls_rounds >= 2) {
+    if (++n->cls_rounds >= 2 && !n->warmup) {
         int missing = 0;
         for (int d = 1; d < n->n_devices; d++)
             missing += !n->received[d];
@@ -1912,6 +1915,30 @@ const halo_token_metrics *halo_node_last_metrics(const halo_node *n) {
 
 const halo_node_stats *halo_node_get_stats(const halo_node *n) {
     return &n->stats;
+}
+
+void halo_node_set_warmup(halo_node *n, int on) {
+    HALO_ASSERT(n->idx == 0 && !n->in_flight);
+    n->warmup = on != 0;
+    if (on)
+        return;
+    /* what the pass taught the root was first-use costs, not the cluster: start over */
+    size_t nd = (size_t)n->n_devices, blocks = (size_t)n->mc->n_layers * 2;
+    memset(n->srtt_ns, 0, 2 * nd * sizeof *n->srtt_ns);
+    memset(n->rttvar_ns, 0, 2 * nd * sizeof *n->rttvar_ns);
+    memset(n->lossy_until, 0, nd * sizeof *n->lossy_until);
+    if (n->late)
+        memset(n->late, 0, nd);
+    if (n->trouble)
+        memset(n->trouble, 0, nd * sizeof *n->trouble);
+    if (n->unreliable)
+        memset(n->unreliable, 2, nd);
+    memset(n->missing_at, 0, blocks * sizeof *n->missing_at);
+    memset(n->missing_dev, 0, nd * sizeof *n->missing_dev);
+    memset(n->wait_at, 0, blocks * sizeof *n->wait_at);
+    memset(n->block_at, 0, blocks * sizeof *n->block_at);
+    n->deadline_ns = 0;
+    n->stats = (halo_node_stats){0};
 }
 
 halo_winpack_stats halo_node_packed(const halo_node *n) {

@@ -259,6 +259,19 @@ typedef struct halo_node_stats {
 /* Cumulative statistics. */
 const halo_node_stats *halo_node_get_stats(const halo_node *node);
 
+/*
+ * Root, between tokens: on = 1 makes the following tokens warm-up passes, in which every
+ * device's contribution is awaited as a critical one's (re-asked at each deadline, the
+ * deadlines backing off as slow_safe's; a split classifier's slices too), so every node
+ * computes, pages in and copies (pack_windows) every weight window it holds, whatever the
+ * policy. on = 0 ends them and starts the root's sync state over as halo_node_new left it:
+ * delay estimates, loss evidence, per-block and per-device counters and the statistics (what
+ * a first pass teaches is first-use costs, not the cluster). The caches need nothing: the
+ * next token at position 0 starts a new sequence. Socket clusters run one such pass before
+ * the first token (net/root.h, halo_remote_config.warmup).
+ */
+void halo_node_set_warmup(halo_node *root, int on);
+
 /* The node's packed weight windows (halo_node_config.pack_windows): all zero without them. */
 halo_winpack_stats halo_node_packed(const halo_node *node);
 

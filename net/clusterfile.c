@@ -22,7 +22,7 @@ static const halo_yaml_limits limits = {
 static const char *const top_keys[] = {"key",           "workers",   "bind",     "heartbeat_ms",
                                        "dead_after_ms", "rejoin_ms", "stall_ms", "join_timeout_ms",
                                        "inject",        "engine",    "encrypt",  "replan_tokens",
-                                       "replan_band",   NULL};
+                                       "replan_band",   "warmup",    NULL};
 
 /* Keys of earlier versions, now in the engine section: a message that says where. */
 static const struct {
@@ -186,6 +186,12 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
         halo_parse_bool(v->str, &encrypt, err) != HALO_OK)
         rc = halo_yaml_prefix(err, v, "encrypt");
     cf->auth_only = !encrypt;
+    int warm = 1;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "warmup")) &&
+        (rc = get_scalar(v, "warmup", "true or false", err)) == HALO_OK &&
+        halo_parse_bool(v->str, &warm, err) != HALO_OK)
+        rc = halo_yaml_prefix(err, v, "warmup");
+    cf->no_warmup = !warm;
     if (rc == HALO_OK && !cf->n_workers)
         rc =
             HALO_FAIL(err, HALO_ERR_FORMAT, "%s: workers: missing (a list of host:port)", cf->path);

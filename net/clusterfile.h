@@ -16,6 +16,7 @@
  *   replan_tokens: 32         # engine.placement scheduled: at most one re-plan per N tokens
  *   replan_band: 0.5          # and only beyond this drift and gain (hysteresis)
  *   encrypt: true             # false: session frames authenticated, not encrypted
+ *   warmup: true              # one pass before the first token (first-use costs)
  *   engine:                   # the engine configuration (core/engine.h): the same keys,
  *     baseline: halo          # values and meanings as a scenario's engine: section and
  *     deadline_ms: 10         # the command line's engine flags; delivery picks the
@@ -49,6 +50,7 @@ typedef struct halo_clusterfile {
     int replan_tokens;         /* 0 = default */
     double replan_band;        /* 0 = default */
     int auth_only;             /* encrypt: false (issue 18) */
+    int no_warmup;             /* warmup: false (net/root.h, halo_remote_config.warmup) */
     halo_engine_config engine; /* the engine: section over the halo preset, not finished */
     /* where the engine section stands, for halo_clusterfile_finish's messages */
     struct halo_yaml_doc *doc;

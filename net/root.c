@@ -61,6 +61,7 @@ struct halo_remote {
     int cur_pos; /* position of the token being run (for event logs) */
     uint64_t token_start_ns;
     int stalled;
+    int warming; /* the warm-up pass is in flight */
     halo_remote_stats stats;
     halo_replan *rp;    /* scheduled placement (net/replan.h), or NULL */
     int tokens_started; /* halo_remote_forward calls: the re-plan rule's clock (positions
@@ -399,6 +400,31 @@ static void carve(void *obj, halo_arena *a) {
     r->history = halo_arena_take(a, (size_t)r->seq_len, sizeof *r->history);
 }
 
+enum {
+    RUN_OK = 0,
+    RUN_AGAIN = 1, /* placement changed or stalled: recompute */
+};
+
+static int run_token(halo_remote *r, int token, int pos, halo_err *err);
+
+/* cfg.warmup: one pass at position 0 with every contribution awaited, then the root's sync
+   state starts over (halo_node_set_warmup). A pass that stalls or loses a worker is given up:
+   the first token deals with what it left (a lost worker's re-placement). */
+static int warmup(halo_remote *r, halo_err *err) {
+    uint64_t t0 = r->t->ops->now_ns(r->t, 0);
+    uint64_t stall = r->cfg.stall_ns;
+    r->cfg.stall_ns = 12 * stall; /* a first pass may take many tokens' time */
+    r->warming = 1;
+    halo_node_set_warmup(r->root, 1);
+    int rc = run_token(r, 1 % halo_model_get_config(r->cfg.model)->vocab_size, 0, err);
+    halo_node_set_warmup(r->root, 0);
+    r->warming = 0;
+    r->cfg.stall_ns = stall;
+    r->stats.warmup_ns = r->t->ops->now_ns(r->t, 0) - t0;
+    r->stats.warmup_done = rc == RUN_OK;
+    return rc == RUN_OK || rc == RUN_AGAIN ? HALO_OK : rc;
+}
+
 int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *err) {
     *out = NULL;
     if (cfg->n_workers < 1 || cfg->n_workers + 1 > HALO_MAX_DEVICES)
@@ -495,6 +521,10 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
         return rc;
     }
     r->hb_armed = 1;
+    if (cfg->warmup && (rc = warmup(r, err)) != HALO_OK) {
+        halo_remote_free(r);
+        return rc;
+    }
     *out = r;
     return HALO_OK;
 }
@@ -524,11 +554,6 @@ static int token_over(void *arg) {
     }
     return 0;
 }
-
-enum {
-    RUN_OK = 0,
-    RUN_AGAIN = 1, /* placement changed or stalled: recompute */
-};
 
 /* ==== A worker that cannot keep up (issue 18) ==== */
 
@@ -609,9 +634,10 @@ static int run_token(halo_remote *r, int token, int pos, halo_err *err) {
         halo_net_log(
             r->cfg.log_fn, r->cfg.log_ctx,
             "token at position %d stalled for %.1f s (a contribution the %s policy waits for "
-            "never came)%s; recomputing",
+            "never came)%s; %s",
             pos, (double)r->cfg.stall_ns / 1e9,
-            r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed", who);
+            r->cfg.sync.policy == HALO_SYNC_POLICY_STRICT ? "strict" : "relaxed", who,
+            r->warming ? "going on without the warm-up pass" : "recomputing");
     }
     return RUN_AGAIN;
 }

@@ -85,6 +85,12 @@ typedef struct halo_remote_config {
     double replan_band;           /* hysteresis; 0 = 0.5 */
     const double *speed_override; /* (n_workers + 1) flop/s or NULL: used instead of the
                                      probed speeds (tests and what-if runs: a slow device) */
+    /* 1: after the join, one warm-up pass through the cluster (core/node.h,
+       halo_node_set_warmup: every contribution awaited, then the root's sync state starts
+       over), so that each node's first-use costs (pages of the model read in, weight windows
+       copied) are paid before the first token and the adaptive deadline does not learn from
+       them (issue 15). Its time is start-up time (halo_remote_stats.warmup_ns). */
+    int warmup;
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_remote_config;
@@ -121,6 +127,8 @@ typedef struct halo_remote_stats {
     uint64_t replayed_tokens; /* tokens run again by those recomputations */
     int alive;                /* workers in the placement now */
     uint64_t replans;         /* scheduled: placements changed by the re-plan rule */
+    uint64_t warmup_ns;       /* the warm-up pass (0 without one) */
+    int warmup_done;          /* 1 if it finished (0: skipped after a stall or a lost worker) */
 } halo_remote_stats;
 
 void halo_remote_get_stats(const halo_remote *r, halo_remote_stats *out);

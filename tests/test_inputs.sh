@@ -106,6 +106,8 @@ case_cluster_files() {
     printf "$head"'---\nkey: b.key\n' >"$tmp/docs.yaml"
     expect_fast_fail 5 1 "docs.yaml:3: only one YAML document is allowed" -- \
         generate --cluster "$tmp/docs.yaml" -n 2
+    printf "$head"'warmup: maybe\n' >"$tmp/warm.yaml"
+    expect_fast_fail 5 1 "warm.yaml:3: warmup" -- generate --cluster "$tmp/warm.yaml" -n 2
 }
 
 # A model whose first embedding row is NaN: eval --json printed "nll": nan (invalid JSON)

@@ -454,6 +454,34 @@ case_defaults() {
     fi
 }
 
+# warmup: the cluster's warm-up pass (on by default) is reported as start-up time and leaves
+# nothing behind: HALO over UDP on loopback gives the single device's ids with and without
+# it, missing nothing, and the root's counters cover the 48 tokens only.
+case_warmup() {
+    local addrs=()
+    start_workers wu udp 127.0.0.1:0 || return
+    for setting in true false; do
+        EXTRA="warmup: $setting" ENGINE=$'baseline: relaxed\ndeadline_ms: 2000' \
+            cluster_file "$tmp/w.yaml" udp relaxed "${addrs[@]}"
+        N=48 cluster_generate "$tmp/w.yaml" && head -n 48 "$tmp/single.txt" | cmp -s - "$tmp/out.txt" &&
+            grep -q "cluster: 4 devices over sockets, 48 tokens, 0 of [0-9]* remote" "$tmp/err.txt"
+        verdict $? "warmup: $setting: 48 greedy ids equal the single device's, nothing missing" \
+            "warmup: $setting: ids differ, contributions missing or failed" "$tmp/err.txt"
+        # 48 tokens of 5 layers x 2 blocks x 3 workers: the warm-up's syncs are not counted
+        grep -q "0 of 1440 remote contributions" "$tmp/err.txt"
+        verdict $? "warmup: $setting: the root counted 1440 contributions (48 tokens)" \
+            "warmup: $setting: the root's counters include more than the 48 tokens" "$tmp/err.txt"
+        if [ $setting = true ]; then
+            grep -q "cluster warm-up: one pass before the first token, [0-9.]* ms (start-up" "$tmp/err.txt"
+        else
+            ! grep -q "cluster warm-up" "$tmp/err.txt"
+        fi
+        verdict $? "warmup: $setting: the warm-up line is $([ $setting = true ] || echo "not ")printed" \
+            "warmup: $setting: wrong warm-up report" "$tmp/err.txt"
+    done
+    stop_workers wu-{1,2,3}
+}
+
 # ipv6: workers listening on [::1], the cluster file lists them in brackets: strict over TCP
 # gives the single-device text, HALO over UDP completes. Skipped without ::1.
 case_ipv6() {
@@ -785,6 +813,6 @@ case_exhaust() {
     exec {q}>&-
 }
 
-run_cases identity refusals kill9 stall slow flood netns stream stream_half defaults ipv6 exhaust \
-    replay
+run_cases identity refusals kill9 stall slow flood netns stream stream_half defaults warmup ipv6 \
+    exhaust replay
 finish

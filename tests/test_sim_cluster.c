@@ -267,7 +267,132 @@ static void a_slow_worker_is_not_reported_unreliable(void) {
     halo_model_free(m);
 }
 
+/* Root + 3 workers over simulated datagrams (jitter 0), relaxed sync with the socket root's
+   adaptive deadline and slow_safe, workers' links losing `loss`. */
+static halo_cluster *warm_world(const halo_model *m, double loss, halo_transport **t) {
+    world w;
+    world_init(&w, 4, HALO_DELIVERY_DATAGRAM, loss, 0);
+    for (int i = 0; i < TU_STAR_MAX; i++)
+        w.up[i].jitter_ns = w.down[i].jitter_ns = 0;
+    *t = tu_sim_new(&w.cfg);
+    halo_cluster_config cc = {.model = m,
+                              .n_devices = 4,
+                              .transport = *t,
+                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED,
+                                       .deadline_ns = 500000,
+                                       .adaptive = 1,
+                                       .deadline_min_ns = 100000,
+                                       .deadline_max_ns = 100000000,
+                                       .slow_safe = 1}};
+    return tu_cluster_new(&cc);
+}
+
+/*
+ * Issue 15: the socket root's warm-up pass (halo_node_set_warmup) awaits every worker whatever
+ * the loss, so every node computes every window it holds: at 20% loss its logits are the
+ * single device's, nothing missing, lost exchanges asked again. Ending it starts the root
+ * over (no estimate, no counter), and the relaxed policy is back: the next tokens miss some.
+ */
+static void a_warm_up_pass_awaits_every_worker_then_starts_over(void) {
+    halo_model *m = tu_bundled_model();
+    float ref[VOCAB];
+    int id;
+    halo_state *s = NULL;
+    ASSERT_OK(halo_state_new(&s, m, NULL, NULL));
+    (void)tu_greedy(s, VOCAB, 1, 1, &id, ref);
+    halo_state_free(s);
+    halo_transport *t;
+    halo_cluster *c = warm_world(m, 0.2, &t);
+    halo_node *root = halo_cluster_node(c, 0);
+    halo_node_set_warmup(root, 1);
+    const float *l;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_cluster_forward(c, 1, 0, &l, &err), err);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < VOCAB; i++) {
+        worst = fmax(worst, fabs((double)l[i] - (double)ref[i]));
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    const halo_node_stats *rs = halo_node_get_stats(root);
+    printf("# warm-up at 20%% loss: %llu of %llu missing, %llu asked again, max rel err %.2g\n",
+           (unsigned long long)rs->missing, (unsigned long long)rs->expected,
+           (unsigned long long)rs->retries, worst / scale);
+    ASSERT_EQ(rs->missing, 0);
+    ASSERT(rs->retries > 0);
+    ASSERT(worst <= 1e-5 * scale);
+    halo_node_set_warmup(root, 0);
+    ASSERT_EQ(rs->expected, 0);
+    ASSERT_EQ(rs->retries, 0);
+    ASSERT_EQ(rs->deadlines, 0);
+    for (int d = 1; d < 4; d++) {
+        halo_node_link link;
+        halo_node_get_link(root, d, &link);
+        ASSERT_EQ(link.srtt_ns[0] + link.srtt_ns[1] + link.rttvar_ns[0] + link.rttvar_ns[1], 0);
+        ASSERT_EQ(halo_node_missing_from(root, d), 0);
+    }
+    (void)tu_cluster_greedy(c, VOCAB, 1, 0, 24);
+    printf("# then 24 tokens: %llu of %llu missing\n", (unsigned long long)rs->missing,
+           (unsigned long long)rs->expected);
+    ASSERT(rs->missing > 0);
+    halo_cluster_free(c);
+    halo_transport_free(t);
+    halo_model_free(m);
+}
+
+/* After a warm-up pass a cluster runs as a fresh one: the same ids, token times, deadlines
+   and counters, token for token (lossless, no jitter: simulated time is the only clock). */
+static void a_warmed_up_cluster_runs_as_a_fresh_one(void) {
+    halo_model *m = tu_bundled_model();
+
+    enum {
+        N = 16
+    };
+
+    int ids[2][N];
+    uint64_t token_ns[2][N];
+    halo_node_stats st[2];
+    for (int warm = 0; warm < 2; warm++) {
+        halo_transport *t;
+        halo_cluster *c = warm_world(m, 0.0, &t);
+        halo_node *root = halo_cluster_node(c, 0);
+        const float *l;
+        halo_err err = {0};
+        if (warm) {
+            halo_node_set_warmup(root, 1);
+            ASSERT_OK_ERR(halo_cluster_forward(c, 7, 0, &l, &err), err);
+            halo_node_set_warmup(root, 0);
+        }
+        int token = 1;
+        for (int pos = 0; pos < N; pos++) {
+            ASSERT_OK_ERR(halo_cluster_forward(c, token, pos, &l, &err), err);
+            const halo_token_metrics *tm = halo_node_last_metrics(root);
+            token_ns[warm][pos] = tm->end_ns - tm->start_ns;
+            token = ids[warm][pos] = halo_argmax(l, VOCAB);
+        }
+        st[warm] = *halo_node_get_stats(root);
+        halo_cluster_free(c);
+        halo_transport_free(t);
+    }
+    printf("# %llu deadlines, mean %.3f ms, with and without the warm-up\n",
+           (unsigned long long)st[1].deadlines,
+           st[1].deadlines ? (double)st[1].deadline_sum_ns / 1e6 / (double)st[1].deadlines : 0.0);
+    for (int pos = 0; pos < N; pos++) {
+        ASSERT_EQ(ids[1][pos], ids[0][pos]);
+        ASSERT_EQ(token_ns[1][pos], token_ns[0][pos]);
+    }
+    ASSERT(st[1].deadlines > 0);
+    ASSERT_EQ(st[1].deadlines, st[0].deadlines);
+    ASSERT_EQ(st[1].deadline_sum_ns, st[0].deadline_sum_ns);
+    ASSERT_EQ(st[1].expected, st[0].expected);
+    ASSERT_EQ(st[1].missing, st[0].missing);
+    ASSERT_EQ(st[1].retries, st[0].retries);
+    ASSERT_EQ(st[1].wait_ns, st[0].wait_ns);
+    halo_model_free(m);
+}
+
 TEST_MAIN(TEST(lossless_simulation_equals_the_single_device),
+          TEST(a_warm_up_pass_awaits_every_worker_then_starts_over),
+          TEST(a_warmed_up_cluster_runs_as_a_fresh_one),
           TEST(mesh_keeps_every_early_partial_under_loss),
           TEST(same_seed_and_run_give_identical_results), TEST(strict_stream_pays_for_loss_in_time),
           TEST(shape_only_llama2_7b_runs_without_weights),
