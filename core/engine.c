@@ -78,6 +78,7 @@ enum {
     K_REDUNDANCY_ON_LOSS,
     K_SPLIT_CLASSIFIER,
     K_PARITY,
+    K_SLOW_SAFE,
     K_COUNT
 };
 
@@ -180,6 +181,11 @@ const halo_engine_key halo_engine_keys[] = {
       "(default: off; in a socket cluster's halo "
       "preset on, and sent "
       "only while a link loses)"),
+    B("slow_safe", slow_safe, SIM,
+      "the socket root's deadline rules, to mirror a socket cluster: a device is awaited until "
+      "its delay has a sample, late answers are samples, repeated requests back off, copies "
+      "only after trouble, the importance hook told which links lose (always on over sockets; "
+      "docs/net.md)"),
 };
 
 #undef E
@@ -676,6 +682,8 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
                c->split_classifier == HALO_ENGINE_SPLIT_AUTO ? "\"auto\"" : "true");
     if (c->parity)
         sb_add(&b, ", \"parity\": true");
+    if (c->slow_safe)
+        sb_add(&b, ", \"slow_safe\": true");
     sb_add(&b, "}");
     if (cap && b.len >= cap)
         buf[cap - 1] = '\0';
@@ -1130,7 +1138,8 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
                                  .deadline_max_ns = e->cfg.deadline_max_ns,
                                  .plan_fn = e->importance ? halo_importance_plan : NULL,
                                  .reliable_fn = e->importance ? halo_importance_set_reliable : NULL,
-                                 .plan_ctx = e->importance};
+                                 .plan_ctx = e->importance,
+                                 .slow_safe = e->cfg.slow_safe};
     *out = e;
     return HALO_OK;
 }

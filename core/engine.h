@@ -108,6 +108,8 @@ typedef struct halo_engine_config {
     int parity;             /* datagram delivery: parity datagrams after every message: a copy
                                of a single datagram; the XOR of the fragments and, for 2..64,
                                a second (RAID-6's Q), so any two lost are rebuilt */
+    int slow_safe;          /* simulated worlds: the socket root's deadline rules
+                               (halo_sync_config.slow_safe; a socket root always has them) */
     uint64_t set;           /* bit k: key k of the table was given explicitly */
 } halo_engine_config;
 

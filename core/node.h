@@ -120,8 +120,9 @@ typedef struct halo_sync_config {
      * without it is a sample too, so the estimate follows a device slower than the
      * deadline instead of dropping it forever. Repeated requests back off (x2), and the
      * redundant copies go only to devices whose exchanges failed lately (repeated request or
-     * missing in ~1/256 of recent syncs). Socket clusters set it; simulated worlds do not
-     * yet (their figures would change).
+     * missing in ~1/256 of recent syncs). Socket clusters always set it; simulated worlds
+     * with engine.slow_safe (the mirrors of socket cells), else not, so that published
+     * figures stay as they are.
      */
     int slow_safe;
 } halo_sync_config;

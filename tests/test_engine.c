@@ -177,6 +177,12 @@ static void fair_baselines_are_presets(void) {
         ASSERT_EQ(sy->critical[d], 1);
     ASSERT(sy->adaptive);
     ASSERT(!sy->plan_fn);
+    ASSERT_EQ(sy->slow_safe, 0); /* simulated worlds: off unless asked */
+    halo_engine_free(e);
+    /* slow_safe: the socket root's deadline rules reach the simulated root */
+    ASSERT_OK(halo_engine_set(&c, "slow_safe", "true", NULL));
+    ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+    ASSERT_EQ(halo_engine_sync(e)->slow_safe, 1);
     halo_engine_free(e);
     halo_model_free(m);
     halo_engine_config_free(&c);
@@ -453,12 +459,16 @@ static void every_key_has_a_flag_and_round_trips(void) {
        configuration from before them, and so the identity of stored runs, stays as it was */
     ASSERT(strstr(json, "split_classifier") == NULL);
     ASSERT(!strstr(json, "\"parity\":"));
+    ASSERT(!strstr(json, "\"slow_safe\":"));
     c.split_classifier = 1;
     json_of(&c, json, sizeof json);
     ASSERT_STR_CONTAINS(json, "\"redundancy_on_loss\": false, \"split_classifier\": true}");
     c.parity = 1;
     json_of(&c, json, sizeof json);
     ASSERT_STR_CONTAINS(json, "\"split_classifier\": true, \"parity\": true}");
+    c.slow_safe = 1;
+    json_of(&c, json, sizeof json);
+    ASSERT_STR_CONTAINS(json, "\"parity\": true, \"slow_safe\": true}");
     for (int k = 0; k < halo_engine_n_keys; k++) {
         const char *name = halo_engine_keys[k].name;
         const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;
