@@ -59,6 +59,17 @@ static int get_number(const halo_yaml_node *v, const char *kp, double lo, double
     return rc;
 }
 
+/* Top-level key `kp` of r as true or false into *out (left as it is when absent). */
+static int get_bool(const halo_yaml_node *r, const char *kp, int *out, halo_err *err) {
+    const halo_yaml_node *v = halo_yaml_get(r, kp);
+    if (!v)
+        return HALO_OK;
+    int rc = get_scalar(v, kp, "true or false", err);
+    if (rc == HALO_OK && halo_parse_bool(v->str, out, err) != HALO_OK)
+        rc = halo_yaml_prefix(err, v, kp);
+    return rc;
+}
+
 /* `rel` relative to the directory of `path` (unchanged when absolute). */
 static char *beside(const char *path, const char *rel) {
     const char *slash = strrchr(path, '/');
@@ -180,17 +191,12 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
     cf->replan_tokens = (int)replan_tokens;
     if (rc == HALO_OK && (v = halo_yaml_get(r, "replan_band")))
         rc = get_number(v, "replan_band", 0.01, 10, &cf->replan_band, err);
-    int encrypt = 1;
-    if (rc == HALO_OK && (v = halo_yaml_get(r, "encrypt")) &&
-        (rc = get_scalar(v, "encrypt", "true or false", err)) == HALO_OK &&
-        halo_parse_bool(v->str, &encrypt, err) != HALO_OK)
-        rc = halo_yaml_prefix(err, v, "encrypt");
+    int encrypt = 1, warm = 1;
+    if (rc == HALO_OK)
+        rc = get_bool(r, "encrypt", &encrypt, err);
+    if (rc == HALO_OK)
+        rc = get_bool(r, "warmup", &warm, err);
     cf->auth_only = !encrypt;
-    int warm = 1;
-    if (rc == HALO_OK && (v = halo_yaml_get(r, "warmup")) &&
-        (rc = get_scalar(v, "warmup", "true or false", err)) == HALO_OK &&
-        halo_parse_bool(v->str, &warm, err) != HALO_OK)
-        rc = halo_yaml_prefix(err, v, "warmup");
     cf->no_warmup = !warm;
     if (rc == HALO_OK && !cf->n_workers)
         rc =
