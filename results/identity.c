@@ -236,6 +236,8 @@ int halo_identity_point(const halo_scenario *sc, const char *eval_path, halo_ide
     add(&b, ", \"workload\": {\"prompt\": ");
     add_str(&b, sc->prompt);
     add(&b, ", \"tokens\": %d, ", sc->tokens);
+    if (sc->skip) /* only when set: every run from before the key keeps its identity */
+        add(&b, "\"skip\": %d, ", sc->skip);
     add_num(&b, "temperature", (double)sc->temperature);
     add(&b, ", ");
     if (rc == HALO_OK)

@@ -950,7 +950,8 @@ static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *to
 
 /* ==== Workload and top level ==== */
 
-static const char *const workload_keys[] = {"prompt", "tokens", "temperature", "eval", NULL};
+static const char *const workload_keys[] = {"prompt",      "tokens", "skip",
+                                            "temperature", "eval",   NULL};
 static const char *const top_keys[] = {"name",   "description", "model", "devices",
                                        "engine", "workload",    "seed",  "runs",
                                        "vars",   "linked",      "paper", NULL};
@@ -976,6 +977,9 @@ static int load_workload(ctx *c, const halo_yaml_node *m, halo_scenario *s) {
                  : missing(c, m, kp, "tokens");
     if (rc == HALO_OK)
         s->tokens = (int)i;
+    if (rc == HALO_OK && (v = halo_yaml_get(m, "skip")) &&
+        (rc = get_int(c, v, halo_yaml_kp_key(sub, kp, "skip"), 0, s->tokens - 1, &i)) == HALO_OK)
+        s->skip = (int)i;
     if (rc == HALO_OK && (v = halo_yaml_get(m, "temperature")) &&
         (rc = get_num(c, v, halo_yaml_kp_key(sub, kp, "temperature"), 0, 0, 100, 0, &d)) == HALO_OK)
         s->temperature = (float)d;

@@ -60,6 +60,9 @@ typedef struct halo_scenario {
     /* workload */
     char *prompt;      /* "" allowed */
     int tokens;        /* tokens to generate, >= 1 */
+    int skip;          /* the first `skip` of them left out of a run's time statistics (a
+                          measurement's warm-up intervals, tools/mirror-ground-truth.sh);
+                          0..tokens-1 */
     float temperature; /* 0 = greedy */
     char *eval_file;   /* optional: text for quality measurement (resolved path) */
 

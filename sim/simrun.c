@@ -341,13 +341,19 @@ static int prefill(run_ctx *x, int *n_prompt, int *last, halo_err *err) {
 static void summarise(halo_sim_result *r, const run_ctx *x) {
     halo_transport *world = x->world;
     int n = x->sc->n_devices;
+    /* time statistics over the tokens after the first `skip` (workload.skip); counts and
+       total_ns over all */
+    int skip = x->sc->skip < r->n_tokens ? x->sc->skip : 0, counted = r->n_tokens - skip;
     uint64_t *sorted = malloc((size_t)r->n_tokens * sizeof *sorted);
-    double compute = 0, stragglers = 0, network = 0, read = 0, stall = 0;
+    double compute = 0, stragglers = 0, network = 0, read = 0, stall = 0, timed = 0;
     for (int i = 0; i < r->n_tokens; i++) {
         const halo_sim_token *t = &r->tokens[i];
         r->total_ns += t->time_ns;
         r->expected += t->expected;
         r->missing += t->missing;
+        if (i < skip)
+            continue;
+        timed += (double)t->time_ns;
         uint64_t busy = t->compute_ns > t->worker_compute_ns ? t->compute_ns : t->worker_compute_ns;
         compute += (double)t->compute_ns;
         stragglers += (double)(busy - t->compute_ns);
@@ -355,21 +361,21 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
         read += (double)t->storage_read_ns;
         stall += (double)t->storage_stall_ns;
         if (sorted)
-            sorted[i] = t->time_ns;
+            sorted[i - skip] = t->time_ns;
     }
-    double k = r->n_tokens ? (double)r->n_tokens * 1e6 : 1.0;
-    r->mean_ms = (double)r->total_ns / k;
+    double k = counted ? (double)counted * 1e6 : 1.0;
+    r->mean_ms = timed / k;
     r->compute_ms = compute / k;
     r->stragglers_ms = stragglers / k;
     r->network_ms = network / k;
     r->storage_read_ms = read / k;
     r->storage_stall_ms = stall / k;
-    if (sorted && r->n_tokens) {
-        qsort(sorted, (size_t)r->n_tokens, sizeof *sorted, cmp_u64);
-        r->p50_ms = quantile_ms(sorted, r->n_tokens, 0.50);
-        r->p90_ms = quantile_ms(sorted, r->n_tokens, 0.90);
-        r->p99_ms = quantile_ms(sorted, r->n_tokens, 0.99);
-        r->max_ms = (double)sorted[r->n_tokens - 1] / 1e6;
+    if (sorted && counted) {
+        qsort(sorted, (size_t)counted, sizeof *sorted, cmp_u64);
+        r->p50_ms = quantile_ms(sorted, counted, 0.50);
+        r->p90_ms = quantile_ms(sorted, counted, 0.90);
+        r->p99_ms = quantile_ms(sorted, counted, 0.99);
+        r->max_ms = (double)sorted[counted - 1] / 1e6;
     }
     free(sorted);
     for (int d = 0; d < n; d++) {

@@ -42,6 +42,7 @@ typedef struct halo_sim_result {
     int n_tokens;
     halo_sim_token *tokens; /* (n_tokens) */
     uint64_t total_ns;      /* simulated time of all tokens */
+    /* over the tokens after the scenario's workload.skip (all of them without it) */
     double mean_ms, p50_ms, p90_ms, p99_ms, max_ms;
     double compute_ms, stragglers_ms, network_ms; /* means per token */
     /* engine.memory_budget: storage reading and the part of it compute waited for, summed

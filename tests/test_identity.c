@@ -106,6 +106,27 @@ static void tau_without_importance_is_left_out(void) {
     ASSERT(strcmp(d5, h5) != 0);
 }
 
+/* workload.skip changes what a run's statistics say: it is part of the identity when set, and
+   absent when not (runs from before the key keep theirs). */
+static void skip_is_written_only_when_set(void) {
+    write_board(12);
+    char a[65], b[65];
+    char *ja = identity(put("f.yaml", base_text), 0, a);
+    ASSERT(strstr(ja, "skip") == NULL);
+    char *t = strdup(base_text);
+    char *at = strstr(t, "workload: {tokens: 2}");
+    ASSERT(at != NULL);
+    *at = '\0';
+    char text[1024];
+    (void)snprintf(text, sizeof text, "%sworkload: {tokens: 2, skip: 1}\n", t);
+    free(t);
+    char *jb = identity(put("g.yaml", text), 0, b);
+    ASSERT(strstr(jb, "\"tokens\": 2, \"skip\": 1, ") != NULL);
+    ASSERT(strcmp(a, b) != 0);
+    free(ja);
+    free(jb);
+}
+
 static void numbers_are_exact(void) {
     write_board(12);
     char a[65], b[65];
@@ -129,5 +150,5 @@ static void a_missing_file_is_named(void) {
 }
 
 TEST_MAIN(TEST(comments_and_layout_do_not_change_it), TEST(a_changed_profile_changes_it),
-          TEST(tau_without_importance_is_left_out), TEST(numbers_are_exact),
-          TEST(a_missing_file_is_named))
+          TEST(tau_without_importance_is_left_out), TEST(skip_is_written_only_when_set),
+          TEST(numbers_are_exact), TEST(a_missing_file_is_named))

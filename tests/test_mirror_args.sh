@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/mirror-ground-truth.sh's inputs, checked before any fit runs: the simulated runs take
 # as many tokens as the harness's tables say its runs did (per model, from the tables with
-# rows of that model), tables that disagree and bad counts are refused with the files named.
+# rows of that model) and leave out of their time the tokens the harness dropped; tables that
+# disagree and bad counts are refused with the files named.
 # usage: test_mirror_args.sh SOURCE_DIR
 set -euo pipefail
 src=$1
@@ -50,6 +51,21 @@ run 2 --tokens-t 3
 expect "--tokens-t: '3' is not an integer above 3"
 run 2 --tokens-s x --tokens-t 24
 expect "--tokens-s: 'x' is not an integer above 3"
+# The tokens left out of each simulated run: the harness's warm-up intervals + 1 (its first
+# token), from its tables; --skip over them; none that would leave no token.
+run 2 --tokens-t 24
+expect "the first 3 of each left out of its time"
+sed 's/the first 2 intervals/the first 5 intervals/' "$gt/harness-s.md" >"$gt/harness-w.md"
+run 2 --tokens-t 24
+expect "dropped different warm-up intervals"
+expect "harness-w.md"
+run 2 --tokens-t 24 --skip 0
+expect "the first 0 of each left out of its time"
+run 2 --tokens-t 24 --skip x
+expect "--skip: 'x' is not a whole number"
+run 2 --tokens-t 24 --skip 24
+expect "--skip 24 leaves no token of 24 (--tokens-t)"
+rm "$gt/harness-w.md"
 # What compute_cv is fitted on: deadline or missing, nothing else.
 run 2 --tokens-t 24 --cv-on median
 expect "--cv-on: 'median' is not deadline or missing"

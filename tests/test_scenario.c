@@ -556,6 +556,9 @@ static void values_out_of_range_are_errors(void) {
                 HALO_ERR_FORMAT, "mean loss rate is 1", NULL);
     expect_fail(HEAD WORKLOAD "runs: 0\n", HALO_ERR_FORMAT, "runs: 0 is not in [1, 10000]", NULL);
     expect_fail(HEAD "workload: {tokens: 1000001}\n", HALO_ERR_FORMAT, "workload.tokens", NULL);
+    expect_fail(HEAD "workload: {tokens: 4, skip: 4}\n", HALO_ERR_FORMAT,
+                "workload.skip: 4 is not in [0, 3]", NULL);
+    expect_fail(HEAD "workload: {tokens: 4, skip: -1}\n", HALO_ERR_FORMAT, "workload.skip", NULL);
     expect_fail(HEAD "engine: {deadline_ms: -1}\n" WORKLOAD, HALO_ERR_FORMAT,
                 "engine.deadline_ms: -1 is not in [0, 1e+06]", NULL);
     expect_fail(HEAD "engine: {critical: '1'}\n" WORKLOAD, HALO_ERR_FORMAT,

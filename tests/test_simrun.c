@@ -107,6 +107,36 @@ static halo_scenario *tiny(const char *name, double loss, const char *engine) {
     return load_text(name, text);
 }
 
+/* workload.skip (a measurement's warm-up): the same simulation, its time statistics over the
+   tokens after the first `skip`; counts over all. */
+static void skipped_tokens_leave_the_time_statistics_only(void) {
+    halo_scenario *a = tiny("skip0.yaml", 0.05, "baseline: halo"),
+                  *b = tiny("skip0.yaml", 0.05, "baseline: halo");
+    b->skip = 3;
+    halo_sim_result ra, rb;
+    run(a, 0, &ra);
+    run(b, 0, &rb);
+    ASSERT_EQ(ra.n_tokens, rb.n_tokens);
+    double sum = 0, compute = 0;
+    for (int i = 0; i < ra.n_tokens; i++) {
+        ASSERT_EQ(ra.tokens[i].time_ns, rb.tokens[i].time_ns);
+        if (i >= 3) {
+            sum += (double)rb.tokens[i].time_ns;
+            compute += (double)rb.tokens[i].compute_ns;
+        }
+    }
+    ASSERT_NEAR(rb.mean_ms, sum / (rb.n_tokens - 3) / 1e6, 1e-9);
+    ASSERT_NEAR(rb.compute_ms, compute / (rb.n_tokens - 3) / 1e6, 1e-9);
+    ASSERT(rb.mean_ms != ra.mean_ms);
+    ASSERT_EQ(rb.total_ns, ra.total_ns);
+    ASSERT_EQ(rb.missing, ra.missing);
+    ASSERT_EQ(rb.expected, ra.expected);
+    halo_sim_result_free(&ra);
+    halo_sim_result_free(&rb);
+    halo_scenario_free(a);
+    halo_scenario_free(b);
+}
+
 /* strict-datagram (the cheapest fix a strict system could make) loses datagrams but never a
    contribution: the application resends after its adaptive timeout, and the text is the
    lossless run's; the relaxed baseline under the same loss drops contributions. */
@@ -233,4 +263,5 @@ TEST_MAIN(TEST(same_seed_and_run_give_identical_results), TEST(time_split_adds_u
           TEST(a_model_that_fits_the_cache_is_read_at_its_bandwidth),
           TEST(deadline_mean_follows_the_sync_and_the_compute_spread),
           TEST(strict_datagram_keeps_every_contribution_under_loss),
-          TEST(halo_without_loss_is_not_slower_than_strict))
+          TEST(halo_without_loss_is_not_slower_than_strict),
+          TEST(skipped_tokens_leave_the_time_statistics_only))

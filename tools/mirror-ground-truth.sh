@@ -89,6 +89,14 @@
 #                 harness ran, read from its "BOS; S: N tokens per run, T: M" line in GT_DIR's
 #                 *.md files; 128 and 16, its defaults, when no such file is there, said on
 #                 stderr; files that disagree are an error naming them)
+#   --skip K      tokens left out of each simulated run's time statistics (workload.skip),
+#                 as the harness leaves out a run's first token and its --warmup intervals
+#                 (default: W + 1, W read from its "the first W intervals of each run dropped"
+#                 line in GT_DIR's *.md files; 3 when no such file is there; files that
+#                 disagree are an error naming them). Before 2026-12-05 the mirrors counted
+#                 every token: the first ones of a lossy relaxed run (no delay sample yet,
+#                 backing off under the socket root's rules) went into the simulated mean
+#                 and not into the measured one
 #   --fit-only    print the fitted profiles and stop
 #   --cv-per-nodes  fit compute_cv per node count (above); without it, one value on the cell
 #                 with the most nodes, for every cell (how runs before 2026-12-04 22:00 were
@@ -115,6 +123,7 @@ cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
 cbw=""
 tokens_s=""
 tokens_t=""
+skip=""
 gt=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -125,6 +134,7 @@ while [ $# -gt 0 ]; do
     --build) build=${2:?--build needs a directory}; shift ;;
     --tokens-s) tokens_s=${2:?--tokens-s needs a number}; shift ;;
     --tokens-t) tokens_t=${2:?--tokens-t needs a number}; shift ;;
+    --skip) skip=${2:?--skip needs a number}; shift ;;
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
@@ -173,9 +183,25 @@ for m in S T; do
             echo "mirror-ground-truth: $gt: no harness table of $m cells says its token count; ${!v} (the harness's default)" >&2
     fi
 done
-echo "mirror-ground-truth: simulated runs of $tokens_s tokens on S, $tokens_t on T" >&2
+if [ -z "$skip" ]; then
+    found=$(for f in "$gt"/*.md; do
+        [ -r "$f" ] || continue
+        n=$(grep -o 'the first [0-9]* intervals of each run dropped' "$f" | head -n 1 | tr -dc 0-9)
+        [ -z "$n" ] || echo "$n $f"
+    done)
+    if [ "$(printf '%s\n' "$found" | awk 'NF { print $1 }' | sort -u | grep -c .)" -gt 1 ]; then
+        echo "mirror-ground-truth: $gt: the harness's tables dropped different warm-up intervals (give --skip):" >&2
+        printf '%s\n' "$found" >&2
+        exit 2
+    fi
+    w=$(printf '%s\n' "$found" | awk 'NF { print $1; exit }')
+    skip=$((${w:-2} + 1))
+fi
+case "$skip" in ''|*[!0-9]*) echo "mirror-ground-truth: --skip: '$skip' is not a whole number" >&2; exit 2 ;; esac
+echo "mirror-ground-truth: simulated runs of $tokens_s tokens on S, $tokens_t on T, the first $skip of each left out of its time" >&2
 for v in "--tokens-s:$tokens_s" "--tokens-t:$tokens_t"; do
     case "${v#*:}" in ''|*[!0-9]*|0|1|2|3) echo "mirror-ground-truth: ${v%%:*}: '${v#*:}' is not an integer above 3" >&2; exit 2 ;; esac
+    [ "${v#*:}" -gt "$skip" ] || { echo "mirror-ground-truth: --skip $skip leaves no token of ${v#*:} (${v%%:*})" >&2; exit 2; }
 done
 halo=$build/app/halo
 [ -x "$halo" ] || { echo "mirror-ground-truth: no halo binary at $halo (make build)" >&2; exit 2; }
@@ -245,7 +271,7 @@ scenario() {
     [ -z "$host" ] || echo "$host"
     echo "    link: {bandwidth_mbps: 10000, latency_us: 1, mtu: 1500, header_bytes: 42, loss: $q}"
     echo "engine: {$(engine "$sys" "$model" "$eng")}"
-    echo "workload: {prompt: \"\", tokens: $tokens, temperature: 0}"
+    echo "workload: {prompt: \"\", tokens: $tokens, skip: $skip, temperature: 0}"
     echo "seed: 1"
     echo "runs: $nruns"
 }
