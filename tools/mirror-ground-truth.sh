@@ -117,8 +117,9 @@ build=$repo/build/dev
 fit_only=0
 cv_per_nodes=0
 cv_on=deadline
+# (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
-    [ -r "$f" ] && cat "$f"; done 2>/dev/null | awk '
+    if [ -r "$f" ]; then cat "$f"; fi; done 2>/dev/null | awk '
     /K$/ { v = $0 + 0 } /M$/ { v = ($0 + 0) * 1024 } v > m { m = v } END { printf "%g", m / 1024 }')
 cbw=""
 tokens_s=""
