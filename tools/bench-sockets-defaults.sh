@@ -31,7 +31,7 @@
 # tools/ground-truth.sh builds it) adds, in netns mode only, distributed-llama on the same
 # model with its own 3 workers in the workers' namespace (f32 weights and sync buffer, one
 # thread, --net-turbo 0, workers started per run: they serve one root each; --steps tokens + 20,
-# room for the prompt) at 0% and 5% in
+# room for the prompt, and --max-seq-len at least that) at 0% and 5% in
 # every round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for
 # it: DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
 # bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
@@ -151,6 +151,7 @@ one() {
 # one_dllama LOSS DLLAMA_M DLLAMA_T: distributed-llama (netns) with three fresh workers in
 # the workers' namespace at kernel loss LOSS; prints its ms/token (nan when it failed)
 dl_port=$((20000 + $$ % 10000))
+dl_seq=$((tokens + 20 > 256 ? tokens + 20 : 256)) # its KV cache: room for every step
 one_dllama() {
     local loss=$1 dm=$2 dt=$3 addrs=() i out=$tmp/dl.out ms=nan
     for i in 1 2 3; do
@@ -165,7 +166,7 @@ one_dllama() {
     kernel_loss "$loss"
     if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
-        --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len 256 --net-turbo 0 \
+        --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len "$dl_seq" --net-turbo 0 \
         --workers "${addrs[@]}" >"$out" 2>&1; then
         ms=$(dllama_ms <"$out")
     else
