@@ -13,13 +13,16 @@
 #                             in the same namespaces and rounds; HALO at least 10x faster)
 #   HALO 0% / dllama 0%, strict TCP 0% / dllama 0%  (without loss at least as fast: at most 1.0x)
 #
-#   tools/bench-sockets-defaults.sh [--rounds N] [--tokens N] [--stories K]
+#   tools/bench-sockets-defaults.sh [--rounds N] [--tokens N] [--tokens-bundled N] [--stories K]
 #                                   [--big MODEL.bin TOKENIZER.bin [DLLAMA_M DLLAMA_T]]
 #                                   [--modes "loopback netns"] [--dllama BIN]
 #                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
 #                                   [--bin PATH] [--write FILE] [--root-threads N]
 #                                   [--more-losses "0.01 0.02"]
 #
+# --tokens N: greedy tokens per run of the --big model (default 48); --tokens-bundled N: per run
+# of the bundled model (default 256): a bundled token takes about a millisecond, so 64 of them
+# make a run that one scheduling stall of a few milliseconds moves by tens of percent.
 # Modes: loopback (127.0.0.1, loss injected by the transports: `inject:`), netns (the root in
 # one network namespace, the workers in another, a veth pair between them, loss from kernel
 # random drops on the INPUT of both: iptables statistic; needs root, skipped otherwise).
@@ -30,10 +33,10 @@
 # (tools/splice-doc.sh). --dllama BIN (distributed-llama v0.16.4's `dllama`, as
 # tools/ground-truth.sh builds it) adds, in netns mode only, distributed-llama on the same
 # model with its own 3 workers in the workers' namespace (f32 weights and sync buffer, one
-# thread, --net-turbo 0, workers started per run: they serve one root each; --steps tokens + 20,
-# room for the prompt, and --max-seq-len at least that) at 0% and 5% in
-# every round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for
-# it: DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
+# thread, --net-turbo 0, workers started per run: they serve one root each; --steps: the run's
+# tokens + 20, room for the prompt, and --max-seq-len at least that) at 0% and 5% in every
+# round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for it:
+# DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
 # bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
 # Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
 # per-round values follow it. --root-threads N (default 1): the halo root's compute threads,
@@ -54,6 +57,7 @@ set -euo pipefail
 halo=$repo/build/dev/app/halo
 rounds=5
 tokens=48
+tokens_bundled=256
 stories=3
 modes="loopback"
 write=""
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=${2:?}; shift ;;
     --tokens) tokens=${2:?}; shift ;;
+    --tokens-bundled) tokens_bundled=${2:?}; shift ;;
     --stories) stories=${2:?}; shift ;;
     --big)
         big_model=${2:?}; big_tok=${3:?}; shift 2
@@ -85,6 +90,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+awk -v t="$tokens" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1) }' ||
+    { log "--tokens: '$tokens' is not a positive token count"; exit 2; }
+# the bundled model has 512 positions: the prompt and distributed-llama's 20 more steps fit
+awk -v t="$tokens_bundled" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1 && t <= 480) }' ||
+    { log "--tokens-bundled: '$tokens_bundled' is not a token count from 1 to 480"; exit 2; }
 for l in $more_losses; do # a drop probability each, above 0 and below 1
     awk -v l="$l" 'BEGIN { exit !(l ~ /^[0-9]*\.?[0-9]+$/ && l > 0 && l < 1) }' ||
         { log "--more-losses: '$l' is not a loss between 0 and 1 (e.g. \"0.01 0.02\")"; exit 2; }
@@ -135,7 +145,7 @@ one() {
     [ "$mode" = netns ] && kernel_loss "$loss"
     for try in 1 2; do # a failed run (printed on stderr) is run once more
         if netns_in_mode "$mode" root "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" \
-            -n "$tokens" -t 0 --threads "$root_threads" --cluster "$f" >/dev/null 2>"$tmp/err"; then
+            -n "$ntok" -t 0 --threads "$root_threads" --cluster "$f" >/dev/null 2>"$tmp/err"; then
             break
         fi
         { log "$mode $cfg at loss $loss failed (try $try):"; cat "$tmp/err"; } >&2
@@ -151,9 +161,9 @@ one() {
 # one_dllama LOSS DLLAMA_M DLLAMA_T: distributed-llama (netns) with three fresh workers in
 # the workers' namespace at kernel loss LOSS; prints its ms/token (nan when it failed)
 dl_port=$((20000 + $$ % 10000))
-dl_seq=$((tokens + 20 > 256 ? tokens + 20 : 256)) # its KV cache: room for every step
 one_dllama() {
     local loss=$1 dm=$2 dt=$3 addrs=() i out=$tmp/dl.out ms=nan
+    local dl_seq=$((ntok + 20 > 256 ? ntok + 20 : 256)) # its KV cache: room for every step
     for i in 1 2 3; do
         dl_port=$((dl_port + 1))
         [ $dl_port -lt 60000 ] || dl_port=20001
@@ -166,7 +176,7 @@ one_dllama() {
     kernel_loss "$loss"
     if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
-        --steps $((tokens + 20)) --temperature 0 --seed 1 --max-seq-len "$dl_seq" --net-turbo 0 \
+        --steps $((ntok + 20)) --temperature 0 --seed 1 --max-seq-len "$dl_seq" --net-turbo 0 \
         --workers "${addrs[@]}" >"$out" 2>&1; then
         ms=$(dllama_ms <"$out")
     else
@@ -189,6 +199,8 @@ ppl() {
 
 bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
     local mode=$1 name=$2 model=$3 tok=$4 dm=${5:-} dt=${6:-} r udp tcp dl=0
+    ntok=$tokens # read by one and one_dllama
+    [ "$name" = stories260K ] && ntok=$tokens_bundled
     [ "$mode" = netns ] && [ -n "$dllama" ] && [ -n "$dm" ] && dl=1
     udp=$(workers "$mode" "$model" udp)
     tcp=$(workers "$mode" "$model" tcp)
@@ -311,7 +323,8 @@ more_rows() {
 out=$tmp/table.md
 {
     echo "root + 3 workers, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at the start;"
-    echo "$rounds interleaved rounds of $tokens greedy tokens, medians over the rounds; $(date -u +%Y-%m-%d)."
+    echo "$rounds interleaved rounds of $tokens_bundled greedy tokens per run of the bundled model, $tokens of --big;"
+    echo "medians over the rounds; $(date -u +%Y-%m-%d)."
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
     echo "(range over the rounds in brackets). ms/token: decode only. halo root: --threads $root_threads"
     echo "(0: one per core); workers and distributed-llama: one thread each."
