@@ -220,12 +220,15 @@ skip() { echo "skipped: $*" >&2; exit 77; }
 # ==== Requirements ====
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
 if [ $tcp_stats = 1 ]; then
-    for t in nstat ss tcpdump; do
-        command -v "$t" >/dev/null 2>&1 || skip "$t not found (--tcp-stats)"
+    for t in nstat:iproute2 ss:iproute2 tcpdump:tcpdump; do
+        command -v "${t%%:*}" >/dev/null 2>&1 ||
+            skip "${t%%:*} not found (--tcp-stats; Debian package ${t#*:})"
     done
 fi
-for t in ip nft ethtool timeout git make g++ cmake sort awk; do
-    command -v "$t" >/dev/null 2>&1 || skip "$t not found"
+# each tool with the Debian package that has it
+for t in ip:iproute2 nft:nftables ethtool:ethtool timeout:coreutils git:git make:make g++:g++ \
+    cmake:cmake sort:coreutils awk:gawk; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || skip "${t%%:*} not found (Debian package ${t#*:})"
 done
 scratch=${GT_SCRATCH:-${XDG_CACHE_HOME:-$HOME/.cache}/halo}
 DLLAMA_DIR=${DLLAMA_DIR:-$scratch/dllama}
