@@ -146,7 +146,9 @@ const halo_engine_key halo_engine_keys[] = {
     N("tau", tau, 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
     S("predictor", predictor, HALO_ENGINE_TYPE_PATH, ALL, "FILE",
       "predictor file (default: model's .pred)"),
-    B("place_critical", place_critical, ALL, "move critical FFN groups onto reliable devices"),
+    B("place_critical", place_critical, ALL,
+      "move critical FFN groups onto reliable devices (default: on; in a socket cluster's "
+      "halo preset off)"),
     B("attention_critical", attention_critical, ALL,
       "always await devices holding attention groups"),
     S("reliable", reliable, HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",

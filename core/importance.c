@@ -174,8 +174,11 @@ void halo_importance_plan(void *ctx, uint32_t step, int layer, int phase, const 
             for (int d = 0; d < nd; d++) {
                 if ((pass == 0) != (m->reliable[d] != 0))
                     continue;
-                for (int s = 0; s < m->slots[d]; s++)
-                    devices[m->order[k++]] = (uint16_t)d;
+                for (int s = 0; s < m->slots[d]; s++) {
+                    int i = m->order[k++];
+                    m->stats.moved += devices[i] != d;
+                    devices[i] = (uint16_t)d;
+                }
             }
     }
     for (int i = 0; i < n; i++) {

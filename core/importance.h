@@ -86,6 +86,8 @@ typedef struct halo_importance_stats {
     uint64_t groups;           /* groups seen */
     uint64_t critical;         /* of those, critical */
     uint64_t critical_exposed; /* critical groups left on unreliable devices */
+    uint64_t moved;            /* groups place_critical dealt to another device than the
+                                  placement's (FFN blocks while a link loses) */
     double predictor_flops;    /* spent scoring */
 } halo_importance_stats;
 

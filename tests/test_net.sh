@@ -417,6 +417,12 @@ case_defaults() {
     N=48 cluster_generate "$tmp/d.yaml" --db "$tmp/m.db" && [ "$(wc -l <"$tmp/out.txt")" = 48 ] &&
         grep -q "cluster: 4 devices over sockets" "$tmp/err.txt"
     verdict $? "defaults (halo preset), 5% injected loss: 48 tokens" "defaults, 5% injected loss: failed"
+    # over sockets the halo preset keeps critical groups where the placement put them (issue
+    # 15: moving them scattered the workers' weight windows); the file's key turns it on
+    grep -q "critical groups left on unreliable devices, 0 groups moved off their device" \
+        "$tmp/err.txt"
+    verdict $? "defaults over sockets, 5% loss: no group moved off its device" \
+        "defaults over sockets moved groups (place_critical on?)" "$tmp/err.txt"
     # the bundled model's messages are single datagrams: their parity is a copy, which stands
     # in for a lost original (issue 15); with nothing missing the text is the single device's
     local repaired missing
@@ -436,6 +442,13 @@ case_defaults() {
     timeout 120 "$halo_bin" eval --max-stories 1 --cluster "$tmp/d.yaml" --db "$tmp/m.db" \
         "$src/data/tinystories-valid-dev.txt" >/dev/null 2>"$tmp/err.txt"
     verdict $? "eval --cluster --db under the defaults" "eval --cluster --db failed"
+    sed 's/^inject:/engine: {place_critical: true}\ninject:/' "$tmp/d.yaml" >"$tmp/dp.yaml"
+    local moved
+    N=48 cluster_generate "$tmp/dp.yaml" &&
+        moved=$(sed -n 's/.* \([0-9]*\) groups moved off their device.*/\1/p' "$tmp/err.txt") &&
+        [ "${moved:-0}" -gt 0 ]
+    verdict $? "place_critical: true in the cluster file, 5% loss: $moved groups moved" \
+        "place_critical: true moved no group" "$tmp/err.txt"
     stop_workers df-{1,2,3}
     "$halo_bin" report fidelity --db "$tmp/m.db" --harness halo-generate >"$tmp/rep.txt" 2>&1
     grep -q '| stories260K | halo | 4 | 5% |' "$tmp/rep.txt" &&
