@@ -417,7 +417,10 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                        : ec->importance >= 0 ? "halo"
                                              : "halo-relaxed");
         if (o->db) {
-            size_t cap = strlen(o->cluster) + 256;
+            /* what ran: the file, a summary, then the whole engine configuration (canonical
+               JSON, every key, as a simulated run stores it in its columns) */
+            size_t json = halo_engine_config_json(ec, NULL, 0);
+            size_t cap = strlen(o->cluster) + 256 + json + 16;
             if (!(e->source = malloc(cap)))
                 rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
             else
@@ -431,6 +434,12 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
                                ec->collective == HALO_COLLECTIVE_MESH ? ", mesh"
                                : ec->split_classifier                 ? ", split classifier"
                                                                       : "");
+            if (e->source) {
+                size_t len = strlen(e->source);
+                (void)snprintf(e->source + len, cap - len, "; engine ");
+                len = strlen(e->source);
+                (void)halo_engine_config_json(ec, e->source + len, cap - len);
+            }
         }
         if (rc == HALO_OK)
             rc = halo_remote_new(&e->r, &rc_cfg, err);

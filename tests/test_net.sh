@@ -423,6 +423,12 @@ case_defaults() {
         "$tmp/err.txt"
     verdict $? "defaults over sockets, 5% loss: no group moved off its device" \
         "defaults over sockets moved groups (place_critical on?)" "$tmp/err.txt"
+    # the stored run names its whole engine configuration
+    sqlite3 -batch -noheader "$tmp/m.db" "SELECT source FROM measured_run" >"$tmp/src.txt" &&
+        grep -q '; engine {"baseline": "halo", .*"place_critical": false' "$tmp/src.txt" &&
+        grep -q '"parity": true' "$tmp/src.txt"
+    verdict $? "the measured run stores its engine configuration" \
+        "the measured run's source lacks the engine configuration" "$tmp/src.txt"
     # the bundled model's messages are single datagrams: their parity is a copy, which stands
     # in for a lost original (issue 15); with nothing missing the text is the single device's
     local repaired missing
