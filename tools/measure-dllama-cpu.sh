@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# CPU per token of a distributed-llama cluster (root + 3 workers, one thread each, --net-turbo
+# 0, as tools/ground-truth.sh runs it) in two network namespaces without loss: what its four
+# processes spend on a CPU per token, beside the time a token takes. The simulator's mirror
+# (tools/mirror-ground-truth.sh) charges every message a host cost (send_us, recv_us, the
+# copy); this measures how much of that cost is CPU work, which competes for the host's
+# cores, and how much is waiting (host_overlap; docs/ground-truth.md, "Host costs: CPU or
+# waiting").
+#
+#   sudo tools/measure-dllama-cpu.sh --dllama BIN [--model M T] [--rounds R] [--tokens N]
+#
+# --dllama BIN   distributed-llama's binary (tools/ground-truth.sh builds it into
+#                ~/.cache/halo/dllama/src/dllama)
+# --model M T    its model and tokenizer files (default the bundled model's conversion,
+#                ~/.cache/halo/models/stories260K.m and .t, where tools/ground-truth.sh
+#                leaves it)
+# --rounds R     rounds (default 3); each round runs the cluster twice, for 16 and 16 + N
+#                tokens, each time with three fresh workers, and takes the difference divided
+#                by N, so that start-up and model loading cancel
+# --tokens N     (default 200; the model's context must hold 16 + N + the prompt)
+#
+# Per round it prints the root's and the workers' CPU per token (the root: user + system time
+# of its process, from bash's `time`; a worker: the time on a CPU in /proc/PID/schedstat just
+# before it is stopped) and the longer run's ms/token (distributed-llama's "Prediction" line),
+# then the median of the rounds' totals. Needs root (namespaces) and iproute2; every process
+# and namespace it makes is removed on exit; it talks only to the addresses inside its
+# namespaces.
+set -euo pipefail
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$repo/tools/netns.sh"
+
+dllama=""
+dm=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
+dt=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.t
+rounds=3
+tokens=200
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --dllama) dllama=${2:?--dllama needs a binary}; shift ;;
+    --model) dm=${2:?--model needs two files}; dt=${3:?--model needs two files}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
+    --tokens) tokens=${2:?--tokens needs a number}; shift ;;
+    *) other_arg "$1" ;;
+    esac
+    shift
+done
+awk -v r="$rounds" 'BEGIN { exit !(r ~ /^[0-9]+$/ && r >= 1 && r <= 100) }' ||
+    { log "--rounds: '$rounds' is not a round count from 1 to 100"; exit 2; }
+awk -v t="$tokens" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1 && t <= 100000) }' ||
+    { log "--tokens: '$tokens' is not a positive token count"; exit 2; }
+[ -n "$dllama" ] || { log "--dllama BIN is required (tools/ground-truth.sh builds one)"; exit 2; }
+[ -x "$dllama" ] || { log "$dllama: not an executable file"; exit 2; }
+for f in "$dm" "$dt"; do
+    [ -r "$f" ] || { log "$f: cannot read it (--model M T; tools/ground-truth.sh converts the bundled model)"; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { log "needs root (network namespaces)"; exit 2; }
+
+netns_names halo-mdc 10.218
+made_ns=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-mdc.XXXXXX")
+cleanup() {
+    local f
+    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+    [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+netns_iptables_pair "$NS_R" halo-mdr "$IP_R" "$NS_W" halo-mdw "$IP_W"
+made_ns=1
+
+port=$((21000 + $$ % 20000))
+# one STEPS: runs the cluster once; prints "ms_per_token root_cpu_s workers_cpu_ns"
+one() {
+    local steps=$1 addrs=() i p w=0 t
+    for i in 1 2 3; do
+        port=$((port + 1))
+        ip netns exec "$NS_W" "$dllama" worker --host "$IP_W" --port "$port" --nthreads 1 \
+            --net-turbo 0 >"$tmp/w$i.log" 2>&1 &
+        echo $! >"$tmp/w$i.pid"
+        addrs+=("$IP_W:$port")
+    done
+    sleep 0.5
+    local TIMEFORMAT='%U %S'
+    { time ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
+        --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" --steps "$steps" \
+        --temperature 0 --seed 1 --max-seq-len $((steps + 40)) --net-turbo 0 \
+        --workers "${addrs[@]}" >"$tmp/out" 2>&1; } 2>"$tmp/time" ||
+        { log "distributed-llama failed:"; tail -5 "$tmp/out" >&2; return 1; }
+    for i in 1 2 3; do
+        p=$(cat "$tmp/w$i.pid")
+        t=$(awk '{ print $1 }' "/proc/$p/schedstat" 2>/dev/null || echo 0)
+        w=$((w + t))
+        kill "$p" 2>/dev/null || true
+        rm -f "$tmp/w$i.pid"
+    done
+    wait 2>/dev/null || true
+    echo "$(dllama_ms <"$tmp/out") $(awk '{ print $1 + $2 }' "$tmp/time") $w"
+}
+
+totals=""
+for r in $(seq "$rounds"); do
+    one 16 >"$tmp/a" || exit 1
+    one $((16 + tokens)) >"$tmp/b" || exit 1
+    read -r _ ra wa <"$tmp/a"
+    read -r ms rb wb <"$tmp/b"
+    line=$(awk -v r="$r" -v ms="$ms" -v ra="$ra" -v rb="$rb" -v wa="$wa" -v wb="$wb" -v n="$tokens" 'BEGIN {
+        root = (rb - ra) * 1000 / n; wk = (wb - wa) / 1e6 / n
+        printf "round %d: %s ms/token; CPU per token: root %.3f ms, workers %.3f ms (3 summed), total %.3f ms\n", r, ms, root, wk, root + wk }')
+    echo "$line"
+    totals="$totals ${line##* total }"
+done
+echo "$totals" | tr ' ' '\n' | sed -n 's/ ms$//; /^[0-9.]/p' | sort -g | awk '{ v[NR] = $1 } END {
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "median total CPU per token over %d rounds: %.3f ms\n", NR, m }'
