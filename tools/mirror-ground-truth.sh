@@ -57,9 +57,10 @@
 #   model 1.358 ms of CPU per token (median of 3 rounds, 2026-12-05, at 0.88-0.91 ms/token);
 #   its mirror (host_overlap 1) computes 0.059 ms of that and charges 252 message ends per
 #   token at 8.98 us + the copy of ~323 bytes (0.32 us), 2.34 ms; (1.358 - 0.059) / 2.34 =
-#   0.55 of the host cost is CPU (docs/ground-truth.md, "Host costs: CPU or waiting"). Until
-#   then it was 1 (all waiting), which left the loss-free 4-node S cells 26-30% fast. Without host sharing
-#   (2 nodes, 2 cores) it changes nothing, so the host cost's own fit is unaffected;
+#   0.55 of the host cost is CPU (docs/ground-truth.md, "Host costs: CPU or waiting").
+#   Before that measurement it was 1 (all waiting), which left the loss-free 4-node S cells
+#   26-30% fast. Without host sharing (2 nodes, 2 cores) it changes nothing, so the host
+#   cost's own fit is unaffected;
 #   loss: the bridge drops each frame once with probability p, a simulated message crosses
 #   two links (sender's uplink, receiver's downlink), so each link loses q = 1 - sqrt(1 - p);
 #   TCP: the Linux defaults (rto_min 200 ms, quick ACKs, 4 ms ticks, HZ = 250 here).
