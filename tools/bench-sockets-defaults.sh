@@ -90,11 +90,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-awk -v t="$tokens" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1) }' ||
-    { log "--tokens: '$tokens' is not a positive token count"; exit 2; }
+need_int --tokens "$tokens" 1 1000000 "a positive token count"
 # the bundled model has 512 positions: the prompt and distributed-llama's 20 more steps fit
-awk -v t="$tokens_bundled" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1 && t <= 480) }' ||
-    { log "--tokens-bundled: '$tokens_bundled' is not a token count from 1 to 480"; exit 2; }
+need_int --tokens-bundled "$tokens_bundled" 1 480 "a token count from 1 to 480"
 for l in $more_losses; do # a drop probability each, above 0 and below 1
     awk -v l="$l" 'BEGIN { exit !(l ~ /^[0-9]*\.?[0-9]+$/ && l > 0 && l < 1) }' ||
         { log "--more-losses: '$l' is not a loss between 0 and 1 (e.g. \"0.01 0.02\")"; exit 2; }
@@ -162,22 +160,15 @@ one() {
 # the workers' namespace at kernel loss LOSS; prints its ms/token (nan when it failed)
 dl_port=$((20000 + $$ % 10000))
 one_dllama() {
-    local loss=$1 dm=$2 dt=$3 addrs=() i out=$tmp/dl.out ms=nan
+    local loss=$1 dm=$2 dt=$3 out=$tmp/dl.out ms=nan
     local dl_seq=$((ntok + 20 > 256 ? ntok + 20 : 256)) # its KV cache: room for every step
-    for i in 1 2 3; do
-        dl_port=$((dl_port + 1))
-        [ $dl_port -lt 60000 ] || dl_port=20001
-        ip netns exec "$NS_W" "$dllama" worker --host "$IP_W" --port "$dl_port" --nthreads 1 \
-            --net-turbo 0 >"$tmp/dw-$i.log" 2>&1 &
-        echo $! >"$tmp/dw-$i.pid"
-        addrs+=("$IP_W:$dl_port")
-    done
+    dllama_workers "$dllama" "$NS_W" "$IP_W" "$tmp"
     sleep 0.5
     kernel_loss "$loss"
     if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
         --steps $((ntok + 20)) --temperature 0 --seed 1 --max-seq-len "$dl_seq" --net-turbo 0 \
-        --workers "${addrs[@]}" >"$out" 2>&1; then
+        --workers "${dl_addrs[@]}" >"$out" 2>&1; then
         ms=$(dllama_ms <"$out")
     else
         { log "dllama at loss $loss failed:"; tail -5 "$out"; } >&2

@@ -38,6 +38,13 @@ other_arg() {
     esac
 }
 
+# need_int OPTION VALUE LO HI WHAT: VALUE is a whole number from LO to HI, or the script
+# exits 2 with "TOOL: OPTION: 'VALUE' is not WHAT".
+need_int() {
+    awk -v v="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(v ~ /^[0-9]+$/ && v >= lo && v <= hi) }' ||
+        { log "$1: '$2' is not $5"; exit 2; }
+}
+
 # make_file OUT CMD...: unless OUT exists and is not empty, runs CMD with @OUT@ in its
 # arguments replaced by OUT.tmp (its stdout to stderr), then renames OUT.tmp to OUT.
 make_file() {
@@ -97,6 +104,23 @@ stop_pids() {
     for f in "$1/${2:+$2-}"*.pid; do
         [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
         rm -f "$f"
+    done
+}
+
+# dllama_workers DLLAMA NS HOST DIR: starts three distributed-llama workers (one thread,
+# --net-turbo 0) in namespace NS on HOST, on the ports after the global dl_port (which it
+# advances, wrapping below 60000), logs DIR/dw-I.log, pids DIR/dw-I.pid (stop_pids DIR dw);
+# their addresses go to the global array dl_addrs.
+dllama_workers() {
+    local i
+    dl_addrs=()
+    for i in 1 2 3; do
+        dl_port=$((dl_port + 1))
+        [ "$dl_port" -lt 60000 ] || dl_port=20001
+        ip netns exec "$2" "$1" worker --host "$3" --port "$dl_port" --nthreads 1 \
+            --net-turbo 0 >"$4/dw-$i.log" 2>&1 &
+        echo $! >"$4/dw-$i.pid"
+        dl_addrs+=("$3:$dl_port")
     done
 }
 

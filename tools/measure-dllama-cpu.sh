@@ -45,10 +45,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-awk -v r="$rounds" 'BEGIN { exit !(r ~ /^[0-9]+$/ && r >= 1 && r <= 100) }' ||
-    { log "--rounds: '$rounds' is not a round count from 1 to 100"; exit 2; }
-awk -v t="$tokens" 'BEGIN { exit !(t ~ /^[0-9]+$/ && t >= 1 && t <= 100000) }' ||
-    { log "--tokens: '$tokens' is not a positive token count"; exit 2; }
+need_int --rounds "$rounds" 1 100 "a round count from 1 to 100"
+need_int --tokens "$tokens" 1 100000 "a positive token count"
 [ -n "$dllama" ] || { log "--dllama BIN is required (tools/ground-truth.sh builds one)"; exit 2; }
 [ -x "$dllama" ] || { log "$dllama: not an executable file"; exit 2; }
 for f in "$dm" "$dt"; do
@@ -60,8 +58,7 @@ netns_names halo-mdc 10.218
 made_ns=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/halo-mdc.XXXXXX")
 cleanup() {
-    local f
-    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+    stop_pids "$tmp"
     [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
     rm -rf "$tmp"
 }
@@ -69,31 +66,24 @@ trap cleanup EXIT
 netns_iptables_pair "$NS_R" halo-mdr "$IP_R" "$NS_W" halo-mdw "$IP_W"
 made_ns=1
 
-port=$((21000 + $$ % 20000))
+dl_port=$((21000 + $$ % 20000))
 # one STEPS: runs the cluster once; prints "ms_per_token root_cpu_s workers_cpu_ns"
 one() {
-    local steps=$1 addrs=() i p w=0 t
-    for i in 1 2 3; do
-        port=$((port + 1))
-        ip netns exec "$NS_W" "$dllama" worker --host "$IP_W" --port "$port" --nthreads 1 \
-            --net-turbo 0 >"$tmp/w$i.log" 2>&1 &
-        echo $! >"$tmp/w$i.pid"
-        addrs+=("$IP_W:$port")
-    done
+    local steps=$1 i p w=0 t
+    dllama_workers "$dllama" "$NS_W" "$IP_W" "$tmp"
     sleep 0.5
     local TIMEFORMAT='%U %S'
     { time ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
         --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" --steps "$steps" \
         --temperature 0 --seed 1 --max-seq-len $((steps + 40)) --net-turbo 0 \
-        --workers "${addrs[@]}" >"$tmp/out" 2>&1; } 2>"$tmp/time" ||
+        --workers "${dl_addrs[@]}" >"$tmp/out" 2>&1; } 2>"$tmp/time" ||
         { log "distributed-llama failed:"; tail -5 "$tmp/out" >&2; return 1; }
-    for i in 1 2 3; do
-        p=$(cat "$tmp/w$i.pid")
+    for i in 1 2 3; do # each worker's time on a CPU, read before it is stopped
+        p=$(cat "$tmp/dw-$i.pid")
         t=$(awk '{ print $1 }' "/proc/$p/schedstat" 2>/dev/null || echo 0)
         w=$((w + t))
-        kill "$p" 2>/dev/null || true
-        rm -f "$tmp/w$i.pid"
     done
+    stop_pids "$tmp" dw
     wait 2>/dev/null || true
     echo "$(dllama_ms <"$tmp/out") $(awk '{ print $1 + $2 }' "$tmp/time") $w"
 }
@@ -110,6 +100,6 @@ for r in $(seq "$rounds"); do
     echo "$line"
     totals="$totals ${line##* total }"
 done
-echo "$totals" | tr ' ' '\n' | sed -n 's/ ms$//; /^[0-9.]/p' | sort -g | awk '{ v[NR] = $1 } END {
+echo "$totals" | tr ' ' '\n' | grep '^[0-9.]' | sort -g | awk '{ v[NR] = $1 } END {
     m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "median total CPU per token over %d rounds: %.3f ms\n", NR, m }'
