@@ -247,39 +247,43 @@ static void log_line(void *ctx, const char *line) {
     (void)fprintf(stderr, "halo: %s\n", line);
 }
 
+/* A socket cluster's default for engine key `name`: set to `value` unless the file or a flag
+   set it, and still counted as not set (a later preset or flag may replace it). */
+static int net_default(halo_engine_config *c, const char *name, const char *value, halo_err *err) {
+    if (halo_engine_is_set(c, name))
+        return HALO_OK;
+    int rc = halo_engine_set(c, name, value, err);
+    c->set &= ~(1ull << halo_engine_key_find(name));
+    return rc;
+}
+
 /* The engine of a socket cluster: the file's engine section, the flags over it. */
 static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner_opts *o,
                          const char *model_path, int *scheduled, halo_err *err) {
     int n = cf->n_workers + 1;
     const char *bad = NULL;
     int rc = halo_engine_args_apply(&cf->engine, &o->engine, &bad, err);
+    int halo = strcmp(cf->engine.baseline, "halo") == 0;
     /* The halo preset splits by device speed (and host costs); a socket cluster does not know
        its workers' speeds, so the preset's split is equal there (an explicit placement: balanced
        still asks for speeds). */
-    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "placement") && cf->engine.placement &&
+    if (rc == HALO_OK && cf->engine.placement &&
         (strcmp(cf->engine.placement, "balanced") == 0 ||
-         strcmp(cf->engine.placement, "balanced-host") == 0)) {
-        rc = halo_engine_set(&cf->engine, "placement", "equal", err);
-        cf->engine.set &= ~(1ull << halo_engine_key_find("placement"));
-    }
+         strcmp(cf->engine.placement, "balanced-host") == 0))
+        rc = net_default(&cf->engine, "placement", "equal", err);
     /* Real sockets answer in ~0.1 ms and their jitter is measured (rttvar): the preset's floor of
        0.5 ms, made for simulated links, would make every lost exchange cost five loss-free syncs
        of a small model (issue 15). A file or flag that sets the key keeps its value. */
-    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "deadline_min_ms")) {
-        rc = halo_engine_set(&cf->engine, "deadline_min_ms", "0.1", err);
-        cf->engine.set &= ~(1ull << halo_engine_key_find("deadline_min_ms"));
-    }
+    if (rc == HALO_OK)
+        rc = net_default(&cf->engine, "deadline_min_ms", "0.1", err);
     /* The halo preset over real sockets sends parity datagrams after every message to a peer
        whose frames were lost lately (issue 15: on the 110M model three datagrams a message
        lost 14% of the messages at 5% frame loss, each a re-ask after a compute-time
        deadline; with P and Q 0.12%; the bundled model's one-datagram messages get a copy;
        on a clean network none is sent). The
        simulated preset keeps it off (its figures stay as published). */
-    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "parity") &&
-        strcmp(cf->engine.baseline, "halo") == 0) {
-        rc = halo_engine_set(&cf->engine, "parity", "true", err);
-        cf->engine.set &= ~(1ull << halo_engine_key_find("parity"));
-    }
+    if (rc == HALO_OK && halo)
+        rc = net_default(&cf->engine, "parity", "true", err);
     /* ... keeps critical FFN groups where the placement put them (issue 15). Moving them onto
        reliable devices re-deals every FFN block's groups by score while a link loses, so a
        worker's groups are no longer one run of consecutive rows and columns: its packed
@@ -289,20 +293,14 @@ static int remote_engine(halo_runner *e, halo_clusterfile *cf, const halo_runner
        awaited and re-asked, and parity rebuilds the lost datagrams (docs/net.md, "Critical
        groups stay in place"). The simulated preset keeps moving them (its figures stay as
        published). */
-    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "place_critical") &&
-        strcmp(cf->engine.baseline, "halo") == 0) {
-        rc = halo_engine_set(&cf->engine, "place_critical", "false", err);
-        cf->engine.set &= ~(1ull << halo_engine_key_find("place_critical"));
-    }
+    if (rc == HALO_OK && halo)
+        rc = net_default(&cf->engine, "place_critical", "false", err);
     /* ... and splits the classifier over the workers when that moves enough of its weights off
        the root to pay for the one more exchange per token (halo_engine_split_classifier_pays:
        on a 32000-token vocabulary, not on the bundled model's 512; issue 15). The simulated
        preset keeps the root computing it (its figures stay as published). */
-    if (rc == HALO_OK && !halo_engine_is_set(&cf->engine, "split_classifier") &&
-        strcmp(cf->engine.baseline, "halo") == 0) {
-        rc = halo_engine_set(&cf->engine, "split_classifier", "auto", err);
-        cf->engine.set &= ~(1ull << halo_engine_key_find("split_classifier"));
-    }
+    if (rc == HALO_OK && halo)
+        rc = net_default(&cf->engine, "split_classifier", "auto", err);
     if (rc == HALO_OK) {
         /* a key a flag set is named as the flag, a key of the file at its line */
         halo_engine_config trial;
