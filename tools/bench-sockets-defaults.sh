@@ -15,6 +15,7 @@
 #
 #   tools/bench-sockets-defaults.sh [--rounds N] [--tokens N] [--tokens-bundled N] [--stories K]
 #                                   [--big MODEL.bin TOKENIZER.bin [DLLAMA_M DLLAMA_T]]
+#                                   [--quant MODEL.gguf TOKENIZER.bin [DLLAMA_Q40_M DLLAMA_T]]
 #                                   [--modes "loopback netns"] [--dllama BIN]
 #                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
 #                                   [--bin PATH] [--write FILE] [--root-threads N]
@@ -38,7 +39,11 @@
 # round, after HALO's runs; its time is its "Prediction" ms/tok. The model converted for it:
 # DLLAMA_M and DLLAMA_T (build/dev/tools/halo_dllama_files model / tokenizer); for the
 # bundled model by default ~/.cache/halo/models/stories260K.m and .t (tools/ground-truth.sh's).
-# Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
+# --quant adds a quantised model the same way: halo's q4_0 GGUF (`halo convert -t q4_0`, its
+# predictor MODEL.pred from `halo calibrate -m MODEL.gguf`) against distributed-llama's Q40
+# conversion of the same checkpoint (`halo_dllama_files model IN.bin OUT.m --type q40`), which
+# runs with a q80 sync buffer as tools/ground-truth.sh's dllama-q40 does (issue 15: "quantized
+# against its Q40"). Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
 # per-round values follow it. --root-threads N (default 1): the halo root's compute threads,
 # as distributed-llama's root gets `--nthreads 1` and halo's workers one thread by default;
 # 0 is halo's own default, one per core, which on one shared 2-core host makes the root's
@@ -64,6 +69,7 @@ write=""
 root_threads=1
 more_losses=""
 big_model="" big_tok="" big_dm="" big_dt=""
+q_model="" q_tok="" q_dm="" q_dt=""
 dllama=""
 dl_bundled_m=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
 dl_bundled_t=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.t
@@ -79,6 +85,12 @@ while [ $# -gt 0 ]; do
             big_dm=$2; big_dt=$3; shift 2
         fi
         ;;
+    --quant)
+        q_model=${2:?}; q_tok=${3:?}; shift 2
+        if [ $# -ge 3 ] && [ "${2#--}" = "$2" ] && [ "${3#--}" = "$3" ]; then
+            q_dm=$2; q_dt=$3; shift 2
+        fi
+        ;;
     --dllama) dllama=${2:?}; shift ;;
     --dllama-bundled) dl_bundled_m=${2:?}; dl_bundled_t=${3:?}; shift 2 ;;
     --modes) modes=${2:?}; shift ;;
@@ -90,7 +102,25 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+need_int --rounds "$rounds" 1 1000 "a round count from 1 to 1000"
 need_int --tokens "$tokens" 1 1000000 "a positive token count"
+need_int --stories "$stories" 1 100000 "a positive story count"
+need_int --root-threads "$root_threads" 0 1024 "a thread count from 0 to 1024"
+[ -x "$halo" ] || { log "--bin: $halo: not an executable file (build it: make build)"; exit 2; }
+[ -z "$dllama" ] || [ -x "$dllama" ] ||
+    { log "--dllama: $dllama: not an executable file (tools/ground-truth.sh builds one)"; exit 2; }
+for m in "$big_model" "$q_model"; do # the halo preset reads the predictor beside the model
+    [ -n "$m" ] || continue
+    opt=--big
+    [ "$m" = "$q_model" ] && opt=--quant
+    need_file "$opt" "$m" "the model"
+    need_file "$opt" "${m%.*}.pred" "the halo preset's predictor beside it: halo calibrate -m $m -o ${m%.*}.pred"
+done
+for f in "$big_tok" "$big_dm" "$big_dt"; do [ -z "$f" ] || need_file --big "$f" "a tokenizer or distributed-llama file"; done
+for f in "$q_tok" "$q_dm" "$q_dt"; do [ -z "$f" ] || need_file --quant "$f" "a tokenizer or distributed-llama file"; done
+for m in $modes; do
+    case "$m" in loopback | netns) ;; *) log "--modes: '$m' is not loopback or netns"; exit 2 ;; esac
+done
 # the bundled model has 512 positions: the prompt and distributed-llama's 20 more steps fit
 need_int --tokens-bundled "$tokens_bundled" 1 480 "a token count from 1 to 480"
 for l in $more_losses; do # a drop probability each, above 0 and below 1
@@ -166,7 +196,7 @@ one_dllama() {
     sleep 0.5
     kernel_loss "$loss"
     if timeout 900 ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
-        --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" \
+        --buffer-float-type "$dl_buffer" --nthreads 1 --prompt "Once upon a time" \
         --steps $((ntok + 20)) --temperature 0 --seed 1 --max-seq-len "$dl_seq" --net-turbo 0 \
         --workers "${dl_addrs[@]}" >"$out" 2>&1; then
         ms=$(dllama_ms <"$out")
@@ -188,8 +218,9 @@ ppl() {
         sed -n 's/.*"perplexity": \([0-9.]*\).*/\1/p'
 }
 
-bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T]
+bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
     local mode=$1 name=$2 model=$3 tok=$4 dm=${5:-} dt=${6:-} r udp tcp dl=0
+    dl_buffer=${7:-f32} # read by one_dllama: distributed-llama's sync buffer type
     ntok=$tokens # read by one and one_dllama
     [ "$name" = stories260K ] && ntok=$tokens_bundled
     [ "$mode" = netns ] && [ -n "$dllama" ] && [ -n "$dm" ] && dl=1
@@ -314,11 +345,12 @@ more_rows() {
 out=$tmp/table.md
 {
     echo "root + 3 workers, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at the start;"
-    echo "$rounds interleaved rounds of $tokens_bundled greedy tokens per run of the bundled model, $tokens of --big;"
+    echo "$rounds interleaved rounds of $tokens_bundled greedy tokens per run of the bundled model, $tokens of --big and --quant;"
     echo "medians over the rounds; $(date -u +%Y-%m-%d)."
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
     echo "(range over the rounds in brackets). ms/token: decode only. halo root: --threads $root_threads"
-    echo "(0: one per core); workers and distributed-llama: one thread each."
+    echo "(0: one per core); workers and distributed-llama: one thread each; distributed-llama's"
+    echo "sync buffer f32, q80 on the --quant model (its Q40 weights)."
     echo
     echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% | dllama 0% | dllama 5% | dllama 5% / HALO 5% | HALO 0% / dllama 0% | strict TCP 0% / dllama 0% |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
@@ -329,7 +361,7 @@ for mode in $modes; do
     case "$mode" in
     loopback) ;;
     netns) setup_netns || continue ;;
-    *) log "unknown mode $mode"; exit 2 ;;
+    *) exit 2 ;; # refused above
     esac
     dm="" dt=""
     [ -e "$dl_bundled_m" ] && [ -e "$dl_bundled_t" ] && dm=$dl_bundled_m dt=$dl_bundled_t
@@ -338,6 +370,10 @@ for mode in $modes; do
     if [ -n "$big_model" ]; then
         bench_model "$mode" "$(basename "$big_model" .bin)" "$big_model" "$big_tok" "$big_dm" \
             "$big_dt" >>"$out"
+    fi
+    if [ -n "$q_model" ]; then
+        bench_model "$mode" "$(basename "$q_model" .gguf)" "$q_model" "$q_tok" "$q_dm" "$q_dt" \
+            q80 >>"$out"
     fi
 done
 if [ -s "$tmp/more" ]; then

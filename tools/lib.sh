@@ -45,6 +45,12 @@ need_int() {
         { log "$1: '$2' is not $5"; exit 2; }
 }
 
+# need_file OPTION FILE HINT: FILE is a readable file, or the script exits 2 with
+# "TOOL: OPTION: FILE: cannot read it (HINT)".
+need_file() {
+    [ -f "$2" ] && [ -r "$2" ] || { log "$1: $2: cannot read it ($3)"; exit 2; }
+}
+
 # make_file OUT CMD...: unless OUT exists and is not empty, runs CMD with @OUT@ in its
 # arguments replaced by OUT.tmp (its stdout to stderr), then renames OUT.tmp to OUT.
 make_file() {
