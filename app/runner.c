@@ -60,7 +60,8 @@ static void print_help(void *ctx, FILE *f) {
                "      --cluster FILE               a cluster of workers over real sockets\n"
                "                                   (docs/net.md); engine flags override its\n"
                "                                   engine: section\n"
-               "      --speeds S0,S1,..            relative device speeds (placement balanced)\n"
+               "      --speeds S0,S1,..            relative device speeds (placement balanced or\n"
+               "                                   balanced-host, the halo preset)\n"
                "      --drop RATE                  drop messages to/from the drop devices\n"
                "      --drop-devices D,..          devices whose links drop (default: every "
                "worker)\n"
@@ -206,14 +207,27 @@ static int open_cluster(halo_runner *e, const halo_runner_opts *o, const char *m
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     if (rc == HALO_OK)
         rc = engine_from_flags(&cfg, o, n, HALO_ENGINE_WHERE_LOOP, err);
-    if (rc == HALO_OK && o->speeds && strcmp(cfg.placement, "balanced") != 0)
-        rc = HALO_FAIL(err, HALO_ERR_ARG, "--speeds is used by placement balanced only");
+    /* balanced-host (the halo preset) is balanced here: an in-process cluster's messages have
+       no host costs */
+    int by_speed = rc == HALO_OK && (strcmp(cfg.placement, "balanced") == 0 ||
+                                     strcmp(cfg.placement, "balanced-host") == 0);
+    if (rc == HALO_OK && strcmp(cfg.placement, "scheduled") == 0)
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "--placement scheduled needs device and link profiles, which an in-process "
+                       "cluster (--nodes) has not: use a scenario (halo sim) or --placement "
+                       "balanced with --speeds");
+    if (rc == HALO_OK && o->speeds && !by_speed)
+        rc = HALO_FAIL(err, HALO_ERR_ARG,
+                       "--speeds is used by placement balanced and balanced-host only (this "
+                       "cluster's placement is %s)",
+                       cfg.placement);
     if (rc == HALO_OK && o->speeds)
         rc = parse_speeds(o->speeds, n, dev, err);
-    if (rc == HALO_OK && strcmp(cfg.placement, "balanced") == 0 && !o->speeds)
+    if (rc == HALO_OK && by_speed && !o->speeds)
         rc = HALO_FAIL(err, HALO_ERR_ARG,
-                       "placement balanced (--baseline balanced or halo) needs --speeds on an "
-                       "in-process cluster");
+                       "placement %s (--baseline balanced or halo) needs --speeds on an "
+                       "in-process cluster",
+                       cfg.placement);
     if (rc == HALO_OK && o->drop_devices)
         rc = parse_device_set("--drop-devices", o->drop_devices, n, drop_set, err);
     if (rc == HALO_OK) {

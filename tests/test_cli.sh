@@ -258,6 +258,20 @@ YAML
     expect_fail 2 "a shape has no numerics" -- eval --scenario "$tmp/shape.yaml" "$tmp/two.txt"
 }
 
+# in-process clusters (--nodes) and the placements that need device speeds: the halo preset's
+# balanced-host takes --speeds as balanced does (docs/architecture.md's example), scheduled
+# needs profiles that --nodes has not
+case_nodes_placement() {
+    expect_ok generate --nodes 4 --baseline halo --speeds 1,1,1,1 --drop 0.05 -n 3 -t 0
+    expect_ok generate --nodes 2 --placement balanced-host --speeds 1,3 -n 3 -t 0
+    expect_fail 2 "placement balanced-host (--baseline balanced or halo) needs --speeds" \
+        -- generate --nodes 4 --baseline halo -n 3
+    expect_fail 2 "--speeds is used by placement balanced and balanced-host only" \
+        -- generate --nodes 2 --placement equal --speeds 1,2 -n 3
+    expect_fail 2 "--placement scheduled needs device and link profiles" \
+        -- generate --nodes 2 --placement scheduled -n 3
+}
+
 case_calibrate() {
     local data=$src/data/tinystories-valid-dev.txt out=$tmp/p.pred
     expect_fail 2 "--rank" -- calibrate --rank 0 "$data"
@@ -388,5 +402,5 @@ case_gguf() {
 }
 
 run_cases golden help ignore_eos bad_models bad_tokenizers bad_options bad_eval_inputs eval_json sim \
-    calibrate memory eval_scenario gguf
+    calibrate memory eval_scenario gguf nodes_placement
 finish
