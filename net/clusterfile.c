@@ -107,20 +107,29 @@ static int load_workers(halo_clusterfile *cf, const halo_yaml_node *v, halo_err 
     if (!cf->workers)
         return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     cf->n_workers = n;
-    for (int i = 0; i < n; i++) {
+    halo_net_addr *seen = calloc((size_t)n, sizeof *seen);
+    if (!seen)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+    int rc = HALO_OK;
+    for (int i = 0; rc == HALO_OK && i < n; i++) {
         const halo_yaml_node *it = v->items[i];
         char kp[HALO_YAML_KP_MAX];
         (void)halo_yaml_kp_idx(kp, "workers", i);
-        int rc = get_scalar(it, kp, "host:port", err);
-        halo_net_addr sa;
-        if (rc == HALO_OK && halo_net_addr_parse(&sa, it->str, err) != HALO_OK)
+        rc = get_scalar(it, kp, "host:port", err);
+        if (rc == HALO_OK && halo_net_addr_parse(&seen[i], it->str, err) != HALO_OK)
             rc = halo_yaml_prefix(err, it, kp);
-        if (rc != HALO_OK)
-            return rc;
-        if (!(cf->workers[i] = strdup(it->str)))
-            return HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
+        /* one process serves one root: a second entry for it would be a second device that
+           never answers (it would join twice, and the second join replaces the first) */
+        for (int j = 0; rc == HALO_OK && j < i; j++)
+            if (halo_net_addr_equal(&seen[i], &seen[j]))
+                rc = halo_yaml_fail(err, HALO_ERR_FORMAT, it->file, it->line, kp,
+                                    "'%s' is workers[%d]'s address too: name each worker once",
+                                    it->str, j);
+        if (rc == HALO_OK && !(cf->workers[i] = strdup(it->str)))
+            rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
     }
-    return HALO_OK;
+    free(seen);
+    return rc;
 }
 
 /* inject.speed: one speed (flop/s) per device, the root first, used instead of the probes. */
@@ -171,9 +180,26 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
     if (rc == HALO_OK && (v = halo_yaml_get(r, "workers")))
         rc = load_workers(cf, v, err);
     if (rc == HALO_OK && (v = halo_yaml_get(r, "key")))
-        rc = set_string(&cf->key_path, v, "key", cf->path, err);
-    if (rc == HALO_OK && (v = halo_yaml_get(r, "bind")))
+        rc = v->kind == HALO_YAML_SCALAR && v->str && !v->str[0]
+                 ? bad(err, v, "key", "expected a key file's name, got an empty string")
+                 : set_string(&cf->key_path, v, "key", cf->path, err);
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "bind"))) {
+        halo_net_addr a;
         rc = set_string(&cf->bind, v, "bind", NULL, err);
+        if (rc == HALO_OK && halo_net_addr_parse(&a, v->str, err) != HALO_OK)
+            rc = halo_yaml_prefix(err, v, "bind");
+        /* a socket of one family cannot reach an address of the other */
+        for (int i = 0; rc == HALO_OK && i < cf->n_workers; i++) {
+            halo_net_addr w;
+            if (halo_net_addr_parse(&w, cf->workers[i], err) == HALO_OK &&
+                w.ss.ss_family != a.ss.ss_family)
+                rc = halo_yaml_fail(err, HALO_ERR_FORMAT, v->file, v->line, "bind",
+                                    "'%s' is an %s address and cannot reach workers[%d] (%s, %s)",
+                                    v->str, a.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", i,
+                                    cf->workers[i],
+                                    w.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+        }
+    }
     static const char *const ms_keys[] = {"heartbeat_ms", "dead_after_ms", "rejoin_ms", "stall_ms",
                                           "join_timeout_ms"};
     double *ms_vals[] = {&cf->heartbeat_ms, &cf->dead_after_ms, &cf->rejoin_ms, &cf->stall_ms,

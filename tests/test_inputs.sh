@@ -108,6 +108,24 @@ case_cluster_files() {
         generate --cluster "$tmp/docs.yaml" -n 2
     printf "$head"'warmup: maybe\n' >"$tmp/warm.yaml"
     expect_fast_fail 5 1 "warm.yaml:3: warmup" -- generate --cluster "$tmp/warm.yaml" -n 2
+    # the same worker twice (two devices of which one never answers: 2.4 s of stalls and a
+    # root that computed everything, exit 0); [::1] spelt two ways is one address
+    printf 'key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002, "127.0.0.1:7001"]\n' >"$tmp/twice.yaml"
+    expect_fast_fail 5 1 "twice.yaml:2: workers[2]: '127.0.0.1:7001' is workers[0]'s address too" -- \
+        generate --cluster "$tmp/twice.yaml" -n 2
+    printf 'key: k.key\nworkers: ["[::1]:7001", "[0::1]:7001"]\n' >"$tmp/twice6.yaml"
+    expect_fast_fail 5 1 "twice6.yaml:2: workers[1]" -- generate --cluster "$tmp/twice6.yaml" -n 2
+    # bind: checked where it is written (a bare "address 'x': expected host:port", exit 2),
+    # and a family that cannot reach the workers ("did not answer the join within 3.0 s")
+    printf "$head"'bind: garbage\n' >"$tmp/bind.yaml"
+    expect_fast_fail 5 1 "bind.yaml:3: bind: address 'garbage': expected host:port" -- \
+        generate --cluster "$tmp/bind.yaml" -n 2
+    printf "$head"'bind: "[::1]:0"\n' >"$tmp/bind6.yaml"
+    expect_fast_fail 5 1 "bind6.yaml:3: bind: '[::1]:0' is an IPv6 address and cannot reach workers[0]" -- \
+        generate --cluster "$tmp/bind6.yaml" -n 2
+    printf 'key: ""\nworkers: [127.0.0.1:7001]\n' >"$tmp/nokey.yaml"
+    expect_fast_fail 5 1 "nokey.yaml:1: key: expected a key file's name, got an empty string" -- \
+        generate --cluster "$tmp/nokey.yaml" -n 2
 }
 
 # A model whose first embedding row is NaN: eval --json printed "nll": nan (invalid JSON)
