@@ -169,7 +169,8 @@ const halo_engine_key halo_engine_keys[] = {
     E("collective", F(collective), collective_names, ALL, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
-      "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
+      "simulated runs: the root pings every device this often, as a socket cluster's root "
+      "does (its period is the cluster file's top-level heartbeat_ms); 0: never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
     {"split_classifier", HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, ALL, "BOOL|auto",
