@@ -51,7 +51,8 @@ int halo_cmd_worker(int argc, char **argv) {
         HALO_CLI_OPT_FLOAT("memory-mb", 0, &memory_mb, 0, 1e7, "MB",
                            "keep at most this many MiB of group weights in memory\nand read the "
                            "rest from the model file as needed,\nreading the next block ahead "
-                           "(default 0: the whole\nmodel is mapped)"),
+                           "(default 0: the whole\nmodel is mapped; float32 llama2.c "
+                           "checkpoints only)"),
         HALO_CLI_OPT_LONG("max-conns", 0, &max_conns, 1, 65536, "N",
                           "tcp: connections held at once (default 64); at the\ncap the oldest one "
                           "not yet authenticated is closed"),

@@ -288,6 +288,13 @@ static int worker_stop(void *arg) {
 }
 
 int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
+    /* the loader streams float32 llama2.c checkpoints only: refused here, not at every join
+       (where the root saw only "the request does not fit its model") */
+    if (cfg->memory_bytes && halo_model_format(cfg->model) == HALO_MODEL_GGUF)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "%s: --memory-mb streams groups from float32 llama2.c checkpoints only, "
+                         "not GGUF files: drop --memory-mb, or give the checkpoint",
+                         cfg->model_path ? cfg->model_path : "the model");
     worker w = {
         .cfg = cfg, .hash = halo_model_hash(cfg->model), .start_wall_ns = halo_net_wall_ns()};
     halo_net_config nc = {.kind = cfg->kind,

@@ -126,6 +126,12 @@ case_cluster_files() {
     printf 'key: ""\nworkers: [127.0.0.1:7001]\n' >"$tmp/nokey.yaml"
     expect_fast_fail 5 1 "nokey.yaml:1: key: expected a key file's name, got an empty string" -- \
         generate --cluster "$tmp/nokey.yaml" -n 2
+    # a worker that cannot stream what --memory-mb asks of it says so at start (it listened,
+    # and every root's join was refused as "the request does not fit its model")
+    halo keygen "$tmp/w.key" >/dev/null 2>&1
+    halo convert -t q8_0 -o "$tmp/w.gguf" >/dev/null 2>&1
+    expect_fast_fail 5 1 "--memory-mb streams groups from float32 llama2.c checkpoints only" -- \
+        worker --listen 127.0.0.1:0 --key "$tmp/w.key" -m "$tmp/w.gguf" --memory-mb 1
 }
 
 # A model whose first embedding row is NaN: eval --json printed "nll": nan (invalid JSON)
