@@ -246,11 +246,14 @@ static int parse_tensors(halo_gguf *g, cursor *c, char **names_end, halo_err *er
         uint64_t count = 1;
         for (int d = 0; d < MAX_DIMS; d++) {
             uint64_t v = d < (int)nd ? rd_u64(c) : 1;
-            if (v < 1 || v > (uint64_t)INT64_MAX / count)
+            if (v < 1)
+                return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: tensor '%s': dimension %d is 0", what,
+                                 t->name, d);
+            if (v > (uint64_t)INT64_MAX / count) /* the product so far names the culprit too */
                 return HALO_FAIL(err, HALO_ERR_FORMAT,
-                                 "%s: tensor '%s': dimension %d is %" PRIu64
-                                 " (zero, or the element count overflows)",
-                                 what, t->name, d, v);
+                                 "%s: tensor '%s': dimension %d is %" PRIu64 ", and the dimensions "
+                                 "before it hold %" PRIu64 " elements: the count overflows",
+                                 what, t->name, d, v, count);
             t->ne[d] = (int64_t)v;
             count *= v;
         }

@@ -13,6 +13,7 @@
 #include "core/model_impl.h"
 #include "core/rng.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -239,6 +240,14 @@ int halo_model_load_opts(halo_model **out, const char *path, const halo_model_op
         cfg.shared_classifier = 0;
     }
     rc = halo_model_config_check(&cfg, path, err);
+    if (rc != HALO_OK && isprint(h[0]) && isprint(h[1]) && isprint(h[2]) && isprint(h[3])) {
+        /* a header that starts with text is no llama2.c checkpoint (its first field, the
+           dimension, would be over 500 million): most likely a damaged or other format */
+        rc = HALO_FAIL(err, HALO_ERR_FORMAT,
+                       "%s: not a model file: it starts with '%c%c%c%c', which is neither GGUF's "
+                       "magic 'GGUF' nor a llama2.c checkpoint's header",
+                       path, h[0], h[1], h[2], h[3]);
+    }
     if (rc != HALO_OK)
         goto fail;
     uint64_t plain = HALO_MODEL_HEADER_BYTES + halo_model_payload_bytes(&cfg, 0);

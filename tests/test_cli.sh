@@ -76,6 +76,10 @@ case_bad_models() {
     expect_fail 1 "n_layers is -1" -- generate -m "$tmp/neg.bin"
     { head -c 16 "$m"; printf '\003\0\0\0'; tail -c +21 "$m"; } >"$tmp/kv.bin"
     expect_fail 1 "n_kv_heads" -- eval -m "$tmp/kv.bin" "$src/data/tinystories-valid-dev.txt"
+    # a GGUF file with a damaged magic was read as a checkpoint ("dim is 1481983815")
+    { printf 'GGUX'; tail -c +5 "$m"; } >"$tmp/magic.bin"
+    expect_fail 1 "not a model file: it starts with 'GGUX', which is neither GGUF's magic" \
+        -- generate -m "$tmp/magic.bin"
     [ "$size" -gt 0 ]
 }
 

@@ -182,8 +182,14 @@ static void malformed_files_name_the_fault(void) {
     expect_bad(&b, "tensor 't': unknown tensor type 77");
     uint64_t huge[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
     b.n = 0, header(&b, 3, 1, 0), tensor_info(&b, "t", 2, huge, 0, 0), pad(&b, 32);
-    expect_bad(&b, "tensor 't': dimension 1 is 1099511627776 (zero, or the element count "
-                   "overflows)");
+    expect_bad(&b, "tensor 't': dimension 1 is 1099511627776, and the dimensions before it hold "
+                   "1099511627776 elements: the count overflows");
+    /* a huge first dimension and a small second one: the message names both (it blamed the
+       small one alone, "dimension 1 is 512") */
+    uint64_t first[2] = {(uint64_t)1 << 62, 512};
+    b.n = 0, header(&b, 3, 1, 0), tensor_info(&b, "t", 2, first, 0, 0), pad(&b, 32);
+    expect_bad(&b, "dimension 1 is 512, and the dimensions before it hold 4611686018427387904 "
+                   "elements");
     uint64_t zero[1] = {0};
     b.n = 0, header(&b, 3, 1, 0), tensor_info(&b, "t", 1, zero, 0, 0), pad(&b, 32);
     expect_bad(&b, "dimension 0 is 0");
