@@ -173,6 +173,10 @@ int halo_cmd_eval(int argc, char **argv) {
         rc = halo_runner_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
     uint64_t t0 = halo_cli_now_ns();
     int show = isatty(STDERR_FILENO);
+    if (rc == HALO_OK && halo_model_get_config(e.b.model)->seq_len < 2)
+        rc = HALO_FAIL(&err, HALO_ERR_ARG,
+                       "%s: its context has %d position: room for BOS only, no token to score",
+                       o.model ? o.model : "the model", halo_model_get_config(e.b.model)->seq_len);
     if (rc == HALO_OK) {
         const halo_model_config *c = halo_model_get_config(e.b.model);
         halo_eval_config ec = {.tok = e.b.tok,

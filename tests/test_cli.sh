@@ -129,6 +129,10 @@ case_bad_eval_inputs() {
     printf 'a\0b\n' >"$tmp/nul.txt"
     expect_fail 1 "NUL" -- eval "$tmp/nul.txt"
     expect_fail 1 "not a regular file" -- eval "$src/models"
+    # a context of one position holds BOS only (it said "no story with at least one token")
+    halo convert -o "$tmp/ctx1.gguf" --synthetic 2,2,1,1,1,32000,1 >/dev/null 2>&1
+    expect_fail 1 "its context has 1 position: room for BOS only" \
+        -- eval -m "$tmp/ctx1.gguf" "$src/data/tinystories-valid-dev.txt"
 }
 
 case_eval_json() {
