@@ -196,8 +196,7 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
                 rc = halo_yaml_fail(err, HALO_ERR_FORMAT, v->file, v->line, "bind",
                                     "'%s' is an %s address and cannot reach workers[%d] (%s, %s)",
                                     v->str, a.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", i,
-                                    cf->workers[i],
-                                    w.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+                                    cf->workers[i], w.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
         }
     }
     static const char *const ms_keys[] = {"heartbeat_ms", "dead_after_ms", "rejoin_ms", "stall_ms",
