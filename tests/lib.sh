@@ -1,10 +1,11 @@
 # tests/lib.sh: what the shell tests share (sourced by test_cli.sh, test_inputs.sh,
 # test_net.sh, test_net_mesh.sh, test_net_sched.sh, test_plot.sh, test_research.sh,
-# test_results.sh and test_trace.sh): sanitizer settings for the halo binary, TAP-style
-# results (ok, not_ok, check, show, finish), running halo under expect_ok / expect_fail, the
-# scripts' preamble (halo_script, scenario_script), the case dispatch (run_cases) and the
-# worker processes of the socket tests (start_worker, start_workers, stop_workers,
-# end_workers, wait_exit, stop_started). Not a test by itself.
+# test_results.sh, test_trace.sh and the tools' argument tests): sanitizer settings for the
+# halo binary, TAP-style results (ok, not_ok, check, show, finish), running halo under
+# expect_ok / expect_fail and the tools' scripts under expect_script, the scripts' preamble
+# (halo_script, scenario_script), the case dispatch (run_cases) and the worker processes of
+# the socket tests (start_worker, start_workers, stop_workers, end_workers, wait_exit,
+# stop_started). Not a test by itself.
 #
 # The sourcing script calls halo_script or scenario_script (or sets halo_bin, the binary, and
 # calls scratch_dir) before anything writes to $tmp, and optionally sets run_prefix (an
@@ -52,6 +53,22 @@ verdict() {
     else
         not_ok "$3"
         show "${4:-$tmp/err.txt}"
+    fi
+}
+
+# expect_script STATUS TEXT SCRIPT ARGS...: `bash SCRIPT ARGS...` exits STATUS and prints TEXT
+# (on stdout or stderr): the input checks of the tools' scripts, which must refuse bad
+# arguments before they start anything.
+expect_script() {
+    local want=$1 text=$2 script=$3 rc=0
+    shift 3
+    bash "$script" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+    if [ "$rc" = "$want" ] && grep -qF -- "$text" "$tmp/out" "$tmp/err"; then
+        ok "${script##*/} $* -> exit $rc"
+    else
+        not_ok "${script##*/} $* -> exit $rc (expected $want and '$text')"
+        show "$tmp/out"
+        show "$tmp/err"
     fi
 }
 
