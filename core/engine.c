@@ -13,6 +13,7 @@
 #include "core/wire.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -488,7 +489,7 @@ static int check_placement(const char *spec, int n_dev, const char **bad_key, ha
         return HALO_OK;
     if (strncmp(spec, "weights:", 8) == 0) {
         const char *s = spec + 8;
-        int k = halo_parse_list_count(s, s + strlen(s), 1e-300, 1e300, 0);
+        int k = halo_parse_list_count(s, s + strlen(s), DBL_MIN, DBL_MAX, 0);
         if (k != n_dev)
             return BAD_KEY(K_PLACEMENT, "'%s' needs %d positive weights (one per device), got %s",
                            spec, n_dev, k < 0 ? "a bad number" : "another count");
