@@ -170,7 +170,8 @@ const halo_engine_key halo_engine_keys[] = {
     E("collective", F(collective), collective_names, ALL, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
-      "the root pings every device this often (a socket cluster's heartbeat); 0: never"),
+      "the root pings every device this often, 0 or 1..1e6 (a socket cluster's heartbeat); 0: "
+      "never"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
     {"split_classifier", HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, ALL, "BOOL|auto",
@@ -424,6 +425,9 @@ int halo_engine_set(halo_engine_config *c, const char *name, const char *value, 
             break;
         }
         rc = halo_parse_number(value, key->lo, key->lo_open, key->hi, key->hi_open, &d, err);
+        /* a ping every few microseconds floods the simulated links (minutes, gigabytes) */
+        if (rc == HALO_OK && k == K_HEARTBEAT_MS && d > 0 && d < 1)
+            rc = HALO_FAIL(err, HALO_ERR_ARG, "%g is not 0 (never) or in [1, %g]", d, key->hi);
         if (rc == HALO_OK)
             set_number(c, k, d);
         break;
