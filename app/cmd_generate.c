@@ -133,7 +133,11 @@ int halo_cmd_generate(int argc, char **argv) {
         if (pos + 1 < n_prompt) {
             next = prompt[pos + 1];
         } else {
-            next = halo_sampler_sample(sampler, logits);
+            rc = halo_sampler_sample(sampler, logits, &next, &err);
+            if (rc != HALO_OK) {
+                (void)halo_err_prefix(&err, "generate: position %d: ", pos);
+                break;
+            }
             if (!o.ignore_eos && (next == HALO_TOKEN_BOS || next == HALO_TOKEN_EOS))
                 break;
             generated++;

@@ -16,6 +16,7 @@
 #include "results/measured.h"
 #include "results/report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,8 +165,10 @@ static int parse_speeds(const char *list, int n, halo_engine_device *dev, halo_e
     const char *s = list;
     for (int d = 0; d < n; d++) {
         char *end;
-        double v = strtod(s, &end);
-        if (end == s || !(v > 0) || (*end != ',' && *end != '\0') || (d + 1 < n && *end != ','))
+        errno = 0;
+        double v = strtod(s, &end); /* finite and > 0 (DBL_MIN..DBL_MAX), as weights: takes */
+        if (end == s || errno == ERANGE || !(v > 0) || !isfinite(v) ||
+            (*end != ',' && *end != '\0') || (d + 1 < n && *end != ','))
             return HALO_FAIL(err, HALO_ERR_ARG,
                              "--speeds: '%s' is not %d positive numbers (one per device)", list, n);
         dev[d].speed = v;

@@ -13,6 +13,7 @@
 #include "core/wire.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,8 +170,8 @@ const halo_engine_key halo_engine_keys[] = {
     E("collective", F(collective), collective_names, ALL, "KIND",
       "star (root gathers) or mesh (all-gather, split classifier; strict)"),
     N("heartbeat_ms", heartbeat_ns, 0, 0, 1e6, 0, SIM, "MS",
-      "simulated runs: the root pings every device this often, as a socket cluster's root "
-      "does (its period is the cluster file's top-level heartbeat_ms); 0: never"),
+      "simulated runs: the root pings every device this often, 0 (never) or 1..1e6, as a "
+      "socket cluster's root does (its period is the cluster file's top-level heartbeat_ms)"),
     B("redundancy_on_loss", redundancy_on_loss, ALL,
       "extra copies only to devices whose contribution went missing lately"),
     {"split_classifier", HALO_ENGINE_TYPE_BOOL, NULL, 0, 0, 0, 0, ALL, "BOOL|auto",
@@ -424,6 +425,9 @@ int halo_engine_set(halo_engine_config *c, const char *name, const char *value, 
             break;
         }
         rc = halo_parse_number(value, key->lo, key->lo_open, key->hi, key->hi_open, &d, err);
+        /* a ping every few microseconds floods the simulated links (minutes, gigabytes) */
+        if (rc == HALO_OK && k == K_HEARTBEAT_MS && d > 0 && d < 1)
+            rc = HALO_FAIL(err, HALO_ERR_ARG, "%g is not 0 (never) or in [1, %g]", d, key->hi);
         if (rc == HALO_OK)
             set_number(c, k, d);
         break;
@@ -489,7 +493,7 @@ static int check_placement(const char *spec, int n_dev, const char **bad_key, ha
         return HALO_OK;
     if (strncmp(spec, "weights:", 8) == 0) {
         const char *s = spec + 8;
-        int k = halo_parse_list_count(s, s + strlen(s), 1e-300, 1e300, 0);
+        int k = halo_parse_list_count(s, s + strlen(s), DBL_MIN, DBL_MAX, 0);
         if (k != n_dev)
             return BAD_KEY(K_PLACEMENT, "'%s' needs %d positive weights (one per device), got %s",
                            spec, n_dev, k < 0 ? "a bad number" : "another count");

@@ -83,41 +83,61 @@ static void split(uint16_t *dev_of, int n, int n_devices, const double *w, doubl
 
 int halo_placement_init(halo_placement *p, const halo_groups *groups, int n_devices,
                         const double *weights, halo_err *err) {
-    double w_sum = 0;
+    double w_max = 0;
     for (int d = 0; weights && d < n_devices; d++) {
         if (!(weights[d] > 0.0) || !isfinite(weights[d]))
-            return HALO_FAIL(err, HALO_ERR_ARG, "weight %g of device %d: expected > 0", weights[d],
-                             d);
-        w_sum += weights[d];
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "weight %g of device %d: expected a finite number > 0", weights[d], d);
+        if (weights[d] > w_max)
+            w_max = weights[d];
     }
-    if (!weights)
-        w_sum = n_devices;
     int rc = alloc_placement(p, groups, n_devices, err);
     if (rc != HALO_OK)
         return rc;
     int *counts = malloc((size_t)n_devices * sizeof *counts);
-    if (!counts) {
+    double *w = weights ? malloc((size_t)n_devices * sizeof *w) : NULL;
+    if (!counts || (weights && !w)) {
+        free(counts);
+        free(w);
         halo_placement_free(p);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "placement: out of memory");
     }
+    /* Normalised by the power of two at or above the largest weight, so each is in (0, 1] and
+       their sum at most n_devices: n * w / sum can neither overflow (weights near DBL_MAX) nor
+       lose the split to an infinite sum, and scaling by a power of two is exact, so ordinary
+       weights split exactly as they did unscaled. */
+    double w_sum = n_devices;
+    if (weights) {
+        int e;
+        (void)frexp(w_max, &e);
+        w_sum = 0;
+        for (int d = 0; d < n_devices; d++) {
+            w[d] = ldexp(weights[d], -e);
+            w_sum += w[d];
+        }
+    }
     for (int l = 0; l < groups->n_layers; l++) {
-        split(p->attn + (size_t)l * (size_t)groups->n_attn, groups->n_attn, n_devices, weights,
-              w_sum, counts);
-        split(p->ffn + (size_t)l * (size_t)groups->n_ffn, groups->n_ffn, n_devices, weights, w_sum,
+        split(p->attn + (size_t)l * (size_t)groups->n_attn, groups->n_attn, n_devices, w, w_sum,
+              counts);
+        split(p->ffn + (size_t)l * (size_t)groups->n_ffn, groups->n_ffn, n_devices, w, w_sum,
               counts);
     }
+    free(w);
     free(counts);
     return HALO_OK;
 }
 
-/* Parses "a,b,c" into exactly n numbers; returns the count parsed or -1 on a bad number. */
+/* Parses "a,b,c" into exactly n numbers; returns the count parsed or -1 on a bad number. A
+   value that underflows to a tiny nonzero number is kept ("balanced" writes speeds near DBL_MIN
+   as %.6g, a hair below it); one that overflows or underflows to zero is bad. */
 static int parse_list(const char *s, const char *end, double *out, int n) {
     int k = 0;
     while (s < end) {
         char *stop;
         errno = 0;
         double v = strtod(s, &stop);
-        if (stop == s || errno != 0 || (stop < end && *stop != ','))
+        if (stop == s || (errno != 0 && !(errno == ERANGE && v != 0 && isfinite(v))) ||
+            (stop < end && *stop != ','))
             return -1;
         if (k < n)
             out[k] = v;

@@ -59,7 +59,8 @@ typedef struct halo_placement {
 
 /*
  * Allocates a placement for `n_devices` devices (1..HALO_MAX_DEVICES) over `groups`, with
- * shares proportional to `weights` (n_devices positive numbers; NULL = equal). Each layer's
+ * shares proportional to `weights` (n_devices finite numbers > 0, of any magnitude: only their
+ * ratios count; NULL = equal). Each layer's
  * attention groups and FFN groups are cut into contiguous runs, one per device in device
  * order, sized by largest remainder; a device whose share rounds to zero takes no group of
  * that kind (e.g. more devices than KV heads). Free with halo_placement_free.

@@ -81,12 +81,16 @@ static int cand_desc(const void *pa, const void *pb) {
     return (a->id > b->id) - (a->id < b->id); /* stable order for equal probabilities */
 }
 
-static int sample_top_p(halo_sampler *s, const float *probs, float r) {
+static int sample_top_p(halo_sampler *s, const float *probs, float r, int top) {
     int n = s->vocab_size, k = 0;
     float cutoff = n > 1 ? (1.0f - s->top_p) / (float)(n - 1) : 0.0f;
     for (int i = 0; i < n; i++)
         if (probs[i] >= cutoff)
             s->cands[k++] = (cand){probs[i], i};
+    /* The cut-off bound holds only for top_p >= 1/n: below that even the most likely token
+       can be under it, and then it is the whole nucleus (its probability is >= 1/n > top_p). */
+    if (k == 0)
+        return top;
     qsort(s->cands, (size_t)k, sizeof *s->cands, cand_desc);
     float cum = 0.0f;
     int last = k - 1;
@@ -106,14 +110,38 @@ static int sample_top_p(halo_sampler *s, const float *probs, float r) {
     return s->cands[last].id;
 }
 
-int halo_sampler_sample(halo_sampler *s, float *logits) {
-    if (s->temperature == 0.0f)
-        return halo_argmax(logits, s->vocab_size);
-    for (int i = 0; i < s->vocab_size; i++)
-        logits[i] /= s->temperature;
-    halo_softmax(logits, s->vocab_size);
+int halo_sampler_sample(halo_sampler *s, float *logits, int *out, halo_err *err) {
+    int n = s->vocab_size, top = 0;
+    *out = -1;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(logits[i]))
+            return HALO_FAIL(err, HALO_ERR_FORMAT,
+                             "the logit of token %d is %s (the model gives non-finite logits)", i,
+                             isnan(logits[i]) ? "NaN" : "infinite");
+        if (logits[i] > logits[top])
+            top = i;
+    }
+    if (s->temperature == 0.0f) {
+        *out = top;
+        return HALO_OK;
+    }
+    float max = logits[top], lo = max;
+    for (int i = 0; i < n; i++)
+        if (logits[i] < lo)
+            lo = logits[i];
+    if (isfinite(max / s->temperature) && isfinite(lo / s->temperature)) {
+        /* llama2.c's arithmetic, kept bit for bit: scale, then the softmax subtracts the
+           largest scaled logit. */
+        for (int i = 0; i < n; i++)
+            logits[i] /= s->temperature;
+    } else {
+        /* A temperature so small that logit / T overflows: subtract first, so the largest
+           becomes exactly 0 and the others -inf or finite negatives (greedy in the limit). */
+        for (int i = 0; i < n; i++)
+            logits[i] = (logits[i] - max) / s->temperature;
+    }
+    halo_softmax(logits, n);
     float r = halo_rng_f32(&s->rng);
-    if (s->top_p >= 1.0f)
-        return sample_cdf(logits, s->vocab_size, r);
-    return sample_top_p(s, logits, r);
+    *out = s->top_p >= 1.0f ? sample_cdf(logits, n, r) : sample_top_p(s, logits, r, top);
+    return HALO_OK;
 }

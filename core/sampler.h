@@ -25,10 +25,14 @@ int halo_sampler_new(halo_sampler **out, int vocab_size, float temperature, floa
 void halo_sampler_free(halo_sampler *s);
 
 /*
- * Picks the next token from `logits` (vocab_size floats). The logits are overwritten
- * (scaled and turned into probabilities) unless the sampler is greedy.
+ * Picks the next token from `logits` (vocab_size floats) into *out. The logits are overwritten
+ * (scaled and turned into probabilities) unless the sampler is greedy. A temperature so small
+ * that logit / temperature overflows samples as the limit does (the largest logit, i.e.
+ * greedy, unless several share it).
+ * Errors: HALO_ERR_FORMAT (a NaN or infinite logit; *out is -1 and the message names the
+ * token: the caller puts the position in front).
  */
-int halo_sampler_sample(halo_sampler *s, float *logits);
+int halo_sampler_sample(halo_sampler *s, float *logits, int *out, halo_err *err);
 
 /* Index of the largest value (the first on ties). n >= 1. */
 int halo_argmax(const float *x, int n);

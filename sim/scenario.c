@@ -492,20 +492,20 @@ static const char *const profile_keys[] = {"base",
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
-    {"gflops", F_DOUBLE, 0, 1e6, 1, 1e9, PROF(flops_per_s), P_GFLOPS},
-    {"mem_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(mem_bw_bps), P_MEMBW},
+    {"gflops", F_DOUBLE, 1e-3, 1e6, 0, 1e9, PROF(flops_per_s), P_GFLOPS},
+    {"mem_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(mem_bw_bps), P_MEMBW},
     {"mem_mb", F_U64, 1, 1LL << 30, 0, 1 << 20, PROF(mem_bytes), P_MEM},
-    {"storage_mbps", F_DOUBLE, 0, 1e6, 1, 1e6, PROF(storage_bw_bps), P_STORAGE},
+    {"storage_mbps", F_DOUBLE, 1e-3, 1e6, 0, 1e6, PROF(storage_bw_bps), P_STORAGE},
     {"op_overhead_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(op_overhead_ns), 0},
     {"send_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(send_ns), 0},
     {"recv_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(recv_ns), 0},
     {"cores", F_INT, 1, 4096, 0, 1, PROF(cores), 0},
     {"copy_ns_per_kb", F_DOUBLE, 0, 1e9, 0, 1, PROF(copy_ns_per_kb), 0},
-    {"strided_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(strided_bw_bps), 0},
+    {"strided_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(strided_bw_bps), 0},
     {"compute_cv", F_DOUBLE, 0, 10, 0, 1, PROF(compute_cv), 0},
     {"host_overlap", F_DOUBLE, 0, 1, 0, 1, PROF(host_overlap), 0},
     {"cache_mb", F_U64_ROUND, 0, 1 << 20, 1, 1 << 20, PROF(cache_bytes), P_CACHE},
-    {"cache_bw_gbps", F_DOUBLE, 0, 1e5, 1, 1e9, PROF(cache_bw_bps), P_CACHEBW},
+    {"cache_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(cache_bw_bps), P_CACHEBW},
 };
 #undef PROF
 
@@ -588,7 +588,7 @@ static const char *const link_keys[] = {"base",       "bandwidth_mbps", "latency
 
 #define LINK(field) offsetof(link_acc, field)
 static const num_key link_nums[] = {
-    {"bandwidth_mbps", F_DOUBLE, 0, 1e6, 1, 1e6, LINK(s.bandwidth_bps), L_BW},
+    {"bandwidth_mbps", F_DOUBLE, 1e-3, 1e6, 0, 1e6, LINK(s.bandwidth_bps), L_BW},
     {"latency_us", F_U64_ROUND, 0, 1e7, 0, 1e3, LINK(s.latency_ns), L_LAT},
     {"jitter_us", F_U64_ROUND, 0, 1e7, 0, 1e3, LINK(s.jitter_ns), 0},
     {"mtu", F_INT, 576, 65535, 0, 1, LINK(s.mtu_bytes), 0},

@@ -152,7 +152,7 @@ int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_n
     if (burst_ns > 0) {
         l->mean_bad_ns = burst_ns;
         double good = pi_bad > 0 ? (double)burst_ns * (1.0 - pi_bad) / pi_bad : 1e30;
-        l->mean_good_ns = good < 1.8e19 ? (uint64_t)llround(good) : UINT64_MAX / 2;
+        l->mean_good_ns = good < 9e18 ? (uint64_t)llround(good) : UINT64_MAX / 2;
         l->p_good_bad = l->p_bad_good = 0;
         return 0;
     }
@@ -167,6 +167,20 @@ int halo_loss_gilbert_from_mean(halo_loss_spec *l, double mean, uint64_t burst_n
 /* link_transmit's result for a packet that a full queue dropped (UINT64_MAX: lost on the
    wire). */
 #define QUEUE_DROPPED (UINT64_MAX - 1)
+
+/* A duration the model computes in double ns, rounded up (ceil) or to nearest, saturated at
+   DURATION_MAX_NS (146 years) instead of overflowing: llround and the cast are undefined past
+   2^63, and a wrapped duration would be a nonsense time. The scenario's ranges keep durations
+   far below it; the clamp only guards the arithmetic (sums of a few stay below 2^64). */
+#define DURATION_MAX_NS (1ull << 62)
+
+static uint64_t duration_ns(double ns, int up) {
+    if (!(ns > 0))
+        return 0;
+    if (ns >= (double)DURATION_MAX_NS)
+        return DURATION_MAX_NS;
+    return (uint64_t)(up ? ceil(ns) : llround(ns));
+}
 
 /*
  * Puts a packet of `wire_bytes` onto `l` at time `t`. Returns its arrival time at the far
@@ -183,7 +197,7 @@ static uint64_t link_transmit(link *l, uint64_t t, uint64_t wire_bytes) {
             return QUEUE_DROPPED;
         }
     }
-    uint64_t ser = (uint64_t)ceil((double)wire_bytes * 8e9 / l->spec.bandwidth_bps);
+    uint64_t ser = duration_ns((double)wire_bytes * 8e9 / l->spec.bandwidth_bps, 1);
     l->free_at_ns = start + ser;
     int dropped = 0;
     for (int i = 0; i < l->n_drop; i++)
@@ -430,7 +444,7 @@ static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
     if (n->dev.host <= 0 || n->dev.cores <= 0 || dt == 0)
         return 0;
     double share = (double)(host_busy(s, i, t) + 1) / (double)n->dev.cores;
-    return share > 1.0 ? (uint64_t)llround((double)dt * (share - 1.0)) : 0;
+    return share > 1.0 ? duration_ns((double)dt * (share - 1.0), 0) : 0;
 }
 
 /*
@@ -457,7 +471,7 @@ static void charge_host(sim *s, int i, uint64_t start, uint64_t cost) {
 /* ==== Datagram delivery ==== */
 
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
-    return per_message_ns + (uint64_t)llround(p->copy_ns_per_kb * (double)len / 1024.0);
+    return per_message_ns + duration_ns(p->copy_ns_per_kb * (double)len / 1024.0, 0);
 }
 
 static void control_send(sim *s, int src, int dst, int msg);
@@ -1482,12 +1496,12 @@ uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost
         t_memory = (cost->bytes - cost->strided_bytes) / p->mem_bw_bps +
                    cost->strided_bytes / p->strided_bw_bps;
     double t = t_compute > t_memory ? t_compute : t_memory;
-    return (uint64_t)llround(cost->ops * (double)p->op_overhead_ns + t * 1e9);
+    return duration_ns(cost->ops * (double)p->op_overhead_ns + t * 1e9, 0);
 }
 
 /* Time to read `bytes` from a device's storage (0 when it has no storage model). */
 static uint64_t storage_time_ns(const halo_device_profile *p, double bytes) {
-    return p->storage_bw_bps > 0 ? (uint64_t)llround(bytes / p->storage_bw_bps * 1e9) : 0;
+    return p->storage_bw_bps > 0 ? duration_ns(bytes / p->storage_bw_bps * 1e9, 0) : 0;
 }
 
 /* A read of `bytes` queued on the device's storage no earlier than `start`, counted in *st;
@@ -1652,7 +1666,7 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     if (n->dev.compute_cv > 0) { /* this segment's own speed: a log-normal factor of mean 1 */
         uint64_t dt = n->stats.compute_ns - before;
         uint64_t jittered =
-            (uint64_t)llround((double)dt * lognormal_factor(&n->rng, n->dev.compute_cv));
+            duration_ns((double)dt * lognormal_factor(&n->rng, n->dev.compute_cv), 0);
         n->clock.busy_until_ns = n->clock.busy_until_ns - dt + jittered;
         n->stats.compute_ns = before + jittered;
     }

@@ -473,7 +473,12 @@ int halo_simrun_with(const halo_scenario *sc, int run, const halo_simrun_output 
         out->n_tokens++;
         if (out->numerics) {
             memcpy(logits, l, (size_t)mc->vocab_size * sizeof *logits);
-            int next = halo_sampler_sample(x.sampler, logits);
+            int next;
+            rc = halo_sampler_sample(x.sampler, logits, &next, err);
+            if (rc != HALO_OK) {
+                (void)halo_err_prefix(err, "sim: position %d: ", pos);
+                break;
+            }
             if (append_text(out, &text_len, &text_cap, x.tok, token, next) != 0)
                 rc = HALO_FAIL(err, HALO_ERR_NOMEM, "out of memory");
             token = next;

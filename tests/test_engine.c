@@ -9,12 +9,14 @@
 
 #include "core/engine.h"
 #include "core/importance.h"
+#include "core/plan.h"
 #include "core/wire.h"
 #include "net/clusterfile.h"
 #include "sim/scenario.h"
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,6 +326,76 @@ static void bad_values_and_combinations_are_named(void) {
                   HALO_ERR_ARG);
         ASSERT(at && strcmp(at, combos[i].bad_key) == 0);
         ASSERT_STR_CONTAINS(err.msg, combos[i].needle);
+        halo_engine_config_free(&c);
+    }
+}
+
+/* Attention and FFN groups per device (layer 0) of a weights: placement over `g`. */
+static void split_of(const halo_groups *g, const char *spec, int n, int *attn, int *ffn) {
+    halo_placement p;
+    halo_err err = {0};
+    ASSERT_OK_ERR(halo_placement_parse(&p, g, n, spec, &err), err);
+    for (int d = 0; d < n; d++)
+        (void)halo_placement_count(&p, 0, d, &attn[d], &ffn[d]);
+    halo_placement_free(&p);
+}
+
+/* Only the weights' ratios count, whatever their magnitude: n * w / sum overflowed for
+   weights near DBL_MAX (an infinite share, then (int)floor(inf)), and an infinite sum put
+   every group on device 0. The engine key takes every finite positive weight. */
+static void placement_weights_of_any_magnitude_split_by_ratio(void) {
+    halo_model_config mc = tu_model_shape("mesh");
+    halo_groups g;
+    ASSERT_OK(halo_groups_init(&g, &mc, 32, NULL));
+
+    static const struct {
+        int n;
+        const char *spec, *same_as;
+    } cases[] = {
+        {2, "weights:1e308,1e308", "equal"},
+        {2, "weights:1.7976931348623157e308,1.7976931348623157e308", "equal"},
+        {2, "weights:3e-308,3e-308", "equal"},
+        {2, "weights:1e300,3e300", "weights:1,3"},
+        {3, "weights:2e307,4e307,1e307", "weights:2,4,1"},
+        {2, "weights:1e-300,1e308", "weights:1e-300,1"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = cases[i].n;
+        int a[3], f[3], ea[3], ef[3];
+        split_of(&g, cases[i].spec, n, a, f);
+        split_of(&g, cases[i].same_as, n, ea, ef);
+        for (int d = 0; d < n; d++) {
+            if (a[d] != ea[d] || f[d] != ef[d])
+                TEST_FAIL_AT("%s: device %d has %d/%d groups, %s gives %d/%d", cases[i].spec, d,
+                             a[d], f[d], cases[i].same_as, ea[d], ef[d]);
+        }
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        ASSERT_OK(halo_engine_set(&c, "placement", cases[i].spec, NULL));
+        halo_err err = {0};
+        ASSERT_OK_ERR(halo_engine_config_finish(&c, n, 1, HALO_ENGINE_WHERE_SIM, NULL, &err), err);
+        halo_engine_config_free(&c);
+    }
+    /* all on the larger weight: the other's share rounds to nothing */
+    int a[2], f[2];
+    split_of(&g, "weights:1,1e308", 2, a, f);
+    ASSERT_EQ(a[0] + f[0], 0);
+    ASSERT_EQ(a[1], g.n_attn);
+    ASSERT_EQ(f[1], g.n_ffn);
+    /* zero, negative, infinite and overflowing weights stay refused */
+    static const char *const bad[] = {"weights:0,1", "weights:-1,1", "weights:inf,1",
+                                      "weights:1e309,1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        halo_placement p;
+        halo_err err = {0};
+        ASSERT_EQ(halo_placement_parse(&p, &g, 2, bad[i], &err), HALO_ERR_ARG);
+        halo_engine_config c;
+        halo_engine_config_init(&c);
+        ASSERT_OK(halo_engine_set(&c, "placement", bad[i], NULL));
+        ASSERT_EQ(halo_engine_config_finish(&c, 2, 1, HALO_ENGINE_WHERE_SIM, NULL, &err),
+                  HALO_ERR_ARG);
+        ASSERT_STR_CONTAINS(err.msg, "positive weights");
         halo_engine_config_free(&c);
     }
 }
@@ -641,5 +713,7 @@ TEST_MAIN(TEST(cluster_file_defaults_to_the_halo_preset),
           TEST(every_key_goes_through_a_cluster_file), TEST(presets_map_names_to_settings),
           TEST(explicit_keys_override_the_preset_in_any_order), TEST(fair_baselines_are_presets),
           TEST(balanced_host_relieves_the_root), TEST(balanced_host_sees_a_per_kib_cost),
-          TEST(bad_values_and_combinations_are_named), TEST(three_front_ends_give_equal_configs),
-          TEST(yaml_front_ends_place_errors_at_the_key), TEST(every_key_has_a_flag_and_round_trips))
+          TEST(bad_values_and_combinations_are_named),
+          TEST(placement_weights_of_any_magnitude_split_by_ratio),
+          TEST(three_front_ends_give_equal_configs), TEST(yaml_front_ends_place_errors_at_the_key),
+          TEST(every_key_has_a_flag_and_round_trips))

@@ -4,13 +4,21 @@
 #include "core/sampler.h"
 #include "tests/test.h"
 
+#include <math.h>
 #include <stdatomic.h>
+
+/* One sample that must succeed. */
+static int sample(halo_sampler *s, float *logits) {
+    int next = -2;
+    ASSERT_OK(halo_sampler_sample(s, logits, &next, NULL));
+    return next;
+}
 
 static void greedy_takes_first_maximum(void) {
     halo_sampler *s = NULL;
     ASSERT_OK(halo_sampler_new(&s, 5, 0.0f, 1.0f, 1, NULL));
     float logits[5] = {0.1f, 3.0f, -1.0f, 3.0f, 2.0f};
-    ASSERT_EQ(halo_sampler_sample(s, logits), 1);
+    ASSERT_EQ(sample(s, logits), 1);
     halo_sampler_free(s);
 }
 
@@ -25,7 +33,7 @@ static void same_seed_same_tokens_other_seed_differs(void) {
             float logits[16];
             for (int v = 0; v < 16; v++)
                 logits[v] = 0.0f;
-            outs[k][i] = halo_sampler_sample(s, logits);
+            outs[k][i] = sample(s, logits);
         }
         halo_sampler_free(s);
     }
@@ -40,7 +48,7 @@ static void top_p_samples_only_from_nucleus(void) {
     for (int i = 0; i < 2000; i++) {
         /* probabilities 0.6, 0.3, 0.05, 0.05: the 0.5 nucleus is token 0 alone */
         float logits[4] = {logf(0.6f), logf(0.3f), logf(0.05f), logf(0.05f)};
-        counts[halo_sampler_sample(s, logits)]++;
+        counts[sample(s, logits)]++;
     }
     ASSERT_EQ(counts[0], 2000);
     halo_sampler_free(s);
@@ -48,7 +56,7 @@ static void top_p_samples_only_from_nucleus(void) {
     memset(counts, 0, sizeof counts);
     for (int i = 0; i < 4000; i++) {
         float logits[4] = {logf(0.6f), logf(0.3f), logf(0.05f), logf(0.05f)};
-        counts[halo_sampler_sample(s, logits)]++;
+        counts[sample(s, logits)]++;
     }
     /* nucleus {0, 1}: token 0 with probability 2/3 */
     ASSERT_EQ(counts[2] + counts[3], 0);
@@ -62,7 +70,7 @@ static void temperature_sampling_follows_probabilities(void) {
     int counts[3] = {0};
     for (int i = 0; i < 20000; i++) {
         float logits[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
-        counts[halo_sampler_sample(s, logits)]++;
+        counts[sample(s, logits)]++;
     }
     ASSERT_NEAR(counts[0] / 20000.0, 0.5, 0.02);
     ASSERT_NEAR(counts[1] / 20000.0, 0.3, 0.02);
@@ -81,6 +89,57 @@ static void bad_sampler_settings_are_rejected(void) {
     ASSERT_STR_CONTAINS(err.msg, "top-p");
     ASSERT_EQ(halo_sampler_new(&s, 4, 1.0f, 1.5f, 1, &err), HALO_ERR_ARG);
     ASSERT_EQ(halo_sampler_new(&s, 0, 1.0f, 0.9f, 1, &err), HALO_ERR_ARG);
+}
+
+static void tiny_temperature_samples_like_greedy(void) {
+    /* logit / 1e-40 overflows: the softmax would see inf - inf = NaN everywhere. */
+    const float temps[] = {1e-40f, 1e-45f, 1e-30f};
+    const float top_ps[] = {1.0f, 0.9f, 0.5f};
+    for (int t = 0; t < 3; t++) {
+        for (int p = 0; p < 3; p++) {
+            halo_sampler *s = NULL;
+            ASSERT_OK(halo_sampler_new(&s, 6, temps[t], top_ps[p], 5, NULL));
+            for (int i = 0; i < 50; i++) {
+                float logits[6] = {-3.0e38f, 1.5f, -2.0f, 7.25f, 7.0f, 3.0e38f * (i % 2)};
+                ASSERT_EQ(sample(s, logits), i % 2 ? 5 : 3);
+            }
+            halo_sampler_free(s);
+        }
+    }
+}
+
+static void tiny_top_p_keeps_the_most_likely_token(void) {
+    /* Equal logits: every probability 1/n is below the cut-off (1 - top_p) / (n - 1) when
+       top_p < 1/n, so no candidate used to pass and cands[-1] was read. */
+    halo_sampler *s = NULL;
+    ASSERT_OK(halo_sampler_new(&s, 512, 1.0f, 1e-6f, 9, NULL));
+    for (int i = 0; i < 20; i++) {
+        float logits[512] = {0};
+        ASSERT_EQ(sample(s, logits), 0);
+    }
+    halo_sampler_free(s);
+}
+
+static void non_finite_logits_are_an_error(void) {
+    const float temps[] = {0.0f, 1.0f, 1e-40f};
+    const float top_ps[] = {1.0f, 0.9f};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int t = 0; t < 3; t++) {
+        for (int p = 0; p < 2; p++) {
+            for (int b = 0; b < 3; b++) {
+                halo_sampler *s = NULL;
+                ASSERT_OK(halo_sampler_new(&s, 4, temps[t], top_ps[p], 1, NULL));
+                float logits[4] = {0.5f, 1.0f, 0.25f, bad[b]};
+                halo_err err = {0};
+                int next = 7;
+                ASSERT_EQ(halo_sampler_sample(s, logits, &next, &err), HALO_ERR_FORMAT);
+                ASSERT_EQ(next, -1);
+                ASSERT_STR_CONTAINS(err.msg, "token 3");
+                ASSERT_STR_CONTAINS(err.msg, b == 0 ? "NaN" : "infinite");
+                halo_sampler_free(s);
+            }
+        }
+    }
 }
 
 static void rng_streams_are_reproducible_and_distinct(void) {
@@ -139,5 +198,6 @@ static void pool_runs_every_task_once(void) {
 
 TEST_MAIN(TEST(greedy_takes_first_maximum), TEST(same_seed_same_tokens_other_seed_differs),
           TEST(top_p_samples_only_from_nucleus), TEST(temperature_sampling_follows_probabilities),
-          TEST(bad_sampler_settings_are_rejected), TEST(rng_streams_are_reproducible_and_distinct),
-          TEST(pool_runs_every_task_once))
+          TEST(bad_sampler_settings_are_rejected), TEST(tiny_temperature_samples_like_greedy),
+          TEST(tiny_top_p_keeps_the_most_likely_token), TEST(non_finite_logits_are_an_error),
+          TEST(rng_streams_are_reproducible_and_distinct), TEST(pool_runs_every_task_once))

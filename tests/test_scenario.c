@@ -504,7 +504,7 @@ static void values_out_of_range_are_errors(void) {
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
                 "    link: {base: gige, bandwidth_mbps: -100}\n" WORKLOAD,
                 HALO_ERR_FORMAT,
-                "bad.yaml:4: devices[0].link.bandwidth_mbps: -100 is not in (0, 1e+06]", NULL);
+                "bad.yaml:4: devices[0].link.bandwidth_mbps: -100 is not in [0.001, 1e+06]", NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: rpi4b\n    link: gige\n    uplink:\n      loss: 1\n" WORKLOAD,
                 HALO_ERR_FORMAT, "bad.yaml:8: devices[1].uplink.loss: 1 is not in [0, 1)", NULL);
@@ -519,7 +519,29 @@ static void values_out_of_range_are_errors(void) {
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
-                "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in (0, 100000]", NULL);
+                "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in [0.001, 100000]",
+                NULL);
+    /* Inside the old ranges, but a hang or an overflow: 1 bit/s made TCP's retransmit timer
+       fire for minutes (strict sync), 1e-15 GB/s a compute time past 2^64 ns, a heartbeat of
+       1 ns a billion pings per simulated second. */
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
+                "    link: {base: gige, bandwidth_mbps: 1e-9}\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:4: devices[0].link.bandwidth_mbps: 1e-9 is not in [0.001, 1e+06]", NULL);
+    static const char *const slow[] = {"gflops", "mem_bw_gbps", "storage_mbps", "strided_bw_gbps",
+                                       "cache_bw_gbps"};
+    for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
+        char yaml[512], want[128];
+        (void)snprintf(yaml, sizeof yaml,
+                       "model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, %s: "
+                       "1e-15%s}\n    link: gige\n" WORKLOAD,
+                       slow[i], i == 4 ? ", cache_mb: 8" : "");
+        (void)snprintf(want, sizeof want,
+                       "bad.yaml:3: devices[0].profile.%s: 1e-15 is not in [0.001, ", slow[i]);
+        expect_fail(yaml, HALO_ERR_FORMAT, want, NULL);
+    }
+    expect_fail(HEAD "engine: {heartbeat_ms: 0.000001}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "engine.heartbeat_ms: 1e-06 is not 0 (never) or in [1, 1e+06]", NULL);
     /* a cache is a size and a bandwidth: each alone is refused, naming the other */
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: {base: rpi4b, cache_mb: 32}\n    link: gige\n" WORKLOAD,

@@ -547,6 +547,19 @@ static void strided_bytes_go_at_the_strided_bandwidth(void) {
     ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 600000 + 800000);
 }
 
+/* A time past 2^63 ns (a profile the scenario's ranges refuse, built by hand) saturates at
+   2^62 ns instead of wrapping in llround (it reported 1016627963145 ms in a 3 ms token). */
+static void device_times_saturate_instead_of_wrapping(void) {
+    halo_device_profile p = {.flops_per_s = 1e9, .mem_bw_bps = 1e-6, .op_overhead_ns = 1000};
+    halo_cost cost = {.flops = 1e5, .bytes = 1e6, .ops = 2};
+    ASSERT(halo_device_time_ns(&p, &cost) == (uint64_t)1 << 62);
+    p.mem_bw_bps = 1e9;
+    p.flops_per_s = 1e-300;
+    ASSERT(halo_device_time_ns(&p, &cost) == (uint64_t)1 << 62);
+    p.flops_per_s = 1e9;
+    ASSERT_EQ(halo_device_time_ns(&p, &cost), 2000 + 1000000); /* ordinary times unchanged */
+}
+
 /* A device that holds the model's weights in its cache (issue 13) reads every byte, strided
    or not, at its cache bandwidth; the model must fit whole. */
 static void cached_weights_go_at_the_cache_bandwidth(void) {
@@ -946,6 +959,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
+          TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(heartbeats_are_answered_and_never_delivered),

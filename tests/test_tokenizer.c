@@ -6,6 +6,8 @@
 #include "tests/testutil.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static halo_tokenizer *load_bundled(void) {
     halo_tokenizer *t = NULL;
@@ -243,8 +245,345 @@ static void small_vocabulary_model_runs_a_prompt(void) {
     halo_model_free(m);
 }
 
+/* ==== The merge against a straightforward reference ==== */
+
+/* The encoder as it was before the heap (kept here as the specification): the initial symbols
+   (BOS, the dummy prefix, a piece per UTF-8 code point or byte pieces), then, while some
+   adjacent pair's concatenation is a piece, the pair whose piece scores highest, the leftmost
+   on equal scores, is replaced by that piece. Lookup finds the lowest id of equal pieces. */
+typedef struct ref_piece {
+    const char *bytes;
+    size_t len;
+    int id;
+} ref_piece;
+
+typedef struct ref_vocab {
+    const halo_tokenizer *t;
+    int n;
+    ref_piece *sorted;
+} ref_vocab;
+
+static int ref_cmp_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int ref_piece_cmp(const void *pa, const void *pb) {
+    const ref_piece *a = pa, *b = pb;
+    int c = ref_cmp_bytes(a->bytes, a->len, b->bytes, b->len);
+    return c != 0 ? c : a->id - b->id;
+}
+
+static void ref_init(ref_vocab *v, const halo_tokenizer *t) {
+    v->t = t;
+    v->n = halo_tokenizer_vocab_size(t);
+    v->sorted = malloc((size_t)v->n * sizeof *v->sorted);
+    ASSERT(v->sorted);
+    for (int i = 0; i < v->n; i++) {
+        halo_tokenizer_piece(t, i, &v->sorted[i].bytes, &v->sorted[i].len, NULL);
+        v->sorted[i].id = i;
+    }
+    qsort(v->sorted, (size_t)v->n, sizeof *v->sorted, ref_piece_cmp);
+}
+
+static int ref_lookup(const ref_vocab *v, const char *bytes, size_t len) {
+    int lo = 0, hi = v->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (ref_cmp_bytes(v->sorted[mid].bytes, v->sorted[mid].len, bytes, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < v->n && ref_cmp_bytes(v->sorted[lo].bytes, v->sorted[lo].len, bytes, len) == 0)
+        return v->sorted[lo].id;
+    return -1;
+}
+
+static int ref_byte_id(const ref_vocab *v, unsigned char c) {
+    char name[7];
+    (void)snprintf(name, sizeof name, "<0x%02X>", (unsigned)c);
+    int id = ref_lookup(v, name, 6);
+    return id >= 0 ? id : c + 3 < v->n ? c + 3 : 0;
+}
+
+/* Returns the count; tokens has room for strlen(text) + 3. */
+static int ref_encode(const ref_vocab *v, const char *text, int bos, int *tokens) {
+    int n = 0;
+    if (bos)
+        tokens[n++] = HALO_TOKEN_BOS;
+    if (text[0] != '\0') {
+        int space = ref_lookup(v, " ", 1);
+        tokens[n++] = space >= 0 ? space : ref_byte_id(v, ' ');
+    }
+    for (const char *c = text; *c != '\0';) {
+        int len = 1;
+        while (len < 4 && (((unsigned char)c[len]) & 0xC0) == 0x80)
+            len++;
+        int id = ref_lookup(v, c, (size_t)len);
+        if (id >= 0) {
+            tokens[n++] = id;
+        } else {
+            for (int i = 0; i < len; i++)
+                tokens[n++] = ref_byte_id(v, (unsigned char)c[i]);
+        }
+        c += len;
+    }
+    char *buf = NULL;
+    size_t buf_cap = 0;
+    for (;;) {
+        float best_score = -INFINITY;
+        int best_id = -1, best_idx = -1;
+        for (int i = bos ? 1 : 0; i + 1 < n; i++) {
+            const char *a, *b;
+            size_t alen, blen;
+            halo_tokenizer_piece(v->t, tokens[i], &a, &alen, NULL);
+            halo_tokenizer_piece(v->t, tokens[i + 1], &b, &blen, NULL);
+            if (alen + blen > buf_cap) {
+                buf_cap = 2 * (alen + blen);
+                buf = realloc(buf, buf_cap);
+                ASSERT(buf);
+            }
+            memcpy(buf, a, alen);
+            memcpy(buf + alen, b, blen);
+            int id = ref_lookup(v, buf, alen + blen);
+            float score;
+            if (id >= 0) {
+                const char *pb;
+                size_t pl;
+                halo_tokenizer_piece(v->t, id, &pb, &pl, &score);
+                if (score > best_score) {
+                    best_score = score;
+                    best_id = id;
+                    best_idx = i;
+                }
+            }
+        }
+        if (best_idx < 0)
+            break;
+        tokens[best_idx] = best_id;
+        memmove(&tokens[best_idx + 1], &tokens[best_idx + 2],
+                (size_t)(n - best_idx - 2) * sizeof *tokens);
+        n--;
+    }
+    free(buf);
+    return n;
+}
+
+/* Encodes `text` both ways, with and without BOS, and fails on the first difference. */
+static void expect_same_as_reference(const ref_vocab *v, const char *what, const char *text) {
+    size_t cap = halo_tokenizer_max_tokens(text);
+    int *got = malloc(cap * sizeof *got), *want = malloc(cap * sizeof *want);
+    ASSERT(got && want);
+    for (int bos = 0; bos <= 1; bos++) {
+        int n = -1;
+        halo_err err = {0};
+        ASSERT_OK_ERR(halo_tokenizer_encode(v->t, text, bos, 0, got, (int)cap, &n, &err), err);
+        int n_want = ref_encode(v, text, bos, want);
+        if (n != n_want)
+            TEST_FAIL_AT("%s (bos %d, %zu bytes): %d tokens, the reference %d", what, bos,
+                         strlen(text), n, n_want);
+        for (int i = 0; i < n; i++)
+            if (got[i] != want[i])
+                TEST_FAIL_AT("%s (bos %d, %zu bytes): token %d is %d, the reference %d", what, bos,
+                             strlen(text), i, got[i], want[i]);
+    }
+    free(got);
+    free(want);
+}
+
+static uint64_t next_rand(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* Random text of up to max_len bytes: vocabulary pieces (many merges, equal pieces side by
+   side), runs of one letter (ties between equal pairs), UTF-8 and bytes no piece has. */
+static char *random_text(const halo_tokenizer *t, uint64_t *rng, size_t max_len) {
+    static const char *const bits[] = {"a",
+                                       "aa",
+                                       " ",
+                                       "  ",
+                                       "e",
+                                       "the",
+                                       ".",
+                                       "\n",
+                                       "\t",
+                                       "\xc3\xa9",
+                                       "\xf0\x9f\x98\x80",
+                                       "\xff\xfe",
+                                       "\x80",
+                                       "ing ",
+                                       "zz",
+                                       "<0x41>"};
+    size_t want = (size_t)next_rand(rng) % (max_len + 1), n = 0;
+    char *s = malloc(max_len + 64);
+    ASSERT(s);
+    while (n < want) {
+        const char *b;
+        size_t len;
+        uint64_t pick = next_rand(rng) % 4;
+        if (pick == 0) {
+            b = bits[next_rand(rng) % (sizeof bits / sizeof bits[0])];
+            len = strlen(b);
+        } else if (pick == 1) {
+            s[n++] = (char)('a' + next_rand(rng) % 3);
+            continue;
+        } else {
+            halo_tokenizer_piece(t, (int)(next_rand(rng) % (uint64_t)halo_tokenizer_vocab_size(t)),
+                                 &b, &len, NULL);
+        }
+        if (len > 40 || memchr(b, '\0', len))
+            continue;
+        memcpy(s + n, b, len);
+        n += len;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+/* A vocabulary over {a, b, c, space} whose pieces' scores come from a small set, so that many
+   candidate pairs tie and the leftmost rule decides. */
+static const char *tied_vocab(int *vocab_out) {
+    size_t cap = 1 << 16, n = 4;
+    unsigned char *b = malloc(cap);
+    int32_t max_len = 5; /* "<unk>" */
+    memcpy(b, &max_len, 4);
+    static const char alpha[] = "abc ";
+    int vocab = 0;
+    uint64_t rng = 99;
+    for (int len = 0; len <= 4; len++) {
+        int count = len == 0 ? 3 : 1;
+        for (int k = 0; k < len; k++)
+            count *= 4;
+        for (int i = 0; i < count; i++) {
+            char piece[8];
+            if (len == 0) {
+                (void)snprintf(piece, sizeof piece, "%s",
+                               i == 0   ? "<unk>"
+                               : i == 1 ? "<s>"
+                                        : "</s>");
+            } else {
+                int x = i;
+                for (int k = 0; k < len; k++, x /= 4)
+                    piece[k] = alpha[x % 4];
+                piece[len] = '\0';
+                if (len >= 3 && next_rand(&rng) % 3 == 0)
+                    continue; /* some longer pieces missing: merges stop early */
+            }
+            float score = len == 1 ? 0.0f : -(float)(next_rand(&rng) % 3);
+            int32_t plen = (int32_t)strlen(piece);
+            memcpy(b + n, &score, 4);
+            memcpy(b + n + 4, &plen, 4);
+            memcpy(b + n + 8, piece, (size_t)plen);
+            n += 8 + (size_t)plen;
+            vocab++;
+        }
+    }
+    ASSERT(n <= cap);
+    const char *p = tu_tmp_path("tied-vocab.bin");
+    tu_write_file(p, b, n);
+    free(b);
+    *vocab_out = vocab;
+    return p;
+}
+
+/*
+ * The heap-driven merge gives exactly the tokens of the quadratic rescan it replaced, for
+ * both bundled vocabularies and a vocabulary full of ties: on stories (real text, cut at
+ * random places), on random text and on runs of one letter.
+ */
+static void merge_matches_the_reference_rescan(void) {
+    static const struct {
+        const char *path;
+        int vocab;
+        int n_random, max_len;
+    } vocabs[] = {{"models/tok512.bin", 512, 300, 400},
+                  {"models/tokenizer.bin", 32000, 120, 300},
+                  {NULL, 0, 400, 200}};
+
+    size_t story_bytes = 0;
+    char *stories =
+        (char *)tu_read_file(tu_src_path("data/tinystories-valid-dev.txt"), &story_bytes);
+    ASSERT(stories && story_bytes > 10000);
+    for (size_t k = 0; k < sizeof vocabs / sizeof vocabs[0]; k++) {
+        halo_tokenizer *t = NULL;
+        halo_err err = {0};
+        int vocab = vocabs[k].vocab;
+        const char *path = vocabs[k].path ? tu_src_path(vocabs[k].path) : tied_vocab(&vocab);
+        ASSERT_OK_ERR(halo_tokenizer_load(&t, path, vocab, &err), err);
+        ref_vocab v;
+        ref_init(&v, t);
+        uint64_t rng = 12345 + k;
+        char what[64];
+        for (int i = 0; i < vocabs[k].n_random; i++) {
+            char *text = random_text(t, &rng, (size_t)vocabs[k].max_len);
+            if (!vocabs[k].path) /* only the tied vocabulary's letters */
+                for (char *c = text; *c; c++)
+                    *c = "abc "[(unsigned char)*c % 4];
+            (void)snprintf(what, sizeof what, "%s random text %d", path, i);
+            expect_same_as_reference(&v, what, text);
+            free(text);
+        }
+        for (int i = 0; i < 60; i++) {
+            size_t at = (size_t)next_rand(&rng) % (story_bytes - 600);
+            size_t len = (size_t)next_rand(&rng) % 600;
+            char *text = malloc(len + 1);
+            ASSERT(text);
+            memcpy(text, stories + at, len);
+            text[len] = '\0';
+            if (!vocabs[k].path)
+                for (char *c = text; *c; c++)
+                    *c = "abc "[(unsigned char)*c % 4];
+            (void)snprintf(what, sizeof what, "%s story bytes %zu..", path, at);
+            expect_same_as_reference(&v, what, text);
+            free(text);
+        }
+        for (int len = 1; len <= 40; len++) {
+            char text[41];
+            memset(text, "abc"[len % 3], (size_t)len);
+            text[len] = '\0';
+            (void)snprintf(what, sizeof what, "%s run of %d", path, len);
+            expect_same_as_reference(&v, what, text);
+        }
+        free(v.sorted);
+        halo_tokenizer_free(t);
+    }
+    free(stories);
+}
+
+/* A 260 KB line encodes whole (the rescan after every merge took over a minute for 65 KB and
+   grew with the square of the length: this test would run into CTest's timeout) and decodes
+   back to its bytes. */
+static void long_text_encodes(void) {
+    halo_tokenizer *t = load_bundled();
+    const char *unit = "the cat sat. ";
+    size_t ul = strlen(unit), reps = 20000;
+    char *text = malloc(ul * reps + 1);
+    ASSERT(text);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * ul, unit, ul);
+    text[ul * reps] = '\0';
+    size_t cap = halo_tokenizer_max_tokens(text);
+    int *ids = malloc(cap * sizeof *ids), n = 0;
+    ASSERT(ids);
+    ASSERT_OK(halo_tokenizer_encode(t, text, 1, 0, ids, (int)cap, &n, NULL));
+    ASSERT(n > (int)reps && n < (int)(ul * reps));
+    size_t dec = 0;
+    for (int i = 1; i < n; i++) {
+        size_t nb;
+        (void)halo_tokenizer_decode(t, ids[i - 1], ids[i], &nb);
+        dec += nb;
+    }
+    ASSERT_EQ(dec, ul * reps); /* the dummy prefix's space is dropped after BOS */
+    free(ids);
+    free(text);
+    halo_tokenizer_free(t);
+}
+
 TEST_MAIN(TEST(encode_matches_llama2c), TEST(eos_is_appended_and_bos_optional),
           TEST(small_buffer_is_an_error), TEST(decode_round_trips_text_and_bytes),
           TEST(vocabulary_mismatch_is_named), TEST(malformed_entries_are_rejected),
           TEST(small_vocabularies_encode_inside_the_vocabulary),
-          TEST(small_vocabulary_model_runs_a_prompt))
+          TEST(small_vocabulary_model_runs_a_prompt), TEST(merge_matches_the_reference_rescan),
+          TEST(long_text_encodes))
