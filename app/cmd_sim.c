@@ -203,6 +203,16 @@ int halo_cmd_sim(int argc, char **argv) {
     if (rc != HALO_OK) {
         return halo_cli_fail(rc, &err);
     }
+    /* --trace must not replace a file the run reads (halo_cli_check_output) */
+    rc = halo_cli_check_output("--trace", o.trace, "the scenario", o.path, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--trace", o.trace, "the model", sc->model_file, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--trace", o.trace, "the tokenizer", sc->tokenizer_file, &err);
+    if (rc != HALO_OK) {
+        halo_scenario_free(sc);
+        return halo_cli_fail(rc, &err);
+    }
     if (!halo_world_available(sc->engine.simulator)) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,
                         "engine ns3: halo was built without ns-3 (install libns3-dev and "

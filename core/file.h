@@ -64,6 +64,15 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err);
 int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                         halo_err *err);
 
+/*
+ * 1 when `a` and `b` name the same existing file, whatever the spelling ("x.db" and
+ * "./x.db", a symbolic link and its target, a hard link): both stat(2) (following links)
+ * with equal st_dev and st_ino. 0 otherwise, also when either does not exist (an output not
+ * yet created cannot be an input). Commands call it to refuse an output that is one of their
+ * own inputs before they read or truncate anything.
+ */
+int halo_file_same(const char *a, const char *b);
+
 /* ==== Outputs written whole or not at all ==== */
 
 /* An output being written under a temporary name (caller-allocated; fields read-only). */

@@ -64,7 +64,7 @@ case_results_bad_inputs() {
     expect_fail 2 "missing --baseline" -- regress --db "$tmp/new.db"
     expect_fail 2 "unknown option" -- report --db "$tmp/x.db" --bogus
     expect_fail 2 "unknown subcommand" -- db frobnicate
-    expect_fail 1 "into itself" -- db merge "$tmp/m.db" "$tmp/m.db"
+    expect_fail 2 "into itself" -- db merge "$tmp/m.db" "$tmp/m.db"
     check "no destination created by a refused merge" test ! -e "$tmp/m.db"
     expect_fail 1 "no such database" -- db merge "$tmp/m2.db" "$tmp/missing.db"
     check "no destination created for a missing source" test ! -e "$tmp/m2.db"
