@@ -6,11 +6,11 @@
  * the command. Every read has a size limit, named in the error.
  *
  * Large model checkpoints are mapped by core/model.c, which uses halo_file_open_regular.
- * Outputs written in place (GGUF and checkpoint files) are created by halo_file_create, which
+ * Outputs written in place (llama2.c checkpoints) are created by halo_file_create, which
  * refuses a FIFO or device named as an output at once, as the readers do for inputs. Outputs
- * that must never be left half-written under their name (CSV exports, figures' captions,
- * traces) go through halo_file_out: a temporary file beside the final one, renamed over it
- * once every byte is written (issue 18: a full disk leaves the old file or none).
+ * that must never be left half-written under their name (GGUF files, CSV exports, figures'
+ * captions, traces) go through halo_file_out: a temporary file beside the final one, renamed
+ * over it once every byte is written (issue 18: a full disk leaves the old file or none).
  */
 #ifndef HALO_FILE_H
 #define HALO_FILE_H

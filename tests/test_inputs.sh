@@ -4,7 +4,8 @@
 # small; cluster files refuse what scenarios refuse; a NaN model's eval --json is an error,
 # not invalid JSON; numbers out of range say so; an empty --db, a file-size limit (ulimit -f
 # in a subshell) and a read-only results database each give one clear message; an output
-# that is one of the command's own inputs is refused (exit 2).
+# that is one of the command's own inputs is refused (exit 2), and a failed convert keeps the
+# earlier output.
 # usage: test_inputs.sh HALO_BINARY SOURCE_DIR [case]
 set -u
 # Nothing here may hang: every run is bounded (a hang fails as exit 124).
@@ -143,17 +144,24 @@ case_empty_db() {
 # ulimit -f: SIGXFSZ killed a sweep without a word. Now: EFBIG reported, exit 1, the
 # database stays consistent, and a failed convert leaves no file.
 case_file_size_limit() {
+    expect_ok convert -o "$tmp/keep.gguf" -t q4_0
+    cp "$tmp/keep.gguf" "$tmp/keep.orig"
     (
         ulimit -f 40
         expect_fail 1 "the file-size limit of 40960 bytes" -- \
             sweep "$src/scenarios/tiny-loss.yaml" --db "$tmp/x.db"
         expect_fail 1 "x.gguf: write failed: File too large" -- convert -o "$tmp/x.gguf"
+        expect_fail 1 "keep.gguf: write failed: File too large" -- convert -o "$tmp/keep.gguf"
         finish >"$tmp/sub.tap"
     )
     local sub=$?
     sed 's/^/#   /' "$tmp/sub.tap"
     check "the limited commands failed cleanly (subshell status $sub)" test "$sub" -eq 0
     check "a failed convert leaves no file" test ! -e "$tmp/x.gguf"
+    # convert writes a temporary file and renames it: a failure keeps the earlier output
+    check "a failed convert leaves an existing output as it was" cmp -s "$tmp/keep.gguf" "$tmp/keep.orig"
+    check "a failed convert leaves no temporary file" \
+        test -z "$(find "$tmp" -maxdepth 1 -name '.*.tmp')"
     # Without the limit the same database takes the sweep.
     expect_ok sweep "$src/scenarios/tiny-loss.yaml" --db "$tmp/x.db"
     expect_ok db info "$tmp/x.db"
