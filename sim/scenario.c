@@ -943,7 +943,8 @@ static int engine_path(void *c, const halo_yaml_node *at, const char *kp, const 
 /* `m` may be NULL (no engine section: every default). */
 static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *top,
                        halo_scenario *s) {
-    halo_engine_yaml hooks = {.pick = engine_pick, .path = engine_path, .ctx = c};
+    halo_engine_yaml hooks = {
+        .pick = engine_pick, .path = engine_path, .ctx = c, .flags = c->overrides};
     halo_engine_config_init(&s->engine);
     int rc = halo_engine_yaml_read(&s->engine, m, "engine", &hooks, c->err);
     const char *bad = NULL;

@@ -167,6 +167,13 @@ case_sim() {
     expect_fail 2 "--engine: 'ns4' is not one of sim, ns3" -- sim --engine ns4 "$sc"
     printf 'model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\nengine: {simulator: omnet}\nworkload: {tokens: 2}\n' >"$tmp/bad3.yaml"
     expect_fail 1 "engine.simulator" -- sim "$tmp/bad3.yaml"
+    # An engine flag's bad value names the flag, not a line of the scenario (which may not
+    # have the key at all), as a usage error.
+    expect_fail 2 "halo: --critical: '9' is not a list of device numbers in 0..3" -- \
+        sim --critical 9 "$sc"
+    expect_fail 2 "halo: --reliable: '9' is not a list" -- sim --reliable 9 "$sc"
+    expect_fail 2 "halo: --tcp-rto-min-ms: expected rto_min_ms <= rto_init_ms" -- \
+        sim --tcp-rto-min-ms 200000 "$sc"
     # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
     if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
         check "sim --engine ns3 runs" grep -q "engine ns3" "$tmp/out"
