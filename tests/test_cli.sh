@@ -174,6 +174,19 @@ case_sim() {
     expect_fail 2 "halo: --reliable: '9' is not a list" -- sim --reliable 9 "$sc"
     expect_fail 2 "halo: --tcp-rto-min-ms: expected rto_min_ms <= rto_init_ms" -- \
         sim --tcp-rto-min-ms 200000 "$sc"
+    # A failure while a point runs names the scenario file, the point and the key; with
+    # --json nothing of the failed document is printed (it ended at "runs": [).
+    sed -e "s#\.\./models/#$src/models/#" -e 's/^  encoding: q8/  encoding: q8\n  group_size: [8, 1000]/' \
+        "$sc" >"$tmp/gs.yaml"
+    expect_fail 1 "gs.yaml: point 1 (devices[0].link.loss=0 engine.group_size=1000): engine.group_size: ffn group size 1000: expected 1..172" -- \
+        sim --point 1 "$tmp/gs.yaml"
+    expect_fail 1 "point 0 (devices[0].link.loss=0): engine.placement: placement 'explicit:0/0'" -- \
+        sim --json --placement explicit:0/0 "$sc"
+    check "a failed sim --json prints nothing on stdout" test ! -s "$tmp/out"
+    expect_ok sim --json --point 0 "$tmp/gs.yaml"
+    check "sim --json prints one whole document" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/out"
+    expect_fail 1 "gs.yaml: point 3 (devices[0].link.loss=0.01 engine.group_size=1000): engine.group_size" -- \
+        sweep --db "$tmp/gs.db" "$tmp/gs.yaml"
     # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
     if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
         check "sim --engine ns3 runs" grep -q "engine ns3" "$tmp/out"
