@@ -117,7 +117,8 @@ int halo_cmd_plot(int argc, char **argv) {
     const halo_cli_opt opts[] = {
         DB_OPT(&db),
         HALO_CLI_OPT_REQUIRED_PATH("out", 0, &out, "DIR",
-                                   "where the figures go (created if missing)"),
+                                   "where the figures go (created if missing; removed\nagain when "
+                                   "nothing is drawn into it)"),
         HALO_CLI_OPT_PATH("plots", 0, &plots, "DIR", "the paper figures' scripts"),
         HALO_CLI_OPT_STRING("scenario", 0, &o.scenario, "NAME",
                             "only this scenario's figures (no paper figures)"),
