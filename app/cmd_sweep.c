@@ -353,6 +353,15 @@ int halo_cmd_db(int argc, char **argv) {
             halo_cli_print_err(&err);
             return HALO_EXIT_USAGE;
         }
+    } else if ((strcmp(sub, "info") == 0 || strcmp(sub, "migrate") == 0) && argc == 2) {
+        (void)fprintf(stderr, "halo: db %s: missing FILE (the results database)\n", sub);
+        db_usage(stderr);
+        return HALO_EXIT_USAGE;
+    } else if (strcmp(sub, "merge") == 0 && argc < 4) {
+        (void)fprintf(stderr, "halo: db merge: missing %s\n",
+                      argc == 2 ? "DEST and SRC (databases)" : "SRC (a database to copy from)");
+        db_usage(stderr);
+        return HALO_EXIT_USAGE;
     } else {
         (void)fprintf(stderr, "halo: db: unknown subcommand or wrong arguments: '%s'\n", sub);
         db_usage(stderr);

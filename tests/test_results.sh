@@ -64,6 +64,10 @@ case_results_bad_inputs() {
     expect_fail 2 "missing --baseline" -- regress --db "$tmp/new.db"
     expect_fail 2 "unknown option" -- report --db "$tmp/x.db" --bogus
     expect_fail 2 "unknown subcommand" -- db frobnicate
+    expect_fail 2 "db info: missing FILE (the results database)" -- db info
+    expect_fail 2 "db migrate: missing FILE" -- db migrate
+    expect_fail 2 "db merge: missing DEST and SRC" -- db merge
+    expect_fail 2 "db merge: missing SRC" -- db merge "$tmp/m.db"
     expect_fail 2 "into itself" -- db merge "$tmp/m.db" "$tmp/m.db"
     check "no destination created by a refused merge" test ! -e "$tmp/m.db"
     expect_fail 1 "no such database" -- db merge "$tmp/m2.db" "$tmp/missing.db"
