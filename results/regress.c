@@ -210,17 +210,20 @@ static int check_row(FILE *out, char *line, const char *path, int lineno, const 
         if (strcmp(cur[i].scenario, field[0]) == 0 && strcmp(cur[i].label, field[1]) == 0 &&
             strcmp(cur[i].name, field[2]) == 0)
             m = &cur[i];
-    char tol[64];
+    char tol[64], sc[160], label[1100];
     (void)snprintf(tol, sizeof tol, "±%g%% or ±%g", rel * 100, abs_);
+    /* a '|' in a scenario name or label would split its table cell */
+    const char *name = halo_report_md_cell(field[0], sc, sizeof sc);
+    const char *lab = halo_report_md_cell(field[1], label, sizeof label);
     if (!m) {
-        (void)fprintf(out, "| %s | %s | %s | %.6g | missing | | %s | **FAIL** |\n", field[0],
-                      field[1], field[2], want, tol);
+        (void)fprintf(out, "| %s | %s | %s | %.6g | missing | | %s | **FAIL** |\n", name, lab,
+                      field[2], want, tol);
         return 0;
     }
     double diff = m->value - want, lim = fabs(want) * rel;
     int ok = fabs(diff) <= (lim > abs_ ? lim : abs_);
-    (void)fprintf(out, "| %s | %s | %s | %.6g | %.6g | %+.1f%% | %s | %s |\n", field[0], field[1],
-                  field[2], want, m->value, want != 0 ? 100 * diff / fabs(want) : 0.0, tol,
+    (void)fprintf(out, "| %s | %s | %s | %.6g | %.6g | %+.1f%% | %s | %s |\n", name, lab, field[2],
+                  want, m->value, want != 0 ? 100 * diff / fabs(want) : 0.0, tol,
                   ok ? "ok" : "**FAIL**");
     return ok;
 }
