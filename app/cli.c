@@ -5,6 +5,7 @@
 
 #include "app/cli.h"
 
+#include "core/file.h"
 #include "core/parse.h"
 
 #include <errno.h>
@@ -253,6 +254,15 @@ void halo_cli_print_err(const halo_err *err) {
         (void)fprintf(stderr, "halo: %s (%s:%d)\n", err->msg, err->file, err->line);
     else
         (void)fprintf(stderr, "halo: %s\n", err->msg);
+}
+
+int halo_cli_check_output(const char *out_name, const char *out, const char *in_name,
+                          const char *in, halo_err *err) {
+    if (!halo_file_same(out, in))
+        return HALO_OK;
+    return HALO_FAIL(err, HALO_ERR_ARG,
+                     "%s %s: the same file as %s %s; refusing to overwrite an input", out_name, out,
+                     in_name, in);
 }
 
 int halo_cli_fail(int rc, const halo_err *err) {

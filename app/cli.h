@@ -186,6 +186,16 @@ const char *halo_cli_model_path(const char *path, char *buf, size_t size);
 /* Prints "halo: <msg>" to stderr (with the raising source line when HALO_DEBUG is set). */
 void halo_cli_print_err(const halo_err *err);
 
+/*
+ * Refuses an output that is one of the command's inputs (halo_file_same: the same existing
+ * file under any path, a symbolic or a hard link): HALO_ERR_ARG "OUT_NAME OUT: the same file
+ * as IN_NAME IN; refusing to overwrite an input" (out_name, in_name: how the command line
+ * names them, "-o", "--db", "the scenario"). HALO_OK when they differ or either is NULL or
+ * missing. Call it before anything is read or created.
+ */
+int halo_cli_check_output(const char *out_name, const char *out, const char *in_name,
+                          const char *in, halo_err *err);
+
 /* A command's failure `rc`: prints err (halo_cli_print_err) and returns the exit status,
    HALO_EXIT_USAGE for HALO_ERR_ARG (a bad argument), else HALO_EXIT_FAIL. */
 int halo_cli_fail(int rc, const halo_err *err);

@@ -334,7 +334,15 @@ int halo_cmd_calibrate(int argc, char **argv) {
     char *text = NULL;
     halo_predictor_fit *fit = NULL;
     int usage_error = 0;
-    rc = halo_model_load(&model, model_path, &err);
+    /* the output must not replace an input (the model is mapped while the fit runs) */
+    rc = halo_cli_check_output("-o", out, "the model", model_path, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("-o", out, "--tokenizer", o.tokenizer, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("-o", out, "TEXTFILE", o.file, &err);
+    usage_error = rc != HALO_OK;
+    if (rc == HALO_OK)
+        rc = halo_model_load(&model, model_path, &err);
     if (rc == HALO_OK) {
         const halo_model_config *c = halo_model_get_config(model);
         int max_rank = c->dim < c->hidden_dim ? c->dim : c->hidden_dim;

@@ -94,10 +94,16 @@ int halo_cmd_convert(int argc, char **argv) {
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "--synthetic takes no CHECKPOINT");
     else if (o.rope_theta != 0.0f && !o.synthetic)
         rc = HALO_FAIL(&err, HALO_ERR_ARG, "--rope-theta is for --synthetic models only");
+    char mbuf[4096], tbuf[4096];
+    /* the input is mapped while the output is written: never the same file */
+    if (rc == HALO_OK && !o.synthetic)
+        rc = halo_cli_check_output("-o", o.output, "CHECKPOINT",
+                                   halo_cli_model_path(o.input, mbuf, sizeof mbuf), &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("-o", o.output, "--tokenizer", o.tokenizer, &err);
     if (rc != HALO_OK)
         return halo_cli_usage_error(&err, "convert");
 
-    char mbuf[4096], tbuf[4096];
     halo_model *model = NULL;
     halo_tokenizer *tok = NULL;
     halo_model_config shape;

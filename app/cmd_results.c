@@ -117,7 +117,8 @@ int halo_cmd_plot(int argc, char **argv) {
     const halo_cli_opt opts[] = {
         DB_OPT(&db),
         HALO_CLI_OPT_REQUIRED_PATH("out", 0, &out, "DIR",
-                                   "where the figures go (created if missing)"),
+                                   "where the figures go (created if missing; removed\nagain when "
+                                   "nothing is drawn into it)"),
         HALO_CLI_OPT_PATH("plots", 0, &plots, "DIR", "the paper figures' scripts"),
         HALO_CLI_OPT_STRING("scenario", 0, &o.scenario, "NAME",
                             "only this scenario's figures (no paper figures)"),
@@ -277,7 +278,9 @@ int halo_cmd_regress(int argc, char **argv) {
     halo_err err = {0};
     int rc, n = 0, failed = 0;
     if (write) {
-        rc = halo_regress_write_baseline(db, baseline, &n, &err);
+        rc = halo_cli_check_output("--baseline", baseline, "--db", db, &err);
+        if (rc == HALO_OK)
+            rc = halo_regress_write_baseline(db, baseline, &n, &err);
         if (rc == HALO_OK)
             (void)printf("halo regress: wrote %d values to %s\n", n, baseline);
     } else {
@@ -330,6 +333,8 @@ int halo_cmd_export(int argc, char **argv) {
     halo_err err = {0};
     /* --out: written whole or not at all (a full disk leaves no half table; issue 18) */
     halo_file_out o = {0};
+    if (halo_cli_check_output("--out", out_path, "--db", db, &err) != HALO_OK)
+        return fail(HALO_ERR_ARG, &err);
     if (out_path && halo_file_out_open(&o, out_path, 0644, &err) != HALO_OK)
         return fail(HALO_ERR_IO, &err);
     long n = 0;

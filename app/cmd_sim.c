@@ -171,16 +171,14 @@ static void json_run(FILE *js, int run, const halo_sim_result *r, int first, hal
     (void)fprintf(js, "}");
 }
 
-/* One run's JSON object on stdout, printed only when all of it is finite; else an error
-   naming the run and the field. */
-static int print_json_run(int run, const halo_sim_result *r, int first, halo_err *err) {
+/* Appends one run's JSON object to the document; an error naming the run and the field when
+   a number in it is not finite. */
+static int json_add_run(halo_cli_json *j, int run, const halo_sim_result *r, int first,
+                        halo_err *err) {
     char what[48];
-    halo_cli_json j;
-    if (halo_cli_json_open(&j, "sim --json", err) != HALO_OK)
-        return HALO_ERR_NOMEM;
-    json_run(j.js, run, r, first, &j.g);
+    json_run(j->js, run, r, first, &j->g);
     (void)snprintf(what, sizeof what, "sim --json: run %d", run);
-    return halo_cli_json_print(&j, what, err);
+    return halo_json_guard_check(&j->g, what, err);
 }
 
 /* The engine and the settings it runs with (TCP parameters, queue), as JSON. */
@@ -203,6 +201,16 @@ int halo_cmd_sim(int argc, char **argv) {
     if (rc != HALO_OK) {
         return halo_cli_fail(rc, &err);
     }
+    /* --trace must not replace a file the run reads (halo_cli_check_output) */
+    rc = halo_cli_check_output("--trace", o.trace, "the scenario", o.path, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--trace", o.trace, "the model", sc->model_file, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--trace", o.trace, "the tokenizer", sc->tokenizer_file, &err);
+    if (rc != HALO_OK) {
+        halo_scenario_free(sc);
+        return halo_cli_fail(rc, &err);
+    }
     if (!halo_world_available(sc->engine.simulator)) {
         (void)HALO_FAIL(&err, HALO_ERR_ARG,
                         "engine ns3: halo was built without ns-3 (install libns3-dev and "
@@ -218,9 +226,15 @@ int halo_cmd_sim(int argc, char **argv) {
     }
     int first_run = o.run >= 0 ? (int)o.run : 0;
     int last_run = o.run >= 0 ? (int)o.run : sc->runs - 1;
-    /* --json: each run's object is built in memory and printed only when every number in it
-       is finite (issue 18); a run that fails ends the document there, as any failed run. */
-    FILE *js = stdout;
+    /* --json: the whole document is built in memory and printed only when every run
+       succeeded and every number in it is finite (issue 18): a failed run prints nothing on
+       stdout (it printed the document up to "runs": [), only the error on stderr. */
+    halo_cli_json j = {0};
+    if (o.json && (rc = halo_cli_json_open(&j, "sim --json", &err)) != HALO_OK) {
+        halo_scenario_free(sc);
+        return halo_cli_fail(rc, &err);
+    }
+    FILE *js = j.js;
     if (o.json) {
         (void)fprintf(js, "{\"scenario\": ");
         halo_report_json_string(js, sc->path);
@@ -254,13 +268,18 @@ int halo_cmd_sim(int argc, char **argv) {
         if (rc != HALO_OK)
             break;
         if (o.json)
-            rc = print_json_run(run, &r, run == first_run, &err);
+            rc = json_add_run(&j, run, &r, run == first_run, &err);
         else
             print_text(sc, run, &r, o.per_token);
         halo_sim_result_free(&r);
     }
-    if (o.json && rc == HALO_OK)
-        (void)printf("]}\n");
+    if (o.json && rc == HALO_OK) {
+        (void)fprintf(js, "]}\n");
+        rc = halo_cli_json_print(&j, "sim --json", &err);
+    } else if (o.json) { /* nothing of a failed run's document */
+        (void)fclose(j.js);
+        free(j.doc);
+    }
     halo_scenario_free(sc);
     if (rc != HALO_OK) {
         (void)fflush(stdout);

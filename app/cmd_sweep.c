@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "app/cli.h"
+#include "core/file.h"
 #include "results/db.h"
 #include "results/measured.h"
 #include "results/sweep.h"
@@ -75,6 +76,10 @@ static int parse(int argc, char **argv, sweep_opts *o) {
     if (rc == HALO_OK &&
         halo_sweep_db_path(o->db, o->cfg.shard_idx, o->db_path, sizeof o->db_path, &err) != HALO_OK)
         rc = halo_err_prefix(&err, "--db: ");
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--db", o->db_path, "SCENARIO", o->path, &err);
+    if (rc == HALO_OK)
+        rc = halo_cli_check_output("--db", o->db_path, "--eval", o->eval, &err);
     if (rc == 1) {
         halo_cli_usage(&spec, stdout);
         return HALO_EXIT_OK;
@@ -216,8 +221,12 @@ static int db_info(const char *path, halo_err *err) {
 static int db_merge(int n_src, char **src, const char *dest, halo_err *err) {
     for (int i = 0; i < n_src; i++) {
         struct stat st;
-        if (strcmp(src[i], dest) == 0)
-            return HALO_FAIL(err, HALO_ERR_ARG, "%s: cannot merge a database into itself", src[i]);
+        /* the same file under another path (./x.db, a link) waited on its own lock */
+        if (strcmp(src[i], dest) == 0 || halo_file_same(src[i], dest))
+            return HALO_FAIL(err, HALO_ERR_ARG,
+                             "cannot merge a database into itself: SRC %s is the same file as "
+                             "DEST %s",
+                             src[i], dest);
         if (stat(src[i], &st) != 0)
             return HALO_FAIL(err, HALO_ERR_IO, "%s: no such database", src[i]);
     }
@@ -340,6 +349,19 @@ int halo_cmd_db(int argc, char **argv) {
         return db_import_measured(argc - 1, argv + 1);
     } else if (strcmp(sub, "merge") == 0 && argc >= 4) {
         rc = db_merge(argc - 3, argv + 3, argv[2], &err);
+        if (rc == HALO_ERR_ARG) { /* a usage error: a database merged into itself */
+            halo_cli_print_err(&err);
+            return HALO_EXIT_USAGE;
+        }
+    } else if ((strcmp(sub, "info") == 0 || strcmp(sub, "migrate") == 0) && argc == 2) {
+        (void)fprintf(stderr, "halo: db %s: missing FILE (the results database)\n", sub);
+        db_usage(stderr);
+        return HALO_EXIT_USAGE;
+    } else if (strcmp(sub, "merge") == 0 && argc < 4) {
+        (void)fprintf(stderr, "halo: db merge: missing %s\n",
+                      argc == 2 ? "DEST and SRC (databases)" : "SRC (a database to copy from)");
+        db_usage(stderr);
+        return HALO_EXIT_USAGE;
     } else {
         (void)fprintf(stderr, "halo: db: unknown subcommand or wrong arguments: '%s'\n", sub);
         db_usage(stderr);

@@ -738,6 +738,24 @@ static int group_size_of(const halo_engine *e) {
     return e->cfg.group_size > 0 ? e->cfg.group_size : halo_cluster_default_group_size_of(e->model);
 }
 
+/* The group size and the placement spec against the model, once, naming the key: each step
+   below and the cluster would otherwise fail on them with a message naming neither the
+   engine nor the key ("ffn group size 1000: expected 1..172 (hidden_dim)"). */
+static int check_geometry(const halo_engine *e, halo_err *err) {
+    halo_groups g;
+    halo_placement p = {0};
+    int rc = halo_groups_init(&g, halo_model_get_config(e->model), group_size_of(e), err);
+    if (rc != HALO_OK) {
+        (void)halo_err_prefix(err, "%s: engine.group_size: ", e->name);
+        return rc;
+    }
+    rc = halo_placement_parse(&p, &g, e->n_devices, e->placement, err);
+    halo_placement_free(&p);
+    if (rc != HALO_OK)
+        (void)halo_err_prefix(err, "%s: engine.placement: ", e->name);
+    return rc;
+}
+
 /* Sets flags[d] for the devices of a list ("1,3"), or of every device for "all". */
 static int parse_flags(const char *list, uint8_t *flags, int n) {
     if (list && strcmp(list, "all") == 0) {
@@ -1108,6 +1126,8 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
         rc = HALO_FAIL(err, HALO_ERR_NOMEM, "engine: out of memory");
     if (rc == HALO_OK)
         rc = resolve_placement(e, env, err);
+    if (rc == HALO_OK)
+        rc = check_geometry(e, err);
     if (rc == HALO_OK) {
         (void)parse_flags(e->cfg.critical, e->critical, n);
         if (e->cfg.reliable) {

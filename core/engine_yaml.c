@@ -124,6 +124,27 @@ int halo_engine_yaml_finish(halo_engine_config *c, const halo_yaml_node *m,
     const char *bad = NULL;
     if (halo_engine_config_finish(c, n_devices, has_weights, where, &bad, err) == HALO_OK)
         return HALO_OK;
+    /* The flags given for the key at fault (for "tcp": those of its keys tcp.*), if any: the
+       values checked are theirs, not the file's. */
+    char flags[256] = "";
+    size_t used = 0, blen = bad ? strlen(bad) : 0;
+    for (int k = 0; blen && h && h->flags && k < halo_engine_n_keys; k++) {
+        const char *name = halo_engine_keys[k].name;
+        if (!h->flags->value[k] || strncmp(name, bad, blen) != 0 ||
+            (name[blen] != '\0' && name[blen] != '.'))
+            continue;
+        char flag[64];
+        int w = snprintf(flags + used, sizeof flags - used, "%s--%s", used ? ", " : "",
+                         halo_engine_flag_name(name, flag, sizeof flag));
+        if (w > 0 && (size_t)w < sizeof flags - used)
+            used += (size_t)w;
+    }
+    if (used) {
+        (void)halo_err_prefix(err, "%s: ", flags);
+        if (err)
+            err->code = HALO_ERR_ARG;
+        return HALO_ERR_ARG;
+    }
     /* the value's node when the key is in the file, else the section, else `absent` */
     char name[64], sub[HALO_YAML_KP_MAX];
     (void)snprintf(name, sizeof name, "%s", bad ? bad : "");

@@ -23,6 +23,9 @@ typedef struct halo_engine_yaml {
     int (*path)(void *ctx, const halo_yaml_node *at, const char *kp, const char *value, char **out,
                 halo_err *err);
     void *ctx;
+    /* Keys given as command-line flags on top of the file, or NULL: an error of
+       halo_engine_yaml_finish at such a key names the flag ("--critical: ..."), not a line. */
+    const halo_engine_args *flags;
 } halo_engine_yaml;
 
 /*
@@ -35,7 +38,8 @@ int halo_engine_yaml_read(halo_engine_config *c, const halo_yaml_node *m, const 
 
 /*
  * halo_engine_config_finish, with its error placed at the key it names in `m` (the value's
- * line), or at `m` itself, or at `absent` when `m` is NULL.
+ * line), or at `m` itself, or at `absent` when `m` is NULL; at the flag when the key was
+ * given as one (hooks->flags: "--critical: ...", HALO_ERR_ARG).
  */
 int halo_engine_yaml_finish(halo_engine_config *c, const halo_yaml_node *m,
                             const halo_yaml_node *absent, const char *kp, int n_devices,

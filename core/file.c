@@ -169,6 +169,13 @@ int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *
     return rc;
 }
 
+int halo_file_same(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* ==== Outputs written whole or not at all ==== */
 
 static void out_close(halo_file_out *o) {

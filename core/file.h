@@ -6,11 +6,11 @@
  * the command. Every read has a size limit, named in the error.
  *
  * Large model checkpoints are mapped by core/model.c, which uses halo_file_open_regular.
- * Outputs written in place (GGUF and checkpoint files) are created by halo_file_create, which
+ * Outputs written in place (llama2.c checkpoints) are created by halo_file_create, which
  * refuses a FIFO or device named as an output at once, as the readers do for inputs. Outputs
- * that must never be left half-written under their name (CSV exports, figures' captions,
- * traces) go through halo_file_out: a temporary file beside the final one, renamed over it
- * once every byte is written (issue 18: a full disk leaves the old file or none).
+ * that must never be left half-written under their name (GGUF files, CSV exports, figures'
+ * captions, traces) go through halo_file_out: a temporary file beside the final one, renamed
+ * over it once every byte is written (issue 18: a full disk leaves the old file or none).
  */
 #ifndef HALO_FILE_H
 #define HALO_FILE_H
@@ -63,6 +63,15 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err);
  */
 int halo_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len_bytes,
                         halo_err *err);
+
+/*
+ * 1 when `a` and `b` name the same existing file, whatever the spelling ("x.db" and
+ * "./x.db", a symbolic link and its target, a hard link): both stat(2) (following links)
+ * with equal st_dev and st_ino. 0 otherwise, also when either does not exist (an output not
+ * yet created cannot be an input). Commands call it to refuse an output that is one of their
+ * own inputs before they read or truncate anything.
+ */
+int halo_file_same(const char *a, const char *b);
 
 /* ==== Outputs written whole or not at all ==== */
 

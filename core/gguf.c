@@ -696,7 +696,8 @@ typedef struct wtensor {
 
 struct halo_gguf_writer {
     char *path;
-    FILE *f;
+    halo_file_out out;        /* the file under its temporary name until finish renames it */
+    FILE *f;                  /* out.f */
     halo_byte_array kv_bytes; /* the key-value section as written so far */
     uint64_t n_kv;
     wtensor *t;
@@ -716,12 +717,12 @@ int halo_gguf_writer_new(halo_gguf_writer **out, const char *path, halo_err *err
         free(w);
         return HALO_FAIL(err, HALO_ERR_NOMEM, "%s: out of memory", path);
     }
-    /* A regular file only: a FIFO or device named as the output is refused at once. */
-    int fd, rc = halo_file_create(path, 0644, &fd, err);
-    if (rc == HALO_OK && !(w->f = fdopen(fd, "wb"))) {
-        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        (void)close(fd);
-    }
+    /* A regular file only: a FIFO or device named as the output is refused at once. The
+       content goes to a temporary file beside it, renamed over `path` only when complete: a
+       failed write (a full disk, the file-size limit) leaves whatever `path` held, and an
+       input mapped from `path` itself is never truncated under its reader. */
+    int rc = halo_file_out_open(&w->out, path, 0644, err);
+    w->f = w->out.f;
     if (rc != HALO_OK) {
         free(w->path);
         free(w);
@@ -959,13 +960,9 @@ int halo_gguf_writer_finish(halo_gguf_writer *w, int ok, halo_err *err) {
     else if (ok && (!w->began || w->cur != w->n_t))
         rc = HALO_FAIL(err, HALO_ERR_ARG, "%s: tensor data incomplete (%d of %d tensors)", w->path,
                        w->cur, w->n_t);
-    int e = 0;
-    if (fclose(w->f) != 0)
-        e = errno;
-    if (rc == HALO_OK && ok && e)
-        rc = HALO_FAIL(err, HALO_ERR_IO, "%s: write failed: %s", w->path, strerror(e));
-    if (rc != HALO_OK || !ok)
-        (void)remove(w->path);
+    if (rc == HALO_OK && ok)
+        rc = halo_file_out_commit(&w->out, err); /* flushed, synced, renamed; else removed */
+    halo_file_out_abort(&w->out);                /* after a commit: a no-op */
     for (int i = 0; i < w->n_t; i++)
         free(w->t[i].name);
     free(w->t);

@@ -128,7 +128,9 @@ void halo_gguf_array_str_next(const halo_gguf_kv *kv, uint64_t *pos, const char 
 
 typedef struct halo_gguf_writer halo_gguf_writer;
 
-/* Starts a file at `path` (created or truncated). Errors: HALO_ERR_IO, HALO_ERR_NOMEM. */
+/* Starts a file at `path`, written under a temporary name beside it (core/file.h,
+   halo_file_out) and renamed over `path` by halo_gguf_writer_finish once complete. Errors:
+   HALO_ERR_IO (not a regular file, cannot create in its directory), HALO_ERR_NOMEM. */
 int halo_gguf_writer_new(halo_gguf_writer **out, const char *path, halo_err *err);
 
 /* Metadata, in the order written. Strings are given with their length. */
@@ -153,8 +155,10 @@ int halo_gguf_begin_data(halo_gguf_writer *w, halo_err *err);
    (padding is written between tensors). */
 int halo_gguf_write_data(halo_gguf_writer *w, const void *data, size_t n, halo_err *err);
 
-/* Checks every declared tensor was written in full, closes the file and frees. On failure
-   (or when `ok` is 0) the file is removed. Returns the first error of the whole writer. */
+/* Checks every declared tensor was written in full, closes the file, renames it to the
+   path given to halo_gguf_writer_new and frees. On failure (or when `ok` is 0) the temporary
+   file is removed and whatever that path held is left as it was. Returns the first error of
+   the whole writer. */
 int halo_gguf_writer_finish(halo_gguf_writer *w, int ok, halo_err *err);
 
 #endif /* HALO_GGUF_H */

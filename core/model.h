@@ -253,7 +253,8 @@ const char *halo_model_shape_names(void);
  * Writes `src` (any loaded model) as a GGUF file of type `ftype` with the vocabulary of `tok`
  * (NULL: none; else its size must be the model's) and general.name `name` (NULL: "halo").
  * For the quantised types the hidden dimension is padded with zero neurons to whole blocks
- * (the function is unchanged). Nothing is left at `path` on failure. Errors: HALO_ERR_ARG
+ * (the function is unchanged). The file appears at `path` only once complete: on failure
+ * nothing new is left there and an existing file is left as it was. Errors: HALO_ERR_ARG
  * (shape-only model, a width that is not whole blocks, vocabulary size), HALO_ERR_IO,
  * HALO_ERR_NOMEM.
  */

@@ -687,6 +687,27 @@ static int draw_figure(halo__plot *p, const fig *f, const char *suffix, halo_err
 
 /* ==== One scenario ==== */
 
+int halo__figure_check_y(const char *y, halo_err *err) {
+    if (!y)
+        return HALO_OK;
+    char buf[512];
+    int n = 0;
+    (void)snprintf(buf, sizeof buf, "%s", y);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int m = 0;
+        while (m < N_METRICS && strcmp(metrics[m].name, t) != 0)
+            m++;
+        if (m == N_METRICS)
+            return HALO_FAIL(err, HALO_ERR_ARG, "--y %s: unknown metric; one of:\n%s", t,
+                             halo_plot_metrics());
+        n++;
+    }
+    if (n == 0)
+        return HALO_FAIL(err, HALO_ERR_ARG, "--y '%s': no metric; one or more of:\n%s", y,
+                         halo_plot_metrics());
+    return HALO_OK;
+}
+
 /* The metrics to draw into ms[] (count returned): the chosen ones, or mean_ms and, where the
    points have them, speedup, missing_pct and perplexity. */
 static int choose_metrics(const halo_plot_options *o, const fscen *s, enum metric *ms,

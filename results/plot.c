@@ -372,10 +372,15 @@ static int run_shared(sqlite3 *db, const char *dir, halo_err *err) {
     return rc;
 }
 
-static int make_out_dir(const char *out, halo_err *err) {
+/* *created: 1 when this call made the directory (removed again if nothing goes into it). */
+static int make_out_dir(const char *out, int *created, halo_err *err) {
     struct stat st;
-    if (stat(out, &st) != 0 && mkdir(out, 0777) != 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", out, strerror(errno));
+    *created = 0;
+    if (stat(out, &st) != 0) {
+        if (mkdir(out, 0777) != 0)
+            return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", out, strerror(errno));
+        *created = 1;
+    }
     if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
         return HALO_FAIL(err, HALO_ERR_IO, "%s: not a directory", out);
     return HALO_OK;
@@ -505,8 +510,11 @@ int halo_plot_draw(const char *db_path, const char *out_dir, const halo_plot_opt
     if (!(o.confidence > 0))
         o.confidence = 0.95;
     halo__plot p = {.db_path = db_path, .out_dir = out_dir, .opt = &o, .cb = cb, .ctx = ctx};
-    int chosen = o.scenario || o.x || o.y || o.series || o.facet;
-    int rc = halo_db_new(&db, db_path, HALO_DB_READ, err);
+    int chosen = o.scenario || o.x || o.y || o.series || o.facet, created = 0;
+    /* what can be checked without the database first: a bad --y leaves no directory */
+    int rc = halo__figure_check_y(o.y, err);
+    if (rc == HALO_OK)
+        rc = halo_db_new(&db, db_path, HALO_DB_READ, err);
     if (rc == HALO_OK) {
         p.db = halo__db_handle(db);
         if (sqlite3_create_function(p.db, "ci_half", 1, SQLITE_UTF8, &o.confidence, NULL, ci_step,
@@ -514,7 +522,7 @@ int halo_plot_draw(const char *db_path, const char *out_dir, const halo_plot_opt
             rc = HALO_FAIL(err, HALO_ERR_NOMEM, "%s: %s", db_path, sqlite3_errmsg(p.db));
     }
     if (rc == HALO_OK)
-        rc = make_out_dir(out_dir, err);
+        rc = make_out_dir(out_dir, &created, err);
     if (rc == HALO_OK && !chosen && o.plot_dir)
         rc = list_files(o.plot_dir, ".gp", 0, names, &n, err);
     if (rc == HALO_OK && n > 0)
@@ -552,6 +560,10 @@ int halo_plot_draw(const char *db_path, const char *out_dir, const halo_plot_opt
                                 "along a sweep axis");
     if (scratch[0])
         (void)rmdir(scratch);
+    /* a directory this call made and nothing went into (an unknown --scenario or --x, an
+       empty database): removed, as rmdir leaves one that holds anything */
+    if (created && (rc != HALO_OK || p.made == 0))
+        (void)rmdir(out_dir);
     for (int i = 0; i < n; i++)
         free(names[i]);
     for (int i = 0; i < n_covered; i++)

@@ -42,6 +42,10 @@ void halo__plot_skip(halo__plot *p, const char *name, const char *why);
  * not chosen in p->opt (x, y, series, facet) is chosen automatically from the scenario's own
  * axes. Errors: see halo_plot_draw.
  */
+/* Checks a --y list (NULL: none given): every name a metric, at least one. Errors:
+   HALO_ERR_ARG naming the bad name or the empty list. */
+int halo__figure_check_y(const char *y, halo_err *err);
+
 int halo__figure_draw(halo__plot *p, char *const *covered, int n_covered, halo_err *err);
 
 #endif /* HALO_RESULTS_PLOT_INTERNAL_H */

@@ -71,6 +71,15 @@ static int current_metrics(const char *db_path, metric **out, int *n_out, halo_e
     return HALO_OK;
 }
 
+/* The metrics current_metrics gives, the only ones a baseline row may name. */
+static int known_metric(const char *name) {
+    static const char *const names[] = {"mean_ms", "missing_pct", "perplexity", "speedup"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Tolerances stated with the baseline: relative, and an absolute floor for values near 0. */
 static void tolerance(const char *name, double *rel, double *abs_) {
     *rel = 0.10;
@@ -91,6 +100,12 @@ int halo_regress_write_baseline(const char *db_path, const char *baseline_path, 
     int rc = current_metrics(db_path, &v, &n, err);
     if (rc != HALO_OK)
         return rc;
+    if (n == 0) { /* regress would refuse the file ("no baseline values"): write none */
+        free(v);
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s: no runs to write a baseline from; %s not written", db_path,
+                         baseline_path);
+    }
     char tmp[4200];
     FILE *f = NULL;
     int len = snprintf(tmp, sizeof tmp, "%s.tmp", baseline_path);
@@ -174,22 +189,41 @@ static int check_row(FILE *out, char *line, const char *path, int lineno, const 
                          "%s:%d: expected scenario,label,metric,value,rel,abs (a field with a "
                          "comma in double quotes)",
                          path, lineno);
+    /* strtod takes inf and nan: a non-finite value or tolerance compares as anything */
+    if (!known_metric(field[2]))
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s:%d: unknown metric '%s' (mean_ms, missing_pct, perplexity, speedup)",
+                         path, lineno, field[2]);
+    if (!isfinite(want))
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "%s:%d: value '%s' is not a finite number", path,
+                         lineno, field[3]);
+    if (!isfinite(rel) || rel < 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s:%d: relative tolerance '%s' is not a finite number >= 0", path, lineno,
+                         field[4]);
+    if (!isfinite(abs_) || abs_ < 0)
+        return HALO_FAIL(err, HALO_ERR_FORMAT,
+                         "%s:%d: absolute tolerance '%s' is not a finite number >= 0", path, lineno,
+                         field[5]);
     const metric *m = NULL;
     for (int i = 0; i < n_cur && !m; i++)
         if (strcmp(cur[i].scenario, field[0]) == 0 && strcmp(cur[i].label, field[1]) == 0 &&
             strcmp(cur[i].name, field[2]) == 0)
             m = &cur[i];
-    char tol[64];
+    char tol[64], sc[160], label[1100];
     (void)snprintf(tol, sizeof tol, "±%g%% or ±%g", rel * 100, abs_);
+    /* a '|' in a scenario name or label would split its table cell */
+    const char *name = halo_report_md_cell(field[0], sc, sizeof sc);
+    const char *lab = halo_report_md_cell(field[1], label, sizeof label);
     if (!m) {
-        (void)fprintf(out, "| %s | %s | %s | %.6g | missing | | %s | **FAIL** |\n", field[0],
-                      field[1], field[2], want, tol);
+        (void)fprintf(out, "| %s | %s | %s | %.6g | missing | | %s | **FAIL** |\n", name, lab,
+                      field[2], want, tol);
         return 0;
     }
     double diff = m->value - want, lim = fabs(want) * rel;
     int ok = fabs(diff) <= (lim > abs_ ? lim : abs_);
-    (void)fprintf(out, "| %s | %s | %s | %.6g | %.6g | %+.1f%% | %s | %s |\n", field[0], field[1],
-                  field[2], want, m->value, want != 0 ? 100 * diff / fabs(want) : 0.0, tol,
+    (void)fprintf(out, "| %s | %s | %s | %.6g | %.6g | %+.1f%% | %s | %s |\n", name, lab, field[2],
+                  want, m->value, want != 0 ? 100 * diff / fabs(want) : 0.0, tol,
                   ok ? "ok" : "**FAIL**");
     return ok;
 }

@@ -27,7 +27,8 @@
  * (replaced atomically through baseline_path.tmp), with the default tolerances: ms/token and
  * speedup 10% (floor 0.01), missing 25% or 0.5 points, perplexity 2%. *n_values (may be
  * NULL) receives the number of rows. Errors: those of halo_db_new (HALO_DB_READ),
- * HALO_ERR_IO (SQLite, writing the file), HALO_ERR_NOMEM.
+ * HALO_ERR_FORMAT (a database without runs: no file is written, as halo_regress_check would
+ * refuse an empty baseline), HALO_ERR_IO (SQLite, writing the file), HALO_ERR_NOMEM.
  */
 int halo_regress_write_baseline(const char *db_path, const char *baseline_path, int *n_values,
                                 halo_err *err);
@@ -38,7 +39,9 @@ int halo_regress_write_baseline(const char *db_path, const char *baseline_path, 
  * `out`. *n_checked and *n_failed receive the counts: values outside their tolerance are an
  * outcome, not an error (HALO_OK with *n_failed > 0).
  * Errors: those of halo_db_new (HALO_DB_READ), of reading the baseline (HALO_ERR_IO), a
- * malformed baseline (HALO_ERR_FORMAT naming file and line, or a baseline without values),
+ * malformed baseline (HALO_ERR_FORMAT naming file and line: a row without six fields, a metric
+ * other than mean_ms, missing_pct, perplexity and speedup, a value that is not a finite
+ * number, a tolerance that is not a finite number >= 0; or a baseline without values),
  * HALO_ERR_NOMEM.
  */
 int halo_regress_check(FILE *out, const char *db_path, const char *baseline_path, int *n_checked,

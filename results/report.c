@@ -210,12 +210,14 @@ static void point_row(FILE *out, const halo_report_points *ps, const halo_report
         (void)snprintf(ppl, sizeof ppl, "n/a (shape-only)");
     }
     mean_text(ms, sizeof ms, 2, m, h, p->n_runs);
+    char label[1100];
     (void)fprintf(out,
                   "| %s | %d | %s | %.1f | %.1f | %.1f | %.1f | %.2f%% | %.4g | %.0f | %.0f | %s "
                   "| %s |\n",
-                  p->label[0] ? p->label : "(single point)", p->n_runs, ms, p->p99_ms,
-                  p->compute_ms, p->stragglers_ms, p->network_ms, p->missing_pct, p->loss,
-                  p->packets_lost, p->queue_drops, speed, ppl);
+                  p->label[0] ? halo_report_md_cell(p->label, label, sizeof label)
+                              : "(single point)",
+                  p->n_runs, ms, p->p99_ms, p->compute_ms, p->stragglers_ms, p->network_ms,
+                  p->missing_pct, p->loss, p->packets_lost, p->queue_drops, speed, ppl);
 }
 
 int halo_report_points_read(const char *db_path, halo_db **db, halo_report_points *ps,
@@ -261,6 +263,18 @@ void halo_report_csv_field(FILE *out, const char *s) {
         (void)fputc(*c, out);
     }
     (void)fputc('"', out);
+}
+
+const char *halo_report_md_cell(const char *s, char *buf, size_t cap) {
+    size_t n = 0;
+    for (const char *c = s; *c && n + 2 < cap; c++) {
+        if (*c == '|')
+            buf[n++] = '\\';
+        buf[n++] = *c == '\n' || *c == '\r' ? ' ' : *c;
+    }
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return buf;
 }
 
 /* A measured value (core/json.h): never NaN or Inf; one that is not finite is printed as

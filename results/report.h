@@ -29,6 +29,11 @@ void halo_report_json_string(FILE *out, const char *s);
    (a label such as "engine.critical=1,3", issue 17). */
 void halo_report_csv_field(FILE *out, const char *s);
 
+/* s as the text of one markdown table cell, into buf (of cap bytes, truncated): '|' escaped
+   as "\\|" and line breaks as spaces, so that a scenario name or label holding them keeps the
+   table's columns. Returns buf. */
+const char *halo_report_md_cell(const char *s, char *buf, size_t cap);
+
 /* The runs of one (scenario, point). */
 typedef struct halo_report_point {
     char scenario[64]; /* the scenario's name */

@@ -140,16 +140,26 @@ static int nomem(ctx *c) {
 #define BAD(c, node, kp, ...) \
     FAILC((c), HALO_ERR_FORMAT, (node)->file, (node)->line, (kp), __VA_ARGS__)
 
+/* The variable a plain `$name` scalar names, or NULL. */
+static const halo_yaml_node *var_of(const ctx *c, const halo_yaml_node *n) {
+    if (n->kind == HALO_YAML_SCALAR && n->plain && n->str[0] == '$' && c->vars)
+        return halo_yaml_get(c->vars, n->str + 1);
+    return NULL;
+}
+
 /* The node a value stands for at this point: a variable's value (`$name`), an axis's chosen
-   item, else itself. */
+   item (itself a single-value variable's value when it is `$name`: find_axes allows no
+   other), else itself. */
 static const halo_yaml_node *pick(const ctx *c, const halo_yaml_node *n) {
-    if (n->kind == HALO_YAML_SCALAR && n->plain && n->str[0] == '$' && c->vars) {
-        const halo_yaml_node *v = halo_yaml_get(c->vars, n->str + 1);
-        if (v)
+    const halo_yaml_node *v = var_of(c, n);
+    if (v)
+        n = v;
+    if (n->kind == HALO_YAML_SEQ && n->mark >= 0) {
+        n = n->items[c->digit[n->mark]];
+        v = var_of(c, n);
+        if (v && v->kind == HALO_YAML_SCALAR)
             n = v;
     }
-    if (n->kind == HALO_YAML_SEQ && n->mark >= 0)
-        return n->items[c->digit[n->mark]];
     return n;
 }
 
@@ -933,7 +943,8 @@ static int engine_path(void *c, const halo_yaml_node *at, const char *kp, const 
 /* `m` may be NULL (no engine section: every default). */
 static int load_engine(ctx *c, const halo_yaml_node *m, const halo_yaml_node *top,
                        halo_scenario *s) {
-    halo_engine_yaml hooks = {.pick = engine_pick, .path = engine_path, .ctx = c};
+    halo_engine_yaml hooks = {
+        .pick = engine_pick, .path = engine_path, .ctx = c, .flags = c->overrides};
     halo_engine_config_init(&s->engine);
     int rc = halo_engine_yaml_read(&s->engine, m, "engine", &hooks, c->err);
     const char *bad = NULL;
@@ -1006,9 +1017,13 @@ static char *default_name(const char *path) {
 static int load_top(ctx *c, const halo_yaml_node *r, const char *path, halo_scenario *s) {
     int rc = check_keys(c, r, "", top_keys);
     const halo_yaml_node *v;
-    if (rc == HALO_OK && (v = halo_yaml_get(r, "name")))
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "name"))) {
         rc = get_strdup(c, v, "name", &s->name);
-    else if (rc == HALO_OK && !(s->name = default_name(path)))
+        /* results, figures and files are named after it (plot wrote ".mean_ms-vs-...svg") */
+        if (rc == HALO_OK && !s->name[0])
+            rc = BAD(c, pick(c, v), "name",
+                     "an empty name (leave the key out to use the file name)");
+    } else if (rc == HALO_OK && !(s->name = default_name(path)))
         rc = nomem(c);
     const char *desc;
     if (rc == HALO_OK && (v = halo_yaml_get(r, "description")))
@@ -1060,6 +1075,18 @@ static int add_axis(ctx *c, halo_yaml_node *n, const char *kp) {
                        "a sweep list may hold scalars only, got %s",
                        halo_yaml_kind_name(n->items[j]));
         }
+    for (int j = 0; j < n->n; j++) { /* `$name` in a sweep list: a single-value variable */
+        const halo_yaml_node *it = n->items[j], *v = var_of(c, it);
+        char sub[HALO_YAML_KP_MAX];
+        if (it->plain && it->str[0] == '$' && !v)
+            return BAD(c, it, halo_yaml_kp_idx(sub, kp, j),
+                       "unknown variable '%s' (define it under vars:)", it->str);
+        if (v && v->kind != HALO_YAML_SCALAR)
+            return BAD(c, it, halo_yaml_kp_idx(sub, kp, j),
+                       "variable '%s' is a list; an item of a sweep list may name a variable "
+                       "of one value only",
+                       it->str);
+    }
     if (n->n == 0)
         return BAD(c, n, kp, "an empty list (a sweep axis needs at least one value)");
     char **kps = halo__grow(c->axis_kp, c->n_axes, &c->cap_axes, sizeof *kps, 8);
@@ -1230,6 +1257,12 @@ static void collect_axes(const halo_yaml_node *n, const halo_yaml_node **axes) {
         collect_axes(n->items[i], axes);
 }
 
+/* The value a label shows for its axis at this point (a `$name` item: the variable's). */
+static const char *label_value(const ctx *c, const label_entry *l) {
+    const halo_yaml_node *it = l->node->items[c->digit[l->axis]], *v = var_of(c, it);
+    return v && v->kind == HALO_YAML_SCALAR ? v->str : it->str;
+}
+
 static int select_point(ctx *c, const halo_yaml_node *root, const char *path, long point,
                         halo_scenario *s) {
     const halo_yaml_node **axes =
@@ -1261,8 +1294,7 @@ static int select_point(ctx *c, const halo_yaml_node *root, const char *path, lo
     }
     size_t len = 1;
     for (int k = 0; k < c->n_labels && rc == HALO_OK; k++)
-        len += strlen(c->labels[k].kp) +
-               strlen(c->labels[k].node->items[c->digit[c->labels[k].axis]]->str) + 2;
+        len += strlen(c->labels[k].kp) + strlen(label_value(c, &c->labels[k])) + 2;
     if (rc == HALO_OK && !(s->point_label = malloc(len)))
         rc = nomem(c);
     if (rc == HALO_OK) {
@@ -1271,7 +1303,7 @@ static int select_point(ctx *c, const halo_yaml_node *root, const char *path, lo
         for (int k = 0; k < c->n_labels; k++) {
             const label_entry *l = &c->labels[k];
             int w = snprintf(s->point_label + used, len - used, "%s%s=%s", k ? " " : "", l->kp,
-                             l->node->items[c->digit[l->axis]]->str);
+                             label_value(c, l));
             if (w > 0)
                 used += (size_t)w;
         }

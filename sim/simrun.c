@@ -424,7 +424,28 @@ static int write_trace(run_ctx *x, halo_err *err) {
     return rc;
 }
 
+/*
+ * A failure while the point was built or ran, named with the scenario file and the point: a
+ * sweep runs many, and "ffn group size 1000: expected 1..172" named neither. "FILE: point P
+ * (LABEL): ...", the label left out when the message would not fit with it; a message that
+ * already starts with "FILE: " (the engine's) gets the point after it.
+ */
+static int name_point(const halo_scenario *sc, int rc, halo_err *err) {
+    if (rc == HALO_OK || !err)
+        return rc;
+    size_t n = strlen(sc->path);
+    if (strncmp(err->msg, sc->path, n) == 0 && err->msg[n] == ':' && err->msg[n + 1] == ' ')
+        memmove(err->msg, err->msg + n + 2, strlen(err->msg + n + 2) + 1);
+    const char *label = sc->point_label ? sc->point_label : "";
+    if (label[0] && n + strlen(label) + strlen(err->msg) + 32 < sizeof err->msg)
+        (void)halo_err_prefix(err, "%s: point %ld (%s): ", sc->path, sc->point, label);
+    else
+        (void)halo_err_prefix(err, "%s: point %ld: ", sc->path, sc->point);
+    return rc;
+}
+
 static int finish(run_ctx *x, int rc, uint64_t wall0, halo_sim_result *out, halo_err *err) {
+    rc = name_point(x->sc, rc, err);
     if (rc == HALO_OK)
         summarise(out, x);
     if (rc == HALO_OK)

@@ -175,6 +175,26 @@ case_sim() {
     expect_fail 2 "--engine: 'ns4' is not one of sim, ns3" -- sim --engine ns4 "$sc"
     printf 'model: {shape: llama2-7b}\ndevices: [{profile: rpi4b, link: gige}]\nengine: {simulator: omnet}\nworkload: {tokens: 2}\n' >"$tmp/bad3.yaml"
     expect_fail 1 "engine.simulator" -- sim "$tmp/bad3.yaml"
+    # An engine flag's bad value names the flag, not a line of the scenario (which may not
+    # have the key at all), as a usage error.
+    expect_fail 2 "halo: --critical: '9' is not a list of device numbers in 0..3" -- \
+        sim --critical 9 "$sc"
+    expect_fail 2 "halo: --reliable: '9' is not a list" -- sim --reliable 9 "$sc"
+    expect_fail 2 "halo: --tcp-rto-min-ms: expected rto_min_ms <= rto_init_ms" -- \
+        sim --tcp-rto-min-ms 200000 "$sc"
+    # A failure while a point runs names the scenario file, the point and the key; with
+    # --json nothing of the failed document is printed (it ended at "runs": [).
+    sed -e "s#\.\./models/#$src/models/#" -e 's/^  encoding: q8/  encoding: q8\n  group_size: [8, 1000]/' \
+        "$sc" >"$tmp/gs.yaml"
+    expect_fail 1 "gs.yaml: point 1 (devices[0].link.loss=0 engine.group_size=1000): engine.group_size: ffn group size 1000: expected 1..172" -- \
+        sim --point 1 "$tmp/gs.yaml"
+    expect_fail 1 "point 0 (devices[0].link.loss=0): engine.placement: placement 'explicit:0/0'" -- \
+        sim --json --placement explicit:0/0 "$sc"
+    check "a failed sim --json prints nothing on stdout" test ! -s "$tmp/out"
+    expect_ok sim --json --point 0 "$tmp/gs.yaml"
+    check "sim --json prints one whole document" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/out"
+    expect_fail 1 "gs.yaml: point 3 (devices[0].link.loss=0.01 engine.group_size=1000): engine.group_size" -- \
+        sweep --db "$tmp/gs.db" "$tmp/gs.yaml"
     # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
     if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
         check "sim --engine ns3 runs" grep -q "engine ns3" "$tmp/out"

@@ -128,5 +128,30 @@ static void a_fifo_is_refused_and_a_link_written_through(void) {
     remove_dir();
 }
 
+static void same_file_is_found_under_any_spelling(void) {
+    make_dir();
+    char a[128], dot[128], sym[128], hard[128], other[128], none[128];
+    in_dir(a, sizeof a, "a");
+    (void)snprintf(dot, sizeof dot, "%s/./a", dir);
+    in_dir(sym, sizeof sym, "sym");
+    in_dir(hard, sizeof hard, "hard");
+    in_dir(other, sizeof other, "other");
+    in_dir(none, sizeof none, "none");
+    write_committed(a, "a\n");
+    write_committed(other, "a\n"); /* the same content is not the same file */
+    ASSERT_EQ(symlink("a", sym), 0);
+    ASSERT_EQ(link(a, hard), 0);
+    ASSERT_EQ(halo_file_same(a, a), 1);
+    ASSERT_EQ(halo_file_same(a, dot), 1);
+    ASSERT_EQ(halo_file_same(sym, a), 1);
+    ASSERT_EQ(halo_file_same(a, hard), 1);
+    ASSERT_EQ(halo_file_same(a, other), 0);
+    ASSERT_EQ(halo_file_same(a, none), 0); /* an output not created yet */
+    ASSERT_EQ(halo_file_same(none, none), 0);
+    ASSERT_EQ(halo_file_same(NULL, a), 0);
+    remove_dir();
+}
+
 TEST_MAIN(TEST(content_appears_only_on_commit), TEST(a_failed_write_leaves_the_earlier_file),
-          TEST(a_fifo_is_refused_and_a_link_written_through))
+          TEST(a_fifo_is_refused_and_a_link_written_through),
+          TEST(same_file_is_found_under_any_spelling))

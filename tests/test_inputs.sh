@@ -3,7 +3,9 @@
 # FIFO fails at once (inputs and outputs); YAML alias bombs and deep nesting fail fast and
 # small; cluster files refuse what scenarios refuse; a NaN model's eval --json is an error,
 # not invalid JSON; numbers out of range say so; an empty --db, a file-size limit (ulimit -f
-# in a subshell) and a read-only results database each give one clear message.
+# in a subshell) and a read-only results database each give one clear message; an output
+# that is one of the command's own inputs is refused (exit 2), and a failed convert keeps the
+# earlier output.
 # usage: test_inputs.sh HALO_BINARY SOURCE_DIR [case]
 set -u
 # Nothing here may hang: every run is bounded (a hang fails as exit 124).
@@ -166,17 +168,24 @@ case_empty_db() {
 # ulimit -f: SIGXFSZ killed a sweep without a word. Now: EFBIG reported, exit 1, the
 # database stays consistent, and a failed convert leaves no file.
 case_file_size_limit() {
+    expect_ok convert -o "$tmp/keep.gguf" -t q4_0
+    cp "$tmp/keep.gguf" "$tmp/keep.orig"
     (
         ulimit -f 40
         expect_fail 1 "the file-size limit of 40960 bytes" -- \
             sweep "$src/scenarios/tiny-loss.yaml" --db "$tmp/x.db"
         expect_fail 1 "x.gguf: write failed: File too large" -- convert -o "$tmp/x.gguf"
+        expect_fail 1 "keep.gguf: write failed: File too large" -- convert -o "$tmp/keep.gguf"
         finish >"$tmp/sub.tap"
     )
     local sub=$?
     sed 's/^/#   /' "$tmp/sub.tap"
     check "the limited commands failed cleanly (subshell status $sub)" test "$sub" -eq 0
     check "a failed convert leaves no file" test ! -e "$tmp/x.gguf"
+    # convert writes a temporary file and renames it: a failure keeps the earlier output
+    check "a failed convert leaves an existing output as it was" cmp -s "$tmp/keep.gguf" "$tmp/keep.orig"
+    check "a failed convert leaves no temporary file" \
+        test -z "$(find "$tmp" -maxdepth 1 -name '.*.tmp')"
     # Without the limit the same database takes the sweep.
     expect_ok sweep "$src/scenarios/tiny-loss.yaml" --db "$tmp/x.db"
     expect_ok db info "$tmp/x.db"
@@ -199,6 +208,40 @@ case_file_size_limit() {
     check "plot under the limit failed cleanly (subshell status $sub)" test "$sub" -eq 0
     check "no cut figure and no temporary file left" \
         test -z "$(find "$tmp/plots" -name '*.png' -o -name '*.svg' -o -name '*.pdf' -o -name '*.tmp')"
+}
+
+# An output that is one of the command's own inputs, under any path (./x, a symbolic link):
+# refused with both paths named, exit 2, the input untouched. Before: export and regress
+# --write replaced the database with CSV, sim --trace the scenario, convert died of SIGBUS
+# after truncating the checkpoint it had mapped, calibrate overwrote the model, and db merge
+# of ./s.db into s.db waited 60 s on its own lock.
+case_same_file() {
+    local sc=$src/scenarios/tiny-loss.yaml
+    expect_ok sweep "$sc" --db "$tmp/s.db"
+    cp "$tmp/s.db" "$tmp/s.orig"
+    ln -s s.db "$tmp/s.link"
+    expect_fail 2 "--out $tmp/./s.db: the same file as --db $tmp/s.db" -- \
+        export --db "$tmp/s.db" -o "$tmp/./s.db"
+    expect_fail 2 "--baseline $tmp/s.link: the same file as --db $tmp/s.db" -- \
+        regress --db "$tmp/s.db" --baseline "$tmp/s.link" --write
+    expect_fail 2 "SRC $tmp/./s.db is the same file as DEST $tmp/s.db" -- \
+        db merge "$tmp/s.db" "$tmp/./s.db"
+    expect_fail 2 "SRC $tmp/s.link is the same file as DEST $tmp/s.db" -- \
+        db merge "$tmp/s.db" "$tmp/s.link"
+    check "the database is left as it was" cmp -s "$tmp/s.db" "$tmp/s.orig"
+    sed "s#\.\./models/#$src/models/#" "$sc" >"$tmp/t.yaml"
+    cp "$tmp/t.yaml" "$tmp/t.orig"
+    expect_fail 2 "--trace $tmp/./t.yaml: the same file as the scenario $tmp/t.yaml" -- \
+        sim --trace "$tmp/./t.yaml" "$tmp/t.yaml"
+    expect_fail 2 "--db $tmp/t.yaml: the same file as SCENARIO $tmp/t.yaml" -- \
+        sweep --db "$tmp/t.yaml" "$tmp/t.yaml"
+    check "the scenario is left as it was" cmp -s "$tmp/t.yaml" "$tmp/t.orig"
+    cp "$src/models/stories260K.bin" "$tmp/m.bin"
+    expect_fail 2 "-o $tmp/m.bin: the same file as CHECKPOINT $tmp/./m.bin" -- \
+        convert -o "$tmp/m.bin" -t q8_0 "$tmp/./m.bin"
+    expect_fail 2 "-o $tmp/m.bin: the same file as the model $tmp/m.bin" -- \
+        calibrate -m "$tmp/m.bin" -o "$tmp/m.bin" "$src/data/tinystories-valid-dev.txt"
+    check "the model is left as it was" cmp -s "$tmp/m.bin" "$src/models/stories260K.bin"
 }
 
 # A database this user cannot write (as root: run halo as nobody; otherwise chmod): db info
@@ -326,6 +369,6 @@ case_full_disk_ns() {
     umount "$d"
 }
 
-run_cases fifo yaml_bombs cluster_files nan_eval numbers empty_db file_size_limit read_only_db \
+run_cases fifo yaml_bombs cluster_files nan_eval numbers empty_db file_size_limit same_file read_only_db \
     full_disk
 finish

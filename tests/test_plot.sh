@@ -109,6 +109,18 @@ case_plot_nothing_drawn() {
         DELETE FROM device_stat; DELETE FROM run_axis; DELETE FROM run"
     expect_fail 1 "nothing drawn" -- plot --db "$tmp/one.db" --out "$tmp/fig"
     check "the reason: no data and no axis" grep -q "no paper figure's query finds rows" "$tmp/err"
+    check "no empty --out directory left behind" test ! -e "$tmp/fig"
+    # a bad choice is refused before the directory is made, or the one made is removed
+    halo sweep --quiet --db "$tmp/two.db" "$sc/tiny-loss.yaml" >/dev/null 2>&1
+    expect_fail 2 "--y bogus: unknown metric" -- plot --db "$tmp/two.db" --out "$tmp/f1" --y bogus
+    expect_fail 2 "--y '': no metric" -- plot --db "$tmp/two.db" --out "$tmp/f1" --y ''
+    expect_fail 2 "--y ',': no metric" -- plot --db "$tmp/two.db" --out "$tmp/f1" --y ,
+    expect_fail 2 "--scenario nope: not in" -- plot --db "$tmp/two.db" --out "$tmp/f1" --scenario nope
+    expect_fail 1 "nothing drawn" -- plot --db "$tmp/two.db" --out "$tmp/f1" --x nope
+    check "no --out directory left by a failed plot" test ! -e "$tmp/f1"
+    mkdir "$tmp/f2"
+    expect_fail 1 "nothing drawn" -- plot --db "$tmp/one.db" --out "$tmp/f2"
+    check "a directory that was there is kept" test -d "$tmp/f2"
 }
 
 # The paper's 3.41x only beside the paper's own setup (paper: true), not beside a sweep that

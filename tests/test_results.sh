@@ -64,10 +64,39 @@ case_results_bad_inputs() {
     expect_fail 2 "missing --baseline" -- regress --db "$tmp/new.db"
     expect_fail 2 "unknown option" -- report --db "$tmp/x.db" --bogus
     expect_fail 2 "unknown subcommand" -- db frobnicate
-    expect_fail 1 "into itself" -- db merge "$tmp/m.db" "$tmp/m.db"
+    expect_fail 2 "db info: missing FILE (the results database)" -- db info
+    expect_fail 2 "db migrate: missing FILE" -- db migrate
+    expect_fail 2 "db merge: missing DEST and SRC" -- db merge
+    expect_fail 2 "db merge: missing SRC" -- db merge "$tmp/m.db"
+    expect_fail 2 "into itself" -- db merge "$tmp/m.db" "$tmp/m.db"
     check "no destination created by a refused merge" test ! -e "$tmp/m.db"
     expect_fail 1 "no such database" -- db merge "$tmp/m2.db" "$tmp/missing.db"
     check "no destination created for a missing source" test ! -e "$tmp/m2.db"
+    # a baseline with a value regress cannot compare is unreadable (exit 2, file:line): inf
+    # passed as "-nan%", a negative tolerance failed everything, an unknown metric was missing
+    expect_ok sweep --db "$tmp/t.db" "$sc/tiny-loss.yaml"
+    local row
+    for row in 'mean_ms,inf,0.1,0.01|value '"'inf'"' is not a finite number' \
+        'mean_ms,1,-0.1,0.01|relative tolerance '"'-0.1'"' is not a finite number >= 0' \
+        'mean_ms,1,0.1,nan|absolute tolerance '"'nan'"' is not a finite number >= 0' \
+        'ms,1,0.1,0.01|unknown metric '"'ms'"' (mean_ms, missing_pct, perplexity, speedup)'; do
+        printf '# a comment\ntiny-loss,x,%s\n' "${row%%|*}" >"$tmp/bad.csv"
+        expect_fail 2 "bad.csv:2: ${row#*|}" -- regress --db "$tmp/t.db" --baseline "$tmp/bad.csv"
+    done
+    # a database without runs gives no baseline (regress would refuse the empty file)
+    cp "$tmp/t.db" "$tmp/empty.db"
+    sqlite3 "$tmp/empty.db" "DELETE FROM token; DELETE FROM device_stat; DELETE FROM layer_stat;
+        DELETE FROM quality; DELETE FROM run_axis; DELETE FROM run"
+    expect_fail 2 "empty.db: no runs to write a baseline from" -- \
+        regress --db "$tmp/empty.db" --baseline "$tmp/empty.csv" --write
+    check "no baseline written from a database without runs" test ! -e "$tmp/empty.csv"
+    # a '|' in a scenario name is escaped in the markdown table (it split the row's cells)
+    sed -e 's/^name: tiny-loss/name: "tiny|loss"/' -e "s#\.\./models/#$src/models/#" \
+        "$sc/tiny-loss.yaml" >"$tmp/pipe.yaml"
+    expect_ok sweep --db "$tmp/pipe.db" "$tmp/pipe.yaml"
+    expect_ok regress --db "$tmp/pipe.db" --baseline "$tmp/pipe.csv" --write
+    expect_ok regress --db "$tmp/pipe.db" --baseline "$tmp/pipe.csv"
+    check "regress escapes the '|' of a scenario name" grep -qF '| tiny\|loss | devices[0].link.loss=0 | mean_ms |' "$tmp/out"
     local c
     for c in sweep plot report regress db; do
         expect_ok "$c" --help

@@ -488,6 +488,32 @@ static void wrong_types_are_errors(void) {
                 NULL);
 }
 
+/* `$name` in a sweep list stands for a single-value variable (it was "expected a number,
+   got '$a'"); a list variable there, or an unknown one, is named with file:line. */
+static void a_variable_in_a_sweep_list_is_substituted(void) {
+    const char *p = write_tmp("vars.yaml", "vars: {a: 0.01}\n"
+                                           "model: {shape: llama2-7b}\n"
+                                           "devices:\n"
+                                           "  - profile: rpi4b\n"
+                                           "    link: {base: gige, loss: [$a, 0.02]}\n" WORKLOAD);
+    halo_scenario *s = load_ok(p, 0);
+    ASSERT_NEAR(s->devices[0].uplink.loss.p, 0.01, 1e-12);
+    ASSERT(strcmp(s->point_label, "devices[0].link.loss=0.01") == 0);
+    halo_scenario_free(s);
+    s = load_ok(p, 1);
+    ASSERT_NEAR(s->devices[0].uplink.loss.p, 0.02, 1e-12);
+    halo_scenario_free(s);
+    expect_fail("vars: {a: [0.01, 0.03]}\n" HEAD "engine: {tau: [$a, 0.5]}\n" WORKLOAD,
+                HALO_ERR_FORMAT, "bad.yaml:7: engine.tau[0]: variable '$a' is a list", NULL);
+    expect_fail(HEAD "engine: {tau: [0.5, $b]}\n" WORKLOAD, HALO_ERR_FORMAT,
+                "bad.yaml:6: engine.tau[1]: unknown variable '$b'", NULL);
+}
+
+static void an_empty_name_is_an_error(void) {
+    expect_fail("name: \"\"\n" HEAD WORKLOAD, HALO_ERR_FORMAT, "bad.yaml:1: name: an empty name",
+                NULL);
+}
+
 static void unknown_keys_are_errors(void) {
     expect_fail(HEAD "engine:\n  sync: strict\n  speed: 3\n" WORKLOAD, HALO_ERR_FORMAT,
                 "bad.yaml:8: engine.speed: unknown key", "baseline");
@@ -998,6 +1024,7 @@ TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points), TEST(paper_flag_marks_t
           TEST(named_files_beside_the_scenario_come_first), TEST(anchors_and_aliases_are_copied),
           TEST(syntax_errors_name_the_file_and_line), TEST(wrong_types_are_errors),
           TEST(unknown_keys_are_errors), TEST(values_out_of_range_are_errors),
+          TEST(a_variable_in_a_sweep_list_is_substituted), TEST(an_empty_name_is_an_error),
           TEST(a_bad_value_in_a_sweep_fails_only_its_point),
           TEST(zero_devices_and_missing_keys_are_errors), TEST(model_section_errors),
           TEST(named_profile_and_link_errors), TEST(a_missing_file_is_an_io_error),
