@@ -10,6 +10,7 @@
 #include "core/status.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #if defined(__x86_64__)
@@ -721,8 +722,17 @@ static const halo_qkernels REF = {
 /* F16C from CPUID.1:ECX (clang 14's __builtin_cpu_supports does not know "f16c"; the fuzz
    preset builds with clang). */
 static int has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    /* CPUID traps to the hypervisor in a virtual machine: on this project's 2-core VM one
+       call cost so much that, asked once per matrix product (halo_qkernels_best), it took
+       97% of `halo calibrate` on a q4_0 model. The answer never changes: asked once. */
+    static atomic_int known; /* 0: not asked yet; 1: no; 2: yes */
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!v) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) ? 2 : 1;
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v == 2;
 }
 #endif
 
@@ -751,10 +761,19 @@ const halo_qkernels *halo_qkernels_get(int isa) {
 }
 
 const halo_qkernels *halo_qkernels_best(void) {
+    /* asked by every matrix product: found once (a race finds the same table twice) */
+    static _Atomic(const halo_qkernels *) best;
+    const halo_qkernels *k = atomic_load_explicit(&best, memory_order_acquire);
+    if (k)
+        return k;
+    k = &REF;
     for (int isa = HALO_ISA_COUNT_ - 1; isa > HALO_ISA_SCALAR; isa--) {
-        const halo_qkernels *k = halo_qkernels_get(isa);
-        if (k)
-            return k;
+        const halo_qkernels *t = halo_qkernels_get(isa);
+        if (t) {
+            k = t;
+            break;
+        }
     }
-    return &REF;
+    atomic_store_explicit(&best, k, memory_order_release);
+    return k;
 }
