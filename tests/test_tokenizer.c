@@ -341,8 +341,9 @@ static int ref_encode(const ref_vocab *v, const char *text, int bos, int *tokens
             halo_tokenizer_piece(v->t, tokens[i + 1], &b, &blen, NULL);
             if (alen + blen > buf_cap) {
                 buf_cap = 2 * (alen + blen);
-                buf = realloc(buf, buf_cap);
-                ASSERT(buf);
+                char *grown = realloc(buf, buf_cap);
+                ASSERT(grown);
+                buf = grown;
             }
             memcpy(buf, a, alen);
             memcpy(buf + alen, b, blen);
