@@ -499,9 +499,9 @@ static void merge_matches_the_reference_rescan(void) {
         const char *path;
         int vocab;
         int n_random, max_len;
-    } vocabs[] = {{"models/tok512.bin", 512, 300, 400},
-                  {"models/tokenizer.bin", 32000, 120, 300},
-                  {NULL, 0, 400, 200}};
+    } vocabs[] = {{"models/tok512.bin", 512, 100, 400},
+                  {"models/tokenizer.bin", 32000, 40, 300},
+                  {NULL, 0, 150, 200}};
 
     size_t story_bytes = 0;
     char *stories =
@@ -526,7 +526,7 @@ static void merge_matches_the_reference_rescan(void) {
             expect_same_as_reference(&v, what, text);
             free(text);
         }
-        for (int i = 0; i < 60; i++) {
+        for (int i = 0; i < 20; i++) {
             size_t at = (size_t)next_rand(&rng) % (story_bytes - 600);
             size_t len = (size_t)next_rand(&rng) % 600;
             char *text = malloc(len + 1);
