@@ -17,6 +17,8 @@ expect_script 2 "unknown argument --bogus" "$tool" --bogus
 expect_script 2 "--rounds: 'x' is not a round count from 1 to 100" "$tool" --rounds x
 expect_script 2 "--rounds: '0' is not a round count from 1 to 100" "$tool" --rounds 0
 expect_script 2 "--tokens: '-3' is not a positive token count" "$tool" --tokens -3
+expect_script 2 "--short: '0' is not a positive step count" "$tool" --short 0
+expect_script 2 "--buffer: 'q40' is not f32 or q80" "$tool" --buffer q40
 expect_script 2 "--dllama BIN is required" "$tool" --rounds 2
 expect_script 2 "$tmp/none: not an executable file" "$tool" --dllama "$tmp/none"
 expect_script 2 "$tmp/none.t: cannot read it" "$tool" --dllama "$tmp/fake" --model "$tmp/m" "$tmp/none.t"

@@ -8,16 +8,22 @@
 # waiting").
 #
 #   sudo tools/measure-dllama-cpu.sh --dllama BIN [--model M T] [--rounds R] [--tokens N]
+#                                    [--short S] [--buffer f32|q80]
 #
 # --dllama BIN   distributed-llama's binary (tools/ground-truth.sh builds it into
 #                ~/.cache/halo/dllama/src/dllama)
 # --model M T    its model and tokenizer files (default the bundled model's conversion,
 #                ~/.cache/halo/models/stories260K.m and .t, where tools/ground-truth.sh
 #                leaves it)
-# --rounds R     rounds (default 3); each round runs the cluster twice, for 16 and 16 + N
+# --rounds R     rounds (default 3); each round runs the cluster twice, for S and S + N
 #                tokens, each time with three fresh workers, and takes the difference divided
 #                by N, so that start-up and model loading cancel
-# --tokens N     (default 200; the model's context must hold 16 + N + the prompt)
+# --tokens N     (default 200; the model's context must hold S + N + the prompt)
+# --short S      steps of the shorter run (default 16); distributed-llama counts the prompt's
+#                tokens among its steps, so S must exceed them (a vocabulary that spells
+#                "Once upon a time" letter by letter needs more than 16)
+# --buffer B     distributed-llama's sync buffer, f32 (default) or q80 (which its Q40 models
+#                require)
 #
 # Per round it prints the root's and the workers' CPU per token (the root: user + system time
 # of its process, from bash's `time`; a worker: the time on a CPU in /proc/PID/schedstat just
@@ -35,18 +41,24 @@ dm=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.m
 dt=${XDG_CACHE_HOME:-$HOME/.cache}/halo/models/stories260K.t
 rounds=3
 tokens=200
+short=16
+buffer=f32
 while [ $# -gt 0 ]; do
     case "$1" in
     --dllama) dllama=${2:?--dllama needs a binary}; shift ;;
     --model) dm=${2:?--model needs two files}; dt=${3:?--model needs two files}; shift 2 ;;
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --tokens) tokens=${2:?--tokens needs a number}; shift ;;
+    --short) short=${2:?--short needs a number}; shift ;;
+    --buffer) buffer=${2:?--buffer needs f32 or q80}; shift ;;
     *) other_arg "$1" ;;
     esac
     shift
 done
 need_int --rounds "$rounds" 1 100 "a round count from 1 to 100"
 need_int --tokens "$tokens" 1 100000 "a positive token count"
+need_int --short "$short" 1 100000 "a positive step count"
+case "$buffer" in f32 | q80) ;; *) log "--buffer: '$buffer' is not f32 or q80"; exit 2 ;; esac
 [ -n "$dllama" ] || { log "--dllama BIN is required (tools/ground-truth.sh builds one)"; exit 2; }
 [ -x "$dllama" ] || { log "$dllama: not an executable file"; exit 2; }
 for f in "$dm" "$dt"; do
@@ -74,7 +86,7 @@ one() {
     sleep 0.5
     local TIMEFORMAT='%U %S'
     { time ip netns exec "$NS_R" "$dllama" inference --model "$dm" --tokenizer "$dt" \
-        --buffer-float-type f32 --nthreads 1 --prompt "Once upon a time" --steps "$steps" \
+        --buffer-float-type "$buffer" --nthreads 1 --prompt "Once upon a time" --steps "$steps" \
         --temperature 0 --seed 1 --max-seq-len $((steps + 40)) --net-turbo 0 \
         --workers "${dl_addrs[@]}" >"$tmp/out" 2>&1; } 2>"$tmp/time" ||
         { log "distributed-llama failed:"; tail -5 "$tmp/out" >&2; return 1; }
@@ -90,8 +102,8 @@ one() {
 
 totals=""
 for r in $(seq "$rounds"); do
-    one 16 >"$tmp/a" || exit 1
-    one $((16 + tokens)) >"$tmp/b" || exit 1
+    one "$short" >"$tmp/a" || exit 1
+    one $((short + tokens)) >"$tmp/b" || exit 1
     read -r _ ra wa <"$tmp/a"
     read -r ms rb wb <"$tmp/b"
     line=$(awk -v r="$r" -v ms="$ms" -v ra="$ra" -v rb="$rb" -v wa="$wa" -v wb="$wb" -v n="$tokens" 'BEGIN {
