@@ -687,9 +687,9 @@ static int draw_figure(halo__plot *p, const fig *f, const char *suffix, halo_err
 
 /* ==== One scenario ==== */
 
-int halo__figure_check_y(const char *y, halo_err *err) {
-    if (!y)
-        return HALO_OK;
+/* The metrics named in `y` ("mean_ms,speedup") into ms[] (at most MAX_METRICS kept); returns
+   how many it names, or an error status (negative) naming an unknown one. */
+static int parse_y(const char *y, enum metric *ms, halo_err *err) {
     char buf[512];
     int n = 0;
     (void)snprintf(buf, sizeof buf, "%s", y);
@@ -700,8 +700,20 @@ int halo__figure_check_y(const char *y, halo_err *err) {
         if (m == N_METRICS)
             return HALO_FAIL(err, HALO_ERR_ARG, "--y %s: unknown metric; one of:\n%s", t,
                              halo_plot_metrics());
+        if (n < MAX_METRICS)
+            ms[n] = (enum metric)m;
         n++;
     }
+    return n;
+}
+
+int halo__figure_check_y(const char *y, halo_err *err) {
+    if (!y)
+        return HALO_OK;
+    enum metric ms[MAX_METRICS];
+    int n = parse_y(y, ms, err);
+    if (n < 0)
+        return n;
     if (n == 0)
         return HALO_FAIL(err, HALO_ERR_ARG, "--y '%s': no metric; one or more of:\n%s", y,
                          halo_plot_metrics());
@@ -714,19 +726,8 @@ static int choose_metrics(const halo_plot_options *o, const fscen *s, enum metri
                           halo_err *err) {
     int n = 0;
     if (o->y) {
-        char buf[512];
-        (void)snprintf(buf, sizeof buf, "%s", o->y);
-        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            int m = 0;
-            while (m < N_METRICS && strcmp(metrics[m].name, t) != 0)
-                m++;
-            if (m == N_METRICS)
-                return HALO_FAIL(err, HALO_ERR_ARG, "--y %s: unknown metric; one of:\n%s", t,
-                                 halo_plot_metrics());
-            if (n < MAX_METRICS)
-                ms[n++] = (enum metric)m;
-        }
-        return n;
+        n = parse_y(o->y, ms, err);
+        return n < MAX_METRICS ? n : MAX_METRICS; /* an error status is negative */
     }
     int has[N_METRICS] = {0};
     double missing = 0;
