@@ -23,7 +23,9 @@
 /* ==== The key table ==== */
 
 static const char *const sync_names[] = {"strict", "relaxed", NULL};
-static const char *const encoding_names[] = {"f32", "q8", NULL};
+static const char *const encoding_names[] = {"f32", "q8", "auto", NULL};
+_Static_assert((int)HALO_ENGINE_ENCODING_AUTO == (int)HALO_ENCODING_COUNT_,
+               "encoding auto is the name after the wire's encodings");
 static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
 static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
@@ -110,7 +112,8 @@ const halo_engine_key halo_engine_keys[] = {
       "relaxed: wait this long after a broadcast"),
     S("critical", critical, HALO_ENGINE_TYPE_DEVICES, ALL, "D,..",
       "relaxed: devices always awaited (all: every device)"),
-    E("encoding", F(encoding), encoding_names, ALL, "ENC", "f32 or q8 message payloads"),
+    E("encoding", F(encoding), encoding_names, ALL, "ENC",
+      "f32, q8 or auto (q8 for block-quantised weights, f32 for float ones)"),
     I("group_size", group_size, 0, 1 << 20, ALL, "G",
       "hidden neurons per FFN group (0: 32, or a quantised model's block)"),
     E("delivery", F(delivery), delivery_names, SIM | NET, "KIND",
@@ -1100,6 +1103,11 @@ int halo_engine_split_classifier_pays(const halo_model_config *mc, int n_devices
     return n_devices > 1 && w >= HALO_ENGINE_SPLIT_MIN_WEIGHTS;
 }
 
+int halo_engine_auto_encoding(const halo_model *model) {
+    int t = halo_model_weight_type(model);
+    return t == HALO_WEIGHT_Q80 || t == HALO_WEIGHT_Q40 ? HALO_ENCODING_Q8 : HALO_ENCODING_F32;
+}
+
 int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo_engine_env *env,
                     halo_err *err) {
     *out = NULL;
@@ -1117,6 +1125,8 @@ int halo_engine_new(halo_engine **out, const halo_engine_config *cfg, const halo
     e->model = env->model;
     e->n_devices = n;
     (void)snprintf(e->name, sizeof e->name, "%s", env->name ? env->name : "engine");
+    if (e->cfg.encoding == HALO_ENGINE_ENCODING_AUTO)
+        e->cfg.encoding = halo_engine_auto_encoding(env->model);
     if (e->cfg.split_classifier == HALO_ENGINE_SPLIT_AUTO)
         e->cfg.split_classifier =
             halo_engine_split_classifier_pays(halo_model_get_config(env->model), n, NULL);

@@ -62,6 +62,22 @@ enum {
 /* engine.synthetic_sigma: measured (the value the importance hook reads as "look it up"). */
 #define HALO_ENGINE_SIGMA_MEASURED 0.0
 
+/* engine.encoding: auto, decided from the model's weights when the engine is built
+   (halo_engine_auto_encoding); a built engine holds HALO_ENCODING_F32 or HALO_ENCODING_Q8.
+   Its value is the index of "auto" in the key's names, after the wire's encodings. The
+   default is f32: without loss, the distributed result equals the single device's; q8
+   rounds every partial sum to 8 bits. */
+enum {
+    HALO_ENGINE_ENCODING_AUTO = 2
+};
+
+/* engine.encoding auto: q8 payloads (blocks of 32 int8 with a scale, as distributed-llama's
+   q80 sync buffer beside its Q40 weights) for a model whose weights are block-quantised
+   (Q8_0, Q4_0, Q4_K: the activations' 8 bits are finer than the weights' 4 or 8), float32
+   for float weights (F32, F16). Issue 15: on the quantised 110M model the f32 payloads were
+   three datagrams a message at a 1500-byte MTU where q8's are one. */
+int halo_engine_auto_encoding(const halo_model *model);
+
 /* engine.delivery before finish: derived from the policy (stream if strict). */
 enum {
     HALO_ENGINE_DELIVERY_AUTO = -1
@@ -79,7 +95,8 @@ typedef struct halo_engine_config {
     int policy;               /* enum halo_sync_policy */
     uint64_t deadline_ns;     /* relaxed: wait for non-critical contributions this long */
     char *critical;           /* "1,3" or "all": devices always awaited under relaxed, or NULL */
-    int encoding;             /* enum halo_encoding of every message */
+    int encoding;             /* enum halo_encoding of every message (default f32), or
+                                 HALO_ENGINE_ENCODING_AUTO */
     int group_size;           /* hidden neurons per FFN group, 0 = the default */
     int delivery;             /* enum halo_delivery, or HALO_ENGINE_DELIVERY_AUTO */
     halo_tcp_config tcp;      /* stream delivery (simulated worlds) */

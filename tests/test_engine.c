@@ -83,12 +83,13 @@ static void presets_map_names_to_settings(void) {
 
 /* The placement halo_engine_new resolves for `spec` on n devices of equal speed whose
    messages cost send_us + recv_us of host time each plus copy_ns_per_kb per KiB, collective
-   star. */
+   star, f32 payloads. */
 static void host_kib_placement(const char *spec, int n, double host_us, double copy_ns_per_kb,
                                char *out, size_t cap) {
     halo_engine_config c;
     halo_engine_config_init(&c);
     ASSERT_OK(halo_engine_set(&c, "placement", spec, NULL));
+    ASSERT_OK(halo_engine_set(&c, "encoding", "f32", NULL));
     ASSERT_OK(halo_engine_config_finish(&c, n, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
     halo_model *m = tu_shape_model("llama2-7b", HALO_WEIGHT_Q40);
     halo_engine_device dev[8] = {{0}};
@@ -103,6 +104,45 @@ static void host_kib_placement(const char *spec, int n, double host_us, double c
     (void)snprintf(out, cap, "%s", halo_engine_placement(e));
     halo_engine_free(e);
     halo_model_free(m);
+    halo_engine_config_free(&c);
+}
+
+/* The encoding a built engine holds for a config's `encoding` (NULL: the default) on a
+   llama2-7b shape of weights `wt`. */
+static int built_encoding(const char *encoding, int wt) {
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    if (encoding)
+        ASSERT_OK(halo_engine_set(&c, "encoding", encoding, NULL));
+    ASSERT_OK(halo_engine_config_finish(&c, 4, 0, HALO_ENGINE_WHERE_SIM, NULL, NULL));
+    halo_model *m = tu_shape_model("llama2-7b", wt);
+    halo_engine_env env = {.model = m, .n_devices = 4};
+    halo_engine *e = NULL;
+    ASSERT_OK(halo_engine_new(&e, &c, &env, NULL));
+    int enc = halo_engine_get_config(e)->encoding;
+    halo_engine_free(e);
+    halo_model_free(m);
+    halo_engine_config_free(&c);
+    return enc;
+}
+
+/* encoding auto: q8 payloads for block-quantised weights (as distributed-llama's q80 buffer
+   beside Q40), f32 for float weights; the default is f32 whatever the weights (exact); a set
+   encoding is kept; the config's text says auto until an engine resolves it. */
+static void encoding_auto_follows_the_weights(void) {
+    ASSERT_EQ(built_encoding("auto", HALO_WEIGHT_Q40), HALO_ENCODING_Q8);
+    ASSERT_EQ(built_encoding("auto", HALO_WEIGHT_Q80), HALO_ENCODING_Q8);
+    ASSERT_EQ(built_encoding("auto", HALO_WEIGHT_F32), HALO_ENCODING_F32);
+    ASSERT_EQ(built_encoding("auto", HALO_WEIGHT_F16), HALO_ENCODING_F32);
+    ASSERT_EQ(built_encoding(NULL, HALO_WEIGHT_Q40), HALO_ENCODING_F32);
+    ASSERT_EQ(built_encoding("f32", HALO_WEIGHT_Q40), HALO_ENCODING_F32);
+    ASSERT_EQ(built_encoding("q8", HALO_WEIGHT_F32), HALO_ENCODING_Q8);
+    halo_engine_config c;
+    halo_engine_config_init(&c);
+    ASSERT_OK(halo_engine_set(&c, "encoding", "auto", NULL));
+    char text[2048];
+    ASSERT(halo_engine_config_json(&c, text, sizeof text) < sizeof text);
+    ASSERT(strstr(text, "\"encoding\": \"auto\"") != NULL);
     halo_engine_config_free(&c);
 }
 
@@ -712,8 +752,8 @@ TEST_MAIN(TEST(cluster_file_defaults_to_the_halo_preset),
           TEST(split_classifier_auto_follows_the_classifier_size),
           TEST(every_key_goes_through_a_cluster_file), TEST(presets_map_names_to_settings),
           TEST(explicit_keys_override_the_preset_in_any_order), TEST(fair_baselines_are_presets),
-          TEST(balanced_host_relieves_the_root), TEST(balanced_host_sees_a_per_kib_cost),
-          TEST(bad_values_and_combinations_are_named),
+          TEST(encoding_auto_follows_the_weights), TEST(balanced_host_relieves_the_root),
+          TEST(balanced_host_sees_a_per_kib_cost), TEST(bad_values_and_combinations_are_named),
           TEST(placement_weights_of_any_magnitude_split_by_ratio),
           TEST(three_front_ends_give_equal_configs), TEST(yaml_front_ends_place_errors_at_the_key),
           TEST(every_key_has_a_flag_and_round_trips))

@@ -43,7 +43,8 @@
 # predictor MODEL.pred from `halo calibrate -m MODEL.gguf`) against distributed-llama's Q40
 # conversion of the same checkpoint (`halo_dllama_files model IN.bin OUT.m --type q40`), which
 # runs with a q80 sync buffer as tools/ground-truth.sh's dllama-q40 does (issue 15: "quantized
-# against its Q40"). Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
+# against its Q40"), and every halo configuration of it with `encoding: q8` (8-bit payloads,
+# like for like; halo's default stays f32, exact against the single device). Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
 # per-round values follow it. --root-threads N (default 1): the halo root's compute threads,
 # as distributed-llama's root gets `--nthreads 1` and halo's workers one thread by default;
 # 0 is halo's own default, one per core, which on one shared 2-core host makes the root's
@@ -68,6 +69,7 @@ modes="loopback"
 write=""
 root_threads=1
 more_losses=""
+halo_enc="" # engine.encoding of every halo configuration, when set (cfile)
 big_model="" big_tok="" big_dm="" big_dt=""
 q_model="" q_tok="" q_dm="" q_dt=""
 dllama=""
@@ -154,14 +156,17 @@ stop_workers() {
     wait 2>/dev/null || true
 }
 
-# cfile MODE CONFIG LOSS ADDRS FILE: the cluster file of one run
+# cfile MODE CONFIG LOSS ADDRS FILE: the cluster file of one run; every configuration's engine
+# section also sets `encoding: $halo_enc` when halo_enc is set (the --quant model's runs)
 cfile() {
-    local mode=$1 cfg=$2 loss=$3 addrs=$4 f=$5
+    local mode=$1 cfg=$2 loss=$3 addrs=$4 f=$5 enc=""
+    [ -n "$halo_enc" ] && enc="encoding: $halo_enc"
     printf 'key: %s\nworkers: [%s]\n' "$tmp/k.key" "$addrs" >"$f"
     [ "$mode" = loopback ] && printf 'inject: {loss: %s, seed: %d}\n' "$loss" "$RANDOM" >>"$f"
     case "$cfg" in
-    strict) printf 'stall_ms: 60000\nengine: {baseline: dllama}\n' >>"$f" ;;
-    sudp) printf 'engine: {sync: strict, delivery: datagram}\n' >>"$f" ;;
+    strict) printf 'stall_ms: 60000\nengine: {baseline: dllama%s}\n' "${enc:+, $enc}" >>"$f" ;;
+    sudp) printf 'engine: {sync: strict, delivery: datagram%s}\n' "${enc:+, $enc}" >>"$f" ;;
+    *) [ -z "$enc" ] || printf 'engine: {%s}\n' "$enc" >>"$f" ;;
     esac
     return 0
 }
@@ -372,8 +377,10 @@ for mode in $modes; do
             "$big_dt" >>"$out"
     fi
     if [ -n "$q_model" ]; then
+        halo_enc=q8 # halo's 8-bit payloads beside distributed-llama's q80 buffer
         bench_model "$mode" "$(basename "$q_model" .gguf)" "$q_model" "$q_tok" "$q_dm" "$q_dt" \
             q80 >>"$out"
+        halo_enc=""
     fi
 done
 if [ -s "$tmp/more" ]; then
