@@ -24,9 +24,14 @@ static const char *kind_of(mode_t m) {
     return "another kind of file";
 }
 
-/* What opening any file shares, after open(2) with O_NONBLOCK gave `f`: it must be a regular
-   file (*st its status), and blocking again. On failure `f` is closed and err names path. */
-static int settle_regular(const char *path, int f, struct stat *st, halo_err *err) {
+/* What opening any file shares, after open(2) with O_NONBLOCK gave `f`: the open must have
+   succeeded (a negative `f` fails with errno's text, "cannot <verb>"), the file must be a
+   regular one (*st its status), and blocking again. On failure `f` is closed and err names
+   path. */
+static int settle_regular(const char *path, int f, const char *verb, struct stat *st,
+                          halo_err *err) {
+    if (f < 0)
+        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot %s: %s", path, verb, strerror(errno));
     if (fstat(f, st) != 0) {
         int e = errno;
         (void)close(f);
@@ -49,10 +54,8 @@ static int settle_regular(const char *path, int f, struct stat *st, halo_err *er
 int halo_file_open_regular(const char *path, int *fd, uint64_t *size_bytes, halo_err *err) {
     *fd = -1;
     int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (f < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int rc = settle_regular(path, f, &st, err);
+    int rc = settle_regular(path, f, "open", &st, err);
     if (rc != HALO_OK)
         return rc;
     *fd = f;
@@ -67,10 +70,8 @@ int halo_file_create(const char *path, unsigned mode, int *fd, halo_err *err) {
     int f = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, (mode_t)mode);
     if (f < 0 && errno == ENXIO)
         return HALO_FAIL(err, HALO_ERR_IO, "%s: not a regular file (a FIFO)", path);
-    if (f < 0)
-        return HALO_FAIL(err, HALO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     struct stat st;
-    int rc = settle_regular(path, f, &st, err);
+    int rc = settle_regular(path, f, "create", &st, err);
     if (rc != HALO_OK)
         return rc;
     if (ftruncate(f, 0) != 0) {
