@@ -81,6 +81,20 @@ case_yaml_bombs() {
     expect_fast_fail 5 1 "larger than the limit of 4194304" -- sim "$tmp/huge.yaml"
 }
 
+# cluster_refused NAME NEEDLE: generate refuses the cluster file $tmp/NAME.yaml (exit 1, with
+# NEEDLE, within 5 s).
+cluster_refused() {
+    expect_fast_fail 5 1 "$2" -- generate --cluster "$tmp/$1.yaml" -n 2
+}
+
+# bad_cluster NAME TEXT NEEDLE: the cluster file $tmp/NAME.yaml holding TEXT (a printf format)
+# is refused as cluster_refused says.
+bad_cluster() {
+    # shellcheck disable=SC2059 # TEXT is a format: its \n are the file's lines
+    printf "$2" >"$tmp/$1.yaml"
+    cluster_refused "$1" "$3"
+}
+
 # Cluster files: nesting was quadratic (100k levels in 200 KB: 17.9 s), there was no size
 # limit, and duplicate keys and a second document were accepted.
 case_cluster_files() {
@@ -91,7 +105,7 @@ case_cluster_files() {
         head -c 100000 /dev/zero | tr '\0' ']'
         printf '\n'
     } >"$tmp/deep.yaml"
-    expect_fast_fail 5 1 "nested deeper than 16 levels" -- generate --cluster "$tmp/deep.yaml" -n 2
+    cluster_refused deep "nested deeper than 16 levels"
     {
         printf "$head"'x: '
         for _ in $(seq 50000); do printf '{a: '; done
@@ -99,35 +113,24 @@ case_cluster_files() {
         for _ in $(seq 50000); do printf '}'; done
         printf '\n'
     } >"$tmp/deep-map.yaml"
-    expect_fast_fail 5 1 "nested deeper than 16 levels" -- generate --cluster "$tmp/deep-map.yaml" -n 2
+    cluster_refused deep-map "nested deeper than 16 levels"
     { printf "$head"; head -c 2000000 /dev/zero | tr '\0' '#'; } >"$tmp/big.yaml"
-    expect_fast_fail 5 1 "larger than the limit of 1048576" -- generate --cluster "$tmp/big.yaml" -n 2
-    printf "$head"'key: again.key\n' >"$tmp/dup.yaml"
-    expect_fast_fail 5 1 "dup.yaml:3: duplicate key 'key' (first on line 1)" -- \
-        generate --cluster "$tmp/dup.yaml" -n 2
-    printf "$head"'---\nkey: b.key\n' >"$tmp/docs.yaml"
-    expect_fast_fail 5 1 "docs.yaml:3: only one YAML document is allowed" -- \
-        generate --cluster "$tmp/docs.yaml" -n 2
-    printf "$head"'warmup: maybe\n' >"$tmp/warm.yaml"
-    expect_fast_fail 5 1 "warm.yaml:3: warmup" -- generate --cluster "$tmp/warm.yaml" -n 2
+    cluster_refused big "larger than the limit of 1048576"
+    bad_cluster dup "$head"'key: again.key\n' "dup.yaml:3: duplicate key 'key' (first on line 1)"
+    bad_cluster docs "$head"'---\nkey: b.key\n' "docs.yaml:3: only one YAML document is allowed"
+    bad_cluster warm "$head"'warmup: maybe\n' "warm.yaml:3: warmup"
     # the same worker twice (two devices of which one never answers: 2.4 s of stalls and a
     # root that computed everything, exit 0); [::1] spelt two ways is one address
-    printf 'key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002, "127.0.0.1:7001"]\n' >"$tmp/twice.yaml"
-    expect_fast_fail 5 1 "twice.yaml:2: workers[2]: '127.0.0.1:7001' is workers[0]'s address too" -- \
-        generate --cluster "$tmp/twice.yaml" -n 2
-    printf 'key: k.key\nworkers: ["[::1]:7001", "[0::1]:7001"]\n' >"$tmp/twice6.yaml"
-    expect_fast_fail 5 1 "twice6.yaml:2: workers[1]" -- generate --cluster "$tmp/twice6.yaml" -n 2
+    bad_cluster twice 'key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002, "127.0.0.1:7001"]\n' \
+        "twice.yaml:2: workers[2]: '127.0.0.1:7001' is workers[0]'s address too"
+    bad_cluster twice6 'key: k.key\nworkers: ["[::1]:7001", "[0::1]:7001"]\n' "twice6.yaml:2: workers[1]"
     # bind: checked where it is written (a bare "address 'x': expected host:port", exit 2),
     # and a family that cannot reach the workers ("did not answer the join within 3.0 s")
-    printf "$head"'bind: garbage\n' >"$tmp/bind.yaml"
-    expect_fast_fail 5 1 "bind.yaml:3: bind: address 'garbage': expected host:port" -- \
-        generate --cluster "$tmp/bind.yaml" -n 2
-    printf "$head"'bind: "[::1]:0"\n' >"$tmp/bind6.yaml"
-    expect_fast_fail 5 1 "bind6.yaml:3: bind: '[::1]:0' is an IPv6 address and cannot reach workers[0]" -- \
-        generate --cluster "$tmp/bind6.yaml" -n 2
-    printf 'key: ""\nworkers: [127.0.0.1:7001]\n' >"$tmp/nokey.yaml"
-    expect_fast_fail 5 1 "nokey.yaml:1: key: expected a key file's name, got an empty string" -- \
-        generate --cluster "$tmp/nokey.yaml" -n 2
+    bad_cluster bind "$head"'bind: garbage\n' "bind.yaml:3: bind: address 'garbage': expected host:port"
+    bad_cluster bind6 "$head"'bind: "[::1]:0"\n' \
+        "bind6.yaml:3: bind: '[::1]:0' is an IPv6 address and cannot reach workers[0]"
+    bad_cluster nokey 'key: ""\nworkers: [127.0.0.1:7001]\n' \
+        "nokey.yaml:1: key: expected a key file's name, got an empty string"
     # a worker that cannot stream what --memory-mb asks of it says so at start (it listened,
     # and every root's join was refused as "the request does not fit its model")
     halo keygen "$tmp/w.key" >/dev/null 2>&1
