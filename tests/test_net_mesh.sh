@@ -12,6 +12,8 @@
 #     classifier; over UDP the halo preset's split_classifier auto splits it (on the bundled
 #     model it does not), and with 10% of the frames dropped and no parity every lost slice
 #     is asked again or computed by the root: the ids stay the single device's;
+#   - encoding: auto gives f32 payloads on that model (ids equal) and q8 on its Q4_0
+#     conversion (the workers' join lines say which);
 #   - mesh with relaxed sync is refused with the reason;
 #   - kill -9 of worker 2 mid-generation: the root stops with a clear error naming the
 #     worker within the dead-after time (the mesh does not recover; the star does, see
@@ -129,7 +131,26 @@ for c in mesh star split; do
     verdict $? "vocabulary 32000 (synthetic), $c over tcp: 24 greedy ids equal the single device's" \
         "vocabulary 32000, $c: output differs or failed"
 done
+# encoding: auto on float weights: f32 payloads (the workers' join line says so), exact
+cluster_file "$tmp/v.yaml" stream star "encoding: auto"
+same_ids "$tmp/vsingle.txt" 24 "$tmp/v.yaml" -m "$tmp/v.gguf" &&
+    grep "joined session" "$tmp/v-1.log" | tail -1 | grep -q "(f32 payloads"
+verdict $? "encoding auto, f32 weights: f32 payloads, 24 greedy ids equal the single device's" \
+    "encoding auto, f32 weights: not f32 payloads or output differs ($(grep joined "$tmp/v-1.log" | tail -1))"
 end_workers v-{1,2,3}
+
+# encoding: auto on Q4_0 weights: q8 payloads (as distributed-llama's q80 buffer beside its
+# Q40); the run completes with its 24 ids (q8 rounds the partial sums: not compared)
+"$halo_bin" convert --synthetic 64,128,2,4,2,32000,32 -t q4_0 -o "$tmp/vq.gguf" >/dev/null 2>&1 ||
+    exit 1
+start_workers vq tcp 127.0.0.1:0 -m "$tmp/vq.gguf" || exit 1
+cluster_file "$tmp/vq.yaml" stream star "encoding: auto"
+timeout 120 "$halo_bin" generate -m "$tmp/vq.gguf" -t 0 -n 24 --ids --cluster "$tmp/vq.yaml" \
+    >"$tmp/out.txt" 2>"$tmp/err.txt" && [ "$(wc -w <"$tmp/out.txt")" -ge 24 ] &&
+    grep -q "joined session .*(q8 payloads" "$tmp/vq-1.log"
+verdict $? "encoding auto, Q4_0 weights: q8 payloads, 24 greedy ids" \
+    "encoding auto, Q4_0 weights: not q8 payloads or failed ($(grep joined "$tmp/vq-1.log" | tail -1); $(tail -1 "$tmp/err.txt"))"
+end_workers vq-{1,2,3}
 
 # 3b. the same model over UDP: the halo preset's split_classifier auto splits its classifier;
 #     with 10% of the frames dropped and no parity (strict-datagram), a 32 KB logits slice
