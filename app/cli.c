@@ -256,6 +256,11 @@ void halo_cli_print_err(const halo_err *err) {
         (void)fprintf(stderr, "halo: %s\n", err->msg);
 }
 
+int halo_cli_read_text(const char *path, char **out, halo_err *err) {
+    size_t len;
+    return halo_file_read_text(path, HALO_CLI_MAX_TEXT_BYTES, out, &len, err);
+}
+
 int halo_cli_check_output(const char *out_name, const char *out, const char *in_name,
                           const char *in, halo_err *err) {
     if (!halo_file_same(out, in))

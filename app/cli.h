@@ -196,6 +196,12 @@ void halo_cli_print_err(const halo_err *err);
 int halo_cli_check_output(const char *out_name, const char *out, const char *in_name,
                           const char *in, halo_err *err);
 
+/* Reads the stories file of `halo eval` and `halo calibrate`: a regular file of at most
+   HALO_CLI_MAX_TEXT_BYTES with no NUL byte inside (halo_file_read_text), into *out (the
+   caller frees it). */
+#define HALO_CLI_MAX_TEXT_BYTES ((size_t)1 << 30) /* a whole TinyStories split is about 20 MB */
+int halo_cli_read_text(const char *path, char **out, halo_err *err);
+
 /* A command's failure `rc`: prints err (halo_cli_print_err) and returns the exit status,
    HALO_EXIT_USAGE for HALO_ERR_ARG (a bad argument), else HALO_EXIT_FAIL. */
 int halo_cli_fail(int rc, const halo_err *err);

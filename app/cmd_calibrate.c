@@ -8,7 +8,6 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_THREAD_CPUTIME_ID */
 
 #include "app/cli.h"
-#include "core/file.h"
 #include "core/predictor_fit.h"
 #include "results/report.h"
 
@@ -26,9 +25,6 @@ enum {
     N_SIZES = HALO_PREDICTOR_FIT_N_SIZES,
     N_TAUS = HALO_PREDICTOR_FIT_N_TAUS,
 };
-
-/* The largest text read (a whole TinyStories validation split is about 20 MB). */
-#define MAX_TEXT_BYTES ((size_t)1 << 30)
 
 /* ==== Options ==== */
 
@@ -98,12 +94,6 @@ static int parse(int argc, char **argv, cal_opts *o) {
 }
 
 /* ==== Files ==== */
-
-/* Reads the text: a regular file, at most MAX_TEXT_BYTES, no NUL byte inside. */
-static int read_text(const char *path, char **out, halo_err *err) {
-    size_t len;
-    return halo_file_read_text(path, MAX_TEXT_BYTES, out, &len, err);
-}
 
 /* The default output: the model file's name with .pred, in the current directory. */
 static const char *default_out(const char *model_path, char *buf, size_t size) {
@@ -358,7 +348,7 @@ int halo_cmd_calibrate(int argc, char **argv) {
     if (rc == HALO_OK)
         rc = check_out(out, &err);
     if (rc == HALO_OK)
-        rc = read_text(o.file, &text, &err);
+        rc = halo_cli_read_text(o.file, &text, &err);
     if (rc == HALO_OK)
         rc = halo_predictor_fit_new(&fit, model, tok, text, o.file, o.max_stories, &err);
     if (rc == HALO_OK && o.fit.fit_from - 1 >= halo_predictor_fit_n_stories(fit)) {

@@ -7,7 +7,6 @@
 #include "app/cli.h"
 #include "app/runner.h"
 #include "core/eval.h"
-#include "core/file.h"
 #include "core/json.h"
 #include "results/report.h"
 #include "sim/scenario.h"
@@ -27,9 +26,6 @@ typedef struct eval_opts {
     int json;
     halo_runner_opts engine;
 } eval_opts;
-
-/* The largest text evaluated (a whole TinyStories validation split is about 20 MB). */
-#define MAX_TEXT_BYTES ((size_t)1 << 30)
 
 /* Parses the command line into *o; returns -1 to go on, else the exit status. */
 static int parse(int argc, char **argv, eval_opts *o) {
@@ -63,11 +59,6 @@ static int parse(int argc, char **argv, eval_opts *o) {
     return halo_cli_parse_or_exit(&spec, argc, argv);
 }
 
-static int read_text(const char *path, char **out, halo_err *err) {
-    size_t len;
-    return halo_file_read_text(path, MAX_TEXT_BYTES, out, &len, err);
-}
-
 static int forward_cb(void *ctx, int token, int pos, const float **logits, halo_err *err) {
     return halo_runner_forward(ctx, token, pos, logits, err);
 }
@@ -97,7 +88,7 @@ static int eval_scenario(const eval_opts *o) {
     char *text = NULL;
     int rc = halo_scenario_load_with(&sc, o->scenario, o->point, &o->engine.engine, &err);
     if (rc == HALO_OK)
-        rc = read_text(o->file, &text, &err);
+        rc = halo_cli_read_text(o->file, &text, &err);
     halo_eval_result q = {0};
     halo_sim_result r = {0};
     if (rc == HALO_OK)
@@ -168,7 +159,7 @@ int halo_cmd_eval(int argc, char **argv) {
     halo_runner e;
     memset(&e, 0, sizeof e);
     halo_eval_result tot = {0};
-    rc = read_text(o.file, &text, &err);
+    rc = halo_cli_read_text(o.file, &text, &err);
     if (rc == HALO_OK)
         rc = halo_runner_open(&e, o.model, o.tokenizer, (int)o.threads, &o.engine, &err);
     uint64_t t0 = halo_cli_now_ns();
