@@ -355,7 +355,8 @@ out=$tmp/table.md
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
     echo "(range over the rounds in brackets). ms/token: decode only. halo root: --threads $root_threads"
     echo "(0: one per core); workers and distributed-llama: one thread each; distributed-llama's"
-    echo "sync buffer f32, q80 on the --quant model (its Q40 weights)."
+    echo "sync buffer f32, q80 on the --quant model (its Q40 weights), where every halo"
+    echo "configuration has encoding: q8 (its engine section holds only that key for HALO)."
     echo
     echo "| mode | model | strict TCP 0% ms/token | strict UDP 0% | HALO 0% | HALO 5% | HALO 5% / 0% | HALO 0% / strict TCP 0% | strict UDP / TCP 0% | missing 0% | missing 5% | perplexity 0% / 5% | dllama 0% | dllama 5% | dllama 5% / HALO 5% | HALO 0% / dllama 0% | strict TCP 0% / dllama 0% |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
