@@ -330,7 +330,8 @@ typedef struct node {
     halo_recv_fn recv;
     void *recv_ctx;
     halo_sim_node_stats stats;
-    halo_rng rng; /* compute_cv draws (purpose 3) */
+    halo_rng rng;        /* compute_cv draws (purpose 3) */
+    halo_rng jitter_rng; /* recv_jitter_ns draws (purpose 4) */
     /* The latest waiting part of a host cost (host_overlap): the device takes no core of its
        host in [wait_from_ns, wait_until_ns); contiguous waits are merged. */
     uint64_t wait_from_ns, wait_until_ns;
@@ -449,15 +450,17 @@ static uint64_t host_share_extra(const sim *s, int i, uint64_t t, uint64_t dt) {
 
 /*
  * Charges node i a host cost of `cost` ns starting at `start` (not before its busy end):
- * the waiting share (host_overlap) first, taking no core, then the CPU share, stretched when
- * the host's cores are shared. Sets busy_until_ns and adds to host_ns.
+ * the waiting share (host_overlap, plus extra_wait ns of waiting that is not part of the
+ * cost's CPU work) first, taking no core, then the CPU share, stretched when the host's
+ * cores are shared. Sets busy_until_ns and adds to host_ns.
  */
-static void charge_host(sim *s, int i, uint64_t start, uint64_t cost) {
+static void charge_host(sim *s, int i, uint64_t start, uint64_t cost, uint64_t extra_wait) {
     node *n = &s->nodes[i];
     uint64_t wait = n->dev.host > 0 && n->dev.host_overlap > 0
                         ? (uint64_t)llround((double)cost * n->dev.host_overlap)
                         : 0;
     uint64_t cpu = cost - wait;
+    wait += extra_wait;
     if (wait) {
         if (start > n->wait_until_ns)
             n->wait_from_ns = start;
@@ -469,6 +472,11 @@ static void charge_host(sim *s, int i, uint64_t start, uint64_t cost) {
 }
 
 /* ==== Datagram delivery ==== */
+
+/* A draw of an exponential distribution of mean `mean_ns`, in whole ns. */
+static uint64_t exponential_ns(halo_rng *rng, uint64_t mean_ns) {
+    return duration_ns(-(double)mean_ns * log(1.0 - halo_rng_f64(rng)), 0);
+}
 
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
     return per_message_ns + duration_ns(p->copy_ns_per_kb * (double)len / 1024.0, 0);
@@ -486,9 +494,14 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
        message, core/wire.h) stands for all of its bytes */
     uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns,
                                         msg == MSG_APP ? halo_wire_charged_size(data, len) : len);
-    if (cost) {
+    /* a receiver that was waiting is woken, after a varying delay (recv_jitter_ns); a busy
+       one finds the message when it next asks */
+    uint64_t wake = n->dev.recv_jitter_ns && n->clock.busy_until_ns <= s->now_ns
+                        ? exponential_ns(&n->jitter_rng, n->dev.recv_jitter_ns)
+                        : 0;
+    if (cost || wake) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
-        charge_host(s, dst, start, cost);
+        charge_host(s, dst, start, cost, wake);
         if (s->trace && msg == MSG_APP)
             halo_trace_add(s->trace, dst, HALO_TRACE_RECV, "recv", start, n->clock.busy_until_ns, 0,
                            src, (int64_t)len);
@@ -1572,7 +1585,7 @@ static int queue_send(sim *s, int src, int dst, unsigned char *data, size_t len,
                             msg == MSG_APP ? halo_wire_charged_size(data, len) : HEARTBEAT_BYTES);
     if (cost) {
         uint64_t start = node_now(s, src);
-        charge_host(s, src, start, cost);
+        charge_host(s, src, start, cost, 0);
         if (s->trace && msg == MSG_APP)
             halo_trace_add(s->trace, src, HALO_TRACE_SEND, "send", start, sn->clock.busy_until_ns,
                            0, dst, (int64_t)len);
@@ -1835,6 +1848,8 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
     if (!(d->compute_cv >= 0) || d->compute_cv > 10)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
                          d->compute_cv);
+    if (d->recv_jitter_ns > 1000000000ull)
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: recv_jitter above a second", i);
     if (!(d->host_overlap >= 0) || d->host_overlap > 1)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host_overlap %g not in [0, 1]", i,
                          d->host_overlap);
@@ -1900,6 +1915,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         halo_rng_init_stream(&s->up[i].rng, cfg->seed, cfg->run, i, 1);
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
         halo_rng_init_stream(&s->nodes[i].rng, cfg->seed, cfg->run, i, 3); /* compute_cv */
+        halo_rng_init_stream(&s->nodes[i].jitter_rng, cfg->seed, cfg->run, i, 4);
     }
     if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
                                        shows at run) */

@@ -111,6 +111,13 @@ typedef struct halo_device_profile {
        charged as CPU work as above. A device's own time is the same (it waits either way).
        0 = every host cost is CPU work (the default); no effect without a shared host. */
     double host_overlap;
+    /* The wake-up of a waiting receiver varies (the exit from an idle state, the
+       hypervisor's scheduling of a virtual CPU): a message that arrives while its device is
+       idle (not busy computing or in a host cost) reaches the application after an extra
+       wait drawn from an exponential distribution of mean recv_jitter_ns, from the stream
+       (seed, run, node, 4). Waiting, not CPU work: it takes no core of a shared host. 0 = a
+       fixed wake-up (the default). */
+    uint64_t recv_jitter_ns;
     /* A cache that holds a small model's weights (issue 13: the bundled stories260K, 1 MB,
        ran 1.4x faster on one device here than its bytes at memory bandwidth allow). When the
        model's weight bytes per token fit in cache_bytes, every byte a compute segment reads

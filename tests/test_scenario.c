@@ -543,6 +543,10 @@ static void values_out_of_range_are_errors(void) {
                 HALO_ERR_FORMAT,
                 "bad.yaml:5: devices[1].profile.host_overlap: 1.5 is not in [0, 1]", NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
+                "  - profile: {base: rpi4b, recv_jitter_us: 2e6}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:5: devices[1].profile.recv_jitter_us: 2e6 is not in [0, 1e+06]", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in [0.001, 100000]",

@@ -628,6 +628,71 @@ static void compute_cv_draws_a_seeded_factor_of_mean_one_per_segment(void) {
     ASSERT_NEAR(cv, 0.3, 0.03);
 }
 
+/*
+ * recv_jitter_ns: a message that finds its receiver waiting reaches the application after an
+ * extra wait drawn from an exponential distribution of that mean, from the node's own stream
+ * (same seed and run: the same waits; another run: others); a receiver busy computing when the
+ * message arrives takes it at the end of its work, with no wake-up and no draw.
+ */
+static void recv_jitter_delays_a_waiting_receiver_by_a_seeded_exponential(void) {
+    enum {
+        N = 4000
+    };
+
+    static uint64_t took[3][N];
+    uint64_t fixed = 0;
+    for (int k = 0; k < 4; k++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+        w.dev[0].recv_jitter_ns = k == 3 ? 0 : 20000;
+        w.cfg.run = k == 2 ? 1 : 0;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        unsigned char msg[8] = {1};
+        for (int i = 0; i < N; i++) {
+            uint64_t sent = t->ops->now_ns(t, 1);
+            send_drained(t, 1, 0, msg, sizeof msg);
+            ASSERT_EQ(r.count, i + 1);
+            uint64_t latency = r.at_ns[i] - sent;
+            if (k == 3) { /* no jitter: every message takes the same time */
+                ASSERT(i == 0 || latency == fixed);
+                fixed = latency;
+            } else {
+                took[k][i] = latency;
+            }
+        }
+        halo_transport_free(t);
+    }
+    ASSERT(memcmp(took[0], took[1], sizeof took[0]) == 0);
+    ASSERT(memcmp(took[0], took[2], sizeof took[0]) != 0);
+    double sum = 0;
+    int above = 0;
+    for (int i = 0; i < N; i++) {
+        ASSERT(took[0][i] >= fixed);
+        sum += (double)(took[0][i] - fixed);
+    }
+    double mean = sum / N;
+    for (int i = 0; i < N; i++)
+        above += (double)(took[0][i] - fixed) > mean;
+    (void)printf("# recv_jitter 20 us: mean extra %.0f ns, %.3f of the waits above it\n", mean,
+                 (double)above / N);
+    ASSERT_NEAR(mean, 20000.0, 5 * 20000.0 / sqrt((double)N)); /* five standard errors */
+    ASSERT_NEAR((double)above / N, exp(-1.0), 0.03);           /* an exponential's share */
+    /* a busy receiver: the message waits for the end of its 10 ms of work, no more */
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.dev[0].recv_jitter_ns = 20000;
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
+    halo_cost work = {.flops = 1e7}; /* 10 ms at 1 GFLOP/s */
+    t->ops->charge(t, 0, &work);
+    unsigned char msg[8] = {1};
+    send_drained(t, 1, 0, msg, sizeof msg);
+    ASSERT_EQ(r.count, 1);
+    ASSERT_EQ(r.at_ns[0], 10000000);
+    halo_transport_free(t);
+}
+
 /* Heartbeats cost wire time and are answered, but the application never sees them, the
    message counters do not count them, and a world with nothing else to do still ends. */
 static void heartbeats_are_answered_and_never_delivered(void) {
@@ -962,6 +1027,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
+          TEST(recv_jitter_delays_a_waiting_receiver_by_a_seeded_exponential),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
           TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),

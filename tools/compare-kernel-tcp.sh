@@ -6,6 +6,12 @@
 # the kernel's count each, seed 1, runs 0..RUNS-1, pooled) and prints one markdown table:
 # mean, p90 and the fraction of exchanges over 100 ms, the kernel's value first, then each
 # engine's with its error against the kernel in percent.
+# With the kernel's 95% intervals (the summary's columns 9-11, mean_hw_ms, p90_lo_ms and
+# p90_hi_ms, as tools/tcp-summary.awk writes them, or --raw), each engine's mean and p90 get
+# a verdict: within (the kernel's interval is within +-25% of its value and the engine is
+# within 25% of it), outside (the engine is more than 25% from every value of the kernel's
+# interval, or the interval is within +-25% and the engine is not) or undecided (a kernel
+# value too noisy to judge 25% at; more exchanges would decide it), and a count per engine.
 #
 # usage: tools/compare-kernel-tcp.sh [--engines "ns3 sim"] [--runs R] [--raw KERNEL_RAW.csv]
 #            [--counters KERNEL_COUNTERS.csv] [--tcp KEY=VALUE ...] [--args "ARGS"] [--quick]
@@ -61,14 +67,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 name() { case "$1" in sim) echo "in-tree" ;; ns3) echo "ns-3" ;; *) echo "$1" ;; esac; }
 
-# The kernel's rows (header dropped), and the 95% half-width of each mean from the raw samples.
+# The kernel's rows (header dropped), and its 95% intervals (size,loss,mean_hw,p90_lo,p90_hi):
+# from the raw samples, else from the summary's own columns 9-11 when it has them.
 awk -F, '$1 != "size"' "$kernel" >"$tmp/kernel"
 if [ -n "$raw" ]; then
-    awk -F, '$1 != "size" { k = $1 "," $2; n[k]++; s[k] += $4 / 1e6; q[k] += ($4 / 1e6) ^ 2 }
-        END { for (k in n) { m = s[k] / n[k]; v = (q[k] - n[k] * m * m) / (n[k] - 1)
-              printf "%s,%.4f\n", k, 1.96 * sqrt(v > 0 ? v : 0) / sqrt(n[k]) } }' "$raw" >"$tmp/ci"
+    awk -f "$summ" "$raw" | awk -F, -v OFS=, '{ print $1, $2, $9, $10, $11 }' >"$tmp/ci"
 else
-    : >"$tmp/ci"
+    awk -F, -v OFS=, 'NF >= 11 { print $1, $2, $9, $10, $11 }' "$tmp/kernel" >"$tmp/ci"
 fi
 
 # Each engine's summary of every cell: RUNS runs pooled.
@@ -104,29 +109,52 @@ header() {
 header "mean ms" "mean ms (error)" "p90 ms" "p90 ms (error)" ">100 ms" ">100 ms"
 files=()
 for e in $engines; do files+=("$tmp/$e.csv"); done
-awk -F, -v ne="$(echo $engines | wc -w)" '
+awk -F, -v ne="$(echo $engines | wc -w)" -v names="$(for e in $engines; do name "$e"; done | paste -sd,)" '
     function err(m, k) { return k <= 0 ? "-" : m > 10 * k ? sprintf("x%.0f", m / k) : sprintf("%+.0f%%", 100 * (m - k) / k) }
     function ms(v) { return v < 1 ? sprintf("%.3f", v) : v < 100 ? sprintf("%.2f", v) : sprintf("%.1f", v) }
-    FILENAME == ARGV[1] { ci[$1 "," $2] = $3; next }
+    # verdict of engine value e against kernel value k with interval [lo, hi] (none: no interval)
+    function verdict(e, k, lo, hi) {
+        if (lo == "") return ""
+        if (e > 1.25 * hi || e < 0.75 * lo) return "outside"
+        if (hi - k > 0.25 * k || k - lo > 0.25 * k) return "undecided"
+        return e > 1.25 * k || e < 0.75 * k ? "outside" : "within"
+    }
+    function cell(e, k, lo, hi, metric, i,   v) {
+        v = verdict(e, k, lo, hi)
+        if (v != "") count[i, metric, v]++
+        return sprintf(" %s (%s%s) |", ms(e), err(e, k), v == "" ? "" : v == "outside" ? "; **outside**" : "; " v)
+    }
+    FILENAME == ARGV[1] { ci[$1 "," $2] = $0; next }
     FILENAME == ARGV[2] { order[++nk] = $1 "," $2; kr[$1 "," $2] = $0; next }
     { for (i = 3; i <= ne + 2; i++) if (FILENAME == ARGV[i]) row[i - 2, $1 "," $2] = $0 }
     END {
+        split(names, nm, ",")
         for (j = 1; j <= nk; j++) {
             key = order[j]; split(kr[key], k, ",")
-            line = sprintf("| %s | %s | %s%s |", k[1], k[2], ms(k[4]),
-                           key in ci ? " ± " ms(ci[key]) : "")
-            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %s (%s) |", ms(e[4]), err(e[4], k[4])) }
-            line = line sprintf(" %s |", ms(k[6]))
-            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %s (%s) |", ms(e[6]), err(e[6], k[6])) }
+            hw = lo = hi = ""
+            if (key in ci) { split(ci[key], c, ","); hw = c[3]; lo = c[4]; hi = c[5] }
+            line = sprintf("| %s | %s | %s%s |", k[1], k[2], ms(k[4]), hw != "" ? " ± " ms(hw) : "")
+            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line cell(e[4], k[4], hw != "" ? k[4] - hw : "", k[4] + hw, "mean", i) }
+            line = line sprintf(" %s%s |", ms(k[6]), lo != "" ? " [" ms(lo) "-" ms(hi) "]" : "")
+            for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line cell(e[6], k[6], lo, hi, "p90", i) }
             line = line sprintf(" %.1f%% |", 100 * k[8])
             for (i = 1; i <= ne; i++) { split(row[i, key], e, ","); line = line sprintf(" %.1f%% |", 100 * e[8]) }
             print line
         }
+        for (i = 1; i <= ne; i++)
+            for (m = 1; m <= 2; m++) {
+                metric = m == 1 ? "mean" : "p90"
+                t = count[i, metric, "within"] + count[i, metric, "outside"] + count[i, metric, "undecided"]
+                if (t > 0)
+                    summary = summary sprintf("%s%s %s: %d within, %d outside, %d undecided of %d", summary == "" ? "" : "; ", nm[i], metric,
+                        count[i, metric, "within"], count[i, metric, "outside"], count[i, metric, "undecided"], t)
+            }
+        if (summary != "") print "\nVerdicts: " summary "."
     }' "$tmp/ci" "$tmp/kernel" "${files[@]}"
 echo
 note="kernel: $(basename "$kernel"), one run per cell; engines: $runs runs of the same count"
 note="$note per cell, seed 1${tcp[*]+, ${tcp[*]}}${args:+, $args}; error = (engine - kernel) / kernel, xN above +999%"
-[ -z "$raw" ] || note="$note; ± = 95% half-width of the kernel mean (sampling noise)"
+[ ! -s "$tmp/ci" ] || note="$note; ± = 95% half-width of the kernel mean, [lo-hi] = 95% interval of its p90 (sampling noise)"
 echo "($note)"
 
 [ -n "$counters" ] || exit 0

@@ -48,7 +48,8 @@ for d in stream datagram; do
                 awk -f "$summ" >"$tmp/$e"
         done
         paste -d, "$tmp/sim" "$tmp/ns3" | awk -F, -v d="$d" '{
-            printf "| %s | %s | %.6f | %.6f | %+.3f%% |\n", d, $1, $4, $12, 100 * ($12 - $4) / $4 }'
+            m = NF / 2    # the in-tree summary's columns, then ns-3's
+            printf "| %s | %s | %.6f | %.6f | %+.3f%% |\n", d, $1, $4, $(m + 4), 100 * ($(m + 4) - $4) / $4 }'
     done
 done
 

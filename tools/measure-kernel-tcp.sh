@@ -18,6 +18,10 @@
 #                  may only make an algorithm its default when the host lists it in
 #                  net.ipv4.tcp_allowed_congestion_control (else EPERM).
 #   --drop TOOL    iptables or nft (default: iptables if it works, else nft)
+#   --rt PRIO      run client and server at real-time priority PRIO (chrt -f; 0 = normal
+#                  scheduling, the default): on a machine shared with other jobs, those
+#                  jobs wait instead of delaying the exchange (the ground-truth harness
+#                  runs its systems at chrt -f 5)
 #   --summarize CSV only print the latency tables of an earlier OUT (no root needed)
 #
 # Writes every sample to OUT as `size,loss,seq,rtt_ns` (with a header); beside it, OUT
@@ -74,6 +78,7 @@ warmup=""
 interval_us=1000
 cc=cubic
 drop_pref=""
+rt=0
 summarize_csv=""
 out=""
 while [ $# -gt 0 ]; do
@@ -87,6 +92,7 @@ while [ $# -gt 0 ]; do
     --interval-us) interval_us=${2:?--interval-us needs a number}; shift ;;
     --cc) cc=${2:?--cc needs a name}; shift ;;
     --drop) drop_pref=${2:?--drop needs iptables or nft}; shift ;;
+    --rt) rt=${2:?--rt needs a priority}; shift ;;
     --summarize) summarize_csv=${2:?--summarize needs a CSV}; shift ;;
     -h | --help) usage 0 ;;
     -*) echo "measure-kernel-tcp: unknown option $1" >&2; usage ;;
@@ -105,13 +111,16 @@ else
     losses=${losses:-"0 0.01 0.02 0.05"}
     warmup=${warmup:-20}
 fi
-for n in $sizes ${count:-1} $warmup $interval_us; do
+for n in $sizes ${count:-1} $warmup $interval_us $rt; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
 done
 for p in $losses; do
     awk -v p="$p" 'BEGIN { exit !(p ~ /^(0|0?\.[0-9]+|1)$/ && p >= 0 && p < 1) }' ||
         die "loss must be a probability in [0, 1): $p"
 done
+[ "$rt" -le 99 ] || die "--rt: a priority in 0..99, not $rt"
+rt_cmd=()
+[ "$rt" = 0 ] || rt_cmd=(chrt -f "$rt")
 case "$drop_pref" in "" | iptables | nft) ;; *) die "--drop: iptables or nft, not $drop_pref" ;; esac
 
 # summarize CSV: markdown tables of RTT percentiles and RTT bands per (size, loss) from a
@@ -397,11 +406,11 @@ for loss in $losses; do
         t0=$(date +%s.%N)
         echo "== size $size loss $loss count $n" >>"$log"
         # `ip netns exec` directly (not through a shell function) so that $! is the process.
-        ip netns exec "$NS_B" timeout -k 5 "$run_limit" "$bin" server --listen "$IP_B:$port" \
+        ip netns exec "$NS_B" timeout -k 5 "$run_limit" "${rt_cmd[@]}" "$bin" server --listen "$IP_B:$port" \
             --accept-timeout-ms 30000 "${cc_args[@]}" --tcp-info 2>>"$log" &
         spid=$!
         pids+=("$spid")
-        ip netns exec "$NS_A" timeout -k 5 "$run_limit" "$bin" client --connect "$IP_B:$port" --size "$size" \
+        ip netns exec "$NS_A" timeout -k 5 "$run_limit" "${rt_cmd[@]}" "$bin" client --connect "$IP_B:$port" --size "$size" \
             --count "$n" --warmup "$warmup" --interval-us "$interval_us" \
             --out "$tmp/run.csv" "${cc_args[@]}" --tcp-info 2>>"$log" &
         cpid=$!

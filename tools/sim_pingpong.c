@@ -17,7 +17,10 @@
  * Gilbert-Elliott bursts instead of Bernoulli loss; --stats prints the transport's counters
  * (both nodes summed, warm-up included: packets lost, segments retransmitted, timeouts, tail
  * loss probes) as one `# stats ...` line on stderr, to set beside the kernel's counters;
- * --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in (sim/ns3/ns3_shim.h).
+ * --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in (sim/ns3/ns3_shim.h);
+ * --host gives both devices' host costs (a device profile's send_us, recv_us, copy_ns_per_kb
+ * and, optionally, recv_jitter_us: tools/fit-kernel-tcp.sh fits them on the kernel's
+ * loss-free cells).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -116,18 +119,19 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 }
 
 static void usage(void) {
-    (void)fprintf(stderr,
-                  "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
-                  "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
-                  "       [--engine sim|ns3] [--delivery stream|datagram] "
-                  "[--timeout-us U]\n"
-                  "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
-                  "bursts instead of\n        Bernoulli --loss; --loss then only labels "
-                  "the output)\n"
-                  "       [--host SEND_US,RECV_US,COPY_NS_PER_KB] [--link GBPS,LATENCY_US]\n"
-                  "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
-                  "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
-                  "...)\n");
+    (void)fprintf(
+        stderr,
+        "usage: halo_sim_pingpong --size BYTES --loss P [--count N] "
+        "[--warmup K] [--interval-us U] [--seed S] [--run R] [--header]\n"
+        "       [--engine sim|ns3] [--delivery stream|datagram] "
+        "[--timeout-us U]\n"
+        "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
+        "bursts instead of\n        Bernoulli --loss; --loss then only labels "
+        "the output)\n"
+        "       [--host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US]] [--link GBPS,LATENCY_US]\n"
+        "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
+        "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
+        "...)\n");
 }
 
 typedef struct opts {
@@ -138,7 +142,7 @@ typedef struct opts {
     int rack_stand_in; /* --ns3-rack-stand-in 0|1 (halo_ns3_settings; default 1) */
     int header, ns3, delivery;
     halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
-    double host[3];            /* --host SEND_US,RECV_US,COPY_NS_PER_KB */
+    double host[4];            /* --host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US] */
     double link[2];            /* --link GBPS,LATENCY_US */
 } opts;
 
@@ -196,16 +200,25 @@ static int parse_args(int argc, char **argv, opts *o) {
             }
             continue;
         } else if ((strcmp(a, "--host") == 0 || strcmp(a, "--link") == 0) && i + 1 < argc) {
-            int k3 = strcmp(a, "--host") == 0;
-            double *dst3 = k3 ? o->host : o->link;
+            /* --host: 3 values and an optional 4th; --link: 2 */
+            int host = strcmp(a, "--host") == 0, need = host ? 3 : 2, most = host ? 4 : 2;
+            double *vals = host ? o->host : o->link;
             char *end = argv[++i];
-            for (int k = 0; k < (k3 ? 3 : 2); k++) {
+            int k = 0;
+            for (;;) {
                 const char *start = end;
-                dst3[k] = strtod(start, &end);
-                if (end == start || !(dst3[k] >= 0) || *end != (k < (k3 ? 2 : 1) ? ',' : '\0'))
+                vals[k] = strtod(start, &end);
+                if (end == start || !(vals[k] >= 0) || !(vals[k] < 1e9))
                     return bad_usage();
-                end += k < (k3 ? 2 : 1);
+                k++;
+                if (*end == '\0')
+                    break;
+                if (*end != ',' || k == most)
+                    return bad_usage();
+                end++;
             }
+            if (k < need)
+                return bad_usage();
             continue;
         } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
             char *end = argv[++i];
@@ -256,7 +269,8 @@ int main(int argc, char **argv) {
                                        .mem_bw_bps = 1e12,
                                        .send_ns = (uint64_t)llround(o.host[0] * 1e3),
                                        .recv_ns = (uint64_t)llround(o.host[1] * 1e3),
-                                       .copy_ns_per_kb = o.host[2]};
+                                       .copy_ns_per_kb = o.host[2],
+                                       .recv_jitter_ns = (uint64_t)llround(o.host[3] * 1e3)};
     halo_link_spec veth = {.bandwidth_bps = o.link[0] * 1e9,
                            .latency_ns = (uint64_t)llround(o.link[1] * 1e3),
                            .mtu_bytes = 1500,

@@ -10,6 +10,7 @@
 extern "C" {
 #include "sim/ns3/ns3_shim.h"
 
+#include "core/rng.h"
 #include "core/wire.h"
 }
 
@@ -203,6 +204,7 @@ struct NodeState {
     uint32_t addr = 0;
     halo_device_clock clock{};
     halo_device_profile profile{};
+    halo_rng jitter_rng{}; /* recv_jitter_ns draws: stream (seed, run, node, 4), as in-tree */
     halo_recv_fn recv = nullptr;
     void *recv_ctx = nullptr;
     halo_sim_node_stats stats{};
@@ -277,11 +279,16 @@ class World {
 
     /* The receiver takes a message when it is free, after its host cost (device profile:
        recv_ns per message, copy_ns_per_kb of its size on the wire: an elided payload counts in
-       full), as the in-tree engine. */
+       full) and, when it was waiting, its wake-up's varying delay (recv_jitter_ns), as the
+       in-tree engine. */
     void ChargeReceive(int dst, const std::vector<unsigned char> &data) {
         NodeState &r = nodes[(size_t)dst];
         uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns,
                                             halo_wire_charged_size(data.data(), data.size()));
+        if (r.profile.recv_jitter_ns && r.clock.busy_until_ns <= Now()) {
+            double u = halo_rng_f64(&r.jitter_rng);
+            cost += (uint64_t)std::llround(-(double)r.profile.recv_jitter_ns * std::log(1.0 - u));
+        }
         if (!cost)
             return;
         uint64_t start = NodeNow(dst);
@@ -569,6 +576,7 @@ void World::Build(const halo_sim_config *cfg) {
     for (int i = 0; i < n; i++) {
         nodes[(size_t)i].node = CreateObject<Node>();
         nodes[(size_t)i].profile = cfg->devices[i];
+        halo_rng_init_stream(&nodes[(size_t)i].jitter_rng, cfg->seed, cfg->run, (uint64_t)i, 4);
         nodes[(size_t)i].tcp.resize((size_t)n);
         mtus[(size_t)i] = cfg->uplink[i].mtu_bytes;
         all.Add(nodes[(size_t)i].node);
