@@ -27,8 +27,9 @@
 #   --tcp      passed to every engine (shared TCP settings, as in a scenario's engine.tcp)
 #   --args     more arguments for halo_sim_pingpong (e.g. "--ns3-rack-stand-in 0")
 #   --quick    2 runs of 200 exchanges per cell (a smoke test of the script)
-# default summary: sim/validation/kernel-tcp-2026-12-04-summary.csv (sizes 256 to 65536 B,
-# loss 0/1/2/5%, 1000 exchanges per cell, this machine's kernel, docs/ns3.md).
+# default summary: sim/validation/kernel-tcp-2026-12-06-summary.csv (sizes 256 to 65536 B,
+# loss 0/1/2/5%, 2000-6000 exchanges per cell with their 95% intervals, this machine's kernel,
+# docs/kernel-tcp.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 engines="ns3"
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
     esac
 done
-kernel=${1:-$here/sim/validation/kernel-tcp-2026-12-04-summary.csv}
+kernel=${1:-$here/sim/validation/kernel-tcp-2026-12-06-summary.csv}
 build=${2:-$here/build/dev}
 pp=$build/tools/halo_sim_pingpong
 summ=$here/tools/tcp-summary.awk

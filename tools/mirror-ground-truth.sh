@@ -87,6 +87,9 @@
 #                 fits of strided_bw_gbps and compute_cv use R runs
 #   --cores C     cores of the mirrored host (default 2)
 #   --host-overlap F  the waiting share of a message's host cost, 0..1 (default 0.45, above)
+#   --recv-jitter US  the mean of the receiver's varying wake-up (recv_jitter_us, exponential;
+#                 default 0: a fixed wake-up); tools/fit-kernel-tcp.sh fits it on the kernel's
+#                 loss-free ping-pong (5.71 us on 2026-12-06, docs/kernel-tcp.md)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -123,6 +126,7 @@ fit_only=0
 cv_per_nodes=0
 cv_on=deadline
 host_overlap=0.45
+recv_jitter=0
 # (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
     if [ -r "$f" ]; then cat "$f"; fi; done 2>/dev/null | awk '
@@ -138,6 +142,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --cores) cores=${2:?--cores needs a number}; shift ;;
     --host-overlap) host_overlap=${2:?--host-overlap needs a number}; shift ;;
+    --recv-jitter) recv_jitter=${2:?--recv-jitter needs a number}; shift ;;
     --cache-mb) cache_mb=${2:?--cache-mb needs a number}; shift ;;
     --build) build=${2:?--build needs a directory}; shift ;;
     --tokens-s) tokens_s=${2:?--tokens-s needs a number}; shift ;;
@@ -162,6 +167,8 @@ awk -v m="$cache_mb" 'BEGIN { exit !(m ~ /^[0-9]*\.?[0-9]+$/) }' ||
     { echo "mirror-ground-truth: --cache-mb: '$cache_mb' is not a number" >&2; exit 2; }
 awk -v h="$host_overlap" 'BEGIN { exit !(h ~ /^[0-9]*\.?[0-9]+$/ && h <= 1) }' ||
     { echo "mirror-ground-truth: --host-overlap: '$host_overlap' is not a share from 0 to 1" >&2; exit 2; }
+awk -v j="$recv_jitter" 'BEGIN { exit !(j ~ /^[0-9]*\.?[0-9]+$/ && j <= 1000000) }' ||
+    { echo "mirror-ground-truth: --recv-jitter: '$recv_jitter' is not a time in us from 0 to 1000000" >&2; exit 2; }
 case "$cv_on" in deadline|missing) ;; *) echo "mirror-ground-truth: --cv-on: '$cv_on' is not deadline or missing" >&2; exit 2 ;; esac
 # The harness's token counts, from the line each table it writes starts with; a table's count
 # for a model counts only if the table has rows of that model.
@@ -240,7 +247,7 @@ profile() {
     local sb="" cb=""
     [ "${4:-0}" = 0 ] || sb=", strided_bw_gbps: $4"
     [ -z "$cbw" ] || cb=", cache_mb: $cache_mb, cache_bw_gbps: $cbw"
-    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap$sb, compute_cv: ${5:-0}$cb}"
+    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
 }
 
 # engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
@@ -499,7 +506,7 @@ for f in halo dllama dllama-q40; do
     echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} |"
 done
 echo
-echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000."
+echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)."
 echo
 [ "$fit_only" = 0 ] || exit 0
 
