@@ -71,7 +71,7 @@ rt_prio() {
         if chrt -f 5 true 2>/dev/null; then
             prio=(chrt -f 5)
         else
-            log "chrt -f not permitted: the systems run at normal priority (--no-rt)"
+            log "chrt -f not permitted: the systems run at normal priority"
         fi
     fi
 }
