@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tools/fit-kernel-tcp.sh end to end: on a "kernel" summary that the simulated exchange itself
+# produced with known host costs (send = recv 3 us, copy 500 ns/KiB, latency 2 us, wake-up
+# jitter 4 us), the fit comes back within 10% of every mean and p90 it was given; and its bad
+# inputs fail with a message and exit 2.
+# usage: test_fit_kernel_tcp.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1
+build=$2
+pp=$build/tools/halo_sim_pingpong
+command -v python3 >/dev/null || { echo "skipped: no python3"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+{
+    echo "size,loss,seq,rtt_ns"
+    for size in 256 16384; do
+        "$pp" --size "$size" --loss 0 --count 2000 --seed 7 --host 3,3,500,4 --link 10,2
+    done
+} >"$tmp/raw.csv"
+awk -f "$src/tools/tcp-summary.awk" "$tmp/raw.csv" >"$tmp/k.csv"
+bash "$src/tools/fit-kernel-tcp.sh" --count 500 "$tmp/k.csv" "$build" >"$tmp/fit.md"
+cat "$tmp/fit.md"
+rows=$(grep -cE '^\| (256|16384) \|' "$tmp/fit.md" || true)
+[ "$rows" = 2 ] || { echo "expected a row per loss-free size, got $rows" >&2; fail=1; }
+# every error column within 10%
+awk -F'|' '/^\| (256|16384) \|/ { for (i = 4; i <= 6; i += 2) { e = $i; sub(/.*\(/, "", e); sub(/%\).*/, "", e)
+    if (e + 0 > 10 || e + 0 < -10) { print "error " e "% in: " $0; bad = 1 } } } END { exit bad }' "$tmp/fit.md" >&2 ||
+    fail=1
+grep -q '^tools/compare-kernel-tcp.sh --args "--host ' "$tmp/fit.md" || { echo "no --args line" >&2; fail=1; }
+# bad inputs
+expect_fail() { # WHAT PATTERN ARGS...
+    local what=$1 pattern=$2 rc=0
+    shift 2
+    bash "$src/tools/fit-kernel-tcp.sh" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "$pattern" "$tmp/err" || { echo "$what: exit $rc, $(cat "$tmp/err")" >&2; fail=1; }
+}
+expect_fail "missing summary" "cannot read" "$tmp/none.csv" "$build"
+expect_fail "bad count" "not a positive number" --count 0 "$tmp/k.csv" "$build"
+grep -v ',0,' "$tmp/k.csv" >"$tmp/lossy.csv" || true
+echo "256,0.05,10,1,1,1,1,0" >>"$tmp/lossy.csv"
+rc=0
+bash "$src/tools/fit-kernel-tcp.sh" "$tmp/lossy.csv" "$build" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" != 0 ] && grep -q "no loss-free row" "$tmp/err" || { echo "no loss-free row: exit $rc" >&2; fail=1; }
+exit $fail
