@@ -38,16 +38,28 @@ python3 - "$pp" "$kernel" "$count" <<'EOF'
 import math, subprocess, sys
 
 pp, kernel, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def die(msg):
+    print(f"fit-kernel-tcp: {msg}", file=sys.stderr)
+    sys.exit(2)
+
 rows = []
 with open(kernel) as f:
-    for line in f:
+    for no, line in enumerate(f, 1):
         c = line.strip().split(",")
-        if not c or c[0] == "size" or len(c) < 8:
+        if not line.strip() or c[0] == "size":
             continue
-        if float(c[1]) == 0:
-            rows.append((int(c[0]), float(c[3]), float(c[5])))  # size, mean ms, p90 ms
+        try:
+            if len(c) < 8:
+                raise ValueError(f"{len(c)} columns, not at least 8")
+            size, loss, mean, p90 = int(c[0]), float(c[1]), float(c[3]), float(c[5])
+            if size < 1 or not (mean > 0 and p90 > 0):
+                raise ValueError("size, mean and p90 must be positive")
+        except ValueError as e:
+            die(f"{kernel}:{no}: not a summary row (size,loss,n,mean_ms,p50_ms,p90_ms,...): {e}")
+        if loss == 0:
+            rows.append((size, mean, p90))
 if not rows:
-    sys.exit(f"fit-kernel-tcp: {kernel}: no loss-free row (loss 0)")
+    die(f"{kernel}: no loss-free row (loss 0)")
 
 def simulate(x, size):
     h, copy, lat, jit = x
