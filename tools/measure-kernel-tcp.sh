@@ -20,8 +20,8 @@
 #   --drop TOOL    iptables or nft (default: iptables if it works, else nft)
 #   --rt PRIO      run client and server at real-time priority PRIO (chrt -f; 0 = normal
 #                  scheduling, the default): on a machine shared with other jobs, those
-#                  jobs wait instead of delaying the exchange (the ground-truth harness
-#                  runs its systems at chrt -f 5)
+#                  jobs wait instead of delaying the exchange; on a quiet virtual machine it
+#                  made small exchanges about 3x slower (docs/kernel-tcp.md)
 #   --summarize CSV only print the latency tables of an earlier OUT (no root needed)
 #
 # Writes every sample to OUT as `size,loss,seq,rtt_ns` (with a header); beside it, OUT
