@@ -482,12 +482,25 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {"base",          "gflops",          "mem_bw_gbps",
-                                           "mem_mb",        "storage_mbps",    "op_overhead_us",
-                                           "send_us",       "recv_us",         "copy_ns_per_kb",
-                                           "cores",         "strided_bw_gbps", "compute_cv",
-                                           "host_overlap",  "recv_jitter_us",  "cache_mb",
-                                           "cache_bw_gbps", "source",          NULL};
+static const char *const profile_keys[] = {"base",
+                                           "gflops",
+                                           "mem_bw_gbps",
+                                           "mem_mb",
+                                           "storage_mbps",
+                                           "op_overhead_us",
+                                           "send_us",
+                                           "recv_us",
+                                           "copy_ns_per_kb",
+                                           "cores",
+                                           "strided_bw_gbps",
+                                           "compute_cv",
+                                           "host_overlap",
+                                           "recv_jitter_us",
+                                           "cache_mb",
+                                           "cache_bw_gbps",
+                                           "host_mem_bw_gbps",
+                                           "source",
+                                           NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -506,6 +519,7 @@ static const num_key profile_nums[] = {
     {"recv_jitter_us", F_U64_ROUND, 0, 1e6, 0, 1e3, PROF(recv_jitter_ns), 0},
     {"cache_mb", F_U64_ROUND, 0, 1 << 20, 1, 1 << 20, PROF(cache_bytes), P_CACHE},
     {"cache_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(cache_bw_bps), P_CACHEBW},
+    {"host_mem_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(host_mem_bw_bps), 0},
 };
 #undef PROF
 

@@ -335,6 +335,8 @@ typedef struct node {
     /* The latest waiting part of a host cost (host_overlap): the device takes no core of its
        host in [wait_from_ns, wait_until_ns); contiguous waits are merged. */
     uint64_t wait_from_ns, wait_until_ns;
+    /* The latest compute segment, [compute_from_ns, compute_until_ns) (host_mem_bw_bps) */
+    uint64_t compute_from_ns, compute_until_ns;
 } node;
 
 typedef struct sim {
@@ -432,6 +434,30 @@ static int host_busy(const sim *s, int i, uint64_t t) {
              !(t >= o->wait_from_ns && t < o->wait_until_ns);
     }
     return k;
+}
+
+/*
+ * The profile node i computes a segment starting at t with: its own, or with its memory
+ * bandwidths cut to the share of its host's (host_mem_bw_bps) that it gets while m devices
+ * of the host compute at once (itself and the others computing at t, at most `cores`).
+ */
+static halo_device_profile contended_profile(const sim *s, int i, uint64_t t) {
+    halo_device_profile p = s->nodes[i].dev;
+    if (p.host <= 0 || !(p.host_mem_bw_bps > 0) || p.weights_cached)
+        return p;
+    int m = 1;
+    for (int j = 0; j < s->n; j++) {
+        const node *o = &s->nodes[j];
+        m += j != i && o->dev.host == p.host && t >= o->compute_from_ns && t < o->compute_until_ns;
+    }
+    if (p.cores > 0 && m > p.cores)
+        m = p.cores;
+    double share = p.host_mem_bw_bps / m;
+    if (p.mem_bw_bps > share)
+        p.mem_bw_bps = share;
+    if (p.strided_bw_bps > share)
+        p.strided_bw_bps = share;
+    return p;
 }
 
 /*
@@ -1675,7 +1701,8 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     node *n = &s->nodes[i];
     uint64_t now = node_now(s, i), before = n->stats.compute_ns;
     s->last_app_ns = s->now_ns;
-    halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
+    halo_device_profile p = contended_profile(s, i, now);
+    halo_device_charge(&n->clock, &p, now, cost, &n->stats);
     if (n->dev.compute_cv > 0) { /* this segment's own speed: a log-normal factor of mean 1 */
         uint64_t dt = n->stats.compute_ns - before;
         uint64_t jittered =
@@ -1686,6 +1713,8 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
+    n->compute_until_ns = n->clock.busy_until_ns;
+    n->compute_from_ns = n->compute_until_ns - (n->stats.compute_ns - before);
     if (s->trace)
         halo_trace_add(s->trace, i, HALO_TRACE_COMPUTE, "compute", now, n->clock.busy_until_ns, 0,
                        -1, (int64_t)llround(cost->flops));
@@ -1850,6 +1879,9 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
                          d->compute_cv);
     if (d->recv_jitter_ns > 1000000000ull)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: recv_jitter above a second", i);
+    if (!(d->host_mem_bw_bps >= 0) || !isfinite(d->host_mem_bw_bps))
+        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host memory bandwidth %g must be >= 0",
+                         i, d->host_mem_bw_bps);
     if (!(d->host_overlap >= 0) || d->host_overlap > 1)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host_overlap %g not in [0, 1]", i,
                          d->host_overlap);

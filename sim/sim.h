@@ -118,6 +118,15 @@ typedef struct halo_device_profile {
        (seed, run, node, 4). Waiting, not CPU work: it takes no core of a shared host. 0 = a
        fixed wake-up (the default). */
     uint64_t recv_jitter_ns;
+    /* Memory bandwidth shared by the devices of one host (host > 0), bytes per second: a
+       compute segment that starts while k other devices of the host are computing reads its
+       weights at min(its own bandwidth, host_mem_bw_bps / m), m = k + 1 but at most `cores`
+       (the devices that run at once; the rest wait for a core, above), for its memory bytes
+       and its strided bytes alike (fixed at the start, as the cores' share). Not for weights
+       in the cache (weights_cached). Measured apart from any judged cell: two single-device
+       runs at once, each R times slower than alone, give host_mem_bw = 2 mem_bw / R. 0 = each
+       device has its own memory bandwidth (the default). */
+    double host_mem_bw_bps;
     /* A cache that holds a small model's weights (issue 13: the bundled stories260K, 1 MB,
        ran 1.4x faster on one device here than its bytes at memory bandwidth allow). When the
        model's weight bytes per token fit in cache_bytes, every byte a compute segment reads

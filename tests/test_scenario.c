@@ -558,8 +558,8 @@ static void values_out_of_range_are_errors(void) {
                 "    link: {base: gige, bandwidth_mbps: 1e-9}\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:4: devices[0].link.bandwidth_mbps: 1e-9 is not in [0.001, 1e+06]", NULL);
-    static const char *const slow[] = {"gflops", "mem_bw_gbps", "storage_mbps", "strided_bw_gbps",
-                                       "cache_bw_gbps"};
+    static const char *const slow[] = {"gflops",          "mem_bw_gbps",   "storage_mbps",
+                                       "strided_bw_gbps", "cache_bw_gbps", "host_mem_bw_gbps"};
     for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
         char yaml[512], want[128];
         (void)snprintf(yaml, sizeof yaml,
@@ -632,7 +632,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
         write_tmp("fid.yaml", "model: {shape: llama2-7b}\n"
                               "devices:\n"
                               "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
-                              "copy_ns_per_kb: 500, cores: 2}\n"
+                              "copy_ns_per_kb: 500, cores: 2, host_mem_bw_gbps: 36.5}\n"
                               "    count: 2\n"
                               "    host: box\n"
                               "    link: {base: gige, gilbert: {mean_loss: 0.05, "
@@ -660,6 +660,8 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_EQ(s->devices[0].profile.send_ns, 40000);
     ASSERT_EQ(s->devices[0].profile.recv_ns, 60000);
     ASSERT_NEAR(s->devices[0].profile.copy_ns_per_kb, 500, 1e-9);
+    ASSERT_NEAR(s->devices[1].profile.host_mem_bw_bps, 36.5e9, 1);
+    ASSERT_NEAR(s->devices[2].profile.host_mem_bw_bps, 0, 0);
     ASSERT(s->devices[0].profile.host > 0 &&
            s->devices[0].profile.host == s->devices[1].profile.host);
     ASSERT_EQ(s->devices[2].profile.host, 0);

@@ -537,6 +537,65 @@ static void host_overlap_frees_the_core_during_a_wake_up(void) {
     }
 }
 
+/* The end of device `who`'s segment of 1e6 weight bytes (1 ms alone at 1 GB/s; 0.4 of them
+   strided), every device of a 3-device host of 2 cores starting one at time 0, in order. */
+static uint64_t shared_memory_end_ns(double host_bw, double strided_bw, int cached, int who) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 3; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+        w.dev[i].host_mem_bw_bps = host_bw;
+        w.dev[i].strided_bw_bps = strided_bw;
+        w.dev[i].cache_bw_bps = 1e9;
+        w.dev[i].weights_cached = cached;
+    }
+    halo_transport *t = make(&w);
+    halo_cost cost = {.bytes = 1e6, .strided_bytes = strided_bw > 0 ? 4e5 : 0};
+    for (int i = 0; i <= who; i++)
+        t->ops->charge(t, i, &cost);
+    uint64_t end = t->ops->now_ns(t, who);
+    halo_transport_free(t);
+    return end;
+}
+
+/* Devices of one host share its memory bandwidth (host_mem_bw_bps): a segment that starts
+   while others compute reads at the host's bandwidth over the devices running at once (at
+   most `cores`), never faster than its own; weights in the cache are not affected. */
+static void a_shared_host_splits_its_memory_bandwidth(void) {
+    ASSERT_EQ(shared_memory_end_ns(0, 0, 0, 1), 1000000);     /* no host bandwidth: own memory */
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 0), 1000000); /* alone: its own 1 GB/s */
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 1), 1333333); /* 2 at once: 0.75 GB/s */
+    /* the third waits for a core too: 2 run at once (0.75 GB/s), x 3/2 for the cores */
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 2), 2000000);
+    ASSERT_EQ(shared_memory_end_ns(4e9, 0, 0, 1), 1000000); /* a share above its own */
+    /* strided bytes: 0.5 GB/s is below the share, 0.75 GB/s for the other 0.6e6 bytes */
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0.5e9, 0, 0), 600000 + 800000);
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0.5e9, 0, 1), 800000 + 800000);
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0.5e9, 1, 1), 1000000); /* cached: 1 GB/s */
+    /* a segment that starts after the others' ended is alone again */
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 2; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+        w.dev[i].host_mem_bw_bps = 1.5e9;
+    }
+    halo_transport *t = make(&w);
+    halo_cost cost = {.bytes = 1e6};
+    t->ops->charge(t, 0, &cost);
+    unsigned char msg[8] = {1};
+    ASSERT_OK(t->ops->send(t, 0, 1, msg, sizeof msg, NULL)); /* arrives after 1 ms */
+    rx r = {.t = t, .node = 1};
+    ASSERT_OK(t->ops->attach(t, 1, on_recv, &r, NULL));
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    ASSERT(r.at_ns[0] > 1000000);
+    t->ops->charge(t, 1, &cost);
+    ASSERT_EQ(t->ops->now_ns(t, 1) - r.at_ns[0], 1000000);
+    halo_transport_free(t);
+}
+
 /* Bytes read through column windows go at the device's strided bandwidth, the others at its
    memory bandwidth; without a strided bandwidth every byte goes at the memory bandwidth. */
 static void strided_bytes_go_at_the_strided_bandwidth(void) {
@@ -1023,6 +1082,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(host_copy_of_an_elided_message_is_charged_its_full_size),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
+          TEST(a_shared_host_splits_its_memory_bandwidth),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),

@@ -93,6 +93,12 @@
 #                      0.25 s, and the headers of every frame each node sent, captured on its
 #                      bridge port before the drop rule; in --out: tcp.csv (one row per run,
 #                      columns below) and tcp/ (the raw files, named after the run)
+#   --mem-share R      with T: before its cells, R rounds (default 3; 0: none) of each
+#                      selected system's single-device T run alone and then two at once (after
+#                      one uncounted run alone), in memshare.csv: two weight streams share this
+#                      machine's memory bandwidth (1.36-1.48x slower each here on 2026-12-06),
+#                      which tools/mirror-ground-truth.sh turns into host_mem_bw_gbps. Measured
+#                      apart from every judged cell. ~1-2 min
 #   --out DIR          where the CSV files go (default build/ground-truth)
 #   --build DIR        halo's build tree (default build/bench: -O2 -march=native, like
 #                      distributed-llama's -O3 -march=native; made with `make bench` if
@@ -131,6 +137,9 @@
 #                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
 #                   failed: a non-zero exit or fewer token lines than asked; timeout: killed
 #                   after --run-timeout)
+#   memshare.csv    (T) system,model,round,alone_ms,pair_a_ms,pair_b_ms: --mem-share's
+#                   rounds, mean ms/token of each run (the cells' stamps and warm-up rule);
+#                   empty fields for a run that failed
 #   tcp.csv (--tcp-stats)  system,model,loss,nodes,run,lossy_tokens (token lines produced while
 #                   the loss was armed: the counters' span), then, summed over the nodes'
 #                   namespaces, the kernel counters: retrans_segs (TcpRetransSegs), timeouts
@@ -174,6 +183,7 @@ out=$repo/build/ground-truth
 build=$repo/build/bench
 quick=0
 tcp_stats=0
+mem_share=3
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -196,6 +206,7 @@ while [ $# -gt 0 ]; do
     --rt) rt=1 ;;
     --out) out=${2:?}; shift ;;
     --tcp-stats) tcp_stats=1 ;;
+    --mem-share) mem_share=${2:?}; shift ;;
     --build) build=${2:?}; shift ;;
     *) other_arg "$1" ;;
     esac
@@ -210,6 +221,7 @@ if [ $quick = 1 ]; then
     target_se=0
 fi
 case "$target_se" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --target-se: '$target_se' is not a number" >&2; exit 2 ;; esac
+case "$mem_share" in '' | *[!0-9]*) echo "ground-truth: --mem-share: '$mem_share' is not a whole number" >&2; exit 2 ;; esac
 for m in "$max_repeats_s" "$max_repeats_t"; do
     case "$m" in '' | *[!0-9]*) echo "ground-truth: --max-repeats-s/-t: '$m' is not a whole number" >&2; exit 2 ;; esac
 done
@@ -558,14 +570,10 @@ if [ $tcp_stats = 1 ]; then
     mkdir -p "$out/tcp"
     echo "system,model,loss,nodes,run,lossy_tokens,retrans_segs,timeouts,probes,probe_recoveries,fast_retrans,delayed_acks,spurious_rtos,lost_retransmits,data_segs,rx_lt2,rx_2_50,rx_50_150,rx_150_300,rx_300_600,rx_ge600,rto_ms_max,capture_tokens" >"$out/tcp.csv"
 fi
-n_done=0
-run_cell() {
-    local sys=$1 model=$2 loss=$3 nodes=$4 rep=$5
-    local n o=$tmp/run.out e=$tmp/run.err arm=0 status=ok
+# cell_cmd SYSTEM MODEL NODES: the array cmd becomes the root's command line of that cell
+cell_cmd() {
+    local sys=$1 model=$2 nodes=$3 n
     n=$(model_tokens "$model")
-    set_loss 0
-    : >"$o"
-    local cmd=()
     if [[ "$sys" == dllama* ]]; then
         cmd=("$dllama" inference --model "$(dl_model "$model" "$sys")" --tokenizer "$(dl_tok "$model")"
             --buffer-float-type "$(dl_buffer "$sys")" --nthreads 1 --prompt "" --steps "$n"
@@ -574,15 +582,26 @@ run_cell() {
             cmd+=(--workers)
             for ((i = 1; i < nodes; i++)); do cmd+=("$(ip_of $i):9999"); done
         fi
-        # The weights stream to the workers at start: for T, arm the loss at the first token.
-        [ "$model" = T ] && [ "$nodes" -gt 1 ] && arm=1
     else
         # --ignore-eos: every run decodes the positions asked for, as distributed-llama's
         # inference mode does (a cluster that misses contributions can meet an EOS early)
         cmd=("$halo" generate -m "$(model_bin "$model")" -z "$(model_tok "$model")" -t 0
             -n "$n" --threads 1 --ids --ignore-eos)
-        [ "$nodes" -gt 1 ] && cmd+=(--cluster "$(cluster_file "$model" "$sys" "$nodes")")
+        if [ "$nodes" -gt 1 ]; then cmd+=(--cluster "$(cluster_file "$model" "$sys" "$nodes")"); fi
     fi
+}
+
+n_done=0
+run_cell() {
+    local sys=$1 model=$2 loss=$3 nodes=$4 rep=$5
+    local n o=$tmp/run.out e=$tmp/run.err arm=0 status=ok cmd=()
+    n=$(model_tokens "$model")
+    set_loss 0
+    : >"$o"
+    cell_cmd "$sys" "$model" "$nodes"
+    # distributed-llama's weights stream to the workers at start: for T, arm the loss at the
+    # first token.
+    if [[ "$sys" == dllama* ]] && [ "$model" = T ] && [ "$nodes" -gt 1 ]; then arm=1; fi
     local tag="$sys-$model-$loss-$nodes-$rep"
     if [ $arm = 0 ]; then
         if [ $tcp_stats = 1 ]; then
@@ -677,6 +696,81 @@ run_cell() {
                 (fr > 0 && l > 0 ? sprintf(", dropped %.2f%% of %d frames", 100 * dr / fr, fr) : ""),
                 (st == "ok" ? "" : " [" st "]") > "/dev/stderr" }'
     set_loss 0
+}
+
+# ==== Memory shared on the host (T): single-device runs alone and two at once ====
+# stamped_mean FILE PATTERN: the mean ms between the stamped lines of FILE that match
+# PATTERN, the first --warmup intervals left out (empty when none is left)
+stamped_mean() {
+    awk -F'\t' -v pat="$2" -v w="$warmup" '
+        $2 ~ pat { t = $1 + 0; if (k++ && ++j > w) { s += (t - prev) * 1000; c++ } prev = t }
+        END { if (c) printf "%.4f", s / c }' "$1"
+}
+# single_run SYSTEM TAG: one single-device T run of SYSTEM (dllama, dllama-q40 or halo), its
+# stamped token lines in $tmp/mem-TAG.out, in the background (pid in $tmp/mem-TAG.pid)
+single_run() {
+    local cmd=()
+    cell_cmd "$1" T 1
+    (
+        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${cmd[@]}" 2>"$tmp/mem-$2.err" |
+            "${stamper[@]}" >"$tmp/mem-$2.out"
+        exit "${PIPESTATUS[0]}"
+    ) &
+    echo $! >"$tmp/mem-$2.pid"
+}
+# single_wait TAG SYSTEM: waits for the run TAG (in this shell: not inside $(...), whose
+# subshell cannot wait for it); sets ms to its mean ms/token, empty if it failed
+single_wait() {
+    local pid rc=0 pat='^[0-9]+$'
+    pid=$(cat "$tmp/mem-$1.pid")
+    rm -f "$tmp/mem-$1.pid"
+    wait "$pid" || rc=$?
+    [[ "$2" != dllama* ]] || pat='^🔶 Pred'
+    ms=""
+    if [ $rc != 0 ]; then
+        log "memory share: $2 run $1 failed (status $rc)"
+        tail -3 "$tmp/mem-$1.err" >&2 || true
+        return 0
+    fi
+    ms=$(stamped_mean "$tmp/mem-$1.out" "$pat")
+}
+# measure_mem_share: for each single-device T system selected, --mem-share rounds of one run
+# alone and then two at once (after one run alone that is not counted: the page cache), into
+# memshare.csv; the simulator's host_mem_bw_gbps is 2 mem_bw_gbps / (pair / alone)
+# (tools/mirror-ground-truth.sh). Two, not four: two processes on two cores share nothing
+# but the memory (and the last-level cache).
+mem_share_line=""
+measure_mem_share() {
+    local list=() s r a p1 p2 ms
+    for s in dllama dllama-q40; do
+        case " $systems " in *" $s "*) list+=("$s") ;; esac
+    done
+    [ $has_halo = 0 ] || list+=(halo)
+    echo "system,model,round,alone_ms,pair_a_ms,pair_b_ms" >"$out/memshare.csv"
+    for s in "${list[@]}"; do
+        log "memory share: $s T, $mem_share rounds of a run alone and two at once"
+        single_run "$s" warm
+        single_wait warm "$s"
+        for ((r = 1; r <= mem_share; r++)); do
+            single_run "$s" alone
+            single_wait alone "$s"
+            a=$ms
+            single_run "$s" pa
+            single_run "$s" pb
+            single_wait pa "$s"
+            p1=$ms
+            single_wait pb "$s"
+            p2=$ms
+            echo "$s,T,$r,$a,$p1,$p2" >>"$out/memshare.csv"
+            log "memory share: $s round $r: alone ${a:-failed} ms/token, two at once ${p1:-failed} and ${p2:-failed}"
+        done
+    done
+    mem_share_line=$(awk -F, 'NR > 1 && $4 != "" && $5 != "" && $6 != "" {
+            a[$1] += $4; p[$1] += ($5 + $6) / 2; k[$1]++; if (!($1 in seen)) { seen[$1] = 1; o[++n] = $1 } }
+        END { for (i = 1; i <= n; i++) { s = o[i]
+                  printf "%s%s %.3f ms/token alone, %.3f two at once (x%.3f, %d rounds)", (i > 1 ? "; " : ""),
+                      s, a[s] / k[s], p[s] / k[s], p[s] / a[s], k[s] } }' "$out/memshare.csv")
+    log "memory share: ${mem_share_line:-no round completed}"
 }
 
 # ==== Conversion check (S): distributed-llama on 1, 2, 4 nodes writes halo's text ====
@@ -777,6 +871,7 @@ log "$n_cells runs: models $models, losses $losses, nodes $nodes_list, $repeats 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for model in $models; do
+    if [ "$model" = T ] && [ "$mem_share" -gt 0 ]; then measure_mem_share; fi
     [ $has_halo = 1 ] && start_halo_workers "$model"
     for ((rep = 1; rep <= repeats; rep++)); do
         for nodes in $nodes_list; do
@@ -857,6 +952,7 @@ if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
 fi
 echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
+[ -z "$mem_share_line" ] || echo "Memory shared on the host (single-device T runs, alone and two at once; memshare.csv): $mem_share_line."
 echo
 echo "| model | system | nodes | loss | ms/token mean | p90 | run means (min-max) | tokens | drops achieved | same text | missing |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

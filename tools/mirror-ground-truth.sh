@@ -63,7 +63,13 @@
 #   cost's own fit is unaffected;
 #   loss: the bridge drops each frame once with probability p, a simulated message crosses
 #   two links (sender's uplink, receiver's downlink), so each link loses q = 1 - sqrt(1 - p);
-#   TCP: the Linux defaults (rto_min 200 ms, quick ACKs, 4 ms ticks, HZ = 250 here).
+#   TCP: the Linux defaults (rto_min 200 ms, quick ACKs, 4 ms ticks, HZ = 250 here);
+#   the host's memory bandwidth (host_mem_bw_gbps), when GT_DIR has memshare.csv (the
+#   harness's --mem-share: single-device T runs alone and two at once, no judged cell):
+#   per family, 2 mem_bw_gbps / R with R the family's own system's two-at-once slowdown
+#   (halo's runs for the halo family), or, for a family without runs there, the host
+#   bandwidth another family's gave (the machine's); without the file, none (each device
+#   its own memory, as before 2026-12-06).
 # Engines mirrored: dllama and dllama-q40 = `baseline: dllama` with `collective: mesh`
 # (distributed-llama's all-gather; q40: Q4_0 weights, Q8_0 messages); halo-strict =
 # `baseline: dllama` with `collective: star` (the socket root gathers); halo-udp = the
@@ -90,6 +96,8 @@
 #   --recv-jitter US  the mean of the receiver's varying wake-up (recv_jitter_us, exponential;
 #                 default 0: a fixed wake-up); tools/fit-kernel-tcp.sh fits it on the kernel's
 #                 loss-free ping-pong (5.71 us on 2026-12-06, docs/kernel-tcp.md)
+#   --mem-share auto|off  the host's memory bandwidth from GT_DIR/memshare.csv (auto, the
+#                 default: when the file is there) or not at all (off)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -127,6 +135,8 @@ cv_per_nodes=0
 cv_on=deadline
 host_overlap=0.45
 recv_jitter=0
+mem_share=auto
+hbw=""
 # (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
     if [ -r "$f" ]; then cat "$f"; fi; done 2>/dev/null | awk '
@@ -150,6 +160,7 @@ while [ $# -gt 0 ]; do
     --skip) skip=${2:?--skip needs a number}; shift ;;
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
+    --mem-share) mem_share=${2:?--mem-share needs auto or off}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
@@ -169,6 +180,7 @@ awk -v h="$host_overlap" 'BEGIN { exit !(h ~ /^[0-9]*\.?[0-9]+$/ && h <= 1) }' |
     { echo "mirror-ground-truth: --host-overlap: '$host_overlap' is not a share from 0 to 1" >&2; exit 2; }
 awk -v j="$recv_jitter" 'BEGIN { exit !(j ~ /^[0-9]*\.?[0-9]+$/ && j <= 1000000) }' ||
     { echo "mirror-ground-truth: --recv-jitter: '$recv_jitter' is not a time in us from 0 to 1000000" >&2; exit 2; }
+case "$mem_share" in auto|off) ;; *) echo "mirror-ground-truth: --mem-share: '$mem_share' is not auto or off" >&2; exit 2 ;; esac
 case "$cv_on" in deadline|missing) ;; *) echo "mirror-ground-truth: --cv-on: '$cv_on' is not deadline or missing" >&2; exit 2 ;; esac
 # The harness's token counts, from the line each table it writes starts with; a table's count
 # for a model counts only if the table has rows of that model.
@@ -238,15 +250,36 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i
     "$gt/ground-truth.csv" >"$tmp/cells"
 [ -s "$tmp/cells" ] || { log "$gt/ground-truth.csv has no cells"; exit 2; }
 
+# The two-at-once slowdown per system, from memshare.csv (system R, one per line): the mean
+# of the pairs' runs over the mean of the runs alone, over the complete rounds. A malformed
+# row is an error naming file:line.
+: >"$tmp/memshare"
+if [ "$mem_share" = auto ] && [ -e "$gt/memshare.csv" ]; then
+    awk -F, -v f="$gt/memshare.csv" '
+        function bad(why) { printf "mirror-ground-truth: %s:%d: %s\n", f, FNR, why > "/dev/stderr"; err = 1; exit 2 }
+        NR == 1 { if ($0 != "system,model,round,alone_ms,pair_a_ms,pair_b_ms") bad("not the header of the harness'"'"'s memshare.csv"); next }
+        NF != 6 { bad("6 fields expected, " NF " found") }
+        $4 == "" || $5 == "" || $6 == "" { next } # a failed run: its round is left out
+        { for (i = 4; i <= 6; i++) if ($i !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $i + 0 <= 0) bad("\"" $i "\" is not a time in ms")
+          a[$1] += $4; p[$1] += ($5 + $6) / 2; if (!($1 in a0)) { a0[$1] = 1; o[++n] = $1 } }
+        END { if (err) exit 2; for (i = 1; i <= n; i++) printf "%s %.6g\n", o[i], p[o[i]] / a[o[i]] }' \
+        "$gt/memshare.csv" >"$tmp/memshare" || exit 2
+    [ -s "$tmp/memshare" ] || log "$gt/memshare.csv has no complete round: no host memory bandwidth"
+fi
+# mem_ratio SYSTEM: its two-at-once slowdown, or nothing
+mem_ratio() { awk -v s="$1" '$1 == s { print $2; exit }' "$tmp/memshare"; }
+
 # measured SYSTEM MODEL: the single-device cell's mean ms/token, or nothing
 measured() { awk -F, -v s="$1" -v m="$2" '$1 == s && $2 == m && $4 == 1 && $3 + 0 == 0 { print $5; exit }' "$tmp/cells"; }
 
 # profile BW OVERHEAD HOST_US [STRIDED_BW [COMPUTE_CV]]: the mirrored device profile (inline;
-# STRIDED_BW 0 or empty: none); with the cache of $cache_mb MiB at $cbw GB/s when cbw is set
+# STRIDED_BW 0 or empty: none); with the cache of $cache_mb MiB at $cbw GB/s when cbw is set,
+# the host's memory bandwidth $hbw GB/s when hbw is set
 profile() {
     local sb="" cb=""
     [ "${4:-0}" = 0 ] || sb=", strided_bw_gbps: $4"
     [ -z "$cbw" ] || cb=", cache_mb: $cache_mb, cache_bw_gbps: $cbw"
+    [ -z "$hbw" ] || cb+=", host_mem_bw_gbps: $hbw"
     echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
 }
 
@@ -378,6 +411,7 @@ fit() {
     ov=${3:-1}
     hus=${4:-5}
     cbw=""
+    hbw=""
     if [ -z "$s_ms" ] && [ -z "$t_ms" ]; then
         log "no single-device cell of $sys: its family is not mirrored"
         return 1
@@ -401,6 +435,19 @@ fit() {
         [ -z "$t_ms" ] || awk -v a="$(at_bw "$bw")" -v b="$t_ms" 'BEGIN { exit !(a > b * 1.001 || a < b * 0.999) }' && ok=0
         [ "$ok" = 0 ] || break
     done
+    # The host's memory bandwidth (no single-device cell depends on it): from this family's
+    # slowdown two at once, else the host bandwidth an earlier family's gave.
+    hbw=""
+    local r
+    r=$(mem_ratio "$sys")
+    if [ -n "$r" ]; then
+        hbw=$(awk -v b="$bw" -v r="$r" 'BEGIN { printf "%.6g", 2 * b / r }')
+        host_bw_seen=$hbw
+        log "$sys: host_mem_bw_gbps $hbw (two single-device T runs at once, x$r each)"
+    elif [ -n "$host_bw_seen" ]; then
+        hbw=$host_bw_seen
+        log "$sys: no runs of its own in memshare.csv: host_mem_bw_gbps $hbw (another family's)"
+    fi
     # Host costs change no single-device time: fitted last, on the 2-node cell.
     h_ms=$(measured2 "$hsys")
     if [ -n "${4:-}" ]; then
@@ -464,7 +511,8 @@ fit() {
     log "halo: strided_bw_gbps $st (halo-strict T 2 and 4 nodes), compute_cv $cv (the largest node count's, for node counts without a halo-udp cell)"
 }
 
-declare -A fam_bw fam_ov fam_hus fam_on fam_st fam_cv fam_cbw cvn
+declare -A fam_bw fam_ov fam_hus fam_on fam_st fam_cv fam_cbw fam_hbw cvn
+host_bw_seen=""
 cv_halo=0
 # fitted_on FAMILY_SYSTEM STRICT_SYSTEM: the cells a family's fit used, for the table
 fitted_on() {
@@ -473,7 +521,7 @@ fitted_on() {
 }
 if fit halo halo-strict; then
     fam_bw[halo]=$bw; fam_ov[halo]=$ov; fam_hus[halo]=$hus; fam_on[halo]=$(fitted_on halo halo-strict)
-    fam_cbw[halo]=$cbw
+    fam_cbw[halo]=$cbw; fam_hbw[halo]=$hbw
     fam_st[halo]=$st; fam_cv[halo]=$cv; cv_halo=$cv
     cv_list=""
     for n in $(printf '%s\n' "${!cvn[@]}" | sort -n); do
@@ -492,21 +540,22 @@ if fit halo halo-strict; then
 fi
 if fit dllama dllama; then
     fam_bw[dllama]=$bw; fam_ov[dllama]=$ov; fam_hus[dllama]=$hus; fam_on[dllama]=$(fitted_on dllama dllama)
-    fam_cbw[dllama]=$cbw
+    fam_cbw[dllama]=$cbw; fam_hbw[dllama]=$hbw
 fi
 if grep -q '^dllama-q40,' "$tmp/cells" &&
     fit dllama-q40 dllama "${fam_ov[dllama]:-1}" "${fam_hus[dllama]:-5}"; then
-    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus
+    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus; fam_hbw[dllama-q40]=$hbw
     fam_on[dllama-q40]="$(fitted_on dllama-q40 none) (overhead and host cost: dllama's)"
 fi
-echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us | strided_bw_gbps | compute_cv | cache_bw_gbps (cache_mb $cache_mb) |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us | strided_bw_gbps | compute_cv | cache_bw_gbps (cache_mb $cache_mb) | host_mem_bw_gbps |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for f in halo dllama dllama-q40; do
     [ -n "${fam_bw[$f]:-}" ] || continue
-    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} |"
+    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} |"
 done
 echo
-echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)."
+echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)$(
+    [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")."
 echo
 [ "$fit_only" = 0 ] || exit 0
 
@@ -536,6 +585,7 @@ while IFS=, read -r sys model loss nodes _ eng; do
         [ "$model" != T ] || [ -z "${cvn[$nodes]:-}" ] || cell_cv=${cvn[$nodes]}
     fi
     cbw=${fam_cbw[$fam]:-}
+    hbw=${fam_hbw[$fam]:-}
     scenario "$name" "$sys" "$model" "$nodes" "$loss" "${fam_bw[$fam]}" "${fam_ov[$fam]}" "$eng" "$cell_runs" \
         "${fam_hus[$fam]}" "${fam_st[$fam]:-0}" "$cell_cv" >"$tmp/cell.yaml"
     log "[$i/$n] $name"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tools/mirror-ground-truth.sh's host memory bandwidth (host_mem_bw_gbps) from the harness's
+# memshare.csv: a family's own slowdown two at once R gives 2 mem_bw_gbps / R, a family
+# without runs there takes the host bandwidth another family's gave, --mem-share off and a
+# table without the file give none, and a malformed file is refused with its file:line.
+# usage: test_mirror_memshare.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1
+build=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+gt=$tmp/gt
+mkdir "$gt"
+{
+    echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine"
+    echo "dllama,T,0,1,1,0,45,160,170,160,160,,0,0,1/1,,160,x"
+    echo "dllama,S,0,1,1,0,125,0.05,0.06,0.05,0.05,,0,0,1/1,,0.05,x"
+    echo "dllama-q40,T,0,1,1,0,45,80,90,80,80,,0,0,1/1,,80,x"
+} >"$gt/ground-truth.csv"
+: >"$gt/runs.csv"
+: >"$gt/samples.csv"
+fail=0
+# fit_table ARGS...: the fitted profiles (--fit-only), stderr in $tmp/err
+fit_table() {
+    bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 16 \
+        --tokens-t 8 --skip 3 --fit-only "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
+}
+# column FAMILY N: the fitted table's column N (| separated, 1 = first cell) of FAMILY's row
+column() { awk -F'|' -v f="$1" -v n="$2" '$2 == " " f " " { v = $(n + 1); gsub(/ /, "", v); print v }' "$tmp/out"; }
+check() { # WHAT CONDITION (awk, on b = mem_bw_gbps, h = host_mem_bw_gbps, q = q40's)
+    awk -v b="$(column dllama 4)" -v h="$(column dllama 9)" -v q="$(column dllama-q40 9)" \
+        "BEGIN { exit !($2) }" || { echo "$1: dllama bw $(column dllama 4), host $(column dllama 9), q40 host $(column dllama-q40 9)" >&2; cat "$tmp/err" >&2; fail=1; }
+}
+# Without the file: none.
+fit_table
+check "no memshare.csv" 'h == "-" && q == "-"'
+# dllama two at once 1.25x: 2 bw / 1.25; q40 without runs of its own: the same host figure.
+{
+    echo "system,model,round,alone_ms,pair_a_ms,pair_b_ms"
+    echo "dllama,T,1,160,200,200"
+    echo "dllama,T,2,160,190,210"
+    echo "halo,T,1,150,,180"
+} >"$gt/memshare.csv"
+fit_table
+check "dllama x1.25" 'b > 0 && h / b > 1.599 && h / b < 1.601 && q == h'
+grep -q "dllama-q40: no runs of its own in memshare.csv: host_mem_bw_gbps" "$tmp/err" ||
+    { echo "no fallback line for dllama-q40" >&2; fail=1; }
+grep -q "dllama x1.25" "$tmp/out" || { echo "the Not fitted line lacks the slowdown" >&2; cat "$tmp/out" >&2; fail=1; }
+fit_table --mem-share off
+check "--mem-share off" 'h == "-"'
+# Bad inputs: exit 2, named.
+expect_fail() { # PATTERN ARGS...
+    local pattern=$1 rc=0
+    shift
+    fit_table "$@" || rc=$?
+    [ "$rc" = 2 ] && grep -qF -- "$pattern" "$tmp/err" || { echo "exit $rc, wanted 2 and '$pattern':" >&2; cat "$tmp/err" >&2; fail=1; }
+}
+expect_fail "--mem-share: 'on' is not auto or off" --mem-share on
+cp "$gt/memshare.csv" "$tmp/good.csv"
+echo "dllama,T,3,160,x,200" >>"$gt/memshare.csv"
+expect_fail "memshare.csv:5: \"x\" is not a time in ms"
+cp "$tmp/good.csv" "$gt/memshare.csv"
+echo "dllama,T,3,160" >>"$gt/memshare.csv"
+expect_fail "memshare.csv:5: 6 fields expected, 4 found"
+sed '1s/.*/system,round/' "$tmp/good.csv" >"$gt/memshare.csv"
+expect_fail "memshare.csv:1: not the header"
+exit $fail
