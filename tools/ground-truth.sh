@@ -93,12 +93,13 @@
 #                      0.25 s, and the headers of every frame each node sent, captured on its
 #                      bridge port before the drop rule; in --out: tcp.csv (one row per run,
 #                      columns below) and tcp/ (the raw files, named after the run)
-#   --mem-share R      with T: before its cells, R rounds (default 3; 0: none) of each
+#   --mem-share R      with T: before its cells, R rounds (default 5; 0: none) of each
 #                      selected system's single-device T run alone and then two at once (after
 #                      one uncounted run alone), in memshare.csv: two weight streams share this
 #                      machine's memory bandwidth (1.36-1.48x slower each here on 2026-12-06),
-#                      which tools/mirror-ground-truth.sh turns into host_mem_bw_gbps. Measured
-#                      apart from every judged cell. ~1-2 min
+#                      which tools/mirror-ground-truth.sh turns into host_mem_bw_gbps (the
+#                      median of the rounds' ratios: the machine's speed drifts by 20% between
+#                      rounds). Measured apart from every judged cell. ~4 min
 #   --out DIR          where the CSV files go (default build/ground-truth)
 #   --build DIR        halo's build tree (default build/bench: -O2 -march=native, like
 #                      distributed-llama's -O3 -march=native; made with `make bench` if
@@ -183,7 +184,7 @@ out=$repo/build/ground-truth
 build=$repo/build/bench
 quick=0
 tcp_stats=0
-mem_share=3
+mem_share=5
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -765,11 +766,15 @@ measure_mem_share() {
             log "memory share: $s round $r: alone ${a:-failed} ms/token, two at once ${p1:-failed} and ${p2:-failed}"
         done
     done
+    # per system: the mean times, and the median (range) over the rounds of each round's
+    # ratio, the figure the mirror uses
     mem_share_line=$(awk -F, 'NR > 1 && $4 != "" && $5 != "" && $6 != "" {
-            a[$1] += $4; p[$1] += ($5 + $6) / 2; k[$1]++; if (!($1 in seen)) { seen[$1] = 1; o[++n] = $1 } }
-        END { for (i = 1; i <= n; i++) { s = o[i]
-                  printf "%s%s %.3f ms/token alone, %.3f two at once (x%.3f, %d rounds)", (i > 1 ? "; " : ""),
-                      s, a[s] / k[s], p[s] / k[s], p[s] / a[s], k[s] } }' "$out/memshare.csv")
+            a[$1] += $4; p[$1] += ($5 + $6) / 2; r[$1, ++k[$1]] = ($5 + $6) / 2 / $4; if (k[$1] == 1) o[++n] = $1 }
+        END { for (i = 1; i <= n; i++) { s = o[i]; m = k[s]
+                  for (x = 1; x <= m; x++) v[x] = r[s, x]
+                  for (x = 2; x <= m; x++) for (y = x; y > 1 && v[y - 1] > v[y]; y--) { t = v[y]; v[y] = v[y - 1]; v[y - 1] = t }
+                  printf "%s%s %.3f ms/token alone, %.3f two at once (x%.3f, rounds x%.3f-x%.3f, %d rounds)", (i > 1 ? "; " : ""),
+                      s, a[s] / m, p[s] / m, (m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2), v[1], v[m], m } }' "$out/memshare.csv")
     log "memory share: ${mem_share_line:-no round completed}"
 }
 

@@ -66,7 +66,8 @@
 #   TCP: the Linux defaults (rto_min 200 ms, quick ACKs, 4 ms ticks, HZ = 250 here);
 #   the host's memory bandwidth (host_mem_bw_gbps), when GT_DIR has memshare.csv (the
 #   harness's --mem-share: single-device T runs alone and two at once, no judged cell):
-#   per family, 2 mem_bw_gbps / R with R the family's own system's two-at-once slowdown
+#   per family, 2 mem_bw_gbps / R with R the family's own system's two-at-once slowdown (the
+#   median over the rounds of each round's ratio)
 #   (halo's runs for the halo family), or, for a family without runs there, the host
 #   bandwidth another family's gave (the machine's); without the file, none (each device
 #   its own memory, as before 2026-12-06).
@@ -250,9 +251,10 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i
     "$gt/ground-truth.csv" >"$tmp/cells"
 [ -s "$tmp/cells" ] || { log "$gt/ground-truth.csv has no cells"; exit 2; }
 
-# The two-at-once slowdown per system, from memshare.csv (system R, one per line): the mean
-# of the pairs' runs over the mean of the runs alone, over the complete rounds. A malformed
-# row is an error naming file:line.
+# The two-at-once slowdown per system, from memshare.csv (system R, one per line): the median
+# over the complete rounds of each round's ratio, the mean of its pair's runs over its run
+# alone (this machine's speed drifts by 20% between rounds: a median keeps one odd round out).
+# A malformed row is an error naming file:line.
 : >"$tmp/memshare"
 if [ "$mem_share" = auto ] && [ -e "$gt/memshare.csv" ]; then
     awk -F, -v f="$gt/memshare.csv" '
@@ -261,8 +263,12 @@ if [ "$mem_share" = auto ] && [ -e "$gt/memshare.csv" ]; then
         NF != 6 { bad("6 fields expected, " NF " found") }
         $4 == "" || $5 == "" || $6 == "" { next } # a failed run: its round is left out
         { for (i = 4; i <= 6; i++) if ($i !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $i + 0 <= 0) bad("\"" $i "\" is not a time in ms")
-          a[$1] += $4; p[$1] += ($5 + $6) / 2; if (!($1 in a0)) { a0[$1] = 1; o[++n] = $1 } }
-        END { if (err) exit 2; for (i = 1; i <= n; i++) printf "%s %.6g\n", o[i], p[o[i]] / a[o[i]] }' \
+          r[$1, ++k[$1]] = ($5 + $6) / 2 / $4; if (k[$1] == 1) o[++n] = $1 }
+        END { if (err) exit 2
+              for (i = 1; i <= n; i++) { s = o[i]; m = k[s]
+                  for (x = 1; x <= m; x++) v[x] = r[s, x]
+                  for (x = 2; x <= m; x++) for (y = x; y > 1 && v[y - 1] > v[y]; y--) { t = v[y]; v[y] = v[y - 1]; v[y - 1] = t }
+                  printf "%s %.6g\n", s, m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 } }' \
         "$gt/memshare.csv" >"$tmp/memshare" || exit 2
     [ -s "$tmp/memshare" ] || log "$gt/memshare.csv has no complete round: no host memory bandwidth"
 fi
