@@ -475,6 +475,8 @@ enum {
     P_STORAGE = 8,
     P_CACHE = 16,
     P_CACHEBW = 32,
+    P_COLD = 64,
+    P_COLDTAU = 128,
 };
 
 typedef struct prof_acc {
@@ -482,25 +484,13 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {"base",
-                                           "gflops",
-                                           "mem_bw_gbps",
-                                           "mem_mb",
-                                           "storage_mbps",
-                                           "op_overhead_us",
-                                           "send_us",
-                                           "recv_us",
-                                           "copy_ns_per_kb",
-                                           "cores",
-                                           "strided_bw_gbps",
-                                           "compute_cv",
-                                           "host_overlap",
-                                           "recv_jitter_us",
-                                           "cache_mb",
-                                           "cache_bw_gbps",
-                                           "host_mem_bw_gbps",
-                                           "source",
-                                           NULL};
+static const char *const profile_keys[] = {"base",          "gflops",           "mem_bw_gbps",
+                                           "mem_mb",        "storage_mbps",     "op_overhead_us",
+                                           "send_us",       "recv_us",          "copy_ns_per_kb",
+                                           "cores",         "strided_bw_gbps",  "compute_cv",
+                                           "host_overlap",  "recv_jitter_us",   "cache_mb",
+                                           "cache_bw_gbps", "host_mem_bw_gbps", "cold_wake_us",
+                                           "cold_wake_ms",  "source",           NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -520,6 +510,8 @@ static const num_key profile_nums[] = {
     {"cache_mb", F_U64_ROUND, 0, 1 << 20, 1, 1 << 20, PROF(cache_bytes), P_CACHE},
     {"cache_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(cache_bw_bps), P_CACHEBW},
     {"host_mem_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(host_mem_bw_bps), 0},
+    {"cold_wake_us", F_U64_ROUND, 1e-3, 1e6, 0, 1e3, PROF(cold_wake_ns), P_COLD},
+    {"cold_wake_ms", F_U64_ROUND, 1e-3, 1e6, 0, 1e6, PROF(cold_tau_ns), P_COLDTAU},
 };
 #undef PROF
 
@@ -573,6 +565,11 @@ static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
         rc = missing(c, pv, kp, "cache_bw_gbps");
     if (rc == HALO_OK && (a.set & P_CACHEBW) && !(a.set & P_CACHE))
         rc = missing(c, pv, kp, "cache_mb");
+    /* a cold wake-up is its size and its time constant */
+    if (rc == HALO_OK && (a.set & P_COLD) && !(a.set & P_COLDTAU))
+        rc = missing(c, pv, kp, "cold_wake_ms");
+    if (rc == HALO_OK && (a.set & P_COLDTAU) && !(a.set & P_COLD))
+        rc = missing(c, pv, kp, "cold_wake_us");
     if (rc == HALO_OK)
         dev->profile = a.p;
     return rc;

@@ -504,6 +504,13 @@ static uint64_t exponential_ns(halo_rng *rng, uint64_t mean_ns) {
     return duration_ns(-(double)mean_ns * log(1.0 - halo_rng_f64(rng)), 0);
 }
 
+uint64_t halo_device_cold_wake_ns(const halo_device_profile *p, uint64_t idle_ns) {
+    if (!p->cold_wake_ns || !p->cold_tau_ns)
+        return 0;
+    double x = (double)idle_ns / (double)p->cold_tau_ns;
+    return duration_ns((double)p->cold_wake_ns * -expm1(-(x * x) * (x * x)), 0);
+}
+
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len) {
     return per_message_ns + duration_ns(p->copy_ns_per_kb * (double)len / 1024.0, 0);
 }
@@ -522,9 +529,12 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
                                         msg == MSG_APP ? halo_wire_charged_size(data, len) : len);
     /* a receiver that was waiting is woken, after a varying delay (recv_jitter_ns); a busy
        one finds the message when it next asks */
-    uint64_t wake = n->dev.recv_jitter_ns && n->clock.busy_until_ns <= s->now_ns
-                        ? exponential_ns(&n->jitter_rng, n->dev.recv_jitter_ns)
-                        : 0;
+    uint64_t wake = 0;
+    if (n->clock.busy_until_ns <= s->now_ns) {
+        if (n->dev.recv_jitter_ns)
+            wake = exponential_ns(&n->jitter_rng, n->dev.recv_jitter_ns);
+        wake += halo_device_cold_wake_ns(&n->dev, s->now_ns - n->clock.busy_until_ns);
+    }
     if (cost || wake) {
         uint64_t start = n->clock.busy_until_ns > s->now_ns ? n->clock.busy_until_ns : s->now_ns;
         charge_host(s, dst, start, cost, wake);
@@ -1877,8 +1887,12 @@ static int check_device(const halo_device_profile *d, int i, halo_err *err) {
     if (!(d->compute_cv >= 0) || d->compute_cv > 10)
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: compute_cv %g not in [0, 10]", i,
                          d->compute_cv);
-    if (d->recv_jitter_ns > 1000000000ull)
-        return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: recv_jitter above a second", i);
+    if (d->recv_jitter_ns > 1000000000ull || d->cold_wake_ns > 1000000000ull)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "sim: device %d: recv_jitter or cold_wake above a second", i);
+    if (!d->cold_wake_ns != !d->cold_tau_ns)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "sim: device %d: cold_wake and its time constant go together", i);
     if (!(d->host_mem_bw_bps >= 0) || !isfinite(d->host_mem_bw_bps))
         return HALO_FAIL(err, HALO_ERR_ARG, "sim: device %d: host memory bandwidth %g must be >= 0",
                          i, d->host_mem_bw_bps);

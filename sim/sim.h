@@ -118,6 +118,15 @@ typedef struct halo_device_profile {
        (seed, run, node, 4). Waiting, not CPU work: it takes no core of a shared host. 0 = a
        fixed wake-up (the default). */
     uint64_t recv_jitter_ns;
+    /* A wake-up after a long sleep costs more (an idle virtual CPU's exit from halt, caches
+       gone cold): a message that finds its device idle since `idle` ns waits a further
+       cold_wake_ns * (1 - exp(-(idle / cold_tau_ns)^4)) before the application sees it: next
+       to nothing after half of cold_tau_ns (6%), half after 0.91 cold_tau_ns, nearly all
+       after 1.5 (the kernel's exchanges here: 1 ms apart warm, 3 ms half cold, 10 ms cold, a
+       threshold that 1 - exp(-idle / tau) and 1 - exp(-(idle / tau)^2) could not follow,
+       docs/kernel-tcp.md). Waiting, not CPU work, like recv_jitter_ns. 0 = a wake-up that
+       does not depend on the sleep (the default); both or neither. */
+    uint64_t cold_wake_ns, cold_tau_ns;
     /* Memory bandwidth shared by the devices of one host (host > 0), bytes per second: a
        compute segment that starts while k other devices of the host are computing reads its
        weights at min(its own bandwidth, host_mem_bw_bps / m), m = k + 1 but at most `cores`
@@ -153,6 +162,10 @@ double halo_device_weight_bw(const halo_device_profile *p);
  * datagrams carry it) plus one copy at copy_ns_per_kb.
  */
 uint64_t halo_device_host_ns(const halo_device_profile *p, uint64_t per_message_ns, size_t len);
+
+/* The extra wake-up of a device with profile `p` that has been idle `idle_ns`:
+   cold_wake_ns * (1 - exp(-(idle_ns / cold_tau_ns)^4)), 0 without a cold wake-up. */
+uint64_t halo_device_cold_wake_ns(const halo_device_profile *p, uint64_t idle_ns);
 
 /* Time a device with profile `p` takes for `cost` (at cache_bw_bps when p->weights_cached). */
 uint64_t halo_device_time_ns(const halo_device_profile *p, const halo_cost *cost);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/fit-kernel-tcp.sh end to end: on a "kernel" summary that the simulated exchange itself
 # produced with known host costs (send = recv 3 us, copy 500 ns/KiB, latency 2 us, wake-up
-# jitter 4 us), the fit comes back within 10% of every mean and p90 it was given; and its bad
+# jitter 4 us), the fit comes back within 10% of every mean and p90 it was given; with a cold
+# wake-up and summaries measured with long pauses, it finds the cold wake-up too; and its bad
 # inputs fail with a message and exit 2.
 # usage: test_fit_kernel_tcp.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -42,4 +43,33 @@ echo "256,0.05,10,1,1,1,1,0" >>"$tmp/lossy.csv"
 expect_fail "no loss-free row" "no loss-free row" "$tmp/lossy.csv" "$build"
 printf '256,0,10,abc,1,1,1,0\n' >"$tmp/junk.csv"
 expect_fail "a malformed row" "junk.csv:1: not a summary row" "$tmp/junk.csv" "$build"
+expect_fail "a bad --idle" "not U=SUMMARY" --idle x.csv "$tmp/k.csv" "$build"
+expect_fail "an unreadable --idle" "cannot read" --idle "1000=$tmp/none.csv" "$tmp/k.csv" "$build"
+expect_fail "a malformed --idle summary" "junk.csv:1: not a summary row" --idle "1000=$tmp/junk.csv" "$tmp/k.csv" "$build"
+expect_fail "a bad --interval-us" "not a whole number" --interval-us 1e3 "$tmp/k.csv" "$build"
+
+# With a cold wake-up (40 us, time constant 20 ms) and summaries of exchanges 10 and 100 ms
+# apart, the fit finds it: every row within 10%, the cold wake-up within 25% of 40 us.
+host=3,3,500,4,40,20
+{
+    echo "size,loss,seq,rtt_ns"
+    for size in 256 16384; do
+        "$pp" --size "$size" --loss 0 --count 2000 --seed 7 --host "$host" --link 10,2
+    done
+} >"$tmp/craw.csv"
+awk -f "$src/tools/tcp-summary.awk" "$tmp/craw.csv" >"$tmp/ck.csv"
+for pause in 10000 100000; do
+    "$pp" --size 256 --loss 0 --count 300 --seed 7 --interval-us "$pause" --host "$host" --link 10,2 |
+        awk -f "$src/tools/tcp-summary.awk" >"$tmp/idle-$pause.csv"
+done
+bash "$src/tools/fit-kernel-tcp.sh" --count 500 --idle "10000=$tmp/idle-10000.csv" \
+    --idle "100000=$tmp/idle-100000.csv" "$tmp/ck.csv" "$build" >"$tmp/cfit.md"
+cat "$tmp/cfit.md"
+rows=$(grep -cE '^\| (256|16384) \| [0-9]+ \|' "$tmp/cfit.md" || true)
+[ "$rows" = 4 ] || { echo "expected 4 rows (2 sizes, 2 pauses of 256 B), got $rows" >&2; fail=1; }
+awk -F'|' '/^\| (256|16384) \| [0-9]+ \|/ { for (i = 5; i <= 7; i += 2) { e = $i; sub(/.*\(/, "", e); sub(/%\).*/, "", e)
+    if (e + 0 > 10 || e + 0 < -10) { print "error " e "% in: " $0; bad = 1 } } } END { exit bad }' "$tmp/cfit.md" >&2 ||
+    fail=1
+cw=$(sed -n 's/.*cold_wake_us \([0-9.]*\),.*/\1/p' "$tmp/cfit.md")
+awk -v c="${cw:-0}" 'BEGIN { exit !(c > 30 && c < 50) }' || { echo "cold_wake_us ${cw:-none}, expected 40 +- 25%" >&2; fail=1; }
 exit $fail

@@ -547,6 +547,15 @@ static void values_out_of_range_are_errors(void) {
                 HALO_ERR_FORMAT,
                 "bad.yaml:5: devices[1].profile.recv_jitter_us: 2e6 is not in [0, 1e+06]", NULL);
     expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
+                "  - profile: {base: rpi4b, cold_wake_us: 40}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:5: devices[1].profile.cold_wake_ms: required key is missing", NULL);
+    expect_fail(
+        "model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
+        "  - profile: {base: rpi4b, cold_wake_us: 40, cold_wake_ms: 0}\n    link: gige\n" WORKLOAD,
+        HALO_ERR_FORMAT, "bad.yaml:5: devices[1].profile.cold_wake_ms: 0 is not in [0.001, 1e+06]",
+        NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n    link: gige\n"
                 "  - profile: {base: rpi4b, strided_bw_gbps: 0}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:5: devices[1].profile.strided_bw_gbps: 0 is not in [0.001, 100000]",
@@ -628,23 +637,24 @@ static void values_out_of_range_are_errors(void) {
 /* The keys of the fidelity work: collective, TCP acknowledgement and ticks, host costs,
    shared hosts, Gilbert-Elliott's mean form; each bad value named with file, line and key. */
 static void fidelity_keys_load_and_bad_values_are_named(void) {
-    const char *p =
-        write_tmp("fid.yaml", "model: {shape: llama2-7b}\n"
-                              "devices:\n"
-                              "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
-                              "copy_ns_per_kb: 500, cores: 2, host_mem_bw_gbps: 36.5}\n"
-                              "    count: 2\n"
-                              "    host: box\n"
-                              "    link: {base: gige, gilbert: {mean_loss: 0.05, "
-                              "mean_burst_ms: 10}}\n"
-                              "  - profile: rpi4b\n"
-                              "    link: {base: gige, gilbert: {mean_loss: 0.02, "
-                              "mean_burst_packets: 4}}\n"
-                              "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10, "
-                              "cc: reno, rx_batch_us: 50, comp_sack_delay_us: 500, "
-                              "comp_sack_slack_us: 0, comp_sack_nr: 0, "
-                              "slow_start_after_idle: false}}\n"
-                              "workload: {tokens: 2}\n");
+    const char *p = write_tmp(
+        "fid.yaml", "model: {shape: llama2-7b}\n"
+                    "devices:\n"
+                    "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
+                    "copy_ns_per_kb: 500, cores: 2, host_mem_bw_gbps: 36.5, cold_wake_us: 40, "
+                    "cold_wake_ms: 20}\n"
+                    "    count: 2\n"
+                    "    host: box\n"
+                    "    link: {base: gige, gilbert: {mean_loss: 0.05, "
+                    "mean_burst_ms: 10}}\n"
+                    "  - profile: rpi4b\n"
+                    "    link: {base: gige, gilbert: {mean_loss: 0.02, "
+                    "mean_burst_packets: 4}}\n"
+                    "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10, "
+                    "cc: reno, rx_batch_us: 50, comp_sack_delay_us: 500, "
+                    "comp_sack_slack_us: 0, comp_sack_nr: 0, "
+                    "slow_start_after_idle: false}}\n"
+                    "workload: {tokens: 2}\n");
     halo_scenario *s = NULL;
     halo_err err = {0};
     ASSERT_OK_ERR(halo_scenario_load(&s, p, 0, &err), err);
@@ -662,6 +672,8 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_NEAR(s->devices[0].profile.copy_ns_per_kb, 500, 1e-9);
     ASSERT_NEAR(s->devices[1].profile.host_mem_bw_bps, 36.5e9, 1);
     ASSERT_NEAR(s->devices[2].profile.host_mem_bw_bps, 0, 0);
+    ASSERT_EQ(s->devices[1].profile.cold_wake_ns, 40000);
+    ASSERT_EQ(s->devices[1].profile.cold_tau_ns, 20000000);
     ASSERT(s->devices[0].profile.host > 0 &&
            s->devices[0].profile.host == s->devices[1].profile.host);
     ASSERT_EQ(s->devices[2].profile.host, 0);

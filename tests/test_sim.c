@@ -752,6 +752,68 @@ static void recv_jitter_delays_a_waiting_receiver_by_a_seeded_exponential(void) 
     halo_transport_free(t);
 }
 
+/*
+ * cold_wake_ns: a message that finds its receiver asleep since `idle` ns reaches the
+ * application cold_wake * (1 - exp(-(idle / tau)^4)) later: a long sleep costs nearly all of
+ * it, a short one little; a busy receiver nothing.
+ */
+static void a_long_sleep_makes_the_wake_up_slower(void) {
+    halo_device_profile p = {.cold_wake_ns = 100000, .cold_tau_ns = 10000000};
+    ASSERT_EQ(halo_device_cold_wake_ns(&p, 0), 0);
+    ASSERT_NEAR((double)halo_device_cold_wake_ns(&p, 10000000), 100000 * (1 - exp(-1.0)), 1);
+    ASSERT_NEAR((double)halo_device_cold_wake_ns(&p, 5000000), 100000 * (1 - exp(-0.0625)), 1);
+    ASSERT_NEAR((double)halo_device_cold_wake_ns(&p, 1000000000), 100000, 1);
+    p.cold_tau_ns = 0;
+    ASSERT_EQ(halo_device_cold_wake_ns(&p, 1000000000), 0);
+    uint64_t took[2][3];
+    for (int k = 0; k < 2; k++) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+        if (k) {
+            w.dev[0].cold_wake_ns = 100000;
+            w.dev[0].cold_tau_ns = 10000000;
+        }
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        unsigned char msg[8] = {1};
+        halo_cost sleep30 = {.flops = 3e7}; /* the sender works 30 ms: the receiver sleeps */
+        halo_cost sleep1 = {.flops = 1e6};  /* 1 ms */
+        for (int i = 0; i < 3; i++) {
+            t->ops->charge(t, 1, i == 2 ? &sleep1 : &sleep30);
+            uint64_t sent = t->ops->now_ns(t, 1);
+            send_drained(t, 1, 0, msg, sizeof msg);
+            ASSERT_EQ(r.count, i + 1);
+            took[k][i] = r.at_ns[i] - sent;
+        }
+        halo_transport_free(t);
+    }
+    /* the first message finds the receiver asleep since 0 (30 ms and the wire); each later
+       one since the end of the previous wake-up: the sender's work starts at the arrival */
+    ASSERT(took[0][0] == took[0][1] && took[0][1] == took[0][2]);
+    double wire = (double)took[0][0];
+    double idle[3] = {30e6 + wire, 0, 0}, extra[3];
+    for (int i = 0; i < 3; i++) {
+        if (i)
+            idle[i] = (i == 2 ? 1e6 : 30e6) + wire - extra[i - 1];
+        extra[i] = 100000 * (1 - exp(-pow(idle[i] / 1e7, 4)));
+        ASSERT_NEAR((double)took[1][i] - wire, extra[i], 1);
+    }
+    ASSERT(extra[2] < extra[1] / 1000); /* 1 ms asleep: next to nothing */
+    /* a busy receiver takes the message at the end of its work, with no wake-up */
+    world w;
+    world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
+    w.dev[0].cold_wake_ns = 100000;
+    w.dev[0].cold_tau_ns = 10000000;
+    rx r;
+    halo_transport *t = make_rx(&w, &r);
+    halo_cost work = {.flops = 1e7};
+    t->ops->charge(t, 0, &work);
+    unsigned char msg[8] = {1};
+    send_drained(t, 1, 0, msg, sizeof msg);
+    ASSERT_EQ(r.at_ns[0], 10000000);
+    halo_transport_free(t);
+}
+
 /* Heartbeats cost wire time and are answered, but the application never sees them, the
    message counters do not count them, and a world with nothing else to do still ends. */
 static void heartbeats_are_answered_and_never_delivered(void) {
@@ -1088,6 +1150,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(cached_weights_go_at_the_cache_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
           TEST(recv_jitter_delays_a_waiting_receiver_by_a_seeded_exponential),
+          TEST(a_long_sleep_makes_the_wake_up_slower),
           TEST(heartbeats_are_answered_and_never_delivered),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
           TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),

@@ -19,8 +19,8 @@
  * loss probes) as one `# stats ...` line on stderr, to set beside the kernel's counters;
  * --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in (sim/ns3/ns3_shim.h);
  * --host gives both devices' host costs (a device profile's send_us, recv_us, copy_ns_per_kb
- * and, optionally, recv_jitter_us: tools/fit-kernel-tcp.sh fits them on the kernel's
- * loss-free cells).
+ * and, optionally, recv_jitter_us, then cold_wake_us and cold_wake_ms together:
+ * tools/fit-kernel-tcp.sh fits them on the kernel's loss-free cells).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -128,7 +128,8 @@ static void usage(void) {
         "       [--gilbert P_GB,P_BG,LOSS_GOOD,LOSS_BAD]  (Gilbert-Elliott "
         "bursts instead of\n        Bernoulli --loss; --loss then only labels "
         "the output)\n"
-        "       [--host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US]] [--link GBPS,LATENCY_US]\n"
+        "       [--host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US[,COLD_US,COLD_MS]]]\n"
+        "       [--link GBPS,LATENCY_US]\n"
         "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
         "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
         "...)\n");
@@ -142,8 +143,8 @@ typedef struct opts {
     int rack_stand_in; /* --ns3-rack-stand-in 0|1 (halo_ns3_settings; default 1) */
     int header, ns3, delivery;
     halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
-    double host[4];            /* --host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US] */
-    double link[2];            /* --link GBPS,LATENCY_US */
+    double host[6]; /* --host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US[,COLD_US,COLD_MS]] */
+    double link[2]; /* --link GBPS,LATENCY_US */
 } opts;
 
 static int bad_usage(void) {
@@ -200,8 +201,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             }
             continue;
         } else if ((strcmp(a, "--host") == 0 || strcmp(a, "--link") == 0) && i + 1 < argc) {
-            /* --host: 3 values and an optional 4th; --link: 2 */
-            int host = strcmp(a, "--host") == 0, need = host ? 3 : 2, most = host ? 4 : 2;
+            /* --host: 3 values, an optional 4th, and a 5th and 6th together; --link: 2 */
+            int host = strcmp(a, "--host") == 0, need = host ? 3 : 2, most = host ? 6 : 2;
             double *vals = host ? o->host : o->link;
             char *end = argv[++i];
             int k = 0;
@@ -217,7 +218,7 @@ static int parse_args(int argc, char **argv, opts *o) {
                     return bad_usage();
                 end++;
             }
-            if (k < need)
+            if (k < need || (host && k == 5))
                 return bad_usage();
             continue;
         } else if (strcmp(a, "--gilbert") == 0 && i + 1 < argc) {
@@ -270,7 +271,9 @@ int main(int argc, char **argv) {
                                        .send_ns = (uint64_t)llround(o.host[0] * 1e3),
                                        .recv_ns = (uint64_t)llround(o.host[1] * 1e3),
                                        .copy_ns_per_kb = o.host[2],
-                                       .recv_jitter_ns = (uint64_t)llround(o.host[3] * 1e3)};
+                                       .recv_jitter_ns = (uint64_t)llround(o.host[3] * 1e3),
+                                       .cold_wake_ns = (uint64_t)llround(o.host[4] * 1e3),
+                                       .cold_tau_ns = (uint64_t)llround(o.host[5] * 1e6)};
     halo_link_spec veth = {.bandwidth_bps = o.link[0] * 1e9,
                            .latency_ns = (uint64_t)llround(o.link[1] * 1e3),
                            .mtu_bytes = 1500,

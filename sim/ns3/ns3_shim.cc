@@ -279,15 +279,19 @@ class World {
 
     /* The receiver takes a message when it is free, after its host cost (device profile:
        recv_ns per message, copy_ns_per_kb of its size on the wire: an elided payload counts in
-       full) and, when it was waiting, its wake-up's varying delay (recv_jitter_ns), as the
-       in-tree engine. */
+       full) and, when it was waiting, its wake-up's varying delay (recv_jitter_ns) and the
+       cost of its sleep's length (cold_wake_ns), as the in-tree engine. */
     void ChargeReceive(int dst, const std::vector<unsigned char> &data) {
         NodeState &r = nodes[(size_t)dst];
         uint64_t cost = halo_device_host_ns(&r.profile, r.profile.recv_ns,
                                             halo_wire_charged_size(data.data(), data.size()));
-        if (r.profile.recv_jitter_ns && r.clock.busy_until_ns <= Now()) {
-            double u = halo_rng_f64(&r.jitter_rng);
-            cost += (uint64_t)std::llround(-(double)r.profile.recv_jitter_ns * std::log(1.0 - u));
+        if (r.clock.busy_until_ns <= Now()) {
+            if (r.profile.recv_jitter_ns) {
+                double u = halo_rng_f64(&r.jitter_rng);
+                cost +=
+                    (uint64_t)std::llround(-(double)r.profile.recv_jitter_ns * std::log(1.0 - u));
+            }
+            cost += halo_device_cold_wake_ns(&r.profile, Now() - r.clock.busy_until_ns);
         }
         if (!cost)
             return;
