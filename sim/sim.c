@@ -527,8 +527,9 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
        message, core/wire.h) stands for all of its bytes */
     uint64_t cost = halo_device_host_ns(&n->dev, n->dev.recv_ns,
                                         msg == MSG_APP ? halo_wire_charged_size(data, len) : len);
-    /* a receiver that was waiting is woken, after a varying delay (recv_jitter_ns); a busy
-       one finds the message when it next asks */
+    /* a receiver that was waiting is woken, after a varying delay (recv_jitter_ns) and one
+       that grows with how long it slept (cold_wake_ns); a busy one finds the message when it
+       next asks */
     uint64_t wake = 0;
     if (n->clock.busy_until_ns <= s->now_ns) {
         if (n->dev.recv_jitter_ns)
