@@ -49,24 +49,20 @@ expect_fail "a malformed --idle summary" "junk.csv:1: not a summary row" --idle 
 expect_fail "a bad --interval-us" "not a whole number" --interval-us 1e3 "$tmp/k.csv" "$build"
 
 # With a cold wake-up (40 us, time constant 20 ms) and summaries of exchanges 10 and 100 ms
-# apart, the fit finds it: every row within 10%, the cold wake-up within 25% of 40 us.
+# apart, the fit finds it: every row within 10%, the cold wake-up within 25% of 40 us (small
+# counts: the sanitizer build runs this too).
 host=3,3,500,4,40,20
-{
-    echo "size,loss,seq,rtt_ns"
-    for size in 256 16384; do
-        "$pp" --size "$size" --loss 0 --count 2000 --seed 7 --host "$host" --link 10,2
-    done
-} >"$tmp/craw.csv"
-awk -f "$src/tools/tcp-summary.awk" "$tmp/craw.csv" >"$tmp/ck.csv"
+"$pp" --size 256 --loss 0 --count 1000 --seed 7 --host "$host" --link 10,2 |
+    awk -f "$src/tools/tcp-summary.awk" >"$tmp/ck.csv"
 for pause in 10000 100000; do
-    "$pp" --size 256 --loss 0 --count 300 --seed 7 --interval-us "$pause" --host "$host" --link 10,2 |
+    "$pp" --size 256 --loss 0 --count 200 --seed 7 --interval-us "$pause" --host "$host" --link 10,2 |
         awk -f "$src/tools/tcp-summary.awk" >"$tmp/idle-$pause.csv"
 done
-bash "$src/tools/fit-kernel-tcp.sh" --count 500 --idle "10000=$tmp/idle-10000.csv" \
+bash "$src/tools/fit-kernel-tcp.sh" --count 300 --idle "10000=$tmp/idle-10000.csv" \
     --idle "100000=$tmp/idle-100000.csv" "$tmp/ck.csv" "$build" >"$tmp/cfit.md"
 cat "$tmp/cfit.md"
 rows=$(grep -cE '^\| (256|16384) \| [0-9]+ \|' "$tmp/cfit.md" || true)
-[ "$rows" = 4 ] || { echo "expected 4 rows (2 sizes, 2 pauses of 256 B), got $rows" >&2; fail=1; }
+[ "$rows" = 3 ] || { echo "expected 3 rows (256 B at 3 pauses), got $rows" >&2; fail=1; }
 awk -F'|' '/^\| (256|16384) \| [0-9]+ \|/ { for (i = 5; i <= 7; i += 2) { e = $i; sub(/.*\(/, "", e); sub(/%\).*/, "", e)
     if (e + 0 > 10 || e + 0 < -10) { print "error " e "% in: " $0; bad = 1 } } } END { exit bad }' "$tmp/cfit.md" >&2 ||
     fail=1

@@ -14,7 +14,6 @@ mkdir "$gt"
 {
     echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine"
     echo "dllama,T,0,1,1,0,45,160,170,160,160,,0,0,1/1,,160,x"
-    echo "dllama,S,0,1,1,0,125,0.05,0.06,0.05,0.05,,0,0,1/1,,0.05,x"
     echo "dllama-q40,T,0,1,1,0,45,80,90,80,80,,0,0,1/1,,80,x"
 } >"$gt/ground-truth.csv"
 : >"$gt/runs.csv"
@@ -22,8 +21,8 @@ mkdir "$gt"
 fail=0
 # fit_table ARGS...: the fitted profiles (--fit-only), stderr in $tmp/err
 fit_table() {
-    bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 16 \
-        --tokens-t 8 --skip 3 --fit-only "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
+    bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 5 \
+        --tokens-t 5 --skip 1 --fit-only "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
 }
 # column FAMILY N: the fitted table's column N (| separated, 1 = first cell) of FAMILY's row
 column() { awk -F'|' -v f="$1" -v n="$2" '$2 == " " f " " { v = $(n + 1); gsub(/ /, "", v); print v }' "$tmp/out"; }
