@@ -768,13 +768,9 @@ measure_mem_share() {
     done
     # per system: the mean times, and the median (range) over the rounds of each round's
     # ratio, the figure the mirror uses
-    mem_share_line=$(awk -F, 'NR > 1 && $4 != "" && $5 != "" && $6 != "" {
-            a[$1] += $4; p[$1] += ($5 + $6) / 2; r[$1, ++k[$1]] = ($5 + $6) / 2 / $4; if (k[$1] == 1) o[++n] = $1 }
-        END { for (i = 1; i <= n; i++) { s = o[i]; m = k[s]
-                  for (x = 1; x <= m; x++) v[x] = r[s, x]
-                  for (x = 2; x <= m; x++) for (y = x; y > 1 && v[y - 1] > v[y]; y--) { t = v[y]; v[y] = v[y - 1]; v[y - 1] = t }
-                  printf "%s%s %.3f ms/token alone, %.3f two at once (x%.3f, rounds x%.3f-x%.3f, %d rounds)", (i > 1 ? "; " : ""),
-                      s, a[s] / m, p[s] / m, (m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2), v[1], v[m], m } }' "$out/memshare.csv")
+    mem_share_line=$(memshare_stats "$out/memshare.csv" | awk '{
+        printf "%s%s %.3f ms/token alone, %.3f two at once (x%.3f, rounds x%.3f-x%.3f, %d rounds)",
+            (NR > 1 ? "; " : ""), $1, $5, $6, $2, $3, $4, $7 }')
     log "memory share: ${mem_share_line:-no round completed}"
 }
 

@@ -62,6 +62,23 @@ make_file() {
     mv "$f.tmp" "$f"
 }
 
+# memshare_stats FILE: per system of a ground-truth memshare.csv (tools/ground-truth.sh
+# --mem-share), over its complete rounds, one line "SYSTEM MEDIAN MIN MAX ALONE PAIR ROUNDS":
+# the median, smallest and largest of the rounds' ratios (the mean of the pair's runs over the
+# run alone; the median is the figure tools/mirror-ground-truth.sh uses: this machine's speed
+# drifts by 20% between rounds) and the mean ms/token alone and two at once. Rows are not
+# checked here (the mirror checks them first).
+memshare_stats() {
+    awk -F, 'NR > 1 && $4 != "" && $5 != "" && $6 != "" {
+            a[$1] += $4; p[$1] += ($5 + $6) / 2; r[$1, ++k[$1]] = ($5 + $6) / 2 / $4
+            if (k[$1] == 1) o[++n] = $1 }
+        END { for (i = 1; i <= n; i++) { s = o[i]; m = k[s]
+                  for (x = 1; x <= m; x++) v[x] = r[s, x]
+                  for (x = 2; x <= m; x++) for (y = x; y > 1 && v[y - 1] > v[y]; y--) { t = v[y]; v[y] = v[y - 1]; v[y - 1] = t }
+                  printf "%s %.6g %.6g %.6g %.4f %.4f %d\n", s, (m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2),
+                      v[1], v[m], a[s] / m, p[s] / m, m } }' "$1"
+}
+
 # rt_prio RT: the array prio becomes (chrt -f 5), SCHED_FIFO 5 for the systems under test,
 # when RT is 1 and this process may use it; otherwise it is empty (with a log line saying so
 # when RT is 1).

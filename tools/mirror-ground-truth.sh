@@ -263,13 +263,9 @@ if [ "$mem_share" = auto ] && [ -e "$gt/memshare.csv" ]; then
         NF != 6 { bad("6 fields expected, " NF " found") }
         $4 == "" || $5 == "" || $6 == "" { next } # a failed run: its round is left out
         { for (i = 4; i <= 6; i++) if ($i !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $i + 0 <= 0) bad("\"" $i "\" is not a time in ms")
-          r[$1, ++k[$1]] = ($5 + $6) / 2 / $4; if (k[$1] == 1) o[++n] = $1 }
-        END { if (err) exit 2
-              for (i = 1; i <= n; i++) { s = o[i]; m = k[s]
-                  for (x = 1; x <= m; x++) v[x] = r[s, x]
-                  for (x = 2; x <= m; x++) for (y = x; y > 1 && v[y - 1] > v[y]; y--) { t = v[y]; v[y] = v[y - 1]; v[y - 1] = t }
-                  printf "%s %.6g\n", s, m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 } }' \
-        "$gt/memshare.csv" >"$tmp/memshare" || exit 2
+        }
+        END { if (err) exit 2 }' "$gt/memshare.csv" || exit 2
+    memshare_stats "$gt/memshare.csv" | awk '{ print $1, $2 }' >"$tmp/memshare"
     [ -s "$tmp/memshare" ] || log "$gt/memshare.csv has no complete round: no host memory bandwidth"
 fi
 # mem_ratio SYSTEM: its two-at-once slowdown, or nothing
@@ -443,7 +439,6 @@ fit() {
     done
     # The host's memory bandwidth (no single-device cell depends on it): from this family's
     # slowdown two at once, else the host bandwidth an earlier family's gave.
-    hbw=""
     local r
     r=$(mem_ratio "$sys")
     if [ -n "$r" ]; then
