@@ -84,6 +84,20 @@
 #                      7-37% faster than at normal priority and the simulator 35-75% off on
 #                      them (docs/ground-truth.md, "Real-time priority and the 4-node
 #                      cells"). Use it only on a busy machine.
+#   --no-host-probe    leave out the host probe: by default every T run is preceded and
+#                      followed by halo_membw (one core reading memory alone, then two at
+#                      once; ~1 s each), in hostprobe.csv: on this shared virtual machine two
+#                      processes streaming weights at once sometimes each read as fast as one
+#                      alone and sometimes 1.5-1.7x slower, in periods of seconds, which moved
+#                      distributed-llama's 2-node T cell between 77 and 121 ms/token from one
+#                      run to the next (2026-12-06); the mirror gives each T cell the host
+#                      memory bandwidth its runs met (docs/ground-truth.md, "The host's state
+#                      during a run")
+#   --pin              pin every process to one core: node i (0 = the root, workers 1-3) on
+#                      core i mod the machine's cores (taskset), the memory-share runs on cores
+#                      0 and 1; the default leaves placement to the kernel's scheduler. On
+#                      2026-12-06 pinning did not change distributed-llama's two speeds on 2 T
+#                      nodes (docs/ground-truth.md, "The host's state during a run")
 #   --cc NAME          TCP congestion control on the namespaces' routes (default cubic, the
 #                      Linux and Raspberry Pi OS default; this host's is bbr, which a
 #                      namespace inherits); `default` leaves the namespaces' own
@@ -138,6 +152,17 @@
 #                   self_ms,wall_s (the run's whole time, start-up included),status (ok;
 #                   failed: a non-zero exit or fewer token lines than asked; timeout: killed
 #                   after --run-timeout)
+#   phases.csv      system,model,loss,nodes,run,idx,pred_ms,sync_ms: distributed-llama's own
+#                   split of each counted token (the token intervals of samples.csv, same
+#                   idx): Pred, the root's op-execution time, and Sync, its time in the sync
+#                   steps (transfers and waiting for the slowest peer); integer ms as it
+#                   prints them
+#   cpu.csv         system,model,loss,nodes,run,user_pct,system_pct,idle_pct,steal_pct: this
+#                   machine's CPU time (all cores, /proc/stat) over each run, start-up
+#                   included; steal: time the hypervisor gave to another guest
+#   hostprobe.csv   (T) system,model,loss,nodes,run,alone_before,pair_before,alone_after,
+#                   pair_after: halo_membw's GB/s of one core reading alone and of each of
+#                   two reading at once, just before the run and just after it
 #   memshare.csv    (T) system,model,round,alone_ms,pair_a_ms,pair_b_ms: --mem-share's
 #                   rounds, mean ms/token of each run (the cells' stamps and warm-up rule);
 #                   empty fields for a run that failed
@@ -185,6 +210,8 @@ build=$repo/build/bench
 quick=0
 tcp_stats=0
 mem_share=5
+pin=0
+host_probe=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -208,6 +235,8 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?}; shift ;;
     --tcp-stats) tcp_stats=1 ;;
     --mem-share) mem_share=${2:?}; shift ;;
+    --pin) pin=1 ;;
+    --no-host-probe) host_probe=0 ;;
     --build) build=${2:?}; shift ;;
     *) other_arg "$1" ;;
     esac
@@ -293,6 +322,7 @@ trap 'exit 143' TERM
 halo=$build/app/halo
 stamp=$build/tools/halo_linestamp
 files=$build/tools/halo_dllama_files
+membw=$build/tools/halo_membw
 # Brought up to date (incremental) when configured, else configured and built by make bench.
 if [ -f "$build/CMakeCache.txt" ]; then
     cmake --build "$build" -j "$(nproc)" >"$tmp/build.log" 2>&1 ||
@@ -302,8 +332,12 @@ elif [ "$build" = "$repo/build/bench" ]; then
     make -C "$repo" bench >"$tmp/build.log" 2>&1 ||
         { tail -20 "$tmp/build.log" >&2; log "make bench failed"; exit 1; }
 fi
-[ -x "$halo" ] && [ -x "$stamp" ] && [ -x "$files" ] ||
-    { log "$build has no halo, halo_linestamp or halo_dllama_files"; exit 1; }
+[ -x "$halo" ] && [ -x "$stamp" ] && [ -x "$files" ] && [ -x "$membw" ] ||
+    { log "$build has no halo, halo_linestamp, halo_dllama_files or halo_membw"; exit 1; }
+if [ $host_probe = 1 ] && [ "$(nproc)" -lt 2 ]; then
+    log "one core: no host probe (halo_membw needs two)"
+    host_probe=0
+fi
 
 if ! [ -x "$dllama" ]; then
     log "fetching distributed-llama $DLLAMA_COMMIT from $DLLAMA_GIT into $DLLAMA_DIR/src"
@@ -492,10 +526,18 @@ tcp_end() {
 }
 
 # ==== Workers (started once per model, kept across runs) ====
-start_bg() { # start_bg NAME NS cmd...: a background process in NS, pid in $tmp/NAME.pid
-    local name=$1 ns=$2
-    shift 2
-    ip netns exec "$ns" timeout 36000 "${prio[@]}" "$@" >"$tmp/$name.log" 2>&1 &
+# pin_to NODE: the array pinc, the prefix that pins node NODE's process with --pin (empty
+# otherwise)
+ncpu=$(nproc)
+pin_to() {
+    pinc=()
+    [ $pin = 0 ] || pinc=(taskset -c "$(($1 % ncpu))")
+}
+start_bg() { # start_bg NAME NS NODE cmd...: a background process of node NODE in NS, pid in $tmp/NAME.pid
+    local name=$1 ns=$2 pinc
+    pin_to "$3"
+    shift 3
+    ip netns exec "$ns" timeout 36000 "${prio[@]}" "${pinc[@]}" "$@" >"$tmp/$name.log" 2>&1 &
     echo $! >"$tmp/$name.pid"
     disown $! # no job notices when cleanup kills it
 }
@@ -514,7 +556,7 @@ stop_bg() { # stop_bg PREFIX: SIGTERM (timeout passes it on), then wait up to 10
 
 start_dllama_workers() {
     for i in 1 2 3; do
-        start_bg "dlw$i" "$P-w$i" "$dllama" worker --host "$(ip_of $i)" --port 9999 \
+        start_bg "dlw$i" "$P-w$i" "$i" "$dllama" worker --host "$(ip_of $i)" --port 9999 \
             --nthreads 1 --net-turbo 0
     done
     sleep 0.5
@@ -527,7 +569,7 @@ start_halo_workers() { # start_halo_workers MODEL
         local port=7001
         [ $tr = udp ] && port=7002
         for i in 1 2 3; do
-            start_bg "hw-$tr-$i" "$P-w$i" "$halo" worker --listen "$(ip_of $i):$port" \
+            start_bg "hw-$tr-$i" "$P-w$i" "$i" "$halo" worker --listen "$(ip_of $i):$port" \
                 --key "$tmp/k.key" --model "$bin" --transport $tr --threads 1
         done
     done
@@ -566,6 +608,23 @@ samples=$out/samples.csv
 runs=$out/runs.csv
 echo "system,model,loss,nodes,run,idx,ms" >"$samples"
 echo "system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self_ms,wall_s,status" >"$runs"
+phases=$out/phases.csv
+echo "system,model,loss,nodes,run,idx,pred_ms,sync_ms" >"$phases"
+cpu=$out/cpu.csv
+echo "system,model,loss,nodes,run,user_pct,system_pct,idle_pct,steal_pct" >"$cpu"
+probes=$out/hostprobe.csv
+echo "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after" >"$probes"
+# host_probe_now: halo_membw's "alone pair" (GB/s), or "- -" when it failed (said on stderr)
+host_probe_now() {
+    local r
+    if r=$("$membw" 2>"$tmp/membw.err") && [ -n "$r" ]; then echo "$r"; else
+        log "halo_membw failed: $(head -n 1 "$tmp/membw.err")"
+        echo "- -"
+    fi
+}
+# cpu_jiffies: the machine's CPU line of /proc/stat (user nice system idle iowait irq softirq
+# steal), summed over the cores
+cpu_jiffies() { awk '$1 == "cpu" { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat; }
 mkdir -p "$tmp/text"
 if [ $tcp_stats = 1 ]; then
     mkdir -p "$out/tcp"
@@ -595,8 +654,9 @@ cell_cmd() {
 n_done=0
 run_cell() {
     local sys=$1 model=$2 loss=$3 nodes=$4 rep=$5
-    local n o=$tmp/run.out e=$tmp/run.err arm=0 status=ok cmd=()
+    local n o=$tmp/run.out e=$tmp/run.err arm=0 status=ok cmd=() pinc
     n=$(model_tokens "$model")
+    pin_to 0
     set_loss 0
     : >"$o"
     cell_cmd "$sys" "$model" "$nodes"
@@ -612,9 +672,11 @@ run_cell() {
         fi
         set_loss "$loss"
     fi
-    local t_arm=0 t0=$SECONDS
+    local t_arm=0 t0=$SECONDS cpu0 probe0=""
+    [ $host_probe = 0 ] || [ "$model" != T ] || probe0=$(host_probe_now)
+    cpu0=$(cpu_jiffies)
     (
-        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${cmd[@]}" 2>"$e" |
+        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${pinc[@]}" "${cmd[@]}" 2>"$e" |
             "${stamper[@]}" >"$o"
         exit "${PIPESTATUS[0]}"
     ) &
@@ -634,6 +696,19 @@ run_cell() {
     fi
     local rc=0
     wait $pid || rc=$?
+    if [ -n "$probe0" ]; then
+        local p0 p1
+        p1=$(host_probe_now)
+        p0=${probe0/ /,} p1=${p1/ /,}
+        echo "$sys,$model,$loss,$nodes,$rep,${p0//-/},${p1//-/}" >>"$probes"
+    fi
+    # user+nice, system+irq+softirq, idle+iowait, steal (guest time is counted in user)
+    echo "$cpu0 $(cpu_jiffies)" | awk -v k="$sys,$model,$loss,$nodes,$rep" '
+        { for (i = 1; i <= 8; i++) d[i] = $(i + 8) - $i
+          t = 0; for (i = 1; i <= 8; i++) t += d[i]
+          if (t <= 0) t = 1
+          printf "%s,%.2f,%.2f,%.2f,%.2f\n", k, 100 * (d[1] + d[2]) / t,
+                 100 * (d[3] + d[6] + d[7]) / t, 100 * (d[4] + d[5]) / t, 100 * d[8] / t }' >>"$cpu"
     [ $rc = 0 ] || status=failed
     [ $rc != 124 ] || status=timeout
     local fd
@@ -643,11 +718,15 @@ run_cell() {
     [[ "$sys" == dllama* ]] && pat='^🔶 Pred'
     local line
     line=$(awk -F'\t' -v pat="$pat" -v w="$warmup" -v arm="$t_arm" -v sys="$sys" \
-        -v model="$model" -v loss="$loss" -v nodes="$nodes" -v rep="$rep" -v out="$samples" '
+        -v model="$model" -v loss="$loss" -v nodes="$nodes" -v rep="$rep" -v out="$samples" \
+        -v ph="$([[ "$sys" == dllama* ]] && echo "$phases")" '
         $2 ~ pat { t = $1 + 0; k++
                    if (k > 1 && prev >= arm + 0) { j++
                        if (j > w) { ms = (t - prev) * 1000; c++; s += ms
-                                    printf "%s,%s,%s,%d,%d,%d,%.4f\n", sys, model, loss, nodes, rep, c, ms >> out } }
+                                    printf "%s,%s,%s,%d,%d,%d,%.4f\n", sys, model, loss, nodes, rep, c, ms >> out
+                                    if (ph != "" && match($2, /Pred +[0-9]+ ms Sync +[0-9]+ ms/)) {
+                                        split(substr($2, RSTART, RLENGTH), f, / +/)
+                                        printf "%s,%s,%s,%d,%d,%d,%d,%d\n", sys, model, loss, nodes, rep, c, f[2], f[5] >> ph } } }
                    prev = t }
         END { printf "%d %d %.4f %d\n", k, c, (c ? s / c : 0), j }' "$o")
     local k c mean j
@@ -707,13 +786,15 @@ stamped_mean() {
         $2 ~ pat { t = $1 + 0; if (k++ && ++j > w) { s += (t - prev) * 1000; c++ } prev = t }
         END { if (c) printf "%.4f", s / c }' "$1"
 }
-# single_run SYSTEM TAG: one single-device T run of SYSTEM (dllama, dllama-q40 or halo), its
-# stamped token lines in $tmp/mem-TAG.out, in the background (pid in $tmp/mem-TAG.pid)
+# single_run SYSTEM TAG [CORE]: one single-device T run of SYSTEM (dllama, dllama-q40 or
+# halo), on CORE with --pin (default 0), its stamped token lines in $tmp/mem-TAG.out, in the
+# background (pid in $tmp/mem-TAG.pid)
 single_run() {
-    local cmd=()
+    local cmd=() pinc
     cell_cmd "$1" T 1
+    pin_to "${3:-0}"
     (
-        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${cmd[@]}" 2>"$tmp/mem-$2.err" |
+        ip netns exec "$NS_R" timeout "$run_timeout" "${prio[@]}" "${pinc[@]}" "${cmd[@]}" 2>"$tmp/mem-$2.err" |
             "${stamper[@]}" >"$tmp/mem-$2.out"
         exit "${PIPESTATUS[0]}"
     ) &
@@ -757,7 +838,7 @@ measure_mem_share() {
             single_wait alone "$s"
             a=$ms
             single_run "$s" pa
-            single_run "$s" pb
+            single_run "$s" pb 1
             single_wait pa "$s"
             p1=$ms
             single_wait pb "$s"

@@ -5,15 +5,16 @@
 #
 #   tools/merge-ground-truth.sh OUT DIR1 DIR2 ...
 #
-# runs.csv, samples.csv and tcp.csv (where present) are concatenated with each cell's runs
-# renumbered 1, 2, ... in the order of the folders given, so that runs of one cell from two
-# folders stay distinct; ground-truth.csv gets one row per cell, computed from the merged
-# runs and samples exactly as the harness computes it (mean and p90 of the token intervals,
-# the smallest and largest run mean, frames and drops summed, missing_pct and self_ms the mean
-# over the runs that have one); same_text adds up the folders' counts, engine is the first
-# folder's, deadline_ms the mean of the folders' values weighted by their runs. The harness's
-# markdown tables (*.md) are copied as DIRk-NAME.md, so the mirror still reads the token
-# counts they state (and refuses folders whose counts disagree). OUT must not exist.
+# runs.csv, samples.csv, tcp.csv, phases.csv, cpu.csv and hostprobe.csv (where present) are
+# concatenated with each cell's runs renumbered 1, 2, ... in the order of the folders given,
+# so that runs of one cell from two folders stay distinct; ground-truth.csv gets one row per
+# cell, computed from the merged runs and samples exactly as the harness computes it (mean
+# and p90 of the token intervals, the smallest and largest run mean, frames and drops
+# summed, missing_pct and self_ms the mean over the runs that have one); same_text adds up
+# the folders' counts, engine is the first folder's, deadline_ms the mean of the folders'
+# values weighted by their runs. The harness's markdown tables (*.md) are copied as
+# DIRk-NAME.md, so the mirror still reads the token counts they state (and refuses folders
+# whose counts disagree). OUT must not exist.
 # Exit 2 on a bad argument, a missing or unreadable file, or CSV headers that differ.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
@@ -34,7 +35,7 @@ for d in "$@"; do
     done
 done
 # headers: each file's must agree across folders (ground-truth.csv: with or without deadline_ms)
-for f in runs.csv samples.csv tcp.csv; do
+for f in runs.csv samples.csv tcp.csv phases.csv cpu.csv hostprobe.csv; do
     h=""
     for d in "$@"; do
         [ -r "$d/$f" ] || continue
@@ -79,7 +80,7 @@ renumber() {
 }
 first=$1
 mkdir -p "$tmp/out"
-for f in runs.csv samples.csv tcp.csv; do
+for f in runs.csv samples.csv tcp.csv phases.csv cpu.csv hostprobe.csv; do
     [ -r "$first/$f" ] || continue
     renumber "$f" "$@" >"$tmp/out/$f" || { echo "merge-ground-truth: $f: a run not in its folder's runs.csv" >&2; exit 2; }
 done

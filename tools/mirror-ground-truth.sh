@@ -70,7 +70,19 @@
 #   median over the rounds of each round's ratio)
 #   (halo's runs for the halo family), or, for a family without runs there, the host
 #   bandwidth another family's gave (the machine's); without the file, none (each device
-#   its own memory, as before 2026-12-06).
+#   its own memory, as before 2026-12-06). Where GT_DIR has hostprobe.csv (the harness's
+#   halo_membw just before and after every T run: one core reading memory alone, then two
+#   at once), each multi-node T cell instead gets 2 mem_bw_gbps / R with R the slowdown two
+#   at once its own runs met (alone / pair, the mean of the two probes of a run, the mean
+#   over the cell's runs): on this shared virtual machine that slowdown comes and goes in
+#   periods of seconds (1.0 to 1.7 on 2026-12-06), so one figure for the session cannot
+#   describe every cell. A condition of the run measured beside it, like the drop rate, not
+#   a fit on the cell's time. One core's speed alone drifts too (by 20% within a session
+#   here): with --host-probe both every T cell's mem_bw_gbps is also the family's times A,
+#   the cell's runs' alone figure over that of the family's single-device T cell (the cell
+#   mem_bw_gbps is fitted on, whose A is 1 by definition); not the default, because on the
+#   grid of 2026-12-06 13:14 it put 47 of 61 cells within 25% against 49 without it (the
+#   probe's alone figure, 24-28 GB/s between cells, is noisier than the drift it follows).
 # Engines mirrored: dllama and dllama-q40 = `baseline: dllama` with `collective: mesh`
 # (distributed-llama's all-gather; q40: Q4_0 weights, Q8_0 messages); halo-strict =
 # `baseline: dllama` with `collective: star` (the socket root gathers); halo-udp = the
@@ -99,6 +111,9 @@
 #                 loss-free ping-pong (5.71 us on 2026-12-06, docs/kernel-tcp.md)
 #   --mem-share auto|off  the host's memory bandwidth from GT_DIR/memshare.csv (auto, the
 #                 default: when the file is there) or not at all (off)
+#   --host-probe pair|both|off  the host's state around the T cells from GT_DIR/hostprobe.csv,
+#                 when the file is there: pair (the default) the slowdown two at once, both
+#                 that and one core's speed alone, off neither (per family as above)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -137,6 +152,7 @@ cv_on=deadline
 host_overlap=0.45
 recv_jitter=0
 mem_share=auto
+host_probe=pair
 hbw=""
 # (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
@@ -162,6 +178,7 @@ while [ $# -gt 0 ]; do
     --fit-only) fit_only=1 ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
     --mem-share) mem_share=${2:?--mem-share needs auto or off}; shift ;;
+    --host-probe) host_probe=${2:?--host-probe needs pair, both or off}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
@@ -170,6 +187,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$gt" ] || { echo "usage: tools/mirror-ground-truth.sh [options] GT_DIR (--help)" >&2; exit 2; }
+case "$host_probe" in pair | both | off) ;;
+*) echo "mirror-ground-truth: --host-probe: '$host_probe' is not pair, both or off" >&2; exit 2 ;;
+esac
 for f in ground-truth.csv runs.csv samples.csv; do
     [ -r "$gt/$f" ] || { echo "mirror-ground-truth: $gt/$f: not readable" >&2; exit 2; }
 done
@@ -268,6 +288,49 @@ if [ "$mem_share" = auto ] && [ -e "$gt/memshare.csv" ]; then
     memshare_stats "$gt/memshare.csv" | awk '{ print $1, $2 }' >"$tmp/memshare"
     [ -s "$tmp/memshare" ] || log "$gt/memshare.csv has no complete round: no host memory bandwidth"
 fi
+# The host's state during each multi-node T cell, from hostprobe.csv (the harness's
+# halo_membw before and after every T run): per run, the slowdown of two cores reading at
+# once, alone / pair, the mean of the probes before and after; per cell (system model loss
+# nodes R, one per line), the mean over its runs. A malformed row is an error naming
+# file:line; a run whose probes failed (empty fields) is left out.
+: >"$tmp/probe"
+if [ "$host_probe" != off ] && [ -e "$gt/hostprobe.csv" ]; then
+    awk -F, -v f="$gt/hostprobe.csv" -v out="$tmp/probe" '
+        function bad(why) { printf "mirror-ground-truth: %s:%d: %s\n", f, FNR, why > "/dev/stderr"; err = 1; exit 2 }
+        NR == 1 { if ($0 != "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after") bad("not the header of the harness'"'"'s hostprobe.csv"); next }
+        NF != 9 { bad("9 fields expected, " NF " found") }
+        { k = 0; r = 0; a = 0
+          for (i = 6; i <= 8; i += 2) {
+              if ($i == "" && $(i + 1) == "") continue
+              for (j = i; j <= i + 1; j++) if ($j !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $j + 0 <= 0) bad("\"" $j "\" is not a bandwidth in GB/s")
+              r += $i / $(i + 1); a += $i; k++ }
+          if (!k) next
+          cell = $1 " " $2 " " $3 + 0 " " $4; s[cell] += r / k; al[cell] += a / k; n[cell]++ }
+        END { if (err) exit 2
+              for (c in s) printf "%s %.6g %.6g\n", c, s[c] / n[c], al[c] / n[c] > out }' "$gt/hostprobe.csv" || exit 2
+    [ -s "$tmp/probe" ] || log "$gt/hostprobe.csv has no complete probe: host memory bandwidth per family"
+fi
+# probe_ratio SYSTEM MODEL LOSS NODES: the cell's slowdown two at once, or nothing
+probe_ratio() {
+    awk -v s="$1" -v m="$2" -v l="$3" -v n="$4" '$1 == s && $2 == m && $3 + 0 == l + 0 && $4 == n { print $5; exit }' "$tmp/probe"
+}
+# probe_alone SYSTEM MODEL LOSS NODES: one core's bandwidth alone around the cell's runs (GB/s),
+# or nothing
+probe_alone() {
+    awk -v s="$1" -v m="$2" -v l="$3" -v n="$4" '$1 == s && $2 == m && $3 + 0 == l + 0 && $4 == n { print $6; exit }' "$tmp/probe"
+}
+# alone_scale SYSTEM MODEL LOSS NODES: with --host-probe both, the cell's alone bandwidth over
+# that of its family's single-device T cell (the cell mem_bw_gbps is fitted on), or nothing
+alone_scale() {
+    [ "$host_probe" = both ] && [ "$2" = T ] || return 0
+    local ref=$1 a r
+    case "$1" in halo-strict | halo-udp) ref=halo ;; esac
+    a=$(probe_alone "$1" T "$3" "$4")
+    r=$(probe_alone "$ref" T 0 1)
+    [ -n "$a" ] && [ -n "$r" ] || return 0
+    awk -v a="$a" -v r="$r" 'BEGIN { printf "%.6g", a / r }'
+}
+
 # mem_ratio SYSTEM: its two-at-once slowdown, or nothing
 mem_ratio() { awk -v s="$1" '$1 == s { print $2; exit }' "$tmp/memshare"; }
 
@@ -305,7 +368,16 @@ engine() {
 #          [COMPUTE_CV]] > file
 scenario() {
     local name=$1 sys=$2 model=$3 nodes=$4 loss=$5 bw=$6 ov=$7 eng=$8 nruns=$9 hus=${10} q host="" weights=f32 tokens
-    local st=${11:-0} cv=${12:-0}
+    local st=${11:-0} cv=${12:-0} r a
+    # the host's state its runs met (hostprobe.csv): one core's memory speed against the
+    # family's single-device T cell's (both), and the slowdown two at once (else the
+    # family's host bandwidth, $hbw)
+    local hbw=$hbw
+    a=$(alone_scale "$sys" "$model" "$loss" "$nodes")
+    [ -z "$a" ] || bw=$(awk -v b="$bw" -v a="$a" 'BEGIN { printf "%.6g", b * a }')
+    if [ "$nodes" -gt 1 ] && r=$(probe_ratio "$sys" "$model" "$loss" "$nodes") && [ -n "$r" ]; then
+        hbw=$(awk -v b="$bw" -v r="$r" 'BEGIN { printf "%.6g", 2 * b / r }')
+    fi
     q=$(awk -v p="$loss" 'BEGIN { printf "%.9g", 1 - sqrt(1 - p) }')
     [ "$nodes" -gt 1 ] && host="    host: box"
     [ "$sys" = dllama-q40 ] && weights=q40
@@ -556,7 +628,15 @@ for f in halo dllama dllama-q40; do
 done
 echo
 echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)$(
-    [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")."
+    [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")$(
+    [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" '
+        $3 + 0 == 0 && $4 == 1 { ref[$1] = $6 }
+        { row[NR] = $0 }
+        END { for (i = 1; i <= NR; i++) { split(row[i], f, " ")
+                  if (f[4] <= 1) continue
+                  fam = (f[1] ~ /^halo/ ? "halo" : f[1])
+                  sc = (auto && (fam in ref) ? sprintf(" a%.3g", f[6] / ref[fam]) : "")
+                  printf "%s%s %s%%/%d x%.3g%s", (k++ ? ", " : "; the host'"'"'s state halo_membw measured around each multi-node T cell'"'"'s runs (hostprobe.csv), system loss/nodes xR (slowdown two at once: host_mem_bw_gbps = 2 mem_bw_gbps / R)" (auto ? " aA (one core alone, over the family'"'"'s single-device T cell: mem_bw_gbps times A)" : "") ": "), f[1], 100 * f[3], f[4], f[5], sc } }')."
 echo
 [ "$fit_only" = 0 ] || exit 0
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# tools/mirror-ground-truth.sh's per-cell host state from the harness's hostprobe.csv
+# (halo_membw before and after every T run): a multi-node T cell whose runs met a slowdown two
+# at once R (alone / pair, the mean of a run's probes, the mean over the cell's runs) is
+# mirrored with host_mem_bw_gbps = 2 mem_bw_gbps / R (the default, --host-probe pair), and
+# with --host-probe both its mem_bw_gbps is also the fitted one times its runs' alone figure
+# over the single-device cell's; a run whose probes failed is left out; off falls back to the
+# family's figure; a malformed file is refused with its file:line.
+# usage: test_mirror_hostprobe.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1
+build=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+gt=$tmp/gt
+mkdir "$gt"
+{
+    echo "system,model,loss,nodes,runs,failed,tokens,ms_mean,ms_p90,ms_run_min,ms_run_max,drop_rate,frames,dropped,same_text,missing_pct,self_ms,engine"
+    echo "dllama,T,0,1,1,0,2,160,160,160,160,,0,0,1/1,,160,x"
+    echo "dllama,T,0,2,2,0,4,100,100,100,100,,0,0,1/1,,100,x"
+} >"$gt/ground-truth.csv"
+{
+    echo "system,model,loss,nodes,run,tokens,ms_mean,frames,dropped,missing_pct,self_ms,wall_s,status"
+    echo "dllama,T,0,1,1,2,160,0,0,,160,1,ok"
+    echo "dllama,T,0,2,1,2,100,10,0,,100,1,ok"
+    echo "dllama,T,0,2,2,2,100,10,0,,100,1,ok"
+} >"$gt/runs.csv"
+{
+    echo "system,model,loss,nodes,run,idx,ms"
+    echo "dllama,T,0,1,1,1,160"
+    echo "dllama,T,0,1,1,2,160"
+    for r in 1 2; do echo "dllama,T,0,2,$r,1,100"; echo "dllama,T,0,2,$r,2,100"; done
+} >"$gt/samples.csv"
+# single device: alone 30; 2 nodes, run 1: 24/16 and 24/16 (x1.5); run 2: 24/24 and 24/12
+# (x1 and x2: x1.5); run 3's probes failed. Alone 24 against 30: mem_bw_gbps x0.8.
+{
+    echo "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after"
+    echo "dllama,T,0,1,1,30,30,30,30"
+    echo "dllama,T,0,2,1,24,16,24,16"
+    echo "dllama,T,0,2,2,24,24,24,12"
+    echo "dllama,T,0,2,3,,,,"
+} >"$gt/hostprobe.csv"
+fail=0
+mirror() { # ARGS...: the mirror, stdout in $tmp/out, stderr in $tmp/err
+    bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 5 \
+        --tokens-t 5 --skip 1 --runs 1 "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
+}
+# ratio CELL: host_mem_bw_gbps / mem_bw_gbps in the mirrored scenario CELL's profile (the
+# database's scenario text), or "-" without a host bandwidth
+ratio() {
+    sqlite3 "$tmp/db" "SELECT text FROM scenario WHERE name = 'mirror/$1'" | awk '
+        /profile:/ { b = "-"; h = "-"
+                     if (match($0, /[{ ]mem_bw_gbps: [0-9.e+-]+/)) b = substr($0, RSTART + 14, RLENGTH - 14)
+                     if (match($0, /host_mem_bw_gbps: [0-9.e+-]+/)) h = substr($0, RSTART + 18, RLENGTH - 18)
+                     if (h == "-") print "-"; else printf "%.4f\n", h / b }'
+}
+# scale CELL: the mirrored scenario CELL's mem_bw_gbps over that of the single-device cell
+scale() {
+    sqlite3 "$tmp/db" "SELECT name, text FROM scenario WHERE name IN ('mirror/$1', 'mirror/dllama/T/1/0')" | awk -v c="mirror/$1" '
+        /^mirror\// { name = substr($0, 1, index($0, "|") - 1) }
+        /profile:/ && match($0, /[{ ]mem_bw_gbps: [0-9.e+-]+/) { b[name] = substr($0, RSTART + 14, RLENGTH - 14) }
+        END { printf "%.4f\n", b[c] / b["mirror/dllama/T/1/0"] }'
+}
+mirror --db "$tmp/db" --host-probe both || { echo "the mirror failed (--host-probe both):" >&2; cat "$tmp/err" >&2; exit 1; }
+r=$(ratio dllama/T/2/0)
+[ "$r" = 1.3333 ] || { echo "per-cell host bandwidth: 2/1.5 of mem_bw wanted, $r found" >&2; cat "$tmp/err" >&2; fail=1; }
+grep -q "dllama 0%/2 x1.5 a0.8[,.]" "$tmp/out" || { echo "the Not fitted line lacks the cell's slowdown" >&2; head -5 "$tmp/out" >&2; fail=1; }
+[ "$(ratio dllama/T/1/0)" = - ] || { echo "a single-device cell got a host bandwidth" >&2; fail=1; }
+r=$(scale dllama/T/2/0)
+[ "$r" = 0.8000 ] || { echo "--host-probe both: mem_bw_gbps x0.8 wanted, x$r found" >&2; fail=1; }
+rm -f "$tmp/db"
+mirror --db "$tmp/db" || { echo "the mirror failed (default: --host-probe pair):" >&2; cat "$tmp/err" >&2; exit 1; }
+r=$(scale dllama/T/2/0)
+[ "$r" = 1.0000 ] || { echo "--host-probe pair: mem_bw_gbps x1 wanted, x$r found" >&2; fail=1; }
+r=$(ratio dllama/T/2/0)
+[ "$r" = 1.3333 ] || { echo "--host-probe pair: 2/1.5 of mem_bw wanted, $r found" >&2; fail=1; }
+rm -f "$tmp/db"
+mirror --db "$tmp/db" --host-probe off || { echo "the mirror failed (--host-probe off):" >&2; cat "$tmp/err" >&2; exit 1; }
+[ "$(ratio dllama/T/2/0)" = - ] || { echo "--host-probe off: a host bandwidth without memshare.csv" >&2; fail=1; }
+# Bad inputs: exit 2, named.
+expect_fail() { # PATTERN ARGS...
+    local pattern=$1 rc=0
+    shift
+    mirror --fit-only "$@" || rc=$?
+    [ "$rc" = 2 ] && grep -qF -- "$pattern" "$tmp/err" || { echo "exit $rc, wanted 2 and '$pattern':" >&2; cat "$tmp/err" >&2; fail=1; }
+}
+expect_fail "--host-probe: 'on' is not pair, both or off" --host-probe on
+cp "$gt/hostprobe.csv" "$tmp/good.csv"
+echo "dllama,T,0,2,4,30,x,30,30" >>"$gt/hostprobe.csv"
+expect_fail "hostprobe.csv:6: \"x\" is not a bandwidth in GB/s"
+cp "$tmp/good.csv" "$gt/hostprobe.csv"
+echo "dllama,T,0,2,4,30,0,30,30" >>"$gt/hostprobe.csv"
+expect_fail "hostprobe.csv:6: \"0\" is not a bandwidth in GB/s"
+cp "$tmp/good.csv" "$gt/hostprobe.csv"
+echo "dllama,T,0,2,4,30" >>"$gt/hostprobe.csv"
+expect_fail "hostprobe.csv:6: 9 fields expected, 6 found"
+sed '1s/.*/system,run/' "$tmp/good.csv" >"$gt/hostprobe.csv"
+expect_fail "hostprobe.csv:1: not the header"
+exit $fail
