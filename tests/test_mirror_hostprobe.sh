@@ -7,11 +7,12 @@
 # over the single-device cell's; a run whose probes failed is left out; off falls back to the
 # family's figure; a malformed file is refused with its file:line.
 # usage: test_mirror_hostprobe.sh SOURCE_DIR BUILD_DIR
-set -euo pipefail
+set -uo pipefail
 src=$1
 build=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$src/tests/lib.sh"
+scratch_dir mirror-hostprobe
 gt=$tmp/gt
 mkdir "$gt"
 {
@@ -40,10 +41,11 @@ mkdir "$gt"
     echo "dllama,T,0,2,2,24,24,24,12"
     echo "dllama,T,0,2,3,,,,"
 } >"$gt/hostprobe.csv"
-fail=0
-mirror() { # ARGS...: the mirror, stdout in $tmp/out, stderr in $tmp/err
-    bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 5 \
-        --tokens-t 5 --skip 1 --runs 1 "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
+args=(--build "$build" --cache-mb 0 --tokens-s 5 --tokens-t 5 --skip 1 --runs 1)
+mirror() { # ARGS...: the mirror into $tmp/db, stdout in $tmp/out, stderr in $tmp/err
+    rm -f "$tmp/db"
+    bash "$src/tools/mirror-ground-truth.sh" "${args[@]}" --db "$tmp/db" "$@" "$gt" >"$tmp/out" 2>"$tmp/err" ||
+        { cat "$tmp/err" >&2; return 1; }
 }
 # ratio CELL: host_mem_bw_gbps / mem_bw_gbps in the mirrored scenario CELL's profile (the
 # database's scenario text), or "-" without a host bandwidth
@@ -61,28 +63,21 @@ scale() {
         /profile:/ && match($0, /[{ ]mem_bw_gbps: [0-9.e+-]+/) { b[name] = substr($0, RSTART + 14, RLENGTH - 14) }
         END { printf "%.4f\n", b[c] / b["mirror/dllama/T/1/0"] }'
 }
-mirror --db "$tmp/db" --host-probe both || { echo "the mirror failed (--host-probe both):" >&2; cat "$tmp/err" >&2; exit 1; }
-r=$(ratio dllama/T/2/0)
-[ "$r" = 1.3333 ] || { echo "per-cell host bandwidth: 2/1.5 of mem_bw wanted, $r found" >&2; cat "$tmp/err" >&2; fail=1; }
-grep -q "dllama 0%/2 x1.5 a0.8[,.]" "$tmp/out" || { echo "the Not fitted line lacks the cell's slowdown" >&2; head -5 "$tmp/out" >&2; fail=1; }
-[ "$(ratio dllama/T/1/0)" = - ] || { echo "a single-device cell got a host bandwidth" >&2; fail=1; }
-r=$(scale dllama/T/2/0)
-[ "$r" = 0.8000 ] || { echo "--host-probe both: mem_bw_gbps x0.8 wanted, x$r found" >&2; fail=1; }
-rm -f "$tmp/db"
-mirror --db "$tmp/db" || { echo "the mirror failed (default: --host-probe pair):" >&2; cat "$tmp/err" >&2; exit 1; }
-r=$(scale dllama/T/2/0)
-[ "$r" = 1.0000 ] || { echo "--host-probe pair: mem_bw_gbps x1 wanted, x$r found" >&2; fail=1; }
-r=$(ratio dllama/T/2/0)
-[ "$r" = 1.3333 ] || { echo "--host-probe pair: 2/1.5 of mem_bw wanted, $r found" >&2; fail=1; }
-rm -f "$tmp/db"
-mirror --db "$tmp/db" --host-probe off || { echo "the mirror failed (--host-probe off):" >&2; cat "$tmp/err" >&2; exit 1; }
-[ "$(ratio dllama/T/2/0)" = - ] || { echo "--host-probe off: a host bandwidth without memshare.csv" >&2; fail=1; }
+check "the mirror runs (--host-probe both)" mirror --host-probe both
+check "per-cell host bandwidth: 2 mem_bw_gbps / 1.5" [ "$(ratio dllama/T/2/0)" = 1.3333 ]
+check "the Not fitted line names the cell's slowdown and alone figure" grep -q "dllama 0%/2 x1.5 a0.8[,.]" "$tmp/out"
+check "no host bandwidth on a single device" [ "$(ratio dllama/T/1/0)" = - ]
+check "--host-probe both: mem_bw_gbps x0.8" [ "$(scale dllama/T/2/0)" = 0.8000 ]
+check "the mirror runs (default: --host-probe pair)" mirror
+check "--host-probe pair: mem_bw_gbps x1" [ "$(scale dllama/T/2/0)" = 1.0000 ]
+check "--host-probe pair: 2 mem_bw_gbps / 1.5" [ "$(ratio dllama/T/2/0)" = 1.3333 ]
+check "the mirror runs (--host-probe off)" mirror --host-probe off
+check "--host-probe off: no host bandwidth without memshare.csv" [ "$(ratio dllama/T/2/0)" = - ]
 # Bad inputs: exit 2, named.
-expect_fail() { # PATTERN ARGS...
-    local pattern=$1 rc=0
+expect_fail() { # TEXT ARGS...: exit 2 naming TEXT
+    local text=$1
     shift
-    mirror --fit-only "$@" || rc=$?
-    [ "$rc" = 2 ] && grep -qF -- "$pattern" "$tmp/err" || { echo "exit $rc, wanted 2 and '$pattern':" >&2; cat "$tmp/err" >&2; fail=1; }
+    expect_script 2 "$text" "$src/tools/mirror-ground-truth.sh" "${args[@]}" --fit-only "$@" "$gt"
 }
 expect_fail "--host-probe: 'on' is not pair, both or off" --host-probe on
 cp "$gt/hostprobe.csv" "$tmp/good.csv"
@@ -96,4 +91,4 @@ echo "dllama,T,0,2,4,30" >>"$gt/hostprobe.csv"
 expect_fail "hostprobe.csv:6: 9 fields expected, 6 found"
 sed '1s/.*/system,run/' "$tmp/good.csv" >"$gt/hostprobe.csv"
 expect_fail "hostprobe.csv:1: not the header"
-exit $fail
+finish
