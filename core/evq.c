@@ -163,6 +163,19 @@ int halo_evq_cancel(halo_evq *q, uint64_t id) {
     return 1;
 }
 
+void halo_evq_retime(halo_evq *q, uint64_t (*fn)(void *ctx, const halo_event *ev), void *ctx) {
+    int moved = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        halo_event *ev = &q->slots[q->heap[i]].ev;
+        uint64_t t = fn(ctx, ev);
+        moved |= t != ev->time_ns;
+        ev->time_ns = t;
+    }
+    if (moved) /* heapify again, bottom up */
+        for (size_t i = q->n / 2; i-- > 0;)
+            sift_down(q, i);
+}
+
 size_t halo_evq_size(const halo_evq *q) {
     return q->n;
 }

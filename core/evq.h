@@ -60,6 +60,12 @@ const halo_event *halo_evq_peek(const halo_evq *q);
 /* Cancels the pending event `id`: 1 if it was pending (and is now gone), 0 otherwise. */
 int halo_evq_cancel(halo_evq *q, uint64_t id);
 
+/*
+ * Sets the time of every pending event to fn(ctx, event) (a simulator moving what a delayed
+ * device was going to do); the order of events at equal times stays their insertion order.
+ */
+void halo_evq_retime(halo_evq *q, uint64_t (*fn)(void *ctx, const halo_event *ev), void *ctx);
+
 /* Pending events. */
 size_t halo_evq_size(const halo_evq *q);
 

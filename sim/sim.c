@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/wire.h"
 #include "sim/cubic.h"
+#include "sim/hostshare.h"
 #include "sim/trace.h"
 
 #include <math.h>
@@ -335,8 +336,11 @@ typedef struct node {
     /* The latest waiting part of a host cost (host_overlap): the device takes no core of its
        host in [wait_from_ns, wait_until_ns); contiguous waits are merged. */
     uint64_t wait_from_ns, wait_until_ns;
-    /* The latest compute segment, [compute_from_ns, compute_until_ns) (host_mem_bw_bps) */
-    uint64_t compute_from_ns, compute_until_ns;
+    /* Its compute segments that have not ended by share_base_ns, in order, as its host's
+       memory bandwidth is planned to be shared (host_mem_bw_bps, sim/hostshare.h) */
+    halo_share_seg *segs;
+    int nseg, capseg;
+    uint64_t share_base_ns;
 } node;
 
 typedef struct sim {
@@ -354,8 +358,12 @@ typedef struct sim {
     uint64_t now_ns;
     uint64_t events;
     packet *free_packets;
-    int failed;        /* an allocation failed inside an event: run() reports it */
-    halo_trace *trace; /* NULL unless halo_sim_config.trace_max_events > 0 (issue 17) */
+    int failed;           /* an allocation failed inside an event: run() reports it */
+    halo_trace *trace;    /* NULL unless halo_sim_config.trace_max_events > 0 (issue 17) */
+    halo_share_seg *plan; /* a host's segments while they are planned (share_host) */
+    uint64_t *plan_old;   /* their ends before the plan */
+    int capplan;
+    struct share_shift *shifts; /* per node, while share_host moves them */
 } sim;
 
 static sim *as_sim(halo_transport *t) {
@@ -434,30 +442,6 @@ static int host_busy(const sim *s, int i, uint64_t t) {
              !(t >= o->wait_from_ns && t < o->wait_until_ns);
     }
     return k;
-}
-
-/*
- * The profile node i computes a segment starting at t with: its own, or with its memory
- * bandwidths cut to the share of its host's (host_mem_bw_bps) that it gets while m devices
- * of the host compute at once (itself and the others computing at t, at most `cores`).
- */
-static halo_device_profile contended_profile(const sim *s, int i, uint64_t t) {
-    halo_device_profile p = s->nodes[i].dev;
-    if (p.host <= 0 || !(p.host_mem_bw_bps > 0) || p.weights_cached)
-        return p;
-    int m = 1;
-    for (int j = 0; j < s->n; j++) {
-        const node *o = &s->nodes[j];
-        m += j != i && o->dev.host == p.host && t >= o->compute_from_ns && t < o->compute_until_ns;
-    }
-    if (p.cores > 0 && m > p.cores)
-        m = p.cores;
-    double share = p.host_mem_bw_bps / m;
-    if (p.mem_bw_bps > share)
-        p.mem_bw_bps = share;
-    if (p.strided_bw_bps > share)
-        p.strided_bw_bps = share;
-    return p;
 }
 
 /*
@@ -1705,6 +1689,188 @@ static double lognormal_factor(halo_rng *rng, double cv) {
     return exp(sqrt(s2) * z - s2 / 2.0);
 }
 
+/* ==== A host's memory bandwidth shared over time (host_mem_bw_bps, sim/hostshare.h) ==== */
+
+static int shares_memory(const sim *s, int i) {
+    return s->nodes[i].dev.host > 0 && s->nodes[i].dev.host_mem_bw_bps > 0;
+}
+
+/*
+ * ratio[m - 1]: the time `cost` takes node i with m devices of its host computing at once
+ * (its memory bandwidths cut to the host's over m, never above its own) over its time with
+ * its own profile. Weights in the cache are not read from memory: 1.
+ */
+static void share_ratios(const sim *s, int i, const halo_cost *cost, double *ratio) {
+    const halo_device_profile *own = &s->nodes[i].dev;
+    uint64_t alone = halo_device_time_ns(own, cost);
+    for (int m = 1; m <= HALO_SHARE_MAX; m++) {
+        halo_device_profile p = *own;
+        double share = p.host_mem_bw_bps / m;
+        if (p.mem_bw_bps > share)
+            p.mem_bw_bps = share;
+        if (p.strided_bw_bps > share)
+            p.strided_bw_bps = share;
+        uint64_t at_m = halo_device_time_ns(&p, cost);
+        ratio[m - 1] =
+            own->weights_cached || alone == 0 || at_m <= alone ? 1.0 : (double)at_m / (double)alone;
+    }
+}
+
+/* The delay a plan gives node j's time t: that of its last segment that ended by t (its
+   segments are plan[first, first + count), their ends before in old[]). */
+typedef struct share_shift {
+    const sim *s;
+    int first, count;
+} share_shift;
+
+static int64_t share_delay(const share_shift *sh, uint64_t t) {
+    int64_t d = 0;
+    for (int k = sh->first; k < sh->first + sh->count; k++)
+        if (sh->s->plan_old[k] <= t)
+            d = (int64_t)sh->s->plan[k].end_ns - (int64_t)sh->s->plan_old[k];
+    return d;
+}
+
+static uint64_t share_moved(const share_shift *sh, uint64_t t, uint64_t not_before) {
+    int64_t d = share_delay(sh, t);
+    uint64_t u = d < 0 && (uint64_t)-d > t ? 0 : (uint64_t)((int64_t)t + d);
+    return u < not_before && t >= not_before ? not_before : u;
+}
+
+typedef struct share_retime {
+    share_shift *by_node; /* NULL .count for nodes the plan does not move */
+    uint64_t now_ns;
+} share_retime;
+
+static uint64_t share_retime_event(void *ctx, const halo_event *ev) {
+    const share_retime *r = ctx;
+    if ((ev->kind != EV_SEND && ev->kind != EV_TIMER) || !r->by_node[ev->node].count)
+        return ev->time_ns;
+    return share_moved(&r->by_node[ev->node], ev->time_ns, r->now_ns);
+}
+
+static int plan_reserve(sim *s, int need) {
+    if (need <= s->capplan)
+        return 1;
+    int cap = need < 16 ? 16 : need * 2;
+    halo_share_seg *plan = realloc(s->plan, (size_t)cap * sizeof *plan);
+    if (plan)
+        s->plan = plan;
+    uint64_t *old = realloc(s->plan_old, (size_t)cap * sizeof *old);
+    if (old)
+        s->plan_old = old;
+    if (!plan || !old) {
+        s->failed = 1;
+        return 0;
+    }
+    s->capplan = cap;
+    return 1;
+}
+
+/*
+ * Node i has been charged a compute segment [from, from + work) at its own speed: plans its
+ * host's segments again with it (processor sharing from the last plan's base, now moved to
+ * the present), then moves every device of the host by what the new plan delays it: its
+ * busy end, its waits, its pending sends and timers, its compute time.
+ */
+static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64_t work) {
+    int host = s->nodes[i].dev.host, cores = s->nodes[i].dev.cores, n = 0;
+    int max_m = cores > 0 && cores < HALO_SHARE_MAX ? cores : HALO_SHARE_MAX;
+    for (int j = 0; j < s->n; j++)
+        if (shares_memory(s, j) && s->nodes[j].dev.host == host)
+            n += s->nodes[j].nseg;
+    if (!plan_reserve(s, n + 1))
+        return;
+    /* the host's segments, by node (each node's last plan had the same base) */
+    n = 0;
+    for (int j = 0; j < s->n; j++) {
+        node *o = &s->nodes[j];
+        if (shares_memory(s, j) && o->dev.host == host) {
+            memcpy(&s->plan[n], o->segs, (size_t)o->nseg * sizeof *o->segs);
+            n += o->nseg;
+        }
+    }
+    /* to the present: what ended is fixed and dropped, what runs keeps what it still needs */
+    halo_share_plan(s->plan, n, max_m, s->nodes[i].share_base_ns, s->now_ns);
+    int kept = 0;
+    for (int k = 0; k < n; k++)
+        if (s->plan[k].state != HALO_SHARE_ENDED)
+            s->plan[kept++] = s->plan[k];
+    n = kept;
+    /* the new segment, last of node i's chain */
+    int at = 0;
+    while (at < n && s->plan[at].dev <= i)
+        at++;
+    memmove(&s->plan[at + 1], &s->plan[at], (size_t)(n - at) * sizeof *s->plan);
+    halo_share_seg *seg = &s->plan[at];
+    memset(seg, 0, sizeof *seg);
+    seg->dev = i;
+    seg->start_ns = from;
+    seg->end_ns = from + work;
+    seg->left_ns = (double)work;
+    memcpy(seg->ratio, ratio, sizeof seg->ratio);
+    n++;
+    for (int k = 0; k < n; k++)
+        s->plan_old[k] = s->plan[k].end_ns;
+    halo_share_plan(s->plan, n, max_m, s->now_ns, UINT64_MAX);
+    /* move each node by its delays, and hand its segments back */
+    share_shift *by_node = s->shifts;
+    memset(by_node, 0, (size_t)s->n * sizeof *by_node);
+    int moved = 0;
+    for (int k = 0, first = 0; k <= n; k++) {
+        if (k < n && s->plan[k].dev == s->plan[first].dev)
+            continue;
+        if (first < n) {
+            int j = s->plan[first].dev;
+            node *o = &s->nodes[j];
+            share_shift sh = {.s = s, .first = first, .count = k - first};
+            int any = 0;
+            for (int x = first; x < k; x++)
+                any |= s->plan[x].end_ns != s->plan_old[x];
+            if (any) {
+                /* a segment's start moves with the one before it: the compute time grows by
+                   the last one's delay */
+                int64_t last = (int64_t)s->plan[k - 1].end_ns - (int64_t)s->plan_old[k - 1];
+                moved = 1;
+                by_node[j] = sh;
+                o->stats.compute_ns = (uint64_t)((int64_t)o->stats.compute_ns + last);
+                uint64_t busy = o->clock.busy_until_ns;
+                o->clock.busy_until_ns = share_moved(&sh, busy, s->now_ns);
+                if (o->wait_until_ns > s->now_ns) {
+                    o->wait_from_ns = share_moved(&sh, o->wait_from_ns, s->now_ns);
+                    o->wait_until_ns = share_moved(&sh, o->wait_until_ns, s->now_ns);
+                }
+            }
+            if (k - first > o->capseg) {
+                int cap = (k - first) * 2;
+                halo_share_seg *segs = realloc(o->segs, (size_t)cap * sizeof *segs);
+                if (!segs) {
+                    s->failed = 1;
+                    return;
+                }
+                o->segs = segs;
+                o->capseg = cap;
+            }
+            memcpy(o->segs, &s->plan[first], (size_t)(k - first) * sizeof *o->segs);
+            o->nseg = k - first;
+        }
+        first = k;
+    }
+    for (int j = 0; j < s->n; j++) /* nodes of the host without segments left */
+        if (shares_memory(s, j) && s->nodes[j].dev.host == host) {
+            int has = 0;
+            for (int k = 0; k < n; k++)
+                has |= s->plan[k].dev == j;
+            if (!has)
+                s->nodes[j].nseg = 0;
+            s->nodes[j].share_base_ns = s->now_ns;
+        }
+    if (moved) {
+        share_retime r = {.by_node = by_node, .now_ns = s->now_ns};
+        halo_evq_retime(s->q, share_retime_event, &r);
+    }
+}
+
 static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     sim *s = as_sim(t);
     if (bad_node(s, i))
@@ -1712,8 +1878,7 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     node *n = &s->nodes[i];
     uint64_t now = node_now(s, i), before = n->stats.compute_ns;
     s->last_app_ns = s->now_ns;
-    halo_device_profile p = contended_profile(s, i, now);
-    halo_device_charge(&n->clock, &p, now, cost, &n->stats);
+    halo_device_charge(&n->clock, &n->dev, now, cost, &n->stats);
     if (n->dev.compute_cv > 0) { /* this segment's own speed: a log-normal factor of mean 1 */
         uint64_t dt = n->stats.compute_ns - before;
         uint64_t jittered =
@@ -1724,8 +1889,12 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
-    n->compute_until_ns = n->clock.busy_until_ns;
-    n->compute_from_ns = n->compute_until_ns - (n->stats.compute_ns - before);
+    uint64_t work = n->stats.compute_ns - before;
+    if (shares_memory(s, i) && work > 0) {
+        double ratio[HALO_SHARE_MAX];
+        share_ratios(s, i, cost, ratio);
+        share_host(s, i, ratio, n->clock.busy_until_ns - work, work);
+    }
     if (s->trace)
         halo_trace_add(s->trace, i, HALO_TRACE_COMPUTE, "compute", now, n->clock.busy_until_ns, 0,
                        -1, (int64_t)llround(cost->flops));
@@ -1819,6 +1988,11 @@ static void sim_destroy(halo_transport *t) {
     free(s->conns);
     halo_evq_free(s->q);
     halo_trace_free(s->trace);
+    for (int i = 0; s->nodes && i < s->n; i++)
+        free(s->nodes[i].segs);
+    free(s->plan);
+    free(s->plan_old);
+    free(s->shifts);
     free(s->nodes);
     free(s->up);
     free(s->down);
@@ -1941,11 +2115,12 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     s->nodes = calloc(n, sizeof *s->nodes);
     s->up = calloc(n, sizeof *s->up);
     s->down = calloc(n, sizeof *s->down);
+    s->shifts = calloc(n, sizeof *s->shifts);
     s->conns = cfg->delivery == HALO_DELIVERY_STREAM ? calloc(n * n, sizeof *s->conns) : NULL;
-    int rc =
-        (!s->nodes || !s->up || !s->down || (cfg->delivery == HALO_DELIVERY_STREAM && !s->conns))
-            ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory")
-            : halo_evq_new(&s->q, err);
+    int rc = (!s->nodes || !s->up || !s->down || !s->shifts ||
+              (cfg->delivery == HALO_DELIVERY_STREAM && !s->conns))
+                 ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory")
+                 : halo_evq_new(&s->q, err);
     if (rc == HALO_OK && cfg->trace_max_events > 0) {
         rc = halo_trace_new(&s->trace, cfg->n_nodes, cfg->trace_max_events, err);
         s->base.ops = &sim_traced_ops;

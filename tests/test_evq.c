@@ -81,5 +81,38 @@ static void timers_carry_kind_node_time_and_callback(void) {
     halo_evq_free(q);
 }
 
+/* Moves node 1's events 500 ns later. */
+static uint64_t later_for_node_1(void *ctx, const halo_event *ev) {
+    (void)ctx;
+    return ev->node == 1 ? ev->time_ns + 500 : ev->time_ns;
+}
+
+/* Retiming moves the events it is told to, keeps the heap in order (ties in insertion order)
+   and keeps ids: a moved event can still be cancelled. */
+static void retime_moves_events_and_keeps_order_and_ids(void) {
+    halo_evq *q = NULL;
+    ASSERT_OK(halo_evq_new(&q, NULL));
+    uint64_t ids[8];
+    for (int i = 0; i < 8; i++) { /* times 0, 100, ..., 700; odd ones on node 1 */
+        halo_event ev = {.time_ns = (uint64_t)i * 100, .node = i % 2, .u64 = (uint64_t)i};
+        ASSERT_OK(halo_evq_push(q, &ev, &ids[i], NULL));
+    }
+    halo_evq_retime(q, later_for_node_1, NULL);
+    ASSERT_EQ(halo_evq_cancel(q, ids[7]), 1); /* 700 -> 1200, then gone */
+    /* node 0 at 0, 200, 400, 600; node 1 at 600 (event 1, pushed before node 0's event 6 at
+       600, so first of the two), 800, 1000 */
+    uint64_t want_time[] = {0, 200, 400, 600, 600, 800, 1000};
+    uint64_t want_index[] = {0, 2, 4, 1, 6, 3, 5};
+    halo_event ev;
+    for (int k = 0; k < 7; k++) {
+        ASSERT_EQ(halo_evq_pop(q, &ev), 1);
+        ASSERT_EQ(ev.time_ns, want_time[k]);
+        ASSERT_EQ(ev.u64, want_index[k]);
+    }
+    ASSERT_EQ(halo_evq_pop(q, &ev), 0);
+    halo_evq_free(q);
+}
+
 TEST_MAIN(TEST(matches_reference_under_random_operations),
-          TEST(timers_carry_kind_node_time_and_callback))
+          TEST(timers_carry_kind_node_time_and_callback),
+          TEST(retime_moves_events_and_keeps_order_and_ids))

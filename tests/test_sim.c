@@ -566,8 +566,9 @@ static void a_shared_host_splits_its_memory_bandwidth(void) {
     ASSERT_EQ(shared_memory_end_ns(0, 0, 0, 1), 1000000);     /* no host bandwidth: own memory */
     ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 0), 1000000); /* alone: its own 1 GB/s */
     ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 1), 1333333); /* 2 at once: 0.75 GB/s */
-    /* the third waits for a core too: 2 run at once (0.75 GB/s), x 3/2 for the cores */
-    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 2), 2000000);
+    /* the third waits for a core too (1.5 ms of work): 2 run at once at most (0.75 GB/s),
+       so 1 ms of it goes at 3/4 speed while the other two run, then the rest alone */
+    ASSERT_EQ(shared_memory_end_ns(1.5e9, 0, 0, 2), 1833333);
     ASSERT_EQ(shared_memory_end_ns(4e9, 0, 0, 1), 1000000); /* a share above its own */
     /* strided bytes: 0.5 GB/s is below the share, 0.75 GB/s for the other 0.6e6 bytes */
     ASSERT_EQ(shared_memory_end_ns(1.5e9, 0.5e9, 0, 0), 600000 + 800000);
@@ -594,6 +595,57 @@ static void a_shared_host_splits_its_memory_bandwidth(void) {
     t->ops->charge(t, 1, &cost);
     ASSERT_EQ(t->ops->now_ns(t, 1) - r.at_ns[0], 1000000);
     halo_transport_free(t);
+}
+
+typedef struct late_start {
+    halo_transport *t;
+    uint64_t end_ns;
+} late_start;
+
+static void charge_late(void *arg) {
+    late_start *l = arg;
+    halo_cost cost = {.bytes = 1e6};
+    l->t->ops->charge(l->t, 1, &cost);
+    l->end_ns = l->t->ops->now_ns(l->t, 1);
+}
+
+/* When node 0's segment ends, as its message to node 2 (another host) shows, with node 1 of
+   its host starting one 0.5 ms later (or not at all). */
+static uint64_t first_segment_message_ns(int second, uint64_t *second_end_ns) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    for (int i = 0; i < 2; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+        w.dev[i].host_mem_bw_bps = 1.5e9;
+    }
+    halo_transport *t = make(&w);
+    rx r = {.t = t, .node = 2};
+    ASSERT_OK(t->ops->attach(t, 2, on_recv, &r, NULL));
+    late_start l = {.t = t};
+    if (second)
+        ASSERT_OK(t->ops->schedule(t, 1, 500000, charge_late, &l, NULL, NULL));
+    halo_cost cost = {.bytes = 1e6};
+    t->ops->charge(t, 0, &cost);
+    unsigned char msg[8] = {1};
+    ASSERT_OK(t->ops->send(t, 0, 2, msg, sizeof msg, NULL)); /* leaves when node 0 is done */
+    drain(t);
+    ASSERT_EQ(r.count, 1);
+    *second_end_ns = l.end_ns;
+    halo_transport_free(t);
+    return r.at_ns[0];
+}
+
+/* The host's bandwidth is shared over time, not fixed when a segment starts: a device that
+   starts while another computes slows both, and only while they overlap; the first one's
+   pending send moves with its end (1 ms of work each, 4/3 as long while both run). */
+static void a_later_segment_slows_the_earlier_one_while_they_overlap(void) {
+    uint64_t second_end, alone = first_segment_message_ns(0, &second_end);
+    uint64_t shared = first_segment_message_ns(1, &second_end);
+    /* node 0: 0.5 ms alone, then its other 0.5 ms at 3/4 speed: ends at 1.1667 ms */
+    ASSERT_EQ(shared - alone, 166667);
+    /* node 1: 0.5 ms of its work while both run (0.6667 ms), then 0.5 ms alone */
+    ASSERT_EQ(second_end, 1666667);
 }
 
 /* Bytes read through column windows go at the device's strided bandwidth, the others at its
@@ -1145,6 +1197,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(devices_sharing_a_host_share_its_cores),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(a_shared_host_splits_its_memory_bandwidth),
+          TEST(a_later_segment_slows_the_earlier_one_while_they_overlap),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),

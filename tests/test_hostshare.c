@@ -1,0 +1,86 @@
+/* The planner of a host's shared memory bandwidth (sim/hostshare.h) on small cases worked out
+ * by hand: overlap, chains with gaps, the cap on how many run at once, and planning in two
+ * steps (to the present, then the rest) giving the plan made in one. */
+#include "sim/hostshare.h"
+#include "tests/test.h"
+
+#include <string.h>
+
+/* A segment of device dev from start_ns needing work_ns alone, 4/3 as long with 2 or more at
+   once (a host bandwidth of 1.5 times a device's own, split two ways). */
+static halo_share_seg seg(int dev, uint64_t start_ns, uint64_t work_ns) {
+    halo_share_seg s;
+    memset(&s, 0, sizeof s);
+    s.dev = dev;
+    s.start_ns = start_ns;
+    s.end_ns = start_ns + work_ns;
+    s.left_ns = (double)work_ns;
+    for (int m = 0; m < HALO_SHARE_MAX; m++)
+        s.ratio[m] = m == 0 ? 1.0 : 4.0 / 3.0;
+    return s;
+}
+
+/* Two that overlap are both slowed, only while they overlap. */
+static void overlapping_segments_slow_each_other_while_they_overlap(void) {
+    halo_share_seg s[2] = {seg(0, 0, 3000), seg(1, 1500, 3000)};
+    ASSERT_EQ(halo_share_plan(s, 2, 2, 0, UINT64_MAX), 2);
+    /* 0: 1500 alone, 1500 more at 3/4 speed (2000): ends 3500; 1: 1500 of its work in that
+       time, the other 1500 alone: ends 5000 */
+    ASSERT_EQ(s[0].end_ns, 3500);
+    ASSERT_EQ(s[1].end_ns, 5000);
+    ASSERT_EQ(s[0].state, HALO_SHARE_ENDED);
+    ASSERT(s[1].left_ns == 3000.0); /* a plan to the end keeps what they needed */
+}
+
+/* A device's next segment starts its gap after the one before ends, however late that is. */
+static void a_chain_keeps_its_gaps(void) {
+    /* device 0: [0, 1000) then, 500 later, [1500, 2500); device 1 [0, 3000) */
+    halo_share_seg s[3] = {seg(0, 0, 1000), seg(0, 1500, 1000), seg(1, 0, 3000)};
+    halo_share_plan(s, 3, 2, 0, UINT64_MAX);
+    /* both run at 3/4 speed: 0's first ends at 1333.3 (1333); its second starts 500 later, at
+       1833, while 1 has about 1500 left; both slowed again: 0's ends at 3166.3 */
+    ASSERT_EQ(s[0].end_ns, 1333);
+    ASSERT_EQ(s[1].start_ns, 1833);
+    ASSERT_EQ(s[1].end_ns, 3166);
+    /* 1: 1000 by 1333.3, 499.7 alone by 1833, 1000 more by 3166.3, its last 500.3 alone */
+    ASSERT_EQ(s[2].end_ns, 3667);
+}
+
+/* With at most max_m at once at the shared speed, a third is no slower than two. */
+static void more_than_max_m_run_at_max_ms_speed(void) {
+    halo_share_seg s[3] = {seg(0, 0, 3000), seg(1, 0, 3000), seg(2, 0, 3000)};
+    for (int m = 0; m < HALO_SHARE_MAX; m++)
+        s[2].ratio[m] = m == 0 ? 1.0 : (m == 1 ? 4.0 / 3.0 : 10.0);
+    halo_share_plan(s, 3, 2, 0, UINT64_MAX);
+    ASSERT_EQ(s[0].end_ns, 4000);
+    ASSERT_EQ(s[2].end_ns, 4000); /* ratio[2] never used */
+}
+
+/* Planning to a time and then on from it gives the same plan as planning at once, and a
+   segment that started before the base runs from the base with what it still needs. */
+static void planning_in_two_steps_gives_the_same_plan(void) {
+    halo_share_seg once[4] = {seg(0, 0, 3000), seg(0, 3200, 800), seg(1, 1500, 3000),
+                              seg(2, 2500, 700)};
+    halo_share_seg twice[4];
+    memcpy(twice, once, sizeof once);
+    halo_share_plan(once, 4, 2, 0, UINT64_MAX);
+    /* all three at 3/4 speed from 2500: device 2's ends at 3433, device 0's first at 3500 */
+    int ended = halo_share_plan(twice, 4, 2, 0, 3450);
+    ASSERT_EQ(ended, 1);
+    int kept = 0;
+    for (int k = 0; k < 4; k++)
+        if (twice[k].state != HALO_SHARE_ENDED)
+            twice[kept++] = twice[k];
+    ASSERT_EQ(kept, 3);
+    halo_share_plan(twice, kept, 2, 3450, UINT64_MAX);
+    for (int k = 0, t = 0; k < 4; k++) {
+        if (once[k].end_ns <= 3450)
+            continue;
+        ASSERT(twice[t].end_ns >= once[k].end_ns - 1 && twice[t].end_ns <= once[k].end_ns + 1);
+        t++;
+    }
+}
+
+TEST_MAIN(TEST(overlapping_segments_slow_each_other_while_they_overlap),
+          TEST(a_chain_keeps_its_gaps), TEST(more_than_max_m_run_at_max_ms_speed),
+          TEST(planning_in_two_steps_gives_the_same_plan))
