@@ -69,6 +69,12 @@
 #                      each) and 3 runs leave a mean that moves by half between runs
 #                      (distributed-llama S 2 nodes 1%: SE 33% of the mean). Default 10; 0:
 #                      no top-up
+#   --min-events E     the top-up also goes on for a cell of a system on TCP (all but
+#                      halo-udp) until its runs together hold E costly events (default 20,
+#                      a Poisson count's relative error ~22%; 0: off), estimated as its cost
+#                      of loss times its counted tokens over --event-ms (default 200, the
+#                      kernel's minimum retransmission timeout): three runs with a timeout
+#                      each can agree by chance (tools/gt-unstable.awk)
 #   --max-repeats-s M  most runs of an S cell with the top-up (default 40: ~1-3 s a run)
 #   --max-repeats-t M  most runs of a T cell with the top-up (default 8: 10-60 s a run, and
 #                      distributed-llama streams 3.3 GB of weights at each start)
@@ -188,6 +194,7 @@
 set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 models="S T"
 losses="0 0.01 0.02 0.05"
@@ -197,6 +204,8 @@ repeats=3
 target_se=10
 max_repeats_s=40
 max_repeats_t=8
+min_events=20
+event_ms=200
 tokens_s=128
 tokens_t=16
 warmup=2
@@ -222,6 +231,8 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=${2:?}; shift ;;
     --target-se) target_se=${2:?}; shift ;;
     --max-repeats-s) max_repeats_s=${2:?}; shift ;;
+    --min-events) min_events=${2:?}; shift ;;
+    --event-ms) event_ms=${2:?}; shift ;;
     --max-repeats-t) max_repeats_t=${2:?}; shift ;;
     --tokens-s) tokens_s=${2:?}; shift ;;
     --tokens-t) tokens_t=${2:?}; shift ;;
@@ -251,6 +262,8 @@ if [ $quick = 1 ]; then
     target_se=0
 fi
 case "$target_se" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --target-se: '$target_se' is not a number" >&2; exit 2 ;; esac
+case "$min_events" in '' | *[!0-9]*) echo "ground-truth: --min-events: '$min_events' is not a whole number" >&2; exit 2 ;; esac
+case "$event_ms" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --event-ms: '$event_ms' is not a number" >&2; exit 2 ;; esac
 case "$mem_share" in '' | *[!0-9]*) echo "ground-truth: --mem-share: '$mem_share' is not a whole number" >&2; exit 2 ;; esac
 for m in "$max_repeats_s" "$max_repeats_t"; do
     case "$m" in '' | *[!0-9]*) echo "ground-truth: --max-repeats-s/-t: '$m' is not a whole number" >&2; exit 2 ;; esac
@@ -924,22 +937,12 @@ cell_runs() {
     awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" \
         'NR > 1 && $1 == s && $2 == m && $3 == l && $4 == n { r++ } END { print r + 0 }' "$runs"
 }
-# unstable SYSTEM MODEL LOSS NODES: true when the standard error of the cell's mean ms/token
-# over its runs (the spread of the run means: a run's token intervals are not independent
-# draws, so their spread understates it) is above target_se% of its cost of loss (its mean
-# above the loss-free cell of the same system, model and nodes; the mean itself without that
-# cell), from runs.csv; a cell with fewer than 2 counted runs is unstable
+# unstable SYSTEM MODEL LOSS NODES: true when the cell needs another run of the top-up
+# (tools/gt-unstable.awk: its standard error against --target-se, its costly events against
+# --min-events), from runs.csv
 unstable() {
-    awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" -v t="$target_se" '
-        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-        $1 != s || $2 != m || $4 != n || $c["ms_mean"] == "" || $c["tokens"] + 0 == 0 { next }
-        $3 == l { k++; x += $c["ms_mean"]; xx += $c["ms_mean"] * $c["ms_mean"] }
-        $3 + 0 == 0 { k0++; x0 += $c["ms_mean"] }
-        END { if (k < 2) exit 0
-              mean = x / k; v = (xx - k * mean * mean) / (k - 1); se = sqrt(v > 0 ? v / k : 0)
-              cost = k0 ? mean - x0 / k0 : mean
-              if (cost <= 0) cost = mean
-              exit !(se > t / 100 * cost) }' "$runs"
+    awk -F, -v s="$1" -v m="$2" -v l="$3" -v n="$4" -v t="$target_se" -v e="$min_events" \
+        -v u="$event_ms" -f "$tools_dir/gt-unstable.awk" "$runs"
 }
 n_cells=0
 for model in $models; do
@@ -1030,7 +1033,7 @@ echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_use
 echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped;"
 if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
     echo "lossy cells topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
-    echo "$target_se% of the cost of loss;"
+    echo "$target_se% of the cost of loss$([ "$min_events" -gt 0 ] && echo " and, on TCP, the runs held $min_events costly events (cost of loss x tokens / $event_ms ms)");"
 fi
 echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
