@@ -1696,16 +1696,19 @@ static int shares_memory(const sim *s, int i) {
 }
 
 /*
- * ratio[m - 1]: the time `cost` takes node i with m devices of its host computing at once
- * (its memory bandwidths cut to the host's over m, never above its own) over its time with
- * its own profile. Weights in the cache are not read from memory: 1.
+ * ratio[m - 1]: the time `cost` takes node i while m devices of its host compute at once over
+ * its time alone with its own profile. At most `cores` of them run at a time, each with its
+ * memory bandwidths cut to the host's over that many (never above its own; weights in the
+ * cache are not read from memory); beyond `cores` each also gets cores / m of a core, so
+ * the host's cores are shared over time as its bandwidth is.
  */
 static void share_ratios(const sim *s, int i, const halo_cost *cost, double *ratio) {
     const halo_device_profile *own = &s->nodes[i].dev;
     uint64_t alone = halo_device_time_ns(own, cost);
     for (int m = 1; m <= HALO_SHARE_MAX; m++) {
+        int at_once = own->cores > 0 && m > own->cores ? own->cores : m;
         halo_device_profile p = *own;
-        double share = p.host_mem_bw_bps / m;
+        double share = p.host_mem_bw_bps / at_once;
         if (p.mem_bw_bps > share)
             p.mem_bw_bps = share;
         if (p.strided_bw_bps > share)
@@ -1713,6 +1716,8 @@ static void share_ratios(const sim *s, int i, const halo_cost *cost, double *rat
         uint64_t at_m = halo_device_time_ns(&p, cost);
         ratio[m - 1] =
             own->weights_cached || alone == 0 || at_m <= alone ? 1.0 : (double)at_m / (double)alone;
+        if (at_once < m)
+            ratio[m - 1] *= (double)m / (double)at_once;
     }
 }
 
@@ -1774,8 +1779,7 @@ static int plan_reserve(sim *s, int need) {
  * busy end, its waits, its pending sends and timers, its compute time.
  */
 static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64_t work) {
-    int host = s->nodes[i].dev.host, cores = s->nodes[i].dev.cores, n = 0;
-    int max_m = cores > 0 && cores < HALO_SHARE_MAX ? cores : HALO_SHARE_MAX;
+    int host = s->nodes[i].dev.host, n = 0, max_m = HALO_SHARE_MAX; /* ratio[] has the cores */
     for (int j = 0; j < s->n; j++)
         if (shares_memory(s, j) && s->nodes[j].dev.host == host)
             n += s->nodes[j].nseg;
@@ -1886,7 +1890,10 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
         n->clock.busy_until_ns = n->clock.busy_until_ns - dt + jittered;
         n->stats.compute_ns = before + jittered;
     }
-    uint64_t extra = host_share_extra(s, i, now, n->stats.compute_ns - before);
+    /* the host's cores: shared over time with its bandwidth (share_host), or, without a
+       host bandwidth, at the share fixed at the segment's start */
+    uint64_t extra =
+        shares_memory(s, i) ? 0 : host_share_extra(s, i, now, n->stats.compute_ns - before);
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
     uint64_t work = n->stats.compute_ns - before;
