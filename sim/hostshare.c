@@ -1,6 +1,6 @@
 /*
- * Processor sharing of a host's memory bandwidth (sim/hostshare.h): a small event loop over
- * one host's segments, from one change (a segment starts or ends) to the next.
+ * Processor sharing of a host's memory bandwidth and cores (sim/hostshare.h): a small event loop
+ * over one host's segments, from one change (a segment starts or ends) to the next.
  */
 #include "sim/hostshare.h"
 

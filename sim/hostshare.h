@@ -1,7 +1,8 @@
 /*
- * The memory bandwidth of a host shared over time by its devices' compute segments (issue 13):
- * processor sharing. While m segments of one host run at once, each runs at 1 / ratio[m - 1]
- * of its speed alone (its time with the host's bandwidth split m ways over its time alone),
+ * The memory bandwidth and cores of a host shared over time by its devices' compute segments
+ * (issue 13): processor sharing. While m segments of one host run at once, each runs at
+ * 1 / ratio[m - 1] of its speed alone (its time with the host's bandwidth split m ways, and
+ * beyond its cores with a share of a core, over its time alone; sim/sim.c share_ratios),
  * so a segment that overlaps another is slowed only while they overlap, and both are: the
  * real host slows the device that started first as much as the one that started second.
  *

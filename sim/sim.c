@@ -337,7 +337,7 @@ typedef struct node {
        host in [wait_from_ns, wait_until_ns); contiguous waits are merged. */
     uint64_t wait_from_ns, wait_until_ns;
     /* Its compute segments that have not ended by share_base_ns, in order, as its host's
-       memory bandwidth is planned to be shared (host_mem_bw_bps, sim/hostshare.h) */
+       memory bandwidth and cores are planned to be shared (host_mem_bw_bps, sim/hostshare.h) */
     halo_share_seg *segs;
     int nseg, capseg;
     uint64_t share_base_ns;
@@ -1689,7 +1689,7 @@ static double lognormal_factor(halo_rng *rng, double cv) {
     return exp(sqrt(s2) * z - s2 / 2.0);
 }
 
-/* ==== A host's memory bandwidth shared over time (host_mem_bw_bps, sim/hostshare.h) ==== */
+/* ==== A host's memory bandwidth and cores shared over time (host_mem_bw_bps, hostshare.h) ==== */
 
 static int shares_memory(const sim *s, int i) {
     return s->nodes[i].dev.host > 0 && s->nodes[i].dev.host_mem_bw_bps > 0;
