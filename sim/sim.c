@@ -1789,7 +1789,7 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     n = 0;
     for (int j = 0; j < s->n; j++) {
         node *o = &s->nodes[j];
-        if (shares_memory(s, j) && o->dev.host == host) {
+        if (shares_memory(s, j) && o->dev.host == host && o->nseg > 0) {
             memcpy(&s->plan[n], o->segs, (size_t)o->nseg * sizeof *o->segs);
             n += o->nseg;
         }
