@@ -537,15 +537,22 @@ static void host_overlap_frees_the_core_during_a_wake_up(void) {
     }
 }
 
+/* Devices 0..n-1 of w on one host of 2 cores whose memory bandwidth is host_bw. */
+static void on_shared_host(world *w, int n, double host_bw) {
+    for (int i = 0; i < n; i++) {
+        w->dev[i].host = 1;
+        w->dev[i].cores = 2;
+        w->dev[i].host_mem_bw_bps = host_bw;
+    }
+}
+
 /* The end of device `who`'s segment of 1e6 weight bytes (1 ms alone at 1 GB/s; 0.4 of them
    strided), every device of a 3-device host of 2 cores starting one at time 0, in order. */
 static uint64_t shared_memory_end_ns(double host_bw, double strided_bw, int cached, int who) {
     world w;
     world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    on_shared_host(&w, 3, host_bw);
     for (int i = 0; i < 3; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].host_mem_bw_bps = host_bw;
         w.dev[i].strided_bw_bps = strided_bw;
         w.dev[i].cache_bw_bps = 1e9;
         w.dev[i].weights_cached = cached;
@@ -577,11 +584,7 @@ static void a_shared_host_splits_its_memory_bandwidth(void) {
     /* a segment that starts after the others' ended is alone again */
     world w;
     world_init(&w, 2, HALO_DELIVERY_DATAGRAM);
-    for (int i = 0; i < 2; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].host_mem_bw_bps = 1.5e9;
-    }
+    on_shared_host(&w, 2, 1.5e9);
     halo_transport *t = make(&w);
     halo_cost cost = {.bytes = 1e6};
     t->ops->charge(t, 0, &cost);
@@ -614,11 +617,7 @@ static void charge_late(void *arg) {
 static uint64_t first_segment_message_ns(int second, uint64_t *second_end_ns) {
     world w;
     world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
-    for (int i = 0; i < 2; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].host_mem_bw_bps = 1.5e9;
-    }
+    on_shared_host(&w, 2, 1.5e9);
     halo_transport *t = make(&w);
     rx r = {.t = t, .node = 2};
     ASSERT_OK(t->ops->attach(t, 2, on_recv, &r, NULL));
@@ -689,12 +688,9 @@ static int shared_ring(uint64_t run, double host_bw, uint64_t *at_ns) {
     world w;
     world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
     w.cfg.run = run;
-    for (int i = 0; i < 3; i++) {
-        w.dev[i].host = 1;
-        w.dev[i].cores = 2;
-        w.dev[i].host_mem_bw_bps = host_bw;
+    on_shared_host(&w, 3, host_bw);
+    for (int i = 0; i < 3; i++)
         w.dev[i].compute_cv = 0.3;
-    }
     ring r = {0};
     r.t = make(&w);
     ring_node rn[3];
