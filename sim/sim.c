@@ -1786,16 +1786,20 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     if (!plan_reserve(s, n + 1))
         return;
     /* the host's segments, by node (each node's last plan had the same base) */
+    uint64_t base = s->nodes[i].share_base_ns;
     n = 0;
     for (int j = 0; j < s->n; j++) {
         node *o = &s->nodes[j];
-        if (shares_memory(s, j) && o->dev.host == host && o->nseg > 0) {
+        if (!shares_memory(s, j) || o->dev.host != host)
+            continue;
+        if (o->nseg > 0)
             memcpy(&s->plan[n], o->segs, (size_t)o->nseg * sizeof *o->segs);
-            n += o->nseg;
-        }
+        n += o->nseg;
+        o->nseg = 0; /* handed back below, if any are left */
+        o->share_base_ns = s->now_ns;
     }
     /* to the present: what ended is fixed and dropped, what runs keeps what it still needs */
-    halo_share_plan(s->plan, n, max_m, s->nodes[i].share_base_ns, s->now_ns);
+    halo_share_plan(s->plan, n, max_m, base, s->now_ns);
     int kept = 0;
     for (int k = 0; k < n; k++)
         if (s->plan[k].state != HALO_SHARE_ENDED)
@@ -1860,15 +1864,6 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
         }
         first = k;
     }
-    for (int j = 0; j < s->n; j++) /* nodes of the host without segments left */
-        if (shares_memory(s, j) && s->nodes[j].dev.host == host) {
-            int has = 0;
-            for (int k = 0; k < n; k++)
-                has |= s->plan[k].dev == j;
-            if (!has)
-                s->nodes[j].nseg = 0;
-            s->nodes[j].share_base_ns = s->now_ns;
-        }
     if (moved) {
         share_retime r = {.by_node = by_node, .now_ns = s->now_ns};
         halo_evq_retime(s->q, share_retime_event, &r);
