@@ -129,6 +129,28 @@ static void add_device(buf *b, const halo_scenario_device *d) {
         (unsigned long long)p->recv_ns);
     add_num(b, "copy_ns_per_kb", p->copy_ns_per_kb);
     add(b, ", \"host\": %d, \"cores\": %d, ", p->host, p->cores);
+    /* keys added later, only where set: a point that does not use them keeps the identity it
+       had before them (and its stored runs) */
+    if (p->host_overlap != 0) {
+        add_num(b, "host_overlap", p->host_overlap);
+        add(b, ", ");
+    }
+    if (p->recv_jitter_ns)
+        add(b, "\"recv_jitter_ns\": %llu, ", (unsigned long long)p->recv_jitter_ns);
+    if (p->cold_wake_ns || p->cold_tau_ns)
+        add(b, "\"cold_wake_ns\": %llu, \"cold_tau_ns\": %llu, ",
+            (unsigned long long)p->cold_wake_ns, (unsigned long long)p->cold_tau_ns);
+    if (p->host_mem_bw_bps != 0) {
+        add_num(b, "host_mem_bw_bps", p->host_mem_bw_bps);
+        add(b, ", ");
+    }
+    if (p->core_placement)
+        add(b, "\"core_placement\": %d, ", p->core_placement);
+    if (p->cache_bytes || p->cache_bw_bps != 0) {
+        add(b, "\"cache_bytes\": %llu, ", (unsigned long long)p->cache_bytes);
+        add_num(b, "cache_bw_bps", p->cache_bw_bps);
+        add(b, ", ");
+    }
     add_link(b, "uplink", &d->uplink);
     add(b, ", ");
     add_link(b, "downlink", &d->downlink);

@@ -484,13 +484,28 @@ typedef struct prof_acc {
     unsigned set; /* P_* given so far */
 } prof_acc;
 
-static const char *const profile_keys[] = {"base",          "gflops",           "mem_bw_gbps",
-                                           "mem_mb",        "storage_mbps",     "op_overhead_us",
-                                           "send_us",       "recv_us",          "copy_ns_per_kb",
-                                           "cores",         "strided_bw_gbps",  "compute_cv",
-                                           "host_overlap",  "recv_jitter_us",   "cache_mb",
-                                           "cache_bw_gbps", "host_mem_bw_gbps", "cold_wake_us",
-                                           "cold_wake_ms",  "source",           NULL};
+static const char *const profile_keys[] = {"base",
+                                           "gflops",
+                                           "mem_bw_gbps",
+                                           "mem_mb",
+                                           "storage_mbps",
+                                           "op_overhead_us",
+                                           "send_us",
+                                           "recv_us",
+                                           "copy_ns_per_kb",
+                                           "cores",
+                                           "strided_bw_gbps",
+                                           "compute_cv",
+                                           "host_overlap",
+                                           "recv_jitter_us",
+                                           "cache_mb",
+                                           "cache_bw_gbps",
+                                           "host_mem_bw_gbps",
+                                           "cold_wake_us",
+                                           "cold_wake_ms",
+                                           "core_placement",
+                                           "source",
+                                           NULL};
 
 #define PROF(field) offsetof(prof_acc, p.field)
 static const num_key profile_nums[] = {
@@ -519,13 +534,26 @@ static void profile_reset(void *acc) {
     memset(acc, 0, sizeof(prof_acc));
 }
 
+static const char *const core_placement_names[] = {"shared", "wake", NULL};
+
+/* The profile's keys that are not numbers. */
+static int profile_more(ctx *c, const halo_yaml_node *m, const char *kp, void *acc) {
+    prof_acc *a = acc;
+    char sub[HALO_YAML_KP_MAX];
+    const halo_yaml_node *v = halo_yaml_get(m, "core_placement");
+    if (!v)
+        return HALO_OK;
+    return get_enum(c, v, halo_yaml_kp_key(sub, kp, "core_placement"), core_placement_names,
+                    &a->p.core_placement);
+}
+
 static const map_kind profile_kind = {"profile",
                                       profile_keys,
                                       profile_nums,
                                       (int)(sizeof profile_nums / sizeof profile_nums[0]),
                                       offsetof(prof_acc, set),
                                       profile_reset,
-                                      NULL};
+                                      profile_more};
 
 /* A device's `profile:` value (a name or a mapping) into d->profile and d->profile_name. */
 static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
@@ -570,6 +598,12 @@ static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
         rc = missing(c, pv, kp, "cold_wake_ms");
     if (rc == HALO_OK && (a.set & P_COLDTAU) && !(a.set & P_COLD))
         rc = missing(c, pv, kp, "cold_wake_us");
+    /* cores placed as Linux wakes tasks are planned over time with the host's bandwidth */
+    if (rc == HALO_OK && a.p.core_placement == HALO_CORES_WAKE && !(a.p.host_mem_bw_bps > 0)) {
+        char sub[HALO_YAML_KP_MAX];
+        rc = BAD(c, pv, halo_yaml_kp_key(sub, kp, "core_placement"),
+                 "wake needs host_mem_bw_gbps (the cores are planned with the host's bandwidth)");
+    }
     if (rc == HALO_OK)
         dev->profile = a.p;
     return rc;

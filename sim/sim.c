@@ -341,6 +341,7 @@ typedef struct node {
     halo_share_seg *segs;
     int nseg, capseg;
     uint64_t share_base_ns;
+    int last_core; /* core_placement wake: the core its last segment ran on (-1: none yet) */
 } node;
 
 typedef struct sim {
@@ -1707,6 +1708,8 @@ static void share_ratios(const sim *s, int i, const halo_cost *cost, double *rat
     uint64_t alone = halo_device_time_ns(own, cost);
     for (int m = 1; m <= HALO_SHARE_MAX; m++) {
         int at_once = own->cores > 0 && m > own->cores ? own->cores : m;
+        /* placed on cores: m busy cores, each device's share of its core is the planner's */
+        int placed = own->core_placement == HALO_CORES_WAKE;
         halo_device_profile p = *own;
         double share = p.host_mem_bw_bps / at_once;
         if (p.mem_bw_bps > share)
@@ -1716,7 +1719,7 @@ static void share_ratios(const sim *s, int i, const halo_cost *cost, double *rat
         uint64_t at_m = halo_device_time_ns(&p, cost);
         ratio[m - 1] =
             own->weights_cached || alone == 0 || at_m <= alone ? 1.0 : (double)at_m / (double)alone;
-        if (at_once < m)
+        if (at_once < m && !placed)
             ratio[m - 1] *= (double)m / (double)at_once;
     }
 }
@@ -1780,6 +1783,9 @@ static int plan_reserve(sim *s, int need) {
  */
 static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64_t work) {
     int host = s->nodes[i].dev.host, n = 0, max_m = HALO_SHARE_MAX; /* ratio[] has the cores */
+    /* placed on cores (core_placement: wake): ratio[] has the busy cores, the planner the
+       share of each core */
+    int cores = s->nodes[i].dev.core_placement == HALO_CORES_WAKE ? s->nodes[i].dev.cores : 0;
     for (int j = 0; j < s->n; j++)
         if (shares_memory(s, j) && s->nodes[j].dev.host == host)
             n += s->nodes[j].nseg;
@@ -1799,11 +1805,13 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
         o->share_base_ns = s->now_ns;
     }
     /* to the present: what ended is fixed and dropped, what runs keeps what it still needs */
-    halo_share_plan(s->plan, n, max_m, base, s->now_ns);
+    halo_share_plan(s->plan, n, max_m, cores, base, s->now_ns);
     int kept = 0;
     for (int k = 0; k < n; k++)
         if (s->plan[k].state != HALO_SHARE_ENDED)
             s->plan[kept++] = s->plan[k];
+        else if (s->plan[k].core >= 0) /* in chain order: the last one ended is its last */
+            s->nodes[s->plan[k].dev].last_core = s->plan[k].core;
     n = kept;
     /* the new segment, last of node i's chain */
     int at = 0;
@@ -1817,10 +1825,12 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     seg->end_ns = from + work;
     seg->left_ns = (double)work;
     memcpy(seg->ratio, ratio, sizeof seg->ratio);
+    seg->home = s->nodes[i].last_core; /* the planner's, when it follows one of node i's */
+    seg->core = -1;
     n++;
     for (int k = 0; k < n; k++)
         s->plan_old[k] = s->plan[k].end_ns;
-    halo_share_plan(s->plan, n, max_m, s->now_ns, UINT64_MAX);
+    halo_share_plan(s->plan, n, max_m, cores, s->now_ns, UINT64_MAX);
     /* move each node by its delays, and hand its segments back */
     share_shift *by_node = s->shifts;
     memset(by_node, 0, (size_t)s->n * sizeof *by_node);
@@ -2140,6 +2150,11 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         halo_rng_init_stream(&s->down[i].rng, cfg->seed, cfg->run, i, 2);
         halo_rng_init_stream(&s->nodes[i].rng, cfg->seed, cfg->run, i, 3); /* compute_cv */
         halo_rng_init_stream(&s->nodes[i].jitter_rng, cfg->seed, cfg->run, i, 4);
+        /* placed cores: the k-th device of a host starts on core k mod cores */
+        int rank = 0;
+        for (size_t j = 0; j < i; j++)
+            rank += cfg->devices[j].host > 0 && cfg->devices[j].host == cfg->devices[i].host;
+        s->nodes[i].last_core = cfg->devices[i].cores > 0 ? rank % cfg->devices[i].cores : 0;
     }
     if (s->heartbeat_ns && n > 1) { /* the first ping one period in (an allocation failure
                                        shows at run) */

@@ -82,6 +82,12 @@ typedef struct halo_link_spec {
     halo_loss_spec loss;
 } halo_link_spec;
 
+/* halo_device_profile.core_placement */
+enum {
+    HALO_CORES_SHARED = 0,
+    HALO_CORES_WAKE = 1
+};
+
 typedef struct halo_device_profile {
     double flops_per_s;      /* sustained floating-point rate, > 0 */
     double mem_bw_bps;       /* sustained memory bandwidth in bytes per second, > 0 */
@@ -136,6 +142,14 @@ typedef struct halo_device_profile {
        runs at once, each R times slower than alone, give host_mem_bw = 2 mem_bw / R. 0 = each
        device has its own memory bandwidth (the default). */
     double host_mem_bw_bps;
+    /* How the host's cores are given out (with host_mem_bw_bps, sim/hostshare.h):
+       HALO_CORES_SHARED (the default) one pool shared evenly by every computing device;
+       HALO_CORES_WAKE each device on one core at a time, chosen when its segment starts as
+       Linux places a task it wakes (the core it last ran on if idle, else the first idle
+       one, else its last core), sharing only that core: four processes on two cores can sit
+       three to one (distributed-llama Q40 T on 4 nodes here: 60 ms/token unpinned, 50 pinned
+       two and two, docs/ground-truth.md). */
+    int core_placement;
     /* A cache that holds a small model's weights (issue 13: the bundled stories260K, 1 MB,
        ran 1.4x faster on one device here than its bytes at memory bandwidth allow). When the
        model's weight bytes per token fit in cache_bytes, every byte a compute segment reads

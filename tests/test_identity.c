@@ -127,6 +127,41 @@ static void skip_is_written_only_when_set(void) {
     free(jb);
 }
 
+/* The host keys added after the identity (host_overlap, the wake-ups, the host's bandwidth,
+   core_placement, the cache) each change it when set, and are absent when not. Before
+   2026-12-06 they were left out: a sweep over host_mem_bw_gbps took its points for one. */
+static void later_host_keys_change_it_when_set(void) {
+    static const char *const keys[] = {"host_overlap: 0.45",
+                                       "recv_jitter_us: 5",
+                                       "cold_wake_us: 90, cold_wake_ms: 3",
+                                       "host_mem_bw_gbps: 40",
+                                       "cache_mb: 32, cache_bw_gbps: 80",
+                                       "host_mem_bw_gbps: 40, core_placement: wake"};
+    static const char *const shows[] = {"host_overlap",    "recv_jitter_ns", "cold_wake_ns",
+                                        "host_mem_bw_bps", "cache_bytes",    "core_placement"};
+    char plain[65], with[8][65];
+    char *j = identity(put("h.yaml", "name: h\nmodel: {shape: tinyllama-1.1b}\n"
+                                     "devices:\n  - {profile: rpi4b, link: gige}\n"
+                                     "workload: {tokens: 2}\n"),
+                       0, plain);
+    for (int k = 0; k < 6; k++)
+        ASSERT(strstr(j, shows[k]) == NULL);
+    free(j);
+    for (int k = 0; k < 6; k++) {
+        char text[512];
+        (void)snprintf(text, sizeof text,
+                       "name: h\nmodel: {shape: tinyllama-1.1b}\n"
+                       "devices:\n  - {profile: {base: rpi4b, %s}, link: gige}\n"
+                       "workload: {tokens: 2}\n",
+                       keys[k]);
+        j = identity(put("i.yaml", text), 0, with[k]);
+        ASSERT(strstr(j, shows[k]) != NULL);
+        ASSERT(strcmp(plain, with[k]) != 0);
+        free(j);
+    }
+    ASSERT(strcmp(with[3], with[5]) != 0); /* core_placement alone tells them apart */
+}
+
 static void numbers_are_exact(void) {
     write_board(12);
     char a[65], b[65];
@@ -151,4 +186,5 @@ static void a_missing_file_is_named(void) {
 
 TEST_MAIN(TEST(comments_and_layout_do_not_change_it), TEST(a_changed_profile_changes_it),
           TEST(tau_without_importance_is_left_out), TEST(skip_is_written_only_when_set),
-          TEST(numbers_are_exact), TEST(a_missing_file_is_named))
+          TEST(numbers_are_exact), TEST(a_missing_file_is_named),
+          TEST(later_host_keys_change_it_when_set))

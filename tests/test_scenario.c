@@ -594,6 +594,17 @@ static void values_out_of_range_are_errors(void) {
                 "cache_bw_gbps: 80}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:3: devices[0].profile.cache_mb: 0 is not in (0, 1.04858e+06]", NULL);
+    /* cores placed as Linux wakes tasks: shared or wake, and only with a host bandwidth */
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+                "host_mem_bw_gbps: 8, core_placement: pinned}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:3: devices[0].profile.core_placement: 'pinned' is not one of shared, "
+                "wake",
+                NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+                "core_placement: wake}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:3: devices[0].profile.core_placement: wake needs host_mem_bw_gbps", NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"
@@ -642,7 +653,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                     "devices:\n"
                     "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
                     "copy_ns_per_kb: 500, cores: 2, host_mem_bw_gbps: 36.5, cold_wake_us: 40, "
-                    "cold_wake_ms: 20}\n"
+                    "cold_wake_ms: 20, core_placement: wake}\n"
                     "    count: 2\n"
                     "    host: box\n"
                     "    link: {base: gige, gilbert: {mean_loss: 0.05, "
@@ -674,6 +685,8 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_NEAR(s->devices[2].profile.host_mem_bw_bps, 0, 0);
     ASSERT_EQ(s->devices[1].profile.cold_wake_ns, 40000);
     ASSERT_EQ(s->devices[1].profile.cold_tau_ns, 20000000);
+    ASSERT_EQ(s->devices[1].profile.core_placement, HALO_CORES_WAKE);
+    ASSERT_EQ(s->devices[2].profile.core_placement, HALO_CORES_SHARED);
     ASSERT(s->devices[0].profile.host > 0 &&
            s->devices[0].profile.host == s->devices[1].profile.host);
     ASSERT_EQ(s->devices[2].profile.host, 0);

@@ -600,6 +600,28 @@ static void a_shared_host_splits_its_memory_bandwidth(void) {
     halo_transport_free(t);
 }
 
+/* Placed on cores (core_placement: wake): three devices of a 2-core host charged at time 0
+   in order start on cores 0, 1 and 0 (the third's core 0 taken, no core idle); the two on
+   core 0 take turns on it, and none moves to core 1 when it idles. Shared, all three end at
+   2 ms (above). */
+static void a_placed_device_shares_only_its_own_core(void) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    on_shared_host(&w, 3, 1.5e9);
+    for (int i = 0; i < 3; i++)
+        w.dev[i].core_placement = HALO_CORES_WAKE;
+    halo_transport *t = make(&w);
+    halo_cost cost = {.bytes = 1e6};
+    for (int i = 0; i < 3; i++)
+        t->ops->charge(t, i, &cost);
+    /* node 1 alone on core 1 at 0.75 GB/s (two cores busy): 1.3333 ms; nodes 0 and 2 half of
+       that speed: 0.5 ms of work each by then, the other 0.5 ms at 1 GB/s shared: 1 ms */
+    ASSERT_EQ(t->ops->now_ns(t, 1), 1333333);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 2333333);
+    ASSERT_EQ(t->ops->now_ns(t, 2), 2333333);
+    halo_transport_free(t);
+}
+
 typedef struct late_start {
     halo_transport *t;
     uint64_t end_ns;
@@ -1273,7 +1295,8 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(a_shared_host_splits_its_memory_bandwidth),
           TEST(a_later_segment_slows_the_earlier_one_while_they_overlap),
-          TEST(a_shared_host_is_deterministic), TEST(strided_bytes_go_at_the_strided_bandwidth),
+          TEST(a_placed_device_shares_only_its_own_core), TEST(a_shared_host_is_deterministic),
+          TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),
           TEST(compute_cv_draws_a_seeded_factor_of_mean_one_per_segment),
