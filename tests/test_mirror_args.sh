@@ -69,6 +69,9 @@ rm "$gt/harness-w.md"
 # What compute_cv is fitted on: deadline or missing, nothing else.
 run 2 --tokens-t 24 --cv-on median
 expect "--cv-on: 'median' is not deadline or missing"
+# How the host's cores are given out: shared or wake, nothing else.
+run 2 --tokens-t 24 --core-placement pinned
+expect "--core-placement: 'pinned' is not shared or wake"
 # The waiting share of a message's host cost: a share from 0 to 1.
 run 2 --tokens-t 24 --host-overlap 1.5
 expect "--host-overlap: '1.5' is not a share from 0 to 1"

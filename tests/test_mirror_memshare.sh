@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tools/mirror-ground-truth.sh's host memory bandwidth (host_mem_bw_gbps) from the harness's
 # memshare.csv: a family's own slowdown two at once R gives 2 mem_bw_gbps / R, a family
-# without runs there takes the host bandwidth another family's gave, --mem-share off and a
+# without runs there takes the host bandwidth another family's gave, distributed-llama's Q40
+# family is fitted as bound by arithmetic (dllama's bandwidth, its own gflops) unless its cell
+# is faster than its bytes at that bandwidth, --mem-share off and a
 # table without the file give none, and a malformed file is refused with its file:line.
 # usage: test_mirror_memshare.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -45,6 +47,23 @@ check "dllama x1.25" 'b > 0 && h / b > 1.599 && h / b < 1.601 && q == h'
 grep -q "dllama-q40: no runs of its own in memshare.csv: host_mem_bw_gbps" "$tmp/err" ||
     { echo "no fallback line for dllama-q40" >&2; fail=1; }
 grep -q "dllama x1.25" "$tmp/out" || { echo "the Not fitted line lacks the slowdown" >&2; cat "$tmp/out" >&2; fail=1; }
+# Q40 is bound by arithmetic: dllama's bandwidth, gflops fitted on its own T cell (dllama's
+# stays 1000); with runs of its own (x1.05), its host figure is 2 bw / 1.05.
+awk -v b="$(column dllama 4)" -v qb="$(column dllama-q40 4)" -v g="$(column dllama 10)" \
+    -v qg="$(column dllama-q40 10)" 'BEGIN { exit !(qb == b && g == 1000 && qg > 1 && qg < 1000) }' ||
+    { echo "q40: bw $(column dllama-q40 4) (dllama's $(column dllama 4)), gflops $(column dllama-q40 10) (dllama's $(column dllama 10))" >&2; fail=1; }
+echo "dllama-q40,T,1,80,84,84" >>"$gt/memshare.csv"
+fit_table
+awk -v qb="$(column dllama-q40 4)" -v q="$(column dllama-q40 9)" 'BEGIN { exit !(q / qb > 1.904 && q / qb < 1.906) }' ||
+    { echo "q40 x1.05: host $(column dllama-q40 9), bw $(column dllama-q40 4)" >&2; fail=1; }
+# A Q40 cell faster than its bytes at dllama's bandwidth: its own bandwidth, gflops 1000.
+sed -i 's/^dllama-q40,T,0,1,1,0,45,80,90,80,80,,0,0,1\/1,,80,x$/dllama-q40,T,0,1,1,0,45,5,5,5,5,,0,0,1\/1,,5,x/' "$gt/ground-truth.csv"
+fit_table
+awk -v b="$(column dllama 4)" -v qb="$(column dllama-q40 4)" -v qg="$(column dllama-q40 10)" \
+    'BEGIN { exit !(qb > b && qg == 1000) }' ||
+    { echo "fast q40: bw $(column dllama-q40 4), gflops $(column dllama-q40 10)" >&2; fail=1; }
+grep -q "dllama-q40: its T cell is not slower than its bytes at dllama's bandwidth" "$tmp/err" ||
+    { echo "no line for the fast q40 cell" >&2; fail=1; }
 fit_table --mem-share off
 check "--mem-share off" 'h == "-"'
 # Bad inputs: exit 2, named.
@@ -57,10 +76,10 @@ expect_fail() { # PATTERN ARGS...
 expect_fail "--mem-share: 'on' is not auto or off" --mem-share on
 cp "$gt/memshare.csv" "$tmp/good.csv"
 echo "dllama,T,3,160,x,200" >>"$gt/memshare.csv"
-expect_fail "memshare.csv:5: \"x\" is not a time in ms"
+expect_fail "memshare.csv:6: \"x\" is not a time in ms"
 cp "$tmp/good.csv" "$gt/memshare.csv"
 echo "dllama,T,3,160" >>"$gt/memshare.csv"
-expect_fail "memshare.csv:5: 6 fields expected, 4 found"
+expect_fail "memshare.csv:6: 6 fields expected, 4 found"
 sed '1s/.*/system,round/' "$tmp/good.csv" >"$gt/memshare.csv"
 expect_fail "memshare.csv:1: not the header"
 exit $fail

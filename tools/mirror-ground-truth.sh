@@ -13,10 +13,17 @@
 #   each charged compute segment; it is most of a stories260K token) on the S single-device
 #   cell and mem_bw_gbps (weight streaming; most of a TinyLlama token) on the T one,
 #   alternately until both cells are matched to 0.1%. Families: halo (halo-strict, halo-udp:
-#   the `halo` cells), dllama (the `dllama` cells) and dllama-q40 (its own T cell for the
-#   bandwidth, dllama's overhead: S cannot run Q40). gflops is set high (1000): single-thread
-#   f32 and q40 matrix-vector products here are bound by memory and per-call costs, and the
-#   fit absorbs both. With one model only, the other number keeps a default (said on stderr).
+#   the `halo` cells), dllama (the `dllama` cells) and dllama-q40 (dllama's overhead: S
+#   cannot run Q40). gflops is set high (1000): single-thread f32 matrix-vector products here
+#   are bound by memory and per-call costs, and the fit absorbs both. Q40's are bound by
+#   arithmetic (dequantising): dllama-q40 keeps dllama's mem_bw_gbps (the same program's
+#   streaming; Q4_0 is 18/32 of a byte per weight) and its T cell fits gflops instead (two
+#   Q40 runs at once were x1.02-1.05 slower on 2026-12-06, f32 x1.07-1.26), unless that cell
+#   is faster than its bytes at dllama's bandwidth (then mem_bw_gbps as before). With one
+#   model only, the other number keeps a default (said on stderr). The distributed-llama
+#   families' compute_cv (T cells only) is fitted on the spread of their single-device T
+#   tokens within a run (each run's sd over its mean, the mean over the runs): devices that
+#   compute in exact step stay two and two on the cores under --core-placement wake.
 #   Where op_overhead_us cannot reach the S cell even at its floor (the model's bytes at
 #   mem_bw_gbps alone take longer than the cell: its 1.04 MB of weights sit in a cache), the
 #   S cell fits cache_bw_gbps instead, with cache_mb the machine's largest cache (sysfs,
@@ -114,6 +121,10 @@
 #   --host-probe pair|both|off  the host's state around the T cells from GT_DIR/hostprobe.csv,
 #                 when the file is there: pair (the default) the slowdown two at once, both
 #                 that and one core's speed alone, off neither (per family as above)
+#   --core-placement shared|wake  how the mirrored host's cores are given out
+#                 (core_placement, docs/simulator.md): wake (the default since 2026-12-06
+#                 20:30) each device on one core at a time, placed as Linux wakes a task;
+#                 shared, an even share of the pool for every computing device (before)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -154,6 +165,8 @@ recv_jitter=0
 mem_share=auto
 host_probe=pair
 hbw=""
+core_placement=wake
+gf=1000 # gflops of the profile being fitted or mirrored (a family's own for dllama-q40, below)
 # (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
     if [ -r "$f" ]; then cat "$f"; fi; done 2>/dev/null | awk '
@@ -179,6 +192,7 @@ while [ $# -gt 0 ]; do
     --cv-per-nodes) cv_per_nodes=1 ;;
     --mem-share) mem_share=${2:?--mem-share needs auto or off}; shift ;;
     --host-probe) host_probe=${2:?--host-probe needs pair, both or off}; shift ;;
+    --core-placement) core_placement=${2:?--core-placement needs shared or wake}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
@@ -187,6 +201,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$gt" ] || { echo "usage: tools/mirror-ground-truth.sh [options] GT_DIR (--help)" >&2; exit 2; }
+case "$core_placement" in shared | wake) ;;
+*) echo "mirror-ground-truth: --core-placement: '$core_placement' is not shared or wake" >&2; exit 2 ;;
+esac
 case "$host_probe" in pair | both | off) ;;
 *) echo "mirror-ground-truth: --host-probe: '$host_probe' is not pair, both or off" >&2; exit 2 ;;
 esac
@@ -346,8 +363,8 @@ profile() {
     local sb="" cb=""
     [ "${4:-0}" = 0 ] || sb=", strided_bw_gbps: $4"
     [ -z "$cbw" ] || cb=", cache_mb: $cache_mb, cache_bw_gbps: $cbw"
-    [ -z "$hbw" ] || cb+=", host_mem_bw_gbps: $hbw"
-    echo "{gflops: 1000, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
+    [ -z "$hbw" ] || cb+=", host_mem_bw_gbps: $hbw, core_placement: $core_placement"
+    echo "{gflops: $gf, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
 }
 
 # engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
@@ -428,6 +445,7 @@ at_bw() { sim_ms "$sys" T 1 "$1" "$ov" "$hus"; }
 at_ov() { sim_ms "$sys" S 1 "$bw" "$1" "$hus"; }
 at_cbw() { cbw=$1; sim_ms "$sys" S 1 "$bw" "$ov" "$hus"; } # bisect calls it in $(...): the global cbw is untouched
 at_hus() { sim_ms "$hsys" S 2 "$bw" "$ov" "$1"; }
+at_gf() { gf=$1; sim_ms "$sys" T 1 "$bw" "$ov" "$hus"; } # in $(...) too: the global gf is untouched
 
 # measured_t SYSTEM NODES COLUMN: a loss-free T cell's column of $tmp/cells (5: ms_mean), or nothing
 measured_t() { awk -F, -v s="$1" -v n="$2" -v c="$3" '$1 == s && $2 == "T" && $4 == n && $3 + 0 == 0 { print $c; exit }' "$tmp/cells"; }
@@ -471,6 +489,44 @@ at_cv_dl() {
     "$halo" sim --json "$tmp/fit.yaml" | awk '{ while (match($0, /"deadline_mean_ms": [0-9.e+-]+/)) {
             split(substr($0, RSTART, RLENGTH), kv, ": "); s += kv[2]; k++; $0 = substr($0, RSTART + RLENGTH) } }
         END { printf "%.9g", k ? s / k : 0 }'
+}
+
+# token_cv SYSTEM: the spread of its single-device T cell's token times (samples.csv): each
+# run's standard deviation over its mean, the mean over its runs of 3 tokens or more; or nothing
+token_cv() {
+    awk -F, -v s="$1" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $c["system"] == s && $c["model"] == "T" && $c["nodes"] == 1 && $c["loss"] + 0 == 0 {
+            k = $c["run"]; n[k]++; x[k] += $c["ms"]; xx[k] += $c["ms"] * $c["ms"] }
+        END { for (k in n) if (n[k] > 2) { m = x[k] / n[k]; v = (xx[k] - n[k] * m * m) / (n[k] - 1)
+                                           t += (v > 0 ? sqrt(v) : 0) / m; r++ }
+              if (r) printf "%.6g", t / r }' "$gt/samples.csv"
+}
+
+# at_tcv COMPUTE_CV: the same spread of the simulated single-device T cell ($runs runs)
+at_tcv() {
+    scenario fit "$sys" T 1 0 "$bw" "$ov" "" "$runs" "$hus" 0 "$1" >"$tmp/fit.yaml"
+    "$halo" sim --json "$tmp/fit.yaml" | awk '{
+        while (match($0, /"token_ms": \[[^]]*\]/)) {
+            n = split(substr($0, RSTART + 13, RLENGTH - 14), v, /, */); $0 = substr($0, RSTART + RLENGTH)
+            if (n < 3) continue
+            m = 0; for (i = 1; i <= n; i++) m += v[i]; m /= n
+            q = 0; for (i = 1; i <= n; i++) q += (v[i] - m) * (v[i] - m)
+            t += sqrt(q / (n - 1)) / m; r++ } }
+        END { printf "%.9g", r ? t / r : 0 }'
+}
+
+# fit_token_cv FAMILY: sets cv to the compute_cv whose simulated single-device T tokens spread
+# as its measured ones do (0 without the cell or a spread)
+fit_token_cv() {
+    local want
+    cv=0
+    want=$(token_cv "$1")
+    if [ -z "$want" ] || awk -v w="$want" 'BEGIN { exit !(w <= 0) }'; then
+        log "$1: no spread of single-device T tokens; compute_cv stays 0"
+        return 0
+    fi
+    cv=$(bisect up 0.0001 5 "$want" at_tcv)
+    log "$1: compute_cv $cv (its single-device T tokens spread by $want of their mean within a run)"
 }
 
 # measured2 SYSTEM: the loss-free S cell with 2 nodes, or nothing
@@ -586,7 +642,7 @@ fit() {
     log "halo: strided_bw_gbps $st (halo-strict T 2 and 4 nodes), compute_cv $cv (the largest node count's, for node counts without a halo-udp cell)"
 }
 
-declare -A fam_bw fam_ov fam_hus fam_on fam_st fam_cv fam_cbw fam_hbw cvn
+declare -A fam_gf fam_bw fam_ov fam_hus fam_on fam_st fam_cv fam_cbw fam_hbw cvn
 host_bw_seen=""
 cv_halo=0
 # fitted_on FAMILY_SYSTEM STRICT_SYSTEM: the cells a family's fit used, for the table
@@ -616,17 +672,47 @@ fi
 if fit dllama dllama; then
     fam_bw[dllama]=$bw; fam_ov[dllama]=$ov; fam_hus[dllama]=$hus; fam_on[dllama]=$(fitted_on dllama dllama)
     fam_cbw[dllama]=$cbw; fam_hbw[dllama]=$hbw
+    # The spread of compute times, on the single-device T cell's tokens: real processes never
+    # compute in step, and with cores placed as Linux wakes tasks (--core-placement wake) a
+    # mesh in exact step keeps its devices two and two on the cores where a real one does not
+    fit_token_cv dllama
+    fam_cv[dllama]=$cv
+    fam_on[dllama]+=", its T tokens' spread (compute_cv, on T)"
 fi
 if grep -q '^dllama-q40,' "$tmp/cells" &&
     fit dllama-q40 dllama "${fam_ov[dllama]:-1}" "${fam_hus[dllama]:-5}"; then
-    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus; fam_hbw[dllama-q40]=$hbw
     fam_on[dllama-q40]="$(fitted_on dllama-q40 none) (overhead and host cost: dllama's)"
+    # Bound by arithmetic, not memory: the same program streams Q4_0 weights (18/32 of a byte
+    # per weight against f32's 4) at the f32 cell's bandwidth, and what its T cell takes beyond
+    # that is the dequantising dot products, gflops fitted here. Two single-device Q40 runs at
+    # once slowed each other by x1.03-1.05 on 2026-12-06 (memshare.csv) where f32 slowed by
+    # x1.26 and the memory probe by x1.3-1.7: a profile bound by memory at 7 GB/s took the
+    # probe's slowdown in full and put the 2-node T cells 24-36% slow.
+    t_ms=$(measured dllama-q40 T)
+    if [ -n "${fam_bw[dllama]:-}" ] && [ -n "$t_ms" ] &&
+        awk -v a="$(at_bw "${fam_bw[dllama]}")" -v b="$t_ms" 'BEGIN { exit !(a < b * 0.999) }'; then
+        bw=${fam_bw[dllama]}
+        gf=$(bisect down 0.01 1000 "$t_ms" at_gf)
+        # its own slowdown two at once, now on this bandwidth (else the machine's, kept)
+        r=$(mem_ratio dllama-q40)
+        [ -z "$r" ] || hbw=$(awk -v b="$bw" -v r="$r" 'BEGIN { printf "%.6g", 2 * b / r }')
+        fam_gf[dllama-q40]=$gf
+        fam_on[dllama-q40]+=", mem_bw_gbps dllama's, gflops on its T cell"
+        log "dllama-q40: mem_bw_gbps $bw (dllama's), gflops $gf (T $t_ms ms), host_mem_bw_gbps ${hbw:-none}"
+    else
+        log "dllama-q40: its T cell is not slower than its bytes at dllama's bandwidth: mem_bw_gbps fitted on it ($bw)"
+    fi
+    fit_token_cv dllama-q40
+    fam_cv[dllama-q40]=$cv
+    fam_on[dllama-q40]+=", its T tokens' spread (compute_cv, on T)"
+    gf=1000
+    fam_bw[dllama-q40]=$bw; fam_ov[dllama-q40]=$ov; fam_hus[dllama-q40]=$hus; fam_hbw[dllama-q40]=$hbw
 fi
-echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us | strided_bw_gbps | compute_cv | cache_bw_gbps (cache_mb $cache_mb) | host_mem_bw_gbps |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| family | fitted on | op_overhead_us | mem_bw_gbps | send_us = recv_us | strided_bw_gbps | compute_cv | cache_bw_gbps (cache_mb $cache_mb) | host_mem_bw_gbps | gflops |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for f in halo dllama dllama-q40; do
     [ -n "${fam_bw[$f]:-}" ] || continue
-    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} |"
+    echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} | ${fam_gf[$f]:-1000} |"
 done
 echo
 echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)$(
@@ -663,12 +749,15 @@ while IFS=, read -r sys model loss nodes _ eng; do
     cell_runs=$(measured_runs "$sys" "$model" "$loss" "$nodes")
     [ "$cell_runs" -gt "$runs" ] || cell_runs=$runs
     cell_cv=0
+    # the distributed-llama families' compute_cv is their T tokens' spread: T cells only
+    [ "$fam" = halo ] || [ "$model" != T ] || cell_cv=${fam_cv[$fam]:-0}
     if [ "$fam" = halo ]; then
         cell_cv=$cv_halo
         [ "$model" != T ] || [ -z "${cvn[$nodes]:-}" ] || cell_cv=${cvn[$nodes]}
     fi
     cbw=${fam_cbw[$fam]:-}
     hbw=${fam_hbw[$fam]:-}
+    gf=${fam_gf[$fam]:-1000}
     scenario "$name" "$sys" "$model" "$nodes" "$loss" "${fam_bw[$fam]}" "${fam_ov[$fam]}" "$eng" "$cell_runs" \
         "${fam_hus[$fam]}" "${fam_st[$fam]:-0}" "$cell_cv" >"$tmp/cell.yaml"
     log "[$i/$n] $name"
