@@ -67,8 +67,12 @@
 #                      --max-repeats-s/-t runs. At
 #                      1-2% loss a run holds a handful of retransmission timeouts (~200 ms
 #                      each) and 3 runs leave a mean that moves by half between runs
-#                      (distributed-llama S 2 nodes 1%: SE 33% of the mean). Default 10; 0:
-#                      no top-up
+#                      (distributed-llama S 2 nodes 1%: SE 33% of the mean). A loss-free
+#                      cell with 2 or more nodes gets more runs too while its standard error
+#                      is above PCT% of the smallest cost of loss measured over it (since
+#                      2026-12-06 20:30: on T its runs differ by 4-12 times their tokens'
+#                      spread, and three of them left the 1% costs undecided). Default 10;
+#                      0: no top-up
 #   --min-events E     the top-up also goes on for a cell of a system on TCP (all but
 #                      halo-udp) until its runs together hold E costly events (default 20,
 #                      a Poisson count's relative error ~22%; 0: off), estimated as its cost
@@ -971,14 +975,14 @@ for model in $models; do
             done
         done
     done
-    # Top-up of few-event cells (--target-se): rounds over the lossy cells, one more run for
-    # each cell whose mean is not yet stable, until none is left or all reached --max-repeats.
+    # Top-up (--target-se): rounds over the multi-node cells, one more run for each cell whose
+    # mean is not yet stable, until none is left or all reached --max-repeats. The loss-free
+    # cells too: every cost of loss is a difference with one (tools/gt-unstable.awk).
     while awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; do
         more=0
         for nodes in $nodes_list; do
             [ "$nodes" -gt 1 ] || continue
             for loss in $losses; do
-                awk -v l="$loss" 'BEGIN { exit !(l > 0) }' || continue
                 for sys in $(cells_of "$model" "$nodes" "$loss"); do
                     rep=$(cell_runs "$sys" "$model" "$loss" "$nodes")
                     [ "$rep" -lt "$([ "$model" = S ] && echo "$max_repeats_s" || echo "$max_repeats_t")" ] || continue
