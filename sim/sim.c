@@ -341,7 +341,8 @@ typedef struct node {
     halo_share_seg *segs;
     int nseg, capseg;
     uint64_t share_base_ns;
-    int last_core; /* core_placement wake: the core its last segment ran on (-1: none yet) */
+    int last_core; /* core_placement wake: the core its last segment ran on (at first its rank
+                      among its host's devices mod cores) */
 } node;
 
 typedef struct sim {
@@ -1706,10 +1707,10 @@ static int shares_memory(const sim *s, int i) {
 static void share_ratios(const sim *s, int i, const halo_cost *cost, double *ratio) {
     const halo_device_profile *own = &s->nodes[i].dev;
     uint64_t alone = halo_device_time_ns(own, cost);
+    /* placed on cores: m busy cores, each device's share of its core is the planner's */
+    int placed = own->core_placement == HALO_CORES_WAKE;
     for (int m = 1; m <= HALO_SHARE_MAX; m++) {
         int at_once = own->cores > 0 && m > own->cores ? own->cores : m;
-        /* placed on cores: m busy cores, each device's share of its core is the planner's */
-        int placed = own->core_placement == HALO_CORES_WAKE;
         halo_device_profile p = *own;
         double share = p.host_mem_bw_bps / at_once;
         if (p.mem_bw_bps > share)

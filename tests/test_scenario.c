@@ -605,6 +605,15 @@ static void values_out_of_range_are_errors(void) {
                 "core_placement: wake}\n    link: gige\n" WORKLOAD,
                 HALO_ERR_FORMAT,
                 "bad.yaml:3: devices[0].profile.core_placement: wake needs host_mem_bw_gbps", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+                "cores: 2, host_mem_bw_gbps: 8, core_placement: wake}\n    host: box\n"
+                "    link: gige\n"
+                "  - profile: {base: rpi4b, cores: 2, host_mem_bw_gbps: 8}\n    host: box\n"
+                "    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:6: devices[1]: host 'box': core_placement shared, but devices[0] on it "
+                "has wake",
+                NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"

@@ -1036,8 +1036,8 @@ echo "Root + workers each in a network namespace on one bridge; nftables random 
 echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
 echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped;"
 if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
-    echo "lossy cells topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
-    echo "$target_se% of the cost of loss$([ "$min_events" -gt 0 ] && echo " and, on TCP, the runs held $min_events costly events (cost of loss x tokens / $event_ms ms)");"
+    echo "cells of 2 or more nodes topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
+    echo "$target_se% of the cost of loss (a loss-free cell: of the smallest over it)$([ "$min_events" -gt 0 ] && echo " and, on TCP, the runs held $min_events costly events (cost of loss x tokens / $event_ms ms)");"
 fi
 echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
