@@ -451,31 +451,101 @@ static float row_dot(const halo_mat *w, int row, int col0, const float *x, int n
     return y;
 }
 
-void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int layer,
-                           const float *xb, float *scratch, float *scores) {
-    const halo_model_config *c = halo_model_get_config(model);
-    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers &&
-                g->hidden_dim == c->hidden_dim);
-    const halo_layer *L = halo_model_layer(model, layer);
+/* h = silu(W1 xb) * (W3 xb) of `layer` as the forward pass computes it (from dequantised
+ * weights and float activations for quantised models); W3 xb goes through y (dim floats) a
+ * chunk at a time. */
+static void oracle_h(const halo_model_config *c, const halo_layer *L, const float *xb, float *h,
+                     float *y) {
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
-    float *h = scratch, *y = scratch + hidden;
-    /* h = silu(W1 xb) * (W3 xb) as the forward pass computes it (from dequantised weights
-     * and float activations for quantised models); W3 xb goes through y (dim floats) a chunk
-     * at a time. */
     halo_mat_vec(NULL, h, &L->w1, 0, 0, xb, NULL, c->hidden_dim, c->dim, 0);
     for (size_t j0 = 0; j0 < hidden; j0 += dim) {
         int len = (int)(hidden - j0 < dim ? hidden - j0 : dim);
         halo_mat_vec(NULL, y, &L->w3, (int)j0, 0, xb, NULL, len, c->dim, 0);
         halo_swiglu(h + j0, y, len);
     }
+}
+
+/* Each group's norm of W2[:, group] h[group], group by group, a row's window at a time. */
+static void oracle_w2_by_group(const halo_layer *L, const halo_groups *g, int dim, const float *h,
+                               float *scores) {
     for (int f = 0; f < g->n_ffn; f++) {
         int j0 = halo_groups_ffn_start(g, f), len = halo_groups_ffn_len(g, f);
         double s = 0;
-        for (size_t i = 0; i < dim; i++) {
-            double yi = (double)row_dot(&L->w2, (int)i, j0, h + j0, len);
+        for (int i = 0; i < dim; i++) {
+            double yi = (double)row_dot(&L->w2, i, j0, h + j0, len);
             s += yi * yi;
         }
         scores[f] = (float)sqrt(s);
+    }
+}
+
+/* Window [j0, j0 + len) of a dequantised row times x (indexed like the row), summed as
+ * halo_mat_vec's dequantising path sums it (core/mat.c, dot_dequant): block piece by block
+ * piece, each piece by halo_dot, in float. The same operations, so the same result. */
+static float window_dot(const float *row, const float *x, int j0, int len, int bk) {
+    float s = 0.0f;
+    int c1 = j0 + len;
+    for (int b = j0 / bk; b * bk < c1; b++) {
+        int lo = b * bk > j0 ? b * bk : j0, hi = (b + 1) * bk < c1 ? (b + 1) * bk : c1;
+        s += halo_dot(row + lo, x + lo, hi - lo);
+    }
+    return s;
+}
+
+void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int layer,
+                           const float *xb, float *scratch, float *scores) {
+    const halo_model_config *c = halo_model_get_config(model);
+    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers &&
+                g->hidden_dim == c->hidden_dim);
+    const halo_layer *L = halo_model_layer(model, layer);
+    oracle_h(c, L, xb, scratch, scratch + c->hidden_dim);
+    oracle_w2_by_group(L, g, c->dim, scratch, scores);
+}
+
+size_t halo_oracle_ffn_many_doubles(const halo_groups *const *g, int n) {
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        k += (size_t)g[i]->n_ffn;
+    return k;
+}
+
+void halo_oracle_score_ffn_many(const halo_model *model, const halo_groups *const *g, int n,
+                                int layer, const float *xb, float *scratch, double *acc,
+                                float *const *scores) {
+    const halo_model_config *c = halo_model_get_config(model);
+    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers && n >= 0);
+    for (int k = 0; k < n; k++)
+        HALO_ASSERT(g[k]->hidden_dim == c->hidden_dim);
+    const halo_layer *L = halo_model_layer(model, layer);
+    int dim = c->dim, type = L->w2.type;
+    float *h = scratch, *row = scratch + c->hidden_dim;
+    oracle_h(c, L, xb, h, row);
+    if (type == HALO_TYPE_F32 || type == HALO_TYPE_F16) { /* nothing to dequantise */
+        for (int k = 0; k < n; k++)
+            oracle_w2_by_group(L, g[k], dim, h, scores[k]);
+        return;
+    }
+    /* Block-quantised W2: each row dequantised once for every group of every grouping. The
+       sums over rows run in ascending row order, as oracle_w2_by_group's do. */
+    int bk = halo_type_block(type);
+    memset(acc, 0, halo_oracle_ffn_many_doubles(g, n) * sizeof *acc);
+    for (int i = 0; i < dim; i++) {
+        halo_mat_row(&L->w2, i, row);
+        double *a = acc;
+        for (int k = 0; k < n; k++) {
+            for (int f = 0; f < g[k]->n_ffn; f++) {
+                double yi = (double)window_dot(row, h, halo_groups_ffn_start(g[k], f),
+                                               halo_groups_ffn_len(g[k], f), bk);
+                a[f] += yi * yi;
+            }
+            a += g[k]->n_ffn;
+        }
+    }
+    const double *a = acc;
+    for (int k = 0; k < n; k++) {
+        for (int f = 0; f < g[k]->n_ffn; f++)
+            scores[k][f] = (float)sqrt(a[f]);
+        a += g[k]->n_ffn;
     }
 }
 

@@ -104,6 +104,19 @@ void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int la
                            const float *xb, float *scratch, float *scores);
 
 /*
+ * The FFN oracle of `layer` for n groupings of it at once, equal to n calls of
+ * halo_oracle_score_ffn to the bit: h is computed once, and a block-quantised W2 is
+ * dequantised once (a row at a time) for all of them instead of once per grouping (the
+ * predictor fit scores three groupings of every FFN block). scores[k] receives g[k]'s scores;
+ * `scratch` holds hidden_dim + max(hidden_dim, dim) floats, `acc`
+ * halo_oracle_ffn_many_doubles(g, n) doubles. Allocates nothing.
+ */
+size_t halo_oracle_ffn_many_doubles(const halo_groups *const *g, int n);
+void halo_oracle_score_ffn_many(const halo_model *model, const halo_groups *const *g, int n,
+                                int layer, const float *xb, float *scratch, double *acc,
+                                float *const *scores);
+
+/*
  * Oracle for the attention groups of `layer`: the L2 norm of each group's partial sum
  * Wo[:, group's columns] att[group's columns], where `att` (dim floats) holds the query
  * heads' attention outputs (before Wo). `model` must have weights.

@@ -105,7 +105,8 @@ struct halo_predictor_fit {
     uint64_t clock_cost_ns;        /* cost of one clock reading, subtracted from every interval */
 
     /* scratch */
-    float *scratch;             /* (hidden + dim) */
+    float *scratch;             /* (hidden + max(hidden, dim)) */
+    double *oracle_acc;         /* halo_oracle_ffn_many_doubles of the groupings */
     float *oracle[N_SIZES + 1]; /* (n_ffn of G=1) per group size, then attention */
     float *pred[N_SIZES];       /* (n_ffn) */
     float *fixed;               /* (max groups) static or equal scores */
@@ -171,7 +172,12 @@ static void carve_state(void *obj, halo_arena *a) {
     x->static_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
     x->chance_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
     x->equal_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
-    x->scratch = halo_arena_take(a, (size_t)x->hidden + (size_t)x->dim, sizeof(float));
+    x->scratch = halo_arena_take(
+        a, (size_t)x->hidden + (size_t)(x->hidden > x->dim ? x->hidden : x->dim), sizeof(float));
+    const halo_groups *gs[N_SIZES];
+    for (int s = 0; s < N_SIZES; s++)
+        gs[s] = &x->groups[s];
+    x->oracle_acc = halo_arena_take(a, halo_oracle_ffn_many_doubles(gs, N_SIZES), sizeof(double));
     for (int s = 0; s <= N_SIZES; s++) {
         x->oracle[s] = halo_arena_take(a, max_groups, sizeof(float));
         for (int t = 0; t < N_TAUS; t++)
@@ -280,6 +286,15 @@ static void regroup(const float *fine, int fine_size, float *coarse, const halo_
     }
 }
 
+/* The oracle's FFN scores of every group size into x->oracle[0..N_SIZES). */
+static void oracle_ffn(halo_predictor_fit *x, int layer, const float *xb) {
+    const halo_groups *gs[N_SIZES];
+    for (int s = 0; s < N_SIZES; s++)
+        gs[s] = &x->groups[s];
+    halo_oracle_score_ffn_many(x->model, gs, N_SIZES, layer, xb, x->scratch, x->oracle_acc,
+                               x->oracle);
+}
+
 static void before_block(void *arg, int layer, int phase, const float *xb) {
     halo_predictor_fit *x = arg;
     size_t L = (size_t)layer;
@@ -290,9 +305,9 @@ static void before_block(void *arg, int layer, int phase, const float *xb) {
             return;
         }
         add_outer(x->c_ffn + L * dd, xb, x->dim);
+        oracle_ffn(x, layer, xb);
         for (int s = 0; s < N_SIZES; s++) {
             const halo_groups *g = &x->groups[s];
-            halo_oracle_score_ffn(x->model, g, layer, xb, x->scratch, x->oracle[s]);
             for (int f = 0; f < g->n_ffn; f++)
                 x->static_ffn[s][L * (size_t)g->n_ffn + (size_t)f] += (double)x->oracle[s][f];
         }
@@ -309,10 +324,9 @@ static void before_block(void *arg, int layer, int phase, const float *xb) {
         return;
     }
     /* FFN: the oracle first (untimed), then each candidate (timed), then the bookkeeping. */
-    for (int s = 0; s < N_SIZES; s++) {
-        halo_oracle_score_ffn(x->model, &x->groups[s], layer, xb, x->scratch, x->oracle[s]);
+    oracle_ffn(x, layer, xb);
+    for (int s = 0; s < N_SIZES; s++)
         oracle_sets(x->oracle[s], x->groups[s].n_ffn, x->crit[s], x->k[s]);
-    }
     for (int i = 0; i < x->n_cands; i++) {
         cand *k = &x->cands[i];
         uint64_t t0 = now_ns(x);

@@ -6,6 +6,7 @@
  * recall on stories it was not fitted on.
  */
 #include "core/forward.h"
+#include "core/model.h"
 #include "core/predictor.h"
 #include "core/rng.h"
 #include "core/tokenizer.h"
@@ -585,6 +586,62 @@ static void oracle_ffn_matches_brute_force(void) {
     halo_model_free(m);
 }
 
+/* The FFN oracle for several groupings at once gives each grouping's scores to the bit, on
+ * float weights and on block-quantised ones (dequantised once a row for all groupings); the
+ * groupings include windows inside a block (7, 8, 16 of Q4_0/Q8_0's 32) and across blocks. */
+static void oracle_ffn_many_equals_one_at_a_time(void) {
+    static const int ftypes[] = {HALO_FTYPE_F32, HALO_FTYPE_Q4_0, HALO_FTYPE_Q8_0};
+    for (size_t t = 0; t < sizeof ftypes / sizeof ftypes[0]; t++) {
+        halo_model *m = NULL;
+        if (ftypes[t] == HALO_FTYPE_F32) {
+            m = tu_bundled_model();
+        } else {
+            const char *p = tu_tmp_path(halo_ftype_name(ftypes[t]));
+            halo_model *src = tu_bundled_model();
+            halo_tokenizer *tok = NULL;
+            halo_err err = {0};
+            ASSERT_OK(halo_tokenizer_load(&tok, tu_src_path("models/tok512.bin"), 512, &err));
+            ASSERT_OK_ERR(halo_model_write_gguf(p, src, tok, ftypes[t], "oracle", &err), err);
+            halo_tokenizer_free(tok);
+            halo_model_free(src);
+            m = tu_load_model(p);
+        }
+        const halo_model_config *c = halo_model_get_config(m);
+        int dim = c->dim, hidden = c->hidden_dim;
+        int sizes[] = {1, 7, 8, 16, 32, 40, hidden};
+
+        enum {
+            N = sizeof sizes / sizeof sizes[0]
+        };
+
+        halo_groups g[N];
+        const halo_groups *gp[N];
+        float *many[N], *one = malloc((size_t)hidden * sizeof *one);
+        for (int k = 0; k < N; k++) {
+            ASSERT_OK(halo_groups_init(&g[k], c, sizes[k], NULL));
+            gp[k] = &g[k];
+            many[k] = malloc((size_t)g[k].n_ffn * sizeof *many[k]);
+        }
+        float *scratch = malloc((size_t)(hidden + (hidden > dim ? hidden : dim)) * sizeof *scratch);
+        double *acc = malloc(halo_oracle_ffn_many_doubles(gp, N) * sizeof *acc);
+        float *xb = random_floats((size_t)dim, 91 + t);
+        for (int l = 0; l < c->n_layers; l++) {
+            halo_oracle_score_ffn_many(m, gp, N, l, xb, scratch, acc, many);
+            for (int k = 0; k < N; k++) {
+                halo_oracle_score_ffn(m, &g[k], l, xb, scratch, one);
+                ASSERT(memcmp(one, many[k], (size_t)g[k].n_ffn * sizeof *one) == 0);
+            }
+        }
+        for (int k = 0; k < N; k++)
+            free(many[k]);
+        free(one);
+        free(scratch);
+        free(acc);
+        free(xb);
+        halo_model_free(m);
+    }
+}
+
 static void oracle_attn_matches_brute_force(void) {
     halo_model *m = tu_bundled_model();
     const halo_model_config *c = halo_model_get_config(m);
@@ -898,8 +955,8 @@ TEST_MAIN(TEST(written_predictor_loads_and_scores_like_a_reference),
           TEST(wrong_dims_and_rank_are_refused), TEST(non_finite_factor_is_refused),
           TEST(missing_files_and_shape_models_are_refused),
           TEST(write_refuses_bad_factors_and_leaves_nothing_behind), TEST(fuzzed_files_never_crash),
-          TEST(oracle_ffn_matches_brute_force), TEST(oracle_attn_matches_brute_force),
-          TEST(select_critical_covers_tau_minimally),
+          TEST(oracle_ffn_matches_brute_force), TEST(oracle_ffn_many_equals_one_at_a_time),
+          TEST(oracle_attn_matches_brute_force), TEST(select_critical_covers_tau_minimally),
           TEST(select_critical_breaks_ties_by_lower_index), TEST(select_critical_edge_cases),
           TEST(select_critical_many_groups_agrees_with_the_reference),
           TEST(hooks_see_every_block_and_leave_the_logits_unchanged),
