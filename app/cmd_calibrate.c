@@ -32,7 +32,7 @@ typedef struct cal_opts {
     const char *model, *tokenizer, *out, *file;
     long max_stories;
     int json;
-    halo_predictor_fit_config fit; /* method, rank, attn, fit_from, compare */
+    halo_predictor_fit_config fit; /* method, rank, attn, solver, fit_from, compare */
 } cal_opts;
 
 /* Parses the command line into *o; returns -1 to go on, else the exit status. */
@@ -41,6 +41,9 @@ static int parse(int argc, char **argv, cal_opts *o) {
     halo_predictor_fit_config_init(&o->fit);
     const char *methods[HALO_PREDICTOR_FIT_METHOD_COUNT + 1] = {NULL};
     const char *attns[HALO_PREDICTOR_FIT_ATTN_COUNT + 1] = {NULL};
+    const char *solvers[HALO_PREDICTOR_FIT_SOLVER_COUNT + 1] = {NULL};
+    for (int i = 0; i < HALO_PREDICTOR_FIT_SOLVER_COUNT; i++)
+        solvers[i] = halo_predictor_fit_solver_name(i);
     for (int i = 0; i < HALO_PREDICTOR_FIT_METHOD_COUNT; i++)
         methods[i] = halo_predictor_fit_method_name(i);
     for (int i = 0; i < HALO_PREDICTOR_FIT_ATTN_COUNT; i++)
@@ -65,6 +68,11 @@ static int parse(int argc, char **argv, cal_opts *o) {
         HALO_CLI_OPT_LONG("rank", 'r', &rank, 1, 1 << 16, "R", rank_help),
         HALO_CLI_OPT_CHOICE("method", 0, &o->fit.method, methods, "M", method_help),
         HALO_CLI_OPT_CHOICE("attn", 0, &o->fit.attn, attns, "A", attn_help),
+        HALO_CLI_OPT_CHOICE("solver", 0, &o->fit.solver, solvers, "S",
+                            "how the top singular vectors are found: dense (GSL's full\n"
+                            "SVD, exact), iterative (subspace iteration for the top\n"
+                            "ones: minutes instead of hours on a TinyLlama-sized\n"
+                            "model) or auto (dense for small matrices) (default auto)"),
         HALO_CLI_OPT_LONG(
             "fit-from", 0, &fit_from, 2, 1L << 30, "K",
             "fit on stories K..N, measure on 1..K-1 (default: the last\n30% are fitted on)"),

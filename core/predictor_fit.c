@@ -11,6 +11,7 @@
 #include "core/eval.h"
 #include "core/forward.h"
 #include "core/plan.h"
+#include "core/rng.h"
 #include "core/wire.h"
 
 #include <errno.h>
@@ -40,6 +41,8 @@ static const int COMPARE_RANKS[] = {4, 8, 16, 32, 64};
 static const char *const METHOD_NAMES[HALO_PREDICTOR_FIT_METHOD_COUNT] = {"svd", "aware",
                                                                           "aware-w2"};
 static const char *const ATTN_NAMES[HALO_PREDICTOR_FIT_ATTN_COUNT] = {"factors", "prior", "none"};
+static const char *const SOLVER_NAMES[HALO_PREDICTOR_FIT_SOLVER_COUNT] = {"auto", "dense",
+                                                                          "iterative"};
 static const int ATTN_FLAGS[HALO_PREDICTOR_FIT_ATTN_COUNT] = {HALO_PREDICTOR_ATTN,
                                                               HALO_PREDICTOR_ATTN_PRIOR, 0};
 
@@ -76,7 +79,8 @@ struct halo_predictor_fit {
     halo_arena arena; /* every buffer of the passes and the scratch below */
     halo_groups groups[N_SIZES];
     int dim, hidden, n_layers, kv_dim, n_kv;
-    int state; /* 0: new; 1: run started; 2: run succeeded */
+    int state;  /* 0: new; 1: run started; 2: run succeeded */
+    int solver; /* enum halo_predictor_fit_solver, from the config */
 
     int pass;         /* 1: fit statistics; 2: measurement */
     long story;       /* index of the story being run (0-based) */
@@ -128,6 +132,11 @@ void halo_predictor_fit_config_init(halo_predictor_fit_config *cfg) {
 const char *halo_predictor_fit_method_name(int method) {
     HALO_ASSERT(method >= 0 && method < HALO_PREDICTOR_FIT_METHOD_COUNT);
     return METHOD_NAMES[method];
+}
+
+const char *halo_predictor_fit_solver_name(int solver) {
+    HALO_ASSERT(solver >= 0 && solver < HALO_PREDICTOR_FIT_SOLVER_COUNT);
+    return SOLVER_NAMES[solver];
 }
 
 const char *halo_predictor_fit_attn_name(int attn) {
@@ -488,44 +497,231 @@ static int half_power(const double *c, long n_samples, int dim, gsl_matrix *B) {
     return rc;
 }
 
+/* ---- Subspace iteration: the top r left singular vectors of A = D W C^1/2 without A ----
+ *
+ * A's left singular vectors are the eigenvectors of M = A A^T = D W C W^T D (rows x rows),
+ * which is applied to a block of k = r + ITER_EXTRA vectors as three thin products (W^T, C,
+ * W), never formed. Each step orthonormalises the block Q, takes G = W^T D Q and H = C G,
+ * whose k x k product G^T H = Q^T M Q gives the Ritz values (its eigenvalues) and vectors,
+ * and starts the next block from D W H = M Q. It stops when the top r Ritz values move by
+ * less than ITER_TOL of the largest, or after ITER_MAX steps; the result is Q times the top r
+ * Ritz vectors. The cost per step is 2 rows dim k + dim^2 k multiply-adds, against the
+ * dense path's full SVD of A (rows dim min(rows, dim), and dim^3 for C^1/2), which takes
+ * hours on a TinyLlama-sized layer with GSL. Blocks are stored as k rows (row c is vector c),
+ * so every inner loop runs over contiguous memory. */
+enum {
+    ITER_EXTRA = 10, /* vectors beyond r in the block: the gap they add speeds convergence */
+    ITER_MAX = 60,
+};
+
+static const double ITER_TOL = 1e-12;
+/* Dense below this many multiply-adds of the full SVD (rows dim min(rows, dim)); the bundled
+ * model's largest is 2e6, a 110M model's (dim 768, hidden 2048) 1.2e9. */
+static const double DENSE_MAX_WORK = 2.5e8;
+
+/* Orthonormalises the k rows of Q (each n long) by modified Gram-Schmidt, twice for
+ * stability; a row that vanishes (a rank below k) becomes zero. */
+static void orthonormalise(double *Q, size_t k, size_t n) {
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t a = 0; a < k; a++) {
+            double *qa = Q + a * n;
+            for (size_t b = 0; b < a; b++) {
+                const double *qb = Q + b * n;
+                double dot = 0;
+                for (size_t i = 0; i < n; i++)
+                    dot += qa[i] * qb[i];
+                for (size_t i = 0; i < n; i++)
+                    qa[i] -= dot * qb[i];
+            }
+            double norm = 0;
+            for (size_t i = 0; i < n; i++)
+                norm += qa[i] * qa[i];
+            norm = sqrt(norm);
+            double inv = norm > 1e-300 ? 1.0 / norm : 0.0;
+            for (size_t i = 0; i < n; i++)
+                qa[i] *= inv;
+        }
+}
+
+/* Y (k x rows) = (D W Z^T)^T for Z (k x dim): Y[c][i] = d_i W[i, :] . Z[c]. */
+static void apply_w(const float *w, size_t rows, size_t dim, const double *d, const double *Z,
+                    size_t k, double *Y) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *wi = w + i * dim;
+        double di = d ? d[i] : 1.0;
+        for (size_t c = 0; c < k; c++) {
+            const double *z = Z + c * dim;
+            double s = 0;
+            for (size_t j = 0; j < dim; j++)
+                s += (double)wi[j] * z[j];
+            Y[c * rows + i] = di * s;
+        }
+    }
+}
+
+/* G (k x dim) = (W^T D Q^T)^T for Q (k x rows): G[c] = sum_i d_i Q[c][i] W[i, :]. */
+static void apply_wt(const float *w, size_t rows, size_t dim, const double *d, const double *Q,
+                     size_t k, double *G) {
+    memset(G, 0, k * dim * sizeof *G);
+    for (size_t i = 0; i < rows; i++) {
+        const float *wi = w + i * dim;
+        double di = d ? d[i] : 1.0;
+        for (size_t c = 0; c < k; c++) {
+            double q = di * Q[c * rows + i];
+            double *g = G + c * dim;
+            for (size_t j = 0; j < dim; j++)
+                g[j] += q * (double)wi[j];
+        }
+    }
+}
+
+/* H (k x dim) = (C G^T)^T with C = c / n (symmetric), or G itself when c is NULL. */
+static void apply_c(const double *c, long n, size_t dim, const double *G, size_t k, double *H) {
+    if (!c) {
+        memcpy(H, G, k * dim * sizeof *H);
+        return;
+    }
+    for (size_t v = 0; v < k; v++)
+        for (size_t a = 0; a < dim; a++) {
+            const double *ca = c + a * dim, *g = G + v * dim;
+            double s = 0;
+            for (size_t b = 0; b < dim; b++)
+                s += ca[b] * g[b];
+            H[v * dim + a] = s / (double)n;
+        }
+}
+
+/*
+ * The top r left singular vectors of D W C^1/2 (C = c / n; c NULL: the identity) into U
+ * (rows x r), by subspace iteration from a fixed random start (the same result every run).
+ * Returns 0, or -1 when out of memory or the small eigenproblem fails.
+ */
+static int left_singular_iter(const float *w, int rows_i, int dim_i, const double *d,
+                              const double *c, long n, int r, gsl_matrix *U) {
+    size_t rows = (size_t)rows_i, dim = (size_t)dim_i, lim = rows < dim ? rows : dim;
+    size_t k = (size_t)r + ITER_EXTRA < lim ? (size_t)r + ITER_EXTRA : lim;
+    double *Q = malloc(k * rows * sizeof *Q), *G = malloc(k * dim * sizeof *G);
+    double *H = malloc(k * dim * sizeof *H), *prev = calloc(k, sizeof *prev);
+    gsl_matrix *T = gsl_matrix_alloc(k, k), *S = gsl_matrix_alloc(k, k);
+    gsl_vector *theta = gsl_vector_alloc(k);
+    gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(k);
+    int rc = Q && G && H && prev && T && S && theta && ws ? 0 : -1;
+    if (rc == 0) {
+        halo_rng rng;
+        halo_rng_init(&rng, 0x5eed5u);
+        for (size_t i = 0; i < k * dim; i++)
+            H[i] = halo_rng_f64(&rng) - 0.5;
+        apply_w(w, rows, dim, d, H, k, Q);
+    }
+    for (int step = 0; rc == 0 && step < ITER_MAX; step++) {
+        orthonormalise(Q, k, rows);
+        apply_wt(w, rows, dim, d, Q, k, G);
+        apply_c(c, n, dim, G, k, H);
+        for (size_t a = 0; a < k; a++)
+            for (size_t b = 0; b <= a; b++) {
+                double s = 0;
+                for (size_t j = 0; j < dim; j++)
+                    s += G[a * dim + j] * H[b * dim + j];
+                gsl_matrix_set(T, a, b, s);
+                gsl_matrix_set(T, b, a, s);
+            }
+        if (gsl_eigen_symmv(T, theta, S, ws) != GSL_SUCCESS ||
+            gsl_eigen_symmv_sort(theta, S, GSL_EIGEN_SORT_VAL_DESC) != GSL_SUCCESS) {
+            rc = -1;
+            break;
+        }
+        double moved = 0, top = fabs(gsl_vector_get(theta, 0));
+        for (size_t j = 0; j < (size_t)r && j < k; j++) {
+            double t = gsl_vector_get(theta, j);
+            moved = fmax(moved, fabs(t - prev[j]));
+            prev[j] = t;
+        }
+        if (step > 0 && moved <= ITER_TOL * top)
+            break; /* Q's Ritz vectors below are the result */
+        if (step + 1 < ITER_MAX)
+            apply_w(w, rows, dim, d, H, k, Q); /* M Q: the next block */
+    }
+    /* After the last step Q was orthonormalised and S holds its Ritz vectors (a step that
+     * applied M once more re-enters the loop only while steps remain). */
+    if (rc == 0) {
+        gsl_matrix_set_zero(U);
+        for (size_t j = 0; j < (size_t)r && j < k; j++)
+            for (size_t a = 0; a < k; a++) {
+                double s = gsl_matrix_get(S, a, j);
+                for (size_t i = 0; i < rows; i++)
+                    gsl_matrix_set(U, i, j, gsl_matrix_get(U, i, j) + s * Q[a * rows + i]);
+            }
+    }
+    free(Q);
+    free(G);
+    free(H);
+    free(prev);
+    gsl_matrix_free(T);
+    gsl_matrix_free(S);
+    gsl_vector_free(theta);
+    if (ws)
+        gsl_eigen_symmv_free(ws);
+    return rc;
+}
+
+/* Is a fit of this size done by subspace iteration? */
+static int iterative(int solver, int rows, int dim, int r) {
+    if (solver != HALO_PREDICTOR_FIT_SOLVER_AUTO)
+        return solver == HALO_PREDICTOR_FIT_SOLVER_ITERATIVE;
+    double lim = rows < dim ? rows : dim;
+    return (double)rows * dim * lim > DENSE_MAX_WORK && r + ITER_EXTRA < lim / 2;
+}
+
 /*
  * Fits W (rows x dim) ~ U V (U: rows x r into u, V: r x dim into v) with row weights d
- * (NULL: none) and input whitening B (NULL: plain SVD): U_r = top left singular vectors of
- * D W B, U = D^-1 U_r, V = U_r^T D W.
+ * (NULL: none) and input whitening C^1/2, C = c / n (c NULL: plain SVD): U_r = top left
+ * singular vectors of D W C^1/2, U = D^-1 U_r, V = U_r^T D W. The dense path takes B, C^1/2
+ * up to a rotation (half_power; NULL when c is), the iterative one c and n.
  */
 static int fit_matrix(const float *w, int rows, int dim, const double *d, const gsl_matrix *B,
-                      int r, float *u, float *v) {
-    gsl_matrix *DW = gsl_matrix_alloc((size_t)rows, (size_t)dim);
-    gsl_matrix *A = gsl_matrix_alloc((size_t)rows, (size_t)dim);
+                      const double *c, long n, int solver, int r, float *u, float *v) {
     gsl_matrix *U = gsl_matrix_alloc((size_t)rows, (size_t)r);
-    int rc = -1;
-    if (DW && A && U) {
-        for (size_t i = 0; i < (size_t)rows; i++)
+    double *acc = calloc((size_t)r * (size_t)dim, sizeof *acc);
+    int rc = U && acc ? 0 : -1;
+    if (rc == 0 && iterative(solver, rows, dim, r)) {
+        rc = left_singular_iter(w, rows, dim, d, c, n, r, U);
+    } else if (rc == 0) {
+        gsl_matrix *DW = gsl_matrix_alloc((size_t)rows, (size_t)dim);
+        gsl_matrix *A = gsl_matrix_alloc((size_t)rows, (size_t)dim);
+        rc = DW && A ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < (size_t)rows; i++)
             for (size_t j = 0; j < (size_t)dim; j++)
                 gsl_matrix_set(DW, i, j, (d ? d[i] : 1.0) * (double)w[i * (size_t)dim + j]);
-        if (B)
+        if (rc == 0 && B)
             rc = gsl_blas_dgemm(CblasNoTrans, CblasNoTrans, 1.0, DW, B, 0.0, A) == GSL_SUCCESS ? 0
                                                                                                : -1;
-        else
+        else if (rc == 0)
             rc = gsl_matrix_memcpy(A, DW) == GSL_SUCCESS ? 0 : -1;
         if (rc == 0)
             rc = left_singular(A, r, U);
+        gsl_matrix_free(DW);
+        gsl_matrix_free(A);
     }
     if (rc == 0) {
         for (size_t i = 0; i < (size_t)rows; i++)
             for (size_t k = 0; k < (size_t)r; k++)
                 u[i * (size_t)r + k] = (float)(gsl_matrix_get(U, i, k) / (d ? d[i] : 1.0));
-        for (size_t k = 0; k < (size_t)r; k++)
-            for (size_t j = 0; j < (size_t)dim; j++) {
-                double s = 0;
-                for (size_t i = 0; i < (size_t)rows; i++)
-                    s += gsl_matrix_get(U, i, k) * gsl_matrix_get(DW, i, j);
-                v[k * (size_t)dim + j] = (float)s;
+        /* V = U^T D W, each element summed over the rows in ascending order. */
+        for (size_t i = 0; i < (size_t)rows; i++) {
+            const float *wi = w + i * (size_t)dim;
+            double di = d ? d[i] : 1.0;
+            for (size_t k = 0; k < (size_t)r; k++) {
+                double uik = gsl_matrix_get(U, i, k);
+                double *a = acc + k * (size_t)dim;
+                for (size_t j = 0; j < (size_t)dim; j++)
+                    a[j] += uik * (di * (double)wi[j]);
             }
+        }
+        for (size_t k = 0; k < (size_t)r * (size_t)dim; k++)
+            v[k] = (float)acc[k];
     }
-    gsl_matrix_free(DW);
-    gsl_matrix_free(A);
     gsl_matrix_free(U);
+    free(acc);
     return rc;
 }
 
@@ -593,9 +789,11 @@ static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
             oom = rc = 1;
             break;
         }
-        if (aware)
-            rc = half_power(x->c_ffn + l * dd, x->tokens[1], x->dim, B_ffn) ||
-                 half_power(x->c_att + l * dd, x->tokens[1], x->dim, B_att);
+        /* C^1/2 for the dense path only, and for attention only with value factors */
+        if (aware && !iterative(x->solver, x->hidden, x->dim, k->rank))
+            rc = half_power(x->c_ffn + l * dd, x->tokens[1], x->dim, B_ffn);
+        if (rc == 0 && aware && k->attn && !iterative(x->solver, x->kv_dim, x->dim, k->rank))
+            rc = half_power(x->c_att + l * dd, x->tokens[1], x->dim, B_att);
         const double *rows = NULL;
         if (k->method == HALO_PREDICTOR_FIT_AWARE_W2) {
             const float *w2 = as_floats(&lw->w2, &b2);
@@ -614,12 +812,14 @@ static int fit_cand(halo_predictor_fit *x, cand *k, halo_err *err) {
         float *f = k->ffn + l * nf;
         float *v1 = f, *u1 = v1 + r * dim, *v3 = u1 + hidden * r, *u3 = v3 + r * dim;
         const gsl_matrix *bf = aware ? B_ffn : NULL, *ba = aware ? B_att : NULL;
+        const double *cf = aware ? x->c_ffn + l * dd : NULL, *ca = aware ? x->c_att + l * dd : NULL;
+        long n = x->tokens[1];
         if (rc == 0)
-            rc = fit_matrix(w1, x->hidden, x->dim, rows, bf, k->rank, u1, v1) ||
-                 fit_matrix(w3, x->hidden, x->dim, rows, bf, k->rank, u3, v3);
+            rc = fit_matrix(w1, x->hidden, x->dim, rows, bf, cf, n, x->solver, k->rank, u1, v1) ||
+                 fit_matrix(w3, x->hidden, x->dim, rows, bf, cf, n, x->solver, k->rank, u3, v3);
         if (rc == 0 && k->attn) {
             float *vv = k->attn + l * na, *uv = vv + r * dim;
-            rc = fit_matrix(wv, x->kv_dim, x->dim, NULL, ba, k->rank, uv, vv);
+            rc = fit_matrix(wv, x->kv_dim, x->dim, NULL, ba, ca, n, x->solver, k->rank, uv, vv);
         }
     }
     free(d);
@@ -857,6 +1057,9 @@ static int check_config(const halo_predictor_fit *x, const halo_predictor_fit_co
     if (cfg->method < 0 || cfg->method >= HALO_PREDICTOR_FIT_METHOD_COUNT)
         return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: method %d is not one of 0..%d",
                          cfg->method, HALO_PREDICTOR_FIT_METHOD_COUNT - 1);
+    if (cfg->solver < 0 || cfg->solver >= HALO_PREDICTOR_FIT_SOLVER_COUNT)
+        return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: solver %d is not one of 0..%d",
+                         cfg->solver, HALO_PREDICTOR_FIT_SOLVER_COUNT - 1);
     if (cfg->attn < 0 || cfg->attn >= HALO_PREDICTOR_FIT_ATTN_COUNT)
         return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: attn %d is not one of 0..%d", cfg->attn,
                          HALO_PREDICTOR_FIT_ATTN_COUNT - 1);
@@ -897,6 +1100,7 @@ int halo_predictor_fit_run(halo_predictor_fit *f, const halo_predictor_fit_confi
     x->progress_ctx = cfg->progress_ctx;
     x->clock = cfg->clock_ns;
     x->clock_ctx = cfg->clock_ctx;
+    x->solver = cfg->solver;
     /* Pass 1: statistics of the fit stories. */
     rc = run_pass(x, 1, held, x->n_stories, err);
     if (rc != HALO_OK)

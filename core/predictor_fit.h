@@ -63,6 +63,14 @@ enum halo_predictor_fit_attn {
     HALO_PREDICTOR_FIT_ATTN_COUNT
 };
 
+/* How the top singular vectors of a fit are found. */
+enum halo_predictor_fit_solver {
+    HALO_PREDICTOR_FIT_SOLVER_AUTO,      /* dense for small matrices, iterative for large ones */
+    HALO_PREDICTOR_FIT_SOLVER_DENSE,     /* GSL's full SVD (and eigendecomposition): exact */
+    HALO_PREDICTOR_FIT_SOLVER_ITERATIVE, /* subspace iteration for the top r only */
+    HALO_PREDICTOR_FIT_SOLVER_COUNT
+};
+
 enum {
     HALO_PREDICTOR_FIT_N_SIZES = 3, /* FFN group sizes measured: 8, 16, 32 neurons */
     HALO_PREDICTOR_FIT_N_TAUS = 3,  /* importance mass fractions: 0.5, 0.8, 0.9 */
@@ -91,6 +99,7 @@ typedef struct halo_predictor_fit_config {
     long fit_from; /* fit on stories fit_from..N, measure 1..fit_from-1; >= 2, or 0: the last
                       30% are fitted on (at least 1 story each side) */
     int compare;   /* nonzero: also fit and measure every method at ranks 4..64 */
+    int solver;    /* enum halo_predictor_fit_solver (default auto) */
     halo_predictor_fit_progress_fn progress; /* optional */
     void *progress_ctx;
     halo_predictor_fit_clock_fn clock_ns; /* optional; NULL: nothing is timed (times NaN) */
@@ -160,6 +169,9 @@ void halo_predictor_fit_config_init(halo_predictor_fit_config *cfg);
 /* "svd", "aware", "aware-w2" (static strings; `method` must be in range, asserted). */
 const char *halo_predictor_fit_method_name(int method);
 
+/* "auto", "dense", "iterative" (static strings; `solver` must be in range, asserted). */
+const char *halo_predictor_fit_solver_name(int solver);
+
 /* "factors", "prior", "none" (static strings; `attn` must be in range, asserted). */
 const char *halo_predictor_fit_attn_name(int attn);
 
@@ -188,7 +200,7 @@ long halo_predictor_fit_n_stories(const halo_predictor_fit *f);
  * configured predictor, and with cfg->compare the comparison set), pass 2 over the held-out
  * stories. Calls cfg->progress (if set) as its typedef says, and cfg->clock_ns (if set)
  * around every block and scoring of pass 2. Runs once per object (asserted).
- * Errors: HALO_ERR_ARG (method, attn or rank out of range; fit_from neither 0 nor >= 2, or
+ * Errors: HALO_ERR_ARG (method, attn, solver or rank out of range; fit_from neither 0 nor >= 2, or
  * leaving no story to fit on), HALO_ERR_FORMAT (the fit stories hold no position; a GSL
  * decomposition failed, which non-finite weights cause), HALO_ERR_IO (the temporary
  * directory or files), HALO_ERR_NOMEM. After an error the object can only be freed.

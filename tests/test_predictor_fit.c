@@ -14,6 +14,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <math.h>
 #include <stdint.h>
 
 /*
@@ -198,6 +199,68 @@ static void full_rank_reproduces_the_weights_for_every_method(void) {
     free_bundle(&b);
 }
 
+/* max |U V - U' V'| over the product of two factor pairs (u: rows x r, v: r x dim), and
+ * max |U V| of the first, for one matrix. */
+static void product_gap(const float *u, const float *v, const float *u2, const float *v2, int rows,
+                        int dim, int r, double *gap, double *scale) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < dim; j++) {
+            double a = 0, b = 0;
+            for (int k = 0; k < r; k++) {
+                a += (double)u[i * r + k] * (double)v[k * dim + j];
+                b += (double)u2[i * r + k] * (double)v2[k * dim + j];
+            }
+            *gap = fmax(*gap, fabs(a - b));
+            *scale = fmax(*scale, fabs(a));
+        }
+}
+
+/* The iterative solver (subspace iteration, for large layers) finds the same rank-r fits as
+ * the dense one (GSL's full SVD): the products U V of W1, W3 and Wv agree for every method,
+ * and so do the recalls. U and V alone may differ by a rotation; their product may not. */
+static void iterative_solver_fits_what_the_dense_one_does(void) {
+    bundle b = load_bundle();
+    const halo_model_config *c = halo_model_get_config(b.model);
+    int r = 8, dim = c->dim, hidden = c->hidden_dim, kv_dim = c->dim / c->n_heads * c->n_kv_heads;
+    for (int m = 0; m < HALO_PREDICTOR_FIT_METHOD_COUNT; m++) {
+        halo_predictor_fit_config cfg;
+        halo_predictor_fit_config_init(&cfg);
+        cfg.method = m;
+        cfg.rank = r;
+        cfg.attn = HALO_PREDICTOR_FIT_ATTN_FACTORS;
+        cfg.fit_from = 2;
+        cfg.solver = HALO_PREDICTOR_FIT_SOLVER_DENSE;
+        halo_predictor_fit *fd = fit_ok(&b, b.text, 3, &cfg);
+        cfg.solver = HALO_PREDICTOR_FIT_SOLVER_ITERATIVE;
+        halo_predictor_fit *fi = fit_ok(&b, b.text, 3, &cfg);
+        halo_predictor_factors d = halo_predictor_fit_factors(fd),
+                               it = halo_predictor_fit_factors(fi);
+        size_t nf = 2 * ((size_t)r * dim + (size_t)hidden * r),
+               na = (size_t)r * dim + (size_t)kv_dim * r;
+        double gap = 0, scale = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            const float *fd1 = d.ffn + l * nf, *fi1 = it.ffn + l * nf;
+            size_t half = (size_t)r * dim + (size_t)hidden * r;
+            for (int w = 0; w < 2; w++) /* W1, then W3: V (r x dim), then U (hidden x r) */
+                product_gap(fd1 + w * half + (size_t)r * dim, fd1 + w * half,
+                            fi1 + w * half + (size_t)r * dim, fi1 + w * half, hidden, dim, r, &gap,
+                            &scale);
+            const float *ad = d.attn + l * na, *ai = it.attn + l * na;
+            product_gap(ad + (size_t)r * dim, ad, ai + (size_t)r * dim, ai, kv_dim, dim, r, &gap,
+                        &scale);
+        }
+        if (!(gap <= 1e-5 * scale))
+            TEST_FAIL_AT("%s: the products differ by %g (largest element %g)",
+                         halo_predictor_fit_method_name(m), gap, scale);
+        const halo_predictor_fit_report *rd = halo_predictor_fit_get_report(fd);
+        const halo_predictor_fit_report *ri = halo_predictor_fit_get_report(fi);
+        ASSERT_NEAR(ri->cands[0].mean.ffn[1][1], rd->cands[0].mean.ffn[1][1], 0.005);
+        halo_predictor_fit_free(fd);
+        halo_predictor_fit_free(fi);
+    }
+    free_bundle(&b);
+}
+
 typedef struct progress_log {
     int n;
     long calls[64][4]; /* pass, story, first, last */
@@ -268,6 +331,9 @@ static void bad_inputs_are_refused_with_a_message_naming_them(void) {
     cfg.attn = -1;
     run_fails(&b, &cfg, HALO_ERR_ARG, "attn -1");
     halo_predictor_fit_config_init(&cfg);
+    cfg.solver = HALO_PREDICTOR_FIT_SOLVER_COUNT;
+    run_fails(&b, &cfg, HALO_ERR_ARG, "solver 3 is not one of 0..2");
+    halo_predictor_fit_config_init(&cfg);
     cfg.fit_from = 1;
     run_fails(&b, &cfg, HALO_ERR_ARG, "fit_from 1 leaves no story to measure");
     cfg.fit_from = 9;
@@ -286,5 +352,6 @@ static void bad_inputs_are_refused_with_a_message_naming_them(void) {
 TEST_MAIN(TEST(fit_ranks_critical_groups_better_than_fixed_ranking_and_chance),
           TEST(same_inputs_write_the_same_bytes),
           TEST(full_rank_reproduces_the_weights_for_every_method),
+          TEST(iterative_solver_fits_what_the_dense_one_does),
           TEST(progress_reports_each_pass_and_its_end),
           TEST(bad_inputs_are_refused_with_a_message_naming_them))
