@@ -507,8 +507,7 @@ static int half_power(const double *c, long n_samples, int dim, gsl_matrix *B) {
  * less than ITER_TOL of the largest, or after ITER_MAX steps; the result is Q times the top r
  * Ritz vectors. The cost per step is 2 rows dim k + dim^2 k multiply-adds, against the
  * dense path's full SVD of A (rows dim min(rows, dim), and dim^3 for C^1/2), which takes
- * hours on a TinyLlama-sized layer with GSL. Blocks are stored as k rows (row c is vector c),
- * so every inner loop runs over contiguous memory. */
+ * hours on a TinyLlama-sized layer with GSL. */
 enum {
     ITER_EXTRA = 10, /* vectors beyond r in the block: the gap they add speeds convergence */
     ITER_MAX = 60,
@@ -519,76 +518,85 @@ static const double ITER_TOL = 1e-12;
  * model's largest is 2e6, a 110M model's (dim 768, hidden 2048) 1.2e9. */
 static const double DENSE_MAX_WORK = 2.5e8;
 
-/* Orthonormalises the k rows of Q (each n long) by modified Gram-Schmidt, twice for
- * stability; a row that vanishes (a rank below k) becomes zero. */
-static void orthonormalise(double *Q, size_t k, size_t n) {
+/* Blocks are n x k, row-major (element (i, c) at i k + c): every inner loop below runs over
+ * the k columns of one row, contiguous and free of reductions, so it vectorises; each element
+ * is still summed in a fixed order (the same result every run). */
+
+/* Orthonormalises the k columns of Q (n x k) by modified Gram-Schmidt, twice for stability; a
+ * column that vanishes (a rank below k) becomes zero. */
+static void orthonormalise(double *Q, size_t n, size_t k) {
     for (int pass = 0; pass < 2; pass++)
         for (size_t a = 0; a < k; a++) {
-            double *qa = Q + a * n;
             for (size_t b = 0; b < a; b++) {
-                const double *qb = Q + b * n;
                 double dot = 0;
                 for (size_t i = 0; i < n; i++)
-                    dot += qa[i] * qb[i];
+                    dot += Q[i * k + a] * Q[i * k + b];
                 for (size_t i = 0; i < n; i++)
-                    qa[i] -= dot * qb[i];
+                    Q[i * k + a] -= dot * Q[i * k + b];
             }
             double norm = 0;
             for (size_t i = 0; i < n; i++)
-                norm += qa[i] * qa[i];
+                norm += Q[i * k + a] * Q[i * k + a];
             norm = sqrt(norm);
             double inv = norm > 1e-300 ? 1.0 / norm : 0.0;
             for (size_t i = 0; i < n; i++)
-                qa[i] *= inv;
+                Q[i * k + a] *= inv;
         }
 }
 
-/* Y (k x rows) = (D W Z^T)^T for Z (k x dim): Y[c][i] = d_i W[i, :] . Z[c]. */
+/* Y (rows x k) = D W Z for Z (dim x k), through acc (k doubles). */
 static void apply_w(const float *w, size_t rows, size_t dim, const double *d, const double *Z,
-                    size_t k, double *Y) {
+                    size_t k, double *Y, double *acc) {
     for (size_t i = 0; i < rows; i++) {
         const float *wi = w + i * dim;
-        double di = d ? d[i] : 1.0;
-        for (size_t c = 0; c < k; c++) {
-            const double *z = Z + c * dim;
-            double s = 0;
-            for (size_t j = 0; j < dim; j++)
-                s += (double)wi[j] * z[j];
-            Y[c * rows + i] = di * s;
+        memset(acc, 0, k * sizeof *acc);
+        for (size_t j = 0; j < dim; j++) {
+            double wij = (double)wi[j];
+            const double *z = Z + j * k;
+            for (size_t c = 0; c < k; c++)
+                acc[c] += wij * z[c];
         }
+        double di = d ? d[i] : 1.0;
+        for (size_t c = 0; c < k; c++)
+            Y[i * k + c] = di * acc[c];
     }
 }
 
-/* G (k x dim) = (W^T D Q^T)^T for Q (k x rows): G[c] = sum_i d_i Q[c][i] W[i, :]. */
+/* G (dim x k) = W^T D Q for Q (rows x k), through q (k doubles). */
 static void apply_wt(const float *w, size_t rows, size_t dim, const double *d, const double *Q,
-                     size_t k, double *G) {
-    memset(G, 0, k * dim * sizeof *G);
+                     size_t k, double *G, double *q) {
+    memset(G, 0, dim * k * sizeof *G);
     for (size_t i = 0; i < rows; i++) {
         const float *wi = w + i * dim;
         double di = d ? d[i] : 1.0;
-        for (size_t c = 0; c < k; c++) {
-            double q = di * Q[c * rows + i];
-            double *g = G + c * dim;
-            for (size_t j = 0; j < dim; j++)
-                g[j] += q * (double)wi[j];
+        for (size_t c = 0; c < k; c++)
+            q[c] = di * Q[i * k + c];
+        for (size_t j = 0; j < dim; j++) {
+            double wij = (double)wi[j];
+            double *g = G + j * k;
+            for (size_t c = 0; c < k; c++)
+                g[c] += wij * q[c];
         }
     }
 }
 
-/* H (k x dim) = (C G^T)^T with C = c / n (symmetric), or G itself when c is NULL. */
+/* H (dim x k) = C G with C = c / n (symmetric), or G itself when c is NULL. */
 static void apply_c(const double *c, long n, size_t dim, const double *G, size_t k, double *H) {
     if (!c) {
-        memcpy(H, G, k * dim * sizeof *H);
+        memcpy(H, G, dim * k * sizeof *H);
         return;
     }
-    for (size_t v = 0; v < k; v++)
-        for (size_t a = 0; a < dim; a++) {
-            const double *ca = c + a * dim, *g = G + v * dim;
-            double s = 0;
-            for (size_t b = 0; b < dim; b++)
-                s += ca[b] * g[b];
-            H[v * dim + a] = s / (double)n;
+    memset(H, 0, dim * k * sizeof *H);
+    for (size_t a = 0; a < dim; a++) {
+        const double *ca = c + a * dim;
+        double *h = H + a * k;
+        for (size_t b = 0; b < dim; b++) {
+            double cab = ca[b] / (double)n;
+            const double *g = G + b * k;
+            for (size_t v = 0; v < k; v++)
+                h[v] += cab * g[v];
         }
+    }
 }
 
 /*
@@ -600,31 +608,34 @@ static int left_singular_iter(const float *w, int rows_i, int dim_i, const doubl
                               const double *c, long n, int r, gsl_matrix *U) {
     size_t rows = (size_t)rows_i, dim = (size_t)dim_i, lim = rows < dim ? rows : dim;
     size_t k = (size_t)r + ITER_EXTRA < lim ? (size_t)r + ITER_EXTRA : lim;
-    double *Q = malloc(k * rows * sizeof *Q), *G = malloc(k * dim * sizeof *G);
-    double *H = malloc(k * dim * sizeof *H), *prev = calloc(k, sizeof *prev);
+    double *Q = malloc(rows * k * sizeof *Q), *G = malloc(dim * k * sizeof *G);
+    double *H = malloc(dim * k * sizeof *H), *prev = calloc(k, sizeof *prev);
+    double *tk = malloc(k * k * sizeof *tk), *acc = malloc(k * sizeof *acc);
     gsl_matrix *T = gsl_matrix_alloc(k, k), *S = gsl_matrix_alloc(k, k);
     gsl_vector *theta = gsl_vector_alloc(k);
     gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(k);
-    int rc = Q && G && H && prev && T && S && theta && ws ? 0 : -1;
+    int rc = Q && G && H && prev && tk && acc && T && S && theta && ws ? 0 : -1;
     if (rc == 0) {
         halo_rng rng;
         halo_rng_init(&rng, 0x5eed5u);
-        for (size_t i = 0; i < k * dim; i++)
+        for (size_t i = 0; i < dim * k; i++)
             H[i] = halo_rng_f64(&rng) - 0.5;
-        apply_w(w, rows, dim, d, H, k, Q);
+        apply_w(w, rows, dim, d, H, k, Q, acc);
     }
     for (int step = 0; rc == 0 && step < ITER_MAX; step++) {
-        orthonormalise(Q, k, rows);
-        apply_wt(w, rows, dim, d, Q, k, G);
+        orthonormalise(Q, rows, k);
+        apply_wt(w, rows, dim, d, Q, k, G, acc);
         apply_c(c, n, dim, G, k, H);
-        for (size_t a = 0; a < k; a++)
-            for (size_t b = 0; b <= a; b++) {
-                double s = 0;
-                for (size_t j = 0; j < dim; j++)
-                    s += G[a * dim + j] * H[b * dim + j];
-                gsl_matrix_set(T, a, b, s);
-                gsl_matrix_set(T, b, a, s);
+        memset(tk, 0, k * k * sizeof *tk); /* G^T H = Q^T M Q */
+        for (size_t j = 0; j < dim; j++)
+            for (size_t a = 0; a < k; a++) {
+                double gja = G[j * k + a];
+                for (size_t b = 0; b < k; b++)
+                    tk[a * k + b] += gja * H[j * k + b];
             }
+        for (size_t a = 0; a < k; a++)
+            for (size_t b = 0; b < k; b++) /* symmetric up to rounding: take the mean */
+                gsl_matrix_set(T, a, b, 0.5 * (tk[a * k + b] + tk[b * k + a]));
         if (gsl_eigen_symmv(T, theta, S, ws) != GSL_SUCCESS ||
             gsl_eigen_symmv_sort(theta, S, GSL_EIGEN_SORT_VAL_DESC) != GSL_SUCCESS) {
             rc = -1;
@@ -639,23 +650,25 @@ static int left_singular_iter(const float *w, int rows_i, int dim_i, const doubl
         if (step > 0 && moved <= ITER_TOL * top)
             break; /* Q's Ritz vectors below are the result */
         if (step + 1 < ITER_MAX)
-            apply_w(w, rows, dim, d, H, k, Q); /* M Q: the next block */
+            apply_w(w, rows, dim, d, H, k, Q, acc); /* M Q: the next block */
     }
-    /* After the last step Q was orthonormalised and S holds its Ritz vectors (a step that
-     * applied M once more re-enters the loop only while steps remain). */
+    /* Here Q is orthonormal and S holds its Ritz vectors: U = Q S, top r columns. */
     if (rc == 0) {
         gsl_matrix_set_zero(U);
-        for (size_t j = 0; j < (size_t)r && j < k; j++)
-            for (size_t a = 0; a < k; a++) {
-                double s = gsl_matrix_get(S, a, j);
-                for (size_t i = 0; i < rows; i++)
-                    gsl_matrix_set(U, i, j, gsl_matrix_get(U, i, j) + s * Q[a * rows + i]);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < (size_t)r && j < k; j++) {
+                double u = 0;
+                for (size_t a = 0; a < k; a++)
+                    u += Q[i * k + a] * gsl_matrix_get(S, a, j);
+                gsl_matrix_set(U, i, j, u);
             }
     }
     free(Q);
     free(G);
     free(H);
     free(prev);
+    free(tk);
+    free(acc);
     gsl_matrix_free(T);
     gsl_matrix_free(S);
     gsl_vector_free(theta);
