@@ -48,7 +48,7 @@ static int parse(int argc, char **argv, cal_opts *o) {
         methods[i] = halo_predictor_fit_method_name(i);
     for (int i = 0; i < HALO_PREDICTOR_FIT_ATTN_COUNT; i++)
         attns[i] = halo_predictor_fit_attn_name(i);
-    long rank = o->fit.rank, fit_from = o->fit.fit_from;
+    long rank = o->fit.rank, fit_from = o->fit.fit_from, threads = o->fit.threads;
     char rank_help[96], method_help[96], attn_help[200];
     (void)snprintf(rank_help, sizeof rank_help,
                    "rank of the factors, 1..min(dim, hidden_dim) (default %d)",
@@ -68,6 +68,9 @@ static int parse(int argc, char **argv, cal_opts *o) {
         HALO_CLI_OPT_LONG("rank", 'r', &rank, 1, 1 << 16, "R", rank_help),
         HALO_CLI_OPT_CHOICE("method", 0, &o->fit.method, methods, "M", method_help),
         HALO_CLI_OPT_CHOICE("attn", 0, &o->fit.attn, attns, "A", attn_help),
+        HALO_CLI_OPT_LONG("threads", 0, &threads, 0, 1024, "T",
+                          "threads of the oracle (the untimed scoring of the\ntrue importance), 0 "
+                          "= one per core (default 0)"),
         HALO_CLI_OPT_CHOICE("solver", 0, &o->fit.solver, solvers, "S",
                             "how the top singular vectors are found: dense (GSL's full\n"
                             "SVD, exact), iterative (subspace iteration for the top\n"
@@ -98,6 +101,7 @@ static int parse(int argc, char **argv, cal_opts *o) {
     int status = halo_cli_parse_or_exit(&spec, argc, argv);
     o->fit.rank = (int)rank;
     o->fit.fit_from = fit_from;
+    o->fit.threads = (int)threads;
     return status;
 }
 

@@ -451,16 +451,16 @@ static float row_dot(const halo_mat *w, int row, int col0, const float *x, int n
     return y;
 }
 
-/* h = silu(W1 xb) * (W3 xb) of `layer` as the forward pass computes it (from dequantised
- * weights and float activations for quantised models); W3 xb goes through y (dim floats) a
- * chunk at a time. */
-static void oracle_h(const halo_model_config *c, const halo_layer *L, const float *xb, float *h,
-                     float *y) {
+/* h = silu(W1 xb) * (W3 xb) of `layer` (over `pool`, NULL: this thread) as the forward pass
+ * computes it (from dequantised weights and float activations for quantised models); W3 xb goes
+ * through y (dim floats) a chunk at a time. */
+static void oracle_h(halo_pool *pool, const halo_model_config *c, const halo_layer *L,
+                     const float *xb, float *h, float *y) {
     size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
-    halo_mat_vec(NULL, h, &L->w1, 0, 0, xb, NULL, c->hidden_dim, c->dim, 0);
+    halo_mat_vec(pool, h, &L->w1, 0, 0, xb, NULL, c->hidden_dim, c->dim, 0);
     for (size_t j0 = 0; j0 < hidden; j0 += dim) {
         int len = (int)(hidden - j0 < dim ? hidden - j0 : dim);
-        halo_mat_vec(NULL, y, &L->w3, (int)j0, 0, xb, NULL, len, c->dim, 0);
+        halo_mat_vec(pool, y, &L->w3, (int)j0, 0, xb, NULL, len, c->dim, 0);
         halo_swiglu(h + j0, y, len);
     }
 }
@@ -498,54 +498,134 @@ void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int la
     HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers &&
                 g->hidden_dim == c->hidden_dim);
     const halo_layer *L = halo_model_layer(model, layer);
-    oracle_h(c, L, xb, scratch, scratch + c->hidden_dim);
+    oracle_h(NULL, c, L, xb, scratch, scratch + c->hidden_dim);
     oracle_w2_by_group(L, g, c->dim, scratch, scores);
 }
 
-size_t halo_oracle_ffn_many_doubles(const halo_groups *const *g, int n) {
-    size_t k = 0;
-    for (int i = 0; i < n; i++)
-        k += (size_t)g[i]->n_ffn;
-    return k;
+/* ==== The FFN oracle for several groupings at once ==== */
+
+enum {
+    ORACLE_CHUNK = 32 /* rows of W2 scored in parallel before their sums are taken in order */
+};
+
+struct halo_oracle_ffn {
+    const halo_model *model;
+    halo_pool *pool; /* borrowed; NULL: the caller's thread */
+    const halo_groups **g;
+    int n, n_threads;
+    size_t total; /* groups over every grouping */
+    float *h, *y; /* hidden, dim */
+    float *rows;  /* n_threads x hidden: each task's dequantised row */
+    float *ys;    /* ORACLE_CHUNK x total: each row's window dots */
+    double *acc;  /* total */
+};
+
+int halo_oracle_ffn_new(halo_oracle_ffn **out, const halo_model *model, const halo_groups *const *g,
+                        int n, halo_pool *pool, halo_err *err) {
+    *out = NULL;
+    const halo_model_config *c = halo_model_get_config(model);
+    HALO_ASSERT(halo_model_has_weights(model) && n >= 1);
+    halo_oracle_ffn *o = calloc(1, sizeof *o);
+    if (!o)
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "oracle: out of memory");
+    o->model = model;
+    o->pool = pool;
+    o->n = n;
+    o->n_threads = halo_pool_n_threads(pool);
+    for (int k = 0; k < n; k++) {
+        HALO_ASSERT(g[k]->hidden_dim == c->hidden_dim);
+        o->total += (size_t)g[k]->n_ffn;
+    }
+    size_t hidden = (size_t)c->hidden_dim;
+    o->g = malloc((size_t)n * sizeof *o->g);
+    o->h = malloc(hidden * sizeof *o->h);
+    o->y = malloc((size_t)c->dim * sizeof *o->y);
+    o->rows = malloc((size_t)o->n_threads * hidden * sizeof *o->rows);
+    o->ys = malloc(ORACLE_CHUNK * o->total * sizeof *o->ys);
+    o->acc = malloc(o->total * sizeof *o->acc);
+    if (!o->g || !o->h || !o->y || !o->rows || !o->ys || !o->acc) {
+        halo_oracle_ffn_free(o);
+        return HALO_FAIL(err, HALO_ERR_NOMEM, "oracle: out of memory");
+    }
+    for (int k = 0; k < n; k++)
+        o->g[k] = g[k];
+    *out = o;
+    return HALO_OK;
 }
 
-void halo_oracle_score_ffn_many(const halo_model *model, const halo_groups *const *g, int n,
-                                int layer, const float *xb, float *scratch, double *acc,
-                                float *const *scores) {
-    const halo_model_config *c = halo_model_get_config(model);
-    HALO_ASSERT(halo_model_has_weights(model) && layer >= 0 && layer < c->n_layers && n >= 0);
-    for (int k = 0; k < n; k++)
-        HALO_ASSERT(g[k]->hidden_dim == c->hidden_dim);
-    const halo_layer *L = halo_model_layer(model, layer);
+void halo_oracle_ffn_free(halo_oracle_ffn *o) {
+    if (!o)
+        return;
+    free(o->g);
+    free(o->h);
+    free(o->y);
+    free(o->rows);
+    free(o->ys);
+    free(o->acc);
+    free(o);
+}
+
+/* One task's rows of a chunk: each dequantised once, its window dots for every grouping. */
+typedef struct w2_job {
+    const halo_oracle_ffn *o;
+    const halo_mat *w2;
+    int bk, i0, rows, per_task;
+} w2_job;
+
+static void w2_task(void *arg, int t) {
+    const w2_job *j = arg;
+    const halo_oracle_ffn *o = j->o;
+    size_t hidden = (size_t)j->w2->cols;
+    float *row = o->rows + (size_t)t * hidden;
+    int r1 = (t + 1) * j->per_task < j->rows ? (t + 1) * j->per_task : j->rows;
+    for (int r = t * j->per_task; r < r1; r++) {
+        halo_mat_row(j->w2, j->i0 + r, row);
+        float *y = o->ys + (size_t)r * o->total;
+        for (int k = 0; k < o->n; k++)
+            for (int f = 0; f < o->g[k]->n_ffn; f++)
+                *y++ = window_dot(row, o->h, halo_groups_ffn_start(o->g[k], f),
+                                  halo_groups_ffn_len(o->g[k], f), j->bk);
+    }
+}
+
+void halo_oracle_ffn_score(halo_oracle_ffn *o, int layer, const float *xb, float *const *scores) {
+    const halo_model_config *c = halo_model_get_config(o->model);
+    HALO_ASSERT(layer >= 0 && layer < c->n_layers);
+    const halo_layer *L = halo_model_layer(o->model, layer);
     int dim = c->dim, type = L->w2.type;
-    float *h = scratch, *row = scratch + c->hidden_dim;
-    oracle_h(c, L, xb, h, row);
+    oracle_h(o->pool, c, L, xb, o->h, o->y);
     if (type == HALO_TYPE_F32 || type == HALO_TYPE_F16) { /* nothing to dequantise */
-        for (int k = 0; k < n; k++)
-            oracle_w2_by_group(L, g[k], dim, h, scores[k]);
+        for (int k = 0; k < o->n; k++)
+            oracle_w2_by_group(L, o->g[k], dim, o->h, scores[k]);
         return;
     }
-    /* Block-quantised W2: each row dequantised once for every group of every grouping. The
-       sums over rows run in ascending row order, as oracle_w2_by_group's do. */
-    int bk = halo_type_block(type);
-    memset(acc, 0, halo_oracle_ffn_many_doubles(g, n) * sizeof *acc);
-    for (int i = 0; i < dim; i++) {
-        halo_mat_row(&L->w2, i, row);
-        double *a = acc;
-        for (int k = 0; k < n; k++) {
-            for (int f = 0; f < g[k]->n_ffn; f++) {
-                double yi = (double)window_dot(row, h, halo_groups_ffn_start(g[k], f),
-                                               halo_groups_ffn_len(g[k], f), bk);
-                a[f] += yi * yi;
+    /* Block-quantised W2: each row dequantised once for every group of every grouping, a
+       chunk of rows at a time over the pool; the sums over rows then run in ascending row
+       order, as oracle_w2_by_group's do, whatever the thread count. */
+    memset(o->acc, 0, o->total * sizeof *o->acc);
+    for (int i0 = 0; i0 < dim; i0 += ORACLE_CHUNK) {
+        int rows = dim - i0 < ORACLE_CHUNK ? dim - i0 : ORACLE_CHUNK;
+        int per = (rows + o->n_threads - 1) / o->n_threads;
+        w2_job j = {.o = o,
+                    .w2 = &L->w2,
+                    .bk = halo_type_block(type),
+                    .i0 = i0,
+                    .rows = rows,
+                    .per_task = per};
+        halo_pool_run(o->pool, w2_task, &j, (rows + per - 1) / per);
+        for (int r = 0; r < rows; r++) {
+            const float *y = o->ys + (size_t)r * o->total;
+            for (size_t t = 0; t < o->total; t++) {
+                double yi = (double)y[t];
+                o->acc[t] += yi * yi;
             }
-            a += g[k]->n_ffn;
         }
     }
-    const double *a = acc;
-    for (int k = 0; k < n; k++) {
-        for (int f = 0; f < g[k]->n_ffn; f++)
+    const double *a = o->acc;
+    for (int k = 0; k < o->n; k++) {
+        for (int f = 0; f < o->g[k]->n_ffn; f++)
             scores[k][f] = (float)sqrt(a[f]);
-        a += g[k]->n_ffn;
+        a += o->g[k]->n_ffn;
     }
 }
 

@@ -41,6 +41,7 @@
 
 #include "core/model.h"
 #include "core/plan.h"
+#include "core/pool.h"
 #include "core/status.h"
 
 #include <stdint.h>
@@ -104,17 +105,20 @@ void halo_oracle_score_ffn(const halo_model *model, const halo_groups *g, int la
                            const float *xb, float *scratch, float *scores);
 
 /*
- * The FFN oracle of `layer` for n groupings of it at once, equal to n calls of
- * halo_oracle_score_ffn to the bit: h is computed once, and a block-quantised W2 is
- * dequantised once (a row at a time) for all of them instead of once per grouping (the
- * predictor fit scores three groupings of every FFN block). scores[k] receives g[k]'s scores;
- * `scratch` holds hidden_dim + max(hidden_dim, dim) floats, `acc`
- * halo_oracle_ffn_many_doubles(g, n) doubles. Allocates nothing.
+ * The FFN oracle for n groupings of a model's FFN at once, equal to n calls of
+ * halo_oracle_score_ffn to the bit whatever the pool: h is computed once (its matrix-vector
+ * products over `pool`), and a block-quantised W2 is dequantised once, a row at a time, for all
+ * groupings instead of once per grouping, its rows split over `pool` (the predictor fit scores
+ * three groupings of every FFN block at every position, and this was nearly all of a
+ * quantised model's calibration). `pool` (borrowed, may be NULL) and the groupings must outlive
+ * the object. Errors: HALO_ERR_NOMEM.
  */
-size_t halo_oracle_ffn_many_doubles(const halo_groups *const *g, int n);
-void halo_oracle_score_ffn_many(const halo_model *model, const halo_groups *const *g, int n,
-                                int layer, const float *xb, float *scratch, double *acc,
-                                float *const *scores);
+typedef struct halo_oracle_ffn halo_oracle_ffn;
+int halo_oracle_ffn_new(halo_oracle_ffn **out, const halo_model *model, const halo_groups *const *g,
+                        int n, halo_pool *pool, halo_err *err);
+/* scores[k] receives grouping k's scores for input xb of `layer`. Allocates nothing. */
+void halo_oracle_ffn_score(halo_oracle_ffn *o, int layer, const float *xb, float *const *scores);
+void halo_oracle_ffn_free(halo_oracle_ffn *o);
 
 /*
  * Oracle for the attention groups of `layer`: the L2 norm of each group's partial sum

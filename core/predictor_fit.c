@@ -108,9 +108,10 @@ struct halo_predictor_fit {
     uint64_t block_ns[2], t_start; /* time in the blocks, per kind (enum halo_phase) */
     uint64_t clock_cost_ns;        /* cost of one clock reading, subtracted from every interval */
 
+    halo_pool *pool;             /* the oracle's threads (untimed work only) */
+    halo_oracle_ffn *oracle_ffn; /* the FFN oracle of every group size */
+
     /* scratch */
-    float *scratch;             /* (hidden + max(hidden, dim)) */
-    double *oracle_acc;         /* halo_oracle_ffn_many_doubles of the groupings */
     float *oracle[N_SIZES + 1]; /* (n_ffn of G=1) per group size, then attention */
     float *pred[N_SIZES];       /* (n_ffn) */
     float *fixed;               /* (max groups) static or equal scores */
@@ -155,6 +156,8 @@ void halo_predictor_fit_free(halo_predictor_fit *f) {
     if (!x)
         return;
     halo_state_free(x->run);
+    halo_oracle_ffn_free(x->oracle_ffn);
+    halo_pool_free(x->pool);
     free(x->name);
     for (int i = 0; i < x->n_cands; i++) {
         halo_predictor_free(x->cands[i].p);
@@ -181,12 +184,6 @@ static void carve_state(void *obj, halo_arena *a) {
     x->static_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
     x->chance_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
     x->equal_attn_acc = halo_arena_take(a, L, sizeof(recall_acc));
-    x->scratch = halo_arena_take(
-        a, (size_t)x->hidden + (size_t)(x->hidden > x->dim ? x->hidden : x->dim), sizeof(float));
-    const halo_groups *gs[N_SIZES];
-    for (int s = 0; s < N_SIZES; s++)
-        gs[s] = &x->groups[s];
-    x->oracle_acc = halo_arena_take(a, halo_oracle_ffn_many_doubles(gs, N_SIZES), sizeof(double));
     for (int s = 0; s <= N_SIZES; s++) {
         x->oracle[s] = halo_arena_take(a, max_groups, sizeof(float));
         for (int t = 0; t < N_TAUS; t++)
@@ -297,11 +294,7 @@ static void regroup(const float *fine, int fine_size, float *coarse, const halo_
 
 /* The oracle's FFN scores of every group size into x->oracle[0..N_SIZES). */
 static void oracle_ffn(halo_predictor_fit *x, int layer, const float *xb) {
-    const halo_groups *gs[N_SIZES];
-    for (int s = 0; s < N_SIZES; s++)
-        gs[s] = &x->groups[s];
-    halo_oracle_score_ffn_many(x->model, gs, N_SIZES, layer, xb, x->scratch, x->oracle_acc,
-                               x->oracle);
+    halo_oracle_ffn_score(x->oracle_ffn, layer, xb, x->oracle);
 }
 
 static void before_block(void *arg, int layer, int phase, const float *xb) {
@@ -1070,6 +1063,9 @@ static int check_config(const halo_predictor_fit *x, const halo_predictor_fit_co
     if (cfg->method < 0 || cfg->method >= HALO_PREDICTOR_FIT_METHOD_COUNT)
         return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: method %d is not one of 0..%d",
                          cfg->method, HALO_PREDICTOR_FIT_METHOD_COUNT - 1);
+    if (cfg->threads < 0 || cfg->threads > 1024)
+        return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: threads %d is not in 0..1024",
+                         cfg->threads);
     if (cfg->solver < 0 || cfg->solver >= HALO_PREDICTOR_FIT_SOLVER_COUNT)
         return HALO_FAIL(err, HALO_ERR_ARG, "predictor fit: solver %d is not one of 0..%d",
                          cfg->solver, HALO_PREDICTOR_FIT_SOLVER_COUNT - 1);
@@ -1114,6 +1110,14 @@ int halo_predictor_fit_run(halo_predictor_fit *f, const halo_predictor_fit_confi
     x->clock = cfg->clock_ns;
     x->clock_ctx = cfg->clock_ctx;
     x->solver = cfg->solver;
+    const halo_groups *gs[N_SIZES];
+    for (int i = 0; i < N_SIZES; i++)
+        gs[i] = &x->groups[i];
+    rc = halo_pool_new(&x->pool, cfg->threads, err);
+    if (rc == HALO_OK)
+        rc = halo_oracle_ffn_new(&x->oracle_ffn, x->model, gs, N_SIZES, x->pool, err);
+    if (rc != HALO_OK)
+        return rc;
     /* Pass 1: statistics of the fit stories. */
     rc = run_pass(x, 1, held, x->n_stories, err);
     if (rc != HALO_OK)

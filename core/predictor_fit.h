@@ -35,7 +35,8 @@
  * Fitting is deterministic: the same model, tokenizer, text and config give the same
  * factors and the same file bytes (timing only changes the reported times). This module
  * prints nothing and reads no clock of its own: progress and time come through callbacks.
- * It is single-threaded and, while fitting, turns GSL's global error handler off (and
+ * Only the oracle runs over threads (config threads); the timed forward pass and scoring run
+ * on the calling thread. While fitting, it turns GSL's global error handler off (and
  * restores it), so it must not run concurrently with other GSL users in the process.
  */
 #ifndef HALO_PREDICTOR_FIT_H
@@ -100,6 +101,8 @@ typedef struct halo_predictor_fit_config {
                       30% are fitted on (at least 1 story each side) */
     int compare;   /* nonzero: also fit and measure every method at ranks 4..64 */
     int solver;    /* enum halo_predictor_fit_solver (default auto) */
+    int threads;   /* the oracle's threads, 0..1024, 0 = one per core (default 0); the timed
+                      forward and scoring stay on the calling thread */
     halo_predictor_fit_progress_fn progress; /* optional */
     void *progress_ctx;
     halo_predictor_fit_clock_fn clock_ns; /* optional; NULL: nothing is timed (times NaN) */
@@ -200,8 +203,8 @@ long halo_predictor_fit_n_stories(const halo_predictor_fit *f);
  * configured predictor, and with cfg->compare the comparison set), pass 2 over the held-out
  * stories. Calls cfg->progress (if set) as its typedef says, and cfg->clock_ns (if set)
  * around every block and scoring of pass 2. Runs once per object (asserted).
- * Errors: HALO_ERR_ARG (method, attn, solver or rank out of range; fit_from neither 0 nor >= 2, or
- * leaving no story to fit on), HALO_ERR_FORMAT (the fit stories hold no position; a GSL
+ * Errors: HALO_ERR_ARG (method, attn, solver, threads or rank out of range; fit_from neither 0 nor
+ * >= 2, or leaving no story to fit on), HALO_ERR_FORMAT (the fit stories hold no position; a GSL
  * decomposition failed, which non-finite weights cause), HALO_ERR_IO (the temporary
  * directory or files), HALO_ERR_NOMEM. After an error the object can only be freed.
  */

@@ -308,6 +308,7 @@ case_calibrate() {
     expect_fail 2 "--method" -- calibrate --method best "$data"
     expect_fail 2 "--attn" -- calibrate --attn all "$data"
     expect_fail 2 "--solver" -- calibrate --solver fast "$data"
+    expect_fail 2 "--threads" -- calibrate --threads -1 "$data"
     expect_fail 2 "--fit-from" -- calibrate --fit-from 1 "$data"
     expect_fail 2 "--fit-from: 9 leaves no story" -- calibrate --max-stories 3 --fit-from 9 \
         --out "$out" "$data"

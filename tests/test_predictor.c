@@ -587,7 +587,8 @@ static void oracle_ffn_matches_brute_force(void) {
 }
 
 /* The FFN oracle for several groupings at once gives each grouping's scores to the bit, on
- * float weights and on block-quantised ones (dequantised once a row for all groupings); the
+ * float weights and on block-quantised ones (dequantised once a row for all groupings), on one
+ * thread and over a pool; the
  * groupings include windows inside a block (7, 8, 16 of Q4_0/Q8_0's 32) and across blocks. */
 static void oracle_ffn_many_equals_one_at_a_time(void) {
     static const int ftypes[] = {HALO_FTYPE_F32, HALO_FTYPE_Q4_0, HALO_FTYPE_Q8_0};
@@ -622,21 +623,27 @@ static void oracle_ffn_many_equals_one_at_a_time(void) {
             gp[k] = &g[k];
             many[k] = malloc((size_t)g[k].n_ffn * sizeof *many[k]);
         }
-        float *scratch = malloc((size_t)(hidden + (hidden > dim ? hidden : dim)) * sizeof *scratch);
-        double *acc = malloc(halo_oracle_ffn_many_doubles(gp, N) * sizeof *acc);
+        float *scratch = malloc((size_t)(hidden + dim) * sizeof *scratch);
         float *xb = random_floats((size_t)dim, 91 + t);
-        for (int l = 0; l < c->n_layers; l++) {
-            halo_oracle_score_ffn_many(m, gp, N, l, xb, scratch, acc, many);
-            for (int k = 0; k < N; k++) {
-                halo_oracle_score_ffn(m, &g[k], l, xb, scratch, one);
-                ASSERT(memcmp(one, many[k], (size_t)g[k].n_ffn * sizeof *one) == 0);
+        halo_pool *pool = NULL;
+        ASSERT_OK(halo_pool_new(&pool, 3, NULL));
+        for (int p = 0; p < 2; p++) { /* on the caller's thread, then over a pool of 3 */
+            halo_oracle_ffn *o = NULL;
+            ASSERT_OK(halo_oracle_ffn_new(&o, m, gp, N, p ? pool : NULL, NULL));
+            for (int l = 0; l < c->n_layers; l++) {
+                halo_oracle_ffn_score(o, l, xb, many);
+                for (int k = 0; k < N; k++) {
+                    halo_oracle_score_ffn(m, &g[k], l, xb, scratch, one);
+                    ASSERT(memcmp(one, many[k], (size_t)g[k].n_ffn * sizeof *one) == 0);
+                }
             }
+            halo_oracle_ffn_free(o);
         }
+        halo_pool_free(pool);
         for (int k = 0; k < N; k++)
             free(many[k]);
         free(one);
         free(scratch);
-        free(acc);
         free(xb);
         halo_model_free(m);
     }

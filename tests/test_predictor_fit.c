@@ -2,7 +2,8 @@
  * Fitting the importance predictor (core/predictor_fit.h) on the bundled model and the first
  * stories of the bundled text: the fitted predictor ranks the oracle's critical groups
  * better than a fixed ranking and chance, by a bound the fit meets today; fitting is
- * deterministic (the same inputs write the same bytes, with or without a clock); at full
+ * deterministic (the same inputs write the same bytes, with or without a clock, on one
+ * thread or three); at full
  * rank every method reproduces the weights; progress reports each pass's stories; bad
  * inputs give errors that name what is wrong.
  */
@@ -131,8 +132,10 @@ static void same_inputs_write_the_same_bytes(void) {
     cfg.rank = 8;
     cfg.attn = HALO_PREDICTOR_FIT_ATTN_FACTORS;
     cfg.fit_from = 2;
+    cfg.threads = 1;
     halo_predictor_fit *f1 = fit_ok(&b, b.text, 3, &cfg);
     uint64_t t = 0;
+    cfg.threads = 3;           /* nor the oracle's threads */
     cfg.clock_ns = fake_clock; /* timing must not change the fit */
     cfg.clock_ctx = &t;
     halo_predictor_fit *f2 = fit_ok(&b, b.text, 3, &cfg);
@@ -333,6 +336,9 @@ static void bad_inputs_are_refused_with_a_message_naming_them(void) {
     halo_predictor_fit_config_init(&cfg);
     cfg.solver = HALO_PREDICTOR_FIT_SOLVER_COUNT;
     run_fails(&b, &cfg, HALO_ERR_ARG, "solver 3 is not one of 0..2");
+    halo_predictor_fit_config_init(&cfg);
+    cfg.threads = -1;
+    run_fails(&b, &cfg, HALO_ERR_ARG, "threads -1 is not in 0..1024");
     halo_predictor_fit_config_init(&cfg);
     cfg.fit_from = 1;
     run_fails(&b, &cfg, HALO_ERR_ARG, "fit_from 1 leaves no story to measure");
