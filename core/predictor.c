@@ -510,8 +510,8 @@ enum {
 
 struct halo_oracle_ffn {
     const halo_model *model;
-    halo_pool *pool; /* borrowed; NULL: the caller's thread */
-    const halo_groups **g;
+    halo_pool *pool;       /* borrowed; NULL: the caller's thread */
+    const halo_groups **g; /* n */
     int n, n_threads;
     size_t total; /* groups over every grouping */
     float *h, *y; /* hidden, dim */
@@ -520,48 +520,37 @@ struct halo_oracle_ffn {
     double *acc;  /* total */
 };
 
+static void carve_oracle(void *obj, halo_arena *a) {
+    halo_oracle_ffn *o = obj;
+    const halo_model_config *c = halo_model_get_config(o->model);
+    size_t hidden = (size_t)c->hidden_dim;
+    o->g = halo_arena_take(a, (size_t)o->n, sizeof *o->g);
+    o->h = halo_arena_take(a, hidden, sizeof *o->h);
+    o->y = halo_arena_take(a, (size_t)c->dim, sizeof *o->y);
+    o->rows = halo_arena_take(a, (size_t)o->n_threads * hidden, sizeof *o->rows);
+    o->ys = halo_arena_take(a, ORACLE_CHUNK * o->total, sizeof *o->ys);
+    o->acc = halo_arena_take(a, o->total, sizeof *o->acc);
+}
+
 int halo_oracle_ffn_new(halo_oracle_ffn **out, const halo_model *model, const halo_groups *const *g,
                         int n, halo_pool *pool, halo_err *err) {
-    *out = NULL;
     const halo_model_config *c = halo_model_get_config(model);
     HALO_ASSERT(halo_model_has_weights(model) && n >= 1);
-    halo_oracle_ffn *o = calloc(1, sizeof *o);
-    if (!o)
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "oracle: out of memory");
-    o->model = model;
-    o->pool = pool;
-    o->n = n;
-    o->n_threads = halo_pool_n_threads(pool);
+    halo_oracle_ffn proto = {
+        .model = model, .pool = pool, .n = n, .n_threads = halo_pool_n_threads(pool)};
     for (int k = 0; k < n; k++) {
         HALO_ASSERT(g[k]->hidden_dim == c->hidden_dim);
-        o->total += (size_t)g[k]->n_ffn;
+        proto.total += (size_t)g[k]->n_ffn;
     }
-    size_t hidden = (size_t)c->hidden_dim;
-    o->g = malloc((size_t)n * sizeof *o->g);
-    o->h = malloc(hidden * sizeof *o->h);
-    o->y = malloc((size_t)c->dim * sizeof *o->y);
-    o->rows = malloc((size_t)o->n_threads * hidden * sizeof *o->rows);
-    o->ys = malloc(ORACLE_CHUNK * o->total * sizeof *o->ys);
-    o->acc = malloc(o->total * sizeof *o->acc);
-    if (!o->g || !o->h || !o->y || !o->rows || !o->ys || !o->acc) {
-        halo_oracle_ffn_free(o);
-        return HALO_FAIL(err, HALO_ERR_NOMEM, "oracle: out of memory");
-    }
+    *out = halo_arena_new(sizeof proto, &proto, carve_oracle, "oracle", NULL, err);
+    if (!*out)
+        return HALO_ERR_NOMEM;
     for (int k = 0; k < n; k++)
-        o->g[k] = g[k];
-    *out = o;
+        (*out)->g[k] = g[k];
     return HALO_OK;
 }
 
 void halo_oracle_ffn_free(halo_oracle_ffn *o) {
-    if (!o)
-        return;
-    free(o->g);
-    free(o->h);
-    free(o->y);
-    free(o->rows);
-    free(o->ys);
-    free(o->acc);
     free(o);
 }
 
