@@ -320,30 +320,58 @@ static void bad_inputs_are_refused_with_a_message_naming_them(void) {
     ASSERT_EQ(halo_predictor_fit_new(&f, shape, b.tok, b.text, "dev.txt", 8, &err), HALO_ERR_ARG);
     ASSERT(f == NULL);
     halo_model_free(shape);
-    /* Configurations out of range. */
+
+    /* Configurations out of range, one field at a time. */
+    enum {
+        RANK,
+        METHOD,
+        ATTN,
+        SOLVER,
+        THREADS,
+        FIT_FROM
+    };
+
+    static const struct {
+        int field;
+        long value;
+        const char *needle;
+    } bad[] = {
+        {RANK, 0, "rank 0 is out of range 1..64"},
+        {RANK, 65, "rank 65 is out of range 1..64"},
+        {METHOD, HALO_PREDICTOR_FIT_METHOD_COUNT, "method 3"},
+        {ATTN, -1, "attn -1"},
+        {SOLVER, HALO_PREDICTOR_FIT_SOLVER_COUNT, "solver 3 is not one of 0..2"},
+        {THREADS, -1, "threads -1 is not in 0..1024"},
+        {FIT_FROM, 1, "fit_from 1 leaves no story to measure"},
+        {FIT_FROM, 9, "fit_from 9 leaves no story to fit on (dev.txt has 8)"},
+    };
+
     halo_predictor_fit_config cfg;
-    halo_predictor_fit_config_init(&cfg);
-    cfg.rank = 0;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "rank 0 is out of range 1..64");
-    cfg.rank = 65;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "rank 65 is out of range 1..64");
-    halo_predictor_fit_config_init(&cfg);
-    cfg.method = HALO_PREDICTOR_FIT_METHOD_COUNT;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "method 3");
-    halo_predictor_fit_config_init(&cfg);
-    cfg.attn = -1;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "attn -1");
-    halo_predictor_fit_config_init(&cfg);
-    cfg.solver = HALO_PREDICTOR_FIT_SOLVER_COUNT;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "solver 3 is not one of 0..2");
-    halo_predictor_fit_config_init(&cfg);
-    cfg.threads = -1;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "threads -1 is not in 0..1024");
-    halo_predictor_fit_config_init(&cfg);
-    cfg.fit_from = 1;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "fit_from 1 leaves no story to measure");
-    cfg.fit_from = 9;
-    run_fails(&b, &cfg, HALO_ERR_ARG, "fit_from 9 leaves no story to fit on (dev.txt has 8)");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        halo_predictor_fit_config_init(&cfg);
+        int v = (int)bad[i].value;
+        switch (bad[i].field) {
+        case RANK:
+            cfg.rank = v;
+            break;
+        case METHOD:
+            cfg.method = v;
+            break;
+        case ATTN:
+            cfg.attn = v;
+            break;
+        case SOLVER:
+            cfg.solver = v;
+            break;
+        case THREADS:
+            cfg.threads = v;
+            break;
+        default:
+            cfg.fit_from = bad[i].value;
+            break;
+        }
+        run_fails(&b, &cfg, HALO_ERR_ARG, bad[i].needle);
+    }
     /* A file that cannot be written names its path. */
     halo_predictor_fit_config_init(&cfg);
     cfg.rank = 2;
