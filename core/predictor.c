@@ -594,14 +594,20 @@ void halo_oracle_ffn_score(halo_oracle_ffn *o, int layer, const float *xb, float
     memset(o->acc, 0, o->total * sizeof *o->acc);
     for (int i0 = 0; i0 < dim; i0 += ORACLE_CHUNK) {
         int rows = dim - i0 < ORACLE_CHUNK ? dim - i0 : ORACLE_CHUNK;
-        int per = (rows + o->n_threads - 1) / o->n_threads;
+        /* one task a thread, or the caller alone when a chunk is too little work to hand out */
+        long work = (long)rows * L->w2.cols * o->n;
+        int tasks = work < HALO_POOL_MIN_PARALLEL ? 1 : o->n_threads;
+        int per = (rows + tasks - 1) / tasks;
         w2_job j = {.o = o,
                     .w2 = &L->w2,
                     .bk = halo_type_block(type),
                     .i0 = i0,
                     .rows = rows,
                     .per_task = per};
-        halo_pool_run(o->pool, w2_task, &j, (rows + per - 1) / per);
+        if (tasks == 1)
+            w2_task(&j, 0);
+        else
+            halo_pool_run(o->pool, w2_task, &j, (rows + per - 1) / per);
         for (int r = 0; r < rows; r++) {
             const float *y = o->ys + (size_t)r * o->total;
             for (size_t t = 0; t < o->total; t++) {

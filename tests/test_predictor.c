@@ -591,11 +591,23 @@ static void oracle_ffn_matches_brute_force(void) {
  * thread and over a pool; the
  * groupings include windows inside a block (7, 8, 16 of Q4_0/Q8_0's 32) and across blocks. */
 static void oracle_ffn_many_equals_one_at_a_time(void) {
-    static const int ftypes[] = {HALO_FTYPE_F32, HALO_FTYPE_Q4_0, HALO_FTYPE_Q8_0};
+    /* the bundled model as f32, Q4_0, Q8_0; then a stories15M-shaped random Q4_0 model, whose
+     * chunks of W2 are enough work to go over the pool */
+    static const int ftypes[] = {HALO_FTYPE_F32, HALO_FTYPE_Q4_0, HALO_FTYPE_Q8_0, -1};
     for (size_t t = 0; t < sizeof ftypes / sizeof ftypes[0]; t++) {
         halo_model *m = NULL;
         if (ftypes[t] == HALO_FTYPE_F32) {
             m = tu_bundled_model();
+        } else if (ftypes[t] < 0) {
+            const char *p = tu_tmp_path("oracle-15m-q4_0.gguf");
+            halo_model_config mc;
+            halo_err err = {0};
+            ASSERT_OK(halo_model_shape_named("stories15m", &mc));
+            mc.n_layers = 2;
+            ASSERT_OK_ERR(halo_model_write_gguf_random(p, &mc, NULL, HALO_FTYPE_Q4_0, 5, 0.0f,
+                                                       "oracle", &err),
+                          err);
+            m = tu_load_model(p);
         } else {
             const char *p = tu_tmp_path(halo_ftype_name(ftypes[t]));
             halo_model *src = tu_bundled_model();
