@@ -74,9 +74,8 @@ static int parse(int argc, char **argv, cal_opts *o) {
         HALO_CLI_OPT_CHOICE("solver", 0, &o->fit.solver, solvers, "S",
                             "how the top singular vectors are found: dense (GSL's full\n"
                             "SVD, exact), iterative (subspace iteration for the top\n"
-                            "ones only: for large layers, where the full SVD takes\n"
-                            "GSL minutes a matrix) or auto (dense for small\n"
-                            "matrices) (default auto)"),
+                            "ones only, for large layers, where GSL's full SVD is\n"
+                            "slow) or auto (dense for small matrices) (default auto)"),
         HALO_CLI_OPT_LONG(
             "fit-from", 0, &fit_from, 2, 1L << 30, "K",
             "fit on stories K..N, measure on 1..K-1 (default: the last\n30% are fitted on)"),
