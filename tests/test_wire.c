@@ -1,9 +1,12 @@
 /* The wire format: round trips, the 8-bit encoding's error bound, and fuzzed decoding. */
+#include "core/quant.h"
 #include "core/rng.h"
 #include "core/wire.h"
 #include "tests/test.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 
 static halo_msg sample_header(int encoding, uint16_t n_groups, uint32_t n_values) {
     return (halo_msg){.kind = HALO_MSG_PARTIAL,
@@ -48,6 +51,70 @@ static void f32_messages_round_trip_exactly(void) {
     ASSERT_EQ(d.n_groups, 3);
     ASSERT_EQ(g[2], 65535);
     ASSERT(memcmp(v, values, sizeof values) == 0);
+}
+
+/* The levels of the 8-bit encoding as the format defines them: scale d = amax / 127 rounded
+   to binary16, level = roundf(v / d) (halves away from zero) clamped to +-127, written here
+   with libm's functions to check the encoder's own rounding against. */
+static void q8_reference(unsigned char *p, const float *v, uint32_t n) {
+    for (uint32_t b = 0; b < n; b += 32, p += 34) {
+        uint32_t k = n - b < 32 ? n - b : 32;
+        float amax = 0.0f;
+        for (uint32_t i = 0; i < k; i++)
+            amax = fmaxf(amax, fabsf(v[b + i]));
+        uint16_t d16 = halo_f32_to_fp16(amax / 127.0f);
+        float d = halo_fp16_to_f32(d16), inv = d > 0.0f ? 1.0f / d : 0.0f;
+        p[0] = (unsigned char)(d16 & 0xff);
+        p[1] = (unsigned char)(d16 >> 8);
+        for (uint32_t i = 0; i < 32; i++)
+            p[2 + i] = (unsigned char)(int8_t)(i < k ? fminf(127.0f,
+                                                             fmaxf(-127.0f, roundf(v[b + i] * inv)))
+                                                     : 0.0f);
+    }
+}
+
+static void q8_levels_round_halves_away_from_zero(void) {
+    enum {
+        N = 32 * 40 + 5
+    };
+
+    static float values[N];
+    halo_rng rng;
+    halo_rng_init(&rng, 5);
+    for (int b = 0; b < N; b += 32) {
+        int blk = b / 32;
+        for (int i = b; i < N && i < b + 32; i++) {
+            int j = i - b;
+            if (blk % 4 == 0) /* exact halves: amax 127 x 2^-e gives the scale 2^-e exactly */
+                values[i] = ldexpf(j == 0 ? 127.0f : (float)(j - 16) + 0.5f, -(blk % 9));
+            else if (blk % 4 == 1) /* one step either side of a half */
+                values[i] =
+                    j == 0 ? 127.0f : nextafterf((float)(j - 16) + 0.5f, (j & 1) ? 1e9f : -1e9f);
+            else /* random, from tiny to large magnitudes */
+                values[i] = (halo_rng_f32(&rng) - 0.5f) * ldexpf(1.0f, blk % 30 - 20);
+        }
+    }
+    values[32 * 7 + 3] = 0.0f;
+    values[32 * 9 + 1] = -0.0f;
+    for (int i = 32 * 11; i < 32 * 12; i++) /* an all-zero block: scale 0, levels 0 */
+        values[i] = 0.0f;
+    values[32 * 13] = 3e38f;   /* a scale beyond binary16: infinite, every level 0 */
+    values[32 * 14] = 1e-9f;   /* a scale below binary16's subnormals: 0 */
+    values[32 * 15] = 1.0e-5f; /* a subnormal binary16 scale: levels past 127, clamped */
+    for (int i = 32 * 15 + 1; i < 32 * 16; i++)
+        values[i] = (i & 1 ? 1.0e-5f : -1.0e-5f) * (float)(i % 7) / 6.0f;
+    halo_msg m = sample_header(HALO_ENCODING_Q8, 0, N);
+    static unsigned char buf[36 + 41 * 34], want[41 * 34];
+    size_t len;
+    ASSERT_OK(halo_wire_encode(&m, NULL, values, buf, sizeof buf, &len, NULL));
+    ASSERT_EQ(len, sizeof buf);
+    q8_reference(want, values, N);
+    for (size_t i = 0; i < sizeof want; i++)
+        if (buf[36 + i] != want[i]) {
+            fprintf(stderr, "  byte %zu of the payload (block %zu): %d, expected %d\n", i, i / 34,
+                    (int8_t)buf[36 + i], (int8_t)want[i]);
+            ASSERT(!"q8 levels differ from roundf's");
+        }
 }
 
 static void q8_messages_are_within_half_a_step(void) {
@@ -276,6 +343,7 @@ static void set_dst_equals_a_fresh_encoding(void) {
 }
 
 TEST_MAIN(TEST(elided_payloads_are_charged_their_full_size), TEST(f32_messages_round_trip_exactly),
-          TEST(q8_messages_are_within_half_a_step), TEST(crc32_matches_the_standard_check_value),
+          TEST(q8_messages_are_within_half_a_step), TEST(q8_levels_round_halves_away_from_zero),
+          TEST(crc32_matches_the_standard_check_value),
           TEST(malformed_messages_are_rejected_with_a_reason), TEST(fuzzed_messages_never_crash),
           TEST(answer_twice_flag_keeps_the_payload), TEST(set_dst_equals_a_fresh_encoding))
