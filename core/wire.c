@@ -60,6 +60,11 @@ static int encoding_ok(unsigned encoding) {
     return base_encoding(encoding) < HALO_ENCODING_COUNT_;
 }
 
+enum {
+    FP16_EXP_MASK = 0x7c00,  /* binary16's exponent bits: all set is infinity or NaN */
+    FP16_MAX_FINITE = 0x7bff /* 65504 */
+};
+
 /* The nearest integer to x, halves away from zero (roundf's rule), for |x| <= 127: written
    out, since a call to libm's roundf, fmaxf and fminf per value was 5% of a root's CPU on the
    TinyLlama-shaped model (issue 15; perf). x - trunc(x) is exact for such x. */
@@ -77,8 +82,13 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
             float a = fabsf(v[b + i]);
             amax = a > amax ? a : amax;
         }
-        /* The scale travels as binary16, so quantise with the rounded scale. */
+        /* The scale travels as binary16, so quantise with the rounded scale; past binary16's
+           range (amax above ~8.3e6) it is the largest finite one and the levels saturate at
+           +-127: lossy, but the receiver decodes finite values (an infinite scale times a
+           level 0 would be NaN). */
         uint16_t d16 = halo_f32_to_fp16(amax / 127.0f);
+        if ((d16 & FP16_EXP_MASK) == FP16_EXP_MASK)
+            d16 = FP16_MAX_FINITE;
         float d = halo_fp16_to_f32(d16);
         float inv = d > 0.0f ? 1.0f / d : 0.0f;
         halo_put_u16(p, d16);
@@ -94,6 +104,14 @@ static void encode_q8(unsigned char *p, const float *v, uint32_t n) {
             p[2 + i] = 0;
         p += HALO_WIRE_Q8_BLOCK_BYTES;
     }
+}
+
+/* 1 when every block's scale is a finite binary16 (what encode_q8 writes). */
+static int q8_scales_finite(const unsigned char *p, uint32_t n) {
+    for (uint32_t b = 0; b < n; b += HALO_WIRE_Q8_BLOCK, p += HALO_WIRE_Q8_BLOCK_BYTES)
+        if ((halo_get_u16(p) & FP16_EXP_MASK) == FP16_EXP_MASK)
+            return 0;
+    return 1;
 }
 
 static void decode_q8(float *v, const unsigned char *p, uint32_t n) {
@@ -216,6 +234,9 @@ int halo_wire_decode(const void *buf, size_t len, halo_msg *m, uint16_t *groups,
                          "wire: %u groups and %u values exceed the receiver's %zu and %zu",
                          h.n_groups, h.n_values, max_groups, max_values);
     const unsigned char *q = p + HALO_WIRE_HEADER_BYTES;
+    if (values_encoding(h.encoding) == HALO_ENCODING_Q8 &&
+        !q8_scales_finite(q + 2 * (size_t)h.n_groups, h.n_values))
+        return HALO_FAIL(err, HALO_ERR_FORMAT, "wire: an 8-bit block's scale is not finite");
     for (unsigned i = 0; i < h.n_groups; i++)
         groups[i] = halo_get_u16(q + 2 * i);
     q += 2 * (size_t)h.n_groups;

@@ -54,7 +54,8 @@ static void f32_messages_round_trip_exactly(void) {
 }
 
 /* The levels of the 8-bit encoding as the format defines them: scale d = amax / 127 rounded
-   to binary16, level = roundf(v / d) (halves away from zero) clamped to +-127, written here
+   to binary16 (at most its largest finite value, 65504), level = roundf(v / d) (halves away
+   from zero) clamped to +-127, written here
    with libm's functions to check the encoder's own rounding against. */
 static void q8_reference(unsigned char *p, const float *v, uint32_t n) {
     for (uint32_t b = 0; b < n; b += 32, p += 34) {
@@ -63,6 +64,8 @@ static void q8_reference(unsigned char *p, const float *v, uint32_t n) {
         for (uint32_t i = 0; i < k; i++)
             amax = fmaxf(amax, fabsf(v[b + i]));
         uint16_t d16 = halo_f32_to_fp16(amax / 127.0f);
+        if ((d16 & 0x7c00) == 0x7c00) /* past binary16's range: its largest finite value */
+            d16 = 0x7bff;
         float d = halo_fp16_to_f32(d16), inv = d > 0.0f ? 1.0f / d : 0.0f;
         p[0] = (unsigned char)(d16 & 0xff);
         p[1] = (unsigned char)(d16 >> 8);
@@ -98,7 +101,7 @@ static void q8_levels_round_halves_away_from_zero(void) {
     values[32 * 9 + 1] = -0.0f;
     for (int i = 32 * 11; i < 32 * 12; i++) /* an all-zero block: scale 0, levels 0 */
         values[i] = 0.0f;
-    values[32 * 13] = 3e38f;   /* a scale beyond binary16: infinite, every level 0 */
+    values[32 * 13] = 3e38f;   /* a scale beyond binary16: 65504, the levels saturate */
     values[32 * 14] = 1e-9f;   /* a scale below binary16's subnormals: 0 */
     values[32 * 15] = 1.0e-5f; /* a subnormal binary16 scale: levels past 127, clamped */
     for (int i = 32 * 15 + 1; i < 32 * 16; i++)
@@ -115,6 +118,22 @@ static void q8_levels_round_halves_away_from_zero(void) {
                     (int8_t)buf[36 + i], (int8_t)want[i]);
             ASSERT(!"q8 levels differ from roundf's");
         }
+    /* every block decodes to finite values, the saturated one included */
+    static float back[N];
+    halo_msg d;
+    ASSERT_OK(halo_wire_decode(buf, len, &d, NULL, 0, back, N, NULL));
+    for (int i = 0; i < N; i++)
+        ASSERT(isfinite(back[i]));
+    ASSERT_NEAR(back[32 * 13], 127.0f * 65504.0f, 1.0f);
+    /* a scale that is not finite (no encoder writes one) is refused, checksum and all right */
+    buf[36 + 34 * 2] = 0x00;
+    buf[36 + 34 * 2 + 1] = 0x7c;
+    uint32_t crc = halo_crc32(halo_crc32(0, buf, 32), buf + 36, len - 36);
+    for (int i = 0; i < 4; i++)
+        buf[32 + i] = (unsigned char)(crc >> (8 * i));
+    halo_err err = {0};
+    ASSERT_EQ(halo_wire_decode(buf, len, &d, NULL, 0, back, N, &err), HALO_ERR_FORMAT);
+    ASSERT(strstr(err.msg, "scale") != NULL);
 }
 
 static void q8_messages_are_within_half_a_step(void) {
