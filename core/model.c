@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 double halo_weight_bytes(int weight_type) {
     switch (weight_type) {
@@ -66,23 +67,42 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
+/* What a shape-only model is fingerprinted by: its configuration and weight type. */
+static void shape_fields(const halo_model *m, int32_t f[9]) {
+    int32_t v[9] = {m->cfg.dim,     m->cfg.hidden_dim,        m->cfg.n_layers,
+                    m->cfg.n_heads, m->cfg.n_kv_heads,        m->cfg.vocab_size,
+                    m->cfg.seq_len, m->cfg.shared_classifier, m->weight_type};
+    memcpy(f, v, sizeof v);
+}
+
 uint64_t halo_model_hash(const halo_model *model) {
     /* The model is otherwise immutable; caching the hash is invisible to callers. Two
      * threads computing it at once store the same value. */
     halo_model *m = (halo_model *)(uintptr_t)model;
     if (m->hash)
         return m->hash;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h;
     if (m->bytes) {
-        h = fnv1a(h, m->bytes, m->n_bytes);
+        h = XXH3_64bits(m->bytes, m->n_bytes);
     } else {
-        int32_t f[9] = {m->cfg.dim,     m->cfg.hidden_dim,        m->cfg.n_layers,
-                        m->cfg.n_heads, m->cfg.n_kv_heads,        m->cfg.vocab_size,
-                        m->cfg.seq_len, m->cfg.shared_classifier, m->weight_type};
-        h = fnv1a(h, f, sizeof f);
+        int32_t f[9];
+        shape_fields(m, f);
+        h = XXH3_64bits(f, sizeof f);
     }
     m->hash = h ? h : 1;
     return m->hash;
+}
+
+uint64_t halo_model_hash_fnv1a(const halo_model *model) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (model->bytes) {
+        h = fnv1a(h, model->bytes, model->n_bytes);
+    } else {
+        int32_t f[9];
+        shape_fields(model, f);
+        h = fnv1a(h, f, sizeof f);
+    }
+    return h ? h : 1;
 }
 
 int halo_model_has_weights(const halo_model *model) {

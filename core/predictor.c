@@ -108,7 +108,8 @@ void halo_predictor_free(halo_predictor *p) {
 
 /* Checks the header against the model and the size against the header. */
 static int check_header(const unsigned char *buf, size_t n, const char *path,
-                        const halo_model_config *c, uint64_t model_hash, halo_err *err) {
+                        const halo_model *model, halo_err *err) {
+    const halo_model_config *c = halo_model_get_config(model);
     if (n < sizeof MAGIC || memcmp(buf + OFF_MAGIC, MAGIC, sizeof MAGIC) != 0)
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: not a predictor file (magic is not HALOPRED)",
                          path);
@@ -150,8 +151,10 @@ static int check_header(const unsigned char *buf, size_t n, const char *path,
     uint32_t crc = halo_crc32(0, buf, n - CRC_BYTES);
     if (crc != halo_get_u32(buf + n - CRC_BYTES))
         return HALO_FAIL(err, HALO_ERR_FORMAT, "%s: checksum mismatch (file corrupt)", path);
-    uint64_t hash = halo_get_u64(buf + OFF_HASH);
-    if (hash != model_hash)
+    uint64_t hash = halo_get_u64(buf + OFF_HASH), model_hash = halo_model_hash(model);
+    /* a file made before 2026-12-07 records the model's FNV-1a fingerprint (slower to
+       compute: only when the current one does not match) */
+    if (hash != model_hash && hash != halo_model_hash_fnv1a(model))
         return HALO_FAIL(err, HALO_ERR_FORMAT,
                          "%s: made for another model (model hash %016llx, this model's is "
                          "%016llx)",
@@ -264,7 +267,7 @@ int halo_predictor_load(halo_predictor **out, const char *path, const halo_model
     if (rc != HALO_OK)
         return rc;
     buf = (unsigned char *)bytes;
-    rc = check_header(buf, n, path, c, halo_model_hash(model), err);
+    rc = check_header(buf, n, path, model, err);
     if (rc != HALO_OK) {
         free(buf);
         return rc;

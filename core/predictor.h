@@ -15,7 +15,8 @@
  * measure the predictor.
  *
  * File format (little-endian): magic "HALOPRED", uint32 version, uint64 model hash
- * (halo_model_hash), int32 dim, hidden_dim, n_layers, rank, flags (40 bytes), then per layer
+ * (halo_model_hash; files made before 2026-12-07 hold halo_model_hash_fnv1a, accepted too),
+ * int32 dim, hidden_dim, n_layers, rank, flags (40 bytes), then per layer
  * the float32 factors
  *     V1 (rank, dim), U1 (hidden_dim, rank), V3 (rank, dim), U3 (hidden_dim, rank),
  *     then with HALO_PREDICTOR_ATTN: Vv (rank, dim), Uv (kv_dim, rank),

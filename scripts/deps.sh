@@ -14,7 +14,7 @@ BASE_PKGS=(
     build-essential cmake pkg-config
     libsqlite3-dev sqlite3
     libyaml-dev libgsl-dev libglpk-dev
-    gnuplot-nox libsodium-dev zlib1g-dev
+    gnuplot-nox libsodium-dev zlib1g-dev libxxhash-dev
     # the optional ns-3 backend (sim/ns3/, docs/ns3.md); halo builds without it
     libns3-dev
     openmpi-bin # mpirun: the multi-machine sweep launch and its two-rank test
@@ -26,7 +26,7 @@ CI_PKGS=(
     qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     libc6:arm64 # the runtime the emulated tests load (cmake/aarch64-linux-gnu.cmake)
     libyaml-dev:arm64 libglpk-dev:arm64 libsqlite3-dev:arm64 libsodium-dev:arm64
-    zlib1g-dev:arm64
+    zlib1g-dev:arm64 libxxhash-dev:arm64
     # GSL for `halo calibrate`: the arm64 runtime libraries only. libgsl-dev is not
     # Multi-Arch: same (it ships /usr/bin/gsl-config), so libgsl-dev:arm64 would remove the
     # host's libgsl-dev; the cross build uses the host's headers (core/CMakeLists.txt).

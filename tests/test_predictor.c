@@ -382,6 +382,26 @@ static void wrong_dims_and_rank_are_refused(void) {
     halo_model_free(m);
 }
 
+/* The fingerprint changed from FNV-1a to XXH3 on 2026-12-07: a file that records the old one
+   still loads for its model, and only for it. */
+static void files_with_the_fnv1a_fingerprint_still_load(void) {
+    halo_model *m = tu_bundled_model();
+    uint64_t old = halo_model_hash_fnv1a(m);
+    ASSERT(old != halo_model_hash(m));
+    ASSERT_EQ(
+        old,
+        0xdc04c7aeb45e4651ull); /* the bundled model's (models/stories260K.pred's until then) */
+    size_t n;
+    unsigned char *buf = build_file(old, 64, 172, 5, 3, 0, 5 * 2 * (3 * 64 + 172 * 3), 0.5f, &n);
+    tu_write_file(tu_tmp_path("fnv.pred"), buf, n);
+    halo_predictor_free(load_pred(tu_tmp_path("fnv.pred"), m));
+    free(buf);
+    buf = build_file(old ^ 1, 64, 172, 5, 3, 0, 5 * 2 * (3 * 64 + 172 * 3), 0.5f, &n);
+    expect_image_refused(buf, n, m, "made for another model");
+    free(buf);
+    halo_model_free(m);
+}
+
 static void non_finite_factor_is_refused(void) {
     halo_model *m = tu_bundled_model();
     size_t n;
@@ -971,8 +991,8 @@ TEST_MAIN(TEST(written_predictor_loads_and_scores_like_a_reference),
           TEST(attention_prior_is_returned_as_the_scores), TEST(corrupt_byte_fails_the_checksum),
           TEST(truncated_and_oversized_files_are_refused),
           TEST(wrong_magic_version_and_flags_are_refused), TEST(file_for_another_model_is_refused),
-          TEST(wrong_dims_and_rank_are_refused), TEST(non_finite_factor_is_refused),
-          TEST(missing_files_and_shape_models_are_refused),
+          TEST(wrong_dims_and_rank_are_refused), TEST(files_with_the_fnv1a_fingerprint_still_load),
+          TEST(non_finite_factor_is_refused), TEST(missing_files_and_shape_models_are_refused),
           TEST(write_refuses_bad_factors_and_leaves_nothing_behind), TEST(fuzzed_files_never_crash),
           TEST(oracle_ffn_matches_brute_force), TEST(oracle_ffn_many_equals_one_at_a_time),
           TEST(oracle_attn_matches_brute_force), TEST(select_critical_covers_tau_minimally),
