@@ -36,7 +36,7 @@ int halo_cmd_worker(int argc, char **argv) {
     int kind = HALO_NET_KIND_UDP;
     long threads = 1;
     float memory_mb = 0;
-    long max_conns = 64, preauth_ms = 2000;
+    long max_conns = 64, preauth_ms = 2000, spin_us = 0;
     const halo_cli_opt opts[] = {
         HALO_CLI_OPT_STRING("listen", 'l', &listen, "ADDR:PORT",
                             "where to listen (e.g. 127.0.0.1:7001)"),
@@ -59,6 +59,9 @@ int halo_cmd_worker(int argc, char **argv) {
         HALO_CLI_OPT_LONG(
             "preauth-timeout-ms", 0, &preauth_ms, 1, 3600000, "MS",
             "tcp: close a connection that has not authenticated\nwithin this (default 2000)"),
+        HALO_CLI_OPT_LONG("spin-us", 0, &spin_us, 0, 10000, "US",
+                          "poll this long before sleeping for the next message\n(default 0: the "
+                          "spin takes CPU from whatever else\nruns on the host; docs/net.md)"),
         HALO_CLI_OPT_END,
     };
     halo_cli_spec spec = {
@@ -104,6 +107,7 @@ int halo_cmd_worker(int argc, char **argv) {
                                  .model_path = model_path,
                                  .max_conns = (int)max_conns,
                                  .preauth_timeout_ns = (uint64_t)preauth_ms * 1000000ull,
+                                 .spin_ns = (uint64_t)spin_us * 1000ull,
                                  .log_fn = log_line};
         rc = halo_worker_run(&wc, &err);
     }

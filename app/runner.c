@@ -419,6 +419,7 @@ static int open_remote(halo_runner *e, const halo_runner_opts *o, const char *mo
             .split_classifier = ec->split_classifier,
             .parity = ec->parity && ec->delivery == HALO_DELIVERY_DATAGRAM,
             .stall_ns = (uint64_t)(cf.stall_ms * 1e6),
+            .spin_ns = (uint64_t)llround(cf.spin_us * 1e3),
             .scheduled = scheduled,
             .replan_tokens = cf.replan_tokens,
             .replan_band = cf.replan_band,

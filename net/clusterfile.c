@@ -22,7 +22,7 @@ static const halo_yaml_limits limits = {
 static const char *const top_keys[] = {"key",           "workers",   "bind",     "heartbeat_ms",
                                        "dead_after_ms", "rejoin_ms", "stall_ms", "join_timeout_ms",
                                        "inject",        "engine",    "encrypt",  "replan_tokens",
-                                       "replan_band",   "warmup",    NULL};
+                                       "replan_band",   "warmup",    "spin_us",  NULL};
 
 /* Keys of earlier versions, now in the engine section: a message that says where. */
 static const struct {
@@ -216,6 +216,9 @@ static int load_top(halo_clusterfile *cf, const halo_yaml_node *r, halo_err *err
     cf->replan_tokens = (int)replan_tokens;
     if (rc == HALO_OK && (v = halo_yaml_get(r, "replan_band")))
         rc = get_number(v, "replan_band", 0.01, 10, &cf->replan_band, err);
+    cf->spin_us = HALO_CLUSTER_SPIN_US;
+    if (rc == HALO_OK && (v = halo_yaml_get(r, "spin_us")))
+        rc = get_number(v, "spin_us", 0, 10000, &cf->spin_us, err);
     int encrypt = 1, warm = 1;
     if (rc == HALO_OK)
         rc = get_bool(r, "encrypt", &encrypt, err);

@@ -11,6 +11,7 @@
  *   rejoin_ms: 500
  *   stall_ms: 5000
  *   join_timeout_ms: 3000
+ *   spin_us: 20               # the root polls this long before it sleeps (0: never)
  *   inject: {loss: 0.02, delay_ms: 0, seed: 1}   # optional seeded loss on worker links
  *   #   inject.speed: [1e7, 1e7, 2.5e6, 1e7]   # flop/s instead of the probes (scheduled)
  *   replan_tokens: 32         # engine.placement scheduled: at most one re-plan per N tokens
@@ -44,6 +45,8 @@ typedef struct halo_clusterfile {
     char *key_path; /* resolved against the file's directory */
     char *bind;     /* or NULL */
     double heartbeat_ms, dead_after_ms, rejoin_ms, stall_ms, join_timeout_ms; /* 0 = default */
+    double spin_us;            /* the root's spin before it blocks (net/transport.h, spin_ns);
+                                  HALO_CLUSTER_SPIN_US unless the file sets it */
     double loss, delay_ms;     /* injected on worker links */
     uint64_t seed;             /* of the injected loss */
     double *speed;             /* inject.speed: (n_workers + 1) flop/s, or NULL */
@@ -55,6 +58,12 @@ typedef struct halo_clusterfile {
     /* where the engine section stands, for halo_clusterfile_finish's messages */
     struct halo_yaml_doc *doc;
 } halo_clusterfile;
+
+/* spin_us when the file does not set it: the root spins 20 us before it blocks. On the
+   bundled model (root + 3 workers on 2 cores, loopback and namespaces) that took a token
+   from 0.90 to 0.60 ms; on the TinyLlama-shaped q4_0 model it made no difference that the
+   runs could show (docs/net.md, "The root spins before it sleeps"). */
+#define HALO_CLUSTER_SPIN_US 20.0
 
 /* Errors: HALO_ERR_IO (cannot read), HALO_ERR_FORMAT (names the file, line and key). */
 int halo_clusterfile_load(halo_clusterfile *cf, const char *path, halo_err *err);

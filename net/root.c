@@ -484,6 +484,7 @@ int halo_remote_new(halo_remote **out, const halo_remote_config *cfg, halo_err *
                               .delay_ns = cfg->delay_ns,
                               .seed = cfg->loss_seed,
                               .require_session = 1,
+                              .spin_ns = cfg->spin_ns,
                               .parity = cfg->parity ? HALO_NET_PARITY_ON_LOSS : 0};
         rc = halo_net_new(&r->t, &nc, err);
     }

@@ -68,6 +68,8 @@ typedef struct halo_remote_config {
     uint64_t dead_after_ns;   /* 0 = 1 s */
     uint64_t rejoin_ns;       /* 0 = 500 ms */
     uint64_t stall_ns;        /* 0 = 5 s */
+    uint64_t spin_ns;         /* the root's event loop spins this long before it blocks
+                                 (halo_net_config.spin_ns); 0 = never */
     int auth_only;            /* 1: session frames authenticated, not encrypted (issue 18) */
     int collective;           /* enum halo_collective: star, or mesh (strict sync; every worker
                                  sends its partials to every node, net/mesh.h; a lost worker

@@ -72,6 +72,11 @@ typedef struct halo_net_config {
     uint64_t seed;            /* injected loss: seed of the per-node streams */
     uint64_t idle_timeout_ns; /* run: HALO_ERR_TIMEOUT after this long without any event;
                                  0 = never */
+    /* run: before it blocks for the network, the loop polls its sockets without blocking for
+       up to this long, so that a message that comes within it is read without a sleep and a
+       wake-up (tens of microseconds on a virtual machine; docs/net.md, "Event loop"); the
+       CPU it spins is taken from whatever else runs on the host. 0 = never. */
+    uint64_t spin_ns;
     /* Admission of accepted TCP connections (issue 18). At most max_conns per listening
        socket (0 = 64); at the cap the oldest one that has not authenticated is closed for the
        new one. One that has sent no authenticated frame within preauth_timeout_ns (0 = 2 s)

@@ -303,6 +303,7 @@ int halo_worker_run(const halo_worker_config *cfg, halo_err *err) {
                           .key = cfg->key,
                           .max_conns = cfg->max_conns,
                           .preauth_timeout_ns = cfg->preauth_timeout_ns,
+                          .spin_ns = cfg->spin_ns,
                           .require_session = 1};
     int rc = halo_net_new(&w.t, &nc, err);
     if (rc != HALO_OK)

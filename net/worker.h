@@ -49,6 +49,8 @@ typedef struct halo_worker_config {
        may stay without authenticating (0 = 2 s); nothing a stranger sends can hold more. */
     int max_conns;
     uint64_t preauth_timeout_ns;
+    uint64_t spin_ns; /* the event loop spins this long before it blocks
+                         (halo_net_config.spin_ns); 0 = never */
     halo_net_log_fn log_fn;
     void *log_ctx;
 } halo_worker_config;

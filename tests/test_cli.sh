@@ -119,6 +119,8 @@ case_bad_options() {
     expect_fail 2 "unexpected argument" -- eval a b
     expect_fail 2 "--max-stories" -- eval --max-stories 0 x
     expect_fail 2 "--tokens" -- bench --tokens 0
+    expect_fail 2 "--spin-us" -- worker --listen 127.0.0.1:0 --key k --spin-us -1
+    expect_fail 2 "--spin-us" -- worker --listen 127.0.0.1:0 --key k --spin-us 20000
     if halo >/dev/null 2>&1; then not_ok "bare halo succeeds"; else ok "bare halo fails with usage"; fi
 }
 

@@ -608,7 +608,18 @@ static void cluster_file_defaults_to_the_halo_preset(void) {
     ASSERT_EQ(cf.engine.importance, HALO_SCORING_PREDICTOR);
     ASSERT_EQ(cf.engine.adaptive_deadline, 1);
     ASSERT_EQ(cf.engine.redundancy, 2);
+    ASSERT(cf.spin_us == HALO_CLUSTER_SPIN_US); /* the root spins before it sleeps */
     halo_clusterfile_free(&cf);
+    p = write_tmp("d3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: 0\n");
+    ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
+    ASSERT(cf.spin_us == 0.0);
+    halo_clusterfile_free(&cf);
+    p = write_tmp("d4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: -5\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "d4.yaml:3: spin_us");
+    p = write_tmp("d5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: '20'\n");
+    ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
+    ASSERT_STR_CONTAINS(err.msg, "d5.yaml:3: spin_us: expected a number, got the string '20'");
     /* strict sync over the halo preset: the preset's importance does not apply there */
     p = write_tmp("d2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nengine: {sync: strict}\n");
     ASSERT_OK(halo_clusterfile_load(&cf, p, &err));

@@ -54,23 +54,34 @@ static int make_sim_stream(halo_transport **t, int n_nodes, halo_err *err) {
 
 #ifndef HALO_CONTRACT_NS3
 /* Real sockets on loopback: every node in this process, each on its own ephemeral port. */
-static int make_net(halo_transport **t, int n_nodes, int kind, halo_err *err) {
+static int make_net(halo_transport **t, int n_nodes, int kind, uint64_t spin_ns, halo_err *err) {
     static const uint8_t key[HALO_NET_KEY_BYTES] = {1, 2, 3};
     uint8_t local[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     halo_net_config cfg = {.kind = kind,
                            .n_nodes = n_nodes,
                            .local = local,
                            .key = key,
-                           .idle_timeout_ns = 10000000000ull};
+                           .idle_timeout_ns = 10000000000ull,
+                           .spin_ns = spin_ns};
     return halo_net_new(t, &cfg, err);
 }
 
 static int make_udp(halo_transport **t, int n_nodes, halo_err *err) {
-    return make_net(t, n_nodes, HALO_NET_KIND_UDP, err);
+    return make_net(t, n_nodes, HALO_NET_KIND_UDP, 0, err);
 }
 
 static int make_tcp(halo_transport **t, int n_nodes, halo_err *err) {
-    return make_net(t, n_nodes, HALO_NET_KIND_TCP, err);
+    return make_net(t, n_nodes, HALO_NET_KIND_TCP, 0, err);
+}
+
+/* The event loop spinning before it blocks (halo_net_config.spin_ns): the same contract,
+   timers no earlier, nothing delivered twice or out of order. */
+static int make_udp_spin(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_net(t, n_nodes, HALO_NET_KIND_UDP, 50000, err);
+}
+
+static int make_tcp_spin(halo_transport **t, int n_nodes, halo_err *err) {
+    return make_net(t, n_nodes, HALO_NET_KIND_TCP, 50000, err);
 }
 #endif
 
@@ -85,6 +96,8 @@ static const world worlds[] = {
     {"sim-stream", make_sim_stream, 1},
     {"net-udp", make_udp, 0},
     {"net-tcp", make_tcp, 0},
+    {"net-udp-spin", make_udp_spin, 0},
+    {"net-tcp-spin", make_tcp_spin, 0},
 #endif
 };
 
