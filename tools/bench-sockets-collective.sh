@@ -11,6 +11,8 @@
 #   halo         no engine section (the halo preset: relaxed sync over UDP, importance from
 #                the predictor, adaptive deadline), star
 #   halo-split   the halo preset with split_classifier: true
+#   nospin, halo-nospin  strict and halo with `spin_us: 0`: the root blocks in ppoll at once
+#                instead of polling for 20 us first (the default since 2026-12-07)
 #   dllama       distributed-llama (f32 weights, f32 sync buffer, --nthreads 1, --net-turbo 0,
 #                its own 3 workers on loopback ports), when --dllama BIN is given
 # Every halo root and worker runs one compute thread (--threads 1), as distributed-llama's
@@ -88,13 +90,15 @@ stop_all() {
 # one CONFIG MODEL TOK: prints the root's ms/token (nan when it failed twice)
 one() {
     local cfg=$1 model=$2 tok=$3 f=$tmp/c.yaml try addrs=$tcp
-    case "$cfg" in halo | halo-split) addrs=$udp ;; esac
+    case "$cfg" in halo | halo-split | halo-nospin) addrs=$udp ;; esac
     printf 'key: %s\nworkers: [%s]\nstall_ms: 60000\n' "$tmp/k.key" "$addrs" >"$f"
     case "$cfg" in
     strict) printf 'engine: {baseline: dllama}\n' >>"$f" ;;
     mesh) printf 'engine: {baseline: dllama, collective: mesh}\n' >>"$f" ;;
     split) printf 'engine: {baseline: dllama, split_classifier: true}\n' >>"$f" ;;
     halo-split) printf 'engine: {split_classifier: true}\n' >>"$f" ;;
+    nospin) printf 'spin_us: 0\nengine: {baseline: dllama}\n' >>"$f" ;;
+    halo-nospin) printf 'spin_us: 0\n' >>"$f" ;;
     esac
     for try in 1 2; do
         if "$halo" generate -m "$model" -z "$tok" -p "Once upon a time" -n "$tokens" -t 0 \
@@ -121,8 +125,8 @@ one_dllama() { # MODEL_M TOK_T ADDRS
 }
 
 bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
-    local name=$1 model=$2 tok=$3 dm=$4 dt=$5 r cfgs="strict mesh split"
-    [ -e "${model%.*}.pred" ] && cfgs="$cfgs halo halo-split"
+    local name=$1 model=$2 tok=$3 dm=$4 dt=$5 r cfgs="strict mesh split nospin"
+    [ -e "${model%.*}.pred" ] && cfgs="$cfgs halo halo-split halo-nospin"
     udp=$(workers "$model" udp)
     tcp=$(workers "$model" tcp)
     : >"$tmp/rows"
@@ -149,7 +153,7 @@ bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
         }
         { v[$1, $2] = $3; if ($1 > R) R = $1; have[$2] = 1 }
         END {
-            n = split("strict mesh split halo halo-split dllama", K, " ")
+            n = split("strict mesh split nospin halo halo-split halo-nospin dllama", K, " ")
             line = "| " name
             for (k = 1; k <= n; k++) {
                 if (!have[K[k]]) { line = line " | -"; continue }
@@ -176,8 +180,8 @@ out=$tmp/table.md
     echo "tokens; ms/token of the root, medians over the rounds; ratios to strict (star) per round,"
     echo "their median (range); $(date -u +%Y-%m-%d)."
     echo
-    echo "| model | strict ms/token | mesh | split | halo | halo-split | dllama | mesh / strict | split / strict | halo / strict | halo-split / strict | dllama / strict |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| model | strict ms/token | mesh | split | nospin | halo | halo-split | halo-nospin | dllama | mesh / strict | split / strict | nospin / strict | halo / strict | halo-split / strict | halo-nospin / strict | dllama / strict |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$out"
 for m in "${models[@]}"; do
     IFS='|' read -r name bin tok dm dt <<<"$m"
