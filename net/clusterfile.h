@@ -60,8 +60,8 @@ typedef struct halo_clusterfile {
 } halo_clusterfile;
 
 /* spin_us when the file does not set it: the root spins 20 us before it blocks. On the
-   bundled model (root + 3 workers on 2 cores, loopback and namespaces) that took a token
-   from 0.90 to 0.60 ms; on the TinyLlama-shaped q4_0 model it made no difference that the
+   bundled model (root + 3 workers on 2 cores, loopback) that took a token of strict sync
+   from 0.81 to 0.65 ms; on the TinyLlama-shaped q4_0 model it made no difference that the
    runs could show (docs/net.md, "The root spins before it sleeps"). */
 #define HALO_CLUSTER_SPIN_US 20.0
 
