@@ -65,4 +65,6 @@ check "loss-free, a spread of 0: stable" stable dllama 0 2 0
 
 expect_script 2 "--min-events: 'x' is not a whole number" "$src/tools/ground-truth.sh" --min-events x
 expect_script 2 "--event-ms: '1.2.3' is not a number" "$src/tools/ground-truth.sh" --event-ms 1.2.3
+expect_script 2 "--root-spin-us: '-1' is not a whole number" "$src/tools/ground-truth.sh" --root-spin-us -1
+expect_script 2 "--root-spin-us: 20000 is above 10000" "$src/tools/ground-truth.sh" --root-spin-us 20000
 finish

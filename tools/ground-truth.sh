@@ -86,6 +86,9 @@
 #   --warmup W         intervals dropped at the start of each run (default 2)
 #   --udp-engine TEXT  the halo-udp engine section's keys on S (default above)
 #   --udp-engine-t T   the same on T (default above)
+#   --root-spin-us US  `spin_us` of halo's cluster files: how long the root polls before it
+#                      sleeps (default: the cluster file's, 20 us since 2026-12-07; 0 as the
+#                      grids measured before then, docs/ground-truth.md "The root's spin")
 #   --run-timeout S    limit of one run in seconds (default 900)
 #   --rt               run the systems at real-time priority (SCHED_FIFO 5), so that other
 #                      jobs on a shared machine wait for them; the default, --no-rt, is normal
@@ -215,6 +218,7 @@ tokens_t=16
 warmup=2
 udp_engine="baseline: relaxed, importance: predictor"
 udp_engine_t="baseline: relaxed, importance: predictor, adaptive_deadline: true"
+root_spin_us="" # empty: the cluster file's default
 run_timeout=900
 cc=cubic
 rt=0
@@ -243,6 +247,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=${2:?}; shift ;;
     --udp-engine) udp_engine=${2:?}; shift ;;
     --udp-engine-t) udp_engine_t=${2:?}; shift ;;
+    --root-spin-us) root_spin_us=${2:?}; shift ;;
     --run-timeout) run_timeout=${2:?}; shift ;;
     --cc) cc=${2:?}; shift ;;
     --no-rt) rt=0 ;;
@@ -269,6 +274,10 @@ case "$target_se" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --target-se: '$
 case "$min_events" in '' | *[!0-9]*) echo "ground-truth: --min-events: '$min_events' is not a whole number" >&2; exit 2 ;; esac
 case "$event_ms" in '' | *[!0-9.]* | *.*.*) echo "ground-truth: --event-ms: '$event_ms' is not a number" >&2; exit 2 ;; esac
 case "$mem_share" in '' | *[!0-9]*) echo "ground-truth: --mem-share: '$mem_share' is not a whole number" >&2; exit 2 ;; esac
+if [ -n "$root_spin_us" ]; then
+    case "$root_spin_us" in *[!0-9]*) echo "ground-truth: --root-spin-us: '$root_spin_us' is not a whole number of microseconds (0-10000)" >&2; exit 2 ;; esac
+    [ "$root_spin_us" -le 10000 ] || { echo "ground-truth: --root-spin-us: $root_spin_us is above 10000" >&2; exit 2; }
+fi
 for m in "$max_repeats_s" "$max_repeats_t"; do
     case "$m" in '' | *[!0-9]*) echo "ground-truth: --max-repeats-s/-t: '$m' is not a whole number" >&2; exit 2 ;; esac
 done
@@ -608,6 +617,7 @@ cluster_file() { # cluster_file MODEL SYSTEM NODES: writes the cluster file, pri
         echo "key: k.key"
         echo "workers: [$(IFS=,; echo "${ws[*]}")]"
         echo "join_timeout_ms: 30000"
+        [ -z "$root_spin_us" ] || echo "spin_us: $root_spin_us"
         if [ "$2" = halo-strict ]; then
             echo "stall_ms: 60000"
             echo "engine: {baseline: dllama}"
@@ -1039,7 +1049,8 @@ if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
     echo "cells of 2 or more nodes topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
     echo "$target_se% of the cost of loss (a loss-free cell: of the smallest over it)$([ "$min_events" -gt 0 ] && echo " and, on TCP, the runs held $min_events costly events (cost of loss x tokens / $event_ms ms)");"
 fi
-echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority")."
+spin_said="${root_spin_us:-the default of the cluster file (20)}"
+echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority"); halo's root polling $spin_said us before it sleeps (spin_us)."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
 [ -z "$mem_share_line" ] || echo "Memory shared on the host (single-device T runs, alone and two at once; memshare.csv): $mem_share_line."
 echo
