@@ -1119,8 +1119,6 @@ static void poll_once(net *n, uint64_t timeout_ns) {
         batch_flush(n);
     size_t k = poll_set(n);
     timeout_ns = admission_wait_ns(n, now_of(n), timeout_ns);
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
-                          .tv_nsec = (long)(timeout_ns % 1000000000ull)};
     int r = 0, spun_out = 0;
     if (n->spin_ns > 0 && timeout_ns > 0) {
         /* spin, then block (halo_net_config.spin_ns): a message that comes within the spin is
@@ -1135,11 +1133,12 @@ static void poll_once(net *n, uint64_t timeout_ns) {
             ;
         spun_out = spun >= timeout_ns; /* nothing came before the timeout: timed out */
         timeout_ns = spun_out ? 0 : timeout_ns - spun;
-        ts = (struct timespec){.tv_sec = (time_t)(timeout_ns / 1000000000ull),
-                               .tv_nsec = (long)(timeout_ns % 1000000000ull)};
     }
-    if (r == 0 && !spun_out)
+    if (r == 0 && !spun_out) {
+        struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+                              .tv_nsec = (long)(timeout_ns % 1000000000ull)};
         r = ppoll(n->pfds, (nfds_t)k, &ts, NULL);
+    }
     n->last_poll_ns = now_of(n);
     if (r <= 0) {
         expire_preauth(n, n->last_poll_ns);
