@@ -7,7 +7,7 @@
  * 2026-12-06, docs/ground-truth.md "The host's state during a run"); the mirror gives each
  * cell the host memory bandwidth its runs met (tools/mirror-ground-truth.sh).
  *
- *   halo_membw [--mb N] [--passes P] [--rounds K] [--cores A,B]
+ *   halo_membw [--mb N] [--passes P] [--rounds K] [--cores A,B] [--pages small|huge]
  *
  * Each thread owns a buffer of N MiB (default 256: far beyond the last-level cache),
  * written once, then read P times (default 4) one 8-byte word per 64-byte line, which
@@ -17,10 +17,16 @@
  * (GB/s of 10^9 bytes; pair: the mean of the two threads), each the median over the
  * rounds, so that one disturbed round does not make the figure. Exit status 0, 1 when
  * memory or a thread cannot be had, 2 on a bad argument (named).
+ *
+ * --pages huge: the buffers are 2 MiB-aligned and advised MADV_HUGEPAGE before they are
+ * written, as a socket cluster's nodes hold their packed weight windows (core/winpack.h);
+ * small (the default): plain malloc, 4 KiB pages under a THP setting of `madvise` (this
+ * machine's), as a single device reads its model's file mapping.
  */
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -96,9 +102,11 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, long *ou
 
 static void usage(FILE *f) {
     (void)fputs("usage: halo_membw [--mb N] [--passes P] [--rounds K] [--cores A,B]\n"
+                "                  [--pages small|huge]\n"
                 "Prints `alone_gbps pair_gbps`: one core reading memory alone, and each of\n"
                 "two cores reading at once (their mean), medians over K rounds. Defaults:\n"
-                "256 MiB a thread, 4 passes, 5 rounds, cores 0,1.\n",
+                "256 MiB a thread, 4 passes, 5 rounds, cores 0,1, small pages (huge: 2 MiB\n"
+                "aligned buffers advised MADV_HUGEPAGE).\n",
                 f);
 }
 
@@ -113,6 +121,18 @@ static double median(double *v, int n) {
 }
 
 #define MAX_ROUNDS 100
+#define HUGE_PAGE  ((size_t)2 << 20)
+
+/* A buffer of at least `bytes`, 2 MiB-aligned and advised as huge pages (the advice may be
+   refused: then small pages), or NULL. Freed with free(). */
+static uint64_t *huge_buffer(size_t bytes) {
+    void *p = NULL;
+    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
 
 /* One round: core A alone, then both together; 0 or an error number. */
 static int one_round(reader r[2], double *alone, double *pair) {
@@ -146,6 +166,7 @@ static int one_round(reader r[2], double *alone, double *pair) {
 int main(int argc, char **argv) {
     long mb = 256, passes = 4, rounds = 5, core[2] = {0, 1};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int huge = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -153,7 +174,7 @@ int main(int argc, char **argv) {
             return 0;
         }
         int known = !strcmp(a, "--mb") || !strcmp(a, "--passes") || !strcmp(a, "--rounds") ||
-                    !strcmp(a, "--cores");
+                    !strcmp(a, "--cores") || !strcmp(a, "--pages");
         if (!known || i + 1 >= argc) {
             (void)fprintf(stderr, "halo_membw: %s: %s\n", a,
                           known ? "needs a value" : "unknown option");
@@ -170,6 +191,12 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--rounds")) {
             if (parse_int(a, v, 1, MAX_ROUNDS, &rounds))
                 return 2;
+        } else if (!strcmp(a, "--pages")) {
+            if (strcmp(v, "small") && strcmp(v, "huge")) {
+                (void)fprintf(stderr, "halo_membw: --pages: '%s' is not small or huge\n", v);
+                return 2;
+            }
+            huge = !strcmp(v, "huge");
         } else {
             char first[32];
             const char *comma = strchr(v, ',');
@@ -193,7 +220,7 @@ int main(int argc, char **argv) {
     reader r[2];
     for (int t = 0; t < 2; t++) {
         r[t] = (reader){.words = words, .core = (int)core[t], .passes = (int)passes};
-        r[t].buf = malloc(words * sizeof(uint64_t));
+        r[t].buf = huge ? huge_buffer(words * sizeof(uint64_t)) : malloc(words * sizeof(uint64_t));
         if (!r[t].buf) {
             (void)fprintf(stderr, "halo_membw: out of memory (%ld MiB a thread)\n", mb);
             free(r[0].buf);
