@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/merge-ground-truth.sh: two harness folders with runs of one cell each become one
 # folder whose runs are renumbered and whose cell rows are recomputed from the merged runs and
-# samples (mean, p90, run range, same_text, deadline_ms weighted by runs); bad inputs are
+# samples (mean, p90, run range, same_text, deadline_ms weighted by runs); host probes with
+# and without the huge-page columns are merged into one table; bad inputs are
 # refused with exit 2 and nothing written.
 # usage: test_merge_ground_truth.sh SOURCE_DIR
 set -euo pipefail
@@ -40,6 +41,16 @@ check "x's row" "$(grep '^halo-udp' "$tmp/m/ground-truth.csv")" \
 check "y's row" "$(grep '^halo,' "$tmp/m/ground-truth.csv")" "halo,T,0,1,1,0,2,5.0000,6.0000,5.0000,5.0000,,0,0,-,,5.000,e3,"
 check "header" "$(head -n 1 "$tmp/m/ground-truth.csv")" "$H,deadline_ms"
 check "tables" "$(for f in "$tmp"/m/*.md; do printf '%s ' "${f##*/}"; done)" "dir1-table.md dir2-table.md "
+
+# hostprobe.csv with and without the huge-page columns: one table with all of them, the rows of
+# the folder without them padded empty, runs renumbered
+HP="system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after"
+printf '%s\nhalo-udp,T,0.01,2,1,30,20,30,20\n' "$HP" >"$tmp/a/hostprobe.csv"
+printf '%s,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after\nhalo-udp,T,0.01,2,1,30,20,30,20,33,21,33,21\n' "$HP" >"$tmp/b/hostprobe.csv"
+bash "$merge" "$tmp/mh" "$tmp/a" "$tmp/b" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+check "hostprobe.csv merged" "$(tr '\n' ' ' <"$tmp/mh/hostprobe.csv")" \
+    "$HP,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after halo-udp,T,0.01,2,1,30,20,30,20,,,, halo-udp,T,0.01,2,3,30,20,30,20,33,21,33,21 "
+rm "$tmp/a/hostprobe.csv" "$tmp/b/hostprobe.csv"
 
 # refused: OUT exists, a folder without runs.csv, headers that differ, too few folders
 refused() { # WANT_IN_STDERR ARGS...

@@ -99,7 +99,8 @@
 #                      cells"). Use it only on a busy machine.
 #   --no-host-probe    leave out the host probe: by default every T run is preceded and
 #                      followed by halo_membw (one core reading memory alone, then two at
-#                      once; ~1 s each), in hostprobe.csv: on this shared virtual machine two
+#                      once, with small pages and with huge ones; ~2 s each), in
+#                      hostprobe.csv: on this shared virtual machine two
 #                      processes streaming weights at once sometimes each read as fast as one
 #                      alone and sometimes 1.5-1.7x slower, in periods of seconds, which moved
 #                      distributed-llama's 2-node T cell between 77 and 121 ms/token from one
@@ -175,7 +176,10 @@
 #                   included; steal: time the hypervisor gave to another guest
 #   hostprobe.csv   (T) system,model,loss,nodes,run,alone_before,pair_before,alone_after,
 #                   pair_after: halo_membw's GB/s of one core reading alone and of each of
-#                   two reading at once, just before the run and just after it
+#                   two reading at once, just before the run and just after it;
+#                   alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after: the
+#                   same with buffers in huge pages (--pages huge), as a socket cluster's
+#                   nodes hold their packed weight windows (since 2026-12-07)
 #   memshare.csv    (T) system,model,round,alone_ms,pair_a_ms,pair_b_ms: --mem-share's
 #                   rounds, mean ms/token of each run (the cells' stamps and warm-up rule);
 #                   empty fields for a run that failed
@@ -640,14 +644,18 @@ echo "system,model,loss,nodes,run,idx,pred_ms,sync_ms" >"$phases"
 cpu=$out/cpu.csv
 echo "system,model,loss,nodes,run,user_pct,system_pct,idle_pct,steal_pct" >"$cpu"
 probes=$out/hostprobe.csv
-echo "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after" >"$probes"
-# host_probe_now: halo_membw's "alone pair" (GB/s), or "- -" when it failed (said on stderr)
+echo "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after" >"$probes"
+# host_probe_now: halo_membw's "alone pair" (GB/s) with small pages, then with huge pages
+# (as a socket cluster's nodes hold their packed weight windows), each "- -" when it failed
+# (said on stderr)
 host_probe_now() {
-    local r
-    if r=$("$membw" 2>"$tmp/membw.err") && [ -n "$r" ]; then echo "$r"; else
-        log "halo_membw failed: $(head -n 1 "$tmp/membw.err")"
-        echo "- -"
-    fi
+    local r pages
+    for pages in small huge; do
+        if r=$("$membw" --pages $pages 2>"$tmp/membw.err") && [ -n "$r" ]; then echo "$r"; else
+            log "halo_membw --pages $pages failed: $(head -n 1 "$tmp/membw.err")"
+            echo "- -"
+        fi
+    done | paste -sd ' '
 }
 # cpu_jiffies: the machine's CPU line of /proc/stat (user nice system idle iowait irq softirq
 # steal), summed over the cores
@@ -724,10 +732,12 @@ run_cell() {
     local rc=0
     wait $pid || rc=$?
     if [ -n "$probe0" ]; then
-        local p0 p1
+        local p1
         p1=$(host_probe_now)
-        p0=${probe0/ /,} p1=${p1/ /,}
-        echo "$sys,$model,$loss,$nodes,$rep,${p0//-/},${p1//-/}" >>"$probes"
+        local s0 h0 s1 h1
+        read -r s0 h0 <<<"$(echo "$probe0" | awk '{ print $1 "," $2, $3 "," $4 }')"
+        read -r s1 h1 <<<"$(echo "$p1" | awk '{ print $1 "," $2, $3 "," $4 }')"
+        echo "$sys,$model,$loss,$nodes,$rep,${s0//-/},${s1//-/},${h0//-/},${h1//-/}" >>"$probes"
     fi
     # user+nice, system+irq+softirq, idle+iowait, steal (guest time is counted in user)
     echo "$cpu0 $(cpu_jiffies)" | awk -v k="$sys,$model,$loss,$nodes,$rep" '

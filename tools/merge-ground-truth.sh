@@ -34,12 +34,17 @@ for d in "$@"; do
         [ -r "$d/$f" ] || { echo "merge-ground-truth: $d/$f: not readable" >&2; exit 2; }
     done
 done
-# headers: each file's must agree across folders (ground-truth.csv: with or without deadline_ms)
+# headers: each file's must agree across folders (ground-truth.csv: with or without
+# deadline_ms; hostprobe.csv: with or without the huge-page probe's columns, which the rows of
+# a folder without them get empty)
+hp_old="system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after"
+hp_new="$hp_old,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after"
 for f in runs.csv samples.csv tcp.csv phases.csv cpu.csv hostprobe.csv; do
     h=""
     for d in "$@"; do
         [ -r "$d/$f" ] || continue
         this=$(head -n 1 "$d/$f")
+        [ "$f" != hostprobe.csv ] || [ "$this" != "$hp_new" ] || this=$hp_old
         [ -z "$h" ] || [ "$h" = "$this" ] ||
             { echo "merge-ground-truth: $d/$f: header differs from the first folder's" >&2; exit 2; }
         h=$this
@@ -84,6 +89,11 @@ for f in runs.csv samples.csv tcp.csv phases.csv cpu.csv hostprobe.csv; do
     [ -r "$first/$f" ] || continue
     renumber "$f" "$@" >"$tmp/out/$f" || { echo "merge-ground-truth: $f: a run not in its folder's runs.csv" >&2; exit 2; }
 done
+if [ -e "$tmp/out/hostprobe.csv" ] &&
+    for d in "$@"; do [ -r "$d/hostprobe.csv" ] && head -n 1 "$d/hostprobe.csv"; done | grep -qx "$hp_new"; then
+    awk -F, -v h="$hp_new" 'NR == 1 { print h; next } NF == 9 { print $0 ",,,,"; next } { print }' \
+        "$tmp/out/hostprobe.csv" >"$tmp/hp.csv" && mv "$tmp/hp.csv" "$tmp/out/hostprobe.csv"
+fi
 
 # The cells' rows. extra.csv: per folder and cell, what runs.csv does not hold:
 # k,system,model,loss,nodes,same_a,same_b,has_same,engine,deadline_ms

@@ -121,6 +121,14 @@
 #   --host-probe pair|both|off  the host's state around the T cells from GT_DIR/hostprobe.csv,
 #                 when the file is there: pair (the default) the slowdown two at once, both
 #                 that and one core's speed alone, off neither (per family as above)
+#   --packed-pages auto|off  halo's multi-node T cells whose runs have the probe's huge-page
+#                 columns (hostprobe.csv since 2026-12-07): auto (the default) mirrors their
+#                 nodes reading huge pages, as a socket cluster's nodes read their packed
+#                 weight windows (core/winpack.h) while the single-device cell mem_bw_gbps is
+#                 fitted on reads its file mapping in small pages: mem_bw_gbps times KA (the
+#                 probe's huge-page alone figure over its small-page one, the same moments)
+#                 and host_mem_bw_gbps = 2 mem_bw_gbps KP (huge pages two at once over small
+#                 pages alone); off, or a table without those columns: as every other cell
 #   --core-placement shared|wake  how the mirrored host's cores are given out
 #                 (core_placement, docs/simulator.md): wake (the default since 2026-12-06
 #                 20:30) each device on one core at a time, placed as Linux wakes a task;
@@ -164,6 +172,7 @@ host_overlap=0.45
 recv_jitter=0
 mem_share=auto
 host_probe=pair
+packed=auto
 hbw=""
 core_placement=wake
 gf=1000 # gflops of the profile being fitted or mirrored (a family's own for dllama-q40, below)
@@ -192,6 +201,7 @@ while [ $# -gt 0 ]; do
     --cv-per-nodes) cv_per_nodes=1 ;;
     --mem-share) mem_share=${2:?--mem-share needs auto or off}; shift ;;
     --host-probe) host_probe=${2:?--host-probe needs pair, both or off}; shift ;;
+    --packed-pages) packed=${2:?--packed-pages needs auto or off}; shift ;;
     --core-placement) core_placement=${2:?--core-placement needs shared or wake}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
@@ -203,6 +213,9 @@ done
 [ -n "$gt" ] || { echo "usage: tools/mirror-ground-truth.sh [options] GT_DIR (--help)" >&2; exit 2; }
 case "$core_placement" in shared | wake) ;;
 *) echo "mirror-ground-truth: --core-placement: '$core_placement' is not shared or wake" >&2; exit 2 ;;
+esac
+case "$packed" in auto | off) ;;
+*) echo "mirror-ground-truth: --packed-pages: '$packed' is not auto or off" >&2; exit 2 ;;
 esac
 case "$host_probe" in pair | both | off) ;;
 *) echo "mirror-ground-truth: --host-probe: '$host_probe' is not pair, both or off" >&2; exit 2 ;;
@@ -314,17 +327,28 @@ fi
 if [ "$host_probe" != off ] && [ -e "$gt/hostprobe.csv" ]; then
     awk -F, -v f="$gt/hostprobe.csv" -v out="$tmp/probe" '
         function bad(why) { printf "mirror-ground-truth: %s:%d: %s\n", f, FNR, why > "/dev/stderr"; err = 1; exit 2 }
-        NR == 1 { if ($0 != "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after") bad("not the header of the harness'"'"'s hostprobe.csv"); next }
-        NF != 9 { bad("9 fields expected, " NF " found") }
-        { k = 0; r = 0; a = 0
+        function num(v) { if (v !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || v + 0 <= 0) bad("\"" v "\" is not a bandwidth in GB/s") }
+        NR == 1 { h = "system,model,loss,nodes,run,alone_before,pair_before,alone_after,pair_after"
+                  if ($0 == h) nf = 9
+                  else if ($0 == h ",alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after") nf = 13
+                  else bad("not the header of the harness'"'"'s hostprobe.csv")
+                  next }
+        NF != nf { bad(nf " fields expected, " NF " found") }
+        { k = 0; r = 0; a = 0; kh = 0; ka = 0; kp = 0
           for (i = 6; i <= 8; i += 2) {
               if ($i == "" && $(i + 1) == "") continue
-              for (j = i; j <= i + 1; j++) if ($j !~ /^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ || $j + 0 <= 0) bad("\"" $j "\" is not a bandwidth in GB/s")
-              r += $i / $(i + 1); a += $i; k++ }
+              num($i); num($(i + 1))
+              r += $i / $(i + 1); a += $i; k++
+              # the huge-page probe of the same moment: alone and pair over the small alone
+              if (nf == 13 && ($(i + 4) != "" || $(i + 5) != "")) {
+                  num($(i + 4)); num($(i + 5))
+                  ka += $(i + 4) / $i; kp += $(i + 5) / $i; kh++ } }
           if (!k) next
-          cell = $1 " " $2 " " $3 + 0 " " $4; s[cell] += r / k; al[cell] += a / k; n[cell]++ }
+          cell = $1 " " $2 " " $3 + 0 " " $4; s[cell] += r / k; al[cell] += a / k; n[cell]++
+          if (kh) { hka[cell] += ka / kh; hkp[cell] += kp / kh; nh[cell]++ } }
         END { if (err) exit 2
-              for (c in s) printf "%s %.6g %.6g\n", c, s[c] / n[c], al[c] / n[c] > out }' "$gt/hostprobe.csv" || exit 2
+              for (c in s) printf "%s %.6g %.6g %s %s\n", c, s[c] / n[c], al[c] / n[c],
+                  nh[c] ? sprintf("%.6g", hka[c] / nh[c]) : "-", nh[c] ? sprintf("%.6g", hkp[c] / nh[c]) : "-" > out }' "$gt/hostprobe.csv" || exit 2
     # (said only when there are multi-node T cells to give it to)
     [ -s "$tmp/probe" ] || ! grep -q '^[^,]*,T,[^,]*,[2-9]' "$gt/ground-truth.csv" ||
         log "$gt/hostprobe.csv has no complete probe: host memory bandwidth per family"
@@ -337,6 +361,17 @@ probe_ratio() {
 # or nothing
 probe_alone() {
     awk -v s="$1" -v m="$2" -v l="$3" -v n="$4" '$1 == s && $2 == m && $3 + 0 == l + 0 && $4 == n { print $6; exit }' "$tmp/probe"
+}
+# packed_pages SYSTEM MODEL LOSS NODES: "KA KP" for a socket cluster's node of halo (halo-strict,
+# halo-udp) on a multi-node T cell whose runs have the huge-page probe, with --packed-pages
+# auto: its alone and its pair bandwidth in huge pages over the small-page alone figure of
+# the same moments (the nodes read their packed weight windows from huge pages; the
+# single-device cell mem_bw_gbps is fitted on reads its file mapping in small ones); else
+# nothing
+packed_pages() {
+    [ "$packed" = auto ] && [ "$2" = T ] && [ "$4" -gt 1 ] || return 0
+    case "$1" in halo-strict | halo-udp) ;; *) return 0 ;; esac
+    awk -v s="$1" -v m="$2" -v l="$3" -v n="$4" '$1 == s && $2 == m && $3 + 0 == l + 0 && $4 == n && $7 != "-" { print $7, $8; exit }' "$tmp/probe"
 }
 # alone_scale SYSTEM MODEL LOSS NODES: with --host-probe both, the cell's alone bandwidth over
 # that of its family's single-device T cell (the cell mem_bw_gbps is fitted on), or nothing
@@ -396,6 +431,13 @@ scenario() {
     [ -z "$a" ] || bw=$(awk -v b="$bw" -v a="$a" 'BEGIN { printf "%.6g", b * a }')
     if [ "$nodes" -gt 1 ] && r=$(probe_ratio "$sys" "$model" "$loss" "$nodes") && [ -n "$r" ]; then
         hbw=$(awk -v b="$bw" -v r="$r" 'BEGIN { printf "%.6g", 2 * b / r }')
+    fi
+    # halo's nodes read huge pages: alone KA, two at once KP of the small-page alone figure
+    local kk
+    kk=$(packed_pages "$sys" "$model" "$loss" "$nodes")
+    if [ -n "$kk" ]; then
+        hbw=$(awk -v b="$bw" -v k="${kk#* }" 'BEGIN { printf "%.6g", 2 * b * k }')
+        bw=$(awk -v b="$bw" -v k="${kk% *}" 'BEGIN { printf "%.6g", b * k }')
     fi
     q=$(awk -v p="$loss" 'BEGIN { printf "%.9g", 1 - sqrt(1 - p) }')
     [ "$nodes" -gt 1 ] && host="    host: box"
@@ -717,14 +759,16 @@ done
 echo
 echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)$(
     [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")$(
-    [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" '
+    [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" -v packed="$packed" '
         $3 + 0 == 0 && $4 == 1 { ref[$1] = $6 }
         { row[NR] = $0 }
         END { for (i = 1; i <= NR; i++) { split(row[i], f, " ")
                   if (f[4] <= 1) continue
                   fam = (f[1] ~ /^halo/ ? "halo" : f[1])
                   sc = (auto && (fam in ref) ? sprintf(" a%.3g", f[6] / ref[fam]) : "")
-                  printf "%s%s %s%%/%d x%.3g%s", (k++ ? ", " : "; the host'"'"'s state halo_membw measured around each multi-node T cell'"'"'s runs (hostprobe.csv), system loss/nodes xR (slowdown two at once: host_mem_bw_gbps = 2 mem_bw_gbps / R)" (auto ? " aA (one core alone, over the family'"'"'s single-device T cell: mem_bw_gbps times A)" : "") ": "), f[1], 100 * f[3], f[4], f[5], sc } }')."
+                  if (packed == "auto" && fam == "halo" && f[2] == "T" && f[7] != "-") { sc = sc sprintf(" h%.3g/%.3g", f[7], f[8]); hp = 1 }
+                  printf "%s%s %s%%/%d x%.3g%s", (k++ ? ", " : "; the host'"'"'s state halo_membw measured around each multi-node T cell'"'"'s runs (hostprobe.csv), system loss/nodes xR (slowdown two at once: host_mem_bw_gbps = 2 mem_bw_gbps / R)" (auto ? " aA (one core alone, over the family'"'"'s single-device T cell: mem_bw_gbps times A)" : "") ": "), f[1], 100 * f[3], f[4], f[5], sc }
+              if (hp) printf "; hKA/KP on halo'"'"'s cells: its nodes read packed windows in huge pages, mem_bw_gbps times KA (huge pages alone over small pages alone) and host_mem_bw_gbps = 2 mem_bw_gbps KP (huge pages two at once over small pages alone) instead" }')."
 echo
 [ "$fit_only" = 0 ] || exit 0
 
