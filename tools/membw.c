@@ -26,7 +26,6 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <sys/mman.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -34,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
