@@ -21,7 +21,8 @@
  * --pages huge: the buffers are 2 MiB-aligned and advised MADV_HUGEPAGE before they are
  * written, as a socket cluster's nodes hold their packed weight windows (core/winpack.h);
  * small (the default): plain malloc, 4 KiB pages under a THP setting of `madvise` (this
- * machine's), as a single device reads its model's file mapping.
+ * machine's), as a single device reads its model's file mapping; under `always` both kinds
+ * are huge pages and measure alike.
  */
 #define _GNU_SOURCE
 
