@@ -1063,6 +1063,12 @@ spin_said="${root_spin_us:-the default of the cluster file (20)}"
 echo "the systems at $([ ${#prio[@]} -gt 0 ] && echo "real-time priority (${prio[*]})" || echo "normal priority"); halo's root polling $spin_said us before it sleeps (spin_us)."
 echo "Conversion check (distributed-llama on converted S writes halo's single-device text): $conversion."
 [ -z "$mem_share_line" ] || echo "Memory shared on the host (single-device T runs, alone and two at once; memshare.csv): $mem_share_line."
+# the host probe's figures over all T runs: GB/s alone and two at once, small and huge pages
+awk -F, 'NR > 1 { for (i = 6; i <= 12; i += 2) if ($i != "" && $(i + 1) != "") {
+        k = (i < 10 ? "s" : "h"); a[k] += $i; p[k] += $(i + 1); n[k]++ } }
+    END { if (n["s"]) printf "Host probe (halo_membw around every T run; hostprobe.csv), GB/s, mean over %d probes: one core alone %.1f, each of two at once %.1f with small pages", n["s"], a["s"] / n["s"], p["s"] / n["s"]
+          if (n["h"]) printf "; %.1f and %.1f with huge pages", a["h"] / n["h"], p["h"] / n["h"]
+          if (n["s"]) print "." }' "$probes"
 echo
 echo "| model | system | nodes | loss | ms/token mean | p90 | run means (min-max) | tokens | drops achieved | same text | missing |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
