@@ -16,6 +16,8 @@
 #include "net/addr.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -44,6 +46,10 @@ enum {
 #define DEFAULT_PREAUTH_NS     2000000000ull
 #define ACCEPT_BACKOFF_MIN_NS  10000000ull   /* 10 ms */
 #define ACCEPT_BACKOFF_MAX_NS  1000000000ull /* 1 s */
+/* UDP segmentation offload (Linux 4.18's UDP_SEGMENT): at most this many datagrams, and this
+   many bytes in all (under a UDP datagram's 65507-byte limit), leave by one send */
+#define GSO_MAX_SEGS           64
+#define GSO_MAX_BYTES          65000u
 #define RESTART_GAP                                                    \
     (1u << 20) /* a jump in a link's sequence numbers beyond this is a \
                   restarted sender, not a loss */
@@ -163,10 +169,20 @@ typedef struct net {
        calls, and every peer of a broadcast woken before the first can take the sender's CPU) */
     int batching;
     int n_batch;
-    unsigned char *batch_buf; /* NET_BATCH_MAX frames of HALO_NET_MAX_FRAME_BYTES, lazily */
-    int batch_ep[NET_BATCH_MAX];
+    unsigned char *batch_buf; /* NET_BATCH_MAX frames of HALO_NET_MAX_FRAME_BYTES, lazily;
+                                 the frames stand back to back, batch_used bytes */
+    size_t batch_used;
+    int batch_ep[NET_BATCH_MAX], batch_dst[NET_BATCH_MAX];
     struct iovec batch_iov[NET_BATCH_MAX];
+    /* what batch_flush hands the kernel: one message per datagram, or per run of datagrams
+       to one peer that the kernel cuts (UDP_SEGMENT, gso_seg bytes each but the last) */
     struct mmsghdr batch_msg[NET_BATCH_MAX];
+    struct iovec batch_msg_iov[NET_BATCH_MAX];
+    int batch_msg_first[NET_BATCH_MAX], batch_msg_frames[NET_BATCH_MAX];
+    uint16_t gso_seg[NET_BATCH_MAX];
+    _Alignas(struct cmsghdr) unsigned char gso_ctl[NET_BATCH_MAX][CMSG_SPACE(sizeof(uint16_t))];
+    int gso; /* 1: runs of datagrams to one peer leave as one segmented send; 0: the kernel
+                refused one (or UDP_SEGMENT is not there): one datagram each */
 } net;
 
 static net *as_net(halo_transport *t) {
@@ -286,35 +302,104 @@ static conn *tcp_route(net *n, int ep_idx, int dst) {
     return c;
 }
 
-/* Sends the batch: one sendmmsg per run of frames from one endpoint (a frame the kernel
-   refuses is counted as a failed send and the rest go on). */
+/* Frames first .. first+count-1 of the batch (all from one endpoint) as the messages of one
+   sendmmsg, into batch_msg; returns how many. With gso, frames to one peer that follow each
+   other, all as long as the first but the last (which may be shorter), become one message
+   that the kernel cuts into those datagrams (UDP_SEGMENT): the stack is walked once for the
+   run, and a receiver is woken once for a message of several datagrams instead of once for
+   its first and again for the rest (issue 15). */
+static int batch_messages(net *n, int first, int count) {
+    int m = 0;
+    for (int i = first; i < first + count;) {
+        size_t seg = n->batch_iov[i].iov_len, total = seg;
+        int k = 1;
+#ifdef UDP_SEGMENT
+        while (n->gso && i + k < first + count && k < GSO_MAX_SEGS &&
+               n->batch_dst[i + k] == n->batch_dst[i] && n->batch_iov[i + k - 1].iov_len == seg &&
+               n->batch_iov[i + k].iov_len <= seg &&
+               total + n->batch_iov[i + k].iov_len <= GSO_MAX_BYTES) {
+            total += n->batch_iov[i + k].iov_len;
+            k++;
+        }
+#endif
+        peer *p = &n->peers[n->batch_dst[i]];
+        n->batch_msg_iov[m] =
+            (struct iovec){.iov_base = n->batch_iov[i].iov_base, .iov_len = total};
+        struct msghdr h = {.msg_name = &p->addr.ss,
+                           .msg_namelen = p->addr.len,
+                           .msg_iov = &n->batch_msg_iov[m],
+                           .msg_iovlen = 1};
+#ifdef UDP_SEGMENT
+        if (k > 1) {
+            n->gso_seg[m] = (uint16_t)seg;
+            h.msg_control = n->gso_ctl[m];
+            h.msg_controllen = sizeof n->gso_ctl[m];
+            struct cmsghdr *c = CMSG_FIRSTHDR(&h);
+            c->cmsg_level = IPPROTO_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            memcpy(CMSG_DATA(c), &n->gso_seg[m], sizeof(uint16_t));
+        }
+#endif
+        n->batch_msg[m] = (struct mmsghdr){.msg_hdr = h};
+        n->batch_msg_first[m] = i;
+        n->batch_msg_frames[m] = k;
+        m++;
+        i += k;
+    }
+    return m;
+}
+
+/* Sends frames first .. first+count-1 of the batch, all from endpoint e (a frame the kernel
+   refuses is counted as a failed send and the rest go on; a segmented send the kernel
+   refuses turns segmentation off and its frames go again one datagram each). */
+static void send_run(net *n, int e, int first, int count) {
+    int n_msg = batch_messages(n, first, count), m = 0;
+    while (m < n_msg) {
+        int sent = sendmmsg(n->eps[e].fd, &n->batch_msg[m], (unsigned)(n_msg - m), 0);
+        if (sent <= 0) {
+            if (sent < 0 && errno == EINTR)
+                continue;
+            int f = n->batch_msg_first[m], k = n->batch_msg_frames[m];
+            if (k > 1 &&
+                (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+                /* no segmentation here (an old kernel, a device without checksum offload):
+                   the rest as single datagrams, from now on */
+                n->gso = 0;
+                send_run(n, e, f, first + count - f);
+                return;
+            }
+            n->stats.send_failures += (uint64_t)k;
+            m++; /* the message at m failed: go on after it */
+            continue;
+        }
+        for (int j = m; j < m + sent; j++) {
+            n->stats.frames_sent += (uint64_t)n->batch_msg_frames[j];
+            n->stats.bytes_sent += n->batch_msg_iov[j].iov_len;
+            if (n->batch_msg_frames[j] > 1)
+                n->stats.gso_sends++;
+        }
+        m += sent;
+    }
+}
+
+/* Sends the batch: one sendmmsg per run of frames from one endpoint. */
 static void batch_flush(net *n) {
     int i = 0;
     while (i < n->n_batch) {
         int e = n->batch_ep[i], run = 1;
         while (i + run < n->n_batch && n->batch_ep[i + run] == e)
             run++;
-        int sent = sendmmsg(n->eps[e].fd, &n->batch_msg[i], (unsigned)run, 0);
-        if (sent <= 0) {
-            if (sent < 0 && errno == EINTR)
-                continue;
-            n->stats.send_failures++;
-            sent = 1; /* the frame at i failed: go on after it */
-        } else {
-            for (int k = 0; k < sent; k++) {
-                n->stats.frames_sent++;
-                n->stats.bytes_sent += n->batch_iov[i + k].iov_len;
-            }
-        }
-        i += sent;
+        send_run(n, e, i, run);
+        i += run;
     }
     n->n_batch = 0;
+    n->batch_used = 0;
 }
 
 /* Holds a sealed UDP frame for the batch (sending a full batch first); 0 when it cannot be
    held (no memory for the batch: the caller sends it at once). */
 static int batch_add(net *n, int ep_idx, int dst, const unsigned char *f, size_t len) {
-    peer *p = &n->peers[dst];
     if (!n->batch_buf) {
         n->batch_buf = malloc((size_t)NET_BATCH_MAX * HALO_NET_MAX_FRAME_BYTES);
         if (!n->batch_buf)
@@ -323,14 +408,12 @@ static int batch_add(net *n, int ep_idx, int dst, const unsigned char *f, size_t
     if (n->n_batch == NET_BATCH_MAX)
         batch_flush(n);
     int i = n->n_batch++;
-    unsigned char *slot = n->batch_buf + (size_t)i * HALO_NET_MAX_FRAME_BYTES;
+    unsigned char *slot = n->batch_buf + n->batch_used; /* after the last: runs are contiguous */
     memcpy(slot, f, len);
+    n->batch_used += len;
     n->batch_ep[i] = ep_idx;
+    n->batch_dst[i] = dst;
     n->batch_iov[i] = (struct iovec){.iov_base = slot, .iov_len = len};
-    n->batch_msg[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &p->addr.ss,
-                                                   .msg_namelen = p->addr.len,
-                                                   .msg_iov = &n->batch_iov[i],
-                                                   .msg_iovlen = 1}};
     return 1;
 }
 
@@ -1354,6 +1437,7 @@ int halo_net_new(halo_transport **out, const halo_net_config *cfg, halo_err *err
     n->rto_ns = cfg->rto_ns ? cfg->rto_ns : 200000000ull;
     n->idle_timeout_ns = cfg->idle_timeout_ns;
     n->spin_ns = cfg->spin_ns;
+    n->gso = n->kind == HALO_NET_KIND_UDP && !cfg->no_gso;
     n->require_session = cfg->require_session != 0;
     n->parity = cfg->parity == HALO_NET_PARITY_ALWAYS || cfg->parity == HALO_NET_PARITY_ON_LOSS
                     ? cfg->parity

@@ -77,6 +77,11 @@ typedef struct halo_net_config {
        wake-up (tens of microseconds on a virtual machine; docs/net.md, "Event loop"); the
        CPU it spins is taken from whatever else runs on the host. 0 = never. */
     uint64_t spin_ns;
+    /* UDP: 1 = every datagram its own send. 0 (the default): the frames of a message (and of
+       a batch) to one peer leave as one send that the kernel cuts into datagrams
+       (UDP_SEGMENT, Linux 4.18; where the kernel refuses it, one datagram each from then
+       on), so that the peer is woken once for them (docs/net.md, "Frames"). */
+    int no_gso;
     /* Admission of accepted TCP connections (issue 18). At most max_conns per listening
        socket (0 = 64); at the cap the oldest one that has not authenticated is closed for the
        new one. One that has sent no authenticated frame within preauth_timeout_ns (0 = 2 s)
@@ -189,6 +194,8 @@ typedef struct halo_net_stats {
     uint64_t injected_drops;           /* frames the loss layer dropped */
     uint64_t injected_holds;           /* TCP frames the loss layer held back */
     uint64_t send_failures;            /* frames the kernel refused (ENOBUFS, ...) */
+    uint64_t gso_sends;                /* UDP: sends of several datagrams to one peer that the
+                                          kernel cut (UDP_SEGMENT) */
     uint64_t conns_closed;             /* TCP connections closed (any reason) */
     uint64_t conns_evicted;            /* closed unauthenticated to admit another */
     uint64_t conns_refused;            /* accepted and closed at once: the cap is all

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
     }
 }
 
+static int make_no_gso; /* make's transports send one datagram a send (halo_net_config.no_gso) */
+
 static halo_transport *make(int kind, int n, double loss, uint64_t seed, size_t mtu) {
     uint8_t local[4] = {1, 1, 1, 1};
     halo_net_config cfg = {.kind = kind,
@@ -55,6 +58,7 @@ static halo_transport *make(int kind, int n, double loss, uint64_t seed, size_t 
                            .local = local,
                            .key = key,
                            .mtu_bytes = mtu,
+                           .no_gso = make_no_gso,
                            .loss_rate = loss,
                            .seed = seed,
                            .rto_ns = 20000000ull,
@@ -406,6 +410,58 @@ static void udp_batch_holds_frames_until_it_ends(void) {
     halo_transport_free(t);
 }
 
+/* Whether this kernel takes UDP_SEGMENT (qemu-user, which runs the cross build's tests, does
+   not pass the option on; the transport then sends one datagram each). */
+static int kernel_segments_udp(void) {
+#ifdef UDP_SEGMENT
+    int s = socket(AF_INET, SOCK_DGRAM, 0), seg = 512;
+    int ok = s >= 0 && setsockopt(s, IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof seg) == 0;
+    if (s >= 0)
+        (void)close(s);
+    return ok;
+#else
+    return 0;
+#endif
+}
+
+/* The frames of a message to one peer leave by one send that the kernel cuts into datagrams
+   (UDP_SEGMENT) and arrive as the same datagrams as with one send each: the same messages,
+   frames and bytes, in order; one segmented send per message where the kernel takes them. */
+static void udp_segmented_sends_deliver_what_single_datagrams_do(void) {
+    halo_net_stats st[2];
+    inbox box[2];
+    for (int off = 0; off < 2; off++) {
+        make_no_gso = off;
+        halo_transport *t = make_rx(HALO_NET_KIND_UDP, 2, 0, 0, 512, &box[off], -1);
+        unsigned char m[2500] = {0}; /* six frames at mtu 512, the last one shorter */
+        for (int i = 0; i < 40; i++) {
+            memcpy(m, &i, sizeof i);
+            ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+            if (i % 10 == 9)
+                drain(t, &box[off], i + 1);
+        }
+        drain(t, &box[off], 40);
+        halo_net_get_stats(t, &st[off]);
+        halo_transport_free(t);
+    }
+    make_no_gso = 0;
+    for (int off = 0; off < 2; off++) {
+        ASSERT_EQ(box[off].count, 40);
+        ASSERT_EQ(box[off].bytes, (size_t)40 * 2500);
+        ASSERT_EQ(box[off].bad_order, 0);
+        ASSERT_EQ(st[off].send_failures, 0);
+    }
+    ASSERT(st[0].frames_sent >= 40 * 5);
+    ASSERT_EQ(st[0].frames_sent, st[1].frames_sent);
+    ASSERT_EQ(st[0].frames_recv, st[1].frames_recv);
+    ASSERT_EQ(st[0].bytes_sent, st[1].bytes_sent);
+    ASSERT_EQ(st[1].gso_sends, 0);
+    if (kernel_segments_udp())
+        ASSERT_EQ(st[0].gso_sends, 40);
+    else
+        (void)fprintf(stderr, "# the kernel does not take UDP_SEGMENT: one datagram a send\n");
+}
+
 static void udp_loss_layer_is_seeded_and_drops_whole_messages(void) {
     inbox a = exchange(HALO_NET_KIND_UDP, 0.1, 7, 0, 1000, 16);
     inbox b = exchange(HALO_NET_KIND_UDP, 0.1, 7, 0, 1000, 16);
@@ -701,6 +757,7 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),
           TEST(udp_fragments_large_messages_within_the_mtu),
           TEST(udp_frames_fill_the_path_mtu_by_default), TEST(udp_batch_holds_frames_until_it_ends),
+          TEST(udp_segmented_sends_deliver_what_single_datagrams_do),
           TEST(udp_burst_is_read_whole_across_receive_calls),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
           TEST(udp_parity_repairs_one_lost_fragment_per_message),
