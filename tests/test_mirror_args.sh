@@ -77,4 +77,9 @@ run 2 --tokens-t 24 --host-overlap 1.5
 expect "--host-overlap: '1.5' is not a share from 0 to 1"
 run 2 --tokens-t 24 --host-overlap -0.1
 expect "--host-overlap: '-0.1' is not a share from 0 to 1"
+# Bisection steps: 1 to 60.
+run 2 --tokens-t 24 --steps 0
+expect "--steps: '0' is not a step count from 1 to 60"
+run 2 --tokens-t 24 --steps 61
+expect "--steps: '61' is not a step count from 1 to 60"
 exit $fail

@@ -149,6 +149,9 @@
 #                 backing off under the socket root's rules) went into the simulated mean
 #                 and not into the measured one
 #   --fit-only    print the fitted profiles and stop
+#   --steps N     bisection steps per fitted figure, 1-60 (default 30: the fitted figures to
+#                 their printed six digits; fewer for a quick look, as the tests that check
+#                 what follows from a fit rather than the fit itself take 10)
 #   --cv-per-nodes  fit compute_cv per node count (above); without it, one value on the cell
 #                 with the most nodes, for every cell (how runs before 2026-12-04 22:00 were
 #                 mirrored: the 15:52 run's 2-node HALO over UDP cell missed 9% at 0% loss
@@ -166,6 +169,7 @@ runs=10
 cores=2
 build=$repo/build/dev
 fit_only=0
+steps=30
 cv_per_nodes=0
 cv_on=deadline
 host_overlap=0.45
@@ -198,6 +202,7 @@ while [ $# -gt 0 ]; do
     --tokens-t) tokens_t=${2:?--tokens-t needs a number}; shift ;;
     --skip) skip=${2:?--skip needs a number}; shift ;;
     --fit-only) fit_only=1 ;;
+    --steps) steps=${2:?--steps needs a number}; shift ;;
     --cv-per-nodes) cv_per_nodes=1 ;;
     --mem-share) mem_share=${2:?--mem-share needs auto or off}; shift ;;
     --host-probe) host_probe=${2:?--host-probe needs pair, both or off}; shift ;;
@@ -225,6 +230,7 @@ for f in ground-truth.csv runs.csv samples.csv; do
 done
 case "$runs" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --runs: '$runs' is not a positive integer" >&2; exit 2 ;; esac
 case "$cores" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --cores: '$cores' is not a positive integer" >&2; exit 2 ;; esac
+need_int --steps "$steps" 1 60 "a step count from 1 to 60"
 awk -v m="$cache_mb" 'BEGIN { exit !(m ~ /^[0-9]*\.?[0-9]+$/) }' ||
     { echo "mirror-ground-truth: --cache-mb: '$cache_mb' is not a number" >&2; exit 2; }
 awk -v h="$host_overlap" 'BEGIN { exit !(h ~ /^[0-9]*\.?[0-9]+$/ && h <= 1) }' ||
@@ -472,7 +478,7 @@ sim_ms() {
 bisect() {
     local dir=$1 lo=$2 hi=$3 target=$4 t mid
     shift 4
-    for _ in $(seq 1 30); do
+    for _ in $(seq 1 "$steps"); do
         mid=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.8g", sqrt(a * b) }')
         t=$("$@" "$mid")
         if awk -v t="$t" -v g="$target" -v d="$dir" 'BEGIN { exit !((d == "up") == (t > g)) }'; then
