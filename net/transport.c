@@ -222,6 +222,15 @@ static int open_endpoint(net *n, endpoint *ep, const halo_net_addr *addr, halo_e
         /* arrival times: a contribution that came before its deadline counts even when the
            process was busy computing when it came (rx_udp) */
         (void)setsockopt(ep->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+#ifdef UDP_SEGMENT
+        /* A kernel before 4.18 does not refuse a send's UDP_SEGMENT control message: it
+           ignores it and sends the run as one datagram that no receiver can parse. Such a
+           kernel refuses the socket option (ENOPROTOOPT): no segmented sends then. 0 is the
+           socket's default (each send says its own size). */
+        int zero = 0;
+        if (setsockopt(ep->fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof zero) != 0)
+            n->gso = 0;
+#endif
     }
     return rc;
 }
