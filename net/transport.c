@@ -175,11 +175,10 @@ typedef struct net {
     int batch_ep[NET_BATCH_MAX], batch_dst[NET_BATCH_MAX];
     struct iovec batch_iov[NET_BATCH_MAX];
     /* what batch_flush hands the kernel: one message per datagram, or per run of datagrams
-       to one peer that the kernel cuts (UDP_SEGMENT, gso_seg bytes each but the last) */
+       to one peer that the kernel cuts (UDP_SEGMENT, the first frame's size each but the last) */
     struct mmsghdr batch_msg[NET_BATCH_MAX];
     struct iovec batch_msg_iov[NET_BATCH_MAX];
     int batch_msg_first[NET_BATCH_MAX], batch_msg_frames[NET_BATCH_MAX];
-    uint16_t gso_seg[NET_BATCH_MAX];
     _Alignas(struct cmsghdr) unsigned char gso_ctl[NET_BATCH_MAX][CMSG_SPACE(sizeof(uint16_t))];
     int gso; /* 1: runs of datagrams to one peer leave as one segmented send; 0: the kernel
                 refused one (or UDP_SEGMENT is not there): one datagram each */
@@ -340,14 +339,14 @@ static int batch_messages(net *n, int first, int count) {
                            .msg_iovlen = 1};
 #ifdef UDP_SEGMENT
         if (k > 1) {
-            n->gso_seg[m] = (uint16_t)seg;
+            uint16_t seg16 = (uint16_t)seg;
             h.msg_control = n->gso_ctl[m];
             h.msg_controllen = sizeof n->gso_ctl[m];
             struct cmsghdr *c = CMSG_FIRSTHDR(&h);
             c->cmsg_level = IPPROTO_UDP;
             c->cmsg_type = UDP_SEGMENT;
             c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-            memcpy(CMSG_DATA(c), &n->gso_seg[m], sizeof(uint16_t));
+            memcpy(CMSG_DATA(c), &seg16, sizeof seg16);
         }
 #endif
         n->batch_msg[m] = (struct mmsghdr){.msg_hdr = h};
