@@ -43,8 +43,8 @@ mkdir "$gt"
     echo "dllama,T,0,2,2,24,24,24,12"
     echo "dllama,T,0,2,3,,,,"
 } >"$gt/hostprobe.csv"
-# 10 bisection steps a figure: every check is of what follows from a fit, not of its digits
-args=(--build "$build" --cache-mb 0 --tokens-s 5 --tokens-t 5 --skip 1 --runs 1 --steps 10)
+# 5 bisection steps a figure: every check is of what follows from a fit, not of its digits
+args=(--build "$build" --cache-mb 0 --tokens-s 5 --tokens-t 5 --skip 1 --runs 1 --steps 5)
 mirror() { # ARGS...: the mirror into $tmp/db, stdout in $tmp/out, stderr in $tmp/err
     rm -f "$tmp/db"
     bash "$src/tools/mirror-ground-truth.sh" "${args[@]}" --db "$tmp/db" "$@" "$gt" >"$tmp/out" 2>"$tmp/err" ||

@@ -21,11 +21,11 @@ mkdir "$gt"
 : >"$gt/runs.csv"
 : >"$gt/samples.csv"
 fail=0
-# fit_table ARGS...: the fitted profiles (--fit-only), stderr in $tmp/err; 10 bisection steps
+# fit_table ARGS...: the fitted profiles (--fit-only), stderr in $tmp/err; 5 bisection steps
 # a figure (every check below is of what follows from a fit, not of the fit's digits)
 fit_table() {
     bash "$src/tools/mirror-ground-truth.sh" --build "$build" --cache-mb 0 --tokens-s 5 \
-        --tokens-t 5 --skip 1 --steps 10 --fit-only "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
+        --tokens-t 5 --skip 1 --steps 5 --fit-only "$@" "$gt" >"$tmp/out" 2>"$tmp/err"
 }
 # column FAMILY N: the fitted table's column N (| separated, 1 = first cell) of FAMILY's row
 column() { awk -F'|' -v f="$1" -v n="$2" '$2 == " " f " " { v = $(n + 1); gsub(/ /, "", v); print v }' "$tmp/out"; }

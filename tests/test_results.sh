@@ -32,6 +32,14 @@ dump() {
 
 integrity() { [ "$(sqlite3 -batch -noheader "$1" 'PRAGMA integrity_check')" = ok ]; }
 
+# sweep-loss.yaml's 60 runs with 8 tokens each instead of 32: what the crash and concurrency
+# cases check is the database's, not the simulation's, and they run the sweep several times
+# (also under ASan in CI): $tmp/sweep-loss.yaml
+sweep_loss_short() {
+    sed 's/^  tokens: 32$/  tokens: 8/' "$sc/sweep-loss.yaml" >"$tmp/sweep-loss.yaml"
+    grep -q '^  tokens: 8$' "$tmp/sweep-loss.yaml" || not_ok "sweep-loss.yaml: no 'tokens: 32' to shorten"
+}
+
 case_results_bad_inputs() {
     expect_fail 2 "missing --db" -- sweep "$sc/headline.yaml"
     expect_fail 2 "missing SCENARIO" -- sweep --db "$tmp/x.db"
@@ -154,7 +162,8 @@ case_results_sweep() {
 }
 
 case_results_crash_resume() {
-    local s=$sc/sweep-loss.yaml
+    sweep_loss_short
+    local s=$tmp/sweep-loss.yaml
     halo sweep --quiet --jobs 2 --db "$tmp/ref.db" "$s" >/dev/null || not_ok "reference sweep"
     local total
     total=$(runs "$tmp/ref.db")
@@ -214,7 +223,8 @@ case_results_crash_resume() {
 }
 
 case_results_concurrent() {
-    local s=$sc/sweep-loss.yaml db=$tmp/c.db
+    sweep_loss_short
+    local s=$tmp/sweep-loss.yaml db=$tmp/c.db
     halo sweep --quiet --db "$tmp/ref.db" "$s" >/dev/null || not_ok "reference sweep"
     "$halo_bin" sweep --quiet --db "$db" "$s" >"$tmp/o1" 2>&1 &
     local p1=$!
