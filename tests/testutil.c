@@ -63,6 +63,11 @@ int tu_max_threads(int wanted) {
     return wanted == 0 || wanted > cap ? cap : wanted;
 }
 
+int tu_emulated(void) {
+    const char *s = getenv("HALO_TEST_EMULATED");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
 void tu_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {

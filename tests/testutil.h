@@ -27,6 +27,10 @@ const char *tu_tmp_path(const char *name);
  */
 int tu_max_threads(int wanted);
 
+/* Nonzero when the test runs under an emulator (a cross build's tests under qemu-user:
+   tests/CMakeLists.txt sets HALO_TEST_EMULATED), where a long computation takes ~70x. */
+int tu_emulated(void);
+
 /* Writes `n` bytes to `path`; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
 
