@@ -75,8 +75,7 @@ static halo_eval_config eval_config(const session *x) {
 
 /* The mean NLL of the dev excerpt's first `max_stories` stories (-1: all), pinned to halo's own
    measurement with the story, token and truncation counts that go with it. */
-static void check_eval_pin(int max_stories, long stories, long tokens, long truncated,
-                           double nll) {
+static void check_eval_pin(int max_stories, long stories, long tokens, long truncated, double nll) {
     session x;
     open_session(&x, tu_max_threads(0));
     size_t n;
@@ -140,5 +139,4 @@ static void eval_splits_stories_and_skips_blank_ones(void) {
 }
 
 TEST_MAIN(TEST(greedy_200_matches_llama2c), TEST(eval_nll_on_first_stories_is_pinned),
-          TEST(eval_nll_on_dev_excerpt_is_pinned),
-          TEST(eval_splits_stories_and_skips_blank_ones))
+          TEST(eval_nll_on_dev_excerpt_is_pinned), TEST(eval_splits_stories_and_skips_blank_ones))
