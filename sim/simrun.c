@@ -433,6 +433,13 @@ static int write_trace(run_ctx *x, halo_err *err) {
 static int name_point(const halo_scenario *sc, int rc, halo_err *err) {
     if (rc == HALO_OK || !err)
         return rc;
+    if (rc == HALO_ERR_AGAIN && sc->engine.policy == HALO_SYNC_POLICY_STRICT &&
+        sc->engine.delivery == HALO_DELIVERY_DATAGRAM) { /* a stall, and why */
+        size_t len = strlen(err->msg);
+        (void)snprintf(err->msg + len, sizeof err->msg - len,
+                       " (strict sync over datagrams asks nothing again: a lost datagram "
+                       "stalls it; baseline strict-datagram re-asks)");
+    }
     size_t n = strlen(sc->path);
     if (strncmp(err->msg, sc->path, n) == 0 && err->msg[n] == ':' && err->msg[n + 1] == ' ')
         memmove(err->msg, err->msg + n + 2, strlen(err->msg + n + 2) + 1);

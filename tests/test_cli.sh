@@ -197,6 +197,11 @@ case_sim() {
     check "sim --json prints one whole document" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/out"
     expect_fail 1 "gs.yaml: point 3 (devices[0].link.loss=0.01 engine.group_size=1000): engine.group_size" -- \
         sweep --db "$tmp/gs.db" "$tmp/gs.yaml"
+    # Strict sync over datagrams re-asks nothing: at 5% loss it stalls, and the message says
+    # why and what does re-ask.
+    expect_fail 1 "point 2: cluster stalled at token 1 (position 0): a contribution the policy waits for will never arrive (strict sync over datagrams asks nothing again: a lost datagram stalls it; baseline strict-datagram re-asks)" -- \
+        sim --point 2 --sync strict --delivery datagram "$sc"
+    expect_ok sim --point 2 --baseline strict-datagram "$sc"
     # The ns-3 engine: a run when halo has it, else a clear error (docs/ns3.md).
     if halo sim --engine ns3 --point 0 "$sc" >"$tmp/out" 2>"$tmp/err"; then
         check "sim --engine ns3 runs" grep -q "engine ns3" "$tmp/out"
