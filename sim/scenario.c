@@ -668,15 +668,41 @@ static void link_defaults(void *acc) {
     a->s.loss.loss_bad = 1.0;
 }
 
+/*
+ * A `gilbert:` mapping onto what the link has so far (its base's, say). The chain's two forms
+ * exclude each other, and so do the mean form's two bursts: a key of one form (or burst) that
+ * the mapping gives replaces the other one inherited, so that {base: wifi, gilbert:
+ * {mean_loss: 0.05, mean_burst_packets: 3}} replaces wifi's per-packet chain (keeping its
+ * loss_good and loss_bad); both forms in one mapping stay an error (link_finish).
+ */
 static int gilbert_map(ctx *c, const halo_yaml_node *m, const char *kp, link_acc *a) {
+    enum {
+        PACKET = L_PGB | L_PBG,
+        MEAN = L_MEAN | L_BURST_MS | L_BURST_PKTS
+    };
+
     int rc = expect_map(c, m, kp);
     if (rc == HALO_OK) {
         m = pick(c, m);
         rc = check_keys(c, m, kp, gilbert_keys);
     }
+    unsigned given = 0;
     if (rc == HALO_OK)
         rc = read_numbers(c, m, kp, gilbert_nums,
-                          (int)(sizeof gilbert_nums / sizeof gilbert_nums[0]), a, &a->set);
+                          (int)(sizeof gilbert_nums / sizeof gilbert_nums[0]), a, &given);
+    unsigned inherited = a->set;
+    if ((given & MEAN) && !(given & PACKET))
+        inherited &= ~(unsigned)PACKET;
+    if ((given & PACKET) && !(given & MEAN))
+        inherited &= ~(unsigned)MEAN;
+    if (given & (L_BURST_MS | L_BURST_PKTS)) { /* the burst given, not the one inherited */
+        inherited &= ~(unsigned)(L_BURST_MS | L_BURST_PKTS);
+        if (!(given & L_BURST_MS))
+            a->burst_ms = 0;
+        if (!(given & L_BURST_PKTS))
+            a->burst_packets = 0;
+    }
+    a->set = inherited | given;
     return rc;
 }
 

@@ -751,6 +751,49 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                 HALO_ERR_FORMAT, "gilbert: mean_loss 1 is not in [loss_good, loss_bad)", NULL);
 }
 
+/* A gilbert: mapping over a base's chain: one form given replaces the other inherited one
+   (wifi's per-packet chain by a mean and a burst, a burst in time by one in packets, a mean
+   form by a per-packet chain), keeping the base's loss_good and loss_bad; a form left
+   incomplete by the replacement is named. */
+static void a_gilbert_form_replaces_the_bases_other_form(void) {
+    const char *p = write_tmp("ge.yaml", "model: {shape: llama2-7b}\n"
+                                         "devices:\n"
+                                         "  - profile: rpi4b\n"
+                                         "    link: {base: wifi, gilbert: {mean_loss: 0.05, "
+                                         "mean_burst_packets: 3}}\n"
+                                         "  - profile: rpi4b\n"
+                                         "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
+                                         "mean_burst_ms: 10}}\n"
+                                         "    downlink: {gilbert: {mean_burst_packets: 5}}\n"
+                                         "  - profile: rpi4b\n"
+                                         "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
+                                         "mean_burst_ms: 10}}\n"
+                                         "    uplink: {gilbert: {p_good_bad: 0.02, "
+                                         "p_bad_good: 0.5}}\n" WORKLOAD);
+    halo_scenario *s = load_ok(p, 0);
+    const halo_loss_spec *w = &s->devices[0].uplink.loss;
+    ASSERT_EQ(w->model, HALO_LOSS_GILBERT);
+    ASSERT_NEAR(w->loss_good, 0.001, 1e-12); /* wifi's */
+    ASSERT_NEAR(w->loss_bad, 0.5, 1e-12);
+    ASSERT_NEAR(w->p_bad_good, 1.0 / 3.0, 1e-12);
+    ASSERT_NEAR(halo_loss_mean(w), 0.05, 1e-9);
+    ASSERT_EQ(s->devices[1].uplink.loss.mean_bad_ns, 10000000);
+    const halo_loss_spec *d = &s->devices[1].downlink.loss;
+    ASSERT_EQ(d->mean_bad_ns, 0);
+    ASSERT_NEAR(d->p_bad_good, 0.2, 1e-12);
+    ASSERT_NEAR(halo_loss_mean(d), 0.02, 1e-9);
+    const halo_loss_spec *u = &s->devices[2].uplink.loss;
+    ASSERT_EQ(u->mean_bad_ns, 0);
+    ASSERT_NEAR(u->p_good_bad, 0.02, 1e-12);
+    ASSERT_NEAR(u->p_bad_good, 0.5, 1e-12);
+    ASSERT_EQ(s->devices[2].downlink.loss.mean_bad_ns, 10000000);
+    halo_scenario_free(s);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: rpi4b\n"
+                "    link: {base: wifi, gilbert: {mean_loss: 0.02, mean_burst_ms: 10}}\n"
+                "    downlink: {gilbert: {p_good_bad: 0.02}}\n" WORKLOAD,
+                HALO_ERR_FORMAT, "bad.yaml:5: devices[0].downlink.gilbert", "p_bad_good");
+}
+
 static void a_bad_value_in_a_sweep_fails_only_its_point(void) {
     const char *p = write_tmp("axis.yaml", "model: {shape: llama2-7b}\ndevices:\n"
                                            "  - profile: rpi4b\n"
@@ -1065,6 +1108,7 @@ TEST_MAIN(TEST(tiny_loss_sweeps_loss_over_three_points), TEST(paper_flag_marks_t
           TEST(syntax_errors_name_the_file_and_line), TEST(wrong_types_are_errors),
           TEST(unknown_keys_are_errors), TEST(values_out_of_range_are_errors),
           TEST(a_variable_in_a_sweep_list_is_substituted), TEST(an_empty_name_is_an_error),
+          TEST(a_gilbert_form_replaces_the_bases_other_form),
           TEST(a_bad_value_in_a_sweep_fails_only_its_point),
           TEST(zero_devices_and_missing_keys_are_errors), TEST(model_section_errors),
           TEST(named_profile_and_link_errors), TEST(a_missing_file_is_an_io_error),
