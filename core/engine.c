@@ -499,7 +499,8 @@ static int check_placement(const char *spec, int n_dev, const char **bad_key, ha
         int k = halo_parse_list_count(s, s + strlen(s), DBL_MIN, DBL_MAX, 0);
         if (k != n_dev)
             return BAD_KEY(K_PLACEMENT, "'%s' needs %d positive weights (one per device), got %s",
-                           spec, n_dev, k < 0 ? "a bad number" : "another count");
+                           spec, n_dev,
+                           k < 0 ? "one that is not a number above 0" : "another count");
         return HALO_OK;
     }
     if (strncmp(spec, "explicit:", 9) == 0) {
