@@ -6,11 +6,14 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/rng.h"
 #include "sim/scenario.h"
 #include "sim/simrun.h"
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -259,9 +262,166 @@ static void a_model_that_fits_the_cache_is_read_at_its_bandwidth(void) {
     ASSERT_NEAR(ms[2], ms[0], 1e-9 * ms[0]);     /* stories260K's 1.04 MB do not fit 0.5 */
 }
 
+/* ==== Random settings ==== */
+
+/* A uniformly drawn element of a NULL-terminated list. */
+static const char *pick(halo_rng *g, const char *const *list) {
+    int n = 0;
+    while (list[n])
+        n++;
+    return list[halo_rng_u64(g) % (uint64_t)n];
+}
+
+/* Appends to buf (capacity cap, NUL-terminated). */
+__attribute__((format(printf, 3, 4))) static void add(char *buf, size_t cap, const char *fmt, ...) {
+    size_t n = strlen(buf);
+    ASSERT(n < cap);
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+/* One drawn scenario: 1-5 devices of the shipped profiles on the shipped links with Bernoulli,
+   Gilbert-Elliott (both forms) or no loss, sometimes little memory; the bundled model (numerics)
+   or a shape; 0-6 engine keys drawn from every setting's values, consistent or not. */
+static void draw_scenario(halo_rng *g, char *buf, size_t cap) {
+    static const char *const profiles[] = {"rpi4b", "rpi5", "jetson-nano", "laptop-x86", NULL};
+    static const char *const links[] = {"gige", "wifi", "fast-ethernet", NULL};
+    static const char *const losses[] = {"",
+                                         "",
+                                         ", loss: 0.01",
+                                         ", loss: 0.1",
+                                         ", loss: 0.5",
+                                         ", gilbert: {mean_loss: 0.05, mean_burst_ms: 10}",
+                                         ", gilbert: {mean_loss: 0.02, mean_burst_packets: 3}",
+                                         ", gilbert: {p_good_bad: 0.01, p_bad_good: 0.3}",
+                                         NULL};
+    static const char *const memory[] = {"", "", "", ", memory_mb: 1", ", memory_mb: 64", NULL};
+    static const char *const keys[][8] = {
+        {"baseline", "dllama", "balanced", "relaxed", "halo", "strict-datagram", "strict-tcp-tuned",
+         NULL},
+        {"placement", "equal", "balanced", "scheduled", "balanced-host", NULL},
+        {"sync", "strict", "relaxed", NULL},
+        {"deadline_ms", "0.1", "2", "50", NULL},
+        {"encoding", "f32", "q8", "auto", NULL},
+        {"group_size", "0", "8", "64", NULL},
+        {"delivery", "datagram", "stream", NULL},
+        {"importance", "predictor", "oracle", "synthetic", "uniform", "none", NULL},
+        {"tau", "0.01", "0.5", "1", NULL},
+        {"place_critical", "true", "false", NULL},
+        {"attention_critical", "true", "false", NULL},
+        {"adaptive_deadline", "true", "false", NULL},
+        {"redundancy", "1", "2", "3", NULL},
+        {"memory_budget", "true", "false", NULL},
+        {"collective", "star", "mesh", NULL},
+        {"redundancy_on_loss", "true", "false", NULL},
+        {"split_classifier", "true", "false", "auto", NULL},
+        {"parity", "true", "false", NULL},
+        {"slow_safe", "true", "false", NULL},
+        {"critical", "all", "0", "1", NULL},
+    };
+    int numerics = halo_rng_u64(g) % 4 != 0;
+    buf[0] = 0;
+    if (numerics)
+        add(buf, cap, "model: {file: %s}\n", tu_src_path("models/stories260K.bin"));
+    else
+        add(buf, cap, "model: {shape: %s, weights: q40}\n",
+            halo_rng_u64(g) % 2 ? "tinyllama-1.1b" : "llama2-7b");
+    add(buf, cap, "devices:\n");
+    int n = 1 + (int)(halo_rng_u64(g) % 5);
+    for (int d = 0; d < n; d++) {
+        add(buf, cap, "  - {profile: %s%s", pick(g, profiles), pick(g, memory));
+        add(buf, cap, ", link: {base: %s%s}}\n", pick(g, links), pick(g, losses));
+    }
+    add(buf, cap, "engine: {");
+    int k = (int)(halo_rng_u64(g) % 7);
+    for (int i = 0; i < k; i++) {
+        const char *const *key = keys[halo_rng_u64(g) % (sizeof keys / sizeof keys[0])];
+        if (strstr(buf, key[0])) /* once each */
+            continue;
+        add(buf, cap, i ? ", %s: %s" : "%s: %s", key[0], pick(g, key + 1));
+    }
+    add(buf, cap, "}\nworkload: {prompt: \"%s\", tokens: %s}\n",
+        halo_rng_u64(g) % 2 ? "Once upon a time" : "", numerics ? "4" : "1");
+    add(buf, cap, "seed: %d\n", halo_rng_u64(g) % 2 ? 1 : 7);
+}
+
+/*
+ * Drawn settings, consistent or not, over drawn worlds: every scenario either loads or is
+ * refused naming its file, and every run either fails with a message (a setting that does
+ * not apply, a device out of memory, a world that stalls) or completes with sane figures
+ * and repeats itself exactly. A scenario loop of the kind that found a Gilbert-Elliott form
+ * over a base's other form refused (scenarios/README.md) and strict sync over datagrams
+ * stalling without saying why.
+ */
+static void random_settings_run_or_fail_cleanly_and_repeat(void) {
+    halo_rng g;
+    halo_rng_init(&g, 20261207);
+    int cases = tu_emulated() ? 24 : 200, loaded = 0, ran = 0;
+    for (int c = 0; c < cases; c++) {
+        char text[4096], name[32];
+        draw_scenario(&g, text, sizeof text);
+        (void)snprintf(name, sizeof name, "random-%d.yaml", c);
+        const char *path = tu_tmp_path(name);
+        tu_write_file(path, text, strlen(text));
+        halo_scenario *sc = NULL;
+        halo_err err = {0};
+        int rc = halo_scenario_load(&sc, path, 0, &err);
+        if (rc != HALO_OK) {
+            /* the devices and links drawn are valid by construction: an engine key is at
+               fault, named with the file */
+            if (!strstr(err.msg, path) || !strstr(err.msg, "engine."))
+                TEST_FAIL_AT("case %d: refused without naming the file and an engine key: "
+                             "%s\n%s",
+                             c, err.msg, text);
+            continue;
+        }
+        loaded++;
+        halo_sim_result a, b;
+        halo_err ea = {0}, eb = {0};
+        int ra = halo_simrun(sc, 0, &a, &ea), rb = halo_simrun(sc, 0, &b, &eb);
+        if (ra != rb || (ra != HALO_OK && strcmp(ea.msg, eb.msg) != 0))
+            TEST_FAIL_AT("case %d: two runs ended %d (%s) and %d (%s)\n%s", c, ra, ea.msg, rb,
+                         eb.msg, text);
+        if (ra != HALO_OK) {
+            if (!ea.msg[0] || !strstr(ea.msg, path))
+                TEST_FAIL_AT("case %d: failed (%d) without naming the file: '%s'\n%s", c, ra,
+                             ea.msg, text);
+            halo_scenario_free(sc);
+            continue;
+        }
+        ran++;
+        if (!(a.n_tokens > 0 && isfinite(a.mean_ms) && a.mean_ms > 0 && a.p50_ms <= a.p90_ms &&
+              a.p90_ms <= a.p99_ms && a.p99_ms <= a.max_ms && a.missing <= a.expected))
+            TEST_FAIL_AT("case %d: %d tokens, mean %g, p50 %g p90 %g p99 %g max %g, missing "
+                         "%llu of %llu\n%s",
+                         c, a.n_tokens, a.mean_ms, a.p50_ms, a.p90_ms, a.p99_ms, a.max_ms,
+                         (unsigned long long)a.missing, (unsigned long long)a.expected, text);
+        ASSERT_EQ(a.n_tokens, b.n_tokens);
+        for (int i = 0; i < a.n_tokens; i++) {
+            ASSERT_EQ(a.tokens[i].time_ns, b.tokens[i].time_ns);
+            ASSERT_EQ(a.tokens[i].token, b.tokens[i].token);
+            ASSERT_EQ(a.tokens[i].missing, b.tokens[i].missing);
+        }
+        ASSERT_EQ(a.events, b.events);
+        ASSERT_EQ(a.bytes_on_wire, b.bytes_on_wire);
+        ASSERT((a.text == NULL) == (b.text == NULL));
+        ASSERT(!a.text || strcmp(a.text, b.text) == 0);
+        halo_sim_result_free(&a);
+        halo_sim_result_free(&b);
+        halo_scenario_free(sc);
+    }
+    (void)printf("# %d drawn scenarios: %d loaded, %d ran\n", cases, loaded, ran);
+    /* not vacuous: most draws are valid and most valid ones run */
+    ASSERT(loaded >= cases / 2);
+    ASSERT(ran >= loaded / 3);
+}
+
 TEST_MAIN(TEST(same_seed_and_run_give_identical_results), TEST(time_split_adds_up),
           TEST(a_model_that_fits_the_cache_is_read_at_its_bandwidth),
           TEST(deadline_mean_follows_the_sync_and_the_compute_spread),
           TEST(strict_datagram_keeps_every_contribution_under_loss),
           TEST(halo_without_loss_is_not_slower_than_strict),
-          TEST(skipped_tokens_leave_the_time_statistics_only))
+          TEST(skipped_tokens_leave_the_time_statistics_only),
+          TEST(random_settings_run_or_fail_cleanly_and_repeat))
