@@ -35,8 +35,8 @@
 #      4 KV heads, vocab 32000, context 2048; distributed-llama runs with --max-seq-len 512),
 #      f32 for both systems (4.4 GB each), a synthetic 32000-token tokenizer.
 # Topology: namespaces <p>-r (root, 10.79.X.1) and <p>-w1..w3 (workers, .2-.4), each with one
-# veth whose peer is a port of bridge br0 in namespace <p>-br; TSO, GSO and GRO off on every
-# veth end, so one lost frame is one lost segment. Loss: an nftables bridge-family rule in
+# veth whose peer is a port of bridge br0 in namespace <p>-br; TSO, GSO, GRO and UDP
+# segmentation off on every veth end, so one lost frame is one lost segment or datagram. Loss: an nftables bridge-family rule in
 # <p>-br drops each forwarded IPv4 TCP or UDP frame with probability LOSS (`numgen random
 # mod 10000 < 10000*LOSS`), so both directions of every link lose; a counter rule before it
 # counts the frames, and the achieved drop rate is dropped/frames. distributed-llama's root
@@ -445,6 +445,12 @@ setup_net() {
         ip -n "$NS_BR" link set "p$i" up
         ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
         ip netns exec "$NS_BR" ethtool -K "p$i" tso off gso off gro off >/dev/null 2>&1 || true
+        # UDP segmentation apart (a kernel without the feature refuses the whole command):
+        # halo's segmented sends (UDP_SEGMENT, since 2026-12-07) otherwise cross the veth and
+        # the bridge as one frame of up to 64 datagrams, which the drop rule takes or leaves
+        # whole, where a wire loses each of its frames
+        ip netns exec "$ns" ethtool -K eth0 tx-udp-segmentation off >/dev/null 2>&1 || true
+        ip netns exec "$NS_BR" ethtool -K "p$i" tx-udp-segmentation off >/dev/null 2>&1 || true
     done
     ip netns exec "$NS_BR" nft add table bridge gtloss ||
         skip "nftables bridge tables do not work here"
@@ -453,7 +459,10 @@ setup_net() {
     set_loss 0
     local off
     off=$(ip netns exec "$NS_R" ethtool -k eth0 2>/dev/null |
-        awk '/^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):/ { printf "%s%s %s", s, $1, $2; s = ", " }')
+        awk '/^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload|tx-udp-segmentation):/ { printf "%s%s %s", s, $1, $2; s = ", " }')
+    case "$off" in *"tx-udp-segmentation: on"*)
+        skip "cannot turn UDP segmentation off on the veths (ethtool -K tx-udp-segmentation off): a drop would take a whole segmented send" ;;
+    esac
     cc_used=$cc
     [ "$cc" = default ] && cc_used="$(ip netns exec "$NS_R" sysctl -n net.ipv4.tcp_congestion_control) (namespace default)"
     log "namespaces $NS_R, $P-w1..3 on bridge $NS_BR; root eth0: $off; TCP congestion control $cc_used"
@@ -1053,7 +1062,7 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r);"
 echo "load average $load_start at the start, $load_end at the end; $elapsed s in all."
 echo "Root + workers each in a network namespace on one bridge; nftables random drops of IPv4 TCP/UDP"
-echo "frames in both directions; TSO/GSO/GRO off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
+echo "frames in both directions; TSO/GSO/GRO and UDP segmentation off; TCP congestion control $cc_used. $repeats run(s) per cell, interleaved; greedy from"
 echo "BOS; S: $tokens_s tokens per run, T: $tokens_t; the first $warmup intervals of each run dropped;"
 if awk -v t="$target_se" 'BEGIN { exit !(t > 0) }'; then
     echo "cells of 2 or more nodes topped up with more runs (up to $max_repeats_s on S, $max_repeats_t on T) until the standard error of the mean was at most"
