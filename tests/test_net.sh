@@ -364,6 +364,58 @@ case_netns() {
     done
 }
 
+# netns_segments: the benchmarks' namespace pairs (tools/netns.sh netns_iptables_pair, the
+# netns modes of bench-sockets-defaults.sh and measure-sockets.sh) drop per datagram: one
+# send of 6 datagrams with UDP_SEGMENT, as halo's transport sends a message, reaches the
+# receiver's INPUT, where their drop rules sit, as 6 packets. A pair left with UDP
+# segmentation on passes it as one packet, and a drop takes the whole message
+# (docs/ground-truth.md, "UDP segmentation on the harness's veths").
+case_netns_segments() {
+    [ "$(id -u)" -eq 0 ] || { echo "skipped: needs root for network namespaces"; exit 77; }
+    command -v python3 >/dev/null || { echo "skipped: needs python3"; exit 77; }
+    # made_ns: set by netns_iptables_pair; the namespaces go with $tmp/ns at exit
+    # shellcheck disable=SC2034
+    local NS_R NS_W IP_R IP_W made_ns=0
+    netns_names halo-tg 10.214
+    echo "$NS_R" >>"$tmp/ns"
+    echo "$NS_W" >>"$tmp/ns"
+    log() { echo "$*"; }
+    netns_iptables_pair "$NS_R" halo-tgr "$IP_R" "$NS_W" halo-tgw "$IP_W" ||
+        { echo "skipped: no namespace pair with iptables here"; exit 77; }
+    ip netns exec "$NS_W" iptables -w -A INPUT -p udp --dport 9 -j ACCEPT
+    ip netns exec "$NS_W" timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9))
+s.settimeout(2)
+n = 0
+try:
+    while n < 64:
+        s.recv(65536)
+        n += 1
+except OSError:
+    pass
+print(n)' "$IP_W" >"$tmp/seg.txt" &
+    local rx=$!
+    sleep 0.5
+    local sent=0
+    ip netns exec "$NS_R" timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_UDP, 103, 1000)  # UDP_SEGMENT
+s.sendto(b"x" * 6000, (sys.argv[1], 9))' "$IP_W" 2>"$tmp/seg.err" && sent=1
+    wait "$rx"
+    if [ "$sent" = 0 ]; then
+        echo "skipped: this kernel does not send with UDP_SEGMENT ($(tail -n 1 "$tmp/seg.err"))"
+        exit 77
+    fi
+    local packets
+    packets=$(ip netns exec "$NS_W" iptables -w -L INPUT -v -x -n | awk '/dpt:9( |$)/ { print $1 }')
+    check "a segmented send of 6 reaches the receiver as 6 datagrams ($(cat "$tmp/seg.txt"))" \
+        test "$(cat "$tmp/seg.txt")" = 6
+    check "and its INPUT, where the drops are, as 6 packets (${packets:-none})" test "${packets:-0}" = 6
+}
+
 # stream: workers that keep a fraction of their share in memory read their groups from the
 # model file through the neuron-group loader; the text is the single device's and the worker
 # reports what it read.
@@ -832,6 +884,6 @@ case_exhaust() {
     exec {q}>&-
 }
 
-run_cases identity refusals kill9 stall slow flood netns stream stream_half defaults warmup ipv6 \
+run_cases identity refusals kill9 stall slow flood netns netns_segments stream stream_half defaults warmup ipv6 \
     exhaust replay
 finish
