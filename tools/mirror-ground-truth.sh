@@ -151,7 +151,7 @@
 #   --fit-only    print the fitted profiles and stop
 #   --steps N     bisection steps per fitted figure, 1-60 (default 30: the fitted figures to
 #                 their printed six digits; fewer for a quick look, as the tests that check
-#                 what follows from a fit rather than the fit itself take 10)
+#                 what follows from a fit rather than the fit itself take 5)
 #   --cv-per-nodes  fit compute_cv per node count (above); without it, one value on the cell
 #                 with the most nodes, for every cell (how runs before 2026-12-04 22:00 were
 #                 mirrored: the 15:52 run's 2-node HALO over UDP cell missed 9% at 0% loss
