@@ -15,9 +15,11 @@
  *    critical contribution still missing at the deadline is requested again (datagrams may
  *    be lost), every deadline, until it arrives.
  * The deadline is fixed, or adaptive: per device and block kind (attention, FFN) the root
- * keeps a smoothed arrival delay (broadcast to contribution, first transmissions only) and
- * its mean deviation, as TCP does for RTTs (RFC 6298 gains 1/8 and 1/4); a sync's deadline
- * is the largest srtt + 4 rttvar over the devices it waits for, clamped to [deadline_min,
+ * keeps a smoothed arrival delay (broadcast to the contribution's arrival, which a real
+ * world stamps in the kernel: halo_transport_arrived_ns; first transmissions only) and its
+ * mean deviation, as TCP does for RTTs (RFC 6298 gains 1/8 and 1/4); a sync's deadline is
+ * the largest srtt + 4 rttvar (the margin at least srtt / 16) over the devices it waits
+ * for, clamped to [deadline_min,
  * deadline_max], and the fixed deadline until a device has a sample. The two block kinds
  * are kept apart because their delays differ systematically (an FFN block is about twice
  * the work of an attention block): one estimate over both would count that alternation as

@@ -102,6 +102,13 @@ typedef struct halo_transport_ops {
      * It never changes what is delivered, nor the order of frames to one peer.
      */
     void (*batch)(halo_transport *t, int node, int on);
+    /*
+     * Optional (NULL: now_ns; use halo_transport_arrived_ns): inside a receive callback, the
+     * time at `node` at which the message being delivered arrived, which a real world knows
+     * from the kernel's stamp and which may lie before now_ns when the process was busy when
+     * it came; outside a callback, now_ns. Never after now_ns.
+     */
+    uint64_t (*arrived_ns)(halo_transport *t, int node);
 } halo_transport_ops;
 
 struct halo_transport {
@@ -116,6 +123,11 @@ static inline int halo_transport_send(halo_transport *t, int src, int dst, const
 
 static inline uint64_t halo_transport_now_ns(halo_transport *t, int node) {
     return t->ops->now_ns(t, node);
+}
+
+/* ops->arrived_ns when the world has it; now_ns otherwise. */
+static inline uint64_t halo_transport_arrived_ns(halo_transport *t, int node) {
+    return t->ops->arrived_ns ? t->ops->arrived_ns(t, node) : t->ops->now_ns(t, node);
 }
 
 /* The trace note of ops->trace when the world keeps a trace; nothing (one test) otherwise. */

@@ -162,8 +162,9 @@ typedef struct net {
     struct pollfd *pfds;
     conn **pconns;
     size_t pcap;
-    uint64_t last_poll_ns; /* now_ns when the sockets were last read */
-    uint64_t rx_at_ns;     /* arrival (kernel timestamp) of the datagram being read, or 0 */
+    uint64_t last_poll_ns;  /* now_ns when the sockets were last read */
+    uint64_t rx_at_ns;      /* arrival (kernel timestamp) of the datagram being read, or 0 */
+    uint64_t delivering_ns; /* the arrival time of the message being delivered, or 0 */
     /* UDP frames held back between ops->batch(on) and ops->batch(off), or while one message's
        frames are sealed, then sent by one sendmmsg per endpoint (issue 15: fewer system
        calls, and every peer of a broadcast woken before the first can take the sender's CPU) */
@@ -1127,6 +1128,13 @@ static uint64_t net_now(halo_transport *t, int node) {
     return now_of(as_net(t));
 }
 
+static uint64_t net_arrived(halo_transport *t, int node) {
+    (void)node;
+    net *n = as_net(t);
+    uint64_t now = now_of(n);
+    return n->delivering_ns && n->delivering_ns < now ? n->delivering_ns : now;
+}
+
 static void net_charge(halo_transport *t, int node, const halo_cost *cost) {
     (void)t;
     (void)node;
@@ -1149,8 +1157,11 @@ static void handle_event(net *n, halo_event *ev) {
     } else {
         n->stats.msgs_recv++;
         peer *d = &n->peers[b->dst];
-        if (d->recv)
+        if (d->recv) {
+            n->delivering_ns = ev->time_ns ? ev->time_ns : 1;
             d->recv(d->recv_ctx, b->src, b->data, b->len);
+            n->delivering_ns = 0;
+        }
     }
     free(b);
 }
@@ -1364,6 +1375,7 @@ static const halo_transport_ops net_ops = {
     .run = net_run,
     .destroy = net_destroy,
     .batch = net_batch,
+    .arrived_ns = net_arrived,
 };
 
 /* ==== Construction and extras ==== */

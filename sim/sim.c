@@ -358,6 +358,7 @@ typedef struct sim {
     uint64_t last_app_ns; /* the application's last send, charge or timer */
     halo_evq *q;
     uint64_t now_ns;
+    int delivering; /* the node whose receive callback runs, or -1 */
     uint64_t events;
     packet *free_packets;
     int failed;           /* an allocation failed inside an event: run() reports it */
@@ -534,8 +535,11 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
     }
     if (msg == MSG_PING)
         control_send(s, dst, src, MSG_PONG);
-    else if (msg == MSG_APP && n->recv)
+    else if (msg == MSG_APP && n->recv) {
+        s->delivering = dst;
         n->recv(n->recv_ctx, src, data, len);
+        s->delivering = -1;
+    }
 }
 
 /* A message is delivered when `need` of its fragments have arrived (all of them without
@@ -1683,6 +1687,13 @@ static uint64_t sim_now(halo_transport *t, int i) {
     return bad_node(s, i) ? s->now_ns : node_now(s, i);
 }
 
+/* Inside a receive callback, the message's arrival: the event's time, before the receiver
+   was free and had paid its receive cost (node_now); a real root's kernel stamp. */
+static uint64_t sim_arrived(halo_transport *t, int i) {
+    sim *s = as_sim(t);
+    return i == s->delivering ? s->now_ns : sim_now(t, i);
+}
+
 /* A log-normal factor of mean 1 and coefficient of variation cv (> 0): exp(sigma z -
    sigma^2 / 2), sigma^2 = ln(1 + cv^2), z standard normal (Box-Muller, two draws). */
 static double lognormal_factor(halo_rng *rng, double cv) {
@@ -2015,7 +2026,8 @@ static void sim_destroy(halo_transport *t) {
 /* The slots of both vtables below. */
 #define SIM_OPS                                                                             \
     .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
-    .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy
+    .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy,        \
+    .arrived_ns = sim_arrived
 
 static const halo_transport_ops sim_ops = {SIM_OPS};
 
@@ -2120,6 +2132,7 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
         return HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory");
     s->base.ops = &sim_ops;
     s->n = cfg->n_nodes;
+    s->delivering = -1;
     s->delivery = cfg->delivery;
     s->parity = cfg->parity != 0;
     s->tcp = cfg->tcp;

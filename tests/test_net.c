@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const uint8_t key[HALO_NET_KEY_BYTES] = {7, 7, 7, 1};
@@ -624,6 +625,41 @@ static void udp_parity_on_loss_sees_single_datagram_losses_as_gaps(void) {
     ASSERT_EQ(lossy.incomplete, 0);
 }
 
+typedef struct stamped {
+    halo_transport *t;
+    int count;
+    uint64_t arrived_ns, now_ns;
+} stamped;
+
+static void on_stamped(void *ctx, int src, const void *msg, size_t len) {
+    (void)src;
+    (void)msg;
+    (void)len;
+    stamped *s = ctx;
+    s->count++;
+    s->arrived_ns = halo_transport_arrived_ns(s->t, 0);
+    s->now_ns = s->t->ops->now_ns(s->t, 0);
+}
+
+/* Issue 13: a datagram that came while the process was busy is delivered with its kernel
+   arrival time, which the root's delay samples use: arrived_ns lies before now_ns by about
+   the time the process was away (30 ms here; asserted 20). */
+static void udp_delivery_carries_its_kernel_arrival_time(void) {
+    halo_transport *t = make(HALO_NET_KIND_UDP, 2, 0, 0, 0);
+    stamped s = {.t = t};
+    ASSERT_OK(t->ops->attach(t, 0, on_stamped, &s, NULL));
+    unsigned char m[64] = {0};
+    ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+    struct timespec away = {0, 30000000};
+    (void)nanosleep(&away, NULL);
+    tu_count_goal w = {&s.count, 1};
+    (void)t->ops->run(t, tu_count_reached, &w, NULL);
+    ASSERT_EQ(s.count, 1);
+    ASSERT(s.arrived_ns <= s.now_ns);
+    ASSERT(s.now_ns - s.arrived_ns >= 20000000);
+    halo_transport_free(t);
+}
+
 static void tcp_loss_layer_delays_but_never_loses(void) {
     inbox a = exchange(HALO_NET_KIND_TCP, 0.05, 7, 0, 300, 100);
     ASSERT_EQ(a.count, 300);
@@ -760,6 +796,7 @@ TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(udp_segmented_sends_deliver_what_single_datagrams_do),
           TEST(udp_burst_is_read_whole_across_receive_calls),
           TEST(udp_loss_layer_is_seeded_and_drops_whole_messages),
+          TEST(udp_delivery_carries_its_kernel_arrival_time),
           TEST(udp_parity_repairs_one_lost_fragment_per_message),
           TEST(udp_parity_on_loss_starts_with_the_first_loss),
           TEST(udp_single_datagram_copy_stands_in_for_a_lost_one),

@@ -267,6 +267,32 @@ static void a_slow_worker_is_not_reported_unreliable(void) {
     halo_model_free(m);
 }
 
+/*
+ * Issue 13: a deadline that falls due while the root still computes its own share is handled
+ * when the root is free, and first lets in what arrived meanwhile. Root + 2 workers, relaxed
+ * sync, a fixed 0.5 ms deadline, no loss; the root's share takes about ten times as long as a
+ * worker's (3 ms against 0.5 ms of overhead per charged operation), so every contribution
+ * arrives after its deadline and before the root is done: none is missing. Before, the
+ * deadline handed late gave up on them all.
+ */
+static void a_late_deadline_first_takes_what_arrived_meanwhile(void) {
+    halo_model *m = tu_bundled_model();
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM, 0.0, 0);
+    w.dev[0].op_overhead_ns = 3000000;
+    w.dev[1].op_overhead_ns = w.dev[2].op_overhead_ns = 500000;
+    outcome o;
+    run(m, &w, (halo_sync_config){.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 500000}, 4,
+        &o);
+    ASSERT_EQ(o.missing, 0);
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM, 0.0, 0); /* workers slower than the root: dropped */
+    w.dev[1].op_overhead_ns = w.dev[2].op_overhead_ns = 3000000;
+    run(m, &w, (halo_sync_config){.policy = HALO_SYNC_POLICY_RELAXED, .deadline_ns = 500000}, 4,
+        &o);
+    ASSERT(o.missing > 0);
+    halo_model_free(m);
+}
+
 /* Root + 3 workers over simulated datagrams (jitter 0), relaxed sync with the socket root's
    adaptive deadline and slow_safe, workers' links losing `loss`. */
 static halo_cluster *warm_world(const halo_model *m, double loss, halo_transport **t) {
@@ -397,4 +423,5 @@ TEST_MAIN(TEST(lossless_simulation_equals_the_single_device),
           TEST(same_seed_and_run_give_identical_results), TEST(strict_stream_pays_for_loss_in_time),
           TEST(shape_only_llama2_7b_runs_without_weights),
           TEST(column_windows_go_at_the_strided_bandwidth),
-          TEST(a_slow_worker_is_not_reported_unreliable))
+          TEST(a_slow_worker_is_not_reported_unreliable),
+          TEST(a_late_deadline_first_takes_what_arrived_meanwhile))

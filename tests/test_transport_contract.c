@@ -13,6 +13,7 @@
 #endif
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct world {
     const char *name;
@@ -113,6 +114,7 @@ typedef struct inbox {
     unsigned char first[256]; /* first byte of each message */
     size_t len[256];
     uint64_t at_ns[256];
+    uint64_t arrived_ns[256];
     halo_transport *t;
     int node;
 } inbox;
@@ -123,6 +125,7 @@ static void on_recv(void *ctx, int src, const void *msg, size_t len) {
         b->src[b->count] = src;
         b->first[b->count] = len ? ((const unsigned char *)msg)[0] : 0;
         b->len[b->count] = len;
+        b->arrived_ns[b->count] = halo_transport_arrived_ns(b->t, b->node);
         b->at_ns[b->count] = b->t->ops->now_ns(b->t, b->node);
     }
     b->count++;
@@ -285,8 +288,34 @@ static void destroy_frees_pending_messages_and_timers(void) {
     }
 }
 
+/* Inside a receive callback arrived_ns lies between the send and now_ns; a simulated
+   receiver that was computing when the message came gets it later than it came (a real one's
+   kernel stamp: test_net); outside a callback it is now_ns. */
+static void arrival_lies_between_the_send_and_now(void) {
+    for (int k = 0; k < N_WORLDS; k++) {
+        inbox box;
+        halo_transport *t = make_rx(&worlds[k], 2, 0, &box);
+        halo_cost busy = {.flops = 1e9}; /* 0.1 s on the simulated devices, nothing for real */
+        t->ops->charge(t, 0, &busy);
+        uint64_t sent = t->ops->now_ns(t, 1);
+        unsigned char m[100] = {0};
+        ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
+        tu_count_goal w = {&box.count, 1};
+        ASSERT_OK(t->ops->run(t, tu_count_reached, &w, NULL));
+        ASSERT(box.arrived_ns[0] >= sent);
+        ASSERT(box.arrived_ns[0] <= box.at_ns[0]);
+        if (strncmp(worlds[k].name, "sim-", 4) == 0)
+            ASSERT(box.at_ns[0] - box.arrived_ns[0] >= 50000000);
+        uint64_t before = t->ops->now_ns(t, 0);
+        uint64_t outside = halo_transport_arrived_ns(t, 0);
+        ASSERT(outside >= before && outside <= t->ops->now_ns(t, 0));
+        halo_transport_free(t);
+    }
+}
+
 TEST_MAIN(TEST(messages_between_a_pair_arrive_in_order), TEST(send_copies_the_message),
           TEST(nothing_is_delivered_inside_send_or_schedule), TEST(cancelled_timer_never_fires),
           TEST(time_is_monotonic_and_timers_are_not_early),
           TEST(bad_arguments_fail_without_callbacks),
-          TEST(destroy_frees_pending_messages_and_timers))
+          TEST(destroy_frees_pending_messages_and_timers),
+          TEST(arrival_lies_between_the_send_and_now))
