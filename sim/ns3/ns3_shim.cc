@@ -235,6 +235,7 @@ class World {
     halo_done_fn done = nullptr;
     void *done_arg = nullptr;
     bool stopping = false;
+    int delivering = -1; /* the node whose receive callback runs */
 
     uint64_t Now() const {
         int64_t t = Simulator::Now().GetNanoSeconds() - t0_ns;
@@ -320,7 +321,9 @@ class World {
         ChargeReceive(d->dst, d->data);
         NodeState &r = nodes[(size_t)d->dst];
         if (r.recv) {
+            delivering = d->dst;
             r.recv(r.recv_ctx, d->src, d->data.data(), d->data.size());
+            delivering = -1;
             AfterCallback();
         }
     }
@@ -410,7 +413,9 @@ class World {
             ChargeReceive(dst, data);
             NodeState &r = nodes[(size_t)dst];
             if (r.recv) {
+                delivering = dst;
                 r.recv(r.recv_ctx, src, data.data(), data.size());
+                delivering = -1;
                 AfterCallback();
             }
         }
@@ -792,6 +797,13 @@ uint64_t w_now(halo_transport *t, int i) {
     return i < 0 || i >= w->n ? w->Now() : w->NodeNow(i);
 }
 
+/* Inside a receive callback, the message's arrival (before the receiver was free and had
+   paid its receive cost), as in-tree. */
+uint64_t w_arrived(halo_transport *t, int i) {
+    World *w = as_world(t);
+    return i >= 0 && i == w->delivering ? w->Now() : w_now(t, i);
+}
+
 void w_charge(halo_transport *t, int i, const halo_cost *cost) {
     World *w = as_world(t);
     if (i < 0 || i >= w->n || !cost)
@@ -844,8 +856,8 @@ void w_destroy(halo_transport *t) {
 }
 
 const halo_transport_ops ns3_ops = {
-    w_attach, w_send, w_schedule, w_cancel, w_now, w_charge, w_run, w_destroy, nullptr, nullptr,
-    nullptr,
+    w_attach, w_send,    w_schedule, w_cancel, w_now,     w_charge,
+    w_run,    w_destroy, nullptr,    nullptr,  w_arrived,
 };
 
 /* ==== Validation (everything ns-3 would abort on) ==== */
