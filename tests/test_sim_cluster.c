@@ -273,7 +273,7 @@ static void a_slow_worker_is_not_reported_unreliable(void) {
  * sync, a fixed 0.5 ms deadline, no loss; the root's share takes about ten times as long as a
  * worker's (3 ms against 0.5 ms of overhead per charged operation), so every contribution
  * arrives after its deadline and before the root is done: none is missing. Before, the
- * deadline handed late gave up on them all.
+ * deadline handled late gave up on them all.
  */
 static void a_late_deadline_first_takes_what_arrived_meanwhile(void) {
     halo_model *m = tu_bundled_model();

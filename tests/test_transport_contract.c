@@ -302,7 +302,10 @@ static void arrival_lies_between_the_send_and_now(void) {
         ASSERT_OK(t->ops->send(t, 1, 0, m, sizeof m, NULL));
         tu_count_goal w = {&box.count, 1};
         ASSERT_OK(t->ops->run(t, tu_count_reached, &w, NULL));
-        ASSERT(box.arrived_ns[0] >= sent);
+        /* a real world maps the kernel's wall-clock stamp onto its monotonic clock by two
+           reads, which may put it microseconds early (more under an emulator) */
+        uint64_t slack = strncmp(worlds[k].name, "net-", 4) == 0 ? 1000000 : 0;
+        ASSERT(box.arrived_ns[0] + slack >= sent);
         ASSERT(box.arrived_ns[0] <= box.at_ns[0]);
         if (strncmp(worlds[k].name, "sim-", 4) == 0 || strncmp(worlds[k].name, "ns3-", 4) == 0)
             ASSERT(box.at_ns[0] - box.arrived_ns[0] >= 50000000);
