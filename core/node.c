@@ -602,6 +602,8 @@ enum {
                            repeated request, so the first request (or its answer) was not lost */
     PROBE_SLOW = 2,     /* such a second answer came in this sync */
     TROUBLE_HIT = 65536u / 16,
+    LATE_DEADLINE_NS = 50000, /* a deadline handled later than this after it fell due was
+                                 held up by the root's own compute: on_deadline */
 };
 
 /* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
@@ -811,7 +813,7 @@ static void on_deadline(void *arg) {
     /* a deadline handled late (the root was computing its own share when it fell due) first
        lets the contributions that arrived meanwhile in: a zero-delay timer comes after every
        message that arrived before now */
-    if (!n->deadline_graced && now > n->deadline_due_ns + 50000) {
+    if (!n->deadline_graced && now > n->deadline_due_ns + LATE_DEADLINE_NS) {
         halo_err gerr = {0};
         n->deadline_graced = 1;
         if (n->t->ops->schedule(n->t, 0, 0, on_deadline, n, &n->deadline_id, &gerr) == HALO_OK) {
