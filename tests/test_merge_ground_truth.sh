@@ -50,6 +50,14 @@ printf '%s,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after\n
 bash "$merge" "$tmp/mh" "$tmp/a" "$tmp/b" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
 check "hostprobe.csv merged" "$(tr '\n' ' ' <"$tmp/mh/hostprobe.csv")" \
     "$HP,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after halo-udp,T,0.01,2,1,30,20,30,20,,,, halo-udp,T,0.01,2,3,30,20,30,20,33,21,33,21 "
+# ... also when a folder with them is followed by one without (the header check must read
+# every folder's header: a `grep -q` that stops early kills the next `head` under pipefail)
+mkdir "$tmp/d"
+cp "$tmp/a/"* "$tmp/d/"
+bash "$merge" "$tmp/mh3" "$tmp/a" "$tmp/b" "$tmp/d" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+check "hostprobe.csv merged, new header in the middle" "$(tr '\n' ' ' <"$tmp/mh3/hostprobe.csv")" \
+    "$HP,alone_huge_before,pair_huge_before,alone_huge_after,pair_huge_after halo-udp,T,0.01,2,1,30,20,30,20,,,, halo-udp,T,0.01,2,3,30,20,30,20,33,21,33,21 halo-udp,T,0.01,2,4,30,20,30,20,,,, "
+rm -r "$tmp/d"
 rm "$tmp/a/hostprobe.csv" "$tmp/b/hostprobe.csv"
 
 # refused: OUT exists, a folder without runs.csv, headers that differ, too few folders

@@ -90,7 +90,8 @@ for f in runs.csv samples.csv tcp.csv phases.csv cpu.csv hostprobe.csv; do
     renumber "$f" "$@" >"$tmp/out/$f" || { echo "merge-ground-truth: $f: a run not in its folder's runs.csv" >&2; exit 2; }
 done
 if [ -e "$tmp/out/hostprobe.csv" ] &&
-    for d in "$@"; do [ -r "$d/hostprobe.csv" ] && head -n 1 "$d/hostprobe.csv"; done | grep -qx "$hp_new"; then
+    for d in "$@"; do [ -r "$d/hostprobe.csv" ] && head -n 1 "$d/hostprobe.csv"; done |
+    grep -x "$hp_new" >/dev/null; then # not -q: a head after an early exit of grep is a SIGPIPE, a failure under pipefail
     awk -F, -v h="$hp_new" 'NR == 1 { print h; next } NF == 9 { print $0 ",,,,"; next } { print }' \
         "$tmp/out/hostprobe.csv" >"$tmp/hp.csv" && mv "$tmp/hp.csv" "$tmp/out/hostprobe.csv"
 fi
