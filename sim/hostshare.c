@@ -30,6 +30,41 @@ static int place(const int *on_core, int cores, int home) {
     return home;
 }
 
+/* Placed: a core idles while another runs two or more segments. */
+static int imbalanced(const int *on_core, int cores) {
+    int idle = 0, crowded = 0;
+    for (int c = 0; c < cores; c++) {
+        idle |= on_core[c] == 0;
+        crowded |= on_core[c] >= 2;
+    }
+    return idle && crowded;
+}
+
+/* Placed, at a balance tick: while a core idles and another runs two or more, the segment
+   with the most work left on the most crowded core (the first such core and segment on a tie)
+   moves to the first idle core. */
+static void balance(halo_share_seg *segs, int n, int *on_core, int cores) {
+    while (imbalanced(on_core, cores)) {
+        int idle = -1, most = 0;
+        for (int c = 0; c < cores; c++) {
+            if (on_core[c] == 0 && idle < 0)
+                idle = c;
+            if (on_core[c] > on_core[most])
+                most = c;
+        }
+        int pick = -1;
+        for (int i = 0; i < n; i++)
+            if (segs[i].state == RUNNING && segs[i].core == most &&
+                (pick < 0 || segs[i].left_ns > segs[pick].left_ns))
+                pick = i;
+        if (pick < 0) /* cannot be: on_core counts the running */
+            return;
+        segs[pick].core = idle;
+        on_core[most]--;
+        on_core[idle]++;
+    }
+}
+
 /* Its time per unit of work alone, with what runs now: m running (shared), or on_core and
    busy cores (placed). */
 static double slowdown(const halo_share_seg *g, int placed, int m, const int *on_core, int busy,
@@ -40,8 +75,8 @@ static double slowdown(const halo_share_seg *g, int placed, int m, const int *on
     return g->ratio[b - 1] * (double)on_core[g->core];
 }
 
-int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t base_ns,
-                    uint64_t until_ns) {
+int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t balance_ns,
+                    uint64_t base_ns, uint64_t until_ns) {
     if (max_m < 1)
         max_m = 1;
     if (max_m > HALO_SHARE_MAX)
@@ -70,8 +105,11 @@ int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t 
         }
     double t = (double)base_ns, until = (double)until_ns;
     int keep_left = until_ns == UINT64_MAX;
-    for (int i = 0; i < n; i++)
+    double tick = placed ? (double)balance_ns : 0;
+    for (int i = 0; i < n; i++) {
         segs[i].kept_ns = segs[i].left_ns;
+        segs[i].kept_core = segs[i].core;
+    }
     for (;;) {
         int running = 0, busy = 0;
         for (int i = 0; i < n; i++)
@@ -92,6 +130,13 @@ int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t 
         }
         if (next == HUGE_VAL)
             break;
+        /* the next balance tick, while it would move something */
+        double tick_at = HUGE_VAL;
+        if (tick > 0 && imbalanced(on_core, cores)) {
+            tick_at = (floor(t / tick) + 1) * tick;
+            if (tick_at < next)
+                next = tick_at;
+        }
         if (next > until) { /* stop at until: the running keep what they still need */
             for (int i = 0; i < n; i++)
                 if (segs[i].state == RUNNING)
@@ -126,8 +171,13 @@ int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t 
                     on_core[segs[i].core]++;
                 }
             }
+        if (t == tick_at)
+            balance(segs, n, on_core, cores);
     }
-    for (int i = 0; keep_left && i < n; i++)
+    for (int i = 0; keep_left && i < n; i++) {
         segs[i].left_ns = segs[i].kept_ns;
+        if (tick > 0) /* moves at later ticks are planned again */
+            segs[i].core = segs[i].kept_core;
+    }
     return ended;
 }

@@ -16,7 +16,11 @@
  * when that core is idle, else the first idle core, else the core it last ran on; segments on
  * one core share it (k on a core run at 1 / k of a core), and the bandwidth is split among
  * the cores that are busy. A host with fewer devices busy than cores can so have two on one
- * core while another core idles, until one of them ends.
+ * core while another core idles, until one of them ends, or, with a balance tick
+ * (`core_balance_ms`), until the next tick: at every multiple of the tick (absolute time, the
+ * scheduler tick of Linux's periodic and idle balancing), while a core idles and another runs
+ * two or more segments, the one of those with the most work left moves to the idle core, as
+ * Linux's idle balancing pulls a waiting task (docs/ground-truth.md, "Idle balancing").
  */
 #ifndef HALO_SIM_HOSTSHARE_H
 #define HALO_SIM_HOSTSHARE_H
@@ -44,10 +48,11 @@ typedef struct halo_share_seg {
     double left_ns;    /* time alone it still needs at max(start_ns, the plan's base) */
     double ratio[HALO_SHARE_MAX]; /* ratio[m - 1]: its time with m at once over its time alone
                                      (placed: with m cores busy, the bandwidth alone) */
-    int home; /* placed: the core its device last ran on, for the first segment of a chain
-                 that has not started (the planner sets it for the later ones) */
-    int core; /* placed: the core it runs on, set when it starts (one running at the base keeps
-                 its own; -1: not placed yet, placed at the base) */
+    int home;      /* placed: the core its device last ran on, for the first segment of a chain
+                      that has not started (the planner sets it for the later ones) */
+    int core;      /* placed: the core it runs on, set when it starts (one running at the base keeps
+                      its own; -1: not placed yet, placed at the base); a balance tick may move it */
+    int kept_core; /* the planner's scratch */
     uint64_t gap_ns;  /* the planner's scratch */
     double kept_ns;   /* the planner's scratch */
     double kept_slow; /* the planner's scratch */
@@ -58,7 +63,8 @@ typedef struct halo_share_seg {
  * Plans segs[0..n) from base_ns, with at most max_m (1..HALO_SHARE_MAX) running at once at
  * the shared speed (more than max_m run at max_m's). cores 0: shared, ratio[] is the whole
  * slowdown; cores 1..HALO_SHARE_MAX_CORES: placed on that many cores (above), ratio[] is
- * indexed by the busy cores (at most max_m) and times the segments on its core. A device's first
+ * indexed by the busy cores (at most max_m) and times the segments on its core; balance_ns > 0
+ * (placed only): the balance tick above, 0 never. A device's first
  * segment starts at its start_ns (or at base_ns, running, when start_ns <= base_ns); each later one
  * starts as long after the previous one's end as the plan it is given says (start_ns - previous
  * end_ns). Runs until until_ns (UINT64_MAX: until every segment has ended) and sets end_ns of every
@@ -67,7 +73,7 @@ typedef struct halo_share_seg {
  * needs at until_ns, while a plan to the end leaves every left_ns as it was, so the same
  * segments can be planned again from the same base. Returns how many had ended by until_ns.
  */
-int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t base_ns,
-                    uint64_t until_ns);
+int halo_share_plan(halo_share_seg *segs, int n, int max_m, int cores, uint64_t balance_ns,
+                    uint64_t base_ns, uint64_t until_ns);
 
 #endif /* HALO_SIM_HOSTSHARE_H */

@@ -477,6 +477,7 @@ enum {
     P_CACHEBW = 32,
     P_COLD = 64,
     P_COLDTAU = 128,
+    P_BALANCE = 256,
 };
 
 typedef struct prof_acc {
@@ -504,6 +505,7 @@ static const char *const profile_keys[] = {"base",
                                            "cold_wake_us",
                                            "cold_wake_ms",
                                            "core_placement",
+                                           "core_balance_ms",
                                            "source",
                                            NULL};
 
@@ -527,6 +529,7 @@ static const num_key profile_nums[] = {
     {"host_mem_bw_gbps", F_DOUBLE, 1e-3, 1e5, 0, 1e9, PROF(host_mem_bw_bps), 0},
     {"cold_wake_us", F_U64_ROUND, 1e-3, 1e6, 0, 1e3, PROF(cold_wake_ns), P_COLD},
     {"cold_wake_ms", F_U64_ROUND, 1e-3, 1e6, 0, 1e6, PROF(cold_tau_ns), P_COLDTAU},
+    {"core_balance_ms", F_U64_ROUND, 1e-3, 1e3, 0, 1e6, PROF(core_balance_ns), P_BALANCE},
 };
 #undef PROF
 
@@ -603,6 +606,12 @@ static int device_profile(ctx *c, const halo_yaml_node *v, const char *kp,
         char sub[HALO_YAML_KP_MAX];
         rc = BAD(c, pv, halo_yaml_kp_key(sub, kp, "core_placement"),
                  "wake needs host_mem_bw_gbps (the cores are planned with the host's bandwidth)");
+    }
+    /* a balance tick moves devices between placed cores */
+    if (rc == HALO_OK && (a.set & P_BALANCE) && a.p.core_placement != HALO_CORES_WAKE) {
+        char sub[HALO_YAML_KP_MAX];
+        rc = BAD(c, pv, halo_yaml_kp_key(sub, kp, "core_balance_ms"),
+                 "needs core_placement: wake (a shared pool of cores is always balanced)");
     }
     if (rc == HALO_OK)
         dev->profile = a.p;
@@ -886,6 +895,13 @@ static int load_devices(ctx *c, const halo_yaml_node *list, halo_scenario *s) {
                          "host '%s': core_placement %s, but devices[%d] on it has %s", dev.host,
                          core_placement_names[dev.profile.core_placement], d,
                          core_placement_names[devs[d].profile.core_placement]);
+        for (int d = 0; rc == HALO_OK && dev.host[0] && d < total; d++)
+            if (strcmp(devs[d].host, dev.host) == 0 &&
+                devs[d].profile.core_balance_ns != dev.profile.core_balance_ns)
+                rc = BAD(c, list->items[e], sub,
+                         "host '%s': core_balance_ms %g, but devices[%d] on it has %g", dev.host,
+                         (double)dev.profile.core_balance_ns / 1e6, d,
+                         (double)devs[d].profile.core_balance_ns / 1e6);
         if (rc != HALO_OK)
             break;
         halo_scenario_device *grown = realloc(devs, (size_t)(total + count) * sizeof *grown);

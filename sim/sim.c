@@ -1798,6 +1798,7 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     /* placed on cores (core_placement: wake): ratio[] has the busy cores, the planner the
        share of each core */
     int cores = s->nodes[i].dev.core_placement == HALO_CORES_WAKE ? s->nodes[i].dev.cores : 0;
+    uint64_t balance = s->nodes[i].dev.core_balance_ns;
     for (int j = 0; j < s->n; j++)
         if (shares_memory(s, j) && s->nodes[j].dev.host == host)
             n += s->nodes[j].nseg;
@@ -1817,7 +1818,7 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
         o->share_base_ns = s->now_ns;
     }
     /* to the present: what ended is fixed and dropped, what runs keeps what it still needs */
-    halo_share_plan(s->plan, n, max_m, cores, base, s->now_ns);
+    halo_share_plan(s->plan, n, max_m, cores, balance, base, s->now_ns);
     int kept = 0;
     for (int k = 0; k < n; k++)
         if (s->plan[k].state != HALO_SHARE_ENDED)
@@ -1842,7 +1843,7 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     n++;
     for (int k = 0; k < n; k++)
         s->plan_old[k] = s->plan[k].end_ns;
-    halo_share_plan(s->plan, n, max_m, cores, s->now_ns, UINT64_MAX);
+    halo_share_plan(s->plan, n, max_m, cores, balance, s->now_ns, UINT64_MAX);
     /* move each node by its delays, and hand its segments back */
     share_shift *by_node = s->shifts;
     memset(by_node, 0, (size_t)s->n * sizeof *by_node);

@@ -150,6 +150,12 @@ typedef struct halo_device_profile {
        three to one (distributed-llama Q40 T on 4 nodes here: 60 ms/token unpinned, 50 pinned
        two and two, docs/ground-truth.md). */
     int core_placement;
+    /* With HALO_CORES_WAKE: the period of the host's balance tick (sim/hostshare.h): at every
+       multiple of it, while a core idles and another runs two or more devices, one of those
+       moves to the idle core, as Linux's balancing pulls a waiting task at its scheduler tick
+       (CONFIG_HZ 250 here: 4 ms). 0 = never (the default): an imbalance stays until a segment
+       ends. */
+    uint64_t core_balance_ns;
     /* A cache that holds a small model's weights (issue 13: the bundled stories260K, 1 MB,
        ran 1.4x faster on one device here than its bytes at memory bandwidth allow). When the
        model's weight bytes per token fit in cache_bytes, every byte a compute segment reads

@@ -614,6 +614,24 @@ static void values_out_of_range_are_errors(void) {
                 "bad.yaml:6: devices[1]: host 'box': core_placement shared, but devices[0] on it "
                 "has wake",
                 NULL);
+    /* a balance tick: only for placed cores, in range, the same on one host */
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+                "host_mem_bw_gbps: 8, core_balance_ms: 4}\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:3: devices[0].profile.core_balance_ms: needs core_placement: wake", NULL);
+    expect_fail(
+        "model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+        "host_mem_bw_gbps: 8, core_placement: wake, core_balance_ms: 0}\n    link: gige\n" WORKLOAD,
+        HALO_ERR_FORMAT,
+        "bad.yaml:3: devices[0].profile.core_balance_ms: 0 is not in [0.001, 1000]", NULL);
+    expect_fail("model: {shape: llama2-7b}\ndevices:\n  - profile: {base: rpi4b, "
+                "cores: 2, host_mem_bw_gbps: 8, core_placement: wake, core_balance_ms: 4}\n"
+                "    host: box\n    link: gige\n"
+                "  - profile: {base: rpi4b, cores: 2, host_mem_bw_gbps: 8, core_placement: wake}\n"
+                "    host: box\n    link: gige\n" WORKLOAD,
+                HALO_ERR_FORMAT,
+                "bad.yaml:6: devices[1]: host 'box': core_balance_ms 0, but devices[0] on it has 4",
+                NULL);
     expect_fail(HEAD "    count: 0\n" WORKLOAD, HALO_ERR_FORMAT,
                 "devices[0].count: 0 is not in [1, 1024]", NULL);
     expect_fail(HEAD "    count: 1000\n"
@@ -662,7 +680,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                     "devices:\n"
                     "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
                     "copy_ns_per_kb: 500, cores: 2, host_mem_bw_gbps: 36.5, cold_wake_us: 40, "
-                    "cold_wake_ms: 20, core_placement: wake}\n"
+                    "cold_wake_ms: 20, core_placement: wake, core_balance_ms: 4}\n"
                     "    count: 2\n"
                     "    host: box\n"
                     "    link: {base: gige, gilbert: {mean_loss: 0.05, "
@@ -695,6 +713,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_EQ(s->devices[1].profile.cold_wake_ns, 40000);
     ASSERT_EQ(s->devices[1].profile.cold_tau_ns, 20000000);
     ASSERT_EQ(s->devices[1].profile.core_placement, HALO_CORES_WAKE);
+    ASSERT_EQ(s->devices[1].profile.core_balance_ns, 4000000);
     ASSERT_EQ(s->devices[2].profile.core_placement, HALO_CORES_SHARED);
     ASSERT(s->devices[0].profile.host > 0 &&
            s->devices[0].profile.host == s->devices[1].profile.host);

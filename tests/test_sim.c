@@ -622,6 +622,27 @@ static void a_placed_device_shares_only_its_own_core(void) {
     halo_transport_free(t);
 }
 
+/* The same with a balance tick of 1 ms: when node 1 ends (1.3333 ms) core 1 idles while nodes
+   0 and 2 share core 0; at the tick of 2 ms (0.1667 ms of work left each) node 0 moves to core
+   1 and both go on at 0.75 GB/s: 0.2222 ms more. */
+static void a_balance_tick_moves_a_device_to_an_idle_core(void) {
+    world w;
+    world_init(&w, 3, HALO_DELIVERY_DATAGRAM);
+    on_shared_host(&w, 3, 1.5e9);
+    for (int i = 0; i < 3; i++) {
+        w.dev[i].core_placement = HALO_CORES_WAKE;
+        w.dev[i].core_balance_ns = 1000000;
+    }
+    halo_transport *t = make(&w);
+    halo_cost cost = {.bytes = 1e6};
+    for (int i = 0; i < 3; i++)
+        t->ops->charge(t, i, &cost);
+    ASSERT_EQ(t->ops->now_ns(t, 1), 1333333);
+    ASSERT_EQ(t->ops->now_ns(t, 0), 2222222);
+    ASSERT_EQ(t->ops->now_ns(t, 2), 2222222);
+    halo_transport_free(t);
+}
+
 typedef struct late_start {
     halo_transport *t;
     uint64_t end_ns;
@@ -1295,7 +1316,8 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(host_overlap_frees_the_core_during_a_wake_up),
           TEST(a_shared_host_splits_its_memory_bandwidth),
           TEST(a_later_segment_slows_the_earlier_one_while_they_overlap),
-          TEST(a_placed_device_shares_only_its_own_core), TEST(a_shared_host_is_deterministic),
+          TEST(a_placed_device_shares_only_its_own_core),
+          TEST(a_balance_tick_moves_a_device_to_an_idle_core), TEST(a_shared_host_is_deterministic),
           TEST(strided_bytes_go_at_the_strided_bandwidth),
           TEST(device_times_saturate_instead_of_wrapping),
           TEST(cached_weights_go_at_the_cache_bandwidth),

@@ -133,6 +133,10 @@
 #                 (core_placement, docs/simulator.md): wake (the default since 2026-12-06
 #                 20:30) each device on one core at a time, placed as Linux wakes a task;
 #                 shared, an even share of the pool for every computing device (before)
+#   --core-balance-ms MS  with wake: the host's balance tick (core_balance_ms,
+#                 docs/simulator.md): at every multiple of MS a core that idles takes one of
+#                 two or more devices on another core, as Linux's balancing does at its
+#                 scheduler tick (CONFIG_HZ 250: 4 ms); 0 never (default: 0)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -179,6 +183,7 @@ host_probe=pair
 packed=auto
 hbw=""
 core_placement=wake
+core_balance=0
 gf=1000 # gflops of the profile being fitted or mirrored (a family's own for dllama-q40, below)
 # (0 where sysfs has no cache entries, as on some virtual machines: no cache fit then)
 cache_mb=$(for f in /sys/devices/system/cpu/cpu0/cache/index*/size; do
@@ -208,6 +213,7 @@ while [ $# -gt 0 ]; do
     --host-probe) host_probe=${2:?--host-probe needs pair, both or off}; shift ;;
     --packed-pages) packed=${2:?--packed-pages needs auto or off}; shift ;;
     --core-placement) core_placement=${2:?--core-placement needs shared or wake}; shift ;;
+    --core-balance-ms) core_balance=${2:?--core-balance-ms needs a number}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
@@ -219,6 +225,11 @@ done
 case "$core_placement" in shared | wake) ;;
 *) echo "mirror-ground-truth: --core-placement: '$core_placement' is not shared or wake" >&2; exit 2 ;;
 esac
+case "$core_balance" in
+'' | *[!0-9.]* | *.*.* | .) echo "mirror-ground-truth: --core-balance-ms: '$core_balance' is not a number of ms" >&2; exit 2 ;;
+esac
+# 0 when not placed (a shared pool is balanced already) or given as a zero
+[ "$core_placement" = wake ] && awk -v b="$core_balance" 'BEGIN { exit !(b > 0) }' || core_balance=0
 case "$packed" in auto | off) ;;
 *) echo "mirror-ground-truth: --packed-pages: '$packed' is not auto or off" >&2; exit 2 ;;
 esac
@@ -405,6 +416,7 @@ profile() {
     [ "${4:-0}" = 0 ] || sb=", strided_bw_gbps: $4"
     [ -z "$cbw" ] || cb=", cache_mb: $cache_mb, cache_bw_gbps: $cbw"
     [ -z "$hbw" ] || cb+=", host_mem_bw_gbps: $hbw, core_placement: $core_placement"
+    [ -z "$hbw" ] || [ "$core_balance" = 0 ] || cb+=", core_balance_ms: $core_balance"
     echo "{gflops: $gf, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
 }
 
