@@ -72,6 +72,11 @@ expect "--cv-on: 'median' is not deadline or missing"
 # How the host's cores are given out: shared or wake, nothing else.
 run 2 --tokens-t 24 --core-placement pinned
 expect "--core-placement: 'pinned' is not shared or wake"
+# The balance tick: a number of ms.
+run 2 --tokens-t 24 --core-balance-ms 4ms
+expect "--core-balance-ms: '4ms' is not a number of ms"
+run 2 --tokens-t 24 --core-balance-ms -1
+expect "--core-balance-ms: '-1' is not a number of ms"
 # The waiting share of a message's host cost: a share from 0 to 1.
 run 2 --tokens-t 24 --host-overlap 1.5
 expect "--host-overlap: '1.5' is not a share from 0 to 1"
