@@ -20,7 +20,8 @@
  * (`core_balance_ms`), until the next tick: at every multiple of the tick (absolute time, the
  * scheduler tick of Linux's periodic and idle balancing), while a core idles and another runs
  * two or more segments, the one of those with the most work left moves to the idle core, as
- * Linux's idle balancing pulls a waiting task (docs/ground-truth.md, "A balance tick for the host's cores").
+ * Linux's idle balancing pulls a waiting task (docs/ground-truth.md, "A balance tick for the
+ * host's cores").
  */
 #ifndef HALO_SIM_HOSTSHARE_H
 #define HALO_SIM_HOSTSHARE_H
