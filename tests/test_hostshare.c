@@ -1,7 +1,7 @@
 /* The planner of a host's shared memory bandwidth (sim/hostshare.h) on small cases worked out
  * by hand: overlap, chains with gaps, the cap on how many run at once, and planning in two
  * steps (to the present, then the rest) giving the plan made in one; shared and placed on
- * cores (a segment's core chosen as Linux wakes a task). */
+ * cores (a segment's core chosen as Linux wakes a task, moved at a balance tick). */
 #include "sim/hostshare.h"
 #include "tests/test.h"
 
