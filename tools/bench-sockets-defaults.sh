@@ -47,7 +47,9 @@
 # runs with a q80 sync buffer as tools/ground-truth.sh's dllama-q40 does (issue 15: "quantized
 # against its Q40"), and every halo configuration of it with `encoding: q8` (8-bit payloads,
 # like for like; halo's default stays f32, exact against the single device). Per round the ratio dllama 5% / HALO 5% is taken; the table has its median (range) and the
-# per-round values follow it. --root-threads N (default 1): the halo root's compute threads,
+# per-round values follow it, as do the loss-free parity ratios' (HALO 0% / strict TCP 0%,
+# and with --dllama HALO 0% and strict TCP 0% over distributed-llama 0%) with the number of
+# rounds below 1.0x. --root-threads N (default 1): the halo root's compute threads,
 # as distributed-llama's root gets `--nthreads 1` and halo's workers one thread by default;
 # 0 is halo's own default, one per core, which on one shared 2-core host makes the root's
 # second thread compete with the three workers. ms/token is decode only for both systems
@@ -264,6 +266,13 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
                 for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
             return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
+        # a parity ratio x[1..R], per round and how many rounds it was below 1.0x (faster)
+        function perround(what,    r, list, below) {
+            list = ""; below = 0
+            for (r = 1; r <= R; r++) { list = list sprintf(" %.2f", x[r]); below += x[r] < 1 }
+            printf "%s, %s: %s per round:%s (below 1.0x in %d of %d)\n", mode, name, what, list,
+                below, R >>per
+        }
         { v[$1, $2] = $3; m[$1, $2] = $4; if ($1 > R) R = $1 }
         END {
             split("strict0 sudp0 halo0 halo5", K, " ")
@@ -278,6 +287,7 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
             q5 = median(x, R); lo5 = 1e9; hi5 = 0
             for (r = 1; r <= R; r++) { if (x[r] < lo5) lo5 = x[r]; if (x[r] > hi5) hi5 = x[r] }
             for (r = 1; r <= R; r++) x[r] = v[r, "halo0"] / v[r, "strict0"]
+            perround("HALO 0% / strict TCP 0%")
             q0 = median(x, R); lo0 = 1e9; hi0 = 0
             for (r = 1; r <= R; r++) { if (x[r] < lo0) lo0 = x[r]; if (x[r] > hi0) hi0 = x[r] }
             for (r = 1; r <= R; r++) x[r] = v[r, "sudp0"] / v[r, "strict0"]
@@ -289,12 +299,14 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
                     x[r] = v[r, "halo0"] / v[r, "dl0"]
                     if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
                 }
+                perround("HALO 0% / dllama 0%")
                 h0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
                 lo = 1e9; hi = 0
                 for (r = 1; r <= R; r++) {
                     x[r] = v[r, "strict0"] / v[r, "dl0"]
                     if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
                 }
+                perround("strict TCP 0% / dllama 0%")
                 s0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
                 for (r = 1; r <= R; r++) x[r] = v[r, "dl0"]
                 d0 = sprintf("%.3f", median(x, R))
