@@ -77,6 +77,8 @@ run 2 --tokens-t 24 --core-balance-ms 4ms
 expect "--core-balance-ms: '4ms' is not a number of ms"
 run 2 --tokens-t 24 --core-balance-ms -1
 expect "--core-balance-ms: '-1' is not a number of ms"
+run 2 --tokens-t 24 --core-balance-ms 2000
+expect "--core-balance-ms: '2000' is not 0 or from 0.001 to 1000 ms"
 # The waiting share of a message's host cost: a share from 0 to 1.
 run 2 --tokens-t 24 --host-overlap 1.5
 expect "--host-overlap: '1.5' is not a share from 0 to 1"

@@ -228,6 +228,9 @@ esac
 case "$core_balance" in
 '' | *[!0-9.]* | *.*.* | .) echo "mirror-ground-truth: --core-balance-ms: '$core_balance' is not a number of ms" >&2; exit 2 ;;
 esac
+# 0 or the scenario key's range, 0.001 to 1000 ms
+awk -v b="$core_balance" 'BEGIN { exit !(b == 0 || (b >= 0.001 && b <= 1000)) }' ||
+    { echo "mirror-ground-truth: --core-balance-ms: '$core_balance' is not 0 or from 0.001 to 1000 ms" >&2; exit 2; }
 # 0 when not placed (a shared pool is balanced already) or given as a zero
 [ "$core_placement" = wake ] && awk -v b="$core_balance" 'BEGIN { exit !(b > 0) }' || core_balance=0
 case "$packed" in auto | off) ;;
