@@ -44,7 +44,7 @@ static int imbalanced(const int *on_core, int cores) {
    with the most work left on the most crowded core (the first such core and segment on a tie)
    moves to the first idle core. */
 static void balance(halo_share_seg *segs, int n, int *on_core, int cores) {
-    while (imbalanced(on_core, cores)) {
+    for (;;) {
         int idle = -1, most = 0;
         for (int c = 0; c < cores; c++) {
             if (on_core[c] == 0 && idle < 0)
@@ -52,6 +52,8 @@ static void balance(halo_share_seg *segs, int n, int *on_core, int cores) {
             if (on_core[c] > on_core[most])
                 most = c;
         }
+        if (idle < 0 || on_core[most] < 2)
+            return;
         int pick = -1;
         for (int i = 0; i < n; i++)
             if (segs[i].state == RUNNING && segs[i].core == most &&

@@ -887,21 +887,22 @@ static int load_devices(ctx *c, const halo_yaml_node *list, halo_scenario *s) {
         rc = device_entry(c, list->items[e], halo_yaml_kp_idx(sub, kp, e), &dev, &count);
         if (rc == HALO_OK && total + count > HALO_MAX_DEVICES)
             rc = BAD(c, list->items[e], sub, "more than %d devices in total", HALO_MAX_DEVICES);
-        /* one host's cores are given out one way: its devices agree on core_placement */
-        for (int d = 0; rc == HALO_OK && dev.host[0] && d < total; d++)
-            if (strcmp(devs[d].host, dev.host) == 0 &&
-                devs[d].profile.core_placement != dev.profile.core_placement)
+        /* one host's cores are given out one way: its devices agree on core_placement and
+           on its balance tick */
+        for (int d = 0; rc == HALO_OK && dev.host[0] && d < total; d++) {
+            const halo_device_profile *o = &devs[d].profile, *p = &dev.profile;
+            if (strcmp(devs[d].host, dev.host) != 0)
+                continue;
+            if (o->core_placement != p->core_placement)
                 rc = BAD(c, list->items[e], sub,
                          "host '%s': core_placement %s, but devices[%d] on it has %s", dev.host,
-                         core_placement_names[dev.profile.core_placement], d,
-                         core_placement_names[devs[d].profile.core_placement]);
-        for (int d = 0; rc == HALO_OK && dev.host[0] && d < total; d++)
-            if (strcmp(devs[d].host, dev.host) == 0 &&
-                devs[d].profile.core_balance_ns != dev.profile.core_balance_ns)
+                         core_placement_names[p->core_placement], d,
+                         core_placement_names[o->core_placement]);
+            else if (o->core_balance_ns != p->core_balance_ns)
                 rc = BAD(c, list->items[e], sub,
                          "host '%s': core_balance_ms %g, but devices[%d] on it has %g", dev.host,
-                         (double)dev.profile.core_balance_ns / 1e6, d,
-                         (double)devs[d].profile.core_balance_ns / 1e6);
+                         (double)p->core_balance_ns / 1e6, d, (double)o->core_balance_ns / 1e6);
+        }
         if (rc != HALO_OK)
             break;
         halo_scenario_device *grown = realloc(devs, (size_t)(total + count) * sizeof *grown);
