@@ -3,7 +3,9 @@
 # produced with known host costs (send = recv 3 us, copy 500 ns/KiB, latency 2 us, wake-up
 # jitter 4 us), the fit comes back within 10% of every mean and p90 it was given; with a cold
 # wake-up and summaries measured with long pauses, it finds the cold wake-up too; and its bad
-# inputs fail with a message and exit 2.
+# inputs fail with a message and exit 2. Also halo_sim_pingpong --trace: the same samples with
+# and without it, a trace-event file holding the lossy exchange's retransmissions, and the ns-3
+# engine refused.
 # usage: test_fit_kernel_tcp.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -68,4 +70,21 @@ awk -F'|' '/^\| (256|16384) \| [0-9]+ \|/ { for (i = 5; i <= 7; i += 2) { e = $i
     fail=1
 cw=$(sed -n 's/.*cold_wake_us \([0-9.]*\),.*/\1/p' "$tmp/cfit.md")
 awk -v c="${cw:-0}" 'BEGIN { exit !(c > 30 && c < 50) }' || { echo "cold_wake_us ${cw:-none}, expected 40 +- 25%" >&2; fail=1; }
+# halo_sim_pingpong --trace
+"$pp" --size 4352 --loss 0.02 --count 300 --seed 3 >"$tmp/plain.csv"
+"$pp" --size 4352 --loss 0.02 --count 300 --seed 3 --trace "$tmp/t.json" >"$tmp/traced.csv"
+cmp -s "$tmp/plain.csv" "$tmp/traced.csv" || { echo "--trace changed the samples" >&2; fail=1; }
+python3 - "$tmp/t.json" <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"] if isinstance(d, dict) else d
+names = {e.get("name") for e in ev}
+missing = {"send", "recv", "segment lost", "retransmit"} - names
+if missing:
+    sys.exit("trace without %s" % sorted(missing))
+PY
+rc=0
+"$pp" --size 256 --loss 0 --count 5 --engine ns3 --trace "$tmp/n.json" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "in-tree engine only" "$tmp/err" ||
+    { echo "--engine ns3 --trace: exit $rc, $(cat "$tmp/err")" >&2; fail=1; }
 exit $fail

@@ -12,6 +12,12 @@
 #   --count N      exchanges per (size, loss)  (default: 2000, and 1000 at loss >= 0.05)
 #   --warmup K     unrecorded exchanges first  (default: 20; quick: 5)
 #   --interval-us U pause between exchanges    (default: 1000)
+#   --rounds R     run the whole grid R times over, each (size, loss) run with 1/R of its
+#                  exchanges (rounded up; default 1): this host's speed changes in phases of
+#                  seconds to minutes, which one long run per cell samples unevenly between
+#                  cells; rounds spread every cell over the whole session (docs/kernel-tcp.md)
+#   --long-every N --long-us L  the pause before every Nth recorded exchange lasts L us
+#                  instead (a long sleep, then N - 1 short pauses; both or neither)
 #   --cc NAME      congestion control of the measured sockets, set per socket with
 #                  TCP_CONGESTION (default: cubic, the Linux and Debian/Raspberry Pi OS
 #                  default; "inherit" keeps the namespace's). Not the netns sysctl: a namespace
@@ -76,6 +82,9 @@ losses=""
 count=""
 warmup=""
 interval_us=1000
+rounds=1
+long_every=""
+long_us=""
 cc=cubic
 drop_pref=""
 rt=0
@@ -90,6 +99,9 @@ while [ $# -gt 0 ]; do
     --count) count=${2:?--count needs a number}; shift ;;
     --warmup) warmup=${2:?--warmup needs a number}; shift ;;
     --interval-us) interval_us=${2:?--interval-us needs a number}; shift ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
+    --long-every) long_every=${2:?--long-every needs a number}; shift ;;
+    --long-us) long_us=${2:?--long-us needs a number}; shift ;;
     --cc) cc=${2:?--cc needs a name}; shift ;;
     --drop) drop_pref=${2:?--drop needs iptables or nft}; shift ;;
     --rt) rt=${2:?--rt needs a priority}; shift ;;
@@ -111,9 +123,14 @@ else
     losses=${losses:-"0 0.01 0.02 0.05"}
     warmup=${warmup:-20}
 fi
-for n in $sizes ${count:-1} $warmup $interval_us $rt; do
+for n in $sizes ${count:-1} $warmup $interval_us $rt $rounds $long_every $long_us; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
 done
+[ "$rounds" -ge 1 ] || die "--rounds: at least 1"
+[ "${long_every:+1}" = "${long_us:+1}" ] || die "--long-every and --long-us go together"
+[ "${long_every:-1}" -ge 1 ] || die "--long-every: at least 1"
+long_args=()
+[ -z "$long_every" ] || long_args=(--long-every "$long_every" --long-us "$long_us")
 for p in $losses; do
     awk -v p="$p" 'BEGIN { exit !(p ~ /^(0|0?\.[0-9]+|1)$/ && p >= 0 && p < 1) }' ||
         die "loss must be a probability in [0, 1): $p"
@@ -342,8 +359,11 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel: $(uname -r); CONFIG_HZ: ${hz:-unknown}"
 echo "- drop rule: $drop on INPUT of both namespaces; veth MTU $(ip -n "$NS_A" -o link show \
     "$DEV_A" | sed -n 's/.* mtu \([0-9]*\).*/\1/p'), gso_max_segs 1"
-echo "- sizes: $sizes; losses: $losses; warm-up $warmup, interval ${interval_us} us;" \
-    "exchanges per run: ${count:-2000 (1000 at loss >= 0.05)}"
+rounds_note=""
+[ "$rounds" = 1 ] || rounds_note=", $rounds rounds over the grid"
+echo "- sizes: $sizes; losses: $losses; warm-up $warmup, interval ${interval_us} us${long_every:+,"\
+    "every ${long_every}th pause $long_us us}$rounds_note;" \
+    "exchanges per cell: ${count:-2000 (1000 at loss >= 0.05)}"
 echo
 echo "Congestion control of the measured sockets: $cc (set with TCP_CONGESTION)."
 echo
@@ -386,6 +406,7 @@ echo "size,loss,pkts_a,drops_a,pkts_b,drops_b,${nstat_vars[*]}" | tr ' ' ',' >"$
 run_limit=900 # seconds for one run at most; the tool's own timeouts should end it far sooner
 port=5000
 start_all=$(date +%s)
+for round in $(seq 1 "$rounds"); do
 for loss in $losses; do
     set_loss "$NS_A" "$DEV_A" "$loss" || die "cannot install the drop rule in $NS_A"
     set_loss "$NS_B" "$DEV_B" "$loss" || die "cannot install the drop rule in $NS_B"
@@ -396,6 +417,7 @@ for loss in $losses; do
     else
         n=2000
     fi
+    n=$(((n + rounds - 1) / rounds))
     for size in $sizes; do
         port=$((port + 1))
         ip -n "$NS_A" tcp_metrics flush all 2>/dev/null || true
@@ -404,14 +426,14 @@ for loss in $losses; do
         read -r pb0 db0 <<<"$(counters "$NS_B")"
         [ $nstat_ok = 0 ] || { nstat_delta "$NS_A" >/dev/null; nstat_delta "$NS_B" >/dev/null; }
         t0=$(date +%s.%N)
-        echo "== size $size loss $loss count $n" >>"$log"
+        echo "== size $size loss $loss count $n round $round" >>"$log"
         # `ip netns exec` directly (not through a shell function) so that $! is the process.
         ip netns exec "$NS_B" timeout -k 5 "$run_limit" "${rt_cmd[@]}" "$bin" server --listen "$IP_B:$port" \
             --accept-timeout-ms 30000 "${cc_args[@]}" --tcp-info 2>>"$log" &
         spid=$!
         pids+=("$spid")
         ip netns exec "$NS_A" timeout -k 5 "$run_limit" "${rt_cmd[@]}" "$bin" client --connect "$IP_B:$port" --size "$size" \
-            --count "$n" --warmup "$warmup" --interval-us "$interval_us" \
+            --count "$n" --warmup "$warmup" --interval-us "$interval_us" "${long_args[@]}" \
             --out "$tmp/run.csv" "${cc_args[@]}" --tcp-info 2>>"$log" &
         cpid=$!
         pids+=("$cpid")
@@ -457,11 +479,21 @@ for loss in $losses; do
         echo "$line" >>"$tmp/counters.csv"
         t1=$(date +%s.%N)
         awk -v s="$size" -v l="$loss" -v a="$t0" -v b="$t1" -v n="$n" \
-            'BEGIN { printf "measure-kernel-tcp: size %5d loss %-4s %5d exchanges in %6.1f s\n",
-                     s, l, n, b - a }' >&2
+            -v r="$round" -v rs="$rounds" \
+            'BEGIN { printf "measure-kernel-tcp: size %5d loss %-4s %5d exchanges in %6.1f s%s\n",
+                     s, l, n, b - a, (rs > 1 ? " (round " r " of " rs ")" : "") }' >&2
     done
 done
+done
 mv "$out.tmp" "$out"
+# one counters row per (size, loss): the rounds' runs summed, in the order of the first round
+awk -F, -v OFS=, 'NR == 1 { print; next }
+    { k = $1 "," $2; if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+      for (i = 3; i <= NF; i++) sum[k, i] += $i; nf = NF }
+    END { for (j = 1; j <= nk; j++) { line = order[j]
+              for (i = 3; i <= nf; i++) line = line "," sum[order[j], i] + 0
+              print line } }' "$tmp/counters.csv" >"$tmp/counters.sum.csv"
+mv "$tmp/counters.sum.csv" "$tmp/counters.csv"
 cp "$tmp/counters.csv" "${out%.csv}.counters.csv" 2>/dev/null || true
 echo "measure-kernel-tcp: $(($(wc -l <"$out") - 1)) samples in $out, total $(($(date +%s) - start_all)) s" >&2
 

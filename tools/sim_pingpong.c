@@ -17,7 +17,10 @@
  * Gilbert-Elliott bursts instead of Bernoulli loss; --stats prints the transport's counters
  * (both nodes summed, warm-up included: packets lost, segments retransmitted, timeouts, tail
  * loss probes) as one `# stats ...` line on stderr, to set beside the kernel's counters;
- * --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in (sim/ns3/ns3_shim.h);
+ * --trace FILE writes the in-tree world's trace-event JSON (sim/trace.h: sends, receives,
+ * packets lost, retransmissions, timeouts, probes; at most 4 million events, the earliest kept)
+ * for one exchange's story; --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in
+ * (sim/ns3/ns3_shim.h);
  * --host gives both devices' host costs (a device profile's send_us, recv_us, copy_ns_per_kb
  * and, optionally, recv_jitter_us, then cold_wake_us and cold_wake_ms together:
  * tools/fit-kernel-tcp.sh fits them on the kernel's loss-free cells).
@@ -129,7 +132,8 @@ static void usage(void) {
         "bursts instead of\n        Bernoulli --loss; --loss then only labels "
         "the output)\n"
         "       [--host SEND_US,RECV_US,COPY_NS_PER_KB[,RECV_JITTER_US[,COLD_US,COLD_MS]]]\n"
-        "       [--link GBPS,LATENCY_US]\n"
+        "       [--link GBPS,LATENCY_US] [--trace FILE]  (the in-tree engine's trace-event "
+        "JSON)\n"
         "       [--tcp KEY=VALUE ...]  (TCP settings as in a scenario's "
         "engine.tcp: rto_min_ms,\n        delack_ms, tlp, quickack_segments, "
         "...)\n");
@@ -140,6 +144,7 @@ typedef struct opts {
     double gilbert[4]; /* p_good_bad, p_bad_good, loss_good, loss_bad */
     int use_gilbert;
     int stats;         /* --stats: the transport's counters on stderr */
+    const char *trace; /* --trace FILE: the in-tree world's trace (NULL: none) */
     int rack_stand_in; /* --ns3-rack-stand-in 0|1 (halo_ns3_settings; default 1) */
     int header, ns3, delivery;
     halo_engine_config engine; /* --tcp KEY=VALUE: the TCP settings, as engine.tcp.KEY */
@@ -172,6 +177,9 @@ static int parse_args(int argc, char **argv, opts *o) {
             continue;
         } else if (strcmp(a, "--stats") == 0) {
             o->stats = 1;
+            continue;
+        } else if (strcmp(a, "--trace") == 0 && i + 1 < argc) {
+            o->trace = argv[++i];
             continue;
         } else if (strcmp(a, "--ns3-rack-stand-in") == 0 && i + 1 < argc) {
             o->rack_stand_in = strcmp(argv[++i], "1") == 0;
@@ -255,6 +263,10 @@ static int parse_args(int argc, char **argv, opts *o) {
         if (i + 1 >= argc || parse_num(a, argv[++i], lo, hi, dst) != 0)
             return bad_usage();
     }
+    if (o->trace && o->ns3) {
+        (void)fprintf(stderr, "halo_sim_pingpong: --trace: the in-tree engine only\n");
+        return -1;
+    }
     return o->size >= 1 && o->loss >= 0 ? 0 : bad_usage();
 }
 
@@ -292,7 +304,8 @@ int main(int argc, char **argv) {
                            .downlink = down,
                            .delivery = delivery,
                            .seed = (uint64_t)o.seed,
-                           .run = (uint64_t)o.run};
+                           .run = (uint64_t)o.run,
+                           .trace_max_events = o.trace ? 4000000 : 0};
     cfg.tcp = o.engine.tcp; /* Linux-like, with any --tcp settings */
     halo_err err = {0};
     halo_ns3_settings ns3_settings;
@@ -320,6 +333,10 @@ int main(int argc, char **argv) {
     }
     if (rc == HALO_OK && p.failed)
         rc = HALO_FAIL(&err, HALO_ERR_NOMEM, "a send failed");
+    if (rc == HALO_OK && o.trace) {
+        const char *const names[2] = {"client", "server"};
+        rc = halo_sim_trace_write(p.t, o.trace, names, &err);
+    }
     if (rc == HALO_OK && o.stats) {
         halo_sim_node_stats st[2];
         for (int i = 0; i < 2; i++) {

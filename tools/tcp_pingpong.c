@@ -3,15 +3,18 @@
 //   halo_tcp_pingpong server --listen ADDR:PORT [--conns N] [--accept-timeout-ms T]
 //                            [--timeout-ms T] [--cc NAME] [--tcp-info] [--busy-us U]
 //   halo_tcp_pingpong client --connect ADDR:PORT --size BYTES --count N [--interval-us U]
-//                            [--warmup K] [--out FILE] [--connect-timeout-ms T]
-//                            [--timeout-ms T] [--cc NAME] [--tcp-info]
+//                            [--warmup K] [--long-every N --long-us L] [--out FILE]
+//                            [--connect-timeout-ms T] [--timeout-ms T] [--cc NAME] [--tcp-info]
 //
 // One persistent TCP connection, TCP_NODELAY on both ends, default socket buffers. The client
 // sends SIZE bytes (the first 8 a big-endian sequence number), the server answers with SIZE
 // bytes as soon as it holds the whole request, and the client records the round trip
 // (CLOCK_MONOTONIC, ns), waits U microseconds and repeats. K warm-up exchanges come first
-// and are not recorded. The samples are kept in memory and written at the end (CSV
-// `size,seq,rtt_ns` with a header line) so that file I/O does not disturb the timing.
+// and are not recorded. With --long-every N the pause before every Nth recorded exchange
+// (sequence 0 after a warm-up, N, 2N, ...) lasts L microseconds instead: a long sleep, then
+// short ones, so that exchanges can be told apart by how many short pauses ago the host last
+// slept long. The samples are kept in memory and written at the end (CSV `size,seq,rtt_ns`
+// with a header line) so that file I/O does not disturb the timing.
 //
 // --cc sets the socket's congestion control with TCP_CONGESTION (Linux), which also works
 // for algorithms a network namespace may not make its default (EPERM for sysctl
@@ -66,14 +69,16 @@ static void usage(FILE *f) {
             "  %s server --listen ADDR:PORT [--conns N] [--accept-timeout-ms T]\n"
             "            [--timeout-ms T] [--cc NAME] [--tcp-info] [--busy-us U]\n"
             "  %s client --connect ADDR:PORT --size BYTES --count N [--interval-us U]\n"
-            "            [--warmup K] [--out FILE] [--connect-timeout-ms T] [--timeout-ms T]\n"
-            "            [--cc NAME] [--tcp-info]\n"
+            "            [--warmup K] [--long-every N --long-us L] [--out FILE]\n"
+            "            [--connect-timeout-ms T] [--timeout-ms T] [--cc NAME] [--tcp-info]\n"
             "\n"
             "  --listen/--connect  IPv4 a.b.c.d:port or IPv6 [addr]:port\n"
             "  --size              message size in bytes, both directions (%u..%u)\n"
             "  --count             recorded exchanges (1..%u)\n"
             "  --warmup            unrecorded exchanges before them (default 0)\n"
             "  --interval-us       pause after each exchange (default 1000)\n"
+            "  --long-every N      the pause before recorded exchanges 0, N, 2N, ... lasts\n"
+            "  --long-us L         L us instead (both or neither; default: no long pauses)\n"
             "  --out               CSV size,seq,rtt_ns (default - = stdout)\n"
             "  --conns             server: connections to serve, one after another (default 1)\n"
             "  --busy-us           server: after each reply, do not read for U us (a peer that\n"
@@ -453,6 +458,8 @@ struct client_opts {
     uint32_t count;
     uint32_t warmup;
     uint32_t interval_us;
+    uint32_t long_every; // 0: every pause is interval_us
+    uint32_t long_us;
     uint32_t connect_timeout_ms;
     struct conn_opts conn;
 };
@@ -559,8 +566,16 @@ static int client_session(int fd, const struct client_opts *o, int64_t *rtt, uns
         if (i >= o->warmup) {
             rtt[i - o->warmup] = t1 - t0;
         }
-        if (o->interval_us > 0 && i + 1 < total) {
-            sleep_us(o->interval_us);
+        if (i + 1 < total) {
+            // the pause before exchange i + 1, recorded as sequence i + 1 - warmup
+            uint32_t pause = o->interval_us;
+            if (o->long_every > 0 && i + 1 >= o->warmup &&
+                (i + 1 - o->warmup) % o->long_every == 0) {
+                pause = o->long_us;
+            }
+            if (pause > 0) {
+                sleep_us(pause);
+            }
         }
     }
     if (o->conn.tcp_info) {
@@ -617,6 +632,7 @@ int main(int argc, char **argv) {
     struct conn_opts conn = {.timeout_ms = 30000};
     struct server_opts so = {.conns = 1, .accept_timeout_ms = 60000};
     struct client_opts co = {.out = "-", .interval_us = 1000, .connect_timeout_ms = 10000};
+    int have_long_us = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -655,6 +671,11 @@ int main(int argc, char **argv) {
             r = parse_u32(a, v, 0, PP_MAX_WARMUP, &co.warmup);
         } else if (!is_server && strcmp(a, "--interval-us") == 0) {
             r = parse_u32(a, v, 0, PP_MAX_INTERVAL, &co.interval_us);
+        } else if (!is_server && strcmp(a, "--long-every") == 0) {
+            r = parse_u32(a, v, 1, PP_MAX_COUNT, &co.long_every);
+        } else if (!is_server && strcmp(a, "--long-us") == 0) {
+            r = parse_u32(a, v, 0, PP_MAX_INTERVAL, &co.long_us);
+            have_long_us = 1;
         } else if (!is_server && strcmp(a, "--connect-timeout-ms") == 0) {
             r = parse_u32(a, v, 0, PP_MAX_TIMEOUT, &co.connect_timeout_ms);
         } else {
@@ -677,6 +698,10 @@ int main(int argc, char **argv) {
     }
     if (co.connect == NULL || co.size == 0 || co.count == 0) {
         fprintf(stderr, "%s: client needs --connect ADDR:PORT --size BYTES --count N\n", prog);
+        return EXIT_USAGE;
+    }
+    if ((co.long_every > 0) != have_long_us) {
+        fprintf(stderr, "%s: --long-every and --long-us go together\n", prog);
         return EXIT_USAGE;
     }
     return run_client(&co);
