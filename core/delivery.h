@@ -52,6 +52,16 @@ typedef struct halo_tcp_config {
                                     held back in a row (44); 0 = never */
     int slow_start_after_idle;   /* net.ipv4.tcp_slow_start_after_idle: a sender idle for more
                                     than an RTO restarts from the initial window (1) */
+    uint64_t segment_gap_ns;     /* the sender's CPU time per full segment: the segments of one
+                                    burst leave this far apart (scaled by their size), as each
+                                    segment's transmit takes CPU in Linux, so RACK can tell them
+                                    apart. 0 = a burst leaves at one instant (the default) */
+    int early_ack_kb;            /* over a connection's first this many KiB received, in-order
+                                    data with more than one full segment unacknowledged is ACKed
+                                    on arrival, before the application reads (Linux's
+                                    __tcp_ack_snd_check while the receive window grows), which
+                                    gives the sender a minimum RTT without the reader. 0 = never
+                                    (the default) */
 } halo_tcp_config;
 
 /*

@@ -62,6 +62,8 @@ enum {
     K_TCP_COMP_SACK_SLACK_US,
     K_TCP_COMP_SACK_NR,
     K_TCP_SLOW_START_AFTER_IDLE,
+    K_TCP_SEGMENT_GAP_US,
+    K_TCP_EARLY_ACK_KB,
     K_IMPORTANCE,
     K_TAU,
     K_PREDICTOR,
@@ -145,6 +147,10 @@ const halo_engine_key halo_engine_keys[] = {
       "simulated TCP: SACKs compressed in a row, 0: none (tcp_comp_sack_nr)"),
     B("tcp.slow_start_after_idle", tcp.slow_start_after_idle, SIM,
       "simulated TCP: restart from the initial window after an idle RTO"),
+    N("tcp.segment_gap_us", tcp.segment_gap_ns, 0, 0, 1e6, 0, SIM, "US",
+      "simulated TCP: CPU time per full segment, spacing a burst's send times (0: one instant)"),
+    I("tcp.early_ack_kb", tcp.early_ack_kb, 0, 10000000, SIM, "KB",
+      "simulated TCP: ACK a second full segment on arrival over the first KB received (0: never)"),
     E("importance", F(importance), importance_names, ALL, "SCORING",
       "predictor, oracle, synthetic, uniform or none"),
     N("tau", tau, 0, 1, 1, 0, ALL, "F", "fraction of the importance mass that is critical"),
@@ -659,13 +665,17 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
            "\"rto_init_ms\": %.6g, \"delack_ms\": %.6g, \"tlp\": %s, \"dupack_threshold\": %d, "
            "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.6g, \"cc\": \"%s\", "
            "\"rx_batch_us\": %.6g, \"comp_sack_delay_us\": %.6g, \"comp_sack_slack_us\": %.6g, "
-           "\"comp_sack_nr\": %d, \"slow_start_after_idle\": %s}",
+           "\"comp_sack_nr\": %d, \"slow_start_after_idle\": %s",
            c->tcp.init_cwnd, ns_ms(c->tcp.rto_min_ns), ns_ms(c->tcp.rto_max_ns),
            ns_ms(c->tcp.rto_init_ns), ns_ms(c->tcp.delack_ns), c->tcp.tlp ? "true" : "false",
            c->tcp.dupack_threshold, c->tcp.quickack_segments, c->tcp.quickack ? "true" : "false",
            ns_ms(c->tcp.tick_ns), tcp_cc_names[c->tcp.cc], (double)c->tcp.rx_batch_ns / 1e3,
            (double)c->tcp.comp_sack_delay_ns / 1e3, (double)c->tcp.comp_sack_slack_ns / 1e3,
            c->tcp.comp_sack_nr, c->tcp.slow_start_after_idle ? "true" : "false");
+    if (c->tcp.segment_gap_ns || c->tcp.early_ack_kb) /* only when set: the JSON of older runs */
+        sb_add(&b, ", \"segment_gap_us\": %.6g, \"early_ack_kb\": %d",
+               (double)c->tcp.segment_gap_ns / 1e3, c->tcp.early_ack_kb);
+    sb_add(&b, "}");
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);
     sb_str(&b, c->predictor);

@@ -978,6 +978,9 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
     c->pushed += end - seq < mss_of(s, c);
     if (had_ooo || s->tcp.quickack || (c->quickack > 0 && !c->pingpong)) {
         send_pure_ack(s, c); /* a hole (partly) filled, or quickack mode */
+    } else if (c->rcv_nxt < (uint64_t)s->tcp.early_ack_kb * 1024 &&
+               c->rcv_nxt - c->rcv_wup > mss_of(s, c)) {
+        send_pure_ack(s, c); /* tcp.early_ack_kb: __tcp_ack_snd_check while the window grows */
     } else {
         if (!c->ack_pending) {
             c->ack_pending = 1;
@@ -1012,7 +1015,12 @@ static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
     if (s->tcp.cc == HALO_TCP_CC_CUBIC && c->last_send_ns > 0 &&
         in_flight(c) - (!g->sacked && !g->lost) == 0)
         halo_cubic_tx_start(&c->cubic, jiffies_at(s, s->now_ns), jiffies_at(s, c->last_send_ns));
-    g->sent_ns = s->now_ns;
+    /* tcp.segment_gap: a segment that follows others of the same burst leaves after the CPU
+       time of its transmit, scaled by its size (an 8-byte tail right after the segment before) */
+    uint64_t at = s->now_ns;
+    if (s->tcp.segment_gap_ns && c->last_send_ns >= s->now_ns && c->last_send_ns > 0)
+        at = c->last_send_ns + s->tcp.segment_gap_ns * (g->end - g->seq) / mss_of(s, c);
+    g->sent_ns = at;
     if (retransmission) {
         g->retransmitted = 1;
         s->nodes[c->src].stats.retransmits++;
@@ -1022,8 +1030,8 @@ static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
         c->undo_retrans = c->undo_retrans < 0 ? 1 : c->undo_retrans + 1;
     }
     g->lost = 0;
-    c->last_send_ns = s->now_ns;
-    launch(s, p, s->now_ns);
+    c->last_send_ns = at;
+    launch(s, p, at);
 }
 
 /* Sends the next new segment (at most an MSS of unsent data). Returns 0, or -1. */

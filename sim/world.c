@@ -88,6 +88,10 @@ uint64_t halo_world_events(halo_transport *t) {
 void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const halo_link_spec *link,
                               char *buf, size_t cap) {
     if (simulator != HALO_SIMULATOR_NS3) {
+        char extra[96] = ""; /* keys set away from their defaults only: older runs' text kept */
+        if (tcp->segment_gap_ns || tcp->early_ack_kb)
+            (void)snprintf(extra, sizeof extra, ", \"segment_gap_us\": %.3f, \"early_ack_kb\": %d",
+                           (double)tcp->segment_gap_ns / 1e3, tcp->early_ack_kb);
         (void)snprintf(buf, cap,
                        "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
                        "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "
@@ -95,7 +99,7 @@ void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const h
                        "\"quickack_segments\": %d, \"quickack\": %s, \"tick_ms\": %.3f, "
                        "\"cc\": \"%s\", \"rx_batch_us\": %.3f, \"comp_sack_delay_us\": %.3f, "
                        "\"comp_sack_slack_us\": %.3f, \"comp_sack_nr\": %d, "
-                       "\"slow_start_after_idle\": %s}, "
+                       "\"slow_start_after_idle\": %s%s}, "
                        "\"queue\": {\"kind\": \"drop-tail per link\", "
                        "\"limit_bytes\": %llu}}",
                        tcp->init_cwnd, (double)tcp->rto_min_ns / 1e6, (double)tcp->rto_max_ns / 1e6,
@@ -105,7 +109,7 @@ void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const h
                        tcp->cc == HALO_TCP_CC_RENO ? "reno" : "cubic",
                        (double)tcp->rx_batch_ns / 1e3, (double)tcp->comp_sack_delay_ns / 1e3,
                        (double)tcp->comp_sack_slack_ns / 1e3, tcp->comp_sack_nr,
-                       tcp->slow_start_after_idle ? "true" : "false",
+                       tcp->slow_start_after_idle ? "true" : "false", extra,
                        (unsigned long long)link->queue_bytes);
         return;
     }

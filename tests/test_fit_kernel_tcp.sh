@@ -40,6 +40,15 @@ expect_fail() { # WHAT PATTERN ARGS...
 }
 expect_fail "missing summary" "cannot read" "$tmp/none.csv" "$build"
 expect_fail "bad count" "not a positive number" --count 0 "$tmp/k.csv" "$build"
+expect_fail "bad --tcp" "not KEY=VALUE" --tcp segment_gap_us "$tmp/k.csv" "$build"
+expect_fail "bad --latency-us" "not a number" --latency-us x "$tmp/k.csv" "$build"
+expect_fail "unknown --tcp key" "halo_sim_pingpong failed" --tcp no_such_key=1 "$tmp/k.csv" "$build"
+# --tcp settings reach every simulated exchange and the printed arguments; --latency-us is kept
+bash "$src/tools/fit-kernel-tcp.sh" --count 200 --tcp segment_gap_us=2 --latency-us 0.3 "$tmp/k.csv" \
+    "$build" >"$tmp/tfit.md"
+grep -q 'latency_us 0.30 (kept)' "$tmp/tfit.md" || { echo "--latency-us not kept" >&2; fail=1; }
+grep -q '^tools/compare-kernel-tcp.sh --tcp segment_gap_us=2 --args "--host .* --link 10,0.30"' \
+    "$tmp/tfit.md" || { echo "no --tcp in the printed arguments" >&2; cat "$tmp/tfit.md" >&2; fail=1; }
 grep -v ',0,' "$tmp/k.csv" >"$tmp/lossy.csv" || true
 echo "256,0.05,10,1,1,1,1,0" >>"$tmp/lossy.csv"
 expect_fail "no loss-free row" "no loss-free row" "$tmp/lossy.csv" "$build"

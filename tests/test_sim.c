@@ -1125,6 +1125,78 @@ static void rack_retransmits_at_once_or_on_the_reorder_timer(void) {
 }
 
 /*
+ * tcp.segment_gap: the segments of one send leave the CPU time of a full segment apart (scaled
+ * by size), so RACK can tell which of them went out before a SACKed one. With a gap (200 us)
+ * above the reordering window (a quarter of the minimum RTT, about 110 us here), the second of
+ * 3 x 1448 + 8 bytes, lost, is retransmitted when the later two are SACKed, at once; the third,
+ * followed at once by the 8-byte tail, still waits for the reorder timer; without a gap both
+ * wait (rack_retransmits_at_once_or_on_the_reorder_timer).
+ */
+static void a_segment_gap_lets_rack_mark_a_segment_before_two_sacked_ones(void) {
+    for (int gap = 0; gap < 2; gap++)
+        for (int lost = 1; lost < 3; lost++) {
+            world w;
+            world_init(&w, 2, HALO_DELIVERY_STREAM);
+            w.cfg.tcp.segment_gap_ns = gap ? 200000 : 0;
+            rx r;
+            halo_transport *t = make_rx(&w, &r);
+            (void)send_1_to_0(t, 1000);
+            run_for(t, 10000000);
+            ASSERT_OK(halo_sim_drop_packet(t, 1, (uint64_t)lost));
+            uint64_t t1 = send_1_to_0(t, 4352);
+            run_for(t, 300000000);
+            ASSERT_EQ(r.count, 2);
+            uint64_t took = r.at_ns[1] - t1;
+            halo_sim_node_stats st;
+            halo_sim_get_stats(t, 1, &st);
+            ASSERT_EQ(st.retransmits, 1);
+            ASSERT_EQ(st.probes + st.timeouts, 0);
+            (void)printf("# segment gap %d us, lost segment %d of 4: delivered after %.3f ms\n",
+                         gap ? 200 : 0, lost + 1, took / 1e6);
+            if (gap && lost == 1)
+                ASSERT(took < 2000000); /* the SACK's round trip, the retransmission's way */
+            else
+                ASSERT(took > 4000000); /* the reorder timer: 2 ms and a tick at least */
+            halo_transport_free(t);
+        }
+}
+
+/*
+ * tcp.early_ack_kb: over a connection's first KiB received, in-order data with more than one
+ * full segment unacknowledged is ACKed on arrival, before the read. After the 16 quick ACKs of
+ * the start (five 4352-byte messages), a message of 3 x 1448 + 8 bytes draws one ACK without
+ * the key (after the read) and two with it (at the second segment, then after the read); past
+ * the KiB given, one again.
+ */
+static void an_early_ack_comes_at_the_second_full_segment_while_the_window_grows(void) {
+    for (int kb = 0; kb <= 64; kb += 64) {
+        world w;
+        world_init(&w, 2, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.early_ack_kb = kb;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        for (int i = 0; i < 5; i++) {
+            (void)send_1_to_0(t, 4352);
+            run_for(t, 10000000);
+        }
+        uint64_t before = acks_of_0(t);
+        (void)send_1_to_0(t, 4352);
+        run_for(t, 10000000);
+        ASSERT_EQ(acks_of_0(t) - before, kb ? 2u : 1u);
+        for (int i = 0; i < 10; i++) { /* past 64 KiB received */
+            (void)send_1_to_0(t, 4352);
+            run_for(t, 10000000);
+        }
+        before = acks_of_0(t);
+        (void)send_1_to_0(t, 4352);
+        run_for(t, 10000000);
+        ASSERT_EQ(acks_of_0(t) - before, 1);
+        ASSERT_EQ(r.count, 17);
+        halo_transport_free(t);
+    }
+}
+
+/*
  * The receiver's ACKs (tcp_cleanup_rbuf, the delayed-ACK timer): the first 16 segments are
  * ACKed at once (quickack mode); then one full segment waits for the 40 ms delayed ACK
  * (40-44 ms on jiffies), while a short (pushed) one is ACKed once the application has read it,
@@ -1329,6 +1401,8 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),
           TEST(a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick),
           TEST(rack_retransmits_at_once_or_on_the_reorder_timer),
+          TEST(a_segment_gap_lets_rack_mark_a_segment_before_two_sacked_ones),
+          TEST(an_early_ack_comes_at_the_second_full_segment_while_the_window_grows),
           TEST(one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not),
           TEST(an_idle_connection_restarts_from_the_initial_window),
           TEST(reno_halves_the_window_cubic_keeps_seven_tenths),

@@ -16,6 +16,7 @@
 # summary's rows, then the cold wake-up alone on the --idle rows.
 #
 # usage: tools/fit-kernel-tcp.sh [--count N] [--interval-us U] [--idle U=SUMMARY ...]
+#                                [--tcp KEY=VALUE ...] [--latency-us L]
 #                                [KERNEL_SUMMARY.csv [BUILD_DIR]]
 #   --count N        simulated exchanges per row and evaluation (default 2000; an --idle
 #                    row: its own count of kernel exchanges, at most N)
@@ -23,6 +24,10 @@
 #                    measure's default)
 #   --idle U=FILE    a summary of loss-free exchanges measured with U us between them
 #                    (tools/measure-kernel-tcp.sh --interval-us U); repeatable
+#   --tcp KEY=VALUE  a TCP setting for every simulated exchange (halo_sim_pingpong --tcp, as a
+#                    scenario's engine.tcp.KEY); repeatable, and repeated in the printed args
+#   --latency-us L   keep the one-way latency at L instead of fitting it (e.g. from the
+#                    kernel's minimum RTT)
 # default summary: sim/validation/kernel-tcp-2026-12-06-summary.csv.
 # Prints the loss-free rows beside the fit, the fitted values and the arguments for
 # tools/compare-kernel-tcp.sh (--args "--host ... --link ...").
@@ -31,11 +36,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 count=2000
 interval=1000
 idle=()
+tcp=()
+latency=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --count) count=${2:?--count needs a number}; shift 2 ;;
     --interval-us) interval=${2:?--interval-us needs a number}; shift 2 ;;
     --idle) idle+=("${2:?--idle needs U=SUMMARY}"); shift 2 ;;
+    --tcp) tcp+=("${2:?--tcp needs KEY=VALUE}"); shift 2 ;;
+    --latency-us) latency=${2:?--latency-us needs a number}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fit-kernel-tcp: unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -43,6 +52,11 @@ while [ $# -gt 0 ]; do
 done
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "fit-kernel-tcp: --count: not a positive number: $count" >&2; exit 2; }
 [[ "$interval" =~ ^[0-9]+$ ]] || { echo "fit-kernel-tcp: --interval-us: not a whole number: $interval" >&2; exit 2; }
+for t in "${tcp[@]}"; do
+    [[ "$t" =~ ^[a-z_]+=[^[:space:]]+$ ]] || { echo "fit-kernel-tcp: --tcp: not KEY=VALUE: $t" >&2; exit 2; }
+done
+[ -z "$latency" ] || [[ "$latency" =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+    { echo "fit-kernel-tcp: --latency-us: not a number: $latency" >&2; exit 2; }
 for i in "${idle[@]}"; do
     [[ "$i" =~ ^[0-9]+=.+ ]] || { echo "fit-kernel-tcp: --idle: not U=SUMMARY: $i" >&2; exit 2; }
     [ -r "${i#*=}" ] || { echo "fit-kernel-tcp: --idle: cannot read ${i#*=}" >&2; exit 2; }
@@ -54,10 +68,13 @@ pp=$build/tools/halo_sim_pingpong
 [ -r "$kernel" ] || { echo "fit-kernel-tcp: cannot read $kernel" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "fit-kernel-tcp: needs python3" >&2; exit 2; }
 
-python3 - "$pp" "$kernel" "$count" "$interval" "${idle[@]}" <<'EOF'
-import math, subprocess, sys
+HALO_FIT_TCP="${tcp[*]}" HALO_FIT_LATENCY="$latency" \
+    python3 - "$pp" "$kernel" "$count" "$interval" "${idle[@]}" <<'EOF'
+import math, os, subprocess, sys
 
 pp, kernel, count, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tcp_args = [a for t in os.environ.get("HALO_FIT_TCP", "").split() for a in ("--tcp", t)]
+fixed_lat = float(os.environ["HALO_FIT_LATENCY"]) if os.environ.get("HALO_FIT_LATENCY") else None
 def die(msg):
     print(f"fit-kernel-tcp: {msg}", file=sys.stderr)
     sys.exit(2)
@@ -98,14 +115,18 @@ rows = main + idle
 simulated = {}
 def simulate(x, size, pause, n):
     h, copy, lat, jit = x[:4]
+    if fixed_lat is not None:
+        lat = fixed_lat
     host = f"{h:.4f},{h:.4f},{copy:.2f},{jit:.4f}"
     if cold and x[4] > 0:
         host += f",{x[4]:.4f},{math.exp(x[5]):.6f}"
     args = (pp, "--size", str(size), "--loss", "0", "--count",
             str(min(n, count) if pause != interval else count), "--seed", "1",
-            "--interval-us", str(pause), "--host", host, "--link", f"10,{lat:.4f}")
+            "--interval-us", str(pause), "--host", host, "--link", f"10,{lat:.4f}", *tcp_args)
     if args not in simulated:
-        out = subprocess.run(args, capture_output=True, text=True, check=True)
+        out = subprocess.run(args, capture_output=True, text=True)
+        if out.returncode != 0:
+            die(f"halo_sim_pingpong failed: {out.stderr.strip()}")
         v = sorted(int(l.split(",")[3]) / 1e6 for l in out.stdout.split())
         simulated[args] = (sum(v) / len(v), v[max(0, math.ceil(0.9 * len(v)) - 1)])
     return simulated[args]
@@ -161,6 +182,8 @@ if cold:
     x, v = x + c, v + v2
 x = clamp(x)
 h, copy, lat, jit = x[:4]
+if fixed_lat is not None:
+    lat = fixed_lat
 names = kernel.split('/')[-1] + "".join(f", {a.split('=', 1)[1].split('/')[-1]}" for a in sys.argv[5:])
 print(f"Fitted on the {len(rows)} loss-free rows of {names} (mean and p90 of each, {count} "
       f"simulated exchanges per row, or the kernel's count where fewer, seed 1):")
@@ -173,10 +196,12 @@ for size, pause, n, km, k90 in rows:
           f"{p90:.4f} ({100 * (p90 - k90) / k90:+.0f}%) |")
 print()
 extra = f", cold_wake_us {x[4]:.2f}, cold_wake_ms {math.exp(x[5]):.3f}" if cold else ""
-print(f"send_us = recv_us {h:.2f}, copy_ns_per_kb {copy:.0f}, latency_us {lat:.2f}, "
+print(f"send_us = recv_us {h:.2f}, copy_ns_per_kb {copy:.0f}, latency_us {lat:.2f}"
+      f"{' (kept)' if fixed_lat is not None else ''}, "
       f"recv_jitter_us {jit:.2f}{extra} (sum of squared log errors {v:.4f})")
 host = f"{h:.2f},{h:.2f},{copy:.0f},{jit:.2f}"
 if cold and x[4] > 0:
     host += f",{x[4]:.2f},{math.exp(x[5]):.3f}"
-print(f'tools/compare-kernel-tcp.sh --args "--host {host} --link 10,{lat:.2f}"')
+tcp_text = "".join(f" --tcp {t}" for t in os.environ.get("HALO_FIT_TCP", "").split())
+print(f'tools/compare-kernel-tcp.sh{tcp_text} --args "--host {host} --link 10,{lat:.2f}"')
 EOF
