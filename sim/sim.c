@@ -1016,7 +1016,8 @@ static void transmit_segment(sim *s, conn *c, segment *g, int retransmission) {
         in_flight(c) - (!g->sacked && !g->lost) == 0)
         halo_cubic_tx_start(&c->cubic, jiffies_at(s, s->now_ns), jiffies_at(s, c->last_send_ns));
     /* tcp.segment_gap: a segment that follows others of the same burst leaves after the CPU
-       time of its transmit, scaled by its size (an 8-byte tail right after the segment before) */
+       time of its transmit, scaled by its size (an 8-byte tail right after the segment before);
+       a spacing of the send times only, not charged to the device's core */
     uint64_t at = s->now_ns;
     if (s->tcp.segment_gap_ns && c->last_send_ns >= s->now_ns && c->last_send_ns > 0)
         at = c->last_send_ns + s->tcp.segment_gap_ns * (g->end - g->seq) / mss_of(s, c);
@@ -1151,7 +1152,7 @@ static void stream_send(sim *s, int src, int dst, unsigned char *data, size_t le
     /* tcp_slow_start_after_idle_check: idle for more than an RTO, the window restarts from
        the initial window, halved once per RTO idle (tcp_cwnd_restart) */
     if (s->tcp.slow_start_after_idle && c->n_segs == 0 && c->snd_nxt > 0 &&
-        s->now_ns - c->last_send_ns > rto_of(s, c)) {
+        s->now_ns > c->last_send_ns && s->now_ns - c->last_send_ns > rto_of(s, c)) {
         uint64_t rto = rto_of(s, c);
         double restart = s->tcp.init_cwnd < c->cwnd ? s->tcp.init_cwnd : floor(c->cwnd);
         double w = floor(c->cwnd);
