@@ -89,4 +89,9 @@ run 2 --tokens-t 24 --steps 0
 expect "--steps: '0' is not a step count from 1 to 60"
 run 2 --tokens-t 24 --steps 61
 expect "--steps: '61' is not a step count from 1 to 60"
+# A TCP setting: KEY=VALUE, one word or number (the key itself is the simulator's to check).
+run 2 --tokens-t 24 --tcp segment_gap_us
+expect "--tcp: 'segment_gap_us' is not KEY=VALUE"
+run 2 --tokens-t 24 --tcp 'early_ack_kb=64, tlp: false'
+expect "--tcp: 'early_ack_kb=64, tlp: false' is not KEY=VALUE"
 exit $fail

@@ -137,6 +137,10 @@
 #                 docs/simulator.md): at every multiple of MS a core that idles takes one of
 #                 two or more devices on another core, as Linux's balancing does at its
 #                 scheduler tick (CONFIG_HZ 250: 4 ms); 0 never (default: 0)
+#   --tcp KEY=VALUE  a TCP setting of the mirrored engines (engine.tcp, scenarios/README.md:
+#                 e.g. --tcp segment_gap_us=2 --tcp early_ack_kb=64, docs/kernel-tcp.md); given
+#                 again for more keys; in the fits and the mirrors alike (default: none, the
+#                 simulator's defaults). HALO over UDP carries them unused
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -194,6 +198,7 @@ tokens_s=""
 tokens_t=""
 skip=""
 gt=""
+tcp_keys="" # engine.tcp's flow mapping body from --tcp, "k: v, k: v"
 while [ $# -gt 0 ]; do
     case "$1" in
     --db) db=${2:?--db needs a file}; shift ;;
@@ -215,6 +220,12 @@ while [ $# -gt 0 ]; do
     --core-placement) core_placement=${2:?--core-placement needs shared or wake}; shift ;;
     --core-balance-ms) core_balance=${2:?--core-balance-ms needs a number}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
+    --tcp)
+        kv=${2:?--tcp needs KEY=VALUE}
+        [[ "$kv" =~ ^[a-z_]+=[A-Za-z0-9._+-]+$ ]] ||
+            { echo "mirror-ground-truth: --tcp: '$kv' is not KEY=VALUE (a key of engine.tcp, a number or a word)" >&2; exit 2; }
+        tcp_keys+="${tcp_keys:+, }${kv%%=*}: ${kv#*=}"
+        shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
        gt=$1 ;;
@@ -423,8 +434,8 @@ profile() {
     echo "{gflops: $gf, mem_bw_gbps: $1, mem_mb: 1000000, storage_mbps: 2000, op_overhead_us: $2, send_us: $3, recv_us: $3, copy_ns_per_kb: 1000, cores: $cores, host_overlap: $host_overlap, recv_jitter_us: $recv_jitter$sb, compute_cv: ${5:-0}$cb}"
 }
 
-# engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
-engine() {
+# engine_keys SYSTEM MODEL ENGINE_COLUMN: the engine section's keys (flow mapping body)
+engine_keys() {
     case "$1" in
     dllama) echo "baseline: dllama, collective: mesh, encoding: f32" ;;
     dllama-q40) echo "baseline: dllama, collective: mesh, encoding: q8" ;;
@@ -437,6 +448,13 @@ engine() {
         echo "$keys, encoding: f32, heartbeat_ms: $heartbeat_ms, slow_safe: true" ;;
     *) log "unknown system '$1' in $gt/ground-truth.csv"; return 2 ;;
     esac
+}
+
+# engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys with --tcp's settings
+engine() {
+    local keys
+    keys=$(engine_keys "$@") || return
+    echo "$keys${tcp_keys:+, tcp: {$tcp_keys\}}"
 }
 
 # scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS HOST_US [STRIDED_BW
@@ -481,6 +499,14 @@ scenario() {
     echo "seed: 1"
     echo "runs: $nruns"
 }
+
+# --tcp's settings, read by the simulator once before any fit (a bisection would take a
+# failing run for a figure): a 2-node distributed-llama scenario with them
+if [ -n "$tcp_keys" ]; then
+    scenario tcp-check dllama S 2 0 1 1 "" 1 5 >"$tmp/tcp-check.yaml"
+    "$halo" sim --points "$tmp/tcp-check.yaml" >/dev/null 2>"$tmp/tcp-check.err" ||
+        { echo "mirror-ground-truth: --tcp: the simulator refuses {$tcp_keys}: $(sed 's/^.*engine\.tcp\./engine.tcp./' "$tmp/tcp-check.err" | head -n 1)" >&2; exit 2; }
+fi
 
 # sim_ms SYSTEM MODEL NODES BW OVERHEAD HOST_US: simulated loss-free mean ms/token (one run)
 sim_ms() {
@@ -778,7 +804,7 @@ for f in halo dllama dllama-q40; do
     echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} | ${fam_gf[$f]:-1000} |"
 done
 echo
-echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us)$(
+echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us), TCP settings ${tcp_keys:-none: the defaults}${tcp_keys:+ (engine.tcp)}$(
     [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")$(
     [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" -v packed="$packed" '
         $3 + 0 == 0 && $4 == 1 { ref[$1] = $6 }
