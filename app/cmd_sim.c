@@ -145,12 +145,12 @@ static void json_run(FILE *js, int run, const halo_sim_result *r, int first, hal
     num6(js, "network_ms", r->network_ms, g);
     (void)fprintf(js,
                   ", \"expected\": %llu, \"missing\": %llu, \"retransmits\": %llu, "
-                  "\"timeouts\": %llu, \"probes\": %llu, \"datagrams_lost\": %llu, "
-                  "\"bytes_on_wire\": %llu",
+                  "\"timeouts\": %llu, \"probes\": %llu, \"dsacks\": %llu, "
+                  "\"datagrams_lost\": %llu, \"bytes_on_wire\": %llu",
                   (unsigned long long)r->expected, (unsigned long long)r->missing,
                   (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
-                  (unsigned long long)r->probes, (unsigned long long)r->msgs_lost,
-                  (unsigned long long)r->bytes_on_wire);
+                  (unsigned long long)r->probes, (unsigned long long)r->dsacks,
+                  (unsigned long long)r->msgs_lost, (unsigned long long)r->bytes_on_wire);
     num6(js, "deadline_mean_ms", r->deadline_mean_ms, g);
     num6(js, "storage_read_ms", r->storage_read_ms, g);
     num6(js, "storage_stall_ms", r->storage_stall_ms, g);

@@ -1363,8 +1363,11 @@ static void receive_ack(sim *s, conn *c, const packet *p) {
             }
             rack_advance(s, c, g);
         }
-    if (p->dsack && c->undo_retrans > 0)
-        c->undo_retrans--;
+    if (p->dsack) {
+        s->nodes[c->src].stats.dsacks++;
+        if (c->undo_retrans > 0)
+            c->undo_retrans--;
+    }
     /* one RTT sample per ACK (tcp_ack_update_rtt); a valid one resets the backoff */
     uint64_t ca_rtt = 0;
     int sampled = 1;

@@ -160,6 +160,7 @@ static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err)
         SUB(retransmits);
         SUB(timeouts);
         SUB(probes);
+        SUB(dsacks);
         SUB(storage_bytes);
         SUB(storage_read_ns);
         SUB(storage_stall_ns);
@@ -384,6 +385,7 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
         r->retransmits += st.retransmits;
         r->timeouts += st.timeouts;
         r->probes += st.probes;
+        r->dsacks += st.dsacks;
         r->msgs_lost += st.msgs_lost;
         r->bytes_on_wire += st.bytes_on_wire;
         r->storage_bytes += st.storage_bytes;

@@ -57,7 +57,8 @@ typedef struct halo_sim_result {
        included, as the socket root reports it ("root sync: mean deadline"); 0 = none armed */
     double deadline_mean_ms;
     uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
-    uint64_t events;  /* simulator events processed */
+    uint64_t dsacks; /* ACKs reporting a duplicate segment (D-SACK), in-tree engine; 0 under ns-3 */
+    uint64_t events; /* simulator events processed */
     uint64_t wall_ns; /* real time the simulation took */
     char *text;       /* generated text (numerics runs), or NULL */
     int n_devices;

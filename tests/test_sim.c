@@ -1092,6 +1092,31 @@ static void a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick(void) {
 }
 
 /*
+ * A lost ACK makes the loss probe a needless retransmission: the receiver already has the
+ * segment, so its next ACK reports a duplicate (D-SACK), counted at the sender as dsacks; a
+ * lost data segment's probe is needed and reports none.
+ */
+static void a_probe_after_a_lost_ack_is_reported_as_a_duplicate(void) {
+    for (int ack_lost = 0; ack_lost <= 1; ack_lost++) {
+        world w;
+        rx r;
+        halo_transport *t = world_rx(&w, 2, HALO_DELIVERY_STREAM, &r);
+        (void)send_1_to_0(t, 1000);
+        run_for(t, 10000000);
+        ASSERT_OK(halo_sim_drop_packet(t, ack_lost ? 0 : 1, 0));
+        (void)send_1_to_0(t, 1448);
+        run_for(t, 300000000);
+        ASSERT_EQ(r.count, 2);
+        halo_sim_node_stats st;
+        halo_sim_get_stats(t, 1, &st);
+        ASSERT_EQ(st.probes, 1);
+        ASSERT_EQ(st.retransmits, 1);
+        ASSERT_EQ(st.dsacks, (uint64_t)ack_lost);
+        halo_transport_free(t);
+    }
+}
+
+/*
  * RACK: a lost segment with three later ones SACKed is retransmitted at once (no reordering
  * window); with fewer SACKed, the reorder timer waits the window plus 2 ms (Linux's
  * TCP_TIMEOUT_MIN_US), on jiffies: the second tick after the last SACK, 4-8 ms after the send
@@ -1396,6 +1421,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(a_heartbeat_recovers_a_lost_lone_segment_before_its_timeout),
           TEST(the_ns3_world_refuses_what_only_the_in_tree_engine_models),
           TEST(a_lone_lost_segment_waits_for_the_probe_on_the_52nd_tick),
+          TEST(a_probe_after_a_lost_ack_is_reported_as_a_duplicate),
           TEST(rack_retransmits_at_once_or_on_the_reorder_timer),
           TEST(a_segment_gap_lets_rack_mark_a_segment_before_two_sacked_ones),
           TEST(an_early_ack_comes_at_the_second_full_segment_while_the_window_grows),
