@@ -8,6 +8,7 @@
 
 #include "core/forward.h"
 #include "core/importance.h"
+#include "core/parse.h"
 #include "core/transport_loop.h"
 #include "net/clusterfile.h"
 #include "net/key.h"
@@ -474,10 +475,7 @@ static void model_name(const char *path, char *out, size_t cap) {
     size_t n = 0;
     const char *dot = strrchr(base, '.');
     for (const char *p = base; *p && (!dot || p < dot || dot == base) && n + 1 < cap; p++) {
-        char c = *p;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.';
-        out[n++] = ok ? c : '_';
+        out[n++] = halo_parse_name_char(*p) ? *p : '_';
     }
     out[n] = '\0';
     if (n == 0)

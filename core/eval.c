@@ -26,6 +26,32 @@ static int is_separator(const char *line, size_t len) {
     return len == SEP_LEN && memcmp(line, SEPARATOR, SEP_LEN) == 0;
 }
 
+int halo_eval_next_story(const char **cursor, const char **story, size_t *len) {
+    const char *start = *cursor; /* first byte of the current story; NULL: the text is done */
+    for (const char *line = start; line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        int sep = is_separator(line, n);
+        if (sep || !nl) {
+            const char *end = sep ? line : line + n;
+            while (start < end && is_blank(*start))
+                start++;
+            while (end > start && is_blank(end[-1]))
+                end--;
+            *cursor = nl ? nl + 1 : NULL;
+            if (end > start) {
+                *story = start;
+                *len = (size_t)(end - start);
+                return 1;
+            }
+            start = *cursor;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    *cursor = NULL;
+    return 0;
+}
+
 static int score_story(const halo_eval_config *cfg, const char *story, int *tokens, int cap,
                        halo_eval_result *r, halo_err *err) {
     int n = 0;
@@ -73,31 +99,16 @@ int halo_eval_text(const halo_eval_config *cfg, const char *text, halo_eval_resu
         return HALO_FAIL(err, HALO_ERR_NOMEM, "eval: out of memory");
     }
     int rc = HALO_OK;
-    const char *start = text; /* first byte of the current story */
-    for (const char *line = text; rc == HALO_OK;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        int sep = is_separator(line, len);
-        if (sep || !nl) {
-            const char *end = sep ? line : line + len;
-            while (start < end && is_blank(*start))
-                start++;
-            while (end > start && is_blank(end[-1]))
-                end--;
-            if (end > start) {
-                if (cfg->max_stories >= 0 && out->stories >= cfg->max_stories)
-                    break;
-                memcpy(story, start, (size_t)(end - start));
-                story[end - start] = '\0';
-                rc = score_story(cfg, story, tokens, (int)cap, out, err);
-                if (rc == HALO_OK && cfg->progress)
-                    cfg->progress(cfg->progress_ctx, out->stories, out->tokens);
-            }
-            start = nl ? nl + 1 : line + len;
-        }
-        if (!nl)
+    const char *at = text, *s;
+    size_t n;
+    while (rc == HALO_OK && halo_eval_next_story(&at, &s, &n)) {
+        if (cfg->max_stories >= 0 && out->stories >= cfg->max_stories)
             break;
-        line = nl + 1;
+        memcpy(story, s, n);
+        story[n] = '\0';
+        rc = score_story(cfg, story, tokens, (int)cap, out, err);
+        if (rc == HALO_OK && cfg->progress)
+            cfg->progress(cfg->progress_ctx, out->stories, out->tokens);
     }
     free(story);
     free(tokens);

@@ -46,6 +46,14 @@ typedef struct halo_eval_config {
 } halo_eval_config;
 
 /*
+ * The next story of a text, split as above: *cursor starts at the text (NUL-terminated) and
+ * is advanced past the story (NULL after the last line); returns 1 with the trimmed story at
+ * [*story, *story + *len) (never empty; a pointer into the text), or 0 when the text holds no
+ * further story.
+ */
+int halo_eval_next_story(const char **cursor, const char **story, size_t *len);
+
+/*
  * Scores every story of `text` (NUL-terminated; not modified). *out is overwritten.
  * Errors: HALO_ERR_NOMEM, HALO_ERR_ARG (bad config), HALO_ERR_FORMAT (a NaN or infinite
  * log-likelihood: the model's logits are not finite; the message names story and position),

@@ -102,6 +102,11 @@ int halo_parse_u64(const char *s, uint64_t *out, halo_err *err) {
     return HALO_OK;
 }
 
+int halo_parse_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
 int halo_parse_bool(const char *s, int *out, halo_err *err) {
     static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
                                                                            "FALSE"};

@@ -32,6 +32,10 @@ int halo_parse_bool(const char *s, int *out, halo_err *err);
 /* One of names (NULL-terminated); *out is its index. Errors: HALO_ERR_ARG listing them. */
 int halo_parse_enum(const char *s, const char *const *names, int *out, halo_err *err);
 
+/* 1 when c is a letter, a digit, '-', '_' or '.' (ASCII: what a name that becomes part of a
+   file name may hold), else 0. */
+int halo_parse_name_char(char c);
+
 /* Counts the comma-separated numbers in [s, end): -1 when one is not a number, is outside
    [lo, hi], is not an integer when `integer`, or a comma has nothing after it. */
 int halo_parse_list_count(const char *s, const char *end, double lo, double hi, int integer);

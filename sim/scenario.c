@@ -286,8 +286,7 @@ static int valid_name(const char *s) {
     if (n == 0 || n >= NAME_MAX_LEN || s[0] == '.')
         return 0;
     for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
+        if (!halo_parse_name_char(*p))
             return 0;
     return 1;
 }

@@ -20,12 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *write_tmp(const char *name, const char *text) {
-    const char *p = tu_tmp_path(name);
-    tu_write_file(p, text, strlen(text));
-    return p;
-}
-
 static void json_of(const halo_engine_config *c, char *buf, size_t cap) {
     size_t need = halo_engine_config_json(c, buf, cap);
     ASSERT(need < cap);
@@ -496,14 +490,14 @@ static void three_front_ends_give_equal_configs(void) {
 
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    int rc = halo_scenario_load(&sc, write_tmp("fe.yaml", scen), 0, &err);
+    int rc = halo_scenario_load(&sc, tu_write_tmp("fe.yaml", scen), 0, &err);
     ASSERT_OK_ERR(rc, err);
     json_of(&sc->engine, got, sizeof got);
     ASSERT(strcmp(want, got) == 0);
     halo_scenario_free(sc);
 
     halo_clusterfile cf;
-    rc = halo_clusterfile_load(&cf, write_tmp("fe-cluster.yaml", clus), &err);
+    rc = halo_clusterfile_load(&cf, tu_write_tmp("fe-cluster.yaml", clus), &err);
     ASSERT_OK_ERR(rc, err);
     ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
     json_of(&cf.engine, got, sizeof got);
@@ -511,7 +505,7 @@ static void three_front_ends_give_equal_configs(void) {
     halo_clusterfile_free(&cf);
 
     /* and the flags over a file override its section, key by key */
-    rc = halo_clusterfile_load(&cf, write_tmp("fe-cluster.yaml", clus), &err);
+    rc = halo_clusterfile_load(&cf, tu_write_tmp("fe-cluster.yaml", clus), &err);
     ASSERT_OK(rc);
     halo_engine_args over = {0};
     over.value[halo_engine_key_find("tau")] = "0.5";
@@ -537,32 +531,32 @@ static void yaml_front_ends_place_errors_at_the_key(void) {
                    tu_src_path("models/stories260K.bin"));
     halo_scenario *sc = NULL;
     halo_err err = {0};
-    ASSERT_EQ(halo_scenario_load(&sc, write_tmp("e1.yaml", text), 0, &err), HALO_ERR_FORMAT);
+    ASSERT_EQ(halo_scenario_load(&sc, tu_write_tmp("e1.yaml", text), 0, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e1.yaml:5: engine.importance: needs sync: relaxed");
     halo_clusterfile cf;
-    const char *p = write_tmp("e2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
-                                         "engine:\n  tcp: {tlp: false}\n");
+    const char *p = tu_write_tmp("e2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                            "engine:\n  tcp: {tlp: false}\n");
     ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
     ASSERT_EQ(halo_clusterfile_finish(&cf, 1, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e2.yaml:4: engine.tcp.tlp: has no effect in socket clusters");
     halo_clusterfile_free(&cf);
-    p = write_tmp("e3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nsync: strict\n");
+    p = tu_write_tmp("e3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nsync: strict\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e3.yaml:3: sync: this key moved to engine.sync");
-    p = write_tmp("e6.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
-                             "engine:\n  sync: relaxed\n  split_classifier: often\n");
+    p = tu_write_tmp("e6.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                "engine:\n  sync: relaxed\n  split_classifier: often\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e6.yaml:5: engine.split_classifier: expected true, false or "
                                  "auto, got 'often'");
-    p = write_tmp("e7.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
-                             "engine: {split_classifier: 'auto'}\n");
+    p = tu_write_tmp("e7.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                "engine: {split_classifier: 'auto'}\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "e7.yaml:3: engine.split_classifier: expected true, false or "
                                  "auto, got the string 'auto'");
-    p = write_tmp("e4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nkey: again\n");
+    p = tu_write_tmp("e4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nkey: again\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "duplicate key 'key'");
-    p = write_tmp("e5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n---\nkey: b\n");
+    p = tu_write_tmp("e5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n---\nkey: b\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "only one YAML document");
 }
@@ -612,7 +606,8 @@ static void every_key_has_a_flag_and_round_trips(void) {
 static void cluster_file_defaults_to_the_halo_preset(void) {
     halo_clusterfile cf;
     halo_err err = {0};
-    const char *p = write_tmp("d.yaml", "key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002]\n");
+    const char *p =
+        tu_write_tmp("d.yaml", "key: k.key\nworkers: [127.0.0.1:7001, 127.0.0.1:7002]\n");
     ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
     ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
     ASSERT(strcmp(cf.engine.baseline, "halo") == 0);
@@ -623,18 +618,18 @@ static void cluster_file_defaults_to_the_halo_preset(void) {
     ASSERT_EQ(cf.engine.redundancy, 2);
     ASSERT(cf.spin_us == HALO_CLUSTER_SPIN_US); /* the root spins before it sleeps */
     halo_clusterfile_free(&cf);
-    p = write_tmp("d3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: 0\n");
+    p = tu_write_tmp("d3.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: 0\n");
     ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
     ASSERT(cf.spin_us == 0.0);
     halo_clusterfile_free(&cf);
-    p = write_tmp("d4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: -5\n");
+    p = tu_write_tmp("d4.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: -5\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "d4.yaml:3: spin_us");
-    p = write_tmp("d5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: '20'\n");
+    p = tu_write_tmp("d5.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nspin_us: '20'\n");
     ASSERT_EQ(halo_clusterfile_load(&cf, p, &err), HALO_ERR_FORMAT);
     ASSERT_STR_CONTAINS(err.msg, "d5.yaml:3: spin_us: expected a number, got the string '20'");
     /* strict sync over the halo preset: the preset's importance does not apply there */
-    p = write_tmp("d2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nengine: {sync: strict}\n");
+    p = tu_write_tmp("d2.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\nengine: {sync: strict}\n");
     ASSERT_OK(halo_clusterfile_load(&cf, p, &err));
     ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
     ASSERT_EQ(cf.engine.importance, HALO_ENGINE_IMPORTANCE_NONE);
@@ -686,7 +681,7 @@ static void every_key_goes_through_a_cluster_file(void) {
                            value);
         halo_clusterfile cf;
         halo_err err = {0};
-        int rc = halo_clusterfile_load(&cf, write_tmp("every.yaml", text), &err);
+        int rc = halo_clusterfile_load(&cf, tu_write_tmp("every.yaml", text), &err);
         int loaded = rc == HALO_OK;
         if (rc == HALO_OK)
             rc = halo_clusterfile_finish(&cf, 1, &err);
@@ -761,10 +756,11 @@ static void split_classifier_auto_follows_the_classifier_size(void) {
     /* a cluster file takes the word */
     halo_clusterfile cf;
     halo_err err = {0};
-    ASSERT_OK(halo_clusterfile_load(&cf,
-                                    write_tmp("auto.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
-                                                           "engine: {split_classifier: auto}\n"),
-                                    &err));
+    ASSERT_OK(
+        halo_clusterfile_load(&cf,
+                              tu_write_tmp("auto.yaml", "key: k.key\nworkers: [127.0.0.1:7001]\n"
+                                                        "engine: {split_classifier: auto}\n"),
+                              &err));
     ASSERT_OK(halo_clusterfile_finish(&cf, 1, &err));
     ASSERT_EQ(cf.engine.split_classifier, HALO_ENGINE_SPLIT_AUTO);
     halo_clusterfile_free(&cf);

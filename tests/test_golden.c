@@ -113,6 +113,16 @@ static void eval_splits_stories_and_skips_blank_ones(void) {
     open_session(&x, 1);
     const char *text = "\n  \n<|endoftext|>\nOnce upon a time\n<|endoftext|>\r\n"
                        "a b\n\n<|endoftext|>\n  \n<|endoftext|>\nlast story without end";
+    static const char *const want[] = {"Once upon a time", "a b", "last story without end"};
+    const char *at = text, *story;
+    size_t len;
+    for (int i = 0; i < 3; i++) {
+        ASSERT(halo_eval_next_story(&at, &story, &len));
+        ASSERT_EQ(len, strlen(want[i]));
+        ASSERT(memcmp(story, want[i], len) == 0);
+    }
+    ASSERT(!halo_eval_next_story(&at, &story, &len));
+    ASSERT(!halo_eval_next_story(&at, &story, &len)); /* and stays done */
     halo_eval_config cfg = eval_config(&x);
     halo_eval_result r;
     ASSERT_OK(halo_eval_text(&cfg, text, &r, NULL));

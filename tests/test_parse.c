@@ -60,5 +60,16 @@ static void text_that_is_not_a_number_says_so(void) {
     ASSERT_STR_CONTAINS(err.msg, "expected an integer in [0, 2^64), got '-1'");
 }
 
+static void name_chars_are_ascii_letters_digits_dash_underscore_dot(void) {
+    int n = 0;
+    for (int c = 1; c < 256; c++)
+        n += halo_parse_name_char((char)c);
+    ASSERT_EQ(n, 26 + 26 + 10 + 3);
+    ASSERT(halo_parse_name_char('a') && halo_parse_name_char('Z') && halo_parse_name_char('9'));
+    ASSERT(halo_parse_name_char('-') && halo_parse_name_char('_') && halo_parse_name_char('.'));
+    ASSERT(!halo_parse_name_char('/') && !halo_parse_name_char(' ') && !halo_parse_name_char('\0'));
+}
+
 TEST_MAIN(TEST(numbers_beyond_a_double_are_out_of_range),
-          TEST(values_inside_and_outside_the_limits), TEST(text_that_is_not_a_number_says_so))
+          TEST(values_inside_and_outside_the_limits), TEST(text_that_is_not_a_number_says_so),
+          TEST(name_chars_are_ascii_letters_digits_dash_underscore_dot))

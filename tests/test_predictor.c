@@ -5,6 +5,7 @@
  * forward against halo_forward, no allocation while scoring, and the bundled predictor's
  * recall on stories it was not fitted on.
  */
+#include "core/bytes.h"
 #include "core/forward.h"
 #include "core/model.h"
 #include "core/predictor.h"
@@ -81,14 +82,9 @@ static const char *write_random_pred(const halo_model *m, const char *name, int 
     return path;
 }
 
-static void put_le32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Recomputes the trailing CRC of a file image. */
 static void fix_crc(unsigned char *buf, size_t n) {
-    put_le32(buf + n - 4, halo_crc32(0, buf, n - 4));
+    halo_put_u32(buf + n - 4, halo_crc32(0, buf, n - 4));
 }
 
 /*
@@ -101,16 +97,16 @@ static unsigned char *build_file(uint64_t hash, int dim, int hidden, int layers,
     unsigned char *b = calloc(1, *n);
     ASSERT(b != NULL);
     memcpy(b, "HALOPRED", 8);
-    put_le32(b + 8, HALO_PREDICTOR_VERSION);
-    put_le32(b + 12, (uint32_t)hash);
-    put_le32(b + 16, (uint32_t)(hash >> 32));
+    halo_put_u32(b + 8, HALO_PREDICTOR_VERSION);
+    halo_put_u32(b + 12, (uint32_t)hash);
+    halo_put_u32(b + 16, (uint32_t)(hash >> 32));
     int32_t fields[5] = {dim, hidden, layers, rank, flags};
     for (int i = 0; i < 5; i++)
-        put_le32(b + 20 + 4 * i, (uint32_t)fields[i]);
+        halo_put_u32(b + 20 + 4 * i, (uint32_t)fields[i]);
     uint32_t bits;
     memcpy(&bits, &fill, 4);
     for (size_t i = 0; i < n_floats; i++)
-        put_le32(b + HALO_PREDICTOR_HEADER_BYTES + 4 * i, bits);
+        halo_put_u32(b + HALO_PREDICTOR_HEADER_BYTES + 4 * i, bits);
     fix_crc(b, *n);
     return b;
 }
@@ -263,7 +259,7 @@ static void attention_prior_is_returned_as_the_scores(void) {
     ASSERT_OK(halo_predictor_write(path, m, &x.f, &err));
     unsigned char *buf = tu_read_file(path, &n);
     /* The last prior of the last layer sits just before the CRC. */
-    put_le32(buf + n - 8, 0xbf800000u); /* -1.0f */
+    halo_put_u32(buf + n - 8, 0xbf800000u); /* -1.0f */
     fix_crc(buf, n);
     expect_image_refused(buf, n, m, "negative");
     free(buf);
@@ -317,17 +313,17 @@ static void wrong_magic_version_and_flags_are_refused(void) {
     fix_crc(buf, n);
     expect_image_refused(buf, n, m, "magic");
     buf[0] = 'H';
-    put_le32(buf + 8, 2);
+    halo_put_u32(buf + 8, 2);
     fix_crc(buf, n);
     expect_image_refused(buf, n, m, "version 2");
-    put_le32(buf + 8, HALO_PREDICTOR_VERSION);
-    put_le32(buf + 36, 0x4);
+    halo_put_u32(buf + 8, HALO_PREDICTOR_VERSION);
+    halo_put_u32(buf + 36, 0x4);
     fix_crc(buf, n);
     expect_image_refused(buf, n, m, "invalid flags 0x4");
-    put_le32(buf + 36, HALO_PREDICTOR_ATTN | HALO_PREDICTOR_ATTN_PRIOR); /* exclusive */
+    halo_put_u32(buf + 36, HALO_PREDICTOR_ATTN | HALO_PREDICTOR_ATTN_PRIOR); /* exclusive */
     fix_crc(buf, n);
     expect_image_refused(buf, n, m, "invalid flags 0x3");
-    put_le32(buf + 36, 0);
+    halo_put_u32(buf + 36, 0);
     fix_crc(buf, n);
     tu_write_file(tu_tmp_path("fixed.pred"), buf, n);
     halo_predictor_free(load_pred(tu_tmp_path("fixed.pred"), m));

@@ -28,12 +28,6 @@ static const char *const examples[] = {"scenarios/tiny-loss.yaml", "scenarios/he
                                        "scenarios/hetero.yaml"};
 
 /* Writes `text` to a scratch file `name` and returns its path. */
-static const char *write_tmp(const char *name, const char *text) {
-    const char *p = tu_tmp_path(name);
-    tu_write_file(p, text, strlen(text));
-    return p;
-}
-
 static void mkdir_tmp(const char *name) {
     const char *p = tu_tmp_path(name);
     if (mkdir(p, 0755) != 0) {
@@ -54,7 +48,7 @@ static halo_scenario *load_ok(const char *path, long point) {
 
 /* Loads `text` (as bad.yaml) expecting `code` and a message containing every `want`. */
 static void expect_fail(const char *text, int code, const char *want1, const char *want2) {
-    const char *p = write_tmp("bad.yaml", text);
+    const char *p = tu_write_tmp("bad.yaml", text);
     halo_scenario *s = (halo_scenario *)1;
     halo_err err = {0};
     int rc = halo_scenario_load(&s, p, 0, &err);
@@ -231,9 +225,9 @@ static void shapes_are_consistent_and_unknown_shape_is_arg(void) {
 /* ==== Sweeps ==== */
 
 static void sweep_points_are_mixed_radix_in_document_order_last_fastest(void) {
-    const char *p = write_tmp("sweep.yaml", "seed: [5, 6]\n" HEAD "    count: [1, 2, 3]\n"
-                                            "engine:\n"
-                                            "  deadline_ms: [10, 20]\n" WORKLOAD);
+    const char *p = tu_write_tmp("sweep.yaml", "seed: [5, 6]\n" HEAD "    count: [1, 2, 3]\n"
+                                               "engine:\n"
+                                               "  deadline_ms: [10, 20]\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     ASSERT_EQ(s->n_points, 12);
     halo_scenario_free(s);
@@ -268,12 +262,12 @@ static void point_out_of_range_is_an_argument_error(void) {
 }
 
 static void a_sweep_of_profile_names_and_link_overrides_applies_per_point(void) {
-    const char *p = write_tmp("names.yaml", "model: {shape: llama2-7b}\n"
-                                            "devices:\n"
-                                            "  - profile: [rpi4b, rpi5]\n"
-                                            "    link: gige\n"
-                                            "    uplink: {loss: 0.1}\n"
-                                            "    downlink: wifi\n" WORKLOAD);
+    const char *p = tu_write_tmp("names.yaml", "model: {shape: llama2-7b}\n"
+                                               "devices:\n"
+                                               "  - profile: [rpi4b, rpi5]\n"
+                                               "    link: gige\n"
+                                               "    uplink: {loss: 0.1}\n"
+                                               "    downlink: wifi\n" WORKLOAD);
     for (long pt = 0; pt < 2; pt++) {
         halo_scenario *s = load_ok(p, pt);
         ASSERT_EQ(s->n_points, 2);
@@ -293,7 +287,7 @@ static void a_sweep_of_profile_names_and_link_overrides_applies_per_point(void) 
 /* ==== Defaults, lookup, YAML features ==== */
 
 static void defaults_fill_every_optional_key(void) {
-    const char *p = write_tmp("minimal.yaml", HEAD WORKLOAD);
+    const char *p = tu_write_tmp("minimal.yaml", HEAD WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     ASSERT(strcmp(s->name, "minimal") == 0);
     ASSERT_EQ(s->n_points, 1);
@@ -334,7 +328,7 @@ static void engine_keys_and_baselines_resolve(void) {
                         "runs: 10000\n"
                         "seed: 18446744073709551615\n",
                    tu_src_path("data/tinystories-valid-dev.txt"));
-    const char *p = write_tmp("engine.yaml", text);
+    const char *p = tu_write_tmp("engine.yaml", text);
     halo_scenario *s = load_ok(p, 0);
     ASSERT(strcmp(s->engine.baseline, "balanced") == 0);
     ASSERT(strcmp(s->engine.placement, "balanced") == 0);
@@ -355,9 +349,9 @@ static void engine_keys_and_baselines_resolve(void) {
     ASSERT(s->seed == UINT64_MAX);
     halo_scenario_free(s);
 
-    p = write_tmp("relaxed.yaml", HEAD "    count: 3\n"
-                                       "engine: {baseline: relaxed, placement: "
-                                       "'explicit:0,1/2,2', deadline_ms: 2.5}\n" WORKLOAD);
+    p = tu_write_tmp("relaxed.yaml", HEAD "    count: 3\n"
+                                          "engine: {baseline: relaxed, placement: "
+                                          "'explicit:0,1/2,2', deadline_ms: 2.5}\n" WORKLOAD);
     s = load_ok(p, 0);
     ASSERT_EQ(s->engine.policy, HALO_SYNC_POLICY_RELAXED);
     ASSERT_EQ(s->engine.delivery, HALO_DELIVERY_DATAGRAM);
@@ -370,18 +364,18 @@ static void named_files_beside_the_scenario_come_first(void) {
     mkdir_tmp("local");
     mkdir_tmp("local/profiles");
     mkdir_tmp("local/links");
-    write_tmp("local/profiles/rpi4b.yaml", "profile:\n"
-                                           "  gflops: 1\n"
-                                           "  mem_bw_gbps: 2\n"
-                                           "  mem_mb: 3\n"
-                                           "  storage_mbps: 4\n"
-                                           "  op_overhead_us: 5.5\n"
-                                           "  source: a test\n");
-    write_tmp("local/links/slow.yaml", "link: {base: gige, bandwidth_mbps: 10, source: test}\n");
-    const char *p = write_tmp("local/s.yaml", "model: {shape: llama2-13b}\n"
-                                              "devices:\n"
-                                              "  - {profile: rpi4b, link: slow}\n"
-                                              "  - {profile: rpi5, link: gige}\n" WORKLOAD);
+    tu_write_tmp("local/profiles/rpi4b.yaml", "profile:\n"
+                                              "  gflops: 1\n"
+                                              "  mem_bw_gbps: 2\n"
+                                              "  mem_mb: 3\n"
+                                              "  storage_mbps: 4\n"
+                                              "  op_overhead_us: 5.5\n"
+                                              "  source: a test\n");
+    tu_write_tmp("local/links/slow.yaml", "link: {base: gige, bandwidth_mbps: 10, source: test}\n");
+    const char *p = tu_write_tmp("local/s.yaml", "model: {shape: llama2-13b}\n"
+                                                 "devices:\n"
+                                                 "  - {profile: rpi4b, link: slow}\n"
+                                                 "  - {profile: rpi5, link: gige}\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     ASSERT_NEAR(s->devices[0].profile.flops_per_s, 1e9, 1);
     ASSERT_EQ(s->devices[0].profile.mem_bytes, 3ull << 20);
@@ -394,9 +388,9 @@ static void named_files_beside_the_scenario_come_first(void) {
 
     /* HALO_SCENARIO_DIR replaces the project's folder. */
     ASSERT_OK(setenv("HALO_SCENARIO_DIR", tu_tmp_path("local"), 1));
-    p = write_tmp("env.yaml", "model: {shape: llama2-13b}\n"
-                              "devices: [{profile: rpi4b, link: {bandwidth_mbps: 5, "
-                              "latency_us: 1}}]\n" WORKLOAD);
+    p = tu_write_tmp("env.yaml", "model: {shape: llama2-13b}\n"
+                                 "devices: [{profile: rpi4b, link: {bandwidth_mbps: 5, "
+                                 "latency_us: 1}}]\n" WORKLOAD);
     s = load_ok(p, 0);
     ASSERT_NEAR(s->devices[0].profile.flops_per_s, 1e9, 1);
     halo_scenario_free(s);
@@ -407,12 +401,12 @@ static void named_files_beside_the_scenario_come_first(void) {
 }
 
 static void anchors_and_aliases_are_copied(void) {
-    const char *p = write_tmp("alias.yaml", "model: {shape: llama2-7b}\n"
-                                            "devices:\n"
-                                            "  - profile: rpi4b\n"
-                                            "    link: &lossy {base: gige, loss: 0.02}\n"
-                                            "  - profile: rpi5\n"
-                                            "    link: *lossy\n" WORKLOAD);
+    const char *p = tu_write_tmp("alias.yaml", "model: {shape: llama2-7b}\n"
+                                               "devices:\n"
+                                               "  - profile: rpi4b\n"
+                                               "    link: &lossy {base: gige, loss: 0.02}\n"
+                                               "  - profile: rpi5\n"
+                                               "    link: *lossy\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     ASSERT_NEAR(s->devices[1].downlink.loss.p, 0.02, 1e-12);
     halo_scenario_free(s);
@@ -491,11 +485,12 @@ static void wrong_types_are_errors(void) {
 /* `$name` in a sweep list stands for a single-value variable (it was "expected a number,
    got '$a'"); a list variable there, or an unknown one, is named with file:line. */
 static void a_variable_in_a_sweep_list_is_substituted(void) {
-    const char *p = write_tmp("vars.yaml", "vars: {a: 0.01}\n"
-                                           "model: {shape: llama2-7b}\n"
-                                           "devices:\n"
-                                           "  - profile: rpi4b\n"
-                                           "    link: {base: gige, loss: [$a, 0.02]}\n" WORKLOAD);
+    const char *p =
+        tu_write_tmp("vars.yaml", "vars: {a: 0.01}\n"
+                                  "model: {shape: llama2-7b}\n"
+                                  "devices:\n"
+                                  "  - profile: rpi4b\n"
+                                  "    link: {base: gige, loss: [$a, 0.02]}\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     ASSERT_NEAR(s->devices[0].uplink.loss.p, 0.01, 1e-12);
     ASSERT(strcmp(s->point_label, "devices[0].link.loss=0.01") == 0);
@@ -675,7 +670,7 @@ static void values_out_of_range_are_errors(void) {
 /* The keys of the fidelity work: collective, TCP acknowledgement and ticks, host costs,
    shared hosts, Gilbert-Elliott's mean form; each bad value named with file, line and key. */
 static void fidelity_keys_load_and_bad_values_are_named(void) {
-    const char *p = write_tmp(
+    const char *p = tu_write_tmp(
         "fid.yaml", "model: {shape: llama2-7b}\n"
                     "devices:\n"
                     "  - profile: {base: rpi4b, send_us: 40, recv_us: 60, "
@@ -775,20 +770,20 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
    form by a per-packet chain), keeping the base's loss_good and loss_bad; a form left
    incomplete by the replacement is named. */
 static void a_gilbert_form_replaces_the_bases_other_form(void) {
-    const char *p = write_tmp("ge.yaml", "model: {shape: llama2-7b}\n"
-                                         "devices:\n"
-                                         "  - profile: rpi4b\n"
-                                         "    link: {base: wifi, gilbert: {mean_loss: 0.05, "
-                                         "mean_burst_packets: 3}}\n"
-                                         "  - profile: rpi4b\n"
-                                         "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
-                                         "mean_burst_ms: 10}}\n"
-                                         "    downlink: {gilbert: {mean_burst_packets: 5}}\n"
-                                         "  - profile: rpi4b\n"
-                                         "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
-                                         "mean_burst_ms: 10}}\n"
-                                         "    uplink: {gilbert: {p_good_bad: 0.02, "
-                                         "p_bad_good: 0.5}}\n" WORKLOAD);
+    const char *p = tu_write_tmp("ge.yaml", "model: {shape: llama2-7b}\n"
+                                            "devices:\n"
+                                            "  - profile: rpi4b\n"
+                                            "    link: {base: wifi, gilbert: {mean_loss: 0.05, "
+                                            "mean_burst_packets: 3}}\n"
+                                            "  - profile: rpi4b\n"
+                                            "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
+                                            "mean_burst_ms: 10}}\n"
+                                            "    downlink: {gilbert: {mean_burst_packets: 5}}\n"
+                                            "  - profile: rpi4b\n"
+                                            "    link: {base: wifi, gilbert: {mean_loss: 0.02, "
+                                            "mean_burst_ms: 10}}\n"
+                                            "    uplink: {gilbert: {p_good_bad: 0.02, "
+                                            "p_bad_good: 0.5}}\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 0);
     const halo_loss_spec *w = &s->devices[0].uplink.loss;
     ASSERT_EQ(w->model, HALO_LOSS_GILBERT);
@@ -814,10 +809,10 @@ static void a_gilbert_form_replaces_the_bases_other_form(void) {
 }
 
 static void a_bad_value_in_a_sweep_fails_only_its_point(void) {
-    const char *p = write_tmp("axis.yaml", "model: {shape: llama2-7b}\ndevices:\n"
-                                           "  - profile: rpi4b\n"
-                                           "    link: {base: gige, loss: [0, 0.5,\n"
-                                           "                             1.5]}\n" WORKLOAD);
+    const char *p = tu_write_tmp("axis.yaml", "model: {shape: llama2-7b}\ndevices:\n"
+                                              "  - profile: rpi4b\n"
+                                              "    link: {base: gige, loss: [0, 0.5,\n"
+                                              "                             1.5]}\n" WORKLOAD);
     halo_scenario *s = load_ok(p, 1);
     ASSERT_EQ(s->n_points, 3);
     halo_scenario_free(s);
@@ -896,12 +891,12 @@ static void named_profile_and_link_errors(void) {
     mkdir_tmp("named");
     mkdir_tmp("named/profiles");
     mkdir_tmp("named/links");
-    write_tmp("named/profiles/broken.yaml",
-              "profile:\n  gflops: [1, 2]\n  mem_bw_gbps: 1\n  source: x\n");
-    write_tmp("named/profiles/nosource.yaml",
-              "profile: {gflops: 1, mem_bw_gbps: 1, mem_mb: 1, storage_mbps: 1}\n");
-    write_tmp("named/links/loop.yaml", "link: {base: loop, source: x}\n");
-    write_tmp("named/links/notlink.yaml", "profile: {}\n");
+    tu_write_tmp("named/profiles/broken.yaml",
+                 "profile:\n  gflops: [1, 2]\n  mem_bw_gbps: 1\n  source: x\n");
+    tu_write_tmp("named/profiles/nosource.yaml",
+                 "profile: {gflops: 1, mem_bw_gbps: 1, mem_mb: 1, storage_mbps: 1}\n");
+    tu_write_tmp("named/links/loop.yaml", "link: {base: loop, source: x}\n");
+    tu_write_tmp("named/links/notlink.yaml", "profile: {}\n");
     static const char *const cases[][3] = {
         {"broken", "gige",
          "profiles/broken.yaml:2: devices[0].profile.gflops: expected a number, "
@@ -915,7 +910,7 @@ static void named_profile_and_link_errors(void) {
         (void)snprintf(text, sizeof text,
                        "model: {shape: llama2-7b}\ndevices: [{profile: %s, link: %s}]\n" WORKLOAD,
                        cases[i][0], cases[i][1]);
-        const char *p = write_tmp("named/s.yaml", text);
+        const char *p = tu_write_tmp("named/s.yaml", text);
         halo_scenario *s = (halo_scenario *)1;
         halo_err err = {0};
         ASSERT_EQ(halo_scenario_load(&s, p, 0, &err), HALO_ERR_FORMAT);
@@ -1082,10 +1077,10 @@ static void every_bundled_scenario_loads_at_every_point(void) {
 
 /* engine.simulator picks the network engine; a list sweeps it like any scalar. */
 static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
-    const char *p = write_tmp("sim.yaml", "model: {shape: llama2-7b}\n"
-                                          "devices: [{profile: rpi4b, link: gige}]\n"
-                                          "engine: {simulator: [sim, ns3]}\n"
-                                          "workload: {tokens: 2}\n");
+    const char *p = tu_write_tmp("sim.yaml", "model: {shape: llama2-7b}\n"
+                                             "devices: [{profile: rpi4b, link: gige}]\n"
+                                             "engine: {simulator: [sim, ns3]}\n"
+                                             "workload: {tokens: 2}\n");
     for (long pt = 0; pt < 2; pt++) {
         halo_scenario *s = load_ok(p, pt);
         ASSERT_EQ(s->n_points, 2);
@@ -1100,13 +1095,13 @@ static void engine_simulator_selects_and_sweeps_the_network_engine(void) {
 /* `paper: true` marks the paper's own setup (issue 17: the paper's numbers in figures only
    beside it); anything but true or false is an error naming the key. */
 static void paper_flag_marks_the_papers_setup(void) {
-    halo_scenario *s = load_ok(write_tmp("paper.yaml", "paper: true\n" HEAD WORKLOAD), 0);
+    halo_scenario *s = load_ok(tu_write_tmp("paper.yaml", "paper: true\n" HEAD WORKLOAD), 0);
     ASSERT_EQ(s->paper, 1);
     halo_scenario_free(s);
     s = load_ok(tu_src_path("scenarios/sweep-loss.yaml"), 0);
     ASSERT_EQ(s->paper, 1);
     halo_scenario_free(s);
-    s = load_ok(write_tmp("paper0.yaml", "paper: false\n" HEAD WORKLOAD), 0);
+    s = load_ok(tu_write_tmp("paper0.yaml", "paper: false\n" HEAD WORKLOAD), 0);
     ASSERT_EQ(s->paper, 0);
     halo_scenario_free(s);
     expect_fail("paper: maybe\n" HEAD WORKLOAD, HALO_ERR_FORMAT, "paper", "maybe");

@@ -87,8 +87,7 @@ static void time_split_adds_up(void) {
 
 /* The scenario `text`, written to the scratch file `name` and loaded (point 0). */
 static halo_scenario *load_text(const char *name, const char *text) {
-    const char *path = tu_tmp_path(name);
-    tu_write_file(path, text, strlen(text));
+    const char *path = tu_write_tmp(name, text);
     halo_scenario *sc = NULL;
     halo_err err = {0};
     ASSERT_OK_ERR(halo_scenario_load(&sc, path, 0, &err), err);
@@ -363,8 +362,7 @@ static void random_settings_run_or_fail_cleanly_and_repeat(void) {
         char text[4096], name[32];
         draw_scenario(&g, text, sizeof text);
         (void)snprintf(name, sizeof name, "random-%d.yaml", c);
-        const char *path = tu_tmp_path(name);
-        tu_write_file(path, text, strlen(text));
+        const char *path = tu_write_tmp(name, text);
         halo_scenario *sc = NULL;
         halo_err err = {0};
         int rc = halo_scenario_load(&sc, path, 0, &err);

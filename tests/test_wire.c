@@ -1,4 +1,5 @@
 /* The wire format: round trips, the 8-bit encoding's error bound, and fuzzed decoding. */
+#include "core/bytes.h"
 #include "core/quant.h"
 #include "core/rng.h"
 #include "core/wire.h"
@@ -19,6 +20,11 @@ static halo_msg sample_header(int encoding, uint16_t n_groups, uint32_t n_values
                       .layer = 12,
                       .n_groups = n_groups,
                       .n_values = n_values};
+}
+
+/* Recomputes a message's CRC (bytes 32..35: of the header before it and the payload after). */
+static void fix_crc(unsigned char *buf, size_t len) {
+    halo_put_u32(buf + 32, halo_crc32(halo_crc32(0, buf, 32), buf + 36, len - 36));
 }
 
 static void f32_messages_round_trip_exactly(void) {
@@ -128,9 +134,7 @@ static void q8_levels_round_halves_away_from_zero(void) {
     /* a scale that is not finite (no encoder writes one) is refused, checksum and all right */
     buf[36 + 34 * 2] = 0x00;
     buf[36 + 34 * 2 + 1] = 0x7c;
-    uint32_t crc = halo_crc32(halo_crc32(0, buf, 32), buf + 36, len - 36);
-    for (int i = 0; i < 4; i++)
-        buf[32 + i] = (unsigned char)(crc >> (8 * i));
+    fix_crc(buf, len);
     halo_err err = {0};
     ASSERT_EQ(halo_wire_decode(buf, len, &d, NULL, 0, back, N, &err), HALO_ERR_FORMAT);
     ASSERT(strstr(err.msg, "scale") != NULL);
@@ -252,12 +256,7 @@ static void fuzzed_messages_never_crash(void) {
             for (int k = 5; k < 32; k++)
                 if (halo_rng_u64(&rng) % 3 == 0)
                     buf[k] = (unsigned char)halo_rng_u64(&rng);
-            {
-                uint32_t crc = halo_crc32(0, buf, 32);
-                crc = halo_crc32(crc, buf + 36, len - 36);
-                for (int i = 0; i < 4; i++)
-                    buf[32 + i] = (unsigned char)(crc >> (8 * i));
-            }
+            fix_crc(buf, len);
             break;
         default: /* pure noise */
             len = (size_t)(halo_rng_u64(&rng) % sizeof buf);

@@ -76,6 +76,12 @@ void tu_write_file(const char *path, const void *data, size_t n) {
     }
 }
 
+const char *tu_write_tmp(const char *name, const char *text) {
+    const char *p = tu_tmp_path(name);
+    tu_write_file(p, text, strlen(text));
+    return p;
+}
+
 unsigned char *tu_read_file(const char *path, size_t *n) {
     char *buf = NULL;
     halo_err err = {0};

@@ -34,6 +34,10 @@ int tu_emulated(void);
 /* Writes `n` bytes to `path`; aborts on failure. */
 void tu_write_file(const char *path, const void *data, size_t n);
 
+/* Writes the string `text` to the scratch file `name`; returns its path (a tu_tmp_path
+   result). Aborts on failure. */
+const char *tu_write_tmp(const char *name, const char *text);
+
 /* Reads a whole regular file of up to 1 GiB (halo_file_read) with a NUL byte after its
    content; *n receives its size; the caller frees. Fails the test on an error. */
 unsigned char *tu_read_file(const char *path, size_t *n);

@@ -88,12 +88,8 @@ for r in $(seq "$rounds"); do
         echo "$r $cfg $(run "$cfg" "$r")"
     done
 done | tee "$tmp/rows"
-awk '
+awk "$AWK_ROUNDS"'
     { ms[$2, $1] = $3; if ($2 == "fixed") f[++nf] = $3; else if ($2 == "scheduled") s[++ns] = $3; else o[++no] = $3 }
-    function median(a, n,   i, j, t) {
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
     END {
         for (r = 1; (("fixed", r) in ms); r++) { q[r] = ms["scheduled", r] / ms["fixed", r]; p[r] = ms["once", r] / ms["fixed", r] }
         printf "median ms/token: fixed %.3f, scheduled %.3f, once %.3f\n", median(f, nf), median(s, ns), median(o, no)

@@ -145,12 +145,7 @@ bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
     done
     stop_all
     cp "$tmp/rows" "$tmp/rows-$name"
-    awk -v name="$name" '
-        function median(a, n,    i, j, t) {
-            for (i = 2; i <= n; i++)
-                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        }
+    awk -v name="$name" "$AWK_ROUNDS"'
         { v[$1, $2] = $3; if ($1 > R) R = $1; have[$2] = 1 }
         END {
             n = split("strict mesh split nospin halo halo-split halo-nospin dllama", K, " ")
@@ -162,12 +157,7 @@ bench_model() { # NAME BIN TOK DLLAMA_M DLLAMA_T
             }
             for (k = 2; k <= n; k++) {
                 if (!have[K[k]]) { line = line " | -"; continue }
-                lo = 1e9; hi = 0
-                for (r = 1; r <= R; r++) {
-                    x[r] = v[r, K[k]] / v[r, "strict"]
-                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
-                }
-                line = line sprintf(" | **%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
+                line = line " | " ratio(K[k], "strict")
             }
             print line " |"
         }' "$tmp/rows"

@@ -260,12 +260,7 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
     fi
     stop_workers
     cp "$tmp/rows" "$tmp/rows-$mode-$name"
-    awk -v name="$name" -v mode="$mode" -v pp="$pp" -v dl=$dl -v per="$tmp/per-round" '
-        function median(a, n,    i, j, t) {
-            for (i = 2; i <= n; i++)
-                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        }
+    awk -v name="$name" -v mode="$mode" -v pp="$pp" -v dl=$dl -v per="$tmp/per-round" "$AWK_ROUNDS"'
         # a parity ratio x[1..R], per round and how many rounds it was below 1.0x (faster)
         function perround(what,    r, list, below) {
             list = ""; below = 0
@@ -283,41 +278,28 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
                 mis[K[k]] = median(x, R); mx[K[k]] = 0
                 for (r = 1; r <= R; r++) if (m[r, K[k]] > mx[K[k]]) mx[K[k]] = m[r, K[k]]
             }
-            for (r = 1; r <= R; r++) x[r] = v[r, "halo5"] / v[r, "halo0"]
-            q5 = median(x, R); lo5 = 1e9; hi5 = 0
-            for (r = 1; r <= R; r++) { if (x[r] < lo5) lo5 = x[r]; if (x[r] > hi5) hi5 = x[r] }
-            for (r = 1; r <= R; r++) x[r] = v[r, "halo0"] / v[r, "strict0"]
+            ratios("halo5", "halo0")
+            q5 = median(x, R); lo5 = lo; hi5 = hi
+            ratios("halo0", "strict0")
             perround("HALO 0% / strict TCP 0%")
-            q0 = median(x, R); lo0 = 1e9; hi0 = 0
-            for (r = 1; r <= R; r++) { if (x[r] < lo0) lo0 = x[r]; if (x[r] > hi0) hi0 = x[r] }
-            for (r = 1; r <= R; r++) x[r] = v[r, "sudp0"] / v[r, "strict0"]
+            q0 = median(x, R); lo0 = lo; hi0 = hi
+            ratios("sudp0", "strict0")
             qu = median(x, R)
             d0 = d5 = dq = h0 = s0 = "-"
             if (dl) {
-                lo = 1e9; hi = 0
-                for (r = 1; r <= R; r++) {
-                    x[r] = v[r, "halo0"] / v[r, "dl0"]
-                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
-                }
+                ratios("halo0", "dl0")
                 perround("HALO 0% / dllama 0%")
                 h0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
-                lo = 1e9; hi = 0
-                for (r = 1; r <= R; r++) {
-                    x[r] = v[r, "strict0"] / v[r, "dl0"]
-                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
-                }
+                ratios("strict0", "dl0")
                 perround("strict TCP 0% / dllama 0%")
                 s0 = sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
                 for (r = 1; r <= R; r++) x[r] = v[r, "dl0"]
                 d0 = sprintf("%.3f", median(x, R))
                 for (r = 1; r <= R; r++) x[r] = v[r, "dl5"]
                 d5 = sprintf("%.3f", median(x, R))
-                lo = 1e9; hi = 0; list = ""
-                for (r = 1; r <= R; r++) {
-                    x[r] = v[r, "dl5"] / v[r, "halo5"]
-                    if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
-                    list = list sprintf(" %.1f", x[r])
-                }
+                ratios("dl5", "halo5")
+                list = ""
+                for (r = 1; r <= R; r++) list = list sprintf(" %.1f", x[r])
                 dq = sprintf("**%.1fx** (%.1f-%.1f)", median(x, R), lo, hi)
                 printf "%s, %s: dllama 5%% / HALO 5%% per round:%s\n", mode, name, list >>per
             }
@@ -330,20 +312,7 @@ bench_model() { # MODE NAME MODEL TOK [DLLAMA_M DLLAMA_T [DLLAMA_BUFFER]]
 
 # more_rows MODE NAME DL: the second table's rows of one model, from $tmp/rows
 more_rows() {
-    awk -v mode="$1" -v name="$2" -v dl="$3" -v losses="$more_losses" '
-        function median(a, n,    i, j, t) {
-            for (i = 2; i <= n; i++)
-                for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        }
-        function ratio(num, den,    r, lo, hi) { # median (range) of v[r, num] / v[r, den]
-            lo = 1e9; hi = 0
-            for (r = 1; r <= R; r++) {
-                x[r] = v[r, num] / v[r, den]
-                if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
-            }
-            return sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
-        }
+    awk -v mode="$1" -v name="$2" -v dl="$3" -v losses="$more_losses" "$AWK_ROUNDS"'
         function med(key,    r) { for (r = 1; r <= R; r++) x[r] = v[r, key]; return median(x, R) }
         { v[$1, $2] = $3; m[$1, $2] = $4; if ($1 > R) R = $1 }
         END {

@@ -1,8 +1,9 @@
 # tools/lib.sh: what the measurement scripts in tools/ share (sourced, never run): the help
 # text taken from a script's header comment, the end of their option loops, log lines on
 # stderr named after the script, the figures read from halo's and distributed-llama's
-# output, files made once, and the real-time priority of the systems measured. Defines
-# functions and the variables `tool` and `repo`; runs nothing.
+# output, files made once, the real-time priority of the systems measured, and the medians
+# and ratios of interleaved rounds (awk). Defines
+# functions and the variables `tool`, `repo` and AWK_ROUNDS; runs nothing.
 
 tool=$(basename "$0" .sh)
 
@@ -25,6 +26,29 @@ dllama_ms() { awk '/^Prediction/ { p = 1 } p && /ms\/tok/ { gsub(/[()]/, ""); pr
 # script_help: the script's header comment (line 2 up to its `set -euo` line) without the
 # leading '# '.
 script_help() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# For awk programs that summarise interleaved rounds: median(a, n) is the median of a[1..n]
+# (sorted in place); over the table v[ROUND, KEY] of R rounds, ratios(num, den) sets x[1..R]
+# to each round's v[r, num] / v[r, den] (unsorted) and lo, hi to their smallest and largest,
+# and ratio(num, den) is their "**median x** (lo-hi)" (x sorted).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+AWK_ROUNDS='
+function median(a, n,    i, j, t) {
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function ratios(num, den,    r) {
+    lo = 1e9; hi = 0
+    for (r = 1; r <= R; r++) {
+        x[r] = v[r, num] / v[r, den]
+        if (x[r] < lo) lo = x[r]; if (x[r] > hi) hi = x[r]
+    }
+}
+function ratio(num, den) {
+    ratios(num, den)
+    return sprintf("**%.2fx** (%.2f-%.2f)", median(x, R), lo, hi)
+}'
 
 # log MESSAGE...: "TOOL: MESSAGE" on stderr.
 log() { echo "$tool: $*" >&2; }

@@ -23,6 +23,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "core/eval.h"
 #include "core/file.h"
 #include "core/forward.h"
 #include "core/gguf.h"
@@ -51,54 +52,31 @@ static int load(const char *path, halo_model **m, halo_tokenizer **t, halo_err *
     return HALO_FAIL(err, HALO_ERR_ARG, "%s: give a GGUF file (it carries its vocabulary)", path);
 }
 
-static int is_blank(char c) {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-/* The stories of `text` as core/eval.h splits them (lines holding only <|endoftext|>, a
-   trailing \r tolerated; each story trimmed; empty ones skipped), encoded with BOS and cut at
-   seq_len, one line of ids each. tools/compare-llamacpp.sh checks the token count against
-   `halo eval`'s. */
+/* The stories of `text` as core/eval.h splits them (halo_eval_next_story), encoded with BOS
+   and cut at seq_len, one line of ids each. tools/compare-llamacpp.sh checks the token count
+   against `halo eval`'s. */
 static int write_stories(const halo_tokenizer *t, int seq_len, char *text, FILE *out) {
-    static const char sep[] = "<|endoftext|>";
-    size_t sep_len = sizeof sep - 1;
     int *ids = malloc(halo_tokenizer_max_tokens(text) * sizeof *ids);
     if (!ids)
         return -1;
-    char *start = text;
-    for (char *line = text;;) {
-        char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        size_t l = len && line[len - 1] == '\r' ? len - 1 : len;
-        int is_sep = l == sep_len && memcmp(line, sep, sep_len) == 0;
-        if (is_sep || !nl) {
-            char *end = is_sep ? line : line + len;
-            while (start < end && is_blank(*start))
-                start++;
-            while (end > start && is_blank(end[-1]))
-                end--;
-            if (end > start) {
-                char keep = *end;
-                *end = '\0';
-                int n;
-                if (halo_tokenizer_encode(t, start, 1, 0, ids,
-                                          (int)halo_tokenizer_max_tokens(start), &n,
-                                          NULL) != HALO_OK) {
-                    free(ids);
-                    return -1;
-                }
-                *end = keep;
-                if (n > seq_len)
-                    n = seq_len;
-                for (int i = 0; i < n; i++)
-                    (void)fprintf(out, "%s%d", i ? " " : "", ids[i]);
-                (void)fputc('\n', out);
-            }
-            start = nl ? nl + 1 : line + len;
+    const char *at = text, *story;
+    size_t len;
+    while (halo_eval_next_story(&at, &story, &len)) {
+        char *start = text + (story - text), *end = start + len;
+        char keep = *end;
+        *end = '\0';
+        int n;
+        if (halo_tokenizer_encode(t, start, 1, 0, ids, (int)halo_tokenizer_max_tokens(start), &n,
+                                  NULL) != HALO_OK) {
+            free(ids);
+            return -1;
         }
-        if (!nl)
-            break;
-        line = nl + 1;
+        *end = keep;
+        if (n > seq_len)
+            n = seq_len;
+        for (int i = 0; i < n; i++)
+            (void)fprintf(out, "%s%d", i ? " " : "", ids[i]);
+        (void)fputc('\n', out);
     }
     free(ids);
     return 0;
