@@ -94,4 +94,11 @@ run 2 --tokens-t 24 --tcp segment_gap_us
 expect "--tcp: 'segment_gap_us' is not KEY=VALUE"
 run 2 --tokens-t 24 --tcp 'early_ack_kb=64, tlp: false'
 expect "--tcp: 'early_ack_kb=64, tlp: false' is not KEY=VALUE"
+# No cache size in sysfs (some virtual machines): said, unless --cache-mb gives one.
+run 2 --tokens-t 24
+if ! ls /sys/devices/system/cpu/cpu0/cache/index*/size >/dev/null 2>&1; then
+    expect "no cache size in sysfs"
+fi
+run 2 --tokens-t 24 --cache-mb 8
+if grep -q "no cache size in sysfs" "$tmp/err"; then echo "--cache-mb 8 still says no cache size" >&2; fail=1; fi
 exit $fail

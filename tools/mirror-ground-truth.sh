@@ -206,7 +206,7 @@ while [ $# -gt 0 ]; do
     --cores) cores=${2:?--cores needs a number}; shift ;;
     --host-overlap) host_overlap=${2:?--host-overlap needs a number}; shift ;;
     --recv-jitter) recv_jitter=${2:?--recv-jitter needs a number}; shift ;;
-    --cache-mb) cache_mb=${2:?--cache-mb needs a number}; shift ;;
+    --cache-mb) cache_mb=${2:?--cache-mb needs a number}; cache_given=1; shift ;;
     --build) build=${2:?--build needs a directory}; shift ;;
     --tokens-s) tokens_s=${2:?--tokens-s needs a number}; shift ;;
     --tokens-t) tokens_t=${2:?--tokens-t needs a number}; shift ;;
@@ -258,6 +258,9 @@ case "$cores" in ''|*[!0-9]*|0) echo "mirror-ground-truth: --cores: '$cores' is 
 need_int --steps "$steps" 1 60 "a step count from 1 to 60"
 awk -v m="$cache_mb" 'BEGIN { exit !(m ~ /^[0-9]*\.?[0-9]+$/) }' ||
     { echo "mirror-ground-truth: --cache-mb: '$cache_mb' is not a number" >&2; exit 2; }
+if [ -z "${cache_given:-}" ] && awk -v m="$cache_mb" 'BEGIN { exit !(m == 0) }'; then
+    echo "mirror-ground-truth: no cache size in sysfs (cpu0/cache): no cache model; give --cache-mb M to have one (the committed mirrors of 2026-12-07 used 32)" >&2
+fi
 awk -v h="$host_overlap" 'BEGIN { exit !(h ~ /^[0-9]*\.?[0-9]+$/ && h <= 1) }' ||
     { echo "mirror-ground-truth: --host-overlap: '$host_overlap' is not a share from 0 to 1" >&2; exit 2; }
 awk -v j="$recv_jitter" 'BEGIN { exit !(j ~ /^[0-9]*\.?[0-9]+$/ && j <= 1000000) }' ||
