@@ -33,7 +33,8 @@
 # Writes every sample to OUT as `size,loss,seq,rtt_ns` (with a header); beside it, OUT
 # without .csv plus .log (TCP_INFO at the end of each connection, an `ss -ti` from the middle
 # of each run) and plus .counters.csv (per run: packets seen and dropped by the rules, and
-# nstat deltas: segments, retransmissions, RTOs, loss probes, fast retransmits, delayed ACKs).
+# nstat deltas: segments, retransmissions, RTOs, loss probes, fast retransmits, delayed ACKs,
+# D-SACKs received and recoveries undone by them, the last two since 2026-12-07).
 # Prints to stdout, in markdown: the kernel settings, RTT percentiles and RTT bands per
 # (size, loss), and the counters. Progress goes to stderr.
 #
@@ -390,7 +391,8 @@ command -v nstat >/dev/null 2>&1 && nstat_ok=1
 have_ss=0
 command -v ss >/dev/null 2>&1 && have_ss=1
 nstat_vars=(TcpOutSegs TcpRetransSegs TcpExtTCPTimeouts TcpExtTCPLossProbes
-    TcpExtTCPLossProbeRecovery TcpExtTCPFastRetrans TcpExtTCPSpuriousRTOs TcpExtDelayedACKs)
+    TcpExtTCPLossProbeRecovery TcpExtTCPFastRetrans TcpExtTCPSpuriousRTOs TcpExtDelayedACKs
+    TcpExtTCPDSACKRecv TcpExtTCPDSACKUndo)
 # nstat_delta NS: "name value" lines of the nstat_vars since the previous call for NS.
 nstat_delta() {
     NSTAT_HISTORY=$tmp/nstat.$1 ip netns exec "$1" nstat -z -s "${nstat_vars[@]}" 2>/dev/null |
