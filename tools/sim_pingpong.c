@@ -16,7 +16,8 @@
  * with rtt_ns -1 (the delivery-ratio comparison of tools/compare-ns3.sh); --gilbert draws
  * Gilbert-Elliott bursts instead of Bernoulli loss; --stats prints the transport's counters
  * (both nodes summed, warm-up included: packets lost, segments retransmitted, timeouts, tail
- * loss probes) as one `# stats ...` line on stderr, to set beside the kernel's counters;
+ * loss probes, D-SACKs received) as one `# stats ...` line on stderr, to set beside the kernel's
+ * counters;
  * --trace FILE writes the in-tree world's trace-event JSON (sim/trace.h: sends, receives,
  * packets lost, retransmissions, timeouts, probes; at most 4 million events, the earliest kept)
  * for one exchange's story; --ns3-rack-stand-in 0 turns off the ns-3 backend's RACK stand-in
@@ -347,12 +348,13 @@ int main(int argc, char **argv) {
         }
         (void)fprintf(stderr,
                       "# stats size %zu loss %g: packets %llu lost %llu retransmits %llu "
-                      "timeouts %llu probes %llu\n",
+                      "timeouts %llu probes %llu dsacks %llu\n",
                       p.size, loss, (unsigned long long)(st[0].packets_sent + st[1].packets_sent),
                       (unsigned long long)(st[0].packets_lost + st[1].packets_lost),
                       (unsigned long long)(st[0].retransmits + st[1].retransmits),
                       (unsigned long long)(st[0].timeouts + st[1].timeouts),
-                      (unsigned long long)(st[0].probes + st[1].probes));
+                      (unsigned long long)(st[0].probes + st[1].probes),
+                      (unsigned long long)(st[0].dsacks + st[1].dsacks));
     }
     if (rc == HALO_OK) {
         if (header)
