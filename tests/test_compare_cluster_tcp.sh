@@ -32,17 +32,21 @@ fail=0
 tool() { bash "$src/tools/compare-cluster-tcp.sh" --build "$build" "$@" >"$tmp/out" 2>"$tmp/err"; }
 tool "$gt" || { echo "failed:" >&2; cat "$tmp/err" >&2; exit 1; }
 # kernel: timeouts 52 / 32 tokens, probes 116 / 32, D-SACKs (1+2+2+3) / 32, undone 2 / 32
-row=$(grep '^| dllama T 2 nodes 5% |' "$tmp/out") || { echo "no row:" >&2; cat "$tmp/out" >&2; exit 1; }
-IFS='|' read -r _ cell ms sms to sto pr spr ds sds un _ <<<"$row"
-[ "$(echo $ms $to $pr $ds $un)" = "596.3 1.62 3.62 0.25 0.06" ] ||
-    { echo "kernel columns: $ms $to $pr $ds $un" >&2; fail=1; }
-awk -v a="$sms" -v t="$sto" -v d="$sds" 'BEGIN { exit !(a > 100 && t > 0 && d >= 0) }' ||
-    { echo "simulated columns: $sms $sto $sds" >&2; fail=1; }
+# column N of the cell's row (1 = the cell's name)
+col() { awk -F' *[|] *' -v n="$1" '$2 == "dllama T 2 nodes 5%" { print $(n + 1) }' "$tmp/out"; }
+[ -n "$(col 1)" ] || { echo "no row:" >&2; cat "$tmp/out" >&2; exit 1; }
+kernel="$(col 2) $(col 4) $(col 6) $(col 8) $(col 10)"
+[ "$kernel" = "596.3 1.62 3.62 0.25 0.06" ] || { echo "kernel columns: $kernel" >&2; fail=1; }
+awk -v a="$(col 3)" -v t="$(col 5)" -v d="$(col 9)" 'BEGIN { exit !(a > 100 && t > 0 && d >= 0) }' ||
+    { echo "simulated columns: $(col 3) $(col 5) $(col 9)" >&2; fail=1; }
 # --tcp reaches the simulator: a refused value names the key
 rc=0
 tool --tcp segment_gap_us=-1 "$gt" || rc=$?
-[ "$rc" = 1 ] && grep -q "engine.tcp.segment_gap_us" "$tmp/err" ||
-    { echo "--tcp segment_gap_us=-1: exit $rc" >&2; cat "$tmp/err" >&2; fail=1; }
+if [ "$rc" != 1 ] || ! grep -q "engine.tcp.segment_gap_us" "$tmp/err"; then
+    echo "--tcp segment_gap_us=-1: exit $rc" >&2
+    cat "$tmp/err" >&2
+    fail=1
+fi
 tool --tcp segment_gap_us=2 "$gt"
 grep -q "with engine.tcp {segment_gap_us: 2}" "$tmp/out" || { echo "--tcp not named" >&2; fail=1; }
 # bad inputs
@@ -50,7 +54,11 @@ expect2() { # PATTERN ARGS...
     local pattern=$1 rc=0
     shift
     tool "$@" || rc=$?
-    [ "$rc" = 2 ] && grep -qF -- "$pattern" "$tmp/err" || { echo "exit $rc, wanted 2 and '$pattern':" >&2; cat "$tmp/err" >&2; fail=1; }
+    if [ "$rc" != 2 ] || ! grep -qF -- "$pattern" "$tmp/err"; then
+        echo "exit $rc, wanted 2 and '$pattern':" >&2
+        cat "$tmp/err" >&2
+        fail=1
+    fi
 }
 expect2 "--tcp: 'gap' is not KEY=VALUE" --tcp gap "$gt"
 expect2 "$tmp/none/tcp.csv: cannot read it" "$tmp/none"
