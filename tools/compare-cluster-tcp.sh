@@ -23,12 +23,7 @@ tcp_keys=""
 dirs=()
 while [ $# -gt 0 ]; do
     case "$1" in
-    --tcp)
-        kv=${2:?--tcp needs KEY=VALUE}
-        [[ "$kv" =~ ^[a-z_]+=[A-Za-z0-9._+-]+$ ]] ||
-            { log "--tcp: '$kv' is not KEY=VALUE (a key of engine.tcp, a number or a word)"; exit 2; }
-        tcp_keys+="${tcp_keys:+, }${kv%%=*}: ${kv#*=}"
-        shift ;;
+    --tcp) tcp_key_add "${2:?--tcp needs KEY=VALUE}"; shift ;;
     --build) build=${2:?--build needs a directory}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) log "unknown option $1 (--help)"; exit 2 ;;

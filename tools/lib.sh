@@ -53,6 +53,14 @@ function ratio(num, den) {
 # log MESSAGE...: "TOOL: MESSAGE" on stderr.
 log() { echo "$tool: $*" >&2; }
 
+# tcp_key_add KEY=VALUE: appends "KEY: VALUE" to $tcp_keys, the body of an engine.tcp flow
+# mapping ("k: v, k: v") built from a script's --tcp options, or exits 2 naming the argument.
+tcp_key_add() {
+    [[ "$1" =~ ^[a-z_]+=[A-Za-z0-9._+-]+$ ]] ||
+        { log "--tcp: '$1' is not KEY=VALUE (a key of engine.tcp, a number or a word)"; exit 2; }
+    tcp_keys+="${tcp_keys:+, }${1%%=*}: ${1#*=}"
+}
+
 # other_arg ARG: an argument that a script's option loop does not take itself: -h or --help
 # prints the help and exits 0; anything else exits 2 with "TOOL: unknown argument ARG".
 other_arg() {

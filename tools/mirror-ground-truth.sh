@@ -220,12 +220,7 @@ while [ $# -gt 0 ]; do
     --core-placement) core_placement=${2:?--core-placement needs shared or wake}; shift ;;
     --core-balance-ms) core_balance=${2:?--core-balance-ms needs a number}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
-    --tcp)
-        kv=${2:?--tcp needs KEY=VALUE}
-        [[ "$kv" =~ ^[a-z_]+=[A-Za-z0-9._+-]+$ ]] ||
-            { echo "mirror-ground-truth: --tcp: '$kv' is not KEY=VALUE (a key of engine.tcp, a number or a word)" >&2; exit 2; }
-        tcp_keys+="${tcp_keys:+, }${kv%%=*}: ${kv#*=}"
-        shift ;;
+    --tcp) tcp_key_add "${2:?--tcp needs KEY=VALUE}"; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
        gt=$1 ;;
