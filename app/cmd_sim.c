@@ -151,6 +151,8 @@ static void json_run(FILE *js, int run, const halo_sim_result *r, int first, hal
                   (unsigned long long)r->retransmits, (unsigned long long)r->timeouts,
                   (unsigned long long)r->probes, (unsigned long long)r->dsacks,
                   (unsigned long long)r->msgs_lost, (unsigned long long)r->bytes_on_wire);
+    num6(js, "read_wait_ms",
+         r->read_segs ? (double)r->read_wait_ns / 1e6 / (double)r->read_segs : 0.0, g);
     num6(js, "deadline_mean_ms", r->deadline_mean_ms, g);
     num6(js, "storage_read_ms", r->storage_read_ms, g);
     num6(js, "storage_stall_ms", r->storage_stall_ms, g);

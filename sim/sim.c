@@ -323,6 +323,8 @@ struct conn {
     int compressed;       /* SACKs held back since the last ACK */
     uint64_t last_rcv_ns; /* last data arrival */
     int rcvd_any;
+    uint64_t unread_n;      /* in-order segments whose ACK waits for the application's read */
+    uint64_t unread_sum_ns; /* the sum of their arrival times (read_wait_ns) */
 };
 
 typedef struct node {
@@ -869,6 +871,11 @@ static void send_pure_ack(sim *s, conn *rc) {
 /* Linux's tcp_cleanup_rbuf once the application has read: ACK if more than one full segment
    is unacknowledged, or a short segment was read outside pingpong mode (two within it). */
 static void after_read(sim *s, conn *c) {
+    node *rn = &s->nodes[c->dst];
+    rn->stats.read_segs += c->unread_n;
+    rn->stats.read_wait_ns += c->unread_n * s->now_ns - c->unread_sum_ns;
+    c->unread_n = 0;
+    c->unread_sum_ns = 0;
     if (c->rcv_nxt == c->rcv_wup)
         return;
     if (c->rcv_nxt - c->rcv_wup > mss_of(s, c) || c->pushed >= 2 || (c->pushed && !c->pingpong))
@@ -986,6 +993,8 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
             c->ack_pending = 1;
             timer_start(s, c, TCP_TIMER_DELACK, s->tcp.delack_ns);
         }
+        c->unread_n++;
+        c->unread_sum_ns += s->now_ns;
         if (s->tcp.rx_batch_ns)
             timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
         else

@@ -256,8 +256,11 @@ struct halo_sim_node_stats {
     uint64_t retransmits;                          /* stream: segments sent again from this node */
     uint64_t timeouts;                             /* stream: RTO expiries */
     uint64_t probes;                               /* stream: tail loss probes */
-    uint64_t dsacks; /* stream: ACKs this node's senders received that report a duplicate
-                        segment (D-SACK: a retransmission that was not needed); in-tree only */
+    uint64_t dsacks;       /* stream: ACKs this node's senders received that report a duplicate
+                              segment (D-SACK: a retransmission that was not needed); in-tree only */
+    uint64_t read_segs;    /* stream: in-order segments whose ACK waited for the application's
+                              read (in-tree only) */
+    uint64_t read_wait_ns; /* stream: their total wait from arrival to the read */
     /* storage (halo_cost.load_bytes / prefetch_bytes; core/memplan.h) */
     uint64_t storage_bytes;    /* bytes read */
     uint64_t storage_read_ns;  /* time the storage channel spent reading */

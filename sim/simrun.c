@@ -161,6 +161,8 @@ static int per_device_layer(halo_sim_result *r, const run_ctx *x, halo_err *err)
         SUB(timeouts);
         SUB(probes);
         SUB(dsacks);
+        SUB(read_segs);
+        SUB(read_wait_ns);
         SUB(storage_bytes);
         SUB(storage_read_ns);
         SUB(storage_stall_ns);
@@ -386,6 +388,8 @@ static void summarise(halo_sim_result *r, const run_ctx *x) {
         r->timeouts += st.timeouts;
         r->probes += st.probes;
         r->dsacks += st.dsacks;
+        r->read_segs += st.read_segs;
+        r->read_wait_ns += st.read_wait_ns;
         r->msgs_lost += st.msgs_lost;
         r->bytes_on_wire += st.bytes_on_wire;
         r->storage_bytes += st.storage_bytes;

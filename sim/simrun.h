@@ -58,9 +58,10 @@ typedef struct halo_sim_result {
     double deadline_mean_ms;
     uint64_t retransmits, timeouts, probes, msgs_lost, bytes_on_wire;
     uint64_t dsacks; /* ACKs reporting a duplicate segment (D-SACK), in-tree engine; 0 under ns-3 */
-    uint64_t events; /* simulator events processed */
-    uint64_t wall_ns; /* real time the simulation took */
-    char *text;       /* generated text (numerics runs), or NULL */
+    uint64_t read_segs, read_wait_ns; /* halo_sim_node_stats', summed over the devices */
+    uint64_t events;                  /* simulator events processed */
+    uint64_t wall_ns;                 /* real time the simulation took */
+    char *text;                       /* generated text (numerics runs), or NULL */
     int n_devices;
     halo_sim_node_stats *devices; /* (n_devices) per device, over the measured tokens */
     int n_layers;

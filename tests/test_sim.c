@@ -1221,7 +1221,7 @@ static void an_early_ack_comes_at_the_second_full_segment_while_the_window_grows
  * The receiver's ACKs (tcp_cleanup_rbuf, the delayed-ACK timer): the first 16 segments are
  * ACKed at once (quickack mode); then one full segment waits for the 40 ms delayed ACK
  * (40-44 ms on jiffies), while a short (pushed) one is ACKed once the application has read it,
- * rx_batch (20 us) after its arrival.
+ * rx_batch (20 us) after its arrival. Both count in the receiver's read_segs and read_wait_ns.
  */
 static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void) {
     world w;
@@ -1243,6 +1243,11 @@ static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void
     run_for(t, 218000 + 20000); /* one way of 1090 wire bytes (217.44 us), then the read */
     ASSERT_EQ(acks_of_0(t), 18);
     ASSERT_EQ(r.count, 18);
+    /* the two whose ACK waited for the read (not the quickack ones) each waited rx_batch */
+    halo_sim_node_stats st;
+    halo_sim_get_stats(t, 0, &st);
+    ASSERT_EQ(st.read_segs, 2);
+    ASSERT_EQ(st.read_wait_ns, 2 * 20000);
     halo_transport_free(t);
 }
 
