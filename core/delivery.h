@@ -17,6 +17,14 @@ enum halo_delivery {
     HALO_DELIVERY_STREAM = 1,
 };
 
+/* When a receiving application reads (tcp.read_order). */
+enum halo_tcp_read_order {
+    HALO_TCP_READ_ARRIVAL = 0, /* as it arrives, rx_batch after a burst (a reader that polls) */
+    HALO_TCP_READ_RANK = 1,    /* its peers in rank order, blocking: a peer's data waits while a
+                                  lower-ranked peer's message is part way in (distributed-llama's
+                                  all-gather, NnNetwork::readMany over blocking sockets) */
+};
+
 /* Congestion control (Linux: net.ipv4.tcp_congestion_control). */
 enum halo_tcp_cc {
     HALO_TCP_CC_CUBIC = 0, /* Linux's default: window x0.7 on a loss, tcp_cubic.c's growth */
@@ -56,6 +64,8 @@ typedef struct halo_tcp_config {
                                     burst leave this far apart (scaled by their size), as each
                                     segment's transmit takes CPU in Linux, so RACK can tell them
                                     apart. 0 = a burst leaves at one instant (the default) */
+    int read_order;              /* enum halo_tcp_read_order: when the receiving application reads
+                                    (and so ACKs) each peer's data */
     int early_ack_kb;            /* over a connection's first this many KiB received, in-order
                                     data with more than one full segment unacknowledged is ACKed
                                     on arrival, before the application reads (Linux's

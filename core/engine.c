@@ -30,6 +30,8 @@ static const char *const delivery_names[] = {"datagram", "stream", NULL};
 static const char *const simulator_names[] = {"sim", "ns3", NULL};
 static const char *const collective_names[] = {"star", "mesh", NULL}; /* enum halo_collective */
 static const char *const tcp_cc_names[] = {"cubic", "reno", NULL};    /* enum halo_tcp_cc */
+/* enum halo_tcp_read_order */
+static const char *const tcp_read_order_names[] = {"arrival", "rank", NULL};
 /* in the order of enum halo_scoring, then "none" */
 static const char *const importance_names[] = {"predictor", "oracle", "synthetic",
                                                "uniform",   "none",   NULL};
@@ -63,6 +65,7 @@ enum {
     K_TCP_COMP_SACK_NR,
     K_TCP_SLOW_START_AFTER_IDLE,
     K_TCP_SEGMENT_GAP_US,
+    K_TCP_READ_ORDER,
     K_TCP_EARLY_ACK_KB,
     K_IMPORTANCE,
     K_TAU,
@@ -149,6 +152,8 @@ const halo_engine_key halo_engine_keys[] = {
       "simulated TCP: restart from the initial window after an idle RTO"),
     N("tcp.segment_gap_us", tcp.segment_gap_ns, 0, 0, 1e6, 0, SIM, "US",
       "simulated TCP: CPU time per full segment, spacing a burst's send times (0: one instant)"),
+    E("tcp.read_order", F(tcp.read_order), tcp_read_order_names, SIM, "ORDER",
+      "simulated TCP: the receiver reads its peers as data arrives or in rank order, blocking"),
     I("tcp.early_ack_kb", tcp.early_ack_kb, 0, 10000000, SIM, "KB",
       "simulated TCP: ACK a second full segment on arrival over the first KB received (0: never)"),
     E("importance", F(importance), importance_names, ALL, "SCORING",
@@ -675,6 +680,8 @@ size_t halo_engine_config_json(const halo_engine_config *c, char *buf, size_t ca
     if (c->tcp.segment_gap_ns || c->tcp.early_ack_kb) /* only when set: the JSON of older runs */
         sb_add(&b, ", \"segment_gap_us\": %.6g, \"early_ack_kb\": %d",
                (double)c->tcp.segment_gap_ns / 1e3, c->tcp.early_ack_kb);
+    if (c->tcp.read_order != HALO_TCP_READ_ARRIVAL)
+        sb_add(&b, ", \"read_order\": \"%s\"", tcp_read_order_names[c->tcp.read_order]);
     sb_add(&b, "}");
     sb_add(&b, ", \"importance\": \"%s\", \"tau\": %.6g, \"predictor\": ",
            importance_text(c->importance), c->tau);

@@ -325,6 +325,8 @@ struct conn {
     int rcvd_any;
     uint64_t unread_n;      /* in-order segments whose ACK waits for the application's read */
     uint64_t unread_sum_ns; /* the sum of their arrival times (read_wait_ns) */
+    uint64_t delivered_end; /* end of the last message delivered (the head message's start) */
+    int read_blocked;       /* tcp.read_order rank: unread data waits for a lower-ranked peer */
 };
 
 typedef struct node {
@@ -628,7 +630,8 @@ static void dgram_send(sim *s, int src, int dst, unsigned char *data, size_t len
  * Receiver. In-order data is ACKed when the application has read it (tcp_cleanup_rbuf): if
  * more than one full segment is unacknowledged, or a short (pushed) segment arrived outside
  * pingpong mode (two inside it); otherwise the delayed-ACK timer sends it. The application
- * reads a burst at once, rx_batch after its last segment, so a burst is ACKed once. A hole
+ * reads a burst at once, rx_batch after its last segment, so a burst is ACKed once (with
+ * tcp.read_order rank, not while a lower-ranked peer's message is part way in). A hole
  * filled, a duplicate, or quickack mode (at the start, after a receive gap longer than the
  * RTO, after a duplicate; not in pingpong mode) ACK at once. Out-of-order data is SACKed at
  * once for the first three duplicate ACKs of a hole, then the SACKs are compressed
@@ -868,6 +871,23 @@ static void send_pure_ack(sim *s, conn *rc) {
     launch(s, p, s->now_ns);
 }
 
+/* Connection c (into its dst) has part of a message arrived: bytes of its head message or
+   out-of-order data. */
+static int partial(const conn *c) {
+    return c && (c->n_ooo > 0 || (c->n_msgs > 0 && c->rcv_nxt > c->delivered_end));
+}
+
+/* tcp.read_order rank: dst's application reads its peers in rank order, blocking, so c's data
+   waits (unread, unACKed) while a lower-ranked peer's message is part way in; a peer whose
+   message has not begun to arrive does not hold it (the model does not know what the reader
+   expects), so this is a lower bound of the waits. */
+static int read_blocked_by_lower(const sim *s, const conn *c) {
+    for (int i = 0; i < c->src; i++)
+        if (i != c->dst && partial(s->conns[(size_t)i * (size_t)s->n + (size_t)c->dst]))
+            return 1;
+    return 0;
+}
+
 /* Linux's tcp_cleanup_rbuf once the application has read: ACK if more than one full segment
    is unacknowledged, or a short segment was read outside pingpong mode (two within it). */
 static void after_read(sim *s, conn *c) {
@@ -913,8 +933,21 @@ static void deliver_in_order(sim *s, conn *c) {
             break;
         c->head_msg = (c->head_msg + 1) % c->cap_msgs;
         c->n_msgs--;
+        c->delivered_end = m->end_seq;
         deliver(s, c->src, c->dst, m->data, m->len, m->msg);
         free(m->data);
+    }
+    if (s->tcp.read_order != HALO_TCP_READ_RANK || partial(c))
+        return;
+    for (int j = c->src + 1; j < s->n; j++) { /* the peers read after c's may now be read */
+        conn *o = s->conns[(size_t)j * (size_t)s->n + (size_t)c->dst];
+        if (j == c->dst || !o || !o->read_blocked || read_blocked_by_lower(s, o))
+            continue;
+        o->read_blocked = 0;
+        if (s->tcp.rx_batch_ns)
+            timer_start_exact(s, o, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
+        else
+            after_read(s, o);
     }
 }
 
@@ -995,7 +1028,9 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
         }
         c->unread_n++;
         c->unread_sum_ns += s->now_ns;
-        if (s->tcp.rx_batch_ns)
+        if (s->tcp.read_order == HALO_TCP_READ_RANK && read_blocked_by_lower(s, c))
+            c->read_blocked = 1;
+        else if (s->tcp.rx_batch_ns)
             timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
         else
             after_read(s, c);

@@ -6,6 +6,7 @@
 #include "sim/ns3/ns3_shim.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* What only the in-tree engine models: ns-3 would silently ignore it. */
 static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
@@ -92,6 +93,10 @@ void halo_world_settings_json(int simulator, const halo_tcp_config *tcp, const h
         if (tcp->segment_gap_ns || tcp->early_ack_kb)
             (void)snprintf(extra, sizeof extra, ", \"segment_gap_us\": %.3f, \"early_ack_kb\": %d",
                            (double)tcp->segment_gap_ns / 1e3, tcp->early_ack_kb);
+        if (tcp->read_order == HALO_TCP_READ_RANK) {
+            size_t used = strlen(extra);
+            (void)snprintf(extra + used, sizeof extra - used, ", \"read_order\": \"rank\"");
+        }
         (void)snprintf(buf, cap,
                        "{\"engine\": \"sim\", \"tcp\": {\"model\": \"in-tree\", \"init_cwnd\": %d, "
                        "\"min_rto_ms\": %.3f, \"max_rto_ms\": %.3f, \"init_rto_ms\": %.3f, "

@@ -581,13 +581,17 @@ static void every_key_has_a_flag_and_round_trips(void) {
     c.slow_safe = 1;
     json_of(&c, json, sizeof json);
     ASSERT_STR_CONTAINS(json, "\"parity\": true, \"slow_safe\": true}");
-    /* so are tcp.segment_gap_us and tcp.early_ack_kb (docs/kernel-tcp.md) */
-    ASSERT(!strstr(json, "\"segment_gap_us\":") && !strstr(json, "\"early_ack_kb\":"));
+    /* so are tcp.segment_gap_us, tcp.early_ack_kb and tcp.read_order (docs/kernel-tcp.md) */
+    ASSERT(!strstr(json, "\"segment_gap_us\":") && !strstr(json, "\"early_ack_kb\":") &&
+           !strstr(json, "\"read_order\":"));
     c.tcp.segment_gap_ns = 2000;
     c.tcp.early_ack_kb = 64;
     json_of(&c, json, sizeof json);
     ASSERT_STR_CONTAINS(
         json, "\"slow_start_after_idle\": true, \"segment_gap_us\": 2, \"early_ack_kb\": 64}");
+    c.tcp.read_order = HALO_TCP_READ_RANK;
+    json_of(&c, json, sizeof json);
+    ASSERT_STR_CONTAINS(json, "\"early_ack_kb\": 64, \"read_order\": \"rank\"}");
     for (int k = 0; k < halo_engine_n_keys; k++) {
         const char *name = halo_engine_keys[k].name;
         const char *leaf = strncmp(name, "tcp.", 4) == 0 ? name + 4 : name;

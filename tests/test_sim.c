@@ -1252,6 +1252,44 @@ static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void
 }
 
 /*
+ * tcp.read_order: node 0 receives a two-segment message from node 1 whose first segment is
+ * lost, then a short one from node 2. Read as it arrives, node 2's segment waits rx_batch
+ * (20 us) for the read that ACKs it; read in rank order, it waits (unread, unACKed) until
+ * node 1's message is whole, its lost segment repaired milliseconds later.
+ */
+static void a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole(void) {
+    uint64_t waited[2];
+    for (int order = HALO_TCP_READ_ARRIVAL; order <= HALO_TCP_READ_RANK; order++) {
+        world w;
+        world_init(&w, 3, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.quickack_segments = 0; /* every in-order segment's ACK waits for the read */
+        w.cfg.tcp.read_order = order;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        static unsigned char buf[4096];
+        ASSERT_OK(t->ops->send(t, 1, 0, buf, 1000, NULL));
+        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
+        run_for(t, 100000000);
+        halo_sim_node_stats before, after;
+        halo_sim_get_stats(t, 0, &before);
+        ASSERT_OK(halo_sim_drop_packet(t, 1, 0));
+        ASSERT_OK(t->ops->send(t, 1, 0, buf, 2896, NULL));
+        run_for(t, 1000000); /* node 1's second segment is in, out of order */
+        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
+        run_for(t, 300000000);
+        ASSERT_EQ(r.count, 4);
+        halo_sim_get_stats(t, 0, &after);
+        ASSERT_EQ(after.read_segs - before.read_segs, 1); /* node 2's; node 1's filled a hole */
+        waited[order] = after.read_wait_ns - before.read_wait_ns;
+        (void)printf("# read order %s: node 2's segment waited %.3f ms for the read\n",
+                     order == HALO_TCP_READ_RANK ? "rank" : "arrival", waited[order] / 1e6);
+        halo_transport_free(t);
+    }
+    ASSERT_EQ(waited[HALO_TCP_READ_ARRIVAL], 20000);
+    ASSERT(waited[HALO_TCP_READ_RANK] > 1000000);
+}
+
+/*
  * Slow start after idle (net.ipv4.tcp_slow_start_after_idle): a 16 kB message (12 segments)
  * on a fresh connection waits one round trip for the ACKs of its first 10 (the initial
  * window); the window then grows, and the next one goes through at once; after 2 s of idle
@@ -1431,6 +1469,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(a_segment_gap_lets_rack_mark_a_segment_before_two_sacked_ones),
           TEST(an_early_ack_comes_at_the_second_full_segment_while_the_window_grows),
           TEST(one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not),
+          TEST(a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole),
           TEST(an_idle_connection_restarts_from_the_initial_window),
           TEST(reno_halves_the_window_cubic_keeps_seven_tenths),
           TEST(sacks_after_the_third_are_compressed))
