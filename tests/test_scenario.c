@@ -686,7 +686,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
                     "engine: {baseline: dllama, tcp: {quickack: false, tick_ms: 10, "
                     "cc: reno, rx_batch_us: 50, comp_sack_delay_us: 500, "
                     "comp_sack_slack_us: 0, comp_sack_nr: 0, "
-                    "slow_start_after_idle: false}}\n"
+                    "slow_start_after_idle: false, read_order: rank}}\n"
                     "workload: {tokens: 2}\n");
     halo_scenario *s = NULL;
     halo_err err = {0};
@@ -700,6 +700,7 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
     ASSERT_EQ(s->engine.tcp.comp_sack_slack_ns, 0);
     ASSERT_EQ(s->engine.tcp.comp_sack_nr, 0);
     ASSERT_EQ(s->engine.tcp.slow_start_after_idle, 0);
+    ASSERT_EQ(s->engine.tcp.read_order, HALO_TCP_READ_RANK);
     ASSERT_EQ(s->devices[0].profile.send_ns, 40000);
     ASSERT_EQ(s->devices[0].profile.recv_ns, 60000);
     ASSERT_NEAR(s->devices[0].profile.copy_ns_per_kb, 500, 1e-9);
@@ -737,6 +738,8 @@ static void fidelity_keys_load_and_bad_values_are_named(void) {
          "engine.tcp.quickack: expected true or false"},
         {HEAD "engine: {tcp: {cc: vegas}}\n" WORKLOAD,
          "bad.yaml:6: engine.tcp.cc: 'vegas' is not one of cubic, reno"},
+        {HEAD "engine: {tcp: {read_order: sideways}}\n" WORKLOAD,
+         "bad.yaml:6: engine.tcp.read_order: 'sideways' is not one of arrival, rank"},
         {HEAD "engine: {tcp: {comp_sack_nr: 256}}\n" WORKLOAD,
          "bad.yaml:6: engine.tcp.comp_sack_nr: 256 is not in [0, 255]"},
         {HEAD "engine: {tcp: {rx_batch_us: -1}}\n" WORKLOAD,
