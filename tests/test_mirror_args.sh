@@ -94,6 +94,9 @@ run 2 --tokens-t 24 --tcp segment_gap_us
 expect "--tcp: 'segment_gap_us' is not KEY=VALUE"
 run 2 --tokens-t 24 --tcp 'early_ack_kb=64, tlp: false'
 expect "--tcp: 'early_ack_kb=64, tlp: false' is not KEY=VALUE"
+# distributed-llama's read order: arrival or rank.
+run 2 --tokens-t 24 --dllama-reads fifo
+expect "--dllama-reads: 'fifo' is not arrival or rank"
 # No cache size in sysfs (some virtual machines): said, unless --cache-mb gives one.
 run 2 --tokens-t 24
 if ! ls /sys/devices/system/cpu/cpu0/cache/index*/size >/dev/null 2>&1; then

@@ -5,8 +5,8 @@
 # family is fitted as bound by arithmetic (dllama's bandwidth, its own gflops) unless its cell
 # is faster than its bytes at that bandwidth, --mem-share off and a
 # table without the file give none, and a malformed file is refused with its file:line.
-# Also --tcp: the settings named in the report, a key the simulator refuses refused before
-# any fit.
+# Also --tcp and --dllama-reads: the settings named in the report, a key the simulator
+# refuses refused before any fit.
 # usage: test_mirror_memshare.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -88,9 +88,9 @@ sed '1s/.*/system,round/' "$tmp/good.csv" >"$gt/memshare.csv"
 expect_fail "memshare.csv:1: not the header"
 cp "$tmp/good.csv" "$gt/memshare.csv"
 # TCP settings: in the report; refused by the simulator before any fit, its reason kept.
-fit_table --tcp segment_gap_us=2 --tcp early_ack_kb=64
-grep -q "TCP settings segment_gap_us: 2, early_ack_kb: 64 (engine.tcp)" "$tmp/out" ||
-    { echo "the Not fitted line lacks the TCP settings" >&2; cat "$tmp/out" >&2; fail=1; }
+fit_table --tcp segment_gap_us=2 --tcp early_ack_kb=64 --dllama-reads rank
+grep -q "TCP settings segment_gap_us: 2, early_ack_kb: 64 (engine.tcp), distributed-llama's nodes reading their peers in rank order" "$tmp/out" ||
+    { echo "the Not fitted line lacks the TCP settings or the read order" >&2; cat "$tmp/out" >&2; fail=1; }
 expect_fail "--tcp: the simulator refuses {bogus_key: 1}: engine.tcp.bogus_key: unknown key" --tcp bogus_key=1
 expect_fail "engine.tcp.segment_gap_us: -3 is not in" --tcp segment_gap_us=-3
 [ ! -s "$tmp/out" ] || { echo "a refused --tcp still printed a fit" >&2; fail=1; }

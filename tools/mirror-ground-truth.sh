@@ -141,6 +141,11 @@
 #                 e.g. --tcp segment_gap_us=2 --tcp early_ack_kb=64, docs/kernel-tcp.md); given
 #                 again for more keys; in the fits and the mirrors alike (default: none, the
 #                 simulator's defaults). HALO over UDP carries them unused
+#   --dllama-reads ORDER  how distributed-llama's nodes read their peers in its mirrors:
+#                 arrival (as the data comes, the simulator's default) or rank (in rank order,
+#                 blocking, as its all-gather does: engine.tcp.read_order, docs/kernel-tcp.md
+#                 "ACKs that wait for the read"); halo's systems keep arrival (its socket root
+#                 polls) (default: arrival)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -199,6 +204,7 @@ tokens_t=""
 skip=""
 gt=""
 tcp_keys="" # engine.tcp's flow mapping body from --tcp, "k: v, k: v"
+dllama_reads=arrival
 while [ $# -gt 0 ]; do
     case "$1" in
     --db) db=${2:?--db needs a file}; shift ;;
@@ -221,6 +227,7 @@ while [ $# -gt 0 ]; do
     --core-balance-ms) core_balance=${2:?--core-balance-ms needs a number}; shift ;;
     --cv-on) cv_on=${2:?--cv-on needs deadline or missing}; shift ;;
     --tcp) tcp_key_add "${2:?--tcp needs KEY=VALUE}"; shift ;;
+    --dllama-reads) dllama_reads=${2:?--dllama-reads needs arrival or rank}; shift ;;
     -*) other_arg "$1" ;;
     *) [ -z "$gt" ] || { echo "mirror-ground-truth: one GT_DIR only" >&2; exit 2; }
        gt=$1 ;;
@@ -230,6 +237,9 @@ done
 [ -n "$gt" ] || { echo "usage: tools/mirror-ground-truth.sh [options] GT_DIR (--help)" >&2; exit 2; }
 case "$core_placement" in shared | wake) ;;
 *) echo "mirror-ground-truth: --core-placement: '$core_placement' is not shared or wake" >&2; exit 2 ;;
+esac
+case "$dllama_reads" in arrival | rank) ;;
+*) echo "mirror-ground-truth: --dllama-reads: '$dllama_reads' is not arrival or rank" >&2; exit 2 ;;
 esac
 case "$core_balance" in
 '' | *[!0-9.]* | *.*.* | .) echo "mirror-ground-truth: --core-balance-ms: '$core_balance' is not a number of ms" >&2; exit 2 ;;
@@ -448,11 +458,15 @@ engine_keys() {
     esac
 }
 
-# engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys with --tcp's settings
+# engine SYSTEM MODEL ENGINE_COLUMN: the engine section's keys with --tcp's settings (and
+# --dllama-reads's read order on distributed-llama's systems)
 engine() {
-    local keys
+    local keys tcp=$tcp_keys
     keys=$(engine_keys "$@") || return
-    echo "$keys${tcp_keys:+, tcp: {$tcp_keys\}}"
+    case "$1" in
+    dllama | dllama-q40) [ "$dllama_reads" = arrival ] || tcp+="${tcp:+, }read_order: $dllama_reads" ;;
+    esac
+    echo "$keys${tcp:+, tcp: {$tcp\}}"
 }
 
 # scenario NAME SYSTEM MODEL NODES LOSS BW OVERHEAD ENGINE_COLUMN RUNS HOST_US [STRIDED_BW
@@ -802,7 +816,7 @@ for f in halo dllama dllama-q40; do
     echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} | ${fam_gf[$f]:-1000} |"
 done
 echo
-echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us), TCP settings ${tcp_keys:-none: the defaults}${tcp_keys:+ (engine.tcp)}$(
+echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us), TCP settings ${tcp_keys:-none: the defaults}${tcp_keys:+ (engine.tcp)}$([ "$dllama_reads" = arrival ] || echo ", distributed-llama's nodes reading their peers in $dllama_reads order (engine.tcp.read_order)")$(
     [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")$(
     [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" -v packed="$packed" '
         $3 + 0 == 0 && $4 == 1 { ref[$1] = $6 }
