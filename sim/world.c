@@ -18,6 +18,15 @@ static int ns3_refuses(const halo_sim_config *cfg, halo_err *err) {
         return HALO_FAIL(err, HALO_ERR_ARG,
                          "engine.parity: only the in-tree simulator models parity datagrams "
                          "(simulator: sim), not ns-3");
+    const char *tcp_key = cfg->tcp.segment_gap_ns                        ? "segment_gap_us"
+                          : cfg->tcp.early_ack_kb                        ? "early_ack_kb"
+                          : cfg->tcp.read_order != HALO_TCP_READ_ARRIVAL ? "read_order"
+                                                                         : NULL;
+    if (tcp_key)
+        return HALO_FAIL(err, HALO_ERR_ARG,
+                         "engine.tcp.%s: only the in-tree simulator models it (simulator: sim), "
+                         "not ns-3",
+                         tcp_key);
     for (int i = 0; cfg->devices && i < cfg->n_nodes; i++) {
         const halo_device_profile *d = &cfg->devices[i];
         if (d->host)

@@ -1404,6 +1404,14 @@ static void the_ns3_world_refuses_what_only_the_in_tree_engine_models(void) {
                                       .mean_bad_ns = 10000000};
     ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
     ASSERT_STR_CONTAINS(err.msg, "Gilbert-Elliott loss in time");
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.cfg.tcp.read_order = HALO_TCP_READ_RANK;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "engine.tcp.read_order");
+    world_init(&w, 2, HALO_DELIVERY_STREAM);
+    w.cfg.tcp.segment_gap_ns = 2000;
+    ASSERT_EQ(halo_world_new(&t, &w.cfg, HALO_SIMULATOR_NS3, &err), HALO_ERR_ARG);
+    ASSERT_STR_CONTAINS(err.msg, "engine.tcp.segment_gap_us");
     ASSERT(t == NULL);
     /* the in-tree engine takes all of it */
     w.cfg.heartbeat_ns = 1000000;
