@@ -21,8 +21,10 @@ enum halo_delivery {
 enum halo_tcp_read_order {
     HALO_TCP_READ_ARRIVAL = 0, /* as it arrives, rx_batch after a burst (a reader that polls) */
     HALO_TCP_READ_RANK = 1,    /* its peers in rank order, blocking: a peer's data waits while a
-                                  lower-ranked peer's message is part way in (distributed-llama's
-                                  all-gather, NnNetwork::readMany over blocking sockets) */
+                                  lower-ranked peer's message is part way in, or expected and
+                                  not begun (halo_transport_expect: the mesh collective's
+                                  partial sums); distributed-llama's all-gather,
+                                  NnNetwork::readMany over blocking sockets */
 };
 
 /* Congestion control (Linux: net.ipv4.tcp_congestion_control). */

@@ -1154,6 +1154,15 @@ static void mesh_enter_block(halo_node *n, uint64_t key) {
 
 /* Normalises, computes this node's groups of the current block and sends the partial sum to
    every peer. */
+/* The reader now waits for the partial sums of the current block not yet in, peer by peer
+   (halo_transport_expect: a world that models a blocking reader holds later data behind them). */
+static void mesh_expect_peers(halo_node *n) {
+    for (int d = 0; d < n->n_devices; d++)
+        if (d != n->idx && !mesh_got(n, n->mesh_cur)[d] &&
+            mesh_groups(n, d, n->mesh_layer, n->mesh_phase, NULL) > 0)
+            halo_transport_expect(n->t, n->idx, d);
+}
+
 static int mesh_begin_block(halo_node *n, halo_err *err) {
     int layer = n->mesh_layer, phase = n->mesh_phase;
     size_t dim = (size_t)n->mc->dim;
@@ -1169,6 +1178,7 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
     if (k == 0) {
         if (n->idx == 0)
             n->ready_ns = n->t->ops->now_ns(n->t, 0);
+        mesh_expect_peers(n);
         return HALO_OK;
     }
     float *own = n->numerics ? mesh_part(n, n->mesh_cur, n->idx) : n->own;
@@ -1190,6 +1200,7 @@ static int mesh_begin_block(halo_node *n, halo_err *err) {
         return rc;
     if (n->idx == 0)
         n->ready_ns = n->t->ops->now_ns(n->t, 0);
+    mesh_expect_peers(n);
     return HALO_OK;
 }
 

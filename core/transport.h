@@ -109,6 +109,13 @@ typedef struct halo_transport_ops {
      * it came; outside a callback, now_ns. Never after now_ns.
      */
     uint64_t (*arrived_ns)(halo_transport *t, int node);
+    /*
+     * Optional (NULL: nothing; use halo_transport_expect): `node` now waits for a message
+     * from `peer` that has not arrived yet (the next one on that link). A world that models
+     * when a reading application drains its sockets (engine.tcp.read_order: rank) lets a
+     * higher-ranked peer's data wait unread behind it. It never changes what is delivered.
+     */
+    void (*expect)(halo_transport *t, int node, int peer);
 } halo_transport_ops;
 
 struct halo_transport {
@@ -142,6 +149,12 @@ static inline void halo_transport_trace(halo_transport *t, int node, const char 
 static inline void halo_transport_batch(halo_transport *t, int node, int on) {
     if (t->ops->batch)
         t->ops->batch(t, node, on);
+}
+
+/* ops->expect when the world has it; nothing otherwise. */
+static inline void halo_transport_expect(halo_transport *t, int node, int peer) {
+    if (t->ops->expect)
+        t->ops->expect(t, node, peer);
 }
 
 /* Destroys `t`; NULL is a no-op. */

@@ -327,6 +327,8 @@ struct conn {
     uint64_t unread_sum_ns; /* the sum of their arrival times (read_wait_ns) */
     uint64_t delivered_end; /* end of the last message delivered (the head message's start) */
     int read_blocked;       /* tcp.read_order rank: unread data waits for a lower-ranked peer */
+    int awaited;            /* tcp.read_order rank: dst waits for this link's next message
+                               (halo_transport_expect), not yet delivered */
 };
 
 typedef struct node {
@@ -877,13 +879,20 @@ static int partial(const conn *c) {
     return c && (c->n_ooo > 0 || (c->n_msgs > 0 && c->rcv_nxt > c->delivered_end));
 }
 
+/* tcp.read_order rank: a blocking reader that has come to connection c stays on it while its
+   message is part way in, or while the reader expects one that has not arrived
+   (halo_transport_expect). */
+static int holds_reader(const conn *c) {
+    return c && (c->awaited || partial(c));
+}
+
 /* tcp.read_order rank: dst's application reads its peers in rank order, blocking, so c's data
-   waits (unread, unACKed) while a lower-ranked peer's message is part way in; a peer whose
-   message has not begun to arrive does not hold it (the model does not know what the reader
-   expects), so this is a lower bound of the waits. */
+   waits (unread, unACKed) while a lower-ranked peer holds the reader. A peer whose message
+   has not begun to arrive holds it only when the reader said it expects one (the mesh
+   collective does; other messages are read as they come). */
 static int read_blocked_by_lower(const sim *s, const conn *c) {
     for (int i = 0; i < c->src; i++)
-        if (i != c->dst && partial(s->conns[(size_t)i * (size_t)s->n + (size_t)c->dst]))
+        if (i != c->dst && holds_reader(s->conns[(size_t)i * (size_t)s->n + (size_t)c->dst]))
             return 1;
     return 0;
 }
@@ -934,10 +943,12 @@ static void deliver_in_order(sim *s, conn *c) {
         c->head_msg = (c->head_msg + 1) % c->cap_msgs;
         c->n_msgs--;
         c->delivered_end = m->end_seq;
+        if (m->msg == MSG_APP)
+            c->awaited = 0; /* before deliver(): the receiver may expect the next one */
         deliver(s, c->src, c->dst, m->data, m->len, m->msg);
         free(m->data);
     }
-    if (s->tcp.read_order != HALO_TCP_READ_RANK || partial(c))
+    if (s->tcp.read_order != HALO_TCP_READ_RANK || holds_reader(c))
         return;
     for (int j = c->src + 1; j < s->n; j++) { /* the peers read after c's may now be read */
         conn *o = s->conns[(size_t)j * (size_t)s->n + (size_t)c->dst];
@@ -1750,6 +1761,17 @@ static uint64_t sim_arrived(halo_transport *t, int i) {
     return i == s->delivering ? s->now_ns : sim_now(t, i);
 }
 
+/* tcp.read_order rank: node i's reader now waits on peer's link (read_blocked_by_lower). */
+static void sim_expect(halo_transport *t, int i, int peer) {
+    sim *s = as_sim(t);
+    if (s->delivery != HALO_DELIVERY_STREAM || s->tcp.read_order != HALO_TCP_READ_RANK ||
+        bad_node(s, i) || bad_node(s, peer) || i == peer)
+        return;
+    conn *c = get_conn(s, peer, i);
+    if (c)
+        c->awaited = 1;
+}
+
 /* A log-normal factor of mean 1 and coefficient of variation cv (> 0): exp(sigma z -
    sigma^2 / 2), sigma^2 = ln(1 + cv^2), z standard normal (Box-Muller, two draws). */
 static double lognormal_factor(halo_rng *rng, double cv) {
@@ -2084,7 +2106,7 @@ static void sim_destroy(halo_transport *t) {
 #define SIM_OPS                                                                             \
     .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
     .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy,        \
-    .arrived_ns = sim_arrived
+    .arrived_ns = sim_arrived, .expect = sim_expect
 
 static const halo_transport_ops sim_ops = {SIM_OPS};
 

@@ -1290,6 +1290,51 @@ static void a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole(vo
 }
 
 /*
+ * tcp.read_order rank and halo_transport_expect: node 0 says it waits for node 1's next
+ * message; node 2's message, arriving 5 ms before node 1's, stays unread (unACKed) until node
+ * 1's is in, then the expectation is spent and node 2's next one is read at once. A reader
+ * that reads on arrival, or a rank-order reader told nothing, reads node 2's at once.
+ */
+static void an_expected_lower_peer_holds_a_rank_order_reader(void) {
+    for (int v = 0; v < 3; v++) { /* 0 arrival + expect, 1 rank alone, 2 rank + expect */
+        world w;
+        world_init(&w, 3, HALO_DELIVERY_STREAM);
+        w.cfg.tcp.quickack_segments = 0;
+        w.cfg.tcp.read_order = v == 0 ? HALO_TCP_READ_ARRIVAL : HALO_TCP_READ_RANK;
+        rx r;
+        halo_transport *t = make_rx(&w, &r);
+        static unsigned char buf[4096];
+        ASSERT_OK(t->ops->send(t, 1, 0, buf, 1000, NULL));
+        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
+        run_for(t, 100000000);
+        halo_sim_node_stats s0, s1, s2;
+        halo_sim_get_stats(t, 0, &s0);
+        if (v != 1)
+            halo_transport_expect(t, 0, 1);
+        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
+        run_for(t, 5000000);
+        ASSERT_OK(t->ops->send(t, 1, 0, buf, 1000, NULL));
+        run_for(t, 100000000);
+        ASSERT_EQ(r.count, 4);
+        halo_sim_get_stats(t, 0, &s1);
+        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL)); /* the expectation is spent */
+        run_for(t, 100000000);
+        halo_sim_get_stats(t, 0, &s2);
+        uint64_t held = s1.read_wait_ns - s0.read_wait_ns,
+                 after = s2.read_wait_ns - s1.read_wait_ns;
+        (void)printf("# variant %d: node 2's segment waited %.3f ms, the next %.3f ms\n", v,
+                     held / 1e6, after / 1e6);
+        ASSERT_EQ(s1.read_segs - s0.read_segs, 2);
+        ASSERT_EQ(after, 20000);
+        if (v == 2)
+            ASSERT(held > 5000000 + 20000); /* node 2's waited for node 1's, 5 ms later */
+        else
+            ASSERT_EQ(held, 2 * 20000);
+        halo_transport_free(t);
+    }
+}
+
+/*
  * Slow start after idle (net.ipv4.tcp_slow_start_after_idle): a 16 kB message (12 segments)
  * on a fresh connection waits one round trip for the ACKs of its first 10 (the initial
  * window); the window then grows, and the next one goes through at once; after 2 s of idle
@@ -1478,6 +1523,7 @@ TEST_MAIN(TEST(datagram_latency_is_two_hops_of_serialisation_and_propagation),
           TEST(an_early_ack_comes_at_the_second_full_segment_while_the_window_grows),
           TEST(one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not),
           TEST(a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole),
+          TEST(an_expected_lower_peer_holds_a_rank_order_reader),
           TEST(an_idle_connection_restarts_from_the_initial_window),
           TEST(reno_halves_the_window_cubic_keeps_seven_tenths),
           TEST(sacks_after_the_third_are_compressed))

@@ -36,6 +36,7 @@ typedef struct outcome {
     uint64_t token_ns[64];
     uint64_t missing;
     uint64_t events;
+    double read_wait_ms; /* every node's data waiting to be read (halo_sim_node_stats) */
 } outcome;
 
 static void run_with(const halo_model *m, world *w, halo_sync_config sync, int collective,
@@ -60,6 +61,11 @@ static void run_with(const halo_model *m, world *w, halo_sync_config sync, int c
     }
     o->missing = halo_node_get_stats(halo_cluster_node(c, 0))->missing;
     o->events = halo_sim_events(t);
+    for (int i = 0; i < w->cfg.n_nodes; i++) {
+        halo_sim_node_stats st;
+        halo_sim_get_stats(t, i, &st);
+        o->read_wait_ms += st.read_wait_ns / 1e6;
+    }
     halo_cluster_free(c);
     halo_transport_free(t);
 }
@@ -199,6 +205,30 @@ static void mesh_keeps_every_early_partial_under_loss(void) {
         ASSERT(memcmp(clean.ids, lossy.ids, sizeof clean.ids) == 0);
         ASSERT_EQ(lossy.missing, 0);
     }
+    halo_model_free(m);
+}
+
+/*
+ * tcp.read_order rank on the mesh collective: every node says which peers' partial sums it
+ * waits for (halo_transport_expect), so even without loss (one-segment messages, never part
+ * way in) a higher peer's partial waits unread behind a lower one not yet sent: the nodes'
+ * read waits grow, and the tokens stay those of a reader that reads on arrival.
+ */
+static void a_rank_order_mesh_waits_for_expected_peers(void) {
+    halo_model *m = tu_bundled_model();
+    static outcome o[2];
+    halo_sync_config strict = {.policy = HALO_SYNC_POLICY_STRICT};
+    for (int order = HALO_TCP_READ_ARRIVAL; order <= HALO_TCP_READ_RANK; order++) {
+        world w;
+        world_init(&w, 4, HALO_DELIVERY_STREAM, 0.0, 0);
+        w.cfg.tcp.read_order = order;
+        run_with(m, &w, strict, HALO_COLLECTIVE_MESH, 8, &o[order]);
+    }
+    (void)printf("# read waits of the four nodes: %.3f ms reading on arrival, %.3f ms in rank "
+                 "order\n",
+                 o[0].read_wait_ms, o[1].read_wait_ms);
+    ASSERT(memcmp(o[0].ids, o[1].ids, sizeof o[0].ids) == 0);
+    ASSERT(o[1].read_wait_ms > 2.0 * o[0].read_wait_ms);
     halo_model_free(m);
 }
 
@@ -420,6 +450,7 @@ TEST_MAIN(TEST(lossless_simulation_equals_the_single_device),
           TEST(a_warm_up_pass_awaits_every_worker_then_starts_over),
           TEST(a_warmed_up_cluster_runs_as_a_fresh_one),
           TEST(mesh_keeps_every_early_partial_under_loss),
+          TEST(a_rank_order_mesh_waits_for_expected_peers),
           TEST(same_seed_and_run_give_identical_results), TEST(strict_stream_pays_for_loss_in_time),
           TEST(shape_only_llama2_7b_runs_without_weights),
           TEST(column_windows_go_at_the_strided_bandwidth),

@@ -142,10 +142,11 @@
 #                 again for more keys; in the fits and the mirrors alike (default: none, the
 #                 simulator's defaults). HALO over UDP carries them unused
 #   --dllama-reads ORDER  how distributed-llama's nodes read their peers in its mirrors:
-#                 arrival (as the data comes, the simulator's default) or rank (in rank order,
-#                 blocking, as its all-gather does: engine.tcp.read_order, docs/kernel-tcp.md
-#                 "ACKs that wait for the read"); halo's systems keep arrival (its socket root
-#                 polls) (default: arrival)
+#                 rank (in rank order, blocking, as its all-gather does; a node waits on
+#                 each peer whose partial sum it expects: engine.tcp.read_order, docs/kernel-tcp.md
+#                 "ACKs that wait for the read" and "Reads that wait for an expected peer") or
+#                 arrival (as the data comes, the simulator's default); halo's systems keep
+#                 arrival (its socket root polls) (default: rank)
 #   --cache-mb M  cache size for the cache fit (default: cpu0's largest cache in sysfs; 0:
 #                 no cache model)
 #   --build DIR   halo's build tree (default build/dev)
@@ -204,7 +205,7 @@ tokens_t=""
 skip=""
 gt=""
 tcp_keys="" # engine.tcp's flow mapping body from --tcp, "k: v, k: v"
-dllama_reads=arrival
+dllama_reads=rank
 while [ $# -gt 0 ]; do
     case "$1" in
     --db) db=${2:?--db needs a file}; shift ;;
@@ -816,7 +817,9 @@ for f in halo dllama dllama-q40; do
     echo "| $f | ${fam_on[$f]} | ${fam_ov[$f]} | ${fam_bw[$f]} | ${fam_hus[$f]} | ${fam_st[$f]:-0} | ${fam_cv[$f]:-0} | ${fam_cbw[$f]:--} | ${fam_hbw[$f]:--} | ${fam_gf[$f]:-1000} |"
 done
 echo
-echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us), TCP settings ${tcp_keys:-none: the defaults}${tcp_keys:+ (engine.tcp)}$([ "$dllama_reads" = arrival ] || echo ", distributed-llama's nodes reading their peers in $dllama_reads order (engine.tcp.read_order)")$(
+reads_note="in rank order"
+[ "$dllama_reads" = rank ] || reads_note="as the data arrives"
+echo "Not fitted: every profile on a host of $cores cores, of a message's host cost the share $host_overlap waiting (host_overlap), copy_ns_per_kb 1000, a waiting receiver's wake-up varying by $recv_jitter us on average (recv_jitter_us), TCP settings ${tcp_keys:-none: the defaults}${tcp_keys:+ (engine.tcp)}, distributed-llama's nodes reading their peers $reads_note (engine.tcp.read_order)$(
     [ -s "$tmp/memshare" ] && awk '{ printf "%s%s x%s", (NR > 1 ? ", " : "; the host'"'"'s memory bandwidth (host_mem_bw_gbps) from the single-device T runs two at once in memshare.csv: "), $1, $2 }' "$tmp/memshare")$(
     [ -s "$tmp/probe" ] && sort -k1,1 -k4,4n -k3,3g "$tmp/probe" | awk -v auto="$([ "$host_probe" = both ] && echo 1)" -v packed="$packed" '
         $3 + 0 == 0 && $4 == 1 { ref[$1] = $6 }

@@ -857,7 +857,7 @@ void w_destroy(halo_transport *t) {
 
 const halo_transport_ops ns3_ops = {
     w_attach, w_send,    w_schedule, w_cancel, w_now,     w_charge,
-    w_run,    w_destroy, nullptr,    nullptr,  w_arrived,
+    w_run,    w_destroy, nullptr,    nullptr,  w_arrived, nullptr,
 };
 
 /* ==== Validation (everything ns-3 would abort on) ==== */
