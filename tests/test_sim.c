@@ -1251,6 +1251,20 @@ static void one_full_segment_waits_for_the_delayed_ack_a_short_one_does_not(void
     halo_transport_free(t);
 }
 
+/* Three nodes over TCP whose every in-order ACK waits for the read, node 0 reading in `order`;
+   nodes 1 and 2 have each sent node 0 one message (the connections are up). */
+static halo_transport *read_order_world(world *w, rx *r, int order) {
+    world_init(w, 3, HALO_DELIVERY_STREAM);
+    w->cfg.tcp.quickack_segments = 0; /* every in-order segment's ACK waits for the read */
+    w->cfg.tcp.read_order = order;
+    halo_transport *t = make_rx(w, r);
+    static unsigned char buf[1000];
+    ASSERT_OK(t->ops->send(t, 1, 0, buf, sizeof buf, NULL));
+    ASSERT_OK(t->ops->send(t, 2, 0, buf, sizeof buf, NULL));
+    run_for(t, 100000000);
+    return t;
+}
+
 /*
  * tcp.read_order: node 0 receives a two-segment message from node 1 whose first segment is
  * lost, then a short one from node 2. Read as it arrives, node 2's segment waits rx_batch
@@ -1261,15 +1275,9 @@ static void a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole(vo
     uint64_t waited[2];
     for (int order = HALO_TCP_READ_ARRIVAL; order <= HALO_TCP_READ_RANK; order++) {
         world w;
-        world_init(&w, 3, HALO_DELIVERY_STREAM);
-        w.cfg.tcp.quickack_segments = 0; /* every in-order segment's ACK waits for the read */
-        w.cfg.tcp.read_order = order;
         rx r;
-        halo_transport *t = make_rx(&w, &r);
+        halo_transport *t = read_order_world(&w, &r, order);
         static unsigned char buf[4096];
-        ASSERT_OK(t->ops->send(t, 1, 0, buf, 1000, NULL));
-        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
-        run_for(t, 100000000);
         halo_sim_node_stats before, after;
         halo_sim_get_stats(t, 0, &before);
         ASSERT_OK(halo_sim_drop_packet(t, 1, 0));
@@ -1298,15 +1306,10 @@ static void a_rank_order_reader_leaves_a_peer_unread_behind_a_lower_ones_hole(vo
 static void an_expected_lower_peer_holds_a_rank_order_reader(void) {
     for (int v = 0; v < 3; v++) { /* 0 arrival + expect, 1 rank alone, 2 rank + expect */
         world w;
-        world_init(&w, 3, HALO_DELIVERY_STREAM);
-        w.cfg.tcp.quickack_segments = 0;
-        w.cfg.tcp.read_order = v == 0 ? HALO_TCP_READ_ARRIVAL : HALO_TCP_READ_RANK;
         rx r;
-        halo_transport *t = make_rx(&w, &r);
-        static unsigned char buf[4096];
-        ASSERT_OK(t->ops->send(t, 1, 0, buf, 1000, NULL));
-        ASSERT_OK(t->ops->send(t, 2, 0, buf, 1000, NULL));
-        run_for(t, 100000000);
+        halo_transport *t =
+            read_order_world(&w, &r, v == 0 ? HALO_TCP_READ_ARRIVAL : HALO_TCP_READ_RANK);
+        static unsigned char buf[1000];
         halo_sim_node_stats s0, s1, s2;
         halo_sim_get_stats(t, 0, &s0);
         if (v != 1)
