@@ -58,6 +58,7 @@ typedef struct halo_share_seg {
     double kept_ns;   /* the planner's scratch */
     double kept_slow; /* the planner's scratch */
     int state;        /* the planner's state of it (HALO_SHARE_*) */
+    long tag;         /* the caller's, carried along (sim/sim.c: its trace event, -1 none) */
 } halo_share_seg;
 
 /*

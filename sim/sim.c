@@ -1871,7 +1871,16 @@ static int plan_reserve(sim *s, int need) {
  * the present), then moves every device of the host by what the new plan delays it: its
  * busy end, its waits, its pending sends and timers, its compute time.
  */
-static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64_t work) {
+/* A traced run: the spans of the planned segments [0, n) (the ENDED ones only, when
+   `ended_only`) get their planned times (halo_trace_move). */
+static void share_trace(sim *s, int n, int ended_only) {
+    for (int k = 0; s->trace && k < n; k++)
+        if (!ended_only || s->plan[k].state == HALO_SHARE_ENDED)
+            halo_trace_move(s->trace, s->plan[k].tag, s->plan[k].start_ns, s->plan[k].end_ns);
+}
+
+static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64_t work,
+                       long trace_event) {
     int host = s->nodes[i].dev.host, n = 0, max_m = HALO_SHARE_MAX; /* ratio[] has the cores */
     /* placed on cores (core_placement: wake): ratio[] has the busy cores, the planner the
        share of each core */
@@ -1897,6 +1906,7 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     }
     /* to the present: what ended is fixed and dropped, what runs keeps what it still needs */
     halo_share_plan(s->plan, n, max_m, cores, balance, base, s->now_ns);
+    share_trace(s, n, 1); /* what ended is final */
     int kept = 0;
     for (int k = 0; k < n; k++)
         if (s->plan[k].state != HALO_SHARE_ENDED)
@@ -1918,10 +1928,12 @@ static void share_host(sim *s, int i, const double *ratio, uint64_t from, uint64
     memcpy(seg->ratio, ratio, sizeof seg->ratio);
     seg->home = s->nodes[i].last_core; /* the planner's, when it follows one of node i's */
     seg->core = -1;
+    seg->tag = trace_event;
     n++;
     for (int k = 0; k < n; k++)
         s->plan_old[k] = s->plan[k].end_ns;
     halo_share_plan(s->plan, n, max_m, cores, balance, s->now_ns, UINT64_MAX);
+    share_trace(s, n, 0);
     /* move each node by its delays, and hand its segments back */
     share_shift *by_node = s->shifts;
     memset(by_node, 0, (size_t)s->n * sizeof *by_node);
@@ -1993,14 +2005,17 @@ static void sim_charge(halo_transport *t, int i, const halo_cost *cost) {
     n->clock.busy_until_ns += extra;
     n->stats.compute_ns += extra;
     uint64_t work = n->stats.compute_ns - before;
+    /* the span as charged; on a shared host, as planned each time the host is planned again
+       (a later segment of another device that overlaps it delays its end) */
+    long event = s->trace
+                     ? halo_trace_add(s->trace, i, HALO_TRACE_COMPUTE, "compute", now,
+                                      n->clock.busy_until_ns, 0, -1, (int64_t)llround(cost->flops))
+                     : -1;
     if (shares_memory(s, i) && work > 0) {
         double ratio[HALO_SHARE_MAX];
         share_ratios(s, i, cost, ratio);
-        share_host(s, i, ratio, n->clock.busy_until_ns - work, work);
+        share_host(s, i, ratio, n->clock.busy_until_ns - work, work, event);
     }
-    if (s->trace)
-        halo_trace_add(s->trace, i, HALO_TRACE_COMPUTE, "compute", now, n->clock.busy_until_ns, 0,
-                       -1, (int64_t)llround(cost->flops));
 }
 
 /* ==== Trace (issue 17) ==== */

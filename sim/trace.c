@@ -53,20 +53,28 @@ void halo_trace_free(halo_trace *t) {
     free(t);
 }
 
-void halo_trace_add(halo_trace *t, int node, int track, const char *name, uint64_t start_ns,
+long halo_trace_add(halo_trace *t, int node, int track, const char *name, uint64_t start_ns,
                     uint64_t end_ns, int instant, int peer, int64_t arg) {
     if (t->n >= t->cap || end_ns < start_ns || node < 0 || node >= t->n_nodes) {
         t->dropped++;
-        return;
+        return -1;
     }
-    t->v[t->n++] = (trace_event){.start_ns = start_ns,
-                                 .end_ns = end_ns,
-                                 .arg = arg,
-                                 .name = name,
-                                 .node = node,
-                                 .peer = peer,
-                                 .track = (uint8_t)track,
-                                 .instant = (uint8_t)(instant && end_ns == start_ns)};
+    t->v[t->n] = (trace_event){.start_ns = start_ns,
+                               .end_ns = end_ns,
+                               .arg = arg,
+                               .name = name,
+                               .node = node,
+                               .peer = peer,
+                               .track = (uint8_t)track,
+                               .instant = (uint8_t)(instant && end_ns == start_ns)};
+    return t->n++;
+}
+
+void halo_trace_move(halo_trace *t, long event, uint64_t start_ns, uint64_t end_ns) {
+    if (event < 0 || event >= t->n || end_ns < start_ns)
+        return;
+    t->v[event].start_ns = start_ns;
+    t->v[event].end_ns = end_ns;
 }
 
 long halo_trace_count(const halo_trace *t) {

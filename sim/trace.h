@@ -45,10 +45,19 @@ void halo_trace_free(halo_trace *t);
  * instant when end_ns == start_ns and `instant` is set. `peer` (-1: none) is the other
  * device of a message; `arg` (-1: none) a number shown with it (bytes, a layer, a deadline
  * in ns, a sequence number). Events beyond the cap, and spans with end_ns < start_ns, are
- * dropped (counted). Never fails.
+ * dropped (counted). Never fails. Returns the event's handle for halo_trace_move, or -1 when
+ * it was dropped.
  */
-void halo_trace_add(halo_trace *t, int node, int track, const char *name, uint64_t start_ns,
+long halo_trace_add(halo_trace *t, int node, int track, const char *name, uint64_t start_ns,
                     uint64_t end_ns, int instant, int peer, int64_t arg);
+
+/*
+ * Gives the span `event` (a handle of halo_trace_add; -1 is ignored) new times, when what it
+ * shows was planned again after it was recorded: a compute segment of a host shared with
+ * other devices ends later when another device's segment comes to overlap it. A span whose
+ * end would come before its start keeps its old times.
+ */
+void halo_trace_move(halo_trace *t, long event, uint64_t start_ns, uint64_t end_ns);
 
 /* Events recorded, and dropped for the cap. */
 long halo_trace_count(const halo_trace *t);

@@ -16,6 +16,7 @@ static halo_share_seg seg(int dev, uint64_t start_ns, uint64_t work_ns) {
     s.start_ns = start_ns;
     s.end_ns = start_ns + work_ns;
     s.left_ns = (double)work_ns;
+    s.tag = -1;
     for (int m = 0; m < HALO_SHARE_MAX; m++)
         s.ratio[m] = m == 0 ? 1.0 : 4.0 / 3.0;
     return s;

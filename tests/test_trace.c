@@ -14,6 +14,7 @@
 #include "tests/test.h"
 #include "tests/testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,43 @@ static void the_cap_bounds_the_trace_and_counts_the_rest(void) {
     ASSERT(tr == NULL);
 }
 
+/* A host shared by three devices (2 cores, host_mem_bw_bps): each charged a segment of 1 ms
+   alone at time 0, in order. The later ones slow the first ones down after they were charged;
+   every compute span shows the planned segment, all three 0 to 2 ms (test_sim,
+   a_shared_host_splits_its_memory_bandwidth), not the 1 and 1.33 ms known when the first two
+   were charged. */
+static void a_shared_hosts_compute_spans_show_the_planned_segments(void) {
+    tu_star w;
+    world_init(&w, HALO_TRACE_DEFAULT_MAX_EVENTS);
+    for (int i = 0; i < 3; i++) {
+        w.dev[i].host = 1;
+        w.dev[i].cores = 2;
+        w.dev[i].host_mem_bw_bps = 1.5e9;
+    }
+    halo_transport *t = tu_sim_new(&w.cfg);
+    halo_cost cost = {.bytes = 1e6};
+    for (int i = 0; i < 3; i++)
+        t->ops->charge(t, i, &cost);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(t->ops->now_ns(t, i), 2000000);
+    char path[512];
+    tmp_path(path, sizeof path, "shared");
+    write_trace(t, path);
+    jv *doc = jparse_file(path);
+    const jv *ev = check_trace_format(doc);
+    ASSERT_EQ(count_named(ev, "compute"), 3);
+    for (int i = 0; i < ev->n; i++) {
+        const jv *e = ev->item[i];
+        if (strcmp(jget(e, "name")->str, "compute") != 0)
+            continue;
+        ASSERT(fabs(jget(e, "ts")->num) < 1e-6);
+        ASSERT(fabs(jget(e, "dur")->num - 2000.0) < 1e-6); /* microseconds */
+    }
+    jfree(doc);
+    ASSERT_EQ(remove(path), 0);
+    halo_transport_free(t);
+}
+
 /* A whole simulated run (tiny-loss at 5%: the bundled model, relaxed syncs over datagrams)
    through halo_simrun_with: the same format, the root's waits and deadlines in it, and the
    same results as without the trace. */
@@ -501,4 +539,5 @@ static void a_simulated_runs_trace_has_the_roots_waits_and_deadlines(void) {
 TEST_MAIN(TEST(trace_is_trace_event_json_and_shows_a_lost_segment_retransmitted),
           TEST(a_simulated_runs_trace_has_the_roots_waits_and_deadlines),
           TEST(tracing_changes_nothing_simulated),
+          TEST(a_shared_hosts_compute_spans_show_the_planned_segments),
           TEST(the_cap_bounds_the_trace_and_counts_the_rest))
