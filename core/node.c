@@ -1152,8 +1152,6 @@ static void mesh_enter_block(halo_node *n, uint64_t key) {
     HALO_ASSERT(n->mesh_cur >= 0); /* the current slot was just freed */
 }
 
-/* Normalises, computes this node's groups of the current block and sends the partial sum to
-   every peer. */
 /* The reader now waits for the partial sums of the current block not yet in, peer by peer
    (halo_transport_expect: a world that models a blocking reader holds later data behind them). */
 static void mesh_expect_peers(halo_node *n) {
@@ -1163,6 +1161,8 @@ static void mesh_expect_peers(halo_node *n) {
             halo_transport_expect(n->t, n->idx, d);
 }
 
+/* Normalises, computes this node's groups of the current block and sends the partial sum to
+   every peer. */
 static int mesh_begin_block(halo_node *n, halo_err *err) {
     int layer = n->mesh_layer, phase = n->mesh_phase;
     size_t dim = (size_t)n->mc->dim;
