@@ -753,9 +753,14 @@ static segment *seg_at(conn *c, int i) {
     return &c->segs[(c->head_seg + i) % c->cap_segs];
 }
 
+/* The connection from src to dst, NULL before its first message. */
+static conn *conn_at(const sim *s, int src, int dst) {
+    return s->conns[(size_t)src * (size_t)s->n + (size_t)dst];
+}
+
 /* The connection carrying data the other way: its receiver side lives at c->src. */
 static conn *reverse_conn(sim *s, const conn *c) {
-    return s->conns[(size_t)c->dst * (size_t)s->n + (size_t)c->src];
+    return conn_at(s, c->dst, c->src);
 }
 
 /* Segments in the network as the sender counts them: neither SACKed nor marked lost (Linux's
@@ -892,7 +897,7 @@ static int holds_reader(const conn *c) {
    collective does; other messages are read as they come). */
 static int read_blocked_by_lower(const sim *s, const conn *c) {
     for (int i = 0; i < c->src; i++)
-        if (i != c->dst && holds_reader(s->conns[(size_t)i * (size_t)s->n + (size_t)c->dst]))
+        if (i != c->dst && holds_reader(conn_at(s, i, c->dst)))
             return 1;
     return 0;
 }
@@ -909,6 +914,14 @@ static void after_read(sim *s, conn *c) {
         return;
     if (c->rcv_nxt - c->rcv_wup > mss_of(s, c) || c->pushed >= 2 || (c->pushed && !c->pingpong))
         send_pure_ack(s, c);
+}
+
+/* The application reads c's unread data: rx_batch from now (a burst is read once), or now. */
+static void read_soon(sim *s, conn *c) {
+    if (s->tcp.rx_batch_ns)
+        timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
+    else
+        after_read(s, c);
 }
 
 /* Out of order: the first three duplicate ACKs of a hole leave at once, later SACKs wait
@@ -951,14 +964,11 @@ static void deliver_in_order(sim *s, conn *c) {
     if (s->tcp.read_order != HALO_TCP_READ_RANK || holds_reader(c))
         return;
     for (int j = c->src + 1; j < s->n; j++) { /* the peers read after c's may now be read */
-        conn *o = s->conns[(size_t)j * (size_t)s->n + (size_t)c->dst];
+        conn *o = conn_at(s, j, c->dst);
         if (j == c->dst || !o || !o->read_blocked || read_blocked_by_lower(s, o))
             continue;
         o->read_blocked = 0;
-        if (s->tcp.rx_batch_ns)
-            timer_start_exact(s, o, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
-        else
-            after_read(s, o);
+        read_soon(s, o);
     }
 }
 
@@ -1041,10 +1051,8 @@ static void receive_data(sim *s, conn *c, uint64_t seq, uint64_t end) {
         c->unread_sum_ns += s->now_ns;
         if (s->tcp.read_order == HALO_TCP_READ_RANK && read_blocked_by_lower(s, c))
             c->read_blocked = 1;
-        else if (s->tcp.rx_batch_ns)
-            timer_start_exact(s, c, TCP_TIMER_READ, s->now_ns + s->tcp.rx_batch_ns);
         else
-            after_read(s, c);
+            read_soon(s, c);
     }
     deliver_in_order(s, c);
 }
