@@ -615,10 +615,11 @@ static void report_remote(const halo_runner *e, FILE *f) {
     report_root(e, rs, " over sockets", f);
     (void)fprintf(f,
                   "root sync: mean deadline %.3f ms, %llu activations re-sent to awaited "
-                  "devices, %llu late or stale contributions, %llu duplicates\n",
+                  "devices, %llu late or stale contributions, %llu duplicates, %llu deadlines "
+                  "extended for a late device\n",
                   rs->deadlines ? (double)rs->deadline_sum_ns / 1e6 / (double)rs->deadlines : 0.0,
                   (unsigned long long)rs->retries, (unsigned long long)rs->stale,
-                  (unsigned long long)rs->duplicate);
+                  (unsigned long long)rs->duplicate, (unsigned long long)rs->extended);
     (void)fprintf(f,
                   "cluster events: %llu workers lost, %llu rejoined, %llu stalls, %llu "
                   "recomputations (%llu tokens replayed), %d workers in the placement\n",

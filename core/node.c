@@ -79,6 +79,14 @@ struct halo_node {
                             1/65536, that needed a repeated request or went
                             without it (EWMA, gain 1/16): redundancy pays only
                             where this is not 0 */
+    uint32_t *lateness;  /* slow_safe: (n_devices, 2) in 1/65536 (EWMA, gain 1/64 a sync): [0]
+                            answers missing at a deadline that came later, [1] those that never
+                            came; [0] > [1]: late more often than lost */
+    uint64_t late_by_ns; /* slow_safe: how far past its deadline a late answer of any device
+                            came, the most lately (each sync a 1/4096 decay): the stalls of
+                            the cluster's hosts, not of one link */
+    uint64_t first_due_ns, late_due_ns; /* the current sync's first deadline, the last one's */
+    int extended; /* the current sync's deadline was extended for a late device */
     uint64_t sync_start_ns, deadline_ns;
     uint64_t retry_ns;    /* when the current sync's activations were last re-sent */
     int scored;           /* plan_fn has run for the current sync (slow_safe defers it) */
@@ -602,6 +610,7 @@ enum {
                            repeated request, so the first request (or its answer) was not lost */
     PROBE_SLOW = 2,     /* such a second answer came in this sync */
     TROUBLE_HIT = 65536u / 16,
+    LATENESS_HIT = 65536u / 16,
     LATE_DEADLINE_NS = 50000, /* a deadline handled later than this after it fell due was
                                  held up by the root's own compute: on_deadline */
 };
@@ -609,6 +618,41 @@ enum {
 /* Device d's contribution was missing at a deadline: evidence of loss for a token's syncs. */
 static void saw_loss(halo_node *n, int d) {
     n->lossy_until[d] = n->sync_seq + 2 * (uint64_t)n->mc->n_layers;
+}
+
+/* slow_safe: device d's answer, missing at the deadline due at `due`, came at `now`. */
+static void came_late(halo_node *n, int d, uint64_t due, uint64_t now) {
+    n->lateness[2 * d] += LATENESS_HIT;
+    if (now > due && now - due > n->late_by_ns)
+        n->late_by_ns = now - due;
+}
+
+/* slow_safe: how much longer (ns) a deadline that falls due now waits, 0 for not at all. A
+   device whose answer is missing and whose answers have lately come late more often than they
+   were lost (a worker descheduled on a busy host, not a lossy link: its contribution dropped
+   costs the result and saves nothing, issue 15) is waited for once more: as long past the
+   deadline as late answers have come lately, and an eighth, at least the deadline's length
+   again (an answer later than any lately teaches the next wait). Devices start late-leaning
+   (1 against 0): a clean network gives up on no one until an answer is lost. */
+static uint64_t wait_longer(const halo_node *n) {
+    if (!n->lateness || n->extended || n->warmup || !n->sync.adaptive)
+        return 0;
+    for (int d = 1; d < n->n_devices; d++)
+        if (n->dev_start[d + 1] != n->dev_start[d] && !n->received[d] &&
+            n->lateness[2 * d] > n->lateness[2 * d + 1]) {
+            uint64_t wait = n->late_by_ns + n->late_by_ns / 8;
+            return wait > n->deadline_ns ? wait : n->deadline_ns;
+        }
+    return 0;
+}
+
+/* Every device late-leaning, no lateness seen (halo_node_new, the end of a warm-up). */
+static void reset_lateness(halo_node *n) {
+    for (int d = 0; n->lateness && d < n->n_devices; d++) {
+        n->lateness[2 * d] = 1;
+        n->lateness[2 * d + 1] = 0;
+    }
+    n->late_by_ns = 0;
 }
 
 /* Copies of the current sync's activation for device d. */
@@ -683,6 +727,12 @@ static void finish_sync(halo_node *n) {
            one: the first exchange was lost after all, its trouble counts now (below) */
         if (n->late && n->late[d] == LATE_RETRIED && n->trouble)
             n->trouble[d] += TROUBLE_HIT;
+        if (n->lateness) { /* missing at the last sync's deadline, not come during this one */
+            if (n->late[d] == LATE_MISSING)
+                n->lateness[2 * d + 1] += LATENESS_HIT;
+            n->lateness[2 * d] -= n->lateness[2 * d] / 64;
+            n->lateness[2 * d + 1] -= n->lateness[2 * d + 1] / 64;
+        }
         if (n->late)
             n->late[d] = 0;
         if (n->dev_start[d + 1] == n->dev_start[d])
@@ -714,8 +764,10 @@ static void finish_sync(halo_node *n) {
             n->trouble[d] =
                 n->trouble[d] - n->trouble[d] / 16 + (hit && !deferred ? TROUBLE_HIT : 0);
     }
+    n->late_by_ns -= n->late_by_ns / 4096;
     n->late_key = block_key(n->step, n->layer, n->phase);
     n->late_start_ns = n->sync_start_ns;
+    n->late_due_ns = n->first_due_ns;
     /* Sum in device order, so the result does not depend on arrival order. */
     for (size_t i = 0; n->numerics && i < dim; i++) {
         float s = n->own[i];
@@ -819,6 +871,18 @@ static void on_deadline(void *arg) {
         if (n->t->ops->schedule(n->t, 0, 0, on_deadline, n, &n->deadline_id, &gerr) == HALO_OK) {
             n->deadline_armed = 1;
             n->deadline_due_ns = now;
+            return;
+        }
+    }
+    uint64_t more = wait_longer(n);
+    if (more) {
+        halo_err werr = {0};
+        if (n->t->ops->schedule(n->t, 0, more, on_deadline, n, &n->deadline_id, &werr) == HALO_OK) {
+            n->extended = 1;
+            n->stats.extended++;
+            n->deadline_armed = 1;
+            n->deadline_due_ns = now + more;
+            halo_transport_trace(n->t, 0, "deadline extended", now, now, 1, (int64_t)more);
             return;
         }
     }
@@ -999,6 +1063,7 @@ static int begin_sync(halo_node *n, halo_err *err) {
     memset(n->retried, 0, (size_t)n->n_devices);
     n->deadline_passed = 0;
     n->deadline_graced = 0;
+    n->extended = 0;
     n->sync_seq++;
     int waiting = 0;
     halo_transport_batch(n->t, 0, 1);
@@ -1011,7 +1076,7 @@ static int begin_sync(halo_node *n, halo_err *err) {
         n->deadline_ns = sync_deadline(n);
         n->stats.deadline_sum_ns += n->deadline_ns;
         n->stats.deadlines++;
-        n->deadline_due_ns = n->sync_start_ns + n->deadline_ns;
+        n->deadline_due_ns = n->first_due_ns = n->sync_start_ns + n->deadline_ns;
         rc = n->t->ops->schedule(n->t, 0, n->deadline_ns, on_deadline, n, &n->deadline_id, err);
         if (rc != HALO_OK)
             return rc;
@@ -1049,6 +1114,7 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
                wait for a device slower than it (issue 15) */
             uint64_t now = halo_transport_arrived_ns(n->t, 0);
             n->late[m->src] = 0;
+            came_late(n, m->src, n->late_due_ns, now);
             observe_delay(n, m->src, m->phase, now > n->late_start_ns ? now - n->late_start_ns : 0);
         } else if (n->late && key == n->late_key && n->late[m->src] == LATE_RETRIED) {
             /* the second answer of a re-asked device: it was slow, its trouble is not counted */
@@ -1068,6 +1134,8 @@ static void root_on_partial(halo_node *n, const halo_msg *m) {
             n->single[d] |= PROBE_SLOW;
         return;
     }
+    if (n->extended && !n->retried[d]) /* waited for past the deadline, and it came */
+        came_late(n, d, n->first_due_ns, halo_transport_arrived_ns(n->t, 0));
     /* Karn's rule: an answer to a repeated request is no sample, except (slow_safe) the
        first one of a device: without it a device slower than the first deadline would be
        re-asked before it answers at every sync and never get a sample. It is measured from
@@ -1788,6 +1856,8 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
             n->late = alloc_bytes(n, nd, &failed);
             n->single = alloc_bytes(n, nd, &failed);
             n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
+            n->lateness = alloc_bytes(n, 2 * nd * sizeof(uint32_t), &failed);
+            reset_lateness(n);
             if (cfg->sync.reliable_fn) {
                 n->unreliable = alloc_bytes(n, nd, &failed);
                 if (n->unreliable)
@@ -1850,7 +1920,7 @@ void halo_node_free(halo_node *n) {
                     n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
                     n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
                     n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble,
-                    n->unreliable,  n->single,       n->missing_dev};
+                    n->unreliable,  n->single,       n->missing_dev, n->lateness};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_winpack_free(n->winpack);
@@ -1971,6 +2041,7 @@ void halo_node_set_warmup(halo_node *n, int on) {
         memset(n->late, 0, nd);
     if (n->trouble)
         memset(n->trouble, 0, nd * sizeof *n->trouble);
+    reset_lateness(n);
     if (n->unreliable)
         memset(n->unreliable, 2, nd);
     memset(n->missing_at, 0, blocks * sizeof *n->missing_at);

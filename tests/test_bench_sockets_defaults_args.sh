@@ -21,6 +21,8 @@ expect_script 2 "--tokens: '0' is not a positive token count" "$tool" "${b[@]}" 
 expect_script 2 "--tokens-bundled: '481' is not a token count from 1 to 480" \
     "$tool" "${b[@]}" --tokens-bundled 481
 expect_script 2 "--root-threads: '-1' is not a thread count" "$tool" "${b[@]}" --root-threads -1
+expect_script 2 "--busy: '65' is not a count of busy loops from 0 to 64" \
+    "$tool" "${b[@]}" --busy 65
 expect_script 2 "--modes: 'wifi' is not loopback or netns" "$tool" "${b[@]}" --modes "loopback wifi"
 expect_script 2 "--more-losses: '1.5' is not a loss between 0 and 1" \
     "$tool" "${b[@]}" --more-losses "0.01 1.5"

@@ -21,7 +21,7 @@
 #                                   [--modes "loopback netns"] [--dllama BIN]
 #                                   [--dllama-bundled DLLAMA_M DLLAMA_T]
 #                                   [--bin PATH] [--write FILE] [--root-threads N]
-#                                   [--more-losses "0.01 0.02"]
+#                                   [--more-losses "0.01 0.02"] [--busy N]
 #
 # --tokens N: greedy tokens per run of the --big model (default 48); --tokens-bundled N: per run
 # of the bundled model (default 256): a bundled token takes about a millisecond, so 64 of them
@@ -58,7 +58,10 @@
 # the addresses inside its namespaces. --more-losses "L ...": HALO (and in netns with --dllama,
 # distributed-llama) also at each loss L in every round, after the 5% runs; a second table
 # gives per model and loss HALO L% / 0% and dllama L% / HALO L% (medians, ranges), the
-# acceptance's "kernel drops at 0/1/2/5%: the same".
+# acceptance's "kernel drops at 0/1/2/5%: the same". --busy N (default 0): N shell loops
+# (`while :; do :; done`) run beside the cluster from the first round to the end, a busy host
+# whose scheduler deschedules the workers now and then (the missing share at 0% is what it
+# shows: deadlines never drop work that is merely slow); the header says how many.
 set -euo pipefail
 # shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -73,6 +76,7 @@ modes="loopback"
 write=""
 root_threads=1
 more_losses=""
+busy=0
 halo_enc="" # engine.encoding of every halo configuration, when set (cfile)
 big_model="" big_tok="" big_dm="" big_dt=""
 q_model="" q_tok="" q_dm="" q_dt=""
@@ -104,6 +108,7 @@ while [ $# -gt 0 ]; do
     --write) write=${2:?}; shift ;;
     --root-threads) root_threads=${2:?}; shift ;;
     --more-losses) more_losses=${2?}; shift ;;
+    --busy) busy=${2:?}; shift ;;
     *) other_arg "$1" ;;
     esac
     shift
@@ -112,6 +117,7 @@ need_int --rounds "$rounds" 1 1000 "a round count from 1 to 1000"
 need_int --tokens "$tokens" 1 1000000 "a positive token count"
 need_int --stories "$stories" 1 100000 "a positive story count"
 need_int --root-threads "$root_threads" 0 1024 "a thread count from 0 to 1024"
+need_int --busy "$busy" 0 64 "a count of busy loops from 0 to 64"
 [ -x "$halo" ] || { log "--bin: $halo: not an executable file (build it: make build)"; exit 2; }
 [ -z "$dllama" ] || [ -x "$dllama" ] ||
     { log "--dllama: $dllama: not an executable file (tools/ground-truth.sh builds one)"; exit 2; }
@@ -137,8 +143,17 @@ netns_names halo-bsd 10.216
 made_ns=0
 # workers are started inside $(...): their pids go to files, not to a variable (bench_tmp's
 # exit trap stops them)
-cleanup_more() { [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"; }
+cleanup_more() {
+    stop_pids "$tmp/busy"
+    [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
+}
 bench_tmp "$halo" halo-bsd
+# --busy: the loops' pids in their own folder, out of reach of stop_workers' stop_pids
+mkdir "$tmp/busy"
+for i in $(seq "$busy"); do
+    sh -c 'while :; do :; done' &
+    echo $! >"$tmp/busy/loop-$i.pid"
+done
 
 setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W"; }
 
@@ -333,6 +348,7 @@ more_rows() {
 out=$tmp/table.md
 {
     echo "root + 3 workers, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at the start;"
+    [ "$busy" = 0 ] || echo "$busy busy loops (while :; do :; done) beside the cluster throughout (--busy);"
     echo "$rounds interleaved rounds of $tokens_bundled greedy tokens per run of the bundled model, $tokens of --big and --quant;"
     echo "medians over the rounds; $(date -u +%Y-%m-%d)."
     echo "HALO: no engine section (the halo preset). Ratios are taken per round, then the median"
