@@ -69,8 +69,8 @@ struct halo_node {
                                       device gets the extra copies (evidence of loss) */
     uint8_t *late;                 /* slow_safe: (n_devices) LATE_MISSING: missing in the last
                                       finished sync, its late arrival is still a delay sample;
-                                      LATE_RETRIED: re-asked there and answered once; its
-                                      trouble counts at the next finished sync unless a second
+                                      LATE_RETRIED: re-asked there and answered once; either
+                                      one's trouble counts at the next finished sync unless an
                                       answer proves it was slow, not lost */
     uint8_t *single;               /* slow_safe: (n_devices) PROBE_* bits of the current sync */
     uint64_t late_key, late_start_ns; /* that sync's block key and start */
@@ -85,6 +85,9 @@ struct halo_node {
     uint64_t late_by_ns; /* slow_safe: how far past its deadline a late answer of any device
                             came, the most lately (each sync a 1/4096 decay): the stalls of
                             the cluster's hosts, not of one link */
+    uint64_t *rx_lost;   /* slow_safe: (n_devices) halo_transport_rx_lost from each device when
+                            last read (UINT64_MAX: not read yet) */
+    uint64_t *gap_sync;  /* slow_safe: (n_devices) sync_seq when that count last grew (0: never) */
     uint64_t first_due_ns, late_due_ns; /* the current sync's first deadline, the last one's */
     int extended; /* the current sync's deadline was extended for a late device */
     uint64_t sync_start_ns, deadline_ns;
@@ -611,6 +614,8 @@ enum {
     PROBE_SLOW = 2,     /* such a second answer came in this sync */
     TROUBLE_HIT = 65536u / 16,
     LATENESS_HIT = 65536u / 16,
+    GAP_SYNCS = 256, /* a device whose frames showed a gap within this many syncs is on a lossy
+                        link (wait_longer) */
     LATE_DEADLINE_NS = 50000, /* a deadline handled later than this after it fell due was
                                  held up by the root's own compute: on_deadline */
 };
@@ -628,9 +633,13 @@ static void came_late(halo_node *n, int d, uint64_t due, uint64_t now) {
 }
 
 /* slow_safe: how much longer (ns) a deadline that falls due now waits, 0 for not at all. A
-   device whose answer is missing and whose answers have lately come late more often than they
-   were lost (a worker descheduled on a busy host, not a lossy link: its contribution dropped
-   costs the result and saves nothing, issue 15) is waited for once more: as long past the
+   device whose answer is missing, whose frames have shown no gap within GAP_SYNCS syncs (where
+   the world counts them: halo_transport_rx_lost), whose exchanges have not failed lately
+   (trouble below the gate of the copies; a missing answer that comes late is no failure) and
+   whose answers have
+   lately come late more often than they were lost (a worker descheduled on a busy host, not a
+   lossy link: its contribution dropped costs the result and saves nothing, issue 15) is
+   waited for once more: as long past the
    deadline as late answers have come lately, and an eighth, at least the deadline's length
    again (an answer later than any lately teaches the next wait). Devices start late-leaning
    (1 against 0): a clean network gives up on no one until an answer is lost. */
@@ -639,20 +648,33 @@ static uint64_t wait_longer(const halo_node *n) {
         return 0;
     for (int d = 1; d < n->n_devices; d++)
         if (n->dev_start[d + 1] != n->dev_start[d] && !n->received[d] &&
-            n->lateness[2 * d] > n->lateness[2 * d + 1]) {
+            n->lateness[2 * d] > n->lateness[2 * d + 1] && n->trouble[d] < 256 &&
+            !(n->gap_sync[d] && n->sync_seq - n->gap_sync[d] < GAP_SYNCS)) {
             uint64_t wait = n->late_by_ns + n->late_by_ns / 8;
             return wait > n->deadline_ns ? wait : n->deadline_ns;
         }
     return 0;
 }
 
-/* Every device late-leaning, no lateness seen (halo_node_new, the end of a warm-up). */
+/* Every device late-leaning, no lateness nor gap seen (halo_node_new, the end of a warm-up). */
 static void reset_lateness(halo_node *n) {
     for (int d = 0; n->lateness && d < n->n_devices; d++) {
         n->lateness[2 * d] = 1;
         n->lateness[2 * d + 1] = 0;
+        n->rx_lost[d] = UINT64_MAX;
+        n->gap_sync[d] = 0;
     }
     n->late_by_ns = 0;
+}
+
+/* slow_safe: notes a gap in device d's frames since the last look. */
+static void look_for_gaps(halo_node *n, int d) {
+    uint64_t lost = halo_transport_rx_lost(n->t, n->idx, d);
+    if (lost == UINT64_MAX)
+        return;
+    if (n->rx_lost[d] != UINT64_MAX && lost > n->rx_lost[d])
+        n->gap_sync[d] = n->sync_seq;
+    n->rx_lost[d] = lost;
 }
 
 /* Copies of the current sync's activation for device d. */
@@ -724,10 +746,12 @@ static void finish_sync(halo_node *n) {
     size_t dim = (size_t)n->mc->dim;
     for (int d = 1; d < n->n_devices; d++) {
         /* slow_safe: re-asked in the last sync and its second answer did not come during this
-           one: the first exchange was lost after all, its trouble counts now (below) */
-        if (n->late && n->late[d] == LATE_RETRIED && n->trouble)
+           one, or missing there and its answer not come since: the exchange was lost after
+           all, its trouble counts now (below) */
+        if (n->late && n->late[d] && n->trouble)
             n->trouble[d] += TROUBLE_HIT;
         if (n->lateness) { /* missing at the last sync's deadline, not come during this one */
+            look_for_gaps(n, d);
             if (n->late[d] == LATE_MISSING)
                 n->lateness[2 * d + 1] += LATENESS_HIT;
             n->lateness[2 * d] -= n->lateness[2 * d] / 64;
@@ -758,8 +782,9 @@ static void finish_sync(halo_node *n) {
         /* a re-asked device that answered once counts as trouble only if its second answer
            does not follow within the next sync (above): counted at once, a device a scheduling
            stall delayed was unreliable for the next sync, which then moved critical groups,
-           scored with the predictor and sent copies on a clean network (issue 15) */
-        int deferred = n->late && n->late[d] == LATE_RETRIED;
+           scored with the predictor and sent copies on a clean network (issue 15); so does a
+           missing one, whose answer may still come late (wait_longer) */
+        int deferred = n->late && n->late[d];
         if (n->trouble)
             n->trouble[d] =
                 n->trouble[d] - n->trouble[d] / 16 + (hit && !deferred ? TROUBLE_HIT : 0);
@@ -1857,7 +1882,10 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
             n->single = alloc_bytes(n, nd, &failed);
             n->trouble = alloc_bytes(n, nd * sizeof(uint32_t), &failed);
             n->lateness = alloc_bytes(n, 2 * nd * sizeof(uint32_t), &failed);
-            reset_lateness(n);
+            n->rx_lost = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+            n->gap_sync = alloc_bytes(n, nd * sizeof(uint64_t), &failed);
+            if (!failed)
+                reset_lateness(n);
             if (cfg->sync.reliable_fn) {
                 n->unreliable = alloc_bytes(n, nd, &failed);
                 if (n->unreliable)
@@ -1912,15 +1940,15 @@ int halo_node_new(halo_node **out, const halo_node_config *cfg, halo_err *err) {
 void halo_node_free(halo_node *n) {
     if (!n)
         return;
-    void *bufs[] = {n->x,           n->xb,           n->own,         n->q,          n->head_out,
-                    n->att,         n->hb,           n->hb2,         n->freq,       n->key_cache,
-                    n->value_cache, n->valid,        n->tx,          n->rx_groups,  n->rx_values,
-                    n->logits,      n->critical_cfg, n->critical,    n->received,   n->dev_start,
-                    n->dev_groups,  n->partials,     n->missing_at,  n->row,        n->scratch_row,
-                    n->srtt_ns,     n->rttvar_ns,    n->retried,     n->wait_at,    n->block_at,
-                    n->last_gids,   n->last_count,   n->mesh_gids,   n->mesh_parts, n->mesh_gots,
-                    n->mesh_keys,   n->mesh_slice,   n->lossy_until, n->late,       n->trouble,
-                    n->unreliable,  n->single,       n->missing_dev, n->lateness};
+    void *bufs[] = {
+        n->x,           n->xb,          n->own,        n->q,          n->head_out,     n->att,
+        n->hb,          n->hb2,         n->freq,       n->key_cache,  n->value_cache,  n->valid,
+        n->tx,          n->rx_groups,   n->rx_values,  n->logits,     n->critical_cfg, n->critical,
+        n->received,    n->dev_start,   n->dev_groups, n->partials,   n->missing_at,   n->row,
+        n->scratch_row, n->srtt_ns,     n->rttvar_ns,  n->retried,    n->wait_at,      n->block_at,
+        n->last_gids,   n->last_count,  n->mesh_gids,  n->mesh_parts, n->mesh_gots,    n->mesh_keys,
+        n->mesh_slice,  n->lossy_until, n->late,       n->trouble,    n->unreliable,   n->single,
+        n->missing_dev, n->lateness,    n->rx_lost,    n->gap_sync};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     halo_winpack_free(n->winpack);

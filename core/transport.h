@@ -116,6 +116,12 @@ typedef struct halo_transport_ops {
      * higher-ranked peer's data wait unread behind it. It never changes what is delivered.
      */
     void (*expect)(halo_transport *t, int node, int peer);
+    /*
+     * Optional (NULL: not known; use halo_transport_rx_lost): the datagrams from `peer` that
+     * `node` knows were lost on the way so far (gaps in the link's sequence numbers; a late
+     * one that fills its gap takes it back). Streams lose nothing an application sees: 0.
+     */
+    uint64_t (*rx_lost)(halo_transport *t, int node, int peer);
 } halo_transport_ops;
 
 struct halo_transport {
@@ -155,6 +161,11 @@ static inline void halo_transport_batch(halo_transport *t, int node, int on) {
 static inline void halo_transport_expect(halo_transport *t, int node, int peer) {
     if (t->ops->expect)
         t->ops->expect(t, node, peer);
+}
+
+/* ops->rx_lost when the world has it; UINT64_MAX (not known) otherwise. */
+static inline uint64_t halo_transport_rx_lost(halo_transport *t, int node, int peer) {
+    return t->ops->rx_lost ? t->ops->rx_lost(t, node, peer) : UINT64_MAX;
 }
 
 /* Destroys `t`; NULL is a no-op. */

@@ -1135,6 +1135,20 @@ static uint64_t net_arrived(halo_transport *t, int node) {
     return n->delivering_ns && n->delivering_ns < now ? n->delivering_ns : now;
 }
 
+/* Frames from `from` that local `node` missed: the link's highest sequence number less the
+   frames accepted (0 over TCP, which has no gaps, and before the first frame). */
+static uint64_t net_rx_lost(halo_transport *t, int node, int from) {
+    net *n = as_net(t);
+    if (node < 0 || node >= n->n_nodes || from < 0 || from >= n->n_nodes)
+        return 0;
+    endpoint *ep = ep_of(n, node);
+    if (!ep)
+        return 0;
+    const chan *l = chan_of(n, (int)(ep - n->eps), from);
+    uint64_t top = l->replay.have_seq ? l->replay.top_seq : 0;
+    return top > l->rx_frames ? top - l->rx_frames : 0;
+}
+
 static void net_charge(halo_transport *t, int node, const halo_cost *cost) {
     (void)t;
     (void)node;
@@ -1376,6 +1390,7 @@ static const halo_transport_ops net_ops = {
     .destroy = net_destroy,
     .batch = net_batch,
     .arrived_ns = net_arrived,
+    .rx_lost = net_rx_lost,
 };
 
 /* ==== Construction and extras ==== */

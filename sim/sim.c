@@ -373,6 +373,7 @@ typedef struct sim {
     uint64_t *plan_old;   /* their ends before the plan */
     int capplan;
     struct share_shift *shifts; /* per node, while share_host moves them */
+    uint64_t *rx_lost;          /* (n, n) [dst * n + src]: datagrams lost from src to dst */
 } sim;
 
 static sim *as_sim(halo_transport *t) {
@@ -552,6 +553,8 @@ static void deliver(sim *s, int src, int dst, const unsigned char *data, size_t 
    parity: at the last one), and is lost if that never happens. */
 static void dgram_fragment_done(sim *s, dgram *d, int lost) {
     d->lost |= lost;
+    if (lost)
+        s->rx_lost[(size_t)d->dst * (size_t)s->n + (size_t)d->src]++;
     if (!lost && ++d->arrived == d->need) {
         d->delivered = 1;
         deliver(s, d->src, d->dst, d->data, d->len, d->msg);
@@ -1780,6 +1783,13 @@ static void sim_expect(halo_transport *t, int i, int peer) {
         c->awaited = 1;
 }
 
+static uint64_t sim_rx_lost(halo_transport *t, int i, int peer) {
+    sim *s = as_sim(t);
+    if (bad_node(s, i) || bad_node(s, peer))
+        return 0;
+    return s->rx_lost[(size_t)i * (size_t)s->n + (size_t)peer];
+}
+
 /* A log-normal factor of mean 1 and coefficient of variation cv (> 0): exp(sigma z -
    sigma^2 / 2), sigma^2 = ln(1 + cv^2), z standard normal (Box-Muller, two draws). */
 static double lognormal_factor(halo_rng *rng, double cv) {
@@ -2119,6 +2129,7 @@ static void sim_destroy(halo_transport *t) {
     free(s->plan);
     free(s->plan_old);
     free(s->shifts);
+    free(s->rx_lost);
     free(s->nodes);
     free(s->up);
     free(s->down);
@@ -2129,7 +2140,7 @@ static void sim_destroy(halo_transport *t) {
 #define SIM_OPS                                                                             \
     .attach = sim_attach, .send = sim_send, .schedule = sim_schedule, .cancel = sim_cancel, \
     .now_ns = sim_now, .charge = sim_charge, .run = sim_run, .destroy = sim_destroy,        \
-    .arrived_ns = sim_arrived, .expect = sim_expect
+    .arrived_ns = sim_arrived, .expect = sim_expect, .rx_lost = sim_rx_lost
 
 static const halo_transport_ops sim_ops = {SIM_OPS};
 
@@ -2244,8 +2255,9 @@ int halo_sim_new(halo_transport **out, const halo_sim_config *cfg, halo_err *err
     s->up = calloc(n, sizeof *s->up);
     s->down = calloc(n, sizeof *s->down);
     s->shifts = calloc(n, sizeof *s->shifts);
+    s->rx_lost = calloc(n * n, sizeof *s->rx_lost);
     s->conns = cfg->delivery == HALO_DELIVERY_STREAM ? calloc(n * n, sizeof *s->conns) : NULL;
-    int rc = (!s->nodes || !s->up || !s->down || !s->shifts ||
+    int rc = (!s->nodes || !s->up || !s->down || !s->shifts || !s->rx_lost ||
               (cfg->delivery == HALO_DELIVERY_STREAM && !s->conns))
                  ? HALO_FAIL(err, HALO_ERR_NOMEM, "sim: out of memory")
                  : halo_evq_new(&s->q, err);

@@ -167,6 +167,25 @@ static void replay_window_accepts_reordering_and_refuses_old(void) {
     halo_transport_free(t);
 }
 
+/* halo_transport_rx_lost: the frames of a link that never came, from its sequence numbers;
+   a late frame inside the replay window fills its gap again; another link has its own. */
+static void rx_lost_counts_a_links_gaps(void) {
+    inbox box;
+    halo_transport *t = make_rx(HALO_NET_KIND_UDP, 3, 0, 0, 0, &box, -1000);
+    unsigned char f[256];
+    uint64_t seqs[] = {1, 2, 3, 6, 7, 4};
+    uint64_t lost[] = {0, 0, 0, 2, 2, 1};
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+        int v = (int)seqs[i];
+        size_t n = halo_net_seal_frame(key, HALO_NET_FRAME_CONTROL, 1, 0, seqs[i], &v, sizeof v, f,
+                                       sizeof f);
+        halo_net_inject_rx(t, 0, f, n);
+        ASSERT_EQ(halo_transport_rx_lost(t, 0, 1), lost[i]);
+    }
+    ASSERT_EQ(halo_transport_rx_lost(t, 0, 2), 0);
+    halo_transport_free(t);
+}
+
 static void oversized_and_misaddressed_frames_are_counted(void) {
     halo_transport *t = make(HALO_NET_KIND_UDP, 3, 0, 0, 0);
     unsigned char *big = calloc(70000, 1);
@@ -787,7 +806,7 @@ static void refusal_from_another_address_is_not_counted(void) {
 TEST_MAIN(TEST(valid_frame_is_delivered_once_and_replay_is_counted),
           TEST(refusal_from_another_address_is_not_counted),
           TEST(unauthenticated_frames_are_dropped_and_counted),
-          TEST(replay_window_accepts_reordering_and_refuses_old),
+          TEST(replay_window_accepts_reordering_and_refuses_old), TEST(rx_lost_counts_a_links_gaps),
           TEST(oversized_and_misaddressed_frames_are_counted),
           TEST(fuzzed_receive_path_never_crashes),
           TEST(fuzzed_fragments_with_valid_tags_are_contained),

@@ -169,6 +169,13 @@ static int delivered(world *w, int n, size_t len) {
             drain(t);
     }
     drain(t);
+    /* the receiver's count of what never came: every lost datagram (a one-datagram message
+       without parity: exactly the messages lost); nothing the other way */
+    uint64_t lost = halo_transport_rx_lost(t, 0, 1);
+    ASSERT(lost >= (uint64_t)(n - r.count));
+    if (len <= 1000 && !w->cfg.parity)
+        ASSERT_EQ(lost, (uint64_t)(n - r.count));
+    ASSERT_EQ(halo_transport_rx_lost(t, 1, 0), 0);
     halo_transport_free(t);
     return r.count;
 }

@@ -148,11 +148,13 @@ cleanup_more() {
     [ $made_ns = 0 ] || netns_remove "$NS_R" "$NS_W"
 }
 bench_tmp "$halo" halo-bsd
-# --busy: the loops' pids in their own folder, out of reach of stop_workers' stop_pids
+# --busy: the loops' pids in their own folder, out of reach of stop_workers' stop_pids, and
+# disowned, so that its `wait` does not wait for them
 mkdir "$tmp/busy"
 for i in $(seq "$busy"); do
     sh -c 'while :; do :; done' &
     echo $! >"$tmp/busy/loop-$i.pid"
+    disown $!
 done
 
 setup_netns() { netns_iptables_pair "$NS_R" halo-bsr "$IP_R" "$NS_W" halo-bsw "$IP_W"; }

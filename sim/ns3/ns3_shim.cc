@@ -856,8 +856,8 @@ void w_destroy(halo_transport *t) {
 }
 
 const halo_transport_ops ns3_ops = {
-    w_attach, w_send,    w_schedule, w_cancel, w_now,     w_charge,
-    w_run,    w_destroy, nullptr,    nullptr,  w_arrived, nullptr,
+    w_attach,  w_send,  w_schedule, w_cancel,  w_now,   w_charge, w_run,
+    w_destroy, nullptr, nullptr,    w_arrived, nullptr, nullptr,
 };
 
 /* ==== Validation (everything ns-3 would abort on) ==== */
