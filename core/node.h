@@ -122,14 +122,16 @@ typedef struct halo_sync_config {
      * without it is a sample too, so the estimate follows a device slower than the
      * deadline instead of dropping it forever. Repeated requests back off (x2), and the
      * redundant copies go only to devices whose exchanges failed lately (repeated request or
-     * missing in ~1/256 of recent syncs). A deadline
-     * that falls due while a device is missing whose answers have lately come late more often
-     * than they were lost (missing at a deadline and come after it, against never come)
-     * waits once more, as long past the deadline as that device's late answers have come
-     * lately (at least the deadline's length again), before it gives up: on a clean network
-     * a worker a busy host descheduled is waited for; on a lossy link nothing changes. Socket
-     * clusters always set it; simulated worlds with engine.slow_safe (the mirrors of socket cells),
-     * else not, so that published figures stay as they are.
+     * missing in ~1/256 of recent syncs; a missing answer that comes late is no failure).
+     * A deadline that falls due while a device is missing whose answers have lately come
+     * late more often than they were lost (missing at a deadline and come after it, against
+     * never come), whose exchanges have not failed lately and whose frames showed no gap
+     * within 256 syncs (halo_transport_rx_lost, where the world counts them) waits once more,
+     * as long past the deadline as late answers have come lately (at least the deadline's
+     * length again), before it gives up: on a clean network a worker a busy host descheduled
+     * is waited for; on a lossy link nothing changes. Socket clusters always set it;
+     * simulated worlds with engine.slow_safe (the mirrors of socket cells), else not, so that
+     * published figures stay as they are.
      */
     int slow_safe;
 } halo_sync_config;
