@@ -633,16 +633,15 @@ static void came_late(halo_node *n, int d, uint64_t due, uint64_t now) {
 }
 
 /* slow_safe: how much longer (ns) a deadline that falls due now waits, 0 for not at all. A
-   device whose answer is missing, whose frames have shown no gap within GAP_SYNCS syncs (where
-   the world counts them: halo_transport_rx_lost), whose exchanges have not failed lately
-   (trouble below the gate of the copies; a missing answer that comes late is no failure) and
-   whose answers have
-   lately come late more often than they were lost (a worker descheduled on a busy host, not a
-   lossy link: its contribution dropped costs the result and saves nothing, issue 15) is
-   waited for once more: as long past the
-   deadline as late answers have come lately, and an eighth, at least the deadline's length
-   again (an answer later than any lately teaches the next wait). Devices start late-leaning
-   (1 against 0): a clean network gives up on no one until an answer is lost. */
+   device whose answer is missing is waited for once more when its answers have lately come
+   late more often than they were lost, its exchanges have not failed lately (trouble below
+   the gate of the copies; a missing answer that comes late is no failure) and its frames
+   have shown no gap within GAP_SYNCS syncs (where the world counts them:
+   halo_transport_rx_lost): a worker descheduled on a busy host, not a lossy link, whose
+   contribution dropped costs the result and saves nothing (issue 15). The wait: as long past
+   the deadline as late answers have come lately, and an eighth, at least the deadline's
+   length again (an answer later than any lately teaches the next wait). Devices start
+   late-leaning (1 against 0): a clean network gives up on no one until an answer is lost. */
 static uint64_t wait_longer(const halo_node *n) {
     if (!n->lateness || n->extended || n->warmup || !n->sync.adaptive)
         return 0;

@@ -264,8 +264,8 @@ typedef struct halo_node_stats {
                                  itself, still missing at the second deadline */
     uint64_t cls_whole;       /* root, split classifier: tokens whose whole classifier the root
                                  computed, a device's exchanges having failed lately */
-    uint64_t extended;        /* root, slow_safe: deadlines that waited once more for a device
-                                 late more often than lost lately */
+    uint64_t extended;        /* root, slow_safe: deadlines that waited once more for a late
+                                 device (see halo_sync_config.slow_safe) */
 } halo_node_stats;
 
 /* Cumulative statistics. */
