@@ -323,25 +323,31 @@ static void a_late_deadline_first_takes_what_arrived_meanwhile(void) {
     halo_model_free(m);
 }
 
-/* Root + 3 workers over simulated datagrams, relaxed sync with the socket root's adaptive
-   deadline and slow_safe, 24 tokens; worker 1's compute times vary (log-normal, cv) and its
-   links lose `loss`. */
-static halo_node_stats late_or_lost(const halo_model *m, double cv, double loss) {
-    world w;
-    world_init(&w, 4, HALO_DELIVERY_DATAGRAM, 0.0, 0);
-    w.dev[1].compute_cv = cv;
-    w.up[1].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
-    halo_transport *t = tu_sim_new(&w.cfg);
+/* The 4 nodes of world w (its transport in *t), relaxed sync with the socket root's adaptive
+   deadline and slow_safe. */
+static halo_cluster *slow_safe_cluster(const halo_model *m, world *w, halo_transport **t) {
+    *t = tu_sim_new(&w->cfg);
     halo_cluster_config cc = {.model = m,
                               .n_devices = 4,
-                              .transport = t,
+                              .transport = *t,
                               .sync = {.policy = HALO_SYNC_POLICY_RELAXED,
                                        .deadline_ns = 500000,
                                        .adaptive = 1,
                                        .deadline_min_ns = 100000,
                                        .deadline_max_ns = 100000000,
                                        .slow_safe = 1}};
-    halo_cluster *c = tu_cluster_new(&cc);
+    return tu_cluster_new(&cc);
+}
+
+/* Root + 3 workers over simulated datagrams (slow_safe_cluster), 24 tokens; worker 1's
+   compute times vary (log-normal, cv) and its links lose `loss`. */
+static halo_node_stats late_or_lost(const halo_model *m, double cv, double loss) {
+    world w;
+    world_init(&w, 4, HALO_DELIVERY_DATAGRAM, 0.0, 0);
+    w.dev[1].compute_cv = cv;
+    w.up[1].loss = w.down[1].loss = (halo_loss_spec){.model = HALO_LOSS_BERNOULLI, .p = loss};
+    halo_transport *t;
+    halo_cluster *c = slow_safe_cluster(m, &w, &t);
     (void)tu_cluster_greedy(c, VOCAB, 1, 0, 24);
     halo_node_stats st = *halo_node_get_stats(halo_cluster_node(c, 0));
     halo_cluster_free(c);
@@ -387,17 +393,7 @@ static halo_cluster *warm_world(const halo_model *m, double loss, halo_transport
     world_init(&w, 4, HALO_DELIVERY_DATAGRAM, loss, 0);
     for (int i = 0; i < TU_STAR_MAX; i++)
         w.up[i].jitter_ns = w.down[i].jitter_ns = 0;
-    *t = tu_sim_new(&w.cfg);
-    halo_cluster_config cc = {.model = m,
-                              .n_devices = 4,
-                              .transport = *t,
-                              .sync = {.policy = HALO_SYNC_POLICY_RELAXED,
-                                       .deadline_ns = 500000,
-                                       .adaptive = 1,
-                                       .deadline_min_ns = 100000,
-                                       .deadline_max_ns = 100000000,
-                                       .slow_safe = 1}};
-    return tu_cluster_new(&cc);
+    return slow_safe_cluster(m, &w, t);
 }
 
 /*
