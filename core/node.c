@@ -749,9 +749,9 @@ static void finish_sync(halo_node *n) {
            all, its trouble counts now (below) */
         if (n->late && n->late[d] && n->trouble)
             n->trouble[d] += TROUBLE_HIT;
-        if (n->lateness) { /* missing at the last sync's deadline, not come during this one */
+        if (n->lateness) { /* wait_longer's evidence */
             look_for_gaps(n, d);
-            if (n->late[d] == LATE_MISSING)
+            if (n->late[d] == LATE_MISSING) /* missing at the last deadline, not come since */
                 n->lateness[2 * d + 1] += LATENESS_HIT;
             n->lateness[2 * d] -= n->lateness[2 * d] / 64;
             n->lateness[2 * d + 1] -= n->lateness[2 * d + 1] / 64;
